@@ -1,0 +1,1 @@
+"""mydocker's HTTP layer: FastAPI routes over ``runtime.Runtime``."""

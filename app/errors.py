@@ -1,0 +1,43 @@
+"""The one table from runtime errors to HTTP status codes."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from runtime.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    RuntimeFailure,
+    Unavailable,
+)
+
+STATUS_BY_ERROR: list[tuple[type[RuntimeFailure], int]] = [
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidArgument, 422),
+    (Unavailable, 503),
+    (RuntimeFailure, 500),
+]
+
+
+def status_for(err: RuntimeFailure) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(err, cls):
+            return status
+    return 500
+
+
+def _detail(err: RuntimeFailure, request: Request) -> object:
+    if isinstance(err, InvalidArgument):
+        # The same shape as FastAPI's own 422s, so clients parse one format.
+        where = "query" if err.field in request.query_params else "body"
+        return [{"loc": [where, err.field], "msg": err.message, "type": "value_error"}]
+    return str(err)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RuntimeFailure)
+    async def runtime_failure(request: Request, err: RuntimeFailure) -> JSONResponse:
+        return JSONResponse({"detail": _detail(err, request)}, status_code=status_for(err))

@@ -1,0 +1,57 @@
+"""``create_app()``: the FastAPI application, its routes and its life cycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from app import docs, errors
+from app.config import Settings
+from app.routes import containers
+from runtime import Runtime
+
+DESCRIPTION = """
+Launch Linux containers over HTTP.  Each container is a process cloned into
+new mount, PID, UTS, network and IPC namespaces; the service records how it
+ended and keeps its output.
+"""
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    """The app; pass ``runtime`` to use one that is already started (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime is not None:
+            app.state.runtime = runtime
+            yield
+            return
+        started = Runtime(settings.state_dir)
+        await run_in_threadpool(started.start)
+        app.state.runtime = started
+        try:
+            yield
+        finally:
+            await run_in_threadpool(started.close)
+
+    app = FastAPI(
+        title="mydocker",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by app.docs, without a CDN
+        redoc_url=None,
+    )
+    errors.install(app)
+    docs.install(app)
+    app.include_router(containers.router)
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Liveness: answers while the service runs."""
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,163 @@
+"""``/containers``: thin handlers, one runtime call each.
+
+Plain ``def`` handlers run in FastAPI's worker threads, since the runtime
+blocks; the two that may wait for a container's exit are ``async`` and wait
+on a future instead, so a hundred waiting clients hold no thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from app.deps import RuntimeDep
+from app.schemas import ContainerCreate, ContainerPublic, ContainerStatus, ErrorDetail
+from runtime import ContainerRecord, Runtime
+
+router = APIRouter(prefix="/containers", tags=["containers"])
+
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {
+    404: {"model": ErrorDetail, "description": "No container matches the reference."}
+}
+CONFLICT: Responses = {
+    409: {"model": ErrorDetail, "description": "The container is not in a state for this."}
+}
+
+
+class LogStream(StrEnum):
+    stdout = "stdout"
+    stderr = "stderr"
+
+
+async def _await_exit(runtime: Runtime, ref: str, timeout: float | None) -> ContainerRecord:
+    future = await run_in_threadpool(runtime.exit_future, ref)
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+    except TimeoutError:
+        return await run_in_threadpool(runtime.get, ref)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"model": ErrorDetail, "description": "The name is taken."}},
+)
+async def create_container(
+    spec: ContainerCreate,
+    runtime: RuntimeDep,
+    wait: Annotated[bool, Query(description="Answer only once the container has exited.")] = False,
+) -> ContainerPublic:
+    """Run a command in a new container (new mount, PID, UTS, network and IPC namespaces).
+
+    A command that cannot be executed still gives `201`: the container is
+    `exited` with `exit_code` 127 (not found) or 126 (not executable) and
+    `error` says why.
+    """
+    record = await run_in_threadpool(
+        runtime.create,
+        spec.command,
+        name=spec.name,
+        hostname=spec.hostname,
+        env=spec.env,
+        workdir=spec.workdir,
+    )
+    if wait:
+        record = await _await_exit(runtime, record.id, None)
+    return ContainerPublic.from_record(record)
+
+
+@router.get("")
+def list_containers(
+    runtime: RuntimeDep,
+    status: ContainerStatus | None = None,
+    name: str | None = None,
+) -> list[ContainerPublic]:
+    """All containers, newest first; filter by `status` or exact `name`."""
+    records = runtime.list(status=status.value if status else None, name=name)
+    return [ContainerPublic.from_record(r) for r in records]
+
+
+@router.get("/{ref}", responses=NOT_FOUND)
+def get_container(ref: str, runtime: RuntimeDep) -> ContainerPublic:
+    """One container, by id, unique id prefix, or name."""
+    return ContainerPublic.from_record(runtime.get(ref))
+
+
+@router.post("/{ref}/wait", responses=NOT_FOUND)
+async def wait_container(
+    ref: str,
+    runtime: RuntimeDep,
+    timeout: Annotated[
+        float | None, Query(gt=0, description="Seconds; answer with the container as it is then.")
+    ] = None,
+) -> ContainerPublic:
+    """Answer once the container has exited, or when `timeout` passes."""
+    return ContainerPublic.from_record(await _await_exit(runtime, ref, timeout))
+
+
+@router.post("/{ref}/kill", responses={**NOT_FOUND, **CONFLICT})
+def kill_container(
+    ref: str,
+    runtime: RuntimeDep,
+    signal: Annotated[
+        str, Query(description="Signal name (`SIGTERM`, `TERM`) or number.")
+    ] = "SIGKILL",
+) -> ContainerPublic:
+    """Send a signal to the container's PID 1.
+
+    PID 1 of a namespace only receives signals it has a handler for
+    (SIGKILL always works)."""
+    return ContainerPublic.from_record(runtime.kill(ref, signal))
+
+
+@router.post("/{ref}/stop", responses=NOT_FOUND)
+def stop_container(
+    ref: str,
+    runtime: RuntimeDep,
+    timeout: Annotated[
+        float, Query(ge=0, le=3600, description="Grace period in seconds before SIGKILL.")
+    ] = 10,
+) -> ContainerPublic:
+    """SIGTERM, then SIGKILL after the grace period; answers once it has exited.
+
+    When PID 1 has no SIGTERM handler the kernel would drop the SIGTERM, so
+    SIGKILL is sent at once.  Stopping an exited container changes nothing."""
+    return ContainerPublic.from_record(runtime.stop(ref, timeout))
+
+
+@router.delete(
+    "/{ref}", status_code=status.HTTP_204_NO_CONTENT, responses={**NOT_FOUND, **CONFLICT}
+)
+def delete_container(
+    ref: str,
+    runtime: RuntimeDep,
+    force: Annotated[bool, Query(description="Kill it first if it is running.")] = False,
+) -> Response:
+    """Remove the container's record and logs (`409` while it runs unless `force`)."""
+    runtime.remove(ref, force=force)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{ref}/logs",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {}}}, **NOT_FOUND},
+)
+def container_logs(
+    ref: str,
+    runtime: RuntimeDep,
+    stream: Annotated[
+        LogStream | None, Query(description="Only this stream; both (stdout first) if absent.")
+    ] = None,
+    tail: Annotated[int | None, Query(ge=0, description="Only the last N lines.")] = None,
+    follow: Annotated[bool, Query(description="Keep streaming until the container exits.")] = False,
+) -> StreamingResponse:
+    """The container's captured stdout and stderr."""
+    chunks = runtime.logs(ref, stream=stream.value if stream else None, tail=tail, follow=follow)
+    return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")

@@ -1,0 +1,148 @@
+"""Request and response models: the API's contract, and its OpenAPI schema.
+
+``XCreate`` is what a client sends, ``XPublic`` what it gets back.  Every
+constraint lives here, so a bad body gets a 422 that names the field before
+the runtime sees anything.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from runtime import ContainerRecord
+
+NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
+# RFC 1123 labels: letters, digits, inner hyphens; dots between labels.
+_HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
+
+
+class ContainerStatus(StrEnum):
+    created = "created"
+    running = "running"
+    exited = "exited"
+
+
+class ContainerCreate(BaseModel):
+    """A container to run."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"command": ["sh", "-c", "hostname; ip link"], "name": "demo"}]
+        },
+    )
+
+    command: Annotated[
+        list[str],
+        Field(
+            min_length=1,
+            description="argv of the command; `command[0]` is looked up in `PATH` "
+            "inside the container when it has no slash.",
+        ),
+    ]
+    name: Annotated[
+        str | None,
+        Field(pattern=NAME_PATTERN, description="Unique name; defaults to the id."),
+    ] = None
+    hostname: Annotated[
+        str | None,
+        Field(
+            max_length=64,
+            description="RFC 1123 hostname; defaults to the first 12 characters of the id.",
+        ),
+    ] = None
+    env: Annotated[
+        dict[str, str],
+        Field(description="Environment variables; `PATH` defaults to a sane value."),
+    ] = {}
+    workdir: Annotated[
+        str | None,
+        Field(description="Absolute working directory of the command (default `/`)."),
+    ] = None
+
+    @field_validator("command")
+    @classmethod
+    def _no_nul(cls, command: list[str]) -> list[str]:
+        for index, arg in enumerate(command):
+            if "\0" in arg:
+                raise ValueError(f"argument {index} contains a NUL byte")
+        return command
+
+    @field_validator("hostname")
+    @classmethod
+    def _rfc1123(cls, hostname: str | None) -> str | None:
+        if hostname is not None and not _HOSTNAME.match(hostname):
+            raise ValueError(
+                "must be an RFC 1123 hostname: labels of letters, digits and inner "
+                "hyphens, at most 63 characters each, joined by dots"
+            )
+        return hostname
+
+    @field_validator("env")
+    @classmethod
+    def _env_keys(cls, env: dict[str, str]) -> dict[str, str]:
+        for key, value in env.items():
+            if not key or "=" in key or "\0" in key:
+                raise ValueError(f"invalid variable name {key!r}: empty, or has '=' or NUL")
+            if "\0" in value:
+                raise ValueError(f"the value of {key!r} contains a NUL byte")
+        return env
+
+    @field_validator("workdir")
+    @classmethod
+    def _absolute(cls, workdir: str | None) -> str | None:
+        if workdir is not None and (not workdir.startswith("/") or "\0" in workdir):
+            raise ValueError("must be an absolute path without NUL bytes")
+        return workdir
+
+
+class ContainerPublic(BaseModel):
+    """A container as the service knows it."""
+
+    id: Annotated[str, Field(description="64 lowercase hex digits.")]
+    name: str
+    status: ContainerStatus
+    command: list[str]
+    hostname: str
+    pid: Annotated[int | None, Field(description="Host pid while it runs.")]
+    exit_code: Annotated[
+        int | None,
+        Field(
+            description="Exit status; 128+N when killed by signal N; 126/127 when the "
+            "command could not be executed; null while running or when lost."
+        ),
+    ]
+    signal: Annotated[str | None, Field(description="The signal that killed it, e.g. SIGKILL.")]
+    error: Annotated[
+        str | None, Field(description="Why the runtime could not run the command, if it could not.")
+    ]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_record(cls, record: ContainerRecord) -> ContainerPublic:
+        spec: dict[str, Any] = dict(record.spec)
+        return cls(
+            id=record.id,
+            name=record.name,
+            status=ContainerStatus(record.status),
+            command=spec["command"],
+            hostname=spec["hostname"],
+            pid=record.pid if record.status != "exited" else None,
+            exit_code=record.exit_code,
+            signal=record.signal,
+            error=record.error,
+            created_at=record.created_at,  # type: ignore[arg-type]
+            started_at=record.started_at,  # type: ignore[arg-type]
+            finished_at=record.finished_at,  # type: ignore[arg-type]
+        )
+
+
+class ErrorDetail(BaseModel):
+    detail: Any

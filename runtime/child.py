@@ -1,0 +1,218 @@
+"""What runs in the cloned child, between clone(2) and execve(2).
+
+Order matters and each step is named, so a failure reads
+``"mount /proc: Operation not permitted"`` on the container's ``error``:
+
+1. wait for the parent's go byte on the sync pipe (the parent may still be
+   setting the child up: cgroups, id maps, ...);
+2. make every mount private (``MS_REC|MS_PRIVATE``) before mounting anything,
+   so nothing propagates back to the host (mount_namespaces(7));
+3. mount a fresh ``/proc`` for the new PID namespace and ``/sys`` for the new
+   network namespace;
+4. set the hostname (UTS namespace) and bring ``lo`` up (network namespace);
+5. chdir, wire stdin/stdout/stderr, close every other fd;
+6. reset the signal mask and dispositions (CPython ignores SIGPIPE/SIGXFSZ);
+7. execve, searching ``PATH`` like execvp(3).
+
+A failure is written as one JSON object to the close-on-exec error pipe and
+the child exits 127/126 (exec) or 125 (setup), the same codes a shell and
+``docker run`` use.  A successful execve closes the pipe, and the parent
+reads EOF.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import signal
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from runtime import libc
+from runtime.spec import ContainerSpec
+
+EXIT_SETUP_FAILED = 125
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
+GO_BYTE = b"G"
+
+
+@dataclass(frozen=True)
+class ChildFds:
+    """The parent's fds the child needs; all others are closed in step 5."""
+
+    sync_read: int
+    error_write: int
+    stdin: int
+    stdout: int
+    stderr: int
+
+
+class SetupError(Exception):
+    """A failed step, with the step's name and the errno."""
+
+    def __init__(self, step: str, err: int, detail: str = "", exit_code: int = 125) -> None:
+        super().__init__(f"{step}: {detail or os.strerror(err)}")
+        self.step = step
+        self.errno = err
+        self.exit_code = exit_code
+
+
+def run(spec: ContainerSpec, fds: ChildFds) -> int:
+    """The child's body; never returns normally."""
+    try:
+        if not _wait_for_go(fds.sync_read):
+            os._exit(EXIT_SETUP_FAILED)  # the parent gave up on us
+        for step, action in _steps(spec, fds):
+            try:
+                action()
+            except OSError as err:
+                raise SetupError(step, err.errno or errno.EIO) from err
+        _exec(spec)
+    except SetupError as err:
+        _report(fds.error_write, err)
+        os._exit(err.exit_code)
+    except BaseException as err:  # noqa: BLE001 - the child must never unwind into glibc
+        _report(fds.error_write, SetupError("setup", errno.EIO, repr(err)))
+        os._exit(EXIT_SETUP_FAILED)
+    return EXIT_SETUP_FAILED  # not reached
+
+
+def _steps(spec: ContainerSpec, fds: ChildFds) -> list[tuple[str, Callable[[], None]]]:
+    return [
+        ("make mounts private", lambda: libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)),
+        ("mount /proc", _mount_proc),
+        ("mount /sys", _mount_sys),
+        ("sethostname", lambda: socket.sethostname(spec.hostname)),
+        ("bring up lo", _loopback_up),
+        (f"chdir {spec.workdir}", lambda: os.chdir(spec.workdir)),
+        ("set up stdio", lambda: _stdio(fds)),
+        ("close fds", lambda: _close_fds(keep=fds.error_write)),
+        ("reset signals", _reset_signals),
+    ]
+
+
+def _wait_for_go(fd: int) -> bool:
+    # Wait for an explicit byte, not for EOF: sibling children cloned later
+    # inherit the write end of this pipe, so EOF could come much later.
+    while True:
+        try:
+            data = os.read(fd, 1)
+        except InterruptedError:
+            continue
+        return data == GO_BYTE
+
+
+_PROC_FLAGS = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
+
+
+def _mount_proc() -> None:
+    # proc(5): the mount shows the PID namespace of the process that mounts it.
+    libc.mount("proc", "/proc", "proc", _PROC_FLAGS)
+
+
+def _mount_sys() -> None:
+    # sysfs(5) shows the network devices of the mounting process's network
+    # namespace, so the host's interfaces disappear from /sys/class/net.
+    libc.mount("sysfs", "/sys", "sysfs", _PROC_FLAGS | libc.MS_RDONLY)
+
+
+# <linux/sockios.h>, <net/if.h>
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+_IFREQ = struct.Struct("16sH22x")
+
+
+def _loopback_up() -> None:
+    # netdevice(7): read the flags with SIOCGIFFLAGS, set IFF_UP, write back.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        req = fcntl.ioctl(sock, _SIOCGIFFLAGS, _IFREQ.pack(b"lo", 0))
+        _, flags = _IFREQ.unpack(req)
+        fcntl.ioctl(sock, _SIOCSIFFLAGS, _IFREQ.pack(b"lo", flags | _IFF_UP))
+
+
+def _stdio(fds: ChildFds) -> None:
+    for target, source in ((0, fds.stdin), (1, fds.stdout), (2, fds.stderr)):
+        os.dup2(source, target, inheritable=True)
+
+
+def _close_fds(keep: int) -> None:
+    # Nothing of the launcher's (its socket, other containers' pipes and log
+    # files, pidfds) may leak into the container.  `keep` is close-on-exec.
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 1 << 20)
+
+
+def _reset_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for signo in signal.valid_signals():
+        if signo in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(signo, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # signals the kernel reserves (32, 33 for NPTL)
+
+
+def _exec(spec: ContainerSpec) -> None:
+    environ = spec.environ()
+    argv = list(spec.command)
+    name = argv[0]
+    if "/" in name:
+        candidates = [name]
+    else:
+        candidates = [os.path.join(d or ".", name) for d in environ["PATH"].split(":")]
+    # execvp(3): remember EACCES from one directory but keep searching; report
+    # ENOENT only when no directory had the file at all.
+    denied: OSError | None = None
+    last: OSError | None = None
+    for path in candidates:
+        try:
+            os.execve(path, argv, environ)
+        except OSError as err:
+            last = err
+            if err.errno in (errno.EACCES, errno.EPERM, errno.ENOEXEC, errno.EISDIR):
+                denied = denied or err
+                if "/" in name:
+                    break
+            elif err.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG):
+                break
+    failure = denied or last
+    assert failure is not None
+    code = EXIT_NOT_EXECUTABLE if failure is denied else EXIT_NOT_FOUND
+    if code == EXIT_NOT_FOUND and "/" not in name:
+        raise SetupError(
+            f"exec {name}",
+            failure.errno or errno.ENOENT,
+            f"not found in PATH ({environ['PATH']})",
+            exit_code=code,
+        )
+    target = failure.filename if failure.filename else name
+    raise SetupError(f"exec {target}", failure.errno or errno.ENOENT, exit_code=code)
+
+
+def _report(fd: int, err: SetupError) -> None:
+    message = json.dumps(
+        {"step": err.step, "errno": err.errno, "message": str(err), "exit_code": err.exit_code}
+    ).encode()
+    try:
+        os.write(fd, message)
+    except OSError:
+        pass
+
+
+def parse_report(data: bytes) -> dict[str, object] | None:
+    """The parent's side of ``_report``: ``None`` when exec succeeded (EOF)."""
+    if not data:
+        return None
+    try:
+        report = json.loads(data)
+    except ValueError:
+        return {"step": "setup", "errno": 0, "message": "setup failed", "exit_code": 125}
+    return report if isinstance(report, dict) else None

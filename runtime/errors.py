@@ -1,0 +1,55 @@
+"""The runtime's exceptions; ``app/errors.py`` alone maps them to HTTP.
+
+RuntimeFailure                 the base of every error the runtime raises
+├── NotFound                   no container (or image, …) matches a reference
+├── Conflict                   the request clashes with current state
+│   ├── NameInUse              the name belongs to another container
+│   ├── AmbiguousReference     an id prefix matches several containers
+│   └── InvalidState           e.g. kill of a container that is not running
+├── InvalidArgument            a value the HTTP schema could not catch (names the field)
+└── Unavailable                the launcher cannot be reached
+"""
+
+from __future__ import annotations
+
+
+class RuntimeFailure(Exception):
+    """Base class; ``str(err)`` is a sentence for the user."""
+
+
+class NotFound(RuntimeFailure):
+    def __init__(self, kind: str, ref: str) -> None:
+        super().__init__(f"no such {kind}: {ref}")
+        self.kind = kind
+        self.ref = ref
+
+
+class Conflict(RuntimeFailure):
+    pass
+
+
+class NameInUse(Conflict):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the name {name!r} is already in use by another container")
+        self.name = name
+
+
+class AmbiguousReference(Conflict):
+    def __init__(self, ref: str, count: int) -> None:
+        super().__init__(f"{ref!r} matches {count} containers; give more of the id")
+        self.ref = ref
+
+
+class InvalidState(Conflict):
+    pass
+
+
+class InvalidArgument(RuntimeFailure):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class Unavailable(RuntimeFailure):
+    pass

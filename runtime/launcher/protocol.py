@@ -1,0 +1,58 @@
+"""The launcher's wire format: one JSON object per line, over a unix socket.
+
+Requests carry ``"req"`` (a number chosen by the client) and ``"op"``; the
+reply carries the same ``"req"`` and either ``"ok": true`` with results or
+``"ok": false`` with ``"error"`` (a sentence) and ``"kind"`` (``"not_found"``,
+``"invalid_state"``, ``"invalid"``, ``"failed"``).  Events carry ``"event"``
+and are sent to every connected client.
+
+ops:
+    hello                    -> {version, pid}
+    create {id, spec, stdout, stderr, start}
+                             -> {pid, pid_start_time, exec_error}  (after exec when start)
+    start {id}               -> {exec_error}
+    kill {id, signal}        -> {}
+    list                     -> {containers: [entry, ...]}
+    ack {id}                 -> {}   the client has recorded the exit; forget it
+    shutdown                 -> {}   exit once no container is left
+events:
+    exit {id, exit_code, signal, finished_at}
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+VERSION = 1
+MAX_LINE = 16 << 20
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+class LineReader:
+    """Splits a byte stream into JSON messages."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        self._buffer += data
+        messages: list[dict[str, Any]] = []
+        while True:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                if len(self._buffer) > MAX_LINE:
+                    raise ValueError("message too long")
+                return messages
+            line = bytes(self._buffer[:end])
+            del self._buffer[: end + 1]
+            if line.strip():
+                messages.append(json.loads(line))
+
+
+def send(sock: socket.socket, message: dict[str, Any]) -> None:
+    sock.sendall(encode(message))

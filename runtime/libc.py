@@ -1,0 +1,164 @@
+"""The only module that talks to libc through ctypes.
+
+Each wrapper declares ``argtypes``/``restype``, loads libc with
+``use_errno=True`` and turns a ``-1`` return into ``OSError(errno,
+"call: strerror")`` so that an error always names the call that failed.
+Calls the standard library already offers (``os.pidfd_open``,
+``signal.pidfd_send_signal``, ``os.waitid(P_PIDFD)``, ``socket.sethostname``)
+are used from there instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import mmap
+import os
+from collections.abc import Callable
+
+# PyDLL keeps the GIL across the call: clone() runs the callback in the child
+# on the same thread state, and nothing else in the single-threaded launcher
+# could want the GIL meanwhile.
+_libc = ctypes.PyDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+# <sys/mount.h>
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_NOATIME = 0x400
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
+MS_STRICTATIME = 0x1000000
+MNT_DETACH = 0x2
+
+# x86_64 and aarch64 syscall numbers for calls glibc 2.36 has no wrapper for.
+_SYSCALLS = {
+    "x86_64": {"pivot_root": 155},
+    "aarch64": {"pivot_root": 41},
+}
+
+
+def _check(result: int, call: str) -> int:
+    if result == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{call}: {os.strerror(err)}")
+    return result
+
+
+CloneCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+
+_libc.clone.argtypes = [
+    CloneCallback,
+    ctypes.c_void_p,
+    ctypes.c_int,
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_int),
+]
+_libc.clone.restype = ctypes.c_int
+
+# The child's stack.  Without CLONE_VM the child gets a copy-on-write copy of
+# the parent's memory, this buffer included, so one buffer serves every clone.
+# The Python code that runs in the child before execve needs a real C stack.
+_STACK_SIZE = 8 << 20
+_stack = mmap.mmap(-1, _STACK_SIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+_stack_top = ctypes.addressof(ctypes.c_char.from_buffer(_stack)) + _STACK_SIZE - 64
+
+
+def clone(child: Callable[[], int], flags: int) -> tuple[int, int]:
+    """clone(2) a child that runs ``child()`` and return ``(pid, pidfd)``.
+
+    ``flags`` must include CLONE_PIDFD: glibc's wrapper stores the pidfd at
+    ``parent_tid`` (clone(2)).  ``child`` must never return into glibc with an
+    exception; it should end in ``os._exit`` or ``execve``.
+    """
+
+    def trampoline(_arg: int | None) -> int:
+        try:
+            return child()
+        finally:
+            os._exit(127)
+
+    callback = CloneCallback(trampoline)
+    pidfd = ctypes.c_int(-1)
+    pid = _libc.clone(callback, _stack_top, flags, None, ctypes.byref(pidfd))
+    _check(pid, "clone")
+    return pid, pidfd.value
+
+
+_libc.mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
+_libc.mount.restype = ctypes.c_int
+
+
+def _b(value: str | None) -> bytes | None:
+    return None if value is None else os.fsencode(value)
+
+
+def mount(
+    source: str | None,
+    target: str,
+    fstype: str | None,
+    flags: int = 0,
+    data: str | None = None,
+) -> None:
+    """mount(2); the error names the target."""
+    _check(
+        _libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)),
+        f"mount {target}",
+    )
+
+
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.umount2.restype = ctypes.c_int
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check(_libc.umount2(os.fsencode(target), flags), f"umount {target}")
+
+
+_libc.syscall.restype = ctypes.c_long
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """pivot_root(2), which glibc does not wrap."""
+    number = _SYSCALLS[os.uname().machine]["pivot_root"]
+    _libc.syscall.argtypes = [ctypes.c_long, ctypes.c_char_p, ctypes.c_char_p]
+    _check(
+        _libc.syscall(number, os.fsencode(new_root), os.fsencode(put_old)),
+        "pivot_root",
+    )
+
+
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.setns.restype = ctypes.c_int
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """setns(2): join the namespace ``fd`` refers to."""
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.unshare.restype = ctypes.c_int
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+_libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+_libc.prctl.restype = ctypes.c_int
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")

@@ -1,0 +1,199 @@
+"""Container records in SQLite: one connection, one writer, WAL.
+
+The store is the service's memory across restarts: a record is written when
+a container is created and updated when it starts and ends; nothing is ever
+deleted except by an explicit remove.  All access goes through one
+connection guarded by a lock, so the API's worker threads and the launcher
+client's reader thread never interleave a transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from runtime.errors import AmbiguousReference, NameInUse, NotFound
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    pid INTEGER,
+    pid_start_time INTEGER,
+    exit_code INTEGER,
+    signal TEXT,
+    error TEXT,
+    results TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS containers_status ON containers (status);
+CREATE INDEX IF NOT EXISTS containers_seq ON containers (seq);
+"""
+
+CREATED, RUNNING, EXITED = "created", "running", "exited"
+
+
+@dataclass(frozen=True)
+class ContainerRecord:
+    """A container as recorded.  ``spec`` is the dict form of its spec;
+    ``results`` holds what later features measure about a run."""
+
+    id: str
+    name: str
+    status: str
+    spec: Mapping[str, Any]
+    created_at: str
+    pid: int | None = None
+    pid_start_time: int | None = None
+    exit_code: int | None = None
+    signal: str | None = None
+    error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    results: Mapping[str, Any] = field(default_factory=dict)
+
+
+_COLUMNS = (
+    "id name status spec pid pid_start_time exit_code signal error results "
+    "created_at started_at finished_at"
+).split()
+
+
+def _to_record(row: sqlite3.Row) -> ContainerRecord:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    values["spec"] = json.loads(values["spec"])
+    values["results"] = json.loads(values["results"])
+    return ContainerRecord(**values)
+
+
+class RecordStore:
+    def __init__(self, path: str) -> None:
+        self._lock = threading.RLock()
+        # isolation_level=None: we open transactions ourselves, explicitly.
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a commit survives a crash of the process; only a power
+        # loss may drop the last transactions (sqlite.org/wal.html).
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(SCHEMA)
+        self._seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM containers").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def insert(self, record: ContainerRecord) -> None:
+        with self._transaction() as db:
+            self._seq += 1
+            try:
+                db.execute(
+                    f"INSERT INTO containers ({', '.join(_COLUMNS)}, seq) "
+                    f"VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})",
+                    [*self._row(record), self._seq],
+                )
+            except sqlite3.IntegrityError as err:
+                self._seq -= 1
+                raise NameInUse(record.name) from err
+
+    @staticmethod
+    def _row(record: ContainerRecord) -> list[Any]:
+        values = [getattr(record, c) for c in _COLUMNS]
+        values[_COLUMNS.index("spec")] = json.dumps(record.spec)
+        values[_COLUMNS.index("results")] = json.dumps(record.results)
+        return values
+
+    def update(self, container_id: str, **changes: Any) -> ContainerRecord:
+        """Change some fields of a record and return the record as it is now."""
+        with self._transaction() as db:
+            current = self._get_by_id(db, container_id)
+            if current is None:
+                raise NotFound("container", container_id)
+            if "results" in changes:
+                changes["results"] = {**current.results, **changes["results"]}
+            updated = replace(current, **changes)
+            assignments = ", ".join(f"{c} = ?" for c in _COLUMNS[1:])
+            db.execute(
+                f"UPDATE containers SET {assignments} WHERE id = ?",
+                [*self._row(updated)[1:], container_id],
+            )
+            return updated
+
+    def delete(self, container_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+
+    @staticmethod
+    def _get_by_id(db: sqlite3.Connection, container_id: str) -> ContainerRecord | None:
+        row = db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM containers WHERE id = ?", (container_id,)
+        ).fetchone()
+        return None if row is None else _to_record(row)
+
+    def get(self, container_id: str) -> ContainerRecord | None:
+        with self._lock:
+            return self._get_by_id(self._db, container_id)
+
+    def resolve(self, ref: str) -> ContainerRecord:
+        """The container a user means by ``ref``: full id, name, or unique id prefix."""
+        with self._lock:
+            select = f"SELECT {', '.join(_COLUMNS)} FROM containers"
+            row = self._db.execute(f"{select} WHERE id = ?", (ref,)).fetchone()
+            if row is None:
+                row = self._db.execute(f"{select} WHERE name = ?", (ref,)).fetchone()
+            if row is not None:
+                return _to_record(row)
+            if ref and all(c in "0123456789abcdef" for c in ref):
+                rows = self._db.execute(
+                    f"{select} WHERE id >= ? AND id < ? LIMIT 2", (ref, ref + "g")
+                ).fetchall()
+                if len(rows) == 1:
+                    return _to_record(rows[0])
+                if len(rows) > 1:
+                    count = self._db.execute(
+                        "SELECT COUNT(*) FROM containers WHERE id >= ? AND id < ?",
+                        (ref, ref + "g"),
+                    ).fetchone()[0]
+                    raise AmbiguousReference(ref, count)
+        raise NotFound("container", ref)
+
+    def list(
+        self, status: str | None = None, name: str | None = None, limit: int | None = None
+    ) -> list[ContainerRecord]:
+        """Newest first."""
+        where, params = [], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if name is not None:
+            where.append("name = ?")
+            params.append(name)
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM containers"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            return [_to_record(r) for r in self._db.execute(sql, params).fetchall()]

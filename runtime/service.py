@@ -1,0 +1,339 @@
+"""``Runtime``: what the API calls.  Thread-safe; every method may block.
+
+It owns the record store and the launcher client and keeps the two in step:
+
+    create  -> record (created) -> launcher create -> record (running, pid)
+    launcher exit event -> record (exited, exit code) -> ack to the launcher
+    kill / stop / remove / wait / logs -> read the record, ask the launcher
+
+A record is written before the launcher is asked for anything, and exit
+statuses are acknowledged only once recorded, so a crash at any point loses
+neither a container nor its exit code (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import signal as signal_module
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from runtime import logs
+from runtime.errors import InvalidArgument, InvalidState, RuntimeFailure, Unavailable
+from runtime.launcher.client import LauncherClient
+from runtime.procfs import process_start_time
+from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, RecordStore
+from runtime.signals import catches, parse_signal
+from runtime.spec import ContainerSpec, to_dict
+from runtime.timeutil import now_rfc3339
+
+log = logging.getLogger("mydocker.runtime")
+
+STATUS_LOST = "exit status lost: the launcher that ran this container is gone"
+LOG_STREAMS = ("stdout", "stderr")
+#: How long an exec failure may take to show up as an exit.
+EXEC_FAILURE_WAIT = 10.0
+KILL_WAIT = 10.0
+
+
+def new_container_id() -> str:
+    """64 hex digits from the OS's cryptographic source (random(7)).
+
+    The tutorial seeded rand() with the time, so two containers started in
+    the same second got the same id."""
+    return secrets.token_hex(32)
+
+
+class Runtime:
+    def __init__(self, state_dir: str) -> None:
+        self.state_dir = os.path.abspath(state_dir)
+        os.makedirs(os.path.join(self.state_dir, "containers"), mode=0o700, exist_ok=True)
+        self.records = RecordStore(os.path.join(self.state_dir, "mydocker.db"))
+        self.launcher = LauncherClient(
+            self.state_dir, on_event=self._on_event, on_disconnect=self._on_launcher_lost
+        )
+        # Guards "is it exited?" against "it exited" so no waiter misses a wake-up.
+        self._exit_lock = threading.Lock()
+        self._exit_waiters: dict[str, list[Future[ContainerRecord]]] = {}
+
+    # -- life cycle -----------------------------------------------------
+    def start(self) -> None:
+        """Connect to (or start) the launcher and reconcile the records with it."""
+        self.launcher.connect()
+        self._reconcile()
+
+    def close(self) -> None:
+        self.launcher.close()
+        self.records.close()
+
+    def _reconcile(self) -> None:
+        held = {e["id"]: e for e in self.launcher.request({"op": "list"})["containers"]}
+        for record in self.records.list(status=RUNNING) + self.records.list(status=CREATED):
+            entry = held.get(record.id)
+            if entry is None:
+                self._mark_lost(record.id)
+            elif entry["exit"] is None:
+                self.records.update(
+                    record.id,
+                    status=RUNNING if entry["state"] == "running" else CREATED,
+                    pid=entry["pid"],
+                    pid_start_time=entry["pid_start_time"],
+                    started_at=entry["started_at"] or record.started_at,
+                )
+        for entry in held.values():
+            if entry["exit"] is not None:
+                self._on_event({"event": "exit", "id": entry["id"], **entry["exit"]})
+
+    def _mark_lost(self, container_id: str) -> None:
+        record = self.records.update(
+            container_id,
+            status=EXITED,
+            exit_code=None,
+            signal=None,
+            error=STATUS_LOST,
+            finished_at=now_rfc3339(),
+        )
+        self._wake(record)
+
+    def _on_launcher_lost(self) -> None:
+        log.error("the launcher went away; running containers lose their exit status")
+        for record in self.records.list(status=RUNNING) + self.records.list(status=CREATED):
+            self._mark_lost(record.id)
+
+    # -- events from the launcher (reader thread) -------------------------
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") != "exit":
+            return
+        container_id = event["id"]
+        with self._exit_lock:
+            if self.records.get(container_id) is not None:
+                record = self.records.update(
+                    container_id,
+                    status=EXITED,
+                    exit_code=event["exit_code"],
+                    signal=event["signal"],
+                    finished_at=event["finished_at"],
+                )
+                self._wake_locked(record)
+        self.launcher.notify({"op": "ack", "id": container_id})
+
+    def _wake(self, record: ContainerRecord) -> None:
+        with self._exit_lock:
+            self._wake_locked(record)
+
+    def _wake_locked(self, record: ContainerRecord) -> None:
+        for future in self._exit_waiters.pop(record.id, []):
+            if not future.done():
+                future.set_result(record)
+
+    # -- paths ----------------------------------------------------------
+    def container_dir(self, container_id: str) -> str:
+        return os.path.join(self.state_dir, "containers", container_id)
+
+    def log_path(self, container_id: str, stream: str) -> str:
+        return os.path.join(self.container_dir(container_id), f"{stream}.log")
+
+    # -- operations -----------------------------------------------------
+    def create(
+        self,
+        command: list[str],
+        *,
+        name: str | None = None,
+        hostname: str | None = None,
+        env: dict[str, str] | None = None,
+        workdir: str | None = None,
+        start: bool = True,
+    ) -> ContainerRecord:
+        """Record and launch a container; with ``start`` it runs at once."""
+        container_id = new_container_id()
+        try:
+            spec = ContainerSpec(
+                command=tuple(command),
+                hostname=hostname or container_id[:12],
+                env=dict(env or {}),
+                workdir=workdir or "/",
+            )
+        except ValueError as err:
+            raise InvalidArgument("spec", str(err)) from err
+        record = ContainerRecord(
+            id=container_id,
+            name=name or container_id,
+            status=CREATED,
+            spec=to_dict(spec),
+            created_at=now_rfc3339(),
+        )
+        os.makedirs(self.container_dir(container_id), mode=0o700)
+        try:
+            self.records.insert(record)
+        except RuntimeFailure:
+            shutil.rmtree(self.container_dir(container_id), ignore_errors=True)
+            raise
+        self._launch(container_id, dict(record.spec), start)
+        return self._settle(container_id)
+
+    def _launch(self, container_id: str, spec: dict[str, Any], start: bool) -> None:
+        def record_launch(reply: dict[str, Any]) -> None:
+            exec_error = reply.get("exec_error")
+            self.records.update(
+                container_id,
+                status=RUNNING if start else CREATED,
+                pid=reply["pid"],
+                pid_start_time=reply.get("pid_start_time"),
+                started_at=reply.get("started_at"),
+                error=exec_error["message"] if exec_error else None,
+            )
+
+        message = {
+            "op": "create",
+            "id": container_id,
+            "spec": spec,
+            "start": start,
+            "stdout": self.log_path(container_id, "stdout"),
+            "stderr": self.log_path(container_id, "stderr"),
+        }
+        try:
+            self.launcher.request(message, on_reply=record_launch)
+        except RuntimeFailure as err:
+            # Keep the record, and say why it never ran.
+            self._fail(container_id, f"launch failed: {err}")
+            raise
+
+    def _fail(self, container_id: str, error: str) -> None:
+        record = self.records.get(container_id)
+        if record is not None and record.status != EXITED:
+            self._wake(
+                self.records.update(
+                    container_id, status=EXITED, error=error, finished_at=now_rfc3339()
+                )
+            )
+
+    def _settle(self, container_id: str) -> ContainerRecord:
+        """The record after launch; an exec failure is only final once exited."""
+        record = self.records.get(container_id)
+        assert record is not None
+        if record.error and record.status != EXITED:
+            try:
+                return self.exit_future(container_id).result(EXEC_FAILURE_WAIT)
+            except FutureTimeout:
+                pass
+        return self.get(container_id)
+
+    def start_container(self, ref: str) -> ContainerRecord:
+        """Release a created container (the sync pipe's go byte)."""
+        record = self.get(ref)
+        if record.status != CREATED:
+            raise InvalidState(f"container {record.id} is {record.status}, not created")
+
+        def record_start(reply: dict[str, Any]) -> None:
+            exec_error = reply.get("exec_error")
+            self.records.update(
+                record.id,
+                status=RUNNING,
+                started_at=reply.get("started_at"),
+                error=exec_error["message"] if exec_error else None,
+            )
+
+        self.launcher.request({"op": "start", "id": record.id}, on_reply=record_start)
+        return self._settle(record.id)
+
+    def get(self, ref: str) -> ContainerRecord:
+        return self.records.resolve(ref)
+
+    def list(self, status: str | None = None, name: str | None = None) -> list[ContainerRecord]:
+        return self.records.list(status=status, name=name)
+
+    def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
+        signo = parse_signal(signal)
+        record = self.get(ref)
+        if record.status != RUNNING:
+            raise InvalidState(f"container {record.id} is not running (status {record.status})")
+        self.launcher.request({"op": "kill", "id": record.id, "signal": signo})
+        return self.get(record.id)
+
+    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
+        """SIGTERM, then SIGKILL once ``timeout`` seconds have passed.
+
+        The command is PID 1 of its namespace, which only receives signals it
+        handles (pid_namespaces(7)): when it has no SIGTERM handler the
+        SIGTERM would be dropped, so we go straight to SIGKILL.
+        """
+        record = self.get(ref)
+        if record.status == EXITED:
+            return record
+        if record.status == RUNNING and self._catches(record, signal_module.SIGTERM):
+            try:
+                self.launcher.request(
+                    {"op": "kill", "id": record.id, "signal": int(signal_module.SIGTERM)}
+                )
+                return self.exit_future(record.id).result(timeout)
+            except (FutureTimeout, InvalidState):
+                pass
+        return self._kill_and_wait(record)
+
+    def _catches(self, record: ContainerRecord, signo: int) -> bool:
+        if record.pid is None or process_start_time(record.pid) != record.pid_start_time:
+            return False
+        return catches(record.pid, signo)
+
+    def _kill_and_wait(self, record: ContainerRecord) -> ContainerRecord:
+        try:
+            self.launcher.request(
+                {"op": "kill", "id": record.id, "signal": int(signal_module.SIGKILL)}
+            )
+        except InvalidState:
+            pass  # it exited meanwhile
+        try:
+            return self.exit_future(record.id).result(KILL_WAIT)
+        except FutureTimeout as err:
+            raise Unavailable(f"container {record.id} did not die after SIGKILL") from err
+
+    def remove(self, ref: str, force: bool = False) -> None:
+        record = self.get(ref)
+        if record.status != EXITED:
+            if not force:
+                raise InvalidState(
+                    f"container {record.id} is {record.status}; stop it first or use force"
+                )
+            self._kill_and_wait(record)
+        self.records.delete(record.id)
+        shutil.rmtree(self.container_dir(record.id), ignore_errors=True)
+
+    def exit_future(self, ref: str) -> Future[ContainerRecord]:
+        """A future that completes with the record once the container has exited."""
+        future: Future[ContainerRecord] = Future()
+        with self._exit_lock:
+            record = self.get(ref)
+            if record.status == EXITED:
+                future.set_result(record)
+            else:
+                self._exit_waiters.setdefault(record.id, []).append(future)
+        return future
+
+    def wait(self, ref: str, timeout: float | None = None) -> ContainerRecord:
+        future = self.exit_future(ref)
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            return self.get(ref)
+
+    def logs(
+        self, ref: str, stream: str | None = None, tail: int | None = None, follow: bool = False
+    ) -> Iterator[bytes]:
+        """The container's output: one stream, or stdout then stderr."""
+        record = self.get(ref)
+        if stream is not None and stream not in LOG_STREAMS:
+            raise InvalidArgument("stream", f"must be one of {', '.join(LOG_STREAMS)}")
+        streams = [stream] if stream else list(LOG_STREAMS)
+        paths = [self.log_path(record.id, s) for s in streams]
+
+        def running() -> bool:
+            current = self.records.get(record.id)
+            return current is not None and current.status != EXITED
+
+        return logs.stream(paths, tail, follow, running)
