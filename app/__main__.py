@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        # Our own handler logs requests; keep uvicorn's access log quiet under load.
-        access_log=False,
+        # One line per request costs more than a launch under load: opt in.
+        access_log=settings.access_log,
     )
     return 0
 

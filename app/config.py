@@ -13,6 +13,7 @@ class Settings:
     port: int = 8000
     state_dir: str = ".state"
     log_level: str = "info"
+    access_log: bool = False
 
 
 def parse_args(argv: list[str] | None = None) -> Settings:
@@ -28,10 +29,14 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help="where records, logs and the launcher's socket live (MYDOCKER_STATE_DIR)",
     )
     parser.add_argument("--log-level", default=env.get("MYDOCKER_LOG_LEVEL", "info"))
+    parser.add_argument(
+        "--access-log", action="store_true", help="log one line per HTTP request"
+    )
     args = parser.parse_args(argv)
     return Settings(
         host=args.host,
         port=args.port,
         state_dir=os.path.abspath(args.state_dir),
         log_level=args.log_level,
+        access_log=args.access_log,
     )
