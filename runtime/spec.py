@@ -17,6 +17,83 @@ from typing import Any, TypeVar
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
+
+#: ``Limits`` field -> (smallest, largest) accepted value.  The HTTP schema
+#: uses the same table, so the API and the runtime never disagree.
+LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
+    # Below a few MiB the child cannot even finish its setup (docker's floor is 6 MB).
+    "memory_bytes": (4 * MiB, 1 * TiB),
+    # pid_max can be raised to 2**22 (proc(5)); more tasks than that cannot exist.
+    "pids": (1, 1 << 22),
+    # cpu.cfs_quota_us has a floor of 1 ms per 100 ms period; the upper bound
+    # is also checked against the machine's CPU count at create time.
+    "cpus": (0.01, 1024),
+    "timeout_seconds": (0.001, 7 * 24 * 3600),
+    "output_bytes": (1, 1 * TiB),
+    # fs.nr_open's default ceiling (proc(5)): setrlimit refuses more.
+    "nofile": (1, 1 << 20),
+    "fsize_bytes": (1, 1 * TiB),
+}
+
+
+class InvalidField(ValueError):
+    """A spec value out of range; ``field`` names it (``limits.cpus``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What a container may take.  ``None`` means unlimited (or the service default).
+
+    memory_bytes, pids, cpus      cgroup limits (memory without swap, tasks, CPU quota)
+    timeout_seconds               wall clock from start; enforced by the launcher
+    output_bytes                  stdout + stderr stored; beyond it the container is killed
+    nofile, fsize_bytes           RLIMIT_NOFILE and RLIMIT_FSIZE of the command (getrlimit(2))
+    """
+
+    memory_bytes: int | None = None
+    pids: int | None = None
+    cpus: float | None = None
+    timeout_seconds: float | None = None
+    output_bytes: int | None = None
+    nofile: int | None = None
+    fsize_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            low, high = LIMIT_BOUNDS[field.name]
+            integral = field.name not in ("cpus", "timeout_seconds")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidField(f"limits.{field.name}", "must be a number")
+            if integral and not isinstance(value, int):
+                raise InvalidField(f"limits.{field.name}", "must be an integer")
+            if not low <= value <= high:
+                raise InvalidField(
+                    f"limits.{field.name}", f"must be between {low:g} and {high:g}, not {value:g}"
+                )
+
+    def over(self, defaults: Limits) -> Limits:
+        """These limits, with ``defaults`` filling the fields left unset."""
+        merged = {
+            f.name: getattr(defaults, f.name)
+            if getattr(self, f.name) is None
+            else getattr(self, f.name)
+            for f in dataclasses.fields(self)
+        }
+        return Limits(**merged)
+
+    @property
+    def needs_cgroup(self) -> bool:
+        return any(v is not None for v in (self.memory_bytes, self.pids, self.cpus))
+
 
 @dataclasses.dataclass(frozen=True)
 class ContainerSpec:
@@ -30,6 +107,7 @@ class ContainerSpec:
     hostname: str
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
     workdir: str = "/"
+    limits: Limits = dataclasses.field(default_factory=Limits)
 
     def __post_init__(self) -> None:
         if not self.command:

@@ -1,0 +1,173 @@
+"""What both drivers offer: one container's cgroup, and the service's parent.
+
+``Cgroup``   one container: add(pid), stats(), procs(), kill_all(), remove()
+``Manager``  the service instance's parent cgroup: create(), open(),
+             leftovers(), cleanup(), remove_parent()
+``Stats``    counters read from a cgroup (``None``: the kernel lacks the file)
+"""
+
+from __future__ import annotations
+
+import abc
+import errno
+import os
+import signal
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from runtime.cgroups.fs import CgroupFs
+from runtime.spec import Limits
+
+Kill = Callable[[int, int], None]
+
+#: kill_all gives up after this long; the caller retries removal later.
+KILL_ROUNDS = 200
+KILL_ROUND_SLEEP = 0.005
+
+
+class CgroupError(Exception):
+    """A cgroup could not be set up; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class Stats:
+    memory_bytes: int | None = None
+    memory_peak_bytes: int | None = None
+    cpu_seconds: float | None = None
+    pids: int | None = None
+    oom_kills: int | None = None
+
+
+class Cgroup(abc.ABC):
+    """One container's cgroup (one directory per hierarchy on v1)."""
+
+    def __init__(self, name: str, fs: CgroupFs, kill: Kill) -> None:
+        self.name = name
+        self.fs = fs
+        self._kill = kill
+
+    @property
+    @abc.abstractmethod
+    def paths(self) -> list[str]:
+        """The cgroup's directories (one on v2, one per mounted hierarchy on v1)."""
+
+    @property
+    def procs_files(self) -> list[str]:
+        """Where to write a pid to move that process into this cgroup.
+
+        For a process started later in the container (exec): write its pid
+        to each, or call ``add(pid)`` from the launcher, before it runs the
+        user's command."""
+        return [os.path.join(p, "cgroup.procs") for p in self.paths]
+
+    def add(self, pid: int) -> None:
+        """Move ``pid`` (the whole thread group) into this cgroup."""
+        for path in self.procs_files:
+            try:
+                self.fs.write(path, str(pid))
+            except OSError as err:
+                raise CgroupError(f"{path}: {os.strerror(err.errno or errno.EIO)}") from err
+
+    def procs(self) -> list[int]:
+        """The pids in the cgroup (exited processes are not listed)."""
+        try:
+            text = self.fs.read(self.procs_files[0])
+        except FileNotFoundError:
+            return []
+        return [int(line) for line in text.split()]
+
+    @abc.abstractmethod
+    def stats(self) -> Stats: ...
+
+    def kill_all(self) -> bool:
+        """SIGKILL every process in the cgroup until it is empty.
+
+        Reading ``cgroup.procs`` and killing races with fork, so repeat until
+        nothing is left; a signal-ignoring child cannot ignore SIGKILL
+        (signal(7)).  Returns whether the cgroup emptied in time."""
+        for _ in range(KILL_ROUNDS):
+            pids = self.procs()
+            if not pids:
+                return True
+            for pid in pids:
+                try:
+                    self._kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(KILL_ROUND_SLEEP)
+        return not self.procs()
+
+    def remove(self) -> bool:
+        """rmdir the cgroup; ``False`` while processes are still in it (EBUSY)."""
+        done = True
+        for path in self.paths:
+            try:
+                self.fs.rmdir(path)
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                if err.errno != errno.EBUSY:
+                    raise
+                done = False
+        return done
+
+    def _read_int(self, path: str) -> int | None:
+        try:
+            return int(self.fs.read(path).split()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            return None
+
+    def _read_keyed(self, path: str, key: str) -> int | None:
+        """A value from a flat keyed file (``key value`` per line)."""
+        try:
+            text = self.fs.read(path)
+        except FileNotFoundError:
+            return None
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == key:
+                return int(parts[1])
+        return None
+
+
+class Manager(abc.ABC):
+    """The parent cgroup of one service instance and the containers' under it."""
+
+    version: str
+
+    def __init__(self, fs: CgroupFs, kill: Kill) -> None:
+        self.fs = fs
+        self.kill = kill
+
+    @abc.abstractmethod
+    def create(self, name: str, limits: Limits) -> Cgroup:
+        """Create the cgroup ``name`` with ``limits`` (memory, pids, cpus)."""
+
+    @abc.abstractmethod
+    def open(self, name: str) -> Cgroup:
+        """The cgroup ``name`` as it is (for stats, kill and removal)."""
+
+    @abc.abstractmethod
+    def leftovers(self) -> list[str]:
+        """Names of the container cgroups under the parent."""
+
+    @abc.abstractmethod
+    def remove_parent(self) -> None:
+        """rmdir the parent when it is empty (at the launcher's exit)."""
+
+    def cleanup(self, keep: Collection[str] = ()) -> list[str]:
+        """Kill and remove every container cgroup of this service but ``keep``.
+
+        Meant for start-up: cgroups left by a launcher that died hold
+        containers nobody can reap or report any more.  Returns the names
+        removed."""
+        removed = []
+        for name in self.leftovers():
+            if name in keep:
+                continue
+            cgroup = self.open(name)
+            cgroup.kill_all()
+            if cgroup.remove():
+                removed.append(name)
+        return removed

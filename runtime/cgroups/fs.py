@@ -1,0 +1,43 @@
+"""File access to a cgroup filesystem, and the seam for the fake tree in tests.
+
+The kernel creates a cgroup's control files on mkdir(2) and refuses new
+ones, so writes open existing files only (no ``O_CREAT``).  A fake tree in
+tests subclasses ``CgroupFs`` to play the kernel's part: populate control
+files on ``mkdir``, refuse ``rmdir`` while ``cgroup.procs`` is not empty.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class CgroupFs:
+    def read(self, path: str) -> str:
+        with open(path, encoding="ascii") as f:
+            return f.read()
+
+    def write(self, path: str, text: str) -> None:
+        # One write(2) per value: cgroupfs parses each write as a whole.
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode("ascii"))
+        finally:
+            os.close(fd)
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def mkdir(self, path: str) -> None:
+        """Create a cgroup (and its missing ancestors); an existing one is fine."""
+        os.makedirs(path, exist_ok=True)
+
+    def rmdir(self, path: str) -> None:
+        """Remove a cgroup; cgroup directories are removed with rmdir(2) even
+        though they list control files (cgroups(7))."""
+        os.rmdir(path)
+
+    def subdirs(self, path: str) -> list[str]:
+        try:
+            return sorted(e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False))
+        except FileNotFoundError:
+            return []

@@ -1,0 +1,197 @@
+"""The v1 driver against a fake cgroupfs tree (tests/unit/cgroupfs_fake.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from runtime.cgroups import CgroupError, V1Manager
+from runtime.spec import Limits
+from tests.unit.cgroupfs_fake import FakeCgroupFs
+
+OWN = {"memory": "/session/abc", "pids": "/", "cpu": "/", "cpuacct": "/"}
+
+
+@pytest.fixture
+def fake(tmp_path) -> FakeCgroupFs:
+    fs = FakeCgroupFs(str(tmp_path / "cgroup"), "v1")
+    fs.make_root()
+    return fs
+
+
+def manager(fake: FakeCgroupFs) -> V1Manager:
+    return V1Manager(fake.root, "mydocker-0123", OWN, fake, kill=fake.kill)
+
+
+def test_parents_sit_under_the_own_cgroup_of_each_hierarchy(fake):
+    m = manager(fake)
+    assert m.parents["memory"] == f"{fake.root}/memory/session/abc/mydocker-0123"
+    assert m.parents["pids"] == f"{fake.root}/pids/mydocker-0123"
+
+
+def test_create_writes_every_limit(fake):
+    cgroup = manager(fake).create("c1", Limits(memory_bytes=64 << 20, pids=32, cpus=0.5))
+    assert sorted(fake.writes) == sorted(
+        [
+            ("memory/session/abc/mydocker-0123/c1/memory.limit_in_bytes", str(64 << 20)),
+            ("memory/session/abc/mydocker-0123/c1/memory.memsw.limit_in_bytes", str(64 << 20)),
+            ("pids/mydocker-0123/c1/pids.max", "32"),
+            ("cpu/mydocker-0123/c1/cpu.cfs_period_us", "100000"),
+            ("cpu/mydocker-0123/c1/cpu.cfs_quota_us", "50000"),
+        ]
+    )
+    assert len(cgroup.paths) == 4
+
+
+def test_without_swap_accounting_memsw_is_skipped(fake, monkeypatch):
+    real_mkdir = fake.mkdir
+
+    def mkdir_without_memsw(path: str) -> None:
+        real_mkdir(path)
+        memsw = os.path.join(path, "memory.memsw.limit_in_bytes")
+        if os.path.exists(memsw):
+            os.unlink(memsw)
+
+    monkeypatch.setattr(fake, "mkdir", mkdir_without_memsw)
+    manager(fake).create("c1", Limits(memory_bytes=8 << 20))
+    assert [w[0].rsplit("/", 1)[1] for w in fake.writes] == ["memory.limit_in_bytes"]
+
+
+def test_no_limits_writes_nothing_but_still_creates(fake):
+    cgroup = manager(fake).create("c1", Limits())
+    assert fake.writes == []
+    assert all(os.path.isdir(p) for p in cgroup.paths)
+
+
+def test_add_joins_every_hierarchy(fake):
+    cgroup = manager(fake).create("c1", Limits())
+    cgroup.add(4242)
+    assert [w for w in fake.writes if w[0].endswith("cgroup.procs")] == [
+        (os.path.relpath(p, fake.root) + "/cgroup.procs", "4242") for p in cgroup.paths
+    ]
+    assert cgroup.procs() == [4242]
+
+
+def test_co_mounted_cpu_cpuacct_share_one_directory(tmp_path):
+    fake = FakeCgroupFs(str(tmp_path / "cgroup"), "v1")
+    fake.make_root(("memory", "pids"))
+    os.makedirs(os.path.join(fake.root, "cpu,cpuacct"))
+    fake.put(os.path.join(fake.root, "cpu,cpuacct"), "cgroup.procs", "1\n")
+    os.symlink("cpu,cpuacct", os.path.join(fake.root, "cpu"))
+    os.symlink("cpu,cpuacct", os.path.join(fake.root, "cpuacct"))
+    real_mkdir = fake.mkdir
+
+    def mkdir(path: str) -> None:  # the co-mounted directory has both sets of files
+        real_mkdir(path)
+        if "cpu" in path:
+            fake.put(path, "cpuacct.usage", "0\n")
+
+    fake.mkdir = mkdir  # type: ignore[method-assign]
+    m = manager(fake)
+    cgroup = m.create("c1", Limits(cpus=1.5))
+    assert len(cgroup.paths) == 3
+    assert ("cpu/mydocker-0123/c1/cpu.cfs_quota_us", "150000") in fake.writes
+    assert cgroup.remove()
+    m.remove_parent()
+    assert not os.path.exists(os.path.join(fake.root, "cpu,cpuacct", "mydocker-0123"))
+
+
+def test_stats_read_the_counters(fake):
+    cgroup = manager(fake).create("c1", Limits())
+    memory = cgroup.dirs["memory"]
+    fake.put(memory, "memory.usage_in_bytes", "1000\n")
+    fake.put(memory, "memory.max_usage_in_bytes", "67108864\n")
+    fake.put(memory, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    fake.put(cgroup.dirs["cpuacct"], "cpuacct.usage", "1500000000\n")
+    fake.put(cgroup.dirs["pids"], "pids.current", "7\n")
+    stats = cgroup.stats()
+    assert stats.memory_bytes == 1000
+    assert stats.memory_peak_bytes == 64 << 20
+    assert stats.cpu_seconds == pytest.approx(1.5)
+    assert stats.pids == 7
+    assert stats.oom_kills == 2
+
+
+def test_stats_of_an_old_kernel_without_oom_kill_counter(fake):
+    cgroup = manager(fake).create("c1", Limits())
+    fake.put(cgroup.dirs["memory"], "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\n")
+    assert cgroup.stats().oom_kills is None
+
+
+def test_missing_controller_for_a_limit_is_an_error(tmp_path):
+    fake = FakeCgroupFs(str(tmp_path / "cgroup"), "v1")
+    fake.make_root(("memory", "cpu", "cpuacct"))
+    with pytest.raises(CgroupError, match="pids controller is not mounted"):
+        manager(fake).create("c1", Limits(pids=10))
+
+
+def test_a_failed_write_removes_what_was_created(fake):
+    real_write = fake.write
+
+    def write(path: str, text: str) -> None:
+        if path.endswith("pids.max"):
+            raise OSError(22, "Invalid argument", path)
+        real_write(path, text)
+
+    fake.write = write  # type: ignore[method-assign]
+    m = manager(fake)
+    with pytest.raises(CgroupError, match="pids.max: Invalid argument"):
+        m.create("c1", Limits(pids=10))
+    assert m.leftovers() == []
+
+
+def test_kill_all_kills_until_empty_then_remove(fake):
+    cgroup = manager(fake).create("c1", Limits())
+    for pid in (10, 11, 12):
+        cgroup.add(pid)
+    assert not cgroup.remove()  # EBUSY while processes are in it
+    assert cgroup.kill_all()
+    assert sorted(fake.killed) == [(p, signal.SIGKILL) for p in (10, 11, 12)]
+    assert cgroup.remove()
+    assert not any(os.path.exists(p) for p in cgroup.paths)
+
+
+def test_kill_all_repeats_for_processes_forked_meanwhile(fake):
+    cgroup = manager(fake).create("c1", Limits())
+    cgroup.add(10)
+    real_kill = fake.kill
+    forked = []
+
+    def kill(pid: int, sig: int) -> None:
+        real_kill(pid, sig)
+        if not forked:  # a child appears between the read and the kill
+            forked.append(11)
+            cgroup.add(11)
+
+    cgroup._kill = kill
+    assert cgroup.kill_all()
+    assert [p for p, _ in fake.killed] == [10, 11]
+
+
+def test_kill_all_tolerates_processes_that_already_died(fake):
+    cgroup = manager(fake).create("c1", Limits())
+    cgroup.add(10)
+
+    def kill(pid: int, sig: int) -> None:
+        fake.kill(pid, sig)
+        raise ProcessLookupError
+
+    cgroup._kill = kill
+    assert cgroup.kill_all()
+
+
+def test_cleanup_removes_leftovers_but_kept_ones(fake):
+    m = manager(fake)
+    m.create("old", Limits()).add(99)
+    m.create("live", Limits())
+    assert m.leftovers() == ["live", "old"]
+    assert m.cleanup(keep={"live"}) == ["old"]
+    assert (99, signal.SIGKILL) in fake.killed
+    assert m.leftovers() == ["live"]
+    m.remove_parent()  # not empty: stays
+    assert os.path.isdir(m.parents["memory"])
+    m.open("live").remove()
+    m.remove_parent()
+    assert not any(os.path.exists(p) for p in m.parents.values())
