@@ -1,0 +1,470 @@
+"""The /containers routes over a fake runtime: status codes, shapes, 422s.
+
+The fake records every call, so each test can check what the handler asked
+of the runtime, and raises whatever runtime error a test sets up, so the
+error table in app/errors.py is exercised route by route.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.deps import get_runtime
+from app.main import create_app
+from runtime import (
+    AmbiguousReference,
+    ContainerRecord,
+    InvalidArgument,
+    InvalidState,
+    NameInUse,
+    NotFound,
+    RuntimeFailure,
+    Unavailable,
+)
+
+ID = "0123456789abcdef" * 4
+T0 = "2026-11-29T05:00:00.000000Z"
+T1 = "2026-11-29T05:00:01.500000Z"
+
+
+def make_record(status: str = "running", **changes: Any) -> ContainerRecord:
+    values: dict[str, Any] = {
+        "id": ID,
+        "name": "web",
+        "status": status,
+        "spec": {"command": ["sleep", "60"], "hostname": ID[:12], "env": {}, "workdir": "/"},
+        "created_at": T0,
+        "pid": 4242,
+        "started_at": T0 if status != "created" else None,
+    }
+    if status == "exited":
+        values.update(exit_code=0, finished_at=T1)
+    values.update(changes)
+    return ContainerRecord(**values)
+
+
+class FakeRuntime:
+    """Records calls; answers with ``record``; raises ``error`` if set."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self.record = make_record()
+        self.error: Exception | None = None
+        self.exit: Future[ContainerRecord] = Future()
+        self.log_chunks: list[bytes] = [b"hello\n", b"world\n"]
+
+    def _call(self, op: str, *args: Any, **kwargs: Any) -> None:
+        self.calls.append((op, args, kwargs))
+        if self.error is not None:
+            raise self.error
+
+    def create(self, command: list[str], **kwargs: Any) -> ContainerRecord:
+        self._call("create", command, **kwargs)
+        return self.record
+
+    def exit_future(self, ref: str) -> Future[ContainerRecord]:
+        self._call("exit_future", ref)
+        return self.exit
+
+    def get(self, ref: str) -> ContainerRecord:
+        self._call("get", ref)
+        return self.record
+
+    def list(self, status: str | None = None, name: str | None = None) -> list[ContainerRecord]:
+        self._call("list", status=status, name=name)
+        return [self.record, make_record("exited", id="f" * 64, name="old")]
+
+    def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
+        self._call("kill", ref, signal)
+        return self.record
+
+    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
+        self._call("stop", ref, timeout)
+        return self.record
+
+    def remove(self, ref: str, force: bool = False) -> None:
+        self._call("remove", ref, force=force)
+
+    def logs(
+        self, ref: str, stream: str | None = None, tail: int | None = None, follow: bool = False
+    ) -> Iterator[bytes]:
+        self._call("logs", ref, stream=stream, tail=tail, follow=follow)
+        return iter(self.log_chunks)
+
+
+@pytest.fixture
+def fake() -> FakeRuntime:
+    return FakeRuntime()
+
+
+@pytest.fixture
+def client(fake: FakeRuntime) -> Iterator[TestClient]:
+    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)  # type: ignore[arg-type]
+    with TestClient(app) as c:
+        yield c
+
+
+PUBLIC_KEYS = {
+    "id",
+    "name",
+    "status",
+    "command",
+    "hostname",
+    "pid",
+    "exit_code",
+    "signal",
+    "error",
+    "created_at",
+    "started_at",
+    "finished_at",
+}
+
+
+# -- create -----------------------------------------------------------------
+def test_create_answers_201_with_the_container(client: TestClient, fake: FakeRuntime) -> None:
+    body = {
+        "command": ["sleep", "60"],
+        "name": "web",
+        "hostname": "box.local",
+        "env": {"A": "1"},
+        "workdir": "/tmp",
+    }
+    response = client.post("/containers", json=body)
+    assert response.status_code == 201
+    data = response.json()
+    assert set(data) == PUBLIC_KEYS
+    assert data["id"] == ID
+    assert data["status"] == "running"
+    assert data["command"] == ["sleep", "60"]
+    assert data["hostname"] == ID[:12]
+    assert data["pid"] == 4242
+    assert data["exit_code"] is None and data["signal"] is None and data["error"] is None
+    assert re.fullmatch(r"2026-11-29T05:00:00(\.0+)?Z", data["created_at"])
+    assert data["finished_at"] is None
+    assert fake.calls == [
+        (
+            "create",
+            (["sleep", "60"],),
+            {
+                "name": "box" and "web",
+                "hostname": "box.local",
+                "env": {"A": "1"},
+                "workdir": "/tmp",
+            },
+        )
+    ]
+
+
+def test_create_defaults(client: TestClient, fake: FakeRuntime) -> None:
+    assert client.post("/containers", json={"command": ["true"]}).status_code == 201
+    assert fake.calls == [
+        ("create", (["true"],), {"name": None, "hostname": None, "env": {}, "workdir": None})
+    ]
+
+
+def test_create_without_wait_does_not_wait(client: TestClient, fake: FakeRuntime) -> None:
+    client.post("/containers", json={"command": ["true"]})
+    assert [c[0] for c in fake.calls] == ["create"]
+
+
+def test_create_with_wait_answers_once_exited(client: TestClient, fake: FakeRuntime) -> None:
+    exited = make_record("exited", exit_code=3)
+    timer = threading.Timer(0.2, fake.exit.set_result, args=(exited,))
+    timer.start()
+    response = client.post("/containers", params={"wait": "true"}, json={"command": ["true"]})
+    timer.join()
+    assert response.status_code == 201
+    data = response.json()
+    assert (data["status"], data["exit_code"], data["pid"]) == ("exited", 3, None)
+    assert data["finished_at"].startswith("2026-11-29T05:00:01.5")
+    assert [c[0] for c in fake.calls] == ["create", "exit_future"]
+
+
+def test_exec_failure_is_still_201(client: TestClient, fake: FakeRuntime) -> None:
+    fake.record = make_record("exited", exit_code=127, error="exec nope: not found in PATH (/bin)")
+    response = client.post("/containers", json={"command": ["nope"]})
+    assert response.status_code == 201
+    assert response.json()["exit_code"] == 127
+    assert response.json()["error"] == "exec nope: not found in PATH (/bin)"
+
+
+def test_killed_container_shows_the_signal(client: TestClient, fake: FakeRuntime) -> None:
+    fake.record = make_record("exited", exit_code=137, signal="SIGKILL")
+    data = client.get(f"/containers/{ID}").json()
+    assert (data["exit_code"], data["signal"]) == (137, "SIGKILL")
+
+
+# -- 422s from pydantic, naming the field --------------------------------------
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "command"),
+        ({"command": []}, "command"),
+        ({"command": "echo hi"}, "command"),
+        ({"command": [1, 2]}, "command"),
+        ({"command": ["echo", "a\u0000b"]}, "command"),
+        ({"command": ["true"], "name": ""}, "name"),
+        ({"command": ["true"], "name": "-lead"}, "name"),
+        ({"command": ["true"], "name": "has space"}, "name"),
+        ({"command": ["true"], "name": "x" * 129}, "name"),
+        ({"command": ["true"], "hostname": "bad_host"}, "hostname"),
+        ({"command": ["true"], "hostname": "-lead"}, "hostname"),
+        ({"command": ["true"], "hostname": "trail-"}, "hostname"),
+        ({"command": ["true"], "hostname": ""}, "hostname"),
+        ({"command": ["true"], "hostname": "a" * 64}, "hostname"),
+        ({"command": ["true"], "hostname": "a." * 32 + "b"}, "hostname"),
+        ({"command": ["true"], "env": {"A=B": "x"}}, "env"),
+        ({"command": ["true"], "env": {"": "x"}}, "env"),
+        ({"command": ["true"], "env": {"A": "x\u0000"}}, "env"),
+        ({"command": ["true"], "env": {"A": 1}}, "env"),
+        ({"command": ["true"], "workdir": "relative/dir"}, "workdir"),
+        ({"command": ["true"], "workdir": ""}, "workdir"),
+        ({"command": ["true"], "unknown": 1}, "unknown"),
+    ],
+)
+def test_invalid_bodies_get_422_naming_the_field(
+    client: TestClient, fake: FakeRuntime, body: dict[str, Any], field: str
+) -> None:
+    response = client.post("/containers", json=body)
+    assert response.status_code == 422, response.text
+    locs = [error["loc"] for error in response.json()["detail"]]
+    assert any(loc[:2] == ["body", field] for loc in locs), locs
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize(
+    "hostname", ["a", "a" * 63, "web-1.example.org", "a." * 31 + "bc", "0abc", "ABC"]
+)
+def test_valid_hostnames(client: TestClient, hostname: str) -> None:
+    assert len(hostname) <= 64
+    response = client.post("/containers", json={"command": ["true"], "hostname": hostname})
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize("name", ["a", "A.b_c-1", "9" + "x" * 127])
+def test_valid_names(client: TestClient, name: str) -> None:
+    response = client.post("/containers", json={"command": ["true"], "name": name})
+    assert response.status_code == 201, response.text
+
+
+def test_invalid_json_is_422(client: TestClient) -> None:
+    response = client.post(
+        "/containers", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+# -- runtime errors -> status codes ----------------------------------------------
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (NotFound("container", "nope"), 404),
+        (NameInUse("web"), 409),
+        (AmbiguousReference("ab", 2), 409),
+        (InvalidState("container x is not running"), 409),
+        (Unavailable("the launcher is gone"), 503),
+        (RuntimeFailure("something broke"), 500),
+    ],
+)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/containers"),
+        ("GET", "/containers"),
+        ("GET", "/containers/web"),
+        ("POST", "/containers/web/wait"),
+        ("POST", "/containers/web/kill"),
+        ("POST", "/containers/web/stop"),
+        ("DELETE", "/containers/web"),
+        ("GET", "/containers/web/logs"),
+    ],
+)
+def test_runtime_errors_map_to_status_codes(
+    client: TestClient,
+    fake: FakeRuntime,
+    error: Exception,
+    status: int,
+    method: str,
+    path: str,
+) -> None:
+    fake.error = error
+    body = {"command": ["true"]} if path == "/containers" and method == "POST" else None
+    response = client.request(method, path, json=body)
+    assert response.status_code == status, response.text
+    assert response.json() == {"detail": str(error)}
+
+
+def test_invalid_argument_in_a_query_is_422_with_a_query_loc(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    fake.error = InvalidArgument("signal", "unknown signal 'FOO'")
+    response = client.post("/containers/web/kill", params={"signal": "FOO"})
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {"loc": ["query", "signal"], "msg": "unknown signal 'FOO'", "type": "value_error"}
+        ]
+    }
+
+
+def test_invalid_argument_from_the_body_has_a_body_loc(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    fake.error = InvalidArgument("spec", "command must not be empty")
+    response = client.post("/containers", json={"command": ["true"]})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "spec"]
+
+
+# -- lookup, list -------------------------------------------------------------------
+def test_get_passes_the_reference(client: TestClient, fake: FakeRuntime) -> None:
+    response = client.get("/containers/0123")
+    assert response.status_code == 200
+    assert response.json()["id"] == ID
+    assert fake.calls == [("get", ("0123",), {})]
+
+
+def test_list(client: TestClient, fake: FakeRuntime) -> None:
+    response = client.get("/containers")
+    assert response.status_code == 200
+    data = response.json()
+    assert [c["name"] for c in data] == ["web", "old"]
+    assert all(set(c) == PUBLIC_KEYS for c in data)
+    assert fake.calls == [("list", (), {"status": None, "name": None})]
+
+
+def test_list_filters(client: TestClient, fake: FakeRuntime) -> None:
+    client.get("/containers", params={"status": "exited", "name": "old"})
+    assert fake.calls == [("list", (), {"status": "exited", "name": "old"})]
+
+
+def test_list_with_a_bad_status_is_422(client: TestClient, fake: FakeRuntime) -> None:
+    response = client.get("/containers", params={"status": "sleeping"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "status"]
+    assert fake.calls == []
+
+
+# -- wait -------------------------------------------------------------------------
+def test_wait_answers_with_the_exited_container(client: TestClient, fake: FakeRuntime) -> None:
+    fake.exit.set_result(make_record("exited", exit_code=5))
+    response = client.post("/containers/web/wait")
+    assert response.status_code == 200
+    assert response.json()["exit_code"] == 5
+    assert fake.calls == [("exit_future", ("web",), {})]
+
+
+def test_wait_with_a_timeout_answers_with_the_container_as_it_is(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    response = client.post("/containers/web/wait", params={"timeout": 0.05})
+    assert response.status_code == 200
+    assert response.json()["status"] == "running"
+    assert [c[0] for c in fake.calls] == ["exit_future", "get"]
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "soon"])
+def test_wait_with_a_bad_timeout_is_422(client: TestClient, timeout: str) -> None:
+    response = client.post("/containers/web/wait", params={"timeout": timeout})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "timeout"]
+
+
+# -- kill, stop, delete --------------------------------------------------------------
+def test_kill_defaults_to_sigkill(client: TestClient, fake: FakeRuntime) -> None:
+    assert client.post("/containers/web/kill").status_code == 200
+    assert fake.calls == [("kill", ("web", "SIGKILL"), {})]
+
+
+def test_kill_passes_the_signal_as_written(client: TestClient, fake: FakeRuntime) -> None:
+    client.post("/containers/web/kill", params={"signal": "15"})
+    assert fake.calls == [("kill", ("web", "15"), {})]
+
+
+def test_stop_passes_the_grace_period(client: TestClient, fake: FakeRuntime) -> None:
+    assert client.post("/containers/web/stop", params={"timeout": 2.5}).status_code == 200
+    assert client.post("/containers/web/stop").status_code == 200
+    assert fake.calls == [("stop", ("web", 2.5), {}), ("stop", ("web", 10), {})]
+
+
+@pytest.mark.parametrize("timeout", ["-1", "3601", "x"])
+def test_stop_with_a_bad_timeout_is_422(client: TestClient, timeout: str) -> None:
+    response = client.post("/containers/web/stop", params={"timeout": timeout})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "timeout"]
+
+
+def test_delete(client: TestClient, fake: FakeRuntime) -> None:
+    response = client.delete("/containers/web")
+    assert response.status_code == 204
+    assert response.content == b""
+    client.delete("/containers/web", params={"force": "true"})
+    assert fake.calls == [
+        ("remove", ("web",), {"force": False}),
+        ("remove", ("web",), {"force": True}),
+    ]
+
+
+# -- logs -----------------------------------------------------------------------------
+def test_logs(client: TestClient, fake: FakeRuntime) -> None:
+    response = client.get("/containers/web/logs")
+    assert response.status_code == 200
+    assert response.text == "hello\nworld\n"
+    assert response.headers["content-type"].startswith("text/plain")
+    assert fake.calls == [("logs", ("web",), {"stream": None, "tail": None, "follow": False})]
+
+
+def test_logs_parameters(client: TestClient, fake: FakeRuntime) -> None:
+    client.get("/containers/web/logs", params={"stream": "stderr", "tail": 3, "follow": "true"})
+    assert fake.calls == [("logs", ("web",), {"stream": "stderr", "tail": 3, "follow": True})]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"stream": "stdin"}, "stream"), ({"tail": -1}, "tail"), ({"follow": "maybe"}, "follow")],
+)
+def test_logs_bad_parameters_are_422(
+    client: TestClient, fake: FakeRuntime, params: dict[str, Any], field: str
+) -> None:
+    response = client.get("/containers/web/logs", params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", field]
+    assert fake.calls == []
+
+
+# -- the seam, docs, health ----------------------------------------------------------
+def test_dependency_override_is_the_other_seam(fake: FakeRuntime) -> None:
+    app = create_app(Settings(state_dir="/nonexistent"), runtime=FakeRuntime())  # type: ignore[arg-type]
+    app.dependency_overrides[get_runtime] = lambda: fake
+    with TestClient(app) as c:
+        assert c.get("/containers/web").status_code == 200
+    assert fake.calls == [("get", ("web",), {})]
+
+
+def test_openapi_lists_the_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert set(paths["/containers"]) == {"get", "post"}
+    assert set(paths["/containers/{ref}"]) == {"get", "delete"}
+    for action in ("wait", "kill", "stop"):
+        assert set(paths[f"/containers/{{ref}}/{action}"]) == {"post"}
+    assert set(paths["/containers/{ref}/logs"]) == {"get"}
+
+
+def test_docs_page_uses_local_assets(client: TestClient) -> None:
+    html = client.get("/docs").text
+    assert "SwaggerUIBundle" in html
+    assert "http://" not in html and "https://" not in html
+    for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', html):
+        assert client.get(asset).status_code == 200, asset
+
+
+def test_health(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}

@@ -1,0 +1,178 @@
+"""runtime.records: the SQLite store of containers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runtime.errors import AmbiguousReference, NameInUse, NotFound
+from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, RecordStore
+
+
+def _record(container_id: str, name: str | None = None, status: str = CREATED) -> ContainerRecord:
+    return ContainerRecord(
+        id=container_id,
+        name=name or container_id,
+        status=status,
+        spec={"command": ["true"], "hostname": container_id[:12]},
+        created_at="2026-01-01T00:00:00.000000Z",
+    )
+
+
+def _id(prefix: str) -> str:
+    return (prefix + "0" * 64)[:64]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "mydocker.db")
+
+
+@pytest.fixture
+def store(db_path: str) -> Iterator[RecordStore]:
+    s = RecordStore(db_path)
+    yield s
+    s.close()
+
+
+def test_insert_and_get(store: RecordStore) -> None:
+    record = _record(_id("ab"), "web")
+    store.insert(record)
+    assert store.get(record.id) == record
+    assert store.get(_id("cd")) is None
+
+
+def test_resolve_by_full_id_name_and_unique_prefix(store: RecordStore) -> None:
+    a, b = _record(_id("abc1"), "alpha"), _record(_id("abd2"), "beta")
+    store.insert(a)
+    store.insert(b)
+    assert store.resolve(a.id) == a
+    assert store.resolve("beta") == b
+    assert store.resolve("abc") == a
+    assert store.resolve("abd2") == b
+
+
+def test_resolve_ambiguous_prefix(store: RecordStore) -> None:
+    for suffix in "123":
+        store.insert(_record(_id("ab" + suffix)))
+    with pytest.raises(AmbiguousReference) as info:
+        store.resolve("ab")
+    assert "3 containers" in str(info.value)
+    assert info.value.ref == "ab"
+
+
+@pytest.mark.parametrize("ref", ["", "ff", "AB", "ab-", "nosuchname", _id("ac")])
+def test_resolve_unknown(store: RecordStore, ref: str) -> None:
+    store.insert(_record(_id("ab"), "web"))
+    with pytest.raises(NotFound) as info:
+        store.resolve(ref)
+    assert info.value.ref == ref
+
+
+def test_a_name_wins_over_a_prefix_and_an_id_over_a_name(store: RecordStore) -> None:
+    # "abc" is both a name and a prefix of another container's id.
+    named = _record(_id("ff"), "abc")
+    other = _record(_id("abc"), "other")
+    store.insert(named)
+    store.insert(other)
+    assert store.resolve("abc") == named
+    # A container named like another's full id: the id wins.
+    store.insert(_record(_id("ee"), other.id))
+    assert store.resolve(other.id) == other
+
+
+def test_name_clash(store: RecordStore) -> None:
+    store.insert(_record(_id("a1"), "web"))
+    with pytest.raises(NameInUse) as info:
+        store.insert(_record(_id("b2"), "web"))
+    assert info.value.name == "web"
+    assert "'web'" in str(info.value)
+    assert [r.id for r in store.list()] == [_id("a1")]
+    # The failed insert did not use up a place in the order.
+    store.insert(_record(_id("c3"), "db"))
+    assert [r.name for r in store.list()] == ["db", "web"]
+
+
+def test_list_newest_first_with_filters(store: RecordStore) -> None:
+    for i, status in enumerate([EXITED, RUNNING, EXITED, CREATED]):
+        store.insert(_record(_id(f"{i}a"), f"c{i}", status))
+    assert [r.name for r in store.list()] == ["c3", "c2", "c1", "c0"]
+    assert [r.name for r in store.list(status=EXITED)] == ["c2", "c0"]
+    assert [r.name for r in store.list(name="c1")] == ["c1"]
+    assert store.list(status=EXITED, name="c1") == []
+    assert [r.name for r in store.list(limit=2)] == ["c3", "c2"]
+
+
+def test_order_is_insertion_not_id_or_time(store: RecordStore) -> None:
+    # Same created_at, ids in reverse order: the order is still newest first.
+    for prefix in ["f", "e", "d"]:
+        store.insert(_record(_id(prefix)))
+    assert [r.id[0] for r in store.list()] == ["d", "e", "f"]
+
+
+def test_update_returns_the_new_record_and_merges_results(store: RecordStore) -> None:
+    record = _record(_id("ab"))
+    store.insert(record)
+    updated = store.update(record.id, status=RUNNING, pid=42, results={"a": 1})
+    assert (updated.status, updated.pid, dict(updated.results)) == (RUNNING, 42, {"a": 1})
+    updated = store.update(record.id, results={"b": {"x": 2}})
+    assert dict(updated.results) == {"a": 1, "b": {"x": 2}}
+    updated = store.update(record.id, results={"a": 3}, status=EXITED, exit_code=0)
+    assert dict(updated.results) == {"a": 3, "b": {"x": 2}}
+    assert store.get(record.id) == updated
+    assert updated.spec == record.spec
+
+
+def test_update_of_an_unknown_id(store: RecordStore) -> None:
+    with pytest.raises(NotFound):
+        store.update(_id("ab"), status=EXITED)
+
+
+def test_delete(store: RecordStore) -> None:
+    store.insert(_record(_id("ab"), "web"))
+    store.delete(_id("ab"))
+    assert store.get(_id("ab")) is None
+    with pytest.raises(NotFound):
+        store.resolve("web")
+    store.insert(_record(_id("cd"), "web"))  # the name is free again
+
+
+def test_records_and_order_survive_reopening(db_path: str) -> None:
+    first = RecordStore(db_path)
+    first.insert(_record(_id("aa"), "old"))
+    first.update(_id("aa"), status=EXITED, exit_code=3, signal=None, results={"k": "v"})
+    first.close()
+    second = RecordStore(db_path)
+    try:
+        second.insert(_record(_id("bb"), "new"))
+        assert [r.name for r in second.list()] == ["new", "old"]
+        old = second.resolve("old")
+        assert (old.status, old.exit_code, dict(old.results)) == (EXITED, 3, {"k": "v"})
+    finally:
+        second.close()
+
+
+def test_concurrent_inserts_and_updates(store: RecordStore) -> None:
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(25):
+                cid = _id(f"{n:x}{i:02x}")
+                store.insert(_record(cid))
+                store.update(cid, status=EXITED, exit_code=i)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    records = store.list()
+    assert len(records) == 200
+    assert all(r.status == EXITED for r in records)

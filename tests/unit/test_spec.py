@@ -1,0 +1,111 @@
+"""runtime.spec: the container spec, its invariants and its dict form."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+
+import pytest
+
+from runtime.spec import DEFAULT_PATH, ContainerSpec, from_dict, to_dict
+
+
+def test_round_trip_through_json() -> None:
+    spec = ContainerSpec(
+        command=("sh", "-c", "echo $X"),
+        hostname="box",
+        env={"X": "1", "EMPTY": ""},
+        workdir="/tmp",
+    )
+    data = to_dict(spec)
+    assert data == {
+        "command": ["sh", "-c", "echo $X"],
+        "hostname": "box",
+        "env": {"X": "1", "EMPTY": ""},
+        "workdir": "/tmp",
+    }
+    again = from_dict(ContainerSpec, json.loads(json.dumps(data)))
+    assert again == spec
+    assert isinstance(again.command, tuple)
+
+
+def test_from_dict_uses_defaults_for_missing_optional_fields() -> None:
+    spec = from_dict(ContainerSpec, {"command": ["true"], "hostname": "h"})
+    assert spec.workdir == "/"
+    assert dict(spec.env) == {}
+
+
+def test_from_dict_ignores_unknown_keys_and_requires_required_ones() -> None:
+    spec = from_dict(ContainerSpec, {"command": ["true"], "hostname": "h", "later": 1})
+    assert spec.command == ("true",)
+    with pytest.raises(TypeError):
+        from_dict(ContainerSpec, {"hostname": "h"})
+
+
+def test_spec_is_frozen() -> None:
+    spec = ContainerSpec(command=("true",), hostname="h")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.hostname = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"command": ()}, "command must not be empty"),
+        ({"command": ("echo", "a\0b")}, "NUL"),
+        ({"command": ("true",), "env": {"": "x"}}, "invalid environment variable"),
+        ({"command": ("true",), "env": {"A=B": "x"}}, "invalid environment variable"),
+        ({"command": ("true",), "env": {"A\0": "x"}}, "invalid environment variable"),
+        ({"command": ("true",), "env": {"A": "x\0"}}, "invalid environment variable"),
+    ],
+)
+def test_invariants(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ContainerSpec(hostname="h", **kwargs)  # type: ignore[arg-type]
+
+
+def test_environ_defaults_then_env() -> None:
+    spec = ContainerSpec(command=("true",), hostname="box")
+    assert spec.environ() == {"PATH": DEFAULT_PATH, "HOSTNAME": "box", "HOME": "/root"}
+    custom = ContainerSpec(command=("true",), hostname="box", env={"PATH": "/x", "A": "b"})
+    assert custom.environ() == {"PATH": "/x", "HOSTNAME": "box", "HOME": "/root", "A": "b"}
+
+
+# from_dict is generic over nested frozen dataclasses: later issues add
+# limits and mounts to the spec, and they must come back as dataclasses.
+@dataclasses.dataclass(frozen=True)
+class _Inner:
+    source: str
+    options: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Outer:
+    name: str
+    inner: _Inner | None = None
+    many: tuple[_Inner, ...] = ()
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    count: int | None = None
+
+
+def test_generic_round_trip_of_nested_dataclasses() -> None:
+    outer = _Outer(
+        name="x",
+        inner=_Inner("a", ("ro", "nosuid")),
+        many=(_Inner("b"), _Inner("c", ("rw",))),
+        labels={"k": "v"},
+        count=3,
+    )
+    data = json.loads(json.dumps(to_dict(outer)))
+    assert data["many"][1] == {"source": "c", "options": ["rw"]}
+    back = from_dict(_Outer, data)
+    assert back == outer
+    assert isinstance(back.inner, _Inner)
+    assert isinstance(back.many[0], _Inner)
+    assert isinstance(back.inner.options, tuple)
+
+
+def test_generic_none_stays_none() -> None:
+    back = from_dict(_Outer, {"name": "x", "inner": None, "count": None})
+    assert back == _Outer(name="x")
