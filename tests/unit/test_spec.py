@@ -19,7 +19,8 @@ def test_round_trip_through_json() -> None:
         workdir="/tmp",
     )
     data = to_dict(spec)
-    assert data == {
+    # Later issues add fields (limits, mounts, ...); these four are the core's.
+    assert {k: data[k] for k in ("command", "hostname", "env", "workdir")} == {
         "command": ["sh", "-c", "echo $X"],
         "hostname": "box",
         "env": {"X": "1", "EMPTY": ""},
