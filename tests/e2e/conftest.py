@@ -49,25 +49,26 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> None:
-        log = open(self.state_dir.parent / f"service-{self.port}.log", "ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--state-dir",
-                str(self.state_dir),
-                *self.extra_args,
-            ],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
-        )
+        # The child keeps its own copy of the log fd; ours is closed at once.
+        with open(self.state_dir.parent / f"service-{self.port}.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--state-dir",
+                    str(self.state_dir),
+                    *self.extra_args,
+                ],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
