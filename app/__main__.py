@@ -5,11 +5,34 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 
 import uvicorn
 
 from app.config import parse_args
 from app.main import create_app
+
+BALLAST_ENV = "MYDOCKER_BENCH_BALLAST_MB"
+#: Kept alive for the life of the process; see ``allocate_ballast``.
+_ballast: bytes = b""
+
+
+def allocate_ballast(environ: Mapping[str, str]) -> int:
+    """Debug only: grow this process by ``MYDOCKER_BENCH_BALLAST_MB`` MiB.
+
+    The benchmark (``bench/``) uses it to show that a launch does not get
+    slower as the API process grows (the launcher, not the API, clones).
+    ``bytes * n`` writes every page, so the memory is resident, not merely
+    reserved.  Returns the MiB allocated."""
+    global _ballast
+    value = environ.get(BALLAST_ENV, "").strip()
+    if not value:
+        return 0
+    megabytes = int(value)
+    if megabytes < 0:
+        raise ValueError(f"{BALLAST_ENV} must be >= 0, not {megabytes}")
+    _ballast = b"\x01" * (megabytes << 20)
+    return megabytes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    try:
+        ballast = allocate_ballast(os.environ)
+    except ValueError as err:
+        print(f"mydocker: {err}", file=sys.stderr)
+        return 2
+    if ballast:
+        logging.getLogger("mydocker").warning("benchmark ballast: %d MiB allocated", ballast)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

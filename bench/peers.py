@@ -1,0 +1,125 @@
+"""One launch of each peer, timed the same way: wall time from asking to done.
+
+A peer's ``once()`` launches ``/bin/true`` (or the command it was made with)
+in a fresh container and returns the seconds it took, raising ``PeerError``
+when the launch failed.  Command-line peers are started with posix_spawn(3)
+and waited for with waitpid(2), the cheapest way a program can run them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+UNSHARE_ARGS = ["--mount", "--pid", "--uts", "--net", "--ipc", "--fork", "--mount-proc"]
+
+
+class PeerError(Exception):
+    pass
+
+
+class Peer:
+    name = "peer"
+
+    def once(self) -> float:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class CommandPeer(Peer):
+    """A command line, run to completion; its exit status must be 0."""
+
+    def __init__(self, name: str, argv_for: Callable[[int], list[str]]) -> None:
+        self.name = name
+        self._argv_for = argv_for
+        self._counter = itertools.count()
+        self._path = shutil.which(argv_for(0)[0]) or argv_for(0)[0]
+        self._devnull = os.open(os.devnull, os.O_RDWR)
+
+    def once(self) -> float:
+        argv = self._argv_for(next(self._counter))
+        start = time.perf_counter()
+        pid = os.posix_spawn(
+            self._path,
+            argv,
+            os.environ,
+            file_actions=[(os.POSIX_SPAWN_DUP2, self._devnull, 0)],
+        )
+        _, status = os.waitpid(pid, 0)
+        elapsed = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            failed = subprocess.run(argv, capture_output=True, text=True)
+            raise PeerError(f"{' '.join(argv)}: exit {failed.returncode}: {failed.stderr.strip()}")
+        return elapsed
+
+    def close(self) -> None:
+        os.close(self._devnull)
+
+
+def unshare_peer(command: list[str]) -> CommandPeer:
+    return CommandPeer("unshare(1)", lambda _i: ["unshare", *UNSHARE_ARGS, *command])
+
+
+def oci_peer(tool: str, bundle: Path) -> CommandPeer:
+    prefix = f"mydocker-bench-{os.getpid()}"
+    return CommandPeer(
+        f"{tool} run", lambda i: [tool, "run", "--bundle", str(bundle), f"{prefix}-{i}"]
+    )
+
+
+class HttpPeer(Peer):
+    """POST /containers?wait=true on one keep-alive httpx client."""
+
+    def __init__(self, name: str, url: str, body: dict[str, Any]) -> None:
+        self.name = name
+        self.body = body
+        self.client = httpx.Client(base_url=url, timeout=60)
+
+    def once(self) -> float:
+        start = time.perf_counter()
+        response = self.client.post("/containers", params={"wait": "true"}, json=self.body)
+        elapsed = time.perf_counter() - start
+        if response.status_code != 201:
+            raise PeerError(f"{self.name}: {response.status_code} {response.text}")
+        container = response.json()
+        if container.get("exit_code") != 0:
+            raise PeerError(f"{self.name}: container ended with {container}")
+        return elapsed
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class DirectPeer(Peer):
+    """The runtime called in-process: create + wait, no HTTP (what HTTP adds)."""
+
+    name = "runtime in-process"
+
+    def __init__(self, state_dir: Path, command: list[str]) -> None:
+        from runtime import Runtime
+
+        self.command = command
+        self.runtime = Runtime(str(state_dir))
+        self.runtime.start()
+
+    def once(self) -> float:
+        start = time.perf_counter()
+        record = self.runtime.create(self.command)
+        record = self.runtime.wait(record.id)
+        elapsed = time.perf_counter() - start
+        if record.exit_code != 0:
+            raise PeerError(f"{self.name}: container ended with {record}")
+        return elapsed
+
+    def close(self) -> None:
+        self.runtime.close()

@@ -1,0 +1,138 @@
+"""A mydocker service process of the benchmark's own, and /proc figures about it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Service:
+    """``python -m app`` on a free loopback port with its own state dir."""
+
+    state_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.state_dir.parent / f"{self.state_dir.name}-service.log", "ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--state-dir",
+                str(self.state_dir),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the service exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("the service did not come up")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def launcher_pid(self) -> int | None:
+        """The launcher serving this state dir (it is the API's child or orphan)."""
+        return find_launcher(self.state_dir)
+
+    def stop(self) -> None:
+        launcher = self.launcher_pid()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if launcher is not None:
+            try:
+                os.kill(launcher, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def find_launcher(state_dir: Path) -> int | None:
+    needle = f"runtime.launcher\0--state-dir\0{state_dir}\0".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if needle in f.read():
+                    return int(entry)
+        except OSError:
+            continue
+    return None
+
+
+def proc_status(pid: int | None) -> dict[str, int] | None:
+    """RSS (KiB) and thread count of a process, from /proc/PID/status (proc(5))."""
+    if pid is None:
+        return None
+    values: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key == "VmRSS":
+                    values["rss_kib"] = int(rest.split()[0])
+                elif key == "Threads":
+                    values["threads"] = int(rest)
+        values["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+    return values
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (zombies included: they are not reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
