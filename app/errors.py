@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from runtime.errors import (
     Conflict,
     InvalidArgument,
+    LimitReached,
     NotFound,
     RuntimeFailure,
     Unavailable,
@@ -17,6 +18,7 @@ STATUS_BY_ERROR: list[tuple[type[RuntimeFailure], int]] = [
     (NotFound, 404),
     (Conflict, 409),
     (InvalidArgument, 422),
+    (LimitReached, 429),
     (Unavailable, 503),
     (RuntimeFailure, 500),
 ]
@@ -40,4 +42,10 @@ def _detail(err: RuntimeFailure, request: Request) -> object:
 def install(app: FastAPI) -> None:
     @app.exception_handler(RuntimeFailure)
     async def runtime_failure(request: Request, err: RuntimeFailure) -> JSONResponse:
-        return JSONResponse({"detail": _detail(err, request)}, status_code=status_for(err))
+        headers = {}
+        if isinstance(err, LimitReached):
+            # RFC 9110 10.2.3: when to try again, in seconds.
+            headers["Retry-After"] = str(err.retry_after)
+        return JSONResponse(
+            {"detail": _detail(err, request)}, status_code=status_for(err), headers=headers
+        )

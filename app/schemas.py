@@ -10,14 +10,21 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from runtime import ContainerRecord
+from runtime.security import capabilities
 
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
 # RFC 1123 labels: letters, digits, inner hyphens; dots between labels.
+#: execve(2): one argument or "KEY=value" string may be at most MAX_ARG_STRLEN
+#: (32 pages, 128 KiB) long; all of them together are bounded by a quarter of
+#: the stack limit.  We cap the total lower, at 1 MiB, so no request can make
+#: the service or the launcher hold more than that per container.
+MAX_ARG_BYTES = 128 * 1024
+MAX_ARGV_ENV_BYTES = 1024 * 1024
 _HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
 
 
@@ -64,6 +71,41 @@ class ContainerCreate(BaseModel):
         str | None,
         Field(description="Absolute working directory of the command (default `/`)."),
     ] = None
+    user: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[0-9]+(:[0-9]+)?$",
+            description="`uid[:gid]` in numbers to run the command as (default 0:0); "
+            "the gid defaults to the uid.",
+            examples=["1000:1000"],
+        ),
+    ] = None
+    cap_add: Annotated[
+        list[str],
+        Field(
+            description="Capabilities to add to Docker's default 14, by name "
+            "(`NET_ADMIN` or `CAP_NET_ADMIN`); `ALL` for every one.",
+        ),
+    ] = []
+    cap_drop: Annotated[
+        list[str],
+        Field(description="Capabilities to drop, by name; `ALL` to start from none."),
+    ] = []
+    seccomp: Annotated[
+        Literal["default", "unconfined"],
+        Field(description="`default`: the syscall filter of docs/security.md; `unconfined`: none."),
+    ] = "default"
+    no_new_privileges: Annotated[
+        bool,
+        Field(description="PR_SET_NO_NEW_PRIVS: setuid bits and file capabilities do nothing."),
+    ] = True
+    userns: Annotated[
+        bool,
+        Field(
+            description="Run in a user namespace: container root is an unprivileged "
+            "host uid (the service's --userns-range, 100000-165535 by default)."
+        ),
+    ] = False
 
     @field_validator("command")
     @classmethod
@@ -71,7 +113,30 @@ class ContainerCreate(BaseModel):
         for index, arg in enumerate(command):
             if "\0" in arg:
                 raise ValueError(f"argument {index} contains a NUL byte")
+            if len(arg.encode()) >= MAX_ARG_BYTES:
+                raise ValueError(f"argument {index} is longer than {MAX_ARG_BYTES} bytes")
         return command
+
+    @field_validator("cap_add", "cap_drop")
+    @classmethod
+    def _capability_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            capabilities.normalize(name)  # ValueError names the capability
+        return names
+
+    @model_validator(mode="after")
+    def _argv_env_size(self) -> ContainerCreate:
+        total = sum(len(arg.encode()) + 1 for arg in self.command)
+        for key, value in self.env.items():
+            size = len(key.encode()) + len(value.encode()) + 2
+            if size >= MAX_ARG_BYTES:
+                raise ValueError(f"env: {key!r} is longer than {MAX_ARG_BYTES} bytes")
+            total += size
+        if total > MAX_ARGV_ENV_BYTES:
+            raise ValueError(
+                f"command and env: {total} bytes together, more than {MAX_ARGV_ENV_BYTES}"
+            )
+        return self
 
     @field_validator("hostname")
     @classmethod

@@ -12,7 +12,11 @@ Order matters and each step is named, so a failure reads
 4. set the hostname (UTS namespace) and bring ``lo`` up (network namespace);
 5. chdir, wire stdin/stdout/stderr, close every other fd;
 6. reset the signal mask and dispositions (CPython ignores SIGPIPE/SIGXFSZ);
-7. execve, searching ``PATH`` like execvp(3).
+7. privileges, last (runtime/security): drop the bounding set, clear the
+   ambient set, switch user (setgroups/setresgid/setresuid), set the
+   permitted/effective/inheritable sets, no_new_privs, and the seccomp
+   filter at the very end so that it filters none of the setup;
+8. execve, searching ``PATH`` like execvp(3).
 
 A failure is written as one JSON object to the close-on-exec error pipe and
 the child exits 127/126 (exec) or 125 (setup), the same codes a shell and
@@ -33,7 +37,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from runtime import libc
-from runtime.spec import ContainerSpec
+from runtime.security import capabilities, identity, seccomp
+from runtime.spec import ContainerSpec, Security
 
 EXIT_SETUP_FAILED = 125
 EXIT_NOT_EXECUTABLE = 126
@@ -94,7 +99,39 @@ def _steps(spec: ContainerSpec, fds: ChildFds) -> list[tuple[str, Callable[[], N
         ("set up stdio", lambda: _stdio(fds)),
         ("close fds", lambda: _close_fds(keep=fds.error_write)),
         ("reset signals", _reset_signals),
+        *_privilege_steps(spec.security),
     ]
+
+
+def _privilege_steps(sec: Security) -> list[tuple[str, Callable[[], None]]]:
+    keep = capabilities.mask(sec.capabilities)
+    user = identity.User(sec.uid, sec.gid)
+    steps: list[tuple[str, Callable[[], None]]] = [
+        (
+            "drop bounding capabilities",
+            lambda: capabilities.drop_bounding(keep, capabilities.last_cap()),
+        ),
+        ("clear ambient capabilities", capabilities.clear_ambient),
+    ]
+    confined = sec.seccomp == "default"
+    if confined and not sec.no_new_privileges:
+        # seccomp(2): without no_new_privs, loading a filter needs
+        # CAP_SYS_ADMIN, which the steps below give up; load it first.
+        steps.append(("load seccomp filter", lambda: seccomp.load(no_new_privs=False)))
+    steps += [
+        (f"switch to user {user.uid}:{user.gid}", lambda: identity.switch(user)),
+        ("set capabilities", lambda: capabilities.apply(keep, user.uid)),
+    ]
+    if sec.no_new_privileges:
+        # prctl(2): execve can no longer grant privileges (setuid bits, file caps).
+        steps.append(("set no_new_privs", _no_new_privs))
+        if confined:
+            steps.append(("load seccomp filter", lambda: seccomp.load(no_new_privs=True)))
+    return steps
+
+
+def _no_new_privs() -> None:
+    libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
 
 
 def _wait_for_go(fd: int) -> bool:

@@ -7,6 +7,7 @@ RuntimeFailure                 the base of every error the runtime raises
 │   ├── AmbiguousReference     an id prefix matches several containers
 │   └── InvalidState           e.g. kill of a container that is not running
 ├── InvalidArgument            a value the HTTP schema could not catch (names the field)
+├── LimitReached               e.g. as many containers run as the service allows
 └── Unavailable                the launcher cannot be reached
 """
 
@@ -49,6 +50,14 @@ class InvalidArgument(RuntimeFailure):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class LimitReached(RuntimeFailure):
+    """A configured limit is reached; ``retry_after`` seconds is a hint."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Unavailable(RuntimeFailure):

@@ -25,12 +25,20 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from runtime import logs
-from runtime.errors import InvalidArgument, InvalidState, RuntimeFailure, Unavailable
+from runtime.errors import (
+    InvalidArgument,
+    InvalidState,
+    LimitReached,
+    RuntimeFailure,
+    Unavailable,
+)
 from runtime.launcher.client import LauncherClient
 from runtime.procfs import process_start_time
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, RecordStore
+from runtime.security import capabilities, identity
+from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.signals import catches, parse_signal
-from runtime.spec import ContainerSpec, to_dict
+from runtime.spec import SECCOMP_PROFILES, USERNS_SIZE, ContainerSpec, Security, to_dict
 from runtime.timeutil import now_rfc3339
 
 log = logging.getLogger("mydocker.runtime")
@@ -51,8 +59,20 @@ def new_container_id() -> str:
 
 
 class Runtime:
-    def __init__(self, state_dir: str) -> None:
+    def __init__(
+        self,
+        state_dir: str,
+        *,
+        userns_range: tuple[int, int] = (DEFAULT_HOST_ID, USERNS_SIZE),
+        max_containers: int | None = None,
+    ) -> None:
+        """``userns_range`` is (first host id, count) for ``userns`` containers;
+        ``max_containers`` caps the containers created or running at once."""
         self.state_dir = os.path.abspath(state_dir)
+        self.userns_range = userns_range
+        self.max_containers = max_containers
+        # Counting the running containers and inserting a new one are one step.
+        self._admission = threading.Lock()
         os.makedirs(os.path.join(self.state_dir, "containers"), mode=0o700, exist_ok=True)
         self.records = RecordStore(os.path.join(self.state_dir, "mydocker.db"))
         self.launcher = LauncherClient(
@@ -149,15 +169,23 @@ class Runtime:
         env: dict[str, str] | None = None,
         workdir: str | None = None,
         start: bool = True,
+        user: str | None = None,
+        cap_add: list[str] | None = None,
+        cap_drop: list[str] | None = None,
+        seccomp: str = "default",
+        no_new_privileges: bool = True,
+        userns: bool = False,
     ) -> ContainerRecord:
         """Record and launch a container; with ``start`` it runs at once."""
         container_id = new_container_id()
+        security = self._security(user, cap_add, cap_drop, seccomp, no_new_privileges, userns)
         try:
             spec = ContainerSpec(
                 command=tuple(command),
                 hostname=hostname or container_id[:12],
                 env=dict(env or {}),
                 workdir=workdir or "/",
+                security=security,
             )
         except ValueError as err:
             raise InvalidArgument("spec", str(err)) from err
@@ -168,14 +196,60 @@ class Runtime:
             spec=to_dict(spec),
             created_at=now_rfc3339(),
         )
-        os.makedirs(self.container_dir(container_id), mode=0o700)
-        try:
-            self.records.insert(record)
-        except RuntimeFailure:
-            shutil.rmtree(self.container_dir(container_id), ignore_errors=True)
-            raise
+        with self._admission:
+            self._admit()
+            os.makedirs(self.container_dir(container_id), mode=0o700)
+            try:
+                self.records.insert(record)
+            except RuntimeFailure:
+                shutil.rmtree(self.container_dir(container_id), ignore_errors=True)
+                raise
         self._launch(container_id, dict(record.spec), start)
         return self._settle(container_id)
+
+    def _security(
+        self,
+        user: str | None,
+        cap_add: list[str] | None,
+        cap_drop: list[str] | None,
+        seccomp: str,
+        no_new_privileges: bool,
+        userns: bool,
+    ) -> Security:
+        """The spec's security part, each bad value named by its field."""
+        fields: dict[str, Any] = {"seccomp": seccomp, "no_new_privileges": no_new_privileges}
+        for name, names in (("cap_add", cap_add), ("cap_drop", cap_drop)):
+            for cap in names or ():
+                try:
+                    capabilities.normalize(cap)
+                except ValueError as err:
+                    raise InvalidArgument(name, str(err)) from err
+        fields["capabilities"] = capabilities.resolve(cap_add or (), cap_drop or ())
+        if user is not None:
+            try:
+                who = identity.parse(user)
+            except ValueError as err:
+                raise InvalidArgument("user", str(err)) from err
+            fields["uid"], fields["gid"] = who.uid, who.gid
+        if seccomp not in SECCOMP_PROFILES:
+            raise InvalidArgument("seccomp", f"must be one of {', '.join(SECCOMP_PROFILES)}")
+        if userns:
+            fields["userns_host_id"] = self.userns_range[0]
+            if max(fields.get("uid", 0), fields.get("gid", 0)) >= USERNS_SIZE:
+                raise InvalidArgument("user", f"with userns, ids must be below {USERNS_SIZE}")
+        return Security(**fields)
+
+    def _admit(self) -> None:
+        """LimitReached when ``max_containers`` are already created or running."""
+        if self.max_containers is None:
+            return
+        active = len(self.records.list(status=RUNNING)) + len(self.records.list(status=CREATED))
+        if active >= self.max_containers:
+            raise LimitReached(
+                f"{active} containers are running; this service runs at most "
+                f"{self.max_containers} (--max-containers)",
+                retry_after=1,
+            )
 
     def _launch(self, container_id: str, spec: dict[str, Any], start: bool) -> None:
         def record_launch(reply: dict[str, Any]) -> None:

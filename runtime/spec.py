@@ -95,6 +95,51 @@ class Limits:
         return any(v is not None for v in (self.memory_bytes, self.pids, self.cpus))
 
 
+#: Docker's default capability set (runtime/security/capabilities.py has the table).
+DEFAULT_CAPABILITIES: tuple[str, ...] = (
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "NET_BIND_SERVICE",
+    "NET_RAW",
+    "SYS_CHROOT",
+    "MKNOD",
+    "AUDIT_WRITE",
+    "SETFCAP",
+)
+SECCOMP_PROFILES = ("default", "unconfined")
+#: How many ids a user namespace maps (container 0..65535), as Docker's userns-remap.
+USERNS_SIZE = 65536
+
+
+@dataclasses.dataclass(frozen=True)
+class Security:
+    """What keeps a container in (docs/security.md); every opt-out is explicit.
+
+    ``capabilities`` is the resolved set (names without ``CAP_``), not the
+    user's add/drop lists.  ``userns_host_id`` is the first host id that
+    container id 0 maps to, or ``None`` for no user namespace.
+    """
+
+    capabilities: tuple[str, ...] = DEFAULT_CAPABILITIES
+    uid: int = 0
+    gid: int = 0
+    seccomp: str = "default"
+    no_new_privileges: bool = True
+    userns_host_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.seccomp not in SECCOMP_PROFILES:
+            raise ValueError(f"seccomp must be one of {', '.join(SECCOMP_PROFILES)}")
+        if self.userns_host_id is not None and max(self.uid, self.gid) >= USERNS_SIZE:
+            raise ValueError(f"with userns, uid and gid must be below {USERNS_SIZE}")
+
+
 @dataclasses.dataclass(frozen=True)
 class ContainerSpec:
     """A container to launch.
@@ -108,6 +153,7 @@ class ContainerSpec:
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
     workdir: str = "/"
     limits: Limits = dataclasses.field(default_factory=Limits)
+    security: Security = dataclasses.field(default_factory=Security)
 
     def __post_init__(self) -> None:
         if not self.command:

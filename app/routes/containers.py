@@ -46,7 +46,14 @@ async def _await_exit(runtime: Runtime, ref: str, timeout: float | None) -> Cont
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={409: {"model": ErrorDetail, "description": "The name is taken."}},
+    responses={
+        409: {"model": ErrorDetail, "description": "The name is taken."},
+        413: {"model": ErrorDetail, "description": "The body is larger than --max-body."},
+        429: {
+            "model": ErrorDetail,
+            "description": "--max-containers are running; see Retry-After.",
+        },
+    },
 )
 async def create_container(
     spec: ContainerCreate,
@@ -66,6 +73,12 @@ async def create_container(
         hostname=spec.hostname,
         env=spec.env,
         workdir=spec.workdir,
+        user=spec.user,
+        cap_add=spec.cap_add,
+        cap_drop=spec.cap_drop,
+        seccomp=spec.seccomp,
+        no_new_privileges=spec.no_new_privileges,
+        userns=spec.userns,
     )
     if wait:
         record = await _await_exit(runtime, record.id, None)

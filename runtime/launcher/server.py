@@ -28,9 +28,10 @@ from typing import Any
 
 from runtime import child, exitstatus, libc
 from runtime.launcher import protocol
-from runtime.namespaces import DEFAULT_NAMESPACES, clone_flags, describe
+from runtime.namespaces import DEFAULT_NAMESPACES, Namespace, clone_flags, describe
 from runtime.procfs import process_start_time
-from runtime.spec import ContainerSpec, from_dict
+from runtime.security import devices, userns
+from runtime.spec import USERNS_SIZE, ContainerSpec, from_dict
 from runtime.timeutil import now_rfc3339
 
 log = logging.getLogger("mydocker.launcher")
@@ -67,6 +68,7 @@ class Entry:
     pending: tuple[Client, int] | None = None
     started_at: str | None = None
     exit: dict[str, Any] | None = None
+    devices_cgroup: str | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -234,10 +236,22 @@ class Launcher:
             error_read, error_write = os.pipe2(os.O_CLOEXEC)
             opened += [error_read, error_write]
             fds = child.ChildFds(sync_read, error_write, in_fd, out_fd, err_fd)
-            flags_word = clone_flags(DEFAULT_NAMESPACES)
+            namespaces = DEFAULT_NAMESPACES
+            if spec.security.userns_host_id is not None:
+                namespaces |= Namespace.NEWUSER
+            flags_word = clone_flags(namespaces)
             pid, pidfd = libc.clone(lambda: child.run(spec, fds), flags_word)
         except BaseException:
             for fd in opened:
+                os.close(fd)
+            raise
+        try:
+            devices_cgroup = self._prepare(container_id, spec, pid)
+        except BaseException:
+            # The child still waits for its go byte: kill it, reap it, forget it.
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+            for fd in opened + [pidfd]:
                 os.close(fd)
             raise
         for fd in (out_fd, err_fd, in_fd, sync_read, error_write):
@@ -251,11 +265,28 @@ class Launcher:
             pid_start_time=process_start_time(pid),
             sync_write=sync_write,
             error_read=error_read,
+            devices_cgroup=devices_cgroup,
         )
         self.entries[container_id] = entry
         self.selector.register(pidfd, selectors.EVENT_READ, ("pidfd", entry))
         self.selector.register(error_read, selectors.EVENT_READ, ("error_pipe", entry))
         return entry
+
+    def _prepare(self, container_id: str, spec: ContainerSpec, pid: int) -> str | None:
+        """What the parent sets up while the child waits: id maps, cgroups."""
+        host_id = spec.security.userns_host_id
+        if host_id is not None:
+            userns.write_maps(pid, host_id, USERNS_SIZE)
+        if not devices.available():
+            log.warning("no v1 devices cgroup: %s may open any device node", container_id)
+            return None
+        path = devices.create(container_id)
+        try:
+            devices.join(path, pid)
+        except BaseException:
+            devices.remove(path)
+            raise
+        return path
 
     def _release(self, entry: Entry, client: Client, req: int) -> None:
         """Send the go byte; the reply waits for the error pipe's verdict."""
@@ -319,6 +350,12 @@ class Launcher:
         if entry.sync_write >= 0:
             os.close(entry.sync_write)
             entry.sync_write = -1
+        if entry.devices_cgroup is not None:
+            try:
+                devices.remove(entry.devices_cgroup)
+            except OSError as err:
+                log.warning("could not remove %s: %s", entry.devices_cgroup, err)
+            entry.devices_cgroup = None
         status = exitstatus.from_waitid(result.si_code, result.si_status)
         entry.state = "exited"
         entry.exit = {

@@ -1,0 +1,81 @@
+"""The devices cgroup (v1): which device nodes a container may open.
+
+Capabilities do not cover this: CAP_MKNOD is in Docker's default set, and
+with the host's root filesystem /dev/vda is right there, owned by root.  The
+devices controller (Documentation/admin-guide/cgroup-v1/devices.rst) is
+what Docker (and runc) use to say "no": the container's cgroup denies all
+devices (``a`` to ``devices.deny``) and allows back only Docker's default
+list, so ``open()`` of any other node, wherever it was made, fails with
+EPERM, and so does mknod(2) of a node outside the list.
+
+Only v1: on a host whose devices controller lives in cgroup v2, the
+equivalent is a BPF_PROG_TYPE_CGROUP_DEVICE program, which we do not have
+yet (docs/security.md lists it as missing); ``available()`` says which.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+
+ROOT = "/sys/fs/cgroup/devices"
+PARENT = "mydocker"
+
+#: runc's default allowed devices (libcontainer/specconv AllowedDevices),
+#: as Docker grants them: mknod of anything, and read/write only of these.
+ALLOWED: tuple[str, ...] = (
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",  # /dev/null
+    "c 1:5 rwm",  # /dev/zero
+    "c 1:7 rwm",  # /dev/full
+    "c 1:8 rwm",  # /dev/random
+    "c 1:9 rwm",  # /dev/urandom
+    "c 5:0 rwm",  # /dev/tty
+    "c 5:1 rwm",  # /dev/console
+    "c 5:2 rwm",  # /dev/ptmx
+    "c 136:* rwm",  # /dev/pts/*
+    "c 10:200 rwm",  # /dev/net/tun
+)
+
+
+def available(root: str = ROOT) -> bool:
+    """Is the v1 devices controller mounted here?"""
+    return os.path.exists(os.path.join(root, "devices.deny"))
+
+
+def _write(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def create(container_id: str, root: str = ROOT) -> str:
+    """A cgroup for the container that denies all but ``ALLOWED``; its path."""
+    parent = os.path.join(root, PARENT)
+    os.makedirs(parent, exist_ok=True)
+    path = os.path.join(parent, container_id)
+    os.mkdir(path)
+    try:
+        _write(os.path.join(path, "devices.deny"), "a")
+        for rule in ALLOWED:
+            _write(os.path.join(path, "devices.allow"), rule)
+    except BaseException:
+        os.rmdir(path)
+        raise
+    return path
+
+
+def join(path: str, pid: int) -> None:
+    """Move ``pid`` (and the threads it will have) into the cgroup."""
+    _write(os.path.join(path, "cgroup.procs"), str(pid))
+
+
+def remove(path: str) -> None:
+    """rmdir the cgroup once its processes are gone; a missing one is fine."""
+    with contextlib.suppress(FileNotFoundError):
+        try:
+            os.rmdir(path)
+        except OSError as err:
+            if err.errno != errno.EBUSY:
+                raise
