@@ -8,7 +8,8 @@ Order matters and each step is named, so a failure reads
 2. make every mount private (``MS_REC|MS_PRIVATE``) before mounting anything,
    so nothing propagates back to the host (mount_namespaces(7));
 3. mount a fresh ``/proc`` for the new PID namespace and ``/sys`` for the new
-   network namespace;
+   network namespace, then mask and make read-only what Docker does
+   (runtime/security/paths.py);
 4. set the hostname (UTS namespace) and bring ``lo`` up (network namespace);
 5. chdir, wire stdin/stdout/stderr, close every other fd;
 6. reset the signal mask and dispositions (CPython ignores SIGPIPE/SIGXFSZ);
@@ -37,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from runtime import libc
-from runtime.security import capabilities, identity, seccomp
+from runtime.security import capabilities, identity, paths, seccomp
 from runtime.spec import ContainerSpec, Security
 
 EXIT_SETUP_FAILED = 125
@@ -93,6 +94,7 @@ def _steps(spec: ContainerSpec, fds: ChildFds) -> list[tuple[str, Callable[[], N
         ("make mounts private", lambda: libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)),
         ("mount /proc", _mount_proc),
         ("mount /sys", _mount_sys),
+        ("mask /proc and /sys paths", paths.protect),
         ("sethostname", lambda: socket.sethostname(spec.hostname)),
         ("bring up lo", _loopback_up),
         (f"chdir {spec.workdir}", lambda: os.chdir(spec.workdir)),

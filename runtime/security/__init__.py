@@ -7,4 +7,5 @@ identity       "uid[:gid]" and setgroups/setgid/setuid
 seccomp        the default syscall filter (libseccomp) and loading it
 userns         the uid/gid maps the launcher writes for ``"userns": true``
 devices        the devices cgroup (v1) that keeps the host's disks out
+paths          masked and read-only paths of /proc and /sys
 """

@@ -1,0 +1,364 @@
+"""The escape suite: from inside a default container, each attempt must fail.
+
+In the style of runc's integration tests (tests/integration/*.bats): run a
+real container that tries, and check from both sides that it did not work.
+These hold with the host's root filesystem (no image); the read-only root
+and per-container files come with the root-filesystem issue.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import subprocess
+import textwrap
+import time
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import logs, run
+
+#: Docker's 14 default capabilities as /proc/PID/status prints them.
+DOCKER_DEFAULT_CAPS = "00000000a80425fb"
+PY = "/usr/bin/python3"
+
+
+def attempt(client: httpx.Client, script: str, **spec: object) -> tuple[int, str]:
+    """Run a Python script in a container: (exit code, stdout+stderr)."""
+    code = textwrap.dedent(script)
+    container = run(client, [PY, "-c", code], **spec)
+    assert container["error"] is None, container["error"]
+    return int(container["exit_code"]), logs(client, str(container["id"]))  # type: ignore[arg-type]
+
+
+def shell(client: httpx.Client, command: str, **spec: object) -> tuple[int, str]:
+    container = run(client, ["sh", "-c", command], **spec)
+    assert container["error"] is None, container["error"]
+    return int(container["exit_code"]), logs(client, str(container["id"]))  # type: ignore[arg-type]
+
+
+#: A prelude for scripts that make raw syscalls: ``call(name, *args)`` prints
+#: and returns the errno (0 on success).
+SYSCALL_PRELUDE = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+NR = {"reboot": 169, "init_module": 175, "finit_module": 313, "ptrace": 101,
+      "settimeofday": 164, "unshare": 272, "mount": 165}
+def call(name, *args):
+    argv = [ctypes.c_long(a) if isinstance(a, int) else a for a in args]
+    result = libc.syscall(NR[name], *argv)
+    err = ctypes.get_errno() if result == -1 else 0
+    print(name, result, err, os.strerror(err) if err else "")
+    return err
+"""
+
+
+def status_fields(text: str) -> dict[str, str]:
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key] = value.strip()
+    return fields
+
+
+@pytest.fixture(autouse=True)
+def _x86_64_only() -> None:
+    if os.uname().machine != "x86_64":
+        pytest.skip("the raw syscall numbers in these scripts are x86_64's")
+
+
+def test_status_shows_reduced_privileges(client: httpx.Client) -> None:
+    code, out = shell(client, "cat /proc/self/status")
+    assert code == 0
+    status = status_fields(out)
+    assert status["CapBnd"] == DOCKER_DEFAULT_CAPS
+    assert status["CapEff"] == DOCKER_DEFAULT_CAPS
+    assert status["CapPrm"] == DOCKER_DEFAULT_CAPS
+    assert status["CapInh"] == "0000000000000000"
+    assert status["CapAmb"] == "0000000000000000"
+    assert status["Seccomp"] == "2"
+    assert status["NoNewPrivs"] == "1"
+
+
+def test_mount_tmpfs_fails(client: httpx.Client, tmp_path: os.PathLike[str]) -> None:
+    code, out = shell(client, f"mount -t tmpfs none {tmp_path} && echo MOUNTED")
+    assert code != 0 and "MOUNTED" not in out
+    code, out = attempt(
+        client,
+        SYSCALL_PRELUDE + f"raise SystemExit(call('mount', b'none', b'{tmp_path}', b'tmpfs', 0, 0))",
+    )
+    assert code == 1, out  # EPERM
+
+
+def test_unshare_fails(client: httpx.Client) -> None:
+    code, out = shell(client, "unshare -r true && echo UNSHARED")
+    assert code != 0 and "UNSHARED" not in out
+    assert "Operation not permitted" in out
+    # clone(2) with a namespace flag is filtered as well as unshare(2).
+    code, out = attempt(
+        client,
+        """
+        import os
+        try:
+            os.unshare(os.CLONE_NEWUSER)
+        except OSError as err:
+            print("unshare", err.errno)
+        """,
+    )
+    assert "unshare 1" in out
+
+
+def test_load_module_fails(client: httpx.Client) -> None:
+    # No real module is needed: without CAP_SYS_MODULE and past the filter the
+    # answer is EPERM before the kernel looks at the image (init_module(2)).
+    code, out = attempt(
+        client,
+        SYSCALL_PRELUDE
+        + """
+        fd = os.open("/bin/true", os.O_RDONLY)
+        image = b"\\x7fELF" + bytes(64)
+        errors = [call("finit_module", fd, b"", 0), call("init_module", image, len(image), b"")]
+        raise SystemExit(0 if errors == [1, 1] else 3)
+        """,
+    )
+    assert code == 0, out
+
+
+def test_write_proc_sys_kernel_hostname_fails(client: httpx.Client) -> None:
+    before = socket.gethostname()
+    code, out = shell(client, "echo escaped > /proc/sys/kernel/hostname && echo WROTE")
+    assert code != 0 and "WROTE" not in out
+    assert socket.gethostname() == before
+
+
+def test_write_sysrq_trigger_fails(client: httpx.Client) -> None:
+    # 'h' only prints the help to the kernel log, should the write go through.
+    code, out = shell(client, "echo h > /proc/sysrq-trigger && echo WROTE")
+    assert code != 0 and "WROTE" not in out
+
+
+def test_core_pattern_is_read_only(client: httpx.Client) -> None:
+    with open("/proc/sys/kernel/core_pattern") as f:
+        before = f.read()
+    code, out = shell(client, "echo '|/bin/true' > /proc/sys/kernel/core_pattern && echo WROTE")
+    assert code != 0 and "WROTE" not in out
+    with open("/proc/sys/kernel/core_pattern") as f:
+        assert f.read() == before
+
+
+def test_set_clock_fails(client: httpx.Client) -> None:
+    # Set it to now, so that nothing changes should it go through.
+    code, out = shell(client, 'date -s "@$(date +%s)" && echo SET')
+    assert code != 0 and "SET" not in out
+    code, out = attempt(
+        client,
+        SYSCALL_PRELUDE
+        + """
+        import time
+        tv = (ctypes.c_long * 2)(int(time.time()), 0)
+        raise SystemExit(call("settimeofday", ctypes.byref(tv), 0))
+        """,
+    )
+    assert code == 1, out
+
+
+def test_reboot_fails(client: httpx.Client) -> None:
+    # LINUX_REBOOT_MAGIC1 with a wrong magic2: a kernel that let us through
+    # would answer EINVAL (reboot(2)); we want EPERM, before any check.
+    code, out = attempt(
+        client,
+        SYSCALL_PRELUDE + "raise SystemExit(call('reboot', 0xfee1dead, 0, 0x1234567, 0))",
+    )
+    assert code == 1, out
+
+
+def test_read_kcore_fails(client: httpx.Client) -> None:
+    code, out = attempt(
+        client,
+        """
+        try:
+            with open("/proc/kcore", "rb") as f:
+                data = f.read(4096)
+        except OSError as err:
+            print("denied", err.errno)
+        else:
+            print("read", len(data))
+            raise SystemExit(0 if not data else 3)
+        """,
+    )
+    assert code == 0, out
+
+
+@pytest.fixture
+def host_sleep() -> object:
+    """A host process the container must neither see nor signal."""
+    marker = f"{1000 + os.getpid() % 1000}.4321"
+    proc = subprocess.Popen(["sleep", marker])
+    yield proc, marker
+    proc.kill()
+    proc.wait()
+
+
+def test_host_process_is_invisible_and_unsignalable(
+    client: httpx.Client, host_sleep: tuple[subprocess.Popen[bytes], str]
+) -> None:
+    proc, marker = host_sleep
+    code, out = attempt(
+        client,
+        f"""
+        import os, signal
+        seen = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{{entry}}/cmdline", "rb") as f:
+                        if b"{marker}" in f.read():
+                            seen.append(entry)
+                except OSError:
+                    pass
+        print("seen", seen)
+        try:
+            os.kill({proc.pid}, signal.SIGKILL)
+            print("KILLED")
+        except ProcessLookupError:
+            print("no such process")
+        """,
+    )
+    assert code == 0, out
+    assert "seen []" in out and "no such process" in out
+    time.sleep(0.1)
+    assert proc.poll() is None  # still alive
+
+
+def test_ptrace_of_host_processes_fails(
+    client: httpx.Client, host_sleep: tuple[subprocess.Popen[bytes], str]
+) -> None:
+    proc, _ = host_sleep
+    # pid 1 inside is the container's own init, not the host's: the host's
+    # init has no pid in this namespace at all, and neither has the sleep.
+    code, out = attempt(
+        client,
+        SYSCALL_PRELUDE
+        + f"""
+        with open("/proc/1/cmdline", "rb") as f:
+            print("pid1", f.read().split(b"\\0")[0].decode())
+        PTRACE_ATTACH = 16
+        raise SystemExit(call("ptrace", PTRACE_ATTACH, {proc.pid}, 0, 0))
+        """,
+    )
+    assert f"pid1 {PY}" in out
+    assert code == 3, out  # ESRCH: the host's processes are out of reach
+    with open(f"/proc/{proc.pid}/status") as f:
+        assert status_fields(f.read())["TracerPid"] == "0"
+
+
+def test_host_disk_cannot_be_read(client: httpx.Client, tmp_path: os.PathLike[str]) -> None:
+    st_dev = os.stat("/").st_dev
+    major, minor = os.major(st_dev), os.minor(st_dev)
+    node = os.path.join(tmp_path, "disk")
+    code, out = attempt(
+        client,
+        f"""
+        import json, os, stat
+        results = []
+        try:
+            os.mknod("{node}", stat.S_IFBLK | 0o600, os.makedev({major}, {minor}))
+        except OSError as err:
+            results.append(("mknod", err.errno))
+        for path in ["{node}"] + [f"/dev/{{n}}" for n in os.listdir("/dev")]:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if stat.S_ISBLK(st.st_mode) and st.st_rdev == os.makedev({major}, {minor}):
+                try:
+                    with open(path, "rb") as f:
+                        print("READ", path, len(f.read(512)))
+                except OSError as err:
+                    results.append((path, err.errno))
+        print("RESULTS", json.dumps(results))
+        """,
+    )
+    assert code == 0, out
+    assert "READ" not in out
+    results = json.loads(out.split("RESULTS", 1)[1])
+    # Either mknod failed or the node could not be opened; the host's own
+    # /dev node (the host root filesystem's /dev) could not be opened either.
+    assert results, out
+    assert all(err == errno.EPERM for _, err in results), out
+
+
+def test_other_containers_processes_are_invisible(client: httpx.Client) -> None:
+    secret = f"secret-{os.getpid()}"
+    victim = client.post(
+        "/containers", json={"command": ["sleep", "30"], "env": {"SECRET": secret}}
+    ).json()
+    try:
+        code, out = shell(client, f"grep -l {secret} /proc/*/environ 2>/dev/null; echo done")
+        assert code == 0 and secret not in out.replace(f"grep -l {secret}", "")
+        assert out.strip() == "done"
+    finally:
+        client.delete(f"/containers/{victim['id']}", params={"force": "true"})
+
+
+def test_other_containers_logs_are_unreadable_with_userns(
+    client: httpx.Client, service: object
+) -> None:
+    victim = run(client, ["sh", "-c", "echo top-secret-output"])
+    path = f"{service.state_dir}/containers/{victim['id']}/stdout.log"  # type: ignore[attr-defined]
+    code, out = shell(client, f"cat {path}", userns=True)
+    assert code != 0 and "top-secret-output" not in out
+    assert "Permission denied" in out
+
+
+def test_user_runs_without_capabilities(client: httpx.Client) -> None:
+    code, out = shell(client, "id -u; id -g; id -G; cat /proc/self/status", user="1000:1001")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[:3] == ["1000", "1001", "1001"]
+    status = status_fields(out)
+    assert status["CapEff"] == status["CapPrm"] == "0000000000000000"
+    assert status["CapBnd"] == DOCKER_DEFAULT_CAPS
+
+
+def test_cap_drop_and_add(client: httpx.Client, tmp_path: os.PathLike[str]) -> None:
+    target = os.path.join(tmp_path, "f")
+    open(target, "w").close()
+    code, out = shell(client, f"chown 1234 {target}", cap_drop=["CHOWN"])
+    assert code != 0 and "Operation not permitted" in out
+    code, out = shell(client, "grep CapEff /proc/self/status", cap_drop=["ALL"], cap_add=["KILL"])
+    assert status_fields(out)["CapEff"] == "0000000000000020"
+
+
+def test_opt_outs_are_explicit(client: httpx.Client) -> None:
+    code, out = shell(
+        client, "cat /proc/self/status", seccomp="unconfined", no_new_privileges=False
+    )
+    status = status_fields(out)
+    assert status["Seccomp"] == "0" and status["NoNewPrivs"] == "0"
+    code, out = shell(client, "cat /proc/self/status", no_new_privileges=False)
+    status = status_fields(out)
+    assert status["Seccomp"] == "2" and status["NoNewPrivs"] == "0"
+
+
+def test_userns_root_is_the_mapped_host_uid(client: httpx.Client) -> None:
+    container = client.post(
+        "/containers", json={"command": ["sleep", "30"], "userns": True}
+    ).json()
+    try:
+        assert container["status"] == "running", container
+        with open(f"/proc/{container['pid']}/status") as f:
+            status = status_fields(f.read())
+        assert status["Uid"].split() == ["100000"] * 4
+        assert status["Gid"].split() == ["100000"] * 4
+        with open(f"/proc/{container['pid']}/uid_map") as f:
+            assert f.read().split() == ["0", "100000", "65536"]
+    finally:
+        client.delete(f"/containers/{container['id']}", params={"force": "true"})
+    code, out = shell(client, "id -u; cat /proc/self/status", userns=True, user="1000")
+    assert out.splitlines()[0] == "1000"
