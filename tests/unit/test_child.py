@@ -161,7 +161,10 @@ def test_steps_are_named_in_order() -> None:
     assert names.index("mount /proc") < names.index("sethostname")
     assert "chdir /srv" in names
     assert names.index("set up stdio") < names.index("close fds") < names.index("reset signals")
-    assert names[-1] == "reset signals"
+    # Privileges go last, the seccomp filter at the very end (issue 5).
+    assert names.index("reset signals") < names.index("drop bounding capabilities")
+    assert names.index("switch to user 0:0") < names.index("set capabilities")
+    assert names[-2:] == ["set no_new_privs", "load seccomp filter"]
 
 
 def test_wait_for_go_needs_the_byte_not_just_eof() -> None:
