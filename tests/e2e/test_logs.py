@@ -1,0 +1,142 @@
+"""Captured output over HTTP: streams, tail, follow, and 20 MB kept intact."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.conftest import logs, run
+from tests.e2e.test_containers import create, wait, wait_for_output
+
+
+def test_stdout_and_stderr_are_kept_apart(client: httpx.Client) -> None:
+    container = run(client, ["sh", "-c", "echo out1; echo err1 >&2; echo out2; echo err2 >&2"])
+    cid = str(container["id"])
+    assert logs(client, cid, stream="stdout") == "out1\nout2\n"
+    assert logs(client, cid, stream="stderr") == "err1\nerr2\n"
+    # Both: stdout first, then stderr (the files keep no relative order).
+    assert logs(client, cid) == "out1\nout2\nerr1\nerr2\n"
+
+
+def test_tail(client: httpx.Client) -> None:
+    container = run(client, ["seq", "1", "1000"])
+    cid = str(container["id"])
+    assert logs(client, cid, tail=3) == "998\n999\n1000\n"
+    assert logs(client, cid, tail=1) == "1000\n"
+    assert logs(client, cid, tail=0) == ""
+    assert logs(client, cid, tail=5000) == "".join(f"{i}\n" for i in range(1, 1001))
+    assert client.get(f"/containers/{cid}/logs", params={"tail": -1}).status_code == 422
+
+
+def test_tail_of_output_without_a_final_newline(client: httpx.Client) -> None:
+    container = run(client, ["printf", "a\\nb\\nlast"])
+    assert logs(client, str(container["id"]), tail=2) == "b\nlast"
+
+
+def test_tail_per_stream(client: httpx.Client) -> None:
+    container = run(client, ["sh", "-c", "seq 1 5; seq 11 15 >&2"])
+    cid = str(container["id"])
+    assert logs(client, cid, tail=2) == "4\n5\n14\n15\n"
+    assert logs(client, cid, tail=2, stream="stderr") == "14\n15\n"
+
+
+def test_no_output_is_an_empty_body(client: httpx.Client) -> None:
+    assert logs(client, str(run(client, ["true"])["id"])) == ""
+
+
+def test_bad_stream_is_422(client: httpx.Client) -> None:
+    cid = run(client, ["true"])["id"]
+    response = client.get(f"/containers/{cid}/logs", params={"stream": "stdin"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "stream"]
+
+
+def test_follow_streams_until_the_container_exits(client: httpx.Client, tmp_path: Path) -> None:
+    # The container shares the host's files here (no image), so a file the
+    # test creates tells it when to go on: no timing guesses.
+    trigger = tmp_path / "go"
+    script = (
+        f"echo first; i=0; while [ ! -e {trigger} ] && [ $i -lt 600 ]; "
+        "do sleep 0.05; i=$((i+1)); done; echo second; echo to-stderr >&2; exit 3"
+    )
+    container = create(client, ["sh", "-c", script])
+    cid = container["id"]
+    received = b""
+    with client.stream("GET", f"/containers/{cid}/logs", params={"follow": "true"}) as response:
+        assert response.status_code == 200
+        chunks = response.iter_bytes()
+        while b"first\n" not in received:
+            received += next(chunks)
+        # The stream is open while the container still runs.
+        assert client.get(f"/containers/{cid}").json()["status"] == "running"
+        trigger.touch()
+        for chunk in chunks:
+            received += chunk
+    # The stream ended by itself, because the container exited.
+    assert client.get(f"/containers/{cid}").json()["exit_code"] == 3
+    assert sorted(received.decode().splitlines()) == ["first", "second", "to-stderr"]
+
+
+def test_follow_of_an_exited_container_ends_at_once(client: httpx.Client) -> None:
+    container = run(client, ["echo", "done"])
+    started = time.monotonic()
+    assert logs(client, str(container["id"]), follow="true") == "done\n"
+    assert time.monotonic() - started < 30
+
+
+def test_follow_with_tail_and_stream(client: httpx.Client, tmp_path: Path) -> None:
+    trigger = tmp_path / "go"
+    script = (
+        f"seq 1 10; i=0; while [ ! -e {trigger} ] && [ $i -lt 600 ]; "
+        "do sleep 0.05; i=$((i+1)); done; echo 11; echo noise >&2"
+    )
+    container = create(client, ["sh", "-c", script])
+    params = {"follow": "true", "tail": 2, "stream": "stdout"}
+    received = b""
+    with client.stream("GET", f"/containers/{container['id']}/logs", params=params) as response:
+        chunks = response.iter_bytes()
+        while b"10\n" not in received:
+            received += next(chunks)
+        trigger.touch()
+        for chunk in chunks:
+            received += chunk
+    assert received == b"9\n10\n11\n"
+
+
+def test_twenty_megabytes_of_output_intact(client: httpx.Client, tmp_path: Path) -> None:
+    # Random bytes (not text) so any loss, reordering or re-encoding shows.
+    size = 20 * 1024 * 1024
+    source = tmp_path / "payload"
+    source.write_bytes(os.urandom(size))
+    expected = hashlib.sha256(source.read_bytes()).hexdigest()
+    # Nobody reads while the container writes: output goes to a file, not
+    # a pipe that could fill up and stall it.
+    container = run(client, ["sh", "-c", f"cat {source}; cat {source} >&2"])
+    assert container["exit_code"] == 0
+    for stream in ("stdout", "stderr"):
+        digest = hashlib.sha256()
+        length = 0
+        with client.stream(
+            "GET", f"/containers/{container['id']}/logs", params={"stream": stream}
+        ) as response:
+            assert response.status_code == 200
+            for chunk in response.iter_bytes():
+                digest.update(chunk)
+                length += len(chunk)
+        assert length == size, stream
+        assert digest.hexdigest() == expected, stream
+
+
+def test_logs_survive_the_container_and_go_with_delete(client: httpx.Client) -> None:
+    container = create(client, ["sh", "-c", "echo kept; sleep 60"])
+    cid = container["id"]
+    wait_for_output(client, cid, "kept")
+    client.post(f"/containers/{cid}/kill")
+    assert wait(client, cid)["exit_code"] == 137
+    assert logs(client, str(cid)) == "kept\n"
+    assert client.delete(f"/containers/{cid}").status_code == 204
+    assert client.get(f"/containers/{cid}/logs").status_code == 404
