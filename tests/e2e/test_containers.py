@@ -8,7 +8,6 @@ import os
 import re
 import sys
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,33 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Service, logs, run
-
-
-def unique(prefix: str = "t") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def create(client: httpx.Client, command: list[str], **spec: object) -> dict[str, object]:
-    response = client.post("/containers", json={"command": command, **spec})
-    assert response.status_code == 201, response.text
-    result: dict[str, object] = response.json()
-    return result
-
-
-def wait(client: httpx.Client, ref: object, timeout: float | None = None) -> dict[str, object]:
-    params = {} if timeout is None else {"timeout": timeout}
-    response = client.post(f"/containers/{ref}/wait", params=params)
-    assert response.status_code == 200, response.text
-    result: dict[str, object] = response.json()
-    return result
-
-
-def wait_for_output(client: httpx.Client, ref: object, text: str, timeout: float = 30) -> None:
-    """Poll the logs until ``text`` shows up (the container is ready)."""
-    deadline = time.monotonic() + timeout
-    while text not in logs(client, str(ref)):
-        assert time.monotonic() < deadline, f"{text!r} never appeared in the logs of {ref}"
-        time.sleep(0.02)
+from tests.e2e.helpers import create, unique, wait, wait_for_output
 
 
 # -- exit codes and signals -----------------------------------------------------
@@ -248,13 +221,10 @@ def test_ambiguous_prefix_is_409(client: httpx.Client) -> None:
     response = client.get(f"/containers/{prefix}")
     assert response.status_code == 409
     assert "matches" in response.json()["detail"]
-    # A longer prefix that only one of them has still resolves.
-    cid = ids[0]
-    length = next(n for n in range(2, 65) if not ids[1].startswith(cid[:n]))
-    assert client.get(f"/containers/{cid[:length]}").json()["id"] == cid or (
-        client.get(f"/containers/{cid[:length]}").status_code == 409  # another test's id
-    )
-    assert client.get(f"/containers/{cid}").json()["id"] == cid
+    # Each of them is still reachable by a longer prefix and by its id.
+    for cid in ids:
+        assert client.get(f"/containers/{cid[:16]}").json()["id"] == cid
+        assert client.get(f"/containers/{cid}").json()["id"] == cid
 
 
 # -- list ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.conftest import logs, run
-from tests.e2e.test_containers import create, unique, wait_for_output
+from tests.e2e.helpers import create, unique, wait_for_output
 
 
 def output(client: httpx.Client, command: list[str], **spec: object) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.conftest import logs, run
-from tests.e2e.test_containers import create, wait, wait_for_output
+from tests.e2e.helpers import create, wait, wait_for_output
 
 
 def test_stdout_and_stderr_are_kept_apart(client: httpx.Client) -> None:
