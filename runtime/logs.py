@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import BinaryIO
 
 CHUNK = 64 * 1024
 FOLLOW_POLL_SECONDS = 0.05
@@ -65,27 +66,76 @@ def stream(
 ) -> Iterator[bytes]:
     """The output in ``paths`` (one after the other), then, with ``follow``,
     what is appended to any of them until ``running()`` turns false."""
-    offsets = []
+    for _, chunk in tagged(paths, tail, follow, running):
+        yield chunk
+
+
+def tagged(
+    paths: Sequence[str],
+    tail: int | None,
+    follow: bool,
+    running: Callable[[], bool],
+    from_end: bool = False,
+) -> Iterator[tuple[int, bytes]]:
+    """Like ``stream``, with each chunk tagged by the index of its path.
+
+    The files are opened here, before the first chunk is asked for, and read
+    through those descriptors: output stays readable after the container's
+    directory has been removed (an auto-removed container), unlink(2).
+    ``from_end`` skips what is already there (an attach sees new output)."""
+    files: list[BinaryIO | None] = []
     for path in paths:
-        start = 0 if tail is None else tail_offset(path, tail)
-        end = start
-        for chunk in read_from(path, start):
-            end += len(chunk)
-            yield chunk
-        offsets.append(end)
-    if not follow:
-        return
-    while True:
-        # Read `running` before reading the files: output written before the
-        # exit is then always seen by the last pass below.
-        alive = running()
-        grew = False
-        for index, path in enumerate(paths):
-            for chunk in read_from(path, offsets[index]):
+        try:
+            files.append(open(path, "rb"))  # noqa: SIM115 - closed by the generator
+        except FileNotFoundError:
+            files.append(None)
+    offsets = []
+    for path, f in zip(paths, files, strict=True):
+        if f is None:
+            offsets.append(0)
+        elif from_end:
+            offsets.append(os.fstat(f.fileno()).st_size)
+        else:
+            offsets.append(0 if tail is None else tail_offset(path, tail))
+    return _tagged(files, offsets, follow, running)
+
+
+def _tagged(
+    files: list[BinaryIO | None],
+    offsets: list[int],
+    follow: bool,
+    running: Callable[[], bool],
+) -> Iterator[tuple[int, bytes]]:
+    try:
+        for index, f in enumerate(files):
+            for chunk in _read(f, offsets[index]):
                 offsets[index] += len(chunk)
-                grew = True
-                yield chunk
-        if not alive:
+                yield index, chunk
+        if not follow:
             return
-        if not grew:
-            time.sleep(FOLLOW_POLL_SECONDS)
+        while True:
+            # Read `running` before reading the files: output written before the
+            # exit is then always seen by the last pass below.
+            alive = running()
+            grew = False
+            for index, f in enumerate(files):
+                for chunk in _read(f, offsets[index]):
+                    offsets[index] += len(chunk)
+                    grew = True
+                    yield index, chunk
+            if not alive:
+                return
+            if not grew:
+                time.sleep(FOLLOW_POLL_SECONDS)
+    finally:
+        for f in files:
+            if f is not None:
+                f.close()
+
+
+def _read(f: BinaryIO | None, offset: int) -> Iterator[bytes]:
+    if f is None:
+        return
+    f.seek(offset)
+    while chunk := f.read(CHUNK):
+        yield chunk

@@ -19,7 +19,7 @@ import secrets
 import shutil
 import signal as signal_module
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -29,6 +29,7 @@ from runtime.errors import (
     InvalidArgument,
     InvalidState,
     LimitReached,
+    NotFound,
     RuntimeFailure,
     Unavailable,
 )
@@ -81,6 +82,7 @@ class Runtime:
         # Guards "is it exited?" against "it exited" so no waiter misses a wake-up.
         self._exit_lock = threading.Lock()
         self._exit_waiters: dict[str, list[Future[ContainerRecord]]] = {}
+        self._removal_waiters: dict[str, list[Future[ContainerRecord]]] = {}
 
     # -- life cycle -----------------------------------------------------
     def start(self) -> None:
@@ -131,6 +133,7 @@ class Runtime:
         if event.get("event") != "exit":
             return
         container_id = event["id"]
+        record: ContainerRecord | None = None
         with self._exit_lock:
             if self.records.get(container_id) is not None:
                 record = self.records.update(
@@ -142,6 +145,20 @@ class Runtime:
                 )
                 self._wake_locked(record)
         self.launcher.notify({"op": "ack", "id": container_id})
+        if record is not None and record.spec.get("auto_remove"):
+            # Not on this (the launcher reader's) thread: removing files may
+            # take a while, and later events must not wait for it.
+            threading.Thread(
+                target=self._auto_remove, args=(container_id,), name="auto-remove", daemon=True
+            ).start()
+
+    def _auto_remove(self, container_id: str) -> None:
+        try:
+            self.remove(container_id)
+        except NotFound:
+            pass  # removed by a client meanwhile
+        except RuntimeFailure:
+            log.exception("auto-removing container %s failed", container_id)
 
     def _wake(self, record: ContainerRecord) -> None:
         with self._exit_lock:
@@ -168,6 +185,8 @@ class Runtime:
         hostname: str | None = None,
         env: dict[str, str] | None = None,
         workdir: str | None = None,
+        labels: dict[str, str] | None = None,
+        auto_remove: bool = False,
         start: bool = True,
         user: str | None = None,
         cap_add: list[str] | None = None,
@@ -176,7 +195,8 @@ class Runtime:
         no_new_privileges: bool = True,
         userns: bool = False,
     ) -> ContainerRecord:
-        """Record and launch a container; with ``start`` it runs at once."""
+        """Record and launch a container; with ``start`` it runs at once,
+        without it the child waits on its sync pipe until ``start_container``."""
         container_id = new_container_id()
         security = self._security(user, cap_add, cap_drop, seccomp, no_new_privileges, userns)
         try:
@@ -186,6 +206,8 @@ class Runtime:
                 env=dict(env or {}),
                 workdir=workdir or "/",
                 security=security,
+                labels=dict(labels or {}),
+                auto_remove=auto_remove,
             )
         except ValueError as err:
             raise InvalidArgument("spec", str(err)) from err
@@ -375,8 +397,24 @@ class Runtime:
                     f"container {record.id} is {record.status}; stop it first or use force"
                 )
             self._kill_and_wait(record)
-        self.records.delete(record.id)
+        with self._exit_lock:
+            final = self.records.get(record.id)
+            if final is None:
+                raise NotFound("container", ref)
+            self.records.delete(record.id)
+            waiters = self._removal_waiters.pop(record.id, [])
         shutil.rmtree(self.container_dir(record.id), ignore_errors=True)
+        for future in waiters:
+            if not future.done():
+                future.set_result(final)
+
+    def removal_future(self, ref: str) -> Future[ContainerRecord]:
+        """A future that completes with the last record once the container is removed."""
+        future: Future[ContainerRecord] = Future()
+        with self._exit_lock:
+            record = self.get(ref)
+            self._removal_waiters.setdefault(record.id, []).append(future)
+        return future
 
     def exit_future(self, ref: str) -> Future[ContainerRecord]:
         """A future that completes with the record once the container has exited."""
@@ -411,3 +449,28 @@ class Runtime:
             return current is not None and current.status != EXITED
 
         return logs.stream(paths, tail, follow, running)
+
+    def log_chunks(
+        self,
+        ref: str,
+        streams: Sequence[str] = LOG_STREAMS,
+        tail: int | None = None,
+        follow: bool = False,
+        from_end: bool = False,
+    ) -> Iterator[tuple[str, bytes]]:
+        """The output as ``(stream name, chunk)``; see ``logs.tagged``.
+
+        The log files are opened before this returns, so a follower keeps
+        reading what the container wrote even if it is auto-removed."""
+        record = self.get(ref)
+        for name in streams:
+            if name not in LOG_STREAMS:
+                raise InvalidArgument("stream", f"must be one of {', '.join(LOG_STREAMS)}")
+        paths = [self.log_path(record.id, s) for s in streams]
+
+        def running() -> bool:
+            current = self.records.get(record.id)
+            return current is not None and current.status != EXITED
+
+        chunks = logs.tagged(paths, tail, follow, running, from_end=from_end)
+        return ((streams[index], chunk) for index, chunk in chunks)

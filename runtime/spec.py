@@ -154,6 +154,10 @@ class ContainerSpec:
     workdir: str = "/"
     limits: Limits = dataclasses.field(default_factory=Limits)
     security: Security = dataclasses.field(default_factory=Security)
+    #: Free user metadata (Docker's and OCI's labels); the launcher ignores it.
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: Remove the container (record, logs) as soon as it has exited.
+    auto_remove: bool = False
 
     def __post_init__(self) -> None:
         if not self.command:
