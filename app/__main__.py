@@ -11,6 +11,7 @@ import uvicorn
 
 from app.config import parse_args
 from app.main import create_app
+from app.upgrade import TcpUpgradeProtocol
 
 BALLAST_ENV = "MYDOCKER_BENCH_BALLAST_MB"
 #: Kept alive for the life of the process; see ``allocate_ballast``.
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # h11 plus Docker's `Upgrade: tcp` for attach (app/upgrade.py).
+        http=TcpUpgradeProtocol,
         # One line per request costs more than a launch under load: opt in.
         access_log=settings.access_log,
     )

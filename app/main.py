@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from app import docs, errors
 from app.config import Settings
+from app.docker import DockerDispatch, create_docker_app
 from app.routes import containers
 from runtime import Runtime
 
@@ -48,6 +49,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     errors.install(app)
     docs.install(app)
     app.include_router(containers.router)
+    # The Docker API is an app of its own (its own error shape), sharing this
+    # one's state (the runtime) and dependency overrides (tests' fakes).
+    docker = create_docker_app()
+    docker.state = app.state
+    docker.dependency_overrides = app.dependency_overrides
+    app.add_middleware(DockerDispatch, native=app, docker=docker)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:

@@ -76,19 +76,17 @@ def tagged(
     follow: bool,
     running: Callable[[], bool],
     from_end: bool = False,
+    heartbeat: bool = False,
 ) -> Iterator[tuple[int, bytes]]:
     """Like ``stream``, with each chunk tagged by the index of its path.
 
     The files are opened here, before the first chunk is asked for, and read
     through those descriptors: output stays readable after the container's
     directory has been removed (an auto-removed container), unlink(2).
-    ``from_end`` skips what is already there (an attach sees new output)."""
-    files: list[BinaryIO | None] = []
-    for path in paths:
-        try:
-            files.append(open(path, "rb"))  # noqa: SIM115 - closed by the generator
-        except FileNotFoundError:
-            files.append(None)
+    ``from_end`` skips what is already there (an attach sees new output);
+    ``heartbeat`` yields ``(0, b"")`` after each idle poll while following,
+    so a consumer whose client went away regains control within a poll."""
+    files = [_open(path) for path in paths]
     offsets = []
     for path, f in zip(paths, files, strict=True):
         if f is None:
@@ -97,14 +95,23 @@ def tagged(
             offsets.append(os.fstat(f.fileno()).st_size)
         else:
             offsets.append(0 if tail is None else tail_offset(path, tail))
-    return _tagged(files, offsets, follow, running)
+    return _tagged(paths, files, offsets, follow, running, heartbeat)
+
+
+def _open(path: str) -> BinaryIO | None:
+    try:
+        return open(path, "rb")  # noqa: SIM115 - closed by _tagged
+    except FileNotFoundError:
+        return None
 
 
 def _tagged(
+    paths: Sequence[str],
     files: list[BinaryIO | None],
     offsets: list[int],
     follow: bool,
     running: Callable[[], bool],
+    heartbeat: bool,
 ) -> Iterator[tuple[int, bytes]]:
     try:
         for index, f in enumerate(files):
@@ -119,6 +126,8 @@ def _tagged(
             alive = running()
             grew = False
             for index, f in enumerate(files):
+                if f is None:  # not created yet when we started
+                    f = files[index] = _open(paths[index])
                 for chunk in _read(f, offsets[index]):
                     offsets[index] += len(chunk)
                     grew = True
@@ -127,6 +136,8 @@ def _tagged(
                 return
             if not grew:
                 time.sleep(FOLLOW_POLL_SECONDS)
+                if heartbeat:
+                    yield 0, b""
     finally:
         for f in files:
             if f is not None:

@@ -457,6 +457,7 @@ class Runtime:
         tail: int | None = None,
         follow: bool = False,
         from_end: bool = False,
+        heartbeat: bool = False,
     ) -> Iterator[tuple[str, bytes]]:
         """The output as ``(stream name, chunk)``; see ``logs.tagged``.
 
@@ -472,5 +473,5 @@ class Runtime:
             current = self.records.get(record.id)
             return current is not None and current.status != EXITED
 
-        chunks = logs.tagged(paths, tail, follow, running, from_end=from_end)
+        chunks = logs.tagged(paths, tail, follow, running, from_end, heartbeat)
         return ((streams[index], chunk) for index, chunk in chunks)

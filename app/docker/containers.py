@@ -1,0 +1,277 @@
+"""``/containers``: Docker's container endpoints over the shared ``Runtime``.
+
+Each handler is one or two runtime calls; what is Docker-specific here is
+only the shapes (``views``), the create body (``models``) and the status
+codes Docker clients expect (304 for "already so", 409 for "not running").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from concurrent.futures import Future
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+
+from app.deps import RuntimeDep
+from app.docker import images, models, streams, views
+from app.docker.errors import DockerError
+from app.docker.params import DockerBool, parse_filters
+from app.schemas import ContainerCreate
+from runtime import ContainerRecord, Runtime
+
+router = APIRouter(tags=["docker containers"])
+
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+DEFAULT_STOP_TIMEOUT = 10.0
+
+
+def _native(config: models.ContainerConfig, name: str) -> ContainerCreate:
+    """The native spec for a Docker body, validated by the native schema."""
+    try:
+        return ContainerCreate(
+            command=models.command(config),
+            name=name.removeprefix("/") or None,
+            hostname=config.Hostname or None,
+            env=models.environment(config.Env),
+            workdir=config.WorkingDir or None,
+        )
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise DockerError(400, f"invalid {field}: {first['msg']}") from err
+
+
+@router.post("/containers/create", status_code=status.HTTP_201_CREATED)
+def create_container(
+    runtime: RuntimeDep,
+    config: Annotated[models.ContainerConfig, Body()],
+    name: str = "",
+    platform: str = "",
+) -> dict[str, Any]:
+    """Create a container in the ``created`` state: its process waits for ``start``."""
+    if platform not in ("", "linux", "linux/amd64"):
+        raise DockerError(400, f"unsupported platform {platform!r}: only linux/amd64")
+    models.refuse_unsupported(config)
+    images.resolve(runtime, config.Image)
+    spec = _native(config, name)
+    record = runtime.create(
+        spec.command,
+        name=spec.name,
+        hostname=spec.hostname,
+        env=spec.env,
+        workdir=spec.workdir,
+        labels=dict(config.Labels or {}),
+        auto_remove=config.host().AutoRemove,
+        start=False,
+    )
+    return {"Id": record.id, "Warnings": []}
+
+
+def _start_error(record: ContainerRecord) -> str:
+    # The CLI turns these phrases into its exit status: 127 for "executable
+    # file not found", 126 for "permission denied", else 125.
+    hint = {127: "executable file not found", 126: "permission denied"}.get(
+        record.exit_code or 0, ""
+    )
+    suffix = f" ({hint})" if hint else ""
+    return f"failed to start container {record.id[:12]}: {record.error}{suffix}"
+
+
+@router.post("/containers/{ref}/start", status_code=status.HTTP_204_NO_CONTENT)
+def start_container(ref: str, runtime: RuntimeDep) -> Response:
+    record = runtime.get(ref)
+    if record.status != "created":
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED)
+    record = runtime.start_container(record.id)
+    if record.error:
+        raise DockerError(400, _start_error(record))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _wait_future(runtime: Runtime, ref: str, condition: str) -> Future[ContainerRecord]:
+    record = runtime.get(ref)
+    if condition == "removed":
+        return runtime.removal_future(record.id)
+    if condition == "next-exit":
+        if record.status == "exited":
+            return runtime.removal_future(record.id)  # no restarts: only removal ends it
+        return runtime.exit_future(record.id)
+    if record.status == "running":
+        return runtime.exit_future(record.id)
+    done: Future[ContainerRecord] = Future()
+    done.set_result(record)
+    return done
+
+
+@router.post("/containers/{ref}/wait")
+async def wait_container(
+    ref: str, runtime: RuntimeDep, condition: str = "not-running"
+) -> StreamingResponse:
+    """Headers at once, the body when the condition is met.
+
+    The CLI sends ``start`` only once this answer's headers have arrived."""
+    if condition == "":
+        condition = "not-running"
+    if condition not in WAIT_CONDITIONS:
+        raise DockerError(400, f"invalid condition {condition!r}: one of {WAIT_CONDITIONS}")
+    future = await run_in_threadpool(_wait_future, runtime, ref, condition)
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            record = await asyncio.wrap_future(future)
+        finally:
+            future.cancel()  # the client left: drop the waiter
+        result: dict[str, Any] = {"StatusCode": views.exit_code(record)}
+        if record.status == "exited" and record.exit_code is None:
+            result["Error"] = {"Message": record.error or "exit status unknown"}
+        yield json.dumps(result).encode() + b"\n"
+
+    return StreamingResponse(body(), media_type="application/json")
+
+
+@router.post("/containers/{ref}/kill", status_code=status.HTTP_204_NO_CONTENT)
+def kill_container(ref: str, runtime: RuntimeDep, signal: str = "SIGKILL") -> Response:
+    runtime.kill(ref, signal or "SIGKILL")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/containers/{ref}/stop", status_code=status.HTTP_204_NO_CONTENT)
+def stop_container(
+    ref: str,
+    runtime: RuntimeDep,
+    t: Annotated[int | None, Query(ge=-1, le=3600)] = None,
+    signal: str = "",
+) -> Response:
+    """SIGTERM, SIGKILL after ``t`` seconds; ``304`` if it is not running."""
+    if signal.upper() not in ("", "SIGTERM", "TERM", "15"):
+        raise DockerError(400, "unsupported option: stop signal other than SIGTERM")
+    record = runtime.get(ref)
+    if record.status != "running":
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED)
+    timeout = DEFAULT_STOP_TIMEOUT if t is None or t < 0 else float(t)
+    runtime.stop(record.id, timeout)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/containers/{ref}/resize")
+def resize_container(
+    ref: str,
+    runtime: RuntimeDep,
+    h: Annotated[int, Query(ge=0, le=65535)] = 0,
+    w: Annotated[int, Query(ge=0, le=65535)] = 0,
+) -> Response:
+    """Without a TTY there is nothing to resize; the container must exist."""
+    runtime.get(ref)
+    return Response(status_code=status.HTTP_200_OK)
+
+
+@router.get("/containers/{ref}/json")
+def inspect_container(ref: str, runtime: RuntimeDep) -> dict[str, Any]:
+    return views.inspect(runtime.get(ref))
+
+
+def _matches(record: ContainerRecord, filters: dict[str, list[str]]) -> bool:
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "id":
+            ok = any(record.id.startswith(v) for v in values)
+        elif key == "name":
+            ok = any(re.search(v, "/" + record.name) for v in values)
+        elif key == "status":
+            ok = record.status in values
+        elif key == "exited":
+            ok = record.status == "exited" and str(record.exit_code) in values
+        elif key == "ancestor":
+            ok = views.image_of(record) in {images.normalize(v) for v in values}
+        elif key == "label":
+            labels = views.labels_of(record)
+            ok = all(
+                labels.get(k) == v if sep else k in labels
+                for k, sep, v in (item.partition("=") for item in values)
+            )
+        else:
+            raise DockerError(400, f"invalid filter {key!r}")
+        if not ok:
+            return False
+    return True
+
+
+@router.get("/containers/json")
+def list_containers(
+    runtime: RuntimeDep,
+    all: DockerBool = False,  # noqa: A002 - Docker's parameter name
+    limit: int = -1,
+    size: DockerBool = False,
+    filters: str | None = None,
+) -> list[dict[str, Any]]:
+    """Running containers, or ``all``; newest first."""
+    wanted = parse_filters(filters)
+    records = runtime.list()
+    if not all and "status" not in wanted:
+        records = [r for r in records if r.status == "running"]
+    records = [r for r in records if _matches(r, wanted)]
+    if limit > 0:
+        records = records[:limit]
+    return [views.summary(r) for r in records]
+
+
+def _logs_options(since: str, until: str, timestamps: bool) -> None:
+    if timestamps:
+        raise DockerError(400, "unsupported option: timestamps (the log files keep no timestamps)")
+    for name, value in (("since", since), ("until", until)):
+        if value not in ("", "0"):
+            raise DockerError(400, f"unsupported option: {name} (the log files keep no timestamps)")
+
+
+@router.get("/containers/{ref}/logs")
+def container_logs(
+    ref: str,
+    runtime: RuntimeDep,
+    stdout: DockerBool = False,
+    stderr: DockerBool = False,
+    follow: DockerBool = False,
+    tail: str = "all",
+    since: str = "",
+    until: str = "",
+    timestamps: DockerBool = False,
+) -> StreamingResponse:
+    """Framed (8-byte headers) without a TTY, raw with one; stdout's bytes
+    come before stderr's (the log files do not keep their interleaving)."""
+    _logs_options(since, until, timestamps)
+    if not stdout and not stderr:
+        raise DockerError(400, "Bad parameters: you must choose at least one stream")
+    if tail in ("all", "", "-1"):
+        lines = None
+    elif tail.isdigit():
+        lines = int(tail)
+    else:
+        raise DockerError(400, f"invalid tail {tail!r}: a number of lines, or all")
+    record = runtime.get(ref)
+    wanted = [name for name, on in (("stdout", stdout), ("stderr", stderr)) if on]
+    chunks = runtime.log_chunks(record.id, wanted, tail=lines, follow=follow, heartbeat=True)
+    tty = bool(record.spec.get("tty"))
+    media = streams.RAW if tty else streams.MULTIPLEXED
+    return StreamingResponse(streams.encode(chunks, tty), media_type=media)
+
+
+@router.delete("/containers/{ref}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_container(
+    ref: str,
+    runtime: RuntimeDep,
+    force: DockerBool = False,
+    v: DockerBool = False,
+    link: DockerBool = False,
+) -> Response:
+    """``v`` (anonymous volumes) has nothing to remove: there are none."""
+    if link:
+        raise DockerError(400, "unsupported option: link (there are no links)")
+    runtime.remove(ref, force=force)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,67 @@
+"""Docker's error shape, ``{"message": "..."}``, for everything the Docker API answers.
+
+The runtime's errors map to the statuses Docker uses (400 for a bad
+parameter, where the native API says 422); ``DockerError`` is for what only
+this layer knows, e.g. an option we refuse.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from runtime.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure, Unavailable
+
+STATUS_BY_ERROR: list[tuple[type[RuntimeFailure], int]] = [
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidArgument, 400),
+    (Unavailable, 503),
+]
+
+
+class DockerError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def status_for(err: RuntimeFailure) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(err, cls):
+            return status
+    return 500
+
+
+def message(status: int, text: str) -> JSONResponse:
+    return JSONResponse({"message": text}, status_code=status)
+
+
+def describe_validation(err: RequestValidationError) -> str:
+    parts = []
+    for error in err.errors():
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
+        parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", ""))
+    return "invalid request: " + "; ".join(parts)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RuntimeFailure)
+    async def runtime_failure(request: Request, err: RuntimeFailure) -> JSONResponse:
+        return message(status_for(err), str(err))
+
+    @app.exception_handler(DockerError)
+    async def docker_error(request: Request, err: DockerError) -> JSONResponse:
+        return message(err.status, err.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        return message(400, describe_validation(err))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, err: HTTPException) -> JSONResponse:
+        text = "page not found" if err.status_code == 404 else str(err.detail)
+        return message(err.status_code, text)

@@ -1,0 +1,142 @@
+"""``POST /containers/create``'s body, and how it maps onto the native spec.
+
+Docker's body has some eighty fields and the CLI sends most of them, set to
+their zero values, on every ``docker run``.  The fields we implement are
+declared below and mapped; every other field must hold its zero value (or
+one of the defaults listed in ``ACCEPTED``), else the request is refused
+with a 400 that names it: an option is never silently dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.docker.errors import DockerError
+
+#: Non-zero values that still mean "the default" for fields we do not implement.
+ACCEPTED: dict[str, tuple[Any, ...]] = {
+    # Our containers get their own network namespace with only `lo`.
+    "HostConfig.NetworkMode": ("default", "none", "private"),
+    "HostConfig.RestartPolicy": ({"Name": "no", "MaximumRetryCount": 0}, {"Name": "no"}),
+    "HostConfig.LogConfig": ({"Type": "json-file", "Config": {}}, {"Type": "json-file"}),
+    "HostConfig.MemorySwappiness": (-1,),
+    "HostConfig.IpcMode": ("private",),
+    "HostConfig.CgroupnsMode": ("private",),
+    "HostConfig.Isolation": ("default",),
+    "StopSignal": ("SIGTERM", "TERM", "15"),
+}
+
+
+class DockerHostConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    AutoRemove: bool = False
+    Memory: int | None = None
+    NanoCpus: int | None = None
+    PidsLimit: int | None = None
+    Binds: list[str] | None = None
+    ReadonlyRootfs: bool = False
+    CapAdd: list[str] | None = None
+    CapDrop: list[str] | None = None
+    #: The terminal's size, sent with a TTY; any value is fine.
+    ConsoleSize: list[int] | None = None
+
+
+class ContainerConfig(BaseModel):
+    """The body of ``POST /containers/create``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    Image: str = Field(min_length=1)
+    Cmd: list[str] | None = None
+    Entrypoint: list[str] | None = None
+    Env: list[str] | None = None
+    WorkingDir: str = ""
+    User: str = ""
+    Hostname: str = ""
+    Labels: dict[str, str] | None = None
+    Tty: bool = False
+    OpenStdin: bool = False
+    StdinOnce: bool = False
+    # Which streams the client will attach to: the client's business.
+    AttachStdin: bool = False
+    AttachStdout: bool = False
+    AttachStderr: bool = False
+    HostConfig: DockerHostConfig | None = None
+
+    def host(self) -> DockerHostConfig:
+        return self.HostConfig or DockerHostConfig()
+
+
+def is_zero(value: Any) -> bool:
+    if value is None or value is False or value == 0 or value == "":
+        return True
+    if isinstance(value, list | tuple):
+        return all(is_zero(v) for v in value)
+    if isinstance(value, dict):
+        # A struct of zero fields (Docker's field names are capitalised) is
+        # zero; a map with any key (ports, volumes, ...) says something.
+        return all(k[:1].isupper() and is_zero(v) for k, v in value.items())
+    return False
+
+
+def _unsupported(prefix: str, extras: dict[str, Any] | None) -> list[str]:
+    found = []
+    for key, value in (extras or {}).items():
+        path = f"{prefix}{key}"
+        if is_zero(value) or value in ACCEPTED.get(path, ()):
+            continue
+        found.append(path)
+    return found
+
+
+def refuse_unsupported(config: ContainerConfig) -> None:
+    """A 400 naming every option that is set but that we do not implement."""
+    found = _unsupported("", config.model_extra)
+    found += _unsupported("HostConfig.", config.host().model_extra)
+    host = config.host()
+    # Declared fields whose features the core does not have yet.
+    pending = {
+        "User": config.User not in ("", "root", "0", "0:0"),
+        "Tty": config.Tty,
+        "OpenStdin": config.OpenStdin,
+        "StdinOnce": config.StdinOnce,
+        "HostConfig.Memory": bool(host.Memory),
+        "HostConfig.NanoCpus": bool(host.NanoCpus),
+        "HostConfig.PidsLimit": host.PidsLimit not in (None, 0, -1),
+        "HostConfig.Binds": bool(host.Binds),
+        "HostConfig.ReadonlyRootfs": host.ReadonlyRootfs,
+        "HostConfig.CapAdd": bool(host.CapAdd),
+        "HostConfig.CapDrop": bool(host.CapDrop),
+    }
+    found += [name for name, set_ in pending.items() if set_]
+    if found:
+        raise DockerError(
+            400,
+            "unsupported option(s): "
+            + ", ".join(sorted(found))
+            + " (mydocker implements a subset of Docker's; see docs/docker-compat.md)",
+        )
+
+
+def environment(env: list[str] | None) -> dict[str, str]:
+    """``["A=1", "B"]`` -> ``{"A": "1"}``: a bare name unsets, as in Docker."""
+    result: dict[str, str] = {}
+    for entry in env or []:
+        key, sep, value = entry.partition("=")
+        if not key:
+            raise DockerError(400, f"invalid environment variable: {entry!r}")
+        if sep:
+            result[key] = value
+        else:
+            result.pop(key, None)
+    return result
+
+
+def command(config: ContainerConfig, image_default: list[str] | None = None) -> list[str]:
+    argv = list(config.Entrypoint or []) + list(config.Cmd or image_default or [])
+    if not argv:
+        raise DockerError(400, "no command specified")
+    return argv

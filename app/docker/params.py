@@ -1,0 +1,54 @@
+"""Query parameters as Docker clients send them.
+
+Booleans: the CLI sends ``1``/``0``, docker-py ``1``/``0`` or Python's
+``True``/``False``; Docker reads ``""``, ``0``, ``no``, ``false``, ``none``
+as false.  Filters: a JSON object of lists (``{"status": ["exited"]}``) or
+the older object of sets (``{"status": {"exited": true}}``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from pydantic import BeforeValidator
+
+from app.docker.errors import DockerError
+
+FALSE = {"", "0", "no", "false", "none", "off"}
+TRUE = {"1", "true", "yes", "on"}
+
+
+def parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in FALSE:
+        return False
+    if text in TRUE:
+        return True
+    raise ValueError(f"{value!r} is not a boolean (1/0/true/false)")
+
+
+DockerBool = Annotated[bool, BeforeValidator(parse_bool)]
+
+
+def parse_filters(raw: str | None) -> dict[str, list[str]]:
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as err:
+        raise DockerError(400, f"invalid filters: {err}") from err
+    if not isinstance(data, dict):
+        raise DockerError(400, "invalid filters: expected a JSON object")
+    filters: dict[str, list[str]] = {}
+    for key, values in data.items():
+        if isinstance(values, dict):
+            values = [k for k, on in values.items() if on]
+        if isinstance(values, str):
+            values = [values]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise DockerError(400, f"invalid filters: {key!r} needs a list of strings")
+        filters[key] = values
+    return filters

@@ -1,0 +1,53 @@
+"""Docker's stream format for logs and attach.
+
+Without a TTY, stdout and stderr travel over one connection as frames: an
+8-byte header (stream: 1 stdout, 2 stderr; three zero bytes; the payload's
+length, big-endian uint32) and the payload.  With a TTY the bytes go as
+they are.  (Docker Engine API, "Stream format", under container attach.)
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import AsyncIterator, Iterator
+
+from fastapi.concurrency import run_in_threadpool
+
+STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
+MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
+RAW = "application/vnd.docker.raw-stream"
+_HEADER = struct.Struct(">BxxxL")
+#: A frame's payload is a uint32; stay far below it.
+MAX_FRAME = 1 << 20
+
+
+def frame(stream: str, payload: bytes) -> bytes:
+    out = bytearray()
+    for start in range(0, len(payload), MAX_FRAME):
+        part = payload[start : start + MAX_FRAME]
+        out += _HEADER.pack(STREAM_IDS[stream], len(part)) + part
+    return bytes(out)
+
+
+def encode(chunks: Iterator[tuple[str, bytes]], tty: bool) -> Iterator[bytes]:
+    for stream, chunk in chunks:
+        if not chunk:
+            yield b""  # a heartbeat: lets the server notice a departed client
+        else:
+            yield chunk if tty else frame(stream, chunk)
+
+
+async def in_threadpool(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Drive a blocking iterator (it may sleep while following) off the event loop."""
+    sentinel = object()
+    try:
+        while True:
+            chunk = await run_in_threadpool(next, chunks, sentinel)
+            if chunk is sentinel:
+                return
+            assert isinstance(chunk, bytes)
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            await run_in_threadpool(close)

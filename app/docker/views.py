@@ -1,0 +1,204 @@
+"""Containers as Docker shows them: ``/containers/{id}/json`` and ``/containers/json``.
+
+Only what the record knows is shown; the rest carries Docker's zero values,
+so clients that read a field find it (docker-py reads
+``HostConfig.LogConfig.Type`` before it streams logs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from runtime import ContainerRecord
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def image_id(name: str) -> str:
+    return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+
+
+def _parse(ts: str | None) -> datetime | None:
+    if not ts:
+        return None
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def epoch(ts: str | None) -> int:
+    parsed = _parse(ts)
+    return int(parsed.timestamp()) if parsed else 0
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's ``units.HumanDuration``, as ``docker ps`` prints it."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def _since(ts: str | None) -> float:
+    parsed = _parse(ts)
+    return (datetime.now(UTC) - parsed).total_seconds() if parsed else 0.0
+
+
+def exit_code(record: ContainerRecord) -> int:
+    if record.status != "exited":
+        return 0
+    return -1 if record.exit_code is None else record.exit_code
+
+
+def status_text(record: ContainerRecord) -> str:
+    if record.status == "created":
+        return "Created"
+    if record.status == "running":
+        return f"Up {human_duration(_since(record.started_at))}"
+    return f"Exited ({exit_code(record)}) {human_duration(_since(record.finished_at))} ago"
+
+
+def image_of(record: ContainerRecord) -> str:
+    image = record.spec.get("image")
+    return str(image) if image else "host"
+
+
+def labels_of(record: ContainerRecord) -> dict[str, str]:
+    return dict(record.spec.get("labels") or {})
+
+
+def _env(record: ContainerRecord) -> list[str]:
+    return [f"{k}={v}" for k, v in (record.spec.get("env") or {}).items()]
+
+
+def _state(record: ContainerRecord) -> dict[str, Any]:
+    return {
+        "Status": record.status,
+        "Running": record.status == "running",
+        "Paused": False,
+        "Restarting": False,
+        "OOMKilled": False,
+        "Dead": False,
+        "Pid": record.pid if record.status == "running" and record.pid else 0,
+        "ExitCode": exit_code(record),
+        "Error": record.error or "",
+        "StartedAt": record.started_at or ZERO_TIME,
+        "FinishedAt": record.finished_at or ZERO_TIME,
+    }
+
+
+def host_config(record: ContainerRecord) -> dict[str, Any]:
+    spec = record.spec
+    return {
+        "AutoRemove": bool(spec.get("auto_remove")),
+        "Binds": None,
+        "CapAdd": None,
+        "CapDrop": None,
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "Memory": 0,
+        "NanoCpus": 0,
+        "PidsLimit": None,
+        "NetworkMode": "none",
+        "Privileged": False,
+        "ReadonlyRootfs": False,
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+    }
+
+
+def inspect(record: ContainerRecord) -> dict[str, Any]:
+    spec = record.spec
+    command = list(spec["command"])
+    image = image_of(record)
+    tty = bool(spec.get("tty"))
+    stdin = bool(spec.get("stdin") or spec.get("open_stdin"))
+    return {
+        "Id": record.id,
+        "Created": record.created_at,
+        "Path": command[0],
+        "Args": command[1:],
+        "State": _state(record),
+        "Image": image_id(image),
+        "ResolvConfPath": "",
+        "HostnamePath": "",
+        "HostsPath": "",
+        "LogPath": "",
+        "Name": "/" + record.name,
+        "RestartCount": 0,
+        "Driver": "mydocker",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": host_config(record),
+        "Mounts": [],
+        "Config": {
+            "Hostname": spec.get("hostname", ""),
+            "Domainname": "",
+            "User": "",
+            "AttachStdin": False,
+            "AttachStdout": False,
+            "AttachStderr": False,
+            "Tty": tty,
+            "OpenStdin": stdin,
+            "StdinOnce": False,
+            "Env": _env(record),
+            "Cmd": command,
+            "Image": image,
+            "Volumes": None,
+            "WorkingDir": spec.get("workdir", "/"),
+            "Entrypoint": None,
+            "OnBuild": None,
+            "Labels": labels_of(record),
+        },
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "Ports": {},
+            "SandboxKey": "",
+            "Networks": {},
+            "IPAddress": "",
+            "Gateway": "",
+            "MacAddress": "",
+        },
+    }
+
+
+def summary(record: ContainerRecord) -> dict[str, Any]:
+    """One entry of ``GET /containers/json``."""
+    image = image_of(record)
+    return {
+        "Id": record.id,
+        "Names": ["/" + record.name],
+        "Image": image,
+        "ImageID": image_id(image),
+        "Command": " ".join(record.spec["command"]),
+        "Created": epoch(record.created_at),
+        "Ports": [],
+        "Labels": labels_of(record),
+        "State": record.status,
+        "Status": status_text(record),
+        "HostConfig": {"NetworkMode": "none"},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [],
+    }
