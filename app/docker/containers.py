@@ -23,6 +23,7 @@ from app.deps import RuntimeDep
 from app.docker import images, models, streams, views
 from app.docker.errors import DockerError
 from app.docker.params import DockerBool, parse_filters
+from app.routes.containers import launch
 from app.schemas import ContainerCreate
 from runtime import ContainerRecord, Runtime
 
@@ -34,6 +35,7 @@ DEFAULT_STOP_TIMEOUT = 10.0
 
 def _native(config: models.ContainerConfig, name: str) -> ContainerCreate:
     """The native spec for a Docker body, validated by the native schema."""
+    host = config.host()
     try:
         return ContainerCreate(
             command=models.command(config),
@@ -41,11 +43,15 @@ def _native(config: models.ContainerConfig, name: str) -> ContainerCreate:
             hostname=config.Hostname or None,
             env=models.environment(config.Env),
             workdir=config.WorkingDir or None,
+            user=models.user(config.User),
+            cap_add=host.CapAdd or [],
+            cap_drop=host.CapDrop or [],
+            **models.security_options(host.SecurityOpt),
         )
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise DockerError(400, f"invalid {field}: {first['msg']}") from err
+        raise DockerError(400, f"invalid {field or 'container config'}: {first['msg']}") from err
 
 
 @router.post("/containers/create", status_code=status.HTTP_201_CREATED)
@@ -60,13 +66,9 @@ def create_container(
         raise DockerError(400, f"unsupported platform {platform!r}: only linux/amd64")
     models.refuse_unsupported(config)
     images.resolve(runtime, config.Image)
-    spec = _native(config, name)
-    record = runtime.create(
-        spec.command,
-        name=spec.name,
-        hostname=spec.hostname,
-        env=spec.env,
-        workdir=spec.workdir,
+    record = launch(
+        runtime,
+        _native(config, name),
         labels=dict(config.Labels or {}),
         auto_remove=config.host().AutoRemove,
         start=False,

@@ -40,6 +40,7 @@ class DockerHostConfig(BaseModel):
     ReadonlyRootfs: bool = False
     CapAdd: list[str] | None = None
     CapDrop: list[str] | None = None
+    SecurityOpt: list[str] | None = None
     #: The terminal's size, sent with a TTY; any value is fine.
     ConsoleSize: list[int] | None = None
 
@@ -82,11 +83,25 @@ def is_zero(value: Any) -> bool:
     return False
 
 
+def _default_networking(value: Any) -> bool:
+    """``NetworkingConfig`` naming only the default network, with zero settings
+    (the CLI sends ``{"EndpointsConfig": {"default": {...}}}`` for ``--name``)."""
+    if not isinstance(value, dict) or set(value) - {"EndpointsConfig"}:
+        return False
+    endpoints = value.get("EndpointsConfig") or {}
+    return isinstance(endpoints, dict) and all(
+        network in ("default", "none") and is_zero(settings)
+        for network, settings in endpoints.items()
+    )
+
+
 def _unsupported(prefix: str, extras: dict[str, Any] | None) -> list[str]:
     found = []
     for key, value in (extras or {}).items():
         path = f"{prefix}{key}"
         if is_zero(value) or value in ACCEPTED.get(path, ()):
+            continue
+        if path == "NetworkingConfig" and _default_networking(value):
             continue
         found.append(path)
     return found
@@ -99,7 +114,6 @@ def refuse_unsupported(config: ContainerConfig) -> None:
     host = config.host()
     # Declared fields whose features the core does not have yet.
     pending = {
-        "User": config.User not in ("", "root", "0", "0:0"),
         "Tty": config.Tty,
         "OpenStdin": config.OpenStdin,
         "StdinOnce": config.StdinOnce,
@@ -108,8 +122,6 @@ def refuse_unsupported(config: ContainerConfig) -> None:
         "HostConfig.PidsLimit": host.PidsLimit not in (None, 0, -1),
         "HostConfig.Binds": bool(host.Binds),
         "HostConfig.ReadonlyRootfs": host.ReadonlyRootfs,
-        "HostConfig.CapAdd": bool(host.CapAdd),
-        "HostConfig.CapDrop": bool(host.CapDrop),
     }
     found += [name for name, set_ in pending.items() if set_]
     if found:
@@ -140,3 +152,34 @@ def command(config: ContainerConfig, image_default: list[str] | None = None) -> 
     if not argv:
         raise DockerError(400, "no command specified")
     return argv
+
+
+def user(value: str) -> str | None:
+    """Docker's ``User`` as the native ``uid[:gid]`` (numbers: there is no
+    passwd lookup); ``root`` is uid 0."""
+    if value in ("", "root", "root:root"):
+        return None
+    uid, sep, gid = value.partition(":")
+    uid = "0" if uid == "root" else uid
+    gid = "0" if gid == "root" else gid
+    if not uid.isdigit() or (sep and not gid.isdigit()):
+        raise DockerError(
+            400, f"unsupported User {value!r}: give numbers, uid[:gid] (no passwd lookup)"
+        )
+    return f"{uid}:{gid}" if sep else uid
+
+
+def security_options(options: list[str] | None) -> dict[str, Any]:
+    """``SecurityOpt`` entries we implement: ``no-new-privileges[:true|false]``
+    and ``seccomp=unconfined``; any other is refused.  Without any, our
+    defaults hold: no_new_privs on and the default seccomp filter."""
+    result: dict[str, Any] = {}
+    for option in options or []:
+        key, _, value = option.replace("=", ":", 1).partition(":")
+        if key == "no-new-privileges" and value in ("", "true", "false"):
+            result["no_new_privileges"] = value != "false"
+        elif key == "seccomp" and value == "unconfined":
+            result["seccomp"] = "unconfined"
+        else:
+            raise DockerError(400, f"unsupported option: HostConfig.SecurityOpt {option!r}")
+    return result

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 from typing import Any
 
 from fastapi import APIRouter, Response
 
+from app.deps import RuntimeDep
+from app.docker import images
 from app.docker.version import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 
 router = APIRouter(tags=["docker system"])
@@ -21,6 +24,37 @@ def ping() -> Response:
         media_type="text/plain; charset=utf-8",
         headers={"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"},
     )
+
+
+@router.get("/info")
+def info(runtime: RuntimeDep) -> dict[str, Any]:
+    """What ``docker info`` shows; the CLI also reads ``Swarm`` before an inspect."""
+    records = runtime.list()
+    counts = {status: sum(r.status == status for r in records) for status in ("running",)}
+    return {
+        "ID": "mydocker",
+        "Name": socket.gethostname(),
+        "Containers": len(records),
+        "ContainersRunning": counts["running"],
+        "ContainersPaused": 0,
+        "ContainersStopped": len(records) - counts["running"],
+        "Images": len(images.known_images(runtime)),
+        "Driver": "mydocker",
+        "DockerRootDir": runtime.state_dir,
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "OSType": "linux",
+        "OperatingSystem": "mydocker",
+        "Architecture": platform.machine(),
+        "KernelVersion": os.uname().release,
+        "NCPU": os.cpu_count() or 1,
+        "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+        "ServerVersion": ENGINE_VERSION,
+        "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False, "NodeID": ""},
+        "Plugins": {"Volume": [], "Network": [], "Log": ["json-file"]},
+        "SecurityOptions": ["name=seccomp,profile=default", "name=no-new-privileges"],
+        "Warnings": [],
+    }
 
 
 @router.get("/version")

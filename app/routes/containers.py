@@ -43,6 +43,26 @@ async def _await_exit(runtime: Runtime, ref: str, timeout: float | None) -> Cont
         return await run_in_threadpool(runtime.get, ref)
 
 
+def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRecord:
+    """``runtime.create`` for a validated spec: the one mapping of the native
+    schema onto the runtime, which the Docker API (app/docker) uses too;
+    ``extra`` carries what only it sets (``start=False``, labels, ...)."""
+    return runtime.create(
+        spec.command,
+        name=spec.name,
+        hostname=spec.hostname,
+        env=spec.env,
+        workdir=spec.workdir,
+        user=spec.user,
+        cap_add=spec.cap_add,
+        cap_drop=spec.cap_drop,
+        seccomp=spec.seccomp,
+        no_new_privileges=spec.no_new_privileges,
+        userns=spec.userns,
+        **extra,
+    )
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -66,20 +86,7 @@ async def create_container(
     `exited` with `exit_code` 127 (not found) or 126 (not executable) and
     `error` says why.
     """
-    record = await run_in_threadpool(
-        runtime.create,
-        spec.command,
-        name=spec.name,
-        hostname=spec.hostname,
-        env=spec.env,
-        workdir=spec.workdir,
-        user=spec.user,
-        cap_add=spec.cap_add,
-        cap_drop=spec.cap_drop,
-        seccomp=spec.seccomp,
-        no_new_privileges=spec.no_new_privileges,
-        userns=spec.userns,
-    )
+    record = await run_in_threadpool(launch, runtime, spec)
     if wait:
         record = await _await_exit(runtime, record.id, None)
     return ContainerPublic.from_record(record)

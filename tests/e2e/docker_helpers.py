@@ -1,0 +1,50 @@
+"""Running the real ``docker`` CLI and docker-py against a mydocker service."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Service
+
+#: The image the Docker tests run; the core runs containers in the host's
+#: root filesystem, which the Docker API calls the image ``host``.
+IMAGE = "host"
+
+
+def docker_binary() -> str:
+    path = shutil.which("docker")
+    if path is None:
+        pytest.fail("the docker CLI is missing: scripts/setup installs it (Debian's docker.io)")
+    return path
+
+
+def docker_env(service: Service, config_dir: Path) -> dict[str, str]:
+    # DOCKER_CONFIG: the CLI writes its config there, not into ~/.docker.
+    return {
+        **os.environ,
+        "DOCKER_HOST": f"tcp://127.0.0.1:{service.port}",
+        "DOCKER_CONFIG": str(config_dir),
+    }
+
+
+def run_docker(
+    service: Service,
+    config_dir: Path,
+    *args: str,
+    input: bytes | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [docker_binary(), *args],
+        input=input.decode() if input is not None else None,
+        capture_output=True,
+        text=True,
+        env=docker_env(service, config_dir),
+        timeout=timeout,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )

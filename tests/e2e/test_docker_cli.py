@@ -1,0 +1,122 @@
+"""The real ``docker`` CLI (28.x, API 1.50) against mydocker's Docker API.
+
+Nobody here wrote this client, so these tests hold us to Docker's protocol:
+version negotiation, the create/attach/wait/start dance of ``docker run``
+(attach is a real ``101`` upgrade), exit codes, and errors as the CLI prints them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Service
+from tests.e2e.docker_helpers import IMAGE, run_docker
+from tests.e2e.helpers import unique
+
+Docker = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def docker(service: Service, tmp_path: Path) -> Docker:
+    def call(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return run_docker(service, tmp_path, *args, **kwargs)  # type: ignore[arg-type]
+
+    return call
+
+
+def test_version_negotiates_our_api_version(docker: Docker) -> None:
+    result = docker("version")
+    assert result.returncode == 0, result.stderr
+    assert "1.47 (downgraded from 1.50)" in result.stdout
+    assert "Server: mydocker" in result.stdout
+
+
+def test_run_rm_prints_and_removes(docker: Docker) -> None:
+    name = unique("rm")
+    result = docker("run", "--rm", "--name", name, IMAGE, "echo", "hi")
+    assert (result.returncode, result.stdout) == (0, "hi\n"), result.stderr
+    listed = docker("ps", "-a", "--filter", f"name={name}", "--format", "{{.Names}}")
+    assert listed.stdout == ""
+
+
+def test_run_exit_status_is_the_cli_exit_status(docker: Docker) -> None:
+    result = docker("run", "--rm", IMAGE, "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == "out\n"
+    assert result.stderr == "err\n"
+
+
+def test_detached_container_life_cycle(docker: Docker) -> None:
+    name = unique("life")
+    started = docker("run", "-d", "--name", name, IMAGE, "sh", "-c", "echo ready; exec sleep 300")
+    assert started.returncode == 0, started.stderr
+    container_id = started.stdout.strip()
+    assert len(container_id) == 64
+
+    listed = docker("ps", "-a", "--filter", f"name={name}", "--format", "{{.ID}} {{.Status}}")
+    assert listed.stdout.startswith(container_id[:12] + " Up"), listed.stdout
+
+    logs = docker("logs", name)
+    assert (logs.returncode, logs.stdout) == (0, "ready\n"), logs.stderr
+
+    inspected = json.loads(docker("inspect", name).stdout)[0]
+    assert inspected["Id"] == container_id
+    assert inspected["State"]["Running"] is True
+    assert inspected["Config"]["Tty"] is False
+    assert inspected["HostConfig"]["LogConfig"]["Type"] == "json-file"
+
+    stopped = docker("stop", "-t", "1", name)
+    assert (stopped.returncode, stopped.stdout) == (0, name + "\n"), stopped.stderr
+    # sleep, PID 1 without a SIGTERM handler, dies of the SIGKILL: 128 + 9.
+    waited = docker("wait", name)
+    assert (waited.returncode, waited.stdout) == (0, "137\n"), waited.stderr
+    state = json.loads(docker("inspect", name).stdout)[0]["State"]
+    assert (state["Status"], state["ExitCode"]) == ("exited", 137)
+
+    removed = docker("rm", "-f", name)
+    assert removed.returncode == 0, removed.stderr
+    gone = docker("inspect", name)
+    assert gone.returncode != 0
+    assert f"No such object: {name}" in gone.stderr
+
+
+def test_rm_force_kills_a_running_container(docker: Docker) -> None:
+    name = unique("force")
+    assert docker("run", "-d", "--name", name, IMAGE, "sleep", "300").returncode == 0
+    refused = docker("rm", name)
+    assert refused.returncode != 0 and "running" in refused.stderr
+    assert docker("rm", "-f", name).returncode == 0
+    assert docker("ps", "-a", "-q", "--filter", f"name={name}").stdout == ""
+
+
+def test_the_same_name_twice_fails_clearly(docker: Docker) -> None:
+    name = unique("twice")
+    assert docker("run", "--name", name, IMAGE, "true").returncode == 0
+    second = docker("run", "--name", name, IMAGE, "true")
+    assert second.returncode == 125
+    assert f"'{name}' is already in use" in second.stderr
+    assert docker("rm", name).returncode == 0
+
+
+def test_an_unknown_image_fails_clearly(docker: Docker) -> None:
+    result = docker("run", "--rm", "no-such-image", "true")
+    assert result.returncode == 125
+    assert "Unable to find image 'no-such-image:latest' locally" in result.stderr
+    assert "pulling is not supported" in result.stderr
+
+
+def test_an_unsupported_option_is_refused_not_ignored(docker: Docker) -> None:
+    result = docker("run", "--rm", "--privileged", IMAGE, "true")
+    assert result.returncode == 125
+    assert "unsupported option(s): HostConfig.Privileged" in result.stderr
+
+
+def test_a_missing_command_exits_127(docker: Docker) -> None:
+    result = docker("run", "--rm", IMAGE, "no-such-command")
+    assert result.returncode == 127
+    assert "no-such-command" in result.stderr

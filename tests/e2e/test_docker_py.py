@@ -1,0 +1,74 @@
+"""docker-py (the Docker SDK for Python) against mydocker's Docker API."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import docker
+import pytest
+from docker.errors import ContainerError, NotFound
+
+from tests.e2e.conftest import Service
+from tests.e2e.docker_helpers import IMAGE
+from tests.e2e.helpers import unique
+
+
+@pytest.fixture
+def sdk(service: Service) -> Iterator[docker.DockerClient]:
+    client = docker.DockerClient(base_url=f"tcp://127.0.0.1:{service.port}", timeout=60)
+    yield client
+    client.close()
+
+
+def test_run_returns_the_output(sdk: docker.DockerClient) -> None:
+    assert sdk.containers.run(IMAGE, "echo hi", remove=True) == b"hi\n"
+
+
+def test_detached_container_through_the_sdk(sdk: docker.DockerClient) -> None:
+    name = unique("sdk")
+    container = sdk.containers.run(
+        IMAGE, ["sh", "-c", "echo ready; exec sleep 300"], name=name, detach=True
+    )
+    assert container.name == name
+    listed = {c.name: c for c in sdk.containers.list(all=True)}
+    assert listed[name].id == container.id
+    fetched = sdk.containers.get(name)
+    assert fetched.status == "running"
+    deadline = time.monotonic() + 30
+    while fetched.logs() != b"ready\n":
+        assert time.monotonic() < deadline, fetched.logs()
+        time.sleep(0.02)
+    fetched.kill()
+    assert fetched.wait() == {"StatusCode": 137}
+    fetched.reload()
+    assert fetched.status == "exited"
+    fetched.remove(force=True)
+    with pytest.raises(NotFound):
+        sdk.containers.get(name)
+
+
+def test_remove_force_of_a_running_container(sdk: docker.DockerClient) -> None:
+    container = sdk.containers.run(IMAGE, "sleep 300", detach=True)
+    container.remove(force=True)
+    with pytest.raises(NotFound):
+        sdk.containers.get(container.id)
+
+
+def test_a_failing_command_raises_container_error_with_stderr(
+    sdk: docker.DockerClient,
+) -> None:
+    with pytest.raises(ContainerError) as caught:
+        sdk.containers.run(IMAGE, ["sh", "-c", "echo out; echo oops >&2; exit 4"], remove=True)
+    assert caught.value.exit_status == 4
+    assert caught.value.stderr == b"oops\n"
+
+
+def test_labels_and_list_filters(sdk: docker.DockerClient) -> None:
+    tag = unique("label")
+    container = sdk.containers.run(IMAGE, "true", labels={"suite": tag}, detach=True)
+    container.wait()
+    found = sdk.containers.list(all=True, filters={"label": f"suite={tag}"})
+    assert [c.id for c in found] == [container.id]
+    assert found[0].labels == {"suite": tag}
+    container.remove()
