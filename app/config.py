@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from runtime.security.userns import parse_range
+
+MiB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -14,6 +20,59 @@ class Settings:
     state_dir: str = ".state"
     log_level: str = "info"
     access_log: bool = False
+    #: Unix socket to serve on instead of host:port (created 0600).
+    uds: str | None = None
+    #: The bearer token every route but /health demands; ``None``: no auth.
+    token: str | None = None
+    #: Containers created or running at once; ``None``: no cap.
+    max_containers: int | None = None
+    #: Largest request body, and the larger cap of image uploads (/images).
+    max_body_bytes: int = 1 * MiB
+    max_upload_bytes: int = 4096 * MiB
+    #: Seconds a client may take to send a request body (408 beyond).
+    body_timeout: float = 60.0
+    #: First host id and count for ``"userns": true`` containers.
+    userns_range: tuple[int, int] = (100000, 65536)
+
+
+class ConfigError(ValueError):
+    """A setting the service refuses to start with (exit status 2)."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def read_token(path: str | None, environ: Mapping[str, str]) -> str | None:
+    """The token from ``--token-file`` (first line), else ``MYDOCKER_TOKEN``."""
+    if path:
+        try:
+            with open(path) as f:
+                token = f.readline().strip()
+        except OSError as err:
+            raise ConfigError(f"--token-file {path}: {err.strerror}") from err
+        if not token:
+            raise ConfigError(f"--token-file {path} is empty")
+        return token
+    token = environ.get("MYDOCKER_TOKEN", "").strip()
+    return token or None
+
+
+def check(settings: Settings) -> None:
+    """Refuse what would expose the host: no token on a non-loopback address."""
+    if settings.uds is None and not is_loopback(settings.host) and settings.token is None:
+        raise ConfigError(
+            f"refusing to listen on {settings.host} without a token: anyone who reaches "
+            "it could run commands as root. Give --token-file FILE (or MYDOCKER_TOKEN), "
+            "or listen on 127.0.0.1 or a --uds socket."
+        )
+    if settings.token is not None and len(settings.token) < 16:
+        raise ConfigError("the token must be at least 16 characters long")
 
 
 def parse_args(argv: list[str] | None = None) -> Settings:
@@ -29,14 +88,71 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help="where records, logs and the launcher's socket live (MYDOCKER_STATE_DIR)",
     )
     parser.add_argument("--log-level", default=env.get("MYDOCKER_LOG_LEVEL", "info"))
+    parser.add_argument("--access-log", action="store_true", help="log one line per HTTP request")
     parser.add_argument(
-        "--access-log", action="store_true", help="log one line per HTTP request"
+        "--uds", default=env.get("MYDOCKER_UDS"), help="serve on this unix socket (mode 0600)"
+    )
+    parser.add_argument(
+        "--token-file",
+        default=env.get("MYDOCKER_TOKEN_FILE"),
+        help="every route but /health demands 'Authorization: Bearer <first line of FILE>' "
+        "(or set MYDOCKER_TOKEN)",
+    )
+    parser.add_argument(
+        "--max-containers",
+        type=int,
+        default=_int_or_none(env.get("MYDOCKER_MAX_CONTAINERS")),
+        help="containers created or running at once; beyond it POST /containers gets 429",
+    )
+    parser.add_argument(
+        "--max-body",
+        type=int,
+        default=int(env.get("MYDOCKER_MAX_BODY", Settings.max_body_bytes)),
+        help="largest request body in bytes (413 beyond)",
+    )
+    parser.add_argument(
+        "--max-upload",
+        type=int,
+        default=int(env.get("MYDOCKER_MAX_UPLOAD", Settings.max_upload_bytes)),
+        help="largest image upload (POST/PUT under /images) in bytes (413 beyond)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=float(env.get("MYDOCKER_BODY_TIMEOUT", Settings.body_timeout)),
+        help="seconds a client may take to send a request body (408 beyond)",
+    )
+    parser.add_argument(
+        "--userns-range",
+        default=env.get("MYDOCKER_USERNS_RANGE", "100000-165535"),
+        help='host ids that container ids 0..65535 map to with "userns": true',
     )
     args = parser.parse_args(argv)
+    try:
+        userns_range = parse_range(args.userns_range)
+    except ValueError as err:
+        raise ConfigError(f"--userns-range: {err}") from err
+    if userns_range[1] < 65536:
+        raise ConfigError("--userns-range must hold at least 65536 ids")
+    if args.max_containers is not None and args.max_containers < 1:
+        raise ConfigError("--max-containers must be at least 1")
+    if args.max_body < 1 or args.max_upload < 1 or args.body_timeout <= 0:
+        raise ConfigError("--max-body, --max-upload and --body-timeout must be positive")
     return Settings(
         host=args.host,
         port=args.port,
         state_dir=os.path.abspath(args.state_dir),
         log_level=args.log_level,
         access_log=args.access_log,
+        uds=os.path.abspath(args.uds) if args.uds else None,
+        token=read_token(args.token_file, env),
+        max_containers=args.max_containers,
+        max_body_bytes=args.max_body,
+        max_upload_bytes=args.max_upload,
+        body_timeout=args.body_timeout,
+        userns_range=userns_range,
     )
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value else None

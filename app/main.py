@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from app import docs, errors
+from app import docs, errors, guard
 from app.config import Settings
 from app.docker import DockerDispatch, create_docker_app
 from app.routes import containers
@@ -30,13 +32,22 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             app.state.runtime = runtime
             yield
             return
-        started = Runtime(settings.state_dir)
+        started = Runtime(
+            settings.state_dir,
+            userns_range=settings.userns_range,
+            max_containers=settings.max_containers,
+        )
         await run_in_threadpool(started.start)
         app.state.runtime = started
         try:
             yield
         finally:
             await run_in_threadpool(started.close)
+            if settings.uds is not None:
+                # Here, not after uvicorn.run: uvicorn re-raises SIGTERM once
+                # it has shut down, so code after it never runs.
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(settings.uds)
 
     app = FastAPI(
         title="mydocker",
@@ -47,6 +58,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
+    guard.install(app, settings)
     docs.install(app)
     app.include_router(containers.router)
     # The Docker API is an app of its own (its own error shape), sharing this

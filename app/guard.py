@@ -1,0 +1,168 @@
+"""The door of the API: a pure ASGI middleware in front of every route.
+
+In order, for each HTTP request:
+
+1. the bearer token (when the service has one): every path but ``/health``
+   demands ``Authorization: Bearer <token>``, compared in constant time
+   (``hmac.compare_digest``); anything else is ``401`` with a fixed body,
+   so nothing about containers, routes or even the OpenAPI document leaks;
+2. the body size: a ``Content-Length`` above the cap is ``413`` before
+   anything is read; a chunked body is counted while it streams in, and the
+   request fails with ``413`` as soon as it passes the cap, so the service
+   never holds more than the cap (image uploads under ``/images`` have a
+   cap of their own);
+3. the body time: a client that takes longer than ``body_timeout`` seconds
+   to send its body gets ``408`` (a slow sender cannot hold a worker).
+
+It is plain ASGI rather than ``BaseHTTPMiddleware``, so streaming bodies
+and responses pass through untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+
+from app.config import Settings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Paths that answer without a token: a liveness probe only.
+OPEN_PATHS = frozenset({"/health"})
+UPLOAD_PREFIX = "/images"
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes")
+
+
+class BodyTimeout(HTTPException):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"request body not received within {seconds:g} s")
+
+
+async def _respond(
+    send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str | None,
+        max_body: int,
+        max_upload: int,
+        body_timeout: float,
+    ) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode() if token else None
+        self.max_body = max_body
+        self.max_upload = max_upload
+        self.body_timeout = body_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if self.expected is not None and scope["path"] not in OPEN_PATHS:
+            given = headers.get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                # RFC 6750 3: say which scheme, and nothing else.
+                await _respond(
+                    send, 401, "unauthorized", [(b"www-authenticate", b'Bearer realm="mydocker"')]
+                )
+                return
+        limit = self._limit(scope)
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                await _respond(send, 400, "invalid Content-Length")
+                return
+            if declared > limit:
+                await _respond(send, 413, f"request body larger than {limit} bytes")
+                return
+        started = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, self._receive(receive, limit), guarded_send)
+        except (BodyTooLarge, BodyTimeout) as err:
+            # Raised by a route that read the body itself; FastAPI's own body
+            # parsing turns it into the response already.
+            if started:
+                raise
+            await _respond(send, err.status_code, err.detail)
+
+    def _limit(self, scope: Scope) -> int:
+        if scope["method"] in ("POST", "PUT") and scope["path"].startswith(UPLOAD_PREFIX):
+            return self.max_upload
+        return self.max_body
+
+    def _receive(self, receive: Receive, limit: int) -> Receive:
+        received = 0
+        done = False
+        deadline = time.monotonic() + self.body_timeout
+
+        async def guarded() -> Message:
+            nonlocal received, done
+            if done:
+                # The body is complete; what follows is http.disconnect, which
+                # streaming responses wait for as long as they stream.
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except TimeoutError:
+                raise BodyTimeout(self.body_timeout) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+                done = not message.get("more_body", False)
+            else:
+                done = True
+            return message
+
+        return guarded
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    app.add_middleware(
+        Guard,
+        token=settings.token,
+        max_body=settings.max_body_bytes,
+        max_upload=settings.max_upload_bytes,
+        body_timeout=settings.body_timeout,
+    )

@@ -1,0 +1,77 @@
+"""app/config.py: the security settings and the refusal to start exposed."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import ConfigError, Settings, check, is_loopback, parse_args, read_token
+
+TOKEN = "0123456789abcdef-token"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.1", "::1", "localhost"])
+def test_loopback_hosts(host: str) -> None:
+    assert is_loopback(host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "example.org"])
+def test_other_hosts(host: str) -> None:
+    assert not is_loopback(host)
+
+
+def test_non_loopback_without_token_is_refused() -> None:
+    with pytest.raises(ConfigError, match="refusing to listen on 0.0.0.0 without a token"):
+        check(Settings(host="0.0.0.0"))
+    check(Settings(host="0.0.0.0", token=TOKEN))
+    check(Settings(host="127.0.0.1"))
+    check(Settings(host="0.0.0.0", uds="/run/x.sock"))  # the host is not used
+
+
+def test_short_token_is_refused() -> None:
+    with pytest.raises(ConfigError, match="16"):
+        check(Settings(token="short"))
+
+
+def test_token_file_first_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "token"
+    path.write_text(f"{TOKEN}\nignored\n")
+    assert read_token(str(path), {}) == TOKEN
+    assert read_token(None, {"MYDOCKER_TOKEN": f" {TOKEN} "}) == TOKEN
+    assert read_token(None, {}) is None
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match="empty"):
+        read_token(str(tmp_path / "empty"), {})
+    with pytest.raises(ConfigError, match="No such file"):
+        read_token(str(tmp_path / "missing"), {})
+
+
+def test_parse_args_security_flags(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("MYDOCKER_TOKEN", raising=False)
+    (tmp_path / "t").write_text(TOKEN)
+    settings = parse_args(
+        [
+            "--token-file",
+            str(tmp_path / "t"),
+            "--uds",
+            str(tmp_path / "s.sock"),
+            "--max-containers",
+            "2",
+            "--max-body",
+            "1000",
+            "--userns-range",
+            "200000-265535",
+        ]
+    )
+    assert settings.token == TOKEN
+    assert settings.uds == str(tmp_path / "s.sock")
+    assert settings.max_containers == 2 and settings.max_body_bytes == 1000
+    assert settings.userns_range == (200000, 65536)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--userns-range", "100000-100010"], ["--userns-range", "x"], ["--max-containers", "0"]],
+)
+def test_bad_flags_are_config_errors(argv: list[str]) -> None:
+    with pytest.raises(ConfigError):
+        parse_args(argv)
