@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -40,7 +41,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Paths that answer without a token: a liveness probe only.
 OPEN_PATHS = frozenset({"/health"})
-UPLOAD_PREFIX = "/images"
+#: Image uploads (ours and Docker's, with or without its /v1.xx prefix).
+UPLOAD_PATH = re.compile(r"^(/v[0-9.]+)?/images(/|$)")
 
 
 class BodyTooLarge(HTTPException):
@@ -54,12 +56,16 @@ class BodyTimeout(HTTPException):
 
 
 async def _respond(
-    send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    status: int,
+    detail: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    prefix: str = "",
 ) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send(
         {
-            "type": "http.response.start",
+            "type": f"{prefix}http.response.start",
             "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
@@ -68,7 +74,7 @@ async def _respond(
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": f"{prefix}http.response.body", "body": body})
 
 
 class Guard:
@@ -86,19 +92,32 @@ class Guard:
         self.max_upload = max_upload
         self.body_timeout = body_timeout
 
+    def _authorized(self, scope: Scope, headers: dict[bytes, bytes]) -> bool:
+        if self.expected is None or scope["path"] in OPEN_PATHS:
+            return True
+        return hmac.compare_digest(headers.get(b"authorization", b""), self.expected)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        if self.expected is not None and scope["path"] not in OPEN_PATHS:
-            given = headers.get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
-                # RFC 6750 3: say which scheme, and nothing else.
-                await _respond(
-                    send, 401, "unauthorized", [(b"www-authenticate", b'Bearer realm="mydocker"')]
-                )
-                return
+        if scope["type"] == "websocket":
+            if self._authorized(scope, headers):
+                await self.app(scope, receive, send)
+            elif "websocket.http.response" in (scope.get("extensions") or {}):
+                # The ASGI denial-response extension: a real 401 (app/upgrade.py has it).
+                await _respond(send, 401, "unauthorized", prefix="websocket.")
+            else:
+                # ASGI: a close before accept is an HTTP 403 to the client.
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        if not self._authorized(scope, headers):
+            # RFC 6750 3: say which scheme, and nothing else.
+            await _respond(
+                send, 401, "unauthorized", [(b"www-authenticate", b'Bearer realm="mydocker"')]
+            )
+            return
         limit = self._limit(scope)
         length = headers.get(b"content-length")
         if length is not None:
@@ -127,7 +146,7 @@ class Guard:
             await _respond(send, err.status_code, err.detail)
 
     def _limit(self, scope: Scope) -> int:
-        if scope["method"] in ("POST", "PUT") and scope["path"].startswith(UPLOAD_PREFIX):
+        if scope["method"] in ("POST", "PUT") and UPLOAD_PATH.match(scope["path"]):
             return self.max_upload
         return self.max_body
 

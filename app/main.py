@@ -58,7 +58,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
-    guard.install(app, settings)
     docs.install(app)
     app.include_router(containers.router)
     # The Docker API is an app of its own (its own error shape), sharing this
@@ -67,6 +66,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     docker.state = app.state
     docker.dependency_overrides = app.dependency_overrides
     app.add_middleware(DockerDispatch, native=app, docker=docker)
+    # Last added is outermost: the guard sees every request, Docker's included.
+    guard.install(app, settings)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:

@@ -17,6 +17,18 @@ from tests.api.test_containers_api import FakeRuntime
 
 TOKEN = "s3cret-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+#: Routes outside the OpenAPI document: the docs, and the Docker Engine API subset.
+EXTRA_ROUTES = [
+    ("GET", "/docs"),
+    ("GET", "/openapi.json"),
+    ("GET", "/_ping"),
+    ("GET", "/version"),
+    ("GET", "/v1.43/containers/json"),
+    ("POST", "/v1.43/containers/create"),
+    ("POST", "/containers/create"),
+    ("POST", "/v1.43/images/create"),
+    ("GET", "/v1.43/containers/x/attach"),
+]
 
 
 @pytest.fixture
@@ -48,7 +60,7 @@ def routes(client: TestClient) -> list[tuple[str, str]]:
 def test_every_route_but_health_demands_the_token(client: TestClient, fake: FakeRuntime) -> None:
     listed = routes(client)
     assert ("POST", "/containers") in listed and len(listed) >= 8
-    for method, path in listed + [("GET", "/docs"), ("GET", "/openapi.json")]:
+    for method, path in listed + EXTRA_ROUTES:
         if path == "/health":
             continue
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
@@ -189,3 +201,8 @@ def test_argv_and_env_size_is_capped(fake: FakeRuntime) -> None:
         too_much = c.post("/containers", json={"command": ["true"], "env": many})
         assert too_much.status_code == 422 and "bytes together" in too_much.text
         assert fake.calls == []
+
+
+def test_docker_routes_work_with_the_token(client: TestClient) -> None:
+    assert client.get("/_ping", headers=AUTH).status_code == 200
+    assert client.get("/_ping").status_code == 401
