@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from app import docs, errors, guard
 from app.config import Settings
 from app.docker import DockerDispatch, create_docker_app
-from app.routes import containers
+from app.routes import containers, execs
 from runtime import Runtime
 
 DESCRIPTION = """
@@ -60,6 +60,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     errors.install(app)
     docs.install(app)
     app.include_router(containers.router)
+    app.include_router(execs.router)
     # The Docker API is an app of its own (its own error shape), sharing this
     # one's state (the runtime) and dependency overrides (tests' fakes).
     docker = create_docker_app()

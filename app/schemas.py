@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from runtime import ContainerRecord
+from runtime import ContainerRecord, ExecRecord
 from runtime.security import capabilities
 
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
@@ -32,6 +32,38 @@ class ContainerStatus(StrEnum):
     created = "created"
     running = "running"
     exited = "exited"
+
+
+class TtySize(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rows: Annotated[int, Field(ge=1, le=65535)]
+    cols: Annotated[int, Field(ge=1, le=65535)]
+
+    def pair(self) -> tuple[int, int]:
+        return (self.rows, self.cols)
+
+
+def _check_command(command: list[str]) -> list[str]:
+    for index, arg in enumerate(command):
+        if "\0" in arg:
+            raise ValueError(f"argument {index} contains a NUL byte")
+    return command
+
+
+def _check_env(env: dict[str, str]) -> dict[str, str]:
+    for key, value in env.items():
+        if not key or "=" in key or "\0" in key:
+            raise ValueError(f"invalid variable name {key!r}: empty, or has '=' or NUL")
+        if "\0" in value:
+            raise ValueError(f"the value of {key!r} contains a NUL byte")
+    return env
+
+
+def _check_workdir(workdir: str | None) -> str | None:
+    if workdir is not None and (not workdir.startswith("/") or "\0" in workdir):
+        raise ValueError("must be an absolute path without NUL bytes")
+    return workdir
 
 
 class ContainerCreate(BaseModel):
@@ -106,6 +138,24 @@ class ContainerCreate(BaseModel):
             "host uid (the service's --userns-range, 100000-165535 by default)."
         ),
     ] = False
+    tty: Annotated[
+        bool,
+        Field(
+            description="Give the command a pseudo-terminal as stdin/stdout/stderr and "
+            "controlling terminal (`TERM=xterm` unless `env` says otherwise); stderr is "
+            "merged into stdout."
+        ),
+    ] = False
+    stdin: Annotated[
+        bool,
+        Field(
+            description="Keep stdin open for `attach` (a pipe) instead of `/dev/null`; "
+            "with `tty` the terminal is the stdin."
+        ),
+    ] = False
+    tty_size: Annotated[
+        TtySize | None, Field(description="Initial size of the terminal (with `tty`).")
+    ] = None
 
     @field_validator("command")
     @classmethod
@@ -151,19 +201,12 @@ class ContainerCreate(BaseModel):
     @field_validator("env")
     @classmethod
     def _env_keys(cls, env: dict[str, str]) -> dict[str, str]:
-        for key, value in env.items():
-            if not key or "=" in key or "\0" in key:
-                raise ValueError(f"invalid variable name {key!r}: empty, or has '=' or NUL")
-            if "\0" in value:
-                raise ValueError(f"the value of {key!r} contains a NUL byte")
-        return env
+        return _check_env(env)
 
     @field_validator("workdir")
     @classmethod
     def _absolute(cls, workdir: str | None) -> str | None:
-        if workdir is not None and (not workdir.startswith("/") or "\0" in workdir):
-            raise ValueError("must be an absolute path without NUL bytes")
-        return workdir
+        return _check_workdir(workdir)
 
 
 class ContainerPublic(BaseModel):
@@ -174,6 +217,8 @@ class ContainerPublic(BaseModel):
     status: ContainerStatus
     command: list[str]
     hostname: str
+    tty: bool
+    stdin: bool
     pid: Annotated[int | None, Field(description="Host pid while it runs.")]
     exit_code: Annotated[
         int | None,
@@ -199,6 +244,99 @@ class ContainerPublic(BaseModel):
             status=ContainerStatus(record.status),
             command=spec["command"],
             hostname=spec["hostname"],
+            tty=bool(spec.get("tty")),
+            stdin=bool(spec.get("stdin")),
+            pid=record.pid if record.status != "exited" else None,
+            exit_code=record.exit_code,
+            signal=record.signal,
+            error=record.error,
+            created_at=record.created_at,  # type: ignore[arg-type]
+            started_at=record.started_at,  # type: ignore[arg-type]
+            finished_at=record.finished_at,  # type: ignore[arg-type]
+        )
+
+
+class ExecCreate(BaseModel):
+    """A command to start inside a running container."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"command": ["hostname"]}, {"command": ["sh"], "tty": True}]
+        },
+    )
+
+    command: Annotated[list[str], Field(min_length=1, description="argv, looked up in `PATH`.")]
+    tty: Annotated[bool, Field(description="A pseudo-terminal of its own (as for containers).")] = (
+        False
+    )
+    stdin: Annotated[bool, Field(description="Keep stdin open for attach.")] = False
+    env: Annotated[dict[str, str], Field(description="On top of the container's environment.")] = {}
+    workdir: Annotated[
+        str | None, Field(description="Absolute path; the container's workdir by default.")
+    ] = None
+    user: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31})?$",
+            description="`name`, `uid`, `name:group` or `uid:gid` (names from the "
+            "container's /etc/passwd and /etc/group).",
+        ),
+    ] = None
+    tty_size: Annotated[
+        TtySize | None, Field(description="Initial size of the terminal (with `tty`).")
+    ] = None
+
+    @field_validator("command")
+    @classmethod
+    def _no_nul(cls, command: list[str]) -> list[str]:
+        return _check_command(command)
+
+    @field_validator("env")
+    @classmethod
+    def _env_keys(cls, env: dict[str, str]) -> dict[str, str]:
+        return _check_env(env)
+
+    @field_validator("workdir")
+    @classmethod
+    def _absolute(cls, workdir: str | None) -> str | None:
+        return _check_workdir(workdir)
+
+
+class ExecPublic(BaseModel):
+    """A process started in a container."""
+
+    id: str
+    container_id: str
+    status: ContainerStatus
+    command: list[str]
+    tty: bool
+    stdin: bool
+    user: str | None
+    pid: Annotated[
+        int | None, Field(description="Host pid of the command's parent, which waits for it.")
+    ]
+    exit_code: Annotated[
+        int | None,
+        Field(description="null while it runs (and when lost); 128+N when killed by signal N."),
+    ]
+    signal: str | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_record(cls, record: ExecRecord) -> ExecPublic:
+        spec: dict[str, Any] = dict(record.spec)
+        return cls(
+            id=record.id,
+            container_id=record.container_id,
+            status=ContainerStatus(record.status),
+            command=spec["command"],
+            tty=bool(spec.get("tty")),
+            stdin=bool(spec.get("stdin")),
+            user=spec.get("user"),
             pid=record.pid if record.status != "exited" else None,
             exit_code=record.exit_code,
             signal=record.signal,

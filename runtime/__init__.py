@@ -4,6 +4,8 @@ service.Runtime        the facade the API calls
 spec.ContainerSpec     what a container should be
 records                the SQLite store of what containers were and are
 launcher/              the single-threaded process that clones them
+nsexec                 exec: joining a running container
+terminal               ptys and stdin pipes for interactive containers
 child                  what runs in a container before execve
 libc                   the one ctypes module
 namespaces, exitstatus, signals, logs, procfs: one concept each
@@ -20,13 +22,15 @@ from runtime.errors import (
     RuntimeFailure,
     Unavailable,
 )
-from runtime.records import ContainerRecord
-from runtime.service import Runtime
+from runtime.records import ContainerRecord, ExecRecord
+from runtime.service import AttachTarget, Runtime
 
 __all__ = [
     "AmbiguousReference",
+    "AttachTarget",
     "Conflict",
     "ContainerRecord",
+    "ExecRecord",
     "InvalidArgument",
     "InvalidState",
     "LimitReached",

@@ -11,7 +11,8 @@ Order matters and each step is named, so a failure reads
    network namespace, then mask and make read-only what Docker does
    (runtime/security/paths.py);
 4. set the hostname (UTS namespace) and bring ``lo`` up (network namespace);
-5. chdir, wire stdin/stdout/stderr, close every other fd;
+5. chdir; with a tty: setsid and make the pty slave the controlling
+   terminal (TIOCSCTTY); wire stdin/stdout/stderr, close every other fd;
 6. reset the signal mask and dispositions (CPython ignores SIGPIPE/SIGXFSZ);
 7. privileges, last (runtime/security): drop the bounding set, clear the
    ambient set, switch user (setgroups/setresgid/setresuid), set the
@@ -37,7 +38,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from runtime import libc
+from runtime import libc, terminal
 from runtime.security import capabilities, identity, paths, seccomp
 from runtime.spec import ContainerSpec, Security
 
@@ -57,6 +58,8 @@ class ChildFds:
     stdin: int
     stdout: int
     stderr: int
+    #: The pty slave when the process has a terminal (it is also 0/1/2), else -1.
+    tty: int = -1
 
 
 class SetupError(Exception):
@@ -72,20 +75,12 @@ class SetupError(Exception):
 def run(spec: ContainerSpec, fds: ChildFds) -> int:
     """The child's body; never returns normally."""
     try:
-        if not _wait_for_go(fds.sync_read):
-            os._exit(EXIT_SETUP_FAILED)  # the parent gave up on us
-        for step, action in _steps(spec, fds):
-            try:
-                action()
-            except OSError as err:
-                raise SetupError(step, err.errno or errno.EIO) from err
-        _exec(spec)
-    except SetupError as err:
-        _report(fds.error_write, err)
-        os._exit(err.exit_code)
-    except BaseException as err:  # noqa: BLE001 - the child must never unwind into glibc
-        _report(fds.error_write, SetupError("setup", errno.EIO, repr(err)))
-        os._exit(EXIT_SETUP_FAILED)
+        go = _wait_for_go(fds.sync_read)
+    except BaseException:  # noqa: BLE001 - the child must never unwind into glibc
+        go = False
+    if not go:
+        os._exit(EXIT_SETUP_FAILED)  # the parent gave up on us
+    run_steps(_steps(spec, fds), list(spec.command), spec.environ(), fds.error_write)
     return EXIT_SETUP_FAILED  # not reached
 
 
@@ -98,14 +93,47 @@ def _steps(spec: ContainerSpec, fds: ChildFds) -> list[tuple[str, Callable[[], N
         ("sethostname", lambda: socket.sethostname(spec.hostname)),
         ("bring up lo", _loopback_up),
         (f"chdir {spec.workdir}", lambda: os.chdir(spec.workdir)),
-        ("set up stdio", lambda: _stdio(fds)),
-        ("close fds", lambda: _close_fds(keep=fds.error_write)),
-        ("reset signals", _reset_signals),
-        *_privilege_steps(spec.security),
+        *stdio_steps(fds),
+        ("reset signals", reset_signals),
+        *privilege_steps(spec.security),
     ]
 
 
-def _privilege_steps(sec: Security) -> list[tuple[str, Callable[[], None]]]:
+def stdio_steps(fds: ChildFds) -> list[tuple[str, Callable[[], None]]]:
+    """Controlling terminal, fds 0/1/2, no other fd: shared with exec."""
+    steps: list[tuple[str, Callable[[], None]]] = []
+    if fds.tty >= 0:
+        steps.append(("set controlling terminal", lambda: terminal.make_controlling(fds.tty)))
+    steps += [
+        ("set up stdio", lambda: _stdio(fds)),
+        ("close fds", lambda: close_fds(keep=fds.error_write)),
+    ]
+    return steps
+
+
+def run_steps(
+    steps: list[tuple[str, Callable[[], None]]],
+    argv: list[str],
+    environ: dict[str, str],
+    error_write: int,
+) -> None:
+    """Run named steps then execve; a failure is reported and ends the process."""
+    try:
+        for step, action in steps:
+            try:
+                action()
+            except OSError as err:
+                raise SetupError(step, err.errno or errno.EIO) from err
+        _exec(argv, environ)
+    except SetupError as err:
+        report(error_write, err)
+        os._exit(err.exit_code)
+    except BaseException as err:  # noqa: BLE001 - the child must never unwind into glibc
+        report(error_write, SetupError("setup", errno.EIO, repr(err)))
+        os._exit(EXIT_SETUP_FAILED)
+
+
+def privilege_steps(sec: Security) -> list[tuple[str, Callable[[], None]]]:
     keep = capabilities.mask(sec.capabilities)
     user = identity.User(sec.uid, sec.gid)
     steps: list[tuple[str, Callable[[], None]]] = [
@@ -181,14 +209,14 @@ def _stdio(fds: ChildFds) -> None:
         os.dup2(source, target, inheritable=True)
 
 
-def _close_fds(keep: int) -> None:
+def close_fds(keep: int) -> None:
     # Nothing of the launcher's (its socket, other containers' pipes and log
     # files, pidfds) may leak into the container.  `keep` is close-on-exec.
     os.closerange(3, keep)
     os.closerange(keep + 1, 1 << 20)
 
 
-def _reset_signals() -> None:
+def reset_signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     for signo in signal.valid_signals():
         if signo in (signal.SIGKILL, signal.SIGSTOP):
@@ -199,9 +227,7 @@ def _reset_signals() -> None:
             pass  # signals the kernel reserves (32, 33 for NPTL)
 
 
-def _exec(spec: ContainerSpec) -> None:
-    environ = spec.environ()
-    argv = list(spec.command)
+def _exec(argv: list[str], environ: dict[str, str]) -> None:
     name = argv[0]
     if "/" in name:
         candidates = [name]
@@ -236,7 +262,7 @@ def _exec(spec: ContainerSpec) -> None:
     raise SetupError(f"exec {target}", failure.errno or errno.ENOENT, exit_code=code)
 
 
-def _report(fd: int, err: SetupError) -> None:
+def report(fd: int, err: SetupError) -> None:
     message = json.dumps(
         {"step": err.step, "errno": err.errno, "message": str(err), "exit_code": err.exit_code}
     ).encode()
@@ -247,7 +273,7 @@ def _report(fd: int, err: SetupError) -> None:
 
 
 def parse_report(data: bytes) -> dict[str, object] | None:
-    """The parent's side of ``_report``: ``None`` when exec succeeded (EOF)."""
+    """The parent's side of ``report``: ``None`` when exec succeeded (EOF)."""
     if not data:
         return None
     try:

@@ -150,3 +150,45 @@ def _read(f: BinaryIO | None, offset: int) -> Iterator[bytes]:
     f.seek(offset)
     while chunk := f.read(CHUNK):
         yield chunk
+
+
+class Cursor:
+    """Reads what is appended to log files, without blocking: for attach.
+
+    ``read()`` returns the bytes written since the last call (stdout's, then
+    stderr's), or ``b""``.  The files stay open, so a poll costs one read(2)
+    per file; a file that does not exist yet is opened once it does.
+    """
+
+    def __init__(self, paths: Sequence[str], from_start: bool = True) -> None:
+        self._paths = list(paths)
+        self._files: list[BinaryIO | None] = [None] * len(paths)
+        self._start = [0 if from_start else _size(p) for p in paths]
+
+    def read(self, limit: int = CHUNK) -> bytes:
+        out = bytearray()
+        for index, path in enumerate(self._paths):
+            f = self._files[index]
+            if f is None:
+                try:
+                    f = self._files[index] = open(path, "rb")  # noqa: SIM115 - closed in close()
+                except FileNotFoundError:
+                    continue
+                f.seek(self._start[index])
+            out += f.read(limit - len(out))
+            if len(out) >= limit:
+                break
+        return bytes(out)
+
+    def close(self) -> None:
+        for f in self._files:
+            if f is not None:
+                f.close()
+        self._files = [None] * len(self._paths)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0

@@ -17,3 +17,57 @@ def process_start_time(pid: int) -> int | None:
         return None
     fields = data[data.rindex(b")") + 2 :].split()
     return int(fields[19])  # field 22 is the 20th after "pid (comm)"
+
+
+def cgroups(pid: int | str) -> dict[str, str]:
+    """``{hierarchy: path}`` from /proc/PID/cgroup (cgroups(7)).
+
+    The key is the controller list of a v1 hierarchy (``"memory"``,
+    ``"name=systemd"``) or ``""`` for the v2 unified hierarchy."""
+    result: dict[str, str] = {}
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            for line in f:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                result[controllers] = path
+    except OSError:
+        pass
+    return result
+
+
+def cgroup_mounts() -> dict[str, str]:
+    """``{hierarchy: mount point}`` of the cgroup filesystems mounted at their
+    root, from /proc/self/mountinfo (proc(5): field 4 is the mount's root,
+    field 5 its mount point, the super options follow the fs type)."""
+    result: dict[str, str] = {}
+    try:
+        with open("/proc/self/mountinfo") as f:
+            lines = f.readlines()
+    except OSError:
+        return result
+    for line in lines:
+        fields = line.split()
+        dash = fields.index("-")
+        fstype, options = fields[dash + 1], fields[dash + 3]
+        root, mount_point = fields[3], fields[4]
+        if root != "/":
+            continue
+        if fstype == "cgroup2":
+            result.setdefault("", mount_point)
+        elif fstype == "cgroup":
+            wanted = [o for o in options.split(",") if o not in ("rw", "ro")]
+            result.setdefault(",".join(wanted), mount_point)
+    return result
+
+
+def cgroup_procs_to_join(pid: int) -> list[str]:
+    """The ``cgroup.procs`` files that move a process of ours into ``pid``'s
+    cgroups: one per hierarchy where ``pid`` sits elsewhere than we do."""
+    ours, theirs, mounts = cgroups("self"), cgroups(pid), cgroup_mounts()
+    files = []
+    for hierarchy, path in theirs.items():
+        mount_point = mounts.get(hierarchy)
+        if mount_point is None or ours.get(hierarchy) == path:
+            continue
+        files.append(f"{mount_point.rstrip('/')}{path.rstrip('/')}/cgroup.procs")
+    return files

@@ -38,6 +38,21 @@ CREATE TABLE IF NOT EXISTS containers (
 );
 CREATE INDEX IF NOT EXISTS containers_status ON containers (status);
 CREATE INDEX IF NOT EXISTS containers_seq ON containers (seq);
+CREATE TABLE IF NOT EXISTS execs (
+    id TEXT PRIMARY KEY,
+    container_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    pid INTEGER,
+    exit_code INTEGER,
+    signal TEXT,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS execs_container ON execs (container_id);
+CREATE INDEX IF NOT EXISTS execs_status ON execs (status);
 """
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
@@ -61,6 +76,35 @@ class ContainerRecord:
     started_at: str | None = None
     finished_at: str | None = None
     results: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExecRecord:
+    """A process started in a running container (``docker exec``);
+    ``spec`` is the dict form of its ``ExecSpec``."""
+
+    id: str
+    container_id: str
+    status: str
+    spec: Mapping[str, Any]
+    created_at: str
+    pid: int | None = None
+    exit_code: int | None = None
+    signal: str | None = None
+    error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+_EXEC_COLUMNS = (
+    "id container_id status spec pid exit_code signal error created_at started_at finished_at"
+).split()
+
+
+def _to_exec(row: sqlite3.Row) -> ExecRecord:
+    values = dict(zip(_EXEC_COLUMNS, row, strict=True))
+    values["spec"] = json.loads(values["spec"])
+    return ExecRecord(**values)
 
 
 _COLUMNS = (
@@ -141,8 +185,85 @@ class RecordStore:
             return updated
 
     def delete(self, container_id: str) -> None:
+        """Forget a container and its execs."""
         with self._transaction() as db:
             db.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+            db.execute("DELETE FROM execs WHERE container_id = ?", (container_id,))
+
+    # -- execs ----------------------------------------------------------
+    def insert_exec(self, record: ExecRecord) -> None:
+        values = [getattr(record, c) for c in _EXEC_COLUMNS]
+        values[_EXEC_COLUMNS.index("spec")] = json.dumps(record.spec)
+        with self._transaction() as db:
+            db.execute(
+                f"INSERT INTO execs ({', '.join(_EXEC_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_EXEC_COLUMNS))})",
+                values,
+            )
+
+    def update_exec(self, exec_id: str, **changes: Any) -> ExecRecord:
+        with self._transaction() as db:
+            current = self._get_exec(db, exec_id)
+            if current is None:
+                raise NotFound("exec", exec_id)
+            updated = replace(current, **changes)
+            assignments = ", ".join(f"{c} = ?" for c in changes)
+            db.execute(
+                f"UPDATE execs SET {assignments} WHERE id = ?",
+                [*(json.dumps(v) if k == "spec" else v for k, v in changes.items()), exec_id],
+            )
+            return updated
+
+    def delete_exec(self, exec_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM execs WHERE id = ?", (exec_id,))
+
+    @staticmethod
+    def _get_exec(db: sqlite3.Connection, exec_id: str) -> ExecRecord | None:
+        row = db.execute(
+            f"SELECT {', '.join(_EXEC_COLUMNS)} FROM execs WHERE id = ?", (exec_id,)
+        ).fetchone()
+        return None if row is None else _to_exec(row)
+
+    def get_exec(self, exec_id: str) -> ExecRecord | None:
+        with self._lock:
+            return self._get_exec(self._db, exec_id)
+
+    def resolve_exec(self, ref: str) -> ExecRecord:
+        """An exec by full id or unique id prefix."""
+        with self._lock:
+            found = self._get_exec(self._db, ref)
+            if found is not None:
+                return found
+            if ref and all(c in "0123456789abcdef" for c in ref):
+                rows = self._db.execute(
+                    f"SELECT {', '.join(_EXEC_COLUMNS)} FROM execs WHERE id >= ? AND id < ? "
+                    "LIMIT 2",
+                    (ref, ref + "g"),
+                ).fetchall()
+                if len(rows) == 1:
+                    return _to_exec(rows[0])
+                if len(rows) > 1:
+                    raise AmbiguousReference(ref, 2)
+        raise NotFound("exec", ref)
+
+    def list_execs(
+        self, container_id: str | None = None, status: str | None = None
+    ) -> list[ExecRecord]:
+        """Oldest first."""
+        where, params = [], []
+        if container_id is not None:
+            where.append("container_id = ?")
+            params.append(container_id)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        sql = f"SELECT {', '.join(_EXEC_COLUMNS)} FROM execs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY rowid"
+        with self._lock:
+            return [_to_exec(r) for r in self._db.execute(sql, params).fetchall()]
 
     @staticmethod
     def _get_by_id(db: sqlite3.Connection, container_id: str) -> ContainerRecord | None:

@@ -5,6 +5,8 @@ It owns the record store and the launcher client and keeps the two in step:
     create  -> record (created) -> launcher create -> record (running, pid)
     launcher exit event -> record (exited, exit code) -> ack to the launcher
     kill / stop / remove / wait / logs -> read the record, ask the launcher
+    exec    -> exec record (created) -> launcher exec -> exec record (running)
+    attach  -> a log cursor to follow, and input/resize through the launcher
 
 A record is written before the launcher is asked for anything, and exit
 statuses are acknowledged only once recorded, so a crash at any point loses
@@ -13,6 +15,8 @@ neither a container nor its exit code (docs/reliability.md).
 
 from __future__ import annotations
 
+import base64
+import builtins
 import logging
 import os
 import secrets
@@ -22,6 +26,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import Any
 
 from runtime import logs
@@ -35,11 +40,11 @@ from runtime.errors import (
 )
 from runtime.launcher.client import LauncherClient
 from runtime.procfs import process_start_time
-from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, RecordStore
+from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
 from runtime.security import capabilities, identity
 from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.signals import catches, parse_signal
-from runtime.spec import SECCOMP_PROFILES, USERNS_SIZE, ContainerSpec, Security, to_dict
+from runtime.spec import SECCOMP_PROFILES, USERNS_SIZE, ContainerSpec, ExecSpec, Security, to_dict
 from runtime.timeutil import now_rfc3339
 
 log = logging.getLogger("mydocker.runtime")
@@ -49,6 +54,21 @@ LOG_STREAMS = ("stdout", "stderr")
 #: How long an exec failure may take to show up as an exit.
 EXEC_FAILURE_WAIT = 10.0
 KILL_WAIT = 10.0
+
+
+@dataclass(frozen=True)
+class AttachTarget:
+    """A container or exec to attach to: where its output is, what it takes.
+
+    ``done`` completes with its record (``exit_code``, ``signal``, ``error``)
+    once it has exited."""
+
+    id: str
+    kind: str  # "container" or "exec"
+    tty: bool
+    stdin: bool
+    log_paths: tuple[str, ...]
+    done: Future[Any]
 
 
 def new_container_id() -> str:
@@ -83,6 +103,7 @@ class Runtime:
         self._exit_lock = threading.Lock()
         self._exit_waiters: dict[str, list[Future[ContainerRecord]]] = {}
         self._removal_waiters: dict[str, list[Future[ContainerRecord]]] = {}
+        self._exec_waiters: dict[str, list[Future[ExecRecord]]] = {}
 
     # -- life cycle -----------------------------------------------------
     def start(self) -> None:
@@ -108,9 +129,17 @@ class Runtime:
                     pid_start_time=entry["pid_start_time"],
                     started_at=entry["started_at"] or record.started_at,
                 )
+        for exec_record in self.records.list_execs(status=RUNNING) + self.records.list_execs(
+            status=CREATED
+        ):
+            entry = held.get(exec_record.id)
+            if entry is None:
+                self._mark_exec_lost(exec_record.id)
         for entry in held.values():
             if entry["exit"] is not None:
-                self._on_event({"event": "exit", "id": entry["id"], **entry["exit"]})
+                self._on_event(
+                    {"event": "exit", "id": entry["id"], "kind": entry["kind"], **entry["exit"]}
+                )
 
     def _mark_lost(self, container_id: str) -> None:
         record = self.records.update(
@@ -123,14 +152,26 @@ class Runtime:
         )
         self._wake(record)
 
+    def _mark_exec_lost(self, exec_id: str) -> None:
+        with self._exit_lock:
+            record = self.records.update_exec(
+                exec_id, status=EXITED, error=STATUS_LOST, finished_at=now_rfc3339()
+            )
+            self._wake_exec_locked(record)
+
     def _on_launcher_lost(self) -> None:
         log.error("the launcher went away; running containers lose their exit status")
         for record in self.records.list(status=RUNNING) + self.records.list(status=CREATED):
             self._mark_lost(record.id)
+        for exec_record in self.records.list_execs(status=RUNNING):
+            self._mark_exec_lost(exec_record.id)
 
     # -- events from the launcher (reader thread) -------------------------
     def _on_event(self, event: dict[str, Any]) -> None:
         if event.get("event") != "exit":
+            return
+        if event.get("kind") == "exec":
+            self._on_exec_exit(event)
             return
         container_id = event["id"]
         record: ContainerRecord | None = None
@@ -160,6 +201,26 @@ class Runtime:
         except RuntimeFailure:
             log.exception("auto-removing container %s failed", container_id)
 
+    def _on_exec_exit(self, event: dict[str, Any]) -> None:
+        with self._exit_lock:
+            if self.records.get_exec(event["id"]) is not None:
+                record = self.records.update_exec(
+                    event["id"],
+                    status=EXITED,
+                    exit_code=event["exit_code"],
+                    signal=event["signal"],
+                    finished_at=event["finished_at"],
+                )
+                self._wake_exec_locked(record)
+        # Ack even for an exec whose container was removed meanwhile, or the
+        # launcher would keep the entry (and itself) forever.
+        self.launcher.notify({"op": "ack", "id": event["id"]})
+
+    def _wake_exec_locked(self, record: ExecRecord) -> None:
+        for future in self._exec_waiters.pop(record.id, []):
+            if not future.done():
+                future.set_result(record)
+
     def _wake(self, record: ContainerRecord) -> None:
         with self._exit_lock:
             self._wake_locked(record)
@@ -175,6 +236,12 @@ class Runtime:
 
     def log_path(self, container_id: str, stream: str) -> str:
         return os.path.join(self.container_dir(container_id), f"{stream}.log")
+
+    def exec_dir(self, container_id: str, exec_id: str) -> str:
+        return os.path.join(self.container_dir(container_id), "execs", exec_id)
+
+    def exec_log_path(self, record: ExecRecord, stream: str) -> str:
+        return os.path.join(self.exec_dir(record.container_id, record.id), f"{stream}.log")
 
     # -- operations -----------------------------------------------------
     def create(
@@ -194,9 +261,14 @@ class Runtime:
         seccomp: str = "default",
         no_new_privileges: bool = True,
         userns: bool = False,
+        tty: bool = False,
+        stdin: bool = False,
+        tty_size: tuple[int, int] | None = None,
     ) -> ContainerRecord:
         """Record and launch a container; with ``start`` it runs at once,
-        without it the child waits on its sync pipe until ``start_container``."""
+        without it the child waits on its sync pipe until ``start_container``.
+
+        ``tty_size`` is the terminal's initial ``(rows, cols)`` with ``tty``."""
         container_id = new_container_id()
         security = self._security(user, cap_add, cap_drop, seccomp, no_new_privileges, userns)
         try:
@@ -208,6 +280,8 @@ class Runtime:
                 security=security,
                 labels=dict(labels or {}),
                 auto_remove=auto_remove,
+                tty=tty,
+                stdin=stdin,
             )
         except ValueError as err:
             raise InvalidArgument("spec", str(err)) from err
@@ -226,7 +300,7 @@ class Runtime:
             except RuntimeFailure:
                 shutil.rmtree(self.container_dir(container_id), ignore_errors=True)
                 raise
-        self._launch(container_id, dict(record.spec), start)
+        self._launch(container_id, dict(record.spec), start, tty_size)
         return self._settle(container_id)
 
     def _security(
@@ -273,7 +347,13 @@ class Runtime:
                 retry_after=1,
             )
 
-    def _launch(self, container_id: str, spec: dict[str, Any], start: bool) -> None:
+    def _launch(
+        self,
+        container_id: str,
+        spec: dict[str, Any],
+        start: bool,
+        tty_size: tuple[int, int] | None = None,
+    ) -> None:
         def record_launch(reply: dict[str, Any]) -> None:
             exec_error = reply.get("exec_error")
             self.records.update(
@@ -292,6 +372,7 @@ class Runtime:
             "start": start,
             "stdout": self.log_path(container_id, "stdout"),
             "stderr": self.log_path(container_id, "stderr"),
+            "tty_size": list(tty_size) if tty_size else None,
         }
         try:
             self.launcher.request(message, on_reply=record_launch)
@@ -475,3 +556,158 @@ class Runtime:
 
         chunks = logs.tagged(paths, tail, follow, running, from_end, heartbeat)
         return ((streams[index], chunk) for index, chunk in chunks)
+
+    # -- exec -----------------------------------------------------------
+    def exec(
+        self,
+        ref: str,
+        command: builtins.list[str],
+        *,
+        tty: bool = False,
+        stdin: bool = False,
+        env: dict[str, str] | None = None,
+        workdir: str | None = None,
+        user: str | None = None,
+        tty_size: tuple[int, int] | None = None,
+    ) -> ExecRecord:
+        """Start ``command`` in a running container; answers once it has
+        exec'd (or failed to: then it is ``exited`` with 126/127 and ``error``)."""
+        container = self.get(ref)
+        if container.status != RUNNING:
+            raise InvalidState(f"container {container.id} is not running")
+        try:
+            spec = ExecSpec(
+                command=tuple(command),
+                env=dict(env or {}),
+                workdir=workdir,
+                user=user,
+                tty=tty,
+                stdin=stdin,
+            )
+        except ValueError as err:
+            raise InvalidArgument("command", str(err)) from err
+        record = ExecRecord(
+            id=new_container_id(),
+            container_id=container.id,
+            status=CREATED,
+            spec=to_dict(spec),
+            created_at=now_rfc3339(),
+        )
+        os.makedirs(self.exec_dir(container.id, record.id), mode=0o700)
+        self.records.insert_exec(record)
+
+        def record_launch(reply: dict[str, Any]) -> None:
+            exec_error = reply.get("exec_error")
+            self.records.update_exec(
+                record.id,
+                status=RUNNING,
+                pid=reply["pid"],
+                started_at=reply.get("started_at"),
+                error=exec_error["message"] if exec_error else None,
+            )
+
+        message = {
+            "op": "exec",
+            "id": record.id,
+            "container": container.id,
+            "spec": dict(record.spec),
+            "stdout": self.exec_log_path(record, "stdout"),
+            "stderr": self.exec_log_path(record, "stderr"),
+            "tty_size": list(tty_size) if tty_size else None,
+        }
+        try:
+            self.launcher.request(message, on_reply=record_launch)
+        except RuntimeFailure:
+            # Nothing ran: forget the exec, as if it had never been asked for.
+            self.records.delete_exec(record.id)
+            shutil.rmtree(self.exec_dir(container.id, record.id), ignore_errors=True)
+            raise
+        current = self.get_exec(record.id)
+        if current.error and current.status != EXITED:
+            try:
+                return self.exec_exit_future(record.id).result(EXEC_FAILURE_WAIT)
+            except FutureTimeout:
+                pass
+        return self.get_exec(record.id)
+
+    def get_exec(self, ref: str) -> ExecRecord:
+        return self.records.resolve_exec(ref)
+
+    def list_execs(self, ref: str) -> builtins.list[ExecRecord]:
+        """The execs of a container, oldest first."""
+        return self.records.list_execs(container_id=self.get(ref).id)
+
+    def exec_exit_future(self, ref: str) -> Future[ExecRecord]:
+        future: Future[ExecRecord] = Future()
+        with self._exit_lock:
+            record = self.get_exec(ref)
+            if record.status == EXITED:
+                future.set_result(record)
+            else:
+                self._exec_waiters.setdefault(record.id, []).append(future)
+        return future
+
+    def wait_exec(self, ref: str, timeout: float | None = None) -> ExecRecord:
+        try:
+            return self.exec_exit_future(ref).result(timeout)
+        except FutureTimeout:
+            return self.get_exec(ref)
+
+    def exec_logs(
+        self, ref: str, stream: str | None = None, tail: int | None = None, follow: bool = False
+    ) -> Iterator[bytes]:
+        record = self.get_exec(ref)
+        if stream is not None and stream not in LOG_STREAMS:
+            raise InvalidArgument("stream", f"must be one of {', '.join(LOG_STREAMS)}")
+        paths = [self.exec_log_path(record, s) for s in ([stream] if stream else LOG_STREAMS)]
+
+        def running() -> bool:
+            current = self.records.get_exec(record.id)
+            return current is not None and current.status != EXITED
+
+        return logs.stream(paths, tail, follow, running)
+
+    # -- attach ---------------------------------------------------------
+    def attach_target(self, kind: str, ref: str) -> AttachTarget:
+        """What attaching to a container (``kind="container"``) or an exec needs."""
+        if kind == "exec":
+            exec_record = self.get_exec(ref)
+            spec = exec_record.spec
+            return AttachTarget(
+                id=exec_record.id,
+                kind=kind,
+                tty=bool(spec.get("tty")),
+                stdin=bool(spec.get("stdin")) or bool(spec.get("tty")),
+                log_paths=tuple(self.exec_log_path(exec_record, s) for s in LOG_STREAMS),
+                done=self.exec_exit_future(exec_record.id),
+            )
+        record = self.get(ref)
+        return AttachTarget(
+            id=record.id,
+            kind="container",
+            tty=bool(record.spec.get("tty")),
+            stdin=bool(record.spec.get("stdin")) or bool(record.spec.get("tty")),
+            log_paths=tuple(self.log_path(record.id, s) for s in LOG_STREAMS),
+            done=self.exit_future(record.id),
+        )
+
+    def write_input(self, target: AttachTarget, data: bytes) -> None:
+        """Bytes for the target's stdin (its pty with ``tty``)."""
+        if not target.stdin:
+            raise InvalidState(f"{target.kind} {target.id} was not started with stdin or tty")
+        self.launcher.request(
+            {"op": "write", "id": target.id, "data": base64.b64encode(data).decode()}
+        )
+
+    def close_input(self, target: AttachTarget) -> None:
+        if not target.stdin:
+            raise InvalidState(f"{target.kind} {target.id} was not started with stdin or tty")
+        self.launcher.request({"op": "close_stdin", "id": target.id})
+
+    def resize(self, target: AttachTarget, rows: int, cols: int) -> None:
+        """TIOCSWINSZ on the target's pty; its foreground process gets SIGWINCH."""
+        if not target.tty:
+            raise InvalidState(f"{target.kind} {target.id} has no tty")
+        if not (0 < rows <= 0xFFFF and 0 < cols <= 0xFFFF):
+            raise InvalidArgument("rows", "rows and cols must be in 1..65535")
+        self.launcher.request({"op": "resize", "id": target.id, "rows": rows, "cols": cols})

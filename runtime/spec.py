@@ -158,22 +158,69 @@ class ContainerSpec:
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
     #: Remove the container (record, logs) as soon as it has exited.
     auto_remove: bool = False
+    #: A pseudo-terminal as stdin/stdout/stderr (``docker run -t``).
+    tty: bool = False
+    #: Keep stdin open for attach (``docker run -i``) instead of /dev/null.
+    stdin: bool = False
 
     def __post_init__(self) -> None:
-        if not self.command:
-            raise ValueError("command must not be empty")
-        for arg in self.command:
-            if "\0" in arg:
-                raise ValueError("command must not contain NUL bytes")
-        for key, value in self.env.items():
-            if not key or "=" in key or "\0" in key or "\0" in value:
-                raise ValueError(f"invalid environment variable {key!r}")
+        _check_command(self.command)
+        _check_env(self.env)
 
     def environ(self) -> dict[str, str]:
         """The environment the command sees: defaults first, then ``env``."""
         environ = {"PATH": DEFAULT_PATH, "HOSTNAME": self.hostname, "HOME": "/root"}
+        if self.tty:
+            environ["TERM"] = DEFAULT_TERM
         environ.update(self.env)
         return environ
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecSpec:
+    """A process to start inside a running container (``docker exec``).
+
+    It sees the container's environment with ``env`` on top, starts in
+    ``workdir`` (the container's when ``None``) and runs as ``user``
+    (``"uid[:gid]"`` or a name from the container's ``/etc/passwd``; the
+    container's own user when ``None``).
+    """
+
+    command: tuple[str, ...]
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    workdir: str | None = None
+    user: str | None = None
+    tty: bool = False
+    stdin: bool = False
+
+    def __post_init__(self) -> None:
+        _check_command(self.command)
+        _check_env(self.env)
+
+    def environ(self, container: ContainerSpec) -> dict[str, str]:
+        environ = container.environ()
+        if self.tty:
+            environ.setdefault("TERM", DEFAULT_TERM)
+        environ.update(self.env)
+        return environ
+
+
+#: terminfo entry for a tty, as docker sets it.
+DEFAULT_TERM = "xterm"
+
+
+def _check_command(command: tuple[str, ...]) -> None:
+    if not command:
+        raise ValueError("command must not be empty")
+    for arg in command:
+        if "\0" in arg:
+            raise ValueError("command must not contain NUL bytes")
+
+
+def _check_env(env: Mapping[str, str]) -> None:
+    for key, value in env.items():
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise ValueError(f"invalid environment variable {key!r}")
 
 
 T = TypeVar("T")

@@ -11,12 +11,20 @@ import asyncio
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Response, WebSocket, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from app import attach
 from app.deps import RuntimeDep
-from app.schemas import ContainerCreate, ContainerPublic, ContainerStatus, ErrorDetail
+from app.schemas import (
+    ContainerCreate,
+    ContainerPublic,
+    ContainerStatus,
+    ErrorDetail,
+    ExecCreate,
+    ExecPublic,
+)
 from runtime import ContainerRecord, Runtime
 
 router = APIRouter(prefix="/containers", tags=["containers"])
@@ -59,6 +67,9 @@ def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRe
         seccomp=spec.seccomp,
         no_new_privileges=spec.no_new_privileges,
         userns=spec.userns,
+        tty=spec.tty,
+        stdin=spec.stdin,
+        tty_size=spec.tty_size.pair() if spec.tty_size else None,
         **extra,
     )
 
@@ -181,3 +192,56 @@ def container_logs(
     """The container's captured stdout and stderr."""
     chunks = runtime.logs(ref, stream=stream.value if stream else None, tail=tail, follow=follow)
     return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")
+
+
+@router.websocket("/{ref}/attach")
+async def attach_container(
+    websocket: WebSocket,
+    ref: str,
+    runtime: RuntimeDep,
+    logs: bool = True,
+    lines: bool = False,
+) -> None:
+    """WebSocket: output out (the logs first when `logs`), input and resizes in.
+
+    The frame protocol is in app/attach.py and docs/interactive.md."""
+    await attach.serve(websocket, runtime, "container", ref, logs, lines)
+
+
+@router.post(
+    "/{ref}/exec",
+    status_code=status.HTTP_201_CREATED,
+    responses={**NOT_FOUND, **CONFLICT},
+)
+async def create_exec(
+    ref: str,
+    spec: ExecCreate,
+    runtime: RuntimeDep,
+    wait: Annotated[bool, Query(description="Answer only once the command has exited.")] = False,
+) -> ExecPublic:
+    """Start a command inside a running container (`409` when it is not running).
+
+    It joins the container's namespaces and cgroups and sees its root,
+    hostname and processes.  A command that cannot be executed still gives
+    `201`, with `exit_code` 127/126 and `error`."""
+    record = await run_in_threadpool(
+        runtime.exec,
+        ref,
+        spec.command,
+        tty=spec.tty,
+        stdin=spec.stdin,
+        env=spec.env,
+        workdir=spec.workdir,
+        user=spec.user,
+        tty_size=spec.tty_size.pair() if spec.tty_size else None,
+    )
+    if wait:
+        future = await run_in_threadpool(runtime.exec_exit_future, record.id)
+        record = await asyncio.wrap_future(future)
+    return ExecPublic.from_record(record)
+
+
+@router.get("/{ref}/execs", responses=NOT_FOUND)
+def list_container_execs(ref: str, runtime: RuntimeDep) -> list[ExecPublic]:
+    """The container's execs, oldest first."""
+    return [ExecPublic.from_record(r) for r in runtime.list_execs(ref)]

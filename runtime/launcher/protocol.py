@@ -8,15 +8,20 @@ and are sent to every connected client.
 
 ops:
     hello                    -> {version, pid}
-    create {id, spec, stdout, stderr, start}
+    create {id, spec, stdout, stderr, start, tty_size?}
                              -> {pid, pid_start_time, exec_error}  (after exec when start)
     start {id}               -> {exec_error}
+    exec {id, container, spec, stdout, stderr, tty_size?}
+                             -> {pid, pid_start_time, exec_error}  (after exec)
     kill {id, signal}        -> {}
+    write {id, data}         -> {}   data (base64) to the pty master or stdin pipe
+    close_stdin {id}         -> {}   EOF: close the pipe once drained; ^D on a tty
+    resize {id, rows, cols}  -> {}   TIOCSWINSZ on the pty master
     list                     -> {containers: [entry, ...]}
     ack {id}                 -> {}   the client has recorded the exit; forget it
     shutdown                 -> {}   exit once no container is left
 events:
-    exit {id, exit_code, signal, finished_at}
+    exit {id, kind, exit_code, signal, finished_at}   kind: "container" or "exec"
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import json
 import socket
 from typing import Any
 
-VERSION = 1
+VERSION = 2
 MAX_LINE = 16 << 20
 
 

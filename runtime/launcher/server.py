@@ -9,11 +9,19 @@ themselves up in parallel while the loop goes on.
 Exit statuses are kept until a client acknowledges them (``ack``), so an API
 process that was away when a container exited learns its real exit code when
 it reconnects.
+
+Interactive entries (runtime/terminal.py): the loop also reads each pty
+master and appends what it reads to the entry's ``stdout.log``, so output is
+drained whether or not anybody is attached, and it writes attach input
+(``write``) into the master or the stdin pipe, buffering what the process
+has not read yet.  Execs (runtime/nsexec.py) are entries too, of kind
+``exec``: forked, not cloned, and reaped the same way.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import errno
 import fcntl
 import logging
@@ -26,17 +34,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime import child, exitstatus, libc
+from runtime import child, exitstatus, libc, nsexec, terminal
 from runtime.launcher import protocol
 from runtime.namespaces import DEFAULT_NAMESPACES, Namespace, clone_flags, describe
 from runtime.procfs import process_start_time
 from runtime.security import devices, userns
-from runtime.spec import USERNS_SIZE, ContainerSpec, from_dict
+from runtime.spec import USERNS_SIZE, ContainerSpec, ExecSpec, from_dict
 from runtime.timeutil import now_rfc3339
 
 log = logging.getLogger("mydocker.launcher")
 
 IDLE_EXIT_SECONDS = 5.0
+#: Attach input the process has not read yet; past this, ``write`` fails.
+MAX_PENDING_INPUT = 1 << 20
+READ_CHUNK = 1 << 16
 
 
 class RequestError(Exception):
@@ -69,10 +80,28 @@ class Entry:
     started_at: str | None = None
     exit: dict[str, Any] | None = None
     devices_cgroup: str | None = None
+    kind: str = "container"
+    #: The container a spec'd exec runs in (execs only).
+    container: str | None = None
+    spec: ContainerSpec | None = None
+    # Interactive plumbing: the pty master (tty), the write end of the stdin
+    # pipe (stdin without tty), the stdout log the master is drained into.
+    master: int = -1
+    stdin_write: int = -1
+    log_fd: int = -1
+    master_readable: bool = False
+    pending_input: bytearray = field(default_factory=bytearray)
+    close_input: bool = False
+
+    @property
+    def input_fd(self) -> int:
+        return self.master if self.master >= 0 else self.stdin_write
 
     def public(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "kind": self.kind,
+            "container": self.container,
             "pid": self.pid,
             "pid_start_time": self.pid_start_time,
             "state": self.state,
@@ -94,9 +123,13 @@ class Launcher:
     # -- the loop -------------------------------------------------------
     def serve_forever(self) -> None:
         while True:
-            for key, _ in self.selector.select(timeout=1.0):
+            for key, mask in self.selector.select(timeout=1.0):
                 kind, obj = key.data
-                if kind == "accept":
+                if kind == "pty":
+                    self._pty_ready(obj, mask)
+                elif kind == "stdin":
+                    self._flush_input(obj)
+                elif kind == "accept":
                     self._accept()
                 elif kind == "client":
                     self._read_client(obj)
@@ -193,6 +226,7 @@ class Launcher:
             raise RequestError("invalid_state", f"container {container_id} exists")
         spec = from_dict(ContainerSpec, message["spec"])
         entry = self._clone(container_id, spec, message["stdout"], message["stderr"])
+        self._initial_size(entry, message)
         if message.get("start", True):
             self._release(entry, client, req)
             return None  # replied once execve has happened (or failed)
@@ -214,6 +248,66 @@ class Launcher:
             raise RequestError("invalid_state", f"container {entry.id} is not running") from err
         return {}
 
+    def op_exec(self, client: Client, req: int, message: dict[str, Any]) -> None:
+        container = self.entries.get(message["container"])
+        if container is None or container.kind != "container":
+            raise RequestError("not_found", f"no such container: {message['container']}")
+        if container.state != "running" or container.exit is not None or container.spec is None:
+            raise RequestError("invalid_state", f"container {container.id} is not running")
+        if message["id"] in self.entries:
+            raise RequestError("invalid_state", f"exec {message['id']} exists")
+        spec = from_dict(ExecSpec, message["spec"])
+        entry = self._fork_exec(
+            message["id"], container, spec, message["stdout"], message["stderr"]
+        )
+        self._initial_size(entry, message)
+        entry.pending = (client, req)
+        entry.state = "running"
+        entry.started_at = now_rfc3339()
+        # replied once the exec'd process has called execve (or failed)
+
+    def op_write(self, client: Client, req: int, message: dict[str, Any]) -> dict[str, Any]:
+        entry = self._interactive(message)
+        data = base64.b64decode(message["data"], validate=True)
+        if entry.close_input:
+            raise RequestError("invalid_state", f"the stdin of {entry.id} is closed")
+        if len(entry.pending_input) + len(data) > MAX_PENDING_INPUT:
+            raise RequestError("invalid_state", f"{entry.id} is not reading its input")
+        entry.pending_input += data
+        self._flush_input(entry)
+        return {}
+
+    def op_close_stdin(self, client: Client, req: int, message: dict[str, Any]) -> dict[str, Any]:
+        """End of input: the pipe is closed once drained; a tty gets its EOF
+        character (termios(3): VEOF, ^D, ends a read in canonical mode)."""
+        entry = self._interactive(message)
+        if entry.master >= 0:
+            entry.pending_input += b"\x04"
+        else:
+            entry.close_input = True
+        self._flush_input(entry)
+        return {}
+
+    def op_resize(self, client: Client, req: int, message: dict[str, Any]) -> dict[str, Any]:
+        entry = self._entry(message)
+        if entry.master < 0:
+            raise RequestError("invalid_state", f"{entry.id} has no tty")
+        terminal.set_winsize(entry.master, int(message["rows"]), int(message["cols"]))
+        return {}
+
+    def _interactive(self, message: dict[str, Any]) -> Entry:
+        entry = self._entry(message)
+        if entry.input_fd < 0:
+            raise RequestError("invalid_state", f"{entry.id} has no stdin open (tty or stdin)")
+        if entry.exit is not None:
+            raise RequestError("invalid_state", f"{entry.id} is not running")
+        return entry
+
+    def _initial_size(self, entry: Entry, message: dict[str, Any]) -> None:
+        size = message.get("tty_size")
+        if size and entry.master >= 0:
+            terminal.set_winsize(entry.master, int(size[0]), int(size[1]))
+
     def op_ack(self, client: Client, req: int, message: dict[str, Any]) -> dict[str, Any]:
         entry = self.entries.get(message["id"])
         if entry is not None and entry.exit is not None:
@@ -221,21 +315,54 @@ class Launcher:
         return {}
 
     # -- launching ------------------------------------------------------
-    def _clone(self, container_id: str, spec: ContainerSpec, stdout: str, stderr: str) -> Entry:
+    def _open_stdio(self, tty: bool, stdin: bool, stdout: str, stderr: str) -> terminal.Stdio:
+        """The child's fds 0/1/2 and the launcher's ends (see terminal.Stdio)."""
         opened: list[int] = []
+
+        def keep(fd: int) -> int:
+            opened.append(fd)
+            return fd
+
         try:
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-            out_fd = os.open(stdout, flags, 0o640)
-            opened.append(out_fd)
-            err_fd = os.open(stderr, flags, 0o640)
-            opened.append(err_fd)
-            in_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-            opened.append(in_fd)
+            out_fd = keep(os.open(stdout, flags, 0o640))
+            # A tty merges stderr into stdout, as docker's does; the file
+            # still exists so that reading logs needs no special case.
+            err_fd = keep(os.open(stderr, flags, 0o640))
+            if tty:
+                master, slave = terminal.open_pty()
+                keep(master)
+                keep(slave)
+                os.set_blocking(master, False)
+                os.close(err_fd)
+                opened.remove(err_fd)
+                return terminal.Stdio(slave, slave, slave, slave, master, -1, out_fd, (slave,))
+            if stdin:
+                in_fd, stdin_write = os.pipe2(os.O_CLOEXEC)
+                keep(in_fd)
+                keep(stdin_write)
+                os.set_blocking(stdin_write, False)
+            else:
+                in_fd, stdin_write = keep(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)), -1
+            return terminal.Stdio(
+                in_fd, out_fd, err_fd, -1, -1, stdin_write, -1, (in_fd, out_fd, err_fd)
+            )
+        except BaseException:
+            for fd in opened:
+                os.close(fd)
+            raise
+
+    def _clone(self, container_id: str, spec: ContainerSpec, stdout: str, stderr: str) -> Entry:
+        stdio = self._open_stdio(spec.tty, spec.stdin, stdout, stderr)
+        opened: list[int] = []
+        try:
             sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
             opened += [sync_read, sync_write]
             error_read, error_write = os.pipe2(os.O_CLOEXEC)
             opened += [error_read, error_write]
-            fds = child.ChildFds(sync_read, error_write, in_fd, out_fd, err_fd)
+            fds = child.ChildFds(
+                sync_read, error_write, stdio.stdin, stdio.stdout, stdio.stderr, stdio.tty
+            )
             namespaces = DEFAULT_NAMESPACES
             if spec.security.userns_host_id is not None:
                 namespaces |= Namespace.NEWUSER
@@ -244,6 +371,7 @@ class Launcher:
         except BaseException:
             for fd in opened:
                 os.close(fd)
+            self._close_stdio(stdio)
             raise
         try:
             devices_cgroup = self._prepare(container_id, spec, pid)
@@ -253,11 +381,11 @@ class Launcher:
             os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
             for fd in opened + [pidfd]:
                 os.close(fd)
+            self._close_stdio(stdio)
             raise
-        for fd in (out_fd, err_fd, in_fd, sync_read, error_write):
+        for fd in (*stdio.child_fds, sync_read, error_write):
             os.close(fd)
         log.debug("cloned %s as pid %d with %s", container_id, pid, describe(flags_word))
-        os.set_blocking(error_read, False)
         entry = Entry(
             id=container_id,
             pid=pid,
@@ -266,11 +394,163 @@ class Launcher:
             sync_write=sync_write,
             error_read=error_read,
             devices_cgroup=devices_cgroup,
+            spec=spec,
         )
-        self.entries[container_id] = entry
-        self.selector.register(pidfd, selectors.EVENT_READ, ("pidfd", entry))
-        self.selector.register(error_read, selectors.EVENT_READ, ("error_pipe", entry))
+        self._adopt(entry, stdio)
         return entry
+
+    @staticmethod
+    def _close_stdio(stdio: terminal.Stdio) -> None:
+        for fd in {*stdio.child_fds, stdio.master, stdio.stdin_write, stdio.log_fd}:
+            if fd >= 0:
+                os.close(fd)
+
+    def _adopt(self, entry: Entry, stdio: terminal.Stdio) -> None:
+        """Start watching a new child: its pidfd, error pipe and pty."""
+        os.set_blocking(entry.error_read, False)
+        entry.master, entry.stdin_write, entry.log_fd = (
+            stdio.master,
+            stdio.stdin_write,
+            stdio.log_fd,
+        )
+        self.entries[entry.id] = entry
+        self.selector.register(entry.pidfd, selectors.EVENT_READ, ("pidfd", entry))
+        self.selector.register(entry.error_read, selectors.EVENT_READ, ("error_pipe", entry))
+        if entry.master >= 0:
+            entry.master_readable = True
+            self.selector.register(entry.master, selectors.EVENT_READ, ("pty", entry))
+
+    def _fork_exec(
+        self, exec_id: str, container: Entry, spec: ExecSpec, stdout: str, stderr: str
+    ) -> Entry:
+        assert container.spec is not None
+
+        def alive() -> bool:
+            try:
+                signal.pidfd_send_signal(container.pidfd, 0)
+            except ProcessLookupError:
+                return False
+            return True
+
+        try:
+            target = nsexec.open_target(container.pid, alive)
+        except ProcessLookupError as err:
+            raise RequestError("invalid_state", f"container {container.id} is not running") from err
+        stdio = self._open_stdio(spec.tty, spec.stdin, stdout, stderr)
+        opened: list[int] = []
+        try:
+            error_read, error_write = os.pipe2(os.O_CLOEXEC)
+            opened += [error_read, error_write]
+            fds = child.ChildFds(
+                -1, error_write, stdio.stdin, stdio.stdout, stdio.stderr, stdio.tty
+            )
+            # fork(2) is safe here: the launcher has a single thread.
+            pid = os.fork()
+            if pid == 0:
+                nsexec.intermediate(target, container.spec, spec, fds, keep=set())
+            pidfd = os.pidfd_open(pid)
+        except BaseException:
+            for fd in opened:
+                os.close(fd)
+            self._close_stdio(stdio)
+            raise
+        finally:
+            target.close()
+        for fd in (*stdio.child_fds, error_write):
+            os.close(fd)
+        log.debug("exec %s in %s as pid %d", exec_id, container.id, pid)
+        entry = Entry(
+            id=exec_id,
+            pid=pid,
+            pidfd=pidfd,
+            pid_start_time=process_start_time(pid),
+            sync_write=-1,
+            error_read=error_read,
+            kind="exec",
+            container=container.id,
+        )
+        self._adopt(entry, stdio)
+        return entry
+
+    # -- interactive i/o ----------------------------------------------------
+    def _pty_ready(self, entry: Entry, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE:
+            self._flush_input(entry)
+        if mask & selectors.EVENT_READ and entry.master_readable:
+            self._drain_pty(entry, once=True)
+
+    def _drain_pty(self, entry: Entry, once: bool = False) -> None:
+        """Copy what the master holds into the log; stop reading at hang-up."""
+        while entry.master_readable:
+            try:
+                data = os.read(entry.master, READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""  # EIO: no slave is open any more (pty(7))
+            if not data:
+                entry.master_readable = False
+                self._update_pty_events(entry)
+                return
+            _write_all(entry.log_fd, data)
+            if once:
+                return
+
+    def _update_pty_events(self, entry: Entry) -> None:
+        events = (selectors.EVENT_READ if entry.master_readable else 0) | (
+            selectors.EVENT_WRITE if entry.pending_input else 0
+        )
+        registered = entry.master in self.selector.get_map()
+        if events and registered:
+            self.selector.modify(entry.master, events, ("pty", entry))
+        elif events:
+            self.selector.register(entry.master, events, ("pty", entry))
+        elif registered:
+            self.selector.unregister(entry.master)
+
+    def _flush_input(self, entry: Entry) -> None:
+        fd = entry.input_fd
+        if fd < 0:
+            return
+        while entry.pending_input:
+            try:
+                written = os.write(fd, entry.pending_input)
+            except BlockingIOError:
+                break
+            except OSError:
+                entry.pending_input.clear()  # EPIPE/EIO: nobody will read it
+                break
+            del entry.pending_input[:written]
+        if entry.master >= 0:
+            self._update_pty_events(entry)
+            return
+        registered = fd in self.selector.get_map()
+        if entry.pending_input and not registered:
+            self.selector.register(fd, selectors.EVENT_WRITE, ("stdin", entry))
+        elif not entry.pending_input:
+            if registered:
+                self.selector.unregister(fd)
+            if entry.close_input:
+                os.close(fd)
+                entry.stdin_write = -1
+
+    def _release_io(self, entry: Entry) -> None:
+        """At exit: the last output into the log, then close the launcher's ends."""
+        if entry.master >= 0:
+            self._drain_pty(entry)
+            if entry.master in self.selector.get_map():
+                self.selector.unregister(entry.master)
+            os.close(entry.master)
+            entry.master = -1
+        if entry.stdin_write >= 0:
+            if entry.stdin_write in self.selector.get_map():
+                self.selector.unregister(entry.stdin_write)
+            os.close(entry.stdin_write)
+            entry.stdin_write = -1
+        if entry.log_fd >= 0:
+            os.close(entry.log_fd)
+            entry.log_fd = -1
+        entry.pending_input.clear()
 
     def _prepare(self, container_id: str, spec: ContainerSpec, pid: int) -> str | None:
         """What the parent sets up while the child waits: id maps, cgroups."""
@@ -356,6 +636,7 @@ class Launcher:
             except OSError as err:
                 log.warning("could not remove %s: %s", entry.devices_cgroup, err)
             entry.devices_cgroup = None
+        self._release_io(entry)
         status = exitstatus.from_waitid(result.si_code, result.si_status)
         entry.state = "exited"
         entry.exit = {
@@ -363,7 +644,13 @@ class Launcher:
             "signal": status.signal,
             "finished_at": now_rfc3339(),
         }
-        self._broadcast({"event": "exit", "id": entry.id, **entry.exit})
+        self._broadcast({"event": "exit", "id": entry.id, "kind": entry.kind, **entry.exit})
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -125,6 +125,8 @@ PUBLIC_KEYS = {
     "created_at",
     "started_at",
     "finished_at",
+    "tty",
+    "stdin",
 }
 
 

@@ -32,7 +32,7 @@ def in_child(body: Callable[[], None]) -> tuple[int, dict[str, object] | None, b
             body()
             os._exit(0)
         except child.SetupError as err:
-            child._report(error_write, err)
+            child.report(error_write, err)
             os._exit(err.exit_code)
         finally:
             os._exit(99)
@@ -48,7 +48,7 @@ def in_child(body: Callable[[], None]) -> tuple[int, dict[str, object] | None, b
 
 def _exec(command: list[str], **env: str) -> tuple[int, dict[str, object] | None, bytes]:
     spec = ContainerSpec(command=tuple(command), hostname="h", env=env)
-    return in_child(lambda: child._exec(spec))
+    return in_child(lambda: child._exec(list(spec.command), spec.environ()))
 
 
 def _script(path: Path, body: str, mode: int = 0o755) -> Path:
@@ -131,7 +131,8 @@ def test_an_empty_path_entry_means_the_current_directory(tmp_path: Path) -> None
 
     def body() -> None:
         os.chdir(tmp_path)
-        child._exec(ContainerSpec(command=("here",), hostname="h", env={"PATH": ":/bin"}))
+        spec = ContainerSpec(command=("here",), hostname="h", env={"PATH": ":/bin"})
+        child._exec(list(spec.command), spec.environ())
 
     assert in_child(body)[:2] == (4, None)
 
@@ -165,6 +166,14 @@ def test_steps_are_named_in_order() -> None:
     assert names.index("reset signals") < names.index("drop bounding capabilities")
     assert names.index("switch to user 0:0") < names.index("set capabilities")
     assert names[-2:] == ["set no_new_privs", "load seccomp filter"]
+    assert "set controlling terminal" not in names
+
+
+def test_a_tty_becomes_the_controlling_terminal_before_stdio() -> None:
+    spec = ContainerSpec(command=("sh",), hostname="h", tty=True)
+    names = [name for name, _ in child._steps(spec, child.ChildFds(3, 4, 5, 5, 5, tty=5))]
+    assert names.index("set controlling terminal") < names.index("set up stdio")
+    assert names.index("chdir /") < names.index("set controlling terminal")
 
 
 def test_wait_for_go_needs_the_byte_not_just_eof() -> None:
@@ -188,7 +197,7 @@ def test_close_fds_keeps_only_stdio_and_the_error_pipe() -> None:
     def body() -> None:
         extra = [os.open(os.devnull, os.O_RDONLY) for _ in range(5)]
         keep = extra[2]
-        child._close_fds(keep=keep)
+        child.close_fds(keep=keep)
         left = [fd for fd in range(256) if _is_open(fd)]
         os.write(1, f"{left} {keep}".encode())
 
@@ -203,7 +212,7 @@ def test_reset_signals_clears_mask_and_dispositions() -> None:
         signal.signal(signal.SIGTERM, lambda *_: None)
         signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
         assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN
-        child._reset_signals()
+        child.reset_signals()
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
         dispositions = [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGPIPE)]
         os.write(1, repr((sorted(blocked), dispositions == [signal.SIG_DFL] * 2)).encode())

@@ -1,0 +1,85 @@
+"""``/execs``: processes started in running containers (``POST /containers/{ref}/exec``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, WebSocket
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from app import attach
+from app.deps import RuntimeDep
+from app.routes.containers import LogStream
+from app.schemas import ErrorDetail, ExecPublic
+from runtime import ExecRecord, Runtime
+
+router = APIRouter(prefix="/execs", tags=["execs"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorDetail, "description": "No exec has this id (or id prefix)."}
+}
+
+
+async def _await_exit(runtime: Runtime, ref: str, timeout: float | None) -> ExecRecord:
+    future = await run_in_threadpool(runtime.exec_exit_future, ref)
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+    except TimeoutError:
+        return await run_in_threadpool(runtime.get_exec, ref)
+
+
+@router.get("/{ref}", responses=NOT_FOUND)
+async def get_exec(
+    ref: str,
+    runtime: RuntimeDep,
+    wait: Annotated[bool, Query(description="Answer only once it has exited.")] = False,
+) -> ExecPublic:
+    """Status and exit code (`null` while it runs)."""
+    if wait:
+        return ExecPublic.from_record(await _await_exit(runtime, ref, None))
+    return ExecPublic.from_record(await run_in_threadpool(runtime.get_exec, ref))
+
+
+@router.post("/{ref}/wait", responses=NOT_FOUND)
+async def wait_exec(
+    ref: str,
+    runtime: RuntimeDep,
+    timeout: Annotated[
+        float | None, Query(gt=0, description="Seconds; answer with the exec as it is then.")
+    ] = None,
+) -> ExecPublic:
+    """Answer once the exec has exited, or when `timeout` passes."""
+    return ExecPublic.from_record(await _await_exit(runtime, ref, timeout))
+
+
+@router.get(
+    "/{ref}/logs",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {}}}, **NOT_FOUND},
+)
+def exec_logs(
+    ref: str,
+    runtime: RuntimeDep,
+    stream: LogStream | None = None,
+    tail: Annotated[int | None, Query(ge=0, description="Only the last N lines.")] = None,
+    follow: Annotated[bool, Query(description="Keep streaming until it exits.")] = False,
+) -> StreamingResponse:
+    """The exec's own stdout and stderr (with `tty`, all in stdout)."""
+    chunks = runtime.exec_logs(
+        ref, stream=stream.value if stream else None, tail=tail, follow=follow
+    )
+    return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")
+
+
+@router.websocket("/{ref}/attach")
+async def attach_exec(
+    websocket: WebSocket,
+    ref: str,
+    runtime: RuntimeDep,
+    logs: bool = True,
+    lines: bool = False,
+) -> None:
+    """WebSocket attach to an exec, as for containers."""
+    await attach.serve(websocket, runtime, "exec", ref, logs, lines)
