@@ -1,0 +1,410 @@
+"""The Docker API (app/docker) over a fake runtime: paths, headers, shapes, refusals.
+
+The real clients' tests are in tests/e2e/test_docker_cli.py and
+test_docker_py.py; these pin down the mapping onto the runtime and the
+error cases a client rarely shows.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from runtime import ContainerRecord, InvalidState, NameInUse, NotFound
+
+ID = "0123456789abcdef" * 4
+T0 = "2026-11-29T05:00:00.000000Z"
+T1 = "2026-11-29T05:00:01.500000Z"
+
+#: What `docker run --rm --name x host echo hi` sends (CLI 28.2, trimmed of
+#: nothing: every zero value is there, as the CLI sends it).
+CLI_BODY: dict[str, Any] = json.loads("""{"Hostname":"","Domainname":"","User":"",
+"AttachStdin":false,"AttachStdout":true,"AttachStderr":true,"Tty":false,"OpenStdin":false,
+"StdinOnce":false,"Env":[],"Cmd":["echo","hi"],"Image":"host","Volumes":{},"WorkingDir":"",
+"Entrypoint":null,"OnBuild":null,"Labels":{},"HostConfig":{"Binds":null,"ContainerIDFile":"",
+"LogConfig":{"Type":"","Config":{}},"NetworkMode":"default","PortBindings":{},
+"RestartPolicy":{"Name":"no","MaximumRetryCount":0},"AutoRemove":true,"VolumeDriver":"",
+"VolumesFrom":null,"ConsoleSize":[0,0],"CapAdd":null,"CapDrop":null,"CgroupnsMode":"",
+"Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"IpcMode":"",
+"Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,
+"PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"",
+"UsernsMode":"","ShmSize":0,"Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,
+"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],
+"BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,
+"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"",
+"Devices":[],"DeviceCgroupRules":null,"DeviceRequests":null,"MemoryReservation":0,
+"MemorySwap":0,"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":0,"Ulimits":[],
+"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,
+"ReadonlyPaths":null},"NetworkingConfig":{"EndpointsConfig":{"default":{"IPAMConfig":null,
+"Links":null,"Aliases":null,"DriverOpts":null,"GwPriority":0,"NetworkID":"","EndpointID":"",
+"Gateway":"","IPAddress":"","MacAddress":"","IPPrefixLen":0,"IPv6Gateway":"",
+"GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"DNSNames":null}}}}""")
+
+
+def make_record(status: str = "running", **changes: Any) -> ContainerRecord:
+    values: dict[str, Any] = {
+        "id": ID,
+        "name": "web",
+        "status": status,
+        "spec": {
+            "command": ["sleep", "60"],
+            "hostname": ID[:12],
+            "env": {"A": "1"},
+            "workdir": "/",
+            "labels": {"k": "v"},
+        },
+        "created_at": T0,
+        "pid": 4242,
+        "started_at": T0 if status != "created" else None,
+    }
+    if status == "exited":
+        values.update(exit_code=3, finished_at=T1)
+    values.update(changes)
+    return ContainerRecord(**values)
+
+
+class FakeRuntime:
+    """Records calls and answers with ``record``; raises ``error`` if set."""
+
+    state_dir = "/nonexistent"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self.record = make_record()
+        self.error: Exception | None = None
+        self.future: Future[ContainerRecord] = Future()
+        self.chunks: list[tuple[str, bytes]] = [("stdout", b"out\n"), ("stderr", b"err\n")]
+
+    def _call(self, op: str, *args: Any, **kwargs: Any) -> None:
+        self.calls.append((op, args, kwargs))
+        if self.error is not None:
+            raise self.error
+
+    def ops(self) -> list[str]:
+        return [op for op, _, _ in self.calls]
+
+    def create(self, command: list[str], **kwargs: Any) -> ContainerRecord:
+        self._call("create", command, **kwargs)
+        return self.record
+
+    def start_container(self, ref: str) -> ContainerRecord:
+        self._call("start_container", ref)
+        return self.record
+
+    def get(self, ref: str) -> ContainerRecord:
+        if ref != ID and ref != "web":
+            raise NotFound("container", ref)
+        return self.record
+
+    def list(self, status: str | None = None, name: str | None = None) -> list[ContainerRecord]:
+        return [
+            self.record,
+            make_record(
+                "exited",
+                id="f" * 64,
+                name="old",
+                spec={
+                    "command": ["true"],
+                    "hostname": "h",
+                    "env": {},
+                    "workdir": "/",
+                    "labels": {},
+                },
+            ),
+        ]
+
+    def exit_future(self, ref: str) -> Future[ContainerRecord]:
+        self._call("exit_future", ref)
+        return self.future
+
+    def removal_future(self, ref: str) -> Future[ContainerRecord]:
+        self._call("removal_future", ref)
+        return self.future
+
+    def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
+        self._call("kill", ref, signal)
+        return self.record
+
+    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
+        self._call("stop", ref, timeout)
+        return self.record
+
+    def remove(self, ref: str, force: bool = False) -> None:
+        self._call("remove", ref, force=force)
+
+    def log_chunks(
+        self, ref: str, streams: list[str], **kwargs: Any
+    ) -> Iterator[tuple[str, bytes]]:
+        self._call("log_chunks", ref, streams, **kwargs)
+        return iter([(s, c) for s, c in self.chunks if s in streams])
+
+
+@pytest.fixture
+def fake() -> FakeRuntime:
+    return FakeRuntime()
+
+
+@pytest.fixture
+def client(fake: FakeRuntime) -> Iterator[TestClient]:
+    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)  # type: ignore[arg-type]
+    with TestClient(app) as c:
+        yield c
+
+
+# -- versions and paths -----------------------------------------------------
+def test_ping_carries_the_api_version_and_head_has_no_body(client: TestClient) -> None:
+    got = client.get("/_ping")
+    assert (got.status_code, got.text, got.headers["api-version"]) == (200, "OK", "1.47")
+    head = client.head("/_ping")
+    assert (head.status_code, head.content, head.headers["api-version"]) == (200, b"", "1.47")
+
+
+def test_version_under_any_supported_prefix(client: TestClient) -> None:
+    for path in ("/version", "/v1.47/version", "/v1.41/version"):
+        body = client.get(path).json()
+        assert (body["ApiVersion"], body["Os"]) == ("1.47", "linux"), path
+
+
+@pytest.mark.parametrize(("prefix", "word"), [("v1.50", "too new"), ("v1.12", "too old")])
+def test_versions_we_do_not_serve_are_refused(client: TestClient, prefix: str, word: str) -> None:
+    got = client.get(f"/{prefix}/version")
+    assert got.status_code == 400
+    assert word in got.json()["message"]
+    assert got.headers["api-version"] == "1.47"
+
+
+def test_errors_have_dockers_shape_and_headers(client: TestClient) -> None:
+    got = client.get("/v1.47/no/such/path")
+    assert (got.status_code, got.json()) == (404, {"message": "page not found"})
+    assert got.headers["api-version"] == "1.47"
+    missing = client.get("/v1.47/containers/nope/json")
+    assert (missing.status_code, missing.json()) == (404, {"message": "no such container: nope"})
+
+
+def test_unprefixed_paths_both_apis_have_stay_native(client: TestClient, fake: FakeRuntime) -> None:
+    native = client.post(f"/containers/{ID}/kill")
+    assert native.status_code == 200 and native.json()["id"] == ID  # the native shape
+    docker = client.post(f"/v1.47/containers/{ID}/kill")
+    assert (docker.status_code, docker.content) == (204, b"")
+    assert "api-version" not in native.headers
+
+
+# -- create -----------------------------------------------------------------
+def test_the_clis_full_body_maps_onto_a_created_container(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    got = client.post("/v1.47/containers/create?name=x", json=CLI_BODY)
+    assert (got.status_code, got.json()) == (201, {"Id": ID, "Warnings": []})
+    [(op, args, kwargs)] = fake.calls
+    assert (op, args) == ("create", (["echo", "hi"],))
+    assert kwargs["start"] is False
+    assert kwargs["auto_remove"] is True
+    assert kwargs["name"] == "x"
+    assert kwargs["labels"] == {}
+
+
+def test_create_maps_the_fields_we_implement(client: TestClient, fake: FakeRuntime) -> None:
+    body = {
+        "Image": "docker.io/library/host:latest",
+        "Entrypoint": ["/bin/sh", "-c"],
+        "Cmd": ["echo $A"],
+        "Env": ["A=1", "B=2", "B"],
+        "WorkingDir": "/tmp",
+        "Hostname": "box",
+        "User": "1000:1000",
+        "Labels": {"k": "v"},
+        "HostConfig": {
+            "CapAdd": ["NET_ADMIN"],
+            "CapDrop": ["MKNOD"],
+            "SecurityOpt": ["seccomp=unconfined"],
+        },
+    }
+    assert client.post("/v1.47/containers/create", json=body).status_code == 201
+    [(_, args, kwargs)] = fake.calls
+    assert args == (["/bin/sh", "-c", "echo $A"],)
+    assert kwargs["env"] == {"A": "1"}  # a bare name unsets
+    assert (kwargs["workdir"], kwargs["hostname"], kwargs["user"]) == ("/tmp", "box", "1000:1000")
+    assert (kwargs["cap_add"], kwargs["cap_drop"]) == (["NET_ADMIN"], ["MKNOD"])
+    assert (kwargs["seccomp"], kwargs["labels"]) == ("unconfined", {"k": "v"})
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"HostConfig": {"Privileged": True}}, "HostConfig.Privileged"),
+        ({"HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "80"}]}}}, "PortBindings"),
+        ({"ExposedPorts": {"80/tcp": {}}}, "ExposedPorts"),
+        ({"HostConfig": {"RestartPolicy": {"Name": "always"}}}, "HostConfig.RestartPolicy"),
+        ({"Healthcheck": {"Test": ["CMD", "true"]}}, "Healthcheck"),
+        ({"HostConfig": {"SecurityOpt": ["apparmor=x"]}}, "SecurityOpt"),
+    ],
+)
+def test_options_we_do_not_implement_are_refused(
+    client: TestClient, fake: FakeRuntime, change: dict[str, Any], named: str
+) -> None:
+    got = client.post("/v1.47/containers/create", json={"Image": "host", "Cmd": ["true"], **change})
+    assert got.status_code == 400
+    assert named in got.json()["message"]
+    assert fake.calls == []
+
+
+def test_an_unknown_image_is_a_404_and_pulling_is_refused(client: TestClient) -> None:
+    got = client.post("/v1.47/containers/create", json={"Image": "busybox", "Cmd": ["true"]})
+    assert (got.status_code, got.json()["message"]) == (404, "No such image: busybox")
+    pulled = client.post("/v1.47/images/create?fromImage=docker.io/library/busybox&tag=latest")
+    assert pulled.status_code == 501
+    assert pulled.json()["message"] == (
+        "pulling is not supported; import the image with POST /images?name=busybox"
+    )
+
+
+def test_bad_values_are_400s_naming_the_field(client: TestClient) -> None:
+    got = client.post(
+        "/v1.47/containers/create", json={"Image": "host", "Cmd": ["true"], "WorkingDir": "rel"}
+    )
+    assert got.status_code == 400
+    assert "workdir" in got.json()["message"]
+    assert client.post("/v1.47/containers/create", json={"Image": "host"}).status_code == 400
+
+
+def test_a_taken_name_is_a_409(client: TestClient, fake: FakeRuntime) -> None:
+    fake.error = NameInUse("x")
+    got = client.post("/v1.47/containers/create?name=x", json={"Image": "host", "Cmd": ["true"]})
+    assert got.status_code == 409
+    assert "already in use" in got.json()["message"]
+
+
+# -- start, wait, stop, kill, remove ------------------------------------------
+def test_start_releases_a_created_container(client: TestClient, fake: FakeRuntime) -> None:
+    fake.record = make_record("created")
+    assert client.post(f"/v1.47/containers/{ID}/start").status_code == 204
+    assert fake.ops() == ["start_container"]
+    fake.record = make_record("running")
+    assert client.post(f"/v1.47/containers/{ID}/start").status_code == 304
+
+
+def test_an_exec_failure_on_start_reads_as_docker_words_it(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    fake.record = make_record("created")
+    original = fake.start_container
+
+    def failing(ref: str) -> ContainerRecord:
+        original(ref)
+        return make_record("exited", exit_code=127, error="exec nope: not found in PATH")
+
+    fake.start_container = failing  # type: ignore[method-assign]
+    got = client.post(f"/v1.47/containers/{ID}/start")
+    assert got.status_code == 400
+    assert "executable file not found" in got.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("status", "condition", "op"),
+    [
+        ("running", "not-running", "exit_future"),
+        ("created", "next-exit", "exit_future"),
+        ("exited", "next-exit", "removal_future"),
+        ("running", "removed", "removal_future"),
+    ],
+)
+def test_wait_conditions(
+    client: TestClient, fake: FakeRuntime, status: str, condition: str, op: str
+) -> None:
+    fake.record = make_record(status)
+    fake.future.set_result(make_record("exited"))
+    got = client.post(f"/v1.47/containers/{ID}/wait?condition={condition}")
+    assert got.json() == {"StatusCode": 3}
+    assert fake.ops() == [op]
+
+
+def test_wait_not_running_on_a_created_container_answers_at_once(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    fake.record = make_record("created")
+    assert client.post(f"/v1.47/containers/{ID}/wait").json() == {"StatusCode": 0}
+    assert fake.ops() == []
+
+
+def test_wait_reports_a_lost_exit_status_as_an_error(client: TestClient, fake: FakeRuntime) -> None:
+    fake.future.set_result(make_record("exited", exit_code=None, error="status lost"))
+    got = client.post(f"/v1.47/containers/{ID}/wait").json()
+    assert got == {"StatusCode": -1, "Error": {"Message": "status lost"}}
+
+
+def test_stop_kill_remove(client: TestClient, fake: FakeRuntime) -> None:
+    assert client.post(f"/v1.47/containers/{ID}/stop?t=3").status_code == 204
+    assert client.post(f"/v1.47/containers/{ID}/kill?signal=SIGTERM").status_code == 204
+    assert client.delete(f"/v1.47/containers/{ID}?force=True&v=1").status_code == 204
+    assert fake.calls == [
+        ("stop", (ID, 3.0), {}),
+        ("kill", (ID, "SIGTERM"), {}),
+        ("remove", (ID,), {"force": True}),
+    ]
+    fake.record = make_record("exited")
+    assert client.post(f"/v1.47/containers/{ID}/stop").status_code == 304
+
+
+def test_kill_of_a_stopped_container_is_a_409(client: TestClient, fake: FakeRuntime) -> None:
+    fake.error = InvalidState("container is not running")
+    got = client.post(f"/v1.47/containers/{ID}/kill")
+    assert (got.status_code, got.json()) == (409, {"message": "container is not running"})
+
+
+# -- inspect, list, logs --------------------------------------------------------
+def test_inspect_has_what_clients_read(client: TestClient) -> None:
+    body = client.get(f"/v1.47/containers/{ID}/json").json()
+    assert body["Id"] == ID and body["Name"] == "/web"
+    assert body["State"]["Status"] == "running" and body["State"]["Pid"] == 4242
+    assert body["Config"]["Tty"] is False
+    assert body["Config"]["Env"] == ["A=1"]
+    assert body["HostConfig"]["LogConfig"]["Type"] == "json-file"
+    assert (body["Path"], body["Args"]) == ("sleep", ["60"])
+
+
+@pytest.mark.parametrize("flag", ["1", "true", "True"])
+def test_list_all_and_filters(client: TestClient, flag: str) -> None:
+    running = client.get("/v1.47/containers/json").json()
+    assert [c["Names"] for c in running] == [["/web"]]
+    everything = client.get(f"/v1.47/containers/json?all={flag}").json()
+    assert [c["State"] for c in everything] == ["running", "exited"]
+    assert everything[1]["Status"].startswith("Exited (3) ")
+    filters = json.dumps({"status": ["exited"]})
+    assert len(client.get("/v1.47/containers/json", params={"filters": filters}).json()) == 1
+    labelled = json.dumps({"label": ["k=v"]})
+    got = client.get("/v1.47/containers/json", params={"all": 1, "filters": labelled}).json()
+    assert [c["Id"] for c in got] == [ID]
+    bad = client.get("/v1.47/containers/json", params={"filters": '{"network": ["x"]}'})
+    assert bad.status_code == 400
+
+
+def test_logs_are_framed_without_a_tty(client: TestClient, fake: FakeRuntime) -> None:
+    got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1&stderr=1&tail=5")
+    assert got.headers["content-type"] == "application/vnd.docker.multiplexed-stream"
+    assert got.content == (
+        struct.pack(">BxxxL", 1, 4) + b"out\n" + struct.pack(">BxxxL", 2, 4) + b"err\n"
+    )
+    [(_, args, kwargs)] = fake.calls
+    assert args == (ID, ["stdout", "stderr"]) and kwargs["tail"] == 5
+
+
+def test_logs_options_we_cannot_honour_are_refused(client: TestClient) -> None:
+    assert client.get(f"/v1.47/containers/{ID}/logs").status_code == 400  # no stream
+    for query in ("timestamps=1", "since=1700000000", "tail=x"):
+        got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1&{query}")
+        assert got.status_code == 400, query
+
+
+def test_images(client: TestClient) -> None:
+    listed = client.get("/v1.47/images/json").json()
+    assert [i["RepoTags"] for i in listed] == [["host:latest"]]
+    assert client.get("/v1.47/images/docker.io/library/host:latest/json").status_code == 200
+    assert client.get("/v1.47/images/busybox/json").status_code == 404

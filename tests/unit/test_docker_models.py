@@ -1,0 +1,117 @@
+"""app.docker's pure helpers: names, booleans, filters, frames, the create body."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from app.docker import images, models, streams
+from app.docker.errors import DockerError
+from app.docker.params import parse_bool, parse_filters
+
+
+@pytest.mark.parametrize(
+    ("name", "local"),
+    [
+        ("docker.io/library/busybox:latest", "busybox"),
+        ("library/busybox", "busybox"),
+        ("busybox:latest", "busybox"),
+        ("busybox", "busybox"),
+        ("busybox:1.36", "busybox:1.36"),
+        ("index.docker.io/me/tool:latest", "me/tool"),
+    ],
+)
+def test_image_names_normalise(name: str, local: str) -> None:
+    assert images.normalize(name) == local
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1", True),
+        ("true", True),
+        ("True", True),
+        ("0", False),
+        ("false", False),
+        ("False", False),
+        ("", False),
+        ("no", False),
+    ],
+)
+def test_query_booleans(text: str, value: bool) -> None:
+    assert parse_bool(text) is value
+
+
+def test_a_query_boolean_that_is_neither_is_an_error() -> None:
+    with pytest.raises(ValueError, match="not a boolean"):
+        parse_bool("maybe")
+
+
+def test_filters_in_both_encodings() -> None:
+    assert parse_filters('{"status": ["exited"]}') == {"status": ["exited"]}
+    assert parse_filters('{"status": {"exited": true, "created": false}}') == {"status": ["exited"]}
+    with pytest.raises(DockerError):
+        parse_filters("[1]")
+
+
+def test_frames_carry_stream_and_length() -> None:
+    assert streams.frame("stderr", b"ab") == struct.pack(">BxxxL", 2, 2) + b"ab"
+    big = b"x" * (streams.MAX_FRAME + 1)
+    framed = streams.frame("stdout", big)
+    assert len(framed) == len(big) + 16  # split into two frames
+
+
+@pytest.mark.parametrize(
+    ("value", "zero"),
+    [
+        (None, True),
+        (0, True),
+        ("", True),
+        ([], True),
+        ({}, True),
+        ([0, 0], True),
+        ({"Name": "", "MaximumRetryCount": 0}, True),
+        ({"80/tcp": {}}, False),
+        (True, False),
+        (-1, False),
+        ("x", False),
+    ],
+)
+def test_zero_values(value: object, zero: bool) -> None:
+    assert models.is_zero(value) is zero
+
+
+@pytest.mark.parametrize(
+    ("user", "native"),
+    [
+        ("", None),
+        ("root", None),
+        ("0", "0"),
+        ("1000", "1000"),
+        ("1000:100", "1000:100"),
+        ("root:0", "0:0"),
+    ],
+)
+def test_users(user: str, native: str | None) -> None:
+    assert models.user(user) == native
+
+
+def test_user_names_need_a_passwd_we_do_not_read() -> None:
+    with pytest.raises(DockerError, match="give numbers"):
+        models.user("nobody")
+
+
+def test_security_options() -> None:
+    assert models.security_options(["no-new-privileges"]) == {"no_new_privileges": True}
+    assert models.security_options(["no-new-privileges:false"]) == {"no_new_privileges": False}
+    assert models.security_options(["seccomp=unconfined"]) == {"seccomp": "unconfined"}
+    with pytest.raises(DockerError, match="apparmor"):
+        models.security_options(["apparmor=unconfined"])
+
+
+def test_command_is_entrypoint_then_cmd() -> None:
+    config = models.ContainerConfig(Image="x", Entrypoint=["a"], Cmd=["b", "c"])
+    assert models.command(config) == ["a", "b", "c"]
+    with pytest.raises(DockerError, match="no command"):
+        models.command(models.ContainerConfig(Image="x"))
