@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             access_log=settings.access_log,
             # A client that opens a connection and sends nothing is dropped.
             timeout_keep_alive=5,
+            # SIGTERM: stop accepting, give open requests (waits, log follows)
+            # this long, then close them; the lifespan's shutdown runs after.
+            timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout)),
             **where,  # type: ignore[arg-type]
         )
     finally:

@@ -33,6 +33,9 @@ class Settings:
     body_timeout: float = 60.0
     #: First host id and count for ``"userns": true`` containers.
     userns_range: tuple[int, int] = (100000, 65536)
+    #: Stop every container on SIGTERM (default: leave them to the launcher).
+    stop_containers_on_exit: bool = False
+    shutdown_timeout: float = 5.0
 
 
 class ConfigError(ValueError):
@@ -127,6 +130,21 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         default=env.get("MYDOCKER_USERNS_RANGE", "100000-165535"),
         help='host ids that container ids 0..65535 map to with "userns": true',
     )
+    parser.add_argument(
+        "--stop-containers-on-exit",
+        action="store_true",
+        default=env.get("MYDOCKER_STOP_CONTAINERS_ON_EXIT", "") not in ("", "0"),
+        help="on SIGTERM/SIGINT, stop every container before exiting; by default they keep "
+        "running under the launcher and a restarted service picks them up "
+        "(MYDOCKER_STOP_CONTAINERS_ON_EXIT=1)",
+    )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=float(env.get("MYDOCKER_SHUTDOWN_TIMEOUT", Settings.shutdown_timeout)),
+        help="seconds that open requests (waits, log follows) get to finish on shutdown, "
+        "and containers get between SIGTERM and SIGKILL with --stop-containers-on-exit",
+    )
     args = parser.parse_args(argv)
     try:
         userns_range = parse_range(args.userns_range)
@@ -151,6 +169,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         max_upload_bytes=args.max_upload,
         body_timeout=args.body_timeout,
         userns_range=userns_range,
+        stop_containers_on_exit=args.stop_containers_on_exit,
+        shutdown_timeout=args.shutdown_timeout,
     )
 
 

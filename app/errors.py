@@ -11,6 +11,7 @@ from runtime.errors import (
     LimitReached,
     NotFound,
     RuntimeFailure,
+    StorageFull,
     Unavailable,
 )
 
@@ -20,6 +21,8 @@ STATUS_BY_ERROR: list[tuple[type[RuntimeFailure], int]] = [
     (InvalidArgument, 422),
     (LimitReached, 429),
     (Unavailable, 503),
+    # RFC 4918 11.5: the server cannot store what is needed to complete the request.
+    (StorageFull, 507),
     (RuntimeFailure, 500),
 ]
 

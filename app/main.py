@@ -42,7 +42,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await run_in_threadpool(started.close)
+            await run_in_threadpool(
+                started.close,
+                stop_containers=settings.stop_containers_on_exit,
+                grace=settings.shutdown_timeout,
+            )
             if settings.uds is not None:
                 # Here, not after uvicorn.run: uvicorn re-raises SIGTERM once
                 # it has shut down, so code after it never runs.

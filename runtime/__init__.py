@@ -20,6 +20,7 @@ from runtime.errors import (
     NameInUse,
     NotFound,
     RuntimeFailure,
+    StorageFull,
     Unavailable,
 )
 from runtime.records import ContainerRecord, ExecRecord
@@ -38,5 +39,6 @@ __all__ = [
     "NotFound",
     "Runtime",
     "RuntimeFailure",
+    "StorageFull",
     "Unavailable",
 ]

@@ -8,7 +8,8 @@ RuntimeFailure                 the base of every error the runtime raises
 │   └── InvalidState           e.g. kill of a container that is not running
 ├── InvalidArgument            a value the HTTP schema could not catch (names the field)
 ├── LimitReached               e.g. as many containers run as the service allows
-└── Unavailable                the launcher cannot be reached
+├── Unavailable                the launcher cannot be reached, or the records are locked
+└── StorageFull                the state dir's filesystem is full (ENOSPC, SQLITE_FULL)
 """
 
 from __future__ import annotations
@@ -62,3 +63,12 @@ class LimitReached(RuntimeFailure):
 
 class Unavailable(RuntimeFailure):
     pass
+
+
+class StorageFull(RuntimeFailure):
+    def __init__(self, where: str, detail: str = "no space left on device") -> None:
+        super().__init__(
+            f"the state dir is full ({where}: {detail}); free some space or remove "
+            "old containers (DELETE /containers/{ref})"
+        )
+        self.where = where

@@ -65,8 +65,13 @@ def stream(
     running: Callable[[], bool],
 ) -> Iterator[bytes]:
     """The output in ``paths`` (one after the other), then, with ``follow``,
-    what is appended to any of them until ``running()`` turns false."""
-    for _, chunk in tagged(paths, tail, follow, running):
+    what is appended to any of them until ``running()`` turns false.
+
+    While following, an empty chunk means "nothing new yet": the caller waits
+    (``FOLLOW_POLL_SECONDS``) before asking again.  The generator itself never
+    sleeps, so it holds no thread between polls, and a caller whose client
+    has gone simply stops asking (``app/longpoll.py``)."""
+    for _, chunk in tagged(paths, tail, follow, running, heartbeat=True, sleep=False):
         yield chunk
 
 
@@ -77,6 +82,7 @@ def tagged(
     running: Callable[[], bool],
     from_end: bool = False,
     heartbeat: bool = False,
+    sleep: bool = True,
 ) -> Iterator[tuple[int, bytes]]:
     """Like ``stream``, with each chunk tagged by the index of its path.
 
@@ -85,7 +91,9 @@ def tagged(
     directory has been removed (an auto-removed container), unlink(2).
     ``from_end`` skips what is already there (an attach sees new output);
     ``heartbeat`` yields ``(0, b"")`` after each idle poll while following,
-    so a consumer whose client went away regains control within a poll."""
+    so a consumer whose client went away regains control within a poll;
+    with ``sleep=False`` the heartbeat comes without the poll's sleep, which
+    is then the consumer's to do (outside any worker thread)."""
     files = [_open(path) for path in paths]
     offsets = []
     for path, f in zip(paths, files, strict=True):
@@ -95,7 +103,7 @@ def tagged(
             offsets.append(os.fstat(f.fileno()).st_size)
         else:
             offsets.append(0 if tail is None else tail_offset(path, tail))
-    return _tagged(paths, files, offsets, follow, running, heartbeat)
+    return _tagged(paths, files, offsets, follow, running, heartbeat, sleep)
 
 
 def _open(path: str) -> BinaryIO | None:
@@ -112,6 +120,7 @@ def _tagged(
     follow: bool,
     running: Callable[[], bool],
     heartbeat: bool,
+    sleep: bool = True,
 ) -> Iterator[tuple[int, bytes]]:
     try:
         for index, f in enumerate(files):
@@ -135,7 +144,8 @@ def _tagged(
             if not alive:
                 return
             if not grew:
-                time.sleep(FOLLOW_POLL_SECONDS)
+                if sleep or not heartbeat:
+                    time.sleep(FOLLOW_POLL_SECONDS)
                 if heartbeat:
                     yield 0, b""
     finally:

@@ -71,3 +71,23 @@ def cgroup_procs_to_join(pid: int) -> list[str]:
             continue
         files.append(f"{mount_point.rstrip('/')}{path.rstrip('/')}/cgroup.procs")
     return files
+
+
+def process_state(pid: int) -> str | None:
+    """Field 3 of /proc/PID/stat: R, S, D, Z (zombie), ...; None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return data[data.rindex(b")") + 2 :].split()[0].decode()
+
+
+def parent_pid(pid: int) -> int | None:
+    """Field 4 of /proc/PID/stat; None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return int(data[data.rindex(b")") + 2 :].split()[1])

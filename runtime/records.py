@@ -5,6 +5,11 @@ a container is created and updated when it starts and ends; nothing is ever
 deleted except by an explicit remove.  All access goes through one
 connection guarded by a lock, so the API's worker threads and the launcher
 client's reader thread never interleave a transaction.
+
+SQLite's failures become the runtime's (``_sqlite_errors``): a database
+another process keeps locked past ``busy_timeout`` is ``Unavailable`` (503),
+a full disk is ``StorageFull`` (507); a failed transaction is rolled back
+whole, so what was recorded before stays as it was.
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from runtime.errors import AmbiguousReference, NameInUse, NotFound
+from runtime.errors import (
+    AmbiguousReference,
+    NameInUse,
+    NotFound,
+    RuntimeFailure,
+    StorageFull,
+    Unavailable,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS containers (
@@ -56,6 +68,28 @@ CREATE INDEX IF NOT EXISTS execs_status ON execs (status);
 """
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
+
+#: How long a statement waits for another process's lock before giving up
+#: (PRAGMA busy_timeout): a backup or an sqlite3 shell holding the database
+#: for a few seconds delays requests instead of failing them.
+BUSY_TIMEOUT_MS = 10_000
+
+
+@contextmanager
+def _sqlite_errors(path: str) -> Iterator[None]:
+    """Map sqlite3's exceptions to the runtime's (sqlite.org/rescode.html)."""
+    try:
+        yield
+    except sqlite3.OperationalError as err:
+        code = getattr(err, "sqlite_errorcode", 0) & 0xFF  # the primary result code
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise Unavailable(
+                f"the record store {path} stayed locked by another process for "
+                f"{BUSY_TIMEOUT_MS // 1000} s; try again"
+            ) from err
+        if code == sqlite3.SQLITE_FULL:
+            raise StorageFull(path, str(err)) from err
+        raise RuntimeFailure(f"record store {path}: {err}") from err
 
 
 @dataclass(frozen=True)
@@ -122,16 +156,21 @@ def _to_record(row: sqlite3.Row) -> ContainerRecord:
 
 class RecordStore:
     def __init__(self, path: str) -> None:
+        self.path = path
         self._lock = threading.RLock()
         # isolation_level=None: we open transactions ourselves, explicitly.
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL: a commit survives a crash of the process; only a power
-        # loss may drop the last transactions (sqlite.org/wal.html).
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(SCHEMA)
-        self._seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM containers").fetchone()[0]
+        with _sqlite_errors(path):
+            # Set first, so that the statements below wait for a lock too.
+            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a commit survives a crash of the process; only a
+            # power loss may drop the last transactions (sqlite.org/wal.html).
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+            self._seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM containers").fetchone()[
+                0
+            ]
 
     def close(self) -> None:
         with self._lock:
@@ -139,14 +178,16 @@ class RecordStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, _sqlite_errors(self.path):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite may have rolled back on its own (SQLITE_FULL does).
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def insert(self, record: ContainerRecord) -> None:
         with self._transaction() as db:
@@ -273,12 +314,12 @@ class RecordStore:
         return None if row is None else _to_record(row)
 
     def get(self, container_id: str) -> ContainerRecord | None:
-        with self._lock:
+        with self._lock, _sqlite_errors(self.path):
             return self._get_by_id(self._db, container_id)
 
     def resolve(self, ref: str) -> ContainerRecord:
         """The container a user means by ``ref``: full id, name, or unique id prefix."""
-        with self._lock:
+        with self._lock, _sqlite_errors(self.path):
             select = f"SELECT {', '.join(_COLUMNS)} FROM containers"
             row = self._db.execute(f"{select} WHERE id = ?", (ref,)).fetchone()
             if row is None:
@@ -316,5 +357,5 @@ class RecordStore:
         sql += " ORDER BY seq DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        with self._lock:
+        with self._lock, _sqlite_errors(self.path):
             return [_to_record(r) for r in self._db.execute(sql, params).fetchall()]

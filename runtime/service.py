@@ -11,35 +11,46 @@ It owns the record store and the launcher client and keeps the two in step:
 A record is written before the launcher is asked for anything, and exit
 statuses are acknowledged only once recorded, so a crash at any point loses
 neither a container nor its exit code (docs/reliability.md).
+
+Reconciling (at start-up, and after any lost connection to the launcher):
+the launcher's list is the truth.  A record it holds gets its pid and state
+from it, and the exits it kept are recorded; a record it does not hold
+belonged to a launcher that died: its process, if still there, is killed
+(found by pid and start time, ``runtime/pids.py``) and the record ends with
+``exit_code`` null and an ``error`` saying the status was lost; then the
+cleaners of ``runtime/leftovers.py`` remove what dead containers left.
 """
 
 from __future__ import annotations
 
 import base64
 import builtins
+import errno
 import logging
 import os
 import secrets
 import shutil
 import signal as signal_module
 import threading
+import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
-from runtime import logs
+from runtime import leftovers, logs, pids
 from runtime.errors import (
     InvalidArgument,
     InvalidState,
     LimitReached,
     NotFound,
     RuntimeFailure,
+    StorageFull,
     Unavailable,
 )
-from runtime.launcher.client import LauncherClient
-from runtime.procfs import process_start_time
+from runtime.gate import Gate
+from runtime.launcher.client import Disconnected, LauncherClient
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
 from runtime.security import capabilities, identity
 from runtime.security.userns import DEFAULT_HOST_ID
@@ -50,6 +61,12 @@ from runtime.timeutil import now_rfc3339
 log = logging.getLogger("mydocker.runtime")
 
 STATUS_LOST = "exit status lost: the launcher that ran this container is gone"
+LAUNCH_LOST = "launch lost: the launcher went away before this container was started"
+ORPHAN_KILLED = "; its process, still running without a parent to report it, was killed"
+#: A launch needs room for its records and logs; below this, refuse it up front.
+MIN_FREE_BYTES = 1 << 20
+#: Retrying to record an exit that could not be written (full disk, locked db).
+RECORD_RETRY_SECONDS = 1.0
 LOG_STREAMS = ("stdout", "stderr")
 #: How long an exec failure may take to show up as an exit.
 EXEC_FAILURE_WAIT = 10.0
@@ -104,6 +121,10 @@ class Runtime:
         self._exit_waiters: dict[str, list[Future[ContainerRecord]]] = {}
         self._removal_waiters: dict[str, list[Future[ContainerRecord]]] = {}
         self._exec_waiters: dict[str, list[Future[ExecRecord]]] = {}
+        # Launches (shared) against reconciles (exclusive): see runtime/gate.py.
+        self._gate = Gate()
+        self._closing = False
+        self.reconciles = 0  # how many reconciles completed (tests, logs)
 
     # -- life cycle -----------------------------------------------------
     def start(self) -> None:
@@ -111,46 +132,103 @@ class Runtime:
         self.launcher.connect()
         self._reconcile()
 
-    def close(self) -> None:
+    def close(self, stop_containers: bool = False, grace: float = 10.0) -> None:
+        """Let go of the launcher and the records.
+
+        Containers keep running under the launcher (a later start picks them
+        up again) unless ``stop_containers``: then each running container is
+        stopped first (SIGTERM, SIGKILL after ``grace`` seconds), in parallel,
+        so the whole takes at most about ``grace + KILL_WAIT`` seconds."""
+        if stop_containers:
+            self.stop_all(grace)
+        self._closing = True
+        with self._exit_lock:
+            waiters = list(self._exit_waiters.values()) + list(self._removal_waiters.values())
+            self._exit_waiters, self._removal_waiters = {}, {}
+        for futures in waiters:
+            for future in futures:
+                if not future.done():
+                    future.set_exception(Unavailable("the service is shutting down"))
         self.launcher.close()
         self.records.close()
 
+    def stop_all(self, grace: float = 10.0) -> list[ContainerRecord]:
+        """Stop every running or created container; return them as they ended."""
+        targets = self.records.list(status=RUNNING) + self.records.list(status=CREATED)
+        if not targets:
+            return []
+        log.info("stopping %d containers", len(targets))
+
+        def stop_one(record: ContainerRecord) -> ContainerRecord | None:
+            try:
+                return self.stop(record.id, grace)
+            except RuntimeFailure as err:
+                log.error("stopping %s failed: %s", record.id, err)
+                return None
+
+        with ThreadPoolExecutor(min(32, len(targets)), thread_name_prefix="stop") as pool:
+            stopped = list(pool.map(stop_one, targets))
+        return [r for r in stopped if r is not None]
+
     def _reconcile(self) -> None:
-        held = {e["id"]: e for e in self.launcher.request({"op": "list"})["containers"]}
-        for record in self.records.list(status=RUNNING) + self.records.list(status=CREATED):
-            entry = held.get(record.id)
-            if entry is None:
-                self._mark_lost(record.id)
-            elif entry["exit"] is None:
-                self.records.update(
-                    record.id,
-                    status=RUNNING if entry["state"] == "running" else CREATED,
-                    pid=entry["pid"],
-                    pid_start_time=entry["pid_start_time"],
-                    started_at=entry["started_at"] or record.started_at,
-                )
-        for exec_record in self.records.list_execs(status=RUNNING) + self.records.list_execs(
-            status=CREATED
-        ):
-            entry = held.get(exec_record.id)
-            if entry is None:
-                self._mark_exec_lost(exec_record.id)
+        with self._gate.exclusive():
+            held = {e["id"]: e for e in self.launcher.request({"op": "list"})["containers"]}
+            for record in self.records.list(status=RUNNING) + self.records.list(status=CREATED):
+                entry = held.get(record.id)
+                if entry is None:
+                    self._bury(record)
+                elif entry["exit"] is None:
+                    with self._exit_lock:
+                        current = self.records.get(record.id)
+                        # An exit event may have been recorded since the list.
+                        if current is not None and current.status != EXITED:
+                            self.records.update(
+                                record.id,
+                                status=RUNNING if entry["state"] == "running" else CREATED,
+                                pid=entry["pid"],
+                                pid_start_time=entry["pid_start_time"],
+                                started_at=entry["started_at"] or record.started_at,
+                            )
+            execs = self.records.list_execs(status=RUNNING)
+            for exec_record in execs + self.records.list_execs(status=CREATED):
+                if exec_record.id not in held:
+                    self._mark_exec_lost(exec_record.id)
+            live = {i for i, e in held.items() if e["exit"] is None}
+            leftovers.clean(self.state_dir, live)
         for entry in held.values():
             if entry["exit"] is not None:
                 self._on_event(
                     {"event": "exit", "id": entry["id"], "kind": entry["kind"], **entry["exit"]}
                 )
+        self.reconciles += 1
 
-    def _mark_lost(self, container_id: str) -> None:
-        record = self.records.update(
-            container_id,
-            status=EXITED,
-            exit_code=None,
-            signal=None,
-            error=STATUS_LOST,
-            finished_at=now_rfc3339(),
-        )
-        self._wake(record)
+    def _bury(self, record: ContainerRecord) -> None:
+        """End a record whose launcher is gone: kill its orphan, keep no made-up status.
+
+        The pid file (written by the launcher before the go byte) knows the
+        process even when the record does not yet."""
+        found = pids.read_pidfile(self.pidfile_path(record.id))
+        pid, start_time = found if found else (record.pid, record.pid_start_time)
+        killed = pids.kill_orphan(pid, start_time)
+        if killed:
+            log.warning("killed orphaned container %s (pid %s)", record.id, pid)
+        if pid is None:
+            error = LAUNCH_LOST
+        else:
+            error = STATUS_LOST + (ORPHAN_KILLED if killed else "")
+        self._mark_lost(record.id, error)
+
+    def _mark_lost(self, container_id: str, error: str = STATUS_LOST) -> None:
+        with self._exit_lock:
+            record = self.records.update(
+                container_id,
+                status=EXITED,
+                exit_code=None,
+                signal=None,
+                error=error,
+                finished_at=now_rfc3339(),
+            )
+            self._wake_locked(record)
 
     def _mark_exec_lost(self, exec_id: str) -> None:
         with self._exit_lock:
@@ -160,11 +238,29 @@ class Runtime:
             self._wake_exec_locked(record)
 
     def _on_launcher_lost(self) -> None:
-        log.error("the launcher went away; running containers lose their exit status")
-        for record in self.records.list(status=RUNNING) + self.records.list(status=CREATED):
-            self._mark_lost(record.id)
-        for exec_record in self.records.list_execs(status=RUNNING):
-            self._mark_exec_lost(exec_record.id)
+        """The connection dropped: reconnect and reconcile, on a thread of its own.
+
+        A launcher that is still alive still holds every container and every
+        unacknowledged exit, so nothing is marked lost; only when a new
+        launcher had to be started are the old one's containers buried."""
+        if self._closing:
+            return
+        log.warning("lost the connection to the launcher; reconnecting")
+        threading.Thread(target=self._recover, name="launcher-recovery", daemon=True).start()
+
+    def _recover(self) -> None:
+        delay = 0.1
+        while not self._closing:
+            try:
+                self.launcher.connect()
+                self._reconcile()
+            except RuntimeFailure as err:
+                log.error("reconnecting to the launcher failed: %s; retrying", err)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            else:
+                log.info("reconnected to the launcher (pid %s)", self.launcher.launcher_pid)
+                return
 
     # -- events from the launcher (reader thread) -------------------------
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -175,16 +271,28 @@ class Runtime:
             return
         container_id = event["id"]
         record: ContainerRecord | None = None
-        with self._exit_lock:
-            if self.records.get(container_id) is not None:
-                record = self.records.update(
-                    container_id,
-                    status=EXITED,
-                    exit_code=event["exit_code"],
-                    signal=event["signal"],
-                    finished_at=event["finished_at"],
-                )
-                self._wake_locked(record)
+        try:
+            with self._exit_lock:
+                if self.records.get(container_id) is not None:
+                    record = self.records.update(
+                        container_id,
+                        status=EXITED,
+                        exit_code=event["exit_code"],
+                        signal=event["signal"],
+                        finished_at=event["finished_at"],
+                        # A lost-status error set meanwhile is wrong now.
+                        **self._clear_lost(container_id),
+                    )
+                    self._wake_locked(record)
+        except RuntimeFailure as err:
+            # Not recorded, so not acknowledged: the launcher keeps the status.
+            # Try again soon (a full disk or a locked database passes).
+            if not self._closing:
+                log.error("recording the exit of %s failed: %s; retrying", container_id, err)
+                timer = threading.Timer(RECORD_RETRY_SECONDS, self._on_event, (event,))
+                timer.daemon = True
+                timer.start()
+            return
         self.launcher.notify({"op": "ack", "id": container_id})
         if record is not None and record.spec.get("auto_remove"):
             # Not on this (the launcher reader's) thread: removing files may
@@ -221,6 +329,16 @@ class Runtime:
             if not future.done():
                 future.set_result(record)
 
+    def _clear_lost(self, container_id: str) -> dict[str, Any]:
+        current = self.records.get(container_id)
+        if (
+            current is not None
+            and current.error
+            and current.error.startswith((STATUS_LOST, "launch failed: the launcher"))
+        ):
+            return {"error": None}
+        return {}
+
     def _wake(self, record: ContainerRecord) -> None:
         with self._exit_lock:
             self._wake_locked(record)
@@ -242,6 +360,19 @@ class Runtime:
 
     def exec_log_path(self, record: ExecRecord, stream: str) -> str:
         return os.path.join(self.exec_dir(record.container_id, record.id), f"{stream}.log")
+
+    def pidfile_path(self, container_id: str) -> str:
+        return os.path.join(self.container_dir(container_id), pids.PIDFILE)
+
+    def _check_space(self) -> None:
+        try:
+            free = shutil.disk_usage(self.state_dir).free
+        except OSError as err:
+            raise RuntimeFailure(f"the state dir {self.state_dir}: {err.strerror}") from err
+        if free < MIN_FREE_BYTES:
+            raise StorageFull(
+                self.state_dir, f"{free} bytes free, a launch needs {MIN_FREE_BYTES >> 20} MiB"
+            )
 
     # -- operations -----------------------------------------------------
     def create(
@@ -292,15 +423,29 @@ class Runtime:
             spec=to_dict(spec),
             created_at=now_rfc3339(),
         )
-        with self._admission:
-            self._admit()
-            os.makedirs(self.container_dir(container_id), mode=0o700)
+        self._check_space()
+        with self._gate.shared():
+            with self._admission:
+                self._admit()
+                try:
+                    os.makedirs(self.container_dir(container_id), mode=0o700)
+                except OSError as err:
+                    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                        raise StorageFull(
+                            self.container_dir(container_id), err.strerror or "no space"
+                        ) from err
+                    raise RuntimeFailure(f"creating the container's directory: {err}") from err
+                try:
+                    self.records.insert(record)
+                except RuntimeFailure:
+                    shutil.rmtree(self.container_dir(container_id), ignore_errors=True)
+                    raise
             try:
                 self.records.insert(record)
             except RuntimeFailure:
                 shutil.rmtree(self.container_dir(container_id), ignore_errors=True)
                 raise
-        self._launch(container_id, dict(record.spec), start, tty_size)
+            self._launch(container_id, dict(record.spec), start, tty_size)
         return self._settle(container_id)
 
     def _security(
@@ -373,9 +518,17 @@ class Runtime:
             "stdout": self.log_path(container_id, "stdout"),
             "stderr": self.log_path(container_id, "stderr"),
             "tty_size": list(tty_size) if tty_size else None,
+            "pidfile": self.pidfile_path(container_id),
         }
         try:
             self.launcher.request(message, on_reply=record_launch)
+        except Disconnected as err:
+            # The launcher (or our connection to it) went away mid-launch:
+            # only the reconcile that follows knows whether it runs.
+            raise Unavailable(
+                f"the launcher went away while launching container {container_id}; "
+                f"GET /containers/{container_id} tells whether it runs"
+            ) from err
         except RuntimeFailure as err:
             # Keep the record, and say why it never ran.
             self._fail(container_id, f"launch failed: {err}")
@@ -416,7 +569,8 @@ class Runtime:
                 error=exec_error["message"] if exec_error else None,
             )
 
-        self.launcher.request({"op": "start", "id": record.id}, on_reply=record_start)
+        with self._gate.shared():
+            self.launcher.request({"op": "start", "id": record.id}, on_reply=record_start)
         return self._settle(record.id)
 
     def get(self, ref: str) -> ContainerRecord:
@@ -454,9 +608,26 @@ class Runtime:
         return self._kill_and_wait(record)
 
     def _catches(self, record: ContainerRecord, signo: int) -> bool:
-        if record.pid is None or process_start_time(record.pid) != record.pid_start_time:
+        # A reused pid is another process: ask only if it is still ours.
+        if not pids.same_process(record.pid, record.pid_start_time):
             return False
+        assert record.pid is not None
         return catches(record.pid, signo)
+
+    def open_pidfd(self, ref: str) -> int:
+        """A pidfd for a running container's PID 1 (the caller closes it).
+
+        For features that must reach the process from the API side (attach,
+        exec: issue 6): the pidfd is checked against the recorded start time
+        after it is opened, so it never names a process that reused the pid;
+        setns(2) accepts it directly."""
+        record = self.get(ref)
+        if record.status != RUNNING:
+            raise InvalidState(f"container {record.id} is not running (status {record.status})")
+        pidfd = pids.open_pidfd(record.pid, record.pid_start_time)
+        if pidfd is None:
+            raise InvalidState(f"container {record.id} is not running (its process is gone)")
+        return pidfd
 
     def _kill_and_wait(self, record: ContainerRecord) -> ContainerRecord:
         try:
@@ -504,9 +675,29 @@ class Runtime:
             record = self.get(ref)
             if record.status == EXITED:
                 future.set_result(record)
-            else:
-                self._exit_waiters.setdefault(record.id, []).append(future)
+                return future
+            if self._closing:
+                raise Unavailable("the service is shutting down")
+            self._exit_waiters.setdefault(record.id, []).append(future)
+
+        def forget(done: Future[ContainerRecord]) -> None:
+            # A waiter that gave up (its client went away) is dropped at once,
+            # so abandoned waits on a long-running container do not pile up.
+            if done.cancelled():
+                with self._exit_lock:
+                    waiters = self._exit_waiters.get(record.id, [])
+                    if done in waiters:
+                        waiters.remove(done)
+                    if not waiters:
+                        self._exit_waiters.pop(record.id, None)
+
+        future.add_done_callback(forget)
         return future
+
+    def waiter_count(self) -> int:
+        """How many exit futures are pending (tests: none may leak)."""
+        with self._exit_lock:
+            return sum(len(w) for w in self._exit_waiters.values())
 
     def wait(self, ref: str, timeout: float | None = None) -> ContainerRecord:
         future = self.exit_future(ref)

@@ -2,7 +2,12 @@
 
 Plain ``def`` handlers run in FastAPI's worker threads, since the runtime
 blocks; the two that may wait for a container's exit are ``async`` and wait
-on a future instead, so a hundred waiting clients hold no thread.
+on a future instead, so a hundred waiting clients hold no thread
+(``app/longpoll.py``, which also ends them when their client goes away).
+
+Every operation documents the statuses it can answer with besides 2xx and
+422: 503 when the launcher or the record store cannot be reached, 507 when
+the state dir is full (``app/errors.py``).
 """
 
 from __future__ import annotations
@@ -11,11 +16,11 @@ import asyncio
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, WebSocket, status
+from fastapi import APIRouter, Query, Request, Response, WebSocket, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from app import attach
+from app import attach, longpoll
 from app.deps import RuntimeDep
 from app.schemas import (
     ContainerCreate,
@@ -27,9 +32,17 @@ from app.schemas import (
 )
 from runtime import ContainerRecord, Runtime
 
-router = APIRouter(prefix="/containers", tags=["containers"])
-
 Responses = dict[int | str, dict[str, Any]]
+SERVICE_ERRORS: Responses = {
+    503: {
+        "model": ErrorDetail,
+        "description": "The launcher cannot be reached, or the record store stayed locked.",
+    },
+    507: {"model": ErrorDetail, "description": "The state dir is full."},
+}
+
+router = APIRouter(prefix="/containers", tags=["containers"], responses=SERVICE_ERRORS)
+
 NOT_FOUND: Responses = {
     404: {"model": ErrorDetail, "description": "No container matches the reference."}
 }
@@ -41,14 +54,6 @@ CONFLICT: Responses = {
 class LogStream(StrEnum):
     stdout = "stdout"
     stderr = "stderr"
-
-
-async def _await_exit(runtime: Runtime, ref: str, timeout: float | None) -> ContainerRecord:
-    future = await run_in_threadpool(runtime.exit_future, ref)
-    try:
-        return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
-    except TimeoutError:
-        return await run_in_threadpool(runtime.get, ref)
 
 
 def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRecord:
@@ -89,6 +94,7 @@ def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRe
 async def create_container(
     spec: ContainerCreate,
     runtime: RuntimeDep,
+    request: Request,
     wait: Annotated[bool, Query(description="Answer only once the container has exited.")] = False,
 ) -> ContainerPublic:
     """Run a command in a new container (new mount, PID, UTS, network and IPC namespaces).
@@ -99,7 +105,7 @@ async def create_container(
     """
     record = await run_in_threadpool(launch, runtime, spec)
     if wait:
-        record = await _await_exit(runtime, record.id, None)
+        record = await longpoll.await_exit(runtime, record.id, None, request) or record
     return ContainerPublic.from_record(record)
 
 
@@ -124,12 +130,16 @@ def get_container(ref: str, runtime: RuntimeDep) -> ContainerPublic:
 async def wait_container(
     ref: str,
     runtime: RuntimeDep,
+    request: Request,
     timeout: Annotated[
         float | None, Query(gt=0, description="Seconds; answer with the container as it is then.")
     ] = None,
 ) -> ContainerPublic:
     """Answer once the container has exited, or when `timeout` passes."""
-    return ContainerPublic.from_record(await _await_exit(runtime, ref, timeout))
+    record = await longpoll.await_exit(runtime, ref, timeout, request)
+    if record is None:  # the client is gone: this answer goes nowhere
+        record = await run_in_threadpool(runtime.get, ref)
+    return ContainerPublic.from_record(record)
 
 
 @router.post("/{ref}/kill", responses={**NOT_FOUND, **CONFLICT})
@@ -191,7 +201,7 @@ def container_logs(
 ) -> StreamingResponse:
     """The container's captured stdout and stderr."""
     chunks = runtime.logs(ref, stream=stream.value if stream else None, tail=tail, follow=follow)
-    return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")
+    return StreamingResponse(longpoll.follow(chunks), media_type="text/plain; charset=utf-8")
 
 
 @router.websocket("/{ref}/attach")

@@ -10,6 +10,7 @@ launch's reply before that container's exit.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import os
@@ -23,7 +24,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from runtime.errors import InvalidState, NotFound, RuntimeFailure, Unavailable
+from runtime.errors import InvalidState, NotFound, RuntimeFailure, StorageFull, Unavailable
 from runtime.launcher import protocol
 
 log = logging.getLogger("mydocker.launcher.client")
@@ -32,6 +33,13 @@ EventHandler = Callable[[dict[str, Any]], None]
 ReplyHandler = Callable[[dict[str, Any]], None]
 
 REQUEST_TIMEOUT = 60.0
+
+
+class Disconnected(Unavailable):
+    """The connection dropped while a request was on its way: the launcher may
+    or may not have acted on it (the reconcile that follows finds out)."""
+
+
 SPAWN_TIMEOUT = 10.0
 
 
@@ -152,7 +160,7 @@ class LauncherClient:
         except OSError as err:
             with self._pending_lock:
                 self._pending.pop(req, None)
-            raise Unavailable(f"the launcher is gone: {err}") from err
+            raise Disconnected(f"the launcher is gone: {err}") from err
         try:
             reply = future.result(timeout)
         except FutureTimeout as err:
@@ -165,6 +173,8 @@ class LauncherClient:
                 raise NotFound("container", message.get("id", "?"))
             if kind == "invalid_state":
                 raise InvalidState(error)
+            if reply.get("errno") in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull("launcher", error)
             raise RuntimeFailure(error)
         return reply
 
@@ -196,7 +206,7 @@ class LauncherClient:
             with self._pending_lock:
                 pending, self._pending = self._pending, {}
             for future, _ in pending.values():
-                future.set_exception(Unavailable("the launcher went away"))
+                future.set_exception(Disconnected("the launcher went away"))
             if not self._closing and self._on_disconnect is not None:
                 self._on_disconnect()
 

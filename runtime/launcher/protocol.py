@@ -2,13 +2,14 @@
 
 Requests carry ``"req"`` (a number chosen by the client) and ``"op"``; the
 reply carries the same ``"req"`` and either ``"ok": true`` with results or
-``"ok": false`` with ``"error"`` (a sentence) and ``"kind"`` (``"not_found"``,
-``"invalid_state"``, ``"invalid"``, ``"failed"``).  Events carry ``"event"``
+``"ok": false`` with ``"error"`` (a sentence), ``"kind"`` (``"not_found"``,
+``"invalid_state"``, ``"invalid"``, ``"failed"``) and, when an OSError caused
+it, ``"errno"``.  Events carry ``"event"``
 and are sent to every connected client.
 
 ops:
     hello                    -> {version, pid}
-    create {id, spec, stdout, stderr, start, tty_size?}
+    create {id, spec, stdout, stderr, start, tty_size?, pidfile?}
                              -> {pid, pid_start_time, exec_error}  (after exec when start)
     start {id}               -> {exec_error}
     exec {id, container, spec, stdout, stderr, tty_size?}

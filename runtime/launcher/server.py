@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime import child, exitstatus, libc, nsexec, terminal
+from runtime import child, exitstatus, libc, nsexec, pids, terminal
 from runtime.launcher import protocol
 from runtime.namespaces import DEFAULT_NAMESPACES, Namespace, clone_flags, describe
 from runtime.procfs import process_start_time
@@ -203,7 +203,10 @@ class Launcher:
             self._send(client, {"req": req, "ok": False, "kind": err.kind, "error": str(err)})
         except (OSError, ValueError, KeyError, TypeError) as err:
             log.exception("op %s failed", op)
-            self._send(client, {"req": req, "ok": False, "kind": "failed", "error": str(err)})
+            reply = {"req": req, "ok": False, "kind": "failed", "error": str(err)}
+            if isinstance(err, OSError) and err.errno is not None:
+                reply["errno"] = err.errno  # lets the API tell a full disk (ENOSPC) apart
+            self._send(client, reply)
         else:
             if result is not None:
                 self._send(client, {"req": req, "ok": True, **result})
@@ -225,7 +228,9 @@ class Launcher:
         if container_id in self.entries:
             raise RequestError("invalid_state", f"container {container_id} exists")
         spec = from_dict(ContainerSpec, message["spec"])
-        entry = self._clone(container_id, spec, message["stdout"], message["stderr"])
+        entry = self._clone(
+            container_id, spec, message["stdout"], message["stderr"], message.get("pidfile")
+        )
         self._initial_size(entry, message)
         if message.get("start", True):
             self._release(entry, client, req)
@@ -352,7 +357,14 @@ class Launcher:
                 os.close(fd)
             raise
 
-    def _clone(self, container_id: str, spec: ContainerSpec, stdout: str, stderr: str) -> Entry:
+    def _clone(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        stdout: str,
+        stderr: str,
+        pidfile: str | None = None,
+    ) -> Entry:
         stdio = self._open_stdio(spec.tty, spec.stdin, stdout, stderr)
         opened: list[int] = []
         try:
@@ -373,7 +385,12 @@ class Launcher:
                 os.close(fd)
             self._close_stdio(stdio)
             raise
+        start_time = process_start_time(pid)
         try:
+            if pidfile is not None:
+                # Before the go byte: if we die from here on, the API finds
+                # the child by this file and kills it (runtime/pids.py).
+                pids.write_pidfile(pidfile, pid, start_time)
             devices_cgroup = self._prepare(container_id, spec, pid)
         except BaseException:
             # The child still waits for its go byte: kill it, reap it, forget it.
@@ -390,7 +407,7 @@ class Launcher:
             id=container_id,
             pid=pid,
             pidfd=pidfd,
-            pid_start_time=process_start_time(pid),
+            pid_start_time=start_time,
             sync_write=sync_write,
             error_read=error_read,
             devices_cgroup=devices_cgroup,
