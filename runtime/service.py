@@ -440,11 +440,6 @@ class Runtime:
                 except RuntimeFailure:
                     shutil.rmtree(self.container_dir(container_id), ignore_errors=True)
                     raise
-            try:
-                self.records.insert(record)
-            except RuntimeFailure:
-                shutil.rmtree(self.container_dir(container_id), ignore_errors=True)
-                raise
             self._launch(container_id, dict(record.spec), start, tty_size)
         return self._settle(container_id)
 
