@@ -395,6 +395,7 @@ class Runtime:
         tty: bool = False,
         stdin: bool = False,
         tty_size: tuple[int, int] | None = None,
+        stdin_once: bool = False,
     ) -> ContainerRecord:
         """Record and launch a container; with ``start`` it runs at once,
         without it the child waits on its sync pipe until ``start_container``.
@@ -413,6 +414,7 @@ class Runtime:
                 auto_remove=auto_remove,
                 tty=tty,
                 stdin=stdin,
+                stdin_once=stdin_once,
             )
         except ValueError as err:
             raise InvalidArgument("spec", str(err)) from err

@@ -162,6 +162,9 @@ class ContainerSpec:
     tty: bool = False
     #: Keep stdin open for attach (``docker run -i``) instead of /dev/null.
     stdin: bool = False
+    #: Close stdin when the first attached client closes its input (Docker's
+    #: ``StdinOnce``, set by ``docker run -i``); the attach layer does it.
+    stdin_once: bool = False
 
     def __post_init__(self) -> None:
         _check_command(self.command)

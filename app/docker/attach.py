@@ -1,4 +1,4 @@
-"""``POST /containers/{id}/attach``: the container's output (and stdin) over a hijacked socket.
+"""``POST /containers/{id}/attach``: the container's output and stdin over a hijacked socket.
 
 The connection arrives upgraded (``Upgrade: tcp``, see app/upgrade.py) as an
 ASGI websocket session of raw bytes.  Unknown containers and bad parameters
@@ -6,16 +6,21 @@ get a plain HTTP error instead of the ``101``.
 
 Output comes from the container's log files, followed from where they end
 at attach time (``logs=1`` replays them from the start first), framed as
-``logs`` frames them; the stream ends when the container has exited and
-all of its output is sent.  The client's bytes are read only to notice its
-half-close (``docker run`` without ``-i`` shuts its side at once) or its
-departure: output keeps flowing after a half-close.
+``logs`` frames them (raw with a TTY); the stream ends when the container
+has exited and all of its output is sent.
+
+With ``stdin=1`` and a container created with ``OpenStdin``, the client's
+bytes go to its stdin (the launcher's pipe, or its pty with ``Tty``).  When
+the client half-closes its side (``docker run`` without ``-i`` does so at
+once; with ``-i``, at the end of its input) output keeps flowing, and the
+container's stdin is closed if it was created with ``StdinOnce`` (as
+``docker run -i`` creates it), so ``cat`` sees EOF.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from fastapi import APIRouter, WebSocket
 from fastapi.concurrency import run_in_threadpool
@@ -24,7 +29,7 @@ from starlette.websockets import WebSocketDisconnect
 from app.deps import RuntimeDep
 from app.docker import errors, streams
 from app.docker.params import parse_bool
-from runtime import RuntimeFailure
+from runtime import AttachTarget, Runtime, RuntimeFailure
 
 router = APIRouter(tags=["docker containers"])
 
@@ -33,18 +38,38 @@ async def _deny(ws: WebSocket, status: int, text: str) -> None:
     await ws.send_denial_response(errors.message(status, text))
 
 
-async def _drain_input(ws: WebSocket, gone: asyncio.Event) -> None:
-    """Read until the client half-closes (``b""``) or leaves."""
-    try:
-        while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
-                gone.set()
-                return
-            if not message.get("bytes"):
-                return  # half-closed: it still reads
-    except (WebSocketDisconnect, RuntimeError):
-        gone.set()
+class _Input:
+    """The client's bytes: to the container's stdin, or nowhere."""
+
+    def __init__(self, runtime: Runtime, target: AttachTarget | None, stdin_once: bool) -> None:
+        self.runtime = runtime
+        self.target = target
+        self.stdin_once = stdin_once
+
+    async def _forward(self, call: Callable[..., None], *args: object) -> None:
+        if self.target is None:
+            return
+        try:
+            await run_in_threadpool(call, self.target, *args)
+        except RuntimeFailure:
+            self.target = None  # it has exited: nothing more to deliver
+
+    async def run(self, ws: WebSocket, gone: asyncio.Event) -> None:
+        """Until the client half-closes (``b""``) or leaves."""
+        try:
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    gone.set()
+                    break
+                data = message.get("bytes")
+                if not data:
+                    break  # half-closed: it still reads
+                await self._forward(self.runtime.write_input, data)
+        except (WebSocketDisconnect, RuntimeError):
+            gone.set()
+        if self.stdin_once:
+            await self._forward(self.runtime.close_input)
 
 
 async def _pump(ws: WebSocket, chunks: Iterator[bytes], gone: asyncio.Event) -> None:
@@ -63,7 +88,7 @@ async def attach_container(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None
         replay = parse_bool(params.get("logs", ""))
         stdout = parse_bool(params.get("stdout", ""))
         stderr = parse_bool(params.get("stderr", ""))
-        parse_bool(params.get("stdin", ""))
+        stdin = parse_bool(params.get("stdin", ""))
     except ValueError as err:
         await _deny(ws, 400, f"invalid parameter: {err}")
         return
@@ -82,6 +107,9 @@ async def attach_container(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None
             not replay,
             True,
         )
+        target = None
+        if stdin and record.spec.get("stdin"):
+            target = await run_in_threadpool(runtime.attach_target, "container", record.id)
     except RuntimeFailure as err:
         await _deny(ws, errors.status_for(err), str(err))
         return
@@ -89,11 +117,13 @@ async def attach_container(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None
     content_type = streams.RAW if tty else streams.MULTIPLEXED
     await ws.accept(headers=[(b"content-type", content_type.encode())])
     gone = asyncio.Event()
-    reader = asyncio.create_task(_drain_input(ws, gone))
+    stdin_once = target is not None and bool(record.spec.get("stdin_once"))
+    reader = asyncio.create_task(_Input(runtime, target, stdin_once).run(ws, gone))
     try:
         await _pump(ws, streams.encode(chunks, tty), gone)
     except WebSocketDisconnect:
         return
     finally:
-        reader.cancel()
+        if not reader.done():
+            reader.cancel()
     await ws.close()

@@ -46,6 +46,9 @@ def _native(config: models.ContainerConfig, name: str) -> ContainerCreate:
             user=models.user(config.User),
             cap_add=host.CapAdd or [],
             cap_drop=host.CapDrop or [],
+            tty=config.Tty,
+            stdin=config.OpenStdin,
+            tty_size=models.tty_size(config),
             **models.security_options(host.SecurityOpt),
         )
     except ValidationError as err:
@@ -71,6 +74,7 @@ def create_container(
         _native(config, name),
         labels=dict(config.Labels or {}),
         auto_remove=config.host().AutoRemove,
+        stdin_once=config.OpenStdin and config.StdinOnce,
         start=False,
     )
     return {"Id": record.id, "Warnings": []}
@@ -169,8 +173,10 @@ def resize_container(
     h: Annotated[int, Query(ge=0, le=65535)] = 0,
     w: Annotated[int, Query(ge=0, le=65535)] = 0,
 ) -> Response:
-    """Without a TTY there is nothing to resize; the container must exist."""
-    runtime.get(ref)
+    """TIOCSWINSZ on its terminal; without a TTY there is nothing to resize."""
+    record = runtime.get(ref)
+    if record.spec.get("tty") and h and w and record.status == "running":
+        runtime.resize(runtime.attach_target("container", record.id), h, w)
     return Response(status_code=status.HTTP_200_OK)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.docker.errors import DockerError
+from app.schemas import TtySize
 
 #: Non-zero values that still mean "the default" for fields we do not implement.
 ACCEPTED: dict[str, tuple[Any, ...]] = {
@@ -114,9 +115,6 @@ def refuse_unsupported(config: ContainerConfig) -> None:
     host = config.host()
     # Declared fields whose features the core does not have yet.
     pending = {
-        "Tty": config.Tty,
-        "OpenStdin": config.OpenStdin,
-        "StdinOnce": config.StdinOnce,
         "HostConfig.Memory": bool(host.Memory),
         "HostConfig.NanoCpus": bool(host.NanoCpus),
         "HostConfig.PidsLimit": host.PidsLimit not in (None, 0, -1),
@@ -152,6 +150,14 @@ def command(config: ContainerConfig, image_default: list[str] | None = None) -> 
     if not argv:
         raise DockerError(400, "no command specified")
     return argv
+
+
+def tty_size(config: ContainerConfig) -> TtySize | None:
+    """``ConsoleSize: [height, width]`` as the native ``tty_size``, with a TTY."""
+    size = config.host().ConsoleSize
+    if not config.Tty or not size or len(size) != 2 or not all(size):
+        return None
+    return TtySize(rows=size[0], cols=size[1])
 
 
 def user(value: str) -> str | None:

@@ -130,7 +130,7 @@ def inspect(record: ContainerRecord) -> dict[str, Any]:
     command = list(spec["command"])
     image = image_of(record)
     tty = bool(spec.get("tty"))
-    stdin = bool(spec.get("stdin") or spec.get("open_stdin"))
+    stdin = bool(spec.get("stdin"))
     return {
         "Id": record.id,
         "Created": record.created_at,
@@ -161,7 +161,7 @@ def inspect(record: ContainerRecord) -> dict[str, Any]:
             "AttachStderr": False,
             "Tty": tty,
             "OpenStdin": stdin,
-            "StdinOnce": False,
+            "StdinOnce": bool(spec.get("stdin_once")),
             "Env": _env(record),
             "Cmd": command,
             "Image": image,

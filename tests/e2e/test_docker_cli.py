@@ -8,15 +8,18 @@ version negotiation, the create/attach/wait/start dance of ``docker run``
 from __future__ import annotations
 
 import json
+import os
 import re
+import select
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import Service
-from tests.e2e.docker_helpers import IMAGE, run_docker
+from tests.e2e.docker_helpers import IMAGE, docker_binary, docker_env, run_docker
 from tests.e2e.helpers import unique
 
 Docker = Callable[..., subprocess.CompletedProcess[str]]
@@ -124,3 +127,47 @@ def test_a_missing_command_exits_127(docker: Docker) -> None:
     result = docker("run", "--rm", IMAGE, "no-such-command")
     assert result.returncode == 127
     assert "no-such-command" in result.stderr
+
+
+def test_run_i_pipes_stdin_to_the_container(docker: Docker) -> None:
+    result = docker("run", "--rm", "-i", IMAGE, "sh", "-c", "cat; echo done", input=b"a\nb\n")
+    assert (result.returncode, result.stdout) == (0, "a\nb\ndone\n"), result.stderr
+
+
+def test_run_it_in_a_terminal(service: Service, tmp_path: Path) -> None:
+    """`docker run -it IMAGE sh` in a pseudo-terminal: type, see, `exit 2`."""
+    master, slave = os.openpty()
+    process = subprocess.Popen(
+        [docker_binary(), "run", "--rm", "-it", IMAGE, "sh"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=docker_env(service, tmp_path),
+        start_new_session=True,
+    )
+    os.close(slave)
+    seen = bytearray()
+
+    def read_until(token: bytes) -> None:
+        deadline = time.monotonic() + 30
+        while token not in seen:
+            ready, _, _ = select.select([master], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready, f"{token!r} never came; the terminal showed {bytes(seen)!r}"
+            try:
+                seen.extend(os.read(master, 4096))
+            except OSError:  # EIO: the CLI is gone
+                break
+
+    try:
+        read_until(b"# ")
+        # The quotes keep the echo of what we type from matching the output.
+        os.write(master, b"echo hel''lo; tty\n")
+        read_until(b"hello\r\n")
+        read_until(b"/dev/")  # `tty` names a terminal: the container has one
+        os.write(master, b"exit 2\n")
+        assert process.wait(30) == 2
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
