@@ -85,6 +85,9 @@ def test_changing_the_hostname_inside_leaves_the_hosts_alone(client: httpx.Clien
     assert socket.gethostname() == before
     with open("/proc/sys/kernel/hostname") as f:
         assert f.read().strip() == before
+    # Without the capability the attempt fails, and changes nothing either.
+    assert run(client, ["hostname", changed])["exit_code"] != 0
+    assert socket.gethostname() == before
 
 
 def test_only_loopback_is_visible_and_it_is_up(client: httpx.Client) -> None:
