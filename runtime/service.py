@@ -581,8 +581,19 @@ class Runtime:
         record = self.get(ref)
         if record.status != RUNNING:
             raise InvalidState(f"container {record.id} is not running (status {record.status})")
-        self.launcher.request({"op": "kill", "id": record.id, "signal": signo})
+        self._signal(record, signo)
         return self.get(record.id)
+
+    def _signal(self, record: ContainerRecord, signo: int) -> None:
+        """Ask the launcher to signal a container; InvalidState once it has exited.
+
+        The launcher forgets a container as soon as its exit is recorded (the
+        ack), which can fall between our look at the record and this request:
+        its "no such container" then means "not running", not a 404."""
+        try:
+            self.launcher.request({"op": "kill", "id": record.id, "signal": int(signo)})
+        except NotFound as err:
+            raise InvalidState(f"container {record.id} is not running (it has exited)") from err
 
     def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
         """SIGTERM, then SIGKILL once ``timeout`` seconds have passed.
@@ -596,9 +607,7 @@ class Runtime:
             return record
         if record.status == RUNNING and self._catches(record, signal_module.SIGTERM):
             try:
-                self.launcher.request(
-                    {"op": "kill", "id": record.id, "signal": int(signal_module.SIGTERM)}
-                )
+                self._signal(record, signal_module.SIGTERM)
                 return self.exit_future(record.id).result(timeout)
             except (FutureTimeout, InvalidState):
                 pass
@@ -628,9 +637,7 @@ class Runtime:
 
     def _kill_and_wait(self, record: ContainerRecord) -> ContainerRecord:
         try:
-            self.launcher.request(
-                {"op": "kill", "id": record.id, "signal": int(signal_module.SIGKILL)}
-            )
+            self._signal(record, signal_module.SIGKILL)
         except InvalidState:
             pass  # it exited meanwhile
         try:
