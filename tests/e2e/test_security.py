@@ -372,3 +372,32 @@ def test_userns_root_is_the_mapped_host_uid(client: httpx.Client) -> None:
         client.delete(f"/containers/{container['id']}", params={"force": "true"})
     code, out = shell(client, "id -u; cat /proc/self/status", userns=True, user="1000")
     assert out.splitlines()[0] == "1000"
+
+
+def test_exec_is_confined_like_the_container(client: httpx.Client) -> None:
+    st_dev = os.stat("/").st_dev
+    container = client.post(
+        "/containers", json={"command": ["sleep", "30"], "cap_drop": ["NET_RAW"]}
+    ).json()
+    try:
+        # Exit 0 only if every check holds: the container's reduced sets (its
+        # cap_drop included), the filter, no_new_privs, the devices cgroup.
+        script = (
+            "s=$(cat /proc/self/status); "
+            'echo "$s" | grep -q "^CapEff:.00000000a80405fb$" || exit 11; '
+            'echo "$s" | grep -q "^CapBnd:.00000000a80405fb$" || exit 12; '
+            'echo "$s" | grep -q "^Seccomp:.2$" || exit 13; '
+            'echo "$s" | grep -q "^NoNewPrivs:.1$" || exit 14; '
+            "unshare -r true 2>/dev/null && exit 15; "
+            f"mknod /tmp/exec-disk b {os.major(st_dev)} {os.minor(st_dev)} 2>/dev/null; "
+            "head -c 1 /tmp/exec-disk >/dev/null 2>&1 && exit 16; rm -f /tmp/exec-disk; exit 0"
+        )
+        response = client.post(
+            f"/containers/{container['id']}/exec",
+            params={"wait": "true"},
+            json={"command": ["sh", "-c", script]},
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["exit_code"] == 0, response.json()
+    finally:
+        client.delete(f"/containers/{container['id']}", params={"force": "true"})
