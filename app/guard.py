@@ -62,7 +62,8 @@ async def _respond(
     headers: list[tuple[bytes, bytes]] | None = None,
     prefix: str = "",
 ) -> None:
-    body = json.dumps({"detail": detail}).encode()
+    # "message" too: it is the field Docker clients print (docs/docker-compat.md).
+    body = json.dumps({"detail": detail, "message": detail}).encode()
     await send(
         {
             "type": f"{prefix}http.response.start",

@@ -66,7 +66,7 @@ def test_every_route_but_health_demands_the_token(client: TestClient, fake: Fake
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
             response = client.request(method, path, headers=headers)
             assert response.status_code == 401, (method, path, headers)
-            assert response.json() == {"detail": "unauthorized"}
+            assert response.json() == {"detail": "unauthorized", "message": "unauthorized"}
             assert response.headers["www-authenticate"].startswith("Bearer")
     assert fake.calls == []  # nothing reached the runtime
     assert client.get("/health").status_code == 200

@@ -74,7 +74,7 @@ def test_every_route_demands_the_token(guarded: Service) -> None:
             for headers in ({}, {"Authorization": "Bearer not-the-token-at-all"}):
                 r = c.request(method, path, headers=headers)
                 assert r.status_code == 401, (method, path)
-                assert r.json() == {"detail": "unauthorized"}
+                assert r.json() == {"detail": "unauthorized", "message": "unauthorized"}
         # The wrong token created nothing.
         assert c.get("/containers", headers=AUTH).json() == []
         assert c.get("/health").status_code == 200
