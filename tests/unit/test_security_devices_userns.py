@@ -1,0 +1,114 @@
+"""runtime/security/devices.py on a fake cgroupfs; userns ranges and maps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runtime.errors import InvalidArgument
+from runtime.security import devices, userns
+from runtime.service import Runtime
+
+
+def fake_devices_root(tmp_path: Path) -> Path:
+    root = tmp_path / "devices"
+    root.mkdir()
+    (root / "devices.deny").write_text("")
+    return root
+
+
+def test_available_needs_the_v1_controller(tmp_path: Path) -> None:
+    assert not devices.available(str(tmp_path))
+    assert devices.available(str(fake_devices_root(tmp_path)))
+
+
+def test_create_denies_all_then_allows_dockers_list(tmp_path: Path) -> None:
+    root = fake_devices_root(tmp_path)
+    writes: list[tuple[str, str]] = []
+    original = devices._write
+
+    def recording(path: str, value: str) -> None:
+        writes.append((Path(path).name, value))
+        original(path, value)
+
+    devices._write = recording  # type: ignore[assignment]
+    try:
+        path = devices.create("abc", root=str(root))
+    finally:
+        devices._write = original  # type: ignore[assignment]
+    assert path == str(root / "mydocker" / "abc")
+    assert writes[0] == ("devices.deny", "a")
+    allowed = [value for name, value in writes[1:] if name == "devices.allow"]
+    assert allowed == list(devices.ALLOWED)
+    assert "c 1:3 rwm" in allowed and not any(
+        rule.startswith("b ") and "r" in rule.split()[2] for rule in allowed
+    )
+    devices.join(path, 4242)
+    assert (Path(path) / "cgroup.procs").read_text() == "4242"
+
+
+def test_remove_tolerates_a_missing_cgroup(tmp_path: Path) -> None:
+    devices.remove(str(tmp_path / "gone"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    devices.remove(str(empty))
+    assert not empty.exists()
+
+
+def test_parse_range() -> None:
+    assert userns.parse_range("100000-165535") == (100000, 65536)
+    for bad in ("100000", "a-b", "5-1", "0-65535", "1-4294967296"):
+        with pytest.raises(ValueError):
+            userns.parse_range(bad)
+
+
+def test_write_maps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    proc = tmp_path / "77"
+    proc.mkdir()
+    (proc / "uid_map").write_text("")
+    (proc / "gid_map").write_text("")
+    real_open = userns.os.open
+    monkeypatch.setattr(
+        userns.os,
+        "open",
+        lambda path, flags: real_open(path.replace("/proc", str(tmp_path)), flags),
+    )
+    userns.write_maps(77, 100000, 65536)
+    assert (proc / "uid_map").read_text() == "0 100000 65536\n"
+    assert (proc / "gid_map").read_text() == "0 100000 65536\n"
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    rt = Runtime(str(tmp_path / "state"), userns_range=(200000, 65536), max_containers=1)
+    yield rt
+    rt.records.close()
+
+
+def test_security_spec_from_the_request(runtime: Runtime) -> None:
+    sec = runtime._security("1000:7", ["NET_ADMIN"], ["CHOWN"], "default", True, True)
+    assert (sec.uid, sec.gid, sec.userns_host_id) == (1000, 7, 200000)
+    assert "NET_ADMIN" in sec.capabilities and "CHOWN" not in sec.capabilities
+    plain = runtime._security(None, None, None, "unconfined", False, False)
+    assert plain.userns_host_id is None and plain.seccomp == "unconfined"
+    assert not plain.no_new_privileges and plain.uid == plain.gid == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("70000", None, None, "default", True, True), "user"),
+        (("bob", None, None, "default", True, False), "user"),
+        ((None, ["FLY"], None, "default", True, False), "cap_add"),
+        ((None, None, ["NOPE"], "default", True, False), "cap_drop"),
+        ((None, None, None, "lax", True, False), "seccomp"),
+    ],
+)
+def test_bad_security_requests_name_the_field(
+    runtime: Runtime, args: tuple[object, ...], field: str
+) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        runtime._security(*args)  # type: ignore[arg-type]
+    assert caught.value.field == field
