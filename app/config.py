@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from runtime.security.userns import parse_range
+from runtime.spec import InvalidField, Limits
 
 MiB = 1 << 20
 
@@ -36,6 +38,8 @@ class Settings:
     #: Stop every container on SIGTERM (default: leave them to the launcher).
     stop_containers_on_exit: bool = False
     shutdown_timeout: float = 5.0
+    #: Limits for containers that do not set them (docs/limits.md).
+    default_limits: Limits = field(default_factory=Limits)
 
 
 class ConfigError(ValueError):
@@ -76,6 +80,22 @@ def check(settings: Settings) -> None:
         )
     if settings.token is not None and len(settings.token) < 16:
         raise ConfigError("the token must be at least 16 characters long")
+
+
+def parse_limits(text: str) -> Limits:
+    """``--default-limits '{"memory_bytes": 268435456, "timeout_seconds": 60}'``."""
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object of limits")
+    try:
+        return Limits(**data)
+    except InvalidField as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    except TypeError as err:
+        raise argparse.ArgumentTypeError(f"unknown limit: {err}") from err
 
 
 def parse_args(argv: list[str] | None = None) -> Settings:
@@ -145,6 +165,14 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help="seconds that open requests (waits, log follows) get to finish on shutdown, "
         "and containers get between SIGTERM and SIGKILL with --stop-containers-on-exit",
     )
+    parser.add_argument(
+        "--default-limits",
+        type=parse_limits,
+        default=env.get("MYDOCKER_DEFAULT_LIMITS", ""),  # argparse applies `type` to it
+        metavar="JSON",
+        help="limits for containers that do not set them, as in a create's `limits` "
+        '(MYDOCKER_DEFAULT_LIMITS), e.g. \'{"memory_bytes": 268435456, "timeout_seconds": 60}\'',
+    )
     args = parser.parse_args(argv)
     try:
         userns_range = parse_range(args.userns_range)
@@ -171,6 +199,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         userns_range=userns_range,
         stop_containers_on_exit=args.stop_containers_on_exit,
         shutdown_timeout=args.shutdown_timeout,
+        default_limits=args.default_limits,
     )
 
 

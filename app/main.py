@@ -36,6 +36,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             settings.state_dir,
             userns_range=settings.userns_range,
             max_containers=settings.max_containers,
+            default_limits=settings.default_limits,
         )
         await run_in_threadpool(started.start)
         app.state.runtime = started

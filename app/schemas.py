@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from runtime import ContainerRecord, ExecRecord
 from runtime.security import capabilities
+from runtime.spec import LIMIT_BOUNDS, number
 
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
 # RFC 1123 labels: letters, digits, inner hyphens; dots between labels.
@@ -64,6 +65,65 @@ def _check_workdir(workdir: str | None) -> str | None:
     if workdir is not None and (not workdir.startswith("/") or "\0" in workdir):
         raise ValueError("must be an absolute path without NUL bytes")
     return workdir
+
+
+def _range(field: str, description: str) -> Any:
+    """A Field bounded as the runtime bounds ``field`` (spec.LIMIT_BOUNDS)."""
+    low, high = LIMIT_BOUNDS[field]
+    integral = field not in ("cpus", "timeout_seconds")
+    if integral:
+        low, high = int(low), int(high)
+    return Field(ge=low, le=high, description=f"{description} ({number(low)} to {number(high)}).")
+
+
+class LimitsCreate(BaseModel):
+    """What the container may take; unset fields take the service's defaults."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"memory_bytes": 67108864, "pids": 64, "cpus": 0.5, "timeout_seconds": 5}]
+        },
+    )
+
+    memory_bytes: Annotated[
+        int | None,
+        _range("memory_bytes", "Memory (RAM, no swap) in bytes; past it the OOM killer acts"),
+    ] = None
+    pids: Annotated[int | None, _range("pids", "Processes and threads at once")] = None
+    cpus: Annotated[float | None, _range("cpus", "CPU time per wall-clock second")] = None
+    timeout_seconds: Annotated[
+        float | None,
+        _range("timeout_seconds", "Wall-clock seconds from start, then it is killed"),
+    ] = None
+    output_bytes: Annotated[
+        int | None, _range("output_bytes", "stdout + stderr kept; past it, it is killed")
+    ] = None
+    nofile: Annotated[int | None, _range("nofile", "RLIMIT_NOFILE: open files")] = None
+    fsize_bytes: Annotated[
+        int | None, _range("fsize_bytes", "RLIMIT_FSIZE: the largest file it may write")
+    ] = None
+
+
+class LimitsPublic(BaseModel):
+    """The limits that applied (the request's, then the service's defaults)."""
+
+    memory_bytes: int | None = None
+    pids: int | None = None
+    cpus: float | None = None
+    timeout_seconds: float | None = None
+    output_bytes: int | None = None
+    nofile: int | None = None
+    fsize_bytes: int | None = None
+
+
+class ContainerStats(BaseModel):
+    """Live counters of a running container (from its cgroup)."""
+
+    memory_bytes: Annotated[int | None, Field(description="Memory in use now.")]
+    memory_peak_bytes: Annotated[int | None, Field(description="Most memory used so far.")]
+    cpu_seconds: Annotated[float | None, Field(description="User + system CPU time so far.")]
+    pids: Annotated[int | None, Field(description="Processes (tasks) now.")]
 
 
 class ContainerCreate(BaseModel):
@@ -156,6 +216,10 @@ class ContainerCreate(BaseModel):
     tty_size: Annotated[
         TtySize | None, Field(description="Initial size of the terminal (with `tty`).")
     ] = None
+    limits: Annotated[
+        LimitsCreate | None,
+        Field(description="Resource and time limits; unset ones take the service's defaults."),
+    ] = None
 
     @field_validator("command")
     @classmethod
@@ -209,6 +273,16 @@ class ContainerCreate(BaseModel):
         return _check_workdir(workdir)
 
 
+RESULT_FIELDS = (
+    "oom_killed",
+    "timed_out",
+    "output_truncated",
+    "cpu_seconds",
+    "memory_peak_bytes",
+    "wall_seconds",
+)
+
+
 class ContainerPublic(BaseModel):
     """A container as the service knows it."""
 
@@ -234,6 +308,30 @@ class ContainerPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    limits: Annotated[LimitsPublic, Field(description="The limits that applied.")]
+    oom_killed: Annotated[
+        bool | None,
+        Field(
+            description="The kernel's OOM killer killed a process of it (the cgroup's "
+            "counter, not a guess from exit code 137); null until exited or when unknown."
+        ),
+    ] = None
+    timed_out: Annotated[
+        bool | None, Field(description="Killed because `timeout_seconds` ran out.")
+    ] = None
+    output_truncated: Annotated[
+        bool | None,
+        Field(description="Killed because its output passed `output_bytes`; logs hold what fit."),
+    ] = None
+    cpu_seconds: Annotated[
+        float | None, Field(description="User + system CPU time of all its processes.")
+    ] = None
+    memory_peak_bytes: Annotated[
+        int | None, Field(description="Most memory it used at once (cgroup peak).")
+    ] = None
+    wall_seconds: Annotated[
+        float | None, Field(description="Wall-clock time from start to exit.")
+    ] = None
 
     @classmethod
     def from_record(cls, record: ContainerRecord) -> ContainerPublic:
@@ -253,6 +351,8 @@ class ContainerPublic(BaseModel):
             created_at=record.created_at,  # type: ignore[arg-type]
             started_at=record.started_at,  # type: ignore[arg-type]
             finished_at=record.finished_at,  # type: ignore[arg-type]
+            limits=LimitsPublic(**spec.get("limits") or {}),
+            **{k: record.results.get(k) for k in RESULT_FIELDS},
         )
 
 

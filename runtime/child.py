@@ -11,6 +11,7 @@ Order matters and each step is named, so a failure reads
    network namespace, then mask and make read-only what Docker does
    (runtime/security/paths.py);
 4. set the hostname (UTS namespace) and bring ``lo`` up (network namespace);
+   set the rlimits (``nofile``, ``fsize_bytes``);
 5. chdir; with a tty: setsid and make the pty slave the controlling
    terminal (TIOCSCTTY); wire stdin/stdout/stderr, close every other fd;
 6. reset the signal mask and dispositions (CPython ignores SIGPIPE/SIGXFSZ);
@@ -32,6 +33,7 @@ import errno
 import fcntl
 import json
 import os
+import resource
 import signal
 import socket
 import struct
@@ -40,7 +42,7 @@ from dataclasses import dataclass
 
 from runtime import libc, terminal
 from runtime.security import capabilities, identity, paths, seccomp
-from runtime.spec import ContainerSpec, Security
+from runtime.spec import ContainerSpec, Limits, Security
 
 EXIT_SETUP_FAILED = 125
 EXIT_NOT_EXECUTABLE = 126
@@ -92,6 +94,7 @@ def _steps(spec: ContainerSpec, fds: ChildFds) -> list[tuple[str, Callable[[], N
         ("mask /proc and /sys paths", paths.protect),
         ("sethostname", lambda: socket.sethostname(spec.hostname)),
         ("bring up lo", _loopback_up),
+        ("set rlimits", lambda: _set_rlimits(spec.limits)),
         (f"chdir {spec.workdir}", lambda: os.chdir(spec.workdir)),
         *stdio_steps(fds),
         ("reset signals", reset_signals),
@@ -202,6 +205,18 @@ def _loopback_up() -> None:
         req = fcntl.ioctl(sock, _SIOCGIFFLAGS, _IFREQ.pack(b"lo", 0))
         _, flags = _IFREQ.unpack(req)
         fcntl.ioctl(sock, _SIOCSIFFLAGS, _IFREQ.pack(b"lo", flags | _IFF_UP))
+
+
+def _set_rlimits(limits: Limits) -> None:
+    # getrlimit(2): soft and hard alike, so the command cannot raise them back.
+    # RLIMIT_FSIZE applies to every file the command writes, its stdout and
+    # stderr logs too; past it write(2) fails with EFBIG and the process gets
+    # SIGXFSZ (default action: core dump), which "reset signals" below restores
+    # from CPython's SIG_IGN.
+    if limits.nofile is not None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.nofile, limits.nofile))
+    if limits.fsize_bytes is not None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.fsize_bytes, limits.fsize_bytes))
 
 
 def _stdio(fds: ChildFds) -> None:

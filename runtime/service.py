@@ -55,7 +55,16 @@ from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecor
 from runtime.security import capabilities, identity
 from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.signals import catches, parse_signal
-from runtime.spec import SECCOMP_PROFILES, USERNS_SIZE, ContainerSpec, ExecSpec, Security, to_dict
+from runtime.spec import (
+    SECCOMP_PROFILES,
+    USERNS_SIZE,
+    ContainerSpec,
+    ExecSpec,
+    InvalidField,
+    Limits,
+    Security,
+    to_dict,
+)
 from runtime.timeutil import now_rfc3339
 
 log = logging.getLogger("mydocker.runtime")
@@ -103,12 +112,15 @@ class Runtime:
         *,
         userns_range: tuple[int, int] = (DEFAULT_HOST_ID, USERNS_SIZE),
         max_containers: int | None = None,
+        default_limits: Limits | None = None,
     ) -> None:
         """``userns_range`` is (first host id, count) for ``userns`` containers;
-        ``max_containers`` caps the containers created or running at once."""
+        ``max_containers`` caps the containers created or running at once;
+        ``default_limits`` fill the limits a create leaves unset."""
         self.state_dir = os.path.abspath(state_dir)
         self.userns_range = userns_range
         self.max_containers = max_containers
+        self.default_limits = default_limits or Limits()
         # Counting the running containers and inserting a new one are one step.
         self._admission = threading.Lock()
         os.makedirs(os.path.join(self.state_dir, "containers"), mode=0o700, exist_ok=True)
@@ -273,13 +285,15 @@ class Runtime:
         record: ContainerRecord | None = None
         try:
             with self._exit_lock:
-                if self.records.get(container_id) is not None:
+                current = self.records.get(container_id)
+                if current is not None:
                     record = self.records.update(
                         container_id,
                         status=EXITED,
                         exit_code=event["exit_code"],
                         signal=event["signal"],
                         finished_at=event["finished_at"],
+                        results={**current.results, **event.get("results", {})},
                         # A lost-status error set meanwhile is wrong now.
                         **self._clear_lost(container_id),
                     )
@@ -385,6 +399,7 @@ class Runtime:
         workdir: str | None = None,
         labels: dict[str, str] | None = None,
         auto_remove: bool = False,
+        limits: Limits | dict[str, Any] | None = None,
         start: bool = True,
         user: str | None = None,
         cap_add: list[str] | None = None,
@@ -400,10 +415,20 @@ class Runtime:
         """Record and launch a container; with ``start`` it runs at once,
         without it the child waits on its sync pipe until ``start_container``.
 
-        ``tty_size`` is the terminal's initial ``(rows, cols)`` with ``tty``."""
+        ``tty_size`` is the terminal's initial ``(rows, cols)`` with ``tty``;
+        ``limits`` left unset take the service's defaults, and the record's
+        spec holds the limits that applied."""
         container_id = new_container_id()
         security = self._security(user, cap_add, cap_drop, seccomp, no_new_privileges, userns)
         try:
+            if isinstance(limits, dict):
+                limits = Limits(**limits)
+            effective = (limits or Limits()).over(self.default_limits)
+            cpu_count = os.cpu_count() or 1
+            if effective.cpus is not None and effective.cpus > cpu_count:
+                raise InvalidField(
+                    "limits.cpus", f"must be at most {cpu_count}, the CPUs this machine has"
+                )
             spec = ContainerSpec(
                 command=tuple(command),
                 hostname=hostname or container_id[:12],
@@ -415,8 +440,11 @@ class Runtime:
                 tty=tty,
                 stdin=stdin,
                 stdin_once=stdin_once,
+                limits=effective,
             )
-        except ValueError as err:
+        except InvalidField as err:
+            raise InvalidArgument(err.field, err.message) from err
+        except (ValueError, TypeError) as err:
             raise InvalidArgument("spec", str(err)) from err
         record = ContainerRecord(
             id=container_id,
@@ -572,6 +600,15 @@ class Runtime:
 
     def get(self, ref: str) -> ContainerRecord:
         return self.records.resolve(ref)
+
+    def stats(self, ref: str) -> dict[str, Any]:
+        """Live counters of a running container: memory_bytes,
+        memory_peak_bytes, cpu_seconds, pids (``None``: not measured)."""
+        record = self.get(ref)
+        if record.status != RUNNING:
+            raise InvalidState(f"container {record.id} is not running (status {record.status})")
+        stats: dict[str, Any] = self.launcher.request({"op": "stats", "id": record.id})["stats"]
+        return stats
 
     def list(self, status: str | None = None, name: str | None = None) -> list[ContainerRecord]:
         return self.records.list(status=status, name=name)

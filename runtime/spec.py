@@ -31,10 +31,16 @@ LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
     "cpus": (0.01, 1024),
     "timeout_seconds": (0.001, 7 * 24 * 3600),
     "output_bytes": (1, 1 * TiB),
-    # fs.nr_open's default ceiling (proc(5)): setrlimit refuses more.
-    "nofile": (1, 1 << 20),
+    # stdin, stdout and stderr are set up after the rlimits: dup2(2) onto fd 2
+    # needs at least 3.  The top is fs.nr_open's default (proc(5)).
+    "nofile": (3, 1 << 20),
     "fsize_bytes": (1, 1 * TiB),
 }
+
+
+def number(value: float) -> str:
+    """A bound as people write it: 4194304, not 4.1943e+06."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 class InvalidField(ValueError):
@@ -77,7 +83,8 @@ class Limits:
                 raise InvalidField(f"limits.{field.name}", "must be an integer")
             if not low <= value <= high:
                 raise InvalidField(
-                    f"limits.{field.name}", f"must be between {low:g} and {high:g}, not {value:g}"
+                    f"limits.{field.name}",
+                    f"must be between {number(low)} and {number(high)}, not {number(value)}",
                 )
 
     def over(self, defaults: Limits) -> Limits:

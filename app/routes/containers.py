@@ -25,6 +25,7 @@ from app.deps import RuntimeDep
 from app.schemas import (
     ContainerCreate,
     ContainerPublic,
+    ContainerStats,
     ContainerStatus,
     ErrorDetail,
     ExecCreate,
@@ -75,6 +76,7 @@ def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRe
         tty=spec.tty,
         stdin=spec.stdin,
         tty_size=spec.tty_size.pair() if spec.tty_size else None,
+        limits=spec.limits.model_dump(exclude_none=True) if spec.limits else None,
         **extra,
     )
 
@@ -124,6 +126,12 @@ def list_containers(
 def get_container(ref: str, runtime: RuntimeDep) -> ContainerPublic:
     """One container, by id, unique id prefix, or name."""
     return ContainerPublic.from_record(runtime.get(ref))
+
+
+@router.get("/{ref}/stats", responses={**NOT_FOUND, **CONFLICT})
+def container_stats(ref: str, runtime: RuntimeDep) -> ContainerStats:
+    """Live memory, CPU and process counts of a running container (`409` otherwise)."""
+    return ContainerStats(**runtime.stats(ref))
 
 
 @router.post("/{ref}/wait", responses=NOT_FOUND)

@@ -18,11 +18,15 @@ ops:
     write {id, data}         -> {}   data (base64) to the pty master or stdin pipe
     close_stdin {id}         -> {}   EOF: close the pipe once drained; ^D on a tty
     resize {id, rows, cols}  -> {}   TIOCSWINSZ on the pty master
+    stats {id}               -> {stats: {memory_bytes, memory_peak_bytes, cpu_seconds, pids}}
+                                (invalid_state unless running)
     list                     -> {containers: [entry, ...]}
     ack {id}                 -> {}   the client has recorded the exit; forget it
     shutdown                 -> {}   exit once no container is left
 events:
-    exit {id, kind, exit_code, signal, finished_at}   kind: "container" or "exec"
+    exit {id, kind, exit_code, signal, finished_at, results}   kind: "container" or "exec"
+        results (containers): {oom_killed, timed_out, output_truncated, cpu_seconds,
+                               memory_peak_bytes, wall_seconds}
 """
 
 from __future__ import annotations

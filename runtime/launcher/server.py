@@ -16,6 +16,14 @@ drained whether or not anybody is attached, and it writes attach input
 (``write``) into the master or the stdin pipe, buffering what the process
 has not read yet.  Execs (runtime/nsexec.py) are entries too, of kind
 ``exec``: forked, not cloned, and reaped the same way.
+
+Limits (docs/limits.md): each container gets a cgroup, joined before the go
+byte, so the command runs limited from its first instruction (an exec joins
+the cgroups of the container's init, runtime/nsexec.py).  The loop's select
+timeout doubles as the timer for ``timeout_seconds`` and as the poll of the
+log sizes for ``output_bytes``; either kills the whole cgroup.  At exit the
+counters are read, then the cgroup is removed, and the exit event carries
+the results (oom_killed, timed_out, ...).
 """
 
 from __future__ import annotations
@@ -34,12 +42,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime import child, exitstatus, libc, nsexec, pids, terminal
+from runtime import cgroups, child, exitstatus, libc, nsexec, pids, terminal
 from runtime.launcher import protocol
 from runtime.namespaces import DEFAULT_NAMESPACES, Namespace, clone_flags, describe
 from runtime.procfs import process_start_time
 from runtime.security import devices, userns
-from runtime.spec import USERNS_SIZE, ContainerSpec, ExecSpec, from_dict
+from runtime.spec import USERNS_SIZE, ContainerSpec, ExecSpec, Limits, from_dict
 from runtime.timeutil import now_rfc3339
 
 log = logging.getLogger("mydocker.launcher")
@@ -48,6 +56,13 @@ IDLE_EXIT_SECONDS = 5.0
 #: Attach input the process has not read yet; past this, ``write`` fails.
 MAX_PENDING_INPUT = 1 << 20
 READ_CHUNK = 1 << 16
+#: How often the log sizes of containers with ``output_bytes`` are checked.
+#: The logs are files the container writes directly (no pipe to count
+#: through), so a fast writer can overshoot by what it writes in this time;
+#: the files are cut back to the cap after the kill.
+OUTPUT_POLL_SECONDS = 0.05
+#: How many loop turns a cgroup that is still busy at exit gets retried.
+REMOVE_RETRIES = 600
 
 
 class RequestError(Exception):
@@ -92,6 +107,15 @@ class Entry:
     master_readable: bool = False
     pending_input: bytearray = field(default_factory=bytearray)
     close_input: bool = False
+    # Limits and accounting (containers only).
+    limits: Limits = field(default_factory=Limits)
+    cgroup: cgroups.Cgroup | None = None
+    log_paths: tuple[str, str] = ("", "")
+    released_at: float | None = None  # time.monotonic() at the go byte
+    deadline: float | None = None  # time.monotonic() when timeout_seconds runs out
+    timed_out: bool = False
+    output_truncated: bool = False
+    killed: bool = False
 
     @property
     def input_fd(self) -> int:
@@ -112,18 +136,22 @@ class Entry:
 
 
 class Launcher:
-    def __init__(self, listener: socket.socket) -> None:
+    def __init__(
+        self, listener: socket.socket, cgroup_manager: cgroups.Manager | None = None
+    ) -> None:
         self.listener = listener
         self.selector = selectors.DefaultSelector()
         self.selector.register(listener, selectors.EVENT_READ, ("accept", None))
         self.clients: list[Client] = []
         self.entries: dict[str, Entry] = {}
         self.idle_since: float | None = time.monotonic()
+        self.cgroups = cgroup_manager
+        self.unremoved: dict[str, tuple[cgroups.Cgroup, int]] = {}  # busy at exit: retry
 
     # -- the loop -------------------------------------------------------
     def serve_forever(self) -> None:
         while True:
-            for key, mask in self.selector.select(timeout=1.0):
+            for key, mask in self.selector.select(timeout=self._select_timeout()):
                 kind, obj = key.data
                 if kind == "pty":
                     self._pty_ready(obj, mask)
@@ -137,12 +165,69 @@ class Launcher:
                     self._read_error_pipe(obj)
                 elif kind == "pidfd":
                     self._reap(obj)
+            self._enforce_limits()
+            self._retry_removals()
             if self._idle_too_long():
                 log.info("no client and no container for %.0fs; exiting", IDLE_EXIT_SECONDS)
                 return
 
+    def _select_timeout(self) -> float:
+        """Wake up for the nearest deadline, and often while output is capped."""
+        timeout = 1.0
+        now = time.monotonic()
+        for entry in self.entries.values():
+            if entry.exit is not None or entry.killed:
+                continue
+            if entry.deadline is not None:
+                timeout = min(timeout, max(entry.deadline - now, 0.0))
+            if entry.limits.output_bytes is not None and entry.released_at is not None:
+                timeout = min(timeout, OUTPUT_POLL_SECONDS)
+        if self.unremoved:
+            timeout = min(timeout, 0.1)
+        return timeout
+
+    def _enforce_limits(self) -> None:
+        now = time.monotonic()
+        for entry in self.entries.values():
+            if entry.exit is not None or entry.killed or entry.released_at is None:
+                continue
+            if entry.deadline is not None and now >= entry.deadline:
+                log.info("%s: timeout_seconds ran out; killing it", entry.id)
+                entry.timed_out = True
+                self._kill_all(entry)
+            elif entry.limits.output_bytes is not None:
+                size = _output_size(entry.log_paths)
+                if size > entry.limits.output_bytes:
+                    log.info("%s: output_bytes exceeded (%d bytes); killing it", entry.id, size)
+                    entry.output_truncated = True
+                    self._kill_all(entry)
+
+    def _kill_all(self, entry: Entry) -> None:
+        """SIGKILL the container's PID 1 and everything in its cgroup.
+
+        pid_namespaces(7): when PID 1 of a namespace dies the kernel kills
+        every other process in it, and none can fork any more; the cgroup
+        sweep also catches what joined the container later (exec)."""
+        entry.killed = True
+        try:
+            signal.pidfd_send_signal(entry.pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if entry.cgroup is not None:
+            entry.cgroup.kill_all()
+
+    def _retry_removals(self) -> None:
+        for name, (cgroup, tries) in list(self.unremoved.items()):
+            if cgroup.kill_all() and cgroup.remove():
+                del self.unremoved[name]
+            elif tries <= 1:
+                log.error("cgroup %s stays busy; leaving it", name)
+                del self.unremoved[name]
+            else:
+                self.unremoved[name] = (cgroup, tries - 1)
+
     def _idle_too_long(self) -> bool:
-        if self.clients or self.entries:
+        if self.clients or self.entries or self.unremoved:
             self.idle_since = None
             return False
         if self.idle_since is None:
@@ -313,6 +398,21 @@ class Launcher:
         if size and entry.master >= 0:
             terminal.set_winsize(entry.master, int(size[0]), int(size[1]))
 
+    def op_stats(self, client: Client, req: int, message: dict[str, Any]) -> dict[str, Any]:
+        """Live counters of a running container's cgroup."""
+        entry = self._entry(message)
+        if entry.exit is not None or entry.state != "running" or entry.kind != "container":
+            raise RequestError("invalid_state", f"container {entry.id} is not running")
+        stats = entry.cgroup.stats() if entry.cgroup is not None else cgroups.Stats()
+        return {
+            "stats": {
+                "memory_bytes": stats.memory_bytes,
+                "memory_peak_bytes": stats.memory_peak_bytes,
+                "cpu_seconds": stats.cpu_seconds,
+                "pids": stats.pids,
+            }
+        }
+
     def op_ack(self, client: Client, req: int, message: dict[str, Any]) -> dict[str, Any]:
         entry = self.entries.get(message["id"])
         if entry is not None and entry.exit is not None:
@@ -365,6 +465,40 @@ class Launcher:
         stderr: str,
         pidfile: str | None = None,
     ) -> Entry:
+        cgroup = self._make_cgroup(container_id, spec.limits)
+        try:
+            entry = self._clone_into(container_id, spec, stdout, stderr, pidfile, cgroup)
+        except BaseException:
+            if cgroup is not None:
+                cgroup.remove()
+            raise
+        entry.limits = spec.limits
+        entry.cgroup = cgroup
+        entry.log_paths = (stdout, stderr)
+        return entry
+
+    def _make_cgroup(self, container_id: str, limits: Limits) -> cgroups.Cgroup | None:
+        if self.cgroups is None:
+            if limits.needs_cgroup:
+                raise RequestError("failed", "cgroup: no cgroup controllers are mounted")
+            return None
+        try:
+            return self.cgroups.create(container_id, limits)
+        except cgroups.CgroupError as err:
+            if limits.needs_cgroup:
+                raise RequestError("failed", f"cgroup: {err}") from err
+            log.warning("%s runs without a cgroup (no accounting): %s", container_id, err)
+            return None
+
+    def _clone_into(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        stdout: str,
+        stderr: str,
+        pidfile: str | None,
+        cgroup: cgroups.Cgroup | None,
+    ) -> Entry:
         stdio = self._open_stdio(spec.tty, spec.stdin, stdout, stderr)
         opened: list[int] = []
         try:
@@ -391,6 +525,10 @@ class Launcher:
                 # Before the go byte: if we die from here on, the API finds
                 # the child by this file and kills it (runtime/pids.py).
                 pids.write_pidfile(pidfile, pid, start_time)
+            if cgroup is not None:
+                # The child waits for the go byte, so it has run none of the
+                # command yet, and anything it forks later starts in the cgroup.
+                cgroup.add(pid)
             devices_cgroup = self._prepare(container_id, spec, pid)
         except BaseException:
             # The child still waits for its go byte: kill it, reap it, forget it.
@@ -590,6 +728,9 @@ class Launcher:
         entry.pending = (client, req)
         entry.state = "running"
         entry.started_at = now_rfc3339()
+        entry.released_at = time.monotonic()
+        if entry.limits.timeout_seconds is not None:
+            entry.deadline = entry.released_at + entry.limits.timeout_seconds
         try:
             os.write(entry.sync_write, child.GO_BYTE)
         except BrokenPipeError:
@@ -661,13 +802,96 @@ class Launcher:
             "signal": status.signal,
             "finished_at": now_rfc3339(),
         }
+        if entry.kind == "container":
+            entry.exit["results"] = self._results(entry)
         self._broadcast({"event": "exit", "id": entry.id, "kind": entry.kind, **entry.exit})
+
+    def _results(self, entry: Entry) -> dict[str, Any]:
+        """What the run took and why it ended; the cgroup goes once read."""
+        wall = None if entry.released_at is None else time.monotonic() - entry.released_at
+        stats = cgroups.Stats()
+        if entry.cgroup is not None:
+            try:
+                stats = entry.cgroup.stats()
+            except OSError as err:
+                log.warning("%s: reading the cgroup's counters failed: %s", entry.id, err)
+            # PID 1 is gone, so the namespace is empty; processes that joined
+            # from outside it (exec) may remain.
+            if not (entry.cgroup.kill_all() and entry.cgroup.remove()):
+                self.unremoved[entry.id] = (entry.cgroup, REMOVE_RETRIES)
+            entry.cgroup = None
+        if entry.output_truncated and entry.limits.output_bytes is not None:
+            _truncate_logs(entry.log_paths, entry.limits.output_bytes)
+        return {
+            # A bare SIGKILL/137 is not an OOM: only the cgroup's counter says so.
+            "oom_killed": None if stats.oom_kills is None else stats.oom_kills > 0,
+            "timed_out": entry.timed_out,
+            "output_truncated": entry.output_truncated,
+            "cpu_seconds": None if stats.cpu_seconds is None else round(stats.cpu_seconds, 6),
+            "memory_peak_bytes": stats.memory_peak_bytes,
+            "wall_seconds": None if wall is None else round(wall, 6),
+        }
+
+
+def _output_size(paths: tuple[str, str]) -> int:
+    total = 0
+    for path in paths:
+        try:
+            total += os.stat(path).st_size
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def _truncate_logs(paths: tuple[str, str], cap: int) -> None:
+    """Cut stdout + stderr back to ``cap`` bytes in all.
+
+    The order of writes across the two files is unknown, so each stream
+    keeps at least half the cap when both overflowed, and a stream that
+    stayed small keeps all of it (its last lines are often the error)."""
+    sizes = []
+    for path in paths:
+        try:
+            sizes.append(os.stat(path).st_size)
+        except FileNotFoundError:
+            sizes.append(0)
+    out, err = sizes
+    keep_err = min(err, max(cap // 2, cap - out))
+    keep_out = min(out, cap - keep_err)
+    for path, size, keep in ((paths[0], out, keep_out), (paths[1], err, keep_err)):
+        if size > keep:
+            os.truncate(path, keep)
 
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _cgroup_manager(state_dir: str) -> cgroups.Manager | None:
+    """This machine's cgroup driver, after removing what a previous launcher left.
+
+    We hold the state dir's lock, so no other launcher serves it: a
+    container cgroup under our parent now belongs to a launcher that died,
+    and its processes can be neither reaped nor reported; kill them."""
+    try:
+        manager = cgroups.manager(state_dir)
+    except OSError as err:
+        log.warning("cgroups unavailable (%s): no limits, no accounting", err)
+        return None
+    if manager is None:
+        log.warning("no cgroup controllers mounted: no limits, no accounting")
+        return None
+    log.info("cgroup %s driver", manager.version)
+    try:
+        removed = manager.cleanup()
+    except OSError as err:
+        log.warning("removing leftover cgroups failed: %s", err)
+        removed = []
+    if removed:
+        log.warning("removed %d leftover cgroups: %s", len(removed), ", ".join(removed))
+    return manager
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -697,11 +921,14 @@ def main(argv: list[str] | None = None) -> int:
         os.umask(old_umask)
     listener.listen(64)
     log.info("listening on %s", path)
+    cgroup_manager = _cgroup_manager(state_dir)
     try:
-        Launcher(listener).serve_forever()
+        Launcher(listener, cgroup_manager).serve_forever()
     finally:
         # Only unlink the socket we created, then let the lock go with us.
         os.unlink(path)
+        if cgroup_manager is not None:
+            cgroup_manager.remove_parent()
     return 0
 
 

@@ -93,6 +93,15 @@ class FakeRuntime:
     def remove(self, ref: str, force: bool = False) -> None:
         self._call("remove", ref, force=force)
 
+    def stats(self, ref: str) -> dict[str, Any]:
+        self._call("stats", ref)
+        return {
+            "memory_bytes": 1 << 20,
+            "memory_peak_bytes": 2 << 20,
+            "cpu_seconds": 0.5,
+            "pids": 3,
+        }
+
     def logs(
         self, ref: str, stream: str | None = None, tail: int | None = None, follow: bool = False
     ) -> Iterator[bytes]:
@@ -127,6 +136,13 @@ PUBLIC_KEYS = {
     "finished_at",
     "tty",
     "stdin",
+    "limits",
+    "oom_killed",
+    "timed_out",
+    "output_truncated",
+    "cpu_seconds",
+    "memory_peak_bytes",
+    "wall_seconds",
 }
 
 
@@ -434,6 +450,87 @@ def test_logs_bad_parameters_are_422(
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", field]
     assert fake.calls == []
+
+
+# -- limits, results, stats -----------------------------------------------------
+def test_create_passes_only_the_limits_given(client: TestClient, fake: FakeRuntime) -> None:
+    body = {"command": ["true"], "limits": {"memory_bytes": 64 << 20, "cpus": 0.5}}
+    assert client.post("/containers", json=body).status_code == 201
+    assert fake.calls[0][2]["limits"] == {"memory_bytes": 64 << 20, "cpus": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("limits", "field"),
+    [
+        ({"memory_bytes": 1024}, "memory_bytes"),
+        ({"pids": 0}, "pids"),
+        ({"pids": 1.5}, "pids"),
+        ({"cpus": 2000}, "cpus"),
+        ({"timeout_seconds": 0}, "timeout_seconds"),
+        ({"timeout_seconds": 10**9}, "timeout_seconds"),
+        ({"output_bytes": -1}, "output_bytes"),
+        ({"nofile": 1}, "nofile"),
+        ({"fsize_bytes": 0}, "fsize_bytes"),
+        ({"disk": 1}, "disk"),
+    ],
+)
+def test_limits_out_of_range_are_422(
+    client: TestClient, fake: FakeRuntime, limits: dict[str, Any], field: str
+) -> None:
+    response = client.post("/containers", json={"command": ["true"], "limits": limits})
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", "limits", field]]
+    assert fake.calls == []
+
+
+def test_a_limit_the_runtime_rejects_is_422_with_a_nested_loc(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    fake.error = InvalidArgument("limits.cpus", "must be at most 2, the CPUs this machine has")
+    response = client.post("/containers", json={"command": ["true"], "limits": {"cpus": 3}})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "limits", "cpus"]
+
+
+def test_results_and_limits_come_from_the_record(client: TestClient, fake: FakeRuntime) -> None:
+    spec = {**make_record().spec, "limits": {"memory_bytes": 64 << 20, "pids": None}}
+    results = {
+        "oom_killed": True,
+        "timed_out": False,
+        "output_truncated": False,
+        "cpu_seconds": 0.25,
+        "memory_peak_bytes": 64 << 20,
+        "wall_seconds": 1.5,
+    }
+    fake.record = make_record("exited", exit_code=137, spec=spec, results=results)
+    data = client.get("/containers/web").json()
+    assert {k: data[k] for k in results} == results
+    assert data["limits"]["memory_bytes"] == 64 << 20
+    assert data["limits"]["timeout_seconds"] is None
+
+
+def test_results_are_null_while_running(client: TestClient) -> None:
+    data = client.get("/containers/web").json()
+    assert data["oom_killed"] is None and data["wall_seconds"] is None
+    assert all(v is None for v in data["limits"].values())
+
+
+def test_stats(client: TestClient, fake: FakeRuntime) -> None:
+    response = client.get("/containers/web/stats")
+    assert response.status_code == 200
+    assert response.json() == {
+        "memory_bytes": 1 << 20,
+        "memory_peak_bytes": 2 << 20,
+        "cpu_seconds": 0.5,
+        "pids": 3,
+    }
+    assert fake.calls == [("stats", ("web",), {})]
+    assert set(client.get("/openapi.json").json()["paths"]["/containers/{ref}/stats"]) == {"get"}
+
+
+def test_stats_of_a_container_not_running_is_409(client: TestClient, fake: FakeRuntime) -> None:
+    fake.error = InvalidState("container web is not running (status exited)")
+    assert client.get("/containers/web/stats").status_code == 409
 
 
 # -- the seam, docs, health ----------------------------------------------------------

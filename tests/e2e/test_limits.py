@@ -1,0 +1,222 @@
+"""Limits, timeouts and accounting on real containers (cgroup v1 on this machine).
+
+Every test here checks an outcome the limit causes (an OOM kill, a held fork
+bomb, a CPU ratio, a kill at the deadline, cut logs) and would fail without it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from runtime import cgroups
+from tests.e2e.conftest import logs, run
+
+MiB = 1 << 20
+
+
+def cgroup_paths(state_dir: os.PathLike[str], container_id: str) -> list[str]:
+    manager = cgroups.manager(os.fspath(state_dir))
+    assert manager is not None, "no cgroups mounted"
+    return manager.open(container_id).paths
+
+
+def test_a_normal_run_reports_what_it_took(client: httpx.Client) -> None:
+    done = run(client, ["sh", "-c", "echo hi"])
+    assert done["exit_code"] == 0
+    assert done["oom_killed"] is False
+    assert done["timed_out"] is False
+    assert done["output_truncated"] is False
+    assert done["cpu_seconds"] >= 0
+    assert done["memory_peak_bytes"] > 0
+    assert 0 < done["wall_seconds"] < 60
+
+
+def test_memory_hog_is_oom_killed_and_says_so(client: httpx.Client) -> None:
+    hog = ["python3", "-c", "data = b'x' * (256 << 20)"]
+    done = run(client, hog, limits={"memory_bytes": 64 * MiB})
+    assert done["signal"] == "SIGKILL"
+    assert done["oom_killed"] is True
+    assert done["memory_peak_bytes"] <= 64 * MiB
+    assert done["limits"]["memory_bytes"] == 64 * MiB
+
+
+def test_a_bare_sigkill_is_not_an_oom(client: httpx.Client) -> None:
+    body = {"command": ["sleep", "30"], "limits": {"memory_bytes": 64 * MiB}}
+    ref = client.post("/containers", json=body).json()["id"]
+    assert client.post(f"/containers/{ref}/kill", params={"signal": "SIGKILL"}).status_code == 200
+    done = client.post(f"/containers/{ref}/wait").json()
+    assert done["exit_code"] == 137
+    assert done["oom_killed"] is False
+
+
+FORK_BOMB = """
+import os, time
+while True:
+    try:
+        os.fork()  # parent and child both go on forking
+    except OSError:
+        time.sleep(0.05)
+"""
+
+
+def test_fork_bomb_is_held_by_pids_and_the_host_stays_responsive(
+    client: httpx.Client, service
+) -> None:
+    response = client.post(
+        "/containers",
+        json={
+            "command": ["python3", "-c", FORK_BOMB],
+            "limits": {"pids": 32, "timeout_seconds": 4},
+        },
+    )
+    assert response.status_code == 201, response.text
+    ref = response.json()["id"]
+    paths = cgroup_paths(service.state_dir, ref)
+    seen = []
+    while True:
+        stats = client.get(f"/containers/{ref}/stats")
+        if stats.status_code == 409:
+            break
+        seen.append(stats.json()["pids"])
+        assert client.get("/health").status_code == 200
+        assert subprocess.run(["true"], timeout=30).returncode == 0  # the host can fork
+        time.sleep(0.2)
+    assert seen, "never saw it running"
+    assert max(seen) <= 32
+    assert 32 in seen  # the bomb filled the limit: the limit is what held it
+    done = client.post(f"/containers/{ref}/wait").json()
+    assert done["timed_out"] is True
+    assert not any(os.path.exists(p) for p in paths)
+
+
+def test_cpus_half_gives_a_busy_loop_about_half_a_core(client: httpx.Client) -> None:
+    busy = ["sh", "-c", "while :; do :; done"]
+    done = run(client, busy, limits={"cpus": 0.5, "timeout_seconds": 3})
+    assert done["timed_out"] is True
+    ratio = done["cpu_seconds"] / done["wall_seconds"]
+    # Tolerant (the machine is shared), yet a full core (1.0) fails.
+    assert 0.2 < ratio < 0.75, ratio
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sleep", "30"],
+        # PID 1 and its children ignore SIGTERM and SIGINT; the kill must still get them all.
+        [
+            "sh",
+            "-c",
+            "trap '' TERM INT HUP; (trap '' TERM INT HUP; sleep 30.4242) & "
+            "(trap '' TERM INT HUP; sleep 30.4243 & wait) & sleep 30.4244",
+        ],
+    ],
+    ids=["sleep", "children-ignoring-signals"],
+)
+def test_timeout_kills_the_whole_container(client: httpx.Client, command: list[str]) -> None:
+    done = run(client, command, limits={"timeout_seconds": 1})
+    assert done["timed_out"] is True
+    assert done["signal"] == "SIGKILL"
+    assert 1 <= done["wall_seconds"] < 20  # killed at the deadline, long before 30 s
+    left = subprocess.run(["pgrep", "-f", "sleep 30.424"], capture_output=True, text=True)
+    assert left.stdout == "", "a child survived the timeout"
+
+
+def test_output_bytes_truncates_and_marks(client: httpx.Client) -> None:
+    flood = ["sh", "-c", "while :; do echo 0123456789abcdef; done"]
+    done = run(client, flood, limits={"output_bytes": 10000, "timeout_seconds": 30})
+    assert done["output_truncated"] is True
+    assert done["timed_out"] is False
+    assert done["signal"] == "SIGKILL"
+    text = logs(client, done["id"])
+    assert len(text) == 10000
+    assert text.startswith("0123456789abcdef\n0123456789abcdef\n")
+
+
+def test_output_under_the_cap_is_kept_whole(client: httpx.Client) -> None:
+    done = run(client, ["sh", "-c", "echo out; echo err >&2"], limits={"output_bytes": 8})
+    assert done["output_truncated"] is False
+    assert done["exit_code"] == 0
+    assert logs(client, done["id"]) == "out\nerr\n"
+
+
+def test_nofile_and_fsize_are_rlimits_of_the_command(client: httpx.Client) -> None:
+    command = ["sh", "-c", "ulimit -n; ulimit -f; head -c 3000000 /dev/zero >/dev/stderr"]
+    done = run(client, command, limits={"nofile": 64, "fsize_bytes": MiB})
+    # dash's `ulimit -f` counts 512-byte blocks; head died of SIGXFSZ (25): sh says 128+25.
+    assert logs(client, done["id"], stream="stdout") == f"64\n{MiB // 512}\n"
+    assert done["exit_code"] == 128 + 25
+    assert len(logs(client, done["id"], stream="stderr")) == MiB
+
+
+@pytest.mark.parametrize(
+    ("limits", "field"),
+    [
+        ({"memory_bytes": 0}, "memory_bytes"),
+        ({"memory_bytes": 1 << 50}, "memory_bytes"),
+        ({"pids": -1}, "pids"),
+        ({"cpus": 0}, "cpus"),
+        ({"cpus": 1000}, "cpus"),  # more CPUs than the machine has
+        ({"timeout_seconds": -1}, "timeout_seconds"),
+        ({"output_bytes": 0}, "output_bytes"),
+        ({"nofile": 2}, "nofile"),
+        ({"fsize_bytes": 0}, "fsize_bytes"),
+        ({"pids": "many"}, "pids"),
+        ({"swap": 1}, "swap"),
+    ],
+)
+def test_limits_out_of_range_are_422_naming_the_field(
+    client: httpx.Client, limits: dict[str, object], field: str
+) -> None:
+    response = client.post("/containers", json={"command": ["true"], "limits": limits})
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", "limits", field]]
+
+
+def test_stats_while_running_then_409_and_no_cgroup_left_after_delete(
+    client: httpx.Client, service
+) -> None:
+    response = client.post(
+        "/containers",
+        json={
+            "command": ["sh", "-c", "sleep 30 & sleep 30 & wait"],
+            "limits": {"memory_bytes": 64 * MiB},
+        },
+    )
+    ref = response.json()["id"]
+    paths = cgroup_paths(service.state_dir, ref)
+    assert paths and all(os.path.isdir(p) for p in paths)
+    deadline = time.monotonic() + 30
+    while True:  # until sh has forked both sleeps
+        stats = client.get(f"/containers/{ref}/stats")
+        assert stats.status_code == 200, stats.text
+        body = stats.json()
+        if body["pids"] >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert body["pids"] == 3  # sh and its two sleeps
+    assert body["memory_bytes"] >= 0 and body["cpu_seconds"] >= 0
+    assert client.delete(f"/containers/{ref}", params={"force": "true"}).status_code == 204
+    assert not any(os.path.exists(p) for p in paths)
+    assert client.get(f"/containers/{ref}/stats").status_code == 404
+
+
+def test_stats_of_an_exited_container_is_409(client: httpx.Client) -> None:
+    done = run(client, ["true"])
+    assert client.get(f"/containers/{done['id']}/stats").status_code == 409
+
+
+def test_service_wide_default_limits(own_service) -> None:
+    own_service.extra_args = ["--default-limits", '{"timeout_seconds": 1, "pids": 50}']
+    own_service.start()
+    with httpx.Client(base_url=own_service.url, timeout=60) as client:
+        done = run(client, ["sleep", "30"])
+        assert done["timed_out"] is True
+        assert done["limits"]["pids"] == 50
+        mine = run(client, ["true"], limits={"timeout_seconds": 20})
+        assert mine["limits"]["timeout_seconds"] == 20
+        assert mine["limits"]["pids"] == 50
