@@ -93,8 +93,12 @@ def _start_error(record: ContainerRecord) -> str:
 @router.post("/containers/{ref}/start", status_code=status.HTTP_204_NO_CONTENT)
 def start_container(ref: str, runtime: RuntimeDep) -> Response:
     record = runtime.get(ref)
-    if record.status != "created":
+    if record.status == "running":
         return Response(status_code=status.HTTP_304_NOT_MODIFIED)
+    if record.status == "exited":
+        raise DockerError(
+            409, f"container {record.id[:12]} has exited: mydocker does not restart containers"
+        )
     record = runtime.start_container(record.id)
     if record.error:
         raise DockerError(400, _start_error(record))

@@ -289,6 +289,10 @@ def test_start_releases_a_created_container(client: TestClient, fake: FakeRuntim
     assert fake.ops() == ["start_container"]
     fake.record = make_record("running")
     assert client.post(f"/v1.47/containers/{ID}/start").status_code == 304
+    fake.record = make_record("exited")
+    restarted = client.post(f"/v1.47/containers/{ID}/start")
+    assert restarted.status_code == 409
+    assert "does not restart" in restarted.json()["message"]
 
 
 def test_an_exec_failure_on_start_reads_as_docker_words_it(
