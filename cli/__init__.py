@@ -1,0 +1,1 @@
+"""The mydocker command: an HTTP client of the service (never imports runtime/)."""
