@@ -137,9 +137,14 @@ class Entry:
 
 class Launcher:
     def __init__(
-        self, listener: socket.socket, cgroup_manager: cgroups.Manager | None = None
+        self,
+        listener: socket.socket,
+        cgroup_manager: cgroups.Manager | None = None,
+        devices_parent: str = devices.PARENT,
     ) -> None:
         self.listener = listener
+        #: Where this launcher's devices cgroups live (runtime/security/devices.py).
+        self.devices_parent = devices_parent
         self.selector = selectors.DefaultSelector()
         self.selector.register(listener, selectors.EVENT_READ, ("accept", None))
         self.clients: list[Client] = []
@@ -715,7 +720,7 @@ class Launcher:
         if not devices.available():
             log.warning("no v1 devices cgroup: %s may open any device node", container_id)
             return None
-        path = devices.create(container_id)
+        path = devices.create(container_id, self.devices_parent)
         try:
             devices.join(path, pid)
         except BaseException:
@@ -922,8 +927,13 @@ def main(argv: list[str] | None = None) -> int:
     listener.listen(64)
     log.info("listening on %s", path)
     cgroup_manager = _cgroup_manager(state_dir)
+    devices_parent = devices.parent_for(state_dir)
+    if devices.available():
+        swept = devices.sweep(devices_parent)
+        if swept:
+            log.info("removed %d empty devices cgroups left by an earlier launcher", swept)
     try:
-        Launcher(listener, cgroup_manager).serve_forever()
+        Launcher(listener, cgroup_manager, devices_parent).serve_forever()
     finally:
         # Only unlink the socket we created, then let the lock go with us.
         os.unlink(path)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 
 ROOT = "/sys/fs/cgroup/devices"
@@ -50,9 +51,18 @@ def _write(path: str, value: str) -> None:
         f.write(value)
 
 
-def create(container_id: str, root: str = ROOT) -> str:
+def parent_for(state_dir: str) -> str:
+    """``mydocker/<16 hex digits>``: one parent per state dir, hence per launcher.
+
+    Each launcher sweeps only its own parent (``sweep``), so it never
+    removes a cgroup that another service's launcher has just made."""
+    digest = hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:16]
+    return f"{PARENT}/{digest}"
+
+
+def create(container_id: str, parent: str = PARENT, root: str = ROOT) -> str:
     """A cgroup for the container that denies all but ``ALLOWED``; its path."""
-    parent = os.path.join(root, PARENT)
+    parent = os.path.join(root, parent)
     os.makedirs(parent, exist_ok=True)
     path = os.path.join(parent, container_id)
     os.mkdir(path)
@@ -69,6 +79,30 @@ def create(container_id: str, root: str = ROOT) -> str:
 def join(path: str, pid: int) -> None:
     """Move ``pid`` (and the threads it will have) into the cgroup."""
     _write(os.path.join(path, "cgroup.procs"), str(pid))
+
+
+def sweep(parent: str, root: str = ROOT) -> int:
+    """Remove the empty cgroups a killed launcher left under ``parent``.
+
+    A launcher that dies (SIGKILL) never reaps its containers; when they end,
+    their cgroups stay behind, empty.  The next launcher of the same state
+    dir calls this at start; cgroups that still hold processes are kept
+    (rmdir(2) answers EBUSY).  Returns how many were removed."""
+    directory = os.path.join(root, parent)
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for name in names:
+        path = os.path.join(directory, name)
+        if os.path.isdir(path):
+            try:
+                os.rmdir(path)
+            except OSError:
+                continue
+            removed += 1
+    return removed
 
 
 def remove(path: str) -> None:

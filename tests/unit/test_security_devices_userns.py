@@ -35,10 +35,11 @@ def test_create_denies_all_then_allows_dockers_list(tmp_path: Path) -> None:
 
     devices._write = recording  # type: ignore[assignment]
     try:
-        path = devices.create("abc", root=str(root))
+        path = devices.create("abc", devices.parent_for("/srv/state"), root=str(root))
     finally:
         devices._write = original  # type: ignore[assignment]
-    assert path == str(root / "mydocker" / "abc")
+    assert path == str(root / devices.parent_for("/srv/state") / "abc")
+    assert devices.parent_for("/srv/state") != devices.parent_for("/srv/other")
     assert writes[0] == ("devices.deny", "a")
     allowed = [value for name, value in writes[1:] if name == "devices.allow"]
     assert allowed == list(devices.ALLOWED)
@@ -47,6 +48,16 @@ def test_create_denies_all_then_allows_dockers_list(tmp_path: Path) -> None:
     )
     devices.join(path, 4242)
     assert (Path(path) / "cgroup.procs").read_text() == "4242"
+
+
+def test_sweep_removes_only_empty_cgroups(tmp_path: Path) -> None:
+    parent = tmp_path / "mydocker" / "x"
+    (parent / "empty").mkdir(parents=True)
+    (parent / "busy").mkdir()
+    (parent / "busy" / "cgroup.procs").write_text("1")  # rmdir fails, as EBUSY would
+    assert devices.sweep("mydocker/x", root=str(tmp_path)) == 1
+    assert sorted(p.name for p in parent.iterdir()) == ["busy"]
+    assert devices.sweep("mydocker/none", root=str(tmp_path)) == 0
 
 
 def test_remove_tolerates_a_missing_cgroup(tmp_path: Path) -> None:
