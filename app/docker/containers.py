@@ -49,6 +49,7 @@ def _native(config: models.ContainerConfig, name: str) -> ContainerCreate:
             tty=config.Tty,
             stdin=config.OpenStdin,
             tty_size=models.tty_size(config),
+            limits=models.limits(config),
             **models.security_options(host.SecurityOpt),
         )
     except ValidationError as err:

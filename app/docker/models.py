@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.docker.errors import DockerError
-from app.schemas import TtySize
+from app.schemas import LimitsCreate, TtySize
 
 #: Non-zero values that still mean "the default" for fields we do not implement.
 ACCEPTED: dict[str, tuple[Any, ...]] = {
@@ -42,6 +42,7 @@ class DockerHostConfig(BaseModel):
     CapAdd: list[str] | None = None
     CapDrop: list[str] | None = None
     SecurityOpt: list[str] | None = None
+    Ulimits: list[dict[str, Any]] | None = None
     #: The terminal's size, sent with a TTY; any value is fine.
     ConsoleSize: list[int] | None = None
 
@@ -115,9 +116,6 @@ def refuse_unsupported(config: ContainerConfig) -> None:
     host = config.host()
     # Declared fields whose features the core does not have yet.
     pending = {
-        "HostConfig.Memory": bool(host.Memory),
-        "HostConfig.NanoCpus": bool(host.NanoCpus),
-        "HostConfig.PidsLimit": host.PidsLimit not in (None, 0, -1),
         "HostConfig.Binds": bool(host.Binds),
         "HostConfig.ReadonlyRootfs": host.ReadonlyRootfs,
     }
@@ -158,6 +156,35 @@ def tty_size(config: ContainerConfig) -> TtySize | None:
     if not config.Tty or not size or len(size) != 2 or not all(size):
         return None
     return TtySize(rows=size[0], cols=size[1])
+
+
+#: ``Ulimits`` names we map, onto the native limits (setrlimit(2)).
+ULIMITS = {"nofile": "nofile", "fsize": "fsize_bytes"}
+
+
+def limits(config: ContainerConfig) -> LimitsCreate | None:
+    """``Memory``, ``NanoCpus``, ``PidsLimit`` and ``Ulimits`` as the native limits.
+
+    Zero (and ``PidsLimit`` -1) mean "no limit" in Docker: the service's
+    defaults then apply, as they do to a native create without the field."""
+    host = config.host()
+    values: dict[str, Any] = {}
+    if host.Memory:
+        values["memory_bytes"] = host.Memory
+    if host.NanoCpus:
+        values["cpus"] = host.NanoCpus / 1e9
+    if host.PidsLimit and host.PidsLimit > 0:
+        values["pids"] = host.PidsLimit
+    for ulimit in host.Ulimits or []:
+        name, soft, hard = ulimit.get("Name"), ulimit.get("Soft"), ulimit.get("Hard")
+        if name not in ULIMITS or soft != hard:
+            raise DockerError(
+                400,
+                f"unsupported option: HostConfig.Ulimits {ulimit}: only "
+                f"{', '.join(ULIMITS)} with Soft == Hard",
+            )
+        values[ULIMITS[str(name)]] = soft
+    return LimitsCreate(**values) if values else None
 
 
 def user(value: str) -> str | None:

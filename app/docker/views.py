@@ -97,7 +97,7 @@ def _state(record: ContainerRecord) -> dict[str, Any]:
         "Running": record.status == "running",
         "Paused": False,
         "Restarting": False,
-        "OOMKilled": False,
+        "OOMKilled": bool(record.results.get("oom_killed")),
         "Dead": False,
         "Pid": record.pid if record.status == "running" and record.pid else 0,
         "ExitCode": exit_code(record),
@@ -109,15 +109,23 @@ def _state(record: ContainerRecord) -> dict[str, Any]:
 
 def host_config(record: ContainerRecord) -> dict[str, Any]:
     spec = record.spec
+    limits = spec.get("limits") or {}
+    cpus = limits.get("cpus")
+    ulimits = [
+        {"Name": name, "Soft": limits[field], "Hard": limits[field]}
+        for name, field in (("nofile", "nofile"), ("fsize", "fsize_bytes"))
+        if limits.get(field) is not None
+    ]
     return {
         "AutoRemove": bool(spec.get("auto_remove")),
         "Binds": None,
         "CapAdd": None,
         "CapDrop": None,
         "LogConfig": {"Type": "json-file", "Config": {}},
-        "Memory": 0,
-        "NanoCpus": 0,
-        "PidsLimit": None,
+        "Memory": limits.get("memory_bytes") or 0,
+        "NanoCpus": round(cpus * 1e9) if cpus else 0,
+        "PidsLimit": limits.get("pids"),
+        "Ulimits": ulimits,
         "NetworkMode": "none",
         "Privileged": False,
         "ReadonlyRootfs": False,

@@ -171,3 +171,17 @@ def test_run_it_in_a_terminal(service: Service, tmp_path: Path) -> None:
             process.kill()
             process.wait()
         os.close(master)
+
+
+def test_resource_limits_map_onto_the_native_ones(docker: Docker) -> None:
+    result = docker("run", "--rm", "--ulimit", "nofile=64:64", IMAGE, "sh", "-c", "ulimit -n")
+    assert (result.returncode, result.stdout) == (0, "64\n"), result.stderr
+    name = unique("oom")
+    hog = docker(
+        "run", "--name", name, "-m", "16m", IMAGE, "sh", "-c", 'x=a; while :; do x="$x$x"; done'
+    )
+    assert hog.returncode == 137, hog.stderr
+    inspected = json.loads(docker("inspect", name).stdout)[0]
+    assert inspected["State"]["OOMKilled"] is True
+    assert inspected["HostConfig"]["Memory"] == 16 * 1024 * 1024
+    assert docker("rm", name).returncode == 0
