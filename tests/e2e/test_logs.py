@@ -95,6 +95,8 @@ def test_follow_with_tail_and_stream(client: httpx.Client, tmp_path: Path) -> No
         "do sleep 0.05; i=$((i+1)); done; echo 11; echo noise >&2"
     )
     container = create(client, ["sh", "-c", script])
+    # The tail is taken when the request comes: let the first lines be written.
+    wait_for_output(client, container["id"], "10\n")
     params = {"follow": "true", "tail": 2, "stream": "stdout"}
     received = b""
     with client.stream("GET", f"/containers/{container['id']}/logs", params=params) as response:
