@@ -242,30 +242,43 @@ def reset_signals() -> None:
             pass  # signals the kernel reserves (32, 33 for NPTL)
 
 
+# Errors that mean "no such file here": the PATH search goes on past them.
+_NOT_FOUND = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG)
+# Errors that mean "found, but you may not run it": remembered, search goes on.
+_DENIED = (errno.EACCES, errno.EPERM, errno.ENOEXEC, errno.EISDIR)
+
+
 def _exec(argv: list[str], environ: dict[str, str]) -> None:
     name = argv[0]
+    if not name:
+        # execve(2) would get "" (ENOENT); Python refuses it with ValueError.
+        raise SetupError("exec ''", errno.ENOENT, "empty command name", EXIT_NOT_FOUND)
     if "/" in name:
         candidates = [name]
     else:
         candidates = [os.path.join(d or ".", name) for d in environ["PATH"].split(":")]
     # execvp(3): remember EACCES from one directory but keep searching; report
-    # ENOENT only when no directory had the file at all.
+    # ENOENT only when no directory had the file at all.  Any other error
+    # (ETXTBSY, E2BIG, ENOMEM, ...) ends the search: the file was found but
+    # could not be run, which is 126 with the real reason, as a shell says.
     denied: OSError | None = None
+    other: OSError | None = None
     last: OSError | None = None
     for path in candidates:
         try:
             os.execve(path, argv, environ)
         except OSError as err:
             last = err
-            if err.errno in (errno.EACCES, errno.EPERM, errno.ENOEXEC, errno.EISDIR):
+            if err.errno in _DENIED:
                 denied = denied or err
                 if "/" in name:
                     break
-            elif err.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG):
+            elif err.errno not in _NOT_FOUND:
+                other = err
                 break
-    failure = denied or last
+    failure = other or denied or last
     assert failure is not None
-    code = EXIT_NOT_EXECUTABLE if failure is denied else EXIT_NOT_FOUND
+    code = EXIT_NOT_FOUND if failure.errno in _NOT_FOUND else EXIT_NOT_EXECUTABLE
     if code == EXIT_NOT_FOUND and "/" not in name:
         raise SetupError(
             f"exec {name}",

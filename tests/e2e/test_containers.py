@@ -95,6 +95,25 @@ def test_not_executable_is_126(client: httpx.Client, path: str) -> None:
     assert container["error"] == f"exec {path}: Permission denied"
 
 
+def test_a_found_command_that_cannot_run_is_126_with_the_reason(
+    client: httpx.Client, tmp_path: Path
+) -> None:
+    # execve(2) gives ETXTBSY for a file open for writing: found, not runnable.
+    binary = tmp_path / "busy"
+    binary.write_bytes(Path("/bin/true").read_bytes())
+    binary.chmod(0o755)
+    with open(binary, "ab"):
+        for command, env in [([str(binary)], {}), (["busy"], {"PATH": f"{tmp_path}:/bin"})]:
+            container = run(client, command, env=env)
+            assert container["exit_code"] == 126, command
+            assert container["error"] == f"exec {binary}: Text file busy"
+
+
+def test_an_empty_command_name_is_127(client: httpx.Client) -> None:
+    container = run(client, [""])
+    assert (container["exit_code"], container["error"]) == (127, "exec '': empty command name")
+
+
 def test_exec_error_is_201_even_without_wait(client: httpx.Client) -> None:
     response = client.post("/containers", json={"command": ["no-such-command-xyz"]})
     assert response.status_code == 201

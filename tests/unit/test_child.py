@@ -234,3 +234,31 @@ def test_stdio_wires_the_three_fds(tmp_path: Path) -> None:
 
     assert in_child(body)[0] == 0
     assert target.read_bytes() == b"to the file"
+
+
+def test_text_file_busy_is_126_with_the_real_reason(tmp_path: Path) -> None:
+    # execve(2) ETXTBSY: the file is open for writing.  The command was found
+    # but cannot be executed: 126 and "Text file busy", not "not found".
+    binary = tmp_path / "busy"
+    binary.write_bytes(Path("/bin/true").read_bytes())
+    binary.chmod(0o755)
+
+    def body(command: str, path: str) -> Callable[[], None]:
+        def run() -> None:
+            os.open(binary, os.O_WRONLY)  # kept open across the execve attempt
+            child._exec([command], {"PATH": path})
+
+        return run
+
+    for command, path in [(str(binary), "/bin"), ("busy", f"/nowhere:{tmp_path}:/bin")]:
+        code, report, _ = in_child(body(command, path))
+        assert code == 126, command
+        assert report is not None
+        assert report["errno"] == errno.ETXTBSY
+        assert report["message"] == f"exec {binary}: Text file busy"
+
+
+def test_an_empty_command_name_is_not_found() -> None:
+    code, report, _ = in_child(lambda: child._exec([""], {"PATH": "/bin"}))
+    assert code == 127
+    assert report is not None and report["message"] == "exec '': empty command name"
