@@ -401,3 +401,17 @@ def test_exec_is_confined_like_the_container(client: httpx.Client) -> None:
         assert response.json()["exit_code"] == 0, response.json()
     finally:
         client.delete(f"/containers/{container['id']}", params={"force": "true"})
+
+
+def test_userns_works_with_cgroup_limits(client: httpx.Client) -> None:
+    # The launcher joins the cgroups and writes the id maps before the go
+    # byte; the pids limit holds for the mapped root too.
+    container = run(
+        client,
+        ["sh", "-c", "for i in 1 2 3 4 5 6; do sleep 0.2 & done; wait; echo end"],
+        userns=True,
+        limits={"pids": 4},
+    )
+    out = logs(client, str(container["id"]))
+    assert "Cannot fork" in out or "can't fork" in out, out
+    assert container["memory_peak_bytes"], container
