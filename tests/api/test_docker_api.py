@@ -225,8 +225,16 @@ def test_create_maps_the_fields_we_implement(client: TestClient, fake: FakeRunti
             "CapAdd": ["NET_ADMIN"],
             "CapDrop": ["MKNOD"],
             "SecurityOpt": ["seccomp=unconfined"],
+            "Memory": 64 << 20,
+            "NanoCpus": 500_000_000,
+            "PidsLimit": 20,
+            "Ulimits": [{"Name": "nofile", "Soft": 64, "Hard": 64}],
         },
+        "Tty": True,
+        "OpenStdin": True,
+        "StdinOnce": True,
     }
+    body["HostConfig"]["ConsoleSize"] = [24, 80]
     assert client.post("/v1.47/containers/create", json=body).status_code == 201
     [(_, args, kwargs)] = fake.calls
     assert args == (["/bin/sh", "-c", "echo $A"],)
@@ -234,6 +242,18 @@ def test_create_maps_the_fields_we_implement(client: TestClient, fake: FakeRunti
     assert (kwargs["workdir"], kwargs["hostname"], kwargs["user"]) == ("/tmp", "box", "1000:1000")
     assert (kwargs["cap_add"], kwargs["cap_drop"]) == (["NET_ADMIN"], ["MKNOD"])
     assert (kwargs["seccomp"], kwargs["labels"]) == ("unconfined", {"k": "v"})
+    assert kwargs["limits"] == {"memory_bytes": 64 << 20, "cpus": 0.5, "pids": 20, "nofile": 64}
+    assert (kwargs["tty"], kwargs["stdin"], kwargs["stdin_once"]) == (True, True, True)
+    assert kwargs["tty_size"] == (24, 80)
+
+
+def test_limits_out_of_range_are_400s(client: TestClient, fake: FakeRuntime) -> None:
+    body = {"Image": "host", "Cmd": ["true"], "HostConfig": {"Memory": 1024}}
+    got = client.post("/v1.47/containers/create", json=body)
+    assert got.status_code == 400 and "memory_bytes" in got.json()["message"]
+    body["HostConfig"] = {"Ulimits": [{"Name": "core", "Soft": 0, "Hard": 0}]}
+    assert client.post("/v1.47/containers/create", json=body).status_code == 400
+    assert fake.calls == []
 
 
 @pytest.mark.parametrize(
