@@ -148,3 +148,27 @@ def test_stream_follow_with_tail_starts_at_the_tail(
         return alive
 
     assert b"".join(stream([str(out), str(err)], 1, True, running)) == b"b\nlate\n"
+
+
+def test_a_cursor_returns_what_was_appended_since_its_last_read(tmp_path: Path) -> None:
+    out, err = tmp_path / "stdout.log", tmp_path / "stderr.log"
+    out.write_bytes(b"before\n")
+    replaying = logs.Cursor([str(out), str(err)])
+    following = logs.Cursor([str(out), str(err)], from_start=False)
+    try:
+        assert replaying.read() == b"before\n"
+        assert following.read() == b""
+        assert replaying.read() == b""
+        with out.open("ab") as f:
+            f.write(b"more\n")
+        err.write_bytes(b"late file\n")  # created after the cursor
+        assert replaying.read() == b"more\nlate file\n"
+        assert following.read() == b"more\nlate file\n"
+        big = b"x" * (CHUNK + 10)
+        with out.open("ab") as f:
+            f.write(big)
+        assert len(replaying.read()) == CHUNK  # at most `limit` per call
+        assert replaying.read() == b"x" * 10
+    finally:
+        replaying.close()
+        following.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runtime.errors import AmbiguousReference, NameInUse, NotFound
-from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, RecordStore
+from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
 
 
 def _record(container_id: str, name: str | None = None, status: str = CREATED) -> ContainerRecord:
@@ -176,3 +176,35 @@ def test_concurrent_inserts_and_updates(store: RecordStore) -> None:
     records = store.list()
     assert len(records) == 200
     assert all(r.status == EXITED for r in records)
+
+
+# -- execs ------------------------------------------------------------------------
+def _exec(exec_id: str, container_id: str) -> ExecRecord:
+    return ExecRecord(
+        id=exec_id,
+        container_id=container_id,
+        status=CREATED,
+        spec={"command": ["hostname"], "tty": False},
+        created_at="2026-01-01T00:00:00Z",
+    )
+
+
+def test_execs_are_stored_resolved_and_go_with_their_container(store: RecordStore) -> None:
+    container = _id("c1")
+    store.insert(_record(container))
+    store.insert_exec(_exec(_id("e1"), container))
+    store.insert_exec(_exec(_id("e2"), container))
+    done = store.update_exec(_id("e1"), status=EXITED, exit_code=7)
+    assert (done.status, done.exit_code, done.spec["command"]) == (EXITED, 7, ["hostname"])
+    assert store.get_exec(_id("e1")) == done
+    assert store.resolve_exec(_id("e2")[:6]).id == _id("e2")
+    with pytest.raises(AmbiguousReference):
+        store.resolve_exec("e")
+    with pytest.raises(NotFound, match="no such exec"):
+        store.resolve_exec("f00")
+    assert [e.id for e in store.list_execs(container_id=container)] == [_id("e1"), _id("e2")]
+    assert [e.id for e in store.list_execs(status=CREATED)] == [_id("e2")]
+    store.delete(container)
+    assert store.list_execs() == []
+    with pytest.raises(NotFound):
+        store.update_exec(_id("e2"), status=EXITED)

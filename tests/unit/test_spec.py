@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from runtime.spec import DEFAULT_PATH, ContainerSpec, from_dict, to_dict
+from runtime.spec import DEFAULT_PATH, ContainerSpec, ExecSpec, from_dict, to_dict
 
 
 def test_round_trip_through_json() -> None:
@@ -110,3 +110,28 @@ def test_generic_round_trip_of_nested_dataclasses() -> None:
 def test_generic_none_stays_none() -> None:
     back = from_dict(_Outer, {"name": "x", "inner": None, "count": None})
     assert back == _Outer(name="x")
+
+
+def test_a_tty_sets_term_unless_env_does() -> None:
+    plain = ContainerSpec(command=("sh",), hostname="h")
+    assert "TERM" not in plain.environ()
+    assert ContainerSpec(command=("sh",), hostname="h", tty=True).environ()["TERM"] == "xterm"
+    mine = ContainerSpec(command=("sh",), hostname="h", tty=True, env={"TERM": "vt100"})
+    assert mine.environ()["TERM"] == "vt100"
+
+
+def test_an_exec_sees_the_containers_environment_with_its_own_on_top() -> None:
+    container = ContainerSpec(command=("sleep",), hostname="box", env={"A": "1", "B": "2"})
+    spec = ExecSpec(command=("env",), env={"B": "3"}, tty=True)
+    environ = spec.environ(container)
+    assert (environ["A"], environ["B"], environ["HOSTNAME"], environ["TERM"]) == (
+        "1",
+        "3",
+        "box",
+        "xterm",
+    )
+    assert from_dict(ExecSpec, json.loads(json.dumps(to_dict(spec)))) == spec
+    with pytest.raises(ValueError, match="empty"):
+        ExecSpec(command=())
+    with pytest.raises(ValueError, match="environment"):
+        ExecSpec(command=("x",), env={"A=B": "1"})

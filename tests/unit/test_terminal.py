@@ -1,0 +1,31 @@
+"""Window sizes on a pty, the pty's flags, cgroup membership parsing."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from runtime import procfs, terminal
+
+
+def test_winsize_round_trip() -> None:
+    master, slave = terminal.open_pty()
+    try:
+        assert not os.get_inheritable(master) and not os.get_inheritable(slave)
+        terminal.set_winsize(master, 33, 91)
+        assert terminal.get_winsize(slave) == (33, 91)
+        with pytest.raises(ValueError, match="rows and cols"):
+            terminal.set_winsize(master, 0, 80)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_cgroup_membership_parsing(tmp_path: os.PathLike[str]) -> None:
+    ours = procfs.cgroups("self")
+    assert ours, "every process is in some cgroup"
+    # The same process is never elsewhere than itself.
+    assert procfs.cgroup_procs_to_join(os.getpid()) == []
+    for path in procfs.cgroup_mounts().values():
+        assert os.path.isdir(path)
