@@ -218,3 +218,30 @@ def capget() -> tuple[int, int, int]:
         sets[1] |= data[word].permitted << shift
         sets[2] |= data[word].inheritable << shift
     return sets[0], sets[1], sets[2]
+
+
+# <sys/inotify.h>: the launcher watches capped log files (output_bytes).
+IN_MODIFY = 0x2
+IN_NONBLOCK = os.O_NONBLOCK
+IN_CLOEXEC = os.O_CLOEXEC
+
+_libc.inotify_init1.argtypes = [ctypes.c_int]
+_libc.inotify_init1.restype = ctypes.c_int
+_libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+_libc.inotify_add_watch.restype = ctypes.c_int
+_libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.inotify_rm_watch.restype = ctypes.c_int
+
+
+def inotify_init1(flags: int) -> int:
+    """inotify_init1(2): a new inotify instance's fd."""
+    return _check(_libc.inotify_init1(flags), "inotify_init1")
+
+
+def inotify_add_watch(fd: int, path: str, mask: int) -> int:
+    """inotify_add_watch(2): the watch descriptor."""
+    return _check(_libc.inotify_add_watch(fd, os.fsencode(path), mask), f"inotify_add_watch {path}")
+
+
+def inotify_rm_watch(fd: int, wd: int) -> None:
+    _check(_libc.inotify_rm_watch(fd, wd), "inotify_rm_watch")

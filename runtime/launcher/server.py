@@ -20,8 +20,9 @@ has not read yet.  Execs (runtime/nsexec.py) are entries too, of kind
 Limits (docs/limits.md): each container gets a cgroup, joined before the go
 byte, so the command runs limited from its first instruction (an exec joins
 the cgroups of the container's init, runtime/nsexec.py).  The loop's select
-timeout doubles as the timer for ``timeout_seconds`` and as the poll of the
-log sizes for ``output_bytes``; either kills the whole cgroup.  At exit the
+timeout doubles as the timer for ``timeout_seconds``; an inotify watch on
+the log files (IN_MODIFY) wakes it to check the sizes against
+``output_bytes``; either kills the whole cgroup.  At exit the
 counters are read, then the cgroup is removed, and the exit event carries
 the results (oom_killed, timed_out, ...).
 """
@@ -56,9 +57,10 @@ IDLE_EXIT_SECONDS = 5.0
 #: Attach input the process has not read yet; past this, ``write`` fails.
 MAX_PENDING_INPUT = 1 << 20
 READ_CHUNK = 1 << 16
-#: How often the log sizes of containers with ``output_bytes`` are checked.
+#: How often the log sizes of containers with ``output_bytes`` are polled
+#: when no inotify watch could be added (inotify(7): max_user_watches).
 #: The logs are files the container writes directly (no pipe to count
-#: through), so a fast writer can overshoot by what it writes in this time;
+#: through), so a writer overshoots by what it writes before the check;
 #: the files are cut back to the cap after the kill.
 OUTPUT_POLL_SECONDS = 0.05
 #: How many loop turns a cgroup that is still busy at exit gets retried.
@@ -116,6 +118,7 @@ class Entry:
     timed_out: bool = False
     output_truncated: bool = False
     killed: bool = False
+    watches: list[int] = field(default_factory=list)  # inotify wds on the logs
 
     @property
     def input_fd(self) -> int:
@@ -152,6 +155,7 @@ class Launcher:
         self.idle_since: float | None = time.monotonic()
         self.cgroups = cgroup_manager
         self.unremoved: dict[str, tuple[cgroups.Cgroup, int]] = {}  # busy at exit: retry
+        self.inotify_fd = -1  # created with the first output_bytes container
 
     # -- the loop -------------------------------------------------------
     def serve_forever(self) -> None:
@@ -170,6 +174,8 @@ class Launcher:
                     self._read_error_pipe(obj)
                 elif kind == "pidfd":
                     self._reap(obj)
+                elif kind == "inotify":
+                    self._drain_inotify()
             self._enforce_limits()
             self._retry_removals()
             if self._idle_too_long():
@@ -185,7 +191,8 @@ class Launcher:
                 continue
             if entry.deadline is not None:
                 timeout = min(timeout, max(entry.deadline - now, 0.0))
-            if entry.limits.output_bytes is not None and entry.released_at is not None:
+            capped = entry.limits.output_bytes is not None
+            if capped and entry.released_at is not None and not entry.watches:
                 timeout = min(timeout, OUTPUT_POLL_SECONDS)
         if self.unremoved:
             timeout = min(timeout, 0.1)
@@ -220,6 +227,41 @@ class Launcher:
             pass
         if entry.cgroup is not None:
             entry.cgroup.kill_all()
+
+    def _watch_output(self, entry: Entry) -> None:
+        """Wake the loop on every write to a capped container's logs.
+
+        inotify(7) reports writes through any fd, the container's included,
+        and coalesces identical unread events, so a flood of writes costs
+        one wake-up per loop turn; the check follows the write at once
+        instead of up to a poll period later."""
+        try:
+            if self.inotify_fd < 0:
+                self.inotify_fd = libc.inotify_init1(libc.IN_NONBLOCK | libc.IN_CLOEXEC)
+                self.selector.register(self.inotify_fd, selectors.EVENT_READ, ("inotify", None))
+            for path in entry.log_paths:
+                entry.watches.append(libc.inotify_add_watch(self.inotify_fd, path, libc.IN_MODIFY))
+        except OSError as err:
+            log.warning("%s: no inotify watch (%s); polling its log sizes", entry.id, err)
+            self._unwatch_output(entry)
+
+    def _unwatch_output(self, entry: Entry) -> None:
+        for wd in entry.watches:
+            try:
+                libc.inotify_rm_watch(self.inotify_fd, wd)
+            except OSError:
+                pass  # EINVAL: the file is gone, and its watch went with it
+        entry.watches.clear()
+
+    def _drain_inotify(self) -> None:
+        # Which file changed does not matter: _enforce_limits checks every
+        # capped container right after.
+        while True:
+            try:
+                if not os.read(self.inotify_fd, 1 << 16):
+                    return
+            except BlockingIOError:
+                return
 
     def _retry_removals(self) -> None:
         for name, (cgroup, tries) in list(self.unremoved.items()):
@@ -480,6 +522,8 @@ class Launcher:
         entry.limits = spec.limits
         entry.cgroup = cgroup
         entry.log_paths = (stdout, stderr)
+        if spec.limits.output_bytes is not None:
+            self._watch_output(entry)
         return entry
 
     def _make_cgroup(self, container_id: str, limits: Limits) -> cgroups.Cgroup | None:
@@ -814,6 +858,7 @@ class Launcher:
     def _results(self, entry: Entry) -> dict[str, Any]:
         """What the run took and why it ended; the cgroup goes once read."""
         wall = None if entry.released_at is None else time.monotonic() - entry.released_at
+        self._unwatch_output(entry)
         stats = cgroups.Stats()
         if entry.cgroup is not None:
             try:

@@ -67,5 +67,37 @@ def test_select_timeout_polls_often_for_capped_output_and_idles_otherwise():
     capped = make_entry(limits=Limits(output_bytes=10), released_at=now)
     assert launcher_with(capped)._select_timeout() == server.OUTPUT_POLL_SECONDS
     assert launcher_with(make_entry())._select_timeout() == 1.0
+    watched = make_entry(limits=Limits(output_bytes=10), released_at=now, watches=[1, 2])
+    assert launcher_with(watched)._select_timeout() == 1.0  # inotify wakes the loop instead
     exited = make_entry(limits=Limits(output_bytes=10), released_at=now, exit={"exit_code": 0})
     assert launcher_with(exited)._select_timeout() == 1.0
+
+
+def test_a_write_to_a_capped_log_wakes_the_loop(tmp_path):
+    import os
+    import selectors
+
+    launcher = launcher_with()
+    launcher.selector = selectors.DefaultSelector()
+    launcher.inotify_fd = -1
+    paths = (write(tmp_path / "o", 0), write(tmp_path / "e", 0))
+    entry = make_entry(limits=Limits(output_bytes=10), log_paths=paths)
+    launcher._watch_output(entry)
+    try:
+        assert len(entry.watches) == 2
+        assert launcher.selector.select(timeout=0) == []
+        with open(paths[1], "ab") as f:
+            f.write(b"more")
+        ready = launcher.selector.select(timeout=5)
+        assert [key.data for key, _ in ready] == [("inotify", None)]
+        launcher._drain_inotify()
+        assert launcher.selector.select(timeout=0) == []
+        launcher._unwatch_output(entry)
+        assert entry.watches == []
+        launcher._drain_inotify()  # inotify(7): removing a watch queues IN_IGNORED
+        with open(paths[0], "ab") as f:
+            f.write(b"unwatched")
+        assert launcher.selector.select(timeout=0.05) == []
+    finally:
+        launcher.selector.close()
+        os.close(launcher.inotify_fd)
