@@ -1,0 +1,243 @@
+"""Restarts and crashes of the API and of the launcher (issue 8, docs/reliability.md).
+
+Each test runs a service of its own and kills only the pids it started: the
+service process it spawned and the launcher of its own state dir.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+from runtime import pids
+from runtime.procfs import process_state
+from tests.e2e.conftest import Service
+from tests.e2e.helpers import create, wait, wait_for_output
+
+LOST = "exit status lost"
+
+
+def _client(service: Service) -> httpx.Client:
+    return httpx.Client(base_url=service.url, timeout=60)
+
+
+def _gated(trigger: Path, code: int) -> list[str]:
+    """A command that exits with ``code`` once ``trigger`` exists."""
+    return ["sh", "-c", f"while [ ! -e {trigger} ]; do sleep 0.05; done; exit {code}"]
+
+
+def _pidfile(service: Service, container_id: str) -> tuple[int, int]:
+    found = pids.read_pidfile(str(service.state_dir / "containers" / container_id / "pid"))
+    assert found is not None
+    return found
+
+
+def _dead(pid: int, start_time: int) -> bool:
+    """Gone, or a zombie that init has still to reap: not running either way."""
+    return not pids.same_process(pid, start_time) or process_state(pid) in {"Z", "X"}
+
+
+def _eventually(check, timeout: float = 15.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _crash_api(service: Service) -> None:
+    """kill -9 of the service process (ours: we started it)."""
+    assert service.process is not None
+    service.process.kill()
+    service.process.wait()
+    service.process = None
+
+
+def _kill9(pid: int | None) -> None:
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    _eventually(lambda: process_state(pid) in {None, "Z"}, what=f"pid {pid} to die")
+
+
+def test_api_kill9_then_restart_keeps_containers_and_their_real_exit_codes(
+    own_service: Service, tmp_path: Path
+) -> None:
+    own_service.start()
+    trigger = tmp_path / "go"
+    with _client(own_service) as client:
+        done = client.post("/containers?wait=true", json={"command": ["sh", "-c", "exit 7"]})
+        assert done.json()["exit_code"] == 7
+        exits_meanwhile = create(client, _gated(trigger, 42))
+        keeps_running = create(client, ["sleep", "1000"])
+        interactive = create(client, ["cat"], stdin=True)
+    launcher = own_service.launcher_pid()
+    _crash_api(own_service)
+
+    # While the API is dead, one container exits: only the launcher knows how.
+    trigger.touch()
+    pid, start_time = _pidfile(own_service, str(exits_meanwhile["id"]))
+    _eventually(lambda: _dead(pid, start_time), what="the gated container to exit")
+
+    own_service.start()
+    assert own_service.launcher_pid() == launcher  # the same launcher, never restarted
+    with _client(own_service) as client:
+        listed = {c["id"]: c for c in client.get("/containers").json()}
+        assert len(listed) == 4
+        assert [
+            c["exit_code"] for c in listed.values() if c["command"] == ["sh", "-c", "exit 7"]
+        ] == [7]
+        meanwhile = listed[exits_meanwhile["id"]]
+        assert (meanwhile["status"], meanwhile["exit_code"], meanwhile["error"]) == (
+            "exited",
+            42,
+            None,
+        )
+        running = listed[keeps_running["id"]]
+        assert running["status"] == "running" and running["pid"] == keeps_running["pid"]
+
+        # Still running: waited on (a timeout answers with it running) ...
+        assert wait(client, keeps_running["id"], timeout=0.3)["status"] == "running"
+        # ... reached through the launcher (exec), attached to ...
+        execd = client.post(
+            f"/containers/{keeps_running['id']}/exec?wait=true", json={"command": ["true"]}
+        )
+        assert execd.status_code == 201 and execd.json()["exit_code"] == 0, execd.text
+        url = own_service.url.replace("http", "ws") + f"/containers/{interactive['id']}/attach"
+        with ws_connect(f"{url}?logs=false") as ws:
+            ws.send(b"hello after a crash\n")
+            echoed = b""
+            while b"hello after a crash" not in echoed:
+                frame = ws.recv(timeout=10)
+                if isinstance(frame, bytes):
+                    echoed += frame
+        # ... and killed, with a real exit status.
+        killed = client.post(f"/containers/{keeps_running['id']}/kill")
+        assert killed.status_code == 200, killed.text
+        final = wait(client, keeps_running["id"])
+        assert (final["exit_code"], final["signal"]) == (137, "SIGKILL")
+        client.post(f"/containers/{interactive['id']}/kill")
+        assert wait(client, interactive["id"])["exit_code"] == 137
+
+
+def test_launcher_kill9_buries_its_containers_and_kills_their_orphans(
+    own_service: Service,
+) -> None:
+    own_service.start()
+    with _client(own_service) as client:
+        done = client.post("/containers?wait=true", json={"command": ["sh", "-c", "exit 3"]})
+        running = create(client, ["sleep", "1000"])
+        pid, start_time = _pidfile(own_service, str(running["id"]))
+        old_launcher = own_service.launcher_pid()
+        _kill9(old_launcher)
+
+        # The API notices, reconnects to a new launcher and reconciles.
+        lost = _eventually(
+            lambda: (
+                (c := client.get(f"/containers/{running['id']}").json())["status"] == "exited" and c
+            ),
+            what="the orphaned container to be marked lost",
+        )
+        assert lost["exit_code"] is None and lost["signal"] is None  # never a made-up 0
+        assert lost["error"].startswith(LOST) and "was killed" in lost["error"]
+        # The orphan (reparented to init when its launcher died) is killed.
+        _eventually(lambda: _dead(pid, start_time), what="the orphan to die")
+        assert client.get(f"/containers/{done.json()['id']}").json()["exit_code"] == 3
+        # And the service goes on, with a new launcher.
+        again = client.post("/containers?wait=true", json={"command": ["sh", "-c", "exit 5"]})
+        assert again.status_code == 201 and again.json()["exit_code"] == 5
+        assert own_service.launcher_pid() not in (None, old_launcher)
+
+
+def test_api_and_launcher_kill9_like_a_reboot(own_service: Service, tmp_path: Path) -> None:
+    own_service.start()
+    trigger = tmp_path / "go"
+    with _client(own_service) as client:
+        running = create(client, ["sleep", "1000"])
+        exits_unseen = create(client, _gated(trigger, 9))
+    _crash_api(own_service)
+    _kill9(own_service.launcher_pid())
+    # With both gone, this exit status is seen by nobody: it must not become a 0.
+    trigger.touch()
+    pid, start_time = _pidfile(own_service, str(running["id"]))
+    assert not _dead(pid, start_time)  # orphaned, still running
+
+    own_service.start()
+    with _client(own_service) as client:
+        for container in (running, exits_unseen):
+            record = client.get(f"/containers/{container['id']}").json()
+            assert record["status"] == "exited"
+            assert record["exit_code"] is None and record["error"].startswith(LOST), record
+    _eventually(lambda: _dead(pid, start_time), what="the orphan to be killed at start-up")
+
+
+def test_sigterm_leaves_containers_running_by_default_within_a_bounded_time(
+    own_service: Service,
+) -> None:
+    own_service.extra_args = ["--shutdown-timeout", "2"]
+    own_service.start()
+    with _client(own_service) as client:
+        running = create(client, ["sleep", "1000"])
+    # An open follow and an open wait: shutdown must not hang on them.
+    follower = subprocess.Popen(
+        ["curl", "-sN", f"{own_service.url}/containers/{running['id']}/logs?follow=true"],
+        stdout=subprocess.DEVNULL,
+    )
+    waiter = subprocess.Popen(
+        ["curl", "-s", "-XPOST", f"{own_service.url}/containers/{running['id']}/wait"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.5)
+        assert own_service.process is not None
+        own_service.process.send_signal(signal.SIGTERM)
+        # The open requests get --shutdown-timeout seconds, then are closed.
+        assert own_service.process.wait(30) == -signal.SIGTERM  # on its own, not killed
+        assert follower.wait(10) is not None and waiter.wait(10) is not None
+    finally:
+        for p in (follower, waiter):
+            p.kill()
+            p.wait()
+    own_service.process = None
+    pid, start_time = _pidfile(own_service, str(running["id"]))
+    assert pids.same_process(pid, start_time)  # still running under the launcher
+    own_service.start()
+    with _client(own_service) as client:
+        assert client.get(f"/containers/{running['id']}").json()["status"] == "running"
+        client.post(f"/containers/{running['id']}/kill")
+        assert wait(client, running["id"])["exit_code"] == 137
+
+
+@pytest.mark.parametrize("shutdown_timeout", ["1"])
+def test_sigterm_with_stop_containers_on_exit_stops_them_first(
+    own_service: Service, shutdown_timeout: str
+) -> None:
+    own_service.extra_args = ["--stop-containers-on-exit", "--shutdown-timeout", shutdown_timeout]
+    own_service.start()
+    with _client(own_service) as client:
+        plain = create(client, ["sleep", "1000"])
+        trapping = create(
+            client, ["sh", "-c", "trap 'exit 9' TERM; echo ready; while :; do sleep 0.1; done"]
+        )
+        wait_for_output(client, trapping["id"], "ready")
+    assert own_service.process is not None
+    own_service.process.send_signal(signal.SIGTERM)
+    # uvicorn re-raises the SIGTERM once it has shut down cleanly.
+    assert own_service.process.wait(30) == -signal.SIGTERM
+    own_service.process = None
+    own_service.extra_args = []
+    own_service.start()
+    with _client(own_service) as client:
+        # No SIGTERM handler as PID 1: SIGKILL at once (pid_namespaces(7)).
+        first = client.get(f"/containers/{plain['id']}").json()
+        assert (first["status"], first["exit_code"], first["signal"]) == ("exited", 137, "SIGKILL")
+        second = client.get(f"/containers/{trapping['id']}").json()
+        assert (second["status"], second["exit_code"]) == ("exited", 9)
