@@ -52,6 +52,7 @@ from runtime.errors import (
 from runtime.gate import Gate
 from runtime.launcher.client import Disconnected, LauncherClient
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
+from runtime.reserve import Reserve
 from runtime.security import capabilities, identity
 from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.signals import catches, parse_signal
@@ -133,6 +134,8 @@ class Runtime:
         self._exit_waiters: dict[str, list[Future[ContainerRecord]]] = {}
         self._removal_waiters: dict[str, list[Future[ContainerRecord]]] = {}
         self._exec_waiters: dict[str, list[Future[ExecRecord]]] = {}
+        # Room to record exits in when the state dir fills up (runtime/reserve.py).
+        self._reserve = Reserve(os.path.join(self.state_dir, "reserve"))
         # Launches (shared) against reconciles (exclusive): see runtime/gate.py.
         self._gate = Gate()
         self._closing = False
@@ -141,6 +144,7 @@ class Runtime:
     # -- life cycle -----------------------------------------------------
     def start(self) -> None:
         """Connect to (or start) the launcher and reconcile the records with it."""
+        self._reserve.ensure()
         self.launcher.connect()
         self._reconcile()
 
@@ -300,6 +304,9 @@ class Runtime:
                     self._wake_locked(record)
         except RuntimeFailure as err:
             # Not recorded, so not acknowledged: the launcher keeps the status.
+            if isinstance(err, StorageFull) and self._reserve.release():
+                self._on_event(event)  # at once, into the space set aside
+                return
             # Try again soon (a full disk or a locked database passes).
             if not self._closing:
                 log.error("recording the exit of %s failed: %s; retrying", container_id, err)
@@ -387,6 +394,8 @@ class Runtime:
             raise StorageFull(
                 self.state_dir, f"{free} bytes free, a launch needs {MIN_FREE_BYTES >> 20} MiB"
             )
+        # Room again after a full disk: set the reserve aside again first.
+        self._reserve.ensure(headroom=MIN_FREE_BYTES)
 
     # -- operations -----------------------------------------------------
     def create(

@@ -108,7 +108,7 @@ class LauncherClient:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [project_root, env.get("PYTHONPATH")]))
         with open(self._log_path(), "ab") as log_file:
-            subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, "-m", "runtime.launcher", "--state-dir", self.state_dir],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
@@ -117,6 +117,11 @@ class LauncherClient:
                 close_fds=True,
                 env=env,
             )
+        # The launcher is our child until we exit: reap it when it ends (an
+        # idle exit, a crash) so that no zombie is left behind (wait(2)).
+        threading.Thread(
+            target=process.wait, name=f"reap-launcher-{process.pid}", daemon=True
+        ).start()
 
     def close(self) -> None:
         self._closing = True
@@ -203,6 +208,7 @@ class LauncherClient:
                 log.error("lost the launcher: %s", err)
         finally:
             self._sock = None
+            sock.close()  # a dropped connection's fd, not leaked per reconnect
             with self._pending_lock:
                 pending, self._pending = self._pending, {}
             for future, _ in pending.values():
