@@ -43,6 +43,8 @@ class DockerHostConfig(BaseModel):
     CapDrop: list[str] | None = None
     SecurityOpt: list[str] | None = None
     Ulimits: list[dict[str, Any]] | None = None
+    Mounts: list[dict[str, Any]] | None = None
+    Tmpfs: dict[str, str] | None = None
     #: The terminal's size, sent with a TTY; any value is fine.
     ConsoleSize: list[int] | None = None
 
@@ -117,6 +119,8 @@ def refuse_unsupported(config: ContainerConfig) -> None:
     # Declared fields whose features the core does not have yet.
     pending = {
         "HostConfig.Binds": bool(host.Binds),
+        "HostConfig.Mounts": bool(host.Mounts),
+        "HostConfig.Tmpfs": bool(host.Tmpfs),
         "HostConfig.ReadonlyRootfs": host.ReadonlyRootfs,
     }
     found += [name for name, set_ in pending.items() if set_]
@@ -215,4 +219,70 @@ def security_options(options: list[str] | None) -> dict[str, Any]:
             result["seccomp"] = "unconfined"
         else:
             raise DockerError(400, f"unsupported option: HostConfig.SecurityOpt {option!r}")
+    return result
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def _size(text: str, where: str) -> int:
+    number, unit = text.rstrip("kmgbKMGB"), text[len(text.rstrip("kmgbKMGB")) :].lower()
+    if not number.isdigit() or unit not in _SIZE_UNITS:
+        raise DockerError(400, f"invalid size {text!r} in {where}")
+    return int(number) * _SIZE_UNITS[unit]
+
+
+def mounts(host: DockerHostConfig) -> list[dict[str, Any]]:
+    """``Binds``, ``Mounts`` and ``Tmpfs`` as native mounts, in that order.
+
+    Binds are ``/host:/container[:ro|rw]``; a source without a leading
+    ``/`` names a volume, and there are no volumes.  ``Mounts`` entries of
+    type ``bind`` and ``tmpfs`` map; ``Tmpfs`` takes ``size=`` and
+    ``ro``/``rw``.  Anything else (SELinux relabels, propagation, volume
+    options) is refused."""
+    result: list[dict[str, Any]] = []
+    for bind in host.Binds or []:
+        parts = bind.split(":")
+        if len(parts) not in (2, 3) or not parts[0].startswith("/"):
+            raise DockerError(
+                400, f"unsupported bind {bind!r}: /host/path:/container/path[:ro|rw] (no volumes)"
+            )
+        options = parts[2].split(",") if len(parts) == 3 else []
+        if set(options) - {"ro", "rw"}:
+            raise DockerError(400, f"unsupported bind options in {bind!r}: only ro or rw")
+        result.append(
+            {"type": "bind", "source": parts[0], "target": parts[1], "read_only": "ro" in options}
+        )
+    for mount in host.Mounts or []:
+        kind, target = mount.get("Type"), mount.get("Target")
+        extra = set(mount) - {"Type", "Source", "Target", "ReadOnly", "TmpfsOptions"}
+        extra = {k for k in extra if not is_zero(mount[k])}
+        tmpfs = mount.get("TmpfsOptions") or {}
+        if kind not in ("bind", "tmpfs") or extra or set(tmpfs) - {"SizeBytes"}:
+            raise DockerError(
+                400,
+                f"unsupported mount {mount}: Type bind or tmpfs, with Source, Target, "
+                "ReadOnly, TmpfsOptions.SizeBytes",
+            )
+        entry: dict[str, Any] = {
+            "type": kind,
+            "target": target,
+            "read_only": bool(mount.get("ReadOnly")),
+        }
+        if kind == "bind":
+            entry["source"] = mount.get("Source")
+        elif tmpfs.get("SizeBytes"):
+            entry["size_bytes"] = tmpfs["SizeBytes"]
+        result.append(entry)
+    for target, tmpfs_options in (host.Tmpfs or {}).items():
+        entry = {"type": "tmpfs", "target": target, "read_only": False}
+        for option in filter(None, tmpfs_options.split(",")):
+            key, _, value = option.partition("=")
+            if key == "size":
+                entry["size_bytes"] = _size(value, f"Tmpfs {target}")
+            elif key in ("ro", "rw"):
+                entry["read_only"] = key == "ro"
+            else:
+                raise DockerError(400, f"unsupported tmpfs option {option!r}: size=, ro, rw")
+        result.append(entry)
     return result

@@ -115,3 +115,47 @@ def test_command_is_entrypoint_then_cmd() -> None:
     assert models.command(config) == ["a", "b", "c"]
     with pytest.raises(DockerError, match="no command"):
         models.command(models.ContainerConfig(Image="x"))
+
+
+def test_binds_mounts_and_tmpfs_become_native_mounts() -> None:
+    host = models.DockerHostConfig(
+        Binds=["/srv:/data:ro", "/tmp/x:/x"],
+        Mounts=[
+            {"Type": "tmpfs", "Target": "/scratch", "TmpfsOptions": {"SizeBytes": 1024}},
+            {"Type": "bind", "Source": "/a", "Target": "/b", "ReadOnly": True},
+        ],
+        Tmpfs={"/run": "size=64m,rw", "/cache": ""},
+    )
+    assert models.mounts(host) == [
+        {"type": "bind", "source": "/srv", "target": "/data", "read_only": True},
+        {"type": "bind", "source": "/tmp/x", "target": "/x", "read_only": False},
+        {"type": "tmpfs", "target": "/scratch", "read_only": False, "size_bytes": 1024},
+        {"type": "bind", "source": "/a", "target": "/b", "read_only": True},
+        {"type": "tmpfs", "target": "/run", "read_only": False, "size_bytes": 64 << 20},
+        {"type": "tmpfs", "target": "/cache", "read_only": False},
+    ]
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        {"Binds": ["myvolume:/data"]},
+        {"Binds": ["/a:/b:z"]},
+        {"Mounts": [{"Type": "volume", "Source": "v", "Target": "/v"}]},
+        {
+            "Mounts": [
+                {
+                    "Type": "bind",
+                    "Source": "/a",
+                    "Target": "/b",
+                    "BindOptions": {"Propagation": "shared"},
+                }
+            ]
+        },
+        {"Tmpfs": {"/t": "noexec"}},
+        {"Tmpfs": {"/t": "size=lots"}},
+    ],
+)
+def test_mounts_we_do_not_implement_are_refused(host: dict[str, object]) -> None:
+    with pytest.raises(DockerError):
+        models.mounts(models.DockerHostConfig(**host))  # type: ignore[arg-type]
