@@ -8,10 +8,12 @@ down keeps its real exit code until the new API process has recorded it.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import Service, logs, run
 from tests.e2e.helpers import create, wait
@@ -36,8 +38,9 @@ def _wait_until_reaped(pid: int, timeout: float = 30) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "crashed"])
 def test_records_and_running_containers_survive_a_restart(
-    own_service: Service, tmp_path: Path
+    own_service: Service, tmp_path: Path, how: signal.Signals
 ) -> None:
     own_service.start()
     across, during = tmp_path / "across", tmp_path / "during"
@@ -54,7 +57,7 @@ def test_records_and_running_containers_survive_a_restart(
         launcher = own_service.launcher_pid()
         assert launcher is not None
 
-        own_service.stop()
+        own_service.stop(how)
         # While the API is down: one container exits; the launcher keeps its status.
         during.touch()
         _wait_until_reaped(int(str(down_pid)))
