@@ -7,17 +7,23 @@ from fastapi.responses import JSONResponse
 
 from runtime.errors import (
     Conflict,
+    Forbidden,
+    InvalidArchive,
     InvalidArgument,
     LimitReached,
     NotFound,
     RuntimeFailure,
     StorageFull,
+    TooLarge,
     Unavailable,
 )
 
 STATUS_BY_ERROR: list[tuple[type[RuntimeFailure], int]] = [
+    (InvalidArchive, 400),
+    (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (TooLarge, 413),
     (InvalidArgument, 422),
     (LimitReached, 429),
     (Unavailable, 503),

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from app import docs, errors, guard
 from app.config import Settings
 from app.docker import DockerDispatch, create_docker_app
-from app.routes import containers, execs
+from app.routes import containers, execs, images
 from runtime import Runtime
 
 DESCRIPTION = """
@@ -37,6 +37,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             userns_range=settings.userns_range,
             max_containers=settings.max_containers,
             default_limits=settings.default_limits,
+            max_image_bytes=settings.max_upload_bytes,
         )
         await run_in_threadpool(started.start)
         app.state.runtime = started
@@ -66,6 +67,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     docs.install(app)
     app.include_router(containers.router)
     app.include_router(execs.router)
+    app.include_router(images.router)
     # The Docker API is an app of its own (its own error shape), sharing this
     # one's state (the runtime) and dependency overrides (tests' fakes).
     docker = create_docker_app()

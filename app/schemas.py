@@ -15,8 +15,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from runtime import ContainerRecord, ExecRecord
+from runtime.images import Image
+from runtime.images.store import NAME_PATTERN as IMAGE_NAME_PATTERN
 from runtime.security import capabilities
-from runtime.spec import LIMIT_BOUNDS, number
+from runtime.spec import LIMIT_BOUNDS, Mount, check_container_path, number
 
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
 # RFC 1123 labels: letters, digits, inner hyphens; dots between labels.
@@ -126,6 +128,58 @@ class ContainerStats(BaseModel):
     pids: Annotated[int | None, Field(description="Processes (tasks) now.")]
 
 
+def _container_path(path: str) -> str:
+    try:
+        check_container_path(path, "the path")
+    except ValueError as err:
+        raise ValueError(str(err)) from None
+    return path
+
+
+class BindMount(BaseModel):
+    """A host path shown inside the container (`docker run --volume SRC:DST[:ro]`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["bind"]
+    source: Annotated[str, Field(description="Absolute host path; must exist.")]
+    target: Annotated[str, Field(description="Absolute path in the container, without `..`.")]
+    read_only: Annotated[bool, Field(description="Recursively read-only.")] = False
+
+    @field_validator("source")
+    @classmethod
+    def _absolute_source(cls, source: str) -> str:
+        if not source.startswith("/") or "\0" in source:
+            raise ValueError("must be an absolute path without NUL bytes")
+        return source
+
+    _target = field_validator("target")(_container_path)
+
+    def to_runtime(self) -> Mount:
+        return Mount("bind", self.target, source=self.source, read_only=self.read_only)
+
+
+class TmpfsMount(BaseModel):
+    """A fresh, empty tmpfs (`docker run --tmpfs DST`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["tmpfs"]
+    target: Annotated[str, Field(description="Absolute path in the container, without `..`.")]
+    size_bytes: Annotated[
+        int | None, Field(gt=0, description="Size cap; default half of the RAM (tmpfs(5)).")
+    ] = None
+    read_only: bool = False
+
+    _target = field_validator("target")(_container_path)
+
+    def to_runtime(self) -> Mount:
+        return Mount("tmpfs", self.target, read_only=self.read_only, size_bytes=self.size_bytes)
+
+
+MountSpec = Annotated[BindMount | TmpfsMount, Field(discriminator="type")]
+
+
 class ContainerCreate(BaseModel):
     """A container to run."""
 
@@ -161,7 +215,10 @@ class ContainerCreate(BaseModel):
     ] = {}
     workdir: Annotated[
         str | None,
-        Field(description="Absolute working directory of the command (default `/`)."),
+        Field(
+            description="Absolute working directory of the command (default `/`); "
+            "created if missing."
+        ),
     ] = None
     user: Annotated[
         str | None,
@@ -220,6 +277,19 @@ class ContainerCreate(BaseModel):
         LimitsCreate | None,
         Field(description="Resource and time limits; unset ones take the service's defaults."),
     ] = None
+    image: Annotated[
+        str,
+        Field(
+            description="Image for the root filesystem: `host` (the host's `/`, read-only, "
+            "with private /tmp, /run, /var/tmp), `busybox`, or an imported one."
+        ),
+    ] = "host"
+    read_only: Annotated[
+        bool, Field(description="Make the root filesystem read-only (no writable layer).")
+    ] = False
+    mounts: Annotated[
+        list[MountSpec], Field(description="Bind mounts and tmpfs mounts, in order.")
+    ] = []
 
     @field_validator("command")
     @classmethod
@@ -293,6 +363,7 @@ class ContainerPublic(BaseModel):
     hostname: str
     tty: bool
     stdin: bool
+    image: str
     pid: Annotated[int | None, Field(description="Host pid while it runs.")]
     exit_code: Annotated[
         int | None,
@@ -344,6 +415,7 @@ class ContainerPublic(BaseModel):
             hostname=spec["hostname"],
             tty=bool(spec.get("tty")),
             stdin=bool(spec.get("stdin")),
+            image=spec.get("image", "host"),
             pid=record.pid if record.status != "exited" else None,
             exit_code=record.exit_code,
             signal=record.signal,
@@ -449,3 +521,23 @@ class ExecPublic(BaseModel):
 
 class ErrorDetail(BaseModel):
     detail: Any
+
+
+class ImagePublic(BaseModel):
+    """An image: a read-only root filesystem containers start from."""
+
+    name: Annotated[str, Field(pattern=IMAGE_NAME_PATTERN)]
+    builtin: Annotated[bool, Field(description="`host` and `busybox`; they cannot be deleted.")]
+    created_at: datetime | None
+    size_bytes: Annotated[int | None, Field(description="Bytes of regular files; null for `host`.")]
+    files: Annotated[int | None, Field(description="Number of entries; null for `host`.")]
+
+    @classmethod
+    def from_image(cls, image: Image) -> ImagePublic:
+        return cls(
+            name=image.name,
+            builtin=image.builtin,
+            created_at=image.created_at,  # type: ignore[arg-type]
+            size_bytes=image.size_bytes,
+            files=image.files,
+        )

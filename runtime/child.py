@@ -7,9 +7,12 @@ Order matters and each step is named, so a failure reads
    setting the child up: cgroups, id maps, ...);
 2. make every mount private (``MS_REC|MS_PRIVATE``) before mounting anything,
    so nothing propagates back to the host (mount_namespaces(7));
-3. mount a fresh ``/proc`` for the new PID namespace and ``/sys`` for the new
-   network namespace, then mask and make read-only what Docker does
-   (runtime/security/paths.py);
+3. build the container's root (``runtime.rootfs``: overlay or the read-only
+   host, pivot_root, a fresh ``/proc`` for the new PID namespace, ``/sys`` for
+   the new network namespace, a minimal ``/dev``, the user's mounts, then
+   Docker's masked and read-only paths, runtime/security/paths.py); a spec
+   without a ``rootfs`` plan keeps the host's root and only gets the fresh
+   ``/proc`` and ``/sys`` and the masks;
 4. set the hostname (UTS namespace) and bring ``lo`` up (network namespace);
    set the rlimits (``nofile``, ``fsize_bytes``);
 5. chdir; with a tty: setsid and make the pty slave the controlling
@@ -40,7 +43,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from runtime import libc, terminal
+from runtime import libc, rootfs, terminal
 from runtime.security import capabilities, identity, paths, seccomp
 from runtime.spec import ContainerSpec, Limits, Security
 
@@ -89,9 +92,15 @@ def run(spec: ContainerSpec, fds: ChildFds) -> int:
 def _steps(spec: ContainerSpec, fds: ChildFds) -> list[tuple[str, Callable[[], None]]]:
     return [
         ("make mounts private", lambda: libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)),
-        ("mount /proc", _mount_proc),
-        ("mount /sys", _mount_sys),
-        ("mask /proc and /sys paths", paths.protect),
+        *(
+            rootfs.steps(spec)
+            if spec.rootfs is not None
+            else [
+                ("mount /proc", _mount_proc),
+                ("mount /sys", _mount_sys),
+                ("mask /proc and /sys paths", paths.protect),
+            ]
+        ),
         ("sethostname", lambda: socket.sethostname(spec.hostname)),
         ("bring up lo", _loopback_up),
         ("set rlimits", lambda: _set_rlimits(spec.limits)),

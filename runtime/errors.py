@@ -8,6 +8,9 @@ RuntimeFailure                 the base of every error the runtime raises
 │   └── InvalidState           e.g. kill of a container that is not running
 ├── InvalidArgument            a value the HTTP schema could not catch (names the field)
 ├── LimitReached               e.g. as many containers run as the service allows
+├── InvalidArchive             an image archive that is not a tar, or is hostile (says why)
+├── TooLarge                   an image archive over the service's size cap
+├── Forbidden                  never allowed, e.g. deleting a built-in image
 ├── Unavailable                the launcher cannot be reached, or the records are locked
 └── StorageFull                the state dir's filesystem is full (ENOSPC, SQLITE_FULL)
 """
@@ -72,3 +75,15 @@ class StorageFull(RuntimeFailure):
             "old containers (DELETE /containers/{ref})"
         )
         self.where = where
+
+
+class InvalidArchive(RuntimeFailure):
+    """The archive is not a tar (or tar.gz), or a member would escape the image."""
+
+
+class TooLarge(RuntimeFailure):
+    pass
+
+
+class Forbidden(RuntimeFailure):
+    pass

@@ -36,10 +36,26 @@ MS_SLAVE = 0x80000
 MS_STRICTATIME = 0x1000000
 MNT_DETACH = 0x2
 
+# <linux/mount.h>: the new mount API (open_tree(2), move_mount(2),
+# mount_setattr(2)), which works on whole subtrees and on detached mounts.
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+OPEN_TREE_CLONE = 0x1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+# <fcntl.h>
+AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+
 # x86_64 and aarch64 syscall numbers for calls glibc 2.36 has no wrapper for.
+# open_tree, move_mount and mount_setattr sit in the table shared by all
+# architectures since Linux 5.0 (asm-generic/unistd.h).
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155},
-    "aarch64": {"pivot_root": 41},
+    "x86_64": {"pivot_root": 155, "open_tree": 428, "move_mount": 429, "mount_setattr": 442},
+    "aarch64": {"pivot_root": 41, "open_tree": 428, "move_mount": 429, "mount_setattr": 442},
 }
 
 
@@ -127,15 +143,95 @@ def umount2(target: str, flags: int = 0) -> None:
 
 
 _libc.syscall.restype = ctypes.c_long
+# syscall(2) is variadic: this copy of it (``_libc[name]`` makes a new function
+# object, unlike attribute access) has no argtypes, and every argument is
+# passed as an explicit ctypes value of the kernel's type.
+_raw_syscall = _libc["syscall"]
+_raw_syscall.restype = ctypes.c_long
+
+
+def _syscall(name: str, *args: object) -> int:
+    number = _SYSCALLS[os.uname().machine][name]
+    return int(_raw_syscall(ctypes.c_long(number), *args))
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
     """pivot_root(2), which glibc does not wrap."""
-    number = _SYSCALLS[os.uname().machine]["pivot_root"]
-    _libc.syscall.argtypes = [ctypes.c_long, ctypes.c_char_p, ctypes.c_char_p]
     _check(
-        _libc.syscall(number, os.fsencode(new_root), os.fsencode(put_old)),
+        _syscall(
+            "pivot_root",
+            ctypes.c_char_p(os.fsencode(new_root)),
+            ctypes.c_char_p(os.fsencode(put_old)),
+        ),
         "pivot_root",
+    )
+
+
+class _MountAttr(ctypes.Structure):
+    """``struct mount_attr`` of <linux/mount.h> (MOUNT_ATTR_SIZE_VER0, 32 bytes)."""
+
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+def mount_setattr(
+    path: str, attr_set: int, *, recursive: bool = False, dirfd: int = AT_FDCWD, attr_clr: int = 0
+) -> None:
+    """mount_setattr(2): change flags of the mount at ``path`` (and below it).
+
+    With ``dirfd`` from ``open_tree`` and ``path=""`` it changes a detached
+    mount before it is attached anywhere."""
+    flags = AT_RECURSIVE if recursive else 0
+    if not path:
+        flags |= AT_EMPTY_PATH
+    attr = _MountAttr(attr_set, attr_clr, 0, 0)
+    _check(
+        _syscall(
+            "mount_setattr",
+            ctypes.c_int(dirfd),
+            ctypes.c_char_p(os.fsencode(path)),
+            ctypes.c_uint(flags),
+            ctypes.byref(attr),
+            ctypes.c_size_t(ctypes.sizeof(attr)),
+        ),
+        f"mount_setattr {path or dirfd}",
+    )
+
+
+def open_tree(path: str, *, recursive: bool = True) -> int:
+    """open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at ``path``.
+
+    The copy is a bind mount that is not attached anywhere yet; ``move_mount``
+    attaches it later, even after pivot_root(2) has made ``path`` unreachable.
+    """
+    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    return _check(
+        _syscall(
+            "open_tree",
+            ctypes.c_int(AT_FDCWD),
+            ctypes.c_char_p(os.fsencode(path)),
+            ctypes.c_uint(flags),
+        ),
+        f"open_tree {path}",
+    )
+
+
+def move_mount(fd: int, target: str) -> None:
+    """move_mount(2): attach the detached mount ``fd`` at ``target``."""
+    _check(
+        _syscall(
+            "move_mount",
+            ctypes.c_int(fd),
+            ctypes.c_char_p(b""),
+            ctypes.c_int(AT_FDCWD),
+            ctypes.c_char_p(os.fsencode(target)),
+            ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
+        ),
+        f"move_mount {target}",
     )
 
 

@@ -41,6 +41,8 @@ from typing import Any
 
 from runtime import leftovers, logs, pids
 from runtime.errors import (
+    Conflict,
+    Forbidden,
     InvalidArgument,
     InvalidState,
     LimitReached,
@@ -50,6 +52,8 @@ from runtime.errors import (
     Unavailable,
 )
 from runtime.gate import Gate
+from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
+from runtime.images.builtin import HOST, HOST_TMPFS
 from runtime.launcher.client import Disconnected, LauncherClient
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
 from runtime.reserve import Reserve
@@ -57,14 +61,18 @@ from runtime.security import capabilities, identity
 from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.signals import catches, parse_signal
 from runtime.spec import (
+    DEFAULT_IMAGE,
     SECCOMP_PROFILES,
     USERNS_SIZE,
     ContainerSpec,
     ExecSpec,
     InvalidField,
     Limits,
+    Mount,
+    RootfsPlan,
     Security,
     to_dict,
+    under,
 )
 from runtime.timeutil import now_rfc3339
 
@@ -106,6 +114,16 @@ def new_container_id() -> str:
     return secrets.token_hex(32)
 
 
+#: Mount targets that would undo the masked and read-only paths (runtime.rootfs).
+FORBIDDEN_TARGETS = ("/proc", "/sys")
+#: overlayfs(5) splits its options at ',' and lowerdir at ':'.
+_OVERLAY_SPECIALS = (",", ":", "\\")
+
+
+def _log_rmtree_error(function: Any, path: str, excinfo: Any) -> None:
+    log.warning("could not remove %s: %s", path, excinfo[1])
+
+
 class Runtime:
     def __init__(
         self,
@@ -114,17 +132,25 @@ class Runtime:
         userns_range: tuple[int, int] = (DEFAULT_HOST_ID, USERNS_SIZE),
         max_containers: int | None = None,
         default_limits: Limits | None = None,
+        max_image_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         """``userns_range`` is (first host id, count) for ``userns`` containers;
         ``max_containers`` caps the containers created or running at once;
-        ``default_limits`` fill the limits a create leaves unset."""
-        self.state_dir = os.path.abspath(state_dir)
+        ``default_limits`` fill the limits a create leaves unset;
+        ``max_image_bytes`` caps an imported image's archive and contents."""
+        self.state_dir = os.path.realpath(state_dir)
+        if any(c in self.state_dir for c in _OVERLAY_SPECIALS):
+            raise RuntimeFailure(
+                f"the state dir {self.state_dir!r} must not contain ',' ':' or '\\': "
+                "overlayfs cannot take such paths"
+            )
         self.userns_range = userns_range
         self.max_containers = max_containers
         self.default_limits = default_limits or Limits()
         # Counting the running containers and inserting a new one are one step.
         self._admission = threading.Lock()
         os.makedirs(os.path.join(self.state_dir, "containers"), mode=0o700, exist_ok=True)
+        self.images = ImageStore(os.path.join(self.state_dir, "images"), max_image_bytes)
         self.records = RecordStore(os.path.join(self.state_dir, "mydocker.db"))
         self.launcher = LauncherClient(
             self.state_dir, on_event=self._on_event, on_disconnect=self._on_launcher_lost
@@ -145,6 +171,7 @@ class Runtime:
     def start(self) -> None:
         """Connect to (or start) the launcher and reconcile the records with it."""
         self._reserve.ensure()
+        self.images.prepare()
         self.launcher.connect()
         self._reconcile()
 
@@ -409,6 +436,9 @@ class Runtime:
         labels: dict[str, str] | None = None,
         auto_remove: bool = False,
         limits: Limits | dict[str, Any] | None = None,
+        image: str | None = None,
+        read_only: bool = False,
+        mounts: list[Mount] | None = None,
         start: bool = True,
         user: str | None = None,
         cap_add: list[str] | None = None,
@@ -429,6 +459,8 @@ class Runtime:
         spec holds the limits that applied."""
         container_id = new_container_id()
         security = self._security(user, cap_add, cap_drop, seccomp, no_new_privileges, userns)
+        found = self.images.get(image or DEFAULT_IMAGE)
+        self._check_mounts(found, mounts or [], workdir or "/")
         try:
             if isinstance(limits, dict):
                 limits = Limits(**limits)
@@ -450,6 +482,10 @@ class Runtime:
                 stdin=stdin,
                 stdin_once=stdin_once,
                 limits=effective,
+                image=found.name,
+                read_only=read_only,
+                mounts=tuple(mounts or ()),
+                rootfs=self._plan(found, self.container_dir(container_id), read_only),
             )
         except InvalidField as err:
             raise InvalidArgument(err.field, err.message) from err
@@ -466,6 +502,7 @@ class Runtime:
         with self._gate.shared():
             with self._admission:
                 self._admit()
+                self.images.get(found.name)  # not deleted meanwhile (delete_image holds the lock)
                 try:
                     os.makedirs(self.container_dir(container_id), mode=0o700)
                 except OSError as err:
@@ -475,8 +512,9 @@ class Runtime:
                         ) from err
                     raise RuntimeFailure(f"creating the container's directory: {err}") from err
                 try:
+                    self._make_root_dirs(spec.rootfs)
                     self.records.insert(record)
-                except RuntimeFailure:
+                except (RuntimeFailure, OSError):
                     shutil.rmtree(self.container_dir(container_id), ignore_errors=True)
                     raise
             self._launch(container_id, dict(record.spec), start, tty_size)
@@ -525,6 +563,92 @@ class Runtime:
                 f"{self.max_containers} (--max-containers)",
                 retry_after=1,
             )
+
+    def _check_mounts(self, image: Image, mounts: list[Mount], workdir: str) -> None:
+        """What only the host can tell: do sources exist, may they be shown?"""
+        host = image.rootfs is None
+        for index, mount in enumerate(mounts):
+            field = f"mounts[{index}]"
+            if under(mount.target, FORBIDDEN_TARGETS):
+                raise InvalidArgument(
+                    f"{field}.target",
+                    f"{mount.target} is under /proc or /sys, whose masks it could undo",
+                )
+            if mount.source is not None:
+                if not os.path.exists(mount.source):
+                    raise InvalidArgument(f"{field}.source", f"{mount.source} does not exist")
+                if under(os.path.realpath(mount.source), [self.state_dir]):
+                    raise InvalidArgument(
+                        f"{field}.source",
+                        f"{mount.source} is inside the service's state dir, "
+                        "which containers may not see",
+                    )
+            if host and not self._host_path_ok(mount.target):
+                raise InvalidArgument(
+                    f"{field}.target",
+                    f"{mount.target} does not exist in the read-only host image: use an "
+                    "existing path, one under /tmp, /run or /var/tmp, or another image",
+                )
+        if host and not self._host_path_ok(workdir):
+            raise InvalidArgument(
+                "workdir",
+                f"{workdir} does not exist in the read-only host image and cannot be created "
+                "there: use an existing directory, one under /tmp, or another image",
+            )
+
+    def _host_path_ok(self, path: str) -> bool:
+        if under(path, list(HOST_TMPFS)):
+            return True
+        return os.path.exists(path) and not under(os.path.realpath(path), [self.state_dir])
+
+    def _plan(self, image: Image, cdir: str, read_only: bool) -> RootfsPlan:
+        root = os.path.join(cdir, "rootfs")
+        if image.rootfs is None:
+            return RootfsPlan(root=root, hide=(self.state_dir,))
+        layer = os.path.join(cdir, "layer")
+        return RootfsPlan(root=root, lower=image.rootfs, layer=layer, read_only=read_only)
+
+    @staticmethod
+    def _make_root_dirs(plan: RootfsPlan | None) -> None:
+        """The mount point of the root and the overlay's layer dir (runtime.rootfs)."""
+        if plan is None:
+            return
+        os.mkdir(plan.root, 0o700)
+        if plan.layer is not None:
+            os.mkdir(plan.layer, 0o700)
+
+    # -- images ---------------------------------------------------------
+    def list_images(self) -> list[Image]:
+        return self.images.list()
+
+    def get_image(self, ref: str) -> Image:
+        return self.images.get(ref)
+
+    def image_users(self, name: str) -> list[ContainerRecord]:
+        """The containers (any status) whose root is built on image ``name``."""
+        return [r for r in self.records.list() if r.spec.get("image", HOST) == name]
+
+    def delete_image(self, ref: str) -> None:
+        """Delete an imported image; 409 while a container (even exited) uses it.
+
+        Holds the admission lock, which ``create`` holds from its last look
+        at the image until its record is in: no container can slip in."""
+        with self._admission:
+            image = self.images.get(ref)
+            if image.builtin:
+                raise Forbidden(f"{image.name} is a built-in image and cannot be deleted")
+            users = self.image_users(image.name)
+            if users:
+                names = ", ".join(r.name for r in users[:5])
+                raise Conflict(
+                    f"image {image.name} is used by {len(users)} container(s) ({names}); "
+                    "delete them first"
+                )
+            self.images.delete(image.name)
+
+    def begin_import(self, name: str) -> ImportJob:
+        """Start importing a tar stream as image ``name``: ``write`` chunks, then ``finish``."""
+        return self.images.begin_import(name)
 
     def _launch(
         self,
@@ -705,7 +829,9 @@ class Runtime:
                 raise NotFound("container", ref)
             self.records.delete(record.id)
             waiters = self._removal_waiters.pop(record.id, [])
-        shutil.rmtree(self.container_dir(record.id), ignore_errors=True)
+        # The logs and the overlay's upper/work dirs; the mounts themselves
+        # lived in the container's mount namespace and went with it.
+        shutil.rmtree(self.container_dir(record.id), onerror=_log_rmtree_error)
         for future in waiters:
             if not future.done():
                 future.set_result(final)

@@ -10,12 +10,80 @@ it did not come through HTTP.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_IMAGE = "host"
+MOUNT_TYPES = ("bind", "tmpfs")
+
+
+@dataclasses.dataclass(frozen=True)
+class Mount:
+    """A bind mount of a host path, or a fresh tmpfs, inside the container.
+
+    One class with a ``type`` (rather than one class per type) so that
+    ``from_dict`` stays generic; ``__post_init__`` holds the per-type rules.
+    """
+
+    type: str
+    target: str
+    source: str | None = None
+    read_only: bool = False
+    size_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in MOUNT_TYPES:
+            raise ValueError(f"mount type must be one of {', '.join(MOUNT_TYPES)}")
+        check_container_path(self.target, "target")
+        if self.type == "bind":
+            if not self.source or not self.source.startswith("/") or "\0" in self.source:
+                raise ValueError("a bind mount needs an absolute source path")
+            if self.size_bytes is not None:
+                raise ValueError("size_bytes is for tmpfs mounts")
+        elif self.source is not None:
+            raise ValueError("a tmpfs mount has no source")
+        if self.size_bytes is not None and self.size_bytes <= 0:
+            raise ValueError("size_bytes must be positive")
+
+
+def check_container_path(path: str, what: str) -> None:
+    """Absolute, no ``..`` component, no NUL, not ``/`` itself."""
+    if not path.startswith("/") or "\0" in path:
+        raise ValueError(f"{what} must be an absolute path without NUL bytes")
+    if ".." in path.split("/"):
+        raise ValueError(f"{what} must not contain '..'")
+    if path.strip("/") == "":
+        raise ValueError(f"{what} must not be /")
+
+
+def under(path: str, prefixes: tuple[str, ...] | list[str]) -> bool:
+    """Whether ``path`` is one of ``prefixes`` or below one (both normalised)."""
+    path = os.path.normpath(path)
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+@dataclasses.dataclass(frozen=True)
+class RootfsPlan:
+    """Where the child assembles the container's root: the runtime's paths.
+
+    ``lower`` is the image's rootfs (``None`` for the ``host`` image, a
+    read-only recursive bind of ``/``).  ``layer`` holds the overlay's
+    ``upper`` and ``work`` dirs; with ``read_only`` the child first mounts a
+    small tmpfs there, so nothing is written to disk and the root is made
+    read-only once the mount points exist.  ``hide`` lists host paths covered
+    with an empty read-only tmpfs (the service's state dir).
+    """
+
+    root: str
+    lower: str | None = None
+    layer: str | None = None
+    read_only: bool = False
+    hide: tuple[str, ...] = ()
+
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 
@@ -172,6 +240,12 @@ class ContainerSpec:
     #: Close stdin when the first attached client closes its input (Docker's
     #: ``StdinOnce``, set by ``docker run -i``); the attach layer does it.
     stdin_once: bool = False
+    image: str = DEFAULT_IMAGE
+    read_only: bool = False
+    mounts: tuple[Mount, ...] = ()
+    #: Filled in by the runtime; without it the child keeps the host's root
+    #: and only mounts a fresh /proc and /sys (what the core did).
+    rootfs: RootfsPlan | None = None
 
     def __post_init__(self) -> None:
         _check_command(self.command)

@@ -77,6 +77,9 @@ def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRe
         stdin=spec.stdin,
         tty_size=spec.tty_size.pair() if spec.tty_size else None,
         limits=spec.limits.model_dump(exclude_none=True) if spec.limits else None,
+        image=spec.image,
+        read_only=spec.read_only,
+        mounts=[m.to_runtime() for m in spec.mounts],
         **extra,
     )
 
@@ -85,6 +88,7 @@ def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRe
     "",
     status_code=status.HTTP_201_CREATED,
     responses={
+        404: {"model": ErrorDetail, "description": "No such image."},
         409: {"model": ErrorDetail, "description": "The name is taken."},
         413: {"model": ErrorDetail, "description": "The body is larger than --max-body."},
         429: {

@@ -127,6 +127,7 @@ PUBLIC_KEYS = {
     "status",
     "command",
     "hostname",
+    "image",
     "pid",
     "exit_code",
     "signal",

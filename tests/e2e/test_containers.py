@@ -158,11 +158,12 @@ def test_workdir(client: httpx.Client) -> None:
     assert logs(client, str(container["id"])) == "/\n"
 
 
-def test_missing_workdir_fails_in_its_step(client: httpx.Client) -> None:
-    container = run(client, ["pwd"], workdir="/no/such/dir")
+def test_bad_workdir_fails_in_its_step(client: httpx.Client) -> None:
+    # A missing workdir is created (tests/e2e/test_rootfs.py); a file is not a directory.
+    container = run(client, ["pwd"], workdir="/etc/hostname")
     assert container["status"] == "exited"
     assert container["exit_code"] not in (0, None)
-    assert container["error"] == "chdir /no/such/dir: No such file or directory"
+    assert container["error"] == "chdir /etc/hostname: Not a directory"
 
 
 # -- validation -------------------------------------------------------------------------

@@ -1,0 +1,254 @@
+"""The image store: ``<state_dir>/images/<name>/{rootfs/,image.json}``.
+
+An image is a directory tree that containers use as their overlay's lower
+layer and never write.  Every change to the store is a rename(2) of a whole
+directory, so a reader sees an image completely or not at all:
+
+    import:  .import-XXXX/{archive, rootfs/} --extract--> .import-XXXX/rootfs,
+             image.json --rename--> <name>/
+    delete:  <name>/ --rename--> .trash-XXXX/ --rmtree
+    start:   leftover .import-* and .trash-* (a crash mid-way) are removed
+
+``normalize_name`` turns Docker references into store names
+(``docker.io/library/busybox:latest`` -> ``busybox``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from runtime.errors import Conflict, InvalidArgument, NotFound, TooLarge
+from runtime.images import builtin
+from runtime.images.importer import extract
+from runtime.timeutil import now_rfc3339
+
+log = logging.getLogger("mydocker.images")
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,127}$"
+_NAME = re.compile(NAME_PATTERN)
+DEFAULT_MAX_BYTES = 4 << 30
+_REGISTRY_PREFIXES = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
+_PROGRESS_STEP = 64 << 20
+
+
+def normalize_name(ref: str) -> str:
+    """The store name for an image reference; ``ValueError`` if it has none.
+
+    Docker's defaults are dropped: the registry ``docker.io``, the
+    ``library/`` namespace and the ``:latest`` tag.  What remains must be a
+    plain name (lowercase letters, digits, ``_ . -``): the store is flat and
+    has no tags.
+    """
+    name = ref
+    for prefix in _REGISTRY_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+            break
+    name = name.removeprefix("library/").removesuffix(":latest")
+    if not _NAME.match(name):
+        raise ValueError(
+            f"{ref!r} is not an image name: lowercase letters, digits, '_', '.', '-' "
+            "(at most 128, starting with a letter or digit); tags other than "
+            ":latest and namespaces other than library/ are not supported"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+    builtin: bool
+    #: The rootfs directory; ``None`` for ``host``, whose root is the host's ``/``.
+    rootfs: str | None
+    created_at: str | None = None
+    size_bytes: int | None = None
+    files: int | None = None
+
+
+class ImageStore:
+    def __init__(self, root: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        # 0700: images may hold set-user-ID files that host users must not reach.
+        os.makedirs(root, mode=0o700, exist_ok=True)
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.root, name)
+
+    # -- start-up -------------------------------------------------------
+    def prepare(self) -> None:
+        """Clear what a crash left half-done; build ``busybox`` if it is missing."""
+        for entry in os.listdir(self.root):
+            if entry.startswith((".import-", ".trash-")):
+                log.info("removing %s, left over from an interrupted import or delete", entry)
+                shutil.rmtree(self.path(entry), ignore_errors=True)
+        if not os.path.exists(os.path.join(self.path(builtin.BUSYBOX), "image.json")):
+            self._build_busybox()
+
+    def _build_busybox(self) -> None:
+        if not os.path.exists(builtin.BUSYBOX_BINARY):
+            log.warning(
+                "no %s (Debian package busybox-static): the busybox image is unavailable",
+                builtin.BUSYBOX_BINARY,
+            )
+            return
+        staging = tempfile.mkdtemp(prefix=".import-", dir=self.root)
+        try:
+            rootfs = os.path.join(staging, "rootfs")
+            os.mkdir(rootfs, 0o755)
+            builtin.build_busybox(rootfs)
+            files, size = _measure(rootfs)
+            self._commit(staging, builtin.BUSYBOX, files, size, builtin=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        log.info("built the busybox image from %s", builtin.BUSYBOX_BINARY)
+
+    # -- queries --------------------------------------------------------
+    def get(self, ref: str) -> Image:
+        try:
+            name = normalize_name(ref)
+        except ValueError:
+            raise NotFound("image", ref) from None
+        if name == builtin.HOST:
+            return Image(name=builtin.HOST, builtin=True, rootfs=None)
+        try:
+            with open(os.path.join(self.path(name), "image.json")) as f:
+                meta = json.load(f)
+        except FileNotFoundError:
+            raise NotFound("image", name) from None
+        return Image(
+            name=name,
+            builtin=bool(meta.get("builtin", False)),
+            rootfs=os.path.join(self.path(name), "rootfs"),
+            created_at=meta.get("created_at"),
+            size_bytes=meta.get("size_bytes"),
+            files=meta.get("files"),
+        )
+
+    def list(self) -> list[Image]:
+        images = [self.get(builtin.HOST)]
+        for entry in sorted(os.listdir(self.root)):
+            if entry.startswith(".") or entry == builtin.HOST:
+                continue
+            try:
+                images.append(self.get(entry))
+            except NotFound:
+                continue
+        return images
+
+    # -- changes --------------------------------------------------------
+    def delete(self, name: str) -> None:
+        """Remove an image; the caller has checked that nothing uses it."""
+        trash = tempfile.mkdtemp(prefix=".trash-", dir=self.root)
+        try:
+            os.rename(self.path(name), os.path.join(trash, name))
+        except FileNotFoundError:
+            os.rmdir(trash)
+            raise NotFound("image", name) from None
+        shutil.rmtree(trash)
+
+    def begin_import(self, ref: str) -> ImportJob:
+        try:
+            name = normalize_name(ref)
+        except ValueError as err:
+            raise InvalidArgument("name", str(err)) from None
+        if name in builtin.NAMES or os.path.exists(self.path(name)):
+            raise Conflict(f"an image named {name!r} exists already")
+        return ImportJob(self, name)
+
+    def import_archive(self, ref: str, chunks: Iterable[bytes]) -> Image:
+        """Import from an iterable of byte chunks (a file opened ``rb`` works)."""
+        job = self.begin_import(ref)
+        try:
+            for chunk in chunks:
+                job.write(chunk)
+        except BaseException:
+            job.abort()
+            raise
+        return job.finish()
+
+    def _commit(self, staging: str, name: str, files: int, size: int, builtin: bool) -> None:
+        meta = {
+            "name": name,
+            "builtin": builtin,
+            "created_at": now_rfc3339(),
+            "size_bytes": size,
+            "files": files,
+        }
+        with open(os.path.join(staging, "image.json"), "w") as f:
+            json.dump(meta, f)
+        try:
+            os.rename(staging, self.path(name))
+        except OSError as err:  # ENOTEMPTY/EEXIST: another import of the same name won
+            raise Conflict(f"an image named {name!r} exists already") from err
+
+
+class ImportJob:
+    """One import: the body goes to ``archive`` as it arrives, then is extracted.
+
+    Writing the whole archive to disk first keeps memory flat whatever the
+    size and lets extraction read it at disk speed, in one thread; the cost
+    is disk space for the archive while the import runs.
+    """
+
+    def __init__(self, store: ImageStore, name: str) -> None:
+        self.store = store
+        self.name = name
+        self.staging = tempfile.mkdtemp(prefix=".import-", dir=store.root)
+        self.archive_path = os.path.join(self.staging, "archive")
+        self._archive = open(self.archive_path, "wb")
+        self.received = 0
+        self._next_report = _PROGRESS_STEP
+
+    def write(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        if self.received > self.store.max_bytes:
+            self.abort()
+            raise TooLarge(f"the archive is larger than the cap of {self.store.max_bytes} bytes")
+        self._archive.write(chunk)
+        if self.received >= self._next_report:
+            self._next_report += _PROGRESS_STEP
+            log.info("import %s: received %d MiB", self.name, self.received >> 20)
+
+    def finish(self) -> Image:
+        """Extract and publish; on any error nothing of the import remains."""
+        try:
+            self._archive.close()
+            log.info("import %s: extracting %d bytes", self.name, self.received)
+            rootfs = os.path.join(self.staging, "rootfs")
+            os.mkdir(rootfs, 0o755)
+            with open(self.archive_path, "rb") as archive:
+                stats = extract(
+                    archive, rootfs, max_bytes=self.store.max_bytes, progress=self._progress
+                )
+            os.unlink(self.archive_path)
+            self.store._commit(self.staging, self.name, stats.files, stats.size_bytes, False)
+        except BaseException:
+            self.abort()
+            raise
+        log.info("import %s: %d files, %d bytes", self.name, stats.files, stats.size_bytes)
+        return self.store.get(self.name)
+
+    def _progress(self, files: int, size: int) -> None:
+        log.info("import %s: extracted %d MiB in %d files", self.name, size >> 20, files)
+
+    def abort(self) -> None:
+        self._archive.close()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _measure(root: str) -> tuple[int, int]:
+    files = size = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            files += 1
+            size += os.lstat(os.path.join(dirpath, name)).st_size
+    return files, size

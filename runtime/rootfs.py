@@ -1,0 +1,308 @@
+"""The container's root filesystem, assembled by the child in its own mount namespace.
+
+``steps(spec)`` gives the named steps ``runtime.child`` runs right after
+"make mounts private", in this order:
+
+1. mount the root at ``plan.root``: an overlay (image = lower layer, a
+   per-container upper/work dir = writable layer) or, for ``host``, a
+   recursive bind of ``/`` made read-only with mount_setattr(2)
+   (``MOUNT_ATTR_RDONLY`` + ``AT_RECURSIVE``) without the host's /proc, /sys, /dev;
+2. clone every bind source (and the host's /dev/null, /dev/zero, ...) with
+   open_tree(2): detached mounts that can be attached after step 3, when the
+   host's tree is no longer reachable;
+3. pivot_root(2) into the new root and detach the old one (``pivot_root(".",
+   ".")`` then ``umount2(".", MNT_DETACH)``, as runc does; no put_old directory
+   is needed, so a read-only root works).  Never chroot(2), which root can
+   escape.  From here on every path resolves inside the container's root,
+   so a symlink in an image cannot point a mount at the host;
+4. a fresh /proc, /sys read-only, a minimal /dev on tmpfs (device nodes bound
+   from the host's, a new devpts instance, /dev/shm), and for ``host`` private
+   tmpfs on /tmp, /run, /var/tmp plus an empty tmpfs over the service's state dir;
+5. the user's mounts, then Docker's masked and read-only paths
+   (``runtime.security.paths.protect``: /dev/null over files, an empty
+   read-only tmpfs over directories; /proc/sys and friends bound read-only);
+6. create the workdir; with ``read_only`` remount the root read-only last,
+   after the mount points and the workdir exist.
+
+All of it lives in the container's mount namespace and disappears with its
+last process: nothing is mounted in the host's namespace.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable
+
+from runtime import libc
+from runtime.images.builtin import HOST_TMPFS
+from runtime.security import paths
+from runtime.spec import ContainerSpec, Mount, RootfsPlan
+
+Step = tuple[str, Callable[[], None]]
+
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_LINKS = {
+    "ptmx": "pts/ptmx",
+    "fd": "/proc/self/fd",
+    "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1",
+    "stderr": "/proc/self/fd/2",
+}
+#: The tmpfs that holds upper/work of a read_only container during set-up.
+READ_ONLY_LAYER_SIZE = 1 << 20
+
+_PROC_FLAGS = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
+
+
+def steps(spec: ContainerSpec) -> list[Step]:
+    """The named steps that build ``spec``'s root, for ``runtime.child``."""
+    assert spec.rootfs is not None
+    return _Assembly(spec, spec.rootfs).steps()
+
+
+class _Assembly:
+    """State shared by the steps: the open_tree fds taken before pivot_root."""
+
+    def __init__(self, spec: ContainerSpec, plan: RootfsPlan) -> None:
+        self.spec = spec
+        self.plan = plan
+        self.trees: dict[str, int] = {}
+
+    def steps(self) -> list[Step]:
+        plan, spec = self.plan, self.spec
+        host = plan.lower is None
+        result: list[Step] = [
+            (f"mount the root ({spec.image})", self.mount_root),
+            # Before pivot_root: in a user namespace the kernel lets a new proc
+            # or sysfs be mounted only while a full one is visible (the host's;
+            # mount_too_revealing() in fs/namespace.c), as runc does too.
+            ("mount /proc", lambda: self._kernel_fs("proc", "proc", _PROC_FLAGS)),
+            ("mount /sys", lambda: self._kernel_fs("sysfs", "sys", _PROC_FLAGS | libc.MS_RDONLY)),
+        ]
+        for device in DEVICES:
+            result.append((f"clone /dev/{device}", self._clone(f"/dev/{device}", False, False)))
+        for mount in spec.mounts:
+            if mount.type == "bind":
+                assert mount.source is not None
+                result.append(
+                    (f"clone {mount.source}", self._clone(mount.source, True, mount.read_only))
+                )
+        result += [
+            ("pivot_root", self.pivot),
+        ]
+        if spec.security.userns_host_id is not None:
+            # user_namespaces(7): the child keeps the host uid 0 it was cloned
+            # with, which the new namespace does not map, so creating a file
+            # fails with EOVERFLOW until it becomes the namespace's own root.
+            result.append(("become root of the user namespace", _become_userns_root))
+        result += [
+            ("mount /dev", self.mount_dev),
+            *[(f"bind /dev/{d}", self._bind_device(d)) for d in DEVICES],
+            ("mount /dev/pts", self.mount_devpts),
+            ("mount /dev/shm", self.mount_shm),
+            ("make /dev links", self.dev_links),
+        ]
+        if host:
+            for path, mode in HOST_TMPFS.items():
+                result.append((f"mount tmpfs {path}", self._host_tmpfs(path, mode)))
+            for path in plan.hide:
+                result.append((f"hide {path}", self._hide(path)))
+        for mount in spec.mounts:
+            result.append((f"mount {mount.target}", self._user_mount(mount)))
+        result.append(("mask /proc and /sys paths", paths.protect))
+        if spec.workdir != "/":
+            result.append((f"create workdir {spec.workdir}", self.make_workdir))
+        if plan.read_only and not host:
+            result.append(("make the root read-only", self.root_read_only))
+        return result
+
+    # -- before pivot_root ----------------------------------------------
+    def mount_root(self) -> None:
+        plan = self.plan
+        if plan.lower is None:
+            # A recursive bind of the host's root, minus the host's kernel
+            # filesystems (the container gets its own), then read-only all
+            # the way down: mount_setattr(2) with AT_RECURSIVE does every
+            # submount in one call, where MS_REMOUNT would need one per mount.
+            libc.mount("/", plan.root, None, libc.MS_BIND | libc.MS_REC)
+            for sub in ("/proc", "/sys", "/dev"):
+                _detach(plan.root + sub)
+            libc.mount_setattr(plan.root, libc.MOUNT_ATTR_RDONLY, recursive=True)
+            return
+        assert plan.layer is not None
+        if plan.read_only:
+            libc.mount(
+                "tmpfs",
+                plan.layer,
+                "tmpfs",
+                libc.MS_NOSUID | libc.MS_NODEV,
+                f"size={READ_ONLY_LAYER_SIZE},mode=0700",
+            )
+        upper = os.path.join(plan.layer, "upper")
+        work = os.path.join(plan.layer, "work")
+        for path in (upper, work):
+            if not os.path.isdir(path):
+                os.mkdir(path, 0o755)
+        lower_stat = os.stat(plan.lower)
+        os.chown(upper, lower_stat.st_uid, lower_stat.st_gid)
+        os.chmod(upper, lower_stat.st_mode & 0o7777)
+        # overlayfs(5): the merged root; the runtime keeps ',' ':' '\' out of these paths.
+        libc.mount(
+            "overlay",
+            plan.root,
+            "overlay",
+            0,
+            f"lowerdir={plan.lower},upperdir={upper},workdir={work}",
+        )
+
+    def _clone(self, path: str, recursive: bool, read_only: bool) -> Callable[[], None]:
+        def clone() -> None:
+            fd = libc.open_tree(path, recursive=recursive)
+            self.trees[path] = fd
+            if read_only:
+                libc.mount_setattr("", libc.MOUNT_ATTR_RDONLY, recursive=True, dirfd=fd)
+
+        return clone
+
+    def pivot(self) -> None:
+        # pivot_root(2): "new_root and put_old may be the same directory";
+        # the old root is then stacked on "." and detached right away.
+        os.chdir(self.plan.root)
+        libc.pivot_root(".", ".")
+        libc.umount2(".", libc.MNT_DETACH)
+        os.chdir("/")
+
+    def _kernel_fs(self, fstype: str, name: str, flags: int) -> None:
+        path = os.path.join(self.plan.root, name)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            os.mkdir(path, 0o555)
+        else:
+            if not stat.S_ISDIR(st.st_mode):  # an image's symlink must not aim this at the host
+                raise OSError(errno.ENOTDIR, f"/{name} in the image is not a directory")
+        libc.mount(fstype, path, fstype, flags)
+
+    # -- after pivot_root: every path is inside the container ---------------
+    def mount_dev(self) -> None:
+        _ensure_dir("/dev", 0o755)
+        libc.mount(
+            "tmpfs", "/dev", "tmpfs", libc.MS_NOSUID | libc.MS_STRICTATIME, "mode=755,size=65536k"
+        )
+
+    def _bind_device(self, device: str) -> Callable[[], None]:
+        # Bound from the host's node rather than mknod(2)'ed: mknod is not
+        # allowed in a user namespace, a bind is.
+        def bind() -> None:
+            path = f"/dev/{device}"
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
+            fd = self.trees.pop(path)
+            try:
+                libc.move_mount(fd, path)
+            finally:
+                os.close(fd)
+
+        return bind
+
+    def mount_devpts(self) -> None:
+        # devpts(5): a new instance, so the container sees only its own ptys.
+        os.mkdir("/dev/pts", 0o755)
+        libc.mount(
+            "devpts",
+            "/dev/pts",
+            "devpts",
+            libc.MS_NOSUID | libc.MS_NOEXEC,
+            "newinstance,ptmxmode=0666,mode=0620,gid=5",
+        )
+
+    def mount_shm(self) -> None:
+        os.mkdir("/dev/shm", 0o1777)
+        libc.mount(
+            "tmpfs",
+            "/dev/shm",
+            "tmpfs",
+            libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC,
+            "mode=1777,size=65536k",
+        )
+
+    def dev_links(self) -> None:
+        for name, target in DEV_LINKS.items():
+            os.symlink(target, f"/dev/{name}")
+
+    def _host_tmpfs(self, path: str, mode: int) -> Callable[[], None]:
+        def mount() -> None:
+            _detach(path)  # the host's own tmpfs there, if any (read-only by now)
+            libc.mount("tmpfs", path, "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, f"mode={mode:o}")
+
+        return mount
+
+    def _hide(self, path: str) -> Callable[[], None]:
+        def hide() -> None:
+            if os.path.isdir(path):  # e.g. not when it was under /tmp
+                libc.mount(
+                    "tmpfs",
+                    path,
+                    "tmpfs",
+                    libc.MS_RDONLY | _PROC_FLAGS,
+                    "size=4k,mode=0755",
+                )
+
+        return hide
+
+    def _user_mount(self, mount: Mount) -> Callable[[], None]:
+        def attach() -> None:
+            target = mount.target
+            if mount.type == "bind":
+                assert mount.source is not None
+                fd = self.trees.pop(mount.source)
+                try:
+                    _ensure_target(target, is_dir=stat.S_ISDIR(os.fstat(fd).st_mode))
+                    libc.move_mount(fd, target)
+                finally:
+                    os.close(fd)
+                return
+            _ensure_target(target, is_dir=True)
+            data = "mode=1777" + (f",size={mount.size_bytes}" if mount.size_bytes else "")
+            flags = libc.MS_NOSUID | libc.MS_NODEV | (libc.MS_RDONLY if mount.read_only else 0)
+            libc.mount("tmpfs", target, "tmpfs", flags, data)
+
+        return attach
+
+    def make_workdir(self) -> None:
+        if not os.path.lexists(self.spec.workdir):  # a file there fails in "chdir"
+            os.makedirs(self.spec.workdir, mode=0o755, exist_ok=True)
+
+    def root_read_only(self) -> None:
+        libc.mount_setattr("/", libc.MOUNT_ATTR_RDONLY)
+
+
+def _become_userns_root() -> None:
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+
+
+def _detach(path: str) -> None:
+    """umount2(MNT_DETACH) the mount at ``path`` and all below it, if there is one."""
+    try:
+        libc.umount2(path, libc.MNT_DETACH)
+    except OSError as err:
+        if err.errno not in (errno.EINVAL, errno.ENOENT):  # not a mount point, or no such dir
+            raise
+
+
+def _ensure_dir(path: str, mode: int) -> None:
+    if not os.path.isdir(path):
+        os.makedirs(path, mode=mode, exist_ok=True)
+
+
+def _ensure_target(target: str, is_dir: bool) -> None:
+    """Create a missing mount point: a directory, or an empty file for a file bind."""
+    if os.path.lexists(target):
+        return
+    os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+    if is_dir:
+        os.mkdir(target, 0o755)
+    else:
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
