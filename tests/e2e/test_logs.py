@@ -117,7 +117,9 @@ def test_twenty_megabytes_of_output_intact(client: httpx.Client, tmp_path: Path)
     expected = hashlib.sha256(source.read_bytes()).hexdigest()
     # Nobody reads while the container writes: output goes to a file, not
     # a pipe that could fill up and stall it.
-    container = run(client, ["sh", "-c", f"cat {source}; cat {source} >&2"])
+    # The host image hides the host's /tmp: bind tmp_path in, read-only.
+    bind = {"type": "bind", "source": str(tmp_path), "target": str(tmp_path), "read_only": True}
+    container = run(client, ["sh", "-c", f"cat {source}; cat {source} >&2"], mounts=[bind])
     assert container["exit_code"] == 0
     for stream in ("stdout", "stderr"):
         digest = hashlib.sha256()
