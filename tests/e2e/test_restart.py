@@ -51,8 +51,12 @@ def test_records_and_running_containers_survive_a_restart(
             client.post("/containers/to-be-killed/kill")
             killed = wait(client, killed["id"])
             failed = run(client, ["no-such-command-xyz"])
-            running = create(client, _waiting_script(across, 42), name="runs-across")
-            down_pid = create(client, _waiting_script(during, 7), name="exits-while-down")["pid"]
+            # The host image hides the host's /tmp: bind tmp_path in for the triggers.
+            bind = [{"type": "bind", "source": str(tmp_path), "target": str(tmp_path)}]
+            running = create(client, _waiting_script(across, 42), name="runs-across", mounts=bind)
+            down_pid = create(
+                client, _waiting_script(during, 7), name="exits-while-down", mounts=bind
+            )["pid"]
             before = client.get("/containers").json()
         launcher = own_service.launcher_pid()
         assert launcher is not None
