@@ -102,9 +102,11 @@ def test_a_found_command_that_cannot_run_is_126_with_the_reason(
     binary = tmp_path / "busy"
     binary.write_bytes(Path("/bin/true").read_bytes())
     binary.chmod(0o755)
+    # The host image hides the host's /tmp: bind tmp_path in.
+    bind = [{"type": "bind", "source": str(tmp_path), "target": str(tmp_path)}]
     with open(binary, "ab"):
         for command, env in [([str(binary)], {}), (["busy"], {"PATH": f"{tmp_path}:/bin"})]:
-            container = run(client, command, env=env)
+            container = run(client, command, env=env, mounts=bind)
             assert container["exit_code"] == 126, command
             assert container["error"] == f"exec {binary}: Text file busy"
 
