@@ -80,13 +80,15 @@ class Cgroup(abc.ABC):
     @abc.abstractmethod
     def stats(self) -> Stats: ...
 
-    def kill_all(self) -> bool:
+    def kill_all(self, rounds: int = KILL_ROUNDS) -> bool:
         """SIGKILL every process in the cgroup until it is empty.
 
         Reading ``cgroup.procs`` and killing races with fork, so repeat until
         nothing is left; a signal-ignoring child cannot ignore SIGKILL
-        (signal(7)).  Returns whether the cgroup emptied in time."""
-        for _ in range(KILL_ROUNDS):
+        (signal(7)).  Returns whether the cgroup is empty after at most
+        ``rounds`` passes (the launcher's loop does one pass per turn, so a
+        process stuck in the kernel cannot stall it)."""
+        for round_ in range(rounds):
             pids = self.procs()
             if not pids:
                 return True
@@ -95,7 +97,8 @@ class Cgroup(abc.ABC):
                     self._kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            time.sleep(KILL_ROUND_SLEEP)
+            if round_ + 1 < rounds:
+                time.sleep(KILL_ROUND_SLEEP)
         return not self.procs()
 
     def remove(self) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from runtime.cgroups.base import Cgroup, CgroupError, Kill, Manager, Stats
+from runtime.cgroups.base import KILL_ROUNDS, Cgroup, CgroupError, Kill, Manager, Stats
 from runtime.cgroups.fs import CgroupFs
 from runtime.spec import Limits
 
@@ -48,7 +48,7 @@ class V2Cgroup(Cgroup):
             oom_kills=self._read_keyed(file("memory.events"), "oom_kill"),
         )
 
-    def kill_all(self) -> bool:
+    def kill_all(self, rounds: int = KILL_ROUNDS) -> bool:
         kill_file = os.path.join(self.path, "cgroup.kill")
         if self.fs.exists(kill_file):
             try:
@@ -56,7 +56,7 @@ class V2Cgroup(Cgroup):
             except FileNotFoundError:
                 return True  # already removed
         # Older kernels, and the processes cgroup.kill caught mid-fork: the loop.
-        return super().kill_all()
+        return super().kill_all(rounds)
 
 
 class V2Manager(Manager):

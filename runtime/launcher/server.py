@@ -63,7 +63,7 @@ READ_CHUNK = 1 << 16
 #: through), so a writer overshoots by what it writes before the check;
 #: the files are cut back to the cap after the kill.
 OUTPUT_POLL_SECONDS = 0.05
-#: How many loop turns a cgroup that is still busy at exit gets retried.
+#: How many loop turns (0.1 s apart) a cgroup still busy at exit is retried.
 REMOVE_RETRIES = 600
 
 
@@ -226,7 +226,7 @@ class Launcher:
         except ProcessLookupError:
             pass
         if entry.cgroup is not None:
-            entry.cgroup.kill_all()
+            entry.cgroup.kill_all(rounds=1)  # what is left goes at exit (_results)
 
     def _watch_output(self, entry: Entry) -> None:
         """Wake the loop on every write to a capped container's logs.
@@ -265,7 +265,7 @@ class Launcher:
 
     def _retry_removals(self) -> None:
         for name, (cgroup, tries) in list(self.unremoved.items()):
-            if cgroup.kill_all() and cgroup.remove():
+            if cgroup.kill_all(rounds=1) and cgroup.remove():
                 del self.unremoved[name]
             elif tries <= 1:
                 log.error("cgroup %s stays busy; leaving it", name)
@@ -867,7 +867,7 @@ class Launcher:
                 log.warning("%s: reading the cgroup's counters failed: %s", entry.id, err)
             # PID 1 is gone, so the namespace is empty; processes that joined
             # from outside it (exec) may remain.
-            if not (entry.cgroup.kill_all() and entry.cgroup.remove()):
+            if not (entry.cgroup.kill_all(rounds=1) and entry.cgroup.remove()):
                 self.unremoved[entry.id] = (entry.cgroup, REMOVE_RETRIES)
             entry.cgroup = None
         if entry.output_truncated and entry.limits.output_bytes is not None:

@@ -195,3 +195,13 @@ def test_cleanup_removes_leftovers_but_kept_ones(fake):
     m.open("live").remove()
     m.remove_parent()
     assert not any(os.path.exists(p) for p in m.parents.values())
+
+
+def test_one_round_of_kill_all_does_not_wait_for_a_stuck_process(fake):
+    cgroup = manager(fake).create("c1", Limits())
+    cgroup.add(10)
+    sent = []
+    cgroup._kill = lambda pid, sig: sent.append((pid, sig))  # it does not die (D state)
+    assert cgroup.kill_all(rounds=1) is False
+    assert sent == [(10, signal.SIGKILL)]
+    assert not cgroup.remove()
