@@ -33,6 +33,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scale", default="1000,2000", help="running-container counts")
     p.add_argument("--ballast-mb", type=int, default=200)
     p.add_argument("--parts", default="latency,throughput,scale")
+    p.add_argument(
+        "--only",
+        default="",
+        help="latency: only peers whose name has one of "
+        "these comma-separated words (e.g. host,unshare)",
+    )
     p.add_argument("--output-dir", default=str(ROOT / "bench" / "results"))
     p.add_argument("--work-dir", default=None, help="state dirs and bundles (default: a temp dir)")
     p.add_argument("--quick", action="store_true", help="a few iterations of each part (smoke)")
@@ -171,10 +177,13 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 result["notes"].append(f"{tool} is not installed: not measured")
         by_name = {p.name: p for p in peers}
+        chosen = [
+            p for p in peers if not args.only or any(w in p.name for w in args.only.split(","))
+        ]
 
         if "latency" in wanted:
-            parts.log(f"latency: {args.runs} rounds of {len(peers)} peers")
-            lat = parts.latency(peers, args.runs, args.warmup)
+            parts.log(f"latency: {args.runs} rounds of {len(chosen)} peers")
+            lat = parts.latency(chosen, args.runs, args.warmup)
             lat["summary"] = {n: report.summarize(s) for n, s in lat["samples"].items() if s}
             result["latency"] = lat
         if "throughput" in wanted:
