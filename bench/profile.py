@@ -2,7 +2,8 @@
 
 Starts a service, sends sequential ``POST /containers?wait=true`` of
 /bin/true for a while, and samples the API process and the launcher with
-``py-spy record --format raw`` (``--idle`` too: time blocked counts).  Prints
+``py-spy record --format raw --nonblocking`` (on-CPU samples; ``--idle``
+counts time blocked too).  Prints
 each process's top frames by inclusive share of samples and keeps the
 collapsed stacks in bench/results/ (flamegraph.pl or speedscope read them).
 """
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--rate", type=int, default=500, help="py-spy samples per second")
     p.add_argument("--top", type=int, default=40)
+    p.add_argument("--idle", action="store_true", help="count time blocked too (wall, not CPU)")
     p.add_argument("--output-dir", default=str(ROOT / "bench" / "results"))
     args = p.parse_args(argv)
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))

@@ -261,12 +261,44 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 
 
 # <linux/prctl.h>
+PR_SET_SECCOMP = 22
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_GET_NO_NEW_PRIVS = 39
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+# <linux/seccomp.h>
+SECCOMP_MODE_FILTER = 2
+#: sizeof(struct sock_filter) in <linux/filter.h>: u16 code, u8 jt, u8 jf, u32 k.
+BPF_INSTRUCTION_SIZE = 8
+
+
+class _SockFprog(ctypes.Structure):
+    """struct sock_fprog (<linux/filter.h>): a classic BPF program."""
+
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_set_filter(program: bytes) -> None:
+    """Install a compiled seccomp filter on the calling thread.
+
+    seccomp(2): ``prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)`` is
+    ``seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog)``; it needs no_new_privs
+    or CAP_SYS_ADMIN, which the caller sees to."""
+    count, rest = divmod(len(program), BPF_INSTRUCTION_SIZE)
+    if rest or not count:
+        raise ValueError(
+            f"a BPF program is a non-empty array of 8-byte instructions, not {len(program)} bytes"
+        )
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(count, ctypes.addressof(buffer))
+    _check(
+        _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0),
+        "prctl(PR_SET_SECCOMP)",
+    )
+
 
 # <linux/capability.h>: version 3 takes two 32-bit words per set.
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522

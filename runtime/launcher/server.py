@@ -47,7 +47,7 @@ from runtime import cgroups, child, exitstatus, libc, nsexec, pids, terminal
 from runtime.launcher import protocol
 from runtime.namespaces import DEFAULT_NAMESPACES, Namespace, clone_flags, describe
 from runtime.procfs import process_start_time
-from runtime.security import devices, userns
+from runtime.security import devices, seccomp, userns
 from runtime.spec import USERNS_SIZE, ContainerSpec, ExecSpec, Limits, from_dict
 from runtime.timeutil import now_rfc3339
 
@@ -971,6 +971,10 @@ def main(argv: list[str] | None = None) -> int:
         os.umask(old_umask)
     listener.listen(64)
     log.info("listening on %s", path)
+    try:
+        seccomp.warm()  # once here, instead of once in every child
+    except Exception as err:  # noqa: BLE001 - each child reports it by step, as before
+        log.warning("cannot compile the seccomp filter ahead: %s", err)
     cgroup_manager = _cgroup_manager(state_dir)
     devices_parent = devices.parent_for(state_dir)
     if devices.available():

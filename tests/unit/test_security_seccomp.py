@@ -15,6 +15,7 @@ import random
 
 import pytest
 
+from runtime import libc
 from runtime.security import seccomp
 
 pytestmark = pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86_64 numbers")
@@ -118,3 +119,15 @@ def test_personality_allows_only_dockers_values() -> None:
         return wrong
 
     assert in_filtered_child(body) == []
+
+
+def test_compiled_once_as_whole_bpf_instructions() -> None:
+    program = seccomp.compiled()
+    assert program and len(program) % libc.BPF_INSTRUCTION_SIZE == 0
+    assert seccomp.compiled() is program  # the launcher's children inherit this copy
+
+
+@pytest.mark.parametrize("program", [b"", b"\0" * 12])
+def test_a_broken_program_is_refused_before_the_kernel(program: bytes) -> None:
+    with pytest.raises(ValueError):
+        libc.seccomp_set_filter(program)
