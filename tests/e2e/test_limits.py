@@ -220,3 +220,24 @@ def test_service_wide_default_limits(own_service) -> None:
         mine = run(client, ["true"], limits={"timeout_seconds": 20})
         assert mine["limits"]["timeout_seconds"] == 20
         assert mine["limits"]["pids"] == 50
+
+
+def test_a_new_launcher_removes_the_cgroups_a_dead_one_left(own_service) -> None:
+    """The launcher died (SIGKILL): its containers can be neither reaped nor
+    reported.  The launcher the service starts next kills what is in their
+    cgroups and removes them."""
+    own_service.start()
+    with httpx.Client(base_url=own_service.url, timeout=60) as client:
+        body = {"command": ["sleep", "30.4245"], "limits": {"pids": 8}}
+        ref = client.post("/containers", json=body).json()["id"]
+        paths = cgroup_paths(own_service.state_dir, ref)
+        assert all(os.path.isdir(p) for p in paths)
+        own_service.stop_launcher()
+        deadline = time.monotonic() + 30
+        while any(os.path.exists(p) for p in paths) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(os.path.exists(p) for p in paths)
+        left = subprocess.run(["pgrep", "-f", "sleep 30.4245"], capture_output=True, text=True)
+        assert left.stdout == ""
+        done = client.post(f"/containers/{ref}/wait", params={"timeout": 30}).json()
+        assert done["status"] == "exited"
