@@ -208,6 +208,15 @@ def test_name_clash_is_409(client: httpx.Client) -> None:
     ]
 
 
+def test_the_longest_name(client: httpx.Client) -> None:
+    name = (unique("n") + "x" * 128)[:128]
+    assert len(name) == 128
+    assert run(client, ["true"], name=name)["name"] == name
+    assert client.get(f"/containers/{name}").json()["name"] == name
+    response = client.post("/containers", json={"command": ["true"], "name": name + "y"})
+    assert response.status_code == 422
+
+
 def test_lookup_by_id_prefix_and_name(client: httpx.Client) -> None:
     name = unique()
     container = run(client, ["true"], name=name)

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import logs, run
 from tests.e2e.helpers import create, unique, wait_for_output
@@ -69,10 +70,15 @@ def test_default_hostname_is_the_short_id(client: httpx.Client) -> None:
     assert container["hostname"] == str(container["id"])[:12]
 
 
-def test_custom_hostname(client: httpx.Client) -> None:
-    container = run(client, ["hostname"], hostname="web-1.example.test")
-    assert container["hostname"] == "web-1.example.test"
-    assert logs(client, str(container["id"])) == "web-1.example.test\n"
+@pytest.mark.parametrize(
+    "hostname",
+    # The longest: 64 characters is HOST_NAME_MAX, sethostname(2)'s limit.
+    ["web-1.example.test", "x", "a." * 31 + "bc"],
+)
+def test_custom_hostname(client: httpx.Client, hostname: str) -> None:
+    container = run(client, ["sh", "-c", 'hostname; echo "$HOSTNAME"'], hostname=hostname)
+    assert container["hostname"] == hostname
+    assert logs(client, str(container["id"])) == f"{hostname}\n{hostname}\n"
 
 
 def test_changing_the_hostname_inside_leaves_the_hosts_alone(client: httpx.Client) -> None:
