@@ -41,6 +41,11 @@ SERVICE_ERRORS: Responses = {
     },
     507: {"model": ErrorDetail, "description": "The state dir is full."},
 }
+#: For operations with a JSON body: FastAPI answers 400 to one it cannot
+#: decode at all (not UTF-8), 422 to one that is not valid JSON.
+BAD_BODY: Responses = {
+    400: {"model": ErrorDetail, "description": "The body could not be decoded."},
+}
 
 router = APIRouter(prefix="/containers", tags=["containers"], responses=SERVICE_ERRORS)
 
@@ -88,6 +93,7 @@ def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRe
     "",
     status_code=status.HTTP_201_CREATED,
     responses={
+        **BAD_BODY,
         404: {"model": ErrorDetail, "description": "No such image."},
         409: {"model": ErrorDetail, "description": "The name is taken."},
         413: {"model": ErrorDetail, "description": "The body is larger than --max-body."},
@@ -233,7 +239,12 @@ async def attach_container(
 @router.post(
     "/{ref}/exec",
     status_code=status.HTTP_201_CREATED,
-    responses={**NOT_FOUND, **CONFLICT},
+    responses={
+        **BAD_BODY,
+        **NOT_FOUND,
+        **CONFLICT,
+        413: {"model": ErrorDetail, "description": "The body is larger than --max-body."},
+    },
 )
 async def create_exec(
     ref: str,

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from app import attach
+from app import attach, longpoll
 from app.deps import RuntimeDep
-from app.routes.containers import LogStream
+from app.routes.containers import SERVICE_ERRORS, LogStream
 from app.schemas import ErrorDetail, ExecPublic
 from runtime import ExecRecord, Runtime
 
-router = APIRouter(prefix="/execs", tags=["execs"])
+router = APIRouter(prefix="/execs", tags=["execs"], responses=SERVICE_ERRORS)
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorDetail, "description": "No exec has this id (or id prefix)."}
@@ -70,7 +70,7 @@ def exec_logs(
     chunks = runtime.exec_logs(
         ref, stream=stream.value if stream else None, tail=tail, follow=follow
     )
-    return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")
+    return StreamingResponse(longpoll.follow(chunks), media_type="text/plain; charset=utf-8")
 
 
 @router.websocket("/{ref}/attach")
