@@ -221,6 +221,27 @@ def test_reset_signals_clears_mask_and_dispositions() -> None:
     assert (code, out) == (0, b"([], True)")
 
 
+def test_reset_signals_leaves_nothing_blocked_or_ignored_for_the_kernel() -> None:
+    # /proc/self/status (proc(5)): the kernel's own masks, not CPython's view.
+    # Caught signals (SigCgt) need no reset: execve(2) makes them SIG_DFL.
+    def masks() -> dict[str, int]:
+        with open("/proc/self/status") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return {k: int(fields[k], 16) for k in ("SigBlk", "SigIgn")}
+
+    def body() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])
+        before = masks()
+        child.reset_signals()
+        after = masks()
+        os.write(1, repr((before["SigIgn"] != 0, after)).encode())
+
+    code, _, out = in_child(body)
+    assert code == 0
+    assert out == repr((True, {"SigBlk": 0, "SigIgn": 0})).encode()
+
+
 def test_stdio_wires_the_three_fds(tmp_path: Path) -> None:
     target = tmp_path / "out"
 
