@@ -465,7 +465,8 @@ class Runtime:
             if isinstance(limits, dict):
                 limits = Limits(**limits)
             effective = (limits or Limits()).over(self.default_limits)
-            cpu_count = os.cpu_count() or 1
+            # The CPUs this process may run on (sched_getaffinity(2)), as Docker counts.
+            cpu_count = len(os.sched_getaffinity(0))
             if effective.cpus is not None and effective.cpus > cpu_count:
                 raise InvalidField(
                     "limits.cpus", f"must be at most {cpu_count}, the CPUs this machine has"
