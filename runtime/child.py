@@ -15,7 +15,8 @@ Order matters and each step is named, so a failure reads
    ``/proc`` and ``/sys`` and the masks;
 4. set the hostname (UTS namespace) and bring ``lo`` up (network namespace);
    set the rlimits (``nofile``, ``fsize_bytes``);
-5. chdir; with a tty: setsid and make the pty slave the controlling
+5. chdir; with a tty: open a pty through the container's /dev/ptmx, send
+   its master to the launcher, setsid and make the slave the controlling
    terminal (TIOCSCTTY); wire stdin/stdout/stderr, close every other fd;
 6. reset the signal mask and dispositions (CPython ignores SIGPIPE/SIGXFSZ);
 7. privileges, last (runtime/security): drop the bounding set, clear the
@@ -63,8 +64,9 @@ class ChildFds:
     stdin: int
     stdout: int
     stderr: int
-    #: The pty slave when the process has a terminal (it is also 0/1/2), else -1.
-    tty: int = -1
+    #: With a tty: the socket the pty's master goes back on (0/1/2 are then
+    #: the slave the child opens; runtime/terminal.py), else -1.
+    console: int = -1
 
 
 class SetupError(Exception):
@@ -77,7 +79,7 @@ class SetupError(Exception):
         self.exit_code = exit_code
 
 
-def run(spec: ContainerSpec, fds: ChildFds) -> int:
+def run(spec: ContainerSpec, fds: ChildFds, tty_size: tuple[int, int] | None = None) -> int:
     """The child's body; never returns normally."""
     try:
         go = _wait_for_go(fds.sync_read)
@@ -85,11 +87,13 @@ def run(spec: ContainerSpec, fds: ChildFds) -> int:
         go = False
     if not go:
         os._exit(EXIT_SETUP_FAILED)  # the parent gave up on us
-    run_steps(_steps(spec, fds), list(spec.command), spec.environ(), fds.error_write)
+    run_steps(_steps(spec, fds, tty_size), list(spec.command), spec.environ(), fds.error_write)
     return EXIT_SETUP_FAILED  # not reached
 
 
-def _steps(spec: ContainerSpec, fds: ChildFds) -> list[tuple[str, Callable[[], None]]]:
+def _steps(
+    spec: ContainerSpec, fds: ChildFds, tty_size: tuple[int, int] | None = None
+) -> list[tuple[str, Callable[[], None]]]:
     return [
         ("make mounts private", lambda: libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)),
         *(
@@ -105,22 +109,31 @@ def _steps(spec: ContainerSpec, fds: ChildFds) -> list[tuple[str, Callable[[], N
         ("bring up lo", _loopback_up),
         ("set rlimits", lambda: _set_rlimits(spec.limits)),
         (f"chdir {spec.workdir}", lambda: os.chdir(spec.workdir)),
-        *stdio_steps(fds),
+        *stdio_steps(fds, tty_size),
         ("reset signals", reset_signals),
         *privilege_steps(spec.security),
     ]
 
 
-def stdio_steps(fds: ChildFds) -> list[tuple[str, Callable[[], None]]]:
-    """Controlling terminal, fds 0/1/2, no other fd: shared with exec."""
-    steps: list[tuple[str, Callable[[], None]]] = []
-    if fds.tty >= 0:
-        steps.append(("set controlling terminal", lambda: terminal.make_controlling(fds.tty)))
-    steps += [
-        ("set up stdio", lambda: _stdio(fds)),
+def stdio_steps(
+    fds: ChildFds, tty_size: tuple[int, int] | None = None
+) -> list[tuple[str, Callable[[], None]]]:
+    """Terminal, fds 0/1/2, no other fd: shared with exec.
+
+    With a tty the pty is opened here, after the mounts, so it comes from
+    the container's own devpts when it has one (runtime/terminal.py)."""
+    if fds.console < 0:
+        return [
+            ("set up stdio", lambda: _stdio(fds)),
+            ("close fds", lambda: close_fds(keep=fds.error_write)),
+        ]
+    slave: list[int] = []
+    return [
+        ("open a terminal", lambda: slave.append(terminal.open_console(fds.console, tty_size))),
+        ("set controlling terminal", lambda: terminal.make_controlling(slave[0])),
+        ("set up stdio", lambda: _stdio(ChildFds(-1, -1, slave[0], slave[0], slave[0]))),
         ("close fds", lambda: close_fds(keep=fds.error_write)),
     ]
-    return steps
 
 
 def run_steps(

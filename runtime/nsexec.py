@@ -104,11 +104,11 @@ def intermediate(
     container: ContainerSpec,
     spec: ExecSpec,
     fds: child.ChildFds,
-    keep: set[int],
+    tty_size: tuple[int, int] | None = None,
 ) -> None:
     """The forked launcher process's body; never returns."""
     try:
-        _close_all_but(keep | set(target.fds()) | _child_fds(fds))
+        _close_all_but(set(target.fds()) | _child_fds(fds))
         steps: list[tuple[str, Callable[[], None]]] = []
         for path in target.cgroup_procs:
             steps.append((f"join cgroup {path}", lambda p=path: _write_pid(p)))  # type: ignore[misc]
@@ -131,7 +131,7 @@ def intermediate(
         child.report(fds.error_write, child.SetupError("exec setup", errno.EIO, repr(err)))
         os._exit(child.EXIT_SETUP_FAILED)
     if pid == 0:
-        _real_process(container, spec, fds)
+        _real_process(container, spec, fds, tty_size)
     # Our copies must go, or the launcher never sees the error pipe's EOF
     # and the pty never hangs up.
     for fd in _child_fds(fds):
@@ -144,7 +144,9 @@ def intermediate(
 
 
 def _child_fds(fds: child.ChildFds) -> set[int]:
-    return {fd for fd in (fds.error_write, fds.stdin, fds.stdout, fds.stderr, fds.tty) if fd >= 0}
+    return {
+        fd for fd in (fds.error_write, fds.stdin, fds.stdout, fds.stderr, fds.console) if fd >= 0
+    }
 
 
 def _close_all_but(keep: set[int]) -> None:
@@ -160,7 +162,12 @@ def _write_pid(path: str) -> None:
         f.write(str(os.getpid()))
 
 
-def _real_process(container: ContainerSpec, spec: ExecSpec, fds: child.ChildFds) -> None:
+def _real_process(
+    container: ContainerSpec,
+    spec: ExecSpec,
+    fds: child.ChildFds,
+    tty_size: tuple[int, int] | None,
+) -> None:
     environ = spec.environ(container)
     workdir = spec.workdir or container.workdir
     security = container.security
@@ -172,7 +179,7 @@ def _real_process(container: ContainerSpec, spec: ExecSpec, fds: child.ChildFds)
                 environ["HOME"] = identity.home
         steps: list[tuple[str, Callable[[], None]]] = [
             (f"chdir {workdir}", lambda: os.chdir(workdir)),
-            *child.stdio_steps(fds),
+            *child.stdio_steps(fds, tty_size),
             ("reset signals", child.reset_signals),
             # The container's own confinement: bounding set, user, capabilities,
             # no_new_privs, seccomp (runtime/security), with the exec's user.

@@ -6,17 +6,19 @@ it into ``stdout.log`` (the single record of the output, replayed on attach)
 and writes attach input into it.  With ``stdin`` but no ``tty`` the process
 reads a pipe whose write end the launcher keeps.
 
-Where the pty comes from: today the launcher opens it on the host's devpts
-(``os.openpty``) before the clone.  Once containers get their own ``/dev``
-with a new devpts instance, the child can open ``/dev/pts/ptmx`` there and
-send the master back over a unix socketpair (SCM_RIGHTS, unix(7)); the
-launcher side only needs a master fd either way.
+Where the pty comes from: the child opens it itself, once its mounts are in
+place, through its own ``/dev/ptmx`` (``open_console``): when the container
+has its own ``/dev`` with a new devpts instance, the pty belongs to that
+instance, so ``tty``/ttyname(3) inside find it under the container's
+``/dev/pts``.  It keeps the slave and sends the master to the launcher over
+a unix socketpair (SCM_RIGHTS, unix(7)), as runc's console socket does.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import struct
 import termios
 from dataclasses import dataclass
@@ -26,32 +28,69 @@ _WINSIZE = struct.Struct("HHHH")
 MAX_DIMENSION = 0xFFFF
 
 
+# <asm-generic/ioctls.h>: not in Python's termios module.
+TIOCSPTLCK = 0x40045431  # _IOW('T', 0x31, int): lock/unlock the slave, unlockpt(3)
+TIOCGPTPEER = 0x5441  # _IO('T', 0x41): open the slave by the master, no path lookup
+
+
 @dataclass(frozen=True)
 class Stdio:
     """The fds a child gets as 0/1/2, and the launcher's ends.
 
-    ``master`` is the pty master (tty), ``stdin_write`` the write end of the
-    stdin pipe (stdin without tty), ``log_fd`` the stdout log the master is
-    drained into; each is -1 when absent.  ``child_fds`` are the launcher's
-    copies of the child's fds, closed once the child exists.
+    With a tty, 0/1/2 are -1: the child opens the pty itself and sends the
+    master over ``console`` (the launcher's end of a socketpair; the child's
+    end is ``child_console``).  ``stdin_write`` is the write end of the stdin
+    pipe (stdin without tty), ``log_fd`` the stdout log a master is drained
+    into; each is -1 when absent.  ``child_fds`` are the launcher's copies of
+    the child's fds, closed once the child exists.
     """
 
     stdin: int
     stdout: int
     stderr: int
-    tty: int
-    master: int
+    child_console: int
+    console: int
     stdin_write: int
     log_fd: int
     child_fds: tuple[int, ...]
 
 
-def open_pty() -> tuple[int, int]:
-    """``(master, slave)`` on the host's devpts, both close-on-exec."""
-    master, slave = os.openpty()
-    os.set_inheritable(master, False)
-    os.set_inheritable(slave, False)
+def open_pty(ptmx: str = "/dev/ptmx") -> tuple[int, int]:
+    """``(master, slave)`` from the devpts instance ``ptmx`` belongs to (pts(4)).
+
+    posix_openpt(3) + unlockpt(3), and the slave through TIOCGPTPEER, which
+    does not look the slave up by path (ioctl_tty(2)); both close-on-exec."""
+    master = os.open(ptmx, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+        slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except BaseException:
+        os.close(master)
+        raise
     return master, slave
+
+
+def open_console(console: int, size: tuple[int, int] | None) -> int:
+    """In the child: open a pty, give it its first size, send the master over
+    the ``console`` socket and return the slave."""
+    master, slave = open_pty()
+    try:
+        if size is not None:
+            set_winsize(master, *size)
+        sock = socket.socket(fileno=console)
+        try:
+            socket.send_fds(sock, [b"M"], [master])
+        finally:
+            sock.detach()  # the fd is the caller's to close
+    finally:
+        os.close(master)
+    return slave
+
+
+def receive_master(sock: socket.socket) -> int | None:
+    """The launcher's side of ``open_console``: the master, or ``None`` at EOF."""
+    _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+    return fds[0] if fds else None
 
 
 def set_winsize(fd: int, rows: int, cols: int) -> None:

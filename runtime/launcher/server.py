@@ -104,6 +104,9 @@ class Entry:
     # Interactive plumbing: the pty master (tty), the write end of the stdin
     # pipe (stdin without tty), the stdout log the master is drained into.
     master: int = -1
+    #: With a tty, until the child has sent the pty's master over it.
+    console: socket.socket | None = None
+    pending_size: tuple[int, int] | None = None
     stdin_write: int = -1
     log_fd: int = -1
     master_readable: bool = False
@@ -164,6 +167,8 @@ class Launcher:
                 kind, obj = key.data
                 if kind == "pty":
                     self._pty_ready(obj, mask)
+                elif kind == "console":
+                    self._receive_master(obj)
                 elif kind == "stdin":
                     self._flush_input(obj)
                 elif kind == "accept":
@@ -361,9 +366,13 @@ class Launcher:
             raise RequestError("invalid_state", f"container {container_id} exists")
         spec = from_dict(ContainerSpec, message["spec"])
         entry = self._clone(
-            container_id, spec, message["stdout"], message["stderr"], message.get("pidfile")
+            container_id,
+            spec,
+            message["stdout"],
+            message["stderr"],
+            message.get("pidfile"),
+            _size(message.get("tty_size")),
         )
-        self._initial_size(entry, message)
         if message.get("start", True):
             self._release(entry, client, req)
             return None  # replied once execve has happened (or failed)
@@ -395,9 +404,13 @@ class Launcher:
             raise RequestError("invalid_state", f"exec {message['id']} exists")
         spec = from_dict(ExecSpec, message["spec"])
         entry = self._fork_exec(
-            message["id"], container, spec, message["stdout"], message["stderr"]
+            message["id"],
+            container,
+            spec,
+            message["stdout"],
+            message["stderr"],
+            _size(message.get("tty_size")),
         )
-        self._initial_size(entry, message)
         entry.pending = (client, req)
         entry.state = "running"
         entry.started_at = now_rfc3339()
@@ -418,7 +431,7 @@ class Launcher:
         """End of input: the pipe is closed once drained; a tty gets its EOF
         character (termios(3): VEOF, ^D, ends a read in canonical mode)."""
         entry = self._interactive(message)
-        if entry.master >= 0:
+        if entry.master >= 0 or entry.console is not None:
             entry.pending_input += b"\x04"
         else:
             entry.close_input = True
@@ -427,38 +440,22 @@ class Launcher:
 
     def op_resize(self, client: Client, req: int, message: dict[str, Any]) -> dict[str, Any]:
         entry = self._entry(message)
-        if entry.master < 0:
+        size = (int(message["rows"]), int(message["cols"]))
+        if entry.master >= 0:
+            terminal.set_winsize(entry.master, *size)
+        elif entry.console is not None:
+            entry.pending_size = size  # the master is on its way
+        else:
             raise RequestError("invalid_state", f"{entry.id} has no tty")
-        terminal.set_winsize(entry.master, int(message["rows"]), int(message["cols"]))
         return {}
 
     def _interactive(self, message: dict[str, Any]) -> Entry:
         entry = self._entry(message)
-        if entry.input_fd < 0:
+        if entry.input_fd < 0 and entry.console is None:
             raise RequestError("invalid_state", f"{entry.id} has no stdin open (tty or stdin)")
         if entry.exit is not None:
             raise RequestError("invalid_state", f"{entry.id} is not running")
         return entry
-
-    def _initial_size(self, entry: Entry, message: dict[str, Any]) -> None:
-        size = message.get("tty_size")
-        if size and entry.master >= 0:
-            terminal.set_winsize(entry.master, int(size[0]), int(size[1]))
-
-    def op_stats(self, client: Client, req: int, message: dict[str, Any]) -> dict[str, Any]:
-        """Live counters of a running container's cgroup."""
-        entry = self._entry(message)
-        if entry.exit is not None or entry.state != "running" or entry.kind != "container":
-            raise RequestError("invalid_state", f"container {entry.id} is not running")
-        stats = entry.cgroup.stats() if entry.cgroup is not None else cgroups.Stats()
-        return {
-            "stats": {
-                "memory_bytes": stats.memory_bytes,
-                "memory_peak_bytes": stats.memory_peak_bytes,
-                "cpu_seconds": stats.cpu_seconds,
-                "pids": stats.pids,
-            }
-        }
 
     def op_ack(self, client: Client, req: int, message: dict[str, Any]) -> dict[str, Any]:
         entry = self.entries.get(message["id"])
@@ -482,13 +479,13 @@ class Launcher:
             # still exists so that reading logs needs no special case.
             err_fd = keep(os.open(stderr, flags, 0o640))
             if tty:
-                master, slave = terminal.open_pty()
-                keep(master)
-                keep(slave)
-                os.set_blocking(master, False)
                 os.close(err_fd)
                 opened.remove(err_fd)
-                return terminal.Stdio(slave, slave, slave, slave, master, -1, out_fd, (slave,))
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                console, child_console = keep(ours.detach()), keep(theirs.detach())
+                return terminal.Stdio(
+                    -1, -1, -1, child_console, console, -1, out_fd, (child_console,)
+                )
             if stdin:
                 in_fd, stdin_write = os.pipe2(os.O_CLOEXEC)
                 keep(in_fd)
@@ -511,10 +508,11 @@ class Launcher:
         stdout: str,
         stderr: str,
         pidfile: str | None = None,
+        tty_size: tuple[int, int] | None = None,
     ) -> Entry:
         cgroup = self._make_cgroup(container_id, spec.limits)
         try:
-            entry = self._clone_into(container_id, spec, stdout, stderr, pidfile, cgroup)
+            entry = self._clone_into(container_id, spec, stdout, stderr, pidfile, cgroup, tty_size)
         except BaseException:
             if cgroup is not None:
                 cgroup.remove()
@@ -547,6 +545,7 @@ class Launcher:
         stderr: str,
         pidfile: str | None,
         cgroup: cgroups.Cgroup | None,
+        tty_size: tuple[int, int] | None = None,
     ) -> Entry:
         stdio = self._open_stdio(spec.tty, spec.stdin, stdout, stderr)
         opened: list[int] = []
@@ -556,13 +555,18 @@ class Launcher:
             error_read, error_write = os.pipe2(os.O_CLOEXEC)
             opened += [error_read, error_write]
             fds = child.ChildFds(
-                sync_read, error_write, stdio.stdin, stdio.stdout, stdio.stderr, stdio.tty
+                sync_read,
+                error_write,
+                stdio.stdin,
+                stdio.stdout,
+                stdio.stderr,
+                stdio.child_console,
             )
             namespaces = DEFAULT_NAMESPACES
             if spec.security.userns_host_id is not None:
                 namespaces |= Namespace.NEWUSER
             flags_word = clone_flags(namespaces)
-            pid, pidfd = libc.clone(lambda: child.run(spec, fds), flags_word)
+            pid, pidfd = libc.clone(lambda: child.run(spec, fds, tty_size), flags_word)
         except BaseException:
             for fd in opened:
                 os.close(fd)
@@ -605,27 +609,29 @@ class Launcher:
 
     @staticmethod
     def _close_stdio(stdio: terminal.Stdio) -> None:
-        for fd in {*stdio.child_fds, stdio.master, stdio.stdin_write, stdio.log_fd}:
+        for fd in {*stdio.child_fds, stdio.console, stdio.stdin_write, stdio.log_fd}:
             if fd >= 0:
                 os.close(fd)
 
     def _adopt(self, entry: Entry, stdio: terminal.Stdio) -> None:
         """Start watching a new child: its pidfd, error pipe and pty."""
         os.set_blocking(entry.error_read, False)
-        entry.master, entry.stdin_write, entry.log_fd = (
-            stdio.master,
-            stdio.stdin_write,
-            stdio.log_fd,
-        )
+        entry.stdin_write, entry.log_fd = stdio.stdin_write, stdio.log_fd
         self.entries[entry.id] = entry
         self.selector.register(entry.pidfd, selectors.EVENT_READ, ("pidfd", entry))
         self.selector.register(entry.error_read, selectors.EVENT_READ, ("error_pipe", entry))
-        if entry.master >= 0:
-            entry.master_readable = True
-            self.selector.register(entry.master, selectors.EVENT_READ, ("pty", entry))
+        if stdio.console >= 0:
+            entry.console = socket.socket(fileno=stdio.console)
+            self.selector.register(entry.console, selectors.EVENT_READ, ("console", entry))
 
     def _fork_exec(
-        self, exec_id: str, container: Entry, spec: ExecSpec, stdout: str, stderr: str
+        self,
+        exec_id: str,
+        container: Entry,
+        spec: ExecSpec,
+        stdout: str,
+        stderr: str,
+        tty_size: tuple[int, int] | None,
     ) -> Entry:
         assert container.spec is not None
 
@@ -646,12 +652,12 @@ class Launcher:
             error_read, error_write = os.pipe2(os.O_CLOEXEC)
             opened += [error_read, error_write]
             fds = child.ChildFds(
-                -1, error_write, stdio.stdin, stdio.stdout, stdio.stderr, stdio.tty
+                -1, error_write, stdio.stdin, stdio.stdout, stdio.stderr, stdio.child_console
             )
             # fork(2) is safe here: the launcher has a single thread.
             pid = os.fork()
             if pid == 0:
-                nsexec.intermediate(target, container.spec, spec, fds, keep=set())
+                nsexec.intermediate(target, container.spec, spec, fds, tty_size)
             pidfd = os.pidfd_open(pid)
         except BaseException:
             for fd in opened:
@@ -677,6 +683,32 @@ class Launcher:
         return entry
 
     # -- interactive i/o ----------------------------------------------------
+    def _receive_master(self, entry: Entry) -> None:
+        """The child sent its pty's master (terminal.open_console), or died first."""
+        sock = entry.console
+        if sock is None:
+            return
+        try:
+            master = terminal.receive_master(sock)
+        except OSError:
+            master = None
+        self.selector.unregister(sock)
+        sock.close()
+        entry.console = None
+        if master is None:
+            return
+        os.set_blocking(master, False)
+        entry.master = master
+        entry.master_readable = True
+        if entry.pending_size is not None:
+            try:
+                terminal.set_winsize(master, *entry.pending_size)
+            except OSError as err:
+                log.warning("%s: resize: %s", entry.id, err)
+            entry.pending_size = None
+        self._update_pty_events(entry)
+        self._flush_input(entry)
+
     def _pty_ready(self, entry: Entry, mask: int) -> None:
         if mask & selectors.EVENT_WRITE:
             self._flush_input(entry)
@@ -715,7 +747,7 @@ class Launcher:
     def _flush_input(self, entry: Entry) -> None:
         fd = entry.input_fd
         if fd < 0:
-            return
+            return  # a tty whose master has not arrived yet keeps the input
         while entry.pending_input:
             try:
                 written = os.write(fd, entry.pending_input)
@@ -740,6 +772,9 @@ class Launcher:
 
     def _release_io(self, entry: Entry) -> None:
         """At exit: the last output into the log, then close the launcher's ends."""
+        if entry.console is not None:
+            # The child is gone, so the socket holds the master or EOF: no wait.
+            self._receive_master(entry)
         if entry.master >= 0:
             self._drain_pty(entry)
             if entry.master in self.selector.get_map():
@@ -911,6 +946,13 @@ def _truncate_logs(paths: tuple[str, str], cap: int) -> None:
     for path, size, keep in ((paths[0], out, keep_out), (paths[1], err, keep_err)):
         if size > keep:
             os.truncate(path, keep)
+
+
+def _size(value: Any) -> tuple[int, int] | None:
+    """A message's ``tty_size`` (``[rows, cols]`` or null)."""
+    if not value:
+        return None
+    return int(value[0]), int(value[1])
 
 
 def _write_all(fd: int, data: bytes) -> None:

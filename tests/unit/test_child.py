@@ -169,11 +169,12 @@ def test_steps_are_named_in_order() -> None:
     assert "set controlling terminal" not in names
 
 
-def test_a_tty_becomes_the_controlling_terminal_before_stdio() -> None:
+def test_a_tty_is_opened_in_the_child_after_the_mounts() -> None:
     spec = ContainerSpec(command=("sh",), hostname="h", tty=True)
-    names = [name for name, _ in child._steps(spec, child.ChildFds(3, 4, 5, 5, 5, tty=5))]
+    names = [name for name, _ in child._steps(spec, child.ChildFds(3, 4, -1, -1, -1, console=5))]
+    assert names.index("mount /proc") < names.index("open a terminal")
+    assert names.index("open a terminal") < names.index("set controlling terminal")
     assert names.index("set controlling terminal") < names.index("set up stdio")
-    assert names.index("chdir /") < names.index("set controlling terminal")
 
 
 def test_wait_for_go_needs_the_byte_not_just_eof() -> None:
