@@ -38,7 +38,7 @@ from collections.abc import Callable
 from runtime import libc
 from runtime.images.builtin import HOST_TMPFS
 from runtime.security import paths
-from runtime.spec import ContainerSpec, Mount, RootfsPlan
+from runtime.spec import LAYER_ROOT, LAYER_RW, ContainerSpec, Mount, RootfsPlan
 
 Step = tuple[str, Callable[[], None]]
 
@@ -69,11 +69,26 @@ class _Assembly:
         self.spec = spec
         self.plan = plan
         self.trees: dict[str, int] = {}
+        self.lower_fd = -1
 
     def steps(self) -> list[Step]:
         plan, spec = self.plan, self.spec
         host = plan.lower is None
-        result: list[Step] = [
+        userns = spec.security.userns_host_id is not None
+        # user_namespaces(7): the child keeps the host uid 0 it was cloned
+        # with, which the new namespace does not map: creating a file fails
+        # with EOVERFLOW, and overlayfs refuses the mount, until the child
+        # becomes the namespace's own root (host uid userns_host_id).  That
+        # uid cannot walk the state dir (0700), so an overlay root is built
+        # from the layer dir as the cwd and the lower dir as an fd, both
+        # taken while the child is still host root.
+        become_root: Step = ("become root of the user namespace", _become_userns_root)
+        result: list[Step] = []
+        if not host:
+            result.append(("enter the container's layer dir", self.enter_layer))
+            if userns:
+                result.append(become_root)
+        result += [
             (f"mount the root ({spec.image})", self.mount_root),
             # Before pivot_root: in a user namespace the kernel lets a new proc
             # or sysfs be mounted only while a full one is visible (the host's;
@@ -89,14 +104,9 @@ class _Assembly:
                 result.append(
                     (f"clone {mount.source}", self._clone(mount.source, True, mount.read_only))
                 )
-        result += [
-            ("pivot_root", self.pivot),
-        ]
-        if spec.security.userns_host_id is not None:
-            # user_namespaces(7): the child keeps the host uid 0 it was cloned
-            # with, which the new namespace does not map, so creating a file
-            # fails with EOVERFLOW until it becomes the namespace's own root.
-            result.append(("become root of the user namespace", _become_userns_root))
+        result.append(("pivot_root", self.pivot))
+        if host and userns:
+            result.append(become_root)
         result += [
             ("mount /dev", self.mount_dev),
             *[(f"bind /dev/{d}", self._bind_device(d)) for d in DEVICES],
@@ -118,7 +128,12 @@ class _Assembly:
             result.append(("make the root read-only", self.root_read_only))
         return result
 
-    # -- before pivot_root ----------------------------------------------
+    # -- before pivot_root: the cwd is the new root once it is mounted -------
+    def enter_layer(self) -> None:
+        assert self.plan.layer is not None and self.plan.lower is not None
+        os.chdir(self.plan.layer)
+        self.lower_fd = os.open(self.plan.lower, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
     def mount_root(self) -> None:
         plan = self.plan
         if plan.lower is None:
@@ -126,36 +141,40 @@ class _Assembly:
             # filesystems (the container gets its own), then read-only all
             # the way down: mount_setattr(2) with AT_RECURSIVE does every
             # submount in one call, where MS_REMOUNT would need one per mount.
+            # In a user namespace the submounts are locked to their parent
+            # (mount_namespaces(7)) and stay, under the fresh ones.
             libc.mount("/", plan.root, None, libc.MS_BIND | libc.MS_REC)
             for sub in ("/proc", "/sys", "/dev"):
                 _detach(plan.root + sub)
             libc.mount_setattr(plan.root, libc.MOUNT_ATTR_RDONLY, recursive=True)
+            os.chdir(plan.root)
             return
-        assert plan.layer is not None
+        # The cwd is the layer dir: root/ (the mount point) and rw/ (upper/,
+        # work/), which for read_only is a small tmpfs instead of disk.
         if plan.read_only:
             libc.mount(
                 "tmpfs",
-                plan.layer,
+                LAYER_RW,
                 "tmpfs",
                 libc.MS_NOSUID | libc.MS_NODEV,
                 f"size={READ_ONLY_LAYER_SIZE},mode=0700",
             )
-        upper = os.path.join(plan.layer, "upper")
-        work = os.path.join(plan.layer, "work")
+        upper, work = f"{LAYER_RW}/upper", f"{LAYER_RW}/work"
         for path in (upper, work):
             if not os.path.isdir(path):
                 os.mkdir(path, 0o755)
-        lower_stat = os.stat(plan.lower)
+        # The merged root directory takes the upper dir's owner and mode.
+        lower_stat = os.fstat(self.lower_fd)
         os.chown(upper, lower_stat.st_uid, lower_stat.st_gid)
         os.chmod(upper, lower_stat.st_mode & 0o7777)
-        # overlayfs(5): the merged root; the runtime keeps ',' ':' '\' out of these paths.
-        libc.mount(
-            "overlay",
-            plan.root,
-            "overlay",
-            0,
-            f"lowerdir={plan.lower},upperdir={upper},workdir={work}",
-        )
+        # overlayfs(5); userxattr: an overlay mounted in a user namespace keeps
+        # its own metadata in user.overlay.* xattrs (trusted.* needs host root).
+        options = f"lowerdir=/proc/self/fd/{self.lower_fd},upperdir={upper},workdir={work}"
+        if self.spec.security.userns_host_id is not None:
+            options += ",userxattr"
+        libc.mount("overlay", LAYER_ROOT, "overlay", 0, options)
+        os.close(self.lower_fd)
+        os.chdir(LAYER_ROOT)
 
     def _clone(self, path: str, recursive: bool, read_only: bool) -> Callable[[], None]:
         def clone() -> None:
@@ -168,14 +187,14 @@ class _Assembly:
 
     def pivot(self) -> None:
         # pivot_root(2): "new_root and put_old may be the same directory";
-        # the old root is then stacked on "." and detached right away.
-        os.chdir(self.plan.root)
+        # the old root is then stacked on "." (the cwd, the new root) and
+        # detached right away.
         libc.pivot_root(".", ".")
         libc.umount2(".", libc.MNT_DETACH)
         os.chdir("/")
 
     def _kernel_fs(self, fstype: str, name: str, flags: int) -> None:
-        path = os.path.join(self.plan.root, name)
+        path = name  # relative to the cwd, the new root
         try:
             st = os.lstat(path)
         except FileNotFoundError:

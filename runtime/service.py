@@ -62,6 +62,8 @@ from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.signals import catches, parse_signal
 from runtime.spec import (
     DEFAULT_IMAGE,
+    LAYER_ROOT,
+    LAYER_RW,
     SECCOMP_PROFILES,
     USERNS_SIZE,
     ContainerSpec,
@@ -486,7 +488,9 @@ class Runtime:
                 image=found.name,
                 read_only=read_only,
                 mounts=tuple(mounts or ()),
-                rootfs=self._plan(found, self.container_dir(container_id), read_only),
+                rootfs=self._plan(
+                    found, self.container_dir(container_id), read_only, security.userns_host_id
+                ),
             )
         except InvalidField as err:
             raise InvalidArgument(err.field, err.message) from err
@@ -513,7 +517,7 @@ class Runtime:
                         ) from err
                     raise RuntimeFailure(f"creating the container's directory: {err}") from err
                 try:
-                    self._make_root_dirs(spec.rootfs)
+                    self._make_root_dirs(spec.rootfs, security.userns_host_id)
                     self.records.insert(record)
                 except (RuntimeFailure, OSError):
                     shutil.rmtree(self.container_dir(container_id), ignore_errors=True)
@@ -602,21 +606,38 @@ class Runtime:
             return True
         return os.path.exists(path) and not under(os.path.realpath(path), [self.state_dir])
 
-    def _plan(self, image: Image, cdir: str, read_only: bool) -> RootfsPlan:
-        root = os.path.join(cdir, "rootfs")
+    def _plan(
+        self, image: Image, cdir: str, read_only: bool, userns_host_id: int | None
+    ) -> RootfsPlan:
         if image.rootfs is None:
-            return RootfsPlan(root=root, hide=(self.state_dir,))
+            return RootfsPlan(root=os.path.join(cdir, "rootfs"), hide=(self.state_dir,))
         layer = os.path.join(cdir, "layer")
-        return RootfsPlan(root=root, lower=image.rootfs, layer=layer, read_only=read_only)
+        lower = image.rootfs
+        if userns_host_id is not None:
+            lower = self.images.shifted_rootfs(image.name, userns_host_id, USERNS_SIZE)
+        return RootfsPlan(
+            root=os.path.join(layer, LAYER_ROOT), lower=lower, layer=layer, read_only=read_only
+        )
 
     @staticmethod
-    def _make_root_dirs(plan: RootfsPlan | None) -> None:
-        """The mount point of the root and the overlay's layer dir (runtime.rootfs)."""
+    def _make_root_dirs(plan: RootfsPlan | None, owner: int | None) -> None:
+        """The root's mount point and the overlay's layer dirs (runtime.rootfs).
+
+        With a user namespace they belong to its root (host uid ``owner``),
+        which mounts the overlay and writes its upper dir."""
         if plan is None:
             return
-        os.mkdir(plan.root, 0o700)
-        if plan.layer is not None:
-            os.mkdir(plan.layer, 0o700)
+        if plan.layer is None:
+            os.mkdir(plan.root, 0o700)
+            return
+        rw = os.path.join(plan.layer, LAYER_RW)
+        dirs = [plan.layer, plan.root, rw]
+        if not plan.read_only:
+            dirs += [os.path.join(rw, "upper"), os.path.join(rw, "work")]
+        for path in dirs:
+            os.mkdir(path, 0o700)
+            if owner is not None:
+                os.chown(path, owner, owner)
 
     # -- images ---------------------------------------------------------
     def list_images(self) -> list[Image]:

@@ -66,16 +66,23 @@ def under(path: str, prefixes: tuple[str, ...] | list[str]) -> bool:
     return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
 
 
+#: In an overlay container's layer dir: the root's mount point, and the dir
+#: that holds the overlay's ``upper/`` and ``work/``.
+LAYER_ROOT = "root"
+LAYER_RW = "rw"
+
+
 @dataclasses.dataclass(frozen=True)
 class RootfsPlan:
     """Where the child assembles the container's root: the runtime's paths.
 
     ``lower`` is the image's rootfs (``None`` for the ``host`` image, a
-    read-only recursive bind of ``/``).  ``layer`` holds the overlay's
-    ``upper`` and ``work`` dirs; with ``read_only`` the child first mounts a
-    small tmpfs there, so nothing is written to disk and the root is made
-    read-only once the mount points exist.  ``hide`` lists host paths covered
-    with an empty read-only tmpfs (the service's state dir).
+    read-only recursive bind of ``/`` mounted at ``root``).  For an image,
+    ``layer`` holds ``root/`` (where the overlay is mounted, ``root`` is
+    ``layer/root``) and ``rw/upper`` and ``rw/work``; with ``read_only`` the
+    child mounts a small tmpfs on ``rw`` first, so nothing is written to disk,
+    and the root is made read-only once the mount points exist.  ``hide``
+    lists host paths covered with an empty read-only tmpfs (the state dir).
     """
 
     root: str

@@ -6,8 +6,15 @@ directory, so a reader sees an image completely or not at all:
 
     import:  .import-XXXX/{archive, rootfs/} --extract--> .import-XXXX/rootfs,
              image.json --rename--> <name>/
-    delete:  <name>/ --rename--> .trash-XXXX/ --rmtree
-    start:   leftover .import-* and .trash-* (a crash mid-way) are removed
+    delete:  <name>/ --rename--> .trash-XXXX/ --rmtree (and its shifted copies)
+    shift:   .userns-<H>/.shift-XXXX/ --copy, ids + H--> .userns-<H>/<name>/
+    start:   leftover .import-*, .trash-*, .shift-* (a crash mid-way) are removed
+
+A shifted copy serves containers in a user namespace whose root is host uid
+H: their overlay needs a lower layer whose files belong to ids mapped in
+that namespace (copy-up chowns as the namespace's root), so every uid and gid
+below the namespace's size is moved up by H, as Docker's userns-remap does.
+It is made on first use and kept until the image is deleted.
 
 ``normalize_name`` turns Docker references into store names
 (``docker.io/library/busybox:latest`` -> ``busybox``).
@@ -20,7 +27,9 @@ import logging
 import os
 import re
 import shutil
+import stat
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -78,6 +87,7 @@ class ImageStore:
         self.max_bytes = max_bytes
         # 0700: images may hold set-user-ID files that host users must not reach.
         os.makedirs(root, mode=0o700, exist_ok=True)
+        self._shift_lock = threading.Lock()
 
     def path(self, name: str) -> str:
         return os.path.join(self.root, name)
@@ -89,6 +99,10 @@ class ImageStore:
             if entry.startswith((".import-", ".trash-")):
                 log.info("removing %s, left over from an interrupted import or delete", entry)
                 shutil.rmtree(self.path(entry), ignore_errors=True)
+            elif entry.startswith(".userns-"):
+                for sub in os.listdir(self.path(entry)):
+                    if sub.startswith(".shift-"):
+                        shutil.rmtree(os.path.join(self.path(entry), sub), ignore_errors=True)
         if not os.path.exists(os.path.join(self.path(builtin.BUSYBOX), "image.json")):
             self._build_busybox()
 
@@ -153,7 +167,30 @@ class ImageStore:
         except FileNotFoundError:
             os.rmdir(trash)
             raise NotFound("image", name) from None
+        for entry in os.listdir(self.root):
+            if entry.startswith(".userns-") and os.path.isdir(os.path.join(self.root, entry, name)):
+                os.rename(os.path.join(self.root, entry, name), os.path.join(trash, entry))
         shutil.rmtree(trash)
+
+    def shifted_rootfs(self, name: str, host_id: int, size: int) -> str:
+        """The rootfs of ``name`` with ids 0..size-1 moved to host_id.., made once."""
+        base = os.path.join(self.root, f".userns-{host_id}")
+        done = os.path.join(base, name, "rootfs")
+        with self._shift_lock:
+            if os.path.isdir(done):
+                return done
+            source = self.get(name).rootfs
+            assert source is not None
+            os.makedirs(base, mode=0o700, exist_ok=True)
+            staging = tempfile.mkdtemp(prefix=".shift-", dir=base)
+            try:
+                log.info("image %s: making a copy owned by user namespace ids %d..", name, host_id)
+                _copy_shifted(source, os.path.join(staging, "rootfs"), host_id, size)
+                os.rename(staging, os.path.join(base, name))
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        return done
 
     def begin_import(self, ref: str) -> ImportJob:
         try:
@@ -243,6 +280,36 @@ class ImportJob:
     def abort(self) -> None:
         self._archive.close()
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _copy_shifted(source: str, dest: str, host_id: int, size: int) -> None:
+    """Copy a tree, owners shifted by ``host_id`` (ids >= ``size`` kept), modes kept."""
+
+    def shift(value: int) -> int:
+        return value + host_id if value < size else value
+
+    def place(src: str, dst: str) -> None:
+        st = os.lstat(src)
+        mode = st.st_mode
+        if stat.S_ISDIR(mode):
+            os.mkdir(dst, 0o700)
+            with os.scandir(src) as entries:
+                for entry in entries:
+                    place(entry.path, os.path.join(dst, entry.name))
+        elif stat.S_ISLNK(mode):
+            os.symlink(os.readlink(src), dst)
+        elif stat.S_ISREG(mode):
+            shutil.copyfile(src, dst, follow_symlinks=False)
+        elif stat.S_ISFIFO(mode):
+            os.mkfifo(dst, 0o600)
+        else:
+            return  # the importer lets no device nodes in
+        os.lchown(dst, shift(st.st_uid), shift(st.st_gid))
+        if not stat.S_ISLNK(mode):
+            os.chmod(dst, stat.S_IMODE(mode))  # after chown, which clears set-id bits
+        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+    place(source, dest)
 
 
 def _measure(root: str) -> tuple[int, int]:
