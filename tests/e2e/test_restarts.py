@@ -33,6 +33,11 @@ def _gated(trigger: Path, code: int) -> list[str]:
     return ["sh", "-c", f"while [ ! -e {trigger} ]; do sleep 0.05; done; exit {code}"]
 
 
+def _bind(path: Path) -> list[dict[str, str]]:
+    """The host image hides the host's /tmp: bind the trigger's dir in."""
+    return [{"type": "bind", "source": str(path), "target": str(path)}]
+
+
 def _pidfile(service: Service, container_id: str) -> tuple[int, int]:
     found = pids.read_pidfile(str(service.state_dir / "containers" / container_id / "pid"))
     assert found is not None
@@ -76,7 +81,7 @@ def test_api_kill9_then_restart_keeps_containers_and_their_real_exit_codes(
     with _client(own_service) as client:
         done = client.post("/containers?wait=true", json={"command": ["sh", "-c", "exit 7"]})
         assert done.json()["exit_code"] == 7
-        exits_meanwhile = create(client, _gated(trigger, 42))
+        exits_meanwhile = create(client, _gated(trigger, 42), mounts=_bind(tmp_path))
         keeps_running = create(client, ["sleep", "1000"])
         interactive = create(client, ["cat"], stdin=True)
     launcher = own_service.launcher_pid()
@@ -162,7 +167,7 @@ def test_api_and_launcher_kill9_like_a_reboot(own_service: Service, tmp_path: Pa
     trigger = tmp_path / "go"
     with _client(own_service) as client:
         running = create(client, ["sleep", "1000"])
-        exits_unseen = create(client, _gated(trigger, 9))
+        exits_unseen = create(client, _gated(trigger, 9), mounts=_bind(tmp_path))
     _crash_api(own_service)
     _kill9(own_service.launcher_pid())
     # With both gone, this exit status is seen by nobody: it must not become a 0.

@@ -21,6 +21,7 @@ from runtime import leftovers, pids
 from runtime.procfs import process_start_time
 from runtime.records import RUNNING, ContainerRecord, RecordStore
 from runtime.service import Runtime
+from runtime.spec import Mount
 
 
 def _eventually(check, timeout: float = 15.0, what: str = "condition"):  # type: ignore[no-untyped-def]
@@ -66,7 +67,9 @@ def test_a_dropped_connection_to_a_live_launcher_marks_nothing_lost(
         trigger = tmp_path / "go"
         running = runtime.create(["sleep", "1000"])
         gated = runtime.create(
-            ["sh", "-c", f"while [ ! -e {trigger} ]; do sleep 0.02; done; exit 42"]
+            ["sh", "-c", f"while [ ! -e {trigger} ]; do sleep 0.02; done; exit 42"],
+            # The host image hides the host's /tmp: bind the trigger's dir in.
+            mounts=[Mount(type="bind", source=str(tmp_path), target=str(tmp_path))],
         )
         reconciles = runtime.reconciles
         _drop_connection(runtime)
