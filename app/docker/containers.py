@@ -26,6 +26,7 @@ from app.docker.params import DockerBool, parse_filters
 from app.routes.containers import launch
 from app.schemas import ContainerCreate
 from runtime import ContainerRecord, Runtime
+from runtime.images import Image
 
 router = APIRouter(tags=["docker containers"])
 
@@ -33,24 +34,29 @@ WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 DEFAULT_STOP_TIMEOUT = 10.0
 
 
-def _native(config: models.ContainerConfig, name: str) -> ContainerCreate:
+def _native(config: models.ContainerConfig, name: str, image: Image) -> ContainerCreate:
     """The native spec for a Docker body, validated by the native schema."""
     host = config.host()
     try:
-        return ContainerCreate(
-            command=models.command(config),
-            name=name.removeprefix("/") or None,
-            hostname=config.Hostname or None,
-            env=models.environment(config.Env),
-            workdir=config.WorkingDir or None,
-            user=models.user(config.User),
-            cap_add=host.CapAdd or [],
-            cap_drop=host.CapDrop or [],
-            tty=config.Tty,
-            stdin=config.OpenStdin,
-            tty_size=models.tty_size(config),
-            limits=models.limits(config),
-            **models.security_options(host.SecurityOpt),
+        return ContainerCreate.model_validate(
+            {
+                "command": models.command(config),
+                "name": name.removeprefix("/") or None,
+                "hostname": config.Hostname or None,
+                "env": models.environment(config.Env),
+                "workdir": config.WorkingDir or None,
+                "user": models.user(config.User),
+                "cap_add": host.CapAdd or [],
+                "cap_drop": host.CapDrop or [],
+                "tty": config.Tty,
+                "stdin": config.OpenStdin,
+                "tty_size": models.tty_size(config),
+                "limits": models.limits(config),
+                "image": image.name,
+                "read_only": host.ReadonlyRootfs,
+                "mounts": models.mounts(host),
+                **models.security_options(host.SecurityOpt),
+            }
         )
     except ValidationError as err:
         first = err.errors()[0]
@@ -69,10 +75,10 @@ def create_container(
     if platform not in ("", "linux", "linux/amd64"):
         raise DockerError(400, f"unsupported platform {platform!r}: only linux/amd64")
     models.refuse_unsupported(config)
-    images.resolve(runtime, config.Image)
+    image = images.resolve(runtime, config.Image)
     record = launch(
         runtime,
-        _native(config, name),
+        _native(config, name, image),
         labels=dict(config.Labels or {}),
         auto_remove=config.host().AutoRemove,
         stdin_once=config.OpenStdin and config.StdinOnce,

@@ -1,9 +1,9 @@
-"""``/images``: what a Docker client needs to find the local images.
+"""``/images``: the runtime's image store as Docker clients see it.
 
 Pulling is out of scope (no network traffic beyond loopback), so
-``POST /images/create`` answers with an error the CLI prints as it is.
-Until the image store exists, the one image is ``host``: the host's own
-root filesystem, which the core runs containers in.
+``POST /images/create`` answers with an error the CLI prints as it is; images
+are imported through the native ``POST /images?name=``.  Names normalise as
+the store does (``docker.io/library/busybox:latest`` is ``busybox``).
 """
 
 from __future__ import annotations
@@ -14,79 +14,66 @@ from fastapi import APIRouter, Query
 
 from app.deps import RuntimeDep
 from app.docker.errors import DockerError
-from app.docker.views import image_id
-from runtime import Runtime
+from app.docker.views import epoch, image_id
+from runtime import NotFound, Runtime
+from runtime.images import Image, normalize_name
 
 router = APIRouter(tags=["docker images"])
 
-HOST_IMAGE = "host"
-_REGISTRIES = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
-
 
 def normalize(name: str) -> str:
-    """``docker.io/library/busybox:latest`` -> ``busybox``; other tags are kept."""
-    for registry in _REGISTRIES:
-        if name.startswith(registry):
-            name = name[len(registry) :]
-            break
-    name = name.removeprefix("library/")
-    return name.removesuffix(":latest")
+    """The store's name for a reference; the reference itself if it has none."""
+    try:
+        return normalize_name(name)
+    except ValueError:
+        return name
 
 
-def known_images(runtime: Runtime) -> list[str]:
-    return [HOST_IMAGE]
-
-
-def resolve(runtime: Runtime, name: str) -> str:
+def resolve(runtime: Runtime, name: str) -> Image:
     """The local image a client means, or Docker's 404 (which makes the CLI try a pull)."""
-    local = normalize(name)
-    if local not in known_images(runtime):
-        raise DockerError(404, f"No such image: {name}")
-    return local
+    try:
+        return runtime.get_image(name)
+    except NotFound:
+        raise DockerError(404, f"No such image: {name}") from None
 
 
-def _tags(name: str) -> list[str]:
-    return [name if ":" in name else f"{name}:latest"]
-
-
-def image_json(name: str) -> dict[str, Any]:
+def _summary(image: Image) -> dict[str, Any]:
     return {
-        "Id": image_id(name),
-        "RepoTags": _tags(name),
+        "Id": image_id(image.name),
+        "ParentId": "",
+        "RepoTags": [f"{image.name}:latest"],
         "RepoDigests": [],
-        "Parent": "",
-        "Comment": "",
-        "Created": "1970-01-01T00:00:00Z",
-        "Config": {"Cmd": None, "Env": [], "Entrypoint": None, "WorkingDir": "", "Labels": {}},
-        "Architecture": "amd64",
-        "Os": "linux",
-        "Size": 0,
-        "RootFS": {"Type": "layers", "Layers": []},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        "Created": epoch(image.created_at),
+        "Size": image.size_bytes or 0,
+        "SharedSize": -1,
+        "Labels": {},
+        "Containers": -1,
     }
 
 
 @router.get("/images/json")
 def list_images(runtime: RuntimeDep) -> list[dict[str, Any]]:
-    return [
-        {
-            "Id": image_id(name),
-            "ParentId": "",
-            "RepoTags": _tags(name),
-            "RepoDigests": [],
-            "Created": 0,
-            "Size": 0,
-            "SharedSize": -1,
-            "Labels": {},
-            "Containers": -1,
-        }
-        for name in known_images(runtime)
-    ]
+    return [_summary(image) for image in runtime.list_images()]
 
 
 @router.get("/images/{name:path}/json")
 def inspect_image(name: str, runtime: RuntimeDep) -> dict[str, Any]:
-    return image_json(resolve(runtime, name))
+    image = resolve(runtime, name)
+    return {
+        "Id": image_id(image.name),
+        "RepoTags": [f"{image.name}:latest"],
+        "RepoDigests": [],
+        "Parent": "",
+        "Comment": "builtin" if image.builtin else "imported",
+        "Created": image.created_at or "0001-01-01T00:00:00Z",
+        # No image config: the command comes from the create body.
+        "Config": {"Cmd": None, "Env": None, "Entrypoint": None, "WorkingDir": "", "Labels": {}},
+        "Architecture": "amd64",
+        "Os": "linux",
+        "Size": image.size_bytes or 0,
+        "RootFS": {"Type": "layers", "Layers": []},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    }
 
 
 @router.post("/images/create")

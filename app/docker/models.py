@@ -115,15 +115,6 @@ def refuse_unsupported(config: ContainerConfig) -> None:
     """A 400 naming every option that is set but that we do not implement."""
     found = _unsupported("", config.model_extra)
     found += _unsupported("HostConfig.", config.host().model_extra)
-    host = config.host()
-    # Declared fields whose features the core does not have yet.
-    pending = {
-        "HostConfig.Binds": bool(host.Binds),
-        "HostConfig.Mounts": bool(host.Mounts),
-        "HostConfig.Tmpfs": bool(host.Tmpfs),
-        "HostConfig.ReadonlyRootfs": host.ReadonlyRootfs,
-    }
-    found += [name for name, set_ in pending.items() if set_]
     if found:
         raise DockerError(
             400,

@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from app.deps import RuntimeDep
-from app.docker import images
 from app.docker.version import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 
 router = APIRouter(tags=["docker system"])
@@ -38,7 +37,7 @@ def info(runtime: RuntimeDep) -> dict[str, Any]:
         "ContainersRunning": counts["running"],
         "ContainersPaused": 0,
         "ContainersStopped": len(records) - counts["running"],
-        "Images": len(images.known_images(runtime)),
+        "Images": len(runtime.list_images()),
         "Driver": "mydocker",
         "DockerRootDir": runtime.state_dir,
         "LoggingDriver": "json-file",

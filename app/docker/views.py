@@ -118,7 +118,12 @@ def host_config(record: ContainerRecord) -> dict[str, Any]:
     ]
     return {
         "AutoRemove": bool(spec.get("auto_remove")),
-        "Binds": None,
+        "Binds": [
+            f"{m['source']}:{m['target']}" + (":ro" if m.get("read_only") else "")
+            for m in spec.get("mounts") or []
+            if m.get("type") == "bind"
+        ]
+        or None,
         "CapAdd": None,
         "CapDrop": None,
         "LogConfig": {"Type": "json-file", "Config": {}},
@@ -128,8 +133,19 @@ def host_config(record: ContainerRecord) -> dict[str, Any]:
         "Ulimits": ulimits,
         "NetworkMode": "none",
         "Privileged": False,
-        "ReadonlyRootfs": False,
+        "ReadonlyRootfs": bool(spec.get("read_only")),
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+    }
+
+
+def _mount(mount: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Type": mount.get("type"),
+        "Source": mount.get("source") or "",
+        "Destination": mount.get("target"),
+        "Mode": "ro" if mount.get("read_only") else "",
+        "RW": not mount.get("read_only"),
+        "Propagation": "rprivate" if mount.get("type") == "bind" else "",
     }
 
 
@@ -159,7 +175,7 @@ def inspect(record: ContainerRecord) -> dict[str, Any]:
         "AppArmorProfile": "",
         "ExecIDs": None,
         "HostConfig": host_config(record),
-        "Mounts": [],
+        "Mounts": [_mount(m) for m in spec.get("mounts") or []],
         "Config": {
             "Hostname": spec.get("hostname", ""),
             "Domainname": "",

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from runtime import ContainerRecord, InvalidState, NameInUse, NotFound
+from runtime.images import Image, normalize_name
 
 ID = "0123456789abcdef" * 4
 T0 = "2026-11-29T05:00:00.000000Z"
@@ -129,6 +130,15 @@ class FakeRuntime:
         self._call("removal_future", ref)
         return self.future
 
+    def list_images(self) -> list[Image]:
+        return [Image("host", True, None), Image("busybox", True, "/x", T0, 1000, 10)]
+
+    def get_image(self, ref: str) -> Image:
+        for image in self.list_images():
+            if image.name == normalize_name(ref):
+                return image
+        raise NotFound("image", ref)
+
     def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
         self._call("kill", ref, signal)
         return self.record
@@ -213,7 +223,7 @@ def test_the_clis_full_body_maps_onto_a_created_container(
 
 def test_create_maps_the_fields_we_implement(client: TestClient, fake: FakeRuntime) -> None:
     body = {
-        "Image": "docker.io/library/host:latest",
+        "Image": "docker.io/library/busybox:latest",
         "Entrypoint": ["/bin/sh", "-c"],
         "Cmd": ["echo $A"],
         "Env": ["A=1", "B=2", "B"],
@@ -245,6 +255,22 @@ def test_create_maps_the_fields_we_implement(client: TestClient, fake: FakeRunti
     assert kwargs["limits"] == {"memory_bytes": 64 << 20, "cpus": 0.5, "pids": 20, "nofile": 64}
     assert (kwargs["tty"], kwargs["stdin"], kwargs["stdin_once"]) == (True, True, True)
     assert kwargs["tty_size"] == (24, 80)
+    assert kwargs["image"] == "busybox"
+
+
+def test_mounts_and_a_read_only_root(client: TestClient, fake: FakeRuntime) -> None:
+    host = {"Binds": ["/srv:/data:ro"], "Tmpfs": {"/run": "size=1m"}, "ReadonlyRootfs": True}
+    body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": host}
+    assert client.post("/v1.47/containers/create", json=body).status_code == 201
+    [(_, _, kwargs)] = fake.calls
+    assert kwargs["read_only"] is True
+    assert [(m.type, m.target, m.read_only) for m in kwargs["mounts"]] == [
+        ("bind", "/data", True),
+        ("tmpfs", "/run", False),
+    ]
+    bad = {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Binds": ["/a:relative"]}}
+    got = client.post("/v1.47/containers/create", json=bad)
+    assert got.status_code == 400 and "target" in got.json()["message"]
 
 
 def test_limits_out_of_range_are_400s(client: TestClient, fake: FakeRuntime) -> None:
@@ -277,12 +303,12 @@ def test_options_we_do_not_implement_are_refused(
 
 
 def test_an_unknown_image_is_a_404_and_pulling_is_refused(client: TestClient) -> None:
-    got = client.post("/v1.47/containers/create", json={"Image": "busybox", "Cmd": ["true"]})
-    assert (got.status_code, got.json()["message"]) == (404, "No such image: busybox")
-    pulled = client.post("/v1.47/images/create?fromImage=docker.io/library/busybox&tag=latest")
+    got = client.post("/v1.47/containers/create", json={"Image": "alpine", "Cmd": ["true"]})
+    assert (got.status_code, got.json()["message"]) == (404, "No such image: alpine")
+    pulled = client.post("/v1.47/images/create?fromImage=docker.io/library/alpine&tag=latest")
     assert pulled.status_code == 501
     assert pulled.json()["message"] == (
-        "pulling is not supported; import the image with POST /images?name=busybox"
+        "pulling is not supported; import the image with POST /images?name=alpine"
     )
 
 
@@ -429,6 +455,8 @@ def test_logs_options_we_cannot_honour_are_refused(client: TestClient) -> None:
 
 def test_images(client: TestClient) -> None:
     listed = client.get("/v1.47/images/json").json()
-    assert [i["RepoTags"] for i in listed] == [["host:latest"]]
-    assert client.get("/v1.47/images/docker.io/library/host:latest/json").status_code == 200
-    assert client.get("/v1.47/images/busybox/json").status_code == 404
+    assert [i["RepoTags"] for i in listed] == [["host:latest"], ["busybox:latest"]]
+    assert listed[1]["Size"] == 1000
+    got = client.get("/v1.47/images/docker.io/library/busybox:latest/json")
+    assert (got.status_code, got.json()["RepoTags"]) == (200, ["busybox:latest"])
+    assert client.get("/v1.47/images/alpine/json").status_code == 404

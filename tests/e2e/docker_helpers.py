@@ -11,9 +11,8 @@ import pytest
 
 from tests.e2e.conftest import Service
 
-#: The image the Docker tests run; the core runs containers in the host's
-#: root filesystem, which the Docker API calls the image ``host``.
-IMAGE = "host"
+#: The image the Docker tests run: the built-in busybox (runtime/images).
+IMAGE = "busybox"
 
 
 def docker_binary() -> str:
