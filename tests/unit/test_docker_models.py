@@ -18,8 +18,9 @@ from app.docker.params import parse_bool, parse_filters
         ("library/busybox", "busybox"),
         ("busybox:latest", "busybox"),
         ("busybox", "busybox"),
+        # The store has no tags or namespaces: such a name stays as given (a 404).
         ("busybox:1.36", "busybox:1.36"),
-        ("index.docker.io/me/tool:latest", "me/tool"),
+        ("index.docker.io/me/tool:latest", "index.docker.io/me/tool:latest"),
     ],
 )
 def test_image_names_normalise(name: str, local: str) -> None:
