@@ -242,12 +242,43 @@ def list_containers(
     return [views.summary(r) for r in records]
 
 
-def _logs_options(since: str, until: str, timestamps: bool) -> None:
-    if timestamps:
-        raise DockerError(400, "unsupported option: timestamps (the log files keep no timestamps)")
-    for name, value in (("since", since), ("until", until)):
-        if value not in ("", "0"):
-            raise DockerError(400, f"unsupported option: {name} (the log files keep no timestamps)")
+def _timestamp(name: str, value: str) -> float | None:
+    if value in ("", "0"):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise DockerError(400, f"invalid {name} {value!r}: a unix timestamp") from None
+
+
+def _window(record: ContainerRecord, since: str, until: str) -> bool:
+    """Whether ``since``/``until`` keep all of the output (``True``) or none.
+
+    The log files keep no per-line times, but all output falls between the
+    container's start and its end: a bound outside that span is exact; one
+    inside it cannot be honoured, and is refused rather than guessed."""
+    start, end = views.epoch_float(record.started_at), views.epoch_float(record.finished_at)
+    low, high = _timestamp("since", since), _timestamp("until", until)
+    keep = True
+    if low is not None:
+        if end is not None and low > end:
+            keep = False
+        elif start is None or low > start:
+            raise DockerError(
+                400,
+                "unsupported option: since within the container's run "
+                "(the log files keep no timestamps)",
+            )
+    if high is not None:
+        if start is None or high < start:
+            keep = False
+        elif end is None or high < end:
+            raise DockerError(
+                400,
+                "unsupported option: until within the container's run "
+                "(the log files keep no timestamps)",
+            )
+    return keep
 
 
 @router.get("/containers/{ref}/logs")
@@ -264,7 +295,8 @@ def container_logs(
 ) -> StreamingResponse:
     """Framed (8-byte headers) without a TTY, raw with one; stdout's bytes
     come before stderr's (the log files do not keep their interleaving)."""
-    _logs_options(since, until, timestamps)
+    if timestamps:
+        raise DockerError(400, "unsupported option: timestamps (the log files keep no timestamps)")
     if not stdout and not stderr:
         raise DockerError(400, "Bad parameters: you must choose at least one stream")
     if tail in ("all", "", "-1"):
@@ -275,6 +307,8 @@ def container_logs(
         raise DockerError(400, f"invalid tail {tail!r}: a number of lines, or all")
     record = runtime.get(ref)
     wanted = [name for name, on in (("stdout", stdout), ("stderr", stderr)) if on]
+    if not _window(record, since, until):
+        wanted = []
     chunks = runtime.log_chunks(record.id, wanted, tail=lines, follow=follow, heartbeat=True)
     tty = bool(record.spec.get("tty"))
     media = streams.RAW if tty else streams.MULTIPLEXED

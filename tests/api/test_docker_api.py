@@ -448,9 +448,28 @@ def test_logs_are_framed_without_a_tty(client: TestClient, fake: FakeRuntime) ->
 
 def test_logs_options_we_cannot_honour_are_refused(client: TestClient) -> None:
     assert client.get(f"/v1.47/containers/{ID}/logs").status_code == 400  # no stream
-    for query in ("timestamps=1", "since=1700000000", "tail=x"):
+    # T0 = 1795928400 (start), T1 = 1795928401.5 (end).
+    for query in ("timestamps=1", "since=1795928401", "until=1795928401", "tail=x", "since=x"):
         got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1&{query}")
         assert got.status_code == 400, query
+
+
+@pytest.mark.parametrize(
+    ("query", "output"),
+    [
+        ("since=1795928399", b"out\n"),  # before the start: everything
+        ("since=1795928402", b""),  # after the end: nothing
+        ("until=1795928402", b"out\n"),
+        ("until=1795928399", b""),
+    ],
+)
+def test_logs_since_and_until_outside_the_run_are_exact(
+    client: TestClient, fake: FakeRuntime, query: str, output: bytes
+) -> None:
+    fake.record = make_record("exited")
+    got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1&{query}")
+    assert got.status_code == 200
+    assert got.content == (struct.pack(">BxxxL", 1, len(output)) + output if output else b"")
 
 
 def test_images(client: TestClient) -> None:
