@@ -521,3 +521,58 @@ def test_ctrl_c_without_tty_detaches(client: httpx.Client, cli_env: dict[str, st
             if stream is not None:
                 stream.close()
         client.delete(f"/containers/{name}", params={"force": "true"})
+
+
+def test_cli_import_images_and_run_in_the_image(
+    client: httpx.Client, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    import tarfile
+
+    root = tmp_path / "root"
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "busybox").write_bytes(Path("/bin/busybox").read_bytes())
+    (root / "bin" / "busybox").chmod(0o755)
+    (root / "bin" / "sh").symlink_to("busybox")
+    (root / "etc").mkdir()
+    (root / "etc" / "motd").write_text("from the imported image\n")
+    archive = tmp_path / "root.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname=".")
+    name = unique("img")
+    try:
+        imported = mydocker(cli_env, "import", name, str(archive))
+        assert (imported.returncode, imported.stdout.strip()) == (0, name), imported.stderr
+        assert name in mydocker(cli_env, "images").stdout
+        assert name in [i["name"] for i in json.loads(mydocker(cli_env, "images", "--json").stdout)]
+        again = mydocker(cli_env, "import", name, str(archive))
+        assert again.returncode == 1 and "exists" in again.stderr
+        ran = mydocker(
+            cli_env, "run", "--rm", "--image", name, "--", "/bin/sh", "-c", "cat /etc/motd"
+        )
+        assert (ran.returncode, ran.stdout) == (0, "from the imported image\n"), ran.stderr
+    finally:
+        client.delete(f"/images/{name}")
+
+
+def test_cli_limits_reach_the_service(client: httpx.Client, cli_env: dict[str, str]) -> None:
+    started = mydocker(
+        cli_env,
+        "run",
+        "-d",
+        "-m",
+        "64m",
+        "--pids-limit",
+        "32",
+        "--cpus",
+        "0.5",
+        "--",
+        "sleep",
+        "600",
+    )
+    assert started.returncode == 0, started.stderr
+    container_id = started.stdout.strip()
+    try:
+        limits = json.loads(mydocker(cli_env, "inspect", container_id).stdout)["limits"]
+        assert (limits["memory_bytes"], limits["pids"], limits["cpus"]) == (64 << 20, 32, 0.5)
+    finally:
+        client.delete(f"/containers/{container_id}", params={"force": "true"})
