@@ -267,12 +267,12 @@ class RecordStore:
         return None if row is None else _to_exec(row)
 
     def get_exec(self, exec_id: str) -> ExecRecord | None:
-        with self._lock:
+        with self._lock, _sqlite_errors(self.path):
             return self._get_exec(self._db, exec_id)
 
     def resolve_exec(self, ref: str) -> ExecRecord:
         """An exec by full id or unique id prefix."""
-        with self._lock:
+        with self._lock, _sqlite_errors(self.path):
             found = self._get_exec(self._db, ref)
             if found is not None:
                 return found
@@ -303,7 +303,7 @@ class RecordStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY rowid"
-        with self._lock:
+        with self._lock, _sqlite_errors(self.path):
             return [_to_exec(r) for r in self._db.execute(sql, params).fetchall()]
 
     @staticmethod

@@ -50,10 +50,15 @@ BAD_BODY: Responses = {
 router = APIRouter(prefix="/containers", tags=["containers"], responses=SERVICE_ERRORS)
 
 NOT_FOUND: Responses = {
-    404: {"model": ErrorDetail, "description": "No container matches the reference."}
+    404: {"model": ErrorDetail, "description": "No container matches the reference."},
+    409: {"model": ErrorDetail, "description": "The id prefix matches several containers."},
 }
 CONFLICT: Responses = {
-    409: {"model": ErrorDetail, "description": "The container is not in a state for this."}
+    409: {
+        "model": ErrorDetail,
+        "description": "The container is not in a state for this, or the id prefix "
+        "matches several containers.",
+    }
 }
 
 

@@ -18,7 +18,8 @@ from runtime import ExecRecord, Runtime
 router = APIRouter(prefix="/execs", tags=["execs"], responses=SERVICE_ERRORS)
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorDetail, "description": "No exec has this id (or id prefix)."}
+    404: {"model": ErrorDetail, "description": "No exec has this id (or id prefix)."},
+    409: {"model": ErrorDetail, "description": "The id prefix matches several execs."},
 }
 
 
