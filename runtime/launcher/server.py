@@ -593,7 +593,8 @@ class Launcher:
             raise
         for fd in (*stdio.child_fds, sync_read, error_write):
             os.close(fd)
-        log.debug("cloned %s as pid %d with %s", container_id, pid, describe(flags_word))
+        if log.isEnabledFor(logging.DEBUG):  # describe() is not free: only when it is shown
+            log.debug("cloned %s as pid %d with %s", container_id, pid, describe(flags_word))
         entry = Entry(
             id=container_id,
             pid=pid,
