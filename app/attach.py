@@ -15,6 +15,10 @@ Client -> server
                     any other text is input too, with a newline added in
                     ``lines`` mode
 
+``split=true`` tags output: every binary frame starts with one byte, 1 for
+stdout and 2 for stderr (with a tty everything is stdout), so a client can
+keep the two apart, as ``mydocker run`` without ``-t`` does.
+
 ``lines=true`` is for line-based clients (``python -m websockets``): output
 comes as text frames (UTF-8, invalid bytes replaced) and each text frame is
 one line of input.  Closing the socket detaches: the container keeps
@@ -48,7 +52,13 @@ POLL_SECONDS = 0.02
 
 
 async def serve(
-    websocket: WebSocket, runtime: Runtime, kind: str, ref: str, logs: bool, lines: bool
+    websocket: WebSocket,
+    runtime: Runtime,
+    kind: str,
+    ref: str,
+    logs: bool,
+    lines: bool,
+    split: bool = False,
 ) -> None:
     await websocket.accept()
     try:
@@ -56,18 +66,24 @@ async def serve(
     except RuntimeFailure as err:
         await websocket.close(code=4000 + status_for(err), reason=str(err)[:120])
         return
-    session = _Session(websocket, runtime, target, lines)
+    session = _Session(websocket, runtime, target, lines, split)
     await session.run(logs)
 
 
 class _Session:
     def __init__(
-        self, websocket: WebSocket, runtime: Runtime, target: AttachTarget, lines: bool
+        self,
+        websocket: WebSocket,
+        runtime: Runtime,
+        target: AttachTarget,
+        lines: bool,
+        split: bool,
     ) -> None:
         self.websocket = websocket
         self.runtime = runtime
         self.target = target
         self.lines = lines
+        self.split = split and not lines
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     async def run(self, replay: bool) -> None:
@@ -91,10 +107,12 @@ class _Session:
                 # Look at `exited` before reading: output written before the
                 # exit is then always in a read that follows.
                 finished = exited.done()
-                data = cursor.read()
-                if data:
-                    await self._send_output(data)
-                elif finished:
+                chunks = cursor.read_streams()
+                for index, data in chunks:
+                    await self._send_output(index, data)
+                if chunks:
+                    continue
+                if finished:
                     break
                 else:
                     await asyncio.wait({exited}, timeout=POLL_SECONDS)
@@ -113,8 +131,10 @@ class _Session:
         )
         await self.websocket.close(code=1000)
 
-    async def _send_output(self, data: bytes) -> None:
-        if self.lines:
+    async def _send_output(self, index: int, data: bytes) -> None:
+        if self.split:
+            await self.websocket.send_bytes(bytes([index + 1]) + data)
+        elif self.lines:
             text = self.decoder.decode(data)
             if text:
                 await self.websocket.send_text(text)

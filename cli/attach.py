@@ -73,6 +73,8 @@ def session(
     """Attach to ``path`` (``/containers/ID/attach`` or ``/execs/ID/attach``)
     until the process exits or the user detaches."""
     out = out or sys.stdout.buffer
+    # Without a tty, stdout and stderr come tagged and go to ours apart.
+    errors = sys.stderr.buffer if not tty_mode else None
     stdin_is_tty = os.isatty(0)
     raw = tty_mode and interactive and stdin_is_tty
     outcome = Outcome()
@@ -95,7 +97,7 @@ def session(
         raise SystemExit(128 + signo)
 
     try:
-        with api.websocket(path, logs=logs) as ws:
+        with api.websocket(path, logs=logs, split=errors is not None) as ws:
             if tty_mode:
                 previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, on_winch)
                 _send_size(ws)
@@ -111,7 +113,7 @@ def session(
             )
             pump.start()
             try:
-                _receive(ws, out, outcome, say)
+                _receive(ws, out, errors, outcome, say)
             except KeyboardInterrupt:
                 outcome.detached = True
             finally:
@@ -127,13 +129,22 @@ def session(
 
 
 def _receive(
-    ws: ClientConnection, out: BinaryIO, outcome: Outcome, say: Callable[[str], None]
+    ws: ClientConnection,
+    out: BinaryIO,
+    errors: BinaryIO | None,
+    outcome: Outcome,
+    say: Callable[[str], None],
 ) -> None:
+    """Output to ``out``; with ``errors``, frames are tagged (1 stdout, 2 stderr)."""
     try:
         for message in ws:
             if isinstance(message, bytes):
-                out.write(message)
-                out.flush()
+                target = out
+                if errors is not None and message:
+                    target = errors if message[0] == 2 else out
+                    message = message[1:]
+                target.write(message)
+                target.flush()
                 continue
             try:
                 control = json.loads(message)

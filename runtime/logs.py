@@ -176,7 +176,12 @@ class Cursor:
         self._start = [0 if from_start else _size(p) for p in paths]
 
     def read(self, limit: int = CHUNK) -> bytes:
-        out = bytearray()
+        return b"".join(chunk for _, chunk in self.read_streams(limit))
+
+    def read_streams(self, limit: int = CHUNK) -> list[tuple[int, bytes]]:
+        """``[(index of the file in paths, new bytes), ...]``, at most ``limit`` bytes."""
+        out: list[tuple[int, bytes]] = []
+        left = limit
         for index, path in enumerate(self._paths):
             f = self._files[index]
             if f is None:
@@ -185,10 +190,13 @@ class Cursor:
                 except FileNotFoundError:
                     continue
                 f.seek(self._start[index])
-            out += f.read(limit - len(out))
-            if len(out) >= limit:
+            chunk = f.read(left)
+            if chunk:
+                out.append((index, chunk))
+                left -= len(chunk)
+            if left <= 0:
                 break
-        return bytes(out)
+        return out
 
     def close(self) -> None:
         for f in self._files:

@@ -234,11 +234,12 @@ async def attach_container(
     runtime: RuntimeDep,
     logs: bool = True,
     lines: bool = False,
+    split: bool = False,
 ) -> None:
     """WebSocket: output out (the logs first when `logs`), input and resizes in.
 
     The frame protocol is in app/attach.py and docs/interactive.md."""
-    await attach.serve(websocket, runtime, "container", ref, logs, lines)
+    await attach.serve(websocket, runtime, "container", ref, logs, lines, split)
 
 
 @router.post(

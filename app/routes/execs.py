@@ -81,6 +81,7 @@ async def attach_exec(
     runtime: RuntimeDep,
     logs: bool = True,
     lines: bool = False,
+    split: bool = False,
 ) -> None:
     """WebSocket attach to an exec, as for containers."""
-    await attach.serve(websocket, runtime, "exec", ref, logs, lines)
+    await attach.serve(websocket, runtime, "exec", ref, logs, lines, split)

@@ -228,3 +228,14 @@ def test_attach_refusals_close_with_4000_plus_the_status(
             ws.receive_bytes()
     assert closed.value.code == 4404
     assert "no such container" in closed.value.reason
+
+
+def test_attach_split_tags_each_frame_with_its_stream(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    fake.stderr.write_bytes(b"to stderr\n")
+    fake.done.set_result(make_exec("exited", exit_code=0))
+    with client.websocket_connect("/containers/web/attach?split=true") as ws:
+        assert ws.receive_bytes() == b"\x01earlier output\n"
+        assert ws.receive_bytes() == b"\x02to stderr\n"
+        assert json.loads(ws.receive_text())["type"] == "exit"

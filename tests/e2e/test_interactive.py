@@ -434,6 +434,8 @@ def test_cli_exit_codes_follow_docker(cli_env: dict[str, str], tmp_path: Path) -
         cli_env, "run", "-i", "--rm", "--", "sh", "-c", "tr a-z A-Z; exit 5", stdin="shout\n"
     )
     assert (piped.returncode, piped.stdout) == (5, "SHOUT\n")
+    both = mydocker(cli_env, "run", "--rm", "--", "sh", "-c", "echo out; echo err >&2")
+    assert (both.stdout, both.stderr) == ("out\n", "err\n")  # kept apart, as docker run
 
 
 def test_cli_commands(client: httpx.Client, cli_env: dict[str, str]) -> None:

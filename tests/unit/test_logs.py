@@ -169,6 +169,11 @@ def test_a_cursor_returns_what_was_appended_since_its_last_read(tmp_path: Path) 
             f.write(big)
         assert len(replaying.read()) == CHUNK  # at most `limit` per call
         assert replaying.read() == b"x" * 10
+        with err.open("ab") as f:
+            f.write(b"e")
+        with out.open("ab") as f:
+            f.write(b"o")
+        assert replaying.read_streams() == [(0, b"o"), (1, b"e")]  # which file said what
     finally:
         replaying.close()
         following.close()
