@@ -44,8 +44,9 @@ def _detail(err: RuntimeFailure, request: Request) -> object:
     if isinstance(err, InvalidArgument):
         # The same shape as FastAPI's own 422s, so clients parse one format.
         where = "query" if err.field in request.query_params else "body"
-        # "limits.cpus" -> ["body", "limits", "cpus"], as pydantic reports nested fields.
-        loc = [where, *err.field.split(".")]
+        # "limits.cpus" -> ["body", "limits", "cpus"], "mounts.0.source" ->
+        # ["body", "mounts", 0, "source"], as pydantic reports nested fields.
+        loc = [where, *(int(p) if p.isdigit() else p for p in err.field.split("."))]
         return [{"loc": loc, "msg": err.message, "type": "value_error"}]
     return str(err)
 

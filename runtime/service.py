@@ -573,7 +573,7 @@ class Runtime:
         """What only the host can tell: do sources exist, may they be shown?"""
         host = image.rootfs is None
         for index, mount in enumerate(mounts):
-            field = f"mounts[{index}]"
+            field = f"mounts.{index}"
             if under(mount.target, FORBIDDEN_TARGETS):
                 raise InvalidArgument(
                     f"{field}.target",

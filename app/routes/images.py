@@ -28,7 +28,7 @@ def list_images(runtime: RuntimeDep) -> list[ImagePublic]:
     return [ImagePublic.from_image(i) for i in runtime.list_images()]
 
 
-@router.get("/{name}", responses=NOT_FOUND)
+@router.get("/{name:path}", responses=NOT_FOUND)
 def get_image(name: str, runtime: RuntimeDep) -> ImagePublic:
     """One image; Docker references work (`docker.io/library/busybox:latest` is `busybox`)."""
     return ImagePublic.from_image(runtime.get_image(name))
@@ -77,7 +77,7 @@ async def import_image(
 
 
 @router.delete(
-    "/{name}",
+    "/{name:path}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={
         **NOT_FOUND,

@@ -111,6 +111,8 @@ class _Extractor:
         self.max_bytes = max_bytes
         self.max_members = max_members
         self.progress = progress
+        # Like tar(1): owners are kept only when extracting as root.
+        self.chown = os.geteuid() == 0
         self.count = 0
         self.total = 0
         self._next_report = 64 << 20
@@ -223,14 +225,18 @@ class _Extractor:
                 while chunk := source.read(_CHUNK):
                     _write_all(fd, chunk)
             # chown(2) clears set-user-ID bits, so the mode comes after it.
-            os.fchown(fd, info.uid, info.gid)
+            if self.chown:
+                os.fchown(fd, info.uid, info.gid)
             os.fchmod(fd, mode)
             os.utime(fd, (info.mtime, info.mtime))
         finally:
             os.close(fd)
 
     def _hard_link(self, info: tarfile.TarInfo, leaf: str, parent: int) -> None:
-        target = _parts(info.linkname)
+        try:
+            target = _parts(info.linkname)
+        except InvalidArchive as err:
+            raise InvalidArchive(f"{info.name!r}: hard link target {err}") from None
         if not target:
             raise InvalidArchive(f"{info.name!r}: hard link to the archive's root")
         source_dir = self._open_dir(target[:-1], info.name, create=False)
@@ -256,7 +262,8 @@ class _Extractor:
     def _owner_and_times(
         self, info: tarfile.TarInfo, leaf: str, parent: int, mode: int | None = None
     ) -> None:
-        os.chown(leaf, info.uid, info.gid, dir_fd=parent, follow_symlinks=False)
+        if self.chown:
+            os.chown(leaf, info.uid, info.gid, dir_fd=parent, follow_symlinks=False)
         if mode is not None:
             os.chmod(leaf, mode, dir_fd=parent)
         os.utime(leaf, (info.mtime, info.mtime), dir_fd=parent, follow_symlinks=False)
@@ -267,7 +274,8 @@ class _Extractor:
             info = self.dirs[parts]
             fd = self._open_dir(parts, info.name, create=False)
             try:
-                os.fchown(fd, info.uid, info.gid)
+                if self.chown:
+                    os.fchown(fd, info.uid, info.gid)
                 os.fchmod(fd, info.mode & 0o7777)
                 os.utime(fd, (info.mtime, info.mtime))
             finally:

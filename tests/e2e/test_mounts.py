@@ -1,0 +1,146 @@
+"""User mounts: bind (read-write and read-only, dirs and files), tmpfs with a size,
+and the validation of targets and sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Service, logs, run
+
+
+def sh(client: httpx.Client, script: str, **spec: object) -> tuple[int, str]:
+    container = run(client, ["sh", "-c", script], **spec)
+    assert container["error"] is None, container["error"]
+    return int(container["exit_code"]), logs(client, str(container["id"]))  # type: ignore[arg-type]
+
+
+def test_a_bind_mount_shares_a_host_directory(client: httpx.Client, tmp_path: Path) -> None:
+    (tmp_path / "in").write_text("from the host\n")
+    bind = {"type": "bind", "source": str(tmp_path), "target": "/data"}
+    code, out = sh(
+        client, "cat /data/in; echo from-container > /data/out", image="busybox", mounts=[bind]
+    )
+    assert (code, out) == (0, "from the host\n")
+    assert (tmp_path / "out").read_text() == "from-container\n"
+
+
+def test_a_read_only_bind_cannot_be_written(client: httpx.Client, tmp_path: Path) -> None:
+    (tmp_path / "keep").write_text("original\n")
+    (tmp_path / "sub").mkdir()
+    bind = {"type": "bind", "source": str(tmp_path), "target": "/data", "read_only": True}
+    for image in ("busybox", "host"):
+        target = "/data" if image == "busybox" else "/tmp/data"
+        code, out = sh(
+            client,
+            f"cat {target}/keep; echo x > {target}/keep; touch {target}/new {target}/sub/new; "
+            f"rm {target}/keep; echo done",
+            image=image,
+            mounts=[{**bind, "target": target}],
+        )
+        assert out.startswith("original\ndone\n")  # stdout, then stderr
+        assert out.count("Read-only file system") == 4, out
+    assert (tmp_path / "keep").read_text() == "original\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep", "sub"]
+    assert list((tmp_path / "sub").iterdir()) == []
+
+
+def test_a_file_can_be_bound(client: httpx.Client, tmp_path: Path) -> None:
+    conf = tmp_path / "app.conf"
+    conf.write_text("setting=1\n")
+    bind = {"type": "bind", "source": str(conf), "target": "/etc/app/app.conf", "read_only": True}
+    code, out = sh(client, "cat /etc/app/app.conf", image="busybox", mounts=[bind])
+    assert (code, out) == (0, "setting=1\n")
+
+
+def test_a_tmpfs_has_its_size(client: httpx.Client) -> None:
+    tmpfs = {"type": "tmpfs", "target": "/scratch", "size_bytes": 1 << 20}
+    code, out = sh(
+        client,
+        "df -k /scratch | tail -1; dd if=/dev/zero of=/scratch/fill bs=1024 count=2048 2>&1",
+        image="busybox",
+        mounts=[tmpfs],
+    )
+    assert out.split()[1] == "1024"  # 1 KiB blocks
+    assert "No space left on device" in out
+
+
+@pytest.mark.parametrize(
+    ("mount", "field", "message"),
+    [
+        ({"type": "tmpfs", "target": "relative"}, ["mounts", 0, "tmpfs", "target"], "absolute"),
+        ({"type": "tmpfs", "target": "/a/../etc"}, ["mounts", 0, "tmpfs", "target"], "'..'"),
+        ({"type": "tmpfs", "target": "/"}, ["mounts", 0, "tmpfs", "target"], "must not be /"),
+        (
+            {"type": "bind", "source": "rel", "target": "/d"},
+            ["mounts", 0, "bind", "source"],
+            "absolute",
+        ),
+        ({"type": "volume", "target": "/d"}, ["mounts", 0], "tag"),
+        (
+            {"type": "tmpfs", "target": "/d", "source": "/x"},
+            ["mounts", 0, "tmpfs", "source"],
+            "Extra",
+        ),
+        (
+            {"type": "tmpfs", "target": "/d", "size_bytes": 0},
+            ["mounts", 0, "tmpfs", "size_bytes"],
+            "greater",
+        ),
+    ],
+)
+def test_bad_mounts_are_422_naming_the_field(
+    client: httpx.Client, mount: dict[str, object], field: list[object], message: str
+) -> None:
+    response = client.post(
+        "/containers", json={"command": ["true"], "image": "busybox", "mounts": [mount]}
+    )
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"][0]
+    assert detail["loc"][1:] == field
+    assert message in detail["msg"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "message"),
+    [
+        (
+            {
+                "image": "busybox",
+                "mounts": [{"type": "bind", "source": "/no/such/dir", "target": "/d"}],
+            },
+            ["body", "mounts", 0, "source"],
+            "/no/such/dir does not exist",
+        ),
+        (
+            {"image": "busybox", "mounts": [{"type": "tmpfs", "target": "/proc/sys"}]},
+            ["body", "mounts", 0, "target"],
+            "under /proc or /sys",
+        ),
+        (
+            {"mounts": [{"type": "tmpfs", "target": "/no-such-dir-on-the-host"}]},
+            ["body", "mounts", 0, "target"],
+            "does not exist in the read-only host image",
+        ),
+        ({"workdir": "/no-such-dir-on-the-host"}, ["body", "workdir"], "read-only host image"),
+    ],
+)
+def test_mounts_the_host_must_check_are_422_naming_the_field(
+    client: httpx.Client, spec: dict[str, object], field: list[object], message: str
+) -> None:
+    response = client.post("/containers", json={"command": ["true"], **spec})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == field
+    assert message in detail["msg"]
+
+
+def test_the_state_dir_cannot_be_bound(client: httpx.Client, service: Service) -> None:
+    bind = {"type": "bind", "source": str(service.state_dir / "mydocker.db"), "target": "/db"}
+    response = client.post(
+        "/containers", json={"command": ["true"], "image": "busybox", "mounts": [bind]}
+    )
+    assert response.status_code == 422
+    assert "state dir" in response.json()["detail"][0]["msg"]

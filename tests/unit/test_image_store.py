@@ -1,0 +1,143 @@
+"""runtime.images.store: names, import, list, delete, leftovers, shifted copies."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from runtime.errors import Conflict, InvalidArchive, InvalidArgument, NotFound, TooLarge
+from runtime.images import ImageStore, normalize_name
+from runtime.images.builtin import BUSYBOX_BINARY
+
+
+@pytest.mark.parametrize(
+    ("ref", "name"),
+    [
+        ("busybox", "busybox"),
+        ("busybox:latest", "busybox"),
+        ("library/busybox", "busybox"),
+        ("docker.io/library/busybox:latest", "busybox"),
+        ("index.docker.io/library/alpine", "alpine"),
+        ("my-box_2.0", "my-box_2.0"),
+    ],
+)
+def test_docker_references_normalise_to_store_names(ref: str, name: str) -> None:
+    assert normalize_name(ref) == name
+
+
+@pytest.mark.parametrize(
+    "ref", ["", "Busybox", "org/app", "busybox:1.36", "../etc", ".hidden", "a" * 129, "x@sha256"]
+)
+def test_what_is_no_store_name_is_refused(ref: str) -> None:
+    with pytest.raises(ValueError, match="not an image name"):
+        normalize_name(ref)
+
+
+def rootfs_tar(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o755
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def chunks(data: bytes, size: int = 1000) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ImageStore:
+    return ImageStore(str(tmp_path / "images"), max_bytes=1 << 20)
+
+
+def test_an_import_is_listed_after_host_and_can_be_deleted(store: ImageStore) -> None:
+    image = store.import_archive(
+        "docker.io/library/mybox:latest", chunks(rootfs_tar({"bin/x": b"hi"}))
+    )
+    assert (image.name, image.builtin, image.files, image.size_bytes) == ("mybox", False, 1, 2)
+    assert image.rootfs is not None
+    assert Path(image.rootfs, "bin/x").read_bytes() == b"hi"
+    assert [i.name for i in store.list()] == ["host", "mybox"]
+    assert store.get("mybox") == image
+    store.delete("mybox")
+    assert os.listdir(store.root) == []
+    with pytest.raises(NotFound, match="no such image: mybox"):
+        store.get("mybox")
+
+
+def test_host_is_builtin_and_has_no_files(store: ImageStore) -> None:
+    host = store.get("host")
+    assert (host.builtin, host.rootfs) == (True, None)
+
+
+def test_names_in_use_and_bad_names_are_refused(store: ImageStore) -> None:
+    store.import_archive("one", [rootfs_tar({"f": b""})])
+    with pytest.raises(Conflict):
+        store.begin_import("one")
+    with pytest.raises(Conflict):
+        store.begin_import("host")
+    with pytest.raises(InvalidArgument) as err:
+        store.begin_import("Not/A/Name")
+    assert err.value.field == "name"
+
+
+def test_a_refused_archive_leaves_nothing(store: ImageStore) -> None:
+    with pytest.raises(InvalidArchive):
+        store.import_archive("bad", [rootfs_tar({"../escape": b"x"})])
+    with pytest.raises(TooLarge):
+        store.import_archive("big", chunks(os.urandom(2 << 20), 1 << 16))
+    assert os.listdir(store.root) == []
+    with pytest.raises(NotFound):
+        store.get("bad")
+
+
+def test_prepare_removes_what_a_crash_left(store: ImageStore) -> None:
+    for leftover in (".import-abc", ".trash-def", ".userns-100000/.shift-x"):
+        os.makedirs(os.path.join(store.root, leftover, "rootfs"))
+    os.makedirs(os.path.join(store.root, "busybox"))  # pretend built: prepare keeps it
+    with open(os.path.join(store.root, "busybox", "image.json"), "w") as f:
+        f.write('{"builtin": true}')
+    store.prepare()
+    assert sorted(os.listdir(store.root)) == [".userns-100000", "busybox"]
+    assert os.listdir(os.path.join(store.root, ".userns-100000")) == []
+
+
+@pytest.mark.skipif(not os.path.exists(BUSYBOX_BINARY), reason="needs busybox-static")
+def test_prepare_builds_busybox_with_its_applets(store: ImageStore) -> None:
+    store.prepare()
+    busybox = store.get("busybox")
+    assert busybox.builtin and busybox.rootfs is not None
+    assert os.readlink(os.path.join(busybox.rootfs, "bin/sh")) == "/bin/busybox"
+    assert os.access(os.path.join(busybox.rootfs, "bin/busybox"), os.X_OK)
+    assert oct(os.stat(os.path.join(busybox.rootfs, "tmp")).st_mode & 0o7777) == "0o1777"
+
+
+@pytest.mark.root
+def test_a_shifted_copy_moves_ids_and_keeps_modes(store: ImageStore) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, uid, mode in (("su", 0, 0o4755), ("home", 1000, 0o700), ("nobody", 70000, 0o644)):
+            info = tarfile.TarInfo(name)
+            info.uid = info.gid = uid
+            info.mode = mode
+            tar.addfile(info, io.BytesIO(b""))
+    store.import_archive("ids", [buffer.getvalue()])
+    shifted = store.shifted_rootfs("ids", 100000, 65536)
+    assert store.shifted_rootfs("ids", 100000, 65536) == shifted  # made once
+    owners = {
+        n: (
+            os.lstat(os.path.join(shifted, n)).st_uid,
+            os.lstat(os.path.join(shifted, n)).st_mode & 0o7777,
+        )
+        for n in ("su", "home", "nobody")
+    }
+    assert owners == {"su": (100000, 0o4755), "home": (101000, 0o700), "nobody": (70000, 0o644)}
+    store.delete("ids")
+    assert os.listdir(os.path.join(store.root, ".userns-100000")) == []
