@@ -27,6 +27,7 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         elif isinstance(value, str):
             body[field] = ["/bin/true", value]
 
+
 # Image uploads (POST /images) are tar or gzip bytes: send the generated
 # bytes as they are, like application/octet-stream.
 for _media_type in ("application/x-tar", "application/gzip"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
+import socket
 import time
 from pathlib import Path
 
@@ -192,25 +192,29 @@ def test_sigterm_leaves_containers_running_by_default_within_a_bounded_time(
     with _client(own_service) as client:
         running = create(client, ["sleep", "1000"])
     # An open follow and an open wait: shutdown must not hang on them.
-    follower = subprocess.Popen(
-        ["curl", "-sN", f"{own_service.url}/containers/{running['id']}/logs?follow=true"],
-        stdout=subprocess.DEVNULL,
-    )
-    waiter = subprocess.Popen(
-        ["curl", "-s", "-XPOST", f"{own_service.url}/containers/{running['id']}/wait"],
-        stdout=subprocess.DEVNULL,
-    )
+    host, port = own_service.url.removeprefix("http://").split(":")
+    requests = [
+        f"GET /containers/{running['id']}/logs?follow=true HTTP/1.1\r\nHost: x\r\n\r\n",
+        f"POST /containers/{running['id']}/wait HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    ]
+    open_requests = []
+    for request in requests:
+        sock = socket.create_connection((host, int(port)))
+        sock.sendall(request.encode())
+        open_requests.append(sock)
     try:
         time.sleep(0.5)
         assert own_service.process is not None
         own_service.process.send_signal(signal.SIGTERM)
         # The open requests get --shutdown-timeout seconds, then are closed.
         assert own_service.process.wait(30) == -signal.SIGTERM  # on its own, not killed
-        assert follower.wait(10) is not None and waiter.wait(10) is not None
+        for sock in open_requests:  # the server closed them: reads reach EOF
+            sock.settimeout(10)
+            while sock.recv(65536):
+                pass
     finally:
-        for p in (follower, waiter):
-            p.kill()
-            p.wait()
+        for sock in open_requests:
+            sock.close()
     own_service.process = None
     pid, start_time = _pidfile(own_service, str(running["id"]))
     assert pids.same_process(pid, start_time)  # still running under the launcher

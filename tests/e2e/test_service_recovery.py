@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.service import find_launcher
 from runtime import leftovers, pids
 from runtime.procfs import process_start_time
 from runtime.records import RUNNING, ContainerRecord, RecordStore
@@ -37,13 +38,9 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
     state = tmp_path / "state"
     yield state
     # The launcher of this state dir is ours: end it by its pid.
-    lock = state / "launcher.lock"
-    out = subprocess.run(["fuser", str(lock)], capture_output=True, text=True).stdout.split()
-    for pid in out:
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except (ProcessLookupError, ValueError):
-            pass
+    pid = find_launcher(state)
+    if pid is not None:
+        os.kill(pid, signal.SIGKILL)
 
 
 def _runtime(state_dir: Path) -> Runtime:
