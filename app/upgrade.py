@@ -57,26 +57,44 @@ class TcpUpgradeProtocol(H11Protocol):
             return True
         return super()._should_upgrade()
 
+    _tcp_request: h11.Request | None = None
+
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
         if self._get_upgrade() != TCP:
             super().handle_websocket_upgrade(event)
             return
-        # Consume the (empty) body: h11 then pauses, holding what follows
-        # the request as `trailing_data`, the first bytes of the raw stream.
+        self._tcp_request = event
+        self._finish_tcp_upgrade()
+
+    def data_received(self, data: bytes) -> None:
+        if self._tcp_request is None:
+            super().data_received(data)
+            return
+        self.conn.receive_data(data)  # the rest of the upgrade request's body
+        self._finish_tcp_upgrade()
+
+    def _finish_tcp_upgrade(self) -> None:
+        """Consume the request's body (Docker's exec start sends a small JSON
+        one, which the upgraded handler does not need), then switch: h11 then
+        pauses, holding what followed the request as ``trailing_data``, the
+        first bytes of the raw stream."""
+        request = self._tcp_request
+        assert request is not None
         while True:
             try:
                 next_event = self.conn.next_event()
             except h11.RemoteProtocolError:
+                self._tcp_request = None
                 self.send_400_response("Invalid HTTP request received.")
                 return
+            if next_event is h11.NEED_DATA:
+                return  # data_received brings the rest
             if next_event is h11.PAUSED:
                 break
-            if next_event is h11.NEED_DATA:
-                self.send_400_response("An upgrade request must not have a body.")
-                return
+        self._tcp_request = None
         self.connections.discard(self)
         self._unset_keepalive_if_required()
-        stream = RawStream(self, event)
+        stream = RawStream(self, request)
         self.transport.set_protocol(stream)
         stream.begin(self.conn.trailing_data[0])
 

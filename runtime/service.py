@@ -1100,3 +1100,21 @@ class Runtime:
         if not (0 < rows <= 0xFFFF and 0 < cols <= 0xFFFF):
             raise InvalidArgument("rows", "rows and cols must be in 1..65535")
         self.launcher.request({"op": "resize", "id": target.id, "rows": rows, "cols": cols})
+
+    def exec_log_chunks(
+        self, ref: str, streams: Sequence[str] = LOG_STREAMS
+    ) -> Iterator[tuple[str, bytes]]:
+        """An exec's output from its first byte, followed until it exits, as
+        ``(stream name, chunk)`` with heartbeats (``log_chunks``)."""
+        record = self.get_exec(ref)
+        for name in streams:
+            if name not in LOG_STREAMS:
+                raise InvalidArgument("stream", f"must be one of {', '.join(LOG_STREAMS)}")
+        paths = [self.exec_log_path(record, s) for s in streams]
+
+        def running() -> bool:
+            current = self.records.get_exec(record.id)
+            return current is not None and current.status != EXITED
+
+        chunks = logs.tagged(paths, None, True, running, heartbeat=True)
+        return ((streams[index], chunk) for index, chunk in chunks)

@@ -38,7 +38,7 @@ async def _deny(ws: WebSocket, status: int, text: str) -> None:
     await ws.send_denial_response(errors.message(status, text))
 
 
-class _Input:
+class Input:
     """The client's bytes: to the container's stdin, or nowhere."""
 
     def __init__(self, runtime: Runtime, target: AttachTarget | None, stdin_once: bool) -> None:
@@ -72,7 +72,7 @@ class _Input:
             await self._forward(self.runtime.close_input)
 
 
-async def _pump(ws: WebSocket, chunks: Iterator[bytes], gone: asyncio.Event) -> None:
+async def pump(ws: WebSocket, chunks: Iterator[bytes], gone: asyncio.Event) -> None:
     async for chunk in streams.in_threadpool(chunks):
         if gone.is_set():
             return
@@ -118,9 +118,9 @@ async def attach_container(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None
     await ws.accept(headers=[(b"content-type", content_type.encode())])
     gone = asyncio.Event()
     stdin_once = target is not None and bool(record.spec.get("stdin_once"))
-    reader = asyncio.create_task(_Input(runtime, target, stdin_once).run(ws, gone))
+    reader = asyncio.create_task(Input(runtime, target, stdin_once).run(ws, gone))
     try:
-        await _pump(ws, streams.encode(chunks, tty), gone)
+        await pump(ws, streams.encode(chunks, tty), gone)
     except WebSocketDisconnect:
         return
     finally:

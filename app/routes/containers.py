@@ -31,7 +31,7 @@ from app.schemas import (
     ExecCreate,
     ExecPublic,
 )
-from runtime import ContainerRecord, Runtime
+from runtime import ContainerRecord, ExecRecord, Runtime
 
 Responses = dict[int | str, dict[str, Any]]
 SERVICE_ERRORS: Responses = {
@@ -91,6 +91,20 @@ def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRe
         read_only=spec.read_only,
         mounts=[m.to_runtime() for m in spec.mounts],
         **extra,
+    )
+
+
+def start_exec(runtime: Runtime, ref: str, spec: ExecCreate) -> ExecRecord:
+    """``runtime.exec`` for a validated spec (shared with app/docker, as ``launch``)."""
+    return runtime.exec(
+        ref,
+        spec.command,
+        tty=spec.tty,
+        stdin=spec.stdin,
+        env=spec.env,
+        workdir=spec.workdir,
+        user=spec.user,
+        tty_size=spec.tty_size.pair() if spec.tty_size else None,
     )
 
 
@@ -263,17 +277,7 @@ async def create_exec(
     It joins the container's namespaces and cgroups and sees its root,
     hostname and processes.  A command that cannot be executed still gives
     `201`, with `exit_code` 127/126 and `error`."""
-    record = await run_in_threadpool(
-        runtime.exec,
-        ref,
-        spec.command,
-        tty=spec.tty,
-        stdin=spec.stdin,
-        env=spec.env,
-        workdir=spec.workdir,
-        user=spec.user,
-        tty_size=spec.tty_size.pair() if spec.tty_size else None,
-    )
+    record = await run_in_threadpool(start_exec, runtime, ref, spec)
     if wait:
         future = await run_in_threadpool(runtime.exec_exit_future, record.id)
         record = await asyncio.wrap_future(future)

@@ -479,3 +479,25 @@ def test_images(client: TestClient) -> None:
     got = client.get("/v1.47/images/docker.io/library/busybox:latest/json")
     assert (got.status_code, got.json()["RepoTags"]) == (200, ["busybox:latest"])
     assert client.get("/v1.47/images/alpine/json").status_code == 404
+
+
+# -- exec -------------------------------------------------------------------------
+def test_exec_create_refuses_what_it_cannot_do(client: TestClient, fake: FakeRuntime) -> None:
+    url = f"/v1.47/containers/{ID}/exec"
+    got = client.post(url, json={"Cmd": ["true"], "Privileged": True})
+    assert got.status_code == 400 and "Privileged" in got.json()["message"]
+    fake.record = make_record("exited")
+    assert client.post(url, json={"Cmd": ["true"]}).status_code == 409
+    assert client.get("/v1.47/exec/nope/json").status_code == 404
+
+
+def test_exec_create_then_inspect_before_start(client: TestClient) -> None:
+    body = {"Cmd": ["sh"], "AttachStdout": True, "Container": ID, "Detach": False}
+    created = client.post(f"/v1.47/containers/{ID}/exec", json=body)
+    assert created.status_code == 201
+    exec_id = created.json()["Id"]
+    got = client.get(f"/v1.47/exec/{exec_id}/json").json()
+    assert (got["Running"], got["ExitCode"], got["ContainerID"]) == (False, None, ID)
+    assert got["ProcessConfig"]["entrypoint"] == "sh"
+    # Without an upgrade, only a detached start is possible.
+    assert client.post(f"/v1.47/exec/{exec_id}/start", json={"Detach": False}).status_code == 400

@@ -188,3 +188,17 @@ def test_resource_limits_map_onto_the_native_ones(docker: Docker) -> None:
     assert inspected["State"]["OOMKilled"] is True
     assert inspected["HostConfig"]["Memory"] == 16 * 1024 * 1024
     assert docker("rm", name).returncode == 0
+
+
+def test_exec_in_a_running_container(docker: Docker) -> None:
+    name = unique("exec")
+    assert docker("run", "-d", "--name", name, IMAGE, "sleep", "300").returncode == 0
+    try:
+        result = docker("exec", name, "sh", "-c", "echo out; echo err >&2; exit 7")
+        assert (result.returncode, result.stdout, result.stderr) == (7, "out\n", "err\n")
+        piped = docker("exec", "-i", name, "cat", input=b"to exec\n")
+        assert (piped.returncode, piped.stdout) == (0, "to exec\n"), piped.stderr
+        missing = docker("exec", name, "no-such-command")
+        assert missing.returncode == 127
+    finally:
+        docker("rm", "-f", name)

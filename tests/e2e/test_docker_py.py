@@ -72,3 +72,13 @@ def test_labels_and_list_filters(sdk: docker.DockerClient) -> None:
     assert [c.id for c in found] == [container.id]
     assert found[0].labels == {"suite": tag}
     container.remove()
+
+
+def test_exec_run(sdk: docker.DockerClient) -> None:
+    container = sdk.containers.run(IMAGE, "sleep 300", detach=True)
+    try:
+        assert container.exec_run("sh -c 'echo hi; exit 3'") == (3, b"hi\n")
+        code, (out, err) = container.exec_run(["sh", "-c", "echo o; echo e >&2"], demux=True)
+        assert (code, out, err) == (0, b"o\n", b"e\n")
+    finally:
+        container.remove(force=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 import tomllib
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -140,3 +141,22 @@ def test_plain_requests_are_untouched(server: int) -> None:
         assert head.startswith(b"HTTP/1.1 200 ")
         while body != b"plain":
             body += conn.recv(65536)
+
+
+def test_an_upgrade_request_with_a_body_in_two_pieces(server: int) -> None:
+    """Docker's exec start is an upgrade with a JSON body; it may come late."""
+    body = b'{"Detach": false, "Tty": false}'
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as conn:
+        conn.sendall(
+            b"POST /attach HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:5]
+        )
+        time.sleep(0.1)
+        conn.sendall(body[5:])
+        head, rest = read_head(conn)
+        assert head.startswith(b"HTTP/1.1 101 ")
+        conn.sendall(b"x")
+        while rest != b"X":
+            rest += conn.recv(65536)
+        conn.shutdown(socket.SHUT_WR)
+        assert read_all(conn) == b"after-eof"

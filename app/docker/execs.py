@@ -1,0 +1,274 @@
+"""``docker exec``: ``POST /containers/{id}/exec``, ``/exec/{id}/start|json|resize``.
+
+Docker creates an exec first and starts it later; the runtime starts one at
+once (``Runtime.exec``).  So a created exec lives here, in memory, until its
+``start``: then the runtime runs it and the Docker id maps onto the
+runtime's exec record.  (A service restart forgets execs created but not
+started, and the mapping; the runtime keeps the records.)
+
+``start`` is hijacked like attach (``Upgrade: tcp``, app/upgrade.py): the
+exec's output from its first byte, framed as logs are (raw with a TTY), its
+stdin from the client's bytes (closed at the client's end of input), and the
+end of the stream once it has exited.  With ``Detach`` it is a plain POST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response, WebSocket, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocketDisconnect
+
+from app.deps import RuntimeDep
+from app.docker import errors, models, streams
+from app.docker.attach import Input, pump
+from app.docker.errors import DockerError
+from app.routes.containers import start_exec
+from app.schemas import ExecCreate, TtySize
+from runtime import ExecRecord, NotFound, Runtime, RuntimeFailure
+
+router = APIRouter(tags=["docker exec"])
+
+
+class ExecConfig(BaseModel):
+    """The body of ``POST /containers/{id}/exec``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    Cmd: list[str]
+    Env: list[str] | None = None
+    WorkingDir: str = ""
+    User: str = ""
+    Tty: bool = False
+    AttachStdin: bool = False
+    AttachStdout: bool = False
+    AttachStderr: bool = False
+    ConsoleSize: list[int] | None = None
+    # Where and how the client will run it: its business (docker-py repeats
+    # the container's id in the body, the CLI says Detach for `exec -d`).
+    Detach: bool = False
+    Container: str = ""
+
+
+class ExecStart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    Detach: bool = False
+    Tty: bool = False
+    ConsoleSize: list[int] | None = None
+
+
+@dataclass
+class DockerExec:
+    id: str
+    container_id: str
+    spec: ExecCreate
+    stdout: bool
+    stderr: bool
+    runtime_id: str | None = None
+
+
+class ExecTable:
+    """Docker exec ids -> what was asked, and the runtime's exec once started."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._execs: dict[str, DockerExec] = {}
+
+    def add(self, entry: DockerExec) -> None:
+        with self._lock:
+            self._execs[entry.id] = entry
+
+    def get(self, exec_id: str) -> DockerExec:
+        with self._lock:
+            entry = self._execs.get(exec_id)
+        if entry is None:
+            raise DockerError(404, f"No such exec instance: {exec_id}")
+        return entry
+
+    def claim(self, exec_id: str) -> DockerExec:
+        """The exec, once: a second start is a 409, as in Docker."""
+        with self._lock:
+            entry = self._execs.get(exec_id)
+            if entry is None:
+                raise DockerError(404, f"No such exec instance: {exec_id}")
+            if entry.runtime_id is not None:
+                raise DockerError(409, f"exec {exec_id} has already started")
+            entry.runtime_id = ""  # claimed; the real id follows
+            return entry
+
+
+_TABLE_LOCK = threading.Lock()
+
+
+def _table(connection: HTTPConnection) -> ExecTable:
+    state = connection.app.state
+    with _TABLE_LOCK:
+        table: ExecTable | None = getattr(state, "docker_execs", None)
+        if table is None:
+            table = state.docker_execs = ExecTable()
+    return table
+
+
+def _spec(config: ExecConfig) -> ExecCreate:
+    refused = [
+        key
+        for key, value in (config.model_extra or {}).items()
+        if not models.is_zero(value) and key != "DetachKeys"
+    ]
+    if (config.model_extra or {}).get("DetachKeys"):
+        refused.append("DetachKeys")
+    if refused:
+        raise DockerError(400, "unsupported option(s): " + ", ".join(sorted(refused)))
+    size = config.ConsoleSize
+    try:
+        return ExecCreate.model_validate(
+            {
+                "command": config.Cmd,
+                "tty": config.Tty,
+                "stdin": config.AttachStdin,
+                "env": models.environment(config.Env),
+                "workdir": config.WorkingDir or None,
+                "user": config.User or None,
+                "tty_size": TtySize(rows=size[0], cols=size[1])
+                if config.Tty and size and len(size) == 2 and all(size)
+                else None,
+            }
+        )
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise DockerError(400, f"invalid {field or 'exec config'}: {first['msg']}") from err
+
+
+@router.post("/containers/{ref}/exec", status_code=status.HTTP_201_CREATED)
+def create_exec(
+    ref: str,
+    runtime: RuntimeDep,
+    connection: HTTPConnection,
+    config: Annotated[ExecConfig, Body()],
+) -> dict[str, str]:
+    record = runtime.get(ref)
+    if record.status != "running":
+        raise DockerError(409, f"container {record.id[:12]} is not running")
+    entry = DockerExec(
+        id=secrets.token_hex(32),
+        container_id=record.id,
+        spec=_spec(config),
+        stdout=config.AttachStdout,
+        stderr=config.AttachStderr,
+    )
+    _table(connection).add(entry)
+    return {"Id": entry.id}
+
+
+def _run(runtime: Runtime, entry: DockerExec) -> ExecRecord:
+    try:
+        record = start_exec(runtime, entry.container_id, entry.spec)
+    except NotFound:
+        raise DockerError(404, f"No such container: {entry.container_id}") from None
+    entry.runtime_id = record.id
+    return record
+
+
+@router.post("/exec/{exec_id}/start")
+def start_detached(
+    exec_id: str,
+    runtime: RuntimeDep,
+    connection: HTTPConnection,
+    body: Annotated[ExecStart | None, Body()] = None,
+) -> Response:
+    """Without an upgrade: only ``Detach`` (the output stays in its log files)."""
+    if body is None or not body.Detach:
+        raise DockerError(400, "exec start without Detach needs Upgrade: tcp (a hijacked stream)")
+    _run(runtime, _table(connection).claim(exec_id))
+    return Response(status_code=status.HTTP_200_OK)
+
+
+@router.websocket("/exec/{exec_id}/start")
+async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> None:
+    try:
+        entry = _table(ws).claim(exec_id)
+        record = await run_in_threadpool(_run, runtime, entry)
+        wanted = [n for n, on in (("stdout", entry.stdout), ("stderr", entry.stderr)) if on]
+        chunks = await run_in_threadpool(runtime.exec_log_chunks, record.id, wanted)
+        target = None
+        if entry.spec.stdin or entry.spec.tty:
+            target = await run_in_threadpool(runtime.attach_target, "exec", record.id)
+    except DockerError as err:
+        await ws.send_denial_response(errors.message(err.status, err.message))
+        return
+    except RuntimeFailure as err:
+        await ws.send_denial_response(errors.message(errors.status_for(err), str(err)))
+        return
+    tty = entry.spec.tty
+    content_type = streams.RAW if tty else streams.MULTIPLEXED
+    await ws.accept(headers=[(b"content-type", content_type.encode())])
+    gone = asyncio.Event()
+    reader = asyncio.create_task(Input(runtime, target, stdin_once=True).run(ws, gone))
+    try:
+        await pump(ws, streams.encode(chunks, tty), gone)
+    except WebSocketDisconnect:
+        return
+    finally:
+        if not reader.done():
+            reader.cancel()
+    await ws.close()
+
+
+def _runtime_record(runtime: Runtime, entry: DockerExec) -> ExecRecord | None:
+    if not entry.runtime_id:
+        return None
+    return runtime.get_exec(entry.runtime_id)
+
+
+@router.get("/exec/{exec_id}/json")
+def inspect_exec(exec_id: str, runtime: RuntimeDep, connection: HTTPConnection) -> dict[str, Any]:
+    entry = _table(connection).get(exec_id)
+    record = _runtime_record(runtime, entry)
+    running = record is not None and record.status != "exited"
+    exit_code = None
+    if record is not None and record.status == "exited":
+        exit_code = -1 if record.exit_code is None else record.exit_code
+    spec = entry.spec
+    return {
+        "ID": entry.id,
+        "Running": running,
+        "ExitCode": exit_code,
+        "ProcessConfig": {
+            "tty": spec.tty,
+            "entrypoint": spec.command[0],
+            "arguments": spec.command[1:],
+            "privileged": False,
+            "user": spec.user or "",
+        },
+        "OpenStdin": spec.stdin,
+        "OpenStderr": entry.stderr,
+        "OpenStdout": entry.stdout,
+        "CanRemove": False,
+        "ContainerID": entry.container_id,
+        "DetachKeys": "",
+        "Pid": record.pid if record is not None and running and record.pid else 0,
+    }
+
+
+@router.post("/exec/{exec_id}/resize")
+def resize_exec(
+    exec_id: str,
+    runtime: RuntimeDep,
+    connection: HTTPConnection,
+    h: Annotated[int, Query(ge=0, le=65535)] = 0,
+    w: Annotated[int, Query(ge=0, le=65535)] = 0,
+) -> Response:
+    entry = _table(connection).get(exec_id)
+    record = _runtime_record(runtime, entry)
+    if record is not None and entry.spec.tty and h and w and record.status == "running":
+        runtime.resize(runtime.attach_target("exec", record.id), h, w)
+    return Response(status_code=status.HTTP_200_OK)
