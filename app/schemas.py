@@ -273,6 +273,10 @@ class ContainerCreate(BaseModel):
     tty_size: Annotated[
         TtySize | None, Field(description="Initial size of the terminal (with `tty`).")
     ] = None
+    auto_remove: Annotated[
+        bool,
+        Field(description="Remove the container (record and logs) as soon as it has exited."),
+    ] = False
     limits: Annotated[
         LimitsCreate | None,
         Field(description="Resource and time limits; unset ones take the service's defaults."),

@@ -235,6 +235,10 @@ def cmd_run(api: Api, args: argparse.Namespace) -> int:
     size = attach.terminal_size() if args.tty else None
     if size:
         body["tty_size"] = {"rows": size[0], "cols": size[1]}
+    if args.rm and args.detach:
+        # Nobody stays to remove it: the service does, at exit.  Attached, the
+        # CLI removes it after the last output (the service would race the attach).
+        body["auto_remove"] = True
     try:
         container = api.json("POST", "/containers", json=body)
     except (ServiceError, Unreachable) as err:

@@ -90,7 +90,7 @@ def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRe
         image=spec.image,
         read_only=spec.read_only,
         mounts=[m.to_runtime() for m in spec.mounts],
-        **extra,
+        **{"auto_remove": spec.auto_remove, **extra},
     )
 
 

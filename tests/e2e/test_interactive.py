@@ -556,6 +556,18 @@ def test_cli_import_images_and_run_in_the_image(
         client.delete(f"/images/{name}")
 
 
+def test_run_detached_with_rm_is_removed_by_the_service(
+    client: httpx.Client, cli_env: dict[str, str]
+) -> None:
+    started = mydocker(cli_env, "run", "-d", "--rm", "--", "sh", "-c", "exit 0")
+    assert started.returncode == 0, started.stderr
+    container_id = started.stdout.strip()
+    deadline = time.monotonic() + DEADLINE
+    while client.get(f"/containers/{container_id}").status_code != 404:
+        assert time.monotonic() < deadline, "never removed"
+        time.sleep(0.05)
+
+
 def test_cli_limits_reach_the_service(client: httpx.Client, cli_env: dict[str, str]) -> None:
     started = mydocker(
         cli_env,
