@@ -457,6 +457,21 @@ class Launcher:
             raise RequestError("invalid_state", f"{entry.id} is not running")
         return entry
 
+    def op_stats(self, client: Client, req: int, message: dict[str, Any]) -> dict[str, Any]:
+        """Live counters of a running container's cgroup."""
+        entry = self._entry(message)
+        if entry.exit is not None or entry.state != "running" or entry.kind != "container":
+            raise RequestError("invalid_state", f"container {entry.id} is not running")
+        stats = entry.cgroup.stats() if entry.cgroup is not None else cgroups.Stats()
+        return {
+            "stats": {
+                "memory_bytes": stats.memory_bytes,
+                "memory_peak_bytes": stats.memory_peak_bytes,
+                "cpu_seconds": stats.cpu_seconds,
+                "pids": stats.pids,
+            }
+        }
+
     def op_ack(self, client: Client, req: int, message: dict[str, Any]) -> dict[str, Any]:
         entry = self.entries.get(message["id"])
         if entry is not None and entry.exit is not None:
