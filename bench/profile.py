@@ -2,8 +2,8 @@
 
 Starts a service, sends sequential ``POST /containers?wait=true`` of
 /bin/true for a while, and samples the API process and the launcher with
-``py-spy record --format raw --nonblocking`` (on-CPU samples; ``--idle``
-counts time blocked too).  Prints
+``py-spy record --format raw --nonblocking --gil`` (the thread running
+Python: where the CPU goes; ``--idle`` samples every thread, for wall time).  Prints
 each process's top frames by inclusive share of samples and keeps the
 collapsed stacks in bench/results/ (flamegraph.pl or speedscope read them).
 """
@@ -71,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
                         str(pid),
                         "--format",
                         "raw",
-                        "--idle",
+                        "--nonblocking",
+                        # --gil: only the thread running Python (on-CPU work);
+                        # --idle: every thread, blocked or not (wall time).
+                        "--idle" if args.idle else "--gil",
                         "--rate",
                         str(args.rate),
                         "--duration",
