@@ -18,7 +18,7 @@ import httpx
 
 from bench import bundle, parts, report
 from bench.peers import DirectPeer, HttpPeer, Peer, oci_peer, unshare_peer
-from bench.service import ROOT, Service
+from bench.service import ROOT, Service, cpu_seconds
 
 TRUE = ["/bin/true"]
 
@@ -183,7 +183,18 @@ def main(argv: list[str] | None = None) -> int:
 
         if "latency" in wanted:
             parts.log(f"latency: {args.runs} rounds of {len(chosen)} peers")
+            cpu_before = {
+                "api": cpu_seconds(base.pid),
+                "launcher": cpu_seconds(base.launcher_pid()),
+            }
             lat = parts.latency(chosen, args.runs, args.warmup)
+            cpu_after = {"api": cpu_seconds(base.pid), "launcher": cpu_seconds(base.launcher_pid())}
+            on_base = sum(
+                len(lat["samples"][name]) + args.warmup
+                for name in (report.HOST, report.BUSYBOX)
+                if name in lat["samples"]
+            )
+            lat["cpu_ms_per_launch"] = parts.cpu_per_launch(cpu_before, cpu_after, on_base)
             lat["summary"] = {n: report.summarize(s) for n, s in lat["samples"].items() if s}
             result["latency"] = lat
         if "throughput" in wanted:

@@ -52,6 +52,23 @@ def latency(peers: list[Peer], runs: int, warmup: int, seed: int = 7) -> dict[st
     return {"samples": samples, "errors": errors}
 
 
+def cpu_per_launch(
+    before: dict[str, Any], after: dict[str, Any], launches: int
+) -> dict[str, float] | None:
+    """CPU milliseconds per launch of the service under test: the API process,
+    the launcher, and the containers (the launcher's reaped children: their
+    set-up before execve, /bin/true, and their exit)."""
+    if not launches or not all(before.values()) or not all(after.values()):
+        return None
+    return {
+        "api": (after["api"]["self"] - before["api"]["self"]) * 1e3 / launches,
+        "launcher": (after["launcher"]["self"] - before["launcher"]["self"]) * 1e3 / launches,
+        "containers": (after["launcher"]["children"] - before["launcher"]["children"])
+        * 1e3
+        / launches,
+    }
+
+
 # -- 2. throughput -------------------------------------------------------------
 Load = Callable[[int, float], tuple[int, float]]
 
@@ -160,6 +177,9 @@ def _alive(pids: list[int]) -> int:
 
 def scale(service: Service, count: int, clients: int = 16) -> dict[str, Any]:
     """``count`` containers running ``sleep`` at once, then all killed."""
+    # Warm up first at the same concurrency, so that "before" already has the
+    # worker threads that any burst of requests makes (a pool, not per container).
+    http_load(service, {"command": ["/bin/true"]})(clients, 0.5)
     api_pid, launcher_pid = service.pid, service.launcher_pid()
     before = {"api": proc_status(api_pid), "launcher": proc_status(launcher_pid)}
     body = {"command": ["sleep", "3600"]}

@@ -146,6 +146,12 @@ def table(result: dict[str, Any]) -> str:
                 f" {_fmt(ratio(s['median_ms'], lat[p]['median_ms'])) + 'x':>12}" for p in peers
             )
             lines.append(row)
+        cpu = result["latency"].get("cpu_ms_per_launch")
+        if cpu:
+            lines.append(
+                f"CPU per launch of the service (ms): API {cpu['api']:.2f}, launcher "
+                f"{cpu['launcher']:.2f}, containers {cpu['containers']:.2f} (children, clock ticks)"
+            )
         for name, err in result["latency"].get("errors", {}).items():
             lines.append(f"  {name}: not measured: {err}")
         lines.append("")

@@ -136,3 +136,24 @@ def children_of(pid: int) -> list[int]:
             return [int(p) for p in f.read().split()]
     except OSError:
         return []
+
+
+def cpu_seconds(pid: int | None) -> dict[str, float] | None:
+    """CPU used so far: the process's own (all threads, from schedstat, in ns
+    precision) and its reaped children's (utime+stime in clock ticks).
+
+    proc(5): /proc/PID/task/TID/schedstat's first field is the time spent on
+    a CPU; /proc/PID/stat fields 16 and 17 are cutime and cstime."""
+    if pid is None:
+        return None
+    try:
+        own = 0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                own += int(f.read().split()[0])
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return {"self": own / 1e9, "children": (int(fields[13]) + int(fields[14])) / ticks}
