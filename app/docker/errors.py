@@ -1,7 +1,7 @@
 """Docker's error shape, ``{"message": "..."}``, for everything the Docker API answers.
 
-The runtime's errors map to the statuses Docker uses (400 for a bad
-parameter, where the native API says 422); ``DockerError`` is for what only
+The runtime's errors map through the native table (app/errors.py), except
+that a bad parameter is Docker's 400 where the native API says 422; ``DockerError`` is for what only
 this layer knows, e.g. an option we refuse.
 """
 
@@ -12,14 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from runtime.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure, Unavailable
-
-STATUS_BY_ERROR: list[tuple[type[RuntimeFailure], int]] = [
-    (NotFound, 404),
-    (Conflict, 409),
-    (InvalidArgument, 400),
-    (Unavailable, 503),
-]
+from app import errors as native
+from runtime.errors import InvalidArgument, LimitReached, RuntimeFailure
 
 
 class DockerError(Exception):
@@ -30,10 +24,8 @@ class DockerError(Exception):
 
 
 def status_for(err: RuntimeFailure) -> int:
-    for cls, status in STATUS_BY_ERROR:
-        if isinstance(err, cls):
-            return status
-    return 500
+    """The native table (app/errors.py), but Docker says 400 for a bad argument."""
+    return 400 if isinstance(err, InvalidArgument) else native.status_for(err)
 
 
 def message(status: int, text: str) -> JSONResponse:
@@ -51,7 +43,10 @@ def describe_validation(err: RequestValidationError) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(RuntimeFailure)
     async def runtime_failure(request: Request, err: RuntimeFailure) -> JSONResponse:
-        return message(status_for(err), str(err))
+        response = message(status_for(err), str(err))
+        if isinstance(err, LimitReached):
+            response.headers["Retry-After"] = str(err.retry_after)
+        return response
 
     @app.exception_handler(DockerError)
     async def docker_error(request: Request, err: DockerError) -> JSONResponse:

@@ -1,16 +1,19 @@
 """``/images``: the runtime's image store as Docker clients see it.
 
 Pulling is out of scope (no network traffic beyond loopback), so
-``POST /images/create`` answers with an error the CLI prints as it is; images
-are imported through the native ``POST /images?name=``.  Names normalise as
+``POST /images/create?fromImage=`` answers with an error the CLI prints as
+it is; ``docker import`` (``fromSrc=-``) is the runtime's import, as the
+native ``POST /images?name=`` is.  Names normalise as
 the store does (``docker.io/library/busybox:latest`` is ``busybox``).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from app.deps import RuntimeDep
 from app.docker.errors import DockerError
@@ -77,12 +80,49 @@ def inspect_image(name: str, runtime: RuntimeDep) -> dict[str, Any]:
 
 
 @router.post("/images/create")
-def pull_image(
+async def create_image(
+    request: Request,
+    runtime: RuntimeDep,
     from_image: Annotated[str, Query(alias="fromImage")] = "",
+    from_src: Annotated[str, Query(alias="fromSrc")] = "",
+    repo: str = "",
     tag: str = "",
-) -> None:
-    """Always an error: images are imported, never pulled."""
+    changes: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+) -> Response:
+    """``docker import`` (``fromSrc=-``, the tar in the body) goes to the
+    runtime's import; a pull (``fromImage``) is refused: images are imported."""
+    if from_src:
+        if from_src != "-":
+            raise DockerError(
+                501, "importing from a URL is not supported; send the tar (fromSrc=-)"
+            )
+        if any(changes):
+            raise DockerError(400, "unsupported option: changes (images carry no config)")
+        if tag not in ("", "latest"):
+            raise DockerError(400, f"unsupported tag {tag!r}: images have no tags but latest")
+        if not repo:
+            raise DockerError(400, "give the new image a name (docker import FILE NAME)")
+        job = await run_in_threadpool(runtime.begin_import, repo)
+        try:
+            async for chunk in request.stream():
+                if chunk:
+                    await run_in_threadpool(job.write, chunk)
+        except BaseException:
+            await run_in_threadpool(job.abort)
+            raise
+        image = await run_in_threadpool(job.finish)
+        # The progress stream `docker import` reads; the last status is the id.
+        body = json.dumps({"status": image_id(image.name)}) + "\n"
+        return Response(content=body, media_type="application/json")
     name = normalize(f"{from_image}:{tag}" if tag else from_image) or "NAME"
     raise DockerError(
         501, f"pulling is not supported; import the image with POST /images?name={name}"
     )
+
+
+@router.delete("/images/{name:path}")
+def remove_image(name: str, runtime: RuntimeDep) -> list[dict[str, str]]:
+    """An imported image; built-in ones are a 403, images in use a 409."""
+    image = resolve(runtime, name)
+    runtime.delete_image(image.name)
+    return [{"Untagged": f"{image.name}:latest"}, {"Deleted": image_id(image.name)}]

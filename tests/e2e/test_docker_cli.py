@@ -7,11 +7,13 @@ version negotiation, the create/attach/wait/start dance of ``docker run``
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import select
 import subprocess
+import tarfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -202,3 +204,29 @@ def test_exec_in_a_running_container(docker: Docker) -> None:
         assert missing.returncode == 127
     finally:
         docker("rm", "-f", name)
+
+
+def test_import_run_and_remove_an_image(docker: Docker, tmp_path: Path) -> None:
+    archive = tmp_path / "rootfs.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add("/bin/busybox", arcname="bin/busybox")
+        for applet in ("sh", "cat"):
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(link)
+        data = b"imported\n"
+        info = tarfile.TarInfo("hello")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    name = unique("img")
+    imported = docker("import", str(archive), name)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.startswith("sha256:")
+    assert name in docker("images", "--format", "{{.Repository}}").stdout.split()
+    ran = docker("run", "--rm", name, "cat", "/hello")
+    assert (ran.returncode, ran.stdout) == (0, "imported\n"), ran.stderr
+    removed = docker("rmi", name)
+    assert removed.returncode == 0, removed.stderr
+    assert f"Untagged: {name}:latest" in removed.stdout
+    builtin = docker("rmi", IMAGE)
+    assert builtin.returncode != 0 and "built-in" in builtin.stderr
