@@ -3,19 +3,20 @@
 ``steps(spec)`` gives the named steps ``runtime.child`` runs right after
 "make mounts private", in this order:
 
-1. mount the root at ``plan.root``: an overlay (image = lower layer, a
-   per-container upper/work dir = writable layer) or, for ``host``, a
-   recursive bind of ``/`` made read-only with mount_setattr(2)
-   (``MOUNT_ATTR_RDONLY`` + ``AT_RECURSIVE``) without the host's /proc, /sys, /dev;
-2. clone every bind source (and the host's /dev/null, /dev/zero, ...) with
+1. clone every bind source (and the host's /dev/null, /dev/zero, ...) with
    open_tree(2): detached mounts that can be attached after step 3, when the
    host's tree is no longer reachable;
+2. mount the root at ``plan.root``: an overlay (image = lower layer, a
+   per-container upper/work dir = writable layer) or, for ``host``, a
+   recursive bind of ``/`` made read-only with mount_setattr(2)
+   (``MOUNT_ATTR_RDONLY`` + ``AT_RECURSIVE``) without the host's /proc, /sys,
+   /dev; then a fresh /proc and /sys in it;
 3. pivot_root(2) into the new root and detach the old one (``pivot_root(".",
    ".")`` then ``umount2(".", MNT_DETACH)``, as runc does; no put_old directory
    is needed, so a read-only root works).  Never chroot(2), which root can
    escape.  From here on every path resolves inside the container's root,
    so a symlink in an image cannot point a mount at the host;
-4. a fresh /proc, /sys read-only, a minimal /dev on tmpfs (device nodes bound
+4. a minimal /dev on tmpfs (device nodes bound
    from the host's, a new devpts instance, /dev/shm), and for ``host`` private
    tmpfs on /tmp, /run, /var/tmp plus an empty tmpfs over the service's state dir;
 5. the user's mounts, then Docker's masked and read-only paths
@@ -86,16 +87,8 @@ class _Assembly:
         result: list[Step] = []
         if not host:
             result.append(("enter the container's layer dir", self.enter_layer))
-            if userns:
-                result.append(become_root)
-        result += [
-            (f"mount the root ({spec.image})", self.mount_root),
-            # Before pivot_root: in a user namespace the kernel lets a new proc
-            # or sysfs be mounted only while a full one is visible (the host's;
-            # mount_too_revealing() in fs/namespace.c), as runc does too.
-            ("mount /proc", lambda: self._kernel_fs("proc", "proc", _PROC_FLAGS)),
-            ("mount /sys", lambda: self._kernel_fs("sysfs", "sys", _PROC_FLAGS | libc.MS_RDONLY)),
-        ]
+        # Bind sources and device nodes are cloned while the child is still
+        # host root (it can walk any path), as detached mounts to attach later.
         for device in DEVICES:
             result.append((f"clone /dev/{device}", self._clone(f"/dev/{device}", False, False)))
         for mount in spec.mounts:
@@ -104,6 +97,16 @@ class _Assembly:
                 result.append(
                     (f"clone {mount.source}", self._clone(mount.source, True, mount.read_only))
                 )
+        if not host and userns:
+            result.append(become_root)
+        result += [
+            (f"mount the root ({spec.image})", self.mount_root),
+            # Before pivot_root: in a user namespace the kernel lets a new proc
+            # or sysfs be mounted only while a full one is visible (the host's;
+            # mount_too_revealing() in fs/namespace.c), as runc does too.
+            ("mount /proc", lambda: self._kernel_fs("proc", "proc", _PROC_FLAGS)),
+            ("mount /sys", lambda: self._kernel_fs("sysfs", "sys", _PROC_FLAGS | libc.MS_RDONLY)),
+        ]
         result.append(("pivot_root", self.pivot))
         if host and userns:
             result.append(become_root)

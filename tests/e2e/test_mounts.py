@@ -144,3 +144,17 @@ def test_the_state_dir_cannot_be_bound(client: httpx.Client, service: Service) -
     )
     assert response.status_code == 422
     assert "state dir" in response.json()["detail"][0]["msg"]
+
+
+def test_a_bind_mount_in_a_user_namespace_with_an_image(
+    client: httpx.Client, tmp_path: Path
+) -> None:
+    # Cloned while the child is still host root: the 0700 parents of tmp_path
+    # do not stop it; inside, host-owned files show as nobody and read by mode.
+    tmp_path.chmod(0o755)
+    (tmp_path / "in").write_text("readable\n")
+    bind = {"type": "bind", "source": str(tmp_path), "target": "/data", "read_only": True}
+    code, out = sh(
+        client, "cat /data/in; stat -c %u /data/in", image="busybox", userns=True, mounts=[bind]
+    )
+    assert (code, out) == (0, "readable\n65534\n")
