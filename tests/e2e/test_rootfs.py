@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import tarfile
 from pathlib import Path
 
@@ -218,3 +219,12 @@ def test_deleting_leaves_no_mount_and_no_files(
         host = f.read()
     assert not any(ref in host for ref in ids)
     assert _host_mount_lines(service) == []
+
+
+def test_the_hosts_dev_nodes_are_untouched() -> None:
+    # The container's /dev binds the host's nodes: after all the tests above,
+    # they must still be the same character devices.
+    for name, (major, minor) in {"null": (1, 3), "zero": (1, 5), "urandom": (1, 9)}.items():
+        st = os.stat(f"/dev/{name}")
+        assert stat.S_ISCHR(st.st_mode), name
+        assert (os.major(st.st_rdev), os.minor(st.st_rdev)) == (major, minor)
