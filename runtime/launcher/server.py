@@ -419,8 +419,6 @@ class Launcher:
     def op_write(self, client: Client, req: int, message: dict[str, Any]) -> dict[str, Any]:
         entry = self._interactive(message)
         data = base64.b64decode(message["data"], validate=True)
-        if entry.close_input:
-            raise RequestError("invalid_state", f"the stdin of {entry.id} is closed")
         if len(entry.pending_input) + len(data) > MAX_PENDING_INPUT:
             raise RequestError("invalid_state", f"{entry.id} is not reading its input")
         entry.pending_input += data
@@ -451,6 +449,8 @@ class Launcher:
 
     def _interactive(self, message: dict[str, Any]) -> Entry:
         entry = self._entry(message)
+        if entry.close_input:
+            raise RequestError("invalid_state", f"the stdin of {entry.id} is closed")
         if entry.input_fd < 0 and entry.console is None:
             raise RequestError("invalid_state", f"{entry.id} has no stdin open (tty or stdin)")
         if entry.exit is not None:
