@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from concurrent.futures import Future as ConcurrentFuture
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from runtime import ContainerRecord, Runtime
+from runtime import ContainerRecord, ExecRecord, Runtime
 from runtime.logs import FOLLOW_POLL_SECONDS
+
+T = TypeVar("T")
 
 
 async def _disconnected(request: Request) -> None:
@@ -30,27 +33,51 @@ async def _disconnected(request: Request) -> None:
             return
 
 
+async def settle(future: ConcurrentFuture[T], timeout: float | None, request: Request) -> str:
+    """Wait for ``future``, ``timeout`` or the client's departure, whichever
+    comes first: ``"done"`` (then ``future.result()`` is there), ``"timeout"``
+    or ``"gone"``.
+
+    When it is not done, the future is cancelled, and the runtime, which
+    forgets cancelled waiters (Runtime.exit_future), holds nothing for it."""
+    settled = asyncio.wrap_future(future)
+    gone = asyncio.ensure_future(_disconnected(request))
+    either: set[asyncio.Future[Any]] = {settled, gone}
+    try:
+        done, _ = await asyncio.wait(either, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if settled in done:
+        return "done"
+    settled.cancel()
+    return "gone" if gone in done else "timeout"
+
+
 async def await_exit(
     runtime: Runtime, ref: str, timeout: float | None, request: Request
 ) -> ContainerRecord | None:
     """The record once the container has exited, or as it is after ``timeout``;
     None when the client went away first (nobody is left to answer)."""
     future = await run_in_threadpool(runtime.exit_future, ref)
-    exited = asyncio.wrap_future(future)
-    gone = asyncio.ensure_future(_disconnected(request))
-    either: set[asyncio.Future[Any]] = {exited, gone}
-    try:
-        done, _ = await asyncio.wait(either, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        gone.cancel()
-    if exited in done:
-        return exited.result()
-    # Cancelling the asyncio future cancels the runtime's, which then
-    # forgets this waiter (Runtime.exit_future).
-    exited.cancel()
-    if gone in done:
-        return None
-    return await run_in_threadpool(runtime.get, ref)
+    outcome = await settle(future, timeout, request)
+    if outcome == "done":
+        return future.result()
+    if outcome == "timeout":
+        return await run_in_threadpool(runtime.get, ref)
+    return None
+
+
+async def await_exec_exit(
+    runtime: Runtime, ref: str, timeout: float | None, request: Request
+) -> ExecRecord | None:
+    """``await_exit`` for an exec."""
+    future = await run_in_threadpool(runtime.exec_exit_future, ref)
+    outcome = await settle(future, timeout, request)
+    if outcome == "done":
+        return future.result()
+    if outcome == "timeout":
+        return await run_in_threadpool(runtime.get_exec, ref)
+    return None
 
 
 async def follow(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:

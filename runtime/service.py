@@ -188,8 +188,12 @@ class Runtime:
             self.stop_all(grace)
         self._closing = True
         with self._exit_lock:
-            waiters = list(self._exit_waiters.values()) + list(self._removal_waiters.values())
-            self._exit_waiters, self._removal_waiters = {}, {}
+            waiters: builtins.list[builtins.list[Future[Any]]] = [
+                *self._exit_waiters.values(),
+                *self._removal_waiters.values(),
+                *self._exec_waiters.values(),
+            ]
+            self._exit_waiters, self._removal_waiters, self._exec_waiters = {}, {}, {}
         for futures in waiters:
             for future in futures:
                 if not future.done():
@@ -878,19 +882,25 @@ class Runtime:
                 raise Unavailable("the service is shutting down")
             self._exit_waiters.setdefault(record.id, []).append(future)
 
-        def forget(done: Future[ContainerRecord]) -> None:
-            # A waiter that gave up (its client went away) is dropped at once,
-            # so abandoned waits on a long-running container do not pile up.
+        self._forget_if_cancelled(self._exit_waiters, record.id, future)
+        return future
+
+    def _forget_if_cancelled(
+        self, registry: dict[str, builtins.list[Future[Any]]], key: str, future: Future[Any]
+    ) -> None:
+        """Drop a waiter that gave up (its client went away) at once, so that
+        abandoned waits on a long-running container do not pile up."""
+
+        def forget(done: Future[Any]) -> None:
             if done.cancelled():
                 with self._exit_lock:
-                    waiters = self._exit_waiters.get(record.id, [])
+                    waiters = registry.get(key, [])
                     if done in waiters:
                         waiters.remove(done)
                     if not waiters:
-                        self._exit_waiters.pop(record.id, None)
+                        registry.pop(key, None)
 
         future.add_done_callback(forget)
-        return future
 
     def waiter_count(self) -> int:
         """How many exit futures are pending (tests: none may leak)."""
@@ -1032,8 +1042,11 @@ class Runtime:
             record = self.get_exec(ref)
             if record.status == EXITED:
                 future.set_result(record)
-            else:
-                self._exec_waiters.setdefault(record.id, []).append(future)
+                return future
+            if self._closing:
+                raise Unavailable("the service is shutting down")
+            self._exec_waiters.setdefault(record.id, []).append(future)
+        self._forget_if_cancelled(self._exec_waiters, record.id, future)
         return future
 
     def wait_exec(self, ref: str, timeout: float | None = None) -> ExecRecord:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, WebSocket
+from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -13,7 +12,6 @@ from app import attach, longpoll
 from app.deps import RuntimeDep
 from app.routes.containers import SERVICE_ERRORS, LogStream
 from app.schemas import ErrorDetail, ExecPublic
-from runtime import ExecRecord, Runtime
 
 router = APIRouter(prefix="/execs", tags=["execs"], responses=SERVICE_ERRORS)
 
@@ -23,23 +21,18 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _await_exit(runtime: Runtime, ref: str, timeout: float | None) -> ExecRecord:
-    future = await run_in_threadpool(runtime.exec_exit_future, ref)
-    try:
-        return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
-    except TimeoutError:
-        return await run_in_threadpool(runtime.get_exec, ref)
-
-
 @router.get("/{ref}", responses=NOT_FOUND)
 async def get_exec(
     ref: str,
     runtime: RuntimeDep,
+    request: Request,
     wait: Annotated[bool, Query(description="Answer only once it has exited.")] = False,
 ) -> ExecPublic:
     """Status and exit code (`null` while it runs)."""
     if wait:
-        return ExecPublic.from_record(await _await_exit(runtime, ref, None))
+        record = await longpoll.await_exec_exit(runtime, ref, None, request)
+        if record is not None:
+            return ExecPublic.from_record(record)
     return ExecPublic.from_record(await run_in_threadpool(runtime.get_exec, ref))
 
 
@@ -47,12 +40,16 @@ async def get_exec(
 async def wait_exec(
     ref: str,
     runtime: RuntimeDep,
+    request: Request,
     timeout: Annotated[
         float | None, Query(gt=0, description="Seconds; answer with the exec as it is then.")
     ] = None,
 ) -> ExecPublic:
     """Answer once the exec has exited, or when `timeout` passes."""
-    return ExecPublic.from_record(await _await_exit(runtime, ref, timeout))
+    record = await longpoll.await_exec_exit(runtime, ref, timeout, request)
+    if record is None:  # the client is gone: this answer goes nowhere
+        record = await run_in_threadpool(runtime.get_exec, ref)
+    return ExecPublic.from_record(record)
 
 
 @router.get(
