@@ -25,7 +25,7 @@ from app.docker.errors import DockerError
 from app.docker.params import DockerBool, parse_filters
 from app.routes.containers import launch
 from app.schemas import ContainerCreate
-from runtime import ContainerRecord, Runtime
+from runtime import ContainerRecord, Runtime, RuntimeFailure
 from runtime.images import Image
 
 router = APIRouter(tags=["docker containers"])
@@ -196,6 +196,12 @@ def inspect_container(ref: str, runtime: RuntimeDep) -> dict[str, Any]:
     return views.inspect(runtime.get(ref))
 
 
+def _label_matches(labels: dict[str, str], item: str) -> bool:
+    """``k`` (present) or ``k=v`` (equal), as Docker's label filters."""
+    key, sep, value = item.partition("=")
+    return labels.get(key) == value if sep else key in labels
+
+
 def _matches(record: ContainerRecord, filters: dict[str, list[str]]) -> bool:
     for key, values in filters.items():
         if not values:
@@ -212,10 +218,7 @@ def _matches(record: ContainerRecord, filters: dict[str, list[str]]) -> bool:
             ok = views.image_of(record) in {images.normalize(v) for v in values}
         elif key == "label":
             labels = views.labels_of(record)
-            ok = all(
-                labels.get(k) == v if sep else k in labels
-                for k, sep, v in (item.partition("=") for item in values)
-            )
+            ok = all(_label_matches(labels, item) for item in values)
         else:
             raise DockerError(400, f"invalid filter {key!r}")
         if not ok:
@@ -313,6 +316,27 @@ def container_logs(
     tty = bool(record.spec.get("tty"))
     media = streams.RAW if tty else streams.MULTIPLEXED
     return StreamingResponse(streams.encode(chunks, tty), media_type=media)
+
+
+@router.post("/containers/prune")
+def prune_containers(runtime: RuntimeDep, filters: str | None = None) -> dict[str, Any]:
+    """Remove every exited container (``label`` filters narrow it; ``until`` is refused)."""
+    wanted = parse_filters(filters)
+    if set(wanted) - {"label", "label!"}:
+        raise DockerError(400, "unsupported prune filter: only label and label!")
+    deleted = []
+    for record in runtime.list(status="exited"):
+        labels = views.labels_of(record)
+        if not _matches(record, {"label": wanted.get("label", [])}):
+            continue
+        if any(_label_matches(labels, item) for item in wanted.get("label!", [])):
+            continue
+        try:
+            runtime.remove(record.id)
+        except RuntimeFailure:
+            continue  # removed (or restarted) meanwhile
+        deleted.append(record.id)
+    return {"ContainersDeleted": deleted, "SpaceReclaimed": 0}
 
 
 @router.delete("/containers/{ref}", status_code=status.HTTP_204_NO_CONTENT)

@@ -106,7 +106,7 @@ class FakeRuntime:
         return self.record
 
     def list(self, status: str | None = None, name: str | None = None) -> list[ContainerRecord]:
-        return [
+        records = [
             self.record,
             make_record(
                 "exited",
@@ -121,6 +121,7 @@ class FakeRuntime:
                 },
             ),
         ]
+        return [r for r in records if status is None or r.status == status]
 
     def exit_future(self, ref: str) -> Future[ContainerRecord]:
         self._call("exit_future", ref)
@@ -501,3 +502,15 @@ def test_exec_create_then_inspect_before_start(client: TestClient) -> None:
     assert got["ProcessConfig"]["entrypoint"] == "sh"
     # Without an upgrade, only a detached start is possible.
     assert client.post(f"/v1.47/exec/{exec_id}/start", json={"Detach": False}).status_code == 400
+
+
+def test_prune_removes_the_exited_ones(client: TestClient, fake: FakeRuntime) -> None:
+    got = client.post("/v1.47/containers/prune")
+    assert got.json() == {"ContainersDeleted": ["f" * 64], "SpaceReclaimed": 0}
+    assert fake.calls == [("remove", ("f" * 64,), {"force": False})]
+    labelled = client.post("/v1.47/containers/prune", params={"filters": '{"label": ["k"]}'})
+    assert labelled.json()["ContainersDeleted"] == []
+    assert (
+        client.post("/v1.47/containers/prune", params={"filters": '{"until": ["1h"]}'}).status_code
+        == 400
+    )
