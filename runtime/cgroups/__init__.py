@@ -6,7 +6,8 @@ parent_name()         ``mydocker-<12 hex of sha256(state dir)>``: parallel
                       services (tests) never share a parent
 base.Cgroup           add(pid), stats(), procs(), kill_all(), remove(), procs_files
 base.Manager          create(name, limits), open(name), leftovers(),
-                      cleanup(keep) (for start-up), remove_parent()
+                      cleanup(keep) (for start-up), remove_parent(),
+                      remove_empty_parents() (other instances' empty ones)
 v1, v2                the two drivers; fs.CgroupFs the file access they share
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from runtime.cgroups.base import Cgroup, CgroupError, Kill, Manager, Stats
+from runtime.cgroups.base import PARENT_PREFIX, Cgroup, CgroupError, Kill, Manager, Stats
 from runtime.cgroups.fs import CgroupFs
 from runtime.cgroups.v1 import V1Manager
 from runtime.cgroups.v2 import V2Manager
@@ -67,7 +68,7 @@ def own_cgroups(text: str) -> dict[str, str]:
 
 def parent_name(state_dir: str) -> str:
     digest = hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()
-    return f"mydocker-{digest[:12]}"
+    return f"{PARENT_PREFIX}{digest[:12]}"
 
 
 def manager(

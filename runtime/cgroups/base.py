@@ -21,6 +21,8 @@ from runtime.spec import Limits
 
 Kill = Callable[[int, int], None]
 
+PARENT_PREFIX = "mydocker-"
+
 #: kill_all gives up after this long; the caller retries removal later.
 KILL_ROUNDS = 200
 KILL_ROUND_SLEEP = 0.005
@@ -157,7 +159,32 @@ class Manager(abc.ABC):
 
     @abc.abstractmethod
     def remove_parent(self) -> None:
-        """rmdir the parent when it is empty (at the launcher's exit)."""
+        """rmdir the parent when it is empty (when its last container is gone)."""
+
+    @abc.abstractmethod
+    def parent_dirs(self) -> list[str]:
+        """The parent's directories (one per hierarchy on v1)."""
+
+    def remove_empty_parents(self) -> list[str]:
+        """rmdir the empty ``mydocker-*`` parents next to ours.
+
+        A launcher killed with SIGKILL leaves its parent behind (and test
+        runs make many); an empty parent holds nothing, and the kernel
+        refuses to remove one that still has container cgroups (EBUSY).
+        Returns the directories removed."""
+        removed = []
+        for parent in self.parent_dirs():
+            base = os.path.dirname(parent)
+            for name in self.fs.subdirs(base):
+                path = os.path.join(base, name)
+                if not name.startswith(PARENT_PREFIX) or path == parent:
+                    continue
+                try:
+                    self.fs.rmdir(path)
+                except OSError:
+                    continue  # busy (containers in it) or gone meanwhile
+                removed.append(path)
+        return removed
 
     def cleanup(self, keep: Collection[str] = ()) -> list[str]:
         """Kill and remove every container cgroup of this service but ``keep``.

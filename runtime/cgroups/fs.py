@@ -28,8 +28,17 @@ class CgroupFs:
         return os.path.exists(path)
 
     def mkdir(self, path: str) -> None:
-        """Create a cgroup (and its missing ancestors); an existing one is fine."""
-        os.makedirs(path, exist_ok=True)
+        """Create a cgroup (and its missing ancestors); an existing one is fine.
+
+        A launcher sweeping empty parents (``Manager.remove_empty_parents``)
+        may rmdir an ancestor between two of makedirs' mkdirs: try again."""
+        for attempt in range(3):
+            try:
+                os.makedirs(path, exist_ok=True)
+                return
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
 
     def rmdir(self, path: str) -> None:
         """Remove a cgroup; cgroup directories are removed with rmdir(2) even

@@ -130,6 +130,12 @@ class V1Manager(Manager):
             names.update(self.fs.subdirs(parent))
         return sorted(names)
 
+    def parent_dirs(self) -> list[str]:
+        unique: dict[str, str] = {}
+        for path in self.parents.values():
+            unique.setdefault(os.path.realpath(path), path)
+        return list(unique.values())
+
     def remove_parent(self) -> None:
         seen = set()
         for parent in self.parents.values():

@@ -161,6 +161,9 @@ class V2Manager(Manager):
     def leftovers(self) -> list[str]:
         return self.fs.subdirs(self.parent)
 
+    def parent_dirs(self) -> list[str]:
+        return [self.parent]
+
     def remove_parent(self) -> None:
         try:
             self.fs.rmdir(self.parent)

@@ -268,10 +268,21 @@ class Launcher:
             except BlockingIOError:
                 return
 
+    def _remove_parent_if_unused(self) -> None:
+        """No container cgroup left: remove the parent too, so that a launcher
+        killed later (SIGKILL runs no clean-up) leaves nothing behind.  The
+        next create makes it again."""
+        if self.cgroups is None or self.unremoved:
+            return
+        if any(e.cgroup is not None for e in self.entries.values()):
+            return
+        self.cgroups.remove_parent()
+
     def _retry_removals(self) -> None:
         for name, (cgroup, tries) in list(self.unremoved.items()):
             if cgroup.kill_all(rounds=1) and cgroup.remove():
                 del self.unremoved[name]
+                self._remove_parent_if_unused()
             elif tries <= 1:
                 log.error("cgroup %s stays busy; leaving it", name)
                 del self.unremoved[name]
@@ -921,6 +932,7 @@ class Launcher:
             if not (entry.cgroup.kill_all(rounds=1) and entry.cgroup.remove()):
                 self.unremoved[entry.id] = (entry.cgroup, REMOVE_RETRIES)
             entry.cgroup = None
+            self._remove_parent_if_unused()
         if entry.output_truncated and entry.limits.output_bytes is not None:
             _truncate_logs(entry.log_paths, entry.limits.output_bytes)
         return {
@@ -999,6 +1011,10 @@ def _cgroup_manager(state_dir: str) -> cgroups.Manager | None:
         removed = []
     if removed:
         log.warning("removed %d leftover cgroups: %s", len(removed), ", ".join(removed))
+    manager.remove_parent()
+    swept = manager.remove_empty_parents()
+    if swept:
+        log.info("removed %d empty cgroup parents of other service instances", len(swept))
     return manager
 
 

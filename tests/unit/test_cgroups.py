@@ -52,3 +52,22 @@ def test_manager_picks_the_driver(tmp_path):
     m2 = cgroups.manager("/state", v2.root, str(proc), v2)
     assert isinstance(m2, cgroups.V2Manager)
     assert cgroups.manager("/state", str(tmp_path / "none"), str(proc)) is None
+
+
+def test_mkdir_tries_again_when_an_ancestor_vanished(tmp_path, monkeypatch):
+    import os
+
+    from runtime.cgroups.fs import CgroupFs
+
+    real = os.makedirs
+    calls = []
+
+    def flaky(path, exist_ok=False):
+        calls.append(path)
+        if len(calls) == 1:  # another launcher's sweep removed the parent meanwhile
+            raise FileNotFoundError(2, "No such file or directory", path)
+        real(path, exist_ok=exist_ok)
+
+    monkeypatch.setattr(os, "makedirs", flaky)
+    CgroupFs().mkdir(str(tmp_path / "a" / "b"))
+    assert (tmp_path / "a" / "b").is_dir() and calls[0] == calls[1]  # tried again

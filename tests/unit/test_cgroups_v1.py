@@ -205,3 +205,20 @@ def test_one_round_of_kill_all_does_not_wait_for_a_stuck_process(fake):
     assert cgroup.kill_all(rounds=1) is False
     assert sent == [(10, signal.SIGKILL)]
     assert not cgroup.remove()
+
+
+def test_remove_empty_parents_spares_busy_ones_and_ours(fake):
+    m = manager(fake)
+    m.create("mine", Limits())
+    other = V1Manager(fake.root, "mydocker-other", OWN, fake, kill=fake.kill)
+    other.create("c", Limits())  # still has a container: must stay
+    for controller in ("memory", "pids", "cpu", "cpuacct"):
+        base = os.path.dirname(m.parents[controller])
+        fake.mkdir(os.path.join(base, "mydocker-empty"))
+        fake.mkdir(os.path.join(base, "not-ours"))
+    removed = m.remove_empty_parents()
+    assert sorted(os.path.basename(p) for p in removed) == ["mydocker-empty"] * 4
+    for controller in ("memory", "pids"):
+        base = os.path.dirname(m.parents[controller])
+        assert {"mydocker-0123", "mydocker-other", "not-ours"} <= set(os.listdir(base))
+        assert not os.path.exists(os.path.join(base, "mydocker-empty"))

@@ -155,3 +155,11 @@ def test_remove_is_refused_while_busy_and_cleanup_kills_first(fake):
     assert m.leftovers() == []
     m.remove_parent()
     assert not os.path.exists(m.parent)
+
+
+def test_remove_empty_parents(fake):
+    m = manager(fake)
+    m.create("c1", Limits())
+    fake.mkdir(os.path.join(fake.root, "mydocker-gone"))
+    assert m.remove_empty_parents() == [os.path.join(fake.root, "mydocker-gone")]
+    assert m.parent_dirs() == [m.parent] and os.path.isdir(m.parent)

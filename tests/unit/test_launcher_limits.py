@@ -101,3 +101,26 @@ def test_a_write_to_a_capped_log_wakes_the_loop(tmp_path):
     finally:
         launcher.selector.close()
         os.close(launcher.inotify_fd)
+
+
+class FakeManager:
+    def __init__(self) -> None:
+        self.parent_removals = 0
+
+    def remove_parent(self) -> None:
+        self.parent_removals += 1
+
+
+def test_the_parent_goes_with_the_last_container_cgroup():
+    manager = FakeManager()
+    launcher = launcher_with(make_entry(cgroup=object()))
+    launcher.cgroups = manager
+    launcher._remove_parent_if_unused()
+    assert manager.parent_removals == 0  # a container still has its cgroup
+    launcher.entries["0"].cgroup = None
+    launcher.unremoved = {"x": (object(), 3)}
+    launcher._remove_parent_if_unused()
+    assert manager.parent_removals == 0  # one still waits for removal
+    launcher.unremoved = {}
+    launcher._remove_parent_if_unused()
+    assert manager.parent_removals == 1
