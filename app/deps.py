@@ -10,8 +10,10 @@ from starlette.requests import HTTPConnection
 from runtime import Runtime
 
 
-def get_runtime(connection: HTTPConnection) -> Runtime:
+async def get_runtime(connection: HTTPConnection) -> Runtime:
     # HTTPConnection, not Request: upgraded connections (app/upgrade.py) need it too.
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a
+    # thread hop on every request for one attribute read.
     runtime: Runtime = connection.app.state.runtime
     return runtime
 
