@@ -131,6 +131,10 @@ class FakeRuntime:
         self._call("removal_future", ref)
         return self.future
 
+    def stats(self, ref: str) -> dict[str, Any]:
+        self._call("stats", ref)
+        return {"memory_bytes": 1000, "memory_peak_bytes": 2000, "cpu_seconds": 1.5, "pids": 2}
+
     def list_images(self) -> list[Image]:
         return [Image("host", True, None), Image("busybox", True, "/x", T0, 1000, 10)]
 
@@ -514,3 +518,21 @@ def test_prune_removes_the_exited_ones(client: TestClient, fake: FakeRuntime) ->
         client.post("/v1.47/containers/prune", params={"filters": '{"until": ["1h"]}'}).status_code
         == 400
     )
+
+
+def test_stats_one_shot(client: TestClient, fake: FakeRuntime) -> None:
+    got = client.get(f"/v1.47/containers/{ID}/stats?stream=0&one-shot=1")
+    [sample] = [json.loads(line) for line in got.text.splitlines()]
+    assert sample["memory_stats"]["usage"] == 1000
+    assert sample["memory_stats"]["max_usage"] == 2000
+    assert sample["cpu_stats"]["cpu_usage"]["total_usage"] == 1_500_000_000
+    assert sample["cpu_stats"]["system_cpu_usage"] > 0
+    assert sample["pids_stats"]["current"] == 2
+    assert sample["precpu_stats"]["system_cpu_usage"] == 0  # one shot: no previous
+    assert fake.ops() == ["stats"]
+
+
+def test_stats_of_a_stopped_container_is_a_409(client: TestClient, fake: FakeRuntime) -> None:
+    fake.error = InvalidState("container is not running")
+    got = client.get(f"/v1.47/containers/{ID}/stats?stream=0")
+    assert got.status_code == 409

@@ -82,3 +82,16 @@ def test_exec_run(sdk: docker.DockerClient) -> None:
         assert (code, out, err) == (0, b"o\n", b"e\n")
     finally:
         container.remove(force=True)
+
+
+def test_stats_of_a_running_container(sdk: docker.DockerClient) -> None:
+    container = sdk.containers.run(IMAGE, "sleep 300", detach=True, mem_limit="64m")
+    try:
+        stats = container.stats(stream=False)
+        assert stats["memory_stats"]["limit"] == 64 << 20
+        assert stats["memory_stats"]["usage"] > 0
+        assert stats["pids_stats"]["current"] == 1
+        # Two samples a second apart, as Docker does without one-shot.
+        assert stats["precpu_stats"]["system_cpu_usage"] > 0
+    finally:
+        container.remove(force=True)
