@@ -2,7 +2,7 @@
 
 ``Cgroup``   one container: add(pid), stats(), procs(), kill_all(), remove()
 ``Manager``  the service instance's parent cgroup: create(), open(),
-             leftovers(), cleanup(), remove_parent()
+             leftovers(), cleanup(), remove_parent(), remove_empty_parents()
 ``Stats``    counters read from a cgroup (``None``: the kernel lacks the file)
 """
 
@@ -23,7 +23,8 @@ Kill = Callable[[int, int], None]
 
 PARENT_PREFIX = "mydocker-"
 
-#: kill_all gives up after this long; the caller retries removal later.
+#: By default kill_all makes up to 200 passes 5 ms apart (1 s) before it
+#: reports the cgroup as still busy; the caller retries removal later.
 KILL_ROUNDS = 200
 KILL_ROUND_SLEEP = 0.005
 
