@@ -1,0 +1,156 @@
+"""/images and the root-filesystem fields of POST /containers, over a fake runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from runtime.errors import Conflict, Forbidden, InvalidArchive, NotFound, TooLarge
+from runtime.images import Image
+from runtime.spec import Mount
+from tests.api.test_containers_api import FakeRuntime
+
+BUSYBOX = Image("busybox", True, "/state/images/busybox/rootfs", "2026-11-29T05:00:00Z", 2, 3)
+
+
+class FakeJob:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.chunks: list[bytes] = []
+        self.finished = self.aborted = False
+        self.error = error
+
+    def write(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+
+    def finish(self) -> Image:
+        self.finished = True
+        if self.error is not None:
+            raise self.error
+        return Image("mybox", False, "/x", "2026-11-29T05:00:00Z", len(b"".join(self.chunks)), 1)
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+class FakeImages(FakeRuntime):
+    def __init__(self) -> None:
+        super().__init__()
+        self.job = FakeJob()
+
+    def list_images(self) -> list[Image]:
+        self._call("list_images")
+        return [Image("host", True, None), BUSYBOX]
+
+    def get_image(self, ref: str) -> Image:
+        self._call("get_image", ref)
+        return BUSYBOX
+
+    def delete_image(self, ref: str) -> None:
+        self._call("delete_image", ref)
+
+    def begin_import(self, name: str) -> FakeJob:
+        self._call("begin_import", name)
+        return self.job
+
+
+@pytest.fixture
+def fake() -> FakeImages:
+    return FakeImages()
+
+
+@pytest.fixture
+def client(fake: FakeImages) -> Iterator[TestClient]:
+    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)  # type: ignore[arg-type]
+    with TestClient(app) as c:
+        yield c
+
+
+def test_list_and_get(client: TestClient, fake: FakeImages) -> None:
+    listed = client.get("/images").json()
+    assert [i["name"] for i in listed] == ["host", "busybox"]
+    assert listed[0] == {
+        "name": "host", "builtin": True, "created_at": None, "size_bytes": None, "files": None
+    }  # fmt: skip
+    assert client.get("/images/docker.io/library/busybox:latest").json()["name"] == "busybox"
+    assert fake.calls[-1] == ("get_image", ("docker.io/library/busybox:latest",), {})
+
+
+def test_import_streams_the_body_into_the_job(client: TestClient, fake: FakeImages) -> None:
+    def body() -> Iterator[bytes]:
+        yield b"a" * 1000
+        yield b"b" * 1000
+
+    response = client.post("/images", params={"name": "mybox"}, content=body())
+    assert response.status_code == 201, response.text
+    assert response.json()["size_bytes"] == 2000
+    assert b"".join(fake.job.chunks) == b"a" * 1000 + b"b" * 1000
+    assert fake.job.finished and not fake.job.aborted
+    assert fake.calls == [("begin_import", ("mybox",), {})]
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (InvalidArchive("'../x': '..' in a path name is not allowed"), 400),
+        (TooLarge("the archive's contents exceed the cap of 10 bytes"), 413),
+    ],
+)
+def test_import_errors_map_to_statuses(
+    client: TestClient, fake: FakeImages, error: Exception, status: int
+) -> None:
+    fake.job = FakeJob(error)
+    response = client.post("/images", params={"name": "mybox"}, content=b"x")
+    assert response.status_code == status
+    assert response.json() == {"detail": str(error)}
+
+
+def test_import_needs_a_name(client: TestClient, fake: FakeImages) -> None:
+    assert client.post("/images", content=b"x").status_code == 422
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (None, 204),
+        (NotFound("image", "nope"), 404),
+        (Forbidden("busybox is a built-in image and cannot be deleted"), 403),
+        (Conflict("image mybox is used by 1 container(s) (web); delete them first"), 409),
+    ],
+)
+def test_delete_statuses(
+    client: TestClient, fake: FakeImages, error: Exception | None, status: int
+) -> None:
+    fake.error = error
+    assert client.delete("/images/mybox").status_code == status
+
+
+def test_create_passes_image_read_only_and_mounts(client: TestClient, fake: FakeImages) -> None:
+    body: dict[str, Any] = {
+        "command": ["sh"],
+        "image": "busybox",
+        "read_only": True,
+        "mounts": [
+            {"type": "bind", "source": "/srv", "target": "/data", "read_only": True},
+            {"type": "tmpfs", "target": "/scratch", "size_bytes": 4096},
+        ],
+    }
+    assert client.post("/containers", json=body).status_code == 201
+    op, _, kwargs = fake.calls[0]
+    assert op == "create"
+    assert (kwargs["image"], kwargs["read_only"]) == ("busybox", True)
+    assert kwargs["mounts"] == [
+        Mount("bind", "/data", source="/srv", read_only=True),
+        Mount("tmpfs", "/scratch", size_bytes=4096),
+    ]
+
+
+def test_create_defaults_to_the_host_image(client: TestClient, fake: FakeImages) -> None:
+    assert client.post("/containers", json={"command": ["true"]}).status_code == 201
+    _, _, kwargs = fake.calls[0]
+    assert (kwargs["image"], kwargs["read_only"], kwargs["mounts"]) == ("host", False, [])

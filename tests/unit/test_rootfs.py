@@ -1,0 +1,71 @@
+"""runtime.rootfs: the order of the named steps (their effects are tested in
+tests/e2e/test_rootfs.py and test_mounts.py, as root)."""
+
+from __future__ import annotations
+
+from runtime import rootfs
+from runtime.spec import ContainerSpec, Mount, RootfsPlan, Security
+
+BIND = Mount("bind", "/data", source="/srv")
+TMPFS = Mount("tmpfs", "/scratch")
+
+
+def names(image: str, plan: RootfsPlan, **kwargs: object) -> list[str]:
+    spec = ContainerSpec(
+        command=("sh",), hostname="h", image=image, rootfs=plan, mounts=(BIND, TMPFS), **kwargs
+    )  # type: ignore[arg-type]
+    return [name for name, _ in rootfs.steps(spec)]
+
+
+HOST = RootfsPlan(root="/s/c/rootfs", hide=("/s",))
+IMAGE = RootfsPlan(root="/s/c/layer/root", lower="/s/i/b/rootfs", layer="/s/c/layer")
+
+
+def test_host_image_steps() -> None:
+    steps = names("host", HOST, workdir="/tmp/w")
+    devices = [f"clone /dev/{d}" for d in rootfs.DEVICES]
+    assert steps[: len(devices) + 5] == [
+        *devices,
+        "clone /srv",
+        "mount the root (host)",
+        "mount /proc",
+        "mount /sys",
+        "pivot_root",
+    ]
+    tail = steps[steps.index("make /dev links") + 1 :]
+    assert tail == [
+        "mount tmpfs /tmp",
+        "mount tmpfs /run",
+        "mount tmpfs /var/tmp",
+        "hide /s",
+        "mount /data",
+        "mount /scratch",
+        "mask /proc and /sys paths",
+        "create workdir /tmp/w",
+    ]
+    assert "become root of the user namespace" not in steps
+
+
+def test_an_image_enters_its_layer_and_never_hides_or_adds_tmpfs() -> None:
+    steps = names("busybox", IMAGE)
+    assert steps[0] == "enter the container's layer dir"
+    assert not any(s.startswith(("hide", "mount tmpfs")) for s in steps)
+    assert steps.index("clone /srv") < steps.index("mount the root (busybox)")
+    assert steps.index("pivot_root") < steps.index("mount /dev") < steps.index("mount /data")
+    assert "make the root read-only" not in steps and "create workdir /" not in steps
+
+
+def test_read_only_makes_the_root_read_only_last() -> None:
+    plan = RootfsPlan(IMAGE.root, IMAGE.lower, IMAGE.layer, read_only=True)
+    steps = names("busybox", plan, workdir="/w")
+    assert steps[-2:] == ["create workdir /w", "make the root read-only"]
+
+
+def test_user_namespace_root_comes_before_the_overlay_and_after_the_host_pivot() -> None:
+    userns = Security(userns_host_id=100000)
+    steps = names("busybox", IMAGE, security=userns)
+    become = steps.index("become root of the user namespace")
+    assert steps.index("clone /srv") < become < steps.index("mount the root (busybox)")
+    steps = names("host", HOST, security=userns)
+    assert steps.index("pivot_root") < steps.index("become root of the user namespace")
+    assert steps.index("become root of the user namespace") < steps.index("mount /dev")
