@@ -13,6 +13,7 @@ the state dir is full (``app/errors.py``).
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Future
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -134,9 +135,15 @@ async def create_container(
     `exited` with `exit_code` 127 (not found) or 126 (not executable) and
     `error` says why.
     """
-    record = await run_in_threadpool(launch, runtime, spec)
-    if wait:
-        record = await longpoll.await_exit(runtime, record.id, None, request) or record
+
+    def launch_and_watch() -> tuple[ContainerRecord, Future[ContainerRecord] | None]:
+        # One worker-thread hop for both: the launch and the exit waiter.
+        record = launch(runtime, spec)
+        return record, runtime.exit_future(record.id) if wait else None
+
+    record, exited = await run_in_threadpool(launch_and_watch)
+    if exited is not None and await longpoll.settle(exited, None, request) == "done":
+        record = exited.result()
     return ContainerPublic.from_record(record)
 
 
