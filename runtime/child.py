@@ -67,6 +67,9 @@ class ChildFds:
     #: With a tty: the socket the pty's master goes back on (0/1/2 are then
     #: the slave the child opens; runtime/terminal.py), else -1.
     console: int = -1
+    #: The launcher's end of the sync pipe, which the child inherits and
+    #: closes before it waits: see ``run``.
+    sync_write: int = -1
 
 
 class SetupError(Exception):
@@ -82,6 +85,13 @@ class SetupError(Exception):
 def run(spec: ContainerSpec, fds: ChildFds, tty_size: tuple[int, int] | None = None) -> int:
     """The child's body; never returns normally."""
     try:
+        # Our copy of the pipe's write end would keep us from ever seeing EOF
+        # if the launcher dies before releasing us (kill -9): we would wait
+        # forever, holding the launcher's sockets open.  Without it, EOF comes
+        # once the launcher and the siblings cloned after us are gone (they
+        # wait the same way, so the last one goes first).
+        if fds.sync_write >= 0:
+            os.close(fds.sync_write)
         go = _wait_for_go(fds.sync_read)
     except BaseException:  # noqa: BLE001 - the child must never unwind into glibc
         go = False

@@ -587,6 +587,7 @@ class Launcher:
                 stdio.stdout,
                 stdio.stderr,
                 stdio.child_console,
+                sync_write=sync_write,
             )
             namespaces = DEFAULT_NAMESPACES
             if spec.security.userns_host_id is not None:

@@ -19,7 +19,7 @@ import pytest
 
 from bench.service import find_launcher
 from runtime import leftovers, pids
-from runtime.procfs import process_start_time
+from runtime.procfs import process_start_time, process_state
 from runtime.records import RUNNING, ContainerRecord, RecordStore
 from runtime.service import Runtime
 from runtime.spec import Mount
@@ -169,5 +169,30 @@ def test_a_waiter_that_gives_up_is_forgotten(state_dir: Path) -> None:
         runtime.stop(running.id, timeout=0)
         assert futures[49].result(10).exit_code == 137
         assert runtime.waiter_count() == 0
+    finally:
+        runtime.close()
+
+
+def test_children_never_released_die_with_their_launcher(state_dir: Path) -> None:
+    """Created but not started (waiting for the go byte) when the launcher is
+    killed: each sees EOF on its sync pipe and exits, and the records say so."""
+    runtime = _runtime(state_dir)
+    try:
+        waiting = [runtime.create(["true"], start=False) for _ in range(3)]
+        found = [pids.read_pidfile(runtime.pidfile_path(c.id)) for c in waiting]
+        assert all(found) and all(c.status == "created" for c in waiting)
+        reconciles = runtime.reconciles
+        launcher = runtime.launcher.launcher_pid
+        assert launcher is not None
+        os.kill(launcher, signal.SIGKILL)
+        _eventually(lambda: runtime.reconciles > reconciles, what="the reconnection")
+        for container, (pid, start_time) in zip(waiting, found, strict=True):  # type: ignore[misc]
+            _eventually(
+                lambda p=pid, s=start_time: not pids.same_process(p, s) or process_state(p) == "Z",
+                what=f"child {pid} to end",
+            )
+            record = runtime.get(container.id)
+            assert record.status == "exited" and record.exit_code is None
+            assert record.error is not None and record.error.startswith("exit status lost")
     finally:
         runtime.close()
