@@ -7,8 +7,10 @@ start-up, and after reconnecting to a new one) it calls every cleaner in
 still holds; a cleaner removes what belongs to any other container of that
 state dir and must leave the held ones alone.
 
-Features that leave something behind add their cleaner here:
-cgroups (issue 4), overlay mounts and upper dirs (issue 3).  A cleaner that
+Features that leave something behind add their cleaner here: cgroups
+(issue 4).  Roots and mounts (issue 3) need none: every mount lives in the
+container's own mount namespace and goes with its last process, and the
+overlay's upper dir is in the container's dir, which DELETE removes.  A cleaner that
 fails is logged and the others still run: a leftover is worth a log line,
 not a service that does not start.
 """

@@ -10,9 +10,9 @@ themselves and remounted read-only; the masked ones are covered, files by
 ``/dev/null``, directories by an empty read-only tmpfs.  A path this
 kernel does not have is skipped.
 
-This runs right after the container's /proc and /sys are mounted; the
-root-filesystem work (issue 3) may call ``protect`` after its pivot_root
-instead.
+With a root filesystem plan (runtime/rootfs.py, every container the API
+creates) ``protect`` runs after pivot_root and the user's mounts; without
+one, right after the fresh /proc and /sys.
 """
 
 from __future__ import annotations
