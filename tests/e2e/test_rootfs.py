@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import stat
 import tarfile
+import uuid
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import Service, logs, run
+from tests.e2e.conftest import ROOT, Service, free_port, logs, run
 from tests.e2e.helpers import create, unique, wait, wait_for_output
 
 #: A file that exists on the host and in no image.
@@ -106,6 +108,26 @@ def test_the_state_dir_is_hidden_in_the_host_image(client: httpx.Client, service
     )
     assert "SQLite" not in out
     assert out.count("No such file") >= 2
+
+
+def test_a_state_dir_outside_tmp_is_covered_by_an_empty_tmpfs() -> None:
+    # The shared service's state dir is under /tmp, which the host image's own
+    # /tmp hides anyway; this one is not, so only the "hide" step covers it.
+    base = ROOT / ".state" / f"hide-test-{uuid.uuid4().hex[:8]}"
+    base.mkdir(parents=True)
+    state = base / "state"
+    svc = Service(state_dir=state, port=free_port())
+    try:
+        svc.start()
+        with httpx.Client(base_url=svc.url, timeout=60) as client:
+            code, out = sh(client, f"ls -A {state}; cat {state}/mydocker.db; echo end")
+            assert out.startswith("end\n"), out  # an empty directory: nothing listed
+            assert "No such file" in out
+            assert (state / "mydocker.db").exists()
+    finally:
+        svc.stop()
+        svc.stop_launcher()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_masked_and_read_only_paths(client: httpx.Client) -> None:

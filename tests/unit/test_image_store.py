@@ -141,3 +141,15 @@ def test_a_shifted_copy_moves_ids_and_keeps_modes(store: ImageStore) -> None:
     assert owners == {"su": (100000, 0o4755), "home": (101000, 0o700), "nobody": (70000, 0o644)}
     store.delete("ids")
     assert os.listdir(os.path.join(store.root, ".userns-100000")) == []
+
+
+def test_big_imports_report_progress_in_the_log(
+    store: ImageStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("runtime.images.store._PROGRESS_STEP", 4000)
+    caplog.set_level("INFO", logger="mydocker.images")
+    store.import_archive("logged", chunks(rootfs_tar({"f": os.urandom(20_000)}), 1000))
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("import logged: received 0 MiB") for m in messages), messages
+    assert any(m.startswith("import logged: extracting") for m in messages)
+    assert messages[-1] == "import logged: 1 files, 20000 bytes"
