@@ -15,6 +15,7 @@ import socket
 import subprocess
 import textwrap
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -421,3 +422,31 @@ def test_userns_works_with_cgroup_limits(client: httpx.Client) -> None:
     out = logs(client, str(container["id"]))
     assert "Cannot fork" in out or "can't fork" in out, out
     assert container["memory_peak_bytes"], container
+
+
+def test_userns_with_an_image_overlay(client: httpx.Client, service: object) -> None:
+    # The image's files belong to the container's root (a shifted copy of
+    # the image), so it can change them; on the host, what it wrote belongs
+    # to the mapped uid, and the image itself is untouched.
+    script = (
+        "echo changed >> /etc/passwd && touch /newfile && ls -ln /etc/passwd /newfile; "
+        "grep -E '^(Uid|CapEff)' /proc/self/status"
+    )
+    container = run(client, ["sh", "-c", script], image="busybox", userns=True)
+    out = logs(client, str(container["id"]))
+    assert container["exit_code"] == 0, out
+    owners = [line.split()[2:4] for line in out.splitlines() if line.startswith("-")]
+    assert owners == [["0", "0"], ["0", "0"]], out
+    assert status_fields(out)["CapEff"] == DOCKER_DEFAULT_CAPS
+    cdir = Path(service.state_dir) / "containers" / str(container["id"])  # type: ignore[attr-defined]
+    upper = cdir / "layer" / "rw" / "upper"
+    for name in ("newfile", "etc/passwd"):
+        st = os.stat(upper / name)
+        assert (st.st_uid, st.st_gid) == (100000, 100000), name
+    image = client.get("/images").json()
+    assert any(i["name"] == "busybox" for i in image)
+    again = run(client, ["sh", "-c", "tail -1 /etc/passwd; ls /newfile"], image="busybox")
+    assert "changed" not in logs(client, str(again["id"]))  # the image is unchanged
+    # Nothing of it stays mounted on the host.
+    with open("/proc/self/mountinfo") as f:
+        assert str(container["id"]) not in f.read()
