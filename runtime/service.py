@@ -33,6 +33,7 @@ import shutil
 import signal as signal_module
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -91,6 +92,8 @@ LOG_STREAMS = ("stdout", "stderr")
 #: How long an exec failure may take to show up as an exit.
 EXEC_FAILURE_WAIT = 10.0
 KILL_WAIT = 10.0
+#: How many removed containers' last records are kept (``Runtime._removed``).
+REMEMBER_REMOVED = 256
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,10 @@ class Runtime:
         self._exit_lock = threading.Lock()
         self._exit_waiters: dict[str, list[Future[ContainerRecord]]] = {}
         self._removal_waiters: dict[str, list[Future[ContainerRecord]]] = {}
+        # The last records of recently removed containers: an auto-removed
+        # container can be gone before the create or start that ran it has
+        # answered, and that answer (and a late waiter) still needs its record.
+        self._removed: OrderedDict[str, ContainerRecord] = OrderedDict()
         self._exec_waiters: dict[str, list[Future[ExecRecord]]] = {}
         # Room to record exits in when the state dir fills up (runtime/reserve.py).
         self._reserve = Reserve(os.path.join(self.state_dir, "reserve"))
@@ -729,14 +736,24 @@ class Runtime:
 
     def _settle(self, container_id: str) -> ContainerRecord:
         """The record after launch; an exec failure is only final once exited."""
-        record = self.records.get(container_id)
-        assert record is not None
+        record = self._current(container_id)
         if record.error and record.status != EXITED:
             try:
                 return self.exit_future(container_id).result(EXEC_FAILURE_WAIT)
             except FutureTimeout:
                 pass
-        return self.get(container_id)
+        return self._current(container_id)
+
+    def _current(self, container_id: str) -> ContainerRecord:
+        """The record by full id, or the last one of a container removed since."""
+        record = self.records.get(container_id)
+        if record is not None:
+            return record
+        with self._exit_lock:
+            removed = self._removed.get(container_id)
+        if removed is None:
+            raise NotFound("container", container_id)
+        return removed
 
     def start_container(self, ref: str) -> ContainerRecord:
         """Release a created container (the sync pipe's go byte)."""
@@ -855,6 +872,9 @@ class Runtime:
                 raise NotFound("container", ref)
             self.records.delete(record.id)
             waiters = self._removal_waiters.pop(record.id, [])
+            self._removed[record.id] = final
+            while len(self._removed) > REMEMBER_REMOVED:
+                self._removed.popitem(last=False)
         # The logs and the overlay's upper/work dirs; the mounts themselves
         # lived in the container's mount namespace and went with it.
         shutil.rmtree(self.container_dir(record.id), onerror=_log_rmtree_error)
@@ -866,6 +886,10 @@ class Runtime:
         """A future that completes with the last record once the container is removed."""
         future: Future[ContainerRecord] = Future()
         with self._exit_lock:
+            removed = self._removed.get(ref)
+            if removed is not None:  # by full id only: names are reused
+                future.set_result(removed)
+                return future
             record = self.get(ref)
             self._removal_waiters.setdefault(record.id, []).append(future)
         return future
@@ -874,6 +898,10 @@ class Runtime:
         """A future that completes with the record once the container has exited."""
         future: Future[ContainerRecord] = Future()
         with self._exit_lock:
+            removed = self._removed.get(ref)
+            if removed is not None:  # auto-removed already (by full id only)
+                future.set_result(removed)
+                return future
             record = self.get(ref)
             if record.status == EXITED:
                 future.set_result(record)
