@@ -283,33 +283,43 @@ class ImportJob:
 
 
 def _copy_shifted(source: str, dest: str, host_id: int, size: int) -> None:
-    """Copy a tree, owners shifted by ``host_id`` (ids >= ``size`` kept), modes kept."""
+    """Copy a tree, owners shifted by ``host_id`` (ids >= ``size`` kept), modes kept.
+
+    Iterative (an image may nest deeper than Python's recursion limit);
+    directories get their owner, mode and times last, deepest first."""
 
     def shift(value: int) -> int:
         return value + host_id if value < size else value
 
-    def place(src: str, dst: str) -> None:
+    def settle(st: os.stat_result, path: str) -> None:
+        os.lchown(path, shift(st.st_uid), shift(st.st_gid))
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(path, stat.S_IMODE(st.st_mode))  # after chown, which clears set-id bits
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+    directories: list[tuple[os.stat_result, str]] = []
+    stack = [(source, dest)]
+    while stack:
+        src, dst = stack.pop()
         st = os.lstat(src)
         mode = st.st_mode
         if stat.S_ISDIR(mode):
             os.mkdir(dst, 0o700)
+            directories.append((st, dst))
             with os.scandir(src) as entries:
-                for entry in entries:
-                    place(entry.path, os.path.join(dst, entry.name))
-        elif stat.S_ISLNK(mode):
+                stack.extend((e.path, os.path.join(dst, e.name)) for e in entries)
+            continue
+        if stat.S_ISLNK(mode):
             os.symlink(os.readlink(src), dst)
         elif stat.S_ISREG(mode):
             shutil.copyfile(src, dst, follow_symlinks=False)
         elif stat.S_ISFIFO(mode):
             os.mkfifo(dst, 0o600)
         else:
-            return  # the importer lets no device nodes in
-        os.lchown(dst, shift(st.st_uid), shift(st.st_gid))
-        if not stat.S_ISLNK(mode):
-            os.chmod(dst, stat.S_IMODE(mode))  # after chown, which clears set-id bits
-        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
-
-    place(source, dest)
+            continue  # the importer lets no device nodes in
+        settle(st, dst)
+    for st, dst in reversed(directories):  # children were appended after their parents
+        settle(st, dst)
 
 
 def _measure(root: str) -> tuple[int, int]:

@@ -3,6 +3,7 @@ and the validation of targets and sources."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -158,3 +159,26 @@ def test_a_bind_mount_in_a_user_namespace_with_an_image(
         client, "cat /data/in; stat -c %u /data/in", image="busybox", userns=True, mounts=[bind]
     )
     assert (code, out) == (0, "readable\n65534\n")
+
+
+def test_a_read_only_bind_is_read_only_all_the_way_down(
+    client: httpx.Client, tmp_path: Path
+) -> None:
+    # A mount below the source comes along (the bind is recursive), and is
+    # read-only too: mount_setattr(2) with AT_RECURSIVE on the clone.
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "mydocker-test-sub", str(sub)], check=True)
+    try:
+        (sub / "on-the-submount").write_text("here\n")
+        bind = {"type": "bind", "source": str(tmp_path), "target": "/data", "read_only": True}
+        code, out = sh(
+            client,
+            "cat /data/sub/on-the-submount; touch /data/sub/new",
+            image="busybox",
+            mounts=[bind],
+        )
+        assert out.startswith("here\n") and "Read-only file system" in out, out
+        assert not (sub / "new").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(sub)], check=True)

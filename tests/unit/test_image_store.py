@@ -123,22 +123,34 @@ def test_prepare_builds_busybox_with_its_applets(store: ImageStore) -> None:
 def test_a_shifted_copy_moves_ids_and_keeps_modes(store: ImageStore) -> None:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, uid, mode in (("su", 0, 0o4755), ("home", 1000, 0o700), ("nobody", 70000, 0o644)):
+        for name, kind, uid, mode in (
+            ("su", tarfile.REGTYPE, 0, 0o4755),
+            ("home", tarfile.REGTYPE, 1000, 0o700),
+            ("nobody", tarfile.REGTYPE, 70000, 0o644),
+            ("ro", tarfile.DIRTYPE, 0, 0o555),
+            ("ro/deep", tarfile.DIRTYPE, 2, 0o750),
+            ("ro/deep/file", tarfile.REGTYPE, 2, 0o600),
+            ("ro/link", tarfile.SYMTYPE, 3, 0o777),
+        ):
             info = tarfile.TarInfo(name)
-            info.uid = info.gid = uid
-            info.mode = mode
+            info.type, info.uid, info.gid, info.mode = kind, uid, uid, mode
+            info.linkname = "deep/file" if kind == tarfile.SYMTYPE else ""
             tar.addfile(info, io.BytesIO(b""))
     store.import_archive("ids", [buffer.getvalue()])
     shifted = store.shifted_rootfs("ids", 100000, 65536)
     assert store.shifted_rootfs("ids", 100000, 65536) == shifted  # made once
-    owners = {
-        n: (
-            os.lstat(os.path.join(shifted, n)).st_uid,
-            os.lstat(os.path.join(shifted, n)).st_mode & 0o7777,
-        )
-        for n in ("su", "home", "nobody")
+    names = ("su", "home", "nobody", "ro", "ro/deep", "ro/deep/file")
+    owners = {n: os.lstat(os.path.join(shifted, n)) for n in names}
+    assert {n: (st.st_uid, st.st_gid, st.st_mode & 0o7777) for n, st in owners.items()} == {
+        "su": (100000, 100000, 0o4755),
+        "home": (101000, 101000, 0o700),
+        "nobody": (70000, 70000, 0o644),
+        "ro": (100000, 100000, 0o555),
+        "ro/deep": (100002, 100002, 0o750),
+        "ro/deep/file": (100002, 100002, 0o600),
     }
-    assert owners == {"su": (100000, 0o4755), "home": (101000, 0o700), "nobody": (70000, 0o644)}
+    link = os.path.join(shifted, "ro/link")
+    assert (os.readlink(link), os.lstat(link).st_uid) == ("deep/file", 100003)
     store.delete("ids")
     assert os.listdir(os.path.join(store.root, ".userns-100000")) == []
 
