@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a few iterations of each part (smoke)")
     args = p.parse_args(argv)
     if args.quick:
-        args.runs, args.warmup, args.throughput_seconds, args.slices = 5, 1, 0.6, 1
+        args.runs, args.warmup, args.throughput_seconds, args.slices = 5, 1, 0.3, 1
         args.scale = "20"
     return args
 
@@ -201,12 +201,22 @@ def main(argv: list[str] | None = None) -> int:
             loads = {report.HOST: parts.http_load(base, {"command": TRUE})}
             if busybox:
                 loads[report.BUSYBOX] = parts.http_load(base, {"command": TRUE, "image": "busybox"})
-            loads[report.UNSHARE] = parts.peer_load(by_name[report.UNSHARE])
+            peer_failures: dict[str, list[str]] = {report.UNSHARE: [], report.CRUN: []}
+            loads[report.UNSHARE] = parts.peer_load(
+                by_name[report.UNSHARE], peer_failures[report.UNSHARE]
+            )
             if report.CRUN in by_name:
-                loads[report.CRUN] = parts.peer_load(by_name[report.CRUN])
+                loads[report.CRUN] = parts.peer_load(
+                    by_name[report.CRUN], peer_failures[report.CRUN]
+                )
             result["throughput"] = parts.throughput(
                 loads, result["config"]["concurrency"], args.throughput_seconds, args.slices
             )
+            result["throughput"]["failures"] = {
+                name: {"count": len(errs), "first": errs[0]}
+                for name, errs in peer_failures.items()
+                if errs
+            }
         if "scale" in wanted:
             for peer in peers:  # no idle keep-alive load on the service meanwhile
                 peer.close()

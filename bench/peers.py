@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,25 +45,35 @@ class CommandPeer(Peer):
         self._counter = itertools.count()
         self._path = shutil.which(argv_for(0)[0]) or argv_for(0)[0]
         self._devnull = os.open(os.devnull, os.O_RDWR)
+        # Each launch's stderr, kept only until the next: read when it failed.
+        self._stderr_file = tempfile.TemporaryFile(prefix="mydocker-bench-stderr-")
+        self._stderr = self._stderr_file.fileno()
 
     def once(self) -> float:
         argv = self._argv_for(next(self._counter))
+        os.ftruncate(self._stderr, 0)
+        os.lseek(self._stderr, 0, os.SEEK_SET)
         start = time.perf_counter()
         pid = os.posix_spawn(
             self._path,
             argv,
             os.environ,
-            file_actions=[(os.POSIX_SPAWN_DUP2, self._devnull, 0)],
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, self._devnull, 0),
+                (os.POSIX_SPAWN_DUP2, self._stderr, 2),
+            ],
         )
         _, status = os.waitpid(pid, 0)
         elapsed = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status) != 0:
-            failed = subprocess.run(argv, capture_output=True, text=True)
-            raise PeerError(f"{' '.join(argv)}: exit {failed.returncode}: {failed.stderr.strip()}")
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            stderr = os.pread(self._stderr, 4096, 0).decode(errors="replace").strip()
+            raise PeerError(f"{' '.join(argv)}: exit {code}: {stderr}")
         return elapsed
 
     def close(self) -> None:
         os.close(self._devnull)
+        self._stderr_file.close()
 
 
 def unshare_peer(command: list[str]) -> CommandPeer:

@@ -153,7 +153,8 @@ def table(result: dict[str, Any]) -> str:
                 f"{cpu['launcher']:.2f}, containers {cpu['containers']:.2f} (children, clock ticks)"
             )
         for name, err in result["latency"].get("errors", {}).items():
-            lines.append(f"  {name}: not measured: {err}")
+            count = result["latency"].get("failures", {}).get(name, 0)
+            lines.append(f"  {name}: {count} failed launches (not timed); first: {err}")
         lines.append("")
     tput = result.get("throughput", {}).get("launches_per_second", {})
     if tput:
@@ -171,7 +172,12 @@ def table(result: dict[str, Any]) -> str:
                 )
             )
         for name, err in result["throughput"].get("errors", {}).items():
-            lines.append(f"  {name}: not measured: {err}")
+            lines.append(f"  {name}: stopped: {err}")
+        for name, failed in result["throughput"].get("failures", {}).items():
+            lines.append(
+                f"  {name}: {failed['count']} failed launches (not counted); first: "
+                f"{failed['first']}"
+            )
         lines.append("")
     for run in result.get("scale", []):
         n = run["containers"]

@@ -51,6 +51,7 @@ def test_quick_run_reports_every_part(tmp_path: Path) -> None:
         if shutil.which(tool):
             assert summary[peer]["n"] == 5, result["latency"]["errors"]
     assert result["latency"]["errors"] == {}
+    assert set(result["latency"]["failures"].values()) == {0}
 
     per_clients = result["throughput"]["launches_per_second"][report.HOST]
     assert set(per_clients) == {"1", "4", "16"} and all(v > 0 for v in per_clients.values())
