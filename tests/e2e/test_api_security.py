@@ -35,7 +35,8 @@ EXTRA_ROUTES = [
 
 @pytest.fixture
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """A service with a token file, --max-containers 2 and a 64 KiB body cap."""
+    """A service with a token file, --max-containers 2, a 64 KiB body cap
+    and a 128 KiB upload cap."""
     base = tmp_path_factory.mktemp("guarded")
     token_file = base / "token"
     token_file.write_text(TOKEN + "\n")
@@ -50,6 +51,8 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             "2",
             "--max-body",
             str(64 * 1024),
+            "--max-upload",
+            str(128 * 1024),
         ],
         env={"MYDOCKER_TOKEN": ""},
     )
@@ -94,6 +97,23 @@ def test_oversize_body_is_413(guarded: Service) -> None:
         streamed = c.post("/containers", content=chunks(), headers=headers)  # chunked
         assert streamed.status_code == 413
         assert c.get("/containers", headers=AUTH).json() == []
+
+
+def test_oversize_image_upload_is_413(guarded: Service) -> None:
+    # A tar stream beyond --max-upload is cut off while it streams in.
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b"\0" * 8192
+
+    with httpx.Client(base_url=guarded.url, timeout=30, headers=AUTH) as c:
+        r = c.post(
+            "/images",
+            params={"name": "too-big"},
+            content=chunks(),
+            headers={"content-type": "application/x-tar"},
+        )
+        assert r.status_code == 413, r.text
+        assert "too-big" not in [i["name"] for i in c.get("/images").json()]
 
 
 def test_third_container_gets_429(guarded: Service) -> None:
