@@ -277,6 +277,10 @@ class ContainerCreate(BaseModel):
         bool,
         Field(description="Remove the container (record and logs) as soon as it has exited."),
     ] = False
+    labels: Annotated[
+        dict[str, str],
+        Field(description="Free metadata (Docker's labels); `docker ps --filter label=` sees it."),
+    ] = {}
     limits: Annotated[
         LimitsCreate | None,
         Field(description="Resource and time limits; unset ones take the service's defaults."),
@@ -341,6 +345,14 @@ class ContainerCreate(BaseModel):
     def _env_keys(cls, env: dict[str, str]) -> dict[str, str]:
         return _check_env(env)
 
+    @field_validator("labels")
+    @classmethod
+    def _label_keys(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key, value in labels.items():
+            if not key or "\0" in key or "\0" in value:
+                raise ValueError(f"invalid label {key!r}: empty, or has a NUL byte")
+        return labels
+
     @field_validator("workdir")
     @classmethod
     def _absolute(cls, workdir: str | None) -> str | None:
@@ -368,6 +380,7 @@ class ContainerPublic(BaseModel):
     tty: bool
     stdin: bool
     image: str
+    labels: dict[str, str]
     pid: Annotated[int | None, Field(description="Host pid while it runs.")]
     exit_code: Annotated[
         int | None,
@@ -420,6 +433,7 @@ class ContainerPublic(BaseModel):
             tty=bool(spec.get("tty")),
             stdin=bool(spec.get("stdin")),
             image=spec.get("image", "host"),
+            labels=dict(spec.get("labels") or {}),
             pid=record.pid if record.status != "exited" else None,
             exit_code=record.exit_code,
             signal=record.signal,

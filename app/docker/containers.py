@@ -55,6 +55,8 @@ def _native(config: models.ContainerConfig, name: str, image: Image) -> Containe
                 "image": image.name,
                 "read_only": host.ReadonlyRootfs,
                 "mounts": models.mounts(host),
+                "labels": config.Labels or {},
+                "auto_remove": host.AutoRemove,
                 **models.security_options(host.SecurityOpt),
             }
         )
@@ -79,8 +81,6 @@ def create_container(
     record = launch(
         runtime,
         _native(config, name, image),
-        labels=dict(config.Labels or {}),
-        auto_remove=config.host().AutoRemove,
         stdin_once=config.OpenStdin and config.StdinOnce,
         start=False,
     )

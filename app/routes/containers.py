@@ -91,6 +91,7 @@ def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRe
         image=spec.image,
         read_only=spec.read_only,
         mounts=[m.to_runtime() for m in spec.mounts],
+        labels=spec.labels,
         **{"auto_remove": spec.auto_remove, **extra},
     )
 

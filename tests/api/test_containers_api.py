@@ -128,6 +128,7 @@ PUBLIC_KEYS = {
     "command",
     "hostname",
     "image",
+    "labels",
     "pid",
     "exit_code",
     "signal",
