@@ -69,6 +69,8 @@ class _Assembly:
     def __init__(self, spec: ContainerSpec, plan: RootfsPlan) -> None:
         self.spec = spec
         self.plan = plan
+        #: open_tree fds by key: "/dev/null", ..., and "mount N" for the Nth mount
+        #: (two mounts may bind the same source).
         self.trees: dict[str, int] = {}
         self.lower_fd = -1
 
@@ -90,13 +92,13 @@ class _Assembly:
         # Bind sources and device nodes are cloned while the child is still
         # host root (it can walk any path), as detached mounts to attach later.
         for device in DEVICES:
-            result.append((f"clone /dev/{device}", self._clone(f"/dev/{device}", False, False)))
-        for mount in spec.mounts:
+            path = f"/dev/{device}"
+            result.append((f"clone {path}", self._clone(path, path, False, False)))
+        for index, mount in enumerate(spec.mounts):
             if mount.type == "bind":
                 assert mount.source is not None
-                result.append(
-                    (f"clone {mount.source}", self._clone(mount.source, True, mount.read_only))
-                )
+                clone = self._clone(f"mount {index}", mount.source, True, mount.read_only)
+                result.append((f"clone {mount.source}", clone))
         if not host and userns:
             result.append(become_root)
         result += [
@@ -122,8 +124,8 @@ class _Assembly:
                 result.append((f"mount tmpfs {path}", self._host_tmpfs(path, mode)))
             for path in plan.hide:
                 result.append((f"hide {path}", self._hide(path)))
-        for mount in spec.mounts:
-            result.append((f"mount {mount.target}", self._user_mount(mount)))
+        for index, mount in enumerate(spec.mounts):
+            result.append((f"mount {mount.target}", self._user_mount(index, mount)))
         result.append(("mask /proc and /sys paths", paths.protect))
         if spec.workdir != "/":
             result.append((f"create workdir {spec.workdir}", self.make_workdir))
@@ -179,10 +181,10 @@ class _Assembly:
         os.close(self.lower_fd)
         os.chdir(LAYER_ROOT)
 
-    def _clone(self, path: str, recursive: bool, read_only: bool) -> Callable[[], None]:
+    def _clone(self, key: str, path: str, recursive: bool, read_only: bool) -> Callable[[], None]:
         def clone() -> None:
             fd = libc.open_tree(path, recursive=recursive)
-            self.trees[path] = fd
+            self.trees[key] = fd
             if read_only:
                 libc.mount_setattr("", libc.MOUNT_ATTR_RDONLY, recursive=True, dirfd=fd)
 
@@ -273,12 +275,12 @@ class _Assembly:
 
         return hide
 
-    def _user_mount(self, mount: Mount) -> Callable[[], None]:
+    def _user_mount(self, index: int, mount: Mount) -> Callable[[], None]:
         def attach() -> None:
             target = mount.target
             if mount.type == "bind":
                 assert mount.source is not None
-                fd = self.trees.pop(mount.source)
+                fd = self.trees.pop(f"mount {index}")
                 try:
                     _ensure_target(target, is_dir=stat.S_ISDIR(os.fstat(fd).st_mode))
                     libc.move_mount(fd, target)

@@ -182,3 +182,20 @@ def test_a_read_only_bind_is_read_only_all_the_way_down(
         assert not (sub / "new").exists()
     finally:
         subprocess.run(["umount", "-l", str(sub)], check=True)
+
+
+def test_one_source_can_be_bound_twice(client: httpx.Client, tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("shared\n")
+    mounts = [
+        {"type": "bind", "source": str(tmp_path), "target": "/rw"},
+        {"type": "bind", "source": str(tmp_path), "target": "/ro", "read_only": True},
+        {"type": "bind", "source": "/dev/null", "target": "/etc/empty"},
+    ]
+    code, out = sh(
+        client,
+        "cat /ro/f; echo new > /rw/g; cat /ro/g; touch /ro/h; wc -c < /etc/empty",
+        image="busybox",
+        mounts=mounts,
+    )
+    assert out.startswith("shared\nnew\n0\n") and "Read-only file system" in out, out
+    assert not (tmp_path / "h").exists()
