@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.conftest import Service
+from tests.e2e.conftest import ROOT, Service
 
 MAX_EXAMPLES = int(os.environ.get("MYDOCKER_FUZZ_EXAMPLES", "20"))
 CHECKS = ",".join(
@@ -54,8 +54,14 @@ def test_schemathesis_finds_no_5xx_and_no_undocumented_response(
             "--seed",
             "8",  # reproducible in CI; set another to explore
         ],
-        cwd=Path(__file__).parent,
-        env={**os.environ, "SCHEMATHESIS_HOOKS": "fuzz_hooks", "NO_COLOR": "1"},
+        # Its cache of past crashes goes to tmp_path: every run starts afresh.
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "SCHEMATHESIS_HOOKS": "tests.e2e.fuzz_hooks",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            "NO_COLOR": "1",
+        },
         capture_output=True,
         text=True,
         timeout=300,

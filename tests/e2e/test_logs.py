@@ -63,7 +63,9 @@ def test_follow_streams_until_the_container_exits(client: httpx.Client, tmp_path
         f"echo first; i=0; while [ ! -e {trigger} ] && [ $i -lt 600 ]; "
         "do sleep 0.05; i=$((i+1)); done; echo second; echo to-stderr >&2; exit 3"
     )
-    container = create(client, ["sh", "-c", script])
+    # The host image hides the host's /tmp: bind the trigger's dir in.
+    bind = {"type": "bind", "source": str(tmp_path), "target": str(tmp_path)}
+    container = create(client, ["sh", "-c", script], mounts=[bind])
     cid = container["id"]
     received = b""
     with client.stream("GET", f"/containers/{cid}/logs", params={"follow": "true"}) as response:
@@ -94,7 +96,8 @@ def test_follow_with_tail_and_stream(client: httpx.Client, tmp_path: Path) -> No
         f"seq 1 10; i=0; while [ ! -e {trigger} ] && [ $i -lt 600 ]; "
         "do sleep 0.05; i=$((i+1)); done; echo 11; echo noise >&2"
     )
-    container = create(client, ["sh", "-c", script])
+    bind = {"type": "bind", "source": str(tmp_path), "target": str(tmp_path)}
+    container = create(client, ["sh", "-c", script], mounts=[bind])
     # The tail is taken when the request comes: let the first lines be written.
     wait_for_output(client, container["id"], "10\n")
     params = {"follow": "true", "tail": 2, "stream": "stdout"}
