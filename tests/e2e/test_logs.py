@@ -55,17 +55,22 @@ def test_bad_stream_is_422(client: httpx.Client) -> None:
     assert response.json()["detail"][0]["loc"] == ["query", "stream"]
 
 
+def _await_file(path: Path) -> str:
+    """Shell: wait for ``path`` to appear; exit 99 after about 30 s."""
+    return f"i=0; until [ -e {path} ]; do i=$((i+1)); [ $i -gt 600 ] && exit 99; sleep 0.05; done"
+
+
+def _bind(path: Path) -> dict[str, object]:
+    # The host image hides the host's /tmp: bind the test's directory in.
+    return {"type": "bind", "source": str(path), "target": str(path), "read_only": True}
+
+
 def test_follow_streams_until_the_container_exits(client: httpx.Client, tmp_path: Path) -> None:
-    # The container shares the host's files here (no image), so a file the
-    # test creates tells it when to go on: no timing guesses.
+    # A file the test creates tells the container when to go on: no timing
+    # guesses.  (Exit 99 if it never comes, which fails the test.)
     trigger = tmp_path / "go"
-    script = (
-        f"echo first; i=0; while [ ! -e {trigger} ] && [ $i -lt 600 ]; "
-        "do sleep 0.05; i=$((i+1)); done; echo second; echo to-stderr >&2; exit 3"
-    )
-    # The host image hides the host's /tmp: bind the trigger's dir in.
-    bind = {"type": "bind", "source": str(tmp_path), "target": str(tmp_path)}
-    container = create(client, ["sh", "-c", script], mounts=[bind])
+    script = f"echo first; {_await_file(trigger)}; echo second; echo to-stderr >&2; exit 3"
+    container = create(client, ["sh", "-c", script], mounts=[_bind(tmp_path)])
     cid = container["id"]
     received = b""
     with client.stream("GET", f"/containers/{cid}/logs", params={"follow": "true"}) as response:
@@ -92,12 +97,8 @@ def test_follow_of_an_exited_container_ends_at_once(client: httpx.Client) -> Non
 
 def test_follow_with_tail_and_stream(client: httpx.Client, tmp_path: Path) -> None:
     trigger = tmp_path / "go"
-    script = (
-        f"seq 1 10; i=0; while [ ! -e {trigger} ] && [ $i -lt 600 ]; "
-        "do sleep 0.05; i=$((i+1)); done; echo 11; echo noise >&2"
-    )
-    bind = {"type": "bind", "source": str(tmp_path), "target": str(tmp_path)}
-    container = create(client, ["sh", "-c", script], mounts=[bind])
+    script = f"seq 1 10; {_await_file(trigger)}; echo 11; echo noise >&2"
+    container = create(client, ["sh", "-c", script], mounts=[_bind(tmp_path)])
     # The tail is taken when the request comes: let the first lines be written.
     wait_for_output(client, container["id"], "10\n")
     params = {"follow": "true", "tail": 2, "stream": "stdout"}
@@ -110,6 +111,7 @@ def test_follow_with_tail_and_stream(client: httpx.Client, tmp_path: Path) -> No
         for chunk in chunks:
             received += chunk
     assert received == b"9\n10\n11\n"
+    assert client.get(f"/containers/{container['id']}").json()["exit_code"] == 0
 
 
 def test_twenty_megabytes_of_output_intact(client: httpx.Client, tmp_path: Path) -> None:

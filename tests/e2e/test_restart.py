@@ -20,13 +20,14 @@ from tests.e2e.helpers import create, wait
 
 
 def _waiting_script(trigger: Path, code: int) -> list[str]:
-    # Exits with `code` once the test creates `trigger` (or after ~60 s, so a
-    # failed test never leaves it behind).
+    # Exits with `code` once the test creates `trigger`; with 99 after ~60 s
+    # without it, so a failed test never leaves it behind and a missed
+    # trigger cannot pass for the real exit code.
     return [
         "sh",
         "-c",
-        f"echo started; i=0; while [ ! -e {trigger} ] && [ $i -lt 1200 ]; "
-        f"do sleep 0.05; i=$((i+1)); done; echo finished; exit {code}",
+        f"echo started; i=0; until [ -e {trigger} ]; do i=$((i+1)); "
+        f"[ $i -gt 1200 ] && exit 99; sleep 0.05; done; echo finished; exit {code}",
     ]
 
 
