@@ -50,6 +50,12 @@ def test_kill_gives_128_plus_n_and_the_signal_name(client: httpx.Client) -> None
     container = create(client, ["sleep", "60"])
     assert container["status"] == "running"
     assert isinstance(container["pid"], int) and container["pid"] > 1
+    # `pid` is the host's pid of the command, which is PID 1 of its namespace.
+    with open(f"/proc/{container['pid']}/cmdline", "rb") as f:
+        assert f.read() == b"sleep\x0060\x00"
+    with open(f"/proc/{container['pid']}/status") as f:
+        nspid = next(line for line in f if line.startswith("NSpid:")).split()[1:]
+    assert nspid == [str(container["pid"]), "1"]
     response = client.post(f"/containers/{container['id']}/kill")
     assert response.status_code == 200, response.text
     done = wait(client, container["id"])
