@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from pathlib import Path
 
 import httpx
@@ -90,9 +89,8 @@ def test_follow_streams_until_the_container_exits(client: httpx.Client, tmp_path
 
 def test_follow_of_an_exited_container_ends_at_once(client: httpx.Client) -> None:
     container = run(client, ["echo", "done"])
-    started = time.monotonic()
+    # The client's timeout bounds this: a follow that never ended would fail.
     assert logs(client, str(container["id"]), follow="true") == "done\n"
-    assert time.monotonic() - started < 30
 
 
 def test_follow_with_tail_and_stream(client: httpx.Client, tmp_path: Path) -> None:
