@@ -13,11 +13,11 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 
 from app.deps import RuntimeDep
 from app.docker.errors import DockerError
 from app.docker.views import epoch, image_id
+from app.uploads import import_body
 from runtime import NotFound, Runtime
 from runtime.images import Image, normalize_name
 
@@ -102,15 +102,7 @@ async def create_image(
             raise DockerError(400, f"unsupported tag {tag!r}: images have no tags but latest")
         if not repo:
             raise DockerError(400, "give the new image a name (docker import FILE NAME)")
-        job = await run_in_threadpool(runtime.begin_import, repo)
-        try:
-            async for chunk in request.stream():
-                if chunk:
-                    await run_in_threadpool(job.write, chunk)
-        except BaseException:
-            await run_in_threadpool(job.abort)
-            raise
-        image = await run_in_threadpool(job.finish)
+        image = await import_body(runtime, repo, request)
         # The progress stream `docker import` reads; the last status is the id.
         body = json.dumps({"status": image_id(image.name)}) + "\n"
         return Response(content=body, media_type="application/json")

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
 
 from app.deps import RuntimeDep
 from app.schemas import ErrorDetail, ImagePublic
+from app.uploads import import_body
 
 router = APIRouter(prefix="/images", tags=["images"])
 
@@ -64,15 +64,7 @@ async def import_image(
     and device nodes are refused with `400` and the member's name; nothing of
     a refused import is kept.
     """
-    job = await run_in_threadpool(runtime.begin_import, name)
-    try:
-        async for chunk in request.stream():
-            if chunk:
-                await run_in_threadpool(job.write, chunk)
-    except BaseException:
-        await run_in_threadpool(job.abort)
-        raise
-    image = await run_in_threadpool(job.finish)
+    image = await import_body(runtime, name, request)
     return ImagePublic.from_image(image)
 
 
