@@ -23,6 +23,7 @@ import inspect
 import json
 import mmap
 import os
+import shutil
 import signal
 import statistics
 import struct
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         runtime.close()
         launcher.send_signal(signal.SIGTERM)
         launcher.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
     per_step: dict[str, list[float]] = {name: [] for name in names}
     with open(shm_path, "rb") as f:
         data = f.read()
