@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from runtime import ContainerRecord, ExecRecord, Runtime
+from runtime import ContainerRecord, ExecRecord, Runtime, Unavailable
 from runtime.logs import FOLLOW_POLL_SECONDS
 
 T = TypeVar("T")
@@ -45,6 +45,11 @@ async def settle(future: ConcurrentFuture[T], timeout: float | None, request: Re
     either: set[asyncio.Future[Any]] = {settled, gone}
     try:
         done, _ = await asyncio.wait(either, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError as err:
+        # uvicorn cancels requests still open when --shutdown-timeout runs
+        # out; a cancelled handler would answer 500.  Say what happened.
+        settled.cancel()
+        raise Unavailable("the service is shutting down; ask again once it is back") from err
     finally:
         gone.cancel()
     if settled in done:

@@ -208,10 +208,17 @@ def test_sigterm_leaves_containers_running_by_default_within_a_bounded_time(
         own_service.process.send_signal(signal.SIGTERM)
         # The open requests get --shutdown-timeout seconds, then are closed.
         assert own_service.process.wait(30) == -signal.SIGTERM  # on its own, not killed
+        answers = []
         for sock in open_requests:  # the server closed them: reads reach EOF
             sock.settimeout(10)
-            while sock.recv(65536):
-                pass
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+            answers.append(answer)
+        # The cut-off wait says why (503), never a 500.
+        assert b" 500 " not in answers[1].split(b"\r\n", 1)[0], answers[1]
+        if answers[1]:
+            assert answers[1].startswith(b"HTTP/1.1 503 "), answers[1]
     finally:
         for sock in open_requests:
             sock.close()
