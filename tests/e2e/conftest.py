@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from runtime import cgroups
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -106,6 +108,15 @@ class Service:
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
 
+    def kill_leftovers(self) -> None:
+        """Containers still running outlive their launcher (reparented to
+        init); kill them through this service's cgroups, as a restarted
+        launcher would, so no test leaves a process behind."""
+        manager = cgroups.manager(str(self.state_dir))
+        if manager is not None:
+            manager.cleanup()
+            manager.remove_empty_parents()
+
 
 def _start_service(tmp_path_factory: pytest.TempPathFactory, **kwargs: object) -> Service:
     state = tmp_path_factory.mktemp("svc") / "state"
@@ -121,6 +132,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     yield svc
     svc.stop()
     svc.stop_launcher()
+    svc.kill_leftovers()
 
 
 @pytest.fixture
@@ -130,6 +142,7 @@ def own_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     yield svc
     svc.stop()
     svc.stop_launcher()
+    svc.kill_leftovers()
 
 
 @pytest.fixture
