@@ -32,7 +32,7 @@ from app.docker.attach import Input, pump
 from app.docker.errors import DockerError
 from app.routes.containers import start_exec
 from app.schemas import ExecCreate, TtySize
-from runtime import ExecRecord, NotFound, Runtime, RuntimeFailure
+from runtime import ContainerRecord, ExecRecord, NotFound, Runtime, RuntimeFailure
 
 router = APIRouter(tags=["docker exec"])
 
@@ -155,9 +155,7 @@ def create_exec(
     connection: HTTPConnection,
     config: Annotated[ExecConfig, Body()],
 ) -> dict[str, str]:
-    record = runtime.get(ref)
-    if record.status != "running":
-        raise DockerError(409, f"container {record.id[:12]} is not running")
+    record = _running(runtime, ref)
     entry = DockerExec(
         id=secrets.token_hex(32),
         container_id=record.id,
@@ -194,14 +192,13 @@ def start_detached(
 
 @router.websocket("/exec/{exec_id}/start")
 async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> None:
+    # The process starts only after the 101 has gone out, as in Docker: a
+    # client that reads the 101 through a buffered reader and then switches to
+    # the bare socket (docker-py) would otherwise lose output that arrived
+    # with the headers.  What can be refused is refused before, as HTTP.
     try:
         entry = _table(ws).claim(exec_id)
-        record = await run_in_threadpool(_run, runtime, entry)
-        wanted = [n for n, on in (("stdout", entry.stdout), ("stderr", entry.stderr)) if on]
-        chunks = await run_in_threadpool(runtime.exec_log_chunks, record.id, wanted)
-        target = None
-        if entry.spec.stdin or entry.spec.tty:
-            target = await run_in_threadpool(runtime.attach_target, "exec", record.id)
+        await run_in_threadpool(_running, runtime, entry.container_id)
     except DockerError as err:
         await ws.send_denial_response(errors.message(err.status, err.message))
         return
@@ -211,6 +208,20 @@ async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> No
     tty = entry.spec.tty
     content_type = streams.RAW if tty else streams.MULTIPLEXED
     await ws.accept(headers=[(b"content-type", content_type.encode())])
+    try:
+        record = await run_in_threadpool(_run, runtime, entry)
+        wanted = [n for n, on in (("stdout", entry.stdout), ("stderr", entry.stderr)) if on]
+        chunks = await run_in_threadpool(runtime.exec_log_chunks, record.id, wanted)
+        target = None
+        if entry.spec.stdin or entry.spec.tty:
+            target = await run_in_threadpool(runtime.attach_target, "exec", record.id)
+    except (DockerError, RuntimeFailure) as err:
+        # Too late for a status code (the container exited in between): the
+        # reason goes down the stream, as Docker writes it.
+        text = f"{err.message if isinstance(err, DockerError) else err}\n".encode()
+        await ws.send_bytes(text if tty else streams.frame("stderr", text))
+        await ws.close()
+        return
     gone = asyncio.Event()
     reader = asyncio.create_task(Input(runtime, target, stdin_once=True).run(ws, gone))
     try:
@@ -221,6 +232,17 @@ async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> No
         if not reader.done():
             reader.cancel()
     await ws.close()
+
+
+def _running(runtime: Runtime, ref: str) -> ContainerRecord:
+    """The container, which must be running (``404``/``409`` otherwise)."""
+    try:
+        record = runtime.get(ref)
+    except NotFound:
+        raise DockerError(404, f"No such container: {ref}") from None
+    if record.status != "running":
+        raise DockerError(409, f"container {record.id[:12]} is not running")
+    return record
 
 
 def _runtime_record(runtime: Runtime, entry: DockerExec) -> ExecRecord | None:

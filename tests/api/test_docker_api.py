@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketDenialResponse
 
 from app.config import Settings
 from app.main import create_app
@@ -506,6 +507,39 @@ def test_exec_create_then_inspect_before_start(client: TestClient) -> None:
     assert got["ProcessConfig"]["entrypoint"] == "sh"
     # Without an upgrade, only a detached start is possible.
     assert client.post(f"/v1.47/exec/{exec_id}/start", json={"Detach": False}).status_code == 400
+
+
+def test_exec_start_answers_101_before_the_process_starts(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    """docker-py reads the 101 through a buffered reader and then the bare
+    socket: output sent before the 101 would be lost, so the process must
+    start only after it.  A container that exits in between proves the
+    order: its refusal comes down the accepted stream, not as a 409."""
+    body = {"Cmd": ["echo", "o"], "AttachStdout": True, "AttachStderr": True}
+    exec_id = client.post(f"/v1.47/containers/{ID}/exec", json=body).json()["Id"]
+
+    def exec_(ref: str, command: list[str], **kwargs: Any) -> None:
+        fake.calls.append(("exec", (ref, command), kwargs))
+        raise InvalidState(f"container {ID} is not running")
+
+    fake.exec = exec_  # type: ignore[attr-defined]
+    with client.websocket_connect(f"/v1.47/exec/{exec_id}/start") as ws:
+        got = ws.receive_bytes()
+    assert fake.ops() == ["exec"]
+    assert got[:8] == struct.pack(">BxxxL", 2, len(got) - 8)
+    assert b"is not running" in got[8:]
+
+
+def test_exec_start_refuses_before_the_101_what_it_can(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    exec_id = client.post(f"/v1.47/containers/{ID}/exec", json={"Cmd": ["true"]}).json()["Id"]
+    fake.record = make_record("exited")
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        with client.websocket_connect(f"/v1.47/exec/{exec_id}/start"):
+            pass
+    assert denied.value.status_code == 409 and "not running" in denied.value.json()["message"]
 
 
 def test_prune_removes_the_exited_ones(client: TestClient, fake: FakeRuntime) -> None:
