@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from runtime import ContainerRecord, ExecRecord
 from runtime.images import Image
@@ -444,6 +444,56 @@ class ContainerPublic(BaseModel):
             limits=LimitsPublic(**spec.get("limits") or {}),
             **{k: record.results.get(k) for k in RESULT_FIELDS},
         )
+
+
+#: The most ids one bulk kill may name (a body of ~0.7 MB of full ids).
+MAX_KILL_IDS = 10_000
+
+
+class ContainersKill(BaseModel):
+    """Which running containers to signal (`POST /containers/kill`): the
+    criteria given must all hold, and at least one (or `all`) is required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=4096)]],
+        Field(
+            max_length=64,
+            description="Each `key` (the label is set) or `key=value`, as "
+            "`docker ps --filter label=`; all must hold.",
+        ),
+    ] = []
+    name_prefix: Annotated[
+        str | None, Field(min_length=1, max_length=128, description="The name starts with it.")
+    ] = None
+    ids: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=128)]] | None,
+        Field(
+            max_length=MAX_KILL_IDS,
+            description="Ids, names or unique id prefixes; unknown ones are listed in "
+            "`not_found`, not an error.",
+        ),
+    ] = None
+    all: Annotated[
+        bool,
+        Field(description="Every running container (the only way to select without a filter)."),
+    ] = False
+    signal: Annotated[
+        str | StrictInt, Field(description="Signal name (`SIGTERM`, `TERM`) or number.")
+    ] = "SIGKILL"
+
+
+class ContainersKillResult(BaseModel):
+    """What a bulk kill did."""
+
+    signal: Annotated[str, Field(description="The signal sent, by name.")]
+    killed: Annotated[list[str], Field(description="Ids of the containers signalled.")]
+    not_running: Annotated[
+        list[str],
+        Field(description="Ids selected but not running (created, or exited meanwhile)."),
+    ]
+    not_found: Annotated[list[str], Field(description="The `ids` that name no container.")]
 
 
 class ExecCreate(BaseModel):

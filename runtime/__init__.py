@@ -3,6 +3,7 @@
 service.Runtime        the facade the API calls
 spec.ContainerSpec     what a container should be
 records                the SQLite store of what containers were and are
+selection.Selector     which containers a bulk operation (kill_many) means
 launcher/              the single-threaded process that clones them
 nsexec                 exec: joining a running container
 terminal               ptys and stdin pipes for interactive containers
@@ -24,7 +25,8 @@ from runtime.errors import (
     Unavailable,
 )
 from runtime.records import ContainerRecord, ExecRecord
-from runtime.service import AttachTarget, Runtime
+from runtime.selection import Selector
+from runtime.service import AttachTarget, KillResult, Runtime
 
 __all__ = [
     "AmbiguousReference",
@@ -34,11 +36,13 @@ __all__ = [
     "ExecRecord",
     "InvalidArgument",
     "InvalidState",
+    "KillResult",
     "LimitReached",
     "NameInUse",
     "NotFound",
     "Runtime",
     "RuntimeFailure",
+    "Selector",
     "StorageFull",
     "Unavailable",
 ]

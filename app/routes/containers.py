@@ -13,6 +13,7 @@ the state dir is full (``app/errors.py``).
 from __future__ import annotations
 
 import asyncio
+import signal as signal_module
 from concurrent.futures import Future
 from enum import StrEnum
 from typing import Annotated, Any
@@ -26,13 +27,15 @@ from app.deps import RuntimeDep
 from app.schemas import (
     ContainerCreate,
     ContainerPublic,
+    ContainersKill,
+    ContainersKillResult,
     ContainerStats,
     ContainerStatus,
     ErrorDetail,
     ExecCreate,
     ExecPublic,
 )
-from runtime import ContainerRecord, ExecRecord, Runtime
+from runtime import ContainerRecord, ExecRecord, Runtime, Selector
 
 Responses = dict[int | str, dict[str, Any]]
 SERVICE_ERRORS: Responses = {
@@ -157,6 +160,37 @@ def list_containers(
     """All containers, newest first; filter by `status` or exact `name`."""
     records = runtime.list(status=status.value if status else None, name=name)
     return [ContainerPublic.from_record(r) for r in records]
+
+
+@router.post(
+    "/kill",
+    responses={
+        **BAD_BODY,
+        409: {"model": ErrorDetail, "description": "An id prefix matches several containers."},
+    },
+)
+def kill_containers(selection: ContainersKill, runtime: RuntimeDep) -> ContainersKillResult:
+    """Signal every running container the body selects, in one request.
+
+    Each gets what `POST /containers/{ref}/kill` would send its PID 1.
+    Selected containers that are not running are listed in `not_running`,
+    not an error.  No route takes `POST /containers/{ref}`, so this path
+    cannot shadow a container named `kill` (docs/api.md)."""
+    result = runtime.kill_many(
+        Selector(
+            labels=tuple(selection.labels),
+            name_prefix=selection.name_prefix,
+            refs=None if selection.ids is None else tuple(selection.ids),
+            all=selection.all,
+        ),
+        selection.signal,
+    )
+    return ContainersKillResult(
+        signal=signal_module.Signals(result.signal).name,
+        killed=list(result.killed),
+        not_running=list(result.not_running),
+        not_found=list(result.not_found),
+    )
 
 
 @router.get("/{ref}", responses=NOT_FOUND)

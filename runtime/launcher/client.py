@@ -40,6 +40,11 @@ class Disconnected(Unavailable):
     or may not have acted on it (the reconcile that follows finds out)."""
 
 
+class UnknownOp(RuntimeFailure):
+    """The launcher predates this op (it outlives API upgrades): the caller
+    falls back to the ops it has."""
+
+
 SPAWN_TIMEOUT = 10.0
 
 
@@ -178,6 +183,8 @@ class LauncherClient:
                 raise NotFound("container", message.get("id", "?"))
             if kind == "invalid_state":
                 raise InvalidState(error)
+            if kind == "invalid" and error.startswith("unknown op"):
+                raise UnknownOp(error)
             if reply.get("errno") in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull("launcher", error)
             raise RuntimeFailure(error)

@@ -15,6 +15,9 @@ ops:
     exec {id, container, spec, stdout, stderr, tty_size?}
                              -> {pid, pid_start_time, exec_error}  (after exec)
     kill {id, signal}        -> {}
+    kill_many {ids, signal}  -> {killed: [id, ...], not_running: [id, ...]}
+                                (each as ``kill``; not running is listed, not an error;
+                                launchers before it answer "unknown op")
     write {id, data}         -> {}   data (base64) to the pty master or stdin pipe
     close_stdin {id}         -> {}   EOF: close the pipe once drained; ^D on a tty
     resize {id, rows, cols}  -> {}   TIOCSWINSZ on the pty master

@@ -405,6 +405,30 @@ class Launcher:
             raise RequestError("invalid_state", f"container {entry.id} is not running") from err
         return {}
 
+    def op_kill_many(self, client: Client, req: int, message: dict[str, Any]) -> dict[str, Any]:
+        """``kill`` for many containers in one request, with the same semantics
+        for each (pidfd_send_signal(2) to its PID 1); one that is not running
+        (unknown, already exited or not started) is listed, not an error.
+
+        One syscall per container and no wait (≈ 50 µs each for SIGKILL on
+        2 cores: the API sends batches of ``KILL_BATCH``, runtime/service.py);
+        the exits arrive as pidfd events afterwards, reaped like any other."""
+        signo = int(message["signal"])
+        killed: list[str] = []
+        not_running: list[str] = []
+        for container_id in message["ids"]:
+            entry = self.entries.get(container_id)
+            if entry is None or entry.kind != "container" or entry.state != "running":
+                not_running.append(container_id)
+                continue
+            try:
+                signal.pidfd_send_signal(entry.pidfd, signo)
+            except ProcessLookupError:
+                not_running.append(container_id)  # exited, not reaped yet
+                continue
+            killed.append(container_id)
+        return {"killed": killed, "not_running": not_running}
+
     def op_exec(self, client: Client, req: int, message: dict[str, Any]) -> None:
         container = self.entries.get(message["container"])
         if container is None or container.kind != "container":

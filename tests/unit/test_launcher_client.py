@@ -1,0 +1,62 @@
+"""runtime.launcher.client against a fake launcher on the state dir's socket:
+how replies map onto the runtime's errors."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime import InvalidState, RuntimeFailure
+from runtime.launcher import protocol
+from runtime.launcher.client import LauncherClient, UnknownOp
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[LauncherClient]:
+    """A client whose launcher knows ``hello`` and nothing else (as an old one
+    knows no newer op) and answers ``refuse`` with invalid_state."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "launcher.sock"))
+    listener.listen(1)
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        reader = protocol.LineReader()
+        with conn:
+            while data := conn.recv(1 << 16):
+                for message in reader.feed(data):
+                    reply: dict[str, Any] = {"req": message["req"]}
+                    if message["op"] == "hello":
+                        reply |= {"ok": True, "version": protocol.VERSION, "pid": 1}
+                    elif message["op"] == "refuse":
+                        reply |= {"ok": False, "kind": "invalid_state", "error": "not now"}
+                    else:
+                        error = f"unknown op {message['op']!r}"
+                        reply |= {"ok": False, "kind": "invalid", "error": error}
+                    protocol.send(conn, reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client = LauncherClient(str(tmp_path), on_event=lambda event: None)
+    client.connect()
+    yield client
+    client.close()
+    thread.join(5)
+    listener.close()
+
+
+def test_an_op_the_launcher_lacks_is_unknown_op(client: LauncherClient) -> None:
+    with pytest.raises(UnknownOp, match="unknown op 'kill_many'"):
+        client.request({"op": "kill_many", "ids": [], "signal": 9}, timeout=5)
+
+
+def test_other_refusals_keep_their_own_errors(client: LauncherClient) -> None:
+    with pytest.raises(InvalidState, match="not now") as caught:
+        client.request({"op": "refuse"}, timeout=5)
+    assert not isinstance(caught.value, UnknownOp)
+    assert issubclass(UnknownOp, RuntimeFailure)
