@@ -18,7 +18,7 @@ import httpx
 
 from bench import bundle, parts, report
 from bench.peers import DirectPeer, HttpPeer, Peer, oci_peer, unshare_peer
-from bench.service import ROOT, Service, cpu_seconds
+from bench.service import QUIET, ROOT, Service, cpu_seconds
 
 TRUE = ["/bin/true"]
 
@@ -144,13 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     peers: list[Peer] = []
     try:
         rootfs = bundle.busybox_rootfs(work / "busybox-rootfs")
-        base = Service(work / "state")
+        base = Service(work / "state", extra_args=QUIET)
         services.append(base)
         base.start()
         ballast = None
         if "latency" in wanted and args.ballast_mb:
             ballast = Service(
-                work / "state-ballast", env={"MYDOCKER_BENCH_BALLAST_MB": str(args.ballast_mb)}
+                work / "state-ballast",
+                extra_args=QUIET,
+                env={"MYDOCKER_BENCH_BALLAST_MB": str(args.ballast_mb)},
             )
             services.append(ballast)
             ballast.start()
@@ -236,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         for peer in peers:
             peer.close()
         for svc in services:
-            svc.stop()
+            svc.close()
         if os.environ.get("MYDOCKER_BENCH_KEEP_WORK") != "1" and not args.work_dir:
             # Leave our own mount namespace's tmpfs alone; remove only files.
             shutil.rmtree(work, ignore_errors=True)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.service import Service, children_of, find_launcher, proc_status
+from bench.service import QUIET, Service, children_of, find_launcher, proc_status
 
 WARMUP = 50
 
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         state = Path(args.state_dir) if args.state_dir else None
     else:
         work = Path(tempfile.mkdtemp(prefix="mydocker-load-"))
-        service = Service(state_dir=work / "state")
+        service = Service(state_dir=work / "state", extra_args=QUIET)
         service.start()
         url, pid, state = service.url, service.pid, service.state_dir
     try:
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     finally:
         if service is not None:
-            service.stop()
+            service.close()
     print(report.to_json())
     for problem in report.problems():
         print(f"load: {problem}", file=sys.stderr)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.service import ROOT, Service
+from bench.service import QUIET, ROOT, Service
 
 
 def top_frames(collapsed: Path, limit: int) -> list[tuple[float, str]]:
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    service = Service(work / "state")
+    service = Service(work / "state", extra_args=QUIET)
     service.start()
     try:
         with httpx.Client(base_url=service.url, timeout=60) as client:
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             for spy in spies.values():
                 spy.wait(60)
     finally:
-        service.stop()
+        service.close()
         shutil.rmtree(work, ignore_errors=True)
     print(f"{launches} launches")
     for who in spies:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -13,7 +14,11 @@ from pathlib import Path
 
 import httpx
 
+from runtime import cgroups
+
 ROOT = Path(__file__).resolve().parents[1]
+#: uvicorn's access log costs CPU on every request: the benchmark's services go without.
+QUIET = ["--log-level", "warning"]
 
 
 def free_port() -> int:
@@ -24,40 +29,46 @@ def free_port() -> int:
 
 @dataclass
 class Service:
-    """``python -m app`` on a free loopback port with its own state dir."""
+    """``python -m app`` on a free loopback port with its own state dir: the
+    benchmark's services and the end-to-end tests' (tests/e2e/conftest.py)."""
 
     state_dir: Path
-    env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
     def start(self, timeout: float = 30.0) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.state_dir.parent / f"{self.state_dir.name}-service.log", "ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--state-dir",
-                str(self.state_dir),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
-        )
-        log.close()
+        """Start it and wait until ``/health`` answers."""
+        # The child keeps its own copy of the log fd; ours is closed at once.
+        with open(self.state_dir.parent / f"service-{self.port}.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--state-dir",
+                    str(self.state_dir),
+                    *self.extra_args,
+                ],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -70,30 +81,42 @@ class Service:
             time.sleep(0.05)
         raise RuntimeError("the service did not come up")
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def launcher_pid(self) -> int | None:
-        """The launcher serving this state dir (it is the API's child or orphan)."""
-        return find_launcher(self.state_dir)
-
-    def stop(self) -> None:
-        launcher = self.launcher_pid()
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the API process only: the launcher and its containers outlive it."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(sig)
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
         self.process = None
-        if launcher is not None:
-            try:
-                os.kill(launcher, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+
+    def launcher_pid(self) -> int | None:
+        """The launcher serving this state dir (the API's child, or an orphan)."""
+        return find_launcher(self.state_dir)
+
+    def stop_launcher(self) -> None:
+        """End the launcher this service started."""
+        pid = self.launcher_pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def kill_leftovers(self) -> None:
+        """Containers still running outlive their launcher (reparented to
+        init); kill them through this service's cgroups, as a restarted
+        launcher would, so that nothing is left behind."""
+        manager = cgroups.manager(str(self.state_dir))
+        if manager is not None:
+            manager.cleanup()
+            manager.remove_empty_parents()
+
+    def close(self) -> None:
+        """Everything this service started: the API, the launcher, the containers."""
+        self.stop()
+        self.stop_launcher()
+        self.kill_leftovers()
 
 
 def find_launcher(state_dir: Path) -> int | None:
