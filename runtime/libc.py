@@ -348,8 +348,11 @@ def capget() -> tuple[int, int, int]:
     return sets[0], sets[1], sets[2]
 
 
-# <sys/inotify.h>: the launcher watches capped log files (output_bytes).
+# <sys/inotify.h>: the launcher watches the log files (output_bytes, the
+# time index of runtime/logindex.py).
 IN_MODIFY = 0x2
+IN_Q_OVERFLOW = 0x4000  # events were dropped (wd is -1)
+IN_IGNORED = 0x8000  # the watch was removed
 IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
 

@@ -25,6 +25,13 @@ the log files (IN_MODIFY) wakes it to check the sizes against
 ``output_bytes``; either kills the whole cgroup.  At exit the
 counters are read, then the cgroup is removed, and the exit event carries
 the results (oom_killed, timed_out, ...).
+
+Log times (runtime/logindex.py): the same inotify watch is on every log
+file of every container and exec; when the loop sees a file grow it appends
+``(size, now)`` to the file's ``.idx``.  After reading inotify the loop
+leaves it alone for ``logindex.MIN_INTERVAL``, so a container that writes
+all the time costs at most one wake-up and one record per file per 10 ms,
+however often it writes.
 """
 
 from __future__ import annotations
@@ -38,12 +45,13 @@ import os
 import selectors
 import signal
 import socket
+import struct
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime import cgroups, child, exitstatus, libc, nsexec, pids, terminal
+from runtime import cgroups, child, exitstatus, libc, logindex, nsexec, pids, terminal
 from runtime.launcher import protocol
 from runtime.namespaces import DEFAULT_NAMESPACES, Namespace, clone_flags, describe
 from runtime.procfs import process_start_time
@@ -65,6 +73,8 @@ READ_CHUNK = 1 << 16
 OUTPUT_POLL_SECONDS = 0.05
 #: How many loop turns (0.1 s apart) a cgroup still busy at exit is retried.
 REMOVE_RETRIES = 600
+#: inotify(7): struct inotify_event's fixed part (wd, mask, cookie, len).
+INOTIFY_EVENT = struct.Struct("iIII")
 
 
 class RequestError(Exception):
@@ -122,6 +132,8 @@ class Entry:
     output_truncated: bool = False
     killed: bool = False
     watches: list[int] = field(default_factory=list)  # inotify wds on the logs
+    #: The time index of each log file (runtime/logindex.py).
+    indexes: list[logindex.IndexWriter] = field(default_factory=list)
 
     @property
     def input_fd(self) -> int:
@@ -158,7 +170,12 @@ class Launcher:
         self.idle_since: float | None = time.monotonic()
         self.cgroups = cgroup_manager
         self.unremoved: dict[str, tuple[cgroups.Cgroup, int]] = {}  # busy at exit: retry
-        self.inotify_fd = -1  # created with the first output_bytes container
+        self.inotify_fd = -1  # created with the first entry
+        self.watched: dict[int, logindex.IndexWriter] = {}  # inotify wd -> its log's index
+        self.grown: set[logindex.IndexWriter] = set()  # seen growing, not recorded yet
+        self.unwatched: dict[str, Entry] = {}  # no inotify watch: polled instead
+        #: While set (time.monotonic()), the inotify fd is out of the selector.
+        self.inotify_paused_until: float | None = None
 
     # -- the loop -------------------------------------------------------
     def serve_forever(self) -> None:
@@ -181,6 +198,7 @@ class Launcher:
                     self._reap(obj)
                 elif kind == "inotify":
                     self._drain_inotify()
+            self._record_output()
             self._enforce_limits()
             self._retry_removals()
             if self._idle_too_long():
@@ -199,6 +217,10 @@ class Launcher:
             capped = entry.limits.output_bytes is not None
             if capped and entry.released_at is not None and not entry.watches:
                 timeout = min(timeout, OUTPUT_POLL_SECONDS)
+        if self.unwatched:
+            timeout = min(timeout, OUTPUT_POLL_SECONDS)
+        if self.inotify_paused_until is not None:
+            timeout = min(timeout, max(self.inotify_paused_until - now, 0.0))
         if self.unremoved:
             timeout = min(timeout, 0.1)
         return timeout
@@ -234,24 +256,34 @@ class Launcher:
             entry.cgroup.kill_all(rounds=1)  # what is left goes at exit (_results)
 
     def _watch_output(self, entry: Entry) -> None:
-        """Wake the loop on every write to a capped container's logs.
+        """Wake the loop on every write to the entry's logs: to date them
+        (runtime/logindex.py) and to check ``output_bytes``.
 
         inotify(7) reports writes through any fd, the container's included,
         and coalesces identical unread events, so a flood of writes costs
         one wake-up per loop turn; the check follows the write at once
         instead of up to a poll period later."""
+        entry.indexes = [logindex.IndexWriter(path) for path in entry.log_paths]
         try:
             if self.inotify_fd < 0:
                 self.inotify_fd = libc.inotify_init1(libc.IN_NONBLOCK | libc.IN_CLOEXEC)
                 self.selector.register(self.inotify_fd, selectors.EVENT_READ, ("inotify", None))
-            for path in entry.log_paths:
-                entry.watches.append(libc.inotify_add_watch(self.inotify_fd, path, libc.IN_MODIFY))
+            for path, index in zip(entry.log_paths, entry.indexes, strict=True):
+                wd = libc.inotify_add_watch(self.inotify_fd, path, libc.IN_MODIFY)
+                entry.watches.append(wd)
+                self.watched[wd] = index
         except OSError as err:
+            # ENOSPC: inotify(7)'s max_user_watches is reached.
             log.warning("%s: no inotify watch (%s); polling its log sizes", entry.id, err)
             self._unwatch_output(entry)
+            self.unwatched[entry.id] = entry
+        # An exec runs already: what it wrote before the watch was added
+        # gets its record on this loop turn.
+        self.grown.update(entry.indexes)
 
     def _unwatch_output(self, entry: Entry) -> None:
         for wd in entry.watches:
+            self.watched.pop(wd, None)
             try:
                 libc.inotify_rm_watch(self.inotify_fd, wd)
             except OSError:
@@ -259,14 +291,58 @@ class Launcher:
         entry.watches.clear()
 
     def _drain_inotify(self) -> None:
-        # Which file changed does not matter: _enforce_limits checks every
-        # capped container right after.
+        """Note which logs grew, then leave inotify unread for a while.
+
+        Events that arrive meanwhile queue up in the kernel (identical ones
+        merged), so the pause bounds the wake-ups and index records of a
+        container that writes without pause; the record then carries the
+        time of the first look after the pause."""
         while True:
             try:
-                if not os.read(self.inotify_fd, 1 << 16):
-                    return
+                data = os.read(self.inotify_fd, 1 << 16)
             except BlockingIOError:
-                return
+                break
+            if not data:
+                break
+            for wd, mask in _inotify_events(data):
+                if mask & libc.IN_Q_OVERFLOW:
+                    self.grown.update(self.watched.values())  # lost events: look at all
+                elif wd in self.watched:
+                    self.grown.add(self.watched[wd])
+        if self.inotify_paused_until is None:
+            self.selector.unregister(self.inotify_fd)
+            self.inotify_paused_until = time.monotonic() + logindex.MIN_INTERVAL
+
+    def _record_output(self) -> None:
+        """Index records for the logs seen growing; inotify back after its pause."""
+        if self.grown or self.unwatched:
+            now_ns = time.time_ns()
+            for entry in self.unwatched.values():
+                self.grown.update(entry.indexes)
+            for index in self.grown:
+                self._note(index, now_ns)
+            self.grown.clear()
+        paused = self.inotify_paused_until
+        if paused is not None and time.monotonic() >= paused:
+            self.inotify_paused_until = None
+            self.selector.register(self.inotify_fd, selectors.EVENT_READ, ("inotify", None))
+
+    @staticmethod
+    def _note(index: logindex.IndexWriter, now_ns: int) -> None:
+        try:
+            index.note(now_ns)
+        except OSError as err:  # ENOSPC: the log goes on, without times
+            log.warning("%s: no more time records: %s", index.path, err)
+
+    def _close_indexes(self, entry: Entry) -> None:
+        """At exit, once the last output is in the logs: its final records."""
+        now_ns = time.time_ns()
+        for index in entry.indexes:
+            self._note(index, now_ns)
+            index.close()
+            self.grown.discard(index)
+        self._unwatch_output(entry)
+        self.unwatched.pop(entry.id, None)
 
     def _remove_parent_if_unused(self) -> None:
         """No container cgroup left: remove the parent too, so that a launcher
@@ -446,6 +522,8 @@ class Launcher:
             message["stderr"],
             _size(message.get("tty_size")),
         )
+        entry.log_paths = (message["stdout"], message["stderr"])
+        self._watch_output(entry)
         entry.pending = (client, req)
         entry.state = "running"
         entry.started_at = now_rfc3339()
@@ -570,8 +648,7 @@ class Launcher:
         entry.limits = spec.limits
         entry.cgroup = cgroup
         entry.log_paths = (stdout, stderr)
-        if spec.limits.output_bytes is not None:
-            self._watch_output(entry)
+        self._watch_output(entry)
         return entry
 
     def _make_cgroup(self, container_id: str, limits: Limits) -> cgroups.Cgroup | None:
@@ -931,6 +1008,7 @@ class Launcher:
                 log.warning("could not remove %s: %s", entry.devices_cgroup, err)
             entry.devices_cgroup = None
         self._release_io(entry)
+        self._close_indexes(entry)
         status = exitstatus.from_waitid(result.si_code, result.si_status)
         entry.state = "exited"
         entry.exit = {
@@ -969,6 +1047,17 @@ class Launcher:
             "memory_peak_bytes": stats.memory_peak_bytes,
             "wall_seconds": None if wall is None else round(wall, 6),
         }
+
+
+def _inotify_events(data: bytes) -> list[tuple[int, int]]:
+    """``(wd, mask)`` of each struct inotify_event in a read(2) of inotify(7)."""
+    events = []
+    position = 0
+    while position + INOTIFY_EVENT.size <= len(data):
+        wd, mask, _cookie, name_length = INOTIFY_EVENT.unpack_from(data, position)
+        events.append((wd, mask))
+        position += INOTIFY_EVENT.size + name_length
+    return events
 
 
 def _output_size(paths: tuple[str, str]) -> int:

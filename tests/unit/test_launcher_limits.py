@@ -51,6 +51,10 @@ def launcher_with(*entries: server.Entry) -> server.Launcher:
     launcher = server.Launcher.__new__(server.Launcher)
     launcher.entries = {str(i): e for i, e in enumerate(entries)}
     launcher.unremoved = {}
+    launcher.watched = {}
+    launcher.grown = set()
+    launcher.unwatched = {}
+    launcher.inotify_paused_until = None
     return launcher
 
 
