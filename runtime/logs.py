@@ -4,15 +4,24 @@ The launcher points the container's stdout and stderr at two append-only
 files in its state dir (``stdout.log``, ``stderr.log``): no pipe sits between
 the container and the disk, so a container that writes fast never stalls on
 a slow reader, and the output survives restarts of the service.  The
-price: the relative order of stdout and stderr lines is not kept.
+price: the relative order of stdout and stderr lines is not kept, except
+as far as their times tell it (``dated``).
+
+Times: the files hold no times; their sidecar indexes (runtime/logindex.py)
+say when the launcher saw each part of them.  ``dated`` reads line by line
+and dates each line by its index, for timestamps and since/until.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
+
+from runtime.logindex import IndexReader
+from runtime.timeutil import rfc3339_nano
 
 CHUNK = 64 * 1024
 FOLLOW_POLL_SECONDS = 0.05
@@ -95,6 +104,13 @@ def tagged(
     with ``sleep=False`` the heartbeat comes without the poll's sleep, which
     is then the consumer's to do (outside any worker thread)."""
     files = [_open(path) for path in paths]
+    offsets = _start_offsets(paths, files, tail, from_end)
+    return _tagged(paths, files, offsets, follow, running, heartbeat, sleep)
+
+
+def _start_offsets(
+    paths: Sequence[str], files: Sequence[BinaryIO | None], tail: int | None, from_end: bool
+) -> list[int]:
     offsets = []
     for path, f in zip(paths, files, strict=True):
         if f is None:
@@ -103,7 +119,7 @@ def tagged(
             offsets.append(os.fstat(f.fileno()).st_size)
         else:
             offsets.append(0 if tail is None else tail_offset(path, tail))
-    return _tagged(paths, files, offsets, follow, running, heartbeat, sleep)
+    return offsets
 
 
 def _open(path: str) -> BinaryIO | None:
@@ -210,3 +226,203 @@ def _size(path: str) -> int:
         return os.path.getsize(path)
     except FileNotFoundError:
         return 0
+
+
+#: How long a follower holds a line the launcher has not dated yet (it
+#: normally does within ``logindex.MIN_INTERVAL``) before dating it itself.
+INDEX_PATIENCE_SECONDS = 1.0
+
+#: ``(index of the path, unix time in ns, line)``; a heartbeat is ``(0, 0, b"")``.
+DatedLine = tuple[int, int, bytes]
+
+
+def dated(
+    paths: Sequence[str],
+    tail: int | None,
+    follow: bool,
+    running: Callable[[], bool],
+    fallback: Callable[[], int],
+    since: int | None = None,
+    until: int | None = None,
+    heartbeat: bool = False,
+    sleep: bool = True,
+) -> Iterator[DatedLine]:
+    """The output line by line, each with the time it was written: the
+    time of the first index record past the line's start.
+
+    A line the index does not cover yet is dated ``fallback()`` (the
+    caller's best bound: the exit time, or now); while following a running
+    process it is first held for up to ``INDEX_PATIENCE_SECONDS``, since
+    the launcher records within milliseconds.  Lines are kept when
+    ``since <= time <= until`` (unix ns, both optional, as Docker's are);
+    following stops once ``until`` has passed.  What is already there is
+    merged across the files by time (stdout first on a tie); what follows
+    comes as it is read.  A last line without its newline is held while
+    the process may complete it, and given as it is when the file stays
+    unchanged for a poll or the process is gone.  ``heartbeat`` and
+    ``sleep`` are ``tagged``'s.  The files are opened before this returns."""
+    files = [_open(path) for path in paths]
+    offsets = _start_offsets(paths, files, tail, False)
+    readers = [_Lines(p, f, o) for p, f, o in zip(paths, files, offsets, strict=True)]
+    return _dated(readers, follow, running, fallback, since, until, heartbeat, sleep)
+
+
+def _dated(
+    readers: list[_Lines],
+    follow: bool,
+    running: Callable[[], bool],
+    fallback: Callable[[], int],
+    since: int | None,
+    until: int | None,
+    heartbeat: bool,
+    sleep: bool,
+) -> Iterator[DatedLine]:
+    def wanted(when: int) -> bool:
+        return (since is None or when >= since) and (until is None or when <= until)
+
+    try:
+        alive = follow and running()
+        first = [
+            _numbered(number, reader.lines(fallback, flush=not alive, hold=alive))
+            for number, reader in enumerate(readers)
+        ]
+        for item in heapq.merge(*first, key=lambda item: item[1]):
+            if wanted(item[1]):
+                yield item
+        if not follow:
+            return
+        while True:
+            # Read `running` before the files: what was written before the
+            # exit is then always seen by the last pass below.
+            alive = running() and (until is None or time.time_ns() <= until)
+            grew = False
+            for number, reader in enumerate(readers):
+                for when, line in reader.lines(fallback, flush=not alive, hold=alive):
+                    if wanted(when):
+                        yield number, when, line
+                grew = grew or reader.grew
+            if not alive:
+                return
+            if not grew:
+                # Quiet for a poll: an unfinished last line goes out as it is
+                # (a prompt), and its rest later as a line of its own.
+                for number, reader in enumerate(readers):
+                    for when, line in reader.lines(fallback, flush=True, hold=True):
+                        if wanted(when):
+                            yield number, when, line
+                if sleep or not heartbeat:
+                    time.sleep(FOLLOW_POLL_SECONDS)
+                if heartbeat:
+                    yield 0, 0, b""
+    finally:
+        for reader in readers:
+            reader.close()
+
+
+def _numbered(number: int, lines: Iterator[tuple[int, bytes]]) -> Iterator[DatedLine]:
+    for when, line in lines:
+        yield number, when, line
+
+
+class _Lines:
+    """One log file read into lines, each dated by the file's index."""
+
+    def __init__(self, path: str, file: BinaryIO | None, offset: int) -> None:
+        self.path = path
+        self.file = file
+        self.index = IndexReader(path)
+        self.buffer = b""  # read, not given out yet; starts at `start` in the file
+        self.start = offset
+        self.read_to = offset
+        self.grew = False  # the last lines() read something
+        self.held_since: float | None = None
+
+    def lines(
+        self, fallback: Callable[[], int], flush: bool, hold: bool
+    ) -> Iterator[tuple[int, bytes]]:
+        """``(time, line)`` for the complete lines up to the file's end; the
+        unfinished last one too with ``flush``.  With ``hold``, stop at a
+        line the index does not date yet (it is given on a later call)."""
+        self.grew = False
+        if self.file is None:
+            self.file = _open(self.path)  # not created yet when we started
+            if self.file is None:
+                return
+        while True:
+            position = 0
+            while (newline := self.buffer.find(b"\n", position)) >= 0:
+                when = self._time(fallback, hold)
+                if when is None:
+                    self.buffer = self.buffer[position:]
+                    return
+                line = self.buffer[position : newline + 1]
+                position = newline + 1
+                self.start += len(line)
+                yield when, line
+            self.buffer = self.buffer[position:]
+            if len(self.buffer) >= CHUNK:
+                # A line this long goes out in pieces (Docker cuts at 16 KiB),
+                # so memory and copying stay bounded.
+                when = self._time(fallback, hold)
+                if when is None:
+                    return
+                piece, self.buffer = self.buffer, b""
+                self.start += len(piece)
+                yield when, piece
+            self.file.seek(self.read_to)
+            chunk = self.file.read(CHUNK)
+            if not chunk:
+                break
+            self.grew = True
+            self.read_to += len(chunk)
+            self.buffer += chunk
+        if flush and self.buffer:
+            when = self._time(fallback, hold)
+            if when is None:
+                return
+            line, self.buffer = self.buffer, b""
+            self.start += len(line)
+            yield when, line
+
+    def _time(self, fallback: Callable[[], int], hold: bool) -> int | None:
+        when = self.index.time_at(self.start)
+        if when is not None:
+            self.held_since = None
+            return when
+        if hold:
+            now = time.monotonic()
+            if self.held_since is None:
+                self.held_since = now
+            if now - self.held_since < INDEX_PATIENCE_SECONDS:
+                return None
+        self.held_since = None
+        return fallback()
+
+    def close(self) -> None:
+        self.index.close()
+        if self.file is not None:
+            self.file.close()
+
+
+def joined(lines: Iterator[DatedLine], timestamps: bool) -> Iterator[bytes]:
+    """``dated`` lines as chunks of bytes (with ``timestamps``, each line
+    after its RFC 3339 time and a space); a heartbeat stays ``b""``.
+
+    Lines are gathered up to ``CHUNK`` bytes, so a long log is not one
+    write (and one worker-thread hop) per line."""
+    batch = bytearray()
+    for _, when, line in lines:
+        if not line:
+            if batch:
+                yield bytes(batch)
+                batch.clear()
+            yield b""
+            continue
+        if timestamps:
+            batch += rfc3339_nano(when).encode() + b" "
+        batch += line
+        if len(batch) >= CHUNK:
+            yield bytes(batch)
+            batch.clear()
+    if batch:
+        yield bytes(batch)

@@ -36,13 +36,13 @@ import signal as signal_module
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
-from runtime import leftovers, logs, pids
+from runtime import leftovers, logs, pids, timeutil
 from runtime.errors import (
     Conflict,
     Forbidden,
@@ -1017,9 +1017,22 @@ class Runtime:
             return self.get(ref)
 
     def logs(
-        self, ref: str, stream: str | None = None, tail: int | None = None, follow: bool = False
+        self,
+        ref: str,
+        stream: str | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+        *,
+        timestamps: bool = False,
+        since: int | None = None,
+        until: int | None = None,
     ) -> Iterator[bytes]:
-        """The container's output: one stream, or stdout then stderr."""
+        """The container's output: one stream, or stdout then stderr.
+
+        With ``timestamps``, ``since`` or ``until`` (unix ns) it goes line by
+        line (``log_lines``), stdout and stderr merged by time, and with
+        ``timestamps`` each line starts with its time (``rfc3339_nano``)
+        and a space."""
         record = self.get(ref)
         if stream is not None and stream not in LOG_STREAMS:
             raise InvalidArgument("stream", f"must be one of {', '.join(LOG_STREAMS)}")
@@ -1030,7 +1043,55 @@ class Runtime:
             current = self.records.get(record.id)
             return current is not None and current.status != EXITED
 
-        return logs.stream(paths, tail, follow, running)
+        if not (timestamps or since is not None or until is not None):
+            return logs.stream(paths, tail, follow, running)
+        fallback = self._fallback_time(lambda: self.records.get(record.id))
+        lines = logs.dated(paths, tail, follow, running, fallback, since, until, True, False)
+        return logs.joined(lines, timestamps)
+
+    def _fallback_time(
+        self, current: Callable[[], ContainerRecord | ExecRecord | None]
+    ) -> Callable[[], int]:
+        """The time of output the index does not date (written before it
+        existed, or not seen yet): the exit's while there is one, as every
+        byte was written by then; else now."""
+        finished: list[int] = []
+
+        def fallback() -> int:
+            if finished:
+                return finished[0]
+            record = current()
+            if record is not None and record.status == EXITED and record.finished_at:
+                finished.append(timeutil.parse_ns(record.finished_at))
+                return finished[0]
+            return time.time_ns()
+
+        return fallback
+
+    def log_lines(
+        self,
+        ref: str,
+        streams: Sequence[str] = LOG_STREAMS,
+        tail: int | None = None,
+        follow: bool = False,
+        since: int | None = None,
+        until: int | None = None,
+        heartbeat: bool = False,
+    ) -> Iterator[tuple[str, int, bytes]]:
+        """The output as ``(stream name, unix ns, line)``; see ``logs.dated``."""
+        record = self.get(ref)
+        for name in streams:
+            if name not in LOG_STREAMS:
+                raise InvalidArgument("stream", f"must be one of {', '.join(LOG_STREAMS)}")
+        paths = [self.log_path(record.id, s) for s in streams]
+
+        def running() -> bool:
+            current = self.records.get(record.id)
+            return current is not None and current.status != EXITED
+
+        fallback = self._fallback_time(lambda: self.records.get(record.id))
+        lines = logs.dated(paths, tail, follow, running, fallback, since, until, heartbeat)
+        return ((streams[index], when, line) for index, when, line in lines)
 
     def log_chunks(
         self,
@@ -1158,8 +1219,17 @@ class Runtime:
             return self.get_exec(ref)
 
     def exec_logs(
-        self, ref: str, stream: str | None = None, tail: int | None = None, follow: bool = False
+        self,
+        ref: str,
+        stream: str | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+        *,
+        timestamps: bool = False,
+        since: int | None = None,
+        until: int | None = None,
     ) -> Iterator[bytes]:
+        """An exec's output, as ``logs``."""
         record = self.get_exec(ref)
         if stream is not None and stream not in LOG_STREAMS:
             raise InvalidArgument("stream", f"must be one of {', '.join(LOG_STREAMS)}")
@@ -1169,7 +1239,11 @@ class Runtime:
             current = self.records.get_exec(record.id)
             return current is not None and current.status != EXITED
 
-        return logs.stream(paths, tail, follow, running)
+        if not (timestamps or since is not None or until is not None):
+            return logs.stream(paths, tail, follow, running)
+        fallback = self._fallback_time(lambda: self.records.get_exec(record.id))
+        lines = logs.dated(paths, tail, follow, running, fallback, since, until, True, False)
+        return logs.joined(lines, timestamps)
 
     # -- attach ---------------------------------------------------------
     def attach_target(self, kind: str, ref: str) -> AttachTarget:

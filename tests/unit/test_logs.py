@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from runtime import logs
-from runtime.logs import CHUNK, read_from, stream, tail_offset
+from runtime.logindex import RECORD
+from runtime.logs import CHUNK, dated, joined, read_from, stream, tail_offset
 
 
 def _tail(path: Path, lines: int) -> bytes:
@@ -177,3 +179,143 @@ def test_a_cursor_returns_what_was_appended_since_its_last_read(tmp_path: Path) 
     finally:
         replaying.close()
         following.close()
+
+
+# -- dated lines (runtime/logindex.py gives the times) ---------------------------------
+def write_log(tmp_path: Path, name: str, data: bytes, records: list[tuple[int, int]]) -> str:
+    """A log and its index, with made-up times."""
+    (tmp_path / f"{name}.log").write_bytes(data)
+    if records:
+        (tmp_path / f"{name}.idx").write_bytes(b"".join(RECORD.pack(*r) for r in records))
+    return str(tmp_path / f"{name}.log")
+
+
+def never() -> bool:
+    return False
+
+
+def fallback() -> int:
+    return 999
+
+
+def read_dated(paths: list[str], **options) -> list[tuple[int, int, bytes]]:
+    options.setdefault("tail", None)
+    return list(dated(paths, options.pop("tail"), False, never, fallback, **options))
+
+
+def test_each_line_has_the_time_of_the_first_record_past_its_start(tmp_path: Path) -> None:
+    # "a\n" seen at 10, "b\nc" at 20 (c unfinished then), "c\nd\n" at 30.
+    log = write_log(tmp_path, "stdout", b"a\nb\ncc\nd\n", [(2, 10), (5, 20), (9, 30)])
+    assert read_dated([log]) == [
+        (0, 10, b"a\n"),
+        (0, 20, b"b\n"),
+        (0, 20, b"cc\n"),
+        (0, 30, b"d\n"),
+    ]
+
+
+def test_lines_past_the_index_get_the_fallback_and_an_unfinished_one_comes_too(
+    tmp_path: Path,
+) -> None:
+    log = write_log(tmp_path, "stdout", b"a\nb\nc", [(2, 10)])
+    assert read_dated([log]) == [(0, 10, b"a\n"), (0, 999, b"b\n"), (0, 999, b"c")]
+    no_index = write_log(tmp_path, "old", b"x\n", [])
+    assert read_dated([no_index]) == [(0, 999, b"x\n")]
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "kept"),
+    [
+        (None, None, [b"a\n", b"b\n", b"c\n"]),
+        (20, None, [b"b\n", b"c\n"]),  # since is inclusive, as Docker's
+        (21, None, [b"c\n"]),
+        (None, 20, [b"a\n", b"b\n"]),  # so is until
+        (11, 29, [b"b\n"]),
+        (31, None, []),
+    ],
+)
+def test_since_and_until_keep_the_lines_in_between(
+    tmp_path: Path, since: int | None, until: int | None, kept: list[bytes]
+) -> None:
+    log = write_log(tmp_path, "stdout", b"a\nb\nc\n", [(2, 10), (4, 20), (6, 30)])
+    assert [line for _, _, line in read_dated([log], since=since, until=until)] == kept
+
+
+def test_the_streams_are_merged_by_time_stdout_first_on_a_tie(tmp_path: Path) -> None:
+    out = write_log(tmp_path, "stdout", b"o1\no2\n", [(3, 10), (6, 30)])
+    err = write_log(tmp_path, "stderr", b"e1\ne2\n", [(3, 10), (6, 20)])
+    assert read_dated([out, err]) == [
+        (0, 10, b"o1\n"),
+        (1, 10, b"e1\n"),
+        (1, 20, b"e2\n"),
+        (0, 30, b"o2\n"),
+    ]
+
+
+def test_tail_then_dates(tmp_path: Path) -> None:
+    log = write_log(tmp_path, "stdout", b"a\nb\nc\n", [(2, 10), (4, 20), (6, 30)])
+    assert read_dated([log], tail=2) == [(0, 20, b"b\n"), (0, 30, b"c\n")]
+
+
+def test_a_very_long_line_comes_in_pieces(tmp_path: Path) -> None:
+    data = b"x" * (CHUNK * 2 + 10) + b"\n"
+    log = write_log(tmp_path, "stdout", data, [(len(data), 10)])
+    pieces = read_dated([log])
+    assert b"".join(line for _, _, line in pieces) == data
+    assert len(pieces) > 1 and all(when == 10 for _, when, _ in pieces)
+
+
+def test_following_holds_an_undated_line_until_the_launcher_dates_it(tmp_path: Path) -> None:
+    log = write_log(tmp_path, "stdout", b"a\n", [])
+    alive = [True]
+    lines = dated([log], None, True, lambda: alive[0], fallback, heartbeat=True, sleep=False)
+    assert next(lines) == (0, 0, b"")  # a heartbeat: "a" waits for its record
+    (tmp_path / "stdout.idx").write_bytes(RECORD.pack(2, 55))
+    assert next(lines) == (0, 55, b"a\n")
+    with (tmp_path / "stdout.log").open("ab") as f:
+        f.write(b"prompt$ ")
+    with (tmp_path / "stdout.idx").open("ab") as f:
+        f.write(RECORD.pack(10, 66))
+    # Unfinished, then quiet for a poll: it goes out as it is.
+    assert next(lines) == (0, 66, b"prompt$ ")
+    alive[0] = False
+    assert list(lines) == [(0, 0, b"")]  # the rest of that quiet poll, then the end
+
+
+def test_following_dates_a_line_itself_once_out_of_patience(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logs, "INDEX_PATIENCE_SECONDS", 0.0)
+    log = write_log(tmp_path, "stdout", b"a\n", [])
+    lines = dated([log], None, True, lambda: True, fallback, heartbeat=True, sleep=False)
+    assert next(lines) == (0, 999, b"a\n")
+    lines.close()
+
+
+def test_following_ends_once_until_has_passed(tmp_path: Path) -> None:
+    log = write_log(tmp_path, "stdout", b"a\n", [(2, 10)])
+    until = time.time_ns() - 1
+    lines = dated([log], None, True, lambda: True, fallback, until=until, sleep=False)
+    assert list(lines) == [(0, 10, b"a\n")]
+
+
+def test_following_sees_lines_of_a_file_created_later(tmp_path: Path) -> None:
+    log = str(tmp_path / "stdout.log")
+    alive = [True]
+    lines = dated([log], None, True, lambda: alive[0], fallback, heartbeat=True, sleep=False)
+    assert next(lines) == (0, 0, b"")
+    write_log(tmp_path, "stdout", b"late\n", [(5, 77)])
+    alive[0] = False
+    assert list(lines) == [(0, 77, b"late\n")]
+
+
+def test_joined_puts_each_time_before_its_line_and_keeps_heartbeats() -> None:
+    lines = iter([(0, 1_795_928_400_123_456_789, b"a\n"), (1, 1_795_928_401 * 10**9, b"b\n")])
+    assert list(joined(lines, timestamps=True)) == [
+        b"2026-11-29T05:00:00.123456789Z a\n2026-11-29T05:00:01.000000000Z b\n"
+    ]
+    assert list(joined(iter([(0, 5, b"a\n"), (0, 0, b""), (0, 6, b"b")]), False)) == [
+        b"a\n",
+        b"",
+        b"b",
+    ]
