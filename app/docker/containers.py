@@ -25,7 +25,7 @@ from app.docker.errors import DockerError
 from app.docker.params import DockerBool, parse_filters
 from app.routes.containers import launch
 from app.schemas import ContainerCreate
-from runtime import ContainerRecord, Runtime, RuntimeFailure
+from runtime import ContainerRecord, Runtime, RuntimeFailure, timeutil
 from runtime.images import Image
 
 router = APIRouter(tags=["docker containers"])
@@ -245,43 +245,14 @@ def list_containers(
     return [views.summary(r) for r in records]
 
 
-def _timestamp(name: str, value: str) -> float | None:
+def _timestamp(name: str, value: str) -> int | None:
+    """``since``/``until`` in unix ns; ``""`` and ``"0"`` mean unset, as in Docker."""
     if value in ("", "0"):
         return None
     try:
-        return float(value)
-    except ValueError:
-        raise DockerError(400, f"invalid {name} {value!r}: a unix timestamp") from None
-
-
-def _window(record: ContainerRecord, since: str, until: str) -> bool:
-    """Whether ``since``/``until`` keep all of the output (``True``) or none.
-
-    The log files keep no per-line times, but all output falls between the
-    container's start and its end: a bound outside that span is exact; one
-    inside it cannot be honoured, and is refused rather than guessed."""
-    start, end = views.epoch_float(record.started_at), views.epoch_float(record.finished_at)
-    low, high = _timestamp("since", since), _timestamp("until", until)
-    keep = True
-    if low is not None:
-        if end is not None and low > end:
-            keep = False
-        elif start is None or low > start:
-            raise DockerError(
-                400,
-                "unsupported option: since within the container's run "
-                "(the log files keep no timestamps)",
-            )
-    if high is not None:
-        if start is None or high < start:
-            keep = False
-        elif end is None or high < end:
-            raise DockerError(
-                400,
-                "unsupported option: until within the container's run "
-                "(the log files keep no timestamps)",
-            )
-    return keep
+        return timeutil.parse_ns(value)
+    except ValueError as err:
+        raise DockerError(400, f"invalid {name} {value!r}: {err}") from None
 
 
 @router.get("/containers/{ref}/logs")
@@ -296,10 +267,12 @@ def container_logs(
     until: str = "",
     timestamps: DockerBool = False,
 ) -> StreamingResponse:
-    """Framed (8-byte headers) without a TTY, raw with one; stdout's bytes
-    come before stderr's (the log files do not keep their interleaving)."""
-    if timestamps:
-        raise DockerError(400, "unsupported option: timestamps (the log files keep no timestamps)")
+    """Framed (8-byte headers) without a TTY, raw with one.
+
+    Without ``timestamps``/``since``/``until``, stdout's bytes come before
+    stderr's (the log files do not keep their interleaving); with any of
+    them the output goes line by line, each dated by the time the launcher
+    saw it written (runtime/logindex.py), the two streams merged by it."""
     if not stdout and not stderr:
         raise DockerError(400, "Bad parameters: you must choose at least one stream")
     if tail in ("all", "", "-1"):
@@ -308,13 +281,17 @@ def container_logs(
         lines = int(tail)
     else:
         raise DockerError(400, f"invalid tail {tail!r}: a number of lines, or all")
+    low, high = _timestamp("since", since), _timestamp("until", until)
     record = runtime.get(ref)
     wanted = [name for name, on in (("stdout", stdout), ("stderr", stderr)) if on]
-    if not _window(record, since, until):
-        wanted = []
-    chunks = runtime.log_chunks(record.id, wanted, tail=lines, follow=follow, heartbeat=True)
     tty = bool(record.spec.get("tty"))
     media = streams.RAW if tty else streams.MULTIPLEXED
+    if timestamps or low is not None or high is not None:
+        dated = runtime.log_lines(
+            record.id, wanted, tail=lines, follow=follow, since=low, until=high, heartbeat=True
+        )
+        return StreamingResponse(streams.encode_lines(dated, tty, timestamps), media_type=media)
+    chunks = runtime.log_chunks(record.id, wanted, tail=lines, follow=follow, heartbeat=True)
     return StreamingResponse(streams.encode(chunks, tty), media_type=media)
 
 

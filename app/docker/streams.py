@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 
 from fastapi.concurrency import run_in_threadpool
 
+from runtime.timeutil import rfc3339_nano
+
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"
@@ -27,6 +29,31 @@ def frame(stream: str, payload: bytes) -> bytes:
         part = payload[start : start + MAX_FRAME]
         out += _HEADER.pack(STREAM_IDS[stream], len(part)) + part
     return bytes(out)
+
+
+def encode_lines(
+    lines: Iterator[tuple[str, int, bytes]], tty: bool, timestamps: bool
+) -> Iterator[bytes]:
+    """Dated lines (``Runtime.log_lines``), each its own frame without a
+    TTY, with ``timestamps`` after its time (Docker's RFC3339NanoFixed) and
+    a space; gathered up to ``MAX_FRAME`` bytes per chunk so that a long
+    log is not a write per line."""
+    batch = bytearray()
+    for stream, when, line in lines:
+        if not line:  # a heartbeat
+            if batch:
+                yield bytes(batch)
+                batch.clear()
+            yield b""
+            continue
+        if timestamps:
+            line = rfc3339_nano(when).encode() + b" " + line
+        batch += line if tty else frame(stream, line)
+        if len(batch) >= MAX_FRAME:
+            yield bytes(batch)
+            batch.clear()
+    if batch:
+        yield bytes(batch)
 
 
 def encode(chunks: Iterator[tuple[str, bytes]], tty: bool) -> Iterator[bytes]:

@@ -35,7 +35,7 @@ from app.schemas import (
     ExecCreate,
     ExecPublic,
 )
-from runtime import ContainerRecord, ExecRecord, Runtime, Selector
+from runtime import ContainerRecord, ExecRecord, InvalidArgument, Runtime, Selector, timeutil
 
 Responses = dict[int | str, dict[str, Any]]
 SERVICE_ERRORS: Responses = {
@@ -69,6 +69,31 @@ CONFLICT: Responses = {
 class LogStream(StrEnum):
     stdout = "stdout"
     stderr = "stderr"
+
+
+TIMESTAMPS_DOC = (
+    "Start each line with its time and a space (RFC 3339 in UTC with nine fraction digits, "
+    "as `docker logs -t`): when the service saw the line written, a few ms after the write. "
+    "Lines then come one by one, stdout and stderr merged by time."
+)
+SINCE_DOC = (
+    "Only lines written at or after this time: unix seconds with an optional fraction "
+    "(`1795928400.5`) or RFC 3339 (`2026-11-29T05:00:00Z`)."
+)
+UNTIL_DOC = "Only lines written at or before this time (as `since`); `follow` ends then."
+Timestamps = Annotated[bool, Query(description=TIMESTAMPS_DOC)]
+LogTime = Annotated[str | None, Query(description=SINCE_DOC)]
+LogUntil = Annotated[str | None, Query(description=UNTIL_DOC)]
+
+
+def log_time(field: str, value: str | None) -> int | None:
+    """A ``since``/``until`` query value in unix ns (422 naming the field)."""
+    if value is None:
+        return None
+    try:
+        return timeutil.parse_ns(value)
+    except ValueError as err:
+        raise InvalidArgument(field, str(err)) from None
 
 
 def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRecord:
@@ -277,9 +302,21 @@ def container_logs(
     ] = None,
     tail: Annotated[int | None, Query(ge=0, description="Only the last N lines.")] = None,
     follow: Annotated[bool, Query(description="Keep streaming until the container exits.")] = False,
+    timestamps: Timestamps = False,
+    since: LogTime = None,
+    until: LogUntil = None,
 ) -> StreamingResponse:
-    """The container's captured stdout and stderr."""
-    chunks = runtime.logs(ref, stream=stream.value if stream else None, tail=tail, follow=follow)
+    """The container's captured stdout and stderr (stdout first, unless dated)."""
+    low, high = log_time("since", since), log_time("until", until)
+    chunks = runtime.logs(
+        ref,
+        stream=stream.value if stream else None,
+        tail=tail,
+        follow=follow,
+        timestamps=timestamps,
+        since=low,
+        until=high,
+    )
     return StreamingResponse(longpoll.follow(chunks), media_type="text/plain; charset=utf-8")
 
 

@@ -10,7 +10,14 @@ from fastapi.responses import StreamingResponse
 
 from app import attach, longpoll
 from app.deps import RuntimeDep
-from app.routes.containers import SERVICE_ERRORS, LogStream
+from app.routes.containers import (
+    SERVICE_ERRORS,
+    LogStream,
+    LogTime,
+    LogUntil,
+    Timestamps,
+    log_time,
+)
 from app.schemas import ErrorDetail, ExecPublic
 
 router = APIRouter(prefix="/execs", tags=["execs"], responses=SERVICE_ERRORS)
@@ -63,10 +70,20 @@ def exec_logs(
     stream: LogStream | None = None,
     tail: Annotated[int | None, Query(ge=0, description="Only the last N lines.")] = None,
     follow: Annotated[bool, Query(description="Keep streaming until it exits.")] = False,
+    timestamps: Timestamps = False,
+    since: LogTime = None,
+    until: LogUntil = None,
 ) -> StreamingResponse:
     """The exec's own stdout and stderr (with `tty`, all in stdout)."""
+    low, high = log_time("since", since), log_time("until", until)
     chunks = runtime.exec_logs(
-        ref, stream=stream.value if stream else None, tail=tail, follow=follow
+        ref,
+        stream=stream.value if stream else None,
+        tail=tail,
+        follow=follow,
+        timestamps=timestamps,
+        since=low,
+        until=high,
     )
     return StreamingResponse(longpoll.follow(chunks), media_type="text/plain; charset=utf-8")
 

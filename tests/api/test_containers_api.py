@@ -103,9 +103,14 @@ class FakeRuntime:
         }
 
     def logs(
-        self, ref: str, stream: str | None = None, tail: int | None = None, follow: bool = False
+        self,
+        ref: str,
+        stream: str | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+        **dating: Any,
     ) -> Iterator[bytes]:
-        self._call("logs", ref, stream=stream, tail=tail, follow=follow)
+        self._call("logs", ref, stream=stream, tail=tail, follow=follow, **dating)
         return iter(self.log_chunks)
 
 
@@ -433,17 +438,40 @@ def test_logs(client: TestClient, fake: FakeRuntime) -> None:
     assert response.status_code == 200
     assert response.text == "hello\nworld\n"
     assert response.headers["content-type"].startswith("text/plain")
-    assert fake.calls == [("logs", ("web",), {"stream": None, "tail": None, "follow": False})]
+    undated = {"timestamps": False, "since": None, "until": None}
+    assert fake.calls == [
+        ("logs", ("web",), {"stream": None, "tail": None, "follow": False, **undated})
+    ]
 
 
 def test_logs_parameters(client: TestClient, fake: FakeRuntime) -> None:
     client.get("/containers/web/logs", params={"stream": "stderr", "tail": 3, "follow": "true"})
-    assert fake.calls == [("logs", ("web",), {"stream": "stderr", "tail": 3, "follow": True})]
+    undated = {"timestamps": False, "since": None, "until": None}
+    assert fake.calls == [
+        ("logs", ("web",), {"stream": "stderr", "tail": 3, "follow": True, **undated})
+    ]
+
+
+def test_logs_times_reach_the_runtime_in_ns(client: TestClient, fake: FakeRuntime) -> None:
+    params = {"timestamps": "true", "since": "1795928400.25", "until": "2026-11-29T05:00:01Z"}
+    assert client.get("/containers/web/logs", params=params).status_code == 200
+    [(_, _, kwargs)] = fake.calls
+    assert kwargs["timestamps"] is True
+    assert kwargs["since"] == 1_795_928_400_250_000_000
+    assert kwargs["until"] == 1_795_928_401_000_000_000
 
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"stream": "stdin"}, "stream"), ({"tail": -1}, "tail"), ({"follow": "maybe"}, "follow")],
+    [
+        ({"stream": "stdin"}, "stream"),
+        ({"tail": -1}, "tail"),
+        ({"follow": "maybe"}, "follow"),
+        ({"timestamps": "maybe"}, "timestamps"),
+        ({"since": "yesterday"}, "since"),
+        ({"until": "2026-13-01T00:00:00Z"}, "until"),
+        ({"since": "-5"}, "since"),
+    ],
 )
 def test_logs_bad_parameters_are_422(
     client: TestClient, fake: FakeRuntime, params: dict[str, Any], field: str

@@ -25,6 +25,7 @@ from runtime.images import Image, normalize_name
 ID = "0123456789abcdef" * 4
 T0 = "2026-11-29T05:00:00.000000Z"
 T1 = "2026-11-29T05:00:01.500000Z"
+T0_NS, T1_NS = 1_795_928_400 * 10**9, 1_795_928_401_500_000_000
 
 #: What `docker run --rm --name x host echo hi` sends (CLI 28.2, trimmed of
 #: nothing: every zero value is there, as the CLI sends it).
@@ -84,6 +85,12 @@ class FakeRuntime:
         self.error: Exception | None = None
         self.future: Future[ContainerRecord] = Future()
         self.chunks: list[tuple[str, bytes]] = [("stdout", b"out\n"), ("stderr", b"err\n")]
+        self.lines: list[tuple[str, int, bytes]] = [
+            ("stdout", T0_NS + 123_456_789, b"out\n"),
+            ("stderr", T0_NS + 5 * 10**8, b"err\n"),
+            ("stdout", 0, b""),  # a heartbeat
+            ("stdout", T1_NS, b"last\n"),
+        ]
 
     def _call(self, op: str, *args: Any, **kwargs: Any) -> None:
         self.calls.append((op, args, kwargs))
@@ -161,6 +168,12 @@ class FakeRuntime:
     ) -> Iterator[tuple[str, bytes]]:
         self._call("log_chunks", ref, streams, **kwargs)
         return iter([(s, c) for s, c in self.chunks if s in streams])
+
+    def log_lines(
+        self, ref: str, streams: list[str], **kwargs: Any
+    ) -> Iterator[tuple[str, int, bytes]]:
+        self._call("log_lines", ref, streams, **kwargs)
+        return iter([(s, when, line) for s, when, line in self.lines if s in streams])
 
 
 @pytest.fixture
@@ -452,30 +465,65 @@ def test_logs_are_framed_without_a_tty(client: TestClient, fake: FakeRuntime) ->
     assert args == (ID, ["stdout", "stderr"]) and kwargs["tail"] == 5
 
 
-def test_logs_options_we_cannot_honour_are_refused(client: TestClient) -> None:
+def test_logs_bad_options_are_400s(client: TestClient, fake: FakeRuntime) -> None:
     assert client.get(f"/v1.47/containers/{ID}/logs").status_code == 400  # no stream
-    # T0 = 1795928400 (start), T1 = 1795928401.5 (end).
-    for query in ("timestamps=1", "since=1795928401", "until=1795928401", "tail=x", "since=x"):
+    for query in ("tail=x", "since=x", "until=yesterday", "since=-1", "timestamps=maybe"):
         got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1&{query}")
         assert got.status_code == 400, query
+    assert "log_lines" not in fake.ops()
+
+
+def test_logs_with_timestamps_frame_each_line_after_its_time(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1&stderr=1&timestamps=1&tail=2")
+    assert got.status_code == 200
+    lines = [
+        (1, b"2026-11-29T05:00:00.123456789Z out\n"),
+        (2, b"2026-11-29T05:00:00.500000000Z err\n"),
+        (1, b"2026-11-29T05:00:01.500000000Z last\n"),
+    ]
+    assert got.content == b"".join(struct.pack(">BxxxL", n, len(p)) + p for n, p in lines)
+    [(op, args, kwargs)] = fake.calls
+    assert (op, args) == ("log_lines", (ID, ["stdout", "stderr"]))
+    assert kwargs == {"tail": 2, "follow": False, "since": None, "until": None, "heartbeat": True}
+
+
+def test_logs_with_timestamps_and_a_tty_are_raw(client: TestClient, fake: FakeRuntime) -> None:
+    fake.record = make_record(spec={**fake.record.spec, "tty": True})
+    got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1&timestamps=true")
+    assert got.headers["content-type"] == "application/vnd.docker.raw-stream"
+    assert got.content == (
+        b"2026-11-29T05:00:00.123456789Z out\n2026-11-29T05:00:01.500000000Z last\n"
+    )
 
 
 @pytest.mark.parametrize(
-    ("query", "output"),
+    ("query", "since", "until"),
     [
-        ("since=1795928399", b"out\n"),  # before the start: everything
-        ("since=1795928402", b""),  # after the end: nothing
-        ("until=1795928402", b"out\n"),
-        ("until=1795928399", b""),
+        # What the CLI sends (`docker logs --since 2026-11-29T05:00:00.5Z`).
+        ("since=1795928400.500000000", T0_NS + 5 * 10**8, None),
+        ("since=1795928400", T0_NS, None),  # docker-py's int
+        ("until=2026-11-29T05:00:01.5Z", None, T1_NS),
+        ("since=0&until=", None, None),  # unset, as Docker reads them
     ],
 )
-def test_logs_since_and_until_outside_the_run_are_exact(
-    client: TestClient, fake: FakeRuntime, query: str, output: bytes
+def test_logs_since_and_until_reach_the_runtime_in_ns(
+    client: TestClient, fake: FakeRuntime, query: str, since: int | None, until: int | None
 ) -> None:
     fake.record = make_record("exited")
     got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1&{query}")
     assert got.status_code == 200
-    assert got.content == (struct.pack(">BxxxL", 1, len(output)) + output if output else b"")
+    [(op, _, kwargs)] = fake.calls
+    if since is None and until is None:
+        assert op == "log_chunks"  # nothing to date: the plain copy
+        return
+    assert op == "log_lines"
+    assert (kwargs["since"], kwargs["until"]) == (since, until)
+    # No timestamps asked for: the lines as they are.
+    assert got.content == b"".join(
+        struct.pack(">BxxxL", 1, len(p)) + p for p in (b"out\n", b"last\n")
+    )
 
 
 def test_images(client: TestClient) -> None:

@@ -96,6 +96,10 @@ class FakeRuntime:
     def close_input(self, target: AttachTarget) -> None:
         self._call("close_input")
 
+    def exec_logs(self, ref: str, **options: Any) -> Iterator[bytes]:
+        self._call("exec_logs", ref, **options)
+        return iter([b"2026-11-29T05:00:00.000000000Z earlier output\n"])
+
 
 @pytest.fixture
 def fake(tmp_path: Path) -> FakeRuntime:
@@ -239,3 +243,35 @@ def test_attach_split_tags_each_frame_with_its_stream(
         assert ws.receive_bytes() == b"\x01earlier output\n"
         assert ws.receive_bytes() == b"\x02to stderr\n"
         assert json.loads(ws.receive_text())["type"] == "exit"
+
+
+# -- logs -----------------------------------------------------------------------------
+def test_exec_logs_pass_times_in_ns(client: TestClient, fake: FakeRuntime) -> None:
+    params = {"timestamps": "1", "since": "2026-11-29T05:00:00Z", "until": "1795928401.5"}
+    response = client.get(f"/execs/{EID}/logs", params=params)
+    assert response.status_code == 200
+    assert response.text == "2026-11-29T05:00:00.000000000Z earlier output\n"
+    assert fake.calls == [
+        (
+            "exec_logs",
+            (EID,),
+            {
+                "stream": None,
+                "tail": None,
+                "follow": False,
+                "timestamps": True,
+                "since": 1_795_928_400 * 10**9,
+                "until": 1_795_928_401_500_000_000,
+            },
+        )
+    ]
+
+
+@pytest.mark.parametrize("field", ["since", "until"])
+def test_exec_logs_bad_times_are_422_naming_the_field(
+    client: TestClient, fake: FakeRuntime, field: str
+) -> None:
+    response = client.get(f"/execs/{EID}/logs", params={field: "soon"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", field]
+    assert fake.calls == []

@@ -72,7 +72,7 @@ def test_detached_container_life_cycle(docker: Docker) -> None:
 
     logs = docker("logs", name)
     assert (logs.returncode, logs.stdout) == (0, "ready\n"), logs.stderr
-    # --since before its start keeps everything (the log files keep no times).
+    # --since before its start keeps everything.
     since = docker("logs", "--since", "1h", name)
     assert (since.returncode, since.stdout) == (0, "ready\n"), since.stderr
 
