@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime.timeutil import parse_ns, rfc3339_nano
 from tests.e2e.conftest import Service
 from tests.e2e.docker_helpers import IMAGE, docker_binary, docker_env, run_docker
 from tests.e2e.helpers import unique
@@ -230,3 +231,31 @@ def test_import_run_and_remove_an_image(docker: Docker, tmp_path: Path) -> None:
     assert f"Untagged: {name}:latest" in removed.stdout
     builtin = docker("rmi", IMAGE)
     assert builtin.returncode != 0 and "built-in" in builtin.stderr
+
+
+def test_logs_timestamps_since_and_until(docker: Docker) -> None:
+    name = unique("times")
+    started = docker("run", "-d", "--name", name, IMAGE, "sh", "-c", "echo a; sleep 1.2; echo b")
+    assert started.returncode == 0, started.stderr
+    try:
+        # Followed from the start (dated as the lines come), until the exit.
+        dated = docker("logs", "-f", "-t", name)
+        assert dated.returncode == 0, dated.stderr
+        assert docker("wait", name).stdout.strip() == "0"
+        assert docker("logs", "-t", name).stdout == dated.stdout  # the same times
+        lines = [line.split(" ", 1) for line in dated.stdout.splitlines()]
+        assert [text for _, text in lines] == ["a", "b"]
+        (a, _), (b, _) = lines
+        a_ns, b_ns = parse_ns(a), parse_ns(b)
+        assert 0.9e9 < b_ns - a_ns < 10e9
+        state = json.loads(docker("inspect", name).stdout)[0]["State"]
+        # Docker's StartedAt/FinishedAt carry microseconds here: 1 ms of slack.
+        assert parse_ns(state["StartedAt"]) - 10**6 <= a_ns
+        assert b_ns <= parse_ns(state["FinishedAt"]) + 10**6
+        middle = rfc3339_nano((a_ns + b_ns) // 2)
+        assert docker("logs", "--since", middle, name).stdout == "b\n"
+        assert docker("logs", "--until", middle, name).stdout == "a\n"
+        last = docker("logs", "-t", "--tail", "1", name).stdout
+        assert last == f"{b} b\n"
+    finally:
+        docker("rm", "-f", name)

@@ -9,6 +9,7 @@ import docker
 import pytest
 from docker.errors import ContainerError, NotFound
 
+from runtime.timeutil import parse_ns
 from tests.e2e.conftest import Service
 from tests.e2e.docker_helpers import IMAGE
 from tests.e2e.helpers import unique
@@ -93,5 +94,22 @@ def test_stats_of_a_running_container(sdk: docker.DockerClient) -> None:
         assert stats["pids_stats"]["current"] == 1
         # Two samples a second apart, as Docker does without one-shot.
         assert stats["precpu_stats"]["system_cpu_usage"] > 0
+    finally:
+        container.remove(force=True)
+
+
+def test_logs_with_timestamps_and_since(sdk: docker.DockerClient) -> None:
+    container = sdk.containers.run(IMAGE, ["sh", "-c", "echo a; sleep 1.2; echo b"], detach=True)
+    try:
+        assert container.wait()["StatusCode"] == 0
+        lines = [line.split(b" ", 1) for line in container.logs(timestamps=True).splitlines()]
+        assert [text for _, text in lines] == [b"a", b"b"]
+        a_ns, b_ns = (parse_ns(stamp.decode()) for stamp, _ in lines)
+        assert 0.9e9 < b_ns - a_ns < 10e9
+        middle = (a_ns + b_ns) / 2 / 1e9  # docker-py sends a float as it is
+        assert container.logs(since=middle) == b"b\n"
+        assert container.logs(until=middle) == b"a\n"
+        # An int since (docker-py truncates datetimes to whole seconds too).
+        assert container.logs(since=int(a_ns // 10**9)) == b"a\nb\n"
     finally:
         container.remove(force=True)
