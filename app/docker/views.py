@@ -26,11 +26,6 @@ def _parse(ts: str | None) -> datetime | None:
     return datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
 
-def epoch_float(ts: str | None) -> float | None:
-    parsed = _parse(ts)
-    return parsed.timestamp() if parsed else None
-
-
 def epoch(ts: str | None) -> int:
     parsed = _parse(ts)
     return int(parsed.timestamp()) if parsed else 0
