@@ -93,6 +93,9 @@ class IndexReader:
     def __init__(self, log_path: str) -> None:
         self.path = index_path(log_path)
         self._file: BinaryIO | None = None
+        # Opened now if it is there: it stays readable if the container's
+        # directory is removed meanwhile (an auto-removed container).
+        self._open()
         self._next = -1  # the record to look at next; -1 before the first search
         self._last_query = -1
         self._block_start = 0
@@ -100,11 +103,8 @@ class IndexReader:
 
     def time_at(self, offset: int) -> int | None:
         """The time (unix ns) of the first record past ``offset``, or ``None``."""
-        if self._file is None:
-            try:
-                self._file = open(self.path, "rb")  # noqa: SIM115 - closed in close()
-            except FileNotFoundError:
-                return None
+        if self._file is None and not self._open():
+            return None
         if self._next < 0 or offset < self._last_query:
             self._next = self._search(offset)
         self._last_query = offset
@@ -115,6 +115,13 @@ class IndexReader:
             if record[0] > offset:
                 return record[1]
             self._next += 1
+
+    def _open(self) -> bool:
+        try:
+            self._file = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        except FileNotFoundError:
+            return False
+        return True
 
     def _count(self) -> int:
         assert self._file is not None

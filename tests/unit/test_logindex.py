@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -87,4 +88,11 @@ def test_the_reader_sees_the_index_appear_and_grow(tmp_path: Path) -> None:
     assert reader.time_at(3) is None
     grow(tmp_path / "stdout.idx", RECORD.pack(6, 8)[5:])
     assert reader.time_at(3) == 8
+    reader.close()
+
+
+def test_an_index_open_before_its_removal_stays_readable(tmp_path: Path) -> None:
+    reader = IndexReader(write_index(tmp_path, [(2, 100)]))
+    os.unlink(tmp_path / "stdout.idx")
+    assert reader.time_at(0) == 100
     reader.close()
