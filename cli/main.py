@@ -4,7 +4,8 @@
                  [-e K=V] [-w DIR] [-u USER] [--cap-add CAP] [--cap-drop CAP]
                  [--memory 64m] [--cpus 0.5] [--pids-limit N] [--timeout S] -- CMD...
     mydocker --action run --name N -- /bin/sh      (the tutorial's own form)
-    mydocker ps [-a] | logs [-f] REF | wait REF | kill [-s SIG] REF | stop REF
+    mydocker ps [-a] | logs [-f] [-t] [--since T] [--until T] REF | wait REF
+    mydocker kill [-s SIG] REF | stop REF
     mydocker rm [-f] REF... | inspect REF | exec [-i] [-t] [-d] REF -- CMD...
     mydocker attach REF | images | import NAME FILE
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -97,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     logs = sub.add_parser("logs", help="print a container's output")
     logs.add_argument("-f", "--follow", action="store_true")
     logs.add_argument("--tail", type=int)
+    logs.add_argument("-t", "--timestamps", action="store_true", help="each line after its time")
+    since_help = "lines since T: unix seconds, RFC 3339, or a duration ago (10m, 1.5h)"
+    logs.add_argument("--since", type=_log_time, help=since_help)
+    logs.add_argument("--until", type=_log_time, help="lines until T (as --since)")
     logs.add_argument("ref")
 
     for name, text in (
@@ -344,10 +350,36 @@ def cmd_ps(api: Api, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_logs(api: Api, args: argparse.Namespace) -> int:
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600}
+
+
+def _log_time(text: str) -> str:
+    """``--since``/``--until``: a duration ago (``10m``, as docker's) becomes
+    unix seconds here; anything else goes to the service, which checks it."""
+    unit = text[-1:]
+    if unit in _DURATION_SECONDS:
+        try:
+            ago = float(text[:-1]) * _DURATION_SECONDS[unit]
+        except ValueError:
+            return text
+        return f"{time.time() - ago:.6f}"
+    return text
+
+
+def logs_params(args: argparse.Namespace) -> dict[str, Any]:
     params: dict[str, Any] = {"follow": "true" if args.follow else "false"}
     if args.tail is not None:
         params["tail"] = args.tail
+    if args.timestamps:
+        params["timestamps"] = "true"
+    for name in ("since", "until"):
+        if getattr(args, name) is not None:
+            params[name] = getattr(args, name)
+    return params
+
+
+def cmd_logs(api: Api, args: argparse.Namespace) -> int:
+    params = logs_params(args)
     try:
         with api.stream("GET", f"/containers/{args.ref}/logs", params=params) as response:
             for chunk in response.iter_bytes():

@@ -134,3 +134,18 @@ def test_the_cli_does_not_import_the_runtime() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_logs_options_become_query_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("time.time", lambda: 1000.0)
+    args = main.build_parser().parse_args(
+        ["logs", "-t", "--since", "10m", "--until", "2026-11-29T05:00:00Z", "web"]
+    )
+    assert main.logs_params(args) == {
+        "follow": "false",
+        "timestamps": "true",
+        "since": "400.000000",  # ten minutes before "now"
+        "until": "2026-11-29T05:00:00Z",
+    }
+    plain = main.build_parser().parse_args(["logs", "-f", "--tail", "3", "web"])
+    assert main.logs_params(plain) == {"follow": "true", "tail": 3}
