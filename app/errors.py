@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Scope
 
 from runtime.errors import (
     Conflict,
@@ -51,7 +55,35 @@ def _detail(err: RuntimeFailure, request: Request) -> object:
     return str(err)
 
 
+#: The methods a 405's Allow header may name (RFC 9110 9.3).
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route serves at this path (Starlette names only
+    those of the first route that matched the path).  Asked of each route
+    through ``matches``, which also sees into included routers."""
+    return [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**scope, "method": method})[0] is Match.FULL
+            for route in app.router.routes
+        )
+    ]
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        if err.status_code == 405:
+            # RFC 9110 15.5.6: a 405 lists in Allow what the resource takes.
+            allow = ", ".join(allowed_methods(app, request.scope))
+            err = StarletteHTTPException(
+                405, err.detail, headers={**(err.headers or {}), "Allow": allow}
+            )
+        return await http_exception_handler(request, err)
+
     @app.exception_handler(RuntimeFailure)
     async def runtime_failure(request: Request, err: RuntimeFailure) -> JSONResponse:
         headers = {}

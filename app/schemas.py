@@ -12,12 +12,21 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from runtime import ContainerRecord, ExecRecord
 from runtime.images import Image
 from runtime.images.store import NAME_PATTERN as IMAGE_NAME_PATTERN
 from runtime.security import capabilities
+from runtime.signals import SIGNAL_NAMES, SIGNAL_NUMBERS
 from runtime.spec import LIMIT_BOUNDS, Mount, check_container_path, number
 
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
@@ -29,6 +38,51 @@ NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
 MAX_ARG_BYTES = 128 * 1024
 MAX_ARGV_ENV_BYTES = 1024 * 1024
 _HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
+
+
+def documents(**keywords: Any) -> Any:
+    """JSON Schema keywords that state what a validator here checks, so that
+    the OpenAPI schema promises exactly what is accepted; the validator keeps
+    the check and its message (pydantic's own pattern errors say less)."""
+    return Field(json_schema_extra=keywords)
+
+
+#: What the validators below accept, as JSON Schema patterns.
+NO_NUL = r"^[^\x00]*$"
+ABSOLUTE_PATH = r"^/[^\x00]*$"
+ENV_NAME = r"^[^=\x00]+$"
+#: runtime.spec.check_container_path: absolute, not `/` itself, no `..`.
+CONTAINER_PATH = r"^(?!/*$)(?!(.*/)?\.\.(/|$))/[^\x00]*$"
+LABEL_KEY = r"^[^\x00]+$"
+IMAGE_REF_PATTERN = (
+    r"^((docker\.io|index\.docker\.io|registry-1\.docker\.io)/)?(library/)?"
+    r"[a-z0-9][a-z0-9_.-]{0,127}(:latest)?$"
+)
+#: Capabilities by name, as sent (`normalize` also takes other cases and spaces).
+CAPABILITY_NAMES = [
+    "ALL",
+    *capabilities.CAPABILITIES,
+    *(f"CAP_{c}" for c in capabilities.CAPABILITIES),
+]
+
+Argument = Annotated[str, documents(pattern=NO_NUL)]
+# Keys are described by patternProperties; additionalProperties closes the
+# object to the others, as the validators do.
+Environment = Annotated[
+    dict[Annotated[str, documents(pattern=ENV_NAME)], Annotated[str, documents(pattern=NO_NUL)]],
+    documents(additionalProperties=False),
+]
+Labels = Annotated[
+    dict[Annotated[str, documents(pattern=LABEL_KEY)], Annotated[str, documents(pattern=NO_NUL)]],
+    documents(additionalProperties=False),
+]
+Capability = Annotated[str, documents(enum=CAPABILITY_NAMES)]
+#: A signal by name or number, as runtime.signals.parse_signal takes it.
+Signal = Annotated[
+    Annotated[str, documents(enum=SIGNAL_NAMES)]
+    | Annotated[StrictInt, documents(enum=SIGNAL_NUMBERS)],
+    Field(description="Signal name (`SIGTERM`, `TERM`) or number."),
+]
 
 
 class ContainerStatus(StrEnum):
@@ -142,9 +196,21 @@ class BindMount(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["bind"]
-    source: Annotated[str, Field(description="Absolute host path; must exist.")]
-    target: Annotated[str, Field(description="Absolute path in the container, without `..`.")]
-    read_only: Annotated[bool, Field(description="Recursively read-only.")] = False
+    source: Annotated[
+        str,
+        Field(
+            description="Absolute host path; must exist.",
+            json_schema_extra={"pattern": ABSOLUTE_PATH},
+        ),
+    ]
+    target: Annotated[
+        str,
+        Field(
+            description="Absolute path in the container, without `..`.",
+            json_schema_extra={"pattern": CONTAINER_PATH},
+        ),
+    ]
+    read_only: Annotated[StrictBool, Field(description="Recursively read-only.")] = False
 
     @field_validator("source")
     @classmethod
@@ -165,11 +231,17 @@ class TmpfsMount(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["tmpfs"]
-    target: Annotated[str, Field(description="Absolute path in the container, without `..`.")]
+    target: Annotated[
+        str,
+        Field(
+            description="Absolute path in the container, without `..`.",
+            json_schema_extra={"pattern": CONTAINER_PATH},
+        ),
+    ]
     size_bytes: Annotated[
         int | None, Field(gt=0, description="Size cap; default half of the RAM (tmpfs(5)).")
     ] = None
-    read_only: bool = False
+    read_only: StrictBool = False
 
     _target = field_validator("target")(_container_path)
 
@@ -191,7 +263,7 @@ class ContainerCreate(BaseModel):
     )
 
     command: Annotated[
-        list[str],
+        list[Argument],
         Field(
             min_length=1,
             description="argv of the command; `command[0]` is looked up in `PATH` "
@@ -207,17 +279,19 @@ class ContainerCreate(BaseModel):
         Field(
             max_length=64,
             description="RFC 1123 hostname; defaults to the first 12 characters of the id.",
+            json_schema_extra={"pattern": _HOSTNAME.pattern},
         ),
     ] = None
     env: Annotated[
-        dict[str, str],
+        Environment,
         Field(description="Environment variables; `PATH` defaults to a sane value."),
     ] = {}
     workdir: Annotated[
         str | None,
         Field(
             description="Absolute working directory of the command (default `/`); "
-            "created if missing."
+            "created if missing.",
+            json_schema_extra={"pattern": ABSOLUTE_PATH},
         ),
     ] = None
     user: Annotated[
@@ -230,14 +304,14 @@ class ContainerCreate(BaseModel):
         ),
     ] = None
     cap_add: Annotated[
-        list[str],
+        list[Capability],
         Field(
             description="Capabilities to add to Docker's default 14, by name "
             "(`NET_ADMIN` or `CAP_NET_ADMIN`); `ALL` for every one.",
         ),
     ] = []
     cap_drop: Annotated[
-        list[str],
+        list[Capability],
         Field(description="Capabilities to drop, by name; `ALL` to start from none."),
     ] = []
     seccomp: Annotated[
@@ -245,18 +319,18 @@ class ContainerCreate(BaseModel):
         Field(description="`default`: the syscall filter of docs/security.md; `unconfined`: none."),
     ] = "default"
     no_new_privileges: Annotated[
-        bool,
+        StrictBool,
         Field(description="PR_SET_NO_NEW_PRIVS: setuid bits and file capabilities do nothing."),
     ] = True
     userns: Annotated[
-        bool,
+        StrictBool,
         Field(
             description="Run in a user namespace: container root is an unprivileged "
             "host uid (the service's --userns-range, 100000-165535 by default)."
         ),
     ] = False
     tty: Annotated[
-        bool,
+        StrictBool,
         Field(
             description="Give the command a pseudo-terminal as stdin/stdout/stderr and "
             "controlling terminal (`TERM=xterm` unless `env` says otherwise); stderr is "
@@ -264,7 +338,7 @@ class ContainerCreate(BaseModel):
         ),
     ] = False
     stdin: Annotated[
-        bool,
+        StrictBool,
         Field(
             description="Keep stdin open for `attach` (a pipe) instead of `/dev/null`; "
             "with `tty` the terminal is the stdin."
@@ -274,11 +348,11 @@ class ContainerCreate(BaseModel):
         TtySize | None, Field(description="Initial size of the terminal (with `tty`).")
     ] = None
     auto_remove: Annotated[
-        bool,
+        StrictBool,
         Field(description="Remove the container (record and logs) as soon as it has exited."),
     ] = False
     labels: Annotated[
-        dict[str, str],
+        Labels,
         Field(description="Free metadata (Docker's labels); `docker ps --filter label=` sees it."),
     ] = {}
     limits: Annotated[
@@ -289,11 +363,12 @@ class ContainerCreate(BaseModel):
         str,
         Field(
             description="Image for the root filesystem: `host` (the host's `/`, read-only, "
-            "with private /tmp, /run, /var/tmp), `busybox`, or an imported one."
+            "with private /tmp, /run, /var/tmp), `busybox`, or an imported one.",
+            json_schema_extra={"pattern": IMAGE_REF_PATTERN},
         ),
     ] = "host"
     read_only: Annotated[
-        bool, Field(description="Make the root filesystem read-only (no writable layer).")
+        StrictBool, Field(description="Make the root filesystem read-only (no writable layer).")
     ] = False
     mounts: Annotated[
         list[MountSpec], Field(description="Bind mounts and tmpfs mounts, in order.")
@@ -476,12 +551,10 @@ class ContainersKill(BaseModel):
         ),
     ] = None
     all: Annotated[
-        bool,
+        StrictBool,
         Field(description="Every running container (the only way to select without a filter)."),
     ] = False
-    signal: Annotated[
-        str | StrictInt, Field(description="Signal name (`SIGTERM`, `TERM`) or number.")
-    ] = "SIGKILL"
+    signal: Signal = "SIGKILL"
 
 
 class ContainersKillResult(BaseModel):
@@ -506,14 +579,20 @@ class ExecCreate(BaseModel):
         },
     )
 
-    command: Annotated[list[str], Field(min_length=1, description="argv, looked up in `PATH`.")]
-    tty: Annotated[bool, Field(description="A pseudo-terminal of its own (as for containers).")] = (
-        False
-    )
-    stdin: Annotated[bool, Field(description="Keep stdin open for attach.")] = False
-    env: Annotated[dict[str, str], Field(description="On top of the container's environment.")] = {}
+    command: Annotated[
+        list[Argument], Field(min_length=1, description="argv, looked up in `PATH`.")
+    ]
+    tty: Annotated[
+        StrictBool, Field(description="A pseudo-terminal of its own (as for containers).")
+    ] = False
+    stdin: Annotated[StrictBool, Field(description="Keep stdin open for attach.")] = False
+    env: Annotated[Environment, Field(description="On top of the container's environment.")] = {}
     workdir: Annotated[
-        str | None, Field(description="Absolute path; the container's workdir by default.")
+        str | None,
+        Field(
+            description="Absolute path; the container's workdir by default.",
+            json_schema_extra={"pattern": ABSOLUTE_PATH},
+        ),
     ] = None
     user: Annotated[
         str | None,

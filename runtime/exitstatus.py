@@ -20,10 +20,14 @@ class ExitStatus:
 
 
 def signal_name(signo: int) -> str:
+    """``SIGTERM``; real-time signals as kill(1) lists them, ``SIGRTMIN+3``."""
     try:
         return signal.Signals(signo).name
     except ValueError:
-        return f"SIG{signo}"
+        pass
+    if signal.SIGRTMIN < signo < signal.SIGRTMAX:
+        return f"SIGRTMIN+{signo - signal.SIGRTMIN}"
+    return f"SIG{signo}"
 
 
 def from_waitid(si_code: int, si_status: int) -> ExitStatus:

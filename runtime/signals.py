@@ -6,6 +6,14 @@ import signal
 
 from runtime.errors import InvalidArgument
 
+#: The numbers kill(2) takes here: 1 to 64 but 32 and 33, which glibc keeps
+#: for itself (signal(7), "Real-time signals").
+SIGNAL_NUMBERS: list[int] = sorted(int(s) for s in signal.valid_signals() if int(s) > 0)
+#: The names, with and without ``SIG`` (``parse_signal`` takes any case too).
+SIGNAL_NAMES: list[str] = sorted(
+    {n for name in signal.Signals.__members__ for n in (name, name.removeprefix("SIG"))}
+)
+
 
 def parse_signal(value: str | int, field: str = "signal") -> int:
     """``"SIGTERM"``, ``"TERM"``, ``"term"``, ``"15"`` or ``15`` → 15."""
@@ -18,6 +26,11 @@ def parse_signal(value: str | int, field: str = "signal") -> int:
     name = text.upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
+    if name.startswith("SIGRTMIN+") and name[9:].isdigit():
+        # signal(7): real-time signals are named relative to SIGRTMIN.
+        number = signal.SIGRTMIN + int(name[9:])
+        if number <= signal.SIGRTMAX:
+            return number
     try:
         return int(signal.Signals[name])
     except KeyError:

@@ -13,7 +13,6 @@ the state dir is full (``app/errors.py``).
 from __future__ import annotations
 
 import asyncio
-import signal as signal_module
 from concurrent.futures import Future
 from enum import StrEnum
 from typing import Annotated, Any
@@ -36,6 +35,11 @@ from app.schemas import (
     ExecPublic,
 )
 from runtime import ContainerRecord, ExecRecord, InvalidArgument, Runtime, Selector, timeutil
+from runtime.exitstatus import signal_name
+from runtime.signals import SIGNAL_NAMES, SIGNAL_NUMBERS
+
+#: What ``signal=`` takes in a query: a name or a number, both as text.
+SIGNAL_CHOICES = [*SIGNAL_NAMES, *map(str, SIGNAL_NUMBERS)]
 
 Responses = dict[int | str, dict[str, Any]]
 SERVICE_ERRORS: Responses = {
@@ -82,8 +86,9 @@ SINCE_DOC = (
 )
 UNTIL_DOC = "Only lines written at or before this time (as `since`); `follow` ends then."
 Timestamps = Annotated[bool, Query(description=TIMESTAMPS_DOC)]
-LogTime = Annotated[str | None, Query(description=SINCE_DOC)]
-LogUntil = Annotated[str | None, Query(description=UNTIL_DOC)]
+_TIME = {"pattern": timeutil.TIME_PATTERN}
+LogTime = Annotated[str | None, Query(description=SINCE_DOC, json_schema_extra=_TIME)]
+LogUntil = Annotated[str | None, Query(description=UNTIL_DOC, json_schema_extra=_TIME)]
 
 
 def log_time(field: str, value: str | None) -> int | None:
@@ -211,7 +216,7 @@ def kill_containers(selection: ContainersKill, runtime: RuntimeDep) -> Container
         selection.signal,
     )
     return ContainersKillResult(
-        signal=signal_module.Signals(result.signal).name,
+        signal=signal_name(result.signal),
         killed=list(result.killed),
         not_running=list(result.not_running),
         not_found=list(result.not_found),
@@ -251,7 +256,11 @@ def kill_container(
     ref: str,
     runtime: RuntimeDep,
     signal: Annotated[
-        str, Query(description="Signal name (`SIGTERM`, `TERM`) or number.")
+        str,
+        Query(
+            description="Signal name (`SIGTERM`, `TERM`) or number.",
+            json_schema_extra={"enum": SIGNAL_CHOICES},
+        ),
     ] = "SIGKILL",
 ) -> ContainerPublic:
     """Send a signal to the container's PID 1.

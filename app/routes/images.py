@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.deps import RuntimeDep
-from app.schemas import ErrorDetail, ImagePublic
+from app.schemas import IMAGE_REF_PATTERN, ErrorDetail, ImagePublic
 from app.uploads import import_body
 
 router = APIRouter(prefix="/images", tags=["images"])
@@ -55,7 +55,13 @@ def get_image(name: str, runtime: RuntimeDep) -> ImagePublic:
 async def import_image(
     request: Request,
     runtime: RuntimeDep,
-    name: Annotated[str, Query(description="The new image's name, e.g. `mybox`.")],
+    name: Annotated[
+        str,
+        Query(
+            description="The new image's name, e.g. `mybox`.",
+            json_schema_extra={"pattern": IMAGE_REF_PATTERN},
+        ),
+    ],
 ) -> ImagePublic:
     """Import a root filesystem from a tar or tar.gz body (`tar -C rootfs -c .`, `docker export`).
 

@@ -591,3 +591,37 @@ def test_docs_page_uses_local_assets(client: TestClient) -> None:
 
 def test_health(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_a_405_lists_every_method_of_the_path(client: TestClient) -> None:
+    """RFC 9110 15.5.6; Starlette alone names only the first route's methods."""
+    got = client.request("OPTIONS", "/containers")
+    assert got.status_code == 405
+    assert set(got.headers["allow"].split(", ")) == {"GET", "POST"}
+    got = client.put("/containers/abc")
+    assert set(got.headers["allow"].split(", ")) == {"DELETE", "GET"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"command": ["true"], "tty": 1}, "tty"),
+        ({"command": ["true"], "auto_remove": "yes"}, "auto_remove"),
+        ({"command": ["true"], "env": {"": "x"}}, "env"),
+    ],
+)
+def test_request_fields_take_only_what_the_schema_says(
+    client: TestClient, body: dict[str, Any], field: str
+) -> None:
+    got = client.post("/containers", json=body)
+    assert got.status_code == 422
+    assert field in got.json()["detail"][0]["loc"]
+
+
+def test_the_schema_states_what_the_validators_check(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["ContainerCreate"]
+    props = schema["properties"]
+    assert props["env"]["additionalProperties"] is False
+    assert "NET_ADMIN" in props["cap_add"]["items"]["enum"]
+    assert props["command"]["items"]["pattern"] == "^[^\\x00]*$"
+    assert props["tty"]["type"] == "boolean"

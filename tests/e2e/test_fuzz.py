@@ -1,9 +1,8 @@
 """Bad input: schemathesis against the live ``/openapi.json`` (issue 8).
 
 Every documented operation, a bounded number of generated requests each
-(``MAX_EXAMPLES``; a run takes about 10 s here), with the checks that matter
-for robustness: no 5xx, every status code documented, every response body
-and content type as documented.  Generated commands run as arguments of
+(``MAX_EXAMPLES``; a run takes about 15 s here), with every check of
+schemathesis but two (``EXCLUDED_CHECKS``).  Generated commands run as arguments of
 ``/bin/true`` (tests/e2e/fuzz_hooks.py), since containers without an image
 see the host's files.
 
@@ -20,14 +19,15 @@ from pathlib import Path
 from tests.e2e.conftest import ROOT, Service
 
 MAX_EXAMPLES = int(os.environ.get("MYDOCKER_FUZZ_EXAMPLES", "20"))
-CHECKS = ",".join(
-    [
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_schema_conformance",
-    ]
-)
+#: Every check but two.  A schema-valid request may still be refused for what
+#: no schema can say (a mount target missing from the image, a body that is not
+#: a tar archive, a bulk kill that selects nothing): positive_data_acceptance.
+#: ``/containers/kill`` is also ``/containers/{ref}`` for a container named
+#: ``kill``, so its 405 truly allows GET and DELETE too, which the schema's
+#: separate paths do not say: allow_header_conformance (tests/api checks Allow).
+#: The rest: no 5xx, statuses, content types, headers and bodies as
+#: documented, schema-violating input refused, undocumented methods refused.
+EXCLUDED_CHECKS = "positive_data_acceptance,allow_header_conformance"
 
 
 def test_schemathesis_finds_no_5xx_and_no_undocumented_response(
@@ -41,7 +41,9 @@ def test_schemathesis_finds_no_5xx_and_no_undocumented_response(
             "run",
             f"{own_service.url}/openapi.json",
             "--checks",
-            CHECKS,
+            "all",
+            "--exclude-checks",
+            EXCLUDED_CHECKS,
             "--max-examples",
             str(MAX_EXAMPLES),
             "--request-timeout",

@@ -71,4 +71,6 @@ def test_waitid_agrees_with_a_real_child() -> None:
 
 def test_signal_name_known_and_unknown() -> None:
     assert signal_name(9) == "SIGKILL"
-    assert signal_name(int(signal.SIGRTMIN) + 1) == f"SIG{int(signal.SIGRTMIN) + 1}"
+    assert signal_name(int(signal.SIGRTMIN)) == "SIGRTMIN"
+    assert signal_name(int(signal.SIGRTMIN) + 1) == "SIGRTMIN+1"
+    assert signal_name(200) == "SIG200"

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from runtime.errors import InvalidArgument
-from runtime.signals import catches, parse_signal
+from runtime.exitstatus import signal_name
+from runtime.signals import SIGNAL_NAMES, SIGNAL_NUMBERS, catches, parse_signal
 
 
 @pytest.mark.parametrize(
@@ -69,3 +70,17 @@ def test_catches_is_false_for_a_process_that_does_not_exist() -> None:
     with open("/proc/sys/kernel/pid_max") as f:
         pid_max = int(f.read())
     assert not catches(pid_max + 1, signal.SIGTERM)
+
+
+def test_real_time_signals_by_name_round_trip() -> None:
+    for number in range(int(signal.SIGRTMIN), int(signal.SIGRTMAX) + 1):
+        assert parse_signal(signal_name(number)) == number
+    with pytest.raises(InvalidArgument):
+        parse_signal("SIGRTMIN+99")
+
+
+def test_the_documented_choices_are_all_accepted() -> None:
+    """The OpenAPI schema lists these (app/schemas.py): each must parse."""
+    for choice in [*SIGNAL_NAMES, *SIGNAL_NUMBERS]:
+        parse_signal(choice)
+    assert 32 not in SIGNAL_NUMBERS and 9 in SIGNAL_NUMBERS and "TERM" in SIGNAL_NAMES
