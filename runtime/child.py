@@ -3,8 +3,8 @@
 Order matters and each step is named, so a failure reads
 ``"mount /proc: Operation not permitted"`` on the container's ``error``:
 
-1. wait for the parent's go byte on the sync pipe (the parent may still be
-   setting the child up: cgroups, id maps, ...);
+1. wait for the parent's go byte on the sync pipe (the parent writes the
+   id maps and the pid file first);
 2. make every mount private (``MS_REC|MS_PRIVATE``) before mounting anything,
    so nothing propagates back to the host (mount_namespaces(7));
 3. build the container's root (``runtime.rootfs``: overlay or the read-only
@@ -14,6 +14,8 @@ Order matters and each step is named, so a failure reads
    without a ``rootfs`` plan keeps the host's root and only gets the fresh
    ``/proc`` and ``/sys`` and the masks;
 4. set the hostname (UTS namespace) and bring ``lo`` up (network namespace);
+   wait for the parent's joined byte: while the child built its root, the
+   parent moved it into the container's cgroups (``JOINED_BYTE``, below);
    set the rlimits (``nofile``, ``fsize_bytes``);
 5. chdir; with a tty: open a pty through the container's /dev/ptmx, send
    its master to the launcher, setsid and make the slave the controlling
@@ -53,6 +55,21 @@ EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
 
 GO_BYTE = b"G"
+#: The second byte on the sync pipe: the parent has moved the child into
+#: every cgroup of the container (runtime/launcher/server.py, ``_join``).
+#:
+#: cgroups(7): a process's cgroup membership is what the controllers limit
+#: and count, and a child starts in its parent's cgroups.  Writing a pid to
+#: ``cgroup.procs`` is the slowest part of a launch (the cgroup core's
+#: per-CPU rw-semaphore waits for an RCU grace period, docs/performance.md),
+#: and nothing the child does to build its root needs the cgroup: so the
+#: parent sends the go byte first and joins while the child mounts, and the
+#: child waits for this byte before the first step done on the command's
+#: behalf (rlimits, the pty, privileges, execve).  Everything the command
+#: runs, allocates or forks therefore happens inside the container's cgroups,
+#: as before; only the setup before this byte is charged to the launcher's
+#: cgroups (docs/limits.md).
+JOINED_BYTE = b"J"
 
 
 @dataclass(frozen=True)
@@ -117,6 +134,9 @@ def _steps(
         ),
         ("sethostname", lambda: socket.sethostname(spec.hostname)),
         ("bring up lo", _loopback_up),
+        # Nothing before this runs on the command's behalf; nothing after it
+        # may run outside the container's cgroups (JOINED_BYTE).
+        ("wait for the cgroup join", lambda: _wait_for_joined(fds.sync_read)),
         ("set rlimits", lambda: _set_rlimits(spec.limits)),
         (f"chdir {spec.workdir}", lambda: os.chdir(spec.workdir)),
         *stdio_steps(fds, tty_size),
@@ -208,6 +228,22 @@ def _wait_for_go(fd: int) -> bool:
         except InterruptedError:
             continue
         return data == GO_BYTE
+
+
+def _wait_for_joined(fd: int) -> None:
+    """Block until the parent has joined us to the container's cgroups.
+
+    Anything but the byte (EOF: the launcher died) ends the child quietly,
+    as a missing go byte does: nobody is left to read a report.  A parent
+    whose join failed does not write at all: it SIGKILLs us."""
+    while True:
+        try:
+            data = os.read(fd, 1)
+        except InterruptedError:
+            continue
+        if data != JOINED_BYTE:
+            os._exit(EXIT_SETUP_FAILED)
+        return
 
 
 _PROC_FLAGS = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC

@@ -17,9 +17,12 @@ drained whether or not anybody is attached, and it writes attach input
 has not read yet.  Execs (runtime/nsexec.py) are entries too, of kind
 ``exec``: forked, not cloned, and reaped the same way.
 
-Limits (docs/limits.md): each container gets a cgroup, joined before the go
-byte, so the command runs limited from its first instruction (an exec joins
-the cgroups of the container's init, runtime/nsexec.py).  The loop's select
+Limits (docs/limits.md): each container gets a cgroup.  The launcher sends
+the go byte first and joins the child to its cgroups while it builds its
+root; the child waits for a second byte ("joined") before the first step
+done on the command's behalf, so the command runs limited from its first
+instruction (runtime/child.py, ``JOINED_BYTE``; an exec joins the cgroups of
+the container's init, runtime/nsexec.py).  The loop's select
 timeout doubles as the timer for ``timeout_seconds``; an inotify watch on
 the log files (IN_MODIFY) wakes it to check the sizes against
 ``output_bytes``; either kills the whole cgroup.  At exit the
@@ -107,6 +110,10 @@ class Entry:
     started_at: str | None = None
     exit: dict[str, Any] | None = None
     devices_cgroup: str | None = None
+    #: The go byte went out at clone (the child builds its root while the
+    #: launcher joins it to the cgroups); ``_release`` then sends only the
+    #: joined byte.
+    go_sent: bool = False
     kind: str = "container"
     #: The container a spec'd exec runs in (execs only).
     container: str | None = None
@@ -452,6 +459,7 @@ class Launcher:
         if container_id in self.entries:
             raise RequestError("invalid_state", f"container {container_id} exists")
         spec = from_dict(ContainerSpec, message["spec"])
+        start = bool(message.get("start", True))
         entry = self._clone(
             container_id,
             spec,
@@ -459,8 +467,9 @@ class Launcher:
             message["stderr"],
             message.get("pidfile"),
             _size(message.get("tty_size")),
+            go=start,
         )
-        if message.get("start", True):
+        if start:
             self._release(entry, client, req)
             return None  # replied once execve has happened (or failed)
         return {"pid": entry.pid, "pid_start_time": entry.pid_start_time, "exec_error": None}
@@ -637,10 +646,13 @@ class Launcher:
         stderr: str,
         pidfile: str | None = None,
         tty_size: tuple[int, int] | None = None,
+        go: bool = False,
     ) -> Entry:
         cgroup = self._make_cgroup(container_id, spec.limits)
         try:
-            entry = self._clone_into(container_id, spec, stdout, stderr, pidfile, cgroup, tty_size)
+            entry = self._clone_into(
+                container_id, spec, stdout, stderr, pidfile, cgroup, tty_size, go
+            )
         except BaseException:
             if cgroup is not None:
                 cgroup.remove()
@@ -673,7 +685,16 @@ class Launcher:
         pidfile: str | None,
         cgroup: cgroups.Cgroup | None,
         tty_size: tuple[int, int] | None = None,
+        go: bool = False,
     ) -> Entry:
+        """Clone the child, then join it to its cgroups.
+
+        With ``go`` (a create that starts at once) the go byte goes out
+        before the join, so the child builds its root while the launcher
+        waits in the kernel for the join; the child then waits for the
+        joined byte (``_release``) before it does anything on the command's
+        behalf.  Without it (created, started later) the child waits for
+        the go byte, and ``_release`` sends both bytes at start."""
         stdio = self._open_stdio(spec.tty, spec.stdin, stdout, stderr)
         opened: list[int] = []
         try:
@@ -701,24 +722,38 @@ class Launcher:
             self._close_stdio(stdio)
             raise
         start_time = process_start_time(pid)
+        devices_cgroup: str | None = None
         try:
             if pidfile is not None:
                 # Before the go byte: if we die from here on, the API finds
                 # the child by this file and kills it (runtime/pids.py).
                 pids.write_pidfile(pidfile, pid, start_time)
-            if cgroup is not None:
-                # The child waits for the go byte, so it has run none of the
-                # command yet, and anything it forks later starts in the cgroup.
-                cgroup.add(pid)
-            devices_cgroup = self._prepare(container_id, spec, pid)
-        except BaseException:
-            # The child still waits for its go byte: kill it, reap it, forget it.
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
-            for fd in opened + [pidfd]:
-                os.close(fd)
-            self._close_stdio(stdio)
-            raise
+            host_id = spec.security.userns_host_id
+            if host_id is not None:
+                # Before the go byte: the child's first mounts already act
+                # as its mapped root (user_namespaces(7)).
+                userns.write_maps(pid, host_id, USERNS_SIZE)
+            if go:
+                os.write(sync_write, child.GO_BYTE)
+            # The child waits for the joined byte before the first step done
+            # on the command's behalf, so it runs none of the command yet,
+            # and anything it forks later starts in the cgroups.
+            devices_cgroup = self._join(container_id, pid, cgroup)
+        except BaseException as err:
+            if not (go and isinstance(err, Exception) and _has_exited(pidfd)):
+                # The child is still waiting for a byte of ours: kill it,
+                # reap it, forget it; the request fails with ``err``.
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+                for fd in opened + [pidfd]:
+                    os.close(fd)
+                self._close_stdio(stdio)
+                raise
+            # The child failed a setup step of its own before the join was
+            # done (which is why the join failed): it ran none of the
+            # command, and its report on the error pipe is the real error,
+            # the one the launch answers with once released.
+            log.warning("%s: the child exited during its cgroup join (%s)", container_id, err)
         for fd in (*stdio.child_fds, sync_read, error_write):
             os.close(fd)
         if log.isEnabledFor(logging.DEBUG):  # describe() is not free: only when it is shown
@@ -731,6 +766,7 @@ class Launcher:
             sync_write=sync_write,
             error_read=error_read,
             devices_cgroup=devices_cgroup,
+            go_sent=go,
             spec=spec,
         )
         self._adopt(entry, stdio)
@@ -920,11 +956,18 @@ class Launcher:
             entry.log_fd = -1
         entry.pending_input.clear()
 
-    def _prepare(self, container_id: str, spec: ContainerSpec, pid: int) -> str | None:
-        """What the parent sets up while the child waits: id maps, cgroups."""
-        host_id = spec.security.userns_host_id
-        if host_id is not None:
-            userns.write_maps(pid, host_id, USERNS_SIZE)
+    def _join(self, container_id: str, pid: int, cgroup: cgroups.Cgroup | None) -> str | None:
+        """Move the child into the container's cgroups and a devices cgroup.
+
+        cgroups(7): writing a pid to ``cgroup.procs`` moves that process,
+        and a process's children start in its cgroups, so whatever the
+        child runs after this (the command, all it forks) is limited and
+        counted.  Returns the devices cgroup's path (None without one)."""
+        if cgroup is not None:
+            try:
+                cgroup.add(pid)
+            except cgroups.CgroupError as err:
+                raise RequestError("failed", f"cgroup: {err}") from err
         if not devices.available():
             log.warning("no v1 devices cgroup: %s may open any device node", container_id)
             return None
@@ -937,21 +980,28 @@ class Launcher:
         return path
 
     def _release(self, entry: Entry, client: Client, req: int) -> None:
-        """Send the go byte; the reply waits for the error pipe's verdict."""
+        """Send the joined byte (and the go byte unless it went at clone);
+        the reply waits for the error pipe's verdict."""
         entry.pending = (client, req)
         entry.state = "running"
         entry.started_at = now_rfc3339()
         entry.released_at = time.monotonic()
         if entry.limits.timeout_seconds is not None:
             entry.deadline = entry.released_at + entry.limits.timeout_seconds
+        data = child.JOINED_BYTE if entry.go_sent else child.GO_BYTE + child.JOINED_BYTE
         try:
-            os.write(entry.sync_write, child.GO_BYTE)
+            os.write(entry.sync_write, data)
         except BrokenPipeError:
             pass  # the child is already gone; the pidfd will say how
         os.close(entry.sync_write)
         entry.sync_write = -1
 
     def _read_error_pipe(self, entry: Entry) -> None:
+        if entry.error_read < 0:
+            # ``_reap`` read it to the end earlier in this loop turn: a child
+            # that died before it was registered (during its cgroup join) has
+            # both fds ready at once, its pidfd first.
+            return
         while True:
             try:
                 data = os.read(entry.error_read, 4096)
@@ -1058,6 +1108,14 @@ def _inotify_events(data: bytes) -> list[tuple[int, int]]:
         events.append((wd, mask))
         position += INOTIFY_EVENT.size + name_length
     return events
+
+
+def _has_exited(pidfd: int) -> bool:
+    """Has the child exited (not reaped: WNOWAIT leaves that to ``_reap``)?"""
+    try:
+        return os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
 
 
 def _output_size(paths: tuple[str, str]) -> int:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from runtime import cgroups
-from tests.e2e.conftest import logs, run
+from tests.e2e import slow_join
+from tests.e2e.conftest import ROOT, Service, free_port, logs, run
 
 MiB = 1 << 20
 
@@ -151,6 +154,97 @@ def test_nofile_and_fsize_are_rlimits_of_the_command(client: httpx.Client) -> No
     assert logs(client, done["id"], stream="stdout") == f"64\n{MiB // 512}\n"
     assert done["exit_code"] == 128 + 25
     assert len(logs(client, done["id"], stream="stderr")) == MiB
+
+
+#: The hierarchies a container joins on this host (cgroup v1): the
+#: launcher's four (runtime/cgroups/v1.py) and the devices cgroup
+#: (runtime/security/devices.py).
+JOINED = ("memory", "pids", "cpu", "cpuacct", "devices")
+
+
+def joined_cgroups(proc_self_cgroup: str) -> dict[str, str]:
+    """controller -> cgroup path, from ``/proc/PID/cgroup`` (cgroups(7))."""
+    paths = {}
+    for line in proc_self_cgroup.splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(","):
+            paths[controller] = path
+    return paths
+
+
+def assert_in_its_cgroups(container_id: str, proc_self_cgroup: str) -> None:
+    paths = joined_cgroups(proc_self_cgroup)
+    for controller in JOINED:
+        assert paths.get(controller, "").rsplit("/", 1)[-1] == container_id, (
+            controller,
+            proc_self_cgroup,
+        )
+
+
+@pytest.fixture(scope="module")
+def slow_join_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A service whose launcher takes DELAY_SECONDS to join each child to
+    its cgroups (tests/e2e/slow_join.py): the API finds its socket and uses
+    it instead of starting its own."""
+    state = tmp_path_factory.mktemp("slowjoin") / "state"
+    state.mkdir()
+    with open(state.parent / "launcher.log", "ab") as log:
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "tests.e2e.slow_join", "--state-dir", str(state)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    svc = Service(state_dir=state, port=free_port())
+    try:
+        deadline = time.monotonic() + 20
+        while not (state / "launcher.sock").exists():
+            assert launcher.poll() is None, "the slow-join launcher exited"
+            assert time.monotonic() < deadline, "the slow-join launcher did not come up"
+            time.sleep(0.05)
+        svc.start()
+        yield svc
+    finally:
+        svc.stop()
+        launcher.kill()
+        launcher.wait()
+        svc.kill_leftovers()
+
+
+@pytest.fixture
+def slow_client(slow_join_service: Service) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=slow_join_service.url, timeout=60) as c:
+        yield c
+
+
+# The launcher joins a container to its cgroups while the child builds its
+# root, and the child waits for the "joined" byte before anything it does for
+# the command (runtime/child.py, JOINED_BYTE).  The command's first
+# instruction reads its own cgroups; with the join slowed down to 0.3 s, a
+# command that did not wait for it would see the launcher's cgroups.
+@pytest.mark.parametrize("userns", [False, True])
+def test_the_command_starts_inside_every_cgroup(slow_client: httpx.Client, userns: bool) -> None:
+    started = time.monotonic()
+    done = run(slow_client, ["cat", "/proc/self/cgroup"], userns=userns)
+    assert time.monotonic() - started >= slow_join.DELAY_SECONDS  # the slow launcher ran it
+    assert done["exit_code"] == 0, done
+    assert_in_its_cgroups(str(done["id"]), logs(slow_client, str(done["id"])))
+
+
+def test_a_created_then_started_container_starts_inside_every_cgroup(
+    slow_client: httpx.Client,
+) -> None:
+    # Docker's create, then start: cloned and joined at create, released at start.
+    body = {"Image": "busybox", "Cmd": ["cat", "/proc/self/cgroup"]}
+    created = slow_client.post("/v1.43/containers/create", json=body)
+    assert created.status_code == 201, created.text
+    ref = created.json()["Id"]
+    assert slow_client.get(f"/containers/{ref}").json()["status"] == "created"
+    started = slow_client.post(f"/v1.43/containers/{ref}/start")
+    assert started.status_code == 204, started.text
+    waited = slow_client.post(f"/v1.43/containers/{ref}/wait")
+    assert waited.json()["StatusCode"] == 0, waited.text
+    assert_in_its_cgroups(ref, logs(slow_client, ref))
 
 
 @pytest.mark.parametrize(
