@@ -10,7 +10,8 @@ round-robin between the peers so that machine noise hits all of them alike:
                 service grown by ballast (MYDOCKER_BENCH_BALLAST_MB)
     throughput  launches/s at 1, 4 and 16 concurrent clients
     scale       N containers running ``sleep`` at once: start, RSS and
-                threads, kill and reap
+                threads, then one bulk kill of their label (--scale-kill each:
+                one kill request per container) and the reaping
 
 Modules: ``service`` (a service process and /proc figures), ``peers`` (one
 launch of each peer), ``bundle`` (the busybox rootfs and OCI bundles),

@@ -31,6 +31,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--throughput-seconds", type=float, default=6.0, help="per peer and count")
     p.add_argument("--slices", type=int, default=3, help="alternations per throughput count")
     p.add_argument("--scale", default="1000,2000", help="running-container counts")
+    p.add_argument(
+        "--scale-kill",
+        choices=("bulk", "each"),
+        default="bulk",
+        help="scale: one POST /containers/kill of the containers' label (bulk), "
+        "or one POST /containers/{id}/kill per container from 16 clients (each)",
+    )
     p.add_argument("--ballast-mb", type=int, default=200)
     p.add_argument("--parts", default="latency,throughput,scale")
     p.add_argument(
@@ -233,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     continue
                 parts.log(f"scale: {count} containers")
-                result["scale"].append(parts.scale(base, count))
+                result["scale"].append(parts.scale(base, count, kill=args.scale_kill))
     finally:
         for peer in peers:
             peer.close()

@@ -182,14 +182,20 @@ def _alive(pids: list[int]) -> int:
     return sum(os.path.exists(f"/proc/{p}") for p in pids)
 
 
-def scale(service: Service, count: int, clients: int = 16) -> dict[str, Any]:
-    """``count`` containers running ``sleep`` at once, then all killed."""
+def scale(service: Service, count: int, clients: int = 16, kill: str = "bulk") -> dict[str, Any]:
+    """``count`` containers running ``sleep`` at once, then all killed.
+
+    ``kill``: ``bulk`` is one ``POST /containers/kill`` of their label (what
+    a user holding many sandboxes sends); ``each`` is one
+    ``POST /containers/{id}/kill`` per container from ``clients`` clients."""
     # Warm up first at the same concurrency, so that "before" already has the
     # worker threads that any burst of requests makes (a pool, not per container).
     http_load(service, {"command": ["/bin/true"]})(clients, 0.5)
     api_pid, launcher_pid = service.pid, service.launcher_pid()
     before = {"api": proc_status(api_pid), "launcher": proc_status(launcher_pid)}
-    body = {"command": ["sleep", "3600"]}
+    label = f"mydocker-bench-scale={os.getpid()}-{count}"
+    key, _, value = label.partition("=")
+    body = {"command": ["sleep", "3600"], "labels": {key: value}}
 
     async def start_all() -> list[dict[str, Any]]:
         todo = list(range(count))
@@ -208,7 +214,15 @@ def scale(service: Service, count: int, clients: int = 16) -> dict[str, Any]:
         await asyncio.gather(*(worker() for _ in range(clients)))
         return started
 
-    async def kill_all(ids: list[str]) -> None:
+    async def kill_bulk() -> int:
+        conn = Connection("127.0.0.1", service.port)
+        status, data = await conn.request("POST", "/containers/kill", {"labels": [label]})
+        await conn.close()
+        if status != 200:
+            raise PeerError(f"bulk kill: {status} {data[:200]!r}")
+        return len(json.loads(data)["killed"])
+
+    async def kill_each(ids: list[str]) -> int:
         todo = list(ids)
 
         async def worker() -> None:
@@ -221,6 +235,7 @@ def scale(service: Service, count: int, clients: int = 16) -> dict[str, Any]:
             await conn.close()
 
         await asyncio.gather(*(worker() for _ in range(clients)))
+        return len(ids)
 
     async def running_count(conn: Connection) -> int:
         status, data = await conn.request("GET", "/containers?status=running")
@@ -237,7 +252,10 @@ def scale(service: Service, count: int, clients: int = 16) -> dict[str, Any]:
     alive_before_kill = _alive(pids)
 
     t_kill = time.perf_counter()
-    asyncio.run(kill_all([c["id"] for c in started]))
+    if kill == "bulk":
+        killed = asyncio.run(kill_bulk())
+    else:
+        killed = asyncio.run(kill_each([c["id"] for c in started]))
     kills_seconds = time.perf_counter() - t_kill
     reaped_seconds = None
     while time.perf_counter() - t_kill < 60:
@@ -265,6 +283,9 @@ def scale(service: Service, count: int, clients: int = 16) -> dict[str, Any]:
         "alive_before_kill": alive_before_kill,
         "launcher_children": children,
         "start_seconds": start_seconds,
+        "kill_mode": kill,
+        "kill_requests": 1 if kill == "bulk" else len(started),
+        "killed": killed,
         "kill_requests_seconds": kills_seconds,
         "all_reaped_seconds_after_first_kill": reaped_seconds,
         "all_reaped_seconds_after_last_kill": (

@@ -115,12 +115,18 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"{n} running: threads added (API + launcher)", threads, max(1, n // 100), "")
         add(f"{n} running: service memory per container", growth, 100, "KiB")
         add(
-            f"{n} running: all reaped after the first kill",
+            f"{n} running: all reaped after the {_kill_start(run)}",
             run["all_reaped_seconds_after_first_kill"],
             2.0,
             "s",
         )
     return out
+
+
+def _kill_start(run: dict[str, Any]) -> str:
+    """When the kill phase began: its one bulk request, or the first of many
+    (results from before the bulk kill have no ``kill_mode``)."""
+    return "bulk kill" if run.get("kill_mode") == "bulk" else "first kill"
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -195,12 +201,21 @@ def table(result: dict[str, Any]) -> str:
                     f" ({(d['rss_kib'] - b['rss_kib']) / n:.1f} KiB/container), threads "
                     f"{b['threads']} -> {d['threads']}, fds {b['fds']} -> {d['fds']}"
                 )
-        lines.append(
-            f"  kill: {n} requests in {_fmt(run['kill_requests_seconds'])} s; all reaped "
-            f"{_fmt(run['all_reaped_seconds_after_first_kill'])} s after the first kill "
-            f"({_fmt(run['all_reaped_seconds_after_last_kill'])} s after the last); all "
-            f"recorded exited after {_fmt(run['all_recorded_exited_seconds_after_first_kill'])} s"
-        )
+        reaped = _fmt(run["all_reaped_seconds_after_first_kill"])
+        after_answer = _fmt(run["all_reaped_seconds_after_last_kill"])
+        recorded = _fmt(run["all_recorded_exited_seconds_after_first_kill"])
+        if run.get("kill_mode") == "bulk":
+            lines.append(
+                f"  kill: 1 POST /containers/kill ({run['killed']} killed) answered in "
+                f"{_fmt(run['kill_requests_seconds'])} s; all reaped {reaped} s after it was "
+                f"sent ({after_answer} s after its answer); all recorded exited after {recorded} s"
+            )
+        else:
+            lines.append(
+                f"  kill: {run.get('kill_requests', n)} requests in "
+                f"{_fmt(run['kill_requests_seconds'])} s; all reaped {reaped} s after the first "
+                f"kill ({after_answer} s after the last); all recorded exited after {recorded} s"
+            )
         lines.append("")
     for note in result.get("scale_skipped", []):
         lines.append(f"Scale: {note}")

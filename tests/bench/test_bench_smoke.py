@@ -58,6 +58,7 @@ def test_quick_run_reports_every_part(tmp_path: Path) -> None:
 
     [scale] = result["scale"]
     assert scale["running_after_start"] == scale["alive_before_kill"] == 20
+    assert (scale["kill_mode"], scale["kill_requests"], scale["killed"]) == ("bulk", 1, 20)
     assert scale["launcher_children"] == 20
     assert scale["all_reaped_seconds_after_first_kill"] is not None
     assert scale["all_recorded_exited_seconds_after_first_kill"] is not None
