@@ -78,6 +78,9 @@ OUTPUT_POLL_SECONDS = 0.05
 REMOVE_RETRIES = 600
 #: inotify(7): struct inotify_event's fixed part (wd, mask, cookie, len).
 INOTIFY_EVENT = struct.Struct("iIII")
+#: Output a client has not read; past this it is dropped (it reconnects and
+#: reconciles), rather than the launcher holding ever more for it.
+MAX_CLIENT_OUTPUT = 64 << 20
 
 
 class RequestError(Exception):
@@ -91,6 +94,8 @@ class Client:
     sock: socket.socket
     reader: protocol.LineReader = field(default_factory=protocol.LineReader)
     alive: bool = True
+    #: Replies and events the socket did not take yet (it is non-blocking).
+    output: bytearray = field(default_factory=bytearray)
 
 
 @dataclass
@@ -198,7 +203,10 @@ class Launcher:
                 elif kind == "accept":
                     self._accept()
                 elif kind == "client":
-                    self._read_client(obj)
+                    if mask & selectors.EVENT_WRITE:
+                        self._flush_client(obj)
+                    if mask & selectors.EVENT_READ and obj.alive:
+                        self._read_client(obj)
                 elif kind == "error_pipe":
                     self._read_error_pipe(obj)
                 elif kind == "pidfd":
@@ -382,6 +390,12 @@ class Launcher:
 
     def _accept(self) -> None:
         sock, _ = self.listener.accept()
+        # Never block on a client: the API's reader thread also sends (acks),
+        # so a launcher blocked writing a burst of exit events into a full
+        # socket, while the API is blocked writing acks into ours, would wait
+        # for each other for ever.  Unsent output is kept and sent when the
+        # socket is writable (unix(7): a stream socket's buffer is ~200 KiB).
+        sock.setblocking(False)
         client = Client(sock)
         self.clients.append(client)
         self.selector.register(sock, selectors.EVENT_READ, ("client", client))
@@ -389,6 +403,8 @@ class Launcher:
     def _read_client(self, client: Client) -> None:
         try:
             data = client.sock.recv(1 << 16)
+        except BlockingIOError:
+            return
         except OSError:
             data = b""
         if not data:
@@ -410,12 +426,33 @@ class Launcher:
         self.clients.remove(client)
 
     def _send(self, client: Client, message: dict[str, Any]) -> None:
+        """Queue a message for the client and send what the socket takes now."""
         if not client.alive:
             return
+        waiting = bool(client.output)
+        client.output += protocol.encode(message)
+        if len(client.output) > MAX_CLIENT_OUTPUT:
+            log.warning("dropping a client that has not read %d bytes", len(client.output))
+            self._drop(client)
+        elif not waiting:
+            self._flush_client(client)
+
+    def _flush_client(self, client: Client) -> None:
+        """Send queued output until the socket would block; ask the selector
+        for writability only while some is left."""
         try:
-            protocol.send(client.sock, message)
+            while client.output:
+                sent = client.sock.send(client.output)
+                del client.output[:sent]
+        except BlockingIOError:
+            pass
         except OSError:
             self._drop(client)
+            return
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.output else 0)
+        key = self.selector.get_map().get(client.sock)
+        if key is not None and key.events != events:
+            self.selector.modify(client.sock, events, ("client", client))
 
     def _broadcast(self, message: dict[str, Any]) -> None:
         for client in list(self.clients):

@@ -1,0 +1,93 @@
+"""The launcher's sends to its clients never block its loop: what a client
+does not read yet is queued and sent in order once its socket is writable.
+
+A blocking send deadlocked a bulk kill of 2,000 containers: the launcher
+blocked writing the burst of exit events into the API's full socket, while
+the API's reader thread, which also sends (acks), blocked writing into the
+launcher's."""
+
+from __future__ import annotations
+
+import selectors
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.launcher import protocol, server
+
+pytestmark = pytest.mark.timeout(30)  # the bug this guards against was a hang
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[tuple[server.Launcher, socket.socket]]:
+    """A launcher and a client connected through its listener."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "launcher.sock"))
+    listener.listen(1)
+    launcher = server.Launcher(listener)
+    peer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    peer.connect(str(tmp_path / "launcher.sock"))
+    launcher._accept()
+    yield launcher, peer
+    peer.close()
+    for client in list(launcher.clients):
+        launcher._drop(client)
+    launcher.selector.close()
+    listener.close()
+
+
+def events(launcher: server.Launcher) -> int:
+    [client] = launcher.clients
+    return launcher.selector.get_map()[client.sock].events
+
+
+def exit_event(n: int) -> dict[str, Any]:
+    return {"event": "exit", "id": f"{n:064x}", "kind": "container", "exit_code": 137, "n": n}
+
+
+def test_a_burst_the_client_does_not_read_is_queued_not_blocked_on(
+    pair: tuple[server.Launcher, socket.socket],
+) -> None:
+    launcher, peer = pair
+    [client] = launcher.clients
+    count = 5000  # ~0.6 MB of events: several times a unix socket's buffer
+    for n in range(count):
+        launcher._broadcast(exit_event(n))  # returns: nothing here may block
+    assert client.output and events(launcher) & selectors.EVENT_WRITE
+    reader, received = protocol.LineReader(), []
+    peer.settimeout(5)
+    while len(received) < count:
+        for key, mask in launcher.selector.select(timeout=0):
+            if key.data[0] == "client" and mask & selectors.EVENT_WRITE:
+                launcher._flush_client(key.data[1])
+        received += reader.feed(peer.recv(1 << 16))
+    assert [m["n"] for m in received] == list(range(count))  # all, in order
+    assert not client.output and events(launcher) == selectors.EVENT_READ
+
+
+def test_a_client_that_never_reads_is_dropped_past_the_cap(
+    pair: tuple[server.Launcher, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    launcher, _ = pair
+    monkeypatch.setattr(server, "MAX_CLIENT_OUTPUT", 1 << 20)
+    n = 0
+    while launcher.clients and n < 100_000:
+        launcher._broadcast(exit_event(n))
+        n += 1
+    assert launcher.clients == []  # dropped; it reconnects and reconciles
+    assert n > 1000  # not before its socket and the queue were full
+
+
+def test_requests_are_still_read_while_output_waits(
+    pair: tuple[server.Launcher, socket.socket],
+) -> None:
+    launcher, peer = pair
+    for n in range(5000):
+        launcher._broadcast(exit_event(n))
+    peer.sendall(protocol.encode({"req": 1, "op": "hello"}))
+    [client] = launcher.clients
+    launcher._read_client(client)  # handled, and the reply queued behind the events
+    assert b'{"req":1,"ok":true,"version"' in client.output
