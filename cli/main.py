@@ -4,8 +4,8 @@
                  [-e K=V] [-w DIR] [-u USER] [--cap-add CAP] [--cap-drop CAP]
                  [--memory 64m] [--cpus 0.5] [--pids-limit N] [--timeout S] -- CMD...
     mydocker --action run --name N -- /bin/sh      (the tutorial's own form)
-    mydocker ps [-a] | logs [-f] [-t] [--since T] [--until T] REF | wait REF
-    mydocker kill [-s SIG] REF | stop REF
+    mydocker ps [-a] | logs [-f] [-t] [--since T] [--until T] REF | wait REF | stop REF
+    mydocker kill [-s SIG] [-l KEY[=VALUE]]... [REF...]   (several, or -l: one request)
     mydocker rm [-f] REF... | inspect REF | exec [-i] [-t] [-d] REF -- CMD...
     mydocker attach REF | images | import NAME FILE
 
@@ -113,7 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     kill = sub.add_parser("kill", help="send a signal (default SIGKILL)")
     kill.add_argument("-s", "--signal", default="SIGKILL")
-    kill.add_argument("ref")
+    kill.add_argument(
+        "-l",
+        "--label",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE]",
+        help="every running container with this label (repeatable: all must hold)",
+    )
+    kill.add_argument("refs", nargs="*", metavar="REF")
 
     stop = sub.add_parser("stop", help="SIGTERM, then SIGKILL after the grace period")
     stop.add_argument("-t", "--time", type=float, default=10)
@@ -400,9 +408,30 @@ def cmd_wait(api: Api, args: argparse.Namespace) -> int:
 
 
 def cmd_kill(api: Api, args: argparse.Namespace) -> int:
-    container = api.json("POST", f"/containers/{args.ref}/kill", params={"signal": args.signal})
-    output.print_json(container) if args.json else print(container["id"])
-    return 0
+    """One REF: the single kill.  Several, or ``--label``: one bulk request
+    (``POST /containers/kill``); each ref that names no running container
+    is an error line, as docker kill prints one per ref it could not kill."""
+    if not args.refs and not args.label:
+        raise UsageError("kill: give a REF or --label KEY[=VALUE]")
+    if len(args.refs) == 1 and not args.label:
+        [ref] = args.refs
+        container = api.json("POST", f"/containers/{ref}/kill", params={"signal": args.signal})
+        output.print_json(container) if args.json else print(container["id"])
+        return 0
+    body: dict[str, Any] = {"labels": args.label, "signal": args.signal}
+    if args.refs:
+        body["ids"] = args.refs
+    result = api.json("POST", "/containers/kill", json=body)
+    if args.json:
+        output.print_json(result)
+    else:
+        for container_id in result["killed"]:
+            print(container_id)
+    for ref in result["not_found"]:
+        _error(f"{ref}: no such container")
+    for container_id in result["not_running"]:
+        _error(f"{container_id}: not running")
+    return EXIT_ERROR if result["not_found"] or result["not_running"] else 0
 
 
 def cmd_stop(api: Api, args: argparse.Namespace) -> int:

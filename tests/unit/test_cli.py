@@ -149,3 +149,56 @@ def test_logs_options_become_query_parameters(monkeypatch: pytest.MonkeyPatch) -
     }
     plain = main.build_parser().parse_args(["logs", "-f", "--tail", "3", "web"])
     assert main.logs_params(plain) == {"follow": "true", "tail": 3}
+
+
+class KillApi:
+    """Answers the kill routes as the service would; records the calls."""
+
+    def __init__(self, not_found: list[str] | None = None) -> None:
+        self.calls: list[tuple[str, str, dict[str, object]]] = []
+        self.not_found = not_found or []
+
+    def json(self, method: str, path: str, **kwargs: object) -> object:
+        self.calls.append((method, path, kwargs))
+        if path == "/containers/kill":
+            killed = ["a" * 64]
+            return {
+                "signal": "SIGKILL",
+                "killed": killed,
+                "not_running": [],
+                "not_found": self.not_found,
+            }
+        return {"id": "b" * 64}
+
+
+def kill(api: KillApi, *argv: str) -> int:
+    args = main.build_parser().parse_args(["kill", *argv])
+    return main.cmd_kill(api, args)  # type: ignore[arg-type]
+
+
+def test_kill_of_one_ref_is_the_single_kill(capsys: pytest.CaptureFixture[str]) -> None:
+    api = KillApi()
+    assert kill(api, "-s", "TERM", "web") == 0
+    assert api.calls == [("POST", "/containers/web/kill", {"params": {"signal": "TERM"}})]
+    assert capsys.readouterr().out == "b" * 64 + "\n"
+
+
+def test_kill_by_label_is_one_bulk_request(capsys: pytest.CaptureFixture[str]) -> None:
+    api = KillApi()
+    assert kill(api, "--label", "job=42", "-l", "team") == 0
+    body = {"labels": ["job=42", "team"], "signal": "SIGKILL"}
+    assert api.calls == [("POST", "/containers/kill", {"json": body})]
+    assert capsys.readouterr().out == "a" * 64 + "\n"
+
+
+def test_kill_of_several_refs_reports_the_unknown(capsys: pytest.CaptureFixture[str]) -> None:
+    api = KillApi(not_found=["gone"])
+    assert kill(api, "web", "gone") == main.EXIT_ERROR
+    body = {"labels": [], "signal": "SIGKILL", "ids": ["web", "gone"]}
+    assert api.calls == [("POST", "/containers/kill", {"json": body})]
+    assert "gone: no such container" in capsys.readouterr().err
+
+
+def test_kill_needs_a_ref_or_a_label() -> None:
+    with pytest.raises(main.UsageError):
+        kill(KillApi())
