@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Future
-from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, WebSocket, status
+from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from app import attach, longpoll
 from app.deps import RuntimeDep
+from app.logquery import LogQuery
 from app.schemas import (
     ContainerCreate,
     ContainerPublic,
@@ -34,7 +34,7 @@ from app.schemas import (
     ExecCreate,
     ExecPublic,
 )
-from runtime import ContainerRecord, ExecRecord, InvalidArgument, Runtime, Selector, timeutil
+from runtime import ContainerRecord, ExecRecord, Runtime, Selector
 from runtime.exitstatus import signal_name
 from runtime.signals import SIGNAL_NAMES, SIGNAL_NUMBERS
 
@@ -68,37 +68,6 @@ CONFLICT: Responses = {
         "matches several containers.",
     }
 }
-
-
-class LogStream(StrEnum):
-    stdout = "stdout"
-    stderr = "stderr"
-
-
-TIMESTAMPS_DOC = (
-    "Start each line with its time and a space (RFC 3339 in UTC with nine fraction digits, "
-    "as `docker logs -t`): when the service saw the line written, a few ms after the write. "
-    "Lines then come one by one, stdout and stderr merged by time."
-)
-SINCE_DOC = (
-    "Only lines written at or after this time: unix seconds with an optional fraction "
-    "(`1795928400.5`) or RFC 3339 (`2026-11-29T05:00:00Z`)."
-)
-UNTIL_DOC = "Only lines written at or before this time (as `since`); `follow` ends then."
-Timestamps = Annotated[bool, Query(description=TIMESTAMPS_DOC)]
-_TIME = {"pattern": timeutil.TIME_PATTERN}
-LogTime = Annotated[str | None, Query(description=SINCE_DOC, json_schema_extra=_TIME)]
-LogUntil = Annotated[str | None, Query(description=UNTIL_DOC, json_schema_extra=_TIME)]
-
-
-def log_time(field: str, value: str | None) -> int | None:
-    """A ``since``/``until`` query value in unix ns (422 naming the field)."""
-    if value is None:
-        return None
-    try:
-        return timeutil.parse_ns(value)
-    except ValueError as err:
-        raise InvalidArgument(field, str(err)) from None
 
 
 def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRecord:
@@ -304,28 +273,10 @@ def delete_container(
     responses={200: {"content": {"text/plain": {}}}, **NOT_FOUND},
 )
 def container_logs(
-    ref: str,
-    runtime: RuntimeDep,
-    stream: Annotated[
-        LogStream | None, Query(description="Only this stream; both (stdout first) if absent.")
-    ] = None,
-    tail: Annotated[int | None, Query(ge=0, description="Only the last N lines.")] = None,
-    follow: Annotated[bool, Query(description="Keep streaming until the container exits.")] = False,
-    timestamps: Timestamps = False,
-    since: LogTime = None,
-    until: LogUntil = None,
+    ref: str, runtime: RuntimeDep, query: Annotated[LogQuery, Depends()]
 ) -> StreamingResponse:
     """The container's captured stdout and stderr (stdout first, unless dated)."""
-    low, high = log_time("since", since), log_time("until", until)
-    chunks = runtime.logs(
-        ref,
-        stream=stream.value if stream else None,
-        tail=tail,
-        follow=follow,
-        timestamps=timestamps,
-        since=low,
-        until=high,
-    )
+    chunks = runtime.logs(ref, **query.options())
     return StreamingResponse(longpoll.follow(chunks), media_type="text/plain; charset=utf-8")
 
 

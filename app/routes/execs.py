@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, WebSocket
+from fastapi import APIRouter, Depends, Query, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from app import attach, longpoll
 from app.deps import RuntimeDep
-from app.routes.containers import (
-    SERVICE_ERRORS,
-    LogStream,
-    LogTime,
-    LogUntil,
-    Timestamps,
-    log_time,
-)
+from app.logquery import LogQuery
+from app.routes.containers import SERVICE_ERRORS
 from app.schemas import ErrorDetail, ExecPublic
 
 router = APIRouter(prefix="/execs", tags=["execs"], responses=SERVICE_ERRORS)
@@ -65,26 +59,10 @@ async def wait_exec(
     responses={200: {"content": {"text/plain": {}}}, **NOT_FOUND},
 )
 def exec_logs(
-    ref: str,
-    runtime: RuntimeDep,
-    stream: LogStream | None = None,
-    tail: Annotated[int | None, Query(ge=0, description="Only the last N lines.")] = None,
-    follow: Annotated[bool, Query(description="Keep streaming until it exits.")] = False,
-    timestamps: Timestamps = False,
-    since: LogTime = None,
-    until: LogUntil = None,
+    ref: str, runtime: RuntimeDep, query: Annotated[LogQuery, Depends()]
 ) -> StreamingResponse:
     """The exec's own stdout and stderr (with `tty`, all in stdout)."""
-    low, high = log_time("since", since), log_time("until", until)
-    chunks = runtime.exec_logs(
-        ref,
-        stream=stream.value if stream else None,
-        tail=tail,
-        follow=follow,
-        timestamps=timestamps,
-        since=low,
-        until=high,
-    )
+    chunks = runtime.exec_logs(ref, **query.options())
     return StreamingResponse(longpoll.follow(chunks), media_type="text/plain; charset=utf-8")
 
 
