@@ -760,6 +760,7 @@ class Launcher:
             raise
         start_time = process_start_time(pid)
         devices_cgroup: str | None = None
+        go_out = False  # from here on the child may fail a set-up step and exit
         try:
             if pidfile is not None:
                 # Before the go byte: if we die from here on, the API finds
@@ -771,13 +772,14 @@ class Launcher:
                 # as its mapped root (user_namespaces(7)).
                 userns.write_maps(pid, host_id, USERNS_SIZE)
             if go:
+                go_out = True
                 os.write(sync_write, child.GO_BYTE)
             # The child waits for the joined byte before the first step done
             # on the command's behalf, so it runs none of the command yet,
             # and anything it forks later starts in the cgroups.
             devices_cgroup = self._join(container_id, pid, cgroup)
         except BaseException as err:
-            if not (go and isinstance(err, Exception) and _has_exited(pidfd)):
+            if not (go_out and isinstance(err, Exception) and _has_exited(pidfd)):
                 # The child is still waiting for a byte of ours: kill it,
                 # reap it, forget it; the request fails with ``err``.
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)

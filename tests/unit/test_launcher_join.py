@@ -8,6 +8,7 @@ runs the command.  The cgroup is a fake that records the join.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -140,6 +141,8 @@ def create(
     body: Callable[[child.ChildFds], None],
     join: Callable[[int], None],
     start: bool = True,
+    pidfile: str | None = None,
+    spec: ContainerSpec | None = None,
 ) -> tuple[FakeCgroup, server.Client, socket.socket]:
     clone = fake_clone(body)
     monkeypatch.setattr(server.libc, "clone", clone)
@@ -153,10 +156,11 @@ def create(
         "req": 1,
         "op": "create",
         "id": "c1",
-        "spec": to_dict(ContainerSpec(command=("true",), hostname="h")),
+        "spec": to_dict(spec or ContainerSpec(command=("true",), hostname="h")),
         "start": start,
         "stdout": str(tmp_path / "out"),
         "stderr": str(tmp_path / "err"),
+        "pidfile": pidfile,
     }
     launcher._handle(client, message)
     return cgroup, client, theirs
@@ -242,6 +246,47 @@ def test_a_failed_join_kills_the_waiting_child_and_fails_the_create(
     client.sock.close()
     assert open_fds() == before  # no pipe, pidfd or log fd of the child left open
     assert events.rest() == []  # it never ran the command
+
+
+def test_the_pidfile_and_id_maps_are_written_before_the_go_byte(
+    launcher: server.Launcher, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, events: Events
+) -> None:
+    # If the launcher dies after the go byte, the API finds the child by its
+    # pid file (runtime/pids.py); the child's first mounts need its id maps.
+    order: list[str] = []
+    real_write = os.write
+
+    def write(fd: int, data: bytes) -> int:
+        if data == child.GO_BYTE:
+            order.append("go")
+        return real_write(fd, data)
+
+    def write_pidfile(path: str, pid: int, start_time: int | None) -> None:
+        order.append("pidfile")
+
+    def write_maps(pid: int, host_id: int, size: int) -> None:
+        order.append("maps")
+
+    monkeypatch.setattr(server.os, "write", write)
+    monkeypatch.setattr(server.pids, "write_pidfile", write_pidfile)
+    monkeypatch.setattr(server.userns, "write_maps", write_maps)
+
+    def body(fds: child.ChildFds) -> None:
+        child._wait_for_joined(fds.sync_read)
+
+    def join(pid: int) -> None:
+        order.append("join")
+
+    spec = ContainerSpec(command=("true",), hostname="h")
+    spec = dataclasses.replace(
+        spec, security=dataclasses.replace(spec.security, userns_host_id=100000)
+    )
+    pidfile = str(tmp_path / "pid")
+    _, _, peer = create(launcher, monkeypatch, tmp_path, body, join, pidfile=pidfile, spec=spec)
+    assert order == ["pidfile", "maps", "go", "join"]
+    reply, exit_event = replies(launcher, peer, 2)
+    assert reply["ok"] is True and exit_event["exit_code"] == 0
+    peer.close()
 
 
 def test_a_child_that_fails_its_setup_during_the_join_reports_its_own_error(
