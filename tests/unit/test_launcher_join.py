@@ -177,6 +177,7 @@ def replies(launcher: server.Launcher, peer: socket.socket, count: int) -> list[
                 launcher._read_error_pipe(obj)
             elif kind == "pidfd":
                 launcher._reap(obj)
+        launcher._flush_clients()  # the end of the loop's turn sends the events
         peer.setblocking(False)
         try:
             received += peer.recv(1 << 16)

@@ -56,6 +56,7 @@ def test_a_burst_the_client_does_not_read_is_queued_not_blocked_on(
     count = 5000  # ~0.6 MB of events: several times a unix socket's buffer
     for n in range(count):
         launcher._broadcast(exit_event(n))  # returns: nothing here may block
+    launcher._flush_clients()  # the end of the loop's turn: what the socket takes
     assert client.output and events(launcher) & selectors.EVENT_WRITE
     reader, received = protocol.LineReader(), []
     peer.settimeout(5)
@@ -76,9 +77,38 @@ def test_a_client_that_never_reads_is_dropped_past_the_cap(
     n = 0
     while launcher.clients and n < 100_000:
         launcher._broadcast(exit_event(n))
+        launcher._flush_clients()
         n += 1
     assert launcher.clients == []  # dropped; it reconnects and reconciles
     assert n > 1000  # not before its socket and the queue were full
+
+
+def test_a_turn_sends_what_it_queued_in_one_go(
+    pair: tuple[server.Launcher, socket.socket],
+) -> None:
+    launcher, peer = pair
+    for n in range(3):
+        launcher._broadcast(exit_event(n))
+    peer.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        peer.recv(1)  # nothing yet: queued until the end of the turn
+    launcher._flush_clients()
+    assert [m["n"] for m in protocol.LineReader().feed(peer.recv(1 << 16))] == [0, 1, 2]
+
+
+def test_a_reply_goes_out_at_once_after_the_events_before_it(
+    pair: tuple[server.Launcher, socket.socket],
+) -> None:
+    launcher, peer = pair
+    [client] = launcher.clients
+    launcher._broadcast(exit_event(0))
+    launcher._send(client, {"req": 5, "ok": True})  # no end of turn needed
+    peer.settimeout(5)
+    received: list[dict[str, Any]] = []
+    reader = protocol.LineReader()
+    while len(received) < 2:
+        received += reader.feed(peer.recv(1 << 16))
+    assert received == [exit_event(0), {"req": 5, "ok": True}]
 
 
 def test_requests_are_still_read_while_output_waits(
@@ -90,4 +120,22 @@ def test_requests_are_still_read_while_output_waits(
     peer.sendall(protocol.encode({"req": 1, "op": "hello"}))
     [client] = launcher.clients
     launcher._read_client(client)  # handled, and the reply queued behind the events
-    assert b'{"req":1,"ok":true,"version"' in client.output
+    assert b'{"req":1,"ok":true,"version"' in client.output  # the socket is full
+
+
+def test_a_turn_reads_requests_first_and_caps_the_exits(
+    pair: tuple[server.Launcher, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    launcher, _ = pair
+    [client] = launcher.clients
+    done: list[str] = []
+    monkeypatch.setattr(launcher, "_reap", lambda entry: done.append(f"reap {entry}"))
+    monkeypatch.setattr(launcher, "_read_client", lambda c: done.append("request"))
+    exits = [
+        (selectors.SelectorKey(None, n, selectors.EVENT_READ, ("pidfd", n)), selectors.EVENT_READ)
+        for n in range(server.REAPS_PER_TURN + 5)
+    ]
+    request = launcher.selector.get_map()[client.sock]
+    launcher._turn([*exits, (request, selectors.EVENT_READ)])
+    assert done[0] == "request"
+    assert done[1:] == [f"reap {n}" for n in range(server.REAPS_PER_TURN)]  # the rest: next turn
