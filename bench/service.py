@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from runtime import cgroups
+from runtime.security import devices
 
 ROOT = Path(__file__).resolve().parents[1]
 #: uvicorn's access log costs CPU on every request: the benchmark's services go without.
@@ -110,7 +111,12 @@ class Service:
         manager = cgroups.manager(str(self.state_dir))
         if manager is not None:
             manager.cleanup()
+            manager.remove_parent()
             manager.remove_empty_parents()
+        if devices.available():
+            parent = devices.parent_for(str(self.state_dir))
+            devices.sweep(parent)
+            devices.remove_parent(parent)
 
     def close(self) -> None:
         """Everything this service started: the API, the launcher, the containers."""

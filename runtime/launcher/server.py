@@ -1289,6 +1289,7 @@ def main(argv: list[str] | None = None) -> int:
         swept = devices.sweep(devices_parent)
         if swept:
             log.info("removed %d empty devices cgroups left by an earlier launcher", swept)
+        devices.remove_empty_parents(keep=devices_parent)
     try:
         Launcher(listener, cgroup_manager, devices_parent).serve_forever()
     finally:
@@ -1296,6 +1297,8 @@ def main(argv: list[str] | None = None) -> int:
         os.unlink(path)
         if cgroup_manager is not None:
             cgroup_manager.remove_parent()
+        if devices.available():
+            devices.remove_parent(devices_parent)
     return 0
 
 

@@ -63,9 +63,15 @@ def parent_for(state_dir: str) -> str:
 def create(container_id: str, parent: str = PARENT, root: str = ROOT) -> str:
     """A cgroup for the container that denies all but ``ALLOWED``; its path."""
     parent = os.path.join(root, parent)
-    os.makedirs(parent, exist_ok=True)
     path = os.path.join(parent, container_id)
-    os.mkdir(path)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        os.mkdir(path)
+    except FileNotFoundError:
+        # Another launcher, starting, removed our parent while it was empty
+        # (remove_empty_parents) between the two calls: make it again.
+        os.makedirs(parent, exist_ok=True)
+        os.mkdir(path)
     try:
         _write(os.path.join(path, "devices.deny"), "a")
         for rule in ALLOWED:
@@ -103,6 +109,36 @@ def sweep(parent: str, root: str = ROOT) -> int:
                 continue
             removed += 1
     return removed
+
+
+def remove_empty_parents(keep: str, root: str = ROOT) -> int:
+    """rmdir the empty per-state-dir parents under ``mydocker/`` but ``keep``.
+
+    A parent outlives its launcher when the launcher is killed, and test runs
+    make many; rmdir(2) refuses one that still has cgroups (EBUSY), so a
+    parent in use is never removed.  Returns how many were removed."""
+    top = os.path.join(root, PARENT)
+    try:
+        names = os.listdir(top)
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for name in names:
+        path = os.path.join(top, name)
+        if f"{PARENT}/{name}" == keep or not os.path.isdir(path):
+            continue
+        try:
+            os.rmdir(path)
+        except OSError:
+            continue
+        removed += 1
+    return removed
+
+
+def remove_parent(parent: str, root: str = ROOT) -> None:
+    """rmdir a launcher's parent on its way out, if no container is left in it."""
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.join(root, parent))
 
 
 def remove(path: str) -> None:

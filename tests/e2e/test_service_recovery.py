@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from bench.service import find_launcher
-from runtime import leftovers, pids
+from runtime import cgroups, leftovers, pids
 from runtime.procfs import process_start_time, process_state
 from runtime.records import RUNNING, ContainerRecord, RecordStore
+from runtime.security import devices
 from runtime.service import Runtime
 from runtime.spec import Mount
 
@@ -196,3 +197,19 @@ def test_children_never_released_die_with_their_launcher(state_dir: Path) -> Non
             assert record.error is not None and record.error.startswith("exit status lost")
     finally:
         runtime.close()
+
+
+def test_a_launcher_that_idles_out_leaves_no_cgroup_parent(state_dir: Path) -> None:
+    """Its cgroup parents and its devices parent go with it (test runs used
+    to leave a devices parent per state dir behind)."""
+    runtime = _runtime(state_dir)
+    try:
+        record = runtime.create(["true"])
+        runtime.wait(record.id)
+    finally:
+        runtime.close()
+    _eventually(lambda: find_launcher(state_dir) is None, 30, "the launcher's idle exit")
+    manager = cgroups.manager(str(state_dir))
+    assert manager is not None
+    assert not [p for p in manager.parent_dirs() if os.path.exists(p)]
+    assert not os.path.exists(os.path.join(devices.ROOT, devices.parent_for(str(state_dir))))

@@ -68,6 +68,27 @@ def test_remove_tolerates_a_missing_cgroup(tmp_path: Path) -> None:
     assert not empty.exists()
 
 
+def test_empty_parents_of_other_state_dirs_are_removed(tmp_path: Path) -> None:
+    root = fake_devices_root(tmp_path)
+    ours, idle, busy = (devices.parent_for(f"/srv/{n}") for n in ("ours", "idle", "busy"))
+    for parent in (ours, idle, busy):
+        (root / parent).mkdir(parents=True)
+    (root / busy / "c1").mkdir()  # a launcher's container: rmdir(2) says EBUSY
+    assert devices.remove_empty_parents(keep=ours, root=str(root)) == 1
+    assert (root / ours).is_dir() and (root / busy).is_dir() and not (root / idle).exists()
+
+
+def test_a_launcher_removes_its_parent_only_when_empty(tmp_path: Path) -> None:
+    root = fake_devices_root(tmp_path)
+    parent = devices.parent_for("/srv/state")
+    (root / parent / "abc").mkdir(parents=True)  # a container still there
+    devices.remove_parent(parent, root=str(root))
+    assert (root / parent).is_dir()
+    devices.remove(str(root / parent / "abc"))
+    devices.remove_parent(parent, root=str(root))
+    assert not (root / parent).exists()
+
+
 def test_parse_range() -> None:
     assert userns.parse_range("100000-165535") == (100000, 65536)
     for bad in ("100000", "a-b", "5-1", "0-65535", "1-4294967296"):
