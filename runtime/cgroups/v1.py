@@ -49,19 +49,22 @@ class V1Cgroup(Cgroup):
         directory = self.dirs.get(controller)
         return None if directory is None else os.path.join(directory, name)
 
-    def stats(self) -> Stats:
+    def stats(self, live: bool = True) -> Stats:
         def read(controller: str, name: str) -> int | None:
             path = self._file(controller, name)
             return None if path is None else self._read_int(path)
 
         oom_control = self._file("memory", "memory.oom_control")
         usage_ns = read("cpuacct", "cpuacct.usage")
-        pids = read("pids", "pids.current")
+        pids = None
+        if live:
+            pids = read("pids", "pids.current")
+            pids = pids if pids is not None else len(self.procs())
         return Stats(
-            memory_bytes=read("memory", "memory.usage_in_bytes"),
+            memory_bytes=read("memory", "memory.usage_in_bytes") if live else None,
             memory_peak_bytes=read("memory", "memory.max_usage_in_bytes"),
             cpu_seconds=None if usage_ns is None else usage_ns / 1e9,
-            pids=pids if pids is not None else len(self.procs()),
+            pids=pids,
             oom_kills=None if oom_control is None else self._read_keyed(oom_control, "oom_kill"),
         )
 

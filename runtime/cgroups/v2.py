@@ -34,17 +34,20 @@ class V2Cgroup(Cgroup):
     def paths(self) -> list[str]:
         return [self.path]
 
-    def stats(self) -> Stats:
+    def stats(self, live: bool = True) -> Stats:
         def file(name: str) -> str:
             return os.path.join(self.path, name)
 
         usage_usec = self._read_keyed(file("cpu.stat"), "usage_usec")
-        pids = self._read_int(file("pids.current"))
+        pids = None
+        if live:
+            pids = self._read_int(file("pids.current"))
+            pids = pids if pids is not None else len(self.procs())
         return Stats(
-            memory_bytes=self._read_int(file("memory.current")),
+            memory_bytes=self._read_int(file("memory.current")) if live else None,
             memory_peak_bytes=self._read_int(file("memory.peak")),
             cpu_seconds=None if usage_usec is None else usage_usec / 1e6,
-            pids=pids if pids is not None else len(self.procs()),
+            pids=pids,
             oom_kills=self._read_keyed(file("memory.events"), "oom_kill"),
         )
 

@@ -1139,7 +1139,7 @@ class Launcher:
         stats = cgroups.Stats()
         if entry.cgroup is not None:
             try:
-                stats = entry.cgroup.stats()
+                stats = entry.cgroup.stats(live=False)
             except OSError as err:
                 log.warning("%s: reading the cgroup's counters failed: %s", entry.id, err)
             # PID 1 is gone, so the namespace is empty; processes that joined

@@ -114,6 +114,21 @@ def test_stats_read_the_counters(fake):
     assert stats.oom_kills == 2
 
 
+def test_stats_at_exit_skip_the_live_counters(fake, monkeypatch):
+    cgroup = manager(fake).create("c1", Limits())
+    memory = cgroup.dirs["memory"]
+    fake.put(memory, "memory.max_usage_in_bytes", "67108864\n")
+    fake.put(cgroup.dirs["cpuacct"], "cpuacct.usage", "1500000000\n")
+    read = []
+    real_read = fake.read
+    monkeypatch.setattr(fake, "read", lambda path: read.append(path) or real_read(path))
+    stats = cgroup.stats(live=False)
+    assert (stats.memory_bytes, stats.pids) == (None, None)
+    assert stats.memory_peak_bytes == 64 << 20 and stats.cpu_seconds == pytest.approx(1.5)
+    names = sorted(path.rsplit("/", 1)[1] for path in read)
+    assert names == ["cpuacct.usage", "memory.max_usage_in_bytes", "memory.oom_control"]
+
+
 def test_stats_of_an_old_kernel_without_oom_kill_counter(fake):
     cgroup = manager(fake).create("c1", Limits())
     fake.put(cgroup.dirs["memory"], "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\n")

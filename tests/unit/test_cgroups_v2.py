@@ -121,6 +121,20 @@ def test_stats_read_the_counters(fake):
     assert stats.oom_kills == 1
 
 
+def test_stats_at_exit_skip_the_live_counters(fake, monkeypatch):
+    cgroup = manager(fake).create("c1", Limits())
+    fake.put(cgroup.path, "memory.peak", "1048576\n")
+    fake.put(cgroup.path, "cpu.stat", "usage_usec 2500000\n")
+    read = []
+    real_read = fake.read
+    monkeypatch.setattr(fake, "read", lambda path: read.append(path) or real_read(path))
+    stats = cgroup.stats(live=False)
+    assert (stats.memory_bytes, stats.pids) == (None, None)
+    assert stats.memory_peak_bytes == 1 << 20 and stats.cpu_seconds == pytest.approx(2.5)
+    names = sorted(os.path.basename(path) for path in read)
+    assert names == ["cpu.stat", "memory.events", "memory.peak"]
+
+
 def test_stats_without_memory_peak(fake):
     cgroup = manager(fake).create("c1", Limits())
     os.unlink(os.path.join(cgroup.path, "memory.peak"))  # before Linux 5.19

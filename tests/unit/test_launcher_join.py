@@ -69,7 +69,7 @@ class FakeCgroup:
         self.join(pid)
         self.added.append(pid)
 
-    def stats(self) -> cgroups.Stats:
+    def stats(self, live: bool = True) -> cgroups.Stats:
         return cgroups.Stats()
 
     def kill_all(self, rounds: int = 1) -> bool:
