@@ -97,10 +97,10 @@ EXEC_FAILURE_WAIT = 10.0
 KILL_WAIT = 10.0
 #: Containers per launcher request of a bulk kill.  A SIGKILL costs the
 #: launcher ≈ 50 µs (the kernel wakes the victim on the sender's time), so
-#: one request of 2,000 would hold its loop ≈ 0.1 s; a batch holds it ≈ 12 ms
-#: whatever the selection's size, and the loop reaps between batches
-#: (docs/performance.md).
-KILL_BATCH = 250
+#: one request of 2,000 would hold its loop ≈ 0.1 s; a batch holds it
+#: ≈ 25 ms whatever the selection's size, about one turn's worth of exits
+#: (REAPS_PER_TURN), and the loop reaps between batches (docs/performance.md).
+KILL_BATCH = 500
 #: How many removed containers' last records are kept (``Runtime._removed``).
 REMEMBER_REMOVED = 256
 
