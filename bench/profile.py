@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output-dir", default=str(ROOT / "bench" / "results"))
     args = p.parse_args(argv)
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not os.access(pyspy, os.X_OK):
+        sys.exit("bench.profile needs py-spy: bench/run installs it (pip install -e '.[bench]')")
     work = Path(tempfile.mkdtemp(prefix="mydocker-profile-", dir="/var/tmp"))
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
