@@ -442,17 +442,18 @@ class Launcher:
         self.clients.remove(client)
 
     def _send(self, client: Client, message: dict[str, Any]) -> None:
-        """Queue a message for the client.  A reply goes out at once (with
-        what was queued before it), since a request waits for it; events
-        wait for the end of this turn of the loop (``_flush_clients``): one
-        send(2), and one wake-up of the API's reader, for a burst of exits."""
+        """Queue a message for the client.  A reply somebody waits for goes
+        out at once (with what was queued before it); events, and replies to
+        requests sent with ``req`` 0 (the API's acks, which nobody waits
+        for), wait for the end of this turn of the loop (``_flush_clients``):
+        one send(2), and one wake-up of the API's reader, for a burst of exits."""
         if not client.alive:
             return
         client.output += protocol.encode(message)
         if len(client.output) > MAX_CLIENT_OUTPUT:
             log.warning("dropping a client that has not read %d bytes", len(client.output))
             self._drop(client)
-        elif "event" not in message:
+        elif message.get("req"):
             self._flush_client(client)
 
     def _flush_clients(self) -> None:

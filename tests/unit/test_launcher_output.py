@@ -96,6 +96,19 @@ def test_a_turn_sends_what_it_queued_in_one_go(
     assert [m["n"] for m in protocol.LineReader().feed(peer.recv(1 << 16))] == [0, 1, 2]
 
 
+def test_a_reply_to_a_notification_waits_for_the_end_of_the_turn(
+    pair: tuple[server.Launcher, socket.socket],
+) -> None:
+    launcher, peer = pair
+    [client] = launcher.clients
+    launcher._send(client, {"req": 0, "ok": True})  # an ack's reply: nobody waits
+    peer.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        peer.recv(1)
+    launcher._flush_clients()
+    assert protocol.LineReader().feed(peer.recv(1 << 16)) == [{"req": 0, "ok": True}]
+
+
 def test_a_reply_goes_out_at_once_after_the_events_before_it(
     pair: tuple[server.Launcher, socket.socket],
 ) -> None:
