@@ -12,6 +12,7 @@ room.  Launches stop well before (``Runtime`` refuses them below
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -19,6 +20,21 @@ import threading
 log = logging.getLogger("mydocker.reserve")
 
 RESERVE_BYTES = 2 << 20
+
+
+def _allocate(fd: int, size: int) -> None:
+    """Take ``size`` bytes of blocks for ``fd``: posix_fallocate(3), or zeros
+    written where the filesystem has no fallocate (EOPNOTSUPP)."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+        return
+    except OSError as err:
+        if err.errno not in (errno.EOPNOTSUPP, errno.ENOTSUP):
+            raise
+    block = b"\0" * (1 << 16)
+    for _ in range(0, size, len(block)):
+        os.write(fd, block)
+    os.fsync(fd)
 
 
 class Reserve:
@@ -39,7 +55,7 @@ class Reserve:
                     return False
                 fd = os.open(self.path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 try:
-                    os.posix_fallocate(fd, 0, self.size)
+                    _allocate(fd, self.size)
                 finally:
                     os.close(fd)
                 os.rename(self.path + ".tmp", self.path)

@@ -455,8 +455,15 @@ class Runtime:
             raise StorageFull(
                 self.state_dir, f"{free} bytes free, a launch needs {MIN_FREE_BYTES >> 20} MiB"
             )
-        # Room again after a full disk: set the reserve aside again first.
-        self._reserve.ensure(headroom=MIN_FREE_BYTES)
+        # The reserve for recording exits was given up (the disk filled): it
+        # is not free space.  Launch again only once it is set aside again
+        # with room to spare, or the next exit would find the disk full.
+        if not self._reserve.ensure(headroom=MIN_FREE_BYTES):
+            raise StorageFull(
+                self.state_dir,
+                f"{free} bytes free, which the space held back for recording exits "
+                f"needs first ({self._reserve.size >> 20} MiB + {MIN_FREE_BYTES >> 20} MiB)",
+            )
 
     # -- operations -----------------------------------------------------
     def create(

@@ -105,6 +105,10 @@ def test_a_full_state_dir_refuses_launches_keeps_serving_and_loses_nothing(
             assert client.get(f"/containers/{before['id']}/logs").text == "kept\n"
             # A container's own writes fail with ENOSPC, and it sees it.
             assert wait(client, writer["id"], timeout=30)["exit_code"] == 7
+            # Its exit may have been recorded into the space held back for
+            # that (runtime/reserve.py), which is not room to launch in.
+            refused = client.post("/containers", json={"command": ["true"]})
+            assert refused.status_code == 507, refused.text
             # An exit while the disk is full is recorded (or retried until it is).
             client.post(f"/containers/{running['id']}/kill")
             filler.unlink()  # room again: a pending record gets written now
