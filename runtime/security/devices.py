@@ -94,21 +94,7 @@ def sweep(parent: str, root: str = ROOT) -> int:
     their cgroups stay behind, empty.  The next launcher of the same state
     dir calls this at start; cgroups that still hold processes are kept
     (rmdir(2) answers EBUSY).  Returns how many were removed."""
-    directory = os.path.join(root, parent)
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return 0
-    removed = 0
-    for name in names:
-        path = os.path.join(directory, name)
-        if os.path.isdir(path):
-            try:
-                os.rmdir(path)
-            except OSError:
-                continue
-            removed += 1
-    return removed
+    return _remove_empty_subdirs(os.path.join(root, parent))
 
 
 def remove_empty_parents(keep: str, root: str = ROOT) -> int:
@@ -117,15 +103,20 @@ def remove_empty_parents(keep: str, root: str = ROOT) -> int:
     A parent outlives its launcher when the launcher is killed, and test runs
     make many; rmdir(2) refuses one that still has cgroups (EBUSY), so a
     parent in use is never removed.  Returns how many were removed."""
-    top = os.path.join(root, PARENT)
+    return _remove_empty_subdirs(os.path.join(root, PARENT), keep=os.path.basename(keep))
+
+
+def _remove_empty_subdirs(directory: str, keep: str | None = None) -> int:
+    """rmdir every subdirectory of ``directory`` but ``keep`` that rmdir(2)
+    lets go (an empty cgroup); how many went."""
     try:
-        names = os.listdir(top)
+        names = os.listdir(directory)
     except FileNotFoundError:
         return 0
     removed = 0
     for name in names:
-        path = os.path.join(top, name)
-        if f"{PARENT}/{name}" == keep or not os.path.isdir(path):
+        path = os.path.join(directory, name)
+        if name == keep or not os.path.isdir(path):
             continue
         try:
             os.rmdir(path)
