@@ -362,7 +362,6 @@ class Runtime:
                         # A lost-status error set meanwhile is wrong now.
                         **self._clear_lost(container_id),
                     )
-                    self._wake_locked(record)
         except RuntimeFailure as err:
             # Not recorded, so not acknowledged: the launcher keeps the status.
             if isinstance(err, StorageFull) and self._reserve.release():
@@ -375,7 +374,15 @@ class Runtime:
                 timer.daemon = True
                 timer.start()
             return
-        self.launcher.notify({"op": "ack", "id": container_id})
+        # Recorded: acknowledge first, then wake the waiters, so that a waiter
+        # that closes the runtime at once (a clean shutdown) has not cut the
+        # ack off, which would keep the launcher holding the exit (and alive).
+        try:
+            self.launcher.notify({"op": "ack", "id": container_id})
+        finally:
+            if record is not None:
+                with self._exit_lock:
+                    self._wake_locked(record)
         if record is not None and record.spec.get("auto_remove"):
             # Not on this (the launcher reader's) thread: removing files may
             # take a while, and later events must not wait for it.
@@ -392,6 +399,7 @@ class Runtime:
             log.exception("auto-removing container %s failed", container_id)
 
     def _on_exec_exit(self, event: dict[str, Any]) -> None:
+        record: ExecRecord | None = None
         with self._exit_lock:
             if self.records.get_exec(event["id"]) is not None:
                 record = self.records.update_exec(
@@ -401,10 +409,15 @@ class Runtime:
                     signal=event["signal"],
                     finished_at=event["finished_at"],
                 )
-                self._wake_exec_locked(record)
         # Ack even for an exec whose container was removed meanwhile, or the
-        # launcher would keep the entry (and itself) forever.
-        self.launcher.notify({"op": "ack", "id": event["id"]})
+        # launcher would keep the entry (and itself) forever; before waking
+        # the waiters, as for containers (_on_event).
+        try:
+            self.launcher.notify({"op": "ack", "id": event["id"]})
+        finally:
+            if record is not None:
+                with self._exit_lock:
+                    self._wake_exec_locked(record)
 
     def _wake_exec_locked(self, record: ExecRecord) -> None:
         for future in self._exec_waiters.pop(record.id, []):
