@@ -50,6 +50,7 @@ class Service:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start it and wait until ``/health`` answers."""
+        self.state_dir.parent.mkdir(parents=True, exist_ok=True)
         # The child keeps its own copy of the log fd; ours is closed at once.
         with open(self.state_dir.parent / f"service-{self.port}.log", "ab") as log:
             self.process = subprocess.Popen(
