@@ -58,8 +58,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     )
     svc.start()
     yield svc
-    svc.stop()
-    svc.stop_launcher()
+    svc.close()
 
 
 def test_every_route_demands_the_token(guarded: Service) -> None:
@@ -192,5 +191,5 @@ def test_unix_socket_is_0600_and_serves(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(15)
-        Service(state_dir=state, port=0).stop_launcher()
+        Service(state_dir=state, port=0).close()
     assert not path.exists()  # removed on the way out

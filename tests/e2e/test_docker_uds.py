@@ -65,7 +65,7 @@ def uds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     finally:
         proc.terminate()
         proc.wait(15)
-        Service(state_dir=state, port=0).stop_launcher()
+        Service(state_dir=state, port=0).close()
 
 
 def _config(tmp_path: Path, token: str | None) -> Path:

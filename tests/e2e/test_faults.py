@@ -116,8 +116,7 @@ def test_a_full_state_dir_refuses_launches_keeps_serving_and_loses_nothing(
             again = client.post("/containers?wait=true", json={"command": ["true"]})
             assert again.status_code == 201 and again.json()["exit_code"] == 0
     finally:
-        service.stop()
-        service.stop_launcher()
+        service.close()
 
 
 # -- the launcher killed mid-launch -------------------------------------------

@@ -125,8 +125,7 @@ def test_a_state_dir_outside_tmp_is_covered_by_an_empty_tmpfs() -> None:
             assert "No such file" in out
             assert (state / "mydocker.db").exists()
     finally:
-        svc.stop()
-        svc.stop_launcher()
+        svc.close()
         shutil.rmtree(base, ignore_errors=True)
 
 
