@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO
 
 from runtime.logindex import IndexReader
@@ -406,22 +406,30 @@ class _Lines:
 
 def joined(lines: Iterator[DatedLine], timestamps: bool) -> Iterator[bytes]:
     """``dated`` lines as chunks of bytes (with ``timestamps``, each line
-    after its RFC 3339 time and a space); a heartbeat stays ``b""``.
+    after its RFC 3339 time and a space); a heartbeat stays ``b""``."""
+    return batched(
+        (
+            rfc3339_nano(when).encode() + b" " + line if timestamps and line else line
+            for _, when, line in lines
+        ),
+        CHUNK,
+    )
 
-    Lines are gathered up to ``CHUNK`` bytes, so a long log is not one
-    write (and one worker-thread hop) per line."""
+
+def batched(pieces: Iterable[bytes], limit: int) -> Iterator[bytes]:
+    """``pieces`` gathered into chunks of about ``limit`` bytes, so that a
+    long log is not one write (and one worker-thread hop) per line; an empty
+    piece (a heartbeat) sends what is gathered, then itself."""
     batch = bytearray()
-    for _, when, line in lines:
-        if not line:
+    for piece in pieces:
+        if not piece:
             if batch:
                 yield bytes(batch)
                 batch.clear()
             yield b""
             continue
-        if timestamps:
-            batch += rfc3339_nano(when).encode() + b" "
-        batch += line
-        if len(batch) >= CHUNK:
+        batch += piece
+        if len(batch) >= limit:
             yield bytes(batch)
             batch.clear()
     if batch:

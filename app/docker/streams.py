@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 
 from fastapi.concurrency import run_in_threadpool
 
+from runtime.logs import batched
 from runtime.timeutil import rfc3339_nano
 
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
@@ -36,24 +37,16 @@ def encode_lines(
 ) -> Iterator[bytes]:
     """Dated lines (``Runtime.log_lines``), each its own frame without a
     TTY, with ``timestamps`` after its time (Docker's RFC3339NanoFixed) and
-    a space; gathered up to ``MAX_FRAME`` bytes per chunk so that a long
-    log is not a write per line."""
-    batch = bytearray()
-    for stream, when, line in lines:
-        if not line:  # a heartbeat
-            if batch:
-                yield bytes(batch)
-                batch.clear()
-            yield b""
-            continue
+    a space; gathered up to ``MAX_FRAME`` bytes per chunk (``logs.batched``)."""
+
+    def encoded(stream: str, when: int, line: bytes) -> bytes:
+        if not line:
+            return b""  # a heartbeat
         if timestamps:
             line = rfc3339_nano(when).encode() + b" " + line
-        batch += line if tty else frame(stream, line)
-        if len(batch) >= MAX_FRAME:
-            yield bytes(batch)
-            batch.clear()
-    if batch:
-        yield bytes(batch)
+        return line if tty else frame(stream, line)
+
+    return batched((encoded(*dated) for dated in lines), MAX_FRAME)
 
 
 def encode(chunks: Iterator[tuple[str, bytes]], tty: bool) -> Iterator[bytes]:

@@ -319,3 +319,8 @@ def test_joined_puts_each_time_before_its_line_and_keeps_heartbeats() -> None:
         b"",
         b"b",
     ]
+
+
+def test_batched_gathers_up_to_the_limit_and_passes_heartbeats() -> None:
+    pieces = [b"ab", b"cd", b"ef", b"", b"g", b"hijk", b"l"]
+    assert list(logs.batched(pieces, 4)) == [b"abcd", b"ef", b"", b"ghijk", b"l"]
