@@ -1053,19 +1053,39 @@ class Runtime:
         line (``log_lines``), stdout and stderr merged by time, and with
         ``timestamps`` each line starts with its time (``rfc3339_nano``)
         and a space."""
+        paths, current = self._output("container", ref, [stream] if stream else LOG_STREAMS)
+        return self._read(paths, current, tail, follow, timestamps, since, until)
+
+    def _output(
+        self, kind: str, ref: str, streams: Sequence[str]
+    ) -> tuple[builtins.list[str], Callable[[], ContainerRecord | ExecRecord | None]]:
+        """A container's (or an exec's) log paths for ``streams`` (``404``,
+        then ``422`` for a stream that is not one), and how to read its
+        record again while following."""
+        if kind == "exec":
+            exec_record = self.get_exec(ref)
+            _check_streams(streams)
+            paths = [self.exec_log_path(exec_record, s) for s in streams]
+            return paths, lambda: self.records.get_exec(exec_record.id)
         record = self.get(ref)
-        if stream is not None and stream not in LOG_STREAMS:
-            raise InvalidArgument("stream", f"must be one of {', '.join(LOG_STREAMS)}")
-        streams = [stream] if stream else list(LOG_STREAMS)
-        paths = [self.log_path(record.id, s) for s in streams]
+        _check_streams(streams)
+        return [self.log_path(record.id, s) for s in streams], lambda: self.records.get(record.id)
 
-        def running() -> bool:
-            current = self.records.get(record.id)
-            return current is not None and current.status != EXITED
-
+    def _read(
+        self,
+        paths: builtins.list[str],
+        current: Callable[[], ContainerRecord | ExecRecord | None],
+        tail: int | None,
+        follow: bool,
+        timestamps: bool,
+        since: int | None,
+        until: int | None,
+    ) -> Iterator[bytes]:
+        """``logs`` and ``exec_logs`` once the paths are known."""
+        running = _while_running(current)
         if not (timestamps or since is not None or until is not None):
             return logs.stream(paths, tail, follow, running)
-        fallback = self._fallback_time(lambda: self.records.get(record.id))
+        fallback = self._fallback_time(current)
         lines = logs.dated(paths, tail, follow, running, fallback, since, until, True, False)
         return logs.joined(lines, timestamps)
 
@@ -1099,17 +1119,9 @@ class Runtime:
         heartbeat: bool = False,
     ) -> Iterator[tuple[str, int, bytes]]:
         """The output as ``(stream name, unix ns, line)``; see ``logs.dated``."""
-        record = self.get(ref)
-        for name in streams:
-            if name not in LOG_STREAMS:
-                raise InvalidArgument("stream", f"must be one of {', '.join(LOG_STREAMS)}")
-        paths = [self.log_path(record.id, s) for s in streams]
-
-        def running() -> bool:
-            current = self.records.get(record.id)
-            return current is not None and current.status != EXITED
-
-        fallback = self._fallback_time(lambda: self.records.get(record.id))
+        paths, current = self._output("container", ref, streams)
+        fallback = self._fallback_time(current)
+        running = _while_running(current)
         lines = logs.dated(paths, tail, follow, running, fallback, since, until, heartbeat)
         return ((streams[index], when, line) for index, when, line in lines)
 
@@ -1126,16 +1138,8 @@ class Runtime:
 
         The log files are opened before this returns, so a follower keeps
         reading what the container wrote even if it is auto-removed."""
-        record = self.get(ref)
-        for name in streams:
-            if name not in LOG_STREAMS:
-                raise InvalidArgument("stream", f"must be one of {', '.join(LOG_STREAMS)}")
-        paths = [self.log_path(record.id, s) for s in streams]
-
-        def running() -> bool:
-            current = self.records.get(record.id)
-            return current is not None and current.status != EXITED
-
+        paths, current = self._output("container", ref, streams)
+        running = _while_running(current)
         chunks = logs.tagged(paths, tail, follow, running, from_end, heartbeat)
         return ((streams[index], chunk) for index, chunk in chunks)
 
@@ -1250,20 +1254,8 @@ class Runtime:
         until: int | None = None,
     ) -> Iterator[bytes]:
         """An exec's output, as ``logs``."""
-        record = self.get_exec(ref)
-        if stream is not None and stream not in LOG_STREAMS:
-            raise InvalidArgument("stream", f"must be one of {', '.join(LOG_STREAMS)}")
-        paths = [self.exec_log_path(record, s) for s in ([stream] if stream else LOG_STREAMS)]
-
-        def running() -> bool:
-            current = self.records.get_exec(record.id)
-            return current is not None and current.status != EXITED
-
-        if not (timestamps or since is not None or until is not None):
-            return logs.stream(paths, tail, follow, running)
-        fallback = self._fallback_time(lambda: self.records.get_exec(record.id))
-        lines = logs.dated(paths, tail, follow, running, fallback, since, until, True, False)
-        return logs.joined(lines, timestamps)
+        paths, current = self._output("exec", ref, [stream] if stream else LOG_STREAMS)
+        return self._read(paths, current, tail, follow, timestamps, since, until)
 
     # -- attach ---------------------------------------------------------
     def attach_target(self, kind: str, ref: str) -> AttachTarget:
@@ -1315,15 +1307,25 @@ class Runtime:
     ) -> Iterator[tuple[str, bytes]]:
         """An exec's output from its first byte, followed until it exits, as
         ``(stream name, chunk)`` with heartbeats (``log_chunks``)."""
-        record = self.get_exec(ref)
-        for name in streams:
-            if name not in LOG_STREAMS:
-                raise InvalidArgument("stream", f"must be one of {', '.join(LOG_STREAMS)}")
-        paths = [self.exec_log_path(record, s) for s in streams]
-
-        def running() -> bool:
-            current = self.records.get_exec(record.id)
-            return current is not None and current.status != EXITED
-
+        paths, current = self._output("exec", ref, streams)
+        running = _while_running(current)
         chunks = logs.tagged(paths, None, True, running, heartbeat=True)
         return ((streams[index], chunk) for index, chunk in chunks)
+
+
+def _check_streams(streams: Sequence[str]) -> None:
+    for name in streams:
+        if name not in LOG_STREAMS:
+            raise InvalidArgument("stream", f"must be one of {', '.join(LOG_STREAMS)}")
+
+
+def _while_running(
+    current: Callable[[], ContainerRecord | ExecRecord | None],
+) -> Callable[[], bool]:
+    """Whether the record ``current`` reads again has not exited: a follower's end."""
+
+    def running() -> bool:
+        record = current()
+        return record is not None and record.status != EXITED
+
+    return running
