@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -117,10 +118,10 @@ def _check_env(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _check_workdir(workdir: str | None) -> str | None:
-    if workdir is not None and (not workdir.startswith("/") or "\0" in workdir):
+def _absolute_path(path: str) -> str:
+    if not path.startswith("/") or "\0" in path:
         raise ValueError("must be an absolute path without NUL bytes")
-    return workdir
+    return path
 
 
 def _range(field: str, description: str) -> Any:
@@ -190,36 +191,28 @@ def _container_path(path: str) -> str:
     return path
 
 
+#: A host path, or a working directory: absolute, no NUL.
+AbsolutePath = Annotated[str, AfterValidator(_absolute_path), documents(pattern=ABSOLUTE_PATH)]
+#: Where a mount goes in the container (runtime.spec.check_container_path).
+ContainerPath = Annotated[
+    str,
+    AfterValidator(_container_path),
+    Field(
+        description="Absolute path in the container, without `..`.",
+        json_schema_extra={"pattern": CONTAINER_PATH},
+    ),
+]
+
+
 class BindMount(BaseModel):
     """A host path shown inside the container (`docker run --volume SRC:DST[:ro]`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["bind"]
-    source: Annotated[
-        str,
-        Field(
-            description="Absolute host path; must exist.",
-            json_schema_extra={"pattern": ABSOLUTE_PATH},
-        ),
-    ]
-    target: Annotated[
-        str,
-        Field(
-            description="Absolute path in the container, without `..`.",
-            json_schema_extra={"pattern": CONTAINER_PATH},
-        ),
-    ]
+    source: Annotated[AbsolutePath, Field(description="Absolute host path; must exist.")]
+    target: ContainerPath
     read_only: Annotated[StrictBool, Field(description="Recursively read-only.")] = False
-
-    @field_validator("source")
-    @classmethod
-    def _absolute_source(cls, source: str) -> str:
-        if not source.startswith("/") or "\0" in source:
-            raise ValueError("must be an absolute path without NUL bytes")
-        return source
-
-    _target = field_validator("target")(_container_path)
 
     def to_runtime(self) -> Mount:
         return Mount("bind", self.target, source=self.source, read_only=self.read_only)
@@ -231,19 +224,11 @@ class TmpfsMount(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["tmpfs"]
-    target: Annotated[
-        str,
-        Field(
-            description="Absolute path in the container, without `..`.",
-            json_schema_extra={"pattern": CONTAINER_PATH},
-        ),
-    ]
+    target: ContainerPath
     size_bytes: Annotated[
         int | None, Field(gt=0, description="Size cap; default half of the RAM (tmpfs(5)).")
     ] = None
     read_only: StrictBool = False
-
-    _target = field_validator("target")(_container_path)
 
     def to_runtime(self) -> Mount:
         return Mount("tmpfs", self.target, read_only=self.read_only, size_bytes=self.size_bytes)
@@ -287,11 +272,10 @@ class ContainerCreate(BaseModel):
         Field(description="Environment variables; `PATH` defaults to a sane value."),
     ] = {}
     workdir: Annotated[
-        str | None,
+        AbsolutePath | None,
         Field(
             description="Absolute working directory of the command (default `/`); "
-            "created if missing.",
-            json_schema_extra={"pattern": ABSOLUTE_PATH},
+            "created if missing."
         ),
     ] = None
     user: Annotated[
@@ -427,11 +411,6 @@ class ContainerCreate(BaseModel):
             if not key or "\0" in key or "\0" in value:
                 raise ValueError(f"invalid label {key!r}: empty, or has a NUL byte")
         return labels
-
-    @field_validator("workdir")
-    @classmethod
-    def _absolute(cls, workdir: str | None) -> str | None:
-        return _check_workdir(workdir)
 
 
 RESULT_FIELDS = (
@@ -588,11 +567,7 @@ class ExecCreate(BaseModel):
     stdin: Annotated[StrictBool, Field(description="Keep stdin open for attach.")] = False
     env: Annotated[Environment, Field(description="On top of the container's environment.")] = {}
     workdir: Annotated[
-        str | None,
-        Field(
-            description="Absolute path; the container's workdir by default.",
-            json_schema_extra={"pattern": ABSOLUTE_PATH},
-        ),
+        AbsolutePath | None, Field(description="Absolute path; the container's workdir by default.")
     ] = None
     user: Annotated[
         str | None,
@@ -615,11 +590,6 @@ class ExecCreate(BaseModel):
     @classmethod
     def _env_keys(cls, env: dict[str, str]) -> dict[str, str]:
         return _check_env(env)
-
-    @field_validator("workdir")
-    @classmethod
-    def _absolute(cls, workdir: str | None) -> str | None:
-        return _check_workdir(workdir)
 
 
 class ExecPublic(BaseModel):
