@@ -43,7 +43,8 @@ from fastapi import WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 
 from app.errors import status_for
-from runtime import AttachTarget, Runtime
+from runtime import AttachTarget
+from runtime.api import RuntimeApi
 from runtime.errors import RuntimeFailure
 from runtime.logs import Cursor
 
@@ -53,7 +54,7 @@ POLL_SECONDS = 0.02
 
 async def serve(
     websocket: WebSocket,
-    runtime: Runtime,
+    runtime: RuntimeApi,
     kind: str,
     ref: str,
     logs: bool,
@@ -74,7 +75,7 @@ class _Session:
     def __init__(
         self,
         websocket: WebSocket,
-        runtime: Runtime,
+        runtime: RuntimeApi,
         target: AttachTarget,
         lines: bool,
         split: bool,

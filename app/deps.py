@@ -1,4 +1,9 @@
-"""Dependencies: the seam where tests swap the runtime for a fake."""
+"""Dependencies: the seam where tests swap the runtime for a fake.
+
+get_runtime     the runtime the app was created with (``app.state.runtime``)
+RuntimeDep      a handler's runtime, typed as the protocol ``runtime.api.RuntimeApi``:
+                the real ``Runtime`` or the tests' ``FakeRuntime``
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,15 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from runtime import Runtime
+from runtime.api import RuntimeApi
 
 
-async def get_runtime(connection: HTTPConnection) -> Runtime:
+async def get_runtime(connection: HTTPConnection) -> RuntimeApi:
     # HTTPConnection, not Request: upgraded connections (app/upgrade.py) need it too.
     # async: FastAPI runs a plain ``def`` dependency in a worker thread, a
     # thread hop on every request for one attribute read.
-    runtime: Runtime = connection.app.state.runtime
+    runtime: RuntimeApi = connection.app.state.runtime
     return runtime
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+RuntimeDep = Annotated[RuntimeApi, Depends(get_runtime)]

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from runtime import ContainerRecord, ExecRecord, Runtime, Unavailable
+from runtime import ContainerRecord, ExecRecord, Unavailable
+from runtime.api import RuntimeApi
 from runtime.logs import FOLLOW_POLL_SECONDS
 
 T = TypeVar("T")
@@ -59,7 +60,7 @@ async def settle(future: ConcurrentFuture[T], timeout: float | None, request: Re
 
 
 async def await_exit(
-    runtime: Runtime, ref: str, timeout: float | None, request: Request
+    runtime: RuntimeApi, ref: str, timeout: float | None, request: Request
 ) -> ContainerRecord | None:
     """The record once the container has exited, or as it is after ``timeout``;
     None when the client went away first (nobody is left to answer)."""
@@ -73,7 +74,7 @@ async def await_exit(
 
 
 async def await_exec_exit(
-    runtime: Runtime, ref: str, timeout: float | None, request: Request
+    runtime: RuntimeApi, ref: str, timeout: float | None, request: Request
 ) -> ExecRecord | None:
     """``await_exit`` for an exec."""
     future = await run_in_threadpool(runtime.exec_exit_future, ref)

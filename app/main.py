@@ -15,6 +15,7 @@ from app.config import Settings
 from app.docker import DockerDispatch, create_docker_app
 from app.routes import containers, execs, images
 from runtime import Runtime
+from runtime.api import RuntimeApi
 
 DESCRIPTION = """
 Launch Linux containers over HTTP.  Each container is a process cloned into
@@ -23,7 +24,7 @@ ended and keeps its output.
 """
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+def create_app(settings: Settings, runtime: RuntimeApi | None = None) -> FastAPI:
     """The app; pass ``runtime`` to use one that is already started (tests)."""
 
     @asynccontextmanager

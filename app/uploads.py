@@ -11,11 +11,11 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from runtime import Runtime
+from runtime.api import RuntimeApi
 from runtime.images import Image
 
 
-async def import_body(runtime: Runtime, name: str, request: Request) -> Image:
+async def import_body(runtime: RuntimeApi, name: str, request: Request) -> Image:
     job = await run_in_threadpool(runtime.begin_import, name)
     try:
         async for chunk in request.stream():

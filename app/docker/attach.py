@@ -29,7 +29,8 @@ from starlette.websockets import WebSocketDisconnect
 from app.deps import RuntimeDep
 from app.docker import errors, streams
 from app.docker.params import parse_bool
-from runtime import AttachTarget, Runtime, RuntimeFailure
+from runtime import AttachTarget, RuntimeFailure
+from runtime.api import RuntimeApi
 
 router = APIRouter(tags=["docker containers"])
 
@@ -41,7 +42,7 @@ async def _deny(ws: WebSocket, status: int, text: str) -> None:
 class Input:
     """The client's bytes: to the container's stdin, or nowhere."""
 
-    def __init__(self, runtime: Runtime, target: AttachTarget | None, stdin_once: bool) -> None:
+    def __init__(self, runtime: RuntimeApi, target: AttachTarget | None, stdin_once: bool) -> None:
         self.runtime = runtime
         self.target = target
         self.stdin_once = stdin_once

@@ -25,7 +25,8 @@ from app.docker.errors import DockerError
 from app.docker.params import DockerBool, parse_filters
 from app.routes.containers import launch
 from app.schemas import ContainerCreate
-from runtime import ContainerRecord, Runtime, RuntimeFailure, timeutil
+from runtime import ContainerRecord, RuntimeFailure, timeutil
+from runtime.api import RuntimeApi
 from runtime.images import Image
 
 router = APIRouter(tags=["docker containers"])
@@ -112,7 +113,7 @@ def start_container(ref: str, runtime: RuntimeDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def _wait_future(runtime: Runtime, ref: str, condition: str) -> Future[ContainerRecord]:
+def _wait_future(runtime: RuntimeApi, ref: str, condition: str) -> Future[ContainerRecord]:
     record = runtime.get(ref)
     if condition == "removed":
         return runtime.removal_future(record.id)

@@ -32,7 +32,8 @@ from app.docker.attach import Input, pump
 from app.docker.errors import DockerError
 from app.routes.containers import start_exec
 from app.schemas import ExecCreate, TtySize
-from runtime import ContainerRecord, ExecRecord, NotFound, Runtime, RuntimeFailure
+from runtime import ContainerRecord, ExecRecord, NotFound, RuntimeFailure
+from runtime.api import RuntimeApi
 
 router = APIRouter(tags=["docker exec"])
 
@@ -167,7 +168,7 @@ def create_exec(
     return {"Id": entry.id}
 
 
-def _run(runtime: Runtime, entry: DockerExec) -> ExecRecord:
+def _run(runtime: RuntimeApi, entry: DockerExec) -> ExecRecord:
     try:
         record = start_exec(runtime, entry.container_id, entry.spec)
     except NotFound:
@@ -234,7 +235,7 @@ async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> No
     await ws.close()
 
 
-def _running(runtime: Runtime, ref: str) -> ContainerRecord:
+def _running(runtime: RuntimeApi, ref: str) -> ContainerRecord:
     """The container, which must be running (``404``/``409`` otherwise)."""
     try:
         record = runtime.get(ref)
@@ -245,7 +246,7 @@ def _running(runtime: Runtime, ref: str) -> ContainerRecord:
     return record
 
 
-def _runtime_record(runtime: Runtime, entry: DockerExec) -> ExecRecord | None:
+def _runtime_record(runtime: RuntimeApi, entry: DockerExec) -> ExecRecord | None:
     if not entry.runtime_id:
         return None
     return runtime.get_exec(entry.runtime_id)

@@ -18,7 +18,8 @@ from app.deps import RuntimeDep
 from app.docker.errors import DockerError
 from app.docker.views import epoch, image_id
 from app.uploads import import_body
-from runtime import NotFound, Runtime
+from runtime import NotFound
+from runtime.api import RuntimeApi
 from runtime.images import Image, normalize_name
 
 router = APIRouter(tags=["docker images"])
@@ -32,7 +33,7 @@ def normalize(name: str) -> str:
         return name
 
 
-def resolve(runtime: Runtime, name: str) -> Image:
+def resolve(runtime: RuntimeApi, name: str) -> Image:
     """The local image a client means, or Docker's 404 (which makes the CLI try a pull)."""
     try:
         return runtime.get_image(name)

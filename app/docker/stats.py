@@ -22,7 +22,8 @@ from fastapi.responses import StreamingResponse
 
 from app.deps import RuntimeDep
 from app.docker.params import DockerBool
-from runtime import ContainerRecord, Runtime, RuntimeFailure
+from runtime import ContainerRecord, RuntimeFailure
+from runtime.api import RuntimeApi
 from runtime.timeutil import now_rfc3339
 
 router = APIRouter(tags=["docker containers"])
@@ -38,7 +39,7 @@ def system_cpu_ns() -> int:
     return sum(int(v) for v in fields[:8]) * 1_000_000_000 // _TICKS
 
 
-def _sample(runtime: Runtime, record: ContainerRecord) -> dict[str, Any]:
+def _sample(runtime: RuntimeApi, record: ContainerRecord) -> dict[str, Any]:
     stats = runtime.stats(record.id)
     limits = record.spec.get("limits") or {}
     cpu_ns = round((stats.get("cpu_seconds") or 0) * 1e9)

@@ -34,7 +34,8 @@ from app.schemas import (
     ExecCreate,
     ExecPublic,
 )
-from runtime import ContainerRecord, ExecRecord, Runtime, Selector
+from runtime import ContainerRecord, ExecRecord, Selector
+from runtime.api import RuntimeApi
 from runtime.exitstatus import signal_name
 from runtime.signals import SIGNAL_NAMES, SIGNAL_NUMBERS
 
@@ -70,7 +71,7 @@ CONFLICT: Responses = {
 }
 
 
-def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRecord:
+def launch(runtime: RuntimeApi, spec: ContainerCreate, **extra: Any) -> ContainerRecord:
     """``runtime.create`` for a validated spec: the one mapping of the native
     schema onto the runtime, which the Docker API (app/docker) uses too;
     ``extra`` carries what only it sets (``start=False``, labels, ...)."""
@@ -98,7 +99,7 @@ def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRe
     )
 
 
-def start_exec(runtime: Runtime, ref: str, spec: ExecCreate) -> ExecRecord:
+def start_exec(runtime: RuntimeApi, ref: str, spec: ExecCreate) -> ExecRecord:
     """``runtime.exec`` for a validated spec (shared with app/docker, as ``launch``)."""
     return runtime.exec(
         ref,

@@ -1,0 +1,221 @@
+"""``RuntimeApi``: the runtime's public surface, as a ``typing.Protocol``.
+
+What ``app/`` may call on a runtime, and all it may call: the HTTP layer
+depends on this protocol (``app/deps.py``), not on the ``Runtime`` class,
+and the API tests' fake (``tests/fakes/runtime.py``) implements it.  mypy
+holds both to it:
+
+    RuntimeApi              every public method of ``Runtime``, signature for signature
+      life cycle            start, close, stop_all
+      paths                 container_dir, log_path, exec_dir, exec_log_path, pidfile_path
+      containers            create, start_container, get, list, stats, kill, kill_many,
+                            stop, open_pidfd, remove
+      waiting               exit_future, removal_future, wait, waiter_count
+      output                logs, log_lines, log_chunks
+      images                list_images, get_image, image_users, delete_image, begin_import
+      execs                 exec, get_exec, list_execs, exec_exit_future, wait_exec,
+                            exec_logs, exec_log_chunks
+      attach                attach_target, write_input, close_input, resize
+    _runtime_is_a_runtime_api   the static check that ``Runtime`` satisfies it
+
+mypy checks that ``Runtime`` has each method here with a compatible
+signature; ``tests/unit/test_api.py`` checks the other way round (no public
+method of ``Runtime`` is missing here) and that parameter names, kinds and
+defaults are the same, which mypy does not compare.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from runtime.images import Image, ImportJob
+    from runtime.records import ContainerRecord, ExecRecord
+    from runtime.selection import Selector
+    from runtime.service import AttachTarget, KillResult, Runtime
+    from runtime.spec import Limits, Mount
+
+
+class RuntimeApi(Protocol):
+    """The runtime as the HTTP layer sees it; ``Runtime`` documents each method."""
+
+    #: Docker's ``/info`` reports it as ``DockerRootDir``.
+    state_dir: str
+
+    # -- life cycle -----------------------------------------------------
+    def start(self) -> None: ...
+
+    def close(self, stop_containers: bool = False, grace: float = 10.0) -> None: ...
+
+    def stop_all(self, grace: float = 10.0) -> builtins.list[ContainerRecord]: ...
+
+    # -- paths ----------------------------------------------------------
+    def container_dir(self, container_id: str) -> str: ...
+
+    def log_path(self, container_id: str, stream: str) -> str: ...
+
+    def exec_dir(self, container_id: str, exec_id: str) -> str: ...
+
+    def exec_log_path(self, record: ExecRecord, stream: str) -> str: ...
+
+    def pidfile_path(self, container_id: str) -> str: ...
+
+    # -- containers -----------------------------------------------------
+    def create(
+        self,
+        command: builtins.list[str],
+        *,
+        name: str | None = None,
+        hostname: str | None = None,
+        env: dict[str, str] | None = None,
+        workdir: str | None = None,
+        labels: dict[str, str] | None = None,
+        auto_remove: bool = False,
+        limits: Limits | dict[str, Any] | None = None,
+        image: str | None = None,
+        read_only: bool = False,
+        mounts: builtins.list[Mount] | None = None,
+        start: bool = True,
+        user: str | None = None,
+        cap_add: builtins.list[str] | None = None,
+        cap_drop: builtins.list[str] | None = None,
+        seccomp: str = "default",
+        no_new_privileges: bool = True,
+        userns: bool = False,
+        tty: bool = False,
+        stdin: bool = False,
+        tty_size: tuple[int, int] | None = None,
+        stdin_once: bool = False,
+    ) -> ContainerRecord: ...
+
+    def start_container(self, ref: str) -> ContainerRecord: ...
+
+    def get(self, ref: str) -> ContainerRecord: ...
+
+    def list(
+        self, status: str | None = None, name: str | None = None
+    ) -> builtins.list[ContainerRecord]: ...
+
+    def stats(self, ref: str) -> dict[str, Any]: ...
+
+    def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord: ...
+
+    def kill_many(self, selector: Selector, signal: str | int = "SIGKILL") -> KillResult: ...
+
+    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord: ...
+
+    def open_pidfd(self, ref: str) -> int: ...
+
+    def remove(self, ref: str, force: bool = False) -> None: ...
+
+    # -- waiting --------------------------------------------------------
+    def exit_future(self, ref: str) -> Future[ContainerRecord]: ...
+
+    def removal_future(self, ref: str) -> Future[ContainerRecord]: ...
+
+    def wait(self, ref: str, timeout: float | None = None) -> ContainerRecord: ...
+
+    def waiter_count(self) -> int: ...
+
+    # -- output ---------------------------------------------------------
+    def logs(
+        self,
+        ref: str,
+        stream: str | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+        *,
+        timestamps: bool = False,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> Iterator[bytes]: ...
+
+    def log_lines(
+        self,
+        ref: str,
+        streams: Sequence[str] = ("stdout", "stderr"),
+        tail: int | None = None,
+        follow: bool = False,
+        since: int | None = None,
+        until: int | None = None,
+        heartbeat: bool = False,
+    ) -> Iterator[tuple[str, int, bytes]]: ...
+
+    def log_chunks(
+        self,
+        ref: str,
+        streams: Sequence[str] = ("stdout", "stderr"),
+        tail: int | None = None,
+        follow: bool = False,
+        from_end: bool = False,
+        heartbeat: bool = False,
+    ) -> Iterator[tuple[str, bytes]]: ...
+
+    # -- images ---------------------------------------------------------
+    def list_images(self) -> builtins.list[Image]: ...
+
+    def get_image(self, ref: str) -> Image: ...
+
+    def image_users(self, name: str) -> builtins.list[ContainerRecord]: ...
+
+    def delete_image(self, ref: str) -> None: ...
+
+    def begin_import(self, name: str) -> ImportJob: ...
+
+    # -- execs ----------------------------------------------------------
+    def exec(
+        self,
+        ref: str,
+        command: builtins.list[str],
+        *,
+        tty: bool = False,
+        stdin: bool = False,
+        env: dict[str, str] | None = None,
+        workdir: str | None = None,
+        user: str | None = None,
+        tty_size: tuple[int, int] | None = None,
+    ) -> ExecRecord: ...
+
+    def get_exec(self, ref: str) -> ExecRecord: ...
+
+    def list_execs(self, ref: str) -> builtins.list[ExecRecord]: ...
+
+    def exec_exit_future(self, ref: str) -> Future[ExecRecord]: ...
+
+    def wait_exec(self, ref: str, timeout: float | None = None) -> ExecRecord: ...
+
+    def exec_logs(
+        self,
+        ref: str,
+        stream: str | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+        *,
+        timestamps: bool = False,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> Iterator[bytes]: ...
+
+    def exec_log_chunks(
+        self, ref: str, streams: Sequence[str] = ("stdout", "stderr")
+    ) -> Iterator[tuple[str, bytes]]: ...
+
+    # -- attach ---------------------------------------------------------
+    def attach_target(self, kind: str, ref: str) -> AttachTarget: ...
+
+    def write_input(self, target: AttachTarget, data: bytes) -> None: ...
+
+    def close_input(self, target: AttachTarget) -> None: ...
+
+    def resize(self, target: AttachTarget, rows: int, cols: int) -> None: ...
+
+
+if TYPE_CHECKING:
+
+    def _runtime_is_a_runtime_api(runtime: Runtime) -> RuntimeApi:
+        # Never called: mypy rejects this return if ``Runtime`` lacks a method
+        # above or has one with an incompatible signature.
+        return runtime
