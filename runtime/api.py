@@ -16,6 +16,7 @@ holds both to it:
       execs                 exec, get_exec, list_execs, exec_exit_future, wait_exec,
                             exec_logs, exec_log_chunks
       attach                attach_target, write_input, close_input, resize
+    ImageImport             what ``begin_import`` returns: write, finish, abort
     _runtime_is_a_runtime_api   the static check that ``Runtime`` satisfies it
 
 mypy checks that ``Runtime`` has each method here with a compatible
@@ -32,11 +33,22 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from runtime.images import Image, ImportJob
+    from runtime.images import Image
     from runtime.records import ContainerRecord, ExecRecord
     from runtime.selection import Selector
     from runtime.service import AttachTarget, KillResult, Runtime
     from runtime.spec import Limits, Mount
+
+
+class ImageImport(Protocol):
+    """An image import under way (``runtime.images.ImportJob``): the body's
+    chunks, then ``finish`` (or ``abort`` if the body broke off)."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> Image: ...
+
+    def abort(self) -> None: ...
 
 
 class RuntimeApi(Protocol):
@@ -163,7 +175,7 @@ class RuntimeApi(Protocol):
 
     def delete_image(self, ref: str) -> None: ...
 
-    def begin_import(self, name: str) -> ImportJob: ...
+    def begin_import(self, name: str) -> ImageImport: ...
 
     # -- execs ----------------------------------------------------------
     def exec(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -29,6 +28,7 @@ from runtime import (
     RuntimeFailure,
     Unavailable,
 )
+from tests.fakes.runtime import FakeRuntime
 
 ID = "0123456789abcdef" * 4
 T0 = "2026-11-29T05:00:00.000000Z"
@@ -51,77 +51,21 @@ def make_record(status: str = "running", **changes: Any) -> ContainerRecord:
     return ContainerRecord(**values)
 
 
-class FakeRuntime:
-    """Records calls; answers with ``record``; raises ``error`` if set."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-        self.record = make_record()
-        self.error: Exception | None = None
-        self.exit: Future[ContainerRecord] = Future()
-        self.log_chunks: list[bytes] = [b"hello\n", b"world\n"]
-
-    def _call(self, op: str, *args: Any, **kwargs: Any) -> None:
-        self.calls.append((op, args, kwargs))
-        if self.error is not None:
-            raise self.error
-
-    def create(self, command: list[str], **kwargs: Any) -> ContainerRecord:
-        self._call("create", command, **kwargs)
-        return self.record
-
-    def exit_future(self, ref: str) -> Future[ContainerRecord]:
-        self._call("exit_future", ref)
-        return self.exit
-
-    def get(self, ref: str) -> ContainerRecord:
-        self._call("get", ref)
-        return self.record
-
-    def list(self, status: str | None = None, name: str | None = None) -> list[ContainerRecord]:
-        self._call("list", status=status, name=name)
-        return [self.record, make_record("exited", id="f" * 64, name="old")]
-
-    def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
-        self._call("kill", ref, signal)
-        return self.record
-
-    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
-        self._call("stop", ref, timeout)
-        return self.record
-
-    def remove(self, ref: str, force: bool = False) -> None:
-        self._call("remove", ref, force=force)
-
-    def stats(self, ref: str) -> dict[str, Any]:
-        self._call("stats", ref)
-        return {
-            "memory_bytes": 1 << 20,
-            "memory_peak_bytes": 2 << 20,
-            "cpu_seconds": 0.5,
-            "pids": 3,
-        }
-
-    def logs(
-        self,
-        ref: str,
-        stream: str | None = None,
-        tail: int | None = None,
-        follow: bool = False,
-        **dating: Any,
-    ) -> Iterator[bytes]:
-        self._call("logs", ref, stream=stream, tail=tail, follow=follow, **dating)
-        return iter(self.log_chunks)
+def make_fake() -> FakeRuntime:
+    """A running ``web``, an exited ``old`` beside it, and two lines of output."""
+    fake = FakeRuntime(make_record(), others=[make_record("exited", id="f" * 64, name="old")])
+    fake.log_output = [b"hello\n", b"world\n"]
+    return fake
 
 
 @pytest.fixture
 def fake() -> FakeRuntime:
-    return FakeRuntime()
+    return make_fake()
 
 
 @pytest.fixture
 def client(fake: FakeRuntime) -> Iterator[TestClient]:
-    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)  # type: ignore[arg-type]
+    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)
     with TestClient(app) as c:
         yield c
 
@@ -565,7 +509,7 @@ def test_stats_of_a_container_not_running_is_409(client: TestClient, fake: FakeR
 
 # -- the seam, docs, health ----------------------------------------------------------
 def test_dependency_override_is_the_other_seam(fake: FakeRuntime) -> None:
-    app = create_app(Settings(state_dir="/nonexistent"), runtime=FakeRuntime())  # type: ignore[arg-type]
+    app = create_app(Settings(state_dir="/nonexistent"), runtime=make_fake())
     app.dependency_overrides[get_runtime] = lambda: fake
     with TestClient(app) as c:
         assert c.get("/containers/web").status_code == 200

@@ -5,6 +5,7 @@ functions, as Runtime.kill_many does before anything is sent."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,35 +15,22 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from runtime import AmbiguousReference, KillResult, Selector
-from runtime.signals import parse_signal
-from tests.api.test_containers_api import ID, FakeRuntime
+from tests.fakes.runtime import ID, FakeRuntime
 
 OTHER = "f" * 64
 
 
-class KillFake(FakeRuntime):
-    def __init__(self) -> None:
-        super().__init__()
-        self.result = KillResult(9, (ID,), (OTHER,), ("nosuch",))
 
-    def kill_many(self, selector: Selector, signal: str | int = "SIGKILL") -> KillResult:
-        self._call("kill_many", selector, signal)
-        signo = parse_signal(signal)
-        selector.check()
-        return KillResult(signo, *[getattr(self.result, f) for f in KILL_LISTS])
-
-
-KILL_LISTS = ("killed", "not_running", "not_found")
+@pytest.fixture
+def fake() -> FakeRuntime:
+    fake = FakeRuntime()
+    fake.kill_result = KillResult(9, (ID,), (OTHER,), ("nosuch",))
+    return fake
 
 
 @pytest.fixture
-def fake() -> KillFake:
-    return KillFake()
-
-
-@pytest.fixture
-def client(fake: KillFake) -> Iterator[TestClient]:
-    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)  # type: ignore[arg-type]
+def client(fake: FakeRuntime) -> Iterator[TestClient]:
+    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)
     with TestClient(app) as c:
         yield c
 
@@ -52,7 +40,7 @@ def kill(client: TestClient, body: dict[str, Any]) -> Any:
 
 
 def test_labels_reach_the_runtime_and_the_answer_lists_ids(
-    client: TestClient, fake: KillFake
+    client: TestClient, fake: FakeRuntime
 ) -> None:
     response = kill(client, {"labels": ["a=1", "team"]})
     assert response.status_code == 200
@@ -65,7 +53,9 @@ def test_labels_reach_the_runtime_and_the_answer_lists_ids(
     assert fake.calls == [("kill_many", (Selector(labels=("a=1", "team")), "SIGKILL"), {})]
 
 
-def test_every_criterion_and_the_signal_are_passed_on(client: TestClient, fake: KillFake) -> None:
+def test_every_criterion_and_the_signal_are_passed_on(
+    client: TestClient, fake: FakeRuntime
+) -> None:
     body = {"labels": ["a"], "name_prefix": "job-", "ids": ["web", ID[:8]], "signal": "TERM"}
     data = kill(client, body).json()
     assert data["signal"] == "SIGTERM"
@@ -78,8 +68,8 @@ def test_a_signal_number_is_taken(client: TestClient) -> None:
     assert kill(client, {"all": True, "signal": 15}).json()["signal"] == "SIGTERM"
 
 
-def test_an_empty_selection_is_200_with_empty_lists(client: TestClient, fake: KillFake) -> None:
-    fake.result = KillResult(9, (), (), ())
+def test_an_empty_selection_is_200_with_empty_lists(client: TestClient, fake: FakeRuntime) -> None:
+    fake.kill_result = KillResult(9, (), (), ())
     response = kill(client, {"labels": ["nobody=here"]})
     assert response.status_code == 200
     assert response.json() == {
@@ -114,16 +104,17 @@ def test_bad_bodies_are_422_naming_the_field(
     assert response.json()["detail"][0]["loc"][: len(loc)] == loc
 
 
-def test_an_ambiguous_id_prefix_is_409(client: TestClient, fake: KillFake) -> None:
+def test_an_ambiguous_id_prefix_is_409(client: TestClient, fake: FakeRuntime) -> None:
     fake.error = AmbiguousReference("0", 2)
     response = kill(client, {"ids": ["0"]})
     assert response.status_code == 409
     assert "matches 2 containers" in response.json()["detail"]
 
 
-def test_a_container_named_kill_keeps_its_own_routes(client: TestClient, fake: KillFake) -> None:
+def test_a_container_named_kill_keeps_its_own_routes(client: TestClient, fake: FakeRuntime) -> None:
     """The bulk route has one segment after /containers, every single-container
     POST has two, and GET /containers/{ref} is another method: no shadowing."""
+    fake.record = dataclasses.replace(fake.record, name="kill")
     assert client.post("/containers/kill/kill").status_code == 200
     assert client.get("/containers/kill").status_code == 200
     assert [(op, args) for op, args, _ in fake.calls] == [

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Iterator
-from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -19,8 +18,9 @@ from starlette.testclient import WebSocketDenialResponse
 
 from app.config import Settings
 from app.main import create_app
-from runtime import ContainerRecord, InvalidState, NameInUse, NotFound
-from runtime.images import Image, normalize_name
+from runtime import ContainerRecord, InvalidState, NameInUse
+from runtime.images import Image
+from tests.fakes.runtime import FakeRuntime
 
 ID = "0123456789abcdef" * 4
 T0 = "2026-11-29T05:00:00.000000Z"
@@ -74,116 +74,35 @@ def make_record(status: str = "running", **changes: Any) -> ContainerRecord:
     return ContainerRecord(**values)
 
 
-class FakeRuntime:
-    """Records calls and answers with ``record``; raises ``error`` if set."""
-
-    state_dir = "/nonexistent"
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-        self.record = make_record()
-        self.error: Exception | None = None
-        self.future: Future[ContainerRecord] = Future()
-        self.chunks: list[tuple[str, bytes]] = [("stdout", b"out\n"), ("stderr", b"err\n")]
-        self.lines: list[tuple[str, int, bytes]] = [
-            ("stdout", T0_NS + 123_456_789, b"out\n"),
-            ("stderr", T0_NS + 5 * 10**8, b"err\n"),
-            ("stdout", 0, b""),  # a heartbeat
-            ("stdout", T1_NS, b"last\n"),
-        ]
-
-    def _call(self, op: str, *args: Any, **kwargs: Any) -> None:
-        self.calls.append((op, args, kwargs))
-        if self.error is not None:
-            raise self.error
-
-    def ops(self) -> list[str]:
-        return [op for op, _, _ in self.calls]
-
-    def create(self, command: list[str], **kwargs: Any) -> ContainerRecord:
-        self._call("create", command, **kwargs)
-        return self.record
-
-    def start_container(self, ref: str) -> ContainerRecord:
-        self._call("start_container", ref)
-        return self.record
-
-    def get(self, ref: str) -> ContainerRecord:
-        if ref != ID and ref != "web":
-            raise NotFound("container", ref)
-        return self.record
-
-    def list(self, status: str | None = None, name: str | None = None) -> list[ContainerRecord]:
-        records = [
-            self.record,
-            make_record(
-                "exited",
-                id="f" * 64,
-                name="old",
-                spec={
-                    "command": ["true"],
-                    "hostname": "h",
-                    "env": {},
-                    "workdir": "/",
-                    "labels": {},
-                },
-            ),
-        ]
-        return [r for r in records if status is None or r.status == status]
-
-    def exit_future(self, ref: str) -> Future[ContainerRecord]:
-        self._call("exit_future", ref)
-        return self.future
-
-    def removal_future(self, ref: str) -> Future[ContainerRecord]:
-        self._call("removal_future", ref)
-        return self.future
-
-    def stats(self, ref: str) -> dict[str, Any]:
-        self._call("stats", ref)
-        return {"memory_bytes": 1000, "memory_peak_bytes": 2000, "cpu_seconds": 1.5, "pids": 2}
-
-    def list_images(self) -> list[Image]:
-        return [Image("host", True, None), Image("busybox", True, "/x", T0, 1000, 10)]
-
-    def get_image(self, ref: str) -> Image:
-        for image in self.list_images():
-            if image.name == normalize_name(ref):
-                return image
-        raise NotFound("image", ref)
-
-    def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
-        self._call("kill", ref, signal)
-        return self.record
-
-    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
-        self._call("stop", ref, timeout)
-        return self.record
-
-    def remove(self, ref: str, force: bool = False) -> None:
-        self._call("remove", ref, force=force)
-
-    def log_chunks(
-        self, ref: str, streams: list[str], **kwargs: Any
-    ) -> Iterator[tuple[str, bytes]]:
-        self._call("log_chunks", ref, streams, **kwargs)
-        return iter([(s, c) for s, c in self.chunks if s in streams])
-
-    def log_lines(
-        self, ref: str, streams: list[str], **kwargs: Any
-    ) -> Iterator[tuple[str, int, bytes]]:
-        self._call("log_lines", ref, streams, **kwargs)
-        return iter([(s, when, line) for s, when, line in self.lines if s in streams])
-
-
 @pytest.fixture
 def fake() -> FakeRuntime:
-    return FakeRuntime()
+    """``web`` running beside an exited ``old``; a future both waits share
+    (a container auto-removed as it exits); output on both streams."""
+    old_spec = {"command": ["true"], "hostname": "h", "env": {}, "workdir": "/", "labels": {}}
+    fake = FakeRuntime(
+        make_record(), others=[make_record("exited", id="f" * 64, name="old", spec=old_spec)]
+    )
+    fake.removal = fake.exit
+    fake.images = [Image("host", True, None), Image("busybox", True, "/x", T0, 1000, 10)]
+    fake.stats_sample = {
+        "memory_bytes": 1000,
+        "memory_peak_bytes": 2000,
+        "cpu_seconds": 1.5,
+        "pids": 2,
+    }
+    fake.chunks = [("stdout", b"out\n"), ("stderr", b"err\n")]
+    fake.lines = [
+        ("stdout", T0_NS + 123_456_789, b"out\n"),
+        ("stderr", T0_NS + 5 * 10**8, b"err\n"),
+        ("stdout", 0, b""),  # a heartbeat
+        ("stdout", T1_NS, b"last\n"),
+    ]
+    return fake
 
 
 @pytest.fixture
 def client(fake: FakeRuntime) -> Iterator[TestClient]:
-    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)  # type: ignore[arg-type]
+    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)
     with TestClient(app) as c:
         yield c
 
@@ -232,7 +151,7 @@ def test_the_clis_full_body_maps_onto_a_created_container(
 ) -> None:
     got = client.post("/v1.47/containers/create?name=x", json=CLI_BODY)
     assert (got.status_code, got.json()) == (201, {"Id": ID, "Warnings": []})
-    [(op, args, kwargs)] = fake.calls
+    [(op, args, kwargs)] = fake.commands()
     assert (op, args) == ("create", (["echo", "hi"],))
     assert kwargs["start"] is False
     assert kwargs["auto_remove"] is True
@@ -265,7 +184,7 @@ def test_create_maps_the_fields_we_implement(client: TestClient, fake: FakeRunti
     }
     body["HostConfig"]["ConsoleSize"] = [24, 80]
     assert client.post("/v1.47/containers/create", json=body).status_code == 201
-    [(_, args, kwargs)] = fake.calls
+    [(_, args, kwargs)] = fake.commands()
     assert args == (["/bin/sh", "-c", "echo $A"],)
     assert kwargs["env"] == {"A": "1"}  # a bare name unsets
     assert (kwargs["workdir"], kwargs["hostname"], kwargs["user"]) == ("/tmp", "box", "1000:1000")
@@ -281,7 +200,7 @@ def test_mounts_and_a_read_only_root(client: TestClient, fake: FakeRuntime) -> N
     host = {"Binds": ["/srv:/data:ro"], "Tmpfs": {"/run": "size=1m"}, "ReadonlyRootfs": True}
     body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": host}
     assert client.post("/v1.47/containers/create", json=body).status_code == 201
-    [(_, _, kwargs)] = fake.calls
+    [(_, _, kwargs)] = fake.commands()
     assert kwargs["read_only"] is True
     assert [(m.type, m.target, m.read_only) for m in kwargs["mounts"]] == [
         ("bind", "/data", True),
@@ -298,7 +217,7 @@ def test_limits_out_of_range_are_400s(client: TestClient, fake: FakeRuntime) -> 
     assert got.status_code == 400 and "memory_bytes" in got.json()["message"]
     body["HostConfig"] = {"Ulimits": [{"Name": "core", "Soft": 0, "Hard": 0}]}
     assert client.post("/v1.47/containers/create", json=body).status_code == 400
-    assert fake.calls == []
+    assert fake.commands() == []
 
 
 @pytest.mark.parametrize(
@@ -318,7 +237,7 @@ def test_options_we_do_not_implement_are_refused(
     got = client.post("/v1.47/containers/create", json={"Image": "host", "Cmd": ["true"], **change})
     assert got.status_code == 400
     assert named in got.json()["message"]
-    assert fake.calls == []
+    assert fake.commands() == []
 
 
 def test_an_unknown_image_is_a_404_and_pulling_is_refused(client: TestClient) -> None:
@@ -341,7 +260,7 @@ def test_bad_values_are_400s_naming_the_field(client: TestClient) -> None:
 
 
 def test_a_taken_name_is_a_409(client: TestClient, fake: FakeRuntime) -> None:
-    fake.error = NameInUse("x")
+    fake.errors["create"] = NameInUse("x")
     got = client.post("/v1.47/containers/create?name=x", json={"Image": "host", "Cmd": ["true"]})
     assert got.status_code == 409
     assert "already in use" in got.json()["message"]
@@ -351,7 +270,7 @@ def test_a_taken_name_is_a_409(client: TestClient, fake: FakeRuntime) -> None:
 def test_start_releases_a_created_container(client: TestClient, fake: FakeRuntime) -> None:
     fake.record = make_record("created")
     assert client.post(f"/v1.47/containers/{ID}/start").status_code == 204
-    assert fake.ops() == ["start_container"]
+    assert fake.ops(reads=False) == ["start_container"]
     fake.record = make_record("running")
     assert client.post(f"/v1.47/containers/{ID}/start").status_code == 304
     fake.record = make_record("exited")
@@ -364,13 +283,8 @@ def test_an_exec_failure_on_start_reads_as_docker_words_it(
     client: TestClient, fake: FakeRuntime
 ) -> None:
     fake.record = make_record("created")
-    original = fake.start_container
-
-    def failing(ref: str) -> ContainerRecord:
-        original(ref)
-        return make_record("exited", exit_code=127, error="exec nope: not found in PATH")
-
-    fake.start_container = failing  # type: ignore[method-assign]
+    exited = make_record("exited", exit_code=127, error="exec nope: not found in PATH")
+    fake.answers["start_container"] = exited
     got = client.post(f"/v1.47/containers/{ID}/start")
     assert got.status_code == 400
     assert "executable file not found" in got.json()["message"]
@@ -389,10 +303,10 @@ def test_wait_conditions(
     client: TestClient, fake: FakeRuntime, status: str, condition: str, op: str
 ) -> None:
     fake.record = make_record(status)
-    fake.future.set_result(make_record("exited"))
+    fake.exit.set_result(make_record("exited"))
     got = client.post(f"/v1.47/containers/{ID}/wait?condition={condition}")
     assert got.json() == {"StatusCode": 3}
-    assert fake.ops() == [op]
+    assert fake.ops(reads=False) == [op]
 
 
 def test_wait_not_running_on_a_created_container_answers_at_once(
@@ -400,11 +314,11 @@ def test_wait_not_running_on_a_created_container_answers_at_once(
 ) -> None:
     fake.record = make_record("created")
     assert client.post(f"/v1.47/containers/{ID}/wait").json() == {"StatusCode": 0}
-    assert fake.ops() == []
+    assert fake.ops(reads=False) == []
 
 
 def test_wait_reports_a_lost_exit_status_as_an_error(client: TestClient, fake: FakeRuntime) -> None:
-    fake.future.set_result(make_record("exited", exit_code=None, error="status lost"))
+    fake.exit.set_result(make_record("exited", exit_code=None, error="status lost"))
     got = client.post(f"/v1.47/containers/{ID}/wait").json()
     assert got == {"StatusCode": -1, "Error": {"Message": "status lost"}}
 
@@ -413,7 +327,7 @@ def test_stop_kill_remove(client: TestClient, fake: FakeRuntime) -> None:
     assert client.post(f"/v1.47/containers/{ID}/stop?t=3").status_code == 204
     assert client.post(f"/v1.47/containers/{ID}/kill?signal=SIGTERM").status_code == 204
     assert client.delete(f"/v1.47/containers/{ID}?force=True&v=1").status_code == 204
-    assert fake.calls == [
+    assert fake.commands() == [
         ("stop", (ID, 3.0), {}),
         ("kill", (ID, "SIGTERM"), {}),
         ("remove", (ID,), {"force": True}),
@@ -423,7 +337,7 @@ def test_stop_kill_remove(client: TestClient, fake: FakeRuntime) -> None:
 
 
 def test_kill_of_a_stopped_container_is_a_409(client: TestClient, fake: FakeRuntime) -> None:
-    fake.error = InvalidState("container is not running")
+    fake.errors["kill"] = InvalidState("container is not running")
     got = client.post(f"/v1.47/containers/{ID}/kill")
     assert (got.status_code, got.json()) == (409, {"message": "container is not running"})
 
@@ -461,7 +375,7 @@ def test_logs_are_framed_without_a_tty(client: TestClient, fake: FakeRuntime) ->
     assert got.content == (
         struct.pack(">BxxxL", 1, 4) + b"out\n" + struct.pack(">BxxxL", 2, 4) + b"err\n"
     )
-    [(_, args, kwargs)] = fake.calls
+    [(_, args, kwargs)] = fake.commands()
     assert args == (ID, ["stdout", "stderr"]) and kwargs["tail"] == 5
 
 
@@ -470,7 +384,7 @@ def test_logs_bad_options_are_400s(client: TestClient, fake: FakeRuntime) -> Non
     for query in ("tail=x", "since=x", "until=yesterday", "since=-1", "timestamps=maybe"):
         got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1&{query}")
         assert got.status_code == 400, query
-    assert "log_lines" not in fake.ops()
+    assert "log_lines" not in fake.ops(reads=False)
 
 
 def test_logs_with_timestamps_frame_each_line_after_its_time(
@@ -484,7 +398,7 @@ def test_logs_with_timestamps_frame_each_line_after_its_time(
         (1, b"2026-11-29T05:00:01.500000000Z last\n"),
     ]
     assert got.content == b"".join(struct.pack(">BxxxL", n, len(p)) + p for n, p in lines)
-    [(op, args, kwargs)] = fake.calls
+    [(op, args, kwargs)] = fake.commands()
     assert (op, args) == ("log_lines", (ID, ["stdout", "stderr"]))
     assert kwargs == {"tail": 2, "follow": False, "since": None, "until": None, "heartbeat": True}
 
@@ -514,7 +428,7 @@ def test_logs_since_and_until_reach_the_runtime_in_ns(
     fake.record = make_record("exited")
     got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1&{query}")
     assert got.status_code == 200
-    [(op, _, kwargs)] = fake.calls
+    [(op, _, kwargs)] = fake.commands()
     if since is None and until is None:
         assert op == "log_chunks"  # nothing to date: the plain copy
         return
@@ -567,14 +481,10 @@ def test_exec_start_answers_101_before_the_process_starts(
     body = {"Cmd": ["echo", "o"], "AttachStdout": True, "AttachStderr": True}
     exec_id = client.post(f"/v1.47/containers/{ID}/exec", json=body).json()["Id"]
 
-    def exec_(ref: str, command: list[str], **kwargs: Any) -> None:
-        fake.calls.append(("exec", (ref, command), kwargs))
-        raise InvalidState(f"container {ID} is not running")
-
-    fake.exec = exec_  # type: ignore[attr-defined]
+    fake.errors["exec"] = InvalidState(f"container {ID} is not running")
     with client.websocket_connect(f"/v1.47/exec/{exec_id}/start") as ws:
         got = ws.receive_bytes()
-    assert fake.ops() == ["exec"]
+    assert fake.ops(reads=False) == ["exec"]
     assert got[:8] == struct.pack(">BxxxL", 2, len(got) - 8)
     assert b"is not running" in got[8:]
 
@@ -593,7 +503,8 @@ def test_exec_start_refuses_before_the_101_what_it_can(
 def test_prune_removes_the_exited_ones(client: TestClient, fake: FakeRuntime) -> None:
     got = client.post("/v1.47/containers/prune")
     assert got.json() == {"ContainersDeleted": ["f" * 64], "SpaceReclaimed": 0}
-    assert fake.calls == [("remove", ("f" * 64,), {"force": False})]
+    # Not forced: ``force`` is left at its default, False.
+    assert fake.commands() == [("remove", ("f" * 64,), {})]
     labelled = client.post("/v1.47/containers/prune", params={"filters": '{"label": ["k"]}'})
     assert labelled.json()["ContainersDeleted"] == []
     assert (
@@ -611,10 +522,10 @@ def test_stats_one_shot(client: TestClient, fake: FakeRuntime) -> None:
     assert sample["cpu_stats"]["system_cpu_usage"] > 0
     assert sample["pids_stats"]["current"] == 2
     assert sample["precpu_stats"]["system_cpu_usage"] == 0  # one shot: no previous
-    assert fake.ops() == ["stats"]
+    assert fake.ops(reads=False) == ["stats"]
 
 
 def test_stats_of_a_stopped_container_is_a_409(client: TestClient, fake: FakeRuntime) -> None:
-    fake.error = InvalidState("container is not running")
+    fake.errors["stats"] = InvalidState("container is not running")
     got = client.get(f"/v1.47/containers/{ID}/stats?stream=0")
     assert got.status_code == 409

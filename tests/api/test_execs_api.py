@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from app.config import Settings
 from app.main import create_app
-from runtime import AttachTarget, ExecRecord, InvalidState, NotFound
+from runtime import ExecRecord, InvalidState, NotFound
+from tests.fakes.runtime import FakeRuntime
 
 CID = "c" * 64
 EID = "e" * 64
@@ -40,75 +40,21 @@ def make_exec(status: str = "running", **changes: Any) -> ExecRecord:
     return ExecRecord(**values)
 
 
-class FakeRuntime:
-    def __init__(self, tmp: Path) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-        self.stdout = tmp / "stdout.log"
-        self.stderr = tmp / "stderr.log"
-        self.stdout.write_bytes(b"earlier output\n")
-        self.done: Future[Any] = Future()
-        self.record = make_exec()
-        self.error: Exception | None = None
-        self.tty = True
-
-    def _call(self, op: str, *args: Any, **kwargs: Any) -> None:
-        self.calls.append((op, args, kwargs))
-        if self.error is not None:
-            raise self.error
-
-    def exec(self, ref: str, command: list[str], **kwargs: Any) -> ExecRecord:
-        self._call("exec", ref, command, **kwargs)
-        return self.record
-
-    def get_exec(self, ref: str) -> ExecRecord:
-        self._call("get_exec", ref)
-        return self.record
-
-    def exec_exit_future(self, ref: str) -> Future[ExecRecord]:
-        self._call("exec_exit_future", ref)
-        future: Future[ExecRecord] = Future()
-        future.set_result(make_exec("exited", exit_code=3))
-        return future
-
-    def list_execs(self, ref: str) -> list[ExecRecord]:
-        self._call("list_execs", ref)
-        return [self.record]
-
-    def attach_target(self, kind: str, ref: str) -> AttachTarget:
-        self._call("attach_target", kind, ref)
-        return AttachTarget(
-            id=CID,
-            kind=kind,
-            tty=self.tty,
-            stdin=True,
-            log_paths=(str(self.stdout), str(self.stderr)),
-            done=self.done,
-        )
-
-    def write_input(self, target: AttachTarget, data: bytes) -> None:
-        self._call("write_input", data)
-        with self.stdout.open("ab") as f:  # an echo, as a pty would
-            f.write(b"echo:" + data)
-
-    def resize(self, target: AttachTarget, rows: int, cols: int) -> None:
-        self._call("resize", rows, cols)
-
-    def close_input(self, target: AttachTarget) -> None:
-        self._call("close_input")
-
-    def exec_logs(self, ref: str, **options: Any) -> Iterator[bytes]:
-        self._call("exec_logs", ref, **options)
-        return iter([b"2026-11-29T05:00:00.000000000Z earlier output\n"])
-
-
 @pytest.fixture
 def fake(tmp_path: Path) -> FakeRuntime:
-    return FakeRuntime(tmp_path)
+    """A tty exec that exits with 3; its logs in ``tmp_path``, stdout already written."""
+    fake = FakeRuntime(exec_record=make_exec())
+    fake.exec_exit.set_result(make_exec("exited", exit_code=3))
+    fake.exec_output = [b"2026-11-29T05:00:00.000000000Z earlier output\n"]
+    stdout, stderr = tmp_path / "stdout.log", tmp_path / "stderr.log"
+    stdout.write_bytes(b"earlier output\n")
+    fake.attach_paths = (str(stdout), str(stderr))
+    return fake
 
 
 @pytest.fixture
 def client(fake: FakeRuntime) -> Iterator[TestClient]:
-    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)  # type: ignore[arg-type]
+    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)
     with TestClient(app) as c:
         yield c
 
@@ -205,8 +151,9 @@ def test_attach_replays_relays_input_and_ends_with_the_exit(
             "error": None,
         }
     ops = [(op, args) for op, args, _ in fake.calls]
+    [target] = fake.targets
     assert ("attach_target", ("container", "web")) in ops
-    assert ("resize", (40, 120)) in ops and ("close_input", ()) in ops
+    assert ("resize", (target, 40, 120)) in ops and ("close_input", (target,)) in ops
 
 
 def test_attach_without_logs_starts_at_the_end(client: TestClient, fake: FakeRuntime) -> None:
@@ -237,7 +184,7 @@ def test_attach_refusals_close_with_4000_plus_the_status(
 def test_attach_split_tags_each_frame_with_its_stream(
     client: TestClient, fake: FakeRuntime
 ) -> None:
-    fake.stderr.write_bytes(b"to stderr\n")
+    Path(fake.attach_paths[1]).write_bytes(b"to stderr\n")
     fake.done.set_result(make_exec("exited", exit_code=0))
     with client.websocket_connect("/containers/web/attach?split=true") as ws:
         assert ws.receive_bytes() == b"\x01earlier output\n"

@@ -13,7 +13,7 @@ from app.config import Settings
 from app.guard import Guard
 from app.main import create_app
 from runtime import LimitReached
-from tests.api.test_containers_api import FakeRuntime
+from tests.fakes.runtime import FakeRuntime
 
 TOKEN = "s3cret-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -37,7 +37,7 @@ def fake() -> FakeRuntime:
 
 
 def make_client(fake: FakeRuntime, **settings: Any) -> TestClient:
-    app = create_app(Settings(state_dir="/nonexistent", **settings), runtime=fake)  # type: ignore[arg-type]
+    app = create_app(Settings(state_dir="/nonexistent", **settings), runtime=fake)
     return TestClient(app)
 
 

@@ -13,64 +13,26 @@ from app.main import create_app
 from runtime.errors import Conflict, Forbidden, InvalidArchive, NotFound, TooLarge
 from runtime.images import Image
 from runtime.spec import Mount
-from tests.api.test_containers_api import FakeRuntime
+from tests.fakes.runtime import FakeImport, FakeRuntime
 
 BUSYBOX = Image("busybox", True, "/state/images/busybox/rootfs", "2026-11-29T05:00:00Z", 2, 3)
 
 
-class FakeJob:
-    def __init__(self, error: Exception | None = None) -> None:
-        self.chunks: list[bytes] = []
-        self.finished = self.aborted = False
-        self.error = error
-
-    def write(self, chunk: bytes) -> None:
-        self.chunks.append(chunk)
-
-    def finish(self) -> Image:
-        self.finished = True
-        if self.error is not None:
-            raise self.error
-        return Image("mybox", False, "/x", "2026-11-29T05:00:00Z", len(b"".join(self.chunks)), 1)
-
-    def abort(self) -> None:
-        self.aborted = True
-
-
-class FakeImages(FakeRuntime):
-    def __init__(self) -> None:
-        super().__init__()
-        self.job = FakeJob()
-
-    def list_images(self) -> list[Image]:
-        self._call("list_images")
-        return [Image("host", True, None), BUSYBOX]
-
-    def get_image(self, ref: str) -> Image:
-        self._call("get_image", ref)
-        return BUSYBOX
-
-    def delete_image(self, ref: str) -> None:
-        self._call("delete_image", ref)
-
-    def begin_import(self, name: str) -> FakeJob:
-        self._call("begin_import", name)
-        return self.job
+@pytest.fixture
+def fake() -> FakeRuntime:
+    fake = FakeRuntime()
+    fake.images = [Image("host", True, None), BUSYBOX]
+    return fake
 
 
 @pytest.fixture
-def fake() -> FakeImages:
-    return FakeImages()
-
-
-@pytest.fixture
-def client(fake: FakeImages) -> Iterator[TestClient]:
-    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)  # type: ignore[arg-type]
+def client(fake: FakeRuntime) -> Iterator[TestClient]:
+    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)
     with TestClient(app) as c:
         yield c
 
 
-def test_list_and_get(client: TestClient, fake: FakeImages) -> None:
+def test_list_and_get(client: TestClient, fake: FakeRuntime) -> None:
     listed = client.get("/images").json()
     assert [i["name"] for i in listed] == ["host", "busybox"]
     assert listed[0] == {
@@ -80,7 +42,7 @@ def test_list_and_get(client: TestClient, fake: FakeImages) -> None:
     assert fake.calls[-1] == ("get_image", ("docker.io/library/busybox:latest",), {})
 
 
-def test_import_streams_the_body_into_the_job(client: TestClient, fake: FakeImages) -> None:
+def test_import_streams_the_body_into_the_job(client: TestClient, fake: FakeRuntime) -> None:
     def body() -> Iterator[bytes]:
         yield b"a" * 1000
         yield b"b" * 1000
@@ -101,15 +63,15 @@ def test_import_streams_the_body_into_the_job(client: TestClient, fake: FakeImag
     ],
 )
 def test_import_errors_map_to_statuses(
-    client: TestClient, fake: FakeImages, error: Exception, status: int
+    client: TestClient, fake: FakeRuntime, error: Exception, status: int
 ) -> None:
-    fake.job = FakeJob(error)
+    fake.job = FakeImport(error)
     response = client.post("/images", params={"name": "mybox"}, content=b"x")
     assert response.status_code == status
     assert response.json() == {"detail": str(error)}
 
 
-def test_import_needs_a_name(client: TestClient, fake: FakeImages) -> None:
+def test_import_needs_a_name(client: TestClient, fake: FakeRuntime) -> None:
     assert client.post("/images", content=b"x").status_code == 422
     assert fake.calls == []
 
@@ -124,13 +86,13 @@ def test_import_needs_a_name(client: TestClient, fake: FakeImages) -> None:
     ],
 )
 def test_delete_statuses(
-    client: TestClient, fake: FakeImages, error: Exception | None, status: int
+    client: TestClient, fake: FakeRuntime, error: Exception | None, status: int
 ) -> None:
     fake.error = error
     assert client.delete("/images/mybox").status_code == status
 
 
-def test_create_passes_image_read_only_and_mounts(client: TestClient, fake: FakeImages) -> None:
+def test_create_passes_image_read_only_and_mounts(client: TestClient, fake: FakeRuntime) -> None:
     body: dict[str, Any] = {
         "command": ["sh"],
         "image": "busybox",
@@ -150,7 +112,7 @@ def test_create_passes_image_read_only_and_mounts(client: TestClient, fake: Fake
     ]
 
 
-def test_create_defaults_to_the_host_image(client: TestClient, fake: FakeImages) -> None:
+def test_create_defaults_to_the_host_image(client: TestClient, fake: FakeRuntime) -> None:
     assert client.post("/containers", json={"command": ["true"]}).status_code == 201
     _, _, kwargs = fake.calls[0]
     assert (kwargs["image"], kwargs["read_only"], kwargs["mounts"]) == ("host", False, [])

@@ -1,0 +1,445 @@
+"""``FakeRuntime``: the runtime's protocol (``runtime.api.RuntimeApi``) in memory.
+
+The one fake the API tests (tests/api/) put behind the app.  mypy holds it
+to the protocol (``_fake_is_a_runtime_api`` below), so it has every method
+of ``Runtime`` with its signature, and a change there shows up here.
+
+    Call                 one recorded call: (operation, args, kwargs), as the handler made it
+    READS                the lookups, which ``commands()`` and ``ops(reads=False)`` leave out
+    FakeRuntime          answers from what a test sets, records every call
+      record, others     the containers: ``get`` resolves a ref among them, ``list`` filters them
+      exec_record        the exec every exec operation answers with
+      images, job        what the image operations answer; ``job`` is the FakeImport
+      exit, removal, exec_exit, done      the futures the waiting operations hand out
+      log_output, exec_output, chunks, lines, attach_paths    what the output operations read
+      kill_result        what ``kill_many`` answers, for the refs it was given
+      error, errors      raised by every recorded call, or by one operation's
+      answers            a reply that replaces one operation's usual one
+    FakeImport           an image import that keeps its chunks (``runtime.api.ImageImport``)
+
+Records are made by the test files (each has its own ``make_record``), so
+the fake starts with a plain running container named ``web``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
+
+from runtime import AttachTarget, ContainerRecord, ExecRecord, KillResult, NotFound, Selector
+from runtime.images import Image, normalize_name
+from runtime.signals import parse_signal
+from runtime.spec import Limits, Mount
+
+if TYPE_CHECKING:
+    from runtime.api import ImageImport, RuntimeApi
+
+ID = "0123456789abcdef" * 4
+EXEC_ID = "e" * 64
+T0 = "2026-11-29T05:00:00.000000Z"
+
+Call = tuple[str, tuple[Any, ...], dict[str, Any]]
+#: The lookups ``FakeRuntime.commands`` leaves out.
+READS = frozenset({"get", "list", "list_images", "get_image"})
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+def recorded(
+    method: Callable[Concatenate[FakeRuntime, P], R],
+) -> Callable[Concatenate[FakeRuntime, P], R]:
+    """Record the call as made (positional and keyword arguments as given),
+    then raise the error set for it, if any, before answering."""
+
+    def call(self: FakeRuntime, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        op = method.__name__
+        self.calls.append((op, args, kwargs))
+        error = self.errors.get(op, self.error)
+        if error is not None:
+            raise error
+        return method(self, *args, **kwargs)
+
+    functools.update_wrapper(call, method)
+    return call
+
+
+class FakeImport:
+    """An import that keeps the chunks and finishes as ``mybox`` (or raises ``error``)."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.chunks: list[bytes] = []
+        self.finished = self.aborted = False
+        self.error = error
+
+    def write(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+
+    def finish(self) -> Image:
+        self.finished = True
+        if self.error is not None:
+            raise self.error
+        return Image("mybox", False, "/x", "2026-11-29T05:00:00Z", len(b"".join(self.chunks)), 1)
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+class FakeRuntime:
+    """Answers from what a test sets; records every call in ``calls``."""
+
+    state_dir = "/nonexistent"
+
+    def __init__(
+        self,
+        record: ContainerRecord | None = None,
+        others: Sequence[ContainerRecord] = (),
+        exec_record: ExecRecord | None = None,
+    ) -> None:
+        self.calls: list[Call] = []
+        self.record = record or ContainerRecord(
+            id=ID,
+            name="web",
+            status="running",
+            spec={"command": ["sleep", "60"], "hostname": ID[:12], "env": {}, "workdir": "/"},
+            created_at=T0,
+            pid=4242,
+            started_at=T0,
+        )
+        self.others = list(others)
+        self.exec_record = exec_record or ExecRecord(
+            id=EXEC_ID,
+            container_id=ID,
+            status="running",
+            spec={"command": ["sh"], "tty": False, "stdin": False, "user": None},
+            created_at=T0,
+            pid=99,
+            started_at=T0,
+        )
+        self.images: list[Image] = [Image("host", True, None)]
+        self.job = FakeImport()
+        self.exit: Future[ContainerRecord] = Future()
+        self.removal: Future[ContainerRecord] = Future()
+        self.exec_exit: Future[ExecRecord] = Future()
+        self.done: Future[Any] = Future()
+        self.log_output: list[bytes] = []
+        self.exec_output: list[bytes] = []
+        self.chunks: list[tuple[str, bytes]] = []
+        self.lines: list[tuple[str, int, bytes]] = []
+        self.attach_paths: tuple[str, ...] = ()
+        self.tty = True
+        #: The targets ``attach_target`` handed out, in order.
+        self.targets: list[AttachTarget] = []
+        self.stats_sample: dict[str, Any] = {
+            "memory_bytes": 1 << 20,
+            "memory_peak_bytes": 2 << 20,
+            "cpu_seconds": 0.5,
+            "pids": 3,
+        }
+        self.kill_result = KillResult(9, (), (), ())
+        self.error: Exception | None = None
+        self.errors: dict[str, Exception] = {}
+        self.answers: dict[str, Any] = {}
+
+    def commands(self) -> builtins.list[Call]:
+        """The calls other than lookups (``READS``), for tests that leave
+        open how a handler finds what it acts on."""
+        return [call for call in self.calls if call[0] not in READS]
+
+    def ops(self, *, reads: bool = True) -> builtins.list[str]:
+        """The operations called, in order; lookups too unless ``reads=False``."""
+        return [op for op, _, _ in (self.calls if reads else self.commands())]
+
+    def _answer(self, op: str, usual: T) -> T:
+        return cast(T, self.answers.get(op, usual))
+
+    def _containers(self) -> builtins.list[ContainerRecord]:
+        return [self.record, *self.others]
+
+    # -- life cycle -----------------------------------------------------
+    @recorded
+    def start(self) -> None:
+        pass
+
+    @recorded
+    def close(self, stop_containers: bool = False, grace: float = 10.0) -> None:
+        pass
+
+    @recorded
+    def stop_all(self, grace: float = 10.0) -> builtins.list[ContainerRecord]:
+        return []
+
+    # -- paths ----------------------------------------------------------
+    @recorded
+    def container_dir(self, container_id: str) -> str:
+        return f"{self.state_dir}/containers/{container_id}"
+
+    @recorded
+    def log_path(self, container_id: str, stream: str) -> str:
+        return f"{self.container_dir(container_id)}/{stream}.log"
+
+    @recorded
+    def exec_dir(self, container_id: str, exec_id: str) -> str:
+        return f"{self.container_dir(container_id)}/execs/{exec_id}"
+
+    @recorded
+    def exec_log_path(self, record: ExecRecord, stream: str) -> str:
+        return f"{self.exec_dir(record.container_id, record.id)}/{stream}.log"
+
+    @recorded
+    def pidfile_path(self, container_id: str) -> str:
+        return f"{self.container_dir(container_id)}/pid"
+
+    # -- containers -----------------------------------------------------
+    @recorded
+    def create(
+        self,
+        command: builtins.list[str],
+        *,
+        name: str | None = None,
+        hostname: str | None = None,
+        env: dict[str, str] | None = None,
+        workdir: str | None = None,
+        labels: dict[str, str] | None = None,
+        auto_remove: bool = False,
+        limits: Limits | dict[str, Any] | None = None,
+        image: str | None = None,
+        read_only: bool = False,
+        mounts: builtins.list[Mount] | None = None,
+        start: bool = True,
+        user: str | None = None,
+        cap_add: builtins.list[str] | None = None,
+        cap_drop: builtins.list[str] | None = None,
+        seccomp: str = "default",
+        no_new_privileges: bool = True,
+        userns: bool = False,
+        tty: bool = False,
+        stdin: bool = False,
+        tty_size: tuple[int, int] | None = None,
+        stdin_once: bool = False,
+    ) -> ContainerRecord:
+        return self._answer("create", self.record)
+
+    @recorded
+    def start_container(self, ref: str) -> ContainerRecord:
+        return self._answer("start_container", self.record)
+
+    @recorded
+    def get(self, ref: str) -> ContainerRecord:
+        """By full id, id prefix or name, as ``RecordStore.resolve``."""
+        for record in self._containers():
+            if ref in (record.id, record.name) or record.id.startswith(ref):
+                return record
+        raise NotFound("container", ref)
+
+    @recorded
+    def list(
+        self, status: str | None = None, name: str | None = None
+    ) -> builtins.list[ContainerRecord]:
+        return [
+            r
+            for r in self._containers()
+            if (status is None or r.status == status) and (name is None or r.name == name)
+        ]
+
+    @recorded
+    def stats(self, ref: str) -> dict[str, Any]:
+        return self.stats_sample
+
+    @recorded
+    def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
+        return self.record
+
+    @recorded
+    def kill_many(self, selector: Selector, signal: str | int = "SIGKILL") -> KillResult:
+        """Checks the signal and the selector with the runtime's own
+        functions, as ``Runtime.kill_many`` does before anything is sent."""
+        signo = parse_signal(signal)
+        selector.check()
+        result = self.kill_result
+        return KillResult(signo, result.killed, result.not_running, result.not_found)
+
+    @recorded
+    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
+        return self.record
+
+    @recorded
+    def open_pidfd(self, ref: str) -> int:
+        raise NotImplementedError("the API does not open pidfds")
+
+    @recorded
+    def remove(self, ref: str, force: bool = False) -> None:
+        pass
+
+    # -- waiting --------------------------------------------------------
+    @recorded
+    def exit_future(self, ref: str) -> Future[ContainerRecord]:
+        return self.exit
+
+    @recorded
+    def removal_future(self, ref: str) -> Future[ContainerRecord]:
+        return self.removal
+
+    @recorded
+    def wait(self, ref: str, timeout: float | None = None) -> ContainerRecord:
+        return self.exit.result(timeout)
+
+    @recorded
+    def waiter_count(self) -> int:
+        return 0
+
+    # -- output ---------------------------------------------------------
+    @recorded
+    def logs(
+        self,
+        ref: str,
+        stream: str | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+        *,
+        timestamps: bool = False,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> Iterator[bytes]:
+        return iter(self.log_output)
+
+    @recorded
+    def log_lines(
+        self,
+        ref: str,
+        streams: Sequence[str] = ("stdout", "stderr"),
+        tail: int | None = None,
+        follow: bool = False,
+        since: int | None = None,
+        until: int | None = None,
+        heartbeat: bool = False,
+    ) -> Iterator[tuple[str, int, bytes]]:
+        return iter([line for line in self.lines if line[0] in streams])
+
+    @recorded
+    def log_chunks(
+        self,
+        ref: str,
+        streams: Sequence[str] = ("stdout", "stderr"),
+        tail: int | None = None,
+        follow: bool = False,
+        from_end: bool = False,
+        heartbeat: bool = False,
+    ) -> Iterator[tuple[str, bytes]]:
+        return iter([chunk for chunk in self.chunks if chunk[0] in streams])
+
+    # -- images ---------------------------------------------------------
+    @recorded
+    def list_images(self) -> builtins.list[Image]:
+        return self.images
+
+    @recorded
+    def get_image(self, ref: str) -> Image:
+        """By name, Docker's defaults dropped (``normalize_name``), as ``ImageStore.get``."""
+        for image in self.images:
+            if image.name == normalize_name(ref):
+                return image
+        raise NotFound("image", ref)
+
+    @recorded
+    def image_users(self, name: str) -> builtins.list[ContainerRecord]:
+        return [r for r in self._containers() if r.spec.get("image", "host") == name]
+
+    @recorded
+    def delete_image(self, ref: str) -> None:
+        pass
+
+    @recorded
+    def begin_import(self, name: str) -> ImageImport:
+        return self.job
+
+    # -- execs ----------------------------------------------------------
+    @recorded
+    def exec(
+        self,
+        ref: str,
+        command: builtins.list[str],
+        *,
+        tty: bool = False,
+        stdin: bool = False,
+        env: dict[str, str] | None = None,
+        workdir: str | None = None,
+        user: str | None = None,
+        tty_size: tuple[int, int] | None = None,
+    ) -> ExecRecord:
+        return self.exec_record
+
+    @recorded
+    def get_exec(self, ref: str) -> ExecRecord:
+        return self.exec_record
+
+    @recorded
+    def list_execs(self, ref: str) -> builtins.list[ExecRecord]:
+        return [self.exec_record]
+
+    @recorded
+    def exec_exit_future(self, ref: str) -> Future[ExecRecord]:
+        return self.exec_exit
+
+    @recorded
+    def wait_exec(self, ref: str, timeout: float | None = None) -> ExecRecord:
+        return self.exec_exit.result(timeout)
+
+    @recorded
+    def exec_logs(
+        self,
+        ref: str,
+        stream: str | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+        *,
+        timestamps: bool = False,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> Iterator[bytes]:
+        return iter(self.exec_output)
+
+    @recorded
+    def exec_log_chunks(
+        self, ref: str, streams: Sequence[str] = ("stdout", "stderr")
+    ) -> Iterator[tuple[str, bytes]]:
+        return iter([chunk for chunk in self.chunks if chunk[0] in streams])
+
+    # -- attach ---------------------------------------------------------
+    @recorded
+    def attach_target(self, kind: str, ref: str) -> AttachTarget:
+        target = AttachTarget(
+            id=self.exec_record.id if kind == "exec" else self.record.id,
+            kind=kind,
+            tty=self.tty,
+            stdin=True,
+            log_paths=self.attach_paths,
+            done=self.done,
+        )
+        self.targets.append(target)
+        return target
+
+    @recorded
+    def write_input(self, target: AttachTarget, data: bytes) -> None:
+        if target.tty and target.log_paths:  # an echo, as a pty would
+            with open(target.log_paths[0], "ab") as f:
+                f.write(b"echo:" + data)
+
+    @recorded
+    def close_input(self, target: AttachTarget) -> None:
+        pass
+
+    @recorded
+    def resize(self, target: AttachTarget, rows: int, cols: int) -> None:
+        pass
+
+
+if TYPE_CHECKING:
+
+    def _fake_is_a_runtime_api(fake: FakeRuntime) -> RuntimeApi:
+        # Never called: mypy rejects this return if the fake strays from the protocol.
+        return fake
