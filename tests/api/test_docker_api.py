@@ -160,7 +160,7 @@ def test_the_clis_full_body_maps_onto_a_created_container(
 
 
 def test_create_maps_the_fields_we_implement(client: TestClient, fake: FakeRuntime) -> None:
-    body = {
+    body: dict[str, Any] = {
         "Image": "docker.io/library/busybox:latest",
         "Entrypoint": ["/bin/sh", "-c"],
         "Cmd": ["echo $A"],

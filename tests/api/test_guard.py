@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -146,9 +146,9 @@ def test_slow_body_is_408() -> None:
         await asyncio.sleep(10)
         return {"type": "http.disconnect"}
 
-    responses: list[dict[str, Any]] = []
+    responses: list[MutableMapping[str, Any]] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         responses.append(message)
 
     guard = Guard(app, token=None, max_body=100, max_upload=100, body_timeout=0.05)

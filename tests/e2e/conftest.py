@@ -7,6 +7,7 @@ Every test in ``tests/e2e`` is marked ``root``: it runs real containers.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -51,16 +52,16 @@ def client(service: Service) -> Iterator[httpx.Client]:
         yield c
 
 
-def run(client: httpx.Client, command: list[str], **spec: object) -> dict[str, object]:
+def run(client: httpx.Client, command: list[str], **spec: object) -> dict[str, Any]:
     """POST /containers?wait=true and return the finished container."""
     body = {"command": command, **spec}
     response = client.post("/containers", params={"wait": "true"}, json=body)
     assert response.status_code == 201, response.text
-    result: dict[str, object] = response.json()
+    result: dict[str, Any] = response.json()
     return result
 
 
-def logs(client: httpx.Client, ref: str, **params: object) -> str:
+def logs(client: httpx.Client, ref: str, **params: Any) -> str:
     response = client.get(f"/containers/{ref}/logs", params=params)
     assert response.status_code == 200, response.text
     return response.text

@@ -32,7 +32,7 @@ def _client(service: Service) -> httpx.Client:
     return httpx.Client(base_url=service.url, timeout=60)
 
 
-def _eventually(check, timeout: float = 20.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+def _eventually(check, timeout: float = 20.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while not (value := check()):
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

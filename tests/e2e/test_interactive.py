@@ -20,6 +20,7 @@ import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -130,12 +131,12 @@ def mydocker(
     )
 
 
-def by_name(client: httpx.Client, name: str) -> dict[str, object]:
+def by_name(client: httpx.Client, name: str) -> dict[str, Any]:
     deadline = time.monotonic() + DEADLINE
     while True:
         found = client.get("/containers", params={"name": name}).json()
         if found:
-            result: dict[str, object] = found[0]
+            result: dict[str, Any] = found[0]
             return result
         assert time.monotonic() < deadline, f"no container named {name}"
         time.sleep(0.05)

@@ -99,7 +99,7 @@ def test_follow_with_tail_and_stream(client: httpx.Client, tmp_path: Path) -> No
     container = create(client, ["sh", "-c", script], mounts=[_bind(tmp_path)])
     # The tail is taken when the request comes: let the first lines be written.
     wait_for_output(client, container["id"], "10\n")
-    params = {"follow": "true", "tail": 2, "stream": "stdout"}
+    params: dict[str, str | int] = {"follow": "true", "tail": 2, "stream": "stdout"}
     received = b""
     with client.stream("GET", f"/containers/{container['id']}/logs", params=params) as response:
         chunks = response.iter_bytes()

@@ -15,7 +15,7 @@ from tests.e2e.conftest import Service, logs, run
 def sh(client: httpx.Client, script: str, **spec: object) -> tuple[int, str]:
     container = run(client, ["sh", "-c", script], **spec)
     assert container["error"] is None, container["error"]
-    return int(container["exit_code"]), logs(client, str(container["id"]))  # type: ignore[arg-type]
+    return int(container["exit_code"]), logs(client, str(container["id"]))
 
 
 def test_a_bind_mount_shares_a_host_directory(client: httpx.Client, tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ def _dead(pid: int, start_time: int) -> bool:
     return not pids.same_process(pid, start_time) or process_state(pid) in {"Z", "X"}
 
 
-def _eventually(check, timeout: float = 15.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+def _eventually(check, timeout: float = 15.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:
         value = check()

@@ -23,7 +23,7 @@ HOST_FILE = str(Path(__file__).resolve())
 def sh(client: httpx.Client, script: str, **spec: object) -> tuple[int, str]:
     container = run(client, ["sh", "-c", script], **spec)
     assert container["error"] is None, container["error"]
-    return int(container["exit_code"]), logs(client, str(container["id"]))  # type: ignore[arg-type]
+    return int(container["exit_code"]), logs(client, str(container["id"]))
 
 
 def test_a_write_stays_in_its_container(client: httpx.Client, service: Service) -> None:

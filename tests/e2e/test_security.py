@@ -36,13 +36,13 @@ def attempt(
     code = (SYSCALL_PRELUDE if syscalls else "") + textwrap.dedent(script)
     container = run(client, [PY, "-c", code], **spec)
     assert container["error"] is None, container["error"]
-    return int(container["exit_code"]), logs(client, str(container["id"]))  # type: ignore[arg-type]
+    return int(container["exit_code"]), logs(client, str(container["id"]))
 
 
 def shell(client: httpx.Client, command: str, **spec: object) -> tuple[int, str]:
     container = run(client, ["sh", "-c", command], **spec)
     assert container["error"] is None, container["error"]
-    return int(container["exit_code"]), logs(client, str(container["id"]))  # type: ignore[arg-type]
+    return int(container["exit_code"]), logs(client, str(container["id"]))
 
 
 #: A prelude for scripts that make raw syscalls: ``call(name, *args)`` prints

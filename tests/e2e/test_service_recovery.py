@@ -26,7 +26,7 @@ from runtime.service import Runtime
 from runtime.spec import Mount
 
 
-def _eventually(check, timeout: float = 15.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+def _eventually(check, timeout: float = 15.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while not (value := check()):
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

@@ -119,9 +119,14 @@ def test_stats_at_exit_skip_the_live_counters(fake, monkeypatch):
     memory = cgroup.dirs["memory"]
     fake.put(memory, "memory.max_usage_in_bytes", "67108864\n")
     fake.put(cgroup.dirs["cpuacct"], "cpuacct.usage", "1500000000\n")
-    read = []
+    read: list[str] = []
     real_read = fake.read
-    monkeypatch.setattr(fake, "read", lambda path: read.append(path) or real_read(path))
+
+    def recording(path: str) -> str:
+        read.append(path)
+        return real_read(path)
+
+    monkeypatch.setattr(fake, "read", recording)
     stats = cgroup.stats(live=False)
     assert (stats.memory_bytes, stats.pids) == (None, None)
     assert stats.memory_peak_bytes == 64 << 20 and stats.cpu_seconds == pytest.approx(1.5)
@@ -150,7 +155,7 @@ def test_a_failed_write_removes_what_was_created(fake):
             raise OSError(22, "Invalid argument", path)
         real_write(path, text)
 
-    fake.write = write  # type: ignore[method-assign]
+    fake.write = write
     m = manager(fake)
     with pytest.raises(CgroupError, match="pids.max: Invalid argument"):
         m.create("c1", Limits(pids=10))
@@ -172,7 +177,7 @@ def test_kill_all_repeats_for_processes_forked_meanwhile(fake):
     cgroup = manager(fake).create("c1", Limits())
     cgroup.add(10)
     real_kill = fake.kill
-    forked = []
+    forked: list[int] = []
 
     def kill(pid: int, sig: int) -> None:
         real_kill(pid, sig)

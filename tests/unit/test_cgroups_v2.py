@@ -91,7 +91,7 @@ def test_a_failed_write_removes_what_was_created(fake):
             raise OSError(22, "Invalid argument", path)
         real_write(path, text)
 
-    fake.write = write  # type: ignore[method-assign]
+    fake.write = write
     m = manager(fake)
     with pytest.raises(CgroupError, match="cpu.max: Invalid argument"):
         m.create("c1", Limits(cpus=1))
@@ -125,9 +125,14 @@ def test_stats_at_exit_skip_the_live_counters(fake, monkeypatch):
     cgroup = manager(fake).create("c1", Limits())
     fake.put(cgroup.path, "memory.peak", "1048576\n")
     fake.put(cgroup.path, "cpu.stat", "usage_usec 2500000\n")
-    read = []
+    read: list[str] = []
     real_read = fake.read
-    monkeypatch.setattr(fake, "read", lambda path: read.append(path) or real_read(path))
+
+    def recording(path: str) -> str:
+        read.append(path)
+        return real_read(path)
+
+    monkeypatch.setattr(fake, "read", recording)
     stats = cgroup.stats(live=False)
     assert (stats.memory_bytes, stats.pids) == (None, None)
     assert stats.memory_peak_bytes == 1 << 20 and stats.cpu_seconds == pytest.approx(2.5)

@@ -32,7 +32,7 @@ def test_short_token_is_refused() -> None:
         check(Settings(token="short"))
 
 
-def test_token_file_first_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_token_file_first_line(tmp_path) -> None:
     path = tmp_path / "token"
     path.write_text(f"{TOKEN}\nignored\n")
     assert read_token(str(path), {}) == TOKEN
@@ -45,7 +45,7 @@ def test_token_file_first_line(tmp_path) -> None:  # type: ignore[no-untyped-def
         read_token(str(tmp_path / "missing"), {})
 
 
-def test_parse_args_security_flags(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_parse_args_security_flags(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MYDOCKER_TOKEN", raising=False)
     (tmp_path / "t").write_text(TOKEN)
     settings = parse_args(

@@ -26,7 +26,9 @@ def launcher() -> Iterator[server.Launcher]:
     listener.close()
 
 
-def adopt(launcher: server.Launcher, tmp_path: Path, tty: bool, stdin: bool) -> server.Entry:
+def adopt(
+    launcher: server.Launcher, tmp_path: Path, tty: bool, stdin: bool
+) -> tuple[server.Entry, terminal.Stdio]:
     stdio = launcher._open_stdio(tty, stdin, str(tmp_path / "out"), str(tmp_path / "err"))
     error_read, error_write = os.pipe()
     os.close(error_write)
@@ -40,7 +42,7 @@ def adopt(launcher: server.Launcher, tmp_path: Path, tty: bool, stdin: bool) -> 
     )
     launcher._adopt(entry, stdio)
     entry.state = "running"
-    return entry, stdio  # type: ignore[return-value]
+    return entry, stdio
 
 
 def write(launcher: server.Launcher, data: bytes) -> None:

@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from runtime import cgroups, child
+from runtime import cgroups, child, libc, pids
 from runtime.launcher import server
+from runtime.security import devices, userns
 from runtime.spec import ContainerSpec, Limits, to_dict
 
 EVENT_TIMEOUT = 10.0
@@ -123,7 +124,7 @@ def fake_clone(body: Callable[[child.ChildFds], None]) -> Callable[..., tuple[in
 
 @pytest.fixture
 def launcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[server.Launcher]:
-    monkeypatch.setattr(server.devices, "available", lambda: False)
+    monkeypatch.setattr(devices, "available", lambda: False)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     launcher = server.Launcher(listener)
     launcher.selector.unregister(listener)  # never listening: select would say "ready"
@@ -145,8 +146,8 @@ def create(
     spec: ContainerSpec | None = None,
 ) -> tuple[FakeCgroup, server.Client, socket.socket]:
     clone = fake_clone(body)
-    monkeypatch.setattr(server.libc, "clone", clone)
-    monkeypatch.setattr(server.child, "run", clone.run)  # type: ignore[attr-defined]
+    monkeypatch.setattr(libc, "clone", clone)
+    monkeypatch.setattr(child, "run", clone.run)  # type: ignore[attr-defined]
     cgroup = FakeCgroup(join)
     launcher.cgroups = FakeManager(cgroup)  # type: ignore[assignment]
     ours, theirs = socket.socketpair()
@@ -268,9 +269,9 @@ def test_the_pidfile_and_id_maps_are_written_before_the_go_byte(
     def write_maps(pid: int, host_id: int, size: int) -> None:
         order.append("maps")
 
-    monkeypatch.setattr(server.os, "write", write)
-    monkeypatch.setattr(server.pids, "write_pidfile", write_pidfile)
-    monkeypatch.setattr(server.userns, "write_maps", write_maps)
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(pids, "write_pidfile", write_pidfile)
+    monkeypatch.setattr(userns, "write_maps", write_maps)
 
     def body(fds: child.ChildFds) -> None:
         child._wait_for_joined(fds.sync_read)

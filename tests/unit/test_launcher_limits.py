@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import pytest
 
+from runtime import cgroups
 from runtime.launcher import server
 from runtime.spec import Limits
 
@@ -118,11 +120,11 @@ class FakeManager:
 def test_the_parent_goes_with_the_last_container_cgroup():
     manager = FakeManager()
     launcher = launcher_with(make_entry(cgroup=object()))
-    launcher.cgroups = manager
+    launcher.cgroups = cast(cgroups.Manager, manager)  # only remove_parent is called
     launcher._remove_parent_if_unused()
     assert manager.parent_removals == 0  # a container still has its cgroup
     launcher.entries["0"].cgroup = None
-    launcher.unremoved = {"x": (object(), 3)}
+    launcher.unremoved = {"x": (cast(cgroups.Cgroup, object()), 3)}
     launcher._remove_parent_if_unused()
     assert manager.parent_removals == 0  # one still waits for removal
     launcher.unremoved = {}

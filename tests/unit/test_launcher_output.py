@@ -58,7 +58,8 @@ def test_a_burst_the_client_does_not_read_is_queued_not_blocked_on(
         launcher._broadcast(exit_event(n))  # returns: nothing here may block
     launcher._flush_clients()  # the end of the loop's turn: what the socket takes
     assert client.output and events(launcher) & selectors.EVENT_WRITE
-    reader, received = protocol.LineReader(), []
+    reader = protocol.LineReader()
+    received: list[dict[str, Any]] = []
     peer.settimeout(5)
     while len(received) < count:
         for key, mask in launcher.selector.select(timeout=0):
@@ -145,7 +146,7 @@ def test_a_turn_reads_requests_first_and_caps_the_exits(
     monkeypatch.setattr(launcher, "_reap", lambda entry: done.append(f"reap {entry}"))
     monkeypatch.setattr(launcher, "_read_client", lambda c: done.append("request"))
     exits = [
-        (selectors.SelectorKey(None, n, selectors.EVENT_READ, ("pidfd", n)), selectors.EVENT_READ)
+        (selectors.SelectorKey(n, n, selectors.EVENT_READ, ("pidfd", n)), selectors.EVENT_READ)
         for n in range(server.REAPS_PER_TURN + 5)
     ]
     request = launcher.selector.get_map()[client.sock]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -289,6 +290,7 @@ def test_following_dates_a_line_itself_once_out_of_patience(
     log = write_log(tmp_path, "stdout", b"a\n", [])
     lines = dated([log], None, True, lambda: True, fallback, heartbeat=True, sleep=False)
     assert next(lines) == (0, 999, b"a\n")
+    assert isinstance(lines, Generator)
     lines.close()
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from runtime import reserve
 from runtime.reserve import Reserve
 
 
@@ -34,7 +33,7 @@ def test_a_filesystem_without_fallocate_gets_zeros(
     def unsupported(fd: int, offset: int, length: int) -> None:
         raise OSError(errno.EOPNOTSUPP, "Operation not supported")
 
-    monkeypatch.setattr(reserve.os, "posix_fallocate", unsupported)
+    monkeypatch.setattr(os, "posix_fallocate", unsupported)
     held = Reserve(str(tmp_path / "reserve"), size=3 << 16)
     assert held.ensure()
     assert os.path.getsize(held.path) == 3 << 16

@@ -3,6 +3,8 @@ tests/e2e/test_rootfs.py and test_mounts.py, as root)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from runtime import rootfs
 from runtime.spec import ContainerSpec, Mount, RootfsPlan, Security
 
@@ -10,10 +12,10 @@ BIND = Mount("bind", "/data", source="/srv")
 TMPFS = Mount("tmpfs", "/scratch")
 
 
-def names(image: str, plan: RootfsPlan, **kwargs: object) -> list[str]:
+def names(image: str, plan: RootfsPlan, **kwargs: Any) -> list[str]:
     spec = ContainerSpec(
         command=("sh",), hostname="h", image=image, rootfs=plan, mounts=(BIND, TMPFS), **kwargs
-    )  # type: ignore[arg-type]
+    )
     return [name for name, _ in rootfs.steps(spec)]
 
 

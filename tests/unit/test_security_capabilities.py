@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from runtime import libc
 from runtime.security import capabilities, identity
 
 
@@ -36,17 +37,17 @@ def test_resolve_follows_docker() -> None:
 
 def test_drop_bounding_drops_all_but_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[int, int]] = []
-    monkeypatch.setattr(capabilities.libc, "prctl", lambda op, arg=0, *a: calls.append((op, arg)))
+    monkeypatch.setattr(libc, "prctl", lambda op, arg=0, *a: calls.append((op, arg)))
     capabilities.drop_bounding(capabilities.mask(["KILL", "CHOWN"]), last=40)
     dropped = [arg for op, arg in calls]
-    assert all(op == capabilities.libc.PR_CAPBSET_DROP for op, _ in calls)
+    assert all(op == libc.PR_CAPBSET_DROP for op, _ in calls)
     assert dropped == [n for n in range(41) if n not in (0, 5)]
 
 
 def test_apply_root_keeps_set_user_gets_none(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, int]] = []
-    monkeypatch.setattr(capabilities.libc, "capget", lambda: (0, 0xFFFF, 0))
-    monkeypatch.setattr(capabilities.libc, "capset", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(libc, "capget", lambda: (0, 0xFFFF, 0))
+    monkeypatch.setattr(libc, "capset", lambda **kw: calls.append(kw))
     capabilities.apply(0x1_0021, uid=0)  # bit 16 is kept only if held
     capabilities.apply(0x21, uid=1000)
     assert calls == [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,11 +34,11 @@ def test_create_denies_all_then_allows_dockers_list(tmp_path: Path) -> None:
         writes.append((Path(path).name, value))
         original(path, value)
 
-    devices._write = recording  # type: ignore[assignment]
+    devices._write = recording
     try:
         path = devices.create("abc", devices.parent_for("/srv/state"), root=str(root))
     finally:
-        devices._write = original  # type: ignore[assignment]
+        devices._write = original
     assert path == str(root / devices.parent_for("/srv/state") / "abc")
     assert devices.parent_for("/srv/state") != devices.parent_for("/srv/other")
     assert writes[0] == ("devices.deny", "a")
@@ -101,9 +102,9 @@ def test_write_maps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     proc.mkdir()
     (proc / "uid_map").write_text("")
     (proc / "gid_map").write_text("")
-    real_open = userns.os.open
+    real_open = os.open
     monkeypatch.setattr(
-        userns.os,
+        os,
         "open",
         lambda path, flags: real_open(path.replace("/proc", str(tmp_path)), flags),
     )

@@ -21,7 +21,7 @@ from runtime.security import seccomp
 pytestmark = pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86_64 numbers")
 
 
-def in_filtered_child(body) -> object:  # type: ignore[no-untyped-def]
+def in_filtered_child(body) -> object:
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -105,7 +105,7 @@ def test_personality_allows_only_dockers_values() -> None:
     values += [random.Random(5).getrandbits(32) for _ in range(500)]
     values += [0x3FFF8, 0xC, 0x18, 0x20010, 0xFFFFFFFE, 0x0400000, 0x40000]
 
-    def body() -> list[list[int]]:
+    def body() -> list[int]:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.personality.argtypes = [ctypes.c_ulong]
         wrong = []

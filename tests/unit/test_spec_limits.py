@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from runtime.spec import LIMIT_BOUNDS, ContainerSpec, InvalidField, Limits, from_dict, to_dict
@@ -39,8 +41,9 @@ def test_integers_only_where_it_counts():
 def test_bounds_are_accepted_inclusively():
     for field, (low, high) in LIMIT_BOUNDS.items():
         kind = float if field in ("cpus", "timeout_seconds") else int
-        Limits(**{field: kind(low)})
-        Limits(**{field: kind(high)})
+        for bound in (low, high):
+            values: dict[str, Any] = {field: kind(bound)}
+            Limits(**values)
 
 
 def test_over_fills_unset_fields_from_defaults():
