@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runtime import cgroups
-from tests.unit.cgroupfs_fake import FakeCgroupFs
+from tests.fakes.cgroupfs import FakeCgroupFs
 
 HYBRID = """12:pids:/
 4:memory:/process_api/abc

@@ -1,4 +1,4 @@
-"""The v1 driver against a fake cgroupfs tree (tests/unit/cgroupfs_fake.py)."""
+"""The v1 driver against a fake cgroupfs tree (tests/fakes/cgroupfs.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from runtime.cgroups import CgroupError, V1Manager
 from runtime.spec import Limits
-from tests.unit.cgroupfs_fake import FakeCgroupFs
+from tests.fakes.cgroupfs import FakeCgroupFs
 
 OWN = {"memory": "/session/abc", "pids": "/", "cpu": "/", "cpuacct": "/"}
 

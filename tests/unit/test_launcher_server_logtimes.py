@@ -10,7 +10,7 @@ from pathlib import Path
 from runtime import libc, logindex
 from runtime.launcher import server
 from runtime.logindex import RECORD
-from tests.unit.test_launcher_limits import launcher_with, make_entry
+from tests.unit.test_launcher_server_limits import launcher_with, make_entry
 
 
 def records(path: Path) -> list[tuple[int, int]]:
