@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -61,13 +60,6 @@ def make_fake() -> FakeRuntime:
 @pytest.fixture
 def fake() -> FakeRuntime:
     return make_fake()
-
-
-@pytest.fixture
-def client(fake: FakeRuntime) -> Iterator[TestClient]:
-    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)
-    with TestClient(app) as c:
-        yield c
 
 
 PUBLIC_KEYS = {

@@ -6,14 +6,11 @@ functions, as Runtime.kill_many does before anything is sent."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
 from runtime import AmbiguousReference, KillResult, Selector
 from tests.fakes.runtime import ID, FakeRuntime
 
@@ -26,13 +23,6 @@ def fake() -> FakeRuntime:
     fake = FakeRuntime()
     fake.kill_result = KillResult(9, (ID,), (OTHER,), ("nosuch",))
     return fake
-
-
-@pytest.fixture
-def client(fake: FakeRuntime) -> Iterator[TestClient]:
-    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)
-    with TestClient(app) as c:
-        yield c
 
 
 def kill(client: TestClient, body: dict[str, Any]) -> Any:

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
 
-from app.config import Settings
-from app.main import create_app
 from runtime import ContainerRecord, InvalidState, NameInUse
 from runtime.images import Image
 from tests.fakes.runtime import FakeRuntime
@@ -98,13 +95,6 @@ def fake() -> FakeRuntime:
         ("stdout", T1_NS, b"last\n"),
     ]
     return fake
-
-
-@pytest.fixture
-def client(fake: FakeRuntime) -> Iterator[TestClient]:
-    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)
-    with TestClient(app) as c:
-        yield c
 
 
 # -- versions and paths -----------------------------------------------------

@@ -8,7 +8,6 @@ recorded as calls.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,6 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from app.config import Settings
-from app.main import create_app
 from runtime import ExecRecord, InvalidState, NotFound
 from tests.fakes.runtime import FakeRuntime
 
@@ -50,13 +47,6 @@ def fake(tmp_path: Path) -> FakeRuntime:
     stdout.write_bytes(b"earlier output\n")
     fake.attach_paths = (str(stdout), str(stderr))
     return fake
-
-
-@pytest.fixture
-def client(fake: FakeRuntime) -> Iterator[TestClient]:
-    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)
-    with TestClient(app) as c:
-        yield c
 
 
 # -- exec routes ----------------------------------------------------------------------

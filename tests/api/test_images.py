@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
 from runtime.errors import Conflict, Forbidden, InvalidArchive, NotFound, TooLarge
 from runtime.images import Image
 from runtime.spec import Mount
@@ -23,13 +21,6 @@ def fake() -> FakeRuntime:
     fake = FakeRuntime()
     fake.images = [Image("host", True, None), BUSYBOX]
     return fake
-
-
-@pytest.fixture
-def client(fake: FakeRuntime) -> Iterator[TestClient]:
-    app = create_app(Settings(state_dir="/nonexistent"), runtime=fake)
-    with TestClient(app) as c:
-        yield c
 
 
 def test_list_and_get(client: TestClient, fake: FakeRuntime) -> None:
