@@ -19,7 +19,7 @@ BUSYBOX = Image("busybox", True, "/state/images/busybox/rootfs", "2026-11-29T05:
 @pytest.fixture
 def fake() -> FakeRuntime:
     fake = FakeRuntime()
-    fake.images = [Image("host", True, None), BUSYBOX]
+    fake.images = [Image("host", True, None, contents=("/usr (read-only)",)), BUSYBOX]
     return fake
 
 
@@ -27,8 +27,10 @@ def test_list_and_get(client: TestClient, fake: FakeRuntime) -> None:
     listed = client.get("/images").json()
     assert [i["name"] for i in listed] == ["host", "busybox"]
     assert listed[0] == {
-        "name": "host", "builtin": True, "created_at": None, "size_bytes": None, "files": None
+        "name": "host", "builtin": True, "created_at": None, "size_bytes": None, "files": None,
+        "contents": ["/usr (read-only)"],
     }  # fmt: skip
+    assert listed[1]["contents"] is None
     assert client.get("/images/docker.io/library/busybox:latest").json()["name"] == "busybox"
     assert fake.calls[-1] == ("get_image", ("docker.io/library/busybox:latest",), {})
 
