@@ -25,7 +25,6 @@ cleaners of ``runtime/leftovers.py`` remove what dead containers left.
 
 from __future__ import annotations
 
-import base64
 import builtins
 import errno
 import logging
@@ -57,6 +56,7 @@ from runtime.errors import (
 from runtime.gate import Gate
 from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
 from runtime.images.builtin import HOST, HOST_TMPFS
+from runtime.launcher import protocol
 from runtime.launcher.client import Disconnected, LauncherClient, UnknownOp
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
 from runtime.reserve import Reserve
@@ -249,34 +249,32 @@ class Runtime:
 
     def _reconcile(self) -> None:
         with self._gate.exclusive():
-            held = {e["id"]: e for e in self.launcher.request({"op": "list"})["containers"]}
+            held = {e.id: e for e in self.launcher.request(protocol.List()).containers}
             for record in self.records.list(status=RUNNING) + self.records.list(status=CREATED):
                 entry = held.get(record.id)
                 if entry is None:
                     self._bury(record)
-                elif entry["exit"] is None:
+                elif entry.exit is None:
                     with self._exit_lock:
                         current = self.records.get(record.id)
                         # An exit event may have been recorded since the list.
                         if current is not None and current.status != EXITED:
                             self.records.update(
                                 record.id,
-                                status=RUNNING if entry["state"] == "running" else CREATED,
-                                pid=entry["pid"],
-                                pid_start_time=entry["pid_start_time"],
-                                started_at=entry["started_at"] or record.started_at,
+                                status=RUNNING if entry.state == "running" else CREATED,
+                                pid=entry.pid,
+                                pid_start_time=entry.pid_start_time,
+                                started_at=entry.started_at or record.started_at,
                             )
             execs = self.records.list_execs(status=RUNNING)
             for exec_record in execs + self.records.list_execs(status=CREATED):
                 if exec_record.id not in held:
                     self._mark_exec_lost(exec_record.id)
-            live = {i for i, e in held.items() if e["exit"] is None}
+            live = {i for i, e in held.items() if e.exit is None}
             leftovers.clean(self.state_dir, live)
         for entry in held.values():
-            if entry["exit"] is not None:
-                self._on_event(
-                    {"event": "exit", "id": entry["id"], "kind": entry["kind"], **entry["exit"]}
-                )
+            if entry.exit is not None:
+                self._on_event(protocol.ExitEvent(entry.id, entry.kind, entry.exit))
         self.reconciles += 1
 
     def _bury(self, record: ContainerRecord) -> None:
@@ -340,13 +338,12 @@ class Runtime:
                 return
 
     # -- events from the launcher (reader thread) -------------------------
-    def _on_event(self, event: dict[str, Any]) -> None:
-        if event.get("event") != "exit":
-            return
-        if event.get("kind") == "exec":
+    def _on_event(self, event: protocol.ExitEvent) -> None:
+        if event.kind == protocol.EntryKind.EXEC:
             self._on_exec_exit(event)
             return
-        container_id = event["id"]
+        container_id = event.id
+        results = event.exit.results.as_dict() if event.exit.results is not None else {}
         record: ContainerRecord | None = None
         try:
             with self._exit_lock:
@@ -355,10 +352,10 @@ class Runtime:
                     record = self.records.update(
                         container_id,
                         status=EXITED,
-                        exit_code=event["exit_code"],
-                        signal=event["signal"],
-                        finished_at=event["finished_at"],
-                        results={**current.results, **event.get("results", {})},
+                        exit_code=event.exit.exit_code,
+                        signal=event.exit.signal,
+                        finished_at=event.exit.finished_at,
+                        results={**current.results, **results},
                         # A lost-status error set meanwhile is wrong now.
                         **self._clear_lost(container_id),
                     )
@@ -378,7 +375,7 @@ class Runtime:
         # that closes the runtime at once (a clean shutdown) has not cut the
         # ack off, which would keep the launcher holding the exit (and alive).
         try:
-            self.launcher.notify({"op": "ack", "id": container_id})
+            self.launcher.notify(protocol.Ack(container_id))
         finally:
             if record is not None:
                 with self._exit_lock:
@@ -398,22 +395,22 @@ class Runtime:
         except RuntimeFailure:
             log.exception("auto-removing container %s failed", container_id)
 
-    def _on_exec_exit(self, event: dict[str, Any]) -> None:
+    def _on_exec_exit(self, event: protocol.ExitEvent) -> None:
         record: ExecRecord | None = None
         with self._exit_lock:
-            if self.records.get_exec(event["id"]) is not None:
+            if self.records.get_exec(event.id) is not None:
                 record = self.records.update_exec(
-                    event["id"],
+                    event.id,
                     status=EXITED,
-                    exit_code=event["exit_code"],
-                    signal=event["signal"],
-                    finished_at=event["finished_at"],
+                    exit_code=event.exit.exit_code,
+                    signal=event.exit.signal,
+                    finished_at=event.exit.finished_at,
                 )
         # Ack even for an exec whose container was removed meanwhile, or the
         # launcher would keep the entry (and itself) forever; before waking
         # the waiters, as for containers (_on_event).
         try:
-            self.launcher.notify({"op": "ack", "id": event["id"]})
+            self.launcher.notify(protocol.Ack(event.id))
         finally:
             if record is not None:
                 with self._exit_lock:
@@ -731,27 +728,26 @@ class Runtime:
         start: bool,
         tty_size: tuple[int, int] | None = None,
     ) -> None:
-        def record_launch(reply: dict[str, Any]) -> None:
-            exec_error = reply.get("exec_error")
+        def record_launch(reply: protocol.Launched) -> None:
+            exec_error = reply.exec_error
             self.records.update(
                 container_id,
                 status=RUNNING if start else CREATED,
-                pid=reply["pid"],
-                pid_start_time=reply.get("pid_start_time"),
-                started_at=reply.get("started_at"),
-                error=exec_error["message"] if exec_error else None,
+                pid=reply.pid,
+                pid_start_time=reply.pid_start_time,
+                started_at=reply.started_at,
+                error=exec_error.message if exec_error else None,
             )
 
-        message = {
-            "op": "create",
-            "id": container_id,
-            "spec": spec,
-            "start": start,
-            "stdout": self.log_path(container_id, "stdout"),
-            "stderr": self.log_path(container_id, "stderr"),
-            "tty_size": list(tty_size) if tty_size else None,
-            "pidfile": self.pidfile_path(container_id),
-        }
+        message = protocol.Create(
+            id=container_id,
+            spec=spec,
+            start=start,
+            stdout=self.log_path(container_id, "stdout"),
+            stderr=self.log_path(container_id, "stderr"),
+            tty_size=tty_size or None,
+            pidfile=self.pidfile_path(container_id),
+        )
         try:
             self.launcher.request(message, on_reply=record_launch)
         except Disconnected as err:
@@ -802,17 +798,17 @@ class Runtime:
         if record.status != CREATED:
             raise InvalidState(f"container {record.id} is {record.status}, not created")
 
-        def record_start(reply: dict[str, Any]) -> None:
-            exec_error = reply.get("exec_error")
+        def record_start(reply: protocol.Launched) -> None:
+            exec_error = reply.exec_error
             self.records.update(
                 record.id,
                 status=RUNNING,
-                started_at=reply.get("started_at"),
-                error=exec_error["message"] if exec_error else None,
+                started_at=reply.started_at,
+                error=exec_error.message if exec_error else None,
             )
 
         with self._gate.shared():
-            self.launcher.request({"op": "start", "id": record.id}, on_reply=record_start)
+            self.launcher.request(protocol.Start(record.id), on_reply=record_start)
         return self._settle(record.id)
 
     def get(self, ref: str) -> ContainerRecord:
@@ -824,8 +820,7 @@ class Runtime:
         record = self.get(ref)
         if record.status != RUNNING:
             raise InvalidState(f"container {record.id} is not running (status {record.status})")
-        stats: dict[str, Any] = self.launcher.request({"op": "stats", "id": record.id})["stats"]
-        return stats
+        return self.launcher.request(protocol.Stats(record.id)).as_dict()
 
     def list(self, status: str | None = None, name: str | None = None) -> list[ContainerRecord]:
         return self.records.list(status=status, name=name)
@@ -876,20 +871,20 @@ class Runtime:
     ) -> tuple[builtins.list[str], builtins.list[str]]:
         """(signalled, not running) for one launcher request's worth of ids."""
         try:
-            reply = self.launcher.request({"op": "kill_many", "ids": ids, "signal": int(signo)})
+            reply = self.launcher.request(protocol.KillMany(tuple(ids), int(signo)))
         except UnknownOp:
             # A launcher started by an older API (launchers outlive upgrades):
             # the single kill, one request each.
             done, gone = [], []
             for container_id in ids:
                 try:
-                    self.launcher.request({"op": "kill", "id": container_id, "signal": signo})
+                    self.launcher.request(protocol.Kill(container_id, signo))
                 except (NotFound, InvalidState):
                     gone.append(container_id)
                 else:
                     done.append(container_id)
             return done, gone
-        return list(reply["killed"]), list(reply["not_running"])
+        return list(reply.killed), list(reply.not_running)
 
     def _signal(self, record: ContainerRecord, signo: int) -> None:
         """Ask the launcher to signal a container; InvalidState once it has exited.
@@ -898,7 +893,7 @@ class Runtime:
         ack), which can fall between our look at the record and this request:
         its "no such container" then means "not running", not a 404."""
         try:
-            self.launcher.request({"op": "kill", "id": record.id, "signal": int(signo)})
+            self.launcher.request(protocol.Kill(record.id, int(signo)))
         except NotFound as err:
             raise InvalidState(f"container {record.id} is not running (it has exited)") from err
 
@@ -1182,25 +1177,24 @@ class Runtime:
         os.makedirs(self.exec_dir(container.id, record.id), mode=0o700)
         self.records.insert_exec(record)
 
-        def record_launch(reply: dict[str, Any]) -> None:
-            exec_error = reply.get("exec_error")
+        def record_launch(reply: protocol.Launched) -> None:
+            exec_error = reply.exec_error
             self.records.update_exec(
                 record.id,
                 status=RUNNING,
-                pid=reply["pid"],
-                started_at=reply.get("started_at"),
-                error=exec_error["message"] if exec_error else None,
+                pid=reply.pid,
+                started_at=reply.started_at,
+                error=exec_error.message if exec_error else None,
             )
 
-        message = {
-            "op": "exec",
-            "id": record.id,
-            "container": container.id,
-            "spec": dict(record.spec),
-            "stdout": self.exec_log_path(record, "stdout"),
-            "stderr": self.exec_log_path(record, "stderr"),
-            "tty_size": list(tty_size) if tty_size else None,
-        }
+        message = protocol.Exec(
+            id=record.id,
+            container=container.id,
+            spec=dict(record.spec),
+            stdout=self.exec_log_path(record, "stdout"),
+            stderr=self.exec_log_path(record, "stderr"),
+            tty_size=tty_size or None,
+        )
         try:
             self.launcher.request(message, on_reply=record_launch)
         except RuntimeFailure:
@@ -1285,14 +1279,12 @@ class Runtime:
         """Bytes for the target's stdin (its pty with ``tty``)."""
         if not target.stdin:
             raise InvalidState(f"{target.kind} {target.id} was not started with stdin or tty")
-        self.launcher.request(
-            {"op": "write", "id": target.id, "data": base64.b64encode(data).decode()}
-        )
+        self.launcher.request(protocol.Write(target.id, data))
 
     def close_input(self, target: AttachTarget) -> None:
         if not target.stdin:
             raise InvalidState(f"{target.kind} {target.id} was not started with stdin or tty")
-        self.launcher.request({"op": "close_stdin", "id": target.id})
+        self.launcher.request(protocol.CloseStdin(target.id))
 
     def resize(self, target: AttachTarget, rows: int, cols: int) -> None:
         """TIOCSWINSZ on the target's pty; its foreground process gets SIGWINCH."""
@@ -1300,7 +1292,7 @@ class Runtime:
             raise InvalidState(f"{target.kind} {target.id} has no tty")
         if not (0 < rows <= 0xFFFF and 0 < cols <= 0xFFFF):
             raise InvalidArgument("rows", "rows and cols must be in 1..65535")
-        self.launcher.request({"op": "resize", "id": target.id, "rows": rows, "cols": cols})
+        self.launcher.request(protocol.Resize(target.id, rows, cols))
 
     def exec_log_chunks(
         self, ref: str, streams: Sequence[str] = LOG_STREAMS
