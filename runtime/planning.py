@@ -4,7 +4,8 @@
     exec_spec        an ExecSpec
     security         the spec's security part (user, capabilities, seccomp, userns)
     check_mounts     what only the host can tell: sources that exist and may be shown
-    plan_rootfs      where the root goes: the host image's read-only view, or an overlay
+    plan_rootfs      where the root goes: the host image's curated view
+                     (runtime/images/hostview.py), or an overlay on an image
     make_root_dirs   the directories that plan needs, made once the container is admitted
 
 Every bad value raises ``InvalidArgument`` naming its field, before anything
@@ -20,7 +21,7 @@ from typing import Any
 
 from runtime.errors import InvalidArgument
 from runtime.images import Image, ImageStore
-from runtime.images.builtin import HOST_TMPFS
+from runtime.images.hostview import HostView
 from runtime.layout import Layout
 from runtime.security import capabilities, identity
 from runtime.spec import (
@@ -46,10 +47,12 @@ FORBIDDEN_TARGETS = ("/proc", "/sys")
 @dataclass(frozen=True)
 class Planner:
     """``userns_range`` is (first host id, count) for ``userns`` containers;
-    ``default_limits`` fill the limits a create leaves unset."""
+    ``default_limits`` fill the limits a create leaves unset; ``host_view``
+    is what the ``host`` image shows."""
 
     layout: Layout
     images: ImageStore
+    host_view: HostView
     userns_range: tuple[int, int]
     default_limits: Limits
 
@@ -188,27 +191,43 @@ class Planner:
             if host and not self.host_path_ok(mount.target):
                 raise InvalidArgument(
                     f"{field}.target",
-                    f"{mount.target} does not exist in the read-only host image: use an "
-                    "existing path, one under /tmp, /run or /var/tmp, or another image",
+                    f"{mount.target} does not exist in the host image's read-only "
+                    f"{self._host_dir(mount.target)}: use an existing path there, any path "
+                    "outside it, or another image",
                 )
         if host and not self.host_path_ok(workdir):
             raise InvalidArgument(
                 "workdir",
-                f"{workdir} does not exist in the read-only host image and cannot be created "
-                "there: use an existing directory, one under /tmp, or another image",
+                f"{workdir} does not exist in the host image's read-only "
+                f"{self._host_dir(workdir)} and cannot be created there: use an existing "
+                "directory there, any path outside it, or another image",
             )
 
     def host_path_ok(self, path: str) -> bool:
-        if under(path, list(HOST_TMPFS)):
+        """A path of the host view's own tmpfs is made on demand; one in a
+        read-only host directory must exist there (runtime/images/hostview.py)."""
+        if not self.host_view.shows(path):
             return True
         return os.path.exists(path) and not under(os.path.realpath(path), [self.layout.state_dir])
+
+    def _host_dir(self, path: str) -> str:
+        return next(d for d in self.host_view.binds if under(path, [d]))
 
     def plan_rootfs(
         self, image: Image, cdir: str, read_only: bool, userns_host_id: int | None
     ) -> RootfsPlan:
-        if image.rootfs is None:
-            return RootfsPlan(root=os.path.join(cdir, "rootfs"), hide=(self.layout.state_dir,))
         layer = os.path.join(cdir, "layer")
+        if image.rootfs is None:
+            view = self.host_view
+            state_dir = self.layout.state_dir
+            return RootfsPlan(
+                root=os.path.join(layer, LAYER_ROOT),
+                layer=layer,
+                binds=view.binds,
+                links=view.links,
+                masks=view.masks(),
+                hide=(state_dir,) if view.shows(state_dir) else (),
+            )
         lower = image.rootfs
         if userns_host_id is not None:
             lower = self.images.shifted_rootfs(image.name, userns_host_id, USERNS_SIZE)
@@ -225,12 +244,13 @@ def make_root_dirs(plan: RootfsPlan | None, owner: int | None) -> None:
     if plan is None:
         return
     if plan.layer is None:
-        os.mkdir(plan.root, 0o700)
         return
-    rw = os.path.join(plan.layer, LAYER_RW)
-    dirs = [plan.layer, plan.root, rw]
-    if not plan.read_only:
-        dirs += [os.path.join(rw, "upper"), os.path.join(rw, "work")]
+    dirs = [plan.layer, plan.root]
+    if plan.lower is not None:
+        rw = os.path.join(plan.layer, LAYER_RW)
+        dirs.append(rw)
+        if not plan.read_only:
+            dirs += [os.path.join(rw, "upper"), os.path.join(rw, "work")]
     for path in dirs:
         os.mkdir(path, 0o700)
         if owner is not None:

@@ -13,9 +13,10 @@ A thin facade: each method hands over to the part that holds its concern.
     interactive.Interactive  attach, input, resize
 
 The parts touch the outside world through what ``Runtime`` is given: the
-state dir's ``Layout``, the ``RecordStore``, the ``ImageStore``, the
-``LauncherClient`` and the exit ``Reserve``.  ``Runtime.open`` makes the real
-ones; tests pass fakes (a launcher that records what it was sent).
+state dir's ``Layout``, the ``RecordStore``, the ``ImageStore``, the host
+image's ``HostView``, the ``LauncherClient`` and the exit ``Reserve`` (one
+``Stores``).  ``Runtime.open`` makes the real ones; tests pass fakes (a
+launcher that records what it was sent).
 
     create  -> record (created) -> launcher create -> record (running, pid)
     launcher exit event -> record (exited, exit code) -> ack to the launcher
@@ -56,13 +57,15 @@ import shutil
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, replace
 from typing import Any
 
 from runtime.admission import Admission
-from runtime.errors import Conflict, Forbidden, InvalidState
+from runtime.errors import Conflict, Forbidden, InvalidArgument, InvalidState
 from runtime.exits import Exits
 from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
 from runtime.images.builtin import HOST
+from runtime.images.hostview import HostPathError, HostView
 from runtime.interactive import AttachTarget, Interactive
 from runtime.launcher.client import LauncherClient
 from runtime.launches import Launches, new_container_id
@@ -84,27 +87,40 @@ def _log_rmtree_error(function: Any, path: str, excinfo: Any) -> None:
     log.warning("could not remove %s: %s", path, excinfo[1])
 
 
+@dataclass(frozen=True)
+class Stores:
+    """What the parts of a ``Runtime`` share with the world outside it."""
+
+    layout: Layout
+    records: RecordStore
+    images: ImageStore
+    host_view: HostView
+    launcher: LauncherClient
+    reserve: Reserve
+
+
 class Runtime:
     def __init__(
         self,
-        layout: Layout,
-        records: RecordStore,
-        images: ImageStore,
-        launcher: LauncherClient,
-        reserve: Reserve,
+        stores: Stores,
         *,
         userns_range: tuple[int, int] = (DEFAULT_HOST_ID, USERNS_SIZE),
         max_containers: int | None = None,
         default_limits: Limits | None = None,
     ) -> None:
         """Compose the parts over the given stores and launcher (see ``open``)."""
+        layout, records, images = stores.layout, stores.records, stores.images
+        launcher, reserve = stores.launcher, stores.reserve
         self.layout = layout
         self.state_dir = layout.state_dir
         self.records = records
         self.images = images
+        self.host_view = stores.host_view
         self.launcher = launcher
         self._reserve = reserve
-        self.planner = Planner(layout, images, userns_range, default_limits or Limits())
+        self.planner = Planner(
+            layout, images, stores.host_view, userns_range, default_limits or Limits()
+        )
         self.admission = Admission(layout, records, reserve, max_containers)
         self.exits = Exits(records, launcher, reserve, remove=self.remove)
         self.reconciler = Reconciler(layout, records, launcher, self.admission.gate, self.exits)
@@ -122,6 +138,7 @@ class Runtime:
         max_containers: int | None = None,
         default_limits: Limits | None = None,
         max_image_bytes: int = DEFAULT_MAX_BYTES,
+        host_image_paths: Sequence[str] = (),
         launcher: LauncherClient | None = None,
     ) -> Runtime:
         """The runtime of ``state_dir``, with its own stores and launcher client.
@@ -130,10 +147,16 @@ class Runtime:
         ``max_containers`` caps the containers created or running at once;
         ``default_limits`` fill the limits a create leaves unset;
         ``max_image_bytes`` caps an imported image's archive and contents;
-        ``launcher`` replaces the launcher client (tests)."""
+        ``host_image_paths`` are host directories the ``host`` image adds
+        to its view (runtime/images/hostview.py); ``launcher`` replaces the
+        launcher client (tests)."""
         layout = Layout.of(state_dir)
         os.makedirs(layout.containers, mode=0o700, exist_ok=True)
         images = ImageStore(layout.images, max_image_bytes)
+        try:
+            host_view = HostView(host_image_paths)
+        except HostPathError as err:
+            raise InvalidArgument("host_image_paths", str(err)) from err
         records = RecordStore(layout.database)
         if launcher is None:
             # The client's reader thread calls back into the runtime built next.
@@ -143,11 +166,7 @@ class Runtime:
                 on_disconnect=lambda: runtime.reconciler.on_launcher_lost(),
             )
         runtime = cls(
-            layout,
-            records,
-            images,
-            launcher,
-            Reserve(layout.reserve),
+            Stores(layout, records, images, host_view, launcher, Reserve(layout.reserve)),
             userns_range=userns_range,
             max_containers=max_containers,
             default_limits=default_limits,
@@ -450,10 +469,15 @@ class Runtime:
 
     # -- images ---------------------------------------------------------
     def list_images(self) -> builtins.list[Image]:
-        return self.images.list()
+        return [self._described(image) for image in self.images.list()]
 
     def get_image(self, ref: str) -> Image:
-        return self.images.get(ref)
+        return self._described(self.images.get(ref))
+
+    def _described(self, image: Image) -> Image:
+        if image.name != HOST:
+            return image
+        return replace(image, contents=tuple(self.host_view.contents()))
 
     def image_users(self, name: str) -> builtins.list[ContainerRecord]:
         """The containers (any status) whose root is built on image ``name``."""
