@@ -46,9 +46,8 @@ def make_runtime(tmp_path: Path) -> Iterator[Callable[..., tuple[Runtime, Record
     made: list[Runtime] = []
 
     def make(**kwargs: Any) -> tuple[Runtime, RecordingLauncher]:
-        rt = Runtime(str(tmp_path / f"state{len(made)}"), **kwargs)
         fake = RecordingLauncher()
-        rt.launcher = fake  # type: ignore[assignment]
+        rt = Runtime.open(str(tmp_path / f"state{len(made)}"), launcher=fake, **kwargs)
         made.append(rt)
         return rt, fake
 
@@ -102,7 +101,7 @@ def test_the_exit_event_results_are_stored(make_runtime) -> None:
     }
     event = {"event": "exit", "id": record.id, "kind": "container", "exit_code": 137}
     wire = {**event, "signal": "SIGKILL", "finished_at": now_rfc3339(), "results": results}
-    rt._on_event(protocol.ExitEvent.from_wire(wire))
+    rt.exits.on_event(protocol.ExitEvent.from_wire(wire))
     stored = rt.get(record.id)
     assert stored.status == "exited"
     assert dict(stored.results) == results
