@@ -7,7 +7,8 @@ the containers' parent, reaps them through pidfds and keeps their exit
 statuses until the API has recorded them, so containers and exit codes
 outlive a restart of the API.
 
-    protocol.py   the messages: a frozen dataclass per op, reply, event; ErrorKind
+    protocol.py   the wire format's map and the requests: a frozen dataclass per op
+    messages.py   the replies, refusals (ErrorKind) and events: one frozen dataclass each
     framing.py    JSON lines over a stream socket
     client.py     the API side: typed requests and replies, exit events
   the launcher process (python -m runtime.launcher):

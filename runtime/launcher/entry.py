@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from runtime import cgroups, logindex
-from runtime.launcher.protocol import EntryInfo, EntryKind, ExecError, ExitStatus
+from runtime.launcher.messages import EntryInfo, EntryKind, ExecError, ExitStatus
 from runtime.spec import ContainerSpec, Limits
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from runtime import cgroups, exitstatus
 from runtime.launcher.entry import EXITED, Entry
-from runtime.launcher.protocol import EntryKind, ExitEvent, ExitStatus, Results
+from runtime.launcher.messages import EntryKind, ExitEvent, ExitStatus, Results
 from runtime.launcher.ptyio import PtyIo
 from runtime.launcher.watch import Watch, truncate_logs
 from runtime.security import devices
