@@ -19,7 +19,7 @@ import subprocess
 import time
 import traceback
 from collections.abc import Callable
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Interface, IPv4Network
 from typing import Any
 
 import pytest
@@ -136,9 +136,7 @@ class Container:
         self._say("unshared")
         with os.fdopen(self._cmd_r, "rb", buffering=0) as cmd:
             order = json.loads(cmd.readline())
-            interface = ipam.Subnet.of(IPv4Network(order["interface"], strict=False)).interface(
-                IPv4Address(order["interface"].split("/")[0])
-            )
+            interface = IPv4Interface(order["interface"])
             # What the child will do, on a socket it opens in its own namespace.
             start = time.perf_counter()
             with nl.Netlink() as ours:
@@ -206,7 +204,9 @@ def test_a_veth_into_a_containers_namespace_carries_traffic_and_dies_with_it() -
                     nl.get_link(host, "eth0")
                 assert info.value.errno == errno.ENODEV
                 # open_in_namespace: a socket on the container's side, from here.
+                ours = os.stat("/proc/thread-self/ns/net").st_ino
                 with nl.open_in_namespace(container.netns_fd) as theirs:
+                    assert os.stat("/proc/thread-self/ns/net").st_ino == ours  # back home
                     peer = nl.get_link(theirs, "eth0")
                 assert (peer.mac, peer.mtu, peer.up) == (mac, 1400, False)
                 assert peer.index == host_end.link
