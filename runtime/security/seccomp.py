@@ -312,10 +312,11 @@ def build(capabilities: Iterable[str], machine: str | None = None) -> pyseccomp.
     machine = machine or os.uname().machine
     flt = pyseccomp.SyscallFilter(pyseccomp.ERRNO(errno.EPERM))
     # seccomp_attr_set(3), SCMP_FLTATR_CTL_OPTIMIZE=2: a binary tree of
-    # syscall numbers instead of ~400 linear tests.  Measured here: loading
-    # 0.8 ms instead of 1.2-2.2 ms (the kernel emulates the filter for every
-    # syscall number to fill its allow cache), an argument-filtered call
-    # 0.12 µs instead of 0.3-0.5 µs.  libseccomp < 2.5 lacks it: linear then.
+    # syscall numbers instead of ~400 linear tests.  Measured here, loading
+    # in a forked child: 0.8 ms instead of 1.2-2.2 ms (the kernel emulates
+    # the filter for every syscall number to fill its allow cache), and an
+    # argument-filtered call 0.12 µs instead of 0.3-0.5 µs (docs/security.md).
+    # libseccomp < 2.5 lacks the attribute: the filter stays linear then.
     try:
         flt.set_attr(pyseccomp.Attr.CTL_OPTIMIZE, 2)
     except OSError:
@@ -362,7 +363,7 @@ def _compiled(relevant: frozenset[str]) -> bytes:
 def compiled(capabilities: Iterable[str] = DEFAULT_CAPABILITIES) -> bytes:
     """The BPF program for ``capabilities``, built once per relevant set.
 
-    Building costs a few ms of libseccomp work (docs/performance.md), more
+    Building costs 15-25 ms of libseccomp work (docs/security.md), more
     than all the other set-up steps of a child together.  The launcher
     builds it before the clone (``prepare``), so the child inherits the
     bytes and only hands them to the kernel.  Capabilities the table does
