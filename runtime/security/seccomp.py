@@ -266,7 +266,9 @@ ARCHES: dict[str, tuple[int, ...]] = {
 }
 
 #: The capabilities the table looks at; the cache key ignores every other.
-RELEVANT_CAPABILITIES = frozenset(e.cap or e.without for e in TABLE if e.cap or e.without)
+RELEVANT_CAPABILITIES: frozenset[str] = frozenset(
+    cap for entry in TABLE for cap in (entry.cap, entry.without) if cap is not None
+)
 
 
 @dataclass(frozen=True)
@@ -281,11 +283,6 @@ class Rule:
 def kernel_version() -> tuple[int, int]:
     major, minor = (int(part) for part in os.uname().release.split(".")[:2])
     return major, minor
-
-
-def kernel_allows_ptrace_safely() -> bool:
-    """Linux >= 4.8 runs the seccomp check again after a tracer's changes."""
-    return kernel_version() >= (4, 8)
 
 
 def entries(capabilities: Iterable[str], machine: str | None = None) -> list[Entry]:
