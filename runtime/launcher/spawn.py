@@ -36,7 +36,7 @@ from runtime.launcher.ready import Ready, Source
 from runtime.launcher.transport import Client, Transport
 from runtime.namespaces import DEFAULT_NAMESPACES, Namespace, clone_flags, describe
 from runtime.procfs import process_start_time
-from runtime.security import devices, userns
+from runtime.security import devices, seccomp, userns
 from runtime.spec import USERNS_SIZE, ContainerSpec, ExecSpec, Limits
 from runtime.timeutil import now_rfc3339
 
@@ -144,6 +144,7 @@ class Spawner:
             if spec.security.userns_host_id is not None:
                 namespaces |= Namespace.NEWUSER
             flags_word = clone_flags(namespaces)
+            seccomp.prepare(spec.security)  # built here once per capability set, inherited
             pid, pidfd = libc.clone(lambda: child.run(spec, fds, tty_size), flags_word)
         except BaseException:
             for fd in opened:
