@@ -84,9 +84,10 @@ def forwarding(on: bool = True) -> None:
 
 
 class Peer:
-    def __init__(self) -> None:
+    def __init__(self, own_netns: bool = True) -> None:
+        unshare = ["unshare", "--net"] if own_netns else []
         self.proc = subprocess.Popen(
-            ["unshare", "--net", sys.executable, "-m", "tests.e2e.netpeer"],
+            [*unshare, sys.executable, "-m", "tests.e2e.netpeer"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

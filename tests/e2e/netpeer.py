@@ -1,14 +1,17 @@
 """A "container" (or an "outside" host) for the network e2e tests and benches.
 
 Run as ``unshare --net python -m tests.e2e.netpeer``: it is born in a network
-namespace of its own, says so, and then obeys JSON lines on stdin, answering
-each with one JSON line on stdout:
+namespace of its own (or in its parent's, without unshare), says so, and
+then obeys JSON lines on stdin, answering each with one JSON line on stdout:
 
     {"configure": {"interface": "10.88.1.2/24", "gateway": "10.88.1.1" | null}}
         eth0 (which the test made with netlink.create_veth) gets the address,
         lo and eth0 go up, the default route is set (what the real child
         will do), and a TCP and a UDP echo server listen on 0.0.0.0:ECHO_PORT;
         both answer ``<data> from <the client's address>``
+    {"serve": port}
+        only the echo servers, on 0.0.0.0:port (a peer started without its
+        own namespace: the plain-loopback baseline of bench/firewall.py)
     {"connect": ["tcp" | "udp", "IP", port], "timeout": seconds}
         one exchange with an echo server: {"reply": "..."} or {"error": "timeout"
         | "refused" | ...}
@@ -133,6 +136,9 @@ def main() -> int:
                 configure(order["configure"]["interface"], order["configure"]["gateway"])
                 serve_echo()
                 say(step="configured")
+            elif "serve" in order:
+                serve_echo(port=order["serve"])
+                say(step="serving")
             elif "connect" in order:
                 say(**exchange(*order["connect"], timeout=order.get("timeout", 2.0)))
             elif "query" in order:
