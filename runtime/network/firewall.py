@@ -43,7 +43,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -111,7 +111,7 @@ class PublishedPort:
 @dataclass(frozen=True)
 class FirewallState:
     networks: tuple[Network, ...] = ()
-    ports: tuple[PublishedPort, ...] = field(default=())
+    ports: tuple[PublishedPort, ...] = ()
 
 
 def _elements(items: Iterable[str]) -> str:

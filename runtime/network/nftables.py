@@ -48,7 +48,9 @@ class Libnftables:
     """One libnftables context, kept for the process's life.
 
     A context is not thread-safe (libnftables(3) says nothing of locking and
-    keeps a cache and an error buffer in it), hence the lock.
+    keeps a cache and an error buffer in it), hence the lock.  Its netlink
+    socket acts on the network namespace it was opened in, like any netlink
+    socket (docs/networking.md): make the context in the namespace to change.
     """
 
     def __init__(self, soname: str | None = None) -> None:
@@ -64,6 +66,8 @@ class Libnftables:
         lib.nft_ctx_buffer_error.restype = ctypes.c_int
         lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
         lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+        lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
         lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         lib.nft_run_cmd_from_buffer.restype = ctypes.c_int
         self._lib = lib
@@ -82,8 +86,10 @@ class Libnftables:
             if self._ctx is None:
                 raise NftError(what, "the libnftables context is closed")
             rc = self._lib.nft_run_cmd_from_buffer(self._ctx, script.encode())
-            # Reading the buffer also empties it for the next command.
+            # Reading a buffer also empties it for the next command; our
+            # scripts print nothing, but a buffer left unread would grow.
             message = self._lib.nft_ctx_get_error_buffer(self._ctx) or b""
+            self._lib.nft_ctx_get_output_buffer(self._ctx)
         if rc != 0:
             raise NftError(what, message.decode(errors="replace"))
 
