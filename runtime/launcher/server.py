@@ -776,6 +776,7 @@ class Launcher:
             if spec.security.userns_host_id is not None:
                 namespaces |= Namespace.NEWUSER
             flags_word = clone_flags(namespaces)
+            seccomp.prepare(spec.security)  # built here once per capability set, inherited
             pid, pidfd = libc.clone(lambda: child.run(spec, fds, tty_size), flags_word)
         except BaseException:
             for fd in opened:
