@@ -54,20 +54,17 @@ async function refresh() {
   }
 }
 
+let rendered = null; // what the table shows now, to skip a re-render that changes nothing
+
 function renderTable() {
   const showExited = $("show-exited").checked;
-  const rows = state.containers
+  const shown = state.containers
     .filter((c) => showExited || c.status !== "exited")
     .map((c) => {
-      const tr = document.createElement("tr");
-      tr.dataset.id = c.id;
-      tr.dataset.name = c.name;
-      tr.dataset.status = c.status;
-      if (c.id === state.selected) tr.classList.add("selected");
       const stats = c.status === "running" ? state.stats.get(c.id) : null;
       const cells = [
         c.name,
-        badge(c.status),
+        c.status,
         c.image,
         c.command.join(" "),
         exitText(c),
@@ -75,18 +72,29 @@ function renderTable() {
         stats && stats.cpuPercent !== null ? `${stats.cpuPercent.toFixed(1)} %` : "",
         stats && stats.memory_bytes !== null ? bytes(stats.memory_bytes) : "",
       ];
-      const classes = ["name", "status", "image", "command", "exit", "created", "cpu", "memory"];
-      cells.forEach((value, i) => {
-        const td = document.createElement("td");
-        td.className = classes[i];
-        if (value instanceof Node) td.append(value);
-        else td.textContent = value;
-        if (classes[i] === "command") td.title = value;
-        tr.append(td);
-      });
-      tr.addEventListener("click", () => select(c.id));
-      return tr;
+      return [c, cells];
     });
+  const key = JSON.stringify([state.selected, shown.map(([c, cells]) => [c.id, cells])]);
+  if (key === rendered) return; // rows kept: no lost hover, selection or click
+  rendered = key;
+  const rows = shown.map(([c, cells]) => {
+    const tr = document.createElement("tr");
+    tr.dataset.id = c.id;
+    tr.dataset.name = c.name;
+    tr.dataset.status = c.status;
+    if (c.id === state.selected) tr.classList.add("selected");
+    const classes = ["name", "status", "image", "command", "exit", "created", "cpu", "memory"];
+    cells.forEach((value, i) => {
+      const td = document.createElement("td");
+      td.className = classes[i];
+      if (classes[i] === "status") td.append(badge(value));
+      else td.textContent = value;
+      if (classes[i] === "command") td.title = value;
+      tr.append(td);
+    });
+    tr.addEventListener("click", () => select(c.id));
+    return tr;
+  });
   $("containers").tBodies[0].replaceChildren(...rows);
   $("empty").hidden = rows.length > 0;
 }
@@ -132,10 +140,15 @@ function current() {
   return state.containers.find((c) => c.id === state.selected) || null;
 }
 
+let detailed = null; // the record the details show now
+
 function renderDetails() {
   const c = current();
   $("details").hidden = !state.selected;
   if (!state.selected) return;
+  const key = JSON.stringify([state.selected, c]);
+  if (key === detailed) return;
+  detailed = key;
   if (!c) {
     $("detail-title").textContent = "(removed)";
     $("detail-fields").replaceChildren();
@@ -434,8 +447,13 @@ async function main() {
       return option;
     }),
   );
-  const wanted = location.hash.slice(1);
-  if (wanted && state.containers.some((c) => c.id === wanted)) select(wanted);
+  // #<id> selects a container: a link to it, or the back button.
+  const fromHash = () => {
+    const wanted = location.hash.slice(1);
+    if (state.containers.some((c) => c.id === wanted)) select(wanted);
+  };
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
   let pending = null;
   watch(() => {
     // Events come in bursts (create, start, ...): one refresh per burst.
