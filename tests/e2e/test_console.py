@@ -252,3 +252,24 @@ def test_with_a_token_the_console_asks_for_it_then_works(
     wait_for(lambda: "#" in terminal_text(browser), what="the prompt")
     type_in_terminal(browser, "echo guarded=$((40+2))\n")
     wait_for(lambda: "guarded=42" in terminal_text(browser), what="the shell's answer")
+
+
+def test_without_xterm_the_console_works_and_says_so(
+    browser: WebDriver, service: Service, api: httpx.Client
+) -> None:
+    # As if scripts/setup could not install xterm.js: its files do not load.
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/ui/vendor/*"]})
+    try:
+        c = start(api, ["/bin/sh"], tty=True)
+        open_console(browser, service.url, select=str(c["id"]))
+        body = browser.find_element(By.TAG_NAME, "body")
+        wait_for(lambda: body.get_attribute("data-terminal") == "unavailable", what="no xterm")
+        wait_for(lambda: cell(browser, str(c["name"]), "status") == "running", what="the table")
+        click(browser, "#btn-terminal")
+        notice = browser.find_element(By.ID, "terminal-unavailable")
+        wait_for(lambda: notice.is_displayed(), what="the notice")
+        assert "terminal is unavailable" in notice.text
+    finally:
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        browser.execute_cdp_cmd("Network.disable", {})

@@ -281,7 +281,7 @@ function bindActions() {
       const exec = await postJson(`/containers/${c.id}/exec`, {
         command: ["/bin/sh"],
         tty: true,
-        tty_size: { rows: 24, cols: 96 },
+        tty_size: { rows: 24, cols: 80 },
       });
       await openTerminal(`/execs/${exec.id}/attach`, `Exec /bin/sh in ${c.name}`);
     });
@@ -330,7 +330,7 @@ function specFrom(form) {
   if (form.get("name")) spec.name = form.get("name").trim();
   if (form.get("tty")) {
     spec.tty = true;
-    spec.tty_size = { rows: 24, cols: 96 };
+    spec.tty_size = { rows: 24, cols: 80 };
   }
   const limits = {};
   if (form.get("memory")) limits.memory_bytes = Math.round(Number(form.get("memory")) * 1048576);

@@ -35,12 +35,13 @@ export function load() {
 export async function open(element, path, onEnd) {
   const Terminal = await load();
   if (!Terminal) return null;
+  const font = { family: "ui-monospace, 'DejaVu Sans Mono', monospace", size: 13 };
   const term = new Terminal({
     rows: 24,
-    cols: 96,
+    cols: columnsFor(element, font),
     cursorBlink: true,
-    fontFamily: "ui-monospace, 'DejaVu Sans Mono', monospace",
-    fontSize: 13,
+    fontFamily: font.family,
+    fontSize: font.size,
     theme: { background: "#10141a" },
   });
   term.open(element);
@@ -88,4 +89,19 @@ export async function open(element, path, onEnd) {
       term.dispose();
     },
   };
+}
+
+/** As many columns as fit the element's width (xterm's fit addon does the
+ * same from its own measurement; one span of text is enough here). */
+function columnsFor(element, font) {
+  const probe = document.createElement("span");
+  probe.style.cssText = `font: ${font.size}px ${font.family}; position: absolute; visibility: hidden`;
+  probe.textContent = "0".repeat(50);
+  document.body.append(probe);
+  const charWidth = probe.getBoundingClientRect().width / 50;
+  probe.remove();
+  const style = getComputedStyle(element);
+  const width = element.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  // xterm keeps room for its scrollbar (about 15 px).
+  return Math.max(20, Math.min(200, Math.floor((width - 16) / charWidth) || 80));
 }
