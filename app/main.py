@@ -32,7 +32,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             app.state.runtime = runtime
             yield
             return
-        started = Runtime(
+        started = Runtime.open(
             settings.state_dir,
             userns_range=settings.userns_range,
             max_containers=settings.max_containers,

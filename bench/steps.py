@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + 20
     while not (state / "launcher.sock").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    runtime = Runtime(str(state))
+    runtime = Runtime.open(str(state))
     runtime.start()
     extra = {"image": args.image} if args.image else {}
     warmup = 5

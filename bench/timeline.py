@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             if time.monotonic() > deadline or launcher.poll() is not None:
                 raise SystemExit(f"the launcher did not come up: {work / 'launcher.log'}")
             time.sleep(0.05)
-        runtime = Runtime(str(state))
+        runtime = Runtime.open(str(state))
         runtime.start()
         extra = {"image": args.image} if args.image else {}
         for i in range(WARMUP + min(args.runs, SLOTS - WARMUP)):

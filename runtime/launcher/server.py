@@ -557,7 +557,7 @@ class Launcher:
         (unknown, already exited or not started) is listed, not an error.
 
         One syscall per container and no wait (≈ 50 µs each for SIGKILL on
-        2 cores: the API sends batches of ``KILL_BATCH``, runtime/service.py);
+        2 cores: the API sends batches of ``KILL_BATCH``, runtime/signalling.py);
         the exits arrive as pidfd events afterwards, reaped like any other."""
         signo = int(message["signal"])
         killed: list[str] = []

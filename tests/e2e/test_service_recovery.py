@@ -21,8 +21,8 @@ from bench.service import find_launcher
 from runtime import cgroups, leftovers, pids
 from runtime.procfs import process_start_time, process_state
 from runtime.records import RUNNING, ContainerRecord, RecordStore
+from runtime.runtime import Runtime
 from runtime.security import devices
-from runtime.service import Runtime
 from runtime.spec import Mount
 
 
@@ -45,7 +45,7 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def _runtime(state_dir: Path) -> Runtime:
-    runtime = Runtime(str(state_dir))
+    runtime = Runtime.open(str(state_dir))
     runtime.start()
     return runtime
 

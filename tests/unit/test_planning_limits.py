@@ -45,9 +45,8 @@ def make_runtime(tmp_path: Path) -> Iterator[Callable[..., tuple[Runtime, Record
     made: list[Runtime] = []
 
     def make(**kwargs: Any) -> tuple[Runtime, RecordingLauncher]:
-        rt = Runtime(str(tmp_path / f"state{len(made)}"), **kwargs)
         fake = RecordingLauncher()
-        rt.launcher = fake  # type: ignore[assignment]
+        rt = Runtime.open(str(tmp_path / f"state{len(made)}"), launcher=fake, **kwargs)
         made.append(rt)
         return rt, fake
 
@@ -100,7 +99,8 @@ def test_the_exit_event_results_are_stored(make_runtime) -> None:
         "wall_seconds": 0.2,
     }
     event = {"event": "exit", "id": record.id, "kind": "container", "exit_code": 137}
-    rt._on_event({**event, "signal": "SIGKILL", "finished_at": now_rfc3339(), "results": results})
+    finished = now_rfc3339()
+    rt.exits.on_event({**event, "signal": "SIGKILL", "finished_at": finished, "results": results})
     stored = rt.get(record.id)
     assert stored.status == "exited"
     assert dict(stored.results) == results

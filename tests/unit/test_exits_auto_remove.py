@@ -1,4 +1,4 @@
-"""runtime.service.Runtime with a fake launcher: auto-removal and the waiters.
+"""Runtime with a fake launcher: auto-removal and the waiters.
 
 A container with ``auto_remove`` can exit, and be removed, before the
 ``start`` that ran it has answered (``true`` takes no time): the answer must
@@ -26,8 +26,8 @@ class FastExitLauncher:
     """Answers ``start``, then reports the exit at once, and returns only once
     the service has auto-removed the container (the race, made certain)."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
         self.sent: list[dict[str, Any]] = []
 
     def request(
@@ -37,11 +37,11 @@ class FastExitLauncher:
         **_: Any,
     ) -> dict[str, Any]:
         self.sent.append(message)
-        assert message["op"] == "start"
+        assert message["op"] == "start" and self.runtime is not None
         reply = {"ok": True, "started_at": now_rfc3339(), "exec_error": None}
         assert on_reply is not None
         on_reply(reply)
-        self.runtime._on_event(
+        self.runtime.exits.on_event(
             {
                 "event": "exit",
                 "id": message["id"],
@@ -65,8 +65,9 @@ class FastExitLauncher:
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    rt = Runtime(str(tmp_path / "state"))
-    rt.launcher = FastExitLauncher(rt)  # type: ignore[assignment]
+    fake = FastExitLauncher()
+    rt = Runtime.open(str(tmp_path / "state"), launcher=fake)
+    fake.runtime = rt
     rt.records.insert(
         ContainerRecord(
             id=CID,

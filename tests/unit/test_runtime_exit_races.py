@@ -1,4 +1,4 @@
-"""runtime.service.Runtime with a fake launcher: the races between a
+"""Runtime with a fake launcher: the races between a
 container's exit and the requests that act on it.
 
 The launcher forgets a container once the API has recorded its exit (the
@@ -56,10 +56,9 @@ class RacingLauncher:
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    rt = Runtime(str(tmp_path / "state"))
     fake = RacingLauncher()
-    fake.on_event = rt._on_event
-    rt.launcher = fake  # type: ignore[assignment]
+    rt = Runtime.open(str(tmp_path / "state"), launcher=fake)
+    fake.on_event = rt.exits.on_event
     rt.records.insert(
         ContainerRecord(
             id=CID,
