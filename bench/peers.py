@@ -119,7 +119,7 @@ class DirectPeer(Peer):
         from runtime import Runtime
 
         self.command = command
-        self.runtime = Runtime(str(state_dir))
+        self.runtime = Runtime.open(str(state_dir))
         self.runtime.start()
 
     def once(self) -> float:

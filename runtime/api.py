@@ -34,9 +34,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from runtime.images import Image
+    from runtime.interactive import AttachTarget
     from runtime.records import ContainerRecord, ExecRecord
+    from runtime.runtime import Runtime
     from runtime.selection import Selector
-    from runtime.service import AttachTarget, KillResult, Runtime
+    from runtime.signalling import KillResult
     from runtime.spec import Limits, Mount
 
 
