@@ -11,37 +11,44 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from runtime import NotFound, Runtime
 from runtime.launcher import protocol
+from runtime.launcher.client import REQUEST_TIMEOUT
 from runtime.records import CREATED, ContainerRecord
 from runtime.timeutil import now_rfc3339
+from tests.fakes.launcher import FakeLauncher
 
 CID = "cd" * 32
+R = TypeVar("R", bound=protocol.Reply)
 
 
-class FastExitLauncher:
+class FastExitLauncher(FakeLauncher):
     """Answers ``start``, then reports the exit at once, and returns only once
     the service has auto-removed the container (the race, made certain)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.runtime: Runtime | None = None
         self.sent: list[protocol.Request[Any]] = []
 
-    def request(
-        self,
-        message: protocol.Request[Any],
-        on_reply: Callable[[protocol.Launched], None] | None = None,
-        **_: Any,
-    ) -> protocol.Launched:
+    def answer(self, message: protocol.Request[Any]) -> protocol.Launched:
         self.sent.append(message)
         assert isinstance(message, protocol.Start) and self.runtime is not None
-        reply = protocol.Launched(pid=0, pid_start_time=None, started_at=now_rfc3339())
+        return protocol.Launched(pid=0, pid_start_time=None, started_at=now_rfc3339())
+
+    def request(
+        self,
+        message: protocol.Request[R],
+        timeout: float = REQUEST_TIMEOUT,
+        on_reply: Callable[[R], None] | None = None,
+    ) -> R:
         assert on_reply is not None
-        on_reply(reply)
+        reply = super().request(message, timeout, on_reply)  # answered and recorded
+        assert isinstance(message, protocol.Start) and self.runtime is not None
         status = protocol.ExitStatus(exit_code=3, signal=None, finished_at=now_rfc3339())
         self.runtime.exits.on_event(
             protocol.ExitEvent(message.id, protocol.EntryKind.CONTAINER, status)
@@ -54,9 +61,6 @@ class FastExitLauncher:
 
     def notify(self, message: protocol.Request[Any]) -> None:
         self.sent.append(message)
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture

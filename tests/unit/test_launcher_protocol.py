@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from typing import Any
 
 import pytest
 
@@ -78,7 +79,7 @@ EXEC_ERROR = p.ExecError(step="mount /proc", errno=1, message="mount /proc: EPER
 RESULTS = p.Results(True, False, True, 0.25, 1 << 20, 1.5)
 STATUS = p.ExitStatus(137, "SIGKILL", "2026-01-01T00:00:00Z", RESULTS)
 
-REQUESTS: list[p.Request[object]] = [  # type: ignore[type-var]
+REQUESTS: list[p.Request[Any]] = [
     p.Hello(),
     p.List(),
     p.Create("c", {"command": ["true"]}, "/o", "/e", start=False, tty_size=(24, 80), pidfile="/p"),
@@ -100,7 +101,7 @@ def test_every_op_has_a_request_here() -> None:
 
 
 @pytest.mark.parametrize("op", REQUESTS, ids=lambda op: type(op).__name__)
-def test_requests_round_trip_through_json(op: p.Request[object]) -> None:
+def test_requests_round_trip_through_json(op: p.Request[Any]) -> None:
     [message] = LineReader().feed(p.encode_request(7, op))
     assert message["req"] == 7 and message["op"] == op.OP
     assert p.decode_request(message) == op
@@ -114,7 +115,7 @@ def test_the_wire_keys_of_requests_stay_as_launchers_know_them() -> None:
     assert p.Create("c", {}, "/o", "/e", tty_size=(2, 3)).to_wire()["tty_size"] == [2, 3]
 
 
-REPLIES: list[tuple[p.Request[object], p.Reply]] = [  # type: ignore[type-var]
+REPLIES: list[tuple[p.Request[Any], p.Reply]] = [
     (p.Hello(), p.HelloReply(p.VERSION, 42)),
     (p.Start("c"), p.Launched(5, 123, "2026-01-01T00:00:00Z", EXEC_ERROR)),
     (p.Create("c", {}, "/o", "/e", start=False), p.Launched(5, 123)),
@@ -135,7 +136,7 @@ REPLIES: list[tuple[p.Request[object], p.Reply]] = [  # type: ignore[type-var]
 
 
 @pytest.mark.parametrize(("op", "reply"), REPLIES, ids=lambda x: type(x).__name__)
-def test_replies_round_trip_through_json(op: p.Request[object], reply: p.Reply) -> None:
+def test_replies_round_trip_through_json(op: p.Request[Any], reply: p.Reply) -> None:
     [message] = LineReader().feed(p.encode_reply(3, reply))
     assert message["req"] == 3 and message["ok"] is True
     assert op.reply(message) == reply

@@ -14,31 +14,22 @@ from runtime import InvalidArgument, Runtime
 from runtime.launcher import protocol
 from runtime.spec import Limits
 from runtime.timeutil import now_rfc3339
+from tests.fakes.launcher import FakeLauncher
 
 
-class RecordingLauncher:
+class RecordingLauncher(FakeLauncher):
     """Answers ``create`` as a launch that ran; remembers what it was sent."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.sent: list[dict[str, Any]] = []
 
-    def request(
-        self,
-        op: protocol.Request[Any],
-        on_reply: Callable[[protocol.Launched], None] | None = None,
-        **_: Any,
-    ) -> protocol.Launched:
+    def answer(self, op: protocol.Request[Any]) -> protocol.Launched:
         self.sent.append(op.to_wire())  # recorded as sent, to assert on
-        reply = protocol.Launched(pid=4242, pid_start_time=1, started_at=now_rfc3339())
-        if on_reply is not None:
-            on_reply(reply)
-        return reply
+        return protocol.Launched(pid=4242, pid_start_time=1, started_at=now_rfc3339())
 
     def notify(self, op: protocol.Request[Any]) -> None:
         self.sent.append(op.to_wire())
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture

@@ -20,19 +20,21 @@ from runtime import InvalidState, NotFound, Runtime
 from runtime.launcher import protocol
 from runtime.records import EXITED, RUNNING, ContainerRecord
 from runtime.timeutil import now_rfc3339
+from tests.fakes.launcher import FakeLauncher
 
 CID = "ab" * 32
 
 
-class RacingLauncher:
+class RacingLauncher(FakeLauncher):
     """Answers ``kill`` as the real launcher does just after an exit was
     acknowledged: the exit event is delivered first, then ``not_found``."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.on_event: Callable[[protocol.ExitEvent], None] | None = None
         self.sent: list[protocol.Request[Any]] = []
 
-    def request(self, message: protocol.Request[Any], **_: Any) -> protocol.Reply:
+    def answer(self, message: protocol.Request[Any]) -> protocol.Reply:
         self.sent.append(message)
         if isinstance(message, protocol.Kill):
             assert self.on_event is not None
@@ -43,9 +45,6 @@ class RacingLauncher:
 
     def notify(self, message: protocol.Request[Any]) -> None:
         self.sent.append(message)
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture

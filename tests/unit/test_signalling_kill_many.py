@@ -15,18 +15,20 @@ from runtime.launcher import protocol
 from runtime.launcher.client import UnknownOp
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord
 from runtime.timeutil import now_rfc3339
+from tests.fakes.launcher import FakeLauncher
 
 
-class KillLauncher:
+class KillLauncher(FakeLauncher):
     """Answers ``kill_many`` (or only the single ``kill``, as a launcher
     from before it); ``gone`` ids have exited on the launcher's side."""
 
     def __init__(self, bulk: bool = True) -> None:
+        super().__init__()
         self.bulk = bulk
         self.gone: set[str] = set()
         self.sent: list[dict[str, Any]] = []
 
-    def request(self, op: protocol.Request[Any], **_: Any) -> protocol.Reply:
+    def answer(self, op: protocol.Request[Any]) -> protocol.Reply:
         message = op.to_wire()  # recorded as sent, to assert on
         self.sent.append(message)
         if isinstance(op, protocol.KillMany):
@@ -41,9 +43,6 @@ class KillLauncher:
                 raise NotFound("container", op.id)
             return protocol.Done()
         raise AssertionError(f"unexpected request {message}")
-
-    def close(self) -> None:
-        pass
 
 
 def cid(n: int) -> str:
@@ -76,7 +75,8 @@ def add(rt: Runtime, n: int, status: str = RUNNING, **labels: str) -> str:
 
 
 def sent(rt: Runtime) -> list[dict[str, Any]]:
-    return rt.launcher.sent  # type: ignore[attr-defined]
+    assert isinstance(rt.launcher, KillLauncher)
+    return rt.launcher.sent
 
 
 def test_a_label_picks_only_the_running_containers_that_carry_it(runtime: Runtime) -> None:
