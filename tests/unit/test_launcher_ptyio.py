@@ -18,6 +18,7 @@ from runtime.launcher import protocol, ptyio, server, spawn
 from runtime.launcher.entry import Entry, Process
 from runtime.launcher.protocol import RequestError
 from runtime.launcher.ready import Source
+from runtime.launcher.transport import Client
 
 
 @pytest.fixture
@@ -29,7 +30,9 @@ def launcher() -> Iterator[server.Launcher]:
     listener.close()
 
 
-def adopt(launcher: server.Launcher, tmp_path: Path, tty: bool, stdin: bool) -> Entry:
+def adopt(
+    launcher: server.Launcher, tmp_path: Path, tty: bool, stdin: bool
+) -> tuple[Entry, terminal.Stdio]:
     stdio = spawn.open_stdio(tty, stdin, spawn.Paths(str(tmp_path / "out"), str(tmp_path / "err")))
     error_read, error_write = os.pipe()
     os.close(error_write)
@@ -39,13 +42,21 @@ def adopt(launcher: server.Launcher, tmp_path: Path, tty: bool, stdin: bool) -> 
     entry = Entry(id="c", process=process)
     launcher.spawner._adopt(entry, stdio)
     entry.state = "running"
-    return entry, stdio  # type: ignore[return-value]
+    return entry, stdio
+
+
+def requester() -> Client:
+    """Who sent an op: write, resize and close_stdin answer without using it."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.close()
+    return Client(sock)
 
 
 def write(launcher: server.Launcher, data: bytes) -> None:
     message = {"op": "write", "id": "c", "data": base64.b64encode(data).decode()}
     op = protocol.decode_request(message)
-    launcher.ops.write(None, 1, op)  # type: ignore[arg-type]
+    assert isinstance(op, protocol.Write)
+    launcher.ops.write(requester(), 1, op)
 
 
 def turn(launcher: server.Launcher) -> None:
@@ -60,7 +71,7 @@ def test_input_and_resize_before_the_master_arrives_are_kept(
 ) -> None:
     entry, stdio = adopt(launcher, tmp_path, tty=True, stdin=False)
     write(launcher, b"early\n")  # no master yet: buffered, not refused
-    launcher.ops.resize(None, 2, protocol.Resize("c", 21, 42))  # type: ignore[arg-type]
+    launcher.ops.resize(requester(), 2, protocol.Resize("c", 21, 42))
     slave = terminal.open_console(stdio.child_console, None)  # what the child does
     os.close(stdio.child_console)
     try:
@@ -79,7 +90,7 @@ def test_input_and_resize_before_the_master_arrives_are_kept(
                 break
         # The pty's echo of the input, then the output, both with ONLCR's \r.
         assert (tmp_path / "out").read_bytes() == expected
-        launcher.ops.close_stdin(None, 3, protocol.CloseStdin("c"))  # type: ignore[arg-type]
+        launcher.ops.close_stdin(requester(), 3, protocol.CloseStdin("c"))
         assert os.read(slave, 100) == b""  # ^D in canonical mode: a read of 0 bytes
     finally:
         os.close(slave)
@@ -99,12 +110,12 @@ def test_a_child_that_dies_before_sending_the_master_leaves_no_tty(
 def test_the_stdin_pipe_closes_once_drained(launcher: server.Launcher, tmp_path: Path) -> None:
     entry, stdio = adopt(launcher, tmp_path, tty=False, stdin=True)
     write(launcher, b"line\n")
-    launcher.ops.close_stdin(None, 2, protocol.CloseStdin("c"))  # type: ignore[arg-type]
+    launcher.ops.close_stdin(requester(), 2, protocol.CloseStdin("c"))
     assert entry.io.stdin_write == -1
     assert os.read(stdio.stdin, 100) == b"line\n"
     assert os.read(stdio.stdin, 100) == b""  # EOF for the process
     with pytest.raises(RequestError, match="no tty"):
-        launcher.ops.resize(None, 3, protocol.Resize("c", 1, 1))  # type: ignore[arg-type]
+        launcher.ops.resize(requester(), 3, protocol.Resize("c", 1, 1))
     with pytest.raises(RequestError, match="closed"):
         write(launcher, b"late")
     for fd in stdio.child_fds:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+from runtime import cgroups
 from tests.unit.test_launcher_watch import _close_launchers, launcher_with, make_entry
 
 __all__ = ["_close_launchers"]  # the fixture that closes what launcher_with made
@@ -18,11 +21,11 @@ class FakeManager:
 def test_the_parent_goes_with_the_last_container_cgroup():
     manager = FakeManager()
     launcher = launcher_with(make_entry(cgroup=object()))
-    launcher.reaper.cgroups = manager
+    launcher.reaper.cgroups = cast(cgroups.Manager, manager)  # only remove_parent is called
     launcher.reaper.remove_parent_if_unused()
     assert manager.parent_removals == 0  # a container still has its cgroup
     launcher.entries["0"].limiting.cgroup = None
-    launcher.reaper.unremoved = {"x": (object(), 3)}
+    launcher.reaper.unremoved = {"x": (cast(cgroups.Cgroup, object()), 3)}
     launcher.reaper.remove_parent_if_unused()
     assert manager.parent_removals == 0  # one still waits for removal
     launcher.reaper.unremoved = {}

@@ -17,13 +17,14 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from runtime import cgroups, child
-from runtime.launcher import server, spawn, transport
+from runtime import cgroups, child, libc, pids
+from runtime.launcher import server, transport
 from runtime.launcher.ready import Source
+from runtime.security import devices, userns
 from runtime.spec import ContainerSpec, Limits, to_dict
 
 EVENT_TIMEOUT = 10.0
@@ -99,8 +100,11 @@ def events() -> Iterator[Events]:
     e.close()
 
 
-def fake_clone(body: Callable[[child.ChildFds], None]) -> Callable[..., tuple[int, int]]:
-    """A clone(2) stand-in: fork, and run ``body`` instead of child.run."""
+def fake_clone(
+    body: Callable[[child.ChildFds], None],
+) -> tuple[Callable[..., tuple[int, int]], Callable[..., int]]:
+    """A clone(2) stand-in: fork, and run ``body`` instead of child.run (the
+    second of the pair, what ``child.run`` is patched with)."""
 
     def clone(fn: Callable[[], int], flags: int) -> tuple[int, int]:
         pid = os.fork()
@@ -118,13 +122,12 @@ def fake_clone(body: Callable[[child.ChildFds], None]) -> Callable[..., tuple[in
         body(fds)
         os._exit(0)
 
-    clone.run = run  # type: ignore[attr-defined]
-    return clone
+    return clone, run
 
 
 @pytest.fixture
 def launcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[server.Launcher]:
-    monkeypatch.setattr(spawn.devices, "available", lambda: False)
+    monkeypatch.setattr(devices, "available", lambda: False)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     launcher = server.Launcher(listener)
     launcher.selector.unregister(listener)  # never listening: select would say "ready"
@@ -145,11 +148,11 @@ def create(
     pidfile: str | None = None,
     spec: ContainerSpec | None = None,
 ) -> tuple[FakeCgroup, transport.Client, socket.socket]:
-    clone = fake_clone(body)
-    monkeypatch.setattr(spawn.libc, "clone", clone)
-    monkeypatch.setattr(spawn.child, "run", clone.run)  # type: ignore[attr-defined]
+    clone, run = fake_clone(body)
+    monkeypatch.setattr(libc, "clone", clone)
+    monkeypatch.setattr(child, "run", run)
     cgroup = FakeCgroup(join)
-    launcher.spawner.cgroups = FakeManager(cgroup)  # type: ignore[assignment]
+    launcher.spawner.cgroups = cast(cgroups.Manager, FakeManager(cgroup))  # what spawn calls
     launcher.reaper.cgroups = launcher.spawner.cgroups
     ours, theirs = socket.socketpair()
     client = transport.Client(ours)
@@ -267,9 +270,9 @@ def test_the_pidfile_and_id_maps_are_written_before_the_go_byte(
     def write_maps(pid: int, host_id: int, size: int) -> None:
         order.append("maps")
 
-    monkeypatch.setattr(spawn.os, "write", write)
-    monkeypatch.setattr(spawn.pids, "write_pidfile", write_pidfile)
-    monkeypatch.setattr(spawn.userns, "write_maps", write_maps)
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(pids, "write_pidfile", write_pidfile)
+    monkeypatch.setattr(userns, "write_maps", write_maps)
 
     def body(fds: child.ChildFds) -> None:
         child._wait_for_joined(fds.sync_read)

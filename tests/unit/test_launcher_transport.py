@@ -61,7 +61,8 @@ def test_a_burst_the_client_does_not_read_is_queued_not_blocked_on(
         launcher.transport.broadcast(exit_event(n))  # returns: nothing here may block
     launcher.transport.flush_all()  # the end of the loop's turn: what the socket takes
     assert client.output and events(launcher) & selectors.EVENT_WRITE
-    reader, received = framing.LineReader(), []
+    reader = framing.LineReader()
+    received: list[dict[str, Any]] = []
     peer.settimeout(5)
     while len(received) < count:
         for key, mask in launcher.selector.select(timeout=0):
@@ -151,7 +152,7 @@ def test_a_turn_reads_requests_first_and_caps_the_exits(
         return Ready(Source.PIDFD, lambda mask: done.append(f"reap {n}"))
 
     exits = [
-        (selectors.SelectorKey(None, n, selectors.EVENT_READ, reap(n)), selectors.EVENT_READ)
+        (selectors.SelectorKey(n, n, selectors.EVENT_READ, reap(n)), selectors.EVENT_READ)
         for n in range(server.REAPS_PER_TURN + 5)
     ]
     request = launcher.selector.get_map()[client.sock]
