@@ -94,10 +94,10 @@ def shoot(service: Service, out: Path) -> None:
                 # echoed in the middle of the previous command's output.
                 prompts = terminal_text(browser).count("# ")
                 type_in_terminal(browser, line + "\n")
-                wait_for(
-                    lambda n=prompts: terminal_text(browser).count("# ") > n,
-                    what=line,
-                )
+                def prompted(n: int = prompts) -> bool:
+                    return terminal_text(browser).count("# ") > n
+
+                wait_for(prompted, what=line)
             browser.execute_script(
                 "document.getElementById('terminal-box').scrollIntoView({block: 'start'})"
             )

@@ -140,9 +140,11 @@ def main() -> int:
                 serve_echo(port=order["serve"])
                 say(step="serving")
             elif "connect" in order:
-                say(**exchange(*order["connect"], timeout=order.get("timeout", 2.0)))
+                protocol, ip, port = order["connect"]
+                say(**exchange(protocol, ip, port, timeout=order.get("timeout", 2.0)))
             elif "query" in order:
-                say(**query(*order["query"], timeout=order.get("timeout", 2.0)))
+                ip, port, name = order["query"]
+                say(**query(ip, port, name, timeout=order.get("timeout", 2.0)))
             elif "rtt" in order:
                 say(seconds=rtt(*order["rtt"]))
         except Exception as err:  # the test reads it; the peer goes on

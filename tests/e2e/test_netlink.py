@@ -10,6 +10,7 @@ module did.  A failure inside the child comes back as its traceback.
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import select
@@ -156,7 +157,8 @@ class Container:
                     route=ip_json("route"),
                 )
                 while True:
-                    ready, _, _ = select.select([echo, cmd], [], [])
+                    watched: list[socket.socket | io.FileIO] = [echo, cmd]
+                    ready, _, _ = select.select(watched, [], [])
                     if cmd in ready:  # EOF: the test is done with us
                         return 0
                     data, peer = echo.recvfrom(2048)
