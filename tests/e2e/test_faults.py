@@ -140,8 +140,10 @@ def test_launcher_killed_mid_launch_leaves_no_half_record_and_no_orphan(
     with ThreadPoolExecutor(24) as pool:
         futures = [pool.submit(launch, i) for i in range(1, 9)]
         time.sleep(1.0)
+        # SIGKILL ends a stopped process too (signal(7)); no SIGCONT after it,
+        # which could find the launcher already reaped (ProcessLookupError) or
+        # its pid taken by another process.
         os.kill(launcher, signal.SIGKILL)
-        os.kill(launcher, signal.SIGCONT)
         # And a storm of launches across the new launcher's start.
         futures += [pool.submit(launch, i) for i in range(9, 40)]
         for future in futures:
