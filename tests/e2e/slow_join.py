@@ -5,6 +5,12 @@ with ``Cgroup.add`` delayed by ``DELAY_SECONDS``: the child builds its root
 while the launcher joins it (runtime/child.py, ``JOINED_BYTE``), so a child
 that did not wait for the join would run its command long before it, and a
 test reading the command's cgroups would see the launcher's.
+
+The test starts this launcher before the API, which then takes its socket;
+on a loaded machine the API can take longer to come up than the launcher's
+idle exit (``server.IDLE_EXIT_SECONDS``), and the API would start a launcher
+of its own, without the delay.  So this one does not idle out before its
+first client has connected.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import sys
 import time
 
 from runtime.cgroups.base import Cgroup
-from runtime.launcher import startup
+from runtime.launcher import server, startup
 
 DELAY_SECONDS = 0.3
 
@@ -26,6 +32,16 @@ def main(argv: list[str]) -> int:
         real_add(self, pid)
 
     Cgroup.add = slow_add  # type: ignore[method-assign]
+
+    real_idle_too_long = server.Launcher._idle_too_long
+    connected = False
+
+    def idle_once_connected(self: server.Launcher) -> bool:
+        nonlocal connected
+        connected = connected or bool(self.transport.clients)
+        return connected and real_idle_too_long(self)
+
+    server.Launcher._idle_too_long = idle_once_connected  # type: ignore[method-assign]
     return startup.main(argv)
 
 
