@@ -122,7 +122,8 @@ def test_parse_challenge():
     assert parse_challenge('Basic realm="Registry Realm"') == Challenge(
         "basic", (("realm", "Registry Realm"),)
     )
-    assert parse_challenge('Bearer realm=bare, error="a \\"q\\""').get("error") == 'a "q"'
+    quoted = parse_challenge('Bearer realm=bare, error="a \\"q\\""')
+    assert quoted is not None and quoted.get("error") == 'a "q"'
     assert parse_challenge("") is None
 
 

@@ -1,0 +1,95 @@
+"""runtime/network/netlink.py without root: the request loop against a fake
+kernel (a socketpair), the messages built and read as test_network_rtnl.py
+checks them."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from collections.abc import Iterator
+from ipaddress import IPv4Network
+
+import pytest
+
+from runtime.network import netlink as nl
+from runtime.network import rtnl
+from tests.unit.test_network_rtnl import HDR, error_message, link_message
+
+
+@pytest.fixture
+def kernel() -> Iterator[tuple[nl.Netlink, socket.socket]]:
+    """A Netlink on one end of a socketpair; the test plays the kernel on the other."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with nl.Netlink(ours) as client:
+        yield client, theirs
+    theirs.close()
+
+
+def test_an_error_becomes_oserror_naming_the_operation(
+    kernel: tuple[nl.Netlink, socket.socket],
+) -> None:
+    client, fake = kernel
+    fake.send(error_message(1, errno.EPERM, "nope"))
+    with pytest.raises(PermissionError) as info:
+        nl.create_veth(client, "veth0", peer_name="eth0", peer_netns_fd=9)
+    assert info.value.errno == errno.EPERM
+    assert str(info.value) == (
+        "[Errno 1] create veth veth0 (peer eth0): Operation not permitted (nope)"
+    )
+    sent = fake.recv(4096)
+    length, msg_type, flags, seq, _ = HDR.unpack_from(sent)
+    assert (length, msg_type, seq) == (len(sent), rtnl.RTM_NEWLINK, 1)
+    assert flags == rtnl.NLM_F_REQUEST | rtnl.NLM_F_ACK | rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL
+
+
+def test_replies_to_other_requests_are_skipped_and_an_ack_ends_the_wait(
+    kernel: tuple[nl.Netlink, socket.socket],
+) -> None:
+    client, fake = kernel
+    # A stale error for seq 99 must not fail request 1; its reply then its ack.
+    fake.send(error_message(99, errno.EINVAL))
+    fake.send(
+        rtnl.header(
+            rtnl.RTM_NEWLINK, 0, 1, link_message(2, "eth0", mtu=rtnl.attr_u32(rtnl.IFLA_MTU, 1500))
+        )
+        + error_message(1, 0)
+    )
+    link = nl.get_link(client, "eth0")
+    assert (link.index, link.name, link.mtu) == (2, "eth0", 1500)
+
+
+def test_a_dump_reads_parts_until_done(kernel: tuple[nl.Netlink, socket.socket]) -> None:
+    client, fake = kernel
+    multi = rtnl.NLM_F_MULTI
+    fake.send(
+        rtnl.header(rtnl.RTM_NEWLINK, multi, 1, link_message(1, "lo"))
+        + rtnl.header(rtnl.RTM_NEWLINK, multi, 1, link_message(2, "br0"))
+    )
+    fake.send(rtnl.header(rtnl.RTM_NEWLINK, multi, 1, link_message(3, "veth0")))
+    fake.send(rtnl.header(rtnl.NLMSG_DONE, multi, 1, struct.pack("=i", 0)))
+    assert [link.name for link in nl.links(client)] == ["lo", "br0", "veth0"]
+    _, _, flags, _, _ = HDR.unpack_from(fake.recv(4096))
+    assert flags == rtnl.NLM_F_REQUEST | rtnl.NLM_F_DUMP  # a dump asks for no ack
+
+
+def test_a_dump_that_fails_midway_raises(kernel: tuple[nl.Netlink, socket.socket]) -> None:
+    client, fake = kernel
+    fake.send(rtnl.header(rtnl.NLMSG_DONE, rtnl.NLM_F_MULTI, 1, struct.pack("=i", -errno.EINTR)))
+    with pytest.raises(InterruptedError, match="list routes: Interrupted system call"):
+        nl.routes(client)
+
+
+def test_routes_keep_the_main_table(kernel: tuple[nl.Netlink, socket.socket]) -> None:
+    client, fake = kernel
+
+    def route(dst: str, table: int) -> bytes:
+        net = IPv4Network(dst)
+        payload = struct.pack(
+            "=BBBBBBBBI", socket.AF_INET, net.prefixlen, 0, 0, table, 4, 0, 1, 0
+        ) + rtnl.attr(rtnl.RTA_DST, net.network_address.packed)
+        return rtnl.header(rtnl.RTM_NEWROUTE, rtnl.NLM_F_MULTI, 1, payload)
+
+    fake.send(route("10.0.0.0/8", 254) + route("127.0.0.0/8", 255))
+    fake.send(rtnl.header(rtnl.NLMSG_DONE, rtnl.NLM_F_MULTI, 1, struct.pack("=i", 0)))
+    assert [r.dst for r in nl.routes(client)] == [IPv4Network("10.0.0.0/8")]
