@@ -56,7 +56,7 @@ from runtime.errors import (
 )
 from runtime.gate import Gate
 from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
-from runtime.images.builtin import HOST, HOST_TMPFS
+from runtime.images.builtin import HOST_TMPFS
 from runtime.launcher.client import Disconnected, LauncherClient, UnknownOp
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
 from runtime.reserve import Reserve
@@ -71,12 +71,14 @@ from runtime.spec import (
     SECCOMP_PROFILES,
     USERNS_SIZE,
     ContainerSpec,
-    ExecSpec,
+    CreateRequest,
+    ExecRequest,
     InvalidField,
     Limits,
     Mount,
     RootfsPlan,
     Security,
+    SecurityRequest,
     to_dict,
     under,
 )
@@ -383,7 +385,7 @@ class Runtime:
             if record is not None:
                 with self._exit_lock:
                     self._wake_locked(record)
-        if record is not None and record.spec.get("auto_remove"):
+        if record is not None and record.spec.auto_remove:
             # Not on this (the launcher reader's) thread: removing files may
             # take a while, and later events must not wait for it.
             threading.Thread(
@@ -479,46 +481,16 @@ class Runtime:
             )
 
     # -- operations -----------------------------------------------------
-    def create(
-        self,
-        command: list[str],
-        *,
-        name: str | None = None,
-        hostname: str | None = None,
-        env: dict[str, str] | None = None,
-        workdir: str | None = None,
-        labels: dict[str, str] | None = None,
-        auto_remove: bool = False,
-        limits: Limits | dict[str, Any] | None = None,
-        image: str | None = None,
-        read_only: bool = False,
-        mounts: list[Mount] | None = None,
-        start: bool = True,
-        user: str | None = None,
-        cap_add: list[str] | None = None,
-        cap_drop: list[str] | None = None,
-        seccomp: str = "default",
-        no_new_privileges: bool = True,
-        userns: bool = False,
-        tty: bool = False,
-        stdin: bool = False,
-        tty_size: tuple[int, int] | None = None,
-        stdin_once: bool = False,
-    ) -> ContainerRecord:
-        """Record and launch a container; with ``start`` it runs at once,
-        without it the child waits on its sync pipe until ``start_container``.
-
-        ``tty_size`` is the terminal's initial ``(rows, cols)`` with ``tty``;
-        ``limits`` left unset take the service's defaults, and the record's
-        spec holds the limits that applied."""
+    def create(self, request: CreateRequest) -> ContainerRecord:
+        """Record and launch a container; with ``request.start`` it runs at
+        once, without it the child waits on its sync pipe until
+        ``start_container``.  The record's spec holds the limits that applied."""
         container_id = new_container_id()
-        security = self._security(user, cap_add, cap_drop, seccomp, no_new_privileges, userns)
-        found = self.images.get(image or DEFAULT_IMAGE)
-        self._check_mounts(found, mounts or [], workdir or "/")
+        security = self._security(request.security)
+        found = self.images.get(request.image or DEFAULT_IMAGE)
+        self._check_mounts(found, request.mounts, request.workdir or "/")
         try:
-            if isinstance(limits, dict):
-                limits = Limits(**limits)
-            effective = (limits or Limits()).over(self.default_limits)
+            effective = request.limits.over(self.default_limits)
             # The CPUs this process may run on (sched_getaffinity(2)), as Docker counts.
             cpu_count = len(os.sched_getaffinity(0))
             if effective.cpus is not None and effective.cpus > cpu_count:
@@ -526,22 +498,25 @@ class Runtime:
                     "limits.cpus", f"must be at most {cpu_count}, the CPUs this machine has"
                 )
             spec = ContainerSpec(
-                command=tuple(command),
-                hostname=hostname or container_id[:12],
-                env=dict(env or {}),
-                workdir=workdir or "/",
+                command=tuple(request.command),
+                hostname=request.hostname or container_id[:12],
+                env=dict(request.env),
+                workdir=request.workdir or "/",
                 security=security,
-                labels=dict(labels or {}),
-                auto_remove=auto_remove,
-                tty=tty,
-                stdin=stdin,
-                stdin_once=stdin_once,
+                labels=dict(request.labels),
+                auto_remove=request.auto_remove,
+                tty=request.tty,
+                stdin=request.stdin,
+                stdin_once=request.stdin_once,
                 limits=effective,
                 image=found.name,
-                read_only=read_only,
-                mounts=tuple(mounts or ()),
+                read_only=request.read_only,
+                mounts=tuple(request.mounts),
                 rootfs=self._plan(
-                    found, self.container_dir(container_id), read_only, security.userns_host_id
+                    found,
+                    self.container_dir(container_id),
+                    request.read_only,
+                    security.userns_host_id,
                 ),
             )
         except InvalidField as err:
@@ -550,9 +525,9 @@ class Runtime:
             raise InvalidArgument("spec", str(err)) from err
         record = ContainerRecord(
             id=container_id,
-            name=name or container_id,
+            name=request.name or container_id,
             status=CREATED,
-            spec=to_dict(spec),
+            spec=spec,
             created_at=now_rfc3339(),
         )
         self._check_space()
@@ -574,36 +549,32 @@ class Runtime:
                 except (RuntimeFailure, OSError):
                     shutil.rmtree(self.container_dir(container_id), ignore_errors=True)
                     raise
-            self._launch(container_id, dict(record.spec), start, tty_size)
+            self._launch(container_id, to_dict(spec), request.start, request.tty_size)
         return self._settle(container_id)
 
-    def _security(
-        self,
-        user: str | None,
-        cap_add: list[str] | None,
-        cap_drop: list[str] | None,
-        seccomp: str,
-        no_new_privileges: bool,
-        userns: bool,
-    ) -> Security:
+    def _security(self, asked: SecurityRequest) -> Security:
         """The spec's security part, each bad value named by its field."""
-        fields: dict[str, Any] = {"seccomp": seccomp, "no_new_privileges": no_new_privileges}
-        for name, names in (("cap_add", cap_add), ("cap_drop", cap_drop)):
-            for cap in names or ():
+        seccomp = asked.seccomp
+        fields: dict[str, Any] = {
+            "seccomp": seccomp,
+            "no_new_privileges": asked.no_new_privileges,
+        }
+        for name, names in (("cap_add", asked.cap_add), ("cap_drop", asked.cap_drop)):
+            for cap in names:
                 try:
                     capabilities.normalize(cap)
                 except ValueError as err:
                     raise InvalidArgument(name, str(err)) from err
-        fields["capabilities"] = capabilities.resolve(cap_add or (), cap_drop or ())
-        if user is not None:
+        fields["capabilities"] = capabilities.resolve(asked.cap_add, asked.cap_drop)
+        if asked.user is not None:
             try:
-                who = identity.parse(user)
+                who = identity.parse(asked.user)
             except ValueError as err:
                 raise InvalidArgument("user", str(err)) from err
             fields["uid"], fields["gid"] = who.uid, who.gid
         if seccomp not in SECCOMP_PROFILES:
             raise InvalidArgument("seccomp", f"must be one of {', '.join(SECCOMP_PROFILES)}")
-        if userns:
+        if asked.userns:
             fields["userns_host_id"] = self.userns_range[0]
             if max(fields.get("uid", 0), fields.get("gid", 0)) >= USERNS_SIZE:
                 raise InvalidArgument("user", f"with userns, ids must be below {USERNS_SIZE}")
@@ -621,7 +592,7 @@ class Runtime:
                 retry_after=1,
             )
 
-    def _check_mounts(self, image: Image, mounts: list[Mount], workdir: str) -> None:
+    def _check_mounts(self, image: Image, mounts: Sequence[Mount], workdir: str) -> None:
         """What only the host can tell: do sources exist, may they be shown?"""
         host = image.rootfs is None
         for index, mount in enumerate(mounts):
@@ -700,7 +671,7 @@ class Runtime:
 
     def image_users(self, name: str) -> list[ContainerRecord]:
         """The containers (any status) whose root is built on image ``name``."""
-        return [r for r in self.records.list() if r.spec.get("image", HOST) == name]
+        return [r for r in self.records.list() if r.spec.image == name]
 
     def delete_image(self, ref: str) -> None:
         """Delete an imported image; 409 while a container (even exited) uses it.
@@ -1144,39 +1115,18 @@ class Runtime:
         return ((streams[index], chunk) for index, chunk in chunks)
 
     # -- exec -----------------------------------------------------------
-    def exec(
-        self,
-        ref: str,
-        command: builtins.list[str],
-        *,
-        tty: bool = False,
-        stdin: bool = False,
-        env: dict[str, str] | None = None,
-        workdir: str | None = None,
-        user: str | None = None,
-        tty_size: tuple[int, int] | None = None,
-    ) -> ExecRecord:
-        """Start ``command`` in a running container; answers once it has
+    def exec(self, ref: str, request: ExecRequest) -> ExecRecord:
+        """Start ``request.spec`` in a running container; answers once it has
         exec'd (or failed to: then it is ``exited`` with 126/127 and ``error``)."""
         container = self.get(ref)
         if container.status != RUNNING:
             raise InvalidState(f"container {container.id} is not running")
-        try:
-            spec = ExecSpec(
-                command=tuple(command),
-                env=dict(env or {}),
-                workdir=workdir,
-                user=user,
-                tty=tty,
-                stdin=stdin,
-            )
-        except ValueError as err:
-            raise InvalidArgument("command", str(err)) from err
+        spec = request.spec
         record = ExecRecord(
             id=new_container_id(),
             container_id=container.id,
             status=CREATED,
-            spec=to_dict(spec),
+            spec=spec,
             created_at=now_rfc3339(),
         )
         os.makedirs(self.exec_dir(container.id, record.id), mode=0o700)
@@ -1196,10 +1146,10 @@ class Runtime:
             "op": "exec",
             "id": record.id,
             "container": container.id,
-            "spec": dict(record.spec),
+            "spec": to_dict(spec),
             "stdout": self.exec_log_path(record, "stdout"),
             "stderr": self.exec_log_path(record, "stderr"),
-            "tty_size": list(tty_size) if tty_size else None,
+            "tty_size": list(request.tty_size) if request.tty_size else None,
         }
         try:
             self.launcher.request(message, on_reply=record_launch)
@@ -1266,8 +1216,8 @@ class Runtime:
             return AttachTarget(
                 id=exec_record.id,
                 kind=kind,
-                tty=bool(spec.get("tty")),
-                stdin=bool(spec.get("stdin")) or bool(spec.get("tty")),
+                tty=spec.tty,
+                stdin=spec.stdin or spec.tty,
                 log_paths=tuple(self.exec_log_path(exec_record, s) for s in LOG_STREAMS),
                 done=self.exec_exit_future(exec_record.id),
             )
@@ -1275,8 +1225,8 @@ class Runtime:
         return AttachTarget(
             id=record.id,
             kind="container",
-            tty=bool(record.spec.get("tty")),
-            stdin=bool(record.spec.get("stdin")) or bool(record.spec.get("tty")),
+            tty=record.spec.tty,
+            stdin=record.spec.stdin or record.spec.tty,
             log_paths=tuple(self.log_path(record.id, s) for s in LOG_STREAMS),
             done=self.exit_future(record.id),
         )

@@ -22,54 +22,25 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, WebSocket, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
+from app import commands
 from app.deps import RuntimeDep
 from app.docker import errors, models, streams
 from app.docker.attach import Input, pump
 from app.docker.errors import DockerError
-from app.routes.containers import start_exec
-from app.schemas import ExecCreate, TtySize
 from runtime import ContainerRecord, ExecRecord, NotFound, Runtime, RuntimeFailure
+from runtime.spec import ExecRequest, Status
 
 router = APIRouter(tags=["docker exec"])
-
-
-class ExecConfig(BaseModel):
-    """The body of ``POST /containers/{id}/exec``."""
-
-    model_config = ConfigDict(extra="allow")
-
-    Cmd: list[str]
-    Env: list[str] | None = None
-    WorkingDir: str = ""
-    User: str = ""
-    Tty: bool = False
-    AttachStdin: bool = False
-    AttachStdout: bool = False
-    AttachStderr: bool = False
-    ConsoleSize: list[int] | None = None
-    # Where and how the client will run it: its business (docker-py repeats
-    # the container's id in the body, the CLI says Detach for `exec -d`).
-    Detach: bool = False
-    Container: str = ""
-
-
-class ExecStart(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    Detach: bool = False
-    Tty: bool = False
-    ConsoleSize: list[int] | None = None
 
 
 @dataclass
 class DockerExec:
     id: str
     container_id: str
-    spec: ExecCreate
+    request: ExecRequest
     stdout: bool
     stderr: bool
     runtime_id: str | None = None
@@ -117,49 +88,18 @@ def _table(connection: HTTPConnection) -> ExecTable:
     return table
 
 
-def _spec(config: ExecConfig) -> ExecCreate:
-    refused = [
-        key
-        for key, value in (config.model_extra or {}).items()
-        if not models.is_zero(value) and key != "DetachKeys"
-    ]
-    if (config.model_extra or {}).get("DetachKeys"):
-        refused.append("DetachKeys")
-    if refused:
-        raise DockerError(400, "unsupported option(s): " + ", ".join(sorted(refused)))
-    size = config.ConsoleSize
-    try:
-        return ExecCreate.model_validate(
-            {
-                "command": config.Cmd,
-                "tty": config.Tty,
-                "stdin": config.AttachStdin,
-                "env": models.environment(config.Env),
-                "workdir": config.WorkingDir or None,
-                "user": config.User or None,
-                "tty_size": TtySize(rows=size[0], cols=size[1])
-                if config.Tty and size and len(size) == 2 and all(size)
-                else None,
-            }
-        )
-    except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise DockerError(400, f"invalid {field or 'exec config'}: {first['msg']}") from err
-
-
 @router.post("/containers/{ref}/exec", status_code=status.HTTP_201_CREATED)
 def create_exec(
     ref: str,
     runtime: RuntimeDep,
     connection: HTTPConnection,
-    config: Annotated[ExecConfig, Body()],
+    config: Annotated[models.ExecConfig, Body()],
 ) -> dict[str, str]:
     record = _running(runtime, ref)
     entry = DockerExec(
         id=secrets.token_hex(32),
         container_id=record.id,
-        spec=_spec(config),
+        request=commands.docker_exec_request(config),
         stdout=config.AttachStdout,
         stderr=config.AttachStderr,
     )
@@ -169,7 +109,7 @@ def create_exec(
 
 def _run(runtime: Runtime, entry: DockerExec) -> ExecRecord:
     try:
-        record = start_exec(runtime, entry.container_id, entry.spec)
+        record = runtime.exec(entry.container_id, entry.request)
     except NotFound:
         raise DockerError(404, f"No such container: {entry.container_id}") from None
     entry.runtime_id = record.id
@@ -181,7 +121,7 @@ def start_detached(
     exec_id: str,
     runtime: RuntimeDep,
     connection: HTTPConnection,
-    body: Annotated[ExecStart | None, Body()] = None,
+    body: Annotated[models.ExecStart | None, Body()] = None,
 ) -> Response:
     """Without an upgrade: only ``Detach`` (the output stays in its log files)."""
     if body is None or not body.Detach:
@@ -205,7 +145,7 @@ async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> No
     except RuntimeFailure as err:
         await ws.send_denial_response(errors.message(errors.status_for(err), str(err)))
         return
-    tty = entry.spec.tty
+    tty = entry.request.spec.tty
     content_type = streams.RAW if tty else streams.MULTIPLEXED
     await ws.accept(headers=[(b"content-type", content_type.encode())])
     try:
@@ -213,7 +153,7 @@ async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> No
         wanted = [n for n, on in (("stdout", entry.stdout), ("stderr", entry.stderr)) if on]
         chunks = await run_in_threadpool(runtime.exec_log_chunks, record.id, wanted)
         target = None
-        if entry.spec.stdin or entry.spec.tty:
+        if entry.request.spec.stdin or entry.request.spec.tty:
             target = await run_in_threadpool(runtime.attach_target, "exec", record.id)
     except (DockerError, RuntimeFailure) as err:
         # Too late for a status code (the container exited in between): the
@@ -240,7 +180,7 @@ def _running(runtime: Runtime, ref: str) -> ContainerRecord:
         record = runtime.get(ref)
     except NotFound:
         raise DockerError(404, f"No such container: {ref}") from None
-    if record.status != "running":
+    if record.status != Status.running:
         raise DockerError(409, f"container {record.id[:12]} is not running")
     return record
 
@@ -255,11 +195,11 @@ def _runtime_record(runtime: Runtime, entry: DockerExec) -> ExecRecord | None:
 def inspect_exec(exec_id: str, runtime: RuntimeDep, connection: HTTPConnection) -> dict[str, Any]:
     entry = _table(connection).get(exec_id)
     record = _runtime_record(runtime, entry)
-    running = record is not None and record.status != "exited"
+    running = record is not None and record.status != Status.exited
     exit_code = None
-    if record is not None and record.status == "exited":
+    if record is not None and record.status == Status.exited:
         exit_code = -1 if record.exit_code is None else record.exit_code
-    spec = entry.spec
+    spec = entry.request.spec
     return {
         "ID": entry.id,
         "Running": running,
@@ -291,6 +231,7 @@ def resize_exec(
 ) -> Response:
     entry = _table(connection).get(exec_id)
     record = _runtime_record(runtime, entry)
-    if record is not None and entry.spec.tty and h and w and record.status == "running":
+    running = record is not None and record.status == Status.running
+    if record is not None and running and entry.request.spec.tty and h and w:
         runtime.resize(runtime.attach_target("exec", record.id), h, w)
     return Response(status_code=status.HTTP_200_OK)

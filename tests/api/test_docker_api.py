@@ -7,6 +7,7 @@ error cases a client rarely shows.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from app.config import Settings
 from app.main import create_app
 from runtime import ContainerRecord, InvalidState, NameInUse, NotFound
 from runtime.images import Image, normalize_name
+from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, Limits
 
 ID = "0123456789abcdef" * 4
 T0 = "2026-11-29T05:00:00.000000Z"
@@ -57,13 +59,9 @@ def make_record(status: str = "running", **changes: Any) -> ContainerRecord:
         "id": ID,
         "name": "web",
         "status": status,
-        "spec": {
-            "command": ["sleep", "60"],
-            "hostname": ID[:12],
-            "env": {"A": "1"},
-            "workdir": "/",
-            "labels": {"k": "v"},
-        },
+        "spec": ContainerSpec(
+            command=("sleep", "60"), hostname=ID[:12], env={"A": "1"}, labels={"k": "v"}
+        ),
         "created_at": T0,
         "pid": 4242,
         "started_at": T0 if status != "created" else None,
@@ -100,8 +98,8 @@ class FakeRuntime:
     def ops(self) -> list[str]:
         return [op for op, _, _ in self.calls]
 
-    def create(self, command: list[str], **kwargs: Any) -> ContainerRecord:
-        self._call("create", command, **kwargs)
+    def create(self, request: CreateRequest) -> ContainerRecord:
+        self._call("create", request)
         return self.record
 
     def start_container(self, ref: str) -> ContainerRecord:
@@ -120,13 +118,7 @@ class FakeRuntime:
                 "exited",
                 id="f" * 64,
                 name="old",
-                spec={
-                    "command": ["true"],
-                    "hostname": "h",
-                    "env": {},
-                    "workdir": "/",
-                    "labels": {},
-                },
+                spec=ContainerSpec(command=("true",), hostname="h"),
             ),
         ]
         return [r for r in records if status is None or r.status == status]
@@ -232,12 +224,12 @@ def test_the_clis_full_body_maps_onto_a_created_container(
 ) -> None:
     got = client.post("/v1.47/containers/create?name=x", json=CLI_BODY)
     assert (got.status_code, got.json()) == (201, {"Id": ID, "Warnings": []})
-    [(op, args, kwargs)] = fake.calls
-    assert (op, args) == ("create", (["echo", "hi"],))
-    assert kwargs["start"] is False
-    assert kwargs["auto_remove"] is True
-    assert kwargs["name"] == "x"
-    assert kwargs["labels"] == {}
+    [(op, (request,), _)] = fake.calls
+    assert (op, request.command) == ("create", ("echo", "hi"))
+    assert request.start is False
+    assert request.auto_remove is True
+    assert request.name == "x"
+    assert request.labels == {}
 
 
 def test_create_maps_the_fields_we_implement(client: TestClient, fake: FakeRuntime) -> None:
@@ -265,25 +257,30 @@ def test_create_maps_the_fields_we_implement(client: TestClient, fake: FakeRunti
     }
     body["HostConfig"]["ConsoleSize"] = [24, 80]
     assert client.post("/v1.47/containers/create", json=body).status_code == 201
-    [(_, args, kwargs)] = fake.calls
-    assert args == (["/bin/sh", "-c", "echo $A"],)
-    assert kwargs["env"] == {"A": "1"}  # a bare name unsets
-    assert (kwargs["workdir"], kwargs["hostname"], kwargs["user"]) == ("/tmp", "box", "1000:1000")
-    assert (kwargs["cap_add"], kwargs["cap_drop"]) == (["NET_ADMIN"], ["MKNOD"])
-    assert (kwargs["seccomp"], kwargs["labels"]) == ("unconfined", {"k": "v"})
-    assert kwargs["limits"] == {"memory_bytes": 64 << 20, "cpus": 0.5, "pids": 20, "nofile": 64}
-    assert (kwargs["tty"], kwargs["stdin"], kwargs["stdin_once"]) == (True, True, True)
-    assert kwargs["tty_size"] == (24, 80)
-    assert kwargs["image"] == "busybox"
+    [(_, (request,), _)] = fake.calls
+    assert request.command == ("/bin/sh", "-c", "echo $A")
+    assert request.env == {"A": "1"}  # a bare name unsets
+    assert (request.workdir, request.hostname) == ("/tmp", "box")
+    security = request.security
+    assert (security.user, security.cap_add, security.cap_drop) == (
+        "1000:1000",
+        ("NET_ADMIN",),
+        ("MKNOD",),
+    )
+    assert (security.seccomp, request.labels) == ("unconfined", {"k": "v"})
+    assert request.limits == Limits(memory_bytes=64 << 20, cpus=0.5, pids=20, nofile=64)
+    assert (request.tty, request.stdin, request.stdin_once) == (True, True, True)
+    assert request.tty_size == (24, 80)
+    assert request.image == "busybox"
 
 
 def test_mounts_and_a_read_only_root(client: TestClient, fake: FakeRuntime) -> None:
     host = {"Binds": ["/srv:/data:ro"], "Tmpfs": {"/run": "size=1m"}, "ReadonlyRootfs": True}
     body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": host}
     assert client.post("/v1.47/containers/create", json=body).status_code == 201
-    [(_, _, kwargs)] = fake.calls
-    assert kwargs["read_only"] is True
-    assert [(m.type, m.target, m.read_only) for m in kwargs["mounts"]] == [
+    [(_, (request,), _)] = fake.calls
+    assert request.read_only is True
+    assert [(m.type, m.target, m.read_only) for m in request.mounts] == [
         ("bind", "/data", True),
         ("tmpfs", "/run", False),
     ]
@@ -490,7 +487,7 @@ def test_logs_with_timestamps_frame_each_line_after_its_time(
 
 
 def test_logs_with_timestamps_and_a_tty_are_raw(client: TestClient, fake: FakeRuntime) -> None:
-    fake.record = make_record(spec={**fake.record.spec, "tty": True})
+    fake.record = make_record(spec=dataclasses.replace(fake.record.spec, tty=True))
     got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1&timestamps=true")
     assert got.headers["content-type"] == "application/vnd.docker.raw-stream"
     assert got.content == (
@@ -567,8 +564,8 @@ def test_exec_start_answers_101_before_the_process_starts(
     body = {"Cmd": ["echo", "o"], "AttachStdout": True, "AttachStderr": True}
     exec_id = client.post(f"/v1.47/containers/{ID}/exec", json=body).json()["Id"]
 
-    def exec_(ref: str, command: list[str], **kwargs: Any) -> None:
-        fake.calls.append(("exec", (ref, command), kwargs))
+    def exec_(ref: str, request: ExecRequest) -> None:
+        fake.calls.append(("exec", (ref, request), {}))
         raise InvalidState(f"container {ID} is not running")
 
     fake.exec = exec_  # type: ignore[attr-defined]
