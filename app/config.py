@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from runtime.images.hostview import HostPathError, layout
 from runtime.security.userns import parse_range
 from runtime.spec import InvalidField, Limits
 
@@ -40,6 +41,8 @@ class Settings:
     shutdown_timeout: float = 5.0
     #: Limits for containers that do not set them (docs/limits.md).
     default_limits: Limits = field(default_factory=Limits)
+    #: Host directories added, read-only, to the ``host`` image's view.
+    host_image_paths: tuple[str, ...] = ()
 
 
 class ConfigError(ValueError):
@@ -173,7 +176,20 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help="limits for containers that do not set them, as in a create's `limits` "
         '(MYDOCKER_DEFAULT_LIMITS), e.g. \'{"memory_bytes": 268435456, "timeout_seconds": 60}\'',
     )
+    parser.add_argument(
+        "--host-image-paths",
+        default=env.get("MYDOCKER_HOST_IMAGE_PATHS", ""),
+        metavar="DIR[:DIR...]",
+        help="host directories to add, read-only, to the host image, which otherwise shows "
+        "only /usr, /etc (less what other may not read) and the lib/bin dirs "
+        "(MYDOCKER_HOST_IMAGE_PATHS), e.g. /opt/toolchains",
+    )
     args = parser.parse_args(argv)
+    host_image_paths = tuple(p for p in args.host_image_paths.split(":") if p)
+    try:
+        layout(host_image_paths)
+    except HostPathError as err:
+        raise ConfigError(f"--host-image-paths: {err}") from err
     try:
         userns_range = parse_range(args.userns_range)
     except ValueError as err:
@@ -200,6 +216,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         stop_containers_on_exit=args.stop_containers_on_exit,
         shutdown_timeout=args.shutdown_timeout,
         default_limits=args.default_limits,
+        host_image_paths=host_image_paths,
     )
 
 

@@ -38,6 +38,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             max_containers=settings.max_containers,
             default_limits=settings.default_limits,
             max_image_bytes=settings.max_upload_bytes,
+            host_image_paths=settings.host_image_paths,
         )
         await run_in_threadpool(started.start)
         app.state.runtime = started

@@ -669,6 +669,14 @@ class ImagePublic(BaseModel):
     created_at: datetime | None
     size_bytes: Annotated[int | None, Field(description="Bytes of regular files; null for `host`.")]
     files: Annotated[int | None, Field(description="Number of entries; null for `host`.")]
+    contents: Annotated[
+        list[str] | None,
+        Field(
+            description="For `host`, what its view of the host holds: the host directories "
+            "bound read-only (from `/etc` only what every user may read), the usr-merge "
+            "links, the empty directories of its own; null for other images."
+        ),
+    ] = None
 
     @classmethod
     def from_image(cls, image: Image) -> ImagePublic:
@@ -678,4 +686,5 @@ class ImagePublic(BaseModel):
             created_at=image.created_at,  # type: ignore[arg-type]
             size_bytes=image.size_bytes,
             files=image.files,
+            contents=list(image.contents) if image.contents is not None else None,
         )

@@ -3,14 +3,15 @@
 ``steps(spec)`` gives the named steps ``runtime.child`` runs right after
 "make mounts private", in this order:
 
-1. clone every bind source (and the host's /dev/null, /dev/zero, ...) with
+1. enter the layer dir; clone every bind source (and the host's /dev/null,
+   /dev/zero, ..., and for ``host`` the directories of its view) with
    open_tree(2): detached mounts that can be attached after step 3, when the
    host's tree is no longer reachable;
 2. mount the root at ``plan.root``: an overlay (image = lower layer, a
-   per-container upper/work dir = writable layer) or, for ``host``, a
-   recursive bind of ``/`` made read-only with mount_setattr(2)
-   (``MOUNT_ATTR_RDONLY`` + ``AT_RECURSIVE``) without the host's /proc, /sys,
-   /dev; then a fresh /proc and /sys in it;
+   per-container upper/work dir = writable layer) or, for ``host``, the host
+   view (runtime/images/hostview.py): a tmpfs with a skeleton of empty
+   directories and the read-only binds of the host's /usr, /etc, ...; then a
+   fresh /proc and /sys in it;
 3. pivot_root(2) into the new root and detach the old one (``pivot_root(".",
    ".")`` then ``umount2(".", MNT_DETACH)``, as runc does; no put_old directory
    is needed, so a read-only root works).  Never chroot(2), which root can
@@ -18,12 +19,13 @@
    so a symlink in an image cannot point a mount at the host;
 4. a minimal /dev on tmpfs (device nodes bound
    from the host's, a new devpts instance, /dev/shm), and for ``host`` private
-   tmpfs on /tmp, /run, /var/tmp plus an empty tmpfs over the service's state dir;
+   tmpfs on /tmp, /run, /var/tmp, the masks of /etc (what other may not read)
+   and an empty tmpfs over the service's state dir if the view has it;
 5. the user's mounts, then Docker's masked and read-only paths
    (``runtime.security.paths.protect``: /dev/null over files, an empty
    read-only tmpfs over directories; /proc/sys and friends bound read-only);
-6. create the workdir; with ``read_only`` remount the root read-only last,
-   after the mount points and the workdir exist.
+6. create the workdir; for ``host`` and with ``read_only`` remount the root
+   read-only last, after the mount points and the workdir exist.
 
 All of it lives in the container's mount namespace and disappears with its
 last process: nothing is mounted in the host's namespace.
@@ -38,6 +40,7 @@ from collections.abc import Callable
 
 from runtime import libc
 from runtime.images.builtin import HOST_TMPFS
+from runtime.images.hostview import SKELETON
 from runtime.security import paths
 from runtime.spec import LAYER_ROOT, LAYER_RW, ContainerSpec, Mount, RootfsPlan
 
@@ -53,6 +56,8 @@ DEV_LINKS = {
 }
 #: The tmpfs that holds upper/work of a read_only container during set-up.
 READ_ONLY_LAYER_SIZE = 1 << 20
+#: The host view's root tmpfs: only directories (mount points) are made in it.
+HOST_VIEW_SIZE = 1 << 20
 
 _PROC_FLAGS = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
 
@@ -86,9 +91,7 @@ class _Assembly:
         # from the layer dir as the cwd and the lower dir as an fd, both
         # taken while the child is still host root.
         become_root: Step = ("become root of the user namespace", _become_userns_root)
-        result: list[Step] = []
-        if not host:
-            result.append(("enter the container's layer dir", self.enter_layer))
+        result: list[Step] = [("enter the container's layer dir", self.enter_layer)]
         # Bind sources and device nodes are cloned while the child is still
         # host root (it can walk any path), as detached mounts to attach later.
         for device in DEVICES:
@@ -99,7 +102,9 @@ class _Assembly:
                 assert mount.source is not None
                 clone = self._clone(f"mount {index}", mount.source, True, mount.read_only)
                 result.append((f"clone {mount.source}", clone))
-        if not host and userns:
+        for path in plan.binds:
+            result.append((f"clone {path}", self._clone(f"view {path}", path, True, True)))
+        if userns:
             result.append(become_root)
         result += [
             (f"mount the root ({spec.image})", self.mount_root),
@@ -110,8 +115,6 @@ class _Assembly:
             ("mount /sys", lambda: self._kernel_fs("sysfs", "sys", _PROC_FLAGS | libc.MS_RDONLY)),
         ]
         result.append(("pivot_root", self.pivot))
-        if host and userns:
-            result.append(become_root)
         result += [
             ("mount /dev", self.mount_dev),
             *[(f"bind /dev/{d}", self._bind_device(d)) for d in DEVICES],
@@ -122,6 +125,8 @@ class _Assembly:
         if host:
             for path, mode in HOST_TMPFS.items():
                 result.append((f"mount tmpfs {path}", self._host_tmpfs(path, mode)))
+            for path in plan.masks:
+                result.append((f"mask {path}", _call(paths.mask, path)))
             for path in plan.hide:
                 result.append((f"hide {path}", self._hide(path)))
         for index, mount in enumerate(spec.mounts):
@@ -129,30 +134,21 @@ class _Assembly:
         result.append(("mask /proc and /sys paths", paths.protect))
         if spec.workdir != "/":
             result.append((f"create workdir {spec.workdir}", self.make_workdir))
-        if plan.read_only and not host:
+        if plan.read_only or host:
             result.append(("make the root read-only", self.root_read_only))
         return result
 
     # -- before pivot_root: the cwd is the new root once it is mounted -------
     def enter_layer(self) -> None:
-        assert self.plan.layer is not None and self.plan.lower is not None
+        assert self.plan.layer is not None
         os.chdir(self.plan.layer)
-        self.lower_fd = os.open(self.plan.lower, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        if self.plan.lower is not None:
+            self.lower_fd = os.open(self.plan.lower, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def mount_root(self) -> None:
         plan = self.plan
         if plan.lower is None:
-            # A recursive bind of the host's root, minus the host's kernel
-            # filesystems (the container gets its own), then read-only all
-            # the way down: mount_setattr(2) with AT_RECURSIVE does every
-            # submount in one call, where MS_REMOUNT would need one per mount.
-            # In a user namespace the submounts are locked to their parent
-            # (mount_namespaces(7)) and stay, under the fresh ones.
-            libc.mount("/", plan.root, None, libc.MS_BIND | libc.MS_REC)
-            for sub in ("/proc", "/sys", "/dev"):
-                _detach(plan.root + sub)
-            libc.mount_setattr(plan.root, libc.MOUNT_ATTR_RDONLY, recursive=True)
-            os.chdir(plan.root)
+            self.mount_host_view()
             return
         # The cwd is the layer dir: root/ (the mount point) and rw/ (upper/,
         # work/), which for read_only is a small tmpfs instead of disk.
@@ -180,6 +176,35 @@ class _Assembly:
         libc.mount("overlay", LAYER_ROOT, "overlay", 0, options)
         os.close(self.lower_fd)
         os.chdir(LAYER_ROOT)
+
+    def mount_host_view(self) -> None:
+        """The host image's root: a tmpfs with read-only binds of the host's
+        system directories (runtime/images/hostview.py), never the host's ``/``.
+
+        The binds were cloned with open_tree(2) while the child was host root
+        and made read-only all the way down with mount_setattr(2)
+        (``AT_RECURSIVE``): their submounts, locked to them in a user
+        namespace (mount_namespaces(7)), come along read-only too."""
+        libc.mount(
+            "tmpfs",
+            LAYER_ROOT,
+            "tmpfs",
+            libc.MS_NOSUID | libc.MS_NODEV,
+            f"size={HOST_VIEW_SIZE},mode=0755",
+        )
+        os.chdir(LAYER_ROOT)
+        for path, mode in SKELETON.items():
+            os.mkdir(path[1:], mode)
+            os.chmod(path[1:], mode)  # mkdir(2) applies the umask
+        for path, target in self.plan.links:
+            os.symlink(target, path[1:])
+        for path in self.plan.binds:
+            os.makedirs(path[1:], 0o755, exist_ok=True)
+            fd = self.trees.pop(f"view {path}")
+            try:
+                libc.move_mount(fd, path[1:])
+            finally:
+                os.close(fd)
 
     def _clone(self, key: str, path: str, recursive: bool, read_only: bool) -> Callable[[], None]:
         def clone() -> None:
@@ -257,7 +282,6 @@ class _Assembly:
 
     def _host_tmpfs(self, path: str, mode: int) -> Callable[[], None]:
         def mount() -> None:
-            _detach(path)  # the host's own tmpfs there, if any (read-only by now)
             libc.mount("tmpfs", path, "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, f"mode={mode:o}")
 
         return mount
@@ -302,18 +326,13 @@ class _Assembly:
         libc.mount_setattr("/", libc.MOUNT_ATTR_RDONLY)
 
 
+def _call(function: Callable[[str], None], path: str) -> Callable[[], None]:
+    return lambda: function(path)
+
+
 def _become_userns_root() -> None:
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
-
-
-def _detach(path: str) -> None:
-    """umount2(MNT_DETACH) the mount at ``path`` and all below it, if there is one."""
-    try:
-        libc.umount2(path, libc.MNT_DETACH)
-    except OSError as err:
-        if err.errno not in (errno.EINVAL, errno.ENOENT):  # not a mount point, or no such dir
-            raise
 
 
 def _ensure_dir(path: str, mode: int) -> None:

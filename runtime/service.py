@@ -39,7 +39,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from runtime import leftovers, logs, pids, timeutil
@@ -56,7 +56,8 @@ from runtime.errors import (
 )
 from runtime.gate import Gate
 from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
-from runtime.images.builtin import HOST_TMPFS
+from runtime.images.builtin import HOST
+from runtime.images.hostview import HostPathError, HostView
 from runtime.launcher.client import Disconnected, LauncherClient, UnknownOp
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
 from runtime.reserve import Reserve
@@ -161,11 +162,14 @@ class Runtime:
         max_containers: int | None = None,
         default_limits: Limits | None = None,
         max_image_bytes: int = DEFAULT_MAX_BYTES,
+        host_image_paths: Sequence[str] = (),
     ) -> None:
         """``userns_range`` is (first host id, count) for ``userns`` containers;
         ``max_containers`` caps the containers created or running at once;
         ``default_limits`` fill the limits a create leaves unset;
-        ``max_image_bytes`` caps an imported image's archive and contents."""
+        ``max_image_bytes`` caps an imported image's archive and contents;
+        ``host_image_paths`` are host directories the ``host`` image adds
+        to its view (runtime/images/hostview.py)."""
         self.state_dir = os.path.realpath(state_dir)
         if any(c in self.state_dir for c in _OVERLAY_SPECIALS):
             raise RuntimeFailure(
@@ -179,6 +183,10 @@ class Runtime:
         self._admission = threading.Lock()
         os.makedirs(os.path.join(self.state_dir, "containers"), mode=0o700, exist_ok=True)
         self.images = ImageStore(os.path.join(self.state_dir, "images"), max_image_bytes)
+        try:
+            self.host_view = HostView(host_image_paths)
+        except HostPathError as err:
+            raise InvalidArgument("host_image_paths", str(err)) from err
         self.records = RecordStore(os.path.join(self.state_dir, "mydocker.db"))
         self.launcher = LauncherClient(
             self.state_dir, on_event=self._on_event, on_disconnect=self._on_launcher_lost
@@ -230,6 +238,7 @@ class Runtime:
                     future.set_exception(Unavailable("the service is shutting down"))
         self.launcher.close()
         self.records.close()
+        self.host_view.close()
 
     def stop_all(self, grace: float = 10.0) -> list[ContainerRecord]:
         """Stop every running or created container; return them as they ended."""
@@ -614,27 +623,42 @@ class Runtime:
             if host and not self._host_path_ok(mount.target):
                 raise InvalidArgument(
                     f"{field}.target",
-                    f"{mount.target} does not exist in the read-only host image: use an "
-                    "existing path, one under /tmp, /run or /var/tmp, or another image",
+                    f"{mount.target} does not exist in the host image's read-only "
+                    f"{self._host_dir(mount.target)}: use an existing path there, any path "
+                    "outside it, or another image",
                 )
         if host and not self._host_path_ok(workdir):
             raise InvalidArgument(
                 "workdir",
-                f"{workdir} does not exist in the read-only host image and cannot be created "
-                "there: use an existing directory, one under /tmp, or another image",
+                f"{workdir} does not exist in the host image's read-only "
+                f"{self._host_dir(workdir)} and cannot be created there: use an existing "
+                "directory there, any path outside it, or another image",
             )
 
     def _host_path_ok(self, path: str) -> bool:
-        if under(path, list(HOST_TMPFS)):
+        """A path of the host view's own tmpfs is made on demand; one in a
+        read-only host directory must exist there (runtime/images/hostview.py)."""
+        if not self.host_view.shows(path):
             return True
         return os.path.exists(path) and not under(os.path.realpath(path), [self.state_dir])
+
+    def _host_dir(self, path: str) -> str:
+        return next(d for d in self.host_view.binds if under(path, [d]))
 
     def _plan(
         self, image: Image, cdir: str, read_only: bool, userns_host_id: int | None
     ) -> RootfsPlan:
-        if image.rootfs is None:
-            return RootfsPlan(root=os.path.join(cdir, "rootfs"), hide=(self.state_dir,))
         layer = os.path.join(cdir, "layer")
+        if image.rootfs is None:
+            view = self.host_view
+            return RootfsPlan(
+                root=os.path.join(layer, LAYER_ROOT),
+                layer=layer,
+                binds=view.binds,
+                links=view.links,
+                masks=view.masks(),
+                hide=(self.state_dir,) if view.shows(self.state_dir) else (),
+            )
         lower = image.rootfs
         if userns_host_id is not None:
             lower = self.images.shifted_rootfs(image.name, userns_host_id, USERNS_SIZE)
@@ -651,12 +675,13 @@ class Runtime:
         if plan is None:
             return
         if plan.layer is None:
-            os.mkdir(plan.root, 0o700)
             return
-        rw = os.path.join(plan.layer, LAYER_RW)
-        dirs = [plan.layer, plan.root, rw]
-        if not plan.read_only:
-            dirs += [os.path.join(rw, "upper"), os.path.join(rw, "work")]
+        dirs = [plan.layer, plan.root]
+        if plan.lower is not None:
+            rw = os.path.join(plan.layer, LAYER_RW)
+            dirs.append(rw)
+            if not plan.read_only:
+                dirs += [os.path.join(rw, "upper"), os.path.join(rw, "work")]
         for path in dirs:
             os.mkdir(path, 0o700)
             if owner is not None:
@@ -664,10 +689,15 @@ class Runtime:
 
     # -- images ---------------------------------------------------------
     def list_images(self) -> list[Image]:
-        return self.images.list()
+        return [self._described(image) for image in self.images.list()]
 
     def get_image(self, ref: str) -> Image:
-        return self.images.get(ref)
+        return self._described(self.images.get(ref))
+
+    def _described(self, image: Image) -> Image:
+        if image.name != HOST:
+            return image
+        return replace(image, contents=tuple(self.host_view.contents()))
 
     def image_users(self, name: str) -> list[ContainerRecord]:
         """The containers (any status) whose root is built on image ``name``."""

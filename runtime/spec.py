@@ -88,13 +88,18 @@ LAYER_RW = "rw"
 class RootfsPlan:
     """Where the child assembles the container's root: the runtime's paths.
 
-    ``lower`` is the image's rootfs (``None`` for the ``host`` image, a
-    read-only recursive bind of ``/`` mounted at ``root``).  For an image,
-    ``layer`` holds ``root/`` (where the overlay is mounted, ``root`` is
-    ``layer/root``) and ``rw/upper`` and ``rw/work``; with ``read_only`` the
+    ``layer`` holds ``root/``, where the root is mounted (``root`` is
+    ``layer/root``).  ``lower`` is the image's rootfs, under an overlay whose
+    ``rw/upper`` and ``rw/work`` are in ``layer`` too; with ``read_only`` the
     child mounts a small tmpfs on ``rw`` first, so nothing is written to disk,
-    and the root is made read-only once the mount points exist.  ``hide``
-    lists host paths covered with an empty read-only tmpfs (the state dir).
+    and the root is made read-only once the mount points exist.
+
+    ``lower`` is ``None`` for the ``host`` image (runtime/images/hostview.py):
+    the root is a tmpfs with read-only binds of the host directories in
+    ``binds``, the symlinks ``links`` (path, target), entries of ``masks``
+    covered, and is made read-only once the mount points exist.  ``hide``
+    lists paths covered with an empty read-only tmpfs (the state dir, when a
+    bound directory holds it).
     """
 
     root: str
@@ -102,6 +107,9 @@ class RootfsPlan:
     layer: str | None = None
     read_only: bool = False
     hide: tuple[str, ...] = ()
+    binds: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
+    masks: tuple[str, ...] = ()
 
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40

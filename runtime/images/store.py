@@ -79,6 +79,8 @@ class Image:
     created_at: str | None = None
     size_bytes: int | None = None
     files: int | None = None
+    #: What the image shows, for those that are views of the host (``host``).
+    contents: tuple[str, ...] | None = None
 
 
 class ImageStore:

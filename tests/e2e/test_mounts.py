@@ -121,11 +121,15 @@ def test_bad_mounts_are_422_naming_the_field(
             "under /proc or /sys",
         ),
         (
-            {"mounts": [{"type": "tmpfs", "target": "/no-such-dir-on-the-host"}]},
+            {"mounts": [{"type": "tmpfs", "target": "/usr/no-such-dir-on-the-host"}]},
             ["body", "mounts", 0, "target"],
-            "does not exist in the read-only host image",
+            "does not exist in the host image's read-only /usr",
         ),
-        ({"workdir": "/no-such-dir-on-the-host"}, ["body", "workdir"], "read-only host image"),
+        (
+            {"workdir": "/usr/no-such-dir-on-the-host"},
+            ["body", "workdir"],
+            "does not exist in the host image's read-only /usr",
+        ),
     ],
 )
 def test_mounts_the_host_must_check_are_422_naming_the_field(

@@ -17,16 +17,26 @@ def names(image: str, plan: RootfsPlan, **kwargs: object) -> list[str]:
     return [name for name, _ in rootfs.steps(spec)]
 
 
-HOST = RootfsPlan(root="/s/c/rootfs", hide=("/s",))
+HOST = RootfsPlan(
+    root="/s/c/layer/root",
+    layer="/s/c/layer",
+    binds=("/usr", "/etc"),
+    links=(("/bin", "usr/bin"),),
+    masks=("/etc/shadow",),
+    hide=("/s",),
+)
 IMAGE = RootfsPlan(root="/s/c/layer/root", lower="/s/i/b/rootfs", layer="/s/c/layer")
 
 
 def test_host_image_steps() -> None:
     steps = names("host", HOST, workdir="/tmp/w")
     devices = [f"clone /dev/{d}" for d in rootfs.DEVICES]
-    assert steps[: len(devices) + 5] == [
+    assert steps[: len(devices) + 8] == [
+        "enter the container's layer dir",
         *devices,
         "clone /srv",
+        "clone /usr",
+        "clone /etc",
         "mount the root (host)",
         "mount /proc",
         "mount /sys",
@@ -37,19 +47,21 @@ def test_host_image_steps() -> None:
         "mount tmpfs /tmp",
         "mount tmpfs /run",
         "mount tmpfs /var/tmp",
+        "mask /etc/shadow",
         "hide /s",
         "mount /data",
         "mount /scratch",
         "mask /proc and /sys paths",
         "create workdir /tmp/w",
+        "make the root read-only",
     ]
     assert "become root of the user namespace" not in steps
 
 
-def test_an_image_enters_its_layer_and_never_hides_or_adds_tmpfs() -> None:
+def test_an_image_enters_its_layer_and_never_hides_masks_or_adds_tmpfs() -> None:
     steps = names("busybox", IMAGE)
     assert steps[0] == "enter the container's layer dir"
-    assert not any(s.startswith(("hide", "mount tmpfs")) for s in steps)
+    assert not any(s.startswith(("hide", "mount tmpfs", "mask /etc")) for s in steps)
     assert steps.index("clone /srv") < steps.index("mount the root (busybox)")
     assert steps.index("pivot_root") < steps.index("mount /dev") < steps.index("mount /data")
     assert "make the root read-only" not in steps and "create workdir /" not in steps
@@ -61,11 +73,13 @@ def test_read_only_makes_the_root_read_only_last() -> None:
     assert steps[-2:] == ["create workdir /w", "make the root read-only"]
 
 
-def test_user_namespace_root_comes_before_the_overlay_and_after_the_host_pivot() -> None:
+def test_user_namespace_root_comes_after_the_clones_and_before_the_root() -> None:
+    # Host root clones what the namespace's root could not reach (the state
+    # dir is 0700); the root (an overlay, or the host view's tmpfs) is then
+    # mounted by the namespace's root, whose files it can own.
     userns = Security(userns_host_id=100000)
-    steps = names("busybox", IMAGE, security=userns)
-    become = steps.index("become root of the user namespace")
-    assert steps.index("clone /srv") < become < steps.index("mount the root (busybox)")
-    steps = names("host", HOST, security=userns)
-    assert steps.index("pivot_root") < steps.index("become root of the user namespace")
-    assert steps.index("become root of the user namespace") < steps.index("mount /dev")
+    for image, plan in (("busybox", IMAGE), ("host", HOST)):
+        steps = names(image, plan, security=userns)
+        become = steps.index("become root of the user namespace")
+        assert steps.index("clone /srv") < become < steps.index(f"mount the root ({image})")
+        assert steps.index("enter the container's layer dir") < become
