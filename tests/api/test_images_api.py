@@ -74,7 +74,8 @@ def test_list_and_get(client: TestClient, fake: FakeImages) -> None:
     listed = client.get("/images").json()
     assert [i["name"] for i in listed] == ["host", "busybox"]
     assert listed[0] == {
-        "name": "host", "builtin": True, "created_at": None, "size_bytes": None, "files": None
+        "name": "host", "builtin": True, "created_at": None, "size_bytes": None, "files": None,
+        "contents": None,
     }  # fmt: skip
     assert client.get("/images/docker.io/library/busybox:latest").json()["name"] == "busybox"
     assert fake.calls[-1] == ("get_image", ("docker.io/library/busybox:latest",), {})
