@@ -238,7 +238,6 @@ class Runtime:
                     future.set_exception(Unavailable("the service is shutting down"))
         self.launcher.close()
         self.records.close()
-        self.host_view.close()
 
     def stop_all(self, grace: float = 10.0) -> list[ContainerRecord]:
         """Stop every running or created container; return them as they ended."""

@@ -19,11 +19,12 @@ checkout and state dir are simply not there, whatever their modes and
 whatever capabilities the container has.
 
 ``HostView`` holds what is fixed at service start (which directories, which
-links) and the masks of ``/etc``.  The masks are computed once, by a walk of
-``/etc`` (about 1,200 entries here, a few ms), and computed again when an
-inotify(7) watch on its directories reports a change: a non-blocking read of
-that watch on each launch (one syscall when nothing changed) tells whether
-to, so a file chmod'ed to 0600 is masked from the next launch on.  The rule,
+links); ``EtcMasks``, one per process, the masks of ``/etc``.  They are
+computed once, by a walk of ``/etc`` (about 1,200 entries here, a few ms),
+and again when an inotify(7) watch on its directories reports a change: a
+non-blocking read of that watch on each launch (one syscall when nothing
+changed) tells whether to, so a file chmod'ed to 0600 is masked from the
+next launch on.  The rule,
 documented in docs/security.md: an entry of ``/etc`` is shown only if the
 world may read it (``S_IROTH``; for a directory ``S_IROTH`` and ``S_IXOTH``).
 """
@@ -34,6 +35,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -158,43 +160,36 @@ def etc_masks(root: str = ETC, watch: Callable[[str], None] | None = None) -> tu
     return tuple(sorted(masked))
 
 
-class HostView:
-    """The host image's layout and the current masks of ``/etc``.
+class EtcMasks:
+    """The current masks of one ``/etc``, walked again when it changes.
 
-    Thread-safe: the API plans launches from several worker threads."""
+    Thread-safe: the API plans launches from several worker threads.  Without
+    inotify (``fs.inotify.max_user_instances`` or ``max_user_watches`` used
+    up) it walks again at most every ``poll_seconds`` instead, and says so."""
 
-    def __init__(self, extra: Sequence[str] = (), etc: str = ETC) -> None:
-        self.layout = layout(extra)
-        self._etc = etc
+    def __init__(self, root: str = ETC, poll_seconds: float = 1.0) -> None:
+        self._root = root
+        self._poll_seconds = poll_seconds
         self._lock = threading.Lock()
-        self._inotify = libc.inotify_init1(libc.IN_NONBLOCK | libc.IN_CLOEXEC)
         self._watches: list[int] = []
+        try:
+            self._inotify = libc.inotify_init1(libc.IN_NONBLOCK | libc.IN_CLOEXEC)
+        except OSError as err:
+            log.warning("cannot watch %s (%s): walking it every %ss", root, err, poll_seconds)
+            self._inotify = -1
+        self._walked_at = time.monotonic()
         self._masks = self._rescan()
 
-    @property
-    def binds(self) -> tuple[str, ...]:
-        return self.layout.binds
-
-    @property
-    def links(self) -> tuple[tuple[str, str], ...]:
-        return self.layout.links
-
-    def masks(self) -> tuple[str, ...]:
-        """The masks as of now: computed again when /etc changed since the last call."""
+    def current(self) -> tuple[str, ...]:
+        """The masks as of now: walked again when ``root`` changed since the last call."""
         with self._lock:
-            if self._inotify < 0 or self._changed():
+            if self._inotify >= 0:
+                stale = self._changed()
+            else:
+                stale = time.monotonic() - self._walked_at >= self._poll_seconds
+            if stale:
                 self._masks = self._rescan()
             return self._masks
-
-    def shows(self, path: str) -> bool:
-        """Whether ``path`` lies in a read-only host directory of the view."""
-        return under(path, list(self.binds) + [link for link, _ in self.links])
-
-    def contents(self) -> list[str]:
-        """What the view holds, for the image's listing."""
-        shown = [f"{path} (read-only)" for path in self.binds]
-        shown += [f"{path} -> {target}" for path, target in self.links]
-        return shown + [f"{path} (empty)" for path in SKELETON if path not in ("/proc", "/sys")]
 
     def close(self) -> None:
         with self._lock:
@@ -209,13 +204,14 @@ class HostView:
                 data = os.read(self._inotify, 65536)
             except BlockingIOError:
                 return changed
-            changed = changed or bool(data)
             if not data:
                 return changed
+            changed = True
 
     def _rescan(self) -> tuple[str, ...]:
-        if self._inotify < 0:  # closed, or out of watches: walk every time
-            return etc_masks(self._etc)
+        self._walked_at = time.monotonic()
+        if self._inotify < 0:
+            return etc_masks(self._root)
         for wd in self._watches:
             try:
                 libc.inotify_rm_watch(self._inotify, wd)
@@ -223,7 +219,7 @@ class HostView:
                 pass  # its directory is gone (IN_IGNORED came already)
         self._watches = []
         self._changed()  # the removals' IN_IGNORED events are not a change
-        return etc_masks(self._etc, watch=self._watch)
+        return etc_masks(self._root, watch=self._watch)
 
     def _watch(self, directory: str) -> None:
         if self._inotify < 0:
@@ -231,9 +227,53 @@ class HostView:
         try:
             self._watches.append(libc.inotify_add_watch(self._inotify, directory, _ETC_EVENTS))
         except OSError as err:
-            # Out of watches (fs.inotify.max_user_watches): rather than miss
-            # a change, walk /etc again on every launch.
-            log.warning("cannot watch %s (%s): walking /etc on each launch", directory, err)
+            log.warning(
+                "cannot watch %s (%s): walking /etc every %ss", directory, err, self._poll_seconds
+            )
             os.close(self._inotify)
             self._inotify = -1
             self._watches = []
+
+
+_shared: dict[str, EtcMasks] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_masks(root: str = ETC) -> EtcMasks:
+    """The process's one ``EtcMasks`` of ``root``: the masks are the host's,
+    not a runtime's, and each inotify instance counts against a per-user cap
+    (``fs.inotify.max_user_instances``, 128 by default; inotify(7))."""
+    with _shared_lock:
+        masks = _shared.get(root)
+        if masks is None:
+            masks = _shared[root] = EtcMasks(root)
+        return masks
+
+
+class HostView:
+    """The host image's layout and the current masks of its ``/etc``."""
+
+    def __init__(self, extra: Sequence[str] = (), masks: EtcMasks | None = None) -> None:
+        self.layout = layout(extra)
+        self._masks = masks if masks is not None else shared_masks()
+
+    @property
+    def binds(self) -> tuple[str, ...]:
+        return self.layout.binds
+
+    @property
+    def links(self) -> tuple[tuple[str, str], ...]:
+        return self.layout.links
+
+    def masks(self) -> tuple[str, ...]:
+        return self._masks.current()
+
+    def shows(self, path: str) -> bool:
+        """Whether ``path`` lies in a read-only host directory of the view."""
+        return under(path, list(self.binds) + [link for link, _ in self.links])
+
+    def contents(self) -> list[str]:
+        """What the view holds, for the image's listing."""
+        shown = [f"{path} (read-only)" for path in self.binds]
+        shown += [f"{path} -> {target}" for path, target in self.links]
+        return shown + [f"{path} (empty)" for path in SKELETON if path not in ("/proc", "/sys")]

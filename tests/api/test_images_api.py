@@ -44,7 +44,7 @@ class FakeImages(FakeRuntime):
 
     def list_images(self) -> list[Image]:
         self._call("list_images")
-        return [Image("host", True, None), BUSYBOX]
+        return [Image("host", True, None, contents=("/usr (read-only)",)), BUSYBOX]
 
     def get_image(self, ref: str) -> Image:
         self._call("get_image", ref)
@@ -75,8 +75,9 @@ def test_list_and_get(client: TestClient, fake: FakeImages) -> None:
     assert [i["name"] for i in listed] == ["host", "busybox"]
     assert listed[0] == {
         "name": "host", "builtin": True, "created_at": None, "size_bytes": None, "files": None,
-        "contents": None,
+        "contents": ["/usr (read-only)"],
     }  # fmt: skip
+    assert listed[1]["contents"] is None
     assert client.get("/images/docker.io/library/busybox:latest").json()["name"] == "busybox"
     assert fake.calls[-1] == ("get_image", ("docker.io/library/busybox:latest",), {})
 

@@ -51,36 +51,47 @@ def test_a_masked_directory_is_not_walked(tmp_path: Path) -> None:
     )
 
 
-def test_the_view_follows_a_chmod_a_new_file_and_a_new_directory(tmp_path: Path) -> None:
+def test_the_masks_follow_a_chmod_a_new_file_and_a_new_directory(tmp_path: Path) -> None:
     _tree(tmp_path)
-    view = hostview.HostView(etc=str(tmp_path))
+    etc = hostview.EtcMasks(str(tmp_path))
     try:
-        before = view.masks()
-        assert view.masks() is before  # nothing changed: no walk
+        before = etc.current()
+        assert etc.current() is before  # nothing changed: no walk
         (tmp_path / "passwd").chmod(0o600)
-        assert str(tmp_path / "passwd") in view.masks()
+        assert str(tmp_path / "passwd") in etc.current()
         (tmp_path / "ssl" / "certs" / "new.key").write_text("k")
         (tmp_path / "ssl" / "certs" / "new.key").chmod(0o600)
-        assert str(tmp_path / "ssl" / "certs" / "new.key") in view.masks()
+        assert str(tmp_path / "ssl" / "certs" / "new.key") in etc.current()
         (tmp_path / "sub").mkdir(mode=0o755)
         (tmp_path / "sub").chmod(0o755)
-        masks = view.masks()
+        masks = etc.current()
         (tmp_path / "sub" / "deep.key").write_text("k")  # in a directory made after a walk
         (tmp_path / "sub" / "deep.key").chmod(0o600)
-        assert str(tmp_path / "sub" / "deep.key") in view.masks()
+        assert str(tmp_path / "sub" / "deep.key") in etc.current()
         assert str(tmp_path / "sub" / "deep.key") not in masks
         (tmp_path / "passwd").chmod(0o644)
-        assert str(tmp_path / "passwd") not in view.masks()
+        assert str(tmp_path / "passwd") not in etc.current()
     finally:
-        view.close()
+        etc.close()
 
 
-def test_a_closed_view_still_answers_by_walking(tmp_path: Path) -> None:
+def test_without_inotify_the_masks_are_walked_again_after_the_poll_interval(
+    tmp_path: Path,
+) -> None:
     _tree(tmp_path)
-    view = hostview.HostView(etc=str(tmp_path))
-    view.close()
+    etc = hostview.EtcMasks(str(tmp_path), poll_seconds=0.0)
+    etc.close()  # as when inotify_init1 failed
     (tmp_path / "passwd").chmod(0o600)
-    assert str(tmp_path / "passwd") in view.masks()
+    assert str(tmp_path / "passwd") in etc.current()
+    slow = hostview.EtcMasks(str(tmp_path), poll_seconds=3600)
+    slow.close()
+    (tmp_path / "passwd").chmod(0o644)
+    assert str(tmp_path / "passwd") in slow.current()  # not yet walked again
+
+
+def test_one_watch_of_etc_per_process() -> None:
+    assert hostview.shared_masks() is hostview.shared_masks()
+    assert hostview.HostView().masks() == hostview.shared_masks().current()
 
 
 def test_layout_binds_directories_and_recreates_usr_merge_links() -> None:
@@ -101,10 +112,7 @@ def test_extra_paths_are_added_after_the_system_ones() -> None:
     layout = hostview.layout([extra])
     assert layout.binds[-1] == extra
     view = hostview.HostView([extra])
-    try:
-        assert view.shows(f"{extra}/x") and f"{extra} (read-only)" in view.contents()
-    finally:
-        view.close()
+    assert view.shows(f"{extra}/x") and f"{extra} (read-only)" in view.contents()
 
 
 @pytest.mark.parametrize(
