@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from app import docs, errors, guard
+from app import docs, errors, guard, ui
 from app.config import Settings
 from app.docker import DockerDispatch, create_docker_app
 from app.routes import containers, execs, images
@@ -32,7 +32,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             app.state.runtime = runtime
             yield
             return
-        started = Runtime(
+        started = Runtime.open(
             settings.state_dir,
             userns_range=settings.userns_range,
             max_containers=settings.max_containers,
@@ -66,6 +66,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     )
     errors.install(app)
     docs.install(app)
+    ui.install(app)
     app.include_router(containers.router)
     app.include_router(execs.router)
     app.include_router(images.router)

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 if time.monotonic() > deadline or launchers[name].poll() is not None:
                     raise SystemExit(f"the {name} launcher did not come up: {work / name}.log")
                 time.sleep(0.05)
-            runtimes[name] = Runtime(str(state))
+            runtimes[name] = Runtime.open(str(state))
             runtimes[name].start()
         for i in range(WARMUP + args.runs):
             order = list(trees)

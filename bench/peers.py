@@ -120,7 +120,7 @@ class DirectPeer(Peer):
         from runtime.spec import CreateRequest
 
         self.request = CreateRequest(tuple(command))
-        self.runtime = Runtime(str(state_dir))
+        self.runtime = Runtime.open(str(state_dir))
         self.runtime.start()
 
     def once(self) -> float:

@@ -1,6 +1,8 @@
 """mydocker's runtime: containers without HTTP.
 
-service.Runtime        the facade the API calls
+runtime.Runtime        the facade the API calls; the parts it composes:
+  layout, planning, admission, launches, exits, reconcile, signalling,
+  output, interactive  (runtime/runtime.py maps them, with their locks and threads)
 spec.ContainerSpec     what a container should be
 records                the SQLite store of what containers were and are
 selection.Selector     which containers a bulk operation (kill_many) means
@@ -24,9 +26,11 @@ from runtime.errors import (
     StorageFull,
     Unavailable,
 )
+from runtime.interactive import AttachTarget
 from runtime.records import ContainerRecord, ExecRecord
+from runtime.runtime import Runtime
 from runtime.selection import Selector
-from runtime.service import AttachTarget, KillResult, Runtime
+from runtime.signalling import KillResult
 
 __all__ = [
     "AmbiguousReference",

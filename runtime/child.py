@@ -56,7 +56,7 @@ EXIT_NOT_FOUND = 127
 
 GO_BYTE = b"G"
 #: The second byte on the sync pipe: the parent has moved the child into
-#: every cgroup of the container (runtime/launcher/server.py, ``_join``).
+#: every cgroup of the container (runtime/launcher/spawn.py, ``Spawner.join``).
 #:
 #: cgroups(7): a process's cgroup membership is what the controllers limit
 #: and count, and a child starts in its parent's cgroups.  Writing a pid to
@@ -204,10 +204,15 @@ def privilege_steps(sec: Security) -> list[tuple[str, Callable[[], None]]]:
         ("clear ambient capabilities", capabilities.clear_ambient),
     ]
     confined = sec.seccomp == "default"
+
+    def load_filter(no_new_privs: bool) -> None:
+        # The profile depends on the kept capabilities (Docker's includes.caps).
+        seccomp.load(sec.capabilities, no_new_privs=no_new_privs)
+
     if confined and not sec.no_new_privileges:
         # seccomp(2): without no_new_privs, loading a filter needs
         # CAP_SYS_ADMIN, which the steps below give up; load it first.
-        steps.append(("load seccomp filter", lambda: seccomp.load(no_new_privs=False)))
+        steps.append(("load seccomp filter", lambda: load_filter(False)))
     steps += [
         (f"switch to user {user.uid}:{user.gid}", lambda: identity.switch(user)),
         ("set capabilities", lambda: capabilities.apply(keep, user.uid)),
@@ -216,7 +221,7 @@ def privilege_steps(sec: Security) -> list[tuple[str, Callable[[], None]]]:
         # prctl(2): execve can no longer grant privileges (setuid bits, file caps).
         steps.append(("set no_new_privs", _no_new_privs))
         if confined:
-            steps.append(("load seccomp filter", lambda: seccomp.load(no_new_privs=True)))
+            steps.append(("load seccomp filter", lambda: load_filter(True)))
     return steps
 
 

@@ -21,7 +21,7 @@ grew, so a chatty container adds at most 16 bytes per 10 ms per stream.
 
 Bytes past the last record have no time yet (the launcher has not seen
 them, or died first); so has every byte of a log written before this index
-existed.  Callers date those with a fallback (runtime/service.py).
+existed.  Callers date those with a fallback (runtime/output.py).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ fails (SQLITE_FULL).  ``Reserve`` keeps a file of ``size`` bytes allocated in
 the state dir (posix_fallocate(3): the blocks are really taken, on tmpfs
 too); ``release()`` deletes it to give those blocks back at the moment an
 exit could not be written, and ``ensure()`` takes them again once there is
-room.  Launches stop well before (``Runtime`` refuses them below
+room.  Launches stop well before (``Admission`` refuses them below
 ``MIN_FREE_BYTES``), so the reserve is for the records of what already runs.
 """
 

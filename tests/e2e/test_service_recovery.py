@@ -19,10 +19,11 @@ import pytest
 
 from bench.service import find_launcher
 from runtime import cgroups, leftovers, pids
+from runtime.launcher import protocol
 from runtime.procfs import process_start_time, process_state
 from runtime.records import RUNNING, ContainerRecord, RecordStore
+from runtime.runtime import Runtime
 from runtime.security import devices
-from runtime.service import Runtime
 from runtime.spec import ContainerSpec, CreateRequest, Mount
 
 
@@ -45,7 +46,7 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def _runtime(state_dir: Path) -> Runtime:
-    runtime = Runtime(str(state_dir))
+    runtime = Runtime.open(str(state_dir))
     runtime.start()
     return runtime
 
@@ -211,7 +212,7 @@ def test_a_launcher_that_idles_out_leaves_no_cgroup_parent(state_dir: Path) -> N
         # The launcher keeps an exit until the API has acknowledged it (and a
         # closing API may leave one for the next): wait until it has let go.
         _eventually(
-            lambda: not runtime.launcher.request({"op": "list"})["containers"],
+            lambda: not runtime.launcher.request(protocol.List()).containers,
             30,
             "the launcher to forget the acknowledged exit",
         )

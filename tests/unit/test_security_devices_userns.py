@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from runtime.errors import InvalidArgument
+from runtime.runtime import Runtime
 from runtime.security import devices, userns
-from runtime.service import Runtime
 from runtime.spec import SecurityRequest
 
 
@@ -115,7 +115,7 @@ def test_write_maps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    rt = Runtime(str(tmp_path / "state"), userns_range=(200000, 65536), max_containers=1)
+    rt = Runtime.open(str(tmp_path / "state"), userns_range=(200000, 65536), max_containers=1)
     yield rt
     rt.records.close()
 
@@ -134,10 +134,12 @@ def _asked(
 
 
 def test_security_spec_from_the_request(runtime: Runtime) -> None:
-    sec = runtime._security(_asked("1000:7", ["NET_ADMIN"], ["CHOWN"], "default", True, True))
+    sec = runtime.planner.security(
+        _asked("1000:7", ["NET_ADMIN"], ["CHOWN"], "default", True, True)
+    )
     assert (sec.uid, sec.gid, sec.userns_host_id) == (1000, 7, 200000)
     assert "NET_ADMIN" in sec.capabilities and "CHOWN" not in sec.capabilities
-    plain = runtime._security(_asked(None, None, None, "unconfined", False, False))
+    plain = runtime.planner.security(_asked(None, None, None, "unconfined", False, False))
     assert plain.userns_host_id is None and plain.seccomp == "unconfined"
     assert not plain.no_new_privileges and plain.uid == plain.gid == 0
 
@@ -156,5 +158,5 @@ def test_bad_security_requests_name_the_field(
     runtime: Runtime, args: tuple[object, ...], field: str
 ) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        runtime._security(_asked(*args))  # type: ignore[arg-type]
+        runtime.planner.security(_asked(*args))  # type: ignore[arg-type]
     assert caught.value.field == field

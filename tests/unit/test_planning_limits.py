@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from runtime import InvalidArgument, Runtime
+from runtime.launcher import protocol
 from runtime.spec import CreateRequest, InvalidField, Limits, to_dict
 from runtime.timeutil import now_rfc3339
 
@@ -23,18 +24,18 @@ class RecordingLauncher:
 
     def request(
         self,
-        message: dict[str, Any],
-        on_reply: Callable[[dict[str, Any]], None] | None = None,
+        op: protocol.Request[Any],
+        on_reply: Callable[[protocol.Launched], None] | None = None,
         **_: Any,
-    ) -> dict[str, Any]:
-        self.sent.append(message)
-        reply = {"ok": True, "pid": 4242, "pid_start_time": 1, "started_at": now_rfc3339()}
+    ) -> protocol.Launched:
+        self.sent.append(op.to_wire())  # recorded as sent, to assert on
+        reply = protocol.Launched(pid=4242, pid_start_time=1, started_at=now_rfc3339())
         if on_reply is not None:
             on_reply(reply)
         return reply
 
-    def notify(self, message: dict[str, Any]) -> None:
-        self.sent.append(message)
+    def notify(self, op: protocol.Request[Any]) -> None:
+        self.sent.append(op.to_wire())
 
     def close(self) -> None:
         pass
@@ -45,9 +46,8 @@ def make_runtime(tmp_path: Path) -> Iterator[Callable[..., tuple[Runtime, Record
     made: list[Runtime] = []
 
     def make(**kwargs: Any) -> tuple[Runtime, RecordingLauncher]:
-        rt = Runtime(str(tmp_path / f"state{len(made)}"), **kwargs)
         fake = RecordingLauncher()
-        rt.launcher = fake  # type: ignore[assignment]
+        rt = Runtime.open(str(tmp_path / f"state{len(made)}"), launcher=fake, **kwargs)
         made.append(rt)
         return rt, fake
 
@@ -102,7 +102,8 @@ def test_the_exit_event_results_are_stored(make_runtime) -> None:
         "wall_seconds": 0.2,
     }
     event = {"event": "exit", "id": record.id, "kind": "container", "exit_code": 137}
-    rt._on_event({**event, "signal": "SIGKILL", "finished_at": now_rfc3339(), "results": results})
+    wire = {**event, "signal": "SIGKILL", "finished_at": now_rfc3339(), "results": results}
+    rt.exits.on_event(protocol.ExitEvent.from_wire(wire))
     stored = rt.get(record.id)
     assert stored.status == "exited"
     assert dict(stored.results) == results

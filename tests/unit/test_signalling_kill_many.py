@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from runtime import AmbiguousReference, InvalidArgument, NotFound, Runtime, Selector, service
+from runtime import AmbiguousReference, InvalidArgument, NotFound, Runtime, Selector, signalling
+from runtime.launcher import protocol
 from runtime.launcher.client import UnknownOp
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord
 from runtime.spec import ContainerSpec
@@ -26,21 +27,20 @@ class KillLauncher:
         self.gone: set[str] = set()
         self.sent: list[dict[str, Any]] = []
 
-    def request(self, message: dict[str, Any], **_: Any) -> dict[str, Any]:
+    def request(self, op: protocol.Request[Any], **_: Any) -> protocol.Reply:
+        message = op.to_wire()  # recorded as sent, to assert on
         self.sent.append(message)
-        if message["op"] == "kill_many":
+        if isinstance(op, protocol.KillMany):
             if not self.bulk:
                 raise UnknownOp("unknown op 'kill_many'")
-            ids = message["ids"]
-            return {
-                "ok": True,
-                "killed": [i for i in ids if i not in self.gone],
-                "not_running": [i for i in ids if i in self.gone],
-            }
-        if message["op"] == "kill" and not self.bulk:
-            if message["id"] in self.gone:
-                raise NotFound("container", message["id"])
-            return {"ok": True}
+            return protocol.KillManyReply(
+                killed=tuple(i for i in op.ids if i not in self.gone),
+                not_running=tuple(i for i in op.ids if i in self.gone),
+            )
+        if isinstance(op, protocol.Kill) and not self.bulk:
+            if op.id in self.gone:
+                raise NotFound("container", op.id)
+            return protocol.Done()
         raise AssertionError(f"unexpected request {message}")
 
     def close(self) -> None:
@@ -52,9 +52,13 @@ def cid(n: int) -> str:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    rt = Runtime(str(tmp_path / "state"))
-    rt.launcher = KillLauncher()  # type: ignore[assignment]
+def launcher() -> KillLauncher:
+    return KillLauncher()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, launcher: KillLauncher) -> Iterator[Runtime]:
+    rt = Runtime.open(str(tmp_path / "state"), launcher=launcher)
     yield rt
     rt.records.close()
 
@@ -106,9 +110,11 @@ def test_ids_and_filters_combine(runtime: Runtime) -> None:
     assert result.killed == (a,) and result.not_running == ()
 
 
-def test_a_container_that_exits_meanwhile_is_not_running(runtime: Runtime) -> None:
+def test_a_container_that_exits_meanwhile_is_not_running(
+    runtime: Runtime, launcher: KillLauncher
+) -> None:
     a, b = add(runtime, 1), add(runtime, 2)
-    runtime.launcher.gone = {b}  # type: ignore[attr-defined]
+    launcher.gone = {b}
     result = runtime.kill_many(Selector(all=True))
     assert (result.killed, result.not_running) == ((a,), (b,))
 
@@ -116,17 +122,17 @@ def test_a_container_that_exits_meanwhile_is_not_running(runtime: Runtime) -> No
 def test_the_launcher_gets_bounded_batches(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service, "KILL_BATCH", 3)
+    monkeypatch.setattr(signalling, "KILL_BATCH", 3)
     ids = {add(runtime, n, a="1") for n in range(1, 8)}
     result = runtime.kill_many(Selector(labels=("a",)))
     assert set(result.killed) == ids
     assert [len(m["ids"]) for m in sent(runtime)] == [3, 3, 1]
 
 
-def test_an_older_launcher_gets_one_kill_each(runtime: Runtime) -> None:
-    runtime.launcher = KillLauncher(bulk=False)  # type: ignore[assignment]
+@pytest.mark.parametrize("launcher", [KillLauncher(bulk=False)])
+def test_an_older_launcher_gets_one_kill_each(runtime: Runtime, launcher: KillLauncher) -> None:
     a, b = add(runtime, 1), add(runtime, 2)
-    runtime.launcher.gone = {b}  # type: ignore[attr-defined]
+    launcher.gone = {b}
     result = runtime.kill_many(Selector(name_prefix="job-"))
     assert (result.killed, result.not_running) == ((a,), (b,))
     assert [m["op"] for m in sent(runtime)] == ["kill_many", "kill", "kill"]

@@ -1,0 +1,232 @@
+"""``Launches``: containers and execs recorded, then handed to the launcher.
+
+    create           admit, make the container's dirs, insert its record
+                     (created), then ask the launcher to clone it
+    start_container  release a created container (the sync pipe's go byte)
+    exec             an exec record (created), then the launcher's exec
+    settle           the answer: an exec failure is only final once exited
+
+The record is written before the launcher is asked for anything (record,
+then launch), and the launcher's reply is recorded on its reader thread
+before any exit event of the same container, so a record never goes from
+``exited`` back to ``running`` (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from runtime.admission import Admission
+from runtime.errors import InvalidState, RuntimeFailure, StorageFull, Unavailable
+from runtime.exits import Exits
+from runtime.images import ImageStore
+from runtime.launcher import protocol
+from runtime.launcher.client import Disconnected, LauncherClient
+from runtime.layout import Layout
+from runtime.planning import make_root_dirs
+from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
+from runtime.spec import ContainerSpec, ExecSpec, to_dict
+from runtime.timeutil import now_rfc3339
+
+#: How long an exec failure may take to show up as an exit.
+EXEC_FAILURE_WAIT = 10.0
+
+
+def new_container_id() -> str:
+    """64 hex digits from the OS's cryptographic source (random(7)).
+
+    The tutorial seeded rand() with the time, so two containers started in
+    the same second got the same id."""
+    return secrets.token_hex(32)
+
+
+class Launches:
+    def __init__(
+        self,
+        layout: Layout,
+        records: RecordStore,
+        images: ImageStore,
+        launcher: LauncherClient,
+        admission: Admission,
+        exits: Exits,
+    ) -> None:
+        self.layout = layout
+        self.records = records
+        self.images = images
+        self.launcher = launcher
+        self._admission = admission
+        self._exits = exits
+
+    # -- containers ----------------------------------------------------------
+    def create(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        name: str | None,
+        start: bool,
+        tty_size: tuple[int, int] | None,
+    ) -> ContainerRecord:
+        """Record and launch a container whose spec is planned."""
+        record = ContainerRecord(
+            id=container_id,
+            name=name or container_id,
+            status=CREATED,
+            spec=spec,
+            created_at=now_rfc3339(),
+        )
+        self._admission.check_space()
+        with self._admission.gate.shared():
+            with self._admission.lock:
+                self._admission.admit()
+                self.images.get(spec.image)  # not deleted meanwhile (delete_image holds the lock)
+                self._make_and_insert(record, spec)
+            self._launch(container_id, spec, start, tty_size)
+        return self.settle(container_id)
+
+    def _make_and_insert(self, record: ContainerRecord, spec: ContainerSpec) -> None:
+        """The container's dir and root dirs, then its record; nothing left on failure."""
+        cdir = self.layout.container_dir(record.id)
+        try:
+            os.makedirs(cdir, mode=0o700)
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull(cdir, err.strerror or "no space") from err
+            raise RuntimeFailure(f"creating the container's directory: {err}") from err
+        try:
+            make_root_dirs(spec.rootfs, spec.security.userns_host_id)
+            self.records.insert(record)
+        except (RuntimeFailure, OSError):
+            shutil.rmtree(cdir, ignore_errors=True)
+            raise
+
+    def _launch(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        start: bool,
+        tty_size: tuple[int, int] | None = None,
+    ) -> None:
+        def record_launch(reply: protocol.Launched) -> None:
+            exec_error = reply.exec_error
+            self.records.update(
+                container_id,
+                status=RUNNING if start else CREATED,
+                pid=reply.pid,
+                pid_start_time=reply.pid_start_time,
+                started_at=reply.started_at,
+                error=exec_error.message if exec_error else None,
+            )
+
+        message = protocol.Create(
+            id=container_id,
+            spec=to_dict(spec),
+            start=start,
+            stdout=self.layout.log_path(container_id, "stdout"),
+            stderr=self.layout.log_path(container_id, "stderr"),
+            tty_size=tty_size or None,
+            pidfile=self.layout.pidfile_path(container_id),
+        )
+        try:
+            self.launcher.request(message, on_reply=record_launch)
+        except Disconnected as err:
+            # The launcher (or our connection to it) went away mid-launch:
+            # only the reconcile that follows knows whether it runs.
+            raise Unavailable(
+                f"the launcher went away while launching container {container_id}; "
+                f"GET /containers/{container_id} tells whether it runs"
+            ) from err
+        except RuntimeFailure as err:
+            # Keep the record, and say why it never ran.
+            self._exits.fail(container_id, f"launch failed: {err}")
+            raise
+
+    def settle(self, container_id: str) -> ContainerRecord:
+        """The record after launch; an exec failure is only final once exited."""
+        record = self._exits.current(container_id)
+        if record.error and record.status != EXITED:
+            try:
+                return self._exits.exit_future(container_id).result(EXEC_FAILURE_WAIT)
+            except FutureTimeout:
+                pass
+        return self._exits.current(container_id)
+
+    def start_container(self, ref: str) -> ContainerRecord:
+        """Release a created container (the sync pipe's go byte)."""
+        record = self.records.resolve(ref)
+        if record.status != CREATED:
+            raise InvalidState(f"container {record.id} is {record.status}, not created")
+
+        def record_start(reply: protocol.Launched) -> None:
+            exec_error = reply.exec_error
+            self.records.update(
+                record.id,
+                status=RUNNING,
+                started_at=reply.started_at,
+                error=exec_error.message if exec_error else None,
+            )
+
+        with self._admission.gate.shared():
+            self.launcher.request(protocol.Start(record.id), on_reply=record_start)
+        return self.settle(record.id)
+
+    # -- execs ---------------------------------------------------------------
+    def running(self, ref: str) -> ContainerRecord:
+        """The container an exec goes into (404, or 409 when it is not running)."""
+        container = self.records.resolve(ref)
+        if container.status != RUNNING:
+            raise InvalidState(f"container {container.id} is not running")
+        return container
+
+    def exec(
+        self, container: ContainerRecord, spec: ExecSpec, tty_size: tuple[int, int] | None
+    ) -> ExecRecord:
+        """Start an exec in a running container; answers once it has exec'd
+        (or failed to: then it is ``exited`` with 126/127 and ``error``)."""
+        record = ExecRecord(
+            id=new_container_id(),
+            container_id=container.id,
+            status=CREATED,
+            spec=spec,
+            created_at=now_rfc3339(),
+        )
+        os.makedirs(self.layout.exec_dir(container.id, record.id), mode=0o700)
+        self.records.insert_exec(record)
+        self._launch_exec(record, tty_size)
+        current = self.records.resolve_exec(record.id)
+        if current.error and current.status != EXITED:
+            try:
+                return self._exits.exec_exit_future(record.id).result(EXEC_FAILURE_WAIT)
+            except FutureTimeout:
+                pass
+        return self.records.resolve_exec(record.id)
+
+    def _launch_exec(self, record: ExecRecord, tty_size: tuple[int, int] | None) -> None:
+        def record_launch(reply: protocol.Launched) -> None:
+            exec_error = reply.exec_error
+            self.records.update_exec(
+                record.id,
+                status=RUNNING,
+                pid=reply.pid,
+                started_at=reply.started_at,
+                error=exec_error.message if exec_error else None,
+            )
+
+        message = protocol.Exec(
+            id=record.id,
+            container=record.container_id,
+            spec=to_dict(record.spec),
+            stdout=self.layout.exec_log_path(record, "stdout"),
+            stderr=self.layout.exec_log_path(record, "stderr"),
+            tty_size=tty_size or None,
+        )
+        try:
+            self.launcher.request(message, on_reply=record_launch)
+        except RuntimeFailure:
+            # Nothing ran: forget the exec, as if it had never been asked for.
+            self.records.delete_exec(record.id)
+            shutil.rmtree(self.layout.exec_dir(record.container_id, record.id), ignore_errors=True)
+            raise

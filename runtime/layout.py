@@ -1,0 +1,78 @@
+"""``Layout``: where a state dir keeps what.  Paths only: nothing is made here.
+
+<state>/mydocker.db                          the records (runtime/records.py)
+<state>/images/                              the image store (runtime/images/)
+<state>/reserve                              room held back for exits (runtime/reserve.py)
+<state>/launcher.{sock,lock,log}             the launcher's (runtime/launcher/client.py)
+<state>/containers/<id>/                     one container (``container_dir``):
+    {stdout,stderr}.log, .idx                  its output and time index (``log_path``)
+    pid                                        its pid file (``pidfile_path``, runtime/pids.py)
+    rootfs/ or layer/                          its root (runtime/rootfs.py)
+    execs/<exec id>/{stdout,stderr}.log        an exec's output (``exec_log_path``)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from runtime import pids
+from runtime.errors import RuntimeFailure
+from runtime.records import ExecRecord
+
+#: The two streams a container or an exec writes, in the order they are read.
+LOG_STREAMS = ("stdout", "stderr")
+#: overlayfs(5) splits its options at ',' and lowerdir at ':'.
+_OVERLAY_SPECIALS = (",", ":", "\\")
+
+
+def log_in(directory: str, stream: str) -> str:
+    """The log file of ``stream`` in a container's or an exec's directory."""
+    return os.path.join(directory, f"{stream}.log")
+
+
+@dataclass(frozen=True)
+class Layout:
+    state_dir: str  # absolute, symlinks resolved (``Layout.of``)
+
+    @classmethod
+    def of(cls, state_dir: str) -> Layout:
+        """The layout of ``state_dir``, which must be a path overlayfs can take."""
+        real = os.path.realpath(state_dir)
+        if any(c in real for c in _OVERLAY_SPECIALS):
+            raise RuntimeFailure(
+                f"the state dir {real!r} must not contain ',' ':' or '\\': "
+                "overlayfs cannot take such paths"
+            )
+        return cls(real)
+
+    @property
+    def containers(self) -> str:
+        return os.path.join(self.state_dir, "containers")
+
+    @property
+    def database(self) -> str:
+        return os.path.join(self.state_dir, "mydocker.db")
+
+    @property
+    def images(self) -> str:
+        return os.path.join(self.state_dir, "images")
+
+    @property
+    def reserve(self) -> str:
+        return os.path.join(self.state_dir, "reserve")
+
+    def container_dir(self, container_id: str) -> str:
+        return os.path.join(self.containers, container_id)
+
+    def log_path(self, container_id: str, stream: str) -> str:
+        return log_in(self.container_dir(container_id), stream)
+
+    def exec_dir(self, container_id: str, exec_id: str) -> str:
+        return os.path.join(self.container_dir(container_id), "execs", exec_id)
+
+    def exec_log_path(self, record: ExecRecord, stream: str) -> str:
+        return log_in(self.exec_dir(record.container_id, record.id), stream)
+
+    def pidfile_path(self, container_id: str) -> str:
+        return os.path.join(self.container_dir(container_id), pids.PIDFILE)

@@ -1,0 +1,216 @@
+"""``Planner``: a ``CreateRequest`` → the ``ContainerSpec`` the launcher runs.
+
+    container_spec   the whole ContainerSpec: defaults, limits, security, mounts, root
+    security         the spec's security part (user, capabilities, seccomp, userns),
+                     from the request's ``SecurityRequest``
+    check_mounts     what only the host can tell: sources that exist and may be shown
+    plan_rootfs      where the root goes: the host image's curated view
+                     (runtime/images/hostview.py), or an overlay on an image
+    make_root_dirs   the directories that plan needs, made once the container is admitted
+
+Every bad value raises ``InvalidArgument`` naming its field, before anything
+is recorded or made.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.errors import InvalidArgument
+from runtime.images import Image, ImageStore
+from runtime.images.hostview import HostView
+from runtime.layout import Layout
+from runtime.security import capabilities, identity
+from runtime.spec import (
+    DEFAULT_IMAGE,
+    LAYER_ROOT,
+    LAYER_RW,
+    SECCOMP_PROFILES,
+    USERNS_SIZE,
+    ContainerSpec,
+    CreateRequest,
+    InvalidField,
+    Limits,
+    Mount,
+    RootfsPlan,
+    Security,
+    SecurityRequest,
+    under,
+)
+
+#: Mount targets that would undo the masked and read-only paths (runtime.rootfs).
+FORBIDDEN_TARGETS = ("/proc", "/sys")
+
+
+@dataclass(frozen=True)
+class Planner:
+    """``userns_range`` is (first host id, count) for ``userns`` containers;
+    ``default_limits`` fill the limits a create leaves unset; ``host_view``
+    is what the ``host`` image shows."""
+
+    layout: Layout
+    images: ImageStore
+    host_view: HostView
+    userns_range: tuple[int, int]
+    default_limits: Limits
+
+    def container_spec(
+        self, container_id: str, request: CreateRequest, security: Security
+    ) -> ContainerSpec:
+        """The spec of a new container; its limits are the request's over the defaults."""
+        found = self.images.get(request.image or DEFAULT_IMAGE)
+        workdir = request.workdir or "/"
+        self.check_mounts(found, request.mounts, workdir)
+        try:
+            effective = request.limits.over(self.default_limits)
+            # The CPUs this process may run on (sched_getaffinity(2)), as Docker counts.
+            cpu_count = len(os.sched_getaffinity(0))
+            if effective.cpus is not None and effective.cpus > cpu_count:
+                raise InvalidField(
+                    "limits.cpus", f"must be at most {cpu_count}, the CPUs this machine has"
+                )
+            return ContainerSpec(
+                command=tuple(request.command),
+                hostname=request.hostname or container_id[:12],
+                env=dict(request.env),
+                workdir=workdir,
+                security=security,
+                labels=dict(request.labels),
+                auto_remove=request.auto_remove,
+                tty=request.tty,
+                stdin=request.stdin,
+                stdin_once=request.stdin_once,
+                limits=effective,
+                image=found.name,
+                read_only=request.read_only,
+                mounts=tuple(request.mounts),
+                rootfs=self.plan_rootfs(
+                    found,
+                    self.layout.container_dir(container_id),
+                    request.read_only,
+                    security.userns_host_id,
+                ),
+            )
+        except InvalidField as err:
+            raise InvalidArgument(err.field, err.message) from err
+        except (ValueError, TypeError) as err:
+            raise InvalidArgument("spec", str(err)) from err
+
+    def security(self, asked: SecurityRequest) -> Security:
+        """The spec's security part, each bad value named by its field."""
+        seccomp = asked.seccomp
+        fields: dict[str, Any] = {
+            "seccomp": seccomp,
+            "no_new_privileges": asked.no_new_privileges,
+        }
+        for name, names in (("cap_add", asked.cap_add), ("cap_drop", asked.cap_drop)):
+            for cap in names:
+                try:
+                    capabilities.normalize(cap)
+                except ValueError as err:
+                    raise InvalidArgument(name, str(err)) from err
+        fields["capabilities"] = capabilities.resolve(asked.cap_add, asked.cap_drop)
+        if asked.user is not None:
+            try:
+                who = identity.parse(asked.user)
+            except ValueError as err:
+                raise InvalidArgument("user", str(err)) from err
+            fields["uid"], fields["gid"] = who.uid, who.gid
+        if seccomp not in SECCOMP_PROFILES:
+            raise InvalidArgument("seccomp", f"must be one of {', '.join(SECCOMP_PROFILES)}")
+        if asked.userns:
+            fields["userns_host_id"] = self.userns_range[0]
+            if max(fields.get("uid", 0), fields.get("gid", 0)) >= USERNS_SIZE:
+                raise InvalidArgument("user", f"with userns, ids must be below {USERNS_SIZE}")
+        return Security(**fields)
+
+    def check_mounts(self, image: Image, mounts: Sequence[Mount], workdir: str) -> None:
+        """What only the host can tell: do sources exist, may they be shown?"""
+        state_dir = self.layout.state_dir
+        host = image.rootfs is None
+        for index, mount in enumerate(mounts):
+            field = f"mounts.{index}"
+            if under(mount.target, FORBIDDEN_TARGETS):
+                raise InvalidArgument(
+                    f"{field}.target",
+                    f"{mount.target} is under /proc or /sys, whose masks it could undo",
+                )
+            if mount.source is not None:
+                if not os.path.exists(mount.source):
+                    raise InvalidArgument(f"{field}.source", f"{mount.source} does not exist")
+                if under(os.path.realpath(mount.source), [state_dir]):
+                    raise InvalidArgument(
+                        f"{field}.source",
+                        f"{mount.source} is inside the service's state dir, "
+                        "which containers may not see",
+                    )
+            if host and not self.host_path_ok(mount.target):
+                raise InvalidArgument(
+                    f"{field}.target",
+                    f"{mount.target} does not exist in the host image's read-only "
+                    f"{self._host_dir(mount.target)}: use an existing path there, any path "
+                    "outside it, or another image",
+                )
+        if host and not self.host_path_ok(workdir):
+            raise InvalidArgument(
+                "workdir",
+                f"{workdir} does not exist in the host image's read-only "
+                f"{self._host_dir(workdir)} and cannot be created there: use an existing "
+                "directory there, any path outside it, or another image",
+            )
+
+    def host_path_ok(self, path: str) -> bool:
+        """A path of the host view's own tmpfs is made on demand; one in a
+        read-only host directory must exist there (runtime/images/hostview.py)."""
+        if not self.host_view.shows(path):
+            return True
+        return os.path.exists(path) and not under(os.path.realpath(path), [self.layout.state_dir])
+
+    def _host_dir(self, path: str) -> str:
+        return next(d for d in self.host_view.binds if under(path, [d]))
+
+    def plan_rootfs(
+        self, image: Image, cdir: str, read_only: bool, userns_host_id: int | None
+    ) -> RootfsPlan:
+        layer = os.path.join(cdir, "layer")
+        if image.rootfs is None:
+            view = self.host_view
+            state_dir = self.layout.state_dir
+            return RootfsPlan(
+                root=os.path.join(layer, LAYER_ROOT),
+                layer=layer,
+                binds=view.binds,
+                links=view.links,
+                masks=view.masks(),
+                hide=(state_dir,) if view.shows(state_dir) else (),
+            )
+        lower = image.rootfs
+        if userns_host_id is not None:
+            lower = self.images.shifted_rootfs(image.name, userns_host_id, USERNS_SIZE)
+        return RootfsPlan(
+            root=os.path.join(layer, LAYER_ROOT), lower=lower, layer=layer, read_only=read_only
+        )
+
+
+def make_root_dirs(plan: RootfsPlan | None, owner: int | None) -> None:
+    """The root's mount point and the overlay's layer dirs (runtime.rootfs).
+
+    With a user namespace they belong to its root (host uid ``owner``),
+    which mounts the overlay and writes its upper dir."""
+    if plan is None:
+        return
+    if plan.layer is None:
+        return
+    dirs = [plan.layer, plan.root]
+    if plan.lower is not None:
+        rw = os.path.join(plan.layer, LAYER_RW)
+        dirs.append(rw)
+        if not plan.read_only:
+            dirs += [os.path.join(rw, "upper"), os.path.join(rw, "work")]
+    for path in dirs:
+        os.mkdir(path, 0o700)
+        if owner is not None:
+            os.chown(path, owner, owner)

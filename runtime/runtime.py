@@ -1,0 +1,451 @@
+"""``Runtime``: what the API calls.  Thread-safe; every method may block.
+
+A thin facade: each method hands over to the part that holds its concern.
+
+    layout.Layout            state-dir paths
+    planning.Planner         request → ContainerSpec (security, mounts, root, defaults)
+    admission.Admission      disk space and reserve, max_containers, the launch gate
+    launches.Launches        create, start, exec: record, then launch
+    exits.Exits              exit events recorded then acked, waiters and their futures
+    reconcile.Reconciler     records in step with the launcher, at start and after a drop
+    signalling.Signaller     kill, kill_many, stop, stop_all
+    output.Output            logs of a target, container or exec alike
+    interactive.Interactive  attach, input, resize
+
+The parts touch the outside world through what ``Runtime`` is given: the
+state dir's ``Layout``, the ``RecordStore``, the ``ImageStore``, the host
+image's ``HostView``, the ``LauncherClient`` and the exit ``Reserve`` (one
+``Stores``).  ``Runtime.open`` makes the real ones; tests pass fakes (a
+launcher that records what it was sent).
+
+    create  -> record (created) -> launcher create -> record (running, pid)
+    launcher exit event -> record (exited, exit code) -> ack to the launcher
+    kill / stop / remove / wait / logs -> read the record, ask the launcher
+    exec    -> exec record (created) -> launcher exec -> exec record (running)
+    attach  -> a log cursor to follow, and input/resize through the launcher
+
+A record is written before the launcher is asked for anything, and exit
+statuses are acknowledged only once recorded, so a crash at any point loses
+neither a container nor its exit code (docs/reliability.md).
+
+Locks, and who owns them:
+
+    Admission.lock   counting active containers and inserting one are one step;
+                     ``delete_image`` holds it so no container slips onto an image
+    Admission.gate   launches shared (record inserted → launcher answered),
+                     a reconcile exclusive: it never takes a launch on its way
+                     for a lost one (runtime/gate.py)
+    Exits.lock       "is it exited?" against "it exited": no waiter misses its
+                     wake-up; also guards the removed records kept for late callers
+    (RecordStore and LauncherClient have their own, inside them)
+
+Threads, and who starts them:
+
+    launcher reader (LauncherClient)  replies and exit events in order → Exits.on_event
+    auto-remove (Exits)               removing files must not hold up later events
+    record retry timer (Exits)        an exit that could not be written, tried again
+    launcher-recovery (Reconciler)    reconnect and reconcile after a drop, off the reader
+    stop pool (Signaller.stop_all)    stop containers in parallel at shutdown
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, replace
+from typing import Any
+
+from runtime.admission import Admission
+from runtime.errors import Conflict, Forbidden, InvalidArgument, InvalidState
+from runtime.exits import Exits
+from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
+from runtime.images.builtin import HOST
+from runtime.images.hostview import HostPathError, HostView
+from runtime.interactive import AttachTarget, Interactive
+from runtime.launcher import protocol
+from runtime.launcher.client import LauncherClient
+from runtime.launches import Launches, new_container_id
+from runtime.layout import LOG_STREAMS, Layout
+from runtime.output import Output
+from runtime.planning import Planner
+from runtime.reconcile import Reconciler
+from runtime.records import EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
+from runtime.reserve import Reserve
+from runtime.security.userns import DEFAULT_HOST_ID
+from runtime.selection import Selector
+from runtime.signalling import KillResult, Signaller
+from runtime.spec import USERNS_SIZE, CreateRequest, ExecRequest, Limits
+
+log = logging.getLogger("mydocker.runtime")
+
+
+def _log_rmtree_error(function: Any, path: str, excinfo: Any) -> None:
+    log.warning("could not remove %s: %s", path, excinfo[1])
+
+
+@dataclass(frozen=True)
+class Stores:
+    """What the parts of a ``Runtime`` share with the world outside it."""
+
+    layout: Layout
+    records: RecordStore
+    images: ImageStore
+    host_view: HostView
+    launcher: LauncherClient
+    reserve: Reserve
+
+
+class Runtime:
+    def __init__(
+        self,
+        stores: Stores,
+        *,
+        userns_range: tuple[int, int] = (DEFAULT_HOST_ID, USERNS_SIZE),
+        max_containers: int | None = None,
+        default_limits: Limits | None = None,
+    ) -> None:
+        """Compose the parts over the given stores and launcher (see ``open``)."""
+        layout, records, images = stores.layout, stores.records, stores.images
+        launcher, reserve = stores.launcher, stores.reserve
+        self.layout = layout
+        self.state_dir = layout.state_dir
+        self.records = records
+        self.images = images
+        self.host_view = stores.host_view
+        self.launcher = launcher
+        self._reserve = reserve
+        self.planner = Planner(
+            layout, images, stores.host_view, userns_range, default_limits or Limits()
+        )
+        self.admission = Admission(layout, records, reserve, max_containers)
+        self.exits = Exits(records, launcher, reserve, remove=self.remove)
+        self.reconciler = Reconciler(layout, records, launcher, self.admission.gate, self.exits)
+        self.launches = Launches(layout, records, images, launcher, self.admission, self.exits)
+        self.signaller = Signaller(records, launcher, self.exits)
+        self.output = Output(layout, records)
+        self.interactive = Interactive(self.output, launcher, self.exits)
+
+    @classmethod
+    def open(
+        cls,
+        state_dir: str,
+        *,
+        userns_range: tuple[int, int] = (DEFAULT_HOST_ID, USERNS_SIZE),
+        max_containers: int | None = None,
+        default_limits: Limits | None = None,
+        max_image_bytes: int = DEFAULT_MAX_BYTES,
+        host_image_paths: Sequence[str] = (),
+        launcher: LauncherClient | None = None,
+    ) -> Runtime:
+        """The runtime of ``state_dir``, with its own stores and launcher client.
+
+        ``userns_range`` is (first host id, count) for ``userns`` containers;
+        ``max_containers`` caps the containers created or running at once;
+        ``default_limits`` fill the limits a create leaves unset;
+        ``max_image_bytes`` caps an imported image's archive and contents;
+        ``host_image_paths`` are host directories the ``host`` image adds
+        to its view (runtime/images/hostview.py); ``launcher`` replaces the
+        launcher client (tests)."""
+        layout = Layout.of(state_dir)
+        os.makedirs(layout.containers, mode=0o700, exist_ok=True)
+        images = ImageStore(layout.images, max_image_bytes)
+        try:
+            host_view = HostView(host_image_paths)
+        except HostPathError as err:
+            raise InvalidArgument("host_image_paths", str(err)) from err
+        records = RecordStore(layout.database)
+        if launcher is None:
+            # The client's reader thread calls back into the runtime built next.
+            launcher = LauncherClient(
+                layout.state_dir,
+                on_event=lambda event: runtime.exits.on_event(event),
+                on_disconnect=lambda: runtime.reconciler.on_launcher_lost(),
+            )
+        runtime = cls(
+            Stores(layout, records, images, host_view, launcher, Reserve(layout.reserve)),
+            userns_range=userns_range,
+            max_containers=max_containers,
+            default_limits=default_limits,
+        )
+        return runtime
+
+    @property
+    def userns_range(self) -> tuple[int, int]:
+        return self.planner.userns_range
+
+    @property
+    def default_limits(self) -> Limits:
+        return self.planner.default_limits
+
+    @property
+    def max_containers(self) -> int | None:
+        return self.admission.max_containers
+
+    @property
+    def reconciles(self) -> int:
+        """How many reconciles completed (tests, logs)."""
+        return self.reconciler.reconciles
+
+    # -- life cycle -----------------------------------------------------
+    def start(self) -> None:
+        """Connect to (or start) the launcher and reconcile the records with it."""
+        self._reserve.ensure()
+        self.images.prepare()
+        self.launcher.connect()
+        self.reconciler.reconcile()
+
+    def close(self, stop_containers: bool = False, grace: float = 10.0) -> None:
+        """Let go of the launcher and the records.
+
+        Containers keep running under the launcher (a later start picks them
+        up again) unless ``stop_containers``: then each running container is
+        stopped first (SIGTERM, SIGKILL after ``grace`` seconds), in parallel,
+        so the whole takes at most about ``grace + KILL_WAIT`` seconds."""
+        if stop_containers:
+            self.stop_all(grace)
+        self.exits.close()
+        self.launcher.close()
+        self.records.close()
+
+    def stop_all(self, grace: float = 10.0) -> builtins.list[ContainerRecord]:
+        return self.signaller.stop_all(grace)
+
+    # -- paths ----------------------------------------------------------
+    def container_dir(self, container_id: str) -> str:
+        return self.layout.container_dir(container_id)
+
+    def log_path(self, container_id: str, stream: str) -> str:
+        return self.layout.log_path(container_id, stream)
+
+    def exec_dir(self, container_id: str, exec_id: str) -> str:
+        return self.layout.exec_dir(container_id, exec_id)
+
+    def exec_log_path(self, record: ExecRecord, stream: str) -> str:
+        return self.layout.exec_log_path(record, stream)
+
+    def pidfile_path(self, container_id: str) -> str:
+        return self.layout.pidfile_path(container_id)
+
+    # -- containers -----------------------------------------------------
+    def create(self, request: CreateRequest) -> ContainerRecord:
+        """Record and launch a container; with ``request.start`` it runs at
+        once, without it the child waits on its sync pipe until
+        ``start_container``.  Limits the request leaves unset take the
+        service's defaults, and the record's spec holds the limits that applied."""
+        container_id = new_container_id()
+        security = self.planner.security(request.security)
+        spec = self.planner.container_spec(container_id, request, security)
+        return self.launches.create(
+            container_id, spec, request.name, request.start, request.tty_size
+        )
+
+    def start_container(self, ref: str) -> ContainerRecord:
+        """Release a created container (the sync pipe's go byte)."""
+        return self.launches.start_container(ref)
+
+    def get(self, ref: str) -> ContainerRecord:
+        return self.records.resolve(ref)
+
+    def list(
+        self, status: str | None = None, name: str | None = None
+    ) -> builtins.list[ContainerRecord]:
+        return self.records.list(status=status, name=name)
+
+    def stats(self, ref: str) -> dict[str, Any]:
+        """Live counters of a running container: memory_bytes,
+        memory_peak_bytes, cpu_seconds, pids (``None``: not measured)."""
+        record = self.get(ref)
+        if record.status != RUNNING:
+            raise InvalidState(f"container {record.id} is not running (status {record.status})")
+        return self.launcher.request(protocol.Stats(record.id)).as_dict()
+
+    def open_pidfd(self, ref: str) -> int:
+        return self.signaller.open_pidfd(ref)
+
+    def remove(self, ref: str, force: bool = False) -> None:
+        record = self.get(ref)
+        if record.status != EXITED:
+            if not force:
+                raise InvalidState(
+                    f"container {record.id} is {record.status}; stop it first or use force"
+                )
+            self.signaller.kill_and_wait(record)
+        final, waiters = self.exits.forget(record.id, ref)
+        # The logs and the overlay's upper/work dirs; the mounts themselves
+        # lived in the container's mount namespace and went with it.
+        shutil.rmtree(self.layout.container_dir(record.id), onerror=_log_rmtree_error)
+        for future in waiters:
+            if not future.done():
+                future.set_result(final)
+
+    # -- signals --------------------------------------------------------
+    def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
+        return self.signaller.kill(ref, signal)
+
+    def kill_many(self, selector: Selector, signal: str | int = "SIGKILL") -> KillResult:
+        return self.signaller.kill_many(selector, signal)
+
+    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
+        return self.signaller.stop(ref, timeout)
+
+    # -- waiting --------------------------------------------------------
+    def exit_future(self, ref: str) -> Future[ContainerRecord]:
+        return self.exits.exit_future(ref)
+
+    def removal_future(self, ref: str) -> Future[ContainerRecord]:
+        return self.exits.removal_future(ref)
+
+    def waiter_count(self) -> int:
+        return self.exits.waiter_count()
+
+    def wait(self, ref: str, timeout: float | None = None) -> ContainerRecord:
+        future = self.exit_future(ref)
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            return self.get(ref)
+
+    # -- output ---------------------------------------------------------
+    def logs(
+        self,
+        ref: str,
+        stream: str | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+        *,
+        timestamps: bool = False,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> Iterator[bytes]:
+        """The container's output (``Output.read``)."""
+        target = self.output.target("container", ref)
+        return self.output.read(target, stream, tail, follow, timestamps, since, until)
+
+    def log_lines(
+        self,
+        ref: str,
+        streams: Sequence[str] = LOG_STREAMS,
+        tail: int | None = None,
+        follow: bool = False,
+        since: int | None = None,
+        until: int | None = None,
+        heartbeat: bool = False,
+    ) -> Iterator[tuple[str, int, bytes]]:
+        """The output as ``(stream name, unix ns, line)``; see ``logs.dated``."""
+        target = self.output.target("container", ref)
+        return self.output.lines(target, streams, tail, follow, since, until, heartbeat)
+
+    def log_chunks(
+        self,
+        ref: str,
+        streams: Sequence[str] = LOG_STREAMS,
+        tail: int | None = None,
+        follow: bool = False,
+        from_end: bool = False,
+        heartbeat: bool = False,
+    ) -> Iterator[tuple[str, bytes]]:
+        """The output as ``(stream name, chunk)``; see ``Output.chunks``."""
+        target = self.output.target("container", ref)
+        return self.output.chunks(target, streams, tail, follow, from_end, heartbeat)
+
+    # -- exec -----------------------------------------------------------
+    def exec(self, ref: str, request: ExecRequest) -> ExecRecord:
+        """Start ``request.spec`` in a running container; answers once it has
+        exec'd (or failed to: then it is ``exited`` with 126/127 and ``error``)."""
+        container = self.launches.running(ref)
+        return self.launches.exec(container, request.spec, request.tty_size)
+
+    def get_exec(self, ref: str) -> ExecRecord:
+        return self.records.resolve_exec(ref)
+
+    def list_execs(self, ref: str) -> builtins.list[ExecRecord]:
+        """The execs of a container, oldest first."""
+        return self.records.list_execs(container_id=self.get(ref).id)
+
+    def exec_exit_future(self, ref: str) -> Future[ExecRecord]:
+        return self.exits.exec_exit_future(ref)
+
+    def wait_exec(self, ref: str, timeout: float | None = None) -> ExecRecord:
+        try:
+            return self.exec_exit_future(ref).result(timeout)
+        except FutureTimeout:
+            return self.get_exec(ref)
+
+    def exec_logs(
+        self,
+        ref: str,
+        stream: str | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+        *,
+        timestamps: bool = False,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> Iterator[bytes]:
+        """An exec's output, as ``logs``."""
+        target = self.output.target("exec", ref)
+        return self.output.read(target, stream, tail, follow, timestamps, since, until)
+
+    def exec_log_chunks(
+        self, ref: str, streams: Sequence[str] = LOG_STREAMS
+    ) -> Iterator[tuple[str, bytes]]:
+        """An exec's output from its first byte, followed until it exits, as
+        ``(stream name, chunk)`` with heartbeats (``log_chunks``)."""
+        target = self.output.target("exec", ref)
+        return self.output.chunks(target, streams, None, True, False, True)
+
+    # -- attach ---------------------------------------------------------
+    def attach_target(self, kind: str, ref: str) -> AttachTarget:
+        return self.interactive.attach_target(kind, ref)
+
+    def write_input(self, target: AttachTarget, data: bytes) -> None:
+        self.interactive.write_input(target, data)
+
+    def close_input(self, target: AttachTarget) -> None:
+        self.interactive.close_input(target)
+
+    def resize(self, target: AttachTarget, rows: int, cols: int) -> None:
+        self.interactive.resize(target, rows, cols)
+
+    # -- images ---------------------------------------------------------
+    def list_images(self) -> builtins.list[Image]:
+        return [self._described(image) for image in self.images.list()]
+
+    def get_image(self, ref: str) -> Image:
+        return self._described(self.images.get(ref))
+
+    def _described(self, image: Image) -> Image:
+        if image.name != HOST:
+            return image
+        return replace(image, contents=tuple(self.host_view.contents()))
+
+    def image_users(self, name: str) -> builtins.list[ContainerRecord]:
+        """The containers (any status) whose root is built on image ``name``."""
+        return [r for r in self.records.list() if r.spec.image == name]
+
+    def delete_image(self, ref: str) -> None:
+        """Delete an imported image; 409 while a container (even exited) uses it.
+
+        Holds the admission lock, which ``create`` holds from its last look
+        at the image until its record is in: no container can slip in."""
+        with self.admission.lock:
+            image = self.images.get(ref)
+            if image.builtin:
+                raise Forbidden(f"{image.name} is a built-in image and cannot be deleted")
+            users = self.image_users(image.name)
+            if users:
+                names = ", ".join(r.name for r in users[:5])
+                raise Conflict(
+                    f"image {image.name} is used by {len(users)} container(s) ({names}); "
+                    "delete them first"
+                )
+            self.images.delete(image.name)
+
+    def begin_import(self, name: str) -> ImportJob:
+        """Start importing a tar stream as image ``name``: ``write`` chunks, then ``finish``."""
+        return self.images.begin_import(name)

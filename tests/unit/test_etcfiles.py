@@ -1,0 +1,44 @@
+"""runtime/network/etcfiles.py: the container's resolv.conf, hosts and hostname."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import pytest
+
+from runtime.errors import InvalidArgument
+from runtime.network import etcfiles
+
+
+def test_resolv_conf_names_the_gateway_only() -> None:
+    text = etcfiles.resolv_conf(IPv4Address("172.18.0.1"), ["corp.example", "lan"])
+    assert text.splitlines()[1:] == [
+        "nameserver 172.18.0.1",
+        "search corp.example lan",
+        "options ndots:0",
+    ]
+    assert "nameserver" not in etcfiles.resolv_conf(None)
+
+
+def test_hosts_lists_the_container_once_with_its_aliases() -> None:
+    text = etcfiles.hosts("web", IPv4Address("172.18.0.2"), ["www", "web", "Api"])
+    lines = text.splitlines()
+    assert lines[0] == "127.0.0.1\tlocalhost"
+    assert lines[-1] == "172.18.0.2\tweb www api"
+    assert etcfiles.hosts("web", None).splitlines()[-1] == "ff02::2\tip6-allrouters"
+
+
+def test_a_name_that_would_add_a_line_is_refused() -> None:
+    with pytest.raises(InvalidArgument):
+        etcfiles.hosts("web\n6.6.6.6 bank", IPv4Address("172.18.0.2"))
+    with pytest.raises(InvalidArgument):
+        etcfiles.hostname("a b")
+    assert etcfiles.hostname("web") == "web\n"
+
+
+def test_the_hosts_search_domains_last_line_wins(tmp_path: Path) -> None:
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("domain one\nnameserver 10.0.0.1\nsearch two three\n")
+    assert etcfiles.host_search(conf) == ["two", "three"]
+    assert etcfiles.host_search(tmp_path / "none") == []
