@@ -21,7 +21,7 @@ import shutil
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from runtime.admission import Admission
-from runtime.errors import InvalidState, RuntimeFailure, StorageFull, Unavailable
+from runtime.errors import InvalidState, NotModified, RuntimeFailure, StorageFull, Unavailable
 from runtime.exits import Exits
 from runtime.images import ImageStore
 from runtime.launcher import protocol
@@ -157,8 +157,12 @@ class Launches:
     def start_container(self, ref: str) -> ContainerRecord:
         """Release a created container (the sync pipe's go byte)."""
         record = self.records.resolve(ref)
-        if record.status != CREATED:
-            raise InvalidState(f"container {record.id} is {record.status}, not created")
+        if record.status == RUNNING:
+            raise NotModified(f"container {record.id} is already running")
+        if record.status == EXITED:
+            raise InvalidState(
+                f"container {record.id} has exited: mydocker does not restart containers"
+            )
 
         def record_start(reply: protocol.Launched) -> None:
             exec_error = reply.exec_error

@@ -290,8 +290,10 @@ class Runtime:
     def kill_many(self, selector: Selector, signal: str | int = "SIGKILL") -> KillResult:
         return self.signaller.kill_many(selector, signal)
 
-    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
-        return self.signaller.stop(ref, timeout)
+    def stop(
+        self, ref: str, timeout: float = 10.0, *, only_running: bool = False
+    ) -> ContainerRecord:
+        return self.signaller.stop(ref, timeout, only_running=only_running)
 
     # -- waiting --------------------------------------------------------
     def exit_future(self, ref: str) -> Future[ContainerRecord]:

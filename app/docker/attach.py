@@ -111,7 +111,7 @@ async def attach_container(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None
         if stdin and record.spec.stdin:
             target = await run_in_threadpool(runtime.attach_target, "container", record.id)
     except RuntimeFailure as err:
-        await _deny(ws, errors.status_for(err), str(err))
+        await ws.send_denial_response(errors.runtime_error(err))
         return
     tty = record.spec.tty
     content_type = streams.RAW if tty else streams.MULTIPLEXED

@@ -1,8 +1,10 @@
 """``/containers``: Docker's container endpoints over the shared ``Runtime``.
 
 Each handler is one or two runtime calls; what is Docker-specific here is
-only the shapes (``views``), the create body (``models``) and the status
-codes Docker clients expect (304 for "already so", 409 for "not running").
+only the shapes (``views``), the create body (``models``) and the refusals
+of what we do not support.  State is the runtime's to check: its errors
+become Docker's statuses (304 for "already so", 409 for "not running") in
+the one table, app/errors.py.
 """
 
 from __future__ import annotations
@@ -60,14 +62,8 @@ def _start_error(record: ContainerRecord) -> str:
 
 @router.post("/containers/{ref}/start", status_code=status.HTTP_204_NO_CONTENT)
 def start_container(ref: str, runtime: RuntimeDep) -> Response:
-    record = runtime.get(ref)
-    if record.status == Status.running:
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED)
-    if record.status == Status.exited:
-        raise DockerError(
-            409, f"container {record.id[:12]} has exited: mydocker does not restart containers"
-        )
-    record = runtime.start_container(record.id)
+    """``304`` if it runs already, ``409`` once exited (the runtime says which)."""
+    record = runtime.start_container(ref)
     if record.error:
         raise DockerError(400, _start_error(record))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -130,11 +126,8 @@ def stop_container(
     """SIGTERM, SIGKILL after ``t`` seconds; ``304`` if it is not running."""
     if signal.upper() not in ("", "SIGTERM", "TERM", "15"):
         raise DockerError(400, "unsupported option: stop signal other than SIGTERM")
-    record = runtime.get(ref)
-    if record.status != Status.running:
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED)
     timeout = DEFAULT_STOP_TIMEOUT if t is None or t < 0 else float(t)
-    runtime.stop(record.id, timeout)
+    runtime.stop(ref, timeout, only_running=True)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

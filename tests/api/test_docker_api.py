@@ -20,7 +20,7 @@ from starlette.testclient import WebSocketDenialResponse
 
 from app.config import Settings
 from app.main import create_app
-from runtime import ContainerRecord, InvalidState, NameInUse, NotFound
+from runtime import ContainerRecord, InvalidState, NameInUse, NotFound, NotModified
 from runtime.images import Image, normalize_name
 from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, Limits
 
@@ -104,6 +104,13 @@ class FakeRuntime:
 
     def start_container(self, ref: str) -> ContainerRecord:
         self._call("start_container", ref)
+        # The runtime's rules (runtime/launches.py), which Docker's statuses map.
+        if self.record.status == "running":
+            raise NotModified(f"container {self.record.id} is already running")
+        if self.record.status == "exited":
+            raise InvalidState(
+                f"container {self.record.id} has exited: mydocker does not restart containers"
+            )
         return self.record
 
     def get(self, ref: str) -> ContainerRecord:
@@ -148,8 +155,12 @@ class FakeRuntime:
         self._call("kill", ref, signal)
         return self.record
 
-    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
-        self._call("stop", ref, timeout)
+    def stop(
+        self, ref: str, timeout: float = 10.0, *, only_running: bool = False
+    ) -> ContainerRecord:
+        self._call("stop", ref, timeout, only_running=only_running)
+        if only_running and self.record.status != "running":
+            raise NotModified(f"container {self.record.id} is not running")
         return self.record
 
     def remove(self, ref: str, force: bool = False) -> None:
@@ -350,7 +361,8 @@ def test_start_releases_a_created_container(client: TestClient, fake: FakeRuntim
     assert client.post(f"/v1.47/containers/{ID}/start").status_code == 204
     assert fake.ops() == ["start_container"]
     fake.record = make_record("running")
-    assert client.post(f"/v1.47/containers/{ID}/start").status_code == 304
+    already = client.post(f"/v1.47/containers/{ID}/start")
+    assert (already.status_code, already.content) == (304, b"")
     fake.record = make_record("exited")
     restarted = client.post(f"/v1.47/containers/{ID}/start")
     assert restarted.status_code == 409
@@ -411,7 +423,7 @@ def test_stop_kill_remove(client: TestClient, fake: FakeRuntime) -> None:
     assert client.post(f"/v1.47/containers/{ID}/kill?signal=SIGTERM").status_code == 204
     assert client.delete(f"/v1.47/containers/{ID}?force=True&v=1").status_code == 204
     assert fake.calls == [
-        ("stop", (ID, 3.0), {}),
+        ("stop", (ID, 3.0), {"only_running": True}),
         ("kill", (ID, "SIGTERM"), {}),
         ("remove", (ID,), {"force": True}),
     ]
