@@ -3,7 +3,8 @@
     create           admit, make the container's dirs, insert its record
                      (created), then ask the launcher to clone it
     start_container  release a created container (the sync pipe's go byte)
-    exec             an exec record (created), then the launcher's exec
+    record_exec      an exec record (created), not started (Docker's exec create)
+    start_exec       a created exec handed to the launcher (once)
     settle           the answer: an exec failure is only final once exited
 
 The record is written before the launcher is asked for anything (record,
@@ -18,6 +19,7 @@ import errno
 import os
 import secrets
 import shutil
+import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from runtime.admission import Admission
@@ -60,6 +62,10 @@ class Launches:
         self.launcher = launcher
         self._admission = admission
         self._exits = exits
+        # The execs being started: "created" until the launcher answers, so
+        # the record alone cannot refuse a second start meanwhile.
+        self._starting: set[str] = set()
+        self._starting_lock = threading.Lock()
 
     # -- containers ----------------------------------------------------------
     def create(
@@ -185,11 +191,9 @@ class Launches:
             raise InvalidState(f"container {container.id} is not running")
         return container
 
-    def exec(
-        self, container: ContainerRecord, spec: ExecSpec, tty_size: tuple[int, int] | None
-    ) -> ExecRecord:
-        """Start an exec in a running container; answers once it has exec'd
-        (or failed to: then it is ``exited`` with 126/127 and ``error``)."""
+    def record_exec(self, container: ContainerRecord, spec: ExecSpec) -> ExecRecord:
+        """An exec record (created) and its dir, not yet started (Docker's
+        ``exec create``; ``start_exec`` starts it, even after a restart)."""
         record = ExecRecord(
             id=new_container_id(),
             container_id=container.id,
@@ -199,7 +203,29 @@ class Launches:
         )
         os.makedirs(self.layout.exec_dir(container.id, record.id), mode=0o700)
         self.records.insert_exec(record)
-        self._launch_exec(record, tty_size)
+        return record
+
+    def startable_exec(self, ref: str) -> ExecRecord:
+        """The created exec ``ref`` names, if it may start now: ``NotFound``,
+        or ``InvalidState`` once started or when its container does not run."""
+        record = self.records.resolve_exec(ref)
+        if record.status != CREATED or record.id in self._starting:
+            raise InvalidState(f"exec {record.id} has already started")
+        self.running(record.container_id)
+        return record
+
+    def start_exec(self, ref: str, tty_size: tuple[int, int] | None) -> ExecRecord:
+        """Start a created exec; answers once it has exec'd (or failed to:
+        then it is ``exited`` with 126/127 and ``error``).  A second start,
+        even one racing this, is an ``InvalidState``."""
+        with self._starting_lock:
+            record = self.startable_exec(ref)
+            self._starting.add(record.id)
+        try:
+            self._launch_exec(record, tty_size)
+        finally:
+            with self._starting_lock:
+                self._starting.discard(record.id)
         current = self.records.resolve_exec(record.id)
         if current.error and current.status != EXITED:
             try:

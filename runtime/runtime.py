@@ -22,6 +22,7 @@ launcher that records what it was sent).
     launcher exit event -> record (exited, exit code) -> ack to the launcher
     kill / stop / remove / wait / logs -> read the record, ask the launcher
     exec    -> exec record (created) -> launcher exec -> exec record (running)
+               (create_exec and start_exec: the same two steps, apart)
     attach  -> a log cursor to follow, and input/resize through the launcher
 
 A record is written before the launcher is asked for anything, and exit
@@ -359,8 +360,24 @@ class Runtime:
     def exec(self, ref: str, request: ExecRequest) -> ExecRecord:
         """Start ``request.spec`` in a running container; answers once it has
         exec'd (or failed to: then it is ``exited`` with 126/127 and ``error``)."""
+        record = self.create_exec(ref, request)
+        return self.launches.start_exec(record.id, request.tty_size)
+
+    def create_exec(self, ref: str, request: ExecRequest) -> ExecRecord:
+        """Record ``request.spec`` as an exec of a running container, not
+        started (Docker's ``exec create``); the record outlives a restart.
+        ``request.tty_size`` is not kept: ``start_exec`` takes its own."""
         container = self.launches.running(ref)
-        return self.launches.exec(container, request.spec, request.tty_size)
+        return self.launches.record_exec(container, request.spec)
+
+    def check_exec_start(self, ref: str) -> ExecRecord:
+        """The created exec, if ``start_exec`` would start it now (``NotFound``,
+        ``InvalidState`` otherwise): for a caller that must answer first."""
+        return self.launches.startable_exec(ref)
+
+    def start_exec(self, ref: str, tty_size: tuple[int, int] | None = None) -> ExecRecord:
+        """Start a created exec, once (``InvalidState`` after); answers as ``exec``."""
+        return self.launches.start_exec(ref, tty_size)
 
     def get_exec(self, ref: str) -> ExecRecord:
         return self.records.resolve_exec(ref)

@@ -1,10 +1,17 @@
 """``docker exec``: ``POST /containers/{id}/exec``, ``/exec/{id}/start|json|resize``.
 
-Docker creates an exec first and starts it later; the runtime starts one at
-once (``Runtime.exec``).  So a created exec lives here, in memory, until its
-``start``: then the runtime runs it and the Docker id maps onto the
-runtime's exec record.  (A service restart forgets execs created but not
-started, and the mapping; the runtime keeps the records.)
+Docker creates an exec first and starts it later, and so does the runtime:
+``create`` records the exec (``Runtime.create_exec``, status ``created``),
+``start`` launches it (``Runtime.start_exec``, once), ``json`` reads its
+record.  The Docker id is the runtime's exec id, so an exec survives a
+restart of the service between any two of these calls.  Which streams the
+client attaches (``AttachStdout``/``AttachStderr``) and its ``ConsoleSize``
+are the client's, kept in memory (``Attached``): after a restart both
+streams are attached and the terminal starts at the default size.
+
+State is the runtime's to check (a second start, a container that does not
+run: ``InvalidState``; an unknown id: ``NotFound``), mapped by the one table
+(app/errors.py).
 
 ``start`` is hijacked like attach (``Upgrade: tcp``, app/upgrade.py): the
 exec's output from its first byte, framed as logs are (raw with a TTY), its
@@ -15,7 +22,6 @@ end of the stream once it has exited.  With ``Detach`` it is a plain POST.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import threading
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -30,62 +36,50 @@ from app.deps import RuntimeDep
 from app.docker import errors, models, streams
 from app.docker.attach import Input, pump
 from app.docker.errors import DockerError
-from runtime import ContainerRecord, ExecRecord, NotFound, Runtime, RuntimeFailure
-from runtime.spec import ExecRequest, Status
+from app.errors import docker_message
+from runtime import RuntimeFailure
+from runtime.spec import Status
 
 router = APIRouter(tags=["docker exec"])
 
 
-@dataclass
-class DockerExec:
-    id: str
-    container_id: str
-    request: ExecRequest
-    stdout: bool
-    stderr: bool
-    runtime_id: str | None = None
+@dataclass(frozen=True)
+class Client:
+    """What the client said at create that the record does not keep: the
+    streams it attaches, and its terminal's size (``ConsoleSize``)."""
+
+    stdout: bool = True
+    stderr: bool = True
+    tty_size: tuple[int, int] | None = None
 
 
-class ExecTable:
-    """Docker exec ids -> what was asked, and the runtime's exec once started."""
+class Attached:
+    """Exec id -> its ``Client``; an exec made before a restart attaches
+    both streams and starts at the default size (the CLI resizes it)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._execs: dict[str, DockerExec] = {}
+        self._clients: dict[str, Client] = {}
 
-    def add(self, entry: DockerExec) -> None:
+    def add(self, exec_id: str, client: Client) -> None:
         with self._lock:
-            self._execs[entry.id] = entry
+            self._clients[exec_id] = client
 
-    def get(self, exec_id: str) -> DockerExec:
+    def get(self, exec_id: str) -> Client:
         with self._lock:
-            entry = self._execs.get(exec_id)
-        if entry is None:
-            raise DockerError(404, f"No such exec instance: {exec_id}")
-        return entry
-
-    def claim(self, exec_id: str) -> DockerExec:
-        """The exec, once: a second start is a 409, as in Docker."""
-        with self._lock:
-            entry = self._execs.get(exec_id)
-            if entry is None:
-                raise DockerError(404, f"No such exec instance: {exec_id}")
-            if entry.runtime_id is not None:
-                raise DockerError(409, f"exec {exec_id} has already started")
-            entry.runtime_id = ""  # claimed; the real id follows
-            return entry
+            return self._clients.get(exec_id, Client())
 
 
-_TABLE_LOCK = threading.Lock()
+_ATTACHED_LOCK = threading.Lock()
 
 
-def _table(connection: HTTPConnection) -> ExecTable:
+def _attached(connection: HTTPConnection) -> Attached:
     state = connection.app.state
-    with _TABLE_LOCK:
-        table: ExecTable | None = getattr(state, "docker_execs", None)
-        if table is None:
-            table = state.docker_execs = ExecTable()
-    return table
+    with _ATTACHED_LOCK:
+        attached: Attached | None = getattr(state, "docker_exec_streams", None)
+        if attached is None:
+            attached = state.docker_exec_streams = Attached()
+    return attached
 
 
 @router.post("/containers/{ref}/exec", status_code=status.HTTP_201_CREATED)
@@ -95,25 +89,18 @@ def create_exec(
     connection: HTTPConnection,
     config: Annotated[models.ExecConfig, Body()],
 ) -> dict[str, str]:
-    record = _running(runtime, ref)
-    entry = DockerExec(
-        id=secrets.token_hex(32),
-        container_id=record.id,
-        request=commands.docker_exec_request(config),
-        stdout=config.AttachStdout,
-        stderr=config.AttachStderr,
-    )
-    _table(connection).add(entry)
-    return {"Id": entry.id}
+    request = commands.docker_exec_request(config)
+    record = runtime.create_exec(ref, request)
+    client = Client(config.AttachStdout, config.AttachStderr, request.tty_size)
+    _attached(connection).add(record.id, client)
+    return {"Id": record.id}
 
 
-def _run(runtime: Runtime, entry: DockerExec) -> ExecRecord:
-    try:
-        record = runtime.exec(entry.container_id, entry.request)
-    except NotFound:
-        raise DockerError(404, f"No such container: {entry.container_id}") from None
-    entry.runtime_id = record.id
-    return record
+def _console_size(body: models.ExecStart | None) -> tuple[int, int] | None:
+    size = body.ConsoleSize if body is not None else None
+    if size and len(size) == 2 and all(size):
+        return size[0], size[1]
+    return None
 
 
 @router.post("/exec/{exec_id}/start")
@@ -126,7 +113,8 @@ def start_detached(
     """Without an upgrade: only ``Detach`` (the output stays in its log files)."""
     if body is None or not body.Detach:
         raise DockerError(400, "exec start without Detach needs Upgrade: tcp (a hijacked stream)")
-    _run(runtime, _table(connection).claim(exec_id))
+    size = _console_size(body) or _attached(connection).get(exec_id).tty_size
+    runtime.start_exec(exec_id, size)
     return Response(status_code=status.HTTP_200_OK)
 
 
@@ -137,28 +125,25 @@ async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> No
     # the bare socket (docker-py) would otherwise lose output that arrived
     # with the headers.  What can be refused is refused before, as HTTP.
     try:
-        entry = _table(ws).claim(exec_id)
-        await run_in_threadpool(_running, runtime, entry.container_id)
-    except DockerError as err:
-        await ws.send_denial_response(errors.message(err.status, err.message))
-        return
+        record = await run_in_threadpool(runtime.check_exec_start, exec_id)
     except RuntimeFailure as err:
-        await ws.send_denial_response(errors.message(errors.status_for(err), str(err)))
+        await ws.send_denial_response(errors.runtime_error(err))
         return
-    tty = entry.request.spec.tty
+    tty = record.spec.tty
+    client = _attached(ws).get(record.id)
     content_type = streams.RAW if tty else streams.MULTIPLEXED
     await ws.accept(headers=[(b"content-type", content_type.encode())])
     try:
-        record = await run_in_threadpool(_run, runtime, entry)
-        wanted = [n for n, on in (("stdout", entry.stdout), ("stderr", entry.stderr)) if on]
+        record = await run_in_threadpool(runtime.start_exec, record.id, client.tty_size)
+        wanted = [n for n, on in (("stdout", client.stdout), ("stderr", client.stderr)) if on]
         chunks = await run_in_threadpool(runtime.exec_log_chunks, record.id, wanted)
         target = None
-        if entry.request.spec.stdin or entry.request.spec.tty:
+        if record.spec.stdin or record.spec.tty:
             target = await run_in_threadpool(runtime.attach_target, "exec", record.id)
-    except (DockerError, RuntimeFailure) as err:
+    except RuntimeFailure as err:
         # Too late for a status code (the container exited in between): the
         # reason goes down the stream, as Docker writes it.
-        text = f"{err.message if isinstance(err, DockerError) else err}\n".encode()
+        text = f"{docker_message(err)}\n".encode()
         await ws.send_bytes(text if tty else streams.frame("stderr", text))
         await ws.close()
         return
@@ -174,50 +159,34 @@ async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> No
     await ws.close()
 
 
-def _running(runtime: Runtime, ref: str) -> ContainerRecord:
-    """The container, which must be running (``404``/``409`` otherwise)."""
-    try:
-        record = runtime.get(ref)
-    except NotFound:
-        raise DockerError(404, f"No such container: {ref}") from None
-    if record.status != Status.running:
-        raise DockerError(409, f"container {record.id[:12]} is not running")
-    return record
-
-
-def _runtime_record(runtime: Runtime, entry: DockerExec) -> ExecRecord | None:
-    if not entry.runtime_id:
-        return None
-    return runtime.get_exec(entry.runtime_id)
-
-
 @router.get("/exec/{exec_id}/json")
 def inspect_exec(exec_id: str, runtime: RuntimeDep, connection: HTTPConnection) -> dict[str, Any]:
-    entry = _table(connection).get(exec_id)
-    record = _runtime_record(runtime, entry)
-    running = record is not None and record.status != Status.exited
+    """The exec's record, as Docker shows it (``ExitCode`` null until it has exited)."""
+    record = runtime.get_exec(exec_id)
+    running = record.status == Status.running
     exit_code = None
-    if record is not None and record.status == Status.exited:
+    if record.status == Status.exited:
         exit_code = -1 if record.exit_code is None else record.exit_code
-    spec = entry.request.spec
+    spec = record.spec
+    client = _attached(connection).get(record.id)
     return {
-        "ID": entry.id,
+        "ID": record.id,
         "Running": running,
         "ExitCode": exit_code,
         "ProcessConfig": {
             "tty": spec.tty,
             "entrypoint": spec.command[0],
-            "arguments": spec.command[1:],
+            "arguments": list(spec.command[1:]),
             "privileged": False,
             "user": spec.user or "",
         },
         "OpenStdin": spec.stdin,
-        "OpenStderr": entry.stderr,
-        "OpenStdout": entry.stdout,
+        "OpenStderr": client.stderr,
+        "OpenStdout": client.stdout,
         "CanRemove": False,
-        "ContainerID": entry.container_id,
+        "ContainerID": record.container_id,
         "DetachKeys": "",
-        "Pid": record.pid if record is not None and running and record.pid else 0,
+        "Pid": record.pid if running and record.pid else 0,
     }
 
 
@@ -225,13 +194,11 @@ def inspect_exec(exec_id: str, runtime: RuntimeDep, connection: HTTPConnection) 
 def resize_exec(
     exec_id: str,
     runtime: RuntimeDep,
-    connection: HTTPConnection,
     h: Annotated[int, Query(ge=0, le=65535)] = 0,
     w: Annotated[int, Query(ge=0, le=65535)] = 0,
 ) -> Response:
-    entry = _table(connection).get(exec_id)
-    record = _runtime_record(runtime, entry)
-    running = record is not None and record.status == Status.running
-    if record is not None and running and entry.request.spec.tty and h and w:
+    """TIOCSWINSZ on its terminal; without a TTY, or before it runs, nothing to resize."""
+    record = runtime.get_exec(exec_id)
+    if record.spec.tty and h and w and record.status == Status.running:
         runtime.resize(runtime.attach_target("exec", record.id), h, w)
     return Response(status_code=status.HTTP_200_OK)

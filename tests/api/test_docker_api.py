@@ -20,9 +20,9 @@ from starlette.testclient import WebSocketDenialResponse
 
 from app.config import Settings
 from app.main import create_app
-from runtime import ContainerRecord, InvalidState, NameInUse, NotFound, NotModified
+from runtime import ContainerRecord, ExecRecord, InvalidState, NameInUse, NotFound, NotModified
 from runtime.images import Image, normalize_name
-from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, Limits
+from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, Limits, Status
 
 ID = "0123456789abcdef" * 4
 T0 = "2026-11-29T05:00:00.000000Z"
@@ -81,6 +81,7 @@ class FakeRuntime:
         self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
         self.record = make_record()
         self.error: Exception | None = None
+        self.execs: dict[str, ExecRecord] = {}
         self.future: Future[ContainerRecord] = Future()
         self.chunks: list[tuple[str, bytes]] = [("stdout", b"out\n"), ("stderr", b"err\n")]
         self.lines: list[tuple[str, int, bytes]] = [
@@ -165,6 +166,42 @@ class FakeRuntime:
 
     def remove(self, ref: str, force: bool = False) -> None:
         self._call("remove", ref, force=force)
+
+    # Execs, by the runtime's rules (runtime/launches.py): created in a
+    # running container, started once while it runs.
+    def create_exec(self, ref: str, request: ExecRequest) -> ExecRecord:
+        self._call("create_exec", ref, request)
+        container = self.get(ref)
+        if container.status != "running":
+            raise InvalidState(f"container {container.id} is not running")
+        record = ExecRecord(
+            id=f"{len(self.execs):064x}",
+            container_id=container.id,
+            status=Status.created,
+            spec=request.spec,
+            created_at=T0,
+        )
+        self.execs[record.id] = record
+        return record
+
+    def get_exec(self, ref: str) -> ExecRecord:
+        if ref not in self.execs:
+            raise NotFound("exec", ref)
+        return self.execs[ref]
+
+    def check_exec_start(self, ref: str) -> ExecRecord:
+        record = self.get_exec(ref)
+        if record.status != "created":
+            raise InvalidState(f"exec {record.id} has already started")
+        if self.record.status != "running":
+            raise InvalidState(f"container {record.container_id} is not running")
+        return record
+
+    def start_exec(self, ref: str, tty_size: tuple[int, int] | None = None) -> ExecRecord:
+        self._call("start_exec", ref, tty_size)
+        record = self.check_exec_start(ref)
+        self.execs[ref] = dataclasses.replace(record, status=Status.running, pid=77)
+        return self.execs[ref]
 
     def log_chunks(
         self, ref: str, streams: list[str], **kwargs: Any
@@ -566,6 +603,24 @@ def test_exec_create_then_inspect_before_start(client: TestClient) -> None:
     assert client.post(f"/v1.47/exec/{exec_id}/start", json={"Detach": False}).status_code == 400
 
 
+def test_exec_start_detached_starts_the_recorded_exec_once(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    body = {"Cmd": ["sleep", "9"], "AttachStdout": True}
+    exec_id = client.post(f"/v1.47/containers/{ID}/exec", json=body).json()["Id"]
+    assert fake.execs[exec_id].status == "created"
+    start = f"/v1.47/exec/{exec_id}/start"
+    assert client.post(start, json={"Detach": True, "ConsoleSize": [24, 80]}).status_code == 200
+    assert ("start_exec", (exec_id, (24, 80)), {}) in fake.calls
+    got = client.get(f"/v1.47/exec/{exec_id}/json").json()
+    assert (got["Running"], got["Pid"], got["OpenStdout"]) == (True, 77, True)
+    again = client.post(start, json={"Detach": True})
+    assert again.status_code == 409 and "already started" in again.json()["message"]
+    missing = client.post("/v1.47/exec/nope/start", json={"Detach": True})
+    assert missing.status_code == 404
+    assert missing.json() == {"message": "No such exec instance: nope"}
+
+
 def test_exec_start_answers_101_before_the_process_starts(
     client: TestClient, fake: FakeRuntime
 ) -> None:
@@ -576,14 +631,16 @@ def test_exec_start_answers_101_before_the_process_starts(
     body = {"Cmd": ["echo", "o"], "AttachStdout": True, "AttachStderr": True}
     exec_id = client.post(f"/v1.47/containers/{ID}/exec", json=body).json()["Id"]
 
-    def exec_(ref: str, request: ExecRequest) -> None:
-        fake.calls.append(("exec", (ref, request), {}))
+    fake.calls.clear()
+
+    def start_exec(ref: str, tty_size: tuple[int, int] | None = None) -> None:
+        fake.calls.append(("start_exec", (ref, tty_size), {}))
         raise InvalidState(f"container {ID} is not running")
 
-    fake.exec = exec_  # type: ignore[attr-defined]
+    fake.start_exec = start_exec  # type: ignore[assignment,method-assign]
     with client.websocket_connect(f"/v1.47/exec/{exec_id}/start") as ws:
         got = ws.receive_bytes()
-    assert fake.ops() == ["exec"]
+    assert fake.ops() == ["start_exec"]
     assert got[:8] == struct.pack(">BxxxL", 2, len(got) - 8)
     assert b"is not running" in got[8:]
 

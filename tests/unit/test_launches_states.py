@@ -12,7 +12,7 @@ import pytest
 
 from runtime import InvalidState, NotModified, Runtime
 from runtime.launcher import protocol
-from runtime.spec import CreateRequest, Status
+from runtime.spec import CreateRequest, ExecRequest, ExecSpec, Status
 from runtime.timeutil import now_rfc3339
 
 
@@ -83,3 +83,29 @@ def test_stop_only_running_refuses_what_is_not_running(runtime: Runtime) -> None
     with pytest.raises(NotModified):
         runtime.stop(record.id, only_running=True)
     assert runtime.stop(record.id).status == Status.exited  # the native API's stop: as it is
+
+
+def test_an_exec_is_recorded_then_started_once(runtime: Runtime) -> None:
+    container = runtime.create(CreateRequest(("sleep", "9")))
+    request = ExecRequest(ExecSpec(command=("true",)))
+    created = runtime.create_exec(container.id, request)
+    assert runtime.get_exec(created.id).status == Status.created
+    assert [e.id for e in runtime.list_execs(container.id)] == [created.id]
+    assert runtime.check_exec_start(created.id) == created
+    started = runtime.start_exec(created.id, (24, 80))
+    assert (started.status, started.pid) == (Status.running, 4242)
+    sent = runtime.launcher.sent[-1]  # type: ignore[attr-defined]
+    assert isinstance(sent, protocol.Exec) and sent.tty_size == (24, 80)
+    with pytest.raises(InvalidState, match="already started"):
+        runtime.start_exec(created.id)
+
+
+def test_an_exec_needs_a_running_container_to_be_made_and_to_start(runtime: Runtime) -> None:
+    container = runtime.create(CreateRequest(("sleep", "9")))
+    request = ExecRequest(ExecSpec(command=("true",)))
+    created = runtime.create_exec(container.id, request)
+    _exit(runtime, container.id)
+    with pytest.raises(InvalidState, match="not running"):
+        runtime.start_exec(created.id)
+    with pytest.raises(InvalidState, match="not running"):
+        runtime.create_exec(container.id, request)
