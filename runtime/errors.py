@@ -13,6 +13,7 @@ RuntimeFailure                 the base of every error the runtime raises
 ├── TooLarge                   an image archive over the service's size cap
 ├── Forbidden                  never allowed, e.g. deleting a built-in image
 ├── Unavailable                the launcher cannot be reached, or the records are locked
+│   └── DigestMismatch         a registry served content that does not match its digest
 └── StorageFull                the state dir's filesystem is full (ENOSPC, SQLITE_FULL)
 """
 
@@ -72,6 +73,14 @@ class LimitReached(RuntimeFailure):
 
 class Unavailable(RuntimeFailure):
     pass
+
+
+class DigestMismatch(Unavailable):
+    """Content fetched from a registry is not what its descriptor names.
+
+    An ``Unavailable`` (503) rather than a client error: the request was
+    fine, the registry (or something between it and us) served bad bytes.
+    """
 
 
 class StorageFull(RuntimeFailure):
