@@ -13,8 +13,9 @@ holds both to it:
       waiting               exit_future, removal_future, wait, waiter_count
       output                logs, log_lines, log_chunks
       images                list_images, get_image, image_users, delete_image, begin_import
-      execs                 exec, get_exec, list_execs, exec_exit_future, wait_exec,
-                            exec_logs, exec_log_chunks
+      execs                 exec, create_exec, check_exec_start, start_exec, get_exec,
+                            list_execs, exec_exit_future, wait_exec, exec_logs,
+                            exec_log_chunks
       attach                attach_target, write_input, close_input, resize
     ImageImport             what ``begin_import`` returns: write, finish, abort
     _runtime_is_a_runtime_api   the static check that ``Runtime`` satisfies it
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from runtime.runtime import Runtime
     from runtime.selection import Selector
     from runtime.signalling import KillResult
-    from runtime.spec import Limits, Mount
+    from runtime.spec import CreateRequest, ExecRequest
 
 
 class ImageImport(Protocol):
@@ -78,32 +79,7 @@ class RuntimeApi(Protocol):
     def pidfile_path(self, container_id: str) -> str: ...
 
     # -- containers -----------------------------------------------------
-    def create(
-        self,
-        command: builtins.list[str],
-        *,
-        name: str | None = None,
-        hostname: str | None = None,
-        env: dict[str, str] | None = None,
-        workdir: str | None = None,
-        labels: dict[str, str] | None = None,
-        auto_remove: bool = False,
-        limits: Limits | dict[str, Any] | None = None,
-        image: str | None = None,
-        read_only: bool = False,
-        mounts: builtins.list[Mount] | None = None,
-        start: bool = True,
-        user: str | None = None,
-        cap_add: builtins.list[str] | None = None,
-        cap_drop: builtins.list[str] | None = None,
-        seccomp: str = "default",
-        no_new_privileges: bool = True,
-        userns: bool = False,
-        tty: bool = False,
-        stdin: bool = False,
-        tty_size: tuple[int, int] | None = None,
-        stdin_once: bool = False,
-    ) -> ContainerRecord: ...
+    def create(self, request: CreateRequest) -> ContainerRecord: ...
 
     def start_container(self, ref: str) -> ContainerRecord: ...
 
@@ -119,7 +95,9 @@ class RuntimeApi(Protocol):
 
     def kill_many(self, selector: Selector, signal: str | int = "SIGKILL") -> KillResult: ...
 
-    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord: ...
+    def stop(
+        self, ref: str, timeout: float = 10.0, *, only_running: bool = False
+    ) -> ContainerRecord: ...
 
     def open_pidfd(self, ref: str) -> int: ...
 
@@ -180,18 +158,13 @@ class RuntimeApi(Protocol):
     def begin_import(self, name: str) -> ImageImport: ...
 
     # -- execs ----------------------------------------------------------
-    def exec(
-        self,
-        ref: str,
-        command: builtins.list[str],
-        *,
-        tty: bool = False,
-        stdin: bool = False,
-        env: dict[str, str] | None = None,
-        workdir: str | None = None,
-        user: str | None = None,
-        tty_size: tuple[int, int] | None = None,
-    ) -> ExecRecord: ...
+    def exec(self, ref: str, request: ExecRequest) -> ExecRecord: ...
+
+    def create_exec(self, ref: str, request: ExecRequest) -> ExecRecord: ...
+
+    def check_exec_start(self, ref: str) -> ExecRecord: ...
+
+    def start_exec(self, ref: str, tty_size: tuple[int, int] | None = None) -> ExecRecord: ...
 
     def get_exec(self, ref: str) -> ExecRecord: ...
 

@@ -6,6 +6,7 @@ RuntimeFailure                 the base of every error the runtime raises
 │   ├── NameInUse              the name belongs to another container
 │   ├── AmbiguousReference     an id prefix matches several containers
 │   └── InvalidState           e.g. kill of a container that is not running
+│       └── NotModified        already in the state asked for (start of a running container)
 ├── InvalidArgument            a value the HTTP schema could not catch (names the field)
 ├── LimitReached               e.g. as many containers run as the service allows
 ├── InvalidArchive             an image archive that is not a tar, or is hostile (says why)
@@ -48,6 +49,11 @@ class AmbiguousReference(Conflict):
 
 class InvalidState(Conflict):
     pass
+
+
+class NotModified(InvalidState):
+    """The operation asks for the state the target is already in: the native
+    API answers it as any ``InvalidState`` (409), Docker's as 304."""
 
 
 class InvalidArgument(RuntimeFailure):

@@ -20,7 +20,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from runtime import pids
-from runtime.errors import InvalidState, NotFound, RuntimeFailure, Unavailable
+from runtime.errors import InvalidState, NotFound, NotModified, RuntimeFailure, Unavailable
 from runtime.exits import Exits
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient, UnknownOp
@@ -127,14 +127,21 @@ class Signaller:
         except NotFound as err:
             raise InvalidState(f"container {record.id} is not running (it has exited)") from err
 
-    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
+    def stop(
+        self, ref: str, timeout: float = 10.0, *, only_running: bool = False
+    ) -> ContainerRecord:
         """SIGTERM, then SIGKILL once ``timeout`` seconds have passed.
 
         The command is PID 1 of its namespace, which only receives signals it
         handles (pid_namespaces(7)): when it has no SIGTERM handler the
         SIGTERM would be dropped, so we go straight to SIGKILL.
+
+        An exited container is answered as it is, a created one killed;
+        with ``only_running`` (Docker's stop) either raises ``NotModified``.
         """
         record = self.records.resolve(ref)
+        if only_running and record.status != RUNNING:
+            raise NotModified(f"container {record.id} is not running")
         if record.status == EXITED:
             return record
         if record.status == RUNNING and self._catches(record, signal_module.SIGTERM):

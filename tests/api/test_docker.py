@@ -7,6 +7,7 @@ error cases a client rarely shows.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.testclient import WebSocketDenialResponse
 
 from runtime import ContainerRecord, InvalidState, NameInUse
 from runtime.images import Image
+from runtime.spec import ContainerSpec, Limits
 from tests.fakes.runtime import FakeRuntime
 
 ID = "0123456789abcdef" * 4
@@ -54,13 +56,9 @@ def make_record(status: str = "running", **changes: Any) -> ContainerRecord:
         "id": ID,
         "name": "web",
         "status": status,
-        "spec": {
-            "command": ["sleep", "60"],
-            "hostname": ID[:12],
-            "env": {"A": "1"},
-            "workdir": "/",
-            "labels": {"k": "v"},
-        },
+        "spec": ContainerSpec(
+            command=("sleep", "60"), hostname=ID[:12], env={"A": "1"}, labels={"k": "v"}
+        ),
         "created_at": T0,
         "pid": 4242,
         "started_at": T0 if status != "created" else None,
@@ -75,7 +73,7 @@ def make_record(status: str = "running", **changes: Any) -> ContainerRecord:
 def fake() -> FakeRuntime:
     """``web`` running beside an exited ``old``; a future both waits share
     (a container auto-removed as it exits); output on both streams."""
-    old_spec = {"command": ["true"], "hostname": "h", "env": {}, "workdir": "/", "labels": {}}
+    old_spec = ContainerSpec(command=("true",), hostname="h")
     fake = FakeRuntime(
         make_record(), others=[make_record("exited", id="f" * 64, name="old", spec=old_spec)]
     )
@@ -141,12 +139,12 @@ def test_the_clis_full_body_maps_onto_a_created_container(
 ) -> None:
     got = client.post("/v1.47/containers/create?name=x", json=CLI_BODY)
     assert (got.status_code, got.json()) == (201, {"Id": ID, "Warnings": []})
-    [(op, args, kwargs)] = fake.commands()
-    assert (op, args) == ("create", (["echo", "hi"],))
-    assert kwargs["start"] is False
-    assert kwargs["auto_remove"] is True
-    assert kwargs["name"] == "x"
-    assert kwargs["labels"] == {}
+    [(op, (request,), _)] = fake.commands()
+    assert (op, request.command) == ("create", ("echo", "hi"))
+    assert request.start is False
+    assert request.auto_remove is True
+    assert request.name == "x"
+    assert request.labels == {}
 
 
 def test_create_maps_the_fields_we_implement(client: TestClient, fake: FakeRuntime) -> None:
@@ -174,25 +172,30 @@ def test_create_maps_the_fields_we_implement(client: TestClient, fake: FakeRunti
     }
     body["HostConfig"]["ConsoleSize"] = [24, 80]
     assert client.post("/v1.47/containers/create", json=body).status_code == 201
-    [(_, args, kwargs)] = fake.commands()
-    assert args == (["/bin/sh", "-c", "echo $A"],)
-    assert kwargs["env"] == {"A": "1"}  # a bare name unsets
-    assert (kwargs["workdir"], kwargs["hostname"], kwargs["user"]) == ("/tmp", "box", "1000:1000")
-    assert (kwargs["cap_add"], kwargs["cap_drop"]) == (["NET_ADMIN"], ["MKNOD"])
-    assert (kwargs["seccomp"], kwargs["labels"]) == ("unconfined", {"k": "v"})
-    assert kwargs["limits"] == {"memory_bytes": 64 << 20, "cpus": 0.5, "pids": 20, "nofile": 64}
-    assert (kwargs["tty"], kwargs["stdin"], kwargs["stdin_once"]) == (True, True, True)
-    assert kwargs["tty_size"] == (24, 80)
-    assert kwargs["image"] == "busybox"
+    [(_, (request,), _)] = fake.commands()
+    assert request.command == ("/bin/sh", "-c", "echo $A")
+    assert request.env == {"A": "1"}  # a bare name unsets
+    assert (request.workdir, request.hostname) == ("/tmp", "box")
+    security = request.security
+    assert (security.user, security.cap_add, security.cap_drop) == (
+        "1000:1000",
+        ("NET_ADMIN",),
+        ("MKNOD",),
+    )
+    assert (security.seccomp, request.labels) == ("unconfined", {"k": "v"})
+    assert request.limits == Limits(memory_bytes=64 << 20, cpus=0.5, pids=20, nofile=64)
+    assert (request.tty, request.stdin, request.stdin_once) == (True, True, True)
+    assert request.tty_size == (24, 80)
+    assert request.image == "busybox"
 
 
 def test_mounts_and_a_read_only_root(client: TestClient, fake: FakeRuntime) -> None:
     host = {"Binds": ["/srv:/data:ro"], "Tmpfs": {"/run": "size=1m"}, "ReadonlyRootfs": True}
     body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": host}
     assert client.post("/v1.47/containers/create", json=body).status_code == 201
-    [(_, _, kwargs)] = fake.commands()
-    assert kwargs["read_only"] is True
-    assert [(m.type, m.target, m.read_only) for m in kwargs["mounts"]] == [
+    [(_, (request,), _)] = fake.commands()
+    assert request.read_only is True
+    assert [(m.type, m.target, m.read_only) for m in request.mounts] == [
         ("bind", "/data", True),
         ("tmpfs", "/run", False),
     ]
@@ -262,7 +265,8 @@ def test_start_releases_a_created_container(client: TestClient, fake: FakeRuntim
     assert client.post(f"/v1.47/containers/{ID}/start").status_code == 204
     assert fake.ops(reads=False) == ["start_container"]
     fake.record = make_record("running")
-    assert client.post(f"/v1.47/containers/{ID}/start").status_code == 304
+    already = client.post(f"/v1.47/containers/{ID}/start")
+    assert (already.status_code, already.content) == (304, b"")
     fake.record = make_record("exited")
     restarted = client.post(f"/v1.47/containers/{ID}/start")
     assert restarted.status_code == 409
@@ -318,7 +322,7 @@ def test_stop_kill_remove(client: TestClient, fake: FakeRuntime) -> None:
     assert client.post(f"/v1.47/containers/{ID}/kill?signal=SIGTERM").status_code == 204
     assert client.delete(f"/v1.47/containers/{ID}?force=True&v=1").status_code == 204
     assert fake.commands() == [
-        ("stop", (ID, 3.0), {}),
+        ("stop", (ID, 3.0), {"only_running": True}),
         ("kill", (ID, "SIGTERM"), {}),
         ("remove", (ID,), {"force": True}),
     ]
@@ -394,7 +398,7 @@ def test_logs_with_timestamps_frame_each_line_after_its_time(
 
 
 def test_logs_with_timestamps_and_a_tty_are_raw(client: TestClient, fake: FakeRuntime) -> None:
-    fake.record = make_record(spec={**fake.record.spec, "tty": True})
+    fake.record = make_record(spec=dataclasses.replace(fake.record.spec, tty=True))
     got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1&timestamps=true")
     assert got.headers["content-type"] == "application/vnd.docker.raw-stream"
     assert got.content == (
@@ -461,6 +465,24 @@ def test_exec_create_then_inspect_before_start(client: TestClient) -> None:
     assert client.post(f"/v1.47/exec/{exec_id}/start", json={"Detach": False}).status_code == 400
 
 
+def test_exec_start_detached_starts_the_recorded_exec_once(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    body = {"Cmd": ["sleep", "9"], "AttachStdout": True}
+    exec_id = client.post(f"/v1.47/containers/{ID}/exec", json=body).json()["Id"]
+    assert fake.execs[exec_id].status == "created"
+    start = f"/v1.47/exec/{exec_id}/start"
+    assert client.post(start, json={"Detach": True, "ConsoleSize": [24, 80]}).status_code == 200
+    assert ("start_exec", (exec_id, (24, 80)), {}) in fake.calls
+    got = client.get(f"/v1.47/exec/{exec_id}/json").json()
+    assert (got["Running"], got["Pid"], got["OpenStdout"]) == (True, 77, True)
+    again = client.post(start, json={"Detach": True})
+    assert again.status_code == 409 and "already started" in again.json()["message"]
+    missing = client.post("/v1.47/exec/nope/start", json={"Detach": True})
+    assert missing.status_code == 404
+    assert missing.json() == {"message": "No such exec instance: nope"}
+
+
 def test_exec_start_answers_101_before_the_process_starts(
     client: TestClient, fake: FakeRuntime
 ) -> None:
@@ -471,10 +493,11 @@ def test_exec_start_answers_101_before_the_process_starts(
     body = {"Cmd": ["echo", "o"], "AttachStdout": True, "AttachStderr": True}
     exec_id = client.post(f"/v1.47/containers/{ID}/exec", json=body).json()["Id"]
 
-    fake.errors["exec"] = InvalidState(f"container {ID} is not running")
+    fake.calls.clear()
+    fake.errors["start_exec"] = InvalidState(f"container {ID} is not running")
     with client.websocket_connect(f"/v1.47/exec/{exec_id}/start") as ws:
         got = ws.receive_bytes()
-    assert fake.ops(reads=False) == ["exec"]
+    assert fake.ops(reads=False) == ["start_exec"]
     assert got[:8] == struct.pack(">BxxxL", 2, len(got) - 8)
     assert b"is not running" in got[8:]
 

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from runtime import ExecRecord, InvalidState, NotFound
+from runtime.spec import ExecRequest, ExecSpec
 from tests.fakes.runtime import FakeRuntime
 
 CID = "c" * 64
@@ -28,7 +29,7 @@ def make_exec(status: str = "running", **changes: Any) -> ExecRecord:
         "id": EID,
         "container_id": CID,
         "status": status,
-        "spec": {"command": ["sh"], "tty": True, "stdin": False, "user": None},
+        "spec": ExecSpec(command=("sh",), tty=True),
         "created_at": T0,
         "pid": 99,
         "started_at": T0,
@@ -65,15 +66,21 @@ def test_exec_answers_201_and_passes_every_field(client: TestClient, fake: FakeR
     assert response.json()["id"] == EID and response.json()["exit_code"] is None
     assert fake.calls[0] == (
         "exec",
-        ("web", ["sh", "-c", "id"]),
-        {
-            "tty": True,
-            "stdin": True,
-            "env": {"A": "1"},
-            "workdir": "/tmp",
-            "user": "app:staff",
-            "tty_size": (30, 100),
-        },
+        (
+            "web",
+            ExecRequest(
+                spec=ExecSpec(
+                    command=("sh", "-c", "id"),
+                    tty=True,
+                    stdin=True,
+                    env={"A": "1"},
+                    workdir="/tmp",
+                    user="app:staff",
+                ),
+                tty_size=(30, 100),
+            ),
+        ),
+        {},
     )
 
 

@@ -1,8 +1,8 @@
 """``FakeLauncher``: a ``LauncherClient`` that never connects, for ``Runtime.open(..., launcher=)``.
 
 The Runtime's unit tests (test_runtime_exit_races, test_signalling_kill_many,
-test_exits_auto_remove, test_planning_limits) give the runtime a launcher
-of their own.  Subclassing the real client lets mypy hold each fake to its
+test_exits_auto_remove, test_planning_limits, test_launches_states) give the
+runtime a launcher of their own.  Subclassing the real client lets mypy hold each fake to its
 signatures (``request`` typed both ways), with no ``type: ignore`` where the
 fake is passed in:
 

@@ -8,7 +8,9 @@ of ``Runtime`` with its signature, and a change there shows up here.
     READS                the lookups, which ``commands()`` and ``ops(reads=False)`` leave out
     FakeRuntime          answers from what a test sets, records every call
       record, others     the containers: ``get`` resolves a ref among them, ``list`` filters them
-      exec_record        the exec every exec operation answers with
+      exec_record        the exec the native exec operations answer with
+      execs              the execs ``create_exec`` recorded (Docker's), by id; started
+                         once, with pid ``exec_pid``
       images, job        what the image operations answer; ``job`` is the FakeImport
       exit, removal, exec_exit, done      the futures the waiting operations hand out
       log_output, exec_output, chunks, lines, attach_paths    what the output operations read
@@ -19,20 +21,38 @@ of ``Runtime`` with its signature, and a change there shows up here.
 
 Records are made by the test files (each has its own ``make_record``), so
 the fake starts with a plain running container named ``web``.
+
+The fake keeps the runtime's state rules that the Docker API maps onto its
+statuses (runtime/launches.py, runtime/signalling.py): ``start_container`` of a
+running container raises ``NotModified`` and of an exited one ``InvalidState``;
+``stop(only_running=True)`` of one that is not running raises ``NotModified``;
+an exec is created in a running container and started once, while it runs.
+Everything else answers whatever the container's status, as the native API's
+tests expect: they set ``error``/``errors`` for the refusals they check.
 """
 
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
-from runtime import AttachTarget, ContainerRecord, ExecRecord, KillResult, NotFound, Selector
+from runtime import (
+    AttachTarget,
+    ContainerRecord,
+    ExecRecord,
+    InvalidState,
+    KillResult,
+    NotFound,
+    NotModified,
+    Selector,
+)
 from runtime.images import Image, normalize_name
 from runtime.signals import parse_signal
-from runtime.spec import Limits, Mount
+from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Status
 
 if TYPE_CHECKING:
     from runtime.api import ImageImport, RuntimeApi
@@ -42,8 +62,9 @@ EXEC_ID = "e" * 64
 T0 = "2026-11-29T05:00:00.000000Z"
 
 Call = tuple[str, tuple[Any, ...], dict[str, Any]]
-#: The lookups ``FakeRuntime.commands`` leaves out.
-READS = frozenset({"get", "list", "list_images", "get_image"})
+#: The lookups ``FakeRuntime.commands`` leaves out (``check_exec_start`` only
+#: looks an exec up and checks it).
+READS = frozenset({"get", "list", "list_images", "get_image", "get_exec", "check_exec_start"})
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -104,8 +125,8 @@ class FakeRuntime:
         self.record = record or ContainerRecord(
             id=ID,
             name="web",
-            status="running",
-            spec={"command": ["sleep", "60"], "hostname": ID[:12], "env": {}, "workdir": "/"},
+            status=Status.running,
+            spec=ContainerSpec(command=("sleep", "60"), hostname=ID[:12]),
             created_at=T0,
             pid=4242,
             started_at=T0,
@@ -114,12 +135,15 @@ class FakeRuntime:
         self.exec_record = exec_record or ExecRecord(
             id=EXEC_ID,
             container_id=ID,
-            status="running",
-            spec={"command": ["sh"], "tty": False, "stdin": False, "user": None},
+            status=Status.running,
+            spec=ExecSpec(command=("sh",)),
             created_at=T0,
             pid=99,
             started_at=T0,
         )
+        self.execs: dict[str, ExecRecord] = {}
+        #: The pid an exec gets when ``start_exec`` starts it.
+        self.exec_pid = 77
         self.images: list[Image] = [Image("host", True, None)]
         self.job = FakeImport()
         self.exit: Future[ContainerRecord] = Future()
@@ -160,6 +184,30 @@ class FakeRuntime:
     def _containers(self) -> builtins.list[ContainerRecord]:
         return [self.record, *self.others]
 
+    def _container(self, ref: str) -> ContainerRecord:
+        """By full id, id prefix or name, as ``RecordStore.resolve`` (not recorded)."""
+        for record in self._containers():
+            if ref in (record.id, record.name) or record.id.startswith(ref):
+                return record
+        raise NotFound("container", ref)
+
+    def _exec(self, ref: str) -> ExecRecord:
+        """An exec ``create_exec`` recorded, else ``exec_record``; by id or id prefix."""
+        for record in [*self.execs.values(), self.exec_record]:
+            if record.id.startswith(ref):
+                return record
+        raise NotFound("exec", ref)
+
+    def _startable_exec(self, ref: str) -> ExecRecord:
+        """The runtime's rule (``Launches.startable_exec``): created, not yet
+        started, in a container that still runs."""
+        record = self._exec(ref)
+        if record.status != Status.created:
+            raise InvalidState(f"exec {record.id} has already started")
+        if self._container(record.container_id).status != Status.running:
+            raise InvalidState(f"container {record.container_id} is not running")
+        return record
+
     # -- life cycle -----------------------------------------------------
     @recorded
     def start(self) -> None:
@@ -196,45 +244,25 @@ class FakeRuntime:
 
     # -- containers -----------------------------------------------------
     @recorded
-    def create(
-        self,
-        command: builtins.list[str],
-        *,
-        name: str | None = None,
-        hostname: str | None = None,
-        env: dict[str, str] | None = None,
-        workdir: str | None = None,
-        labels: dict[str, str] | None = None,
-        auto_remove: bool = False,
-        limits: Limits | dict[str, Any] | None = None,
-        image: str | None = None,
-        read_only: bool = False,
-        mounts: builtins.list[Mount] | None = None,
-        start: bool = True,
-        user: str | None = None,
-        cap_add: builtins.list[str] | None = None,
-        cap_drop: builtins.list[str] | None = None,
-        seccomp: str = "default",
-        no_new_privileges: bool = True,
-        userns: bool = False,
-        tty: bool = False,
-        stdin: bool = False,
-        tty_size: tuple[int, int] | None = None,
-        stdin_once: bool = False,
-    ) -> ContainerRecord:
+    def create(self, request: CreateRequest) -> ContainerRecord:
         return self._answer("create", self.record)
 
     @recorded
     def start_container(self, ref: str) -> ContainerRecord:
+        """The runtime's rules (runtime/launches.py), which Docker's statuses map."""
+        record = self._container(ref)
+        if record.status == Status.running:
+            raise NotModified(f"container {record.id} is already running")
+        if record.status == Status.exited:
+            raise InvalidState(
+                f"container {record.id} has exited: mydocker does not restart containers"
+            )
         return self._answer("start_container", self.record)
 
     @recorded
     def get(self, ref: str) -> ContainerRecord:
         """By full id, id prefix or name, as ``RecordStore.resolve``."""
-        for record in self._containers():
-            if ref in (record.id, record.name) or record.id.startswith(ref):
-                return record
-        raise NotFound("container", ref)
+        return self._container(ref)
 
     @recorded
     def list(
@@ -264,7 +292,12 @@ class FakeRuntime:
         return KillResult(signo, result.killed, result.not_running, result.not_found)
 
     @recorded
-    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
+    def stop(
+        self, ref: str, timeout: float = 10.0, *, only_running: bool = False
+    ) -> ContainerRecord:
+        """With ``only_running``, the runtime's rule: ``NotModified`` unless it runs."""
+        if only_running and (record := self._container(ref)).status != Status.running:
+            raise NotModified(f"container {record.id} is not running")
         return self.record
 
     @recorded
@@ -347,7 +380,7 @@ class FakeRuntime:
 
     @recorded
     def image_users(self, name: str) -> builtins.list[ContainerRecord]:
-        return [r for r in self._containers() if r.spec.get("image", "host") == name]
+        return [r for r in self._containers() if r.spec.image == name]
 
     @recorded
     def delete_image(self, ref: str) -> None:
@@ -359,23 +392,40 @@ class FakeRuntime:
 
     # -- execs ----------------------------------------------------------
     @recorded
-    def exec(
-        self,
-        ref: str,
-        command: builtins.list[str],
-        *,
-        tty: bool = False,
-        stdin: bool = False,
-        env: dict[str, str] | None = None,
-        workdir: str | None = None,
-        user: str | None = None,
-        tty_size: tuple[int, int] | None = None,
-    ) -> ExecRecord:
+    def exec(self, ref: str, request: ExecRequest) -> ExecRecord:
         return self.exec_record
 
     @recorded
+    def create_exec(self, ref: str, request: ExecRequest) -> ExecRecord:
+        """Recorded in ``execs``, ``created``, in a running container (the runtime's rule)."""
+        container = self._container(ref)
+        if container.status != Status.running:
+            raise InvalidState(f"container {container.id} is not running")
+        record = ExecRecord(
+            id=f"{len(self.execs):064x}",
+            container_id=container.id,
+            status=Status.created,
+            spec=request.spec,
+            created_at=T0,
+        )
+        self.execs[record.id] = record
+        return record
+
+    @recorded
+    def check_exec_start(self, ref: str) -> ExecRecord:
+        return self._startable_exec(ref)
+
+    @recorded
+    def start_exec(self, ref: str, tty_size: tuple[int, int] | None = None) -> ExecRecord:
+        """Once (``InvalidState`` after); it then runs with pid ``exec_pid``."""
+        record = self._startable_exec(ref)
+        started = dataclasses.replace(record, status=Status.running, pid=self.exec_pid)
+        self.execs[record.id] = started
+        return started
+
+    @recorded
     def get_exec(self, ref: str) -> ExecRecord:
-        return self.exec_record
+        return self._exec(ref)
 
     @recorded
     def list_execs(self, ref: str) -> builtins.list[ExecRecord]:

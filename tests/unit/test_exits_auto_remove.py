@@ -19,6 +19,7 @@ from runtime import NotFound, Runtime
 from runtime.launcher import protocol
 from runtime.launcher.client import REQUEST_TIMEOUT
 from runtime.records import CREATED, ContainerRecord
+from runtime.spec import ContainerSpec
 from runtime.timeutil import now_rfc3339
 from tests.fakes.launcher import FakeLauncher
 
@@ -73,7 +74,7 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
             id=CID,
             name="quick",
             status=CREATED,
-            spec={"command": ["true"], "hostname": CID[:12], "auto_remove": True},
+            spec=ContainerSpec(command=("true",), hostname=CID[:12], auto_remove=True),
             created_at=now_rfc3339(),
         )
     )

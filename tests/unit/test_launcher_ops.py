@@ -14,6 +14,7 @@ import pytest
 
 from runtime.launcher import framing, protocol, server, transport
 from runtime.launcher.entry import Entry, Process
+from runtime.spec import Status
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def entry(launcher: server.Launcher, name: str, proc: subprocess.Popen[bytes]) -
         sync_write=-1,
         error_read=-1,
     )
-    e = Entry(id=name, process=process, state="running")
+    e = Entry(id=name, process=process, state=Status.running)
     launcher.entries[name] = e
     return e
 
@@ -60,7 +61,7 @@ def test_signals_the_running_and_lists_the_rest(
     a, b, created, exec_proc = sleepers
     for name, proc in (("a", a), ("b", b), ("created", created), ("exec", exec_proc)):
         entry(launcher, name, proc)
-    launcher.entries["created"].state = "created"  # waiting for its go byte
+    launcher.entries["created"].state = Status.created  # waiting for its go byte
     launcher.entries["exec"].kind = protocol.EntryKind.EXEC  # not a container
     reply = kill_many(launcher, ["a", "created", "exec", "nosuch", "b"], signal.SIGTERM)
     assert reply == {"killed": ["a", "b"], "not_running": ["created", "exec", "nosuch"]}
@@ -85,7 +86,7 @@ def test_an_entry_whose_exit_is_recorded_is_not_signalled(
     launcher: server.Launcher, sleepers: list[subprocess.Popen[bytes]]
 ) -> None:
     e = entry(launcher, "a", sleepers[0])
-    e.state = "exited"
+    e.state = Status.exited
     assert kill_many(launcher, ["a"], signal.SIGKILL) == {"killed": [], "not_running": ["a"]}
     assert sleepers[0].poll() is None
 

@@ -9,6 +9,7 @@ import pytest
 
 from runtime.launcher import protocol as p
 from runtime.launcher.framing import LineReader, encode
+from runtime.spec import Status
 
 EXEC_ERROR = p.ExecError(step="mount /proc", errno=1, message="mount /proc: EPERM", exit_code=125)
 RESULTS = p.Results(True, False, True, 0.25, 1 << 20, 1.5)
@@ -62,8 +63,12 @@ REPLIES: list[tuple[p.Request[Any], p.Reply]] = [
         p.List(),
         p.ListReply(
             (
-                p.EntryInfo("c", p.EntryKind.CONTAINER, None, 5, 1, "exited", "t", None, STATUS),
-                p.EntryInfo("x", p.EntryKind.EXEC, "c", 6, None, "running", "t", EXEC_ERROR, None),
+                p.EntryInfo(
+                    "c", p.EntryKind.CONTAINER, None, 5, 1, Status.exited, "t", None, STATUS
+                ),
+                p.EntryInfo(
+                    "x", p.EntryKind.EXEC, "c", 6, None, Status.running, "t", EXEC_ERROR, None
+                ),
             )
         ),
     ),

@@ -19,6 +19,7 @@ from runtime.launcher.entry import Entry, Process
 from runtime.launcher.protocol import RequestError
 from runtime.launcher.ready import Source
 from runtime.launcher.transport import Client
+from runtime.spec import Status
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def adopt(
     )
     entry = Entry(id="c", process=process)
     launcher.spawner._adopt(entry, stdio)
-    entry.state = "running"
+    entry.state = Status.running
     return entry, stdio
 
 

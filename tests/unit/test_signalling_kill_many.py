@@ -14,6 +14,7 @@ from runtime import AmbiguousReference, InvalidArgument, NotFound, Runtime, Sele
 from runtime.launcher import protocol
 from runtime.launcher.client import UnknownOp
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord
+from runtime.spec import ContainerSpec, Status
 from runtime.timeutil import now_rfc3339
 from tests.fakes.launcher import FakeLauncher
 
@@ -61,13 +62,13 @@ def runtime(tmp_path: Path, launcher: KillLauncher) -> Iterator[Runtime]:
     rt.records.close()
 
 
-def add(rt: Runtime, n: int, status: str = RUNNING, **labels: str) -> str:
+def add(rt: Runtime, n: int, status: Status = RUNNING, **labels: str) -> str:
     rt.records.insert(
         ContainerRecord(
             id=cid(n),
             name=f"job-{n}",
             status=status,
-            spec={"command": ["sleep", "60"], "hostname": "h", "labels": labels},
+            spec=ContainerSpec(command=("sleep", "60"), hostname="h", labels=labels),
             created_at=now_rfc3339(),
         )
     )
