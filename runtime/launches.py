@@ -6,6 +6,8 @@
     record_exec      an exec record (created), not started (Docker's exec create)
     start_exec       a created exec handed to the launcher (once)
     settle           the answer: an exec failure is only final once exited
+    _observe         a container's launcher round trip -> ``on_launch``
+                     (runtime/launchtrace.py; the service makes spans of it)
 
 The record is written before the launcher is asked for anything (record,
 then launch), and the launcher's reply is recorded on its reader thread
@@ -16,10 +18,12 @@ before any exit event of the same container, so a record never goes from
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import secrets
 import shutil
 import threading
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from runtime.admission import Admission
@@ -28,11 +32,14 @@ from runtime.exits import Exits
 from runtime.images import ImageStore
 from runtime.launcher import protocol
 from runtime.launcher.client import Disconnected, LauncherClient
+from runtime.launchtrace import LaunchObserver, LaunchTrace
 from runtime.layout import Layout
 from runtime.planning import make_root_dirs
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
 from runtime.spec import ContainerSpec, ExecSpec, to_dict
 from runtime.timeutil import now_rfc3339
+
+log = logging.getLogger("mydocker.runtime")
 
 #: How long an exec failure may take to show up as an exit.
 EXEC_FAILURE_WAIT = 10.0
@@ -55,6 +62,8 @@ class Launches:
         launcher: LauncherClient,
         admission: Admission,
         exits: Exits,
+        *,
+        on_launch: LaunchObserver | None = None,
     ) -> None:
         self.layout = layout
         self.records = records
@@ -62,6 +71,7 @@ class Launches:
         self.launcher = launcher
         self._admission = admission
         self._exits = exits
+        self._on_launch = on_launch
         # The execs being started: "created" until the launcher answers, so
         # the record alone cannot refuse a second start meanwhile.
         self._starting: set[str] = set()
@@ -136,8 +146,9 @@ class Launches:
             tty_size=tty_size or None,
             pidfile=self.layout.pidfile_path(container_id),
         )
+        requested_ns = time.time_ns()
         try:
-            self.launcher.request(message, on_reply=record_launch)
+            reply = self.launcher.request(message, on_reply=record_launch)
         except Disconnected as err:
             # The launcher (or our connection to it) went away mid-launch:
             # only the reconcile that follows knows whether it runs.
@@ -149,6 +160,29 @@ class Launches:
             # Keep the record, and say why it never ran.
             self._exits.fail(container_id, f"launch failed: {err}")
             raise
+        self._observe(container_id, spec.image, "create", start, requested_ns, reply)
+
+    def _observe(
+        self,
+        container_id: str,
+        image: str,
+        op: str,
+        started: bool,
+        requested_ns: int,
+        reply: protocol.Launched,
+    ) -> None:
+        """Hand a launcher round trip to ``on_launch``, on the launching thread
+        (the service's request context is there); it never fails the launch."""
+        if self._on_launch is None:
+            return
+        error = reply.exec_error.message if reply.exec_error else None
+        trace = LaunchTrace(
+            container_id, image, op, started, requested_ns, time.time_ns(), reply.timeline, error
+        )
+        try:
+            self._on_launch(trace)
+        except Exception:
+            log.exception("on_launch failed for %s", container_id)
 
     def settle(self, container_id: str) -> ContainerRecord:
         """The record after launch; an exec failure is only final once exited."""
@@ -180,7 +214,9 @@ class Launches:
             )
 
         with self._admission.gate.shared():
-            self.launcher.request(protocol.Start(record.id), on_reply=record_start)
+            requested_ns = time.time_ns()
+            reply = self.launcher.request(protocol.Start(record.id), on_reply=record_start)
+        self._observe(record.id, record.spec.image, "start", True, requested_ns, reply)
         return self.settle(record.id)
 
     # -- execs ---------------------------------------------------------------

@@ -71,6 +71,7 @@ from runtime.interactive import AttachTarget, Interactive
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
 from runtime.launches import Launches, new_container_id
+from runtime.launchtrace import LaunchObserver
 from runtime.layout import LOG_STREAMS, Layout
 from runtime.output import Output
 from runtime.planning import Planner
@@ -109,6 +110,7 @@ class Runtime:
         userns_range: tuple[int, int] = (DEFAULT_HOST_ID, USERNS_SIZE),
         max_containers: int | None = None,
         default_limits: Limits | None = None,
+        on_launch: LaunchObserver | None = None,
     ) -> None:
         """Compose the parts over the given stores and launcher (see ``open``)."""
         layout, records, images = stores.layout, stores.records, stores.images
@@ -126,7 +128,9 @@ class Runtime:
         self.admission = Admission(layout, records, reserve, max_containers)
         self.exits = Exits(records, launcher, reserve, remove=self.remove)
         self.reconciler = Reconciler(layout, records, launcher, self.admission.gate, self.exits)
-        self.launches = Launches(layout, records, images, launcher, self.admission, self.exits)
+        self.launches = Launches(
+            layout, records, images, launcher, self.admission, self.exits, on_launch=on_launch
+        )
         self.signaller = Signaller(records, launcher, self.exits)
         self.output = Output(layout, records)
         self.interactive = Interactive(self.output, launcher, self.exits)
@@ -142,6 +146,7 @@ class Runtime:
         max_image_bytes: int = DEFAULT_MAX_BYTES,
         host_image_paths: Sequence[str] = (),
         launcher: LauncherClient | None = None,
+        on_launch: LaunchObserver | None = None,
     ) -> Runtime:
         """The runtime of ``state_dir``, with its own stores and launcher client.
 
@@ -151,7 +156,9 @@ class Runtime:
         ``max_image_bytes`` caps an imported image's archive and contents;
         ``host_image_paths`` are host directories the ``host`` image adds
         to its view (runtime/images/hostview.py); ``launcher`` replaces the
-        launcher client (tests)."""
+        launcher client (tests); ``on_launch`` is called with each
+        container's launcher round trip and the launcher's timeline of it
+        (runtime/launchtrace.py), on the launching thread."""
         layout = Layout.of(state_dir)
         os.makedirs(layout.containers, mode=0o700, exist_ok=True)
         images = ImageStore(layout.images, max_image_bytes)
@@ -172,6 +179,7 @@ class Runtime:
             userns_range=userns_range,
             max_containers=max_containers,
             default_limits=default_limits,
+            on_launch=on_launch,
         )
         return runtime
 
