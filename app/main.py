@@ -14,6 +14,7 @@ from app import docs, errors, guard, ui
 from app.config import Settings
 from app.docker import DockerDispatch, create_docker_app
 from app.routes import containers, execs, images
+from app.tracing import Tracing
 from runtime import Runtime
 
 DESCRIPTION = """
@@ -23,8 +24,12 @@ ended and keeps its output.
 """
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
-    """The app; pass ``runtime`` to use one that is already started (tests)."""
+def create_app(
+    settings: Settings, runtime: Runtime | None = None, tracing: Tracing | None = None
+) -> FastAPI:
+    """The app; pass ``runtime`` to use one that is already started (tests),
+    ``tracing`` to replace the one OTEL_EXPORTER_OTLP_ENDPOINT selects (app/tracing.py)."""
+    traces = tracing or Tracing.from_environment()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,6 +44,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             default_limits=settings.default_limits,
             max_image_bytes=settings.max_upload_bytes,
             host_image_paths=settings.host_image_paths,
+            on_launch=traces.on_launch,
         )
         await run_in_threadpool(started.start)
         app.state.runtime = started
@@ -60,7 +66,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         title="mydocker",
         version="0.1.0",
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=traces.around(lifespan),
+        telemetry=traces.telemetry(),
         docs_url=None,  # served by app.docs, without a CDN
         redoc_url=None,
     )
