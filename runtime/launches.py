@@ -18,17 +18,21 @@ import errno
 import os
 import secrets
 import shutil
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from runtime.admission import Admission
 from runtime.errors import InvalidState, RuntimeFailure, StorageFull, Unavailable
+from runtime.events import EventLog
 from runtime.exits import Exits
 from runtime.images import ImageStore
 from runtime.launcher.client import Disconnected, LauncherClient
 from runtime.layout import Layout
+from runtime.meters import Meter, setup_step
 from runtime.planning import make_root_dirs
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
+from runtime.reports import container_event, exec_event
 from runtime.spec import ContainerSpec, ExecSpec, to_dict
 from runtime.timeutil import now_rfc3339
 
@@ -53,6 +57,8 @@ class Launches:
         launcher: LauncherClient,
         admission: Admission,
         exits: Exits,
+        events: EventLog,
+        meter: Meter,
     ) -> None:
         self.layout = layout
         self.records = records
@@ -60,6 +66,8 @@ class Launches:
         self.launcher = launcher
         self._admission = admission
         self._exits = exits
+        self._events = events
+        self._meter = meter
 
     # -- containers ----------------------------------------------------------
     def create(
@@ -84,7 +92,8 @@ class Launches:
                 self._admission.admit()
                 self.images.get(spec.image)  # not deleted meanwhile (delete_image holds the lock)
                 self._make_and_insert(record, spec)
-            self._launch(container_id, dict(record.spec), start, tty_size)
+            self._events.publish(container_event("create", record))
+            self._launch(record, start, tty_size)
         return self.settle(container_id)
 
     def _make_and_insert(self, record: ContainerRecord, spec: ContainerSpec) -> None:
@@ -105,14 +114,19 @@ class Launches:
 
     def _launch(
         self,
-        container_id: str,
-        spec: dict[str, Any],
+        created: ContainerRecord,
         start: bool,
         tty_size: tuple[int, int] | None = None,
     ) -> None:
+        container_id, spec = created.id, dict(created.spec)
+        replied_ns = 0
+
         def record_launch(reply: dict[str, Any]) -> None:
+            nonlocal replied_ns
             exec_error = reply.get("exec_error")
-            self.records.update(
+            if not exec_error:
+                replied_ns = time.monotonic_ns()  # the child exec'd: the launch is done
+            record = self.records.update(
                 container_id,
                 status=RUNNING if start else CREATED,
                 pid=reply["pid"],
@@ -120,6 +134,9 @@ class Launches:
                 started_at=reply.get("started_at"),
                 error=exec_error["message"] if exec_error else None,
             )
+            # Here, on the launcher reader's thread, which records this
+            # container's exit only after: "start" is never logged after "die".
+            self._report_start(record, exec_error)
 
         message = {
             "op": "create",
@@ -134,6 +151,7 @@ class Launches:
         try:
             self.launcher.request(message, on_reply=record_launch)
         except Disconnected as err:
+            self._meter.launch_failed("launcher")
             # The launcher (or our connection to it) went away mid-launch:
             # only the reconcile that follows knows whether it runs.
             raise Unavailable(
@@ -142,8 +160,19 @@ class Launches:
             ) from err
         except RuntimeFailure as err:
             # Keep the record, and say why it never ran.
+            self._meter.launch_failed("launcher")
             self._exits.fail(container_id, f"launch failed: {err}")
             raise
+        if replied_ns and start:
+            self._meter.launch_replied(replied_ns)
+
+    def _report_start(self, record: ContainerRecord, exec_error: Any) -> None:
+        """``start`` once the command runs; a failed setup or exec is
+        counted by its step, and its ``die`` follows (127, 126, 125)."""
+        if exec_error:
+            self._meter.launch_failed(setup_step(exec_error.get("step")))
+        elif record.status == RUNNING:
+            self._events.publish(container_event("start", record))
 
     def settle(self, container_id: str) -> ContainerRecord:
         """The record after launch; an exec failure is only final once exited."""
@@ -163,12 +192,13 @@ class Launches:
 
         def record_start(reply: dict[str, Any]) -> None:
             exec_error = reply.get("exec_error")
-            self.records.update(
+            started = self.records.update(
                 record.id,
                 status=RUNNING,
                 started_at=reply.get("started_at"),
                 error=exec_error["message"] if exec_error else None,
             )
+            self._report_start(started, exec_error)
 
         with self._admission.gate.shared():
             self.launcher.request({"op": "start", "id": record.id}, on_reply=record_start)
@@ -196,7 +226,8 @@ class Launches:
         )
         os.makedirs(self.layout.exec_dir(container.id, record.id), mode=0o700)
         self.records.insert_exec(record)
-        self._launch_exec(record, tty_size)
+        self._events.publish(exec_event("exec_create", record, container.name))
+        self._launch_exec(record, container.name, tty_size)
         current = self.records.resolve_exec(record.id)
         if current.error and current.status != EXITED:
             try:
@@ -205,16 +236,20 @@ class Launches:
                 pass
         return self.records.resolve_exec(record.id)
 
-    def _launch_exec(self, record: ExecRecord, tty_size: tuple[int, int] | None) -> None:
+    def _launch_exec(
+        self, record: ExecRecord, container_name: str, tty_size: tuple[int, int] | None
+    ) -> None:
         def record_launch(reply: dict[str, Any]) -> None:
             exec_error = reply.get("exec_error")
-            self.records.update_exec(
+            started = self.records.update_exec(
                 record.id,
                 status=RUNNING,
                 pid=reply["pid"],
                 started_at=reply.get("started_at"),
                 error=exec_error["message"] if exec_error else None,
             )
+            if not exec_error:
+                self._events.publish(exec_event("exec_start", started, container_name))
 
         message = {
             "op": "exec",

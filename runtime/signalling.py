@@ -21,9 +21,12 @@ from dataclasses import dataclass
 
 from runtime import pids
 from runtime.errors import InvalidState, NotFound, RuntimeFailure, Unavailable
+from runtime.events import EventLog
 from runtime.exits import Exits
+from runtime.exitstatus import signal_name
 from runtime.launcher.client import LauncherClient, UnknownOp
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, RecordStore
+from runtime.reports import container_event
 from runtime.selection import Selector
 from runtime.signals import catches, parse_signal
 
@@ -51,10 +54,13 @@ class KillResult:
 
 
 class Signaller:
-    def __init__(self, records: RecordStore, launcher: LauncherClient, exits: Exits) -> None:
+    def __init__(
+        self, records: RecordStore, launcher: LauncherClient, exits: Exits, events: EventLog
+    ) -> None:
         self.records = records
         self.launcher = launcher
         self._exits = exits
+        self._events = events
 
     def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
         signo = parse_signal(signal)
@@ -87,12 +93,15 @@ class Signaller:
                 except NotFound:
                     not_found.append(ref)
         chosen = list({r.id: r for r in candidates if selector.matches(r)}.values())
+        by_id = {r.id: r for r in chosen}
         running = [r.id for r in chosen if r.status == RUNNING]
         not_running = [r.id for r in chosen if r.status != RUNNING]
         killed: list[str] = []
         for start in range(0, len(running), KILL_BATCH):
             batch = running[start : start + KILL_BATCH]
             done, gone = self._signal_batch(batch, signo)
+            for container_id in done:
+                self._report_kill(by_id[container_id], signo)
             killed += done
             not_running += gone
         return KillResult(signo, tuple(killed), tuple(not_running), tuple(not_found))
@@ -125,6 +134,10 @@ class Signaller:
             self.launcher.request({"op": "kill", "id": record.id, "signal": int(signo)})
         except NotFound as err:
             raise InvalidState(f"container {record.id} is not running (it has exited)") from err
+        self._report_kill(record, signo)
+
+    def _report_kill(self, record: ContainerRecord, signo: int) -> None:
+        self._events.publish(container_event("kill", record, signal=signal_name(signo)))
 
     def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
         """SIGTERM, then SIGKILL once ``timeout`` seconds have passed.
@@ -136,13 +149,18 @@ class Signaller:
         record = self.records.resolve(ref)
         if record.status == EXITED:
             return record
+        stopped: ContainerRecord | None = None
         if record.status == RUNNING and self._catches(record, signal_module.SIGTERM):
             try:
                 self._signal(record, signal_module.SIGTERM)
-                return self._exits.exit_future(record.id).result(timeout)
+                stopped = self._exits.exit_future(record.id).result(timeout)
             except (FutureTimeout, InvalidState):
                 pass
-        return self.kill_and_wait(record)
+        if stopped is None:
+            stopped = self.kill_and_wait(record)
+        # As docker: kill (SIGTERM, SIGKILL), die, then stop.
+        self._events.publish(container_event("stop", stopped))
+        return stopped
 
     def _catches(self, record: ContainerRecord, signo: int) -> bool:
         # A reused pid is another process: ask only if it is still ours.
