@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from app import docs, errors, eventstream, guard
 from app.config import Settings
 from app.docker import DockerDispatch, create_docker_app
-from app.metrics import HttpMetrics, Metrics
+from app.metrics import HttpMetrics, Metrics, RouteNote
 from app.metrics import router as metrics_router
 from app.routes import containers, events, execs, images
 from runtime import Runtime
@@ -106,11 +106,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     docker = create_docker_app()
     docker.state = app.state
     docker.dependency_overrides = app.dependency_overrides
+    docker.add_middleware(RouteNote)
     app.add_middleware(DockerDispatch, native=app, docker=docker)
     # Last added is outermost: the guard sees every request, Docker's included.
     guard.install(app, settings)
     # Outermost of all: a 401 or 413 from the guard is counted too.
-    app.add_middleware(HttpMetrics, metrics=metrics, fallbacks=[docker])
+    app.add_middleware(HttpMetrics, metrics=metrics)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:

@@ -7,6 +7,8 @@
                     seconds, launch errors by step, record write seconds
     HttpMetrics     a pure ASGI middleware: requests and their seconds by
                     method, route template and status (streams included)
+    RouteNote       on the Docker app: the route of a request it ran under
+                    a copy of the scope (its /v1.xx prefix stripped)
     router          ``GET /metrics``, behind the token like every route
     serve_port      ``--metrics-port``: /metrics alone on a loopback port,
                     without the token
@@ -37,7 +39,6 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.routing import Match
 
 from app.errors import METHODS
 from app.guard import ASGIApp, Message, Receive, Scope, Send
@@ -191,37 +192,47 @@ def metrics(request: Request) -> Response:
     return Response(found.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
-def route_template(scope: Scope, fallbacks: list[ASGIApp]) -> str:
+#: Where ``RouteNote`` leaves the route of a request that ran under a copy
+#: of the scope (the Docker dispatcher's ``/v1.xx`` prefix, app/docker).
+NOTE = "mydocker.route"
+
+
+def route_template(scope: Scope) -> str:
     """The template of the route that took the request (``/containers/{ref}``),
-    never its raw path.  Starlette leaves it in ``scope["route"]``; a
-    request the Docker dispatcher rewrote (its ``/v1.xx`` prefix) ran under
-    a copy of the scope, so its route is found again in ``fallbacks``."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
+    never its raw path (Starlette leaves the route in ``scope["route"]``)."""
+    path = getattr(scope.get("route"), "path", None)
     if isinstance(path, str):
         return path
-    for app in fallbacks:
-        for candidate in getattr(getattr(app, "router", None), "routes", []):
-            sub = {**scope, "path": _without_version(scope["path"])}
-            if candidate.matches(sub)[0] is Match.FULL:
-                return f"/v{{version}}{candidate.path}"
+    noted = (scope.get(NOTE) or {}).get("path")
+    if isinstance(noted, str):
+        return f"/v{{version}}{noted}"
     return UNMATCHED
 
 
-def _without_version(path: str) -> str:
-    if path.startswith("/v") and "/" in path[1:]:
-        return path[path.index("/", 1) :]
-    return path
+class RouteNote:
+    """On the Docker app: hands the route it matched back through ``NOTE``,
+    a dict that the dispatcher's copy of the scope shares with the original."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            note = scope.get(NOTE)
+            path = getattr(scope.get("route"), "path", None)
+            if note is not None and isinstance(path, str):
+                note["path"] = path
 
 
 class HttpMetrics:
     """Pure ASGI (a ``BaseHTTPMiddleware`` would buffer streams): counts each
     request once it has ended, with the status it was answered."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, fallbacks: list[ASGIApp]) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self.fallbacks = fallbacks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -229,6 +240,7 @@ class HttpMetrics:
             return
         started = time.monotonic_ns()
         request_received_ns.set(started)
+        scope[NOTE] = {}
         status = 500  # an app that raised before answering
 
         async def counted_send(message: Message) -> None:
@@ -241,7 +253,7 @@ class HttpMetrics:
             await self.app(scope, receive, counted_send)
         finally:
             method = scope["method"] if scope["method"] in METHODS else "other"
-            labels = (method, route_template(scope, self.fallbacks), str(status))
+            labels = (method, route_template(scope), str(status))
             self.metrics.http_requests.labels(*labels).inc()
             seconds = (time.monotonic_ns() - started) / 1e9
             self.metrics.http_seconds.labels(*labels).observe(seconds)

@@ -66,6 +66,7 @@ SETUP_STEPS = frozenset(
         "mount /dev/shm",
         "make /dev links",
         "make the root read-only",
+        "drop bounding capabilities",
         "setup",
         "launcher",
     }
@@ -82,14 +83,16 @@ STEP_FAMILIES = (
     ("exec ", "exec"),
 )
 OTHER = "other"
+_BOUNDED = SETUP_STEPS | {family for _, family in STEP_FAMILIES} | {OTHER}
 
 
 def setup_step(step: str | None) -> str:
     """``step`` when it is a known name, its family when it names a path
-    or a command (``exec /bin/x`` → ``exec``), else ``other``."""
+    or a command (``exec /bin/x`` → ``exec``), else ``other``; a bounded
+    name is its own bound."""
     if not step:
         return OTHER
-    if step in SETUP_STEPS:
+    if step in _BOUNDED:
         return step
     for prefix, family in STEP_FAMILIES:
         if step.startswith(prefix):

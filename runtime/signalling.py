@@ -18,6 +18,7 @@ import signal as signal_module
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from typing import Any
 
 from runtime import pids
 from runtime.errors import InvalidState, NotFound, RuntimeFailure, Unavailable
@@ -99,28 +100,37 @@ class Signaller:
         killed: list[str] = []
         for start in range(0, len(running), KILL_BATCH):
             batch = running[start : start + KILL_BATCH]
-            done, gone = self._signal_batch(batch, signo)
-            for container_id in done:
-                self._report_kill(by_id[container_id], signo)
+            done, gone = self._signal_batch([by_id[i] for i in batch], signo)
             killed += done
             not_running += gone
         return KillResult(signo, tuple(killed), tuple(not_running), tuple(not_found))
 
-    def _signal_batch(self, ids: list[str], signo: int) -> tuple[list[str], list[str]]:
-        """(signalled, not running) for one launcher request's worth of ids."""
+    def _signal_batch(
+        self, records: list[ContainerRecord], signo: int
+    ) -> tuple[list[str], list[str]]:
+        """(signalled, not running) for one launcher request's worth of containers."""
+        ids = [r.id for r in records]
+
+        def report(reply: dict[str, Any]) -> None:
+            by_id = {r.id: r for r in records}
+            for container_id in reply["killed"]:
+                self._report_kill(by_id[container_id], signo)
+
         try:
-            reply = self.launcher.request({"op": "kill_many", "ids": ids, "signal": int(signo)})
+            reply = self.launcher.request(
+                {"op": "kill_many", "ids": ids, "signal": int(signo)}, on_reply=report
+            )
         except UnknownOp:
             # A launcher started by an older API (launchers outlive upgrades):
             # the single kill, one request each.
             done, gone = [], []
-            for container_id in ids:
+            for record in records:
                 try:
-                    self.launcher.request({"op": "kill", "id": container_id, "signal": signo})
-                except (NotFound, InvalidState):
-                    gone.append(container_id)
+                    self._signal(record, signo)
+                except InvalidState:
+                    gone.append(record.id)
                 else:
-                    done.append(container_id)
+                    done.append(record.id)
             return done, gone
         return list(reply["killed"]), list(reply["not_running"])
 
@@ -131,10 +141,13 @@ class Signaller:
         ack), which can fall between our look at the record and this request:
         its "no such container" then means "not running", not a 404."""
         try:
-            self.launcher.request({"op": "kill", "id": record.id, "signal": int(signo)})
+            self.launcher.request(
+                {"op": "kill", "id": record.id, "signal": int(signo)},
+                # On the reader thread, before the exit it may cause: kill, then die.
+                on_reply=lambda _: self._report_kill(record, signo),
+            )
         except NotFound as err:
             raise InvalidState(f"container {record.id} is not running (it has exited)") from err
-        self._report_kill(record, signo)
 
     def _report_kill(self, record: ContainerRecord, signo: int) -> None:
         self._events.publish(container_event("kill", record, signal=signal_name(signo)))
