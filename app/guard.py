@@ -3,9 +3,16 @@
 In order, for each HTTP request:
 
 1. the bearer token (when the service has one): every path but ``/health``
-   demands ``Authorization: Bearer <token>``, compared in constant time
-   (``hmac.compare_digest``); anything else is ``401`` with a fixed body,
-   so nothing about containers, routes or even the OpenAPI document leaks;
+   and the console's static shell (``GET /ui/...``: no data in it, and it
+   must load to ask for the token) demands ``Authorization: Bearer
+   <token>``, compared in constant time (``hmac.compare_digest``); anything
+   else is ``401`` with a fixed body, so nothing about containers, routes or
+   even the OpenAPI document leaks.  A browser cannot set headers on a
+   WebSocket, so a WebSocket may carry the token as a subprotocol instead
+   (``mydocker.token.<base64url of the token>``, offered with ``mydocker``,
+   which the accept then selects: Kubernetes' ``base64url.bearer.
+   authorization.k8s.io.<token>`` does the same); the token protocol is
+   taken out of the scope, so no route sees or echoes it;
 2. the body size: a ``Content-Length`` above the cap is ``413`` before
    anything is read; a chunked body is counted while it streams in, and the
    request fails with ``413`` as soon as it passes the cap, so the service
@@ -21,6 +28,8 @@ and responses pass through untouched.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
 import json
 import re
@@ -41,6 +50,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Paths that answer without a token: a liveness probe only.
 OPEN_PATHS = frozenset({"/health"})
+#: The web console's static files (app/ui), open to GET and HEAD.
+OPEN_PREFIX = "/ui"
+#: The WebSocket subprotocol a browser selects, and the prefix of the one
+#: that carries its token (RFC 6455 4.1: protocols are tokens, hence base64url).
+WS_PROTOCOL = "mydocker"
+WS_TOKEN_PROTOCOL = "mydocker.token."
 #: Image uploads (ours and Docker's, with or without its /v1.xx prefix).
 UPLOAD_PATH = re.compile(r"^(/v[0-9.]+)?/images(/|$)")
 
@@ -94,7 +109,7 @@ class Guard:
         self.body_timeout = body_timeout
 
     def _authorized(self, scope: Scope, headers: dict[bytes, bytes]) -> bool:
-        if self.expected is None or scope["path"] in OPEN_PATHS:
+        if self.expected is None or _open(scope):
             return True
         return hmac.compare_digest(headers.get(b"authorization", b""), self.expected)
 
@@ -104,6 +119,9 @@ class Guard:
             return
         headers = dict(scope.get("headers") or [])
         if scope["type"] == "websocket":
+            scope, send, token = _protocol_token(scope, send)
+            if token is not None:
+                headers.setdefault(b"authorization", b"Bearer " + token)
             if self._authorized(scope, headers):
                 await self.app(scope, receive, send)
             elif "websocket.http.response" in (scope.get("extensions") or {}):
@@ -176,6 +194,44 @@ class Guard:
             return message
 
         return guarded
+
+
+def _open(scope: Scope) -> bool:
+    path: str = scope["path"]
+    if path in OPEN_PATHS:
+        return True
+    # ".." never reaches a route here (StaticFiles stays in its directory),
+    # but an open prefix should not even look like a way out of itself.
+    return (
+        scope["type"] == "http"
+        and scope["method"] in ("GET", "HEAD")
+        and (path == OPEN_PREFIX or path.startswith(f"{OPEN_PREFIX}/"))
+        and "/.." not in path
+    )
+
+
+def _protocol_token(scope: Scope, send: Send) -> tuple[Scope, Send, bytes | None]:
+    """The token a WebSocket offers as a subprotocol, taken out of the scope;
+    ``send`` then makes the accept select ``mydocker`` (a browser fails the
+    handshake unless the server selects one of the protocols it offered)."""
+    offered: list[str] = list(scope.get("subprotocols") or [])
+    carriers = [p for p in offered if p.startswith(WS_TOKEN_PROTOCOL)]
+    if not carriers:
+        return scope, send, None
+    encoded = carriers[0][len(WS_TOKEN_PROTOCOL) :]
+    try:
+        token = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except (binascii.Error, ValueError):
+        token = b""  # then no token matches it
+    rest = [p for p in offered if not p.startswith(WS_TOKEN_PROTOCOL)]
+
+    async def selecting_send(message: Message) -> None:
+        if message["type"] == "websocket.accept" and not message.get("subprotocol"):
+            if WS_PROTOCOL in rest:
+                message = {**message, "subprotocol": WS_PROTOCOL}
+        await send(message)
+
+    return {**scope, "subprotocols": rest}, selecting_send, token
 
 
 def install(app: FastAPI, settings: Settings) -> None:

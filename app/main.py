@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from app import docs, errors, eventstream, guard
+from app import docs, errors, eventstream, guard, ui
 from app.config import Settings
 from app.docker import DockerDispatch, create_docker_app
 from app.metrics import HttpMetrics, Metrics, RouteNote
@@ -96,6 +96,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.metrics = metrics
     errors.install(app)
     docs.install(app)
+    ui.install(app)
     app.include_router(containers.router)
     app.include_router(execs.router)
     app.include_router(images.router)

@@ -42,7 +42,7 @@ RECORD = 8 + 8 * MAX_STEPS
 def timed_launcher(argv: list[str]) -> int:
     """The launcher, with timers (runs as ``python -m bench.steps --launcher``)."""
     from runtime import child, libc
-    from runtime.launcher import server
+    from runtime.launcher import spawn, startup
 
     shm_path, launcher_args = argv[0], argv[1:]
     fd = os.open(shm_path, os.O_RDWR)
@@ -54,7 +54,7 @@ def timed_launcher(argv: list[str]) -> int:
         clones[0] += 1  # the child inherits its slot number
         return real_clone(*args, **kwargs)
 
-    server.libc.clone = clone  # type: ignore[attr-defined]
+    spawn.libc.clone = clone  # type: ignore[attr-defined]
     real_run_steps = child.run_steps
 
     def run_steps(steps: list[tuple[str, Callable[[], None]]], *args: Any, **kw: Any) -> Any:
@@ -90,7 +90,7 @@ def timed_launcher(argv: list[str]) -> int:
                 return method(*args, **kwargs)
             finally:
                 times[name].append(time.perf_counter() - start)
-                if name == "Launcher._reap":
+                if name == "Launcher.reap":
                     with open(dump, "w") as f:
                         json.dump(times, f)
 
@@ -102,7 +102,7 @@ def timed_launcher(argv: list[str]) -> int:
                 for name, attr in list(vars(cls).items()):
                     if inspect.isfunction(attr) and not name.startswith("__"):
                         setattr(cls, name, timer(f"{cls_name}.{name}", attr))
-    return server.main(launcher_args)
+    return startup.main(launcher_args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         launcher_times: dict[str, list[float]] = json.load(f)
     os.unlink(shm_path)
     os.unlink(shm_path + ".launcher.json")
-    launches = len(launcher_times.get("Launcher._reap", [])) or 1
+    launches = len(launcher_times.get("Launcher.reap", [])) or 1
     print(
         f"{args.runs} launches of /bin/true ({args.image or 'default image'}), in-process: "
         f"median {statistics.median(walls) * 1e3:.2f} ms"

@@ -5,8 +5,8 @@ what.  A launcher runs with hooks that stamp ``time.monotonic()`` (one
 clock for every process) into a shared memory file at fixed points: the
 clone in the launcher, the child's first Python line, its wait for the go
 byte, its first step, its wait for the cgroup join, the moment before
-execve, and the launcher's ``Cgroup.add``, the end of ``_join`` and
-``_release``.  The runtime drives it in-process (``Runtime.create`` +
+execve, and the launcher's ``Cgroup.add``, the end of ``Spawner.join`` and
+``Spawner.release``.  The runtime drives it in-process (``Runtime.create`` +
 ``wait`` of ``/bin/true``), and each mark is printed as ms after the clone
 call: median, mean and p90 over the launches, sorted by median, with the
 wall time of a launch and the duration of ``Cgroup.add`` alone.
@@ -41,8 +41,8 @@ MARKS = {
     8: "child calls execve",
     9: "Cgroup.add begins (launcher)",
     10: "Cgroup.add ends (launcher)",
-    11: "_join ends (launcher)",
-    12: "_release: joined byte sent (launcher)",
+    11: "Spawner.join ends (launcher)",
+    12: "Spawner.release: joined byte sent (launcher)",
 }
 RECORD = 8 * (max(MARKS) + 1)  # slot 0: just before the clone call
 WARMUP = 5
@@ -52,7 +52,7 @@ def timed_launcher(argv: list[str]) -> int:
     """The launcher, with the marks (runs as ``python -m bench.timeline --launcher``)."""
     from runtime import child, libc
     from runtime.cgroups.base import Cgroup
-    from runtime.launcher import server
+    from runtime.launcher import spawn, startup
 
     shm_path, launcher_args = argv[0], argv[1:]
     fd = os.open(shm_path, os.O_RDWR)
@@ -84,7 +84,7 @@ def timed_launcher(argv: list[str]) -> int:
         mark(1)
         return result
 
-    server.libc.clone = clone  # type: ignore[attr-defined]
+    spawn.libc.clone = clone  # type: ignore[attr-defined]
     child.run = around(2, None, child.run)  # type: ignore[assignment]
     child._wait_for_go = around(3, 4, child._wait_for_go)  # type: ignore[assignment]
     child._wait_for_joined = around(6, 7, child._wait_for_joined)  # type: ignore[assignment]
@@ -96,9 +96,9 @@ def timed_launcher(argv: list[str]) -> int:
 
     child.run_steps = run_steps  # type: ignore[assignment]
     Cgroup.add = around(9, 10, Cgroup.add)  # type: ignore[method-assign]
-    server.Launcher._join = around(None, 11, server.Launcher._join)  # type: ignore[method-assign]
-    server.Launcher._release = around(None, 12, server.Launcher._release)  # type: ignore[method-assign]
-    return server.main(launcher_args)
+    spawn.Spawner.join = around(None, 11, spawn.Spawner.join)  # type: ignore[method-assign]
+    spawn.Spawner.release = around(None, 12, spawn.Spawner.release)  # type: ignore[method-assign]
+    return startup.main(launcher_args)
 
 
 def _quantile(values: list[float], fraction: float) -> float:

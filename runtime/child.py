@@ -56,7 +56,7 @@ EXIT_NOT_FOUND = 127
 
 GO_BYTE = b"G"
 #: The second byte on the sync pipe: the parent has moved the child into
-#: every cgroup of the container (runtime/launcher/server.py, ``_join``).
+#: every cgroup of the container (runtime/launcher/spawn.py, ``Spawner.join``).
 #:
 #: cgroups(7): a process's cgroup membership is what the controllers limit
 #: and count, and a child starts in its parent's cgroups.  Writing a pid to

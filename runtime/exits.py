@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from runtime.errors import NotFound, RuntimeFailure, StorageFull, Unavailable
 from runtime.events import EventLog
+from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
 from runtime.records import EXITED, ContainerRecord, ExecRecord, RecordStore
 from runtime.reports import container_event, die_attributes, exec_event
@@ -85,13 +86,12 @@ class Exits:
                     future.set_exception(Unavailable("the service is shutting down"))
 
     # -- events from the launcher (reader thread) -------------------------
-    def on_event(self, event: dict[str, Any]) -> None:
-        if event.get("event") != "exit":
-            return
-        if event.get("kind") == "exec":
+    def on_event(self, event: protocol.ExitEvent) -> None:
+        if event.kind == protocol.EntryKind.EXEC:
             self._on_exec_exit(event)
             return
-        container_id = event["id"]
+        container_id = event.id
+        results = event.exit.results.as_dict() if event.exit.results is not None else {}
         record: ContainerRecord | None = None
         try:
             with self.lock:
@@ -100,10 +100,10 @@ class Exits:
                     record = self.records.update(
                         container_id,
                         status=EXITED,
-                        exit_code=event["exit_code"],
-                        signal=event["signal"],
-                        finished_at=event["finished_at"],
-                        results={**current.results, **event.get("results", {})},
+                        exit_code=event.exit.exit_code,
+                        signal=event.exit.signal,
+                        finished_at=event.exit.finished_at,
+                        results={**current.results, **results},
                         # A lost-status error set meanwhile is wrong now.
                         **self._clear_lost(container_id),
                     )
@@ -145,16 +145,16 @@ class Exits:
         except RuntimeFailure:
             log.exception("auto-removing container %s failed", container_id)
 
-    def _on_exec_exit(self, event: dict[str, Any]) -> None:
+    def _on_exec_exit(self, event: protocol.ExitEvent) -> None:
         record: ExecRecord | None = None
         with self.lock:
-            if self.records.get_exec(event["id"]) is not None:
+            if self.records.get_exec(event.id) is not None:
                 record = self.records.update_exec(
-                    event["id"],
+                    event.id,
                     status=EXITED,
-                    exit_code=event["exit_code"],
-                    signal=event["signal"],
-                    finished_at=event["finished_at"],
+                    exit_code=event.exit.exit_code,
+                    signal=event.exit.signal,
+                    finished_at=event.exit.finished_at,
                 )
         if record is not None:
             container = self.records.get(record.container_id)
@@ -170,13 +170,13 @@ class Exits:
         # Ack even for an exec whose container was removed meanwhile, or the
         # launcher would keep the entry (and itself) forever; before waking
         # the waiters, as for containers (on_event).
-        self._ack_then_wake(event["id"], record, self._exec_waiters)
+        self._ack_then_wake(event.id, record, self._exec_waiters)
 
     def _ack_then_wake(
         self, target_id: str, record: R | None, registry: dict[str, list[Future[R]]]
     ) -> None:
         try:
-            self.launcher.notify({"op": "ack", "id": target_id})
+            self.launcher.notify(protocol.Ack(target_id))
         finally:
             if record is not None:
                 with self.lock:

@@ -12,13 +12,13 @@ pipe or pty master (runtime/terminal.py).
 
 from __future__ import annotations
 
-import base64
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from runtime.errors import InvalidArgument, InvalidState
 from runtime.exits import Exits
+from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
 from runtime.output import Output
 
@@ -64,13 +64,11 @@ class Interactive:
     def write_input(self, target: AttachTarget, data: bytes) -> None:
         """Bytes for the target's stdin (its pty with ``tty``)."""
         _check_stdin(target)
-        self.launcher.request(
-            {"op": "write", "id": target.id, "data": base64.b64encode(data).decode()}
-        )
+        self.launcher.request(protocol.Write(target.id, data))
 
     def close_input(self, target: AttachTarget) -> None:
         _check_stdin(target)
-        self.launcher.request({"op": "close_stdin", "id": target.id})
+        self.launcher.request(protocol.CloseStdin(target.id))
 
     def resize(self, target: AttachTarget, rows: int, cols: int) -> None:
         """TIOCSWINSZ on the target's pty; its foreground process gets SIGWINCH."""
@@ -78,7 +76,7 @@ class Interactive:
             raise InvalidState(f"{target.kind} {target.id} has no tty")
         if not (0 < rows <= 0xFFFF and 0 < cols <= 0xFFFF):
             raise InvalidArgument("rows", "rows and cols must be in 1..65535")
-        self.launcher.request({"op": "resize", "id": target.id, "rows": rows, "cols": cols})
+        self.launcher.request(protocol.Resize(target.id, rows, cols))
 
 
 def _check_stdin(target: AttachTarget) -> None:

@@ -20,13 +20,13 @@ import secrets
 import shutil
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
 
 from runtime.admission import Admission
 from runtime.errors import InvalidState, RuntimeFailure, StorageFull, Unavailable
 from runtime.events import EventLog
 from runtime.exits import Exits
 from runtime.images import ImageStore
+from runtime.launcher import protocol
 from runtime.launcher.client import Disconnected, LauncherClient
 from runtime.layout import Layout
 from runtime.meters import Meter, setup_step
@@ -121,33 +121,32 @@ class Launches:
         container_id, spec = created.id, dict(created.spec)
         replied_ns = 0
 
-        def record_launch(reply: dict[str, Any]) -> None:
+        def record_launch(reply: protocol.Launched) -> None:
             nonlocal replied_ns
-            exec_error = reply.get("exec_error")
+            exec_error = reply.exec_error
             if not exec_error:
                 replied_ns = time.monotonic_ns()  # the child exec'd: the launch is done
             record = self.records.update(
                 container_id,
                 status=RUNNING if start else CREATED,
-                pid=reply["pid"],
-                pid_start_time=reply.get("pid_start_time"),
-                started_at=reply.get("started_at"),
-                error=exec_error["message"] if exec_error else None,
+                pid=reply.pid,
+                pid_start_time=reply.pid_start_time,
+                started_at=reply.started_at,
+                error=exec_error.message if exec_error else None,
             )
             # Here, on the launcher reader's thread, which records this
             # container's exit only after: "start" is never logged after "die".
             self._report_start(record, exec_error)
 
-        message = {
-            "op": "create",
-            "id": container_id,
-            "spec": spec,
-            "start": start,
-            "stdout": self.layout.log_path(container_id, "stdout"),
-            "stderr": self.layout.log_path(container_id, "stderr"),
-            "tty_size": list(tty_size) if tty_size else None,
-            "pidfile": self.layout.pidfile_path(container_id),
-        }
+        message = protocol.Create(
+            id=container_id,
+            spec=spec,
+            start=start,
+            stdout=self.layout.log_path(container_id, "stdout"),
+            stderr=self.layout.log_path(container_id, "stderr"),
+            tty_size=tty_size or None,
+            pidfile=self.layout.pidfile_path(container_id),
+        )
         try:
             self.launcher.request(message, on_reply=record_launch)
         except Disconnected as err:
@@ -166,11 +165,13 @@ class Launches:
         if replied_ns and start:
             self._meter.launch_replied(replied_ns)
 
-    def _report_start(self, record: ContainerRecord, exec_error: Any) -> None:
+    def _report_start(
+        self, record: ContainerRecord, exec_error: protocol.ExecError | None
+    ) -> None:
         """``start`` once the command runs; a failed setup or exec is
         counted by its step, and its ``die`` follows (127, 126, 125)."""
         if exec_error:
-            self._meter.launch_failed(setup_step(exec_error.get("step")))
+            self._meter.launch_failed(setup_step(exec_error.step))
         elif record.status == RUNNING:
             self._events.publish(container_event("start", record))
 
@@ -190,18 +191,18 @@ class Launches:
         if record.status != CREATED:
             raise InvalidState(f"container {record.id} is {record.status}, not created")
 
-        def record_start(reply: dict[str, Any]) -> None:
-            exec_error = reply.get("exec_error")
+        def record_start(reply: protocol.Launched) -> None:
+            exec_error = reply.exec_error
             started = self.records.update(
                 record.id,
                 status=RUNNING,
-                started_at=reply.get("started_at"),
-                error=exec_error["message"] if exec_error else None,
+                started_at=reply.started_at,
+                error=exec_error.message if exec_error else None,
             )
             self._report_start(started, exec_error)
 
         with self._admission.gate.shared():
-            self.launcher.request({"op": "start", "id": record.id}, on_reply=record_start)
+            self.launcher.request(protocol.Start(record.id), on_reply=record_start)
         return self.settle(record.id)
 
     # -- execs ---------------------------------------------------------------
@@ -239,27 +240,26 @@ class Launches:
     def _launch_exec(
         self, record: ExecRecord, container_name: str, tty_size: tuple[int, int] | None
     ) -> None:
-        def record_launch(reply: dict[str, Any]) -> None:
-            exec_error = reply.get("exec_error")
+        def record_launch(reply: protocol.Launched) -> None:
+            exec_error = reply.exec_error
             started = self.records.update_exec(
                 record.id,
                 status=RUNNING,
-                pid=reply["pid"],
-                started_at=reply.get("started_at"),
-                error=exec_error["message"] if exec_error else None,
+                pid=reply.pid,
+                started_at=reply.started_at,
+                error=exec_error.message if exec_error else None,
             )
             if not exec_error:
                 self._events.publish(exec_event("exec_start", started, container_name))
 
-        message = {
-            "op": "exec",
-            "id": record.id,
-            "container": record.container_id,
-            "spec": dict(record.spec),
-            "stdout": self.layout.exec_log_path(record, "stdout"),
-            "stderr": self.layout.exec_log_path(record, "stderr"),
-            "tty_size": list(tty_size) if tty_size else None,
-        }
+        message = protocol.Exec(
+            id=record.id,
+            container=record.container_id,
+            spec=dict(record.spec),
+            stdout=self.layout.exec_log_path(record, "stdout"),
+            stderr=self.layout.exec_log_path(record, "stderr"),
+            tty_size=tty_size or None,
+        )
         try:
             self.launcher.request(message, on_reply=record_launch)
         except RuntimeFailure:

@@ -23,6 +23,7 @@ from runtime import leftovers, pids
 from runtime.errors import RuntimeFailure
 from runtime.exits import STATUS_LOST, Exits
 from runtime.gate import Gate
+from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
 from runtime.layout import Layout
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, RecordStore
@@ -51,34 +52,32 @@ class Reconciler:
 
     def reconcile(self) -> None:
         with self._gate.exclusive():
-            held = {e["id"]: e for e in self.launcher.request({"op": "list"})["containers"]}
+            held = {e.id: e for e in self.launcher.request(protocol.List()).containers}
             for record in self.records.list(status=RUNNING) + self.records.list(status=CREATED):
                 entry = held.get(record.id)
                 if entry is None:
                     self.bury(record)
-                elif entry["exit"] is None:
+                elif entry.exit is None:
                     with self._exits.lock:
                         current = self.records.get(record.id)
                         # An exit event may have been recorded since the list.
                         if current is not None and current.status != EXITED:
                             self.records.update(
                                 record.id,
-                                status=RUNNING if entry["state"] == "running" else CREATED,
-                                pid=entry["pid"],
-                                pid_start_time=entry["pid_start_time"],
-                                started_at=entry["started_at"] or record.started_at,
+                                status=RUNNING if entry.state == "running" else CREATED,
+                                pid=entry.pid,
+                                pid_start_time=entry.pid_start_time,
+                                started_at=entry.started_at or record.started_at,
                             )
             execs = self.records.list_execs(status=RUNNING)
             for exec_record in execs + self.records.list_execs(status=CREATED):
                 if exec_record.id not in held:
                     self._exits.mark_exec_lost(exec_record.id)
-            live = {i for i, e in held.items() if e["exit"] is None}
+            live = {i for i, e in held.items() if e.exit is None}
             leftovers.clean(self.layout.state_dir, live)
         for entry in held.values():
-            if entry["exit"] is not None:
-                self._exits.on_event(
-                    {"event": "exit", "id": entry["id"], "kind": entry["kind"], **entry["exit"]}
-                )
+            if entry.exit is not None:
+                self._exits.on_event(protocol.ExitEvent(entry.id, entry.kind, entry.exit))
         self.reconciles += 1
 
     def bury(self, record: ContainerRecord) -> None:

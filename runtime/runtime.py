@@ -75,6 +75,7 @@ from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
 from runtime.images.builtin import HOST
 from runtime.images.hostview import HostPathError, HostView
 from runtime.interactive import AttachTarget, Interactive
+from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
 from runtime.launches import Launches, new_container_id
 from runtime.layout import LOG_STREAMS, Layout
@@ -344,8 +345,7 @@ class Runtime:
         record = self.get(ref)
         if record.status != RUNNING:
             raise InvalidState(f"container {record.id} is not running (status {record.status})")
-        stats: dict[str, Any] = self.launcher.request({"op": "stats", "id": record.id})["stats"]
-        return stats
+        return self.launcher.request(protocol.Stats(record.id)).as_dict()
 
     def open_pidfd(self, ref: str) -> int:
         return self.signaller.open_pidfd(ref)

@@ -18,13 +18,13 @@ import signal as signal_module
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any
 
 from runtime import pids
 from runtime.errors import InvalidState, NotFound, RuntimeFailure, Unavailable
 from runtime.events import EventLog
 from runtime.exits import Exits
 from runtime.exitstatus import signal_name
+from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient, UnknownOp
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, RecordStore
 from runtime.reports import container_event
@@ -111,14 +111,14 @@ class Signaller:
         """(signalled, not running) for one launcher request's worth of containers."""
         ids = [r.id for r in records]
 
-        def report(reply: dict[str, Any]) -> None:
+        def report(reply: protocol.KillManyReply) -> None:
             by_id = {r.id: r for r in records}
-            for container_id in reply["killed"]:
+            for container_id in reply.killed:
                 self._report_kill(by_id[container_id], signo)
 
         try:
             reply = self.launcher.request(
-                {"op": "kill_many", "ids": ids, "signal": int(signo)}, on_reply=report
+                protocol.KillMany(tuple(ids), int(signo)), on_reply=report
             )
         except UnknownOp:
             # A launcher started by an older API (launchers outlive upgrades):
@@ -132,7 +132,7 @@ class Signaller:
                 else:
                     done.append(record.id)
             return done, gone
-        return list(reply["killed"]), list(reply["not_running"])
+        return list(reply.killed), list(reply.not_running)
 
     def _signal(self, record: ContainerRecord, signo: int) -> None:
         """Ask the launcher to signal a container; InvalidState once it has exited.
@@ -142,7 +142,7 @@ class Signaller:
         its "no such container" then means "not running", not a 404."""
         try:
             self.launcher.request(
-                {"op": "kill", "id": record.id, "signal": int(signo)},
+                protocol.Kill(record.id, int(signo)),
                 # On the reader thread, before the exit it may cause: kill, then die.
                 on_reply=lambda _: self._report_kill(record, signo),
             )

@@ -1,7 +1,8 @@
 """Images: read-only root filesystems that containers start from.
 
 store      the image store under ``<state_dir>/images`` and ``normalize_name``
-builtin    ``host`` (the host's ``/``) and ``busybox`` (from busybox-static)
+builtin    ``host`` (a view of the host's programs) and ``busybox`` (from busybox-static)
+hostview   what the ``host`` image shows: its read-only host dirs, links, /etc masks
 importer   safe extraction of a tar/tar.gz stream into a new image
 """
 

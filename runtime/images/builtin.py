@@ -1,10 +1,11 @@
-"""The built-in images: ``host`` (the host's ``/``, read-only) and ``busybox``.
+"""The built-in images: ``host`` (a read-only view of the host's programs) and ``busybox``.
 
-``host`` has no files of its own: the child binds the host's root (see
-``runtime.rootfs``).  ``busybox`` is assembled from the statically linked
-``/bin/busybox`` of Debian's ``busybox-static`` package (scripts/setup
-installs it): the binary, a symlink per applet where ``busybox --list-full``
-puts it, and the handful of directories and files a shell expects.
+``host`` has no files of its own: the child builds its view of the host
+(``runtime/images/hostview.py``, ``runtime.rootfs``).  ``busybox`` is
+assembled from the statically linked ``/bin/busybox`` of Debian's
+``busybox-static`` package (scripts/setup installs it): the binary, a
+symlink per applet where ``busybox --list-full`` puts it, and the handful
+of directories and files a shell expects.
 """
 
 from __future__ import annotations

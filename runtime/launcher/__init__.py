@@ -7,7 +7,19 @@ the containers' parent, reaps them through pidfds and keeps their exit
 statuses until the API has recorded them, so containers and exit codes
 outlive a restart of the API.
 
-    protocol.py   the wire format (JSON lines over a unix socket)
-    server.py     the launcher's event loop (runs in the launcher process)
-    client.py     the API side: requests, replies and exit events
+    protocol.py   the wire format's map and the requests: a frozen dataclass per op
+    messages.py   the replies, refusals (ErrorKind) and events: one frozen dataclass each
+    framing.py    JSON lines over a stream socket
+    client.py     the API side: typed requests and replies, exit events
+  the launcher process (python -m runtime.launcher):
+    startup.py    lock, socket, leftover cgroups, then the loop
+    server.py     the selectors loop and the dispatch of requests
+    ops.py        what each op does
+    transport.py  client sockets and their queued output
+    spawn.py      clone, fork for exec, cgroup join, release, error pipe
+    reaper.py     reap, accounting, cgroup removal
+    ptyio.py      pty masters and stdin pipes
+    watch.py      inotify log index, timeout and output limits
+    entry.py      one child's record, in cohesive sub-records
+    ready.py      what the selector holds for each fd
 """

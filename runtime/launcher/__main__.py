@@ -1,5 +1,5 @@
 import sys
 
-from runtime.launcher.server import main
+from runtime.launcher.startup import main
 
 sys.exit(main())

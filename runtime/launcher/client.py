@@ -6,6 +6,11 @@ outlives the API process).  Requests may come from any thread; one reader
 thread receives replies and events in the order the launcher sent them and
 hands events to ``on_event`` on that same thread, so the caller sees a
 launch's reply before that container's exit.
+
+    LauncherClient.request(op) -> op's reply   typed both ways (protocol.py)
+    LauncherClient.notify(op)                  a request nobody waits for (ack)
+    ERRORS                                     ErrorKind -> the runtime's exception
+    Disconnected, UnknownOp                    the client's own failures
 """
 
 from __future__ import annotations
@@ -22,15 +27,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from typing import Any, TypeVar
 
 from runtime.errors import InvalidState, NotFound, RuntimeFailure, StorageFull, Unavailable
-from runtime.launcher import protocol
+from runtime.launcher import framing, protocol
+from runtime.launcher.protocol import ErrorKind, ErrorReply, Reply, Request
 
 log = logging.getLogger("mydocker.launcher.client")
 
-EventHandler = Callable[[dict[str, Any]], None]
-ReplyHandler = Callable[[dict[str, Any]], None]
+R = TypeVar("R", bound=Reply)
+EventHandler = Callable[[protocol.Event], None]
+ReplyHandler = Callable[[Any], None]
 
 REQUEST_TIMEOUT = 60.0
 
@@ -48,6 +55,26 @@ class UnknownOp(RuntimeFailure):
 SPAWN_TIMEOUT = 10.0
 
 
+def _failed(op: Request[Any], reply: ErrorReply) -> RuntimeFailure:
+    if reply.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFull("launcher", reply.error)
+    return RuntimeFailure(reply.error)
+
+
+#: How a refusal becomes one of the runtime's exceptions (runtime/errors.py).
+ERRORS: dict[ErrorKind, Callable[[Request[Any], ErrorReply], RuntimeFailure]] = {
+    # The op's id: for an exec, the container it names is the one not found.
+    ErrorKind.NOT_FOUND: lambda op, reply: NotFound("container", getattr(op, "id", "?")),
+    ErrorKind.INVALID_STATE: lambda op, reply: InvalidState(reply.error),
+    ErrorKind.INVALID: lambda op, reply: UnknownOp(reply.error),
+    ErrorKind.FAILED: _failed,
+}
+
+
+def error_for(op: Request[Any], reply: ErrorReply) -> RuntimeFailure:
+    return ERRORS[reply.kind](op, reply)
+
+
 class LauncherClient:
     def __init__(
         self,
@@ -62,7 +89,7 @@ class LauncherClient:
         self._sock: socket.socket | None = None
         self._send_lock = threading.Lock()
         self._connect_lock = threading.Lock()
-        self._pending: dict[int, tuple[Future[dict[str, Any]], ReplyHandler | None]] = {}
+        self._pending: dict[int, _Pending] = {}
         self._pending_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._closing = False
@@ -88,10 +115,10 @@ class LauncherClient:
                 target=self._read_loop, args=(sock,), name="launcher-reader", daemon=True
             )
             reader.start()
-        hello = self.request({"op": "hello"})
-        self.launcher_pid = hello["pid"]
-        if hello["version"] != protocol.VERSION:
-            raise Unavailable(f"the launcher speaks protocol {hello['version']}")
+        hello = self.request(protocol.Hello())
+        self.launcher_pid = hello.pid
+        if hello.version != protocol.VERSION:
+            raise Unavailable(f"the launcher speaks protocol {hello.version}")
 
     def _try_connect(self) -> socket.socket | None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -145,11 +172,12 @@ class LauncherClient:
     # -- requests -------------------------------------------------------
     def request(
         self,
-        message: dict[str, Any],
+        op: Request[R],
         timeout: float = REQUEST_TIMEOUT,
-        on_reply: ReplyHandler | None = None,
-    ) -> dict[str, Any]:
-        """Send a request and wait for its reply.
+        on_reply: Callable[[R], None] | None = None,
+    ) -> R:
+        """Send a request and wait for its reply; a refusal raises the
+        runtime's exception for its kind (``ERRORS``).
 
         ``on_reply`` runs on the reader thread before any later message is
         handled: the place to record what the reply says before an event
@@ -161,48 +189,39 @@ class LauncherClient:
         if sock is None:
             raise Unavailable("the launcher is not connected")
         req = next(self._ids)
-        future: Future[dict[str, Any]] = Future()
+        pending = _Pending(op, on_reply)
         with self._pending_lock:
-            self._pending[req] = (future, on_reply)
+            self._pending[req] = pending
         try:
             with self._send_lock:
-                protocol.send(sock, {**message, "req": req})
+                sock.sendall(protocol.encode_request(req, op))
         except OSError as err:
             with self._pending_lock:
                 self._pending.pop(req, None)
             raise Disconnected(f"the launcher is gone: {err}") from err
         try:
-            reply = future.result(timeout)
+            reply = pending.future.result(timeout)
         except FutureTimeout as err:
             with self._pending_lock:
                 self._pending.pop(req, None)
-            raise Unavailable(f"the launcher did not answer {message['op']!r} in time") from err
-        if not reply.get("ok"):
-            kind, error = reply.get("kind"), reply.get("error", "launcher error")
-            if kind == "not_found":
-                raise NotFound("container", message.get("id", "?"))
-            if kind == "invalid_state":
-                raise InvalidState(error)
-            if kind == "invalid" and error.startswith("unknown op"):
-                raise UnknownOp(error)
-            if reply.get("errno") in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFull("launcher", error)
-            raise RuntimeFailure(error)
-        return reply
+            raise Unavailable(f"the launcher did not answer {op.OP!r} in time") from err
+        if isinstance(reply, ErrorReply):
+            raise error_for(op, reply)
+        return reply  # type: ignore[return-value]
 
-    def notify(self, message: dict[str, Any]) -> None:
+    def notify(self, op: Request[Any]) -> None:
         """Send a request whose reply nobody waits for (safe on the reader thread)."""
         sock = self._sock
         if sock is None:
             return
         try:
             with self._send_lock:
-                protocol.send(sock, {**message, "req": 0})
+                sock.sendall(protocol.encode_request(0, op))
         except OSError:
             pass  # the reader thread notices the loss
 
     def _read_loop(self, sock: socket.socket) -> None:
-        reader = protocol.LineReader()
+        reader = framing.LineReader()
         try:
             while True:
                 data = sock.recv(1 << 16)
@@ -218,27 +237,42 @@ class LauncherClient:
             sock.close()  # a dropped connection's fd, not leaked per reconnect
             with self._pending_lock:
                 pending, self._pending = self._pending, {}
-            for future, _ in pending.values():
-                future.set_exception(Disconnected("the launcher went away"))
+            for waiting in pending.values():
+                waiting.future.set_exception(Disconnected("the launcher went away"))
             if not self._closing and self._on_disconnect is not None:
                 self._on_disconnect()
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         if "event" in message:
             try:
-                self._on_event(message)
+                event = protocol.decode_event(message)
+                if event is not None:
+                    self._on_event(event)
             except Exception:
                 log.exception("handling launcher event %s failed", message.get("event"))
             return
         with self._pending_lock:
-            future, on_reply = self._pending.pop(message.get("req", -1), (None, None))
-        if future is None:
+            pending = self._pending.pop(message.get("req", -1), None)
+        if pending is None:
             return  # the requester gave up waiting
-        if on_reply is not None and message.get("ok"):
-            try:
-                on_reply(message)
-            except Exception as err:
-                log.exception("handling a launcher reply failed")
-                future.set_exception(err)
+        try:
+            if not message.get("ok"):
+                pending.future.set_result(ErrorReply.from_wire(message))
                 return
-        future.set_result(message)
+            reply = pending.op.reply(message)
+            if pending.on_reply is not None:
+                pending.on_reply(reply)
+        except Exception as err:
+            log.exception("handling a launcher reply failed")
+            pending.future.set_exception(err)
+            return
+        pending.future.set_result(reply)
+
+
+class _Pending:
+    """A request waiting for its reply."""
+
+    def __init__(self, op: Request[Any], on_reply: ReplyHandler | None) -> None:
+        self.op = op
+        self.on_reply = on_reply
+        self.future: Future[Reply | ErrorReply] = Future()

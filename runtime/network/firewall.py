@@ -126,29 +126,7 @@ def render(state: FirewallState) -> str:
     bridges = _elements(f'"{n.bridge}"' for n in state.networks)
     any_ports = _elements(p._element for p in state.ports if p.host_ip == ANY)
     at_ports = _elements(p._element for p in state.ports if p.host_ip != ANY)
-    postrouting = [
-        # A published port reached from the host through 127.0.0.1: give the
-        # packet the bridge's address, or the container answers to its own lo.
-        "ip saddr 127.0.0.0/8 oifname @bridges masquerade",
-    ]
-    forward = []
-    inputs = []
-    for n in state.networks:
-        br = f'"{n.bridge}"'
-        if n.internal:
-            # No egress and no ingress: only the bridge itself (its own
-            # containers, switched) and, below, its gateway (the DNS server).
-            forward.append(f"iifname {br} oifname != {br} drop")
-            forward.append(f"oifname {br} iifname != {br} drop")
-            inputs.append(f"iifname {br} ip daddr != {n.gateway} drop")
-        else:
-            postrouting.append(f"ip saddr {n.subnet} oifname != {br} masquerade")
-            # Hairpin: a container reaching a published port of a container
-            # on its own bridge through a host address; without this the
-            # reply would go straight back over the bridge, from an address
-            # the client did not call.
-            postrouting.append(f"ct status dnat ip saddr {n.subnet} oifname {br} masquerade")
-            forward.append(f"iifname {br} oifname != {br} oifname @bridges drop")
+    postrouting, forward, inputs = _network_rules(state.networks)
     lines = [
         # `table` first so that `delete table` cannot fail on a first apply.
         f"table {t}",
@@ -194,6 +172,34 @@ def render(state: FirewallState) -> str:
         "}",
     ]
     return "\n".join(line for line in lines if line.strip()) + "\n"
+
+
+def _network_rules(networks: Iterable[Network]) -> tuple[list[str], list[str], list[str]]:
+    """The postrouting, forward and input rules that the networks need."""
+    postrouting = [
+        # A published port reached from the host through 127.0.0.1: give the
+        # packet the bridge's address, or the container answers to its own lo.
+        "ip saddr 127.0.0.0/8 oifname @bridges masquerade",
+    ]
+    forward = []
+    inputs = []
+    for n in networks:
+        br = f'"{n.bridge}"'
+        if n.internal:
+            # No egress and no ingress: only the bridge itself (its own
+            # containers, switched) and, below, its gateway (the DNS server).
+            forward.append(f"iifname {br} oifname != {br} drop")
+            forward.append(f"oifname {br} iifname != {br} drop")
+            inputs.append(f"iifname {br} ip daddr != {n.gateway} drop")
+        else:
+            postrouting.append(f"ip saddr {n.subnet} oifname != {br} masquerade")
+            # Hairpin: a container reaching a published port of a container
+            # on its own bridge through a host address; without this the
+            # reply would go straight back over the bridge, from an address
+            # the client did not call.
+            postrouting.append(f"ct status dnat ip saddr {n.subnet} oifname {br} masquerade")
+            forward.append(f"iifname {br} oifname != {br} oifname @bridges drop")
+    return postrouting, forward, inputs
 
 
 def render_ports(add: Iterable[PublishedPort] = (), remove: Iterable[PublishedPort] = ()) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from runtime.errors import Conflict, InvalidArgument
-from runtime.network import netlink
+from runtime.network import netlink, rtnl
 
 
 class SubnetOverlap(Conflict):
@@ -146,7 +146,7 @@ class AddressPool:
 def mac_for(address: IPv4Address | str) -> str:
     """``02:42:`` and the address's 4 bytes, as Docker derives them (libnetwork's
     genMAC): locally administered, unicast, and unique within a subnet."""
-    return netlink.format_mac(b"\x02\x42" + IPv4Address(address).packed)
+    return rtnl.format_mac(b"\x02\x42" + IPv4Address(address).packed)
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ class Taken:
 
 
 def routes_taken(
-    routes: Iterable[netlink.Route], names: Mapping[int, str] | None = None
+    routes: Iterable[rtnl.Route], names: Mapping[int, str] | None = None
 ) -> list[Taken]:
     """The host's routes a new subnet must not overlap: all but the default
     route (0.0.0.0/0 overlaps everything; Docker skips it too)."""

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketDenialResponse
 
 from app.config import Settings
 from app.guard import Guard
 from app.main import create_app
 from runtime import LimitReached
 from tests.api.test_containers_api import FakeRuntime
+from tests.api.test_execs_api import FakeRuntime as ExecFake
 
 TOKEN = "s3cret-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -206,3 +210,46 @@ def test_argv_and_env_size_is_capped(fake: FakeRuntime) -> None:
 def test_docker_routes_work_with_the_token(client: TestClient) -> None:
     assert client.get("/_ping", headers=AUTH).status_code == 200
     assert client.get("/_ping").status_code == 401
+
+
+def _protocol(token: str) -> str:
+    encoded = base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+    return f"mydocker.token.{encoded}"
+
+
+def test_websocket_token_as_a_subprotocol(tmp_path: Path) -> None:
+    # Browsers cannot set headers on a WebSocket (the console's terminal).
+    fake = ExecFake(tmp_path)
+    app = create_app(Settings(state_dir="/nonexistent", token=TOKEN), runtime=fake)  # type: ignore[arg-type]
+    with TestClient(app) as c:
+        with c.websocket_connect(
+            "/containers/web/attach", subprotocols=["mydocker", _protocol(TOKEN)]
+        ) as ws:
+            assert ws.accepted_subprotocol == "mydocker"  # never the token itself
+            assert ws.receive_bytes() == b"earlier output\n"
+        with c.websocket_connect("/containers/web/attach", headers=AUTH) as ws:
+            assert ws.accepted_subprotocol is None
+            assert ws.receive_bytes() == b"earlier output\n"
+        for offered in (
+            [],
+            ["mydocker"],
+            ["mydocker", _protocol("not-the-token")],
+            ["mydocker", "mydocker.token.!!!"],
+            ["mydocker", "mydocker.token."],
+        ):
+            with pytest.raises(WebSocketDenialResponse) as denied:
+                with c.websocket_connect("/containers/web/attach", subprotocols=offered):
+                    pass
+            assert denied.value.status_code == 401, offered
+    assert [op for op, *_ in fake.calls].count("attach_target") == 2
+
+
+def test_websocket_token_protocol_without_a_configured_token(tmp_path: Path) -> None:
+    # A console that kept a token from before still gets its terminal.
+    app = create_app(Settings(state_dir="/nonexistent"), runtime=ExecFake(tmp_path))  # type: ignore[arg-type]
+    with TestClient(app) as c:
+        with c.websocket_connect(
+            "/containers/web/attach", subprotocols=["mydocker", _protocol("old")]
+        ) as ws:
+            assert ws.accepted_subprotocol == "mydocker"
+            assert ws.receive_bytes() == b"earlier output\n"

@@ -13,7 +13,7 @@ import sys
 import time
 
 from runtime.cgroups.base import Cgroup
-from runtime.launcher import server
+from runtime.launcher import startup
 
 DELAY_SECONDS = 0.3
 
@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
         real_add(self, pid)
 
     Cgroup.add = slow_add  # type: ignore[method-assign]
-    return server.main(argv)
+    return startup.main(argv)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import pytest
 
 from bench.service import find_launcher
 from runtime import cgroups, leftovers, pids
+from runtime.launcher import protocol
 from runtime.procfs import process_start_time, process_state
 from runtime.records import RUNNING, ContainerRecord, RecordStore
 from runtime.runtime import Runtime
@@ -209,7 +210,7 @@ def test_a_launcher_that_idles_out_leaves_no_cgroup_parent(state_dir: Path) -> N
         # The launcher keeps an exit until the API has acknowledged it (and a
         # closing API may leave one for the next): wait until it has let go.
         _eventually(
-            lambda: not runtime.launcher.request({"op": "list"})["containers"],
+            lambda: not runtime.launcher.request(protocol.List()).containers,
             30,
             "the launcher to forget the acknowledged exit",
         )

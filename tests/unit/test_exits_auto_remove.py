@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from runtime import NotFound, Runtime
+from runtime.launcher import protocol
 from runtime.records import CREATED, ContainerRecord
 from runtime.timeutil import now_rfc3339
 
@@ -28,35 +29,30 @@ class FastExitLauncher:
 
     def __init__(self) -> None:
         self.runtime: Runtime | None = None
-        self.sent: list[dict[str, Any]] = []
+        self.sent: list[protocol.Request[Any]] = []
 
     def request(
         self,
-        message: dict[str, Any],
-        on_reply: Callable[[dict[str, Any]], None] | None = None,
+        message: protocol.Request[Any],
+        on_reply: Callable[[protocol.Launched], None] | None = None,
         **_: Any,
-    ) -> dict[str, Any]:
+    ) -> protocol.Launched:
         self.sent.append(message)
-        assert message["op"] == "start" and self.runtime is not None
-        reply = {"ok": True, "started_at": now_rfc3339(), "exec_error": None}
+        assert isinstance(message, protocol.Start) and self.runtime is not None
+        reply = protocol.Launched(pid=0, pid_start_time=None, started_at=now_rfc3339())
         assert on_reply is not None
         on_reply(reply)
+        status = protocol.ExitStatus(exit_code=3, signal=None, finished_at=now_rfc3339())
         self.runtime.exits.on_event(
-            {
-                "event": "exit",
-                "id": message["id"],
-                "exit_code": 3,
-                "signal": None,
-                "finished_at": now_rfc3339(),
-            }
+            protocol.ExitEvent(message.id, protocol.EntryKind.CONTAINER, status)
         )
         deadline = time.monotonic() + 10
-        while self.runtime.records.get(message["id"]) is not None:
+        while self.runtime.records.get(message.id) is not None:
             assert time.monotonic() < deadline, "never auto-removed"
             time.sleep(0.005)
         return reply
 
-    def notify(self, message: dict[str, Any]) -> None:
+    def notify(self, message: protocol.Request[Any]) -> None:
         self.sent.append(message)
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from runtime.errors import Conflict, InvalidArgument
 from runtime.network import ipam
-from runtime.network.netlink import Route
+from runtime.network.rtnl import Route
 
 
 def test_the_gateway_defaults_to_the_first_host_address() -> None:

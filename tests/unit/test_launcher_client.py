@@ -6,14 +6,23 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runtime import InvalidState, RuntimeFailure
-from runtime.launcher import protocol
+from runtime.launcher import framing, protocol
 from runtime.launcher.client import LauncherClient, UnknownOp
+
+
+@dataclass(frozen=True)
+class Refuse(protocol.Request[protocol.Done]):
+    """An op only the fake launcher knows."""
+
+    OP = "refuse"
+    REPLY = protocol.Done
 
 
 @pytest.fixture
@@ -26,7 +35,7 @@ def client(tmp_path: Path) -> Iterator[LauncherClient]:
 
     def serve() -> None:
         conn, _ = listener.accept()
-        reader = protocol.LineReader()
+        reader = framing.LineReader()
         with conn:
             while data := conn.recv(1 << 16):
                 for message in reader.feed(data):
@@ -38,7 +47,7 @@ def client(tmp_path: Path) -> Iterator[LauncherClient]:
                     else:
                         error = f"unknown op {message['op']!r}"
                         reply |= {"ok": False, "kind": "invalid", "error": error}
-                    protocol.send(conn, reply)
+                    framing.send(conn, reply)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -52,11 +61,11 @@ def client(tmp_path: Path) -> Iterator[LauncherClient]:
 
 def test_an_op_the_launcher_lacks_is_unknown_op(client: LauncherClient) -> None:
     with pytest.raises(UnknownOp, match="unknown op 'kill_many'"):
-        client.request({"op": "kill_many", "ids": [], "signal": 9}, timeout=5)
+        client.request(protocol.KillMany((), 9), timeout=5)
 
 
 def test_other_refusals_keep_their_own_errors(client: LauncherClient) -> None:
     with pytest.raises(InvalidState, match="not now") as caught:
-        client.request({"op": "refuse"}, timeout=5)
+        client.request(Refuse(), timeout=5)
     assert not isinstance(caught.value, UnknownOp)
     assert issubclass(UnknownOp, RuntimeFailure)

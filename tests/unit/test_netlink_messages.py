@@ -1,4 +1,4 @@
-"""runtime/network/netlink.py without root: the bytes of each request, the
+"""runtime/network/rtnl.py and netlink.py without root: the bytes of each request, the
 decoding of replies, and the request loop against a fake kernel (a socketpair)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 import pytest
 
 from runtime.network import netlink as nl
+from runtime.network import rtnl
 
 HDR = struct.Struct("=IHHII")
 IFINFO = struct.Struct("=BxHiII")
@@ -27,35 +28,35 @@ def cstr(raw: bytes) -> str:
 
 
 def test_header_and_attributes_are_aligned_to_4_bytes() -> None:
-    assert nl.attr(3, b"eth0\0") == struct.pack("=HH", 9, 3) + b"eth0\0" + b"\0\0\0"
-    assert nl.attr_u32(4, 1500) == struct.pack("=HHI", 8, 4, 1500)
-    msg = nl.header(nl.RTM_NEWLINK, nl.NLM_F_REQUEST, 7, b"x" * 16)
-    assert HDR.unpack_from(msg) == (32, nl.RTM_NEWLINK, nl.NLM_F_REQUEST, 7, 0)
-    (parsed,) = nl.parse_messages(msg)
-    assert (parsed.type, parsed.seq, parsed.payload) == (nl.RTM_NEWLINK, 7, b"x" * 16)
+    assert rtnl.attr(3, b"eth0\0") == struct.pack("=HH", 9, 3) + b"eth0\0" + b"\0\0\0"
+    assert rtnl.attr_u32(4, 1500) == struct.pack("=HHI", 8, 4, 1500)
+    msg = rtnl.header(rtnl.RTM_NEWLINK, rtnl.NLM_F_REQUEST, 7, b"x" * 16)
+    assert HDR.unpack_from(msg) == (32, rtnl.RTM_NEWLINK, rtnl.NLM_F_REQUEST, 7, 0)
+    (parsed,) = rtnl.parse_messages(msg)
+    assert (parsed.type, parsed.seq, parsed.payload) == (rtnl.RTM_NEWLINK, 7, b"x" * 16)
 
 
 def test_nested_attributes_carry_the_nested_flag_and_parse_back() -> None:
-    raw = nl.nested(nl.IFLA_LINKINFO, nl.attr_str(nl.IFLA_INFO_KIND, "veth"))
+    raw = rtnl.nested(rtnl.IFLA_LINKINFO, rtnl.attr_str(rtnl.IFLA_INFO_KIND, "veth"))
     length, attr_type = struct.unpack_from("=HH", raw)
-    assert attr_type == nl.IFLA_LINKINFO | nl.NLA_F_NESTED
+    assert attr_type == rtnl.IFLA_LINKINFO | rtnl.NLA_F_NESTED
     assert length == len(raw)
-    outer = nl.parse_attrs(raw)
-    assert cstr(nl.parse_attrs(outer[nl.IFLA_LINKINFO])[nl.IFLA_INFO_KIND]) == "veth"
+    outer = rtnl.parse_attrs(raw)
+    assert cstr(rtnl.parse_attrs(outer[rtnl.IFLA_LINKINFO])[rtnl.IFLA_INFO_KIND]) == "veth"
 
 
 def test_a_bridge_request_names_kind_mtu_mac_and_up() -> None:
-    payload = nl.bridge_payload("mybr0", "02:00:00:00:00:01", mtu=1400)
-    assert IFINFO.unpack_from(payload) == (socket.AF_UNSPEC, 0, 0, nl.IFF_UP, nl.IFF_UP)
-    attrs = nl.parse_attrs(payload, IFINFO.size)
-    assert cstr(attrs[nl.IFLA_IFNAME]) == "mybr0"
-    assert u32(attrs[nl.IFLA_MTU]) == 1400
-    assert attrs[nl.IFLA_ADDRESS] == bytes.fromhex("020000000001")
-    assert cstr(nl.parse_attrs(attrs[nl.IFLA_LINKINFO])[nl.IFLA_INFO_KIND]) == "bridge"
+    payload = rtnl.bridge_payload("mybr0", "02:00:00:00:00:01", mtu=1400)
+    assert IFINFO.unpack_from(payload) == (socket.AF_UNSPEC, 0, 0, rtnl.IFF_UP, rtnl.IFF_UP)
+    attrs = rtnl.parse_attrs(payload, IFINFO.size)
+    assert cstr(attrs[rtnl.IFLA_IFNAME]) == "mybr0"
+    assert u32(attrs[rtnl.IFLA_MTU]) == 1400
+    assert attrs[rtnl.IFLA_ADDRESS] == bytes.fromhex("020000000001")
+    assert cstr(rtnl.parse_attrs(attrs[rtnl.IFLA_LINKINFO])[rtnl.IFLA_INFO_KIND]) == "bridge"
 
 
 def test_a_veth_request_puts_the_peer_in_its_namespace_and_the_host_end_on_the_bridge() -> None:
-    payload = nl.veth_payload(
+    payload = rtnl.veth_payload(
         "veth1234567",
         peer_name="eth0",
         peer_netns_fd=42,
@@ -64,87 +65,92 @@ def test_a_veth_request_puts_the_peer_in_its_namespace_and_the_host_end_on_the_b
         master=3,
     )
     # The host end: up, MTU, master.
-    assert IFINFO.unpack_from(payload)[3:] == (nl.IFF_UP, nl.IFF_UP)
-    host = nl.parse_attrs(payload, IFINFO.size)
-    assert cstr(host[nl.IFLA_IFNAME]) == "veth1234567"
-    assert u32(host[nl.IFLA_MTU]) == 1450
-    assert u32(host[nl.IFLA_MASTER]) == 3
-    assert nl.IFLA_NET_NS_FD not in host
+    assert IFINFO.unpack_from(payload)[3:] == (rtnl.IFF_UP, rtnl.IFF_UP)
+    host = rtnl.parse_attrs(payload, IFINFO.size)
+    assert cstr(host[rtnl.IFLA_IFNAME]) == "veth1234567"
+    assert u32(host[rtnl.IFLA_MTU]) == 1450
+    assert u32(host[rtnl.IFLA_MASTER]) == 3
+    assert rtnl.IFLA_NET_NS_FD not in host
     # IFLA_LINKINFO → kind veth, IFLA_INFO_DATA → VETH_INFO_PEER: an ifinfomsg
     # and the peer's own attributes.
-    info = nl.parse_attrs(host[nl.IFLA_LINKINFO])
-    assert cstr(info[nl.IFLA_INFO_KIND]) == "veth"
-    peer_raw = nl.parse_attrs(info[nl.IFLA_INFO_DATA])[nl.VETH_INFO_PEER]
+    info = rtnl.parse_attrs(host[rtnl.IFLA_LINKINFO])
+    assert cstr(info[rtnl.IFLA_INFO_KIND]) == "veth"
+    peer_raw = rtnl.parse_attrs(info[rtnl.IFLA_INFO_DATA])[rtnl.VETH_INFO_PEER]
     assert IFINFO.unpack_from(peer_raw) == (0, 0, 0, 0, 0)  # the peer stays down
-    peer = nl.parse_attrs(peer_raw, IFINFO.size)
-    assert cstr(peer[nl.IFLA_IFNAME]) == "eth0"
-    assert peer[nl.IFLA_ADDRESS] == bytes.fromhex("0242ac110002")
-    assert u32(peer[nl.IFLA_MTU]) == 1450
-    assert u32(peer[nl.IFLA_NET_NS_FD]) == 42
+    peer = rtnl.parse_attrs(peer_raw, IFINFO.size)
+    assert cstr(peer[rtnl.IFLA_IFNAME]) == "eth0"
+    assert peer[rtnl.IFLA_ADDRESS] == bytes.fromhex("0242ac110002")
+    assert u32(peer[rtnl.IFLA_MTU]) == 1450
+    assert u32(peer[rtnl.IFLA_NET_NS_FD]) == 42
 
 
 def test_optional_veth_attributes_are_left_out() -> None:
-    payload = nl.veth_payload("v0", peer_name="v1", up=False)
-    assert IFINFO.unpack_from(payload)[3:] == (0, nl.IFF_UP)
-    host = nl.parse_attrs(payload, IFINFO.size)
-    assert set(host) == {nl.IFLA_IFNAME, nl.IFLA_LINKINFO}
+    payload = rtnl.veth_payload("v0", peer_name="v1", up=False)
+    assert IFINFO.unpack_from(payload)[3:] == (0, rtnl.IFF_UP)
+    host = rtnl.parse_attrs(payload, IFINFO.size)
+    assert set(host) == {rtnl.IFLA_IFNAME, rtnl.IFLA_LINKINFO}
 
 
 @pytest.mark.parametrize("name", ["", "a" * 16, "a/b", " eth0"])
 def test_bad_interface_names_are_refused_before_the_kernel(name: str) -> None:
     with pytest.raises(ValueError, match="not an interface name"):
-        nl.veth_payload("veth0", peer_name=name)
+        rtnl.veth_payload("veth0", peer_name=name)
 
 
 @pytest.mark.parametrize("mac", ["02:42:ac:11:00", "0242ac110002", "zz:42:ac:11:00:02"])
 def test_bad_macs_are_refused(mac: str) -> None:
     with pytest.raises(ValueError):
-        nl.parse_mac(mac)
+        rtnl.parse_mac(mac)
 
 
 def test_random_macs_are_unicast_and_locally_administered() -> None:
     for _ in range(50):
-        first = nl.parse_mac(nl.random_mac())[0]
+        first = rtnl.parse_mac(nl.random_mac())[0]
         assert first & 0x03 == 0x02
 
 
 def test_set_up_and_get_link_go_by_index_or_by_name() -> None:
-    by_index = nl.set_up_payload(5)
-    assert IFINFO.unpack_from(by_index) == (0, 0, 5, nl.IFF_UP, nl.IFF_UP)
+    by_index = rtnl.set_up_payload(5)
+    assert IFINFO.unpack_from(by_index) == (0, 0, 5, rtnl.IFF_UP, rtnl.IFF_UP)
     assert len(by_index) == IFINFO.size
-    by_name = nl.set_up_payload("lo")
+    by_name = rtnl.set_up_payload("lo")
     assert IFINFO.unpack_from(by_name)[2] == 0
-    assert cstr(nl.parse_attrs(by_name, IFINFO.size)[nl.IFLA_IFNAME]) == "lo"
-    get = nl.parse_attrs(nl.get_link_payload("eth0"), IFINFO.size)
-    assert u32(get[nl.IFLA_EXT_MASK]) == nl.RTEXT_FILTER_SKIP_STATS
+    assert cstr(rtnl.parse_attrs(by_name, IFINFO.size)[rtnl.IFLA_IFNAME]) == "lo"
+    get = rtnl.parse_attrs(rtnl.get_link_payload("eth0"), IFINFO.size)
+    assert u32(get[rtnl.IFLA_EXT_MASK]) == rtnl.RTEXT_FILTER_SKIP_STATS
 
 
 def test_an_address_request_has_local_address_and_broadcast() -> None:
-    payload = nl.address_payload(4, IPv4Interface("172.17.0.2/16"))
+    payload = rtnl.address_payload(4, IPv4Interface("172.17.0.2/16"))
     assert struct.unpack_from("=BBBBi", payload) == (socket.AF_INET, 16, 0, 0, 4)
-    attrs = nl.parse_attrs(payload, 8)
-    assert IPv4Address(attrs[nl.IFA_LOCAL]) == IPv4Address("172.17.0.2")
-    assert IPv4Address(attrs[nl.IFA_ADDRESS]) == IPv4Address("172.17.0.2")
-    assert IPv4Address(attrs[nl.IFA_BROADCAST]) == IPv4Address("172.17.255.255")
+    attrs = rtnl.parse_attrs(payload, 8)
+    assert IPv4Address(attrs[rtnl.IFA_LOCAL]) == IPv4Address("172.17.0.2")
+    assert IPv4Address(attrs[rtnl.IFA_ADDRESS]) == IPv4Address("172.17.0.2")
+    assert IPv4Address(attrs[rtnl.IFA_BROADCAST]) == IPv4Address("172.17.255.255")
     # A /31 has no broadcast address (RFC 3021).
-    assert nl.IFA_BROADCAST not in nl.parse_attrs(
-        nl.address_payload(4, IPv4Interface("10.0.0.0/31")), 8
+    assert rtnl.IFA_BROADCAST not in rtnl.parse_attrs(
+        rtnl.address_payload(4, IPv4Interface("10.0.0.0/31")), 8
     )
 
 
 def test_a_default_route_request() -> None:
-    payload = nl.default_route_payload(IPv4Address("172.17.0.1"), oif=2)
+    payload = rtnl.default_route_payload(IPv4Address("172.17.0.1"), oif=2)
     family, dst_len, _, _, table, proto, scope, rtype, _ = struct.unpack_from("=BBBBBBBBI", payload)
     assert (family, dst_len, table, proto, scope, rtype) == (
-        socket.AF_INET, 0, nl.RT_TABLE_MAIN, nl.RTPROT_BOOT, nl.RT_SCOPE_UNIVERSE, nl.RTN_UNICAST
+        socket.AF_INET,
+        0,
+        rtnl.RT_TABLE_MAIN,
+        rtnl.RTPROT_BOOT,
+        rtnl.RT_SCOPE_UNIVERSE,
+        rtnl.RTN_UNICAST,
     )
-    attrs = nl.parse_attrs(payload, 12)
-    assert IPv4Address(attrs[nl.RTA_GATEWAY]) == IPv4Address("172.17.0.1")
-    assert u32(attrs[nl.RTA_OIF]) == 2
+    attrs = rtnl.parse_attrs(payload, 12)
+    assert IPv4Address(attrs[rtnl.RTA_GATEWAY]) == IPv4Address("172.17.0.1")
+    assert u32(attrs[rtnl.RTA_OIF]) == 2
 
 
 def link_message(index: int, name: str, **extra: bytes) -> bytes:
-    payload = nl.ifinfomsg(index, flags=nl.IFF_UP) + nl.attr_str(nl.IFLA_IFNAME, name)
+    payload = rtnl.ifinfomsg(index, flags=rtnl.IFF_UP) + rtnl.attr_str(rtnl.IFLA_IFNAME, name)
     payload += b"".join(extra.values())
     return payload
 
@@ -153,55 +159,61 @@ def test_a_link_reply_decodes() -> None:
     payload = link_message(
         7,
         "veth0",
-        mtu=nl.attr_u32(nl.IFLA_MTU, 1400),
-        mac=nl.attr(nl.IFLA_ADDRESS, bytes.fromhex("0242ac110002")),
-        master=nl.attr_u32(nl.IFLA_MASTER, 3),
-        link=nl.attr_u32(nl.IFLA_LINK, 2),
-        info=nl.nested(nl.IFLA_LINKINFO, nl.attr_str(nl.IFLA_INFO_KIND, "veth")),
+        mtu=rtnl.attr_u32(rtnl.IFLA_MTU, 1400),
+        mac=rtnl.attr(rtnl.IFLA_ADDRESS, bytes.fromhex("0242ac110002")),
+        master=rtnl.attr_u32(rtnl.IFLA_MASTER, 3),
+        link=rtnl.attr_u32(rtnl.IFLA_LINK, 2),
+        info=rtnl.nested(rtnl.IFLA_LINKINFO, rtnl.attr_str(rtnl.IFLA_INFO_KIND, "veth")),
     )
-    assert nl.parse_link(payload) == nl.Link(
-        index=7, name="veth0", mtu=1400, mac="02:42:ac:11:00:02", flags=nl.IFF_UP,
-        master=3, kind="veth", link=2,
+    assert rtnl.parse_link(payload) == rtnl.Link(
+        index=7,
+        name="veth0",
+        mtu=1400,
+        mac="02:42:ac:11:00:02",
+        flags=rtnl.IFF_UP,
+        master=3,
+        kind="veth",
+        link=2,
     )
-    assert nl.parse_link(payload).up
+    assert rtnl.parse_link(payload).up
 
 
 def test_a_route_reply_decodes_and_rta_table_wins_over_rtm_table() -> None:
     payload = (
         struct.pack("=BBBBBBBBI", socket.AF_INET, 8, 0, 0, 252, 4, 0, 1, 0)
-        + nl.attr(nl.RTA_DST, IPv4Address("10.0.0.0").packed)
-        + nl.attr(nl.RTA_GATEWAY, IPv4Address("192.0.2.1").packed)
-        + nl.attr_u32(nl.RTA_OIF, 2)
-        + nl.attr_u32(nl.RTA_TABLE, 1000)
+        + rtnl.attr(rtnl.RTA_DST, IPv4Address("10.0.0.0").packed)
+        + rtnl.attr(rtnl.RTA_GATEWAY, IPv4Address("192.0.2.1").packed)
+        + rtnl.attr_u32(rtnl.RTA_OIF, 2)
+        + rtnl.attr_u32(rtnl.RTA_TABLE, 1000)
     )
-    assert nl.parse_route(payload) == nl.Route(
+    assert rtnl.parse_route(payload) == rtnl.Route(
         IPv4Network("10.0.0.0/8"), IPv4Address("192.0.2.1"), 2, 1000
     )
     default = struct.pack("=BBBBBBBBI", socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0)
-    assert nl.parse_route(default).dst == IPv4Network("0.0.0.0/0")
+    assert rtnl.parse_route(default).dst == IPv4Network("0.0.0.0/0")
 
 
 def error_message(seq: int, err: int, text: str = "", capped: bool = True) -> bytes:
     """An NLMSG_ERROR as the kernel writes it with CAP_ACK and EXT_ACK."""
-    request = HDR.pack(32, nl.RTM_NEWLINK, 5, seq, 0)
+    request = HDR.pack(32, rtnl.RTM_NEWLINK, 5, seq, 0)
     flags = 0
     if capped:
-        flags |= nl.NLM_F_CAPPED
+        flags |= rtnl.NLM_F_CAPPED
         body = struct.pack("=i", -err) + request
     else:
         body = struct.pack("=i", -err) + request + b"\0" * 16
     if text:
-        flags |= nl.NLM_F_ACK_TLVS
-        body += nl.attr(nl.NLMSGERR_ATTR_MSG, text.encode() + b"\0")
-    return nl.header(nl.NLMSG_ERROR, flags, seq, body)
+        flags |= rtnl.NLM_F_ACK_TLVS
+        body += rtnl.attr(rtnl.NLMSGERR_ATTR_MSG, text.encode() + b"\0")
+    return rtnl.header(rtnl.NLMSG_ERROR, flags, seq, body)
 
 
 @pytest.mark.parametrize("capped", [True, False])
 def test_an_error_reply_gives_errno_and_the_kernels_text(capped: bool) -> None:
-    (msg,) = nl.parse_messages(error_message(1, errno.EEXIST, "Device exists", capped))
-    assert nl.parse_error(msg) == (errno.EEXIST, "Device exists")
-    (ack,) = nl.parse_messages(error_message(1, 0))
-    assert nl.parse_error(ack) == (0, "")
+    (msg,) = rtnl.parse_messages(error_message(1, errno.EEXIST, "Device exists", capped))
+    assert rtnl.parse_error(msg) == (errno.EEXIST, "Device exists")
+    (ack,) = rtnl.parse_messages(error_message(1, 0))
+    assert rtnl.parse_error(ack) == (0, "")
 
 
 @pytest.fixture
@@ -226,8 +238,8 @@ def test_an_error_becomes_oserror_naming_the_operation(
     )
     sent = fake.recv(4096)
     length, msg_type, flags, seq, _ = HDR.unpack_from(sent)
-    assert (length, msg_type, seq) == (len(sent), nl.RTM_NEWLINK, 1)
-    assert flags == nl.NLM_F_REQUEST | nl.NLM_F_ACK | nl.NLM_F_CREATE | nl.NLM_F_EXCL
+    assert (length, msg_type, seq) == (len(sent), rtnl.RTM_NEWLINK, 1)
+    assert flags == rtnl.NLM_F_REQUEST | rtnl.NLM_F_ACK | rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL
 
 
 def test_replies_to_other_requests_are_skipped_and_an_ack_ends_the_wait(
@@ -237,7 +249,9 @@ def test_replies_to_other_requests_are_skipped_and_an_ack_ends_the_wait(
     # A stale error for seq 99 must not fail request 1; its reply then its ack.
     fake.send(error_message(99, errno.EINVAL))
     fake.send(
-        nl.header(nl.RTM_NEWLINK, 0, 1, link_message(2, "eth0", mtu=nl.attr_u32(nl.IFLA_MTU, 1500)))
+        rtnl.header(
+            rtnl.RTM_NEWLINK, 0, 1, link_message(2, "eth0", mtu=rtnl.attr_u32(rtnl.IFLA_MTU, 1500))
+        )
         + error_message(1, 0)
     )
     link = nl.get_link(client, "eth0")
@@ -246,21 +260,21 @@ def test_replies_to_other_requests_are_skipped_and_an_ack_ends_the_wait(
 
 def test_a_dump_reads_parts_until_done(kernel: tuple[nl.Netlink, socket.socket]) -> None:
     client, fake = kernel
-    multi = nl.NLM_F_MULTI
+    multi = rtnl.NLM_F_MULTI
     fake.send(
-        nl.header(nl.RTM_NEWLINK, multi, 1, link_message(1, "lo"))
-        + nl.header(nl.RTM_NEWLINK, multi, 1, link_message(2, "br0"))
+        rtnl.header(rtnl.RTM_NEWLINK, multi, 1, link_message(1, "lo"))
+        + rtnl.header(rtnl.RTM_NEWLINK, multi, 1, link_message(2, "br0"))
     )
-    fake.send(nl.header(nl.RTM_NEWLINK, multi, 1, link_message(3, "veth0")))
-    fake.send(nl.header(nl.NLMSG_DONE, multi, 1, struct.pack("=i", 0)))
+    fake.send(rtnl.header(rtnl.RTM_NEWLINK, multi, 1, link_message(3, "veth0")))
+    fake.send(rtnl.header(rtnl.NLMSG_DONE, multi, 1, struct.pack("=i", 0)))
     assert [link.name for link in nl.links(client)] == ["lo", "br0", "veth0"]
     _, _, flags, _, _ = HDR.unpack_from(fake.recv(4096))
-    assert flags == nl.NLM_F_REQUEST | nl.NLM_F_DUMP  # a dump asks for no ack
+    assert flags == rtnl.NLM_F_REQUEST | rtnl.NLM_F_DUMP  # a dump asks for no ack
 
 
 def test_a_dump_that_fails_midway_raises(kernel: tuple[nl.Netlink, socket.socket]) -> None:
     client, fake = kernel
-    fake.send(nl.header(nl.NLMSG_DONE, nl.NLM_F_MULTI, 1, struct.pack("=i", -errno.EINTR)))
+    fake.send(rtnl.header(rtnl.NLMSG_DONE, rtnl.NLM_F_MULTI, 1, struct.pack("=i", -errno.EINTR)))
     with pytest.raises(InterruptedError, match="list routes: Interrupted system call"):
         nl.routes(client)
 
@@ -272,9 +286,9 @@ def test_routes_keep_the_main_table(kernel: tuple[nl.Netlink, socket.socket]) ->
         net = IPv4Network(dst)
         payload = struct.pack(
             "=BBBBBBBBI", socket.AF_INET, net.prefixlen, 0, 0, table, 4, 0, 1, 0
-        ) + nl.attr(nl.RTA_DST, net.network_address.packed)
-        return nl.header(nl.RTM_NEWROUTE, nl.NLM_F_MULTI, 1, payload)
+        ) + rtnl.attr(rtnl.RTA_DST, net.network_address.packed)
+        return rtnl.header(rtnl.RTM_NEWROUTE, rtnl.NLM_F_MULTI, 1, payload)
 
     fake.send(route("10.0.0.0/8", 254) + route("127.0.0.0/8", 255))
-    fake.send(nl.header(nl.NLMSG_DONE, nl.NLM_F_MULTI, 1, struct.pack("=i", 0)))
+    fake.send(rtnl.header(rtnl.NLMSG_DONE, rtnl.NLM_F_MULTI, 1, struct.pack("=i", 0)))
     assert [r.dst for r in nl.routes(client)] == [IPv4Network("10.0.0.0/8")]

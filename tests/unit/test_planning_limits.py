@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from runtime import InvalidArgument, Runtime
+from runtime.launcher import protocol
 from runtime.spec import Limits
 from runtime.timeutil import now_rfc3339
 
@@ -23,18 +24,18 @@ class RecordingLauncher:
 
     def request(
         self,
-        message: dict[str, Any],
-        on_reply: Callable[[dict[str, Any]], None] | None = None,
+        op: protocol.Request[Any],
+        on_reply: Callable[[protocol.Launched], None] | None = None,
         **_: Any,
-    ) -> dict[str, Any]:
-        self.sent.append(message)
-        reply = {"ok": True, "pid": 4242, "pid_start_time": 1, "started_at": now_rfc3339()}
+    ) -> protocol.Launched:
+        self.sent.append(op.to_wire())  # recorded as sent, to assert on
+        reply = protocol.Launched(pid=4242, pid_start_time=1, started_at=now_rfc3339())
         if on_reply is not None:
             on_reply(reply)
         return reply
 
-    def notify(self, message: dict[str, Any]) -> None:
-        self.sent.append(message)
+    def notify(self, op: protocol.Request[Any]) -> None:
+        self.sent.append(op.to_wire())
 
     def close(self) -> None:
         pass
@@ -99,8 +100,8 @@ def test_the_exit_event_results_are_stored(make_runtime) -> None:
         "wall_seconds": 0.2,
     }
     event = {"event": "exit", "id": record.id, "kind": "container", "exit_code": 137}
-    finished = now_rfc3339()
-    rt.exits.on_event({**event, "signal": "SIGKILL", "finished_at": finished, "results": results})
+    wire = {**event, "signal": "SIGKILL", "finished_at": now_rfc3339(), "results": results}
+    rt.exits.on_event(protocol.ExitEvent.from_wire(wire))
     stored = rt.get(record.id)
     assert stored.status == "exited"
     assert dict(stored.results) == results

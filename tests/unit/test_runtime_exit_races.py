@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from runtime import InvalidState, NotFound, Runtime
+from runtime.launcher import protocol
 from runtime.records import EXITED, RUNNING, ContainerRecord
 from runtime.timeutil import now_rfc3339
 
@@ -28,26 +29,19 @@ class RacingLauncher:
     acknowledged: the exit event is delivered first, then ``not_found``."""
 
     def __init__(self) -> None:
-        self.on_event: Callable[[dict[str, Any]], None] | None = None
-        self.sent: list[dict[str, Any]] = []
+        self.on_event: Callable[[protocol.ExitEvent], None] | None = None
+        self.sent: list[protocol.Request[Any]] = []
 
-    def request(self, message: dict[str, Any], **_: Any) -> dict[str, Any]:
+    def request(self, message: protocol.Request[Any], **_: Any) -> protocol.Reply:
         self.sent.append(message)
-        if message["op"] == "kill":
+        if isinstance(message, protocol.Kill):
             assert self.on_event is not None
-            self.on_event(
-                {
-                    "event": "exit",
-                    "id": message["id"],
-                    "exit_code": 0,
-                    "signal": None,
-                    "finished_at": now_rfc3339(),
-                }
-            )
-            raise NotFound("container", message["id"])
+            status = protocol.ExitStatus(exit_code=0, signal=None, finished_at=now_rfc3339())
+            self.on_event(protocol.ExitEvent(message.id, protocol.EntryKind.CONTAINER, status))
+            raise NotFound("container", message.id)
         raise AssertionError(f"unexpected request {message}")
 
-    def notify(self, message: dict[str, Any]) -> None:
+    def notify(self, message: protocol.Request[Any]) -> None:
         self.sent.append(message)
 
     def close(self) -> None:

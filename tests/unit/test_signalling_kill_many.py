@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from runtime import AmbiguousReference, InvalidArgument, NotFound, Runtime, Selector, signalling
+from runtime.launcher import protocol
 from runtime.launcher.client import UnknownOp
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord
 from runtime.timeutil import now_rfc3339
@@ -25,21 +26,20 @@ class KillLauncher:
         self.gone: set[str] = set()
         self.sent: list[dict[str, Any]] = []
 
-    def request(self, message: dict[str, Any], **_: Any) -> dict[str, Any]:
+    def request(self, op: protocol.Request[Any], **_: Any) -> protocol.Reply:
+        message = op.to_wire()  # recorded as sent, to assert on
         self.sent.append(message)
-        if message["op"] == "kill_many":
+        if isinstance(op, protocol.KillMany):
             if not self.bulk:
                 raise UnknownOp("unknown op 'kill_many'")
-            ids = message["ids"]
-            return {
-                "ok": True,
-                "killed": [i for i in ids if i not in self.gone],
-                "not_running": [i for i in ids if i in self.gone],
-            }
-        if message["op"] == "kill" and not self.bulk:
-            if message["id"] in self.gone:
-                raise NotFound("container", message["id"])
-            return {"ok": True}
+            return protocol.KillManyReply(
+                killed=tuple(i for i in op.ids if i not in self.gone),
+                not_running=tuple(i for i in op.ids if i in self.gone),
+            )
+        if isinstance(op, protocol.Kill) and not self.bulk:
+            if op.id in self.gone:
+                raise NotFound("container", op.id)
+            return protocol.Done()
         raise AssertionError(f"unexpected request {message}")
 
     def close(self) -> None:

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from runtime.launcher import protocol, server
+from runtime.launcher import framing, protocol, server, transport
+from runtime.launcher.ready import Ready, Source
 
 pytestmark = pytest.mark.timeout(30)  # the bug this guards against was a hang
 
@@ -30,42 +31,44 @@ def pair(tmp_path: Path) -> Iterator[tuple[server.Launcher, socket.socket]]:
     launcher = server.Launcher(listener)
     peer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     peer.connect(str(tmp_path / "launcher.sock"))
-    launcher._accept()
+    launcher.transport.accept()
     yield launcher, peer
     peer.close()
-    for client in list(launcher.clients):
-        launcher._drop(client)
+    launcher.transport.close()
     launcher.selector.close()
     listener.close()
 
 
 def events(launcher: server.Launcher) -> int:
-    [client] = launcher.clients
+    [client] = launcher.transport.clients
     return launcher.selector.get_map()[client.sock].events
 
 
-def exit_event(n: int) -> dict[str, Any]:
-    return {"event": "exit", "id": f"{n:064x}", "kind": "container", "exit_code": 137, "n": n}
+def exit_event(n: int) -> protocol.ExitEvent:
+    """An exit event whose ``exit_code`` numbers it."""
+    return protocol.ExitEvent(
+        f"{n:064x}", protocol.EntryKind.CONTAINER, protocol.ExitStatus(n, None, "t")
+    )
 
 
 def test_a_burst_the_client_does_not_read_is_queued_not_blocked_on(
     pair: tuple[server.Launcher, socket.socket],
 ) -> None:
     launcher, peer = pair
-    [client] = launcher.clients
+    [client] = launcher.transport.clients
     count = 5000  # ~0.6 MB of events: several times a unix socket's buffer
     for n in range(count):
-        launcher._broadcast(exit_event(n))  # returns: nothing here may block
-    launcher._flush_clients()  # the end of the loop's turn: what the socket takes
+        launcher.transport.broadcast(exit_event(n))  # returns: nothing here may block
+    launcher.transport.flush_all()  # the end of the loop's turn: what the socket takes
     assert client.output and events(launcher) & selectors.EVENT_WRITE
-    reader, received = protocol.LineReader(), []
+    reader, received = framing.LineReader(), []
     peer.settimeout(5)
     while len(received) < count:
         for key, mask in launcher.selector.select(timeout=0):
-            if key.data[0] == "client" and mask & selectors.EVENT_WRITE:
-                launcher._flush_client(key.data[1])
+            if key.data.source is Source.CLIENT and mask & selectors.EVENT_WRITE:
+                launcher.transport.flush(client)
         received += reader.feed(peer.recv(1 << 16))
-    assert [m["n"] for m in received] == list(range(count))  # all, in order
+    assert [m["exit_code"] for m in received] == list(range(count))  # all, in order
     assert not client.output and events(launcher) == selectors.EVENT_READ
 
 
@@ -73,13 +76,13 @@ def test_a_client_that_never_reads_is_dropped_past_the_cap(
     pair: tuple[server.Launcher, socket.socket], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     launcher, _ = pair
-    monkeypatch.setattr(server, "MAX_CLIENT_OUTPUT", 1 << 20)
+    monkeypatch.setattr(transport, "MAX_CLIENT_OUTPUT", 1 << 20)
     n = 0
-    while launcher.clients and n < 100_000:
-        launcher._broadcast(exit_event(n))
-        launcher._flush_clients()
+    while launcher.transport.clients and n < 100_000:
+        launcher.transport.broadcast(exit_event(n))
+        launcher.transport.flush_all()
         n += 1
-    assert launcher.clients == []  # dropped; it reconnects and reconciles
+    assert launcher.transport.clients == []  # dropped; it reconnects and reconciles
     assert n > 1000  # not before its socket and the queue were full
 
 
@@ -88,40 +91,40 @@ def test_a_turn_sends_what_it_queued_in_one_go(
 ) -> None:
     launcher, peer = pair
     for n in range(3):
-        launcher._broadcast(exit_event(n))
+        launcher.transport.broadcast(exit_event(n))
     peer.setblocking(False)
     with pytest.raises(BlockingIOError):
         peer.recv(1)  # nothing yet: queued until the end of the turn
-    launcher._flush_clients()
-    assert [m["n"] for m in protocol.LineReader().feed(peer.recv(1 << 16))] == [0, 1, 2]
+    launcher.transport.flush_all()
+    assert [m["exit_code"] for m in framing.LineReader().feed(peer.recv(1 << 16))] == [0, 1, 2]
 
 
 def test_a_reply_to_a_notification_waits_for_the_end_of_the_turn(
     pair: tuple[server.Launcher, socket.socket],
 ) -> None:
     launcher, peer = pair
-    [client] = launcher.clients
-    launcher._send(client, {"req": 0, "ok": True})  # an ack's reply: nobody waits
+    [client] = launcher.transport.clients
+    launcher.transport.reply(client, 0, protocol.Done())  # an ack's reply: nobody waits
     peer.setblocking(False)
     with pytest.raises(BlockingIOError):
         peer.recv(1)
-    launcher._flush_clients()
-    assert protocol.LineReader().feed(peer.recv(1 << 16)) == [{"req": 0, "ok": True}]
+    launcher.transport.flush_all()
+    assert framing.LineReader().feed(peer.recv(1 << 16)) == [{"req": 0, "ok": True}]
 
 
 def test_a_reply_goes_out_at_once_after_the_events_before_it(
     pair: tuple[server.Launcher, socket.socket],
 ) -> None:
     launcher, peer = pair
-    [client] = launcher.clients
-    launcher._broadcast(exit_event(0))
-    launcher._send(client, {"req": 5, "ok": True})  # no end of turn needed
+    [client] = launcher.transport.clients
+    launcher.transport.broadcast(exit_event(0))
+    launcher.transport.reply(client, 5, protocol.Done())  # no end of turn needed
     peer.settimeout(5)
     received: list[dict[str, Any]] = []
-    reader = protocol.LineReader()
+    reader = framing.LineReader()
     while len(received) < 2:
         received += reader.feed(peer.recv(1 << 16))
-    assert received == [exit_event(0), {"req": 5, "ok": True}]
+    assert received == [exit_event(0).to_wire(), {"req": 5, "ok": True}]
 
 
 def test_requests_are_still_read_while_output_waits(
@@ -129,10 +132,10 @@ def test_requests_are_still_read_while_output_waits(
 ) -> None:
     launcher, peer = pair
     for n in range(5000):
-        launcher._broadcast(exit_event(n))
-    peer.sendall(protocol.encode({"req": 1, "op": "hello"}))
-    [client] = launcher.clients
-    launcher._read_client(client)  # handled, and the reply queued behind the events
+        launcher.transport.broadcast(exit_event(n))
+    peer.sendall(framing.encode({"req": 1, "op": "hello"}))
+    [client] = launcher.transport.clients
+    launcher.transport.read(client)  # handled, and the reply queued behind the events
     assert b'{"req":1,"ok":true,"version"' in client.output  # the socket is full
 
 
@@ -140,15 +143,18 @@ def test_a_turn_reads_requests_first_and_caps_the_exits(
     pair: tuple[server.Launcher, socket.socket], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     launcher, _ = pair
-    [client] = launcher.clients
+    [client] = launcher.transport.clients
     done: list[str] = []
-    monkeypatch.setattr(launcher, "_reap", lambda entry: done.append(f"reap {entry}"))
-    monkeypatch.setattr(launcher, "_read_client", lambda c: done.append("request"))
+    monkeypatch.setattr(launcher.transport, "read", lambda c: done.append("request"))
+
+    def reap(n: int) -> Ready:
+        return Ready(Source.PIDFD, lambda mask: done.append(f"reap {n}"))
+
     exits = [
-        (selectors.SelectorKey(None, n, selectors.EVENT_READ, ("pidfd", n)), selectors.EVENT_READ)
+        (selectors.SelectorKey(None, n, selectors.EVENT_READ, reap(n)), selectors.EVENT_READ)
         for n in range(server.REAPS_PER_TURN + 5)
     ]
     request = launcher.selector.get_map()[client.sock]
-    launcher._turn([*exits, (request, selectors.EVENT_READ)])
+    launcher.turn([*exits, (request, selectors.EVENT_READ)])
     assert done[0] == "request"
     assert done[1:] == [f"reap {n}" for n in range(server.REAPS_PER_TURN)]  # the rest: next turn

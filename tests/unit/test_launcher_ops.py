@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from runtime.launcher import protocol, server
+from runtime.launcher import framing, protocol, server, transport
+from runtime.launcher.entry import Entry, Process
 
 
 @pytest.fixture
@@ -33,22 +34,22 @@ def sleepers() -> Iterator[list[subprocess.Popen[bytes]]]:
         proc.wait()
 
 
-def entry(launcher: server.Launcher, name: str, proc: subprocess.Popen[bytes]) -> server.Entry:
-    e = server.Entry(
-        id=name,
+def entry(launcher: server.Launcher, name: str, proc: subprocess.Popen[bytes]) -> Entry:
+    process = Process(
         pid=proc.pid,
         pidfd=os.pidfd_open(proc.pid),
         pid_start_time=None,
         sync_write=-1,
         error_read=-1,
-        state="running",
     )
+    e = Entry(id=name, process=process, state="running")
     launcher.entries[name] = e
     return e
 
 
 def kill_many(launcher: server.Launcher, ids: list[str], signo: int) -> dict[str, object]:
-    return launcher.op_kill_many(None, 1, {"ids": ids, "signal": signo})  # type: ignore[arg-type]
+    op = protocol.KillMany(tuple(ids), signo)
+    return launcher.ops.kill_many(None, 1, op).to_wire()  # type: ignore[arg-type]
 
 
 def test_signals_the_running_and_lists_the_rest(
@@ -58,7 +59,7 @@ def test_signals_the_running_and_lists_the_rest(
     for name, proc in (("a", a), ("b", b), ("created", created), ("exec", exec_proc)):
         entry(launcher, name, proc)
     launcher.entries["created"].state = "created"  # waiting for its go byte
-    launcher.entries["exec"].kind = "exec"  # not a container
+    launcher.entries["exec"].kind = protocol.EntryKind.EXEC  # not a container
     reply = kill_many(launcher, ["a", "created", "exec", "nosuch", "b"], signal.SIGTERM)
     assert reply == {"killed": ["a", "b"], "not_running": ["created", "exec", "nosuch"]}
     assert a.wait(10) == -signal.SIGTERM and b.wait(10) == -signal.SIGTERM
@@ -92,8 +93,8 @@ def test_an_unknown_op_answers_what_the_client_falls_back_on(launcher: server.La
     it into UnknownOp (runtime/launcher/client.py)."""
     ours, theirs = socket.socketpair()
     try:
-        launcher._handle(server.Client(ours), {"req": 7, "op": "kill_mony"})
-        reply = protocol.LineReader().feed(theirs.recv(4096))
+        launcher.handle(transport.Client(ours), {"req": 7, "op": "kill_mony"})
+        reply = framing.LineReader().feed(theirs.recv(4096))
     finally:
         ours.close()
         theirs.close()

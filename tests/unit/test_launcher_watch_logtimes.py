@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import selectors
 import time
 from pathlib import Path
 
 from runtime import libc, logindex
-from runtime.launcher import server
+from runtime.launcher import watch
+from runtime.launcher.ready import Source
 from runtime.logindex import RECORD
-from tests.unit.test_launcher_limits import launcher_with, make_entry
+from tests.unit.test_launcher_watch import _close_launchers, launcher_with, make_entry
+
+__all__ = ["_close_launchers"]  # the fixture that closes what launcher_with made
 
 
 def records(path: Path) -> list[tuple[int, int]]:
@@ -23,31 +24,29 @@ def append(path: Path, data: bytes) -> None:
 
 
 def test_inotify_events_are_decoded_with_their_names() -> None:
-    data = server.INOTIFY_EVENT.pack(3, libc.IN_MODIFY, 0, 16) + b"name".ljust(16, b"\0")
-    data += server.INOTIFY_EVENT.pack(-1, libc.IN_Q_OVERFLOW, 0, 0)
-    assert server._inotify_events(data) == [(3, libc.IN_MODIFY), (-1, libc.IN_Q_OVERFLOW)]
+    data = watch.INOTIFY_EVENT.pack(3, libc.IN_MODIFY, 0, 16) + b"name".ljust(16, b"\0")
+    data += watch.INOTIFY_EVENT.pack(-1, libc.IN_Q_OVERFLOW, 0, 0)
+    assert watch.inotify_events(data) == [(3, libc.IN_MODIFY), (-1, libc.IN_Q_OVERFLOW)]
 
 
 def test_growth_is_recorded_at_most_once_per_pause(tmp_path: Path) -> None:
     launcher = launcher_with()
-    launcher.selector = selectors.DefaultSelector()
-    launcher.inotify_fd = -1
     out, err = tmp_path / "stdout.log", tmp_path / "stderr.log"
     out.write_bytes(b"")
     err.write_bytes(b"")
     entry = make_entry(log_paths=(str(out), str(err)))
-    launcher._watch_output(entry)
+    launcher.watch.watch(entry)
     try:
-        assert len(entry.watches) == 2 and len(launcher.watched) == 2
-        launcher._record_output()  # the first look: nothing written yet
+        assert len(entry.logs.watches) == 2 and len(launcher.watch.watched) == 2
+        launcher.watch.record()  # the first look: nothing written yet
         assert records(tmp_path / "stdout.idx") == []
 
         before = time.time_ns()
         append(out, b"a\n")
         ready = launcher.selector.select(timeout=5)
-        assert [key.data for key, _ in ready] == [("inotify", None)]
-        launcher._drain_inotify()
-        launcher._record_output()
+        assert [key.data.source for key, _ in ready] == [Source.INOTIFY]
+        launcher.watch.drain()
+        launcher.watch.record()
         [(size, when)] = records(tmp_path / "stdout.idx")
         assert size == 2 and before <= when <= time.time_ns()
         assert records(tmp_path / "stderr.idx") == []  # it did not grow
@@ -58,20 +57,21 @@ def test_growth_is_recorded_at_most_once_per_pause(tmp_path: Path) -> None:
         assert launcher.selector.select(timeout=0) == []
         assert 0 < launcher._select_timeout() <= logindex.MIN_INTERVAL
         time.sleep(logindex.MIN_INTERVAL)
-        launcher._record_output()  # the pause is over: inotify is back
-        assert launcher.inotify_paused_until is None
-        assert [key.data for key, _ in launcher.selector.select(timeout=5)] == [("inotify", None)]
-        launcher._drain_inotify()
-        launcher._record_output()
+        launcher.watch.record()  # the pause is over: inotify is back
+        assert launcher.watch.paused_until is None
+        assert [key.data.source for key, _ in launcher.selector.select(timeout=5)] == [
+            Source.INOTIFY
+        ]
+        launcher.watch.drain()
+        launcher.watch.record()
         assert [size for size, _ in records(tmp_path / "stdout.idx")] == [2, 202]
 
         append(err, b"last words\n")  # then the exit, before the loop saw it
-        launcher._close_indexes(entry)
+        launcher.watch.close_indexes(entry)
         assert [size for size, _ in records(tmp_path / "stderr.idx")] == [11]
-        assert entry.watches == [] and launcher.watched == {}
+        assert entry.logs.watches == [] and launcher.watch.watched == {}
     finally:
-        launcher.selector.close()
-        os.close(launcher.inotify_fd)
+        pass
 
 
 def test_without_a_watch_the_logs_are_polled(tmp_path: Path, monkeypatch) -> None:
@@ -80,21 +80,18 @@ def test_without_a_watch_the_logs_are_polled(tmp_path: Path, monkeypatch) -> Non
 
     monkeypatch.setattr(libc, "inotify_add_watch", no_watch)
     launcher = launcher_with()
-    launcher.selector = selectors.DefaultSelector()
-    launcher.inotify_fd = -1
     out = tmp_path / "stdout.log"
     out.write_bytes(b"")
     entry = make_entry(log_paths=(str(out), str(tmp_path / "stderr.log")))
-    launcher._watch_output(entry)
-    launcher.entries = {"c": entry}
+    launcher.watch.watch(entry)
+    launcher.entries.update({"c": entry})
     try:
-        assert entry.watches == [] and launcher.unwatched == {"c": entry}
-        assert launcher._select_timeout() == server.OUTPUT_POLL_SECONDS
+        assert entry.logs.watches == [] and launcher.watch.unwatched == {"c": entry}
+        assert launcher._select_timeout() == watch.OUTPUT_POLL_SECONDS
         append(out, b"x\n")
-        launcher._record_output()
+        launcher.watch.record()
         assert [size for size, _ in records(tmp_path / "stdout.idx")] == [2]
-        launcher._close_indexes(entry)
-        assert launcher.unwatched == {}
+        launcher.watch.close_indexes(entry)
+        assert launcher.watch.unwatched == {}
     finally:
-        launcher.selector.close()
-        os.close(launcher.inotify_fd)
+        pass

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from runtime import cgroups, child
-from runtime.launcher import server
+from runtime.launcher import server, spawn, transport
+from runtime.launcher.ready import Source
 from runtime.spec import ContainerSpec, Limits, to_dict
 
 EVENT_TIMEOUT = 10.0
@@ -123,12 +124,12 @@ def fake_clone(body: Callable[[child.ChildFds], None]) -> Callable[..., tuple[in
 
 @pytest.fixture
 def launcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[server.Launcher]:
-    monkeypatch.setattr(server.devices, "available", lambda: False)
+    monkeypatch.setattr(spawn.devices, "available", lambda: False)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     launcher = server.Launcher(listener)
     launcher.selector.unregister(listener)  # never listening: select would say "ready"
     yield launcher
-    for client in launcher.clients:
+    for client in launcher.transport.clients:
         client.sock.close()
     launcher.selector.close()
     listener.close()
@@ -143,15 +144,16 @@ def create(
     start: bool = True,
     pidfile: str | None = None,
     spec: ContainerSpec | None = None,
-) -> tuple[FakeCgroup, server.Client, socket.socket]:
+) -> tuple[FakeCgroup, transport.Client, socket.socket]:
     clone = fake_clone(body)
-    monkeypatch.setattr(server.libc, "clone", clone)
-    monkeypatch.setattr(server.child, "run", clone.run)  # type: ignore[attr-defined]
+    monkeypatch.setattr(spawn.libc, "clone", clone)
+    monkeypatch.setattr(spawn.child, "run", clone.run)  # type: ignore[attr-defined]
     cgroup = FakeCgroup(join)
-    launcher.cgroups = FakeManager(cgroup)  # type: ignore[assignment]
+    launcher.spawner.cgroups = FakeManager(cgroup)  # type: ignore[assignment]
+    launcher.reaper.cgroups = launcher.spawner.cgroups
     ours, theirs = socket.socketpair()
-    client = server.Client(ours)
-    launcher.clients.append(client)  # exit events go to every client
+    client = transport.Client(ours)
+    launcher.transport.clients.append(client)  # exit events go to every client
     message = {
         "req": 1,
         "op": "create",
@@ -162,7 +164,7 @@ def create(
         "stderr": str(tmp_path / "err"),
         "pidfile": pidfile,
     }
-    launcher._handle(client, message)
+    launcher.handle(client, message)
     return cgroup, client, theirs
 
 
@@ -171,13 +173,10 @@ def replies(launcher: server.Launcher, peer: socket.socket, count: int) -> list[
     received = b""
     deadline = time.monotonic() + EVENT_TIMEOUT
     while received.count(b"\n") < count and time.monotonic() < deadline:
-        for key, _ in launcher.selector.select(timeout=0.1):
-            kind, obj = key.data
-            if kind == "error_pipe":
-                launcher._read_error_pipe(obj)
-            elif kind == "pidfd":
-                launcher._reap(obj)
-        launcher._flush_clients()  # the end of the loop's turn sends the events
+        for key, mask in launcher.selector.select(timeout=0.1):
+            if key.data.source in (Source.ERROR_PIPE, Source.PIDFD):
+                key.data.handle(mask)
+        launcher.transport.flush_all()  # the end of the loop's turn sends the events
         peer.setblocking(False)
         try:
             received += peer.recv(1 << 16)
@@ -207,7 +206,7 @@ def test_the_child_builds_its_root_during_the_join_and_runs_only_after_it(
 
     cgroup, _, peer = create(launcher, monkeypatch, tmp_path, body, join)
     entry = launcher.entries["c1"]
-    assert cgroup.added == [entry.pid]
+    assert cgroup.added == [entry.process.pid]
     reply, exit_event = replies(launcher, peer, 2)
     assert reply["ok"] is True and reply["exec_error"] is None
     assert exit_event["event"] == "exit" and exit_event["exit_code"] == 0
@@ -268,9 +267,9 @@ def test_the_pidfile_and_id_maps_are_written_before_the_go_byte(
     def write_maps(pid: int, host_id: int, size: int) -> None:
         order.append("maps")
 
-    monkeypatch.setattr(server.os, "write", write)
-    monkeypatch.setattr(server.pids, "write_pidfile", write_pidfile)
-    monkeypatch.setattr(server.userns, "write_maps", write_maps)
+    monkeypatch.setattr(spawn.os, "write", write)
+    monkeypatch.setattr(spawn.pids, "write_pidfile", write_pidfile)
+    monkeypatch.setattr(spawn.userns, "write_maps", write_maps)
 
     def body(fds: child.ChildFds) -> None:
         child._wait_for_joined(fds.sync_read)
@@ -329,7 +328,7 @@ def test_a_created_container_is_joined_at_create_and_gets_both_bytes_at_start(
     assert events.next() == "joined"  # at create, while the child waits for its go
     ready, _, _ = select.select([events.read_end], [], [], 0.2)
     assert not ready
-    launcher._handle(client, {"req": 2, "op": "start", "id": "c1"})
+    launcher.handle(client, {"req": 2, "op": "start", "id": "c1"})
     assert events.next() == "building"
     assert events.next() == "command"
     started, exit_event = replies(launcher, peer, 2)

@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from runtime import terminal
-from runtime.launcher import server
+from runtime.launcher import protocol, ptyio, server, spawn
+from runtime.launcher.entry import Entry, Process
+from runtime.launcher.protocol import RequestError
+from runtime.launcher.ready import Source
 
 
 @pytest.fixture
@@ -26,38 +29,30 @@ def launcher() -> Iterator[server.Launcher]:
     listener.close()
 
 
-def adopt(launcher: server.Launcher, tmp_path: Path, tty: bool, stdin: bool) -> server.Entry:
-    stdio = launcher._open_stdio(tty, stdin, str(tmp_path / "out"), str(tmp_path / "err"))
+def adopt(launcher: server.Launcher, tmp_path: Path, tty: bool, stdin: bool) -> Entry:
+    stdio = spawn.open_stdio(tty, stdin, spawn.Paths(str(tmp_path / "out"), str(tmp_path / "err")))
     error_read, error_write = os.pipe()
     os.close(error_write)
-    entry = server.Entry(
-        id="c",
-        pid=1,
-        pidfd=os.eventfd(0),
-        pid_start_time=None,
-        sync_write=-1,
-        error_read=error_read,
+    process = Process(
+        pid=1, pidfd=os.eventfd(0), pid_start_time=None, sync_write=-1, error_read=error_read
     )
-    launcher._adopt(entry, stdio)
+    entry = Entry(id="c", process=process)
+    launcher.spawner._adopt(entry, stdio)
     entry.state = "running"
     return entry, stdio  # type: ignore[return-value]
 
 
 def write(launcher: server.Launcher, data: bytes) -> None:
-    message = {"id": "c", "data": base64.b64encode(data).decode()}
-    launcher.op_write(None, 1, message)  # type: ignore[arg-type]
+    message = {"op": "write", "id": "c", "data": base64.b64encode(data).decode()}
+    op = protocol.decode_request(message)
+    launcher.ops.write(None, 1, op)  # type: ignore[arg-type]
 
 
 def turn(launcher: server.Launcher) -> None:
     """One pass of the loop's I/O handlers over what is ready now."""
     for key, mask in launcher.selector.select(timeout=0.2):
-        kind, obj = key.data
-        if kind == "pty":
-            launcher._pty_ready(obj, mask)
-        elif kind == "console":
-            launcher._receive_master(obj)
-        elif kind == "stdin":
-            launcher._flush_input(obj)
+        if key.data.source in (Source.PTY, Source.CONSOLE, Source.STDIN):
+            key.data.handle(mask)
 
 
 def test_input_and_resize_before_the_master_arrives_are_kept(
@@ -65,12 +60,12 @@ def test_input_and_resize_before_the_master_arrives_are_kept(
 ) -> None:
     entry, stdio = adopt(launcher, tmp_path, tty=True, stdin=False)
     write(launcher, b"early\n")  # no master yet: buffered, not refused
-    launcher.op_resize(None, 2, {"id": "c", "rows": 21, "cols": 42})  # type: ignore[arg-type]
+    launcher.ops.resize(None, 2, protocol.Resize("c", 21, 42))  # type: ignore[arg-type]
     slave = terminal.open_console(stdio.child_console, None)  # what the child does
     os.close(stdio.child_console)
     try:
         turn(launcher)
-        assert entry.master >= 0 and entry.console is None
+        assert entry.io.master >= 0 and entry.io.console is None
         assert terminal.get_winsize(slave) == (21, 42)
         assert select.select([slave], [], [], 5)[0]
         assert os.read(slave, 100) == b"early\n"
@@ -84,12 +79,12 @@ def test_input_and_resize_before_the_master_arrives_are_kept(
                 break
         # The pty's echo of the input, then the output, both with ONLCR's \r.
         assert (tmp_path / "out").read_bytes() == expected
-        launcher.op_close_stdin(None, 3, {"id": "c"})  # type: ignore[arg-type]
+        launcher.ops.close_stdin(None, 3, protocol.CloseStdin("c"))  # type: ignore[arg-type]
         assert os.read(slave, 100) == b""  # ^D in canonical mode: a read of 0 bytes
     finally:
         os.close(slave)
-    launcher._release_io(entry)
-    assert entry.master == -1 and entry.log_fd == -1
+    launcher.pty.release(entry)
+    assert entry.io.master == -1 and entry.io.log_fd == -1
 
 
 def test_a_child_that_dies_before_sending_the_master_leaves_no_tty(
@@ -97,20 +92,20 @@ def test_a_child_that_dies_before_sending_the_master_leaves_no_tty(
 ) -> None:
     entry, stdio = adopt(launcher, tmp_path, tty=True, stdin=False)
     os.close(stdio.child_console)
-    launcher._release_io(entry)  # at reap: EOF on the console socket, no wait
-    assert entry.console is None and entry.master == -1
+    launcher.pty.release(entry)  # at reap: EOF on the console socket, no wait
+    assert entry.io.console is None and entry.io.master == -1
 
 
 def test_the_stdin_pipe_closes_once_drained(launcher: server.Launcher, tmp_path: Path) -> None:
     entry, stdio = adopt(launcher, tmp_path, tty=False, stdin=True)
     write(launcher, b"line\n")
-    launcher.op_close_stdin(None, 2, {"id": "c"})  # type: ignore[arg-type]
-    assert entry.stdin_write == -1
+    launcher.ops.close_stdin(None, 2, protocol.CloseStdin("c"))  # type: ignore[arg-type]
+    assert entry.io.stdin_write == -1
     assert os.read(stdio.stdin, 100) == b"line\n"
     assert os.read(stdio.stdin, 100) == b""  # EOF for the process
-    with pytest.raises(server.RequestError, match="no tty"):
-        launcher.op_resize(None, 3, {"id": "c", "rows": 1, "cols": 1})  # type: ignore[arg-type]
-    with pytest.raises(server.RequestError, match="closed"):
+    with pytest.raises(RequestError, match="no tty"):
+        launcher.ops.resize(None, 3, protocol.Resize("c", 1, 1))  # type: ignore[arg-type]
+    with pytest.raises(RequestError, match="closed"):
         write(launcher, b"late")
     for fd in stdio.child_fds:
         os.close(fd)
@@ -118,18 +113,18 @@ def test_the_stdin_pipe_closes_once_drained(launcher: server.Launcher, tmp_path:
 
 def test_input_a_process_does_not_read_is_capped(launcher: server.Launcher, tmp_path: Path) -> None:
     entry, stdio = adopt(launcher, tmp_path, tty=False, stdin=True)
-    with pytest.raises(server.RequestError, match="not reading its input"):
-        for _ in range(server.MAX_PENDING_INPUT // (1 << 16) + 2):
+    with pytest.raises(RequestError, match="not reading its input"):
+        for _ in range(ptyio.MAX_PENDING_INPUT // (1 << 16) + 2):
             write(launcher, b"x" * (1 << 16))
-    assert len(entry.pending_input) <= server.MAX_PENDING_INPUT
+    assert len(entry.io.pending_input) <= ptyio.MAX_PENDING_INPUT
     for fd in stdio.child_fds:
         os.close(fd)
-    launcher._release_io(entry)
+    launcher.pty.release(entry)
 
 
 def test_no_stdin_no_input(launcher: server.Launcher, tmp_path: Path) -> None:
     _, stdio = adopt(launcher, tmp_path, tty=False, stdin=False)
-    with pytest.raises(server.RequestError, match="no stdin open"):
+    with pytest.raises(RequestError, match="no stdin open"):
         write(launcher, b"x")
     for fd in stdio.child_fds:
         os.close(fd)

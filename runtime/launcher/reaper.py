@@ -1,0 +1,148 @@
+"""The end of an entry in the launcher: reap, account, remove its cgroups.
+
+    Reaper
+    ├── reap              waitid on the pidfd, close our ends, the exit event
+    ├── results           the cgroup's counters, then its removal (containers)
+    ├── retry_removals    cgroups still busy at exit, retried each turn
+    └── remove_parent_if_unused
+
+Exit statuses are kept in the entry until a client acknowledges them
+(``ack``), so an API process that was away when a container exited learns
+its real exit code when it reconnects.  The pidfd becomes readable when
+the child dies (pidfd_open(2)); ``waitid(P_PIDFD, …)`` then cannot reach a
+recycled pid.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import time
+from collections.abc import Callable
+
+from runtime import cgroups, exitstatus
+from runtime.launcher.entry import EXITED, Entry
+from runtime.launcher.messages import EntryKind, ExitEvent, ExitStatus, Results
+from runtime.launcher.ptyio import PtyIo
+from runtime.launcher.watch import Watch, truncate_logs
+from runtime.security import devices
+from runtime.timeutil import now_rfc3339
+
+log = logging.getLogger("mydocker.launcher")
+
+#: How many loop turns (0.1 s apart) a cgroup still busy at exit is retried.
+REMOVE_RETRIES = 600
+
+
+class Reaper:
+    def __init__(
+        self,
+        selector: selectors.BaseSelector,
+        entries: dict[str, Entry],
+        pty: PtyIo,
+        watch: Watch,
+        read_error_pipe: Callable[[Entry], None],
+        cgroup_manager: cgroups.Manager | None = None,
+    ) -> None:
+        self.selector = selector
+        self.entries = entries
+        self.pty = pty
+        self.watch = watch
+        self.read_error_pipe = read_error_pipe
+        self.cgroups = cgroup_manager
+        self.unremoved: dict[str, tuple[cgroups.Cgroup, int]] = {}  # busy at exit: retry
+
+    def reap(self, entry: Entry) -> ExitEvent | None:
+        """The entry's exit event, once its child has exited (None before)."""
+        process = entry.process
+        if process.error_read >= 0 and process.sync_write < 0:
+            # The child is dead, so every write end of its error pipe is
+            # closed: this read cannot block, and the launch reply goes out
+            # before the exit event.
+            os.set_blocking(process.error_read, True)
+            self.read_error_pipe(entry)
+        try:
+            result = os.waitid(os.P_PIDFD, process.pidfd, os.WEXITED)
+        except ChildProcessError:
+            result = None
+        if result is None:
+            return None  # spurious wake-up: not exited yet
+        self._close_process(entry)
+        self.pty.release(entry)
+        self.watch.close_indexes(entry)
+        status = exitstatus.from_waitid(result.si_code, result.si_status)
+        entry.state = EXITED
+        finished_at = now_rfc3339()
+        results = self.results(entry) if entry.kind == EntryKind.CONTAINER else None
+        entry.exit = ExitStatus(status.exit_code, status.signal, finished_at, results)
+        return ExitEvent(entry.id, entry.kind, entry.exit)
+
+    def _close_process(self, entry: Entry) -> None:
+        """The pidfd, the pipes and the devices cgroup of a reaped child."""
+        process = entry.process
+        self.selector.unregister(process.pidfd)
+        os.close(process.pidfd)
+        if process.error_read >= 0:  # died before release: nothing to read for anyone
+            self.selector.unregister(process.error_read)
+            os.close(process.error_read)
+            process.error_read = -1
+        if process.sync_write >= 0:
+            os.close(process.sync_write)
+            process.sync_write = -1
+        if process.devices_cgroup is not None:
+            try:
+                devices.remove(process.devices_cgroup)
+            except OSError as err:
+                log.warning("could not remove %s: %s", process.devices_cgroup, err)
+            process.devices_cgroup = None
+
+    def results(self, entry: Entry) -> Results:
+        """What the run took and why it ended; the cgroup goes once read."""
+        limiting = entry.limiting
+        wall = None if limiting.released_at is None else time.monotonic() - limiting.released_at
+        self.watch.unwatch(entry)
+        stats = cgroups.Stats()
+        if limiting.cgroup is not None:
+            try:
+                stats = limiting.cgroup.stats(live=False)
+            except OSError as err:
+                log.warning("%s: reading the cgroup's counters failed: %s", entry.id, err)
+            # PID 1 is gone, so the namespace is empty; processes that joined
+            # from outside it (exec) may remain.
+            if not (limiting.cgroup.kill_all(rounds=1) and limiting.cgroup.remove()):
+                self.unremoved[entry.id] = (limiting.cgroup, REMOVE_RETRIES)
+            limiting.cgroup = None
+            self.remove_parent_if_unused()
+        if limiting.output_truncated and limiting.limits.output_bytes is not None:
+            truncate_logs(entry.logs.paths, limiting.limits.output_bytes)
+        return Results(
+            # A bare SIGKILL/137 is not an OOM: only the cgroup's counter says so.
+            oom_killed=None if stats.oom_kills is None else stats.oom_kills > 0,
+            timed_out=limiting.timed_out,
+            output_truncated=limiting.output_truncated,
+            cpu_seconds=None if stats.cpu_seconds is None else round(stats.cpu_seconds, 6),
+            memory_peak_bytes=stats.memory_peak_bytes,
+            wall_seconds=None if wall is None else round(wall, 6),
+        )
+
+    def remove_parent_if_unused(self) -> None:
+        """No container cgroup left: remove the parent too, so that a launcher
+        killed later (SIGKILL runs no clean-up) leaves nothing behind.  The
+        next create makes it again."""
+        if self.cgroups is None or self.unremoved:
+            return
+        if any(e.limiting.cgroup is not None for e in self.entries.values()):
+            return
+        self.cgroups.remove_parent()
+
+    def retry_removals(self) -> None:
+        for name, (cgroup, tries) in list(self.unremoved.items()):
+            if cgroup.kill_all(rounds=1) and cgroup.remove():
+                del self.unremoved[name]
+                self.remove_parent_if_unused()
+            elif tries <= 1:
+                log.error("cgroup %s stays busy; leaving it", name)
+                del self.unremoved[name]
+            else:
+                self.unremoved[name] = (cgroup, tries - 1)

@@ -1,0 +1,403 @@
+"""How the launcher starts its children: clone a container, fork an exec.
+
+    Spawner
+    ├── clone        cgroup, stdio, sync + error pipes, clone(2), pidfile, id
+    │                maps, go byte, cgroup join -> a new Entry, adopted
+    ├── fork_exec    an exec: fork, then runtime/nsexec.py joins the container
+    ├── join         the child into its cgroups and a devices cgroup
+    ├── release      the joined byte (and the go byte unless it went at clone)
+    └── error pipe   EOF after execve, or the failed step's report -> the reply
+    open_stdio / close_stdio   the child's fds 0/1/2 and the launcher's ends
+
+Limits (docs/limits.md): each container gets a cgroup.  The launcher sends
+the go byte first and joins the child to its cgroups while it builds its
+root; the child waits for a second byte ("joined") before the first step
+done on the command's behalf, so the command runs limited from its first
+instruction (runtime/child.py, ``JOINED_BYTE``; an exec joins the cgroups
+of the container's init, runtime/nsexec.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from runtime import cgroups, child, libc, nsexec, pids, terminal
+from runtime.launcher.entry import RUNNING, Entry, Process
+from runtime.launcher.protocol import EntryKind, ErrorKind, ExecError, Launched, RequestError
+from runtime.launcher.ptyio import PtyIo
+from runtime.launcher.ready import Ready, Source
+from runtime.launcher.transport import Client, Transport
+from runtime.namespaces import DEFAULT_NAMESPACES, Namespace, clone_flags, describe
+from runtime.procfs import process_start_time
+from runtime.security import devices, seccomp, userns
+from runtime.spec import USERNS_SIZE, ContainerSpec, ExecSpec, Limits
+from runtime.timeutil import now_rfc3339
+
+log = logging.getLogger("mydocker.launcher")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where a new child's output goes."""
+
+    stdout: str
+    stderr: str
+
+
+class Spawner:
+    def __init__(
+        self,
+        selector: selectors.BaseSelector,
+        entries: dict[str, Entry],
+        transport: Transport,
+        pty: PtyIo,
+        on_exit: Callable[[Entry], None],
+        cgroup_manager: cgroups.Manager | None = None,
+        devices_parent: str = devices.PARENT,
+    ) -> None:
+        self.selector = selector
+        self.entries = entries
+        self.transport = transport
+        self.pty = pty
+        self.on_exit = on_exit
+        self.cgroups = cgroup_manager
+        #: Where this launcher's devices cgroups live (runtime/security/devices.py).
+        self.devices_parent = devices_parent
+
+    # -- containers -----------------------------------------------------
+    def clone(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        paths: Paths,
+        pidfile: str | None = None,
+        tty_size: tuple[int, int] | None = None,
+        go: bool = False,
+    ) -> Entry:
+        cgroup = self._make_cgroup(container_id, spec.limits)
+        try:
+            entry = self._clone_into(container_id, spec, paths, pidfile, cgroup, tty_size, go)
+        except BaseException:
+            if cgroup is not None:
+                cgroup.remove()
+            raise
+        entry.limiting.limits = spec.limits
+        entry.limiting.cgroup = cgroup
+        entry.logs.paths = (paths.stdout, paths.stderr)
+        return entry
+
+    def _make_cgroup(self, container_id: str, limits: Limits) -> cgroups.Cgroup | None:
+        if self.cgroups is None:
+            if limits.needs_cgroup:
+                raise RequestError(ErrorKind.FAILED, "cgroup: no cgroup controllers are mounted")
+            return None
+        try:
+            return self.cgroups.create(container_id, limits)
+        except cgroups.CgroupError as err:
+            if limits.needs_cgroup:
+                raise RequestError(ErrorKind.FAILED, f"cgroup: {err}") from err
+            log.warning("%s runs without a cgroup (no accounting): %s", container_id, err)
+            return None
+
+    def _clone_into(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        paths: Paths,
+        pidfile: str | None,
+        cgroup: cgroups.Cgroup | None,
+        tty_size: tuple[int, int] | None = None,
+        go: bool = False,
+    ) -> Entry:
+        """Clone the child, then join it to its cgroups.
+
+        With ``go`` (a create that starts at once) the go byte goes out
+        before the join, so the child builds its root while the launcher
+        waits in the kernel for the join; the child then waits for the
+        joined byte (``release``) before it does anything on the command's
+        behalf.  Without it (created, started later) the child waits for
+        the go byte, and ``release`` sends both bytes at start."""
+        stdio = open_stdio(spec.tty, spec.stdin, paths)
+        opened: list[int] = []
+        try:
+            sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
+            opened += [sync_read, sync_write]
+            error_read, error_write = os.pipe2(os.O_CLOEXEC)
+            opened += [error_read, error_write]
+            fds = child.ChildFds(
+                sync_read,
+                error_write,
+                stdio.stdin,
+                stdio.stdout,
+                stdio.stderr,
+                stdio.child_console,
+                sync_write=sync_write,
+            )
+            namespaces = DEFAULT_NAMESPACES
+            if spec.security.userns_host_id is not None:
+                namespaces |= Namespace.NEWUSER
+            flags_word = clone_flags(namespaces)
+            seccomp.prepare(spec.security)  # built here once per capability set, inherited
+            pid, pidfd = libc.clone(lambda: child.run(spec, fds, tty_size), flags_word)
+        except BaseException:
+            for fd in opened:
+                os.close(fd)
+            close_stdio(stdio)
+            raise
+        process = Process(pid, pidfd, process_start_time(pid), sync_write, error_read, go_sent=go)
+        try:
+            process.devices_cgroup = self._prepare(container_id, spec, process, pidfile, cgroup)
+        except BaseException:
+            for fd in opened + [pidfd]:
+                os.close(fd)
+            close_stdio(stdio)
+            raise
+        for fd in (*stdio.child_fds, sync_read, error_write):
+            os.close(fd)
+        if log.isEnabledFor(logging.DEBUG):  # describe() is not free: only when it is shown
+            log.debug("cloned %s as pid %d with %s", container_id, pid, describe(flags_word))
+        entry = Entry(container_id, process, spec=spec)
+        self._adopt(entry, stdio)
+        return entry
+
+    def _prepare(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        process: Process,
+        pidfile: str | None,
+        cgroup: cgroups.Cgroup | None,
+    ) -> str | None:
+        """What must happen between clone and release: the pid file, the id
+        maps, the go byte (with ``go_sent``) and the join.  Returns the
+        devices cgroup; raises (the child killed and reaped) when the child
+        is still waiting for a byte of ours."""
+        go_out = False  # from here on the child may fail a set-up step and exit
+        try:
+            if pidfile is not None:
+                # Before the go byte: if we die from here on, the API finds
+                # the child by this file and kills it (runtime/pids.py).
+                pids.write_pidfile(pidfile, process.pid, process.pid_start_time)
+            host_id = spec.security.userns_host_id
+            if host_id is not None:
+                # Before the go byte: the child's first mounts already act
+                # as its mapped root (user_namespaces(7)).
+                userns.write_maps(process.pid, host_id, USERNS_SIZE)
+            if process.go_sent:
+                go_out = True
+                os.write(process.sync_write, child.GO_BYTE)
+            # The child waits for the joined byte before the first step done
+            # on the command's behalf, so it runs none of the command yet,
+            # and anything it forks later starts in the cgroups.
+            return self.join(container_id, process.pid, cgroup)
+        except BaseException as err:
+            if not (go_out and isinstance(err, Exception) and _has_exited(process.pidfd)):
+                # The child is still waiting for a byte of ours: kill it,
+                # reap it, forget it; the request fails with ``err``.
+                signal.pidfd_send_signal(process.pidfd, signal.SIGKILL)
+                os.waitid(os.P_PIDFD, process.pidfd, os.WEXITED)
+                raise
+            # The child failed a setup step of its own before the join was
+            # done (which is why the join failed): it ran none of the
+            # command, and its report on the error pipe is the real error,
+            # the one the launch answers with once released.
+            log.warning("%s: the child exited during its cgroup join (%s)", container_id, err)
+            return None
+
+    def join(self, container_id: str, pid: int, cgroup: cgroups.Cgroup | None) -> str | None:
+        """Move the child into the container's cgroups and a devices cgroup.
+
+        cgroups(7): writing a pid to ``cgroup.procs`` moves that process,
+        and a process's children start in its cgroups, so whatever the
+        child runs after this (the command, all it forks) is limited and
+        counted.  Returns the devices cgroup's path (None without one)."""
+        if cgroup is not None:
+            try:
+                cgroup.add(pid)
+            except cgroups.CgroupError as err:
+                raise RequestError(ErrorKind.FAILED, f"cgroup: {err}") from err
+        if not devices.available():
+            log.warning("no v1 devices cgroup: %s may open any device node", container_id)
+            return None
+        path = devices.create(container_id, self.devices_parent)
+        try:
+            devices.join(path, pid)
+        except BaseException:
+            devices.remove(path)
+            raise
+        return path
+
+    def _adopt(self, entry: Entry, stdio: terminal.Stdio) -> None:
+        """Start watching a new child: its pidfd, error pipe and pty."""
+        process = entry.process
+        os.set_blocking(process.error_read, False)
+        entry.io.stdin_write, entry.io.log_fd = stdio.stdin_write, stdio.log_fd
+        self.entries[entry.id] = entry
+        exited = Ready(Source.PIDFD, lambda mask: self.on_exit(entry))
+        self.selector.register(process.pidfd, selectors.EVENT_READ, exited)
+        verdict = Ready(Source.ERROR_PIPE, lambda mask: self.read_error_pipe(entry))
+        self.selector.register(process.error_read, selectors.EVENT_READ, verdict)
+        if stdio.console >= 0:
+            self.pty.adopt_console(entry, stdio.console)
+
+    # -- execs ----------------------------------------------------------
+    def fork_exec(
+        self,
+        exec_id: str,
+        container: Entry,
+        spec: ExecSpec,
+        paths: Paths,
+        tty_size: tuple[int, int] | None,
+    ) -> Entry:
+        assert container.spec is not None
+
+        def alive() -> bool:
+            try:
+                signal.pidfd_send_signal(container.process.pidfd, 0)
+            except ProcessLookupError:
+                return False
+            return True
+
+        try:
+            target = nsexec.open_target(container.process.pid, alive)
+        except ProcessLookupError as err:
+            raise RequestError(
+                ErrorKind.INVALID_STATE, f"container {container.id} is not running"
+            ) from err
+        stdio = open_stdio(spec.tty, spec.stdin, paths)
+        opened: list[int] = []
+        try:
+            error_read, error_write = os.pipe2(os.O_CLOEXEC)
+            opened += [error_read, error_write]
+            fds = child.ChildFds(
+                -1, error_write, stdio.stdin, stdio.stdout, stdio.stderr, stdio.child_console
+            )
+            # fork(2) is safe here: the launcher has a single thread.
+            pid = os.fork()
+            if pid == 0:
+                nsexec.intermediate(target, container.spec, spec, fds, tty_size)
+            pidfd = os.pidfd_open(pid)
+        except BaseException:
+            for fd in opened:
+                os.close(fd)
+            close_stdio(stdio)
+            raise
+        finally:
+            target.close()
+        for fd in (*stdio.child_fds, error_write):
+            os.close(fd)
+        log.debug("exec %s in %s as pid %d", exec_id, container.id, pid)
+        process = Process(pid, pidfd, process_start_time(pid), -1, error_read)
+        entry = Entry(exec_id, process, kind=EntryKind.EXEC, container=container.id)
+        self._adopt(entry, stdio)
+        entry.logs.paths = (paths.stdout, paths.stderr)
+        return entry
+
+    # -- release and verdict ----------------------------------------------
+    def release(self, entry: Entry, client: Client, req: int) -> None:
+        """Send the joined byte (and the go byte unless it went at clone);
+        the reply waits for the error pipe's verdict."""
+        self.started(entry, client, req)
+        limiting = entry.limiting
+        limiting.released_at = time.monotonic()
+        if limiting.limits.timeout_seconds is not None:
+            limiting.deadline = limiting.released_at + limiting.limits.timeout_seconds
+        process = entry.process
+        data = child.JOINED_BYTE if process.go_sent else child.GO_BYTE + child.JOINED_BYTE
+        try:
+            os.write(process.sync_write, data)
+        except BrokenPipeError:
+            pass  # the child is already gone; the pidfd will say how
+        os.close(process.sync_write)
+        process.sync_write = -1
+
+    @staticmethod
+    def started(entry: Entry, client: Client, req: int) -> None:
+        """Running from now; ``req`` is answered once execve has happened."""
+        entry.pending = (client, req)
+        entry.state = RUNNING
+        entry.started_at = now_rfc3339()
+
+    def read_error_pipe(self, entry: Entry) -> None:
+        process = entry.process
+        if process.error_read < 0:
+            # ``reap`` read it to the end earlier in this loop turn: a child
+            # that died before it was registered (during its cgroup join) has
+            # both fds ready at once, its pidfd first.
+            return
+        while True:
+            try:
+                data = os.read(process.error_read, 4096)
+            except BlockingIOError:
+                return
+            if not data:
+                break
+            process.error_buffer += data
+        self.selector.unregister(process.error_read)
+        os.close(process.error_read)
+        process.error_read = -1
+        entry.exec_error = ExecError.from_wire(child.parse_report(bytes(process.error_buffer)))
+        if entry.pending is not None:
+            client, req = entry.pending
+            entry.pending = None
+            reply = Launched(
+                process.pid, process.pid_start_time, entry.started_at, entry.exec_error
+            )
+            self.transport.reply(client, req, reply)
+
+
+def open_stdio(tty: bool, stdin: bool, paths: Paths) -> terminal.Stdio:
+    """The child's fds 0/1/2 and the launcher's ends (see terminal.Stdio)."""
+    opened: list[int] = []
+
+    def keep(fd: int) -> int:
+        opened.append(fd)
+        return fd
+
+    try:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        out_fd = keep(os.open(paths.stdout, flags, 0o640))
+        # A tty merges stderr into stdout, as docker's does; the file
+        # still exists so that reading logs needs no special case.
+        err_fd = keep(os.open(paths.stderr, flags, 0o640))
+        if tty:
+            os.close(err_fd)
+            opened.remove(err_fd)
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            console, child_console = keep(ours.detach()), keep(theirs.detach())
+            return terminal.Stdio(-1, -1, -1, child_console, console, -1, out_fd, (child_console,))
+        if stdin:
+            in_fd, stdin_write = os.pipe2(os.O_CLOEXEC)
+            keep(in_fd)
+            keep(stdin_write)
+            os.set_blocking(stdin_write, False)
+        else:
+            in_fd, stdin_write = keep(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)), -1
+        return terminal.Stdio(
+            in_fd, out_fd, err_fd, -1, -1, stdin_write, -1, (in_fd, out_fd, err_fd)
+        )
+    except BaseException:
+        for fd in opened:
+            os.close(fd)
+        raise
+
+
+def close_stdio(stdio: terminal.Stdio) -> None:
+    for fd in {*stdio.child_fds, stdio.console, stdio.stdin_write, stdio.log_fd}:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _has_exited(pidfd: int) -> bool:
+    """Has the child exited (not reaped: WNOWAIT leaves that to the reaper)?"""
+    try:
+        return os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
