@@ -1,4 +1,16 @@
-"""The one table from runtime errors to HTTP status codes."""
+"""The one table from runtime errors to HTTP status codes, for both APIs.
+
+    STATUS_BY_ERROR     runtime error class -> (native status, Docker status)
+    status_for          the native API's status for an error
+    docker_status_for   the Docker API's (app/docker/errors.py answers with it)
+    docker_message      Docker's wording of an error, where its clients read it
+    install             the native API's handlers: ``{"detail": ...}`` bodies
+
+The two APIs answer alike but for two rows: a bad argument is the native
+API's 422 (the same shape as FastAPI's own) and Docker's 400, and an
+operation that finds its target already so (``NotModified``) is a conflict
+to the native API and Docker's 304 ("container already started/stopped").
+"""
 
 from __future__ import annotations
 
@@ -16,32 +28,63 @@ from runtime.errors import (
     InvalidArgument,
     LimitReached,
     NotFound,
+    NotModified,
     RuntimeFailure,
     StorageFull,
     TooLarge,
     Unavailable,
 )
 
-STATUS_BY_ERROR: list[tuple[type[RuntimeFailure], int]] = [
-    (InvalidArchive, 400),
-    (Forbidden, 403),
-    (NotFound, 404),
-    (Conflict, 409),
-    (TooLarge, 413),
-    (InvalidArgument, 422),
-    (LimitReached, 429),
-    (Unavailable, 503),
+#: The first row whose class the error is an instance of decides (subclasses first).
+STATUS_BY_ERROR: list[tuple[type[RuntimeFailure], int, int]] = [
+    # RFC 9110 15.4.5: 304 is for "already so" in Docker's API only.
+    (NotModified, 409, 304),
+    (InvalidArchive, 400, 400),
+    (Forbidden, 403, 403),
+    (NotFound, 404, 404),
+    (Conflict, 409, 409),
+    (TooLarge, 413, 413),
+    (InvalidArgument, 422, 400),
+    (LimitReached, 429, 429),
+    (Unavailable, 503, 503),
     # RFC 4918 11.5: the server cannot store what is needed to complete the request.
-    (StorageFull, 507),
-    (RuntimeFailure, 500),
+    (StorageFull, 507, 507),
+    (RuntimeFailure, 500, 500),
 ]
 
 
-def status_for(err: RuntimeFailure) -> int:
-    for cls, status in STATUS_BY_ERROR:
+def _row(err: RuntimeFailure) -> tuple[int, int]:
+    for cls, native, docker in STATUS_BY_ERROR:
         if isinstance(err, cls):
-            return status
-    return 500
+            return native, docker
+    return 500, 500
+
+
+def status_for(err: RuntimeFailure) -> int:
+    return _row(err)[0]
+
+
+def docker_status_for(err: RuntimeFailure) -> int:
+    return _row(err)[1]
+
+
+#: Docker's "not found" sentences where clients read them: docker-py makes
+#: a 404 an ``ImageNotFound`` only when its message says "No such image"
+#: (docker/errors.py, create_api_error_from_http_exception), and an exec's
+#: 404 keeps the daemon's wording.  A missing container keeps the runtime's
+#: sentence ("no such container: x"): clients go by the 404 alone.
+DOCKER_NOT_FOUND = {
+    "image": "No such image",
+    "exec": "No such exec instance",
+}
+
+
+def docker_message(err: RuntimeFailure) -> str:
+    """What Docker's ``{"message": ...}`` says for ``err``: Docker's own
+    wording for a missing image or exec, the runtime's sentence for the rest."""
+    if isinstance(err, NotFound) and err.kind in DOCKER_NOT_FOUND:
+        return f"{DOCKER_NOT_FOUND[err.kind]}: {err.ref}"
+    return str(err)
 
 
 def _detail(err: RuntimeFailure, request: Request) -> object:

@@ -7,10 +7,10 @@ the runtime sees anything.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import datetime
-from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -28,7 +29,16 @@ from runtime.images import Image
 from runtime.images.store import NAME_PATTERN as IMAGE_NAME_PATTERN
 from runtime.security import capabilities
 from runtime.signals import SIGNAL_NAMES, SIGNAL_NUMBERS
-from runtime.spec import LIMIT_BOUNDS, Mount, check_container_path, number
+from runtime.spec import (
+    FRACTIONAL_LIMITS,
+    LIMIT_BOUNDS,
+    LIMIT_DESCRIPTIONS,
+    Limits,
+    Mount,
+    Status,
+    check_container_path,
+    number,
+)
 
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
 # RFC 1123 labels: letters, digits, inner hyphens; dots between labels.
@@ -86,10 +96,8 @@ Signal = Annotated[
 ]
 
 
-class ContainerStatus(StrEnum):
-    created = "created"
-    running = "running"
-    exited = "exited"
+#: The runtime's statuses (runtime.spec.Status), as the API shows them.
+ContainerStatus = Status
 
 
 class TtySize(BaseModel):
@@ -124,54 +132,67 @@ def _absolute_path(path: str) -> str:
     return path
 
 
-def _range(field: str, description: str) -> Any:
-    """A Field bounded as the runtime bounds ``field`` (spec.LIMIT_BOUNDS)."""
-    low, high = LIMIT_BOUNDS[field]
-    integral = field not in ("cpus", "timeout_seconds")
-    if integral:
+def _limit_type(name: str) -> type:
+    """``int`` or ``float``, as the runtime takes the limit (spec.FRACTIONAL_LIMITS)."""
+    return float if name in FRACTIONAL_LIMITS else int
+
+
+def _bounded(name: str) -> Any:
+    """A Field bounded and described as ``Limits`` declares ``name``."""
+    low, high = LIMIT_BOUNDS[name]
+    if name not in FRACTIONAL_LIMITS:
         low, high = int(low), int(high)
+    description = LIMIT_DESCRIPTIONS[name]
     return Field(ge=low, le=high, description=f"{description} ({number(low)} to {number(high)}).")
 
 
-class LimitsCreate(BaseModel):
-    """What the container may take; unset fields take the service's defaults."""
+def _limits_model(name: str, doc: str, bounded: bool, config: ConfigDict) -> type[BaseModel]:
+    """A pydantic model with one optional field per ``Limits`` field, in its
+    order: the limits are declared once, in runtime/spec.py."""
+    fields: dict[str, Any] = {
+        f.name: (
+            Annotated[_limit_type(f.name) | None, _bounded(f.name)]
+            if bounded
+            else _limit_type(f.name) | None,
+            None,
+        )
+        for f in dataclasses.fields(Limits)
+    }
+    model: type[BaseModel] = create_model(
+        name, __config__=config, __doc__=doc, __module__=__name__, **fields
+    )
+    return model
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"memory_bytes": 67108864, "pids": 64, "cpus": 0.5, "timeout_seconds": 5}]
-        },
+
+if TYPE_CHECKING:
+    # Generated below from runtime.spec.Limits; to mypy, models of unknown fields.
+    LimitsCreate = BaseModel
+    LimitsPublic = BaseModel
+else:
+    LimitsCreate = _limits_model(
+        "LimitsCreate",
+        "What the container may take; unset fields take the service's defaults.",
+        bounded=True,
+        config=ConfigDict(
+            extra="forbid",
+            json_schema_extra={
+                "examples": [
+                    {"memory_bytes": 67108864, "pids": 64, "cpus": 0.5, "timeout_seconds": 5}
+                ]
+            },
+        ),
+    )
+    LimitsPublic = _limits_model(
+        "LimitsPublic",
+        "The limits that applied (the request's, then the service's defaults).",
+        bounded=False,
+        config=ConfigDict(),
     )
 
-    memory_bytes: Annotated[
-        int | None,
-        _range("memory_bytes", "Memory (RAM, no swap) in bytes; past it the OOM killer acts"),
-    ] = None
-    pids: Annotated[int | None, _range("pids", "Processes and threads at once")] = None
-    cpus: Annotated[float | None, _range("cpus", "CPU time per wall-clock second")] = None
-    timeout_seconds: Annotated[
-        float | None,
-        _range("timeout_seconds", "Wall-clock seconds from start, then it is killed"),
-    ] = None
-    output_bytes: Annotated[
-        int | None, _range("output_bytes", "stdout + stderr kept; past it, it is killed")
-    ] = None
-    nofile: Annotated[int | None, _range("nofile", "RLIMIT_NOFILE: open files")] = None
-    fsize_bytes: Annotated[
-        int | None, _range("fsize_bytes", "RLIMIT_FSIZE: the largest file it may write")
-    ] = None
 
-
-class LimitsPublic(BaseModel):
-    """The limits that applied (the request's, then the service's defaults)."""
-
-    memory_bytes: int | None = None
-    pids: int | None = None
-    cpus: float | None = None
-    timeout_seconds: float | None = None
-    output_bytes: int | None = None
-    nofile: int | None = None
-    fsize_bytes: int | None = None
+def limits_public(limits: Limits) -> LimitsPublic:
+    """The applied limits as the API shows them."""
+    return LimitsPublic(**dataclasses.asdict(limits))
 
 
 class ContainerStats(BaseModel):
@@ -477,25 +498,25 @@ class ContainerPublic(BaseModel):
 
     @classmethod
     def from_record(cls, record: ContainerRecord) -> ContainerPublic:
-        spec: dict[str, Any] = dict(record.spec)
+        spec = record.spec
         return cls(
             id=record.id,
             name=record.name,
-            status=ContainerStatus(record.status),
-            command=spec["command"],
-            hostname=spec["hostname"],
-            tty=bool(spec.get("tty")),
-            stdin=bool(spec.get("stdin")),
-            image=spec.get("image", "host"),
-            labels=dict(spec.get("labels") or {}),
-            pid=record.pid if record.status != "exited" else None,
+            status=record.status,
+            command=list(spec.command),
+            hostname=spec.hostname,
+            tty=spec.tty,
+            stdin=spec.stdin,
+            image=spec.image,
+            labels=dict(spec.labels),
+            pid=record.pid if record.status != Status.exited else None,
             exit_code=record.exit_code,
             signal=record.signal,
             error=record.error,
             created_at=record.created_at,  # type: ignore[arg-type]
             started_at=record.started_at,  # type: ignore[arg-type]
             finished_at=record.finished_at,  # type: ignore[arg-type]
-            limits=LimitsPublic(**spec.get("limits") or {}),
+            limits=limits_public(spec.limits),
             **{k: record.results.get(k) for k in RESULT_FIELDS},
         )
 
@@ -617,16 +638,16 @@ class ExecPublic(BaseModel):
 
     @classmethod
     def from_record(cls, record: ExecRecord) -> ExecPublic:
-        spec: dict[str, Any] = dict(record.spec)
+        spec = record.spec
         return cls(
             id=record.id,
             container_id=record.container_id,
-            status=ContainerStatus(record.status),
-            command=spec["command"],
-            tty=bool(spec.get("tty")),
-            stdin=bool(spec.get("stdin")),
-            user=spec.get("user"),
-            pid=record.pid if record.status != "exited" else None,
+            status=record.status,
+            command=list(spec.command),
+            tty=spec.tty,
+            stdin=spec.stdin,
+            user=spec.user,
+            pid=record.pid if record.status != Status.exited else None,
             exit_code=record.exit_code,
             signal=record.signal,
             error=record.error,

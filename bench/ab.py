@@ -40,13 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image", default=None, help="e.g. busybox (default: the service's default)")
     args = p.parse_args(argv)
     from runtime import Runtime
+    from runtime.spec import CreateRequest
 
     trees = {"base": os.path.abspath(args.base), "this": str(ROOT)}
     work = Path(tempfile.mkdtemp(prefix="mydocker-ab-", dir="/var/tmp"))
     launchers: dict[str, subprocess.Popen[bytes]] = {}
     runtimes: dict[str, Runtime] = {}
     walls: dict[str, list[float]] = {name: [] for name in trees}
-    extra = {"image": args.image} if args.image else {}
+    request = CreateRequest(("/bin/true",), image=args.image)
     try:
         for name, tree in trees.items():
             state = work / name
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             random.shuffle(order)
             for name in order:
                 start = time.perf_counter()
-                record = runtimes[name].wait(runtimes[name].create(["/bin/true"], **extra).id)
+                record = runtimes[name].wait(runtimes[name].create(request).id)
                 if i >= WARMUP:
                     walls[name].append((time.perf_counter() - start) * 1e3)
                 if record.exit_code != 0:

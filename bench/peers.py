@@ -117,14 +117,15 @@ class DirectPeer(Peer):
 
     def __init__(self, state_dir: Path, command: list[str]) -> None:
         from runtime import Runtime
+        from runtime.spec import CreateRequest
 
-        self.command = command
+        self.request = CreateRequest(tuple(command))
         self.runtime = Runtime.open(str(state_dir))
         self.runtime.start()
 
     def once(self) -> float:
         start = time.perf_counter()
-        record = self.runtime.create(self.command)
+        record = self.runtime.create(self.request)
         record = self.runtime.wait(record.id)
         elapsed = time.perf_counter() - start
         if record.exit_code != 0:

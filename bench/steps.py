@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=25)
     args = p.parse_args(argv)
     from runtime import Runtime, child
-    from runtime.spec import ContainerSpec, from_dict
+    from runtime.spec import CreateRequest
 
     work = Path(tempfile.mkdtemp(prefix="mydocker-steps-", dir="/var/tmp"))
     state = work / "state"
@@ -131,19 +131,19 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(0.05)
     runtime = Runtime.open(str(state))
     runtime.start()
-    extra = {"image": args.image} if args.image else {}
+    request = CreateRequest(("/bin/true",), image=args.image)
     warmup = 5
     walls = []
     try:
         for i in range(warmup + args.runs):
             start = time.perf_counter()
-            record = runtime.create(["/bin/true"], **extra)
+            record = runtime.create(request)
             record = runtime.wait(record.id)
             if i >= warmup:
                 walls.append(time.perf_counter() - start)
             if record.exit_code != 0:
                 raise SystemExit(f"launch failed: {record}")
-        spec = from_dict(ContainerSpec, record.spec)
+        spec = record.spec
         names = [name for name, _ in child._steps(spec, child.ChildFds(-1, -1, -1, -1, -1))]
         time.sleep(0.2)
     finally:

@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image", default=None, help="e.g. busybox (default: the service's default)")
     args = p.parse_args(argv)
     from runtime import Runtime
+    from runtime.spec import CreateRequest
 
     work = Path(tempfile.mkdtemp(prefix="mydocker-timeline-", dir="/var/tmp"))
     state = work / "state"
@@ -143,10 +144,10 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.05)
         runtime = Runtime.open(str(state))
         runtime.start()
-        extra = {"image": args.image} if args.image else {}
+        request = CreateRequest(("/bin/true",), image=args.image)
         for i in range(WARMUP + min(args.runs, SLOTS - WARMUP)):
             start = time.perf_counter()
-            record = runtime.wait(runtime.create(["/bin/true"], **extra).id)
+            record = runtime.wait(runtime.create(request).id)
             if i >= WARMUP:
                 walls.append((time.perf_counter() - start) * 1e3)
             if record.exit_code != 0:

@@ -6,12 +6,14 @@ RuntimeFailure                 the base of every error the runtime raises
 │   ├── NameInUse              the name belongs to another container
 │   ├── AmbiguousReference     an id prefix matches several containers
 │   └── InvalidState           e.g. kill of a container that is not running
+│       └── NotModified        already in the state asked for (start of a running container)
 ├── InvalidArgument            a value the HTTP schema could not catch (names the field)
 ├── LimitReached               e.g. as many containers run as the service allows
 ├── InvalidArchive             an image archive that is not a tar, or is hostile (says why)
 ├── TooLarge                   an image archive over the service's size cap
 ├── Forbidden                  never allowed, e.g. deleting a built-in image
 ├── Unavailable                the launcher cannot be reached, or the records are locked
+│   └── DigestMismatch         a registry served content that does not match its digest
 └── StorageFull                the state dir's filesystem is full (ENOSPC, SQLITE_FULL)
 """
 
@@ -49,6 +51,11 @@ class InvalidState(Conflict):
     pass
 
 
+class NotModified(InvalidState):
+    """The operation asks for the state the target is already in: the native
+    API answers it as any ``InvalidState`` (409), Docker's as 304."""
+
+
 class InvalidArgument(RuntimeFailure):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
@@ -66,6 +73,14 @@ class LimitReached(RuntimeFailure):
 
 class Unavailable(RuntimeFailure):
     pass
+
+
+class DigestMismatch(Unavailable):
+    """Content fetched from a registry is not what its descriptor names.
+
+    An ``Unavailable`` (503) rather than a client error: the request was
+    fine, the registry (or something between it and us) served bad bytes.
+    """
 
 
 class StorageFull(RuntimeFailure):

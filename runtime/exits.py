@@ -125,7 +125,7 @@ class Exits:
         # that closes the runtime at once (a clean shutdown) has not cut the
         # ack off, which would keep the launcher holding the exit (and alive).
         self._ack_then_wake(container_id, record, self._exit_waiters)
-        if record is not None and record.spec.get("auto_remove"):
+        if record is not None and record.spec.auto_remove:
             # Not on this (the launcher reader's) thread: removing files may
             # take a while, and later events must not wait for it.
             threading.Thread(

@@ -3,7 +3,8 @@
     create           admit, make the container's dirs, insert its record
                      (created), then ask the launcher to clone it
     start_container  release a created container (the sync pipe's go byte)
-    exec             an exec record (created), then the launcher's exec
+    record_exec      an exec record (created), not started (Docker's exec create)
+    start_exec       a created exec handed to the launcher (once)
     settle           the answer: an exec failure is only final once exited
 
 The record is written before the launcher is asked for anything (record,
@@ -18,11 +19,12 @@ import errno
 import os
 import secrets
 import shutil
+import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from runtime.admission import Admission
-from runtime.errors import InvalidState, RuntimeFailure, StorageFull, Unavailable
+from runtime.errors import InvalidState, NotModified, RuntimeFailure, StorageFull, Unavailable
 from runtime.events import EventLog
 from runtime.exits import Exits
 from runtime.images import ImageStore
@@ -68,6 +70,10 @@ class Launches:
         self._exits = exits
         self._events = events
         self._meter = meter
+        # The execs being started: "created" until the launcher answers, so
+        # the record alone cannot refuse a second start meanwhile.
+        self._starting: set[str] = set()
+        self._starting_lock = threading.Lock()
 
     # -- containers ----------------------------------------------------------
     def create(
@@ -83,7 +89,7 @@ class Launches:
             id=container_id,
             name=name or container_id,
             status=CREATED,
-            spec=to_dict(spec),
+            spec=spec,
             created_at=now_rfc3339(),
         )
         self._admission.check_space()
@@ -93,7 +99,7 @@ class Launches:
                 self.images.get(spec.image)  # not deleted meanwhile (delete_image holds the lock)
                 self._make_and_insert(record, spec)
             self._events.publish(container_event("create", record))
-            self._launch(record, start, tty_size)
+            self._launch(container_id, spec, start, tty_size)
         return self.settle(container_id)
 
     def _make_and_insert(self, record: ContainerRecord, spec: ContainerSpec) -> None:
@@ -114,11 +120,11 @@ class Launches:
 
     def _launch(
         self,
-        created: ContainerRecord,
+        container_id: str,
+        spec: ContainerSpec,
         start: bool,
         tty_size: tuple[int, int] | None = None,
     ) -> None:
-        container_id, spec = created.id, dict(created.spec)
         replied_ns = 0
 
         def record_launch(reply: protocol.Launched) -> None:
@@ -140,7 +146,7 @@ class Launches:
 
         message = protocol.Create(
             id=container_id,
-            spec=spec,
+            spec=to_dict(spec),
             start=start,
             stdout=self.layout.log_path(container_id, "stdout"),
             stderr=self.layout.log_path(container_id, "stderr"),
@@ -188,8 +194,12 @@ class Launches:
     def start_container(self, ref: str) -> ContainerRecord:
         """Release a created container (the sync pipe's go byte)."""
         record = self.records.resolve(ref)
-        if record.status != CREATED:
-            raise InvalidState(f"container {record.id} is {record.status}, not created")
+        if record.status == RUNNING:
+            raise NotModified(f"container {record.id} is already running")
+        if record.status == EXITED:
+            raise InvalidState(
+                f"container {record.id} has exited: mydocker does not restart containers"
+            )
 
         def record_start(reply: protocol.Launched) -> None:
             exec_error = reply.exec_error
@@ -213,22 +223,42 @@ class Launches:
             raise InvalidState(f"container {container.id} is not running")
         return container
 
-    def exec(
-        self, container: ContainerRecord, spec: ExecSpec, tty_size: tuple[int, int] | None
-    ) -> ExecRecord:
-        """Start an exec in a running container; answers once it has exec'd
-        (or failed to: then it is ``exited`` with 126/127 and ``error``)."""
+    def record_exec(self, container: ContainerRecord, spec: ExecSpec) -> ExecRecord:
+        """An exec record (created) and its dir, not yet started (Docker's
+        ``exec create``; ``start_exec`` starts it, even after a restart)."""
         record = ExecRecord(
             id=new_container_id(),
             container_id=container.id,
             status=CREATED,
-            spec=to_dict(spec),
+            spec=spec,
             created_at=now_rfc3339(),
         )
         os.makedirs(self.layout.exec_dir(container.id, record.id), mode=0o700)
         self.records.insert_exec(record)
         self._events.publish(exec_event("exec_create", record, container.name))
-        self._launch_exec(record, container.name, tty_size)
+        return record
+
+    def startable_exec(self, ref: str) -> ExecRecord:
+        """The created exec ``ref`` names, if it may start now: ``NotFound``,
+        or ``InvalidState`` once started or when its container does not run."""
+        record = self.records.resolve_exec(ref)
+        if record.status != CREATED or record.id in self._starting:
+            raise InvalidState(f"exec {record.id} has already started")
+        self.running(record.container_id)
+        return record
+
+    def start_exec(self, ref: str, tty_size: tuple[int, int] | None) -> ExecRecord:
+        """Start a created exec; answers once it has exec'd (or failed to:
+        then it is ``exited`` with 126/127 and ``error``).  A second start,
+        even one racing this, is an ``InvalidState``."""
+        with self._starting_lock:
+            record = self.startable_exec(ref)
+            self._starting.add(record.id)
+        try:
+            self._launch_exec(record, tty_size)
+        finally:
+            with self._starting_lock:
+                self._starting.discard(record.id)
         current = self.records.resolve_exec(record.id)
         if current.error and current.status != EXITED:
             try:
@@ -237,9 +267,10 @@ class Launches:
                 pass
         return self.records.resolve_exec(record.id)
 
-    def _launch_exec(
-        self, record: ExecRecord, container_name: str, tty_size: tuple[int, int] | None
-    ) -> None:
+    def _launch_exec(self, record: ExecRecord, tty_size: tuple[int, int] | None) -> None:
+        container = self.records.get(record.container_id)
+        container_name = container.name if container else None
+
         def record_launch(reply: protocol.Launched) -> None:
             exec_error = reply.exec_error
             started = self.records.update_exec(
@@ -255,7 +286,7 @@ class Launches:
         message = protocol.Exec(
             id=record.id,
             container=record.container_id,
-            spec=dict(record.spec),
+            spec=to_dict(record.spec),
             stdout=self.layout.exec_log_path(record, "stdout"),
             stderr=self.layout.exec_log_path(record, "stderr"),
             tty_size=tty_size or None,

@@ -16,14 +16,14 @@ byte was written by then), else now.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from runtime import logs, timeutil
 from runtime.errors import InvalidArgument
 from runtime.layout import LOG_STREAMS, Layout, log_in
 from runtime.records import EXITED, ContainerRecord, ExecRecord, RecordStore
+from runtime.spec import ContainerSpec, ExecSpec
 
 #: What reads a target's record again (``None``: it is gone).
 Reread = Callable[[], ContainerRecord | ExecRecord | None]
@@ -35,18 +35,18 @@ class Target:
 
     kind: str  # "container" or "exec"
     id: str
-    spec: Mapping[str, Any]
+    spec: ContainerSpec | ExecSpec
     log_dir: str
     current: Reread
 
     @property
     def tty(self) -> bool:
-        return bool(self.spec.get("tty"))
+        return self.spec.tty
 
     @property
     def stdin(self) -> bool:
         """Whether it takes input: with stdin, or a tty (its pty)."""
-        return bool(self.spec.get("stdin")) or self.tty
+        return self.spec.stdin or self.tty
 
     def log_paths(self, streams: Sequence[str] = LOG_STREAMS) -> list[str]:
         """Its log files for ``streams`` (``422`` for a stream that is not one)."""

@@ -1,8 +1,8 @@
-"""``Planner``: a create or exec request → the spec the launcher runs.
+"""``Planner``: a ``CreateRequest`` → the ``ContainerSpec`` the launcher runs.
 
     container_spec   the whole ContainerSpec: defaults, limits, security, mounts, root
-    exec_spec        an ExecSpec
-    security         the spec's security part (user, capabilities, seccomp, userns)
+    security         the spec's security part (user, capabilities, seccomp, userns),
+                     from the request's ``SecurityRequest``
     check_mounts     what only the host can tell: sources that exist and may be shown
     plan_rootfs      where the root goes: the host image's curated view
                      (runtime/images/hostview.py), or an overlay on an image
@@ -31,12 +31,13 @@ from runtime.spec import (
     SECCOMP_PROFILES,
     USERNS_SIZE,
     ContainerSpec,
-    ExecSpec,
+    CreateRequest,
     InvalidField,
     Limits,
     Mount,
     RootfsPlan,
     Security,
+    SecurityRequest,
     under,
 )
 
@@ -57,31 +58,14 @@ class Planner:
     default_limits: Limits
 
     def container_spec(
-        self,
-        container_id: str,
-        command: Sequence[str],
-        *,
-        hostname: str | None,
-        env: dict[str, str] | None,
-        workdir: str | None,
-        labels: dict[str, str] | None,
-        auto_remove: bool,
-        limits: Limits | dict[str, Any] | None,
-        image: str | None,
-        read_only: bool,
-        mounts: Sequence[Mount] | None,
-        security: Security,
-        tty: bool,
-        stdin: bool,
-        stdin_once: bool,
+        self, container_id: str, request: CreateRequest, security: Security
     ) -> ContainerSpec:
         """The spec of a new container; its limits are the request's over the defaults."""
-        found = self.images.get(image or DEFAULT_IMAGE)
-        self.check_mounts(found, mounts or [], workdir or "/")
+        found = self.images.get(request.image or DEFAULT_IMAGE)
+        workdir = request.workdir or "/"
+        self.check_mounts(found, request.mounts, workdir)
         try:
-            if isinstance(limits, dict):
-                limits = Limits(**limits)
-            effective = (limits or Limits()).over(self.default_limits)
+            effective = request.limits.over(self.default_limits)
             # The CPUs this process may run on (sched_getaffinity(2)), as Docker counts.
             cpu_count = len(os.sched_getaffinity(0))
             if effective.cpus is not None and effective.cpus > cpu_count:
@@ -89,24 +73,24 @@ class Planner:
                     "limits.cpus", f"must be at most {cpu_count}, the CPUs this machine has"
                 )
             return ContainerSpec(
-                command=tuple(command),
-                hostname=hostname or container_id[:12],
-                env=dict(env or {}),
-                workdir=workdir or "/",
+                command=tuple(request.command),
+                hostname=request.hostname or container_id[:12],
+                env=dict(request.env),
+                workdir=workdir,
                 security=security,
-                labels=dict(labels or {}),
-                auto_remove=auto_remove,
-                tty=tty,
-                stdin=stdin,
-                stdin_once=stdin_once,
+                labels=dict(request.labels),
+                auto_remove=request.auto_remove,
+                tty=request.tty,
+                stdin=request.stdin,
+                stdin_once=request.stdin_once,
                 limits=effective,
                 image=found.name,
-                read_only=read_only,
-                mounts=tuple(mounts or ()),
+                read_only=request.read_only,
+                mounts=tuple(request.mounts),
                 rootfs=self.plan_rootfs(
                     found,
                     self.layout.container_dir(container_id),
-                    read_only,
+                    request.read_only,
                     security.userns_host_id,
                 ),
             )
@@ -115,54 +99,29 @@ class Planner:
         except (ValueError, TypeError) as err:
             raise InvalidArgument("spec", str(err)) from err
 
-    @staticmethod
-    def exec_spec(
-        command: Sequence[str],
-        env: dict[str, str] | None,
-        workdir: str | None,
-        user: str | None,
-        tty: bool,
-        stdin: bool,
-    ) -> ExecSpec:
-        try:
-            return ExecSpec(
-                command=tuple(command),
-                env=dict(env or {}),
-                workdir=workdir,
-                user=user,
-                tty=tty,
-                stdin=stdin,
-            )
-        except ValueError as err:
-            raise InvalidArgument("command", str(err)) from err
-
-    def security(
-        self,
-        user: str | None,
-        cap_add: Sequence[str] | None,
-        cap_drop: Sequence[str] | None,
-        seccomp: str,
-        no_new_privileges: bool,
-        userns: bool,
-    ) -> Security:
+    def security(self, asked: SecurityRequest) -> Security:
         """The spec's security part, each bad value named by its field."""
-        fields: dict[str, Any] = {"seccomp": seccomp, "no_new_privileges": no_new_privileges}
-        for name, names in (("cap_add", cap_add), ("cap_drop", cap_drop)):
-            for cap in names or ():
+        seccomp = asked.seccomp
+        fields: dict[str, Any] = {
+            "seccomp": seccomp,
+            "no_new_privileges": asked.no_new_privileges,
+        }
+        for name, names in (("cap_add", asked.cap_add), ("cap_drop", asked.cap_drop)):
+            for cap in names:
                 try:
                     capabilities.normalize(cap)
                 except ValueError as err:
                     raise InvalidArgument(name, str(err)) from err
-        fields["capabilities"] = capabilities.resolve(cap_add or (), cap_drop or ())
-        if user is not None:
+        fields["capabilities"] = capabilities.resolve(asked.cap_add, asked.cap_drop)
+        if asked.user is not None:
             try:
-                who = identity.parse(user)
+                who = identity.parse(asked.user)
             except ValueError as err:
                 raise InvalidArgument("user", str(err)) from err
             fields["uid"], fields["gid"] = who.uid, who.gid
         if seccomp not in SECCOMP_PROFILES:
             raise InvalidArgument("seccomp", f"must be one of {', '.join(SECCOMP_PROFILES)}")
-        if userns:
+        if asked.userns:
             fields["userns_host_id"] = self.userns_range[0]
             if max(fields.get("uid", 0), fields.get("gid", 0)) >= USERNS_SIZE:
                 raise InvalidArgument("user", f"with userns, ids must be below {USERNS_SIZE}")

@@ -64,14 +64,20 @@ class Reconciler:
                         if current is not None and current.status != EXITED:
                             self.records.update(
                                 record.id,
-                                status=RUNNING if entry.state == "running" else CREATED,
+                                status=RUNNING if entry.state == RUNNING else CREATED,
                                 pid=entry.pid,
                                 pid_start_time=entry.pid_start_time,
                                 started_at=entry.started_at or record.started_at,
                             )
-            execs = self.records.list_execs(status=RUNNING)
-            for exec_record in execs + self.records.list_execs(status=CREATED):
+            for exec_record in self.records.list_execs(status=RUNNING):
                 if exec_record.id not in held:
+                    self._exits.mark_exec_lost(exec_record.id)
+            # A created exec the launcher does not hold may be one not started
+            # yet (Docker's exec create): it waits while its container runs.
+            for exec_record in self.records.list_execs(status=CREATED):
+                container = self.records.get(exec_record.container_id)
+                waiting = container is not None and container.status == RUNNING
+                if exec_record.id not in held and not waiting:
                     self._exits.mark_exec_lost(exec_record.id)
             live = {i for i, e in held.items() if e.exit is None}
             leftovers.clean(self.layout.state_dir, live)

@@ -31,6 +31,7 @@ from runtime.errors import (
     StorageFull,
     Unavailable,
 )
+from runtime.spec import ContainerSpec, ExecSpec, Status, from_dict, to_dict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS containers (
@@ -68,7 +69,8 @@ CREATE INDEX IF NOT EXISTS execs_container ON execs (container_id);
 CREATE INDEX IF NOT EXISTS execs_status ON execs (status);
 """
 
-CREATED, RUNNING, EXITED = "created", "running", "exited"
+#: The statuses by their old names (``Status`` is the type).
+CREATED, RUNNING, EXITED = Status.created, Status.running, Status.exited
 
 #: How long a statement waits for another process's lock before giving up
 #: (PRAGMA busy_timeout): a backup or an sqlite3 shell holding the database
@@ -95,13 +97,14 @@ def _sqlite_errors(path: str) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class ContainerRecord:
-    """A container as recorded.  ``spec`` is the dict form of its spec;
-    ``results`` holds what later features measure about a run."""
+    """A container as recorded: its ``spec`` as it was launched (stored as
+    JSON, ``spec.to_dict``); ``results`` holds what later features measure
+    about a run."""
 
     id: str
     name: str
-    status: str
-    spec: Mapping[str, Any]
+    status: Status
+    spec: ContainerSpec
     created_at: str
     pid: int | None = None
     pid_start_time: int | None = None
@@ -112,16 +115,18 @@ class ContainerRecord:
     finished_at: str | None = None
     results: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))  # "running" -> Status.running
+
 
 @dataclass(frozen=True)
 class ExecRecord:
-    """A process started in a running container (``docker exec``);
-    ``spec`` is the dict form of its ``ExecSpec``."""
+    """A process started in a running container (``docker exec``)."""
 
     id: str
     container_id: str
-    status: str
-    spec: Mapping[str, Any]
+    status: Status
+    spec: ExecSpec
     created_at: str
     pid: int | None = None
     exit_code: int | None = None
@@ -129,6 +134,9 @@ class ExecRecord:
     error: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))
 
 
 _EXEC_COLUMNS = (
@@ -138,7 +146,7 @@ _EXEC_COLUMNS = (
 
 def _to_exec(row: sqlite3.Row) -> ExecRecord:
     values = dict(zip(_EXEC_COLUMNS, row, strict=True))
-    values["spec"] = json.loads(values["spec"])
+    values["spec"] = from_dict(ExecSpec, json.loads(values["spec"]))
     return ExecRecord(**values)
 
 
@@ -150,7 +158,9 @@ _COLUMNS = (
 
 def _to_record(row: sqlite3.Row) -> ContainerRecord:
     values = dict(zip(_COLUMNS, row, strict=True))
-    values["spec"] = json.loads(values["spec"])
+    # Rows written before a spec field existed load with its default
+    # (``from_dict`` takes the keys it finds).
+    values["spec"] = from_dict(ContainerSpec, json.loads(values["spec"]))
     values["results"] = json.loads(values["results"])
     return ContainerRecord(**values)
 
@@ -212,7 +222,7 @@ class RecordStore:
     @staticmethod
     def _row(record: ContainerRecord) -> list[Any]:
         values = [getattr(record, c) for c in _COLUMNS]
-        values[_COLUMNS.index("spec")] = json.dumps(record.spec)
+        values[_COLUMNS.index("spec")] = json.dumps(to_dict(record.spec))
         values[_COLUMNS.index("results")] = json.dumps(record.results)
         return values
 
@@ -241,7 +251,7 @@ class RecordStore:
     # -- execs ----------------------------------------------------------
     def insert_exec(self, record: ExecRecord) -> None:
         values = [getattr(record, c) for c in _EXEC_COLUMNS]
-        values[_EXEC_COLUMNS.index("spec")] = json.dumps(record.spec)
+        values[_EXEC_COLUMNS.index("spec")] = json.dumps(to_dict(record.spec))
         with self._transaction() as db:
             db.execute(
                 f"INSERT INTO execs ({', '.join(_EXEC_COLUMNS)}) "
@@ -256,10 +266,8 @@ class RecordStore:
                 raise NotFound("exec", exec_id)
             updated = replace(current, **changes)
             assignments = ", ".join(f"{c} = ?" for c in changes)
-            db.execute(
-                f"UPDATE execs SET {assignments} WHERE id = ?",
-                [*(json.dumps(v) if k == "spec" else v for k, v in changes.items()), exec_id],
-            )
+            values = [json.dumps(to_dict(v)) if k == "spec" else v for k, v in changes.items()]
+            db.execute(f"UPDATE execs SET {assignments} WHERE id = ?", [*values, exec_id])
             return updated
 
     def delete_exec(self, exec_id: str) -> None:

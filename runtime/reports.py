@@ -23,8 +23,8 @@ from runtime.spec import DEFAULT_IMAGE
 
 
 def _image_and_labels(record: ContainerRecord) -> dict[str, Any]:
-    attributes: dict[str, Any] = {"image": record.spec.get("image") or DEFAULT_IMAGE}
-    for key, value in (record.spec.get("labels") or {}).items():
+    attributes: dict[str, Any] = {"image": record.spec.image or DEFAULT_IMAGE}
+    for key, value in record.spec.labels.items():
         attributes[f"label.{key}"] = value
     return attributes
 

@@ -29,6 +29,7 @@ events (here).
     launcher exit event -> record (exited, exit code) -> ack to the launcher
     kill / stop / remove / wait / logs -> read the record, ask the launcher
     exec    -> exec record (created) -> launcher exec -> exec record (running)
+               (create_exec and start_exec: the same two steps, apart)
     attach  -> a log cursor to follow, and input/resize through the launcher
 
 A record is written before the launcher is asked for anything, and exit
@@ -89,7 +90,7 @@ from runtime.reserve import Reserve
 from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.selection import Selector
 from runtime.signalling import KillResult, Signaller
-from runtime.spec import USERNS_SIZE, Limits, Mount
+from runtime.spec import USERNS_SIZE, CreateRequest, ExecRequest, Limits
 
 log = logging.getLogger("mydocker.runtime")
 
@@ -272,60 +273,17 @@ class Runtime:
         return self.layout.pidfile_path(container_id)
 
     # -- containers -----------------------------------------------------
-    def create(
-        self,
-        command: builtins.list[str],
-        *,
-        name: str | None = None,
-        hostname: str | None = None,
-        env: dict[str, str] | None = None,
-        workdir: str | None = None,
-        labels: dict[str, str] | None = None,
-        auto_remove: bool = False,
-        limits: Limits | dict[str, Any] | None = None,
-        image: str | None = None,
-        read_only: bool = False,
-        mounts: builtins.list[Mount] | None = None,
-        start: bool = True,
-        user: str | None = None,
-        cap_add: builtins.list[str] | None = None,
-        cap_drop: builtins.list[str] | None = None,
-        seccomp: str = "default",
-        no_new_privileges: bool = True,
-        userns: bool = False,
-        tty: bool = False,
-        stdin: bool = False,
-        tty_size: tuple[int, int] | None = None,
-        stdin_once: bool = False,
-    ) -> ContainerRecord:
-        """Record and launch a container; with ``start`` it runs at once,
-        without it the child waits on its sync pipe until ``start_container``.
-
-        ``tty_size`` is the terminal's initial ``(rows, cols)`` with ``tty``;
-        ``limits`` left unset take the service's defaults, and the record's
-        spec holds the limits that applied."""
+    def create(self, request: CreateRequest) -> ContainerRecord:
+        """Record and launch a container; with ``request.start`` it runs at
+        once, without it the child waits on its sync pipe until
+        ``start_container``.  Limits the request leaves unset take the
+        service's defaults, and the record's spec holds the limits that applied."""
         container_id = new_container_id()
-        security = self.planner.security(
-            user, cap_add, cap_drop, seccomp, no_new_privileges, userns
+        security = self.planner.security(request.security)
+        spec = self.planner.container_spec(container_id, request, security)
+        return self.launches.create(
+            container_id, spec, request.name, request.start, request.tty_size
         )
-        spec = self.planner.container_spec(
-            container_id,
-            command,
-            hostname=hostname,
-            env=env,
-            workdir=workdir,
-            labels=labels,
-            auto_remove=auto_remove,
-            limits=limits,
-            image=image,
-            read_only=read_only,
-            mounts=mounts,
-            security=security,
-            tty=tty,
-            stdin=stdin,
-            stdin_once=stdin_once,
-        )
-        return self.launches.create(container_id, spec, name, start, tty_size)
 
     def start_container(self, ref: str) -> ContainerRecord:
         """Release a created container (the sync pipe's go byte)."""
@@ -374,8 +332,10 @@ class Runtime:
     def kill_many(self, selector: Selector, signal: str | int = "SIGKILL") -> KillResult:
         return self.signaller.kill_many(selector, signal)
 
-    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
-        return self.signaller.stop(ref, timeout)
+    def stop(
+        self, ref: str, timeout: float = 10.0, *, only_running: bool = False
+    ) -> ContainerRecord:
+        return self.signaller.stop(ref, timeout, only_running=only_running)
 
     # -- waiting --------------------------------------------------------
     def exit_future(self, ref: str) -> Future[ContainerRecord]:
@@ -438,23 +398,27 @@ class Runtime:
         return self.output.chunks(target, streams, tail, follow, from_end, heartbeat)
 
     # -- exec -----------------------------------------------------------
-    def exec(
-        self,
-        ref: str,
-        command: builtins.list[str],
-        *,
-        tty: bool = False,
-        stdin: bool = False,
-        env: dict[str, str] | None = None,
-        workdir: str | None = None,
-        user: str | None = None,
-        tty_size: tuple[int, int] | None = None,
-    ) -> ExecRecord:
-        """Start ``command`` in a running container; answers once it has
+    def exec(self, ref: str, request: ExecRequest) -> ExecRecord:
+        """Start ``request.spec`` in a running container; answers once it has
         exec'd (or failed to: then it is ``exited`` with 126/127 and ``error``)."""
+        record = self.create_exec(ref, request)
+        return self.launches.start_exec(record.id, request.tty_size)
+
+    def create_exec(self, ref: str, request: ExecRequest) -> ExecRecord:
+        """Record ``request.spec`` as an exec of a running container, not
+        started (Docker's ``exec create``); the record outlives a restart.
+        ``request.tty_size`` is not kept: ``start_exec`` takes its own."""
         container = self.launches.running(ref)
-        spec = self.planner.exec_spec(command, env, workdir, user, tty, stdin)
-        return self.launches.exec(container, spec, tty_size)
+        return self.launches.record_exec(container, request.spec)
+
+    def check_exec_start(self, ref: str) -> ExecRecord:
+        """The created exec, if ``start_exec`` would start it now (``NotFound``,
+        ``InvalidState`` otherwise): for a caller that must answer first."""
+        return self.launches.startable_exec(ref)
+
+    def start_exec(self, ref: str, tty_size: tuple[int, int] | None = None) -> ExecRecord:
+        """Start a created exec, once (``InvalidState`` after); answers as ``exec``."""
+        return self.launches.start_exec(ref, tty_size)
 
     def get_exec(self, ref: str) -> ExecRecord:
         return self.records.resolve_exec(ref)
@@ -522,7 +486,7 @@ class Runtime:
 
     def image_users(self, name: str) -> builtins.list[ContainerRecord]:
         """The containers (any status) whose root is built on image ``name``."""
-        return [r for r in self.records.list() if r.spec.get("image", HOST) == name]
+        return [r for r in self.records.list() if r.spec.image == name]
 
     def delete_image(self, ref: str) -> None:
         """Delete an imported image; 409 while a container (even exited) uses it.

@@ -50,5 +50,5 @@ class Selector:
         """Whether the record passes the filters (``refs`` aside)."""
         if self.name_prefix is not None and not record.name.startswith(self.name_prefix):
             return False
-        labels = record.spec.get("labels") or {}
+        labels = record.spec.labels
         return all(label_matches(labels, item) for item in self.labels)

@@ -20,7 +20,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from runtime import pids
-from runtime.errors import InvalidState, NotFound, RuntimeFailure, Unavailable
+from runtime.errors import InvalidState, NotFound, NotModified, RuntimeFailure, Unavailable
 from runtime.events import EventLog
 from runtime.exits import Exits
 from runtime.exitstatus import signal_name
@@ -152,14 +152,21 @@ class Signaller:
     def _report_kill(self, record: ContainerRecord, signo: int) -> None:
         self._events.publish(container_event("kill", record, signal=signal_name(signo)))
 
-    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
+    def stop(
+        self, ref: str, timeout: float = 10.0, *, only_running: bool = False
+    ) -> ContainerRecord:
         """SIGTERM, then SIGKILL once ``timeout`` seconds have passed.
 
         The command is PID 1 of its namespace, which only receives signals it
         handles (pid_namespaces(7)): when it has no SIGTERM handler the
         SIGTERM would be dropped, so we go straight to SIGKILL.
+
+        An exited container is answered as it is, a created one killed;
+        with ``only_running`` (Docker's stop) either raises ``NotModified``.
         """
         record = self.records.resolve(ref)
+        if only_running and record.status != RUNNING:
+            raise NotModified(f"container {record.id} is not running")
         if record.status == EXITED:
             return record
         stopped: ContainerRecord | None = None

@@ -1,10 +1,21 @@
 """What a container should be: frozen dataclasses, no validation framework.
 
-``ContainerSpec`` is what the API hands the runtime and what the runtime
-hands the launcher (as a plain dict through ``to_dict``/``from_dict``).  The
-HTTP layer validates user input with pydantic; the checks here are the
-runtime's own invariants, so a spec that reaches the launcher is sane even if
-it did not come through HTTP.
+    Status            created / running / exited, as records store it
+    Mount, RootfsPlan what the child mounts, and where it builds the root
+    Limits            resources and time; each field declared once with its
+                      bounds (LIMIT_BOUNDS, LIMIT_DESCRIPTIONS derive from it)
+    Security          the resolved capabilities, ids, seccomp, userns
+    ContainerSpec     a container as recorded and launched
+    ExecSpec          a process to start in a running container
+    SecurityRequest,  what ``Runtime.create`` / ``Runtime.exec`` take: the
+    CreateRequest,    request before the runtime fills in ids, defaults and
+    ExecRequest       the resolved security
+    to_dict/from_dict the JSON form (records, the launcher protocol)
+
+The HTTP layer validates user input with pydantic and maps it onto a
+``CreateRequest`` (app/commands.py); the checks here are the runtime's own
+invariants, so a spec that reaches the launcher is sane even if it did not
+come through HTTP.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import os
 import types
 import typing
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any, TypeVar
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -102,23 +114,13 @@ class RootfsPlan:
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 
-#: ``Limits`` field -> (smallest, largest) accepted value.  The HTTP schema
-#: uses the same table, so the API and the runtime never disagree.
-LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
-    # Below a few MiB the child cannot even finish its setup (docker's floor is 6 MB).
-    "memory_bytes": (4 * MiB, 1 * TiB),
-    # pid_max can be raised to 2**22 (proc(5)); more tasks than that cannot exist.
-    "pids": (1, 1 << 22),
-    # cpu.cfs_quota_us has a floor of 1 ms per 100 ms period; the upper bound
-    # is also checked against the machine's CPU count at create time.
-    "cpus": (0.01, 1024),
-    "timeout_seconds": (0.001, 7 * 24 * 3600),
-    "output_bytes": (1, 1 * TiB),
-    # stdin, stdout and stderr are set up after the rlimits: dup2(2) onto fd 2
-    # needs at least 3.  The top is fs.nr_open's default (proc(5)).
-    "nofile": (3, 1 << 20),
-    "fsize_bytes": (1, 1 * TiB),
-}
+
+class Status(StrEnum):
+    """Where a container or an exec is in its life; the records store the value."""
+
+    created = "created"
+    running = "running"
+    exited = "exited"
 
 
 def number(value: float) -> str:
@@ -135,6 +137,15 @@ class InvalidField(ValueError):
         self.message = message
 
 
+def _limit(low: float, high: float, description: str) -> Any:
+    """A ``Limits`` field: unset by default, its bounds and its description
+    in the field's metadata, where ``LIMIT_BOUNDS`` and the HTTP schema
+    (app/schemas.py builds ``LimitsCreate``/``LimitsPublic`` from them) read them."""
+    return dataclasses.field(
+        default=None, metadata={"bounds": (low, high), "description": description}
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class Limits:
     """What a container may take.  ``None`` means unlimited (or the service default).
@@ -143,15 +154,28 @@ class Limits:
     timeout_seconds               wall clock from start; enforced by the launcher
     output_bytes                  stdout + stderr stored; beyond it the container is killed
     nofile, fsize_bytes           RLIMIT_NOFILE and RLIMIT_FSIZE of the command (getrlimit(2))
+
+    Each field is declared here once, with its bounds: the HTTP schema and
+    the runtime's checks both read them, so they never disagree.
     """
 
-    memory_bytes: int | None = None
-    pids: int | None = None
-    cpus: float | None = None
-    timeout_seconds: float | None = None
-    output_bytes: int | None = None
-    nofile: int | None = None
-    fsize_bytes: int | None = None
+    # Below a few MiB the child cannot even finish its setup (docker's floor is 6 MB).
+    memory_bytes: int | None = _limit(
+        4 * MiB, 1 * TiB, "Memory (RAM, no swap) in bytes; past it the OOM killer acts"
+    )
+    # pid_max can be raised to 2**22 (proc(5)); more tasks than that cannot exist.
+    pids: int | None = _limit(1, 1 << 22, "Processes and threads at once")
+    # cpu.cfs_quota_us has a floor of 1 ms per 100 ms period; the upper bound
+    # is also checked against the machine's CPU count at create time.
+    cpus: float | None = _limit(0.01, 1024, "CPU time per wall-clock second")
+    timeout_seconds: float | None = _limit(
+        0.001, 7 * 24 * 3600, "Wall-clock seconds from start, then it is killed"
+    )
+    output_bytes: int | None = _limit(1, 1 * TiB, "stdout + stderr kept; past it, it is killed")
+    # stdin, stdout and stderr are set up after the rlimits: dup2(2) onto fd 2
+    # needs at least 3.  The top is fs.nr_open's default (proc(5)).
+    nofile: int | None = _limit(3, 1 << 20, "RLIMIT_NOFILE: open files")
+    fsize_bytes: int | None = _limit(1, 1 * TiB, "RLIMIT_FSIZE: the largest file it may write")
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -159,7 +183,7 @@ class Limits:
             if value is None:
                 continue
             low, high = LIMIT_BOUNDS[field.name]
-            integral = field.name not in ("cpus", "timeout_seconds")
+            integral = field.name not in FRACTIONAL_LIMITS
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidField(f"limits.{field.name}", "must be a number")
             if integral and not isinstance(value, int):
@@ -183,6 +207,18 @@ class Limits:
     @property
     def needs_cgroup(self) -> bool:
         return any(v is not None for v in (self.memory_bytes, self.pids, self.cpus))
+
+
+#: ``Limits`` field -> (smallest, largest) accepted value, from the fields' metadata.
+LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
+    f.name: f.metadata["bounds"] for f in dataclasses.fields(Limits)
+}
+#: ``Limits`` field -> what it limits, for the HTTP schema's descriptions.
+LIMIT_DESCRIPTIONS: dict[str, str] = {
+    f.name: f.metadata["description"] for f in dataclasses.fields(Limits)
+}
+#: The limits that take fractions; the others are whole numbers.
+FRACTIONAL_LIMITS = ("cpus", "timeout_seconds")
 
 
 #: Docker's default capability set (runtime/security/capabilities.py has the table).
@@ -306,6 +342,61 @@ class ExecSpec:
 
 #: terminfo entry for a tty, as docker sets it.
 DEFAULT_TERM = "xterm"
+
+
+@dataclasses.dataclass(frozen=True)
+class SecurityRequest:
+    """The security a create asks for, as the user says it; ``Runtime.create``
+    resolves it into ``Security`` (the capability set, ids, the userns range),
+    naming the field of any bad value."""
+
+    user: str | None = None
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    seccomp: str = "default"
+    no_new_privileges: bool = True
+    userns: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class CreateRequest:
+    """The one input of ``Runtime.create``: a container as asked for.
+
+    The HTTP layers (native and Docker) map their bodies onto it in one place
+    (app/commands.py); the runtime fills in the rest (id, hostname, defaults,
+    the resolved security, the root's plan) to make the ``ContainerSpec`` it
+    records and launches.  ``limits`` are the request's own: unset fields take
+    the service's defaults.  Without ``start`` the child waits on its sync
+    pipe until ``Runtime.start_container``; ``tty_size`` is the terminal's
+    initial ``(rows, cols)`` with ``tty``.
+    """
+
+    command: tuple[str, ...]
+    name: str | None = None
+    hostname: str | None = None
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    workdir: str | None = None
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    auto_remove: bool = False
+    limits: Limits = dataclasses.field(default_factory=Limits)
+    image: str | None = None
+    read_only: bool = False
+    mounts: tuple[Mount, ...] = ()
+    security: SecurityRequest = dataclasses.field(default_factory=SecurityRequest)
+    tty: bool = False
+    stdin: bool = False
+    stdin_once: bool = False
+    tty_size: tuple[int, int] | None = None
+    start: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecRequest:
+    """The one input of ``Runtime.exec``: the ``ExecSpec`` to run, and the
+    terminal's initial ``(rows, cols)`` with its ``tty``."""
+
+    spec: ExecSpec
+    tty_size: tuple[int, int] | None = None
 
 
 def _check_command(command: tuple[str, ...]) -> None:

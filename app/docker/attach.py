@@ -108,16 +108,16 @@ async def attach_container(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None
             True,
         )
         target = None
-        if stdin and record.spec.get("stdin"):
+        if stdin and record.spec.stdin:
             target = await run_in_threadpool(runtime.attach_target, "container", record.id)
     except RuntimeFailure as err:
-        await _deny(ws, errors.status_for(err), str(err))
+        await ws.send_denial_response(errors.runtime_error(err))
         return
-    tty = bool(record.spec.get("tty"))
+    tty = record.spec.tty
     content_type = streams.RAW if tty else streams.MULTIPLEXED
     await ws.accept(headers=[(b"content-type", content_type.encode())])
     gone = asyncio.Event()
-    stdin_once = target is not None and bool(record.spec.get("stdin_once"))
+    stdin_once = target is not None and record.spec.stdin_once
     reader = asyncio.create_task(Input(runtime, target, stdin_once).run(ws, gone))
     try:
         await pump(ws, streams.encode(chunks, tty), gone)

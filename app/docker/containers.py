@@ -1,8 +1,10 @@
 """``/containers``: Docker's container endpoints over the shared ``Runtime``.
 
 Each handler is one or two runtime calls; what is Docker-specific here is
-only the shapes (``views``), the create body (``models``) and the status
-codes Docker clients expect (304 for "already so", 409 for "not running").
+only the shapes (``views``), the create body (``models``) and the refusals
+of what we do not support.  State is the runtime's to check: its errors
+become Docker's statuses (304 for "already so", 409 for "not running") in
+the one table, app/errors.py.
 """
 
 from __future__ import annotations
@@ -17,53 +19,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
 
+from app import commands
 from app.deps import RuntimeDep
 from app.docker import images, models, streams, views
 from app.docker.errors import DockerError
 from app.docker.params import DockerBool, parse_filters
-from app.routes.containers import launch
-from app.schemas import ContainerCreate
 from runtime import ContainerRecord, Runtime, RuntimeFailure, timeutil
-from runtime.images import Image
+from runtime.spec import Status
 
 router = APIRouter(tags=["docker containers"])
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 DEFAULT_STOP_TIMEOUT = 10.0
-
-
-def _native(config: models.ContainerConfig, name: str, image: Image) -> ContainerCreate:
-    """The native spec for a Docker body, validated by the native schema."""
-    host = config.host()
-    try:
-        return ContainerCreate.model_validate(
-            {
-                "command": models.command(config),
-                "name": name.removeprefix("/") or None,
-                "hostname": config.Hostname or None,
-                "env": models.environment(config.Env),
-                "workdir": config.WorkingDir or None,
-                "user": models.user(config.User),
-                "cap_add": host.CapAdd or [],
-                "cap_drop": host.CapDrop or [],
-                "tty": config.Tty,
-                "stdin": config.OpenStdin,
-                "tty_size": models.tty_size(config),
-                "limits": models.limits(config),
-                "image": image.name,
-                "read_only": host.ReadonlyRootfs,
-                "mounts": models.mounts(host),
-                "labels": config.Labels or {},
-                "auto_remove": host.AutoRemove,
-                **models.security_options(host.SecurityOpt),
-            }
-        )
-    except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise DockerError(400, f"invalid {field or 'container config'}: {first['msg']}") from err
 
 
 @router.post("/containers/create", status_code=status.HTTP_201_CREATED)
@@ -78,12 +46,7 @@ def create_container(
         raise DockerError(400, f"unsupported platform {platform!r}: only linux/amd64")
     models.refuse_unsupported(config)
     image = images.resolve(runtime, config.Image)
-    record = launch(
-        runtime,
-        _native(config, name, image),
-        stdin_once=config.OpenStdin and config.StdinOnce,
-        start=False,
-    )
+    record = runtime.create(commands.docker_create_request(config, name, image))
     return {"Id": record.id, "Warnings": []}
 
 
@@ -99,14 +62,8 @@ def _start_error(record: ContainerRecord) -> str:
 
 @router.post("/containers/{ref}/start", status_code=status.HTTP_204_NO_CONTENT)
 def start_container(ref: str, runtime: RuntimeDep) -> Response:
-    record = runtime.get(ref)
-    if record.status == "running":
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED)
-    if record.status == "exited":
-        raise DockerError(
-            409, f"container {record.id[:12]} has exited: mydocker does not restart containers"
-        )
-    record = runtime.start_container(record.id)
+    """``304`` if it runs already, ``409`` once exited (the runtime says which)."""
+    record = runtime.start_container(ref)
     if record.error:
         raise DockerError(400, _start_error(record))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -117,10 +74,10 @@ def _wait_future(runtime: Runtime, ref: str, condition: str) -> Future[Container
     if condition == "removed":
         return runtime.removal_future(record.id)
     if condition == "next-exit":
-        if record.status == "exited":
+        if record.status == Status.exited:
             return runtime.removal_future(record.id)  # no restarts: only removal ends it
         return runtime.exit_future(record.id)
-    if record.status == "running":
+    if record.status == Status.running:
         return runtime.exit_future(record.id)
     done: Future[ContainerRecord] = Future()
     done.set_result(record)
@@ -146,7 +103,7 @@ async def wait_container(
         finally:
             future.cancel()  # the client left: drop the waiter
         result: dict[str, Any] = {"StatusCode": views.exit_code(record)}
-        if record.status == "exited" and record.exit_code is None:
+        if record.status == Status.exited and record.exit_code is None:
             result["Error"] = {"Message": record.error or "exit status unknown"}
         yield json.dumps(result).encode() + b"\n"
 
@@ -169,11 +126,8 @@ def stop_container(
     """SIGTERM, SIGKILL after ``t`` seconds; ``304`` if it is not running."""
     if signal.upper() not in ("", "SIGTERM", "TERM", "15"):
         raise DockerError(400, "unsupported option: stop signal other than SIGTERM")
-    record = runtime.get(ref)
-    if record.status != "running":
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED)
     timeout = DEFAULT_STOP_TIMEOUT if t is None or t < 0 else float(t)
-    runtime.stop(record.id, timeout)
+    runtime.stop(ref, timeout, only_running=True)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -186,7 +140,7 @@ def resize_container(
 ) -> Response:
     """TIOCSWINSZ on its terminal; without a TTY there is nothing to resize."""
     record = runtime.get(ref)
-    if record.spec.get("tty") and h and w and record.status == "running":
+    if record.spec.tty and h and w and record.status == Status.running:
         runtime.resize(runtime.attach_target("container", record.id), h, w)
     return Response(status_code=status.HTTP_200_OK)
 
@@ -213,7 +167,7 @@ def _matches(record: ContainerRecord, filters: dict[str, list[str]]) -> bool:
         elif key == "status":
             ok = record.status in values
         elif key == "exited":
-            ok = record.status == "exited" and str(record.exit_code) in values
+            ok = record.status == Status.exited and str(record.exit_code) in values
         elif key == "ancestor":
             ok = views.image_of(record) in {images.normalize(v) for v in values}
         elif key == "label":
@@ -238,7 +192,7 @@ def list_containers(
     wanted = parse_filters(filters)
     records = runtime.list()
     if not all and "status" not in wanted:
-        records = [r for r in records if r.status == "running"]
+        records = [r for r in records if r.status == Status.running]
     records = [r for r in records if _matches(r, wanted)]
     if limit > 0:
         records = records[:limit]
@@ -284,7 +238,7 @@ def container_logs(
     low, high = _timestamp("since", since), _timestamp("until", until)
     record = runtime.get(ref)
     wanted = [name for name, on in (("stdout", stdout), ("stderr", stderr)) if on]
-    tty = bool(record.spec.get("tty"))
+    tty = record.spec.tty
     media = streams.RAW if tty else streams.MULTIPLEXED
     if timestamps or low is not None or high is not None:
         dated = runtime.log_lines(
@@ -302,7 +256,7 @@ def prune_containers(runtime: RuntimeDep, filters: str | None = None) -> dict[st
     if set(wanted) - {"label", "label!"}:
         raise DockerError(400, "unsupported prune filter: only label and label!")
     deleted = []
-    for record in runtime.list(status="exited"):
+    for record in runtime.list(status=Status.exited):
         labels = views.labels_of(record)
         if not _matches(record, {"label": wanted.get("label", [])}):
             continue

@@ -1,10 +1,17 @@
 """``docker exec``: ``POST /containers/{id}/exec``, ``/exec/{id}/start|json|resize``.
 
-Docker creates an exec first and starts it later; the runtime starts one at
-once (``Runtime.exec``).  So a created exec lives here, in memory, until its
-``start``: then the runtime runs it and the Docker id maps onto the
-runtime's exec record.  (A service restart forgets execs created but not
-started, and the mapping; the runtime keeps the records.)
+Docker creates an exec first and starts it later, and so does the runtime:
+``create`` records the exec (``Runtime.create_exec``, status ``created``),
+``start`` launches it (``Runtime.start_exec``, once), ``json`` reads its
+record.  The Docker id is the runtime's exec id, so an exec survives a
+restart of the service between any two of these calls.  Which streams the
+client attaches (``AttachStdout``/``AttachStderr``) and its ``ConsoleSize``
+are the client's, kept in memory (``Attached``): after a restart both
+streams are attached and the terminal starts at the default size.
+
+State is the runtime's to check (a second start, a container that does not
+run: ``InvalidState``; an unknown id: ``NotFound``), mapped by the one table
+(app/errors.py).
 
 ``start`` is hijacked like attach (``Upgrade: tcp``, app/upgrade.py): the
 exec's output from its first byte, framed as logs are (raw with a TTY), its
@@ -15,137 +22,64 @@ end of the stream once it has exited.  With ``Detach`` it is a plain POST.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import threading
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, WebSocket, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
+from app import commands
 from app.deps import RuntimeDep
 from app.docker import errors, models, streams
 from app.docker.attach import Input, pump
 from app.docker.errors import DockerError
-from app.routes.containers import start_exec
-from app.schemas import ExecCreate, TtySize
-from runtime import ContainerRecord, ExecRecord, NotFound, Runtime, RuntimeFailure
+from app.errors import docker_message
+from runtime import RuntimeFailure
+from runtime.spec import Status
 
 router = APIRouter(tags=["docker exec"])
 
 
-class ExecConfig(BaseModel):
-    """The body of ``POST /containers/{id}/exec``."""
+@dataclass(frozen=True)
+class Client:
+    """What the client said at create that the record does not keep: the
+    streams it attaches, and its terminal's size (``ConsoleSize``)."""
 
-    model_config = ConfigDict(extra="allow")
-
-    Cmd: list[str]
-    Env: list[str] | None = None
-    WorkingDir: str = ""
-    User: str = ""
-    Tty: bool = False
-    AttachStdin: bool = False
-    AttachStdout: bool = False
-    AttachStderr: bool = False
-    ConsoleSize: list[int] | None = None
-    # Where and how the client will run it: its business (docker-py repeats
-    # the container's id in the body, the CLI says Detach for `exec -d`).
-    Detach: bool = False
-    Container: str = ""
+    stdout: bool = True
+    stderr: bool = True
+    tty_size: tuple[int, int] | None = None
 
 
-class ExecStart(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    Detach: bool = False
-    Tty: bool = False
-    ConsoleSize: list[int] | None = None
-
-
-@dataclass
-class DockerExec:
-    id: str
-    container_id: str
-    spec: ExecCreate
-    stdout: bool
-    stderr: bool
-    runtime_id: str | None = None
-
-
-class ExecTable:
-    """Docker exec ids -> what was asked, and the runtime's exec once started."""
+class Attached:
+    """Exec id -> its ``Client``; an exec made before a restart attaches
+    both streams and starts at the default size (the CLI resizes it)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._execs: dict[str, DockerExec] = {}
+        self._clients: dict[str, Client] = {}
 
-    def add(self, entry: DockerExec) -> None:
+    def add(self, exec_id: str, client: Client) -> None:
         with self._lock:
-            self._execs[entry.id] = entry
+            self._clients[exec_id] = client
 
-    def get(self, exec_id: str) -> DockerExec:
+    def get(self, exec_id: str) -> Client:
         with self._lock:
-            entry = self._execs.get(exec_id)
-        if entry is None:
-            raise DockerError(404, f"No such exec instance: {exec_id}")
-        return entry
-
-    def claim(self, exec_id: str) -> DockerExec:
-        """The exec, once: a second start is a 409, as in Docker."""
-        with self._lock:
-            entry = self._execs.get(exec_id)
-            if entry is None:
-                raise DockerError(404, f"No such exec instance: {exec_id}")
-            if entry.runtime_id is not None:
-                raise DockerError(409, f"exec {exec_id} has already started")
-            entry.runtime_id = ""  # claimed; the real id follows
-            return entry
+            return self._clients.get(exec_id, Client())
 
 
-_TABLE_LOCK = threading.Lock()
+_ATTACHED_LOCK = threading.Lock()
 
 
-def _table(connection: HTTPConnection) -> ExecTable:
+def _attached(connection: HTTPConnection) -> Attached:
     state = connection.app.state
-    with _TABLE_LOCK:
-        table: ExecTable | None = getattr(state, "docker_execs", None)
-        if table is None:
-            table = state.docker_execs = ExecTable()
-    return table
-
-
-def _spec(config: ExecConfig) -> ExecCreate:
-    refused = [
-        key
-        for key, value in (config.model_extra or {}).items()
-        if not models.is_zero(value) and key != "DetachKeys"
-    ]
-    if (config.model_extra or {}).get("DetachKeys"):
-        refused.append("DetachKeys")
-    if refused:
-        raise DockerError(400, "unsupported option(s): " + ", ".join(sorted(refused)))
-    size = config.ConsoleSize
-    try:
-        return ExecCreate.model_validate(
-            {
-                "command": config.Cmd,
-                "tty": config.Tty,
-                "stdin": config.AttachStdin,
-                "env": models.environment(config.Env),
-                "workdir": config.WorkingDir or None,
-                "user": config.User or None,
-                "tty_size": TtySize(rows=size[0], cols=size[1])
-                if config.Tty and size and len(size) == 2 and all(size)
-                else None,
-            }
-        )
-    except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise DockerError(400, f"invalid {field or 'exec config'}: {first['msg']}") from err
+    with _ATTACHED_LOCK:
+        attached: Attached | None = getattr(state, "docker_exec_streams", None)
+        if attached is None:
+            attached = state.docker_exec_streams = Attached()
+    return attached
 
 
 @router.post("/containers/{ref}/exec", status_code=status.HTTP_201_CREATED)
@@ -153,27 +87,20 @@ def create_exec(
     ref: str,
     runtime: RuntimeDep,
     connection: HTTPConnection,
-    config: Annotated[ExecConfig, Body()],
+    config: Annotated[models.ExecConfig, Body()],
 ) -> dict[str, str]:
-    record = _running(runtime, ref)
-    entry = DockerExec(
-        id=secrets.token_hex(32),
-        container_id=record.id,
-        spec=_spec(config),
-        stdout=config.AttachStdout,
-        stderr=config.AttachStderr,
-    )
-    _table(connection).add(entry)
-    return {"Id": entry.id}
+    request = commands.docker_exec_request(config)
+    record = runtime.create_exec(ref, request)
+    client = Client(config.AttachStdout, config.AttachStderr, request.tty_size)
+    _attached(connection).add(record.id, client)
+    return {"Id": record.id}
 
 
-def _run(runtime: Runtime, entry: DockerExec) -> ExecRecord:
-    try:
-        record = start_exec(runtime, entry.container_id, entry.spec)
-    except NotFound:
-        raise DockerError(404, f"No such container: {entry.container_id}") from None
-    entry.runtime_id = record.id
-    return record
+def _console_size(body: models.ExecStart | None) -> tuple[int, int] | None:
+    size = body.ConsoleSize if body is not None else None
+    if size and len(size) == 2 and all(size):
+        return size[0], size[1]
+    return None
 
 
 @router.post("/exec/{exec_id}/start")
@@ -181,12 +108,13 @@ def start_detached(
     exec_id: str,
     runtime: RuntimeDep,
     connection: HTTPConnection,
-    body: Annotated[ExecStart | None, Body()] = None,
+    body: Annotated[models.ExecStart | None, Body()] = None,
 ) -> Response:
     """Without an upgrade: only ``Detach`` (the output stays in its log files)."""
     if body is None or not body.Detach:
         raise DockerError(400, "exec start without Detach needs Upgrade: tcp (a hijacked stream)")
-    _run(runtime, _table(connection).claim(exec_id))
+    size = _console_size(body) or _attached(connection).get(exec_id).tty_size
+    runtime.start_exec(exec_id, size)
     return Response(status_code=status.HTTP_200_OK)
 
 
@@ -197,28 +125,25 @@ async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> No
     # the bare socket (docker-py) would otherwise lose output that arrived
     # with the headers.  What can be refused is refused before, as HTTP.
     try:
-        entry = _table(ws).claim(exec_id)
-        await run_in_threadpool(_running, runtime, entry.container_id)
-    except DockerError as err:
-        await ws.send_denial_response(errors.message(err.status, err.message))
-        return
+        record = await run_in_threadpool(runtime.check_exec_start, exec_id)
     except RuntimeFailure as err:
-        await ws.send_denial_response(errors.message(errors.status_for(err), str(err)))
+        await ws.send_denial_response(errors.runtime_error(err))
         return
-    tty = entry.spec.tty
+    tty = record.spec.tty
+    client = _attached(ws).get(record.id)
     content_type = streams.RAW if tty else streams.MULTIPLEXED
     await ws.accept(headers=[(b"content-type", content_type.encode())])
     try:
-        record = await run_in_threadpool(_run, runtime, entry)
-        wanted = [n for n, on in (("stdout", entry.stdout), ("stderr", entry.stderr)) if on]
+        record = await run_in_threadpool(runtime.start_exec, record.id, client.tty_size)
+        wanted = [n for n, on in (("stdout", client.stdout), ("stderr", client.stderr)) if on]
         chunks = await run_in_threadpool(runtime.exec_log_chunks, record.id, wanted)
         target = None
-        if entry.spec.stdin or entry.spec.tty:
+        if record.spec.stdin or record.spec.tty:
             target = await run_in_threadpool(runtime.attach_target, "exec", record.id)
-    except (DockerError, RuntimeFailure) as err:
+    except RuntimeFailure as err:
         # Too late for a status code (the container exited in between): the
         # reason goes down the stream, as Docker writes it.
-        text = f"{err.message if isinstance(err, DockerError) else err}\n".encode()
+        text = f"{docker_message(err)}\n".encode()
         await ws.send_bytes(text if tty else streams.frame("stderr", text))
         await ws.close()
         return
@@ -234,50 +159,34 @@ async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> No
     await ws.close()
 
 
-def _running(runtime: Runtime, ref: str) -> ContainerRecord:
-    """The container, which must be running (``404``/``409`` otherwise)."""
-    try:
-        record = runtime.get(ref)
-    except NotFound:
-        raise DockerError(404, f"No such container: {ref}") from None
-    if record.status != "running":
-        raise DockerError(409, f"container {record.id[:12]} is not running")
-    return record
-
-
-def _runtime_record(runtime: Runtime, entry: DockerExec) -> ExecRecord | None:
-    if not entry.runtime_id:
-        return None
-    return runtime.get_exec(entry.runtime_id)
-
-
 @router.get("/exec/{exec_id}/json")
 def inspect_exec(exec_id: str, runtime: RuntimeDep, connection: HTTPConnection) -> dict[str, Any]:
-    entry = _table(connection).get(exec_id)
-    record = _runtime_record(runtime, entry)
-    running = record is not None and record.status != "exited"
+    """The exec's record, as Docker shows it (``ExitCode`` null until it has exited)."""
+    record = runtime.get_exec(exec_id)
+    running = record.status == Status.running
     exit_code = None
-    if record is not None and record.status == "exited":
+    if record.status == Status.exited:
         exit_code = -1 if record.exit_code is None else record.exit_code
-    spec = entry.spec
+    spec = record.spec
+    client = _attached(connection).get(record.id)
     return {
-        "ID": entry.id,
+        "ID": record.id,
         "Running": running,
         "ExitCode": exit_code,
         "ProcessConfig": {
             "tty": spec.tty,
             "entrypoint": spec.command[0],
-            "arguments": spec.command[1:],
+            "arguments": list(spec.command[1:]),
             "privileged": False,
             "user": spec.user or "",
         },
         "OpenStdin": spec.stdin,
-        "OpenStderr": entry.stderr,
-        "OpenStdout": entry.stdout,
+        "OpenStderr": client.stderr,
+        "OpenStdout": client.stdout,
         "CanRemove": False,
-        "ContainerID": entry.container_id,
+        "ContainerID": record.container_id,
         "DetachKeys": "",
-        "Pid": record.pid if record is not None and running and record.pid else 0,
+        "Pid": record.pid if running and record.pid else 0,
     }
 
 
@@ -285,12 +194,11 @@ def inspect_exec(exec_id: str, runtime: RuntimeDep, connection: HTTPConnection) 
 def resize_exec(
     exec_id: str,
     runtime: RuntimeDep,
-    connection: HTTPConnection,
     h: Annotated[int, Query(ge=0, le=65535)] = 0,
     w: Annotated[int, Query(ge=0, le=65535)] = 0,
 ) -> Response:
-    entry = _table(connection).get(exec_id)
-    record = _runtime_record(runtime, entry)
-    if record is not None and entry.spec.tty and h and w and record.status == "running":
+    """TIOCSWINSZ on its terminal; without a TTY, or before it runs, nothing to resize."""
+    record = runtime.get_exec(exec_id)
+    if record.spec.tty and h and w and record.status == Status.running:
         runtime.resize(runtime.attach_target("exec", record.id), h, w)
     return Response(status_code=status.HTTP_200_OK)

@@ -18,7 +18,7 @@ from app.deps import RuntimeDep
 from app.docker.errors import DockerError
 from app.docker.views import epoch, image_id
 from app.uploads import import_body
-from runtime import NotFound, Runtime
+from runtime import Runtime
 from runtime.images import Image, normalize_name
 
 router = APIRouter(tags=["docker images"])
@@ -34,10 +34,7 @@ def normalize(name: str) -> str:
 
 def resolve(runtime: Runtime, name: str) -> Image:
     """The local image a client means, or Docker's 404 (which makes the CLI try a pull)."""
-    try:
-        return runtime.get_image(name)
-    except NotFound:
-        raise DockerError(404, f"No such image: {name}") from None
+    return runtime.get_image(name)
 
 
 def _summary(image: Image) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""``POST /containers/create``'s body, and how it maps onto the native spec.
+"""Docker's request bodies (create, exec, exec start), and how their fields
+map onto the native ones (app/commands.py puts the mapped fields together).
 
 Docker's body has some eighty fields and the CLI sends most of them, set to
 their zero values, on every ``docker run``.  The fields we implement are
@@ -75,6 +76,36 @@ class ContainerConfig(BaseModel):
         return self.HostConfig or DockerHostConfig()
 
 
+class ExecConfig(BaseModel):
+    """The body of ``POST /containers/{id}/exec``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    Cmd: list[str]
+    Env: list[str] | None = None
+    WorkingDir: str = ""
+    User: str = ""
+    Tty: bool = False
+    AttachStdin: bool = False
+    AttachStdout: bool = False
+    AttachStderr: bool = False
+    ConsoleSize: list[int] | None = None
+    # Where and how the client will run it: its business (docker-py repeats
+    # the container's id in the body, the CLI says Detach for `exec -d`).
+    Detach: bool = False
+    Container: str = ""
+
+
+class ExecStart(BaseModel):
+    """The body of ``POST /exec/{id}/start``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    Detach: bool = False
+    Tty: bool = False
+    ConsoleSize: list[int] | None = None
+
+
 def is_zero(value: Any) -> bool:
     if value is None or value is False or value == 0 or value == "":
         return True
@@ -122,6 +153,19 @@ def refuse_unsupported(config: ContainerConfig) -> None:
             + ", ".join(sorted(found))
             + " (mydocker implements a subset of Docker's; see docs/docker-compat.md)",
         )
+
+
+def refuse_unsupported_exec(config: ExecConfig) -> None:
+    """A 400 naming every exec option that is set but that we do not implement."""
+    refused = [
+        key
+        for key, value in (config.model_extra or {}).items()
+        if not is_zero(value) and key != "DetachKeys"
+    ]
+    if (config.model_extra or {}).get("DetachKeys"):
+        refused.append("DetachKeys")
+    if refused:
+        raise DockerError(400, "unsupported option(s): " + ", ".join(sorted(refused)))
 
 
 def environment(env: list[str] | None) -> dict[str, str]:

@@ -40,11 +40,11 @@ def system_cpu_ns() -> int:
 
 def _sample(runtime: Runtime, record: ContainerRecord) -> dict[str, Any]:
     stats = runtime.stats(record.id)
-    limits = record.spec.get("limits") or {}
+    limits = record.spec.limits
     cpu_ns = round((stats.get("cpu_seconds") or 0) * 1e9)
     return {
         "read": now_rfc3339(),
-        "pids_stats": {"current": stats.get("pids") or 0, "limit": limits.get("pids") or 0},
+        "pids_stats": {"current": stats.get("pids") or 0, "limit": limits.pids or 0},
         "cpu_stats": {
             "cpu_usage": {"total_usage": cpu_ns},
             "system_cpu_usage": system_cpu_ns(),
@@ -55,7 +55,7 @@ def _sample(runtime: Runtime, record: ContainerRecord) -> dict[str, Any]:
             "usage": stats.get("memory_bytes") or 0,
             "max_usage": stats.get("memory_peak_bytes") or 0,
             # Docker shows the host's memory when there is no limit.
-            "limit": limits.get("memory_bytes")
+            "limit": limits.memory_bytes
             or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
             "stats": {},
         },

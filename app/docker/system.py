@@ -11,6 +11,7 @@ from fastapi import APIRouter, Response
 
 from app.deps import RuntimeDep
 from app.docker.version import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
+from runtime.spec import Status
 
 router = APIRouter(tags=["docker system"])
 
@@ -29,14 +30,14 @@ def ping() -> Response:
 def info(runtime: RuntimeDep) -> dict[str, Any]:
     """What ``docker info`` shows; the CLI also reads ``Swarm`` before an inspect."""
     records = runtime.list()
-    counts = {status: sum(r.status == status for r in records) for status in ("running",)}
+    running = sum(r.status == Status.running for r in records)
     return {
         "ID": "mydocker",
         "Name": socket.gethostname(),
         "Containers": len(records),
-        "ContainersRunning": counts["running"],
+        "ContainersRunning": running,
         "ContainersPaused": 0,
-        "ContainersStopped": len(records) - counts["running"],
+        "ContainersStopped": len(records) - running,
         "Images": len(runtime.list_images()),
         "Driver": "mydocker",
         "DockerRootDir": runtime.state_dir,

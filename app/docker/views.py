@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runtime import ContainerRecord
+from runtime.spec import DEFAULT_IMAGE, Mount, Status
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -65,41 +66,40 @@ def _since(ts: str | None) -> float:
 
 
 def exit_code(record: ContainerRecord) -> int:
-    if record.status != "exited":
+    if record.status != Status.exited:
         return 0
     return -1 if record.exit_code is None else record.exit_code
 
 
 def status_text(record: ContainerRecord) -> str:
-    if record.status == "created":
+    if record.status == Status.created:
         return "Created"
-    if record.status == "running":
+    if record.status == Status.running:
         return f"Up {human_duration(_since(record.started_at))}"
     return f"Exited ({exit_code(record)}) {human_duration(_since(record.finished_at))} ago"
 
 
 def image_of(record: ContainerRecord) -> str:
-    image = record.spec.get("image")
-    return str(image) if image else "host"
+    return record.spec.image or DEFAULT_IMAGE
 
 
 def labels_of(record: ContainerRecord) -> dict[str, str]:
-    return dict(record.spec.get("labels") or {})
+    return dict(record.spec.labels)
 
 
 def _env(record: ContainerRecord) -> list[str]:
-    return [f"{k}={v}" for k, v in (record.spec.get("env") or {}).items()]
+    return [f"{k}={v}" for k, v in record.spec.env.items()]
 
 
 def _state(record: ContainerRecord) -> dict[str, Any]:
     return {
-        "Status": record.status,
-        "Running": record.status == "running",
+        "Status": record.status.value,
+        "Running": record.status == Status.running,
         "Paused": False,
         "Restarting": False,
         "OOMKilled": bool(record.results.get("oom_killed")),
         "Dead": False,
-        "Pid": record.pid if record.status == "running" and record.pid else 0,
+        "Pid": record.pid if record.status == Status.running and record.pid else 0,
         "ExitCode": exit_code(record),
         "Error": record.error or "",
         "StartedAt": record.started_at or ZERO_TIME,
@@ -109,52 +109,52 @@ def _state(record: ContainerRecord) -> dict[str, Any]:
 
 def host_config(record: ContainerRecord) -> dict[str, Any]:
     spec = record.spec
-    limits = spec.get("limits") or {}
-    cpus = limits.get("cpus")
+    limits = spec.limits
+    cpus = limits.cpus
     ulimits = [
-        {"Name": name, "Soft": limits[field], "Hard": limits[field]}
-        for name, field in (("nofile", "nofile"), ("fsize", "fsize_bytes"))
-        if limits.get(field) is not None
+        {"Name": name, "Soft": value, "Hard": value}
+        for name, value in (("nofile", limits.nofile), ("fsize", limits.fsize_bytes))
+        if value is not None
     ]
     return {
-        "AutoRemove": bool(spec.get("auto_remove")),
+        "AutoRemove": spec.auto_remove,
         "Binds": [
-            f"{m['source']}:{m['target']}" + (":ro" if m.get("read_only") else "")
-            for m in spec.get("mounts") or []
-            if m.get("type") == "bind"
+            f"{m.source}:{m.target}" + (":ro" if m.read_only else "")
+            for m in spec.mounts
+            if m.type == "bind"
         ]
         or None,
         "CapAdd": None,
         "CapDrop": None,
         "LogConfig": {"Type": "json-file", "Config": {}},
-        "Memory": limits.get("memory_bytes") or 0,
+        "Memory": limits.memory_bytes or 0,
         "NanoCpus": round(cpus * 1e9) if cpus else 0,
-        "PidsLimit": limits.get("pids"),
+        "PidsLimit": limits.pids,
         "Ulimits": ulimits,
         "NetworkMode": "none",
         "Privileged": False,
-        "ReadonlyRootfs": bool(spec.get("read_only")),
+        "ReadonlyRootfs": spec.read_only,
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
     }
 
 
-def _mount(mount: dict[str, Any]) -> dict[str, Any]:
+def _mount(mount: Mount) -> dict[str, Any]:
     return {
-        "Type": mount.get("type"),
-        "Source": mount.get("source") or "",
-        "Destination": mount.get("target"),
-        "Mode": "ro" if mount.get("read_only") else "",
-        "RW": not mount.get("read_only"),
-        "Propagation": "rprivate" if mount.get("type") == "bind" else "",
+        "Type": mount.type,
+        "Source": mount.source or "",
+        "Destination": mount.target,
+        "Mode": "ro" if mount.read_only else "",
+        "RW": not mount.read_only,
+        "Propagation": "rprivate" if mount.type == "bind" else "",
     }
 
 
 def inspect(record: ContainerRecord) -> dict[str, Any]:
     spec = record.spec
-    command = list(spec["command"])
+    command = list(spec.command)
     image = image_of(record)
-    tty = bool(spec.get("tty"))
-    stdin = bool(spec.get("stdin"))
+    tty = spec.tty
+    stdin = spec.stdin
     return {
         "Id": record.id,
         "Created": record.created_at,
@@ -175,9 +175,9 @@ def inspect(record: ContainerRecord) -> dict[str, Any]:
         "AppArmorProfile": "",
         "ExecIDs": None,
         "HostConfig": host_config(record),
-        "Mounts": [_mount(m) for m in spec.get("mounts") or []],
+        "Mounts": [_mount(m) for m in spec.mounts],
         "Config": {
-            "Hostname": spec.get("hostname", ""),
+            "Hostname": spec.hostname,
             "Domainname": "",
             "User": "",
             "AttachStdin": False,
@@ -185,12 +185,12 @@ def inspect(record: ContainerRecord) -> dict[str, Any]:
             "AttachStderr": False,
             "Tty": tty,
             "OpenStdin": stdin,
-            "StdinOnce": bool(spec.get("stdin_once")),
+            "StdinOnce": spec.stdin_once,
             "Env": _env(record),
             "Cmd": command,
             "Image": image,
             "Volumes": None,
-            "WorkingDir": spec.get("workdir", "/"),
+            "WorkingDir": spec.workdir,
             "Entrypoint": None,
             "OnBuild": None,
             "Labels": labels_of(record),
@@ -216,11 +216,11 @@ def summary(record: ContainerRecord) -> dict[str, Any]:
         "Names": ["/" + record.name],
         "Image": image,
         "ImageID": image_id(image),
-        "Command": " ".join(record.spec["command"]),
+        "Command": " ".join(record.spec.command),
         "Created": epoch(record.created_at),
         "Ports": [],
         "Labels": labels_of(record),
-        "State": record.status,
+        "State": record.status.value,
         "Status": status_text(record),
         "HostConfig": {"NetworkMode": "none"},
         "NetworkSettings": {"Networks": {}},

@@ -21,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from app import attach, longpoll
+from app.commands import create_request, exec_request
 from app.deps import RuntimeDep
 from app.logquery import LogQuery
 from app.schemas import (
@@ -34,7 +35,7 @@ from app.schemas import (
     ExecCreate,
     ExecPublic,
 )
-from runtime import ContainerRecord, ExecRecord, Runtime, Selector
+from runtime import ContainerRecord, Selector
 from runtime.exitstatus import signal_name
 from runtime.signals import SIGNAL_NAMES, SIGNAL_NUMBERS
 
@@ -70,48 +71,6 @@ CONFLICT: Responses = {
 }
 
 
-def launch(runtime: Runtime, spec: ContainerCreate, **extra: Any) -> ContainerRecord:
-    """``runtime.create`` for a validated spec: the one mapping of the native
-    schema onto the runtime, which the Docker API (app/docker) uses too;
-    ``extra`` carries what only it sets (``start=False``, labels, ...)."""
-    return runtime.create(
-        spec.command,
-        name=spec.name,
-        hostname=spec.hostname,
-        env=spec.env,
-        workdir=spec.workdir,
-        user=spec.user,
-        cap_add=spec.cap_add,
-        cap_drop=spec.cap_drop,
-        seccomp=spec.seccomp,
-        no_new_privileges=spec.no_new_privileges,
-        userns=spec.userns,
-        tty=spec.tty,
-        stdin=spec.stdin,
-        tty_size=spec.tty_size.pair() if spec.tty_size else None,
-        limits=spec.limits.model_dump(exclude_none=True) if spec.limits else None,
-        image=spec.image,
-        read_only=spec.read_only,
-        mounts=[m.to_runtime() for m in spec.mounts],
-        labels=spec.labels,
-        **{"auto_remove": spec.auto_remove, **extra},
-    )
-
-
-def start_exec(runtime: Runtime, ref: str, spec: ExecCreate) -> ExecRecord:
-    """``runtime.exec`` for a validated spec (shared with app/docker, as ``launch``)."""
-    return runtime.exec(
-        ref,
-        spec.command,
-        tty=spec.tty,
-        stdin=spec.stdin,
-        env=spec.env,
-        workdir=spec.workdir,
-        user=spec.user,
-        tty_size=spec.tty_size.pair() if spec.tty_size else None,
-    )
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -141,7 +100,7 @@ async def create_container(
 
     def launch_and_watch() -> tuple[ContainerRecord, Future[ContainerRecord] | None]:
         # One worker-thread hop for both: the launch and the exit waiter.
-        record = launch(runtime, spec)
+        record = runtime.create(create_request(spec))
         return record, runtime.exit_future(record.id) if wait else None
 
     record, exited = await run_in_threadpool(launch_and_watch)
@@ -316,7 +275,7 @@ async def create_exec(
     It joins the container's namespaces and cgroups and sees its root,
     hostname and processes.  A command that cannot be executed still gives
     `201`, with `exit_code` 127/126 and `error`."""
-    record = await run_in_threadpool(start_exec, runtime, ref, spec)
+    record = await run_in_threadpool(runtime.exec, ref, exec_request(spec))
     if wait:
         future = await run_in_threadpool(runtime.exec_exit_future, record.id)
         record = await asyncio.wrap_future(future)

@@ -17,6 +17,17 @@ every member is created by hand through directory fds opened with
 
 The caller extracts into a fresh directory and deletes it on any error, so a
 refused archive leaves nothing behind (see ``store.ImportJob``).
+
+With ``whiteouts=True`` the same rules unpack one layer of a registry image
+(``layers.py``), where the OCI layer format (image-spec layer.md) adds:
+
+- ``.wh.<name>`` becomes an overlayfs whiteout for ``name``: a character
+  device 0/0 (Documentation/filesystems/overlayfs.rst, "whiteouts and opaque
+  directories"), so a stack of layer dirs works as overlayfs lowerdirs;
+- ``.wh..wh..opq`` marks its directory opaque: ``trusted.overlay.opaque=y``;
+- other ``.wh..wh.`` names (aufs's hard-link bookkeeping) are skipped;
+- device nodes are skipped rather than refused: old images carry a ``/dev``,
+  and every container gets its own ``/dev`` anyway.
 """
 
 from __future__ import annotations
@@ -38,6 +49,9 @@ log = logging.getLogger("mydocker.images")
 MAX_MEMBERS = 1_000_000
 _CHUNK = 1 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_WHITEOUT = ".wh..wh..opq"
+OPAQUE_XATTR = "trusted.overlay.opaque"
 
 
 @dataclass(frozen=True)
@@ -53,16 +67,20 @@ def extract(
     max_bytes: int,
     max_members: int = MAX_MEMBERS,
     progress: Callable[[int, int], None] | None = None,
+    whiteouts: bool = False,
+    compressed: bool = True,
 ) -> ExtractStats:
     """Extract ``archive`` into the existing empty directory ``dest``.
 
     Raises ``InvalidArchive`` (with the member's name and the reason) or
     ``TooLarge``; ``progress(files, bytes)`` is called every 64 MiB.
+    ``whiteouts``: the archive is an image layer (see the module's docstring).
+    ``compressed=False``: the stream is a plain tar (the caller decompressed it).
     """
-    extractor = _Extractor(dest, max_bytes, max_members, progress)
+    extractor = _Extractor(dest, max_bytes, max_members, progress, whiteouts)
     try:
         try:
-            tar = tarfile.open(fileobj=archive, mode="r|*")
+            tar = tarfile.open(fileobj=archive, mode="r|*" if compressed else "r|")
         except tarfile.TarError as err:
             raise InvalidArchive(f"not a tar or compressed tar archive: {err}") from err
         with tar:
@@ -106,8 +124,10 @@ class _Extractor:
         max_bytes: int,
         max_members: int,
         progress: Callable[[int, int], None] | None,
+        whiteouts: bool = False,
     ) -> None:
         self.root_fd = os.open(dest, _DIR_FLAGS)
+        self.whiteouts = whiteouts
         self.max_bytes = max_bytes
         self.max_members = max_members
         self.progress = progress
@@ -158,6 +178,12 @@ class _Extractor:
             raise TooLarge(f"the archive has more than {self.max_members} members")
         name = info.name
         parts = _parts(name)
+        if self.whiteouts and (info.ischr() or info.isblk()):
+            log.debug("layer member %r: device node skipped", name)
+            return
+        if self.whiteouts and parts and parts[-1].startswith(WHITEOUT_PREFIX):
+            self._whiteout(info, parts)
+            return
         if info.ischr() or info.isblk():
             raise InvalidArchive(
                 f"{name!r}: device nodes are not allowed (each container gets its own /dev)"
@@ -183,6 +209,30 @@ class _Extractor:
         if self.progress is not None and self.total >= self._next_report:
             self._next_report += 64 << 20
             self.progress(self.count, self.total)
+
+    def _whiteout(self, info: tarfile.TarInfo, parts: tuple[str, ...]) -> None:
+        leaf = parts[-1]
+        if leaf.startswith(WHITEOUT_PREFIX * 2) and leaf != OPAQUE_WHITEOUT:
+            return  # aufs metadata (.wh..wh.plnk, .wh..wh.aufs): nothing to extract
+        parent = self._open_dir(parts[:-1], info.name, create=True)
+        try:
+            if leaf == OPAQUE_WHITEOUT:
+                os.setxattr(parent, OPAQUE_XATTR, b"y")
+                return
+            hidden = leaf[len(WHITEOUT_PREFIX) :]
+            if not hidden:
+                raise InvalidArchive(f"{info.name!r}: a whiteout that names nothing")
+            try:
+                existing = os.lstat(hidden, dir_fd=parent)
+            except FileNotFoundError:
+                existing = None
+            if existing is not None:
+                if stat.S_ISDIR(existing.st_mode):
+                    raise InvalidArchive(f"{info.name!r}: whites out a directory of its own layer")
+                os.unlink(hidden, dir_fd=parent)
+            os.mknod(hidden, stat.S_IFCHR | 0o600, os.makedev(0, 0), dir_fd=parent)
+        finally:
+            os.close(parent)
 
     def _create(
         self, tar: tarfile.TarFile, info: tarfile.TarInfo, parts: tuple[str, ...], parent: int

@@ -18,14 +18,12 @@ from typing import TYPE_CHECKING
 
 from runtime import cgroups, logindex
 from runtime.launcher.messages import EntryInfo, EntryKind, ExecError, ExitStatus
-from runtime.spec import ContainerSpec, Limits
+from runtime.spec import ContainerSpec, Limits, Status
 
 if TYPE_CHECKING:
     from runtime.launcher.transport import Client
 
-CREATED = "created"
-RUNNING = "running"
-EXITED = "exited"
+CREATED, RUNNING, EXITED = Status.created, Status.running, Status.exited
 
 
 @dataclass
@@ -89,7 +87,7 @@ class Entry:
     id: str
     process: Process
     kind: EntryKind = EntryKind.CONTAINER
-    state: str = CREATED
+    state: Status = CREATED
     #: The container a spec'd exec runs in (execs only).
     container: str | None = None
     spec: ContainerSpec | None = None

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.launcher.framing import encode
+from runtime.spec import Status
 
 Wire = dict[str, Any]
 
@@ -247,7 +248,7 @@ class EntryInfo:
     container: str | None  # the container an exec runs in
     pid: int
     pid_start_time: int | None
-    state: str  # "created", "running" or "exited"
+    state: Status
     started_at: str | None
     exec_error: ExecError | None
     exit: ExitStatus | None
@@ -274,7 +275,7 @@ class EntryInfo:
             message.get("container"),
             int(message["pid"]),
             message.get("pid_start_time"),
-            str(message["state"]),
+            Status(message["state"]),
             message.get("started_at"),
             ExecError.from_wire(message.get("exec_error")),
             None if exit_ is None else ExitStatus.from_wire(exit_),

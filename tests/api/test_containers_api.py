@@ -7,6 +7,7 @@ error table in app/errors.py is exercised route by route.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from runtime import (
     RuntimeFailure,
     Unavailable,
 )
+from runtime.spec import ContainerSpec, CreateRequest, Limits
 
 ID = "0123456789abcdef" * 4
 T0 = "2026-11-29T05:00:00.000000Z"
@@ -40,7 +42,7 @@ def make_record(status: str = "running", **changes: Any) -> ContainerRecord:
         "id": ID,
         "name": "web",
         "status": status,
-        "spec": {"command": ["sleep", "60"], "hostname": ID[:12], "env": {}, "workdir": "/"},
+        "spec": ContainerSpec(command=("sleep", "60"), hostname=ID[:12]),
         "created_at": T0,
         "pid": 4242,
         "started_at": T0 if status != "created" else None,
@@ -66,8 +68,8 @@ class FakeRuntime:
         if self.error is not None:
             raise self.error
 
-    def create(self, command: list[str], **kwargs: Any) -> ContainerRecord:
-        self._call("create", command, **kwargs)
+    def create(self, request: CreateRequest) -> ContainerRecord:
+        self._call("create", request)
         return self.record
 
     def exit_future(self, ref: str) -> Future[ContainerRecord]:
@@ -174,19 +176,20 @@ def test_create_answers_201_with_the_container(client: TestClient, fake: FakeRun
     assert data["exit_code"] is None and data["signal"] is None and data["error"] is None
     assert re.fullmatch(r"2026-11-29T05:00:00(\.0+)?Z", data["created_at"])
     assert data["finished_at"] is None
-    # The core's fields; other features (limits, security) add their own kwargs.
-    (call, args, kwargs), *rest = fake.calls
-    assert (call, args, rest) == ("create", (["sleep", "60"],), [])
-    core = {k: kwargs[k] for k in ("name", "hostname", "env", "workdir")}
-    assert core == {"name": "web", "hostname": "box.local", "env": {"A": "1"}, "workdir": "/tmp"}
+    # The core's fields; other features (limits, security) have their own tests.
+    (call, (request,), kwargs), *rest = fake.calls
+    assert (call, request.command, kwargs, rest) == ("create", ("sleep", "60"), {}, [])
+    core = (request.name, request.hostname, dict(request.env), request.workdir)
+    assert core == ("web", "box.local", {"A": "1"}, "/tmp")
 
 
 def test_create_defaults(client: TestClient, fake: FakeRuntime) -> None:
     assert client.post("/containers", json={"command": ["true"]}).status_code == 201
-    (call, args, kwargs), *rest = fake.calls
-    assert (call, args, rest) == ("create", (["true"],), [])
-    core = {k: kwargs[k] for k in ("name", "hostname", "env", "workdir")}
-    assert core == {"name": None, "hostname": None, "env": {}, "workdir": None}
+    (call, (request,), kwargs), *rest = fake.calls
+    assert (call, request.command, kwargs, rest) == ("create", ("true",), {}, [])
+    core = (request.name, request.hostname, dict(request.env), request.workdir)
+    assert core == (None, None, {}, None)
+    assert request.start is True and request.limits == Limits()
 
 
 def test_create_without_wait_does_not_wait(client: TestClient, fake: FakeRuntime) -> None:
@@ -486,7 +489,7 @@ def test_logs_bad_parameters_are_422(
 def test_create_passes_only_the_limits_given(client: TestClient, fake: FakeRuntime) -> None:
     body = {"command": ["true"], "limits": {"memory_bytes": 64 << 20, "cpus": 0.5}}
     assert client.post("/containers", json=body).status_code == 201
-    assert fake.calls[0][2]["limits"] == {"memory_bytes": 64 << 20, "cpus": 0.5}
+    assert fake.calls[0][1][0].limits == Limits(memory_bytes=64 << 20, cpus=0.5)
 
 
 @pytest.mark.parametrize(
@@ -523,7 +526,7 @@ def test_a_limit_the_runtime_rejects_is_422_with_a_nested_loc(
 
 
 def test_results_and_limits_come_from_the_record(client: TestClient, fake: FakeRuntime) -> None:
-    spec = {**make_record().spec, "limits": {"memory_bytes": 64 << 20, "pids": None}}
+    spec = dataclasses.replace(make_record().spec, limits=Limits(memory_bytes=64 << 20))
     results = {
         "oom_killed": True,
         "timed_out": False,

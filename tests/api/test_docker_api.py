@@ -7,6 +7,7 @@ error cases a client rarely shows.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 from collections.abc import Iterator
@@ -19,8 +20,9 @@ from starlette.testclient import WebSocketDenialResponse
 
 from app.config import Settings
 from app.main import create_app
-from runtime import ContainerRecord, InvalidState, NameInUse, NotFound
+from runtime import ContainerRecord, ExecRecord, InvalidState, NameInUse, NotFound, NotModified
 from runtime.images import Image, normalize_name
+from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, Limits, Status
 
 ID = "0123456789abcdef" * 4
 T0 = "2026-11-29T05:00:00.000000Z"
@@ -57,13 +59,9 @@ def make_record(status: str = "running", **changes: Any) -> ContainerRecord:
         "id": ID,
         "name": "web",
         "status": status,
-        "spec": {
-            "command": ["sleep", "60"],
-            "hostname": ID[:12],
-            "env": {"A": "1"},
-            "workdir": "/",
-            "labels": {"k": "v"},
-        },
+        "spec": ContainerSpec(
+            command=("sleep", "60"), hostname=ID[:12], env={"A": "1"}, labels={"k": "v"}
+        ),
         "created_at": T0,
         "pid": 4242,
         "started_at": T0 if status != "created" else None,
@@ -83,6 +81,7 @@ class FakeRuntime:
         self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
         self.record = make_record()
         self.error: Exception | None = None
+        self.execs: dict[str, ExecRecord] = {}
         self.future: Future[ContainerRecord] = Future()
         self.chunks: list[tuple[str, bytes]] = [("stdout", b"out\n"), ("stderr", b"err\n")]
         self.lines: list[tuple[str, int, bytes]] = [
@@ -100,12 +99,19 @@ class FakeRuntime:
     def ops(self) -> list[str]:
         return [op for op, _, _ in self.calls]
 
-    def create(self, command: list[str], **kwargs: Any) -> ContainerRecord:
-        self._call("create", command, **kwargs)
+    def create(self, request: CreateRequest) -> ContainerRecord:
+        self._call("create", request)
         return self.record
 
     def start_container(self, ref: str) -> ContainerRecord:
         self._call("start_container", ref)
+        # The runtime's rules (runtime/launches.py), which Docker's statuses map.
+        if self.record.status == "running":
+            raise NotModified(f"container {self.record.id} is already running")
+        if self.record.status == "exited":
+            raise InvalidState(
+                f"container {self.record.id} has exited: mydocker does not restart containers"
+            )
         return self.record
 
     def get(self, ref: str) -> ContainerRecord:
@@ -120,13 +126,7 @@ class FakeRuntime:
                 "exited",
                 id="f" * 64,
                 name="old",
-                spec={
-                    "command": ["true"],
-                    "hostname": "h",
-                    "env": {},
-                    "workdir": "/",
-                    "labels": {},
-                },
+                spec=ContainerSpec(command=("true",), hostname="h"),
             ),
         ]
         return [r for r in records if status is None or r.status == status]
@@ -156,12 +156,52 @@ class FakeRuntime:
         self._call("kill", ref, signal)
         return self.record
 
-    def stop(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
-        self._call("stop", ref, timeout)
+    def stop(
+        self, ref: str, timeout: float = 10.0, *, only_running: bool = False
+    ) -> ContainerRecord:
+        self._call("stop", ref, timeout, only_running=only_running)
+        if only_running and self.record.status != "running":
+            raise NotModified(f"container {self.record.id} is not running")
         return self.record
 
     def remove(self, ref: str, force: bool = False) -> None:
         self._call("remove", ref, force=force)
+
+    # Execs, by the runtime's rules (runtime/launches.py): created in a
+    # running container, started once while it runs.
+    def create_exec(self, ref: str, request: ExecRequest) -> ExecRecord:
+        self._call("create_exec", ref, request)
+        container = self.get(ref)
+        if container.status != "running":
+            raise InvalidState(f"container {container.id} is not running")
+        record = ExecRecord(
+            id=f"{len(self.execs):064x}",
+            container_id=container.id,
+            status=Status.created,
+            spec=request.spec,
+            created_at=T0,
+        )
+        self.execs[record.id] = record
+        return record
+
+    def get_exec(self, ref: str) -> ExecRecord:
+        if ref not in self.execs:
+            raise NotFound("exec", ref)
+        return self.execs[ref]
+
+    def check_exec_start(self, ref: str) -> ExecRecord:
+        record = self.get_exec(ref)
+        if record.status != "created":
+            raise InvalidState(f"exec {record.id} has already started")
+        if self.record.status != "running":
+            raise InvalidState(f"container {record.container_id} is not running")
+        return record
+
+    def start_exec(self, ref: str, tty_size: tuple[int, int] | None = None) -> ExecRecord:
+        self._call("start_exec", ref, tty_size)
+        record = self.check_exec_start(ref)
+        self.execs[ref] = dataclasses.replace(record, status=Status.running, pid=77)
+        return self.execs[ref]
 
     def log_chunks(
         self, ref: str, streams: list[str], **kwargs: Any
@@ -232,12 +272,12 @@ def test_the_clis_full_body_maps_onto_a_created_container(
 ) -> None:
     got = client.post("/v1.47/containers/create?name=x", json=CLI_BODY)
     assert (got.status_code, got.json()) == (201, {"Id": ID, "Warnings": []})
-    [(op, args, kwargs)] = fake.calls
-    assert (op, args) == ("create", (["echo", "hi"],))
-    assert kwargs["start"] is False
-    assert kwargs["auto_remove"] is True
-    assert kwargs["name"] == "x"
-    assert kwargs["labels"] == {}
+    [(op, (request,), _)] = fake.calls
+    assert (op, request.command) == ("create", ("echo", "hi"))
+    assert request.start is False
+    assert request.auto_remove is True
+    assert request.name == "x"
+    assert request.labels == {}
 
 
 def test_create_maps_the_fields_we_implement(client: TestClient, fake: FakeRuntime) -> None:
@@ -265,25 +305,30 @@ def test_create_maps_the_fields_we_implement(client: TestClient, fake: FakeRunti
     }
     body["HostConfig"]["ConsoleSize"] = [24, 80]
     assert client.post("/v1.47/containers/create", json=body).status_code == 201
-    [(_, args, kwargs)] = fake.calls
-    assert args == (["/bin/sh", "-c", "echo $A"],)
-    assert kwargs["env"] == {"A": "1"}  # a bare name unsets
-    assert (kwargs["workdir"], kwargs["hostname"], kwargs["user"]) == ("/tmp", "box", "1000:1000")
-    assert (kwargs["cap_add"], kwargs["cap_drop"]) == (["NET_ADMIN"], ["MKNOD"])
-    assert (kwargs["seccomp"], kwargs["labels"]) == ("unconfined", {"k": "v"})
-    assert kwargs["limits"] == {"memory_bytes": 64 << 20, "cpus": 0.5, "pids": 20, "nofile": 64}
-    assert (kwargs["tty"], kwargs["stdin"], kwargs["stdin_once"]) == (True, True, True)
-    assert kwargs["tty_size"] == (24, 80)
-    assert kwargs["image"] == "busybox"
+    [(_, (request,), _)] = fake.calls
+    assert request.command == ("/bin/sh", "-c", "echo $A")
+    assert request.env == {"A": "1"}  # a bare name unsets
+    assert (request.workdir, request.hostname) == ("/tmp", "box")
+    security = request.security
+    assert (security.user, security.cap_add, security.cap_drop) == (
+        "1000:1000",
+        ("NET_ADMIN",),
+        ("MKNOD",),
+    )
+    assert (security.seccomp, request.labels) == ("unconfined", {"k": "v"})
+    assert request.limits == Limits(memory_bytes=64 << 20, cpus=0.5, pids=20, nofile=64)
+    assert (request.tty, request.stdin, request.stdin_once) == (True, True, True)
+    assert request.tty_size == (24, 80)
+    assert request.image == "busybox"
 
 
 def test_mounts_and_a_read_only_root(client: TestClient, fake: FakeRuntime) -> None:
     host = {"Binds": ["/srv:/data:ro"], "Tmpfs": {"/run": "size=1m"}, "ReadonlyRootfs": True}
     body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": host}
     assert client.post("/v1.47/containers/create", json=body).status_code == 201
-    [(_, _, kwargs)] = fake.calls
-    assert kwargs["read_only"] is True
-    assert [(m.type, m.target, m.read_only) for m in kwargs["mounts"]] == [
+    [(_, (request,), _)] = fake.calls
+    assert request.read_only is True
+    assert [(m.type, m.target, m.read_only) for m in request.mounts] == [
         ("bind", "/data", True),
         ("tmpfs", "/run", False),
     ]
@@ -353,7 +398,8 @@ def test_start_releases_a_created_container(client: TestClient, fake: FakeRuntim
     assert client.post(f"/v1.47/containers/{ID}/start").status_code == 204
     assert fake.ops() == ["start_container"]
     fake.record = make_record("running")
-    assert client.post(f"/v1.47/containers/{ID}/start").status_code == 304
+    already = client.post(f"/v1.47/containers/{ID}/start")
+    assert (already.status_code, already.content) == (304, b"")
     fake.record = make_record("exited")
     restarted = client.post(f"/v1.47/containers/{ID}/start")
     assert restarted.status_code == 409
@@ -414,7 +460,7 @@ def test_stop_kill_remove(client: TestClient, fake: FakeRuntime) -> None:
     assert client.post(f"/v1.47/containers/{ID}/kill?signal=SIGTERM").status_code == 204
     assert client.delete(f"/v1.47/containers/{ID}?force=True&v=1").status_code == 204
     assert fake.calls == [
-        ("stop", (ID, 3.0), {}),
+        ("stop", (ID, 3.0), {"only_running": True}),
         ("kill", (ID, "SIGTERM"), {}),
         ("remove", (ID,), {"force": True}),
     ]
@@ -490,7 +536,7 @@ def test_logs_with_timestamps_frame_each_line_after_its_time(
 
 
 def test_logs_with_timestamps_and_a_tty_are_raw(client: TestClient, fake: FakeRuntime) -> None:
-    fake.record = make_record(spec={**fake.record.spec, "tty": True})
+    fake.record = make_record(spec=dataclasses.replace(fake.record.spec, tty=True))
     got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1&timestamps=true")
     assert got.headers["content-type"] == "application/vnd.docker.raw-stream"
     assert got.content == (
@@ -557,6 +603,24 @@ def test_exec_create_then_inspect_before_start(client: TestClient) -> None:
     assert client.post(f"/v1.47/exec/{exec_id}/start", json={"Detach": False}).status_code == 400
 
 
+def test_exec_start_detached_starts_the_recorded_exec_once(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    body = {"Cmd": ["sleep", "9"], "AttachStdout": True}
+    exec_id = client.post(f"/v1.47/containers/{ID}/exec", json=body).json()["Id"]
+    assert fake.execs[exec_id].status == "created"
+    start = f"/v1.47/exec/{exec_id}/start"
+    assert client.post(start, json={"Detach": True, "ConsoleSize": [24, 80]}).status_code == 200
+    assert ("start_exec", (exec_id, (24, 80)), {}) in fake.calls
+    got = client.get(f"/v1.47/exec/{exec_id}/json").json()
+    assert (got["Running"], got["Pid"], got["OpenStdout"]) == (True, 77, True)
+    again = client.post(start, json={"Detach": True})
+    assert again.status_code == 409 and "already started" in again.json()["message"]
+    missing = client.post("/v1.47/exec/nope/start", json={"Detach": True})
+    assert missing.status_code == 404
+    assert missing.json() == {"message": "No such exec instance: nope"}
+
+
 def test_exec_start_answers_101_before_the_process_starts(
     client: TestClient, fake: FakeRuntime
 ) -> None:
@@ -567,14 +631,16 @@ def test_exec_start_answers_101_before_the_process_starts(
     body = {"Cmd": ["echo", "o"], "AttachStdout": True, "AttachStderr": True}
     exec_id = client.post(f"/v1.47/containers/{ID}/exec", json=body).json()["Id"]
 
-    def exec_(ref: str, command: list[str], **kwargs: Any) -> None:
-        fake.calls.append(("exec", (ref, command), kwargs))
+    fake.calls.clear()
+
+    def start_exec(ref: str, tty_size: tuple[int, int] | None = None) -> None:
+        fake.calls.append(("start_exec", (ref, tty_size), {}))
         raise InvalidState(f"container {ID} is not running")
 
-    fake.exec = exec_  # type: ignore[attr-defined]
+    fake.start_exec = start_exec  # type: ignore[assignment,method-assign]
     with client.websocket_connect(f"/v1.47/exec/{exec_id}/start") as ws:
         got = ws.receive_bytes()
-    assert fake.ops() == ["exec"]
+    assert fake.ops() == ["start_exec"]
     assert got[:8] == struct.pack(">BxxxL", 2, len(got) - 8)
     assert b"is not running" in got[8:]
 

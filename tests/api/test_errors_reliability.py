@@ -23,3 +23,18 @@ def test_every_container_operation_documents_503_and_507() -> None:
             assert {"503", "507"} <= set(operation["responses"]), (method, path)
             if "requestBody" in operation:
                 assert "400" in operation["responses"], (method, path)
+
+
+def test_one_table_answers_both_apis() -> None:
+    from app.errors import docker_message, docker_status_for
+    from runtime.errors import InvalidArgument, InvalidState, NotFound, NotModified
+
+    already = NotModified("container x is already running")
+    assert (status_for(already), docker_status_for(already)) == (409, 304)
+    bad = InvalidArgument("user", "nope")
+    assert (status_for(bad), docker_status_for(bad)) == (422, 400)
+    state = InvalidState("container x is not running")
+    assert (status_for(state), docker_status_for(state)) == (409, 409)
+    assert docker_message(NotFound("image", "alpine")) == "No such image: alpine"
+    assert docker_message(NotFound("exec", "e1")) == "No such exec instance: e1"
+    assert docker_message(NotFound("container", "c")) == "no such container: c"

@@ -20,6 +20,7 @@ from starlette.websockets import WebSocketDisconnect
 from app.config import Settings
 from app.main import create_app
 from runtime import AttachTarget, ExecRecord, InvalidState, NotFound
+from runtime.spec import ExecRequest, ExecSpec
 
 CID = "c" * 64
 EID = "e" * 64
@@ -31,7 +32,7 @@ def make_exec(status: str = "running", **changes: Any) -> ExecRecord:
         "id": EID,
         "container_id": CID,
         "status": status,
-        "spec": {"command": ["sh"], "tty": True, "stdin": False, "user": None},
+        "spec": ExecSpec(command=("sh",), tty=True),
         "created_at": T0,
         "pid": 99,
         "started_at": T0,
@@ -56,8 +57,8 @@ class FakeRuntime:
         if self.error is not None:
             raise self.error
 
-    def exec(self, ref: str, command: list[str], **kwargs: Any) -> ExecRecord:
-        self._call("exec", ref, command, **kwargs)
+    def exec(self, ref: str, request: ExecRequest) -> ExecRecord:
+        self._call("exec", ref, request)
         return self.record
 
     def get_exec(self, ref: str) -> ExecRecord:
@@ -129,15 +130,21 @@ def test_exec_answers_201_and_passes_every_field(client: TestClient, fake: FakeR
     assert response.json()["id"] == EID and response.json()["exit_code"] is None
     assert fake.calls[0] == (
         "exec",
-        ("web", ["sh", "-c", "id"]),
-        {
-            "tty": True,
-            "stdin": True,
-            "env": {"A": "1"},
-            "workdir": "/tmp",
-            "user": "app:staff",
-            "tty_size": (30, 100),
-        },
+        (
+            "web",
+            ExecRequest(
+                spec=ExecSpec(
+                    command=("sh", "-c", "id"),
+                    tty=True,
+                    stdin=True,
+                    env={"A": "1"},
+                    workdir="/tmp",
+                    user="app:staff",
+                ),
+                tty_size=(30, 100),
+            ),
+        ),
+        {},
     )
 
 

@@ -16,6 +16,7 @@ from app.config import Settings
 from app.guard import Guard
 from app.main import create_app
 from runtime import LimitReached
+from runtime.spec import SecurityRequest
 from tests.api.test_containers_api import FakeRuntime
 from tests.api.test_execs_api import FakeRuntime as ExecFake
 
@@ -173,10 +174,15 @@ def test_security_fields_reach_the_runtime(client: TestClient, fake: FakeRuntime
         "userns": True,
     }
     assert client.post("/containers", json=body, headers=AUTH).status_code == 201
-    kwargs = fake.calls[0][2]
-    assert {k: kwargs[k] for k in body if k != "command"} == {
-        k: v for k, v in body.items() if k != "command"
-    }
+    security = fake.calls[0][1][0].security
+    assert security == SecurityRequest(
+        user="1000:50",
+        cap_add=("NET_ADMIN",),
+        cap_drop=("cap_chown",),
+        seccomp="unconfined",
+        no_new_privileges=False,
+        userns=True,
+    )
 
 
 @pytest.mark.parametrize(

@@ -143,16 +143,16 @@ def test_create_passes_image_read_only_and_mounts(client: TestClient, fake: Fake
         ],
     }
     assert client.post("/containers", json=body).status_code == 201
-    op, _, kwargs = fake.calls[0]
+    op, (request,), _ = fake.calls[0]
     assert op == "create"
-    assert (kwargs["image"], kwargs["read_only"]) == ("busybox", True)
-    assert kwargs["mounts"] == [
+    assert (request.image, request.read_only) == ("busybox", True)
+    assert request.mounts == (
         Mount("bind", "/data", source="/srv", read_only=True),
         Mount("tmpfs", "/scratch", size_bytes=4096),
-    ]
+    )
 
 
 def test_create_defaults_to_the_host_image(client: TestClient, fake: FakeImages) -> None:
     assert client.post("/containers", json={"command": ["true"]}).status_code == 201
-    _, _, kwargs = fake.calls[0]
-    assert (kwargs["image"], kwargs["read_only"], kwargs["mounts"]) == ("host", False, [])
+    _, (request,), _ = fake.calls[0]
+    assert (request.image, request.read_only, request.mounts) == ("host", False, ())

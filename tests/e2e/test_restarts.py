@@ -257,3 +257,37 @@ def test_sigterm_with_stop_containers_on_exit_stops_them_first(
         assert (first["status"], first["exit_code"], first["signal"]) == ("exited", 137, "SIGKILL")
         second = client.get(f"/containers/{trapping['id']}").json()
         assert (second["status"], second["exit_code"]) == ("exited", 9)
+
+
+def test_a_docker_exec_created_before_a_restart_starts_after_it(own_service: Service) -> None:
+    """Docker's exec create is a record (status created) in the store, so it
+    outlives the API: started and inspected by a service started since."""
+    own_service.start()
+    with _client(own_service) as client:
+        container = create(client, ["sleep", "1000"])
+        body = {"Cmd": ["sh", "-c", "echo from-exec; exit 7"], "AttachStdout": True}
+        made = client.post(f"/v1.47/containers/{container['id']}/exec", json=body)
+        assert made.status_code == 201, made.text
+        exec_id = made.json()["Id"]
+        assert client.get(f"/execs/{exec_id}").json()["status"] == "created"
+    own_service.stop()  # SIGTERM: containers keep running by default
+    own_service.start()
+    with _client(own_service) as client:
+        before = client.get(f"/v1.47/exec/{exec_id}/json")
+        assert before.status_code == 200, before.text
+        assert (before.json()["Running"], before.json()["ExitCode"]) == (False, None)
+        started = client.post(f"/v1.47/exec/{exec_id}/start", json={"Detach": True})
+        assert started.status_code == 200, started.text
+
+        def exited() -> dict[str, object] | None:
+            got: dict[str, object] = client.get(f"/v1.47/exec/{exec_id}/json").json()
+            return got if got["ExitCode"] is not None else None
+
+        inspected = _eventually(exited, what="the exec to exit")
+        assert inspected["ContainerID"] == container["id"]
+        assert inspected["ExitCode"] == 7 and inspected["Running"] is False
+        again = client.post(f"/v1.47/exec/{exec_id}/start", json={"Detach": True})
+        assert again.status_code == 409
+        output = client.get(f"/execs/{exec_id}/logs")
+        assert output.text == "from-exec\n"
+        client.post(f"/containers/{container['id']}/kill")

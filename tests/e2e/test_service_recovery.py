@@ -24,7 +24,7 @@ from runtime.procfs import process_start_time, process_state
 from runtime.records import RUNNING, ContainerRecord, RecordStore
 from runtime.runtime import Runtime
 from runtime.security import devices
-from runtime.spec import Mount
+from runtime.spec import ContainerSpec, CreateRequest, Mount
 
 
 def _eventually(check, timeout: float = 15.0, what: str = "condition"):  # type: ignore[no-untyped-def]
@@ -64,11 +64,13 @@ def test_a_dropped_connection_to_a_live_launcher_marks_nothing_lost(
     try:
         launcher = runtime.launcher.launcher_pid
         trigger = tmp_path / "go"
-        running = runtime.create(["sleep", "1000"])
+        running = runtime.create(CreateRequest(("sleep", "1000")))
         gated = runtime.create(
-            ["sh", "-c", f"while [ ! -e {trigger} ]; do sleep 0.02; done; exit 42"],
-            # The host image hides the host's /tmp: bind the trigger's dir in.
-            mounts=[Mount(type="bind", source=str(tmp_path), target=str(tmp_path))],
+            CreateRequest(
+                ("sh", "-c", f"while [ ! -e {trigger} ]; do sleep 0.02; done; exit 42"),
+                # The host image hides the host's /tmp: bind the trigger's dir in.
+                mounts=(Mount(type="bind", source=str(tmp_path), target=str(tmp_path)),),
+            )
         )
         reconciles = runtime.reconciles
         _drop_connection(runtime)
@@ -93,8 +95,8 @@ def test_leftover_cleaners_get_the_live_containers(
     runtime = _runtime(state_dir)
     try:
         assert calls == [(str(state_dir), frozenset())]
-        running = runtime.create(["sleep", "1000"])
-        done = runtime.create(["true"])
+        running = runtime.create(CreateRequest(("sleep", "1000")))
+        done = runtime.create(CreateRequest(("true",)))
         runtime.wait(done.id, timeout=10)
         reconciles = runtime.reconciles
         _drop_connection(runtime)
@@ -119,7 +121,7 @@ def test_a_reused_pid_is_never_taken_for_the_container(state_dir: Path) -> None:
                 id="a" * 64,
                 name="from-before-a-reboot",
                 status=RUNNING,
-                spec={"command": ["sleep", "1000"], "hostname": "x"},
+                spec=ContainerSpec(command=("sleep", "1000"), hostname="x"),
                 created_at="2026-01-01T00:00:00Z",
                 pid=bystander.pid,
                 pid_start_time=start_time - 1,  # an earlier process had this pid
@@ -148,7 +150,7 @@ def test_a_reused_pid_is_never_taken_for_the_container(state_dir: Path) -> None:
 def test_open_pidfd_names_the_running_container(state_dir: Path) -> None:
     runtime = _runtime(state_dir)
     try:
-        running = runtime.create(["sleep", "1000"])
+        running = runtime.create(CreateRequest(("sleep", "1000")))
         pidfd = runtime.open_pidfd(running.id)
         try:
             signal.pidfd_send_signal(pidfd, 0)  # it is alive, and it is ours
@@ -162,7 +164,7 @@ def test_open_pidfd_names_the_running_container(state_dir: Path) -> None:
 def test_a_waiter_that_gives_up_is_forgotten(state_dir: Path) -> None:
     runtime = _runtime(state_dir)
     try:
-        running = runtime.create(["sleep", "1000"])
+        running = runtime.create(CreateRequest(("sleep", "1000")))
         futures = [runtime.exit_future(running.id) for _ in range(50)]
         assert runtime.waiter_count() == 50
         for future in futures[:49]:
@@ -180,7 +182,7 @@ def test_children_never_released_die_with_their_launcher(state_dir: Path) -> Non
     killed: each sees EOF on its sync pipe and exits, and the records say so."""
     runtime = _runtime(state_dir)
     try:
-        waiting = [runtime.create(["true"], start=False) for _ in range(3)]
+        waiting = [runtime.create(CreateRequest(("true",), start=False)) for _ in range(3)]
         found = [pids.read_pidfile(runtime.pidfile_path(c.id)) for c in waiting]
         assert all(found) and all(c.status == "created" for c in waiting)
         reconciles = runtime.reconciles
@@ -205,7 +207,7 @@ def test_a_launcher_that_idles_out_leaves_no_cgroup_parent(state_dir: Path) -> N
     to leave a devices parent per state dir behind)."""
     runtime = _runtime(state_dir)
     try:
-        record = runtime.create(["true"])
+        record = runtime.create(CreateRequest(("true",)))
         runtime.wait(record.id)
         # The launcher keeps an exit until the API has acknowledged it (and a
         # closing API may leave one for the next): wait until it has let go.

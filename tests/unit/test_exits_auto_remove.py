@@ -18,6 +18,7 @@ import pytest
 from runtime import NotFound, Runtime
 from runtime.launcher import protocol
 from runtime.records import CREATED, ContainerRecord
+from runtime.spec import ContainerSpec
 from runtime.timeutil import now_rfc3339
 
 CID = "cd" * 32
@@ -69,7 +70,7 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
             id=CID,
             name="quick",
             status=CREATED,
-            spec={"command": ["true"], "hostname": CID[:12], "auto_remove": True},
+            spec=ContainerSpec(command=("true",), hostname=CID[:12], auto_remove=True),
             created_at=now_rfc3339(),
         )
     )

@@ -12,7 +12,7 @@ import pytest
 
 from runtime import InvalidArgument, Runtime
 from runtime.launcher import protocol
-from runtime.spec import Limits
+from runtime.spec import CreateRequest, InvalidField, Limits, to_dict
 from runtime.timeutil import now_rfc3339
 
 
@@ -58,16 +58,16 @@ def make_runtime(tmp_path: Path) -> Iterator[Callable[..., tuple[Runtime, Record
 
 def test_request_limits_over_service_defaults_reach_the_launcher(make_runtime) -> None:
     rt, fake = make_runtime(default_limits=Limits(memory_bytes=256 << 20, timeout_seconds=60))
-    record = rt.create(["true"], limits={"timeout_seconds": 5, "pids": 10})
+    record = rt.create(CreateRequest(("true",), limits=Limits(timeout_seconds=5, pids=10)))
     sent = fake.sent[0]["spec"]["limits"]
     assert sent["memory_bytes"] == 256 << 20
     assert (sent["timeout_seconds"], sent["pids"]) == (5, 10)
-    assert record.spec["limits"] == sent  # the record says what applied
+    assert to_dict(record.spec.limits) == sent  # the record says what applied
 
 
 def test_no_limits_and_no_defaults_is_unlimited(make_runtime) -> None:
     rt, fake = make_runtime()
-    rt.create(["true"])
+    rt.create(CreateRequest(("true",)))
     assert all(v is None for v in fake.sent[0]["spec"]["limits"].values())
 
 
@@ -75,22 +75,24 @@ def test_more_cpus_than_the_machine_has_is_refused(make_runtime) -> None:
     rt, fake = make_runtime()
     too_many = len(os.sched_getaffinity(0)) + 1
     with pytest.raises(InvalidArgument) as info:
-        rt.create(["true"], limits={"cpus": too_many})
+        rt.create(CreateRequest(("true",), limits=Limits(cpus=too_many)))
     assert info.value.field == "limits.cpus"
     assert fake.sent == []
 
 
 def test_out_of_range_limit_names_the_field(make_runtime) -> None:
     rt, fake = make_runtime()
-    with pytest.raises(InvalidArgument) as info:
-        rt.create(["true"], limits={"nofile": 1})
+    # The request cannot even be made: Limits checks its bounds (InvalidField),
+    # which app/commands.py reports as InvalidArgument.
+    with pytest.raises(InvalidField) as info:
+        rt.create(CreateRequest(("true",), limits=Limits(nofile=1)))
     assert info.value.field == "limits.nofile"
     assert fake.sent == []
 
 
 def test_the_exit_event_results_are_stored(make_runtime) -> None:
     rt, _ = make_runtime()
-    record = rt.create(["true"], limits={"memory_bytes": 64 << 20})
+    record = rt.create(CreateRequest(("true",), limits=Limits(memory_bytes=64 << 20)))
     results = {
         "oom_killed": True,
         "timed_out": False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from runtime.errors import AmbiguousReference, NameInUse, NotFound
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
+from runtime.spec import ContainerSpec, ExecSpec, Limits, Status
 
 
 def _record(container_id: str, name: str | None = None, status: str = CREATED) -> ContainerRecord:
@@ -17,7 +19,7 @@ def _record(container_id: str, name: str | None = None, status: str = CREATED) -
         id=container_id,
         name=name or container_id,
         status=status,
-        spec={"command": ["true"], "hostname": container_id[:12]},
+        spec=ContainerSpec(command=("true",), hostname=container_id[:12]),
         created_at="2026-01-01T00:00:00.000000Z",
     )
 
@@ -184,7 +186,7 @@ def _exec(exec_id: str, container_id: str) -> ExecRecord:
         id=exec_id,
         container_id=container_id,
         status=CREATED,
-        spec={"command": ["hostname"], "tty": False},
+        spec=ExecSpec(command=("hostname",), tty=False),
         created_at="2026-01-01T00:00:00Z",
     )
 
@@ -195,7 +197,7 @@ def test_execs_are_stored_resolved_and_go_with_their_container(store: RecordStor
     store.insert_exec(_exec(_id("e1"), container))
     store.insert_exec(_exec(_id("e2"), container))
     done = store.update_exec(_id("e1"), status=EXITED, exit_code=7)
-    assert (done.status, done.exit_code, done.spec["command"]) == (EXITED, 7, ["hostname"])
+    assert (done.status, done.exit_code, done.spec.command) == (EXITED, 7, ("hostname",))
     assert store.get_exec(_id("e1")) == done
     assert store.resolve_exec(_id("e2")[:6]).id == _id("e2")
     with pytest.raises(AmbiguousReference):
@@ -208,3 +210,18 @@ def test_execs_are_stored_resolved_and_go_with_their_container(store: RecordStor
     assert store.list_execs() == []
     with pytest.raises(NotFound):
         store.update_exec(_id("e2"), status=EXITED)
+
+
+def test_rows_written_as_plain_dicts_load_as_typed_specs(tmp_path) -> None:
+    """A row from before a spec field existed (no image, limits, tty) loads
+    with the field's default; the status comes back as a ``Status``."""
+    store = RecordStore(str(tmp_path / "db"))
+    store._db.execute(
+        "INSERT INTO containers (id, name, status, spec, created_at, seq) "
+        "VALUES (?, ?, 'exited', ?, 't', 1)",
+        (_id("old"), "old", json.dumps({"command": ["true"], "hostname": "h", "env": {}})),
+    )
+    old = store.get(_id("old"))
+    assert old is not None
+    assert (old.status, old.spec.command, old.spec.image) == (Status.exited, ("true",), "host")
+    assert old.spec.limits == Limits() and old.spec.tty is False

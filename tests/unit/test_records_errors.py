@@ -11,6 +11,7 @@ import pytest
 from runtime import records
 from runtime.errors import StorageFull, Unavailable
 from runtime.records import ContainerRecord, RecordStore
+from runtime.spec import ContainerSpec
 
 
 def _record(n: int) -> ContainerRecord:
@@ -18,7 +19,7 @@ def _record(n: int) -> ContainerRecord:
         id=f"{n:064x}",
         name=f"c{n}",
         status="created",
-        spec={"command": ["x" * 2000]},
+        spec=ContainerSpec(command=("x" * 2000,), hostname="h"),
         created_at="2026-01-01T00:00:00Z",
     )
 

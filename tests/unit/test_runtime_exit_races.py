@@ -19,6 +19,7 @@ import pytest
 from runtime import InvalidState, NotFound, Runtime
 from runtime.launcher import protocol
 from runtime.records import EXITED, RUNNING, ContainerRecord
+from runtime.spec import ContainerSpec
 from runtime.timeutil import now_rfc3339
 
 CID = "ab" * 32
@@ -58,7 +59,7 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
             id=CID,
             name="web",
             status=RUNNING,
-            spec={"command": ["sleep", "60"], "hostname": CID[:12]},
+            spec=ContainerSpec(command=("sleep", "60"), hostname=CID[:12]),
             created_at=now_rfc3339(),
             pid=None,
         )

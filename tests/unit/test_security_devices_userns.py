@@ -10,6 +10,7 @@ import pytest
 from runtime.errors import InvalidArgument
 from runtime.runtime import Runtime
 from runtime.security import devices, userns
+from runtime.spec import SecurityRequest
 
 
 def fake_devices_root(tmp_path: Path) -> Path:
@@ -119,11 +120,26 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
     rt.records.close()
 
 
+def _asked(
+    user: str | None,
+    cap_add: list[str] | None,
+    cap_drop: list[str] | None,
+    seccomp: str,
+    no_new_privileges: bool,
+    userns: bool,
+) -> SecurityRequest:
+    return SecurityRequest(
+        user, tuple(cap_add or ()), tuple(cap_drop or ()), seccomp, no_new_privileges, userns
+    )
+
+
 def test_security_spec_from_the_request(runtime: Runtime) -> None:
-    sec = runtime.planner.security("1000:7", ["NET_ADMIN"], ["CHOWN"], "default", True, True)
+    sec = runtime.planner.security(
+        _asked("1000:7", ["NET_ADMIN"], ["CHOWN"], "default", True, True)
+    )
     assert (sec.uid, sec.gid, sec.userns_host_id) == (1000, 7, 200000)
     assert "NET_ADMIN" in sec.capabilities and "CHOWN" not in sec.capabilities
-    plain = runtime.planner.security(None, None, None, "unconfined", False, False)
+    plain = runtime.planner.security(_asked(None, None, None, "unconfined", False, False))
     assert plain.userns_host_id is None and plain.seccomp == "unconfined"
     assert not plain.no_new_privileges and plain.uid == plain.gid == 0
 
@@ -142,5 +158,5 @@ def test_bad_security_requests_name_the_field(
     runtime: Runtime, args: tuple[object, ...], field: str
 ) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        runtime.planner.security(*args)  # type: ignore[arg-type]
+        runtime.planner.security(_asked(*args))  # type: ignore[arg-type]
     assert caught.value.field == field

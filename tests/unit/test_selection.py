@@ -3,17 +3,16 @@ the selectors it refuses (naming the field)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from runtime import InvalidArgument, Selector
 from runtime.records import RUNNING, ContainerRecord
 from runtime.selection import label_matches
+from runtime.spec import ContainerSpec
 
 
 def record(name: str, labels: dict[str, str]) -> ContainerRecord:
-    spec: dict[str, Any] = {"command": ["true"], "hostname": "h", "labels": labels}
+    spec = ContainerSpec(command=("true",), hostname="h", labels=labels)
     return ContainerRecord(id="0" * 64, name=name, status=RUNNING, spec=spec, created_at="t")
 
 
@@ -46,7 +45,11 @@ def test_all_criteria_must_hold() -> None:
 
 def test_a_record_without_labels_matches_only_label_free_selectors() -> None:
     bare = ContainerRecord(
-        id="0" * 64, name="x", status=RUNNING, spec={"command": ["true"]}, created_at="t"
+        id="0" * 64,
+        name="x",
+        status=RUNNING,
+        spec=ContainerSpec(command=("true",), hostname="h"),
+        created_at="t",
     )
     assert Selector(all=True).matches(bare)
     assert not Selector(labels=("a",)).matches(bare)

@@ -14,6 +14,7 @@ from runtime import AmbiguousReference, InvalidArgument, NotFound, Runtime, Sele
 from runtime.launcher import protocol
 from runtime.launcher.client import UnknownOp
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord
+from runtime.spec import ContainerSpec
 from runtime.timeutil import now_rfc3339
 
 
@@ -68,7 +69,7 @@ def add(rt: Runtime, n: int, status: str = RUNNING, **labels: str) -> str:
             id=cid(n),
             name=f"job-{n}",
             status=status,
-            spec={"command": ["sleep", "60"], "hostname": "h", "labels": labels},
+            spec=ContainerSpec(command=("sleep", "60"), hostname="h", labels=labels),
             created_at=now_rfc3339(),
         )
     )
