@@ -6,7 +6,7 @@
     docker_exec_request    Docker's exec body (models)     -> ExecCreate -> ExecRequest
 
 The Docker bodies are first mapped onto the native models, so the native
-schema's rules (app/schemas.py) validate both APIs alike; what breaks one of
+schema's rules (app/schemas/) validate both APIs alike; what breaks one of
 them is Docker's 400 naming the field.  The native and the Docker routers
 call these and nothing else to build what they hand ``Runtime.create`` and
 ``Runtime.exec``.

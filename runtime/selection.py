@@ -8,7 +8,7 @@
     all          every container; the only way to select without a filter,
                  so that an empty body never means "everything"
 
-The criteria given must all hold (AND).  No HTTP here: app/schemas.py maps
+The criteria given must all hold (AND).  No HTTP here: app/schemas/ maps
 the request body onto it.
 """
 

@@ -140,7 +140,7 @@ class InvalidField(ValueError):
 def _limit(low: float, high: float, description: str) -> Any:
     """A ``Limits`` field: unset by default, its bounds and its description
     in the field's metadata, where ``LIMIT_BOUNDS`` and the HTTP schema
-    (app/schemas.py builds ``LimitsCreate``/``LimitsPublic`` from them) read them."""
+    (app/schemas/limits.py builds ``LimitsCreate``/``LimitsPublic`` from them) read them."""
     return dataclasses.field(
         default=None, metadata={"bounds": (low, high), "description": description}
     )

@@ -80,7 +80,7 @@ def test_real_time_signals_by_name_round_trip() -> None:
 
 
 def test_the_documented_choices_are_all_accepted() -> None:
-    """The OpenAPI schema lists these (app/schemas.py): each must parse."""
+    """The OpenAPI schema lists these (app/schemas/fields.py): each must parse."""
     for choice in [*SIGNAL_NAMES, *SIGNAL_NUMBERS]:
         parse_signal(choice)
     assert 32 not in SIGNAL_NUMBERS and 9 in SIGNAL_NUMBERS and "TERM" in SIGNAL_NAMES

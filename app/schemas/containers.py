@@ -1,228 +1,46 @@
-"""Request and response models: the API's contract, and its OpenAPI schema.
-
-``XCreate`` is what a client sends, ``XPublic`` what it gets back.  Every
-constraint lives here, so a bad body gets a 422 that names the field before
-the runtime sees anything.
+"""The container models: ``ContainerCreate`` (the body of ``POST /containers``),
+its mounts, ``ContainerPublic`` (what every container route answers), and
+the bulk kill's body and result.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
-    create_model,
     field_validator,
     model_validator,
 )
 
-from runtime import ContainerRecord, ExecRecord
-from runtime.images import Image
-from runtime.images.store import NAME_PATTERN as IMAGE_NAME_PATTERN
+from app.schemas.fields import (
+    HOSTNAME_RE,
+    IMAGE_REF_PATTERN,
+    MAX_ARG_BYTES,
+    MAX_ARGV_ENV_BYTES,
+    NAME_PATTERN,
+    AbsolutePath,
+    Argument,
+    Capability,
+    ContainerPath,
+    ContainerStatus,
+    Environment,
+    Labels,
+    Signal,
+    TtySize,
+    check_env,
+)
+from app.schemas.limits import LimitsCreate, LimitsPublic, limits_public
+from runtime import ContainerRecord
 from runtime.security import capabilities
-from runtime.signals import SIGNAL_NAMES, SIGNAL_NUMBERS
 from runtime.spec import (
-    FRACTIONAL_LIMITS,
-    LIMIT_BOUNDS,
-    LIMIT_DESCRIPTIONS,
-    Limits,
     Mount,
     Status,
-    check_container_path,
-    number,
 )
-
-NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
-# RFC 1123 labels: letters, digits, inner hyphens; dots between labels.
-#: execve(2): one argument or "KEY=value" string may be at most MAX_ARG_STRLEN
-#: (32 pages, 128 KiB) long; all of them together are bounded by a quarter of
-#: the stack limit.  We cap the total lower, at 1 MiB, so no request can make
-#: the service or the launcher hold more than that per container.
-MAX_ARG_BYTES = 128 * 1024
-MAX_ARGV_ENV_BYTES = 1024 * 1024
-_HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
-
-
-def documents(**keywords: Any) -> Any:
-    """JSON Schema keywords that state what a validator here checks, so that
-    the OpenAPI schema promises exactly what is accepted; the validator keeps
-    the check and its message (pydantic's own pattern errors say less)."""
-    return Field(json_schema_extra=keywords)
-
-
-#: What the validators below accept, as JSON Schema patterns.
-NO_NUL = r"^[^\x00]*$"
-ABSOLUTE_PATH = r"^/[^\x00]*$"
-ENV_NAME = r"^[^=\x00]+$"
-#: runtime.spec.check_container_path: absolute, not `/` itself, no `..`.
-CONTAINER_PATH = r"^(?!/*$)(?!(.*/)?\.\.(/|$))/[^\x00]*$"
-LABEL_KEY = r"^[^\x00]+$"
-IMAGE_REF_PATTERN = (
-    r"^((docker\.io|index\.docker\.io|registry-1\.docker\.io)/)?(library/)?"
-    r"[a-z0-9][a-z0-9_.-]{0,127}(:latest)?$"
-)
-#: Capabilities by name, as sent (`normalize` also takes other cases and spaces).
-CAPABILITY_NAMES = [
-    "ALL",
-    *capabilities.CAPABILITIES,
-    *(f"CAP_{c}" for c in capabilities.CAPABILITIES),
-]
-
-Argument = Annotated[str, documents(pattern=NO_NUL)]
-# Keys are described by patternProperties; additionalProperties closes the
-# object to the others, as the validators do.
-Environment = Annotated[
-    dict[Annotated[str, documents(pattern=ENV_NAME)], Annotated[str, documents(pattern=NO_NUL)]],
-    documents(additionalProperties=False),
-]
-Labels = Annotated[
-    dict[Annotated[str, documents(pattern=LABEL_KEY)], Annotated[str, documents(pattern=NO_NUL)]],
-    documents(additionalProperties=False),
-]
-Capability = Annotated[str, documents(enum=CAPABILITY_NAMES)]
-#: A signal by name or number, as runtime.signals.parse_signal takes it.
-Signal = Annotated[
-    Annotated[str, documents(enum=SIGNAL_NAMES)]
-    | Annotated[StrictInt, documents(enum=SIGNAL_NUMBERS)],
-    Field(description="Signal name (`SIGTERM`, `TERM`) or number."),
-]
-
-
-#: The runtime's statuses (runtime.spec.Status), as the API shows them.
-ContainerStatus = Status
-
-
-class TtySize(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    rows: Annotated[int, Field(ge=1, le=65535)]
-    cols: Annotated[int, Field(ge=1, le=65535)]
-
-    def pair(self) -> tuple[int, int]:
-        return (self.rows, self.cols)
-
-
-def _check_command(command: list[str]) -> list[str]:
-    for index, arg in enumerate(command):
-        if "\0" in arg:
-            raise ValueError(f"argument {index} contains a NUL byte")
-    return command
-
-
-def _check_env(env: dict[str, str]) -> dict[str, str]:
-    for key, value in env.items():
-        if not key or "=" in key or "\0" in key:
-            raise ValueError(f"invalid variable name {key!r}: empty, or has '=' or NUL")
-        if "\0" in value:
-            raise ValueError(f"the value of {key!r} contains a NUL byte")
-    return env
-
-
-def _absolute_path(path: str) -> str:
-    if not path.startswith("/") or "\0" in path:
-        raise ValueError("must be an absolute path without NUL bytes")
-    return path
-
-
-def _limit_type(name: str) -> type:
-    """``int`` or ``float``, as the runtime takes the limit (spec.FRACTIONAL_LIMITS)."""
-    return float if name in FRACTIONAL_LIMITS else int
-
-
-def _bounded(name: str) -> Any:
-    """A Field bounded and described as ``Limits`` declares ``name``."""
-    low, high = LIMIT_BOUNDS[name]
-    if name not in FRACTIONAL_LIMITS:
-        low, high = int(low), int(high)
-    description = LIMIT_DESCRIPTIONS[name]
-    return Field(ge=low, le=high, description=f"{description} ({number(low)} to {number(high)}).")
-
-
-def _limits_model(name: str, doc: str, bounded: bool, config: ConfigDict) -> type[BaseModel]:
-    """A pydantic model with one optional field per ``Limits`` field, in its
-    order: the limits are declared once, in runtime/spec.py."""
-    fields: dict[str, Any] = {
-        f.name: (
-            Annotated[_limit_type(f.name) | None, _bounded(f.name)]
-            if bounded
-            else _limit_type(f.name) | None,
-            None,
-        )
-        for f in dataclasses.fields(Limits)
-    }
-    model: type[BaseModel] = create_model(
-        name, __config__=config, __doc__=doc, __module__=__name__, **fields
-    )
-    return model
-
-
-if TYPE_CHECKING:
-    # Generated below from runtime.spec.Limits; to mypy, models of unknown fields.
-    LimitsCreate = BaseModel
-    LimitsPublic = BaseModel
-else:
-    LimitsCreate = _limits_model(
-        "LimitsCreate",
-        "What the container may take; unset fields take the service's defaults.",
-        bounded=True,
-        config=ConfigDict(
-            extra="forbid",
-            json_schema_extra={
-                "examples": [
-                    {"memory_bytes": 67108864, "pids": 64, "cpus": 0.5, "timeout_seconds": 5}
-                ]
-            },
-        ),
-    )
-    LimitsPublic = _limits_model(
-        "LimitsPublic",
-        "The limits that applied (the request's, then the service's defaults).",
-        bounded=False,
-        config=ConfigDict(),
-    )
-
-
-def limits_public(limits: Limits) -> LimitsPublic:
-    """The applied limits as the API shows them."""
-    return LimitsPublic(**dataclasses.asdict(limits))
-
-
-class ContainerStats(BaseModel):
-    """Live counters of a running container (from its cgroup)."""
-
-    memory_bytes: Annotated[int | None, Field(description="Memory in use now.")]
-    memory_peak_bytes: Annotated[int | None, Field(description="Most memory used so far.")]
-    cpu_seconds: Annotated[float | None, Field(description="User + system CPU time so far.")]
-    pids: Annotated[int | None, Field(description="Processes (tasks) now.")]
-
-
-def _container_path(path: str) -> str:
-    try:
-        check_container_path(path, "the path")
-    except ValueError as err:
-        raise ValueError(str(err)) from None
-    return path
-
-
-#: A host path, or a working directory: absolute, no NUL.
-AbsolutePath = Annotated[str, AfterValidator(_absolute_path), documents(pattern=ABSOLUTE_PATH)]
-#: Where a mount goes in the container (runtime.spec.check_container_path).
-ContainerPath = Annotated[
-    str,
-    AfterValidator(_container_path),
-    Field(
-        description="Absolute path in the container, without `..`.",
-        json_schema_extra={"pattern": CONTAINER_PATH},
-    ),
-]
 
 
 class BindMount(BaseModel):
@@ -285,7 +103,7 @@ class ContainerCreate(BaseModel):
         Field(
             max_length=64,
             description="RFC 1123 hostname; defaults to the first 12 characters of the id.",
-            json_schema_extra={"pattern": _HOSTNAME.pattern},
+            json_schema_extra={"pattern": HOSTNAME_RE.pattern},
         ),
     ] = None
     env: Annotated[
@@ -413,7 +231,7 @@ class ContainerCreate(BaseModel):
     @field_validator("hostname")
     @classmethod
     def _rfc1123(cls, hostname: str | None) -> str | None:
-        if hostname is not None and not _HOSTNAME.match(hostname):
+        if hostname is not None and not HOSTNAME_RE.match(hostname):
             raise ValueError(
                 "must be an RFC 1123 hostname: labels of letters, digits and inner "
                 "hyphens, at most 63 characters each, joined by dots"
@@ -423,7 +241,7 @@ class ContainerCreate(BaseModel):
     @field_validator("env")
     @classmethod
     def _env_keys(cls, env: dict[str, str]) -> dict[str, str]:
-        return _check_env(env)
+        return check_env(env)
 
     @field_validator("labels")
     @classmethod
@@ -567,124 +385,3 @@ class ContainersKillResult(BaseModel):
         Field(description="Ids selected but not running (created, or exited meanwhile)."),
     ]
     not_found: Annotated[list[str], Field(description="The `ids` that name no container.")]
-
-
-class ExecCreate(BaseModel):
-    """A command to start inside a running container."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"command": ["hostname"]}, {"command": ["sh"], "tty": True}]
-        },
-    )
-
-    command: Annotated[
-        list[Argument], Field(min_length=1, description="argv, looked up in `PATH`.")
-    ]
-    tty: Annotated[
-        StrictBool, Field(description="A pseudo-terminal of its own (as for containers).")
-    ] = False
-    stdin: Annotated[StrictBool, Field(description="Keep stdin open for attach.")] = False
-    env: Annotated[Environment, Field(description="On top of the container's environment.")] = {}
-    workdir: Annotated[
-        AbsolutePath | None, Field(description="Absolute path; the container's workdir by default.")
-    ] = None
-    user: Annotated[
-        str | None,
-        Field(
-            pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31})?$",
-            description="`name`, `uid`, `name:group` or `uid:gid` (names from the "
-            "container's /etc/passwd and /etc/group).",
-        ),
-    ] = None
-    tty_size: Annotated[
-        TtySize | None, Field(description="Initial size of the terminal (with `tty`).")
-    ] = None
-
-    @field_validator("command")
-    @classmethod
-    def _no_nul(cls, command: list[str]) -> list[str]:
-        return _check_command(command)
-
-    @field_validator("env")
-    @classmethod
-    def _env_keys(cls, env: dict[str, str]) -> dict[str, str]:
-        return _check_env(env)
-
-
-class ExecPublic(BaseModel):
-    """A process started in a container."""
-
-    id: str
-    container_id: str
-    status: ContainerStatus
-    command: list[str]
-    tty: bool
-    stdin: bool
-    user: str | None
-    pid: Annotated[
-        int | None, Field(description="Host pid of the command's parent, which waits for it.")
-    ]
-    exit_code: Annotated[
-        int | None,
-        Field(description="null while it runs (and when lost); 128+N when killed by signal N."),
-    ]
-    signal: str | None
-    error: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-    @classmethod
-    def from_record(cls, record: ExecRecord) -> ExecPublic:
-        spec = record.spec
-        return cls(
-            id=record.id,
-            container_id=record.container_id,
-            status=record.status,
-            command=list(spec.command),
-            tty=spec.tty,
-            stdin=spec.stdin,
-            user=spec.user,
-            pid=record.pid if record.status != Status.exited else None,
-            exit_code=record.exit_code,
-            signal=record.signal,
-            error=record.error,
-            created_at=record.created_at,  # type: ignore[arg-type]
-            started_at=record.started_at,  # type: ignore[arg-type]
-            finished_at=record.finished_at,  # type: ignore[arg-type]
-        )
-
-
-class ErrorDetail(BaseModel):
-    detail: Any
-
-
-class ImagePublic(BaseModel):
-    """An image: a read-only root filesystem containers start from."""
-
-    name: Annotated[str, Field(pattern=IMAGE_NAME_PATTERN)]
-    builtin: Annotated[bool, Field(description="`host` and `busybox`; they cannot be deleted.")]
-    created_at: datetime | None
-    size_bytes: Annotated[int | None, Field(description="Bytes of regular files; null for `host`.")]
-    files: Annotated[int | None, Field(description="Number of entries; null for `host`.")]
-    contents: Annotated[
-        list[str] | None,
-        Field(
-            description="For `host`, what its view of the host holds: the host directories "
-            "bound read-only (from `/etc` only what every user may read), the usr-merge "
-            "links, the empty directories of its own; null for other images."
-        ),
-    ] = None
-
-    @classmethod
-    def from_image(cls, image: Image) -> ImagePublic:
-        return cls(
-            name=image.name,
-            builtin=image.builtin,
-            created_at=image.created_at,  # type: ignore[arg-type]
-            size_bytes=image.size_bytes,
-            files=image.files,
-            contents=list(image.contents) if image.contents is not None else None,
-        )
