@@ -28,14 +28,17 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from runtime.admission import Admission
 from runtime.errors import InvalidState, NotModified, RuntimeFailure, StorageFull, Unavailable
+from runtime.events import EventLog
 from runtime.exits import Exits
 from runtime.images import ImageStore
 from runtime.launcher import protocol
 from runtime.launcher.client import Disconnected, LauncherClient
 from runtime.launchtrace import LaunchObserver, LaunchTrace
 from runtime.layout import Layout
+from runtime.meters import Meter, setup_step
 from runtime.planning import make_root_dirs
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
+from runtime.reports import container_event, exec_event
 from runtime.spec import ContainerSpec, ExecSpec, to_dict
 from runtime.timeutil import now_rfc3339
 
@@ -62,6 +65,8 @@ class Launches:
         launcher: LauncherClient,
         admission: Admission,
         exits: Exits,
+        events: EventLog,
+        meter: Meter,
         *,
         on_launch: LaunchObserver | None = None,
     ) -> None:
@@ -71,6 +76,8 @@ class Launches:
         self.launcher = launcher
         self._admission = admission
         self._exits = exits
+        self._events = events
+        self._meter = meter
         self._on_launch = on_launch
         # The execs being started: "created" until the launcher answers, so
         # the record alone cannot refuse a second start meanwhile.
@@ -100,6 +107,7 @@ class Launches:
                 self._admission.admit()
                 self.images.get(spec.image)  # not deleted meanwhile (delete_image holds the lock)
                 self._make_and_insert(record, spec)
+            self._events.publish(container_event("create", record))
             self._launch(container_id, spec, start, tty_size)
         return self.settle(container_id)
 
@@ -126,9 +134,14 @@ class Launches:
         start: bool,
         tty_size: tuple[int, int] | None = None,
     ) -> None:
+        replied_ns = 0
+
         def record_launch(reply: protocol.Launched) -> None:
+            nonlocal replied_ns
             exec_error = reply.exec_error
-            self.records.update(
+            if not exec_error:
+                replied_ns = time.monotonic_ns()  # the child exec'd: the launch is done
+            record = self.records.update(
                 container_id,
                 status=RUNNING if start else CREATED,
                 pid=reply.pid,
@@ -136,6 +149,9 @@ class Launches:
                 started_at=reply.started_at,
                 error=exec_error.message if exec_error else None,
             )
+            # Here, on the launcher reader's thread, which records this
+            # container's exit only after: "start" is never logged after "die".
+            self._report_start(record, exec_error)
 
         message = protocol.Create(
             id=container_id,
@@ -150,6 +166,7 @@ class Launches:
         try:
             reply = self.launcher.request(message, on_reply=record_launch)
         except Disconnected as err:
+            self._meter.launch_failed("launcher")
             # The launcher (or our connection to it) went away mid-launch:
             # only the reconcile that follows knows whether it runs.
             raise Unavailable(
@@ -158,8 +175,11 @@ class Launches:
             ) from err
         except RuntimeFailure as err:
             # Keep the record, and say why it never ran.
+            self._meter.launch_failed("launcher")
             self._exits.fail(container_id, f"launch failed: {err}")
             raise
+        if replied_ns and start:
+            self._meter.launch_replied(replied_ns)
         self._observe(container_id, spec.image, "create", start, requested_ns, reply)
 
     def _observe(
@@ -184,6 +204,14 @@ class Launches:
         except Exception:
             log.exception("on_launch failed for %s", container_id)
 
+    def _report_start(self, record: ContainerRecord, exec_error: protocol.ExecError | None) -> None:
+        """``start`` once the command runs; a failed setup or exec is
+        counted by its step, and its ``die`` follows (127, 126, 125)."""
+        if exec_error:
+            self._meter.launch_failed(setup_step(exec_error.step))
+        elif record.status == RUNNING:
+            self._events.publish(container_event("start", record))
+
     def settle(self, container_id: str) -> ContainerRecord:
         """The record after launch; an exec failure is only final once exited."""
         record = self._exits.current(container_id)
@@ -206,12 +234,13 @@ class Launches:
 
         def record_start(reply: protocol.Launched) -> None:
             exec_error = reply.exec_error
-            self.records.update(
+            started = self.records.update(
                 record.id,
                 status=RUNNING,
                 started_at=reply.started_at,
                 error=exec_error.message if exec_error else None,
             )
+            self._report_start(started, exec_error)
 
         with self._admission.gate.shared():
             requested_ns = time.time_ns()
@@ -239,6 +268,7 @@ class Launches:
         )
         os.makedirs(self.layout.exec_dir(container.id, record.id), mode=0o700)
         self.records.insert_exec(record)
+        self._events.publish(exec_event("exec_create", record, container.name))
         return record
 
     def startable_exec(self, ref: str) -> ExecRecord:
@@ -271,15 +301,20 @@ class Launches:
         return self.records.resolve_exec(record.id)
 
     def _launch_exec(self, record: ExecRecord, tty_size: tuple[int, int] | None) -> None:
+        container = self.records.get(record.container_id)
+        container_name = container.name if container else None
+
         def record_launch(reply: protocol.Launched) -> None:
             exec_error = reply.exec_error
-            self.records.update_exec(
+            started = self.records.update_exec(
                 record.id,
                 status=RUNNING,
                 pid=reply.pid,
                 started_at=reply.started_at,
                 error=exec_error.message if exec_error else None,
             )
+            if not exec_error:
+                self._events.publish(exec_event("exec_start", started, container_name))
 
         message = protocol.Exec(
             id=record.id,
