@@ -92,7 +92,8 @@ def test_a_launch_is_a_span_with_the_launchers_steps(
     traced: tuple[TestClient, InMemorySpanExporter],
 ) -> None:
     client, exporter = traced
-    response = client.post("/containers", json={"command": ["true"]})
+    # wait=true: its exit is recorded and acked, so the launcher ends with the app
+    response = client.post("/containers", params={"wait": "true"}, json={"command": ["true"]})
     assert response.status_code == 201, response.text
     body = response.json()
     launch = _check_launch(exporter.get_finished_spans(), "POST /containers", body["id"], STEPS)
@@ -111,6 +112,7 @@ def test_docker_create_then_start_are_two_launches(
     container_id = created.json()["Id"]
     started = client.post(f"/v1.43/containers/{container_id}/start")
     assert started.status_code == 204, started.text
+    assert client.post(f"/v1.43/containers/{container_id}/wait").json()["StatusCode"] == 0
     spans = exporter.get_finished_spans()
     create = _check_launch(
         spans, "POST /containers/create", container_id, ["launcher.clone", "launcher.join"]
