@@ -43,6 +43,8 @@ class Settings:
     default_limits: Limits = field(default_factory=Limits)
     #: Host directories added, read-only, to the ``host`` image's view.
     host_image_paths: tuple[str, ...] = ()
+    #: Serve /metrics alone, without the token, on 127.0.0.1:PORT too.
+    metrics_port: int | None = None
 
 
 class ConfigError(ValueError):
@@ -184,6 +186,14 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         "only /usr, /etc (less what other may not read) and the lib/bin dirs "
         "(MYDOCKER_HOST_IMAGE_PATHS), e.g. /opt/toolchains",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=_int_or_none(env.get("MYDOCKER_METRICS_PORT")),
+        metavar="PORT",
+        help="also serve GET /metrics, alone and without the token, on 127.0.0.1:PORT, for "
+        "a local Prometheus (MYDOCKER_METRICS_PORT); /metrics on the API stays behind the token",
+    )
     args = parser.parse_args(argv)
     host_image_paths = tuple(p for p in args.host_image_paths.split(":") if p)
     try:
@@ -198,6 +208,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         raise ConfigError("--userns-range must hold at least 65536 ids")
     if args.max_containers is not None and args.max_containers < 1:
         raise ConfigError("--max-containers must be at least 1")
+    if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
+        raise ConfigError("--metrics-port must be a TCP port (1-65535)")
     if args.max_body < 1 or args.max_upload < 1 or args.body_timeout <= 0:
         raise ConfigError("--max-body, --max-upload and --body-timeout must be positive")
     return Settings(
@@ -217,6 +229,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         shutdown_timeout=args.shutdown_timeout,
         default_limits=args.default_limits,
         host_image_paths=host_image_paths,
+        metrics_port=args.metrics_port,
     )
 
 

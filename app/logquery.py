@@ -22,6 +22,8 @@ SINCE_DOC = (
 )
 UNTIL_DOC = "Only lines written at or before this time (as `since`); `follow` ends then."
 _TIME = {"pattern": timeutil.TIME_PATTERN}
+#: The same times on /events (app/routes/events.py), in the OpenAPI document.
+TIME_SCHEMA = _TIME
 
 
 class LogStream(StrEnum):

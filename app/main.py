@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -10,10 +11,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from app import docs, errors, guard, ui
+from app import docs, errors, eventstream, guard, ui
 from app.config import Settings
 from app.docker import DockerDispatch, create_docker_app
-from app.routes import containers, execs, images
+from app.metrics import HttpMetrics, Metrics, RouteNote
+from app.metrics import router as metrics_router
+from app.routes import containers, events, execs, images
+from app.tracing import Tracing
 from runtime import Runtime
 from runtime.api import RuntimeApi
 
@@ -24,15 +28,42 @@ ended and keeps its output.
 """
 
 
-def create_app(settings: Settings, runtime: RuntimeApi | None = None) -> FastAPI:
-    """The app; pass ``runtime`` to use one that is already started (tests)."""
+def create_app(
+    settings: Settings, runtime: RuntimeApi | None = None, tracing: Tracing | None = None
+) -> FastAPI:
+    """The app; pass ``runtime`` to use one that is already started (tests),
+    ``tracing`` to replace the one OTEL_EXPORTER_OTLP_ENDPOINT selects (app/tracing.py)."""
+    traces = tracing or Tracing.from_environment()
+    metrics = Metrics()
+
+    def observe(found: RuntimeApi) -> None:
+        # A fake runtime (API tests) has no event log: only a real one is observed.
+        if isinstance(found, Runtime):
+            metrics.attach(found)
+            wakeups = eventstream.Wakeups(asyncio.get_running_loop())
+            found.events.listeners.append(wakeups.on_event)
+            app.state.event_wakeups = wakeups
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if runtime is not None:
-            app.state.runtime = runtime
-            yield
-            return
+        server = None
+        if settings.metrics_port is not None:
+            server, _ = metrics.serve_port(settings.metrics_port)
+        try:
+            if runtime is not None:
+                app.state.runtime = runtime
+                observe(runtime)
+                yield
+                return
+            async with _runtime(app):
+                yield
+        finally:
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+
+    @asynccontextmanager
+    async def _runtime(app: FastAPI) -> AsyncIterator[Runtime]:
         started = Runtime.open(
             settings.state_dir,
             userns_range=settings.userns_range,
@@ -40,11 +71,15 @@ def create_app(settings: Settings, runtime: RuntimeApi | None = None) -> FastAPI
             default_limits=settings.default_limits,
             max_image_bytes=settings.max_upload_bytes,
             host_image_paths=settings.host_image_paths,
+            meter=metrics.meter,
+            on_launch=traces.on_launch,
         )
+        # Before start: the reconcile reports the exits it finds.
+        observe(started)
         await run_in_threadpool(started.start)
         app.state.runtime = started
         try:
-            yield
+            yield started
         finally:
             await run_in_threadpool(
                 started.close,
@@ -61,24 +96,31 @@ def create_app(settings: Settings, runtime: RuntimeApi | None = None) -> FastAPI
         title="mydocker",
         version="0.1.0",
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=traces.around(lifespan),
+        telemetry=traces.telemetry(),
         docs_url=None,  # served by app.docs, without a CDN
         redoc_url=None,
     )
+    app.state.metrics = metrics
     errors.install(app)
     docs.install(app)
     ui.install(app)
     app.include_router(containers.router)
     app.include_router(execs.router)
     app.include_router(images.router)
+    app.include_router(events.router)
+    app.include_router(metrics_router)
     # The Docker API is an app of its own (its own error shape), sharing this
     # one's state (the runtime) and dependency overrides (tests' fakes).
     docker = create_docker_app()
     docker.state = app.state
     docker.dependency_overrides = app.dependency_overrides
+    docker.add_middleware(RouteNote)
     app.add_middleware(DockerDispatch, native=app, docker=docker)
     # Last added is outermost: the guard sees every request, Docker's included.
     guard.install(app, settings)
+    # Outermost of all: a 401 or 413 from the guard is counted too.
+    app.add_middleware(HttpMetrics, metrics=metrics)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:

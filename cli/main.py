@@ -8,6 +8,7 @@
     mydocker kill [-s SIG] [-l KEY[=VALUE]]... [REF...]   (several, or -l: one request)
     mydocker rm [-f] REF... | inspect REF | exec [-i] [-t] [-d] REF -- CMD...
     mydocker attach REF | images | import NAME FILE
+    mydocker events [--since T] [--until T] [--filter KEY=VALUE]...   (one line each)
 
 Exit codes follow docker's: ``run`` and ``exec`` exit with the command's
 status (128+N when killed by signal N); 125 when the service refused or
@@ -19,6 +20,7 @@ the service's JSON instead of tables.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -144,6 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
     at = sub.add_parser("attach", help="attach to a running container's terminal or output")
     at.add_argument("--no-logs", action="store_true", help="do not replay earlier output")
     at.add_argument("ref")
+
+    ev = sub.add_parser("events", help="print events as they happen, one line each")
+    ev.add_argument("--since", type=_log_time, help="replay from T (as logs --since)")
+    ev.add_argument("--until", type=_log_time, help="end at T (as --since)")
+    ev.add_argument(
+        "-f",
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="type=container|exec|image, event=ACTION, container=REF, label=KEY[=VALUE] "
+        "(repeatable: a key given twice takes either value)",
+    )
 
     sub.add_parser("images", help="list images")
     imp = sub.add_parser("import", help="import a root filesystem tarball as an image")
@@ -398,6 +413,42 @@ def cmd_logs(api: Api, args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``--filter`` keys as docker spells them → the query's parameters.
+EVENT_FILTERS = {
+    "type": "type",
+    "event": "action",
+    "action": "action",
+    "container": "container",
+    "label": "label",
+}
+
+
+def events_params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name in ("since", "until"):
+        if getattr(args, name) is not None:
+            params[name] = getattr(args, name)
+    for item in args.filter:
+        key, sep, value = item.partition("=")
+        if not sep or key not in EVENT_FILTERS:
+            raise UsageError(f"--filter {item!r}: expected one of {', '.join(EVENT_FILTERS)}=VALUE")
+        params.setdefault(EVENT_FILTERS[key], []).append(value)
+    return params
+
+
+def cmd_events(api: Api, args: argparse.Namespace) -> int:
+    params = events_params(args)
+    try:
+        with api.stream("GET", "/events", params=params) as response:
+            for raw in response.iter_lines():
+                if not raw:
+                    continue
+                print(raw if args.json else output.event_line(json.loads(raw)), flush=True)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
 def cmd_wait(api: Api, args: argparse.Namespace) -> int:
     container = api.json("POST", f"/containers/{args.ref}/wait")
     if args.json:
@@ -503,6 +554,7 @@ COMMANDS: dict[str, Callable[[Api, argparse.Namespace], int]] = {
     "rm": cmd_rm,
     "inspect": cmd_inspect,
     "images": cmd_images,
+    "events": cmd_events,
     "import": cmd_import,
 }
 

@@ -80,3 +80,13 @@ def ago(stamp: str | None, suffix: str = " ago", now: datetime | None = None) ->
     if seconds < 1:
         return "Less than a second" + suffix
     return f"{seconds} second{'s' if seconds != 1 else ''}{suffix}"
+
+
+def event_line(event: dict[str, Any]) -> str:
+    """``docker events``' line: time, type, action, id, then (attributes)."""
+    attributes = dict(event.get("attributes") or {})
+    if event.get("name"):
+        attributes["name"] = event["name"]
+    inside = ", ".join(f"{k}={v}" for k, v in sorted(attributes.items()))
+    text = f"{event['time']} {event['type']} {event['action']} {event['id']}"
+    return f"{text} ({inside})" if inside else text

@@ -11,6 +11,7 @@ nsexec                 exec: joining a running container
 terminal               ptys and stdin pipes for interactive containers
 child                  what runs in a container before execve
 libc                   the one ctypes module
+launchtrace            a launch's timeline from the launcher, handed to ``on_launch``
 namespaces, exitstatus, signals, logs, procfs: one concept each
 """
 
@@ -28,6 +29,7 @@ from runtime.errors import (
     Unavailable,
 )
 from runtime.interactive import AttachTarget
+from runtime.launchtrace import LaunchTimeline, LaunchTrace
 from runtime.records import ContainerRecord, ExecRecord
 from runtime.runtime import Runtime
 from runtime.selection import Selector
@@ -42,6 +44,8 @@ __all__ = [
     "InvalidArgument",
     "InvalidState",
     "KillResult",
+    "LaunchTimeline",
+    "LaunchTrace",
     "LimitReached",
     "NameInUse",
     "NotFound",

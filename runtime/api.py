@@ -6,7 +6,8 @@ and the API tests' fake (``tests/fakes/runtime.py``) implements it.  mypy
 holds both to it:
 
     RuntimeApi              every public method of ``Runtime``, signature for signature
-      life cycle            start, close, stop_all
+      state_dir, events     attributes: the state directory, the event log
+      life cycle            start, close, running_count, reserve_released, stop_all
       paths                 container_dir, log_path, exec_dir, exec_log_path, pidfile_path
       containers            create, start_container, get, list, stats, kill, kill_many,
                             stop, open_pidfd, remove
@@ -34,6 +35,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from runtime.events import EventLog
     from runtime.images import Image
     from runtime.interactive import AttachTarget
     from runtime.records import ContainerRecord, ExecRecord
@@ -59,11 +61,17 @@ class RuntimeApi(Protocol):
 
     #: Docker's ``/info`` reports it as ``DockerRootDir``.
     state_dir: str
+    #: What ``GET /events`` reads and follows (app/routes/events.py).
+    events: EventLog
 
     # -- life cycle -----------------------------------------------------
     def start(self) -> None: ...
 
     def close(self, stop_containers: bool = False, grace: float = 10.0) -> None: ...
+
+    def running_count(self) -> int: ...
+
+    def reserve_released(self) -> bool: ...
 
     def stop_all(self, grace: float = 10.0) -> builtins.list[ContainerRecord]: ...
 

@@ -25,9 +25,11 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from runtime.errors import NotFound, RuntimeFailure, StorageFull, Unavailable
+from runtime.events import EventLog
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
 from runtime.records import EXITED, ContainerRecord, ExecRecord, RecordStore
+from runtime.reports import container_event, die_attributes, exec_event
 from runtime.reserve import Reserve
 from runtime.timeutil import now_rfc3339
 
@@ -49,9 +51,12 @@ class Exits:
         launcher: LauncherClient,
         reserve: Reserve,
         remove: Callable[[str], None],
+        events: EventLog,
     ) -> None:
-        """``remove`` removes a container by id (``auto_remove``)."""
+        """``remove`` removes a container by id (``auto_remove``); ``events``
+        gets a ``die`` (``exec_die``) for each exit recorded."""
         self.records = records
+        self.events = events
         self.launcher = launcher
         self._reserve = reserve
         self._remove = remove
@@ -114,6 +119,8 @@ class Exits:
                 timer.daemon = True
                 timer.start()
             return
+        if record is not None:
+            self._report_die(record)
         # Recorded: acknowledge first, then wake the waiters, so that a waiter
         # that closes the runtime at once (a clean shutdown) has not cut the
         # ack off, which would keep the launcher holding the exit (and alive).
@@ -124,6 +131,11 @@ class Exits:
             threading.Thread(
                 target=self._auto_remove, args=(container_id,), name="auto-remove", daemon=True
             ).start()
+
+    def _report_die(self, record: ContainerRecord) -> None:
+        """``die``, once the exit is recorded and before any waiter wakes: a
+        client that waited and then reads the events finds it."""
+        self.events.publish(container_event("die", record, **die_attributes(record)))
 
     def _auto_remove(self, container_id: str) -> None:
         try:
@@ -144,6 +156,17 @@ class Exits:
                     signal=event.exit.signal,
                     finished_at=event.exit.finished_at,
                 )
+        if record is not None:
+            container = self.records.get(record.container_id)
+            self.events.publish(
+                exec_event(
+                    "exec_die",
+                    record,
+                    container.name if container else None,
+                    exit_code=record.exit_code,
+                    signal=record.signal,
+                )
+            )
         # Ack even for an exec whose container was removed meanwhile, or the
         # launcher would keep the entry (and itself) forever; before waking
         # the waiters, as for containers (on_event).
@@ -180,6 +203,7 @@ class Exits:
                 error=error,
                 finished_at=now_rfc3339(),
             )
+            self._report_die(record)
             _wake_locked(self._exit_waiters, record)
 
     def mark_exec_lost(self, exec_id: str) -> None:
@@ -187,6 +211,7 @@ class Exits:
             record = self.records.update_exec(
                 exec_id, status=EXITED, error=STATUS_LOST, finished_at=now_rfc3339()
             )
+            self.events.publish(exec_event("exec_die", record, None, error=STATUS_LOST))
             _wake_locked(self._exec_waiters, record)
 
     def fail(self, container_id: str, error: str) -> None:
@@ -196,6 +221,7 @@ class Exits:
             ended = self.records.update(
                 container_id, status=EXITED, error=error, finished_at=now_rfc3339()
             )
+            self._report_die(ended)
             with self.lock:
                 _wake_locked(self._exit_waiters, ended)
 

@@ -6,6 +6,8 @@
     record_exec      an exec record (created), not started (Docker's exec create)
     start_exec       a created exec handed to the launcher (once)
     settle           the answer: an exec failure is only final once exited
+    _observe         a container's launcher round trip -> ``on_launch``
+                     (runtime/launchtrace.py; the service makes spans of it)
 
 The record is written before the launcher is asked for anything (record,
 then launch), and the launcher's reply is recorded on its reader thread
@@ -16,23 +18,31 @@ before any exit event of the same container, so a record never goes from
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import secrets
 import shutil
 import threading
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from runtime.admission import Admission
 from runtime.errors import InvalidState, NotModified, RuntimeFailure, StorageFull, Unavailable
+from runtime.events import EventLog
 from runtime.exits import Exits
 from runtime.images import ImageStore
 from runtime.launcher import protocol
 from runtime.launcher.client import Disconnected, LauncherClient
+from runtime.launchtrace import LaunchObserver, LaunchTrace
 from runtime.layout import Layout
+from runtime.meters import Meter, setup_step
 from runtime.planning import make_root_dirs
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
+from runtime.reports import container_event, exec_event
 from runtime.spec import ContainerSpec, ExecSpec, to_dict
 from runtime.timeutil import now_rfc3339
+
+log = logging.getLogger("mydocker.runtime")
 
 #: How long an exec failure may take to show up as an exit.
 EXEC_FAILURE_WAIT = 10.0
@@ -55,6 +65,10 @@ class Launches:
         launcher: LauncherClient,
         admission: Admission,
         exits: Exits,
+        events: EventLog,
+        meter: Meter,
+        *,
+        on_launch: LaunchObserver | None = None,
     ) -> None:
         self.layout = layout
         self.records = records
@@ -62,6 +76,9 @@ class Launches:
         self.launcher = launcher
         self._admission = admission
         self._exits = exits
+        self._events = events
+        self._meter = meter
+        self._on_launch = on_launch
         # The execs being started: "created" until the launcher answers, so
         # the record alone cannot refuse a second start meanwhile.
         self._starting: set[str] = set()
@@ -90,6 +107,7 @@ class Launches:
                 self._admission.admit()
                 self.images.get(spec.image)  # not deleted meanwhile (delete_image holds the lock)
                 self._make_and_insert(record, spec)
+            self._events.publish(container_event("create", record))
             self._launch(container_id, spec, start, tty_size)
         return self.settle(container_id)
 
@@ -116,9 +134,14 @@ class Launches:
         start: bool,
         tty_size: tuple[int, int] | None = None,
     ) -> None:
+        replied_ns = 0
+
         def record_launch(reply: protocol.Launched) -> None:
+            nonlocal replied_ns
             exec_error = reply.exec_error
-            self.records.update(
+            if not exec_error:
+                replied_ns = time.monotonic_ns()  # the child exec'd: the launch is done
+            record = self.records.update(
                 container_id,
                 status=RUNNING if start else CREATED,
                 pid=reply.pid,
@@ -126,6 +149,9 @@ class Launches:
                 started_at=reply.started_at,
                 error=exec_error.message if exec_error else None,
             )
+            # Here, on the launcher reader's thread, which records this
+            # container's exit only after: "start" is never logged after "die".
+            self._report_start(record, exec_error)
 
         message = protocol.Create(
             id=container_id,
@@ -136,9 +162,11 @@ class Launches:
             tty_size=tty_size or None,
             pidfile=self.layout.pidfile_path(container_id),
         )
+        requested_ns = time.time_ns()
         try:
-            self.launcher.request(message, on_reply=record_launch)
+            reply = self.launcher.request(message, on_reply=record_launch)
         except Disconnected as err:
+            self._meter.launch_failed("launcher")
             # The launcher (or our connection to it) went away mid-launch:
             # only the reconcile that follows knows whether it runs.
             raise Unavailable(
@@ -147,8 +175,42 @@ class Launches:
             ) from err
         except RuntimeFailure as err:
             # Keep the record, and say why it never ran.
+            self._meter.launch_failed("launcher")
             self._exits.fail(container_id, f"launch failed: {err}")
             raise
+        if replied_ns and start:
+            self._meter.launch_replied(replied_ns)
+        self._observe(container_id, spec.image, "create", start, requested_ns, reply)
+
+    def _observe(
+        self,
+        container_id: str,
+        image: str,
+        op: str,
+        started: bool,
+        requested_ns: int,
+        reply: protocol.Launched,
+    ) -> None:
+        """Hand a launcher round trip to ``on_launch``, on the launching thread
+        (the service's request context is there); it never fails the launch."""
+        if self._on_launch is None:
+            return
+        error = reply.exec_error.message if reply.exec_error else None
+        trace = LaunchTrace(
+            container_id, image, op, started, requested_ns, time.time_ns(), reply.timeline, error
+        )
+        try:
+            self._on_launch(trace)
+        except Exception:
+            log.exception("on_launch failed for %s", container_id)
+
+    def _report_start(self, record: ContainerRecord, exec_error: protocol.ExecError | None) -> None:
+        """``start`` once the command runs; a failed setup or exec is
+        counted by its step, and its ``die`` follows (127, 126, 125)."""
+        if exec_error:
+            self._meter.launch_failed(setup_step(exec_error.step))
+        elif record.status == RUNNING:
+            self._events.publish(container_event("start", record))
 
     def settle(self, container_id: str) -> ContainerRecord:
         """The record after launch; an exec failure is only final once exited."""
@@ -172,15 +234,18 @@ class Launches:
 
         def record_start(reply: protocol.Launched) -> None:
             exec_error = reply.exec_error
-            self.records.update(
+            started = self.records.update(
                 record.id,
                 status=RUNNING,
                 started_at=reply.started_at,
                 error=exec_error.message if exec_error else None,
             )
+            self._report_start(started, exec_error)
 
         with self._admission.gate.shared():
-            self.launcher.request(protocol.Start(record.id), on_reply=record_start)
+            requested_ns = time.time_ns()
+            reply = self.launcher.request(protocol.Start(record.id), on_reply=record_start)
+        self._observe(record.id, record.spec.image, "start", True, requested_ns, reply)
         return self.settle(record.id)
 
     # -- execs ---------------------------------------------------------------
@@ -203,6 +268,7 @@ class Launches:
         )
         os.makedirs(self.layout.exec_dir(container.id, record.id), mode=0o700)
         self.records.insert_exec(record)
+        self._events.publish(exec_event("exec_create", record, container.name))
         return record
 
     def startable_exec(self, ref: str) -> ExecRecord:
@@ -235,15 +301,20 @@ class Launches:
         return self.records.resolve_exec(record.id)
 
     def _launch_exec(self, record: ExecRecord, tty_size: tuple[int, int] | None) -> None:
+        container = self.records.get(record.container_id)
+        container_name = container.name if container else None
+
         def record_launch(reply: protocol.Launched) -> None:
             exec_error = reply.exec_error
-            self.records.update_exec(
+            started = self.records.update_exec(
                 record.id,
                 status=RUNNING,
                 pid=reply.pid,
                 started_at=reply.started_at,
                 error=exec_error.message if exec_error else None,
             )
+            if not exec_error:
+                self._events.publish(exec_event("exec_start", started, container_name))
 
         message = protocol.Exec(
             id=record.id,

@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -167,6 +168,9 @@ def _to_record(row: sqlite3.Row) -> ContainerRecord:
 class RecordStore:
     def __init__(self, path: str) -> None:
         self.path = path
+        #: Called with each write's seconds, lock wait included (a Meter's
+        #: ``record_written``); must not block.
+        self.on_write: Callable[[float], None] | None = None
         self._lock = threading.RLock()
         # isolation_level=None: we open transactions ourselves, explicitly.
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -188,6 +192,7 @@ class RecordStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        started = time.perf_counter()
         with self._lock, _sqlite_errors(self.path):
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -198,6 +203,8 @@ class RecordStore:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
+        if self.on_write is not None:
+            self.on_write(time.perf_counter() - started)
 
     def insert(self, record: ContainerRecord) -> None:
         with self._transaction() as db:
@@ -367,3 +374,12 @@ class RecordStore:
             sql += f" LIMIT {int(limit)}"
         with self._lock, _sqlite_errors(self.path):
             return [_to_record(r) for r in self._db.execute(sql, params).fetchall()]
+
+    def count(self, status: str) -> int:
+        """How many containers have ``status``: an index count, no row decoded
+        (a metrics scrape asks it)."""
+        with self._lock, _sqlite_errors(self.path):
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM containers WHERE status = ?", (status,)
+            ).fetchone()
+        return int(row[0])

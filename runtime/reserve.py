@@ -68,6 +68,10 @@ class Reserve:
                 return False
             return True
 
+    def released(self) -> bool:
+        """True while the reserve is not in place (given up, or never set aside)."""
+        return not os.path.exists(self.path)
+
     def release(self) -> bool:
         """Give the reserved blocks back; True if there was a reserve to give."""
         with self._lock:

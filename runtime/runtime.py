@@ -14,9 +14,16 @@ A thin facade: each method hands over to the part that holds its concern.
 
 The parts touch the outside world through what ``Runtime`` is given: the
 state dir's ``Layout``, the ``RecordStore``, the ``ImageStore``, the host
-image's ``HostView``, the ``LauncherClient`` and the exit ``Reserve`` (one
-``Stores``).  ``Runtime.open`` makes the real ones; tests pass fakes (a
-launcher that records what it was sent).
+image's ``HostView``, the ``LauncherClient``, the exit ``Reserve`` and the
+``EventLog`` (one ``Stores``).  ``Runtime.open`` makes the real ones; tests
+pass fakes (a launcher that records what it was sent).  A ``Meter``
+(runtime/meters.py) takes what is measured: launch times, failed steps,
+record writes; the service's counts them (app/metrics.py).
+
+Events (runtime/events.py, built in runtime/reports.py) are published by the
+part that writes the record they report, just after it: create and start
+(Launches), die (Exits), kill and stop (Signaller), destroy and the image
+events (here).
 
     create  -> record (created) -> launcher create -> record (running, pid)
     launcher exit event -> record (exited, exit code) -> ack to the launcher
@@ -63,6 +70,7 @@ from typing import Any
 
 from runtime.admission import Admission
 from runtime.errors import Conflict, Forbidden, InvalidArgument, InvalidState
+from runtime.events import EventLog, EventType, now_event
 from runtime.exits import Exits
 from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
 from runtime.images.builtin import HOST
@@ -71,11 +79,14 @@ from runtime.interactive import AttachTarget, Interactive
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
 from runtime.launches import Launches, new_container_id
+from runtime.launchtrace import LaunchObserver
 from runtime.layout import LOG_STREAMS, Layout
+from runtime.meters import Meter
 from runtime.output import Output
 from runtime.planning import Planner
 from runtime.reconcile import Reconciler
 from runtime.records import EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
+from runtime.reports import container_event
 from runtime.reserve import Reserve
 from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.selection import Selector
@@ -99,6 +110,7 @@ class Stores:
     host_view: HostView
     launcher: LauncherClient
     reserve: Reserve
+    events: EventLog
 
 
 class Runtime:
@@ -109,10 +121,14 @@ class Runtime:
         userns_range: tuple[int, int] = (DEFAULT_HOST_ID, USERNS_SIZE),
         max_containers: int | None = None,
         default_limits: Limits | None = None,
+        meter: Meter | None = None,
+        on_launch: LaunchObserver | None = None,
     ) -> None:
         """Compose the parts over the given stores and launcher (see ``open``)."""
         layout, records, images = stores.layout, stores.records, stores.images
-        launcher, reserve = stores.launcher, stores.reserve
+        launcher, reserve, events = stores.launcher, stores.reserve, stores.events
+        self.meter = meter or Meter()
+        self.events = events
         self.layout = layout
         self.state_dir = layout.state_dir
         self.records = records
@@ -124,10 +140,20 @@ class Runtime:
             layout, images, stores.host_view, userns_range, default_limits or Limits()
         )
         self.admission = Admission(layout, records, reserve, max_containers)
-        self.exits = Exits(records, launcher, reserve, remove=self.remove)
+        self.exits = Exits(records, launcher, reserve, remove=self.remove, events=events)
         self.reconciler = Reconciler(layout, records, launcher, self.admission.gate, self.exits)
-        self.launches = Launches(layout, records, images, launcher, self.admission, self.exits)
-        self.signaller = Signaller(records, launcher, self.exits)
+        self.launches = Launches(
+            layout,
+            records,
+            images,
+            launcher,
+            self.admission,
+            self.exits,
+            events,
+            self.meter,
+            on_launch=on_launch,
+        )
+        self.signaller = Signaller(records, launcher, self.exits, events)
         self.output = Output(layout, records)
         self.interactive = Interactive(self.output, launcher, self.exits)
 
@@ -142,6 +168,8 @@ class Runtime:
         max_image_bytes: int = DEFAULT_MAX_BYTES,
         host_image_paths: Sequence[str] = (),
         launcher: LauncherClient | None = None,
+        meter: Meter | None = None,
+        on_launch: LaunchObserver | None = None,
     ) -> Runtime:
         """The runtime of ``state_dir``, with its own stores and launcher client.
 
@@ -151,7 +179,11 @@ class Runtime:
         ``max_image_bytes`` caps an imported image's archive and contents;
         ``host_image_paths`` are host directories the ``host`` image adds
         to its view (runtime/images/hostview.py); ``launcher`` replaces the
-        launcher client (tests)."""
+        launcher client (tests); ``meter`` takes the runtime's measurements
+        (runtime/meters.py).  The event log is ``<state_dir>/events``.
+        ``on_launch`` is called with each container's launcher round trip
+        and the launcher's timeline of it (runtime/launchtrace.py), on the
+        launching thread."""
         layout = Layout.of(state_dir)
         os.makedirs(layout.containers, mode=0o700, exist_ok=True)
         images = ImageStore(layout.images, max_image_bytes)
@@ -160,6 +192,8 @@ class Runtime:
         except HostPathError as err:
             raise InvalidArgument("host_image_paths", str(err)) from err
         records = RecordStore(layout.database)
+        if meter is not None:
+            records.on_write = meter.record_written
         if launcher is None:
             # The client's reader thread calls back into the runtime built next.
             launcher = LauncherClient(
@@ -168,10 +202,20 @@ class Runtime:
                 on_disconnect=lambda: runtime.reconciler.on_launcher_lost(),
             )
         runtime = cls(
-            Stores(layout, records, images, host_view, launcher, Reserve(layout.reserve)),
+            Stores(
+                layout,
+                records,
+                images,
+                host_view,
+                launcher,
+                Reserve(layout.reserve),
+                EventLog(os.path.join(layout.state_dir, "events")),
+            ),
             userns_range=userns_range,
             max_containers=max_containers,
             default_limits=default_limits,
+            meter=meter,
+            on_launch=on_launch,
         )
         return runtime
 
@@ -212,6 +256,17 @@ class Runtime:
         self.exits.close()
         self.launcher.close()
         self.records.close()
+        # Last: the launcher's last exits are still reported; followers end.
+        self.events.close()
+
+    def running_count(self) -> int:
+        """How many containers are running, by the records (cheap: an index count)."""
+        return self.records.count(RUNNING)
+
+    def reserve_released(self) -> bool:
+        """Whether the space held back for recording exits was given up
+        (the state dir filled); launches are refused until it is back."""
+        return self._reserve.released()
 
     def stop_all(self, grace: float = 10.0) -> builtins.list[ContainerRecord]:
         return self.signaller.stop_all(grace)
@@ -277,6 +332,7 @@ class Runtime:
                 )
             self.signaller.kill_and_wait(record)
         final, waiters = self.exits.forget(record.id, ref)
+        self.events.publish(container_event("destroy", final))
         # The logs and the overlay's upper/work dirs; the mounts themselves
         # lived in the container's mount namespace and went with it.
         shutil.rmtree(self.layout.container_dir(record.id), onerror=_log_rmtree_error)
@@ -464,7 +520,12 @@ class Runtime:
                     "delete them first"
                 )
             self.images.delete(image.name)
+        self.events.publish(now_event(EventType.IMAGE, "delete", image.name, image.name))
 
     def begin_import(self, name: str) -> ImportJob:
         """Start importing a tar stream as image ``name``: ``write`` chunks, then ``finish``."""
-        return self.images.begin_import(name)
+        job = self.images.begin_import(name)
+        job.on_finish = lambda image: self.events.publish(
+            now_event(EventType.IMAGE, "import", image.name, image.name)
+        )
+        return job

@@ -21,10 +21,13 @@ from dataclasses import dataclass
 
 from runtime import pids
 from runtime.errors import InvalidState, NotFound, NotModified, RuntimeFailure, Unavailable
+from runtime.events import EventLog
 from runtime.exits import Exits
+from runtime.exitstatus import signal_name
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient, UnknownOp
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, RecordStore
+from runtime.reports import container_event
 from runtime.selection import Selector
 from runtime.signals import catches, parse_signal
 
@@ -52,10 +55,13 @@ class KillResult:
 
 
 class Signaller:
-    def __init__(self, records: RecordStore, launcher: LauncherClient, exits: Exits) -> None:
+    def __init__(
+        self, records: RecordStore, launcher: LauncherClient, exits: Exits, events: EventLog
+    ) -> None:
         self.records = records
         self.launcher = launcher
         self._exits = exits
+        self._events = events
 
     def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
         signo = parse_signal(signal)
@@ -88,31 +94,43 @@ class Signaller:
                 except NotFound:
                     not_found.append(ref)
         chosen = list({r.id: r for r in candidates if selector.matches(r)}.values())
+        by_id = {r.id: r for r in chosen}
         running = [r.id for r in chosen if r.status == RUNNING]
         not_running = [r.id for r in chosen if r.status != RUNNING]
         killed: list[str] = []
         for start in range(0, len(running), KILL_BATCH):
             batch = running[start : start + KILL_BATCH]
-            done, gone = self._signal_batch(batch, signo)
+            done, gone = self._signal_batch([by_id[i] for i in batch], signo)
             killed += done
             not_running += gone
         return KillResult(signo, tuple(killed), tuple(not_running), tuple(not_found))
 
-    def _signal_batch(self, ids: list[str], signo: int) -> tuple[list[str], list[str]]:
-        """(signalled, not running) for one launcher request's worth of ids."""
+    def _signal_batch(
+        self, records: list[ContainerRecord], signo: int
+    ) -> tuple[list[str], list[str]]:
+        """(signalled, not running) for one launcher request's worth of containers."""
+        ids = [r.id for r in records]
+
+        def report(reply: protocol.KillManyReply) -> None:
+            by_id = {r.id: r for r in records}
+            for container_id in reply.killed:
+                self._report_kill(by_id[container_id], signo)
+
         try:
-            reply = self.launcher.request(protocol.KillMany(tuple(ids), int(signo)))
+            reply = self.launcher.request(
+                protocol.KillMany(tuple(ids), int(signo)), on_reply=report
+            )
         except UnknownOp:
             # A launcher started by an older API (launchers outlive upgrades):
             # the single kill, one request each.
             done, gone = [], []
-            for container_id in ids:
+            for record in records:
                 try:
-                    self.launcher.request(protocol.Kill(container_id, signo))
-                except (NotFound, InvalidState):
-                    gone.append(container_id)
+                    self._signal(record, signo)
+                except InvalidState:
+                    gone.append(record.id)
                 else:
-                    done.append(container_id)
+                    done.append(record.id)
             return done, gone
         return list(reply.killed), list(reply.not_running)
 
@@ -123,9 +141,16 @@ class Signaller:
         ack), which can fall between our look at the record and this request:
         its "no such container" then means "not running", not a 404."""
         try:
-            self.launcher.request(protocol.Kill(record.id, int(signo)))
+            self.launcher.request(
+                protocol.Kill(record.id, int(signo)),
+                # On the reader thread, before the exit it may cause: kill, then die.
+                on_reply=lambda _: self._report_kill(record, signo),
+            )
         except NotFound as err:
             raise InvalidState(f"container {record.id} is not running (it has exited)") from err
+
+    def _report_kill(self, record: ContainerRecord, signo: int) -> None:
+        self._events.publish(container_event("kill", record, signal=signal_name(signo)))
 
     def stop(
         self, ref: str, timeout: float = 10.0, *, only_running: bool = False
@@ -144,13 +169,18 @@ class Signaller:
             raise NotModified(f"container {record.id} is not running")
         if record.status == EXITED:
             return record
+        stopped: ContainerRecord | None = None
         if record.status == RUNNING and self._catches(record, signal_module.SIGTERM):
             try:
                 self._signal(record, signal_module.SIGTERM)
-                return self._exits.exit_future(record.id).result(timeout)
+                stopped = self._exits.exit_future(record.id).result(timeout)
             except (FutureTimeout, InvalidState):
                 pass
-        return self.kill_and_wait(record)
+        if stopped is None:
+            stopped = self.kill_and_wait(record)
+        # As docker: kill (SIGTERM, SIGKILL), die, then stop.
+        self._events.publish(container_event("stop", stopped))
+        return stopped
 
     def _catches(self, record: ContainerRecord, signo: int) -> bool:
         # A reused pid is another process: ask only if it is still ours.

@@ -30,7 +30,7 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from runtime.errors import Conflict, InvalidArgument, NotFound, TooLarge
@@ -246,6 +246,8 @@ class ImportJob:
         self._archive = open(self.archive_path, "wb")
         self.received = 0
         self._next_report = _PROGRESS_STEP
+        #: Called with the image once it is in the store (the runtime's ``import`` event).
+        self.on_finish: Callable[[Image], None] | None = None
 
     def write(self, chunk: bytes) -> None:
         self.received += len(chunk)
@@ -274,7 +276,10 @@ class ImportJob:
             self.abort()
             raise
         log.info("import %s: %d files, %d bytes", self.name, stats.files, stats.size_bytes)
-        return self.store.get(self.name)
+        image = self.store.get(self.name)
+        if self.on_finish is not None:
+            self.on_finish(image)
+        return image
 
     def _progress(self, files: int, size: int) -> None:
         log.info("import %s: extracted %d MiB in %d files", self.name, size >> 20, files)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from runtime import cgroups, logindex
 from runtime.launcher.messages import EntryInfo, EntryKind, ExecError, ExitStatus
+from runtime.launchtrace import Stamps
 from runtime.spec import ContainerSpec, Limits, Status
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ class Process:
     #: joined byte.
     go_sent: bool = False
     devices_cgroup: str | None = None
+    #: The stamps of the op in progress, for its reply (runtime/launchtrace.py).
+    stamps: Stamps = field(default_factory=Stamps)
 
 
 @dataclass

@@ -3,7 +3,7 @@ the protocol (protocol.py maps the wire format and holds the requests).
 
     ErrorKind, EntryKind     why a request was refused; what an entry is
     Reply                    the base of every ``ok`` reply:
-      Done, HelloReply, Launched (ExecError), KillManyReply, StatsReply,
+      Done, HelloReply, Launched (ExecError, LaunchTimeline), KillManyReply, StatsReply,
       ListReply (EntryInfo, ExitStatus, Results)
     ErrorReply               a refusal: its ErrorKind, the sentence, the errno
     encode_reply             a reply as the line that carries it
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.launcher.framing import encode
+from runtime.launchtrace import LaunchTimeline
 from runtime.spec import Status
 
 Wire = dict[str, Any]
@@ -112,14 +113,20 @@ class Launched(Reply):
     pid_start_time: int | None
     started_at: str | None = None
     exec_error: ExecError | None = None
+    #: The launcher's stamps of this op (runtime/launchtrace.py); optional:
+    #: launchers before it send none, and execs have none.
+    timeline: LaunchTimeline | None = None
 
     def to_wire(self) -> Wire:
-        return {
+        wire: Wire = {
             "pid": self.pid,
             "pid_start_time": self.pid_start_time,
             "started_at": self.started_at,
             "exec_error": _exec_error_wire(self.exec_error),
         }
+        if self.timeline is not None:
+            wire["timeline"] = self.timeline.to_wire()
+        return wire
 
     @classmethod
     def from_wire(cls, message: Mapping[str, Any]) -> Launched:
@@ -129,6 +136,7 @@ class Launched(Reply):
             message.get("pid_start_time"),
             message.get("started_at"),
             ExecError.from_wire(message.get("exec_error")),
+            LaunchTimeline.from_wire(message.get("timeline")),
         )
 
 

@@ -76,7 +76,8 @@ class Ops:
         if op.start:
             self.spawner.release(entry, client, req)
             return None  # replied once execve has happened (or failed)
-        return p.Launched(entry.process.pid, entry.process.pid_start_time)
+        process = entry.process
+        return p.Launched(process.pid, process.pid_start_time, timeline=process.stamps.timeline())
 
     def start(self, client: Client, req: int, op: p.Start) -> None:
         entry = self._entry(op.id)

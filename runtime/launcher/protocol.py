@@ -13,7 +13,9 @@ ops (request class -> reply class, wire keys):
     Hello       hello                        -> HelloReply {version, pid}
     Create      create {id, spec, stdout, stderr, start, tty_size, pidfile}
                                              -> Launched {pid, pid_start_time, started_at,
-                                                          exec_error}
+                                                          exec_error, timeline?}
+                                                (timeline: the launcher's stamps,
+                                                runtime/launchtrace.py; optional)
                                                 (after execve when ``start``)
     Start       start {id}                   -> Launched (after execve)
     Exec        exec {id, container, spec, stdout, stderr, tty_size}

@@ -7,6 +7,8 @@
     ├── join         the child into its cgroups and a devices cgroup
     ├── release      the joined byte (and the go byte unless it went at clone)
     └── error pipe   EOF after execve, or the failed step's report -> the reply
+    Stamps (runtime/launchtrace.py): received, cloned, go_sent, cgroup_joined,
+    joined_sent, execd, on the Process; the reply carries them as a timeline
     open_stdio / close_stdio   the child's fds 0/1/2 and the launcher's ends
 
 Limits (docs/limits.md): each container gets a cgroup.  The launcher sends
@@ -34,6 +36,7 @@ from runtime.launcher.protocol import EntryKind, ErrorKind, ExecError, Launched,
 from runtime.launcher.ptyio import PtyIo
 from runtime.launcher.ready import Ready, Source
 from runtime.launcher.transport import Client, Transport
+from runtime.launchtrace import Stamps
 from runtime.namespaces import DEFAULT_NAMESPACES, Namespace, clone_flags, describe
 from runtime.procfs import process_start_time
 from runtime.security import devices, seccomp, userns
@@ -81,9 +84,13 @@ class Spawner:
         tty_size: tuple[int, int] | None = None,
         go: bool = False,
     ) -> Entry:
+        stamps = Stamps()
+        stamps.stamp("received")
         cgroup = self._make_cgroup(container_id, spec.limits)
         try:
-            entry = self._clone_into(container_id, spec, paths, pidfile, cgroup, tty_size, go)
+            entry = self._clone_into(
+                container_id, spec, paths, pidfile, cgroup, tty_size, go, stamps
+            )
         except BaseException:
             if cgroup is not None:
                 cgroup.remove()
@@ -115,6 +122,7 @@ class Spawner:
         cgroup: cgroups.Cgroup | None,
         tty_size: tuple[int, int] | None = None,
         go: bool = False,
+        stamps: Stamps | None = None,
     ) -> Entry:
         """Clone the child, then join it to its cgroups.
 
@@ -124,6 +132,7 @@ class Spawner:
         joined byte (``release``) before it does anything on the command's
         behalf.  Without it (created, started later) the child waits for
         the go byte, and ``release`` sends both bytes at start."""
+        stamps = stamps if stamps is not None else Stamps()
         stdio = open_stdio(spec.tty, spec.stdin, paths)
         opened: list[int] = []
         try:
@@ -146,12 +155,15 @@ class Spawner:
             flags_word = clone_flags(namespaces)
             seccomp.prepare(spec.security)  # built here once per capability set, inherited
             pid, pidfd = libc.clone(lambda: child.run(spec, fds, tty_size), flags_word)
+            stamps.stamp("cloned")
         except BaseException:
             for fd in opened:
                 os.close(fd)
             close_stdio(stdio)
             raise
-        process = Process(pid, pidfd, process_start_time(pid), sync_write, error_read, go_sent=go)
+        process = Process(
+            pid, pidfd, process_start_time(pid), sync_write, error_read, go_sent=go, stamps=stamps
+        )
         try:
             process.devices_cgroup = self._prepare(container_id, spec, process, pidfile, cgroup)
         except BaseException:
@@ -193,10 +205,13 @@ class Spawner:
             if process.go_sent:
                 go_out = True
                 os.write(process.sync_write, child.GO_BYTE)
+                process.stamps.stamp("go_sent")
             # The child waits for the joined byte before the first step done
             # on the command's behalf, so it runs none of the command yet,
             # and anything it forks later starts in the cgroups.
-            return self.join(container_id, process.pid, cgroup)
+            devices_cgroup = self.join(container_id, process.pid, cgroup)
+            process.stamps.stamp("cgroup_joined")
+            return devices_cgroup
         except BaseException as err:
             if not (go_out and isinstance(err, Exception) and _has_exited(process.pidfd)):
                 # The child is still waiting for a byte of ours: kill it,
@@ -310,11 +325,16 @@ class Spawner:
         if limiting.limits.timeout_seconds is not None:
             limiting.deadline = limiting.released_at + limiting.limits.timeout_seconds
         process = entry.process
+        if not process.go_sent:
+            process.stamps.restart()  # a start: this op's stamps only
         data = child.JOINED_BYTE if process.go_sent else child.GO_BYTE + child.JOINED_BYTE
         try:
             os.write(process.sync_write, data)
         except BrokenPipeError:
             pass  # the child is already gone; the pidfd will say how
+        if not process.go_sent:
+            process.stamps.stamp("go_sent")
+        process.stamps.stamp("joined_sent")
         os.close(process.sync_write)
         process.sync_write = -1
 
@@ -340,6 +360,7 @@ class Spawner:
             if not data:
                 break
             process.error_buffer += data
+        process.stamps.stamp("execd")
         self.selector.unregister(process.error_read)
         os.close(process.error_read)
         process.error_read = -1
@@ -347,8 +368,10 @@ class Spawner:
         if entry.pending is not None:
             client, req = entry.pending
             entry.pending = None
+            # An exec's reply has no timeline: only containers are traced.
+            timeline = process.stamps.timeline() if entry.kind == EntryKind.CONTAINER else None
             reply = Launched(
-                process.pid, process.pid_start_time, entry.started_at, entry.exec_error
+                process.pid, process.pid_start_time, entry.started_at, entry.exec_error, timeline
             )
             self.transport.reply(client, req, reply)
 

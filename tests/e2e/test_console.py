@@ -82,8 +82,8 @@ def test_the_table_lists_a_started_container_with_live_figures(
     memory = wait_for(lambda: cell(browser, name, "memory"), what="memory")
     assert memory.endswith(("KiB", "MiB"))
     assert wait_for(lambda: cell(browser, name, "cpu"), what="cpu").endswith("%")
-    assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-live") == "polling"
-    # An exit shows up by itself (polling here: the service has no /events).
+    assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-live") == "events"
+    # An exit shows up by itself (its die event, from the service's /events).
     api.post(f"/containers/{name}/kill")
     wait_for(lambda: cell(browser, name, "exit") == "137 (SIGKILL)", what="exit code")
 
@@ -184,9 +184,8 @@ def test_the_form_starts_a_container(
 def test_live_updates_come_from_events_when_the_service_has_them(
     browser: WebDriver, service: Service, api: httpx.Client
 ) -> None:
-    # This service answers /events with 404; a stand-in stream (the page's
-    # fetch of /events, replaced before the page loads) shows the other
-    # branch of live.js: no polling, a refresh per event.
+    # A stand-in stream (the page's fetch of /events, replaced before the
+    # page loads) shows that live.js refreshes per event and does not poll.
     script = """
       const realFetch = window.fetch;
       window.fetch = (url, options) => {

@@ -50,6 +50,7 @@ from runtime import (
     NotModified,
     Selector,
 )
+from runtime.events import EventLog
 from runtime.images import Image, normalize_name
 from runtime.signals import parse_signal
 from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Status
@@ -114,6 +115,10 @@ class FakeRuntime:
     """Answers from what a test sets; records every call in ``calls``."""
 
     state_dir = "/nonexistent"
+    #: Declared, never set: the fake has no event log.  app/main.py observes
+    #: only a real ``Runtime``, and ``GET /events`` is tested end to end
+    #: (tests/e2e/test_events.py).
+    events: EventLog
 
     def __init__(
         self,
@@ -216,6 +221,14 @@ class FakeRuntime:
     @recorded
     def close(self, stop_containers: bool = False, grace: float = 10.0) -> None:
         pass
+
+    @recorded
+    def running_count(self) -> int:
+        return sum(1 for r in self._containers() if r.status == Status.running)
+
+    @recorded
+    def reserve_released(self) -> bool:
+        return False
 
     @recorded
     def stop_all(self, grace: float = 10.0) -> builtins.list[ContainerRecord]:

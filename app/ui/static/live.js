@@ -15,11 +15,21 @@ const RETRY_MS = 1000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// A page left for another keeps its streams open while it sits in the
+// back/forward cache, and each holds one of the six HTTP/1.1 connections the
+// browser allows per host: a few pages left behind and this one's requests
+// queue forever. Leaving aborts the stream; coming back (pageshow) reloads.
+const leaving = new AbortController();
+window.addEventListener("pagehide", () => leaving.abort());
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) location.reload();
+});
+
 export async function watch(onChange) {
   for (;;) {
     let response = null;
     try {
-      response = await api("/events?type=container");
+      response = await api("/events?type=container", { signal: leaving.signal });
     } catch {
       // the service is unreachable: try again shortly
     }
@@ -32,6 +42,7 @@ export async function watch(onChange) {
         // a cut stream or a bad line: catch up below and listen again
       }
     }
+    if (leaving.signal.aborted) return;
     setMode("reconnecting");
     onChange(null); // what happened while not listening
     await sleep(RETRY_MS);
