@@ -120,6 +120,17 @@ def test_a_full_state_dir_refuses_launches_keeps_serving_and_loses_nothing(
 
 
 # -- the launcher killed mid-launch -------------------------------------------
+def _wait_for_created(service: Service, count: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    with _client(service) as client:
+        while time.monotonic() < deadline:
+            created = client.get("/containers", params={"status": "created"}).json()
+            if len(created) >= count:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"fewer than {count} containers were recorded in {timeout} s")
+
+
 def test_launcher_killed_mid_launch_leaves_no_half_record_and_no_orphan(
     own_service: Service,
 ) -> None:
@@ -139,7 +150,12 @@ def test_launcher_killed_mid_launch_leaves_no_half_record_and_no_orphan(
 
     with ThreadPoolExecutor(24) as pool:
         futures = [pool.submit(launch, i) for i in range(1, 9)]
-        time.sleep(1.0)
+        # Recorded first, then sent to the launcher: once all eight are
+        # recorded as created, their requests are on its socket or about to
+        # be.  (A fixed sleep was not enough on a loaded machine: the API had
+        # not reached the launcher when it died, and nothing was in flight.)
+        _wait_for_created(own_service, 8)
+        time.sleep(0.2)
         # SIGKILL ends a stopped process too (signal(7)); no SIGCONT after it,
         # which could find the launcher already reaped (ProcessLookupError) or
         # its pid taken by another process.
