@@ -35,35 +35,96 @@ def create_app(
     ``tracing`` to replace the one OTEL_EXPORTER_OTLP_ENDPOINT selects (app/tracing.py)."""
     traces = tracing or Tracing.from_environment()
     metrics = Metrics()
+    app = FastAPI(
+        title="mydocker",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=traces.around(_Lifespan(settings, metrics, traces, runtime)),
+        telemetry=traces.telemetry(),
+        docs_url=None,  # served by app.docs, without a CDN
+        redoc_url=None,
+    )
+    app.state.metrics = metrics
+    _install_routes(app)
+    _install_middleware(app, settings, metrics)
+    return app
 
-    def observe(found: RuntimeApi) -> None:
-        # A fake runtime (API tests) has no event log: only a real one is observed.
-        if isinstance(found, Runtime):
-            metrics.attach(found)
-            wakeups = eventstream.Wakeups(asyncio.get_running_loop())
-            found.events.listeners.append(wakeups.on_event)
-            app.state.event_wakeups = wakeups
+
+def _install_routes(app: FastAPI) -> None:
+    errors.install(app)
+    docs.install(app)
+    ui.install(app)
+    app.include_router(containers.router)
+    app.include_router(execs.router)
+    app.include_router(images.router)
+    app.include_router(events.router)
+    app.include_router(metrics_router)
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Liveness: answers while the service runs."""
+        return {"status": "ok"}
+
+
+def _install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    # The Docker API is an app of its own (its own error shape), sharing this
+    # one's state (the runtime) and dependency overrides (tests' fakes).
+    docker = create_docker_app()
+    docker.state = app.state
+    docker.dependency_overrides = app.dependency_overrides
+    docker.add_middleware(RouteNote)
+    app.add_middleware(DockerDispatch, native=app, docker=docker)
+    # Last added is outermost: the guard sees every request, Docker's included.
+    guard.install(app, settings)
+    # Outermost of all: a 401 or 413 from the guard is counted too.
+    app.add_middleware(HttpMetrics, metrics=metrics)
+
+
+class _Lifespan:
+    """The app's life: the metrics port, and the runtime opened (or the one
+    given) on start-up, closed on shutdown."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        traces: Tracing,
+        runtime: RuntimeApi | None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.traces = traces
+        self.runtime = runtime
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def __call__(self, app: FastAPI) -> AsyncIterator[None]:
         server = None
-        if settings.metrics_port is not None:
-            server, _ = metrics.serve_port(settings.metrics_port)
+        if self.settings.metrics_port is not None:
+            server, _ = self.metrics.serve_port(self.settings.metrics_port)
         try:
-            if runtime is not None:
-                app.state.runtime = runtime
-                observe(runtime)
+            if self.runtime is not None:
+                app.state.runtime = self.runtime
+                self._observe(app, self.runtime)
                 yield
                 return
-            async with _runtime(app):
+            async with self._opened(app):
                 yield
         finally:
             if server is not None:
                 server.shutdown()
                 server.server_close()
 
+    def _observe(self, app: FastAPI, found: RuntimeApi) -> None:
+        # A fake runtime (API tests) has no event log: only a real one is observed.
+        if isinstance(found, Runtime):
+            self.metrics.attach(found)
+            wakeups = eventstream.Wakeups(asyncio.get_running_loop())
+            found.events.listeners.append(wakeups.on_event)
+            app.state.event_wakeups = wakeups
+
     @asynccontextmanager
-    async def _runtime(app: FastAPI) -> AsyncIterator[Runtime]:
+    async def _opened(self, app: FastAPI) -> AsyncIterator[Runtime]:
+        settings = self.settings
         started = Runtime.open(
             settings.state_dir,
             userns_range=settings.userns_range,
@@ -71,11 +132,11 @@ def create_app(
             default_limits=settings.default_limits,
             max_image_bytes=settings.max_upload_bytes,
             host_image_paths=settings.host_image_paths,
-            meter=metrics.meter,
-            on_launch=traces.on_launch,
+            meter=self.metrics.meter,
+            on_launch=self.traces.on_launch,
         )
         # Before start: the reconcile reports the exits it finds.
-        observe(started)
+        self._observe(app, started)
         await run_in_threadpool(started.start)
         app.state.runtime = started
         try:
@@ -91,40 +152,3 @@ def create_app(
                 # it has shut down, so code after it never runs.
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(settings.uds)
-
-    app = FastAPI(
-        title="mydocker",
-        version="0.1.0",
-        description=DESCRIPTION,
-        lifespan=traces.around(lifespan),
-        telemetry=traces.telemetry(),
-        docs_url=None,  # served by app.docs, without a CDN
-        redoc_url=None,
-    )
-    app.state.metrics = metrics
-    errors.install(app)
-    docs.install(app)
-    ui.install(app)
-    app.include_router(containers.router)
-    app.include_router(execs.router)
-    app.include_router(images.router)
-    app.include_router(events.router)
-    app.include_router(metrics_router)
-    # The Docker API is an app of its own (its own error shape), sharing this
-    # one's state (the runtime) and dependency overrides (tests' fakes).
-    docker = create_docker_app()
-    docker.state = app.state
-    docker.dependency_overrides = app.dependency_overrides
-    docker.add_middleware(RouteNote)
-    app.add_middleware(DockerDispatch, native=app, docker=docker)
-    # Last added is outermost: the guard sees every request, Docker's included.
-    guard.install(app, settings)
-    # Outermost of all: a 401 or 413 from the guard is counted too.
-    app.add_middleware(HttpMetrics, metrics=metrics)
-
-    @app.get("/health", tags=["service"])
-    def health() -> dict[str, str]:
-        """Liveness: answers while the service runs."""
-        return {"status": "ok"}
-
-    return app
