@@ -19,7 +19,6 @@ import socket
 import subprocess
 import time
 import traceback
-from collections.abc import Callable
 from ipaddress import IPv4Interface, IPv4Network
 from typing import Any
 
@@ -29,50 +28,10 @@ from runtime import libc
 from runtime.namespaces import Namespace
 from runtime.network import ipam
 from runtime.network import netlink as nl
+from tests.e2e.netns import in_own_netns
 
 PR_SET_PDEATHSIG = 1
 ECHO_PORT = 7007
-
-
-def in_own_netns(body: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Run ``body`` in a forked child inside a new network namespace; return
-    its (JSON) result or fail with its traceback."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        status = 1
-        try:
-            os.close(read_end)
-            libc.unshare(Namespace.NEWNET)
-            reply = {"result": body()}
-            status = 0
-        except BaseException:
-            reply = {"error": traceback.format_exc()}
-        finally:
-            with os.fdopen(write_end, "w") as out:
-                out.write(json.dumps(reply))
-            os._exit(status)
-    os.close(write_end)
-    chunks = []
-    deadline = time.monotonic() + timeout
-    with os.fdopen(read_end, "rb") as pipe:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([pipe], [], [], deadline - time.monotonic())
-            if not ready:
-                break
-            chunk = os.read(pipe.fileno(), 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        else:
-            os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    if not chunks:
-        pytest.fail("the test's namespace child gave no answer in time")
-    reply = json.loads(b"".join(chunks))
-    if "error" in reply:
-        pytest.fail("in the test namespace:\n" + reply["error"], pytrace=False)
-    return reply["result"]
 
 
 def ip_json(*args: str) -> Any:
