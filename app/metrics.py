@@ -84,6 +84,14 @@ class _RuntimeGauges(Collector):
             "(the state dir filled; launches are refused), else 0.",
             value=1 if runtime.reserve_released() else 0,
         )
+        lag = runtime.launcher_lag()
+        if lag is not None:
+            yield GaugeMetricFamily(
+                "mydocker_launcher_loop_lag_seconds",
+                "Seconds the launcher's loop took to answer a no-op request at "
+                "scrape time (a loop busy cloning or reaping answers late).",
+                value=lag,
+            )
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())

@@ -7,7 +7,8 @@ holds both to it:
 
     RuntimeApi              every public method of ``Runtime``, signature for signature
       state_dir, events     attributes: the state directory, the event log
-      life cycle            start, close, running_count, reserve_released, stop_all
+      life cycle            start, close, running_count, launcher_lag, reserve_released,
+                            stop_all
       paths                 container_dir, log_path, exec_dir, exec_log_path, pidfile_path
       containers            create, start_container, get, list, stats, kill, kill_many,
                             stop, open_pidfd, remove
@@ -70,6 +71,8 @@ class RuntimeApi(Protocol):
     def close(self, stop_containers: bool = False, grace: float = 10.0) -> None: ...
 
     def running_count(self) -> int: ...
+
+    def launcher_lag(self) -> float | None: ...
 
     def reserve_released(self) -> bool: ...
 

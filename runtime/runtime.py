@@ -62,6 +62,7 @@ import builtins
 import logging
 import os
 import shutil
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -69,7 +70,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from runtime.admission import Admission
-from runtime.errors import Conflict, Forbidden, InvalidArgument, InvalidState
+from runtime.errors import Conflict, Forbidden, InvalidArgument, InvalidState, Unavailable
 from runtime.events import EventLog, EventType, now_event
 from runtime.exits import Exits
 from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
@@ -262,6 +263,17 @@ class Runtime:
     def running_count(self) -> int:
         """How many containers are running, by the records (cheap: an index count)."""
         return self.records.count(RUNNING)
+
+    def launcher_lag(self) -> float | None:
+        """Seconds the launcher's loop took to answer a no-op request: its lag
+        (a loop busy cloning or reaping answers late); ``None`` when the
+        launcher cannot be reached."""
+        started = time.monotonic()
+        try:
+            self.launcher.request(protocol.Hello())
+        except Unavailable:
+            return None
+        return time.monotonic() - started
 
     def reserve_released(self) -> bool:
         """Whether the space held back for recording exits was given up

@@ -74,6 +74,8 @@ def test_launches_and_exits_are_counted(client: httpx.Client) -> None:
     # 1-50 ms launches land in the fine buckets, not all in the last one.
     assert after['mydocker_launch_seconds_bucket{le="0.1"}'] > 0
     assert after["mydocker_disk_reserve_released"] == 0
+    # The launcher's loop answered the scrape's no-op request, and not late.
+    assert 0 < after["mydocker_launcher_loop_lag_seconds"] < 5
 
 
 def test_a_launch_error_is_counted_by_step(client: httpx.Client) -> None:

@@ -227,6 +227,10 @@ class FakeRuntime:
         return sum(1 for r in self._containers() if r.status == Status.running)
 
     @recorded
+    def launcher_lag(self) -> float | None:
+        return 0.0001
+
+    @recorded
     def reserve_released(self) -> bool:
         return False
 
