@@ -76,6 +76,9 @@ def create_request(
         stdin_once=stdin_once,
         tty_size=body.tty_size.pair() if body.tty_size else None,
         start=start,
+        network=body.network,
+        ports=tuple(p.to_runtime() for p in body.ports),
+        network_aliases=tuple(body.network_aliases),
     )
 
 

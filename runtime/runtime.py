@@ -7,6 +7,8 @@ A thin facade: each method hands over to the part that holds its concern.
     admission.Admission      disk space and reserve, max_containers, the launch gate
     launches.Launches        create, start, exec: record, then launch
     exits.Exits              exit events recorded then acked, waiters and their futures
+    networks.Networks        networks (records), a container's address and ports,
+                             the firewall and DNS (runtime/network/control.py)
     reconcile.Reconciler     records in step with the launcher, at start and after a drop
     signalling.Signaller     kill, kill_many, stop, stop_all
     output.Output            logs of a target, container or exec alike
@@ -83,10 +85,18 @@ from runtime.launches import Launches, new_container_id
 from runtime.launchtrace import LaunchObserver
 from runtime.layout import LOG_STREAMS, Layout
 from runtime.meters import Meter
+from runtime.networks import Networks
 from runtime.output import Output
 from runtime.planning import Planner
 from runtime.reconcile import Reconciler
-from runtime.records import EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
+from runtime.records import (
+    EXITED,
+    RUNNING,
+    ContainerRecord,
+    ExecRecord,
+    NetworkRecord,
+    RecordStore,
+)
 from runtime.reports import container_event
 from runtime.reserve import Reserve
 from runtime.security.userns import DEFAULT_HOST_ID
@@ -124,6 +134,7 @@ class Runtime:
         default_limits: Limits | None = None,
         meter: Meter | None = None,
         on_launch: LaunchObserver | None = None,
+        networks: Networks | None = None,
     ) -> None:
         """Compose the parts over the given stores and launcher (see ``open``)."""
         layout, records, images = stores.layout, stores.records, stores.images
@@ -142,6 +153,8 @@ class Runtime:
         )
         self.admission = Admission(layout, records, reserve, max_containers)
         self.exits = Exits(records, launcher, reserve, remove=self.remove, events=events)
+        self.networks = networks if networks is not None else Networks(layout, records)
+        self.exits.on_ended = self.networks.ended
         self.reconciler = Reconciler(layout, records, launcher, self.admission.gate, self.exits)
         self.launches = Launches(
             layout,
@@ -153,6 +166,7 @@ class Runtime:
             events,
             self.meter,
             on_launch=on_launch,
+            networks=self.networks,
         )
         self.signaller = Signaller(records, launcher, self.exits, events)
         self.output = Output(layout, records)
@@ -244,6 +258,7 @@ class Runtime:
         self.images.prepare()
         self.launcher.connect()
         self.reconciler.reconcile()
+        self.networks.restore()
 
     def close(self, stop_containers: bool = False, grace: float = 10.0) -> None:
         """Let go of the launcher and the records.
@@ -255,6 +270,7 @@ class Runtime:
         if stop_containers:
             self.stop_all(grace)
         self.exits.close()
+        self.networks.control.close()
         self.launcher.close()
         self.records.close()
         # Last: the launcher's last exits are still reported; followers end.
@@ -308,6 +324,8 @@ class Runtime:
         container_id = new_container_id()
         security = self.planner.security(request.security)
         spec = self.planner.container_spec(container_id, request, security)
+        network = self.networks.plan(request.network, request.ports, request.network_aliases)
+        spec = replace(spec, network=network)
         return self.launches.create(
             container_id, spec, request.name, request.start, request.tty_size
         )
@@ -510,6 +528,33 @@ class Runtime:
         if image.name != HOST:
             return image
         return replace(image, contents=tuple(self.host_view.contents()))
+
+    # -- networks (runtime/networks.py) -----------------------------------------
+    def create_network(
+        self,
+        name: str,
+        subnet: str | None = None,
+        gateway: str | None = None,
+        internal: bool = False,
+    ) -> NetworkRecord:
+        return self.networks.create(name, subnet, gateway, internal)
+
+    def list_networks(self) -> builtins.list[NetworkRecord]:
+        return self.networks.every()
+
+    def get_network(self, ref: str) -> NetworkRecord:
+        return self.networks.get(ref)
+
+    def network_containers(self, name: str) -> builtins.list[ContainerRecord]:
+        """The live containers attached to network ``name``."""
+        return self.networks.containers(name)
+
+    def delete_network(self, ref: str) -> None:
+        """409 while a container is attached; 403 for a built-in."""
+        self.networks.delete(ref)
+
+    def prune_networks(self) -> builtins.list[str]:
+        return self.networks.prune()
 
     def image_users(self, name: str) -> builtins.list[ContainerRecord]:
         """The containers (any status) whose root is built on image ``name``."""

@@ -52,6 +52,7 @@ from runtime import (
 )
 from runtime.events import EventLog
 from runtime.images import Image, normalize_name
+from runtime.records import NetworkRecord
 from runtime.signals import parse_signal
 from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Status
 
@@ -150,6 +151,8 @@ class FakeRuntime:
         #: The pid an exec gets when ``start_exec`` starts it.
         self.exec_pid = 77
         self.images: list[Image] = [Image("host", True, None)]
+        #: What the network operations answer and keep (``create_network`` adds).
+        self.networks: list[NetworkRecord] = []
         self.job = FakeImport()
         self.exit: Future[ContainerRecord] = Future()
         self.removal: Future[ContainerRecord] = Future()
@@ -402,6 +405,50 @@ class FakeRuntime:
     @recorded
     def delete_image(self, ref: str) -> None:
         pass
+
+    # -- networks -------------------------------------------------------
+    @recorded
+    def create_network(
+        self,
+        name: str,
+        subnet: str | None = None,
+        gateway: str | None = None,
+        internal: bool = False,
+    ) -> NetworkRecord:
+        record = NetworkRecord(
+            name,
+            "ab" * 32,
+            subnet or "172.18.0.0/16",
+            gateway or "172.18.0.1",
+            "mdk-x",
+            internal,
+            "2026-01-01T00:00:00Z",
+        )
+        self.networks.append(record)
+        return record
+
+    @recorded
+    def list_networks(self) -> builtins.list[NetworkRecord]:
+        return list(self.networks)
+
+    @recorded
+    def get_network(self, ref: str) -> NetworkRecord:
+        for record in self.networks:
+            if ref in (record.name, record.id):
+                return record
+        raise NotFound("network", ref)
+
+    @recorded
+    def network_containers(self, name: str) -> builtins.list[ContainerRecord]:
+        return [r for r in self._containers() if r.spec.network and r.spec.network.network == name]
+
+    @recorded
+    def delete_network(self, ref: str) -> None:
+        self.networks.remove(self.get_network(ref))
+
+    @recorded
+    def prune_networks(self) -> builtins.list[str]:
+        return []
 
     @recorded
     def begin_import(self, name: str) -> ImageImport:
