@@ -236,7 +236,7 @@ class Networks:
         for index, alias in enumerate(aliases):
             try:
                 check_name(alias)
-            except ValueError as err:
+            except (ValueError, InvalidArgument) as err:
                 raise InvalidArgument(f"network_aliases.{index}", str(err)) from err
         record = self.get(network)  # NotFound: 404
         return Attachment(mode=BRIDGE, network=record.name, ports=ports, aliases=aliases)
@@ -409,6 +409,6 @@ def _names(record: ContainerRecord) -> list[str]:
     for name in dict.fromkeys(wanted):
         try:
             names.append(check_name(name))
-        except ValueError:
-            continue  # a container name DNS cannot carry: not resolvable by it
+        except (ValueError, InvalidArgument):
+            continue  # a name DNS cannot carry (a 64-digit id): not resolvable by it
     return names

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -92,14 +93,20 @@ class NetService:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the service exited with {self.process.returncode}")
-            try:
-                with self.client(timeout=1) as c:
+            if self._accepts():
+                with self.client(timeout=5) as c:
                     if c.get("/health").status_code == 200:
                         return
-            except httpx.TransportError:
-                pass
             time.sleep(0.05)
         raise RuntimeError("the service did not come up")
+
+    def _accepts(self) -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(self.uds))
+            except OSError:
+                return False
+        return True
 
     def client(self, timeout: float = 60) -> httpx.Client:
         transport = httpx.HTTPTransport(uds=str(self.uds))
