@@ -45,6 +45,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.metrics = metrics
+    app.state.docker_network = settings.docker_network
     _install_routes(app)
     _install_middleware(app, settings, metrics)
     return app

@@ -33,7 +33,7 @@ defaults are the same, which mypy does not compare.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -177,6 +177,7 @@ class RuntimeApi(Protocol):
         subnet: str | None = None,
         gateway: str | None = None,
         internal: bool = False,
+        labels: Mapping[str, str] | None = None,
     ) -> NetworkRecord: ...
 
     def list_networks(self) -> builtins.list[NetworkRecord]: ...

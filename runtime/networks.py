@@ -29,7 +29,7 @@ import re
 import secrets
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 
@@ -149,6 +149,7 @@ class Networks:
         subnet: str | None = None,
         gateway: str | None = None,
         internal: bool = False,
+        labels: Mapping[str, str] | None = None,
     ) -> NetworkRecord:
         if not NAME_RE.fullmatch(name):
             raise InvalidArgument(
@@ -175,6 +176,7 @@ class Networks:
                 BRIDGE_PREFIX + network_id[:11],
                 internal,
                 now_rfc3339(),
+                dict(labels or {}),
             )
             self.records.insert_network(record)
             self._rebuild()

@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS networks (
     gateway TEXT NOT NULL,
     bridge TEXT NOT NULL,
     internal INTEGER NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    labels TEXT NOT NULL DEFAULT '{}'
 );
 """
 
@@ -161,9 +162,10 @@ class NetworkRecord:
     bridge: str
     internal: bool
     created_at: str
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
-_NETWORK_COLUMNS = "name id subnet gateway bridge internal created_at".split()
+_NETWORK_COLUMNS = "name id subnet gateway bridge internal created_at labels".split()
 
 
 _EXEC_COLUMNS = (
@@ -414,6 +416,7 @@ class RecordStore:
     # -- networks -------------------------------------------------------
     def insert_network(self, record: NetworkRecord) -> None:
         values = [getattr(record, c) for c in _NETWORK_COLUMNS]
+        values[-1] = json.dumps(dict(record.labels))
         with self._transaction() as db:
             try:
                 db.execute(
@@ -430,7 +433,13 @@ class RecordStore:
         with self._lock, _sqlite_errors(self.path):
             rows = self._db.execute(sql).fetchall()
         return [
-            NetworkRecord(**{**dict(zip(_NETWORK_COLUMNS, r, strict=True)), "internal": bool(r[5])})
+            NetworkRecord(
+                **{
+                    **dict(zip(_NETWORK_COLUMNS, r, strict=True)),
+                    "internal": bool(r[5]),
+                    "labels": json.loads(r[7]),
+                }
+            )
             for r in rows
         ]
 

@@ -65,7 +65,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
@@ -536,8 +536,9 @@ class Runtime:
         subnet: str | None = None,
         gateway: str | None = None,
         internal: bool = False,
+        labels: Mapping[str, str] | None = None,
     ) -> NetworkRecord:
-        return self.networks.create(name, subnet, gateway, internal)
+        return self.networks.create(name, subnet, gateway, internal, labels)
 
     def list_networks(self) -> builtins.list[NetworkRecord]:
         return self.networks.every()

@@ -36,7 +36,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
@@ -66,7 +66,19 @@ T0 = "2026-11-29T05:00:00.000000Z"
 Call = tuple[str, tuple[Any, ...], dict[str, Any]]
 #: The lookups ``FakeRuntime.commands`` leaves out (``check_exec_start`` only
 #: looks an exec up and checks it).
-READS = frozenset({"get", "list", "list_images", "get_image", "get_exec", "check_exec_start"})
+READS = frozenset(
+    {
+        "get",
+        "list",
+        "list_images",
+        "get_image",
+        "get_exec",
+        "check_exec_start",
+        "list_networks",
+        "get_network",
+        "network_containers",
+    }
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -414,6 +426,7 @@ class FakeRuntime:
         subnet: str | None = None,
         gateway: str | None = None,
         internal: bool = False,
+        labels: Mapping[str, str] | None = None,
     ) -> NetworkRecord:
         record = NetworkRecord(
             name,
@@ -423,6 +436,7 @@ class FakeRuntime:
             "mdk-x",
             internal,
             "2026-01-01T00:00:00Z",
+            dict(labels or {}),
         )
         self.networks.append(record)
         return record
