@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,25 +20,10 @@ from tests.e2e.netservice import Namespace, NetService
 from tests.e2e.test_networks import CLIENT, ECHO, host_side
 
 
-@pytest.fixture(scope="module")
-def netns() -> Iterator[Namespace]:
-    ns = Namespace()
-    yield ns
-    ns.close()
-
-
-@pytest.fixture(scope="module")
-def svc(netns: Namespace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetService]:
-    service = NetService(netns, tmp_path_factory.mktemp("dnet") / "state")
-    service.start()
-    yield service
-    service.close()
-
-
 @pytest.fixture
-def cli(svc: NetService, tmp_path: Path) -> Any:
+def cli(net_service: NetService, tmp_path: Path) -> Any:
     env = {
-        "DOCKER_HOST": f"unix://{svc.uds}",
+        "DOCKER_HOST": f"unix://{net_service.uds}",
         "DOCKER_CONFIG": str(tmp_path),
         "PATH": "/usr/bin:/bin",
     }
@@ -121,8 +105,8 @@ def test_docker_run_without_network_is_on_the_default_bridge(cli: Any) -> None:
     assert alone.split() == ["lo"]
 
 
-def test_docker_py_networks_and_ports(svc: NetService, netns: Namespace) -> None:
-    client = docker.DockerClient(base_url=f"unix://{svc.uds}", version="1.47")
+def test_docker_py_networks_and_ports(net_service: NetService, netns: Namespace) -> None:
+    client = docker.DockerClient(base_url=f"unix://{net_service.uds}", version="1.47")
     try:
         network = client.networks.create(unique("pynet"), driver="bridge", labels={"by": "py"})
         container = client.containers.run(

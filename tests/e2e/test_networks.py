@@ -55,24 +55,9 @@ except OSError as err:
 """
 
 
-@pytest.fixture(scope="module")
-def netns() -> Iterator[Namespace]:
-    ns = Namespace()
-    yield ns
-    ns.close()
-
-
-@pytest.fixture(scope="module")
-def svc(netns: Namespace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetService]:
-    service = NetService(netns, tmp_path_factory.mktemp("net") / "state")
-    service.start()
-    yield service
-    service.close()
-
-
 @pytest.fixture
-def client(svc: NetService) -> Iterator[httpx.Client]:
-    with svc.client() as c:
+def client(net_service: NetService) -> Iterator[httpx.Client]:
+    with net_service.client() as c:
         yield c
 
 
