@@ -81,11 +81,17 @@ class Networks:
         records: RecordStore,
         control: ControlPlane | None = None,
         routes: Callable[[], list[Taken]] = host_routes_taken,
+        bridges: Callable[[], list[str]] | None = None,
+        remove_bridge: Callable[[str], None] | None = None,
     ) -> None:
+        """``routes``, ``bridges`` (our bridges' names on the host) and
+        ``remove_bridge`` reach the host through netlink; tests pass fakes."""
         self.layout = layout
         self.records = records
         self.control = control if control is not None else ControlPlane()
         self._routes = routes
+        self._bridges = bridges or _our_bridges
+        self._remove_bridge = remove_bridge or _delete_bridge
         #: Networks made or removed, and containers attached, one at a time
         #: (reentrant: ``get`` takes it too).
         self.lock = threading.RLock()
@@ -210,15 +216,6 @@ class Networks:
                 continue
             removed.append(record.name)
         return removed
-
-    @staticmethod
-    def _remove_bridge(bridge: str) -> None:
-        try:
-            with netlink.Netlink() as nl:
-                netlink.delete_link(nl, bridge)
-        except OSError as err:
-            if err.errno != errno.ENODEV:
-                log.warning("could not remove bridge %s: %s", bridge, err)
 
     # -- a container's place ------------------------------------------------
     def plan(
@@ -360,7 +357,11 @@ class Networks:
             assert attached is not None
             if attached.network != BRIDGE and attached.address:
                 self.control.add_names(attached.network, IPv4Address(attached.ip), _names(record))
-        self._remove_leftover_bridges({r.bridge for r in self.records.networks()})
+        known = {r.bridge for r in self.records.networks()}
+        for bridge in self._bridges():
+            if bridge not in known:
+                log.info("removing bridge %s of a network that is gone", bridge)
+                self._remove_bridge(bridge)
 
     def _rebuild(self) -> None:
         networks = [
@@ -371,14 +372,21 @@ class Networks:
         ports = [p for r in live if r.spec.network for p in _published(r.spec.network)]
         self.control.rebuild(networks, ports)
 
-    @staticmethod
-    def _remove_leftover_bridges(known: set[str]) -> None:
+
+def _our_bridges() -> list[str]:
+    """The bridges of user networks (``mdk-*``) in the service's namespace."""
+    with netlink.Netlink() as nl:
+        found = netlink.links(nl)
+    return [k.name for k in found if k.kind == "bridge" and k.name.startswith(BRIDGE_PREFIX)]
+
+
+def _delete_bridge(bridge: str) -> None:
+    try:
         with netlink.Netlink() as nl:
-            for link in netlink.links(nl):
-                if link.kind == "bridge" and link.name.startswith(BRIDGE_PREFIX):
-                    if link.name not in known:
-                        log.info("removing bridge %s of a network that is gone", link.name)
-                        netlink.delete_link(nl, link.index)
+            netlink.delete_link(nl, bridge)
+    except OSError as err:
+        if err.errno != errno.ENODEV:
+            log.warning("could not remove bridge %s: %s", bridge, err)
 
 
 def _same_port(a: PortMapping, b: PortMapping) -> bool:

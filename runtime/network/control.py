@@ -28,11 +28,18 @@ from runtime.network.firewall import Firewall, FirewallState, Network, Published
 
 log = logging.getLogger("mydocker.network")
 
-IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+PROC_SYS = Path("/proc/sys")
 
 
 class ControlPlane:
-    def __init__(self, firewall: Firewall | None = None, dns: DnsServer | None = None) -> None:
+    def __init__(
+        self,
+        firewall: Firewall | None = None,
+        dns: DnsServer | None = None,
+        proc_sys: Path = PROC_SYS,
+    ) -> None:
+        """``firewall`` and ``dns`` are made on first use unless given (tests)."""
+        self._ip_forward = proc_sys / "net/ipv4/ip_forward"
         self._firewall = firewall
         self._dns = dns
         self.names = dns.table if dns is not None else NameTable()
@@ -43,8 +50,8 @@ class ControlPlane:
         if self.active:
             return
         try:
-            if IP_FORWARD.read_text().strip() != "1":
-                IP_FORWARD.write_text("1\n")
+            if self._ip_forward.read_text().strip() != "1":
+                self._ip_forward.write_text("1\n")
                 log.info("turned net.ipv4.ip_forward on (bridge networks forward packets)")
         except OSError as err:
             log.warning("cannot turn net.ipv4.ip_forward on: %s", err)
