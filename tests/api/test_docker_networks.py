@@ -3,14 +3,16 @@ fields mapped onto the native ones, inspect's NetworkSettings, /networks."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from runtime import ContainerRecord
-from runtime.network.attachment import Attachment, PortMapping
+from runtime.network.attachment import PortMapping
 from runtime.spec import ContainerSpec, Status
+from tests.fakes.network import ATTACHED
 from tests.fakes.runtime import FakeRuntime
 
 ID = "d" * 64
@@ -20,16 +22,7 @@ CREATE = "/v1.47/containers/create"
 
 @pytest.fixture
 def fake() -> FakeRuntime:
-    attached = Attachment(
-        mode="bridge",
-        network="backend",
-        bridge="mdk-x",
-        address="10.1.0.2/24",
-        gateway="10.1.0.1",
-        mac="02:42:0a:01:00:02",
-        ports=(PortMapping(80, 32768, "tcp", "127.0.0.1"), PortMapping(53, 5353, "udp", "0.0.0.0")),
-        aliases=("db",),
-    )
+    attached = replace(ATTACHED, ports=(*ATTACHED.ports, PortMapping(53, 5353, "udp", "0.0.0.0")))
     spec = ContainerSpec(command=("true",), hostname=ID[:12], network=attached)
     record = ContainerRecord(
         id=ID, name="web", status=Status.running, spec=spec, created_at=T0, pid=7

@@ -12,6 +12,7 @@ from runtime import ContainerRecord
 from runtime.errors import Conflict, Forbidden
 from runtime.network.attachment import Attachment, PortMapping
 from runtime.spec import ContainerSpec, Status
+from tests.fakes.network import ATTACHED
 from tests.fakes.runtime import FakeRuntime
 
 ID = "c" * 64
@@ -27,18 +28,7 @@ def make_record(network: Attachment | None = None) -> ContainerRecord:
 
 @pytest.fixture
 def fake() -> FakeRuntime:
-    attached = Attachment(
-        mode="bridge",
-        network="backend",
-        bridge="mdk-x",
-        address="10.1.0.2/24",
-        gateway="10.1.0.1",
-        mac="02:42:0a:01:00:02",
-        veth="vethccccccccccc",
-        ports=(PortMapping(80, 32768, "tcp", "127.0.0.1"),),
-        aliases=("db",),
-    )
-    return FakeRuntime(make_record(attached))
+    return FakeRuntime(make_record(ATTACHED))
 
 
 def test_create_maps_network_ports_and_aliases(client: TestClient, fake: FakeRuntime) -> None:
