@@ -268,29 +268,22 @@ class Networks:
 
     def _host_ports(self, asked: tuple[PortMapping, ...]) -> tuple[PortMapping, ...]:
         """Each port as it will be held: a free one for 0, a clash refused
-        here (409) before anything is recorded.  The launcher holds them."""
+        here (409) before anything is recorded.  The launcher holds them;
+        until it has, the live records say which ports are promised."""
+        live = self.records.list(status=RUNNING) + self.records.list(status=CREATED)
+        taken = [p for r in live if r.spec.network for p in r.spec.network.ports]
         chosen: list[PortMapping] = []
         for index, port in enumerate(asked):
-            kind = socket.SOCK_STREAM if port.protocol == "tcp" else socket.SOCK_DGRAM
-            with socket.socket(socket.AF_INET, kind) as probe:
-                try:
-                    probe.bind((port.host_ip, port.host_port))
-                except OSError as err:
-                    binding = Binding(
-                        Protocol(port.protocol), IPv4Address(port.host_ip), port.host_port
-                    )
-                    if err.errno == errno.EADDRINUSE:
-                        raise PortClash(binding) from None
-                    if err.errno == errno.EADDRNOTAVAIL:
-                        why = f"{port.host_ip} is not an address of the host"
-                        raise InvalidArgument(f"ports.{index}.host_ip", why) from None
-                    raise
-                mapped = replace(port, host_port=probe.getsockname()[1])
-            if any(_same_port(mapped, other) for other in chosen):
-                raise PortClash(
-                    Binding(Protocol(port.protocol), IPv4Address(port.host_ip), mapped.host_port),
-                    " (twice in this request)",
+            for _ in range(PORT_TRIES):
+                mapped = _probe(port, index)
+                clash = any(_same_port(mapped, other) for other in [*taken, *chosen])
+                if not clash or port.host_port:
+                    break
+            if clash:
+                binding = Binding(
+                    Protocol(port.protocol), IPv4Address(port.host_ip), mapped.host_port
                 )
+                raise PortClash(binding)
             chosen.append(mapped)
         return tuple(chosen)
 
@@ -387,6 +380,28 @@ def _delete_bridge(bridge: str) -> None:
     except OSError as err:
         if err.errno != errno.ENODEV:
             log.warning("could not remove bridge %s: %s", bridge, err)
+
+
+#: Ephemeral ports tried for a port 0 before giving up (the kernel picks
+#: them at random from ip_local_port_range: a promised one comes back rarely).
+PORT_TRIES = 8
+
+
+def _probe(port: PortMapping, index: int) -> PortMapping:
+    """``port`` with the host port a bind gets now (the kernel's pick for 0)."""
+    kind = socket.SOCK_STREAM if port.protocol == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as probe:
+        try:
+            probe.bind((port.host_ip, port.host_port))
+        except OSError as err:
+            binding = Binding(Protocol(port.protocol), IPv4Address(port.host_ip), port.host_port)
+            if err.errno == errno.EADDRINUSE:
+                raise PortClash(binding) from None
+            if err.errno == errno.EADDRNOTAVAIL:
+                why = f"{port.host_ip} is not an address of the host"
+                raise InvalidArgument(f"ports.{index}.host_ip", why) from None
+            raise
+        return replace(port, host_port=probe.getsockname()[1])
 
 
 def _same_port(a: PortMapping, b: PortMapping) -> bool:

@@ -189,12 +189,13 @@ def test_ports_get_a_free_host_port_and_clashes_are_409s(world: World) -> None:
         used = taken.getsockname()[1]
         with pytest.raises(PortClash, match=f"port {used}/tcp"):
             world.attach("2" * 64, "a", ports=(PortMapping(80, used),))
-    twice = (
-        PortMapping(1, used + 1 if used < 65535 else 1024),
-        PortMapping(2, used + 1 if used < 65535 else 1024),
-    )
-    with pytest.raises(PortClash, match="twice"):
-        world.attach("3" * 64, "a", ports=twice)
+    free = used + 1 if used < 65535 else 1024
+    with pytest.raises(PortClash, match=f"port {free}/tcp"):
+        world.attach("3" * 64, "a", ports=(PortMapping(1, free), PortMapping(2, free)))
+    # Promised to a live container whose launcher has not bound it yet: a clash too.
+    promised = net.ports[0]
+    with pytest.raises(PortClash, match=f"port {promised.host_port}/tcp"):
+        world.attach("5" * 64, "a", ports=(PortMapping(1, promised.host_port, "tcp", "0.0.0.0"),))
     with pytest.raises(InvalidArgument) as bad:
         world.attach("4" * 64, "a", ports=(PortMapping(1, 0, "tcp", "192.0.2.1"),))
     assert bad.value.field == "ports.0.host_ip"
