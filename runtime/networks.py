@@ -1,10 +1,10 @@
 """``Networks``: the networks (records), and each container's place on one.
 
     every / get / create / delete / prune   the built-ins ``none``, ``host``,
-                  ``bridge`` (recorded at first open, its subnet picked
-                  clear of the host's routes) and user networks
+                  ``bridge`` (recorded the first time it is needed, its
+                  subnet picked clear of the host's routes) and user networks
     plan          the request's network, ports and aliases, checked
-                  (Planner calls it; nothing is allocated yet)
+                  (``Runtime.create`` calls it; nothing is allocated yet)
     attach        under the lock that inserts the record: the address, MAC,
                   host ports, veth name, written into the spec the record keeps
     started       after the insert, before the launch: the container's /etc
