@@ -183,3 +183,13 @@ def test_connect_is_only_to_the_network_a_container_is_on(
     assert other.status_code == 400 and "one network" in other.json()["message"]
     leave = client.post("/v1.47/networks/backend/disconnect", json={"Container": "web"})
     assert leave.status_code == 400
+
+
+def test_the_default_network_is_the_services_setting(fake: FakeRuntime) -> None:
+    from app.config import Settings
+    from app.main import create_app
+
+    app = create_app(Settings(state_dir="/nonexistent", docker_network="none"), runtime=fake)
+    with TestClient(app) as client:
+        request = created(client, fake)
+    assert request.network == "none"
