@@ -66,6 +66,7 @@ class CommandPeer(Peer):
             self._env,
             file_actions=[
                 (os.POSIX_SPAWN_DUP2, self._devnull, 0),
+                (os.POSIX_SPAWN_DUP2, self._devnull, 1),  # `docker version` prints
                 (os.POSIX_SPAWN_DUP2, self._stderr, 2),
             ],
         )

@@ -133,7 +133,12 @@ def _docker_target(lat: dict[str, dict[str, float]], add: Any) -> None:
     native = _get(lat, BUSYBOX, "median_ms") or _get(lat, HOST, "median_ms")
     if run is None or version is None or native is None:
         return
-    add("docker run - docker version (<= 2x native median)", run - version, 2 * native, "ms")
+    add(
+        "docker run - docker version (<= 2x native median)",
+        run - version,
+        round(2 * native, 2),
+        "ms",
+    )
 
 
 def _kill_start(run: dict[str, Any]) -> str:
