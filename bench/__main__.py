@@ -176,11 +176,17 @@ def main(argv: list[str] | None = None) -> int:
         if "latency" in wanted:
             peers.append(DirectPeer(work / "state-direct", TRUE))
         if "latency" in wanted and busybox and shutil.which("docker"):
+            # A service of their own: the base service's CPU per launch
+            # counts only the native launches.
+            docker_service = Service(work / "state-docker", extra_args=QUIET)
+            services.append(docker_service)
+            docker_service.start()
             for name, docker_args in (
                 (report.DOCKER_RUN, ["run", "--rm", "busybox", *TRUE]),
                 (report.DOCKER_VERSION, ["version"]),
             ):
-                peers.append(docker_peer(name, base.url, work / "docker-config", docker_args))
+                url = docker_service.url
+                peers.append(docker_peer(name, url, work / "docker-config", docker_args))
         elif "latency" in wanted:
             result["notes"].append("no docker CLI or no busybox image: docker rows not measured")
         note = hybrid_cgroup_view()
