@@ -123,6 +123,8 @@ async def follow(
     finally:
         if ended is not None:
             ended.cancel()
+        if exited is not None and exited.done() and not exited.cancelled():
+            exited.exception()  # failed (the service closing): seen, so never logged
         close = getattr(chunks, "close", None)
         if close is not None:
             close()

@@ -104,7 +104,8 @@ class Output:
                 time.sleep(seconds)
                 return
             wait_for([future], seconds)
-            future.cancel()
+            if not future.cancel() and future.exception() is not None:
+                time.sleep(seconds)  # failed (the service closing): no busy loop
 
         return pause
 

@@ -11,7 +11,7 @@ from concurrent.futures import Future
 import pytest
 
 from app import longpoll
-from runtime.errors import NotFound
+from runtime.errors import NotFound, Unavailable
 
 
 def _idle_until(done: threading.Event) -> Iterator[bytes]:
@@ -63,3 +63,25 @@ def test_exit_of_a_target_gone_meanwhile_is_none() -> None:
     assert longpoll.exit_of(gone, "web") is None
     ready: Future[object] = Future()
     assert longpoll.exit_of(lambda ref: ready, "web") is ready
+
+
+def test_a_failed_exit_future_leaves_the_follow_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The service closing fails every waiter: the follow goes on by polls
+    # (no busy loop on a done future) until its chunks end.
+    monkeypatch.setattr(longpoll, "FOLLOW_POLL_SECONDS", 0.01)
+    done = threading.Event()
+    ended: Future[object] = Future()
+    ended.set_exception(Unavailable("the service is shutting down"))
+    polls: list[bytes] = []
+
+    def counted() -> Iterator[bytes]:
+        for chunk in _idle_until(done):
+            polls.append(chunk)
+            if len(polls) == 5:
+                done.set()
+            yield chunk
+
+    started = time.monotonic()
+    assert asyncio.run(_drain(counted(), ended)) == [b"first", b"last"]
+    assert len(polls) == 6
+    assert time.monotonic() - started >= 0.04  # four idle polls, each slept

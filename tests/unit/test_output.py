@@ -93,6 +93,16 @@ def test_without_a_future_a_pause_sleeps_the_whole_poll(
     assert time.monotonic() - started >= 0.05
 
 
+def test_a_failed_future_sleeps_the_whole_poll(output: Output, exits: FakeExits) -> None:
+    failed: Future[Any] = Future()
+    failed.set_exception(Unavailable("the service is shutting down"))
+    exits.exit_future = lambda ref: failed  # type: ignore[method-assign]
+    pause = output.pause(_target())
+    started = time.monotonic()
+    pause(0.05)
+    assert time.monotonic() - started >= 0.05
+
+
 def test_without_exits_a_pause_is_a_sleep(tmp_path: Path) -> None:
     plain = Output(Layout.of(str(tmp_path)), None)  # type: ignore[arg-type]
     assert plain.pause(_target()) is time.sleep
