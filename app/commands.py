@@ -53,6 +53,7 @@ def create_request(
     ``docker run -i``)."""
     return CreateRequest(
         command=tuple(body.command),
+        entrypoint=tuple(body.entrypoint) if body.entrypoint is not None else None,
         name=body.name,
         hostname=body.hostname,
         env=dict(body.env),

@@ -14,7 +14,8 @@ holds both to it:
                             stop, open_pidfd, remove
       waiting               exit_future, removal_future, wait, waiter_count
       output                logs, log_lines, log_chunks
-      images                list_images, get_image, image_users, delete_image, begin_import
+      images                list_images, get_image, image_users, delete_image, begin_import,
+                          pull_image, tag_image, prune_images
       execs                 exec, create_exec, check_exec_start, start_exec, get_exec,
                             list_execs, exec_exit_future, wait_exec, exec_logs,
                             exec_log_chunks
@@ -38,6 +39,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from runtime.events import EventLog
     from runtime.images import Image
+    from runtime.images.pull import Progress
+    from runtime.images.registry import Credentials
+    from runtime.imaging import Removal
     from runtime.interactive import AttachTarget
     from runtime.records import ContainerRecord, ExecRecord
     from runtime.runtime import Runtime
@@ -164,7 +168,18 @@ class RuntimeApi(Protocol):
 
     def image_users(self, name: str) -> builtins.list[ContainerRecord]: ...
 
-    def delete_image(self, ref: str) -> None: ...
+    def delete_image(self, ref: str, force: bool = False) -> builtins.list[Removal]: ...
+
+    def pull_image(
+        self,
+        ref: str,
+        credentials: Credentials | None = None,
+        progress: Progress | None = None,
+    ) -> Image: ...
+
+    def tag_image(self, ref: str, tag: str) -> Image: ...
+
+    def prune_images(self) -> builtins.list[Removal]: ...
 
     def begin_import(self, name: str) -> ImageImport: ...
 

@@ -105,7 +105,8 @@ class Launches:
         with self._admission.gate.shared():
             with self._admission.lock:
                 self._admission.admit()
-                self.images.get(spec.image)  # not deleted meanwhile (delete_image holds the lock)
+                # Not deleted meanwhile (delete_image holds the lock).
+                self.images.get(spec.image_id or spec.image)
                 self._make_and_insert(record, spec)
             self._events.publish(container_event("create", record))
             self._launch(container_id, spec, start, tty_size)

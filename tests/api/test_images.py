@@ -19,7 +19,8 @@ BUSYBOX = Image("busybox", True, "/state/images/busybox/rootfs", "2026-11-29T05:
 @pytest.fixture
 def fake() -> FakeRuntime:
     fake = FakeRuntime()
-    fake.images = [Image("host", True, None, contents=("/usr (read-only)",)), BUSYBOX]
+    host = Image("host", True, None, contents=("/usr (read-only)",), kind="builtin")
+    fake.images = [host, BUSYBOX]
     return fake
 
 
@@ -28,7 +29,8 @@ def test_list_and_get(client: TestClient, fake: FakeRuntime) -> None:
     assert [i["name"] for i in listed] == ["host", "busybox"]
     assert listed[0] == {
         "name": "host", "builtin": True, "created_at": None, "size_bytes": None, "files": None,
-        "contents": ["/usr (read-only)"],
+        "contents": ["/usr (read-only)"], "kind": "builtin", "id": None, "tags": [],
+        "digests": [], "layers": [], "config": None,
     }  # fmt: skip
     assert listed[1]["contents"] is None
     assert client.get("/images/docker.io/library/busybox:latest").json()["name"] == "busybox"

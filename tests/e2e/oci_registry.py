@@ -177,12 +177,14 @@ class Layout:
         return {"mediaType": media_type, "digest": sha(data), "size": len(data), **extra}
 
     def image(self, layers: list[bytes], arch: str = "amd64",
-              cmd: tuple[str, ...] = ("/bin/sh",)) -> dict[str, object]:
-        """Store an image (gzip layers); return its manifest's descriptor."""
+              cmd: tuple[str, ...] = ("/bin/sh",),
+              config_fields: dict[str, object] | None = None) -> dict[str, object]:
+        """Store an image (gzip layers); return its manifest's descriptor.
+        ``config_fields`` replace the config's defaults (Cmd, Env, ...)."""
         config = {
             "architecture": arch, "os": "linux",
             "config": {"Cmd": list(cmd), "Env": ["PATH=/bin"], "WorkingDir": "/",
-                       "Labels": {"test": "registry"}},
+                       "Labels": {"test": "registry"}, **(config_fields or {})},
             "rootfs": {"type": "layers", "diff_ids": [sha(t) for t in layers]},
         }
         manifest = {

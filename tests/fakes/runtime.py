@@ -52,6 +52,9 @@ from runtime import (
 )
 from runtime.events import EventLog
 from runtime.images import Image, normalize_name
+from runtime.images.pull import Progress, PullProgress
+from runtime.images.registry import Credentials
+from runtime.imaging import Removal
 from runtime.signals import parse_signal
 from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Status
 
@@ -151,6 +154,9 @@ class FakeRuntime:
         self.exec_pid = 77
         self.images: list[Image] = [Image("host", True, None)]
         self.job = FakeImport()
+        #: What ``pull_image`` tells its ``progress``, then raises (if set).
+        self.pull_steps: list[PullProgress] = []
+        self.pull_error: Exception | None = None
         self.exit: Future[ContainerRecord] = Future()
         self.removal: Future[ContainerRecord] = Future()
         self.exec_exit: Future[ExecRecord] = Future()
@@ -400,8 +406,33 @@ class FakeRuntime:
         return [r for r in self._containers() if r.spec.image == name]
 
     @recorded
-    def delete_image(self, ref: str) -> None:
-        pass
+    def delete_image(self, ref: str, force: bool = False) -> builtins.list[Removal]:
+        name = normalize_name(ref)
+        return [Removal("Untagged", f"{name}:latest"), Removal("Deleted", name)]
+
+    @recorded
+    def pull_image(
+        self,
+        ref: str,
+        credentials: Credentials | None = None,
+        progress: Progress | None = None,
+    ) -> Image:
+        """The image named ``pulled`` in ``images`` (tests put it there); each
+        layer's steps go to ``progress`` as ``pull_steps`` lists them."""
+        for step in self.pull_steps:
+            if progress is not None:
+                progress(step)
+        if self.pull_error is not None:
+            raise self.pull_error
+        return self.get_image(ref)
+
+    @recorded
+    def tag_image(self, ref: str, tag: str) -> Image:
+        return self.get_image(ref)
+
+    @recorded
+    def prune_images(self) -> builtins.list[Removal]:
+        return []
 
     @recorded
     def begin_import(self, name: str) -> ImageImport:

@@ -1,0 +1,178 @@
+"""``Imaging``: the runtime's image verbs that change the store.
+
+    pull     a reference from its registry (or a mirror): layers fetched and
+             unpacked once, the image recorded and tagged (runtime/images/layered.py)
+    tag      another name for an image
+    delete   a tag, or a whole image (``force`` for one with several tags);
+             never an image a container (even an exited one) is built on
+    prune    every dangling (untagged) pulled image no container uses
+
+Deletes hold the admission lock, which ``create`` holds from its last look at
+the image until its record is in: no container slips onto an image being
+deleted.  Credentials go to the registry client per call, never to a log, an
+event or a record.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from threading import Lock
+
+from runtime.errors import Conflict, Forbidden, InvalidArgument
+from runtime.events import EventLog, EventType, now_event
+from runtime.images import Image, ImageStore
+from runtime.images.pull import Progress
+from runtime.images.reference import Reference, parse
+from runtime.images.registry import Credentials, RegistryClient
+from runtime.records import ContainerRecord, RecordStore
+
+log = logging.getLogger("mydocker.images")
+
+#: A registry that does not answer fails a pull within about this many seconds.
+REGISTRY_TIMEOUT = 8.0
+
+
+@dataclass(frozen=True)
+class RegistryOptions:
+    """The service's ``--insecure-registry`` and ``--registry-mirror`` options."""
+
+    insecure_registries: tuple[str, ...] = ()
+    mirrors: tuple[str, ...] = ()
+
+    def client(self) -> RegistryClient:
+        return RegistryClient(
+            insecure_registries=self.insecure_registries,
+            mirrors=self.mirrors,
+            timeout=REGISTRY_TIMEOUT,
+        )
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What a delete did, in Docker's words: ``Untagged`` a name, ``Deleted`` an id."""
+
+    action: str
+    what: str
+
+
+class Imaging:
+    def __init__(
+        self,
+        images: ImageStore,
+        records: RecordStore,
+        lock: Lock,
+        events: EventLog,
+        registry: RegistryOptions,
+    ) -> None:
+        self.images = images
+        self.records = records
+        self.lock = lock
+        self.events = events
+        self.registry = registry
+        self._client: RegistryClient | None = None
+
+    def client(self) -> RegistryClient:
+        if self._client is None:
+            self._client = self.registry.client()
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def pull(
+        self,
+        text: str,
+        credentials: Credentials | None = None,
+        progress: Progress | None = None,
+    ) -> Image:
+        ref = parse(text, field="reference")
+        found = self.images.layered.pull(
+            ref, self.client(), credentials=credentials, progress=progress
+        )
+        image = self.images.get(found.entry.id)
+        self._event("pull", ref.familiar(), image)
+        return image
+
+    def tag(self, source: str, target: str) -> Image:
+        image = self.images.get(source)
+        ref = parse(target, field="tag")
+        if ref.digest is not None or ref.tag is None:
+            raise InvalidArgument("tag", f"{target!r}: a tag names no digest")
+        if image.kind != "pulled" or image.id is None:
+            raise InvalidArgument(
+                "reference", f"{image.name} is {image.kind}: only pulled or loaded images take tags"
+            )
+        self.images.layered.tag(image.id, ref)
+        self._event("tag", ref.familiar(), image)
+        return self.images.get(image.id)
+
+    def users(self, image: Image) -> list[ContainerRecord]:
+        """The containers (any status) whose root is built on ``image``."""
+        if image.id is not None:
+            return [r for r in self.records.list() if r.spec.image_id == image.id]
+        return [r for r in self.records.list() if r.spec.image == image.name]
+
+    def delete(self, text: str, force: bool = False) -> list[Removal]:
+        """Untag ``text`` if it is one of several tags; else delete the image."""
+        with self.lock:
+            image = self.images.get(text)
+            if image.builtin:
+                raise Forbidden(f"{image.name} is a built-in image and cannot be deleted")
+            if image.kind != "pulled":
+                self._check_unused(image)
+                self.images.delete(image.name)
+                self._event("delete", image.name, image)
+                return [Removal("Untagged", f"{image.name}:latest"), Removal("Deleted", image.name)]
+            assert image.id is not None
+            named = _tag_named(text, image)
+            if named is not None and len(image.tags) > 1:
+                self.images.layered.untag(named)
+                self._event("untag", named.familiar(), image)
+                return [Removal("Untagged", named.familiar())]
+            if named is None and len(image.tags) > 1 and not force:
+                raise Conflict(
+                    f"image {image.id[:19]} has several tags ({', '.join(image.tags)}): "
+                    "delete them one by one, or force"
+                )
+            self._check_unused(image)
+            untagged = self.images.layered.remove(image.id)
+        self._event("delete", image.name, image)
+        return [Removal("Untagged", t) for t in untagged] + [Removal("Deleted", image.id)]
+
+    def prune(self) -> list[Removal]:
+        """Delete the dangling pulled images that no container uses."""
+        removed: list[Removal] = []
+        with self.lock:
+            for entry in self.images.layered.dangling():
+                image = self.images.get(entry.id)
+                if not self.users(image):
+                    self.images.layered.remove(entry.id)
+                    removed.append(Removal("Deleted", entry.id))
+            self.images.layered.collect()
+        return removed
+
+    def _check_unused(self, image: Image) -> None:
+        users = self.users(image)
+        if users:
+            names = ", ".join(r.name for r in users[:5])
+            raise Conflict(
+                f"image {image.name} is used by {len(users)} container(s) ({names}); "
+                "delete them first"
+            )
+
+    def _event(self, action: str, name: str, image: Image) -> None:
+        self.events.publish(now_event(EventType.IMAGE, action, image.id or image.name, name))
+
+
+def _tag_named(text: str, image: Image) -> Reference | None:
+    """The tag ``text`` names, if it names one of the image's tags (not its id or a digest)."""
+    try:
+        ref = parse(text)
+    except InvalidArgument:
+        return None
+    if ref.digest is not None or ref.familiar() not in image.tags:
+        return None
+    return ref
+

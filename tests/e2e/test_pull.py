@@ -1,0 +1,242 @@
+"""Pulled images end to end: a real registry, the service's /images/pull, containers on them.
+
+The registry is Debian's ``docker-registry`` on a free loopback port; the
+images are OCI layouts built in the test (tests/e2e/oci_registry.py: a
+busybox layer, then one that deletes a file, replaces one and makes a
+directory opaque) pushed with ``skopeo copy``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Service, free_port, logs, run
+from tests.e2e.oci_registry import Layout, Proxy, Registry, base_layer, sha, tar_layer, top_layer
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("docker-registry") and shutil.which("skopeo")),
+    reason="needs docker-registry and skopeo (scripts/setup installs them)",
+)
+
+APP_CONFIG: dict[str, object] = {
+    "Entrypoint": ["/bin/sh", "-c"],
+    "Cmd": ['echo "$GREETING from $(pwd) as $(busybox id -u):$(busybox id -g)"'],
+    "Env": ["PATH=/bin", "GREETING=hello"],
+    "WorkingDir": "/work/dir",
+    "User": "1000:1000",
+    "ExposedPorts": {"8080/tcp": {}},
+    "Volumes": {"/data": {}},
+    "Labels": {"test": "registry", "tier": "app"},
+    "StopSignal": "SIGQUIT",
+}
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    layout = Layout(tmp_path_factory.mktemp("oci") / "layout")
+    layout.tag(layout.image([base_layer(), top_layer()], config_fields=APP_CONFIG), "app")
+    layout.tag(layout.image([base_layer()]), "base")
+    extra = tar_layer([("extra", "file", "a third layer\n")])
+    layout.tag(layout.image([base_layer(), top_layer(), extra]), "three")
+    reg = Registry(tmp_path_factory.mktemp("registry")).start()
+    try:
+        for tag in ("app", "base", "three"):
+            reg.push(layout.path, tag, f"e2e/{tag}")
+        yield reg
+    finally:
+        reg.stop()
+
+
+@pytest.fixture
+def proxy(registry: Registry) -> Iterator[Proxy]:
+    p = Proxy(registry.host)
+    yield p
+    p.close()
+
+
+def pull(client: httpx.Client, reference: str, **params: Any) -> httpx.Response:
+    return client.post("/images/pull", json={"reference": reference}, params=params)
+
+
+def layer_dirs(service: Service) -> set[str]:
+    return {p.name for p in (service.state_dir / "images" / "layers" / "sha256").iterdir()}
+
+
+def blob_files(service: Service) -> set[str]:
+    return {p.name for p in (service.state_dir / "images" / "blobs" / "sha256").iterdir()}
+
+
+def delete_all(client: httpx.Client, *refs: str) -> None:
+    for ref in refs:
+        client.delete(f"/images/{ref}", params={"force": "true"})
+
+
+def test_pull_inspect_and_run_with_the_image_config(
+    client: httpx.Client, registry: Registry
+) -> None:
+    ref = f"{registry.host}/e2e/app:app"
+    response = pull(client, ref)
+    assert response.status_code == 201, response.text
+    image = response.json()
+    try:
+        assert image["kind"] == "pulled" and image["name"] == ref
+        assert image["tags"] == [ref]
+        assert image["id"].startswith("sha256:") and len(image["id"]) == 71
+        assert image["layers"] == [sha(base_layer()), sha(top_layer())]
+        assert image["digests"][0].startswith(f"{registry.host}/e2e/app@sha256:")
+        config = image["config"]
+        assert config["entrypoint"] == ["/bin/sh", "-c"] and config["user"] == "1000:1000"
+        assert config["exposed_ports"] == ["8080/tcp"] and config["volumes"] == ["/data"]
+        assert config["stop_signal"] == "SIGQUIT" and config["working_dir"] == "/work/dir"
+        # by tag, by digest, by id and by short id
+        for name in (ref, image["digests"][0], image["id"], image["id"][7:19]):
+            got = client.get(f"/images/{name}")
+            assert got.status_code == 200, (name, got.text)
+            assert got.json()["id"] == image["id"]
+        assert image["id"] in [i["id"] for i in client.get("/images").json()]
+
+        # no command: Entrypoint + Cmd, with Env, WorkingDir (made) and User
+        done = run(client, [], image=ref)
+        assert done["exit_code"] == 0, done
+        assert logs(client, done["id"]) == "hello from /work/dir as 1000:1000\n"
+        assert done["image"] == ref
+        labels = client.get(f"/containers/{done['id']}").json()["labels"]
+        assert labels == {"test": "registry", "tier": "app"}
+        # a command replaces Cmd and keeps the Entrypoint; the request's env wins
+        done = run(client, ["echo $GREETING; cat /etc/motd"], image=ref, env={"GREETING": "hi"})
+        assert logs(client, done["id"]) == "hi\nnew motd\n"
+        # an entrypoint replaces the image's and drops its Cmd; user and workdir override
+        done = run(
+            client, ["-c", "ls /opaque; test -e /etc/gone || echo gone; busybox id -u; pwd"],
+            image=ref, entrypoint=["/bin/sh"], user="0", workdir="/tmp",
+        )
+        assert logs(client, done["id"]) == "new\ngone\n0\n/tmp\n"
+    finally:
+        for c in client.get("/containers", params={"all": "true"}).json():
+            if c["image"] == ref:
+                client.delete(f"/containers/{c['id']}", params={"force": "true"})
+        delete_all(client, ref)
+
+
+def test_a_container_in_a_user_namespace_runs_on_shifted_layers(
+    client: httpx.Client, registry: Registry
+) -> None:
+    ref = f"{registry.host}/e2e/app:app"
+    assert pull(client, ref).status_code == 201
+    try:
+        script = ("busybox id -u; cat /etc/motd; ls /opaque; test -e /etc/gone || echo gone;"
+                  " echo w > /etc/motd && cat /etc/motd")
+        done = run(client, [script], image=ref, userns=True, user="0")
+        assert done["exit_code"] == 0, done
+        assert logs(client, done["id"]) == "0\nnew motd\nnew\ngone\nw\n"
+        client.delete(f"/containers/{done['id']}")
+    finally:
+        delete_all(client, ref)
+
+
+def test_progress_stream_and_a_re_pull_fetches_only_the_manifest(
+    client: httpx.Client, service: Service, proxy: Proxy
+) -> None:
+    ref = f"{proxy.host}/e2e/three:three"
+    response = pull(client, ref, progress="true")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    try:
+        assert [step["status"] for step in lines[:3]] == ["Pulling fs layer"] * 3
+        done = [step["layer"] for step in lines if step.get("status") == "Pull complete"]
+        assert len(done) == 3
+        assert any(step.get("status") == "Downloading" for step in lines)
+        assert lines[-1]["image"]["tags"] == [ref]
+        fetched = sum(proxy.blob_gets.values())
+        assert fetched == 4  # the config and three layers
+
+        again = [json.loads(line) for line in pull(client, ref, progress="true").text.splitlines()]
+        assert [s["status"] for s in again[3:6]] == ["Already exists"] * 3
+        assert again[-1]["image"]["id"] == lines[-1]["image"]["id"]
+        assert sum(proxy.blob_gets.values()) == fetched  # only the manifest, no blob again
+    finally:
+        delete_all(client, ref)
+
+
+def test_layers_are_shared_and_freed_with_the_last_image(
+    client: httpx.Client, service: Service, registry: Registry
+) -> None:
+    app, base = f"{registry.host}/e2e/app:app", f"{registry.host}/e2e/base:base"
+    before_layers, before_blobs = layer_dirs(service), blob_files(service)
+    assert pull(client, app).status_code == 201
+    assert pull(client, base).status_code == 201
+    base_hex, top_hex = sha(base_layer())[7:], sha(top_layer())[7:]
+    assert {base_hex, top_hex} <= layer_dirs(service)
+    # a container keeps its image
+    used = run(client, ["true"], image=base)
+    response = client.delete(f"/images/{base}")
+    assert response.status_code == 409 and used["name"] in response.text
+    client.delete(f"/containers/{used['id']}")
+    assert client.delete(f"/images/{app}").status_code == 204
+    assert client.get(f"/images/{app}").status_code == 404
+    assert base_hex in layer_dirs(service) and top_hex not in layer_dirs(service)
+    assert client.delete(f"/images/{base}").status_code == 204
+    assert layer_dirs(service) == before_layers and blob_files(service) == before_blobs
+
+
+def test_tags_untag_force_and_prune(client: httpx.Client, registry: Registry) -> None:
+    base = f"{registry.host}/e2e/base:base"
+    image = pull(client, base).json()
+    try:
+        tagged = client.post(f"/images/{base}/tag", json={"tag": "mine/base:v1"})
+        assert tagged.status_code == 201, tagged.text
+        assert sorted(tagged.json()["tags"]) == sorted([base, "mine/base:v1"])
+        assert client.get("/images/docker.io/mine/base:v1").json()["id"] == image["id"]
+        # by id with two tags: refused without force
+        assert client.delete(f"/images/{image['id']}").status_code == 409
+        # one tag of two: only untagged
+        assert client.delete("/images/mine/base:v1").status_code == 204
+        assert client.get(f"/images/{base}").json()["tags"] == [base]
+        assert client.get("/images/mine/base:v1").status_code == 404
+        assert client.post(f"/images/{base}/tag", json={"tag": "Bad:Tag"}).status_code == 422
+        # prune leaves tagged images
+        assert client.post("/images/prune").json() == {"deleted": []}
+        assert client.get(f"/images/{base}").status_code == 200
+    finally:
+        delete_all(client, base, "mine/base:v1")
+
+
+def test_errors_name_the_tag_the_reference_and_the_registry(
+    client: httpx.Client, registry: Registry
+) -> None:
+    response = pull(client, f"{registry.host}/e2e/app:nope")
+    assert response.status_code == 404 and "e2e/app:nope" in response.text
+    response = pull(client, "Not A Reference")
+    assert response.status_code == 422 and "reference" in response.text
+    dead = f"127.0.0.1:{free_port()}/e2e/app:app"
+    started = time.monotonic()
+    response = pull(client, dead)
+    assert response.status_code == 502 and "does not answer" in response.text
+    assert time.monotonic() - started < 10
+    # progress: the same errors, as the stream's last line
+    lines = pull(client, f"{registry.host}/e2e/app:nope", progress="true").text.splitlines()
+    assert json.loads(lines[-1])["status_code"] == 404
+
+
+def test_a_corrupted_blob_is_refused_and_leaves_nothing(
+    client: httpx.Client, service: Service, proxy: Proxy
+) -> None:
+    layers, blobs = layer_dirs(service), blob_files(service)
+    proxy.corrupt.add(sha(gzip.compress(top_layer(), mtime=0)))
+    response = pull(client, f"{proxy.host}/e2e/app:app")
+    assert response.status_code in (502, 503), response.text
+    assert "hashes to" in response.text or "digest" in response.text
+    assert client.get(f"/images/{proxy.host}/e2e/app:app").status_code == 404
+    assert layer_dirs(service) == layers and blob_files(service) == blobs
+    ingest = service.state_dir / "images" / "blobs" / "ingest"
+    assert list(Path(ingest).iterdir()) == []
