@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,16 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Service, free_port, logs, run
-from tests.e2e.oci_registry import Layout, Proxy, Registry, base_layer, sha, tar_layer, top_layer
+from tests.e2e.oci_registry import (
+    BUSYBOX,
+    Layout,
+    Proxy,
+    Registry,
+    base_layer,
+    sha,
+    tar_layer,
+    top_layer,
+)
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("docker-registry") and shutil.which("skopeo")),
@@ -47,13 +57,46 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     layout.tag(layout.image([base_layer()]), "base")
     extra = tar_layer([("extra", "file", "a third layer\n")])
     layout.tag(layout.image([base_layer(), top_layer(), extra]), "three")
+    umoci_layout = umoci_image(tmp_path_factory.mktemp("umoci"))
     reg = Registry(tmp_path_factory.mktemp("registry")).start()
     try:
         for tag in ("app", "base", "three"):
             reg.push(layout.path, tag, f"e2e/{tag}")
+        reg.push(umoci_layout, "u", "e2e/umoci")
         yield reg
     finally:
         reg.stop()
+
+
+def umoci_image(tmp: Path) -> Path:
+    """An image built by umoci from a busybox rootfs, in two layers (the second
+    deletes one file and replaces another), with an Entrypoint/Cmd/Env/WorkingDir/User."""
+    layout, bundle = tmp / "layout", tmp / "bundle"
+
+    def umoci(*args: str) -> None:
+        subprocess.run(["umoci", *args], check=True, capture_output=True, timeout=60)
+
+    umoci("init", "--layout", str(layout))
+    umoci("new", "--image", f"{layout}:u")
+    umoci("unpack", "--image", f"{layout}:u", str(bundle))
+    rootfs = bundle / "rootfs"
+    (rootfs / "bin").mkdir()
+    (rootfs / "etc").mkdir()
+    shutil.copy2(BUSYBOX, rootfs / "bin" / "busybox")
+    (rootfs / "bin" / "sh").symlink_to("busybox")
+    (rootfs / "etc" / "motd").write_text("one\n")
+    (rootfs / "etc" / "gone").write_text("deleted by the second layer\n")
+    umoci("repack", "--image", f"{layout}:u", str(bundle))
+    shutil.rmtree(bundle)
+    umoci("unpack", "--image", f"{layout}:u", str(bundle))
+    (rootfs / "etc" / "gone").unlink()
+    (rootfs / "etc" / "motd").write_text("two\n")
+    umoci("repack", "--image", f"{layout}:u", str(bundle))
+    umoci("config", "--image", f"{layout}:u", "--config.entrypoint", "/bin/sh",
+          "--config.entrypoint", "-c", "--config.cmd", "cat /etc/motd; ls /etc; pwd; busybox id -u",
+          "--config.env", "PATH=/bin", "--config.workingdir", "/made/here",
+          "--config.user", "1000:1000")
+    return layout
 
 
 @pytest.fixture
@@ -125,6 +168,32 @@ def test_pull_inspect_and_run_with_the_image_config(
             if c["image"] == ref:
                 client.delete(f"/containers/{c['id']}", params={"force": "true"})
         delete_all(client, ref)
+
+
+@pytest.mark.skipif(not shutil.which("umoci"), reason="needs umoci (scripts/setup installs it)")
+def test_an_image_built_by_umoci_runs_with_its_config(
+    client: httpx.Client, registry: Registry
+) -> None:
+    ref = f"{registry.host}/e2e/umoci:u"
+    response = pull(client, ref)
+    assert response.status_code == 201, response.text
+    try:
+        assert len(response.json()["layers"]) == 2
+        done = run(client, [], image=ref)
+        assert done["exit_code"] == 0, done
+        assert logs(client, done["id"]) == "two\nmotd\n/made/here\n1000\n"
+        client.delete(f"/containers/{done['id']}")
+    finally:
+        delete_all(client, ref)
+
+
+def test_no_command_and_an_image_without_one_is_a_422_naming_command(
+    client: httpx.Client,
+) -> None:
+    for body in ({"image": "busybox"}, {"image": "busybox", "command": []}):
+        response = client.post("/containers", json=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["body", "command"]
 
 
 def test_a_container_in_a_user_namespace_runs_on_shifted_layers(
