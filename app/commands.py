@@ -114,7 +114,7 @@ def docker_create_request(config: models.ContainerConfig, name: str, image: Imag
     body = _validated(
         ContainerCreate,
         lambda: {
-            "command": models.command(config),
+            **_argv(config, image),
             "name": name.removeprefix("/") or None,
             "hostname": config.Hostname or None,
             "env": models.environment(config.Env),
@@ -126,7 +126,7 @@ def docker_create_request(config: models.ContainerConfig, name: str, image: Imag
             "stdin": config.OpenStdin,
             "tty_size": models.tty_size(config),
             "limits": models.limits(config),
-            "image": image.name,
+            "image": config.Image if image.kind == "pulled" else image.name,
             "read_only": host.ReadonlyRootfs,
             "mounts": models.mounts(host),
             "labels": config.Labels or {},
@@ -136,6 +136,20 @@ def docker_create_request(config: models.ContainerConfig, name: str, image: Imag
         "container config",
     )
     return create_request(body, start=False, stdin_once=config.OpenStdin and config.StdinOnce)
+
+
+def _argv(config: models.ContainerConfig, image: Image) -> dict[str, Any]:
+    """Docker's Entrypoint and Cmd: one argv for an image without a config;
+    for a pulled one, apart, so that the runtime combines them with the
+    image's by Docker's rules (runtime/imagedefaults.py)."""
+    if image.config is None:
+        return {"command": models.command(config)}
+    entrypoint = config.Entrypoint
+    return {
+        "command": config.Cmd or [],
+        # `docker run --entrypoint ""` sends [""]: clear the image's.
+        "entrypoint": [a for a in entrypoint if a] if entrypoint is not None else None,
+    }
 
 
 def docker_exec_request(config: models.ExecConfig) -> ExecRequest:

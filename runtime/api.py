@@ -15,7 +15,7 @@ holds both to it:
       waiting               exit_future, removal_future, wait, waiter_count
       output                logs, log_lines, log_chunks
       images                list_images, get_image, image_users, delete_image, begin_import,
-                          pull_image, tag_image, prune_images
+                          pull_image, tag_image, prune_images, resolve_remote
       execs                 exec, create_exec, check_exec_start, start_exec, get_exec,
                             list_execs, exec_exit_future, wait_exec, exec_logs,
                             exec_log_chunks
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from runtime.images import Image
     from runtime.images.pull import Progress
     from runtime.images.registry import Credentials
-    from runtime.imaging import Removal
+    from runtime.imaging import RemoteImage, Removal
     from runtime.interactive import AttachTarget
     from runtime.records import ContainerRecord, ExecRecord
     from runtime.runtime import Runtime
@@ -180,6 +180,8 @@ class RuntimeApi(Protocol):
     def tag_image(self, ref: str, tag: str) -> Image: ...
 
     def prune_images(self) -> builtins.list[Removal]: ...
+
+    def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage: ...
 
     def begin_import(self, name: str) -> ImageImport: ...
 

@@ -6,6 +6,7 @@
     delete   a tag, or a whole image (``force`` for one with several tags);
              never an image a container (even an exited one) is built on
     prune    every dangling (untagged) pulled image no container uses
+    resolve_remote  what a registry has under a reference (Docker's /distribution)
 
 Deletes hold the admission lock, which ``create`` holds from its last look at
 the image until its record is in: no container slips onto an image being
@@ -46,6 +47,17 @@ class RegistryOptions:
             mirrors=self.mirrors,
             timeout=REGISTRY_TIMEOUT,
         )
+
+
+@dataclass(frozen=True)
+class RemoteImage:
+    """What a registry says of a reference, without pulling it (the platform's manifest)."""
+
+    media_type: str
+    digest: str
+    size: int
+    architecture: str
+    os: str
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,19 @@ class Imaging:
         image = self.images.get(found.entry.id)
         self._event("pull", ref.familiar(), image)
         return image
+
+    def resolve_remote(self, text: str, credentials: Credentials | None = None) -> RemoteImage:
+        ref = parse(text, field="reference")
+        found = self.client().resolve(
+            ref, credentials=credentials, cached=self.images.layered.blobs.cached
+        )
+        return RemoteImage(
+            media_type=found.manifest.media_type,
+            digest=found.digest,
+            size=len(found.manifest_bytes),
+            architecture=found.config.architecture,
+            os=found.config.os,
+        )
 
     def tag(self, source: str, target: str) -> Image:
         image = self.images.get(source)

@@ -78,7 +78,7 @@ from runtime.images.builtin import HOST
 from runtime.images.hostview import HostPathError, HostView
 from runtime.images.pull import Progress
 from runtime.images.registry import Credentials
-from runtime.imaging import Imaging, RegistryOptions, Removal
+from runtime.imaging import Imaging, RegistryOptions, RemoteImage, Removal
 from runtime.interactive import AttachTarget, Interactive
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
@@ -544,6 +544,9 @@ class Runtime:
 
     def prune_images(self) -> builtins.list[Removal]:
         return self.imaging.prune()
+
+    def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage:
+        return self.imaging.resolve_remote(ref, credentials)
 
     def begin_import(self, name: str) -> ImportJob:
         """Start importing a tar stream as image ``name``: ``write`` chunks, then ``finish``."""

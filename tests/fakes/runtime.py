@@ -54,7 +54,7 @@ from runtime.events import EventLog
 from runtime.images import Image, normalize_name
 from runtime.images.pull import Progress, PullProgress
 from runtime.images.registry import Credentials
-from runtime.imaging import Removal
+from runtime.imaging import RemoteImage, Removal
 from runtime.signals import parse_signal
 from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Status
 
@@ -396,8 +396,12 @@ class FakeRuntime:
     @recorded
     def get_image(self, ref: str) -> Image:
         """By name, Docker's defaults dropped (``normalize_name``), as ``ImageStore.get``."""
+        try:
+            name = normalize_name(ref)
+        except ValueError:  # a pulled image's tag or id
+            name = ref
         for image in self.images:
-            if image.name == normalize_name(ref):
+            if name in (image.name, image.id) or ref in image.tags:
                 return image
         raise NotFound("image", ref)
 
@@ -433,6 +437,11 @@ class FakeRuntime:
     @recorded
     def prune_images(self) -> builtins.list[Removal]:
         return []
+
+    @recorded
+    def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage:
+        return RemoteImage("application/vnd.oci.image.manifest.v1+json", "sha256:" + "0" * 64,
+                           2, "amd64", "linux")
 
     @recorded
     def begin_import(self, name: str) -> ImageImport:
