@@ -31,7 +31,7 @@ from app.docker.errors import DockerError
 from app.docker.views import epoch, image_id
 from app.uploads import import_body
 from runtime.api import RuntimeApi
-from runtime.errors import RuntimeFailure
+from runtime.errors import NotFound, RuntimeFailure
 from runtime.images import Image, normalize_name
 from runtime.images.oci import ImageConfig
 from runtime.images.reference import parse
@@ -49,8 +49,19 @@ def normalize(name: str) -> str:
 
 
 def resolve(runtime: RuntimeApi, name: str) -> Image:
-    """The local image a client means, or Docker's 404 (which makes the CLI try a pull)."""
-    return runtime.get_image(name)
+    """The local image a client means, or Docker's 404 (which makes the CLI try a pull).
+
+    Built-in and imported images are found by the ids this API gives them too
+    (``docker_id``: docker-py's ``images.list`` looks each one up by id)."""
+    try:
+        return runtime.get_image(name)
+    except NotFound:
+        wanted = name.removeprefix("sha256:")
+        if len(wanted) >= 12 and all(c in "0123456789abcdef" for c in wanted):
+            for image in runtime.list_images():
+                if image.id is None and docker_id(image)[7:].startswith(wanted):
+                    return image
+        raise
 
 
 def docker_id(image: Image) -> str:
@@ -223,7 +234,8 @@ def tag_image(name: str, runtime: RuntimeDep, repo: str = "", tag: str = "") -> 
 @router.delete("/images/{name:path}")
 def remove_image(name: str, runtime: RuntimeDep, force: bool = False) -> list[dict[str, str]]:
     """A tag, or the image; built-in ones are a 403, images in use a 409."""
-    removed = runtime.delete_image(name, force)
+    image = resolve(runtime, name)
+    removed = runtime.delete_image(name if image.id else image.name, force)
     # An imported image's "id" is the hash of its name, as everywhere here.
     return [
         {r.action: image_id(r.what) if r.action == "Deleted" and ":" not in r.what else r.what}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,82 +20,19 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Service, free_port, logs, run
-from tests.e2e.oci_registry import (
-    BUSYBOX,
-    Layout,
-    Proxy,
-    Registry,
-    base_layer,
-    sha,
-    tar_layer,
-    top_layer,
-)
+from tests.e2e.oci_registry import Proxy, Registry, base_layer, sha, top_layer
+from tests.e2e.pulled_images import start_app_registry
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("docker-registry") and shutil.which("skopeo")),
     reason="needs docker-registry and skopeo (scripts/setup installs them)",
 )
 
-APP_CONFIG: dict[str, object] = {
-    "Entrypoint": ["/bin/sh", "-c"],
-    "Cmd": ['echo "$GREETING from $(pwd) as $(busybox id -u):$(busybox id -g)"'],
-    "Env": ["PATH=/bin", "GREETING=hello"],
-    "WorkingDir": "/work/dir",
-    "User": "1000:1000",
-    "ExposedPorts": {"8080/tcp": {}},
-    "Volumes": {"/data": {}},
-    "Labels": {"test": "registry", "tier": "app"},
-    "StopSignal": "SIGQUIT",
-}
-
-
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    layout = Layout(tmp_path_factory.mktemp("oci") / "layout")
-    layout.tag(layout.image([base_layer(), top_layer()], config_fields=APP_CONFIG), "app")
-    layout.tag(layout.image([base_layer()]), "base")
-    extra = tar_layer([("extra", "file", "a third layer\n")])
-    layout.tag(layout.image([base_layer(), top_layer(), extra]), "three")
-    umoci_layout = umoci_image(tmp_path_factory.mktemp("umoci"))
-    reg = Registry(tmp_path_factory.mktemp("registry")).start()
-    try:
-        for tag in ("app", "base", "three"):
-            reg.push(layout.path, tag, f"e2e/{tag}")
-        reg.push(umoci_layout, "u", "e2e/umoci")
-        yield reg
-    finally:
-        reg.stop()
-
-
-def umoci_image(tmp: Path) -> Path:
-    """An image built by umoci from a busybox rootfs, in two layers (the second
-    deletes one file and replaces another), with an Entrypoint/Cmd/Env/WorkingDir/User."""
-    layout, bundle = tmp / "layout", tmp / "bundle"
-
-    def umoci(*args: str) -> None:
-        subprocess.run(["umoci", *args], check=True, capture_output=True, timeout=60)
-
-    umoci("init", "--layout", str(layout))
-    umoci("new", "--image", f"{layout}:u")
-    umoci("unpack", "--image", f"{layout}:u", str(bundle))
-    rootfs = bundle / "rootfs"
-    (rootfs / "bin").mkdir()
-    (rootfs / "etc").mkdir()
-    shutil.copy2(BUSYBOX, rootfs / "bin" / "busybox")
-    (rootfs / "bin" / "sh").symlink_to("busybox")
-    (rootfs / "etc" / "motd").write_text("one\n")
-    (rootfs / "etc" / "gone").write_text("deleted by the second layer\n")
-    umoci("repack", "--image", f"{layout}:u", str(bundle))
-    shutil.rmtree(bundle)
-    umoci("unpack", "--image", f"{layout}:u", str(bundle))
-    (rootfs / "etc" / "gone").unlink()
-    (rootfs / "etc" / "motd").write_text("two\n")
-    umoci("repack", "--image", f"{layout}:u", str(bundle))
-    umoci("config", "--image", f"{layout}:u", "--config.entrypoint", "/bin/sh",
-          "--config.entrypoint", "-c", "--config.cmd", "cat /etc/motd; ls /etc; pwd; busybox id -u",
-          "--config.env", "PATH=/bin", "--config.workingdir", "/made/here",
-          "--config.user", "1000:1000")
-    return layout
+    reg = start_app_registry(tmp_path_factory)
+    yield reg
+    reg.stop()
 
 
 @pytest.fixture
