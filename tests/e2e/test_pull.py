@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Service, free_port, logs, run
+from tests.e2e.conftest import ROOT, Service, free_port, logs, run
 from tests.e2e.oci_registry import Proxy, Registry, base_layer, sha, top_layer
 from tests.e2e.pulled_images import start_app_registry
 
@@ -245,3 +248,47 @@ def test_a_corrupted_blob_is_refused_and_leaves_nothing(
     assert layer_dirs(service) == layers and blob_files(service) == blobs
     ingest = service.state_dir / "images" / "blobs" / "ingest"
     assert list(Path(ingest).iterdir()) == []
+
+
+def mydocker(
+    service: Service, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        env={**os.environ, "MYDOCKER_HOST": service.url},
+        input=stdin, capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )
+
+
+def test_the_cli_pulls_with_bars_lists_tags_runs_and_removes(
+    service: Service, registry: Registry
+) -> None:
+    ref, base = f"{registry.host}/e2e/app:app", f"{registry.host}/e2e/base:base"
+    try:
+        pulled = mydocker(service, "pull", ref)
+        assert pulled.returncode == 0, pulled.stderr
+        lines = pulled.stdout.splitlines()
+        assert sum(line.endswith(": Pull complete") for line in lines) == 2
+        assert lines[-2].startswith("Digest: sha256:")
+        again = mydocker(service, "pull", ref)
+        cached = [line for line in again.stdout.splitlines() if line.endswith("(cached)")]
+        assert len(cached) == 2
+        assert mydocker(service, "tag", ref, "mine/app:v3").returncode == 0
+        listed = mydocker(service, "images").stdout
+        assert ref in listed and "mine/app:v3" in listed
+        ran = mydocker(service, "run", "--image", ref)
+        assert (ran.returncode, ran.stdout) == (0, "hello from /work/dir as 1000:1000\n"), ran
+        # run of a missing image pulls it first (its one layer is app's bottom one: cached)
+        ran = mydocker(service, "run", "--image", base, "--", "busybox", "cat", "/etc/motd")
+        assert (ran.returncode, ran.stdout) == (0, "old motd\n"), ran.stderr
+        assert "Unable to find image" in ran.stderr and "Already exists (cached)" in ran.stderr
+        assert mydocker(service, "rmi", "mine/app:v3").returncode == 0
+        missing = mydocker(service, "pull", f"{registry.host}/e2e/app:nope")
+        assert missing.returncode != 0 and "e2e/app:nope" in missing.stderr
+    finally:
+        client = httpx.Client(base_url=service.url, timeout=60)
+        for c in client.get("/containers", params={"all": "true"}).json():
+            if c["image"] in (ref, base):
+                client.delete(f"/containers/{c['id']}", params={"force": "true"})
+        delete_all(client, ref, base, "mine/app:v3")
+        client.close()
