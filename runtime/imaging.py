@@ -6,6 +6,7 @@
     delete   a tag, or a whole image (``force`` for one with several tags);
              never an image a container (even an exited one) is built on
     prune    every dangling (untagged) pulled image no container uses
+    save, load  docker save / OCI layout tarballs (runtime/images/archive.py)
     resolve_remote  what a registry has under a reference (Docker's /distribution)
 
 Deletes hold the admission lock, which ``create`` holds from its last look at
@@ -17,12 +18,16 @@ event or a record.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from threading import Lock
 
-from runtime.errors import Conflict, Forbidden, InvalidArgument
+from runtime.errors import Conflict, Forbidden, InvalidArgument, TooLarge
 from runtime.events import EventLog, EventType, now_event
-from runtime.images import Image, ImageStore
+from runtime.images import Image, ImageStore, archive
 from runtime.images.pull import Progress
 from runtime.images.reference import Reference, parse
 from runtime.images.registry import Credentials, RegistryClient
@@ -166,6 +171,32 @@ class Imaging:
         self._event("delete", image.name, image)
         return [Removal("Untagged", t) for t in untagged] + [Removal("Deleted", image.id)]
 
+    def save(self, refs: list[str]) -> Iterator[bytes]:
+        """A ``docker save`` / OCI-layout tarball of pulled images, chunk by chunk."""
+        found = []
+        for text in refs:
+            image = self.images.get(text)
+            layered = self.images.layered.find(image.id or "") if image.id else None
+            if layered is None:
+                raise InvalidArgument("names", f"{image.name} is {image.kind}: only pulled "
+                                      "or loaded images can be saved (export a container)")
+            found.append(layered)
+        return archive.save(self.images.layered, found)
+
+    def begin_load(self) -> LoadJob:
+        return LoadJob(self)
+
+    def load(self, path: Path) -> list[Image]:
+        try:
+            loaded = archive.load(self.images.layered, path)
+        except BaseException:
+            self.images.layered.collect()  # what the load stored and no image names
+            raise
+        images = [self.images.get(found.entry.id) for found in loaded]
+        for image in images:
+            self._event("load", image.name, image)
+        return images
+
     def prune(self) -> list[Removal]:
         """Delete the dangling pulled images that no container uses."""
         removed: list[Removal] = []
@@ -189,6 +220,34 @@ class Imaging:
 
     def _event(self, action: str, name: str, image: Image) -> None:
         self.events.publish(now_event(EventType.IMAGE, action, image.id or image.name, name))
+
+
+class LoadJob:
+    """A load: the body is spooled to ``<images>/.load-XXXX/archive``, then read."""
+
+    def __init__(self, imaging: Imaging) -> None:
+        self.imaging = imaging
+        self.staging = Path(tempfile.mkdtemp(prefix=".load-", dir=imaging.images.root))
+        self._file = (self.staging / "archive").open("wb")
+        self.received = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        if self.received > self.imaging.images.max_bytes:
+            self.abort()
+            raise TooLarge(f"the archive is larger than the cap of {self.imaging.images.max_bytes}")
+        self._file.write(chunk)
+
+    def finish(self) -> list[Image]:
+        try:
+            self._file.close()
+            return self.imaging.load(self.staging / "archive")
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        self._file.close()
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def _tag_named(text: str, image: Image) -> Reference | None:

@@ -78,7 +78,7 @@ from runtime.images.builtin import HOST
 from runtime.images.hostview import HostPathError, HostView
 from runtime.images.pull import Progress
 from runtime.images.registry import Credentials
-from runtime.imaging import Imaging, RegistryOptions, RemoteImage, Removal
+from runtime.imaging import Imaging, LoadJob, RegistryOptions, RemoteImage, Removal
 from runtime.interactive import AttachTarget, Interactive
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
@@ -544,6 +544,13 @@ class Runtime:
 
     def prune_images(self) -> builtins.list[Removal]:
         return self.imaging.prune()
+
+    def save_images(self, refs: builtins.list[str]) -> Iterator[bytes]:
+        return self.imaging.save(refs)
+
+    def begin_load(self) -> LoadJob:
+        """Start loading a docker save / OCI layout tarball: ``write`` chunks, then ``finish``."""
+        return self.imaging.begin_load()
 
     def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage:
         return self.imaging.resolve_remote(ref, credentials)

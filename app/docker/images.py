@@ -29,7 +29,7 @@ from app import pulls
 from app.deps import RuntimeDep
 from app.docker.errors import DockerError
 from app.docker.views import epoch, image_id
-from app.uploads import import_body
+from app.uploads import import_body, load_body
 from runtime.api import RuntimeApi
 from runtime.errors import NotFound, RuntimeFailure
 from runtime.images import Image, normalize_name
@@ -101,6 +101,29 @@ def _config(config: ImageConfig | None) -> dict[str, Any]:
         "Labels": dict(config.labels),
         "StopSignal": config.stop_signal or None,
     }
+
+
+@router.get("/images/get")
+def save_images(runtime: RuntimeDep, names: Annotated[list[str], Query()]) -> StreamingResponse:
+    """``docker save``: the named images in one tarball."""
+    return StreamingResponse(runtime.save_images(names), media_type="application/x-tar")
+
+
+@router.post("/images/load")
+async def load_images(request: Request, runtime: RuntimeDep, quiet: bool = False) -> Response:
+    """``docker load``: the progress stream the CLI prints (``Loaded image: …``)."""
+    loaded = await load_body(runtime, request)
+    lines = [
+        json.dumps({"stream": f"Loaded image: {tag}\n"})
+        for image in loaded
+        for tag in image.tags or (f"ID: {image.id}",)
+    ]
+    return Response("\n".join(lines) + "\n", media_type="application/json")
+
+
+@router.get("/images/{name:path}/get")
+def save_image(name: str, runtime: RuntimeDep) -> StreamingResponse:
+    return StreamingResponse(runtime.save_images([name]), media_type="application/x-tar")
 
 
 @router.get("/images/{name:path}/json")

@@ -22,7 +22,7 @@ from app import pulls
 from app.deps import RuntimeDep
 from app.schemas import IMAGE_REF_PATTERN, ErrorDetail, ImagePublic
 from app.schemas.images import ImagePull, ImageTag
-from app.uploads import import_body
+from app.uploads import import_body, load_body
 from runtime.errors import RuntimeFailure
 from runtime.images import Image
 from runtime.images.reference import parse
@@ -78,6 +78,19 @@ def _final(image: Image | None, error: RuntimeFailure | None) -> dict[str, Any]:
         assert error is not None
         return pulls.native_error(error)
     return {"image": ImagePublic.from_image(image).model_dump(mode="json")}
+
+
+@router.post("/load", responses={400: {"model": ErrorDetail, "description": "Not an archive."}})
+async def load_images(request: Request, runtime: RuntimeDep) -> list[ImagePublic]:
+    """Load a `docker save` tarball or an OCI image layout (as a tar): its images and tags."""
+    return [ImagePublic.from_image(i) for i in await load_body(runtime, request)]
+
+
+@router.get("/{name:path}/export", responses=NOT_FOUND)
+def export_image(name: str, runtime: RuntimeDep) -> StreamingResponse:
+    """A pulled image as a tarball that `docker load` and OCI tools read (both layouts)."""
+    chunks = runtime.save_images([name])
+    return StreamingResponse(chunks, media_type="application/x-tar")
 
 
 @router.post("/prune")

@@ -32,7 +32,7 @@ from runtime.errors import InvalidArgument, NotFound
 from runtime.images.blobs import BlobStore
 from runtime.images.catalog import Catalog, CatalogEntry
 from runtime.images.layers import LayerStore
-from runtime.images.oci import ImageConfig, digest_hex, parse_config
+from runtime.images.oci import ImageConfig, Manifest, digest_hex, parse_config
 from runtime.images.pull import Progress, pull
 from runtime.images.reference import Reference, parse
 from runtime.images.registry import Credentials, RegistryClient
@@ -123,6 +123,28 @@ class LayeredImages:
         except BaseException:
             self.collect()  # what this pull fetched and no image names
             raise
+        return self.describe(entry)
+
+    def record(
+        self,
+        image_id: str,
+        manifest_digest: str,
+        diff_ids: tuple[str, ...],
+        manifest: Manifest,
+        tags: list[Reference],
+    ) -> LayeredImage:
+        """Record an image whose blobs and layers are in place (a load), then tag it."""
+        entry = self.catalog.new_entry(
+            image_id,
+            manifests=(manifest_digest,),
+            repo_digests=(),
+            diff_ids=diff_ids,
+            size_bytes=sum(layer.size for layer in manifest.layers),
+        )
+        entry = self.catalog.add(entry, None)
+        for ref in tags:
+            if ref.tag is not None:
+                self.catalog.tag(entry.id, ref)
         return self.describe(entry)
 
     @contextlib.contextmanager

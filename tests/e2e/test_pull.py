@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -292,3 +293,41 @@ def test_the_cli_pulls_with_bars_lists_tags_runs_and_removes(
                 client.delete(f"/containers/{c['id']}", params={"force": "true"})
         delete_all(client, ref, base, "mine/app:v3")
         client.close()
+
+
+def test_export_and_load_round_trip_and_docker_save_load(
+    client: httpx.Client, service: Service, registry: Registry, tmp_path: Path
+) -> None:
+    ref = f"{registry.host}/e2e/app:app"
+    image = pull(client, ref).json()
+    try:
+        exported = client.get(f"/images/{ref}/export")
+        assert exported.status_code == 200, exported.text
+        saved = tmp_path / "app.tar"
+        saved.write_bytes(exported.content)
+        with tarfile.open(saved) as tar:
+            names = set(tar.getnames())
+            assert {"oci-layout", "index.json", "manifest.json"} <= names
+            manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        assert manifest[0]["RepoTags"] == [ref] and len(manifest[0]["Layers"]) == 2
+        assert client.delete(f"/images/{ref}").status_code == 204
+        loaded = client.post("/images/load", content=saved.read_bytes())
+        assert loaded.status_code == 200, loaded.text
+        assert [(i["id"], i["tags"]) for i in loaded.json()] == [(image["id"], [ref])]
+        done = run(client, [], image=ref)
+        assert logs(client, done["id"]) == "hello from /work/dir as 1000:1000\n"
+        client.delete(f"/containers/{done['id']}")
+        # the OCI layout alone (no manifest.json) loads too, under a new name
+        oci = tmp_path / "oci.tar"
+        with tarfile.open(saved) as src, tarfile.open(oci, "w") as dst:
+            for member in src.getmembers():
+                if member.name != "manifest.json":
+                    dst.addfile(member, src.extractfile(member))
+        assert client.delete(f"/images/{ref}").status_code == 204
+        loaded = client.post("/images/load", content=oci.read_bytes())
+        assert loaded.status_code == 200, loaded.text
+        assert loaded.json()[0]["tags"] == [ref]
+        assert client.post("/images/load", content=b"not a tar").status_code == 400
+        assert client.get("/images/busybox/export").status_code == 422
+    finally:
+        delete_all(client, ref)

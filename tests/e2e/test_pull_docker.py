@@ -105,3 +105,20 @@ def test_docker_py_pull_and_run(service: Service, registry: Registry) -> None:
         assert f"{repo}:app" not in [t for i in client.images.list() for t in i.tags]
     finally:
         client.close()
+
+
+def test_docker_save_and_load(cli: Docker, registry: Registry, tmp_path: Path) -> None:
+    ref = f"{registry.host}/e2e/app:app"
+    try:
+        assert cli("pull", ref).returncode == 0
+        saved = tmp_path / "app.tar"
+        result = cli("save", "-o", str(saved), ref)
+        assert result.returncode == 0, result.stderr
+        assert cli("rmi", ref).returncode == 0
+        loaded = cli("load", "-i", str(saved))
+        assert loaded.returncode == 0, loaded.stderr
+        assert f"Loaded image: {ref}" in loaded.stdout
+        run = cli("run", "--rm", ref)
+        assert (run.returncode, run.stdout) == (0, "hello from /work/dir as 1000:1000\n")
+    finally:
+        cli("rmi", "-f", ref)

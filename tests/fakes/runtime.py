@@ -114,6 +114,20 @@ class FakeImport:
         self.aborted = True
 
 
+class FakeLoad(FakeImport):
+    """A load that keeps the chunks and finishes with ``images`` (or raises ``error``)."""
+
+    def __init__(self, images: list[Image], error: Exception | None = None) -> None:
+        super().__init__(error)
+        self.images = images
+
+    def finish(self) -> list[Image]:  # type: ignore[override]
+        self.finished = True
+        if self.error is not None:
+            raise self.error
+        return self.images
+
+
 class FakeRuntime:
     """Answers from what a test sets; records every call in ``calls``."""
 
@@ -157,6 +171,7 @@ class FakeRuntime:
         #: What ``pull_image`` tells its ``progress``, then raises (if set).
         self.pull_steps: list[PullProgress] = []
         self.pull_error: Exception | None = None
+        self.load_job = FakeLoad([])
         self.exit: Future[ContainerRecord] = Future()
         self.removal: Future[ContainerRecord] = Future()
         self.exec_exit: Future[ExecRecord] = Future()
@@ -433,6 +448,16 @@ class FakeRuntime:
     @recorded
     def tag_image(self, ref: str, tag: str) -> Image:
         return self.get_image(ref)
+
+    @recorded
+    def save_images(self, refs: builtins.list[str]) -> Iterator[bytes]:
+        for ref in refs:
+            self.get_image(ref)
+        return iter([b"tar:", ",".join(refs).encode()])
+
+    @recorded
+    def begin_load(self) -> FakeLoad:
+        return self.load_job
 
     @recorded
     def prune_images(self) -> builtins.list[Removal]:
