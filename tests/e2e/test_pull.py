@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import ROOT, Service, free_port, logs, run
-from tests.e2e.oci_registry import Proxy, Registry, base_layer, sha, top_layer
+from tests.e2e.oci_registry import Layout, Proxy, Registry, base_layer, sha, top_layer
 from tests.e2e.pulled_images import start_app_registry
 
 pytestmark = pytest.mark.skipif(
@@ -331,3 +331,78 @@ def test_export_and_load_round_trip_and_docker_save_load(
         assert client.get("/images/busybox/export").status_code == 422
     finally:
         delete_all(client, ref)
+
+
+PASSWORD = "e2e-Pull-Secret"
+
+
+def test_basic_auth_registry_and_the_password_is_never_logged_or_recorded(
+    client: httpx.Client, service: Service, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    layout = Layout(tmp_path_factory.mktemp("oci-auth") / "layout")
+    layout.tag(layout.image([base_layer()]), "v1")
+    reg = Registry(tmp_path_factory.mktemp("registry-auth"), users={"alice": PASSWORD}).start()
+    ref = f"{reg.host}/private/base:v1"
+    try:
+        reg.push(layout.path, "v1", "private/base", creds=f"alice:{PASSWORD}")
+        assert pull(client, ref).status_code == 403
+        wrong = {"reference": ref, "auth": {"username": "alice", "password": "nope"}}
+        assert client.post("/images/pull", json=wrong).status_code == 403
+        good = {"reference": ref, "auth": {"username": "alice", "password": PASSWORD}}
+        response = client.post("/images/pull", json=good)
+        assert response.status_code == 201, response.text
+        assert PASSWORD not in response.text
+        log = service.state_dir.parent / f"service-{service.port}.log"
+        assert PASSWORD not in log.read_text(errors="replace")
+        # records, events, the image store: nowhere in the state dir
+        for path in service.state_dir.rglob("*"):
+            if path.is_file() and not path.is_socket() and path.stat().st_size < 16 << 20:
+                assert PASSWORD.encode() not in path.read_bytes(), path
+    finally:
+        delete_all(client, ref)
+        reg.stop()
+
+
+def test_an_index_of_two_platforms_pulls_the_hosts(
+    client: httpx.Client, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    layout = Layout(tmp_path_factory.mktemp("oci-multi") / "layout")
+    amd = layout.image([base_layer("amd64")], arch="amd64")
+    arm = layout.image([base_layer("arm64")], arch="arm64")
+    layout.tag(layout.index([
+        {**arm, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+        {**amd, "platform": {"os": "linux", "architecture": "amd64"}},
+    ]), "multi")
+    reg = Registry(tmp_path_factory.mktemp("registry-multi")).start()
+    ref = f"{reg.host}/e2e/multi:multi"
+    try:
+        reg.push(layout.path, "multi", "e2e/multi", all_platforms=True)
+        image = pull(client, ref).json()
+        assert image["config"]["architecture"] == "amd64"
+        assert image["digests"] == [f"{reg.host}/e2e/multi@{amd['digest']}"]
+        done = run(client, ["busybox cat /arch"], image=ref, entrypoint=["/bin/sh", "-c"])
+        assert logs(client, done["id"]) == "amd64\n"
+        client.delete(f"/containers/{done['id']}")
+    finally:
+        delete_all(client, ref)
+        reg.stop()
+
+
+def test_a_registry_mirror_serves_docker_hub_references(
+    registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """--registry-mirror: docker.io/e2e/base goes to the mirror first (no internet here)."""
+    own = Service(
+        state_dir=tmp_path_factory.mktemp("svc-mirror") / "state",
+        port=free_port(),
+        extra_args=["--registry-mirror", f"http://{registry.host}"],
+    )
+    own.start()
+    try:
+        with httpx.Client(base_url=own.url, timeout=60) as client:
+            image = pull(client, "e2e/base:base")
+            assert image.status_code == 201, image.text
+            assert image.json()["tags"] == ["e2e/base:base"]
+            assert client.get("/images/docker.io/e2e/base:base").status_code == 200
+    finally:
+        own.close()
