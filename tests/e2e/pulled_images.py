@@ -3,13 +3,19 @@
 ``start_app_registry`` starts Debian's ``docker-registry`` with ``e2e/app:app``
 (two layers, the config APP_CONFIG), ``e2e/base:base`` (its bottom layer
 alone), ``e2e/three:three`` (three layers) and ``e2e/umoci:u`` (built by
-umoci from a busybox rootfs).
+umoci from a busybox rootfs).  ``TokenRegistry`` puts a registry behind the
+bearer-token flow, with a token endpoint of its own.
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
+import http.server
+import json
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -76,3 +82,64 @@ def umoci_image(tmp: Path) -> Path:
           "--config.env", "PATH=/bin", "--config.workingdir", "/made/here",
           "--config.user", "1000:1000")
     return layout
+
+
+class TokenRegistry:
+    """A registry behind the bearer flow: a ``401`` with ``WWW-Authenticate:
+    Bearer realm=…/token`` until a request carries the token that ``/token``
+    gives for ``user``'s basic credentials; then the request goes to ``upstream``."""
+
+    TOKEN = "e2e-bearer-token"
+
+    def __init__(self, upstream: str, user: str, password: str) -> None:
+        self.upstream = upstream
+        self.token_requests: list[str] = []
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                if self.path.startswith("/token"):
+                    outer.token_requests.append(self.path)
+                    if self.headers.get("Authorization") != expected:
+                        self.reply(401, b'{"errors": []}', {"Content-Type": "application/json"})
+                        return
+                    body = json.dumps({"token": outer.TOKEN}).encode()
+                    self.reply(200, body, {"Content-Type": "application/json"})
+                    return
+                if self.headers.get("Authorization") != f"Bearer {outer.TOKEN}":
+                    challenge = f'Bearer realm="http://{outer.host}/token",service="e2e"'
+                    self.reply(401, b"{}", {"WWW-Authenticate": challenge})
+                    return
+                conn = http.client.HTTPConnection(outer.upstream, timeout=30)
+                accept = self.headers.get("Accept", "*/*")
+                conn.request("GET", self.path, headers={"Accept": accept})
+                response = conn.getresponse()
+                body = response.read()
+                hop = ("content-length", "connection", "transfer-encoding")
+                headers = {k: v for k, v in response.getheaders() if k.lower() not in hop}
+                self.reply(response.status, body, headers)
+                conn.close()
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

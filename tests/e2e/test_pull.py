@@ -25,7 +25,7 @@ import pytest
 
 from tests.e2e.conftest import ROOT, Service, free_port, logs, run
 from tests.e2e.oci_registry import Layout, Proxy, Registry, base_layer, sha, top_layer
-from tests.e2e.pulled_images import start_app_registry
+from tests.e2e.pulled_images import TokenRegistry, start_app_registry
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("docker-registry") and shutil.which("skopeo")),
@@ -406,3 +406,24 @@ def test_a_registry_mirror_serves_docker_hub_references(
             assert client.get("/images/docker.io/e2e/base:base").status_code == 200
     finally:
         own.close()
+
+
+def test_the_bearer_token_flow_through_the_service(
+    client: httpx.Client, service: Service, registry: Registry
+) -> None:
+    bearer = TokenRegistry(registry.host, "bob", PASSWORD)
+    ref = f"{bearer.host}/e2e/base:base"
+    try:
+        response = pull(client, ref)  # anonymous: the token endpoint refuses
+        assert response.status_code == 403 and "anonymous" in response.text
+        body = {"reference": ref, "auth": {"username": "bob", "password": PASSWORD}}
+        response = client.post("/images/pull", json=body)
+        assert response.status_code == 201, response.text
+        assert "scope=repository%3Ae2e%2Fbase%3Apull" in bearer.token_requests[-1]
+        assert "service=e2e" in bearer.token_requests[-1]
+        log = service.state_dir.parent / f"service-{service.port}.log"
+        assert PASSWORD not in log.read_text(errors="replace")
+        assert TokenRegistry.TOKEN not in log.read_text(errors="replace")
+    finally:
+        delete_all(client, ref)
+        bearer.close()
