@@ -154,7 +154,7 @@ class Imaging:
                 self._check_unused(image)
                 self.images.delete(image.name)
                 self._event("delete", image.name, image)
-                return [Removal("Untagged", f"{image.name}:latest"), Removal("Deleted", image.name)]
+                return [Removal("Untagged", image.tags[0]), Removal("Deleted", image.name)]
             assert image.id is not None
             named = _tag_named(text, image)
             if named is not None and len(image.tags) > 1:

@@ -64,6 +64,10 @@ def resolve(runtime: RuntimeApi, name: str) -> Image:
         raise
 
 
+def _is_id(text: str) -> bool:
+    return text.startswith("sha256:")
+
+
 def docker_id(image: Image) -> str:
     return image.id or image_id(image.name)
 
@@ -227,11 +231,9 @@ async def _import(
         raise DockerError(501, "importing from a URL is not supported; send the tar (fromSrc=-)")
     if any(changes):
         raise DockerError(400, "unsupported option: changes (images carry no config)")
-    if tag not in ("", "latest"):
-        raise DockerError(400, f"unsupported tag {tag!r}: images have no tags but latest")
     if not repo:
         raise DockerError(400, "give the new image a name (docker import FILE NAME)")
-    image = await import_body(runtime, repo, request)
+    image = await import_body(runtime, f"{repo}:{tag}" if tag else repo, request)
     # The progress stream `docker import` reads; the last status is the id.
     body = json.dumps({"status": image_id(image.name)}) + "\n"
     return Response(content=body, media_type="application/json")
@@ -261,7 +263,7 @@ def remove_image(name: str, runtime: RuntimeDep, force: bool = False) -> list[di
     removed = runtime.delete_image(name if image.id else image.name, force)
     # An imported image's "id" is the hash of its name, as everywhere here.
     return [
-        {r.action: image_id(r.what) if r.action == "Deleted" and ":" not in r.what else r.what}
+        {r.action: image_id(r.what) if r.action == "Deleted" and not _is_id(r.what) else r.what}
         for r in removed
     ]
 

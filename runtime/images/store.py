@@ -48,18 +48,19 @@ log = logging.getLogger("mydocker.images")
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,127}$"
 _NAME = re.compile(NAME_PATTERN)
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 DEFAULT_MAX_BYTES = 4 << 30
 _REGISTRY_PREFIXES = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
 _PROGRESS_STEP = 64 << 20
 
 
 def normalize_name(ref: str) -> str:
-    """The store name for an image reference; ``ValueError`` if it has none.
+    """The store name for an imported image's reference; ``ValueError`` if it has none.
 
     Docker's defaults are dropped: the registry ``docker.io``, the
     ``library/`` namespace and the ``:latest`` tag.  What remains must be a
-    plain name (lowercase letters, digits, ``_ . -``): the store is flat and
-    has no tags.
+    plain name (lowercase letters, digits, ``_ . -``) with an optional
+    ``:tag`` (``mybox:v1``, stored as its own image).
     """
     name = ref
     for prefix in _REGISTRY_PREFIXES:
@@ -67,11 +68,12 @@ def normalize_name(ref: str) -> str:
             name = name[len(prefix) :]
             break
     name = name.removeprefix("library/").removesuffix(":latest")
-    if not _NAME.match(name):
+    base, sep, tag = name.partition(":")
+    if not _NAME.match(base) or (sep and not _TAG.fullmatch(tag)):
         raise ValueError(
             f"{ref!r} is not an image name: lowercase letters, digits, '_', '.', '-' "
-            "(at most 128, starting with a letter or digit); tags other than "
-            ":latest and namespaces other than library/ are not supported"
+            "(at most 128, starting with a letter or digit), then an optional :tag; "
+            "namespaces other than library/ are for pulled images"
         )
     return name
 
@@ -212,7 +214,7 @@ class ImageStore:
             size_bytes=meta.get("size_bytes"),
             files=meta.get("files"),
             kind="builtin" if is_builtin else "imported",
-            tags=(f"{name}:latest",),
+            tags=(name if ":" in name else f"{name}:latest",),
             lowers=(rootfs,),
         )
 

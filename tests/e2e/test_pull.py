@@ -9,6 +9,7 @@ directory opaque) pushed with ``skopeo copy``.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import shutil
@@ -427,3 +428,21 @@ def test_the_bearer_token_flow_through_the_service(
     finally:
         delete_all(client, ref)
         bearer.close()
+
+
+def test_a_tarball_import_takes_name_and_tag(client: httpx.Client, service: Service) -> None:
+    rootfs = service.state_dir / "images" / "busybox" / "rootfs"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(rootfs, arcname=".")
+    name = f"tagged-{os.getpid()}:v1"
+    imported = client.post("/images", params={"name": name}, content=buffer.getvalue())
+    assert imported.status_code == 201, imported.text
+    try:
+        assert (imported.json()["name"], imported.json()["tags"]) == (name, [name])
+        assert client.get(f"/images/{name.split(':')[0]}").status_code == 404
+        done = run(client, ["echo", "tagged"], image=name)
+        assert logs(client, done["id"]) == "tagged\n"
+        client.delete(f"/containers/{done['id']}")
+    finally:
+        assert client.delete(f"/images/{name}").status_code == 204
