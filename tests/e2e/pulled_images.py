@@ -15,12 +15,20 @@ import http.server
 import json
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.oci_registry import BUSYBOX, Layout, Registry, base_layer, tar_layer, top_layer
+from tests.e2e.oci_registry import (
+    BUSYBOX,
+    Layout,
+    Registry,
+    base_layer,
+    serve,
+    stop,
+    tar_layer,
+    top_layer,
+)
 
 APP_CONFIG: dict[str, object] = {
     "Entrypoint": ["/bin/sh", "-c"],
@@ -134,12 +142,7 @@ class TokenRegistry:
                 self.reply(response.status, body, headers)
                 conn.close()
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server, self.host = serve(Handler)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
