@@ -20,6 +20,7 @@ from app.routes import containers, events, execs, images, networks
 from app.tracing import Tracing
 from runtime import Runtime
 from runtime.api import RuntimeApi
+from runtime.imaging import RegistryOptions
 
 DESCRIPTION = """
 Launch Linux containers over HTTP.  Each container is a process cloned into
@@ -136,6 +137,7 @@ class _Lifespan:
             host_image_paths=settings.host_image_paths,
             meter=self.metrics.meter,
             on_launch=self.traces.on_launch,
+            registry=RegistryOptions(settings.insecure_registries, settings.registry_mirrors),
         )
         # Before start: the reconcile reports the exits it finds.
         self._observe(app, started)

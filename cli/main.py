@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from cli import attach, network, output
+from cli import attach, images, network, output
 from cli.client import DEFAULT_HOST, Api, ServiceError, Unreachable, token_from_env
 
 EXIT_REFUSED = 125
@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("name")
     imp.add_argument("file", help="a tar or tar.gz file, or - for stdin")
     network.add_parsers(sub)
+    images.add_parsers(sub)
     for command in sub.choices.values():
         # --json after the command too (mydocker ps --json); the global one wins if both.
         command.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
@@ -241,8 +242,11 @@ def _command(cmd: list[str]) -> list[str]:
 
 # -- commands ------------------------------------------------------------------
 def cmd_run(api: Api, args: argparse.Namespace) -> int:
-    command = _command(args.cmd)
+    # An image of the service's may bring its own command (Entrypoint, Cmd).
+    command = [] if args.image and args.cmd in ([], ["--"]) else _command(args.cmd)
     body: dict[str, Any] = {"command": command, "tty": args.tty, "stdin": args.interactive}
+    if args.image:
+        images.ensure(api, args.image)
     for key in ("name", "hostname", "image", "workdir", "user"):
         if getattr(args, key):
             body[key] = getattr(args, key)
@@ -323,8 +327,11 @@ def _remove_if(api: Api, remove: bool, container_id: str) -> None:
 
 
 def cmd_exec(api: Api, args: argparse.Namespace) -> int:
-    command = _command(args.cmd)
+    # An image of the service's may bring its own command (Entrypoint, Cmd).
+    command = [] if args.image and args.cmd in ([], ["--"]) else _command(args.cmd)
     body: dict[str, Any] = {"command": command, "tty": args.tty, "stdin": args.interactive}
+    if args.image:
+        images.ensure(api, args.image)
     if args.env:
         body["env"] = dict(args.env)
     for key in ("workdir", "user"):
@@ -561,6 +568,7 @@ COMMANDS: dict[str, Callable[[Api, argparse.Namespace], int]] = {
     "import": cmd_import,
     "network": network.cmd_network,
     "port": network.cmd_port,
+    **images.COMMANDS,
 }
 
 

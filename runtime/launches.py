@@ -102,7 +102,8 @@ class Launches:
         with self._admission.gate.shared():
             with self._admission.lock:
                 self._admission.admit()
-                self.images.get(spec.image)  # not deleted meanwhile (delete_image holds the lock)
+                # Not deleted meanwhile (delete_image holds the lock).
+                self.images.get(spec.image_id or spec.image)
                 if self._networks is not None:  # address and ports: in the record, before launch
                     spec = self._networks.attach(container_id, spec)
                 record = ContainerRecord(

@@ -72,12 +72,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from runtime.admission import Admission
-from runtime.errors import Conflict, Forbidden, InvalidArgument, InvalidState, Unavailable
+from runtime.errors import InvalidArgument, InvalidState, Unavailable
 from runtime.events import EventLog, EventType, now_event
 from runtime.exits import Exits
 from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
 from runtime.images.builtin import HOST
 from runtime.images.hostview import HostPathError, HostView
+from runtime.images.pull import Progress
+from runtime.images.registry import Credentials
+from runtime.imaging import Imaging, LoadJob, RegistryOptions, RemoteImage, Removal
 from runtime.interactive import AttachTarget, Interactive
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
@@ -135,6 +138,7 @@ class Runtime:
         meter: Meter | None = None,
         on_launch: LaunchObserver | None = None,
         networks: Networks | None = None,
+        registry: RegistryOptions | None = None,
     ) -> None:
         """Compose the parts over the given stores and launcher (see ``open``)."""
         layout, records, images = stores.layout, stores.records, stores.images
@@ -152,6 +156,9 @@ class Runtime:
             layout, images, stores.host_view, userns_range, default_limits or Limits()
         )
         self.admission = Admission(layout, records, reserve, max_containers)
+        self.imaging = Imaging(
+            images, records, self.admission.lock, events, registry or RegistryOptions()
+        )
         self.exits = Exits(records, launcher, reserve, remove=self.remove, events=events)
         self.networks = networks if networks is not None else Networks(layout, records)
         self.exits.on_ended = self.networks.ended
@@ -185,6 +192,7 @@ class Runtime:
         launcher: LauncherClient | None = None,
         meter: Meter | None = None,
         on_launch: LaunchObserver | None = None,
+        registry: RegistryOptions | None = None,
     ) -> Runtime:
         """The runtime of ``state_dir``, with its own stores and launcher client.
 
@@ -198,7 +206,8 @@ class Runtime:
         (runtime/meters.py).  The event log is ``<state_dir>/events``.
         ``on_launch`` is called with each container's launcher round trip
         and the launcher's timeline of it (runtime/launchtrace.py), on the
-        launching thread."""
+        launching thread.  ``registry`` holds the insecure registries and
+        mirrors pulls use (runtime/imaging.py)."""
         layout = Layout.of(state_dir)
         os.makedirs(layout.containers, mode=0o700, exist_ok=True)
         images = ImageStore(layout.images, max_image_bytes)
@@ -231,6 +240,7 @@ class Runtime:
             default_limits=default_limits,
             meter=meter,
             on_launch=on_launch,
+            registry=registry,
         )
         return runtime
 
@@ -322,6 +332,7 @@ class Runtime:
         ``start_container``.  Limits the request leaves unset take the
         service's defaults, and the record's spec holds the limits that applied."""
         container_id = new_container_id()
+        request = self.planner.with_image_defaults(request)
         security = self.planner.security(request.security)
         spec = self.planner.container_spec(container_id, request, security)
         network = self.networks.plan(request.network, request.ports, request.network_aliases)
@@ -564,26 +575,36 @@ class Runtime:
 
     def image_users(self, name: str) -> builtins.list[ContainerRecord]:
         """The containers (any status) whose root is built on image ``name``."""
-        return [r for r in self.records.list() if r.spec.image == name]
+        return self.imaging.users(self.images.get(name))
 
-    def delete_image(self, ref: str) -> None:
-        """Delete an imported image; 409 while a container (even exited) uses it.
+    def delete_image(self, ref: str, force: bool = False) -> builtins.list[Removal]:
+        """Delete a tag, or an image no container (even exited) uses (runtime/imaging.py)."""
+        return self.imaging.delete(ref, force)
 
-        Holds the admission lock, which ``create`` holds from its last look
-        at the image until its record is in: no container can slip in."""
-        with self.admission.lock:
-            image = self.images.get(ref)
-            if image.builtin:
-                raise Forbidden(f"{image.name} is a built-in image and cannot be deleted")
-            users = self.image_users(image.name)
-            if users:
-                names = ", ".join(r.name for r in users[:5])
-                raise Conflict(
-                    f"image {image.name} is used by {len(users)} container(s) ({names}); "
-                    "delete them first"
-                )
-            self.images.delete(image.name)
-        self.events.publish(now_event(EventType.IMAGE, "delete", image.name, image.name))
+    def pull_image(
+        self,
+        ref: str,
+        credentials: Credentials | None = None,
+        progress: Progress | None = None,
+    ) -> Image:
+        """Pull ``ref`` from its registry; ``progress`` hears of each layer's steps."""
+        return self.imaging.pull(ref, credentials, progress)
+
+    def tag_image(self, ref: str, tag: str) -> Image:
+        return self.imaging.tag(ref, tag)
+
+    def prune_images(self) -> builtins.list[Removal]:
+        return self.imaging.prune()
+
+    def save_images(self, refs: builtins.list[str]) -> Iterator[bytes]:
+        return self.imaging.save(refs)
+
+    def begin_load(self) -> LoadJob:
+        """Start loading a docker save / OCI layout tarball: ``write`` chunks, then ``finish``."""
+        return self.imaging.begin_load()
+
+    def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage:
+        return self.imaging.resolve_remote(ref, credentials)
 
     def begin_import(self, name: str) -> ImportJob:
         """Start importing a tar stream as image ``name``: ``write`` chunks, then ``finish``."""

@@ -112,6 +112,8 @@ class RootfsPlan:
     binds: tuple[str, ...] = ()
     links: tuple[tuple[str, str], ...] = ()
     masks: tuple[str, ...] = ()
+    #: A layered image's other lower dirs, beneath ``lower``, top first.
+    more_lowers: tuple[str, ...] = ()
 
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
@@ -294,6 +296,9 @@ class ContainerSpec:
     #: ``StdinOnce``, set by ``docker run -i``); the attach layer does it.
     stdin_once: bool = False
     image: str = DEFAULT_IMAGE
+    #: A pulled image's id (its config's digest): what the container runs on
+    #: even after ``image``, a tag, moves to another image.
+    image_id: str | None = None
     read_only: bool = False
     mounts: tuple[Mount, ...] = ()
     #: Filled in by the runtime; without it the child keeps the host's root
@@ -386,7 +391,10 @@ class CreateRequest:
     initial ``(rows, cols)`` with ``tty``.
     """
 
-    command: tuple[str, ...]
+    #: Empty to take the image's (``runtime.imagedefaults``, Docker's rules).
+    command: tuple[str, ...] = ()
+    #: Replaces the image's Entrypoint (and drops its Cmd); ``()`` clears it.
+    entrypoint: tuple[str, ...] | None = None
     name: str | None = None
     hostname: str | None = None
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)

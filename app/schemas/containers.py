@@ -90,11 +90,18 @@ class ContainerCreate(BaseModel):
     command: Annotated[
         list[Argument],
         Field(
-            min_length=1,
             description="argv of the command; `command[0]` is looked up in `PATH` "
-            "inside the container when it has no slash.",
+            "inside the container when it has no slash.  Optional when the image has an "
+            "Entrypoint or a Cmd: then it replaces the Cmd (Docker's rules, docs/images.md).",
         ),
-    ]
+    ] = []
+    entrypoint: Annotated[
+        list[Argument] | None,
+        Field(
+            description="Replaces the image's Entrypoint, and drops its Cmd; `[]` clears "
+            "it.  The container runs `entrypoint + command`.",
+        ),
+    ] = None
     name: Annotated[
         str | None,
         Field(pattern=NAME_PATTERN, description="Unique name; defaults to the id."),
@@ -213,10 +220,10 @@ class ContainerCreate(BaseModel):
         Field(max_length=64, description="Extra names it answers to on its user network."),
     ] = []
 
-    @field_validator("command")
+    @field_validator("command", "entrypoint")
     @classmethod
-    def _no_nul(cls, command: list[str]) -> list[str]:
-        for index, arg in enumerate(command):
+    def _no_nul(cls, command: list[str] | None) -> list[str] | None:
+        for index, arg in enumerate(command or ()):
             if "\0" in arg:
                 raise ValueError(f"argument {index} contains a NUL byte")
             if len(arg.encode()) >= MAX_ARG_BYTES:
@@ -232,7 +239,8 @@ class ContainerCreate(BaseModel):
 
     @model_validator(mode="after")
     def _argv_env_size(self) -> ContainerCreate:
-        total = sum(len(arg.encode()) + 1 for arg in self.command)
+        argv = [*(self.entrypoint or ()), *self.command]
+        total = sum(len(arg.encode()) + 1 for arg in argv)
         for key, value in self.env.items():
             size = len(key.encode()) + len(value.encode()) + 2
             if size >= MAX_ARG_BYTES:
