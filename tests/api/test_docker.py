@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import struct
+import threading
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
 
+from app.docker import containers
 from runtime import ContainerRecord, InvalidState, NameInUse
 from runtime.images import Image
 from runtime.spec import ContainerSpec, Limits
@@ -128,6 +130,7 @@ def test_errors_have_dockers_shape_and_headers(client: TestClient) -> None:
 def test_unprefixed_paths_both_apis_have_stay_native(client: TestClient, fake: FakeRuntime) -> None:
     native = client.post(f"/containers/{ID}/kill")
     assert native.status_code == 200 and native.json()["id"] == ID  # the native shape
+    fake.exit.set_result(make_record("exited"))  # what the SIGKILL does
     docker = client.post(f"/v1.47/containers/{ID}/kill")
     assert (docker.status_code, docker.content) == (204, b"")
     assert "api-version" not in native.headers
@@ -330,6 +333,23 @@ def test_stop_kill_remove(client: TestClient, fake: FakeRuntime) -> None:
     assert client.post(f"/v1.47/containers/{ID}/stop").status_code == 304
 
 
+def test_a_sigkill_answers_once_the_exit_is_recorded(client: TestClient, fake: FakeRuntime) -> None:
+    threading.Timer(0.2, fake.exit.set_result, [make_record("exited")]).start()
+    assert client.post(f"/v1.47/containers/{ID}/kill").status_code == 204
+    assert fake.exit.done()  # docker-py inspects right after and wants it exited
+    assert fake.ops(reads=False) == ["kill", "exit_future"]
+
+
+def test_other_signals_and_a_slow_death_do_not_hold_the_kill(
+    client: TestClient, fake: FakeRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert client.post(f"/v1.47/containers/{ID}/kill?signal=SIGUSR1").status_code == 204
+    assert fake.ops(reads=False) == ["kill"]
+    monkeypatch.setattr(containers, "KILL_WAIT", 0.05)
+    assert client.post(f"/v1.47/containers/{ID}/kill?signal=KILL").status_code == 204
+    assert not fake.exit.done()
+
+
 def test_kill_of_a_stopped_container_is_a_409(client: TestClient, fake: FakeRuntime) -> None:
     fake.errors["kill"] = InvalidState("container is not running")
     got = client.post(f"/v1.47/containers/{ID}/kill")
@@ -371,6 +391,29 @@ def test_logs_are_framed_without_a_tty(client: TestClient, fake: FakeRuntime) ->
     )
     [(_, args, kwargs)] = fake.commands()
     assert args == (ID, ["stdout", "stderr"]) and kwargs["tail"] == 5
+
+
+def test_logs_send_a_frame_per_line(client: TestClient, fake: FakeRuntime) -> None:
+    """docker-py's logs(stream=True) yields a frame at a time; clients expect lines."""
+    fake.chunks = [("stdout", b"hello\nworld\npartial")]
+    got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1")
+    assert got.content == b"".join(
+        struct.pack(">BxxxL", 1, len(line)) + line for line in (b"hello\n", b"world\n", b"partial")
+    )
+
+
+def test_swarm_answers_as_an_engine_outside_a_swarm(client: TestClient) -> None:
+    """503 for inspect and leave (docker-py's leave_swarm(force=True) counts it as
+    done), 501 for init and join."""
+    for method, path, status in [
+        ("GET", "/swarm", 503),
+        ("POST", "/swarm/leave?force=True", 503),
+        ("POST", "/swarm/init", 501),
+        ("POST", "/swarm/join", 501),
+    ]:
+        got = client.request(method, f"/v1.47{path}")
+        assert got.status_code == status and got.json()["message"], path
+    assert "not part of a swarm" in client.post("/v1.47/swarm/leave").json()["message"]
 
 
 def test_logs_bad_options_are_400s(client: TestClient, fake: FakeRuntime) -> None:

@@ -113,3 +113,26 @@ def test_logs_with_timestamps_and_since(sdk: docker.DockerClient) -> None:
         assert container.logs(since=int(a_ns // 10**9)) == b"a\nb\n"
     finally:
         container.remove(force=True)
+
+
+def test_run_streams_the_output_a_line_at_a_time(sdk: docker.DockerClient) -> None:
+    out = sdk.containers.run(IMAGE, ["sh", "-c", "echo hello && echo world"], stream=True)
+    assert list(out) == [b"hello\n", b"world\n"]
+
+
+def test_kill_answers_once_the_container_has_exited(sdk: docker.DockerClient) -> None:
+    container = sdk.containers.run(IMAGE, "sleep 300", detach=True)
+    try:
+        container.kill()
+        container.reload()  # at once: the kill's answer waited for the exit
+        assert container.status == "exited"
+        assert container.attrs["State"]["ExitCode"] == 137
+    finally:
+        container.remove(force=True)
+
+
+def test_leave_swarm_outside_a_swarm(sdk: docker.DockerClient) -> None:
+    assert sdk.api.leave_swarm(force=True) is True
+    with pytest.raises(docker.errors.APIError) as caught:
+        sdk.swarm.reload()
+    assert caught.value.status_code == 503
