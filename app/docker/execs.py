@@ -14,7 +14,8 @@ run: ``InvalidState``; an unknown id: ``NotFound``), mapped by the one table
 (app/errors.py).
 
 ``start`` is hijacked like attach (``Upgrade: tcp``, app/upgrade.py): the
-exec's output from its first byte, framed as logs are (raw with a TTY), its
+exec's output from its first byte, framed as logs are (raw when the start body says
+``Tty``, as in Docker, whatever the exec was created with), its
 stdin from the client's bytes (closed at the client's end of input), and the
 end of the stream once it has exited.  With ``Detach`` it is a plain POST.
 """
@@ -31,7 +32,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
-from app import commands
+from app import commands, upgrade
 from app.deps import RuntimeDep
 from app.docker import errors, models, streams
 from app.docker.attach import Input, pump
@@ -118,6 +119,19 @@ def start_detached(
     return Response(status_code=status.HTTP_200_OK)
 
 
+def _raw_stream(ws: WebSocket, exec_tty: bool) -> bool:
+    """Raw output or frames: the start body's ``Tty`` decides, not the exec's, as in
+    Docker (moby's postContainerExecStart frames unless the start says Tty), so a
+    client that starts a TTY exec without ``Tty`` (docker-py's ``exec_start``
+    default) gets the frames it parses.  No body (or a bad one): the exec's."""
+    raw = ws.scope.get("extensions", {}).get(upgrade.BODY, b"")
+    try:
+        body = models.ExecStart.model_validate_json(raw) if raw else None
+    except ValueError:
+        body = None
+    return exec_tty if body is None else body.Tty
+
+
 @router.websocket("/exec/{exec_id}/start")
 async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> None:
     # The process starts only after the 101 has gone out, as in Docker: a
@@ -129,7 +143,7 @@ async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> No
     except RuntimeFailure as err:
         await ws.send_denial_response(errors.runtime_error(err))
         return
-    tty = record.spec.tty
+    tty = _raw_stream(ws, record.spec.tty)
     client = _attached(ws).get(record.id)
     content_type = streams.RAW if tty else streams.MULTIPLEXED
     await ws.accept(headers=[(b"content-type", content_type.encode())])

@@ -136,3 +136,18 @@ def test_leave_swarm_outside_a_swarm(sdk: docker.DockerClient) -> None:
     with pytest.raises(docker.errors.APIError) as caught:
         sdk.swarm.reload()
     assert caught.value.status_code == 503
+
+
+def test_exec_start_frames_unless_the_start_says_tty(sdk: docker.DockerClient) -> None:
+    """The start's Tty decides the framing, as in Docker: docker-py's exec_start
+    of an exec created with a TTY parses frames unless it is told tty=True."""
+    container = sdk.containers.run(IMAGE, "sleep 300", detach=True)
+    try:
+        created = sdk.api.exec_create(container.id, ["echo", "hi"], tty=True)
+        assert sdk.api.exec_start(created) == b"hi\r\n"
+        created = sdk.api.exec_create(container.id, ["echo", "hi"], tty=True)
+        assert sdk.api.exec_start(created, tty=True) == b"hi\r\n"
+        out = sdk.api.exec_create(container.id, ["sh", "-c", "echo o; echo e >&2"], tty=True)
+        assert sdk.api.exec_start(out, demux=True) == (b"o\r\ne\r\n", None)
+    finally:
+        container.remove(force=True)
