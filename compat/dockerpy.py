@@ -57,7 +57,8 @@ FILES = (
 EXTRA_IMAGES = ("alpine:latest", "busybox:latest", "hello-world:latest")
 #: The Docker API version the images are imported through.
 API_VERSION = "1.44"
-REQUIREMENTS = ("pytest>=7,<9", "pytest-timeout", "paramiko")
+#: docker-py's [websockets] extra is part of what its tests use (attach_socket(ws=True)).
+REQUIREMENTS = ("pytest>=7,<9", "pytest-timeout", "paramiko", "websocket-client>=1.3.0")
 
 
 def make_venv(checkout: Path, venv: Path) -> None:
@@ -82,11 +83,43 @@ def suite_images(checkout: Path) -> list[str]:
     return names + [n for n in EXTRA_IMAGES if n not in names]
 
 
-def busybox_tar(workdir: Path) -> bytes:
-    """A root filesystem of Debian's busybox-static, as a tar (what the images hold)."""
+#: What the suite expects of alpine beyond busybox's applets: its standard
+#: directories (``exec_create(workdir="/var/opt")``) and accounts
+#: (``exec_create(user="postgres")``), as alpine's baselayout has them.
+ALPINE_DIRS = (
+    "var/opt",
+    "var/lib",
+    "var/log",
+    "var/spool",
+    "var/tmp",
+    "home",
+    "srv",
+    "opt",
+    "mnt",
+    "media",
+    "run",
+    "root",
+    "etc/apk",
+)
+ALPINE_ACCOUNTS = {
+    "etc/passwd": "root:x:0:0:root:/root:/bin/ash\nbin:x:1:1:bin:/bin:/sbin/nologin\n"
+    "daemon:x:2:2:daemon:/sbin:/sbin/nologin\npostgres:x:70:70::/var/lib/postgresql:/bin/sh\n"
+    "nobody:x:65534:65534:nobody:/:/sbin/nologin\n",
+    "etc/group": "root:x:0:root\nbin:x:1:root,bin,daemon\ndaemon:x:2:root,bin,daemon\n"
+    "postgres:x:70:\nnobody:x:65534:\n",
+}
+
+
+def alpine_like_tar(workdir: Path) -> bytes:
+    """Debian's busybox-static with alpine's directories and accounts, as a tar:
+    what every image the suite names holds (none is fetched from a registry)."""
     rootfs = workdir / "rootfs"
     rootfs.mkdir()
     build_busybox(str(rootfs))
+    for path in ALPINE_DIRS:
+        (rootfs / path).mkdir(parents=True, exist_ok=True)
+    for path, text in ALPINE_ACCOUNTS.items():
+        (rootfs / path).write_text(text)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         tar.add(rootfs, arcname=".")
@@ -185,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
         service = Service(state_dir=work / "state", extra_args=["--log-level", "warning"])
         service.start()
         try:
-            images = provide_images(service.url, suite_images(args.checkout), busybox_tar(work))
+            images = provide_images(service.url, suite_images(args.checkout), alpine_like_tar(work))
             for name, what in images.items():
                 print(f"image {name}: {what}")
             raw = work / "results.json"

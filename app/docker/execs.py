@@ -43,6 +43,9 @@ from runtime.spec import Status
 
 router = APIRouter(tags=["docker exec"])
 
+#: ``ExitCode`` of an exec whose command could not be started.
+EXEC_FAILED = 126
+
 
 @dataclass(frozen=True)
 class Client:
@@ -181,6 +184,11 @@ def inspect_exec(exec_id: str, runtime: RuntimeDep, connection: HTTPConnection) 
     exit_code = None
     if record.status == Status.exited:
         exit_code = -1 if record.exit_code is None else record.exit_code
+        if record.error and record.exit_code is not None:
+            # The command never ran (not found, not executable, a setup step
+            # failed): Docker's exec then ends with 126 (moby daemon/exec.go
+            # sets it when the runtime's exec fails), whatever the reason.
+            exit_code = EXEC_FAILED
     spec = record.spec
     client = _attached(connection).get(record.id)
     return {

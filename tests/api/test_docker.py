@@ -20,7 +20,7 @@ from starlette.testclient import WebSocketDenialResponse
 from app.docker import containers
 from runtime import ContainerRecord, InvalidState, NameInUse
 from runtime.images import Image
-from runtime.spec import ContainerSpec, Limits
+from runtime.spec import ContainerSpec, Limits, Status
 from tests.fakes.runtime import FakeRuntime
 
 ID = "0123456789abcdef" * 4
@@ -524,6 +524,23 @@ def test_exec_start_detached_starts_the_recorded_exec_once(
     missing = client.post("/v1.47/exec/nope/start", json={"Detach": True})
     assert missing.status_code == 404
     assert missing.json() == {"message": "No such exec instance: nope"}
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "error", "shown"),
+    [(127, "exec: 'nope': not found", 126), (125, "chdir /x: ENOENT", 126), (127, None, 127)],
+)
+def test_an_exec_that_could_not_start_ends_with_126(
+    client: TestClient, fake: FakeRuntime, exit_code: int, error: str | None, shown: int
+) -> None:
+    """Docker's exit code for an exec its runtime failed to start; a command's
+    own 127 (error unset) stays as it is."""
+    body = {"Cmd": ["nope"], "AttachStdout": True}
+    exec_id = client.post(f"/v1.47/containers/{ID}/exec", json=body).json()["Id"]
+    fake.execs[exec_id] = dataclasses.replace(
+        fake.execs[exec_id], status=Status.exited, exit_code=exit_code, error=error
+    )
+    assert client.get(f"/v1.47/exec/{exec_id}/json").json()["ExitCode"] == shown
 
 
 def test_exec_start_answers_101_before_the_process_starts(

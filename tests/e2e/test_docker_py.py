@@ -151,3 +151,12 @@ def test_exec_start_frames_unless_the_start_says_tty(sdk: docker.DockerClient) -
         assert sdk.api.exec_start(out, demux=True) == (b"o\r\ne\r\n", None)
     finally:
         container.remove(force=True)
+
+
+def test_exec_of_a_missing_command_ends_with_126(sdk: docker.DockerClient) -> None:
+    container = sdk.containers.run(IMAGE, "sleep 300", detach=True)
+    try:
+        assert container.exec_run("no-such-command")[0] == 126
+        assert container.exec_run(["sh", "-c", "exit 127"])[0] == 127  # its own
+    finally:
+        container.remove(force=True)
