@@ -14,7 +14,9 @@ bytes go to its stdin (the launcher's pipe, or its pty with ``Tty``).  When
 the client half-closes its side (``docker run`` without ``-i`` does so at
 once; with ``-i``, at the end of its input) output keeps flowing, and the
 container's stdin is closed if it was created with ``StdinOnce`` (as
-``docker run -i`` creates it), so ``cat`` sees EOF.
+``docker run -i`` creates it), so ``cat`` sees EOF.  With a TTY, the detach
+keys (``detachKeys``, default ctrl-p,ctrl-q; app/docker/detach.py) end the
+attach and leave the container running.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from app.deps import RuntimeDep
-from app.docker import errors, streams
+from app.docker import detach, errors, streams
+from app.docker.errors import DockerError
 from app.docker.params import parse_bool
 from runtime import AttachTarget, RuntimeFailure
 from runtime.api import RuntimeApi
@@ -40,12 +43,20 @@ async def _deny(ws: WebSocket, status: int, text: str) -> None:
 
 
 class Input:
-    """The client's bytes: to the container's stdin, or nowhere."""
+    """The client's bytes: to the container's stdin, or nowhere; with ``escape``
+    (a TTY's detach keys, app/docker/detach.py) until the client detaches."""
 
-    def __init__(self, runtime: RuntimeApi, target: AttachTarget | None, stdin_once: bool) -> None:
+    def __init__(
+        self,
+        runtime: RuntimeApi,
+        target: AttachTarget | None,
+        stdin_once: bool,
+        escape: detach.Escape | None = None,
+    ) -> None:
         self.runtime = runtime
         self.target = target
         self.stdin_once = stdin_once
+        self.escape = escape
 
     async def _forward(self, call: Callable[..., None], *args: object) -> None:
         if self.target is None:
@@ -66,7 +77,15 @@ class Input:
                 data = message.get("bytes")
                 if not data:
                     break  # half-closed: it still reads
-                await self._forward(self.runtime.write_input, data)
+                detached = False
+                if self.escape is not None:
+                    data, detached = self.escape.feed(data)
+                if data:
+                    await self._forward(self.runtime.write_input, data)
+                if detached:
+                    # The attach ends, the container goes on: its stdin stays open.
+                    gone.set()
+                    return
         except (WebSocketDisconnect, RuntimeError):
             gone.set()
         if self.stdin_once:
@@ -93,8 +112,10 @@ async def attach_container(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None
     except ValueError as err:
         await _deny(ws, 400, f"invalid parameter: {err}")
         return
-    if params.get("detachKeys"):
-        await _deny(ws, 400, "unsupported option: detachKeys")
+    try:
+        sequence = detach.keys(params.get("detachKeys") or detach.DEFAULT)
+    except DockerError as err:
+        await _deny(ws, err.status, err.message)
         return
     try:
         record = await run_in_threadpool(runtime.get, ref)
@@ -119,7 +140,8 @@ async def attach_container(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None
     await ws.accept(headers=[(b"content-type", content_type.encode())])
     gone = asyncio.Event()
     stdin_once = target is not None and record.spec.stdin_once
-    reader = asyncio.create_task(Input(runtime, target, stdin_once).run(ws, gone))
+    escape = detach.Escape(sequence) if tty else None
+    reader = asyncio.create_task(Input(runtime, target, stdin_once, escape).run(ws, gone))
     try:
         await pump(ws, streams.encode(chunks, tty), gone)
     except WebSocketDisconnect:

@@ -34,7 +34,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from app import commands, upgrade
 from app.deps import RuntimeDep
-from app.docker import errors, models, streams
+from app.docker import detach, errors, models, streams
 from app.docker.attach import Input, pump
 from app.docker.errors import DockerError
 from app.errors import docker_message
@@ -50,11 +50,13 @@ EXEC_FAILED = 126
 @dataclass(frozen=True)
 class Client:
     """What the client said at create that the record does not keep: the
-    streams it attaches, and its terminal's size (``ConsoleSize``)."""
+    streams it attaches, its terminal's size (``ConsoleSize``) and its TTY's
+    detach keys (``DetachKeys``)."""
 
     stdout: bool = True
     stderr: bool = True
     tty_size: tuple[int, int] | None = None
+    detach_keys: bytes = detach.keys(detach.DEFAULT)
 
 
 class Attached:
@@ -94,8 +96,9 @@ def create_exec(
     config: Annotated[models.ExecConfig, Body()],
 ) -> dict[str, str]:
     request = commands.docker_exec_request(config)
+    keys = detach.keys(config.DetachKeys or detach.DEFAULT)
     record = runtime.create_exec(ref, request)
-    client = Client(config.AttachStdout, config.AttachStderr, request.tty_size)
+    client = Client(config.AttachStdout, config.AttachStderr, request.tty_size, keys)
     _attached(connection).add(record.id, client)
     return {"Id": record.id}
 
@@ -165,7 +168,8 @@ async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> No
         await ws.close()
         return
     gone = asyncio.Event()
-    reader = asyncio.create_task(Input(runtime, target, stdin_once=True).run(ws, gone))
+    escape = detach.Escape(client.detach_keys) if record.spec.tty else None
+    reader = asyncio.create_task(Input(runtime, target, True, escape).run(ws, gone))
     try:
         await pump(ws, streams.encode(chunks, tty), gone)
     except WebSocketDisconnect:

@@ -602,3 +602,16 @@ def test_stats_of_a_stopped_container_is_a_409(client: TestClient, fake: FakeRun
     fake.errors["stats"] = InvalidState("container is not running")
     got = client.get(f"/v1.47/containers/{ID}/stats?stream=0")
     assert got.status_code == 409
+
+
+def test_detach_keys_are_checked_where_they_are_given(client: TestClient) -> None:
+    """Attach's ``detachKeys`` and the exec's (docker-py: ``detachKeys`` in the body)."""
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        with client.websocket_connect(f"/v1.47/containers/{ID}/attach?stdin=1&detachKeys=ctrl-1"):
+            pass
+    assert denied.value.status_code == 400 and "ctrl-1" in denied.value.json()["message"]
+    url = f"/v1.47/containers/{ID}/exec"
+    for key in ("DetachKeys", "detachKeys"):
+        assert client.post(url, json={"Cmd": ["sh"], key: "ctrl-x"}).status_code == 201
+        bad = client.post(url, json={"Cmd": ["sh"], key: "ctrl-"})
+        assert bad.status_code == 400 and "detach keys" in bad.json()["message"]

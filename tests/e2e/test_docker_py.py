@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import docker
 import pytest
@@ -158,5 +159,54 @@ def test_exec_of_a_missing_command_ends_with_126(sdk: docker.DockerClient) -> No
     try:
         assert container.exec_run("no-such-command")[0] == 126
         assert container.exec_run(["sh", "-c", "exit 127"])[0] == 127  # its own
+    finally:
+        container.remove(force=True)
+
+
+def _closed_after(sock: Any, keys: bytes) -> bytes:
+    """Send ``keys`` then read to the end (the server closes): what it sent before."""
+    raw = getattr(sock, "_sock", sock)
+    try:
+        raw.settimeout(20)
+        raw.sendall(keys)
+        seen = b""
+        while chunk := raw.recv(4096):
+            seen += chunk
+        return seen
+    finally:
+        raw.close()
+        sock.close()
+
+
+def test_detach_keys_end_an_attach_and_the_container_runs_on(sdk: docker.DockerClient) -> None:
+    container = sdk.containers.run(IMAGE, "cat", detach=True, stdin_open=True, tty=True)
+    try:
+        sock = sdk.api.attach_socket(container.id, {"stdin": 1, "stream": 1, "stdout": 1})
+        raw = sock._sock
+        raw.settimeout(20)
+        raw.sendall(b"hi\n")
+        seen = b""
+        while b"hi" not in seen:  # cat on the terminal: the session works
+            chunk = raw.recv(4096)
+            assert chunk, seen
+            seen += chunk
+        _closed_after(sock, b"\x10\x11")
+        container.reload()
+        assert container.status == "running"
+        other = sdk.api.attach_socket(
+            container.id, {"stdin": 1, "stream": 1, "detachKeys": "ctrl-x"}
+        )
+        _closed_after(other, b"\x18")
+    finally:
+        container.remove(force=True)
+
+
+def test_detach_keys_end_an_exec_session(sdk: docker.DockerClient) -> None:
+    container = sdk.containers.run(IMAGE, "sleep 300", detach=True)
+    try:
+        created = sdk.api.exec_create(container.id, "cat", stdin=True, tty=True)
+        sock = sdk.api.exec_start(created, tty=True, socket=True)
+        _closed_after(sock, b"\x10\x11")
+        assert sdk.api.exec_inspect(created["Id"])["Running"] is True
     finally:
         container.remove(force=True)
