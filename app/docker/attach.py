@@ -75,6 +75,8 @@ class Input:
                     gone.set()
                     break
                 data = message.get("bytes")
+                if data is None and message.get("text") is not None:
+                    data = message["text"].encode()  # a WebSocket client's text message
                 if not data:
                     break  # half-closed: it still reads
                 detached = False
@@ -102,13 +104,24 @@ async def pump(ws: WebSocket, chunks: Iterator[bytes], gone: asyncio.Event) -> N
 
 @router.websocket("/containers/{ref}/attach")
 async def attach_container(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None:
+    await _attach(ws, ref, runtime, hijacked=True)
+
+
+@router.websocket("/containers/{ref}/attach/ws")
+async def attach_websocket(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None:
+    """Docker's WebSocket attach (RFC 6455; binary messages, as Docker sends them
+    since API 1.28): the same streams, never framed (moby's MuxStreams is false
+    there), stdin from the client's messages (docker-py's ``attach_socket(ws=True)``)."""
+    await _attach(ws, ref, runtime, hijacked=False)
+
+
+async def _attach(ws: WebSocket, ref: str, runtime: RuntimeApi, hijacked: bool) -> None:
     params = ws.query_params
     try:
-        stream = parse_bool(params.get("stream", ""))
-        replay = parse_bool(params.get("logs", ""))
-        stdout = parse_bool(params.get("stdout", ""))
-        stderr = parse_bool(params.get("stderr", ""))
-        stdin = parse_bool(params.get("stdin", ""))
+        stream, replay, stdout, stderr, stdin = (
+            parse_bool(params.get(name, ""))
+            for name in ("stream", "logs", "stdout", "stderr", "stdin")
+        )
     except ValueError as err:
         await _deny(ws, 400, f"invalid parameter: {err}")
         return
@@ -121,13 +134,7 @@ async def attach_container(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None
         record = await run_in_threadpool(runtime.get, ref)
         wanted = [name for name, on in (("stdout", stdout), ("stderr", stderr)) if on]
         chunks = await run_in_threadpool(
-            runtime.log_chunks,
-            record.id,
-            wanted,
-            None,
-            stream,
-            not replay,
-            True,
+            runtime.log_chunks, record.id, wanted, None, stream, not replay, True
         )
         target = None
         if stdin and record.spec.stdin:
@@ -136,14 +143,18 @@ async def attach_container(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None
         await ws.send_denial_response(errors.runtime_error(err))
         return
     tty = record.spec.tty
-    content_type = streams.RAW if tty else streams.MULTIPLEXED
-    await ws.accept(headers=[(b"content-type", content_type.encode())])
+    raw = tty or not hijacked
+    if hijacked:
+        content_type = streams.RAW if raw else streams.MULTIPLEXED
+        await ws.accept(headers=[(b"content-type", content_type.encode())])
+    else:
+        await ws.accept()
     gone = asyncio.Event()
     stdin_once = target is not None and record.spec.stdin_once
     escape = detach.Escape(sequence) if tty else None
     reader = asyncio.create_task(Input(runtime, target, stdin_once, escape).run(ws, gone))
     try:
-        await pump(ws, streams.encode(chunks, tty), gone)
+        await pump(ws, streams.encode(chunks, raw), gone)
     except WebSocketDisconnect:
         return
     finally:

@@ -9,6 +9,7 @@ from typing import Any
 import docker
 import pytest
 from docker.errors import ContainerError, NotFound
+from websockets.sync.client import connect
 
 from runtime.timeutil import parse_ns
 from tests.e2e.conftest import Service
@@ -208,5 +209,22 @@ def test_detach_keys_end_an_exec_session(sdk: docker.DockerClient) -> None:
         sock = sdk.api.exec_start(created, tty=True, socket=True)
         _closed_after(sock, b"\x10\x11")
         assert sdk.api.exec_inspect(created["Id"])["Running"] is True
+    finally:
+        container.remove(force=True)
+
+
+def test_attach_over_a_websocket(sdk: docker.DockerClient, service: Service) -> None:
+    """``/containers/{id}/attach/ws``: binary messages, never framed, stdin from
+    the client's messages (what docker-py's ``attach_socket(ws=True)`` opens)."""
+    container = sdk.containers.create(IMAGE, "cat", stdin_open=True)
+    url = (
+        f"ws://127.0.0.1:{service.port}/v1.47/containers/{container.id}/attach/ws"
+        "?stdin=1&stdout=1&stream=1&logs=1"
+    )
+    try:
+        with connect(url, open_timeout=20) as ws:
+            container.start()
+            ws.send(b"over the socket\n")
+            assert ws.recv(timeout=20) == b"over the socket\n"
     finally:
         container.remove(force=True)
