@@ -263,8 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help="diagnostic: run the suite with TEST_IMG set to NAME (not the conformance figure)",
     )
-    parser.add_argument("pytest_args", nargs="*", help="after --: more pytest arguments")
-    args = parser.parse_args(argv)
+    parser.epilog = "Arguments after -- go to pytest (e.g. -- -k test_kill)."
+    argv = sys.argv[1:] if argv is None else argv
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: len(argv) - len(extra) - (1 if "--" in argv else 0)])
+    args.pytest_args = extra
     args.checkout = args.checkout.resolve()
     if args.step == "venv":
         make_venv(args.checkout, args.venv)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from fastapi.concurrency import run_in_threadpool
@@ -102,6 +103,17 @@ async def pump(ws: WebSocket, chunks: Iterator[bytes], gone: asyncio.Event) -> N
             await ws.send_bytes(chunk)
 
 
+async def _stdin_only(runtime: RuntimeApi, container_id: str, reader: asyncio.Task[None]) -> None:
+    """No output asked for: the session lasts while the client writes (until it
+    detaches, half-closes or leaves) and the container runs, as Docker's does."""
+    exited = asyncio.wrap_future(await run_in_threadpool(runtime.exit_future, container_id))
+    try:
+        either: set[asyncio.Future[Any]] = {reader, exited}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        exited.cancel()
+
+
 @router.websocket("/containers/{ref}/attach")
 async def attach_container(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None:
     await _attach(ws, ref, runtime, hijacked=True)
@@ -154,7 +166,10 @@ async def _attach(ws: WebSocket, ref: str, runtime: RuntimeApi, hijacked: bool) 
     escape = detach.Escape(sequence) if tty else None
     reader = asyncio.create_task(Input(runtime, target, stdin_once, escape).run(ws, gone))
     try:
-        await pump(ws, streams.encode(chunks, raw), gone)
+        if wanted or not stream:
+            await pump(ws, streams.encode(chunks, raw), gone)
+        else:
+            await _stdin_only(runtime, record.id, reader)
     except WebSocketDisconnect:
         return
     finally:

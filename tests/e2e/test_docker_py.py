@@ -195,9 +195,13 @@ def test_detach_keys_end_an_attach_and_the_container_runs_on(sdk: docker.DockerC
         container.reload()
         assert container.status == "running"
         other = sdk.api.attach_socket(
-            container.id, {"stdin": 1, "stream": 1, "detachKeys": "ctrl-x"}
+            container.id, {"stdin": 1, "stream": 1, "detachKeys": "ctrl-x,ctrl-y"}
         )
-        _closed_after(other, b"\x18")
+        # Stdin only, no output asked for: the session waits for the client,
+        # across writes (a closed one would refuse the second: EPIPE).
+        other._sock.sendall(b"\x18")
+        time.sleep(0.5)
+        assert _closed_after(other, b"\x19") == b""
     finally:
         container.remove(force=True)
 
@@ -226,5 +230,22 @@ def test_attach_over_a_websocket(sdk: docker.DockerClient, service: Service) -> 
             container.start()
             ws.send(b"over the socket\n")
             assert ws.recv(timeout=20) == b"over the socket\n"
+    finally:
+        container.remove(force=True)
+
+
+def test_a_stdin_only_attach_lasts_until_the_client_detaches(sdk: docker.DockerClient) -> None:
+    """No output asked for: the session stays open for the client's keys (it
+    used to close at once, so the client's second write met a reset)."""
+    container = sdk.containers.run(IMAGE, "cat", detach=True, stdin_open=True, tty=True)
+    try:
+        sock = sdk.api.attach_socket(container.id, {"stdin": True, "stream": True})
+        raw = sock._sock
+        for key in (b"\x10", b"\x11"):
+            raw.sendall(key)
+            time.sleep(0.5)
+        container.reload()
+        assert container.status == "running"
+        assert _closed_after(sock, b"after\n") == b""
     finally:
         container.remove(force=True)
