@@ -28,6 +28,7 @@ from app.docker import (
     images,
     networking,
     stats,
+    swarm,
     system,
     version,
 )
@@ -56,7 +57,7 @@ def create_docker_app() -> FastAPI:
         redoc_url=None,
     )
     errors.install(docker)
-    for module in (system, containers, attach, execs, stats, images, networking):
+    for module in (system, containers, attach, execs, stats, images, networking, swarm):
         docker.include_router(module.router)
     docker.add_middleware(DockerHeaders)
     return docker

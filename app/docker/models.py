@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from app.docker.errors import DockerError
 from app.schemas import LimitsCreate, TtySize
@@ -98,6 +98,9 @@ class ExecConfig(BaseModel):
     # the container's id in the body, the CLI says Detach for `exec -d`).
     Detach: bool = False
     Container: str = ""
+    #: The TTY's detach keys (app/docker/detach.py); docker-py spells it
+    #: ``detachKeys`` (Docker decodes JSON keys case-insensitively).
+    DetachKeys: str = Field("", validation_alias=AliasChoices("DetachKeys", "detachKeys"))
 
 
 class ExecStart(BaseModel):
@@ -147,13 +150,7 @@ def refuse_unsupported(config: ContainerConfig) -> None:
 
 def refuse_unsupported_exec(config: ExecConfig) -> None:
     """A 400 naming every exec option that is set but that we do not implement."""
-    refused = [
-        key
-        for key, value in (config.model_extra or {}).items()
-        if not is_zero(value) and key != "DetachKeys"
-    ]
-    if (config.model_extra or {}).get("DetachKeys"):
-        refused.append("DetachKeys")
+    refused = [key for key, value in (config.model_extra or {}).items() if not is_zero(value)]
     if refused:
         raise DockerError(400, "unsupported option(s): " + ", ".join(sorted(refused)))
 
