@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from runtime.selection import Selector
     from runtime.signalling import KillResult
     from runtime.spec import CreateRequest, ExecRequest
+    from runtime.volumes import VolumeStore
 
 
 class ImageImport(Protocol):
@@ -64,6 +65,8 @@ class RuntimeApi(Protocol):
     state_dir: str
     #: What ``GET /events`` reads and follows (app/routes/events.py).
     events: EventLog
+    #: Named and anonymous volumes (runtime/volumes.py; app/routes/volumes.py).
+    volumes: VolumeStore
 
     # -- life cycle -----------------------------------------------------
     def start(self) -> None: ...
@@ -112,7 +115,7 @@ class RuntimeApi(Protocol):
 
     def open_pidfd(self, ref: str) -> int: ...
 
-    def remove(self, ref: str, force: bool = False) -> None: ...
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None: ...
 
     # -- waiting --------------------------------------------------------
     def exit_future(self, ref: str) -> Future[ContainerRecord]: ...

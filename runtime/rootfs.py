@@ -98,7 +98,8 @@ class _Assembly:
             path = f"/dev/{device}"
             result.append((f"clone {path}", self._clone(path, path, False, False)))
         for index, mount in enumerate(spec.mounts):
-            if mount.type == "bind":
+            # A volume is a bind of its data directory (runtime/volumes.py).
+            if mount.type in ("bind", "volume"):
                 assert mount.source is not None
                 clone = self._clone(f"mount {index}", mount.source, True, mount.read_only)
                 result.append((f"clone {mount.source}", clone))
@@ -302,7 +303,7 @@ class _Assembly:
     def _user_mount(self, index: int, mount: Mount) -> Callable[[], None]:
         def attach() -> None:
             target = mount.target
-            if mount.type == "bind":
+            if mount.type in ("bind", "volume"):
                 assert mount.source is not None
                 fd = self.trees.pop(f"mount {index}")
                 try:

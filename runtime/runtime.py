@@ -93,6 +93,7 @@ from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.selection import Selector
 from runtime.signalling import KillResult, Signaller
 from runtime.spec import USERNS_SIZE, CreateRequest, ExecRequest, Limits
+from runtime.volumes import VolumeStore, volumes_from
 
 log = logging.getLogger("mydocker.runtime")
 
@@ -157,6 +158,7 @@ class Runtime:
         self.signaller = Signaller(records, launcher, self.exits, events)
         self.output = Output(layout, records)
         self.interactive = Interactive(self.output, launcher, self.exits)
+        self.volumes = VolumeStore(layout.volumes, records.list, events)
 
     @classmethod
     def open(
@@ -242,6 +244,7 @@ class Runtime:
         """Connect to (or start) the launcher and reconcile the records with it."""
         self._reserve.ensure()
         self.images.prepare()
+        self.volumes.prepare()
         self.launcher.connect()
         self.reconciler.reconcile()
 
@@ -305,9 +308,16 @@ class Runtime:
         once, without it the child waits on its sync pipe until
         ``start_container``.  Limits the request leaves unset take the
         service's defaults, and the record's spec holds the limits that applied."""
+        if request.restart_policy.name != "no" or request.init:
+            field = "init" if request.init else "restart_policy"
+            raise InvalidArgument(field, "not implemented yet")
         container_id = new_container_id()
         security = self.planner.security(request.security)
-        spec = self.planner.container_spec(container_id, request, security)
+        mounts, anonymous = self.volumes.resolve(
+            volumes_from(request.volumes_from, self.get) + request.mounts
+        )
+        spec = self.planner.container_spec(container_id, replace(request, mounts=mounts), security)
+        self.volumes.ensure(spec.mounts, anonymous, security.userns_host_id)
         return self.launches.create(
             container_id, spec, request.name, request.start, request.tty_size
         )
@@ -335,7 +345,9 @@ class Runtime:
     def open_pidfd(self, ref: str) -> int:
         return self.signaller.open_pidfd(ref)
 
-    def remove(self, ref: str, force: bool = False) -> None:
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        """Remove a container, its logs and layer; with ``volumes`` (and
+        always with ``auto_remove``, as ``docker run --rm``) its anonymous volumes."""
         record = self.get(ref)
         if record.status != EXITED:
             if not force:
@@ -348,6 +360,8 @@ class Runtime:
         # The logs and the overlay's upper/work dirs; the mounts themselves
         # lived in the container's mount namespace and went with it.
         shutil.rmtree(self.layout.container_dir(record.id), onerror=_log_rmtree_error)
+        if volumes or final.spec.auto_remove:
+            self.volumes.remove_anonymous(final.spec.mounts)
         for future in waiters:
             if not future.done():
                 future.set_result(final)

@@ -33,12 +33,15 @@ from app.schemas.fields import (
     Signal,
     TtySize,
     check_env,
+    check_labels,
 )
 from app.schemas.limits import LimitsCreate, LimitsPublic, limits_public
 from runtime import ContainerRecord
 from runtime.security import capabilities
 from runtime.spec import (
+    VOLUME_NAME_PATTERN,
     Mount,
+    RestartPolicy,
     Status,
 )
 
@@ -73,7 +76,58 @@ class TmpfsMount(BaseModel):
         return Mount("tmpfs", self.target, read_only=self.read_only, size_bytes=self.size_bytes)
 
 
-MountSpec = Annotated[BindMount | TmpfsMount, Field(discriminator="type")]
+class VolumeMount(BaseModel):
+    """A volume (`docker run --volume NAME:DST[:ro]`): named, made on first
+    use if missing, or, without `source`, a new anonymous one (`-v DST`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["volume"]
+    source: Annotated[
+        str | None,
+        Field(
+            pattern=VOLUME_NAME_PATTERN,
+            max_length=255,
+            description="The volume's name; omitted: a new anonymous volume, removed "
+            "with the container when asked (`DELETE /containers/{ref}?volumes=true`).",
+        ),
+    ] = None
+    target: ContainerPath
+    read_only: StrictBool = False
+
+    def to_runtime(self) -> Mount:
+        return Mount("volume", self.target, volume=self.source, read_only=self.read_only)
+
+
+class RestartPolicyCreate(BaseModel):
+    """When the service starts the container again after it exits (docs/reliability.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[
+        Literal["no", "on-failure", "always", "unless-stopped"],
+        Field(
+            description="`on-failure`: after a non-zero exit; `always`: after any exit, "
+            "and when the service starts; `unless-stopped`: as always, unless stopped by "
+            "the user. A stop by the user is never restarted."
+        ),
+    ] = "no"
+    maximum_retry_count: Annotated[
+        int,
+        Field(ge=0, le=1 << 31, description="Restarts at most (`on-failure` only; 0: no cap)."),
+    ] = 0
+
+    @model_validator(mode="after")
+    def _count_for_on_failure(self) -> RestartPolicyCreate:
+        if self.maximum_retry_count and self.name != "on-failure":
+            raise ValueError("maximum_retry_count is only for the on-failure policy")
+        return self
+
+    def to_runtime(self) -> RestartPolicy:
+        return RestartPolicy(self.name, self.maximum_retry_count)
+
+
+MountSpec = Annotated[BindMount | TmpfsMount | VolumeMount, Field(discriminator="type")]
 
 
 class ContainerCreate(BaseModel):
@@ -194,8 +248,25 @@ class ContainerCreate(BaseModel):
         StrictBool, Field(description="Make the root filesystem read-only (no writable layer).")
     ] = False
     mounts: Annotated[
-        list[MountSpec], Field(description="Bind mounts and tmpfs mounts, in order.")
+        list[MountSpec], Field(description="Bind, tmpfs and volume mounts, in order.")
     ] = []
+    volumes_from: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^:]+(:(ro|rw))?$")]],
+        Field(
+            description="Containers whose volume and bind mounts this one mounts too "
+            "(`ref[:ro|rw]`, Docker's `--volumes-from`)."
+        ),
+    ] = []
+    init: Annotated[
+        StrictBool,
+        Field(
+            description="Run the command under tini as PID 1, which forwards signals "
+            "and reaps zombies (`docker run --init`)."
+        ),
+    ] = False
+    restart_policy: Annotated[
+        RestartPolicyCreate | None, Field(description="Restart after an exit (default `no`).")
+    ] = None
 
     @field_validator("command")
     @classmethod
@@ -246,10 +317,27 @@ class ContainerCreate(BaseModel):
     @field_validator("labels")
     @classmethod
     def _label_keys(cls, labels: dict[str, str]) -> dict[str, str]:
-        for key, value in labels.items():
-            if not key or "\0" in key or "\0" in value:
-                raise ValueError(f"invalid label {key!r}: empty, or has a NUL byte")
-        return labels
+        return check_labels(labels)
+
+
+class MountPublic(BaseModel):
+    """A mount as the container got it: a volume's `source` is its data directory."""
+
+    type: str
+    source: str | None
+    target: str
+    read_only: bool
+    volume: Annotated[str | None, Field(description="The volume's name (type `volume`).")] = None
+
+    @classmethod
+    def from_mount(cls, mount: Mount) -> MountPublic:
+        return cls(
+            type=mount.type,
+            source=mount.source,
+            target=mount.target,
+            read_only=mount.read_only,
+            volume=mount.volume,
+        )
 
 
 RESULT_FIELDS = (
@@ -290,6 +378,7 @@ class ContainerPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     limits: Annotated[LimitsPublic, Field(description="The limits that applied.")]
+    mounts: Annotated[list[MountPublic], Field(description="Its mounts, in order.")] = []
     oom_killed: Annotated[
         bool | None,
         Field(
@@ -335,6 +424,7 @@ class ContainerPublic(BaseModel):
             started_at=record.started_at,  # type: ignore[arg-type]
             finished_at=record.finished_at,  # type: ignore[arg-type]
             limits=limits_public(spec.limits),
+            mounts=[MountPublic.from_mount(m) for m in spec.mounts],
             **{k: record.results.get(k) for k in RESULT_FIELDS},
         )
 
