@@ -38,7 +38,7 @@ import os
 import stat
 from collections.abc import Callable
 
-from runtime import libc
+from runtime import init, libc
 from runtime.images.builtin import HOST_TMPFS
 from runtime.images.hostview import SKELETON
 from runtime.security import paths
@@ -105,6 +105,8 @@ class _Assembly:
                 result.append((f"clone {mount.source}", clone))
         for path in plan.binds:
             result.append((f"clone {path}", self._clone(f"view {path}", path, True, True)))
+        if spec.init:
+            result.append((f"clone {init.TINI}", self._clone(init.TARGET, init.TINI, False, True)))
         if userns:
             result.append(become_root)
         result += [
@@ -123,6 +125,8 @@ class _Assembly:
             ("mount /dev/shm", self.mount_shm),
             ("make /dev links", self.dev_links),
         ]
+        if spec.init:
+            result.append((f"bind {init.TARGET}", self._bind_device(init.TARGET[len("/dev/") :])))
         if host:
             for path, mode in HOST_TMPFS.items():
                 result.append((f"mount tmpfs {path}", self._host_tmpfs(path, mode)))

@@ -308,9 +308,8 @@ class Runtime:
         once, without it the child waits on its sync pipe until
         ``start_container``.  Limits the request leaves unset take the
         service's defaults, and the record's spec holds the limits that applied."""
-        if request.restart_policy.name != "no" or request.init:
-            field = "init" if request.init else "restart_policy"
-            raise InvalidArgument(field, "not implemented yet")
+        if request.restart_policy.name != "no":
+            raise InvalidArgument("restart_policy", "not implemented yet")
         container_id = new_container_id()
         security = self.planner.security(request.security)
         mounts, anonymous = self.volumes.resolve(

@@ -134,7 +134,11 @@ def host_config(record: ContainerRecord) -> dict[str, Any]:
         "NetworkMode": "none",
         "Privileged": False,
         "ReadonlyRootfs": spec.read_only,
-        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "Init": spec.init,
+        "RestartPolicy": {
+            "Name": spec.restart_policy.name,
+            "MaximumRetryCount": spec.restart_policy.maximum_retry_count,
+        },
     }
 
 

@@ -379,6 +379,7 @@ class ContainerPublic(BaseModel):
     finished_at: datetime | None
     limits: Annotated[LimitsPublic, Field(description="The limits that applied.")]
     mounts: Annotated[list[MountPublic], Field(description="Its mounts, in order.")] = []
+    init: Annotated[bool, Field(description="Its command runs under tini.")] = False
     oom_killed: Annotated[
         bool | None,
         Field(
@@ -425,6 +426,7 @@ class ContainerPublic(BaseModel):
             finished_at=record.finished_at,  # type: ignore[arg-type]
             limits=limits_public(spec.limits),
             mounts=[MountPublic.from_mount(m) for m in spec.mounts],
+            init=spec.init,
             **{k: record.results.get(k) for k in RESULT_FIELDS},
         )
 

@@ -67,6 +67,7 @@ def fake() -> FakeRuntime:
 PUBLIC_KEYS = {
     "id",
     "mounts",
+    "init",
     "name",
     "status",
     "command",
