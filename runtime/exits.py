@@ -70,6 +70,8 @@ class Exits:
         self._removed: OrderedDict[str, ContainerRecord] = OrderedDict()
         self._exec_waiters: dict[str, list[Future[ExecRecord]]] = {}
         self.closing = False
+        #: Called with each exit once recorded and acked (runtime/restarts.py).
+        self.on_exit: Callable[[ContainerRecord], None] | None = None
 
     def close(self) -> None:
         self.closing = True
@@ -125,6 +127,8 @@ class Exits:
         # that closes the runtime at once (a clean shutdown) has not cut the
         # ack off, which would keep the launcher holding the exit (and alive).
         self._ack_then_wake(container_id, record, self._exit_waiters)
+        if record is not None and self.on_exit is not None:
+            self.on_exit(record)
         if record is not None and record.spec.auto_remove:
             # Not on this (the launcher reader's) thread: removing files may
             # take a while, and later events must not wait for it.

@@ -89,6 +89,7 @@ from runtime.reconcile import Reconciler
 from runtime.records import EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
 from runtime.reports import container_event
 from runtime.reserve import Reserve
+from runtime.restarts import Restarts
 from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.selection import Selector
 from runtime.signalling import KillResult, Signaller
@@ -159,6 +160,8 @@ class Runtime:
         self.output = Output(layout, records)
         self.interactive = Interactive(self.output, launcher, self.exits)
         self.volumes = VolumeStore(layout.volumes, records.list, events)
+        self.restarts = Restarts(records, self.launches.relaunch)
+        self.exits.on_exit = self.restarts.on_exit
 
     @classmethod
     def open(
@@ -247,6 +250,7 @@ class Runtime:
         self.volumes.prepare()
         self.launcher.connect()
         self.reconciler.reconcile()
+        self.restarts.resume(self.records.list(status=EXITED))
 
     def close(self, stop_containers: bool = False, grace: float = 10.0) -> None:
         """Let go of the launcher and the records.
@@ -255,6 +259,8 @@ class Runtime:
         up again) unless ``stop_containers``: then each running container is
         stopped first (SIGTERM, SIGKILL after ``grace`` seconds), in parallel,
         so the whole takes at most about ``grace + KILL_WAIT`` seconds."""
+        # No restart policy undoes the service's own stops (Docker's neither).
+        self.restarts.close()
         if stop_containers:
             self.stop_all(grace)
         self.exits.close()
@@ -308,8 +314,10 @@ class Runtime:
         once, without it the child waits on its sync pipe until
         ``start_container``.  Limits the request leaves unset take the
         service's defaults, and the record's spec holds the limits that applied."""
-        if request.restart_policy.name != "no":
-            raise InvalidArgument("restart_policy", "not implemented yet")
+        if request.restart_policy.name != "no" and request.auto_remove:
+            raise InvalidArgument(
+                "restart_policy", "a restart policy cannot be combined with auto_remove"
+            )
         container_id = new_container_id()
         security = self.planner.security(request.security)
         mounts, anonymous = self.volumes.resolve(
@@ -367,6 +375,7 @@ class Runtime:
 
     # -- signals --------------------------------------------------------
     def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
+        self.restarts.user_stopped(self.get(ref))
         return self.signaller.kill(ref, signal)
 
     def kill_many(self, selector: Selector, signal: str | int = "SIGKILL") -> KillResult:
@@ -375,6 +384,7 @@ class Runtime:
     def stop(
         self, ref: str, timeout: float = 10.0, *, only_running: bool = False
     ) -> ContainerRecord:
+        self.restarts.user_stopped(self.get(ref))
         return self.signaller.stop(ref, timeout, only_running=only_running)
 
     # -- waiting --------------------------------------------------------

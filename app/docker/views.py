@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runtime import ContainerRecord
+from runtime.restarts import restart_count
 from runtime.spec import DEFAULT_IMAGE, Mount, Status
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -171,7 +172,7 @@ def inspect(record: ContainerRecord) -> dict[str, Any]:
         "HostsPath": "",
         "LogPath": "",
         "Name": "/" + record.name,
-        "RestartCount": 0,
+        "RestartCount": restart_count(record),
         "Driver": "mydocker",
         "Platform": "linux",
         "MountLabel": "",

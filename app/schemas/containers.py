@@ -37,6 +37,7 @@ from app.schemas.fields import (
 )
 from app.schemas.limits import LimitsCreate, LimitsPublic, limits_public
 from runtime import ContainerRecord
+from runtime.restarts import restart_count
 from runtime.security import capabilities
 from runtime.spec import (
     VOLUME_NAME_PATTERN,
@@ -380,6 +381,10 @@ class ContainerPublic(BaseModel):
     limits: Annotated[LimitsPublic, Field(description="The limits that applied.")]
     mounts: Annotated[list[MountPublic], Field(description="Its mounts, in order.")] = []
     init: Annotated[bool, Field(description="Its command runs under tini.")] = False
+    restart_policy: RestartPolicyCreate = RestartPolicyCreate()
+    restart_count: Annotated[
+        int, Field(description="How many times its restart policy started it again.")
+    ] = 0
     oom_killed: Annotated[
         bool | None,
         Field(
@@ -427,6 +432,11 @@ class ContainerPublic(BaseModel):
             limits=limits_public(spec.limits),
             mounts=[MountPublic.from_mount(m) for m in spec.mounts],
             init=spec.init,
+            restart_policy=RestartPolicyCreate(
+                name=spec.restart_policy.name,  # type: ignore[arg-type]
+                maximum_retry_count=spec.restart_policy.maximum_retry_count,
+            ),
+            restart_count=restart_count(record),
             **{k: record.results.get(k) for k in RESULT_FIELDS},
         )
 

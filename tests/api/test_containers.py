@@ -68,6 +68,8 @@ PUBLIC_KEYS = {
     "id",
     "mounts",
     "init",
+    "restart_policy",
+    "restart_count",
     "name",
     "status",
     "command",
