@@ -144,7 +144,7 @@ def host_config(record: ContainerRecord) -> dict[str, Any]:
 
 
 def _mount(mount: Mount) -> dict[str, Any]:
-    return {
+    view = {
         "Type": mount.type,
         "Source": mount.source or "",
         "Destination": mount.target,
@@ -152,6 +152,9 @@ def _mount(mount: Mount) -> dict[str, Any]:
         "RW": not mount.read_only,
         "Propagation": "rprivate" if mount.type == "bind" else "",
     }
+    if mount.type == "volume":
+        view.update(Name=mount.volume or "", Driver="local")
+    return view
 
 
 def inspect(record: ContainerRecord) -> dict[str, Any]:
