@@ -324,7 +324,8 @@ class Runtime:
             volumes_from(request.volumes_from, self.get) + request.mounts
         )
         spec = self.planner.container_spec(container_id, replace(request, mounts=mounts), security)
-        self.volumes.ensure(spec.mounts, anonymous, security.userns_host_id)
+        lower = spec.rootfs.lower if spec.rootfs else None
+        self.volumes.ensure(spec.mounts, anonymous, security.userns_host_id, lower)
         return self.launches.create(
             container_id, spec, request.name, request.start, request.tty_size
         )

@@ -126,3 +126,14 @@ def test_volume_data_survives_a_service_restart(own_service: Service) -> None:
         assert client.get("/volumes/e2e-durable").json()["containers"] == [container["id"]]
         code, out, _ = sh(client, "cat /data/d", mounts=[vol("e2e-durable")])
         assert (code, out) == (0, "durable\n")
+
+
+def test_a_new_volume_starts_with_the_images_files(client: httpx.Client) -> None:
+    code, out, container = sh(
+        client, "ls /bin/sh && echo new > /bin/new-file", mounts=[vol("e2e-bin", "/bin")]
+    )
+    assert (code, out) == (0, "/bin/sh\n")
+    mountpoint = Path(client.get("/volumes/e2e-bin").json()["mountpoint"])
+    assert (mountpoint / "sh").exists() and (mountpoint / "new-file").read_text() == "new\n"
+    client.delete(f"/containers/{container['id']}")
+    client.delete("/volumes/e2e-bin")

@@ -108,3 +108,34 @@ def test_volumes_from_copies_volume_and_bind_mounts() -> None:
     assert not any(m.read_only for m in writable)
     with pytest.raises(InvalidArgument, match="volumes_from.0"):
         volumes_from([f"{ID}:z"], lambda ref: source)
+
+
+def test_a_new_volume_gets_the_images_files_but_never_through_a_symlink(
+    store: VolumeStore, tmp_path: Path
+) -> None:
+    image = tmp_path / "image"
+    (image / "etc" / "app").mkdir(parents=True)
+    (image / "etc" / "app" / "conf").write_text("x=1\n")
+    os.chown(image / "etc" / "app" / "conf", 1000, 1001)
+    os.chmod(image / "etc" / "app", 0o750)
+    (image / "etc" / "app" / "link").symlink_to("/etc/shadow")
+    (image / "escape").symlink_to("/etc")
+    mounts, anonymous = store.resolve(
+        (
+            Mount("volume", "/etc/app", volume="copied"),
+            Mount("volume", "/escape", volume="escaped"),
+            Mount("volume", "/missing", volume="empty"),
+        )
+    )
+    store.ensure(mounts, anonymous, owner=None, image_root=str(image))
+    copied = Path(store.get("copied").path)
+    assert (copied / "conf").read_text() == "x=1\n"
+    assert (os.stat(copied / "conf").st_uid, os.stat(copied / "conf").st_gid) == (1000, 1001)
+    assert os.stat(copied).st_mode & 0o777 == 0o750
+    assert os.readlink(copied / "link") == "/etc/shadow"  # kept as a link, not followed
+    assert os.listdir(store.get("escaped").path) == []
+    assert os.listdir(store.get("empty").path) == []
+    # An existing volume is not filled again.
+    (copied / "conf").unlink()
+    store.ensure(mounts, anonymous, owner=None, image_root=str(image))
+    assert not (copied / "conf").exists()
