@@ -98,10 +98,13 @@ class Restarts:
         self.closing = False
 
     def on_exit(self, record: ContainerRecord) -> None:
-        """After an exit is recorded and acknowledged: schedule the restart."""
-        if self.closing or not should_restart(record):
-            return
-        self._schedule(record, next_delay(record))
+        """After an exit is recorded and acknowledged: schedule the restart.
+        On the launcher reader's thread: it never raises into it."""
+        try:
+            if not self.closing and should_restart(record):
+                self._schedule(record, next_delay(record))
+        except Exception:
+            log.exception("scheduling the restart of %s failed", record.id)
 
     def _schedule(self, record: ContainerRecord, delay: float) -> None:
         timer = threading.Timer(delay, self._restart, (record.id, delay))
@@ -141,6 +144,14 @@ class Restarts:
             timer.cancel()
         if record.spec.restart_policy.name != "no":
             self.records.update(record.id, results={STOPPED: True})
+
+    def user_stopped_ids(self, ids: Sequence[str]) -> None:
+        """``user_stopped`` after a bulk kill, for the ids it signalled: a
+        restart it raced is cancelled (its timer waits at least 100 ms)."""
+        for container_id in ids:
+            record = self.records.get(container_id)
+            if record is not None and record.spec.restart_policy.name != "no":
+                self.user_stopped(record)
 
     def resume(self, records: Sequence[ContainerRecord]) -> None:
         """At service start: the exited containers whose policy wants them

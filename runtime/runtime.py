@@ -380,7 +380,9 @@ class Runtime:
         return self.signaller.kill(ref, signal)
 
     def kill_many(self, selector: Selector, signal: str | int = "SIGKILL") -> KillResult:
-        return self.signaller.kill_many(selector, signal)
+        result = self.signaller.kill_many(selector, signal)
+        self.restarts.user_stopped_ids(result.killed)
+        return result
 
     def stop(
         self, ref: str, timeout: float = 10.0, *, only_running: bool = False

@@ -23,7 +23,11 @@ LabelQuery = Annotated[
 ]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": VolumePublic, "description": "The volume exists: as it is."}},
+)
 def create_volume(body: VolumeCreate, runtime: RuntimeDep, response: Response) -> VolumePublic:
     """Make a volume; `200` with the existing one if the name is taken (as Docker)."""
     volume, made = runtime.volumes.create(body.name, body.labels)

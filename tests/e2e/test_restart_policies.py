@@ -119,3 +119,17 @@ def test_a_service_restart_brings_back_always_but_not_unless_stopped(own_service
         # Its count is used up, and it is kept across the restart.
         assert settled(client, failing["id"], 0.5)["restart_count"] == 1
         client.post(f"/containers/{made['always']['id']}/kill")
+
+
+def test_a_bulk_kill_is_a_users_stop_too(client: httpx.Client) -> None:
+    label = f"bulk-{time.monotonic_ns()}"
+    container = create(
+        client,
+        ["sleep", "60"],
+        image="busybox",
+        labels={label: ""},
+        restart_policy={"name": "always"},
+    )
+    killed = client.post("/containers/kill", json={"labels": [label]}).json()
+    assert killed["killed"] == [container["id"]]
+    assert settled(client, container["id"])["restart_count"] == 0
