@@ -34,6 +34,9 @@ DEFAULT_IMAGE = "host"
 MOUNT_TYPES = ("bind", "tmpfs", "volume")
 #: A volume's name, as Docker accepts it (daemon/names: RestrictedNamePattern).
 VOLUME_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"
+#: A volume is the directory <name>, made as .new-<name> and removed as
+#: .trash-<name>: each must fit NAME_MAX (255 bytes, path_resolution(7)).
+VOLUME_NAME_MAX = 248
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +63,9 @@ class Mount:
             raise ValueError(f"mount type must be one of {', '.join(MOUNT_TYPES)}")
         check_container_path(self.target, "target")
         if self.type == "volume":
-            if self.volume is not None and not re.match(VOLUME_NAME_PATTERN, self.volume):
+            if self.volume is not None and (
+                not re.match(VOLUME_NAME_PATTERN, self.volume) or len(self.volume) > VOLUME_NAME_MAX
+            ):
                 raise ValueError(f"invalid volume name {self.volume!r}: [a-zA-Z0-9][a-zA-Z0-9_.-]+")
             if self.source is not None and not self.source.startswith("/"):
                 raise ValueError("a volume's source is its data directory, an absolute path")

@@ -28,6 +28,7 @@ a volume that already holds data keeps its owner.
 from __future__ import annotations
 
 import builtins
+import errno
 import json
 import logging
 import os
@@ -39,10 +40,10 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from runtime.errors import Conflict, InvalidArgument, NotFound
+from runtime.errors import Conflict, InvalidArgument, NotFound, StorageFull
 from runtime.events import EventLog, EventType, now_event
 from runtime.records import ContainerRecord
-from runtime.spec import VOLUME_NAME_PATTERN, Mount
+from runtime.spec import VOLUME_NAME_MAX, VOLUME_NAME_PATTERN, Mount
 from runtime.timeutil import now_rfc3339
 
 log = logging.getLogger("mydocker.volumes")
@@ -64,10 +65,10 @@ class Volume:
 
 
 def check_name(name: str, field_name: str = "name") -> None:
-    if not re.match(VOLUME_NAME_PATTERN, name) or len(name) > 255:
+    if not re.match(VOLUME_NAME_PATTERN, name) or len(name) > VOLUME_NAME_MAX:
         raise InvalidArgument(
             field_name,
-            f"invalid volume name {name!r}: two or more of [a-zA-Z0-9_.-], "
+            f"invalid volume name {name!r}: two to {VOLUME_NAME_MAX} of [a-zA-Z0-9_.-], "
             "starting with a letter or digit",
         )
 
@@ -118,23 +119,32 @@ class VolumeStore:
             if anonymous:
                 labels.setdefault(ANONYMOUS_LABEL, "")
             volume = Volume(name, self._data(name), now_rfc3339(), labels, anonymous)
-            tmp = os.path.join(self.root, f".new-{name}")
-            shutil.rmtree(tmp, ignore_errors=True)
+            meta = {"created_at": volume.created_at, "labels": labels, "anonymous": anonymous}
+            self._make(name, meta)
+        self._publish("create", volume)
+        return volume, True
+
+    def _make(self, name: str, meta: dict[str, object]) -> None:
+        tmp = os.path.join(self.root, f".new-{name}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
             os.mkdir(tmp, 0o700)
             # 0755 like Docker's _data: the container's users reach it, host users
             # cannot reach the state dir above it.
             os.mkdir(os.path.join(tmp, DATA), 0o755)
-            meta = {"created_at": volume.created_at, "labels": labels, "anonymous": anonymous}
             with open(os.path.join(tmp, META), "w") as file:
                 json.dump(meta, file)
                 file.flush()
                 os.fsync(file.fileno())
             os.rename(tmp, os.path.join(self.root, name))
-        self._publish("create", volume)
-        return volume, True
+        except OSError as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull(self.root, err.strerror or "no space") from err
+            raise
 
     def get(self, name: str) -> Volume:
-        if not re.match(VOLUME_NAME_PATTERN, name):
+        if not re.match(VOLUME_NAME_PATTERN, name) or len(name) > VOLUME_NAME_MAX:
             raise NotFound("volume", name)
         try:
             with open(os.path.join(self.root, name, META)) as file:
@@ -261,7 +271,12 @@ class VolumeStore:
                 continue
             volume, made = self.create(mount.volume, anonymous=mount.volume in anonymous)
             if made and image_root is not None:
-                copy_up(image_root, mount.target, volume.path)
+                try:
+                    copy_up(image_root, mount.target, volume.path)
+                except OSError as err:  # the container still gets its (partly filled) volume
+                    log.warning(
+                        "copying the image's %s into volume %s: %s", mount.target, volume.name, err
+                    )
             if owner is not None and not os.listdir(volume.path):
                 os.chown(volume.path, owner, owner)
 

@@ -40,6 +40,7 @@ from runtime import ContainerRecord
 from runtime.restarts import restart_count
 from runtime.security import capabilities
 from runtime.spec import (
+    VOLUME_NAME_MAX,
     VOLUME_NAME_PATTERN,
     Mount,
     RestartPolicy,
@@ -88,7 +89,7 @@ class VolumeMount(BaseModel):
         str | None,
         Field(
             pattern=VOLUME_NAME_PATTERN,
-            max_length=255,
+            max_length=VOLUME_NAME_MAX,
             description="The volume's name; omitted: a new anonymous volume, removed "
             "with the container when asked (`DELETE /containers/{ref}?volumes=true`).",
         ),

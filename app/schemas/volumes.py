@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.schemas.fields import Labels, check_labels
-from runtime.spec import VOLUME_NAME_PATTERN
+from runtime.spec import VOLUME_NAME_MAX, VOLUME_NAME_PATTERN
 from runtime.volumes import Volume
 
 
@@ -23,7 +23,7 @@ class VolumeCreate(BaseModel):
         str | None,
         Field(
             pattern=VOLUME_NAME_PATTERN,
-            max_length=255,
+            max_length=VOLUME_NAME_MAX,
             description="`[a-zA-Z0-9][a-zA-Z0-9_.-]+`; omitted: a 64-hex name, anonymous.",
         ),
     ] = None

@@ -43,7 +43,7 @@ def test_native_create_get_list_delete(client: TestClient, fake: FakeRuntime) ->
     assert client.delete("/volumes/data").status_code == 404
 
 
-@pytest.mark.parametrize("name", ["-x", "a", "a/b", "a b", "x" * 256])
+@pytest.mark.parametrize("name", ["-x", "a", "a/b", "a b", "x" * 249])
 def test_bad_names_are_422_naming_the_field(client: TestClient, name: str) -> None:
     got = client.post("/volumes", json={"name": name})
     assert got.status_code == 422 and got.json()["detail"][0]["loc"] == ["body", "name"]
@@ -111,3 +111,11 @@ def test_docker_bad_filters_are_400(client: TestClient) -> None:
     assert got.status_code == 400
     got = client.post("/v1.47/volumes/prune", params={"filters": '{"until":["1h"]}'})
     assert got.status_code == 400
+
+
+def test_the_longest_name_fits_and_a_longer_one_is_not_found(client: TestClient) -> None:
+    longest = "x" * 248
+    assert client.post("/volumes", json={"name": longest}).status_code == 201
+    assert client.delete(f"/volumes/{longest}").status_code == 204
+    assert client.get(f"/volumes/{'x' * 300}").status_code == 404
+    assert client.get(f"/v1.47/volumes/{'x' * 300}").status_code == 404
