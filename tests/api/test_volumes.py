@@ -119,3 +119,52 @@ def test_the_longest_name_fits_and_a_longer_one_is_not_found(client: TestClient)
     assert client.delete(f"/volumes/{longest}").status_code == 204
     assert client.get(f"/volumes/{'x' * 300}").status_code == 404
     assert client.get(f"/v1.47/volumes/{'x' * 300}").status_code == 404
+
+
+def test_docker_create_maps_volumes_restart_and_init(client: TestClient, fake: FakeRuntime) -> None:
+    body = {
+        "Image": "host",
+        "Cmd": ["true"],
+        "Volumes": {"/bound": {}, "/anon": {}},
+        "HostConfig": {
+            "Binds": ["/srv:/bound", "named:/named:ro"],
+            "Mounts": [{"Type": "volume", "Target": "/m"}],
+            "VolumesFrom": ["other:ro"],
+            "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2},
+            "Init": True,
+        },
+    }
+    assert client.post("/v1.47/containers/create", json=body).status_code == 201
+    [(_, (request,), _)] = fake.commands()
+    assert [(m.type, m.volume, m.target, m.read_only) for m in request.mounts] == [
+        ("bind", None, "/bound", False),
+        ("volume", "named", "/named", True),
+        ("volume", None, "/m", False),
+        ("volume", None, "/anon", False),
+    ]
+    assert request.volumes_from == ("other:ro",)
+    assert (request.restart_policy.name, request.restart_policy.maximum_retry_count) == (
+        "on-failure",
+        2,
+    )
+    assert request.init is True
+
+
+def test_native_create_maps_volumes_restart_and_init(client: TestClient, fake: FakeRuntime) -> None:
+    body = {
+        "command": ["true"],
+        "mounts": [{"type": "volume", "source": "data", "target": "/d"}],
+        "volumes_from": ["web"],
+        "restart_policy": {"name": "always"},
+        "init": True,
+    }
+    assert client.post("/containers", json=body).status_code == 201
+    [(_, (request,), _)] = fake.commands()
+    assert [(m.type, m.volume, m.target) for m in request.mounts] == [("volume", "data", "/d")]
+    assert (request.volumes_from, request.restart_policy.name, request.init) == (
+        ("web",),
+        "always",
+        True,
+    )
+    bad = client.post("/containers", json={**body, "volumes_from": ["web:z"]})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][:2] == ["body", "volumes_from"]
