@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from runtime import pids
+from runtime import init, pids
 from runtime.errors import InvalidState, NotFound, NotModified, RuntimeFailure, Unavailable
 from runtime.events import EventLog
 from runtime.exits import Exits
@@ -183,14 +183,12 @@ class Signaller:
         return stopped
 
     def _catches(self, record: ContainerRecord, signo: int) -> bool:
-        # tini (runtime/init.py) takes every signal it forwards with
-        # sigtimedwait(2): no handler, and its mask shows nothing while it waits.
-        if record.spec.init:
-            return True
         # A reused pid is another process: ask only if it is still ours.
         if not pids.same_process(record.pid, record.pid_start_time):
             return False
         assert record.pid is not None
+        if record.spec.init:
+            return init.forwarding(record.pid)
         return catches(record.pid, signo)
 
     def open_pidfd(self, ref: str) -> int:

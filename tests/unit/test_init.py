@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
 
 from runtime import init, rootfs
 from runtime.spec import ContainerSpec, RootfsPlan
@@ -33,3 +36,24 @@ def test_tini_is_static_and_bound_after_dev() -> None:
         for name, _ in rootfs.steps(ContainerSpec(command=("true",), hostname="h", rootfs=plan))
     ]
     assert f"bind {init.TARGET}" not in plain
+
+
+def test_forwarding_is_having_started_the_command() -> None:
+    parent = subprocess.Popen(["sh", "-c", "sleep 30 & wait"])
+    lone = subprocess.Popen(["sleep", "30"])
+    try:
+        deadline = time.monotonic() + 10
+        while not init.forwarding(parent.pid):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert not init.forwarding(lone.pid)
+        with open(f"/proc/{parent.pid}/task/{parent.pid}/children") as f:
+            children = [int(pid) for pid in f.read().split()]
+    finally:
+        lone.kill()
+        parent.kill()
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+    lone.wait()
+    parent.wait()
+    assert not init.forwarding(parent.pid)  # gone
