@@ -189,3 +189,28 @@ def test_sdk_low_level_create_with_volumes_and_binds(
     api.remove_container(created["Id"], v=True)
     with pytest.raises(APIError):
         api.create_volume("bad/name")
+
+
+def test_cli_run_rm_removes_its_anonymous_volume_but_not_a_named_one(docker: Docker) -> None:
+    named = unique("kept")
+    before = set(ok(docker("volume", "ls", "-q")).split())
+    out = ok(
+        docker(
+            "run",
+            "--rm",
+            "-v",
+            "/scratch",
+            "-v",
+            f"{named}:/kept",
+            IMAGE,
+            "sh",
+            "-c",
+            "echo x | tee /scratch/x",
+        )
+    )
+    assert out == "x\n"
+    deadline = time.monotonic() + 10
+    while (after := set(ok(docker("volume", "ls", "-q")).split())) - before != {named}:
+        assert time.monotonic() < deadline, after - before
+        time.sleep(0.1)
+    ok(docker("volume", "rm", named))
