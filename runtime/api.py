@@ -6,7 +6,8 @@ and the API tests' fake (``tests/fakes/runtime.py``) implements it.  mypy
 holds both to it:
 
     RuntimeApi              every public method of ``Runtime``, signature for signature
-      state_dir, events     attributes: the state directory, the event log
+      state_dir, events,    attributes: the state directory, the event log,
+      volumes               the volume store (runtime/volumes.py)
       life cycle            start, close, running_count, launcher_lag, reserve_released,
                             stop_all
       paths                 container_dir, log_path, exec_dir, exec_log_path, pidfile_path

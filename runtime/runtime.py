@@ -11,6 +11,8 @@ A thin facade: each method hands over to the part that holds its concern.
     signalling.Signaller     kill, kill_many, stop, stop_all
     output.Output            logs of a target, container or exec alike
     interactive.Interactive  attach, input, resize
+    volumes.VolumeStore      named and anonymous volumes (``runtime.volumes``, used by app/)
+    restarts.Restarts        restart policies: on each exit (Exits.on_exit), at start
 
 The parts touch the outside world through what ``Runtime`` is given: the
 state dir's ``Layout``, the ``RecordStore``, the ``ImageStore``, the host

@@ -137,3 +137,15 @@ def test_a_new_volume_starts_with_the_images_files(client: httpx.Client) -> None
     assert (mountpoint / "sh").exists() and (mountpoint / "new-file").read_text() == "new\n"
     client.delete(f"/containers/{container['id']}")
     client.delete("/volumes/e2e-bin")
+
+
+def test_volume_events_are_in_the_event_log(client: httpx.Client) -> None:
+    import time
+
+    since = time.time()
+    client.post("/volumes", json={"name": "e2e-events"})
+    client.delete("/volumes/e2e-events")
+    got = client.get("/events", params={"since": since, "until": time.time() + 1, "type": "volume"})
+    assert got.status_code == 200
+    lines = [line for line in got.text.splitlines() if "e2e-events" in line]
+    assert ['"create"' in lines[0], '"destroy"' in lines[1]] == [True, True], lines
