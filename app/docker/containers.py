@@ -301,8 +301,8 @@ def remove_container(
     v: DockerBool = False,
     link: DockerBool = False,
 ) -> Response:
-    """``v`` (anonymous volumes) has nothing to remove: there are none."""
+    """``v`` removes its anonymous volumes too."""
     if link:
         raise DockerError(400, "unsupported option: link (there are no links)")
-    runtime.remove(ref, force=force)
+    runtime.remove(ref, force=force, volumes=v)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -247,7 +247,11 @@ def test_limits_out_of_range_are_400s(client: TestClient, fake: FakeRuntime) -> 
         # PortBindings and ExposedPorts are mapped now (tests/api/test_docker_networks.py).
         ({"HostConfig": {"Dns": ["192.0.2.53"]}}, "HostConfig.Dns"),
         ({"HostConfig": {"ExtraHosts": ["db:192.0.2.1"]}}, "HostConfig.ExtraHosts"),
-        ({"HostConfig": {"RestartPolicy": {"Name": "always"}}}, "HostConfig.RestartPolicy"),
+        ({"HostConfig": {"RestartPolicy": {"Name": "sometimes"}}}, "restart_policy.name"),
+        (
+            {"HostConfig": {"RestartPolicy": {"Name": "always", "MaximumRetryCount": 3}}},
+            "restart policy 'always'",
+        ),
         ({"Healthcheck": {"Test": ["CMD", "true"]}}, "Healthcheck"),
         ({"HostConfig": {"SecurityOpt": ["apparmor=x"]}}, "SecurityOpt"),
     ],
@@ -372,7 +376,7 @@ def test_stop_kill_remove(client: TestClient, fake: FakeRuntime) -> None:
     assert fake.commands() == [
         ("stop", (ID, 3.0), {"only_running": True}),
         ("kill", (ID, "SIGTERM"), {}),
-        ("remove", (ID,), {"force": True}),
+        ("remove", (ID,), {"force": True, "volumes": True}),
     ]
     fake.record = make_record("exited")
     assert client.post(f"/v1.47/containers/{ID}/stop").status_code == 304

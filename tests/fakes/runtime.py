@@ -58,6 +58,7 @@ from runtime.imaging import RemoteImage, Removal
 from runtime.records import NetworkRecord
 from runtime.signals import parse_signal
 from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Status
+from runtime.volumes import VolumeStore
 
 if TYPE_CHECKING:
     from runtime.api import ImageImport, RuntimeApi
@@ -149,6 +150,8 @@ class FakeRuntime:
     #: only a real ``Runtime``, and ``GET /events`` is tested end to end
     #: (tests/e2e/test_events.py).
     events: EventLog
+    #: Declared, set by the tests that need it: a real store over a tmp dir.
+    volumes: VolumeStore
 
     def __init__(
         self,
@@ -358,7 +361,7 @@ class FakeRuntime:
         raise NotImplementedError("the API does not open pidfds")
 
     @recorded
-    def remove(self, ref: str, force: bool = False) -> None:
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         pass
 
     # -- waiting --------------------------------------------------------
