@@ -76,6 +76,7 @@ def create_request(
         stdin_once=stdin_once,
         tty_size=body.tty_size.pair() if body.tty_size else None,
         start=start,
+        options=body.options,
     )
 
 
@@ -130,6 +131,7 @@ def docker_create_request(config: models.ContainerConfig, name: str, image: Imag
             "mounts": models.mounts(host),
             "labels": config.Labels or {},
             "auto_remove": host.AutoRemove,
+            "options": models.options(config),
             **models.security_options(host.SecurityOpt),
         },
         "container config",

@@ -360,7 +360,7 @@ class Runtime:
         return self.signaller.kill_many(selector, signal)
 
     def stop(
-        self, ref: str, timeout: float = 10.0, *, only_running: bool = False
+        self, ref: str, timeout: float | None = None, *, only_running: bool = False
     ) -> ContainerRecord:
         return self.signaller.stop(ref, timeout, only_running=only_running)
 

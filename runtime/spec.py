@@ -297,6 +297,11 @@ class ContainerSpec:
     #: Filled in by the runtime; without it the child keeps the host's root
     #: and only mounts a fresh /proc and /sys (what the core did).
     rootfs: RootfsPlan | None = None
+    #: Stop signal and grace, host namespaces, rlimits, sysctls, devices,
+    #: cgroup tuning, log driver (runtime/options.py).
+    options: options_module.Options = dataclasses.field(
+        default_factory=lambda: options_module.Options()
+    )
 
     def __post_init__(self) -> None:
         _check_command(self.command)
@@ -388,6 +393,9 @@ class CreateRequest:
     stdin_once: bool = False
     tty_size: tuple[int, int] | None = None
     start: bool = True
+    options: options_module.Options = dataclasses.field(
+        default_factory=lambda: options_module.Options()
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -414,6 +422,10 @@ def _check_env(env: Mapping[str, str]) -> None:
 
 
 T = TypeVar("T")
+
+# Last: runtime/options.py imports InvalidField from here.  With annotations
+# as strings, the field types above resolve when from_dict asks for them.
+from runtime import options as options_module  # noqa: E402
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

@@ -32,7 +32,6 @@ from runtime.spec import Status
 router = APIRouter(tags=["docker containers"])
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
-DEFAULT_STOP_TIMEOUT = 10.0
 
 
 @router.post("/containers/create", status_code=status.HTTP_201_CREATED)
@@ -124,11 +123,12 @@ def stop_container(
     t: Annotated[int | None, Query(ge=-1, le=3600)] = None,
     signal: str = "",
 ) -> Response:
-    """SIGTERM, SIGKILL after ``t`` seconds; ``304`` if it is not running."""
+    """The container's stop signal (``StopSignal``, SIGTERM by default), SIGKILL
+    after ``t`` seconds (else its ``StopTimeout``, else 10); ``304`` if it is
+    not running."""
     if signal.upper() not in ("", "SIGTERM", "TERM", "15"):
         raise DockerError(400, "unsupported option: stop signal other than SIGTERM")
-    timeout = DEFAULT_STOP_TIMEOUT if t is None or t < 0 else float(t)
-    runtime.stop(ref, timeout, only_running=True)
+    runtime.stop(ref, None if t is None else float(t), only_running=True)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -16,18 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.docker.errors import DockerError
 from app.schemas import LimitsCreate, TtySize
+from runtime.options import LOG_DRIVERS
 
 #: Non-zero values that still mean "the default" for fields we do not implement.
 ACCEPTED: dict[str, tuple[Any, ...]] = {
     # Our containers get their own network namespace with only `lo`.
     "HostConfig.NetworkMode": ("default", "none", "private"),
     "HostConfig.RestartPolicy": ({"Name": "no", "MaximumRetryCount": 0}, {"Name": "no"}),
-    "HostConfig.LogConfig": ({"Type": "json-file", "Config": {}}, {"Type": "json-file"}),
-    "HostConfig.MemorySwappiness": (-1,),
-    "HostConfig.IpcMode": ("private",),
-    "HostConfig.CgroupnsMode": ("private",),
+    "HostConfig.CgroupnsMode": ("private", "host"),
     "HostConfig.Isolation": ("default",),
-    "StopSignal": ("SIGTERM", "TERM", "15"),
 }
 
 
@@ -48,6 +45,24 @@ class DockerHostConfig(BaseModel):
     Tmpfs: dict[str, str] | None = None
     #: The terminal's size, sent with a TTY; any value is fine.
     ConsoleSize: list[int] | None = None
+    # The options of runtime/options.py, mapped by ``options`` below.
+    CpuShares: int = 0
+    CpuQuota: int = 0
+    CpuPeriod: int = 0
+    CpusetCpus: str = ""
+    CpusetMems: str = ""
+    MemorySwap: int = 0
+    MemoryReservation: int = 0
+    MemorySwappiness: int | None = None
+    GroupAdd: list[str] | None = None
+    PidMode: str = ""
+    IpcMode: str = ""
+    UTSMode: str = ""
+    ShmSize: int = 0
+    Sysctls: dict[str, str] | None = None
+    Devices: list[dict[str, Any]] | None = None
+    DeviceCgroupRules: list[str] | None = None
+    LogConfig: dict[str, Any] | None = None
 
 
 class ContainerConfig(BaseModel):
@@ -71,6 +86,8 @@ class ContainerConfig(BaseModel):
     AttachStdout: bool = False
     AttachStderr: bool = False
     HostConfig: DockerHostConfig | None = None
+    StopSignal: str = ""
+    StopTimeout: int | None = None
 
     def host(self) -> DockerHostConfig:
         return self.HostConfig or DockerHostConfig()
@@ -197,7 +214,8 @@ def tty_size(config: ContainerConfig) -> TtySize | None:
     return TtySize(rows=size[0], cols=size[1])
 
 
-#: ``Ulimits`` names we map, onto the native limits (setrlimit(2)).
+#: ``Ulimits`` names that map onto the native limits when soft == hard
+#: (setrlimit(2)); the others, and these with soft < hard, go to the options.
 ULIMITS = {"nofile": "nofile", "fsize": "fsize_bytes"}
 
 
@@ -216,14 +234,87 @@ def limits(config: ContainerConfig) -> LimitsCreate | None:
         values["pids"] = host.PidsLimit
     for ulimit in host.Ulimits or []:
         name, soft, hard = ulimit.get("Name"), ulimit.get("Soft"), ulimit.get("Hard")
-        if name not in ULIMITS or soft != hard:
-            raise DockerError(
-                400,
-                f"unsupported option: HostConfig.Ulimits {ulimit}: only "
-                f"{', '.join(ULIMITS)} with Soft == Hard",
-            )
-        values[ULIMITS[str(name)]] = soft
+        if name in ULIMITS and soft == hard:
+            values[ULIMITS[str(name)]] = soft
     return LimitsCreate(**values) if values else None
+
+
+#: HostConfig's namespace modes: what shares the host's, what is our own.
+NAMESPACE_MODES = {"PidMode": "pid", "IpcMode": "ipc", "UTSMode": "uts"}
+OWN_NAMESPACE = ("", "private", "shareable")
+
+
+def _namespaces(host: DockerHostConfig) -> list[str]:
+    shared = []
+    for field, namespace in NAMESPACE_MODES.items():
+        mode = getattr(host, field)
+        if mode == "host":
+            shared.append(namespace)
+        elif mode not in OWN_NAMESPACE:
+            raise DockerError(
+                400, f"unsupported option: HostConfig.{field} {mode!r}: only host or private"
+            )
+    return shared
+
+
+def _devices(host: DockerHostConfig) -> list[dict[str, str]]:
+    result = []
+    for device in host.Devices or []:
+        source = device.get("PathOnHost") or ""
+        result.append(
+            {
+                "host": source,
+                "target": device.get("PathInContainer") or source,
+                "permissions": device.get("CgroupPermissions") or "rwm",
+            }
+        )
+    return result
+
+
+def _log_config(host: DockerHostConfig) -> dict[str, Any]:
+    config = host.LogConfig or {}
+    driver = config.get("Type") or "json-file"
+    if driver not in LOG_DRIVERS:
+        # Docker's own wording (daemon/logger/factory.go).
+        raise DockerError(400, f"logger: no log driver named '{driver}' is registered")
+    return {"log_driver": driver, "log_options": config.get("Config") or {}}
+
+
+def options(config: ContainerConfig) -> dict[str, Any]:
+    """The native ``options`` (runtime/options.py) from HostConfig and
+    ``StopSignal``/``StopTimeout``; zero means "not given", as in Docker."""
+    host = config.host()
+    tuning = {
+        "cpu_shares": host.CpuShares or None,
+        "cpu_quota_us": host.CpuQuota if host.CpuQuota > 0 else None,
+        "cpu_period_us": host.CpuPeriod or None,
+        "cpuset_cpus": host.CpusetCpus or None,
+        "cpuset_mems": host.CpusetMems or None,
+        "memory_swap_bytes": host.MemorySwap or None,
+        "memory_reservation_bytes": host.MemoryReservation or None,
+        "memory_swappiness": None if host.MemorySwappiness in (None, -1) else host.MemorySwappiness,
+        "device_rules": host.DeviceCgroupRules or [],
+    }
+    ulimits = [
+        {"name": u.get("Name"), "soft": u.get("Soft"), "hard": u.get("Hard")}
+        for u in host.Ulimits or []
+        if not (u.get("Name") in ULIMITS and u.get("Soft") == u.get("Hard"))
+    ]
+    result: dict[str, Any] = {
+        "host_namespaces": _namespaces(host),
+        "shm_size_bytes": host.ShmSize or None,
+        "group_add": host.GroupAdd or [],
+        "ulimits": ulimits,
+        "sysctls": host.Sysctls or {},
+        "devices": _devices(host),
+        "tuning": {k: v for k, v in tuning.items() if v is not None},
+        **_log_config(host),
+    }
+    if config.StopSignal:
+        result["stop_signal"] = config.StopSignal
+    if config.StopTimeout is not None:
+        result["stop_timeout"] = config.StopTimeout
+    return result
 
 
 def user(value: str) -> str | None:

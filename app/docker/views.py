@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runtime import ContainerRecord
-from runtime.spec import DEFAULT_IMAGE, Mount, Status
+from runtime.options import SHM_SIZE, Options
+from runtime.spec import DEFAULT_IMAGE, ContainerSpec, Mount, Status
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -107,6 +108,50 @@ def _state(record: ContainerRecord) -> dict[str, Any]:
     }
 
 
+def _namespace_mode(options: Options, namespace: str, own: str) -> str:
+    return "host" if options.shares(namespace) else own
+
+
+def _options(spec: ContainerSpec) -> dict[str, Any]:
+    """HostConfig's keys of runtime/options.py, as Docker shows them."""
+    options, tuning = spec.options, spec.options.tuning
+    return {
+        "CpuShares": tuning.cpu_shares or 0,
+        "CpuQuota": tuning.cpu_quota_us or 0,
+        "CpuPeriod": tuning.cpu_period_us or 0,
+        "CpusetCpus": tuning.cpuset_cpus or "",
+        "CpusetMems": tuning.cpuset_mems or "",
+        "MemorySwap": tuning.memory_swap_bytes or 0,
+        "MemoryReservation": tuning.memory_reservation_bytes or 0,
+        "MemorySwappiness": tuning.memory_swappiness,
+        "GroupAdd": list(options.group_add) or None,
+        "PidMode": _namespace_mode(options, "pid", ""),
+        "IpcMode": _namespace_mode(options, "ipc", "private"),
+        "UTSMode": _namespace_mode(options, "uts", ""),
+        "ShmSize": options.shm_size_bytes or SHM_SIZE,
+        "Sysctls": dict(options.sysctls) or None,
+        "Devices": [
+            {"PathOnHost": d.host, "PathInContainer": d.target, "CgroupPermissions": d.permissions}
+            for d in options.devices
+        ],
+        "DeviceCgroupRules": list(tuning.device_rules) or None,
+        "LogConfig": {"Type": options.log_driver, "Config": dict(options.log_options)},
+        "Tmpfs": {
+            m.target: ",".join(
+                (["ro"] if m.read_only else []) + ([f"size={m.size_bytes}"] if m.size_bytes else [])
+            )
+            for m in spec.mounts
+            if m.type == "tmpfs"
+        }
+        or None,
+        "Isolation": "",
+        "CgroupnsMode": "private",
+        "Cgroup": "",
+        "CgroupParent": "",
+        "Runtime": "runc",
+    }
+
+
 def host_config(record: ContainerRecord) -> dict[str, Any]:
     spec = record.spec
     limits = spec.limits
@@ -115,7 +160,7 @@ def host_config(record: ContainerRecord) -> dict[str, Any]:
         {"Name": name, "Soft": value, "Hard": value}
         for name, value in (("nofile", limits.nofile), ("fsize", limits.fsize_bytes))
         if value is not None
-    ]
+    ] + [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in spec.options.ulimits]
     return {
         "AutoRemove": spec.auto_remove,
         "Binds": [
@@ -126,7 +171,7 @@ def host_config(record: ContainerRecord) -> dict[str, Any]:
         or None,
         "CapAdd": None,
         "CapDrop": None,
-        "LogConfig": {"Type": "json-file", "Config": {}},
+        **_options(spec),
         "Memory": limits.memory_bytes or 0,
         "NanoCpus": round(cpus * 1e9) if cpus else 0,
         "PidsLimit": limits.pids,
@@ -194,6 +239,12 @@ def inspect(record: ContainerRecord) -> dict[str, Any]:
             "Entrypoint": None,
             "OnBuild": None,
             "Labels": labels_of(record),
+            "StopSignal": spec.options.stop_signal,
+            **(
+                {"StopTimeout": spec.options.stop_timeout}
+                if spec.options.stop_timeout is not None
+                else {}
+            ),
         },
         "NetworkSettings": {
             "Bridge": "",

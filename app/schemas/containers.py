@@ -36,6 +36,7 @@ from app.schemas.fields import (
 )
 from app.schemas.limits import LimitsCreate, LimitsPublic, limits_public
 from runtime import ContainerRecord
+from runtime.options import Options
 from runtime.security import capabilities
 from runtime.spec import (
     Mount,
@@ -196,6 +197,15 @@ class ContainerCreate(BaseModel):
     mounts: Annotated[
         list[MountSpec], Field(description="Bind mounts and tmpfs mounts, in order.")
     ] = []
+    options: Annotated[
+        Options,
+        Field(
+            description="Stop signal and grace period, host namespaces (`pid`, `ipc`, "
+            "`uts`), /dev/shm size, supplementary groups, rlimits, namespaced sysctls, "
+            "devices, cgroup tuning (CPU shares, quota, cpuset, swap, reservation), log "
+            "driver: docs/limits.md."
+        ),
+    ] = Options()
 
     @field_validator("command")
     @classmethod

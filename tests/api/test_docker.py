@@ -208,9 +208,46 @@ def test_limits_out_of_range_are_400s(client: TestClient, fake: FakeRuntime) -> 
     body = {"Image": "host", "Cmd": ["true"], "HostConfig": {"Memory": 1024}}
     got = client.post("/v1.47/containers/create", json=body)
     assert got.status_code == 400 and "memory_bytes" in got.json()["message"]
-    body["HostConfig"] = {"Ulimits": [{"Name": "core", "Soft": 0, "Hard": 0}]}
-    assert client.post("/v1.47/containers/create", json=body).status_code == 400
+    for ulimits, named in (
+        ([{"Name": "nofile", "Soft": 1, "Hard": 1}], "nofile"),
+        ([{"Name": "cores", "Soft": 0, "Hard": 0}], "ulimits.cores"),
+        ([{"Name": "core", "Soft": 2, "Hard": 1}], "ulimits.core"),
+    ):
+        body["HostConfig"] = {"Ulimits": ulimits}
+        got = client.post("/v1.47/containers/create", json=body)
+        assert got.status_code == 400 and named in got.json()["message"], got.text
     assert fake.commands() == []
+
+
+@pytest.mark.parametrize(
+    ("host", "named"),
+    [
+        ({"Sysctls": {"kernel.panic": "1"}}, "sysctls.kernel.panic"),
+        ({"CpuShares": 1}, "cpu_shares"),
+        ({"MemorySwappiness": 200}, "memory_swappiness"),
+        ({"GroupAdd": ["a b"]}, "group_add"),
+        ({"LogConfig": {"Type": "fluentd"}}, "logger: no log driver named 'fluentd'"),
+        ({"UTSMode": "container:x"}, "UTSMode"),
+    ],
+)
+def test_bad_options_are_400s_naming_them(
+    client: TestClient, fake: FakeRuntime, host: dict[str, object], named: str
+) -> None:
+    body = {"Image": "host", "Cmd": ["true"], "HostConfig": host}
+    got = client.post("/v1.47/containers/create", json=body)
+    assert got.status_code == 400 and named in got.json()["message"], got.text
+    assert fake.commands() == []
+
+
+def test_options_reach_the_runtime(client: TestClient, fake: FakeRuntime) -> None:
+    host = {"CpuShares": 256, "Sysctls": {"net.ipv4.ip_forward": "1"}, "PidMode": "host"}
+    body = {"Image": "host", "Cmd": ["true"], "HostConfig": host, "StopSignal": "SIGINT"}
+    assert client.post("/v1.47/containers/create", json=body).status_code == 201
+    [request] = [args[0] for name, args, _ in fake.calls if name == "create"]
+    options = request.options
+    assert options.tuning.cpu_shares == 256 and options.stop_signal == "SIGINT"
+    assert dict(options.sysctls) == {"net.ipv4.ip_forward": "1"}
+    assert options.host_namespaces == ("pid",)
 
 
 @pytest.mark.parametrize(

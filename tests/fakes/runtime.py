@@ -310,7 +310,7 @@ class FakeRuntime:
 
     @recorded
     def stop(
-        self, ref: str, timeout: float = 10.0, *, only_running: bool = False
+        self, ref: str, timeout: float | None = None, *, only_running: bool = False
     ) -> ContainerRecord:
         """With ``only_running``, the runtime's rule: ``NotModified`` unless it runs."""
         if only_running and (record := self._container(ref)).status != Status.running:
