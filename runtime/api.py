@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from runtime.events import EventLog
+    from runtime.health import Health
     from runtime.images import Image
     from runtime.interactive import AttachTarget
     from runtime.records import ContainerRecord, ExecRecord
@@ -156,6 +157,12 @@ class RuntimeApi(Protocol):
         from_end: bool = False,
         heartbeat: bool = False,
     ) -> Iterator[tuple[str, bytes]]: ...
+
+    def writable_bytes(self, ref: str) -> int: ...
+
+    def health_of(self, ref: str) -> Health | None: ...
+
+    def kill_exec(self, ref: str, signal: int) -> None: ...
 
     # -- images ---------------------------------------------------------
     def list_images(self) -> builtins.list[Image]: ...

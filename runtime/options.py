@@ -5,6 +5,7 @@
                   cgroup rule that lets it be opened
     Tuning        cgroup knobs past the limits: CPU shares, CFS quota and
                   period, cpuset, swap, reservation, swappiness, device rules
+    Healthcheck   a command run now and then in the container (runtime/health.py)
     Options       all of them plus how it is stopped (signal, grace period),
                   the host namespaces it shares (``pid``, ``ipc``, ``uts``),
                   /dev/shm's size, supplementary groups, sysctls, its log driver
@@ -207,6 +208,35 @@ class Tuning:
 
 
 NO_TUNING = Tuning()
+
+
+@dataclasses.dataclass(frozen=True)
+class Healthcheck:
+    """Docker's ``HEALTHCHECK``: ``command`` (argv, run as an exec) every
+    ``interval_seconds``; a run that exits non-zero or outlasts
+    ``timeout_seconds`` fails; ``retries`` failures in a row make the
+    container unhealthy; failures during ``start_period_seconds`` do not
+    count, and checks then come every ``start_interval_seconds``."""
+
+    command: tuple[str, ...]
+    interval_seconds: float = 30.0
+    timeout_seconds: float = 30.0
+    retries: int = 3
+    start_period_seconds: float = 0.0
+    start_interval_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not self.command or any("\0" in arg for arg in self.command):
+            raise InvalidField("healthcheck.command", "an argv without NUL bytes")
+        for name in ("interval_seconds", "timeout_seconds", "start_interval_seconds"):
+            if not 0.01 <= getattr(self, name) <= 24 * 3600:
+                raise InvalidField(f"healthcheck.{name}", "between 0.01 and 86400 seconds")
+        if not 0 <= self.start_period_seconds <= 24 * 3600:
+            raise InvalidField("healthcheck.start_period_seconds", "between 0 and 86400")
+        if not 1 <= self.retries <= 1000:
+            raise InvalidField("healthcheck.retries", "between 1 and 1000")
+
+
 #: /dev/shm's size without ``Options.shm_size_bytes``: Docker's 64 MiB.
 SHM_SIZE = 64 << 20
 
@@ -228,6 +258,7 @@ class Options:
     log_driver       ``json-file`` and ``local`` keep the output (both are the
                      service's log files), ``none`` keeps nothing
     log_options      the driver's options, shown back by inspect
+    healthcheck      what runtime/health.py runs to tell healthy from not
     """
 
     stop_signal: str = "SIGTERM"
@@ -241,6 +272,7 @@ class Options:
     tuning: Tuning = dataclasses.field(default_factory=Tuning)
     log_driver: str = "json-file"
     log_options: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    healthcheck: Healthcheck | None = None
 
     def __post_init__(self) -> None:
         try:

@@ -69,10 +69,19 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from typing import Any
 
+from runtime import diskusage
 from runtime.admission import Admission
-from runtime.errors import Conflict, Forbidden, InvalidArgument, InvalidState, Unavailable
+from runtime.errors import (
+    Conflict,
+    Forbidden,
+    InvalidArgument,
+    InvalidState,
+    NotFound,
+    Unavailable,
+)
 from runtime.events import EventLog, EventType, now_event
 from runtime.exits import Exits
+from runtime.health import Health, HealthMonitor
 from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
 from runtime.images.builtin import HOST
 from runtime.images.hostview import HostPathError, HostView
@@ -157,6 +166,7 @@ class Runtime:
         self.signaller = Signaller(records, launcher, self.exits, events)
         self.output = Output(layout, records)
         self.interactive = Interactive(self.output, launcher, self.exits)
+        self.health = HealthMonitor(self, events)
 
     @classmethod
     def open(
@@ -244,6 +254,7 @@ class Runtime:
         self.images.prepare()
         self.launcher.connect()
         self.reconciler.reconcile()
+        self.health.start()
 
     def close(self, stop_containers: bool = False, grace: float = 10.0) -> None:
         """Let go of the launcher and the records.
@@ -252,6 +263,7 @@ class Runtime:
         up again) unless ``stop_containers``: then each running container is
         stopped first (SIGTERM, SIGKILL after ``grace`` seconds), in parallel,
         so the whole takes at most about ``grace + KILL_WAIT`` seconds."""
+        self.health.close()
         if stop_containers:
             self.stop_all(grace)
         self.exits.close()
@@ -286,6 +298,11 @@ class Runtime:
     # -- paths ----------------------------------------------------------
     def container_dir(self, container_id: str) -> str:
         return self.layout.container_dir(container_id)
+
+    def writable_bytes(self, ref: str) -> int:
+        """The bytes a container has written to its root (its overlay's upper dir)."""
+        record = self.records.resolve(ref)
+        return diskusage.tree_bytes(diskusage.writable_dir(self.container_dir(record.id)))
 
     def log_path(self, container_id: str, stream: str) -> str:
         return self.layout.log_path(container_id, stream)
@@ -453,6 +470,19 @@ class Runtime:
     def list_execs(self, ref: str) -> builtins.list[ExecRecord]:
         """The execs of a container, oldest first."""
         return self.records.list_execs(container_id=self.get(ref).id)
+
+    def kill_exec(self, ref: str, signal: int) -> None:
+        """Signal a running exec (a health check past its timeout)."""
+        record = self.get_exec(ref)
+        try:
+            self.launcher.request(protocol.Kill(record.id, signal))
+        except (NotFound, InvalidState):
+            pass  # it ended meanwhile
+
+    def health_of(self, ref: str) -> Health | None:
+        """A container's health (``None`` without a health check or before its
+        first look), from runtime/health.py."""
+        return self.health.get(self.get(ref).id)
 
     def exec_exit_future(self, ref: str) -> Future[ExecRecord]:
         return self.exits.exec_exit_future(ref)

@@ -24,7 +24,7 @@ from app import commands
 from app.deps import RuntimeDep
 from app.docker import images, models, streams, views
 from app.docker.errors import DockerError
-from app.docker.params import DockerBool, parse_filters
+from app.docker.params import DockerBool, parse_filters, parse_time
 from runtime import ContainerRecord, RuntimeFailure, timeutil
 from runtime.api import RuntimeApi
 from runtime.spec import Status
@@ -148,7 +148,8 @@ def resize_container(
 
 @router.get("/containers/{ref}/json")
 def inspect_container(ref: str, runtime: RuntimeDep) -> dict[str, Any]:
-    return views.inspect(runtime.get(ref))
+    record = runtime.get(ref)
+    return views.inspect(record, runtime.health_of(record.id))
 
 
 def _label_matches(labels: dict[str, str], item: str) -> bool:
@@ -252,12 +253,16 @@ def container_logs(
 
 @router.post("/containers/prune")
 def prune_containers(runtime: RuntimeDep, filters: str | None = None) -> dict[str, Any]:
-    """Remove every exited container (``label`` filters narrow it; ``until`` is refused)."""
+    """Remove every exited container; ``label``/``label!`` and ``until``
+    (created before: a time or a duration ago) narrow it."""
     wanted = parse_filters(filters)
-    if set(wanted) - {"label", "label!"}:
-        raise DockerError(400, "unsupported prune filter: only label and label!")
+    if set(wanted) - {"label", "label!", "until"}:
+        raise DockerError(400, "unsupported prune filter: only label, label! and until")
+    until = [parse_time("until", value) for value in wanted.get("until", [])]
     deleted = []
     for record in runtime.list(status=Status.exited):
+        if until and timeutil.parse_ns(record.created_at) >= min(until):
+            continue
         labels = views.labels_of(record)
         if not _matches(record, {"label": wanted.get("label", [])}):
             continue

@@ -37,7 +37,7 @@ def resolve(runtime: RuntimeApi, name: str) -> Image:
     return runtime.get_image(name)
 
 
-def _summary(image: Image) -> dict[str, Any]:
+def summary(image: Image) -> dict[str, Any]:
     return {
         "Id": image_id(image.name),
         "ParentId": "",
@@ -53,7 +53,7 @@ def _summary(image: Image) -> dict[str, Any]:
 
 @router.get("/images/json")
 def list_images(runtime: RuntimeDep) -> list[dict[str, Any]]:
-    return [_summary(image) for image in runtime.list_images()]
+    return [summary(image) for image in runtime.list_images()]
 
 
 @router.get("/images/{name:path}/json")

@@ -88,6 +88,7 @@ class ContainerConfig(BaseModel):
     HostConfig: DockerHostConfig | None = None
     StopSignal: str = ""
     StopTimeout: int | None = None
+    Healthcheck: dict[str, Any] | None = None
 
     def host(self) -> DockerHostConfig:
         return self.HostConfig or DockerHostConfig()
@@ -280,6 +281,45 @@ def _log_config(host: DockerHostConfig) -> dict[str, Any]:
     return {"log_driver": driver, "log_options": config.get("Config") or {}}
 
 
+#: Healthcheck's durations (ns in Docker's body) -> the native seconds, and
+#: the default Docker applies to a zero.
+HEALTH_DURATIONS = {
+    "Interval": ("interval_seconds", 30.0),
+    "Timeout": ("timeout_seconds", 30.0),
+    "StartPeriod": ("start_period_seconds", 0.0),
+    "StartInterval": ("start_interval_seconds", 5.0),
+}
+
+
+def healthcheck(check: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Docker's ``Healthcheck`` as the native one: ``Test`` is ``["CMD", argv...]``,
+    ``["CMD-SHELL", "command"]`` (run by ``/bin/sh -c``) or ``["NONE"]`` (none)."""
+    if not check or not check.get("Test"):
+        return None
+    test = check["Test"]
+    if not isinstance(test, list) or not all(isinstance(t, str) for t in test):
+        raise DockerError(400, "invalid Healthcheck.Test: a list of strings")
+    kind, args = test[0], test[1:]
+    if kind == "NONE":
+        return None
+    if kind == "CMD" and args:
+        command = args
+    elif kind == "CMD-SHELL" and len(args) == 1:
+        command = ["/bin/sh", "-c", args[0]]
+    else:
+        raise DockerError(
+            400,
+            f"invalid Healthcheck.Test {test!r}: [CMD, argv...], [CMD-SHELL, command] or [NONE]",
+        )
+    result: dict[str, Any] = {"command": command, "retries": check.get("Retries") or 3}
+    for key, (field, default) in HEALTH_DURATIONS.items():
+        value = check.get(key) or 0
+        if not isinstance(value, int) or value < 0:
+            raise DockerError(400, f"invalid Healthcheck.{key}: nanoseconds, >= 0")
+        result[field] = value / 1e9 if value else default
+    return result
+
+
 def options(config: ContainerConfig) -> dict[str, Any]:
     """The native ``options`` (runtime/options.py) from HostConfig and
     ``StopSignal``/``StopTimeout``; zero means "not given", as in Docker."""
@@ -310,6 +350,8 @@ def options(config: ContainerConfig) -> dict[str, Any]:
         "tuning": {k: v for k, v in tuning.items() if v is not None},
         **_log_config(host),
     }
+    if (check := healthcheck(config.Healthcheck)) is not None:
+        result["healthcheck"] = check
     if config.StopSignal:
         result["stop_signal"] = config.StopSignal
     if config.StopTimeout is not None:

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runtime import ContainerRecord
-from runtime.options import SHM_SIZE, Options
+from runtime.health import Health
+from runtime.options import SHM_SIZE, Healthcheck, Options
 from runtime.spec import DEFAULT_IMAGE, ContainerSpec, Mount, Status
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -194,7 +195,38 @@ def _mount(mount: Mount) -> dict[str, Any]:
     }
 
 
-def inspect(record: ContainerRecord) -> dict[str, Any]:
+def _health(health: Health | None) -> dict[str, Any]:
+    if health is None:
+        return {}
+    probes = [
+        {"Start": p.start, "End": p.end, "ExitCode": p.exit_code, "Output": p.output}
+        for p in health.log
+    ]
+    return {
+        "Health": {
+            "Status": str(health.status),
+            "FailingStreak": health.failing_streak,
+            "Log": probes,
+        }
+    }
+
+
+def _healthcheck(check: Healthcheck | None) -> dict[str, Any]:
+    if check is None:
+        return {}
+    return {
+        "Healthcheck": {
+            "Test": ["CMD", *check.command],
+            "Interval": round(check.interval_seconds * 1e9),
+            "Timeout": round(check.timeout_seconds * 1e9),
+            "StartPeriod": round(check.start_period_seconds * 1e9),
+            "StartInterval": round(check.start_interval_seconds * 1e9),
+            "Retries": check.retries,
+        }
+    }
+
+
+def inspect(record: ContainerRecord, health: Health | None = None) -> dict[str, Any]:
     spec = record.spec
     command = list(spec.command)
     image = image_of(record)
@@ -205,7 +237,7 @@ def inspect(record: ContainerRecord) -> dict[str, Any]:
         "Created": record.created_at,
         "Path": command[0],
         "Args": command[1:],
-        "State": _state(record),
+        "State": {**_state(record), **_health(health)},
         "Image": image_id(image),
         "ResolvConfPath": "",
         "HostnamePath": "",
@@ -240,6 +272,7 @@ def inspect(record: ContainerRecord) -> dict[str, Any]:
             "OnBuild": None,
             "Labels": labels_of(record),
             "StopSignal": spec.options.stop_signal,
+            **_healthcheck(spec.options.healthcheck),
             **(
                 {"StopTimeout": spec.options.stop_timeout}
                 if spec.options.stop_timeout is not None

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
 
 from runtime import ContainerRecord, InvalidState, NameInUse
+from runtime.health import Health, HealthStatus, Probe
 from runtime.images import Image
 from runtime.spec import ContainerSpec, Limits
 from tests.fakes.runtime import FakeRuntime
@@ -257,7 +258,7 @@ def test_options_reach_the_runtime(client: TestClient, fake: FakeRuntime) -> Non
         ({"HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "80"}]}}}, "PortBindings"),
         ({"ExposedPorts": {"80/tcp": {}}}, "ExposedPorts"),
         ({"HostConfig": {"RestartPolicy": {"Name": "always"}}}, "HostConfig.RestartPolicy"),
-        ({"Healthcheck": {"Test": ["CMD", "true"]}}, "Healthcheck"),
+        ({"Healthcheck": {"Test": ["BOGUS", "true"]}}, "Healthcheck"),
         ({"HostConfig": {"SecurityOpt": ["apparmor=x"]}}, "SecurityOpt"),
     ],
 )
@@ -557,10 +558,13 @@ def test_prune_removes_the_exited_ones(client: TestClient, fake: FakeRuntime) ->
     assert fake.commands() == [("remove", ("f" * 64,), {})]
     labelled = client.post("/v1.47/containers/prune", params={"filters": '{"label": ["k"]}'})
     assert labelled.json()["ContainersDeleted"] == []
-    assert (
-        client.post("/v1.47/containers/prune", params={"filters": '{"until": ["1h"]}'}).status_code
-        == 400
-    )
+    for refused in ('{"name": ["x"]}', '{"until": ["someday"]}'):
+        got = client.post("/v1.47/containers/prune", params={"filters": refused})
+        assert got.status_code == 400
+    # Created after the cut-off: kept.
+    older = client.post("/v1.47/containers/prune", params={"filters": '{"until": ["946684800"]}'})
+    assert older.json()["ContainersDeleted"] == []
+    assert len(fake.commands()) == 1
 
 
 def test_stats_one_shot(client: TestClient, fake: FakeRuntime) -> None:
@@ -579,3 +583,19 @@ def test_stats_of_a_stopped_container_is_a_409(client: TestClient, fake: FakeRun
     fake.errors["stats"] = InvalidState("container is not running")
     got = client.get(f"/v1.47/containers/{ID}/stats?stream=0")
     assert got.status_code == 409
+
+
+def test_inspect_shows_health_and_the_options(client: TestClient, fake: FakeRuntime) -> None:
+    fake.health = Health(HealthStatus.unhealthy, 3, (Probe("a", "b", 1, "no"),))
+    body = client.get(f"/v1.47/containers/{ID}/json").json()
+    assert body["State"]["Health"] == {
+        "Status": "unhealthy",
+        "FailingStreak": 3,
+        "Log": [{"Start": "a", "End": "b", "ExitCode": 1, "Output": "no"}],
+    }
+    host = body["HostConfig"]
+    assert (host["Isolation"], host["CgroupnsMode"], host["ShmSize"]) == ("", "private", 64 << 20)
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {}}
+    assert body["Config"]["StopSignal"] == "SIGTERM" and body["Mounts"] == []
+    fake.health = None
+    assert "Health" not in client.get(f"/v1.47/containers/{ID}/json").json()["State"]

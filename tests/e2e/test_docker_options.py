@@ -12,7 +12,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +20,24 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Service, logs, run
-from tests.e2e.docker_helpers import IMAGE, run_docker
+from tests.e2e.docker_helpers import IMAGE, Docker, docker_runner
 from tests.e2e.helpers import unique
-
-Docker = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
 def docker(service: Service, tmp_path: Path) -> Iterator[Docker]:
     names: list[str] = []
 
+    run = docker_runner(service, tmp_path)
+
     def call(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
         if args[:1] == ("run",) and "--name" in args:
             names.append(args[args.index("--name") + 1])
-        return run_docker(service, tmp_path, *args, **kwargs)  # type: ignore[arg-type]
+        return run(*args, **kwargs)
 
     yield call
     for name in names:
-        run_docker(service, tmp_path, "rm", "-f", name)
+        run("rm", "-f", name)
 
 
 def _cgroup_dir(pid: int, controller: str) -> str:
