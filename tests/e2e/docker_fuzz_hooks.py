@@ -1,12 +1,12 @@
 """Schemathesis hooks for tests/e2e/test_docker_fuzz.py (``SCHEMATHESIS_HOOKS``).
 
-    before_call          ``/events`` gets an ``until`` in the past, so the stream
-                         replays and ends instead of following until the timeout;
-                         half the generated ``{id}``/``{name}`` become a real
-                         container (``MYDOCKER_FUZZ_CONTAINER``) or image, so
-                         the handlers past the 404 are reached too
-    docker_error_shape   a check: every refusal (4xx, 5xx) is Docker's
-                         ``{"message": "..."}``, which the clients print
+before_call          ``/events`` gets an ``until`` in the past, so the stream
+                     replays and ends instead of following until the timeout;
+                     half the generated ``{id}``/``{name}`` become a real
+                     container (``MYDOCKER_FUZZ_CONTAINER``) or image, so
+                     the handlers past the 404 are reached too
+docker_error_shape   a check: every refusal (4xx, 5xx) is Docker's
+                     ``{"message": "..."}``, which the clients print
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker as docker_py
 import httpx
 import pytest
 
@@ -270,3 +271,30 @@ def test_native_options_field(client: httpx.Client) -> None:
         "/containers", json={"command": ["true"], "options": {"sysctls": {"vm.swappiness": "1"}}}
     )
     assert refused.status_code == 422 and "vm.swappiness" in refused.text
+
+
+def test_docker_py_passes_the_options(service: Service) -> None:
+    client = docker_py.DockerClient(base_url=f"tcp://127.0.0.1:{service.port}", timeout=60)
+    try:
+        output = client.containers.run(
+            IMAGE,
+            ["sh", "-c", "cat /proc/sys/net/core/somaxconn; grep Groups /proc/self/status"],
+            sysctls={"net.core.somaxconn": "1234"},
+            group_add=["77"],
+            cpu_shares=256,
+            mem_limit="64m",
+            memswap_limit="96m",
+            stop_signal="SIGINT",
+            remove=True,
+        )
+        assert output.decode().split() == ["1234", "Groups:", "77"]
+        bad = pytest.raises(
+            docker_py.errors.APIError,
+            client.containers.run,
+            IMAGE,
+            "true",
+            log_config={"type": "journald"},
+        )
+        assert "no log driver named 'journald'" in str(bad.value)
+    finally:
+        client.close()
