@@ -47,7 +47,7 @@ import resource
 import signal
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from runtime import libc, rootfs, terminal
@@ -92,6 +92,9 @@ class ChildFds:
     #: The launcher's end of the sync pipe, which the child inherits and
     #: closes before it waits: see ``run``.
     sync_write: int = -1
+    #: For the ``host`` image: the launcher's copies of the view's trees
+    #: (runtime/images/viewtrees.py), attached and closed while the root is built.
+    view: Mapping[str, int] | None = None
 
 
 class SetupError(Exception):
@@ -135,7 +138,7 @@ def _steps(
         ("make mounts private", lambda: libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)),
         *[(f"sysctl {name}", _sysctl(name, value)) for name, value in spec.options.sysctls.items()],
         *(
-            rootfs.steps(spec)
+            rootfs.steps(spec, fds.view)
             if spec.rootfs is not None
             else [
                 ("mount /proc", _mount_proc),
