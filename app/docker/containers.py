@@ -198,7 +198,10 @@ def list_containers(
     records = [r for r in records if _matches(r, wanted)]
     if limit > 0:
         records = records[:limit]
-    return [views.summary(r) for r in records]
+    return [
+        views.summary(r, runtime.health_of(r.id) if r.spec.options.healthcheck else None)
+        for r in records
+    ]
 
 
 def _timestamp(name: str, value: str) -> int | None:

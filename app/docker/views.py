@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runtime import ContainerRecord
-from runtime.health import Health
+from runtime.health import Health, HealthStatus
 from runtime.options import SHM_SIZE, Healthcheck, Options
 from runtime.spec import DEFAULT_IMAGE, ContainerSpec, Mount, Status
 
@@ -73,11 +73,16 @@ def exit_code(record: ContainerRecord) -> int:
     return -1 if record.exit_code is None else record.exit_code
 
 
-def status_text(record: ContainerRecord) -> str:
+def status_text(record: ContainerRecord, health: Health | None = None) -> str:
     if record.status == Status.created:
         return "Created"
     if record.status == Status.running:
-        return f"Up {human_duration(_since(record.started_at))}"
+        # As `docker ps` shows it: "Up 3 minutes (healthy)", "(health: starting)".
+        shown = ""
+        if health is not None:
+            starting = health.status == HealthStatus.starting
+            shown = " (health: starting)" if starting else f" ({health.status})"
+        return f"Up {human_duration(_since(record.started_at))}{shown}"
     return f"Exited ({exit_code(record)}) {human_duration(_since(record.finished_at))} ago"
 
 
@@ -292,7 +297,7 @@ def inspect(record: ContainerRecord, health: Health | None = None) -> dict[str, 
     }
 
 
-def summary(record: ContainerRecord) -> dict[str, Any]:
+def summary(record: ContainerRecord, health: Health | None = None) -> dict[str, Any]:
     """One entry of ``GET /containers/json``."""
     image = image_of(record)
     return {
@@ -305,7 +310,7 @@ def summary(record: ContainerRecord) -> dict[str, Any]:
         "Ports": [],
         "Labels": labels_of(record),
         "State": record.status.value,
-        "Status": status_text(record),
+        "Status": status_text(record, health),
         "HostConfig": {"NetworkMode": "none"},
         "NetworkSettings": {"Networks": {}},
         "Mounts": [],

@@ -19,6 +19,7 @@ from starlette.testclient import WebSocketDenialResponse
 from runtime import ContainerRecord, InvalidState, NameInUse
 from runtime.health import Health, HealthStatus, Probe
 from runtime.images import Image
+from runtime.options import Healthcheck, Options
 from runtime.spec import ContainerSpec, Limits
 from tests.fakes.runtime import FakeRuntime
 
@@ -599,3 +600,15 @@ def test_inspect_shows_health_and_the_options(client: TestClient, fake: FakeRunt
     assert body["Config"]["StopSignal"] == "SIGTERM" and body["Mounts"] == []
     fake.health = None
     assert "Health" not in client.get(f"/v1.47/containers/{ID}/json").json()["State"]
+
+
+def test_ps_shows_the_health(client: TestClient, fake: FakeRuntime) -> None:
+    options = Options(healthcheck=Healthcheck(("true",)))
+    spec = ContainerSpec(command=("sleep", "60"), hostname="h", options=options)
+    fake.record = dataclasses.replace(fake.record, spec=spec)
+    fake.health = Health(HealthStatus.healthy)
+    [entry] = client.get("/v1.47/containers/json").json()
+    assert entry["Status"].startswith("Up ") and entry["Status"].endswith(" (healthy)")
+    fake.health = Health()
+    [entry] = client.get("/v1.47/containers/json").json()
+    assert entry["Status"].endswith(" (health: starting)")

@@ -67,6 +67,8 @@ def test_health_cmd_goes_unhealthy_then_healthy(docker: Docker) -> None:
         assert all(probe["ExitCode"] == 1 for probe in sick["Log"])
         assert docker("exec", name, "touch", "/tmp/ok").returncode == 0
         well = _until(docker, name, "healthy")
+        listed = docker("ps", "--filter", f"name={name}", "--format", "{{.Status}}")
+        assert listed.stdout.strip().endswith("(healthy)"), listed.stdout
         assert well["FailingStreak"] == 0
         assert well["Log"][-1]["ExitCode"] == 0 and well["Log"][-1]["Output"] == "fine\n"
         assert len(well["Log"]) <= 5
