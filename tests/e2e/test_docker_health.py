@@ -22,6 +22,12 @@ def docker(service: Service, tmp_path: Path) -> Docker:
     return docker_runner(service, tmp_path)
 
 
+def _start(docker: Docker, name: str, *health: str) -> None:
+    """A busybox ``sleep 300`` with the ``--health-*`` options given."""
+    started = docker("run", "-d", "--name", name, *health, IMAGE, "sleep", "300")
+    assert started.returncode == 0, started.stderr
+
+
 def _health(docker: Docker, name: str) -> dict[str, Any]:
     inspected = json.loads(docker("inspect", name).stdout)[0]
     health: dict[str, Any] = inspected["State"].get("Health") or {}
@@ -41,10 +47,8 @@ def _until(docker: Docker, name: str, status: str, timeout: float = 20) -> dict[
 def test_health_cmd_goes_unhealthy_then_healthy(docker: Docker) -> None:
     name = unique("health")
     since = time.time()
-    started = docker(
-        "run",
-        "-d",
-        "--name",
+    _start(
+        docker,
         name,
         "--health-cmd",
         "test -f /tmp/ok && echo fine",
@@ -52,11 +56,7 @@ def test_health_cmd_goes_unhealthy_then_healthy(docker: Docker) -> None:
         "200ms",
         "--health-retries",
         "2",
-        IMAGE,
-        "sleep",
-        "300",
     )
-    assert started.returncode == 0, started.stderr
     try:
         inspected = json.loads(docker("inspect", name).stdout)[0]
         check = inspected["Config"]["Healthcheck"]
@@ -95,10 +95,8 @@ def test_health_cmd_goes_unhealthy_then_healthy(docker: Docker) -> None:
 
 def test_a_check_past_its_timeout_fails(docker: Docker) -> None:
     name = unique("slow")
-    started = docker(
-        "run",
-        "-d",
-        "--name",
+    _start(
+        docker,
         name,
         "--health-cmd",
         "sleep 30",
@@ -108,11 +106,7 @@ def test_a_check_past_its_timeout_fails(docker: Docker) -> None:
         "300ms",
         "--health-retries",
         "1",
-        IMAGE,
-        "sleep",
-        "300",
     )
-    assert started.returncode == 0, started.stderr
     try:
         sick = _until(docker, name, "unhealthy")
         assert sick["Log"][0]["Output"] == "Health check exceeded timeout (0.3s)"
@@ -123,10 +117,8 @@ def test_a_check_past_its_timeout_fails(docker: Docker) -> None:
 
 def test_failures_in_the_start_period_do_not_count(docker: Docker) -> None:
     name = unique("grace")
-    started = docker(
-        "run",
-        "-d",
-        "--name",
+    _start(
+        docker,
         name,
         "--health-cmd",
         "false",
@@ -138,11 +130,7 @@ def test_failures_in_the_start_period_do_not_count(docker: Docker) -> None:
         "100ms",
         "--health-retries",
         "1",
-        IMAGE,
-        "sleep",
-        "300",
     )
-    assert started.returncode == 0, started.stderr
     try:
         deadline = time.monotonic() + 20
         while len(_health(docker, name).get("Log", [])) < 3 and time.monotonic() < deadline:
