@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from runtime.network.attachment import ETC_FILES, Attachment, PortMapping
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_IMAGE = "host"
 MOUNT_TYPES = ("bind", "tmpfs")
@@ -110,6 +112,8 @@ class RootfsPlan:
     binds: tuple[str, ...] = ()
     links: tuple[tuple[str, str], ...] = ()
     masks: tuple[str, ...] = ()
+    #: A layered image's other lower dirs, beneath ``lower``, top first.
+    more_lowers: tuple[str, ...] = ()
 
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
@@ -292,11 +296,16 @@ class ContainerSpec:
     #: ``StdinOnce``, set by ``docker run -i``); the attach layer does it.
     stdin_once: bool = False
     image: str = DEFAULT_IMAGE
+    #: A pulled image's id (its config's digest): what the container runs on
+    #: even after ``image``, a tag, moves to another image.
+    image_id: str | None = None
     read_only: bool = False
     mounts: tuple[Mount, ...] = ()
     #: Filled in by the runtime; without it the child keeps the host's root
     #: and only mounts a fresh /proc and /sys (what the core did).
     rootfs: RootfsPlan | None = None
+    #: Its network (runtime/network/attachment.py); ``None``: only ``lo``.
+    network: Attachment | None = None
     #: Stop signal and grace, host namespaces, rlimits, sysctls, devices,
     #: cgroup tuning, log driver (runtime/options.py).
     options: options_module.Options = dataclasses.field(
@@ -306,6 +315,17 @@ class ContainerSpec:
     def __post_init__(self) -> None:
         _check_command(self.command)
         _check_env(self.env)
+
+    def all_mounts(self) -> tuple[Mount, ...]:
+        """The user's mounts, then the network's /etc files (read-only binds)."""
+        net = self.network
+        if net is None or not net.etc_dir:
+            return self.mounts
+        etc = tuple(
+            Mount("bind", f"/etc/{name}", source=os.path.join(net.etc_dir, name), read_only=True)
+            for name in ETC_FILES
+        )
+        return self.mounts + etc
 
     def environ(self) -> dict[str, str]:
         """The environment the command sees: defaults first, then ``env``."""
@@ -376,7 +396,10 @@ class CreateRequest:
     initial ``(rows, cols)`` with ``tty``.
     """
 
-    command: tuple[str, ...]
+    #: Empty to take the image's (``runtime.imagedefaults``, Docker's rules).
+    command: tuple[str, ...] = ()
+    #: Replaces the image's Entrypoint (and drops its Cmd); ``()`` clears it.
+    entrypoint: tuple[str, ...] | None = None
     name: str | None = None
     hostname: str | None = None
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -393,6 +416,11 @@ class CreateRequest:
     stdin_once: bool = False
     tty_size: tuple[int, int] | None = None
     start: bool = True
+    #: ``none``, ``host``, ``bridge`` or a user network's name; its ports and
+    #: the extra names it answers to there (runtime/network/attachment.py).
+    network: str = "none"
+    ports: tuple[PortMapping, ...] = ()
+    network_aliases: tuple[str, ...] = ()
     options: options_module.Options = dataclasses.field(
         default_factory=lambda: options_module.Options()
     )
@@ -429,16 +457,31 @@ from runtime import options as options_module  # noqa: E402
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
-    """A JSON-ready dict of a spec dataclass (tuples become lists)."""
-    return typing.cast(dict[str, Any], _plain(dataclasses.asdict(obj)))
+    """A JSON-ready dict of a spec dataclass (tuples become lists).
+
+    One walk, no copies of the leaves: ``dataclasses.asdict`` deep-copies
+    every value and a second pass turned its tuples into lists, which cost
+    a launch more CPU than its SQLite writes (docs/performance.md)."""
+    return typing.cast(dict[str, Any], _plain(obj))
+
+
+_field_names: dict[type, tuple[str, ...]] = {}
 
 
 def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind in (str, int, float, bool) or value is None:
+        return value
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    return value
+    names = _field_names.get(kind)
+    if names is None:
+        if not dataclasses.is_dataclass(value) or isinstance(value, type):
+            return value
+        names = _field_names[kind] = tuple(f.name for f in dataclasses.fields(value))
+    return {name: _plain(getattr(value, name)) for name in names}
 
 
 _hints_cache: dict[type, dict[str, Any]] = {}

@@ -7,7 +7,7 @@
                           /...        -> the native app if one of its routes
                                          matches, else the Docker app if one
                                          of its routes does (/_ping, /version)
-    system, containers, attach, execs, stats, images, events   the routes
+    system, containers, attach, execs, stats, images, networking, swarm, events   the routes
     models (create body), views (inspect/list), streams (framing), params
 
 Unprefixed paths that both APIs have (``/containers/{id}/wait``, ...) stay
@@ -27,7 +27,9 @@ from app.docker import (
     events,
     execs,
     images,
+    networking,
     stats,
+    swarm,
     system,
     version,
 )
@@ -56,7 +58,7 @@ def create_docker_app() -> FastAPI:
         redoc_url=None,
     )
     errors.install(docker)
-    for module in (system, containers, attach, execs, stats, images, events):
+    for module in (system, containers, attach, execs, stats, images, networking, swarm, events):
         docker.include_router(module.router)
     docker.add_middleware(DockerHeaders)
     return docker

@@ -14,40 +14,55 @@ import json
 import re
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from signal import SIGKILL
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from app import commands
 from app.deps import RuntimeDep
-from app.docker import images, models, streams, views
+from app.docker import images, models, networking, streams, views
 from app.docker.errors import DockerError
 from app.docker.params import DockerBool, parse_filters, parse_time
 from runtime import ContainerRecord, RuntimeFailure, timeutil
 from runtime.api import RuntimeApi
+from runtime.signals import parse_signal
 from runtime.spec import Status
 
 router = APIRouter(tags=["docker containers"])
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+DEFAULT_STOP_TIMEOUT = 10.0
+#: Seconds a SIGKILL's answer waits for the exit to be recorded.
+KILL_WAIT = 10.0
 
 
 @router.post("/containers/create", status_code=status.HTTP_201_CREATED)
-def create_container(
+async def create_container(
     runtime: RuntimeDep,
+    request: Request,
     config: Annotated[models.ContainerConfig, Body()],
     name: str = "",
     platform: str = "",
 ) -> dict[str, Any]:
-    """Create a container in the ``created`` state: its process waits for ``start``."""
+    """Create a container in the ``created`` state: its process waits for ``start``.
+
+    ``async`` with one worker-thread call: FastAPI validates a plain ``def``
+    handler's return value in a second worker-thread hop, and ``docker run``
+    waits for this answer before anything else."""
     if platform not in ("", "linux", "linux/amd64"):
         raise DockerError(400, f"unsupported platform {platform!r}: only linux/amd64")
     models.refuse_unsupported(config)
-    image = images.resolve(runtime, config.Image)
-    record = runtime.create(commands.docker_create_request(config, name, image))
-    return {"Id": record.id, "Warnings": []}
+    default = networking.default_network(request)
+
+    def create() -> str:
+        image = images.resolve(runtime, config.Image)
+        return runtime.create(commands.docker_create_request(config, name, image, default)).id
+
+    return {"Id": await run_in_threadpool(create), "Warnings": []}
 
 
 def _start_error(record: ContainerRecord) -> str:
@@ -112,7 +127,15 @@ async def wait_container(
 
 @router.post("/containers/{ref}/kill", status_code=status.HTTP_204_NO_CONTENT)
 def kill_container(ref: str, runtime: RuntimeDep, signal: str = "SIGKILL") -> Response:
-    runtime.kill(ref, signal or "SIGKILL")
+    """The signal; with SIGKILL the answer waits (up to ``KILL_WAIT``) for the exit,
+    as Docker's does (moby daemon/kill.go: Kill waits for the container to stop),
+    so an inspect right after shows it exited with 137."""
+    record = runtime.kill(ref, signal or "SIGKILL")
+    if parse_signal(signal or "SIGKILL") == SIGKILL:
+        try:
+            runtime.exit_future(record.id).result(KILL_WAIT)
+        except (FutureTimeout, RuntimeFailure):
+            pass  # still dying, or gone (auto-removed): the signal was sent
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from app.docker.errors import DockerError
 from app.schemas import LimitsCreate, TtySize
@@ -20,8 +20,6 @@ from runtime.options import LOG_DRIVERS
 
 #: Non-zero values that still mean "the default" for fields we do not implement.
 ACCEPTED: dict[str, tuple[Any, ...]] = {
-    # Our containers get their own network namespace with only `lo`.
-    "HostConfig.NetworkMode": ("default", "none", "private"),
     "HostConfig.RestartPolicy": ({"Name": "no", "MaximumRetryCount": 0}, {"Name": "no"}),
     "HostConfig.CgroupnsMode": ("private", "host"),
     "HostConfig.Isolation": ("default",),
@@ -63,6 +61,10 @@ class DockerHostConfig(BaseModel):
     Devices: list[dict[str, Any]] | None = None
     DeviceCgroupRules: list[str] | None = None
     LogConfig: dict[str, Any] | None = None
+    # The network (app/docker/networking.py maps them).
+    NetworkMode: str = ""
+    PortBindings: dict[str, list[dict[str, str]] | None] | None = None
+    PublishAllPorts: bool = False
 
 
 class ContainerConfig(BaseModel):
@@ -89,6 +91,8 @@ class ContainerConfig(BaseModel):
     StopSignal: str = ""
     StopTimeout: int | None = None
     Healthcheck: dict[str, Any] | None = None
+    ExposedPorts: dict[str, Any] | None = None
+    NetworkingConfig: dict[str, Any] | None = None
 
     def host(self) -> DockerHostConfig:
         return self.HostConfig or DockerHostConfig()
@@ -112,6 +116,9 @@ class ExecConfig(BaseModel):
     # the container's id in the body, the CLI says Detach for `exec -d`).
     Detach: bool = False
     Container: str = ""
+    #: The TTY's detach keys (app/docker/detach.py); docker-py spells it
+    #: ``detachKeys`` (Docker decodes JSON keys case-insensitively).
+    DetachKeys: str = Field("", validation_alias=AliasChoices("DetachKeys", "detachKeys"))
 
 
 class ExecStart(BaseModel):
@@ -136,25 +143,11 @@ def is_zero(value: Any) -> bool:
     return False
 
 
-def _default_networking(value: Any) -> bool:
-    """``NetworkingConfig`` naming only the default network, with zero settings
-    (the CLI sends ``{"EndpointsConfig": {"default": {...}}}`` for ``--name``)."""
-    if not isinstance(value, dict) or set(value) - {"EndpointsConfig"}:
-        return False
-    endpoints = value.get("EndpointsConfig") or {}
-    return isinstance(endpoints, dict) and all(
-        network in ("default", "none") and is_zero(settings)
-        for network, settings in endpoints.items()
-    )
-
-
 def _unsupported(prefix: str, extras: dict[str, Any] | None) -> list[str]:
     found = []
     for key, value in (extras or {}).items():
         path = f"{prefix}{key}"
         if is_zero(value) or value in ACCEPTED.get(path, ()):
-            continue
-        if path == "NetworkingConfig" and _default_networking(value):
             continue
         found.append(path)
     return found
@@ -175,13 +168,7 @@ def refuse_unsupported(config: ContainerConfig) -> None:
 
 def refuse_unsupported_exec(config: ExecConfig) -> None:
     """A 400 naming every exec option that is set but that we do not implement."""
-    refused = [
-        key
-        for key, value in (config.model_extra or {}).items()
-        if not is_zero(value) and key != "DetachKeys"
-    ]
-    if (config.model_extra or {}).get("DetachKeys"):
-        refused.append("DetachKeys")
+    refused = [key for key, value in (config.model_extra or {}).items() if not is_zero(value)]
     if refused:
         raise DockerError(400, "unsupported option(s): " + ", ".join(sorted(refused)))
 

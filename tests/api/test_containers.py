@@ -88,6 +88,7 @@ PUBLIC_KEYS = {
     "cpu_seconds",
     "memory_peak_bytes",
     "wall_seconds",
+    "network",
 }
 
 
@@ -164,8 +165,8 @@ def test_killed_container_shows_the_signal(client: TestClient, fake: FakeRuntime
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({}, "command"),
-        ({"command": []}, "command"),
+        # {} and {"command": []}: the runtime's 422 when the image has no default
+        # (tests/unit/test_imagedefaults.py, tests/e2e/test_pull.py)
         ({"command": "echo hi"}, "command"),
         ({"command": [1, 2]}, "command"),
         ({"command": ["echo", "a\u0000b"]}, "command"),
@@ -387,8 +388,10 @@ def test_logs_parameters(client: TestClient, fake: FakeRuntime) -> None:
     client.get("/containers/web/logs", params={"stream": "stderr", "tail": 3, "follow": "true"})
     undated = {"timestamps": False, "since": None, "until": None}
     assert fake.calls == [
-        ("logs", ("web",), {"stream": "stderr", "tail": 3, "follow": True, **undated})
+        ("logs", ("web",), {"stream": "stderr", "tail": 3, "follow": True, **undated}),
+        ("exit_future", ("web",), {}),  # what ends the follow at the exit
     ]
+    assert fake.exit.cancelled()  # the follow is over: its waiter is dropped
 
 
 def test_logs_times_reach_the_runtime_in_ns(client: TestClient, fake: FakeRuntime) -> None:
