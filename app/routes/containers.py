@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Future
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket, status
 from fastapi.concurrency import run_in_threadpool
@@ -24,6 +24,7 @@ from app import attach, longpoll
 from app.commands import create_request, exec_request
 from app.deps import RuntimeDep
 from app.logquery import LogQuery
+from app.routes.responses import BAD_BODY, SERVICE_ERRORS, Responses
 from app.schemas import (
     ContainerCreate,
     ContainerPublic,
@@ -41,20 +42,6 @@ from runtime.signals import SIGNAL_NAMES, SIGNAL_NUMBERS
 
 #: What ``signal=`` takes in a query: a name or a number, both as text.
 SIGNAL_CHOICES = [*SIGNAL_NAMES, *map(str, SIGNAL_NUMBERS)]
-
-Responses = dict[int | str, dict[str, Any]]
-SERVICE_ERRORS: Responses = {
-    503: {
-        "model": ErrorDetail,
-        "description": "The launcher cannot be reached, or the record store stayed locked.",
-    },
-    507: {"model": ErrorDetail, "description": "The state dir is full."},
-}
-#: For operations with a JSON body: FastAPI answers 400 to one it cannot
-#: decode at all (not UTF-8), 422 to one that is not valid JSON.
-BAD_BODY: Responses = {
-    400: {"model": ErrorDetail, "description": "The body could not be decoded."},
-}
 
 router = APIRouter(prefix="/containers", tags=["containers"], responses=SERVICE_ERRORS)
 

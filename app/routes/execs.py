@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from app import attach, longpoll
 from app.deps import RuntimeDep
 from app.logquery import LogQuery
-from app.routes.containers import SERVICE_ERRORS
+from app.routes.responses import SERVICE_ERRORS
 from app.schemas import ErrorDetail, ExecPublic
 
 router = APIRouter(prefix="/execs", tags=["execs"], responses=SERVICE_ERRORS)

@@ -20,6 +20,7 @@ from fastapi.responses import StreamingResponse
 
 from app import pulls
 from app.deps import RuntimeDep
+from app.routes.responses import BAD_BODY, Responses
 from app.schemas import IMAGE_REF_PATTERN, ErrorDetail, ImagePublic
 from app.schemas.images import ImagePull, ImageTag
 from app.uploads import import_body, load_body
@@ -30,7 +31,6 @@ from runtime.images.registry import Credentials
 
 router = APIRouter(prefix="/images", tags=["images"])
 
-Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: {"model": ErrorDetail, "description": "No such image."}}
 
 
@@ -44,6 +44,7 @@ def list_images(runtime: RuntimeDep) -> list[ImagePublic]:
     "/pull",
     status_code=status.HTTP_201_CREATED,
     responses={
+        **BAD_BODY,
         **NOT_FOUND,
         403: {"model": ErrorDetail, "description": "The registry refused the credentials."},
         422: {"model": ErrorDetail, "description": "Not a valid reference."},
@@ -102,7 +103,7 @@ def prune_images(runtime: RuntimeDep) -> dict[str, list[str]]:
 @router.post(
     "/{name:path}/tag",
     status_code=status.HTTP_201_CREATED,
-    responses={**NOT_FOUND, 422: {"model": ErrorDetail, "description": "A bad tag."}},
+    responses={**BAD_BODY, **NOT_FOUND, 422: {"model": ErrorDetail, "description": "A bad tag."}},
 )
 def tag_image(name: str, body: ImageTag, runtime: RuntimeDep) -> ImagePublic:
     """Give a pulled image another name (`localhost:5000/app:2`); a tag moves if it is taken."""

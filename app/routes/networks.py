@@ -4,17 +4,15 @@ listed and cannot be removed."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response, status
 
 from app.deps import RuntimeDep
+from app.routes.responses import BAD_BODY, Responses
 from app.schemas import ErrorDetail
 from app.schemas.networks import NetworkCreate, NetworkPublic
 
 router = APIRouter(prefix="/networks", tags=["networks"])
 
-Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: {"model": ErrorDetail, "description": "No such network."}}
 
 
@@ -22,10 +20,11 @@ NOT_FOUND: Responses = {404: {"model": ErrorDetail, "description": "No such netw
     "",
     status_code=status.HTTP_201_CREATED,
     responses={
+        **BAD_BODY,
         409: {
             "model": ErrorDetail,
             "description": "The name is taken, or the subnet overlaps a network or a host route.",
-        }
+        },
     },
 )
 def create_network(body: NetworkCreate, runtime: RuntimeDep) -> NetworkPublic:

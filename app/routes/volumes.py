@@ -4,18 +4,18 @@ handlers over the runtime's ``VolumeStore`` (runtime/volumes.py)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
 from app.deps import RuntimeDep
+from app.routes.responses import BAD_BODY, Responses
 from app.schemas import ErrorDetail
 from app.schemas.volumes import VolumeCreate, VolumePublic, VolumesPruned
 from runtime.selection import label_matches
 
 router = APIRouter(prefix="/volumes", tags=["volumes"])
 
-Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: {"model": ErrorDetail, "description": "No such volume."}}
 LabelQuery = Annotated[
     list[str],
@@ -26,7 +26,10 @@ LabelQuery = Annotated[
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": VolumePublic, "description": "The volume exists: as it is."}},
+    responses={
+        **BAD_BODY,
+        200: {"model": VolumePublic, "description": "The volume exists: as it is."},
+    },
 )
 def create_volume(body: VolumeCreate, runtime: RuntimeDep, response: Response) -> VolumePublic:
     """Make a volume; `200` with the existing one if the name is taken (as Docker)."""

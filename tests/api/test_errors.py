@@ -21,8 +21,21 @@ def test_every_container_operation_documents_503_and_507() -> None:
             continue
         for method, operation in operations.items():
             assert {"503", "507"} <= set(operation["responses"]), (method, path)
-            if "requestBody" in operation:
+
+
+def test_every_operation_with_a_json_body_documents_400() -> None:
+    from app.config import Settings
+    from app.main import create_app
+
+    schema = create_app(Settings()).openapi()
+    checked = 0
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                checked += 1
                 assert "400" in operation["responses"], (method, path)
+    assert checked >= 6  # containers, kill, exec, images pull and tag, networks, volumes
 
 
 def test_one_table_answers_both_apis() -> None:
