@@ -134,6 +134,7 @@ class _Lifespan:
             host_image_paths=settings.host_image_paths,
             meter=self.metrics.meter,
             on_launch=self.traces.on_launch,
+            pool_size=settings.pool_size,
         )
         # Before start: the reconcile reports the exits it finds.
         self._observe(app, started)

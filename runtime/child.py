@@ -138,10 +138,20 @@ def _steps(
             ]
         ),
         ("sethostname", lambda: socket.sethostname(spec.hostname)),
-        ("bring up lo", _loopback_up),
+        ("bring up lo", loopback_up),
+        *released_steps(spec, fds, tty_size),
+    ]
+
+
+def released_steps(
+    spec: ContainerSpec, fds: ChildFds, tty_size: tuple[int, int] | None = None
+) -> list[tuple[str, Callable[[], None]]]:
+    """From the wait for the joined byte to the last step before execve:
+    the same for a cold child and a pooled one (runtime/pooled.py)."""
+    return [
         # Nothing before this runs on the command's behalf; nothing after it
         # may run outside the container's cgroups (JOINED_BYTE).
-        ("wait for the cgroup join", lambda: _wait_for_joined(fds.sync_read)),
+        ("wait for the cgroup join", lambda: wait_for_joined(fds.sync_read)),
         ("set rlimits", lambda: _set_rlimits(spec.limits)),
         (f"chdir {spec.workdir}", lambda: os.chdir(spec.workdir)),
         *stdio_steps(fds, tty_size),
@@ -179,11 +189,7 @@ def run_steps(
 ) -> None:
     """Run named steps then execve; a failure is reported and ends the process."""
     try:
-        for step, action in steps:
-            try:
-                action()
-            except OSError as err:
-                raise SetupError(step, err.errno or errno.EIO) from err
+        run_named(steps)
         _exec(argv, environ)
     except SetupError as err:
         report(error_write, err)
@@ -191,6 +197,15 @@ def run_steps(
     except BaseException as err:  # noqa: BLE001 - the child must never unwind into glibc
         report(error_write, SetupError("setup", errno.EIO, repr(err)))
         os._exit(EXIT_SETUP_FAILED)
+
+
+def run_named(steps: list[tuple[str, Callable[[], None]]]) -> None:
+    """Run the steps in order; an OSError becomes the step's SetupError."""
+    for step, action in steps:
+        try:
+            action()
+        except OSError as err:
+            raise SetupError(step, err.errno or errno.EIO) from err
 
 
 def privilege_steps(sec: Security) -> list[tuple[str, Callable[[], None]]]:
@@ -240,7 +255,7 @@ def _wait_for_go(fd: int) -> bool:
         return data == GO_BYTE
 
 
-def _wait_for_joined(fd: int) -> None:
+def wait_for_joined(fd: int) -> None:
     """Block until the parent has joined us to the container's cgroups.
 
     Anything but the byte (EOF: the launcher died) ends the child quietly,
@@ -277,7 +292,7 @@ _IFF_UP = 0x1
 _IFREQ = struct.Struct("16sH22x")
 
 
-def _loopback_up() -> None:
+def loopback_up() -> None:
     # netdevice(7): read the flags with SIOCGIFFLAGS, set IFF_UP, write back.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         req = fcntl.ioctl(sock, _SIOCGIFFLAGS, _IFREQ.pack(b"lo", 0))

@@ -7,6 +7,7 @@
     plan_rootfs      where the root goes: the host image's curated view
                      (runtime/images/hostview.py), or an overlay on an image
     make_root_dirs   the directories that plan needs, made once the container is admitted
+    pool_template    the spec the launcher's warm pool fills children for
 
 Every bad value raises ``InvalidArgument`` naming its field, before anything
 is recorded or made.
@@ -14,6 +15,7 @@ is recorded or made.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -193,6 +195,20 @@ class Planner:
         return RootfsPlan(
             root=os.path.join(layer, LAYER_ROOT), lower=lower, layer=layer, read_only=read_only
         )
+
+
+def pool_template(planner: Planner, image: str) -> ContainerSpec:
+    """The spec a warm pool fills children for (runtime/launcher/pool.py):
+    a default container of ``image`` whose root is mounted under the
+    state dir's ``pool/layer`` (each child in its own mount namespace, so
+    they all share the one mount point); made here with its directories."""
+    request = CreateRequest(("true",), image=image)
+    spec = planner.container_spec("pool", request, planner.security(SecurityRequest()))
+    layer = os.path.join(planner.layout.state_dir, "pool", "layer")
+    os.makedirs(os.path.join(layer, LAYER_ROOT), mode=0o700, exist_ok=True)
+    assert spec.rootfs is not None
+    plan = dataclasses.replace(spec.rootfs, root=os.path.join(layer, LAYER_ROOT), layer=layer)
+    return dataclasses.replace(spec, rootfs=plan)
 
 
 def make_root_dirs(plan: RootfsPlan | None, owner: int | None) -> None:

@@ -84,7 +84,7 @@ from runtime.launchtrace import LaunchObserver
 from runtime.layout import LOG_STREAMS, Layout
 from runtime.meters import Meter
 from runtime.output import Output
-from runtime.planning import Planner
+from runtime.planning import Planner, pool_template
 from runtime.reconcile import Reconciler
 from runtime.records import EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
 from runtime.reports import container_event
@@ -92,7 +92,7 @@ from runtime.reserve import Reserve
 from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.selection import Selector
 from runtime.signalling import KillResult, Signaller
-from runtime.spec import USERNS_SIZE, CreateRequest, ExecRequest, Limits
+from runtime.spec import DEFAULT_IMAGE, USERNS_SIZE, CreateRequest, ExecRequest, Limits, to_dict
 
 log = logging.getLogger("mydocker.runtime")
 
@@ -124,8 +124,10 @@ class Runtime:
         default_limits: Limits | None = None,
         meter: Meter | None = None,
         on_launch: LaunchObserver | None = None,
+        pool_size: int = 0,
     ) -> None:
         """Compose the parts over the given stores and launcher (see ``open``)."""
+        self.pool_size = pool_size
         layout, records, images = stores.layout, stores.records, stores.images
         launcher, reserve, events = stores.launcher, stores.reserve, stores.events
         self.meter = meter or Meter()
@@ -171,6 +173,7 @@ class Runtime:
         launcher: LauncherClient | None = None,
         meter: Meter | None = None,
         on_launch: LaunchObserver | None = None,
+        pool_size: int = 0,
     ) -> Runtime:
         """The runtime of ``state_dir``, with its own stores and launcher client.
 
@@ -184,7 +187,8 @@ class Runtime:
         (runtime/meters.py).  The event log is ``<state_dir>/events``.
         ``on_launch`` is called with each container's launcher round trip
         and the launcher's timeline of it (runtime/launchtrace.py), on the
-        launching thread."""
+        launching thread.  ``pool_size`` children of the ``host`` image are
+        kept warm by the launcher (runtime/launcher/pool.py; 0: none)."""
         layout = Layout.of(state_dir)
         os.makedirs(layout.containers, mode=0o700, exist_ok=True)
         images = ImageStore(layout.images, max_image_bytes)
@@ -217,6 +221,7 @@ class Runtime:
             default_limits=default_limits,
             meter=meter,
             on_launch=on_launch,
+            pool_size=pool_size,
         )
         return runtime
 
@@ -242,6 +247,10 @@ class Runtime:
         """Connect to (or start) the launcher and reconcile the records with it."""
         self._reserve.ensure()
         self.images.prepare()
+        if self.pool_size > 0:
+            template = pool_template(self.planner, DEFAULT_IMAGE)
+            pooled = protocol.PoolTemplate(self.pool_size, to_dict(template))
+            self.launcher.pool = protocol.Pool((pooled,))
         self.launcher.connect()
         self.reconciler.reconcile()
 
@@ -274,6 +283,13 @@ class Runtime:
         except Unavailable:
             return None
         return time.monotonic() - started
+
+    def pool_state(self) -> protocol.PoolReply | None:
+        """The launcher's warm pool (metrics); None when it cannot be reached."""
+        try:
+            return self.launcher.request(protocol.Pool())
+        except Unavailable:
+            return None
 
     def reserve_released(self) -> bool:
         """Whether the space held back for recording exits was given up

@@ -3,6 +3,8 @@
     Spawner
     ├── clone        cgroup, stdio, sync + error pipes, clone(2), pidfile, id
     │                maps, go byte, cgroup join -> a new Entry, adopted
+    ├── _claim       or a warm child of the pool (pool.py): its cgroup adopted,
+    │                pidfile, the spec and stdio fds on its channel
     ├── fork_exec    an exec: fork, then runtime/nsexec.py joins the container
     ├── join         the child into its cgroups and a devices cgroup
     ├── release      the joined byte (and the go byte unless it went at clone)
@@ -30,7 +32,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from runtime import cgroups, child, libc, nsexec, pids, terminal
+from runtime import cgroups, child, libc, nsexec, pids, pooled, terminal
+from runtime.launcher import pool
 from runtime.launcher.entry import RUNNING, Entry, Process
 from runtime.launcher.protocol import EntryKind, ErrorKind, ExecError, Launched, RequestError
 from runtime.launcher.ptyio import PtyIo
@@ -73,6 +76,8 @@ class Spawner:
         self.cgroups = cgroup_manager
         #: Where this launcher's devices cgroups live (runtime/security/devices.py).
         self.devices_parent = devices_parent
+        #: Children cloned ahead (pool.py); set by the launcher, None: always cold.
+        self.pool: pool.Pool | None = None
 
     # -- containers -----------------------------------------------------
     def clone(
@@ -86,6 +91,11 @@ class Spawner:
     ) -> Entry:
         stamps = Stamps()
         stamps.stamp("received")
+        warm = self.pool.claim(spec) if self.pool is not None else None
+        if warm is not None:
+            claimed = self._claim(container_id, spec, paths, pidfile, tty_size, warm, stamps)
+            if claimed is not None:
+                return claimed
         cgroup = self._make_cgroup(container_id, spec.limits)
         try:
             entry = self._clone_into(
@@ -97,6 +107,69 @@ class Spawner:
             raise
         entry.limiting.limits = spec.limits
         entry.limiting.cgroup = cgroup
+        entry.logs.paths = (paths.stdout, paths.stderr)
+        return entry
+
+    def _claim(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        paths: Paths,
+        pidfile: str | None,
+        tty_size: tuple[int, int] | None,
+        warm: pool.Warm,
+        stamps: Stamps,
+    ) -> Entry | None:
+        """A pooled child made the container (runtime/launcher/pool.py): its
+        cgroup renamed, limited and reset, the pid file, then the spec and
+        the stdio fds on its channel; the child waits for the joined byte
+        (``release``) after its spec-dependent steps.  None when the child
+        cannot be used (its cgroup refused, it died): the cold path."""
+        assert self.pool is not None
+        try:
+            if warm.cgroup is not None:
+                assert self.cgroups is not None
+                warm.cgroup = self.cgroups.adopt(warm.cgroup, container_id, spec.limits)
+            stdio = open_stdio(spec.tty, spec.stdin, paths)
+        except cgroups.CgroupError as err:
+            log.warning("%s: a pooled child's cgroup cannot be used: %s", container_id, err)
+            self.pool.discard(warm)
+            return None
+        except BaseException:
+            self.pool.discard(warm)
+            raise
+        try:
+            if pidfile is not None:
+                # Before the spec goes: if we die from here on, the API finds
+                # the child by this file and kills it (runtime/pids.py).
+                pids.write_pidfile(pidfile, warm.pid, warm.pid_start_time)
+            message = pooled.claim_message(spec, tty_size)
+            socket.send_fds(warm.channel, [message], list(stdio.child_fds))
+        except BaseException as err:
+            close_stdio(stdio)
+            self.pool.discard(warm)
+            if isinstance(err, (BrokenPipeError, ConnectionError)):
+                log.warning("%s: a pooled child died at its claim; cloning", container_id)
+                return None
+            raise
+        stamps.stamp("go_sent")
+        for fd in stdio.child_fds:
+            os.close(fd)
+        warm.channel.close()
+        process = Process(
+            warm.pid,
+            warm.pidfd,
+            warm.pid_start_time,
+            warm.sync_write,
+            warm.error_read,
+            go_sent=True,
+            devices_cgroup=warm.devices_cgroup,
+            stamps=stamps,
+        )
+        entry = Entry(container_id, process, spec=spec)
+        self._adopt(entry, stdio)
+        entry.limiting.limits = spec.limits
+        entry.limiting.cgroup = warm.cgroup
         entry.logs.paths = (paths.stdout, paths.stderr)
         return entry
 

@@ -52,6 +52,7 @@ from runtime import (
 )
 from runtime.events import EventLog
 from runtime.images import Image, normalize_name
+from runtime.launcher.messages import PoolReply
 from runtime.signals import parse_signal
 from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Status
 
@@ -229,6 +230,10 @@ class FakeRuntime:
     @recorded
     def launcher_lag(self) -> float | None:
         return 0.0001
+
+    @recorded
+    def pool_state(self) -> PoolReply | None:
+        return PoolReply(ready=2, filling=1, hits=5, misses=3, rss_bytes=(4096, 8192), fds=(6, 6))
 
     @recorded
     def reserve_released(self) -> bool:
