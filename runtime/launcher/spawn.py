@@ -130,8 +130,10 @@ class Spawner:
             if warm.cgroup is not None:
                 assert self.cgroups is not None
                 warm.cgroup = self.cgroups.adopt(warm.cgroup, container_id, spec.limits)
+            if warm.devices_cgroup is not None:
+                warm.devices_cgroup = devices.rename(warm.devices_cgroup, container_id)
             stdio = open_stdio(spec.tty, spec.stdin, paths)
-        except cgroups.CgroupError as err:
+        except (cgroups.CgroupError, FileExistsError) as err:
             log.warning("%s: a pooled child's cgroup cannot be used: %s", container_id, err)
             self.pool.discard(warm)
             return None
