@@ -4,18 +4,19 @@ The warm pool (runtime/launcher/pool.py) clones children before any request
 names them.  Each runs ``run`` on the launcher's stack, in two halves:
 
 1. *filled* (no spec yet, only the pool's template): close every fd it
-   inherited but its own three, then the spec-independent steps of a cold
-   child (runtime/child.py): "make mounts private", the root up to and
-   including the masks (``rootfs.prepared_steps``), ``lo`` up; wait for the
-   launcher's joined byte (it joined the child to the pool's cgroups
-   meanwhile); send ``READY_BYTE`` on the channel and block on it;
+   inherited but its own three, join the cgroups the launcher made for it
+   (itself: the join's wait in the kernel holds no one else), then the
+   spec-independent steps of a cold child (runtime/child.py): "make mounts
+   private", the root up to and including the masks
+   (``rootfs.prepared_steps``), ``lo`` up; send ``READY_BYTE`` on the
+   channel and block on it;
 2. *claimed*: one SOCK_SEQPACKET message on the channel carries the
    container's spec and tty size (pickled: the launcher and this child are
    the same program, and nothing else holds the socket) and, as SCM_RIGHTS
    (unix(7)), the container's stdio fds.  Then only what depends on the
    spec: the hostname, the workdir, the read-only remount, and the cold
-   child's own ``released_steps`` from the wait for the joined byte (the
-   launcher's release) to execve.
+   child's own ``released_steps`` to execve (the wait for the joined byte
+   only for a container created now and started later).
 
 A failed step is reported on the error pipe with its name, exactly as in a
 cold child.  EOF on the sync pipe or the channel (the launcher died, or
@@ -29,6 +30,7 @@ import os
 import pickle
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from runtime import child, libc, rootfs
 from runtime.child import ChildFds, SetupError
@@ -53,54 +55,89 @@ def fill_steps(template: ContainerSpec) -> list[Step]:
     ]
 
 
-def claim_steps(spec: ContainerSpec, fds: ChildFds, tty_size: tuple[int, int] | None) -> list[Step]:
-    """What a claimed child does with its spec, up to execve."""
+def claim_steps(
+    spec: ContainerSpec,
+    fds: ChildFds,
+    tty_size: tuple[int, int] | None,
+    started: bool = False,
+) -> list[Step]:
+    """What a claimed child does with its spec, up to execve.  ``started``
+    (a create that runs at once): the launcher has nothing left to do
+    before the command runs (the child joined its cgroups at the fill),
+    so the child does not wait for the joined byte; a created container
+    waits for it, which ``start`` sends."""
+    released = child.released_steps(spec, fds, tty_size)
+    if started:
+        assert released[0][0] == "wait for the cgroup join"
+        released = released[1:]
     return [
         ("sethostname", lambda: socket.sethostname(spec.hostname)),
         *rootfs.finishing_steps(spec),
-        *child.released_steps(spec, fds, tty_size),
+        *released,
     ]
 
 
-def run(template: ContainerSpec, fds: ChildFds, channel: int) -> int:
-    """The pooled child's body; never returns normally."""
+def join(procs: tuple[str, ...]) -> None:
+    """Join the pool's cgroups: cgroups(7), writing 0 to ``cgroup.procs``
+    moves the writing process."""
+    for path in procs:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+
+def run(template: ContainerSpec, fds: ChildFds, channel: int, procs: tuple[str, ...]) -> int:
+    """The pooled child's body; never returns normally.  ``procs``: the
+    ``cgroup.procs`` files of the cgroups it joins first."""
     # Nothing may close an fd by garbage collection from here on: the numbers
     # of fds closed below are reused by the fds a claim brings.
     gc.disable()
     try:
         _close_inherited(keep=(fds.sync_read, fds.error_write, channel))
-        child.run_named(fill_steps(template))
-        child.wait_for_joined(fds.sync_read)
+        child.run_named([("join the pool's cgroups", lambda: join(procs)), *fill_steps(template)])
         os.write(channel, READY_BYTE)
-        spec, tty_size, stdio = receive(channel)
+        spec, tty_size, released = receive(channel)
     except SetupError as err:
         child.report(fds.error_write, err)
         os._exit(err.exit_code)
     except BaseException:  # noqa: BLE001 - the child must never unwind into glibc
         os._exit(child.EXIT_SETUP_FAILED)
+    stdio = released.fds
     if len(stdio) == 1:
         claimed = ChildFds(fds.sync_read, fds.error_write, -1, -1, -1, console=stdio[0])
     else:
         claimed = ChildFds(fds.sync_read, fds.error_write, *stdio)
     argv, environ = list(spec.command), spec.environ()
-    child.run_steps(claim_steps(spec, claimed, tty_size), argv, environ, fds.error_write)
+    steps = claim_steps(spec, claimed, tty_size, started=released.started)
+    child.run_steps(steps, argv, environ, fds.error_write)
     return child.EXIT_SETUP_FAILED  # not reached
 
 
-def receive(channel: int) -> tuple[ContainerSpec, tuple[int, int] | None, list[int]]:
+@dataclass(frozen=True)
+class Claim:
+    """What a claim brings besides the spec: the stdio fds, and whether the
+    container starts at once."""
+
+    fds: list[int]
+    started: bool
+
+
+def receive(channel: int) -> tuple[ContainerSpec, tuple[int, int] | None, Claim]:
     """The claim: spec, tty size, stdio fds; EOF (no claim will come) exits."""
     sock = socket.socket(fileno=channel)
     data, received, _flags, _addr = socket.recv_fds(sock, MAX_CLAIM_BYTES, MAX_CLAIM_FDS)
     sock.detach()
     if not data:
         os._exit(child.EXIT_SETUP_FAILED)
-    spec, tty_size = pickle.loads(data)
-    return spec, tty_size, list(received)
+    spec, tty_size, started = pickle.loads(data)
+    return spec, tty_size, Claim(list(received), started)
 
 
-def claim_message(spec: ContainerSpec, tty_size: tuple[int, int] | None) -> bytes:
+def claim_message(spec: ContainerSpec, tty_size: tuple[int, int] | None, started: bool) -> bytes:
     """The launcher's side of ``receive``."""
-    return pickle.dumps((spec, tty_size), protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps((spec, tty_size, started), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _close_inherited(keep: tuple[int, ...]) -> None:

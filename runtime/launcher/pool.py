@@ -13,9 +13,9 @@
     └── stats()               ready, filling, hits, misses, memory and fds per child
 
 A pooled child (runtime/pooled.py) is cloned into the container namespaces,
-builds the spec-independent part of its template's root, is joined to a
-cgroup of its own (``pool-<launcher pid>-<n>``: v1 only, see ``Cgroup``
-adopt) and a devices cgroup, then says READY and waits.  ``claim`` hands
+joins a cgroup of its own (``pool-<launcher pid>-<n>``, made by the
+launcher; v1 only, see ``Manager.adopt``) and a devices cgroup, builds the
+spec-independent part of its template's root, then says READY and waits.  ``claim`` hands
 it out once; spawn.py renames its cgroup to the container's id, writes the
 limits, resets the counters, and sends the spec and the stdio fds.  It is
 never returned to the pool: a pooled child sees nothing of another
@@ -37,13 +37,14 @@ with any other leftover (startup.py); the devices cgroups are swept there too.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
 import selectors
 import signal
 import socket
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from runtime import cgroups, child, libc, pooled
@@ -61,7 +62,6 @@ log = logging.getLogger("mydocker.launcher")
 MAX_FAILURES = 3
 
 Key = Hashable
-Join = Callable[[str, int, "cgroups.Cgroup | None"], "str | None"]
 
 
 def key(spec: ContainerSpec) -> Key | None:
@@ -124,11 +124,11 @@ class Pool:
         self,
         selector: selectors.BaseSelector,
         cgroup_manager: cgroups.Manager | None,
-        join: Join,
+        devices_parent: str = devices.PARENT,
     ) -> None:
         self.selector = selector
         self.cgroups = cgroup_manager
-        self.join = join
+        self.devices_parent = devices_parent
         self.templates: list[Template] = []
         self.children: list[Warm] = []
         self.counts = _Counts()
@@ -171,10 +171,18 @@ class Pool:
         return True
 
     def _clone(self, template: Template) -> None:
+        """mkdir the child's cgroups and clone it; the child joins them
+        itself (runtime/pooled.py), so the join's wait in the kernel (an
+        RCU grace period, docs/performance.md) never holds this loop."""
         name = f"pool-{os.getpid()}-{next(self._names)}"
         cgroup = None if self.cgroups is None else self.cgroups.create(name, Limits())
+        devices_cgroup = None
         opened: list[int] = []
         try:
+            procs = [] if cgroup is None else cgroup.procs_files
+            if devices.available():
+                devices_cgroup = devices.create(name, self.devices_parent)
+                procs.append(os.path.join(devices_cgroup, "cgroup.procs"))
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             opened.append(theirs.detach())
             sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
@@ -183,29 +191,27 @@ class Pool:
             fds = child.ChildFds(sync_read, error_write, -1, -1, -1, sync_write=sync_write)
             channel = opened[0]
             flags = clone_flags(DEFAULT_NAMESPACES)
-            pid, pidfd = libc.clone(lambda: pooled.run(template.spec, fds, channel), flags)
+            body = functools.partial(pooled.run, template.spec, fds, channel, tuple(procs))
+            pid, pidfd = libc.clone(body, flags)
         except BaseException:
             for fd in opened:
                 os.close(fd)
             if cgroup is not None:
                 cgroup.remove()
+            if devices_cgroup is not None:
+                devices.remove(devices_cgroup)
             raise
         for fd in opened:
             os.close(fd)
         start_time = process_start_time(pid)
-        warm = Warm(template, pid, pidfd, start_time, ours, sync_write, error_read, cgroup)
+        warm = Warm(
+            template, pid, pidfd, start_time, ours, sync_write, error_read, cgroup, devices_cgroup
+        )
         self.children.append(warm)
         exited = Ready(Source.POOL, lambda mask: self._exited(warm))
         self.selector.register(pidfd, selectors.EVENT_READ, exited)
         readied = Ready(Source.POOL, lambda mask: self._readied(warm))
         self.selector.register(ours, selectors.EVENT_READ, readied)
-        try:
-            # While the child builds its root, as for a cold one (spawn.py).
-            warm.devices_cgroup = self.join(name, pid, cgroup)
-            os.write(sync_write, child.JOINED_BYTE)
-        except BaseException:
-            self.discard(warm)
-            raise
 
     def _readied(self, warm: Warm) -> None:
         try:

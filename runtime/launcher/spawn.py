@@ -93,7 +93,7 @@ class Spawner:
         stamps.stamp("received")
         warm = self.pool.claim(spec) if self.pool is not None else None
         if warm is not None:
-            claimed = self._claim(container_id, spec, paths, pidfile, tty_size, warm, stamps)
+            claimed = self._claim(container_id, spec, paths, pidfile, tty_size, go, warm, stamps)
             if claimed is not None:
                 return claimed
         cgroup = self._make_cgroup(container_id, spec.limits)
@@ -117,14 +117,16 @@ class Spawner:
         paths: Paths,
         pidfile: str | None,
         tty_size: tuple[int, int] | None,
+        go: bool,
         warm: pool.Warm,
         stamps: Stamps,
     ) -> Entry | None:
         """A pooled child made the container (runtime/launcher/pool.py): its
         cgroup renamed, limited and reset, the pid file, then the spec and
-        the stdio fds on its channel; the child waits for the joined byte
-        (``release``) after its spec-dependent steps.  None when the child
-        cannot be used (its cgroup refused, it died): the cold path."""
+        the stdio fds on its channel.  Unless ``go``, the child waits for the
+        joined byte (``release``, at start) after its spec-dependent steps.
+        None when the child cannot be used (its cgroup refused, it died):
+        the cold path."""
         assert self.pool is not None
         try:
             if warm.cgroup is not None:
@@ -145,7 +147,7 @@ class Spawner:
                 # Before the spec goes: if we die from here on, the API finds
                 # the child by this file and kills it (runtime/pids.py).
                 pids.write_pidfile(pidfile, warm.pid, warm.pid_start_time)
-            message = pooled.claim_message(spec, tty_size)
+            message = pooled.claim_message(spec, tty_size, started=go)
             socket.send_fds(warm.channel, [message], list(stdio.child_fds))
         except BaseException as err:
             close_stdio(stdio)

@@ -77,7 +77,7 @@ def fake_warm(p: pool.Pool, template: pool.Template, ready: bool) -> pool.Warm:
 
 
 def test_a_claim_takes_a_ready_child_once_and_counts_hits_and_misses(selector) -> None:
-    p = pool.Pool(selector, None, join=lambda name, pid, cgroup: None)
+    p = pool.Pool(selector, None)
     p.configure([pool.Template(TEMPLATE, 2)])
     template = p.templates[0]
     filling = fake_warm(p, template, ready=False)
@@ -95,7 +95,7 @@ def test_a_claim_takes_a_ready_child_once_and_counts_hits_and_misses(selector) -
 
 
 def test_a_template_is_given_up_after_failures_in_a_row(selector) -> None:
-    p = pool.Pool(selector, None, join=lambda name, pid, cgroup: None)
+    p = pool.Pool(selector, None)
     p.configure([pool.Template(TEMPLATE, 1)])
     for _ in range(pool.MAX_FAILURES):
         assert p.wants_fill()
@@ -105,7 +105,7 @@ def test_a_template_is_given_up_after_failures_in_a_row(selector) -> None:
 
 def test_no_pool_where_counters_cannot_be_reset(selector, tmp_path) -> None:
     manager = cgroups.V2Manager(str(tmp_path), "mydocker-x", "/")
-    p = pool.Pool(selector, manager, join=lambda name, pid, cgroup: None)
+    p = pool.Pool(selector, manager)
     p.configure([pool.Template(TEMPLATE, 4)])
     assert p.templates == [] and not p.wants_fill()
     with pytest.raises(cgroups.CgroupError):

@@ -40,7 +40,7 @@ def test_fill_then_claim_are_the_cold_steps_with_the_spec_dependent_ones_last() 
     container = spec()
     cold = names(child._steps(container, FDS))
     warm = names(pooled.fill_steps(spec(workdir="/", hostname="pool"))) + names(
-        pooled.claim_steps(container, FDS, None)
+        pooled.claim_steps(container, FDS, None, started=False)
     )
     assert sorted(warm) == sorted(cold)
     moved = ["sethostname", "create workdir /work", "make the root read-only"]
@@ -51,11 +51,14 @@ def test_fill_then_claim_are_the_cold_steps_with_the_spec_dependent_ones_last() 
     assert fill[-1] == "bring up lo"
 
 
-def test_the_claim_starts_with_the_spec_and_waits_for_the_release() -> None:
-    claim = names(pooled.claim_steps(spec(), FDS, None))
-    assert claim[0] == "sethostname"
-    assert claim.index("wait for the cgroup join") < claim.index("set rlimits")
-    assert claim[-1] == "load seccomp filter"
+def test_the_claim_starts_with_the_spec_and_waits_for_a_later_start() -> None:
+    created = names(pooled.claim_steps(spec(), FDS, None, started=False))
+    assert created[0] == "sethostname"
+    assert created.index("wait for the cgroup join") < created.index("set rlimits")
+    assert created[-1] == "load seccomp filter"
+    # Started at once: joined at the fill, limited before the claim; no wait.
+    started = names(pooled.claim_steps(spec(), FDS, None, started=True))
+    assert started == [n for n in created if n != "wait for the cgroup join"]
 
 
 def test_a_claim_message_carries_the_spec_and_fds_across_a_seqpacket() -> None:
@@ -63,11 +66,13 @@ def test_a_claim_message_carries_the_spec_and_fds_across_a_seqpacket() -> None:
     read_end, write_end = os.pipe()
     try:
         container = spec(mounts=(Mount("tmpfs", "/scratch"),))
-        socket.send_fds(ours, [pooled.claim_message(container, (24, 80))], [write_end])
+        message = pooled.claim_message(container, (24, 80), started=True)
+        socket.send_fds(ours, [message], [write_end])
         channel = theirs.detach()
-        got, tty_size, fds = pooled.receive(channel)
+        got, tty_size, claim = pooled.receive(channel)
         os.close(channel)
-        assert got == container and tty_size == (24, 80)
+        assert got == container and tty_size == (24, 80) and claim.started
+        fds = claim.fds
         assert len(fds) == 1 and os.path.samestat(os.fstat(fds[0]), os.fstat(write_end))
         os.close(fds[0])
     finally:
