@@ -147,7 +147,12 @@ def main(argv: list[str] | None = None) -> int:
             if record.exit_code != 0:
                 raise SystemExit(f"launch failed: {record}")
         spec = record.spec
-        fds = child.ChildFds(-1, -1, -1, -1, -1)
+        # The host image's view comes from the launcher's trees (what
+        # runtime/launcher/spawn.py does on a kernel that can hold them).
+        view = None
+        if spec.rootfs is not None and spec.rootfs.lower is None:
+            view = dict.fromkeys(spec.rootfs.binds, -1)
+        fds = child.ChildFds(-1, -1, -1, -1, -1, view=view)
         if args.pool_size:  # a pooled child runs only its claim's steps (runtime/pooled.py)
             names = [name for name, _ in pooled.claim_steps(spec, fds, None, started=True)]
         else:

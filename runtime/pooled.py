@@ -29,7 +29,7 @@ import gc
 import os
 import pickle
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from runtime import child, libc, rootfs
@@ -45,12 +45,14 @@ MAX_CLAIM_BYTES = 1 << 20
 MAX_CLAIM_FDS = 3
 
 
-def fill_steps(template: ContainerSpec) -> list[Step]:
+def fill_steps(template: ContainerSpec, view: Mapping[str, int] | None = None) -> list[Step]:
     """What a pooled child does before it has a spec: the same steps, in the
-    same order, as a cold child of ``template`` up to its user mounts."""
+    same order, as a cold child of ``template`` up to its user mounts
+    (``view``: the launcher's copies of the host view's trees, as for a
+    cold child, runtime/images/viewtrees.py)."""
     return [
         ("make mounts private", lambda: libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)),
-        *rootfs.prepared_steps(template),
+        *rootfs.prepared_steps(template, view),
         ("bring up lo", child.loopback_up),
     ]
 
@@ -95,8 +97,10 @@ def run(template: ContainerSpec, fds: ChildFds, channel: int, procs: tuple[str, 
     # of fds closed below are reused by the fds a claim brings.
     gc.disable()
     try:
-        _close_inherited(keep=(fds.sync_read, fds.error_write, channel))
-        child.run_named([("join the pool's cgroups", lambda: join(procs)), *fill_steps(template)])
+        view = fds.view or {}
+        _close_inherited(keep=(fds.sync_read, fds.error_write, channel, *view.values()))
+        filling = fill_steps(template, fds.view)
+        child.run_named([("join the pool's cgroups", lambda: join(procs)), *filling])
         os.write(channel, READY_BYTE)
         spec, tty_size, released = receive(channel)
     except SetupError as err:
@@ -108,7 +112,7 @@ def run(template: ContainerSpec, fds: ChildFds, channel: int, procs: tuple[str, 
     if len(stdio) == 1:
         claimed = ChildFds(fds.sync_read, fds.error_write, -1, -1, -1, console=stdio[0])
     else:
-        claimed = ChildFds(fds.sync_read, fds.error_write, *stdio)
+        claimed = ChildFds(fds.sync_read, fds.error_write, stdio[0], stdio[1], stdio[2])
     argv, environ = list(spec.command), spec.environ()
     steps = claim_steps(spec, claimed, tty_size, started=released.started)
     child.run_steps(steps, argv, environ, fds.error_write)

@@ -48,6 +48,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from runtime import cgroups, child, libc, pooled
+from runtime.images.viewtrees import ViewTrees
 from runtime.launcher.messages import PoolReply
 from runtime.launcher.ready import Ready, Source
 from runtime.namespaces import DEFAULT_NAMESPACES, clone_flags
@@ -125,10 +126,13 @@ class Pool:
         selector: selectors.BaseSelector,
         cgroup_manager: cgroups.Manager | None,
         devices_parent: str = devices.PARENT,
+        views: ViewTrees | None = None,
     ) -> None:
         self.selector = selector
         self.cgroups = cgroup_manager
         self.devices_parent = devices_parent
+        #: The host view's trees, shared with the cold path (spawn.py).
+        self.views = views if views is not None else ViewTrees()
         self.templates: list[Template] = []
         self.children: list[Warm] = []
         self.counts = _Counts()
@@ -184,12 +188,17 @@ class Pool:
                 devices_cgroup = devices.create(name, self.devices_parent)
                 procs.append(os.path.join(devices_cgroup, "cgroup.procs"))
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            opened.append(theirs.detach())
+            channel = theirs.detach()
+            opened.append(channel)
+            assert template.spec.rootfs is not None  # key(): the host image only
+            view = self.views.copies(template.spec.rootfs)
+            opened += view.values() if view is not None else ()
             sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
             error_read, error_write = os.pipe2(os.O_CLOEXEC)
             opened += [sync_read, error_write]
-            fds = child.ChildFds(sync_read, error_write, -1, -1, -1, sync_write=sync_write)
-            channel = opened[0]
+            fds = child.ChildFds(
+                sync_read, error_write, -1, -1, -1, sync_write=sync_write, view=view
+            )
             flags = clone_flags(DEFAULT_NAMESPACES)
             body = functools.partial(pooled.run, template.spec, fds, channel, tuple(procs))
             pid, pidfd = libc.clone(body, flags)
