@@ -7,7 +7,8 @@
     │                         when a select found nothing to do: off the
     │                         critical path of any request)
     ├── claim(spec)           a ready child whose template fits ``spec``, or
-    │                         None: the launch takes the cold path
+    │                         None: the launch takes the cold path (and a
+    │                         template whose host view went stale follows it)
     ├── discard(warm)         kill and reap a claimed child that could not be used
     ├── drain()               kill and reap every pooled child (exit, reconfigure)
     └── stats()               ready, filling, hits, misses, memory and fds per child
@@ -37,6 +38,7 @@ with any other leftover (startup.py); the devices cgroups are swept there too.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import logging
@@ -259,8 +261,32 @@ class Pool:
                     self.selector.unregister(warm.pidfd)
                     self.counts.hits += 1
                     return warm
+            self._follow(spec)
         self.counts.misses += 1
         return None
+
+    def _follow(self, spec: ContainerSpec) -> None:
+        """A spec of a template's image whose view differs from the
+        template's: the host view changed since (a mask of /etc came or
+        went, runtime/images/hostview.py).  Fill for the new view from now
+        on, so that the next launches hit again."""
+        assert spec.rootfs is not None
+        wanted = key(spec)
+        assert isinstance(wanted, tuple)
+        for index, template in enumerate(self.templates):
+            old = template.spec.rootfs
+            have = key(template.spec)
+            assert old is not None and isinstance(have, tuple)
+            if template.spec.image != spec.image or have[:-1] == wanted[:-1]:
+                continue
+            plan = dataclasses.replace(spec.rootfs, root=old.root, layer=old.layer)
+            templates = list(self.templates)
+            templates[index] = Template(
+                dataclasses.replace(template.spec, rootfs=plan), template.size
+            )
+            log.info("the %s view changed: the pool fills for the new one", spec.image)
+            self.configure(templates)
+            return
 
     def discard(self, warm: Warm, kill: bool = True) -> None:
         """Kill (unless dead already) and reap a child, claimed or not, and

@@ -4,6 +4,7 @@ no pool on a cgroup driver that cannot reset counters."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import selectors
 import socket
@@ -110,3 +111,27 @@ def test_no_pool_where_counters_cannot_be_reset(selector, tmp_path) -> None:
     assert p.templates == [] and not p.wants_fill()
     with pytest.raises(cgroups.CgroupError):
         manager.adopt(manager.open("pool-1-1"), "c1", spec().limits)
+
+
+def test_a_changed_host_view_makes_the_pool_follow_it(selector) -> None:
+    p = pool.Pool(selector, None)
+    p.configure([pool.Template(TEMPLATE, 2)])
+    stale = fake_warm(p, p.templates[0], ready=True)
+    stale_channel, stale_pidfd = stale.channel, stale.pidfd
+    p.discard = lambda warm, kill=True: p.children.remove(warm)  # type: ignore[method-assign]
+    changed = spec(rootfs=RootfsPlan(root="/r", layer="/l", binds=("/usr",), masks=("/etc/x",)))
+    assert p.claim(changed) is None  # a miss: the ready child has the old view
+    [template] = p.templates
+    assert template.size == 2 and template.spec.rootfs is not None
+    assert template.spec.rootfs.masks == ("/etc/x",)
+    assert template.spec.rootfs.layer == PLAN.layer  # still the pool's mount point
+    assert p.children == []  # the old view's children went
+    wanted = pool.key(changed)
+    have = pool.key(template.spec)
+    assert wanted is not None and have is not None and pool._fits(have, wanted)
+    # An unrelated miss (more capabilities) leaves the template alone.
+    more_caps = Security(capabilities=("SYS_ADMIN",))
+    assert p.claim(dataclasses.replace(changed, security=more_caps)) is None
+    assert p.templates == [template]
+    stale_channel.close()
+    os.close(stale_pidfd)
