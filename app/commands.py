@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from app.docker import models
+from app.docker import models, networking
 from app.docker.errors import DockerError
 from app.schemas import ContainerCreate, ExecCreate, TtySize
 from runtime.errors import InvalidArgument
@@ -76,6 +76,9 @@ def create_request(
         stdin_once=stdin_once,
         tty_size=body.tty_size.pair() if body.tty_size else None,
         start=start,
+        network=body.network,
+        ports=tuple(p.to_runtime() for p in body.ports),
+        network_aliases=tuple(body.network_aliases),
     )
 
 
@@ -106,9 +109,12 @@ def _validated(model: type[M], values: Callable[[], dict[str, Any]], what: str) 
         raise DockerError(400, f"invalid {field or what}: {first['msg']}") from err
 
 
-def docker_create_request(config: models.ContainerConfig, name: str, image: Image) -> CreateRequest:
+def docker_create_request(
+    config: models.ContainerConfig, name: str, image: Image, network: str = "none"
+) -> CreateRequest:
     """Docker's create body (``docker create``: not started) as the runtime's
-    request; ``models.refuse_unsupported`` has looked at it first."""
+    request; ``models.refuse_unsupported`` has looked at it first.  ``network``
+    is what an unnamed (default) network means."""
     host = config.host()
     body = _validated(
         ContainerCreate,
@@ -131,6 +137,7 @@ def docker_create_request(config: models.ContainerConfig, name: str, image: Imag
             "labels": config.Labels or {},
             "auto_remove": host.AutoRemove,
             **models.security_options(host.SecurityOpt),
+            **networking.create_fields(config, network),
         },
         "container config",
     )

@@ -45,6 +45,8 @@ class Settings:
     host_image_paths: tuple[str, ...] = ()
     #: Serve /metrics alone, without the token, on 127.0.0.1:PORT too.
     metrics_port: int | None = None
+    #: The network of a Docker ``create`` that names none (Docker's is ``bridge``).
+    docker_network: str = "bridge"
     #: ``host`` children the launcher keeps cloned ahead (docs/performance.md).
     pool_size: int = 4
 
@@ -206,6 +208,12 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help="also serve GET /metrics, alone and without the token, on 127.0.0.1:PORT, for "
         "a local Prometheus (MYDOCKER_METRICS_PORT); /metrics on the API stays behind the token",
     )
+    parser.add_argument(
+        "--docker-network",
+        default=env.get("MYDOCKER_DOCKER_NETWORK", Settings.docker_network),
+        help="the network of `docker run` without --network (MYDOCKER_DOCKER_NETWORK): "
+        "bridge, as Docker's, or none (only lo; nothing is made on the host)",
+    )
     args = parser.parse_args(argv)
     host_image_paths = tuple(p for p in args.host_image_paths.split(":") if p)
     try:
@@ -244,6 +252,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         default_limits=args.default_limits,
         host_image_paths=host_image_paths,
         metrics_port=args.metrics_port,
+        docker_network=args.docker_network,
         pool_size=args.pool_size,
     )
 

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.docker import DockerDispatch, create_docker_app
 from app.metrics import HttpMetrics, Metrics, RouteNote
 from app.metrics import router as metrics_router
-from app.routes import containers, events, execs, images
+from app.routes import containers, events, execs, images, networks
 from app.tracing import Tracing
 from runtime import Runtime
 from runtime.api import RuntimeApi
@@ -45,6 +45,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.metrics = metrics
+    app.state.docker_network = settings.docker_network
     _install_routes(app)
     _install_middleware(app, settings, metrics)
     return app
@@ -57,6 +58,7 @@ def _install_routes(app: FastAPI) -> None:
     app.include_router(containers.router)
     app.include_router(execs.router)
     app.include_router(images.router)
+    app.include_router(networks.router)
     app.include_router(events.router)
     app.include_router(metrics_router)
 

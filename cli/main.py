@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from cli import attach, output
+from cli import attach, network, output
 from cli.client import DEFAULT_HOST, Api, ServiceError, Unreachable, token_from_env
 
 EXIT_REFUSED = 125
@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import a root filesystem tarball as an image")
     imp.add_argument("name")
     imp.add_argument("file", help="a tar or tar.gz file, or - for stdin")
+    network.add_parsers(sub)
     for command in sub.choices.values():
         # --json after the command too (mydocker ps --json); the global one wins if both.
         command.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
@@ -185,6 +186,7 @@ def _container_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--cpus", type=float)
     run.add_argument("--pids-limit", type=int)
     run.add_argument("--timeout", type=float, help="seconds before the container is killed")
+    network.add_run_options(run)
 
 
 def tutorial_form(argv: list[str]) -> list[str]:
@@ -261,6 +263,7 @@ def cmd_run(api: Api, args: argparse.Namespace) -> int:
     }
     if limits:
         body["limits"] = limits
+    body.update(network.run_fields(args))
     size = attach.terminal_size() if args.tty else None
     if size:
         body["tty_size"] = {"rows": size[0], "cols": size[1]}
@@ -556,6 +559,8 @@ COMMANDS: dict[str, Callable[[Api, argparse.Namespace], int]] = {
     "images": cmd_images,
     "events": cmd_events,
     "import": cmd_import,
+    "network": network.cmd_network,
+    "port": network.cmd_port,
 }
 
 

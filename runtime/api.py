@@ -15,6 +15,8 @@ holds both to it:
       waiting               exit_future, removal_future, wait, waiter_count
       output                logs, log_lines, log_chunks
       images                list_images, get_image, image_users, delete_image, begin_import
+      networks              create_network, list_networks, get_network, network_containers,
+                            delete_network, prune_networks
       execs                 exec, create_exec, check_exec_start, start_exec, get_exec,
                             list_execs, exec_exit_future, wait_exec, exec_logs,
                             exec_log_chunks
@@ -31,7 +33,7 @@ defaults are the same, which mypy does not compare.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     from runtime.images import Image
     from runtime.interactive import AttachTarget
     from runtime.launcher.messages import PoolReply
-    from runtime.records import ContainerRecord, ExecRecord
+    from runtime.records import ContainerRecord, ExecRecord, NetworkRecord
     from runtime.runtime import Runtime
     from runtime.selection import Selector
     from runtime.signalling import KillResult
@@ -170,6 +172,26 @@ class RuntimeApi(Protocol):
     def delete_image(self, ref: str) -> None: ...
 
     def begin_import(self, name: str) -> ImageImport: ...
+
+    # -- networks -------------------------------------------------------
+    def create_network(
+        self,
+        name: str,
+        subnet: str | None = None,
+        gateway: str | None = None,
+        internal: bool = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> NetworkRecord: ...
+
+    def list_networks(self) -> builtins.list[NetworkRecord]: ...
+
+    def get_network(self, ref: str) -> NetworkRecord: ...
+
+    def network_containers(self, name: str) -> builtins.list[ContainerRecord]: ...
+
+    def delete_network(self, ref: str) -> None: ...
+
+    def prune_networks(self) -> builtins.list[str]: ...
 
     # -- execs ----------------------------------------------------------
     def exec(self, ref: str, request: ExecRequest) -> ExecRecord: ...

@@ -36,8 +36,8 @@ class Conflict(RuntimeFailure):
 
 
 class NameInUse(Conflict):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"the name {name!r} is already in use by another container")
+    def __init__(self, name: str, kind: str = "container") -> None:
+        super().__init__(f"the name {name!r} is already in use by another {kind}")
         self.name = name
 
 

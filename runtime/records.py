@@ -14,6 +14,8 @@ whole, so what was recorded before stays as it was.
 
 from __future__ import annotations
 
+import builtins
+import functools
 import json
 import sqlite3
 import threading
@@ -67,6 +69,16 @@ CREATE TABLE IF NOT EXISTS execs (
 );
 CREATE INDEX IF NOT EXISTS execs_container ON execs (container_id);
 CREATE INDEX IF NOT EXISTS execs_status ON execs (status);
+CREATE TABLE IF NOT EXISTS networks (
+    name TEXT PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    subnet TEXT NOT NULL,
+    gateway TEXT NOT NULL,
+    bridge TEXT NOT NULL,
+    internal INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    labels TEXT NOT NULL DEFAULT '{}'
+);
 """
 
 #: The statuses by their old names (``Status`` is the type).
@@ -139,6 +151,24 @@ class ExecRecord:
         object.__setattr__(self, "status", Status(self.status))
 
 
+@dataclass(frozen=True)
+class NetworkRecord:
+    """A bridge network (the built-in ``bridge`` or a user's): its subnet,
+    the gateway its bridge holds, the bridge's name."""
+
+    name: str
+    id: str
+    subnet: str
+    gateway: str
+    bridge: str
+    internal: bool
+    created_at: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+_NETWORK_COLUMNS = "name id subnet gateway bridge internal created_at labels".split()
+
+
 _EXEC_COLUMNS = (
     "id container_id status spec pid exit_code signal error created_at started_at finished_at"
 ).split()
@@ -156,11 +186,21 @@ _COLUMNS = (
 ).split()
 
 
-def _to_record(row: sqlite3.Row) -> ContainerRecord:
-    values = dict(zip(_COLUMNS, row, strict=True))
+@functools.lru_cache(maxsize=1024)
+def _container_spec(text: str) -> ContainerSpec:
+    """A stored spec decoded once: a launch reads its record five or six
+    times (running, settle, the exit's waiters and record, the follower),
+    and ``from_dict`` over the spec's nested dataclasses cost more of the
+    API's CPU than all of SQLite.  The spec is frozen and never changes
+    after the insert, so equal text is an equal spec to share."""
     # Rows written before a spec field existed load with its default
     # (``from_dict`` takes the keys it finds).
-    values["spec"] = from_dict(ContainerSpec, json.loads(values["spec"]))
+    return from_dict(ContainerSpec, json.loads(text))
+
+
+def _to_record(row: sqlite3.Row) -> ContainerRecord:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    values["spec"] = _container_spec(values["spec"])
     values["results"] = json.loads(values["results"])
     return ContainerRecord(**values)
 
@@ -220,9 +260,11 @@ class RecordStore:
                 raise NameInUse(record.name) from err
 
     @staticmethod
-    def _row(record: ContainerRecord) -> list[Any]:
+    def _row(record: ContainerRecord, spec: bool = True) -> list[Any]:
+        """The record's column values; ``spec=False`` leaves the spec unencoded."""
         values = [getattr(record, c) for c in _COLUMNS]
-        values[_COLUMNS.index("spec")] = json.dumps(to_dict(record.spec))
+        if spec:
+            values[_COLUMNS.index("spec")] = json.dumps(to_dict(record.spec))
         values[_COLUMNS.index("results")] = json.dumps(record.results)
         return values
 
@@ -235,11 +277,15 @@ class RecordStore:
             if "results" in changes:
                 changes["results"] = {**current.results, **changes["results"]}
             updated = replace(current, **changes)
-            assignments = ", ".join(f"{c} = ?" for c in _COLUMNS[1:])
-            db.execute(
-                f"UPDATE containers SET {assignments} WHERE id = ?",
-                [*self._row(updated)[1:], container_id],
-            )
+            # Only the changed columns: the spec is not encoded again.
+            row = dict(zip(_COLUMNS, self._row(updated, spec="spec" in changes), strict=True))
+            columns = [c for c in _COLUMNS[1:] if c in changes]
+            if columns:
+                assignments = ", ".join(f"{c} = ?" for c in columns)
+                db.execute(
+                    f"UPDATE containers SET {assignments} WHERE id = ?",
+                    [*(row[c] for c in columns), container_id],
+                )
             return updated
 
     def delete(self, container_id: str) -> None:
@@ -383,3 +429,37 @@ class RecordStore:
                 "SELECT COUNT(*) FROM containers WHERE status = ?", (status,)
             ).fetchone()
         return int(row[0])
+
+    # -- networks -------------------------------------------------------
+    def insert_network(self, record: NetworkRecord) -> None:
+        values = [getattr(record, c) for c in _NETWORK_COLUMNS]
+        values[-1] = json.dumps(dict(record.labels))
+        with self._transaction() as db:
+            try:
+                db.execute(
+                    f"INSERT INTO networks ({', '.join(_NETWORK_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(_NETWORK_COLUMNS))})",
+                    values,
+                )
+            except sqlite3.IntegrityError as err:
+                raise NameInUse(record.name, "network") from err
+
+    def networks(self) -> builtins.list[NetworkRecord]:
+        """Oldest first."""
+        sql = f"SELECT {', '.join(_NETWORK_COLUMNS)} FROM networks ORDER BY rowid"
+        with self._lock, _sqlite_errors(self.path):
+            rows = self._db.execute(sql).fetchall()
+        return [
+            NetworkRecord(
+                **{
+                    **dict(zip(_NETWORK_COLUMNS, r, strict=True)),
+                    "internal": bool(r[5]),
+                    "labels": json.loads(r[7]),
+                }
+            )
+            for r in rows
+        ]
+
+    def delete_network(self, name: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM networks WHERE name = ?", (name,))

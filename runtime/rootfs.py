@@ -123,7 +123,7 @@ class _Assembly:
         for device in DEVICES:
             path = f"/dev/{device}"
             result.append((f"clone {path}", self._clone(path, path, False, False)))
-        for index, mount in enumerate(spec.mounts):
+        for index, mount in enumerate(spec.all_mounts()):
             if mount.type == "bind":
                 assert mount.source is not None
                 clone = self._clone(f"mount {index}", mount.source, True, mount.read_only)
@@ -157,7 +157,7 @@ class _Assembly:
                     result.append((f"mask {path}", _call(paths.mask, path)))
             for path in plan.hide:
                 result.append((f"hide {path}", self._hide(path)))
-        for index, mount in enumerate(spec.mounts):
+        for index, mount in enumerate(spec.all_mounts()):
             result.append((f"mount {mount.target}", self._user_mount(index, mount)))
         result.append(("mask /proc and /sys paths", paths.protect))
         return result

@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from runtime.network.attachment import ETC_FILES, Attachment, PortMapping
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_IMAGE = "host"
 MOUNT_TYPES = ("bind", "tmpfs")
@@ -297,10 +299,23 @@ class ContainerSpec:
     #: Filled in by the runtime; without it the child keeps the host's root
     #: and only mounts a fresh /proc and /sys (what the core did).
     rootfs: RootfsPlan | None = None
+    #: Its network (runtime/network/attachment.py); ``None``: only ``lo``.
+    network: Attachment | None = None
 
     def __post_init__(self) -> None:
         _check_command(self.command)
         _check_env(self.env)
+
+    def all_mounts(self) -> tuple[Mount, ...]:
+        """The user's mounts, then the network's /etc files (read-only binds)."""
+        net = self.network
+        if net is None or not net.etc_dir:
+            return self.mounts
+        etc = tuple(
+            Mount("bind", f"/etc/{name}", source=os.path.join(net.etc_dir, name), read_only=True)
+            for name in ETC_FILES
+        )
+        return self.mounts + etc
 
     def environ(self) -> dict[str, str]:
         """The environment the command sees: defaults first, then ``env``."""
@@ -388,6 +403,11 @@ class CreateRequest:
     stdin_once: bool = False
     tty_size: tuple[int, int] | None = None
     start: bool = True
+    #: ``none``, ``host``, ``bridge`` or a user network's name; its ports and
+    #: the extra names it answers to there (runtime/network/attachment.py).
+    network: str = "none"
+    ports: tuple[PortMapping, ...] = ()
+    network_aliases: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -417,16 +437,31 @@ T = TypeVar("T")
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
-    """A JSON-ready dict of a spec dataclass (tuples become lists)."""
-    return typing.cast(dict[str, Any], _plain(dataclasses.asdict(obj)))
+    """A JSON-ready dict of a spec dataclass (tuples become lists).
+
+    One walk, no copies of the leaves: ``dataclasses.asdict`` deep-copies
+    every value and a second pass turned its tuples into lists, which cost
+    a launch more CPU than its SQLite writes (docs/performance.md)."""
+    return typing.cast(dict[str, Any], _plain(obj))
+
+
+_field_names: dict[type, tuple[str, ...]] = {}
 
 
 def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind in (str, int, float, bool) or value is None:
+        return value
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    return value
+    names = _field_names.get(kind)
+    if names is None:
+        if not dataclasses.is_dataclass(value) or isinstance(value, type):
+            return value
+        names = _field_names[kind] = tuple(f.name for f in dataclasses.fields(value))
+    return {name: _plain(getattr(value, name)) for name in names}
 
 
 _hints_cache: dict[type, dict[str, Any]] = {}

@@ -16,13 +16,13 @@ from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from app import commands
 from app.deps import RuntimeDep
-from app.docker import images, models, streams, views
+from app.docker import images, models, networking, streams, views
 from app.docker.errors import DockerError
 from app.docker.params import DockerBool, parse_filters
 from runtime import ContainerRecord, RuntimeFailure, timeutil
@@ -36,19 +36,28 @@ DEFAULT_STOP_TIMEOUT = 10.0
 
 
 @router.post("/containers/create", status_code=status.HTTP_201_CREATED)
-def create_container(
+async def create_container(
     runtime: RuntimeDep,
+    request: Request,
     config: Annotated[models.ContainerConfig, Body()],
     name: str = "",
     platform: str = "",
 ) -> dict[str, Any]:
-    """Create a container in the ``created`` state: its process waits for ``start``."""
+    """Create a container in the ``created`` state: its process waits for ``start``.
+
+    ``async`` with one worker-thread call: FastAPI validates a plain ``def``
+    handler's return value in a second worker-thread hop, and ``docker run``
+    waits for this answer before anything else."""
     if platform not in ("", "linux", "linux/amd64"):
         raise DockerError(400, f"unsupported platform {platform!r}: only linux/amd64")
     models.refuse_unsupported(config)
-    image = images.resolve(runtime, config.Image)
-    record = runtime.create(commands.docker_create_request(config, name, image))
-    return {"Id": record.id, "Warnings": []}
+    default = networking.default_network(request)
+
+    def create() -> str:
+        image = images.resolve(runtime, config.Image)
+        return runtime.create(commands.docker_create_request(config, name, image, default)).id
+
+    return {"Id": await run_in_threadpool(create), "Warnings": []}
 
 
 def _start_error(record: ContainerRecord) -> str:

@@ -35,6 +35,7 @@ from app.schemas.fields import (
     check_env,
 )
 from app.schemas.limits import LimitsCreate, LimitsPublic, limits_public
+from app.schemas.networks import Alias, ContainerNetwork, NetworkName, PortCreate
 from runtime import ContainerRecord
 from runtime.security import capabilities
 from runtime.spec import (
@@ -196,6 +197,21 @@ class ContainerCreate(BaseModel):
     mounts: Annotated[
         list[MountSpec], Field(description="Bind mounts and tmpfs mounts, in order.")
     ] = []
+    network: Annotated[
+        NetworkName,
+        Field(
+            description="`none` (only `lo`), `bridge` (the built-in bridge network), `host` "
+            "(the host's network namespace) or a user network's name (docs/networking.md)."
+        ),
+    ] = "none"
+    ports: Annotated[
+        list[PortCreate],
+        Field(max_length=1024, description="Published ports; need a bridge network."),
+    ] = []
+    network_aliases: Annotated[
+        list[Alias],
+        Field(max_length=64, description="Extra names it answers to on its user network."),
+    ] = []
 
     @field_validator("command")
     @classmethod
@@ -290,6 +306,9 @@ class ContainerPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     limits: Annotated[LimitsPublic, Field(description="The limits that applied.")]
+    network: Annotated[
+        ContainerNetwork, Field(description="Its network, with the assigned address and ports.")
+    ]
     oom_killed: Annotated[
         bool | None,
         Field(
@@ -335,6 +354,7 @@ class ContainerPublic(BaseModel):
             started_at=record.started_at,  # type: ignore[arg-type]
             finished_at=record.finished_at,  # type: ignore[arg-type]
             limits=limits_public(spec.limits),
+            network=ContainerNetwork.from_attachment(spec.network),
             **{k: record.results.get(k) for k in RESULT_FIELDS},
         )
 

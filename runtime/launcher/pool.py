@@ -24,8 +24,10 @@ container because there was none before it.
 
 What fits a template (``key``): the same image and root plan (except the
 per-container layer dir), no user mounts (their sources are cloned with
-open_tree before pivot_root, in the host's tree), no user namespace, and
-a seccomp program the child already holds (compiled before it was cloned).
+open_tree before pivot_root, in the host's tree), no user namespace, no
+network but ``lo`` (a bridge's veth is made between clone and the go byte,
+``host`` shares the host's namespace), and a seccomp program the child
+already holds (compiled before it was cloned).
 Everything else (command, env, hostname, workdir, user, capabilities,
 limits, tty, stdin) is applied at the claim.
 
@@ -54,6 +56,7 @@ from runtime.images.viewtrees import ViewTrees
 from runtime.launcher.messages import PoolReply
 from runtime.launcher.ready import Ready, Source
 from runtime.namespaces import DEFAULT_NAMESPACES, clone_flags
+from runtime.network.attachment import NONE
 from runtime.procfs import process_start_time
 from runtime.security import devices, seccomp
 from runtime.spec import ContainerSpec, Limits
@@ -71,7 +74,11 @@ def key(spec: ContainerSpec) -> Key | None:
     """What a pooled child must share with ``spec`` to serve it; None when
     no pooled child can (the cold path)."""
     plan = spec.rootfs
-    if plan is None or spec.mounts or spec.security.userns_host_id is not None:
+    if plan is None or spec.all_mounts() or spec.security.userns_host_id is not None:
+        return None
+    if spec.network is not None and spec.network.mode != NONE:
+        # The host's namespace, or a veth made between clone and the go byte
+        # (runtime/launcher/plumbing.py): not pooled yet; only lo is.
         return None
     if plan.lower is not None:
         return None  # an overlay's upper dir is per container: not pooled yet

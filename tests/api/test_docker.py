@@ -217,8 +217,9 @@ def test_limits_out_of_range_are_400s(client: TestClient, fake: FakeRuntime) -> 
     ("change", "named"),
     [
         ({"HostConfig": {"Privileged": True}}, "HostConfig.Privileged"),
-        ({"HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "80"}]}}}, "PortBindings"),
-        ({"ExposedPorts": {"80/tcp": {}}}, "ExposedPorts"),
+        # PortBindings and ExposedPorts are mapped now (tests/api/test_docker_networks.py).
+        ({"HostConfig": {"Dns": ["192.0.2.53"]}}, "HostConfig.Dns"),
+        ({"HostConfig": {"ExtraHosts": ["db:192.0.2.1"]}}, "HostConfig.ExtraHosts"),
         ({"HostConfig": {"RestartPolicy": {"Name": "always"}}}, "HostConfig.RestartPolicy"),
         ({"Healthcheck": {"Test": ["CMD", "true"]}}, "Healthcheck"),
         ({"HostConfig": {"SecurityOpt": ["apparmor=x"]}}, "SecurityOpt"),

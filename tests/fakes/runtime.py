@@ -36,7 +36,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
@@ -53,6 +53,7 @@ from runtime import (
 from runtime.events import EventLog
 from runtime.images import Image, normalize_name
 from runtime.launcher.messages import PoolReply
+from runtime.records import NetworkRecord
 from runtime.signals import parse_signal
 from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Status
 
@@ -66,7 +67,19 @@ T0 = "2026-11-29T05:00:00.000000Z"
 Call = tuple[str, tuple[Any, ...], dict[str, Any]]
 #: The lookups ``FakeRuntime.commands`` leaves out (``check_exec_start`` only
 #: looks an exec up and checks it).
-READS = frozenset({"get", "list", "list_images", "get_image", "get_exec", "check_exec_start"})
+READS = frozenset(
+    {
+        "get",
+        "list",
+        "list_images",
+        "get_image",
+        "get_exec",
+        "check_exec_start",
+        "list_networks",
+        "get_network",
+        "network_containers",
+    }
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -151,6 +164,8 @@ class FakeRuntime:
         #: The pid an exec gets when ``start_exec`` starts it.
         self.exec_pid = 77
         self.images: list[Image] = [Image("host", True, None)]
+        #: What the network operations answer and keep (``create_network`` adds).
+        self.networks: list[NetworkRecord] = []
         self.job = FakeImport()
         self.exit: Future[ContainerRecord] = Future()
         self.removal: Future[ContainerRecord] = Future()
@@ -407,6 +422,52 @@ class FakeRuntime:
     @recorded
     def delete_image(self, ref: str) -> None:
         pass
+
+    # -- networks -------------------------------------------------------
+    @recorded
+    def create_network(
+        self,
+        name: str,
+        subnet: str | None = None,
+        gateway: str | None = None,
+        internal: bool = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> NetworkRecord:
+        record = NetworkRecord(
+            name,
+            "ab" * 32,
+            subnet or "172.18.0.0/16",
+            gateway or "172.18.0.1",
+            "mdk-x",
+            internal,
+            "2026-01-01T00:00:00Z",
+            dict(labels or {}),
+        )
+        self.networks.append(record)
+        return record
+
+    @recorded
+    def list_networks(self) -> builtins.list[NetworkRecord]:
+        return list(self.networks)
+
+    @recorded
+    def get_network(self, ref: str) -> NetworkRecord:
+        for record in self.networks:
+            if ref in (record.name, record.id):
+                return record
+        raise NotFound("network", ref)
+
+    @recorded
+    def network_containers(self, name: str) -> builtins.list[ContainerRecord]:
+        return [r for r in self._containers() if r.spec.network and r.spec.network.network == name]
+
+    @recorded
+    def delete_network(self, ref: str) -> None:
+        self.networks.remove(self.get_network(ref))
+
+    @recorded
+    def prune_networks(self) -> builtins.list[str]:
+        return []
 
     @recorded
     def begin_import(self, name: str) -> ImageImport:
