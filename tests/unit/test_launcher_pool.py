@@ -14,6 +14,7 @@ import pytest
 
 from runtime import cgroups
 from runtime.launcher import pool
+from runtime.network.attachment import BRIDGE, HOST, NONE, Attachment
 from runtime.spec import ContainerSpec, Mount, RootfsPlan, Security
 
 PLAN = RootfsPlan(root="/s/pool/layer/root", layer="/s/pool/layer", binds=("/usr",))
@@ -30,7 +31,9 @@ def test_a_host_spec_fits_whatever_its_command_user_and_layer_dir() -> None:
     template = pool.key(TEMPLATE)
     assert template is not None
     other_user = spec(security=Security(uid=1000, gid=1000), env={"A": "1"}, workdir="/tmp")
-    for candidate in (spec(), other_user, spec(security=Security(seccomp="unconfined"))):
+    only_lo = spec(network=Attachment(mode=NONE))
+    unconfined = spec(security=Security(seccomp="unconfined"))
+    for candidate in (spec(), other_user, unconfined, only_lo):
         wanted = pool.key(candidate)
         assert wanted is not None and pool._fits(template, wanted)
 
@@ -42,8 +45,10 @@ def test_a_host_spec_fits_whatever_its_command_user_and_layer_dir() -> None:
         spec(mounts=(Mount("tmpfs", "/scratch"),)),
         spec(security=Security(userns_host_id=100000)),
         spec(rootfs=RootfsPlan(root="/r", lower="/images/busybox", layer="/l")),
+        spec(network=Attachment(mode=BRIDGE, network=BRIDGE, bridge="br0", veth="v0")),
+        spec(network=Attachment(mode=HOST, network=HOST)),
     ],
-    ids=["no root plan", "user mounts", "userns", "overlay"],
+    ids=["no root plan", "user mounts", "userns", "overlay", "bridge", "host network"],
 )
 def test_specs_a_pooled_child_cannot_serve(candidate: ContainerSpec) -> None:
     assert pool.key(candidate) is None
