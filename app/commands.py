@@ -30,6 +30,7 @@ from runtime.spec import (
     ExecSpec,
     InvalidField,
     Limits,
+    RestartPolicy,
     SecurityRequest,
 )
 
@@ -53,6 +54,7 @@ def create_request(
     ``docker run -i``)."""
     return CreateRequest(
         command=tuple(body.command),
+        entrypoint=tuple(body.entrypoint) if body.entrypoint is not None else None,
         name=body.name,
         hostname=body.hostname,
         env=dict(body.env),
@@ -63,6 +65,9 @@ def create_request(
         image=body.image,
         read_only=body.read_only,
         mounts=tuple(m.to_runtime() for m in body.mounts),
+        volumes_from=tuple(body.volumes_from),
+        init=body.init,
+        restart_policy=body.restart_policy.to_runtime() if body.restart_policy else RestartPolicy(),
         security=SecurityRequest(
             user=body.user,
             cap_add=tuple(body.cap_add),
@@ -119,7 +124,7 @@ def docker_create_request(
     body = _validated(
         ContainerCreate,
         lambda: {
-            "command": models.command(config),
+            **_argv(config, image),
             "name": name.removeprefix("/") or None,
             "hostname": config.Hostname or None,
             "env": models.environment(config.Env),
@@ -131,9 +136,12 @@ def docker_create_request(
             "stdin": config.OpenStdin,
             "tty_size": models.tty_size(config),
             "limits": models.limits(config),
-            "image": image.name,
+            "image": config.Image if image.kind == "pulled" else image.name,
             "read_only": host.ReadonlyRootfs,
-            "mounts": models.mounts(host),
+            "mounts": models.mounts(host, config.Volumes),
+            "volumes_from": host.VolumesFrom or [],
+            "init": bool(host.Init),
+            "restart_policy": models.restart_policy(host),
             "labels": config.Labels or {},
             "auto_remove": host.AutoRemove,
             **models.security_options(host.SecurityOpt),
@@ -142,6 +150,20 @@ def docker_create_request(
         "container config",
     )
     return create_request(body, start=False, stdin_once=config.OpenStdin and config.StdinOnce)
+
+
+def _argv(config: models.ContainerConfig, image: Image) -> dict[str, Any]:
+    """Docker's Entrypoint and Cmd: one argv for an image without a config;
+    for a pulled one, apart, so that the runtime combines them with the
+    image's by Docker's rules (runtime/imagedefaults.py)."""
+    if image.config is None:
+        return {"command": models.command(config)}
+    entrypoint = config.Entrypoint
+    return {
+        "command": config.Cmd or [],
+        # `docker run --entrypoint ""` sends [""]: clear the image's.
+        "entrypoint": [a for a in entrypoint if a] if entrypoint is not None else None,
+    }
 
 
 def docker_exec_request(config: models.ExecConfig) -> ExecRequest:

@@ -16,10 +16,11 @@ from app.config import Settings
 from app.docker import DockerDispatch, create_docker_app
 from app.metrics import HttpMetrics, Metrics, RouteNote
 from app.metrics import router as metrics_router
-from app.routes import containers, events, execs, images, networks
+from app.routes import containers, events, execs, images, networks, volumes
 from app.tracing import Tracing
 from runtime import Runtime
 from runtime.api import RuntimeApi
+from runtime.imaging import RegistryOptions
 
 DESCRIPTION = """
 Launch Linux containers over HTTP.  Each container is a process cloned into
@@ -59,6 +60,7 @@ def _install_routes(app: FastAPI) -> None:
     app.include_router(execs.router)
     app.include_router(images.router)
     app.include_router(networks.router)
+    app.include_router(volumes.router)
     app.include_router(events.router)
     app.include_router(metrics_router)
 
@@ -136,6 +138,7 @@ class _Lifespan:
             host_image_paths=settings.host_image_paths,
             meter=self.metrics.meter,
             on_launch=self.traces.on_launch,
+            registry=RegistryOptions(settings.insecure_registries, settings.registry_mirrors),
             pool_size=settings.pool_size,
         )
         # Before start: the reconcile reports the exits it finds.

@@ -9,6 +9,7 @@
     mydocker rm [-f] REF... | inspect REF | exec [-i] [-t] [-d] REF -- CMD...
     mydocker attach REF | images | import NAME FILE
     mydocker events [--since T] [--until T] [--filter KEY=VALUE]...   (one line each)
+    mydocker volume ... and run -v/--restart/--init: cli/volumes.py
 
 Exit codes follow docker's: ``run`` and ``exec`` exit with the command's
 status (128+N when killed by signal N); 125 when the service refused or
@@ -27,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from cli import attach, network, output
+from cli import attach, images, network, output, volumes
 from cli.client import DEFAULT_HOST, Api, ServiceError, Unreachable, token_from_env
 
 EXIT_REFUSED = 125
@@ -165,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("name")
     imp.add_argument("file", help="a tar or tar.gz file, or - for stdin")
     network.add_parsers(sub)
+    images.add_parsers(sub)
+    volumes.add_parser(sub)
     for command in sub.choices.values():
         # --json after the command too (mydocker ps --json); the global one wins if both.
         command.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
@@ -187,6 +190,7 @@ def _container_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--pids-limit", type=int)
     run.add_argument("--timeout", type=float, help="seconds before the container is killed")
     network.add_run_options(run)
+    volumes.add_run_options(run)
 
 
 def tutorial_form(argv: list[str]) -> list[str]:
@@ -241,8 +245,11 @@ def _command(cmd: list[str]) -> list[str]:
 
 # -- commands ------------------------------------------------------------------
 def cmd_run(api: Api, args: argparse.Namespace) -> int:
-    command = _command(args.cmd)
+    # An image of the service's may bring its own command (Entrypoint, Cmd).
+    command = [] if args.image and args.cmd in ([], ["--"]) else _command(args.cmd)
     body: dict[str, Any] = {"command": command, "tty": args.tty, "stdin": args.interactive}
+    if args.image:
+        images.ensure(api, args.image)
     for key in ("name", "hostname", "image", "workdir", "user"):
         if getattr(args, key):
             body[key] = getattr(args, key)
@@ -264,6 +271,7 @@ def cmd_run(api: Api, args: argparse.Namespace) -> int:
     if limits:
         body["limits"] = limits
     body.update(network.run_fields(args))
+    body.update(volumes.run_fields(args))
     size = attach.terminal_size() if args.tty else None
     if size:
         body["tty_size"] = {"rows": size[0], "cols": size[1]}
@@ -323,8 +331,11 @@ def _remove_if(api: Api, remove: bool, container_id: str) -> None:
 
 
 def cmd_exec(api: Api, args: argparse.Namespace) -> int:
-    command = _command(args.cmd)
+    # An image of the service's may bring its own command (Entrypoint, Cmd).
+    command = [] if args.image and args.cmd in ([], ["--"]) else _command(args.cmd)
     body: dict[str, Any] = {"command": command, "tty": args.tty, "stdin": args.interactive}
+    if args.image:
+        images.ensure(api, args.image)
     if args.env:
         body["env"] = dict(args.env)
     for key in ("workdir", "user"):
@@ -561,6 +572,8 @@ COMMANDS: dict[str, Callable[[Api, argparse.Namespace], int]] = {
     "import": cmd_import,
     "network": network.cmd_network,
     "port": network.cmd_port,
+    **images.COMMANDS,
+    "volume": volumes.cmd_volume,
 }
 
 
@@ -582,7 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_REFUSED if args.action in ("run", "exec") else EXIT_ERROR
     try:
         return COMMANDS[args.action](api, args)
-    except UsageError as err:
+    except (UsageError, volumes.UsageError) as err:
         _error(str(err))
         return EXIT_REFUSED if args.action in ("run", "exec") else 2
     except (ServiceError, Unreachable) as err:

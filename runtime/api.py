@@ -6,7 +6,8 @@ and the API tests' fake (``tests/fakes/runtime.py``) implements it.  mypy
 holds both to it:
 
     RuntimeApi              every public method of ``Runtime``, signature for signature
-      state_dir, events     attributes: the state directory, the event log
+      state_dir, events,    attributes: the state directory, the event log,
+      volumes               the volume store (runtime/volumes.py)
       life cycle            start, close, running_count, launcher_lag, pool_state,
                             reserve_released, stop_all
       paths                 container_dir, log_path, exec_dir, exec_log_path, pidfile_path
@@ -14,7 +15,9 @@ holds both to it:
                             stop, open_pidfd, remove
       waiting               exit_future, removal_future, wait, waiter_count
       output                logs, log_lines, log_chunks
-      images                list_images, get_image, image_users, delete_image, begin_import
+      images                list_images, get_image, image_users, delete_image, begin_import,
+                            pull_image, tag_image, prune_images, save_images, begin_load,
+                            resolve_remote
       networks              create_network, list_networks, get_network, network_containers,
                             delete_network, prune_networks
       execs                 exec, create_exec, check_exec_start, start_exec, get_exec,
@@ -40,6 +43,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from runtime.events import EventLog
     from runtime.images import Image
+    from runtime.images.pull import Progress
+    from runtime.images.registry import Credentials
+    from runtime.imaging import RemoteImage, Removal
     from runtime.interactive import AttachTarget
     from runtime.launcher.messages import PoolReply
     from runtime.records import ContainerRecord, ExecRecord, NetworkRecord
@@ -47,6 +53,7 @@ if TYPE_CHECKING:
     from runtime.selection import Selector
     from runtime.signalling import KillResult
     from runtime.spec import CreateRequest, ExecRequest
+    from runtime.volumes import VolumeStore
 
 
 class ImageImport(Protocol):
@@ -60,6 +67,17 @@ class ImageImport(Protocol):
     def abort(self) -> None: ...
 
 
+class ImageLoad(Protocol):
+    """A load under way (``runtime.imaging.LoadJob``): a docker save or OCI layout
+    tarball's chunks, then ``finish`` with the images loaded (or ``abort``)."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> builtins.list[Image]: ...
+
+    def abort(self) -> None: ...
+
+
 class RuntimeApi(Protocol):
     """The runtime as the HTTP layer sees it; ``Runtime`` documents each method."""
 
@@ -67,6 +85,8 @@ class RuntimeApi(Protocol):
     state_dir: str
     #: What ``GET /events`` reads and follows (app/routes/events.py).
     events: EventLog
+    #: Named and anonymous volumes (runtime/volumes.py; app/routes/volumes.py).
+    volumes: VolumeStore
 
     # -- life cycle -----------------------------------------------------
     def start(self) -> None: ...
@@ -117,7 +137,7 @@ class RuntimeApi(Protocol):
 
     def open_pidfd(self, ref: str) -> int: ...
 
-    def remove(self, ref: str, force: bool = False) -> None: ...
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None: ...
 
     # -- waiting --------------------------------------------------------
     def exit_future(self, ref: str) -> Future[ContainerRecord]: ...
@@ -169,7 +189,24 @@ class RuntimeApi(Protocol):
 
     def image_users(self, name: str) -> builtins.list[ContainerRecord]: ...
 
-    def delete_image(self, ref: str) -> None: ...
+    def delete_image(self, ref: str, force: bool = False) -> builtins.list[Removal]: ...
+
+    def pull_image(
+        self,
+        ref: str,
+        credentials: Credentials | None = None,
+        progress: Progress | None = None,
+    ) -> Image: ...
+
+    def tag_image(self, ref: str, tag: str) -> Image: ...
+
+    def prune_images(self) -> builtins.list[Removal]: ...
+
+    def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage: ...
+
+    def save_images(self, refs: builtins.list[str]) -> Iterator[bytes]: ...
+
+    def begin_load(self) -> ImageLoad: ...
 
     def begin_import(self, name: str) -> ImageImport: ...
 

@@ -75,6 +75,15 @@ class Unavailable(RuntimeFailure):
     pass
 
 
+class RegistryUnavailable(Unavailable):
+    """A registry does not answer, or answers with an error of its own
+    (502 Bad Gateway: the service is a gateway to it)."""
+
+
+class RegistryTimeout(RegistryUnavailable):
+    """A registry did not answer in time (504 Gateway Timeout)."""
+
+
 class DigestMismatch(Unavailable):
     """Content fetched from a registry is not what its descriptor names.
 

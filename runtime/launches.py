@@ -3,6 +3,7 @@
     create           admit, make the container's dirs, insert its record
                      (created), then ask the launcher to clone it
     start_container  release a created container (the sync pipe's go byte)
+    relaunch         an exited container started again, same id and layer
     record_exec      an exec record (created), not started (Docker's exec create)
     start_exec       a created exec handed to the launcher (once)
     settle           the answer: an exec failure is only final once exited
@@ -24,7 +25,9 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 from runtime.admission import Admission
 from runtime.errors import InvalidState, NotModified, RuntimeFailure, StorageFull, Unavailable
@@ -102,7 +105,8 @@ class Launches:
         with self._admission.gate.shared():
             with self._admission.lock:
                 self._admission.admit()
-                self.images.get(spec.image)  # not deleted meanwhile (delete_image holds the lock)
+                # Not deleted meanwhile (delete_image holds the lock).
+                self.images.get(spec.image_id or spec.image)
                 if self._networks is not None:  # address and ports: in the record, before launch
                     spec = self._networks.attach(container_id, spec)
                 record = ContainerRecord(
@@ -264,6 +268,34 @@ class Launches:
             requested_ns = time.time_ns()
             reply = self.launcher.request(protocol.Start(record.id), on_reply=record_start)
         self._observe(record.id, record.spec.image, "start", True, requested_ns, reply)
+        return self.settle(record.id)
+
+    def relaunch(self, ref: str, results: Mapping[str, Any] | None = None) -> ContainerRecord:
+        """Start an exited container again: the same id, spec and dirs, so
+        its writable layer is kept and its logs go on (opened to append).
+        The record goes back to ``created`` before the launcher is asked
+        (record, then launch), its last run's ending cleared; ``results``
+        are written with it (a restart policy's count, runtime/restarts.py)."""
+        record = self.records.resolve(ref)
+        if record.status != EXITED:
+            raise NotModified(f"container {record.id} is already {record.status}")
+        cleared = {key: None for key in record.results}
+        with self._admission.gate.shared():
+            with self._admission.lock:
+                self._admission.admit()
+                self.images.get(record.spec.image)
+                self.records.update(
+                    record.id,
+                    status=CREATED,
+                    pid=None,
+                    pid_start_time=None,
+                    exit_code=None,
+                    signal=None,
+                    error=None,
+                    finished_at=None,
+                    results={**cleared, **(results or {})},
+                )
+            self._launch(record.id, record.spec, True)
         return self.settle(record.id)
 
     # -- execs ---------------------------------------------------------------

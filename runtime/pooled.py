@@ -32,7 +32,7 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from runtime import child, libc, rootfs
+from runtime import child, init, libc, rootfs
 from runtime.child import ChildFds, SetupError
 from runtime.spec import ContainerSpec
 
@@ -113,7 +113,7 @@ def run(template: ContainerSpec, fds: ChildFds, channel: int, procs: tuple[str, 
         claimed = ChildFds(fds.sync_read, fds.error_write, -1, -1, -1, console=stdio[0])
     else:
         claimed = ChildFds(fds.sync_read, fds.error_write, stdio[0], stdio[1], stdio[2])
-    argv, environ = list(spec.command), spec.environ()
+    argv, environ = init.argv(spec), spec.environ()
     steps = claim_steps(spec, claimed, tty_size, started=released.started)
     child.run_steps(steps, argv, environ, fds.error_write)
     return child.EXIT_SETUP_FAILED  # not reached

@@ -8,7 +8,7 @@
    after step 3, when the host's tree is no longer reachable.  For ``host``
    the view's directories come ready from the launcher, /etc's masks in
    (runtime/images/viewtrees.py), or are cloned here where it cannot;
-2. mount the root at ``plan.root``: an overlay (image = lower layer, a
+2. mount the root at ``plan.root``: an overlay (image = lower layer(s), a
    per-container upper/work dir = writable layer) or, for ``host``, the host
    view (runtime/images/hostview.py): a tmpfs with a skeleton of empty
    directories and the read-only binds of the host's /usr, /etc, ...; then a
@@ -39,7 +39,7 @@ import os
 import stat
 from collections.abc import Callable, Mapping
 
-from runtime import libc
+from runtime import init, libc
 from runtime.images.builtin import HOST_TMPFS
 from runtime.images.hostview import SKELETON
 from runtime.security import paths
@@ -104,6 +104,7 @@ class _Assembly:
         #: Whether the view's trees came from the launcher, masks in.
         self.prepared_view = view is not None
         self.lower_fd = -1
+        self.more_lower_fds: list[int] = []
 
     def steps(self) -> list[Step]:
         plan, spec = self.plan, self.spec
@@ -124,13 +125,16 @@ class _Assembly:
             path = f"/dev/{device}"
             result.append((f"clone {path}", self._clone(path, path, False, False)))
         for index, mount in enumerate(spec.all_mounts()):
-            if mount.type == "bind":
+            # A volume is a bind of its data directory (runtime/volumes.py).
+            if mount.type in ("bind", "volume"):
                 assert mount.source is not None
                 clone = self._clone(f"mount {index}", mount.source, True, mount.read_only)
                 result.append((f"clone {mount.source}", clone))
         if not self.prepared_view:
             for path in plan.binds:
                 result.append((f"clone {path}", self._clone(f"view {path}", path, True, True)))
+        if spec.init:
+            result.append((f"clone {init.TINI}", self._clone(init.TARGET, init.TINI, False, True)))
         if userns:
             result.append(become_root)
         result += [
@@ -149,6 +153,8 @@ class _Assembly:
             ("mount /dev/shm", self.mount_shm),
             ("make /dev links", self.dev_links),
         ]
+        if spec.init:
+            result.append((f"bind {init.TARGET}", self._bind_device(init.TARGET[len("/dev/") :])))
         if host:
             for path, mode in HOST_TMPFS.items():
                 result.append((f"mount tmpfs {path}", self._host_tmpfs(path, mode)))
@@ -168,6 +174,10 @@ class _Assembly:
         os.chdir(self.plan.layer)
         if self.plan.lower is not None:
             self.lower_fd = os.open(self.plan.lower, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            self.more_lower_fds = [
+                os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                for path in self.plan.more_lowers
+            ]
 
     def mount_root(self) -> None:
         plan = self.plan
@@ -194,11 +204,16 @@ class _Assembly:
         os.chmod(upper, lower_stat.st_mode & 0o7777)
         # overlayfs(5); userxattr: an overlay mounted in a user namespace keeps
         # its own metadata in user.overlay.* xattrs (trusted.* needs host root).
-        options = f"lowerdir=/proc/self/fd/{self.lower_fd},upperdir={upper},workdir={work}"
+        # A layered image stacks its layers top first (overlayfs(5): "lowerdir=
+        # top:…:bottom"); the options are one page, which fd paths fit for
+        # some 200 layers.
+        lowers = ":".join(f"/proc/self/fd/{fd}" for fd in [self.lower_fd, *self.more_lower_fds])
+        options = f"lowerdir={lowers},upperdir={upper},workdir={work}"
         if self.spec.security.userns_host_id is not None:
             options += ",userxattr"
         libc.mount("overlay", LAYER_ROOT, "overlay", 0, options)
-        os.close(self.lower_fd)
+        for fd in [self.lower_fd, *self.more_lower_fds]:
+            os.close(fd)
         os.chdir(LAYER_ROOT)
 
     def mount_host_view(self) -> None:
@@ -326,7 +341,7 @@ class _Assembly:
     def _user_mount(self, index: int, mount: Mount) -> Callable[[], None]:
         def attach() -> None:
             target = mount.target
-            if mount.type == "bind":
+            if mount.type in ("bind", "volume"):
                 assert mount.source is not None
                 fd = self.trees.pop(f"mount {index}")
                 try:

@@ -13,6 +13,8 @@ A thin facade: each method hands over to the part that holds its concern.
     signalling.Signaller     kill, kill_many, stop, stop_all
     output.Output            logs of a target, container or exec alike
     interactive.Interactive  attach, input, resize
+    volumes.VolumeStore      named and anonymous volumes (``runtime.volumes``, used by app/)
+    restarts.Restarts        restart policies: on each exit (Exits.on_exit), at start
 
 The parts touch the outside world through what ``Runtime`` is given: the
 state dir's ``Layout``, the ``RecordStore``, the ``ImageStore``, the host
@@ -72,12 +74,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from runtime.admission import Admission
-from runtime.errors import Conflict, Forbidden, InvalidArgument, InvalidState, Unavailable
+from runtime.errors import InvalidArgument, InvalidState, Unavailable
 from runtime.events import EventLog, EventType, now_event
 from runtime.exits import Exits
 from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
 from runtime.images.builtin import HOST
 from runtime.images.hostview import HostPathError, HostView
+from runtime.images.pull import Progress
+from runtime.images.registry import Credentials
+from runtime.imaging import Imaging, LoadJob, RegistryOptions, RemoteImage, Removal
 from runtime.interactive import AttachTarget, Interactive
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
@@ -99,10 +104,12 @@ from runtime.records import (
 )
 from runtime.reports import container_event
 from runtime.reserve import Reserve
+from runtime.restarts import Restarts
 from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.selection import Selector
 from runtime.signalling import KillResult, Signaller
 from runtime.spec import DEFAULT_IMAGE, USERNS_SIZE, CreateRequest, ExecRequest, Limits, to_dict
+from runtime.volumes import VolumeStore, volumes_from
 
 log = logging.getLogger("mydocker.runtime")
 
@@ -135,6 +142,7 @@ class Runtime:
         meter: Meter | None = None,
         on_launch: LaunchObserver | None = None,
         networks: Networks | None = None,
+        registry: RegistryOptions | None = None,
         pool_size: int = 0,
     ) -> None:
         """Compose the parts over the given stores and launcher (see ``open``)."""
@@ -154,6 +162,9 @@ class Runtime:
             layout, images, stores.host_view, userns_range, default_limits or Limits()
         )
         self.admission = Admission(layout, records, reserve, max_containers)
+        self.imaging = Imaging(
+            images, records, self.admission.lock, events, registry or RegistryOptions()
+        )
         self.exits = Exits(records, launcher, reserve, remove=self.remove, events=events)
         self.networks = networks if networks is not None else Networks(layout, records)
         self.exits.on_ended = self.networks.ended
@@ -173,6 +184,9 @@ class Runtime:
         self.signaller = Signaller(records, launcher, self.exits, events)
         self.output = Output(layout, records, self.exits)
         self.interactive = Interactive(self.output, launcher, self.exits)
+        self.volumes = VolumeStore(layout.volumes, records.list, events)
+        self.restarts = Restarts(records, self.launches.relaunch)
+        self.exits.on_exit = self.restarts.on_exit
 
     @classmethod
     def open(
@@ -187,6 +201,7 @@ class Runtime:
         launcher: LauncherClient | None = None,
         meter: Meter | None = None,
         on_launch: LaunchObserver | None = None,
+        registry: RegistryOptions | None = None,
         pool_size: int = 0,
     ) -> Runtime:
         """The runtime of ``state_dir``, with its own stores and launcher client.
@@ -201,8 +216,10 @@ class Runtime:
         (runtime/meters.py).  The event log is ``<state_dir>/events``.
         ``on_launch`` is called with each container's launcher round trip
         and the launcher's timeline of it (runtime/launchtrace.py), on the
-        launching thread.  ``pool_size`` children of the ``host`` image are
-        kept warm by the launcher (runtime/launcher/pool.py; 0: none)."""
+        launching thread.  ``registry`` holds the insecure registries and
+        mirrors pulls use (runtime/imaging.py).  ``pool_size`` children of
+        the ``host`` image are kept warm by the launcher
+        (runtime/launcher/pool.py; 0: none)."""
         layout = Layout.of(state_dir)
         os.makedirs(layout.containers, mode=0o700, exist_ok=True)
         images = ImageStore(layout.images, max_image_bytes)
@@ -235,6 +252,7 @@ class Runtime:
             default_limits=default_limits,
             meter=meter,
             on_launch=on_launch,
+            registry=registry,
             pool_size=pool_size,
         )
         return runtime
@@ -261,6 +279,7 @@ class Runtime:
         """Connect to (or start) the launcher and reconcile the records with it."""
         self._reserve.ensure()
         self.images.prepare()
+        self.volumes.prepare()
         if self.pool_size > 0:
             template = pool_template(self.planner, DEFAULT_IMAGE)
             pooled = protocol.PoolTemplate(self.pool_size, to_dict(template))
@@ -268,6 +287,7 @@ class Runtime:
         self.launcher.connect()
         self.reconciler.reconcile()
         self.networks.restore()
+        self.restarts.resume(self.records.list(status=EXITED))
 
     def close(self, stop_containers: bool = False, grace: float = 10.0) -> None:
         """Let go of the launcher and the records.
@@ -276,6 +296,8 @@ class Runtime:
         up again) unless ``stop_containers``: then each running container is
         stopped first (SIGTERM, SIGKILL after ``grace`` seconds), in parallel,
         so the whole takes at most about ``grace + KILL_WAIT`` seconds."""
+        # No restart policy undoes the service's own stops (Docker's neither).
+        self.restarts.close()
         if stop_containers:
             self.stop_all(grace)
         self.exits.close()
@@ -337,9 +359,19 @@ class Runtime:
         once, without it the child waits on its sync pipe until
         ``start_container``.  Limits the request leaves unset take the
         service's defaults, and the record's spec holds the limits that applied."""
+        if request.restart_policy.name != "no" and request.auto_remove:
+            raise InvalidArgument(
+                "restart_policy", "a restart policy cannot be combined with auto_remove"
+            )
         container_id = new_container_id()
+        request = self.planner.with_image_defaults(request)
         security = self.planner.security(request.security)
-        spec = self.planner.container_spec(container_id, request, security)
+        mounts, anonymous = self.volumes.resolve(
+            volumes_from(request.volumes_from, self.get) + request.mounts
+        )
+        spec = self.planner.container_spec(container_id, replace(request, mounts=mounts), security)
+        lower = spec.rootfs.lower if spec.rootfs else None
+        self.volumes.ensure(spec.mounts, anonymous, security.userns_host_id, lower)
         network = self.networks.plan(request.network, request.ports, request.network_aliases)
         spec = replace(spec, network=network)
         return self.launches.create(
@@ -369,7 +401,9 @@ class Runtime:
     def open_pidfd(self, ref: str) -> int:
         return self.signaller.open_pidfd(ref)
 
-    def remove(self, ref: str, force: bool = False) -> None:
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        """Remove a container, its logs and layer; with ``volumes`` (and
+        always with ``auto_remove``, as ``docker run --rm``) its anonymous volumes."""
         record = self.get(ref)
         if record.status != EXITED:
             if not force:
@@ -390,17 +424,23 @@ class Runtime:
         # The logs and the overlay's upper/work dirs; the mounts themselves
         # lived in the container's mount namespace and went with it.
         shutil.rmtree(self.layout.container_dir(record.id), onerror=_log_rmtree_error)
+        if volumes or final.spec.auto_remove:
+            self.volumes.remove_anonymous(final.spec.mounts)
 
     # -- signals --------------------------------------------------------
     def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
+        self.restarts.user_stopped(self.get(ref))
         return self.signaller.kill(ref, signal)
 
     def kill_many(self, selector: Selector, signal: str | int = "SIGKILL") -> KillResult:
-        return self.signaller.kill_many(selector, signal)
+        result = self.signaller.kill_many(selector, signal)
+        self.restarts.user_stopped_ids(result.killed)
+        return result
 
     def stop(
         self, ref: str, timeout: float = 10.0, *, only_running: bool = False
     ) -> ContainerRecord:
+        self.restarts.user_stopped(self.get(ref))
         return self.signaller.stop(ref, timeout, only_running=only_running)
 
     # -- waiting --------------------------------------------------------
@@ -580,26 +620,36 @@ class Runtime:
 
     def image_users(self, name: str) -> builtins.list[ContainerRecord]:
         """The containers (any status) whose root is built on image ``name``."""
-        return [r for r in self.records.list() if r.spec.image == name]
+        return self.imaging.users(self.images.get(name))
 
-    def delete_image(self, ref: str) -> None:
-        """Delete an imported image; 409 while a container (even exited) uses it.
+    def delete_image(self, ref: str, force: bool = False) -> builtins.list[Removal]:
+        """Delete a tag, or an image no container (even exited) uses (runtime/imaging.py)."""
+        return self.imaging.delete(ref, force)
 
-        Holds the admission lock, which ``create`` holds from its last look
-        at the image until its record is in: no container can slip in."""
-        with self.admission.lock:
-            image = self.images.get(ref)
-            if image.builtin:
-                raise Forbidden(f"{image.name} is a built-in image and cannot be deleted")
-            users = self.image_users(image.name)
-            if users:
-                names = ", ".join(r.name for r in users[:5])
-                raise Conflict(
-                    f"image {image.name} is used by {len(users)} container(s) ({names}); "
-                    "delete them first"
-                )
-            self.images.delete(image.name)
-        self.events.publish(now_event(EventType.IMAGE, "delete", image.name, image.name))
+    def pull_image(
+        self,
+        ref: str,
+        credentials: Credentials | None = None,
+        progress: Progress | None = None,
+    ) -> Image:
+        """Pull ``ref`` from its registry; ``progress`` hears of each layer's steps."""
+        return self.imaging.pull(ref, credentials, progress)
+
+    def tag_image(self, ref: str, tag: str) -> Image:
+        return self.imaging.tag(ref, tag)
+
+    def prune_images(self) -> builtins.list[Removal]:
+        return self.imaging.prune()
+
+    def save_images(self, refs: builtins.list[str]) -> Iterator[bytes]:
+        return self.imaging.save(refs)
+
+    def begin_load(self) -> LoadJob:
+        """Start loading a docker save / OCI layout tarball: ``write`` chunks, then ``finish``."""
+        return self.imaging.begin_load()
+
+    def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage:
+        return self.imaging.resolve_remote(ref, credentials)
 
     def begin_import(self, name: str) -> ImportJob:
         """Start importing a tar stream as image ``name``: ``write`` chunks, then ``finish``."""

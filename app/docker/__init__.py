@@ -7,7 +7,7 @@
                           /...        -> the native app if one of its routes
                                          matches, else the Docker app if one
                                          of its routes does (/_ping, /version)
-    system, containers, attach, execs, stats, images, networking   the routes
+    system, containers, attach, execs, stats, images, networking, volumes   the routes
     models (create body), views (inspect/list), streams (framing), params
 
 Unprefixed paths that both APIs have (``/containers/{id}/wait``, ...) stay
@@ -28,8 +28,10 @@ from app.docker import (
     images,
     networking,
     stats,
+    swarm,
     system,
     version,
+    volumes,
 )
 
 
@@ -56,7 +58,7 @@ def create_docker_app() -> FastAPI:
         redoc_url=None,
     )
     errors.install(docker)
-    for module in (system, containers, attach, execs, stats, images, networking):
+    for module in (system, containers, attach, execs, stats, images, networking, volumes, swarm):
         docker.include_router(module.router)
     docker.add_middleware(DockerHeaders)
     return docker

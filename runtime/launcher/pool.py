@@ -76,6 +76,8 @@ def key(spec: ContainerSpec) -> Key | None:
     plan = spec.rootfs
     if plan is None or spec.all_mounts() or spec.security.userns_host_id is not None:
         return None
+    if spec.init:
+        return None  # tini is bound into /dev by the root's steps (runtime/init.py)
     if spec.network is not None and spec.network.mode != NONE:
         # The host's namespace, or a veth made between clone and the go byte
         # (runtime/launcher/plumbing.py): not pooled yet; only lo is.

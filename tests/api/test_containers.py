@@ -66,6 +66,10 @@ def fake() -> FakeRuntime:
 
 PUBLIC_KEYS = {
     "id",
+    "mounts",
+    "init",
+    "restart_policy",
+    "restart_count",
     "name",
     "status",
     "command",
@@ -165,8 +169,8 @@ def test_killed_container_shows_the_signal(client: TestClient, fake: FakeRuntime
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({}, "command"),
-        ({"command": []}, "command"),
+        # {} and {"command": []}: the runtime's 422 when the image has no default
+        # (tests/unit/test_imagedefaults.py, tests/e2e/test_pull.py)
         ({"command": "echo hi"}, "command"),
         ({"command": [1, 2]}, "command"),
         ({"command": ["echo", "a\u0000b"]}, "command"),
@@ -367,9 +371,11 @@ def test_delete(client: TestClient, fake: FakeRuntime) -> None:
     assert response.content == b""
     client.delete("/containers/web", params={"force": "true"})
     assert fake.calls == [
-        ("remove", ("web",), {"force": False}),
-        ("remove", ("web",), {"force": True}),
+        ("remove", ("web",), {"force": False, "volumes": False}),
+        ("remove", ("web",), {"force": True, "volumes": False}),
     ]
+    client.delete("/containers/web", params={"volumes": "true"})
+    assert fake.calls[-1] == ("remove", ("web",), {"force": False, "volumes": True})
 
 
 # -- logs -----------------------------------------------------------------------------

@@ -7,19 +7,45 @@ error cases a client rarely shows.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import struct
+import threading
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
 
-from runtime import ContainerRecord, InvalidState, NameInUse
+from app.docker import containers
+from runtime import ContainerRecord, InvalidState, NameInUse, NotFound
 from runtime.images import Image
-from runtime.spec import ContainerSpec, Limits
+from runtime.images.oci import ImageConfig
+from runtime.images.pull import PullProgress
+from runtime.images.registry import Credentials
+from runtime.spec import ContainerSpec, Limits, Status
 from tests.fakes.runtime import FakeRuntime
+
+PULLED_ID = "sha256:" + "ab" * 32
+PULLED = Image(
+    "localhost:5000/app:1",
+    False,
+    None,
+    kind="pulled",
+    id=PULLED_ID,
+    tags=("localhost:5000/app:1",),
+    digests=("localhost:5000/app@sha256:" + "cd" * 32,),
+    diff_ids=("sha256:" + "01" * 32, "sha256:" + "02" * 32),
+    config=ImageConfig(
+        entrypoint=("/bin/sh", "-c"),
+        cmd=("echo hi",),
+        env=("PATH=/bin",),
+        working_dir="/w",
+        exposed_ports=("80/tcp",),
+        labels={"a": "b"},
+    ),
+)
 
 ID = "0123456789abcdef" * 4
 T0 = "2026-11-29T05:00:00.000000Z"
@@ -128,6 +154,7 @@ def test_errors_have_dockers_shape_and_headers(client: TestClient) -> None:
 def test_unprefixed_paths_both_apis_have_stay_native(client: TestClient, fake: FakeRuntime) -> None:
     native = client.post(f"/containers/{ID}/kill")
     assert native.status_code == 200 and native.json()["id"] == ID  # the native shape
+    fake.exit.set_result(make_record("exited"))  # what the SIGKILL does
     docker = client.post(f"/v1.47/containers/{ID}/kill")
     assert (docker.status_code, docker.content) == (204, b"")
     assert "api-version" not in native.headers
@@ -220,7 +247,11 @@ def test_limits_out_of_range_are_400s(client: TestClient, fake: FakeRuntime) -> 
         # PortBindings and ExposedPorts are mapped now (tests/api/test_docker_networks.py).
         ({"HostConfig": {"Dns": ["192.0.2.53"]}}, "HostConfig.Dns"),
         ({"HostConfig": {"ExtraHosts": ["db:192.0.2.1"]}}, "HostConfig.ExtraHosts"),
-        ({"HostConfig": {"RestartPolicy": {"Name": "always"}}}, "HostConfig.RestartPolicy"),
+        ({"HostConfig": {"RestartPolicy": {"Name": "sometimes"}}}, "restart_policy.name"),
+        (
+            {"HostConfig": {"RestartPolicy": {"Name": "always", "MaximumRetryCount": 3}}},
+            "restart policy 'always'",
+        ),
         ({"Healthcheck": {"Test": ["CMD", "true"]}}, "Healthcheck"),
         ({"HostConfig": {"SecurityOpt": ["apparmor=x"]}}, "SecurityOpt"),
     ],
@@ -234,14 +265,34 @@ def test_options_we_do_not_implement_are_refused(
     assert fake.commands() == []
 
 
-def test_an_unknown_image_is_a_404_and_pulling_is_refused(client: TestClient) -> None:
+def test_an_unknown_image_is_a_404_and_a_pull_streams_docker_progress(
+    client: TestClient, fake: FakeRuntime
+) -> None:
     got = client.post("/v1.47/containers/create", json={"Image": "alpine", "Cmd": ["true"]})
     assert (got.status_code, got.json()["message"]) == (404, "No such image: alpine")
-    pulled = client.post("/v1.47/images/create?fromImage=docker.io/library/alpine&tag=latest")
-    assert pulled.status_code == 501
-    assert pulled.json()["message"] == (
-        "pulling is not supported; import the image with POST /images?name=alpine"
+    fake.images.append(PULLED)
+    fake.pull_steps = [
+        PullProgress("0123456789ab", "Pulling fs layer", 0, 10),
+        PullProgress("0123456789ab", "Downloading", 5, 10),
+        PullProgress("0123456789ab", "Pull complete", 10, 10),
+    ]
+    auth = base64.urlsafe_b64encode(b'{"username": "me", "password": "pw"}').decode()
+    pulled = client.post(
+        "/v1.47/images/create?fromImage=localhost:5000/app&tag=1",
+        headers={"X-Registry-Auth": auth},
     )
+    assert pulled.status_code == 200
+    lines = [json.loads(line) for line in pulled.text.splitlines()]
+    assert lines[0] == {"status": "Pulling fs layer", "id": "0123456789ab", "progressDetail": {}}
+    assert lines[1]["progressDetail"] == {"current": 5, "total": 10}
+    assert lines[-1]["status"].endswith("Downloaded newer image for localhost:5000/app:1")
+    [(_, args, _)] = [c for c in fake.calls if c[0] == "pull_image"]
+    assert args[:2] == ("localhost:5000/app:1", Credentials("me", "pw"))
+    fake.pull_error = NotFound("image", "localhost:5000/app:nope")
+    failed = client.post("/v1.47/images/create?fromImage=localhost:5000/app&tag=nope")
+    last = json.loads(failed.text.splitlines()[-1])
+    assert last["error"] == "No such image: localhost:5000/app:nope"
+    assert client.post("/v1.47/images/create?fromImage=a b").status_code == 400
 
 
 def test_bad_values_are_400s_naming_the_field(client: TestClient) -> None:
@@ -325,10 +376,27 @@ def test_stop_kill_remove(client: TestClient, fake: FakeRuntime) -> None:
     assert fake.commands() == [
         ("stop", (ID, 3.0), {"only_running": True}),
         ("kill", (ID, "SIGTERM"), {}),
-        ("remove", (ID,), {"force": True}),
+        ("remove", (ID,), {"force": True, "volumes": True}),
     ]
     fake.record = make_record("exited")
     assert client.post(f"/v1.47/containers/{ID}/stop").status_code == 304
+
+
+def test_a_sigkill_answers_once_the_exit_is_recorded(client: TestClient, fake: FakeRuntime) -> None:
+    threading.Timer(0.2, fake.exit.set_result, [make_record("exited")]).start()
+    assert client.post(f"/v1.47/containers/{ID}/kill").status_code == 204
+    assert fake.exit.done()  # docker-py inspects right after and wants it exited
+    assert fake.ops(reads=False) == ["kill", "exit_future"]
+
+
+def test_other_signals_and_a_slow_death_do_not_hold_the_kill(
+    client: TestClient, fake: FakeRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert client.post(f"/v1.47/containers/{ID}/kill?signal=SIGUSR1").status_code == 204
+    assert fake.ops(reads=False) == ["kill"]
+    monkeypatch.setattr(containers, "KILL_WAIT", 0.05)
+    assert client.post(f"/v1.47/containers/{ID}/kill?signal=KILL").status_code == 204
+    assert not fake.exit.done()
 
 
 def test_kill_of_a_stopped_container_is_a_409(client: TestClient, fake: FakeRuntime) -> None:
@@ -372,6 +440,29 @@ def test_logs_are_framed_without_a_tty(client: TestClient, fake: FakeRuntime) ->
     )
     [(_, args, kwargs)] = fake.commands()
     assert args == (ID, ["stdout", "stderr"]) and kwargs["tail"] == 5
+
+
+def test_logs_send_a_frame_per_line(client: TestClient, fake: FakeRuntime) -> None:
+    """docker-py's logs(stream=True) yields a frame at a time; clients expect lines."""
+    fake.chunks = [("stdout", b"hello\nworld\npartial")]
+    got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1")
+    assert got.content == b"".join(
+        struct.pack(">BxxxL", 1, len(line)) + line for line in (b"hello\n", b"world\n", b"partial")
+    )
+
+
+def test_swarm_answers_as_an_engine_outside_a_swarm(client: TestClient) -> None:
+    """503 for inspect and leave (docker-py's leave_swarm(force=True) counts it as
+    done), 501 for init and join."""
+    for method, path, status in [
+        ("GET", "/swarm", 503),
+        ("POST", "/swarm/leave?force=True", 503),
+        ("POST", "/swarm/init", 501),
+        ("POST", "/swarm/join", 501),
+    ]:
+        got = client.request(method, f"/v1.47{path}")
+        assert got.status_code == status and got.json()["message"], path
+    assert "not part of a swarm" in client.post("/v1.47/swarm/leave").json()["message"]
 
 
 def test_logs_bad_options_are_400s(client: TestClient, fake: FakeRuntime) -> None:
@@ -444,6 +535,45 @@ def test_images(client: TestClient) -> None:
     assert client.get("/v1.47/images/alpine/json").status_code == 404
 
 
+def test_a_pulled_image_inspect_history_tag_delete(client: TestClient, fake: FakeRuntime) -> None:
+    fake.images.append(PULLED)
+    got = client.get("/v1.47/images/localhost:5000/app:1/json").json()
+    assert (got["Id"], got["RepoTags"], got["RepoDigests"]) == (
+        PULLED_ID, ["localhost:5000/app:1"], list(PULLED.digests)
+    )
+    assert got["RootFS"]["Layers"] == list(PULLED.diff_ids)
+    assert got["Config"]["Entrypoint"] == ["/bin/sh", "-c"] and got["Config"]["Cmd"] == ["echo hi"]
+    assert got["Config"]["ExposedPorts"] == {"80/tcp": {}} and got["Config"]["WorkingDir"] == "/w"
+    history = client.get(f"/v1.47/images/{PULLED_ID}/history").json()
+    assert [h["Id"] for h in history] == [PULLED_ID, "<missing>"]
+    tagged = client.post("/v1.47/images/localhost:5000/app:1/tag?repo=mine/app&tag=2")
+    assert tagged.status_code == 201
+    assert ("tag_image", ("localhost:5000/app:1", "mine/app:2"), {}) in fake.calls
+    deleted = client.delete("/v1.47/images/busybox?force=1")
+    assert deleted.json()[0] == {"Untagged": "busybox:latest"}
+    assert ("delete_image", ("busybox", True), {}) in fake.calls
+    assert client.post("/v1.47/images/prune").json() == {"ImagesDeleted": None, "SpaceReclaimed": 0}
+    dist = client.get("/v1.47/distribution/localhost:5000/app:1/json").json()
+    assert dist["Descriptor"]["digest"].startswith("sha256:")
+    assert dist["Platforms"] == [{"architecture": "amd64", "os": "linux"}]
+
+
+def test_create_on_a_pulled_image_keeps_entrypoint_and_cmd_apart(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    fake.images.append(PULLED)
+    body: dict[str, Any] = {"Image": "localhost:5000/app:1", "Cmd": None, "Entrypoint": None}
+    assert client.post("/v1.47/containers/create", json=body).status_code == 201
+    [(op, (request,), _)] = [c for c in fake.commands() if c[0] == "create"]
+    assert (request.command, request.entrypoint, request.image) == (
+        (), None, "localhost:5000/app:1"
+    )
+    body = {"Image": "localhost:5000/app:1", "Cmd": ["x"], "Entrypoint": [""]}
+    client.post("/v1.47/containers/create", json=body)
+    request = [c for c in fake.commands() if c[0] == "create"][-1][1][0]
+    assert (request.command, request.entrypoint) == (("x",), ())
+
+
 # -- exec -------------------------------------------------------------------------
 def test_exec_create_refuses_what_it_cannot_do(client: TestClient, fake: FakeRuntime) -> None:
     url = f"/v1.47/containers/{ID}/exec"
@@ -482,6 +612,23 @@ def test_exec_start_detached_starts_the_recorded_exec_once(
     missing = client.post("/v1.47/exec/nope/start", json={"Detach": True})
     assert missing.status_code == 404
     assert missing.json() == {"message": "No such exec instance: nope"}
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "error", "shown"),
+    [(127, "exec: 'nope': not found", 126), (125, "chdir /x: ENOENT", 126), (127, None, 127)],
+)
+def test_an_exec_that_could_not_start_ends_with_126(
+    client: TestClient, fake: FakeRuntime, exit_code: int, error: str | None, shown: int
+) -> None:
+    """Docker's exit code for an exec its runtime failed to start; a command's
+    own 127 (error unset) stays as it is."""
+    body = {"Cmd": ["nope"], "AttachStdout": True}
+    exec_id = client.post(f"/v1.47/containers/{ID}/exec", json=body).json()["Id"]
+    fake.execs[exec_id] = dataclasses.replace(
+        fake.execs[exec_id], status=Status.exited, exit_code=exit_code, error=error
+    )
+    assert client.get(f"/v1.47/exec/{exec_id}/json").json()["ExitCode"] == shown
 
 
 def test_exec_start_answers_101_before_the_process_starts(
@@ -543,3 +690,16 @@ def test_stats_of_a_stopped_container_is_a_409(client: TestClient, fake: FakeRun
     fake.errors["stats"] = InvalidState("container is not running")
     got = client.get(f"/v1.47/containers/{ID}/stats?stream=0")
     assert got.status_code == 409
+
+
+def test_detach_keys_are_checked_where_they_are_given(client: TestClient) -> None:
+    """Attach's ``detachKeys`` and the exec's (docker-py: ``detachKeys`` in the body)."""
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        with client.websocket_connect(f"/v1.47/containers/{ID}/attach?stdin=1&detachKeys=ctrl-1"):
+            pass
+    assert denied.value.status_code == 400 and "ctrl-1" in denied.value.json()["message"]
+    url = f"/v1.47/containers/{ID}/exec"
+    for key in ("DetachKeys", "detachKeys"):
+        assert client.post(url, json={"Cmd": ["sh"], key: "ctrl-x"}).status_code == 201
+        bad = client.post(url, json={"Cmd": ["sh"], key: "ctrl-"})
+        assert bad.status_code == 400 and "detach keys" in bad.json()["message"]

@@ -52,10 +52,14 @@ from runtime import (
 )
 from runtime.events import EventLog
 from runtime.images import Image, normalize_name
+from runtime.images.pull import Progress, PullProgress
+from runtime.images.registry import Credentials
+from runtime.imaging import RemoteImage, Removal
 from runtime.launcher.messages import PoolReply
 from runtime.records import NetworkRecord
 from runtime.signals import parse_signal
 from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Status
+from runtime.volumes import VolumeStore
 
 if TYPE_CHECKING:
     from runtime.api import ImageImport, RuntimeApi
@@ -125,6 +129,20 @@ class FakeImport:
         self.aborted = True
 
 
+class FakeLoad(FakeImport):
+    """A load that keeps the chunks and finishes with ``images`` (or raises ``error``)."""
+
+    def __init__(self, images: list[Image], error: Exception | None = None) -> None:
+        super().__init__(error)
+        self.images = images
+
+    def finish(self) -> list[Image]:  # type: ignore[override]
+        self.finished = True
+        if self.error is not None:
+            raise self.error
+        return self.images
+
+
 class FakeRuntime:
     """Answers from what a test sets; records every call in ``calls``."""
 
@@ -133,6 +151,8 @@ class FakeRuntime:
     #: only a real ``Runtime``, and ``GET /events`` is tested end to end
     #: (tests/e2e/test_events.py).
     events: EventLog
+    #: Declared, set by the tests that need it: a real store over a tmp dir.
+    volumes: VolumeStore
 
     def __init__(
         self,
@@ -167,6 +187,10 @@ class FakeRuntime:
         #: What the network operations answer and keep (``create_network`` adds).
         self.networks: list[NetworkRecord] = []
         self.job = FakeImport()
+        #: What ``pull_image`` tells its ``progress``, then raises (if set).
+        self.pull_steps: list[PullProgress] = []
+        self.pull_error: Exception | None = None
+        self.load_job = FakeLoad([])
         self.exit: Future[ContainerRecord] = Future()
         self.removal: Future[ContainerRecord] = Future()
         self.exec_exit: Future[ExecRecord] = Future()
@@ -342,7 +366,7 @@ class FakeRuntime:
         raise NotImplementedError("the API does not open pidfds")
 
     @recorded
-    def remove(self, ref: str, force: bool = False) -> None:
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         pass
 
     # -- waiting --------------------------------------------------------
@@ -410,8 +434,12 @@ class FakeRuntime:
     @recorded
     def get_image(self, ref: str) -> Image:
         """By name, Docker's defaults dropped (``normalize_name``), as ``ImageStore.get``."""
+        try:
+            name = normalize_name(ref)
+        except ValueError:  # a pulled image's tag or id
+            name = ref
         for image in self.images:
-            if image.name == normalize_name(ref):
+            if name in (image.name, image.id) or ref in image.tags:
                 return image
         raise NotFound("image", ref)
 
@@ -420,8 +448,49 @@ class FakeRuntime:
         return [r for r in self._containers() if r.spec.image == name]
 
     @recorded
-    def delete_image(self, ref: str) -> None:
-        pass
+    def delete_image(self, ref: str, force: bool = False) -> builtins.list[Removal]:
+        name = normalize_name(ref)
+        return [Removal("Untagged", f"{name}:latest"), Removal("Deleted", name)]
+
+    @recorded
+    def pull_image(
+        self,
+        ref: str,
+        credentials: Credentials | None = None,
+        progress: Progress | None = None,
+    ) -> Image:
+        """The image named ``pulled`` in ``images`` (tests put it there); each
+        layer's steps go to ``progress`` as ``pull_steps`` lists them."""
+        for step in self.pull_steps:
+            if progress is not None:
+                progress(step)
+        if self.pull_error is not None:
+            raise self.pull_error
+        return self.get_image(ref)
+
+    @recorded
+    def tag_image(self, ref: str, tag: str) -> Image:
+        return self.get_image(ref)
+
+    @recorded
+    def save_images(self, refs: builtins.list[str]) -> Iterator[bytes]:
+        for ref in refs:
+            self.get_image(ref)
+        return iter([b"tar:", ",".join(refs).encode()])
+
+    @recorded
+    def begin_load(self) -> FakeLoad:
+        return self.load_job
+
+    @recorded
+    def prune_images(self) -> builtins.list[Removal]:
+        return []
+
+    @recorded
+    def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage:
+        return RemoteImage(
+            "application/vnd.oci.image.manifest.v1+json", "sha256:" + "0" * 64, 2, "amd64", "linux"
+        )
 
     # -- networks -------------------------------------------------------
     @recorded

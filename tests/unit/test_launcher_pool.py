@@ -47,8 +47,9 @@ def test_a_host_spec_fits_whatever_its_command_user_and_layer_dir() -> None:
         spec(rootfs=RootfsPlan(root="/r", lower="/images/busybox", layer="/l")),
         spec(network=Attachment(mode=BRIDGE, network=BRIDGE, bridge="br0", veth="v0")),
         spec(network=Attachment(mode=HOST, network=HOST)),
+        spec(init=True),
     ],
-    ids=["no root plan", "user mounts", "userns", "overlay", "bridge", "host network"],
+    ids=["no root plan", "user mounts", "userns", "overlay", "bridge", "host network", "init"],
 )
 def test_specs_a_pooled_child_cannot_serve(candidate: ContainerSpec) -> None:
     assert pool.key(candidate) is None
