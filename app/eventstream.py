@@ -3,7 +3,9 @@
     Wakeups   one EventLog listener for the whole app: on each publish it
               wakes, on the event loop, the streams that are waiting
     stream    NDJSON lines: the log replayed from ``since``, then each new
-              event, until ``until`` or until the client leaves
+              event, until ``until`` or until the client leaves; ``encode``
+              gives the line's shape (``line``: the native one; Docker's is
+              app/docker/events.py's) and ``keep`` filters past the EventFilter
 
 Each step of ``EventLog.follow`` runs in a worker thread with ``poll=0``:
 it takes what is there and returns at once (a ``None`` when nothing is).
@@ -20,7 +22,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 
 from fastapi.concurrency import run_in_threadpool
 
@@ -65,7 +67,13 @@ class Wakeups:
         self._waiting.discard(waiting)
 
 
-def _take(follower: Iterator[Event | None]) -> tuple[bytes, bool]:
+Encode = Callable[[Event], bytes]
+Keep = Callable[[Event], bool]
+
+
+def _take(
+    follower: Iterator[Event | None], encode: Encode = line, keep: Keep | None = None
+) -> tuple[bytes, bool]:
     """What the follower has now, as lines, and whether it has ended."""
     lines: list[bytes] = []
     try:
@@ -73,7 +81,8 @@ def _take(follower: Iterator[Event | None]) -> tuple[bytes, bool]:
             event = next(follower)
             if event is None:
                 break
-            lines.append(line(event))
+            if keep is None or keep(event):
+                lines.append(encode(event))
     except StopIteration:
         return b"".join(lines), True
     except Lagged:
@@ -82,7 +91,13 @@ def _take(follower: Iterator[Event | None]) -> tuple[bytes, bool]:
     return b"".join(lines), False
 
 
-async def stream(log: EventLog, filter: EventFilter, wakeups: Wakeups) -> AsyncIterator[bytes]:
+async def stream(
+    log: EventLog,
+    filter: EventFilter,
+    wakeups: Wakeups,
+    encode: Encode = line,
+    keep: Keep | None = None,
+) -> AsyncIterator[bytes]:
     woken = asyncio.Event()
     # Before the first step: an event published after it has drained the
     # ring finds this stream waiting, so no wake-up is missed.
@@ -92,7 +107,7 @@ async def stream(log: EventLog, filter: EventFilter, wakeups: Wakeups) -> AsyncI
     try:
         while True:
             woken.clear()
-            data, ended = await run_in_threadpool(_take, follower)
+            data, ended = await run_in_threadpool(_take, follower, encode, keep)
             if data:
                 yield data
             if ended:

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from runtime.events import EventLog
+    from runtime.health import Health
     from runtime.images import Image
     from runtime.images.pull import Progress
     from runtime.images.registry import Credentials
@@ -132,7 +133,7 @@ class RuntimeApi(Protocol):
     def kill_many(self, selector: Selector, signal: str | int = "SIGKILL") -> KillResult: ...
 
     def stop(
-        self, ref: str, timeout: float = 10.0, *, only_running: bool = False
+        self, ref: str, timeout: float | None = None, *, only_running: bool = False
     ) -> ContainerRecord: ...
 
     def open_pidfd(self, ref: str) -> int: ...
@@ -181,6 +182,12 @@ class RuntimeApi(Protocol):
         from_end: bool = False,
         heartbeat: bool = False,
     ) -> Iterator[tuple[str, bytes]]: ...
+
+    def writable_bytes(self, ref: str) -> int: ...
+
+    def health_of(self, ref: str) -> Health | None: ...
+
+    def kill_exec(self, ref: str, signal: int) -> None: ...
 
     # -- images ---------------------------------------------------------
     def list_images(self) -> builtins.list[Image]: ...

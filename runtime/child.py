@@ -6,18 +6,22 @@ Order matters and each step is named, so a failure reads
 1. wait for the parent's go byte on the sync pipe (the parent writes the
    id maps and the pid file first);
 2. make every mount private (``MS_REC|MS_PRIVATE``) before mounting anything,
-   so nothing propagates back to the host (mount_namespaces(7));
+   so nothing propagates back to the host (mount_namespaces(7)); write the
+   sysctls the container asked for (only those of its own namespaces,
+   runtime/options.py: /proc/sys/net and the IPC ones show the writer's
+   namespace, proc(5), so the host's /proc still serves here);
 3. build the container's root (``runtime.rootfs``: overlay or the read-only
    host, pivot_root, a fresh ``/proc`` for the new PID namespace, ``/sys`` for
    the new network namespace, a minimal ``/dev``, the user's mounts, then
    Docker's masked and read-only paths, runtime/security/paths.py); a spec
    without a ``rootfs`` plan keeps the host's root and only gets the fresh
    ``/proc`` and ``/sys`` and the masks;
-4. set the hostname (UTS namespace) and bring ``lo`` up (network namespace),
-   and on a bridge configure ``eth0`` (address, up, default route);
+4. set the hostname (UTS namespace, unless it is the host's) and bring ``lo``
+   up (network namespace), and on a bridge configure ``eth0`` (address, up,
+   default route);
    wait for the parent's joined byte: while the child built its root, the
    parent moved it into the container's cgroups (``JOINED_BYTE``, below);
-   set the rlimits (``nofile``, ``fsize_bytes``);
+   set the rlimits (``nofile``, ``fsize_bytes``, then the options' ulimits);
 5. chdir; with a tty: open a pty through the container's /dev/ptmx, send
    its master to the launcher, setsid and make the slave the controlling
    terminal (TIOCSCTTY); wire stdin/stdout/stderr, close every other fd;
@@ -50,6 +54,7 @@ from dataclasses import dataclass
 from runtime import init, libc, rootfs, terminal
 from runtime.network.attachment import CONTAINER_IFNAME, HOST, NONE, Attachment
 from runtime.network.netlink import Netlink, add_address, add_default_route, get_link, set_up
+from runtime.options import RLIMITS, Ulimit
 from runtime.security import capabilities, identity, paths, seccomp
 from runtime.spec import ContainerSpec, Limits, Security
 
@@ -134,6 +139,7 @@ def _steps(
 ) -> list[tuple[str, Callable[[], None]]]:
     return [
         ("make mounts private", lambda: libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)),
+        *[(f"sysctl {name}", _sysctl(name, value)) for name, value in spec.options.sysctls.items()],
         *(
             rootfs.steps(spec, fds.view)
             if spec.rootfs is not None
@@ -143,7 +149,11 @@ def _steps(
                 ("mask /proc and /sys paths", paths.protect),
             ]
         ),
-        ("sethostname", lambda: socket.sethostname(spec.hostname)),
+        *(
+            []
+            if spec.options.shares("uts")
+            else [("sethostname", lambda: socket.sethostname(spec.hostname))]
+        ),
         *network_steps(spec.network),
         *released_steps(spec, fds, tty_size),
     ]
@@ -158,11 +168,11 @@ def released_steps(
         # Nothing before this runs on the command's behalf; nothing after it
         # may run outside the container's cgroups (JOINED_BYTE).
         ("wait for the cgroup join", lambda: wait_for_joined(fds.sync_read)),
-        ("set rlimits", lambda: _set_rlimits(spec.limits)),
+        ("set rlimits", lambda: _set_rlimits(spec.limits, spec.options.ulimits)),
         (f"chdir {spec.workdir}", lambda: os.chdir(spec.workdir)),
         *stdio_steps(fds, tty_size),
         ("reset signals", reset_signals),
-        *privilege_steps(spec.security),
+        *privilege_steps(spec.security, spec.options.group_add),
     ]
 
 
@@ -235,9 +245,11 @@ def run_named(steps: list[tuple[str, Callable[[], None]]]) -> None:
             raise SetupError(step, err.errno or errno.EIO) from err
 
 
-def privilege_steps(sec: Security) -> list[tuple[str, Callable[[], None]]]:
+def privilege_steps(
+    sec: Security, groups: tuple[str, ...] = ()
+) -> list[tuple[str, Callable[[], None]]]:
     keep = capabilities.mask(sec.capabilities)
-    user = identity.User(sec.uid, sec.gid)
+    user = identity.User(sec.uid, sec.gid, groups)
     steps: list[tuple[str, Callable[[], None]]] = [
         (
             "drop bounding capabilities",
@@ -256,7 +268,7 @@ def privilege_steps(sec: Security) -> list[tuple[str, Callable[[], None]]]:
         # CAP_SYS_ADMIN, which the steps below give up; load it first.
         steps.append(("load seccomp filter", lambda: load_filter(False)))
     steps += [
-        (f"switch to user {user.uid}:{user.gid}", lambda: identity.switch(user)),
+        (f"switch to user {_who(user)}", lambda: identity.switch(user)),
         ("set capabilities", lambda: capabilities.apply(keep, user.uid)),
     ]
     if sec.no_new_privileges:
@@ -265,6 +277,13 @@ def privilege_steps(sec: Security) -> list[tuple[str, Callable[[], None]]]:
         if confined:
             steps.append(("load seccomp filter", lambda: load_filter(True)))
     return steps
+
+
+def _who(user: identity.User) -> str:
+    """``0:0``, with the groups added when there are (their names are looked
+    up in that step, so a missing one is named in its error)."""
+    added = f" and groups {','.join(user.groups)}" if user.groups else ""
+    return f"{user.uid}:{user.gid}{added}"
 
 
 def _no_new_privs() -> None:
@@ -327,7 +346,16 @@ def loopback_up() -> None:
         fcntl.ioctl(sock, _SIOCSIFFLAGS, _IFREQ.pack(b"lo", flags | _IFF_UP))
 
 
-def _set_rlimits(limits: Limits) -> None:
+def _sysctl(name: str, value: str) -> Callable[[], None]:
+    def write() -> None:
+        # sysctl(8): net.ipv4.ip_forward is /proc/sys/net/ipv4/ip_forward.
+        with open("/proc/sys/" + name.replace(".", "/"), "w") as f:
+            f.write(value)
+
+    return write
+
+
+def _set_rlimits(limits: Limits, ulimits: tuple[Ulimit, ...] = ()) -> None:
     # getrlimit(2): soft and hard alike, so the command cannot raise them back.
     # RLIMIT_FSIZE applies to every file the command writes, its stdout and
     # stderr logs too; past it write(2) fails with EFBIG and the process gets
@@ -337,6 +365,10 @@ def _set_rlimits(limits: Limits) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.nofile, limits.nofile))
     if limits.fsize_bytes is not None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.fsize_bytes, limits.fsize_bytes))
+    for ulimit in ulimits:
+        # Docker's -1 is RLIM_INFINITY.
+        soft, hard = (resource.RLIM_INFINITY if v < 0 else v for v in (ulimit.soft, ulimit.hard))
+        resource.setrlimit(RLIMITS[ulimit.name], (soft, hard))
 
 
 def _stdio(fds: ChildFds) -> None:

@@ -49,6 +49,10 @@ DEFAULT_NAMESPACES = (
 )
 
 
+#: Docker's ``--pid``/``--ipc``/``--uts host``: the namespace not made (runtime/options.py).
+HOST_SHAREABLE = {"pid": Namespace.NEWPID, "ipc": Namespace.NEWIPC, "uts": Namespace.NEWUTS}
+
+
 def clone_flags(namespaces: Namespace) -> int:
     """Flags for clone(2): the namespaces, a pidfd, and SIGCHLD as exit signal.
 

@@ -183,7 +183,7 @@ def _real_process(
             ("reset signals", child.reset_signals),
             # The container's own confinement: bounding set, user, capabilities,
             # no_new_privs, seccomp (runtime/security), with the exec's user.
-            *child.privilege_steps(security),
+            *child.privilege_steps(security, container.options.group_add),
         ]
     except UnknownUser as err:
         failure = child.SetupError(f"set user {spec.user}", errno.ENOENT, str(err))

@@ -5,6 +5,8 @@
     security         the spec's security part (user, capabilities, seccomp, userns),
                      from the request's ``SecurityRequest``
     check_mounts     what only the host can tell: sources that exist and may be shown
+    check_options    the same for the options: CPUs and nodes that exist, device
+                     nodes, swap above memory, no hostname with the host's UTS
     plan_rootfs      where the root goes: the host image's curated view
                      (runtime/images/hostview.py), or an overlay on an image
     make_root_dirs   the directories that plan needs, made once the container is admitted
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +31,7 @@ from runtime.errors import InvalidArgument
 from runtime.images import Image, ImageStore, reference
 from runtime.images.hostview import HostView
 from runtime.layout import Layout
+from runtime.options import parse_cpuset
 from runtime.security import capabilities, identity
 from runtime.spec import (
     DEFAULT_IMAGE,
@@ -81,9 +86,13 @@ class Planner:
                 raise InvalidField(
                     "limits.cpus", f"must be at most {cpu_count}, the CPUs this machine has"
                 )
+            check_options(request, effective)
+            hostname = request.hostname or container_id[:12]
+            if request.options.shares("uts"):
+                hostname = socket.gethostname()
             return ContainerSpec(
                 command=tuple(request.command),
-                hostname=request.hostname or container_id[:12],
+                hostname=hostname,
                 env=dict(request.env),
                 workdir=workdir,
                 security=security,
@@ -99,6 +108,7 @@ class Planner:
                 mounts=tuple(request.mounts),
                 init=request.init,
                 restart_policy=request.restart_policy,
+                options=request.options,
                 rootfs=self.plan_rootfs(
                     found,
                     self.layout.container_dir(container_id),
@@ -220,6 +230,54 @@ def _shown_name(image: Image, asked: str | None) -> str:
         return reference.parse(asked).familiar()
     except InvalidArgument:
         return asked  # an id
+
+
+#: The NUMA nodes this machine has (cpuset(7) lists them the same way).
+NODES_ONLINE = "/sys/devices/system/node/online"
+
+
+def _online_nodes() -> set[int]:
+    try:
+        with open(NODES_ONLINE) as f:
+            return parse_cpuset(f.read().strip(), "nodes")
+    except (OSError, InvalidField):
+        return {0}
+
+
+def check_options(request: CreateRequest, limits: Limits) -> None:
+    """What only the host can tell about ``request.options``, and the
+    combinations Docker refuses too (its wording in brackets): raises
+    ``InvalidField`` naming the field."""
+    options, tuning = request.options, request.options.tuning
+    if request.hostname and options.shares("uts"):
+        raise InvalidField("hostname", "cannot be set with the host's UTS namespace")
+    for name, text, available in (
+        ("cpuset_cpus", tuning.cpuset_cpus, os.sched_getaffinity(0)),
+        ("cpuset_mems", tuning.cpuset_mems, _online_nodes()),
+    ):
+        if text is not None:
+            missing = parse_cpuset(text, f"options.tuning.{name}") - set(available)
+            if missing:
+                raise InvalidField(
+                    f"options.tuning.{name}", f"{sorted(missing)} not available on this machine"
+                )
+    if limits.cpus is not None and (tuning.cpu_quota_us or tuning.cpu_period_us):
+        raise InvalidField("options.tuning.cpu_quota_us", "conflicts with limits.cpus (NanoCpus)")
+    swap = tuning.memory_swap_bytes
+    if swap is not None and swap != -1:
+        if limits.memory_bytes is None:
+            raise InvalidField("options.tuning.memory_swap_bytes", "needs limits.memory_bytes")
+        if swap < limits.memory_bytes:
+            raise InvalidField(
+                "options.tuning.memory_swap_bytes", "must be at least limits.memory_bytes"
+            )
+    for device in options.devices:
+        try:
+            mode = os.stat(device.host).st_mode
+        except OSError:
+            raise InvalidField("options.devices", f"{device.host} does not exist") from None
+        if not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
+            raise InvalidField("options.devices", f"{device.host} is not a device node")
 
 
 def pool_template(planner: Planner, image: str) -> ContainerSpec:

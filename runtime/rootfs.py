@@ -42,6 +42,7 @@ from collections.abc import Callable, Mapping
 from runtime import init, libc
 from runtime.images.builtin import HOST_TMPFS
 from runtime.images.hostview import SKELETON
+from runtime.options import SHM_SIZE
 from runtime.security import paths
 from runtime.spec import LAYER_ROOT, LAYER_RW, ContainerSpec, Mount, RootfsPlan
 
@@ -130,6 +131,9 @@ class _Assembly:
                 assert mount.source is not None
                 clone = self._clone(f"mount {index}", mount.source, True, mount.read_only)
                 result.append((f"clone {mount.source}", clone))
+        for given in spec.options.devices:
+            clone = self._clone(f"device {given.target}", given.host, False, False)
+            result.append((f"clone {given.host}", clone))
         if not self.prepared_view:
             for path in plan.binds:
                 result.append((f"clone {path}", self._clone(f"view {path}", path, True, True)))
@@ -152,6 +156,7 @@ class _Assembly:
             ("mount /dev/pts", self.mount_devpts),
             ("mount /dev/shm", self.mount_shm),
             ("make /dev links", self.dev_links),
+            *[(f"bind {d.target}", self._bind_device(d.target)) for d in spec.options.devices],
         ]
         if spec.init:
             result.append((f"bind {init.TARGET}", self._bind_device(init.TARGET[len("/dev/") :])))
@@ -284,9 +289,11 @@ class _Assembly:
         # Bound from the host's node rather than mknod(2)'ed: mknod is not
         # allowed in a user namespace, a bind is.
         def bind() -> None:
-            path = f"/dev/{device}"
+            path = device if device.startswith("/dev/") else f"/dev/{device}"
+            key = path if path in self.trees else f"device {path}"
+            os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
-            fd = self.trees.pop(path)
+            fd = self.trees.pop(key)
             try:
                 libc.move_mount(fd, path)
             finally:
@@ -312,7 +319,7 @@ class _Assembly:
             "/dev/shm",
             "tmpfs",
             libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC,
-            "mode=1777,size=65536k",
+            f"mode=1777,size={self.spec.options.shm_size_bytes or SHM_SIZE}",
         )
 
     def dev_links(self) -> None:

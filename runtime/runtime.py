@@ -73,10 +73,12 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from typing import Any
 
+from runtime import diskusage
 from runtime.admission import Admission
-from runtime.errors import InvalidArgument, InvalidState, Unavailable
+from runtime.errors import InvalidArgument, InvalidState, NotFound, Unavailable
 from runtime.events import EventLog, EventType, now_event
 from runtime.exits import Exits
+from runtime.health import Health, HealthMonitor
 from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
 from runtime.images.builtin import HOST
 from runtime.images.hostview import HostPathError, HostView
@@ -187,6 +189,7 @@ class Runtime:
         self.volumes = VolumeStore(layout.volumes, records.list, events)
         self.restarts = Restarts(records, self.launches.relaunch)
         self.exits.on_exit = self.restarts.on_exit
+        self.health = HealthMonitor(self, events)
 
     @classmethod
     def open(
@@ -288,6 +291,7 @@ class Runtime:
         self.reconciler.reconcile()
         self.networks.restore()
         self.restarts.resume(self.records.list(status=EXITED))
+        self.health.start()
 
     def close(self, stop_containers: bool = False, grace: float = 10.0) -> None:
         """Let go of the launcher and the records.
@@ -298,6 +302,7 @@ class Runtime:
         so the whole takes at most about ``grace + KILL_WAIT`` seconds."""
         # No restart policy undoes the service's own stops (Docker's neither).
         self.restarts.close()
+        self.health.close()
         if stop_containers:
             self.stop_all(grace)
         self.exits.close()
@@ -340,6 +345,11 @@ class Runtime:
     # -- paths ----------------------------------------------------------
     def container_dir(self, container_id: str) -> str:
         return self.layout.container_dir(container_id)
+
+    def writable_bytes(self, ref: str) -> int:
+        """The bytes a container has written to its root (its overlay's upper dir)."""
+        record = self.records.resolve(ref)
+        return diskusage.tree_bytes(diskusage.writable_dir(self.container_dir(record.id)))
 
     def log_path(self, container_id: str, stream: str) -> str:
         return self.layout.log_path(container_id, stream)
@@ -438,7 +448,7 @@ class Runtime:
         return result
 
     def stop(
-        self, ref: str, timeout: float = 10.0, *, only_running: bool = False
+        self, ref: str, timeout: float | None = None, *, only_running: bool = False
     ) -> ContainerRecord:
         self.restarts.user_stopped(self.get(ref))
         return self.signaller.stop(ref, timeout, only_running=only_running)
@@ -532,6 +542,19 @@ class Runtime:
     def list_execs(self, ref: str) -> builtins.list[ExecRecord]:
         """The execs of a container, oldest first."""
         return self.records.list_execs(container_id=self.get(ref).id)
+
+    def kill_exec(self, ref: str, signal: int) -> None:
+        """Signal a running exec (a health check past its timeout)."""
+        record = self.get_exec(ref)
+        try:
+            self.launcher.request(protocol.Kill(record.id, signal))
+        except (NotFound, InvalidState):
+            pass  # it ended meanwhile
+
+    def health_of(self, ref: str) -> Health | None:
+        """A container's health (``None`` without a health check or before its
+        first look), from runtime/health.py."""
+        return self.health.get(self.get(ref).id)
 
     def exec_exit_future(self, ref: str) -> Future[ExecRecord]:
         return self.exits.exec_exit_future(ref)

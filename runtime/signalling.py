@@ -34,6 +34,9 @@ from runtime.signals import catches, parse_signal
 log = logging.getLogger("mydocker.runtime")
 
 KILL_WAIT = 10.0
+#: Docker's grace period before SIGKILL when neither the request nor the
+#: container says (``StopTimeout``).
+DEFAULT_STOP_TIMEOUT = 10.0
 #: Containers per launcher request of a bulk kill.  A SIGKILL costs the
 #: launcher ≈ 50 µs (measured: 2,000 in 92-107 ms), so
 #: one request of 2,000 would hold its loop ≈ 0.1 s; a batch holds it
@@ -153,13 +156,15 @@ class Signaller:
         self._events.publish(container_event("kill", record, signal=signal_name(signo)))
 
     def stop(
-        self, ref: str, timeout: float = 10.0, *, only_running: bool = False
+        self, ref: str, timeout: float | None = None, *, only_running: bool = False
     ) -> ContainerRecord:
-        """SIGTERM, then SIGKILL once ``timeout`` seconds have passed.
+        """The container's stop signal (SIGTERM unless its options say
+        otherwise), then SIGKILL once ``timeout`` seconds have passed
+        (``None``: the container's own ``stop_timeout``, else 10; -1 too).
 
         The command is PID 1 of its namespace, which only receives signals it
-        handles (pid_namespaces(7)): when it has no SIGTERM handler the
-        SIGTERM would be dropped, so we go straight to SIGKILL.
+        handles (pid_namespaces(7)): when it has no handler for the stop
+        signal, the signal would be dropped, so we go straight to SIGKILL.
 
         An exited container is answered as it is, a created one killed;
         with ``only_running`` (Docker's stop) either raises ``NotModified``.
@@ -170,9 +175,14 @@ class Signaller:
         if record.status == EXITED:
             return record
         stopped: ContainerRecord | None = None
-        if record.status == RUNNING and self._catches(record, signal_module.SIGTERM):
+        options = record.spec.options
+        if timeout is None or timeout < 0:
+            given = options.stop_timeout
+            timeout = DEFAULT_STOP_TIMEOUT if given is None or given < 0 else float(given)
+        signo = parse_signal(options.stop_signal)
+        if record.status == RUNNING and self._catches(record, signo):
             try:
-                self._signal(record, signal_module.SIGTERM)
+                self._signal(record, signo)
                 stopped = self._exits.exit_future(record.id).result(timeout)
             except (FutureTimeout, InvalidState):
                 pass

@@ -356,6 +356,11 @@ class ContainerSpec:
     rootfs: RootfsPlan | None = None
     #: Its network (runtime/network/attachment.py); ``None``: only ``lo``.
     network: Attachment | None = None
+    #: Stop signal and grace, host namespaces, rlimits, sysctls, devices,
+    #: cgroup tuning, log driver (runtime/options.py).
+    options: options_module.Options = dataclasses.field(
+        default_factory=lambda: options_module.Options()
+    )
 
     def __post_init__(self) -> None:
         _check_command(self.command)
@@ -470,6 +475,9 @@ class CreateRequest:
     network: str = "none"
     ports: tuple[PortMapping, ...] = ()
     network_aliases: tuple[str, ...] = ()
+    options: options_module.Options = dataclasses.field(
+        default_factory=lambda: options_module.Options()
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -496,6 +504,10 @@ def _check_env(env: Mapping[str, str]) -> None:
 
 
 T = TypeVar("T")
+
+# Last: runtime/options.py imports InvalidField from here.  With annotations
+# as strings, the field types above resolve when from_dict asks for them.
+from runtime import options as options_module  # noqa: E402
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

@@ -7,7 +7,8 @@
                           /...        -> the native app if one of its routes
                                          matches, else the Docker app if one
                                          of its routes does (/_ping, /version)
-    system, containers, attach, execs, stats, images, networking, volumes   the routes
+    system, containers, attach, execs, stats, images, networking, volumes, swarm,
+    events   the routes
     models (create body), views (inspect/list), streams (framing), params
 
 Unprefixed paths that both APIs have (``/containers/{id}/wait``, ...) stay
@@ -24,6 +25,7 @@ from app.docker import (
     attach,
     containers,
     errors,
+    events,
     execs,
     images,
     networking,
@@ -33,6 +35,9 @@ from app.docker import (
     version,
     volumes,
 )
+
+#: The Docker API's routers, in the order their routes are matched.
+ROUTERS = (system, containers, attach, execs, stats, images, networking, volumes, swarm, events)
 
 
 class DockerHeaders:
@@ -58,7 +63,7 @@ def create_docker_app() -> FastAPI:
         redoc_url=None,
     )
     errors.install(docker)
-    for module in (system, containers, attach, execs, stats, images, networking, volumes, swarm):
+    for module in ROUTERS:
         docker.include_router(module.router)
     docker.add_middleware(DockerHeaders)
     return docker

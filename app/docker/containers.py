@@ -26,7 +26,7 @@ from app import commands
 from app.deps import RuntimeDep
 from app.docker import images, models, networking, streams, views
 from app.docker.errors import DockerError
-from app.docker.params import DockerBool, parse_filters
+from app.docker.params import DockerBool, parse_filters, parse_time
 from runtime import ContainerRecord, RuntimeFailure, timeutil
 from runtime.api import RuntimeApi
 from runtime.signals import parse_signal
@@ -146,11 +146,12 @@ def stop_container(
     t: Annotated[int | None, Query(ge=-1, le=3600)] = None,
     signal: str = "",
 ) -> Response:
-    """SIGTERM, SIGKILL after ``t`` seconds; ``304`` if it is not running."""
+    """The container's stop signal (``StopSignal``, SIGTERM by default), SIGKILL
+    after ``t`` seconds (else its ``StopTimeout``, else 10); ``304`` if it is
+    not running."""
     if signal.upper() not in ("", "SIGTERM", "TERM", "15"):
         raise DockerError(400, "unsupported option: stop signal other than SIGTERM")
-    timeout = DEFAULT_STOP_TIMEOUT if t is None or t < 0 else float(t)
-    runtime.stop(ref, timeout, only_running=True)
+    runtime.stop(ref, None if t is None else float(t), only_running=True)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -170,7 +171,8 @@ def resize_container(
 
 @router.get("/containers/{ref}/json")
 def inspect_container(ref: str, runtime: RuntimeDep) -> dict[str, Any]:
-    return views.inspect(runtime.get(ref))
+    record = runtime.get(ref)
+    return views.inspect(record, runtime.health_of(record.id))
 
 
 def _label_matches(labels: dict[str, str], item: str) -> bool:
@@ -219,7 +221,10 @@ def list_containers(
     records = [r for r in records if _matches(r, wanted)]
     if limit > 0:
         records = records[:limit]
-    return [views.summary(r) for r in records]
+    return [
+        views.summary(r, runtime.health_of(r.id) if r.spec.options.healthcheck else None)
+        for r in records
+    ]
 
 
 def _timestamp(name: str, value: str) -> int | None:
@@ -274,12 +279,16 @@ def container_logs(
 
 @router.post("/containers/prune")
 def prune_containers(runtime: RuntimeDep, filters: str | None = None) -> dict[str, Any]:
-    """Remove every exited container (``label`` filters narrow it; ``until`` is refused)."""
+    """Remove every exited container; ``label``/``label!`` and ``until``
+    (created before: a time or a duration ago) narrow it."""
     wanted = parse_filters(filters)
-    if set(wanted) - {"label", "label!"}:
-        raise DockerError(400, "unsupported prune filter: only label and label!")
+    if set(wanted) - {"label", "label!", "until"}:
+        raise DockerError(400, "unsupported prune filter: only label, label! and until")
+    until = [parse_time("until", value) for value in wanted.get("until", [])]
     deleted = []
     for record in runtime.list(status=Status.exited):
+        if until and timeutil.parse_ns(record.created_at) >= min(until):
+            continue
         labels = views.labels_of(record)
         if not _matches(record, {"label": wanted.get("label", [])}):
             continue

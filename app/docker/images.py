@@ -72,7 +72,7 @@ def docker_id(image: Image) -> str:
     return image.id or image_id(image.name)
 
 
-def _summary(image: Image) -> dict[str, Any]:
+def summary(image: Image) -> dict[str, Any]:
     return {
         "Id": docker_id(image),
         "ParentId": "",
@@ -88,7 +88,7 @@ def _summary(image: Image) -> dict[str, Any]:
 
 @router.get("/images/json")
 def list_images(runtime: RuntimeDep) -> list[dict[str, Any]]:
-    return [_summary(image) for image in runtime.list_images()]
+    return [summary(image) for image in runtime.list_images()]
 
 
 def _config(config: ImageConfig | None) -> dict[str, Any]:
@@ -133,11 +133,11 @@ def save_image(name: str, runtime: RuntimeDep) -> StreamingResponse:
 @router.get("/images/{name:path}/json")
 def inspect_image(name: str, runtime: RuntimeDep) -> dict[str, Any]:
     image = resolve(runtime, name)
-    summary = _summary(image)
+    listed = summary(image)
     return {
-        "Id": summary["Id"],
-        "RepoTags": summary["RepoTags"],
-        "RepoDigests": summary["RepoDigests"],
+        "Id": listed["Id"],
+        "RepoTags": listed["RepoTags"],
+        "RepoDigests": listed["RepoDigests"],
         "Parent": "",
         "Comment": image.kind,
         "Created": image.created_at or "0001-01-01T00:00:00Z",

@@ -16,15 +16,12 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from app.docker.errors import DockerError
 from app.schemas import LimitsCreate, TtySize
+from runtime.options import LOG_DRIVERS
 
 #: Non-zero values that still mean "the default" for fields we do not implement.
 ACCEPTED: dict[str, tuple[Any, ...]] = {
-    "HostConfig.LogConfig": ({"Type": "json-file", "Config": {}}, {"Type": "json-file"}),
-    "HostConfig.MemorySwappiness": (-1,),
-    "HostConfig.IpcMode": ("private",),
-    "HostConfig.CgroupnsMode": ("private",),
+    "HostConfig.CgroupnsMode": ("private", "host"),
     "HostConfig.Isolation": ("default",),
-    "StopSignal": ("SIGTERM", "TERM", "15"),
 }
 
 
@@ -48,6 +45,24 @@ class DockerHostConfig(BaseModel):
     RestartPolicy: dict[str, Any] | None = None
     #: The terminal's size, sent with a TTY; any value is fine.
     ConsoleSize: list[int] | None = None
+    # The options of runtime/options.py, mapped by ``options`` below.
+    CpuShares: int = 0
+    CpuQuota: int = 0
+    CpuPeriod: int = 0
+    CpusetCpus: str = ""
+    CpusetMems: str = ""
+    MemorySwap: int = 0
+    MemoryReservation: int = 0
+    MemorySwappiness: int | None = None
+    GroupAdd: list[str] | None = None
+    PidMode: str = ""
+    IpcMode: str = ""
+    UTSMode: str = ""
+    ShmSize: int = 0
+    Sysctls: dict[str, str] | None = None
+    Devices: list[dict[str, Any]] | None = None
+    DeviceCgroupRules: list[str] | None = None
+    LogConfig: dict[str, Any] | None = None
     # The network (app/docker/networking.py maps them).
     NetworkMode: str = ""
     PortBindings: dict[str, list[dict[str, str]] | None] | None = None
@@ -75,6 +90,9 @@ class ContainerConfig(BaseModel):
     AttachStdout: bool = False
     AttachStderr: bool = False
     HostConfig: DockerHostConfig | None = None
+    StopSignal: str = ""
+    StopTimeout: int | None = None
+    Healthcheck: dict[str, Any] | None = None
     ExposedPorts: dict[str, Any] | None = None
     NetworkingConfig: dict[str, Any] | None = None
     #: Anonymous volumes at these paths (``docker run -v /path``), unless a
@@ -189,7 +207,8 @@ def tty_size(config: ContainerConfig) -> TtySize | None:
     return TtySize(rows=size[0], cols=size[1])
 
 
-#: ``Ulimits`` names we map, onto the native limits (setrlimit(2)).
+#: ``Ulimits`` names that map onto the native limits when soft == hard
+#: (setrlimit(2)); the others, and these with soft < hard, go to the options.
 ULIMITS = {"nofile": "nofile", "fsize": "fsize_bytes"}
 
 
@@ -208,14 +227,128 @@ def limits(config: ContainerConfig) -> LimitsCreate | None:
         values["pids"] = host.PidsLimit
     for ulimit in host.Ulimits or []:
         name, soft, hard = ulimit.get("Name"), ulimit.get("Soft"), ulimit.get("Hard")
-        if name not in ULIMITS or soft != hard:
-            raise DockerError(
-                400,
-                f"unsupported option: HostConfig.Ulimits {ulimit}: only "
-                f"{', '.join(ULIMITS)} with Soft == Hard",
-            )
-        values[ULIMITS[str(name)]] = soft
+        if name in ULIMITS and soft == hard:
+            values[ULIMITS[str(name)]] = soft
     return LimitsCreate(**values) if values else None
+
+
+#: HostConfig's namespace modes: what shares the host's, what is our own.
+NAMESPACE_MODES = {"PidMode": "pid", "IpcMode": "ipc", "UTSMode": "uts"}
+OWN_NAMESPACE = ("", "private", "shareable")
+
+
+def _namespaces(host: DockerHostConfig) -> list[str]:
+    shared = []
+    for field, namespace in NAMESPACE_MODES.items():
+        mode = getattr(host, field)
+        if mode == "host":
+            shared.append(namespace)
+        elif mode not in OWN_NAMESPACE:
+            raise DockerError(
+                400, f"unsupported option: HostConfig.{field} {mode!r}: only host or private"
+            )
+    return shared
+
+
+def _devices(host: DockerHostConfig) -> list[dict[str, str]]:
+    result = []
+    for device in host.Devices or []:
+        source = device.get("PathOnHost") or ""
+        result.append(
+            {
+                "host": source,
+                "target": device.get("PathInContainer") or source,
+                "permissions": device.get("CgroupPermissions") or "rwm",
+            }
+        )
+    return result
+
+
+def _log_config(host: DockerHostConfig) -> dict[str, Any]:
+    config = host.LogConfig or {}
+    driver = config.get("Type") or "json-file"
+    if driver not in LOG_DRIVERS:
+        # Docker's own wording (daemon/logger/factory.go).
+        raise DockerError(400, f"logger: no log driver named '{driver}' is registered")
+    return {"log_driver": driver, "log_options": config.get("Config") or {}}
+
+
+#: Healthcheck's durations (ns in Docker's body) -> the native seconds, and
+#: the default Docker applies to a zero.
+HEALTH_DURATIONS = {
+    "Interval": ("interval_seconds", 30.0),
+    "Timeout": ("timeout_seconds", 30.0),
+    "StartPeriod": ("start_period_seconds", 0.0),
+    "StartInterval": ("start_interval_seconds", 5.0),
+}
+
+
+def healthcheck(check: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Docker's ``Healthcheck`` as the native one: ``Test`` is ``["CMD", argv...]``,
+    ``["CMD-SHELL", "command"]`` (run by ``/bin/sh -c``) or ``["NONE"]`` (none)."""
+    if not check or not check.get("Test"):
+        return None
+    test = check["Test"]
+    if not isinstance(test, list) or not all(isinstance(t, str) for t in test):
+        raise DockerError(400, "invalid Healthcheck.Test: a list of strings")
+    kind, args = test[0], test[1:]
+    if kind == "NONE":
+        return None
+    if kind == "CMD" and args:
+        command = args
+    elif kind == "CMD-SHELL" and len(args) == 1:
+        command = ["/bin/sh", "-c", args[0]]
+    else:
+        raise DockerError(
+            400,
+            f"invalid Healthcheck.Test {test!r}: [CMD, argv...], [CMD-SHELL, command] or [NONE]",
+        )
+    result: dict[str, Any] = {"command": command, "retries": check.get("Retries") or 3}
+    for key, (field, default) in HEALTH_DURATIONS.items():
+        value = check.get(key) or 0
+        if not isinstance(value, int) or value < 0:
+            raise DockerError(400, f"invalid Healthcheck.{key}: nanoseconds, >= 0")
+        result[field] = value / 1e9 if value else default
+    return result
+
+
+def options(config: ContainerConfig) -> dict[str, Any]:
+    """The native ``options`` (runtime/options.py) from HostConfig and
+    ``StopSignal``/``StopTimeout``; zero means "not given", as in Docker."""
+    host = config.host()
+    tuning = {
+        "cpu_shares": host.CpuShares or None,
+        "cpu_quota_us": host.CpuQuota if host.CpuQuota > 0 else None,
+        "cpu_period_us": host.CpuPeriod or None,
+        "cpuset_cpus": host.CpusetCpus or None,
+        "cpuset_mems": host.CpusetMems or None,
+        "memory_swap_bytes": host.MemorySwap or None,
+        "memory_reservation_bytes": host.MemoryReservation or None,
+        "memory_swappiness": None if host.MemorySwappiness in (None, -1) else host.MemorySwappiness,
+        "device_rules": host.DeviceCgroupRules or [],
+    }
+    ulimits = [
+        {"name": u.get("Name"), "soft": u.get("Soft"), "hard": u.get("Hard")}
+        for u in host.Ulimits or []
+        if not (u.get("Name") in ULIMITS and u.get("Soft") == u.get("Hard"))
+    ]
+    result: dict[str, Any] = {
+        "host_namespaces": _namespaces(host),
+        "shm_size_bytes": host.ShmSize or None,
+        "group_add": host.GroupAdd or [],
+        "ulimits": ulimits,
+        "sysctls": host.Sysctls or {},
+        "devices": _devices(host),
+        "tuning": {k: v for k, v in tuning.items() if v is not None},
+        **_log_config(host),
+    }
+    if (check := healthcheck(config.Healthcheck)) is not None:
+        result["healthcheck"] = check
+    if config.StopSignal:
+        result["stop_signal"] = config.StopSignal
+    if config.StopTimeout is not None:
+        result["stop_timeout"] = config.StopTimeout
+    return result
 
 
 def user(value: str) -> str | None:

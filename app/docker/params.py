@@ -9,11 +9,14 @@ the older object of sets (``{"status": {"exited": true}}``).
 from __future__ import annotations
 
 import json
+import re
+import time
 from typing import Annotated
 
 from pydantic import BeforeValidator
 
 from app.docker.errors import DockerError
+from runtime import timeutil
 
 FALSE = {"", "0", "no", "false", "none", "off"}
 TRUE = {"1", "true", "yes", "on"}
@@ -31,6 +34,24 @@ def parse_bool(value: object) -> bool:
 
 
 DockerBool = Annotated[bool, BeforeValidator(parse_bool)]
+
+#: Go's time.ParseDuration units, as ``--filter until=24h`` is written.
+_DURATION_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9}
+_DURATION_UNITS.update(m=60 * 10**9, h=3600 * 10**9)
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_time(name: str, value: str, now_ns: int | None = None) -> int:
+    """A point in time in unix ns, as Docker's filters and ``since``/``until``
+    take it: unix seconds (with a fraction), RFC 3339, or a Go duration
+    (``10m``, ``1h30m``) meaning that long ago."""
+    if value and _DURATION.sub("", value) == "" and not value.isdigit():
+        ago = sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION.findall(value))
+        return (time.time_ns() if now_ns is None else now_ns) - int(ago)
+    try:
+        return timeutil.parse_ns(value)
+    except ValueError as err:
+        raise DockerError(400, f"invalid {name} {value!r}: {err}") from None
 
 
 def parse_filters(raw: str | None) -> dict[str, list[str]]:

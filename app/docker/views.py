@@ -13,8 +13,10 @@ from typing import Any
 
 from app.docker import networking
 from runtime import ContainerRecord
+from runtime.health import Health, HealthStatus
+from runtime.options import SHM_SIZE, Healthcheck, Options
 from runtime.restarts import restart_count
-from runtime.spec import DEFAULT_IMAGE, Mount, Status
+from runtime.spec import DEFAULT_IMAGE, ContainerSpec, Mount, Status
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -73,11 +75,16 @@ def exit_code(record: ContainerRecord) -> int:
     return -1 if record.exit_code is None else record.exit_code
 
 
-def status_text(record: ContainerRecord) -> str:
+def status_text(record: ContainerRecord, health: Health | None = None) -> str:
     if record.status == Status.created:
         return "Created"
     if record.status == Status.running:
-        return f"Up {human_duration(_since(record.started_at))}"
+        # As `docker ps` shows it: "Up 3 minutes (healthy)", "(health: starting)".
+        shown = ""
+        if health is not None:
+            starting = health.status == HealthStatus.starting
+            shown = " (health: starting)" if starting else f" ({health.status})"
+        return f"Up {human_duration(_since(record.started_at))}{shown}"
     return f"Exited ({exit_code(record)}) {human_duration(_since(record.finished_at))} ago"
 
 
@@ -109,6 +116,50 @@ def _state(record: ContainerRecord) -> dict[str, Any]:
     }
 
 
+def _namespace_mode(options: Options, namespace: str, own: str) -> str:
+    return "host" if options.shares(namespace) else own
+
+
+def _options(spec: ContainerSpec) -> dict[str, Any]:
+    """HostConfig's keys of runtime/options.py, as Docker shows them."""
+    options, tuning = spec.options, spec.options.tuning
+    return {
+        "CpuShares": tuning.cpu_shares or 0,
+        "CpuQuota": tuning.cpu_quota_us or 0,
+        "CpuPeriod": tuning.cpu_period_us or 0,
+        "CpusetCpus": tuning.cpuset_cpus or "",
+        "CpusetMems": tuning.cpuset_mems or "",
+        "MemorySwap": tuning.memory_swap_bytes or 0,
+        "MemoryReservation": tuning.memory_reservation_bytes or 0,
+        "MemorySwappiness": tuning.memory_swappiness,
+        "GroupAdd": list(options.group_add) or None,
+        "PidMode": _namespace_mode(options, "pid", ""),
+        "IpcMode": _namespace_mode(options, "ipc", "private"),
+        "UTSMode": _namespace_mode(options, "uts", ""),
+        "ShmSize": options.shm_size_bytes or SHM_SIZE,
+        "Sysctls": dict(options.sysctls) or None,
+        "Devices": [
+            {"PathOnHost": d.host, "PathInContainer": d.target, "CgroupPermissions": d.permissions}
+            for d in options.devices
+        ],
+        "DeviceCgroupRules": list(tuning.device_rules) or None,
+        "LogConfig": {"Type": options.log_driver, "Config": dict(options.log_options)},
+        "Tmpfs": {
+            m.target: ",".join(
+                (["ro"] if m.read_only else []) + ([f"size={m.size_bytes}"] if m.size_bytes else [])
+            )
+            for m in spec.mounts
+            if m.type == "tmpfs"
+        }
+        or None,
+        "Isolation": "",
+        "CgroupnsMode": "private",
+        "Cgroup": "",
+        "CgroupParent": "",
+        "Runtime": "runc",
+    }
+
+
 def host_config(record: ContainerRecord) -> dict[str, Any]:
     spec = record.spec
     limits = spec.limits
@@ -117,7 +168,7 @@ def host_config(record: ContainerRecord) -> dict[str, Any]:
         {"Name": name, "Soft": value, "Hard": value}
         for name, value in (("nofile", limits.nofile), ("fsize", limits.fsize_bytes))
         if value is not None
-    ]
+    ] + [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in spec.options.ulimits]
     return {
         "AutoRemove": spec.auto_remove,
         "Binds": [
@@ -128,7 +179,7 @@ def host_config(record: ContainerRecord) -> dict[str, Any]:
         or None,
         "CapAdd": None,
         "CapDrop": None,
-        "LogConfig": {"Type": "json-file", "Config": {}},
+        **_options(spec),
         "Memory": limits.memory_bytes or 0,
         "NanoCpus": round(cpus * 1e9) if cpus else 0,
         "PidsLimit": limits.pids,
@@ -162,7 +213,38 @@ def _mount(mount: Mount) -> dict[str, Any]:
     return view
 
 
-def inspect(record: ContainerRecord) -> dict[str, Any]:
+def _health(health: Health | None) -> dict[str, Any]:
+    if health is None:
+        return {}
+    probes = [
+        {"Start": p.start, "End": p.end, "ExitCode": p.exit_code, "Output": p.output}
+        for p in health.log
+    ]
+    return {
+        "Health": {
+            "Status": str(health.status),
+            "FailingStreak": health.failing_streak,
+            "Log": probes,
+        }
+    }
+
+
+def _healthcheck(check: Healthcheck | None) -> dict[str, Any]:
+    if check is None:
+        return {}
+    return {
+        "Healthcheck": {
+            "Test": ["CMD", *check.command],
+            "Interval": round(check.interval_seconds * 1e9),
+            "Timeout": round(check.timeout_seconds * 1e9),
+            "StartPeriod": round(check.start_period_seconds * 1e9),
+            "StartInterval": round(check.start_interval_seconds * 1e9),
+            "Retries": check.retries,
+        }
+    }
+
+
+def inspect(record: ContainerRecord, health: Health | None = None) -> dict[str, Any]:
     spec = record.spec
     command = list(spec.command)
     image = image_of(record)
@@ -173,7 +255,7 @@ def inspect(record: ContainerRecord) -> dict[str, Any]:
         "Created": record.created_at,
         "Path": command[0],
         "Args": command[1:],
-        "State": _state(record),
+        "State": {**_state(record), **_health(health)},
         "Image": image_id(image),
         "ResolvConfPath": "",
         "HostnamePath": "",
@@ -207,12 +289,19 @@ def inspect(record: ContainerRecord) -> dict[str, Any]:
             "Entrypoint": None,
             "OnBuild": None,
             "Labels": labels_of(record),
+            "StopSignal": spec.options.stop_signal,
+            **_healthcheck(spec.options.healthcheck),
+            **(
+                {"StopTimeout": spec.options.stop_timeout}
+                if spec.options.stop_timeout is not None
+                else {}
+            ),
         },
         "NetworkSettings": networking.settings(record),
     }
 
 
-def summary(record: ContainerRecord) -> dict[str, Any]:
+def summary(record: ContainerRecord, health: Health | None = None) -> dict[str, Any]:
     """One entry of ``GET /containers/json``."""
     image = image_of(record)
     return {
@@ -225,7 +314,7 @@ def summary(record: ContainerRecord) -> dict[str, Any]:
         "Ports": networking.summary_ports(record),
         "Labels": labels_of(record),
         "State": record.status.value,
-        "Status": status_text(record),
+        "Status": status_text(record, health),
         "HostConfig": {"NetworkMode": networking.network_mode(record)},
         "NetworkSettings": {"Networks": networking.settings(record)["Networks"]},
         "Mounts": [],

@@ -38,6 +38,7 @@ from app.schemas.fields import (
 from app.schemas.limits import LimitsCreate, LimitsPublic, limits_public
 from app.schemas.networks import Alias, ContainerNetwork, NetworkName, PortCreate
 from runtime import ContainerRecord
+from runtime.options import Options
 from runtime.restarts import restart_count
 from runtime.security import capabilities
 from runtime.spec import (
@@ -292,6 +293,15 @@ class ContainerCreate(BaseModel):
     restart_policy: Annotated[
         RestartPolicyCreate | None, Field(description="Restart after an exit (default `no`).")
     ] = None
+    options: Annotated[
+        Options,
+        Field(
+            description="Stop signal and grace period, host namespaces (`pid`, `ipc`, "
+            "`uts`), /dev/shm size, supplementary groups, rlimits, namespaced sysctls, "
+            "devices, cgroup tuning (CPU shares, quota, cpuset, swap, reservation), log "
+            "driver: docs/limits.md."
+        ),
+    ] = Options()
 
     @field_validator("command", "entrypoint")
     @classmethod

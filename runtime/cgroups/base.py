@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from runtime.cgroups.fs import CgroupFs
+from runtime.options import NO_TUNING, Tuning
 from runtime.spec import Limits
 
 Kill = Callable[[int, int], None]
@@ -152,8 +153,9 @@ class Manager(abc.ABC):
         self.kill = kill
 
     @abc.abstractmethod
-    def create(self, name: str, limits: Limits) -> Cgroup:
-        """Create the cgroup ``name`` with ``limits`` (memory, pids, cpus)."""
+    def create(self, name: str, limits: Limits, tuning: Tuning = NO_TUNING) -> Cgroup:
+        """Create the cgroup ``name`` with ``limits`` (memory, pids, cpus) and
+        ``tuning`` (shares, quota, cpuset, swap, ...: runtime/options.py)."""
 
     def adopt(self, cgroup: Cgroup, name: str, limits: Limits) -> Cgroup:
         """A warm child's cgroup made a container's (runtime/launcher/pool.py):

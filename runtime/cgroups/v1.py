@@ -9,6 +9,13 @@ as ``cpu,cpuacct`` with symlinks; cgroups(7)):
     pids      pids.max, pids.current
     cpu       cpu.cfs_period_us, cpu.cfs_quota_us (sched-design-CFS, "CFS bandwidth")
     cpuacct   cpuacct.usage (user + system, in ns)
+    cpuset    cpuset.cpus, cpuset.mems: only for a container that asks for a
+              cpuset (its directory is made then; cpuset(7) wants both files
+              filled before a task may join, so they are copied from the parent)
+
+The ``Tuning`` of runtime/options.py adds cpu.shares, the CFS quota and
+period, memory.memsw.limit_in_bytes (MemorySwap), memory.soft_limit_in_bytes
+(MemoryReservation) and memory.swappiness.
 
 In each hierarchy the parent sits under the cgroup this process is in
 (``/proc/self/cgroup``), so containers stay inside whatever bounds the
@@ -18,15 +25,30 @@ service itself was given.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from runtime.cgroups.base import Cgroup, CgroupError, Kill, Manager, Stats
 from runtime.cgroups.fs import CgroupFs
+from runtime.options import NO_TUNING, Tuning
 from runtime.spec import Limits
 
 CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")
 CFS_PERIOD_US = 100_000
 #: The counters a reused cgroup starts again from (``adopt``).
 RESET_COUNTERS = (("cpuacct", "cpuacct.usage"), ("memory", "memory.max_usage_in_bytes"))
+#: ``Tuning`` field -> (controller, file).  The period before the quota: the
+#: kernel checks a quota against the period it has.  memsw is memory + swap,
+#: as Docker's MemorySwap (-1: no limit), written after the memory limit.
+TUNING_FILES = (
+    ("cpu_shares", "cpu", "cpu.shares"),
+    ("cpu_period_us", "cpu", "cpu.cfs_period_us"),
+    ("cpu_quota_us", "cpu", "cpu.cfs_quota_us"),
+    ("memory_swap_bytes", "memory", "memory.memsw.limit_in_bytes"),
+    ("memory_reservation_bytes", "memory", "memory.soft_limit_in_bytes"),
+    ("memory_swappiness", "memory", "memory.swappiness"),
+    ("cpuset_cpus", "cpuset", "cpuset.cpus"),
+    ("cpuset_mems", "cpuset", "cpuset.mems"),
+)
 
 
 class V1Cgroup(Cgroup):
@@ -90,27 +112,49 @@ class V1Manager(Manager):
             if self.fs.exists(mount):
                 base = os.path.join(mount, own.get(controller, "/").lstrip("/"))
                 self.parents[controller] = os.path.normpath(os.path.join(base, parent))
+        cpuset = os.path.join(root, "cpuset")
+        self.cpuset_parent: str | None = None
+        if self.fs.exists(cpuset):
+            base = os.path.join(cpuset, own.get("cpuset", "/").lstrip("/"))
+            self.cpuset_parent = os.path.normpath(os.path.join(base, parent))
 
-    def _dirs(self, name: str) -> dict[str, str]:
-        return {c: os.path.join(p, name) for c, p in self.parents.items()}
+    def _dirs(self, name: str, cpuset: bool = False) -> dict[str, str]:
+        dirs = {c: os.path.join(p, name) for c, p in self.parents.items()}
+        if self.cpuset_parent is not None:
+            path = os.path.join(self.cpuset_parent, name)
+            if cpuset or self.fs.exists(path):
+                dirs["cpuset"] = path
+        return dirs
 
-    def create(self, name: str, limits: Limits) -> V1Cgroup:
-        needed = {"memory": limits.memory_bytes, "pids": limits.pids, "cpu": limits.cpus}
+    def create(self, name: str, limits: Limits, tuning: Tuning = NO_TUNING) -> V1Cgroup:
+        cpuset = tuning.cpuset_cpus is not None or tuning.cpuset_mems is not None
+        needed = {
+            "memory": limits.memory_bytes or tuning.memory_reservation_bytes,
+            "pids": limits.pids,
+            "cpu": limits.cpus or tuning.cpu_shares or tuning.cpu_quota_us,
+        }
         for controller, value in needed.items():
             if value is not None and controller not in self.parents:
                 raise CgroupError(f"the {controller} controller is not mounted")
-        cgroup = V1Cgroup(name, self._dirs(name), self.fs, self.kill)
+        if cpuset and self.cpuset_parent is None:
+            raise CgroupError("the cpuset controller is not mounted")
+        cgroup = V1Cgroup(name, self._dirs(name, cpuset), self.fs, self.kill)
         try:
+            if cpuset:
+                self._cpuset_parent()
             for path in cgroup.paths:
                 self.fs.mkdir(path)
             self._apply(cgroup, limits)
+            self._tune(cgroup, tuning)
         except OSError as err:
             cgroup.remove()
             raise CgroupError(f"{err.filename or 'cgroup'}: {err.strerror}") from err
         return cgroup
 
-    def _apply(self, cgroup: V1Cgroup, limits: Limits) -> None:
-        def write(controller: str, name: str, value: int) -> None:
+    def _writer(self, cgroup: V1Cgroup) -> Callable[[str, str, int | str], None]:
+        """Writes one control file of ``cgroup``; an error names the file."""
+
+        def write(controller: str, name: str, value: int | str) -> None:
             path = cgroup._file(controller, name)
             assert path is not None
             try:
@@ -118,6 +162,10 @@ class V1Manager(Manager):
             except OSError as err:
                 raise OSError(err.errno, err.strerror, path) from err
 
+        return write
+
+    def _apply(self, cgroup: V1Cgroup, limits: Limits) -> None:
+        write = self._writer(cgroup)
         if limits.memory_bytes is not None:
             write("memory", "memory.limit_in_bytes", limits.memory_bytes)
             # memsw is memory+swap: the same value means no swap at all, so the
@@ -156,24 +204,52 @@ class V1Manager(Manager):
             raise CgroupError(f"{err.filename or 'cgroup'}: {err.strerror}") from err
         return adopted
 
+    def _cpuset_parent(self) -> None:
+        """Our cpuset parent, its cpus and mems filled from its own parent's
+        (cpuset(7): a new cpuset starts empty, and a task cannot join one)."""
+        assert self.cpuset_parent is not None
+        if not self.fs.exists(self.cpuset_parent):
+            self.fs.mkdir(self.cpuset_parent)
+        self._inherit(self.cpuset_parent)
+
+    def _inherit(self, path: str) -> None:
+        above = os.path.dirname(path)
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if not self.fs.read(os.path.join(path, name)).strip():
+                self.fs.write(os.path.join(path, name), self.fs.read(os.path.join(above, name)))
+
+    def _tune(self, cgroup: V1Cgroup, tuning: Tuning) -> None:
+        write = self._writer(cgroup)
+        for field, controller, name in TUNING_FILES:
+            value = getattr(tuning, field)
+            if value is not None and controller in cgroup.dirs:
+                write(controller, name, value)
+        if "cpuset" in cgroup.dirs:
+            self._inherit(cgroup.dirs["cpuset"])
+
     def open(self, name: str) -> V1Cgroup:
         return V1Cgroup(name, self._dirs(name), self.fs, self.kill)
 
     def leftovers(self) -> list[str]:
         names: set[str] = set()
-        for parent in self.parents.values():
+        for parent in self._all_parents():
             names.update(self.fs.subdirs(parent))
         return sorted(names)
 
     def parent_dirs(self) -> list[str]:
         unique: dict[str, str] = {}
-        for path in self.parents.values():
+        for path in self._all_parents():
             unique.setdefault(os.path.realpath(path), path)
         return list(unique.values())
 
+    def _all_parents(self) -> list[str]:
+        """The parents, with the cpuset one once a container has made it."""
+        extra = [self.cpuset_parent] if self.cpuset_parent else []
+        return list(self.parents.values()) + [p for p in extra if self.fs.exists(p)]
+
     def remove_parent(self) -> None:
         seen = set()
-        for parent in self.parents.values():
+        for parent in self._all_parents():
             real = os.path.realpath(parent)
             if real in seen:
                 continue

@@ -6,6 +6,11 @@
     cpu      cpu.max ("quota period"), cpu.stat ``usage_usec``
     kill     cgroup.kill (Linux 5.14) kills every process at once
 
+The ``Tuning`` of runtime/options.py: cpu.weight (from Docker's shares, as
+runc converts them), cpu.max with its own period, cpuset.cpus/mems (when the
+cpuset controller is enabled), memory.swap.max (swap alone: MemorySwap less
+the memory), memory.low (MemoryReservation); swappiness is v1 only.
+
 v2 allows processes only in leaf cgroups once controllers are enabled below
 ("no internal processes"), except in the root.  The parent is put under
 this process's own cgroup when that cgroup already delegates the
@@ -19,6 +24,7 @@ import os
 
 from runtime.cgroups.base import KILL_ROUNDS, Cgroup, CgroupError, Kill, Manager, Stats
 from runtime.cgroups.fs import CgroupFs
+from runtime.options import NO_TUNING, UNLIMITED, Tuning
 from runtime.spec import Limits
 
 CONTROLLERS = ("memory", "pids", "cpu")
@@ -123,10 +129,17 @@ class V2Manager(Manager):
             ) from err
         return parent
 
-    def create(self, name: str, limits: Limits) -> V2Cgroup:
+    def create(self, name: str, limits: Limits, tuning: Tuning = NO_TUNING) -> V2Cgroup:
         parent = self._ensure_parent()
         available = self._controllers(parent, "cgroup.subtree_control")
-        needed = {"memory": limits.memory_bytes, "pids": limits.pids, "cpu": limits.cpus}
+        if tuning.memory_swappiness is not None:
+            raise CgroupError("memory_swappiness: cgroup v2 has no per-cgroup swappiness")
+        needed = {
+            "memory": limits.memory_bytes or tuning.memory_reservation_bytes,
+            "pids": limits.pids,
+            "cpu": limits.cpus or tuning.cpu_shares or tuning.cpu_quota_us,
+            "cpuset": tuning.cpuset_cpus or tuning.cpuset_mems,
+        }
         for controller, value in needed.items():
             if value is not None and controller not in available:
                 raise CgroupError(f"the {controller} controller is not enabled in {parent}")
@@ -134,6 +147,7 @@ class V2Manager(Manager):
         try:
             self.fs.mkdir(cgroup.path)
             self._apply(cgroup, limits)
+            self._tune(cgroup, limits, tuning)
         except OSError as err:
             cgroup.remove()
             raise CgroupError(f"{err.filename or 'cgroup'}: {err.strerror}") from err
@@ -158,6 +172,31 @@ class V2Manager(Manager):
             quota = max(1000, round(limits.cpus * CPU_PERIOD_US))
             write("cpu.max", f"{quota} {CPU_PERIOD_US}")
 
+    def _tune(self, cgroup: V2Cgroup, limits: Limits, tuning: Tuning) -> None:
+        values: dict[str, str | None] = {
+            "cpuset.cpus": tuning.cpuset_cpus,
+            "cpuset.mems": tuning.cpuset_mems,
+            "memory.low": _text(tuning.memory_reservation_bytes),
+        }
+        if tuning.cpu_shares is not None:
+            # runc's ConvertCPUSharesToCgroupV2Value: 2..262144 onto 1..10000.
+            values["cpu.weight"] = str(1 + ((tuning.cpu_shares - 2) * 9999) // 262142)
+        if tuning.cpu_quota_us is not None or tuning.cpu_period_us is not None:
+            quota = "max" if tuning.cpu_quota_us is None else str(tuning.cpu_quota_us)
+            values["cpu.max"] = f"{quota} {tuning.cpu_period_us or CPU_PERIOD_US}"
+        swap = tuning.memory_swap_bytes
+        if swap is not None:
+            memory = limits.memory_bytes or 0
+            values["memory.swap.max"] = "max" if swap == UNLIMITED else str(swap - memory)
+        for name, value in values.items():
+            if value is None:
+                continue
+            path = os.path.join(cgroup.path, name)
+            try:
+                self.fs.write(path, value)
+            except OSError as err:
+                raise OSError(err.errno, err.strerror, path) from err
+
     def open(self, name: str) -> V2Cgroup:
         return V2Cgroup(name, os.path.join(self.parent, name), self.fs, self.kill)
 
@@ -172,3 +211,7 @@ class V2Manager(Manager):
             self.fs.rmdir(self.parent)
         except OSError:
             pass  # absent, or still has children: leave it
+
+
+def _text(value: int | None) -> str | None:
+    return None if value is None else str(value)

@@ -57,11 +57,14 @@ from runtime.launcher.messages import PoolReply
 from runtime.launcher.ready import Ready, Source
 from runtime.namespaces import DEFAULT_NAMESPACES, clone_flags
 from runtime.network.attachment import NONE
+from runtime.options import Options
 from runtime.procfs import process_start_time
 from runtime.security import devices, seccomp
 from runtime.spec import ContainerSpec, Limits
 
 log = logging.getLogger("mydocker.launcher")
+
+NO_OPTIONS = Options()
 
 #: After this many pooled children of one template failed in a row before
 #: their claim, the template is given up (logged): no clone loop.
@@ -78,6 +81,10 @@ def key(spec: ContainerSpec) -> Key | None:
         return None
     if spec.init:
         return None  # tini is bound into /dev by the root's steps (runtime/init.py)
+    if spec.options != NO_OPTIONS:
+        # Shared namespaces, devices, cgroup tuning, ulimits, groups
+        # (runtime/options.py): not applied to a pooled child yet.
+        return None
     if spec.network is not None and spec.network.mode != NONE:
         # The host's namespace, or a veth made between clone and the go byte
         # (runtime/launcher/plumbing.py): not pooled yet; only lo is.

@@ -28,6 +28,7 @@ import os
 import selectors
 import signal
 import socket
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,8 +43,15 @@ from runtime.launcher.ptyio import PtyIo
 from runtime.launcher.ready import Ready, Source
 from runtime.launcher.transport import Client, Transport
 from runtime.launchtrace import Stamps
-from runtime.namespaces import DEFAULT_NAMESPACES, Namespace, clone_flags, describe
+from runtime.namespaces import (
+    DEFAULT_NAMESPACES,
+    HOST_SHAREABLE,
+    Namespace,
+    clone_flags,
+    describe,
+)
 from runtime.network.attachment import HOST
+from runtime.options import Tuning
 from runtime.procfs import process_start_time
 from runtime.security import devices, seccomp, userns
 from runtime.spec import USERNS_SIZE, ContainerSpec, ExecSpec, Limits
@@ -107,7 +115,7 @@ class Spawner:
         if spec.network is not None and spec.network.ports:
             self.plumber.hold_ports(container_id, spec.network)  # a clash: nothing made yet
         try:
-            cgroup = self._make_cgroup(container_id, spec.limits)
+            cgroup = self._make_cgroup(container_id, spec.limits, spec.options.tuning)
         except BaseException:
             self.plumber.release(container_id)
             raise
@@ -192,15 +200,18 @@ class Spawner:
         entry.logs.paths = (paths.stdout, paths.stderr)
         return entry
 
-    def _make_cgroup(self, container_id: str, limits: Limits) -> cgroups.Cgroup | None:
+    def _make_cgroup(
+        self, container_id: str, limits: Limits, tuning: Tuning
+    ) -> cgroups.Cgroup | None:
+        needed = limits.needs_cgroup or tuning.needs_cgroup
         if self.cgroups is None:
-            if limits.needs_cgroup:
+            if needed:
                 raise RequestError(ErrorKind.FAILED, "cgroup: no cgroup controllers are mounted")
             return None
         try:
-            return self.cgroups.create(container_id, limits)
+            return self.cgroups.create(container_id, limits, tuning)
         except cgroups.CgroupError as err:
-            if limits.needs_cgroup:
+            if needed:
                 raise RequestError(ErrorKind.FAILED, f"cgroup: {err}") from err
             log.warning("%s runs without a cgroup (no accounting): %s", container_id, err)
             return None
@@ -225,7 +236,7 @@ class Spawner:
         behalf.  Without it (created, started later) the child waits for
         the go byte, and ``release`` sends both bytes at start."""
         stamps = stamps if stamps is not None else Stamps()
-        stdio = open_stdio(spec.tty, spec.stdin, paths)
+        stdio = open_stdio(spec.tty, spec.stdin, paths, discard=spec.options.log_driver == "none")
         opened: list[int] = []
         view = None
         try:
@@ -249,6 +260,9 @@ class Spawner:
             namespaces = DEFAULT_NAMESPACES
             if spec.network is not None and spec.network.mode == HOST:
                 namespaces &= ~Namespace.NEWNET  # the host's network namespace
+            for shared in spec.options.host_namespaces:
+                # Docker's --pid/--ipc/--uts host: that namespace is not made.
+                namespaces &= ~HOST_SHAREABLE[shared]
             if spec.security.userns_host_id is not None:
                 namespaces |= Namespace.NEWUSER
             flags_word = clone_flags(namespaces)
@@ -309,7 +323,7 @@ class Spawner:
             # The child waits for the joined byte before the first step done
             # on the command's behalf, so it runs none of the command yet,
             # and anything it forks later starts in the cgroups.
-            devices_cgroup = self.join(container_id, process.pid, cgroup)
+            devices_cgroup = self.join(container_id, process.pid, cgroup, _device_rules(spec))
             process.stamps.stamp("cgroup_joined")
             return devices_cgroup
         except BaseException as err:
@@ -332,7 +346,13 @@ class Spawner:
         if spec.network is not None and spec.network.bridged:
             self.plumber.plug(pid, spec.network)
 
-    def join(self, container_id: str, pid: int, cgroup: cgroups.Cgroup | None) -> str | None:
+    def join(
+        self,
+        container_id: str,
+        pid: int,
+        cgroup: cgroups.Cgroup | None,
+        extra_rules: tuple[str, ...] = (),
+    ) -> str | None:
         """Move the child into the container's cgroups and a devices cgroup.
 
         cgroups(7): writing a pid to ``cgroup.procs`` moves that process,
@@ -347,7 +367,7 @@ class Spawner:
         if not devices.available():
             log.warning("no v1 devices cgroup: %s may open any device node", container_id)
             return None
-        path = devices.create(container_id, self.devices_parent)
+        path = devices.create(container_id, self.devices_parent, extra=extra_rules)
         try:
             devices.join(path, pid)
         except BaseException:
@@ -482,8 +502,11 @@ class Spawner:
             self.transport.reply(client, req, reply)
 
 
-def open_stdio(tty: bool, stdin: bool, paths: Paths) -> terminal.Stdio:
-    """The child's fds 0/1/2 and the launcher's ends (see terminal.Stdio)."""
+def open_stdio(tty: bool, stdin: bool, paths: Paths, discard: bool = False) -> terminal.Stdio:
+    """The child's fds 0/1/2 and the launcher's ends (see terminal.Stdio).
+
+    With ``discard`` (the ``none`` log driver) the log files are made, and
+    stay empty: the output goes to /dev/null."""
     opened: list[int] = []
 
     def keep(fd: int) -> int:
@@ -496,6 +519,11 @@ def open_stdio(tty: bool, stdin: bool, paths: Paths) -> terminal.Stdio:
         # A tty merges stderr into stdout, as docker's does; the file
         # still exists so that reading logs needs no special case.
         err_fd = keep(os.open(paths.stderr, flags, 0o640))
+        if discard:
+            for fd in (out_fd, err_fd):
+                null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+                os.dup2(null, fd, inheritable=False)
+                os.close(null)
         if tty:
             os.close(err_fd)
             opened.remove(err_fd)
@@ -530,3 +558,16 @@ def _has_exited(pidfd: int) -> bool:
         return os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
         return True
+
+
+def _device_rules(spec: ContainerSpec) -> tuple[str, ...]:
+    """The devices cgroup rules a container adds to the defaults: its
+    ``DeviceCgroupRules`` and one per device it was given (the node's own
+    type and numbers, stat(2))."""
+    rules = list(spec.options.tuning.device_rules)
+    for device in spec.options.devices:
+        info = os.stat(device.host)
+        kind = "b" if stat.S_ISBLK(info.st_mode) else "c"
+        numbers = f"{os.major(info.st_rdev)}:{os.minor(info.st_rdev)}"
+        rules.append(f"{kind} {numbers} {device.permissions}")
+    return tuple(rules)

@@ -60,8 +60,11 @@ def parent_for(state_dir: str) -> str:
     return f"{PARENT}/{digest}"
 
 
-def create(container_id: str, parent: str = PARENT, root: str = ROOT) -> str:
-    """A cgroup for the container that denies all but ``ALLOWED``; its path."""
+def create(
+    container_id: str, parent: str = PARENT, root: str = ROOT, extra: tuple[str, ...] = ()
+) -> str:
+    """A cgroup for the container that denies all but ``ALLOWED`` and the
+    container's own ``extra`` rules (its devices, ``DeviceCgroupRules``); its path."""
     parent = os.path.join(root, parent)
     path = os.path.join(parent, container_id)
     try:
@@ -74,7 +77,7 @@ def create(container_id: str, parent: str = PARENT, root: str = ROOT) -> str:
         os.mkdir(path)
     try:
         _write(os.path.join(path, "devices.deny"), "a")
-        for rule in ALLOWED:
+        for rule in ALLOWED + extra:
             _write(os.path.join(path, "devices.allow"), rule)
     except BaseException:
         os.rmdir(path)

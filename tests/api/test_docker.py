@@ -20,10 +20,12 @@ from starlette.testclient import WebSocketDenialResponse
 
 from app.docker import containers
 from runtime import ContainerRecord, InvalidState, NameInUse, NotFound
+from runtime.health import Health, HealthStatus, Probe
 from runtime.images import Image
 from runtime.images.oci import ImageConfig
 from runtime.images.pull import PullProgress
 from runtime.images.registry import Credentials
+from runtime.options import Healthcheck, Options
 from runtime.spec import ContainerSpec, Limits, Status
 from tests.fakes.runtime import FakeRuntime
 
@@ -235,9 +237,46 @@ def test_limits_out_of_range_are_400s(client: TestClient, fake: FakeRuntime) -> 
     body = {"Image": "host", "Cmd": ["true"], "HostConfig": {"Memory": 1024}}
     got = client.post("/v1.47/containers/create", json=body)
     assert got.status_code == 400 and "memory_bytes" in got.json()["message"]
-    body["HostConfig"] = {"Ulimits": [{"Name": "core", "Soft": 0, "Hard": 0}]}
-    assert client.post("/v1.47/containers/create", json=body).status_code == 400
+    for ulimits, named in (
+        ([{"Name": "nofile", "Soft": 1, "Hard": 1}], "nofile"),
+        ([{"Name": "cores", "Soft": 0, "Hard": 0}], "ulimits.cores"),
+        ([{"Name": "core", "Soft": 2, "Hard": 1}], "ulimits.core"),
+    ):
+        body["HostConfig"] = {"Ulimits": ulimits}
+        got = client.post("/v1.47/containers/create", json=body)
+        assert got.status_code == 400 and named in got.json()["message"], got.text
     assert fake.commands() == []
+
+
+@pytest.mark.parametrize(
+    ("host", "named"),
+    [
+        ({"Sysctls": {"kernel.panic": "1"}}, "sysctls.kernel.panic"),
+        ({"CpuShares": 1}, "cpu_shares"),
+        ({"MemorySwappiness": 200}, "memory_swappiness"),
+        ({"GroupAdd": ["a b"]}, "group_add"),
+        ({"LogConfig": {"Type": "fluentd"}}, "logger: no log driver named 'fluentd'"),
+        ({"UTSMode": "container:x"}, "UTSMode"),
+    ],
+)
+def test_bad_options_are_400s_naming_them(
+    client: TestClient, fake: FakeRuntime, host: dict[str, object], named: str
+) -> None:
+    body = {"Image": "host", "Cmd": ["true"], "HostConfig": host}
+    got = client.post("/v1.47/containers/create", json=body)
+    assert got.status_code == 400 and named in got.json()["message"], got.text
+    assert fake.commands() == []
+
+
+def test_options_reach_the_runtime(client: TestClient, fake: FakeRuntime) -> None:
+    host = {"CpuShares": 256, "Sysctls": {"net.ipv4.ip_forward": "1"}, "PidMode": "host"}
+    body = {"Image": "host", "Cmd": ["true"], "HostConfig": host, "StopSignal": "SIGINT"}
+    assert client.post("/v1.47/containers/create", json=body).status_code == 201
+    [request] = [args[0] for name, args, _ in fake.calls if name == "create"]
+    options = request.options
+    assert options.tuning.cpu_shares == 256 and options.stop_signal == "SIGINT"
+    assert dict(options.sysctls) == {"net.ipv4.ip_forward": "1"}
+    assert options.host_namespaces == ("pid",)
 
 
 @pytest.mark.parametrize(
@@ -252,7 +291,7 @@ def test_limits_out_of_range_are_400s(client: TestClient, fake: FakeRuntime) -> 
             {"HostConfig": {"RestartPolicy": {"Name": "always", "MaximumRetryCount": 3}}},
             "restart policy 'always'",
         ),
-        ({"Healthcheck": {"Test": ["CMD", "true"]}}, "Healthcheck"),
+        ({"Healthcheck": {"Test": ["BOGUS", "true"]}}, "Healthcheck"),
         ({"HostConfig": {"SecurityOpt": ["apparmor=x"]}}, "SecurityOpt"),
     ],
 )
@@ -668,10 +707,13 @@ def test_prune_removes_the_exited_ones(client: TestClient, fake: FakeRuntime) ->
     assert fake.commands() == [("remove", ("f" * 64,), {})]
     labelled = client.post("/v1.47/containers/prune", params={"filters": '{"label": ["k"]}'})
     assert labelled.json()["ContainersDeleted"] == []
-    assert (
-        client.post("/v1.47/containers/prune", params={"filters": '{"until": ["1h"]}'}).status_code
-        == 400
-    )
+    for refused in ('{"name": ["x"]}', '{"until": ["someday"]}'):
+        got = client.post("/v1.47/containers/prune", params={"filters": refused})
+        assert got.status_code == 400
+    # Created after the cut-off: kept.
+    older = client.post("/v1.47/containers/prune", params={"filters": '{"until": ["946684800"]}'})
+    assert older.json()["ContainersDeleted"] == []
+    assert len(fake.commands()) == 1
 
 
 def test_stats_one_shot(client: TestClient, fake: FakeRuntime) -> None:
@@ -690,6 +732,34 @@ def test_stats_of_a_stopped_container_is_a_409(client: TestClient, fake: FakeRun
     fake.errors["stats"] = InvalidState("container is not running")
     got = client.get(f"/v1.47/containers/{ID}/stats?stream=0")
     assert got.status_code == 409
+
+
+def test_inspect_shows_health_and_the_options(client: TestClient, fake: FakeRuntime) -> None:
+    fake.health = Health(HealthStatus.unhealthy, 3, (Probe("a", "b", 1, "no"),))
+    body = client.get(f"/v1.47/containers/{ID}/json").json()
+    assert body["State"]["Health"] == {
+        "Status": "unhealthy",
+        "FailingStreak": 3,
+        "Log": [{"Start": "a", "End": "b", "ExitCode": 1, "Output": "no"}],
+    }
+    host = body["HostConfig"]
+    assert (host["Isolation"], host["CgroupnsMode"], host["ShmSize"]) == ("", "private", 64 << 20)
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {}}
+    assert body["Config"]["StopSignal"] == "SIGTERM" and body["Mounts"] == []
+    fake.health = None
+    assert "Health" not in client.get(f"/v1.47/containers/{ID}/json").json()["State"]
+
+
+def test_ps_shows_the_health(client: TestClient, fake: FakeRuntime) -> None:
+    options = Options(healthcheck=Healthcheck(("true",)))
+    spec = ContainerSpec(command=("sleep", "60"), hostname="h", options=options)
+    fake.record = dataclasses.replace(fake.record, spec=spec)
+    fake.health = Health(HealthStatus.healthy)
+    [entry] = client.get("/v1.47/containers/json").json()
+    assert entry["Status"].startswith("Up ") and entry["Status"].endswith(" (healthy)")
+    fake.health = Health()
+    [entry] = client.get("/v1.47/containers/json").json()
+    assert entry["Status"].endswith(" (health: starting)")
 
 
 def test_detach_keys_are_checked_where_they_are_given(client: TestClient) -> None:

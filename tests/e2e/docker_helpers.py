@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,15 @@ def run_docker(
         timeout=timeout,
         stdin=None if input is not None else subprocess.DEVNULL,
     )
+
+
+Docker = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def docker_runner(service: Service, config_dir: Path) -> Docker:
+    """``run_docker`` bound to a service and a config dir: a test's ``docker``."""
+
+    def call(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return run_docker(service, config_dir, *args, **kwargs)  # type: ignore[arg-type]
+
+    return call

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,3 +40,29 @@ def wait_for_output(client: httpx.Client, ref: str, text: str, timeout: float = 
     while text not in logs(client, str(ref)):
         assert time.monotonic() < deadline, f"{text!r} never appeared in the logs of {ref}"
         time.sleep(0.02)
+
+
+def run_schemathesis(args: list[str], cwd: Path, hooks: str, **env: str) -> str:
+    """``st run ARGS`` with our hooks module on the path; the report (stdout
+    and stderr), asserted to be a clean run.  Its cache of past crashes goes
+    to ``cwd``: every run starts afresh."""
+    st = Path(sys.executable).with_name("st")
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [str(st), "run", *args],
+        cwd=cwd,
+        env={
+            **os.environ,
+            "SCHEMATHESIS_HOOKS": hooks,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+            "NO_COLOR": "1",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    report = result.stdout + result.stderr
+    assert result.returncode == 0, report[-8000:]
+    assert "Runtime Error" not in report and "passed" in report
+    return report

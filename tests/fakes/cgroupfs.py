@@ -22,10 +22,14 @@ V1_FILES = {
         "memory.usage_in_bytes": "0\n",
         "memory.max_usage_in_bytes": "0\n",
         "memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n",
+        "memory.soft_limit_in_bytes": "9223372036854771712\n",
+        "memory.swappiness": "60\n",
     },
     "pids": {"pids.max": "max\n", "pids.current": "0\n"},
-    "cpu": {"cpu.cfs_period_us": "100000\n", "cpu.cfs_quota_us": "-1\n"},
+    "cpu": {"cpu.cfs_period_us": "100000\n", "cpu.cfs_quota_us": "-1\n", "cpu.shares": "1024\n"},
     "cpuacct": {"cpuacct.usage": "0\n"},
+    # cpuset(7): a new cpuset starts with both lists empty.
+    "cpuset": {"cpuset.cpus": "\n", "cpuset.mems": "\n"},
 }
 V2_FILES = {
     "cgroup.subtree_control": "\n",
@@ -38,6 +42,8 @@ V2_FILES = {
     "pids.max": "max\n",
     "pids.current": "0\n",
     "cpu.max": "max 100000\n",
+    "cpu.weight": "100\n",
+    "memory.low": "0\n",
     "cpu.stat": "usage_usec 0\nuser_usec 0\nsystem_usec 0\n",
 }
 

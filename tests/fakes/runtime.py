@@ -51,6 +51,7 @@ from runtime import (
     Selector,
 )
 from runtime.events import EventLog
+from runtime.health import Health
 from runtime.images import Image, normalize_name
 from runtime.images.pull import Progress, PullProgress
 from runtime.images.registry import Credentials
@@ -161,6 +162,8 @@ class FakeRuntime:
         exec_record: ExecRecord | None = None,
     ) -> None:
         self.calls: list[Call] = []
+        #: What ``health_of`` answers (runtime/health.py).
+        self.health: Health | None = None
         self.record = record or ContainerRecord(
             id=ID,
             name="web",
@@ -354,7 +357,7 @@ class FakeRuntime:
 
     @recorded
     def stop(
-        self, ref: str, timeout: float = 10.0, *, only_running: bool = False
+        self, ref: str, timeout: float | None = None, *, only_running: bool = False
     ) -> ContainerRecord:
         """With ``only_running``, the runtime's rule: ``NotModified`` unless it runs."""
         if only_running and (record := self._container(ref)).status != Status.running:
@@ -430,6 +433,20 @@ class FakeRuntime:
     @recorded
     def list_images(self) -> builtins.list[Image]:
         return self.images
+
+    @recorded
+    def kill_exec(self, ref: str, signal: int) -> None:
+        self.get_exec(ref)
+
+    @recorded
+    def health_of(self, ref: str) -> Health | None:
+        self._container(ref)
+        return self.health
+
+    @recorded
+    def writable_bytes(self, ref: str) -> int:
+        self._container(ref)
+        return 0
 
     @recorded
     def get_image(self, ref: str) -> Image:

@@ -8,6 +8,7 @@ import signal
 import pytest
 
 from runtime.cgroups import CgroupError, V1Manager
+from runtime.options import Tuning
 from runtime.spec import Limits
 from tests.fakes.cgroupfs import FakeCgroupFs
 
@@ -273,3 +274,50 @@ def test_adopt_onto_an_existing_name_is_a_cgroup_error(fake):
     m.create("c1", Limits(pids=1)).add(7)
     with pytest.raises(CgroupError):
         m.adopt(pooled, "c1", Limits())
+
+
+def test_tuning_writes_its_files(fake):
+    tuning = Tuning(
+        cpu_shares=512,
+        cpu_quota_us=50000,
+        cpu_period_us=200000,
+        memory_swap_bytes=-1,
+        memory_reservation_bytes=32 << 20,
+        memory_swappiness=10,
+    )
+    manager(fake).create("c1", Limits(memory_bytes=64 << 20), tuning)
+    written = dict(fake.writes)
+    assert written["cpu/mydocker-0123/c1/cpu.shares"] == "512"
+    assert written["cpu/mydocker-0123/c1/cpu.cfs_quota_us"] == "50000"
+    assert written["cpu/mydocker-0123/c1/cpu.cfs_period_us"] == "200000"
+    memory = "memory/session/abc/mydocker-0123/c1"
+    # memsw: first the memory limit (no swap), then what MemorySwap says.
+    memsw = [v for k, v in fake.writes if k == f"{memory}/memory.memsw.limit_in_bytes"]
+    assert memsw == [str(64 << 20), "-1"]
+    assert written[f"{memory}/memory.soft_limit_in_bytes"] == str(32 << 20)
+    assert written[f"{memory}/memory.swappiness"] == "10"
+
+
+def test_a_cpuset_is_made_only_when_asked_and_filled_from_above(fake):
+    fake.make_root(("memory", "pids", "cpu", "cpuacct", "cpuset"))
+    fake.put(f"{fake.root}/cpuset", "cpuset.cpus", "0-3\n")
+    fake.put(f"{fake.root}/cpuset", "cpuset.mems", "0\n")
+    m = manager(fake)
+    plain = m.create("c0", Limits())
+    assert "cpuset" not in plain.dirs
+    cgroup = m.create("c1", Limits(), Tuning(cpuset_cpus="1-2"))
+    parent = f"{fake.root}/cpuset/mydocker-0123"
+    assert cgroup.dirs["cpuset"] == f"{parent}/c1"
+    assert fake.get(f"{parent}/cpuset.cpus") == "0-3\n"  # copied, so a child may join
+    assert fake.get(f"{parent}/c1/cpuset.cpus") == "1-2"
+    assert fake.get(f"{parent}/c1/cpuset.mems") == "0\n"
+    # Found again by name (after a launcher restart), and removed with the rest.
+    assert m.open("c1").dirs["cpuset"] == f"{parent}/c1"
+    assert "c1" in m.leftovers()
+    assert m.open("c1").remove()
+    assert not os.path.exists(f"{parent}/c1")
+
+
+def test_a_cpuset_without_the_controller_is_an_error(fake):
+    with pytest.raises(CgroupError, match="cpuset controller is not mounted"):
+        manager(fake).create("c1", Limits(), Tuning(cpuset_mems="0"))

@@ -8,6 +8,7 @@ import signal
 import pytest
 
 from runtime.cgroups import CgroupError, V2Manager
+from runtime.options import Tuning
 from runtime.spec import Limits
 from tests.fakes.cgroupfs import FakeCgroupFs
 
@@ -182,3 +183,28 @@ def test_remove_empty_parents(fake):
     fake.mkdir(os.path.join(fake.root, "mydocker-gone"))
     assert m.remove_empty_parents() == [os.path.join(fake.root, "mydocker-gone")]
     assert m.parent_dirs() == [m.parent] and os.path.isdir(m.parent)
+
+
+def test_tuning_writes_its_v2_files(fake):
+    tuning = Tuning(
+        cpu_shares=1024,
+        cpu_quota_us=50000,
+        cpu_period_us=200000,
+        memory_swap_bytes=128 << 20,
+        memory_reservation_bytes=32 << 20,
+    )
+    manager(fake).create("c1", Limits(memory_bytes=64 << 20), tuning)
+    written = dict(fake.writes)
+    # runc's conversion of shares to a weight: 1024 -> 39.
+    assert written["mydocker-0123/c1/cpu.weight"] == "39"
+    assert written["mydocker-0123/c1/cpu.max"] == "50000 200000"
+    # v2's swap.max is swap alone: MemorySwap less the memory.
+    assert written["mydocker-0123/c1/memory.swap.max"] == str(64 << 20)
+    assert written["mydocker-0123/c1/memory.low"] == str(32 << 20)
+
+
+def test_swappiness_and_an_unenabled_cpuset_are_refused_on_v2(fake):
+    with pytest.raises(CgroupError, match="swappiness"):
+        manager(fake).create("c1", Limits(), Tuning(memory_swappiness=10))
+    with pytest.raises(CgroupError, match="cpuset controller is not enabled"):
+        manager(fake).create("c2", Limits(), Tuning(cpuset_cpus="0"))

@@ -219,3 +219,93 @@ def test_restart_policies_map_onto_the_native_one(
 def test_bad_restart_policies_are_refused(policy: dict[str, object]) -> None:
     with pytest.raises(DockerError):
         models.restart_policy(models.DockerHostConfig(RestartPolicy=policy))
+
+
+def _config(host: dict[str, object] | None = None, **top: object) -> models.ContainerConfig:
+    return models.ContainerConfig.model_validate(
+        {"Image": "busybox", "Cmd": ["true"], "HostConfig": host or {}, **top}
+    )
+
+
+def test_docker_options_map_onto_the_native_ones() -> None:
+    host = {
+        "CpuShares": 512,
+        "CpuQuota": 50000,
+        "CpuPeriod": 100000,
+        "CpusetCpus": "0",
+        "CpusetMems": "0",
+        "MemorySwap": 1 << 30,
+        "MemoryReservation": 1 << 25,
+        "MemorySwappiness": 10,
+        "GroupAdd": ["10", "audio"],
+        "PidMode": "host",
+        "IpcMode": "private",
+        "UTSMode": "host",
+        "ShmSize": 1 << 23,
+        "Ulimits": [
+            {"Name": "nofile", "Soft": 100, "Hard": 100},
+            {"Name": "nproc", "Soft": 10, "Hard": 20},
+        ],
+        "Sysctls": {"net.ipv4.ip_forward": "1"},
+        "Devices": [{"PathOnHost": "/dev/fuse", "PathInContainer": "", "CgroupPermissions": ""}],
+        "DeviceCgroupRules": ["c 42:* rmw"],
+        "LogConfig": {"Type": "local", "Config": {"max-size": "10m"}},
+    }
+    config = _config(host, StopSignal="SIGUSR1", StopTimeout=3)
+    models.refuse_unsupported(config)  # every one is implemented
+    assert models.options(config) == {
+        "host_namespaces": ["pid", "uts"],
+        "shm_size_bytes": 1 << 23,
+        "group_add": ["10", "audio"],
+        # nofile with Soft == Hard is the native limit (models.limits).
+        "ulimits": [{"name": "nproc", "soft": 10, "hard": 20}],
+        "sysctls": {"net.ipv4.ip_forward": "1"},
+        "devices": [{"host": "/dev/fuse", "target": "/dev/fuse", "permissions": "rwm"}],
+        "tuning": {
+            "cpu_shares": 512,
+            "cpu_quota_us": 50000,
+            "cpu_period_us": 100000,
+            "cpuset_cpus": "0",
+            "cpuset_mems": "0",
+            "memory_swap_bytes": 1 << 30,
+            "memory_reservation_bytes": 1 << 25,
+            "memory_swappiness": 10,
+            "device_rules": ["c 42:* rmw"],
+        },
+        "log_driver": "local",
+        "log_options": {"max-size": "10m"},
+        "stop_signal": "SIGUSR1",
+        "stop_timeout": 3,
+    }
+
+
+def test_zero_docker_options_are_the_defaults() -> None:
+    # What the CLI sends on every `docker run`: zeros, -1 swappiness, json-file.
+    config = _config(
+        {"MemorySwappiness": -1, "CpuQuota": 0, "LogConfig": {"Type": "", "Config": {}}}
+    )
+    assert models.options(config) == {
+        "host_namespaces": [],
+        "shm_size_bytes": None,
+        "group_add": [],
+        "ulimits": [],
+        "sysctls": {},
+        "devices": [],
+        "tuning": {"device_rules": []},
+        "log_driver": "json-file",
+        "log_options": {},
+    }
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ({"LogConfig": {"Type": "syslog"}}, "logger: no log driver named 'syslog' is registered"),
+        ({"PidMode": "container:abc"}, "HostConfig.PidMode 'container:abc'"),
+        ({"IpcMode": "none"}, "HostConfig.IpcMode 'none'"),
+    ],
+)
+def test_docker_options_we_cannot_honour_are_refused(host: dict[str, object], message: str) -> None:
+    with pytest.raises(DockerError, match=message) as caught:
+        models.options(_config(host))
+    assert caught.value.status == 400

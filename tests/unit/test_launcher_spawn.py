@@ -86,7 +86,7 @@ class FakeManager:
     def __init__(self, cgroup: FakeCgroup) -> None:
         self.cgroup = cgroup
 
-    def create(self, name: str, limits: Limits) -> FakeCgroup:
+    def create(self, name: str, limits: Limits, tuning: object = None) -> FakeCgroup:
         return self.cgroup
 
     def remove_parent(self) -> None:
