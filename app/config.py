@@ -51,6 +51,12 @@ class Settings:
     insecure_registries: tuple[str, ...] = ()
     #: Mirrors (base URLs) tried before Docker Hub for docker.io pulls.
     registry_mirrors: tuple[str, ...] = ()
+    #: ``host`` children the launcher keeps cloned ahead (docs/performance.md).
+    pool_size: int = 4
+
+
+#: Each pooled child is a process with its own namespaces and mounts.
+MAX_POOL_SIZE = 64
 
 
 class ConfigError(ValueError):
@@ -137,6 +143,12 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         type=int,
         default=_int_or_none(env.get("MYDOCKER_MAX_CONTAINERS")),
         help="containers created or running at once; beyond it POST /containers gets 429",
+    )
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=int(env.get("MYDOCKER_POOL_SIZE", Settings.pool_size)),
+        help="children of the host image kept cloned ahead of demand (0: none)",
     )
     parser.add_argument(
         "--max-body",
@@ -239,6 +251,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         raise ConfigError("--userns-range must hold at least 65536 ids")
     if args.max_containers is not None and args.max_containers < 1:
         raise ConfigError("--max-containers must be at least 1")
+    if not 0 <= args.pool_size <= MAX_POOL_SIZE:
+        raise ConfigError(f"--pool-size must be between 0 and {MAX_POOL_SIZE}")
     if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
         raise ConfigError("--metrics-port must be a TCP port (1-65535)")
     if args.max_body < 1 or args.max_upload < 1 or args.body_timeout <= 0:
@@ -264,6 +278,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         docker_network=args.docker_network,
         insecure_registries=tuple(args.insecure_registry),
         registry_mirrors=tuple(args.registry_mirror),
+        pool_size=args.pool_size,
     )
 
 

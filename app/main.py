@@ -139,6 +139,7 @@ class _Lifespan:
             meter=self.metrics.meter,
             on_launch=self.traces.on_launch,
             registry=RegistryOptions(settings.insecure_registries, settings.registry_mirrors),
+            pool_size=settings.pool_size,
         )
         # Before start: the reconcile reports the exits it finds.
         self._observe(app, started)

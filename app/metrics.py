@@ -37,7 +37,7 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app.errors import METHODS
@@ -69,7 +69,7 @@ class _RuntimeGauges(Collector):
     def __init__(self) -> None:
         self.runtime: Runtime | None = None
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         runtime = self.runtime
         if runtime is None:
             return
@@ -93,8 +93,46 @@ class _RuntimeGauges(Collector):
                 value=lag,
             )
 
+        yield from _pool_metrics(runtime)
+
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())
+
+
+def _pool_metrics(runtime: Runtime) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """The launcher's warm pool (docs/performance.md), read at scrape time."""
+    pool = runtime.pool_state()
+    if pool is None:
+        return
+    children = GaugeMetricFamily(
+        "mydocker_pool_children",
+        "Children the launcher holds cloned ahead of demand, by state.",
+        labels=["state"],
+    )
+    children.add_metric(["ready"], pool.ready)
+    children.add_metric(["filling"], pool.filling)
+    yield children
+    claims = CounterMetricFamily(
+        "mydocker_pool_claims",
+        "Launches that found a ready pooled child (hit) or took the cold path (miss).",
+        labels=["outcome"],
+    )
+    claims.add_metric(["hit"], pool.hits)
+    claims.add_metric(["miss"], pool.misses)
+    yield claims
+    if pool.rss_bytes:
+        yield GaugeMetricFamily(
+            "mydocker_pool_child_rss_bytes",
+            "Mean resident memory of a ready pooled child (VmRSS: pages still "
+            "shared copy-on-write with the launcher count in full).",
+            value=sum(pool.rss_bytes) / len(pool.rss_bytes),
+        )
+    if pool.fds:
+        yield GaugeMetricFamily(
+            "mydocker_pool_child_fds",
+            "Open fds of a ready pooled child (the most of any).",
+            value=max(pool.fds),
+        )
 
 
 class _Meter(Meter):

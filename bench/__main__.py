@@ -124,6 +124,10 @@ def has_image(service: Service, name: str) -> bool:
         return False
 
 
+def service_cpu(service: Service) -> dict[str, Any]:
+    return {"api": cpu_seconds(service.pid), "launcher": cpu_seconds(service.launcher_pid())}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if os.geteuid() != 0:
@@ -163,11 +167,18 @@ def main(argv: list[str] | None = None) -> int:
             )
             services.append(ballast)
             ballast.start()
+        cold = None
+        if "latency" in wanted:
+            cold = Service(work / "state-cold", extra_args=[*QUIET, "--pool-size", "0"])
+            services.append(cold)
+            cold.start()
         busybox = has_image(base, "busybox")
         if not busybox:
             result["notes"].append("the service has no busybox image: busybox rows not measured")
         host = HttpPeer(report.HOST, base.url, {"command": TRUE})
         peers.append(host)
+        if cold is not None:
+            peers.append(HttpPeer(report.HOST_COLD, cold.url, {"command": TRUE}))
         if busybox:
             peers.append(HttpPeer(report.BUSYBOX, base.url, {"command": TRUE, "image": "busybox"}))
             # issue 14: a pulled image's root is an overlay of its layers
@@ -209,18 +220,22 @@ def main(argv: list[str] | None = None) -> int:
 
         if "latency" in wanted:
             parts.log(f"latency: {args.runs} rounds of {len(chosen)} peers")
-            cpu_before = {
-                "api": cpu_seconds(base.pid),
-                "launcher": cpu_seconds(base.launcher_pid()),
-            }
+            measured = [base] if cold is None else [base, cold]
+            cpu_before = [service_cpu(svc) for svc in measured]
+            pool_before = parts.pool_claims(base)
             lat = parts.latency(chosen, args.runs, args.warmup)
-            cpu_after = {"api": cpu_seconds(base.pid), "launcher": cpu_seconds(base.launcher_pid())}
+            cpu_after = [service_cpu(svc) for svc in measured]
+            pool_after = parts.pool_claims(base)
             on_base = sum(
                 len(lat["samples"][name]) + args.warmup
                 for name in (report.HOST, report.BUSYBOX)
                 if name in lat["samples"]
             )
-            lat["cpu_ms_per_launch"] = parts.cpu_per_launch(cpu_before, cpu_after, on_base)
+            lat["cpu_ms_per_launch"] = parts.cpu_per_launch(cpu_before[0], cpu_after[0], on_base)
+            if cold is not None:
+                on_cold = len(lat["samples"].get(report.HOST_COLD, [])) + args.warmup
+                lat["cpu_ms_cold"] = parts.cpu_per_launch(cpu_before[1], cpu_after[1], on_cold)
+            lat["pool"] = {k: pool_after[k] - pool_before[k] for k in pool_after}
             lat["summary"] = {n: report.summarize(s) for n, s in lat["samples"].items() if s}
             result["latency"] = lat
         if "throughput" in wanted:

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from bench.peers import Peer, PeerError
 from bench.rawhttp import Connection
 from bench.service import Service, children_of, proc_status
@@ -74,6 +76,17 @@ def cpu_per_launch(
         * 1e3
         / launches,
     }
+
+
+def pool_claims(service: Service) -> dict[str, float]:
+    """The warm pool's hits and misses so far, from the service's /metrics."""
+    text = httpx.get(f"{service.url}/metrics", timeout=10).text
+    found = {"hits": 0.0, "misses": 0.0}
+    for line in text.splitlines():
+        for outcome, key in (("hit", "hits"), ("miss", "misses")):
+            if line.startswith(f'mydocker_pool_claims_total{{outcome="{outcome}"}} '):
+                found[key] = float(line.rsplit(" ", 1)[1])
+    return found
 
 
 # -- 2. throughput -------------------------------------------------------------

@@ -125,6 +125,9 @@ class HttpPeer(Peer):
         self.client.close()
 
 
+POOL_SIZE = 4
+
+
 class DirectPeer(Peer):
     """The runtime called in-process: create + wait, no HTTP (what HTTP adds)."""
 
@@ -135,7 +138,9 @@ class DirectPeer(Peer):
         from runtime.spec import CreateRequest
 
         self.request = CreateRequest(tuple(command))
-        self.runtime = Runtime.open(str(state_dir))
+        # The service's default warm pool (app/config.py), so that "what
+        # HTTP adds" compares a pooled launch with a pooled launch.
+        self.runtime = Runtime.open(str(state_dir), pool_size=POOL_SIZE)
         self.runtime.start()
 
     def once(self) -> float:

@@ -7,6 +7,8 @@ import statistics
 from typing import Any
 
 HOST = "mydocker host"
+#: The same launch on a service without a warm pool (every launch cold).
+HOST_COLD = "mydocker host cold"
 BUSYBOX = "mydocker busybox"
 LAYERED = "mydocker pulled (5 layers)"
 BALLAST = "mydocker host +ballast"
@@ -177,11 +179,19 @@ def table(result: dict[str, Any]) -> str:
                 f" {_fmt(ratio(s['median_ms'], lat[p]['median_ms'])) + 'x':>12}" for p in peers
             )
             lines.append(row)
-        cpu = result["latency"].get("cpu_ms_per_launch")
-        if cpu:
+        for key, label in (("cpu_ms_per_launch", "the service"), ("cpu_ms_cold", "cold")):
+            cpu = result["latency"].get(key)
+            if cpu:
+                lines.append(
+                    f"CPU per launch of {label} (ms): API {cpu['api']:.2f}, launcher "
+                    f"{cpu['launcher']:.2f}, containers {cpu['containers']:.2f} "
+                    "(children, clock ticks)"
+                )
+        pool = result["latency"].get("pool")
+        if pool:
             lines.append(
-                f"CPU per launch of the service (ms): API {cpu['api']:.2f}, launcher "
-                f"{cpu['launcher']:.2f}, containers {cpu['containers']:.2f} (children, clock ticks)"
+                f"Warm pool of the service: {pool['hits']:.0f} launches hit a ready child, "
+                f"{pool['misses']:.0f} missed (cold)"
             )
         for name, err in result["latency"].get("errors", {}).items():
             count = result["latency"].get("failures", {}).get(name, 0)

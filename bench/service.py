@@ -131,17 +131,25 @@ class Service:
 
 
 def find_launcher(state_dir: Path) -> int | None:
+    """The launcher's pid.  Its children share its command line until they
+    execve (a warm pool's children for their whole wait, runtime/pooled.py):
+    the launcher is the match whose parent is not a match."""
     needle = f"runtime.launcher\0--state-dir\0{state_dir}\0".encode()
+    found: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if needle in f.read():
-                    return int(entry)
-        except OSError:
+                if needle not in f.read():
+                    continue
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                # proc(5): the parent's pid is the 2nd field after the ")" of comm.
+                found[int(entry)] = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-    return None
+    roots = [pid for pid, parent in found.items() if parent not in found]
+    return min(roots) if roots else None
 
 
 def proc_status(pid: int | None) -> dict[str, int] | None:

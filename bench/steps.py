@@ -110,8 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--image", default=None, help="e.g. busybox (default: the service's default)")
     p.add_argument("--top", type=int, default=25)
+    p.add_argument(
+        "--pool-size", type=int, default=0, help="a warm pool: the claimed children's steps"
+    )
     args = p.parse_args(argv)
-    from runtime import Runtime, child
+    from runtime import Runtime, child, pooled
     from runtime.spec import CreateRequest
 
     work = Path(tempfile.mkdtemp(prefix="mydocker-steps-", dir="/var/tmp"))
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + 20
     while not (state / "launcher.sock").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    runtime = Runtime.open(str(state))
+    runtime = Runtime.open(str(state), pool_size=args.pool_size)
     runtime.start()
     request = CreateRequest(("/bin/true",), image=args.image)
     warmup = 5
@@ -150,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         if spec.rootfs is not None and spec.rootfs.lower is None:
             view = dict.fromkeys(spec.rootfs.binds, -1)
         fds = child.ChildFds(-1, -1, -1, -1, -1, view=view)
-        names = [name for name, _ in child._steps(spec, fds)]
+        if args.pool_size:  # a pooled child runs only its claim's steps (runtime/pooled.py)
+            names = [name for name, _ in pooled.claim_steps(spec, fds, None, started=True)]
+        else:
+            names = [name for name, _ in child._steps(spec, fds)]
         time.sleep(0.2)
     finally:
         runtime.close()
@@ -160,9 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     per_step: dict[str, list[float]] = {name: [] for name in names}
     with open(shm_path, "rb") as f:
         data = f.read()
-    for i in range(warmup, warmup + args.runs):
+    # Pooled children take their slot at their clone, ahead of their launch:
+    # read every slot a child wrote.
+    slots = range(SLOTS) if args.pool_size else range(warmup, warmup + args.runs)
+    for i in slots:
         base = (i % SLOTS) * RECORD
         count = int(struct.unpack_from("d", data, base)[0])
+        if count == 0:
+            continue
         for name, value in zip(
             names, struct.unpack_from(f"{count}d", data, base + 8), strict=False
         ):

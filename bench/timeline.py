@@ -87,7 +87,7 @@ def timed_launcher(argv: list[str]) -> int:
     spawn.libc.clone = clone  # type: ignore[attr-defined]
     child.run = around(2, None, child.run)  # type: ignore[assignment]
     child._wait_for_go = around(3, 4, child._wait_for_go)  # type: ignore[assignment]
-    child._wait_for_joined = around(6, 7, child._wait_for_joined)  # type: ignore[assignment]
+    child.wait_for_joined = around(6, 7, child.wait_for_joined)  # type: ignore[assignment]
     real_run_steps = child.run_steps
 
     def run_steps(steps: list[tuple[str, Callable[[], None]]], *args: Any, **kw: Any) -> Any:

@@ -8,8 +8,8 @@ holds both to it:
     RuntimeApi              every public method of ``Runtime``, signature for signature
       state_dir, events,    attributes: the state directory, the event log,
       volumes               the volume store (runtime/volumes.py)
-      life cycle            start, close, running_count, launcher_lag, reserve_released,
-                            stop_all
+      life cycle            start, close, running_count, launcher_lag, pool_state,
+                            reserve_released, stop_all
       paths                 container_dir, log_path, exec_dir, exec_log_path, pidfile_path
       containers            create, start_container, get, list, stats, kill, kill_many,
                             stop, open_pidfd, remove
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from runtime.images.registry import Credentials
     from runtime.imaging import RemoteImage, Removal
     from runtime.interactive import AttachTarget
+    from runtime.launcher.messages import PoolReply
     from runtime.records import ContainerRecord, ExecRecord, NetworkRecord
     from runtime.runtime import Runtime
     from runtime.selection import Selector
@@ -96,6 +97,8 @@ class RuntimeApi(Protocol):
     def running_count(self) -> int: ...
 
     def launcher_lag(self) -> float | None: ...
+
+    def pool_state(self) -> PoolReply | None: ...
 
     def reserve_released(self) -> bool: ...
 

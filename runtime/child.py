@@ -155,9 +155,19 @@ def _steps(
             else [("sethostname", lambda: socket.sethostname(spec.hostname))]
         ),
         *network_steps(spec.network),
+        *released_steps(spec, fds, tty_size),
+    ]
+
+
+def released_steps(
+    spec: ContainerSpec, fds: ChildFds, tty_size: tuple[int, int] | None = None
+) -> list[tuple[str, Callable[[], None]]]:
+    """From the wait for the joined byte to the last step before execve:
+    the same for a cold child and a pooled one (runtime/pooled.py)."""
+    return [
         # Nothing before this runs on the command's behalf; nothing after it
         # may run outside the container's cgroups (JOINED_BYTE).
-        ("wait for the cgroup join", lambda: _wait_for_joined(fds.sync_read)),
+        ("wait for the cgroup join", lambda: wait_for_joined(fds.sync_read)),
         ("set rlimits", lambda: _set_rlimits(spec.limits, spec.options.ulimits)),
         (f"chdir {spec.workdir}", lambda: os.chdir(spec.workdir)),
         *stdio_steps(fds, tty_size),
@@ -171,10 +181,10 @@ def network_steps(net: Attachment | None) -> list[tuple[str, Callable[[], None]]
     the launcher made before the go byte (runtime/launcher/plumbing.py).
     ``host`` mode shares the host's namespace: nothing to do there."""
     if net is None or net.mode == NONE:
-        return [("bring up lo", _loopback_up)]
+        return [("bring up lo", loopback_up)]
     if net.mode == HOST:
         return []
-    return [("bring up lo", _loopback_up), (f"configure {CONTAINER_IFNAME}", lambda: _eth0(net))]
+    return [("bring up lo", loopback_up), (f"configure {CONTAINER_IFNAME}", lambda: _eth0(net))]
 
 
 def _eth0(net: Attachment) -> None:
@@ -216,11 +226,7 @@ def run_steps(
 ) -> None:
     """Run named steps then execve; a failure is reported and ends the process."""
     try:
-        for step, action in steps:
-            try:
-                action()
-            except OSError as err:
-                raise SetupError(step, err.errno or errno.EIO) from err
+        run_named(steps)
         _exec(argv, environ)
     except SetupError as err:
         report(error_write, err)
@@ -228,6 +234,15 @@ def run_steps(
     except BaseException as err:  # noqa: BLE001 - the child must never unwind into glibc
         report(error_write, SetupError("setup", errno.EIO, repr(err)))
         os._exit(EXIT_SETUP_FAILED)
+
+
+def run_named(steps: list[tuple[str, Callable[[], None]]]) -> None:
+    """Run the steps in order; an OSError becomes the step's SetupError."""
+    for step, action in steps:
+        try:
+            action()
+        except OSError as err:
+            raise SetupError(step, err.errno or errno.EIO) from err
 
 
 def privilege_steps(
@@ -286,7 +301,7 @@ def _wait_for_go(fd: int) -> bool:
         return data == GO_BYTE
 
 
-def _wait_for_joined(fd: int) -> None:
+def wait_for_joined(fd: int) -> None:
     """Block until the parent has joined us to the container's cgroups.
 
     Anything but the byte (EOF: the launcher died) ends the child quietly,
@@ -323,7 +338,7 @@ _IFF_UP = 0x1
 _IFREQ = struct.Struct("16sH22x")
 
 
-def _loopback_up() -> None:
+def loopback_up() -> None:
     # netdevice(7): read the flags with SIOCGIFFLAGS, set IFF_UP, write back.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         req = fcntl.ioctl(sock, _SIOCGIFFLAGS, _IFREQ.pack(b"lo", 0))

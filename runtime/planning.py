@@ -10,6 +10,7 @@
     plan_rootfs      where the root goes: the host image's curated view
                      (runtime/images/hostview.py), or an overlay on an image
     make_root_dirs   the directories that plan needs, made once the container is admitted
+    pool_template    the spec the launcher's warm pool fills children for
 
 Every bad value raises ``InvalidArgument`` naming its field, before anything
 is recorded or made.
@@ -17,6 +18,7 @@ is recorded or made.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import stat
@@ -276,6 +278,20 @@ def check_options(request: CreateRequest, limits: Limits) -> None:
             raise InvalidField("options.devices", f"{device.host} does not exist") from None
         if not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
             raise InvalidField("options.devices", f"{device.host} is not a device node")
+
+
+def pool_template(planner: Planner, image: str) -> ContainerSpec:
+    """The spec a warm pool fills children for (runtime/launcher/pool.py):
+    a default container of ``image`` whose root is mounted under the
+    state dir's ``pool/layer`` (each child in its own mount namespace, so
+    they all share the one mount point); made here with its directories."""
+    request = CreateRequest(("true",), image=image)
+    spec = planner.container_spec("pool", request, planner.security(SecurityRequest()))
+    layer = os.path.join(planner.layout.state_dir, "pool", "layer")
+    os.makedirs(os.path.join(layer, LAYER_ROOT), mode=0o700, exist_ok=True)
+    assert spec.rootfs is not None
+    plan = dataclasses.replace(spec.rootfs, root=os.path.join(layer, LAYER_ROOT), layer=layer)
+    return dataclasses.replace(spec, rootfs=plan)
 
 
 def make_root_dirs(plan: RootfsPlan | None, owner: int | None) -> None:

@@ -70,8 +70,25 @@ def steps(spec: ContainerSpec, view: Mapping[str, int] | None = None) -> list[St
     ``view``: for the ``host`` image, the launcher's copies of the view's
     trees by path, masks in (runtime/images/viewtrees.py); without it the
     child clones the directories and mounts the masks itself."""
+    return prepared_steps(spec, view) + finishing_steps(spec)
+
+
+def prepared_steps(spec: ContainerSpec, view: Mapping[str, int] | None = None) -> list[Step]:
+    """Steps 1-5: all but the workdir and the read-only remount, which a
+    pooled child (runtime/pooled.py) runs only once it has its spec."""
     assert spec.rootfs is not None
     return _Assembly(spec, spec.rootfs, view).steps()
+
+
+def finishing_steps(spec: ContainerSpec) -> list[Step]:
+    """Step 6: the workdir, then the root read-only (host, ``read_only``)."""
+    assert spec.rootfs is not None
+    result: list[Step] = []
+    if spec.workdir != "/":
+        result.append((f"create workdir {spec.workdir}", lambda: _make_workdir(spec.workdir)))
+    if spec.rootfs.read_only or spec.rootfs.lower is None:
+        result.append(("make the root read-only", _root_read_only))
+    return result
 
 
 class _Assembly:
@@ -154,10 +171,6 @@ class _Assembly:
         for index, mount in enumerate(spec.all_mounts()):
             result.append((f"mount {mount.target}", self._user_mount(index, mount)))
         result.append(("mask /proc and /sys paths", paths.protect))
-        if spec.workdir != "/":
-            result.append((f"create workdir {spec.workdir}", self.make_workdir))
-        if plan.read_only or host:
-            result.append(("make the root read-only", self.root_read_only))
         return result
 
     # -- before pivot_root: the cwd is the new root once it is mounted -------
@@ -351,12 +364,14 @@ class _Assembly:
 
         return attach
 
-    def make_workdir(self) -> None:
-        if not os.path.lexists(self.spec.workdir):  # a file there fails in "chdir"
-            os.makedirs(self.spec.workdir, mode=0o755, exist_ok=True)
 
-    def root_read_only(self) -> None:
-        libc.mount_setattr("/", libc.MOUNT_ATTR_RDONLY)
+def _make_workdir(workdir: str) -> None:
+    if not os.path.lexists(workdir):  # a file there fails in "chdir"
+        os.makedirs(workdir, mode=0o755, exist_ok=True)
+
+
+def _root_read_only() -> None:
+    libc.mount_setattr("/", libc.MOUNT_ATTR_RDONLY)
 
 
 def _call(function: Callable[[str], None], path: str) -> Callable[[], None]:

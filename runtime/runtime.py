@@ -94,7 +94,7 @@ from runtime.layout import LOG_STREAMS, Layout
 from runtime.meters import Meter
 from runtime.networks import Networks
 from runtime.output import Output
-from runtime.planning import Planner
+from runtime.planning import Planner, pool_template
 from runtime.reconcile import Reconciler
 from runtime.records import (
     EXITED,
@@ -110,7 +110,7 @@ from runtime.restarts import Restarts
 from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.selection import Selector
 from runtime.signalling import KillResult, Signaller
-from runtime.spec import USERNS_SIZE, CreateRequest, ExecRequest, Limits
+from runtime.spec import DEFAULT_IMAGE, USERNS_SIZE, CreateRequest, ExecRequest, Limits, to_dict
 from runtime.volumes import VolumeStore, volumes_from
 
 log = logging.getLogger("mydocker.runtime")
@@ -145,8 +145,10 @@ class Runtime:
         on_launch: LaunchObserver | None = None,
         networks: Networks | None = None,
         registry: RegistryOptions | None = None,
+        pool_size: int = 0,
     ) -> None:
         """Compose the parts over the given stores and launcher (see ``open``)."""
+        self.pool_size = pool_size
         layout, records, images = stores.layout, stores.records, stores.images
         launcher, reserve, events = stores.launcher, stores.reserve, stores.events
         self.meter = meter or Meter()
@@ -203,6 +205,7 @@ class Runtime:
         meter: Meter | None = None,
         on_launch: LaunchObserver | None = None,
         registry: RegistryOptions | None = None,
+        pool_size: int = 0,
     ) -> Runtime:
         """The runtime of ``state_dir``, with its own stores and launcher client.
 
@@ -217,7 +220,9 @@ class Runtime:
         ``on_launch`` is called with each container's launcher round trip
         and the launcher's timeline of it (runtime/launchtrace.py), on the
         launching thread.  ``registry`` holds the insecure registries and
-        mirrors pulls use (runtime/imaging.py)."""
+        mirrors pulls use (runtime/imaging.py).  ``pool_size`` children of
+        the ``host`` image are kept warm by the launcher
+        (runtime/launcher/pool.py; 0: none)."""
         layout = Layout.of(state_dir)
         os.makedirs(layout.containers, mode=0o700, exist_ok=True)
         images = ImageStore(layout.images, max_image_bytes)
@@ -251,6 +256,7 @@ class Runtime:
             meter=meter,
             on_launch=on_launch,
             registry=registry,
+            pool_size=pool_size,
         )
         return runtime
 
@@ -277,6 +283,10 @@ class Runtime:
         self._reserve.ensure()
         self.images.prepare()
         self.volumes.prepare()
+        if self.pool_size > 0:
+            template = pool_template(self.planner, DEFAULT_IMAGE)
+            pooled = protocol.PoolTemplate(self.pool_size, to_dict(template))
+            self.launcher.pool = protocol.Pool((pooled,))
         self.launcher.connect()
         self.reconciler.reconcile()
         self.networks.restore()
@@ -316,6 +326,13 @@ class Runtime:
         except Unavailable:
             return None
         return time.monotonic() - started
+
+    def pool_state(self) -> protocol.PoolReply | None:
+        """The launcher's warm pool (metrics); None when it cannot be reached."""
+        try:
+            return self.launcher.request(protocol.Pool())
+        except Unavailable:
+            return None
 
     def reserve_released(self) -> bool:
         """Whether the space held back for recording exits was given up

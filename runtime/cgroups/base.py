@@ -2,7 +2,8 @@
 
 ``Cgroup``   one container: add(pid), stats(), procs(), kill_all(), remove()
 ``Manager``  the service instance's parent cgroup: create(), open(),
-             leftovers(), cleanup(), remove_parent(), remove_empty_parents()
+             adopt() (a warm child's cgroup renamed and reset), leftovers(),
+             cleanup(), remove_parent(), remove_empty_parents()
 ``Stats``    counters read from a cgroup (``None``: the kernel lacks the file)
 """
 
@@ -155,6 +156,13 @@ class Manager(abc.ABC):
     def create(self, name: str, limits: Limits, tuning: Tuning = NO_TUNING) -> Cgroup:
         """Create the cgroup ``name`` with ``limits`` (memory, pids, cpus) and
         ``tuning`` (shares, quota, cpuset, swap, ...: runtime/options.py)."""
+
+    def adopt(self, cgroup: Cgroup, name: str, limits: Limits) -> Cgroup:
+        """A warm child's cgroup made a container's (runtime/launcher/pool.py):
+        renamed to ``name``, ``limits`` written, its counters reset to what
+        a new cgroup shows.  A driver that cannot reset them refuses
+        (CgroupError), and the pool stays off."""
+        raise CgroupError(f"the cgroup {self.version} driver cannot reuse a cgroup")
 
     @abc.abstractmethod
     def open(self, name: str) -> Cgroup:

@@ -53,6 +53,11 @@ class CgroupFs:
         though they list control files (cgroups(7))."""
         os.rmdir(path)
 
+    def rename(self, path: str, new: str) -> None:
+        """Rename a cgroup within its parent (rename(2); kernfs allows it for
+        a cgroup directory, its processes and limits stay)."""
+        os.rename(path, new)
+
     def subdirs(self, path: str) -> list[str]:
         try:
             return sorted(e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False))

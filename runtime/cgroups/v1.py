@@ -34,6 +34,8 @@ from runtime.spec import Limits
 
 CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")
 CFS_PERIOD_US = 100_000
+#: The counters a reused cgroup starts again from (``adopt``).
+RESET_COUNTERS = (("cpuacct", "cpuacct.usage"), ("memory", "memory.max_usage_in_bytes"))
 #: ``Tuning`` field -> (controller, file).  The period before the quota: the
 #: kernel checks a quota against the period it has.  memsw is memory + swap,
 #: as Docker's MemorySwap (-1: no limit), written after the memory limit.
@@ -176,6 +178,31 @@ class V1Manager(Manager):
         if limits.cpus is not None:
             write("cpu", "cpu.cfs_period_us", CFS_PERIOD_US)
             write("cpu", "cpu.cfs_quota_us", max(1000, round(limits.cpus * CFS_PERIOD_US)))
+
+    def adopt(self, cgroup: Cgroup, name: str, limits: Limits) -> V1Cgroup:
+        """Rename the cgroup in each hierarchy, write ``limits``, reset the counters.
+
+        cgroup-v1/cpuacct.rst: writing 0 to ``cpuacct.usage`` resets it;
+        cgroup-v1/memory.rst: writing to ``memory.max_usage_in_bytes``
+        resets the peak to the current usage.  ``memory.usage_in_bytes`` is
+        the warm child's own pages, which its execve gives back."""
+        assert isinstance(cgroup, V1Cgroup)
+        adopted = V1Cgroup(name, self._dirs(name), self.fs, self.kill)
+        try:
+            seen: set[str] = set()
+            for controller, path in cgroup.dirs.items():
+                real = os.path.realpath(path)
+                if real not in seen:  # co-mounted: one directory, one rename
+                    seen.add(real)
+                    self.fs.rename(path, adopted.dirs[controller])
+            self._apply(adopted, limits)
+            for controller, counter in RESET_COUNTERS:
+                counter_path = adopted._file(controller, counter)
+                if counter_path is not None and self.fs.exists(counter_path):
+                    self.fs.write(counter_path, "0")
+        except OSError as err:
+            raise CgroupError(f"{err.filename or 'cgroup'}: {err.strerror}") from err
+        return adopted
 
     def _cpuset_parent(self) -> None:
         """Our cpuset parent, its cpus and mems filled from its own parent's

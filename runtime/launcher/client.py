@@ -94,6 +94,9 @@ class LauncherClient:
         self._ids = itertools.count(1)
         self._closing = False
         self.launcher_pid: int | None = None
+        #: Sent after every hello, so a restarted launcher fills its warm
+        #: pool again (runtime/launcher/pool.py); None: no pool asked for.
+        self.pool: protocol.Pool | None = None
 
     # -- connection -----------------------------------------------------
     def connect(self) -> None:
@@ -119,6 +122,8 @@ class LauncherClient:
         self.launcher_pid = hello.pid
         if hello.version != protocol.VERSION:
             raise Unavailable(f"the launcher speaks protocol {hello.version}")
+        if self.pool is not None:
+            self.request(self.pool)
 
     def _try_connect(self) -> socket.socket | None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)

@@ -73,6 +73,39 @@ class HelloReply(Reply):
 
 
 @dataclass(frozen=True)
+class PoolReply(Reply):
+    """The warm pool's state (runtime/launcher/pool.py ``PoolStats``)."""
+
+    ready: int
+    filling: int
+    hits: int
+    misses: int
+    rss_bytes: tuple[int, ...] = ()
+    fds: tuple[int, ...] = ()
+
+    def to_wire(self) -> Wire:
+        return {
+            "ready": self.ready,
+            "filling": self.filling,
+            "hits": self.hits,
+            "misses": self.misses,
+            "rss_bytes": list(self.rss_bytes),
+            "fds": list(self.fds),
+        }
+
+    @classmethod
+    def from_wire(cls, message: Mapping[str, Any]) -> PoolReply:
+        return cls(
+            int(message["ready"]),
+            int(message["filling"]),
+            int(message["hits"]),
+            int(message["misses"]),
+            tuple(int(v) for v in message.get("rss_bytes", ())),
+            tuple(int(v) for v in message.get("fds", ())),
+        )
+
+
+@dataclass(frozen=True)
 class ExecError:
     """A set-up step that failed before execve (runtime/child.py, ``report``)."""
 

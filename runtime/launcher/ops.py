@@ -2,7 +2,7 @@
 
     Ops.handler(op) -> the method for a decoded request, from one table:
     hello, list, create, start, exec, kill, kill_many, write, close_stdin,
-    resize, stats, ack
+    resize, stats, ack, pool
 
 A method returns the op's reply, or None when the reply comes later (a
 launch is answered once execve has happened, spawn.py's error pipe), and
@@ -19,6 +19,7 @@ from typing import Any
 from runtime import cgroups
 from runtime.launcher import protocol as p
 from runtime.launcher.entry import CREATED, RUNNING, Entry
+from runtime.launcher.pool import Pool, Template
 from runtime.launcher.ptyio import PtyIo
 from runtime.launcher.spawn import Paths, Spawner
 from runtime.launcher.transport import Client
@@ -30,10 +31,16 @@ Handler = Callable[[Client, int, Any], p.Reply | None]
 
 class Ops:
     def __init__(
-        self, entries: dict[str, Entry], spawner: Spawner, pty: PtyIo, watch: Watch
+        self,
+        entries: dict[str, Entry],
+        spawner: Spawner,
+        pty: PtyIo,
+        watch: Watch,
+        warm: Pool | None = None,
     ) -> None:
         self.entries = entries
         self.spawner = spawner
+        self.warm = warm
         self.pty = pty
         self.watch = watch
         self._table: dict[type[p.Request[Any]], Handler] = {
@@ -49,6 +56,7 @@ class Ops:
             p.Resize: self.resize,
             p.Stats: self.stats,
             p.Ack: self.ack,
+            p.Pool: self.pool,
         }
 
     def handler(self, op: p.Request[Any]) -> Handler:
@@ -161,6 +169,16 @@ class Ops:
         return p.StatsReply(
             stats.memory_bytes, stats.memory_peak_bytes, stats.cpu_seconds, stats.pids
         )
+
+    def pool(self, client: Client, req: int, op: p.Pool) -> p.PoolReply:
+        """Configure the warm pool, then say how it stands."""
+        if self.warm is None:
+            return p.PoolReply(0, 0, 0, 0)
+        if op.templates is not None:
+            self.warm.configure(
+                [Template(from_dict(ContainerSpec, t.spec), t.size) for t in op.templates]
+            )
+        return self.warm.stats()
 
     def ack(self, client: Client, req: int, op: p.Ack) -> p.Done:
         entry = self.entries.get(op.id)

@@ -31,6 +31,11 @@ ops (request class -> reply class, wire keys):
                                                 memory_peak_bytes, cpu_seconds, pids}}
                                                 (ErrorKind.INVALID_STATE unless running)
     List        list                         -> ListReply {containers: [EntryInfo, ...]}
+    Pool        pool {templates?: [{size, spec}, ...]}
+                                             -> PoolReply {ready, filling, hits, misses,
+                                                rss_bytes, fds}  (the warm pool,
+                                                launcher/pool.py; without templates:
+                                                its state only)
     Ack         ack {id}                     -> Done   the client recorded the exit: forget it
 errors:
     ErrorReply  {kind: ErrorKind, error, errno?}
@@ -66,6 +71,7 @@ from runtime.launcher.messages import (
     KillManyReply,
     Launched,
     ListReply,
+    PoolReply,
     Reply,
     Results,
     StatsReply,
@@ -82,6 +88,8 @@ __all__ = [
     "Create",
     "Exec",
     "Hello",
+    "Pool",
+    "PoolTemplate",
     "Kill",
     "KillMany",
     "List",
@@ -108,6 +116,7 @@ __all__ = [
     "KillManyReply",
     "Launched",
     "ListReply",
+    "PoolReply",
     "Reply",
     "Results",
     "StatsReply",
@@ -160,6 +169,37 @@ class Hello(Request[HelloReply]):
 class List(Request[ListReply]):
     OP = "list"
     REPLY = ListReply
+
+
+@dataclass(frozen=True)
+class PoolTemplate:
+    """Keep ``size`` children warm for containers like ``spec`` (a
+    ContainerSpec's ``to_dict`` form)."""
+
+    size: int
+    spec: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Pool(Request[PoolReply]):
+    """Configure the warm pool (``templates``), or only read its state (None)."""
+
+    OP = "pool"
+    REPLY = PoolReply
+    templates: tuple[PoolTemplate, ...] | None = None
+
+    def to_wire(self) -> Wire:
+        if self.templates is None:
+            return {"op": self.OP}
+        templates = [{"size": t.size, "spec": t.spec} for t in self.templates]
+        return {"op": self.OP, "templates": templates}
+
+    @classmethod
+    def decode(cls, message: Mapping[str, Any]) -> Pool:
+        templates = message.get("templates")
+        if templates is None:
+            return cls()
+        return cls(tuple(PoolTemplate(int(t["size"]), t["spec"]) for t in templates))
 
 
 def _tty_size(value: Any) -> tuple[int, int] | None:
@@ -363,6 +403,7 @@ for _op in (
     Resize,
     Stats,
     Ack,
+    Pool,
 ):
     OPS[_op.OP] = _op
 

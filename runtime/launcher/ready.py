@@ -23,6 +23,7 @@ class Source(enum.Enum):
     PTY = "pty"  # the pty master has output, or takes input (ptyio.py)
     STDIN = "stdin"  # the stdin pipe takes input (ptyio.py)
     INOTIFY = "inotify"  # a log file grew (watch.py)
+    POOL = "pool"  # a pooled child is ready, or died unclaimed (pool.py)
 
 
 @dataclass(frozen=True)

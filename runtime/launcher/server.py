@@ -4,6 +4,7 @@
     ├── transport.py    the listener and the clients' sockets
     ├── ops.py          what each request does (one table of ops)
     ├── spawn.py        clone, fork for exec, cgroup join, release, error pipe
+    ├── pool.py         children cloned ahead, filled when the loop is idle
     ├── reaper.py       reap, accounting, cgroup removal
     ├── ptyio.py        pty masters and stdin pipes
     └── watch.py        inotify log index, timeout and output limits
@@ -33,6 +34,7 @@ from runtime import cgroups
 from runtime.launcher import protocol, watch
 from runtime.launcher.entry import Entry
 from runtime.launcher.ops import Ops
+from runtime.launcher.pool import Pool
 from runtime.launcher.ptyio import PtyIo
 from runtime.launcher.ready import Source
 from runtime.launcher.reaper import Reaper
@@ -77,12 +79,26 @@ class Launcher:
             self.spawner.read_error_pipe,
             cgroup_manager,
         )
-        self.ops = Ops(self.entries, self.spawner, self.pty, self.watch)
+        self.pool = Pool(self.selector, cgroup_manager, devices_parent, self.spawner.views)
+        self.spawner.pool = self.pool
+        self.ops = Ops(self.entries, self.spawner, self.pty, self.watch, self.pool)
 
     # -- the loop -------------------------------------------------------
     def serve_forever(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self.pool.drain()
+
+    def _loop(self) -> None:
         while True:
-            self.turn(self.selector.select(timeout=self._select_timeout()))
+            # A pool short of children is filled only when a select finds
+            # nothing to do: a fill never delays a request or an exit.
+            filling = self.pool.wants_fill()
+            ready = self.selector.select(timeout=0 if filling else self._select_timeout())
+            self.turn(ready)
+            if filling and not ready:
+                self.pool.fill_one()
             self.watch.record()
             self.transport.flush_all()
             watch.enforce(self.entries.values())

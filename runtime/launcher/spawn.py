@@ -3,6 +3,8 @@
     Spawner
     ├── clone        cgroup, stdio, sync + error pipes, clone(2), pidfile, id
     │                maps, go byte, cgroup join -> a new Entry, adopted
+    ├── _claim       or a warm child of the pool (pool.py): its cgroup adopted,
+    │                pidfile, the spec and stdio fds on its channel
     ├── fork_exec    an exec: fork, then runtime/nsexec.py joins the container
     ├── join         the child into its cgroups and a devices cgroup
     ├── release      the joined byte (and the go byte unless it went at clone)
@@ -31,8 +33,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from runtime import cgroups, child, libc, nsexec, pids, terminal
+from runtime import cgroups, child, libc, nsexec, pids, pooled, terminal
 from runtime.images.viewtrees import ViewTrees
+from runtime.launcher import pool
 from runtime.launcher.entry import RUNNING, Entry, Process
 from runtime.launcher.plumbing import Plumber
 from runtime.launcher.protocol import EntryKind, ErrorKind, ExecError, Launched, RequestError
@@ -89,6 +92,8 @@ class Spawner:
         self.devices_parent = devices_parent
         #: The host image's view, prepared once and copied per container.
         self.views = ViewTrees()
+        #: Children cloned ahead (pool.py); set by the launcher, None: always cold.
+        self.pool: pool.Pool | None = None
 
     # -- containers -----------------------------------------------------
     def clone(
@@ -102,6 +107,11 @@ class Spawner:
     ) -> Entry:
         stamps = Stamps()
         stamps.stamp("received")
+        warm = self.pool.claim(spec) if self.pool is not None else None
+        if warm is not None:
+            claimed = self._claim(container_id, spec, paths, pidfile, tty_size, go, warm, stamps)
+            if claimed is not None:
+                return claimed
         if spec.network is not None and spec.network.ports:
             self.plumber.hold_ports(container_id, spec.network)  # a clash: nothing made yet
         try:
@@ -120,6 +130,73 @@ class Spawner:
             raise
         entry.limiting.limits = spec.limits
         entry.limiting.cgroup = cgroup
+        entry.logs.paths = (paths.stdout, paths.stderr)
+        return entry
+
+    def _claim(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        paths: Paths,
+        pidfile: str | None,
+        tty_size: tuple[int, int] | None,
+        go: bool,
+        warm: pool.Warm,
+        stamps: Stamps,
+    ) -> Entry | None:
+        """A pooled child made the container (runtime/launcher/pool.py): its
+        cgroup renamed, limited and reset, the pid file, then the spec and
+        the stdio fds on its channel.  Unless ``go``, the child waits for the
+        joined byte (``release``, at start) after its spec-dependent steps.
+        None when the child cannot be used (its cgroup refused, it died):
+        the cold path."""
+        assert self.pool is not None
+        try:
+            if warm.cgroup is not None:
+                assert self.cgroups is not None
+                warm.cgroup = self.cgroups.adopt(warm.cgroup, container_id, spec.limits)
+            if warm.devices_cgroup is not None:
+                warm.devices_cgroup = devices.rename(warm.devices_cgroup, container_id)
+            stdio = open_stdio(spec.tty, spec.stdin, paths)
+        except (cgroups.CgroupError, FileExistsError) as err:
+            log.warning("%s: a pooled child's cgroup cannot be used: %s", container_id, err)
+            self.pool.discard(warm)
+            return None
+        except BaseException:
+            self.pool.discard(warm)
+            raise
+        try:
+            if pidfile is not None:
+                # Before the spec goes: if we die from here on, the API finds
+                # the child by this file and kills it (runtime/pids.py).
+                pids.write_pidfile(pidfile, warm.pid, warm.pid_start_time)
+            message = pooled.claim_message(spec, tty_size, started=go)
+            socket.send_fds(warm.channel, [message], list(stdio.child_fds))
+        except BaseException as err:
+            close_stdio(stdio)
+            self.pool.discard(warm)
+            if isinstance(err, (BrokenPipeError, ConnectionError)):
+                log.warning("%s: a pooled child died at its claim; cloning", container_id)
+                return None
+            raise
+        stamps.stamp("go_sent")
+        for fd in stdio.child_fds:
+            os.close(fd)
+        warm.channel.close()
+        process = Process(
+            warm.pid,
+            warm.pidfd,
+            warm.pid_start_time,
+            warm.sync_write,
+            warm.error_read,
+            go_sent=True,
+            devices_cgroup=warm.devices_cgroup,
+            stamps=stamps,
+        )
+        entry = Entry(container_id, process, spec=spec)
+        self._adopt(entry, stdio)
+        entry.limiting.limits = spec.limits
+        entry.limiting.cgroup = warm.cgroup
         entry.logs.paths = (paths.stdout, paths.stderr)
         return entry
 

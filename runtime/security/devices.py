@@ -85,6 +85,14 @@ def create(
     return path
 
 
+def rename(path: str, container_id: str) -> str:
+    """A warm child's devices cgroup renamed to the container's id (the pool,
+    runtime/launcher/pool.py); its rules and process stay.  The new path."""
+    new = os.path.join(os.path.dirname(path), container_id)
+    os.rename(path, new)
+    return new
+
+
 def join(path: str, pid: int) -> None:
     """Move ``pid`` (and the threads it will have) into the cgroup."""
     _write(os.path.join(path, "cgroup.procs"), str(pid))

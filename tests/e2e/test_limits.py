@@ -195,7 +195,9 @@ def slow_join_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serv
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    svc = Service(state_dir=state, port=free_port())
+    # The cold path's join: a pooled child is joined before it is claimed
+    # (tests/e2e/test_pool.py checks the command's cgroups there).
+    svc = Service(state_dir=state, port=free_port(), extra_args=["--pool-size", "0"])
     try:
         deadline = time.monotonic() + 20
         while not (state / "launcher.sock").exists():
@@ -320,6 +322,9 @@ def test_a_new_launcher_removes_the_cgroups_a_dead_one_left(own_service) -> None
     """The launcher died (SIGKILL): its containers can be neither reaped nor
     reported.  The launcher the service starts next kills what is in their
     cgroups and removes them."""
+    # No pool: its children's cgroups would keep the parent (test_pool.py
+    # checks that a dead launcher's pooled cgroups go).
+    own_service.extra_args = ["--pool-size", "0"]
     own_service.start()
     with httpx.Client(base_url=own_service.url, timeout=60) as client:
         body = {"command": ["sleep", "30.4245"], "limits": {"pids": 8}}

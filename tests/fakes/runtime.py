@@ -56,6 +56,7 @@ from runtime.images import Image, normalize_name
 from runtime.images.pull import Progress, PullProgress
 from runtime.images.registry import Credentials
 from runtime.imaging import RemoteImage, Removal
+from runtime.launcher.messages import PoolReply
 from runtime.records import NetworkRecord
 from runtime.signals import parse_signal
 from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Status
@@ -271,6 +272,10 @@ class FakeRuntime:
     @recorded
     def launcher_lag(self) -> float | None:
         return 0.0001
+
+    @recorded
+    def pool_state(self) -> PoolReply | None:
+        return PoolReply(ready=2, filling=1, hits=5, misses=3, rss_bytes=(4096, 8192), fds=(6, 6))
 
     @recorded
     def reserve_released(self) -> bool:
@@ -500,8 +505,9 @@ class FakeRuntime:
 
     @recorded
     def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage:
-        return RemoteImage("application/vnd.oci.image.manifest.v1+json", "sha256:" + "0" * 64,
-                           2, "amd64", "linux")
+        return RemoteImage(
+            "application/vnd.oci.image.manifest.v1+json", "sha256:" + "0" * 64, 2, "amd64", "linux"
+        )
 
     # -- networks -------------------------------------------------------
     @recorded

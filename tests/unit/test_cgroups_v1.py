@@ -245,6 +245,37 @@ def test_remove_empty_parents_spares_busy_ones_and_ours(fake):
         assert not os.path.exists(os.path.join(base, "mydocker-empty"))
 
 
+def test_adopt_renames_limits_and_resets_a_pooled_cgroup(fake):
+    """The warm pool (runtime/launcher/pool.py): a child's cgroup becomes the
+    container's, with its limits and fresh counters, its process kept."""
+    m = manager(fake)
+    pooled = m.create("pool-1-1", Limits())
+    pooled.add(4242)
+    for path in pooled.paths:
+        if path.startswith(f"{fake.root}/cpuacct"):
+            fake.put(path, "cpuacct.usage", "123456789\n")
+    fake.writes.clear()
+    adopted = m.adopt(pooled, "c1", Limits(memory_bytes=8 << 20, pids=4))
+    assert adopted.name == "c1"
+    assert all(p.endswith("/c1") and os.path.isdir(p) for p in adopted.paths)
+    assert not any(os.path.exists(p) for p in pooled.paths)
+    assert adopted.procs() == [4242]
+    written = {(w[0].rsplit("/", 2)[-2], w[0].rsplit("/", 1)[-1]): w[1] for w in fake.writes}
+    assert written[("c1", "memory.limit_in_bytes")] == str(8 << 20)
+    assert written[("c1", "pids.max")] == "4"
+    assert written[("c1", "cpuacct.usage")] == "0"
+    assert written[("c1", "memory.max_usage_in_bytes")] == "0"
+    assert adopted.stats(live=False).cpu_seconds == 0
+
+
+def test_adopt_onto_an_existing_name_is_a_cgroup_error(fake):
+    m = manager(fake)
+    pooled = m.create("pool-1-1", Limits())
+    m.create("c1", Limits(pids=1)).add(7)
+    with pytest.raises(CgroupError):
+        m.adopt(pooled, "c1", Limits())
+
+
 def test_tuning_writes_its_files(fake):
     tuning = Tuning(
         cpu_shares=512,

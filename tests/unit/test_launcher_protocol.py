@@ -29,6 +29,8 @@ REQUESTS: list[p.Request[Any]] = [
     p.Resize("c", 24, 80),
     p.Stats("c"),
     p.Ack("c"),
+    p.Pool(),
+    p.Pool((p.PoolTemplate(4, {"command": ["true"]}), p.PoolTemplate(0, {}))),
 ]
 
 
@@ -59,6 +61,7 @@ REPLIES: list[tuple[p.Request[Any], p.Reply]] = [
     (p.Kill("c", 9), p.Done()),
     (p.KillMany(("a", "b"), 9), p.KillManyReply(("a",), ("b",))),
     (p.Stats("c"), p.StatsReply(100, 200, 0.5, 3)),
+    (p.Pool(), p.PoolReply(2, 1, 10, 3, (1 << 20, 2 << 20), (6, 6))),
     (
         p.List(),
         p.ListReply(

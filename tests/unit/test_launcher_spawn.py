@@ -2,7 +2,7 @@
 
 ``libc.clone`` is faked by a fork whose child plays ``child.run``'s part with
 the real sync-pipe waits: it takes the go byte, says it is building its root,
-waits for the joined byte (``child._wait_for_joined``) and only then says it
+waits for the joined byte (``child.wait_for_joined``) and only then says it
 runs the command.  The cgroup is a fake that records the join.
 """
 
@@ -197,7 +197,7 @@ def test_the_child_builds_its_root_during_the_join_and_runs_only_after_it(
 ) -> None:
     def body(fds: child.ChildFds) -> None:
         events.say("building")
-        child._wait_for_joined(fds.sync_read)
+        child.wait_for_joined(fds.sync_read)
         events.say("command")
 
     def join(pid: int) -> None:
@@ -224,7 +224,7 @@ def test_a_failed_join_kills_the_waiting_child_and_fails_the_create(
 
     def body(fds: child.ChildFds) -> None:
         events.say("building")
-        child._wait_for_joined(fds.sync_read)
+        child.wait_for_joined(fds.sync_read)
         events.say("command")
 
     def join(pid: int) -> None:
@@ -275,7 +275,7 @@ def test_the_pidfile_and_id_maps_are_written_before_the_go_byte(
     monkeypatch.setattr(userns, "write_maps", write_maps)
 
     def body(fds: child.ChildFds) -> None:
-        child._wait_for_joined(fds.sync_read)
+        child.wait_for_joined(fds.sync_read)
 
     def join(pid: int) -> None:
         order.append("join")
@@ -318,7 +318,7 @@ def test_a_created_container_is_joined_at_create_and_gets_both_bytes_at_start(
 ) -> None:
     def body(fds: child.ChildFds) -> None:
         events.say("building")
-        child._wait_for_joined(fds.sync_read)
+        child.wait_for_joined(fds.sync_read)
         events.say("command")
 
     def join(pid: int) -> None:

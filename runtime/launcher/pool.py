@@ -1,0 +1,384 @@
+"""The warm pool: children cloned ahead of demand (docs/performance.md).
+
+    Pool
+    ├── configure(templates)  what to keep warm: a template spec and a count each
+    ├── wants_fill()          fewer children than configured, and not given up
+    ├── fill_one()            clone one child for a template (the loop calls it
+    │                         when a select found nothing to do: off the
+    │                         critical path of any request)
+    ├── claim(spec)           a ready child whose template fits ``spec``, or
+    │                         None: the launch takes the cold path (and a
+    │                         template whose host view went stale follows it)
+    ├── discard(warm)         kill and reap a claimed child that could not be used
+    ├── drain()               kill and reap every pooled child (exit, reconfigure)
+    └── stats()               ready, filling, hits, misses, memory and fds per child
+
+A pooled child (runtime/pooled.py) is cloned into the container namespaces,
+joins a cgroup of its own (``pool-<launcher pid>-<n>``, made by the
+launcher; v1 only, see ``Manager.adopt``) and a devices cgroup, builds the
+spec-independent part of its template's root, then says READY and waits.  ``claim`` hands
+it out once; spawn.py renames its cgroup to the container's id, writes the
+limits, resets the counters, and sends the spec and the stdio fds.  It is
+never returned to the pool: a pooled child sees nothing of another
+container because there was none before it.
+
+What fits a template (``key``): the same image and root plan (except the
+per-container layer dir), no user mounts (their sources are cloned with
+open_tree before pivot_root, in the host's tree), no user namespace, no
+network but ``lo`` (a bridge's veth is made between clone and the go byte,
+``host`` shares the host's namespace), and a seccomp program the child
+already holds (compiled before it was cloned).
+Everything else (command, env, hostname, workdir, user, capabilities,
+limits, tty, stdin) is applied at the claim.
+
+Reliability: a pooled child holds no fd of the launcher's (it closes them
+first), and waits on a pipe and a socket only the launcher holds: when the
+launcher dies it reads EOF and exits.  Its cgroups carry the launcher's
+parent, so the next launcher's start-up ``cleanup`` kills and removes them
+with any other leftover (startup.py); the devices cgroups are swept there too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import logging
+import os
+import selectors
+import signal
+import socket
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+from runtime import cgroups, child, libc, pooled
+from runtime.images.viewtrees import ViewTrees
+from runtime.launcher.messages import PoolReply
+from runtime.launcher.ready import Ready, Source
+from runtime.namespaces import DEFAULT_NAMESPACES, clone_flags
+from runtime.network.attachment import NONE
+from runtime.options import Options
+from runtime.procfs import process_start_time
+from runtime.security import devices, seccomp
+from runtime.spec import ContainerSpec, Limits
+
+log = logging.getLogger("mydocker.launcher")
+
+NO_OPTIONS = Options()
+
+#: After this many pooled children of one template failed in a row before
+#: their claim, the template is given up (logged): no clone loop.
+MAX_FAILURES = 3
+
+Key = Hashable
+
+
+def key(spec: ContainerSpec) -> Key | None:
+    """What a pooled child must share with ``spec`` to serve it; None when
+    no pooled child can (the cold path)."""
+    plan = spec.rootfs
+    if plan is None or spec.all_mounts() or spec.security.userns_host_id is not None:
+        return None
+    if spec.init:
+        return None  # tini is bound into /dev by the root's steps (runtime/init.py)
+    if spec.options != NO_OPTIONS:
+        # Shared namespaces, devices, cgroup tuning, ulimits, groups
+        # (runtime/options.py): not applied to a pooled child yet.
+        return None
+    if spec.network is not None and spec.network.mode != NONE:
+        # The host's namespace, or a veth made between clone and the go byte
+        # (runtime/launcher/plumbing.py): not pooled yet; only lo is.
+        return None
+    if plan.lower is not None:
+        return None  # an overlay's upper dir is per container: not pooled yet
+    sec = spec.security
+    program = (
+        frozenset(sec.capabilities) & seccomp.RELEVANT_CAPABILITIES
+        if sec.seccomp == "default"
+        else None  # no filter: any child will do (matched as a wildcard below)
+    )
+    return (spec.image, plan.binds, plan.links, plan.masks, plan.hide, program)
+
+
+def _fits(template_key: Key, spec_key: Key) -> bool:
+    if template_key == spec_key:
+        return True
+    assert isinstance(template_key, tuple) and isinstance(spec_key, tuple)
+    return spec_key[-1] is None and template_key[:-1] == spec_key[:-1]
+
+
+@dataclass(frozen=True)
+class Template:
+    """A spec to keep ``size`` children warm for (the API's ``Pool`` op)."""
+
+    spec: ContainerSpec
+    size: int
+
+
+@dataclass
+class Warm:
+    """One pooled child, from its clone until it is claimed or reaped."""
+
+    template: Template
+    pid: int
+    pidfd: int
+    pid_start_time: int | None
+    channel: socket.socket
+    sync_write: int
+    error_read: int
+    cgroup: cgroups.Cgroup | None
+    devices_cgroup: str | None = None
+    ready: bool = False
+
+
+@dataclass
+class _Counts:
+    hits: int = 0
+    misses: int = 0
+    failures: dict[Key, int] = field(default_factory=dict)
+
+
+class Pool:
+    def __init__(
+        self,
+        selector: selectors.BaseSelector,
+        cgroup_manager: cgroups.Manager | None,
+        devices_parent: str = devices.PARENT,
+        views: ViewTrees | None = None,
+    ) -> None:
+        self.selector = selector
+        self.cgroups = cgroup_manager
+        self.devices_parent = devices_parent
+        #: The host view's trees, shared with the cold path (spawn.py).
+        self.views = views if views is not None else ViewTrees()
+        self.templates: list[Template] = []
+        self.children: list[Warm] = []
+        self.counts = _Counts()
+        self._names = itertools.count(1)
+
+    # -- configuration ----------------------------------------------------
+    def configure(self, templates: list[Template]) -> None:
+        """Keep these warm from now on; children of other templates go."""
+        if self.cgroups is not None and self.cgroups.version != "v1":
+            # Only the v1 driver can reset a reused cgroup's counters.
+            log.warning("no warm pool on cgroup %s", self.cgroups.version)
+            templates = []
+        if templates == self.templates:
+            return
+        self.drain()
+        self.templates = [t for t in templates if t.size > 0 and key(t.spec) is not None]
+        self.counts.failures.clear()
+
+    def wants_fill(self) -> bool:
+        return self._needy() is not None
+
+    def _needy(self) -> Template | None:
+        for template in self.templates:
+            if self.counts.failures.get(key(template.spec), 0) >= MAX_FAILURES:
+                continue
+            if sum(1 for w in self.children if w.template is template) < template.size:
+                return template
+        return None
+
+    # -- filling ----------------------------------------------------------
+    def fill_one(self) -> bool:
+        """Clone one child for the first template short of its size."""
+        template = self._needy()
+        if template is None:
+            return False
+        try:
+            self._clone(template)
+        except Exception as err:  # noqa: BLE001 - a fill must never stop the loop
+            self._failed(template, f"cloning a pooled child failed: {err}")
+        return True
+
+    def _clone(self, template: Template) -> None:
+        """mkdir the child's cgroups and clone it; the child joins them
+        itself (runtime/pooled.py), so the join's wait in the kernel (an
+        RCU grace period, docs/performance.md) never holds this loop."""
+        name = f"pool-{os.getpid()}-{next(self._names)}"
+        cgroup = None if self.cgroups is None else self.cgroups.create(name, Limits())
+        devices_cgroup = None
+        opened: list[int] = []
+        try:
+            procs = [] if cgroup is None else cgroup.procs_files
+            if devices.available():
+                devices_cgroup = devices.create(name, self.devices_parent)
+                procs.append(os.path.join(devices_cgroup, "cgroup.procs"))
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            channel = theirs.detach()
+            opened.append(channel)
+            assert template.spec.rootfs is not None  # key(): the host image only
+            view = self.views.copies(template.spec.rootfs)
+            opened += view.values() if view is not None else ()
+            sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
+            error_read, error_write = os.pipe2(os.O_CLOEXEC)
+            opened += [sync_read, error_write]
+            fds = child.ChildFds(
+                sync_read, error_write, -1, -1, -1, sync_write=sync_write, view=view
+            )
+            flags = clone_flags(DEFAULT_NAMESPACES)
+            body = functools.partial(pooled.run, template.spec, fds, channel, tuple(procs))
+            pid, pidfd = libc.clone(body, flags)
+        except BaseException:
+            for fd in opened:
+                os.close(fd)
+            if cgroup is not None:
+                cgroup.remove()
+            if devices_cgroup is not None:
+                devices.remove(devices_cgroup)
+            raise
+        for fd in opened:
+            os.close(fd)
+        start_time = process_start_time(pid)
+        warm = Warm(
+            template, pid, pidfd, start_time, ours, sync_write, error_read, cgroup, devices_cgroup
+        )
+        self.children.append(warm)
+        exited = Ready(Source.POOL, lambda mask: self._exited(warm))
+        self.selector.register(pidfd, selectors.EVENT_READ, exited)
+        readied = Ready(Source.POOL, lambda mask: self._readied(warm))
+        self.selector.register(ours, selectors.EVENT_READ, readied)
+
+    def _readied(self, warm: Warm) -> None:
+        try:
+            data = warm.channel.recv(1)
+        except OSError:
+            data = b""
+        self.selector.unregister(warm.channel)
+        if data == pooled.READY_BYTE:
+            warm.ready = True
+            self.counts.failures.pop(key(warm.template.spec), None)
+        # EOF: the child is exiting; its pidfd says so next.
+
+    def _exited(self, warm: Warm) -> None:
+        """A pooled child died before its claim: a failed fill step, or killed."""
+        report = _read_report(warm.error_read)
+        self.discard(warm, kill=False)
+        message = report.get("message") if report else "it exited"
+        self._failed(warm.template, f"a pooled child {warm.pid} died unclaimed: {message}")
+
+    def _failed(self, template: Template, message: str) -> None:
+        k = key(template.spec)
+        self.counts.failures[k] = self.counts.failures.get(k, 0) + 1
+        log.warning("%s", message)
+        if self.counts.failures[k] >= MAX_FAILURES:
+            image = template.spec.image
+            log.error("%s: %d failures in a row, no more pooled children", image, MAX_FAILURES)
+
+    # -- claiming -----------------------------------------------------------
+    def claim(self, spec: ContainerSpec) -> Warm | None:
+        """A ready child for ``spec``, no longer the pool's; None: go cold."""
+        wanted = key(spec)
+        if wanted is not None:
+            for warm in self.children:
+                if warm.ready and _fits(key(warm.template.spec), wanted):
+                    self.children.remove(warm)
+                    self.selector.unregister(warm.pidfd)
+                    self.counts.hits += 1
+                    return warm
+            self._follow(spec)
+        self.counts.misses += 1
+        return None
+
+    def _follow(self, spec: ContainerSpec) -> None:
+        """A spec of a template's image whose view differs from the
+        template's: the host view changed since (a mask of /etc came or
+        went, runtime/images/hostview.py).  Fill for the new view from now
+        on, so that the next launches hit again."""
+        assert spec.rootfs is not None
+        wanted = key(spec)
+        assert isinstance(wanted, tuple)
+        for index, template in enumerate(self.templates):
+            old = template.spec.rootfs
+            have = key(template.spec)
+            assert old is not None and isinstance(have, tuple)
+            if template.spec.image != spec.image or have[:-1] == wanted[:-1]:
+                continue
+            plan = dataclasses.replace(spec.rootfs, root=old.root, layer=old.layer)
+            templates = list(self.templates)
+            templates[index] = Template(
+                dataclasses.replace(template.spec, rootfs=plan), template.size
+            )
+            log.info("the %s view changed: the pool fills for the new one", spec.image)
+            self.configure(templates)
+            return
+
+    def discard(self, warm: Warm, kill: bool = True) -> None:
+        """Kill (unless dead already) and reap a child, claimed or not, and
+        remove its cgroups."""
+        if warm in self.children:
+            self.children.remove(warm)
+            self.selector.unregister(warm.pidfd)
+        if not warm.ready:
+            try:
+                self.selector.unregister(warm.channel)
+            except KeyError:
+                pass
+        if kill:
+            try:
+                signal.pidfd_send_signal(warm.pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._reap(warm)
+
+    def drain(self) -> None:
+        for warm in list(self.children):
+            self.discard(warm)
+
+    def _reap(self, warm: Warm) -> None:
+        try:
+            os.waitid(os.P_PIDFD, warm.pidfd, os.WEXITED)
+        except ChildProcessError:
+            pass
+        for fd in (warm.pidfd, warm.sync_write, warm.error_read):
+            if fd >= 0:
+                os.close(fd)
+        warm.channel.close()
+        cgroup = warm.cgroup
+        if cgroup is not None and not (cgroup.kill_all(rounds=1) and cgroup.remove()):
+            log.warning("pooled cgroup %s is busy; the next start-up removes it", cgroup.name)
+        if warm.devices_cgroup is not None:
+            try:
+                devices.remove(warm.devices_cgroup)
+            except OSError as err:
+                log.warning("could not remove %s: %s", warm.devices_cgroup, err)
+
+    # -- reporting ----------------------------------------------------------
+    def stats(self) -> PoolReply:
+        ready = [w for w in self.children if w.ready]
+        rss: list[int] = []
+        fds: list[int] = []
+        for warm in ready:
+            try:
+                rss.append(_rss_bytes(warm.pid))
+                fds.append(len(os.listdir(f"/proc/{warm.pid}/fd")))
+            except (OSError, ValueError):
+                continue
+        return PoolReply(
+            len(ready),
+            len(self.children) - len(ready),
+            self.counts.hits,
+            self.counts.misses,
+            tuple(rss),
+            tuple(fds),
+        )
+
+
+def _rss_bytes(pid: int) -> int:
+    """VmRSS of ``pid`` (proc(5)), in bytes: pages shared copy-on-write
+    with the launcher count in full, so the sum over-counts."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise ValueError("no VmRSS")
+
+
+def _read_report(fd: int) -> dict[str, object] | None:
+    """A dead child's report from its error pipe (every write end is closed)."""
+    os.set_blocking(fd, True)
+    chunks = []
+    while chunk := os.read(fd, 4096):
+        chunks.append(chunk)
+    return child.parse_report(b"".join(chunks))

@@ -1,0 +1,157 @@
+"""What a pooled child runs: its root built ahead of demand, its spec later.
+
+The warm pool (runtime/launcher/pool.py) clones children before any request
+names them.  Each runs ``run`` on the launcher's stack, in two halves:
+
+1. *filled* (no spec yet, only the pool's template): close every fd it
+   inherited but its own three, join the cgroups the launcher made for it
+   (itself: the join's wait in the kernel holds no one else), then the
+   spec-independent steps of a cold child (runtime/child.py): "make mounts
+   private", the root up to and including the masks
+   (``rootfs.prepared_steps``), ``lo`` up; send ``READY_BYTE`` on the
+   channel and block on it;
+2. *claimed*: one SOCK_SEQPACKET message on the channel carries the
+   container's spec and tty size (pickled: the launcher and this child are
+   the same program, and nothing else holds the socket) and, as SCM_RIGHTS
+   (unix(7)), the container's stdio fds.  Then only what depends on the
+   spec: the hostname, the workdir, the read-only remount, and the cold
+   child's own ``released_steps`` to execve (the wait for the joined byte
+   only for a container created now and started later).
+
+A failed step is reported on the error pipe with its name, exactly as in a
+cold child.  EOF on the sync pipe or the channel (the launcher died, or
+drained the pool) ends the child quietly: nobody is left to run it for.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from runtime import child, init, libc, rootfs
+from runtime.child import ChildFds, SetupError
+from runtime.spec import ContainerSpec
+
+Step = tuple[str, Callable[[], None]]
+
+READY_BYTE = b"R"
+#: The claim message's payload: the pickled spec and tty size (a few KiB).
+MAX_CLAIM_BYTES = 1 << 20
+#: fds a claim carries: stdin, stdout, stderr, or with a tty the console socket.
+MAX_CLAIM_FDS = 3
+
+
+def fill_steps(template: ContainerSpec, view: Mapping[str, int] | None = None) -> list[Step]:
+    """What a pooled child does before it has a spec: the same steps, in the
+    same order, as a cold child of ``template`` up to its user mounts
+    (``view``: the launcher's copies of the host view's trees, as for a
+    cold child, runtime/images/viewtrees.py)."""
+    return [
+        ("make mounts private", lambda: libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)),
+        *rootfs.prepared_steps(template, view),
+        ("bring up lo", child.loopback_up),
+    ]
+
+
+def claim_steps(
+    spec: ContainerSpec,
+    fds: ChildFds,
+    tty_size: tuple[int, int] | None,
+    started: bool = False,
+) -> list[Step]:
+    """What a claimed child does with its spec, up to execve.  ``started``
+    (a create that runs at once): the launcher has nothing left to do
+    before the command runs (the child joined its cgroups at the fill),
+    so the child does not wait for the joined byte; a created container
+    waits for it, which ``start`` sends."""
+    released = child.released_steps(spec, fds, tty_size)
+    if started:
+        assert released[0][0] == "wait for the cgroup join"
+        released = released[1:]
+    return [
+        ("sethostname", lambda: socket.sethostname(spec.hostname)),
+        *rootfs.finishing_steps(spec),
+        *released,
+    ]
+
+
+def join(procs: tuple[str, ...]) -> None:
+    """Join the pool's cgroups: cgroups(7), writing 0 to ``cgroup.procs``
+    moves the writing process."""
+    for path in procs:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+
+def run(template: ContainerSpec, fds: ChildFds, channel: int, procs: tuple[str, ...]) -> int:
+    """The pooled child's body; never returns normally.  ``procs``: the
+    ``cgroup.procs`` files of the cgroups it joins first."""
+    # Nothing may close an fd by garbage collection from here on: the numbers
+    # of fds closed below are reused by the fds a claim brings.
+    gc.disable()
+    try:
+        view = fds.view or {}
+        _close_inherited(keep=(fds.sync_read, fds.error_write, channel, *view.values()))
+        filling = fill_steps(template, fds.view)
+        child.run_named([("join the pool's cgroups", lambda: join(procs)), *filling])
+        os.write(channel, READY_BYTE)
+        spec, tty_size, released = receive(channel)
+    except SetupError as err:
+        child.report(fds.error_write, err)
+        os._exit(err.exit_code)
+    except BaseException:  # noqa: BLE001 - the child must never unwind into glibc
+        os._exit(child.EXIT_SETUP_FAILED)
+    stdio = released.fds
+    if len(stdio) == 1:
+        claimed = ChildFds(fds.sync_read, fds.error_write, -1, -1, -1, console=stdio[0])
+    else:
+        claimed = ChildFds(fds.sync_read, fds.error_write, stdio[0], stdio[1], stdio[2])
+    argv, environ = init.argv(spec), spec.environ()
+    steps = claim_steps(spec, claimed, tty_size, started=released.started)
+    child.run_steps(steps, argv, environ, fds.error_write)
+    return child.EXIT_SETUP_FAILED  # not reached
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a claim brings besides the spec: the stdio fds, and whether the
+    container starts at once."""
+
+    fds: list[int]
+    started: bool
+
+
+def receive(channel: int) -> tuple[ContainerSpec, tuple[int, int] | None, Claim]:
+    """The claim: spec, tty size, stdio fds; EOF (no claim will come) exits."""
+    sock = socket.socket(fileno=channel)
+    data, received, _flags, _addr = socket.recv_fds(sock, MAX_CLAIM_BYTES, MAX_CLAIM_FDS)
+    sock.detach()
+    if not data:
+        os._exit(child.EXIT_SETUP_FAILED)
+    spec, tty_size, started = pickle.loads(data)
+    return spec, tty_size, Claim(list(received), started)
+
+
+def claim_message(spec: ContainerSpec, tty_size: tuple[int, int] | None, started: bool) -> bytes:
+    """The launcher's side of ``receive``."""
+    return pickle.dumps((spec, tty_size, started), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _close_inherited(keep: tuple[int, ...]) -> None:
+    """Close every fd of the launcher's the child inherited (its clients'
+    sockets, the listener, other children's pipes and pidfds): a pooled
+    child lives long, and a copy of the listener or of a sibling's sync
+    pipe would keep them open after the launcher died.  0/1/2 stay until
+    the claim's stdio replaces them."""
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 20)

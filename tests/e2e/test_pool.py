@@ -1,0 +1,184 @@
+"""The launcher's warm pool (runtime/launcher/pool.py) over HTTP, with real
+containers: launches are served by pooled children (the metrics say so),
+each sees nothing of an earlier one, its cgroup is the container's and its
+counters start at zero, limits apply, and a launcher killed with SIGKILL
+leaks no pooled child and no pooled cgroup."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runtime import cgroups
+from tests.e2e.conftest import Service, free_port, logs, run
+from tests.e2e.test_limits import assert_in_its_cgroups
+from tests.e2e.test_metrics import scrape
+
+POOL = 2
+
+
+def hits(client: httpx.Client) -> float:
+    return scrape(client)['mydocker_pool_claims_total{outcome="hit"}']
+
+
+def wait_ready(client: httpx.Client, count: int = POOL, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while scrape(client).get('mydocker_pool_children{state="ready"}', 0) < count:
+        assert time.monotonic() < deadline, "the pool did not fill"
+        time.sleep(0.05)
+
+
+def launcher_children(launcher: int) -> set[int]:
+    pids: set[int] = set()
+    for task in os.listdir(f"/proc/{launcher}/task"):
+        with open(f"/proc/{launcher}/task/{task}/children") as f:
+            pids.update(int(p) for p in f.read().split())
+    return pids
+
+
+def pool_cgroups(state_dir: Path, launcher: int) -> list[str]:
+    manager = cgroups.manager(os.fspath(state_dir))
+    assert manager is not None
+    prefix = f"pool-{launcher}-"
+    return [
+        os.path.join(parent, name)
+        for parent in manager.parent_dirs()
+        for name in manager.fs.subdirs(parent)
+        if name.startswith(prefix)
+    ]
+
+
+@pytest.fixture(scope="module")
+def pooled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    state = tmp_path_factory.mktemp("pool") / "state"
+    svc = Service(state_dir=state, port=free_port(), extra_args=["--pool-size", str(POOL)])
+    svc.start()
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def client(pooled: Service) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=pooled.url, timeout=60) as c:
+        yield c
+
+
+def test_a_launch_is_served_by_a_pooled_child_in_the_containers_cgroup(
+    client: httpx.Client,
+) -> None:
+    wait_ready(client)
+    before = hits(client)
+    done = run(client, ["sh", "-c", "hostname; cat /proc/self/cgroup"], hostname="warm-one")
+    assert done["exit_code"] == 0, done
+    assert hits(client) == before + 1
+    out = logs(client, done["id"])
+    assert out.splitlines()[0] == "warm-one"
+    # The pooled child's cgroups (and devices cgroup) were renamed to the
+    # container's id before its command's first instruction.
+    assert_in_its_cgroups(done["id"], "\n".join(out.splitlines()[1:]))
+
+
+def test_a_pooled_child_sees_nothing_of_an_earlier_container(client: httpx.Client) -> None:
+    wait_ready(client)
+    before = hits(client)
+    first = run(
+        client,
+        [
+            "sh",
+            "-c",
+            "echo a > /tmp/left; echo a > /dev/shm/left; echo a > /run/left; "
+            "sleep 300 & echo $! > /tmp/pid",
+        ],
+        hostname="first",
+    )
+    assert first["exit_code"] == 0, first
+    wait_ready(client)
+    second = run(
+        client,
+        ["sh", "-c", "ls -A /tmp /dev/shm /run; hostname; ps -e -o comm="],
+    )
+    assert hits(client) == before + 2
+    out = logs(client, second["id"]).split()
+    assert "left" not in out and "pid" not in out
+    assert "first" not in out and second["id"][:12] in out
+    assert "sleep" not in out  # the earlier container's background process
+
+
+def test_counters_start_at_zero_and_limits_apply(client: httpx.Client) -> None:
+    wait_ready(client)
+    busy = run(client, ["sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"])
+    assert busy["cpu_seconds"] > 0.05, busy
+    wait_ready(client)
+    before = hits(client)
+    idle = run(client, ["true"])
+    assert hits(client) == before + 1
+    # Fresh counters: none of the earlier container's CPU, none of the fill.
+    assert idle["cpu_seconds"] < 0.05, idle
+    wait_ready(client)
+    before = hits(client)
+    hog = run(
+        client,
+        ["python3", "-c", "data = b'x' * (256 << 20)"],
+        limits={"memory_bytes": 64 << 20, "pids": 16},
+    )
+    assert hits(client) == before + 1
+    assert hog["oom_killed"] is True and hog["signal"] == "SIGKILL", hog
+    assert hog["memory_peak_bytes"] <= 64 << 20
+
+
+def test_a_spec_the_pool_cannot_serve_takes_the_cold_path(client: httpx.Client) -> None:
+    before = scrape(client)
+    # An overlay root: its upper dir is per container, so not pooled (yet).
+    done = run(client, ["true"], image="busybox")
+    assert done["exit_code"] == 0, done
+    after = scrape(client)
+    assert after['mydocker_pool_claims_total{outcome="miss"}'] == (
+        before['mydocker_pool_claims_total{outcome="miss"}'] + 1
+    )
+    assert after['mydocker_pool_claims_total{outcome="hit"}'] == (
+        before['mydocker_pool_claims_total{outcome="hit"}']
+    )
+
+
+def test_pool_memory_and_fds_per_child_are_reported(client: httpx.Client) -> None:
+    wait_ready(client)
+    values = scrape(client)
+    assert 0 < values["mydocker_pool_child_rss_bytes"] < 256 << 20
+    # 0/1/2, the sync pipe, the error pipe, the channel: nothing of the launcher's.
+    assert values["mydocker_pool_child_fds"] == 6
+
+
+def test_sigkill_of_the_launcher_leaks_no_pooled_child_or_cgroup(
+    own_service: Service,
+) -> None:
+    own_service.extra_args = ["--pool-size", str(POOL)]
+    own_service.start()
+    with httpx.Client(base_url=own_service.url, timeout=60) as client:
+        wait_ready(client)
+        launcher = own_service.launcher_pid()
+        assert launcher is not None
+        children = launcher_children(launcher)
+        assert len(children) == POOL
+        assert len(pool_cgroups(own_service.state_dir, launcher)) >= POOL
+        ref = client.post("/containers", json={"command": ["sleep", "1"]}).json()["id"]
+        own_service.stop_launcher()
+        deadline = time.monotonic() + 30
+        while any(os.path.exists(f"/proc/{pid}") for pid in children):
+            assert time.monotonic() < deadline, "pooled children outlived their launcher"
+            time.sleep(0.05)
+        # The API starts a new launcher, whose start-up removes the old pool's
+        # cgroups; the exit of the container running then is not lost.
+        done = client.post(f"/containers/{ref}/wait", params={"timeout": 30}).json()
+        assert done["status"] == "exited", done
+        while pool_cgroups(own_service.state_dir, launcher):
+            assert time.monotonic() < deadline, pool_cgroups(own_service.state_dir, launcher)
+            time.sleep(0.05)
+        wait_ready(client)
+        before = hits(client)
+        assert run(client, ["true"])["exit_code"] == 0
+        assert hits(client) == before + 1

@@ -1,0 +1,143 @@
+"""runtime/launcher/pool.py without cloning: which specs a pooled child can
+serve, claims (used once, ready only), misses, giving up after failures, and
+no pool on a cgroup driver that cannot reset counters."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import selectors
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from runtime import cgroups
+from runtime.launcher import pool
+from runtime.network.attachment import BRIDGE, HOST, NONE, Attachment
+from runtime.spec import ContainerSpec, Mount, RootfsPlan, Security
+
+PLAN = RootfsPlan(root="/s/pool/layer/root", layer="/s/pool/layer", binds=("/usr",))
+TEMPLATE = ContainerSpec(command=("true",), hostname="pool", rootfs=PLAN)
+
+
+def spec(**changes: object) -> ContainerSpec:
+    plan = RootfsPlan(root="/s/c/1/layer/root", layer="/s/c/1/layer", binds=("/usr",))
+    base: dict[str, object] = {"command": ("sh",), "hostname": "c1", "rootfs": plan}
+    return ContainerSpec(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_a_host_spec_fits_whatever_its_command_user_and_layer_dir() -> None:
+    template = pool.key(TEMPLATE)
+    assert template is not None
+    other_user = spec(security=Security(uid=1000, gid=1000), env={"A": "1"}, workdir="/tmp")
+    only_lo = spec(network=Attachment(mode=NONE))
+    unconfined = spec(security=Security(seccomp="unconfined"))
+    for candidate in (spec(), other_user, unconfined, only_lo):
+        wanted = pool.key(candidate)
+        assert wanted is not None and pool._fits(template, wanted)
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        spec(rootfs=None),
+        spec(mounts=(Mount("tmpfs", "/scratch"),)),
+        spec(security=Security(userns_host_id=100000)),
+        spec(rootfs=RootfsPlan(root="/r", lower="/images/busybox", layer="/l")),
+        spec(network=Attachment(mode=BRIDGE, network=BRIDGE, bridge="br0", veth="v0")),
+        spec(network=Attachment(mode=HOST, network=HOST)),
+        spec(init=True),
+    ],
+    ids=["no root plan", "user mounts", "userns", "overlay", "bridge", "host network", "init"],
+)
+def test_specs_a_pooled_child_cannot_serve(candidate: ContainerSpec) -> None:
+    assert pool.key(candidate) is None
+
+
+def test_another_view_or_seccomp_program_does_not_fit() -> None:
+    template = pool.key(TEMPLATE)
+    other_view = spec(rootfs=RootfsPlan(root="/r", layer="/l", binds=("/usr", "/opt")))
+    more_caps = spec(security=Security(capabilities=("SYS_ADMIN",)))
+    for candidate in (other_view, more_caps, spec(image="other")):
+        wanted = pool.key(candidate)
+        assert wanted is not None and not pool._fits(template, wanted)
+
+
+@pytest.fixture
+def selector() -> Iterator[selectors.BaseSelector]:
+    sel = selectors.DefaultSelector()
+    yield sel
+    sel.close()
+
+
+def fake_warm(p: pool.Pool, template: pool.Template, ready: bool) -> pool.Warm:
+    """A pooled child's bookkeeping over real fds, but no process."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    theirs.close()
+    pidfd_stand_in, _w = os.pipe()
+    os.close(_w)
+    warm = pool.Warm(template, 1, pidfd_stand_in, None, ours, -1, -1, None, ready=ready)
+    p.children.append(warm)
+    p.selector.register(pidfd_stand_in, selectors.EVENT_READ)
+    return warm
+
+
+def test_a_claim_takes_a_ready_child_once_and_counts_hits_and_misses(selector) -> None:
+    p = pool.Pool(selector, None)
+    p.configure([pool.Template(TEMPLATE, 2)])
+    template = p.templates[0]
+    filling = fake_warm(p, template, ready=False)
+    ready = fake_warm(p, template, ready=True)
+    assert not p.wants_fill()  # two cloned: the size, ready or not
+    assert p.claim(spec()) is ready
+    assert p.claim(spec()) is None  # the other is still filling
+    assert p.claim(spec(mounts=(Mount("tmpfs", "/x"),))) is None
+    assert (p.counts.hits, p.counts.misses) == (1, 2)
+    assert p.children == [filling]
+    assert p.wants_fill()  # one short again
+    for warm in (ready, filling):
+        warm.channel.close()
+        os.close(warm.pidfd)
+
+
+def test_a_template_is_given_up_after_failures_in_a_row(selector) -> None:
+    p = pool.Pool(selector, None)
+    p.configure([pool.Template(TEMPLATE, 1)])
+    for _ in range(pool.MAX_FAILURES):
+        assert p.wants_fill()
+        p._failed(p.templates[0], "a fill step failed")
+    assert not p.wants_fill()
+
+
+def test_no_pool_where_counters_cannot_be_reset(selector, tmp_path) -> None:
+    manager = cgroups.V2Manager(str(tmp_path), "mydocker-x", "/")
+    p = pool.Pool(selector, manager)
+    p.configure([pool.Template(TEMPLATE, 4)])
+    assert p.templates == [] and not p.wants_fill()
+    with pytest.raises(cgroups.CgroupError):
+        manager.adopt(manager.open("pool-1-1"), "c1", spec().limits)
+
+
+def test_a_changed_host_view_makes_the_pool_follow_it(selector) -> None:
+    p = pool.Pool(selector, None)
+    p.configure([pool.Template(TEMPLATE, 2)])
+    stale = fake_warm(p, p.templates[0], ready=True)
+    stale_channel, stale_pidfd = stale.channel, stale.pidfd
+    p.discard = lambda warm, kill=True: p.children.remove(warm)  # type: ignore[method-assign]
+    changed = spec(rootfs=RootfsPlan(root="/r", layer="/l", binds=("/usr",), masks=("/etc/x",)))
+    assert p.claim(changed) is None  # a miss: the ready child has the old view
+    [template] = p.templates
+    assert template.size == 2 and template.spec.rootfs is not None
+    assert template.spec.rootfs.masks == ("/etc/x",)
+    assert template.spec.rootfs.layer == PLAN.layer  # still the pool's mount point
+    assert p.children == []  # the old view's children went
+    wanted = pool.key(changed)
+    have = pool.key(template.spec)
+    assert wanted is not None and have is not None and pool._fits(have, wanted)
+    # An unrelated miss (more capabilities) leaves the template alone.
+    more_caps = Security(capabilities=("SYS_ADMIN",))
+    assert p.claim(dataclasses.replace(changed, security=more_caps)) is None
+    assert p.templates == [template]
+    stale_channel.close()
+    os.close(stale_pidfd)

@@ -1,0 +1,81 @@
+"""runtime/pooled.py: a pooled child runs the same named steps as a cold
+one (runtime/child.py), split at the spec: none lost, none added."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+
+from runtime import child, pooled
+from runtime.spec import ContainerSpec, Mount, RootfsPlan, Security
+
+PLAN = RootfsPlan(
+    root="/s/pool/layer/root",
+    layer="/s/pool/layer",
+    binds=("/usr", "/etc"),
+    links=(("/bin", "usr/bin"),),
+    masks=("/etc/shadow",),
+    hide=("/s",),
+)
+FDS = child.ChildFds(10, 11, 0, 1, 2)
+
+
+def spec(**changes: object) -> ContainerSpec:
+    base: dict[str, object] = {
+        "command": ("true",),
+        "hostname": "h",
+        "workdir": "/work",
+        "rootfs": PLAN,
+        "security": Security(uid=1000, gid=1000),
+    }
+    return ContainerSpec(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def names(steps: Sequence[tuple[str, object]]) -> list[str]:
+    return [name for name, _ in steps]
+
+
+def test_fill_then_claim_are_the_cold_steps_with_the_spec_dependent_ones_last() -> None:
+    container = spec()
+    cold = names(child._steps(container, FDS))
+    warm = names(pooled.fill_steps(spec(workdir="/", hostname="pool"))) + names(
+        pooled.claim_steps(container, FDS, None, started=False)
+    )
+    assert sorted(warm) == sorted(cold)
+    moved = ["sethostname", "create workdir /work", "make the root read-only"]
+    assert [n for n in warm if n not in moved] == [n for n in cold if n not in moved]
+    # Nothing of the spec before the claim: the fill knows only the template.
+    fill = names(pooled.fill_steps(spec(workdir="/", hostname="pool")))
+    assert not set(fill) & set(moved)
+    assert fill[-1] == "bring up lo"
+
+
+def test_the_claim_starts_with_the_spec_and_waits_for_a_later_start() -> None:
+    created = names(pooled.claim_steps(spec(), FDS, None, started=False))
+    assert created[0] == "sethostname"
+    assert created.index("wait for the cgroup join") < created.index("set rlimits")
+    assert created[-1] == "load seccomp filter"
+    # Started at once: joined at the fill, limited before the claim; no wait.
+    started = names(pooled.claim_steps(spec(), FDS, None, started=True))
+    assert started == [n for n in created if n != "wait for the cgroup join"]
+
+
+def test_a_claim_message_carries_the_spec_and_fds_across_a_seqpacket() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    read_end, write_end = os.pipe()
+    try:
+        container = spec(mounts=(Mount("tmpfs", "/scratch"),))
+        message = pooled.claim_message(container, (24, 80), started=True)
+        socket.send_fds(ours, [message], [write_end])
+        channel = theirs.detach()
+        got, tty_size, claim = pooled.receive(channel)
+        os.close(channel)
+        assert got == container and tty_size == (24, 80) and claim.started
+        fds = claim.fds
+        assert len(fds) == 1 and os.path.samestat(os.fstat(fds[0]), os.fstat(write_end))
+        os.close(fds[0])
+    finally:
+        ours.close()
+        os.close(read_end)
+        os.close(write_end)
