@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from cli import attach, output
+from cli import attach, output, verbs
 from cli.client import DEFAULT_HOST, Api, ServiceError, Unreachable, token_from_env
 
 EXIT_REFUSED = 125
@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import a root filesystem tarball as an image")
     imp.add_argument("name")
     imp.add_argument("file", help="a tar or tar.gz file, or - for stdin")
+    verbs.add_parsers(sub)
     for command in sub.choices.values():
         # --json after the command too (mydocker ps --json); the global one wins if both.
         command.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
@@ -556,6 +557,7 @@ COMMANDS: dict[str, Callable[[Api, argparse.Namespace], int]] = {
     "images": cmd_images,
     "events": cmd_events,
     "import": cmd_import,
+    **verbs.COMMANDS,
 }
 
 

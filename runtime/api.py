@@ -12,6 +12,7 @@ holds both to it:
       paths                 container_dir, log_path, exec_dir, exec_log_path, pidfile_path
       containers            create, start_container, get, list, stats, kill, kill_many,
                             stop, open_pidfd, remove
+      lifecycle verbs       restart, rename, pause, unpause, update, top
       waiting               exit_future, removal_future, wait, waiter_count
       output                logs, log_lines, log_chunks
       images                list_images, get_image, image_users, delete_image, begin_import
@@ -39,11 +40,12 @@ if TYPE_CHECKING:
     from runtime.events import EventLog
     from runtime.images import Image
     from runtime.interactive import AttachTarget
+    from runtime.lifecycle import Top
     from runtime.records import ContainerRecord, ExecRecord
     from runtime.runtime import Runtime
     from runtime.selection import Selector
     from runtime.signalling import KillResult
-    from runtime.spec import CreateRequest, ExecRequest
+    from runtime.spec import CreateRequest, ExecRequest, Limits
 
 
 class ImageImport(Protocol):
@@ -113,6 +115,19 @@ class RuntimeApi(Protocol):
     def open_pidfd(self, ref: str) -> int: ...
 
     def remove(self, ref: str, force: bool = False) -> None: ...
+
+    # -- lifecycle verbs --------------------------------------------------
+    def restart(self, ref: str, timeout: float = 10.0) -> ContainerRecord: ...
+
+    def rename(self, ref: str, name: str) -> ContainerRecord: ...
+
+    def pause(self, ref: str) -> ContainerRecord: ...
+
+    def unpause(self, ref: str) -> ContainerRecord: ...
+
+    def update(self, ref: str, limits: Limits) -> ContainerRecord: ...
+
+    def top(self, ref: str, ps_args: str | None = None) -> Top: ...
 
     # -- waiting --------------------------------------------------------
     def exit_future(self, ref: str) -> Future[ContainerRecord]: ...

@@ -2,7 +2,9 @@
 
     create           admit, make the container's dirs, insert its record
                      (created), then ask the launcher to clone it
-    start_container  release a created container (the sync pipe's go byte)
+    start_container  release a created container (the sync pipe's go byte);
+                     an exited one is relaunched
+    relaunch         an exited container started again, same id and layer
     record_exec      an exec record (created), not started (Docker's exec create)
     start_exec       a created exec handed to the launcher (once)
     settle           the answer: an exec failure is only final once exited
@@ -228,9 +230,7 @@ class Launches:
         if record.status == RUNNING:
             raise NotModified(f"container {record.id} is already running")
         if record.status == EXITED:
-            raise InvalidState(
-                f"container {record.id} has exited: mydocker does not restart containers"
-            )
+            return self.relaunch(record.id)
 
         def record_start(reply: protocol.Launched) -> None:
             exec_error = reply.exec_error
@@ -246,6 +246,33 @@ class Launches:
             requested_ns = time.time_ns()
             reply = self.launcher.request(protocol.Start(record.id), on_reply=record_start)
         self._observe(record.id, record.spec.image, "start", True, requested_ns, reply)
+        return self.settle(record.id)
+
+    def relaunch(self, ref: str) -> ContainerRecord:
+        """Start an exited container again: the same id, spec and dirs, so
+        its writable layer is kept and its logs go on (opened to append).
+        The record goes back to ``created`` before the launcher is asked
+        (record, then launch), its last run's ending cleared."""
+        record = self.records.resolve(ref)
+        if record.status != EXITED:
+            raise NotModified(f"container {record.id} is already {record.status}")
+        cleared = {key: None for key in record.results}
+        with self._admission.gate.shared():
+            with self._admission.lock:
+                self._admission.admit()
+                self.images.get(record.spec.image)
+                self.records.update(
+                    record.id,
+                    status=CREATED,
+                    pid=None,
+                    pid_start_time=None,
+                    exit_code=None,
+                    signal=None,
+                    error=None,
+                    finished_at=None,
+                    results=cleared,
+                )
+            self._launch(record.id, record.spec, True)
         return self.settle(record.id)
 
     # -- execs ---------------------------------------------------------------

@@ -236,10 +236,13 @@ class RecordStore:
                 changes["results"] = {**current.results, **changes["results"]}
             updated = replace(current, **changes)
             assignments = ", ".join(f"{c} = ?" for c in _COLUMNS[1:])
-            db.execute(
-                f"UPDATE containers SET {assignments} WHERE id = ?",
-                [*self._row(updated)[1:], container_id],
-            )
+            try:
+                db.execute(
+                    f"UPDATE containers SET {assignments} WHERE id = ?",
+                    [*self._row(updated)[1:], container_id],
+                )
+            except sqlite3.IntegrityError as err:  # a rename onto a name in use
+                raise NameInUse(updated.name) from err
             return updated
 
     def delete(self, container_id: str) -> None:

@@ -11,6 +11,7 @@ A thin facade: each method hands over to the part that holds its concern.
     signalling.Signaller     kill, kill_many, stop, stop_all
     output.Output            logs of a target, container or exec alike
     interactive.Interactive  attach, input, resize
+    lifecycle.Lifecycle      restart, rename, pause/unpause, update, top
 
 The parts touch the outside world through what ``Runtime`` is given: the
 state dir's ``Layout``, the ``RecordStore``, the ``ImageStore``, the host
@@ -82,6 +83,7 @@ from runtime.launcher.client import LauncherClient
 from runtime.launches import Launches, new_container_id
 from runtime.launchtrace import LaunchObserver
 from runtime.layout import LOG_STREAMS, Layout
+from runtime.lifecycle import Lifecycle, Top
 from runtime.meters import Meter
 from runtime.output import Output
 from runtime.planning import Planner
@@ -157,6 +159,7 @@ class Runtime:
         self.signaller = Signaller(records, launcher, self.exits, events)
         self.output = Output(layout, records)
         self.interactive = Interactive(self.output, launcher, self.exits)
+        self.lifecycle = Lifecycle(records, self.launches, self.signaller, events)
 
     @classmethod
     def open(
@@ -352,8 +355,28 @@ class Runtime:
             if not future.done():
                 future.set_result(final)
 
+    # -- lifecycle verbs (runtime/lifecycle.py) --------------------------
+    def restart(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
+        return self.lifecycle.restart(ref, timeout)
+
+    def rename(self, ref: str, name: str) -> ContainerRecord:
+        return self.lifecycle.rename(ref, name)
+
+    def pause(self, ref: str) -> ContainerRecord:
+        return self.lifecycle.pause(ref)
+
+    def unpause(self, ref: str) -> ContainerRecord:
+        return self.lifecycle.unpause(ref)
+
+    def update(self, ref: str, limits: Limits) -> ContainerRecord:
+        return self.lifecycle.update(ref, limits)
+
+    def top(self, ref: str, ps_args: str | None = None) -> Top:
+        return self.lifecycle.top(ref, ps_args)
+
     # -- signals --------------------------------------------------------
     def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
+        self.lifecycle.thaw_for_signal(ref)
         return self.signaller.kill(ref, signal)
 
     def kill_many(self, selector: Selector, signal: str | int = "SIGKILL") -> KillResult:
@@ -362,6 +385,7 @@ class Runtime:
     def stop(
         self, ref: str, timeout: float = 10.0, *, only_running: bool = False
     ) -> ContainerRecord:
+        self.lifecycle.thaw_for_signal(ref)
         return self.signaller.stop(ref, timeout, only_running=only_running)
 
     # -- waiting --------------------------------------------------------
@@ -436,6 +460,7 @@ class Runtime:
         started (Docker's ``exec create``); the record outlives a restart.
         ``request.tty_size`` is not kept: ``start_exec`` takes its own."""
         container = self.launches.running(ref)
+        self.lifecycle.refuse_if_paused(container.id)
         return self.launches.record_exec(container, request.spec)
 
     def check_exec_start(self, ref: str) -> ExecRecord:

@@ -20,7 +20,17 @@ from fastapi import FastAPI
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.docker import attach, containers, errors, execs, images, stats, system, version
+from app.docker import (
+    attach,
+    containers,
+    errors,
+    execs,
+    images,
+    lifecycle,
+    stats,
+    system,
+    version,
+)
 
 
 class DockerHeaders:
@@ -46,7 +56,7 @@ def create_docker_app() -> FastAPI:
         redoc_url=None,
     )
     errors.install(docker)
-    for module in (system, containers, attach, execs, stats, images):
+    for module in (system, containers, lifecycle, attach, execs, stats, images):
         docker.include_router(module.router)
     docker.add_middleware(DockerHeaders)
     return docker

@@ -24,7 +24,7 @@ from app import commands
 from app.deps import RuntimeDep
 from app.docker import images, models, streams, views
 from app.docker.errors import DockerError
-from app.docker.params import DockerBool, parse_filters
+from app.docker.params import DockerBool, parse_filters, stop_grace
 from runtime import ContainerRecord, RuntimeFailure, timeutil
 from runtime.api import RuntimeApi
 from runtime.spec import Status
@@ -32,7 +32,6 @@ from runtime.spec import Status
 router = APIRouter(tags=["docker containers"])
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
-DEFAULT_STOP_TIMEOUT = 10.0
 
 
 @router.post("/containers/create", status_code=status.HTTP_201_CREATED)
@@ -125,10 +124,7 @@ def stop_container(
     signal: str = "",
 ) -> Response:
     """SIGTERM, SIGKILL after ``t`` seconds; ``304`` if it is not running."""
-    if signal.upper() not in ("", "SIGTERM", "TERM", "15"):
-        raise DockerError(400, "unsupported option: stop signal other than SIGTERM")
-    timeout = DEFAULT_STOP_TIMEOUT if t is None or t < 0 else float(t)
-    runtime.stop(ref, timeout, only_running=True)
+    runtime.stop(ref, stop_grace(t, signal), only_running=True)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -166,7 +162,7 @@ def _matches(record: ContainerRecord, filters: dict[str, list[str]]) -> bool:
         elif key == "name":
             ok = any(re.search(v, "/" + record.name) for v in values)
         elif key == "status":
-            ok = record.status in values
+            ok = views.state_name(record) in values
         elif key == "exited":
             ok = record.status == Status.exited and str(record.exit_code) in values
         elif key == "ancestor":

@@ -52,3 +52,15 @@ def parse_filters(raw: str | None) -> dict[str, list[str]]:
             raise DockerError(400, f"invalid filters: {key!r} needs a list of strings")
         filters[key] = values
     return filters
+
+
+#: Docker's default grace period of stop and restart (``t`` unset or -1).
+DEFAULT_STOP_TIMEOUT = 10.0
+
+
+def stop_grace(t: int | None, signal: str) -> float:
+    """The grace period of a stop or restart's ``t``; its ``signal`` must be
+    SIGTERM (or unset): another stop signal is refused."""
+    if signal.upper() not in ("", "SIGTERM", "TERM", "15"):
+        raise DockerError(400, "unsupported option: stop signal other than SIGTERM")
+    return DEFAULT_STOP_TIMEOUT if t is None or t < 0 else float(t)

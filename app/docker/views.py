@@ -71,11 +71,22 @@ def exit_code(record: ContainerRecord) -> int:
     return -1 if record.exit_code is None else record.exit_code
 
 
+def paused(record: ContainerRecord) -> bool:
+    """Running with its cgroup frozen (runtime/lifecycle.py records it)."""
+    return record.status == Status.running and bool(record.results.get("paused"))
+
+
+def state_name(record: ContainerRecord) -> str:
+    """Docker's ``State.Status`` and list ``State``: ``paused`` is one of them."""
+    return "paused" if paused(record) else record.status.value
+
+
 def status_text(record: ContainerRecord) -> str:
     if record.status == Status.created:
         return "Created"
     if record.status == Status.running:
-        return f"Up {human_duration(_since(record.started_at))}"
+        up = f"Up {human_duration(_since(record.started_at))}"
+        return f"{up} (Paused)" if paused(record) else up
     return f"Exited ({exit_code(record)}) {human_duration(_since(record.finished_at))} ago"
 
 
@@ -93,9 +104,9 @@ def _env(record: ContainerRecord) -> list[str]:
 
 def _state(record: ContainerRecord) -> dict[str, Any]:
     return {
-        "Status": record.status.value,
+        "Status": state_name(record),
         "Running": record.status == Status.running,
-        "Paused": False,
+        "Paused": paused(record),
         "Restarting": False,
         "OOMKilled": bool(record.results.get("oom_killed")),
         "Dead": False,
@@ -220,7 +231,7 @@ def summary(record: ContainerRecord) -> dict[str, Any]:
         "Created": epoch(record.created_at),
         "Ports": [],
         "Labels": labels_of(record),
-        "State": record.status.value,
+        "State": state_name(record),
         "Status": status_text(record),
         "HostConfig": {"NetworkMode": "none"},
         "NetworkSettings": {"Networks": {}},

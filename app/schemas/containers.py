@@ -313,6 +313,9 @@ class ContainerPublic(BaseModel):
     wall_seconds: Annotated[
         float | None, Field(description="Wall-clock time from start to exit.")
     ] = None
+    paused: Annotated[
+        bool, Field(description="Running, with every process frozen (`POST .../pause`).")
+    ] = False
 
     @classmethod
     def from_record(cls, record: ContainerRecord) -> ContainerPublic:
@@ -336,6 +339,7 @@ class ContainerPublic(BaseModel):
             finished_at=record.finished_at,  # type: ignore[arg-type]
             limits=limits_public(spec.limits),
             **{k: record.results.get(k) for k in RESULT_FIELDS},
+            paused=record.status == Status.running and bool(record.results.get("paused")),
         )
 
 

@@ -9,6 +9,8 @@ as ``cpu,cpuacct`` with symlinks; cgroups(7)):
     pids      pids.max, pids.current
     cpu       cpu.cfs_period_us, cpu.cfs_quota_us (sched-design-CFS, "CFS bandwidth")
     cpuacct   cpuacct.usage (user + system, in ns)
+    freezer   no limit: its own cgroup per container, so pause freezes the
+              container alone (runtime/freezer.py)
 
 In each hierarchy the parent sits under the cgroup this process is in
 (``/proc/self/cgroup``), so containers stay inside whatever bounds the
@@ -23,7 +25,7 @@ from runtime.cgroups.base import Cgroup, CgroupError, Kill, Manager, Stats
 from runtime.cgroups.fs import CgroupFs
 from runtime.spec import Limits
 
-CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")
+CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "freezer")
 CFS_PERIOD_US = 100_000
 
 

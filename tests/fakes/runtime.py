@@ -24,7 +24,8 @@ the fake starts with a plain running container named ``web``.
 
 The fake keeps the runtime's state rules that the Docker API maps onto its
 statuses (runtime/launches.py, runtime/signalling.py): ``start_container`` of a
-running container raises ``NotModified`` and of an exited one ``InvalidState``;
+running container raises ``NotModified`` (an exited one starts again); ``pause``
+of one that is not running raises ``InvalidState``;
 ``stop(only_running=True)`` of one that is not running raises ``NotModified``;
 an exec is created in a running container and started once, while it runs.
 Everything else answers whatever the container's status, as the native API's
@@ -52,8 +53,9 @@ from runtime import (
 )
 from runtime.events import EventLog
 from runtime.images import Image, normalize_name
+from runtime.lifecycle import Top
 from runtime.signals import parse_signal
-from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Status
+from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Limits, Status
 
 if TYPE_CHECKING:
     from runtime.api import ImageImport, RuntimeApi
@@ -270,11 +272,37 @@ class FakeRuntime:
         record = self._container(ref)
         if record.status == Status.running:
             raise NotModified(f"container {record.id} is already running")
-        if record.status == Status.exited:
-            raise InvalidState(
-                f"container {record.id} has exited: mydocker does not restart containers"
-            )
         return self._answer("start_container", self.record)
+
+    # -- lifecycle verbs ----------------------------------------------------
+    @recorded
+    def restart(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
+        return self._answer("restart", self._container(ref))
+
+    @recorded
+    def rename(self, ref: str, name: str) -> ContainerRecord:
+        return self._answer("rename", dataclasses.replace(self._container(ref), name=name))
+
+    @recorded
+    def pause(self, ref: str) -> ContainerRecord:
+        """The runtime's rule: ``InvalidState`` unless it runs."""
+        record = self._container(ref)
+        if record.status != Status.running:
+            raise InvalidState(f"container {record.id} is not running")
+        return self._answer("pause", record)
+
+    @recorded
+    def unpause(self, ref: str) -> ContainerRecord:
+        return self._answer("unpause", self._container(ref))
+
+    @recorded
+    def update(self, ref: str, limits: Limits) -> ContainerRecord:
+        return self._answer("update", self._container(ref))
+
+    @recorded
+    def top(self, ref: str, ps_args: str | None = None) -> Top:
+        self._container(ref)
+        return self._answer("top", Top(("UID", "PID", "CMD"), (("root", "4242", "sleep 60"),)))
 
     @recorded
     def get(self, ref: str) -> ContainerRecord:
