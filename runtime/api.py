@@ -13,7 +13,9 @@ holds both to it:
       containers            create, start_container, get, list, stats, kill, kill_many,
                             stop, open_pidfd, remove
       lifecycle verbs       restart, rename, pause, unpause, update, top
-      waiting               exit_future, removal_future, wait, waiter_count
+      files                 archive_stat, archive_read, archive_extract
+      waiting               exit_future, removal_future, next_exit_future, wait,
+                            waiter_count
       output                logs, log_lines, log_chunks
       images                list_images, get_image, image_users, delete_image, begin_import
       execs                 exec, create_exec, check_exec_start, start_exec, get_exec,
@@ -34,9 +36,10 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from runtime.archive import PathStat
     from runtime.events import EventLog
     from runtime.images import Image
     from runtime.interactive import AttachTarget
@@ -129,10 +132,26 @@ class RuntimeApi(Protocol):
 
     def top(self, ref: str, ps_args: str | None = None) -> Top: ...
 
+    # -- files ------------------------------------------------------------
+    def archive_stat(self, ref: str, path: str) -> PathStat: ...
+
+    def archive_read(self, ref: str, path: str) -> tuple[PathStat, Iterator[bytes]]: ...
+
+    def archive_extract(
+        self,
+        ref: str,
+        path: str,
+        fileobj: IO[bytes],
+        no_overwrite_dir_non_dir: bool = False,
+        copy_uid_gid: bool = False,
+    ) -> int: ...
+
     # -- waiting --------------------------------------------------------
     def exit_future(self, ref: str) -> Future[ContainerRecord]: ...
 
     def removal_future(self, ref: str) -> Future[ContainerRecord]: ...
+
+    def next_exit_future(self, ref: str) -> Future[ContainerRecord]: ...
 
     def wait(self, ref: str, timeout: float | None = None) -> ContainerRecord: ...
 

@@ -236,7 +236,9 @@ class Exits:
             if final is None:
                 raise NotFound("container", ref)
             self.records.delete(container_id)
+            # Removal ends the waits for a next exit that will never come.
             waiters = self._removal_waiters.pop(container_id, [])
+            waiters += self._exit_waiters.pop(container_id, [])
             self._removed[container_id] = final
             while len(self._removed) > REMEMBER_REMOVED:
                 self._removed.popitem(last=False)
@@ -273,6 +275,21 @@ class Exits:
             if removed is not None:  # auto-removed already (by full id only)
                 return _done(removed)
             return self._pending(self.records.resolve(ref), self._exit_waiters)
+
+    def next_exit_future(self, ref: str) -> Future[ContainerRecord]:
+        """A future that completes at the container's next exit, even if it
+        has exited now (it may be started again), or at its removal."""
+        with self.lock:
+            removed = self._removed.get(ref)
+            if removed is not None:
+                return _done(removed)
+            record = self.records.resolve(ref)
+            if self.closing:
+                raise Unavailable("the service is shutting down")
+            future: Future[ContainerRecord] = Future()
+            self._exit_waiters.setdefault(record.id, []).append(future)
+            self._forget_if_cancelled(self._exit_waiters, record.id, future)
+            return future
 
     def exec_exit_future(self, ref: str) -> Future[ExecRecord]:
         """A future that completes with the exec's record once it has exited."""

@@ -12,6 +12,7 @@ A thin facade: each method hands over to the part that holds its concern.
     output.Output            logs of a target, container or exec alike
     interactive.Interactive  attach, input, resize
     lifecycle.Lifecycle      restart, rename, pause/unpause, update, top
+    archive                  files into and out of a running container (docker cp)
 
 The parts touch the outside world through what ``Runtime`` is given: the
 state dir's ``Layout``, the ``RecordStore``, the ``ImageStore``, the host
@@ -68,8 +69,9 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import IO, Any
 
+from runtime import archive
 from runtime.admission import Admission
 from runtime.errors import Conflict, Forbidden, InvalidArgument, InvalidState, Unavailable
 from runtime.events import EventLog, EventType, now_event
@@ -374,6 +376,26 @@ class Runtime:
     def top(self, ref: str, ps_args: str | None = None) -> Top:
         return self.lifecycle.top(ref, ps_args)
 
+    # -- files (runtime/archive.py) --------------------------------------
+    def archive_stat(self, ref: str, path: str) -> archive.PathStat:
+        return archive.stat_path(self.get(ref), path)
+
+    def archive_read(self, ref: str, path: str) -> tuple[archive.PathStat, Iterator[bytes]]:
+        """The stat of ``path`` and a tar of it, streamed as it is read."""
+        return archive.read_path(self.get(ref), path)
+
+    def archive_extract(
+        self,
+        ref: str,
+        path: str,
+        fileobj: IO[bytes],
+        no_overwrite_dir_non_dir: bool = False,
+        copy_uid_gid: bool = False,
+    ) -> int:
+        """Unpack a tar into directory ``path``; how many members were written."""
+        record = self.get(ref)
+        return archive.extract_into(record, path, fileobj, no_overwrite_dir_non_dir, copy_uid_gid)
+
     # -- signals --------------------------------------------------------
     def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
         self.lifecycle.thaw_for_signal(ref)
@@ -394,6 +416,9 @@ class Runtime:
 
     def removal_future(self, ref: str) -> Future[ContainerRecord]:
         return self.exits.removal_future(ref)
+
+    def next_exit_future(self, ref: str) -> Future[ContainerRecord]:
+        return self.exits.next_exit_future(ref)
 
     def waiter_count(self) -> int:
         return self.exits.waiter_count()

@@ -21,6 +21,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.docker import (
+    archive,
     attach,
     containers,
     errors,
@@ -56,7 +57,7 @@ def create_docker_app() -> FastAPI:
         redoc_url=None,
     )
     errors.install(docker)
-    for module in (system, containers, lifecycle, attach, execs, stats, images):
+    for module in (system, containers, lifecycle, archive, attach, execs, stats, images):
         docker.include_router(module.router)
     docker.add_middleware(DockerHeaders)
     return docker

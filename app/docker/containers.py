@@ -74,9 +74,8 @@ def _wait_future(runtime: RuntimeApi, ref: str, condition: str) -> Future[Contai
     if condition == "removed":
         return runtime.removal_future(record.id)
     if condition == "next-exit":
-        if record.status == Status.exited:
-            return runtime.removal_future(record.id)  # no restarts: only removal ends it
-        return runtime.exit_future(record.id)
+        # An exited container may be started again (docker start -a waits first).
+        return runtime.next_exit_future(record.id)
     if record.status == Status.running:
         return runtime.exit_future(record.id)
     done: Future[ContainerRecord] = Future()

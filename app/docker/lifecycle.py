@@ -78,6 +78,10 @@ def _is_unset(value: Any) -> bool:
 def update_limits(body: dict[str, Any]) -> Limits:
     """Docker's update body as the ``Limits`` to change; what we cannot
     change is a 400 naming it."""
+    # MemorySwap equal to Memory is no swap, which is what a limit means here.
+    swap = body.get("MemorySwap")
+    if swap and swap == body.get("Memory"):
+        body = {k: v for k, v in body.items() if k != "MemorySwap"}
     refused = sorted(k for k, v in body.items() if k not in UPDATE_FIELDS and not _is_unset(v))
     if refused:
         raise DockerError(400, f"unsupported option(s) for update: {', '.join(refused)}")

@@ -288,8 +288,8 @@ def test_an_exec_failure_on_start_reads_as_docker_words_it(
     ("status", "condition", "op"),
     [
         ("running", "not-running", "exit_future"),
-        ("created", "next-exit", "exit_future"),
-        ("exited", "next-exit", "removal_future"),
+        ("created", "next-exit", "next_exit_future"),
+        ("exited", "next-exit", "next_exit_future"),
         ("running", "removed", "removal_future"),
     ],
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,22 @@ def run_docker(
         timeout=timeout,
         stdin=None if input is not None else subprocess.DEVNULL,
     )
+
+
+DockerCli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def cli(service: Service, tmp_path: Path) -> DockerCli:
+    """The real ``docker`` CLI against the session's service (import it as a fixture)."""
+
+    def call(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return run_docker(service, tmp_path, *args, **kwargs)  # type: ignore[arg-type]
+
+    return call
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    """A CLI call's stdout, once it has succeeded."""
+    assert result.returncode == 0, result.stderr
+    return result.stdout

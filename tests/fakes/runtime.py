@@ -39,7 +39,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from runtime import (
     AttachTarget,
@@ -51,6 +51,7 @@ from runtime import (
     NotModified,
     Selector,
 )
+from runtime.archive import PathStat
 from runtime.events import EventLog
 from runtime.images import Image, normalize_name
 from runtime.lifecycle import Top
@@ -172,6 +173,11 @@ class FakeRuntime:
             "pids": 3,
         }
         self.kill_result = KillResult(9, (), (), ())
+        #: What the archive operations answer: the stat, the tar's chunks;
+        #: ``extracted`` is the body ``archive_extract`` read.
+        self.path_stat = PathStat("hosts", 12, 0o100644, 1_700_000_000 * 10**9)
+        self.archive_chunks: list[bytes] = [b"tar"]
+        self.extracted = b""
         self.error: Exception | None = None
         self.errors: dict[str, Exception] = {}
         self.answers: dict[str, Any] = {}
@@ -274,6 +280,31 @@ class FakeRuntime:
             raise NotModified(f"container {record.id} is already running")
         return self._answer("start_container", self.record)
 
+    # -- files --------------------------------------------------------------
+    @recorded
+    def archive_stat(self, ref: str, path: str) -> PathStat:
+        self._container(ref)
+        return self._answer("archive_stat", self.path_stat)
+
+    @recorded
+    def archive_read(self, ref: str, path: str) -> tuple[PathStat, Iterator[bytes]]:
+        self._container(ref)
+        return self.path_stat, iter(self.archive_chunks)
+
+    @recorded
+    def archive_extract(
+        self,
+        ref: str,
+        path: str,
+        fileobj: IO[bytes],
+        no_overwrite_dir_non_dir: bool = False,
+        copy_uid_gid: bool = False,
+    ) -> int:
+        """Keeps the body it was given in ``extracted``."""
+        self._container(ref)
+        self.extracted = fileobj.read()
+        return 1
+
     # -- lifecycle verbs ----------------------------------------------------
     @recorded
     def restart(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
@@ -361,6 +392,10 @@ class FakeRuntime:
     @recorded
     def removal_future(self, ref: str) -> Future[ContainerRecord]:
         return self.removal
+
+    @recorded
+    def next_exit_future(self, ref: str) -> Future[ContainerRecord]:
+        return self.exit
 
     @recorded
     def wait(self, ref: str, timeout: float | None = None) -> ContainerRecord:

@@ -120,3 +120,24 @@ def test_an_exec_needs_a_running_container_to_be_made_and_to_start(runtime: Runt
         runtime.start_exec(created.id)
     with pytest.raises(InvalidState, match="not running"):
         runtime.create_exec(container.id, request)
+
+
+def test_next_exit_of_an_exited_container_waits_for_its_next_run(runtime: Runtime) -> None:
+    record = runtime.create(CreateRequest(("true",)))
+    _exit(runtime, record.id)
+    assert runtime.exit_future(record.id).done()
+    following = runtime.next_exit_future(record.id)
+    assert not following.done()
+    runtime.start_container(record.id)
+    assert not following.done()
+    _exit(runtime, record.id)
+    assert following.result(1).status == Status.exited
+
+
+def test_removal_ends_a_wait_for_a_next_exit(runtime: Runtime) -> None:
+    record = runtime.create(CreateRequest(("true",)))
+    _exit(runtime, record.id)
+    following = runtime.next_exit_future(record.id)
+    runtime.remove(record.id)
+    assert following.result(1).id == record.id
+    assert runtime.waiter_count() == 0

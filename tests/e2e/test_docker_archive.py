@@ -1,0 +1,92 @@
+"""``docker cp`` both ways with the real CLI, and docker-py's archive calls
+(app/docker/archive.py over runtime/archive.py), with real containers."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from docker.errors import APIError, NotFound
+
+from tests.e2e.conftest import Service
+from tests.e2e.docker_helpers import IMAGE, DockerCli, cli, ok
+from tests.e2e.helpers import unique
+
+__all__ = ["cli"]  # a fixture
+
+
+@pytest.fixture
+def box(cli: DockerCli) -> Iterator[str]:
+    name = unique("dcp")
+    setup = "mkdir -p /data/sub; echo inside > /data/sub/f; ln -s / /tmp/rootlink; exec sleep 300"
+    result = cli("run", "-d", "--name", name, IMAGE, "sh", "-c", setup)
+    assert result.returncode == 0, result.stderr
+    deadline = time.monotonic() + 20
+    while cli("exec", name, "test", "-L", "/tmp/rootlink").returncode != 0:
+        assert time.monotonic() < deadline, "the container's set-up never finished"
+        time.sleep(0.05)
+    yield name
+    cli("rm", "-f", name)
+
+
+def test_cp_out_of_the_container(cli: DockerCli, box: str, tmp_path: Path) -> None:
+    ok(cli("cp", f"{box}:/data", str(tmp_path / "out")))
+    assert (tmp_path / "out" / "sub" / "f").read_text() == "inside\n"
+    ok(cli("cp", f"{box}:/data/sub/f", str(tmp_path / "single")))
+    assert (tmp_path / "single").read_text() == "inside\n"
+    missing = cli("cp", f"{box}:/nope", str(tmp_path / "x"))
+    assert missing.returncode == 1 and "/nope" in missing.stderr
+
+
+def test_cp_into_the_container(cli: DockerCli, box: str, tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    (source / "deep").mkdir(parents=True)
+    (source / "deep" / "hello.txt").write_text("hello\n")
+    ok(cli("cp", str(source), f"{box}:/data/copied"))
+    assert ok(cli("exec", box, "cat", "/data/copied/deep/hello.txt")) == "hello\n"
+    (tmp_path / "one.txt").write_text("one\n")
+    ok(cli("cp", str(tmp_path / "one.txt"), f"{box}:/tmp/"))
+    assert ok(cli("exec", box, "cat", "/tmp/one.txt")) == "one\n"
+    # Through the container's link to /: still the container's root.
+    name = unique("viaroot")
+    (tmp_path / name).write_text("x\n")
+    ok(cli("cp", str(tmp_path / name), f"{box}:/tmp/rootlink/tmp/"))
+    assert not os.path.exists(f"/tmp/{name}")
+    assert ok(cli("exec", box, "cat", f"/tmp/{name}")) == "x\n"
+
+
+def test_sdk_put_and_get_archive(service: Service, box: str) -> None:
+    client = docker.DockerClient(base_url=f"tcp://127.0.0.1:{service.port}", timeout=60)
+    try:
+        container = client.containers.get(box)
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tarfile.TarInfo("sdk.txt")
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"sdk\n"))
+        assert container.put_archive("/data", buffer.getvalue()) is True
+        chunks, stat = container.get_archive("/data/sdk.txt")
+        assert (stat["name"], stat["size"]) == ("sdk.txt", 4)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            member = tar.extractfile("sdk.txt")
+            assert member is not None and member.read() == b"sdk\n"
+        _, dir_stat = container.get_archive("/data")
+        assert dir_stat["mode"] & (1 << 31)  # Go's ModeDir
+        with pytest.raises(NotFound):
+            container.get_archive("/nope")
+        evil = io.BytesIO()
+        with tarfile.open(fileobj=evil, mode="w") as tar:
+            info = tarfile.TarInfo("../../../../tmp/sdk-escape")
+            tar.addfile(info, io.BytesIO(b""))
+        with pytest.raises(APIError) as caught:
+            container.put_archive("/data", evil.getvalue())
+        assert caught.value.status_code == 400
+        assert not os.path.exists("/tmp/sdk-escape")
+    finally:
+        client.close()
