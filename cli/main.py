@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from cli import attach, output, verbs
+from cli import attach, files, output, verbs
 from cli.client import DEFAULT_HOST, Api, ServiceError, Unreachable, token_from_env
 
 EXIT_REFUSED = 125
@@ -579,7 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_REFUSED if args.action in ("run", "exec") else EXIT_ERROR
     try:
         return COMMANDS[args.action](api, args)
-    except UsageError as err:
+    except (UsageError, files.UsageError) as err:
         _error(str(err))
         return EXIT_REFUSED if args.action in ("run", "exec") else 2
     except (ServiceError, Unreachable) as err:

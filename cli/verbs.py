@@ -1,4 +1,5 @@
-"""The lifecycle verbs of the CLI: restart, rename, pause, unpause, update, top.
+"""The lifecycle verbs of the CLI: restart, rename, pause, unpause, update, top
+(and, through cli/files.py, cp, diff, export).
 
     add_parsers(sub)   their subcommands, on the main parser's subparsers
     COMMANDS           action -> function(api, args) -> exit status
@@ -13,7 +14,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from cli import output
+from cli import files, output
 from cli.client import Api
 
 SIZE_SUFFIXES = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
@@ -47,6 +48,7 @@ def add_parsers(sub: Any) -> None:
     top = sub.add_parser("top", help="the processes of a running container (ps)")
     top.add_argument("ref")
     top.add_argument("ps_args", nargs=argparse.REMAINDER, help="ps options (default -ef)")
+    files.add_parsers(sub)
 
 
 def _print(args: argparse.Namespace, container: dict[str, Any]) -> int:
@@ -95,4 +97,5 @@ COMMANDS: dict[str, Callable[[Api, argparse.Namespace], int]] = {
     "unpause": cmd_unpause,
     "update": cmd_update,
     "top": cmd_top,
+    **files.COMMANDS,
 }

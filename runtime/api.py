@@ -13,7 +13,7 @@ holds both to it:
       containers            create, start_container, get, list, stats, kill, kill_many,
                             stop, open_pidfd, remove
       lifecycle verbs       restart, rename, pause, unpause, update, top
-      files                 archive_stat, archive_read, archive_extract
+      files                 archive_stat, archive_read, archive_extract, changes, export
       waiting               exit_future, removal_future, next_exit_future, wait,
                             waiter_count
       output                logs, log_lines, log_chunks
@@ -40,6 +40,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from runtime.archive import PathStat
+    from runtime.changes import Change
     from runtime.events import EventLog
     from runtime.images import Image
     from runtime.interactive import AttachTarget
@@ -145,6 +146,10 @@ class RuntimeApi(Protocol):
         no_overwrite_dir_non_dir: bool = False,
         copy_uid_gid: bool = False,
     ) -> int: ...
+
+    def changes(self, ref: str) -> builtins.list[Change]: ...
+
+    def export(self, ref: str) -> Iterator[bytes]: ...
 
     # -- waiting --------------------------------------------------------
     def exit_future(self, ref: str) -> Future[ContainerRecord]: ...

@@ -266,54 +266,67 @@ class _Walker:
         self._add(tar, dir_fd, name, arcname, posixpath.normpath(posixpath.join(self.start, name)))
 
     def _add(self, tar: tarfile.TarFile, dir_fd: int, name: str, arcname: str, where: str) -> None:
-        try:
-            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return  # gone meanwhile
-        info = tarfile.TarInfo(arcname)
-        info.mode = stat.S_IMODE(st.st_mode)
-        info.uid, info.gid = self.root.container_ids(st.st_uid, st.st_gid)
-        info.mtime = st.st_mtime
-        if stat.S_ISDIR(st.st_mode):
-            info.type = tarfile.DIRTYPE
-            tar.addfile(info)
-            if where in PSEUDO:
-                return
-            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
-            try:
-                for entry in sorted(os.listdir(fd)):
-                    self._add(tar, fd, entry, f"{arcname}/{entry}", posixpath.join(where, entry))
-            finally:
-                os.close(fd)
-        elif stat.S_ISREG(st.st_mode):
-            self._add_file(tar, dir_fd, name, info)
-        elif stat.S_ISLNK(st.st_mode):
-            info.type = tarfile.SYMTYPE
-            info.linkname = os.readlink(name, dir_fd=dir_fd)
-            tar.addfile(info)
-        elif stat.S_ISFIFO(st.st_mode):
-            info.type = tarfile.FIFOTYPE
-            tar.addfile(info)
-        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-            info.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
-            info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-            tar.addfile(info)
-        # sockets have no place in a tar: left out, as tar(1) does
-
-    @staticmethod
-    def _add_file(tar: tarfile.TarFile, dir_fd: int, name: str, info: tarfile.TarInfo) -> None:
-        # O_NONBLOCK: a FIFO swapped in since the stat must not block the open.
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
-        try:
-            fd = os.open(name, flags, dir_fd=dir_fd)
-        except FileNotFoundError:
+        st = add_entry(tar, dir_fd, name, arcname, self.root.container_ids)
+        if st is None or not stat.S_ISDIR(st.st_mode) or where in PSEUDO:
             return
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return
-            info.size = st.st_size
-            tar.addfile(info, _Exactly(f, st.st_size))
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+        try:
+            for entry in sorted(os.listdir(fd)):
+                self._add(tar, fd, entry, f"{arcname}/{entry}", posixpath.join(where, entry))
+        finally:
+            os.close(fd)
+
+
+IdMap = Callable[[int, int], tuple[int, int]]
+
+
+def add_entry(
+    tar: tarfile.TarFile, dir_fd: int, name: str, arcname: str, ids: IdMap
+) -> os.stat_result | None:
+    """Add the entry ``name`` of ``dir_fd`` to ``tar`` (a directory without
+    its contents; a link as a link); its stat, or ``None`` if it is gone
+    or a socket (which a tar has no place for, as tar(1) leaves them out).
+    ``ids`` maps host uid, gid to the container's."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    info = tarfile.TarInfo(arcname)
+    info.mode = stat.S_IMODE(st.st_mode)
+    info.uid, info.gid = ids(st.st_uid, st.st_gid)
+    info.mtime = st.st_mtime
+    if stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+    elif stat.S_ISREG(st.st_mode):
+        return st if _add_file(tar, dir_fd, name, info) else None
+    elif stat.S_ISLNK(st.st_mode):
+        info.type = tarfile.SYMTYPE
+        info.linkname = os.readlink(name, dir_fd=dir_fd)
+    elif stat.S_ISFIFO(st.st_mode):
+        info.type = tarfile.FIFOTYPE
+    elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        info.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
+        info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    else:
+        return None
+    tar.addfile(info)
+    return st
+
+
+def _add_file(tar: tarfile.TarFile, dir_fd: int, name: str, info: tarfile.TarInfo) -> bool:
+    # O_NONBLOCK: a FIFO swapped in since the stat must not block the open.
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        info.size = st.st_size
+        tar.addfile(info, _Exactly(f, st.st_size))
+    return True
 
 
 class _Exactly:

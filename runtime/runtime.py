@@ -13,6 +13,7 @@ A thin facade: each method hands over to the part that holds its concern.
     interactive.Interactive  attach, input, resize
     lifecycle.Lifecycle      restart, rename, pause/unpause, update, top
     archive                  files into and out of a running container (docker cp)
+    changes                  the writable layer: its changes (diff), the root as a tar (export)
 
 The parts touch the outside world through what ``Runtime`` is given: the
 state dir's ``Layout``, the ``RecordStore``, the ``ImageStore``, the host
@@ -71,7 +72,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from typing import IO, Any
 
-from runtime import archive
+from runtime import archive, changes
 from runtime.admission import Admission
 from runtime.errors import Conflict, Forbidden, InvalidArgument, InvalidState, Unavailable
 from runtime.events import EventLog, EventType, now_event
@@ -395,6 +396,14 @@ class Runtime:
         """Unpack a tar into directory ``path``; how many members were written."""
         record = self.get(ref)
         return archive.extract_into(record, path, fileobj, no_overwrite_dir_non_dir, copy_uid_gid)
+
+    def changes(self, ref: str) -> builtins.list[changes.Change]:
+        """What the container changed in its root: added, modified, deleted."""
+        return changes.changes(self.get(ref))
+
+    def export(self, ref: str) -> Iterator[bytes]:
+        """Its root (image and writable layer, without mounts) as a tar stream."""
+        return changes.export(self.get(ref))
 
     # -- signals --------------------------------------------------------
     def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:

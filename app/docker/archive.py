@@ -1,8 +1,10 @@
-"""``/containers/{id}/archive``: ``docker cp`` both ways (runtime/archive.py).
+"""``docker cp`` both ways (runtime/archive.py), ``diff`` and ``export`` (runtime/changes.py).
 
     HEAD  ?path=   the path's stat in ``X-Docker-Container-Path-Stat``
     GET   ?path=   a tar of it, with the same header
     PUT   ?path=&noOverwriteDirNonDir=&copyUIDGID=   a tar unpacked into directory ``path``
+    GET /containers/{id}/changes   [{"Path", "Kind"}]: 0 modified, 1 added, 2 deleted
+    GET /containers/{id}/export    the root as a tar
 
 The header is base64 of ``{"name", "size", "mode", "mtime", "linkTarget"}``
 with ``mode`` as Go's ``os.FileMode`` (type bits high, not ``st_mode``'s),
@@ -94,3 +96,13 @@ async def archive_put(
     finally:
         body.close()
     return Response(status_code=200)
+
+
+@router.get("/containers/{ref}/changes")
+def container_changes(ref: str, runtime: RuntimeDep) -> list[dict[str, object]]:
+    return [{"Path": c.path, "Kind": int(c.kind)} for c in runtime.changes(ref)]
+
+
+@router.get("/containers/{ref}/export")
+def export_container(ref: str, runtime: RuntimeDep) -> StreamingResponse:
+    return StreamingResponse(runtime.export(ref), media_type=TAR)

@@ -4,6 +4,8 @@
     GET /archive?path=        a tar of the file or directory (named by its base)
     GET /archive/stat?path=   what is at the path (its link not followed)
     PUT /archive?path=        a tar (or .tar.gz) unpacked into directory ``path``
+    GET /changes              what it changed in its root (runtime/changes.py)
+    GET /export               its root as a tar
 
 Paths are the container's: resolved inside its root, never out of it
 (``..`` and absolute links stop at its root); an archive member that would
@@ -117,3 +119,25 @@ async def put_archive(
     finally:
         body.close()
     return ArchivePut(written=written)
+
+
+class ChangePublic(BaseModel):
+    path: str
+    kind: Annotated[str, Field(description="added, modified or deleted")]
+
+
+@router.get("/{ref}/changes", responses={**NOT_FOUND, **CONFLICT})
+def container_changes(ref: str, runtime: RuntimeDep) -> list[ChangePublic]:
+    """What the container changed in its root (its writable layer), by path;
+    `409` for the `host` image, which has no writable layer."""
+    return [ChangePublic(path=c.path, kind=c.kind.name) for c in runtime.changes(ref)]
+
+
+@router.get(
+    "/{ref}/export",
+    response_class=StreamingResponse,
+    responses={**NOT_FOUND, **CONFLICT, 200: {"content": {TAR: {}}}},
+)
+def export_container(ref: str, runtime: RuntimeDep) -> StreamingResponse:
+    """Its root (image plus writable layer, without mounts) as a tar, running or not."""
+    return StreamingResponse(runtime.export(ref), media_type=TAR)

@@ -95,3 +95,18 @@ def test_native_stat_get_and_put(client: TestClient, fake: FakeRuntime) -> None:
     empty = client.get(f"/containers/{ID}/archive", params={"path": ""})
     assert empty.status_code == 422
     assert empty.json()["detail"][0]["loc"] == ["query", "path"]
+
+
+def test_changes_and_export(client: TestClient, fake: FakeRuntime) -> None:
+    native = client.get(f"/containers/{ID}/changes")
+    assert native.json() == [
+        {"path": "/tmp", "kind": "modified"},
+        {"path": "/tmp/f", "kind": "added"},
+    ]
+    docker = client.get(f"/v1.47/containers/{ID}/changes")
+    assert docker.json() == [{"Path": "/tmp", "Kind": 0}, {"Path": "/tmp/f", "Kind": 1}]
+    for url in (f"/containers/{ID}/export", f"/v1.47/containers/{ID}/export"):
+        got = client.get(url)
+        assert (got.status_code, got.content) == (200, b"tar")
+    fake.errors["changes"] = InvalidState("container x runs the host image")
+    assert client.get(f"/v1.47/containers/{ID}/changes").status_code == 409

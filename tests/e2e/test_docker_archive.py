@@ -90,3 +90,21 @@ def test_sdk_put_and_get_archive(service: Service, box: str) -> None:
         assert not os.path.exists("/tmp/sdk-escape")
     finally:
         client.close()
+
+
+def test_cli_diff_and_export(cli: DockerCli, tmp_path: Path) -> None:
+    name = unique("ddiff")
+    script = "echo new > /tmp/new; rm /etc/group; exec sleep 300"
+    ok(cli("run", "-d", "--name", name, IMAGE, "sh", "-c", script))
+    deadline = time.monotonic() + 20
+    while "A /tmp/new" not in (diff := ok(cli("diff", name))):
+        assert time.monotonic() < deadline, diff
+        time.sleep(0.05)
+    assert {"C /tmp", "A /tmp/new", "D /etc/group"} <= set(diff.splitlines())
+    ok(cli("export", "-o", str(tmp_path / "root.tar"), name))
+    with tarfile.open(tmp_path / "root.tar") as tar:
+        names = set(tar.getnames())
+    assert "tmp/new" in names and "etc/group" not in names and "bin/sh" in names
+    ok(cli("rm", "-f", name))
+    missing = cli("diff", name)
+    assert missing.returncode == 1 and "no such container" in missing.stderr.lower()

@@ -52,6 +52,7 @@ from runtime import (
     Selector,
 )
 from runtime.archive import PathStat
+from runtime.changes import Change, Kind
 from runtime.events import EventLog
 from runtime.images import Image, normalize_name
 from runtime.lifecycle import Top
@@ -304,6 +305,18 @@ class FakeRuntime:
         self._container(ref)
         self.extracted = fileobj.read()
         return 1
+
+    @recorded
+    def changes(self, ref: str) -> builtins.list[Change]:
+        self._container(ref)
+        return self._answer(
+            "changes", [Change("/tmp", Kind.modified), Change("/tmp/f", Kind.added)]
+        )
+
+    @recorded
+    def export(self, ref: str) -> Iterator[bytes]:
+        self._container(ref)
+        return iter(self.archive_chunks)
 
     # -- lifecycle verbs ----------------------------------------------------
     @recorded

@@ -1,0 +1,81 @@
+"""runtime/changes.py on a hand-made lower and upper dir: kinds, whiteouts,
+opaque directories, skipped mount points, and the merged export."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from runtime.changes import Change, Kind, Layer
+
+
+@pytest.fixture
+def layers(tmp_path: Path) -> tuple[Path, Path]:
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    for d in ("etc", "home/user", "proc", "dev", "abs"):
+        (lower / d).mkdir(parents=True)
+    (lower / "etc" / "passwd").write_text("root\n")
+    (lower / "etc" / "group").write_text("root\n")
+    (lower / "home" / "user" / "old").write_text("old\n")
+    (lower / "link").symlink_to("/etc")
+    (upper / "etc").mkdir(parents=True)
+    (upper / "etc" / "passwd").write_text("root\nme\n")
+    (upper / "new").write_text("new\n")
+    (upper / "dev").mkdir()
+    (upper / "dev" / "null").write_text("")  # a mount point's leftover
+    try:
+        os.mknod(upper / "etc" / "group", 0o600 | 0o020000, os.makedev(0, 0))  # whiteout
+        (upper / "home").mkdir()
+        os.setxattr(upper / "home", "trusted.overlay.opaque", b"y")
+    except PermissionError:
+        pytest.skip("whiteouts and trusted xattrs need root")
+    (upper / "home" / "fresh").write_text("fresh\n")
+    return lower, upper
+
+
+def test_changes(layers: tuple[Path, Path]) -> None:
+    lower, upper = layers
+    assert Layer(str(upper), str(lower)).changes() == [
+        Change("/etc", Kind.modified),
+        Change("/etc/group", Kind.deleted),
+        Change("/etc/passwd", Kind.modified),
+        Change("/home", Kind.modified),
+        Change("/home/fresh", Kind.added),
+        Change("/new", Kind.added),
+    ]
+
+
+def test_no_upper_dir_no_changes(layers: tuple[Path, Path]) -> None:
+    lower, _ = layers
+    assert Layer(None, str(lower)).changes() == []
+
+
+def test_export_merges_the_layers(layers: tuple[Path, Path]) -> None:
+    lower, upper = layers
+    data = b"".join(Layer(str(upper), str(lower)).export())
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = set(tar.getnames())
+        passwd = tar.extractfile("etc/passwd")
+        assert passwd is not None and passwd.read() == b"root\nme\n"
+        assert tar.getmember("link").issym() and tar.getmember("link").linkname == "/etc"
+    assert "etc/group" not in names  # whited out
+    assert "home/user" not in names and "home/fresh" in names  # opaque
+    assert {"new", "proc", "dev"} <= names
+    assert "dev/null" not in names  # below a mount point of the runtime's
+
+
+def test_export_maps_user_namespace_owners(tmp_path: Path) -> None:
+    lower = tmp_path / "lower"
+    lower.mkdir()
+    (lower / "f").write_text("x")
+    try:
+        os.chown(lower / "f", 100007, 100007)
+    except PermissionError:
+        pytest.skip("chown needs root")
+    data = b"".join(Layer(None, str(lower), host_id=100000).export())
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert (tar.getmember("f").uid, tar.getmember("f").gid) == (7, 7)
