@@ -13,7 +13,8 @@ holds both to it:
       containers            create, start_container, get, list, stats, kill, kill_many,
                             stop, open_pidfd, remove
       lifecycle verbs       restart, rename, pause, unpause, update, top
-      files                 archive_stat, archive_read, archive_extract, changes, export
+      files                 archive_stat, archive_read, archive_extract, changes, export,
+                            commit
       waiting               exit_future, removal_future, next_exit_future, wait,
                             waiter_count
       output                logs, log_lines, log_chunks
@@ -150,6 +151,8 @@ class RuntimeApi(Protocol):
     def changes(self, ref: str) -> builtins.list[Change]: ...
 
     def export(self, ref: str) -> Iterator[bytes]: ...
+
+    def commit(self, ref: str, name: str, pause: bool = True) -> Image: ...
 
     # -- waiting --------------------------------------------------------
     def exit_future(self, ref: str) -> Future[ContainerRecord]: ...

@@ -12,8 +12,7 @@ A thin facade: each method hands over to the part that holds its concern.
     output.Output            logs of a target, container or exec alike
     interactive.Interactive  attach, input, resize
     lifecycle.Lifecycle      restart, rename, pause/unpause, update, top
-    archive                  files into and out of a running container (docker cp)
-    changes                  the writable layer: its changes (diff), the root as a tar (export)
+    files.FileVerbs          (a base class) docker cp, diff, export, commit
 
 The parts touch the outside world through what ``Runtime`` is given: the
 state dir's ``Layout``, the ``RecordStore``, the ``ImageStore``, the host
@@ -70,13 +69,13 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
-from typing import IO, Any
+from typing import Any
 
-from runtime import archive, changes
 from runtime.admission import Admission
 from runtime.errors import Conflict, Forbidden, InvalidArgument, InvalidState, Unavailable
 from runtime.events import EventLog, EventType, now_event
 from runtime.exits import Exits
+from runtime.files import FileVerbs
 from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
 from runtime.images.builtin import HOST
 from runtime.images.hostview import HostPathError, HostView
@@ -119,7 +118,7 @@ class Stores:
     events: EventLog
 
 
-class Runtime:
+class Runtime(FileVerbs):
     def __init__(
         self,
         stores: Stores,
@@ -287,6 +286,8 @@ class Runtime:
         return self._reserve.released()
 
     def stop_all(self, grace: float = 10.0) -> builtins.list[ContainerRecord]:
+        for record in self.records.list(status=RUNNING):
+            self.lifecycle.thaw_for_signal(record.id)  # a frozen one would not die
         return self.signaller.stop_all(grace)
 
     # -- paths ----------------------------------------------------------
@@ -348,6 +349,7 @@ class Runtime:
                 raise InvalidState(
                     f"container {record.id} is {record.status}; stop it first or use force"
                 )
+            self.lifecycle.thaw_for_signal(record.id)
             self.signaller.kill_and_wait(record)
         final, waiters = self.exits.forget(record.id, ref)
         self.events.publish(container_event("destroy", final))
@@ -376,34 +378,6 @@ class Runtime:
 
     def top(self, ref: str, ps_args: str | None = None) -> Top:
         return self.lifecycle.top(ref, ps_args)
-
-    # -- files (runtime/archive.py) --------------------------------------
-    def archive_stat(self, ref: str, path: str) -> archive.PathStat:
-        return archive.stat_path(self.get(ref), path)
-
-    def archive_read(self, ref: str, path: str) -> tuple[archive.PathStat, Iterator[bytes]]:
-        """The stat of ``path`` and a tar of it, streamed as it is read."""
-        return archive.read_path(self.get(ref), path)
-
-    def archive_extract(
-        self,
-        ref: str,
-        path: str,
-        fileobj: IO[bytes],
-        no_overwrite_dir_non_dir: bool = False,
-        copy_uid_gid: bool = False,
-    ) -> int:
-        """Unpack a tar into directory ``path``; how many members were written."""
-        record = self.get(ref)
-        return archive.extract_into(record, path, fileobj, no_overwrite_dir_non_dir, copy_uid_gid)
-
-    def changes(self, ref: str) -> builtins.list[changes.Change]:
-        """What the container changed in its root: added, modified, deleted."""
-        return changes.changes(self.get(ref))
-
-    def export(self, ref: str) -> Iterator[bytes]:
-        """Its root (image and writable layer, without mounts) as a tar stream."""
-        return changes.export(self.get(ref))
 
     # -- signals --------------------------------------------------------
     def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:

@@ -5,6 +5,7 @@
     PUT   ?path=&noOverwriteDirNonDir=&copyUIDGID=   a tar unpacked into directory ``path``
     GET /containers/{id}/changes   [{"Path", "Kind"}]: 0 modified, 1 added, 2 deleted
     GET /containers/{id}/export    the root as a tar
+    POST /commit?container=&repo=  the root imported as a new image (no config)
 
 The header is base64 of ``{"name", "size", "mode", "mtime", "linkTarget"}``
 with ``mode`` as Go's ``os.FileMode`` (type bits high, not ``st_mode``'s),
@@ -16,13 +17,16 @@ from __future__ import annotations
 import base64
 import json
 import stat
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from app.deps import RuntimeDep
+from app.docker.errors import DockerError
 from app.docker.params import DockerBool
+from app.docker.views import image_id
 from app.uploads import spooled_body
 from runtime import timeutil
 from runtime.archive import PathStat
@@ -106,3 +110,35 @@ def container_changes(ref: str, runtime: RuntimeDep) -> list[dict[str, object]]:
 @router.get("/containers/{ref}/export")
 def export_container(ref: str, runtime: RuntimeDep) -> StreamingResponse:
     return StreamingResponse(runtime.export(ref), media_type=TAR)
+
+
+@router.post("/commit", status_code=201)
+def commit_container(
+    runtime: RuntimeDep,
+    container: str,
+    repo: str = "",
+    tag: str = "",
+    comment: str = "",
+    author: str = "",
+    pause: DockerBool = True,
+    changes: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+    config: Annotated[dict[str, Any] | None, Body()] = None,
+) -> dict[str, str]:
+    """``docker commit``: the container's root imported as image ``repo``.
+
+    Images here are root filesystems without config or history, so what
+    would go there (``changes``, a config body, ``comment``, ``author``) is
+    refused rather than dropped."""
+    if not repo:
+        raise DockerError(400, "give the new image a name (docker commit CONTAINER NAME)")
+    if tag not in ("", "latest"):
+        raise DockerError(400, f"unsupported tag {tag!r}: images have no tags but latest")
+    unset = not any(changes) and not comment and not author
+    if not unset or any(v not in (None, "", [], {}, 0, False) for v in (config or {}).values()):
+        raise DockerError(
+            400,
+            "unsupported option(s) for commit: changes, config, comment and author "
+            "(images carry no config)",
+        )
+    image = runtime.commit(container, repo, pause)
+    return {"Id": image_id(image.name)}

@@ -6,6 +6,7 @@
     PUT /archive?path=        a tar (or .tar.gz) unpacked into directory ``path``
     GET /changes              what it changed in its root (runtime/changes.py)
     GET /export               its root as a tar
+    POST /commit?name=        its root imported as a new image
 
 Paths are the container's: resolved inside its root, never out of it
 (``..`` and absolute links stop at its root); an archive member that would
@@ -25,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from app.deps import RuntimeDep
 from app.routes.containers import CONFLICT, NOT_FOUND, SERVICE_ERRORS
-from app.schemas import ErrorDetail
+from app.schemas import IMAGE_REF_PATTERN, ErrorDetail, ImagePublic
 from app.uploads import spooled_body
 from runtime import timeutil
 from runtime.archive import PathStat
@@ -141,3 +142,19 @@ def container_changes(ref: str, runtime: RuntimeDep) -> list[ChangePublic]:
 def export_container(ref: str, runtime: RuntimeDep) -> StreamingResponse:
     """Its root (image plus writable layer, without mounts) as a tar, running or not."""
     return StreamingResponse(runtime.export(ref), media_type=TAR)
+
+
+@router.post(
+    "/{ref}/commit",
+    status_code=201,
+    responses={**NOT_FOUND, **CONFLICT, 413: {"model": ErrorDetail, "description": "Too large."}},
+)
+def commit_container(
+    ref: str,
+    runtime: RuntimeDep,
+    name: Annotated[str, Query(pattern=IMAGE_REF_PATTERN, description="The new image's name.")],
+    pause: Annotated[bool, Query(description="Pause a running container meanwhile.")] = True,
+) -> ImagePublic:
+    """A new image of the container's root as it is now (image + writable
+    layer); `409` when the name is taken or for the `host` image."""
+    return ImagePublic.from_image(runtime.commit(ref, name, pause))

@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.deps import RuntimeDep
-from app.routes.containers import BAD_BODY, CONFLICT, NOT_FOUND, SERVICE_ERRORS
+from app.routes.containers import BAD_BODY, CONFLICT, NOT_FOUND, SERVICE_ERRORS, Grace
 from app.schemas import ContainerPublic
 from app.schemas.fields import NAME_PATTERN
 from app.schemas.lifecycle import ContainerTop, ContainerUpdate
@@ -24,13 +24,7 @@ router = APIRouter(prefix="/containers", tags=["containers"], responses=SERVICE_
 
 
 @router.post("/{ref}/restart", responses=NOT_FOUND)
-def restart_container(
-    ref: str,
-    runtime: RuntimeDep,
-    timeout: Annotated[
-        float, Query(ge=0, le=3600, description="Grace period in seconds before SIGKILL.")
-    ] = 10,
-) -> ContainerPublic:
+def restart_container(ref: str, runtime: RuntimeDep, timeout: Grace = 10) -> ContainerPublic:
     """Stop it (as `stop` does) if it runs, then start it again: the same id,
     writable layer and logs (appended)."""
     return ContainerPublic.from_record(runtime.restart(ref, timeout))

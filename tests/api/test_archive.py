@@ -110,3 +110,25 @@ def test_changes_and_export(client: TestClient, fake: FakeRuntime) -> None:
         assert (got.status_code, got.content) == (200, b"tar")
     fake.errors["changes"] = InvalidState("container x runs the host image")
     assert client.get(f"/v1.47/containers/{ID}/changes").status_code == 409
+
+
+def test_commit(client: TestClient, fake: FakeRuntime) -> None:
+    native = client.post(f"/containers/{ID}/commit", params={"name": "snap"})
+    assert (native.status_code, native.json()["name"]) == (201, "snap")
+    docker = client.post("/v1.47/commit", params={"container": ID, "repo": "snap2", "pause": "0"})
+    assert docker.status_code == 201, docker.text
+    assert docker.json()["Id"].startswith("sha256:")
+    assert fake.commands() == [
+        ("commit", (ID, "snap", True), {}),
+        ("commit", (ID, "snap2", False), {}),
+    ]
+    for params in ({"changes": "CMD sh"}, {"comment": "hi"}, {"tag": "v1"}):
+        got = client.post("/v1.47/commit", params={"container": ID, "repo": "x", **params})
+        assert got.status_code == 400, params
+    if_no_repo = client.post("/v1.47/commit", params={"container": ID})
+    assert "name" in if_no_repo.json()["message"]
+    with_config = client.post(
+        "/v1.47/commit", params={"container": ID, "repo": "x"}, json={"Cmd": ["sh"]}
+    )
+    assert with_config.status_code == 400
+    assert "no config" in with_config.json()["message"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import tarfile
+import time
 
 import httpx
 
-from tests.e2e.helpers import create, wait
+from tests.e2e.conftest import logs, run
+from tests.e2e.helpers import create, unique, wait
 
 IMAGE = "busybox"
 SCRIPT = (
@@ -71,3 +73,26 @@ def test_the_host_image_and_unknown_containers_are_refused(client: httpx.Client)
         assert "host image" in got.json()["detail"]
         assert client.get(f"/containers/no-such/{verb}").status_code == 404
     client.delete(f"/containers/{container['id']}")
+
+
+def test_commit_makes_an_image_of_the_root(client: httpx.Client) -> None:
+    container = create(client, ["sh", "-c", "echo kept > /kept; exec sleep 300"], image=IMAGE)
+    name = unique("committed")
+    for _ in range(200):
+        if "/kept" in _changes(client, container["id"]):
+            break
+        time.sleep(0.02)
+    got = client.post(f"/containers/{container['id']}/commit", params={"name": name})
+    assert got.status_code == 201, got.text
+    assert got.json()["name"] == name
+    # Paused meanwhile, running again after.
+    after = client.get(f"/containers/{container['id']}").json()
+    assert (after["status"], after["paused"]) == ("running", False)
+    child = run(client, ["cat", "/kept"], image=name)
+    assert child["exit_code"] == 0
+    assert logs(client, child["id"]) == "kept\n"
+    taken = client.post(f"/containers/{container['id']}/commit", params={"name": name})
+    assert taken.status_code == 409
+    client.delete(f"/containers/{child['id']}")
+    client.delete(f"/containers/{container['id']}", params={"force": "true"})
+    assert client.delete(f"/images/{name}").status_code == 204

@@ -76,7 +76,8 @@ def test_sdk_put_and_get_archive(service: Service, box: str) -> None:
         with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
             member = tar.extractfile("sdk.txt")
             assert member is not None and member.read() == b"sdk\n"
-        _, dir_stat = container.get_archive("/data")
+        dir_chunks, dir_stat = container.get_archive("/data")
+        assert b"".join(dir_chunks)  # read to its end: the connection goes back
         assert dir_stat["mode"] & (1 << 31)  # Go's ModeDir
         with pytest.raises(NotFound):
             container.get_archive("/nope")
@@ -108,3 +109,30 @@ def test_cli_diff_and_export(cli: DockerCli, tmp_path: Path) -> None:
     ok(cli("rm", "-f", name))
     missing = cli("diff", name)
     assert missing.returncode == 1 and "no such container" in missing.stderr.lower()
+
+
+def test_cli_commit(cli: DockerCli, box: str) -> None:
+    image = unique("dcommit")
+    ok(cli("commit", box, image))
+    assert ok(cli("run", "--rm", image, "cat", "/data/sub/f")) == "inside\n"
+    refused = cli("commit", "-c", 'CMD ["sh"]', box, unique("dcommit"))
+    assert refused.returncode == 1 and "no config" in refused.stderr
+    ok(cli("rmi", image))
+
+
+def test_sdk_diff_export_commit(service: Service, box: str) -> None:
+    client = docker.DockerClient(base_url=f"tcp://127.0.0.1:{service.port}", timeout=60)
+    try:
+        container = client.containers.get(box)
+        assert {"Path": "/data/sub/f", "Kind": 1} in container.diff()
+        exported = b"".join(container.export())
+        with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
+            assert "data/sub/f" in tar.getnames()
+        name = unique("sdkcommit")
+        # The low-level call: images.get(Id) needs ids the store resolves (issue 14).
+        committed = client.api.commit(container.id, repository=name)
+        assert committed["Id"].startswith("sha256:")
+        assert client.containers.run(name, ["cat", "/data/sub/f"], remove=True) == b"inside\n"
+        client.images.remove(name)
+    finally:
+        client.close()

@@ -184,3 +184,12 @@ def test_top_lists_the_containers_processes(client: httpx.Client) -> None:
     wait(client, exited["id"])
     assert client.get(f"/containers/{exited['id']}/top").status_code == 409
     client.delete(f"/containers/{exited['id']}")
+
+
+def test_force_remove_of_a_paused_container(client: httpx.Client) -> None:
+    container = _sleeper(client)
+    assert client.post(f"/containers/{container['id']}/pause").status_code == 200
+    removed = client.delete(f"/containers/{container['id']}", params={"force": "true"})
+    assert removed.status_code == 204, removed.text
+    assert client.get(f"/containers/{container['id']}").status_code == 404
+    assert procfs.process_state(container["pid"]) in (None, "Z")

@@ -318,6 +318,11 @@ class FakeRuntime:
         self._container(ref)
         return iter(self.archive_chunks)
 
+    @recorded
+    def commit(self, ref: str, name: str, pause: bool = True) -> Image:
+        self._container(ref)
+        return self._answer("commit", Image(name, False, f"/images/{name}"))
+
     # -- lifecycle verbs ----------------------------------------------------
     @recorded
     def restart(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
