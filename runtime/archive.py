@@ -22,7 +22,8 @@ The root is the one the container sees (its mount namespace through
 /proc/PID/root), so a path on one of its mounts reaches that mount; /proc and
 /sys are archived as empty directories.  A created container has its root
 once it has been built (the child builds it before it waits to be started);
-an exited one has no process to reach it through: ``InvalidState`` (409).
+an exited one has no process to reach it through: ``InvalidState`` (409)
+(runtime/files.py reads an exited one from its layers, runtime/changes.py).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ whole root as a tar (``docker export``), read from disk.
     Layer.of(record)   the image's root (lower) and the overlay's upper dir
     Layer.changes()    ``Change``s, sorted by path: added, modified, deleted
     Layer.export()     a tar of the root as the container sees it (without mounts)
+    Layer.stat/read    a path of a stopped container (docker cp out of it), its
+                       links resolved in the merged root, never outside it
 
 overlayfs(5) keeps a container's writes in its upper dir: a file or
 directory there is new (nothing at its path below) or modified (something
@@ -35,14 +37,16 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from runtime.archive import add_entry, tar_stream
-from runtime.errors import InvalidState
+from runtime.archive import PathStat, add_entry, base_name, tar_stream
+from runtime.errors import InvalidArgument, InvalidState, NotFound
 from runtime.records import ContainerRecord
 from runtime.spec import LAYER_RW
 
 #: Mount points of the runtime's, and below them nothing of the layer's.
 RUNTIME_MOUNTS = ("/proc", "/sys", "/dev", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
 OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
+#: Links followed in one path at most (path_resolution(7): 40 on Linux).
+MAX_LINKS = 40
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -92,6 +96,12 @@ def _open_dir(dir_fd: int | None, name: str) -> int | None:
         return os.open(name, _DIR, dir_fd=dir_fd)
     except (FileNotFoundError, NotADirectoryError, OSError):
         return None  # not a directory there (ELOOP: a link)
+
+
+def _close(*fds: int | None) -> None:
+    for fd in fds:
+        if fd is not None:
+            os.close(fd)
 
 
 def _names(dir_fd: int | None) -> set[str]:
@@ -186,36 +196,142 @@ class Layer:
     def _fill(self, tar: tarfile.TarFile) -> None:
         upper, lower = self._open(self.upper), self._open(self.lower)
         try:
-            self._merge(tar, upper, lower, "/")
+            self._merge(tar, upper, lower, "/", "")
         finally:
             for fd in (upper, lower):
                 if fd is not None:
                     os.close(fd)
 
     def _merge(
-        self, tar: tarfile.TarFile, upper: int | None, lower: int | None, where: str
+        self, tar: tarfile.TarFile, upper: int | None, lower: int | None, where: str, arc: str
     ) -> None:
-        """Add the entries of one directory: the upper's where it has them
-        (a whiteout hides the lower's), the lower's elsewhere."""
+        """Add the entries of one directory (container path ``where``, named
+        ``arc...`` in the tar): the upper's where it has them (a whiteout
+        hides the lower's), the lower's elsewhere."""
         for name in sorted(_names(upper) | _names(lower)):
-            path = posixpath.join(where, name)
-            top = _lstat(upper, name)
-            if top is not None and _whiteout(top):
+            self._add(tar, upper, lower, name, posixpath.join(where, name), f"{arc}{name}")
+
+    def _add(
+        self,
+        tar: tarfile.TarFile,
+        upper: int | None,
+        lower: int | None,
+        name: str,
+        path: str,
+        arcname: str,
+    ) -> None:
+        top = _lstat(upper, name)
+        if top is not None and _whiteout(top):
+            return
+        source = upper if top is not None else lower
+        assert source is not None
+        st = add_entry(tar, source, name, arcname, self._ids)
+        if st is None or not stat.S_ISDIR(st.st_mode) or self._skipped(path):
+            return
+        child_upper, child_lower = self._children(upper, lower, name)
+        try:
+            self._merge(tar, child_upper, child_lower, path, f"{arcname}/")
+        finally:
+            _close(child_upper, child_lower)
+
+    def _children(
+        self, upper: int | None, lower: int | None, name: str
+    ) -> tuple[int | None, int | None]:
+        """Fds of directory ``name`` in each tree; the lower's only where the
+        upper does not hide it (a whiteout, a non-directory, an opaque one)."""
+        top = _lstat(upper, name)
+        if top is None:
+            return None, _open_dir(lower, name)
+        if not stat.S_ISDIR(top.st_mode):
+            return None, None
+        assert upper is not None
+        return _open_dir(upper, name), None if _opaque(upper, name) else _open_dir(lower, name)
+
+    def _descend(self, parts: list[str]) -> tuple[int | None, int | None]:
+        """Fds of directory ``parts`` in each tree (the caller closes them)."""
+        upper, lower = self._open(self.upper), self._open(self.lower)
+        for part in parts:
+            children = self._children(upper, lower, part)
+            _close(upper, lower)
+            upper, lower = children
+        return upper, lower
+
+    # -- a path of a stopped container ----------------------------------------
+    def _lookup(self, parts: list[str]) -> tuple[os.stat_result, str] | None:
+        """The merged entry at ``parts`` (no link followed): its stat and,
+        for a link, its target; ``None`` when there is none."""
+        upper, lower = self._descend(parts[:-1])
+        try:
+            for fd in (upper, lower):
+                st = _lstat(fd, parts[-1])
+                if st is None:
+                    continue
+                if _whiteout(st):
+                    return None
+                assert fd is not None
+                link = os.readlink(parts[-1], dir_fd=fd) if stat.S_ISLNK(st.st_mode) else ""
+                return st, link
+            return None
+        finally:
+            _close(upper, lower)
+
+    def resolve(self, path: str) -> list[str]:
+        """``path``'s components with its links resolved in the merged root
+        (``..`` stops at the root, absolute links start there); the last one
+        is followed only with a trailing ``/`` or ``/.``."""
+        follow_last = path.endswith("/") or path.endswith("/.")
+        todo = [p for p in path.split("/") if p not in ("", ".")]
+        done: list[str] = []
+        links = 0
+        while todo:
+            part = todo.pop(0)
+            if part == "..":
+                done = done[:-1]
                 continue
-            source = upper if top is not None else lower
-            assert source is not None
-            st = add_entry(tar, source, name, path.lstrip("/"), self._ids)
-            if st is None or not stat.S_ISDIR(st.st_mode) or self._skipped(path):
+            found = self._lookup([*done, part])
+            if found is None:
+                raise NotFound("path", path)
+            st, target = found
+            if stat.S_ISLNK(st.st_mode) and (todo or follow_last):
+                links += 1
+                if links > MAX_LINKS:
+                    raise InvalidArgument("path", f"{path}: too many levels of links")
+                done = [] if target.startswith("/") else done
+                todo = [p for p in target.split("/") if p not in ("", ".")] + todo
                 continue
-            child_upper = _open_dir(upper, name) if top is not None else None
-            hidden = top is not None and _opaque(upper, name) if upper is not None else False
-            child_lower = None if hidden else _open_dir(lower, name)
+            if todo and not stat.S_ISDIR(st.st_mode):
+                raise InvalidArgument("path", f"{path}: not a directory")
+            done.append(part)
+        return done
+
+    def stat(self, path: str) -> PathStat:
+        parts = self.resolve(path)
+        if not parts:
+            st, target = os.stat(self.lower), ""
+        else:
+            found = self._lookup(parts)
+            if found is None:
+                raise NotFound("path", path)
+            st, target = found
+        return PathStat(base_name(path), st.st_size, st.st_mode, st.st_mtime_ns, target)
+
+    def read(self, path: str) -> tuple[PathStat, Iterator[bytes]]:
+        """``Root.read`` for a stopped container, from its layers on disk."""
+        path_stat = self.stat(path)
+        parts = self.resolve(path)
+
+        def fill(tar: tarfile.TarFile) -> None:
+            upper, lower = self._descend(parts[:-1])
             try:
-                self._merge(tar, child_upper, child_lower, path)
+                if parts:
+                    where = "/" + "/".join(parts)
+                    self._add(tar, upper, lower, parts[-1], where, path_stat.name)
+                else:
+                    self._merge(tar, upper, lower, "/", "./")
             finally:
-                for fd in (child_upper, child_lower):
-                    if fd is not None:
-                        os.close(fd)
+                _close(upper, lower)
+
+        return path_stat, tar_stream(fill)
 
 
 def changes(record: ContainerRecord) -> list[Change]:

@@ -1,6 +1,7 @@
 """``FileVerbs``: the file verbs of ``Runtime``, as a base class of the facade.
 
-    archive_stat, archive_read, archive_extract   docker cp (runtime/archive.py)
+    archive_stat, archive_read, archive_extract   docker cp (runtime/archive.py; out of
+                                                  an exited container: runtime/changes.py)
     changes, export                               docker diff, export (runtime/changes.py)
     commit                                        docker commit: the exported root
                                                   imported as a new image
@@ -18,7 +19,7 @@ from typing import IO, TYPE_CHECKING
 
 from runtime import archive, changes
 from runtime.images import Image
-from runtime.records import RUNNING
+from runtime.records import EXITED, RUNNING
 from runtime.reports import container_event
 
 if TYPE_CHECKING:
@@ -37,11 +38,18 @@ class FileVerbs:
         raise NotImplementedError  # the facade's
 
     def archive_stat(self, ref: str, path: str) -> archive.PathStat:
-        return archive.stat_path(self.get(ref), path)
+        record = self.get(ref)
+        if record.status == EXITED:
+            return changes.Layer.of(record).stat(path)
+        return archive.stat_path(record, path)
 
     def archive_read(self, ref: str, path: str) -> tuple[archive.PathStat, Iterator[bytes]]:
-        """The stat of ``path`` and a tar of it, streamed as it is read."""
-        return archive.read_path(self.get(ref), path)
+        """The stat of ``path`` and a tar of it, streamed as it is read:
+        through a running container's root, or from an exited one's layers."""
+        record = self.get(ref)
+        if record.status == EXITED:
+            return changes.Layer.of(record).read(path)
+        return archive.read_path(record, path)
 
     def archive_extract(
         self,

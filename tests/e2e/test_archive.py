@@ -105,19 +105,35 @@ def test_get_resolves_inside_the_container_never_the_host(
     assert not [name for name in whole if "/proc/" in name or "/sys/" in name]
 
 
-def test_get_of_nothing_is_a_404_and_of_a_stopped_container_a_409(
-    client: httpx.Client, box: dict[str, Any]
-) -> None:
+def test_get_of_nothing_is_a_404(client: httpx.Client, box: dict[str, Any]) -> None:
     missing = client.get(f"/containers/{box['id']}/archive", params={"path": "/nope"})
     assert missing.status_code == 404
     assert "/nope" in missing.json()["detail"]
     assert client.get("/containers/no-such/archive", params={"path": "/"}).status_code == 404
     assert client.get(f"/containers/{box['id']}/archive").status_code == 422
-    exited = create(client, ["true"], image=IMAGE)
-    wait(client, exited["id"])
-    stopped = client.get(f"/containers/{exited['id']}/archive", params={"path": "/etc"})
-    assert stopped.status_code == 409
-    assert "not running" in stopped.json()["detail"]
+
+
+def test_a_stopped_container_is_read_from_its_layers(client: httpx.Client) -> None:
+    script = "mkdir /out; echo result > /out/r; ln -s /out /tmp/o; rm /etc/group"
+    exited = create(client, ["sh", "-c", script], image=IMAGE)
+    assert wait(client, exited["id"])["exit_code"] == 0
+    assert _read(client, exited["id"], "/out/r") == b"result\n"
+    assert _read(client, exited["id"], "/tmp/o/../../../out/r") == b"result\n"
+    assert _read(client, exited["id"], "/etc/passwd").startswith(b"root:")
+    whole = _members(
+        client.get(f"/containers/{exited['id']}/archive", params={"path": "/out"}).content
+    )
+    assert sorted(whole) == ["out", "out/r"]
+    gone = client.get(f"/containers/{exited['id']}/archive", params={"path": "/etc/group"})
+    assert gone.status_code == 404
+    stat = client.get(f"/containers/{exited['id']}/archive/stat", params={"path": "/tmp/o"})
+    assert (stat.json()["type"], stat.json()["link_target"]) == ("symlink", "/out")
+    # Writing needs its process: a 409 that says so.
+    put = client.put(
+        f"/containers/{exited['id']}/archive", params={"path": "/out"}, content=_tar(("x", b""))
+    )
+    assert put.status_code == 409
+    assert "not running" in put.json()["detail"]
     client.delete(f"/containers/{exited['id']}")
 
 

@@ -136,3 +136,13 @@ def test_sdk_diff_export_commit(service: Service, box: str) -> None:
         client.images.remove(name)
     finally:
         client.close()
+
+
+def test_cp_out_of_an_exited_container(cli: DockerCli, tmp_path: Path) -> None:
+    name = unique("dcpx")
+    ok(cli("run", "--name", name, IMAGE, "sh", "-c", "mkdir /results; echo 42 > /results/n"))
+    ok(cli("cp", f"{name}:/results", str(tmp_path / "results")))
+    assert (tmp_path / "results" / "n").read_text() == "42\n"
+    refused = cli("cp", str(tmp_path / "results"), f"{name}:/tmp/")
+    assert refused.returncode == 1 and "not running" in refused.stderr
+    ok(cli("rm", name))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from runtime.changes import Change, Kind, Layer
+from runtime.errors import InvalidArgument, NotFound
 
 
 @pytest.fixture
@@ -79,3 +80,32 @@ def test_export_maps_user_namespace_owners(tmp_path: Path) -> None:
     data = b"".join(Layer(None, str(lower), host_id=100000).export())
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         assert (tar.getmember("f").uid, tar.getmember("f").gid) == (7, 7)
+
+
+def test_read_of_a_stopped_container_resolves_links_in_the_merged_root(
+    layers: tuple[Path, Path],
+) -> None:
+    lower, upper = layers
+    layer = Layer(str(upper), str(lower))
+    (upper / "rel").symlink_to("etc/../etc")
+    assert layer.resolve("/link/passwd") == ["etc", "passwd"]  # /link -> /etc, in the root
+    assert layer.resolve("/../../rel/passwd") == ["etc", "passwd"]
+    assert layer.resolve("/link") == ["link"] and layer.resolve("/link/") == ["etc"]
+    with pytest.raises(NotFound):
+        layer.resolve("/etc/group")  # whited out
+    with pytest.raises(NotFound):
+        layer.resolve("/home/user/old")  # below an opaque directory
+    stat, chunks = layer.read("/etc")
+    assert stat.name == "etc"
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+        assert sorted(tar.getnames()) == ["etc", "etc/passwd"]
+        passwd = tar.extractfile("etc/passwd")
+        assert passwd is not None and passwd.read() == b"root\nme\n"
+    assert layer.stat("/link").link_target == "/etc"
+
+
+def test_a_link_loop_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    with pytest.raises(InvalidArgument, match="too many levels"):
+        Layer(None, str(tmp_path)).resolve("/a/x")
