@@ -125,7 +125,8 @@ class Exits:
         # that closes the runtime at once (a clean shutdown) has not cut the
         # ack off, which would keep the launcher holding the exit (and alive).
         self._ack_then_wake(container_id, record, self._exit_waiters)
-        if record is not None and record.spec.auto_remove:
+        # A container stopped by a restart (runtime/lifecycle.py) is not removed.
+        if record is not None and record.spec.auto_remove and not record.results.get("restarting"):
             # Not on this (the launcher reader's) thread: removing files may
             # take a while, and later events must not wait for it.
             threading.Thread(

@@ -75,7 +75,14 @@ class Lifecycle:
         record = self.records.resolve(ref)
         if record.status == RUNNING:
             self.thaw_for_signal(record.id)
-            self.signaller.stop(record.id, timeout)
+            # Recorded before the stop, so an auto-remove container's exit
+            # does not remove it (runtime/exits.py); the relaunch clears it.
+            self.records.update(record.id, results={"restarting": True})
+            try:
+                self.signaller.stop(record.id, timeout)
+            except BaseException:
+                self.records.update(record.id, results={"restarting": None})
+                raise
         if record.status == CREATED:
             started = self.launches.start_container(record.id)
         else:

@@ -193,3 +193,17 @@ def test_force_remove_of_a_paused_container(client: httpx.Client) -> None:
     assert removed.status_code == 204, removed.text
     assert client.get(f"/containers/{container['id']}").status_code == 404
     assert procfs.process_state(container["pid"]) in (None, "Z")
+
+
+def test_restart_of_an_auto_remove_container_keeps_it(client: httpx.Client) -> None:
+    container = _sleeper(client, auto_remove=True)
+    restarted = client.post(f"/containers/{container['id']}/restart", params={"timeout": 1})
+    assert restarted.status_code == 200, restarted.text
+    assert restarted.json()["status"] == "running"
+    time.sleep(0.5)  # an auto-remove would have run by now
+    assert client.get(f"/containers/{container['id']}").status_code == 200
+    client.post(f"/containers/{container['id']}/kill")
+    deadline = time.monotonic() + 10
+    while client.get(f"/containers/{container['id']}").status_code != 404:
+        assert time.monotonic() < deadline, "an auto-remove container outlived its exit"
+        time.sleep(0.05)
