@@ -144,7 +144,13 @@ def main(argv: list[str] | None = None) -> int:
             if record.exit_code != 0:
                 raise SystemExit(f"launch failed: {record}")
         spec = record.spec
-        names = [name for name, _ in child._steps(spec, child.ChildFds(-1, -1, -1, -1, -1))]
+        # The host image's view comes from the launcher's trees (what
+        # runtime/launcher/spawn.py does on a kernel that can hold them).
+        view = None
+        if spec.rootfs is not None and spec.rootfs.lower is None:
+            view = dict.fromkeys(spec.rootfs.binds, -1)
+        fds = child.ChildFds(-1, -1, -1, -1, -1, view=view)
+        names = [name for name, _ in child._steps(spec, fds)]
         time.sleep(0.2)
     finally:
         runtime.close()

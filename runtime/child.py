@@ -43,7 +43,7 @@ import resource
 import signal
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from runtime import libc, rootfs, terminal
@@ -87,6 +87,9 @@ class ChildFds:
     #: The launcher's end of the sync pipe, which the child inherits and
     #: closes before it waits: see ``run``.
     sync_write: int = -1
+    #: For the ``host`` image: the launcher's copies of the view's trees
+    #: (runtime/images/viewtrees.py), attached and closed while the root is built.
+    view: Mapping[str, int] | None = None
 
 
 class SetupError(Exception):
@@ -129,7 +132,7 @@ def _steps(
     return [
         ("make mounts private", lambda: libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)),
         *(
-            rootfs.steps(spec)
+            rootfs.steps(spec, fds.view)
             if spec.rootfs is not None
             else [
                 ("mount /proc", _mount_proc),

@@ -45,6 +45,10 @@ MOUNT_ATTR_NOEXEC = 0x8
 OPEN_TREE_CLONE = 0x1
 OPEN_TREE_CLOEXEC = os.O_CLOEXEC
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
+FSOPEN_CLOEXEC = 0x1
+FSMOUNT_CLOEXEC = 0x1
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
 # <fcntl.h>
 AT_FDCWD = -100
 AT_EMPTY_PATH = 0x1000
@@ -56,23 +60,22 @@ RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
 # x86_64 and aarch64 syscall numbers for calls glibc 2.36 has no wrapper for.
-# open_tree, move_mount and mount_setattr sit in the table shared by all
-# architectures since Linux 5.0 (asm-generic/unistd.h).
+# The new mount API (open_tree, move_mount, fsopen, fsconfig, fsmount,
+# mount_setattr) sits in the table shared by all architectures since Linux
+# 5.2 (asm-generic/unistd.h).
+_MOUNT_API = {
+    "open_tree": 428,
+    "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
+    # openat2(2) (Linux 5.6): in the same shared table.
+    "openat2": 437,
+    "mount_setattr": 442,
+}
 _SYSCALLS = {
-    "x86_64": {
-        "pivot_root": 155,
-        "open_tree": 428,
-        "move_mount": 429,
-        "openat2": 437,
-        "mount_setattr": 442,
-    },
-    "aarch64": {
-        "pivot_root": 41,
-        "open_tree": 428,
-        "move_mount": 429,
-        "openat2": 437,
-        "mount_setattr": 442,
-    },
+    "x86_64": {"pivot_root": 155, **_MOUNT_API},
+    "aarch64": {"pivot_root": 41, **_MOUNT_API},
 }
 
 
@@ -248,36 +251,78 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> i
     )
 
 
-def open_tree(path: str, *, recursive: bool = True) -> int:
+def open_tree(path: str, *, recursive: bool = True, dirfd: int = AT_FDCWD) -> int:
     """open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at ``path``.
 
     The copy is a bind mount that is not attached anywhere yet; ``move_mount``
     attaches it later, even after pivot_root(2) has made ``path`` unreachable.
+    With ``path`` empty, the copy is of ``dirfd`` itself (AT_EMPTY_PATH): a
+    detached tree can be copied again by the process that holds it.
     """
     flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    if not path:
+        flags |= AT_EMPTY_PATH
     return _check(
         _syscall(
             "open_tree",
-            ctypes.c_int(AT_FDCWD),
+            ctypes.c_int(dirfd),
             ctypes.c_char_p(os.fsencode(path)),
             ctypes.c_uint(flags),
         ),
-        f"open_tree {path}",
+        f"open_tree {path or dirfd}",
     )
 
 
-def move_mount(fd: int, target: str) -> None:
-    """move_mount(2): attach the detached mount ``fd`` at ``target``."""
+def move_mount(fd: int, target: str, *, dirfd: int = AT_FDCWD) -> None:
+    """move_mount(2): attach the detached mount ``fd`` at ``target`` (relative
+    to ``dirfd``, which may itself be a detached tree on Linux >= 6.15)."""
     _check(
         _syscall(
             "move_mount",
             ctypes.c_int(fd),
             ctypes.c_char_p(b""),
-            ctypes.c_int(AT_FDCWD),
+            ctypes.c_int(dirfd),
             ctypes.c_char_p(os.fsencode(target)),
             ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
         ),
         f"move_mount {target}",
+    )
+
+
+def fsmount_new(fstype: str, options: dict[str, str], attr: int = 0) -> int:
+    """A new, detached filesystem instance: fsopen(2), fsconfig(2) with each
+    of ``options`` and FSCONFIG_CMD_CREATE, then fsmount(2) with the mount
+    attributes ``attr`` (MOUNT_ATTR_*).  Returns the mount's fd, for
+    ``move_mount``; the configuration fd is closed."""
+    fs = _check(
+        _syscall("fsopen", ctypes.c_char_p(fstype.encode()), ctypes.c_uint(FSOPEN_CLOEXEC)),
+        f"fsopen {fstype}",
+    )
+    try:
+        for key, value in options.items():
+            _fsconfig(fs, FSCONFIG_SET_STRING, key, value)
+        _fsconfig(fs, FSCONFIG_CMD_CREATE, None, None)
+        return _check(
+            _syscall(
+                "fsmount", ctypes.c_int(fs), ctypes.c_uint(FSMOUNT_CLOEXEC), ctypes.c_uint(attr)
+            ),
+            f"fsmount {fstype}",
+        )
+    finally:
+        os.close(fs)
+
+
+def _fsconfig(fs: int, cmd: int, key: str | None, value: str | None) -> None:
+    _check(
+        _syscall(
+            "fsconfig",
+            ctypes.c_int(fs),
+            ctypes.c_uint(cmd),
+            ctypes.c_char_p(key.encode() if key is not None else None),
+            ctypes.c_char_p(value.encode() if value is not None else None),
+            ctypes.c_int(0),
+        ),
+        f"fsconfig {key or 'create'}",
     )
 
 

@@ -4,9 +4,10 @@
 "make mounts private", in this order:
 
 1. enter the layer dir; clone every bind source (and the host's /dev/null,
-   /dev/zero, ..., and for ``host`` the directories of its view) with
-   open_tree(2): detached mounts that can be attached after step 3, when the
-   host's tree is no longer reachable;
+   /dev/zero, ...) with open_tree(2): detached mounts that can be attached
+   after step 3, when the host's tree is no longer reachable.  For ``host``
+   the view's directories come ready from the launcher, /etc's masks in
+   (runtime/images/viewtrees.py), or are cloned here where it cannot;
 2. mount the root at ``plan.root``: an overlay (image = lower layer, a
    per-container upper/work dir = writable layer) or, for ``host``, the host
    view (runtime/images/hostview.py): a tmpfs with a skeleton of empty
@@ -36,7 +37,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from runtime import libc
 from runtime.images.builtin import HOST_TMPFS
@@ -62,21 +63,29 @@ HOST_VIEW_SIZE = 1 << 20
 _PROC_FLAGS = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
 
 
-def steps(spec: ContainerSpec) -> list[Step]:
-    """The named steps that build ``spec``'s root, for ``runtime.child``."""
+def steps(spec: ContainerSpec, view: Mapping[str, int] | None = None) -> list[Step]:
+    """The named steps that build ``spec``'s root, for ``runtime.child``.
+
+    ``view``: for the ``host`` image, the launcher's copies of the view's
+    trees by path, masks in (runtime/images/viewtrees.py); without it the
+    child clones the directories and mounts the masks itself."""
     assert spec.rootfs is not None
-    return _Assembly(spec, spec.rootfs).steps()
+    return _Assembly(spec, spec.rootfs, view).steps()
 
 
 class _Assembly:
     """State shared by the steps: the open_tree fds taken before pivot_root."""
 
-    def __init__(self, spec: ContainerSpec, plan: RootfsPlan) -> None:
+    def __init__(
+        self, spec: ContainerSpec, plan: RootfsPlan, view: Mapping[str, int] | None
+    ) -> None:
         self.spec = spec
         self.plan = plan
-        #: open_tree fds by key: "/dev/null", ..., and "mount N" for the Nth mount
-        #: (two mounts may bind the same source).
-        self.trees: dict[str, int] = {}
+        #: open_tree fds by key: "/dev/null", ..., "mount N" for the Nth mount
+        #: (two mounts may bind the same source), "view /usr", ...
+        self.trees: dict[str, int] = {f"view {path}": fd for path, fd in (view or {}).items()}
+        #: Whether the view's trees came from the launcher, masks in.
+        self.prepared_view = view is not None
         self.lower_fd = -1
 
     def steps(self) -> list[Step]:
@@ -102,8 +111,9 @@ class _Assembly:
                 assert mount.source is not None
                 clone = self._clone(f"mount {index}", mount.source, True, mount.read_only)
                 result.append((f"clone {mount.source}", clone))
-        for path in plan.binds:
-            result.append((f"clone {path}", self._clone(f"view {path}", path, True, True)))
+        if not self.prepared_view:
+            for path in plan.binds:
+                result.append((f"clone {path}", self._clone(f"view {path}", path, True, True)))
         if userns:
             result.append(become_root)
         result += [
@@ -125,8 +135,9 @@ class _Assembly:
         if host:
             for path, mode in HOST_TMPFS.items():
                 result.append((f"mount tmpfs {path}", self._host_tmpfs(path, mode)))
-            for path in plan.masks:
-                result.append((f"mask {path}", _call(paths.mask, path)))
+            if not self.prepared_view:
+                for path in plan.masks:
+                    result.append((f"mask {path}", _call(paths.mask, path)))
             for path in plan.hide:
                 result.append((f"hide {path}", self._hide(path)))
         for index, mount in enumerate(spec.mounts):

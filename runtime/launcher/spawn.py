@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from runtime import cgroups, child, libc, nsexec, pids, terminal
+from runtime.images.viewtrees import ViewTrees
 from runtime.launcher.entry import RUNNING, Entry, Process
 from runtime.launcher.protocol import EntryKind, ErrorKind, ExecError, Launched, RequestError
 from runtime.launcher.ptyio import PtyIo
@@ -73,6 +74,8 @@ class Spawner:
         self.cgroups = cgroup_manager
         #: Where this launcher's devices cgroups live (runtime/security/devices.py).
         self.devices_parent = devices_parent
+        #: The host image's view, prepared once and copied per container.
+        self.views = ViewTrees()
 
     # -- containers -----------------------------------------------------
     def clone(
@@ -135,7 +138,11 @@ class Spawner:
         stamps = stamps if stamps is not None else Stamps()
         stdio = open_stdio(spec.tty, spec.stdin, paths)
         opened: list[int] = []
+        view = None
         try:
+            if spec.rootfs is not None and spec.rootfs.lower is None:
+                view = self.views.copies(spec.rootfs)
+                opened += view.values() if view is not None else ()
             sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
             opened += [sync_read, sync_write]
             error_read, error_write = os.pipe2(os.O_CLOEXEC)
@@ -148,6 +155,7 @@ class Spawner:
                 stdio.stderr,
                 stdio.child_console,
                 sync_write=sync_write,
+                view=view,
             )
             namespaces = DEFAULT_NAMESPACES
             if spec.security.userns_host_id is not None:
@@ -171,7 +179,7 @@ class Spawner:
                 os.close(fd)
             close_stdio(stdio)
             raise
-        for fd in (*stdio.child_fds, sync_read, error_write):
+        for fd in (*stdio.child_fds, sync_read, error_write, *(view or {}).values()):
             os.close(fd)
         if log.isEnabledFor(logging.DEBUG):  # describe() is not free: only when it is shown
             log.debug("cloned %s as pid %d with %s", container_id, pid, describe(flags_word))

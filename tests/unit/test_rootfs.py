@@ -12,11 +12,13 @@ BIND = Mount("bind", "/data", source="/srv")
 TMPFS = Mount("tmpfs", "/scratch")
 
 
-def names(image: str, plan: RootfsPlan, **kwargs: Any) -> list[str]:
+def names(
+    image: str, plan: RootfsPlan, view: dict[str, int] | None = None, **kwargs: Any
+) -> list[str]:
     spec = ContainerSpec(
         command=("sh",), hostname="h", image=image, rootfs=plan, mounts=(BIND, TMPFS), **kwargs
     )
-    return [name for name, _ in rootfs.steps(spec)]
+    return [name for name, _ in rootfs.steps(spec, view)]
 
 
 HOST = RootfsPlan(
@@ -58,6 +60,16 @@ def test_host_image_steps() -> None:
         "make the root read-only",
     ]
     assert "become root of the user namespace" not in steps
+
+
+def test_a_prepared_view_is_attached_as_it_comes() -> None:
+    # The launcher's copies of the view's trees (runtime/images/viewtrees.py)
+    # hold /etc's masks already: the child neither clones nor masks.
+    steps = names("host", HOST, view={"/usr": 10, "/etc": 11})
+    assert not any(s in steps for s in ("clone /usr", "clone /etc", "mask /etc/shadow"))
+    assert "clone /srv" in steps  # the user's bind is still the child's to clone
+    assert steps.index("mount the root (host)") < steps.index("pivot_root")
+    assert "hide /s" in steps and steps[-1] == "make the root read-only"
 
 
 def test_an_image_enters_its_layer_and_never_hides_masks_or_adds_tmpfs() -> None:
