@@ -99,11 +99,17 @@ class Lifecycle:
         return renamed
 
     # -- pause, unpause ---------------------------------------------------
-    def _freezer(self, record: ContainerRecord) -> Freezer:
+    @staticmethod
+    def _live_pid(record: ContainerRecord) -> int:
+        """Its PID 1, checked against the recorded start time (never a
+        process that reused the pid); ``InvalidState`` unless it runs."""
         if record.status != RUNNING or not pids.same_process(record.pid, record.pid_start_time):
             raise InvalidState(f"container {record.id} is not running")
         assert record.pid is not None
-        where = self._locate(record.pid)
+        return record.pid
+
+    def _freezer(self, record: ContainerRecord) -> Freezer:
+        where = self._locate(self._live_pid(record))
         if where is None:
             raise Unavailable(
                 f"container {record.id} has no freezer cgroup of its own "
@@ -161,8 +167,8 @@ class Lifecycle:
             return record
         limits = replace(record.spec.limits, **given)
         if record.status == RUNNING:
-            assert record.pid is not None
-            _write_limits(self.fs, _controller_dirs(record.pid), record.spec.limits, limits)
+            pid = self._live_pid(record)
+            _write_limits(self.fs, _controller_dirs(pid), record.spec.limits, limits)
         updated = self.records.update(record.id, spec=replace(record.spec, limits=limits))
         self.events.publish(container_event("update", updated))
         return updated
@@ -170,9 +176,7 @@ class Lifecycle:
     # -- top --------------------------------------------------------------
     def top(self, ref: str, ps_args: str | None = None) -> Top:
         record = self.records.resolve(ref)
-        if record.status != RUNNING or record.pid is None:
-            raise InvalidState(f"container {record.id} is not running")
-        members = set(_cgroup_pids(self.fs, record.pid))
+        members = set(_cgroup_pids(self.fs, self._live_pid(record)))
         args = (ps_args or DEFAULT_PS_ARGS).split()
         try:
             done = subprocess.run(
