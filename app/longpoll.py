@@ -9,14 +9,14 @@ leave neither threads nor pending futures behind
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future as ConcurrentFuture
 from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from runtime import ContainerRecord, ExecRecord, Unavailable
+from runtime import ContainerRecord, ExecRecord, RuntimeFailure, Unavailable
 from runtime.api import RuntimeApi
 from runtime.logs import FOLLOW_POLL_SECONDS
 
@@ -86,12 +86,28 @@ async def await_exec_exit(
     return None
 
 
-async def follow(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+def exit_of(
+    future_of: Callable[[str], ConcurrentFuture[T]], ref: str
+) -> ConcurrentFuture[T] | None:
+    """The exit future a follower wakes on, or ``None`` (it then polls) if
+    the target went away since its logs were opened."""
+    try:
+        return future_of(ref)
+    except RuntimeFailure:
+        return None
+
+
+async def follow(
+    chunks: Iterator[bytes], ended: ConcurrentFuture[Any] | None = None
+) -> AsyncIterator[bytes]:
     """Drive ``runtime.logs`` from the event loop: each step in a worker thread,
-    the waits between polls on the loop.  When the client disconnects,
-    Starlette cancels this generator at an ``await``: no thread stays behind
-    in a blocking read."""
+    the waits between polls on the loop, cut short when ``ended`` (the
+    target's exit future) completes, so the stream ends at the exit rather
+    than up to a poll later.  When the client disconnects, Starlette
+    cancels this generator at an ``await``: no thread stays behind in a
+    blocking read, and ``ended`` is cancelled (the runtime drops it)."""
     end = object()
+    exited = asyncio.wrap_future(ended) if ended is not None else None
     try:
         while True:
             chunk = await run_in_threadpool(next, chunks, end)
@@ -100,9 +116,15 @@ async def follow(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
             assert isinstance(chunk, bytes)
             if chunk:
                 yield chunk
+            elif exited is not None and not exited.done():
+                await asyncio.wait({exited}, timeout=FOLLOW_POLL_SECONDS)
             else:
                 await asyncio.sleep(FOLLOW_POLL_SECONDS)
     finally:
+        if ended is not None:
+            ended.cancel()
+        if exited is not None and exited.done() and not exited.cancelled():
+            exited.exception()  # failed (the service closing): seen, so never logged
         close = getattr(chunks, "close", None)
         if close is not None:
             close()

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from bench import bundle, parts, report
-from bench.peers import DirectPeer, HttpPeer, Peer, oci_peer, unshare_peer
+from bench.peers import DirectPeer, HttpPeer, Peer, docker_peer, oci_peer, unshare_peer
 from bench.service import QUIET, ROOT, Service, cpu_seconds
 
 TRUE = ["/bin/true"]
@@ -175,6 +175,20 @@ def main(argv: list[str] | None = None) -> int:
             result["ballast_api_rss_kib"] = (parts.proc_status(ballast.pid) or {}).get("rss_kib")
         if "latency" in wanted:
             peers.append(DirectPeer(work / "state-direct", TRUE))
+        if "latency" in wanted and busybox and shutil.which("docker"):
+            # A service of their own: the base service's CPU per launch
+            # counts only the native launches.
+            docker_service = Service(work / "state-docker", extra_args=QUIET)
+            services.append(docker_service)
+            docker_service.start()
+            for name, docker_args in (
+                (report.DOCKER_RUN, ["run", "--rm", "busybox", *TRUE]),
+                (report.DOCKER_VERSION, ["version"]),
+            ):
+                url = docker_service.url
+                peers.append(docker_peer(name, url, work / "docker-config", docker_args))
+        elif "latency" in wanted:
+            result["notes"].append("no docker CLI or no busybox image: docker rows not measured")
         note = hybrid_cgroup_view()
         if note:
             result["notes"].append(note)

@@ -39,9 +39,15 @@ class Peer:
 class CommandPeer(Peer):
     """A command line, run to completion; its exit status must be 0."""
 
-    def __init__(self, name: str, argv_for: Callable[[int], list[str]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv_for: Callable[[int], list[str]],
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self._argv_for = argv_for
+        self._env = {**os.environ, **(env or {})}
         self._counter = itertools.count()
         self._path = shutil.which(argv_for(0)[0]) or argv_for(0)[0]
         self._devnull = os.open(os.devnull, os.O_RDWR)
@@ -57,9 +63,10 @@ class CommandPeer(Peer):
         pid = os.posix_spawn(
             self._path,
             argv,
-            os.environ,
+            self._env,
             file_actions=[
                 (os.POSIX_SPAWN_DUP2, self._devnull, 0),
+                (os.POSIX_SPAWN_DUP2, self._devnull, 1),  # `docker version` prints
                 (os.POSIX_SPAWN_DUP2, self._stderr, 2),
             ],
         )
@@ -85,6 +92,14 @@ def oci_peer(tool: str, bundle: Path) -> CommandPeer:
     return CommandPeer(
         f"{tool} run", lambda i: [tool, "run", "--bundle", str(bundle), f"{prefix}-{i}"]
     )
+
+
+def docker_peer(name: str, url: str, config_dir: Path, args: list[str]) -> CommandPeer:
+    """The docker CLI against the service (``DOCKER_HOST``): ``docker run``
+    is its create, attach, wait, start dance; ``docker version`` one round
+    trip, the CLI's own floor."""
+    env = {"DOCKER_HOST": url.replace("http://", "tcp://"), "DOCKER_CONFIG": str(config_dir)}
+    return CommandPeer(name, lambda _i: ["docker", *args], env)
 
 
 class HttpPeer(Peer):

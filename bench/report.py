@@ -13,6 +13,8 @@ DIRECT = "runtime in-process"
 UNSHARE = "unshare(1)"
 CRUN = "crun run"
 RUNC = "runc run"
+DOCKER_RUN = "docker run --rm busybox"
+DOCKER_VERSION = "docker version"
 
 
 def summarize(samples: list[float]) -> dict[str, float]:
@@ -91,6 +93,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             1.0,
             "ms",
         )
+        _docker_target(lat, add)
     tput = result.get("throughput", {}).get("launches_per_second", {})
     if tput:
         add("host launches/s at 16 clients", tput.get(HOST, {}).get("16"), 400, "/s", at_most=False)
@@ -121,6 +124,21 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             "s",
         )
     return out
+
+
+def _docker_target(lat: dict[str, dict[str, float]], add: Any) -> None:
+    """Issue 17: ``docker run --rm busybox true`` takes at most ``docker
+    version`` plus twice the native launch (busybox, else host) median."""
+    run, version = _get(lat, DOCKER_RUN, "median_ms"), _get(lat, DOCKER_VERSION, "median_ms")
+    native = _get(lat, BUSYBOX, "median_ms") or _get(lat, HOST, "median_ms")
+    if run is None or version is None or native is None:
+        return
+    add(
+        "docker run - docker version (<= 2x native median)",
+        run - version,
+        round(2 * native, 2),
+        "ms",
+    )
 
 
 def _kill_start(run: dict[str, Any]) -> str:

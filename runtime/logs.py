@@ -25,6 +25,8 @@ from runtime.timeutil import rfc3339_nano
 
 CHUNK = 64 * 1024
 FOLLOW_POLL_SECONDS = 0.05
+#: A follower's wait between idle polls (``time.sleep`` unless told otherwise).
+Pause = Callable[[float], None]
 
 
 def tail_offset(path: str, lines: int) -> int:
@@ -92,6 +94,7 @@ def tagged(
     from_end: bool = False,
     heartbeat: bool = False,
     sleep: bool = True,
+    pause: Pause = time.sleep,
 ) -> Iterator[tuple[int, bytes]]:
     """Like ``stream``, with each chunk tagged by the index of its path.
 
@@ -102,10 +105,12 @@ def tagged(
     ``heartbeat`` yields ``(0, b"")`` after each idle poll while following,
     so a consumer whose client went away regains control within a poll;
     with ``sleep=False`` the heartbeat comes without the poll's sleep, which
-    is then the consumer's to do (outside any worker thread)."""
+    is then the consumer's to do (outside any worker thread).  ``pause``
+    is that sleep: one that returns early when the process exits (Output's)
+    ends the follow at the exit instead of up to a poll later."""
     files = [_open(path) for path in paths]
     offsets = _start_offsets(paths, files, tail, from_end)
-    return _tagged(paths, files, offsets, follow, running, heartbeat, sleep)
+    return _tagged(paths, files, offsets, follow, running, heartbeat, sleep, pause)
 
 
 def _start_offsets(
@@ -137,6 +142,7 @@ def _tagged(
     running: Callable[[], bool],
     heartbeat: bool,
     sleep: bool = True,
+    pause: Pause = time.sleep,
 ) -> Iterator[tuple[int, bytes]]:
     try:
         for index, f in enumerate(files):
@@ -161,7 +167,7 @@ def _tagged(
                 return
             if not grew:
                 if sleep or not heartbeat:
-                    time.sleep(FOLLOW_POLL_SECONDS)
+                    pause(FOLLOW_POLL_SECONDS)
                 if heartbeat:
                     yield 0, b""
     finally:
@@ -246,6 +252,7 @@ def dated(
     until: int | None = None,
     heartbeat: bool = False,
     sleep: bool = True,
+    pause: Pause = time.sleep,
 ) -> Iterator[DatedLine]:
     """The output line by line, each with the time it was written: the
     time of the first index record past the line's start.
@@ -259,12 +266,12 @@ def dated(
     merged across the files by time (stdout first on a tie); what follows
     comes as it is read.  A last line without its newline is held while
     the process may complete it, and given as it is when the file stays
-    unchanged for a poll or the process is gone.  ``heartbeat`` and
-    ``sleep`` are ``tagged``'s.  The files are opened before this returns."""
+    unchanged for a poll or the process is gone.  ``heartbeat``,
+    ``sleep`` and ``pause`` are ``tagged``'s.  The files are opened before this returns."""
     files = [_open(path) for path in paths]
     offsets = _start_offsets(paths, files, tail, False)
     readers = [_Lines(p, f, o) for p, f, o in zip(paths, files, offsets, strict=True)]
-    return _dated(readers, follow, running, fallback, since, until, heartbeat, sleep)
+    return _dated(readers, follow, running, fallback, since, until, heartbeat, sleep, pause)
 
 
 def _dated(
@@ -276,6 +283,7 @@ def _dated(
     until: int | None,
     heartbeat: bool,
     sleep: bool,
+    pause: Pause = time.sleep,
 ) -> Iterator[DatedLine]:
     def wanted(when: int) -> bool:
         return (since is None or when >= since) and (until is None or when <= until)
@@ -311,7 +319,7 @@ def _dated(
                         if wanted(when):
                             yield number, when, line
                 if sleep or not heartbeat:
-                    time.sleep(FOLLOW_POLL_SECONDS)
+                    pause(FOLLOW_POLL_SECONDS)
                 if heartbeat:
                     yield 0, 0, b""
     finally:

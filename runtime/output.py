@@ -7,8 +7,12 @@
                  joined when timestamps, since or until are asked for
     lines        ``(stream, unix ns, line)``, merged by time (``logs.dated``)
     chunks       ``(stream, chunk)`` as written (``logs.tagged``)
+    pause        a follower's wait between idle polls, cut short by the exit
 
-A follower reads until the record it reads again has exited.  Output the
+A follower reads until the record it reads again has exited; between idle
+polls it waits on the target's exit future (``Exits``), so its last pass
+comes as soon as the exit is recorded rather than up to a poll later
+(``docker run`` answers when its attach stream ends).  Output the
 time index does not date takes the exit's time once there is one (every
 byte was written by then), else now.
 """
@@ -17,10 +21,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from runtime import logs, timeutil
-from runtime.errors import InvalidArgument
+from runtime.errors import InvalidArgument, RuntimeFailure
 from runtime.layout import LOG_STREAMS, Layout, log_in
 from runtime.records import EXITED, ContainerRecord, ExecRecord, RecordStore
 from runtime.spec import ContainerSpec, ExecSpec
@@ -61,10 +68,46 @@ class Target:
         return record is not None and record.status != EXITED
 
 
+class ExitFutures(Protocol):
+    """What tells a follower that its target exited (runtime/exits.py)."""
+
+    def exit_future(self, ref: str) -> Future[Any]: ...
+
+    def exec_exit_future(self, ref: str) -> Future[Any]: ...
+
+
 class Output:
-    def __init__(self, layout: Layout, records: RecordStore) -> None:
+    def __init__(
+        self, layout: Layout, records: RecordStore, exits: ExitFutures | None = None
+    ) -> None:
+        """Without ``exits`` a follower sleeps whole polls."""
         self.layout = layout
         self.records = records
+        self.exits = exits
+
+    def pause(self, target: Target) -> logs.Pause:
+        """Sleep up to ``seconds``, or until ``target`` has exited.
+
+        A waiter is registered for each pause and dropped after it (a
+        cancelled future leaves ``Exits`` at once), so a follower that stops
+        asking leaves nothing behind.  A target whose future cannot be had
+        (gone, the service shutting down) sleeps the whole poll."""
+        exits = self.exits
+        if exits is None:
+            return time.sleep
+        ended = exits.exec_exit_future if target.kind == "exec" else exits.exit_future
+
+        def pause(seconds: float) -> None:
+            try:
+                future = ended(target.id)
+            except RuntimeFailure:
+                time.sleep(seconds)
+                return
+            wait_for([future], seconds)
+            if not future.cancel() and future.exception() is not None:
+                time.sleep(seconds)  # failed (the service closing): no busy loop
+
+        return pause
 
     def target(self, kind: str, ref: str) -> Target:
         """The container (``kind="container"``) or exec ``ref`` names."""
@@ -124,7 +167,17 @@ class Output:
         """The output as ``(stream name, unix ns, line)``; see ``logs.dated``."""
         paths = target.log_paths(streams)
         fallback = _fallback_time(target.current)
-        lines = logs.dated(paths, tail, follow, target.running, fallback, since, until, heartbeat)
+        lines = logs.dated(
+            paths,
+            tail,
+            follow,
+            target.running,
+            fallback,
+            since,
+            until,
+            heartbeat,
+            pause=self.pause(target),
+        )
         return ((streams[index], when, line) for index, when, line in lines)
 
     def chunks(
@@ -141,7 +194,9 @@ class Output:
         The log files are opened before this returns, so a follower keeps
         reading what the target wrote even if it is removed."""
         paths = target.log_paths(streams)
-        chunks = logs.tagged(paths, tail, follow, target.running, from_end, heartbeat)
+        chunks = logs.tagged(
+            paths, tail, follow, target.running, from_end, heartbeat, pause=self.pause(target)
+        )
         return ((streams[index], chunk) for index, chunk in chunks)
 
 

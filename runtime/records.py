@@ -14,6 +14,7 @@ whole, so what was recorded before stays as it was.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -156,11 +157,21 @@ _COLUMNS = (
 ).split()
 
 
-def _to_record(row: sqlite3.Row) -> ContainerRecord:
-    values = dict(zip(_COLUMNS, row, strict=True))
+@functools.lru_cache(maxsize=1024)
+def _container_spec(text: str) -> ContainerSpec:
+    """A stored spec decoded once: a launch reads its record five or six
+    times (running, settle, the exit's waiters and record, the follower),
+    and ``from_dict`` over the spec's nested dataclasses cost more of the
+    API's CPU than all of SQLite.  The spec is frozen and never changes
+    after the insert, so equal text is an equal spec to share."""
     # Rows written before a spec field existed load with its default
     # (``from_dict`` takes the keys it finds).
-    values["spec"] = from_dict(ContainerSpec, json.loads(values["spec"]))
+    return from_dict(ContainerSpec, json.loads(text))
+
+
+def _to_record(row: sqlite3.Row) -> ContainerRecord:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    values["spec"] = _container_spec(values["spec"])
     values["results"] = json.loads(values["results"])
     return ContainerRecord(**values)
 
@@ -220,9 +231,11 @@ class RecordStore:
                 raise NameInUse(record.name) from err
 
     @staticmethod
-    def _row(record: ContainerRecord) -> list[Any]:
+    def _row(record: ContainerRecord, spec: bool = True) -> list[Any]:
+        """The record's column values; ``spec=False`` leaves the spec unencoded."""
         values = [getattr(record, c) for c in _COLUMNS]
-        values[_COLUMNS.index("spec")] = json.dumps(to_dict(record.spec))
+        if spec:
+            values[_COLUMNS.index("spec")] = json.dumps(to_dict(record.spec))
         values[_COLUMNS.index("results")] = json.dumps(record.results)
         return values
 
@@ -235,14 +248,18 @@ class RecordStore:
             if "results" in changes:
                 changes["results"] = {**current.results, **changes["results"]}
             updated = replace(current, **changes)
-            assignments = ", ".join(f"{c} = ?" for c in _COLUMNS[1:])
-            try:
-                db.execute(
-                    f"UPDATE containers SET {assignments} WHERE id = ?",
-                    [*self._row(updated)[1:], container_id],
-                )
-            except sqlite3.IntegrityError as err:  # a rename onto a name in use
-                raise NameInUse(updated.name) from err
+            # Only the changed columns: the spec is not encoded again.
+            row = dict(zip(_COLUMNS, self._row(updated, spec="spec" in changes), strict=True))
+            columns = [c for c in _COLUMNS[1:] if c in changes]
+            if columns:
+                assignments = ", ".join(f"{c} = ?" for c in columns)
+                try:
+                    db.execute(
+                        f"UPDATE containers SET {assignments} WHERE id = ?",
+                        [*(row[c] for c in columns), container_id],
+                    )
+                except sqlite3.IntegrityError as err:  # a rename onto a name in use
+                    raise NameInUse(updated.name) from err
             return updated
 
     def delete(self, container_id: str) -> None:

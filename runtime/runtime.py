@@ -159,7 +159,7 @@ class Runtime(FileVerbs):
             on_launch=on_launch,
         )
         self.signaller = Signaller(records, launcher, self.exits, events)
-        self.output = Output(layout, records)
+        self.output = Output(layout, records, self.exits)
         self.interactive = Interactive(self.output, launcher, self.exits)
         self.lifecycle = Lifecycle(records, self.launches, self.signaller, events)
 
@@ -353,12 +353,17 @@ class Runtime(FileVerbs):
             self.signaller.kill_and_wait(record)
         final, waiters = self.exits.forget(record.id, ref)
         self.events.publish(container_event("destroy", final))
-        # The logs and the overlay's upper/work dirs; the mounts themselves
-        # lived in the container's mount namespace and went with it.
-        shutil.rmtree(self.layout.container_dir(record.id), onerror=_log_rmtree_error)
+        # Removed as far as any client can see (no record, no name, the
+        # destroy event): wake the removal waiters now.  The files below take
+        # 5-20 ms of unlinks on ext4, which `docker run --rm` (waiting on
+        # `wait?condition=removed`) need not sit through; the caller of
+        # `remove` itself (DELETE) still answers only after them.
         for future in waiters:
             if not future.done():
                 future.set_result(final)
+        # The logs and the overlay's upper/work dirs; the mounts themselves
+        # lived in the container's mount namespace and went with it.
+        shutil.rmtree(self.layout.container_dir(record.id), onerror=_log_rmtree_error)
 
     # -- lifecycle verbs (runtime/lifecycle.py) --------------------------
     def restart(self, ref: str, timeout: float = 10.0) -> ContainerRecord:

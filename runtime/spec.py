@@ -417,16 +417,31 @@ T = TypeVar("T")
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
-    """A JSON-ready dict of a spec dataclass (tuples become lists)."""
-    return typing.cast(dict[str, Any], _plain(dataclasses.asdict(obj)))
+    """A JSON-ready dict of a spec dataclass (tuples become lists).
+
+    One walk, no copies of the leaves: ``dataclasses.asdict`` deep-copies
+    every value and a second pass turned its tuples into lists, which cost
+    a launch more CPU than its SQLite writes (docs/performance.md)."""
+    return typing.cast(dict[str, Any], _plain(obj))
+
+
+_field_names: dict[type, tuple[str, ...]] = {}
 
 
 def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind in (str, int, float, bool) or value is None:
+        return value
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    return value
+    names = _field_names.get(kind)
+    if names is None:
+        if not dataclasses.is_dataclass(value) or isinstance(value, type):
+            return value
+        names = _field_names[kind] = tuple(f.name for f in dataclasses.fields(value))
+    return {name: _plain(getattr(value, name)) for name in names}
 
 
 _hints_cache: dict[type, dict[str, Any]] = {}

@@ -114,21 +114,20 @@ async def attach_container(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None
     if params.get("detachKeys"):
         await _deny(ws, 400, "unsupported option: detachKeys")
         return
-    try:
-        record = await run_in_threadpool(runtime.get, ref)
-        wanted = [name for name, on in (("stdout", stdout), ("stderr", stderr)) if on]
-        chunks = await run_in_threadpool(
-            runtime.log_chunks,
-            record.id,
-            wanted,
-            None,
-            stream,
-            not replay,
-            True,
-        )
+    wanted = [name for name, on in (("stdout", stdout), ("stderr", stderr)) if on]
+
+    def opened() -> tuple[ContainerRecord, Iterator[tuple[str, bytes]], AttachTarget | None]:
+        # One worker-thread hop for the three: `docker run` sends its wait
+        # and its start only once this attach has been answered.
+        record = runtime.get(ref)
+        chunks = runtime.log_chunks(record.id, wanted, None, stream, not replay, True)
         target = None
         if stdin and record.spec.stdin:
-            target = await run_in_threadpool(runtime.attach_target, "container", record.id)
+            target = runtime.attach_target("container", record.id)
+        return record, chunks, target
+
+    try:
+        record, chunks, target = await run_in_threadpool(opened)
     except RuntimeFailure as err:
         await ws.send_denial_response(errors.runtime_error(err))
         return

@@ -35,19 +35,26 @@ WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 
 
 @router.post("/containers/create", status_code=status.HTTP_201_CREATED)
-def create_container(
+async def create_container(
     runtime: RuntimeDep,
     config: Annotated[models.ContainerConfig, Body()],
     name: str = "",
     platform: str = "",
 ) -> dict[str, Any]:
-    """Create a container in the ``created`` state: its process waits for ``start``."""
+    """Create a container in the ``created`` state: its process waits for ``start``.
+
+    ``async`` with one worker-thread call: FastAPI validates a plain ``def``
+    handler's return value in a second worker-thread hop, and ``docker run``
+    waits for this answer before anything else."""
     if platform not in ("", "linux", "linux/amd64"):
         raise DockerError(400, f"unsupported platform {platform!r}: only linux/amd64")
     models.refuse_unsupported(config)
-    image = images.resolve(runtime, config.Image)
-    record = runtime.create(commands.docker_create_request(config, name, image))
-    return {"Id": record.id, "Warnings": []}
+
+    def create() -> str:
+        image = images.resolve(runtime, config.Image)
+        return runtime.create(commands.docker_create_request(config, name, image)).id
+
+    return {"Id": await run_in_threadpool(create), "Warnings": []}
 
 
 def _start_error(record: ContainerRecord) -> str:

@@ -235,7 +235,8 @@ def container_logs(
 ) -> StreamingResponse:
     """The container's captured stdout and stderr (stdout first, unless dated)."""
     chunks = runtime.logs(ref, **query.options())
-    return StreamingResponse(longpoll.follow(chunks), media_type="text/plain; charset=utf-8")
+    ended = longpoll.exit_of(runtime.exit_future, ref) if query.follow else None
+    return StreamingResponse(longpoll.follow(chunks, ended), media_type="text/plain; charset=utf-8")
 
 
 @router.websocket("/{ref}/attach")

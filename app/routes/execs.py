@@ -63,7 +63,8 @@ def exec_logs(
 ) -> StreamingResponse:
     """The exec's own stdout and stderr (with `tty`, all in stdout)."""
     chunks = runtime.exec_logs(ref, **query.options())
-    return StreamingResponse(longpoll.follow(chunks), media_type="text/plain; charset=utf-8")
+    ended = longpoll.exit_of(runtime.exec_exit_future, ref) if query.follow else None
+    return StreamingResponse(longpoll.follow(chunks, ended), media_type="text/plain; charset=utf-8")
 
 
 @router.websocket("/{ref}/attach")

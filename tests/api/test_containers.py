@@ -388,8 +388,10 @@ def test_logs_parameters(client: TestClient, fake: FakeRuntime) -> None:
     client.get("/containers/web/logs", params={"stream": "stderr", "tail": 3, "follow": "true"})
     undated = {"timestamps": False, "since": None, "until": None}
     assert fake.calls == [
-        ("logs", ("web",), {"stream": "stderr", "tail": 3, "follow": True, **undated})
+        ("logs", ("web",), {"stream": "stderr", "tail": 3, "follow": True, **undated}),
+        ("exit_future", ("web",), {}),  # what ends the follow at the exit
     ]
+    assert fake.exit.cancelled()  # the follow is over: its waiter is dropped
 
 
 def test_logs_times_reach_the_runtime_in_ns(client: TestClient, fake: FakeRuntime) -> None:

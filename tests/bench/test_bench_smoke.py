@@ -50,6 +50,9 @@ def test_quick_run_reports_every_part(tmp_path: Path) -> None:
     for tool, peer in (("crun", report.CRUN), ("runc", report.RUNC)):
         if shutil.which(tool):
             assert summary[peer]["n"] == 5, result["latency"]["errors"]
+    if shutil.which("docker"):  # the docker CLI against the same service (issue 17)
+        for peer in (report.DOCKER_RUN, report.DOCKER_VERSION):
+            assert summary[peer]["n"] == 5, result["latency"]["errors"]
     assert result["latency"]["errors"] == {}
     assert set(result["latency"]["failures"].values()) == {0}
 
@@ -65,4 +68,6 @@ def test_quick_run_reports_every_part(tmp_path: Path) -> None:
 
     names = {t["target"] for t in result["targets"]}
     assert "host median / unshare median" in names
+    if shutil.which("docker"):
+        assert "docker run - docker version (<= 2x native median)" in names
     assert "Targets (issue 7)" in proc.stdout and "Latency of one launch" in proc.stdout

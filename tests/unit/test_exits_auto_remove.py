@@ -100,3 +100,21 @@ def test_late_waiters_get_the_last_record(runtime: Runtime) -> None:
     assert runtime.removal_future(CID).result(1).exit_code == 3
     with pytest.raises(NotFound):  # by name: the name is free for a new container
         runtime.exit_future("quick")
+
+
+def test_removal_waiters_wake_before_the_files_go_and_the_files_go(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    # `docker run --rm` waits on condition=removed: the record's deletion is
+    # the removal it waits for, not the unlinks of the state dir after it.
+    directory = tmp_path / "state" / "containers" / CID
+    seen: list[bool] = []
+    removed = runtime.removal_future(CID)
+    removed.add_done_callback(lambda _: seen.append(directory.exists()))
+    runtime.start_container("quick")
+    assert removed.result(1).exit_code == 3
+    assert seen == [True]
+    deadline = time.monotonic() + 10
+    while directory.exists():
+        assert time.monotonic() < deadline, "the container's files stayed"
+        time.sleep(0.005)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from runtime import records as records_module
 from runtime.errors import AmbiguousReference, NameInUse, NotFound
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
 from runtime.spec import ContainerSpec, ExecSpec, Limits, Status
@@ -227,3 +229,38 @@ def test_rows_written_as_plain_dicts_load_as_typed_specs(tmp_path) -> None:
     assert old is not None
     assert (old.status, old.spec.command, old.spec.image) == (Status.exited, ("true",), "host")
     assert old.spec.limits == Limits() and old.spec.tty is False
+
+
+def test_an_update_writes_only_what_it_changes(
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = _record(_id("a"), "enc")
+    store.insert(record)
+    encoded: list[object] = []
+    real = records_module.to_dict  # type: ignore[attr-defined]
+
+    def counted(obj: object) -> dict[str, object]:
+        encoded.append(obj)
+        return real(obj)
+
+    monkeypatch.setattr(records_module, "to_dict", counted)
+    updated = store.update(record.id, status=RUNNING, pid=7, results={"k": 1})
+    assert encoded == []  # the spec is not encoded again for a status change
+    assert store.get(record.id) == updated
+    assert (updated.status, updated.pid, updated.results, updated.spec) == (
+        RUNNING,
+        7,
+        {"k": 1},
+        record.spec,
+    )
+    changed = replace(record.spec, hostname="other")
+    assert store.update(record.id, spec=changed).spec == changed
+    assert store.get(record.id).spec == changed  # type: ignore[union-attr]
+
+
+def test_a_stored_spec_is_decoded_once_and_shared(store: RecordStore) -> None:
+    record = _record(_id("b"), "shared")
+    store.insert(record)
+    first, second = store.get(record.id), store.resolve("shared")
+    assert first is not None and first.spec == record.spec
+    assert second.spec is first.spec  # frozen: one decoded instance serves every read

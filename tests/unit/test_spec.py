@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from runtime.spec import DEFAULT_PATH, ContainerSpec, ExecSpec, from_dict, to_dict
+from runtime.spec import DEFAULT_PATH, ContainerSpec, ExecSpec, Limits, Mount, from_dict, to_dict
 
 
 def test_round_trip_through_json() -> None:
@@ -135,3 +135,24 @@ def test_an_exec_sees_the_containers_environment_with_its_own_on_top() -> None:
         ExecSpec(command=())
     with pytest.raises(ValueError, match="environment"):
         ExecSpec(command=("x",), env={"A=B": "1"})
+
+
+def test_to_dict_is_asdict_with_lists_for_tuples() -> None:
+    # The one-walk encoder against the standard library's: same JSON.
+    def reference(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: reference(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [reference(v) for v in value]
+        return value
+
+    spec = ContainerSpec(
+        command=("sh", "-c", "echo hi"),
+        hostname="h",
+        env={"A": "1"},
+        labels={"l": "v"},
+        limits=Limits(memory_bytes=64 << 20),
+        mounts=(Mount(type="bind", source="/srv", target="/data", read_only=True),),
+    )
+    assert to_dict(spec) == reference(dataclasses.asdict(spec))
+    assert json.dumps(to_dict(spec)) == json.dumps(reference(dataclasses.asdict(spec)))
