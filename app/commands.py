@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from app.docker import models
+from app.docker import models, networking
 from app.docker.errors import DockerError
 from app.schemas import ContainerCreate, ExecCreate, TtySize
 from runtime.errors import InvalidArgument
@@ -53,6 +53,7 @@ def create_request(
     ``docker run -i``)."""
     return CreateRequest(
         command=tuple(body.command),
+        entrypoint=tuple(body.entrypoint) if body.entrypoint is not None else None,
         name=body.name,
         hostname=body.hostname,
         env=dict(body.env),
@@ -76,6 +77,9 @@ def create_request(
         stdin_once=stdin_once,
         tty_size=body.tty_size.pair() if body.tty_size else None,
         start=start,
+        network=body.network,
+        ports=tuple(p.to_runtime() for p in body.ports),
+        network_aliases=tuple(body.network_aliases),
     )
 
 
@@ -106,14 +110,17 @@ def _validated(model: type[M], values: Callable[[], dict[str, Any]], what: str) 
         raise DockerError(400, f"invalid {field or what}: {first['msg']}") from err
 
 
-def docker_create_request(config: models.ContainerConfig, name: str, image: Image) -> CreateRequest:
+def docker_create_request(
+    config: models.ContainerConfig, name: str, image: Image, network: str = "none"
+) -> CreateRequest:
     """Docker's create body (``docker create``: not started) as the runtime's
-    request; ``models.refuse_unsupported`` has looked at it first."""
+    request; ``models.refuse_unsupported`` has looked at it first.  ``network``
+    is what an unnamed (default) network means."""
     host = config.host()
     body = _validated(
         ContainerCreate,
         lambda: {
-            "command": models.command(config),
+            **_argv(config, image),
             "name": name.removeprefix("/") or None,
             "hostname": config.Hostname or None,
             "env": models.environment(config.Env),
@@ -125,16 +132,31 @@ def docker_create_request(config: models.ContainerConfig, name: str, image: Imag
             "stdin": config.OpenStdin,
             "tty_size": models.tty_size(config),
             "limits": models.limits(config),
-            "image": image.name,
+            "image": config.Image if image.kind == "pulled" else image.name,
             "read_only": host.ReadonlyRootfs,
             "mounts": models.mounts(host),
             "labels": config.Labels or {},
             "auto_remove": host.AutoRemove,
             **models.security_options(host.SecurityOpt),
+            **networking.create_fields(config, network),
         },
         "container config",
     )
     return create_request(body, start=False, stdin_once=config.OpenStdin and config.StdinOnce)
+
+
+def _argv(config: models.ContainerConfig, image: Image) -> dict[str, Any]:
+    """Docker's Entrypoint and Cmd: one argv for an image without a config;
+    for a pulled one, apart, so that the runtime combines them with the
+    image's by Docker's rules (runtime/imagedefaults.py)."""
+    if image.config is None:
+        return {"command": models.command(config)}
+    entrypoint = config.Entrypoint
+    return {
+        "command": config.Cmd or [],
+        # `docker run --entrypoint ""` sends [""]: clear the image's.
+        "entrypoint": [a for a in entrypoint if a] if entrypoint is not None else None,
+    }
 
 
 def docker_exec_request(config: models.ExecConfig) -> ExecRequest:

@@ -45,6 +45,12 @@ class Settings:
     host_image_paths: tuple[str, ...] = ()
     #: Serve /metrics alone, without the token, on 127.0.0.1:PORT too.
     metrics_port: int | None = None
+    #: The network of a Docker ``create`` that names none (Docker's is ``bridge``).
+    docker_network: str = "bridge"
+    #: Registries (host[:port]) pulled from over plain HTTP; loopback ones always are.
+    insecure_registries: tuple[str, ...] = ()
+    #: Mirrors (base URLs) tried before Docker Hub for docker.io pulls.
+    registry_mirrors: tuple[str, ...] = ()
 
 
 class ConfigError(ValueError):
@@ -194,7 +200,32 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help="also serve GET /metrics, alone and without the token, on 127.0.0.1:PORT, for "
         "a local Prometheus (MYDOCKER_METRICS_PORT); /metrics on the API stays behind the token",
     )
+    parser.add_argument(
+        "--docker-network",
+        default=env.get("MYDOCKER_DOCKER_NETWORK", Settings.docker_network),
+        help="the network of `docker run` without --network (MYDOCKER_DOCKER_NETWORK): "
+        "bridge, as Docker's, or none (only lo; nothing is made on the host)",
+    )
+    parser.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[r for r in env.get("MYDOCKER_INSECURE_REGISTRIES", "").split(",") if r],
+        metavar="HOST[:PORT]",
+        help="pull from this registry over plain HTTP (repeatable; "
+        "MYDOCKER_INSECURE_REGISTRIES, comma-separated); loopback registries always are",
+    )
+    parser.add_argument(
+        "--registry-mirror",
+        action="append",
+        default=[m for m in env.get("MYDOCKER_REGISTRY_MIRRORS", "").split(",") if m],
+        metavar="URL",
+        help="try this mirror before Docker Hub for docker.io pulls (repeatable; "
+        "MYDOCKER_REGISTRY_MIRRORS, comma-separated), e.g. http://127.0.0.1:5001",
+    )
     args = parser.parse_args(argv)
+    for mirror in args.registry_mirror:
+        if not mirror.startswith(("http://", "https://")):
+            raise ConfigError(f"--registry-mirror {mirror!r}: give a URL (http:// or https://)")
     host_image_paths = tuple(p for p in args.host_image_paths.split(":") if p)
     try:
         layout(host_image_paths)
@@ -230,6 +261,9 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         default_limits=args.default_limits,
         host_image_paths=host_image_paths,
         metrics_port=args.metrics_port,
+        docker_network=args.docker_network,
+        insecure_registries=tuple(args.insecure_registry),
+        registry_mirrors=tuple(args.registry_mirror),
     )
 
 

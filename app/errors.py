@@ -29,6 +29,8 @@ from runtime.errors import (
     LimitReached,
     NotFound,
     NotModified,
+    RegistryTimeout,
+    RegistryUnavailable,
     RuntimeFailure,
     StorageFull,
     TooLarge,
@@ -46,6 +48,9 @@ STATUS_BY_ERROR: list[tuple[type[RuntimeFailure], int, int]] = [
     (TooLarge, 413, 413),
     (InvalidArgument, 422, 400),
     (LimitReached, 429, 429),
+    # RFC 9110 15.6.5 and 15.6.3: a registry behind the service failed or was too slow.
+    (RegistryTimeout, 504, 504),
+    (RegistryUnavailable, 502, 502),
     (Unavailable, 503, 503),
     # RFC 4918 11.5: the server cannot store what is needed to complete the request.
     (StorageFull, 507, 507),

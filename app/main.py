@@ -16,10 +16,11 @@ from app.config import Settings
 from app.docker import DockerDispatch, create_docker_app
 from app.metrics import HttpMetrics, Metrics, RouteNote
 from app.metrics import router as metrics_router
-from app.routes import archive, containers, events, execs, images, lifecycle
+from app.routes import archive, containers, events, execs, images, lifecycle, networks
 from app.tracing import Tracing
 from runtime import Runtime
 from runtime.api import RuntimeApi
+from runtime.imaging import RegistryOptions
 
 DESCRIPTION = """
 Launch Linux containers over HTTP.  Each container is a process cloned into
@@ -45,6 +46,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.metrics = metrics
+    app.state.docker_network = settings.docker_network
     _install_routes(app)
     _install_middleware(app, settings, metrics)
     return app
@@ -59,6 +61,7 @@ def _install_routes(app: FastAPI) -> None:
     app.include_router(archive.router)
     app.include_router(execs.router)
     app.include_router(images.router)
+    app.include_router(networks.router)
     app.include_router(events.router)
     app.include_router(metrics_router)
 
@@ -136,6 +139,7 @@ class _Lifespan:
             host_image_paths=settings.host_image_paths,
             meter=self.metrics.meter,
             on_launch=self.traces.on_launch,
+            registry=RegistryOptions(settings.insecure_registries, settings.registry_mirrors),
         )
         # Before start: the reconcile reports the exits it finds.
         self._observe(app, started)

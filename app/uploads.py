@@ -1,16 +1,17 @@
 """Streaming an image upload to the runtime's import job.
 
 Both the native ``POST /images`` and Docker's ``POST /images/create?fromSrc=-``
-take a tar stream as the body; each chunk goes to disk in a worker thread as
-it arrives, so an upload is never held in memory whole, and a failed or
-abandoned upload leaves nothing behind.  ``spooled_body`` hands a body to a
+take a tar stream as the body (and both ``POST /images/load`` a saved image);
+each chunk goes to disk in a worker thread as it arrives, so an upload is
+never held in memory whole, and a failed or abandoned upload leaves nothing
+behind.  ``spooled_body`` hands a body to a
 runtime call that reads a file (``PUT /containers/{id}/archive``).
 """
 
 from __future__ import annotations
 
 import tempfile
-from typing import IO
+from typing import IO, Any
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
@@ -21,6 +22,18 @@ from runtime.images import Image
 
 async def import_body(runtime: RuntimeApi, name: str, request: Request) -> Image:
     job = await run_in_threadpool(runtime.begin_import, name)
+    image: Image = await _stream_into(job, request)
+    return image
+
+
+async def load_body(runtime: RuntimeApi, request: Request) -> list[Image]:
+    """A ``docker save`` or OCI-layout tarball into the runtime's load."""
+    job = await run_in_threadpool(runtime.begin_load)
+    images: list[Image] = await _stream_into(job, request)
+    return images
+
+
+async def _stream_into(job: Any, request: Request) -> Any:
     try:
         async for chunk in request.stream():
             if chunk:

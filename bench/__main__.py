@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from bench import bundle, parts, report
+from bench import bundle, layered, parts, report
 from bench.peers import DirectPeer, HttpPeer, Peer, docker_peer, oci_peer, unshare_peer
 from bench.service import QUIET, ROOT, Service, cpu_seconds
 
@@ -170,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         peers.append(host)
         if busybox:
             peers.append(HttpPeer(report.BUSYBOX, base.url, {"command": TRUE, "image": "busybox"}))
+            # issue 14: a pulled image's root is an overlay of its layers
+            image = layered.load_layered(base, rootfs, 5)
+            peers.append(HttpPeer(report.LAYERED, base.url, {"command": TRUE, "image": image}))
         if ballast is not None:
             peers.append(HttpPeer(report.BALLAST, ballast.url, {"command": TRUE}))
             result["ballast_api_rss_kib"] = (parts.proc_status(ballast.pid) or {}).get("rss_kib")

@@ -8,6 +8,7 @@ from typing import Any
 
 HOST = "mydocker host"
 BUSYBOX = "mydocker busybox"
+LAYERED = "mydocker pulled (5 layers)"
 BALLAST = "mydocker host +ballast"
 DIRECT = "runtime in-process"
 UNSHARE = "unshare(1)"
@@ -82,6 +83,12 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             "busybox median / runc median",
             ratio(_get(lat, BUSYBOX, "median_ms"), _get(lat, RUNC, "median_ms")),
             0.15,
+            "x",
+        )
+        add(
+            "pulled 5-layer image median / busybox median",
+            ratio(_get(lat, LAYERED, "median_ms"), _get(lat, BUSYBOX, "median_ms")),
+            1.1,
             "x",
         )
         change = ratio(_get(lat, BALLAST, "median_ms"), _get(lat, HOST, "median_ms"))

@@ -69,7 +69,11 @@ class Service:
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env},
+                # The host's namespace: `docker run` without --network gets
+                # `none` here, so that no test or bench makes a bridge or a
+                # firewall table on the host (tests/e2e/netservice.py runs
+                # the network tests in a namespace of their own).
+                env={**os.environ, "MYDOCKER_DOCKER_NETWORK": "none", **self.env},
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

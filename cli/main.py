@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from cli import attach, files, output, verbs
+from cli import attach, files, images, network, output, verbs
 from cli.client import DEFAULT_HOST, Api, ServiceError, Unreachable, token_from_env
 
 EXIT_REFUSED = 125
@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("name")
     imp.add_argument("file", help="a tar or tar.gz file, or - for stdin")
     verbs.add_parsers(sub)
+    network.add_parsers(sub)
+    images.add_parsers(sub)
     for command in sub.choices.values():
         # --json after the command too (mydocker ps --json); the global one wins if both.
         command.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
@@ -186,6 +188,7 @@ def _container_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--cpus", type=float)
     run.add_argument("--pids-limit", type=int)
     run.add_argument("--timeout", type=float, help="seconds before the container is killed")
+    network.add_run_options(run)
 
 
 def tutorial_form(argv: list[str]) -> list[str]:
@@ -240,8 +243,11 @@ def _command(cmd: list[str]) -> list[str]:
 
 # -- commands ------------------------------------------------------------------
 def cmd_run(api: Api, args: argparse.Namespace) -> int:
-    command = _command(args.cmd)
+    # An image of the service's may bring its own command (Entrypoint, Cmd).
+    command = [] if args.image and args.cmd in ([], ["--"]) else _command(args.cmd)
     body: dict[str, Any] = {"command": command, "tty": args.tty, "stdin": args.interactive}
+    if args.image:
+        images.ensure(api, args.image)
     for key in ("name", "hostname", "image", "workdir", "user"):
         if getattr(args, key):
             body[key] = getattr(args, key)
@@ -262,6 +268,7 @@ def cmd_run(api: Api, args: argparse.Namespace) -> int:
     }
     if limits:
         body["limits"] = limits
+    body.update(network.run_fields(args))
     size = attach.terminal_size() if args.tty else None
     if size:
         body["tty_size"] = {"rows": size[0], "cols": size[1]}
@@ -321,8 +328,11 @@ def _remove_if(api: Api, remove: bool, container_id: str) -> None:
 
 
 def cmd_exec(api: Api, args: argparse.Namespace) -> int:
-    command = _command(args.cmd)
+    # An image of the service's may bring its own command (Entrypoint, Cmd).
+    command = [] if args.image and args.cmd in ([], ["--"]) else _command(args.cmd)
     body: dict[str, Any] = {"command": command, "tty": args.tty, "stdin": args.interactive}
+    if args.image:
+        images.ensure(api, args.image)
     if args.env:
         body["env"] = dict(args.env)
     for key in ("workdir", "user"):
@@ -557,6 +567,9 @@ COMMANDS: dict[str, Callable[[Api, argparse.Namespace], int]] = {
     "images": cmd_images,
     "events": cmd_events,
     "import": cmd_import,
+    "network": network.cmd_network,
+    "port": network.cmd_port,
+    **images.COMMANDS,
     **verbs.COMMANDS,
 }
 

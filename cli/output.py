@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 CONTAINER_COLUMNS = ("CONTAINER ID", "NAME", "COMMAND", "STATUS", "CREATED")
-IMAGE_COLUMNS = ("NAME", "CREATED", "BUILTIN")
+IMAGE_COLUMNS = ("NAME", "DIGEST", "ID", "CREATED", "BUILTIN")
 COMMAND_WIDTH = 30
 
 
@@ -40,10 +40,23 @@ def container_rows(containers: list[dict[str, Any]]) -> list[tuple[str, ...]]:
 
 
 def image_rows(images: list[dict[str, Any]]) -> list[tuple[str, ...]]:
-    return [
-        (str(i.get("name")), ago(i.get("created_at")), "yes" if i.get("builtin") else "")
-        for i in images
-    ]
+    """One row per name: a pulled image once per tag (or by its id when it has none)."""
+    rows: list[tuple[str, ...]] = []
+    for i in images:
+        digests = i.get("digests") or []
+        digest = digests[0].split("@", 1)[1][:19] if digests else ""
+        image_id = (i.get("id") or "").removeprefix("sha256:")[:12]
+        for name in i.get("tags") or [i.get("name")]:
+            rows.append(
+                (
+                    str(name),
+                    digest,
+                    image_id,
+                    ago(i.get("created_at")),
+                    "yes" if i.get("builtin") else "",
+                )
+            )
+    return rows
 
 
 def _command(command: list[str]) -> str:

@@ -18,7 +18,11 @@ holds both to it:
       waiting               exit_future, removal_future, next_exit_future, wait,
                             waiter_count
       output                logs, log_lines, log_chunks
-      images                list_images, get_image, image_users, delete_image, begin_import
+      images                list_images, get_image, image_users, delete_image, begin_import,
+                            pull_image, tag_image, prune_images, save_images, begin_load,
+                            resolve_remote
+      networks              create_network, list_networks, get_network, network_containers,
+                            delete_network, prune_networks
       execs                 exec, create_exec, check_exec_start, start_exec, get_exec,
                             list_execs, exec_exit_future, wait_exec, exec_logs,
                             exec_log_chunks
@@ -35,7 +39,7 @@ defaults are the same, which mypy does not compare.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -44,9 +48,12 @@ if TYPE_CHECKING:
     from runtime.changes import Change
     from runtime.events import EventLog
     from runtime.images import Image
+    from runtime.images.pull import Progress
+    from runtime.images.registry import Credentials
+    from runtime.imaging import RemoteImage, Removal
     from runtime.interactive import AttachTarget
     from runtime.lifecycle import Top
-    from runtime.records import ContainerRecord, ExecRecord
+    from runtime.records import ContainerRecord, ExecRecord, NetworkRecord
     from runtime.runtime import Runtime
     from runtime.selection import Selector
     from runtime.signalling import KillResult
@@ -60,6 +67,17 @@ class ImageImport(Protocol):
     def write(self, chunk: bytes) -> None: ...
 
     def finish(self) -> Image: ...
+
+    def abort(self) -> None: ...
+
+
+class ImageLoad(Protocol):
+    """A load under way (``runtime.imaging.LoadJob``): a docker save or OCI layout
+    tarball's chunks, then ``finish`` with the images loaded (or ``abort``)."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> builtins.list[Image]: ...
 
     def abort(self) -> None: ...
 
@@ -206,9 +224,46 @@ class RuntimeApi(Protocol):
 
     def image_users(self, name: str) -> builtins.list[ContainerRecord]: ...
 
-    def delete_image(self, ref: str) -> None: ...
+    def delete_image(self, ref: str, force: bool = False) -> builtins.list[Removal]: ...
+
+    def pull_image(
+        self,
+        ref: str,
+        credentials: Credentials | None = None,
+        progress: Progress | None = None,
+    ) -> Image: ...
+
+    def tag_image(self, ref: str, tag: str) -> Image: ...
+
+    def prune_images(self) -> builtins.list[Removal]: ...
+
+    def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage: ...
+
+    def save_images(self, refs: builtins.list[str]) -> Iterator[bytes]: ...
+
+    def begin_load(self) -> ImageLoad: ...
 
     def begin_import(self, name: str) -> ImageImport: ...
+
+    # -- networks -------------------------------------------------------
+    def create_network(
+        self,
+        name: str,
+        subnet: str | None = None,
+        gateway: str | None = None,
+        internal: bool = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> NetworkRecord: ...
+
+    def list_networks(self) -> builtins.list[NetworkRecord]: ...
+
+    def get_network(self, ref: str) -> NetworkRecord: ...
+
+    def network_containers(self, name: str) -> builtins.list[ContainerRecord]: ...
+
+    def delete_network(self, ref: str) -> None: ...
+
+    def prune_networks(self) -> builtins.list[str]: ...
 
     # -- execs ----------------------------------------------------------
     def exec(self, ref: str, request: ExecRequest) -> ExecRecord: ...

@@ -13,7 +13,8 @@ Order matters and each step is named, so a failure reads
    Docker's masked and read-only paths, runtime/security/paths.py); a spec
    without a ``rootfs`` plan keeps the host's root and only gets the fresh
    ``/proc`` and ``/sys`` and the masks;
-4. set the hostname (UTS namespace) and bring ``lo`` up (network namespace);
+4. set the hostname (UTS namespace) and bring ``lo`` up (network namespace),
+   and on a bridge configure ``eth0`` (address, up, default route);
    wait for the parent's joined byte: while the child built its root, the
    parent moved it into the container's cgroups (``JOINED_BYTE``, below);
    set the rlimits (``nofile``, ``fsize_bytes``);
@@ -47,6 +48,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from runtime import libc, rootfs, terminal
+from runtime.network.attachment import CONTAINER_IFNAME, HOST, NONE, Attachment
+from runtime.network.netlink import Netlink, add_address, add_default_route, get_link, set_up
 from runtime.security import capabilities, identity, paths, seccomp
 from runtime.spec import ContainerSpec, Limits, Security
 
@@ -141,7 +144,7 @@ def _steps(
             ]
         ),
         ("sethostname", lambda: socket.sethostname(spec.hostname)),
-        ("bring up lo", _loopback_up),
+        *network_steps(spec.network),
         # Nothing before this runs on the command's behalf; nothing after it
         # may run outside the container's cgroups (JOINED_BYTE).
         ("wait for the cgroup join", lambda: _wait_for_joined(fds.sync_read)),
@@ -151,6 +154,27 @@ def _steps(
         ("reset signals", reset_signals),
         *privilege_steps(spec.security),
     ]
+
+
+def network_steps(net: Attachment | None) -> list[tuple[str, Callable[[], None]]]:
+    """``lo`` up in the container's namespace; on a bridge also eth0, which
+    the launcher made before the go byte (runtime/launcher/plumbing.py).
+    ``host`` mode shares the host's namespace: nothing to do there."""
+    if net is None or net.mode == NONE:
+        return [("bring up lo", _loopback_up)]
+    if net.mode == HOST:
+        return []
+    return [("bring up lo", _loopback_up), (f"configure {CONTAINER_IFNAME}", lambda: _eth0(net))]
+
+
+def _eth0(net: Attachment) -> None:
+    # The default route is refused (ENETUNREACH) until an address of an up
+    # link reaches the gateway: address, up, then the route.
+    with Netlink() as nl:
+        eth0 = get_link(nl, CONTAINER_IFNAME)
+        add_address(nl, eth0.index, net.interface)
+        set_up(nl, eth0.index)
+        add_default_route(nl, net.gateway)
 
 
 def stdio_steps(

@@ -36,8 +36,8 @@ class Conflict(RuntimeFailure):
 
 
 class NameInUse(Conflict):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"the name {name!r} is already in use by another container")
+    def __init__(self, name: str, kind: str = "container") -> None:
+        super().__init__(f"the name {name!r} is already in use by another {kind}")
         self.name = name
 
 
@@ -73,6 +73,15 @@ class LimitReached(RuntimeFailure):
 
 class Unavailable(RuntimeFailure):
     pass
+
+
+class RegistryUnavailable(Unavailable):
+    """A registry does not answer, or answers with an error of its own
+    (502 Bad Gateway: the service is a gateway to it)."""
+
+
+class RegistryTimeout(RegistryUnavailable):
+    """A registry did not answer in time (504 Gateway Timeout)."""
 
 
 class DigestMismatch(Unavailable):

@@ -70,6 +70,16 @@ class Exits:
         self._removed: OrderedDict[str, ContainerRecord] = OrderedDict()
         self._exec_waiters: dict[str, list[Future[ExecRecord]]] = {}
         self.closing = False
+        #: Called with each container record once it is exited (its network's
+        #: ports and names go: runtime/networks.py); must not raise.
+        self.on_ended: Callable[[ContainerRecord], None] | None = None
+
+    def _ended(self, record: ContainerRecord | None) -> None:
+        if record is not None and self.on_ended is not None:
+            try:
+                self.on_ended(record)
+            except Exception:
+                log.exception("cleaning up after %s failed", record.id)
 
     def close(self) -> None:
         self.closing = True
@@ -121,6 +131,7 @@ class Exits:
             return
         if record is not None:
             self._report_die(record)
+            self._ended(record)
         # Recorded: acknowledge first, then wake the waiters, so that a waiter
         # that closes the runtime at once (a clean shutdown) has not cut the
         # ack off, which would keep the launcher holding the exit (and alive).
@@ -206,6 +217,7 @@ class Exits:
             )
             self._report_die(record)
             _wake_locked(self._exit_waiters, record)
+        self._ended(record)
 
     def mark_exec_lost(self, exec_id: str) -> None:
         with self.lock:
@@ -225,6 +237,7 @@ class Exits:
             self._report_die(ended)
             with self.lock:
                 _wake_locked(self._exit_waiters, ended)
+            self._ended(ended)
 
     # -- removal -------------------------------------------------------------
     def forget(

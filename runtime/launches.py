@@ -38,6 +38,8 @@ from runtime.launcher.client import Disconnected, LauncherClient
 from runtime.launchtrace import LaunchObserver, LaunchTrace
 from runtime.layout import Layout
 from runtime.meters import Meter, setup_step
+from runtime.network.nftables import NftError
+from runtime.networks import Networks
 from runtime.planning import make_root_dirs
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
 from runtime.reports import container_event, exec_event
@@ -71,8 +73,10 @@ class Launches:
         meter: Meter,
         *,
         on_launch: LaunchObserver | None = None,
+        networks: Networks | None = None,
     ) -> None:
         self.layout = layout
+        self._networks = networks
         self.records = records
         self.images = images
         self.launcher = launcher
@@ -96,22 +100,37 @@ class Launches:
         tty_size: tuple[int, int] | None,
     ) -> ContainerRecord:
         """Record and launch a container whose spec is planned."""
-        record = ContainerRecord(
-            id=container_id,
-            name=name or container_id,
-            status=CREATED,
-            spec=spec,
-            created_at=now_rfc3339(),
-        )
         self._admission.check_space()
         with self._admission.gate.shared():
             with self._admission.lock:
                 self._admission.admit()
-                self.images.get(spec.image)  # not deleted meanwhile (delete_image holds the lock)
+                # Not deleted meanwhile (delete_image holds the lock).
+                self.images.get(spec.image_id or spec.image)
+                if self._networks is not None:  # address and ports: in the record, before launch
+                    spec = self._networks.attach(container_id, spec)
+                record = ContainerRecord(
+                    id=container_id,
+                    name=name or container_id,
+                    status=CREATED,
+                    spec=spec,
+                    created_at=now_rfc3339(),
+                )
                 self._make_and_insert(record, spec)
             self._events.publish(container_event("create", record))
+            self._connect(record)
             self._launch(container_id, spec, start, tty_size)
         return self.settle(container_id)
+
+    def _connect(self, record: ContainerRecord) -> None:
+        """The network's side of the host (its /etc files, published ports,
+        names), after the record and before the launch."""
+        if self._networks is None:
+            return
+        try:
+            self._networks.started(record)
+        except (RuntimeFailure, OSError, NftError) as err:
+            self._exits.fail(record.id, f"network: {err}")
+            raise RuntimeFailure(f"network: {err}") from err
 
     def _make_and_insert(self, record: ContainerRecord, spec: ContainerSpec) -> None:
         """The container's dir and root dirs, then its record; nothing left on failure."""

@@ -1,5 +1,6 @@
 """``Planner``: a ``CreateRequest`` → the ``ContainerSpec`` the launcher runs.
 
+    with_image_defaults  the request with its image's config under it (runtime/imagedefaults.py)
     container_spec   the whole ContainerSpec: defaults, limits, security, mounts, root
     security         the spec's security part (user, capabilities, seccomp, userns),
                      from the request's ``SecurityRequest``
@@ -19,8 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from runtime import imagedefaults
 from runtime.errors import InvalidArgument
-from runtime.images import Image, ImageStore
+from runtime.images import Image, ImageStore, reference
 from runtime.images.hostview import HostView
 from runtime.layout import Layout
 from runtime.security import capabilities, identity
@@ -57,6 +59,11 @@ class Planner:
     userns_range: tuple[int, int]
     default_limits: Limits
 
+    def with_image_defaults(self, request: CreateRequest) -> CreateRequest:
+        """The request with the command, env, workdir, user and labels its
+        image's config gives where it leaves them unset."""
+        return imagedefaults.apply(request, self.images.get(request.image or DEFAULT_IMAGE))
+
     def container_spec(
         self, container_id: str, request: CreateRequest, security: Security
     ) -> ContainerSpec:
@@ -84,7 +91,8 @@ class Planner:
                 stdin=request.stdin,
                 stdin_once=request.stdin_once,
                 limits=effective,
-                image=found.name,
+                image=_shown_name(found, request.image),
+                image_id=found.id,
                 read_only=request.read_only,
                 mounts=tuple(request.mounts),
                 rootfs=self.plan_rootfs(
@@ -130,7 +138,7 @@ class Planner:
     def check_mounts(self, image: Image, mounts: Sequence[Mount], workdir: str) -> None:
         """What only the host can tell: do sources exist, may they be shown?"""
         state_dir = self.layout.state_dir
-        host = image.rootfs is None
+        host = image.is_host
         for index, mount in enumerate(mounts):
             field = f"mounts.{index}"
             if under(mount.target, FORBIDDEN_TARGETS):
@@ -176,7 +184,7 @@ class Planner:
         self, image: Image, cdir: str, read_only: bool, userns_host_id: int | None
     ) -> RootfsPlan:
         layer = os.path.join(cdir, "layer")
-        if image.rootfs is None:
+        if image.is_host:
             view = self.host_view
             state_dir = self.layout.state_dir
             return RootfsPlan(
@@ -187,12 +195,27 @@ class Planner:
                 masks=view.masks(),
                 hide=(state_dir,) if view.shows(state_dir) else (),
             )
-        lower = image.rootfs
+        lowers = image.lowers
         if userns_host_id is not None:
-            lower = self.images.shifted_rootfs(image.name, userns_host_id, USERNS_SIZE)
+            lowers = self.images.shifted_lowers(image, userns_host_id, USERNS_SIZE)
         return RootfsPlan(
-            root=os.path.join(layer, LAYER_ROOT), lower=lower, layer=layer, read_only=read_only
+            root=os.path.join(layer, LAYER_ROOT),
+            lower=lowers[0],
+            more_lowers=lowers[1:],
+            layer=layer,
+            read_only=read_only,
         )
+
+
+def _shown_name(image: Image, asked: str | None) -> str:
+    """What a container shows as its image: a pulled one as asked for
+    (``localhost:5000/app:1``, familiar), the others by their store name."""
+    if image.kind != "pulled" or not asked:
+        return image.name
+    try:
+        return reference.parse(asked).familiar()
+    except InvalidArgument:
+        return asked  # an id
 
 
 def make_root_dirs(plan: RootfsPlan | None, owner: int | None) -> None:

@@ -14,6 +14,7 @@ whole, so what was recorded before stays as it was.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import json
 import sqlite3
@@ -68,6 +69,16 @@ CREATE TABLE IF NOT EXISTS execs (
 );
 CREATE INDEX IF NOT EXISTS execs_container ON execs (container_id);
 CREATE INDEX IF NOT EXISTS execs_status ON execs (status);
+CREATE TABLE IF NOT EXISTS networks (
+    name TEXT PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    subnet TEXT NOT NULL,
+    gateway TEXT NOT NULL,
+    bridge TEXT NOT NULL,
+    internal INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    labels TEXT NOT NULL DEFAULT '{}'
+);
 """
 
 #: The statuses by their old names (``Status`` is the type).
@@ -138,6 +149,24 @@ class ExecRecord:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))
+
+
+@dataclass(frozen=True)
+class NetworkRecord:
+    """A bridge network (the built-in ``bridge`` or a user's): its subnet,
+    the gateway its bridge holds, the bridge's name."""
+
+    name: str
+    id: str
+    subnet: str
+    gateway: str
+    bridge: str
+    internal: bool
+    created_at: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+_NETWORK_COLUMNS = "name id subnet gateway bridge internal created_at labels".split()
 
 
 _EXEC_COLUMNS = (
@@ -403,3 +432,37 @@ class RecordStore:
                 "SELECT COUNT(*) FROM containers WHERE status = ?", (status,)
             ).fetchone()
         return int(row[0])
+
+    # -- networks -------------------------------------------------------
+    def insert_network(self, record: NetworkRecord) -> None:
+        values = [getattr(record, c) for c in _NETWORK_COLUMNS]
+        values[-1] = json.dumps(dict(record.labels))
+        with self._transaction() as db:
+            try:
+                db.execute(
+                    f"INSERT INTO networks ({', '.join(_NETWORK_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(_NETWORK_COLUMNS))})",
+                    values,
+                )
+            except sqlite3.IntegrityError as err:
+                raise NameInUse(record.name, "network") from err
+
+    def networks(self) -> builtins.list[NetworkRecord]:
+        """Oldest first."""
+        sql = f"SELECT {', '.join(_NETWORK_COLUMNS)} FROM networks ORDER BY rowid"
+        with self._lock, _sqlite_errors(self.path):
+            rows = self._db.execute(sql).fetchall()
+        return [
+            NetworkRecord(
+                **{
+                    **dict(zip(_NETWORK_COLUMNS, r, strict=True)),
+                    "internal": bool(r[5]),
+                    "labels": json.loads(r[7]),
+                }
+            )
+            for r in rows
+        ]
+
+    def delete_network(self, name: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM networks WHERE name = ?", (name,))

@@ -8,7 +8,7 @@
    after step 3, when the host's tree is no longer reachable.  For ``host``
    the view's directories come ready from the launcher, /etc's masks in
    (runtime/images/viewtrees.py), or are cloned here where it cannot;
-2. mount the root at ``plan.root``: an overlay (image = lower layer, a
+2. mount the root at ``plan.root``: an overlay (image = lower layer(s), a
    per-container upper/work dir = writable layer) or, for ``host``, the host
    view (runtime/images/hostview.py): a tmpfs with a skeleton of empty
    directories and the read-only binds of the host's /usr, /etc, ...; then a
@@ -87,6 +87,7 @@ class _Assembly:
         #: Whether the view's trees came from the launcher, masks in.
         self.prepared_view = view is not None
         self.lower_fd = -1
+        self.more_lower_fds: list[int] = []
 
     def steps(self) -> list[Step]:
         plan, spec = self.plan, self.spec
@@ -106,7 +107,7 @@ class _Assembly:
         for device in DEVICES:
             path = f"/dev/{device}"
             result.append((f"clone {path}", self._clone(path, path, False, False)))
-        for index, mount in enumerate(spec.mounts):
+        for index, mount in enumerate(spec.all_mounts()):
             if mount.type == "bind":
                 assert mount.source is not None
                 clone = self._clone(f"mount {index}", mount.source, True, mount.read_only)
@@ -140,7 +141,7 @@ class _Assembly:
                     result.append((f"mask {path}", _call(paths.mask, path)))
             for path in plan.hide:
                 result.append((f"hide {path}", self._hide(path)))
-        for index, mount in enumerate(spec.mounts):
+        for index, mount in enumerate(spec.all_mounts()):
             result.append((f"mount {mount.target}", self._user_mount(index, mount)))
         result.append(("mask /proc and /sys paths", paths.protect))
         if spec.workdir != "/":
@@ -155,6 +156,10 @@ class _Assembly:
         os.chdir(self.plan.layer)
         if self.plan.lower is not None:
             self.lower_fd = os.open(self.plan.lower, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            self.more_lower_fds = [
+                os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                for path in self.plan.more_lowers
+            ]
 
     def mount_root(self) -> None:
         plan = self.plan
@@ -181,11 +186,16 @@ class _Assembly:
         os.chmod(upper, lower_stat.st_mode & 0o7777)
         # overlayfs(5); userxattr: an overlay mounted in a user namespace keeps
         # its own metadata in user.overlay.* xattrs (trusted.* needs host root).
-        options = f"lowerdir=/proc/self/fd/{self.lower_fd},upperdir={upper},workdir={work}"
+        # A layered image stacks its layers top first (overlayfs(5): "lowerdir=
+        # top:…:bottom"); the options are one page, which fd paths fit for
+        # some 200 layers.
+        lowers = ":".join(f"/proc/self/fd/{fd}" for fd in [self.lower_fd, *self.more_lower_fds])
+        options = f"lowerdir={lowers},upperdir={upper},workdir={work}"
         if self.spec.security.userns_host_id is not None:
             options += ",userxattr"
         libc.mount("overlay", LAYER_ROOT, "overlay", 0, options)
-        os.close(self.lower_fd)
+        for fd in [self.lower_fd, *self.more_lower_fds]:
+            os.close(fd)
         os.chdir(LAYER_ROOT)
 
     def mount_host_view(self) -> None:

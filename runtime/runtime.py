@@ -7,6 +7,8 @@ A thin facade: each method hands over to the part that holds its concern.
     admission.Admission      disk space and reserve, max_containers, the launch gate
     launches.Launches        create, start, exec: record, then launch
     exits.Exits              exit events recorded then acked, waiters and their futures
+    networks.Networks        networks (records), a container's address and ports,
+                             the firewall and DNS (runtime/network/control.py)
     reconcile.Reconciler     records in step with the launcher, at start and after a drop
     signalling.Signaller     kill, kill_many, stop, stop_all
     output.Output            logs of a target, container or exec alike
@@ -65,20 +67,23 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from typing import Any
 
 from runtime.admission import Admission
-from runtime.errors import Conflict, Forbidden, InvalidArgument, InvalidState, Unavailable
+from runtime.errors import InvalidArgument, InvalidState, Unavailable
 from runtime.events import EventLog, EventType, now_event
 from runtime.exits import Exits
 from runtime.files import FileVerbs
 from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
 from runtime.images.builtin import HOST
 from runtime.images.hostview import HostPathError, HostView
+from runtime.images.pull import Progress
+from runtime.images.registry import Credentials
+from runtime.imaging import Imaging, LoadJob, RegistryOptions, RemoteImage, Removal
 from runtime.interactive import AttachTarget, Interactive
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
@@ -87,10 +92,18 @@ from runtime.launchtrace import LaunchObserver
 from runtime.layout import LOG_STREAMS, Layout
 from runtime.lifecycle import Lifecycle, Top
 from runtime.meters import Meter
+from runtime.networks import Networks
 from runtime.output import Output
 from runtime.planning import Planner
 from runtime.reconcile import Reconciler
-from runtime.records import EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
+from runtime.records import (
+    EXITED,
+    RUNNING,
+    ContainerRecord,
+    ExecRecord,
+    NetworkRecord,
+    RecordStore,
+)
 from runtime.reports import container_event
 from runtime.reserve import Reserve
 from runtime.security.userns import DEFAULT_HOST_ID
@@ -128,6 +141,8 @@ class Runtime(FileVerbs):
         default_limits: Limits | None = None,
         meter: Meter | None = None,
         on_launch: LaunchObserver | None = None,
+        networks: Networks | None = None,
+        registry: RegistryOptions | None = None,
     ) -> None:
         """Compose the parts over the given stores and launcher (see ``open``)."""
         layout, records, images = stores.layout, stores.records, stores.images
@@ -145,7 +160,12 @@ class Runtime(FileVerbs):
             layout, images, stores.host_view, userns_range, default_limits or Limits()
         )
         self.admission = Admission(layout, records, reserve, max_containers)
+        self.imaging = Imaging(
+            images, records, self.admission.lock, events, registry or RegistryOptions()
+        )
         self.exits = Exits(records, launcher, reserve, remove=self.remove, events=events)
+        self.networks = networks if networks is not None else Networks(layout, records)
+        self.exits.on_ended = self.networks.ended
         self.reconciler = Reconciler(layout, records, launcher, self.admission.gate, self.exits)
         self.launches = Launches(
             layout,
@@ -157,6 +177,7 @@ class Runtime(FileVerbs):
             events,
             self.meter,
             on_launch=on_launch,
+            networks=self.networks,
         )
         self.signaller = Signaller(records, launcher, self.exits, events)
         self.output = Output(layout, records, self.exits)
@@ -176,6 +197,7 @@ class Runtime(FileVerbs):
         launcher: LauncherClient | None = None,
         meter: Meter | None = None,
         on_launch: LaunchObserver | None = None,
+        registry: RegistryOptions | None = None,
     ) -> Runtime:
         """The runtime of ``state_dir``, with its own stores and launcher client.
 
@@ -189,7 +211,8 @@ class Runtime(FileVerbs):
         (runtime/meters.py).  The event log is ``<state_dir>/events``.
         ``on_launch`` is called with each container's launcher round trip
         and the launcher's timeline of it (runtime/launchtrace.py), on the
-        launching thread."""
+        launching thread.  ``registry`` holds the insecure registries and
+        mirrors pulls use (runtime/imaging.py)."""
         layout = Layout.of(state_dir)
         os.makedirs(layout.containers, mode=0o700, exist_ok=True)
         images = ImageStore(layout.images, max_image_bytes)
@@ -222,6 +245,7 @@ class Runtime(FileVerbs):
             default_limits=default_limits,
             meter=meter,
             on_launch=on_launch,
+            registry=registry,
         )
         return runtime
 
@@ -249,6 +273,7 @@ class Runtime(FileVerbs):
         self.images.prepare()
         self.launcher.connect()
         self.reconciler.reconcile()
+        self.networks.restore()
 
     def close(self, stop_containers: bool = False, grace: float = 10.0) -> None:
         """Let go of the launcher and the records.
@@ -260,6 +285,7 @@ class Runtime(FileVerbs):
         if stop_containers:
             self.stop_all(grace)
         self.exits.close()
+        self.networks.control.close()
         self.launcher.close()
         self.records.close()
         # Last: the launcher's last exits are still reported; followers end.
@@ -313,8 +339,11 @@ class Runtime(FileVerbs):
         ``start_container``.  Limits the request leaves unset take the
         service's defaults, and the record's spec holds the limits that applied."""
         container_id = new_container_id()
+        request = self.planner.with_image_defaults(request)
         security = self.planner.security(request.security)
         spec = self.planner.container_spec(container_id, request, security)
+        network = self.networks.plan(request.network, request.ports, request.network_aliases)
+        spec = replace(spec, network=network)
         return self.launches.create(
             container_id, spec, request.name, request.start, request.tty_size
         )
@@ -549,28 +578,66 @@ class Runtime(FileVerbs):
             return image
         return replace(image, contents=tuple(self.host_view.contents()))
 
+    # -- networks (runtime/networks.py) -----------------------------------------
+    def create_network(
+        self,
+        name: str,
+        subnet: str | None = None,
+        gateway: str | None = None,
+        internal: bool = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> NetworkRecord:
+        return self.networks.create(name, subnet, gateway, internal, labels)
+
+    def list_networks(self) -> builtins.list[NetworkRecord]:
+        return self.networks.every()
+
+    def get_network(self, ref: str) -> NetworkRecord:
+        return self.networks.get(ref)
+
+    def network_containers(self, name: str) -> builtins.list[ContainerRecord]:
+        """The live containers attached to network ``name``."""
+        return self.networks.containers(name)
+
+    def delete_network(self, ref: str) -> None:
+        """409 while a container is attached; 403 for a built-in."""
+        self.networks.delete(ref)
+
+    def prune_networks(self) -> builtins.list[str]:
+        return self.networks.prune()
+
     def image_users(self, name: str) -> builtins.list[ContainerRecord]:
         """The containers (any status) whose root is built on image ``name``."""
-        return [r for r in self.records.list() if r.spec.image == name]
+        return self.imaging.users(self.images.get(name))
 
-    def delete_image(self, ref: str) -> None:
-        """Delete an imported image; 409 while a container (even exited) uses it.
+    def delete_image(self, ref: str, force: bool = False) -> builtins.list[Removal]:
+        """Delete a tag, or an image no container (even exited) uses (runtime/imaging.py)."""
+        return self.imaging.delete(ref, force)
 
-        Holds the admission lock, which ``create`` holds from its last look
-        at the image until its record is in: no container can slip in."""
-        with self.admission.lock:
-            image = self.images.get(ref)
-            if image.builtin:
-                raise Forbidden(f"{image.name} is a built-in image and cannot be deleted")
-            users = self.image_users(image.name)
-            if users:
-                names = ", ".join(r.name for r in users[:5])
-                raise Conflict(
-                    f"image {image.name} is used by {len(users)} container(s) ({names}); "
-                    "delete them first"
-                )
-            self.images.delete(image.name)
-        self.events.publish(now_event(EventType.IMAGE, "delete", image.name, image.name))
+    def pull_image(
+        self,
+        ref: str,
+        credentials: Credentials | None = None,
+        progress: Progress | None = None,
+    ) -> Image:
+        """Pull ``ref`` from its registry; ``progress`` hears of each layer's steps."""
+        return self.imaging.pull(ref, credentials, progress)
+
+    def tag_image(self, ref: str, tag: str) -> Image:
+        return self.imaging.tag(ref, tag)
+
+    def prune_images(self) -> builtins.list[Removal]:
+        return self.imaging.prune()
+
+    def save_images(self, refs: builtins.list[str]) -> Iterator[bytes]:
+        return self.imaging.save(refs)
+
+    def begin_load(self) -> LoadJob:
+        """Start loading a docker save / OCI layout tarball: ``write`` chunks, then ``finish``."""
+        return self.imaging.begin_load()
+
+    def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage:
+        return self.imaging.resolve_remote(ref, credentials)
 
     def begin_import(self, name: str) -> ImportJob:
         """Start importing a tar stream as image ``name``: ``write`` chunks, then ``finish``."""

@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from runtime.network.attachment import ETC_FILES, Attachment, PortMapping
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_IMAGE = "host"
 MOUNT_TYPES = ("bind", "tmpfs")
@@ -110,6 +112,8 @@ class RootfsPlan:
     binds: tuple[str, ...] = ()
     links: tuple[tuple[str, str], ...] = ()
     masks: tuple[str, ...] = ()
+    #: A layered image's other lower dirs, beneath ``lower``, top first.
+    more_lowers: tuple[str, ...] = ()
 
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
@@ -292,15 +296,31 @@ class ContainerSpec:
     #: ``StdinOnce``, set by ``docker run -i``); the attach layer does it.
     stdin_once: bool = False
     image: str = DEFAULT_IMAGE
+    #: A pulled image's id (its config's digest): what the container runs on
+    #: even after ``image``, a tag, moves to another image.
+    image_id: str | None = None
     read_only: bool = False
     mounts: tuple[Mount, ...] = ()
     #: Filled in by the runtime; without it the child keeps the host's root
     #: and only mounts a fresh /proc and /sys (what the core did).
     rootfs: RootfsPlan | None = None
+    #: Its network (runtime/network/attachment.py); ``None``: only ``lo``.
+    network: Attachment | None = None
 
     def __post_init__(self) -> None:
         _check_command(self.command)
         _check_env(self.env)
+
+    def all_mounts(self) -> tuple[Mount, ...]:
+        """The user's mounts, then the network's /etc files (read-only binds)."""
+        net = self.network
+        if net is None or not net.etc_dir:
+            return self.mounts
+        etc = tuple(
+            Mount("bind", f"/etc/{name}", source=os.path.join(net.etc_dir, name), read_only=True)
+            for name in ETC_FILES
+        )
+        return self.mounts + etc
 
     def environ(self) -> dict[str, str]:
         """The environment the command sees: defaults first, then ``env``."""
@@ -371,7 +391,10 @@ class CreateRequest:
     initial ``(rows, cols)`` with ``tty``.
     """
 
-    command: tuple[str, ...]
+    #: Empty to take the image's (``runtime.imagedefaults``, Docker's rules).
+    command: tuple[str, ...] = ()
+    #: Replaces the image's Entrypoint (and drops its Cmd); ``()`` clears it.
+    entrypoint: tuple[str, ...] | None = None
     name: str | None = None
     hostname: str | None = None
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -388,6 +411,11 @@ class CreateRequest:
     stdin_once: bool = False
     tty_size: tuple[int, int] | None = None
     start: bool = True
+    #: ``none``, ``host``, ``bridge`` or a user network's name; its ports and
+    #: the extra names it answers to there (runtime/network/attachment.py).
+    network: str = "none"
+    ports: tuple[PortMapping, ...] = ()
+    network_aliases: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

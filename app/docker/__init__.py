@@ -7,7 +7,7 @@
                           /...        -> the native app if one of its routes
                                          matches, else the Docker app if one
                                          of its routes does (/_ping, /version)
-    system, containers, attach, execs, stats, images   the routes
+    system, containers, attach, execs, stats, images, networking   the routes
     models (create body), views (inspect/list), streams (framing), params
 
 Unprefixed paths that both APIs have (``/containers/{id}/wait``, ...) stay
@@ -28,6 +28,7 @@ from app.docker import (
     execs,
     images,
     lifecycle,
+    networking,
     stats,
     system,
     version,
@@ -57,7 +58,17 @@ def create_docker_app() -> FastAPI:
         redoc_url=None,
     )
     errors.install(docker)
-    for module in (system, containers, lifecycle, archive, attach, execs, stats, images):
+    for module in (
+        system,
+        containers,
+        lifecycle,
+        archive,
+        attach,
+        execs,
+        stats,
+        images,
+        networking,
+    ):
         docker.include_router(module.router)
     docker.add_middleware(DockerHeaders)
     return docker

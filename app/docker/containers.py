@@ -16,13 +16,13 @@ from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from app import commands
 from app.deps import RuntimeDep
-from app.docker import images, models, streams, views
+from app.docker import images, models, networking, streams, views
 from app.docker.errors import DockerError
 from app.docker.params import DockerBool, parse_filters, stop_grace
 from runtime import ContainerRecord, RuntimeFailure, timeutil
@@ -37,6 +37,7 @@ WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 @router.post("/containers/create", status_code=status.HTTP_201_CREATED)
 async def create_container(
     runtime: RuntimeDep,
+    request: Request,
     config: Annotated[models.ContainerConfig, Body()],
     name: str = "",
     platform: str = "",
@@ -49,10 +50,11 @@ async def create_container(
     if platform not in ("", "linux", "linux/amd64"):
         raise DockerError(400, f"unsupported platform {platform!r}: only linux/amd64")
     models.refuse_unsupported(config)
+    default = networking.default_network(request)
 
     def create() -> str:
         image = images.resolve(runtime, config.Image)
-        return runtime.create(commands.docker_create_request(config, name, image)).id
+        return runtime.create(commands.docker_create_request(config, name, image, default)).id
 
     return {"Id": await run_in_threadpool(create), "Warnings": []}
 

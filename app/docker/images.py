@@ -1,25 +1,41 @@
 """``/images``: the runtime's image store as Docker clients see it.
 
-Pulling is out of scope (no network traffic beyond loopback), so
-``POST /images/create?fromImage=`` answers with an error the CLI prints as
-it is; ``docker import`` (``fromSrc=-``) is the runtime's import, as the
-native ``POST /images?name=`` is.  Names normalise as
-the store does (``docker.io/library/busybox:latest`` is ``busybox``).
+    GET    /images/json, /images/{name}/json, /images/{name}/history
+    POST   /images/create?fromImage=&tag=   a pull, streaming Docker's JSON progress
+           (``docker pull`` draws its bars from it); ``fromSrc=-`` is ``docker import``
+    POST   /images/{name}/tag?repo=&tag=
+    DELETE /images/{name}?force=             Docker's list of Untagged / Deleted
+    POST   /images/prune
+    GET    /distribution/{name}/json         the registry's descriptor, no pull
+
+Credentials come in ``X-Registry-Auth`` (base64url JSON, as the CLI and
+docker-py send them) and go to the registry client, never to a log.
+Built-in and imported images keep their names (``busybox`` is
+``busybox:latest``); their id is the hash of the name.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 
+from app import pulls
 from app.deps import RuntimeDep
 from app.docker.errors import DockerError
 from app.docker.views import epoch, image_id
-from app.uploads import import_body
+from app.uploads import import_body, load_body
 from runtime.api import RuntimeApi
+from runtime.errors import NotFound, RuntimeFailure
 from runtime.images import Image, normalize_name
+from runtime.images.oci import ImageConfig
+from runtime.images.reference import parse
+from runtime.images.registry import Credentials
 
 router = APIRouter(tags=["docker images"])
 
@@ -33,20 +49,39 @@ def normalize(name: str) -> str:
 
 
 def resolve(runtime: RuntimeApi, name: str) -> Image:
-    """The local image a client means, or Docker's 404 (which makes the CLI try a pull)."""
-    return runtime.get_image(name)
+    """The local image a client means, or Docker's 404 (which makes the CLI try a pull).
+
+    Built-in and imported images are found by the ids this API gives them too
+    (``docker_id``: docker-py's ``images.list`` looks each one up by id)."""
+    try:
+        return runtime.get_image(name)
+    except NotFound:
+        wanted = name.removeprefix("sha256:")
+        if len(wanted) >= 12 and all(c in "0123456789abcdef" for c in wanted):
+            for image in runtime.list_images():
+                if image.id is None and docker_id(image)[7:].startswith(wanted):
+                    return image
+        raise
+
+
+def _is_id(text: str) -> bool:
+    return text.startswith("sha256:")
+
+
+def docker_id(image: Image) -> str:
+    return image.id or image_id(image.name)
 
 
 def _summary(image: Image) -> dict[str, Any]:
     return {
-        "Id": image_id(image.name),
+        "Id": docker_id(image),
         "ParentId": "",
-        "RepoTags": [f"{image.name}:latest"],
-        "RepoDigests": [],
+        "RepoTags": list(image.tags) or ([f"{image.name}:latest"] if not image.id else []),
+        "RepoDigests": list(image.digests),
         "Created": epoch(image.created_at),
         "Size": image.size_bytes or 0,
         "SharedSize": -1,
-        "Labels": {},
+        "Labels": dict(image.config.labels) if image.config else {},
         "Containers": -1,
     }
 
@@ -56,24 +91,110 @@ def list_images(runtime: RuntimeDep) -> list[dict[str, Any]]:
     return [_summary(image) for image in runtime.list_images()]
 
 
+def _config(config: ImageConfig | None) -> dict[str, Any]:
+    if config is None:  # built-in and imported images: the command comes from the create
+        return {"Cmd": None, "Env": None, "Entrypoint": None, "WorkingDir": "", "Labels": {}}
+    return {
+        "Cmd": list(config.cmd) if config.cmd is not None else None,
+        "Entrypoint": list(config.entrypoint) if config.entrypoint is not None else None,
+        "Env": list(config.env),
+        "WorkingDir": config.working_dir,
+        "User": config.user,
+        "ExposedPorts": {p: {} for p in config.exposed_ports} or None,
+        "Volumes": {v: {} for v in config.volumes} or None,
+        "Labels": dict(config.labels),
+        "StopSignal": config.stop_signal or None,
+    }
+
+
+@router.get("/images/get")
+def save_images(runtime: RuntimeDep, names: Annotated[list[str], Query()]) -> StreamingResponse:
+    """``docker save``: the named images in one tarball."""
+    return StreamingResponse(runtime.save_images(names), media_type="application/x-tar")
+
+
+@router.post("/images/load")
+async def load_images(request: Request, runtime: RuntimeDep, quiet: bool = False) -> Response:
+    """``docker load``: the progress stream the CLI prints (``Loaded image: …``)."""
+    loaded = await load_body(runtime, request)
+    lines = [
+        json.dumps({"stream": f"Loaded image: {tag}\n"})
+        for image in loaded
+        for tag in image.tags or (f"ID: {image.id}",)
+    ]
+    return Response("\n".join(lines) + "\n", media_type="application/json")
+
+
+@router.get("/images/{name:path}/get")
+def save_image(name: str, runtime: RuntimeDep) -> StreamingResponse:
+    return StreamingResponse(runtime.save_images([name]), media_type="application/x-tar")
+
+
 @router.get("/images/{name:path}/json")
 def inspect_image(name: str, runtime: RuntimeDep) -> dict[str, Any]:
     image = resolve(runtime, name)
+    summary = _summary(image)
     return {
-        "Id": image_id(image.name),
-        "RepoTags": [f"{image.name}:latest"],
-        "RepoDigests": [],
+        "Id": summary["Id"],
+        "RepoTags": summary["RepoTags"],
+        "RepoDigests": summary["RepoDigests"],
         "Parent": "",
-        "Comment": "builtin" if image.builtin else "imported",
+        "Comment": image.kind,
         "Created": image.created_at or "0001-01-01T00:00:00Z",
-        # No image config: the command comes from the create body.
-        "Config": {"Cmd": None, "Env": None, "Entrypoint": None, "WorkingDir": "", "Labels": {}},
-        "Architecture": "amd64",
+        "Config": _config(image.config),
+        "Architecture": (image.config.architecture if image.config else "") or "amd64",
         "Os": "linux",
         "Size": image.size_bytes or 0,
-        "RootFS": {"Type": "layers", "Layers": []},
+        "RootFS": {"Type": "layers", "Layers": list(image.diff_ids)},
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
     }
+
+
+@router.get("/images/{name:path}/history")
+def image_history(name: str, runtime: RuntimeDep) -> list[dict[str, Any]]:
+    """One entry per layer, newest first, as ``docker history`` lists them."""
+    image = resolve(runtime, name)
+    created = epoch(image.created_at)
+    layers = list(reversed(image.diff_ids)) or [docker_id(image)]
+    return [
+        {
+            "Id": docker_id(image) if index == 0 else "<missing>",
+            "Created": created,
+            "CreatedBy": layer,
+            "Tags": list(image.tags) if index == 0 else None,
+            "Size": 0,
+            "Comment": "",
+        }
+        for index, layer in enumerate(layers)
+    ]
+
+
+def registry_auth(header: str | None) -> Credentials | None:
+    """``X-Registry-Auth``: base64url JSON with ``username`` and ``password``."""
+    if not header:
+        return None
+    try:
+        padded = header + "=" * (-len(header) % 4)
+        doc = json.loads(base64.urlsafe_b64decode(padded))
+    except (binascii.Error, ValueError):
+        raise DockerError(400, "X-Registry-Auth is not base64url JSON") from None
+    if not isinstance(doc, dict) or not doc.get("username") or not doc.get("password"):
+        return None  # {} (docker-py's default) or an identity token: anonymous
+    return Credentials(str(doc["username"]), str(doc["password"]))
+
+
+def _pull_reference(from_image: str, tag: str) -> str:
+    if not tag:
+        return from_image
+    return f"{from_image}@{tag}" if tag.startswith("sha256:") else f"{from_image}:{tag}"
+
+
+def _docker_final(image: Image | None, error: RuntimeFailure | None) -> dict[str, Any]:
+    if error is not None or image is None:
+        assert error is not None
+        return pulls.docker_error(error)
+    digest = image.digests[0].split("@", 1)[1] if image.digests else image.id
+    return {"status": f"Digest: {digest}\nStatus: Downloaded newer image for {image.name}"}
 
 
 @router.post("/images/create")
@@ -85,33 +206,82 @@ async def create_image(
     repo: str = "",
     tag: str = "",
     changes: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+    x_registry_auth: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """``docker import`` (``fromSrc=-``, the tar in the body) goes to the
-    runtime's import; a pull (``fromImage``) is refused: images are imported."""
+    """A pull (``fromImage``), streaming Docker's progress, or ``docker import``
+    (``fromSrc=-``, the tar in the body) into the runtime's import."""
     if from_src:
-        if from_src != "-":
-            raise DockerError(
-                501, "importing from a URL is not supported; send the tar (fromSrc=-)"
-            )
-        if any(changes):
-            raise DockerError(400, "unsupported option: changes (images carry no config)")
-        if tag not in ("", "latest"):
-            raise DockerError(400, f"unsupported tag {tag!r}: images have no tags but latest")
-        if not repo:
-            raise DockerError(400, "give the new image a name (docker import FILE NAME)")
-        image = await import_body(runtime, repo, request)
-        # The progress stream `docker import` reads; the last status is the id.
-        body = json.dumps({"status": image_id(image.name)}) + "\n"
-        return Response(content=body, media_type="application/json")
-    name = normalize(f"{from_image}:{tag}" if tag else from_image) or "NAME"
-    raise DockerError(
-        501, f"pulling is not supported; import the image with POST /images?name={name}"
-    )
+        return await _import(request, runtime, from_src, repo, tag, changes)
+    if not from_image:
+        raise DockerError(400, "give fromImage (a pull) or fromSrc (an import)")
+    reference = _pull_reference(from_image, tag)
+    try:
+        parse(reference)
+    except RuntimeFailure as err:
+        raise DockerError(400, str(err)) from None
+    creds = registry_auth(x_registry_auth)
+    lines = pulls.progress_lines(runtime, reference, creds, pulls.docker_step, _docker_final)
+    return StreamingResponse(lines, media_type="application/json")
+
+
+async def _import(
+    request: Request, runtime: RuntimeApi, from_src: str, repo: str, tag: str, changes: list[str]
+) -> Response:
+    if from_src != "-":
+        raise DockerError(501, "importing from a URL is not supported; send the tar (fromSrc=-)")
+    if any(changes):
+        raise DockerError(400, "unsupported option: changes (images carry no config)")
+    if not repo:
+        raise DockerError(400, "give the new image a name (docker import FILE NAME)")
+    image = await import_body(runtime, f"{repo}:{tag}" if tag else repo, request)
+    # The progress stream `docker import` reads; the last status is the id.
+    body = json.dumps({"status": image_id(image.name)}) + "\n"
+    return Response(content=body, media_type="application/json")
+
+
+@router.post("/images/prune")
+def prune_images(runtime: RuntimeDep) -> dict[str, Any]:
+    removed = runtime.prune_images()
+    return {
+        "ImagesDeleted": [{r.action: r.what} for r in removed] or None,
+        "SpaceReclaimed": 0,
+    }
+
+
+@router.post("/images/{name:path}/tag", status_code=status.HTTP_201_CREATED)
+def tag_image(name: str, runtime: RuntimeDep, repo: str = "", tag: str = "") -> Response:
+    if not repo:
+        raise DockerError(400, "repository name (repo) is required")
+    runtime.tag_image(name, f"{repo}:{tag or 'latest'}")
+    return Response(status_code=status.HTTP_201_CREATED)
 
 
 @router.delete("/images/{name:path}")
-def remove_image(name: str, runtime: RuntimeDep) -> list[dict[str, str]]:
-    """An imported image; built-in ones are a 403, images in use a 409."""
+def remove_image(name: str, runtime: RuntimeDep, force: bool = False) -> list[dict[str, str]]:
+    """A tag, or the image; built-in ones are a 403, images in use a 409."""
     image = resolve(runtime, name)
-    runtime.delete_image(image.name)
-    return [{"Untagged": f"{image.name}:latest"}, {"Deleted": image_id(image.name)}]
+    removed = runtime.delete_image(name if image.id else image.name, force)
+    # An imported image's "id" is the hash of its name, as everywhere here.
+    return [
+        {r.action: image_id(r.what) if r.action == "Deleted" and not _is_id(r.what) else r.what}
+        for r in removed
+    ]
+
+
+@router.get("/distribution/{name:path}/json")
+async def distribution(
+    name: str,
+    runtime: RuntimeDep,
+    x_registry_auth: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    """The registry's descriptor of ``name`` and the platform it was pulled for."""
+    creds = registry_auth(x_registry_auth)
+    found = await run_in_threadpool(runtime.resolve_remote, name, creds)
+    return {
+        "Descriptor": {
+            "mediaType": found.media_type,
+            "digest": found.digest,
+            "size": found.size,
+        },
+        "Platforms": [{"architecture": found.architecture, "os": found.os}],
+    }

@@ -19,8 +19,6 @@ from app.schemas import LimitsCreate, TtySize
 
 #: Non-zero values that still mean "the default" for fields we do not implement.
 ACCEPTED: dict[str, tuple[Any, ...]] = {
-    # Our containers get their own network namespace with only `lo`.
-    "HostConfig.NetworkMode": ("default", "none", "private"),
     "HostConfig.RestartPolicy": ({"Name": "no", "MaximumRetryCount": 0}, {"Name": "no"}),
     "HostConfig.LogConfig": ({"Type": "json-file", "Config": {}}, {"Type": "json-file"}),
     "HostConfig.MemorySwappiness": (-1,),
@@ -48,6 +46,10 @@ class DockerHostConfig(BaseModel):
     Tmpfs: dict[str, str] | None = None
     #: The terminal's size, sent with a TTY; any value is fine.
     ConsoleSize: list[int] | None = None
+    # The network (app/docker/networking.py maps them).
+    NetworkMode: str = ""
+    PortBindings: dict[str, list[dict[str, str]] | None] | None = None
+    PublishAllPorts: bool = False
 
 
 class ContainerConfig(BaseModel):
@@ -71,6 +73,8 @@ class ContainerConfig(BaseModel):
     AttachStdout: bool = False
     AttachStderr: bool = False
     HostConfig: DockerHostConfig | None = None
+    ExposedPorts: dict[str, Any] | None = None
+    NetworkingConfig: dict[str, Any] | None = None
 
     def host(self) -> DockerHostConfig:
         return self.HostConfig or DockerHostConfig()
@@ -118,25 +122,11 @@ def is_zero(value: Any) -> bool:
     return False
 
 
-def _default_networking(value: Any) -> bool:
-    """``NetworkingConfig`` naming only the default network, with zero settings
-    (the CLI sends ``{"EndpointsConfig": {"default": {...}}}`` for ``--name``)."""
-    if not isinstance(value, dict) or set(value) - {"EndpointsConfig"}:
-        return False
-    endpoints = value.get("EndpointsConfig") or {}
-    return isinstance(endpoints, dict) and all(
-        network in ("default", "none") and is_zero(settings)
-        for network, settings in endpoints.items()
-    )
-
-
 def _unsupported(prefix: str, extras: dict[str, Any] | None) -> list[str]:
     found = []
     for key, value in (extras or {}).items():
         path = f"{prefix}{key}"
         if is_zero(value) or value in ACCEPTED.get(path, ()):
-            continue
-        if path == "NetworkingConfig" and _default_networking(value):
             continue
         found.append(path)
     return found

@@ -11,6 +11,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+from app.docker import networking
 from runtime import ContainerRecord
 from runtime.spec import DEFAULT_IMAGE, Mount, Status
 
@@ -142,7 +143,11 @@ def host_config(record: ContainerRecord) -> dict[str, Any]:
         "NanoCpus": round(cpus * 1e9) if cpus else 0,
         "PidsLimit": limits.pids,
         "Ulimits": ulimits,
-        "NetworkMode": "none",
+        "NetworkMode": networking.network_mode(record),
+        "PortBindings": {
+            key: [{"HostIp": b["HostIp"], "HostPort": b["HostPort"]} for b in bindings]
+            for key, bindings in networking.ports(record).items()
+        },
         "Privileged": False,
         "ReadonlyRootfs": spec.read_only,
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
@@ -206,16 +211,7 @@ def inspect(record: ContainerRecord) -> dict[str, Any]:
             "OnBuild": None,
             "Labels": labels_of(record),
         },
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "Ports": {},
-            "SandboxKey": "",
-            "Networks": {},
-            "IPAddress": "",
-            "Gateway": "",
-            "MacAddress": "",
-        },
+        "NetworkSettings": networking.settings(record),
     }
 
 
@@ -229,11 +225,11 @@ def summary(record: ContainerRecord) -> dict[str, Any]:
         "ImageID": image_id(image),
         "Command": " ".join(record.spec.command),
         "Created": epoch(record.created_at),
-        "Ports": [],
+        "Ports": networking.summary_ports(record),
         "Labels": labels_of(record),
         "State": state_name(record),
         "Status": status_text(record),
-        "HostConfig": {"NetworkMode": "none"},
-        "NetworkSettings": {"Networks": {}},
+        "HostConfig": {"NetworkMode": networking.network_mode(record)},
+        "NetworkSettings": {"Networks": networking.settings(record)["Networks"]},
         "Mounts": [],
     }

@@ -35,6 +35,7 @@ from app.schemas.fields import (
     check_env,
 )
 from app.schemas.limits import LimitsCreate, LimitsPublic, limits_public
+from app.schemas.networks import Alias, ContainerNetwork, NetworkName, PortCreate
 from runtime import ContainerRecord
 from runtime.security import capabilities
 from runtime.spec import (
@@ -89,11 +90,18 @@ class ContainerCreate(BaseModel):
     command: Annotated[
         list[Argument],
         Field(
-            min_length=1,
             description="argv of the command; `command[0]` is looked up in `PATH` "
-            "inside the container when it has no slash.",
+            "inside the container when it has no slash.  Optional when the image has an "
+            "Entrypoint or a Cmd: then it replaces the Cmd (Docker's rules, docs/images.md).",
         ),
-    ]
+    ] = []
+    entrypoint: Annotated[
+        list[Argument] | None,
+        Field(
+            description="Replaces the image's Entrypoint, and drops its Cmd; `[]` clears "
+            "it.  The container runs `entrypoint + command`.",
+        ),
+    ] = None
     name: Annotated[
         str | None,
         Field(pattern=NAME_PATTERN, description="Unique name; defaults to the id."),
@@ -196,11 +204,26 @@ class ContainerCreate(BaseModel):
     mounts: Annotated[
         list[MountSpec], Field(description="Bind mounts and tmpfs mounts, in order.")
     ] = []
+    network: Annotated[
+        NetworkName,
+        Field(
+            description="`none` (only `lo`), `bridge` (the built-in bridge network), `host` "
+            "(the host's network namespace) or a user network's name (docs/networking.md)."
+        ),
+    ] = "none"
+    ports: Annotated[
+        list[PortCreate],
+        Field(max_length=1024, description="Published ports; need a bridge network."),
+    ] = []
+    network_aliases: Annotated[
+        list[Alias],
+        Field(max_length=64, description="Extra names it answers to on its user network."),
+    ] = []
 
-    @field_validator("command")
+    @field_validator("command", "entrypoint")
     @classmethod
-    def _no_nul(cls, command: list[str]) -> list[str]:
-        for index, arg in enumerate(command):
+    def _no_nul(cls, command: list[str] | None) -> list[str] | None:
+        for index, arg in enumerate(command or ()):
             if "\0" in arg:
                 raise ValueError(f"argument {index} contains a NUL byte")
             if len(arg.encode()) >= MAX_ARG_BYTES:
@@ -216,7 +239,8 @@ class ContainerCreate(BaseModel):
 
     @model_validator(mode="after")
     def _argv_env_size(self) -> ContainerCreate:
-        total = sum(len(arg.encode()) + 1 for arg in self.command)
+        argv = [*(self.entrypoint or ()), *self.command]
+        total = sum(len(arg.encode()) + 1 for arg in argv)
         for key, value in self.env.items():
             size = len(key.encode()) + len(value.encode()) + 2
             if size >= MAX_ARG_BYTES:
@@ -290,6 +314,9 @@ class ContainerPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     limits: Annotated[LimitsPublic, Field(description="The limits that applied.")]
+    network: Annotated[
+        ContainerNetwork, Field(description="Its network, with the assigned address and ports.")
+    ]
     oom_killed: Annotated[
         bool | None,
         Field(
@@ -338,6 +365,7 @@ class ContainerPublic(BaseModel):
             started_at=record.started_at,  # type: ignore[arg-type]
             finished_at=record.finished_at,  # type: ignore[arg-type]
             limits=limits_public(spec.limits),
+            network=ContainerNetwork.from_attachment(spec.network),
             **{k: record.results.get(k) for k in RESULT_FIELDS},
             paused=record.status == Status.running and bool(record.results.get("paused")),
         )

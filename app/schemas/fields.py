@@ -50,10 +50,8 @@ ENV_NAME = r"^[^=\x00]+$"
 #: runtime.spec.check_container_path: absolute, not `/` itself, no `..`.
 CONTAINER_PATH = r"^(?!/*$)(?!(.*/)?\.\.(/|$))/[^\x00]*$"
 LABEL_KEY = r"^[^\x00]+$"
-IMAGE_REF_PATTERN = (
-    r"^((docker\.io|index\.docker\.io|registry-1\.docker\.io)/)?(library/)?"
-    r"[a-z0-9][a-z0-9_.-]{0,127}(:latest)?$"
-)
+#: runtime.images.reference: [registry[:port]/][namespace/]name[:tag][@sha256:…], or an id.
+IMAGE_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/\[\]-]*(@sha256:[0-9a-f]{64})?$"
 #: Capabilities by name, as sent (`normalize` also takes other cases and spaces).
 CAPABILITY_NAMES = [
     "ALL",

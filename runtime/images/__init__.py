@@ -5,14 +5,18 @@ builtin    ``host`` (a view of the host's programs) and ``busybox`` (from busybo
 hostview   what the ``host`` image shows: its read-only host dirs, links, /etc masks
 importer   safe extraction of a tar/tar.gz stream into a new image (and of a layer)
 
-Pulling from registries (issue 14's groundwork, not wired into the API yet):
+Pulled images (``store.ImageStore.layered``; runtime/imaging.py has the verbs):
 reference  image references as Docker parses them: ``parse``, ``Reference``
 oci        manifests, indexes, configs, media types, platform selection
 registry   the distribution-API client: manifests, blobs, token and basic auth
 blobs      the content-addressed blob store ``<state>/images/blobs/sha256/<hex>``
 layers     layers unpacked once per diff id, whiteouts as overlayfs ones
 once       one in-flight job per key (one download per digest, one unpack per layer)
-pull       resolve → blobs → layers, composed
+pull       resolve → blobs → layers, composed, with per-layer progress
+catalog    which pulled images exist: ids, manifest and repo digests, tags
+layered    pulled images in the store: pull, find, tag, remove, collect, shifted layers
+shift      copies of trees owned by a user namespace's ids (images and layers)
+archive    docker save / OCI layout tarballs: save and load
 """
 
 from runtime.images.store import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob, normalize_name

@@ -71,6 +71,13 @@ class BlobStore:
         except FileNotFoundError:
             raise NotFound("blob", digest) from None
 
+    def cached(self, digest: str) -> bytes | None:
+        """A stored blob's bytes, ``None`` if it is not here."""
+        try:
+            return self.path(digest).read_bytes()
+        except FileNotFoundError:
+            return None
+
     def fetch(self, descriptor: Descriptor, source: ChunkSource) -> Path:
         """The stored blob's path, downloading and verifying it first if needed."""
         check_digest(descriptor.digest)

@@ -42,7 +42,7 @@ import ipaddress
 import logging
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -52,6 +52,8 @@ from runtime.errors import (
     Forbidden,
     InvalidArgument,
     NotFound,
+    RegistryTimeout,
+    RegistryUnavailable,
     TooLarge,
     Unavailable,
 )
@@ -178,19 +180,35 @@ class RegistryClient:
             yield base, position == len(bases) - 1
 
     # -- pull -----------------------------------------------------------
-    def resolve(self, ref: Reference, *, credentials: Credentials | None = None) -> ResolvedImage:
-        """Fetch and verify the manifest (through an index if any) and the config."""
+    def resolve(
+        self,
+        ref: Reference,
+        *,
+        credentials: Credentials | None = None,
+        cached: Callable[[str], bytes | None] | None = None,
+    ) -> ResolvedImage:
+        """Fetch and verify the manifest (through an index if any) and the config.
+
+        ``cached(digest)`` gives a blob already stored (verified when it was):
+        a config found there is not fetched again, so a re-pull of an image
+        whose layers are present transfers only the manifest."""
         for base, last in self._tried(ref):
             creds = credentials if last else None  # never to a mirror
             try:
-                return self._resolve(base, ref, creds)
+                return self._resolve(base, ref, creds, cached)
             except (NotFound, Unavailable, Forbidden) as err:
                 if last or isinstance(err, DigestMismatch):
                     raise
                 log.info("mirror %s failed for %s (%s); trying the next", base, ref, err)
         raise AssertionError("unreachable: bases() is never empty")
 
-    def _resolve(self, base: str, ref: Reference, creds: Credentials | None) -> ResolvedImage:
+    def _resolve(
+        self,
+        base: str,
+        ref: Reference,
+        creds: Credentials | None,
+        cached: Callable[[str], bytes | None] | None,
+    ) -> ResolvedImage:
         data, content_type = self._manifest(base, ref, ref.target, creds)
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         if ref.digest is not None and digest != ref.digest:
@@ -209,7 +227,9 @@ class RegistryClient:
             document = oci.parse_manifest(data, content_type)
             if isinstance(document, oci.Index):
                 raise InvalidArgument("manifest", f"{ref}: an index inside an index")
-        config_bytes = self._small_blob(base, ref, document.config, creds)
+        config_bytes = cached(document.config.digest) if cached is not None else None
+        if config_bytes is None:
+            config_bytes = self._small_blob(base, ref, document.config, creds)
         config = oci.parse_config(config_bytes)
         if len(config.diff_ids) != len(document.layers):
             raise InvalidArgument(
@@ -356,8 +376,12 @@ class RegistryClient:
         request = self._http.build_request("GET", url, headers=headers)
         try:
             response = self._http.send(request, stream=True, auth=auth)
+        except httpx.TimeoutException as err:
+            raise RegistryTimeout(
+                f"registry {_host(url)} did not answer in time: {type(err).__name__}"
+            ) from None
         except httpx.TransportError as err:
-            raise Unavailable(
+            raise RegistryUnavailable(
                 f"registry {_host(url)} does not answer: {type(err).__name__}: {err}"
             ) from None
         log.debug("GET %s → %d", url, response.status_code)
@@ -422,5 +446,5 @@ def _check_status(response: httpx.Response, host: str, what: tuple[str, str]) ->
     if status == 403:
         raise Forbidden(f"registry {host} denied access to {what[1]}")
     if status == 429 or status >= 500:
-        raise Unavailable(f"registry {host} answered {status} for {what[1]}")
+        raise RegistryUnavailable(f"registry {host} answered {status} for {what[1]}")
     raise Unavailable(f"registry {host} answered {status} for {what[1]} (expected 200)")

@@ -18,6 +18,10 @@ It is made on first use and kept until the image is deleted.
 
 ``normalize_name`` turns Docker references into store names
 (``docker.io/library/busybox:latest`` -> ``busybox``).
+
+Pulled images (layers shared between images, tags, digests) live beside
+them in ``blobs/``, ``layers/`` and ``catalog/`` (``layered.LayeredImages``,
+``self.layered``); ``get`` and ``list`` answer for every kind alike.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ import logging
 import os
 import re
 import shutil
-import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -36,24 +39,28 @@ from dataclasses import dataclass
 from runtime.errors import Conflict, InvalidArgument, NotFound, TooLarge
 from runtime.images import builtin
 from runtime.images.importer import extract
+from runtime.images.layered import LayeredImage, LayeredImages
+from runtime.images.oci import ImageConfig, digest_hex
+from runtime.images.shift import copy_shifted
 from runtime.timeutil import now_rfc3339
 
 log = logging.getLogger("mydocker.images")
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,127}$"
 _NAME = re.compile(NAME_PATTERN)
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 DEFAULT_MAX_BYTES = 4 << 30
 _REGISTRY_PREFIXES = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
 _PROGRESS_STEP = 64 << 20
 
 
 def normalize_name(ref: str) -> str:
-    """The store name for an image reference; ``ValueError`` if it has none.
+    """The store name for an imported image's reference; ``ValueError`` if it has none.
 
     Docker's defaults are dropped: the registry ``docker.io``, the
     ``library/`` namespace and the ``:latest`` tag.  What remains must be a
-    plain name (lowercase letters, digits, ``_ . -``): the store is flat and
-    has no tags.
+    plain name (lowercase letters, digits, ``_ . -``) with an optional
+    ``:tag`` (``mybox:v1``, stored as its own image).
     """
     name = ref
     for prefix in _REGISTRY_PREFIXES:
@@ -61,26 +68,69 @@ def normalize_name(ref: str) -> str:
             name = name[len(prefix) :]
             break
     name = name.removeprefix("library/").removesuffix(":latest")
-    if not _NAME.match(name):
+    base, sep, tag = name.partition(":")
+    if not _NAME.match(base) or (sep and not _TAG.fullmatch(tag)):
         raise ValueError(
             f"{ref!r} is not an image name: lowercase letters, digits, '_', '.', '-' "
-            "(at most 128, starting with a letter or digit); tags other than "
-            ":latest and namespaces other than library/ are not supported"
+            "(at most 128, starting with a letter or digit), then an optional :tag; "
+            "namespaces other than library/ are for pulled images"
         )
     return name
 
 
 @dataclass(frozen=True)
 class Image:
+    """An image as the rest of the runtime sees it, whatever its kind.
+
+    ``kind`` is ``builtin``, ``imported`` (a tarball, one rootfs dir) or
+    ``pulled`` (layers from a registry, or loaded from a ``docker save``).
+    ``lowers`` are the overlay's lower dirs, top first (empty for ``host``,
+    whose root is a view of the host).  ``config`` is the image config of
+    a pulled image (Entrypoint, Cmd, Env, ...), ``None`` for the others.
+    """
+
     name: str
     builtin: bool
-    #: The rootfs directory; ``None`` for ``host``, whose root is the host's ``/``.
+    #: The rootfs directory of a one-dir image; ``None`` for ``host`` and pulled images.
     rootfs: str | None
     created_at: str | None = None
     size_bytes: int | None = None
     files: int | None = None
     #: What the image shows, for those that are views of the host (``host``).
     contents: tuple[str, ...] | None = None
+    kind: str = "imported"
+    id: str | None = None
+    tags: tuple[str, ...] = ()
+    digests: tuple[str, ...] = ()
+    diff_ids: tuple[str, ...] = ()
+    lowers: tuple[str, ...] = ()
+    config: ImageConfig | None = None
+
+    @property
+    def is_host(self) -> bool:
+        return self.name == builtin.HOST and self.builtin
+
+
+#: Directories of the store that are not images (imports may not take these names).
+RESERVED = ("blobs", "layers", "catalog")
+
+
+def _layered(found: LayeredImage) -> Image:
+    entry = found.entry
+    return Image(
+        name=found.tags[0] if found.tags else digest_hex(entry.id)[:12],
+        builtin=False,
+        rootfs=None,
+        created_at=entry.created_at,
+        size_bytes=entry.size_bytes,
+        kind="pulled",
+        id=entry.id,
+        tags=found.tags,
+        digests=found.digests,
+        diff_ids=entry.diff_ids,
+        lowers=tuple(reversed(found.layers)),
+        config=found.config,
+    )
 
 
 class ImageStore:
@@ -90,6 +140,7 @@ class ImageStore:
         # 0700: images may hold set-user-ID files that host users must not reach.
         os.makedirs(root, mode=0o700, exist_ok=True)
         self._shift_lock = threading.Lock()
+        self.layered = LayeredImages(root)
 
     def path(self, name: str) -> str:
         return os.path.join(self.root, name)
@@ -102,9 +153,10 @@ class ImageStore:
                 log.info("removing %s, left over from an interrupted import or delete", entry)
                 shutil.rmtree(self.path(entry), ignore_errors=True)
             elif entry.startswith(".userns-"):
-                for sub in os.listdir(self.path(entry)):
-                    if sub.startswith(".shift-"):
-                        shutil.rmtree(os.path.join(self.path(entry), sub), ignore_errors=True)
+                for parent in (self.path(entry), os.path.join(self.path(entry), "layers")):
+                    for sub in os.listdir(parent) if os.path.isdir(parent) else ():
+                        if sub.startswith(".shift-"):
+                            shutil.rmtree(os.path.join(parent, sub), ignore_errors=True)
         if not os.path.exists(os.path.join(self.path(builtin.BUSYBOX), "image.json")):
             self._build_busybox()
 
@@ -129,35 +181,53 @@ class ImageStore:
 
     # -- queries --------------------------------------------------------
     def get(self, ref: str) -> Image:
+        """Built-in and imported images by name first, then pulled ones by id,
+        digest or tag; ``NotFound`` naming the reference otherwise."""
         try:
             name = normalize_name(ref)
         except ValueError:
-            raise NotFound("image", ref) from None
+            name = None
         if name == builtin.HOST:
-            return Image(name=builtin.HOST, builtin=True, rootfs=None)
+            return Image(name=builtin.HOST, builtin=True, rootfs=None, kind="builtin")
+        if name is not None and name not in RESERVED:
+            found = self._flat(name)
+            if found is not None:
+                return found
+        layered = self.layered.find(ref)
+        if layered is not None:
+            return _layered(layered)
+        raise NotFound("image", name or ref)
+
+    def _flat(self, name: str) -> Image | None:
         try:
             with open(os.path.join(self.path(name), "image.json")) as f:
                 meta = json.load(f)
-        except FileNotFoundError:
-            raise NotFound("image", name) from None
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        rootfs = os.path.join(self.path(name), "rootfs")
+        is_builtin = bool(meta.get("builtin", False))
         return Image(
             name=name,
-            builtin=bool(meta.get("builtin", False)),
-            rootfs=os.path.join(self.path(name), "rootfs"),
+            builtin=is_builtin,
+            rootfs=rootfs,
             created_at=meta.get("created_at"),
             size_bytes=meta.get("size_bytes"),
             files=meta.get("files"),
+            kind="builtin" if is_builtin else "imported",
+            tags=(name if ":" in name else f"{name}:latest",),
+            lowers=(rootfs,),
         )
 
     def list(self) -> list[Image]:
+        """``host`` first, then the built-in and imported images by name, then pulled ones."""
         images = [self.get(builtin.HOST)]
         for entry in sorted(os.listdir(self.root)):
-            if entry.startswith(".") or entry == builtin.HOST:
+            if entry.startswith(".") or entry == builtin.HOST or entry in RESERVED:
                 continue
-            try:
-                images.append(self.get(entry))
-            except NotFound:
-                continue
+            found = self._flat(entry)
+            if found is not None:
+                images.append(found)
+        images += sorted((_layered(f) for f in self.layered.all()), key=lambda i: i.name)
         return images
 
     # -- changes --------------------------------------------------------
@@ -187,19 +257,28 @@ class ImageStore:
             staging = tempfile.mkdtemp(prefix=".shift-", dir=base)
             try:
                 log.info("image %s: making a copy owned by user namespace ids %d..", name, host_id)
-                _copy_shifted(source, os.path.join(staging, "rootfs"), host_id, size)
+                copy_shifted(source, os.path.join(staging, "rootfs"), host_id, size)
                 os.rename(staging, os.path.join(base, name))
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
         return done
 
+    def shifted_lowers(self, image: Image, host_id: int, size: int) -> tuple[str, ...]:
+        """``image.lowers`` owned by user namespace ids host_id.. (made once)."""
+        if image.kind != "pulled":
+            return (self.shifted_rootfs(image.name, host_id, size),)
+        found = self.layered.find(image.id or "")
+        if found is None:
+            raise NotFound("image", image.name)
+        return tuple(reversed(self.layered.shifted_layers(found, host_id, size)))
+
     def begin_import(self, ref: str) -> ImportJob:
         try:
             name = normalize_name(ref)
         except ValueError as err:
             raise InvalidArgument("name", str(err)) from None
-        if name in builtin.NAMES or os.path.exists(self.path(name)):
+        if name in builtin.NAMES or name in RESERVED or os.path.exists(self.path(name)):
             raise Conflict(f"an image named {name!r} exists already")
         return ImportJob(self, name)
 
@@ -287,46 +366,6 @@ class ImportJob:
     def abort(self) -> None:
         self._archive.close()
         shutil.rmtree(self.staging, ignore_errors=True)
-
-
-def _copy_shifted(source: str, dest: str, host_id: int, size: int) -> None:
-    """Copy a tree, owners shifted by ``host_id`` (ids >= ``size`` kept), modes kept.
-
-    Iterative (an image may nest deeper than Python's recursion limit);
-    directories get their owner, mode and times last, deepest first."""
-
-    def shift(value: int) -> int:
-        return value + host_id if value < size else value
-
-    def settle(st: os.stat_result, path: str) -> None:
-        os.lchown(path, shift(st.st_uid), shift(st.st_gid))
-        if not stat.S_ISLNK(st.st_mode):
-            os.chmod(path, stat.S_IMODE(st.st_mode))  # after chown, which clears set-id bits
-        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
-
-    directories: list[tuple[os.stat_result, str]] = []
-    stack = [(source, dest)]
-    while stack:
-        src, dst = stack.pop()
-        st = os.lstat(src)
-        mode = st.st_mode
-        if stat.S_ISDIR(mode):
-            os.mkdir(dst, 0o700)
-            directories.append((st, dst))
-            with os.scandir(src) as entries:
-                stack.extend((e.path, os.path.join(dst, e.name)) for e in entries)
-            continue
-        if stat.S_ISLNK(mode):
-            os.symlink(os.readlink(src), dst)
-        elif stat.S_ISREG(mode):
-            shutil.copyfile(src, dst, follow_symlinks=False)
-        elif stat.S_ISFIFO(mode):
-            os.mkfifo(dst, 0o600)
-        else:
-            continue  # the importer lets no device nodes in
-        settle(st, dst)
-    for st, dst in reversed(directories):  # children were appended after their parents
-        settle(st, dst)
 
 
 def _measure(root: str) -> tuple[int, int]:

@@ -145,4 +145,5 @@ class Launcher:
     def reap(self, entry: Entry) -> None:
         event = self.reaper.reap(entry)
         if event is not None:
+            self.spawner.plumber.release(entry.id)  # its published ports are free again
             self.transport.broadcast(event)

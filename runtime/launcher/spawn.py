@@ -33,12 +33,14 @@ from dataclasses import dataclass
 from runtime import cgroups, child, libc, nsexec, pids, terminal
 from runtime.images.viewtrees import ViewTrees
 from runtime.launcher.entry import RUNNING, Entry, Process
+from runtime.launcher.plumbing import Plumber
 from runtime.launcher.protocol import EntryKind, ErrorKind, ExecError, Launched, RequestError
 from runtime.launcher.ptyio import PtyIo
 from runtime.launcher.ready import Ready, Source
 from runtime.launcher.transport import Client, Transport
 from runtime.launchtrace import Stamps
 from runtime.namespaces import DEFAULT_NAMESPACES, Namespace, clone_flags, describe
+from runtime.network.attachment import HOST
 from runtime.procfs import process_start_time
 from runtime.security import devices, seccomp, userns
 from runtime.spec import USERNS_SIZE, ContainerSpec, ExecSpec, Limits
@@ -65,8 +67,11 @@ class Spawner:
         on_exit: Callable[[Entry], None],
         cgroup_manager: cgroups.Manager | None = None,
         devices_parent: str = devices.PARENT,
+        plumber: Plumber | None = None,
     ) -> None:
         self.selector = selector
+        #: The containers' veths and held ports (runtime/launcher/plumbing.py).
+        self.plumber = plumber if plumber is not None else Plumber()
         self.entries = entries
         self.transport = transport
         self.pty = pty
@@ -89,12 +94,19 @@ class Spawner:
     ) -> Entry:
         stamps = Stamps()
         stamps.stamp("received")
-        cgroup = self._make_cgroup(container_id, spec.limits)
+        if spec.network is not None and spec.network.ports:
+            self.plumber.hold_ports(container_id, spec.network)  # a clash: nothing made yet
+        try:
+            cgroup = self._make_cgroup(container_id, spec.limits)
+        except BaseException:
+            self.plumber.release(container_id)
+            raise
         try:
             entry = self._clone_into(
                 container_id, spec, paths, pidfile, cgroup, tty_size, go, stamps
             )
         except BaseException:
+            self.plumber.release(container_id)
             if cgroup is not None:
                 cgroup.remove()
             raise
@@ -158,6 +170,8 @@ class Spawner:
                 view=view,
             )
             namespaces = DEFAULT_NAMESPACES
+            if spec.network is not None and spec.network.mode == HOST:
+                namespaces &= ~Namespace.NEWNET  # the host's network namespace
             if spec.security.userns_host_id is not None:
                 namespaces |= Namespace.NEWUSER
             flags_word = clone_flags(namespaces)
@@ -210,6 +224,7 @@ class Spawner:
                 # Before the go byte: the child's first mounts already act
                 # as its mapped root (user_namespaces(7)).
                 userns.write_maps(process.pid, host_id, USERNS_SIZE)
+            self._plug(process.pid, spec)
             if process.go_sent:
                 go_out = True
                 os.write(process.sync_write, child.GO_BYTE)
@@ -233,6 +248,12 @@ class Spawner:
             # the one the launch answers with once released.
             log.warning("%s: the child exited during its cgroup join (%s)", container_id, err)
             return None
+
+    def _plug(self, pid: int, spec: ContainerSpec) -> None:
+        """Before the go byte: the child configures eth0 in its first steps,
+        so the veth must exist by then (docs/networking.md)."""
+        if spec.network is not None and spec.network.bridged:
+            self.plumber.plug(pid, spec.network)
 
     def join(self, container_id: str, pid: int, cgroup: cgroups.Cgroup | None) -> str | None:
         """Move the child into the container's cgroups and a devices cgroup.

@@ -58,6 +58,7 @@ from runtime.network.rtnl import (
     RTM_NEWADDR,
     RTM_NEWLINK,
     RTM_NEWROUTE,
+    RTM_SETLINK,
     SOL_NETLINK,
     Link,
     Message,
@@ -69,6 +70,7 @@ from runtime.network.rtnl import (
     error,
     format_mac,
     get_link_payload,
+    hairpin_payload,
     header,
     ifinfomsg,
     link_ref,
@@ -248,6 +250,13 @@ def set_up(nl: Netlink, link: int | str) -> None:
     nl.request(f"set {link} up", RTM_NEWLINK, 0, set_up_payload(link))
 
 
+def set_hairpin(nl: Netlink, index: int, on: bool = True) -> None:
+    """``bridge link set dev INDEX hairpin on``: the bridge may send a frame
+    back out of the port it came in on, so that a container reaches its own
+    published ports (docs/networking.md, "Hairpin")."""
+    nl.request(f"set hairpin on link {index}", RTM_SETLINK, 0, hairpin_payload(index, on))
+
+
 def get_link(nl: Netlink, link: int | str) -> Link:
     """A link by name or index; OSError ENODEV when there is none."""
     replies = nl.request(f"get link {link}", RTM_GETLINK, 0, get_link_payload(link))
@@ -311,5 +320,6 @@ __all__ = [
     "open_in_namespace",
     "random_mac",
     "routes",
+    "set_hairpin",
     "set_up",
 ]

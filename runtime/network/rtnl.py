@@ -45,6 +45,7 @@ NLA_TYPE_MASK = 0x3FFF
 RTM_NEWLINK = 16
 RTM_DELLINK = 17
 RTM_GETLINK = 18
+RTM_SETLINK = 19
 RTM_NEWADDR = 20
 RTM_NEWROUTE = 24
 RTM_GETROUTE = 26
@@ -66,6 +67,7 @@ IFLA_IFNAME = 3
 IFLA_MTU = 4
 IFLA_LINK = 5
 IFLA_MASTER = 10
+IFLA_PROTINFO = 12
 IFLA_LINKINFO = 18
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
@@ -74,6 +76,8 @@ IFLA_EXT_MASK = 29
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 VETH_INFO_PEER = 1
 IFF_UP = 0x1
+# <linux/if_link.h>: a bridge port's attributes, inside IFLA_PROTINFO.
+IFLA_BRPORT_MODE = 4
 IFNAMSIZ = 16
 
 _NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
@@ -217,6 +221,14 @@ def veth_payload(
 def set_up_payload(link: int | str, up: bool = True) -> bytes:
     index, name_attr = link_ref(link)
     return ifinfomsg(index, flags=IFF_UP if up else 0, change=IFF_UP) + name_attr
+
+
+def hairpin_payload(index: int, on: bool = True) -> bytes:
+    """RTM_SETLINK of family AF_BRIDGE, as ``bridge link set dev X hairpin on``:
+    br_setlink (net/bridge/br_netlink.c) reads IFLA_PROTINFO, which must be
+    nested, and sets the port's BR_HAIRPIN_MODE from IFLA_BRPORT_MODE."""
+    header = _IFINFOMSG.pack(socket.AF_BRIDGE, 0, index, 0, 0)
+    return header + nested(IFLA_PROTINFO, attr(IFLA_BRPORT_MODE, bytes([1 if on else 0])))
 
 
 def address_payload(index: int, interface: IPv4Interface) -> bytes:

@@ -7,6 +7,7 @@ error cases a client rarely shows.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import struct
@@ -16,10 +17,33 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
 
-from runtime import ContainerRecord, InvalidState, NameInUse
+from runtime import ContainerRecord, InvalidState, NameInUse, NotFound
 from runtime.images import Image
+from runtime.images.oci import ImageConfig
+from runtime.images.pull import PullProgress
+from runtime.images.registry import Credentials
 from runtime.spec import ContainerSpec, Limits
 from tests.fakes.runtime import FakeRuntime
+
+PULLED_ID = "sha256:" + "ab" * 32
+PULLED = Image(
+    "localhost:5000/app:1",
+    False,
+    None,
+    kind="pulled",
+    id=PULLED_ID,
+    tags=("localhost:5000/app:1",),
+    digests=("localhost:5000/app@sha256:" + "cd" * 32,),
+    diff_ids=("sha256:" + "01" * 32, "sha256:" + "02" * 32),
+    config=ImageConfig(
+        entrypoint=("/bin/sh", "-c"),
+        cmd=("echo hi",),
+        env=("PATH=/bin",),
+        working_dir="/w",
+        exposed_ports=("80/tcp",),
+        labels={"a": "b"},
+    ),
+)
 
 ID = "0123456789abcdef" * 4
 T0 = "2026-11-29T05:00:00.000000Z"
@@ -217,8 +241,9 @@ def test_limits_out_of_range_are_400s(client: TestClient, fake: FakeRuntime) -> 
     ("change", "named"),
     [
         ({"HostConfig": {"Privileged": True}}, "HostConfig.Privileged"),
-        ({"HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "80"}]}}}, "PortBindings"),
-        ({"ExposedPorts": {"80/tcp": {}}}, "ExposedPorts"),
+        # PortBindings and ExposedPorts are mapped now (tests/api/test_docker_networks.py).
+        ({"HostConfig": {"Dns": ["192.0.2.53"]}}, "HostConfig.Dns"),
+        ({"HostConfig": {"ExtraHosts": ["db:192.0.2.1"]}}, "HostConfig.ExtraHosts"),
         ({"HostConfig": {"RestartPolicy": {"Name": "always"}}}, "HostConfig.RestartPolicy"),
         ({"Healthcheck": {"Test": ["CMD", "true"]}}, "Healthcheck"),
         ({"HostConfig": {"SecurityOpt": ["apparmor=x"]}}, "SecurityOpt"),
@@ -233,14 +258,34 @@ def test_options_we_do_not_implement_are_refused(
     assert fake.commands() == []
 
 
-def test_an_unknown_image_is_a_404_and_pulling_is_refused(client: TestClient) -> None:
+def test_an_unknown_image_is_a_404_and_a_pull_streams_docker_progress(
+    client: TestClient, fake: FakeRuntime
+) -> None:
     got = client.post("/v1.47/containers/create", json={"Image": "alpine", "Cmd": ["true"]})
     assert (got.status_code, got.json()["message"]) == (404, "No such image: alpine")
-    pulled = client.post("/v1.47/images/create?fromImage=docker.io/library/alpine&tag=latest")
-    assert pulled.status_code == 501
-    assert pulled.json()["message"] == (
-        "pulling is not supported; import the image with POST /images?name=alpine"
+    fake.images.append(PULLED)
+    fake.pull_steps = [
+        PullProgress("0123456789ab", "Pulling fs layer", 0, 10),
+        PullProgress("0123456789ab", "Downloading", 5, 10),
+        PullProgress("0123456789ab", "Pull complete", 10, 10),
+    ]
+    auth = base64.urlsafe_b64encode(b'{"username": "me", "password": "pw"}').decode()
+    pulled = client.post(
+        "/v1.47/images/create?fromImage=localhost:5000/app&tag=1",
+        headers={"X-Registry-Auth": auth},
     )
+    assert pulled.status_code == 200
+    lines = [json.loads(line) for line in pulled.text.splitlines()]
+    assert lines[0] == {"status": "Pulling fs layer", "id": "0123456789ab", "progressDetail": {}}
+    assert lines[1]["progressDetail"] == {"current": 5, "total": 10}
+    assert lines[-1]["status"].endswith("Downloaded newer image for localhost:5000/app:1")
+    [(_, args, _)] = [c for c in fake.calls if c[0] == "pull_image"]
+    assert args[:2] == ("localhost:5000/app:1", Credentials("me", "pw"))
+    fake.pull_error = NotFound("image", "localhost:5000/app:nope")
+    failed = client.post("/v1.47/images/create?fromImage=localhost:5000/app&tag=nope")
+    last = json.loads(failed.text.splitlines()[-1])
+    assert last["error"] == "No such image: localhost:5000/app:nope"
+    assert client.post("/v1.47/images/create?fromImage=a b").status_code == 400
 
 
 def test_bad_values_are_400s_naming_the_field(client: TestClient) -> None:
@@ -441,6 +486,49 @@ def test_images(client: TestClient) -> None:
     got = client.get("/v1.47/images/docker.io/library/busybox:latest/json")
     assert (got.status_code, got.json()["RepoTags"]) == (200, ["busybox:latest"])
     assert client.get("/v1.47/images/alpine/json").status_code == 404
+
+
+def test_a_pulled_image_inspect_history_tag_delete(client: TestClient, fake: FakeRuntime) -> None:
+    fake.images.append(PULLED)
+    got = client.get("/v1.47/images/localhost:5000/app:1/json").json()
+    assert (got["Id"], got["RepoTags"], got["RepoDigests"]) == (
+        PULLED_ID,
+        ["localhost:5000/app:1"],
+        list(PULLED.digests),
+    )
+    assert got["RootFS"]["Layers"] == list(PULLED.diff_ids)
+    assert got["Config"]["Entrypoint"] == ["/bin/sh", "-c"] and got["Config"]["Cmd"] == ["echo hi"]
+    assert got["Config"]["ExposedPorts"] == {"80/tcp": {}} and got["Config"]["WorkingDir"] == "/w"
+    history = client.get(f"/v1.47/images/{PULLED_ID}/history").json()
+    assert [h["Id"] for h in history] == [PULLED_ID, "<missing>"]
+    tagged = client.post("/v1.47/images/localhost:5000/app:1/tag?repo=mine/app&tag=2")
+    assert tagged.status_code == 201
+    assert ("tag_image", ("localhost:5000/app:1", "mine/app:2"), {}) in fake.calls
+    deleted = client.delete("/v1.47/images/busybox?force=1")
+    assert deleted.json()[0] == {"Untagged": "busybox:latest"}
+    assert ("delete_image", ("busybox", True), {}) in fake.calls
+    assert client.post("/v1.47/images/prune").json() == {"ImagesDeleted": None, "SpaceReclaimed": 0}
+    dist = client.get("/v1.47/distribution/localhost:5000/app:1/json").json()
+    assert dist["Descriptor"]["digest"].startswith("sha256:")
+    assert dist["Platforms"] == [{"architecture": "amd64", "os": "linux"}]
+
+
+def test_create_on_a_pulled_image_keeps_entrypoint_and_cmd_apart(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    fake.images.append(PULLED)
+    body: dict[str, Any] = {"Image": "localhost:5000/app:1", "Cmd": None, "Entrypoint": None}
+    assert client.post("/v1.47/containers/create", json=body).status_code == 201
+    [(op, (request,), _)] = [c for c in fake.commands() if c[0] == "create"]
+    assert (request.command, request.entrypoint, request.image) == (
+        (),
+        None,
+        "localhost:5000/app:1",
+    )
+    body = {"Image": "localhost:5000/app:1", "Cmd": ["x"], "Entrypoint": [""]}
+    client.post("/v1.47/containers/create", json=body)
+    request = [c for c in fake.commands() if c[0] == "create"][-1][1][0]
+    assert (request.command, request.entrypoint) == (("x",), ())
 
 
 # -- exec -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,8 +11,10 @@ from fastapi.testclient import TestClient
 
 from runtime.errors import Conflict, Forbidden, InvalidArchive, NotFound, TooLarge
 from runtime.images import Image
+from runtime.images.pull import PullProgress
+from runtime.images.registry import Credentials
 from runtime.spec import Mount
-from tests.fakes.runtime import FakeImport, FakeRuntime
+from tests.fakes.runtime import FakeImport, FakeLoad, FakeRuntime
 
 BUSYBOX = Image("busybox", True, "/state/images/busybox/rootfs", "2026-11-29T05:00:00Z", 2, 3)
 
@@ -19,7 +22,8 @@ BUSYBOX = Image("busybox", True, "/state/images/busybox/rootfs", "2026-11-29T05:
 @pytest.fixture
 def fake() -> FakeRuntime:
     fake = FakeRuntime()
-    fake.images = [Image("host", True, None, contents=("/usr (read-only)",)), BUSYBOX]
+    host = Image("host", True, None, contents=("/usr (read-only)",), kind="builtin")
+    fake.images = [host, BUSYBOX]
     return fake
 
 
@@ -28,7 +32,8 @@ def test_list_and_get(client: TestClient, fake: FakeRuntime) -> None:
     assert [i["name"] for i in listed] == ["host", "busybox"]
     assert listed[0] == {
         "name": "host", "builtin": True, "created_at": None, "size_bytes": None, "files": None,
-        "contents": ["/usr (read-only)"],
+        "contents": ["/usr (read-only)"], "kind": "builtin", "id": None, "tags": [],
+        "digests": [], "layers": [], "config": None,
     }  # fmt: skip
     assert listed[1]["contents"] is None
     assert client.get("/images/docker.io/library/busybox:latest").json()["name"] == "busybox"
@@ -109,3 +114,42 @@ def test_create_defaults_to_the_host_image(client: TestClient, fake: FakeRuntime
     assert client.post("/containers", json={"command": ["true"]}).status_code == 201
     _, (request,), _ = fake.calls[0]
     assert (request.image, request.read_only, request.mounts) == ("host", False, ())
+
+
+def test_pull_answers_201_or_streams_ndjson_and_422s_a_bad_reference(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    pulled = Image(
+        "localhost:5000/app:1", False, None, kind="pulled", id="sha256:" + "a" * 64,
+        tags=("localhost:5000/app:1",),
+    )  # fmt: skip
+    fake.images.append(pulled)
+    body = {"reference": "localhost:5000/app:1", "auth": {"username": "u", "password": "p"}}
+    got = client.post("/images/pull", json=body)
+    assert got.status_code == 201 and got.json()["tags"] == ["localhost:5000/app:1"]
+    assert ("pull_image", ("localhost:5000/app:1", Credentials("u", "p")), {}) in fake.calls
+    fake.pull_steps = [PullProgress("abc", "Downloading", 1, 2)]
+    lines = client.post("/images/pull?progress=true", json=body).text.splitlines()
+    first = {"layer": "abc", "status": "Downloading", "current": 1, "total": 2}
+    assert json.loads(lines[0]) == first
+    assert json.loads(lines[-1])["image"]["id"] == "sha256:" + "a" * 64
+    fake.pull_error = NotFound("image", "localhost:5000/app:nope")
+    last = json.loads(client.post("/images/pull?progress=true", json=body).text.splitlines()[-1])
+    assert last == {"error": "no such image: localhost:5000/app:nope", "status_code": 404}
+    assert client.post("/images/pull", json=body).status_code == 404
+    bad = client.post("/images/pull", json={"reference": "a b"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "reference"]
+    assert client.post("/images/pull", json={}).status_code == 422
+
+
+def test_tag_export_load_and_prune(client: TestClient, fake: FakeRuntime) -> None:
+    assert client.post("/images/busybox/tag", json={"tag": "x:1"}).status_code == 201
+    assert client.get("/images/busybox/export").content == b"tar:busybox"
+    assert client.get("/images/nope/export").status_code == 404
+    fake.load_job = FakeLoad([BUSYBOX])
+    loaded = client.post("/images/load", content=b"tarball")
+    assert loaded.status_code == 200 and [i["name"] for i in loaded.json()] == ["busybox"]
+    assert fake.load_job.chunks == [b"tarball"] and fake.load_job.finished
+    assert client.post("/images/prune").json() == {"deleted": []}
+    assert client.delete("/images/busybox?force=true").status_code == 204
+    assert ("delete_image", ("busybox", True), {}) in fake.calls

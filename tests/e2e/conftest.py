@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from bench.service import ROOT, Service, free_port
+from tests.e2e.netservice import Namespace, NetService
 
 __all__ = ["ROOT", "Service", "free_port", "logs", "run"]
 
@@ -65,3 +66,20 @@ def logs(client: httpx.Client, ref: str, **params: Any) -> str:
     response = client.get(f"/containers/{ref}/logs", params=params)
     assert response.status_code == 200, response.text
     return response.text
+
+
+@pytest.fixture(scope="module")
+def netns() -> Iterator[Namespace]:
+    """A network namespace of the module's own: "the host" of network tests."""
+    ns = Namespace()
+    yield ns
+    ns.close()
+
+
+@pytest.fixture(scope="module")
+def net_service(netns: Namespace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetService]:
+    """A service inside ``netns``, reached over its unix socket (tests/e2e/netservice.py)."""
+    service = NetService(netns, tmp_path_factory.mktemp("net") / "state")
+    service.start()
+    yield service
+    service.close()

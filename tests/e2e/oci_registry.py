@@ -200,9 +200,14 @@ class Layout:
         return {"mediaType": media_type, "digest": sha(data), "size": len(data), **extra}
 
     def image(
-        self, layers: list[bytes], arch: str = "amd64", cmd: tuple[str, ...] = ("/bin/sh",)
+        self,
+        layers: list[bytes],
+        arch: str = "amd64",
+        cmd: tuple[str, ...] = ("/bin/sh",),
+        config_fields: dict[str, object] | None = None,
     ) -> dict[str, object]:
-        """Store an image (gzip layers); return its manifest's descriptor."""
+        """Store an image (gzip layers); return its manifest's descriptor.
+        ``config_fields`` replace the config's defaults (Cmd, Env, ...)."""
         config = {
             "architecture": arch,
             "os": "linux",
@@ -211,6 +216,7 @@ class Layout:
                 "Env": ["PATH=/bin"],
                 "WorkingDir": "/",
                 "Labels": {"test": "registry"},
+                **(config_fields or {}),
             },
             "rootfs": {"type": "layers", "diff_ids": [sha(t) for t in layers]},
         }
@@ -290,12 +296,20 @@ class Proxy:
                 self.wfile.write(body)
                 conn.close()
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server, self.host = serve(Handler)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
+
+
+def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> tuple[http.server.HTTPServer, str]:
+    """A threaded HTTP server on a free loopback port, serving in a daemon thread."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"127.0.0.1:{server.server_address[1]}"
+
+
+def stop(server: http.server.HTTPServer) -> None:
+    server.shutdown()
+    server.server_close()

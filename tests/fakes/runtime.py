@@ -37,7 +37,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import IO, TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
@@ -55,7 +55,11 @@ from runtime.archive import PathStat
 from runtime.changes import Change, Kind
 from runtime.events import EventLog
 from runtime.images import Image, normalize_name
+from runtime.images.pull import Progress, PullProgress
+from runtime.images.registry import Credentials
+from runtime.imaging import RemoteImage, Removal
 from runtime.lifecycle import Top
+from runtime.records import NetworkRecord
 from runtime.signals import parse_signal
 from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Limits, Status
 
@@ -69,7 +73,19 @@ T0 = "2026-11-29T05:00:00.000000Z"
 Call = tuple[str, tuple[Any, ...], dict[str, Any]]
 #: The lookups ``FakeRuntime.commands`` leaves out (``check_exec_start`` only
 #: looks an exec up and checks it).
-READS = frozenset({"get", "list", "list_images", "get_image", "get_exec", "check_exec_start"})
+READS = frozenset(
+    {
+        "get",
+        "list",
+        "list_images",
+        "get_image",
+        "get_exec",
+        "check_exec_start",
+        "list_networks",
+        "get_network",
+        "network_containers",
+    }
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -115,6 +131,20 @@ class FakeImport:
         self.aborted = True
 
 
+class FakeLoad(FakeImport):
+    """A load that keeps the chunks and finishes with ``images`` (or raises ``error``)."""
+
+    def __init__(self, images: list[Image], error: Exception | None = None) -> None:
+        super().__init__(error)
+        self.images = images
+
+    def finish(self) -> list[Image]:  # type: ignore[override]
+        self.finished = True
+        if self.error is not None:
+            raise self.error
+        return self.images
+
+
 class FakeRuntime:
     """Answers from what a test sets; records every call in ``calls``."""
 
@@ -154,7 +184,13 @@ class FakeRuntime:
         #: The pid an exec gets when ``start_exec`` starts it.
         self.exec_pid = 77
         self.images: list[Image] = [Image("host", True, None)]
+        #: What the network operations answer and keep (``create_network`` adds).
+        self.networks: list[NetworkRecord] = []
         self.job = FakeImport()
+        #: What ``pull_image`` tells its ``progress``, then raises (if set).
+        self.pull_steps: list[PullProgress] = []
+        self.pull_error: Exception | None = None
+        self.load_job = FakeLoad([])
         self.exit: Future[ContainerRecord] = Future()
         self.removal: Future[ContainerRecord] = Future()
         self.exec_exit: Future[ExecRecord] = Future()
@@ -471,8 +507,12 @@ class FakeRuntime:
     @recorded
     def get_image(self, ref: str) -> Image:
         """By name, Docker's defaults dropped (``normalize_name``), as ``ImageStore.get``."""
+        try:
+            name = normalize_name(ref)
+        except ValueError:  # a pulled image's tag or id
+            name = ref
         for image in self.images:
-            if image.name == normalize_name(ref):
+            if name in (image.name, image.id) or ref in image.tags:
                 return image
         raise NotFound("image", ref)
 
@@ -481,8 +521,95 @@ class FakeRuntime:
         return [r for r in self._containers() if r.spec.image == name]
 
     @recorded
-    def delete_image(self, ref: str) -> None:
-        pass
+    def delete_image(self, ref: str, force: bool = False) -> builtins.list[Removal]:
+        name = normalize_name(ref)
+        return [Removal("Untagged", f"{name}:latest"), Removal("Deleted", name)]
+
+    @recorded
+    def pull_image(
+        self,
+        ref: str,
+        credentials: Credentials | None = None,
+        progress: Progress | None = None,
+    ) -> Image:
+        """The image named ``pulled`` in ``images`` (tests put it there); each
+        layer's steps go to ``progress`` as ``pull_steps`` lists them."""
+        for step in self.pull_steps:
+            if progress is not None:
+                progress(step)
+        if self.pull_error is not None:
+            raise self.pull_error
+        return self.get_image(ref)
+
+    @recorded
+    def tag_image(self, ref: str, tag: str) -> Image:
+        return self.get_image(ref)
+
+    @recorded
+    def save_images(self, refs: builtins.list[str]) -> Iterator[bytes]:
+        for ref in refs:
+            self.get_image(ref)
+        return iter([b"tar:", ",".join(refs).encode()])
+
+    @recorded
+    def begin_load(self) -> FakeLoad:
+        return self.load_job
+
+    @recorded
+    def prune_images(self) -> builtins.list[Removal]:
+        return []
+
+    @recorded
+    def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage:
+        return RemoteImage(
+            "application/vnd.oci.image.manifest.v1+json", "sha256:" + "0" * 64, 2, "amd64", "linux"
+        )
+
+    # -- networks -------------------------------------------------------
+    @recorded
+    def create_network(
+        self,
+        name: str,
+        subnet: str | None = None,
+        gateway: str | None = None,
+        internal: bool = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> NetworkRecord:
+        record = NetworkRecord(
+            name,
+            "ab" * 32,
+            subnet or "172.18.0.0/16",
+            gateway or "172.18.0.1",
+            "mdk-x",
+            internal,
+            "2026-01-01T00:00:00Z",
+            dict(labels or {}),
+        )
+        self.networks.append(record)
+        return record
+
+    @recorded
+    def list_networks(self) -> builtins.list[NetworkRecord]:
+        return list(self.networks)
+
+    @recorded
+    def get_network(self, ref: str) -> NetworkRecord:
+        for record in self.networks:
+            if ref in (record.name, record.id):
+                return record
+        raise NotFound("network", ref)
+
+    @recorded
+    def network_containers(self, name: str) -> builtins.list[ContainerRecord]:
+        return [r for r in self._containers() if r.spec.network and r.spec.network.network == name]
+
+    @recorded
+    def delete_network(self, ref: str) -> None:
+        self.networks.remove(self.get_network(ref))
+
+    @recorded
+    def prune_networks(self) -> builtins.list[str]:
+        return []
 
     @recorded
     def begin_import(self, name: str) -> ImageImport:

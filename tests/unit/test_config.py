@@ -75,3 +75,11 @@ def test_parse_args_security_flags(tmp_path, monkeypatch: pytest.MonkeyPatch) ->
 def test_bad_flags_are_config_errors(argv: list[str]) -> None:
     with pytest.raises(ConfigError):
         parse_args(argv)
+
+
+def test_the_docker_default_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MYDOCKER_DOCKER_NETWORK", raising=False)
+    assert parse_args([]).docker_network == "bridge"  # Docker's
+    assert parse_args(["--docker-network", "none"]).docker_network == "none"
+    monkeypatch.setenv("MYDOCKER_DOCKER_NETWORK", "backend")
+    assert parse_args([]).docker_network == "backend"

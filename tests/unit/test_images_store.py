@@ -23,6 +23,8 @@ from runtime.images.builtin import BUSYBOX_BINARY
         ("docker.io/library/busybox:latest", "busybox"),
         ("index.docker.io/library/alpine", "alpine"),
         ("my-box_2.0", "my-box_2.0"),
+        ("busybox:1.36", "busybox:1.36"),  # a tag of its own (an import as name:tag)
+        ("docker.io/library/busybox:1.36", "busybox:1.36"),
     ],
 )
 def test_docker_references_normalise_to_store_names(ref: str, name: str) -> None:
@@ -30,11 +32,26 @@ def test_docker_references_normalise_to_store_names(ref: str, name: str) -> None
 
 
 @pytest.mark.parametrize(
-    "ref", ["", "Busybox", "org/app", "busybox:1.36", "../etc", ".hidden", "a" * 129, "x@sha256"]
+    "ref",
+    [
+        "",
+        "Busybox",
+        "org/app",
+        "busybox:-1.36",
+        "busybox:",
+        "../etc",
+        ".hidden",
+        "a" * 129,
+        "x@sha256",
+    ],
 )
 def test_what_is_no_store_name_is_refused(ref: str) -> None:
     with pytest.raises(ValueError, match="not an image name"):
         normalize_name(ref)
+
+
+#: The pulled images' dirs (runtime/images/layered.py), there from the start.
+PULLED_DIRS = ["blobs", "catalog", "layers"]
 
 
 def rootfs_tar(files: dict[str, bytes]) -> bytes:
@@ -67,7 +84,7 @@ def test_an_import_is_listed_after_host_and_can_be_deleted(store: ImageStore) ->
     assert [i.name for i in store.list()] == ["host", "mybox"]
     assert store.get("mybox") == image
     store.delete("mybox")
-    assert os.listdir(store.root) == []
+    assert sorted(os.listdir(store.root)) == PULLED_DIRS
     with pytest.raises(NotFound, match="no such image: mybox"):
         store.get("mybox")
 
@@ -93,7 +110,7 @@ def test_a_refused_archive_leaves_nothing(store: ImageStore) -> None:
         store.import_archive("bad", [rootfs_tar({"../escape": b"x"})])
     with pytest.raises(TooLarge):
         store.import_archive("big", chunks(os.urandom(2 << 20), 1 << 16))
-    assert os.listdir(store.root) == []
+    assert sorted(os.listdir(store.root)) == PULLED_DIRS
     with pytest.raises(NotFound):
         store.get("bad")
 
@@ -105,7 +122,7 @@ def test_prepare_removes_what_a_crash_left(store: ImageStore) -> None:
     with open(os.path.join(store.root, "busybox", "image.json"), "w") as f:
         f.write('{"builtin": true}')
     store.prepare()
-    assert sorted(os.listdir(store.root)) == [".userns-100000", "busybox"]
+    assert sorted(os.listdir(store.root)) == sorted([".userns-100000", "busybox", *PULLED_DIRS])
     assert os.listdir(os.path.join(store.root, ".userns-100000")) == []
 
 
@@ -165,3 +182,19 @@ def test_big_imports_report_progress_in_the_log(
     assert any(m.startswith("import logged: received 0 MiB") for m in messages), messages
     assert any(m.startswith("import logged: extracting") for m in messages)
     assert messages[-1] == "import logged: 1 files, 20000 bytes"
+
+
+def test_an_import_may_carry_a_tag(store: ImageStore) -> None:
+    one = store.import_archive("mybox:v1", [rootfs_tar({"v": b"1"})])
+    two = store.import_archive("docker.io/library/mybox:v2", [rootfs_tar({"v": b"2"})])
+    assert (one.name, one.tags, two.name) == ("mybox:v1", ("mybox:v1",), "mybox:v2")
+    assert store.get("mybox:v1").rootfs == one.rootfs
+    assert Path(str(store.get("library/mybox:v2").rootfs), "v").read_bytes() == b"2"
+    with pytest.raises(NotFound):
+        store.get("mybox")
+    assert [i.name for i in store.list()] == ["host", "mybox:v1", "mybox:v2"]
+    with pytest.raises(InvalidArgument):
+        store.begin_import("mybox:-bad")
+    store.delete("mybox:v1")
+    with pytest.raises(NotFound):
+        store.get("mybox:v1")

@@ -213,3 +213,16 @@ def test_an_error_reply_gives_errno_and_the_kernels_text(capped: bool) -> None:
     assert rtnl.parse_error(msg) == (errno.EEXIST, "Device exists")
     (ack,) = rtnl.parse_messages(error_message(1, 0))
     assert rtnl.parse_error(ack) == (0, "")
+
+
+def test_a_hairpin_request_is_a_bridge_family_setlink_with_nested_protinfo() -> None:
+    payload = rtnl.hairpin_payload(7)
+    family, _, index, flags, change = IFINFO.unpack_from(payload)
+    assert (family, index, flags, change) == (socket.AF_BRIDGE, 7, 0, 0)
+    attrs = rtnl.parse_attrs(payload, IFINFO.size)
+    protinfo = attrs[rtnl.IFLA_PROTINFO]  # parse_attrs masks NLA_F_NESTED off the type
+    assert rtnl.parse_attrs(protinfo) == {rtnl.IFLA_BRPORT_MODE: b"\x01"}
+    raw_type = struct.unpack_from("=HH", payload, IFINFO.size)[1]
+    assert raw_type == rtnl.IFLA_PROTINFO | rtnl.NLA_F_NESTED
+    off = rtnl.parse_attrs(rtnl.hairpin_payload(7, on=False), IFINFO.size)[rtnl.IFLA_PROTINFO]
+    assert rtnl.parse_attrs(off) == {rtnl.IFLA_BRPORT_MODE: b"\x00"}

@@ -1,0 +1,439 @@
+"""``Networks``: the networks (records), and each container's place on one.
+
+    every / get / create / delete / prune   the built-ins ``none``, ``host``,
+                  ``bridge`` (recorded the first time it is needed, its
+                  subnet picked clear of the host's routes) and user networks
+    plan          the request's network, ports and aliases, checked
+                  (``Runtime.create`` calls it; nothing is allocated yet)
+    attach        under the lock that inserts the record: the address, MAC,
+                  host ports, veth name, written into the spec the record keeps
+    started       after the insert, before the launch: the container's /etc
+                  files, its published ports in the firewall, its DNS names
+    ended         at its exit: ports unpublished, names forgotten (the
+                  launcher lets the ports go, the kernel drops the veth)
+    restore       at start-up: the firewall, DNS and bridges rebuilt from
+                  the records; bridges of networks that are gone removed
+
+The records are the truth: the addresses and ports in use are read from the
+live containers' specs each time, so a crash can neither leak nor double
+one (docs/networking.md).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import re
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from ipaddress import IPv4Address, IPv4Network
+
+from runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from runtime.layout import Layout
+from runtime.network import etcfiles, netlink
+from runtime.network.attachment import (
+    BRIDGE,
+    BUILTIN_NETWORKS,
+    ETC_FILES,
+    HOST,
+    NONE,
+    Attachment,
+    PortMapping,
+    veth_name,
+)
+from runtime.network.control import ControlPlane
+from runtime.network.dns import check_name, upstreams_from
+from runtime.network.firewall import Network, Protocol, PublishedPort
+from runtime.network.ipam import AddressPool, Subnet, Taken, check_subnet, mac_for, pick_subnet
+from runtime.network.ipam import host_routes_taken as _host_routes_taken
+from runtime.network.ports import Binding, PortClash
+from runtime.records import CREATED, RUNNING, ContainerRecord, NetworkRecord, RecordStore
+from runtime.spec import ContainerSpec
+from runtime.timeutil import now_rfc3339
+
+log = logging.getLogger("mydocker.network")
+
+#: The built-in ``bridge`` network's Linux bridge; user networks' are
+#: ``mdk-`` + 11 hex digits of their id (IFNAMSIZ holds 15 characters).
+DEFAULT_BRIDGE = "mydocker0"
+BRIDGE_PREFIX = "mdk-"
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def host_routes_taken() -> list[Taken]:
+    with netlink.Netlink() as nl:
+        return _host_routes_taken(nl)
+
+
+def _fixed_id(name: str) -> str:
+    return hashlib.sha256(f"mydocker network {name}".encode()).hexdigest()
+
+
+class Networks:
+    def __init__(
+        self,
+        layout: Layout,
+        records: RecordStore,
+        control: ControlPlane | None = None,
+        routes: Callable[[], list[Taken]] = host_routes_taken,
+        bridges: Callable[[], list[str]] | None = None,
+        remove_bridge: Callable[[str], None] | None = None,
+    ) -> None:
+        """``routes``, ``bridges`` (our bridges' names on the host) and
+        ``remove_bridge`` reach the host through netlink; tests pass fakes."""
+        self.layout = layout
+        self.records = records
+        self.control = control if control is not None else ControlPlane()
+        self._routes = routes
+        self._bridges = bridges or _our_bridges
+        self._remove_bridge = remove_bridge or _delete_bridge
+        #: Networks made or removed, and containers attached, one at a time
+        #: (reentrant: ``get`` takes it too).
+        self.lock = threading.RLock()
+        self._started_at = now_rfc3339()
+
+    # -- the networks ----------------------------------------------------
+    def _virtual(self, name: str) -> NetworkRecord:
+        return NetworkRecord(name, _fixed_id(name), "", "", "", False, self._started_at)
+
+    def _bridge_record(self) -> NetworkRecord:
+        """The built-in ``bridge``: recorded the first time it is needed."""
+        for record in self.records.networks():
+            if record.name == BRIDGE:
+                return record
+        subnet = pick_subnet(self._taken(exclude=BRIDGE))
+        record = NetworkRecord(
+            BRIDGE,
+            _fixed_id(BRIDGE),
+            str(subnet),
+            str(subnet.network_address + 1),
+            DEFAULT_BRIDGE,
+            False,
+            now_rfc3339(),
+        )
+        self.records.insert_network(record)
+        return record
+
+    def every(self) -> list[NetworkRecord]:
+        with self.lock:
+            bridge = self._bridge_record()
+        users = [r for r in self.records.networks() if r.name != BRIDGE]
+        return [self._virtual(NONE), self._virtual(HOST), bridge, *users]
+
+    def get(self, ref: str) -> NetworkRecord:
+        """By name, id, or a unique prefix of the id."""
+        every = self.every()
+        for record in every:
+            if ref in (record.name, record.id):
+                return record
+        found = [r for r in every if ref and r.id.startswith(ref)]
+        if len(found) == 1:
+            return found[0]
+        raise NotFound("network", ref)
+
+    def containers(self, name: str) -> list[ContainerRecord]:
+        """The live (created or running) containers on network ``name``."""
+        live = self.records.list(status=RUNNING) + self.records.list(status=CREATED)
+        return [r for r in live if r.spec.network is not None and r.spec.network.network == name]
+
+    def _taken(self, exclude: str = "") -> list[Taken]:
+        networks = [
+            Taken(IPv4Network(r.subnet), f"network {r.name!r}")
+            for r in self.records.networks()
+            if r.name != exclude
+        ]
+        return networks + self._routes()
+
+    def create(
+        self,
+        name: str,
+        subnet: str | None = None,
+        gateway: str | None = None,
+        internal: bool = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> NetworkRecord:
+        if not NAME_RE.fullmatch(name):
+            raise InvalidArgument(
+                "name", f"{name!r} is not a network name ([A-Za-z0-9][A-Za-z0-9_.-]*)"
+            )
+        with self.lock:
+            self._bridge_record()
+            if name in BUILTIN_NETWORKS or any(r.name == name for r in self.records.networks()):
+                raise Conflict(f"network {name!r} already exists")
+            taken = self._taken()
+            if subnet is None:
+                if gateway is not None:
+                    raise InvalidArgument("gateway", "a gateway needs a subnet")
+                chosen = Subnet.of(pick_subnet(taken))
+            else:
+                chosen = Subnet.of(subnet, gateway)
+                check_subnet(chosen.network, taken)
+            network_id = secrets.token_hex(32)
+            record = NetworkRecord(
+                name,
+                network_id,
+                str(chosen.network),
+                str(chosen.gateway),
+                BRIDGE_PREFIX + network_id[:11],
+                internal,
+                now_rfc3339(),
+                dict(labels or {}),
+            )
+            self.records.insert_network(record)
+            self._rebuild()
+            self.control.listen(name, chosen.gateway)
+        return record
+
+    def delete(self, ref: str) -> None:
+        record = self.get(ref)
+        if record.name in BUILTIN_NETWORKS:
+            raise Forbidden(f"{record.name} is a built-in network and cannot be removed")
+        with self.lock:
+            users = self.containers(record.name)
+            if users:
+                names = ", ".join(r.name for r in users[:5])
+                raise Conflict(f"network {record.name!r} has containers attached: {names}")
+            self.records.delete_network(record.name)
+            self.control.unlisten(record.name)
+            self._remove_bridge(record.bridge)
+            if self.control.active:
+                self._rebuild()
+
+    def prune(self) -> list[str]:
+        """Remove every user network without containers; their names."""
+        removed: list[str] = []
+        for record in self.every():
+            if record.name in BUILTIN_NETWORKS or self.containers(record.name):
+                continue
+            try:
+                self.delete(record.name)
+            except Conflict:
+                continue
+            removed.append(record.name)
+        return removed
+
+    # -- a container's place ------------------------------------------------
+    def plan(
+        self, network: str, ports: tuple[PortMapping, ...], aliases: tuple[str, ...]
+    ) -> Attachment | None:
+        """The request's network, checked; allocated later by ``attach``."""
+        if network in (NONE, HOST):
+            if ports:
+                raise InvalidArgument("ports", f"ports need a bridge network, not {network!r}")
+            if aliases:
+                raise InvalidArgument(
+                    "network_aliases", f"aliases need a user network, not {network!r}"
+                )
+            return None if network == NONE else Attachment(mode=HOST, network=HOST)
+        if network == BRIDGE and aliases:
+            raise InvalidArgument("network_aliases", "aliases need a user network, not 'bridge'")
+        for index, alias in enumerate(aliases):
+            try:
+                check_name(alias)
+            except (ValueError, InvalidArgument) as err:
+                raise InvalidArgument(f"network_aliases.{index}", str(err)) from err
+        record = self.get(network)  # NotFound: 404
+        return Attachment(mode=BRIDGE, network=record.name, ports=ports, aliases=aliases)
+
+    def attach(self, container_id: str, spec: ContainerSpec) -> ContainerSpec:
+        """The spec with its address, MAC, veth and actual host ports; called
+        under the lock that inserts the record, so two launches never get
+        the same address or port."""
+        asked = spec.network
+        if asked is None or not asked.bridged:
+            return spec
+        with self.lock:
+            record = self.get(asked.network)
+            live = self.containers(record.name)
+            subnet = Subnet.of(record.subnet, record.gateway)
+            in_use = [r.spec.network.ip for r in live if r.spec.network and r.spec.network.address]
+            address = AddressPool(subnet, in_use).allocate()
+            ports = self._host_ports(asked.ports)
+        net = replace(
+            asked,
+            bridge=record.bridge,
+            address=str(subnet.interface(address)),
+            gateway=record.gateway,
+            mac=mac_for(address),
+            veth=veth_name(container_id),
+            ports=ports,
+            etc_dir=os.path.join(self.layout.container_dir(container_id), "etc"),
+        )
+        return replace(spec, network=net)
+
+    def _host_ports(self, asked: tuple[PortMapping, ...]) -> tuple[PortMapping, ...]:
+        """Each port as it will be held: a free one for 0, a clash refused
+        here (409) before anything is recorded.  The launcher holds them;
+        until it has, the live records say which ports are promised."""
+        live = self.records.list(status=RUNNING) + self.records.list(status=CREATED)
+        taken = [p for r in live if r.spec.network for p in r.spec.network.ports]
+        chosen: list[PortMapping] = []
+        for index, port in enumerate(asked):
+            for _ in range(PORT_TRIES):
+                mapped = _probe(port, index)
+                clash = any(_same_port(mapped, other) for other in [*taken, *chosen])
+                if not clash or port.host_port:
+                    break
+            if clash:
+                binding = Binding(
+                    Protocol(port.protocol), IPv4Address(port.host_ip), mapped.host_port
+                )
+                raise PortClash(binding)
+            chosen.append(mapped)
+        return tuple(chosen)
+
+    def started(self, record: ContainerRecord) -> None:
+        """Before the launch: the /etc files, the ports, the names."""
+        net = record.spec.network
+        if net is None or not net.bridged:
+            return
+        self._write_etc(record, net)
+        with self.lock:
+            if not self.control.active:
+                self._rebuild()
+        self.control.publish(_published(net))
+        if net.network != BRIDGE:
+            self.control.add_names(net.network, IPv4Address(net.ip), _names(record))
+
+    def ended(self, record: ContainerRecord) -> None:
+        net = record.spec.network
+        if net is None or not net.bridged or not net.address:
+            return
+        try:
+            self.control.unpublish(_published(net))
+        except Exception as err:  # noqa: BLE001 - an exit must be recorded whatever the firewall says
+            log.error("unpublishing the ports of %s failed: %s", record.id, err)
+        self.control.remove_names(net.network, IPv4Address(net.ip))
+
+    def _write_etc(self, record: ContainerRecord, net: Attachment) -> None:
+        os.makedirs(net.etc_dir, mode=0o755, exist_ok=True)
+        search = etcfiles.host_search()
+        if net.network == BRIDGE:
+            # The built-in network has no embedded DNS (as Docker's): the
+            # host's resolvers, those a container can reach.
+            servers = [h for h, _ in upstreams_from() if not IPv4Address(h).is_loopback]
+            resolv = etcfiles.resolv_conf(None, search).replace(
+                "options", "".join(f"nameserver {s}\n" for s in servers) + "options", 1
+            )
+        else:
+            resolv = etcfiles.resolv_conf(IPv4Address(net.gateway), search)
+        names = [n for n in _names(record) if n != record.spec.hostname]
+        files = {
+            "resolv.conf": resolv,
+            "hosts": etcfiles.hosts(record.spec.hostname, IPv4Address(net.ip), names),
+            "hostname": etcfiles.hostname(record.spec.hostname),
+        }
+        for name in ETC_FILES:
+            with open(os.path.join(net.etc_dir, name), "w") as f:
+                f.write(files[name])
+
+    # -- start-up ---------------------------------------------------------------
+    def restore(self) -> None:
+        """Firewall, DNS names and bridges as the records say, once any
+        network is in use; leftover bridges of removed networks go."""
+        users = [r for r in self.records.networks() if r.name != BRIDGE]
+        live = [r for r in self.records.list(status=RUNNING) + self.records.list(status=CREATED)]
+        bridged = [r for r in live if r.spec.network is not None and r.spec.network.bridged]
+        if not users and not bridged and not self.control.active:
+            return
+        with self.lock:
+            self._rebuild()
+            for net in users:
+                self.control.listen(net.name, IPv4Address(net.gateway))
+        for record in bridged:
+            attached = record.spec.network
+            assert attached is not None
+            if attached.network != BRIDGE and attached.address:
+                self.control.add_names(attached.network, IPv4Address(attached.ip), _names(record))
+        known = {r.bridge for r in self.records.networks()}
+        for bridge in self._bridges():
+            if bridge not in known:
+                log.info("removing bridge %s of a network that is gone", bridge)
+                self._remove_bridge(bridge)
+
+    def _rebuild(self) -> None:
+        networks = [
+            Network(r.bridge, IPv4Network(r.subnet), IPv4Address(r.gateway), r.internal)
+            for r in self.records.networks()
+        ]
+        live = self.records.list(status=RUNNING) + self.records.list(status=CREATED)
+        ports = [p for r in live if r.spec.network for p in _published(r.spec.network)]
+        self.control.rebuild(networks, ports)
+
+
+def _our_bridges() -> list[str]:
+    """The bridges of user networks (``mdk-*``) in the service's namespace."""
+    with netlink.Netlink() as nl:
+        found = netlink.links(nl)
+    return [k.name for k in found if k.kind == "bridge" and k.name.startswith(BRIDGE_PREFIX)]
+
+
+def _delete_bridge(bridge: str) -> None:
+    try:
+        with netlink.Netlink() as nl:
+            netlink.delete_link(nl, bridge)
+    except OSError as err:
+        if err.errno != errno.ENODEV:
+            log.warning("could not remove bridge %s: %s", bridge, err)
+
+
+#: Ephemeral ports tried for a port 0 before giving up (the kernel picks
+#: them at random from ip_local_port_range: a promised one comes back rarely).
+PORT_TRIES = 8
+
+
+def _probe(port: PortMapping, index: int) -> PortMapping:
+    """``port`` with the host port a bind gets now (the kernel's pick for 0)."""
+    kind = socket.SOCK_STREAM if port.protocol == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as probe:
+        try:
+            probe.bind((port.host_ip, port.host_port))
+        except OSError as err:
+            binding = Binding(Protocol(port.protocol), IPv4Address(port.host_ip), port.host_port)
+            if err.errno == errno.EADDRINUSE:
+                raise PortClash(binding) from None
+            if err.errno == errno.EADDRNOTAVAIL:
+                why = f"{port.host_ip} is not an address of the host"
+                raise InvalidArgument(f"ports.{index}.host_ip", why) from None
+            raise
+        return replace(port, host_port=probe.getsockname()[1])
+
+
+def _same_port(a: PortMapping, b: PortMapping) -> bool:
+    wildcard = "0.0.0.0" in (a.host_ip, b.host_ip)
+    return (a.protocol, a.host_port) == (b.protocol, b.host_port) and (
+        wildcard or a.host_ip == b.host_ip
+    )
+
+
+def _published(net: Attachment) -> list[PublishedPort]:
+    if not net.address:
+        return []
+    return [
+        PublishedPort(
+            Protocol(p.protocol),
+            IPv4Address(p.host_ip),
+            p.host_port,
+            IPv4Address(net.ip),
+            p.container_port,
+        )
+        for p in net.ports
+    ]
+
+
+def _names(record: ContainerRecord) -> list[str]:
+    """What a container answers to on its network: name, aliases, short id."""
+    net = record.spec.network
+    wanted = [record.name, *(net.aliases if net else ()), record.id[:12]]
+    names = []
+    for name in dict.fromkeys(wanted):
+        try:
+            names.append(check_name(name))
+        except (ValueError, InvalidArgument):
+            continue  # a name DNS cannot carry (a 64-digit id): not resolvable by it
+    return names

@@ -1,0 +1,195 @@
+"""Docker's networking over the fake runtime: the create body's network
+fields mapped onto the native ones, inspect's NetworkSettings, /networks."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from runtime import ContainerRecord
+from runtime.network.attachment import PortMapping
+from runtime.spec import ContainerSpec, Status
+from tests.fakes.network import ATTACHED
+from tests.fakes.runtime import FakeRuntime
+
+ID = "d" * 64
+T0 = "2026-11-29T05:00:00Z"
+CREATE = "/v1.47/containers/create"
+
+
+@pytest.fixture
+def fake() -> FakeRuntime:
+    attached = replace(ATTACHED, ports=(*ATTACHED.ports, PortMapping(53, 5353, "udp", "0.0.0.0")))
+    spec = ContainerSpec(command=("true",), hostname=ID[:12], network=attached)
+    record = ContainerRecord(
+        id=ID, name="web", status=Status.running, spec=spec, created_at=T0, pid=7
+    )
+    fake = FakeRuntime(record)
+    fake.create_network("backend", "10.1.0.0/24", "10.1.0.1")
+    fake.calls.clear()
+    return fake
+
+
+def created(client: TestClient, fake: FakeRuntime, **body: Any) -> Any:
+    response = client.post(CREATE, json={"Image": "host", "Cmd": ["true"], **body})
+    assert response.status_code == 201, response.text
+    [(_, (request,), _)] = fake.commands()
+    return request
+
+
+def test_no_network_named_is_the_default_bridge(client: TestClient, fake: FakeRuntime) -> None:
+    request = created(client, fake, HostConfig={"NetworkMode": "default"})
+    assert (request.network, request.ports) == ("bridge", ())
+
+
+def test_network_mode_port_bindings_and_aliases(client: TestClient, fake: FakeRuntime) -> None:
+    request = created(
+        client,
+        fake,
+        ExposedPorts={"80/tcp": {}, "53/udp": {}, "9000/tcp": {}},
+        HostConfig={
+            "NetworkMode": "backend",
+            "PortBindings": {
+                "80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+                "53/udp": [{"HostIp": "0.0.0.0", "HostPort": ""}],
+            },
+            "PublishAllPorts": True,
+        },
+        NetworkingConfig={"EndpointsConfig": {"backend": {"Aliases": ["db", "cache"]}}},
+    )
+    assert request.network == "backend"
+    assert request.ports == (
+        PortMapping(80, 8080, "tcp", "127.0.0.1"),
+        PortMapping(53, 0, "udp", "0.0.0.0"),
+        PortMapping(9000, 0, "tcp", "127.0.0.1"),
+    )
+    assert request.network_aliases == ("db", "cache")
+
+
+def test_an_endpoint_alone_names_the_network(client: TestClient, fake: FakeRuntime) -> None:
+    request = created(client, fake, NetworkingConfig={"EndpointsConfig": {"backend": {}}})
+    assert request.network == "backend"
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"HostConfig": {"NetworkMode": "container:x"}}, "container:"),
+        ({"NetworkingConfig": {"EndpointsConfig": {"a": {}, "b": {}}}}, "one network"),
+        (
+            {
+                "NetworkingConfig": {
+                    "EndpointsConfig": {"a": {"IPAMConfig": {"IPv4Address": "1.2.3.4"}}}
+                }
+            },
+            "IPAMConfig",
+        ),
+        ({"HostConfig": {"PortBindings": {"x/tcp": []}}}, "invalid port"),
+        ({"HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "http"}]}}}, "host port"),
+    ],
+)
+def test_network_options_we_cannot_honour_are_400s(
+    client: TestClient, fake: FakeRuntime, body: dict[str, Any], says: str
+) -> None:
+    response = client.post(CREATE, json={"Image": "host", "Cmd": ["true"], **body})
+    assert response.status_code == 400, response.text
+    assert says in response.json()["message"]
+    assert fake.commands() == []
+
+
+def test_inspect_shows_network_settings_and_ports(client: TestClient) -> None:
+    shown = client.get(f"/v1.47/containers/{ID}/json").json()
+    settings = shown["NetworkSettings"]
+    assert (settings["IPAddress"], settings["Gateway"], settings["MacAddress"]) == (
+        "10.1.0.2",
+        "10.1.0.1",
+        "02:42:0a:01:00:02",
+    )
+    assert settings["Ports"] == {
+        "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32768"}],
+        "53/udp": [{"HostIp": "0.0.0.0", "HostPort": "5353"}],
+    }
+    endpoint = settings["Networks"]["backend"]
+    assert (endpoint["IPAddress"], endpoint["IPPrefixLen"], endpoint["Aliases"]) == (
+        "10.1.0.2",
+        24,
+        ["db"],
+    )
+    assert shown["HostConfig"]["NetworkMode"] == "backend"
+    listed = client.get("/v1.47/containers/json").json()[0]
+    assert listed["Ports"][0] == {
+        "IP": "127.0.0.1",
+        "PrivatePort": 80,
+        "PublicPort": 32768,
+        "Type": "tcp",
+    }
+
+
+def test_networks_list_inspect_create_remove(client: TestClient, fake: FakeRuntime) -> None:
+    body = {
+        "Name": "front",
+        "Driver": "bridge",
+        "CheckDuplicate": True,
+        "Internal": True,
+        "IPAM": {"Driver": "default", "Config": [{"Subnet": "10.2.0.0/24", "Gateway": "10.2.0.1"}]},
+        "Labels": {"team": "a"},
+    }
+    response = client.post("/v1.47/networks/create", json=body)
+    assert response.status_code == 201
+    assert set(response.json()) == {"Id", "Warning"}
+    assert (
+        "create_network",
+        ("front", "10.2.0.0/24", "10.2.0.1", True, {"team": "a"}),
+        {},
+    ) in fake.calls
+    names = [n["Name"] for n in client.get("/v1.47/networks").json()]
+    assert names == ["backend", "front"]
+    labelled = client.get("/v1.47/networks", params={"filters": '{"label": ["team=a"]}'}).json()
+    assert [n["Name"] for n in labelled] == ["front"]
+    shown = client.get("/v1.47/networks/backend").json()
+    assert shown["IPAM"]["Config"] == [{"Subnet": "10.1.0.0/24", "Gateway": "10.1.0.1"}]
+    assert shown["Containers"][ID]["IPv4Address"] == "10.1.0.2/24"
+    assert client.delete("/v1.47/networks/front").status_code == 204
+    assert client.post("/v1.47/networks/prune").json() == {"NetworksDeleted": []}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"Name": "x", "Driver": "overlay"},
+        {"Name": "x", "EnableIPv6": True},
+        {"Name": "x", "IPAM": {"Config": [{"Subnet": "10.0.0.0/24"}, {"Subnet": "10.1.0.0/24"}]}},
+        {"Name": "x", "IPAM": {"Config": [{"IPRange": "10.0.0.0/25"}]}},
+        {"Name": "x", "Options": {"com.docker.network.bridge.name": "br0"}},
+    ],
+)
+def test_network_options_we_lack_are_400s(
+    client: TestClient, fake: FakeRuntime, body: dict[str, Any]
+) -> None:
+    assert client.post("/v1.47/networks/create", json=body).status_code == 400
+    assert fake.commands() == []
+
+
+def test_connect_is_only_to_the_network_a_container_is_on(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    same = client.post("/v1.47/networks/backend/connect", json={"Container": "web"})
+    assert same.status_code == 200
+    fake.create_network("other")
+    other = client.post("/v1.47/networks/other/connect", json={"Container": "web"})
+    assert other.status_code == 400 and "one network" in other.json()["message"]
+    leave = client.post("/v1.47/networks/backend/disconnect", json={"Container": "web"})
+    assert leave.status_code == 400
+
+
+def test_the_default_network_is_the_services_setting(fake: FakeRuntime) -> None:
+    from app.config import Settings
+    from app.main import create_app
+
+    app = create_app(Settings(state_dir="/nonexistent", docker_network="none"), runtime=fake)
+    with TestClient(app) as client:
+        request = created(client, fake)
+    assert request.network == "none"

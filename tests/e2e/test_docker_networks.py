@@ -1,0 +1,137 @@
+"""Docker's networking with the real ``docker`` CLI and docker-py, against a
+service in a namespace of the test's own (tests/e2e/netservice.py), over its
+unix socket: ``network create/ls/inspect/rm/prune``, ``run --network``,
+``-p 127.0.0.1::PORT``, ``port``, and ``docker run`` on the default bridge."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from tests.e2e.docker_helpers import docker_binary
+from tests.e2e.helpers import unique
+from tests.e2e.netservice import Namespace, NetService
+from tests.e2e.test_networks import CLIENT, ECHO, host_side
+
+
+@pytest.fixture
+def cli(net_service: NetService, tmp_path: Path) -> Any:
+    env = {
+        "DOCKER_HOST": f"unix://{net_service.uds}",
+        "DOCKER_CONFIG": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [docker_binary(), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        if check:
+            assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done
+
+    return run
+
+
+def wait_for(check: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_the_docker_cli_makes_networks_publishes_ports_and_resolves_names(
+    cli: Any, netns: Namespace
+) -> None:
+    net, srv = unique("net"), unique("srv")
+    cli("network", "create", "--subnet", "10.66.0.0/24", net)
+    assert net in cli("network", "ls", "--format", "{{.Name}}").stdout.split()
+    [shown] = json.loads(cli("network", "inspect", net).stdout)
+    assert shown["IPAM"]["Config"] == [{"Subnet": "10.66.0.0/24", "Gateway": "10.66.0.1"}]
+    cli(
+        "run",
+        "-d",
+        "--name",
+        srv,
+        "--network",
+        net,
+        "--network-alias",
+        "echo",
+        "-p",
+        "127.0.0.1::8000",
+        "-p",
+        "127.0.0.1::8000/udp",
+        "host",
+        "python3",
+        "-c",
+        ECHO,
+        "8000",
+    )
+    wait_for(lambda: "ready" in cli("logs", srv).stdout)
+    tcp = cli("port", srv, "8000/tcp").stdout.strip()
+    udp = cli("port", srv, "8000/udp").stdout.strip()
+    assert tcp.startswith("127.0.0.1:") and udp.startswith("127.0.0.1:")
+    assert host_side(netns, "127.0.0.1", int(tcp.rsplit(":", 1)[1])) == "echo:hi"
+    assert host_side(netns, "127.0.0.1", int(udp.rsplit(":", 1)[1]), "udp") == "udp:hi"
+    inspected = json.loads(cli("inspect", srv).stdout)[0]["NetworkSettings"]
+    assert inspected["Networks"][net]["IPAddress"] == "10.66.0.2"
+    for name in (srv, "echo"):
+        out = cli(
+            "run", "--rm", "--network", net, "host", "python3", "-c", CLIENT, name, "8000", "tcp"
+        )
+        assert out.stdout.strip() == "echo:hi"
+    busy = cli("network", "rm", net, check=False)
+    assert busy.returncode != 0 and "attached" in busy.stderr
+    cli("rm", "-f", srv)
+    wait_for(lambda: cli("network", "rm", net, check=False).returncode == 0)
+    assert net not in cli("network", "ls", "--format", "{{.Name}}").stdout.split()
+
+
+def test_docker_run_without_network_is_on_the_default_bridge(cli: Any) -> None:
+    out = cli("run", "--rm", "host", "sh", "-c", "ip -o -4 addr show eth0; ip route").stdout
+    assert "eth0" in out and "default via" in out
+    alone = cli("run", "--rm", "--network", "none", "host", "ls", "/sys/class/net").stdout
+    assert alone.split() == ["lo"]
+
+
+def test_docker_py_networks_and_ports(net_service: NetService, netns: Namespace) -> None:
+    client = docker.DockerClient(base_url=f"unix://{net_service.uds}", version="1.47")
+    try:
+        network = client.networks.create(unique("pynet"), driver="bridge", labels={"by": "py"})
+        container = client.containers.run(
+            "host",
+            ["python3", "-c", ECHO, "8000"],
+            network=network.name,
+            ports={"8000/tcp": None},
+            detach=True,
+        )
+        wait_for(lambda: b"ready" in container.logs())
+        container.reload()
+        [binding] = container.ports["8000/tcp"]
+        assert binding["HostIp"] == "127.0.0.1"
+        assert client.api.port(container.id, 8000) == [binding]
+        assert host_side(netns, "127.0.0.1", int(binding["HostPort"])) == "echo:hi"
+        network.reload()
+        assert [c.id for c in network.containers] == [container.id]
+        assert client.networks.list(filters={"label": "by=py"})[0].id == network.id
+        with pytest.raises(docker.errors.APIError) as refused:
+            network.remove()
+        assert refused.value.status_code == 409
+        container.remove(force=True)
+        wait_for(lambda: not client.networks.get(network.id).containers)
+        assert network.name in client.networks.prune()["NetworksDeleted"]
+        with pytest.raises(docker.errors.NotFound):
+            client.networks.get(network.id)
+    finally:
+        client.close()

@@ -1,0 +1,136 @@
+"""runtime/launcher/plumbing.py with netlink faked: ports held or refused,
+the bridge made on first use, the veth, hairpin with ports, one retry."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from runtime.launcher import plumbing
+from runtime.launcher.protocol import ErrorKind, RequestError
+from runtime.network import netlink
+from runtime.network.attachment import Attachment, PortMapping
+
+NET = Attachment(
+    mode="bridge",
+    network="a",
+    bridge="mdk-a",
+    address="10.1.0.2/24",
+    gateway="10.1.0.1",
+    mac="02:42:0a:01:00:02",
+    veth="vethabc",
+)
+
+
+class FakeNetlink:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.links: dict[str, int] = {}
+        self.fail_veth = 0
+
+    def get_link(self, nl: object, name: str) -> Any:
+        self.calls.append(("get_link", name))
+        if name not in self.links:
+            raise OSError(errno.ENODEV, "no such device")
+        return SimpleNamespace(index=self.links[name], mtu=1500)
+
+    def create_bridge(self, nl: object, name: str, mtu: int | None = None) -> Any:
+        self.calls.append(("create_bridge", name, mtu))
+        self.links[name] = 10 + len(self.links)
+        return SimpleNamespace(index=self.links[name], mtu=1500)
+
+    def add_address(self, nl: object, index: int, interface: object) -> None:
+        self.calls.append(("add_address", index, str(interface)))
+
+    def create_veth(self, nl: object, name: str, **kw: Any) -> None:
+        self.calls.append(("create_veth", name, kw["peer_name"], kw["peer_mac"], kw["master"]))
+        if self.fail_veth:
+            self.fail_veth -= 1
+            raise OSError(errno.EINVAL, "create veth: Invalid argument")
+        self.links[name] = 99
+
+    def set_hairpin(self, nl: object, index: int) -> None:
+        self.calls.append(("set_hairpin", index))
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeNetlink:
+    fake = FakeNetlink()
+    for name in ("get_link", "create_bridge", "add_address", "create_veth", "set_hairpin"):
+        monkeypatch.setattr(netlink, name, getattr(fake, name))
+    monkeypatch.setattr(
+        plumbing, "route_localnet", lambda bridge: fake.calls.append(("localnet", bridge))
+    )
+    return fake
+
+
+def plumber() -> plumbing.Plumber:
+    p = plumbing.Plumber()
+    p._nl = object()  # type: ignore[assignment]  # never used by the fakes
+    return p
+
+
+def test_the_bridge_is_made_once_then_each_veth_goes_on_it(fake: FakeNetlink) -> None:
+    p = plumber()
+    p.plug(os.getpid(), NET)
+    p.plug(os.getpid(), NET)
+    assert fake.calls == [
+        ("get_link", "mdk-a"),
+        ("create_bridge", "mdk-a", 1500),
+        ("add_address", 10, "10.1.0.1/24"),
+        ("localnet", "mdk-a"),
+        ("create_veth", "vethabc", "eth0", "02:42:0a:01:00:02", 10),
+        ("create_veth", "vethabc", "eth0", "02:42:0a:01:00:02", 10),
+    ]
+
+
+def test_published_ports_put_the_port_in_hairpin_mode(fake: FakeNetlink) -> None:
+    plumber().plug(os.getpid(), Attachment(**{**NET.__dict__, "ports": (PortMapping(80, 1),)}))
+    assert fake.calls[-2:] == [("get_link", "vethabc"), ("set_hairpin", 99)]
+
+
+def test_a_stale_bridge_is_looked_up_again_once(fake: FakeNetlink) -> None:
+    p = plumber()
+    p.plug(os.getpid(), NET)
+    fake.calls.clear()
+    fake.fail_veth = 1
+    p.plug(os.getpid(), NET)
+    assert [c[0] for c in fake.calls] == [
+        "create_veth",
+        "get_link",
+        "add_address",
+        "localnet",
+        "create_veth",
+    ]
+    fake.fail_veth = 2
+    with pytest.raises(RequestError) as failed:
+        p.plug(os.getpid(), NET)
+    assert failed.value.kind is ErrorKind.FAILED and "network a" in str(failed.value)
+
+
+def test_ports_are_held_all_or_none_and_a_clash_is_invalid_state() -> None:
+    p = plugged = plumbing.Plumber()  # one holder: a clash leaves nothing held
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        clash = Attachment(**{**NET.__dict__, "ports": (PortMapping(80, 0), PortMapping(81, port))})
+        with pytest.raises(RequestError) as refused:
+            p.hold_ports("c1", clash)
+        assert refused.value.kind is ErrorKind.INVALID_STATE and str(port) in str(refused.value)
+        assert p.ports.held("c1") == []
+    ok = Attachment(**{**NET.__dict__, "ports": (PortMapping(80, port),)})
+    plugged.hold_ports("c1", ok)
+    with socket.socket() as again, pytest.raises(OSError):
+        again.bind(("127.0.0.1", port))
+    plugged.release("c1")
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))
+    nowhere = Attachment(**{**NET.__dict__, "ports": (PortMapping(80, 0, "tcp", "192.0.2.1"),)})
+    with pytest.raises(RequestError) as bad:
+        p.hold_ports("c2", nowhere)
+    assert bad.value.kind is ErrorKind.FAILED and "host_ip" in str(bad.value)
