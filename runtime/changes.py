@@ -108,16 +108,58 @@ def _names(dir_fd: int | None) -> set[str]:
     return set(os.listdir(dir_fd)) if dir_fd is not None else set()
 
 
+Trees = list[int | None]
+
+
+def _top(trees: Trees, name: str) -> tuple[int, os.stat_result] | None:
+    """The topmost ``name`` among the trees (top first): its tree's fd and
+    stat; ``None`` when no tree has it or the topmost is a whiteout."""
+    for fd in trees:
+        st = _lstat(fd, name)
+        if st is None:
+            continue
+        if _whiteout(st):
+            return None
+        assert fd is not None
+        return fd, st
+    return None
+
+
+def _below(trees: Trees, name: str) -> Trees:
+    """Fds of directory ``name`` in each tree, where it is seen: a whiteout,
+    a non-directory or an opaque directory hides the trees beneath."""
+    found: Trees = []
+    hidden = False
+    for fd in trees:
+        st = None if hidden else _lstat(fd, name)
+        if st is None or _whiteout(st) or not stat.S_ISDIR(st.st_mode):
+            found.append(None)
+            hidden = hidden or st is not None
+            continue
+        assert fd is not None
+        found.append(_open_dir(fd, name))
+        hidden = _opaque(fd, name)
+    return found
+
+
+def _all_names(trees: Trees) -> set[str]:
+    names: set[str] = set()
+    for fd in trees:
+        names |= _names(fd)
+    return names
+
+
 class Layer:
     def __init__(
         self,
         upper: str | None,
-        lower: str,
+        lower: str | tuple[str, ...],
         skip: tuple[str, ...] = RUNTIME_MOUNTS,
         host_id: int | None = None,
     ) -> None:
         self.upper = upper  # None: nothing written to disk (read_only)
-        self.lower = lower
+        #: The image's layers, top first (a layered image has several).
+        self.lowers = (lower,) if isinstance(lower, str) else lower
         self.skip = skip
         self.host_id = host_id
 
@@ -133,7 +175,8 @@ class Layer:
             )
         upper = None if plan.read_only else os.path.join(plan.layer, LAYER_RW, "upper")
         mounts = tuple(m.target for m in record.spec.mounts)
-        return cls(upper, plan.lower, RUNTIME_MOUNTS + mounts, record.spec.security.userns_host_id)
+        lowers = (plan.lower, *plan.more_lowers)
+        return cls(upper, lowers, RUNTIME_MOUNTS + mounts, record.spec.security.userns_host_id)
 
     def _skipped(self, path: str) -> bool:
         return any(path == s or path.startswith(s.rstrip("/") + "/") for s in self.skip)
@@ -146,26 +189,27 @@ class Layer:
         except FileNotFoundError:
             return None
 
+    def _roots(self) -> Trees:
+        return [self._open(self.upper), *(self._open(p) for p in self.lowers)]
+
     # -- changes ------------------------------------------------------------
     def changes(self) -> list[Change]:
-        upper, lower = self._open(self.upper), self._open(self.lower)
+        trees = self._roots()
         found: list[Change] = []
         try:
-            if upper is not None:
-                self._diff(upper, lower, "/", found)
+            if trees[0] is not None:
+                self._diff(trees[0], trees[1:], "/", found)
         finally:
-            for fd in (upper, lower):
-                if fd is not None:
-                    os.close(fd)
+            _close(*trees)
         return sorted(found, key=lambda change: change.path)
 
-    def _diff(self, upper: int, lower: int | None, where: str, found: list[Change]) -> None:
+    def _diff(self, upper: int, lowers: Trees, where: str, found: list[Change]) -> None:
         for name in sorted(os.listdir(upper)):
             path = posixpath.join(where, name)
             if self._skipped(path):
                 continue
             st = os.stat(name, dir_fd=upper, follow_symlinks=False)
-            below = _lstat(lower, name)
+            below = _top(lowers, name)
             if _whiteout(st):
                 if below is not None:
                     found.append(Change(path, Kind.deleted))
@@ -174,106 +218,82 @@ class Layer:
             if not stat.S_ISDIR(st.st_mode):
                 continue
             child = os.open(name, _DIR, dir_fd=upper)
-            opaque = _opaque(upper, name)
-            child_lower = None if opaque else _open_dir(lower, name)
+            child_lowers: Trees = (
+                [None] * len(lowers) if _opaque(upper, name) else _below(lowers, name)
+            )
             try:
-                self._diff(child, child_lower, path, found)
+                self._diff(child, child_lowers, path, found)
             finally:
-                os.close(child)
-                if child_lower is not None:
-                    os.close(child_lower)
+                _close(child, *child_lowers)
 
     # -- export -------------------------------------------------------------
     def export(self) -> Iterator[bytes]:
         """The merged root as a tar, streamed as it is read."""
-        return tar_stream(self._fill)
+        return self._tar([], "")
 
     def _ids(self, uid: int, gid: int) -> tuple[int, int]:
         if self.host_id is None:
             return uid, gid
         return max(uid - self.host_id, 0), max(gid - self.host_id, 0)
 
-    def _fill(self, tar: tarfile.TarFile) -> None:
-        upper, lower = self._open(self.upper), self._open(self.lower)
-        try:
-            self._merge(tar, upper, lower, "/", "")
-        finally:
-            for fd in (upper, lower):
-                if fd is not None:
-                    os.close(fd)
+    def _tar(self, parts: list[str], name: str) -> Iterator[bytes]:
+        """A tar of the merged entry at ``parts`` named ``name`` (of the
+        root's contents, prefixed ``name``, when ``parts`` is empty)."""
 
-    def _merge(
-        self, tar: tarfile.TarFile, upper: int | None, lower: int | None, where: str, arc: str
-    ) -> None:
+        def fill(tar: tarfile.TarFile) -> None:
+            trees = self._descend(parts[:-1])
+            try:
+                if parts:
+                    self._add(tar, trees, parts[-1], "/" + "/".join(parts), name)
+                else:
+                    self._merge(tar, trees, "/", name)
+            finally:
+                _close(*trees)
+
+        return tar_stream(fill)
+
+    def _merge(self, tar: tarfile.TarFile, trees: Trees, where: str, arc: str) -> None:
         """Add the entries of one directory (container path ``where``, named
-        ``arc...`` in the tar): the upper's where it has them (a whiteout
-        hides the lower's), the lower's elsewhere."""
-        for name in sorted(_names(upper) | _names(lower)):
-            self._add(tar, upper, lower, name, posixpath.join(where, name), f"{arc}{name}")
+        ``arc...`` in the tar), each from the topmost tree that has it."""
+        for name in sorted(_all_names(trees)):
+            self._add(tar, trees, name, posixpath.join(where, name), f"{arc}{name}")
 
-    def _add(
-        self,
-        tar: tarfile.TarFile,
-        upper: int | None,
-        lower: int | None,
-        name: str,
-        path: str,
-        arcname: str,
-    ) -> None:
-        top = _lstat(upper, name)
-        if top is not None and _whiteout(top):
+    def _add(self, tar: tarfile.TarFile, trees: Trees, name: str, path: str, arcname: str) -> None:
+        top = _top(trees, name)
+        if top is None:
             return
-        source = upper if top is not None else lower
-        assert source is not None
-        st = add_entry(tar, source, name, arcname, self._ids)
+        st = add_entry(tar, top[0], name, arcname, self._ids)
         if st is None or not stat.S_ISDIR(st.st_mode) or self._skipped(path):
             return
-        child_upper, child_lower = self._children(upper, lower, name)
+        children = _below(trees, name)
         try:
-            self._merge(tar, child_upper, child_lower, path, f"{arcname}/")
+            self._merge(tar, children, path, f"{arcname}/")
         finally:
-            _close(child_upper, child_lower)
+            _close(*children)
 
-    def _children(
-        self, upper: int | None, lower: int | None, name: str
-    ) -> tuple[int | None, int | None]:
-        """Fds of directory ``name`` in each tree; the lower's only where the
-        upper does not hide it (a whiteout, a non-directory, an opaque one)."""
-        top = _lstat(upper, name)
-        if top is None:
-            return None, _open_dir(lower, name)
-        if not stat.S_ISDIR(top.st_mode):
-            return None, None
-        assert upper is not None
-        return _open_dir(upper, name), None if _opaque(upper, name) else _open_dir(lower, name)
-
-    def _descend(self, parts: list[str]) -> tuple[int | None, int | None]:
+    def _descend(self, parts: list[str]) -> Trees:
         """Fds of directory ``parts`` in each tree (the caller closes them)."""
-        upper, lower = self._open(self.upper), self._open(self.lower)
+        trees = self._roots()
         for part in parts:
-            children = self._children(upper, lower, part)
-            _close(upper, lower)
-            upper, lower = children
-        return upper, lower
+            children = _below(trees, part)
+            _close(*trees)
+            trees = children
+        return trees
 
     # -- a path of a stopped container ----------------------------------------
     def _lookup(self, parts: list[str]) -> tuple[os.stat_result, str] | None:
         """The merged entry at ``parts`` (no link followed): its stat and,
         for a link, its target; ``None`` when there is none."""
-        upper, lower = self._descend(parts[:-1])
+        trees = self._descend(parts[:-1])
         try:
-            for fd in (upper, lower):
-                st = _lstat(fd, parts[-1])
-                if st is None:
-                    continue
-                if _whiteout(st):
-                    return None
-                assert fd is not None
-                link = os.readlink(parts[-1], dir_fd=fd) if stat.S_ISLNK(st.st_mode) else ""
-                return st, link
-            return None
+            top = _top(trees, parts[-1])
+            if top is None:
+                return None
+            fd, st = top
+            link = os.readlink(parts[-1], dir_fd=fd) if stat.S_ISLNK(st.st_mode) else ""
+            return st, link
         finally:
-            _close(upper, lower)
+            _close(*trees)
 
     def resolve(self, path: str) -> list[str]:
         """``path``'s components with its links resolved in the merged root
@@ -307,7 +327,7 @@ class Layer:
     def stat(self, path: str) -> PathStat:
         parts = self.resolve(path)
         if not parts:
-            st, target = os.stat(self.lower), ""
+            st, target = os.stat(self.lowers[0]), ""
         else:
             found = self._lookup(parts)
             if found is None:
@@ -319,19 +339,7 @@ class Layer:
         """``Root.read`` for a stopped container, from its layers on disk."""
         path_stat = self.stat(path)
         parts = self.resolve(path)
-
-        def fill(tar: tarfile.TarFile) -> None:
-            upper, lower = self._descend(parts[:-1])
-            try:
-                if parts:
-                    where = "/" + "/".join(parts)
-                    self._add(tar, upper, lower, parts[-1], where, path_stat.name)
-                else:
-                    self._merge(tar, upper, lower, "/", "./")
-            finally:
-                _close(upper, lower)
-
-        return path_stat, tar_stream(fill)
+        return path_stat, self._tar(parts, path_stat.name if parts else "./")
 
 
 def changes(record: ContainerRecord) -> list[Change]:

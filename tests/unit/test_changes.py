@@ -109,3 +109,30 @@ def test_a_link_loop_is_refused(tmp_path: Path) -> None:
     (tmp_path / "b").symlink_to("a")
     with pytest.raises(InvalidArgument, match="too many levels"):
         Layer(None, str(tmp_path)).resolve("/a/x")
+
+
+def test_a_layered_image_merges_its_layers_top_first(tmp_path: Path) -> None:
+    base, top, upper = tmp_path / "base", tmp_path / "top", tmp_path / "upper"
+    (base / "etc").mkdir(parents=True)
+    (base / "etc" / "os").write_text("base\n")
+    (base / "etc" / "gone").write_text("x\n")
+    (base / "bin").mkdir()
+    (top / "etc").mkdir(parents=True)
+    (top / "etc" / "os").write_text("top\n")
+    upper.mkdir()
+    try:
+        os.mknod(top / "etc" / "gone", 0o600 | 0o020000, os.makedev(0, 0))
+    except PermissionError:
+        pytest.skip("whiteouts need root")
+    (upper / "bin").mkdir()
+    (upper / "bin" / "tool").write_text("t\n")
+    layer = Layer(str(upper), (str(top), str(base)))
+    assert layer.changes() == [Change("/bin", Kind.modified), Change("/bin/tool", Kind.added)]
+    with tarfile.open(fileobj=io.BytesIO(b"".join(layer.export()))) as tar:
+        names = set(tar.getnames())
+        os_file = tar.extractfile("etc/os")
+        assert os_file is not None and os_file.read() == b"top\n"
+    assert {"etc", "etc/os", "bin", "bin/tool"} == names  # etc/gone whited out by top
+    assert layer.resolve("/etc/os") == ["etc", "os"]
+    with pytest.raises(NotFound):
+        layer.resolve("/etc/gone")
