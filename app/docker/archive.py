@@ -25,8 +25,8 @@ from fastapi.responses import StreamingResponse
 
 from app.deps import RuntimeDep
 from app.docker.errors import DockerError
+from app.docker.images import docker_id
 from app.docker.params import DockerBool
-from app.docker.views import image_id
 from app.uploads import spooled_body
 from runtime import timeutil
 from runtime.archive import PathStat
@@ -141,4 +141,4 @@ def commit_container(
             "(images carry no config)",
         )
     image = runtime.commit(container, repo, pause)
-    return {"Id": image_id(image.name)}
+    return {"Id": docker_id(image)}

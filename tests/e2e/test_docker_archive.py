@@ -129,9 +129,8 @@ def test_sdk_diff_export_commit(service: Service, box: str) -> None:
         with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
             assert "data/sub/f" in tar.getnames()
         name = unique("sdkcommit")
-        # The low-level call: images.get(Id) needs ids the store resolves (issue 14).
-        committed = client.api.commit(container.id, repository=name)
-        assert committed["Id"].startswith("sha256:")
+        image = container.commit(repository=name)  # looks the image up by its Id
+        assert image.id.startswith("sha256:")
         assert client.containers.run(name, ["cat", "/data/sub/f"], remove=True) == b"inside\n"
         client.images.remove(name)
     finally:
