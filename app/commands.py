@@ -30,6 +30,7 @@ from runtime.spec import (
     ExecSpec,
     InvalidField,
     Limits,
+    RestartPolicy,
     SecurityRequest,
 )
 
@@ -64,6 +65,9 @@ def create_request(
         image=body.image,
         read_only=body.read_only,
         mounts=tuple(m.to_runtime() for m in body.mounts),
+        volumes_from=tuple(body.volumes_from),
+        init=body.init,
+        restart_policy=body.restart_policy.to_runtime() if body.restart_policy else RestartPolicy(),
         security=SecurityRequest(
             user=body.user,
             cap_add=tuple(body.cap_add),
@@ -134,7 +138,10 @@ def docker_create_request(
             "limits": models.limits(config),
             "image": config.Image if image.kind == "pulled" else image.name,
             "read_only": host.ReadonlyRootfs,
-            "mounts": models.mounts(host),
+            "mounts": models.mounts(host, config.Volumes),
+            "volumes_from": host.VolumesFrom or [],
+            "init": bool(host.Init),
+            "restart_policy": models.restart_policy(host),
             "labels": config.Labels or {},
             "auto_remove": host.AutoRemove,
             **models.security_options(host.SecurityOpt),

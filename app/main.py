@@ -16,7 +16,7 @@ from app.config import Settings
 from app.docker import DockerDispatch, create_docker_app
 from app.metrics import HttpMetrics, Metrics, RouteNote
 from app.metrics import router as metrics_router
-from app.routes import archive, containers, events, execs, images, lifecycle, networks
+from app.routes import archive, containers, events, execs, images, lifecycle, networks, volumes
 from app.tracing import Tracing
 from runtime import Runtime
 from runtime.api import RuntimeApi
@@ -62,6 +62,7 @@ def _install_routes(app: FastAPI) -> None:
     app.include_router(execs.router)
     app.include_router(images.router)
     app.include_router(networks.router)
+    app.include_router(volumes.router)
     app.include_router(events.router)
     app.include_router(metrics_router)
 

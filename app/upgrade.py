@@ -23,6 +23,9 @@ app as an ASGI *websocket* session whose messages carry raw bytes:
     websocket.send     {bytes} (app)  bytes written as they are
     websocket.disconnect              the connection is gone
 
+The upgrade request's own body (exec start's JSON) is in
+``scope["extensions"][BODY]``.
+
 So routing, dependencies and the denial response are FastAPI's own
 (``@router.websocket``) and nothing of the protocol leaks into handlers.
 The hooks are uvicorn internals: pyproject.toml pins uvicorn's minor
@@ -42,6 +45,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 log = logging.getLogger("mydocker.upgrade")
 
 TCP = b"tcp"
+#: The scope extension that holds the upgrade request's body (at most ``MAX_BODY``).
+BODY = "mydocker.upgrade_body"
+MAX_BODY = 64 << 10
 Message = dict[str, Any]
 
 
@@ -58,12 +64,14 @@ class TcpUpgradeProtocol(H11Protocol):
         return super()._should_upgrade()
 
     _tcp_request: h11.Request | None = None
+    _tcp_body = b""
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
         if self._get_upgrade() != TCP:
             super().handle_websocket_upgrade(event)
             return
         self._tcp_request = event
+        self._tcp_body = b""
         self._finish_tcp_upgrade()
 
     def data_received(self, data: bytes) -> None:
@@ -75,9 +83,9 @@ class TcpUpgradeProtocol(H11Protocol):
 
     def _finish_tcp_upgrade(self) -> None:
         """Consume the request's body (Docker's exec start sends a small JSON
-        one, which the upgraded handler does not need), then switch: h11 then
-        pauses, holding what followed the request as ``trailing_data``, the
-        first bytes of the raw stream."""
+        one; the handler reads it from the scope, ``BODY``), then switch: h11
+        then pauses, holding what followed the request as ``trailing_data``,
+        the first bytes of the raw stream."""
         request = self._tcp_request
         assert request is not None
         while True:
@@ -91,10 +99,13 @@ class TcpUpgradeProtocol(H11Protocol):
                 return  # data_received brings the rest
             if next_event is h11.PAUSED:
                 break
+            if isinstance(next_event, h11.Data) and len(self._tcp_body) < MAX_BODY:
+                self._tcp_body += bytes(next_event.data)
         self._tcp_request = None
         self.connections.discard(self)
         self._unset_keepalive_if_required()
         stream = RawStream(self, request)
+        stream.scope["extensions"][BODY] = self._tcp_body[:MAX_BODY]
         self.transport.set_protocol(stream)
         stream.begin(self.conn.trailing_data[0])
 

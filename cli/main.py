@@ -9,6 +9,7 @@
     mydocker rm [-f] REF... | inspect REF | exec [-i] [-t] [-d] REF -- CMD...
     mydocker attach REF | images | import NAME FILE
     mydocker events [--since T] [--until T] [--filter KEY=VALUE]...   (one line each)
+    mydocker volume ... and run -v/--restart/--init: cli/volumes.py
 
 Exit codes follow docker's: ``run`` and ``exec`` exit with the command's
 status (128+N when killed by signal N); 125 when the service refused or
@@ -27,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from cli import attach, files, images, network, output, verbs
+from cli import attach, files, images, network, output, verbs, volumes
 from cli.client import DEFAULT_HOST, Api, ServiceError, Unreachable, token_from_env
 
 EXIT_REFUSED = 125
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.add_parsers(sub)
     network.add_parsers(sub)
     images.add_parsers(sub)
+    volumes.add_parser(sub)
     for command in sub.choices.values():
         # --json after the command too (mydocker ps --json); the global one wins if both.
         command.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
@@ -189,6 +191,7 @@ def _container_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--pids-limit", type=int)
     run.add_argument("--timeout", type=float, help="seconds before the container is killed")
     network.add_run_options(run)
+    volumes.add_run_options(run)
 
 
 def tutorial_form(argv: list[str]) -> list[str]:
@@ -269,6 +272,7 @@ def cmd_run(api: Api, args: argparse.Namespace) -> int:
     if limits:
         body["limits"] = limits
     body.update(network.run_fields(args))
+    body.update(volumes.run_fields(args))
     size = attach.terminal_size() if args.tty else None
     if size:
         body["tty_size"] = {"rows": size[0], "cols": size[1]}
@@ -570,6 +574,7 @@ COMMANDS: dict[str, Callable[[Api, argparse.Namespace], int]] = {
     "network": network.cmd_network,
     "port": network.cmd_port,
     **images.COMMANDS,
+    "volume": volumes.cmd_volume,
     **verbs.COMMANDS,
 }
 
@@ -592,7 +597,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_REFUSED if args.action in ("run", "exec") else EXIT_ERROR
     try:
         return COMMANDS[args.action](api, args)
-    except (UsageError, files.UsageError) as err:
+    except (UsageError, files.UsageError, volumes.UsageError) as err:
         _error(str(err))
         return EXIT_REFUSED if args.action in ("run", "exec") else 2
     except (ServiceError, Unreachable) as err:

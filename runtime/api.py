@@ -6,7 +6,8 @@ and the API tests' fake (``tests/fakes/runtime.py``) implements it.  mypy
 holds both to it:
 
     RuntimeApi              every public method of ``Runtime``, signature for signature
-      state_dir, events     attributes: the state directory, the event log
+      state_dir, events,    attributes: the state directory, the event log,
+      volumes               the volume store (runtime/volumes.py)
       life cycle            start, close, running_count, launcher_lag, reserve_released,
                             stop_all
       paths                 container_dir, log_path, exec_dir, exec_log_path, pidfile_path
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from runtime.selection import Selector
     from runtime.signalling import KillResult
     from runtime.spec import CreateRequest, ExecRequest, Limits
+    from runtime.volumes import VolumeStore
 
 
 class ImageImport(Protocol):
@@ -89,6 +91,8 @@ class RuntimeApi(Protocol):
     state_dir: str
     #: What ``GET /events`` reads and follows (app/routes/events.py).
     events: EventLog
+    #: Named and anonymous volumes (runtime/volumes.py; app/routes/volumes.py).
+    volumes: VolumeStore
 
     # -- life cycle -----------------------------------------------------
     def start(self) -> None: ...
@@ -137,7 +141,7 @@ class RuntimeApi(Protocol):
 
     def open_pidfd(self, ref: str) -> int: ...
 
-    def remove(self, ref: str, force: bool = False) -> None: ...
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None: ...
 
     # -- lifecycle verbs --------------------------------------------------
     def restart(self, ref: str, timeout: float = 10.0) -> ContainerRecord: ...

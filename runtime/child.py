@@ -47,7 +47,7 @@ import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from runtime import libc, rootfs, terminal
+from runtime import init, libc, rootfs, terminal
 from runtime.network.attachment import CONTAINER_IFNAME, HOST, NONE, Attachment
 from runtime.network.netlink import Netlink, add_address, add_default_route, get_link, set_up
 from runtime.security import capabilities, identity, paths, seccomp
@@ -119,7 +119,7 @@ def run(spec: ContainerSpec, fds: ChildFds, tty_size: tuple[int, int] | None = N
         # closures over the spec, no system call, so nothing here depends on
         # what the launcher has not done yet (0.5 ms less after the go byte).
         steps = _steps(spec, fds, tty_size)
-        argv, environ = list(spec.command), spec.environ()
+        argv, environ = init.argv(spec), spec.environ()
         go = _wait_for_go(fds.sync_read)
     except BaseException:  # noqa: BLE001 - the child must never unwind into glibc
         go = False

@@ -50,6 +50,7 @@ class EventType(enum.StrEnum):
     EXEC = "exec"
     IMAGE = "image"
     NETWORK = "network"
+    VOLUME = "volume"
 
 
 @dataclass(frozen=True)

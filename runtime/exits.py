@@ -80,6 +80,8 @@ class Exits:
                 self.on_ended(record)
             except Exception:
                 log.exception("cleaning up after %s failed", record.id)
+        #: Called with each exit once recorded and acked (runtime/restarts.py).
+        self.on_exit: Callable[[ContainerRecord], None] | None = None
 
     def close(self) -> None:
         self.closing = True
@@ -136,6 +138,8 @@ class Exits:
         # that closes the runtime at once (a clean shutdown) has not cut the
         # ack off, which would keep the launcher holding the exit (and alive).
         self._ack_then_wake(container_id, record, self._exit_waiters)
+        if record is not None and self.on_exit is not None:
+            self.on_exit(record)
         # A container stopped by a restart (runtime/lifecycle.py) is not removed.
         if record is not None and record.spec.auto_remove and not record.results.get("restarting"):
             # Not on this (the launcher reader's) thread: removing files may

@@ -26,7 +26,9 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 from runtime.admission import Admission
 from runtime.errors import InvalidState, NotModified, RuntimeFailure, StorageFull, Unavailable
@@ -267,11 +269,12 @@ class Launches:
         self._observe(record.id, record.spec.image, "start", True, requested_ns, reply)
         return self.settle(record.id)
 
-    def relaunch(self, ref: str) -> ContainerRecord:
+    def relaunch(self, ref: str, results: Mapping[str, Any] | None = None) -> ContainerRecord:
         """Start an exited container again: the same id, spec and dirs, so
         its writable layer is kept and its logs go on (opened to append).
         The record goes back to ``created`` before the launcher is asked
-        (record, then launch), its last run's ending cleared."""
+        (record, then launch), its last run's ending cleared; ``results``
+        are written with it (a restart policy's count, runtime/restarts.py)."""
         record = self.records.resolve(ref)
         if record.status != EXITED:
             raise NotModified(f"container {record.id} is already {record.status}")
@@ -289,7 +292,7 @@ class Launches:
                     signal=None,
                     error=None,
                     finished_at=None,
-                    results=cleared,
+                    results={**cleared, **(results or {})},
                 )
             self._launch(record.id, record.spec, True)
         return self.settle(record.id)

@@ -59,6 +59,10 @@ class Layout:
         return os.path.join(self.state_dir, "images")
 
     @property
+    def volumes(self) -> str:
+        return os.path.join(self.state_dir, "volumes")
+
+    @property
     def reserve(self) -> str:
         return os.path.join(self.state_dir, "reserve")
 

@@ -95,6 +95,8 @@ class Planner:
                 image_id=found.id,
                 read_only=request.read_only,
                 mounts=tuple(request.mounts),
+                init=request.init,
+                restart_policy=request.restart_policy,
                 rootfs=self.plan_rootfs(
                     found,
                     self.layout.container_dir(container_id),
@@ -146,7 +148,7 @@ class Planner:
                     f"{field}.target",
                     f"{mount.target} is under /proc or /sys, whose masks it could undo",
                 )
-            if mount.source is not None:
+            if mount.source is not None and mount.type == "bind":
                 if not os.path.exists(mount.source):
                     raise InvalidArgument(f"{field}.source", f"{mount.source} does not exist")
                 if under(os.path.realpath(mount.source), [state_dir]):

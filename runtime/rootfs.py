@@ -39,7 +39,7 @@ import os
 import stat
 from collections.abc import Callable, Mapping
 
-from runtime import libc
+from runtime import init, libc
 from runtime.images.builtin import HOST_TMPFS
 from runtime.images.hostview import SKELETON
 from runtime.security import paths
@@ -108,13 +108,16 @@ class _Assembly:
             path = f"/dev/{device}"
             result.append((f"clone {path}", self._clone(path, path, False, False)))
         for index, mount in enumerate(spec.all_mounts()):
-            if mount.type == "bind":
+            # A volume is a bind of its data directory (runtime/volumes.py).
+            if mount.type in ("bind", "volume"):
                 assert mount.source is not None
                 clone = self._clone(f"mount {index}", mount.source, True, mount.read_only)
                 result.append((f"clone {mount.source}", clone))
         if not self.prepared_view:
             for path in plan.binds:
                 result.append((f"clone {path}", self._clone(f"view {path}", path, True, True)))
+        if spec.init:
+            result.append((f"clone {init.TINI}", self._clone(init.TARGET, init.TINI, False, True)))
         if userns:
             result.append(become_root)
         result += [
@@ -133,6 +136,8 @@ class _Assembly:
             ("mount /dev/shm", self.mount_shm),
             ("make /dev links", self.dev_links),
         ]
+        if spec.init:
+            result.append((f"bind {init.TARGET}", self._bind_device(init.TARGET[len("/dev/") :])))
         if host:
             for path, mode in HOST_TMPFS.items():
                 result.append((f"mount tmpfs {path}", self._host_tmpfs(path, mode)))
@@ -323,7 +328,7 @@ class _Assembly:
     def _user_mount(self, index: int, mount: Mount) -> Callable[[], None]:
         def attach() -> None:
             target = mount.target
-            if mount.type == "bind":
+            if mount.type in ("bind", "volume"):
                 assert mount.source is not None
                 fd = self.trees.pop(f"mount {index}")
                 try:

@@ -15,6 +15,8 @@ A thin facade: each method hands over to the part that holds its concern.
     interactive.Interactive  attach, input, resize
     lifecycle.Lifecycle      restart, rename, pause/unpause, update, top
     files.FileVerbs          (a base class) docker cp, diff, export, commit
+    volumes.VolumeStore      named and anonymous volumes (``runtime.volumes``, used by app/)
+    restarts.Restarts        restart policies: on each exit (Exits.on_exit), at start
 
 The parts touch the outside world through what ``Runtime`` is given: the
 state dir's ``Layout``, the ``RecordStore``, the ``ImageStore``, the host
@@ -106,10 +108,12 @@ from runtime.records import (
 )
 from runtime.reports import container_event
 from runtime.reserve import Reserve
+from runtime.restarts import Restarts
 from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.selection import Selector
 from runtime.signalling import KillResult, Signaller
 from runtime.spec import USERNS_SIZE, CreateRequest, ExecRequest, Limits
+from runtime.volumes import VolumeStore, volumes_from
 
 log = logging.getLogger("mydocker.runtime")
 
@@ -182,6 +186,9 @@ class Runtime(FileVerbs):
         self.signaller = Signaller(records, launcher, self.exits, events)
         self.output = Output(layout, records, self.exits)
         self.interactive = Interactive(self.output, launcher, self.exits)
+        self.volumes = VolumeStore(layout.volumes, records.list, events)
+        self.restarts = Restarts(records, self.launches.relaunch)
+        self.exits.on_exit = self.restarts.on_exit
         self.lifecycle = Lifecycle(records, self.launches, self.signaller, events)
 
     @classmethod
@@ -271,9 +278,11 @@ class Runtime(FileVerbs):
         """Connect to (or start) the launcher and reconcile the records with it."""
         self._reserve.ensure()
         self.images.prepare()
+        self.volumes.prepare()
         self.launcher.connect()
         self.reconciler.reconcile()
         self.networks.restore()
+        self.restarts.resume(self.records.list(status=EXITED))
 
     def close(self, stop_containers: bool = False, grace: float = 10.0) -> None:
         """Let go of the launcher and the records.
@@ -282,6 +291,8 @@ class Runtime(FileVerbs):
         up again) unless ``stop_containers``: then each running container is
         stopped first (SIGTERM, SIGKILL after ``grace`` seconds), in parallel,
         so the whole takes at most about ``grace + KILL_WAIT`` seconds."""
+        # No restart policy undoes the service's own stops (Docker's neither).
+        self.restarts.close()
         if stop_containers:
             self.stop_all(grace)
         self.exits.close()
@@ -338,10 +349,19 @@ class Runtime(FileVerbs):
         once, without it the child waits on its sync pipe until
         ``start_container``.  Limits the request leaves unset take the
         service's defaults, and the record's spec holds the limits that applied."""
+        if request.restart_policy.name != "no" and request.auto_remove:
+            raise InvalidArgument(
+                "restart_policy", "a restart policy cannot be combined with auto_remove"
+            )
         container_id = new_container_id()
         request = self.planner.with_image_defaults(request)
         security = self.planner.security(request.security)
-        spec = self.planner.container_spec(container_id, request, security)
+        mounts, anonymous = self.volumes.resolve(
+            volumes_from(request.volumes_from, self.get) + request.mounts
+        )
+        spec = self.planner.container_spec(container_id, replace(request, mounts=mounts), security)
+        lower = spec.rootfs.lower if spec.rootfs else None
+        self.volumes.ensure(spec.mounts, anonymous, security.userns_host_id, lower)
         network = self.networks.plan(request.network, request.ports, request.network_aliases)
         spec = replace(spec, network=network)
         return self.launches.create(
@@ -371,7 +391,9 @@ class Runtime(FileVerbs):
     def open_pidfd(self, ref: str) -> int:
         return self.signaller.open_pidfd(ref)
 
-    def remove(self, ref: str, force: bool = False) -> None:
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        """Remove a container, its logs and layer; with ``volumes`` (and
+        always with ``auto_remove``, as ``docker run --rm``) its anonymous volumes."""
         record = self.get(ref)
         if record.status != EXITED:
             if not force:
@@ -393,9 +415,12 @@ class Runtime(FileVerbs):
         # The logs and the overlay's upper/work dirs; the mounts themselves
         # lived in the container's mount namespace and went with it.
         shutil.rmtree(self.layout.container_dir(record.id), onerror=_log_rmtree_error)
+        if volumes or final.spec.auto_remove:
+            self.volumes.remove_anonymous(final.spec.mounts)
 
     # -- lifecycle verbs (runtime/lifecycle.py) --------------------------
     def restart(self, ref: str, timeout: float = 10.0) -> ContainerRecord:
+        self.restarts.user_stopped(self.get(ref))  # its policy must not race this start
         return self.lifecycle.restart(ref, timeout)
 
     def rename(self, ref: str, name: str) -> ContainerRecord:
@@ -416,15 +441,19 @@ class Runtime(FileVerbs):
     # -- signals --------------------------------------------------------
     def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
         self.lifecycle.thaw_for_signal(ref)
+        self.restarts.user_stopped(self.get(ref))
         return self.signaller.kill(ref, signal)
 
     def kill_many(self, selector: Selector, signal: str | int = "SIGKILL") -> KillResult:
-        return self.signaller.kill_many(selector, signal)
+        result = self.signaller.kill_many(selector, signal)
+        self.restarts.user_stopped_ids(result.killed)
+        return result
 
     def stop(
         self, ref: str, timeout: float = 10.0, *, only_running: bool = False
     ) -> ContainerRecord:
         self.lifecycle.thaw_for_signal(ref)
+        self.restarts.user_stopped(self.get(ref))
         return self.signaller.stop(ref, timeout, only_running=only_running)
 
     # -- waiting --------------------------------------------------------

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from runtime import pids
+from runtime import init, pids
 from runtime.errors import InvalidState, NotFound, NotModified, RuntimeFailure, Unavailable
 from runtime.events import EventLog
 from runtime.exits import Exits
@@ -187,6 +187,8 @@ class Signaller:
         if not pids.same_process(record.pid, record.pid_start_time):
             return False
         assert record.pid is not None
+        if record.spec.init:
+            return init.forwarding(record.pid)
         return catches(record.pid, signo)
 
     def open_pidfd(self, ref: str) -> int:

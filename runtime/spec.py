@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -32,15 +33,24 @@ from runtime.network.attachment import ETC_FILES, Attachment, PortMapping
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_IMAGE = "host"
-MOUNT_TYPES = ("bind", "tmpfs")
+MOUNT_TYPES = ("bind", "tmpfs", "volume")
+#: A volume's name, as Docker accepts it (daemon/names: RestrictedNamePattern).
+VOLUME_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"
+#: A volume is the directory <name>, made as .new-<name> and removed as
+#: .trash-<name>: each must fit NAME_MAX (255 bytes, path_resolution(7)).
+VOLUME_NAME_MAX = 248
 
 
 @dataclasses.dataclass(frozen=True)
 class Mount:
-    """A bind mount of a host path, or a fresh tmpfs, inside the container.
+    """A bind mount of a host path, a fresh tmpfs, or a volume, inside the container.
 
     One class with a ``type`` (rather than one class per type) so that
     ``from_dict`` stays generic; ``__post_init__`` holds the per-type rules.
+    A ``volume`` names its volume in ``volume`` (``None`` in a request: a
+    new anonymous one); the planner fills in the name and ``source``, the
+    volume's data directory, which the child binds like any other source
+    (runtime/volumes.py).
     """
 
     type: str
@@ -48,12 +58,24 @@ class Mount:
     source: str | None = None
     read_only: bool = False
     size_bytes: int | None = None
+    volume: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in MOUNT_TYPES:
             raise ValueError(f"mount type must be one of {', '.join(MOUNT_TYPES)}")
         check_container_path(self.target, "target")
-        if self.type == "bind":
+        if self.type == "volume":
+            if self.volume is not None and (
+                not re.match(VOLUME_NAME_PATTERN, self.volume) or len(self.volume) > VOLUME_NAME_MAX
+            ):
+                raise ValueError(f"invalid volume name {self.volume!r}: [a-zA-Z0-9][a-zA-Z0-9_.-]+")
+            if self.source is not None and not self.source.startswith("/"):
+                raise ValueError("a volume's source is its data directory, an absolute path")
+            if self.size_bytes is not None:
+                raise ValueError("size_bytes is for tmpfs mounts")
+        elif self.volume is not None:
+            raise ValueError("only a volume mount names a volume")
+        elif self.type == "bind":
             if not self.source or not self.source.startswith("/") or "\0" in self.source:
                 raise ValueError("a bind mount needs an absolute source path")
             if self.size_bytes is not None:
@@ -270,6 +292,31 @@ class Security:
             raise ValueError(f"with userns, uid and gid must be below {USERNS_SIZE}")
 
 
+RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
+
+
+@dataclasses.dataclass(frozen=True)
+class RestartPolicy:
+    """When the runtime starts an exited container again (Docker's
+    ``RestartPolicy``; runtime/restarts.py decides).  ``maximum_retry_count``
+    caps ``on-failure`` (0: no cap)."""
+
+    name: str = "no"
+    maximum_retry_count: int = 0
+
+    def __post_init__(self) -> None:
+        if self.name not in RESTART_POLICIES:
+            raise InvalidField(
+                "restart_policy.name", f"must be one of {', '.join(RESTART_POLICIES)}"
+            )
+        if self.maximum_retry_count < 0:
+            raise InvalidField("restart_policy.maximum_retry_count", "must not be negative")
+        if self.maximum_retry_count and self.name != "on-failure":
+            raise InvalidField(
+                "restart_policy.maximum_retry_count", "is only for the on-failure policy"
+            )
+
+
 @dataclasses.dataclass(frozen=True)
 class ContainerSpec:
     """A container to launch.
@@ -301,6 +348,9 @@ class ContainerSpec:
     image_id: str | None = None
     read_only: bool = False
     mounts: tuple[Mount, ...] = ()
+    #: Run ``command`` under a small init as PID 1 (tini, runtime/init.py).
+    init: bool = False
+    restart_policy: RestartPolicy = dataclasses.field(default_factory=RestartPolicy)
     #: Filled in by the runtime; without it the child keeps the host's root
     #: and only mounts a fresh /proc and /sys (what the core did).
     rootfs: RootfsPlan | None = None
@@ -405,6 +455,10 @@ class CreateRequest:
     image: str | None = None
     read_only: bool = False
     mounts: tuple[Mount, ...] = ()
+    #: Containers whose volumes and binds to mount too, ``ref[:ro|rw]``.
+    volumes_from: tuple[str, ...] = ()
+    init: bool = False
+    restart_policy: RestartPolicy = dataclasses.field(default_factory=RestartPolicy)
     security: SecurityRequest = dataclasses.field(default_factory=SecurityRequest)
     tty: bool = False
     stdin: bool = False

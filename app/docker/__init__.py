@@ -7,7 +7,7 @@
                           /...        -> the native app if one of its routes
                                          matches, else the Docker app if one
                                          of its routes does (/_ping, /version)
-    system, containers, attach, execs, stats, images, networking   the routes
+    system, containers, attach, execs, stats, images, networking, volumes   the routes
     models (create body), views (inspect/list), streams (framing), params
 
 Unprefixed paths that both APIs have (``/containers/{id}/wait``, ...) stay
@@ -30,8 +30,10 @@ from app.docker import (
     lifecycle,
     networking,
     stats,
+    swarm,
     system,
     version,
+    volumes,
 )
 
 
@@ -68,6 +70,8 @@ def create_docker_app() -> FastAPI:
         stats,
         images,
         networking,
+        volumes,
+        swarm,
     ):
         docker.include_router(module.router)
     docker.add_middleware(DockerHeaders)

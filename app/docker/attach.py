@@ -15,20 +15,24 @@ bytes go to its stdin (the launcher's pipe, or its pty with ``Tty``).  When
 the client half-closes its side (``docker run`` without ``-i`` does so at
 once; with ``-i``, at the end of its input) output keeps flowing, and the
 container's stdin is closed if it was created with ``StdinOnce`` (as
-``docker run -i`` creates it), so ``cat`` sees EOF.
+``docker run -i`` creates it), so ``cat`` sees EOF.  With a TTY, the detach
+keys (``detachKeys``, default ctrl-p,ctrl-q; app/docker/detach.py) end the
+attach and leave the container running.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from app.deps import RuntimeDep
-from app.docker import errors, streams
+from app.docker import detach, errors, streams
+from app.docker.errors import DockerError
 from app.docker.params import parse_bool
 from runtime import AttachTarget, ContainerRecord, RuntimeFailure
 from runtime.api import RuntimeApi
@@ -45,12 +49,20 @@ async def _deny(ws: WebSocket, status: int, text: str) -> None:
 
 
 class Input:
-    """The client's bytes: to the container's stdin, or nowhere."""
+    """The client's bytes: to the container's stdin, or nowhere; with ``escape``
+    (a TTY's detach keys, app/docker/detach.py) until the client detaches."""
 
-    def __init__(self, runtime: RuntimeApi, target: AttachTarget | None, stdin_once: bool) -> None:
+    def __init__(
+        self,
+        runtime: RuntimeApi,
+        target: AttachTarget | None,
+        stdin_once: bool,
+        escape: detach.Escape | None = None,
+    ) -> None:
         self.runtime = runtime
         self.target = target
         self.stdin_once = stdin_once
+        self.escape = escape
 
     async def _forward(self, call: Callable[..., None], *args: object) -> None:
         if self.target is None:
@@ -69,9 +81,19 @@ class Input:
                     gone.set()
                     break
                 data = message.get("bytes")
+                if data is None and message.get("text") is not None:
+                    data = message["text"].encode()  # a WebSocket client's text message
                 if not data:
                     break  # half-closed: it still reads
-                await self._forward(self.runtime.write_input, data)
+                detached = False
+                if self.escape is not None:
+                    data, detached = self.escape.feed(data)
+                if data:
+                    await self._forward(self.runtime.write_input, data)
+                if detached:
+                    # The attach ends, the container goes on: its stdin stays open.
+                    gone.set()
+                    return
         except (WebSocketDisconnect, RuntimeError):
             gone.set()
         if self.stdin_once:
@@ -99,20 +121,44 @@ async def pump(ws: WebSocket, chunks: Iterator[bytes], gone: asyncio.Event) -> N
             await ws.send_bytes(chunk)
 
 
+async def _stdin_only(runtime: RuntimeApi, container_id: str, reader: asyncio.Task[None]) -> None:
+    """No output asked for: the session lasts while the client writes (until it
+    detaches, half-closes or leaves) and the container runs, as Docker's does."""
+    exited = asyncio.wrap_future(await run_in_threadpool(runtime.exit_future, container_id))
+    try:
+        either: set[asyncio.Future[Any]] = {reader, exited}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        exited.cancel()
+
+
 @router.websocket("/containers/{ref}/attach")
 async def attach_container(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None:
+    await _attach(ws, ref, runtime, hijacked=True)
+
+
+@router.websocket("/containers/{ref}/attach/ws")
+async def attach_websocket(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None:
+    """Docker's WebSocket attach (RFC 6455; binary messages, as Docker sends them
+    since API 1.28): the same streams, never framed (moby's MuxStreams is false
+    there), stdin from the client's messages (docker-py's ``attach_socket(ws=True)``)."""
+    await _attach(ws, ref, runtime, hijacked=False)
+
+
+async def _attach(ws: WebSocket, ref: str, runtime: RuntimeApi, hijacked: bool) -> None:
     params = ws.query_params
     try:
-        stream = parse_bool(params.get("stream", ""))
-        replay = parse_bool(params.get("logs", ""))
-        stdout = parse_bool(params.get("stdout", ""))
-        stderr = parse_bool(params.get("stderr", ""))
-        stdin = parse_bool(params.get("stdin", ""))
+        stream, replay, stdout, stderr, stdin = (
+            parse_bool(params.get(name, ""))
+            for name in ("stream", "logs", "stdout", "stderr", "stdin")
+        )
     except ValueError as err:
         await _deny(ws, 400, f"invalid parameter: {err}")
         return
-    if params.get("detachKeys"):
-        await _deny(ws, 400, "unsupported option: detachKeys")
+    try:
+        sequence = detach.keys(params.get("detachKeys") or detach.DEFAULT)
+    except DockerError as err:
+        await _deny(ws, err.status, err.message)
         return
     wanted = [name for name, on in (("stdout", stdout), ("stderr", stderr)) if on]
 
@@ -132,15 +178,23 @@ async def attach_container(ws: WebSocket, ref: str, runtime: RuntimeDep) -> None
         await ws.send_denial_response(errors.runtime_error(err))
         return
     tty = record.spec.tty
-    content_type = streams.RAW if tty else streams.MULTIPLEXED
-    await ws.accept(headers=[(b"content-type", content_type.encode())])
+    raw = tty or not hijacked
+    if hijacked:
+        content_type = streams.RAW if raw else streams.MULTIPLEXED
+        await ws.accept(headers=[(b"content-type", content_type.encode())])
+    else:
+        await ws.accept()
     gone = asyncio.Event()
     stdin_once = target is not None and record.spec.stdin_once
-    reader = asyncio.create_task(Input(runtime, target, stdin_once).run(ws, gone))
+    escape = detach.Escape(sequence) if tty else None
+    reader = asyncio.create_task(Input(runtime, target, stdin_once, escape).run(ws, gone))
     try:
         if stream and record.status == Status.exited:
             await until_started_again(runtime, record, gone)
-        await pump(ws, streams.encode(chunks, tty), gone)
+        if wanted or not stream:
+            await pump(ws, streams.encode(chunks, raw), gone)
+        else:
+            await _stdin_only(runtime, record.id, reader)
     except WebSocketDisconnect:
         return
     finally:

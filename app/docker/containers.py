@@ -14,6 +14,8 @@ import json
 import re
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from signal import SIGKILL
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
@@ -27,11 +29,15 @@ from app.docker.errors import DockerError
 from app.docker.params import DockerBool, parse_filters, stop_grace
 from runtime import ContainerRecord, RuntimeFailure, timeutil
 from runtime.api import RuntimeApi
+from runtime.signals import parse_signal
 from runtime.spec import Status
 
 router = APIRouter(tags=["docker containers"])
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+DEFAULT_STOP_TIMEOUT = 10.0
+#: Seconds a SIGKILL's answer waits for the exit to be recorded.
+KILL_WAIT = 10.0
 
 
 @router.post("/containers/create", status_code=status.HTTP_201_CREATED)
@@ -120,7 +126,15 @@ async def wait_container(
 
 @router.post("/containers/{ref}/kill", status_code=status.HTTP_204_NO_CONTENT)
 def kill_container(ref: str, runtime: RuntimeDep, signal: str = "SIGKILL") -> Response:
-    runtime.kill(ref, signal or "SIGKILL")
+    """The signal; with SIGKILL the answer waits (up to ``KILL_WAIT``) for the exit,
+    as Docker's does (moby daemon/kill.go: Kill waits for the container to stop),
+    so an inspect right after shows it exited with 137."""
+    record = runtime.kill(ref, signal or "SIGKILL")
+    if parse_signal(signal or "SIGKILL") == SIGKILL:
+        try:
+            runtime.exit_future(record.id).result(KILL_WAIT)
+        except (FutureTimeout, RuntimeFailure):
+            pass  # still dying, or gone (auto-removed): the signal was sent
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -283,8 +297,8 @@ def remove_container(
     v: DockerBool = False,
     link: DockerBool = False,
 ) -> Response:
-    """``v`` (anonymous volumes) has nothing to remove: there are none."""
+    """``v`` removes its anonymous volumes too."""
     if link:
         raise DockerError(400, "unsupported option: link (there are no links)")
-    runtime.remove(ref, force=force)
+    runtime.remove(ref, force=force, volumes=v)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -14,7 +14,8 @@ run: ``InvalidState``; an unknown id: ``NotFound``), mapped by the one table
 (app/errors.py).
 
 ``start`` is hijacked like attach (``Upgrade: tcp``, app/upgrade.py): the
-exec's output from its first byte, framed as logs are (raw with a TTY), its
+exec's output from its first byte, framed as logs are (raw when the start body says
+``Tty``, as in Docker, whatever the exec was created with), its
 stdin from the client's bytes (closed at the client's end of input), and the
 end of the stream once it has exited.  With ``Detach`` it is a plain POST.
 """
@@ -31,9 +32,9 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
-from app import commands
+from app import commands, upgrade
 from app.deps import RuntimeDep
-from app.docker import errors, models, streams
+from app.docker import detach, errors, models, streams
 from app.docker.attach import Input, pump
 from app.docker.errors import DockerError
 from app.errors import docker_message
@@ -42,15 +43,20 @@ from runtime.spec import Status
 
 router = APIRouter(tags=["docker exec"])
 
+#: ``ExitCode`` of an exec whose command could not be started.
+EXEC_FAILED = 126
+
 
 @dataclass(frozen=True)
 class Client:
     """What the client said at create that the record does not keep: the
-    streams it attaches, and its terminal's size (``ConsoleSize``)."""
+    streams it attaches, its terminal's size (``ConsoleSize``) and its TTY's
+    detach keys (``DetachKeys``)."""
 
     stdout: bool = True
     stderr: bool = True
     tty_size: tuple[int, int] | None = None
+    detach_keys: bytes = detach.keys(detach.DEFAULT)
 
 
 class Attached:
@@ -90,8 +96,9 @@ def create_exec(
     config: Annotated[models.ExecConfig, Body()],
 ) -> dict[str, str]:
     request = commands.docker_exec_request(config)
+    keys = detach.keys(config.DetachKeys or detach.DEFAULT)
     record = runtime.create_exec(ref, request)
-    client = Client(config.AttachStdout, config.AttachStderr, request.tty_size)
+    client = Client(config.AttachStdout, config.AttachStderr, request.tty_size, keys)
     _attached(connection).add(record.id, client)
     return {"Id": record.id}
 
@@ -118,6 +125,19 @@ def start_detached(
     return Response(status_code=status.HTTP_200_OK)
 
 
+def _raw_stream(ws: WebSocket, exec_tty: bool) -> bool:
+    """Raw output or frames: the start body's ``Tty`` decides, not the exec's, as in
+    Docker (moby's postContainerExecStart frames unless the start says Tty), so a
+    client that starts a TTY exec without ``Tty`` (docker-py's ``exec_start``
+    default) gets the frames it parses.  No body (or a bad one): the exec's."""
+    raw = ws.scope.get("extensions", {}).get(upgrade.BODY, b"")
+    try:
+        body = models.ExecStart.model_validate_json(raw) if raw else None
+    except ValueError:
+        body = None
+    return exec_tty if body is None else body.Tty
+
+
 @router.websocket("/exec/{exec_id}/start")
 async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> None:
     # The process starts only after the 101 has gone out, as in Docker: a
@@ -129,7 +149,7 @@ async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> No
     except RuntimeFailure as err:
         await ws.send_denial_response(errors.runtime_error(err))
         return
-    tty = record.spec.tty
+    tty = _raw_stream(ws, record.spec.tty)
     client = _attached(ws).get(record.id)
     content_type = streams.RAW if tty else streams.MULTIPLEXED
     await ws.accept(headers=[(b"content-type", content_type.encode())])
@@ -148,7 +168,8 @@ async def start_attached(ws: WebSocket, exec_id: str, runtime: RuntimeDep) -> No
         await ws.close()
         return
     gone = asyncio.Event()
-    reader = asyncio.create_task(Input(runtime, target, stdin_once=True).run(ws, gone))
+    escape = detach.Escape(client.detach_keys) if record.spec.tty else None
+    reader = asyncio.create_task(Input(runtime, target, True, escape).run(ws, gone))
     try:
         await pump(ws, streams.encode(chunks, tty), gone)
     except WebSocketDisconnect:
@@ -167,6 +188,11 @@ def inspect_exec(exec_id: str, runtime: RuntimeDep, connection: HTTPConnection) 
     exit_code = None
     if record.status == Status.exited:
         exit_code = -1 if record.exit_code is None else record.exit_code
+        if record.error and record.exit_code is not None:
+            # The command never ran (not found, not executable, a setup step
+            # failed): Docker's exec then ends with 126 (moby daemon/exec.go
+            # sets it when the runtime's exec fails), whatever the reason.
+            exit_code = EXEC_FAILED
     spec = record.spec
     client = _attached(connection).get(record.id)
     return {

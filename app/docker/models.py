@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from app.docker.errors import DockerError
 from app.schemas import LimitsCreate, TtySize
 
 #: Non-zero values that still mean "the default" for fields we do not implement.
 ACCEPTED: dict[str, tuple[Any, ...]] = {
-    "HostConfig.RestartPolicy": ({"Name": "no", "MaximumRetryCount": 0}, {"Name": "no"}),
     "HostConfig.LogConfig": ({"Type": "json-file", "Config": {}}, {"Type": "json-file"}),
     "HostConfig.MemorySwappiness": (-1,),
     "HostConfig.IpcMode": ("private",),
@@ -44,6 +43,9 @@ class DockerHostConfig(BaseModel):
     Ulimits: list[dict[str, Any]] | None = None
     Mounts: list[dict[str, Any]] | None = None
     Tmpfs: dict[str, str] | None = None
+    VolumesFrom: list[str] | None = None
+    Init: bool | None = None
+    RestartPolicy: dict[str, Any] | None = None
     #: The terminal's size, sent with a TTY; any value is fine.
     ConsoleSize: list[int] | None = None
     # The network (app/docker/networking.py maps them).
@@ -75,6 +77,9 @@ class ContainerConfig(BaseModel):
     HostConfig: DockerHostConfig | None = None
     ExposedPorts: dict[str, Any] | None = None
     NetworkingConfig: dict[str, Any] | None = None
+    #: Anonymous volumes at these paths (``docker run -v /path``), unless a
+    #: bind or mount already has the path (docker-py sends both for a bind).
+    Volumes: dict[str, Any] | None = None
 
     def host(self) -> DockerHostConfig:
         return self.HostConfig or DockerHostConfig()
@@ -98,6 +103,9 @@ class ExecConfig(BaseModel):
     # the container's id in the body, the CLI says Detach for `exec -d`).
     Detach: bool = False
     Container: str = ""
+    #: The TTY's detach keys (app/docker/detach.py); docker-py spells it
+    #: ``detachKeys`` (Docker decodes JSON keys case-insensitively).
+    DetachKeys: str = Field("", validation_alias=AliasChoices("DetachKeys", "detachKeys"))
 
 
 class ExecStart(BaseModel):
@@ -147,13 +155,7 @@ def refuse_unsupported(config: ContainerConfig) -> None:
 
 def refuse_unsupported_exec(config: ExecConfig) -> None:
     """A 400 naming every exec option that is set but that we do not implement."""
-    refused = [
-        key
-        for key, value in (config.model_extra or {}).items()
-        if not is_zero(value) and key != "DetachKeys"
-    ]
-    if (config.model_extra or {}).get("DetachKeys"):
-        refused.append("DetachKeys")
+    refused = [key for key, value in (config.model_extra or {}).items() if not is_zero(value)]
     if refused:
         raise DockerError(400, "unsupported option(s): " + ", ".join(sorted(refused)))
 
@@ -257,48 +259,70 @@ def _size(text: str, where: str) -> int:
     return int(number) * _SIZE_UNITS[unit]
 
 
-def mounts(host: DockerHostConfig) -> list[dict[str, Any]]:
-    """``Binds``, ``Mounts`` and ``Tmpfs`` as native mounts, in that order.
+def _bind(bind: str) -> dict[str, Any]:
+    """``/host:/container[:ro|rw]``, or ``volume:/container[:ro|rw|nocopy]``."""
+    parts = bind.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise DockerError(
+            400, f"invalid bind {bind!r}: /host/path:/container/path[:ro|rw] or volume:/path"
+        )
+    options = parts[2].split(",") if len(parts) == 3 else []
+    if set(options) - {"ro", "rw", "nocopy"}:
+        raise DockerError(400, f"unsupported bind options in {bind!r}: only ro, rw or nocopy")
+    if parts[0].startswith("/"):
+        if "nocopy" in options:
+            raise DockerError(400, f"invalid bind {bind!r}: nocopy is for volumes")
+        return {
+            "type": "bind",
+            "source": parts[0],
+            "target": parts[1],
+            "read_only": "ro" in options,
+        }
+    return {"type": "volume", "source": parts[0], "target": parts[1], "read_only": "ro" in options}
+
+
+def _mount(mount: dict[str, Any]) -> dict[str, Any]:
+    """One ``HostConfig.Mounts`` entry: type bind, tmpfs or volume."""
+    kind, target = mount.get("Type"), mount.get("Target")
+    known = {"Type", "Source", "Target", "ReadOnly", "TmpfsOptions", "VolumeOptions"}
+    extra = {k for k in set(mount) - known if not is_zero(mount[k])}
+    tmpfs = mount.get("TmpfsOptions") or {}
+    volume = {k: v for k, v in (mount.get("VolumeOptions") or {}).items() if not is_zero(v)}
+    if (
+        kind not in ("bind", "tmpfs", "volume")
+        or extra
+        or set(tmpfs) - {"SizeBytes"}
+        or set(volume) - {"NoCopy"}
+    ):
+        raise DockerError(
+            400,
+            f"unsupported mount {mount}: Type bind, tmpfs or volume, with Source, Target, "
+            "ReadOnly, TmpfsOptions.SizeBytes, VolumeOptions.NoCopy",
+        )
+    entry: dict[str, Any] = {
+        "type": kind,
+        "target": target,
+        "read_only": bool(mount.get("ReadOnly")),
+    }
+    if kind == "bind":
+        entry["source"] = mount.get("Source")
+    elif kind == "volume":
+        entry["source"] = mount.get("Source") or None
+    elif tmpfs.get("SizeBytes"):
+        entry["size_bytes"] = tmpfs["SizeBytes"]
+    return entry
+
+
+def mounts(host: DockerHostConfig, volumes: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """``Binds``, ``Mounts``, ``Tmpfs`` and ``Volumes`` as native mounts, in that order.
 
     Binds are ``/host:/container[:ro|rw]``; a source without a leading
-    ``/`` names a volume, and there are no volumes.  ``Mounts`` entries of
-    type ``bind`` and ``tmpfs`` map; ``Tmpfs`` takes ``size=`` and
-    ``ro``/``rw``.  Anything else (SELinux relabels, propagation, volume
-    options) is refused."""
-    result: list[dict[str, Any]] = []
-    for bind in host.Binds or []:
-        parts = bind.split(":")
-        if len(parts) not in (2, 3) or not parts[0].startswith("/"):
-            raise DockerError(
-                400, f"unsupported bind {bind!r}: /host/path:/container/path[:ro|rw] (no volumes)"
-            )
-        options = parts[2].split(",") if len(parts) == 3 else []
-        if set(options) - {"ro", "rw"}:
-            raise DockerError(400, f"unsupported bind options in {bind!r}: only ro or rw")
-        result.append(
-            {"type": "bind", "source": parts[0], "target": parts[1], "read_only": "ro" in options}
-        )
-    for mount in host.Mounts or []:
-        kind, target = mount.get("Type"), mount.get("Target")
-        extra = set(mount) - {"Type", "Source", "Target", "ReadOnly", "TmpfsOptions"}
-        extra = {k for k in extra if not is_zero(mount[k])}
-        tmpfs = mount.get("TmpfsOptions") or {}
-        if kind not in ("bind", "tmpfs") or extra or set(tmpfs) - {"SizeBytes"}:
-            raise DockerError(
-                400,
-                f"unsupported mount {mount}: Type bind or tmpfs, with Source, Target, "
-                "ReadOnly, TmpfsOptions.SizeBytes",
-            )
-        entry: dict[str, Any] = {
-            "type": kind,
-            "target": target,
-            "read_only": bool(mount.get("ReadOnly")),
-        }
-        if kind == "bind":
-            entry["source"] = mount.get("Source")
-        elif tmpfs.get("SizeBytes"):
-            entry["size_bytes"] = tmpfs["SizeBytes"]
-        result.append(entry)
+    ``/`` names a volume.  ``Mounts`` entries of type ``bind``, ``tmpfs``
+    and ``volume`` map; ``Tmpfs`` takes ``size=`` and ``ro``/``rw``;
+    ``Volumes`` paths not already mounted become anonymous volumes.
+    Anything else (SELinux relabels, propagation, driver options) is refused."""
+    result = [_bind(bind) for bind in host.Binds or []]
+    result += [_mount(mount) for mount in host.Mounts or []]
     for target, tmpfs_options in (host.Tmpfs or {}).items():
         entry = {"type": "tmpfs", "target": target, "read_only": False}
         for option in filter(None, tmpfs_options.split(",")):
@@ -310,4 +334,25 @@ def mounts(host: DockerHostConfig) -> list[dict[str, Any]]:
             else:
                 raise DockerError(400, f"unsupported tmpfs option {option!r}: size=, ro, rw")
         result.append(entry)
+    taken = {str(m["target"]).rstrip("/") for m in result}
+    for target in volumes or {}:
+        if target.rstrip("/") not in taken:
+            result.append({"type": "volume", "target": target, "read_only": False})
     return result
+
+
+def restart_policy(host: DockerHostConfig) -> dict[str, Any] | None:
+    """``RestartPolicy`` as the native one (``""`` is ``no``)."""
+    policy = host.RestartPolicy or {}
+    extra = set(policy) - {"Name", "MaximumRetryCount"}
+    if extra:
+        raise DockerError(400, f"unsupported option(s): HostConfig.RestartPolicy.{sorted(extra)}")
+    name = policy.get("Name") or "no"
+    count = policy.get("MaximumRetryCount") or 0
+    if name != "on-failure" and count:
+        raise DockerError(
+            400,
+            "invalid restart policy: maximum retry count cannot be used with "
+            f"restart policy '{name}'",
+        )
+    return {"name": name, "maximum_retry_count": count}

@@ -49,12 +49,19 @@ def encode_lines(
     return batched((encoded(*dated) for dated in lines), MAX_FRAME)
 
 
+def frame_lines(stream: str, payload: bytes) -> bytes:
+    """A frame per line, as Docker's log drivers store and send them: docker-py's
+    ``logs(stream=True)`` (and so ``containers.run(stream=True)``) yields one
+    item per frame, and a client expects one per line."""
+    return b"".join(frame(stream, line) for line in payload.splitlines(keepends=True))
+
+
 def encode(chunks: Iterator[tuple[str, bytes]], tty: bool) -> Iterator[bytes]:
     for stream, chunk in chunks:
         if not chunk:
             yield b""  # a heartbeat: lets the server notice a departed client
         else:
-            yield chunk if tty else frame(stream, chunk)
+            yield chunk if tty else frame_lines(stream, chunk)
 
 
 async def in_threadpool(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:

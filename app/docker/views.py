@@ -13,6 +13,7 @@ from typing import Any
 
 from app.docker import networking
 from runtime import ContainerRecord
+from runtime.restarts import restart_count
 from runtime.spec import DEFAULT_IMAGE, Mount, Status
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -150,12 +151,16 @@ def host_config(record: ContainerRecord) -> dict[str, Any]:
         },
         "Privileged": False,
         "ReadonlyRootfs": spec.read_only,
-        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "Init": spec.init,
+        "RestartPolicy": {
+            "Name": spec.restart_policy.name,
+            "MaximumRetryCount": spec.restart_policy.maximum_retry_count,
+        },
     }
 
 
 def _mount(mount: Mount) -> dict[str, Any]:
-    return {
+    view = {
         "Type": mount.type,
         "Source": mount.source or "",
         "Destination": mount.target,
@@ -163,6 +168,9 @@ def _mount(mount: Mount) -> dict[str, Any]:
         "RW": not mount.read_only,
         "Propagation": "rprivate" if mount.type == "bind" else "",
     }
+    if mount.type == "volume":
+        view.update(Name=mount.volume or "", Driver="local")
+    return view
 
 
 def inspect(record: ContainerRecord) -> dict[str, Any]:
@@ -183,7 +191,7 @@ def inspect(record: ContainerRecord) -> dict[str, Any]:
         "HostsPath": "",
         "LogPath": "",
         "Name": "/" + record.name,
-        "RestartCount": 0,
+        "RestartCount": restart_count(record),
         "Driver": "mydocker",
         "Platform": "linux",
         "MountLabel": "",

@@ -219,9 +219,12 @@ def delete_container(
     ref: str,
     runtime: RuntimeDep,
     force: Annotated[bool, Query(description="Kill it first if it is running.")] = False,
+    volumes: Annotated[
+        bool, Query(description="Remove its anonymous volumes too (named ones stay).")
+    ] = False,
 ) -> Response:
     """Remove the container's record and logs (`409` while it runs unless `force`)."""
-    runtime.remove(ref, force=force)
+    runtime.remove(ref, force=force, volumes=volumes)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

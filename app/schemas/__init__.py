@@ -18,7 +18,9 @@ from app.schemas.containers import (
     ContainerPublic,
     ContainersKill,
     ContainersKillResult,
+    RestartPolicyCreate,
     TmpfsMount,
+    VolumeMount,
 )
 from app.schemas.execs import ExecCreate, ExecPublic
 from app.schemas.fields import IMAGE_REF_PATTERN, ContainerStatus, TtySize
@@ -28,6 +30,8 @@ from app.schemas.limits import ContainerStats, LimitsCreate, LimitsPublic, limit
 __all__ = [
     "IMAGE_REF_PATTERN",
     "BindMount",
+    "RestartPolicyCreate",
+    "VolumeMount",
     "ContainerCreate",
     "ContainerPublic",
     "ContainerStats",

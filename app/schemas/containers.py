@@ -33,13 +33,18 @@ from app.schemas.fields import (
     Signal,
     TtySize,
     check_env,
+    check_labels,
 )
 from app.schemas.limits import LimitsCreate, LimitsPublic, limits_public
 from app.schemas.networks import Alias, ContainerNetwork, NetworkName, PortCreate
 from runtime import ContainerRecord
+from runtime.restarts import restart_count
 from runtime.security import capabilities
 from runtime.spec import (
+    VOLUME_NAME_MAX,
+    VOLUME_NAME_PATTERN,
     Mount,
+    RestartPolicy,
     Status,
 )
 
@@ -74,7 +79,58 @@ class TmpfsMount(BaseModel):
         return Mount("tmpfs", self.target, read_only=self.read_only, size_bytes=self.size_bytes)
 
 
-MountSpec = Annotated[BindMount | TmpfsMount, Field(discriminator="type")]
+class VolumeMount(BaseModel):
+    """A volume (`docker run --volume NAME:DST[:ro]`): named, made on first
+    use if missing, or, without `source`, a new anonymous one (`-v DST`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["volume"]
+    source: Annotated[
+        str | None,
+        Field(
+            pattern=VOLUME_NAME_PATTERN,
+            max_length=VOLUME_NAME_MAX,
+            description="The volume's name; omitted: a new anonymous volume, removed "
+            "with the container when asked (`DELETE /containers/{ref}?volumes=true`).",
+        ),
+    ] = None
+    target: ContainerPath
+    read_only: StrictBool = False
+
+    def to_runtime(self) -> Mount:
+        return Mount("volume", self.target, volume=self.source, read_only=self.read_only)
+
+
+class RestartPolicyCreate(BaseModel):
+    """When the service starts the container again after it exits (docs/reliability.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[
+        Literal["no", "on-failure", "always", "unless-stopped"],
+        Field(
+            description="`on-failure`: after a non-zero exit; `always`: after any exit, "
+            "and when the service starts; `unless-stopped`: as always, unless stopped by "
+            "the user. A stop by the user is never restarted."
+        ),
+    ] = "no"
+    maximum_retry_count: Annotated[
+        int,
+        Field(ge=0, le=1 << 31, description="Restarts at most (`on-failure` only; 0: no cap)."),
+    ] = 0
+
+    @model_validator(mode="after")
+    def _count_for_on_failure(self) -> RestartPolicyCreate:
+        if self.maximum_retry_count and self.name != "on-failure":
+            raise ValueError("maximum_retry_count is only for the on-failure policy")
+        return self
+
+    def to_runtime(self) -> RestartPolicy:
+        return RestartPolicy(self.name, self.maximum_retry_count)
+
+
+MountSpec = Annotated[BindMount | TmpfsMount | VolumeMount, Field(discriminator="type")]
 
 
 class ContainerCreate(BaseModel):
@@ -202,7 +258,7 @@ class ContainerCreate(BaseModel):
         StrictBool, Field(description="Make the root filesystem read-only (no writable layer).")
     ] = False
     mounts: Annotated[
-        list[MountSpec], Field(description="Bind mounts and tmpfs mounts, in order.")
+        list[MountSpec], Field(description="Bind, tmpfs and volume mounts, in order.")
     ] = []
     network: Annotated[
         NetworkName,
@@ -219,6 +275,23 @@ class ContainerCreate(BaseModel):
         list[Alias],
         Field(max_length=64, description="Extra names it answers to on its user network."),
     ] = []
+    volumes_from: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^:]+(:(ro|rw))?$")]],
+        Field(
+            description="Containers whose volume and bind mounts this one mounts too "
+            "(`ref[:ro|rw]`, Docker's `--volumes-from`)."
+        ),
+    ] = []
+    init: Annotated[
+        StrictBool,
+        Field(
+            description="Run the command under tini as PID 1, which forwards signals "
+            "and reaps zombies (`docker run --init`)."
+        ),
+    ] = False
+    restart_policy: Annotated[
+        RestartPolicyCreate | None, Field(description="Restart after an exit (default `no`).")
+    ] = None
 
     @field_validator("command", "entrypoint")
     @classmethod
@@ -270,10 +343,27 @@ class ContainerCreate(BaseModel):
     @field_validator("labels")
     @classmethod
     def _label_keys(cls, labels: dict[str, str]) -> dict[str, str]:
-        for key, value in labels.items():
-            if not key or "\0" in key or "\0" in value:
-                raise ValueError(f"invalid label {key!r}: empty, or has a NUL byte")
-        return labels
+        return check_labels(labels)
+
+
+class MountPublic(BaseModel):
+    """A mount as the container got it: a volume's `source` is its data directory."""
+
+    type: str
+    source: str | None
+    target: str
+    read_only: bool
+    volume: Annotated[str | None, Field(description="The volume's name (type `volume`).")] = None
+
+    @classmethod
+    def from_mount(cls, mount: Mount) -> MountPublic:
+        return cls(
+            type=mount.type,
+            source=mount.source,
+            target=mount.target,
+            read_only=mount.read_only,
+            volume=mount.volume,
+        )
 
 
 RESULT_FIELDS = (
@@ -317,6 +407,12 @@ class ContainerPublic(BaseModel):
     network: Annotated[
         ContainerNetwork, Field(description="Its network, with the assigned address and ports.")
     ]
+    mounts: Annotated[list[MountPublic], Field(description="Its mounts, in order.")] = []
+    init: Annotated[bool, Field(description="Its command runs under tini.")] = False
+    restart_policy: RestartPolicyCreate = RestartPolicyCreate()
+    restart_count: Annotated[
+        int, Field(description="How many times its restart policy started it again.")
+    ] = 0
     oom_killed: Annotated[
         bool | None,
         Field(
@@ -366,6 +462,13 @@ class ContainerPublic(BaseModel):
             finished_at=record.finished_at,  # type: ignore[arg-type]
             limits=limits_public(spec.limits),
             network=ContainerNetwork.from_attachment(spec.network),
+            mounts=[MountPublic.from_mount(m) for m in spec.mounts],
+            init=spec.init,
+            restart_policy=RestartPolicyCreate(
+                name=spec.restart_policy.name,  # type: ignore[arg-type]
+                maximum_retry_count=spec.restart_policy.maximum_retry_count,
+            ),
+            restart_count=restart_count(record),
             **{k: record.results.get(k) for k in RESULT_FIELDS},
             paused=record.status == Status.running and bool(record.results.get("paused")),
         )

@@ -134,3 +134,11 @@ ContainerPath = Annotated[
         json_schema_extra={"pattern": CONTAINER_PATH},
     ),
 ]
+
+
+def check_labels(labels: dict[str, str]) -> dict[str, str]:
+    """Label keys are not empty; neither keys nor values hold NUL bytes."""
+    for key, value in labels.items():
+        if not key or "\0" in key or "\0" in value:
+            raise ValueError(f"invalid label {key!r}: empty, or has a NUL byte")
+    return labels

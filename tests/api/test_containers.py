@@ -66,6 +66,10 @@ def fake() -> FakeRuntime:
 
 PUBLIC_KEYS = {
     "id",
+    "mounts",
+    "init",
+    "restart_policy",
+    "restart_count",
     "name",
     "status",
     "command",
@@ -368,9 +372,11 @@ def test_delete(client: TestClient, fake: FakeRuntime) -> None:
     assert response.content == b""
     client.delete("/containers/web", params={"force": "true"})
     assert fake.calls == [
-        ("remove", ("web",), {"force": False}),
-        ("remove", ("web",), {"force": True}),
+        ("remove", ("web",), {"force": False, "volumes": False}),
+        ("remove", ("web",), {"force": True, "volumes": False}),
     ]
+    client.delete("/containers/web", params={"volumes": "true"})
+    assert fake.calls[-1] == ("remove", ("web",), {"force": False, "volumes": True})
 
 
 # -- logs -----------------------------------------------------------------------------

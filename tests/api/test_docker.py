@@ -11,18 +11,20 @@ import base64
 import dataclasses
 import json
 import struct
+import threading
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
 
+from app.docker import containers
 from runtime import ContainerRecord, InvalidState, NameInUse, NotFound
 from runtime.images import Image
 from runtime.images.oci import ImageConfig
 from runtime.images.pull import PullProgress
 from runtime.images.registry import Credentials
-from runtime.spec import ContainerSpec, Limits
+from runtime.spec import ContainerSpec, Limits, Status
 from tests.fakes.runtime import FakeRuntime
 
 PULLED_ID = "sha256:" + "ab" * 32
@@ -152,6 +154,7 @@ def test_errors_have_dockers_shape_and_headers(client: TestClient) -> None:
 def test_unprefixed_paths_both_apis_have_stay_native(client: TestClient, fake: FakeRuntime) -> None:
     native = client.post(f"/containers/{ID}/kill")
     assert native.status_code == 200 and native.json()["id"] == ID  # the native shape
+    fake.exit.set_result(make_record("exited"))  # what the SIGKILL does
     docker = client.post(f"/v1.47/containers/{ID}/kill")
     assert (docker.status_code, docker.content) == (204, b"")
     assert "api-version" not in native.headers
@@ -244,7 +247,11 @@ def test_limits_out_of_range_are_400s(client: TestClient, fake: FakeRuntime) -> 
         # PortBindings and ExposedPorts are mapped now (tests/api/test_docker_networks.py).
         ({"HostConfig": {"Dns": ["192.0.2.53"]}}, "HostConfig.Dns"),
         ({"HostConfig": {"ExtraHosts": ["db:192.0.2.1"]}}, "HostConfig.ExtraHosts"),
-        ({"HostConfig": {"RestartPolicy": {"Name": "always"}}}, "HostConfig.RestartPolicy"),
+        ({"HostConfig": {"RestartPolicy": {"Name": "sometimes"}}}, "restart_policy.name"),
+        (
+            {"HostConfig": {"RestartPolicy": {"Name": "always", "MaximumRetryCount": 3}}},
+            "restart policy 'always'",
+        ),
         ({"Healthcheck": {"Test": ["CMD", "true"]}}, "Healthcheck"),
         ({"HostConfig": {"SecurityOpt": ["apparmor=x"]}}, "SecurityOpt"),
     ],
@@ -369,10 +376,27 @@ def test_stop_kill_remove(client: TestClient, fake: FakeRuntime) -> None:
     assert fake.commands() == [
         ("stop", (ID, 3.0), {"only_running": True}),
         ("kill", (ID, "SIGTERM"), {}),
-        ("remove", (ID,), {"force": True}),
+        ("remove", (ID,), {"force": True, "volumes": True}),
     ]
     fake.record = make_record("exited")
     assert client.post(f"/v1.47/containers/{ID}/stop").status_code == 304
+
+
+def test_a_sigkill_answers_once_the_exit_is_recorded(client: TestClient, fake: FakeRuntime) -> None:
+    threading.Timer(0.2, fake.exit.set_result, [make_record("exited")]).start()
+    assert client.post(f"/v1.47/containers/{ID}/kill").status_code == 204
+    assert fake.exit.done()  # docker-py inspects right after and wants it exited
+    assert fake.ops(reads=False) == ["kill", "exit_future"]
+
+
+def test_other_signals_and_a_slow_death_do_not_hold_the_kill(
+    client: TestClient, fake: FakeRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert client.post(f"/v1.47/containers/{ID}/kill?signal=SIGUSR1").status_code == 204
+    assert fake.ops(reads=False) == ["kill"]
+    monkeypatch.setattr(containers, "KILL_WAIT", 0.05)
+    assert client.post(f"/v1.47/containers/{ID}/kill?signal=KILL").status_code == 204
+    assert not fake.exit.done()
 
 
 def test_kill_of_a_stopped_container_is_a_409(client: TestClient, fake: FakeRuntime) -> None:
@@ -416,6 +440,29 @@ def test_logs_are_framed_without_a_tty(client: TestClient, fake: FakeRuntime) ->
     )
     [(_, args, kwargs)] = fake.commands()
     assert args == (ID, ["stdout", "stderr"]) and kwargs["tail"] == 5
+
+
+def test_logs_send_a_frame_per_line(client: TestClient, fake: FakeRuntime) -> None:
+    """docker-py's logs(stream=True) yields a frame at a time; clients expect lines."""
+    fake.chunks = [("stdout", b"hello\nworld\npartial")]
+    got = client.get(f"/v1.47/containers/{ID}/logs?stdout=1")
+    assert got.content == b"".join(
+        struct.pack(">BxxxL", 1, len(line)) + line for line in (b"hello\n", b"world\n", b"partial")
+    )
+
+
+def test_swarm_answers_as_an_engine_outside_a_swarm(client: TestClient) -> None:
+    """503 for inspect and leave (docker-py's leave_swarm(force=True) counts it as
+    done), 501 for init and join."""
+    for method, path, status in [
+        ("GET", "/swarm", 503),
+        ("POST", "/swarm/leave?force=True", 503),
+        ("POST", "/swarm/init", 501),
+        ("POST", "/swarm/join", 501),
+    ]:
+        got = client.request(method, f"/v1.47{path}")
+        assert got.status_code == status and got.json()["message"], path
+    assert "not part of a swarm" in client.post("/v1.47/swarm/leave").json()["message"]
 
 
 def test_logs_bad_options_are_400s(client: TestClient, fake: FakeRuntime) -> None:
@@ -571,6 +618,23 @@ def test_exec_start_detached_starts_the_recorded_exec_once(
     assert missing.json() == {"message": "No such exec instance: nope"}
 
 
+@pytest.mark.parametrize(
+    ("exit_code", "error", "shown"),
+    [(127, "exec: 'nope': not found", 126), (125, "chdir /x: ENOENT", 126), (127, None, 127)],
+)
+def test_an_exec_that_could_not_start_ends_with_126(
+    client: TestClient, fake: FakeRuntime, exit_code: int, error: str | None, shown: int
+) -> None:
+    """Docker's exit code for an exec its runtime failed to start; a command's
+    own 127 (error unset) stays as it is."""
+    body = {"Cmd": ["nope"], "AttachStdout": True}
+    exec_id = client.post(f"/v1.47/containers/{ID}/exec", json=body).json()["Id"]
+    fake.execs[exec_id] = dataclasses.replace(
+        fake.execs[exec_id], status=Status.exited, exit_code=exit_code, error=error
+    )
+    assert client.get(f"/v1.47/exec/{exec_id}/json").json()["ExitCode"] == shown
+
+
 def test_exec_start_answers_101_before_the_process_starts(
     client: TestClient, fake: FakeRuntime
 ) -> None:
@@ -630,3 +694,16 @@ def test_stats_of_a_stopped_container_is_a_409(client: TestClient, fake: FakeRun
     fake.errors["stats"] = InvalidState("container is not running")
     got = client.get(f"/v1.47/containers/{ID}/stats?stream=0")
     assert got.status_code == 409
+
+
+def test_detach_keys_are_checked_where_they_are_given(client: TestClient) -> None:
+    """Attach's ``detachKeys`` and the exec's (docker-py: ``detachKeys`` in the body)."""
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        with client.websocket_connect(f"/v1.47/containers/{ID}/attach?stdin=1&detachKeys=ctrl-1"):
+            pass
+    assert denied.value.status_code == 400 and "ctrl-1" in denied.value.json()["message"]
+    url = f"/v1.47/containers/{ID}/exec"
+    for key in ("DetachKeys", "detachKeys"):
+        assert client.post(url, json={"Cmd": ["sh"], key: "ctrl-x"}).status_code == 201
+        bad = client.post(url, json={"Cmd": ["sh"], key: "ctrl-"})
+        assert bad.status_code == 400 and "detach keys" in bad.json()["message"]

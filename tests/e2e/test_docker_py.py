@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import docker
 import pytest
 from docker.errors import ContainerError, NotFound
+from websockets.sync.client import connect
 
 from runtime.timeutil import parse_ns
 from tests.e2e.conftest import Service
@@ -111,5 +113,139 @@ def test_logs_with_timestamps_and_since(sdk: docker.DockerClient) -> None:
         assert container.logs(until=middle) == b"a\n"
         # An int since (docker-py truncates datetimes to whole seconds too).
         assert container.logs(since=int(a_ns // 10**9)) == b"a\nb\n"
+    finally:
+        container.remove(force=True)
+
+
+def test_run_streams_the_output_a_line_at_a_time(sdk: docker.DockerClient) -> None:
+    out = sdk.containers.run(IMAGE, ["sh", "-c", "echo hello && echo world"], stream=True)
+    assert list(out) == [b"hello\n", b"world\n"]
+
+
+def test_kill_answers_once_the_container_has_exited(sdk: docker.DockerClient) -> None:
+    container = sdk.containers.run(IMAGE, "sleep 300", detach=True)
+    try:
+        container.kill()
+        container.reload()  # at once: the kill's answer waited for the exit
+        assert container.status == "exited"
+        assert container.attrs["State"]["ExitCode"] == 137
+    finally:
+        container.remove(force=True)
+
+
+def test_leave_swarm_outside_a_swarm(sdk: docker.DockerClient) -> None:
+    assert sdk.api.leave_swarm(force=True) is True
+    with pytest.raises(docker.errors.APIError) as caught:
+        sdk.swarm.reload()
+    assert caught.value.status_code == 503
+
+
+def test_exec_start_frames_unless_the_start_says_tty(sdk: docker.DockerClient) -> None:
+    """The start's Tty decides the framing, as in Docker: docker-py's exec_start
+    of an exec created with a TTY parses frames unless it is told tty=True."""
+    container = sdk.containers.run(IMAGE, "sleep 300", detach=True)
+    try:
+        created = sdk.api.exec_create(container.id, ["echo", "hi"], tty=True)
+        assert sdk.api.exec_start(created) == b"hi\r\n"
+        created = sdk.api.exec_create(container.id, ["echo", "hi"], tty=True)
+        assert sdk.api.exec_start(created, tty=True) == b"hi\r\n"
+        out = sdk.api.exec_create(container.id, ["sh", "-c", "echo o; echo e >&2"], tty=True)
+        assert sdk.api.exec_start(out, demux=True) == (b"o\r\ne\r\n", None)
+    finally:
+        container.remove(force=True)
+
+
+def test_exec_of_a_missing_command_ends_with_126(sdk: docker.DockerClient) -> None:
+    container = sdk.containers.run(IMAGE, "sleep 300", detach=True)
+    try:
+        assert container.exec_run("no-such-command")[0] == 126
+        assert container.exec_run(["sh", "-c", "exit 127"])[0] == 127  # its own
+    finally:
+        container.remove(force=True)
+
+
+def _closed_after(sock: Any, keys: bytes) -> bytes:
+    """Send ``keys`` then read to the end (the server closes): what it sent before."""
+    raw = getattr(sock, "_sock", sock)
+    try:
+        raw.settimeout(20)
+        raw.sendall(keys)
+        seen = b""
+        while chunk := raw.recv(4096):
+            seen += chunk
+        return seen
+    finally:
+        raw.close()
+        sock.close()
+
+
+def test_detach_keys_end_an_attach_and_the_container_runs_on(sdk: docker.DockerClient) -> None:
+    container = sdk.containers.run(IMAGE, "cat", detach=True, stdin_open=True, tty=True)
+    try:
+        sock = sdk.api.attach_socket(container.id, {"stdin": 1, "stream": 1, "stdout": 1})
+        raw = sock._sock
+        raw.settimeout(20)
+        raw.sendall(b"hi\n")
+        seen = b""
+        while b"hi" not in seen:  # cat on the terminal: the session works
+            chunk = raw.recv(4096)
+            assert chunk, seen
+            seen += chunk
+        _closed_after(sock, b"\x10\x11")
+        container.reload()
+        assert container.status == "running"
+        other = sdk.api.attach_socket(
+            container.id, {"stdin": 1, "stream": 1, "detachKeys": "ctrl-x,ctrl-y"}
+        )
+        # Stdin only, no output asked for: the session waits for the client,
+        # across writes (a closed one would refuse the second: EPIPE).
+        other._sock.sendall(b"\x18")
+        time.sleep(0.5)
+        assert _closed_after(other, b"\x19") == b""
+    finally:
+        container.remove(force=True)
+
+
+def test_detach_keys_end_an_exec_session(sdk: docker.DockerClient) -> None:
+    container = sdk.containers.run(IMAGE, "sleep 300", detach=True)
+    try:
+        created = sdk.api.exec_create(container.id, "cat", stdin=True, tty=True)
+        sock = sdk.api.exec_start(created, tty=True, socket=True)
+        _closed_after(sock, b"\x10\x11")
+        assert sdk.api.exec_inspect(created["Id"])["Running"] is True
+    finally:
+        container.remove(force=True)
+
+
+def test_attach_over_a_websocket(sdk: docker.DockerClient, service: Service) -> None:
+    """``/containers/{id}/attach/ws``: binary messages, never framed, stdin from
+    the client's messages (what docker-py's ``attach_socket(ws=True)`` opens)."""
+    container = sdk.containers.create(IMAGE, "cat", stdin_open=True)
+    url = (
+        f"ws://127.0.0.1:{service.port}/v1.47/containers/{container.id}/attach/ws"
+        "?stdin=1&stdout=1&stream=1&logs=1"
+    )
+    try:
+        with connect(url, open_timeout=20) as ws:
+            container.start()
+            ws.send(b"over the socket\n")
+            assert ws.recv(timeout=20) == b"over the socket\n"
+    finally:
+        container.remove(force=True)
+
+
+def test_a_stdin_only_attach_lasts_until_the_client_detaches(sdk: docker.DockerClient) -> None:
+    """No output asked for: the session stays open for the client's keys (it
+    used to close at once, so the client's second write met a reset)."""
+    container = sdk.containers.run(IMAGE, "cat", detach=True, stdin_open=True, tty=True)
+    try:
+        sock = sdk.api.attach_socket(container.id, {"stdin": True, "stream": True})
+        raw = sock._sock
+        for key in (b"\x10", b"\x11"):
+            raw.sendall(key)
+            time.sleep(0.5)
+        container.reload()
+        assert container.status == "running"
+        assert _closed_after(sock, b"after\n") == b""
     finally:
         container.remove(force=True)

@@ -79,7 +79,12 @@ def test_a_tmpfs_has_its_size(client: httpx.Client) -> None:
             ["mounts", 0, "bind", "source"],
             "absolute",
         ),
-        ({"type": "volume", "target": "/d"}, ["mounts", 0], "tag"),
+        ({"type": "npipe", "target": "/d"}, ["mounts", 0], "tag"),
+        (
+            {"type": "volume", "target": "/d", "source": "a b"},
+            ["mounts", 0, "volume", "source"],
+            "pattern",
+        ),
         (
             {"type": "tmpfs", "target": "/d", "source": "/x"},
             ["mounts", 0, "tmpfs", "source"],

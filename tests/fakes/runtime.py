@@ -62,6 +62,7 @@ from runtime.lifecycle import Top
 from runtime.records import NetworkRecord
 from runtime.signals import parse_signal
 from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Limits, Status
+from runtime.volumes import VolumeStore
 
 if TYPE_CHECKING:
     from runtime.api import ImageImport, RuntimeApi
@@ -153,6 +154,8 @@ class FakeRuntime:
     #: only a real ``Runtime``, and ``GET /events`` is tested end to end
     #: (tests/e2e/test_events.py).
     events: EventLog
+    #: Declared, set by the tests that need it: a real store over a tmp dir.
+    volumes: VolumeStore
 
     def __init__(
         self,
@@ -435,7 +438,7 @@ class FakeRuntime:
         raise NotImplementedError("the API does not open pidfds")
 
     @recorded
-    def remove(self, ref: str, force: bool = False) -> None:
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         pass
 
     # -- waiting --------------------------------------------------------

@@ -140,9 +140,21 @@ def test_binds_mounts_and_tmpfs_become_native_mounts() -> None:
 @pytest.mark.parametrize(
     "host",
     [
-        {"Binds": ["myvolume:/data"]},
+        {"Binds": ["myvolume:/data:z"]},
         {"Binds": ["/a:/b:z"]},
-        {"Mounts": [{"Type": "volume", "Source": "v", "Target": "/v"}]},
+        {"Binds": ["/a:/b:nocopy"]},
+        {"Binds": ["/data"]},
+        {
+            "Mounts": [
+                {
+                    "Type": "volume",
+                    "Source": "v",
+                    "Target": "/v",
+                    "VolumeOptions": {"DriverConfig": {"Name": "nfs"}},
+                }
+            ]
+        },
+        {"Mounts": [{"Type": "npipe", "Source": "v", "Target": "/v"}]},
         {
             "Mounts": [
                 {
@@ -160,3 +172,50 @@ def test_binds_mounts_and_tmpfs_become_native_mounts() -> None:
 def test_mounts_we_do_not_implement_are_refused(host: dict[str, object]) -> None:
     with pytest.raises(DockerError):
         models.mounts(models.DockerHostConfig(**host))  # type: ignore[arg-type]
+
+
+def test_volumes_become_native_volume_mounts() -> None:
+    host = models.DockerHostConfig(
+        Binds=["myvolume:/data", "ro-vol:/ro:ro", "/srv:/srv"],
+        Mounts=[
+            {"Type": "volume", "Source": "v", "Target": "/v", "VolumeOptions": {"NoCopy": True}},
+            {"Type": "volume", "Target": "/anon"},
+        ],
+    )
+    # docker-py sends the bind's target in Volumes too: it stays a bind.
+    volumes: dict[str, object] = {"/srv": {}, "/cache": {}}
+    assert models.mounts(host, volumes) == [
+        {"type": "volume", "source": "myvolume", "target": "/data", "read_only": False},
+        {"type": "volume", "source": "ro-vol", "target": "/ro", "read_only": True},
+        {"type": "bind", "source": "/srv", "target": "/srv", "read_only": False},
+        {"type": "volume", "source": "v", "target": "/v", "read_only": False},
+        {"type": "volume", "source": None, "target": "/anon", "read_only": False},
+        {"type": "volume", "target": "/cache", "read_only": False},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("policy", "native"),
+    [
+        (None, {"name": "no", "maximum_retry_count": 0}),
+        ({"Name": "", "MaximumRetryCount": 0}, {"name": "no", "maximum_retry_count": 0}),
+        (
+            {"Name": "on-failure", "MaximumRetryCount": 2},
+            {"name": "on-failure", "maximum_retry_count": 2},
+        ),
+        ({"Name": "always"}, {"name": "always", "maximum_retry_count": 0}),
+    ],
+)
+def test_restart_policies_map_onto_the_native_one(
+    policy: dict[str, object] | None, native: dict[str, object]
+) -> None:
+    assert models.restart_policy(models.DockerHostConfig(RestartPolicy=policy)) == native
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [{"Name": "always", "MaximumRetryCount": 3}, {"Name": "no", "Other": 1}],
+)
+def test_bad_restart_policies_are_refused(policy: dict[str, object]) -> None:
+    with pytest.raises(DockerError):
+        models.restart_policy(models.DockerHostConfig(RestartPolicy=policy))

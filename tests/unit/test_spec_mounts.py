@@ -34,7 +34,11 @@ def test_defaults_are_the_host_image_and_no_plan() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"type": "volume", "target": "/d"}, "mount type must be one of bind, tmpfs"),
+        ({"type": "npipe", "target": "/d"}, "mount type must be one of bind, tmpfs, volume"),
+        ({"type": "volume", "target": "/d", "volume": "-x"}, "invalid volume name"),
+        ({"type": "volume", "target": "/d", "source": "rel"}, "absolute path"),
+        ({"type": "volume", "target": "/d", "size_bytes": 1}, "for tmpfs"),
+        ({"type": "bind", "target": "/d", "source": "/s", "volume": "v"}, "only a volume"),
         ({"type": "tmpfs", "target": "d"}, "target must be an absolute path"),
         ({"type": "tmpfs", "target": "/a/../b"}, "target must not contain '..'"),
         ({"type": "tmpfs", "target": "//"}, "target must not be /"),

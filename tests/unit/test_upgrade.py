@@ -24,7 +24,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from app.upgrade import TcpUpgradeProtocol
+from app.upgrade import BODY, TcpUpgradeProtocol
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,6 +51,8 @@ async def echo(ws: WebSocket) -> None:
         await ws.send_denial_response(JSONResponse({"message": "no such thing"}, 404))
         return
     await ws.accept(headers=[(b"content-type", b"application/vnd.docker.raw-stream")])
+    if ws.query_params.get("body"):
+        await ws.send_bytes(b"body=" + ws.scope["extensions"][BODY] + b";")
     while True:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
@@ -144,19 +146,21 @@ def test_plain_requests_are_untouched(server: int) -> None:
 
 
 def test_an_upgrade_request_with_a_body_in_two_pieces(server: int) -> None:
-    """Docker's exec start is an upgrade with a JSON body; it may come late."""
+    """Docker's exec start is an upgrade with a JSON body; it may come late, and
+    it reaches the handler (its ``Tty`` decides the framing)."""
     body = b'{"Detach": false, "Tty": false}'
     with socket.create_connection(("127.0.0.1", server), timeout=10) as conn:
         conn.sendall(
-            b"POST /attach HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
-            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:5]
+            b"POST /attach?body=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+            b"Upgrade: tcp\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body[:5]
         )
         time.sleep(0.1)
         conn.sendall(body[5:])
         head, rest = read_head(conn)
         assert head.startswith(b"HTTP/1.1 101 ")
         conn.sendall(b"x")
-        while rest != b"X":
+        while rest != b"body=" + body + b";X":
             rest += conn.recv(65536)
         conn.shutdown(socket.SHUT_WR)
         assert read_all(conn) == b"after-eof"

@@ -1,0 +1,63 @@
+"""runtime/restarts.py: the policy's decision and Docker's back-off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from runtime.records import ContainerRecord
+from runtime.restarts import FIRST_DELAY, MAX_DELAY, next_delay, should_restart
+from runtime.spec import ContainerSpec, RestartPolicy, Status
+
+T0 = "2026-01-01T00:00:00Z"
+
+
+def record(policy: RestartPolicy, **fields: Any) -> ContainerRecord:
+    spec = ContainerSpec(command=("true",), hostname="h", restart_policy=policy)
+    values: dict[str, Any] = {"status": Status.exited, "exit_code": 1, **fields}
+    return ContainerRecord(id="a" * 64, name="c", spec=spec, created_at=T0, **values)
+
+
+@pytest.mark.parametrize(
+    ("policy", "fields", "expected"),
+    [
+        (RestartPolicy("no"), {}, False),
+        (RestartPolicy("on-failure"), {"exit_code": 0}, False),
+        (RestartPolicy("on-failure"), {"exit_code": 2}, True),
+        (RestartPolicy("on-failure", 2), {"results": {"restart_count": 1}}, True),
+        (RestartPolicy("on-failure", 2), {"results": {"restart_count": 2}}, False),
+        (RestartPolicy("on-failure"), {"exit_code": None, "error": "lost"}, True),
+        (RestartPolicy("always"), {"exit_code": 0}, True),
+        (RestartPolicy("unless-stopped"), {"exit_code": 0}, True),
+        (RestartPolicy("always"), {"status": Status.running}, False),
+        (RestartPolicy("always"), {"results": {"stopped_by_user": True}}, False),
+    ],
+)
+def test_should_restart(policy: RestartPolicy, fields: dict[str, Any], expected: bool) -> None:
+    assert should_restart(record(policy, **fields)) is expected
+
+
+def test_at_service_start_always_comes_back_after_a_user_stop_unless_stopped_not() -> None:
+    stopped = {"results": {"stopped_by_user": True}}
+    assert should_restart(record(RestartPolicy("always"), **stopped), at_start=True)
+    assert not should_restart(record(RestartPolicy("unless-stopped"), **stopped), at_start=True)
+
+
+def test_back_off_doubles_after_short_runs_and_resets_after_long_ones() -> None:
+    always = RestartPolicy("always")
+    short = {"started_at": T0, "finished_at": "2026-01-01T00:00:01Z"}
+    assert next_delay(record(always, **short)) == FIRST_DELAY
+    assert next_delay(record(always, results={"restart_delay": 0.4}, **short)) == 0.8
+    assert next_delay(record(always, results={"restart_delay": 50}, **short)) == MAX_DELAY
+    long = {"started_at": T0, "finished_at": "2026-01-01T00:00:10Z"}
+    assert next_delay(record(always, results={"restart_delay": 6.4}, **long)) == FIRST_DELAY
+
+
+def test_policy_rules() -> None:
+    with pytest.raises(ValueError, match="restart_policy.name"):
+        RestartPolicy("sometimes")
+    with pytest.raises(ValueError, match="only for the on-failure"):
+        RestartPolicy("always", 3)
+    with pytest.raises(ValueError, match="negative"):
+        RestartPolicy("on-failure", -1)
