@@ -16,8 +16,8 @@ In order, for each HTTP request:
 2. the body size: a ``Content-Length`` above the cap is ``413`` before
    anything is read; a chunked body is counted while it streams in, and the
    request fails with ``413`` as soon as it passes the cap, so the service
-   never holds more than the cap (image uploads under ``/images`` have a
-   cap of their own);
+   never holds more than the cap (image uploads under ``/images`` and
+   archives put into a container have a cap of their own);
 3. the body time: a client that takes longer than ``body_timeout`` seconds
    to send its body gets ``408`` (a slow sender cannot hold a worker).
 
@@ -57,7 +57,8 @@ OPEN_PREFIX = "/ui"
 WS_PROTOCOL = "mydocker"
 WS_TOKEN_PROTOCOL = "mydocker.token."
 #: Image uploads (ours and Docker's, with or without its /v1.xx prefix).
-UPLOAD_PATH = re.compile(r"^(/v[0-9.]+)?/images(/|$)")
+#: Image uploads and archives put into a container (docker cp) take the upload cap.
+UPLOAD_PATH = re.compile(r"^(/v[0-9.]+)?/(images(/|$)|containers/[^/]+/archive$)")
 
 
 class BodyTooLarge(HTTPException):

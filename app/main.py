@@ -16,7 +16,7 @@ from app.config import Settings
 from app.docker import DockerDispatch, create_docker_app
 from app.metrics import HttpMetrics, Metrics, RouteNote
 from app.metrics import router as metrics_router
-from app.routes import containers, events, execs, images, networks, volumes
+from app.routes import archive, containers, events, execs, images, lifecycle, networks, volumes
 from app.tracing import Tracing
 from runtime import Runtime
 from runtime.api import RuntimeApi
@@ -57,6 +57,8 @@ def _install_routes(app: FastAPI) -> None:
     docs.install(app)
     ui.install(app)
     app.include_router(containers.router)
+    app.include_router(lifecycle.router)
+    app.include_router(archive.router)
     app.include_router(execs.router)
     app.include_router(images.router)
     app.include_router(networks.router)

@@ -47,10 +47,7 @@ class Bars:
         text = f"{layer}: {status}"
         if status == "Downloading" and total:
             elapsed = max(time.monotonic() - self.started[layer], 1e-3)
-            text += (
-                f" {_size(current)}/{_size(total)}"
-                f" ({_size(int(current / elapsed))}/s)"
-            )
+            text += f" {_size(current)}/{_size(total)} ({_size(int(current / elapsed))}/s)"
         elif status == "Already exists":
             text = f"{layer}: Already exists (cached)"
         self.lines[layer] = text

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from cli import attach, images, network, output, volumes
+from cli import attach, files, images, network, output, verbs, volumes
 from cli.client import DEFAULT_HOST, Api, ServiceError, Unreachable, token_from_env
 
 EXIT_REFUSED = 125
@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import a root filesystem tarball as an image")
     imp.add_argument("name")
     imp.add_argument("file", help="a tar or tar.gz file, or - for stdin")
+    verbs.add_parsers(sub)
     network.add_parsers(sub)
     images.add_parsers(sub)
     volumes.add_parser(sub)
@@ -574,6 +575,7 @@ COMMANDS: dict[str, Callable[[Api, argparse.Namespace], int]] = {
     "port": network.cmd_port,
     **images.COMMANDS,
     "volume": volumes.cmd_volume,
+    **verbs.COMMANDS,
 }
 
 
@@ -595,7 +597,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_REFUSED if args.action in ("run", "exec") else EXIT_ERROR
     try:
         return COMMANDS[args.action](api, args)
-    except (UsageError, volumes.UsageError) as err:
+    except (UsageError, files.UsageError, volumes.UsageError) as err:
         _error(str(err))
         return EXIT_REFUSED if args.action in ("run", "exec") else 2
     except (ServiceError, Unreachable) as err:

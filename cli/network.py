@@ -1,9 +1,9 @@
 """The CLI's networking: ``run --network -p``, ``network create/ls/inspect/rm``, ``port``.
 
-    add_run_options / run_fields   run's --network, -p/--publish, --network-alias
-    parse_publish                  -p [IP:][HOST:]CONTAINER[/udp] -> a native port
-    add_parsers                    the network and port commands
-    cmd_network, cmd_port          what they do
+add_run_options / run_fields   run's --network, -p/--publish, --network-alias
+parse_publish                  -p [IP:][HOST:]CONTAINER[/udp] -> a native port
+add_parsers                    the network and port commands
+cmd_network, cmd_port          what they do
 """
 
 from __future__ import annotations
@@ -43,9 +43,7 @@ def parse_publish(text: str) -> dict[str, Any]:
 
 
 def add_run_options(run: argparse.ArgumentParser) -> None:
-    run.add_argument(
-        "--network", help="none (default: only lo), bridge, host, or a network's name"
-    )
+    run.add_argument("--network", help="none (default: only lo), bridge, host, or a network's name")
     run.add_argument(
         "-p",
         "--publish",

@@ -48,8 +48,13 @@ def image_rows(images: list[dict[str, Any]]) -> list[tuple[str, ...]]:
         image_id = (i.get("id") or "").removeprefix("sha256:")[:12]
         for name in i.get("tags") or [i.get("name")]:
             rows.append(
-                (str(name), digest, image_id, ago(i.get("created_at")),
-                 "yes" if i.get("builtin") else "")
+                (
+                    str(name),
+                    digest,
+                    image_id,
+                    ago(i.get("created_at")),
+                    "yes" if i.get("builtin") else "",
+                )
             )
     return rows
 

@@ -13,7 +13,11 @@ holds both to it:
       paths                 container_dir, log_path, exec_dir, exec_log_path, pidfile_path
       containers            create, start_container, get, list, stats, kill, kill_many,
                             stop, open_pidfd, remove
-      waiting               exit_future, removal_future, wait, waiter_count
+      lifecycle verbs       restart, rename, pause, unpause, update, top
+      files                 archive_stat, archive_read, archive_extract, changes, export,
+                            commit
+      waiting               exit_future, removal_future, next_exit_future, wait,
+                            waiter_count
       output                logs, log_lines, log_chunks
       images                list_images, get_image, image_users, delete_image, begin_import,
                             pull_image, tag_image, prune_images, save_images, begin_load,
@@ -38,9 +42,11 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from runtime.archive import PathStat
+    from runtime.changes import Change
     from runtime.events import EventLog
     from runtime.health import Health
     from runtime.images import Image
@@ -49,11 +55,12 @@ if TYPE_CHECKING:
     from runtime.imaging import RemoteImage, Removal
     from runtime.interactive import AttachTarget
     from runtime.launcher.messages import PoolReply
+    from runtime.lifecycle import Top
     from runtime.records import ContainerRecord, ExecRecord, NetworkRecord
     from runtime.runtime import Runtime
     from runtime.selection import Selector
     from runtime.signalling import KillResult
-    from runtime.spec import CreateRequest, ExecRequest
+    from runtime.spec import CreateRequest, ExecRequest, Limits
     from runtime.volumes import VolumeStore
 
 
@@ -140,10 +147,45 @@ class RuntimeApi(Protocol):
 
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None: ...
 
+    # -- lifecycle verbs --------------------------------------------------
+    def restart(self, ref: str, timeout: float | None = None) -> ContainerRecord: ...
+
+    def rename(self, ref: str, name: str) -> ContainerRecord: ...
+
+    def pause(self, ref: str) -> ContainerRecord: ...
+
+    def unpause(self, ref: str) -> ContainerRecord: ...
+
+    def update(self, ref: str, limits: Limits) -> ContainerRecord: ...
+
+    def top(self, ref: str, ps_args: str | None = None) -> Top: ...
+
+    # -- files ------------------------------------------------------------
+    def archive_stat(self, ref: str, path: str) -> PathStat: ...
+
+    def archive_read(self, ref: str, path: str) -> tuple[PathStat, Iterator[bytes]]: ...
+
+    def archive_extract(
+        self,
+        ref: str,
+        path: str,
+        fileobj: IO[bytes],
+        no_overwrite_dir_non_dir: bool = False,
+        copy_uid_gid: bool = False,
+    ) -> int: ...
+
+    def changes(self, ref: str) -> builtins.list[Change]: ...
+
+    def export(self, ref: str) -> Iterator[bytes]: ...
+
+    def commit(self, ref: str, name: str, pause: bool = True) -> Image: ...
+
     # -- waiting --------------------------------------------------------
     def exit_future(self, ref: str) -> Future[ContainerRecord]: ...
 
     def removal_future(self, ref: str) -> Future[ContainerRecord]: ...
+
+    def next_exit_future(self, ref: str) -> Future[ContainerRecord]: ...
 
     def wait(self, ref: str, timeout: float | None = None) -> ContainerRecord: ...
 

@@ -140,7 +140,8 @@ class Exits:
         self._ack_then_wake(container_id, record, self._exit_waiters)
         if record is not None and self.on_exit is not None:
             self.on_exit(record)
-        if record is not None and record.spec.auto_remove:
+        # A container stopped by a restart (runtime/lifecycle.py) is not removed.
+        if record is not None and record.spec.auto_remove and not record.results.get("restarting"):
             # Not on this (the launcher reader's) thread: removing files may
             # take a while, and later events must not wait for it.
             threading.Thread(
@@ -253,7 +254,9 @@ class Exits:
             if final is None:
                 raise NotFound("container", ref)
             self.records.delete(container_id)
+            # Removal ends the waits for a next exit that will never come.
             waiters = self._removal_waiters.pop(container_id, [])
+            waiters += self._exit_waiters.pop(container_id, [])
             self._removed[container_id] = final
             while len(self._removed) > REMEMBER_REMOVED:
                 self._removed.popitem(last=False)
@@ -290,6 +293,21 @@ class Exits:
             if removed is not None:  # auto-removed already (by full id only)
                 return _done(removed)
             return self._pending(self.records.resolve(ref), self._exit_waiters)
+
+    def next_exit_future(self, ref: str) -> Future[ContainerRecord]:
+        """A future that completes at the container's next exit, even if it
+        has exited now (it may be started again), or at its removal."""
+        with self.lock:
+            removed = self._removed.get(ref)
+            if removed is not None:
+                return _done(removed)
+            record = self.records.resolve(ref)
+            if self.closing:
+                raise Unavailable("the service is shutting down")
+            future: Future[ContainerRecord] = Future()
+            self._exit_waiters.setdefault(record.id, []).append(future)
+            self._forget_if_cancelled(self._exit_waiters, record.id, future)
+            return future
 
     def exec_exit_future(self, ref: str) -> Future[ExecRecord]:
         """A future that completes with the exec's record once it has exited."""

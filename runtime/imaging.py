@@ -178,8 +178,11 @@ class Imaging:
             image = self.images.get(text)
             layered = self.images.layered.find(image.id or "") if image.id else None
             if layered is None:
-                raise InvalidArgument("names", f"{image.name} is {image.kind}: only pulled "
-                                      "or loaded images can be saved (export a container)")
+                raise InvalidArgument(
+                    "names",
+                    f"{image.name} is {image.kind}: only pulled "
+                    "or loaded images can be saved (export a container)",
+                )
             found.append(layered)
         return archive.save(self.images.layered, found)
 
@@ -259,4 +262,3 @@ def _tag_named(text: str, image: Image) -> Reference | None:
     if ref.digest is not None or ref.familiar() not in image.tags:
         return None
     return ref
-

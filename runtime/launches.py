@@ -2,7 +2,8 @@
 
     create           admit, make the container's dirs, insert its record
                      (created), then ask the launcher to clone it
-    start_container  release a created container (the sync pipe's go byte)
+    start_container  release a created container (the sync pipe's go byte);
+                     an exited one is relaunched
     relaunch         an exited container started again, same id and layer
     record_exec      an exec record (created), not started (Docker's exec create)
     start_exec       a created exec handed to the launcher (once)
@@ -250,9 +251,7 @@ class Launches:
         if record.status == RUNNING:
             raise NotModified(f"container {record.id} is already running")
         if record.status == EXITED:
-            raise InvalidState(
-                f"container {record.id} has exited: mydocker does not restart containers"
-            )
+            return self.relaunch(record.id)
 
         def record_start(reply: protocol.Launched) -> None:
             exec_error = reply.exec_error

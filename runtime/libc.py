@@ -54,6 +54,11 @@ AT_FDCWD = -100
 AT_EMPTY_PATH = 0x1000
 AT_RECURSIVE = 0x8000
 
+# <linux/openat2.h>: how openat2(2) resolves a path.
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
 # x86_64 and aarch64 syscall numbers for calls glibc 2.36 has no wrapper for.
 # The new mount API (open_tree, move_mount, fsopen, fsconfig, fsmount,
 # mount_setattr) sits in the table shared by all architectures since Linux
@@ -64,6 +69,8 @@ _MOUNT_API = {
     "fsopen": 430,
     "fsconfig": 431,
     "fsmount": 432,
+    # openat2(2) (Linux 5.6): in the same shared table.
+    "openat2": 437,
     "mount_setattr": 442,
 }
 _SYSCALLS = {
@@ -212,6 +219,35 @@ def mount_setattr(
             ctypes.c_size_t(ctypes.sizeof(attr)),
         ),
         f"mount_setattr {path or dirfd}",
+    )
+
+
+class _OpenHow(ctypes.Structure):
+    """``struct open_how`` of <linux/openat2.h> (OPEN_HOW_SIZE_VER0, 24 bytes)."""
+
+    _fields_ = [
+        ("flags", ctypes.c_uint64),
+        ("mode", ctypes.c_uint64),
+        ("resolve", ctypes.c_uint64),
+    ]
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2) (Linux 5.6), which glibc 2.36 does not wrap.
+
+    With ``RESOLVE_IN_ROOT`` the path is resolved as if ``dirfd`` were the
+    root: ``..`` stops there and absolute symlinks start there, so nothing
+    outside ``dirfd`` can be reached however the tree's links point."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    return _check(
+        _syscall(
+            "openat2",
+            ctypes.c_int(dirfd),
+            ctypes.c_char_p(os.fsencode(path)),
+            ctypes.byref(how),
+            ctypes.c_size_t(ctypes.sizeof(how)),
+        ),
+        f"openat2 {path}",
     )
 
 

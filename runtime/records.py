@@ -282,10 +282,13 @@ class RecordStore:
             columns = [c for c in _COLUMNS[1:] if c in changes]
             if columns:
                 assignments = ", ".join(f"{c} = ?" for c in columns)
-                db.execute(
-                    f"UPDATE containers SET {assignments} WHERE id = ?",
-                    [*(row[c] for c in columns), container_id],
-                )
+                try:
+                    db.execute(
+                        f"UPDATE containers SET {assignments} WHERE id = ?",
+                        [*(row[c] for c in columns), container_id],
+                    )
+                except sqlite3.IntegrityError as err:  # a rename onto a name in use
+                    raise NameInUse(updated.name) from err
             return updated
 
     def delete(self, container_id: str) -> None:

@@ -1,6 +1,7 @@
 """The events the parts publish, built from their records in one place.
 
-    container_event  create, start, die, kill, stop, destroy: with the
+    container_event  create, start, die, kill, stop, destroy, and the lifecycle
+                     verbs' (runtime/lifecycle.py, runtime/files.py): with the
                      container's ``image`` and its labels as ``label.<key>``
     exec_event       exec_create, exec_start, exec_die: with ``container``
                      and ``container_name``

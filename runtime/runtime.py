@@ -13,6 +13,8 @@ A thin facade: each method hands over to the part that holds its concern.
     signalling.Signaller     kill, kill_many, stop, stop_all
     output.Output            logs of a target, container or exec alike
     interactive.Interactive  attach, input, resize
+    lifecycle.Lifecycle      restart, rename, pause/unpause, update, top
+    files.FileVerbs          (a base class) docker cp, diff, export, commit
     volumes.VolumeStore      named and anonymous volumes (``runtime.volumes``, used by app/)
     restarts.Restarts        restart policies: on each exit (Exits.on_exit), at start
 
@@ -78,6 +80,7 @@ from runtime.admission import Admission
 from runtime.errors import InvalidArgument, InvalidState, NotFound, Unavailable
 from runtime.events import EventLog, EventType, now_event
 from runtime.exits import Exits
+from runtime.files import FileVerbs
 from runtime.health import Health, HealthMonitor
 from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
 from runtime.images.builtin import HOST
@@ -91,6 +94,7 @@ from runtime.launcher.client import LauncherClient
 from runtime.launches import Launches, new_container_id
 from runtime.launchtrace import LaunchObserver
 from runtime.layout import LOG_STREAMS, Layout
+from runtime.lifecycle import Lifecycle, Top
 from runtime.meters import Meter
 from runtime.networks import Networks
 from runtime.output import Output
@@ -133,7 +137,7 @@ class Stores:
     events: EventLog
 
 
-class Runtime:
+class Runtime(FileVerbs):
     def __init__(
         self,
         stores: Stores,
@@ -190,6 +194,7 @@ class Runtime:
         self.restarts = Restarts(records, self.launches.relaunch)
         self.exits.on_exit = self.restarts.on_exit
         self.health = HealthMonitor(self, events)
+        self.lifecycle = Lifecycle(records, self.launches, self.signaller, events)
 
     @classmethod
     def open(
@@ -340,6 +345,8 @@ class Runtime:
         return self._reserve.released()
 
     def stop_all(self, grace: float = 10.0) -> builtins.list[ContainerRecord]:
+        for record in self.records.list(status=RUNNING):
+            self.lifecycle.thaw_for_signal(record.id)  # a frozen one would not die
         return self.signaller.stop_all(grace)
 
     # -- paths ----------------------------------------------------------
@@ -420,6 +427,7 @@ class Runtime:
                 raise InvalidState(
                     f"container {record.id} is {record.status}; stop it first or use force"
                 )
+            self.lifecycle.thaw_for_signal(record.id)
             self.signaller.kill_and_wait(record)
         final, waiters = self.exits.forget(record.id, ref)
         self.events.publish(container_event("destroy", final))
@@ -437,8 +445,29 @@ class Runtime:
         if volumes or final.spec.auto_remove:
             self.volumes.remove_anonymous(final.spec.mounts)
 
+    # -- lifecycle verbs (runtime/lifecycle.py) --------------------------
+    def restart(self, ref: str, timeout: float | None = None) -> ContainerRecord:
+        self.restarts.user_stopped(self.get(ref))  # its policy must not race this start
+        return self.lifecycle.restart(ref, timeout)
+
+    def rename(self, ref: str, name: str) -> ContainerRecord:
+        return self.lifecycle.rename(ref, name)
+
+    def pause(self, ref: str) -> ContainerRecord:
+        return self.lifecycle.pause(ref)
+
+    def unpause(self, ref: str) -> ContainerRecord:
+        return self.lifecycle.unpause(ref)
+
+    def update(self, ref: str, limits: Limits) -> ContainerRecord:
+        return self.lifecycle.update(ref, limits)
+
+    def top(self, ref: str, ps_args: str | None = None) -> Top:
+        return self.lifecycle.top(ref, ps_args)
+
     # -- signals --------------------------------------------------------
     def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
+        self.lifecycle.thaw_for_signal(ref)
         self.restarts.user_stopped(self.get(ref))
         return self.signaller.kill(ref, signal)
 
@@ -450,6 +479,7 @@ class Runtime:
     def stop(
         self, ref: str, timeout: float | None = None, *, only_running: bool = False
     ) -> ContainerRecord:
+        self.lifecycle.thaw_for_signal(ref)
         self.restarts.user_stopped(self.get(ref))
         return self.signaller.stop(ref, timeout, only_running=only_running)
 
@@ -459,6 +489,9 @@ class Runtime:
 
     def removal_future(self, ref: str) -> Future[ContainerRecord]:
         return self.exits.removal_future(ref)
+
+    def next_exit_future(self, ref: str) -> Future[ContainerRecord]:
+        return self.exits.next_exit_future(ref)
 
     def waiter_count(self) -> int:
         return self.exits.waiter_count()
@@ -525,6 +558,7 @@ class Runtime:
         started (Docker's ``exec create``); the record outlives a restart.
         ``request.tty_size`` is not kept: ``start_exec`` takes its own."""
         container = self.launches.running(ref)
+        self.lifecycle.refuse_if_paused(container.id)
         return self.launches.record_exec(container, request.spec)
 
     def check_exec_start(self, ref: str) -> ExecRecord:

@@ -7,8 +7,8 @@
                           /...        -> the native app if one of its routes
                                          matches, else the Docker app if one
                                          of its routes does (/_ping, /version)
-    system, containers, attach, execs, stats, images, networking, volumes, swarm,
-    events   the routes
+    system, containers, lifecycle, archive, attach, execs, stats, images,
+    networking, volumes, swarm, events   the routes
     models (create body), views (inspect/list), streams (framing), params
 
 Unprefixed paths that both APIs have (``/containers/{id}/wait``, ...) stay
@@ -22,12 +22,14 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.docker import (
+    archive,
     attach,
     containers,
     errors,
     events,
     execs,
     images,
+    lifecycle,
     networking,
     stats,
     swarm,
@@ -37,7 +39,20 @@ from app.docker import (
 )
 
 #: The Docker API's routers, in the order their routes are matched.
-ROUTERS = (system, containers, attach, execs, stats, images, networking, volumes, swarm, events)
+ROUTERS = (
+    system,
+    containers,
+    lifecycle,
+    archive,
+    attach,
+    execs,
+    stats,
+    images,
+    networking,
+    volumes,
+    swarm,
+    events,
+)
 
 
 class DockerHeaders:

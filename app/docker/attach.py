@@ -7,7 +7,8 @@ get a plain HTTP error instead of the ``101``.
 Output comes from the container's log files, followed from where they end
 at attach time (``logs=1`` replays them from the start first), framed as
 ``logs`` frames them (raw with a TTY); the stream ends when the container
-has exited and all of its output is sent.
+has exited and all of its output is sent.  An attach to an exited container
+(``docker start -a``) waits for it to be started again first.
 
 With ``stdin=1`` and a container created with ``OpenStdin``, the client's
 bytes go to its stdin (the launcher's pipe, or its pty with ``Tty``).  When
@@ -35,8 +36,12 @@ from app.docker.errors import DockerError
 from app.docker.params import parse_bool
 from runtime import AttachTarget, ContainerRecord, RuntimeFailure
 from runtime.api import RuntimeApi
+from runtime.spec import Status
 
 router = APIRouter(tags=["docker containers"])
+
+#: How often an attach to an exited container looks for its restart.
+RESTART_POLL = 0.05
 
 
 async def _deny(ws: WebSocket, status: int, text: str) -> None:
@@ -93,6 +98,19 @@ class Input:
             gone.set()
         if self.stdin_once:
             await self._forward(self.runtime.close_input)
+
+
+async def until_started_again(
+    runtime: RuntimeApi, record: ContainerRecord, gone: asyncio.Event
+) -> None:
+    """``docker start -a`` attaches to an exited container before it starts
+    it again: hold the stream (its log ends were taken at attach time) until
+    the container runs again, or the client leaves."""
+    while not gone.is_set():
+        current = await run_in_threadpool(runtime.get, record.id)
+        if current.status != Status.exited or current.started_at != record.started_at:
+            return
+        await asyncio.sleep(RESTART_POLL)
 
 
 async def pump(ws: WebSocket, chunks: Iterator[bytes], gone: asyncio.Event) -> None:
@@ -171,6 +189,8 @@ async def _attach(ws: WebSocket, ref: str, runtime: RuntimeApi, hijacked: bool) 
     escape = detach.Escape(sequence) if tty else None
     reader = asyncio.create_task(Input(runtime, target, stdin_once, escape).run(ws, gone))
     try:
+        if stream and record.status == Status.exited:
+            await until_started_again(runtime, record, gone)
         if wanted or not stream:
             await pump(ws, streams.encode(chunks, raw), gone)
         else:

@@ -26,7 +26,7 @@ from app import commands
 from app.deps import RuntimeDep
 from app.docker import images, models, networking, streams, views
 from app.docker.errors import DockerError
-from app.docker.params import DockerBool, parse_filters, parse_time
+from app.docker.params import DockerBool, parse_filters, parse_time, stop_grace
 from runtime import ContainerRecord, RuntimeFailure, timeutil
 from runtime.api import RuntimeApi
 from runtime.signals import parse_signal
@@ -35,7 +35,6 @@ from runtime.spec import Status
 router = APIRouter(tags=["docker containers"])
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
-DEFAULT_STOP_TIMEOUT = 10.0
 #: Seconds a SIGKILL's answer waits for the exit to be recorded.
 KILL_WAIT = 10.0
 
@@ -89,9 +88,8 @@ def _wait_future(runtime: RuntimeApi, ref: str, condition: str) -> Future[Contai
     if condition == "removed":
         return runtime.removal_future(record.id)
     if condition == "next-exit":
-        if record.status == Status.exited:
-            return runtime.removal_future(record.id)  # no restarts: only removal ends it
-        return runtime.exit_future(record.id)
+        # An exited container may be started again (docker start -a waits first).
+        return runtime.next_exit_future(record.id)
     if record.status == Status.running:
         return runtime.exit_future(record.id)
     done: Future[ContainerRecord] = Future()
@@ -149,9 +147,7 @@ def stop_container(
     """The container's stop signal (``StopSignal``, SIGTERM by default), SIGKILL
     after ``t`` seconds (else its ``StopTimeout``, else 10); ``304`` if it is
     not running."""
-    if signal.upper() not in ("", "SIGTERM", "TERM", "15"):
-        raise DockerError(400, "unsupported option: stop signal other than SIGTERM")
-    runtime.stop(ref, None if t is None else float(t), only_running=True)
+    runtime.stop(ref, stop_grace(t, signal), only_running=True)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -190,7 +186,7 @@ def _matches(record: ContainerRecord, filters: dict[str, list[str]]) -> bool:
         elif key == "name":
             ok = any(re.search(v, "/" + record.name) for v in values)
         elif key == "status":
-            ok = record.status in values
+            ok = views.state_name(record) in values
         elif key == "exited":
             ok = record.status == Status.exited and str(record.exit_code) in values
         elif key == "ancestor":

@@ -73,3 +73,15 @@ def parse_filters(raw: str | None) -> dict[str, list[str]]:
             raise DockerError(400, f"invalid filters: {key!r} needs a list of strings")
         filters[key] = values
     return filters
+
+
+#: Docker's default grace period of stop and restart (``t`` unset or -1).
+
+
+def stop_grace(t: int | None, signal: str) -> float | None:
+    """The grace period of a stop or restart's ``t`` (``None``: the container's
+    own ``StopTimeout``, else 10 s); its ``signal`` must be SIGTERM (or unset):
+    another stop signal in the query is refused."""
+    if signal.upper() not in ("", "SIGTERM", "TERM", "15"):
+        raise DockerError(400, "unsupported option: stop signal other than SIGTERM")
+    return None if t is None or t < 0 else float(t)

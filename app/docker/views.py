@@ -75,16 +75,29 @@ def exit_code(record: ContainerRecord) -> int:
     return -1 if record.exit_code is None else record.exit_code
 
 
+def paused(record: ContainerRecord) -> bool:
+    """Running with its cgroup frozen (runtime/lifecycle.py records it)."""
+    return record.status == Status.running and bool(record.results.get("paused"))
+
+
+def state_name(record: ContainerRecord) -> str:
+    """Docker's ``State.Status`` and list ``State``: ``paused`` is one of them."""
+    return "paused" if paused(record) else record.status.value
+
+
 def status_text(record: ContainerRecord, health: Health | None = None) -> str:
     if record.status == Status.created:
         return "Created"
     if record.status == Status.running:
-        # As `docker ps` shows it: "Up 3 minutes (healthy)", "(health: starting)".
-        shown = ""
+        # As `docker ps` shows it: "Up 3 minutes (healthy)", "(health: starting)",
+        # "Up 3 minutes (Paused)".
+        up = f"Up {human_duration(_since(record.started_at))}"
+        if paused(record):
+            return f"{up} (Paused)"
         if health is not None:
             starting = health.status == HealthStatus.starting
-            shown = " (health: starting)" if starting else f" ({health.status})"
-        return f"Up {human_duration(_since(record.started_at))}{shown}"
+            return f"{up} (health: starting)" if starting else f"{up} ({health.status})"
+        return up
     return f"Exited ({exit_code(record)}) {human_duration(_since(record.finished_at))} ago"
 
 
@@ -102,9 +115,9 @@ def _env(record: ContainerRecord) -> list[str]:
 
 def _state(record: ContainerRecord) -> dict[str, Any]:
     return {
-        "Status": record.status.value,
+        "Status": state_name(record),
         "Running": record.status == Status.running,
-        "Paused": False,
+        "Paused": paused(record),
         "Restarting": False,
         "OOMKilled": bool(record.results.get("oom_killed")),
         "Dead": False,
@@ -313,7 +326,7 @@ def summary(record: ContainerRecord, health: Health | None = None) -> dict[str, 
         "Created": epoch(record.created_at),
         "Ports": networking.summary_ports(record),
         "Labels": labels_of(record),
-        "State": record.status.value,
+        "State": state_name(record),
         "Status": status_text(record, health),
         "HostConfig": {"NetworkMode": networking.network_mode(record)},
         "NetworkSettings": {"Networks": networking.settings(record)["Networks"]},

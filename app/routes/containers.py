@@ -45,6 +45,11 @@ SIGNAL_CHOICES = [*SIGNAL_NAMES, *map(str, SIGNAL_NUMBERS)]
 
 router = APIRouter(prefix="/containers", tags=["containers"], responses=SERVICE_ERRORS)
 
+#: The ``timeout`` of stop and restart.
+Grace = Annotated[
+    float, Query(ge=0, le=3600, description="Grace period in seconds before SIGKILL.")
+]
+
 NOT_FOUND: Responses = {
     404: {"model": ErrorDetail, "description": "No container matches the reference."},
     409: {"model": ErrorDetail, "description": "The id prefix matches several containers."},
@@ -186,13 +191,7 @@ def kill_container(
 
 
 @router.post("/{ref}/stop", responses=NOT_FOUND)
-def stop_container(
-    ref: str,
-    runtime: RuntimeDep,
-    timeout: Annotated[
-        float, Query(ge=0, le=3600, description="Grace period in seconds before SIGKILL.")
-    ] = 10,
-) -> ContainerPublic:
+def stop_container(ref: str, runtime: RuntimeDep, timeout: Grace = 10) -> ContainerPublic:
     """SIGTERM, then SIGKILL after the grace period; answers once it has exited.
 
     When PID 1 has no SIGTERM handler the kernel would drop the SIGTERM, so

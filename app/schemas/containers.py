@@ -446,6 +446,9 @@ class ContainerPublic(BaseModel):
     wall_seconds: Annotated[
         float | None, Field(description="Wall-clock time from start to exit.")
     ] = None
+    paused: Annotated[
+        bool, Field(description="Running, with every process frozen (`POST .../pause`).")
+    ] = False
 
     @classmethod
     def from_record(cls, record: ContainerRecord) -> ContainerPublic:
@@ -477,6 +480,7 @@ class ContainerPublic(BaseModel):
             ),
             restart_count=restart_count(record),
             **{k: record.results.get(k) for k in RESULT_FIELDS},
+            paused=record.status == Status.running and bool(record.results.get("paused")),
         )
 
 

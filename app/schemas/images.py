@@ -64,9 +64,7 @@ class ImagePublic(BaseModel):
     kind: Annotated[str, Field(description="`builtin`, `imported` (a tarball) or `pulled`.")] = (
         "imported"
     )
-    id: Annotated[
-        str | None, Field(description="A pulled image's id: its config's digest.")
-    ] = None
+    id: Annotated[str | None, Field(description="A pulled image's id: its config's digest.")] = None
     tags: list[str] = []
     digests: Annotated[
         list[str], Field(description="Repo digests: `name@sha256:…` of the manifest pulled.")

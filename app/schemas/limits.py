@@ -31,7 +31,7 @@ def _limit_type(name: str) -> type:
     return float if name in FRACTIONAL_LIMITS else int
 
 
-def _bounded(name: str) -> Any:
+def limit_field(name: str) -> Any:
     """A Field bounded and described as ``Limits`` declares ``name``."""
     low, high = LIMIT_BOUNDS[name]
     if name not in FRACTIONAL_LIMITS:
@@ -45,7 +45,7 @@ def _limits_model(name: str, doc: str, bounded: bool, config: ConfigDict) -> typ
     order: the limits are declared once, in runtime/spec.py."""
     fields: dict[str, Any] = {
         f.name: (
-            Annotated[_limit_type(f.name) | None, _bounded(f.name)]
+            Annotated[_limit_type(f.name) | None, limit_field(f.name)]
             if bounded
             else _limit_type(f.name) | None,
             None,

@@ -12,6 +12,8 @@ as ``cpu,cpuacct`` with symlinks; cgroups(7)):
     cpuset    cpuset.cpus, cpuset.mems: only for a container that asks for a
               cpuset (its directory is made then; cpuset(7) wants both files
               filled before a task may join, so they are copied from the parent)
+    freezer   no limit: its own cgroup per container, so pause freezes the
+              container alone (runtime/freezer.py)
 
 The ``Tuning`` of runtime/options.py adds cpu.shares, the CFS quota and
 period, memory.memsw.limit_in_bytes (MemorySwap), memory.soft_limit_in_bytes
@@ -32,7 +34,7 @@ from runtime.cgroups.fs import CgroupFs
 from runtime.options import NO_TUNING, Tuning
 from runtime.spec import Limits
 
-CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")
+CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "freezer")
 CFS_PERIOD_US = 100_000
 #: The counters a reused cgroup starts again from (``adopt``).
 RESET_COUNTERS = (("cpuacct", "cpuacct.usage"), ("memory", "memory.max_usage_in_bytes"))

@@ -192,7 +192,10 @@ def _blob(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo], digest: str
 
 
 def _member_blob(
-    store: LayeredImages, tar: tarfile.TarFile, member: tarfile.TarInfo, media_type: str,
+    store: LayeredImages,
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    media_type: str,
     digest: str | None = None,
 ) -> tuple[Descriptor, Path]:
     """Put a member in the blob store (hashing it first when its digest is unknown)."""

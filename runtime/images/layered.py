@@ -216,4 +216,3 @@ class LayeredImages:
                         shutil.rmtree(staging, ignore_errors=True)
                 result.append(done)
         return tuple(result)
-

@@ -92,6 +92,7 @@ PUBLIC_KEYS = {
     "cpu_seconds",
     "memory_peak_bytes",
     "wall_seconds",
+    "paused",
     "network",
 }
 

@@ -17,7 +17,6 @@ from tests.fakes.runtime import ID, FakeRuntime
 OTHER = "f" * 64
 
 
-
 @pytest.fixture
 def fake() -> FakeRuntime:
     fake = FakeRuntime()

@@ -94,6 +94,7 @@ def shoot(service: Service, out: Path) -> None:
                 # echoed in the middle of the previous command's output.
                 prompts = terminal_text(browser).count("# ")
                 type_in_terminal(browser, line + "\n")
+
                 def prompted(n: int = prompts) -> bool:
                     return terminal_text(browser).count("# ") > n
 

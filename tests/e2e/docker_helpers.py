@@ -60,3 +60,23 @@ def docker_runner(service: Service, config_dir: Path) -> Docker:
         return run_docker(service, config_dir, *args, **kwargs)  # type: ignore[arg-type]
 
     return call
+
+
+#: The same callable, by the name the lifecycle tests use.
+DockerCli = Docker
+
+
+@pytest.fixture
+def cli(service: Service, tmp_path: Path) -> DockerCli:
+    """The real ``docker`` CLI against the session's service (import it as a fixture)."""
+
+    def call(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return run_docker(service, tmp_path, *args, **kwargs)  # type: ignore[arg-type]
+
+    return call
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    """A CLI call's stdout, once it has succeeded."""
+    assert result.returncode == 0, result.stderr
+    return result.stdout

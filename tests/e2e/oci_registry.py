@@ -43,8 +43,12 @@ def bcrypt(password: str) -> str:
     """An htpasswd line's hash: the registry accepts bcrypt only (libxcrypt has it)."""
     libcrypt = ctypes.CDLL("libcrypt.so.1")
     libcrypt.crypt_gensalt.restype = ctypes.c_char_p
-    libcrypt.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p,
-                                       ctypes.c_int]
+    libcrypt.crypt_gensalt.argtypes = [
+        ctypes.c_char_p,
+        ctypes.c_ulong,
+        ctypes.c_char_p,
+        ctypes.c_int,
+    ]
     libcrypt.crypt.restype = ctypes.c_char_p
     libcrypt.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
     setting = libcrypt.crypt_gensalt(b"$2b$", 5, None, 0)
@@ -82,7 +86,8 @@ class Registry:
         with (self.root / "registry.log").open("wb") as log:
             self.process = subprocess.Popen(
                 ["/usr/bin/docker-registry", "serve", str(config)],
-                stdout=log, stderr=subprocess.STDOUT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -102,12 +107,26 @@ class Registry:
             self.process.terminate()  # our own child, by its Popen handle
             self.process.wait(10)
 
-    def push(self, layout: Path, tag: str, repo: str, *, all_platforms: bool = False,
-             creds: str | None = None) -> None:
+    def push(
+        self,
+        layout: Path,
+        tag: str,
+        repo: str,
+        *,
+        all_platforms: bool = False,
+        creds: str | None = None,
+    ) -> None:
         policy = layout.parent / "policy.json"
         policy.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
-        command = ["skopeo", "--policy", str(policy), "copy", "--quiet",
-                   "--dest-tls-verify=false", "--preserve-digests"]
+        command = [
+            "skopeo",
+            "--policy",
+            str(policy),
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            "--preserve-digests",
+        ]
         if all_platforms:
             command.append("--all")
         if creds:
@@ -138,29 +157,33 @@ def tar_layer(members: list[tuple[str, str, bytes | str]]) -> bytes:
 
 
 def base_layer(arch_marker: str = "amd64") -> bytes:
-    return tar_layer([
-        ("bin", "dir", b""),
-        ("bin/busybox", "exe", BUSYBOX.read_bytes()),
-        ("bin/sh", "link", "busybox"),
-        ("etc", "dir", b""),
-        ("etc/motd", "file", "old motd\n"),
-        ("etc/gone", "file", "deleted by the top layer\n"),
-        ("opaque", "dir", b""),
-        ("opaque/old1", "file", "hidden by an opaque dir\n"),
-        ("opaque/old2", "file", "hidden too\n"),
-        ("arch", "file", arch_marker + "\n"),
-    ])
+    return tar_layer(
+        [
+            ("bin", "dir", b""),
+            ("bin/busybox", "exe", BUSYBOX.read_bytes()),
+            ("bin/sh", "link", "busybox"),
+            ("etc", "dir", b""),
+            ("etc/motd", "file", "old motd\n"),
+            ("etc/gone", "file", "deleted by the top layer\n"),
+            ("opaque", "dir", b""),
+            ("opaque/old1", "file", "hidden by an opaque dir\n"),
+            ("opaque/old2", "file", "hidden too\n"),
+            ("arch", "file", arch_marker + "\n"),
+        ]
+    )
 
 
 def top_layer() -> bytes:
-    return tar_layer([
-        ("etc", "dir", b""),
-        ("etc/.wh.gone", "file", b""),
-        ("etc/motd", "file", "new motd\n"),
-        ("opaque", "dir", b""),
-        ("opaque/.wh..wh..opq", "file", b""),
-        ("opaque/new", "file", "the only file left here\n"),
-    ])
+    return tar_layer(
+        [
+            ("etc", "dir", b""),
+            ("etc/.wh.gone", "file", b""),
+            ("etc/motd", "file", "new motd\n"),
+            ("opaque", "dir", b""),
+            ("opaque/.wh..wh..opq", "file", b""),
+            ("opaque/new", "file", "the only file left here\n"),
+        ]
+    )
 
 
 class Layout:
@@ -176,39 +199,61 @@ class Layout:
         (self.path / "blobs" / "sha256" / sha(data).removeprefix("sha256:")).write_bytes(data)
         return {"mediaType": media_type, "digest": sha(data), "size": len(data), **extra}
 
-    def image(self, layers: list[bytes], arch: str = "amd64",
-              cmd: tuple[str, ...] = ("/bin/sh",),
-              config_fields: dict[str, object] | None = None) -> dict[str, object]:
+    def image(
+        self,
+        layers: list[bytes],
+        arch: str = "amd64",
+        cmd: tuple[str, ...] = ("/bin/sh",),
+        config_fields: dict[str, object] | None = None,
+    ) -> dict[str, object]:
         """Store an image (gzip layers); return its manifest's descriptor.
         ``config_fields`` replace the config's defaults (Cmd, Env, ...)."""
         config = {
-            "architecture": arch, "os": "linux",
-            "config": {"Cmd": list(cmd), "Env": ["PATH=/bin"], "WorkingDir": "/",
-                       "Labels": {"test": "registry"}, **(config_fields or {})},
+            "architecture": arch,
+            "os": "linux",
+            "config": {
+                "Cmd": list(cmd),
+                "Env": ["PATH=/bin"],
+                "WorkingDir": "/",
+                "Labels": {"test": "registry"},
+                **(config_fields or {}),
+            },
             "rootfs": {"type": "layers", "diff_ids": [sha(t) for t in layers]},
         }
         manifest = {
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": self.blob(json.dumps(config).encode(),
-                                "application/vnd.oci.image.config.v1+json"),
-            "layers": [self.blob(gzip.compress(t, mtime=0),
-                                 "application/vnd.oci.image.layer.v1.tar+gzip") for t in layers],
+            "config": self.blob(
+                json.dumps(config).encode(), "application/vnd.oci.image.config.v1+json"
+            ),
+            "layers": [
+                self.blob(gzip.compress(t, mtime=0), "application/vnd.oci.image.layer.v1.tar+gzip")
+                for t in layers
+            ],
         }
-        return self.blob(json.dumps(manifest).encode(),
-                         "application/vnd.oci.image.manifest.v1+json")
+        return self.blob(
+            json.dumps(manifest).encode(), "application/vnd.oci.image.manifest.v1+json"
+        )
 
     def index(self, manifests: list[dict[str, object]]) -> dict[str, object]:
-        doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-               "manifests": manifests}
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        }
         return self.blob(json.dumps(doc).encode(), "application/vnd.oci.image.index.v1+json")
 
     def tag(self, descriptor: dict[str, object], tag: str) -> None:
-        self.refs.append({**descriptor,
-                          "annotations": {"org.opencontainers.image.ref.name": tag}})
-        (self.path / "index.json").write_text(json.dumps(
-            {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-             "manifests": self.refs}))
+        self.refs.append({**descriptor, "annotations": {"org.opencontainers.image.ref.name": tag}})
+        (self.path / "index.json").write_text(
+            json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "manifests": self.refs,
+                }
+            )
+        )
 
 
 # -- the proxy ------------------------------------------------------------------
@@ -233,8 +278,9 @@ class Proxy:
                     with proxy.lock:
                         proxy.blob_gets[self.path.rsplit("/", 1)[1]] += 1
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "connection")}
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
+                }
                 conn.request("GET", self.path, headers=headers)
                 response = conn.getresponse()
                 body = response.read()
@@ -243,8 +289,7 @@ class Proxy:
                     body = bytes([body[0] ^ 0xFF]) + body[1:]
                 self.send_response(response.status)
                 for key, value in response.getheaders():
-                    if key.lower() not in ("content-length", "connection",
-                                           "transfer-encoding"):
+                    if key.lower() not in ("content-length", "connection", "transfer-encoding"):
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -268,4 +313,3 @@ def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> tuple[http.serve
 def stop(server: http.server.HTTPServer) -> None:
     server.shutdown()
     server.server_close()
-

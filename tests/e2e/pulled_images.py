@@ -85,10 +85,23 @@ def umoci_image(tmp: Path) -> Path:
     (rootfs / "etc" / "gone").unlink()
     (rootfs / "etc" / "motd").write_text("two\n")
     umoci("repack", "--image", f"{layout}:u", str(bundle))
-    umoci("config", "--image", f"{layout}:u", "--config.entrypoint", "/bin/sh",
-          "--config.entrypoint", "-c", "--config.cmd", "cat /etc/motd; ls /etc; pwd; busybox id -u",
-          "--config.env", "PATH=/bin", "--config.workingdir", "/made/here",
-          "--config.user", "1000:1000")
+    umoci(
+        "config",
+        "--image",
+        f"{layout}:u",
+        "--config.entrypoint",
+        "/bin/sh",
+        "--config.entrypoint",
+        "-c",
+        "--config.cmd",
+        "cat /etc/motd; ls /etc; pwd; busybox id -u",
+        "--config.env",
+        "PATH=/bin",
+        "--config.workingdir",
+        "/made/here",
+        "--config.user",
+        "1000:1000",
+    )
     return layout
 
 

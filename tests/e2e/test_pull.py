@@ -33,6 +33,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs docker-registry and skopeo (scripts/setup installs them)",
 )
 
+
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     reg = start_app_registry(tmp_path_factory)
@@ -100,8 +101,12 @@ def test_pull_inspect_and_run_with_the_image_config(
         assert logs(client, done["id"]) == "hi\nnew motd\n"
         # an entrypoint replaces the image's and drops its Cmd; user and workdir override
         done = run(
-            client, ["-c", "ls /opaque; test -e /etc/gone || echo gone; busybox id -u; pwd"],
-            image=ref, entrypoint=["/bin/sh"], user="0", workdir="/tmp",
+            client,
+            ["-c", "ls /opaque; test -e /etc/gone || echo gone; busybox id -u; pwd"],
+            image=ref,
+            entrypoint=["/bin/sh"],
+            user="0",
+            workdir="/tmp",
         )
         assert logs(client, done["id"]) == "new\ngone\n0\n/tmp\n"
     finally:
@@ -143,8 +148,10 @@ def test_a_container_in_a_user_namespace_runs_on_shifted_layers(
     ref = f"{registry.host}/e2e/app:app"
     assert pull(client, ref).status_code == 201
     try:
-        script = ("busybox id -u; cat /etc/motd; ls /opaque; test -e /etc/gone || echo gone;"
-                  " echo w > /etc/motd && cat /etc/motd")
+        script = (
+            "busybox id -u; cat /etc/motd; ls /opaque; test -e /etc/gone || echo gone;"
+            " echo w > /etc/motd && cat /etc/motd"
+        )
         done = run(client, [script], image=ref, userns=True, user="0")
         assert done["exit_code"] == 0, done
         assert logs(client, done["id"]) == "0\nnew motd\nnew\ngone\nw\n"
@@ -258,7 +265,11 @@ def mydocker(
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
         env={**os.environ, "MYDOCKER_HOST": service.url},
-        input=stdin, capture_output=True, text=True, timeout=120, cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
     )
 
 
@@ -370,10 +381,15 @@ def test_an_index_of_two_platforms_pulls_the_hosts(
     layout = Layout(tmp_path_factory.mktemp("oci-multi") / "layout")
     amd = layout.image([base_layer("amd64")], arch="amd64")
     arm = layout.image([base_layer("arm64")], arch="arm64")
-    layout.tag(layout.index([
-        {**arm, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
-        {**amd, "platform": {"os": "linux", "architecture": "amd64"}},
-    ]), "multi")
+    layout.tag(
+        layout.index(
+            [
+                {**arm, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+                {**amd, "platform": {"os": "linux", "architecture": "amd64"}},
+            ]
+        ),
+        "multi",
+    )
     reg = Registry(tmp_path_factory.mktemp("registry-multi")).start()
     ref = f"{reg.host}/e2e/multi:multi"
     try:

@@ -83,9 +83,7 @@ def test_docker_run_of_a_missing_image_pulls_it(cli: Docker, registry: Registry)
         cli("rmi", "-f", ref)
 
 
-def test_docker_pull_of_an_unknown_tag_fails_with_the_name(
-    cli: Docker, registry: Registry
-) -> None:
+def test_docker_pull_of_an_unknown_tag_fails_with_the_name(cli: Docker, registry: Registry) -> None:
     result = cli("pull", f"{registry.host}/e2e/app:nope")
     assert result.returncode != 0 and "e2e/app:nope" in result.stderr
 

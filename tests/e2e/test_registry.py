@@ -42,10 +42,12 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Layout:
     layout.tag(two, "two")
     amd = layout.image([base_layer("amd64")], arch="amd64")
     arm = layout.image([base_layer("arm64")], arch="arm64")
-    multi = layout.index([
-        {**arm, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
-        {**amd, "platform": {"os": "linux", "architecture": "amd64"}},
-    ])
+    multi = layout.index(
+        [
+            {**arm, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {**amd, "platform": {"os": "linux", "architecture": "amd64"}},
+        ]
+    )
     layout.tag(multi, "multi")
     return layout
 
@@ -77,9 +79,18 @@ def stores(tmp_path: Path) -> tuple[BlobStore, LayerStore]:
 def overlay_view(lowerdir: str, script: str) -> str:
     """Run ``script`` with the overlay mounted on $M, in a private mount namespace."""
     result = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-euc",
-         f'M=$(mktemp -d); mount -t overlay overlay -o "lowerdir={lowerdir}" "$M"; {script}'],
-        capture_output=True, text=True, timeout=30,
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-euc",
+            f'M=$(mktemp -d); mount -t overlay overlay -o "lowerdir={lowerdir}" "$M"; {script}',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -95,10 +106,13 @@ def test_pull_two_layers_and_mount_them(registry: Registry, stores):
     for path in blobs.path(image.digest), blobs.path(image.config_digest):
         assert path.is_file()
     assert image.layers[0].name == sha(base_layer()).removeprefix("sha256:")
-    out = overlay_view(image.lowerdir, (
-        'cat "$M/etc/motd"; ls "$M/opaque"; test ! -e "$M/etc/gone" && echo gone-is-gone; '
-        '"$M/bin/busybox" echo busybox-runs'
-    ))
+    out = overlay_view(
+        image.lowerdir,
+        (
+            'cat "$M/etc/motd"; ls "$M/opaque"; test ! -e "$M/etc/gone" && echo gone-is-gone; '
+            '"$M/bin/busybox" echo busybox-runs'
+        ),
+    )
     assert out.split("\n") == ["new motd", "new", "gone-is-gone", "busybox-runs", ""]
     # each layer on its own still holds what the overlay hides
     assert (image.layers[0] / "etc" / "gone").is_file()
@@ -107,8 +121,10 @@ def test_pull_two_layers_and_mount_them(registry: Registry, stores):
 
 def test_multi_arch_index_picks_the_platform(registry: Registry, stores):
     blobs, layers = stores
-    for platform, marker in ((Platform("linux", "amd64"), "amd64"),
-                             (Platform("linux", "arm64", "v8"), "arm64")):
+    for platform, marker in (
+        (Platform("linux", "amd64"), "amd64"),
+        (Platform("linux", "arm64", "v8"), "arm64"),
+    ):
         with RegistryClient(platform=platform) as client:
             image = pull(parse(f"{registry.host}/ns/multi:multi"), client, blobs, layers)
         assert (image.layers[0] / "arch").read_text() == marker + "\n"
@@ -161,8 +177,9 @@ def test_unknown_tag_and_a_registry_that_does_not_answer(registry: Registry):
             client.resolve(parse(f"127.0.0.1:{free_port()}/ns/two:two"))
 
 
-def test_basic_auth_registry(tmp_path: Path, images: Layout, stores,
-                             caplog: pytest.LogCaptureFixture):
+def test_basic_auth_registry(
+    tmp_path: Path, images: Layout, stores, caplog: pytest.LogCaptureFixture
+):
     caplog.set_level(logging.DEBUG)
     reg = Registry(tmp_path / "auth-registry", users={"alice": PASSWORD}).start()
     try:

@@ -24,7 +24,8 @@ the fake starts with a plain running container named ``web``.
 
 The fake keeps the runtime's state rules that the Docker API maps onto its
 statuses (runtime/launches.py, runtime/signalling.py): ``start_container`` of a
-running container raises ``NotModified`` and of an exited one ``InvalidState``;
+running container raises ``NotModified`` (an exited one starts again); ``pause``
+of one that is not running raises ``InvalidState``;
 ``stop(only_running=True)`` of one that is not running raises ``NotModified``;
 an exec is created in a running container and started once, while it runs.
 Everything else answers whatever the container's status, as the native API's
@@ -38,7 +39,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from runtime import (
     AttachTarget,
@@ -50,6 +51,8 @@ from runtime import (
     NotModified,
     Selector,
 )
+from runtime.archive import PathStat
+from runtime.changes import Change, Kind
 from runtime.events import EventLog
 from runtime.health import Health
 from runtime.images import Image, normalize_name
@@ -57,9 +60,10 @@ from runtime.images.pull import Progress, PullProgress
 from runtime.images.registry import Credentials
 from runtime.imaging import RemoteImage, Removal
 from runtime.launcher.messages import PoolReply
+from runtime.lifecycle import Top
 from runtime.records import NetworkRecord
 from runtime.signals import parse_signal
-from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Status
+from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Limits, Status
 from runtime.volumes import VolumeStore
 
 if TYPE_CHECKING:
@@ -213,6 +217,11 @@ class FakeRuntime:
             "pids": 3,
         }
         self.kill_result = KillResult(9, (), (), ())
+        #: What the archive operations answer: the stat, the tar's chunks;
+        #: ``extracted`` is the body ``archive_extract`` read.
+        self.path_stat = PathStat("hosts", 12, 0o100644, 1_700_000_000 * 10**9)
+        self.archive_chunks: list[bytes] = [b"tar"]
+        self.extracted = b""
         self.error: Exception | None = None
         self.errors: dict[str, Exception] = {}
         self.answers: dict[str, Any] = {}
@@ -317,11 +326,79 @@ class FakeRuntime:
         record = self._container(ref)
         if record.status == Status.running:
             raise NotModified(f"container {record.id} is already running")
-        if record.status == Status.exited:
-            raise InvalidState(
-                f"container {record.id} has exited: mydocker does not restart containers"
-            )
         return self._answer("start_container", self.record)
+
+    # -- files --------------------------------------------------------------
+    @recorded
+    def archive_stat(self, ref: str, path: str) -> PathStat:
+        self._container(ref)
+        return self._answer("archive_stat", self.path_stat)
+
+    @recorded
+    def archive_read(self, ref: str, path: str) -> tuple[PathStat, Iterator[bytes]]:
+        self._container(ref)
+        return self.path_stat, iter(self.archive_chunks)
+
+    @recorded
+    def archive_extract(
+        self,
+        ref: str,
+        path: str,
+        fileobj: IO[bytes],
+        no_overwrite_dir_non_dir: bool = False,
+        copy_uid_gid: bool = False,
+    ) -> int:
+        """Keeps the body it was given in ``extracted``."""
+        self._container(ref)
+        self.extracted = fileobj.read()
+        return 1
+
+    @recorded
+    def changes(self, ref: str) -> builtins.list[Change]:
+        self._container(ref)
+        return self._answer(
+            "changes", [Change("/tmp", Kind.modified), Change("/tmp/f", Kind.added)]
+        )
+
+    @recorded
+    def export(self, ref: str) -> Iterator[bytes]:
+        self._container(ref)
+        return iter(self.archive_chunks)
+
+    @recorded
+    def commit(self, ref: str, name: str, pause: bool = True) -> Image:
+        self._container(ref)
+        return self._answer("commit", Image(name, False, f"/images/{name}"))
+
+    # -- lifecycle verbs ----------------------------------------------------
+    @recorded
+    def restart(self, ref: str, timeout: float | None = None) -> ContainerRecord:
+        return self._answer("restart", self._container(ref))
+
+    @recorded
+    def rename(self, ref: str, name: str) -> ContainerRecord:
+        return self._answer("rename", dataclasses.replace(self._container(ref), name=name))
+
+    @recorded
+    def pause(self, ref: str) -> ContainerRecord:
+        """The runtime's rule: ``InvalidState`` unless it runs."""
+        record = self._container(ref)
+        if record.status != Status.running:
+            raise InvalidState(f"container {record.id} is not running")
+        return self._answer("pause", record)
+
+    @recorded
+    def unpause(self, ref: str) -> ContainerRecord:
+        return self._answer("unpause", self._container(ref))
+
+    @recorded
+    def update(self, ref: str, limits: Limits) -> ContainerRecord:
+        return self._answer("update", self._container(ref))
+
+    @recorded
+    def top(self, ref: str, ps_args: str | None = None) -> Top:
+        self._container(ref)
+        return self._answer("top", Top(("UID", "PID", "CMD"), (("root", "4242", "sleep 60"),)))
 
     @recorded
     def get(self, ref: str) -> ContainerRecord:
@@ -380,6 +457,10 @@ class FakeRuntime:
     @recorded
     def removal_future(self, ref: str) -> Future[ContainerRecord]:
         return self.removal
+
+    @recorded
+    def next_exit_future(self, ref: str) -> Future[ContainerRecord]:
+        return self.exit
 
     @recorded
     def wait(self, ref: str, timeout: float | None = None) -> ContainerRecord:

@@ -17,9 +17,12 @@ from runtime.api import RuntimeApi
 
 
 def public_methods(cls: type) -> set[str]:
+    """Its own and those of its bases in runtime/ (``Runtime`` has ``FileVerbs``)."""
     return {
         name
-        for name, value in vars(cls).items()
+        for klass in cls.__mro__
+        if klass.__module__.startswith("runtime.")
+        for name, value in vars(klass).items()
         if not name.startswith("_") and inspect.isfunction(value)
     }
 

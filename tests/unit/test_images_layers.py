@@ -76,8 +76,9 @@ def test_damaged_gzip_and_hostile_member(tmp_path: Path):
     store = LayerStore(tmp_path / "layers")
     tar = tar_bytes([("a", b"a" * 1000)])
     with pytest.raises(InvalidArchive):
-        store.unpack(write_blob(tmp_path, gzip.compress(tar)[:-30]), oci.OCI_LAYER_GZIP,
-                     diff_id(tar))
+        store.unpack(
+            write_blob(tmp_path, gzip.compress(tar)[:-30]), oci.OCI_LAYER_GZIP, diff_id(tar)
+        )
     hostile = tar_bytes([("../escape", b"x")])
     with pytest.raises(InvalidArchive, match="'..'"):
         store.unpack(write_blob(tmp_path, hostile, "h"), oci.OCI_LAYER, diff_id(hostile))
@@ -102,14 +103,16 @@ def test_lowerdir_is_top_first(tmp_path: Path):
 
 @pytest.mark.root
 def test_whiteouts_become_overlayfs_ones(tmp_path: Path):
-    tar = tar_bytes([
-        ("etc", None),
-        ("etc/.wh.gone", b""),
-        ("opaque", None),
-        ("opaque/.wh..wh..opq", b""),
-        ("opaque/new", b"new"),
-        (".wh..wh.plnk", None),
-    ])
+    tar = tar_bytes(
+        [
+            ("etc", None),
+            ("etc/.wh.gone", b""),
+            ("opaque", None),
+            ("opaque/.wh..wh..opq", b""),
+            ("opaque/new", b"new"),
+            (".wh..wh.plnk", None),
+        ]
+    )
     store = LayerStore(tmp_path / "layers")
     path = store.unpack(write_blob(tmp_path, tar), oci.OCI_LAYER, diff_id(tar))
     gone = os.lstat(path / "etc" / "gone")

@@ -43,8 +43,12 @@ def test_select_exact_arch_skipping_attestations_and_other_os():
     idx = index(
         entry(1, "amd64", os="windows"),
         entry(2, "arm64", "v8"),
-        {"mediaType": oci.OCI_MANIFEST, "digest": digest(3), "size": 1,
-         "platform": {"os": "unknown", "architecture": "unknown"}},
+        {
+            "mediaType": oci.OCI_MANIFEST,
+            "digest": digest(3),
+            "size": 1,
+            "platform": {"os": "unknown", "architecture": "unknown"},
+        },
         entry(4, "amd64"),
         entry(5, "amd64"),
     )
@@ -74,11 +78,13 @@ def test_no_match_names_platform_and_offer():
 
 
 def manifest_doc(config_type=oci.OCI_CONFIG, layer_type=oci.OCI_LAYER_GZIP) -> bytes:
-    return json.dumps({
-        "schemaVersion": 2,
-        "config": {"mediaType": config_type, "digest": digest(1), "size": 2},
-        "layers": [{"mediaType": layer_type, "digest": digest(2), "size": 3}],
-    }).encode()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "config": {"mediaType": config_type, "digest": digest(1), "size": 2},
+            "layers": [{"mediaType": layer_type, "digest": digest(2), "size": 3}],
+        }
+    ).encode()
 
 
 def test_parse_manifest_both_formats():
@@ -102,14 +108,23 @@ def test_generic_content_type_falls_back_on_the_document():
 @pytest.mark.parametrize(
     ("data", "content_type", "why"),
     [
-        (b'{"schemaVersion": 1, "fsLayers": []}',
-         "application/vnd.docker.distribution.manifest.v1+prettyjws", "unsupported media type"),
+        (
+            b'{"schemaVersion": 1, "fsLayers": []}',
+            "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            "unsupported media type",
+        ),
         (b"not json", oci.OCI_MANIFEST, "not valid JSON"),
-        (manifest_doc(config_type="application/vnd.cncf.helm.config.v1+json"), oci.OCI_MANIFEST,
-         "not a container image"),
+        (
+            manifest_doc(config_type="application/vnd.cncf.helm.config.v1+json"),
+            oci.OCI_MANIFEST,
+            "not a container image",
+        ),
         (manifest_doc(layer_type="application/x-foo"), oci.OCI_MANIFEST, "unsupported layer"),
-        (manifest_doc().replace(digest(2).encode(), b"sha256:12"), oci.OCI_MANIFEST,
-         "not a sha256 digest"),
+        (
+            manifest_doc().replace(digest(2).encode(), b"sha256:12"),
+            oci.OCI_MANIFEST,
+            "not a sha256 digest",
+        ),
     ],
 )
 def test_parse_manifest_refuses(data: bytes, content_type: str, why: str):

@@ -50,16 +50,26 @@ class FakeRegistry:
         self.tokens_issued = 0
 
     def add_image(self, repo: str, tag: str, layer: bytes = b"layer") -> tuple[bytes, bytes]:
-        config = json.dumps({"architecture": "amd64", "os": "linux",
-                             "config": {"Cmd": ["sh"]},
-                             "rootfs": {"type": "layers", "diff_ids": [sha(b"diff")]}}).encode()
+        config = json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "config": {"Cmd": ["sh"]},
+                "rootfs": {"type": "layers", "diff_ids": [sha(b"diff")]},
+            }
+        ).encode()
         self.blobs[sha(config)] = config
         self.blobs[sha(layer)] = layer
-        manifest = json.dumps({
-            "schemaVersion": 2, "mediaType": oci.OCI_MANIFEST,
-            "config": {"mediaType": oci.OCI_CONFIG, "digest": sha(config), "size": len(config)},
-            "layers": [{"mediaType": oci.OCI_LAYER_GZIP, "digest": sha(layer), "size": len(layer)}],
-        }).encode()
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": oci.OCI_MANIFEST,
+                "config": {"mediaType": oci.OCI_CONFIG, "digest": sha(config), "size": len(config)},
+                "layers": [
+                    {"mediaType": oci.OCI_LAYER_GZIP, "digest": sha(layer), "size": len(layer)}
+                ],
+            }
+        ).encode()
         self.manifests[(repo, tag)] = (manifest, oci.OCI_MANIFEST)
         self.manifests[(repo, sha(manifest))] = (manifest, oci.OCI_MANIFEST)
         return manifest, config
@@ -86,9 +96,10 @@ class FakeRegistry:
             return httpx.Response(200, json={"token": f"tok-for-{scope}"})
         if not self.authorized(request):
             challenge = (
-                'Basic realm="registry"' if self.auth == "basic"
+                'Basic realm="registry"'
+                if self.auth == "basic"
                 else 'Bearer realm="https://auth.example/token",service="reg.example",'
-                     'scope="repository:ns/app:pull"'
+                'scope="repository:ns/app:pull"'
             )
             return httpx.Response(401, headers={"www-authenticate": challenge})
         parts = path.split("/")
@@ -114,11 +125,14 @@ def test_parse_challenge():
     assert parse_challenge(
         'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
         'scope="repository:library/busybox:pull"'
-    ) == Challenge("bearer", (
-        ("realm", "https://auth.docker.io/token"),
-        ("service", "registry.docker.io"),
-        ("scope", "repository:library/busybox:pull"),
-    ))
+    ) == Challenge(
+        "bearer",
+        (
+            ("realm", "https://auth.docker.io/token"),
+            ("service", "registry.docker.io"),
+            ("scope", "repository:library/busybox:pull"),
+        ),
+    )
     assert parse_challenge('Basic realm="Registry Realm"') == Challenge(
         "basic", (("realm", "Registry Realm"),)
     )
@@ -159,12 +173,26 @@ def test_index_picks_the_platform():
     fake = FakeRegistry()
     amd, _ = fake.add_image("ns/app", "amd", b"amd-layer")
     arm, _ = fake.add_image("ns/app", "arm", b"arm-layer")
-    index = json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": [
-        {"mediaType": oci.OCI_MANIFEST, "digest": sha(arm), "size": len(arm),
-         "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
-        {"mediaType": oci.OCI_MANIFEST, "digest": sha(amd), "size": len(amd),
-         "platform": {"os": "linux", "architecture": "amd64"}},
-    ]}).encode()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": oci.OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": oci.OCI_MANIFEST,
+                    "digest": sha(arm),
+                    "size": len(arm),
+                    "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"},
+                },
+                {
+                    "mediaType": oci.OCI_MANIFEST,
+                    "digest": sha(amd),
+                    "size": len(amd),
+                    "platform": {"os": "linux", "architecture": "amd64"},
+                },
+            ],
+        }
+    ).encode()
     fake.manifests[("ns/app", "multi")] = (index, oci.OCI_INDEX)
     with client(fake, platform=oci.Platform("linux", "arm64", "v8")) as c:
         image = c.resolve(parse("reg.example/ns/app:multi"))
@@ -192,7 +220,8 @@ def test_unknown_tag_is_not_found_naming_the_reference():
 def test_unsupported_media_type():
     fake = FakeRegistry()
     fake.manifests[("ns/app", "old")] = (
-        b'{"schemaVersion": 1}', "application/vnd.docker.distribution.manifest.v1+prettyjws"
+        b'{"schemaVersion": 1}',
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
     )
     with client(fake) as c, pytest.raises(InvalidArgument, match="unsupported media type"):
         c.resolve(parse("reg.example/ns/app:old"))
@@ -282,8 +311,14 @@ def test_password_never_in_logs_or_errors(caplog: pytest.LogCaptureFixture):
     bearer = FakeRegistry(auth="bearer")
     with client(bearer) as c, pytest.raises(Forbidden) as info2:
         c.resolve(parse("reg.example/ns/app:v1"), credentials=wrong)
-    for text in (caplog.text, str(info.value), repr(info.value), str(info2.value),
-                 repr(wrong), str(wrong)):
+    for text in (
+        caplog.text,
+        str(info.value),
+        repr(info.value),
+        str(info2.value),
+        repr(wrong),
+        str(wrong),
+    ):
         assert PASSWORD not in text
     assert USER in str(info.value)
     assert caplog.records  # the client did log, just not the password
@@ -300,8 +335,9 @@ def test_credentials_never_go_to_a_mirror():
             return httpx.Response(404)
         return fake(request)
 
-    with RegistryClient(transport=httpx.MockTransport(route),
-                        mirrors=["https://mirror.example"]) as c:
+    with RegistryClient(
+        transport=httpx.MockTransport(route), mirrors=["https://mirror.example"]
+    ) as c:
         image = c.resolve(parse("busybox"), credentials=Credentials(USER, PASSWORD))
     assert image.source == "https://registry-1.docker.io"
     assert mirror_requests and all("authorization" not in r.headers for r in mirror_requests)
@@ -318,8 +354,9 @@ def test_mirror_serves_docker_io():
         hub.append(request)
         return httpx.Response(500)
 
-    with RegistryClient(transport=httpx.MockTransport(route),
-                        mirrors=["https://mirror.example"]) as c:
+    with RegistryClient(
+        transport=httpx.MockTransport(route), mirrors=["https://mirror.example"]
+    ) as c:
         image = c.resolve(parse("busybox"))
         with c.blob(image.reference, image.manifest.layers[0], source=image.source) as chunks:
             assert b"".join(chunks) == b"layer"

@@ -33,12 +33,22 @@ def test_docker_references_normalise_to_store_names(ref: str, name: str) -> None
 
 @pytest.mark.parametrize(
     "ref",
-    ["", "Busybox", "org/app", "busybox:-1.36", "busybox:", "../etc", ".hidden", "a" * 129,
-     "x@sha256"],
+    [
+        "",
+        "Busybox",
+        "org/app",
+        "busybox:-1.36",
+        "busybox:",
+        "../etc",
+        ".hidden",
+        "a" * 129,
+        "x@sha256",
+    ],
 )
 def test_what_is_no_store_name_is_refused(ref: str) -> None:
     with pytest.raises(ValueError, match="not an image name"):
         normalize_name(ref)
+
 
 #: The pulled images' dirs (runtime/images/layered.py), there from the start.
 PULLED_DIRS = ["blobs", "catalog", "layers"]

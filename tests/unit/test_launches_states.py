@@ -61,13 +61,28 @@ def test_start_of_a_running_container_is_not_modified(runtime: Runtime) -> None:
         runtime.start_container(created.id)
 
 
-def test_start_of_an_exited_container_is_a_conflict_not_a_304(runtime: Runtime) -> None:
+def test_start_of_an_exited_container_launches_it_again(
+    runtime: Runtime, launcher: Launcher
+) -> None:
     record = runtime.create(CreateRequest(("true",)))
     _exit(runtime, record.id)
-    with pytest.raises(InvalidState) as caught:
-        runtime.start_container(record.id)
-    assert not isinstance(caught.value, NotModified)
-    assert "does not restart" in str(caught.value)
+    assert runtime.get(record.id).exit_code == 0
+    again = runtime.start_container(record.id)
+    assert (again.id, again.status, again.exit_code, again.finished_at) == (
+        record.id,
+        Status.running,
+        None,
+        None,
+    )
+    creates = [op for op in launcher.sent if isinstance(op, protocol.Create)]
+    assert [op.id for op in creates] == [record.id, record.id]
+    assert creates[1].start
+
+
+def test_relaunch_of_a_container_that_is_not_exited_is_not_modified(runtime: Runtime) -> None:
+    record = runtime.create(CreateRequest(("sleep", "9")))
+    with pytest.raises(NotModified):
+        runtime.launches.relaunch(record.id)
 
 
 def test_stop_only_running_refuses_what_is_not_running(runtime: Runtime) -> None:
@@ -105,3 +120,24 @@ def test_an_exec_needs_a_running_container_to_be_made_and_to_start(runtime: Runt
         runtime.start_exec(created.id)
     with pytest.raises(InvalidState, match="not running"):
         runtime.create_exec(container.id, request)
+
+
+def test_next_exit_of_an_exited_container_waits_for_its_next_run(runtime: Runtime) -> None:
+    record = runtime.create(CreateRequest(("true",)))
+    _exit(runtime, record.id)
+    assert runtime.exit_future(record.id).done()
+    following = runtime.next_exit_future(record.id)
+    assert not following.done()
+    runtime.start_container(record.id)
+    assert not following.done()
+    _exit(runtime, record.id)
+    assert following.result(1).status == Status.exited
+
+
+def test_removal_ends_a_wait_for_a_next_exit(runtime: Runtime) -> None:
+    record = runtime.create(CreateRequest(("true",)))
+    _exit(runtime, record.id)
+    following = runtime.next_exit_future(record.id)
+    runtime.remove(record.id)
+    assert following.result(1).id == record.id
+    assert runtime.waiter_count() == 0
