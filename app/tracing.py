@@ -21,6 +21,11 @@ The spans of one ``POST /containers`` (docs/observability.md):
             │                         cgroup join as events)
             └── child.setup           joined byte sent -> execve (EOF on the error pipe)
 
+A launch without a clone (a start of a created container, or a create that
+claimed a pooled child: runtime/launcher/pool.py) has ``launcher.release``,
+op received -> joined byte sent (the claim, the go byte as an event), then
+``child.setup``.
+
 The children are timed by the launcher's clock (its monotonic stamps turned
 into wall-clock time once per reply), the launch span by the API's: both are
 the host's wall clock, and a child is clamped into its parent so that a clock
@@ -173,8 +178,9 @@ Step = tuple[str, int, int, list[tuple[str, int]]]
 
 def launcher_steps(timeline: LaunchTimeline) -> list[Step]:
     """The child spans a timeline makes: (name, start, end, events), in
-    order; a step whose ends were not both stamped is left out (a start has
-    no clone, a create that does not start no child set-up)."""
+    order; a step whose ends were not both stamped is left out (a start or a
+    pooled create has no clone but a release, a create that does not start
+    no child set-up)."""
     steps: list[Step] = []
     t = timeline
     if t.received is not None and t.cloned is not None:
@@ -187,6 +193,9 @@ def launcher_steps(timeline: LaunchTimeline) -> list[Step]:
             if at is not None
         ]
         steps.append(("launcher.join", t.cloned, join_end, events))
+    if t.cloned is None and t.received is not None and t.joined_sent is not None:
+        events = [("go byte sent", t.go_sent)] if t.go_sent is not None else []
+        steps.append(("launcher.release", t.received, t.joined_sent, events))
     if t.joined_sent is not None and t.execd is not None:
         steps.append(("child.setup", t.joined_sent, t.execd, []))
     return steps

@@ -261,7 +261,9 @@ def scale(service: Service, count: int, clients: int = 16, kill: str = "bulk") -
     running = [c for c in started if c["status"] == "running"]
     time.sleep(0.5)  # let any lazily allocated state settle before sampling
     during = {"api": proc_status(api_pid), "launcher": proc_status(launcher_pid)}
-    children = len(children_of(launcher_pid)) if launcher_pid else None
+    # The containers among the launcher's children (a warm pool's waiting
+    # children are its children too, and are not containers).
+    children = len(set(children_of(launcher_pid)) & set(pids)) if launcher_pid else None
     alive_before_kill = _alive(pids)
 
     t_kill = time.perf_counter()

@@ -332,11 +332,8 @@ def _remove_if(api: Api, remove: bool, container_id: str) -> None:
 
 
 def cmd_exec(api: Api, args: argparse.Namespace) -> int:
-    # An image of the service's may bring its own command (Entrypoint, Cmd).
-    command = [] if args.image and args.cmd in ([], ["--"]) else _command(args.cmd)
+    command = _command(args.cmd)
     body: dict[str, Any] = {"command": command, "tty": args.tty, "stdin": args.interactive}
-    if args.image:
-        images.ensure(api, args.image)
     if args.env:
         body["env"] = dict(args.env)
     for key in ("workdir", "user"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,24 @@ ROOT = Path(__file__).resolve().parents[2]
 STEPS = ["launcher.clone", "launcher.join", "child.setup"]
 
 
+def _traced_app(
+    tmp_path: Path, pool_size: int
+) -> Iterator[tuple[TestClient, InMemorySpanExporter]]:
+    exporter = InMemorySpanExporter()
+    settings = Settings(state_dir=str(tmp_path / "state"), pool_size=pool_size)
+    with TestClient(create_app(settings, tracing=Tracing.to(exporter))) as client:
+        yield client, exporter
+
+
 @pytest.fixture
 def traced(tmp_path: Path) -> Iterator[tuple[TestClient, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
-    app = create_app(Settings(state_dir=str(tmp_path / "state")), tracing=Tracing.to(exporter))
-    with TestClient(app) as client:
-        yield client, exporter
+    """Without a pool: every create clones (the cold path's steps)."""
+    yield from _traced_app(tmp_path, pool_size=0)
+
+
+@pytest.fixture
+def traced_pooled(tmp_path: Path) -> Iterator[tuple[TestClient, InMemorySpanExporter]]:
+    yield from _traced_app(tmp_path, pool_size=2)
 
 
 def attributes(span: ReadableSpan) -> Mapping[str, Any]:
@@ -110,6 +123,27 @@ def test_a_launch_is_a_span_with_the_launchers_steps(
     assert [e.name for e in join.events] == ["go byte sent", "cgroup joined"]
 
 
+def test_a_pooled_launch_is_a_release_then_the_childs_setup(
+    traced_pooled: tuple[TestClient, InMemorySpanExporter],
+) -> None:
+    client, exporter = traced_pooled
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the pool fills while the launcher is idle
+        pool = runtime.pool_state()
+        if pool is not None and pool.ready:
+            break
+        time.sleep(0.05)
+    response = client.post("/containers", params={"wait": "true"}, json={"command": ["true"]})
+    assert response.status_code == 201, response.text
+    spans = exporter.get_finished_spans()
+    steps = ["launcher.release", "child.setup"]
+    _check_launch(spans, "POST /containers", response.json()["id"], steps)
+    [release] = _by_name(spans, "launcher.release")
+    assert [e.name for e in release.events] == ["go byte sent"]
+    assert runtime.pool_state().hits == 1
+
+
 def test_docker_create_then_start_are_two_launches(
     traced: tuple[TestClient, InMemorySpanExporter],
 ) -> None:
@@ -125,7 +159,11 @@ def test_docker_create_then_start_are_two_launches(
         spans, "POST /containers/create", container_id, ["launcher.clone", "launcher.join"]
     )
     start = _check_launch(
-        spans, "POST /containers/{ref}/start", container_id, ["child.setup"], "start"
+        spans,
+        "POST /containers/{ref}/start",
+        container_id,
+        ["launcher.release", "child.setup"],
+        "start",
     )
     assert attributes(create)["mydocker.launch.op"] == "create"
     assert attributes(start)["mydocker.launch.op"] == "start"
