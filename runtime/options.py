@@ -237,6 +237,9 @@ class Healthcheck:
             raise InvalidField("healthcheck.retries", "between 1 and 1000")
 
 
+#: What ``stop`` sends first when neither the create nor its image names a signal.
+DEFAULT_STOP_SIGNAL = "SIGTERM"
+
 #: /dev/shm's size without ``Options.shm_size_bytes``: Docker's 64 MiB.
 SHM_SIZE = 64 << 20
 
@@ -261,7 +264,7 @@ class Options:
     healthcheck      what runtime/health.py runs to tell healthy from not
     """
 
-    stop_signal: str = "SIGTERM"
+    stop_signal: str = DEFAULT_STOP_SIGNAL
     stop_timeout: int | None = None
     host_namespaces: tuple[str, ...] = ()
     shm_size_bytes: int | None = None

@@ -11,7 +11,8 @@ from runtime.errors import InvalidArgument
 from runtime.imagedefaults import apply, environment, resolve_user
 from runtime.images import Image
 from runtime.images.oci import ImageConfig
-from runtime.spec import CreateRequest, SecurityRequest
+from runtime.options import Options
+from runtime.spec import CreateRequest, Mount, SecurityRequest
 
 CONFIG = ImageConfig(
     entrypoint=("/entry",),
@@ -88,3 +89,31 @@ def test_user_names_from_the_topmost_layer_and_no_link_followed(tmp_path: Path) 
     with pytest.raises(InvalidArgument) as err:
         resolve_user("root", lowers)
     assert err.value.field == "user" and "root" in str(err.value)
+
+
+def test_each_image_volume_nothing_else_mounts_gets_an_anonymous_volume() -> None:
+    image = pulled(ImageConfig(cmd=("x",), volumes=("/data", "/logs/", "/cache", "/var/db")))
+    request = CreateRequest(mounts=(Mount("bind", "/cache", source="/srv"),))
+    inherited = (Mount("volume", "/var/db", volume="shared"),)
+    got = apply(request, image, inherited)
+    # the request's mount and the volumes_from one win; /logs/ is normalised
+    assert got.mounts == (
+        Mount("bind", "/cache", source="/srv"),
+        Mount("volume", "/data"),
+        Mount("volume", "/logs"),
+    )
+    assert apply(CreateRequest(command=("x",)), Image("busybox", True, "/x")).mounts == ()
+    with pytest.raises(InvalidArgument) as err:
+        apply(CreateRequest(), pulled(ImageConfig(cmd=("x",), volumes=("/a\0b",))))
+    assert err.value.field == "image"
+
+
+def test_the_stop_signal_is_the_requests_else_the_images_else_sigterm() -> None:
+    image = pulled(ImageConfig(cmd=("x",), stop_signal="SIGQUIT"))
+    assert apply(CreateRequest(), image).options.stop_signal == "SIGQUIT"
+    mine = CreateRequest(options=Options(stop_signal="SIGUSR1"))
+    assert apply(mine, image).options.stop_signal == "SIGUSR1"
+    assert apply(CreateRequest(), pulled(ImageConfig(cmd=("x",)))).options.stop_signal == "SIGTERM"
+    with pytest.raises(InvalidArgument) as err:
+        apply(CreateRequest(), pulled(ImageConfig(cmd=("x",), stop_signal="SIGNOPE")))
+    assert err.value.field == "image" and "SIGNOPE" in err.value.message
