@@ -21,6 +21,10 @@ Docker's rules (docs/images.md, "Image config"):
     stop      the request's ``options.stop_signal``, else the image's
               StopSignal, else SIGTERM (a request's explicit SIGTERM is the
               default and so yields to the image's)
+    health    the request's ``options.healthcheck``, else (unless
+              ``options.no_healthcheck``) the image's Healthcheck: ``CMD``
+              runs its argv, ``CMD-SHELL`` its command under ``/bin/sh -c``,
+              ``NONE`` none; a zero duration or retries is Docker's default
 
 ``ExposedPorts`` is published by the Docker API's ``PublishAllPorts``
 (app/docker/networking.py); the native create publishes only the ``ports``
@@ -39,7 +43,7 @@ from collections.abc import Sequence
 from runtime.errors import InvalidArgument
 from runtime.images import Image
 from runtime.images.oci import ImageConfig
-from runtime.options import DEFAULT_STOP_SIGNAL, Options
+from runtime.options import DEFAULT_STOP_SIGNAL, Healthcheck, Options
 from runtime.spec import CreateRequest, InvalidField, Mount
 
 #: An image's /etc/passwd or /etc/group larger than this is not read.
@@ -67,7 +71,7 @@ def apply(request: CreateRequest, image: Image, inherited: Sequence[Mount] = ())
         labels={**config.labels, **request.labels},
         security=dataclasses.replace(request.security, user=user),
         mounts=request.mounts + image_volumes(config, (*inherited, *request.mounts)),
-        options=stop_signal(request.options, config),
+        options=health(stop_signal(request.options, config), config),
     )
 
 
@@ -174,3 +178,34 @@ def _read_image_file(lowers: Sequence[str], parts: tuple[str, ...]) -> str:
         finally:
             os.close(fd)
     return ""
+
+
+def health(options: Options, config: ImageConfig) -> Options:
+    """The image's Healthcheck when the request has none and does not refuse it."""
+    check = config.healthcheck
+    if check is None or options.healthcheck is not None or options.no_healthcheck:
+        return options
+    kind, args = check.test[0], check.test[1:]
+    if kind == "NONE":
+        return options
+    if kind == "CMD" and args:
+        command = args
+    elif kind == "CMD-SHELL" and len(args) == 1:
+        command = ("/bin/sh", "-c", args[0])
+    else:
+        raise InvalidArgument(
+            "image", f"its Healthcheck.Test {list(check.test)!r}: CMD, CMD-SHELL or NONE"
+        )
+    default = Healthcheck(command)
+    try:
+        found = Healthcheck(
+            command,
+            interval_seconds=check.interval_ns / 1e9 or default.interval_seconds,
+            timeout_seconds=check.timeout_ns / 1e9 or default.timeout_seconds,
+            retries=check.retries or default.retries,
+            start_period_seconds=check.start_period_ns / 1e9,
+            start_interval_seconds=check.start_interval_ns / 1e9 or default.start_interval_seconds,
+        )
+    except InvalidField as err:
+        raise InvalidArgument("image", f"its Healthcheck: {err}") from None
+    return dataclasses.replace(options, healthcheck=found)

@@ -262,6 +262,7 @@ class Options:
                      service's log files), ``none`` keeps nothing
     log_options      the driver's options, shown back by inspect
     healthcheck      what runtime/health.py runs to tell healthy from not
+    no_healthcheck   the image's HEALTHCHECK is not run either (``--no-healthcheck``)
     """
 
     stop_signal: str = DEFAULT_STOP_SIGNAL
@@ -276,6 +277,7 @@ class Options:
     log_driver: str = "json-file"
     log_options: Mapping[str, str] = dataclasses.field(default_factory=dict)
     healthcheck: Healthcheck | None = None
+    no_healthcheck: bool = False
 
     def __post_init__(self) -> None:
         try:

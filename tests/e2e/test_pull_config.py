@@ -3,7 +3,7 @@
 The image (four layers, pushed to a real ``docker-registry`` with skopeo)
 declares ``/data`` (made in its third layer, one file deleted and one added
 in its fourth), ``/opaque`` (made opaque by its second layer) and ``/mine``
-as volumes, and SIGQUIT as its stop signal.  The ``-P`` test loads the same
+as volumes, SIGQUIT as its stop signal and a HEALTHCHECK.  The ``-P`` test loads the same
 image into a service inside a network namespace of the test's own
 (tests/e2e/netservice.py) and reaches the published port from that "host".
 """
@@ -40,6 +40,7 @@ CONFIG: dict[str, object] = {
     "Volumes": {"/data": {}, "/opaque": {}, "/mine": {}},
     "ExposedPorts": {"8080/tcp": {}},
     "StopSignal": "SIGQUIT",
+    "Healthcheck": {"Test": ["CMD-SHELL", "busybox test -e /data/keep"], "Interval": 200_000_000},
 }
 NAME = "e2e/cfg:cfg"
 
@@ -132,6 +133,27 @@ def test_stop_sends_the_images_stop_signal_unless_the_create_names_one(
     wait_for_log(client, mine.json()["id"], "ready\n")
     stopped = client.post(f"/containers/{mine.json()['id']}/stop").json()
     assert stopped["exit_code"] == 137 and logs(client, stopped["id"]) == "ready\n"
+
+
+def test_the_images_healthcheck_runs_unless_the_create_refuses_it(
+    client: httpx.Client, image: str
+) -> None:
+    def health(ref: str) -> Any:
+        return client.get(f"/v1.47/containers/{ref}/json").json()["State"].get("Health")
+
+    checked = client.post("/v1.47/containers/create", json={"Image": image}).json()["Id"]
+    refused = client.post(
+        "/v1.47/containers/create", json={"Image": image, "Healthcheck": {"Test": ["NONE"]}}
+    ).json()["Id"]
+    for ref in (checked, refused):
+        assert client.post(f"/v1.47/containers/{ref}/start").status_code == 204
+    deadline = time.monotonic() + 20
+    while (health(checked) or {}).get("Status") != "healthy":
+        assert time.monotonic() < deadline, health(checked)
+        time.sleep(0.1)
+    shown = client.get(f"/v1.47/containers/{checked}/json").json()["Config"]["Healthcheck"]
+    assert shown["Test"] == ["CMD", "/bin/sh", "-c", "busybox test -e /data/keep"]
+    assert health(refused) is None
 
 
 def wait_for_log(client: httpx.Client, ref: str, text: str, timeout: float = 20) -> None:
