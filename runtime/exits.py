@@ -73,6 +73,8 @@ class Exits:
         #: Called with each container record once it is exited (its network's
         #: ports and names go: runtime/networks.py); must not raise.
         self.on_ended: Callable[[ContainerRecord], None] | None = None
+        #: Called with each exit once recorded and acked (runtime/restarts.py).
+        self.on_exit: Callable[[ContainerRecord], None] | None = None
 
     def _ended(self, record: ContainerRecord | None) -> None:
         if record is not None and self.on_ended is not None:
@@ -80,8 +82,6 @@ class Exits:
                 self.on_ended(record)
             except Exception:
                 log.exception("cleaning up after %s failed", record.id)
-        #: Called with each exit once recorded and acked (runtime/restarts.py).
-        self.on_exit: Callable[[ContainerRecord], None] | None = None
 
     def close(self) -> None:
         self.closing = True
