@@ -147,11 +147,16 @@ def docker_create_request(
             "auto_remove": host.AutoRemove,
             "options": models.options(config),
             **models.security_options(host.SecurityOpt),
-            **networking.create_fields(config, network),
+            **networking.create_fields(config, network, _image_ports(image)),
         },
         "container config",
     )
     return create_request(body, start=False, stdin_once=config.OpenStdin and config.StdinOnce)
+
+
+def _image_ports(image: Image) -> tuple[str, ...]:
+    """The image's ExposedPorts (``8080/tcp``), which ``PublishAllPorts`` publishes too."""
+    return image.config.exposed_ports if image.config is not None else ()
 
 
 def _argv(config: models.ContainerConfig, image: Image) -> dict[str, Any]:

@@ -13,10 +13,23 @@ Docker's rules (docs/images.md, "Image config"):
               /etc/group, read from its layers without following a link
     labels    the image's Labels, the request's over them
 
-``ExposedPorts``, ``Volumes`` and ``StopSignal`` are reported with the image
-(and Docker's inspect) but not acted on: publishing is issue 13's and the
-runtime stops with SIGTERM then SIGKILL.  Images without a config (built-in,
-imported) leave the request as it is.
+    volumes   each path in the image's Volumes that no mount of the request
+              (nor of its ``volumes_from``) targets gets a new anonymous
+              volume, as ``docker run -v /path``; it starts with the image's
+              files there (runtime/volumecopy.py) and goes with the container
+              on ``DELETE ?volumes=true`` or ``auto_remove``
+    stop      the request's ``options.stop_signal``, else the image's
+              StopSignal, else SIGTERM (a request's explicit SIGTERM is the
+              default and so yields to the image's)
+    health    the request's ``options.healthcheck``, else (unless
+              ``options.no_healthcheck``) the image's Healthcheck: ``CMD``
+              runs its argv, ``CMD-SHELL`` its command under ``/bin/sh -c``,
+              ``NONE`` none; a zero duration or retries is Docker's default
+
+``ExposedPorts`` is published by the Docker API's ``PublishAllPorts``
+(app/docker/networking.py); the native create publishes only the ``ports``
+it lists.  Images without a config (built-in, imported) leave the request
+as it is.
 """
 
 from __future__ import annotations
@@ -30,14 +43,16 @@ from collections.abc import Sequence
 from runtime.errors import InvalidArgument
 from runtime.images import Image
 from runtime.images.oci import ImageConfig
-from runtime.spec import CreateRequest
+from runtime.options import DEFAULT_STOP_SIGNAL, Healthcheck, Options
+from runtime.spec import CreateRequest, InvalidField, Mount
 
 #: An image's /etc/passwd or /etc/group larger than this is not read.
 MAX_ID_FILE_BYTES = 1 << 20
 
 
-def apply(request: CreateRequest, image: Image) -> CreateRequest:
-    """``request`` with the image config's defaults filled in."""
+def apply(request: CreateRequest, image: Image, inherited: Sequence[Mount] = ()) -> CreateRequest:
+    """``request`` with the image config's defaults filled in (``inherited``:
+    the mounts its ``volumes_from`` brings)."""
     config = image.config
     if config is None:
         if not request.command and request.entrypoint is None:
@@ -55,7 +70,36 @@ def apply(request: CreateRequest, image: Image) -> CreateRequest:
         workdir=request.workdir or config.working_dir or None,
         labels={**config.labels, **request.labels},
         security=dataclasses.replace(request.security, user=user),
+        mounts=request.mounts + image_volumes(config, (*inherited, *request.mounts)),
+        options=health(stop_signal(request.options, config), config),
     )
+
+
+def image_volumes(config: ImageConfig, mounts: Sequence[Mount]) -> tuple[Mount, ...]:
+    """An anonymous volume for each of the image's ``Volumes`` nothing else mounts."""
+    taken = {os.path.normpath(m.target) for m in mounts}
+    result = []
+    for path in config.volumes:
+        target = os.path.normpath("/" + path.strip().lstrip("/"))
+        if target != "/" and target not in taken:
+            taken.add(target)
+            try:
+                result.append(Mount("volume", target))
+            except ValueError as err:
+                raise InvalidArgument("image", f"its Volumes entry {path!r}: {err}") from None
+    return tuple(result)
+
+
+def stop_signal(options: Options, config: ImageConfig) -> Options:
+    """The image's StopSignal when the request leaves the default."""
+    if not config.stop_signal or options.stop_signal != DEFAULT_STOP_SIGNAL:
+        return options
+    try:
+        return dataclasses.replace(options, stop_signal=config.stop_signal)
+    except InvalidField:
+        raise InvalidArgument(
+            "image", f"its StopSignal {config.stop_signal!r} is no signal"
+        ) from None
 
 
 def argv_of(request: CreateRequest, config: ImageConfig, name: str) -> tuple[str, ...]:
@@ -134,3 +178,34 @@ def _read_image_file(lowers: Sequence[str], parts: tuple[str, ...]) -> str:
         finally:
             os.close(fd)
     return ""
+
+
+def health(options: Options, config: ImageConfig) -> Options:
+    """The image's Healthcheck when the request has none and does not refuse it."""
+    check = config.healthcheck
+    if check is None or options.healthcheck is not None or options.no_healthcheck:
+        return options
+    kind, args = check.test[0], check.test[1:]
+    if kind == "NONE":
+        return options
+    if kind == "CMD" and args:
+        command = args
+    elif kind == "CMD-SHELL" and len(args) == 1:
+        command = ("/bin/sh", "-c", args[0])
+    else:
+        raise InvalidArgument(
+            "image", f"its Healthcheck.Test {list(check.test)!r}: CMD, CMD-SHELL or NONE"
+        )
+    default = Healthcheck(command)
+    try:
+        found = Healthcheck(
+            command,
+            interval_seconds=check.interval_ns / 1e9 or default.interval_seconds,
+            timeout_seconds=check.timeout_ns / 1e9 or default.timeout_seconds,
+            retries=check.retries or default.retries,
+            start_period_seconds=check.start_period_ns / 1e9,
+            start_interval_seconds=check.start_interval_ns / 1e9 or default.start_interval_seconds,
+        )
+    except InvalidField as err:
+        raise InvalidArgument("image", f"its Healthcheck: {err}") from None
+    return dataclasses.replace(options, healthcheck=found)

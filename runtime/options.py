@@ -237,6 +237,9 @@ class Healthcheck:
             raise InvalidField("healthcheck.retries", "between 1 and 1000")
 
 
+#: What ``stop`` sends first when neither the create nor its image names a signal.
+DEFAULT_STOP_SIGNAL = "SIGTERM"
+
 #: /dev/shm's size without ``Options.shm_size_bytes``: Docker's 64 MiB.
 SHM_SIZE = 64 << 20
 
@@ -259,9 +262,10 @@ class Options:
                      service's log files), ``none`` keeps nothing
     log_options      the driver's options, shown back by inspect
     healthcheck      what runtime/health.py runs to tell healthy from not
+    no_healthcheck   the image's HEALTHCHECK is not run either (``--no-healthcheck``)
     """
 
-    stop_signal: str = "SIGTERM"
+    stop_signal: str = DEFAULT_STOP_SIGNAL
     stop_timeout: int | None = None
     host_namespaces: tuple[str, ...] = ()
     shm_size_bytes: int | None = None
@@ -273,6 +277,7 @@ class Options:
     log_driver: str = "json-file"
     log_options: Mapping[str, str] = dataclasses.field(default_factory=dict)
     healthcheck: Healthcheck | None = None
+    no_healthcheck: bool = False
 
     def __post_init__(self) -> None:
         try:

@@ -66,10 +66,14 @@ class Planner:
     userns_range: tuple[int, int]
     default_limits: Limits
 
-    def with_image_defaults(self, request: CreateRequest) -> CreateRequest:
-        """The request with the command, env, workdir, user and labels its
-        image's config gives where it leaves them unset."""
-        return imagedefaults.apply(request, self.images.get(request.image or DEFAULT_IMAGE))
+    def with_image_defaults(
+        self, request: CreateRequest, inherited: Sequence[Mount] = ()
+    ) -> CreateRequest:
+        """The request with the command, env, workdir, user, labels, volumes
+        and stop signal its image's config gives where it leaves them unset
+        (``inherited``: the mounts of its ``volumes_from``)."""
+        image = self.images.get(request.image or DEFAULT_IMAGE)
+        return imagedefaults.apply(request, image, inherited)
 
     def container_spec(
         self, container_id: str, request: CreateRequest, security: Security

@@ -381,14 +381,14 @@ class Runtime(FileVerbs):
                 "restart_policy", "a restart policy cannot be combined with auto_remove"
             )
         container_id = new_container_id()
-        request = self.planner.with_image_defaults(request)
+        inherited = volumes_from(request.volumes_from, self.get)
+        request = self.planner.with_image_defaults(request, inherited)
         security = self.planner.security(request.security)
-        mounts, anonymous = self.volumes.resolve(
-            volumes_from(request.volumes_from, self.get) + request.mounts
-        )
+        mounts, anonymous = self.volumes.resolve(inherited + request.mounts)
         spec = self.planner.container_spec(container_id, replace(request, mounts=mounts), security)
-        lower = spec.rootfs.lower if spec.rootfs else None
-        self.volumes.ensure(spec.mounts, anonymous, security.userns_host_id, lower)
+        rootfs = spec.rootfs
+        lowers = (rootfs.lower, *rootfs.more_lowers) if rootfs and rootfs.lower else ()
+        self.volumes.ensure(spec.mounts, anonymous, security.userns_host_id, lowers)
         network = self.networks.plan(request.network, request.ports, request.network_aliases)
         spec = replace(spec, network=network)
         return self.launches.create(

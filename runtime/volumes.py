@@ -35,7 +35,6 @@ import os
 import re
 import secrets
 import shutil
-import stat
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,6 +44,7 @@ from runtime.events import EventLog, EventType, now_event
 from runtime.records import ContainerRecord
 from runtime.spec import VOLUME_NAME_MAX, VOLUME_NAME_PATTERN, Mount
 from runtime.timeutil import now_rfc3339
+from runtime.volumecopy import copy_up
 
 log = logging.getLogger("mydocker.volumes")
 
@@ -259,20 +259,21 @@ class VolumeStore:
         mounts: Sequence[Mount],
         anonymous: frozenset[str],
         owner: int | None,
-        image_root: str | None = None,
+        image_lowers: Sequence[str] = (),
     ) -> None:
         """Make the volumes ``mounts`` name that do not exist yet (Docker makes
         a named volume on first use), each filled with what the image has at
-        its target (``image_root``: the image's rootfs), as Docker copies it;
+        its target (``image_lowers``: the image's layers, top first; the merged
+        view is copied, runtime/volumecopy.py), as Docker copies it;
         with ``owner`` (a userns container's root) an empty volume is handed
         to it, so that root can write it."""
         for mount in mounts:
             if mount.type != "volume" or mount.volume is None:
                 continue
             volume, made = self.create(mount.volume, anonymous=mount.volume in anonymous)
-            if made and image_root is not None:
+            if made and image_lowers:
                 try:
-                    copy_up(image_root, mount.target, volume.path)
+                    copy_up(image_lowers, mount.target, volume.path)
                 except OSError as err:  # the container still gets its (partly filled) volume
                     log.warning(
                         "copying the image's %s into volume %s: %s", mount.target, volume.name, err
@@ -286,40 +287,6 @@ class VolumeStore:
 
     def _data(self, name: str) -> str:
         return os.path.join(self.root, name, DATA)
-
-
-def copy_up(image_root: str, target: str, data: str) -> None:
-    """The image's directory at ``target`` copied into a new volume's ``data``,
-    owners, modes and symlinks kept.  A path through a symlink is not followed:
-    in an image it may point anywhere on the host, so such a target is left
-    empty."""
-    source = image_root
-    info = os.lstat(source)
-    for part in target.strip("/").split("/"):
-        source = os.path.join(source, part)
-        try:
-            info = os.lstat(source)
-        except OSError:
-            return
-        if stat.S_ISLNK(info.st_mode):
-            return
-    if not stat.S_ISDIR(info.st_mode):
-        return
-    shutil.copytree(source, data, symlinks=True, dirs_exist_ok=True, copy_function=_copy_owned)
-    for top, dirs, _files in os.walk(source):
-        for there in [top, *(os.path.join(top, d) for d in dirs)]:
-            mine = os.lstat(there)
-            here = os.path.normpath(os.path.join(data, os.path.relpath(there, source)))
-            os.lchown(here, mine.st_uid, mine.st_gid)
-            if not stat.S_ISLNK(mine.st_mode):
-                os.chmod(here, stat.S_IMODE(mine.st_mode))
-
-
-def _copy_owned(src: str, dst: str) -> str:
-    shutil.copy2(src, dst, follow_symlinks=False)
-    info = os.lstat(src)
-    os.lchown(dst, info.st_uid, info.st_gid)
-    return dst
 
 
 def volumes_from(

@@ -33,7 +33,7 @@ from app.uploads import import_body, load_body
 from runtime.api import RuntimeApi
 from runtime.errors import NotFound, RuntimeFailure
 from runtime.images import Image, normalize_name
-from runtime.images.oci import ImageConfig
+from runtime.images.oci import ImageConfig, ImageHealthcheck
 from runtime.images.reference import parse
 from runtime.images.registry import Credentials
 
@@ -104,6 +104,20 @@ def _config(config: ImageConfig | None) -> dict[str, Any]:
         "Volumes": {v: {} for v in config.volumes} or None,
         "Labels": dict(config.labels),
         "StopSignal": config.stop_signal or None,
+        "Healthcheck": _healthcheck(config.healthcheck),
+    }
+
+
+def _healthcheck(check: ImageHealthcheck | None) -> dict[str, Any] | None:
+    if check is None:
+        return None
+    return {
+        "Test": list(check.test),
+        "Interval": check.interval_ns,
+        "Timeout": check.timeout_ns,
+        "StartPeriod": check.start_period_ns,
+        "StartInterval": check.start_interval_ns,
+        "Retries": check.retries,
     }
 
 

@@ -344,6 +344,8 @@ def options(config: ContainerConfig) -> dict[str, Any]:
     }
     if (check := healthcheck(config.Healthcheck)) is not None:
         result["healthcheck"] = check
+    elif (config.Healthcheck or {}).get("Test") == ["NONE"]:
+        result["no_healthcheck"] = True  # `--no-healthcheck`: not the image's either
     if config.StopSignal:
         result["stop_signal"] = config.StopSignal
     if config.StopTimeout is not None:

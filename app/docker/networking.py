@@ -16,6 +16,7 @@ on every address, as the native API does.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response, status
@@ -46,10 +47,10 @@ def _port_key(key: str) -> tuple[int, str]:
     return port, proto or "tcp"
 
 
-def _bindings(host: Any, exposed: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """``PortBindings`` (and, with ``PublishAllPorts``, every exposed port)
-    as native ``ports``: an empty ``HostIp`` is 127.0.0.1, an empty
-    ``HostPort`` a port the service picks."""
+def _bindings(host: Any, exposed: Iterable[str]) -> list[dict[str, Any]]:
+    """``PortBindings`` (and, with ``PublishAllPorts``, every exposed port:
+    the create's and the image's) as native ``ports``: an empty ``HostIp``
+    is 127.0.0.1, an empty ``HostPort`` a port the service picks."""
     ports: list[dict[str, Any]] = []
     bindings: dict[str, Any] = host.PortBindings or {}
     for key, entries in bindings.items():
@@ -69,15 +70,19 @@ def _bindings(host: Any, exposed: dict[str, Any] | None) -> list[dict[str, Any]]
                 }
             )
     if host.PublishAllPorts:
-        for key in exposed or {}:
-            if key not in bindings:
-                container_port, proto = _port_key(key)
-                ports.append({"container_port": container_port, "protocol": proto})
+        bound = {_port_key(key) for key in bindings}
+        for key in dict.fromkeys(exposed):
+            if (port := _port_key(key)) not in bound:
+                bound.add(port)
+                ports.append({"container_port": port[0], "protocol": port[1]})
     return ports
 
 
-def create_fields(config: Any, default: str) -> dict[str, Any]:
-    """The native create body's network fields from Docker's."""
+def create_fields(
+    config: Any, default: str, image_ports: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The native create body's network fields from Docker's; ``image_ports``
+    are the image's ExposedPorts."""
     host = config.host()
     mode = host.NetworkMode or ""
     endpoints: dict[str, Any] = (config.NetworkingConfig or {}).get("EndpointsConfig") or {}
@@ -104,7 +109,7 @@ def create_fields(config: Any, default: str) -> dict[str, Any]:
         aliases = []  # Docker keeps aliases to user networks; the CLI sends none for these
     return {
         "network": mode,
-        "ports": _bindings(host, config.ExposedPorts),
+        "ports": _bindings(host, [*(config.ExposedPorts or {}), *image_ports]),
         "network_aliases": list(dict.fromkeys(aliases)),
     }
 

@@ -30,6 +30,9 @@ class ImageConfigPublic(BaseModel):
     volumes: list[str]
     labels: dict[str, str]
     stop_signal: str
+    healthcheck: list[str] | None = Field(
+        default=None, description="The HEALTHCHECK's test (`CMD ...`, `CMD-SHELL ...`, `NONE`)."
+    )
     architecture: str
     os: str
 
@@ -45,6 +48,7 @@ class ImageConfigPublic(BaseModel):
             volumes=list(config.volumes),
             labels=dict(config.labels),
             stop_signal=config.stop_signal,
+            healthcheck=list(config.healthcheck.test) if config.healthcheck else None,
             architecture=config.architecture,
             os=config.os,
         )

@@ -162,6 +162,20 @@ class Index:
 
 
 @dataclass(frozen=True)
+class ImageHealthcheck:
+    """The config's ``Healthcheck`` (Docker's HEALTHCHECK) as the image has it:
+    ``test`` is ``["CMD", argv...]``, ``["CMD-SHELL", command]`` or
+    ``["NONE"]``; durations in nanoseconds, zero for Docker's default."""
+
+    test: tuple[str, ...]
+    interval_ns: int = 0
+    timeout_ns: int = 0
+    start_period_ns: int = 0
+    start_interval_ns: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
 class ImageConfig:
     """config.md's ``config`` object, plus the fields a pull checks (os, arch, diff ids)."""
 
@@ -177,6 +191,7 @@ class ImageConfig:
     volumes: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict, hash=False, compare=True)
     stop_signal: str = ""
+    healthcheck: ImageHealthcheck | None = None
     diff_ids: tuple[str, ...] = ()
 
 
@@ -292,6 +307,28 @@ def _keys(value: object) -> tuple[str, ...]:
     return tuple(sorted(str(k) for k in value)) if isinstance(value, dict) else ()
 
 
+def _healthcheck(value: object) -> ImageHealthcheck | None:
+    if not isinstance(value, dict) or not value.get("Test"):
+        return None
+    test = value["Test"]
+    if not isinstance(test, list) or not all(isinstance(t, str) for t in test):
+        raise InvalidArgument("config", f"Healthcheck.Test {test!r} is not a list of strings")
+    numbers = {}
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"):
+        number = value.get(key) or 0
+        if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+            raise InvalidArgument("config", f"Healthcheck.{key} {number!r} is not an integer >= 0")
+        numbers[key] = number
+    return ImageHealthcheck(
+        test=tuple(test),
+        interval_ns=numbers["Interval"],
+        timeout_ns=numbers["Timeout"],
+        start_period_ns=numbers["StartPeriod"],
+        start_interval_ns=numbers["StartInterval"],
+        retries=numbers["Retries"],
+    )
+
+
 def parse_config(data: bytes) -> ImageConfig:
     doc = _load(data, "config")
     conf = doc.get("config") or {}
@@ -313,5 +350,6 @@ def parse_config(data: bytes) -> ImageConfig:
         volumes=_keys(conf.get("Volumes")),
         labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
         stop_signal=str(conf.get("StopSignal") or ""),
+        healthcheck=_healthcheck(conf.get("Healthcheck")),
         diff_ids=tuple(check_digest(d, "rootfs.diff_ids") for d in diff_ids or ()),
     )

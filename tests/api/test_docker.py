@@ -277,6 +277,14 @@ def test_options_reach_the_runtime(client: TestClient, fake: FakeRuntime) -> Non
     assert options.tuning.cpu_shares == 256 and options.stop_signal == "SIGINT"
     assert dict(options.sysctls) == {"net.ipv4.ip_forward": "1"}
     assert options.host_namespaces == ("pid",)
+    assert not options.no_healthcheck and options.healthcheck is None
+
+
+def test_no_healthcheck_refuses_the_images_too(client: TestClient, fake: FakeRuntime) -> None:
+    body = {"Image": "host", "Cmd": ["true"], "Healthcheck": {"Test": ["NONE"]}}
+    assert client.post("/v1.47/containers/create", json=body).status_code == 201
+    [request] = [args[0] for name, args, _ in fake.calls if name == "create"]
+    assert request.options.no_healthcheck and request.options.healthcheck is None
 
 
 @pytest.mark.parametrize(

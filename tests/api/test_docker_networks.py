@@ -10,6 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from runtime import ContainerRecord
+from runtime.images import Image
+from runtime.images.oci import ImageConfig
 from runtime.network.attachment import PortMapping
 from runtime.spec import ContainerSpec, Status
 from tests.fakes.network import ATTACHED
@@ -67,6 +69,28 @@ def test_network_mode_port_bindings_and_aliases(client: TestClient, fake: FakeRu
         PortMapping(9000, 0, "tcp", "127.0.0.1"),
     )
     assert request.network_aliases == ("db", "cache")
+
+
+def test_publish_all_ports_publishes_the_images_exposed_ports_too(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    config = ImageConfig(cmd=("true",), exposed_ports=("8080/tcp", "53/udp", "9000/tcp"))
+    fake.images.append(Image("localhost:5000/app:1", False, None, kind="pulled", config=config))
+    body: dict[str, Any] = {
+        "Image": "localhost:5000/app:1",
+        "ExposedPorts": {"9000/tcp": {}, "7000/tcp": {}},
+        "HostConfig": {"PortBindings": {"53/udp": [{"HostPort": "5353"}]}},
+    }
+    # without PublishAllPorts the image's ports stay unpublished, as in Docker
+    assert created(client, fake, **body).ports == (PortMapping(53, 5353, "udp", "127.0.0.1"),)
+    fake.calls.clear()
+    body["HostConfig"]["PublishAllPorts"] = True
+    assert created(client, fake, **body).ports == (
+        PortMapping(53, 5353, "udp", "127.0.0.1"),  # bound already: not twice
+        PortMapping(9000, 0, "tcp", "127.0.0.1"),
+        PortMapping(7000, 0, "tcp", "127.0.0.1"),
+        PortMapping(8080, 0, "tcp", "127.0.0.1"),
+    )
 
 
 def test_an_endpoint_alone_names_the_network(client: TestClient, fake: FakeRuntime) -> None:

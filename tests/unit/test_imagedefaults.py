@@ -10,8 +10,9 @@ import pytest
 from runtime.errors import InvalidArgument
 from runtime.imagedefaults import apply, environment, resolve_user
 from runtime.images import Image
-from runtime.images.oci import ImageConfig
-from runtime.spec import CreateRequest, SecurityRequest
+from runtime.images.oci import ImageConfig, ImageHealthcheck
+from runtime.options import Healthcheck, Options
+from runtime.spec import CreateRequest, Mount, SecurityRequest
 
 CONFIG = ImageConfig(
     entrypoint=("/entry",),
@@ -88,3 +89,54 @@ def test_user_names_from_the_topmost_layer_and_no_link_followed(tmp_path: Path) 
     with pytest.raises(InvalidArgument) as err:
         resolve_user("root", lowers)
     assert err.value.field == "user" and "root" in str(err.value)
+
+
+def test_each_image_volume_nothing_else_mounts_gets_an_anonymous_volume() -> None:
+    image = pulled(ImageConfig(cmd=("x",), volumes=("/data", "/logs/", "/cache", "/var/db")))
+    request = CreateRequest(mounts=(Mount("bind", "/cache", source="/srv"),))
+    inherited = (Mount("volume", "/var/db", volume="shared"),)
+    got = apply(request, image, inherited)
+    # the request's mount and the volumes_from one win; /logs/ is normalised
+    assert got.mounts == (
+        Mount("bind", "/cache", source="/srv"),
+        Mount("volume", "/data"),
+        Mount("volume", "/logs"),
+    )
+    assert apply(CreateRequest(command=("x",)), Image("busybox", True, "/x")).mounts == ()
+    with pytest.raises(InvalidArgument) as err:
+        apply(CreateRequest(), pulled(ImageConfig(cmd=("x",), volumes=("/a\0b",))))
+    assert err.value.field == "image"
+
+
+def test_the_stop_signal_is_the_requests_else_the_images_else_sigterm() -> None:
+    image = pulled(ImageConfig(cmd=("x",), stop_signal="SIGQUIT"))
+    assert apply(CreateRequest(), image).options.stop_signal == "SIGQUIT"
+    mine = CreateRequest(options=Options(stop_signal="SIGUSR1"))
+    assert apply(mine, image).options.stop_signal == "SIGUSR1"
+    assert apply(CreateRequest(), pulled(ImageConfig(cmd=("x",)))).options.stop_signal == "SIGTERM"
+    with pytest.raises(InvalidArgument) as err:
+        apply(CreateRequest(), pulled(ImageConfig(cmd=("x",), stop_signal="SIGNOPE")))
+    assert err.value.field == "image" and "SIGNOPE" in err.value.message
+
+
+def test_the_images_healthcheck_applies_unless_the_create_has_one_or_refuses_it() -> None:
+    shell = ImageHealthcheck(("CMD-SHELL", "test -e /ok"), interval_ns=2 * 10**9, retries=5)
+    image = pulled(ImageConfig(cmd=("x",), healthcheck=shell))
+    got = apply(CreateRequest(), image).options.healthcheck
+    assert got == Healthcheck(("/bin/sh", "-c", "test -e /ok"), interval_seconds=2.0, retries=5)
+    argv = pulled(ImageConfig(cmd=("x",), healthcheck=ImageHealthcheck(("CMD", "/probe", "-q"))))
+    assert apply(CreateRequest(), argv).options.healthcheck == Healthcheck(("/probe", "-q"))
+    mine = Options(healthcheck=Healthcheck(("/mine",)))
+    assert apply(CreateRequest(options=mine), image).options.healthcheck == mine.healthcheck
+    refused = CreateRequest(options=Options(no_healthcheck=True))
+    assert apply(refused, image).options.healthcheck is None
+    none = pulled(ImageConfig(cmd=("x",), healthcheck=ImageHealthcheck(("NONE",))))
+    assert apply(CreateRequest(), none).options.healthcheck is None
+    for test in (("CMD",), ("CMD-SHELL", "a", "b"), ("WHAT", "x")):
+        bad = pulled(ImageConfig(cmd=("x",), healthcheck=ImageHealthcheck(test)))
+        with pytest.raises(InvalidArgument) as err:
+            apply(CreateRequest(), bad)
+        assert err.value.field == "image" and "Healthcheck" in err.value.message
+    slow = ImageHealthcheck(("CMD", "x"), interval_ns=10**15)
+    with pytest.raises(InvalidArgument, match="healthcheck.interval_seconds"):
+        apply(CreateRequest(), pulled(ImageConfig(cmd=("x",), healthcheck=slow)))

@@ -147,10 +147,12 @@ def test_parse_config():
             "Volumes": {"/data": {}},
             "Labels": {"k": "v"},
             "StopSignal": "SIGQUIT",
+            "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 10**9, "Retries": 2},
         },
         "rootfs": {"type": "layers", "diff_ids": [digest(7)]},
     }
     conf = oci.parse_config(json.dumps(doc).encode())
+    assert conf.healthcheck == oci.ImageHealthcheck(("CMD-SHELL", "true"), 10**9, retries=2)
     assert conf.entrypoint == ("/entry",)
     assert conf.cmd == ("sh",)
     assert conf.env == ("PATH=/bin", "A=b")
@@ -165,3 +167,18 @@ def test_parse_config():
 def test_parse_config_defaults():
     conf = oci.parse_config(b'{"rootfs": {"diff_ids": []}}')
     assert conf.entrypoint is None and conf.cmd is None and conf.env == ()
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        {"Test": "CMD true"},
+        {"Test": ["CMD", "x"], "Interval": -1},
+        {"Test": ["CMD"], "Retries": 1.5},
+    ],
+)
+def test_a_bad_healthcheck_in_a_config_is_refused_naming_it(check: dict[str, object]) -> None:
+    doc = {"config": {"Healthcheck": check}}
+    with pytest.raises(InvalidArgument) as info:
+        oci.parse_config(json.dumps(doc).encode())
+    assert info.value.field == "config" and "Healthcheck." in info.value.message

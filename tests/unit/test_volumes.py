@@ -127,7 +127,7 @@ def test_a_new_volume_gets_the_images_files_but_never_through_a_symlink(
             Mount("volume", "/missing", volume="empty"),
         )
     )
-    store.ensure(mounts, anonymous, owner=None, image_root=str(image))
+    store.ensure(mounts, anonymous, owner=None, image_lowers=(str(image),))
     copied = Path(store.get("copied").path)
     assert (copied / "conf").read_text() == "x=1\n"
     assert (os.stat(copied / "conf").st_uid, os.stat(copied / "conf").st_gid) == (1000, 1001)
@@ -137,5 +137,5 @@ def test_a_new_volume_gets_the_images_files_but_never_through_a_symlink(
     assert os.listdir(store.get("empty").path) == []
     # An existing volume is not filled again.
     (copied / "conf").unlink()
-    store.ensure(mounts, anonymous, owner=None, image_root=str(image))
+    store.ensure(mounts, anonymous, owner=None, image_lowers=(str(image),))
     assert not (copied / "conf").exists()
