@@ -93,7 +93,20 @@ def test_a_create_that_does_not_start_stops_at_the_join() -> None:
     ]
 
 
-def test_a_start_has_only_the_child_setup() -> None:
-    started = LaunchTimeline(received=1, go_sent=2, joined_sent=2, execd=7)
-    assert [(n, s, e) for n, s, e, _ in launcher_steps(started)] == [("child.setup", 2, 7)]
+def test_a_start_or_a_pooled_create_is_a_release_then_the_child_setup() -> None:
+    # No clone: the launcher's part is the release (for a pooled create, the
+    # claim: its cgroup renamed and limited, the spec sent), then the child's.
+    started = LaunchTimeline(received=1, go_sent=2, joined_sent=3, execd=7)
+    steps = launcher_steps(started)
+    assert [(n, s, e) for n, s, e, _ in steps] == [
+        ("launcher.release", 1, 3),
+        ("child.setup", 3, 7),
+    ]
+    assert steps[0][3] == [("go byte sent", 2)]
     assert launcher_steps(LaunchTimeline()) == []
+
+
+def test_a_cloned_launch_has_no_release() -> None:
+    cold = LaunchTimeline(received=1, cloned=2, go_sent=3, cgroup_joined=4, joined_sent=5, execd=9)
+    names = [n for n, *_ in launcher_steps(cold)]
+    assert names == ["launcher.clone", "launcher.join", "child.setup"]
