@@ -1,4 +1,5 @@
-"""``mydocker pull``, ``tag``, ``rmi`` and the pull ``run`` does for a missing image.
+"""``mydocker pull``, ``tag``, ``rmi``, ``save``, ``load`` and the pull ``run`` does
+for a missing image.
 
 ``pull`` reads the service's NDJSON progress (``POST /images/pull?progress=true``)
 and draws one line per layer: on a terminal the lines are redrawn in place
@@ -28,6 +29,11 @@ def add_parsers(sub: Any) -> None:
     rmi = sub.add_parser("rmi", help="remove images (a tag, or the image and its layers)")
     rmi.add_argument("refs", nargs="+")
     rmi.add_argument("-f", "--force", action="store_true", help="by id even with several tags")
+    save = sub.add_parser("save", help="an image as a tarball docker load and OCI tools read")
+    save.add_argument("image")
+    save.add_argument("-o", "--output", default="-", help="a file (default: stdout)")
+    load = sub.add_parser("load", help="load a docker save tarball or an OCI layout (a tar)")
+    load.add_argument("-i", "--input", default="-", help="a file (default: stdin)")
 
 
 class Bars:
@@ -132,6 +138,43 @@ def cmd_rmi(api: Api, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_save(api: Api, args: argparse.Namespace) -> int:
+    if args.output == "-" and sys.stdout.isatty():
+        raise SystemExit("mydocker save: refusing to write a tarball to a terminal; give -o FILE")
+    out = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
+    try:
+        with api.stream("GET", f"/images/{args.image}/export") as response:
+            for chunk in response.iter_bytes(1 << 20):
+                out.write(chunk)
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+        else:
+            out.flush()
+    return 0
+
+
+def cmd_load(api: Api, args: argparse.Namespace) -> int:
+    stream = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")  # noqa: SIM115
+    try:
+        images = api.json(
+            "POST",
+            "/images/load",
+            content=iter(lambda: stream.read(1 << 20), b""),
+            headers={"Content-Type": "application/x-tar"},
+        )
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    if args.json:
+        output.print_json(images)
+    else:
+        for image in images:
+            for tag in image.get("tags") or [image.get("id", "")]:
+                print(f"Loaded image: {tag}")
+    return 0
+
+
 def _size(n: int) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000 or unit == "GB":
@@ -144,4 +187,6 @@ COMMANDS: dict[str, Callable[[Api, argparse.Namespace], int]] = {
     "pull": cmd_pull,
     "tag": cmd_tag,
     "rmi": cmd_rmi,
+    "save": cmd_save,
+    "load": cmd_load,
 }

@@ -273,8 +273,8 @@ def mydocker(
     )
 
 
-def test_the_cli_pulls_with_bars_lists_tags_runs_and_removes(
-    service: Service, registry: Registry
+def test_the_cli_pulls_with_bars_lists_tags_runs_saves_loads_and_removes(
+    service: Service, registry: Registry, tmp_path: Path
 ) -> None:
     ref, base = f"{registry.host}/e2e/app:app", f"{registry.host}/e2e/base:base"
     try:
@@ -296,15 +296,29 @@ def test_the_cli_pulls_with_bars_lists_tags_runs_and_removes(
         assert (ran.returncode, ran.stdout) == (0, "old motd\n"), ran.stderr
         assert "Unable to find image" in ran.stderr and "Already exists (cached)" in ran.stderr
         assert mydocker(service, "rmi", "mine/app:v3").returncode == 0
+        # save to a file, remove, load it back: the same image, runnable again
+        saved = tmp_path / "app.tar"
+        assert mydocker(service, "save", ref, "-o", str(saved)).returncode == 0
+        assert tarfile.is_tarfile(saved)
+        remove_containers_of(service, ref, base)
+        assert mydocker(service, "rmi", ref).returncode == 0
+        loaded = mydocker(service, "load", "-i", str(saved))
+        assert (loaded.returncode, loaded.stdout) == (0, f"Loaded image: {ref}\n"), loaded
+        ran = mydocker(service, "run", "--image", ref)
+        assert (ran.returncode, ran.stdout) == (0, "hello from /work/dir as 1000:1000\n"), ran
         missing = mydocker(service, "pull", f"{registry.host}/e2e/app:nope")
         assert missing.returncode != 0 and "e2e/app:nope" in missing.stderr
     finally:
-        client = httpx.Client(base_url=service.url, timeout=60)
+        remove_containers_of(service, ref, base)
+        with httpx.Client(base_url=service.url, timeout=60) as client:
+            delete_all(client, ref, base, "mine/app:v3")
+
+
+def remove_containers_of(service: Service, *images: str) -> None:
+    with httpx.Client(base_url=service.url, timeout=60) as client:
         for c in client.get("/containers", params={"all": "true"}).json():
-            if c["image"] in (ref, base):
+            if c["image"] in images:
                 client.delete(f"/containers/{c['id']}", params={"force": "true"})
-        delete_all(client, ref, base, "mine/app:v3")
-        client.close()
 
 
 def test_export_and_load_round_trip_and_docker_save_load(
