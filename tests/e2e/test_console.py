@@ -91,12 +91,15 @@ def test_the_table_lists_a_started_container_with_live_figures(
 def test_details_show_the_container_and_follow_its_logs(
     browser: WebDriver, service: Service, api: httpx.Client
 ) -> None:
+    # later-line waits for the test's go (a file an exec makes), not for a
+    # clock: a page that takes a second to open must not see it early.
     c = start(
         api,
         [
             "sh",
             "-c",
-            "echo first-line; echo to-stderr >&2; sleep 1; echo later-line; exec sleep 60",
+            "echo first-line; echo to-stderr >&2; "
+            "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo later-line; exec sleep 60",
         ],
     )
     open_console(browser, service.url)
@@ -108,7 +111,10 @@ def test_details_show_the_container_and_follow_its_logs(
     logs = browser.find_element(By.ID, "logs")
     wait_for(lambda: "first-line" in logs.text and "to-stderr" in logs.text, what="logs")
     assert "later-line" not in logs.text
-    # Printed a second after start: it arrives through follow=true.
+    touch = {"command": ["touch", "/tmp/go"]}
+    go = api.post(f"/containers/{c['id']}/exec", params={"wait": "true"}, json=touch)
+    assert (go.status_code, go.json()["exit_code"]) == (201, 0), go.text
+    # Printed now, after the page showed the first lines: it arrives through follow=true.
     wait_for(lambda: "later-line" in logs.text, what="the followed line")
     assert "(following)" in text(browser, "#logs-state")
 
