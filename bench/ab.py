@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", required=True, help="the other source tree (its runtime/ is used)")
     p.add_argument("--runs", type=int, default=300, help="launches per tree")
     p.add_argument("--image", default=None, help="e.g. busybox (default: the service's default)")
+    p.add_argument(
+        "--pool-size", type=int, default=0, help="a warm pool in both launchers (default: cold)"
+    )
     args = p.parse_args(argv)
     from runtime import Runtime
     from runtime.spec import CreateRequest
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                 if time.monotonic() > deadline or launchers[name].poll() is not None:
                     raise SystemExit(f"the {name} launcher did not come up: {work / name}.log")
                 time.sleep(0.05)
-            runtimes[name] = Runtime.open(str(state))
+            runtimes[name] = Runtime.open(str(state), pool_size=args.pool_size)
             runtimes[name].start()
         for i in range(WARMUP + args.runs):
             order = list(trees)
@@ -84,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             launcher.wait(10)
         shutil.rmtree(work, ignore_errors=True)
     print(
-        f"{args.runs} launches of /bin/true each ({args.image or 'default image'}), "
-        f"interleaved; load average {os.getloadavg()[0]:.2f} at the end"
+        f"{args.runs} launches of /bin/true each ({args.image or 'default image'}, "
+        f"pool {args.pool_size}), interleaved; load average {os.getloadavg()[0]:.2f} at the end"
     )
     for name, values in walls.items():
         print(
