@@ -24,7 +24,7 @@ from fastapi.responses import StreamingResponse
 
 from app import commands
 from app.deps import RuntimeDep
-from app.docker import images, models, networking, streams, views
+from app.docker import createopts, images, models, networking, streams, views
 from app.docker.errors import DockerError
 from app.docker.params import DockerBool, parse_filters, parse_time, stop_grace
 from runtime import ContainerRecord, RuntimeFailure, timeutil
@@ -59,7 +59,10 @@ async def create_container(
 
     def create() -> str:
         image = images.resolve(runtime, config.Image)
-        return runtime.create(commands.docker_create_request(config, name, image, default)).id
+        request = commands.docker_create_request(config, name, image, default)
+        for volume, labels in createopts.volume_labels(config).items():
+            runtime.volumes.create(volume, labels)  # Docker makes them so, before the container
+        return runtime.create(request).id
 
     return {"Id": await run_in_threadpool(create), "Warnings": []}
 

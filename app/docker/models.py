@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from app.docker import createopts
 from app.docker.errors import DockerError
 from app.schemas import LimitsCreate, TtySize
 from runtime.options import LOG_DRIVERS
@@ -21,7 +22,6 @@ from runtime.options import LOG_DRIVERS
 #: Non-zero values that still mean "the default" for fields we do not implement.
 ACCEPTED: dict[str, tuple[Any, ...]] = {
     "HostConfig.CgroupnsMode": ("private", "host"),
-    "HostConfig.Isolation": ("default",),
 }
 
 
@@ -67,6 +67,10 @@ class DockerHostConfig(BaseModel):
     NetworkMode: str = ""
     PortBindings: dict[str, list[dict[str, str]] | None] | None = None
     PublishAllPorts: bool = False
+    # Kept and shown back (app/docker/createopts.py): we have one of each.
+    Runtime: str = ""
+    Isolation: str = ""
+    VolumeDriver: str = ""
 
 
 class ContainerConfig(BaseModel):
@@ -341,6 +345,7 @@ def options(config: ContainerConfig) -> dict[str, Any]:
         "devices": _devices(host),
         "tuning": {k: v for k, v in tuning.items() if v is not None},
         **_log_config(host),
+        **createopts.given_options(config),
     }
     if (check := healthcheck(config.Healthcheck)) is not None:
         result["healthcheck"] = check
@@ -422,17 +427,17 @@ def _mount(mount: dict[str, Any]) -> dict[str, Any]:
     known = {"Type", "Source", "Target", "ReadOnly", "TmpfsOptions", "VolumeOptions"}
     extra = {k for k in set(mount) - known if not is_zero(mount[k])}
     tmpfs = mount.get("TmpfsOptions") or {}
-    volume = {k: v for k, v in (mount.get("VolumeOptions") or {}).items() if not is_zero(v)}
+    volume = createopts.volume_options(mount)
     if (
         kind not in ("bind", "tmpfs", "volume")
         or extra
         or set(tmpfs) - {"SizeBytes"}
-        or set(volume) - {"NoCopy"}
+        or set(volume) - {"NoCopy", "Labels"}
     ):
         raise DockerError(
             400,
             f"unsupported mount {mount}: Type bind, tmpfs or volume, with Source, Target, "
-            "ReadOnly, TmpfsOptions.SizeBytes, VolumeOptions.NoCopy",
+            "ReadOnly, TmpfsOptions.SizeBytes, VolumeOptions.NoCopy, Labels, DriverConfig",
         )
     entry: dict[str, Any] = {
         "type": kind,

@@ -63,7 +63,15 @@ from runtime.launcher.messages import PoolReply
 from runtime.lifecycle import Top
 from runtime.records import NetworkRecord
 from runtime.signals import parse_signal
-from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Limits, Status
+from runtime.spec import (
+    ContainerSpec,
+    CreateRequest,
+    ExecRequest,
+    ExecSpec,
+    Limits,
+    RestartPolicy,
+    Status,
+)
 from runtime.volumes import VolumeStore
 
 if TYPE_CHECKING:
@@ -392,7 +400,13 @@ class FakeRuntime:
         return self._answer("unpause", self._container(ref))
 
     @recorded
-    def update(self, ref: str, limits: Limits) -> ContainerRecord:
+    def update(
+        self,
+        ref: str,
+        limits: Limits,
+        restart_policy: RestartPolicy | None = None,
+        tuning: Mapping[str, int] | None = None,
+    ) -> ContainerRecord:
         return self._answer("update", self._container(ref))
 
     @recorded
