@@ -55,6 +55,7 @@ def bare_names(env: list[str] | None) -> list[str]:
 def given_options(config: ContainerConfig) -> dict[str, Any]:
     host = config.host()
     check_runtime(host.Runtime)
+    check_runtime(config.Runtime)
     given = {
         "env_unset": bare_names(config.Env),
         "isolation": host.Isolation,

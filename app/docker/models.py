@@ -99,6 +99,9 @@ class ContainerConfig(BaseModel):
     Healthcheck: dict[str, Any] | None = None
     ExposedPorts: dict[str, Any] | None = None
     NetworkingConfig: dict[str, Any] | None = None
+    #: docker-py sends ``runtime=`` here, where Docker's engine ignores it
+    #: (its Config has no such field): checked as HostConfig's.
+    Runtime: str = ""
     #: Anonymous volumes at these paths (``docker run -v /path``), unless a
     #: bind or mount already has the path (docker-py sends both for a bind).
     Volumes: dict[str, Any] | None = None
