@@ -436,7 +436,8 @@ class Runtime(FileVerbs):
         restarting = record.status == EXITED and (
             self.restarts.pending(record.id) or should_restart(record)
         )
-        if (record.status != EXITED or restarting) and not force:
+        # A created one goes without force, as in Docker: its child has run nothing.
+        if (record.status == RUNNING or restarting) and not force:
             # Docker's wording (daemon/delete.go), which clients look for.
             state = "restarting" if restarting else record.status
             raise InvalidState(

@@ -284,7 +284,7 @@ def prune_containers(runtime: RuntimeDep, filters: str | None = None) -> dict[st
     if set(wanted) - {"label", "label!", "until"}:
         raise DockerError(400, "unsupported prune filter: only label, label! and until")
     until = [parse_time("until", value) for value in wanted.get("until", [])]
-    deleted = []
+    deleted, reclaimed = [], 0
     for record in runtime.list(status=Status.exited):
         if until and timeutil.parse_ns(record.created_at) >= min(until):
             continue
@@ -294,11 +294,13 @@ def prune_containers(runtime: RuntimeDep, filters: str | None = None) -> dict[st
         if any(_label_matches(labels, item) for item in wanted.get("label!", [])):
             continue
         try:
+            size = runtime.writable_bytes(record.id)  # Docker counts their writable layers
             runtime.remove(record.id)
         except RuntimeFailure:
             continue  # removed (or restarted) meanwhile
         deleted.append(record.id)
-    return {"ContainersDeleted": deleted, "SpaceReclaimed": 0}
+        reclaimed += size
+    return {"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed}
 
 
 @router.delete("/containers/{ref}", status_code=status.HTTP_204_NO_CONTENT)

@@ -95,6 +95,7 @@ READS = frozenset(
         "list_networks",
         "get_network",
         "network_containers",
+        "writable_bytes",
     }
 )
 
@@ -176,6 +177,8 @@ class FakeRuntime:
         self.calls: list[Call] = []
         #: What ``health_of`` answers (runtime/health.py).
         self.health: Health | None = None
+        #: What ``writable_bytes`` answers.
+        self.writable = 0
         self.record = record or ContainerRecord(
             id=ID,
             name="web",
@@ -541,7 +544,7 @@ class FakeRuntime:
     @recorded
     def writable_bytes(self, ref: str) -> int:
         self._container(ref)
-        return 0
+        return self.writable
 
     @recorded
     def get_image(self, ref: str) -> Image:
