@@ -14,6 +14,7 @@ name something we have one of (the runtime ``runc``, the volume driver
                       the volumes to make with them before the create
     volume_options    a ``Mounts`` entry's ``VolumeOptions``, checked: ``NoCopy``,
                       ``Labels``, ``DriverConfig`` of the ``local`` driver
+    check_propagation a bind's propagation: ``rprivate``, what every bind is
 """
 
 from __future__ import annotations
@@ -36,6 +37,23 @@ def check_runtime(name: str) -> None:
     if name not in ("", RUNTIME):
         # moby daemon/runtime_unix.go: errdefs.InvalidParameter.
         raise DockerError(400, f"unknown or invalid runtime name: {name}")
+
+
+#: Bind propagations (mount_namespaces(7)) as Docker names them.
+PROPAGATIONS = {"rprivate", "private", "rshared", "shared", "rslave", "slave"}
+
+
+def check_propagation(given: set[str], where: object) -> None:
+    """Only ``rprivate``, what every bind is: the child makes all its mounts
+    private before it clones a bind's source (runtime/child.py), so nothing
+    propagates between a container and the host either way."""
+    refused = sorted(given - {"rprivate"})
+    if refused:
+        raise DockerError(
+            400,
+            f"unsupported bind propagation {', '.join(refused)} in {where}: only rprivate "
+            "(a container's mounts never propagate to or from the host)",
+        )
 
 
 def bare_names(env: list[str] | None) -> list[str]:

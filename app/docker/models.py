@@ -410,8 +410,11 @@ def _bind(bind: str) -> dict[str, Any]:
             400, f"invalid bind {bind!r}: /host/path:/container/path[:ro|rw] or volume:/path"
         )
     options = parts[2].split(",") if len(parts) == 3 else []
-    if set(options) - {"ro", "rw", "nocopy"}:
-        raise DockerError(400, f"unsupported bind options in {bind!r}: only ro, rw or nocopy")
+    createopts.check_propagation(set(options) & createopts.PROPAGATIONS, bind)
+    if set(options) - {"ro", "rw", "nocopy", *createopts.PROPAGATIONS}:
+        raise DockerError(
+            400, f"unsupported bind options in {bind!r}: only ro, rw, nocopy or rprivate"
+        )
     if parts[0].startswith("/"):
         if "nocopy" in options:
             raise DockerError(400, f"invalid bind {bind!r}: nocopy is for volumes")
@@ -428,6 +431,10 @@ def _mount(mount: dict[str, Any]) -> dict[str, Any]:
     """One ``HostConfig.Mounts`` entry: type bind, tmpfs or volume."""
     kind, target = mount.get("Type"), mount.get("Target")
     known = {"Type", "Source", "Target", "ReadOnly", "TmpfsOptions", "VolumeOptions"}
+    bind_options = {k: v for k, v in (mount.get("BindOptions") or {}).items() if v}
+    if set(bind_options) <= {"Propagation"}:
+        createopts.check_propagation({bind_options.get("Propagation") or "rprivate"}, mount)
+        known.add("BindOptions")
     extra = {k for k in set(mount) - known if not is_zero(mount[k])}
     tmpfs = mount.get("TmpfsOptions") or {}
     volume = createopts.volume_options(mount)

@@ -359,3 +359,22 @@ def test_a_runtime_other_than_runc_is_docker_s_400() -> None:
     with pytest.raises(DockerError, match="unknown or invalid runtime name: kata") as err:
         models.options(config)
     assert err.value.status == 400
+
+
+def test_binds_are_rprivate_and_other_propagations_are_refused() -> None:
+    host = models.DockerHostConfig(
+        Binds=["/a:/b:rw,rprivate"],
+        Mounts=[
+            {
+                "Type": "bind",
+                "Source": "/c",
+                "Target": "/d",
+                "BindOptions": {"Propagation": "rprivate"},
+            }
+        ],
+    )
+    assert [m["target"] for m in models.mounts(host)] == ["/b", "/d"]
+    for bind in ("/a:/b:rw,rshared", "/a:/b:rslave"):
+        with pytest.raises(DockerError, match="propagation r(shared|slave)") as err:
+            models.mounts(models.DockerHostConfig(Binds=[bind]))
+        assert err.value.status == 400
