@@ -192,3 +192,17 @@ def test_sdk_copies_into_a_created_container_and_out_of_its_volume(service: Serv
         client.remove_container(made, v=True)
     finally:
         client.close()
+
+
+def test_cli_create_cp_start(cli: DockerCli, tmp_path: Path) -> None:
+    """The usual ``docker create; docker cp CONFIG c:/etc/; docker start -a``:
+    the created container's root is not built yet, the copy goes to its
+    writable layer and the run sees it; ``docker rm`` needs no ``-f``."""
+    name = unique("dcpc")
+    ok(cli("create", "--name", name, IMAGE, "cat", "/etc/app.conf"))
+    (tmp_path / "app.conf").write_text("setting=1\n")
+    ok(cli("cp", str(tmp_path / "app.conf"), f"{name}:/etc/"))
+    ok(cli("cp", f"{name}:/etc/app.conf", str(tmp_path / "back.conf")))
+    assert (tmp_path / "back.conf").read_text() == "setting=1\n"
+    assert ok(cli("start", "-a", name)) == "setting=1\n"
+    ok(cli("rm", name))
