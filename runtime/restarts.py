@@ -140,6 +140,12 @@ class Restarts:
         with self._lock:
             return container_id in self._timers
 
+    def restarting(self, record: ContainerRecord) -> bool:
+        """Docker's ``restarting``: exited, and its policy starts it again
+        (the timer may not be set yet: the exit is acknowledged before
+        ``on_exit`` runs)."""
+        return record.status == EXITED and (self.pending(record.id) or should_restart(record))
+
     def cancel(self, container_id: str) -> None:
         """Drop a pending restart (a forced removal)."""
         with self._lock:

@@ -110,7 +110,7 @@ from runtime.records import (
 )
 from runtime.reports import container_event
 from runtime.reserve import Reserve
-from runtime.restarts import Restarts, should_restart
+from runtime.restarts import Restarts
 from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.selection import Selector
 from runtime.signalling import KillResult, Signaller
@@ -431,11 +431,7 @@ class Runtime(FileVerbs):
         """Remove a container, its logs and layer; with ``volumes`` (and
         always with ``auto_remove``, as ``docker run --rm``) its anonymous volumes."""
         record = self.get(ref)
-        # Its policy restarts it (the timer may not be set yet: the exit is
-        # acknowledged before ``on_exit`` runs): Docker's ``restarting``.
-        restarting = record.status == EXITED and (
-            self.restarts.pending(record.id) or should_restart(record)
-        )
+        restarting = self.restarts.restarting(record)
         # A created one goes without force, as in Docker: its child has run nothing.
         if (record.status == RUNNING or restarting) and not force:
             # Docker's wording (daemon/delete.go), which clients look for.

@@ -87,3 +87,12 @@ def test_a_pending_restart_is_seen_and_cancelled() -> None:
 class RecordStub:
     def get(self, container_id: str) -> ContainerRecord | None:
         return record(RestartPolicy("always"), exit_code=0)
+
+
+def test_restarting_is_an_exit_its_policy_undoes() -> None:
+    restarts = Restarts(RecordStub(), lambda cid, _: record(RestartPolicy("always")))  # type: ignore[arg-type]
+    assert restarts.restarting(record(RestartPolicy("always"), exit_code=0))
+    assert not restarts.restarting(record(RestartPolicy("no")))
+    stopped = record(RestartPolicy("always"), results={"stopped_by_user": True})
+    assert not restarts.restarting(stopped)
+    assert not restarts.restarting(record(RestartPolicy("always"), status=Status.running))
