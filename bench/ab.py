@@ -97,9 +97,15 @@ def main(argv: list[str] | None = None) -> int:
             f"p95 {_quantile(values, 0.95):6.2f} ms"
         )
     diffs = [b - a for a, b in zip(walls["base"], walls["this"], strict=True)]
+    # The spread: a 95% interval of the mean paired difference (normal
+    # approximation), and the ratio of the medians with it.
+    half = 1.96 * statistics.stdev(diffs) / len(diffs) ** 0.5
     print(
         f"  this - base, paired: median {statistics.median(diffs):+.2f} ms, "
-        f"mean {statistics.mean(diffs):+.2f} ms"
+        f"mean {statistics.mean(diffs):+.2f} ms (95% {statistics.mean(diffs) - half:+.2f} "
+        f"to {statistics.mean(diffs) + half:+.2f}); this / base: medians "
+        f"{statistics.median(walls['this']) / statistics.median(walls['base']):.3f}, "
+        f"means {statistics.mean(walls['this']) / statistics.mean(walls['base']):.3f}"
     )
     return 0
 
