@@ -104,14 +104,9 @@ def summary(samples: dict[str, list[float]]) -> dict[str, Any]:
     return {"rows": rows, "added_median_ms": added}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.network")
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument(
-        "--settle", type=float, default=0.2, help="seconds between rounds (namespace teardown)"
-    )
-    args = parser.parse_args(argv)
+def run(runs: int, warmup: int, settle: float = 0.2) -> dict[str, Any]:
+    """The three rows in a service of their own; the report ``main`` prints
+    (also the ``network`` part of ``python -m bench``)."""
     holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
     base = Path(tempfile.mkdtemp(prefix="bench-net-"))
     state, uds = base / "state", base / "api.sock"
@@ -136,13 +131,9 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.1)
             client.post("/networks", json={"name": "bench"}).raise_for_status()
             pids = [service.pid, find_launcher(state)]
-            walls, cpus = measure(
-                client, args.runs, args.warmup, args.settle, lambda: service_cpu(pids)
-            )
+            walls, cpus = measure(client, runs, warmup, settle, lambda: service_cpu(pids))
         with open("/proc/loadavg") as f:
             load = f.read().split()[0]
-        report = {"runs": args.runs, "load_average": load, **summary(walls), "cpu": summary(cpus)}
-        print(json.dumps(report, indent=2))
     finally:
         if service is not None:
             service.send_signal(signal.SIGTERM)
@@ -153,6 +144,18 @@ def main(argv: list[str] | None = None) -> int:
         holder.kill()
         holder.wait()
     shutil.rmtree(base, ignore_errors=True)  # kept after a failure: its service.log
+    return {"runs": runs, "load_average": load, **summary(walls), "cpu": summary(cpus)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.network")
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument(
+        "--settle", type=float, default=0.2, help="seconds between rounds (namespace teardown)"
+    )
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.runs, args.warmup, args.settle), indent=2))
     return 0
 
 
