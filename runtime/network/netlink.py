@@ -75,6 +75,7 @@ from runtime.network.rtnl import (
     header,
     ifinfomsg,
     link_ref,
+    no_link_local_payload,
     parse_error,
     parse_link,
     parse_messages_at,
@@ -259,11 +260,14 @@ def create_veth(
     mtu: int | None = None,
     master: int | None = None,
     up: bool = True,
+    link_local: bool = False,
 ) -> Link | None:
     """Create a veth pair in one round trip: the host end ``name`` (enslaved to
     ``master``, up), the peer ``peer_name`` inside the netns ``peer_netns_fd``
     with ``peer_mac``, down (``configure_link`` brings it up from inside).
-    Both ends share ``mtu`` (give the bridge's).
+    Both ends share ``mtu`` (give the bridge's).  Without ``link_local``
+    the host end gets no IPv6 link-local address (``no_link_local_payload``),
+    as the networks here are IPv4 only (Docker does the same for them).
 
     Returns the host end as the kernel echoes it (NLM_F_ECHO), whose ``link``
     is the peer's index in its namespace, which spares a lookup there; None
@@ -281,8 +285,16 @@ def create_veth(
         master=master,
         up=up,
     )
-    operation = f"create veth {name} (peer {peer_name})"
-    replies = nl.request(operation, RTM_NEWLINK, _CREATE | NLM_F_ECHO, payload)
+    requests = [
+        (f"create veth {name} (peer {peer_name})", RTM_NEWLINK, _CREATE | NLM_F_ECHO, payload)
+    ]
+    if not link_local:
+        # In the same sendmsg, before the peer is up: the host end has no
+        # carrier until then, so IPv6 has not made its link-local yet.
+        requests.append(
+            (f"no link-local address on {name}", RTM_NEWLINK, 0, no_link_local_payload(name))
+        )
+    replies = nl.batch(requests)[0]
     for msg in replies:
         if msg.type == RTM_NEWLINK:
             link = parse_link(msg.payload)
@@ -352,15 +364,26 @@ def add_default_route(nl: Netlink, gateway: IPv4Address | str, oif: int | None =
 
 
 def configure_link(
-    nl: Netlink, index: int, interface: IPv4Interface | str, gateway: IPv4Address | str
+    nl: Netlink,
+    index: int,
+    interface: IPv4Interface | str,
+    gateway: IPv4Address | str,
+    link_local: bool = False,
 ) -> None:
     """Address, up, default route via ``gateway``: ``add_address``,
     ``set_up`` and ``add_default_route`` in one sendmsg.  The kernel runs
     them in this order, which the route needs (an address of an up link
-    that reaches the gateway)."""
+    that reaches the gateway).  Without ``link_local``, IPv6 address
+    generation is turned off first (``no_link_local_payload``)."""
     interface, gateway = IPv4Interface(interface), IPv4Address(gateway)
+    quiet: list[tuple[str, int, int, bytes]] = []
+    if not link_local:
+        quiet.append(
+            (f"no link-local address on link {index}", RTM_NEWLINK, 0, no_link_local_payload(index))
+        )
     nl.batch(
         [
+            *quiet,
             (
                 f"add address {interface} to link {index}",
                 RTM_NEWADDR,

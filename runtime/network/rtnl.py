@@ -76,8 +76,12 @@ IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
 IFLA_NET_NS_FD = 28
 IFLA_EXT_MASK = 29
+IFLA_AF_SPEC = 26
 IFLA_NUM_TX_QUEUES = 31
 IFLA_NUM_RX_QUEUES = 32
+# <linux/if_link.h>: IFLA_AF_SPEC → AF_INET6 → IFLA_INET6_ADDR_GEN_MODE.
+IFLA_INET6_ADDR_GEN_MODE = 8
+IN6_ADDR_GEN_MODE_NONE = 1
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 VETH_INFO_PEER = 1
 IFF_UP = 0x1
@@ -240,6 +244,17 @@ def veth_payload(
 def set_up_payload(link: int | str, up: bool = True) -> bytes:
     index, name_attr = link_ref(link)
     return ifinfomsg(index, flags=IFF_UP if up else 0, change=IFF_UP) + name_attr
+
+
+def no_link_local_payload(link: int | str) -> bytes:
+    """RTM_NEWLINK of an existing link, ``ip link set LINK addrgenmode none``:
+    IPv6 makes no link-local address when the link comes up, so no duplicate
+    address detection, router solicitations or MLD reports follow
+    (net/ipv6/addrconf.c: addrconf_addr_gen).  Only for an existing link: the
+    create request refuses IFLA_AF_SPEC (EAFNOSUPPORT)."""
+    index, name_attr = link_ref(link)
+    mode = attr(IFLA_INET6_ADDR_GEN_MODE, bytes([IN6_ADDR_GEN_MODE_NONE]))
+    return ifinfomsg(index) + name_attr + nested(IFLA_AF_SPEC, nested(socket.AF_INET6, mode))
 
 
 def hairpin_payload(index: int, on: bool = True) -> bytes:

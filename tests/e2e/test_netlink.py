@@ -251,6 +251,15 @@ def test_the_launchers_way_echo_one_queue_and_eth0_configured_from_outside() -> 
                 )
                 (inside,) = json.loads(out.stdout)
                 assert (inside["num_tx_queues"], inside["num_rx_queues"]) == (1, 1)
+                # Both ends up, neither with an IPv6 link-local address.
+                out = subprocess.run(
+                    [*nsenter, "addr", "show", "eth0"], check=True, capture_output=True, text=True
+                )
+                (eth0,) = json.loads(out.stdout)
+                (host_end,) = ip_json("addr", "show", "vethmd2")
+                for end in (eth0, host_end):
+                    assert "LOWER_UP" in end["flags"], end
+                    assert [a["family"] for a in end["addr_info"] if a["family"] == "inet6"] == []
                 # (Traffic over such a pair: tests/e2e/test_networks.py, through
                 # the launcher, and the test above.)
                 return {"queues": (inside["num_tx_queues"], details["num_rx_queues"])}

@@ -230,3 +230,14 @@ def test_a_hairpin_request_is_a_bridge_family_setlink_with_nested_protinfo() -> 
     assert raw_type == rtnl.IFLA_PROTINFO | rtnl.NLA_F_NESTED
     off = rtnl.parse_attrs(rtnl.hairpin_payload(7, on=False), IFINFO.size)[rtnl.IFLA_PROTINFO]
     assert rtnl.parse_attrs(off) == {rtnl.IFLA_BRPORT_MODE: b"\x00"}
+
+
+def test_no_link_local_sets_the_ipv6_address_generation_to_none() -> None:
+    payload = rtnl.no_link_local_payload("veth0")
+    assert IFINFO.unpack_from(payload)[2:] == (0, 0, 0)  # by name, no flag change
+    attrs = rtnl.parse_attrs(payload, IFINFO.size)
+    assert cstr(attrs[rtnl.IFLA_IFNAME]) == "veth0"
+    inet6 = rtnl.parse_attrs(attrs[rtnl.IFLA_AF_SPEC])[socket.AF_INET6]
+    mode = rtnl.parse_attrs(inet6)[rtnl.IFLA_INET6_ADDR_GEN_MODE]
+    assert mode == bytes([rtnl.IN6_ADDR_GEN_MODE_NONE])
+    assert IFINFO.unpack_from(rtnl.no_link_local_payload(7))[2] == 7
