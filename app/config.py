@@ -53,6 +53,9 @@ class Settings:
     registry_mirrors: tuple[str, ...] = ()
     #: ``host`` children the launcher keeps cloned ahead (docs/performance.md).
     pool_size: int = 4
+    #: The launcher holds a favordynmods cgroup hierarchy, so that cgroup
+    #: joins skip an RCU grace period (runtime/cgroups/dynmods.py).
+    cgroup_favordynmods: bool = True
 
 
 #: Each pooled child is a process with its own namespaces and mounts.
@@ -149,6 +152,15 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         type=int,
         default=int(env.get("MYDOCKER_POOL_SIZE", Settings.pool_size)),
         help="children of the host image kept cloned ahead of demand (0: none)",
+    )
+    parser.add_argument(
+        "--no-cgroup-favordynmods",
+        dest="cgroup_favordynmods",
+        action="store_false",
+        default=env.get("MYDOCKER_CGROUP_FAVORDYNMODS", "1") != "0",
+        help="the launcher does not hold a favordynmods cgroup hierarchy: joins wait "
+        "for RCU, and fork/exit elsewhere on the host keep their fast path "
+        "(or set MYDOCKER_CGROUP_FAVORDYNMODS=0)",
     )
     parser.add_argument(
         "--max-body",
@@ -279,6 +291,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         insecure_registries=tuple(args.insecure_registry),
         registry_mirrors=tuple(args.registry_mirror),
         pool_size=args.pool_size,
+        cgroup_favordynmods=args.cgroup_favordynmods,
     )
 
 

@@ -83,3 +83,11 @@ def test_the_docker_default_network(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse_args(["--docker-network", "none"]).docker_network == "none"
     monkeypatch.setenv("MYDOCKER_DOCKER_NETWORK", "backend")
     assert parse_args([]).docker_network == "backend"
+
+
+def test_cgroup_favordynmods_is_on_unless_turned_off(monkeypatch) -> None:
+    monkeypatch.delenv("MYDOCKER_CGROUP_FAVORDYNMODS", raising=False)
+    assert parse_args([]).cgroup_favordynmods is True
+    assert parse_args(["--no-cgroup-favordynmods"]).cgroup_favordynmods is False
+    monkeypatch.setenv("MYDOCKER_CGROUP_FAVORDYNMODS", "0")
+    assert parse_args([]).cgroup_favordynmods is False
