@@ -54,8 +54,9 @@ class Settings:
     #: ``host`` children the launcher keeps cloned ahead (docs/performance.md).
     pool_size: int = 4
     #: The launcher holds a favordynmods cgroup hierarchy, so that cgroup
-    #: joins skip an RCU grace period (runtime/cgroups/dynmods.py).
-    cgroup_favordynmods: bool = True
+    #: joins skip an RCU grace period (runtime/cgroups/dynmods.py): a
+    #: machine-wide kernel mode, hence off unless asked for.
+    cgroup_favordynmods: bool = False
 
 
 #: Each pooled child is a process with its own namespaces and mounts.
@@ -154,13 +155,13 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help="children of the host image kept cloned ahead of demand (0: none)",
     )
     parser.add_argument(
-        "--no-cgroup-favordynmods",
-        dest="cgroup_favordynmods",
-        action="store_false",
-        default=env.get("MYDOCKER_CGROUP_FAVORDYNMODS", "1") != "0",
-        help="the launcher does not hold a favordynmods cgroup hierarchy: joins wait "
-        "for RCU, and fork/exit elsewhere on the host keep their fast path "
-        "(or set MYDOCKER_CGROUP_FAVORDYNMODS=0)",
+        "--cgroup-favordynmods",
+        action="store_true",
+        default=env.get("MYDOCKER_CGROUP_FAVORDYNMODS", "0") == "1",
+        help="the launcher holds a favordynmods cgroup hierarchy, so that cgroup joins "
+        "skip an RCU grace period; machine-wide: fork and exit of every process "
+        "take a slower path, for good on Linux >= 6.18 (or set "
+        "MYDOCKER_CGROUP_FAVORDYNMODS=1; docs/performance.md)",
     )
     parser.add_argument(
         "--max-body",

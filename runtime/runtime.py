@@ -211,7 +211,7 @@ class Runtime(FileVerbs):
         on_launch: LaunchObserver | None = None,
         registry: RegistryOptions | None = None,
         pool_size: int = 0,
-        favordynmods: bool = True,
+        favordynmods: bool = False,
     ) -> Runtime:
         """The runtime of ``state_dir``, with its own stores and launcher client.
 

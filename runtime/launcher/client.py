@@ -81,7 +81,7 @@ class LauncherClient:
         state_dir: str,
         on_event: EventHandler,
         on_disconnect: Callable[[], None] | None = None,
-        favordynmods: bool = True,
+        favordynmods: bool = False,
     ) -> None:
         self.state_dir = state_dir
         #: Whether a launcher started by this client holds a favordynmods
@@ -156,7 +156,7 @@ class LauncherClient:
                     "runtime.launcher",
                     "--state-dir",
                     self.state_dir,
-                    *(() if self.favordynmods else ("--no-favordynmods",)),
+                    *(("--favordynmods",) if self.favordynmods else ()),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,

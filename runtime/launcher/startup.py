@@ -2,8 +2,8 @@
 
 main             the state dir's lock, the socket (root only), the seccomp
                  filter compiled once, leftover cgroups removed, the
-                 favordynmods hierarchy held (runtime/cgroups/dynmods.py;
-                 ``--no-favordynmods``: not), then the loop (server.py)
+                 favordynmods hierarchy held with ``--favordynmods``
+                 (runtime/cgroups/dynmods.py), then the loop (server.py)
                  until it goes idle; clean-up after it
 _cgroup_manager  this machine's cgroup driver, minus what a dead launcher left
 """
@@ -59,10 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runtime.launcher")
     parser.add_argument("--state-dir", required=True)
     parser.add_argument(
-        "--no-favordynmods",
-        dest="favordynmods",
-        action="store_false",
-        help="do not hold a favordynmods cgroup hierarchy (cgroup joins wait for RCU)",
+        "--favordynmods",
+        action="store_true",
+        help="hold a favordynmods cgroup hierarchy: cgroup joins skip an RCU grace period",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -395,8 +395,8 @@ def _cgroupfs_fds(pid: int) -> int:
     return count
 
 
-@pytest.mark.parametrize(("args", "held"), [([], 1), (["--no-cgroup-favordynmods"], 0)])
-def test_the_launcher_holds_a_favordynmods_hierarchy_unless_told_not_to(
+@pytest.mark.parametrize(("args", "held"), [([], 0), (["--cgroup-favordynmods"], 1)])
+def test_the_launcher_holds_a_favordynmods_hierarchy_when_asked_to(
     own_service, args: list[str], held: int
 ) -> None:
     """runtime/cgroups/dynmods.py: the launcher holds a detached

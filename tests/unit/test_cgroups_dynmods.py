@@ -53,3 +53,18 @@ def test_the_hierarchy_lives_as_long_as_its_fd() -> None:
                 break
         assert time.monotonic() < deadline, "the hierarchy outlived its fd"
         time.sleep(0.02)
+
+
+def test_a_dying_hierarchy_of_the_same_name_is_waited_for(monkeypatch) -> None:
+    answers = [OSError(errno.EBUSY, "fsconfig create: Device or resource busy")] * 3 + [7]
+
+    def fsmount_new(*args, **kwargs):
+        answer = answers.pop(0)
+        if isinstance(answer, OSError):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(libc, "fsmount_new", fsmount_new)
+    slept: list[float] = []
+    assert dynmods.hold(sleep=slept.append) == 7
+    assert slept == [dynmods.BUSY_SLEEP] * 3

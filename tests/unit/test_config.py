@@ -85,9 +85,10 @@ def test_the_docker_default_network(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse_args([]).docker_network == "backend"
 
 
-def test_cgroup_favordynmods_is_on_unless_turned_off(monkeypatch) -> None:
+def test_cgroup_favordynmods_is_off_unless_asked_for(monkeypatch) -> None:
+    """A machine-wide kernel mode (runtime/cgroups/dynmods.py): opt-in."""
     monkeypatch.delenv("MYDOCKER_CGROUP_FAVORDYNMODS", raising=False)
-    assert parse_args([]).cgroup_favordynmods is True
-    assert parse_args(["--no-cgroup-favordynmods"]).cgroup_favordynmods is False
-    monkeypatch.setenv("MYDOCKER_CGROUP_FAVORDYNMODS", "0")
     assert parse_args([]).cgroup_favordynmods is False
+    assert parse_args(["--cgroup-favordynmods"]).cgroup_favordynmods is True
+    monkeypatch.setenv("MYDOCKER_CGROUP_FAVORDYNMODS", "1")
+    assert parse_args([]).cgroup_favordynmods is True
