@@ -103,7 +103,7 @@ class Launcher:
             self.transport.flush_all()
             watch.enforce(self.entries.values())
             self.reaper.retry_removals()
-            self.reaper.remove_parent_if_unused()
+            self.reaper.remove_parent_if_due()
             if self._idle_too_long():
                 log.info("no client and no container for %.0fs; exiting", IDLE_EXIT_SECONDS)
                 return

@@ -26,30 +26,40 @@ def test_the_parent_goes_a_linger_after_the_last_container_cgroup():
     now = [100.0]
     reaper.clock = lambda: now[0]
     reaper.cgroups = cast(cgroups.Manager, manager)  # only remove_parent is called
-    reaper.remove_parent_if_unused()
-    assert manager.parent_removals == 0  # a container still has its cgroup
-    launcher.entries["0"].limiting.cgroup = None
+    entry = launcher.entries["0"]
+    reaper.note_if_unused()
+    assert reaper.linger_timeout(9.0) == 9.0  # a container still has its cgroup: no linger
+    entry.limiting.cgroup = None
     reaper.unremoved = {"x": (cast(cgroups.Cgroup, object()), 3)}
-    reaper.remove_parent_if_unused()
-    assert manager.parent_removals == 0  # one still waits for removal
+    reaper.note_if_unused()
+    assert reaper.linger_timeout(9.0) == 9.0  # one still waits for removal
     reaper.unremoved = {}
-    reaper.remove_parent_if_unused()
-    assert manager.parent_removals == 0  # unused from now: the next launch may come
-    assert reaper.linger_timeout(1.0) == 1.0
+    reaper.note_if_unused()
+    assert reaper.unused_since == 100.0  # unused from now: the next launch may come
+    assert reaper.linger_timeout(5.0) == reaper_module.PARENT_LINGER
     now[0] += reaper_module.PARENT_LINGER / 2
-    reaper.remove_parent_if_unused()
+    reaper.remove_parent_if_due()
     assert manager.parent_removals == 0
     assert reaper.linger_timeout(5.0) == reaper_module.PARENT_LINGER / 2
     now[0] += reaper_module.PARENT_LINGER / 2
-    reaper.remove_parent_if_unused()
+    reaper.remove_parent_if_due()
     assert manager.parent_removals == 1
     now[0] += 10 * reaper_module.PARENT_LINGER
-    reaper.remove_parent_if_unused()
+    reaper.remove_parent_if_due()
     assert manager.parent_removals == 1  # once per idle spell (a pool keeps it busy)
+    assert reaper.linger_timeout(1.0) == 1.0
+
+
+def test_a_container_made_during_the_linger_keeps_the_parent():
+    manager = FakeManager()
+    launcher = launcher_with(make_entry())
+    reaper = launcher.reaper
+    now = [100.0]
+    reaper.clock = lambda: now[0]
+    reaper.cgroups = cast(cgroups.Manager, manager)
+    reaper.note_if_unused()
     launcher.entries["0"].limiting.cgroup = cast(cgroups.Cgroup, object())
-    reaper.remove_parent_if_unused()
-    launcher.entries["0"].limiting.cgroup = None
-    reaper.remove_parent_if_unused()
     now[0] += reaper_module.PARENT_LINGER
-    reaper.remove_parent_if_unused()
-    assert manager.parent_removals == 2  # a new idle spell
+    reaper.remove_parent_if_due()
+    assert manager.parent_removals == 0
+    assert reaper.unused_since is None
