@@ -219,6 +219,7 @@ class Runtime(FileVerbs):
         on_launch: LaunchObserver | None = None,
         registry: RegistryOptions | None = None,
         pool_size: int = 0,
+        favordynmods: bool = False,
     ) -> Runtime:
         """The runtime of ``state_dir``, with its own stores and launcher client.
 
@@ -235,7 +236,9 @@ class Runtime(FileVerbs):
         launching thread.  ``registry`` holds the insecure registries and
         mirrors pulls use (runtime/imaging.py).  ``pool_size`` children of
         the ``host`` image are kept warm by the launcher
-        (runtime/launcher/pool.py; 0: none)."""
+        (runtime/launcher/pool.py; 0: none).  ``favordynmods``: a launcher
+        started by this runtime holds a favordynmods cgroup hierarchy
+        (runtime/cgroups/dynmods.py)."""
         layout = Layout.of(state_dir)
         os.makedirs(layout.containers, mode=0o700, exist_ok=True)
         images = ImageStore(layout.images, max_image_bytes)
@@ -252,6 +255,7 @@ class Runtime(FileVerbs):
                 layout.state_dir,
                 on_event=lambda event: runtime.exits.on_event(event),
                 on_disconnect=lambda: runtime.reconciler.on_launcher_lost(),
+                favordynmods=favordynmods,
             )
         runtime = cls(
             Stores(
