@@ -101,7 +101,7 @@ class LayeredImages:
         progress: Progress | None = None,
     ) -> LayeredImage:
         try:
-            with self._holding() as hold:
+            with self.holding() as hold:
                 pulled = pull(
                     ref,
                     client,
@@ -148,7 +148,7 @@ class LayeredImages:
         return self.describe(entry)
 
     @contextlib.contextmanager
-    def _holding(self) -> Iterator[Callable[[str], None]]:
+    def holding(self) -> Iterator[Callable[[str], None]]:
         held: list[str] = []
 
         def hold(key: str) -> None:

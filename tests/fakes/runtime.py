@@ -56,6 +56,7 @@ from runtime.changes import Change, Kind
 from runtime.events import EventLog
 from runtime.health import Health
 from runtime.images import Image, normalize_name
+from runtime.images.building import BuildRequest
 from runtime.images.pull import Progress, PullProgress
 from runtime.images.registry import Credentials
 from runtime.imaging import RemoteImage, Removal
@@ -71,6 +72,8 @@ if TYPE_CHECKING:
 
 ID = "0123456789abcdef" * 4
 EXEC_ID = "e" * 64
+#: The id of an image the fake "imports" or "commits" through the Docker API.
+FAKE_BUILT_ID = "sha256:" + "b" * 64
 T0 = "2026-11-29T05:00:00.000000Z"
 
 Call = tuple[str, tuple[Any, ...], dict[str, Any]]
@@ -370,6 +373,12 @@ class FakeRuntime:
         self._container(ref)
         return self._answer("commit", Image(name, False, f"/images/{name}"))
 
+    @recorded
+    def commit_image(self, ref: str, request: BuildRequest) -> Image:
+        self._container(ref)
+        image = Image(request.ref or "committed", False, None, kind="pulled", id=FAKE_BUILT_ID)
+        return self._answer("commit_image", image)
+
     # -- lifecycle verbs ----------------------------------------------------
     @recorded
     def restart(self, ref: str, timeout: float | None = None) -> ContainerRecord:
@@ -581,7 +590,7 @@ class FakeRuntime:
         return self.load_job
 
     @recorded
-    def prune_images(self) -> builtins.list[Removal]:
+    def prune_images(self, dangling_only: bool = True) -> builtins.list[Removal]:
         return []
 
     @recorded
@@ -638,6 +647,10 @@ class FakeRuntime:
 
     @recorded
     def begin_import(self, name: str) -> ImageImport:
+        return self.job
+
+    @recorded
+    def begin_image_import(self, request: BuildRequest) -> ImageImport:
         return self.job
 
     # -- execs ----------------------------------------------------------
