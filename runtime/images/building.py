@@ -56,7 +56,7 @@ from runtime.timeutil import now_rfc3339
 _CHUNK = 1 << 20
 #: Magic numbers of the compressions ``docker import`` takes (archive/archive.go).
 _OPENERS: tuple[tuple[bytes, Any], ...] = (
-    (b"\x1f\x8b", gzip.GzipFile),
+    (b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=raw, mode="rb")),
     (b"BZh", bz2.BZ2File),
     (b"\xfd7zXZ\x00", lzma.LZMAFile),
 )
