@@ -19,17 +19,20 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
+import logging
 import shlex
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING
 
 from runtime import archive, changes
-from runtime.errors import NotFound
+from runtime.errors import InvalidState, NotFound, Unavailable
 from runtime.images import Image
 from runtime.images.building import BuildRequest
 from runtime.images.oci import ImageConfig
 from runtime.records import EXITED, RUNNING
 from runtime.reports import container_event
+
+log = logging.getLogger("mydocker.files")
 
 if TYPE_CHECKING:
     from runtime.events import EventLog
@@ -120,7 +123,14 @@ class FileVerbs:
         """A running container frozen meanwhile unless ``pause`` is false or it is paused."""
         freeze = pause and record.status == RUNNING and not self.lifecycle.paused(record)
         if freeze:
-            self.lifecycle.pause(record.id)
+            try:
+                self.lifecycle.pause(record.id)
+            except (InvalidState, Unavailable) as err:
+                # It exited meanwhile (its cgroup is gone): its root no longer
+                # changes, so it is read as it is (what Docker does with a
+                # container that is not running).
+                log.info("commit of %s without a pause: %s", record.id, err)
+                freeze = False
         try:
             yield
         finally:

@@ -32,6 +32,7 @@ from runtime.events import EventLog, EventType, now_event
 from runtime.images import Image, ImageStore, archive
 from runtime.images.building import BuildJob, BuildRequest, History, merge_config
 from runtime.images.instructions import apply_changes
+from runtime.images.layered import LayeredImage
 from runtime.images.oci import ImageConfig
 from runtime.images.pull import Progress
 from runtime.images.reference import Reference, parse
@@ -179,18 +180,24 @@ class Imaging:
         return [Removal("Untagged", t) for t in untagged] + [Removal("Deleted", image.id)]
 
     def save(self, refs: list[str]) -> Iterator[bytes]:
-        """A ``docker save`` / OCI-layout tarball of pulled images, chunk by chunk."""
-        found = []
+        """A ``docker save`` / OCI-layout tarball, chunk by chunk: each image
+        once, with the tags the refs name (an image named by id or digest
+        carries no tag, as Docker saves it)."""
+        chosen: dict[str, tuple[LayeredImage, list[str]]] = {}
         for text in refs:
             image = self.images.get(text)
             layered = self.images.layered.find(image.id or "") if image.id else None
             if layered is None:
                 raise InvalidArgument(
                     "names",
-                    f"{image.name} is {image.kind}: only pulled "
-                    "or loaded images can be saved (export a container)",
+                    f"{image.name} is {image.kind}: only pulled, loaded, imported "
+                    "or committed images of the Docker API can be saved (export a container)",
                 )
-            found.append(layered)
+            _, tags = chosen.setdefault(layered.entry.id, (layered, []))
+            named = _tag_named(text, image)
+            if named is not None and named.familiar() not in tags:
+                tags.append(named.familiar())
+        found = [replace(layered, tags=tuple(tags)) for layered, tags in chosen.values()]
         return archive.save(self.images.layered, found)
 
     def begin_load(self) -> LoadJob:
@@ -215,7 +222,8 @@ class Imaging:
         except BaseException:
             self.images.layered.collect()  # what the load stored and no image names
             raise
-        images = [self.images.get(found.entry.id) for found in loaded]
+        # Each with the tags its archive gave it: what ``Loaded image: …`` lists.
+        images = [replace(self.images.get(f.entry.id), tags=f.tags) for f in loaded]
         for image in images:
             self.event("load", image.name, image)
         return images

@@ -69,15 +69,16 @@ def normalize(name: str) -> str:
 def resolve(runtime: RuntimeApi, name: str) -> Image:
     """The local image a client means, or Docker's 404 (which makes the CLI try a pull).
 
-    Built-in and imported images are found by the ids this API gives them too
-    (``docker_id``: docker-py's ``images.list`` looks each one up by id)."""
+    Every image is found by the id this API shows for it (``docker_id``: the
+    config digest, or the hash of a built-in or native import's name) and by
+    12 or more of its hex digits, as docker-py's ``images.list`` looks them up."""
     try:
         return runtime.get_image(name)
     except NotFound:
         wanted = name.removeprefix("sha256:")
         if len(wanted) >= 12 and all(c in "0123456789abcdef" for c in wanted):
             for image in runtime.list_images():
-                if image.id is None and docker_id(image)[7:].startswith(wanted):
+                if docker_id(image)[7:].startswith(wanted):
                     return image
         raise
 
@@ -195,10 +196,13 @@ async def load_images(request: Request, runtime: RuntimeDep, quiet: bool = False
         message = str(err)
         line = {"errorDetail": {"message": message}, "error": message}
         return Response(json.dumps(line) + "\n", media_type="application/json")
+    # An archive that names no tag for an image: Docker's "Loaded image ID: sha256:…".
     lines = [
         json.dumps({"stream": f"Loaded image: {tag}\n"})
+        if tag
+        else json.dumps({"stream": f"Loaded image ID: {image.id}\n"})
         for image in loaded
-        for tag in image.tags or (f"ID: {image.id}",)
+        for tag in image.tags or ("",)
     ]
     return Response("\n".join(lines) + "\n", media_type="application/json")
 

@@ -134,15 +134,20 @@ def test_save_and_load_an_imported_image_by_its_ids(
 ) -> None:
     image_id = sdk.images.get(imported).id
     short = image_id.removeprefix("sha256:")[:12]
-    ok(cli("save", "-o", str(tmp_path / "saved.tar"), short))
     other = f"{unique('alias')}:x"
-    ok(cli("tag", image_id, other))
+    ok(cli("tag", short, other))  # by short id
     assert sdk.images.get(other).id == image_id
+    ok(cli("save", "-o", str(tmp_path / "named.tar"), imported))  # by name: that tag only
+    ok(cli("save", "-o", str(tmp_path / "by-id.tar"), image_id))  # by id: no tag, as Docker
     ok(cli("rmi", other, imported))
     assert image_id not in [i.id for i in sdk.images.list()]
-    loaded = ok(cli("load", "-i", str(tmp_path / "saved.tar")))
-    assert f"Loaded image: {imported}" in loaded
+    loaded = ok(cli("load", "-i", str(tmp_path / "by-id.tar")))
+    assert loaded.strip() == f"Loaded image ID: {image_id}"
+    assert sdk.images.get(short).tags == []
+    loaded = ok(cli("load", "-i", str(tmp_path / "named.tar")))
+    assert loaded.strip() == f"Loaded image: {imported}"
     assert sdk.images.get(imported).id == image_id  # the same config, the same id
+    assert sdk.images.get(short).tags == [imported]
     assert ok(cli("run", "--rm", short)) == "imported\n"
 
 

@@ -556,8 +556,10 @@ class FakeRuntime:
 
     @recorded
     def delete_image(self, ref: str, force: bool = False) -> builtins.list[Removal]:
-        name = normalize_name(ref)
-        return [Removal("Untagged", f"{name}:latest"), Removal("Deleted", name)]
+        name = normalize_name(ref) if "delete_image" not in self.answers else ref
+        return self._answer(
+            "delete_image", [Removal("Untagged", f"{name}:latest"), Removal("Deleted", name)]
+        )
 
     @recorded
     def pull_image(
@@ -591,7 +593,7 @@ class FakeRuntime:
 
     @recorded
     def prune_images(self, dangling_only: bool = True) -> builtins.list[Removal]:
-        return []
+        return self._answer("prune_images", [])
 
     @recorded
     def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage:

@@ -98,3 +98,16 @@ def test_merge_config_takes_what_the_user_sets() -> None:
     assert merged.parent == base.parent
     argv = merge_config(ImageConfig(entrypoint=("cat",)), base)
     assert (argv.entrypoint, argv.cmd) == (("cat",), None)  # one argv part set: both the user's
+
+
+def test_a_collect_keeps_the_layer_blobs_of_recorded_images(tmp_path: Path) -> None:
+    """``docker save`` reads the layer blobs: a sweep after another image's
+    delete must keep them (not only the unpacked layers)."""
+    store = LayeredImages(str(tmp_path))
+    kept = build(store, root_tar(), "kept")
+    gone = build(store, gzip.compress(root_tar() + b"\0" * 1024), "gone")
+    store.remove(gone.entry.id)
+    layer_blob = kept.entry.diff_ids[0]  # uncompressed: its blob digest is its diff id
+    assert store.blobs.has(layer_blob) and store.layers.has(layer_blob)
+    store.remove(kept.entry.id)
+    assert store.blobs.digests() == set() and store.layers.diff_ids() == set()
