@@ -207,6 +207,12 @@ def test_distribution_through_the_mirror_and_prune_all(
         assert found["Descriptor"]["digest"] == manifest["digest"]
         pulled = client.images.pull("mirrored", tag="latest")
         assert "mirrored:latest" in pulled.tags
+        # A container shows its image as it was asked for (Docker's Config.Image).
+        made = client.containers.create("mirrored", ["/hello"])
+        assert made.attrs["Config"]["Image"] == "mirrored"
+        assert [c["Image"] for c in client.api.containers(all=True)] == ["mirrored"]
+        assert made.attrs["Image"] == pulled.id  # inspect's Image is the id
+        made.remove(force=True)
         kept = client.api.prune_images()  # dangling only: a tagged image stays
         assert pulled.id not in [d.get("Deleted") for d in kept["ImagesDeleted"] or []]
         pruned = client.api.prune_images({"dangling": False})
