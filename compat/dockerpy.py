@@ -128,8 +128,8 @@ def alpine_like_tar(workdir: Path) -> bytes:
     return buffer.getvalue()
 
 
-#: What each name's image says of itself: as on Docker Hub, every name is an
-#: image of its own (its own config, so its own id), over one shared layer.
+#: What each name's image runs: as on Docker Hub, every name is an image of
+#: its own (its own config, so its own id), over one shared layer.
 IMAGE_CONFIGS: dict[str, dict[str, object]] = {
     "alpine": {"Cmd": ["/bin/sh"]},
     "busybox": {"Cmd": ["sh"]},
@@ -148,12 +148,16 @@ def mirror_registry(work: Path, names: list[str], tar: bytes) -> Registry:
     try:
         for name in names:
             repo, _, tag = name.partition(":")
+            # As Docker Hub's: no labels, no working directory; the comment
+            # (nothing a container sees) makes each name's config, so its id, its own.
             fields = {
                 "Env": [ALPINE_PATH],
-                "Labels": {"org.mydocker.conformance": name},
+                "Labels": None,
+                "WorkingDir": "",
                 **IMAGE_CONFIGS.get(repo, {"Cmd": ["/bin/sh"]}),
             }
-            layout.tag(layout.image([tar], config_fields=fields), tag or "latest")
+            top: dict[str, object] = {"comment": f"the conformance harness's {name}"}
+            layout.tag(layout.image([tar], config_fields=fields, top_fields=top), tag or "latest")
             registry.push(layout.path, tag or "latest", f"library/{repo}")
     except BaseException:
         registry.stop()

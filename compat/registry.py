@@ -172,10 +172,13 @@ class Layout:
         arch: str = "amd64",
         cmd: tuple[str, ...] = ("/bin/sh",),
         config_fields: dict[str, object] | None = None,
+        top_fields: dict[str, object] | None = None,
     ) -> dict[str, object]:
         """Store an image (gzip layers); return its manifest's descriptor.
-        ``config_fields`` replace the config's defaults (Cmd, Env, ...)."""
+        ``config_fields`` replace the config's defaults (Cmd, Env, ...);
+        ``top_fields`` are added beside ``config`` (``comment``, ``author``)."""
         config = {
+            **(top_fields or {}),
             "architecture": arch,
             "os": "linux",
             "config": {

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from threading import Lock
 
-from runtime.errors import Conflict, Forbidden, InvalidArgument, TooLarge
+from runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound, TooLarge
 from runtime.events import EventLog, EventType, now_event
 from runtime.images import Image, ImageStore, archive
 from runtime.images.building import BuildJob, BuildRequest, History, merge_config
@@ -210,6 +210,8 @@ class Imaging:
         ref = parse(request.ref, field="repo") if request.ref else None
         if ref is not None and ref.tag is None:
             raise InvalidArgument("repo", f"{request.ref!r}: a new image takes a tag, not a digest")
+        if ref is not None:
+            self._check_not_flat(ref)
         config = apply_changes(merge_config(request.config, base), request.changes)
         config = replace(config, author=request.author, comment=request.comment)
         history = History(created_by, request.author, request.comment)
@@ -252,6 +254,18 @@ class Imaging:
         for gone in (r.what for r in removed if r.action == "Deleted"):
             self.events.publish(now_event(EventType.IMAGE, "delete", gone, gone))
         return removed
+
+    def _check_not_flat(self, ref: Reference) -> None:
+        """A built-in or natively imported image of that name would hide the new one's tag."""
+        try:
+            found = self.images.get(ref.familiar())
+        except NotFound:
+            return
+        if found.kind != "pulled":
+            raise Conflict(
+                f"an image named {ref.familiar()!r} exists already ({found.kind}): "
+                "give the new one another name"
+            )
 
     def _check_unused(self, image: Image) -> None:
         users = self.users(image)

@@ -93,6 +93,8 @@ def test_import_refuses_an_unknown_change(cli: DockerCli, tmp_path: Path) -> Non
     refused = cli("import", "--change", "RUN echo no", str(archive), unique("bad"))
     assert refused.returncode == 1
     assert "changes" in refused.stderr and "RUN is not a valid change command" in refused.stderr
+    hidden = cli("import", str(archive), "busybox")  # the built-in's name
+    assert hidden.returncode == 1 and "exists already (builtin)" in hidden.stderr
 
 
 def test_commit_untagged_with_changes_config_comment_and_parent(
