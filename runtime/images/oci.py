@@ -188,7 +188,8 @@ class ImageHealthcheck:
 
 @dataclass(frozen=True)
 class ImageConfig:
-    """config.md's ``config`` object, plus the fields a pull checks (os, arch, diff ids)."""
+    """config.md's ``config`` object, plus the fields a pull checks (os, arch, diff ids)
+    and Docker's top-level ``author``, ``comment``, ``parent``."""
 
     architecture: str = ""
     os: str = ""

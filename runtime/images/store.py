@@ -85,7 +85,8 @@ class Image:
     """An image as the rest of the runtime sees it, whatever its kind.
 
     ``kind`` is ``builtin``, ``imported`` (a tarball, one rootfs dir) or
-    ``pulled`` (layers from a registry, or loaded from a ``docker save``).
+    ``pulled`` (layers from a registry, loaded from a ``docker save``, or
+    made by Docker's import or commit: ``building.py``).
     ``lowers`` are the overlay's lower dirs, top first (empty for ``host``,
     whose root is a view of the host).  ``config`` is the image config of
     a pulled image (Entrypoint, Cmd, Env, ...), ``None`` for the others.
