@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from runtime.runtime import Runtime
     from runtime.selection import Selector
     from runtime.signalling import KillResult
-    from runtime.spec import CreateRequest, ExecRequest, Limits
+    from runtime.spec import CreateRequest, ExecRequest, Limits, RestartPolicy
     from runtime.volumes import VolumeStore
 
 
@@ -158,7 +158,13 @@ class RuntimeApi(Protocol):
 
     def unpause(self, ref: str) -> ContainerRecord: ...
 
-    def update(self, ref: str, limits: Limits) -> ContainerRecord: ...
+    def update(
+        self,
+        ref: str,
+        limits: Limits,
+        restart_policy: RestartPolicy | None = None,
+        tuning: Mapping[str, int] | None = None,
+    ) -> ContainerRecord: ...
 
     def top(self, ref: str, ps_args: str | None = None) -> Top: ...
 

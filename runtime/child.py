@@ -419,7 +419,10 @@ def _exec(argv: list[str], environ: dict[str, str]) -> None:
     if "/" in name:
         candidates = [name]
     else:
-        candidates = [os.path.join(d or ".", name) for d in environ["PATH"].split(":")]
+        # execvp(3): without PATH (Docker's bare "PATH" in Env unsets it),
+        # the path list is confstr(_CS_PATH)'s, "/bin:/usr/bin".
+        search = environ.get("PATH", os.confstr("CS_PATH") or "/bin:/usr/bin")
+        candidates = [os.path.join(d or ".", name) for d in search.split(":")]
     # execvp(3): remember EACCES from one directory but keep searching; report
     # ENOENT only when no directory had the file at all.  Any other error
     # (ETXTBSY, E2BIG, ENOMEM, ...) ends the search: the file was found but

@@ -1,7 +1,8 @@
 """``FileVerbs``: the file verbs of ``Runtime``, as a base class of the facade.
 
-    archive_stat, archive_read, archive_extract   docker cp (runtime/archive.py; out of
-                                                  an exited container: runtime/changes.py)
+    archive_stat, archive_read, archive_extract   docker cp (runtime/archive.py; of a
+                                                  created or exited container:
+                                                  runtime/offline.py)
     changes, export                               docker diff, export (runtime/changes.py)
     commit                                        the native commit: the exported root
                                                   imported as a new image
@@ -24,12 +25,12 @@ import shlex
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING
 
-from runtime import archive, changes
+from runtime import archive, changes, offline
 from runtime.errors import InvalidState, NotFound, Unavailable
 from runtime.images import Image
 from runtime.images.building import BuildRequest
 from runtime.images.oci import ImageConfig
-from runtime.records import EXITED, RUNNING
+from runtime.records import RUNNING
 from runtime.reports import container_event
 
 log = logging.getLogger("mydocker.files")
@@ -53,16 +54,17 @@ class FileVerbs:
 
     def archive_stat(self, ref: str, path: str) -> archive.PathStat:
         record = self.get(ref)
-        if record.status == EXITED:
-            return changes.Layer.of(record).stat(path)
+        if record.status != RUNNING:
+            return offline.stat(record, path)
         return archive.stat_path(record, path)
 
     def archive_read(self, ref: str, path: str) -> tuple[archive.PathStat, Iterator[bytes]]:
         """The stat of ``path`` and a tar of it, streamed as it is read:
-        through a running container's root, or from an exited one's layers."""
+        through a running container's root, or from the files on disk of a
+        created or exited one (runtime/offline.py)."""
         record = self.get(ref)
-        if record.status == EXITED:
-            return changes.Layer.of(record).read(path)
+        if record.status != RUNNING:
+            return offline.read(record, path)
         return archive.read_path(record, path)
 
     def archive_extract(
@@ -75,7 +77,10 @@ class FileVerbs:
     ) -> int:
         """Unpack a tar into directory ``path``; how many members were written."""
         record = self.get(ref)
-        return archive.extract_into(record, path, fileobj, no_overwrite_dir_non_dir, copy_uid_gid)
+        if record.status != RUNNING:
+            return offline.extract(record, path, fileobj, no_overwrite_dir_non_dir, copy_uid_gid)
+        root = archive.Root.of(record)
+        return archive.extract_in(root, path, fileobj, no_overwrite_dir_non_dir, copy_uid_gid)
 
     def changes(self, ref: str) -> builtins.list[changes.Change]:
         """What the container changed in its root: added, modified, deleted."""

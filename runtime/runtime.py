@@ -116,7 +116,15 @@ from runtime.restarts import Restarts
 from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.selection import Selector
 from runtime.signalling import KillResult, Signaller
-from runtime.spec import DEFAULT_IMAGE, USERNS_SIZE, CreateRequest, ExecRequest, Limits, to_dict
+from runtime.spec import (
+    DEFAULT_IMAGE,
+    USERNS_SIZE,
+    CreateRequest,
+    ExecRequest,
+    Limits,
+    RestartPolicy,
+    to_dict,
+)
 from runtime.volumes import VolumeStore, volumes_from
 
 log = logging.getLogger("mydocker.runtime")
@@ -390,6 +398,7 @@ class Runtime(FileVerbs):
         spec = self.planner.container_spec(container_id, replace(request, mounts=mounts), security)
         rootfs = spec.rootfs
         lowers = (rootfs.lower, *rootfs.more_lowers) if rootfs and rootfs.lower else ()
+        self.volumes.check_driver(spec.mounts, anonymous, spec.options.volume_driver)
         self.volumes.ensure(spec.mounts, anonymous, security.userns_host_id, lowers)
         network = self.networks.plan(request.network, request.ports, request.network_aliases)
         spec = replace(spec, network=network)
@@ -424,11 +433,17 @@ class Runtime(FileVerbs):
         """Remove a container, its logs and layer; with ``volumes`` (and
         always with ``auto_remove``, as ``docker run --rm``) its anonymous volumes."""
         record = self.get(ref)
+        restarting = self.restarts.restarting(record)
+        # A created one goes without force, as in Docker: its child has run nothing.
+        if (record.status == RUNNING or restarting) and not force:
+            # Docker's wording (daemon/delete.go), which clients look for.
+            state = "restarting" if restarting else record.status
+            raise InvalidState(
+                f"cannot remove container {record.id}: container is {state}: "
+                "stop the container before removing or force remove"
+            )
+        self.restarts.cancel(record.id)
         if record.status != EXITED:
-            if not force:
-                raise InvalidState(
-                    f"container {record.id} is {record.status}; stop it first or use force"
-                )
             self.lifecycle.thaw_for_signal(record.id)
             self.signaller.kill_and_wait(record)
         final, waiters = self.exits.forget(record.id, ref)
@@ -461,8 +476,14 @@ class Runtime(FileVerbs):
     def unpause(self, ref: str) -> ContainerRecord:
         return self.lifecycle.unpause(ref)
 
-    def update(self, ref: str, limits: Limits) -> ContainerRecord:
-        return self.lifecycle.update(ref, limits)
+    def update(
+        self,
+        ref: str,
+        limits: Limits,
+        restart_policy: RestartPolicy | None = None,
+        tuning: Mapping[str, int] | None = None,
+    ) -> ContainerRecord:
+        return self.lifecycle.update(ref, limits, restart_policy, tuning)
 
     def top(self, ref: str, ps_args: str | None = None) -> Top:
         return self.lifecycle.top(ref, ps_args)

@@ -78,9 +78,7 @@ def _bindings(host: Any, exposed: Iterable[str]) -> list[dict[str, Any]]:
     return ports
 
 
-def create_fields(
-    config: Any, default: str, image_ports: Iterable[str] = ()
-) -> dict[str, Any]:
+def create_fields(config: Any, default: str, image_ports: Iterable[str] = ()) -> dict[str, Any]:
     """The native create body's network fields from Docker's; ``image_ports``
     are the image's ExposedPorts."""
     host = config.host()

@@ -64,7 +64,15 @@ from runtime.launcher.messages import PoolReply
 from runtime.lifecycle import Top
 from runtime.records import NetworkRecord
 from runtime.signals import parse_signal
-from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Limits, Status
+from runtime.spec import (
+    ContainerSpec,
+    CreateRequest,
+    ExecRequest,
+    ExecSpec,
+    Limits,
+    RestartPolicy,
+    Status,
+)
 from runtime.volumes import VolumeStore
 
 if TYPE_CHECKING:
@@ -90,6 +98,7 @@ READS = frozenset(
         "list_networks",
         "get_network",
         "network_containers",
+        "writable_bytes",
     }
 )
 
@@ -171,6 +180,8 @@ class FakeRuntime:
         self.calls: list[Call] = []
         #: What ``health_of`` answers (runtime/health.py).
         self.health: Health | None = None
+        #: What ``writable_bytes`` answers.
+        self.writable = 0
         self.record = record or ContainerRecord(
             id=ID,
             name="web",
@@ -401,7 +412,13 @@ class FakeRuntime:
         return self._answer("unpause", self._container(ref))
 
     @recorded
-    def update(self, ref: str, limits: Limits) -> ContainerRecord:
+    def update(
+        self,
+        ref: str,
+        limits: Limits,
+        restart_policy: RestartPolicy | None = None,
+        tuning: Mapping[str, int] | None = None,
+    ) -> ContainerRecord:
         return self._answer("update", self._container(ref))
 
     @recorded
@@ -536,7 +553,7 @@ class FakeRuntime:
     @recorded
     def writable_bytes(self, ref: str) -> int:
         self._container(ref)
-        return 0
+        return self.writable
 
     @recorded
     def get_image(self, ref: str) -> Image:
