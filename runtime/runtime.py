@@ -83,11 +83,13 @@ from runtime.exits import Exits
 from runtime.files import FileVerbs
 from runtime.health import Health, HealthMonitor
 from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
+from runtime.images.building import BuildRequest
 from runtime.images.builtin import HOST
 from runtime.images.hostview import HostPathError, HostView
+from runtime.images.oci import ImageConfig
 from runtime.images.pull import Progress
 from runtime.images.registry import Credentials
-from runtime.imaging import Imaging, LoadJob, RegistryOptions, RemoteImage, Removal
+from runtime.imaging import ImageBuild, Imaging, LoadJob, RegistryOptions, RemoteImage, Removal
 from runtime.interactive import AttachTarget, Interactive
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
@@ -219,6 +221,7 @@ class Runtime(FileVerbs):
         on_launch: LaunchObserver | None = None,
         registry: RegistryOptions | None = None,
         pool_size: int = 0,
+        favordynmods: bool = False,
     ) -> Runtime:
         """The runtime of ``state_dir``, with its own stores and launcher client.
 
@@ -235,7 +238,9 @@ class Runtime(FileVerbs):
         launching thread.  ``registry`` holds the insecure registries and
         mirrors pulls use (runtime/imaging.py).  ``pool_size`` children of
         the ``host`` image are kept warm by the launcher
-        (runtime/launcher/pool.py; 0: none)."""
+        (runtime/launcher/pool.py; 0: none).  ``favordynmods``: a launcher
+        started by this runtime holds a favordynmods cgroup hierarchy
+        (runtime/cgroups/dynmods.py)."""
         layout = Layout.of(state_dir)
         os.makedirs(layout.containers, mode=0o700, exist_ok=True)
         images = ImageStore(layout.images, max_image_bytes)
@@ -252,6 +257,7 @@ class Runtime(FileVerbs):
                 layout.state_dir,
                 on_event=lambda event: runtime.exits.on_event(event),
                 on_disconnect=lambda: runtime.reconciler.on_launcher_lost(),
+                favordynmods=favordynmods,
             )
         runtime = cls(
             Stores(
@@ -716,8 +722,8 @@ class Runtime(FileVerbs):
     def tag_image(self, ref: str, tag: str) -> Image:
         return self.imaging.tag(ref, tag)
 
-    def prune_images(self) -> builtins.list[Removal]:
-        return self.imaging.prune()
+    def prune_images(self, dangling_only: bool = True) -> builtins.list[Removal]:
+        return self.imaging.prune(dangling_only)
 
     def save_images(self, refs: builtins.list[str]) -> Iterator[bytes]:
         return self.imaging.save(refs)
@@ -728,6 +734,10 @@ class Runtime(FileVerbs):
 
     def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage:
         return self.imaging.resolve_remote(ref, credentials)
+
+    def begin_image_import(self, request: BuildRequest) -> ImageBuild:
+        """Docker's import: a tar stream as a new image with a config (``changes``)."""
+        return self.imaging.begin_build(request, ImageConfig(), "", "import")
 
     def begin_import(self, name: str) -> ImportJob:
         """Start importing a tar stream as image ``name``: ``write`` chunks, then ``finish``."""

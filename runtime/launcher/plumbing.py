@@ -3,9 +3,11 @@
     Plumber
     ├── hold_ports   before the clone: bind the published host ports (a clash
     │                refuses the launch before anything is made)
-    ├── plug         between clone(2) and the go byte: the bridge on first
-    │                use, then the veth pair with its peer born in the
-    │                child's namespace as eth0, hairpin with published ports
+    ├── plug         between clone(2) and the joined byte, while the child
+    │                builds its root: the bridge on first use, the veth pair
+    │                with its peer born in the child's namespace as eth0,
+    │                eth0 addressed, up and routed (one sendmsg on a socket
+    │                opened there), hairpin with published ports
     └── release      at reap: the held ports go (the kernel drops the pair
                      with the namespace, so there is no netlink call)
 
@@ -75,21 +77,22 @@ class Plumber:
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
             try:
-                self._veth(net, fd, index, mtu)
+                host_end = self._veth(net, fd, index, mtu)
             except OSError:
                 # The bridge we knew may be gone (removed and made again):
                 # look it up afresh, once.
                 self._bridges.pop(net.bridge, None)
                 index, mtu = self._bridge(net)
-                self._veth(net, fd, index, mtu)
+                host_end = self._veth(net, fd, index, mtu)
+            self._configure(net, fd, host_end)
         finally:
             os.close(fd)
         if net.ports:
-            veth = netlink.get_link(self.nl, net.veth)
+            veth = host_end or netlink.get_link(self.nl, net.veth)
             netlink.set_hairpin(self.nl, veth.index)
 
-    def _veth(self, net: Attachment, fd: int, index: int, mtu: int) -> None:
-        netlink.create_veth(
+    def _veth(self, net: Attachment, fd: int, index: int, mtu: int) -> netlink.Link | None:
+        return netlink.create_veth(
             self.nl,
             net.veth,
             peer_name=CONTAINER_IFNAME,
@@ -98,6 +101,19 @@ class Plumber:
             mtu=mtu,
             master=index,
         )
+
+    @staticmethod
+    def _configure(net: Attachment, fd: int, host_end: netlink.Link | None) -> None:
+        """eth0's address, up, default route: one sendmsg on a socket opened
+        in the child's namespace (a socket acts on the namespace it was made
+        in), while the child builds its root.  The echoed host end names the
+        peer's index (IFLA_LINK); a kernel that does not echo costs a lookup."""
+        with netlink.open_in_namespace(fd) as inside:
+            if host_end is not None and host_end.link:
+                peer = host_end.link
+            else:
+                peer = netlink.get_link(inside, CONTAINER_IFNAME).index
+            netlink.configure_link(inside, peer, net.interface, net.gateway)
 
     def _bridge(self, net: Attachment) -> tuple[int, int]:
         """The bridge's (index, mtu): made on first use, with the gateway's
