@@ -64,6 +64,11 @@ def _started(docker: Docker, *args: str) -> tuple[str, dict[str, Any]]:
     return name, inspected
 
 
+def _own_comm() -> str:
+    with open("/proc/self/comm") as f:
+        return f.read().strip()
+
+
 def _exec(docker: Docker, name: str, script: str) -> str:
     result = docker("exec", name, "sh", "-c", script)
     assert result.returncode == 0, result.stderr
@@ -186,7 +191,9 @@ def test_host_namespaces_are_shared_not_made(docker: Docker) -> None:
     assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
     assert _exec(docker, name, "hostname").strip() == socket.gethostname()
     # The host's processes are visible: this test's own among them.
-    assert str(os.getpid()) in _exec(docker, name, "ls /proc").split()
+    # The host's pid namespace: this test's own process is there.  (Not `ls /proc`:
+    # a host process that exits between its readdir and its stat fails the ls.)
+    assert _exec(docker, name, f"cat /proc/{os.getpid()}/comm").strip() == _own_comm()
     host = inspected["HostConfig"]
     assert (host["PidMode"], host["IpcMode"], host["UTSMode"]) == ("host", "host", "host")
     conflict = docker("run", "--rm", "--uts", "host", "--hostname", "x", IMAGE, "true")
