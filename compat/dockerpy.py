@@ -215,7 +215,13 @@ def revision() -> str:
 def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="dockerpy-conformance-") as tmp:
         work = Path(tmp)
-        service = Service(state_dir=work / "state", extra_args=["--log-level", "warning"])
+        # The suite runs in a network namespace of its own (the script's
+        # unshare), so `docker run` gets Docker's default network, bridge.
+        service = Service(
+            state_dir=work / "state",
+            extra_args=["--log-level", "warning"],
+            env={"MYDOCKER_DOCKER_NETWORK": "bridge"},
+        )
         service.start()
         try:
             images = provide_images(service.url, suite_images(args.checkout), alpine_like_tar(work))

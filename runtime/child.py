@@ -180,7 +180,7 @@ def network_steps(net: Attachment | None) -> list[tuple[str, Callable[[], None]]
     """``lo`` up in the container's namespace; on a bridge also eth0, which
     the launcher made before the go byte (runtime/launcher/plumbing.py).
     ``host`` mode shares the host's namespace: nothing to do there."""
-    if net is None or net.mode == NONE:
+    if net is None or net.mode == NONE or (net.bridged and not net.connected):
         return [("bring up lo", loopback_up)]
     if net.mode == HOST:
         return []
@@ -193,6 +193,8 @@ def _eth0(net: Attachment) -> None:
     with Netlink() as nl:
         eth0 = get_link(nl, CONTAINER_IFNAME)
         add_address(nl, eth0.index, net.interface)
+        for extra in net.link_local:
+            add_address(nl, eth0.index, extra)
         set_up(nl, eth0.index)
         add_default_route(nl, net.gateway)
 

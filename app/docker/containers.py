@@ -59,7 +59,8 @@ async def create_container(
 
     def create() -> str:
         image = images.resolve(runtime, config.Image)
-        return runtime.create(commands.docker_create_request(config, name, image, default)).id
+        request = commands.docker_create_request(config, name, image, default)
+        return networking.create_connected(runtime, config, request)
 
     return {"Id": await run_in_threadpool(create), "Warnings": []}
 

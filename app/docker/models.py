@@ -65,6 +65,8 @@ class DockerHostConfig(BaseModel):
     LogConfig: dict[str, Any] | None = None
     # The network (app/docker/networking.py maps them).
     NetworkMode: str = ""
+    #: ``name:alias`` (app/docker/networking.py: links of the first network).
+    Links: list[str] | None = None
     PortBindings: dict[str, list[dict[str, str]] | None] | None = None
     PublishAllPorts: bool = False
 
@@ -95,6 +97,8 @@ class ContainerConfig(BaseModel):
     Healthcheck: dict[str, Any] | None = None
     ExposedPorts: dict[str, Any] | None = None
     NetworkingConfig: dict[str, Any] | None = None
+    #: The first network's MAC (deprecated by API 1.44 for the endpoint's).
+    MacAddress: str = ""
     #: Anonymous volumes at these paths (``docker run -v /path``), unless a
     #: bind or mount already has the path (docker-py sends both for a bind).
     Volumes: dict[str, Any] | None = None

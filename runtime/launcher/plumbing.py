@@ -6,6 +6,10 @@
     ├── plug         between clone(2) and the go byte: the bridge on first
     │                use, then the veth pair with its peer born in the
     │                child's namespace as eth0, hairpin with published ports
+    ├── hotplug      a further network (eth1…), or one connected later: the
+    │                pair as ``plug``, then the peer's address, up (and the
+    │                default route on eth0) through a socket in its namespace
+    ├── unplug       a disconnect: the host end deleted, the peer with it
     └── release      at reap: the held ports go (the kernel drops the pair
                      with the namespace, so there is no netlink call)
 
@@ -70,7 +74,24 @@ class Plumber:
         except OSError as err:
             raise RequestError(ErrorKind.FAILED, f"network {net.network}: {err}") from err
 
-    def _plug(self, pid: int, net: Attachment) -> None:
+    def hotplug(self, pid: int, net: Attachment) -> None:
+        """``plug``, then the container's end configured from here: the
+        launcher is single-threaded, so it may setns(2) there and back
+        (netlink.open_in_namespace) while nothing else runs."""
+        try:
+            self._plug(pid, net, configure=True)
+        except OSError as err:
+            raise RequestError(ErrorKind.FAILED, f"network {net.network}: {err}") from err
+
+    def unplug(self, veth: str) -> None:
+        """Deleting either end of a veth deletes both (veth(4))."""
+        try:
+            netlink.delete_link(self.nl, veth)
+        except OSError as err:
+            if err.errno != errno.ENODEV:
+                raise RequestError(ErrorKind.FAILED, f"disconnect {veth}: {err}") from err
+
+    def _plug(self, pid: int, net: Attachment, configure: bool = False) -> None:
         index, mtu = self._bridge(net)
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -82,6 +103,8 @@ class Plumber:
                 self._bridges.pop(net.bridge, None)
                 index, mtu = self._bridge(net)
                 self._veth(net, fd, index, mtu)
+            if configure:
+                _configure_inside(fd, net)
         finally:
             os.close(fd)
         if net.ports:
@@ -92,7 +115,7 @@ class Plumber:
         netlink.create_veth(
             self.nl,
             net.veth,
-            peer_name=CONTAINER_IFNAME,
+            peer_name=net.ifname,
             peer_netns_fd=fd,
             peer_mac=net.mac,
             mtu=mtu,
@@ -120,3 +143,16 @@ class Plumber:
         route_localnet(net.bridge)
         self._bridges[net.bridge] = (link.index, link.mtu)
         return link.index, link.mtu
+
+
+def _configure_inside(netns_fd: int, net: Attachment) -> None:
+    """The container's end, as the child does for eth0 (child.py ``_eth0``):
+    address, up, and the default route on eth0 only (the first network's
+    gateway stays the container's way out, as Docker's)."""
+    with netlink.open_in_namespace(netns_fd) as inside:
+        link = netlink.get_link(inside, net.ifname)
+        for address in (net.interface, *net.link_local):
+            netlink.add_address(inside, link.index, address)
+        netlink.set_up(inside, link.index)
+        if net.ifname == CONTAINER_IFNAME:
+            netlink.add_default_route(inside, net.gateway)

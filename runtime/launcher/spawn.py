@@ -343,8 +343,11 @@ class Spawner:
     def _plug(self, pid: int, spec: ContainerSpec) -> None:
         """Before the go byte: the child configures eth0 in its first steps,
         so the veth must exist by then (docs/networking.md)."""
-        if spec.network is not None and spec.network.bridged:
+        if spec.network is not None and spec.network.connected:
             self.plumber.plug(pid, spec.network)
+        for extra in spec.endpoints:  # connected while it was created or stopped
+            if extra.connected:
+                self.plumber.hotplug(pid, extra)
 
     def join(
         self,

@@ -140,8 +140,9 @@ def test_a_spec_the_pool_cannot_serve_takes_the_cold_path(client: httpx.Client) 
     assert after['mydocker_pool_claims_total{outcome="miss"}'] == (
         before['mydocker_pool_claims_total{outcome="miss"}'] + 1
     )
-    assert after['mydocker_pool_claims_total{outcome="hit"}'] == (
-        before['mydocker_pool_claims_total{outcome="hit"}']
+    assert (
+        after['mydocker_pool_claims_total{outcome="hit"}']
+        == (before['mydocker_pool_claims_total{outcome="hit"}'])
     )
 
 

@@ -124,9 +124,10 @@ def test_create_picks_or_checks_a_subnet(world: World) -> None:
         world.networks.create("a")
     with pytest.raises(Conflict, match="already exists"):
         world.networks.create("bridge")
-    with pytest.raises(InvalidArgument) as bad:
-        world.networks.create("-x")
-    assert bad.value.field == "name"
+    for name in ("", "  ", "a/b", "tab\there", "x" * 129):
+        with pytest.raises(InvalidArgument) as bad:
+            world.networks.create(name)
+        assert bad.value.field == "name"
     with pytest.raises(InvalidArgument) as bad:
         world.networks.create("c", gateway="10.1.1.1")
     assert bad.value.field == "gateway"
