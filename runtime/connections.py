@@ -83,16 +83,15 @@ class Connections:
         return record
 
     def disconnect(self, ref: str, network: str, force: bool = False) -> ContainerRecord:
-        """``force``: a container not on the network is no error, nor a
-        launcher that cannot unplug (the endpoint is forgotten anyway)."""
+        """``force``: a launcher that cannot unplug is no error (the endpoint
+        is forgotten anyway); a container not on the network is one either
+        way, as Docker's."""
         record = self.records.resolve(ref)
         target = self.networks.get(network)
         if target.name in (NONE, HOST):
             raise InvalidArgument("network", f"a container cannot leave network {target.name!r}")
         attached = endpoint_on(record, target.name)
         if attached is None:
-            if force:
-                return record
             raise Conflict(f"container {record.name} is not connected to network {target.name!r}")
         if record.status != EXITED:
             try:

@@ -99,7 +99,9 @@ def disconnect_network(
     ref: str,
     network: str,
     runtime: RuntimeDep,
-    force: Annotated[bool, Query(description="Not connected is no error.")] = False,
+    force: Annotated[
+        bool, Query(description="Forget the endpoint even if its interface cannot be removed.")
+    ] = False,
 ) -> Response:
     """Its interface on that network removed, the address and names freed."""
     runtime.disconnect_network(ref, network, force)
