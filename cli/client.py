@@ -25,6 +25,11 @@ DEFAULT_HOST = "http://127.0.0.1:8000"
 UDS_AUTHORITY = "mydocker"
 
 
+class UsageError(ValueError):
+    """A command line that cannot be sent: the service was never asked.  A
+    ValueError, so that argparse reports it from a ``type=`` function too."""
+
+
 class ServiceError(Exception):
     """The service answered with an error status; ``str()`` is its detail."""
 

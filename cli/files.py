@@ -20,13 +20,9 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from cli.client import Api, ServiceError
+from cli.client import Api, ServiceError, UsageError
 
 KIND_LETTERS = {"modified": "C", "added": "A", "deleted": "D"}
-
-
-class UsageError(Exception):
-    pass
 
 
 def add_parsers(sub: Any) -> None:

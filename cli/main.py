@@ -21,22 +21,23 @@ the service's JSON instead of tables.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from cli import attach, files, images, network, output, verbs, volumes
-from cli.client import DEFAULT_HOST, Api, ServiceError, Unreachable, token_from_env
+from cli import attach, images, network, output, streams, verbs, volumes
+from cli.client import (
+    DEFAULT_HOST,
+    Api,
+    ServiceError,
+    Unreachable,
+    UsageError,
+    token_from_env,
+)
 
 EXIT_REFUSED = 125
 EXIT_ERROR = 1
-
-
-class UsageError(Exception):
-    pass
 
 
 def _size(text: str) -> int:
@@ -104,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--tail", type=int)
     logs.add_argument("-t", "--timestamps", action="store_true", help="each line after its time")
     since_help = "lines since T: unix seconds, RFC 3339, or a duration ago (10m, 1.5h)"
-    logs.add_argument("--since", type=_log_time, help=since_help)
-    logs.add_argument("--until", type=_log_time, help="lines until T (as --since)")
+    logs.add_argument("--since", type=streams.log_time, help=since_help)
+    logs.add_argument("--until", type=streams.log_time, help="lines until T (as --since)")
     logs.add_argument("ref")
 
     for name, text in (
@@ -149,8 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("ref")
 
     ev = sub.add_parser("events", help="print events as they happen, one line each")
-    ev.add_argument("--since", type=_log_time, help="replay from T (as logs --since)")
-    ev.add_argument("--until", type=_log_time, help="end at T (as --since)")
+    ev.add_argument("--since", type=streams.log_time, help="replay from T (as logs --since)")
+    ev.add_argument("--until", type=streams.log_time, help="end at T (as --since)")
     ev.add_argument(
         "-f",
         "--filter",
@@ -385,82 +386,6 @@ def cmd_ps(api: Api, args: argparse.Namespace) -> int:
     return 0
 
 
-_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600}
-
-
-def _log_time(text: str) -> str:
-    """``--since``/``--until``: a duration ago (``10m``, as docker's) becomes
-    unix seconds here; anything else goes to the service, which checks it."""
-    unit = text[-1:]
-    if unit in _DURATION_SECONDS:
-        try:
-            ago = float(text[:-1]) * _DURATION_SECONDS[unit]
-        except ValueError:
-            return text
-        return f"{time.time() - ago:.6f}"
-    return text
-
-
-def logs_params(args: argparse.Namespace) -> dict[str, Any]:
-    params: dict[str, Any] = {"follow": "true" if args.follow else "false"}
-    if args.tail is not None:
-        params["tail"] = args.tail
-    if args.timestamps:
-        params["timestamps"] = "true"
-    for name in ("since", "until"):
-        if getattr(args, name) is not None:
-            params[name] = getattr(args, name)
-    return params
-
-
-def cmd_logs(api: Api, args: argparse.Namespace) -> int:
-    params = logs_params(args)
-    try:
-        with api.stream("GET", f"/containers/{args.ref}/logs", params=params) as response:
-            for chunk in response.iter_bytes():
-                sys.stdout.buffer.write(chunk)
-                sys.stdout.buffer.flush()
-    except KeyboardInterrupt:
-        return 0
-    return 0
-
-
-#: ``--filter`` keys as docker spells them → the query's parameters.
-EVENT_FILTERS = {
-    "type": "type",
-    "event": "action",
-    "action": "action",
-    "container": "container",
-    "label": "label",
-}
-
-
-def events_params(args: argparse.Namespace) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for name in ("since", "until"):
-        if getattr(args, name) is not None:
-            params[name] = getattr(args, name)
-    for item in args.filter:
-        key, sep, value = item.partition("=")
-        if not sep or key not in EVENT_FILTERS:
-            raise UsageError(f"--filter {item!r}: expected one of {', '.join(EVENT_FILTERS)}=VALUE")
-        params.setdefault(EVENT_FILTERS[key], []).append(value)
-    return params
-
-
-def cmd_events(api: Api, args: argparse.Namespace) -> int:
-    params = events_params(args)
-    try:
-        with api.stream("GET", "/events", params=params) as response:
-            for raw in response.iter_lines():
-                if not raw:
-                    continue
-                print(raw if args.json else output.event_line(json.loads(raw)), flush=True)
-    except KeyboardInterrupt:
-        return 0
-    return 0
-
-
 def cmd_wait(api: Api, args: argparse.Namespace) -> int:
     container = api.json("POST", f"/containers/{args.ref}/wait")
     if args.json:
@@ -559,14 +484,14 @@ COMMANDS: dict[str, Callable[[Api, argparse.Namespace], int]] = {
     "exec": cmd_exec,
     "attach": cmd_attach,
     "ps": cmd_ps,
-    "logs": cmd_logs,
+    "logs": streams.cmd_logs,
     "wait": cmd_wait,
     "kill": cmd_kill,
     "stop": cmd_stop,
     "rm": cmd_rm,
     "inspect": cmd_inspect,
     "images": cmd_images,
-    "events": cmd_events,
+    "events": streams.cmd_events,
     "import": cmd_import,
     "network": network.cmd_network,
     "port": network.cmd_port,
@@ -594,7 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_REFUSED if args.action in ("run", "exec") else EXIT_ERROR
     try:
         return COMMANDS[args.action](api, args)
-    except (UsageError, files.UsageError, volumes.UsageError) as err:
+    except UsageError as err:
         _error(str(err))
         return EXIT_REFUSED if args.action in ("run", "exec") else 2
     except (ServiceError, Unreachable) as err:

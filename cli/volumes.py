@@ -16,13 +16,9 @@ import sys
 from typing import Any
 
 from cli import output
-from cli.client import Api, ServiceError
+from cli.client import Api, ServiceError, UsageError
 
 VOLUME_COLUMNS = ("NAME", "ANONYMOUS", "CREATED", "MOUNTPOINT")
-
-
-class UsageError(ValueError):
-    pass
 
 
 def add_run_options(run: argparse.ArgumentParser) -> None:

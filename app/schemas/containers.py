@@ -32,6 +32,7 @@ from app.schemas.fields import (
     Labels,
     Signal,
     TtySize,
+    check_command,
     check_env,
     check_labels,
 )
@@ -316,12 +317,7 @@ class ContainerCreate(BaseModel):
     @field_validator("command", "entrypoint")
     @classmethod
     def _no_nul(cls, command: list[str] | None) -> list[str] | None:
-        for index, arg in enumerate(command or ()):
-            if "\0" in arg:
-                raise ValueError(f"argument {index} contains a NUL byte")
-            if len(arg.encode()) >= MAX_ARG_BYTES:
-                raise ValueError(f"argument {index} is longer than {MAX_ARG_BYTES} bytes")
-        return command
+        return None if command is None else check_command(command)
 
     @field_validator("cap_add", "cap_drop")
     @classmethod

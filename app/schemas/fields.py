@@ -94,9 +94,13 @@ class TtySize(BaseModel):
 
 
 def check_command(command: list[str]) -> list[str]:
+    """Each argument as execve(2) takes it: no NUL, and under the kernel's per-string
+    bound (MAX_ARG_STRLEN), which would otherwise fail the exec with E2BIG."""
     for index, arg in enumerate(command):
         if "\0" in arg:
             raise ValueError(f"argument {index} contains a NUL byte")
+        if len(arg.encode()) >= MAX_ARG_BYTES:
+            raise ValueError(f"argument {index} is longer than {MAX_ARG_BYTES} bytes")
     return command
 
 

@@ -97,6 +97,8 @@ def test_exec_wait_answers_with_the_exit_code(client: TestClient) -> None:
     [
         ({"command": []}, "command"),
         ({"command": ["a\0b"]}, "command"),
+        # execve(2) would fail with E2BIG on one string of MAX_ARG_STRLEN or more.
+        ({"command": ["echo", "x" * 128 * 1024]}, "longer than 131072 bytes"),
         ({"command": ["x"], "workdir": "relative"}, "workdir"),
         ({"command": ["x"], "user": "a b"}, "user"),
         ({"command": ["x"], "env": {"A=B": "1"}}, "env"),

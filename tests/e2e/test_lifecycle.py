@@ -95,24 +95,28 @@ def test_pause_freezes_every_process_and_unpause_thaws(client: httpx.Client) -> 
         image=IMAGE,
     )
     cid = container["id"]
-    paused = client.post(f"/containers/{cid}/pause")
-    assert paused.status_code == 200, paused.text
-    assert (paused.json()["status"], paused.json()["paused"]) == ("running", True)
-    assert _state(container["pid"]) in ("D", "S")  # frozen tasks sleep in the refrigerator
-    assert _cgroup_file(container["pid"], "freezer", "freezer.state") == "FROZEN"
-    again = client.post(f"/containers/{cid}/pause")
-    assert again.status_code == 409
-    assert "already paused" in again.json()["detail"]
-    refused = client.post(f"/containers/{cid}/exec", json={"command": ["true"]})
-    assert refused.status_code == 409
-    assert "is paused, unpause the container before exec" in refused.json()["detail"]
-    unpaused = client.post(f"/containers/{cid}/unpause")
-    assert (unpaused.status_code, unpaused.json()["paused"]) == (200, False)
-    assert _cgroup_file(container["pid"], "freezer", "freezer.state") == "THAWED"
-    assert client.post(f"/containers/{cid}/unpause").status_code == 409
-    actions = _event_actions(client, cid)
-    assert actions.index("pause") < actions.index("unpause")
-    client.delete(f"/containers/{cid}", params={"force": "true"})
+    # A failed assertion must not leave a frozen container behind: force removal
+    # thaws it first (test_force_remove_of_a_paused_container).
+    try:
+        paused = client.post(f"/containers/{cid}/pause")
+        assert paused.status_code == 200, paused.text
+        assert (paused.json()["status"], paused.json()["paused"]) == ("running", True)
+        assert _state(container["pid"]) in ("D", "S")  # frozen tasks sleep in the refrigerator
+        assert _cgroup_file(container["pid"], "freezer", "freezer.state") == "FROZEN"
+        again = client.post(f"/containers/{cid}/pause")
+        assert again.status_code == 409
+        assert "already paused" in again.json()["detail"]
+        refused = client.post(f"/containers/{cid}/exec", json={"command": ["true"]})
+        assert refused.status_code == 409
+        assert "is paused, unpause the container before exec" in refused.json()["detail"]
+        unpaused = client.post(f"/containers/{cid}/unpause")
+        assert (unpaused.status_code, unpaused.json()["paused"]) == (200, False)
+        assert _cgroup_file(container["pid"], "freezer", "freezer.state") == "THAWED"
+        assert client.post(f"/containers/{cid}/unpause").status_code == 409
+        actions = _event_actions(client, cid)
+        assert actions.index("pause") < actions.index("unpause")
+    finally:
+        client.delete(f"/containers/{cid}", params={"force": "true"})
 
 
 def test_pause_of_a_stopped_or_unknown_container_is_refused(client: httpx.Client) -> None:

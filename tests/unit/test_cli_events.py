@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from cli import main, output
+from cli import main, output, streams
+from cli.client import UsageError
 
 
 def params(*argv: str) -> dict[str, object]:
-    return main.events_params(main.build_parser().parse_args(["events", *argv]))
+    return streams.events_params(main.build_parser().parse_args(["events", *argv]))
 
 
 def test_filters_become_repeatable_query_parameters() -> None:
@@ -36,7 +37,7 @@ def test_filters_become_repeatable_query_parameters() -> None:
 
 
 def test_an_unknown_filter_is_a_usage_error() -> None:
-    with pytest.raises(main.UsageError, match="--filter 'colour=red'"):
+    with pytest.raises(UsageError, match="--filter 'colour=red'"):
         params("-f", "colour=red")
 
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from cli import attach, main, output
-from cli.client import Endpoint, error_detail, parse_host
+from cli import attach, main, output, streams
+from cli.client import Endpoint, UsageError, error_detail, parse_host
 
 
 def test_the_tutorial_form_becomes_the_run_command(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,7 +42,7 @@ def test_run_options_combine_like_docker() -> None:
     assert (args.interactive, args.tty, args.rm, args.hostname) == (True, True, True, "box")
     assert args.env == [("A", "1")] and args.memory == 64 << 20
     assert main._command(args.cmd) == ["sh", "-c", "x"]
-    with pytest.raises(main.UsageError):
+    with pytest.raises(UsageError):
         main._command(["--"])
 
 
@@ -141,14 +141,14 @@ def test_logs_options_become_query_parameters(monkeypatch: pytest.MonkeyPatch) -
     args = main.build_parser().parse_args(
         ["logs", "-t", "--since", "10m", "--until", "2026-11-29T05:00:00Z", "web"]
     )
-    assert main.logs_params(args) == {
+    assert streams.logs_params(args) == {
         "follow": "false",
         "timestamps": "true",
         "since": "400.000000",  # ten minutes before "now"
         "until": "2026-11-29T05:00:00Z",
     }
     plain = main.build_parser().parse_args(["logs", "-f", "--tail", "3", "web"])
-    assert main.logs_params(plain) == {"follow": "true", "tail": 3}
+    assert streams.logs_params(plain) == {"follow": "true", "tail": 3}
 
 
 class KillApi:
@@ -200,5 +200,5 @@ def test_kill_of_several_refs_reports_the_unknown(capsys: pytest.CaptureFixture[
 
 
 def test_kill_needs_a_ref_or_a_label() -> None:
-    with pytest.raises(main.UsageError):
+    with pytest.raises(UsageError):
         kill(KillApi())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cli import main, volumes
+from cli.client import UsageError
 
 
 def fields(*argv: str) -> dict[str, object]:
@@ -33,5 +34,5 @@ def test_run_options_become_native_fields() -> None:
 
 @pytest.mark.parametrize("argv", [["-v", "a:/b:z"], ["-v", "a:b:c:d"], ["--restart", "always:3"]])
 def test_bad_run_options_are_usage_errors(argv: list[str]) -> None:
-    with pytest.raises(volumes.UsageError):
+    with pytest.raises(UsageError):
         fields(*argv)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from runtime import libc, logindex
 from runtime.launcher import watch
 from runtime.launcher.ready import Source
@@ -29,7 +31,13 @@ def test_inotify_events_are_decoded_with_their_names() -> None:
     assert watch.inotify_events(data) == [(3, libc.IN_MODIFY), (-1, libc.IN_Q_OVERFLOW)]
 
 
-def test_growth_is_recorded_at_most_once_per_pause(tmp_path: Path) -> None:
+def test_growth_is_recorded_at_most_once_per_pause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pause long enough that a loaded machine's 100 appends cannot outlast it
+    # (with the real 10 ms, they sometimes did, and the timeout was already 0).
+    pause = 0.5
+    monkeypatch.setattr(logindex, "MIN_INTERVAL", pause)
     launcher = launcher_with()
     out, err = tmp_path / "stdout.log", tmp_path / "stderr.log"
     out.write_bytes(b"")
@@ -55,8 +63,8 @@ def test_growth_is_recorded_at_most_once_per_pause(tmp_path: Path) -> None:
         for _ in range(100):
             append(out, b"b\n")
         assert launcher.selector.select(timeout=0) == []
-        assert 0 < launcher._select_timeout() <= logindex.MIN_INTERVAL
-        time.sleep(logindex.MIN_INTERVAL)
+        assert 0 < launcher._select_timeout() <= pause
+        time.sleep(pause)
         launcher.watch.record()  # the pause is over: inotify is back
         assert launcher.watch.paused_until is None
         assert [key.data.source for key, _ in launcher.selector.select(timeout=5)] == [
