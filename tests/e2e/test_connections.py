@@ -234,3 +234,45 @@ def test_a_restart_keeps_the_connections_and_an_exit_frees_them(
             kill(c, again["id"])
     finally:
         svc.close()
+
+
+def test_a_stopped_container_is_started_again_on_every_network(client: httpx.Client) -> None:
+    first = network(client, subnet="10.90.0.0/24")
+    second = network(client, subnet="10.91.0.0/24")
+    box = sleeper(client, network=first["name"])
+    connect(client, box["id"], network=second["name"], ipv4_address="10.91.0.9")
+    kill(client, box["id"])
+    started = client.post(f"/containers/{box['id']}/restart")
+    assert started.status_code == 200, started.text
+    shown = inside(client, box["id"], "ip -o -4 addr show")
+    assert "10.90.0.2/24" in shown and "10.91.0.9/24" in shown, shown
+    kill(client, box["id"])
+
+
+def test_a_crash_of_api_and_launcher_leaves_no_veth_of_a_connected_network(
+    netns: Namespace, tmp_path: Path
+) -> None:
+    svc = NetService(netns, tmp_path / "state")
+    svc.start()
+    try:
+        with svc.client() as c:
+            first = network(c, subnet="10.92.0.0/24")
+            second = network(c, subnet="10.93.0.0/24")
+            box = sleeper(c, network=first["name"])
+            connect(c, box["id"], network=second["name"])
+        mine = {"veth" + box["id"][:11], "veth" + box["id"][:9] + "x1"}
+        assert mine <= veths(netns)
+        svc.kill_all()
+        svc.start()
+        with svc.client() as c:
+            assert c.get(f"/containers/{box['id']}").json()["status"] == "exited"
+            deadline = time.monotonic() + 10
+            while mine & veths(netns):
+                assert time.monotonic() < deadline, veths(netns)
+                time.sleep(0.05)
+            # Both addresses are free again.
+            again = connect(c, sleeper(c, network=first["name"])["id"], network=second["name"])
+            assert [n["ip_address"] for n in again["networks"]] == ["10.92.0.2", "10.93.0.2"]
+            kill(c, again["id"])
+    finally:
+        svc.close()
