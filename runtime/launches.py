@@ -283,7 +283,7 @@ class Launches:
             with self._admission.lock:
                 self._admission.admit()
                 self.images.get(record.spec.image)
-                self.records.update(
+                record = self.records.update(
                     record.id,
                     status=CREATED,
                     pid=None,
@@ -294,6 +294,7 @@ class Launches:
                     finished_at=None,
                     results={**cleared, **(results or {})},
                 )
+            self._connect(record)  # its ports and names went at its exit
             self._launch(record.id, record.spec, True)
         return self.settle(record.id)
 

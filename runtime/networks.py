@@ -321,11 +321,10 @@ class Networks:
         return tuple(chosen)
 
     def started(self, record: ContainerRecord) -> None:
-        """Before the launch: the /etc files, the ports, the names."""
-        net = record.spec.network
-        if net is None or not net.connected:
-            return
-        self.joined(record, net)
+        """Before a launch (a create, or a start of an exited container):
+        the /etc files, the ports, the names of every network it is on."""
+        for net in record.spec.attachments():
+            self.joined(record, net)
 
     def joined(self, record: ContainerRecord, net: Attachment) -> None:
         """``net`` recorded for the container (at launch, or connected): its

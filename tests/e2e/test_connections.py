@@ -20,7 +20,7 @@ import pytest
 
 from tests.e2e.helpers import unique
 from tests.e2e.netservice import Namespace, NetService
-from tests.e2e.test_networks import ask, kill, logs, network, run, server
+from tests.e2e.test_networks import ask, host_side, kill, logs, network, run, server
 
 
 @pytest.fixture
@@ -236,16 +236,30 @@ def test_a_restart_keeps_the_connections_and_an_exit_frees_them(
         svc.close()
 
 
-def test_a_stopped_container_is_started_again_on_every_network(client: httpx.Client) -> None:
+def test_a_stopped_container_is_started_again_on_every_network(
+    client: httpx.Client, netns: Namespace
+) -> None:
     first = network(client, subnet="10.90.0.0/24")
     second = network(client, subnet="10.91.0.0/24")
-    box = sleeper(client, network=first["name"])
+    box = server(
+        client, network=first["name"], name=unique("again"), ports=[{"container_port": 8000}]
+    )
+    port = box["network"]["ports"][0]["host_port"]
     connect(client, box["id"], network=second["name"], ipv4_address="10.91.0.9")
     kill(client, box["id"])
+    assert ask(client, second["name"], box["name"], 8000).startswith("failed")
     started = client.post(f"/containers/{box['id']}/restart")
     assert started.status_code == 200, started.text
+    deadline = time.monotonic() + 20
+    while logs(client, box["id"]).count("ready") < 2:
+        assert time.monotonic() < deadline, logs(client, box["id"])
+        time.sleep(0.05)
     shown = inside(client, box["id"], "ip -o -4 addr show")
     assert "10.90.0.2/24" in shown and "10.91.0.9/24" in shown, shown
+    # Its names and its published port come back with it.
+    assert ask(client, second["name"], box["name"], 8000) == "echo:hi"
+    assert host_side(netns, "127.0.0.1", port) == "echo:hi"
+    assert ask(client, first["name"], box["name"], 8000) == "echo:hi"
     kill(client, box["id"])
 
 
