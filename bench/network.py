@@ -27,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +78,10 @@ def measure(
     return samples
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.network")
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument(
-        "--settle", type=float, default=0.2, help="seconds between rounds (namespace teardown)"
-    )
-    args = parser.parse_args(argv)
+@contextmanager
+def netns_service() -> Iterator[httpx.Client]:
+    """A service in a network namespace made for it, and a client over its
+    unix socket; all of it stopped and removed at the end."""
     holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
     base = Path(tempfile.mkdtemp(prefix="bench-net-"))
     state, uds = base / "state", base / "api.sock"
@@ -106,12 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                     pass
                 assert time.monotonic() < deadline, "the service did not come up"
                 time.sleep(0.1)
-            client.post("/networks", json={"name": "bench"}).raise_for_status()
-            samples = measure(client, args.runs, args.warmup, args.settle)
-        rows = {name: _stats(values) for name, values in samples.items()}
-        base_median = rows["none"]["median_ms"]
-        added = {n: round(r["median_ms"] - base_median, 3) for n, r in rows.items() if n != "none"}
-        print(json.dumps({"runs": args.runs, "rows": rows, "added_median_ms": added}, indent=2))
+            yield client
     finally:
         if service is not None:
             service.send_signal(signal.SIGTERM)
@@ -121,6 +114,23 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["kill", "-9", str(launcher)], check=False)
         holder.kill()
         holder.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.network")
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument(
+        "--settle", type=float, default=0.2, help="seconds between rounds (namespace teardown)"
+    )
+    args = parser.parse_args(argv)
+    with netns_service() as client:
+        client.post("/networks", json={"name": "bench"}).raise_for_status()
+        samples = measure(client, args.runs, args.warmup, args.settle)
+    rows = {name: _stats(values) for name, values in samples.items()}
+    base_median = rows["none"]["median_ms"]
+    added = {n: round(r["median_ms"] - base_median, 3) for n, r in rows.items() if n != "none"}
+    print(json.dumps({"runs": args.runs, "rows": rows, "added_median_ms": added}, indent=2))
     return 0
 
 
