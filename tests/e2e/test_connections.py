@@ -29,6 +29,17 @@ def client(net_service: NetService) -> Iterator[httpx.Client]:
         yield c
 
 
+@pytest.fixture
+def own_service(netns: Namespace, tmp_path: Path) -> Iterator[NetService]:
+    """A service of the test's own, to restart or crash (in the module's namespace)."""
+    svc = NetService(netns, tmp_path / "state")
+    svc.start()
+    try:
+        yield svc
+    finally:
+        svc.close()
+
+
 def sleeper(client: httpx.Client, **spec: Any) -> dict[str, Any]:
     response = client.post("/containers", json={"command": ["sleep", "300"], **spec})
     assert response.status_code == 201, response.text
@@ -54,6 +65,15 @@ def connect(client: httpx.Client, cid: str, **body: Any) -> dict[str, Any]:
 def veths(netns: Namespace) -> set[str]:
     shown = netns.ip("-o", "link", "show", "type", "veth")
     return {line.split(": ")[1].split("@")[0] for line in shown.splitlines()}
+
+
+def wait_gone(netns: Namespace, container_id: str) -> None:
+    """Until no host end of the container's veths is left (the kernel drops
+    them with its namespace, asynchronously)."""
+    deadline = time.monotonic() + 10
+    while any(v.startswith("veth" + container_id[:9]) for v in veths(netns)):
+        assert time.monotonic() < deadline, veths(netns)
+        time.sleep(0.05)
 
 
 def test_a_running_container_joins_a_second_network_and_leaves_it(
@@ -208,32 +228,25 @@ def test_links_and_link_local_addresses(client: httpx.Client) -> None:
 
 
 def test_a_restart_keeps_the_connections_and_an_exit_frees_them(
-    netns: Namespace, tmp_path: Path
+    own_service: NetService, netns: Namespace
 ) -> None:
-    svc = NetService(netns, tmp_path / "state")
+    svc = own_service
+    with svc.client() as c:
+        first = network(c, subnet="10.88.0.0/24")
+        second = network(c, subnet="10.89.0.0/24")
+        box = server(c, network=first["name"], name=unique("kept"))
+        connect(c, box["id"], network=second["name"], aliases=["kept-alias"])
+    svc.stop()
     svc.start()
-    try:
-        with svc.client() as c:
-            first = network(c, subnet="10.88.0.0/24")
-            second = network(c, subnet="10.89.0.0/24")
-            box = server(c, network=first["name"], name=unique("kept"))
-            connect(c, box["id"], network=second["name"], aliases=["kept-alias"])
-        svc.stop()
-        svc.start()
-        with svc.client() as c:
-            assert ask(c, second["name"], "kept-alias", 8000) == "echo:hi"
-            kill(c, box["id"])
-            deadline = time.monotonic() + 10
-            while any(v.startswith("veth" + box["id"][:9]) for v in veths(netns)):
-                assert time.monotonic() < deadline, veths(netns)
-                time.sleep(0.05)
-            assert c.get(f"/networks/{second['name']}").json()["containers"] == []
-            # Its address on the second network is free again.
-            again = server(c, network=second["name"])
-            assert again["network"]["ip_address"] == "10.89.0.2"
-            kill(c, again["id"])
-    finally:
-        svc.close()
+    with svc.client() as c:
+        assert ask(c, second["name"], "kept-alias", 8000) == "echo:hi"
+        kill(c, box["id"])
+        wait_gone(netns, box["id"])
+        assert c.get(f"/networks/{second['name']}").json()["containers"] == []
+        # Its address on the second network is free again.
+        again = server(c, network=second["name"])
+        assert again["network"]["ip_address"] == "10.89.0.2"
+        kill(c, again["id"])
 
 
 def test_a_stopped_container_is_started_again_on_every_network(
@@ -264,29 +277,21 @@ def test_a_stopped_container_is_started_again_on_every_network(
 
 
 def test_a_crash_of_api_and_launcher_leaves_no_veth_of_a_connected_network(
-    netns: Namespace, tmp_path: Path
+    own_service: NetService, netns: Namespace
 ) -> None:
-    svc = NetService(netns, tmp_path / "state")
+    svc = own_service
+    with svc.client() as c:
+        first = network(c, subnet="10.92.0.0/24")
+        second = network(c, subnet="10.93.0.0/24")
+        box = sleeper(c, network=first["name"])
+        connect(c, box["id"], network=second["name"])
+    assert {"veth" + box["id"][:11], "veth" + box["id"][:9] + "x1"} <= veths(netns)
+    svc.kill_all()
     svc.start()
-    try:
-        with svc.client() as c:
-            first = network(c, subnet="10.92.0.0/24")
-            second = network(c, subnet="10.93.0.0/24")
-            box = sleeper(c, network=first["name"])
-            connect(c, box["id"], network=second["name"])
-        mine = {"veth" + box["id"][:11], "veth" + box["id"][:9] + "x1"}
-        assert mine <= veths(netns)
-        svc.kill_all()
-        svc.start()
-        with svc.client() as c:
-            assert c.get(f"/containers/{box['id']}").json()["status"] == "exited"
-            deadline = time.monotonic() + 10
-            while mine & veths(netns):
-                assert time.monotonic() < deadline, veths(netns)
-                time.sleep(0.05)
-            # Both addresses are free again.
-            again = connect(c, sleeper(c, network=first["name"])["id"], network=second["name"])
-            assert [n["ip_address"] for n in again["networks"]] == ["10.92.0.2", "10.93.0.2"]
-            kill(c, again["id"])
-    finally:
-        svc.close()
+    with svc.client() as c:
+        assert c.get(f"/containers/{box['id']}").json()["status"] == "exited"
+        wait_gone(netns, box["id"])
+        # Both addresses are free again.
+        again = connect(c, sleeper(c, network=first["name"])["id"], network=second["name"])
+        assert [n["ip_address"] for n in again["networks"]] == ["10.92.0.2", "10.93.0.2"]
+        kill(c, again["id"])
