@@ -32,7 +32,8 @@ from runtime.network.attachment import (
     Attachment,
     EndpointOptions,
 )
-from runtime.networks import Networks, check_aliases, check_static, endpoint_on
+from runtime.network.rules import check_aliases, check_static
+from runtime.networks import Networks, endpoint_on
 from runtime.records import EXITED, ContainerRecord, RecordStore
 from runtime.spec import ContainerSpec, to_dict
 
@@ -80,6 +81,9 @@ class Connections:
                 self.records.update(record.id, spec=before)
                 raise
         self.networks.joined(record, attached)
+        if self.records.resolve(record.id).status == EXITED and record.status != EXITED:
+            # It exited meanwhile: its exit may have come before the names.
+            self.networks.left(record, attached)
         return record
 
     def disconnect(self, ref: str, network: str, force: bool = False) -> ContainerRecord:

@@ -51,6 +51,7 @@ from runtime.network.control import ControlPlane
 from runtime.network.dns import check_name, upstreams_from
 from runtime.network.firewall import Network, Protocol, PublishedPort
 from runtime.network.ipam import (
+    AddressInUse,
     AddressPool,
     Subnet,
     Taken,
@@ -61,6 +62,12 @@ from runtime.network.ipam import (
 )
 from runtime.network.ipam import host_routes_taken as _host_routes_taken
 from runtime.network.ports import Binding, PortClash
+from runtime.network.rules import (
+    check_aliases,
+    check_network_name,
+    check_options_unbridged,
+    check_static,
+)
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, NetworkRecord, RecordStore
 from runtime.spec import ContainerSpec
 from runtime.timeutil import now_rfc3339
@@ -71,9 +78,6 @@ log = logging.getLogger("mydocker.network")
 #: ``mdk-`` + 11 hex digits of their id (IFNAMSIZ holds 15 characters).
 DEFAULT_BRIDGE = "mydocker0"
 BRIDGE_PREFIX = "mdk-"
-#: Docker takes any non-blank name ("test 01" included); a ``/`` could not
-#: be named in a URL path, and control characters not be printed.
-NAME_MAX = 128
 
 
 def host_routes_taken() -> list[Taken]:
@@ -240,7 +244,7 @@ class Networks:
         """The request's network, checked; allocated later by ``attach``."""
         options = options or EndpointOptions()
         if network in (NONE, HOST):
-            _check_options_unbridged(network, options)
+            check_options_unbridged(network, options)
             if ports:
                 raise InvalidArgument("ports", f"ports need a bridge network, not {network!r}")
             if aliases:
@@ -277,12 +281,14 @@ class Networks:
     def address(self, container_id: str, asked: Attachment) -> Attachment:
         """``asked`` with an address of its network (the static one asked
         for, or the lowest free one of the range), its MAC, gateway, bridge
-        and host end; under ``lock``."""
+        and host end; under ``lock``.  The container's own addresses are
+        not counted (a relaunch takes its own again)."""
         record = self.get(asked.network)
         subnet = Subnet.of(record.subnet, record.gateway)
         in_use = [
             a.ip
             for r in self.containers(record.name)
+            if r.id != container_id
             for a in r.spec.attachments()
             if a.network == record.name
         ]
@@ -298,6 +304,30 @@ class Networks:
             mac=asked.options.mac_address or mac_for(address),
             veth=veth_name(container_id, suffix),
         )
+
+    def readdress(self, record: ContainerRecord) -> ContainerSpec:
+        """An exited container's endpoints before it starts again: its
+        addresses were free for others while it was exited (Docker releases
+        them at the stop too).  Each keeps its address when still free, else
+        gets another; a static one taken meanwhile is a 409."""
+        spec = record.spec
+
+        def again(net: Attachment) -> Attachment:
+            if not net.connected:
+                return net
+            keep = replace(net.options, ipv4_address=net.options.ipv4_address or net.ip)
+            try:
+                return replace(
+                    self.address(record.id, replace(net, options=keep)), options=net.options
+                )
+            except AddressInUse:
+                if net.options.ipv4_address:
+                    raise
+                return self.address(record.id, net)
+
+        with self.lock:
+            first = again(spec.network) if spec.network is not None else None
+            return replace(spec, network=first, endpoints=tuple(again(e) for e in spec.endpoints))
 
     def _host_ports(self, asked: tuple[PortMapping, ...]) -> tuple[PortMapping, ...]:
         """Each port as it will be held: a free one for 0, a clash refused
@@ -458,17 +488,6 @@ class Networks:
         self.control.rebuild(networks, ports)
 
 
-def check_network_name(name: str) -> None:
-    """Docker's rule: any name that is not blank; ours adds what a URL path
-    and a terminal need (no ``/``, no control characters, 128 at most)."""
-    if not name.strip():
-        raise InvalidArgument("name", "a network name must not be blank")
-    if len(name) > NAME_MAX or "/" in name or not name.isprintable():
-        raise InvalidArgument(
-            "name", f"{name!r} is not a network name (printable, no '/', {NAME_MAX} at most)"
-        )
-
-
 def _live(records: RecordStore) -> list[ContainerRecord]:
     return records.list(status=RUNNING) + records.list(status=CREATED)
 
@@ -479,38 +498,6 @@ def endpoint_on(record: ContainerRecord, network: str) -> Attachment | None:
         if attached.network == network:
             return attached
     return None
-
-
-def check_aliases(aliases: tuple[str, ...]) -> None:
-    for index, alias in enumerate(aliases):
-        try:
-            check_name(alias)
-        except (ValueError, InvalidArgument) as err:
-            raise InvalidArgument(f"network_aliases.{index}", str(err)) from err
-
-
-def _check_options_unbridged(network: str, options: EndpointOptions) -> None:
-    for name in ("ipv4_address", "mac_address", "links", "link_local_ips"):
-        if getattr(options, name):
-            raise InvalidArgument(f"endpoint.{name}", f"needs a bridge network, not {network!r}")
-
-
-def check_static(record: NetworkRecord, options: EndpointOptions) -> None:
-    """A static address must be in the subnet; Docker also refuses one on a
-    network whose subnet the user did not choose (the built-in ``bridge``)."""
-    wanted = options.ipv4_address
-    if not wanted:
-        return
-    if record.name == BRIDGE:
-        raise InvalidArgument(
-            "endpoint.ipv4_address",
-            "a static address needs a user network with a subnet, not 'bridge'",
-        )
-    if IPv4Address(wanted) not in IPv4Network(record.subnet):
-        raise InvalidArgument(
-            "endpoint.ipv4_address",
-            f"{wanted} is not in network {record.name!r}'s subnet {record.subnet}",
-        )
 
 
 def _our_bridges() -> list[str]:

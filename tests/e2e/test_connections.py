@@ -295,3 +295,23 @@ def test_a_crash_of_api_and_launcher_leaves_no_veth_of_a_connected_network(
         again = connect(c, sleeper(c, network=first["name"])["id"], network=second["name"])
         assert [n["ip_address"] for n in again["networks"]] == ["10.92.0.2", "10.93.0.2"]
         kill(c, again["id"])
+
+
+def test_an_address_taken_while_its_owner_was_stopped(client: httpx.Client) -> None:
+    """Free for others while exited (as Docker's): the owner starts again
+    with another, unless it was static (then its start is a 409)."""
+    net = network(client, subnet="10.94.0.0/24")
+    owner = sleeper(client, network=net["name"])
+    static = sleeper(client, network=net["name"], endpoint={"ipv4_address": "10.94.0.50"})
+    kill(client, owner["id"], static["id"])
+    taker = sleeper(client, network=net["name"])
+    assert taker["network"]["ip_address"] == owner["network"]["ip_address"] == "10.94.0.2"
+    squatter = sleeper(client, network=net["name"], endpoint={"ipv4_address": "10.94.0.50"})
+    again = client.post(f"/containers/{owner['id']}/restart")
+    assert again.status_code == 200, again.text
+    assert again.json()["network"]["ip_address"] == "10.94.0.3"
+    assert "10.94.0.3/24" in inside(client, owner["id"], "ip -o -4 addr show eth0")
+    refused = client.post(f"/containers/{static['id']}/restart")
+    assert refused.status_code == 409 and "10.94.0.50" in refused.json()["detail"]
+    assert client.get(f"/containers/{static['id']}").json()["status"] == "exited"
+    kill(client, owner["id"], taker["id"], squatter["id"])
