@@ -53,6 +53,10 @@ class Settings:
     registry_mirrors: tuple[str, ...] = ()
     #: ``host`` children the launcher keeps cloned ahead (docs/performance.md).
     pool_size: int = 4
+    #: The launcher holds a favordynmods cgroup hierarchy, so that cgroup
+    #: joins skip an RCU grace period (runtime/cgroups/dynmods.py): a
+    #: machine-wide kernel mode, hence off unless asked for.
+    cgroup_favordynmods: bool = False
 
 
 #: Each pooled child is a process with its own namespaces and mounts.
@@ -149,6 +153,15 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         type=int,
         default=int(env.get("MYDOCKER_POOL_SIZE", Settings.pool_size)),
         help="children of the host image kept cloned ahead of demand (0: none)",
+    )
+    parser.add_argument(
+        "--cgroup-favordynmods",
+        action="store_true",
+        default=env.get("MYDOCKER_CGROUP_FAVORDYNMODS", "0") == "1",
+        help="the launcher holds a favordynmods cgroup hierarchy, so that cgroup joins "
+        "skip an RCU grace period; machine-wide: fork and exit of every process "
+        "take a slower path, for good on Linux >= 6.18 (or set "
+        "MYDOCKER_CGROUP_FAVORDYNMODS=1; docs/performance.md)",
     )
     parser.add_argument(
         "--max-body",
@@ -279,6 +292,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         insecure_registries=tuple(args.insecure_registry),
         registry_mirrors=tuple(args.registry_mirror),
         pool_size=args.pool_size,
+        cgroup_favordynmods=args.cgroup_favordynmods,
     )
 
 

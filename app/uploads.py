@@ -18,10 +18,18 @@ from fastapi.concurrency import run_in_threadpool
 
 from runtime.api import RuntimeApi
 from runtime.images import Image
+from runtime.images.building import BuildRequest
 
 
 async def import_body(runtime: RuntimeApi, name: str, request: Request) -> Image:
     job = await run_in_threadpool(runtime.begin_import, name)
+    image: Image = await _stream_into(job, request)
+    return image
+
+
+async def build_body(runtime: RuntimeApi, request: Request, wanted: BuildRequest) -> Image:
+    """Docker's import: the body into a new image with a config (``wanted``'s changes)."""
+    job = await run_in_threadpool(runtime.begin_image_import, wanted)
     image: Image = await _stream_into(job, request)
     return image
 

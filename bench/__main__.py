@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from bench import bundle, layered, parts, report
+from bench import bundle, layered, network, parts, report
 from bench.peers import DirectPeer, HttpPeer, Peer, docker_peer, oci_peer, unshare_peer
 from bench.service import QUIET, ROOT, Service, cpu_seconds
 
@@ -39,7 +39,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "or one POST /containers/{id}/kill per container from 16 clients (each)",
     )
     p.add_argument("--ballast-mb", type=int, default=200)
-    p.add_argument("--parts", default="latency,throughput,scale")
+    p.add_argument("--parts", default="latency,throughput,scale,network")
+    p.add_argument(
+        "--network-runs",
+        type=int,
+        default=100,
+        help="network: launches per row (none, bridge, bridge+port; bench/network.py)",
+    )
     p.add_argument(
         "--only",
         default="",
@@ -52,6 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.runs, args.warmup, args.throughput_seconds, args.slices = 5, 1, 0.3, 1
+        args.network_runs = 3
         args.scale = "20"
     return args
 
@@ -258,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
                 for name, errs in peer_failures.items()
                 if errs
             }
+        if "network" in wanted:
+            parts.log(f"network: {args.network_runs} rounds of none, bridge, bridge+port")
+            result["network"] = network.run(args.network_runs, min(args.warmup, 10))
         if "scale" in wanted:
             for peer in peers:  # no idle keep-alive load on the service meanwhile
                 peer.close()

@@ -106,6 +106,9 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     tput = result.get("throughput", {}).get("launches_per_second", {})
     if tput:
         add("host launches/s at 16 clients", tput.get(HOST, {}).get("16"), 400, "/s", at_most=False)
+    net = result.get("network")
+    if net:
+        add("bridge launch added over none (median)", net["added_median_ms"]["bridge"], 1.5, "ms")
     for run in result.get("scale", []):
         n = run["containers"]
         b, d = run["before"], run["during"]
@@ -219,6 +222,23 @@ def table(result: dict[str, Any]) -> str:
                 f"  {name}: {failed['count']} failed launches (not counted); first: "
                 f"{failed['first']}"
             )
+        lines.append("")
+    net = result.get("network")
+    if net:
+        lines.append(
+            f"Network: one launch of `true` by network ({net['runs']} runs each, interleaved, "
+            f"load average {net['load_average']}), ms"
+        )
+        lines.append(f"{'row':24} {'median':>8} {'p90':>8} {'added':>8} {'CPU':>8} {'added':>8}")
+        for name, s in net["rows"].items():
+            cpu = net["cpu"]["rows"][name]["median_ms"]
+            added = net["added_median_ms"].get(name)
+            cpu_added = net["cpu"]["added_median_ms"].get(name)
+            lines.append(
+                f"{name:24} {_fmt(s['median_ms']):>8} {_fmt(s['p90_ms']):>8} "
+                f"{_fmt(added):>8} {_fmt(cpu):>8} {_fmt(cpu_added):>8}"
+            )
+        lines.append("(CPU: the API process and the launcher, per launch)")
         lines.append("")
     for run in result.get("scale", []):
         n = run["containers"]

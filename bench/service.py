@@ -110,24 +110,29 @@ class Service:
                 os.kill(pid, signal.SIGKILL)
 
     def kill_leftovers(self) -> None:
-        """Containers still running outlive their launcher (reparented to
-        init); kill them through this service's cgroups, as a restarted
-        launcher would, so that nothing is left behind."""
-        manager = cgroups.manager(str(self.state_dir))
-        if manager is not None:
-            manager.cleanup()
-            manager.remove_parent()
-            manager.remove_empty_parents()
-        if devices.available():
-            parent = devices.parent_for(str(self.state_dir))
-            devices.sweep(parent)
-            devices.remove_parent(parent)
+        kill_leftovers(self.state_dir)
 
     def close(self) -> None:
         """Everything this service started: the API, the launcher, the containers."""
         self.stop()
         self.stop_launcher()
         self.kill_leftovers()
+
+
+def kill_leftovers(state_dir: Path) -> None:
+    """Containers still running outlive their launcher (reparented to
+    init); kill them through the state dir's cgroups, as a restarted
+    launcher would, so that nothing is left behind (a warm pool's cgroups
+    included)."""
+    manager = cgroups.manager(str(state_dir))
+    if manager is not None:
+        manager.cleanup()
+        manager.remove_parent()
+        manager.remove_empty_parents()
+    if devices.available():
+        parent = devices.parent_for(str(state_dir))
+        devices.sweep(parent)
+        devices.remove_parent(parent)
 
 
 def find_launcher(state_dir: Path) -> int | None:

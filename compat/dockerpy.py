@@ -8,8 +8,9 @@
                            ``docker`` package installed from CHECKOUT itself
     run CHECKOUT VENV      (inside ``unshare --net``, lo up) starts this checkout's
                            ``python -m app`` on a free loopback port with a
-                           temporary state dir, imports the images the suite
-                           names, runs ``tests/integration/{api,models}_{container,
+                           temporary state dir and a docker.io mirror (a real
+                           registry on loopback holding the images the suite
+                           names), pulls them, runs ``tests/integration/{api,models}_{container,
                            exec,image,network,volume}*_test.py`` with DOCKER_HOST
                            pointing at the service and a per-test timeout, prints
                            passed/failed/errors per file and the percentage, and
@@ -39,6 +40,7 @@ from typing import Any
 import httpx
 
 from bench.service import ROOT, Service
+from compat.registry import Layout, Registry
 from runtime.images.builtin import build_busybox
 
 #: The suite's files, as the issue scopes it (docker-py 7.1 names them so).
@@ -55,7 +57,7 @@ FILES = (
 )
 #: Images the tests name besides TEST_IMG (read from tests/integration/base.py).
 EXTRA_IMAGES = ("alpine:latest", "busybox:latest", "hello-world:latest")
-#: The Docker API version the images are imported through.
+#: The Docker API version the images are pulled through.
 API_VERSION = "1.44"
 #: docker-py's [websockets] extra is part of what its tests use (attach_socket(ws=True)).
 REQUIREMENTS = ("pytest>=7,<9", "pytest-timeout", "paramiko", "websocket-client>=1.3.0")
@@ -112,7 +114,7 @@ ALPINE_ACCOUNTS = {
 
 def alpine_like_tar(workdir: Path) -> bytes:
     """Debian's busybox-static with alpine's directories and accounts, as a tar:
-    what every image the suite names holds (none is fetched from a registry)."""
+    the layer every image the suite names is made of (pushed to the mirror)."""
     rootfs = workdir / "rootfs"
     rootfs.mkdir()
     build_busybox(str(rootfs))
@@ -126,20 +128,54 @@ def alpine_like_tar(workdir: Path) -> bytes:
     return buffer.getvalue()
 
 
-def provide_images(url: str, names: list[str], tar: bytes) -> dict[str, str]:
-    """Import each name that the service does not have yet; what happened to each."""
+#: What each name's image runs: as on Docker Hub, every name is an image of
+#: its own (its own config, so its own id), over one shared layer.
+IMAGE_CONFIGS: dict[str, dict[str, object]] = {
+    "alpine": {"Cmd": ["/bin/sh"]},
+    "busybox": {"Cmd": ["sh"]},
+    "hello-world": {"Cmd": ["echo", "Hello from Docker!"]},
+}
+ALPINE_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def mirror_registry(work: Path, names: list[str], tar: bytes) -> Registry:
+    """A registry on loopback holding each name as ``library/<name>``: the
+    docker.io mirror an air-gapped CI runs, so the suite's pulls (and its
+    ``/distribution`` look-ups) reach a real registry through the service's
+    ``--registry-mirror``."""
+    layout = Layout(work / "layout")
+    registry = Registry(work / "registry").start()
+    try:
+        for name in names:
+            repo, _, tag = name.partition(":")
+            # As Docker Hub's: no labels, no working directory; the comment
+            # (nothing a container sees) makes each name's config, so its id, its own.
+            fields = {
+                "Env": [ALPINE_PATH],
+                "Labels": None,
+                "WorkingDir": "",
+                **IMAGE_CONFIGS.get(repo, {"Cmd": ["/bin/sh"]}),
+            }
+            top: dict[str, object] = {"comment": f"the conformance harness's {name}"}
+            layout.tag(layout.image([tar], config_fields=fields, top_fields=top), tag or "latest")
+            registry.push(layout.path, tag or "latest", f"library/{repo}")
+    except BaseException:
+        registry.stop()
+        raise
+    return registry
+
+
+def provide_images(url: str, names: list[str]) -> dict[str, str]:
+    """Pull each name the service does not have yet; what happened to each."""
     done: dict[str, str] = {}
     with httpx.Client(base_url=f"{url}/v{API_VERSION}", timeout=120) as client:
         for name in names:
             if client.get(f"/images/{name}/json").status_code == 200:
                 done[name] = "present"
                 continue
-            repo, _, tag = name.rpartition(":")
-            answer = client.post(
-                "/images/create", params={"fromSrc": "-", "repo": repo, "tag": tag}, content=tar
-            )
+            answer = client.post("/images/create", params={"fromImage": name})
             ok = answer.status_code == 200 and client.get(f"/images/{name}/json").is_success
-            done[name] = "imported" if ok else f"unavailable: {answer.text.strip()[:200]}"
+            done[name] = "pulled" if ok else f"unavailable: {answer.text.strip()[-200:]}"
     return done
 
 
@@ -215,16 +251,19 @@ def revision() -> str:
 def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="dockerpy-conformance-") as tmp:
         work = Path(tmp)
+        names = suite_images(args.checkout)
+        registry = mirror_registry(work, names, alpine_like_tar(work))
+        mirror = ["--registry-mirror", f"http://{registry.host}"]
         # The suite runs in a network namespace of its own (the script's
         # unshare), so `docker run` gets Docker's default network, bridge.
         service = Service(
             state_dir=work / "state",
-            extra_args=["--log-level", "warning"],
+            extra_args=["--log-level", "warning", *mirror],
             env={"MYDOCKER_DOCKER_NETWORK": "bridge"},
         )
-        service.start()
         try:
-            images = provide_images(service.url, suite_images(args.checkout), alpine_like_tar(work))
+            service.start()
+            images = provide_images(service.url, names)
             for name, what in images.items():
                 print(f"image {name}: {what}")
             raw = work / "results.json"
@@ -235,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
             results = json.loads(raw.read_text())
         finally:
             service.close()
+            registry.stop()
     results["summary"] = summarize(results)
     results["images"] = images
     results["mydocker"] = revision()

@@ -15,20 +15,21 @@ holds both to it:
                             stop, open_pidfd, remove
       lifecycle verbs       restart, rename, pause, unpause, update, top
       files                 archive_stat, archive_read, archive_extract, changes, export,
-                            commit
+                            commit, commit_image
       waiting               exit_future, removal_future, next_exit_future, wait,
                             waiter_count
       output                logs, log_lines, log_chunks
       images                list_images, get_image, image_users, delete_image, begin_import,
-                            pull_image, tag_image, prune_images, save_images, begin_load,
-                            resolve_remote
+                            begin_image_import, pull_image, tag_image, prune_images,
+                            save_images, begin_load, resolve_remote
       networks              create_network, list_networks, get_network, network_containers,
                             delete_network, prune_networks
       execs                 exec, create_exec, check_exec_start, start_exec, get_exec,
                             list_execs, exec_exit_future, wait_exec, exec_logs,
                             exec_log_chunks
       attach                attach_target, write_input, close_input, resize
-    ImageImport             what ``begin_import`` returns: write, finish, abort
+    ImageImport             what ``begin_import`` and ``begin_image_import`` return:
+                            write, finish, abort
     _runtime_is_a_runtime_api   the static check that ``Runtime`` satisfies it
 
 mypy checks that ``Runtime`` has each method here with a compatible
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from runtime.events import EventLog
     from runtime.health import Health
     from runtime.images import Image
+    from runtime.images.building import BuildRequest
     from runtime.images.pull import Progress
     from runtime.images.registry import Credentials
     from runtime.imaging import RemoteImage, Removal
@@ -61,7 +63,7 @@ if TYPE_CHECKING:
     from runtime.runtime import Runtime
     from runtime.selection import Selector
     from runtime.signalling import KillResult
-    from runtime.spec import CreateRequest, ExecRequest, Limits
+    from runtime.spec import CreateRequest, ExecRequest, Limits, RestartPolicy
     from runtime.volumes import VolumeStore
 
 
@@ -157,7 +159,13 @@ class RuntimeApi(Protocol):
 
     def unpause(self, ref: str) -> ContainerRecord: ...
 
-    def update(self, ref: str, limits: Limits) -> ContainerRecord: ...
+    def update(
+        self,
+        ref: str,
+        limits: Limits,
+        restart_policy: RestartPolicy | None = None,
+        tuning: Mapping[str, int] | None = None,
+    ) -> ContainerRecord: ...
 
     def top(self, ref: str, ps_args: str | None = None) -> Top: ...
 
@@ -180,6 +188,8 @@ class RuntimeApi(Protocol):
     def export(self, ref: str) -> Iterator[bytes]: ...
 
     def commit(self, ref: str, name: str, pause: bool = True) -> Image: ...
+
+    def commit_image(self, ref: str, request: BuildRequest) -> Image: ...
 
     # -- waiting --------------------------------------------------------
     def exit_future(self, ref: str) -> Future[ContainerRecord]: ...
@@ -250,7 +260,7 @@ class RuntimeApi(Protocol):
 
     def tag_image(self, ref: str, tag: str) -> Image: ...
 
-    def prune_images(self) -> builtins.list[Removal]: ...
+    def prune_images(self, dangling_only: bool = True) -> builtins.list[Removal]: ...
 
     def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage: ...
 
@@ -259,6 +269,8 @@ class RuntimeApi(Protocol):
     def begin_load(self) -> ImageLoad: ...
 
     def begin_import(self, name: str) -> ImageImport: ...
+
+    def begin_image_import(self, request: BuildRequest) -> ImageImport: ...
 
     # -- networks -------------------------------------------------------
     def create_network(

@@ -20,14 +20,15 @@ its name is unlinked, so nothing is ever written through a link.
 
 The root is the one the container sees (its mount namespace through
 /proc/PID/root), so a path on one of its mounts reaches that mount; /proc and
-/sys are archived as empty directories.  A created container has its root
-once it has been built (the child builds it before it waits to be started);
-an exited one has no process to reach it through: ``InvalidState`` (409)
-(runtime/files.py reads an exited one from its layers, runtime/changes.py).
+/sys are archived as empty directories.  Only a running container has a
+process to reach its root through: a created one (its child builds its root
+once started) and an exited one are copied from and to their files on disk
+(runtime/offline.py; runtime/files.py chooses).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -166,8 +167,9 @@ class Root:
         return PathStat(base_name(path), st.st_size, st.st_mode, st.st_mtime_ns, link)
 
     # -- reading ------------------------------------------------------------
-    def read(self, path: str) -> tuple[PathStat, Iterator[bytes]]:
-        """The resource's stat, and a tar of it (a directory with its tree).
+    def read(self, path: str, arcname: str | None = None) -> tuple[PathStat, Iterator[bytes]]:
+        """The resource's stat, and a tar of it (a directory with its tree),
+        named ``arcname`` (default: its base name).
 
         The stat is taken now (404 before anything is sent); the tar is
         written by a thread into a pipe as the iterator is read, and the
@@ -175,6 +177,8 @@ class Root:
         fd, name = self.locate(path)
         try:
             path_stat = self._stat(fd, name, path)
+            if arcname is not None:
+                path_stat = dataclasses.replace(path_stat, name=arcname)
         except BaseException:
             os.close(fd)
             raise
@@ -538,14 +542,15 @@ def read_path(record: ContainerRecord, path: str) -> tuple[PathStat, Iterator[by
         raise
 
 
-def extract_into(
-    record: ContainerRecord,
+def extract_in(
+    root: Root,
     path: str,
     fileobj: IO[bytes],
     no_overwrite_dir_non_dir: bool = False,
     copy_uid_gid: bool = False,
 ) -> int:
-    with Root.of(record) as root:
+    """``Root.extract`` of ``root``, which is closed after it."""
+    with root:
         return root.extract(
             path,
             fileobj,

@@ -52,8 +52,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from runtime import init, libc, rootfs, terminal
-from runtime.network.attachment import CONTAINER_IFNAME, HOST, NONE, Attachment
-from runtime.network.netlink import Netlink, add_address, add_default_route, get_link, set_up
+from runtime.network.attachment import HOST, Attachment
 from runtime.options import RLIMITS, Ulimit
 from runtime.security import capabilities, identity, paths, seccomp
 from runtime.spec import ContainerSpec, Limits, Security
@@ -177,26 +176,13 @@ def released_steps(
 
 
 def network_steps(net: Attachment | None) -> list[tuple[str, Callable[[], None]]]:
-    """``lo`` up in the container's namespace; on a bridge also eth0, which
-    the launcher made before the go byte (runtime/launcher/plumbing.py).
-    ``host`` mode shares the host's namespace: nothing to do there."""
-    if net is None or net.mode == NONE or (net.bridged and not net.connected):
-        return [("bring up lo", loopback_up)]
-    if net.mode == HOST:
+    """``lo`` up in the container's namespace.  On a bridge, eth0 is the
+    launcher's: made, addressed, up and routed from outside before the
+    joined byte (runtime/launcher/plumbing.py).  ``host`` mode shares the
+    host's namespace: nothing to do there."""
+    if net is not None and net.mode == HOST:
         return []
-    return [("bring up lo", loopback_up), (f"configure {CONTAINER_IFNAME}", lambda: _eth0(net))]
-
-
-def _eth0(net: Attachment) -> None:
-    # The default route is refused (ENETUNREACH) until an address of an up
-    # link reaches the gateway: address, up, then the route.
-    with Netlink() as nl:
-        eth0 = get_link(nl, CONTAINER_IFNAME)
-        add_address(nl, eth0.index, net.interface)
-        for extra in net.link_local:
-            add_address(nl, eth0.index, extra)
-        set_up(nl, eth0.index)
-        add_default_route(nl, net.gateway)
+    return [("bring up lo", loopback_up)]
 
 
 def stdio_steps(
@@ -421,7 +407,10 @@ def _exec(argv: list[str], environ: dict[str, str]) -> None:
     if "/" in name:
         candidates = [name]
     else:
-        candidates = [os.path.join(d or ".", name) for d in environ["PATH"].split(":")]
+        # execvp(3): without PATH (Docker's bare "PATH" in Env unsets it),
+        # the path list is confstr(_CS_PATH)'s, "/bin:/usr/bin".
+        search = environ.get("PATH", os.confstr("CS_PATH") or "/bin:/usr/bin")
+        candidates = [os.path.join(d or ".", name) for d in search.split(":")]
     # execvp(3): remember EACCES from one directory but keep searching; report
     # ENOENT only when no directory had the file at all.  Any other error
     # (ETXTBSY, E2BIG, ENOMEM, ...) ends the search: the file was found but

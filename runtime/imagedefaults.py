@@ -66,7 +66,14 @@ def apply(request: CreateRequest, image: Image, inherited: Sequence[Mount] = ())
         request,
         command=argv_of(request, config, image.name),
         entrypoint=None,
-        env={**environment(config.env), **request.env},
+        env={
+            **{
+                k: v
+                for k, v in environment(config.env).items()
+                if k not in request.options.env_unset  # Docker's bare NAME: not the image's
+            },
+            **request.env,
+        },
         workdir=request.workdir or config.working_dir or None,
         labels={**config.labels, **request.labels},
         security=dataclasses.replace(request.security, user=user),

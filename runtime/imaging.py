@@ -7,6 +7,8 @@
              never an image a container (even an exited one) is built on
     prune    every dangling (untagged) pulled image no container uses
     save, load  docker save / OCI layout tarballs (runtime/images/archive.py)
+    begin_build  docker import and commit: a root's tar as a new image with a
+             config (runtime/images/building.py), ``changes`` applied
     resolve_remote  what a registry has under a reference (Docker's /distribution)
 
 Deletes hold the admission lock, which ``create`` holds from its last look at
@@ -21,13 +23,17 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from threading import Lock
 
-from runtime.errors import Conflict, Forbidden, InvalidArgument, TooLarge
+from runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound, TooLarge
 from runtime.events import EventLog, EventType, now_event
 from runtime.images import Image, ImageStore, archive
+from runtime.images.building import BuildJob, BuildRequest, History, merge_config
+from runtime.images.instructions import apply_changes
+from runtime.images.layered import LayeredImage
+from runtime.images.oci import ImageConfig
 from runtime.images.pull import Progress
 from runtime.images.reference import Reference, parse
 from runtime.images.registry import Credentials, RegistryClient
@@ -67,10 +73,12 @@ class RemoteImage:
 
 @dataclass(frozen=True)
 class Removal:
-    """What a delete did, in Docker's words: ``Untagged`` a name, ``Deleted`` an id."""
+    """What a delete did, in Docker's words: ``Untagged`` a name, ``Deleted`` an id
+    (``size``: the bytes a ``Deleted`` image took, what a prune reclaims)."""
 
     action: str
     what: str
+    size: int = 0
 
 
 class Imaging:
@@ -109,7 +117,7 @@ class Imaging:
             ref, self.client(), credentials=credentials, progress=progress
         )
         image = self.images.get(found.entry.id)
-        self._event("pull", ref.familiar(), image)
+        self.event("pull", ref.familiar(), image)
         return image
 
     def resolve_remote(self, text: str, credentials: Credentials | None = None) -> RemoteImage:
@@ -135,7 +143,7 @@ class Imaging:
                 "reference", f"{image.name} is {image.kind}: only pulled or loaded images take tags"
             )
         self.images.layered.tag(image.id, ref)
-        self._event("tag", ref.familiar(), image)
+        self.event("tag", ref.familiar(), image)
         return self.images.get(image.id)
 
     def users(self, image: Image) -> list[ContainerRecord]:
@@ -153,13 +161,13 @@ class Imaging:
             if image.kind != "pulled":
                 self._check_unused(image)
                 self.images.delete(image.name)
-                self._event("delete", image.name, image)
+                self.event("delete", image.name, image)
                 return [Removal("Untagged", image.tags[0]), Removal("Deleted", image.name)]
             assert image.id is not None
             named = _tag_named(text, image)
             if named is not None and len(image.tags) > 1:
                 self.images.layered.untag(named)
-                self._event("untag", named.familiar(), image)
+                self.event("untag", named.familiar(), image)
                 return [Removal("Untagged", named.familiar())]
             if named is None and len(image.tags) > 1 and not force:
                 raise Conflict(
@@ -168,26 +176,47 @@ class Imaging:
                 )
             self._check_unused(image)
             untagged = self.images.layered.remove(image.id)
-        self._event("delete", image.name, image)
+        self.event("delete", image.name, image)
         return [Removal("Untagged", t) for t in untagged] + [Removal("Deleted", image.id)]
 
     def save(self, refs: list[str]) -> Iterator[bytes]:
-        """A ``docker save`` / OCI-layout tarball of pulled images, chunk by chunk."""
-        found = []
+        """A ``docker save`` / OCI-layout tarball, chunk by chunk: each image
+        once, with the tags the refs name (an image named by id or digest
+        carries no tag, as Docker saves it)."""
+        chosen: dict[str, tuple[LayeredImage, list[str]]] = {}
         for text in refs:
             image = self.images.get(text)
             layered = self.images.layered.find(image.id or "") if image.id else None
             if layered is None:
                 raise InvalidArgument(
                     "names",
-                    f"{image.name} is {image.kind}: only pulled "
-                    "or loaded images can be saved (export a container)",
+                    f"{image.name} is {image.kind}: only pulled, loaded, imported "
+                    "or committed images of the Docker API can be saved (export a container)",
                 )
-            found.append(layered)
+            _, tags = chosen.setdefault(layered.entry.id, (layered, []))
+            named = _tag_named(text, image)
+            if named is not None and named.familiar() not in tags:
+                tags.append(named.familiar())
+        found = [replace(layered, tags=tuple(tags)) for layered, tags in chosen.values()]
         return archive.save(self.images.layered, found)
 
     def begin_load(self) -> LoadJob:
         return LoadJob(self)
+
+    def begin_build(
+        self, request: BuildRequest, base: ImageConfig, created_by: str, action: str
+    ) -> ImageBuild:
+        """An import or commit: the name and changes are checked before any byte is read."""
+        ref = parse(request.ref, field="repo") if request.ref else None
+        if ref is not None and ref.tag is None:
+            raise InvalidArgument("repo", f"{request.ref!r}: a new image takes a tag, not a digest")
+        if ref is not None:
+            self._check_not_flat(ref)
+        config = apply_changes(merge_config(request.config, base), request.changes)
+        config = replace(config, author=request.author, comment=request.comment)
+        history = History(created_by, request.author, request.comment)
+        job = BuildJob(self.images.layered, self.images.max_bytes)
+        return ImageBuild(self, job, config, ref, history, action)
 
     def load(self, path: Path) -> list[Image]:
         try:
@@ -195,22 +224,48 @@ class Imaging:
         except BaseException:
             self.images.layered.collect()  # what the load stored and no image names
             raise
-        images = [self.images.get(found.entry.id) for found in loaded]
+        # Each with the tags its archive gave it: what ``Loaded image: …`` lists.
+        images = [replace(self.images.get(f.entry.id), tags=f.tags) for f in loaded]
         for image in images:
-            self._event("load", image.name, image)
+            self.event("load", image.name, image)
         return images
 
-    def prune(self) -> list[Removal]:
-        """Delete the dangling pulled images that no container uses."""
+    def prune(self, dangling_only: bool = True) -> list[Removal]:
+        """Delete the dangling pulled images that no container uses; with
+        ``dangling_only`` false, every image no container uses (``docker
+        image prune -a``), built-in ones excepted."""
         removed: list[Removal] = []
         with self.lock:
-            for entry in self.images.layered.dangling():
+            entries = self.images.layered.catalog.entries()
+            if dangling_only:
+                entries = self.images.layered.dangling()
+            for entry in entries:
                 image = self.images.get(entry.id)
                 if not self.users(image):
-                    self.images.layered.remove(entry.id)
-                    removed.append(Removal("Deleted", entry.id))
+                    untagged = self.images.layered.remove(entry.id)
+                    removed += [Removal("Untagged", t) for t in untagged]
+                    removed.append(Removal("Deleted", entry.id, entry.size_bytes))
+            for image in [] if dangling_only else self.images.list():
+                if image.kind == "imported" and not image.builtin and not self.users(image):
+                    self.images.delete(image.name)
+                    removed += [Removal("Untagged", image.tags[0])]
+                    removed.append(Removal("Deleted", image.name, image.size_bytes or 0))
             self.images.layered.collect()
+        for gone in (r.what for r in removed if r.action == "Deleted"):
+            self.events.publish(now_event(EventType.IMAGE, "delete", gone, gone))
         return removed
+
+    def _check_not_flat(self, ref: Reference) -> None:
+        """A built-in or natively imported image of that name would hide the new one's tag."""
+        try:
+            found = self.images.get(ref.familiar())
+        except NotFound:
+            return
+        if found.kind != "pulled":
+            raise Conflict(
+                f"an image named {ref.familiar()!r} exists already ({found.kind}): "
+                "give the new one another name"
+            )
 
     def _check_unused(self, image: Image) -> None:
         users = self.users(image)
@@ -221,7 +276,7 @@ class Imaging:
                 "delete them first"
             )
 
-    def _event(self, action: str, name: str, image: Image) -> None:
+    def event(self, action: str, name: str, image: Image) -> None:
         self.events.publish(now_event(EventType.IMAGE, action, image.id or image.name, name))
 
 
@@ -251,6 +306,31 @@ class LoadJob:
     def abort(self) -> None:
         self._file.close()
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    """An import or commit under way: ``write`` the root's tar, then ``finish``."""
+
+    imaging: Imaging
+    job: BuildJob
+    config: ImageConfig
+    ref: Reference | None
+    history: History
+    action: str
+
+    def write(self, chunk: bytes) -> None:
+        self.job.write(chunk)
+
+    def finish(self) -> Image:
+        found = self.job.finish(self.config, self.ref, self.history)
+        image = self.imaging.images.get(found.entry.id)
+        name = self.ref.familiar() if self.ref is not None else found.entry.id
+        self.imaging.event(self.action, name, image)
+        return image
+
+    def abort(self) -> None:
+        self.job.abort()
 
 
 def _tag_named(text: str, image: Image) -> Reference | None:

@@ -47,6 +47,7 @@ OPEN_TREE_CLOEXEC = os.O_CLOEXEC
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
 FSOPEN_CLOEXEC = 0x1
 FSMOUNT_CLOEXEC = 0x1
+FSCONFIG_SET_FLAG = 0
 FSCONFIG_SET_STRING = 1
 FSCONFIG_CMD_CREATE = 6
 # <fcntl.h>
@@ -289,11 +290,14 @@ def move_mount(fd: int, target: str, *, dirfd: int = AT_FDCWD) -> None:
     )
 
 
-def fsmount_new(fstype: str, options: dict[str, str], attr: int = 0) -> int:
+def fsmount_new(
+    fstype: str, options: dict[str, str], attr: int = 0, flags: tuple[str, ...] = ()
+) -> int:
     """A new, detached filesystem instance: fsopen(2), fsconfig(2) with each
-    of ``options`` and FSCONFIG_CMD_CREATE, then fsmount(2) with the mount
-    attributes ``attr`` (MOUNT_ATTR_*).  Returns the mount's fd, for
-    ``move_mount``; the configuration fd is closed."""
+    of ``options`` (key=value) and ``flags`` (a bare key, e.g. ``none``) and
+    FSCONFIG_CMD_CREATE, then fsmount(2) with the mount attributes ``attr``
+    (MOUNT_ATTR_*).  Returns the mount's fd, for ``move_mount`` or to hold
+    the instance alive; the configuration fd is closed."""
     fs = _check(
         _syscall("fsopen", ctypes.c_char_p(fstype.encode()), ctypes.c_uint(FSOPEN_CLOEXEC)),
         f"fsopen {fstype}",
@@ -301,6 +305,8 @@ def fsmount_new(fstype: str, options: dict[str, str], attr: int = 0) -> int:
     try:
         for key, value in options.items():
             _fsconfig(fs, FSCONFIG_SET_STRING, key, value)
+        for flag in flags:
+            _fsconfig(fs, FSCONFIG_SET_FLAG, flag, None)
         _fsconfig(fs, FSCONFIG_CMD_CREATE, None, None)
         return _check(
             _syscall(

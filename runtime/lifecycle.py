@@ -10,8 +10,9 @@
               frozen tasks do not even die of SIGKILL on v1 (Docker does
               the same: it resumes a paused container it signals)
     refuse_if_paused  exec into a paused container: Docker's 409
-    update    memory, cpus, pids of a running container through its cgroup,
-              and in the record (a restart keeps them)
+    update    memory, cpus, pids, CPU shares and the memory reservation of a
+              running container through its cgroup, and in the record (a
+              restart keeps them); the restart policy
     top       ``ps`` of the processes in the container's cgroup
 
 Each verb publishes its event (pause, unpause, restart, rename, update)
@@ -23,8 +24,9 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from runtime import pids, procfs
 from runtime.cgroups import CgroupFs
@@ -35,13 +37,18 @@ from runtime.launches import Launches
 from runtime.records import CREATED, RUNNING, ContainerRecord, RecordStore
 from runtime.reports import container_event
 from runtime.signalling import Signaller
-from runtime.spec import Limits, number
+from runtime.spec import Limits, RestartPolicy, number
 
 #: What ``top`` runs when no ``ps_args`` are given (Docker's default).
 DEFAULT_PS_ARGS = "-ef"
 PS_TIMEOUT = 10.0
 #: The limits ``update`` changes on a running container.
 UPDATABLE = ("memory_bytes", "cpus", "pids")
+#: The ``Tuning`` knobs it changes: (v1 controller, v1 file, v2 file) each.
+UPDATABLE_TUNING = {
+    "cpu_shares": ("cpu", "cpu.shares", "cpu.weight"),
+    "memory_reservation_bytes": ("memory", "memory.soft_limit_in_bytes", "memory.low"),
+}
 
 
 @dataclass(frozen=True)
@@ -159,17 +166,43 @@ class Lifecycle:
             )
 
     # -- update -----------------------------------------------------------
-    def update(self, ref: str, changes: Limits) -> ContainerRecord:
-        """Set the limits of ``changes`` that are not ``None`` (of ``UPDATABLE``)."""
+    def update(
+        self,
+        ref: str,
+        changes: Limits,
+        restart_policy: RestartPolicy | None = None,
+        tuning: Mapping[str, int] | None = None,
+    ) -> ContainerRecord:
+        """Set the limits of ``changes`` that are not ``None`` (of ``UPDATABLE``),
+        the restart policy, and the ``tuning`` knobs of ``UPDATABLE_TUNING``:
+        on a running container's cgroup first, then in its record."""
         record = self.records.resolve(ref)
         given = {k: getattr(changes, k) for k in UPDATABLE if getattr(changes, k) is not None}
-        if not given:
+        knobs: dict[str, Any] = dict(tuning or {})
+        for name in set(knobs) - set(UPDATABLE_TUNING):
+            raise InvalidArgument(f"tuning.{name}", "cannot be updated")
+        if restart_policy is not None and restart_policy.name != "no" and record.spec.auto_remove:
+            # Docker's wording (daemon/update.go).
+            raise InvalidArgument(
+                "restart_policy",
+                "Restart policy cannot be updated because AutoRemove is enabled for the container",
+            )
+        if not given and not knobs and restart_policy is None:
             return record
-        limits = replace(record.spec.limits, **given)
+        spec = record.spec
+        limits = replace(spec.limits, **given)
+        new_tuning = replace(spec.options.tuning, **knobs)
         if record.status == RUNNING:
-            pid = self._live_pid(record)
-            _write_limits(self.fs, _controller_dirs(pid), record.spec.limits, limits)
-        updated = self.records.update(record.id, spec=replace(record.spec, limits=limits))
+            dirs = _controller_dirs(self._live_pid(record))
+            _write_limits(self.fs, dirs, spec.limits, limits)
+            _write_tuning(self.fs, dirs, knobs)
+        spec = replace(
+            spec,
+            limits=limits,
+            options=replace(spec.options, tuning=new_tuning),
+            restart_policy=restart_policy or spec.restart_policy,
+        )
+        updated = self.records.update(record.id, spec=spec)
         self.events.publish(container_event("update", updated))
         return updated
 
@@ -269,6 +302,30 @@ def limit_writes(dirs: dict[str, str], old: Limits, new: Limits) -> list[tuple[s
 
 
 _FIELD_OF_FILE = {"memory": "memory_bytes", "pids": "pids", "cpu": "cpus"}
+
+
+def tuning_writes(dirs: dict[str, str], knobs: Mapping[str, int]) -> list[tuple[str, str]]:
+    """The (file, value) writes of ``UPDATABLE_TUNING`` knobs; on v2 the
+    shares become a weight as at create (runtime/cgroups/v2.py)."""
+    writes = []
+    v2 = "" in dirs and "memory" not in dirs
+    for name, value in knobs.items():
+        controller, v1_file, v2_file = UPDATABLE_TUNING[name]
+        if v2:
+            if name == "cpu_shares":
+                value = 1 + ((value - 2) * 9999) // 262142  # runc's shares -> weight
+            writes.append((f"{dirs['']}/{v2_file}", str(value)))
+        elif controller in dirs:
+            writes.append((f"{dirs[controller]}/{v1_file}", str(value)))
+    return writes
+
+
+def _write_tuning(fs: CgroupFs, dirs: dict[str, str], knobs: Mapping[str, int]) -> None:
+    for path, value in tuning_writes(dirs, knobs):
+        try:
+            fs.write(path, value)
+        except OSError as err:
+            raise RuntimeFailure(f"{path}: {os.strerror(err.errno or errno.EIO)}") from err
 
 
 def _write_limits(fs: CgroupFs, dirs: dict[str, str], old: Limits, new: Limits) -> None:

@@ -55,6 +55,11 @@ UNLIMITED = -1
 #: Namespaces a container may share with the host instead of having its own.
 HOST_NAMESPACES = ("pid", "ipc", "uts")
 LOG_DRIVERS = ("json-file", "local", "none")
+#: Docker's HostConfig.Isolation on Linux: the one kind there is.
+ISOLATIONS = ("", "default")
+#: The volume driver there is (runtime/volumes.py); a plugin's name otherwise.
+LOCAL_DRIVER = "local"
+_DRIVER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:-]{0,127}$")
 
 #: sysctls that belong to a namespace the container has (runc's and Docker's
 #: list, sysctl(8)): writing one changes only the container's copy.
@@ -263,6 +268,14 @@ class Options:
     log_options      the driver's options, shown back by inspect
     healthcheck      what runtime/health.py runs to tell healthy from not
     no_healthcheck   the image's HEALTHCHECK is not run either (``--no-healthcheck``)
+    env_unset        names the command must not see, not even from the image's Env
+                     (Docker's bare ``NAME`` in ``Env``); shown back as given
+    volume_driver    the driver of the volumes this create makes (``local``, the
+                     only one; another fails only if a volume is made)
+    isolation        ``default`` or empty, shown back ([Isolation]: Linux has one)
+    volumes_from     the containers whose mounts it took, ``ref[:ro|rw]`` as given
+    tmpfs_given      the tmpfs mounts' options as given (``{"/run": "size=3M"}``),
+                     shown back as Docker does; the mounts carry their meaning
     """
 
     stop_signal: str = DEFAULT_STOP_SIGNAL
@@ -278,8 +291,14 @@ class Options:
     log_options: Mapping[str, str] = dataclasses.field(default_factory=dict)
     healthcheck: Healthcheck | None = None
     no_healthcheck: bool = False
+    env_unset: tuple[str, ...] = ()
+    volume_driver: str = ""
+    isolation: str = ""
+    volumes_from: tuple[str, ...] = ()
+    tmpfs_given: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._check_given()
         try:
             parse_signal(self.stop_signal, "stop_signal")
         except InvalidArgument:
@@ -306,6 +325,18 @@ class Options:
             raise InvalidField(
                 "log_driver", f"logger: no log driver named '{self.log_driver}' is registered"
             )
+
+    def _check_given(self) -> None:
+        if self.isolation not in ISOLATIONS:
+            # Docker's wording (daemon/daemon_unix.go verifyPlatformContainerSettings).
+            raise InvalidField(
+                "isolation", f"invalid isolation {self.isolation!r}: Linux supports only 'default'"
+            )
+        if self.volume_driver and not _DRIVER.match(self.volume_driver):
+            raise InvalidField("volume_driver", f"{self.volume_driver!r} is not a driver name")
+        for name in self.env_unset:
+            if not name or "=" in name or "\0" in name:
+                raise InvalidField("env_unset", f"{name!r} is not a variable name")
 
     def shares(self, namespace: str) -> bool:
         """Does the container use the host's ``namespace`` (``pid``, ``ipc``, ``uts``)?"""

@@ -28,7 +28,7 @@ from typing import Any
 
 from runtime import imagedefaults
 from runtime.errors import InvalidArgument
-from runtime.images import Image, ImageStore, reference
+from runtime.images import Image, ImageStore
 from runtime.images.hostview import HostView
 from runtime.layout import Layout
 from runtime.options import parse_cpuset
@@ -226,14 +226,12 @@ class Planner:
 
 
 def _shown_name(image: Image, asked: str | None) -> str:
-    """What a container shows as its image: a pulled one as asked for
-    (``localhost:5000/app:1``, familiar), the others by their store name."""
+    """What a container shows as its image: a pulled one as asked for, word
+    for word (Docker's ``Config.Image``: ``alpine`` stays ``alpine``, an id an
+    id), the others by their store name."""
     if image.kind != "pulled" or not asked:
         return image.name
-    try:
-        return reference.parse(asked).familiar()
-    except InvalidArgument:
-        return asked  # an id
+    return asked
 
 
 #: The NUMA nodes this machine has (cpuset(7) lists them the same way).

@@ -134,14 +134,30 @@ class Restarts:
         except RuntimeFailure as err:
             log.warning("restarting %s failed: %s", container_id, err)
 
+    def pending(self, container_id: str) -> bool:
+        """Whether its restart is waiting for its timer: Docker's
+        ``restarting`` state, which a removal without force refuses."""
+        with self._lock:
+            return container_id in self._timers
+
+    def restarting(self, record: ContainerRecord) -> bool:
+        """Docker's ``restarting``: exited, and its policy starts it again
+        (the timer may not be set yet: the exit is acknowledged before
+        ``on_exit`` runs)."""
+        return record.status == EXITED and (self.pending(record.id) or should_restart(record))
+
+    def cancel(self, container_id: str) -> None:
+        """Drop a pending restart (a forced removal)."""
+        with self._lock:
+            timer = self._timers.pop(container_id, None)
+        if timer is not None:
+            timer.cancel()
+
     def user_stopped(self, record: ContainerRecord) -> None:
         """A stop or kill asked by a client: recorded before the signal is
         sent, so the exit it causes is not restarted; a pending restart is
         cancelled.  A later start or relaunch clears it."""
-        with self._lock:
-            timer = self._timers.pop(record.id, None)
-        if timer is not None:
-            timer.cancel()
+        self.cancel(record.id)
         if record.spec.restart_policy.name != "no":
             self.records.update(record.id, results={STOPPED: True})
 

@@ -84,11 +84,13 @@ from runtime.exits import Exits
 from runtime.files import FileVerbs
 from runtime.health import Health, HealthMonitor
 from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
+from runtime.images.building import BuildRequest
 from runtime.images.builtin import HOST
 from runtime.images.hostview import HostPathError, HostView
+from runtime.images.oci import ImageConfig
 from runtime.images.pull import Progress
 from runtime.images.registry import Credentials
-from runtime.imaging import Imaging, LoadJob, RegistryOptions, RemoteImage, Removal
+from runtime.imaging import ImageBuild, Imaging, LoadJob, RegistryOptions, RemoteImage, Removal
 from runtime.interactive import AttachTarget, Interactive
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
@@ -116,7 +118,15 @@ from runtime.restarts import Restarts
 from runtime.security.userns import DEFAULT_HOST_ID
 from runtime.selection import Selector
 from runtime.signalling import KillResult, Signaller
-from runtime.spec import DEFAULT_IMAGE, USERNS_SIZE, CreateRequest, ExecRequest, Limits, to_dict
+from runtime.spec import (
+    DEFAULT_IMAGE,
+    USERNS_SIZE,
+    CreateRequest,
+    ExecRequest,
+    Limits,
+    RestartPolicy,
+    to_dict,
+)
 from runtime.volumes import VolumeStore, volumes_from
 
 log = logging.getLogger("mydocker.runtime")
@@ -214,6 +224,7 @@ class Runtime(FileVerbs):
         on_launch: LaunchObserver | None = None,
         registry: RegistryOptions | None = None,
         pool_size: int = 0,
+        favordynmods: bool = False,
     ) -> Runtime:
         """The runtime of ``state_dir``, with its own stores and launcher client.
 
@@ -230,7 +241,9 @@ class Runtime(FileVerbs):
         launching thread.  ``registry`` holds the insecure registries and
         mirrors pulls use (runtime/imaging.py).  ``pool_size`` children of
         the ``host`` image are kept warm by the launcher
-        (runtime/launcher/pool.py; 0: none)."""
+        (runtime/launcher/pool.py; 0: none).  ``favordynmods``: a launcher
+        started by this runtime holds a favordynmods cgroup hierarchy
+        (runtime/cgroups/dynmods.py)."""
         layout = Layout.of(state_dir)
         os.makedirs(layout.containers, mode=0o700, exist_ok=True)
         images = ImageStore(layout.images, max_image_bytes)
@@ -247,6 +260,7 @@ class Runtime(FileVerbs):
                 layout.state_dir,
                 on_event=lambda event: runtime.exits.on_event(event),
                 on_disconnect=lambda: runtime.reconciler.on_launcher_lost(),
+                favordynmods=favordynmods,
             )
         runtime = cls(
             Stores(
@@ -391,6 +405,7 @@ class Runtime(FileVerbs):
         spec = self.planner.container_spec(container_id, replace(request, mounts=mounts), security)
         rootfs = spec.rootfs
         lowers = (rootfs.lower, *rootfs.more_lowers) if rootfs and rootfs.lower else ()
+        self.volumes.check_driver(spec.mounts, anonymous, spec.options.volume_driver)
         self.volumes.ensure(spec.mounts, anonymous, security.userns_host_id, lowers)
         network = self.networks.plan(
             request.network, request.ports, request.network_aliases, request.endpoint
@@ -427,11 +442,17 @@ class Runtime(FileVerbs):
         """Remove a container, its logs and layer; with ``volumes`` (and
         always with ``auto_remove``, as ``docker run --rm``) its anonymous volumes."""
         record = self.get(ref)
+        restarting = self.restarts.restarting(record)
+        # A created one goes without force, as in Docker: its child has run nothing.
+        if (record.status == RUNNING or restarting) and not force:
+            # Docker's wording (daemon/delete.go), which clients look for.
+            state = "restarting" if restarting else record.status
+            raise InvalidState(
+                f"cannot remove container {record.id}: container is {state}: "
+                "stop the container before removing or force remove"
+            )
+        self.restarts.cancel(record.id)
         if record.status != EXITED:
-            if not force:
-                raise InvalidState(
-                    f"container {record.id} is {record.status}; stop it first or use force"
-                )
             self.lifecycle.thaw_for_signal(record.id)
             self.signaller.kill_and_wait(record)
         final, waiters = self.exits.forget(record.id, ref)
@@ -464,8 +485,14 @@ class Runtime(FileVerbs):
     def unpause(self, ref: str) -> ContainerRecord:
         return self.lifecycle.unpause(ref)
 
-    def update(self, ref: str, limits: Limits) -> ContainerRecord:
-        return self.lifecycle.update(ref, limits)
+    def update(
+        self,
+        ref: str,
+        limits: Limits,
+        restart_policy: RestartPolicy | None = None,
+        tuning: Mapping[str, int] | None = None,
+    ) -> ContainerRecord:
+        return self.lifecycle.update(ref, limits, restart_policy, tuning)
 
     def top(self, ref: str, ps_args: str | None = None) -> Top:
         return self.lifecycle.top(ref, ps_args)
@@ -717,8 +744,8 @@ class Runtime(FileVerbs):
     def tag_image(self, ref: str, tag: str) -> Image:
         return self.imaging.tag(ref, tag)
 
-    def prune_images(self) -> builtins.list[Removal]:
-        return self.imaging.prune()
+    def prune_images(self, dangling_only: bool = True) -> builtins.list[Removal]:
+        return self.imaging.prune(dangling_only)
 
     def save_images(self, refs: builtins.list[str]) -> Iterator[bytes]:
         return self.imaging.save(refs)
@@ -729,6 +756,10 @@ class Runtime(FileVerbs):
 
     def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage:
         return self.imaging.resolve_remote(ref, credentials)
+
+    def begin_image_import(self, request: BuildRequest) -> ImageBuild:
+        """Docker's import: a tar stream as a new image with a config (``changes``)."""
+        return self.imaging.begin_build(request, ImageConfig(), "", "import")
 
     def begin_import(self, name: str) -> ImportJob:
         """Start importing a tar stream as image ``name``: ``write`` chunks, then ``finish``."""

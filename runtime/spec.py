@@ -389,6 +389,8 @@ class ContainerSpec:
         environ = {"PATH": DEFAULT_PATH, "HOSTNAME": self.hostname, "HOME": "/root"}
         if self.tty:
             environ["TERM"] = DEFAULT_TERM
+        for name in self.options.env_unset:  # Docker's bare NAME in Env unsets it
+            environ.pop(name, None)
         environ.update(self.env)
         return environ
 

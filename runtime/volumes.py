@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 
 from runtime.errors import Conflict, InvalidArgument, NotFound, StorageFull
 from runtime.events import EventLog, EventType, now_event
+from runtime.options import LOCAL_DRIVER
 from runtime.records import ContainerRecord
 from runtime.spec import VOLUME_NAME_MAX, VOLUME_NAME_PATTERN, Mount
 from runtime.timeutil import now_rfc3339
@@ -253,6 +254,19 @@ class VolumeStore:
                 mount = replace(mount, volume=name, source=self._data(name))
             result.append(mount)
         return tuple(result), frozenset(anonymous)
+
+    def check_driver(self, mounts: Sequence[Mount], anonymous: frozenset[str], driver: str) -> None:
+        """Only the ``local`` driver exists: a create whose ``volume_driver``
+        names another fails as Docker's does without that plugin (404), but
+        only if it would make a volume (moby daemon/create.go looks the
+        driver up per new volume, not per container)."""
+        if driver in ("", LOCAL_DRIVER):
+            return
+        for mount in mounts:
+            name = mount.volume
+            if mount.type == "volume" and name is not None:
+                if name in anonymous or not os.path.isdir(os.path.join(self.root, name)):
+                    raise NotFound("volume plugin", driver)
 
     def ensure(
         self,

@@ -5,7 +5,9 @@
     PUT   ?path=&noOverwriteDirNonDir=&copyUIDGID=   a tar unpacked into directory ``path``
     GET /containers/{id}/changes   [{"Path", "Kind"}]: 0 modified, 1 added, 2 deleted
     GET /containers/{id}/export    the root as a tar
-    POST /commit?container=&repo=  the root imported as a new image (no config)
+    POST /commit?container=&repo=  the root as a new image: the container's config,
+                                   the body's and ``changes`` over it (untagged
+                                   without ``repo``)
 
 The header is base64 of ``{"name", "size", "mode", "mtime", "linkTarget"}``
 with ``mode`` as Go's ``os.FileMode`` (type bits high, not ``st_mode``'s),
@@ -30,6 +32,8 @@ from app.docker.params import DockerBool
 from app.uploads import spooled_body
 from runtime import timeutil
 from runtime.archive import PathStat
+from runtime.images.building import BuildRequest
+from runtime.images.oci import parse_config
 
 router = APIRouter(tags=["docker containers"])
 
@@ -124,21 +128,23 @@ def commit_container(
     changes: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
     config: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> dict[str, str]:
-    """``docker commit``: the container's root imported as image ``repo``.
+    """``docker commit``: the container's root as a new image (runtime ``commit_image``).
 
-    Images here are root filesystems without config or history, so what
-    would go there (``changes``, a config body, ``comment``, ``author``) is
-    refused rather than dropped."""
-    if not repo:
-        raise DockerError(400, "give the new image a name (docker commit CONTAINER NAME)")
-    if tag not in ("", "latest"):
-        raise DockerError(400, f"unsupported tag {tag!r}: images have no tags but latest")
-    unset = not any(changes) and not comment and not author
-    if not unset or any(v not in (None, "", [], {}, 0, False) for v in (config or {}).values()):
-        raise DockerError(
-            400,
-            "unsupported option(s) for commit: changes, config, comment and author "
-            "(images carry no config)",
-        )
-    image = runtime.commit(container, repo, pause)
+    ``config`` is a container config (``Cmd``, ``Env``, ``ExposedPorts``, …):
+    its set fields win over the container's; ``changes`` are Dockerfile
+    instructions applied last; ``comment`` and ``author`` go into the
+    image's config and history."""
+    if tag and not repo:
+        raise DockerError(400, "tag: give a repository (repo) with a tag")
+    # The body is the ``config`` object of an image config: one parser for both.
+    overrides = parse_config(json.dumps({"config": config}).encode()) if config else None
+    request = BuildRequest(
+        ref=(f"{repo}:{tag}" if tag else repo) or None,
+        changes=tuple(c for c in changes if c),
+        config=overrides,
+        comment=comment,
+        author=author,
+        pause=pause,
+    )
+    image = runtime.commit_image(container, request)
     return {"Id": docker_id(image)}

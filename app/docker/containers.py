@@ -24,7 +24,7 @@ from fastapi.responses import StreamingResponse
 
 from app import commands
 from app.deps import RuntimeDep
-from app.docker import images, models, networking, streams, views
+from app.docker import createopts, images, models, networking, streams, views
 from app.docker.errors import DockerError
 from app.docker.params import DockerBool, parse_filters, parse_time, stop_grace
 from runtime import ContainerRecord, RuntimeFailure, timeutil
@@ -60,6 +60,8 @@ async def create_container(
     def create() -> str:
         image = images.resolve(runtime, config.Image)
         request = commands.docker_create_request(config, name, image, default)
+        for volume, labels in createopts.volume_labels(config).items():
+            runtime.volumes.create(volume, labels)  # Docker makes them so, before the container
         return networking.create_connected(runtime, config, request)
 
     return {"Id": await run_in_threadpool(create), "Warnings": []}
@@ -282,7 +284,7 @@ def prune_containers(runtime: RuntimeDep, filters: str | None = None) -> dict[st
     if set(wanted) - {"label", "label!", "until"}:
         raise DockerError(400, "unsupported prune filter: only label, label! and until")
     until = [parse_time("until", value) for value in wanted.get("until", [])]
-    deleted = []
+    deleted, reclaimed = [], 0
     for record in runtime.list(status=Status.exited):
         if until and timeutil.parse_ns(record.created_at) >= min(until):
             continue
@@ -292,11 +294,13 @@ def prune_containers(runtime: RuntimeDep, filters: str | None = None) -> dict[st
         if any(_label_matches(labels, item) for item in wanted.get("label!", [])):
             continue
         try:
+            size = runtime.writable_bytes(record.id)  # Docker counts their writable layers
             runtime.remove(record.id)
         except RuntimeFailure:
             continue  # removed (or restarted) meanwhile
         deleted.append(record.id)
-    return {"ContainersDeleted": deleted, "SpaceReclaimed": 0}
+        reclaimed += size
+    return {"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed}
 
 
 @router.delete("/containers/{ref}", status_code=status.HTTP_204_NO_CONTENT)

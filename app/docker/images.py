@@ -1,23 +1,31 @@
 """``/images``: the runtime's image store as Docker clients see it.
 
-    GET    /images/json, /images/{name}/json, /images/{name}/history
+    GET    /images/json?filters=             filters: reference, dangling, label
+    GET    /images/{name}/json, /images/{name}/history
     POST   /images/create?fromImage=&tag=   a pull, streaming Docker's JSON progress
            (``docker pull`` draws its bars from it); ``fromSrc=-`` is ``docker import``
+           (a new image with a config: ``changes``, ``message``; untagged without ``repo``)
     POST   /images/{name}/tag?repo=&tag=
     DELETE /images/{name}?force=             Docker's list of Untagged / Deleted
-    POST   /images/prune
+    POST   /images/prune?filters=            dangling=false: every unused image
+    GET    /images/get, /images/{name}/get, POST /images/load   docker save / load; a
+           load that fails answers 200 with an ``errorDetail`` line, as Docker does
     GET    /distribution/{name}/json         the registry's descriptor, no pull
+
+Every ``{name}`` goes through ``resolve``: a name, a tag, a digest, an id
+(``sha256:…``) or a short id (12+ hex digits), whatever the image's kind.
 
 Credentials come in ``X-Registry-Auth`` (base64url JSON, as the CLI and
 docker-py send them) and go to the registry client, never to a log.
-Built-in and imported images keep their names (``busybox`` is
-``busybox:latest``); their id is the hash of the name.
+Built-in images and those of the native import keep their names (``busybox``
+is ``busybox:latest``); their id is the hash of the name.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
 import json
 from typing import Annotated, Any
 
@@ -28,14 +36,24 @@ from fastapi.responses import StreamingResponse
 from app import pulls
 from app.deps import RuntimeDep
 from app.docker.errors import DockerError
+from app.docker.params import parse_filters
 from app.docker.views import epoch, image_id
-from app.uploads import import_body, load_body
+from app.uploads import build_body, load_body
 from runtime.api import RuntimeApi
-from runtime.errors import NotFound, RuntimeFailure
+from runtime.errors import (
+    DigestMismatch,
+    InvalidArchive,
+    InvalidArgument,
+    NotFound,
+    RuntimeFailure,
+    TooLarge,
+)
 from runtime.images import Image, normalize_name
-from runtime.images.oci import ImageConfig, ImageHealthcheck
+from runtime.images.building import BuildRequest
+from runtime.images.oci import ImageConfig
 from runtime.images.reference import parse
 from runtime.images.registry import Credentials
+from runtime.imaging import Removal
 
 router = APIRouter(tags=["docker images"])
 
@@ -51,17 +69,29 @@ def normalize(name: str) -> str:
 def resolve(runtime: RuntimeApi, name: str) -> Image:
     """The local image a client means, or Docker's 404 (which makes the CLI try a pull).
 
-    Built-in and imported images are found by the ids this API gives them too
-    (``docker_id``: docker-py's ``images.list`` looks each one up by id)."""
+    Every image is found by the id this API shows for it (``docker_id``: the
+    config digest, or the hash of a built-in or native import's name) and by
+    12 or more of its hex digits, as docker-py's ``images.list`` looks them up."""
     try:
         return runtime.get_image(name)
     except NotFound:
         wanted = name.removeprefix("sha256:")
         if len(wanted) >= 12 and all(c in "0123456789abcdef" for c in wanted):
             for image in runtime.list_images():
-                if image.id is None and docker_id(image)[7:].startswith(wanted):
+                if docker_id(image)[7:].startswith(wanted):
                     return image
         raise
+
+
+def store_ref(runtime: RuntimeApi, name: str) -> str:
+    """What the runtime knows ``name``'s image by: a tag or digest as given,
+    else its id (pulled, loaded, imported and committed images) or its name."""
+    try:
+        runtime.get_image(name)
+        return name
+    except NotFound:
+        image = resolve(runtime, name)
+        return image.id or image.name
 
 
 def _is_id(text: str) -> bool:
@@ -87,8 +117,46 @@ def summary(image: Image) -> dict[str, Any]:
 
 
 @router.get("/images/json")
-def list_images(runtime: RuntimeDep) -> list[dict[str, Any]]:
-    return [summary(image) for image in runtime.list_images()]
+def list_images(
+    runtime: RuntimeDep, filters: str | None = None, filter: str = ""
+) -> list[dict[str, Any]]:
+    """``filter`` is the old API's name for a ``reference`` filter."""
+    wanted = parse_filters(filters)
+    if filter:
+        wanted.setdefault("reference", []).append(filter)
+    unknown = set(wanted) - {"reference", "dangling", "label"}
+    if unknown:
+        raise DockerError(400, f"invalid filter {sorted(unknown)[0]!r}")
+    return [summary(i) for i in runtime.list_images() if _listed(summary(i), wanted)]
+
+
+def _listed(listed: dict[str, Any], wanted: dict[str, list[str]]) -> bool:
+    """Docker's image filters: ``reference`` globs a repository or repo:tag,
+    ``dangling`` (true/false) an untagged image, ``label`` ``k`` or ``k=v``."""
+    tags: list[str] = listed["RepoTags"]
+    refs = wanted.get("reference")
+    if refs and not any(_reference_matches(tag, ref) for tag in tags for ref in refs):
+        return False
+    for value in wanted.get("dangling", []):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise DockerError(400, f"invalid filter 'dangling={value}'")
+        if (value.lower() in ("true", "1")) == bool(tags):
+            return False
+    labels: dict[str, str] = listed["Labels"]
+    for label in wanted.get("label", []):
+        key, sep, value = label.partition("=")
+        if key not in labels or (sep and labels[key] != value):
+            return False
+    return True
+
+
+def _reference_matches(tag: str, pattern: str) -> bool:
+    """moby's reference filter: the pattern against ``repo:tag`` if it has a
+    tag, else against the repository (``alpine`` matches ``alpine:3.10``)."""
+    repo = tag.rsplit(":", 1)[0]
+    if ":" in pattern.rsplit("/", 1)[-1]:
+        return fnmatch.fnmatchcase(tag, pattern)
+    return fnmatch.fnmatchcase(repo, pattern)
 
 
 def _config(config: ImageConfig | None) -> dict[str, Any]:
@@ -104,44 +172,45 @@ def _config(config: ImageConfig | None) -> dict[str, Any]:
         "Volumes": {v: {} for v in config.volumes} or None,
         "Labels": dict(config.labels),
         "StopSignal": config.stop_signal or None,
-        "Healthcheck": _healthcheck(config.healthcheck),
-    }
-
-
-def _healthcheck(check: ImageHealthcheck | None) -> dict[str, Any] | None:
-    if check is None:
-        return None
-    return {
-        "Test": list(check.test),
-        "Interval": check.interval_ns,
-        "Timeout": check.timeout_ns,
-        "StartPeriod": check.start_period_ns,
-        "StartInterval": check.start_interval_ns,
-        "Retries": check.retries,
+        "Healthcheck": config.healthcheck.to_json() if config.healthcheck else None,
     }
 
 
 @router.get("/images/get")
 def save_images(runtime: RuntimeDep, names: Annotated[list[str], Query()]) -> StreamingResponse:
     """``docker save``: the named images in one tarball."""
-    return StreamingResponse(runtime.save_images(names), media_type="application/x-tar")
+    refs = [store_ref(runtime, name) for name in names]
+    return StreamingResponse(runtime.save_images(refs), media_type="application/x-tar")
 
 
 @router.post("/images/load")
 async def load_images(request: Request, runtime: RuntimeDep, quiet: bool = False) -> Response:
-    """``docker load``: the progress stream the CLI prints (``Loaded image: …``)."""
-    loaded = await load_body(runtime, request)
+    """``docker load``: the progress stream the CLI prints (``Loaded image: …``).
+
+    A refused archive is a 200 whose line carries ``errorDetail``: Docker
+    answers so (the status is sent before the archive is read), and its
+    clients read the error from the stream (docker-py's ``ImageLoadError``)."""
+    try:
+        loaded = await load_body(runtime, request)
+    except (InvalidArchive, InvalidArgument, TooLarge, DigestMismatch) as err:
+        message = str(err)
+        line = {"errorDetail": {"message": message}, "error": message}
+        return Response(json.dumps(line) + "\n", media_type="application/json")
+    # An archive that names no tag for an image: Docker's "Loaded image ID: sha256:…".
     lines = [
         json.dumps({"stream": f"Loaded image: {tag}\n"})
+        if tag
+        else json.dumps({"stream": f"Loaded image ID: {image.id}\n"})
         for image in loaded
-        for tag in image.tags or (f"ID: {image.id}",)
+        for tag in image.tags or ("",)
     ]
     return Response("\n".join(lines) + "\n", media_type="application/json")
 
 
 @router.get("/images/{name:path}/get")
 def save_image(name: str, runtime: RuntimeDep) -> StreamingResponse:
-    return StreamingResponse(runtime.save_images([name]), media_type="application/x-tar")
+    refs = [store_ref(runtime, name)]
+    return StreamingResponse(runtime.save_images(refs), media_type="application/x-tar")
 
 
 @router.get("/images/{name:path}/json")
@@ -152,8 +221,9 @@ def inspect_image(name: str, runtime: RuntimeDep) -> dict[str, Any]:
         "Id": listed["Id"],
         "RepoTags": listed["RepoTags"],
         "RepoDigests": listed["RepoDigests"],
-        "Parent": "",
-        "Comment": image.kind,
+        "Parent": image.config.parent if image.config else "",
+        "Comment": image.config.comment if image.config else "",
+        "Author": image.config.author if image.config else "",
         "Created": image.created_at or "0001-01-01T00:00:00Z",
         "Config": _config(image.config),
         "Architecture": (image.config.architecture if image.config else "") or "amd64",
@@ -177,7 +247,7 @@ def image_history(name: str, runtime: RuntimeDep) -> list[dict[str, Any]]:
             "CreatedBy": layer,
             "Tags": list(image.tags) if index == 0 else None,
             "Size": 0,
-            "Comment": "",
+            "Comment": image.config.comment if image.config and index == 0 else "",
         }
         for index, layer in enumerate(layers)
     ]
@@ -220,12 +290,15 @@ async def create_image(
     repo: str = "",
     tag: str = "",
     changes: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+    message: str = "",
     x_registry_auth: Annotated[str | None, Header()] = None,
 ) -> Response:
     """A pull (``fromImage``), streaming Docker's progress, or ``docker import``
-    (``fromSrc=-``, the tar in the body) into the runtime's import."""
+    (``fromSrc=-``, the tar in the body) into the runtime's image import."""
     if from_src:
-        return await _import(request, runtime, from_src, repo, tag, changes)
+        ref = (f"{repo}:{tag}" if tag else repo) or None
+        wanted = BuildRequest(ref=ref, changes=tuple(c for c in changes if c), comment=message)
+        return await _import(request, runtime, from_src, wanted)
     if not from_image:
         raise DockerError(400, "give fromImage (a pull) or fromSrc (an import)")
     reference = _pull_reference(from_image, tag)
@@ -239,26 +312,30 @@ async def create_image(
 
 
 async def _import(
-    request: Request, runtime: RuntimeApi, from_src: str, repo: str, tag: str, changes: list[str]
+    request: Request, runtime: RuntimeApi, from_src: str, wanted: BuildRequest
 ) -> Response:
     if from_src != "-":
         raise DockerError(501, "importing from a URL is not supported; send the tar (fromSrc=-)")
-    if any(changes):
-        raise DockerError(400, "unsupported option: changes (images carry no config)")
-    if not repo:
-        raise DockerError(400, "give the new image a name (docker import FILE NAME)")
-    image = await import_body(runtime, f"{repo}:{tag}" if tag else repo, request)
+    image = await build_body(runtime, request, wanted)
     # The progress stream `docker import` reads; the last status is the id.
-    body = json.dumps({"status": image_id(image.name)}) + "\n"
+    body = json.dumps({"status": docker_id(image)}) + "\n"
     return Response(content=body, media_type="application/json")
 
 
 @router.post("/images/prune")
-def prune_images(runtime: RuntimeDep) -> dict[str, Any]:
-    removed = runtime.prune_images()
+def prune_images(runtime: RuntimeDep, filters: str | None = None) -> dict[str, Any]:
+    """Dangling images no container uses; with ``dangling=false`` every unused one."""
+    wanted = parse_filters(filters)
+    unknown = set(wanted) - {"dangling"}
+    if unknown:
+        raise DockerError(400, f"unsupported filter for an image prune: {sorted(unknown)[0]!r}")
+    values = {v.lower() for v in wanted.get("dangling", ["true"])}
+    if not values <= {"true", "false", "1", "0"} or len(values) > 1:
+        raise DockerError(400, f"invalid filter 'dangling={','.join(sorted(values))}'")
+    removed = runtime.prune_images(dangling_only=values <= {"true", "1"})
     return {
-        "ImagesDeleted": [{r.action: r.what} for r in removed] or None,
-        "SpaceReclaimed": 0,
+        "ImagesDeleted": [{r.action: _shown(r)} for r in removed] or None,
+        "SpaceReclaimed": sum(r.size for r in removed),
     }
 
 
@@ -266,20 +343,22 @@ def prune_images(runtime: RuntimeDep) -> dict[str, Any]:
 def tag_image(name: str, runtime: RuntimeDep, repo: str = "", tag: str = "") -> Response:
     if not repo:
         raise DockerError(400, "repository name (repo) is required")
-    runtime.tag_image(name, f"{repo}:{tag or 'latest'}")
+    runtime.tag_image(store_ref(runtime, name), f"{repo}:{tag or 'latest'}")
     return Response(status_code=status.HTTP_201_CREATED)
 
 
 @router.delete("/images/{name:path}")
 def remove_image(name: str, runtime: RuntimeDep, force: bool = False) -> list[dict[str, str]]:
     """A tag, or the image; built-in ones are a 403, images in use a 409."""
-    image = resolve(runtime, name)
-    removed = runtime.delete_image(name if image.id else image.name, force)
-    # An imported image's "id" is the hash of its name, as everywhere here.
-    return [
-        {r.action: image_id(r.what) if r.action == "Deleted" and not _is_id(r.what) else r.what}
-        for r in removed
-    ]
+    removed = runtime.delete_image(store_ref(runtime, name), force)
+    return [{r.action: _shown(r)} for r in removed]
+
+
+def _shown(removal: Removal) -> str:
+    """A removal as Docker lists it: a natively imported image's id is the hash of its name."""
+    if removal.action == "Deleted" and not _is_id(removal.what):
+        return image_id(removal.what)
+    return removal.what
 
 
 @router.get("/distribution/{name:path}/json")

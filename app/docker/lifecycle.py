@@ -4,7 +4,8 @@ POST /containers/{id}/restart?t=     204
 POST /containers/{id}/rename?name=   204; 409 when the name is taken
 POST /containers/{id}/pause|unpause  204; 409 unless running / paused
 POST /containers/{id}/update         {"Warnings": []}: Memory, NanoCpus,
-                                     CpuQuota/CpuPeriod, PidsLimit; other
+                                     CpuQuota/CpuPeriod, PidsLimit, CpuShares,
+                                     MemoryReservation, RestartPolicy; other
                                      fields set to something else: 400
 GET  /containers/{id}/top?ps_args=   {"Titles", "Processes"}
 """
@@ -18,8 +19,9 @@ from fastapi import APIRouter, Body, Query, Response, status
 
 from app.deps import RuntimeDep
 from app.docker.errors import DockerError
+from app.docker.models import DockerHostConfig, restart_policy
 from app.docker.params import stop_grace
-from runtime.spec import InvalidField, Limits
+from runtime.spec import InvalidField, Limits, RestartPolicy
 
 router = APIRouter(tags=["docker containers"])
 
@@ -27,6 +29,8 @@ NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 #: What ``docker update`` sends that we change; the rest of its body must
 #: be unset or zero (the CLI sends every field, most of them zero).
 UPDATE_FIELDS = {"Memory", "NanoCpus", "CpuQuota", "CpuPeriod", "PidsLimit"}
+#: And the tuning knobs it changes (runtime/lifecycle.py ``UPDATABLE_TUNING``).
+UPDATE_TUNING = {"CpuShares": "cpu_shares", "MemoryReservation": "memory_reservation_bytes"}
 
 
 def _no_content() -> Response:
@@ -82,7 +86,8 @@ def update_limits(body: dict[str, Any]) -> Limits:
     swap = body.get("MemorySwap")
     if swap and swap == body.get("Memory"):
         body = {k: v for k, v in body.items() if k != "MemorySwap"}
-    refused = sorted(k for k, v in body.items() if k not in UPDATE_FIELDS and not _is_unset(v))
+    known = UPDATE_FIELDS | set(UPDATE_TUNING) | {"RestartPolicy"}
+    refused = sorted(k for k, v in body.items() if k not in known and not _is_unset(v))
     if refused:
         raise DockerError(400, f"unsupported option(s) for update: {', '.join(refused)}")
     cpus = None
@@ -99,11 +104,37 @@ def update_limits(body: dict[str, Any]) -> Limits:
         raise DockerError(400, str(err)) from err
 
 
+def update_extras(body: dict[str, Any]) -> dict[str, Any]:
+    """The restart policy (its ``Name`` empty: unchanged, as ``docker update``
+    sends it) and the tuning knobs the body sets, as ``Runtime.update``'s
+    keyword arguments (none when it sets none)."""
+    extras: dict[str, Any] = {}
+    policy = body.get("RestartPolicy") or {}
+    if not isinstance(policy, dict):
+        raise DockerError(400, "invalid RestartPolicy: {Name, MaximumRetryCount}")
+    if policy.get("Name"):
+        native = restart_policy(DockerHostConfig(RestartPolicy=policy))
+        try:
+            extras["restart_policy"] = RestartPolicy(**native) if native else RestartPolicy()
+        except InvalidField as err:
+            raise DockerError(400, str(err)) from err
+    tuning = {}
+    for field, knob in UPDATE_TUNING.items():
+        value = body.get(field)
+        if value:
+            if not isinstance(value, int) or value < 0:
+                raise DockerError(400, f"invalid {field}: a positive number")
+            tuning[knob] = value
+    if tuning:
+        extras["tuning"] = tuning
+    return extras
+
+
 @router.post("/containers/{ref}/update")
 def update_container(
     ref: str, runtime: RuntimeDep, body: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
-    runtime.update(ref, update_limits(body))
+    runtime.update(ref, update_limits(body), **update_extras(body))
     return {"Warnings": []}
 
 

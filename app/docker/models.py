@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from app.docker import createopts
 from app.docker.errors import DockerError
 from app.schemas import LimitsCreate, TtySize
 from runtime.options import LOG_DRIVERS
@@ -21,7 +22,6 @@ from runtime.options import LOG_DRIVERS
 #: Non-zero values that still mean "the default" for fields we do not implement.
 ACCEPTED: dict[str, tuple[Any, ...]] = {
     "HostConfig.CgroupnsMode": ("private", "host"),
-    "HostConfig.Isolation": ("default",),
 }
 
 
@@ -69,6 +69,10 @@ class DockerHostConfig(BaseModel):
     Links: list[str] | None = None
     PortBindings: dict[str, list[dict[str, str]] | None] | None = None
     PublishAllPorts: bool = False
+    # Kept and shown back (app/docker/createopts.py): we have one of each.
+    Runtime: str = ""
+    Isolation: str = ""
+    VolumeDriver: str = ""
 
 
 class ContainerConfig(BaseModel):
@@ -99,6 +103,9 @@ class ContainerConfig(BaseModel):
     NetworkingConfig: dict[str, Any] | None = None
     #: The first network's MAC (deprecated by API 1.44 for the endpoint's).
     MacAddress: str = ""
+    #: docker-py sends ``runtime=`` here, where Docker's engine ignores it
+    #: (its Config has no such field): checked as HostConfig's.
+    Runtime: str = ""
     #: Anonymous volumes at these paths (``docker run -v /path``), unless a
     #: bind or mount already has the path (docker-py sends both for a bind).
     Volumes: dict[str, Any] | None = None
@@ -345,6 +352,7 @@ def options(config: ContainerConfig) -> dict[str, Any]:
         "devices": _devices(host),
         "tuning": {k: v for k, v in tuning.items() if v is not None},
         **_log_config(host),
+        **createopts.given_options(config),
     }
     if (check := healthcheck(config.Healthcheck)) is not None:
         result["healthcheck"] = check
@@ -406,8 +414,11 @@ def _bind(bind: str) -> dict[str, Any]:
             400, f"invalid bind {bind!r}: /host/path:/container/path[:ro|rw] or volume:/path"
         )
     options = parts[2].split(",") if len(parts) == 3 else []
-    if set(options) - {"ro", "rw", "nocopy"}:
-        raise DockerError(400, f"unsupported bind options in {bind!r}: only ro, rw or nocopy")
+    createopts.check_propagation(set(options) & createopts.PROPAGATIONS, bind)
+    if set(options) - {"ro", "rw", "nocopy", *createopts.PROPAGATIONS}:
+        raise DockerError(
+            400, f"unsupported bind options in {bind!r}: only ro, rw, nocopy or rprivate"
+        )
     if parts[0].startswith("/"):
         if "nocopy" in options:
             raise DockerError(400, f"invalid bind {bind!r}: nocopy is for volumes")
@@ -424,19 +435,23 @@ def _mount(mount: dict[str, Any]) -> dict[str, Any]:
     """One ``HostConfig.Mounts`` entry: type bind, tmpfs or volume."""
     kind, target = mount.get("Type"), mount.get("Target")
     known = {"Type", "Source", "Target", "ReadOnly", "TmpfsOptions", "VolumeOptions"}
+    bind_options = {k: v for k, v in (mount.get("BindOptions") or {}).items() if v}
+    if set(bind_options) <= {"Propagation"}:
+        createopts.check_propagation({bind_options.get("Propagation") or "rprivate"}, mount)
+        known.add("BindOptions")
     extra = {k for k in set(mount) - known if not is_zero(mount[k])}
     tmpfs = mount.get("TmpfsOptions") or {}
-    volume = {k: v for k, v in (mount.get("VolumeOptions") or {}).items() if not is_zero(v)}
+    volume = createopts.volume_options(mount)
     if (
         kind not in ("bind", "tmpfs", "volume")
         or extra
         or set(tmpfs) - {"SizeBytes"}
-        or set(volume) - {"NoCopy"}
+        or set(volume) - {"NoCopy", "Labels"}
     ):
         raise DockerError(
             400,
             f"unsupported mount {mount}: Type bind, tmpfs or volume, with Source, Target, "
-            "ReadOnly, TmpfsOptions.SizeBytes, VolumeOptions.NoCopy",
+            "ReadOnly, TmpfsOptions.SizeBytes, VolumeOptions.NoCopy, Labels, DriverConfig",
         )
     entry: dict[str, Any] = {
         "type": kind,

@@ -11,7 +11,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from app.docker import networking
+from app.docker import createopts, networking
 from runtime import ContainerRecord
 from runtime.health import Health, HealthStatus
 from runtime.options import SHM_SIZE, Healthcheck, Options
@@ -109,10 +109,6 @@ def labels_of(record: ContainerRecord) -> dict[str, str]:
     return dict(record.spec.labels)
 
 
-def _env(record: ContainerRecord) -> list[str]:
-    return [f"{k}={v}" for k, v in record.spec.env.items()]
-
-
 def _state(record: ContainerRecord) -> dict[str, Any]:
     return {
         "Status": state_name(record),
@@ -157,19 +153,26 @@ def _options(spec: ContainerSpec) -> dict[str, Any]:
         ],
         "DeviceCgroupRules": list(tuning.device_rules) or None,
         "LogConfig": {"Type": options.log_driver, "Config": dict(options.log_options)},
-        "Tmpfs": {
-            m.target: ",".join(
-                (["ro"] if m.read_only else []) + ([f"size={m.size_bytes}"] if m.size_bytes else [])
-            )
-            for m in spec.mounts
-            if m.type == "tmpfs"
-        }
-        or None,
-        "Isolation": "",
+        "Tmpfs": dict(options.tmpfs_given) or _tmpfs(spec) or None,
+        "Isolation": options.isolation,
+        "VolumeDriver": options.volume_driver,
+        "VolumesFrom": list(options.volumes_from) or None,
         "CgroupnsMode": "private",
         "Cgroup": "",
         "CgroupParent": "",
-        "Runtime": "runc",
+        "Runtime": createopts.RUNTIME,
+    }
+
+
+def _tmpfs(spec: ContainerSpec) -> dict[str, str]:
+    """The tmpfs mounts of a create that did not give Docker's strings (the
+    native API's), in Docker's spelling."""
+    return {
+        m.target: ",".join(
+            (["ro"] if m.read_only else []) + ([f"size={m.size_bytes}"] if m.size_bytes else [])
+        )
+        for m in spec.mounts
+        if m.type == "tmpfs"
     }
 
 
@@ -269,7 +272,7 @@ def inspect(record: ContainerRecord, health: Health | None = None) -> dict[str, 
         "Path": command[0],
         "Args": command[1:],
         "State": {**_state(record), **_health(health)},
-        "Image": image_id(image),
+        "Image": record.spec.image_id or image_id(image),
         "ResolvConfPath": "",
         "HostnamePath": "",
         "HostsPath": "",
@@ -294,7 +297,7 @@ def inspect(record: ContainerRecord, health: Health | None = None) -> dict[str, 
             "Tty": tty,
             "OpenStdin": stdin,
             "StdinOnce": spec.stdin_once,
-            "Env": _env(record),
+            "Env": createopts.env_view(record),
             "Cmd": command,
             "Image": image,
             "Volumes": None,
@@ -321,7 +324,7 @@ def summary(record: ContainerRecord, health: Health | None = None) -> dict[str, 
         "Id": record.id,
         "Names": ["/" + record.name],
         "Image": image,
-        "ImageID": image_id(image),
+        "ImageID": record.spec.image_id or image_id(image),
         "Command": " ".join(record.spec.command),
         "Created": epoch(record.created_at),
         "Ports": networking.summary_ports(record),

@@ -17,6 +17,7 @@ from app.docker.errors import DockerError
 from app.docker.params import DockerBool, parse_filters
 from app.routes.volumes import labels_match
 from runtime.errors import NotFound
+from runtime.options import LOCAL_DRIVER
 from runtime.volumes import Volume, VolumeStore, check_name
 
 router = APIRouter(tags=["docker volumes"])
@@ -52,8 +53,9 @@ def volume_view(volume: Volume, usage: tuple[int, int] | None = None) -> dict[st
 
 @router.post("/volumes/create", status_code=status.HTTP_201_CREATED)
 def create_volume(runtime: RuntimeDep, config: VolumeConfig = Body()) -> dict[str, Any]:  # noqa: B008
-    if config.Driver not in ("", "local"):
-        raise DockerError(400, f"unsupported volume driver {config.Driver!r}: only local")
+    if config.Driver not in ("", LOCAL_DRIVER):
+        # Docker: the plugin is not found, a 404 (docker-py's NotFound).
+        raise NotFound("volume plugin", config.Driver)
     if config.DriverOpts:
         raise DockerError(400, "unsupported option: DriverOpts (only plain local volumes)")
     if config.Name:

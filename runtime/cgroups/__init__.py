@@ -16,7 +16,16 @@ from __future__ import annotations
 import hashlib
 import os
 
-from runtime.cgroups.base import PARENT_PREFIX, Cgroup, CgroupError, Kill, Manager, Stats
+from runtime.cgroups.base import (
+    PARENT_PREFIX,
+    Cgroup,
+    CgroupError,
+    Kill,
+    Manager,
+    Stats,
+    orphaned_pool,
+    pool_name,
+)
 from runtime.cgroups.fs import CgroupFs
 from runtime.cgroups.v1 import V1Manager
 from runtime.cgroups.v2 import V2Manager
@@ -31,8 +40,10 @@ __all__ = [
     "V2Manager",
     "detect",
     "manager",
+    "orphaned_pool",
     "own_cgroups",
     "parent_name",
+    "pool_name",
 ]
 
 ROOT = "/sys/fs/cgroup"

@@ -1,10 +1,11 @@
 """What both drivers offer: one container's cgroup, and the service's parent.
 
-``Cgroup``   one container: add(pid), stats(), procs(), kill_all(), remove()
+``Cgroup``   one container: add(pid), stats(), procs(), thaw(), kill_all(), remove()
 ``Manager``  the service instance's parent cgroup: create(), open(),
              adopt() (a warm child's cgroup renamed and reset), leftovers(),
              cleanup(), remove_parent(), remove_empty_parents()
 ``Stats``    counters read from a cgroup (``None``: the kernel lacks the file)
+pool_name(), orphaned_pool()   a warm child's cgroup name; one of a dead launcher
 """
 
 from __future__ import annotations
@@ -24,6 +25,33 @@ from runtime.spec import Limits
 Kill = Callable[[int, int], None]
 
 PARENT_PREFIX = "mydocker-"
+#: A warm child's cgroup (runtime/launcher/pool.py): ``pool-<launcher pid>-<n>``.
+POOL_PREFIX = "pool-"
+
+
+def pool_name(launcher_pid: int, number: int) -> str:
+    return f"{POOL_PREFIX}{launcher_pid}-{number}"
+
+
+def orphaned_pool(name: str, alive: Callable[[int], bool] | None = None) -> bool:
+    """Is ``name`` a warm child's cgroup whose launcher is gone?
+
+    A launcher killed with SIGKILL leaves its pool's cgroups behind, empty
+    once its children read EOF and exit; when its state dir is gone too
+    (tests, a removed service), no launcher of that state dir ever starts
+    to clean them, and their parent cannot be removed.  Another service's
+    launcher may remove them: an empty cgroup of a dead launcher serves no
+    one (rmdir(2) still refuses one with processes)."""
+    parts = name.split("-")
+    if len(parts) != 3 or not name.startswith(POOL_PREFIX):
+        return False
+    if not (parts[1].isdigit() and parts[2].isdigit()):
+        return False
+    return not (alive or _alive)(int(parts[1]))
+
+
+def _alive(pid: int) -> bool:
+    return os.path.exists(f"/proc/{pid}")
 
 #: By default kill_all makes up to 200 passes 5 ms apart (1 s) before it
 #: reports the cgroup as still busy; the caller retries removal later.
@@ -94,13 +122,17 @@ class Cgroup(abc.ABC):
 
         Reading ``cgroup.procs`` and killing races with fork, so repeat until
         nothing is left; a signal-ignoring child cannot ignore SIGKILL
-        (signal(7)).  Returns whether the cgroup is empty after at most
-        ``rounds`` passes (the launcher's loop does one pass per turn, so a
-        process stuck in the kernel cannot stall it)."""
+        (signal(7)).  A frozen cgroup is thawed first (``thaw``): a v1
+        frozen task does not die of SIGKILL until thawed.  Returns whether
+        the cgroup is empty after at most ``rounds`` passes (the launcher's
+        loop does one pass per turn, so a process stuck in the kernel cannot
+        stall it)."""
         for round_ in range(rounds):
             pids = self.procs()
             if not pids:
                 return True
+            if round_ == 0:
+                self.thaw()
             for pid in pids:
                 try:
                     self._kill(pid, signal.SIGKILL)
@@ -109,6 +141,12 @@ class Cgroup(abc.ABC):
             if round_ + 1 < rounds:
                 time.sleep(KILL_ROUND_SLEEP)
         return not self.procs()
+
+    def thaw(self) -> None:
+        """Let frozen processes run (and die) again.  Nothing to do on v2:
+        a fatal signal reaches a task of a frozen v2 cgroup (cgroup-v2.rst,
+        "Core Interface Files", cgroup.freeze)."""
+        return None
 
     def remove(self) -> bool:
         """rmdir the cgroup; ``False`` while processes are still in it (EBUSY)."""
@@ -186,7 +224,8 @@ class Manager(abc.ABC):
         A launcher killed with SIGKILL leaves its parent behind (and test
         runs make many); an empty parent holds nothing, and the kernel
         refuses to remove one that still has container cgroups (EBUSY).
-        Returns the directories removed."""
+        Returns the directories removed.  The empty pool cgroups of a dead
+        launcher go first (``orphaned_pool``), so that their parent can."""
         removed = []
         for parent in self.parent_dirs():
             base = os.path.dirname(parent)
@@ -194,12 +233,21 @@ class Manager(abc.ABC):
                 path = os.path.join(base, name)
                 if not name.startswith(PARENT_PREFIX) or path == parent:
                     continue
+                self._remove_orphaned_pools(path)
                 try:
                     self.fs.rmdir(path)
                 except OSError:
                     continue  # busy (containers in it) or gone meanwhile
                 removed.append(path)
         return removed
+
+    def _remove_orphaned_pools(self, parent: str) -> None:
+        for name in self.fs.subdirs(parent):
+            if orphaned_pool(name):
+                try:
+                    self.fs.rmdir(os.path.join(parent, name))
+                except OSError:
+                    continue  # busy: a process still in it
 
     def cleanup(self, keep: Collection[str] = ()) -> list[str]:
         """Kill and remove every container cgroup of this service but ``keep``.

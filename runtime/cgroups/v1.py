@@ -75,6 +75,18 @@ class V1Cgroup(Cgroup):
         directory = self.dirs.get(controller)
         return None if directory is None else os.path.join(directory, name)
 
+    def thaw(self) -> None:
+        """cgroup-v1/freezer-subsystem.rst: frozen tasks stay in the
+        refrigerator, deaf to SIGKILL, until ``THAWED`` is written (a
+        container paused when its launcher died would stay forever)."""
+        state = self._file("freezer", "freezer.state")
+        if state is None:
+            return
+        try:
+            self.fs.write(state, "THAWED")
+        except FileNotFoundError:
+            pass  # removed meanwhile
+
     def stats(self, live: bool = True) -> Stats:
         def read(controller: str, name: str) -> int | None:
             path = self._file(controller, name)

@@ -17,6 +17,8 @@ catalog    which pulled images exist: ids, manifest and repo digests, tags
 layered    pulled images in the store: pull, find, tag, remove, collect, shifted layers
 shift      copies of trees owned by a user namespace's ids (images and layers)
 archive    docker save / OCI layout tarballs: save and load
+building   Docker's import and commit: a root's tar as a layered image with a config
+instructions  ``--change`` lines (CMD, ENV, EXPOSE, …) applied to an image config
 """
 
 from runtime.images.store import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob, normalize_name

@@ -9,9 +9,11 @@ A saved archive is both formats at once, as Docker 25 writes it:
     manifest.json                 docker save's: Config, RepoTags, Layers
     blobs/sha256/<hex>            manifests, configs, layers as stored
 
-``load`` takes either: ``manifest.json`` (docker save, old ``<id>/layer.tar``
-layout included) or an OCI layout's ``index.json`` (nested indexes pick the
-host's platform).  The archive is read from a file (the caller spools the
+``save`` writes the tags each image is given (``Imaging.save``: the tags named,
+none for an image named by id, as Docker does); ``load`` returns each image with
+the tags its archive gave it.  ``load`` takes either: ``manifest.json`` (docker
+save, old ``<id>/layer.tar`` layout included) or an OCI layout's ``index.json``
+(nested indexes pick the host's platform).  The archive is read from a file (the caller spools the
 upload there); every blob is checked against its digest as it goes into the
 blob store, every layer against the config's diff id as it is unpacked, and
 the images are recorded only then (``LayeredImages.record``).
@@ -25,6 +27,7 @@ import io
 import json
 import tarfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -278,4 +281,6 @@ def _record(
         raise InvalidArchive("the config's diff ids do not match the layers")
     for layer, diff_id in zip(manifest.layers, config.diff_ids, strict=True):
         store.layers.unpack(store.blobs.path(layer.digest), layer.media_type, diff_id)
-    return store.record(manifest.config.digest, digest, config.diff_ids, manifest, tags)
+    found = store.record(manifest.config.digest, digest, config.diff_ids, manifest, tags)
+    # What this archive named the image (``Loaded image: …``), not every tag it has here.
+    return replace(found, tags=tuple(dict.fromkeys(t.familiar() for t in tags if t.tag)))

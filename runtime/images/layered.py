@@ -32,7 +32,7 @@ from runtime.errors import InvalidArgument, NotFound
 from runtime.images.blobs import BlobStore
 from runtime.images.catalog import Catalog, CatalogEntry
 from runtime.images.layers import LayerStore
-from runtime.images.oci import ImageConfig, Manifest, digest_hex, parse_config
+from runtime.images.oci import ImageConfig, Manifest, digest_hex, parse_config, parse_manifest
 from runtime.images.pull import Progress, pull
 from runtime.images.reference import Reference, parse
 from runtime.images.registry import Credentials, RegistryClient
@@ -101,7 +101,7 @@ class LayeredImages:
         progress: Progress | None = None,
     ) -> LayeredImage:
         try:
-            with self._holding() as hold:
+            with self.holding() as hold:
                 pulled = pull(
                     ref,
                     client,
@@ -148,7 +148,7 @@ class LayeredImages:
         return self.describe(entry)
 
     @contextlib.contextmanager
-    def _holding(self) -> Iterator[Callable[[str], None]]:
+    def holding(self) -> Iterator[Callable[[str], None]]:
         held: list[str] = []
 
         def hold(key: str) -> None:
@@ -188,6 +188,7 @@ class LayeredImages:
         """Delete blobs and layers no recorded image (nor a pull under way) names."""
         with self.catalog.lock, self._held_lock:
             blobs, layers = self.catalog.in_use()
+            blobs |= self._layer_blobs(blobs)
             held = set(self._held)
             freed_blobs = self.blobs.gc(blobs | held)
             freed_layers = self.layers.gc(layers | held)
@@ -197,6 +198,22 @@ class LayeredImages:
         if freed_blobs or freed_layers:
             log.info("freed %d blobs and %d layers", len(freed_blobs), len(freed_layers))
         return freed_blobs, freed_layers
+
+    def _layer_blobs(self, marked: set[str]) -> set[str]:
+        """The layer blobs the marked manifests name: ``docker save`` writes
+        them, so they are kept as long as an image is (not only its unpacked layers)."""
+        found: set[str] = set()
+        for digest in marked:
+            raw = self.blobs.cached(digest)
+            if raw is None or b'"layers"' not in raw:
+                continue  # a config, or a manifest no longer here
+            try:
+                manifest = parse_manifest(raw, "")
+            except InvalidArgument:
+                continue
+            if isinstance(manifest, Manifest):
+                found.update(layer.digest for layer in manifest.layers)
+        return found
 
     # -- user namespaces -------------------------------------------------
     def shifted_layers(self, image: LayeredImage, host_id: int, size: int) -> tuple[str, ...]:

@@ -174,10 +174,22 @@ class ImageHealthcheck:
     start_interval_ns: int = 0
     retries: int = 0
 
+    def to_json(self) -> dict[str, object]:
+        """The config's ``Healthcheck`` object, as Docker writes and shows it."""
+        return {
+            "Test": list(self.test),
+            "Interval": self.interval_ns,
+            "Timeout": self.timeout_ns,
+            "StartPeriod": self.start_period_ns,
+            "StartInterval": self.start_interval_ns,
+            "Retries": self.retries,
+        }
+
 
 @dataclass(frozen=True)
 class ImageConfig:
-    """config.md's ``config`` object, plus the fields a pull checks (os, arch, diff ids)."""
+    """config.md's ``config`` object, plus the fields a pull checks (os, arch, diff ids)
+    and Docker's top-level ``author``, ``comment``, ``parent``."""
 
     architecture: str = ""
     os: str = ""
@@ -193,6 +205,11 @@ class ImageConfig:
     stop_signal: str = ""
     healthcheck: ImageHealthcheck | None = None
     diff_ids: tuple[str, ...] = ()
+    #: Docker's top-level ``author``, ``comment`` and ``parent`` (the image a
+    #: commit was made from), as ``docker commit``/``import`` write them.
+    author: str = ""
+    comment: str = ""
+    parent: str = ""
 
 
 def _load(data: bytes, what: str) -> dict[str, Any]:
@@ -352,4 +369,7 @@ def parse_config(data: bytes) -> ImageConfig:
         stop_signal=str(conf.get("StopSignal") or ""),
         healthcheck=_healthcheck(conf.get("Healthcheck")),
         diff_ids=tuple(check_digest(d, "rootfs.diff_ids") for d in diff_ids or ()),
+        author=str(doc.get("author") or ""),
+        comment=str(doc.get("comment") or ""),
+        parent=str(doc.get("parent") or ""),
     )

@@ -8,7 +8,9 @@ directory, so a reader sees an image completely or not at all:
              image.json --rename--> <name>/
     delete:  <name>/ --rename--> .trash-XXXX/ --rmtree (and its shifted copies)
     shift:   .userns-<H>/.shift-XXXX/ --copy, ids + H--> .userns-<H>/<name>/
-    start:   leftover .import-*, .trash-*, .shift-* (a crash mid-way) are removed
+    start:   leftover .import-*, .trash-*, .shift-*, and the .build-* and .load-*
+             of runtime/images/building.py and runtime/imaging.py (a crash
+             mid-way) are removed
 
 A shifted copy serves containers in a user namespace whose root is host uid
 H: their overlay needs a lower layer whose files belong to ids mapped in
@@ -83,7 +85,8 @@ class Image:
     """An image as the rest of the runtime sees it, whatever its kind.
 
     ``kind`` is ``builtin``, ``imported`` (a tarball, one rootfs dir) or
-    ``pulled`` (layers from a registry, or loaded from a ``docker save``).
+    ``pulled`` (layers from a registry, loaded from a ``docker save``, or
+    made by Docker's import or commit: ``building.py``).
     ``lowers`` are the overlay's lower dirs, top first (empty for ``host``,
     whose root is a view of the host).  ``config`` is the image config of
     a pulled image (Entrypoint, Cmd, Env, ...), ``None`` for the others.
@@ -149,7 +152,7 @@ class ImageStore:
     def prepare(self) -> None:
         """Clear what a crash left half-done; build ``busybox`` if it is missing."""
         for entry in os.listdir(self.root):
-            if entry.startswith((".import-", ".trash-")):
+            if entry.startswith((".import-", ".trash-", ".build-", ".load-")):
                 log.info("removing %s, left over from an interrupted import or delete", entry)
                 shutil.rmtree(self.path(entry), ignore_errors=True)
             elif entry.startswith(".userns-"):

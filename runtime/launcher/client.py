@@ -81,8 +81,12 @@ class LauncherClient:
         state_dir: str,
         on_event: EventHandler,
         on_disconnect: Callable[[], None] | None = None,
+        favordynmods: bool = False,
     ) -> None:
         self.state_dir = state_dir
+        #: Whether a launcher started by this client holds a favordynmods
+        #: cgroup hierarchy (runtime/cgroups/dynmods.py).
+        self.favordynmods = favordynmods
         self.socket_path = os.path.join(state_dir, "launcher.sock")
         self._on_event = on_event
         self._on_disconnect = on_disconnect
@@ -146,7 +150,14 @@ class LauncherClient:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [project_root, env.get("PYTHONPATH")]))
         with open(self._log_path(), "ab") as log_file:
             process = subprocess.Popen(
-                [sys.executable, "-m", "runtime.launcher", "--state-dir", self.state_dir],
+                [
+                    sys.executable,
+                    "-m",
+                    "runtime.launcher",
+                    "--state-dir",
+                    self.state_dir,
+                    *(("--favordynmods",) if self.favordynmods else ()),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=log_file,

@@ -3,12 +3,14 @@
     Plumber
     ├── hold_ports   before the clone: bind the published host ports (a clash
     │                refuses the launch before anything is made)
-    ├── plug         between clone(2) and the go byte: the bridge on first
-    │                use, then the veth pair with its peer born in the
-    │                child's namespace as eth0, hairpin with published ports
-    ├── hotplug      a further network (eth1…), or one connected later: the
-    │                pair as ``plug``, then the peer's address, up (and the
-    │                default route on eth0) through a socket in its namespace
+    ├── plug         between clone(2) and the joined byte, while the child
+    │                builds its root: the bridge on first use, the veth pair
+    │                with its peer born in the child's namespace as eth0,
+    │                eth0 addressed, up and routed (one sendmsg on a socket
+    │                opened there), hairpin with published ports
+    ├── hotplug      a further network (eth1…), at a launch or connected
+    │                later to a created or running container: the same, but
+    │                no default route (the first network's stays the way out)
     ├── unplug       a disconnect: the host end deleted, the peer with it
     └── release      at reap: the held ports go (the kernel drops the pair
                      with the namespace, so there is no netlink call)
@@ -75,13 +77,9 @@ class Plumber:
             raise RequestError(ErrorKind.FAILED, f"network {net.network}: {err}") from err
 
     def hotplug(self, pid: int, net: Attachment) -> None:
-        """``plug``, then the container's end configured from here: the
-        launcher is single-threaded, so it may setns(2) there and back
-        (netlink.open_in_namespace) while nothing else runs."""
-        try:
-            self._plug(pid, net, configure=True)
-        except OSError as err:
-            raise RequestError(ErrorKind.FAILED, f"network {net.network}: {err}") from err
+        """``plug`` for a network beyond the first, into a child at launch
+        or a created or running container (its ``ifname``: eth1…)."""
+        self.plug(pid, net)
 
     def unplug(self, veth: str) -> None:
         """Deleting either end of a veth deletes both (veth(4))."""
@@ -91,28 +89,27 @@ class Plumber:
             if err.errno != errno.ENODEV:
                 raise RequestError(ErrorKind.FAILED, f"disconnect {veth}: {err}") from err
 
-    def _plug(self, pid: int, net: Attachment, configure: bool = False) -> None:
+    def _plug(self, pid: int, net: Attachment) -> None:
         index, mtu = self._bridge(net)
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
             try:
-                self._veth(net, fd, index, mtu)
+                host_end = self._veth(net, fd, index, mtu)
             except OSError:
                 # The bridge we knew may be gone (removed and made again):
                 # look it up afresh, once.
                 self._bridges.pop(net.bridge, None)
                 index, mtu = self._bridge(net)
-                self._veth(net, fd, index, mtu)
-            if configure:
-                _configure_inside(fd, net)
+                host_end = self._veth(net, fd, index, mtu)
+            self._configure(net, fd, host_end)
         finally:
             os.close(fd)
         if net.ports:
-            veth = netlink.get_link(self.nl, net.veth)
+            veth = host_end or netlink.get_link(self.nl, net.veth)
             netlink.set_hairpin(self.nl, veth.index)
 
-    def _veth(self, net: Attachment, fd: int, index: int, mtu: int) -> None:
-        netlink.create_veth(
+    def _veth(self, net: Attachment, fd: int, index: int, mtu: int) -> netlink.Link | None:
+        return netlink.create_veth(
             self.nl,
             net.veth,
             peer_name=net.ifname,
@@ -121,6 +118,27 @@ class Plumber:
             mtu=mtu,
             master=index,
         )
+
+    @staticmethod
+    def _configure(net: Attachment, fd: int, host_end: netlink.Link | None) -> None:
+        """eth0's address, up, default route: one sendmsg on a socket opened
+        in the child's namespace (a socket acts on the namespace it was made
+        in), while the child builds its root.  The echoed host end names the
+        peer's index (IFLA_LINK); a kernel that does not echo costs a lookup.
+        A further network's end (eth1…) gets its address and up, no route:
+        the first network's gateway stays the way out, as Docker's."""
+        with netlink.open_in_namespace(fd) as inside:
+            if host_end is not None and host_end.link:
+                peer = host_end.link
+            else:
+                peer = netlink.get_link(inside, net.ifname).index
+            for extra in net.link_local:  # Docker's LinkLocalIPs
+                netlink.add_address(inside, peer, extra)
+            if net.ifname == CONTAINER_IFNAME:
+                netlink.configure_link(inside, peer, net.interface, net.gateway)
+            else:
+                netlink.add_address(inside, peer, net.interface)
+                netlink.set_up(inside, peer)
 
     def _bridge(self, net: Attachment) -> tuple[int, int]:
         """The bridge's (index, mtu): made on first use, with the gateway's
@@ -144,15 +162,3 @@ class Plumber:
         self._bridges[net.bridge] = (link.index, link.mtu)
         return link.index, link.mtu
 
-
-def _configure_inside(netns_fd: int, net: Attachment) -> None:
-    """The container's end, as the child does for eth0 (child.py ``_eth0``):
-    address, up, and the default route on eth0 only (the first network's
-    gateway stays the container's way out, as Docker's)."""
-    with netlink.open_in_namespace(netns_fd) as inside:
-        link = netlink.get_link(inside, net.ifname)
-        for address in (net.interface, *net.link_local):
-            netlink.add_address(inside, link.index, address)
-        netlink.set_up(inside, link.index)
-        if net.ifname == CONTAINER_IFNAME:
-            netlink.add_default_route(inside, net.gateway)

@@ -196,7 +196,7 @@ class Pool:
         """mkdir the child's cgroups and clone it; the child joins them
         itself (runtime/pooled.py), so the join's wait in the kernel (an
         RCU grace period, docs/performance.md) never holds this loop."""
-        name = f"pool-{os.getpid()}-{next(self._names)}"
+        name = cgroups.pool_name(os.getpid(), next(self._names))
         cgroup = None if self.cgroups is None else self.cgroups.create(name, Limits())
         devices_cgroup = None
         opened: list[int] = []
@@ -241,6 +241,10 @@ class Pool:
         self.selector.register(ours, selectors.EVENT_READ, readied)
 
     def _readied(self, warm: Warm) -> None:
+        if warm.channel.fileno() < 0:
+            # Its exit came in the same wake-up and was dispatched first:
+            # discard() has unregistered and closed the channel already.
+            return
         try:
             data = warm.channel.recv(1)
         except OSError:

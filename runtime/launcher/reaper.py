@@ -4,7 +4,9 @@
     ├── reap              waitid on the pidfd, close our ends, the exit event
     ├── results           the cgroup's counters, then its removal (containers)
     ├── retry_removals    cgroups still busy at exit, retried each turn
-    └── remove_parent_if_unused
+    ├── note_if_unused    after a container's cgroup went: start the linger
+    └── remove_parent_if_due   the loop's: once no container has had a
+                          cgroup for PARENT_LINGER seconds, the parent goes
 
 Exit statuses are kept in the entry until a client acknowledges them
 (``ack``), so an API process that was away when a container exited learns
@@ -33,6 +35,10 @@ log = logging.getLogger("mydocker.launcher")
 
 #: How many loop turns (0.1 s apart) a cgroup still busy at exit is retried.
 REMOVE_RETRIES = 600
+#: How long the parent cgroups outlive the last container's.  Sequential
+#: launches would otherwise rmdir the parent in every hierarchy at each exit
+#: and mkdir it again at the next create (bench.ab, docs/performance.md).
+PARENT_LINGER = 2.0
 
 
 class Reaper:
@@ -52,6 +58,10 @@ class Reaper:
         self.read_error_pipe = read_error_pipe
         self.cgroups = cgroup_manager
         self.unremoved: dict[str, tuple[cgroups.Cgroup, int]] = {}  # busy at exit: retry
+        #: Since when no container has had a cgroup (None: one has, or the
+        #: parent was removed since).
+        self.unused_since: float | None = None
+        self.clock = time.monotonic
 
     def reap(self, entry: Entry) -> ExitEvent | None:
         """The entry's exit event, once its child has exited (None before)."""
@@ -113,7 +123,7 @@ class Reaper:
             if not (limiting.cgroup.kill_all(rounds=1) and limiting.cgroup.remove()):
                 self.unremoved[entry.id] = (limiting.cgroup, REMOVE_RETRIES)
             limiting.cgroup = None
-            self.remove_parent_if_unused()
+            self.note_if_unused()
         if limiting.output_truncated and limiting.limits.output_bytes is not None:
             truncate_logs(entry.logs.paths, limiting.limits.output_bytes)
         return Results(
@@ -126,21 +136,40 @@ class Reaper:
             wall_seconds=None if wall is None else round(wall, 6),
         )
 
-    def remove_parent_if_unused(self) -> None:
-        """No container cgroup left: remove the parent too, so that a launcher
-        killed later (SIGKILL runs no clean-up) leaves nothing behind.  The
-        next create makes it again."""
-        if self.cgroups is None or self.unremoved:
+    def _in_use(self) -> bool:
+        return bool(self.unremoved) or any(
+            e.limiting.cgroup is not None for e in self.entries.values()
+        )
+
+    def note_if_unused(self) -> None:
+        """A container's cgroup went: with none left, the linger starts."""
+        if self.cgroups is not None and self.unused_since is None and not self._in_use():
+            self.unused_since = self.clock()
+
+    def remove_parent_if_due(self) -> None:
+        """No container cgroup for PARENT_LINGER seconds: remove the parent
+        too, so that a launcher killed later (SIGKILL runs no clean-up)
+        leaves nothing behind (and the next launcher of any service sweeps
+        an empty one, ``Manager.remove_empty_parents``).  The next create
+        makes it again.  Tried once per idle spell (a warm pool's cgroups
+        keep it busy); a container made meanwhile calls it off."""
+        if self.unused_since is None or self.clock() < self.unused_since + PARENT_LINGER:
             return
-        if any(e.limiting.cgroup is not None for e in self.entries.values()):
-            return
-        self.cgroups.remove_parent()
+        self.unused_since = None
+        if self.cgroups is not None and not self._in_use():
+            self.cgroups.remove_parent()
+
+    def linger_timeout(self, default: float) -> float:
+        """How long the loop may sleep before the parent is due for removal."""
+        if self.unused_since is None:
+            return default
+        return max(0.0, min(default, self.unused_since + PARENT_LINGER - self.clock()))
 
     def retry_removals(self) -> None:
         for name, (cgroup, tries) in list(self.unremoved.items()):
             if cgroup.kill_all(rounds=1) and cgroup.remove():
                 del self.unremoved[name]
-                self.remove_parent_if_unused()
+                self.note_if_unused()
             elif tries <= 1:
                 log.error("cgroup %s stays busy; leaving it", name)
                 del self.unremoved[name]

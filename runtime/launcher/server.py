@@ -103,6 +103,7 @@ class Launcher:
             self.transport.flush_all()
             watch.enforce(self.entries.values())
             self.reaper.retry_removals()
+            self.reaper.remove_parent_if_due()
             if self._idle_too_long():
                 log.info("no client and no container for %.0fs; exiting", IDLE_EXIT_SECONDS)
                 return
@@ -130,7 +131,7 @@ class Launcher:
         timeout = self.watch.timeout(self.entries.values(), 1.0)
         if self.reaper.unremoved:
             timeout = min(timeout, 0.1)
-        return timeout
+        return self.reaper.linger_timeout(timeout)
 
     def _idle_too_long(self) -> bool:
         if self.transport.clients or self.entries or self.reaper.unremoved:

@@ -315,11 +315,13 @@ class Spawner:
                 # Before the go byte: the child's first mounts already act
                 # as its mapped root (user_namespaces(7)).
                 userns.write_maps(process.pid, host_id, USERNS_SIZE)
-            self._plug(process.pid, spec)
             if process.go_sent:
                 go_out = True
                 os.write(process.sync_write, child.GO_BYTE)
                 process.stamps.stamp("go_sent")
+            # After the go byte: the veth and eth0's set-up overlap the
+            # child's mounts; the command needs them only after the joined byte.
+            self._plug(process.pid, spec)
             # The child waits for the joined byte before the first step done
             # on the command's behalf, so it runs none of the command yet,
             # and anything it forks later starts in the cgroups.
@@ -341,8 +343,9 @@ class Spawner:
             return None
 
     def _plug(self, pid: int, spec: ContainerSpec) -> None:
-        """Before the go byte: the child configures eth0 in its first steps,
-        so the veth must exist by then (docs/networking.md)."""
+        """Before the joined byte: eth0 (and eth1… of further networks) is
+        ready before the command runs (docs/networking.md); the child itself
+        does nothing for it."""
         if spec.network is not None and spec.network.connected:
             self.plumber.plug(pid, spec.network)
         for extra in spec.endpoints:  # connected while it was created or stopped

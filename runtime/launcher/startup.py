@@ -1,8 +1,10 @@
 """The launcher process's start-up: ``python -m runtime.launcher --state-dir DIR``.
 
 main             the state dir's lock, the socket (root only), the seccomp
-                 filter compiled once, leftover cgroups removed, then the
-                 loop (server.py) until it goes idle; clean-up after it
+                 filter compiled once, leftover cgroups removed, the
+                 favordynmods hierarchy held with ``--favordynmods``
+                 (runtime/cgroups/dynmods.py), then the loop (server.py)
+                 until it goes idle; clean-up after it
 _cgroup_manager  this machine's cgroup driver, minus what a dead launcher left
 """
 
@@ -17,6 +19,7 @@ import socket
 import sys
 
 from runtime import cgroups
+from runtime.cgroups import dynmods
 from runtime.launcher.server import Launcher
 from runtime.security import devices, seccomp
 
@@ -55,6 +58,11 @@ def _cgroup_manager(state_dir: str) -> cgroups.Manager | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runtime.launcher")
     parser.add_argument("--state-dir", required=True)
+    parser.add_argument(
+        "--favordynmods",
+        action="store_true",
+        help="hold a favordynmods cgroup hierarchy: cgroup joins skip an RCU grace period",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s launcher[%(process)d] %(levelname)s %(message)s"
@@ -90,9 +98,15 @@ def main(argv: list[str] | None = None) -> int:
         if swept:
             log.info("removed %d empty devices cgroups left by an earlier launcher", swept)
         devices.remove_empty_parents(keep=devices_parent)
+    # Held for the launcher's life, closed by the kernel when it dies.
+    favor_fd = dynmods.hold() if args.favordynmods and cgroup_manager is not None else None
+    if favor_fd is not None:
+        log.info("cgroup joins favoured: a favordynmods hierarchy is held")
     try:
         Launcher(listener, cgroup_manager, devices_parent).serve_forever()
     finally:
+        if favor_fd is not None:
+            os.close(favor_fd)
         # Only unlink the socket we created, then let the lock go with us.
         os.unlink(path)
         if cgroup_manager is not None:

@@ -44,6 +44,7 @@ from runtime.network.rtnl import (
     NLM_F_ACK,
     NLM_F_CREATE,
     NLM_F_DUMP,
+    NLM_F_ECHO,
     NLM_F_EXCL,
     NLM_F_MULTI,
     NLM_F_REQUEST,
@@ -74,9 +75,10 @@ from runtime.network.rtnl import (
     header,
     ifinfomsg,
     link_ref,
+    no_link_local_payload,
     parse_error,
     parse_link,
-    parse_messages,
+    parse_messages_at,
     parse_route,
     rtmsg,
     set_up_payload,
@@ -108,6 +110,9 @@ class Netlink:
                 raise
         self._sock = sock
         self._seq = 0
+        #: What is left of the last datagram read, after the message that
+        #: ended a request (a batch's acks can come in one datagram).
+        self._pending = b""
 
     def close(self) -> None:
         self._sock.close()
@@ -134,30 +139,67 @@ class Netlink:
         """A listing: the kernel sends NLM_F_MULTI parts until NLMSG_DONE (no ack)."""
         return self._exchange(operation, msg_type, NLM_F_REQUEST | NLM_F_DUMP, payload)
 
+    def batch(self, requests: list[tuple[str, int, int, bytes]]) -> list[list[Message]]:
+        """Several ``(operation, type, flags, payload)`` requests in one
+        sendmsg, each with NLM_F_ACK; the replies of each, in order.
+
+        The kernel runs the messages of a datagram one after the other
+        (netlink_rcv_skb) and acks each, so one system call and one wake-up
+        serve them all.  A failed request does not stop the later ones; the
+        first failure (in request order) is raised once all have answered."""
+        first = self._seq + 1
+        wire = []
+        for _operation, msg_type, flags, payload in requests:
+            self._seq += 1
+            wire.append(header(msg_type, flags | NLM_F_REQUEST | NLM_F_ACK, self._seq, payload))
+        self._sock.send(b"".join(wire))
+        answers: dict[int, list[Message]] = {}
+        failures: dict[int, OSError] = {}
+        for offset, (operation, *_rest) in enumerate(requests):
+            try:
+                answers[offset] = self._replies(operation, first + offset, NLM_F_ACK)
+            except OSError as err:
+                failures[offset] = err
+        if failures:
+            raise failures[min(failures)]
+        return [answers[i] for i in range(len(requests))]
+
     def _exchange(self, operation: str, msg_type: int, flags: int, payload: bytes) -> list[Message]:
         self._seq += 1
-        seq = self._seq
-        self._sock.send(header(msg_type, flags, seq, payload))
+        self._sock.send(header(msg_type, flags, self._seq, payload))
+        return self._replies(operation, self._seq, flags)
+
+    def _replies(self, operation: str, seq: int, flags: int) -> list[Message]:
+        """The messages of request ``seq`` up to its ack (or a dump's end)."""
         replies: list[Message] = []
         while True:
-            data = self._sock.recv(RECV_SIZE)
-            for msg in parse_messages(data):
+            data = self._pending or self._sock.recv(RECV_SIZE)
+            self._pending = b""
+            for offset, msg in parse_messages_at(data):
                 if msg.seq != seq:
                     continue
+                end: list[Message] | None = None
                 if msg.type == NLMSG_ERROR:
                     err, text = parse_error(msg)
                     if err:
+                        self._pending = data[offset:]
                         raise error(operation, err, text)
-                    return replies
-                if msg.type == NLMSG_DONE:
+                    end = replies
+                elif msg.type == NLMSG_DONE:
                     # netlink(7): a dump that failed midway puts the errno here.
                     (status,) = ERRNO.unpack_from(msg.payload) if msg.payload else (0,)
                     if status < 0:
+                        self._pending = data[offset:]
                         raise error(operation, -status)
-                    return replies
-                replies.append(msg)
-                if not flags & NLM_F_ACK and not msg.flags & NLM_F_MULTI:
-                    return replies
+                    end = replies
+                else:
+                    replies.append(msg)
+                    if not flags & NLM_F_ACK and not msg.flags & NLM_F_MULTI:
+                        end = replies
+                if end is not None:
+                    # A batch's later acks may share this datagram: keep them.
+                    self._pending = data[offset:]
+                    return end
 
 
 def open_in_namespace(netns_fd: int) -> Netlink:
@@ -218,11 +260,18 @@ def create_veth(
     mtu: int | None = None,
     master: int | None = None,
     up: bool = True,
-) -> None:
+    link_local: bool = False,
+) -> Link | None:
     """Create a veth pair in one round trip: the host end ``name`` (enslaved to
     ``master``, up), the peer ``peer_name`` inside the netns ``peer_netns_fd``
-    with ``peer_mac``.  Both ends share ``mtu`` (give the bridge's).  The peer
-    stays down: the child brings it up once addressed.
+    with ``peer_mac``, down (``configure_link`` brings it up from inside).
+    Both ends share ``mtu`` (give the bridge's).  Without ``link_local``
+    the host end gets no IPv6 link-local address (``no_link_local_payload``),
+    as the networks here are IPv4 only (Docker does the same for them).
+
+    Returns the host end as the kernel echoes it (NLM_F_ECHO), whose ``link``
+    is the peer's index in its namespace, which spares a lookup there; None
+    from a kernel older than 6.2, which does not echo a new link.
 
     Deleting the peer's namespace deletes the pair (docs/networking.md):
     nothing needs undoing on the host when a container dies.
@@ -236,7 +285,22 @@ def create_veth(
         master=master,
         up=up,
     )
-    nl.request(f"create veth {name} (peer {peer_name})", RTM_NEWLINK, _CREATE, payload)
+    requests = [
+        (f"create veth {name} (peer {peer_name})", RTM_NEWLINK, _CREATE | NLM_F_ECHO, payload)
+    ]
+    if not link_local:
+        # In the same sendmsg, before the peer is up: the host end has no
+        # carrier until then, so IPv6 has not made its link-local yet.
+        requests.append(
+            (f"no link-local address on {name}", RTM_NEWLINK, 0, no_link_local_payload(name))
+        )
+    replies = nl.batch(requests)[0]
+    for msg in replies:
+        if msg.type == RTM_NEWLINK:
+            link = parse_link(msg.payload)
+            if link.name == name:
+                return link
+    return None
 
 
 def delete_link(nl: Netlink, link: int | str) -> None:
@@ -299,6 +363,44 @@ def add_default_route(nl: Netlink, gateway: IPv4Address | str, oif: int | None =
     )
 
 
+def configure_link(
+    nl: Netlink,
+    index: int,
+    interface: IPv4Interface | str,
+    gateway: IPv4Address | str,
+    link_local: bool = False,
+) -> None:
+    """Address, up, default route via ``gateway``: ``add_address``,
+    ``set_up`` and ``add_default_route`` in one sendmsg.  The kernel runs
+    them in this order, which the route needs (an address of an up link
+    that reaches the gateway).  Without ``link_local``, IPv6 address
+    generation is turned off first (``no_link_local_payload``)."""
+    interface, gateway = IPv4Interface(interface), IPv4Address(gateway)
+    quiet: list[tuple[str, int, int, bytes]] = []
+    if not link_local:
+        quiet.append(
+            (f"no link-local address on link {index}", RTM_NEWLINK, 0, no_link_local_payload(index))
+        )
+    nl.batch(
+        [
+            *quiet,
+            (
+                f"add address {interface} to link {index}",
+                RTM_NEWADDR,
+                _CREATE,
+                address_payload(index, interface),
+            ),
+            (f"set {index} up", RTM_NEWLINK, 0, set_up_payload(index)),
+            (
+                f"add default route via {gateway}",
+                RTM_NEWROUTE,
+                _CREATE,
+                default_route_payload(gateway),
+            ),
+        ]
+    )
+
+
 def routes(nl: Netlink, table: int = RT_TABLE_MAIN) -> list[Route]:
     """The IPv4 routes of one table (the main one: what `ip route` lists)."""
     replies = nl.dump("list routes", RTM_GETROUTE, rtmsg(table=0, protocol=0))
@@ -311,6 +413,7 @@ __all__ = [
     "Netlink",
     "Route",
     "add_address",
+    "configure_link",
     "add_default_route",
     "create_bridge",
     "create_veth",

@@ -25,6 +25,9 @@ NLMSG_DONE = 3
 NLM_F_REQUEST = 0x1
 NLM_F_MULTI = 0x2
 NLM_F_ACK = 0x4
+# netlink(7): send the request's result back (rtnl_newlink honours it since
+# Linux 6.2: the new link's RTM_NEWLINK comes back before the ack).
+NLM_F_ECHO = 0x8
 NLM_F_DUMP = 0x300  # NLM_F_ROOT | NLM_F_MATCH
 NLM_F_EXCL = 0x200
 NLM_F_CREATE = 0x400
@@ -73,6 +76,12 @@ IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
 IFLA_NET_NS_FD = 28
 IFLA_EXT_MASK = 29
+IFLA_AF_SPEC = 26
+IFLA_NUM_TX_QUEUES = 31
+IFLA_NUM_RX_QUEUES = 32
+# <linux/if_link.h>: IFLA_AF_SPEC → AF_INET6 → IFLA_INET6_ADDR_GEN_MODE.
+IFLA_INET6_ADDR_GEN_MODE = 8
+IN6_ADDR_GEN_MODE_NONE = 1
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 VETH_INFO_PEER = 1
 IFF_UP = 0x1
@@ -177,6 +186,15 @@ def bridge_payload(name: str, mac: str, mtu: int | None = None, up: bool = True)
     )
 
 
+#: One tx and one rx queue for each end of a veth, as many as it uses.
+#: Without them a veth is made with a queue per possible CPU, then
+#: veth_init_queues (drivers/net/veth.c) cuts the real tx queues down to one
+#: under the rtnl lock, and netif_set_real_num_tx_queues waits for an RCU
+#: grace period (synchronize_net) to disable the others: the longest wait of
+#: a launch on a busy machine (docs/networking.md, "Where the time went").
+ONE_QUEUE = attr_u32(IFLA_NUM_TX_QUEUES, 1) + attr_u32(IFLA_NUM_RX_QUEUES, 1)
+
+
 def veth_payload(
     name: str,
     *,
@@ -195,6 +213,9 @@ def veth_payload(
     born inside the container's namespace (rtnl_link_get_net) and never needs
     moving.  The host end's IFLA_MASTER and IFF_UP are applied by rtnl_newlink
     after it registers the pair (rtnl_configure_link, then do_set_master).
+    The peer cannot be brought up in the same request: veth_newlink
+    configures it before the pair is linked, and veth_open refuses
+    (ENOTCONN) while it has no peer.
     """
     _check_name(name)
     _check_name(peer_name)
@@ -204,10 +225,12 @@ def veth_payload(
         + (attr(IFLA_ADDRESS, parse_mac(peer_mac)) if peer_mac is not None else b"")
         + (attr_u32(IFLA_MTU, mtu) if mtu is not None else b"")
         + (attr_u32(IFLA_NET_NS_FD, peer_netns_fd) if peer_netns_fd is not None else b"")
+        + ONE_QUEUE
     )
     return (
         ifinfomsg(flags=IFF_UP if up else 0, change=IFF_UP)
         + attr_str(IFLA_IFNAME, name)
+        + ONE_QUEUE
         + (attr_u32(IFLA_MTU, mtu) if mtu is not None else b"")
         + (attr_u32(IFLA_MASTER, master) if master is not None else b"")
         + nested(
@@ -221,6 +244,17 @@ def veth_payload(
 def set_up_payload(link: int | str, up: bool = True) -> bytes:
     index, name_attr = link_ref(link)
     return ifinfomsg(index, flags=IFF_UP if up else 0, change=IFF_UP) + name_attr
+
+
+def no_link_local_payload(link: int | str) -> bytes:
+    """RTM_NEWLINK of an existing link, ``ip link set LINK addrgenmode none``:
+    IPv6 makes no link-local address when the link comes up, so no duplicate
+    address detection, router solicitations or MLD reports follow
+    (net/ipv6/addrconf.c: addrconf_addr_gen).  Only for an existing link: the
+    create request refuses IFLA_AF_SPEC (EAFNOSUPPORT)."""
+    index, name_attr = link_ref(link)
+    mode = attr(IFLA_INET6_ADDR_GEN_MODE, bytes([IN6_ADDR_GEN_MODE_NONE]))
+    return ifinfomsg(index) + name_attr + nested(IFLA_AF_SPEC, nested(socket.AF_INET6, mode))
 
 
 def hairpin_payload(index: int, on: bool = True) -> bytes:
@@ -272,13 +306,20 @@ class Message:
 
 def parse_messages(data: bytes) -> Iterator[Message]:
     """The messages of one datagram (a dump packs several into each)."""
+    for _end, msg in parse_messages_at(data):
+        yield msg
+
+
+def parse_messages_at(data: bytes) -> Iterator[tuple[int, Message]]:
+    """Each message of a datagram with the offset where the next one starts."""
     offset = 0
     while offset + _NLMSGHDR.size <= len(data):
         length, msg_type, flags, seq, _pid = _NLMSGHDR.unpack_from(data, offset)
         if length < _NLMSGHDR.size or offset + length > len(data):
             raise ValueError(f"truncated netlink message at byte {offset}")
-        yield Message(msg_type, flags, seq, data[offset + _NLMSGHDR.size : offset + length])
+        payload = data[offset + _NLMSGHDR.size : offset + length]
         offset += _align(length)
+        yield offset, Message(msg_type, flags, seq, payload)
 
 
 def parse_attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:

@@ -19,6 +19,9 @@ import contextlib
 import errno
 import hashlib
 import os
+from collections.abc import Callable
+
+from runtime.cgroups.base import orphaned_pool
 
 ROOT = "/sys/fs/cgroup/devices"
 PARENT = "mydocker"
@@ -113,13 +116,27 @@ def remove_empty_parents(keep: str, root: str = ROOT) -> int:
 
     A parent outlives its launcher when the launcher is killed, and test runs
     make many; rmdir(2) refuses one that still has cgroups (EBUSY), so a
-    parent in use is never removed.  Returns how many were removed."""
-    return _remove_empty_subdirs(os.path.join(root, PARENT), keep=os.path.basename(keep))
+    parent in use is never removed; the empty pool cgroups of a dead
+    launcher in it go first (``orphaned_pool``).  Returns how many parents
+    were removed."""
+    top = os.path.join(root, PARENT)
+    try:
+        names = os.listdir(top)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        path = os.path.join(top, name)
+        if name != os.path.basename(keep) and os.path.isdir(path):
+            _remove_empty_subdirs(path, only=orphaned_pool)
+    return _remove_empty_subdirs(top, keep=os.path.basename(keep))
 
 
-def _remove_empty_subdirs(directory: str, keep: str | None = None) -> int:
-    """rmdir every subdirectory of ``directory`` but ``keep`` that rmdir(2)
-    lets go (an empty cgroup); how many went."""
+def _remove_empty_subdirs(
+    directory: str, keep: str | None = None, only: Callable[[str], bool] | None = None
+) -> int:
+    """rmdir every subdirectory of ``directory`` but ``keep`` (and, with
+    ``only``, the names it accepts) that rmdir(2) lets go (an empty
+    cgroup); how many went."""
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
@@ -127,7 +144,7 @@ def _remove_empty_subdirs(directory: str, keep: str | None = None) -> int:
     removed = 0
     for name in names:
         path = os.path.join(directory, name)
-        if name == keep or not os.path.isdir(path):
+        if name == keep or not os.path.isdir(path) or (only is not None and not only(name)):
             continue
         try:
             os.rmdir(path)

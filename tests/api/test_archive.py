@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from app.docker.archive import go_file_mode
 from runtime import InvalidState, NotFound
 from runtime.archive import PathStat
-from tests.fakes.runtime import ID, FakeRuntime
+from runtime.images.building import BuildRequest
+from tests.fakes.runtime import FAKE_BUILT_ID, ID, FakeRuntime
 
 
 @pytest.fixture
@@ -117,18 +118,44 @@ def test_commit(client: TestClient, fake: FakeRuntime) -> None:
     assert (native.status_code, native.json()["name"]) == (201, "snap")
     docker = client.post("/v1.47/commit", params={"container": ID, "repo": "snap2", "pause": "0"})
     assert docker.status_code == 201, docker.text
-    assert docker.json()["Id"].startswith("sha256:")
+    assert docker.json() == {"Id": FAKE_BUILT_ID}
     assert fake.commands() == [
         ("commit", (ID, "snap", True), {}),
-        ("commit", (ID, "snap2", False), {}),
+        ("commit_image", (ID, BuildRequest(ref="snap2", pause=False)), {}),
     ]
-    for params in ({"changes": "CMD sh"}, {"comment": "hi"}, {"tag": "v1"}):
-        got = client.post("/v1.47/commit", params={"container": ID, "repo": "x", **params})
-        assert got.status_code == 400, params
-    if_no_repo = client.post("/v1.47/commit", params={"container": ID})
-    assert "name" in if_no_repo.json()["message"]
-    with_config = client.post(
-        "/v1.47/commit", params={"container": ID, "repo": "x"}, json={"Cmd": ["sh"]}
-    )
-    assert with_config.status_code == 400
-    assert "no config" in with_config.json()["message"]
+
+
+def test_docker_commit_maps_every_option(client: TestClient, fake: FakeRuntime) -> None:
+    """changes, comment, author, tag and a config body reach the runtime's request;
+    no repo is an untagged image, as ``docker commit CONTAINER``."""
+    untagged = client.post("/v1.47/commit", params={"container": ID})
+    assert untagged.status_code == 201, untagged.text
+    params = {
+        "container": ID,
+        "repo": "test/snap",
+        "tag": "v1",
+        "comment": "a note",
+        "author": "me",
+        "changes": ["EXPOSE 8000", 'CMD ["bash"]'],
+    }
+    full = client.post("/v1.47/commit", params=params, json={"Env": ["A=1"], "User": "nobody"})
+    assert full.status_code == 201, full.text
+    requests = [args[1] for name, args, _ in fake.commands() if name == "commit_image"]
+    assert requests[0] == BuildRequest(ref=None)
+    assert requests[1].ref == "test/snap:v1"
+    assert requests[1].changes == ("EXPOSE 8000", 'CMD ["bash"]')
+    assert (requests[1].comment, requests[1].author) == ("a note", "me")
+    assert requests[1].config is not None
+    assert (requests[1].config.env, requests[1].config.user) == (("A=1",), "nobody")
+
+
+def test_docker_commit_refuses_a_tag_without_repo_and_a_bad_config(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    no_repo = client.post("/v1.47/commit", params={"container": ID, "tag": "v1"})
+    assert no_repo.status_code == 400
+    assert "repo" in no_repo.json()["message"]
+    bad = client.post("/v1.47/commit", params={"container": ID}, json={"Cmd": {"not": "argv"}})
+    assert bad.status_code == 400
+    assert "config" in bad.json()["message"]
+    assert not [c for c in fake.commands() if c[0] == "commit_image"]

@@ -713,8 +713,9 @@ def test_exec_start_refuses_before_the_101_what_it_can(
 
 
 def test_prune_removes_the_exited_ones(client: TestClient, fake: FakeRuntime) -> None:
+    fake.writable = 4096  # SpaceReclaimed: the bytes of their writable layers, as Docker
     got = client.post("/v1.47/containers/prune")
-    assert got.json() == {"ContainersDeleted": ["f" * 64], "SpaceReclaimed": 0}
+    assert got.json() == {"ContainersDeleted": ["f" * 64], "SpaceReclaimed": 4096}
     # Not forced: ``force`` is left at its default, False.
     assert fake.commands() == [("remove", ("f" * 64,), {})]
     labelled = client.post("/v1.47/containers/prune", params={"filters": '{"label": ["k"]}'})

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from runtime import InvalidState, NameInUse
-from runtime.spec import Limits, Status
+from runtime.spec import Limits, RestartPolicy, Status
 from tests.fakes.runtime import ID, FakeRuntime
 
 
@@ -126,10 +126,43 @@ def test_docker_update_takes_what_the_cli_sends(client: TestClient, fake: FakeRu
     ]
 
 
+def test_docker_update_passes_restart_policy_and_tuning(
+    client: TestClient, fake: FakeRuntime
+) -> None:
+    """docker-py's ``update_container(restart_policy=..., cpu_shares=...)``."""
+    body = {
+        "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 42},
+        "CpuShares": 3,
+        "MemoryReservation": 32 << 20,
+    }
+    got = client.post(f"/v1.47/containers/{ID}/update", json=body)
+    assert got.status_code == 200, got.text
+    policy = RestartPolicy("on-failure", 42)
+    tuning = {"cpu_shares": 3, "memory_reservation_bytes": 32 << 20}
+    assert fake.commands() == [
+        ("update", (ID, Limits()), {"restart_policy": policy, "tuning": tuning})
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"RestartPolicy": {"Name": "sometimes"}}, "restart_policy"),
+        ({"RestartPolicy": {"Name": "always", "MaximumRetryCount": 3}}, "retry count"),
+        ({"CpuShares": -5}, "CpuShares"),
+    ],
+)
+def test_docker_update_refuses_bad_values(
+    client: TestClient, body: dict[str, object], named: str
+) -> None:
+    got = client.post(f"/v1.47/containers/{ID}/update", json=body)
+    assert got.status_code == 400 and named in got.json()["message"], got.text
+
+
 def test_docker_update_refuses_what_it_cannot_change(client: TestClient) -> None:
-    got = client.post(f"/v1.47/containers/{ID}/update", json={"CpuShares": 512})
+    got = client.post(f"/v1.47/containers/{ID}/update", json={"BlkioWeight": 300})
     assert got.status_code == 400
-    assert "CpuShares" in got.json()["message"]
+    assert "BlkioWeight" in got.json()["message"]
     low = client.post(f"/v1.47/containers/{ID}/update", json={"Memory": 1000})
     assert low.status_code == 400
     assert "memory_bytes" in low.json()["message"]

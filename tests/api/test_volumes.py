@@ -97,13 +97,20 @@ def test_docker_volume_routes(client: TestClient, fake: FakeRuntime) -> None:
     ("body", "named"),
     [
         ({"Name": "a/b"}, "Name"),
-        ({"Name": "v", "Driver": "nfs"}, "driver"),
         ({"Name": "v", "DriverOpts": {"type": "nfs"}}, "DriverOpts"),
     ],
 )
 def test_docker_create_refusals(client: TestClient, body: dict[str, object], named: str) -> None:
     got = client.post("/v1.47/volumes/create", json=body)
     assert got.status_code == 400 and named in got.json()["message"]
+
+
+def test_docker_unknown_driver_is_404_naming_it(client: TestClient) -> None:
+    """Docker answers a driver it has no plugin for with 404 (docker-py's
+    NotFound), naming the driver; no volume is made."""
+    got = client.post("/v1.47/volumes/create", json={"Name": "v", "Driver": "nfs"})
+    assert got.status_code == 404 and "volume plugin: nfs" in got.json()["message"]
+    assert client.get("/v1.47/volumes/v").status_code == 404
 
 
 def test_docker_bad_filters_are_400(client: TestClient) -> None:

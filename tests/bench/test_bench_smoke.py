@@ -18,7 +18,7 @@ from bench import report
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.root, pytest.mark.timeout(180)]  # the network part: ~10 s more
 
 
 def test_quick_run_reports_every_part(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_quick_run_reports_every_part(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=100,
+        timeout=170,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     [result_file] = out.glob("bench-*-quick.json")
@@ -66,8 +66,16 @@ def test_quick_run_reports_every_part(tmp_path: Path) -> None:
     assert scale["all_reaped_seconds_after_first_kill"] is not None
     assert scale["all_recorded_exited_seconds_after_first_kill"] is not None
 
+    network = result["network"]  # issue 13's row, in a namespace of its own
+    assert network["runs"] == 3
+    for part in (network, network["cpu"]):
+        assert set(part["rows"]) == {"none", "bridge", "bridge+port"}
+        assert all(row["min_ms"] > 0 for row in part["rows"].values())
+    assert "Network: one launch of `true` by network" in proc.stdout
+
     names = {t["target"] for t in result["targets"]}
     assert "host median / unshare median" in names
+    assert "bridge launch added over none (median)" in names
     if shutil.which("docker"):
         assert "docker run - docker version (<= 2x native median)" in names
     assert "Targets (issue 7)" in proc.stdout and "Latency of one launch" in proc.stdout

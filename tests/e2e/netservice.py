@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.service import ROOT, find_launcher
+from bench.service import ROOT, find_launcher, kill_leftovers
 
 
 class Namespace:
@@ -126,6 +126,9 @@ class NetService:
     def kill_all(self) -> None:
         """kill -9 of the API and of the launcher (a crash of both)."""
         self.stop(signal.SIGKILL)
+        self._kill_launcher()
+
+    def _kill_launcher(self) -> None:
         pid = find_launcher(self.state_dir)
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
@@ -134,7 +137,8 @@ class NetService:
                 time.sleep(0.05)
 
     def close(self) -> None:
+        """The API, the launcher, and what they leave: containers, the
+        warm pool's cgroups (bench/service.py's ``kill_leftovers``)."""
         self.stop()
-        pid = find_launcher(self.state_dir)
-        if pid is not None:
-            os.kill(pid, signal.SIGKILL)
+        self._kill_launcher()
+        kill_leftovers(self.state_dir)

@@ -113,7 +113,7 @@ def test_get_of_nothing_is_a_404(client: httpx.Client, box: dict[str, Any]) -> N
     assert client.get(f"/containers/{box['id']}/archive").status_code == 422
 
 
-def test_a_stopped_container_is_read_from_its_layers(client: httpx.Client) -> None:
+def test_a_stopped_container_is_read_and_written_on_disk(client: httpx.Client) -> None:
     script = "mkdir /out; echo result > /out/r; ln -s /out /tmp/o; rm /etc/group"
     exited = create(client, ["sh", "-c", script], image=IMAGE)
     assert wait(client, exited["id"])["exit_code"] == 0
@@ -128,12 +128,18 @@ def test_a_stopped_container_is_read_from_its_layers(client: httpx.Client) -> No
     assert gone.status_code == 404
     stat = client.get(f"/containers/{exited['id']}/archive/stat", params={"path": "/tmp/o"})
     assert (stat.json()["type"], stat.json()["link_target"]) == ("symlink", "/out")
-    # Writing needs its process: a 409 that says so.
+    # Written to its files on disk, as Docker copies into a stopped container:
+    # into its writable layer, a deleted file's whiteout replaced.
     put = client.put(
-        f"/containers/{exited['id']}/archive", params={"path": "/out"}, content=_tar(("x", b""))
+        f"/containers/{exited['id']}/archive",
+        params={"path": "/etc"},
+        content=_tar(("group", b"again\n"), ("new", None), ("new/f", b"f\n")),
     )
-    assert put.status_code == 409
-    assert "not running" in put.json()["detail"]
+    assert put.status_code == 200, put.text
+    assert put.json()["written"] == 3
+    assert _read(client, exited["id"], "/etc/group") == b"again\n"
+    assert _read(client, exited["id"], "/etc/new/f") == b"f\n"
+    assert _read(client, exited["id"], "/etc/passwd").startswith(b"root:")  # the image's still
     client.delete(f"/containers/{exited['id']}")
 
 

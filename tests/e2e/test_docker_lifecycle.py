@@ -97,8 +97,12 @@ def test_cli_update_changes_the_limits(cli: DockerCli) -> None:
     assert _inspect(cli, name, "{{.HostConfig.NanoCpus}}") == "500000000"
     ok(cli("update", "--pids-limit", "40", name))
     assert _inspect(cli, name, "{{.HostConfig.PidsLimit}}") == "40"
-    refused = cli("update", "--cpu-shares", "512", name)
-    assert refused.returncode == 1 and "CpuShares" in refused.stderr
+    ok(cli("update", "--cpu-shares", "512", "--restart", "on-failure:3", name))
+    assert _inspect(cli, name, "{{.HostConfig.CpuShares}}") == "512"
+    policy = "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+    assert _inspect(cli, name, policy) == "on-failure:3"
+    refused = cli("update", "--blkio-weight", "300", name)
+    assert refused.returncode == 1 and "BlkioWeight" in refused.stderr
     ok(cli("rm", "-f", name))
 
 

@@ -160,7 +160,7 @@ def test_group_add_ulimit_sysctl_shm_size_in_the_container(docker: Docker) -> No
     assert {"Name": "nproc", "Soft": 100, "Hard": 200} in host["Ulimits"]
     assert host["Sysctls"] == {"net.ipv4.ip_forward": "1", "kernel.shmmax": "123456789"}
     assert host["ShmSize"] == 8 << 20
-    assert host["Tmpfs"] == {"/scratch": "size=1048576"}
+    assert host["Tmpfs"] == {"/scratch": "size=1m"}  # as given, as Docker shows it
     assert host["ReadonlyRootfs"] is True
     assert host["Isolation"] == "" and host["CgroupnsMode"] == "private"
 

@@ -348,3 +348,66 @@ def test_a_new_launcher_removes_the_cgroups_a_dead_one_left(own_service) -> None
         assert left.stdout == ""
         done = client.post(f"/containers/{ref}/wait", params={"timeout": 30}).json()
         assert done["status"] == "exited"
+
+
+def test_a_container_paused_when_its_launcher_died_is_killed_and_its_cgroups_go(
+    own_service,
+) -> None:
+    """v1's freezer keeps a frozen task from dying of SIGKILL: the next
+    launcher's start-up thaws a dead launcher's paused container before it
+    kills it, then removes its cgroups."""
+    own_service.extra_args = ["--pool-size", "0"]
+    own_service.start()
+    with httpx.Client(base_url=own_service.url, timeout=60) as client:
+        ref = client.post("/containers", json={"command": ["sleep", "30.5173"]}).json()["id"]
+        paused = client.post(f"/containers/{ref}/pause")
+        assert paused.status_code == 200, paused.text
+        assert paused.json()["paused"] is True
+    paths = cgroup_paths(own_service.state_dir, ref)
+    freezer = [p for p in paths if "/freezer/" in p]
+    assert freezer, paths
+    with open(os.path.join(freezer[0], "freezer.state")) as f:
+        assert f.read().strip() == "FROZEN"
+    own_service.stop()
+    own_service.stop_launcher()
+    own_service.start()  # its launcher's start-up cleans up
+    with httpx.Client(base_url=own_service.url, timeout=60) as client:
+        done = client.post(f"/containers/{ref}/wait", params={"timeout": 30}).json()
+        assert done["status"] == "exited", done
+    deadline = time.monotonic() + 30
+    while any(os.path.exists(p) for p in paths) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(os.path.exists(p) for p in paths)
+    left = subprocess.run(["pgrep", "-f", "sleep 30.5173"], capture_output=True, text=True)
+    assert left.stdout == ""
+
+
+def _cgroupfs_fds(pid: int) -> int:
+    """How many of ``pid``'s fds are on a cgroup v1 filesystem (stat -f)."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        kind = subprocess.run(
+            ["stat", "-L", "-f", "-c", "%T", f"/proc/{pid}/fd/{fd}"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        count += kind == "cgroupfs"
+    return count
+
+
+@pytest.mark.parametrize(("args", "held"), [([], 0), (["--cgroup-favordynmods"], 1)])
+def test_the_launcher_holds_a_favordynmods_hierarchy_when_asked_to(
+    own_service, args: list[str], held: int
+) -> None:
+    """runtime/cgroups/dynmods.py: the launcher holds a detached
+    ``name=mydocker,favordynmods`` hierarchy by an fd, for its lifetime."""
+    own_service.extra_args = ["--pool-size", "0", *args]
+    own_service.start()
+    with httpx.Client(base_url=own_service.url, timeout=60) as client:
+        assert run(client, ["true"])["exit_code"] == 0
+    launcher = own_service.launcher_pid()
+    assert launcher is not None
+    assert _cgroupfs_fds(launcher) == held
+    if held:
+        with open(f"/proc/{launcher}/cgroup") as f:
+            assert ":name=mydocker:/" in f.read()

@@ -213,6 +213,62 @@ def test_a_veth_into_a_containers_namespace_carries_traffic_and_dies_with_it() -
     assert result["gone_after"] < 10
 
 
+def test_the_launchers_way_echo_one_queue_and_eth0_configured_from_outside() -> None:
+    """What runtime/launcher/plumbing.py does: the echoed host end names the
+    peer's index, each end has one queue, and eth0 is addressed, brought up
+    and routed by one batch on a socket opened in the container's namespace."""
+
+    def body() -> dict[str, Any]:
+        with nl.Netlink() as host:
+            bridge = nl.create_bridge(host, "mdbr2")
+            nl.add_address(host, bridge.index, "172.29.0.1/16")
+            container = Container()
+            try:
+                echoed = nl.create_veth(
+                    host,
+                    "vethmd2",
+                    peer_name="eth0",
+                    peer_netns_fd=container.netns_fd,
+                    peer_mac="02:42:ac:1d:00:02",
+                    mtu=bridge.mtu,
+                    master=bridge.index,
+                )
+                assert echoed is not None and echoed.name == "vethmd2"  # Linux >= 6.2
+                (details,) = ip_json("-d", "link", "show", "vethmd2")
+                assert (details["num_tx_queues"], details["num_rx_queues"]) == (1, 1)
+                with nl.open_in_namespace(container.netns_fd) as theirs:
+                    assert nl.get_link(theirs, "eth0").index == echoed.link
+                    nl.configure_link(theirs, echoed.link, "172.29.0.2/16", "172.29.0.1")
+                    peer = nl.get_link(theirs, echoed.link)
+                    (default,) = [r for r in nl.routes(theirs) if r.dst.prefixlen == 0]
+                    # Again: the address exists, so the batch fails on it first.
+                    with pytest.raises(FileExistsError, match="add address 172.29.0.2/16"):
+                        nl.configure_link(theirs, echoed.link, "172.29.0.2/16", "172.29.0.1")
+                assert peer.up and (str(default.gateway), default.oif) == ("172.29.0.1", peer.index)
+                nsenter = ["nsenter", f"--net=/proc/{container.pid}/ns/net", "ip", "-j", "-d"]
+                out = subprocess.run(
+                    [*nsenter, "link", "show", "eth0"], check=True, capture_output=True, text=True
+                )
+                (inside,) = json.loads(out.stdout)
+                assert (inside["num_tx_queues"], inside["num_rx_queues"]) == (1, 1)
+                # Both ends up, neither with an IPv6 link-local address.
+                out = subprocess.run(
+                    [*nsenter, "addr", "show", "eth0"], check=True, capture_output=True, text=True
+                )
+                (eth0,) = json.loads(out.stdout)
+                (host_end,) = ip_json("addr", "show", "vethmd2")
+                for end in (eth0, host_end):
+                    assert "LOWER_UP" in end["flags"], end
+                    assert [a["family"] for a in end["addr_info"] if a["family"] == "inet6"] == []
+                # (Traffic over such a pair: tests/e2e/test_networks.py, through
+                # the launcher, and the test above.)
+                return {"queues": (inside["num_tx_queues"], details["num_rx_queues"])}
+            finally:
+                container.kill()
+
+    assert in_own_netns(body) == {"queues": [1, 1]}  # through JSON
+
+
 def test_kernel_errors_name_the_operation_and_keep_the_errno() -> None:
     def body() -> None:
         with nl.Netlink() as host:

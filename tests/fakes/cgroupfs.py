@@ -3,7 +3,7 @@
 ``mkdir`` populates the control files a real kernel would show, writes to
 ``cgroup.procs`` / ``cgroup.kill`` / ``cgroup.subtree_control`` act like the
 kernel's, ``rmdir`` refuses (EBUSY) while processes or children remain, and
-``kill`` removes a pid from every cgroup.  Every write is recorded.
+``kill`` removes a pid from every cgroup (not from a frozen v1 freezer's).  Every write is recorded.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ V1_FILES = {
     "cpuacct": {"cpuacct.usage": "0\n"},
     # cpuset(7): a new cpuset starts with both lists empty.
     "cpuset": {"cpuset.cpus": "\n", "cpuset.mems": "\n"},
+    "freezer": {"freezer.state": "THAWED\n"},
 }
 V2_FILES = {
     "cgroup.subtree_control": "\n",
@@ -151,8 +152,15 @@ class FakeCgroupFs(CgroupFs):
         return found
 
     def kill(self, pid: int, sig: int) -> None:
-        """A kill(2) that always kills: the pid leaves every cgroup."""
+        """A kill(2) that kills unless the pid is in a FROZEN v1 freezer
+        cgroup (cgroup-v1/freezer-subsystem.rst: it dies once thawed, which
+        the fake leaves to the next kill): the pid leaves every cgroup."""
         self.killed.append((pid, sig))
+        for procs in self._all_procs(os.path.join(self.root, "freezer")):
+            state = os.path.join(os.path.dirname(procs), "freezer.state")
+            frozen = os.path.isfile(state) and self.get(state).strip() == "FROZEN"
+            if frozen and str(pid) in self.get(procs).split():
+                return
         for procs in self._all_procs():
             pids = [p for p in self.get(procs).split() if p != str(pid)]
             self.put(os.path.dirname(procs), "cgroup.procs", "".join(p + "\n" for p in pids))

@@ -56,6 +56,7 @@ from runtime.changes import Change, Kind
 from runtime.events import EventLog
 from runtime.health import Health
 from runtime.images import Image, normalize_name
+from runtime.images.building import BuildRequest
 from runtime.images.pull import Progress, PullProgress
 from runtime.images.registry import Credentials
 from runtime.imaging import RemoteImage, Removal
@@ -64,7 +65,15 @@ from runtime.lifecycle import Top
 from runtime.network.attachment import EndpointOptions
 from runtime.records import NetworkRecord
 from runtime.signals import parse_signal
-from runtime.spec import ContainerSpec, CreateRequest, ExecRequest, ExecSpec, Limits, Status
+from runtime.spec import (
+    ContainerSpec,
+    CreateRequest,
+    ExecRequest,
+    ExecSpec,
+    Limits,
+    RestartPolicy,
+    Status,
+)
 from runtime.volumes import VolumeStore
 
 if TYPE_CHECKING:
@@ -72,6 +81,8 @@ if TYPE_CHECKING:
 
 ID = "0123456789abcdef" * 4
 EXEC_ID = "e" * 64
+#: The id of an image the fake "imports" or "commits" through the Docker API.
+FAKE_BUILT_ID = "sha256:" + "b" * 64
 T0 = "2026-11-29T05:00:00.000000Z"
 
 Call = tuple[str, tuple[Any, ...], dict[str, Any]]
@@ -88,6 +99,7 @@ READS = frozenset(
         "list_networks",
         "get_network",
         "network_containers",
+        "writable_bytes",
     }
 )
 
@@ -169,6 +181,8 @@ class FakeRuntime:
         self.calls: list[Call] = []
         #: What ``health_of`` answers (runtime/health.py).
         self.health: Health | None = None
+        #: What ``writable_bytes`` answers.
+        self.writable = 0
         self.record = record or ContainerRecord(
             id=ID,
             name="web",
@@ -371,6 +385,12 @@ class FakeRuntime:
         self._container(ref)
         return self._answer("commit", Image(name, False, f"/images/{name}"))
 
+    @recorded
+    def commit_image(self, ref: str, request: BuildRequest) -> Image:
+        self._container(ref)
+        image = Image(request.ref or "committed", False, None, kind="pulled", id=FAKE_BUILT_ID)
+        return self._answer("commit_image", image)
+
     # -- lifecycle verbs ----------------------------------------------------
     @recorded
     def restart(self, ref: str, timeout: float | None = None) -> ContainerRecord:
@@ -393,7 +413,13 @@ class FakeRuntime:
         return self._answer("unpause", self._container(ref))
 
     @recorded
-    def update(self, ref: str, limits: Limits) -> ContainerRecord:
+    def update(
+        self,
+        ref: str,
+        limits: Limits,
+        restart_policy: RestartPolicy | None = None,
+        tuning: Mapping[str, int] | None = None,
+    ) -> ContainerRecord:
         return self._answer("update", self._container(ref))
 
     @recorded
@@ -528,7 +554,7 @@ class FakeRuntime:
     @recorded
     def writable_bytes(self, ref: str) -> int:
         self._container(ref)
-        return 0
+        return self.writable
 
     @recorded
     def get_image(self, ref: str) -> Image:
@@ -548,8 +574,10 @@ class FakeRuntime:
 
     @recorded
     def delete_image(self, ref: str, force: bool = False) -> builtins.list[Removal]:
-        name = normalize_name(ref)
-        return [Removal("Untagged", f"{name}:latest"), Removal("Deleted", name)]
+        name = normalize_name(ref) if "delete_image" not in self.answers else ref
+        return self._answer(
+            "delete_image", [Removal("Untagged", f"{name}:latest"), Removal("Deleted", name)]
+        )
 
     @recorded
     def pull_image(
@@ -582,8 +610,8 @@ class FakeRuntime:
         return self.load_job
 
     @recorded
-    def prune_images(self) -> builtins.list[Removal]:
-        return []
+    def prune_images(self, dangling_only: bool = True) -> builtins.list[Removal]:
+        return self._answer("prune_images", [])
 
     @recorded
     def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage:
@@ -660,6 +688,10 @@ class FakeRuntime:
 
     @recorded
     def begin_import(self, name: str) -> ImageImport:
+        return self.job
+
+    @recorded
+    def begin_image_import(self, request: BuildRequest) -> ImageImport:
         return self.job
 
     # -- execs ----------------------------------------------------------

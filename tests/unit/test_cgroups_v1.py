@@ -7,6 +7,7 @@ import signal
 
 import pytest
 
+from runtime import cgroups
 from runtime.cgroups import CgroupError, V1Manager
 from runtime.options import Tuning
 from runtime.spec import Limits
@@ -243,6 +244,61 @@ def test_remove_empty_parents_spares_busy_ones_and_ours(fake):
         base = os.path.dirname(m.parents[controller])
         assert {"mydocker-0123", "mydocker-other", "not-ours"} <= set(os.listdir(base))
         assert not os.path.exists(os.path.join(base, "mydocker-empty"))
+
+
+def test_remove_empty_parents_takes_a_dead_launchers_pool_cgroups_first(fake, monkeypatch):
+    """A launcher killed with SIGKILL (its state dir gone with it) leaves its
+    warm pool's cgroups, empty once the children exit, which kept its
+    parent forever; a live launcher's pool cgroups and a container's stay."""
+    monkeypatch.setattr("runtime.cgroups.base._alive", lambda pid: pid == 7)
+    m = manager(fake)
+    dead = V1Manager(fake.root, "mydocker-dead", OWN, fake, kill=fake.kill)
+    for name in ("pool-4-1", "pool-4-2"):
+        dead.create(name, Limits())
+    live = V1Manager(fake.root, "mydocker-live", OWN, fake, kill=fake.kill)
+    live.create("pool-7-1", Limits())
+    unknown = V1Manager(fake.root, "mydocker-unknown", OWN, fake, kill=fake.kill)
+    unknown.create("c1", Limits())  # a container's: whose launcher, nobody knows
+    removed = m.remove_empty_parents()
+    assert sorted(removed) == sorted(dead.parent_dirs())
+    assert live.leftovers() == ["pool-7-1"]
+    assert unknown.leftovers() == ["c1"]
+
+
+@pytest.mark.parametrize(
+    ("name", "orphaned"),
+    [
+        ("pool-4-1", True),
+        ("pool-7-1", False),
+        ("c1", False),
+        ("pool-x-1", False),
+        ("pool-4", False),
+    ],
+)
+def test_orphaned_pool_names(name: str, orphaned: bool) -> None:
+    assert cgroups.orphaned_pool(name, alive=lambda pid: pid == 7) is orphaned
+
+
+def test_cleanup_thaws_a_frozen_container_before_killing_it(tmp_path):
+    """A container paused (v1 freezer FROZEN) when its launcher died: SIGKILL
+    is not delivered to a frozen task, so the cleanup thaws it first."""
+    fs = FakeCgroupFs(str(tmp_path / "cgroup"), "v1")
+    fs.make_root(("memory", "pids", "cpu", "cpuacct", "freezer"))
+    m = V1Manager(fs.root, "mydocker-0123", OWN, fs, kill=fs.kill)
+    m.create("paused", Limits()).add(99)
+    state = os.path.join(m.parents["freezer"], "paused", "freezer.state")
+    fs.write(state, "FROZEN")
+    fs.writes.clear()
+    assert m.cleanup() == ["paused"]
+    assert fs.writes[0] == ("freezer/mydocker-0123/paused/freezer.state", "THAWED")
+    assert fs.killed == [(99, signal.SIGKILL)]
+
+
+def test_kill_all_of_an_empty_cgroup_writes_nothing(fake):
+    cgroup = manager(fake).create("c1", Limits())
+    fake.writes.clear()
+    assert cgroup.kill_all()
+    assert fake.writes == []
 
 
 def test_adopt_renames_limits_and_resets_a_pooled_cgroup(fake):

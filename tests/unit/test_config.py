@@ -83,3 +83,12 @@ def test_the_docker_default_network(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse_args(["--docker-network", "none"]).docker_network == "none"
     monkeypatch.setenv("MYDOCKER_DOCKER_NETWORK", "backend")
     assert parse_args([]).docker_network == "backend"
+
+
+def test_cgroup_favordynmods_is_off_unless_asked_for(monkeypatch) -> None:
+    """A machine-wide kernel mode (runtime/cgroups/dynmods.py): opt-in."""
+    monkeypatch.delenv("MYDOCKER_CGROUP_FAVORDYNMODS", raising=False)
+    assert parse_args([]).cgroup_favordynmods is False
+    assert parse_args(["--cgroup-favordynmods"]).cgroup_favordynmods is True
+    monkeypatch.setenv("MYDOCKER_CGROUP_FAVORDYNMODS", "1")
+    assert parse_args([]).cgroup_favordynmods is True

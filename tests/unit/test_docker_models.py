@@ -9,6 +9,7 @@ import pytest
 from app.docker import images, models, streams
 from app.docker.errors import DockerError
 from app.docker.params import parse_bool, parse_filters
+from runtime.errors import NotFound
 
 
 @pytest.mark.parametrize(
@@ -150,7 +151,7 @@ def test_binds_mounts_and_tmpfs_become_native_mounts() -> None:
                     "Type": "volume",
                     "Source": "v",
                     "Target": "/v",
-                    "VolumeOptions": {"DriverConfig": {"Name": "nfs"}},
+                    "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": {"o": "x"}}},
                 }
             ]
         },
@@ -172,6 +173,22 @@ def test_binds_mounts_and_tmpfs_become_native_mounts() -> None:
 def test_mounts_we_do_not_implement_are_refused(host: dict[str, object]) -> None:
     with pytest.raises(DockerError):
         models.mounts(models.DockerHostConfig(**host))  # type: ignore[arg-type]
+
+
+def test_a_volume_driver_we_lack_is_docker_s_missing_plugin() -> None:
+    """Docker answers 404 for a driver it has no plugin for; ``local`` (and
+    its labels) is ours."""
+    mount = {"Type": "volume", "Source": "v", "Target": "/v"}
+    nfs = {**mount, "VolumeOptions": {"DriverConfig": {"Name": "nfs"}}}
+    with pytest.raises(NotFound, match="volume plugin: nfs"):
+        models.mounts(models.DockerHostConfig(Mounts=[nfs]))
+    local = {
+        **mount,
+        "VolumeOptions": {"DriverConfig": {"Name": "local"}, "Labels": {"a": "b"}},
+    }
+    assert models.mounts(models.DockerHostConfig(Mounts=[local])) == [
+        {"type": "volume", "source": "v", "target": "/v", "read_only": False}
+    ]
 
 
 def test_volumes_become_native_volume_mounts() -> None:
@@ -309,3 +326,55 @@ def test_docker_options_we_cannot_honour_are_refused(host: dict[str, object], me
     with pytest.raises(DockerError, match=message) as caught:
         models.options(_config(host))
     assert caught.value.status == 400
+
+
+def test_options_docker_keeps_as_given() -> None:
+    """Shown back by inspect as given: a bare Env name, Isolation,
+    VolumeDriver, VolumesFrom, the Tmpfs strings; Runtime runc is ours."""
+    config = models.ContainerConfig(
+        Image="busybox",
+        Env=["Foo", "Other=one", "Bar", "Bar=2"],
+        HostConfig=models.DockerHostConfig(
+            Runtime="runc",
+            Isolation="default",
+            VolumeDriver="local",
+            VolumesFrom=["a:ro", "b"],
+            Tmpfs={"/t": "size=3M"},
+        ),
+    )
+    options = models.options(config)
+    assert {k: options[k] for k in ("env_unset", "isolation", "volume_driver")} == {
+        "env_unset": ["Foo"],
+        "isolation": "default",
+        "volume_driver": "local",
+    }
+    assert options["volumes_from"] == ["a:ro", "b"]
+    assert options["tmpfs_given"] == {"/t": "size=3M"}
+
+
+def test_a_runtime_other_than_runc_is_docker_s_400() -> None:
+    config = models.ContainerConfig(
+        Image="busybox", HostConfig=models.DockerHostConfig(Runtime="kata")
+    )
+    with pytest.raises(DockerError, match="unknown or invalid runtime name: kata") as err:
+        models.options(config)
+    assert err.value.status == 400
+
+
+def test_binds_are_rprivate_and_other_propagations_are_refused() -> None:
+    host = models.DockerHostConfig(
+        Binds=["/a:/b:rw,rprivate"],
+        Mounts=[
+            {
+                "Type": "bind",
+                "Source": "/c",
+                "Target": "/d",
+                "BindOptions": {"Propagation": "rprivate"},
+            }
+        ],
+    )
+    assert [m["target"] for m in models.mounts(host)] == ["/b", "/d"]
+    for bind in ("/a:/b:rw,rshared", "/a:/b:rslave"):
+        with pytest.raises(DockerError, match="propagation r(shared|slave)") as err:
+            models.mounts(models.DockerHostConfig(Binds=[bind]))
+        assert err.value.status == 400

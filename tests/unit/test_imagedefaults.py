@@ -140,3 +140,11 @@ def test_the_images_healthcheck_applies_unless_the_create_has_one_or_refuses_it(
     slow = ImageHealthcheck(("CMD", "x"), interval_ns=10**15)
     with pytest.raises(InvalidArgument, match="healthcheck.interval_seconds"):
         apply(CreateRequest(), pulled(ImageConfig(cmd=("x",), healthcheck=slow)))
+
+
+def test_a_bare_name_unsets_the_image_s_variable_too() -> None:
+    """Docker's ``Env: ["A"]``: neither the image's A nor a default reaches the command."""
+    request = CreateRequest(env={"B": "1"}, options=Options(env_unset=("A", "PATH")))
+    got = apply(request, pulled())
+    assert got.env == {"EMPTY": "", "B": "1"}
+    assert got.options.env_unset == ("A", "PATH")

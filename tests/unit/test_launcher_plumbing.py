@@ -1,8 +1,10 @@
 """runtime/launcher/plumbing.py with netlink faked: ports held or refused,
-the bridge made on first use, the veth, hairpin with ports, one retry."""
+the bridge made on first use, the veth, eth0 configured from a socket in the
+child's namespace, hairpin with ports, one retry."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -32,6 +34,8 @@ class FakeNetlink:
         self.calls: list[tuple[Any, ...]] = []
         self.links: dict[str, int] = {}
         self.fail_veth = 0
+        #: False: a kernel that does not echo the new link (before 6.2).
+        self.echo = True
 
     def get_link(self, nl: object, name: str) -> Any:
         self.calls.append(("get_link", name))
@@ -47,12 +51,23 @@ class FakeNetlink:
     def add_address(self, nl: object, index: int, interface: object) -> None:
         self.calls.append(("add_address", index, str(interface)))
 
-    def create_veth(self, nl: object, name: str, **kw: Any) -> None:
+    def create_veth(self, nl: object, name: str, **kw: Any) -> Any:
         self.calls.append(("create_veth", name, kw["peer_name"], kw["peer_mac"], kw["master"]))
         if self.fail_veth:
             self.fail_veth -= 1
             raise OSError(errno.EINVAL, "create veth: Invalid argument")
         self.links[name] = 99
+        self.links[kw["peer_name"]] = 7  # looked up inside when not echoed
+        return SimpleNamespace(index=99, link=2) if self.echo else None
+
+    def open_in_namespace(self, fd: int) -> Any:
+        assert os.readlink(f"/proc/self/fd/{fd}").startswith("net:")
+        self.calls.append(("open_in_namespace",))
+        return contextlib.nullcontext("inside")
+
+    def configure_link(self, nl: object, index: int, interface: object, gateway: object) -> None:
+        assert nl == "inside"
+        self.calls.append(("configure_link", index, str(interface), str(gateway)))
 
     def set_hairpin(self, nl: object, index: int) -> None:
         self.calls.append(("set_hairpin", index))
@@ -61,7 +76,8 @@ class FakeNetlink:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeNetlink:
     fake = FakeNetlink()
-    for name in ("get_link", "create_bridge", "add_address", "create_veth", "set_hairpin"):
+    names = ("get_link", "create_bridge", "add_address", "create_veth", "set_hairpin")
+    for name in (*names, "open_in_namespace", "configure_link"):
         monkeypatch.setattr(netlink, name, getattr(fake, name))
     monkeypatch.setattr(
         plumbing, "route_localnet", lambda bridge: fake.calls.append(("localnet", bridge))
@@ -85,13 +101,33 @@ def test_the_bridge_is_made_once_then_each_veth_goes_on_it(fake: FakeNetlink) ->
         ("add_address", 10, "10.1.0.1/24"),
         ("localnet", "mdk-a"),
         ("create_veth", "vethabc", "eth0", "02:42:0a:01:00:02", 10),
+        ("open_in_namespace",),
+        ("configure_link", 2, "10.1.0.2/24", "10.1.0.1"),  # the echoed peer's index
         ("create_veth", "vethabc", "eth0", "02:42:0a:01:00:02", 10),
+        ("open_in_namespace",),
+        ("configure_link", 2, "10.1.0.2/24", "10.1.0.1"),
     ]
 
 
 def test_published_ports_put_the_port_in_hairpin_mode(fake: FakeNetlink) -> None:
     plumber().plug(os.getpid(), Attachment(**{**NET.__dict__, "ports": (PortMapping(80, 1),)}))
-    assert fake.calls[-2:] == [("get_link", "vethabc"), ("set_hairpin", 99)]
+    # The echoed host end's index: no lookup before the hairpin.
+    assert fake.calls[-2:] == [
+        ("configure_link", 2, "10.1.0.2/24", "10.1.0.1"),
+        ("set_hairpin", 99),
+    ]
+
+
+def test_without_the_kernels_echo_the_links_are_looked_up(fake: FakeNetlink) -> None:
+    fake.echo = False
+    plumber().plug(os.getpid(), Attachment(**{**NET.__dict__, "ports": (PortMapping(80, 1),)}))
+    assert fake.calls[-5:] == [
+        ("open_in_namespace",),
+        ("get_link", "eth0"),  # inside the child's namespace
+        ("configure_link", 7, "10.1.0.2/24", "10.1.0.1"),
+        ("get_link", "vethabc"),
+        ("set_hairpin", 99),
+    ]
 
 
 def test_a_stale_bridge_is_looked_up_again_once(fake: FakeNetlink) -> None:
@@ -106,6 +142,8 @@ def test_a_stale_bridge_is_looked_up_again_once(fake: FakeNetlink) -> None:
         "add_address",
         "localnet",
         "create_veth",
+        "open_in_namespace",
+        "configure_link",
     ]
     fake.fail_veth = 2
     with pytest.raises(RequestError) as failed:

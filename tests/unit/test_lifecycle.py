@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runtime.errors import InvalidArgument
-from runtime.lifecycle import limit_writes, parse_ps
+from runtime.lifecycle import limit_writes, parse_ps, tuning_writes
 from runtime.spec import Limits
 
 PS = """UID          PID    PPID  C STIME TTY          TIME CMD
@@ -63,3 +63,15 @@ def test_v2_writes_the_unified_files() -> None:
 
 def test_nothing_changed_writes_nothing() -> None:
     assert limit_writes(V1, Limits(pids=3), Limits(pids=3)) == []
+
+
+def test_tuning_writes_on_v1_and_v2() -> None:
+    v1 = {"cpu": "/cg/cpu/c", "memory": "/cg/memory/c"}
+    knobs = {"cpu_shares": 512, "memory_reservation_bytes": 1 << 20}
+    assert tuning_writes(v1, knobs) == [
+        ("/cg/cpu/c/cpu.shares", "512"),
+        ("/cg/memory/c/memory.soft_limit_in_bytes", str(1 << 20)),
+    ]
+    # v2: runc's shares -> weight (2..262144 onto 1..10000).
+    assert tuning_writes({"": "/cg/c"}, {"cpu_shares": 1024}) == [("/cg/c/cpu.weight", "39")]
+    assert tuning_writes({"": "/cg/c"}, {"cpu_shares": 2}) == [("/cg/c/cpu.weight", "1")]

@@ -66,4 +66,4 @@ def test_the_childs_network_steps_by_mode() -> None:
 
     assert names(None) == names(Attachment()) == ["bring up lo"]
     assert names(Attachment("host", "host")) == []
-    assert names(BRIDGED) == ["bring up lo", "configure eth0"]
+    assert names(BRIDGED) == ["bring up lo"]  # eth0 is the launcher's (plumbing.py)

@@ -30,7 +30,8 @@ def test_an_error_becomes_oserror_naming_the_operation(
     kernel: tuple[nl.Netlink, socket.socket],
 ) -> None:
     client, fake = kernel
-    fake.send(error_message(1, errno.EPERM, "nope"))
+    # The create fails; the link-local request sent with it then finds no link.
+    fake.send(error_message(1, errno.EPERM, "nope") + error_message(2, errno.ENODEV))
     with pytest.raises(PermissionError) as info:
         nl.create_veth(client, "veth0", peer_name="eth0", peer_netns_fd=9)
     assert info.value.errno == errno.EPERM
@@ -39,8 +40,9 @@ def test_an_error_becomes_oserror_naming_the_operation(
     )
     sent = fake.recv(4096)
     length, msg_type, flags, seq, _ = HDR.unpack_from(sent)
-    assert (length, msg_type, seq) == (len(sent), rtnl.RTM_NEWLINK, 1)
-    assert flags == rtnl.NLM_F_REQUEST | rtnl.NLM_F_ACK | rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL
+    assert (msg_type, seq) == (rtnl.RTM_NEWLINK, 1) and length < len(sent)
+    create = rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL | rtnl.NLM_F_ECHO  # echo: the peer's index
+    assert flags == rtnl.NLM_F_REQUEST | rtnl.NLM_F_ACK | create
 
 
 def test_replies_to_other_requests_are_skipped_and_an_ack_ends_the_wait(
@@ -93,3 +95,71 @@ def test_routes_keep_the_main_table(kernel: tuple[nl.Netlink, socket.socket]) ->
     fake.send(route("10.0.0.0/8", 254) + route("127.0.0.0/8", 255))
     fake.send(rtnl.header(rtnl.NLMSG_DONE, rtnl.NLM_F_MULTI, 1, struct.pack("=i", 0)))
     assert [r.dst for r in nl.routes(client)] == [IPv4Network("10.0.0.0/8")]
+
+
+def sent_messages(fake: socket.socket) -> list[tuple[int, int, int]]:
+    """(type, flags, seq) of each message of the next datagram we sent."""
+    return [(m.type, m.flags, m.seq) for m in rtnl.parse_messages(fake.recv(65536))]
+
+
+def test_configure_link_sends_three_requests_in_one_datagram(
+    kernel: tuple[nl.Netlink, socket.socket],
+) -> None:
+    client, fake = kernel
+    # The kernel's acks, two in one datagram and the last in another.
+    fake.send(error_message(1, 0) + error_message(2, 0) + error_message(3, 0))
+    fake.send(error_message(4, 0))
+    nl.configure_link(client, 2, "10.1.0.2/24", "10.1.0.1")
+    ack, create = rtnl.NLM_F_REQUEST | rtnl.NLM_F_ACK, rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL
+    assert sent_messages(fake) == [
+        (rtnl.RTM_NEWLINK, ack, 1),  # no IPv6 link-local, before the link is up
+        (rtnl.RTM_NEWADDR, ack | create, 2),
+        (rtnl.RTM_NEWLINK, ack, 3),  # up, after the address and before the route
+        (rtnl.RTM_NEWROUTE, ack | create, 4),
+    ]
+    # The next request starts clean: nothing of the batch is left over.
+    fake.send(error_message(5, 0))
+    nl.set_up(client, "lo")
+    fake.recv(4096)
+    # With link_local, the address generation is left alone.
+    fake.send(error_message(6, 0) + error_message(7, 0) + error_message(8, 0))
+    nl.configure_link(client, 2, "10.1.0.2/24", "10.1.0.1", link_local=True)
+    assert [m[0] for m in sent_messages(fake)] == [
+        rtnl.RTM_NEWADDR,
+        rtnl.RTM_NEWLINK,
+        rtnl.RTM_NEWROUTE,
+    ]
+
+
+def test_a_batch_reads_every_ack_then_raises_the_first_failure(
+    kernel: tuple[nl.Netlink, socket.socket],
+) -> None:
+    client, fake = kernel
+    fake.send(
+        error_message(1, 0)
+        + error_message(2, errno.EEXIST, "exists")
+        + error_message(3, 0)
+        + error_message(4, errno.ENETUNREACH)
+    )
+    first = r"add address 10.1.0.2/24 to link 2: File exists \(exists\)"
+    with pytest.raises(FileExistsError, match=first):
+        nl.configure_link(client, 2, "10.1.0.2/24", "10.1.0.1")
+    # Request 4's ack was read with the batch: request 5 sees only its own.
+    fake.send(rtnl.header(rtnl.RTM_NEWLINK, 0, 5, link_message(2, "eth0")) + error_message(5, 0))
+    assert nl.get_link(client, 2).name == "eth0"
+
+
+def test_create_veth_returns_the_echoed_host_end(
+    kernel: tuple[nl.Netlink, socket.socket],
+) -> None:
+    client, fake = kernel
+    echoed = link_message(9, "veth0", peer=rtnl.attr_u32(rtnl.IFLA_LINK, 2))
+    fake.send(rtnl.header(rtnl.RTM_NEWLINK, 0, 1, echoed) + error_message(1, 0))
+    fake.send(error_message(2, 0))
+    host_end = nl.create_veth(client, "veth0", peer_name="eth0", peer_netns_fd=9)
+    assert host_end is not None and (host_end.index, host_end.link) == (9, 2)
+    # With it: the create, then the host end's address generation turned off.
+    assert [m[0] for m in sent_messages(fake)] == [rtnl.RTM_NEWLINK, rtnl.RTM_NEWLINK]
+    fake.send(error_message(3, 0))  # a kernel before 6.2 only acks
+    kept = nl.create_veth(client, "veth1", peer_name="eth0", peer_netns_fd=9, link_local=True)
+    assert kept is None and len(sent_messages(fake)) == 1

@@ -81,13 +81,17 @@ def test_a_veth_request_puts_the_peer_in_its_namespace_and_the_host_end_on_the_b
     assert peer[rtnl.IFLA_ADDRESS] == bytes.fromhex("0242ac110002")
     assert u32(peer[rtnl.IFLA_MTU]) == 1450
     assert u32(peer[rtnl.IFLA_NET_NS_FD]) == 42
+    # One queue each way on both ends: no queue to cut under the rtnl lock.
+    for end in (host, peer):
+        assert u32(end[rtnl.IFLA_NUM_TX_QUEUES]) == u32(end[rtnl.IFLA_NUM_RX_QUEUES]) == 1
 
 
 def test_optional_veth_attributes_are_left_out() -> None:
     payload = rtnl.veth_payload("v0", peer_name="v1", up=False)
     assert IFINFO.unpack_from(payload)[3:] == (0, rtnl.IFF_UP)
     host = rtnl.parse_attrs(payload, IFINFO.size)
-    assert set(host) == {rtnl.IFLA_IFNAME, rtnl.IFLA_LINKINFO}
+    queues = {rtnl.IFLA_NUM_TX_QUEUES, rtnl.IFLA_NUM_RX_QUEUES}
+    assert set(host) == {rtnl.IFLA_IFNAME, rtnl.IFLA_LINKINFO, *queues}
 
 
 @pytest.mark.parametrize("name", ["", "a" * 16, "a/b", " eth0"])
@@ -226,3 +230,14 @@ def test_a_hairpin_request_is_a_bridge_family_setlink_with_nested_protinfo() -> 
     assert raw_type == rtnl.IFLA_PROTINFO | rtnl.NLA_F_NESTED
     off = rtnl.parse_attrs(rtnl.hairpin_payload(7, on=False), IFINFO.size)[rtnl.IFLA_PROTINFO]
     assert rtnl.parse_attrs(off) == {rtnl.IFLA_BRPORT_MODE: b"\x00"}
+
+
+def test_no_link_local_sets_the_ipv6_address_generation_to_none() -> None:
+    payload = rtnl.no_link_local_payload("veth0")
+    assert IFINFO.unpack_from(payload)[2:] == (0, 0, 0)  # by name, no flag change
+    attrs = rtnl.parse_attrs(payload, IFINFO.size)
+    assert cstr(attrs[rtnl.IFLA_IFNAME]) == "veth0"
+    inet6 = rtnl.parse_attrs(attrs[rtnl.IFLA_AF_SPEC])[socket.AF_INET6]
+    mode = rtnl.parse_attrs(inet6)[rtnl.IFLA_INET6_ADDR_GEN_MODE]
+    assert mode == bytes([rtnl.IN6_ADDR_GEN_MODE_NONE])
+    assert IFINFO.unpack_from(rtnl.no_link_local_payload(7))[2] == 7

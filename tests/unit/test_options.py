@@ -127,3 +127,12 @@ def test_the_spec_round_trips_its_options() -> None:
     del data["options"]
     assert from_dict(ContainerSpec, data).options == Options()
     assert Tuning(cpu_shares=2).needs_cgroup and not Tuning(device_rules=("a *:* r",)).needs_cgroup
+
+
+def test_given_options_are_checked() -> None:
+    """Isolation: Linux has only ``default``; a driver name and the unset
+    names are checked as names."""
+    assert Options(isolation="default", volume_driver="local").isolation == "default"
+    for bad in ({"isolation": "hyperv"}, {"volume_driver": "a b"}, {"env_unset": ("A=1",)}):
+        with pytest.raises(InvalidField):
+            Options(**bad)

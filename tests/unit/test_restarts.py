@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from runtime.records import ContainerRecord
-from runtime.restarts import FIRST_DELAY, MAX_DELAY, next_delay, should_restart
+from runtime.restarts import FIRST_DELAY, MAX_DELAY, Restarts, next_delay, should_restart
 from runtime.spec import ContainerSpec, RestartPolicy, Status
 
 T0 = "2026-01-01T00:00:00Z"
@@ -61,3 +62,37 @@ def test_policy_rules() -> None:
         RestartPolicy("always", 3)
     with pytest.raises(ValueError, match="negative"):
         RestartPolicy("on-failure", -1)
+
+
+def test_a_pending_restart_is_seen_and_cancelled() -> None:
+    """``pending`` is Docker's ``restarting`` (a removal without force is
+    refused); ``cancel`` drops it, and the timer then restarts nothing."""
+    relaunched: list[str] = []
+
+    def relaunch(container_id: str, results: dict[str, object]) -> ContainerRecord:
+        relaunched.append(container_id)
+        return exited
+
+    restarts = Restarts(RecordStub(), relaunch)  # type: ignore[arg-type]
+    exited = record(RestartPolicy("always"), exit_code=0)
+    restarts._schedule(exited, 0.2)
+    assert restarts.pending(exited.id)
+    restarts.cancel(exited.id)
+    assert not restarts.pending(exited.id)
+    time.sleep(0.3)
+    assert relaunched == []
+    restarts.close()
+
+
+class RecordStub:
+    def get(self, container_id: str) -> ContainerRecord | None:
+        return record(RestartPolicy("always"), exit_code=0)
+
+
+def test_restarting_is_an_exit_its_policy_undoes() -> None:
+    restarts = Restarts(RecordStub(), lambda cid, _: record(RestartPolicy("always")))  # type: ignore[arg-type]
+    assert restarts.restarting(record(RestartPolicy("always"), exit_code=0))
+    assert not restarts.restarting(record(RestartPolicy("no")))
+    stopped = record(RestartPolicy("always"), results={"stopped_by_user": True})
+    assert not restarts.restarting(stopped)
+    assert not restarts.restarting(record(RestartPolicy("always"), status=Status.running))

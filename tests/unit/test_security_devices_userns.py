@@ -161,3 +161,20 @@ def test_bad_security_requests_name_the_field(
     with pytest.raises(InvalidArgument) as caught:
         runtime.planner.security(_asked(*args))  # type: ignore[arg-type]
     assert caught.value.field == field
+
+
+def test_a_dead_launchers_pool_cgroups_go_with_their_parent(tmp_path: Path, monkeypatch) -> None:
+    """A launcher killed with SIGKILL leaves its warm pool's devices cgroups,
+    empty once the children exit; another launcher's start-up removes them
+    and then their parent, but not those of a live launcher."""
+    monkeypatch.setattr("runtime.cgroups.base._alive", lambda pid: pid == 7)
+    root = fake_devices_root(tmp_path)
+    ours, dead, live = (devices.parent_for(f"/srv/{n}") for n in ("ours", "dead", "live"))
+    for parent in (ours, dead, live):
+        (root / parent).mkdir(parents=True)
+    (root / dead / "pool-4-1").mkdir()
+    (root / dead / "pool-4-2").mkdir()
+    (root / live / "pool-7-1").mkdir()
+    assert devices.remove_empty_parents(keep=ours, root=str(root)) == 1
+    assert not (root / dead).exists()
+    assert (root / live / "pool-7-1").is_dir()

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import pytest
 
+from runtime.options import Options
 from runtime.spec import DEFAULT_PATH, ContainerSpec, ExecSpec, Limits, Mount, from_dict, to_dict
 
 
@@ -156,3 +157,14 @@ def test_to_dict_is_asdict_with_lists_for_tuples() -> None:
     )
     assert to_dict(spec) == reference(dataclasses.asdict(spec))
     assert json.dumps(to_dict(spec)) == json.dumps(reference(dataclasses.asdict(spec)))
+
+
+def test_env_unset_removes_even_a_default_before_the_env_applies() -> None:
+    spec = ContainerSpec(
+        command=("true",),
+        hostname="h",
+        env={"HOME": "/x"},
+        options=Options(env_unset=("PATH", "HOME")),
+    )
+    environ = spec.environ()
+    assert "PATH" not in environ and environ["HOME"] == "/x"

@@ -139,3 +139,15 @@ def test_a_new_volume_gets_the_images_files_but_never_through_a_symlink(
     (copied / "conf").unlink()
     store.ensure(mounts, anonymous, owner=None, image_lowers=(str(image),))
     assert not (copied / "conf").exists()
+
+
+def test_a_driver_other_than_local_fails_only_for_a_volume_to_make(store: VolumeStore) -> None:
+    store.create("there")
+    existing = Mount("volume", "/a", source="/x", volume="there")
+    new = Mount("volume", "/b", source="/y", volume="newone")
+    store.check_driver([existing], frozenset(), "nfs")
+    store.check_driver([new], frozenset(), "local")
+    with pytest.raises(NotFound, match="volume plugin: nfs"):
+        store.check_driver([existing, new], frozenset(), "nfs")
+    with pytest.raises(NotFound):
+        store.check_driver([existing], frozenset({"there"}), "nfs")  # anonymous: made now
