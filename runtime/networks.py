@@ -442,8 +442,8 @@ class Networks:
                 found = self._linked(name, BRIDGE)
                 if found is not None:
                     other, target = found
-                    words = dict.fromkeys([alias or name, other.name, other.id[:12]])
-                    lines += etcfiles.host_line(IPv4Address(target.ip), list(words))
+                    words = _carried([alias or name, other.name, other.id[:12]])
+                    lines += etcfiles.host_line(IPv4Address(target.ip), words)
         return lines
 
     def _linked(self, ref: str, network: str) -> tuple[ContainerRecord, Attachment] | None:
@@ -562,7 +562,11 @@ def _published(net: Attachment) -> list[PublishedPort]:
 
 def _names(record: ContainerRecord, net: Attachment) -> list[str]:
     """What a container answers to on ``net``: name, aliases, short id."""
-    wanted = [record.name, *net.aliases, record.id[:12]]
+    return _carried([record.name, *net.aliases, record.id[:12]])
+
+
+def _carried(wanted: list[str]) -> list[str]:
+    """The names a DNS answer or a hosts(5) line can carry, once each."""
     names = []
     for name in dict.fromkeys(wanted):
         try:

@@ -161,4 +161,3 @@ class Plumber:
         route_localnet(net.bridge)
         self._bridges[net.bridge] = (link.index, link.mtu)
         return link.index, link.mtu
-

@@ -309,3 +309,21 @@ def test_readdress_keeps_a_free_address_takes_another_or_refuses_a_static_one(
     )
     with pytest.raises(AddressInUse, match="172.30.0.2"):
         world.networks.readdress(mine)
+
+
+def test_a_link_to_a_container_named_by_its_full_id_is_a_hosts_line_of_what_fits(
+    world: World,
+) -> None:
+    """An unnamed container's name is its 64-digit id, more than a DNS
+    label holds: the link's line carries the alias and the short id."""
+    from runtime.network.attachment import EndpointOptions
+
+    target = world.attach("a" * 64, "bridge")
+    world.records.update(target.id, name=target.id)
+    planned = world.networks.plan("bridge", (), (), EndpointOptions(links=(f"{target.id}:db",)))
+    spec = ContainerSpec(command=("true",), hostname="linker", network=planned)
+    linker = world.record("b" * 64, world.networks.attach("b" * 64, spec))
+    world.networks.write_etc(linker)
+    assert linker.spec.network is not None and target.spec.network is not None
+    hosts = (Path(linker.spec.network.etc_dir) / "hosts").read_text()
+    assert f"{target.spec.network.ip}\tdb {'a' * 12}\n" in hosts
