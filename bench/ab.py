@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", required=True, help="the other source tree (its runtime/ is used)")
     p.add_argument("--runs", type=int, default=300, help="launches per tree")
     p.add_argument("--image", default=None, help="e.g. busybox (default: the service's default)")
+    p.add_argument(
+        "--pool-size", type=int, default=0, help="a warm pool in both launchers (default: cold)"
+    )
     args = p.parse_args(argv)
     from runtime import Runtime
     from runtime.spec import CreateRequest
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                 if time.monotonic() > deadline or launchers[name].poll() is not None:
                     raise SystemExit(f"the {name} launcher did not come up: {work / name}.log")
                 time.sleep(0.05)
-            runtimes[name] = Runtime.open(str(state))
+            runtimes[name] = Runtime.open(str(state), pool_size=args.pool_size)
             runtimes[name].start()
         for i in range(WARMUP + args.runs):
             order = list(trees)
@@ -84,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             launcher.wait(10)
         shutil.rmtree(work, ignore_errors=True)
     print(
-        f"{args.runs} launches of /bin/true each ({args.image or 'default image'}), "
-        f"interleaved; load average {os.getloadavg()[0]:.2f} at the end"
+        f"{args.runs} launches of /bin/true each ({args.image or 'default image'}, "
+        f"pool {args.pool_size}), interleaved; load average {os.getloadavg()[0]:.2f} at the end"
     )
     for name, values in walls.items():
         print(
@@ -94,9 +97,15 @@ def main(argv: list[str] | None = None) -> int:
             f"p95 {_quantile(values, 0.95):6.2f} ms"
         )
     diffs = [b - a for a, b in zip(walls["base"], walls["this"], strict=True)]
+    # The spread: a 95% interval of the mean paired difference (normal
+    # approximation), and the ratio of the medians with it.
+    half = 1.96 * statistics.stdev(diffs) / len(diffs) ** 0.5
     print(
         f"  this - base, paired: median {statistics.median(diffs):+.2f} ms, "
-        f"mean {statistics.mean(diffs):+.2f} ms"
+        f"mean {statistics.mean(diffs):+.2f} ms (95% {statistics.mean(diffs) - half:+.2f} "
+        f"to {statistics.mean(diffs) + half:+.2f}); this / base: medians "
+        f"{statistics.median(walls['this']) / statistics.median(walls['base']):.3f}, "
+        f"means {statistics.mean(walls['this']) / statistics.mean(walls['base']):.3f}"
     )
     return 0
 

@@ -41,7 +41,8 @@ from collections.abc import Callable, Mapping
 
 from runtime import init, libc
 from runtime.images.builtin import HOST_TMPFS
-from runtime.images.hostview import SKELETON
+from runtime.images.hostview import ROOT_SIZE, SKELETON
+from runtime.images.viewtrees import ROOT
 from runtime.options import SHM_SIZE
 from runtime.security import paths
 from runtime.spec import LAYER_ROOT, LAYER_RW, ContainerSpec, Mount, RootfsPlan
@@ -58,8 +59,6 @@ DEV_LINKS = {
 }
 #: The tmpfs that holds upper/work of a read_only container during set-up.
 READ_ONLY_LAYER_SIZE = 1 << 20
-#: The host view's root tmpfs: only directories (mount points) are made in it.
-HOST_VIEW_SIZE = 1 << 20
 
 _PROC_FLAGS = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
 
@@ -228,13 +227,23 @@ class _Assembly:
         The binds were cloned with open_tree(2) while the child was host root
         and made read-only all the way down with mount_setattr(2)
         (``AT_RECURSIVE``): their submounts, locked to them in a user
-        namespace (mount_namespaces(7)), come along read-only too."""
+        namespace (mount_namespaces(7)), come along read-only too.  Where the
+        launcher gave the whole root ready (runtime/images/viewtrees.py,
+        ``shareable``), it is attached as it is."""
+        whole = self.trees.pop(f"view {ROOT}", -1)
+        if whole >= 0:
+            try:
+                libc.move_mount(whole, LAYER_ROOT)
+            finally:
+                os.close(whole)
+            os.chdir(LAYER_ROOT)
+            return
         libc.mount(
             "tmpfs",
             LAYER_ROOT,
             "tmpfs",
             libc.MS_NOSUID | libc.MS_NODEV,
-            f"size={HOST_VIEW_SIZE},mode=0755",
+            f"size={ROOT_SIZE},mode=0755",
         )
         os.chdir(LAYER_ROOT)
         for path, mode in SKELETON.items():

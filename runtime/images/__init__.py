@@ -21,6 +21,29 @@ building   Docker's import and commit: a root's tar as a layered image with a co
 instructions  ``--change`` lines (CMD, ENV, EXPOSE, …) applied to an image config
 """
 
-from runtime.images.store import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob, normalize_name
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime.images.store import (
+        DEFAULT_MAX_BYTES,
+        Image,
+        ImageStore,
+        ImportJob,
+        normalize_name,
+    )
+
+
+def __getattr__(name: str) -> object:
+    """The store's names, imported on first use (PEP 562): the launcher and
+    the child need ``builtin``, ``hostview`` and ``viewtrees`` only, not the
+    store, the puller and the registry's HTTP client behind it."""
+    if name not in __all__:
+        raise AttributeError(f"module 'runtime.images' has no attribute {name!r}")
+    from runtime.images import store
+
+    value = getattr(store, name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["DEFAULT_MAX_BYTES", "Image", "ImageStore", "ImportJob", "normalize_name"]

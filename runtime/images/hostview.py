@@ -62,6 +62,8 @@ SKELETON: dict[str, int] = {
     "/root": 0o700,
     "/home": 0o755,
 }
+#: The size of the view's root tmpfs: only directories (mount points) are made in it.
+ROOT_SIZE = 1 << 20
 ETC = "/etc"
 #: Paths an operator may not add: the container's own kernel filesystems.
 _NOT_ADDABLE = ("/proc", "/sys", "/dev")

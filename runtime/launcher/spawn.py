@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from runtime import cgroups, child, libc, nsexec, pids, pooled, terminal
-from runtime.images.viewtrees import ViewTrees
+from runtime.images.viewtrees import ViewTrees, shareable
 from runtime.launcher import pool
 from runtime.launcher.entry import RUNNING, Entry, Process
 from runtime.launcher.plumbing import Plumber
@@ -241,7 +241,7 @@ class Spawner:
         view = None
         try:
             if spec.rootfs is not None and spec.rootfs.lower is None:
-                view = self.views.copies(spec.rootfs)
+                view = self.views.copies(spec.rootfs, whole=shareable(spec))
                 opened += view.values() if view is not None else ()
             sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
             opened += [sync_read, sync_write]

@@ -20,6 +20,8 @@ Map of the module:
                      (x86_64: x86_64, i386, x32; aarch64: aarch64, arm)
 ``entries``, ``rules``   the table resolved for a capability set, as data and in words
 ``build``, ``export``    a libseccomp filter for a capability set, and its BPF bytes
+``reference``, ``compact``   libseccomp's program, and the same decisions in
+                     a third of its length (runtime/security/seccompbpf.py)
 ``compiled``, ``prepare``, ``load``   the BPF cached per relevant capability
                      set in the launcher (children inherit it), and loading it
 
@@ -44,6 +46,7 @@ import pyseccomp
 
 from runtime import libc
 from runtime.namespaces import Namespace
+from runtime.security import seccompbpf
 from runtime.spec import DEFAULT_CAPABILITIES, Security
 
 #: seccomp_syscall_resolve_name(3): what it returns for a name it does not know.
@@ -352,9 +355,24 @@ def export(flt: pyseccomp.SyscallFilter) -> bytes:
         return out.read()
 
 
+def reference(capabilities: Iterable[str], machine: str | None = None) -> bytes:
+    """libseccomp's own program for ``capabilities`` (the tests' reference)."""
+    return export(build(capabilities, machine))
+
+
+def compact(capabilities: Iterable[str], machine: str | None = None) -> bytes:
+    """The same decisions as ``reference``, in a program a third its length
+    (runtime/security/seccompbpf.py: the kernel JIT-compiles the program on
+    every load); libseccomp's where that compiler declines the table."""
+    machine = machine or os.uname().machine
+    default = seccompbpf.RET_ERRNO | errno.EPERM
+    program = seccompbpf.program(entries(capabilities, machine), ARCHES.get(machine, ()), default)
+    return reference(capabilities, machine) if program is None else program
+
+
 @functools.cache
 def _compiled(relevant: frozenset[str]) -> bytes:
-    return export(build(relevant))
+    return compact(relevant)
 
 
 def compiled(capabilities: Iterable[str] = DEFAULT_CAPABILITIES) -> bytes:

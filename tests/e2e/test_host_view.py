@@ -172,6 +172,32 @@ def test_the_view_stays_read_only_outside_its_tmpfs(client: httpx.Client) -> Non
     assert out.count("ok\n") == 2
 
 
+def test_no_container_leaves_anything_in_the_next_ones_root(client: httpx.Client) -> None:
+    # Default containers attach copies of one prepared root (runtime/images/
+    # viewtrees.py); a container that makes a directory in its root, or may
+    # remount it read-write (CAP_SYS_ADMIN), must get a root of its own.
+    marker = uuid.uuid4().hex[:8]
+    code, out = sh(
+        client,
+        "pwd",
+        workdir=f"/wd-{marker}",
+        mounts=[{"type": "tmpfs", "target": f"/mnt-{marker}"}],
+    )
+    assert code == 0 and out == f"/wd-{marker}\n", out
+    code, out = sh(
+        client,
+        f"mount -o remount,rw / && mkdir /left-{marker} && echo WROTE",
+        cap_add=["SYS_ADMIN"],
+    )
+    assert code == 0 and "WROTE" in out, out
+    # A mount under /run keeps the next one off the warm pool (whose children
+    # build their own root): a cold launch that gets the prepared root.
+    cold = {"mounts": [{"type": "tmpfs", "target": "/run/check"}]}
+    code, out = sh(client, "ls -A /; touch /x 2>&1 || echo REFUSED", **cold)
+    assert marker not in out, out
+    assert "REFUSED" in out, out
+
+
 def test_mounts_and_workdir_at_paths_the_host_does_not_have(
     client: httpx.Client, tmp_path: Path
 ) -> None:
