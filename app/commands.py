@@ -24,6 +24,7 @@ from app.docker.errors import DockerError
 from app.schemas import ContainerCreate, ExecCreate, TtySize
 from runtime.errors import InvalidArgument
 from runtime.images import Image
+from runtime.network.attachment import EndpointOptions
 from runtime.spec import (
     CreateRequest,
     ExecRequest,
@@ -85,6 +86,7 @@ def create_request(
         network=body.network,
         ports=tuple(p.to_runtime() for p in body.ports),
         network_aliases=tuple(body.network_aliases),
+        endpoint=body.endpoint.to_runtime() if body.endpoint else EndpointOptions(),
     )
 
 

@@ -62,6 +62,7 @@ def _install_routes(app: FastAPI) -> None:
     app.include_router(execs.router)
     app.include_router(images.router)
     app.include_router(networks.router)
+    app.include_router(networks.endpoints)
     app.include_router(volumes.router)
     app.include_router(events.router)
     app.include_router(metrics_router)

@@ -1,4 +1,5 @@
-"""The CLI's networking: ``run --network -p``, ``network create/ls/inspect/rm``, ``port``.
+"""The CLI's networking: ``run --network -p``, ``network
+create/ls/inspect/rm/connect/disconnect``, ``port``.
 
 add_run_options / run_fields   run's --network, -p/--publish, --network-alias
 parse_publish                  -p [IP:][HOST:]CONTAINER[/udp] -> a native port
@@ -77,7 +78,27 @@ def add_parsers(sub: Any) -> None:
     create.add_argument("--subnet", help="IPv4 CIDR (default: a free one)")
     create.add_argument("--gateway")
     create.add_argument("--internal", action="store_true", help="no traffic in or out")
+    create.add_argument("--ip-range", help="hand addresses out of this part of the subnet only")
+    create.add_argument(
+        "--aux-address",
+        action="append",
+        default=[],
+        metavar="NAME=IP",
+        help="an address never handed out",
+    )
     create.add_argument("name")
+    connect = verbs.add_parser("connect", help="connect a container to one more network")
+    connect.add_argument("--alias", action="append", default=[], help="a name on the network")
+    connect.add_argument("--ip", help="a static IPv4 address in the network's subnet")
+    connect.add_argument("--mac-address")
+    connect.add_argument("--link", action="append", default=[], metavar="CONTAINER[:ALIAS]")
+    connect.add_argument("--link-local-ip", action="append", default=[])
+    connect.add_argument("name")
+    connect.add_argument("container")
+    disconnect = verbs.add_parser("disconnect", help="disconnect a container from a network")
+    disconnect.add_argument("-f", "--force", action="store_true")
+    disconnect.add_argument("name")
+    disconnect.add_argument("container")
     verbs.add_parser("ls", help="list networks")
     verbs.add_parser("inspect", help="print a network as JSON").add_argument("name")
     verbs.add_parser("rm", help="remove networks").add_argument("names", nargs="+")
@@ -94,11 +115,27 @@ NETWORK_COLUMNS = ("NAME", "ID", "DRIVER", "SUBNET", "GATEWAY", "INTERNAL")
 def cmd_network(api: Api, args: argparse.Namespace) -> int:
     if args.verb == "create":
         body: dict[str, Any] = {"name": args.name, "internal": args.internal}
-        for key in ("subnet", "gateway"):
+        for key in ("subnet", "gateway", "ip_range"):
             if getattr(args, key):
                 body[key] = getattr(args, key)
+        if args.aux_address:
+            body["aux_addresses"] = dict(a.partition("=")[::2] for a in args.aux_address)
         created = api.json("POST", "/networks", json=body)
         print(created["id"])
+    elif args.verb == "connect":
+        fields = {
+            "network": args.name,
+            "aliases": args.alias,
+            "ipv4_address": args.ip,
+            "mac_address": args.mac_address,
+            "links": args.link,
+            "link_local_ips": args.link_local_ip,
+        }
+        body = {k: v for k, v in fields.items() if v}
+        api.json("POST", f"/containers/{args.container}/networks", json=body)
+    elif args.verb == "disconnect":
+        params = {"force": "true"} if args.force else None
+        api.request("DELETE", f"/containers/{args.container}/networks/{args.name}", params=params)
     elif args.verb == "ls":
         networks = api.json("GET", "/networks")
         if getattr(args, "json", False):

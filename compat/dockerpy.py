@@ -254,7 +254,13 @@ def run(args: argparse.Namespace) -> int:
         names = suite_images(args.checkout)
         registry = mirror_registry(work, names, alpine_like_tar(work))
         mirror = ["--registry-mirror", f"http://{registry.host}"]
-        service = Service(state_dir=work / "state", extra_args=["--log-level", "warning", *mirror])
+        # The suite runs in a network namespace of its own (the script's
+        # unshare), so `docker run` gets Docker's default network, bridge.
+        service = Service(
+            state_dir=work / "state",
+            extra_args=["--log-level", "warning", *mirror],
+            env={"MYDOCKER_DOCKER_NETWORK": "bridge"},
+        )
         try:
             service.start()
             images = provide_images(service.url, names)

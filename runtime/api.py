@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from runtime.interactive import AttachTarget
     from runtime.launcher.messages import PoolReply
     from runtime.lifecycle import Top
+    from runtime.network.attachment import EndpointOptions
     from runtime.records import ContainerRecord, ExecRecord, NetworkRecord
     from runtime.runtime import Runtime
     from runtime.selection import Selector
@@ -279,9 +280,23 @@ class RuntimeApi(Protocol):
         gateway: str | None = None,
         internal: bool = False,
         labels: Mapping[str, str] | None = None,
+        ip_range: str | None = None,
+        aux_addresses: Mapping[str, str] | None = None,
     ) -> NetworkRecord: ...
 
     def list_networks(self) -> builtins.list[NetworkRecord]: ...
+
+    def connect_network(
+        self,
+        ref: str,
+        network: str,
+        aliases: tuple[str, ...] = (),
+        options: EndpointOptions | None = None,
+    ) -> ContainerRecord: ...
+
+    def disconnect_network(
+        self, ref: str, network: str, force: bool = False
+    ) -> ContainerRecord: ...
 
     def get_network(self, ref: str) -> NetworkRecord: ...
 

@@ -217,14 +217,28 @@ class Layer:
             found.append(Change(path, Kind.added if below is None else Kind.modified))
             if not stat.S_ISDIR(st.st_mode):
                 continue
+            mark = len(found)
             child = os.open(name, _DIR, dir_fd=upper)
             child_lowers: Trees = (
                 [None] * len(lowers) if _opaque(upper, name) else _below(lowers, name)
             )
             try:
                 self._diff(child, child_lowers, path, found)
+                # A directory copied up only to hold the runtime's mount
+                # points (/etc for its files) is not the user's change:
+                # Docker makes those in a layer of its own (the "init" one).
+                if (
+                    below is not None
+                    and len(found) == mark
+                    and self._holds_mounts_only(child, path)
+                ):
+                    found.pop()
             finally:
                 _close(child, *child_lowers)
+
+    def _holds_mounts_only(self, directory: int, where: str) -> bool:
+        names = os.listdir(directory)
+        return bool(names) and all(self._skipped(posixpath.join(where, n)) for n in names)
 
     # -- export -------------------------------------------------------------
     def export(self) -> Iterator[bytes]:

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from runtime.admission import Admission
@@ -280,10 +281,14 @@ class Launches:
             raise NotModified(f"container {record.id} is already {record.status}")
         cleared = {key: None for key in record.results}
         with self._admission.gate.shared():
-            with self._admission.lock:
+            with self._admission.lock, self._readdressing():
                 self._admission.admit()
                 self.images.get(record.spec.image)
-                self.records.update(
+                # Its addresses were free for others while it was exited: a
+                # static one taken meanwhile refuses the start (409) here,
+                # before anything is changed.
+                spec = self._networks.readdress(record) if self._networks else record.spec
+                record = self.records.update(
                     record.id,
                     status=CREATED,
                     pid=None,
@@ -293,9 +298,16 @@ class Launches:
                     error=None,
                     finished_at=None,
                     results={**cleared, **(results or {})},
+                    **({"spec": spec} if spec != record.spec else {}),
                 )
+            self._connect(record)  # its ports and names went at its exit
             self._launch(record.id, record.spec, True)
         return self.settle(record.id)
+
+    def _readdressing(self) -> AbstractContextManager[Any]:
+        """The networks' lock, so that no connect takes an address between
+        the readdress and the record (``nullcontext`` without networks)."""
+        return self._networks.lock if self._networks is not None else nullcontext()
 
     # -- execs ---------------------------------------------------------------
     def running(self, ref: str) -> ContainerRecord:

@@ -25,7 +25,6 @@ import errno
 import hashlib
 import logging
 import os
-import re
 import secrets
 import socket
 import threading
@@ -39,20 +38,37 @@ from runtime.network import etcfiles, netlink
 from runtime.network.attachment import (
     BRIDGE,
     BUILTIN_NETWORKS,
+    CONTAINER_IFNAME,
     ETC_FILES,
     HOST,
     NONE,
     Attachment,
+    EndpointOptions,
     PortMapping,
     veth_name,
 )
 from runtime.network.control import ControlPlane
 from runtime.network.dns import check_name, upstreams_from
 from runtime.network.firewall import Network, Protocol, PublishedPort
-from runtime.network.ipam import AddressPool, Subnet, Taken, check_subnet, mac_for, pick_subnet
+from runtime.network.ipam import (
+    AddressInUse,
+    AddressPool,
+    Subnet,
+    Taken,
+    check_ip_range,
+    check_subnet,
+    mac_for,
+    pick_subnet,
+)
 from runtime.network.ipam import host_routes_taken as _host_routes_taken
 from runtime.network.ports import Binding, PortClash
-from runtime.records import CREATED, RUNNING, ContainerRecord, NetworkRecord, RecordStore
+from runtime.network.rules import (
+    check_aliases,
+    check_network_name,
+    check_options_unbridged,
+    check_static,
+)
+from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, NetworkRecord, RecordStore
 from runtime.spec import ContainerSpec
 from runtime.timeutil import now_rfc3339
 
@@ -62,7 +78,6 @@ log = logging.getLogger("mydocker.network")
 #: ``mdk-`` + 11 hex digits of their id (IFNAMSIZ holds 15 characters).
 DEFAULT_BRIDGE = "mydocker0"
 BRIDGE_PREFIX = "mdk-"
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def host_routes_taken() -> list[Taken]:
@@ -138,8 +153,7 @@ class Networks:
 
     def containers(self, name: str) -> list[ContainerRecord]:
         """The live (created or running) containers on network ``name``."""
-        live = self.records.list(status=RUNNING) + self.records.list(status=CREATED)
-        return [r for r in live if r.spec.network is not None and r.spec.network.network == name]
+        return [r for r in _live(self.records) if endpoint_on(r, name) is not None]
 
     def _taken(self, exclude: str = "") -> list[Taken]:
         networks = [
@@ -156,11 +170,10 @@ class Networks:
         gateway: str | None = None,
         internal: bool = False,
         labels: Mapping[str, str] | None = None,
+        ip_range: str | None = None,
+        aux_addresses: Mapping[str, str] | None = None,
     ) -> NetworkRecord:
-        if not NAME_RE.fullmatch(name):
-            raise InvalidArgument(
-                "name", f"{name!r} is not a network name ([A-Za-z0-9][A-Za-z0-9_.-]*)"
-            )
+        check_network_name(name)
         with self.lock:
             self._bridge_record()
             if name in BUILTIN_NETWORKS or any(r.name == name for r in self.records.networks()):
@@ -173,6 +186,7 @@ class Networks:
             else:
                 chosen = Subnet.of(subnet, gateway)
                 check_subnet(chosen.network, taken)
+            chosen_range = check_ip_range(chosen, ip_range, aux_addresses or {})
             network_id = secrets.token_hex(32)
             record = NetworkRecord(
                 name,
@@ -183,6 +197,8 @@ class Networks:
                 internal,
                 now_rfc3339(),
                 dict(labels or {}),
+                str(chosen_range) if chosen_range else "",
+                dict(aux_addresses or {}),
             )
             self.records.insert_network(record)
             self._rebuild()
@@ -219,10 +235,16 @@ class Networks:
 
     # -- a container's place ------------------------------------------------
     def plan(
-        self, network: str, ports: tuple[PortMapping, ...], aliases: tuple[str, ...]
+        self,
+        network: str,
+        ports: tuple[PortMapping, ...],
+        aliases: tuple[str, ...],
+        options: EndpointOptions | None = None,
     ) -> Attachment | None:
         """The request's network, checked; allocated later by ``attach``."""
+        options = options or EndpointOptions()
         if network in (NONE, HOST):
+            check_options_unbridged(network, options)
             if ports:
                 raise InvalidArgument("ports", f"ports need a bridge network, not {network!r}")
             if aliases:
@@ -232,13 +254,12 @@ class Networks:
             return None if network == NONE else Attachment(mode=HOST, network=HOST)
         if network == BRIDGE and aliases:
             raise InvalidArgument("network_aliases", "aliases need a user network, not 'bridge'")
-        for index, alias in enumerate(aliases):
-            try:
-                check_name(alias)
-            except (ValueError, InvalidArgument) as err:
-                raise InvalidArgument(f"network_aliases.{index}", str(err)) from err
+        check_aliases(aliases)
         record = self.get(network)  # NotFound: 404
-        return Attachment(mode=BRIDGE, network=record.name, ports=ports, aliases=aliases)
+        check_static(record, options)
+        return Attachment(
+            mode=BRIDGE, network=record.name, ports=ports, aliases=aliases, options=options
+        )
 
     def attach(self, container_id: str, spec: ContainerSpec) -> ContainerSpec:
         """The spec with its address, MAC, veth and actual host ports; called
@@ -248,23 +269,65 @@ class Networks:
         if asked is None or not asked.bridged:
             return spec
         with self.lock:
-            record = self.get(asked.network)
-            live = self.containers(record.name)
-            subnet = Subnet.of(record.subnet, record.gateway)
-            in_use = [r.spec.network.ip for r in live if r.spec.network and r.spec.network.address]
-            address = AddressPool(subnet, in_use).allocate()
+            net = self.address(container_id, asked)
             ports = self._host_ports(asked.ports)
         net = replace(
-            asked,
-            bridge=record.bridge,
-            address=str(subnet.interface(address)),
-            gateway=record.gateway,
-            mac=mac_for(address),
-            veth=veth_name(container_id),
+            net,
             ports=ports,
             etc_dir=os.path.join(self.layout.container_dir(container_id), "etc"),
         )
         return replace(spec, network=net)
+
+    def address(self, container_id: str, asked: Attachment) -> Attachment:
+        """``asked`` with an address of its network (the static one asked
+        for, or the lowest free one of the range), its MAC, gateway, bridge
+        and host end; under ``lock``.  The container's own addresses are
+        not counted (a relaunch takes its own again)."""
+        record = self.get(asked.network)
+        subnet = Subnet.of(record.subnet, record.gateway)
+        in_use = [
+            a.ip
+            for r in self.containers(record.name)
+            if r.id != container_id
+            for a in r.spec.attachments()
+            if a.network == record.name
+        ]
+        pool = AddressPool(subnet, in_use, record.ip_range, record.aux_addresses.values())
+        wanted = asked.options.ipv4_address
+        address = pool.reserve(wanted, "ipv4_address") if wanted else pool.allocate()
+        suffix = "" if asked.ifname == CONTAINER_IFNAME else asked.ifname[3:]
+        return replace(
+            asked,
+            bridge=record.bridge,
+            address=str(subnet.interface(address)),
+            gateway=record.gateway,
+            mac=asked.options.mac_address or mac_for(address),
+            veth=veth_name(container_id, suffix),
+        )
+
+    def readdress(self, record: ContainerRecord) -> ContainerSpec:
+        """An exited container's endpoints before it starts again: its
+        addresses were free for others while it was exited (Docker releases
+        them at the stop too).  Each keeps its address when still free, else
+        gets another; a static one taken meanwhile is a 409."""
+        spec = record.spec
+
+        def again(net: Attachment) -> Attachment:
+            if not net.connected:
+                return net
+            keep = replace(net.options, ipv4_address=net.options.ipv4_address or net.ip)
+            try:
+                return replace(
+                    self.address(record.id, replace(net, options=keep)), options=net.options
+                )
+            except AddressInUse:
+                if net.options.ipv4_address:
+                    raise
+                return self.address(record.id, net)
+
+        with self.lock:
+            first = again(spec.network) if spec.network is not None else None
+            return replace(spec, network=first, endpoints=tuple(again(e) for e in spec.endpoints))
 
     def _host_ports(self, asked: tuple[PortMapping, ...]) -> tuple[PortMapping, ...]:
         """Each port as it will be held: a free one for 0, a clash refused
@@ -288,49 +351,109 @@ class Networks:
         return tuple(chosen)
 
     def started(self, record: ContainerRecord) -> None:
-        """Before the launch: the /etc files, the ports, the names."""
-        net = record.spec.network
-        if net is None or not net.bridged:
-            return
-        self._write_etc(record, net)
+        """Before a launch (a create, or a start of an exited container):
+        the /etc files, the ports, the names of every network it is on."""
+        for net in record.spec.attachments():
+            self.joined(record, net)
+
+    def joined(self, record: ContainerRecord, net: Attachment) -> None:
+        """``net`` recorded for the container (at launch, or connected): its
+        /etc files (rewritten in place: the container has them bound), the
+        firewall on first use, its ports, its names on ``net``."""
+        self.write_etc(record)
         with self.lock:
             if not self.control.active:
                 self._rebuild()
         self.control.publish(_published(net))
         if net.network != BRIDGE:
-            self.control.add_names(net.network, IPv4Address(net.ip), _names(record))
+            self._add_names(record, net)
+
+    def _add_names(self, record: ContainerRecord, net: Attachment) -> None:
+        """Its names on a user network, and the links' (Docker makes a link
+        there an alias of the linked container; ours is seen network-wide):
+        those its own links give others, those others' links give it."""
+        names = _names(record, net)
+        live = [r for r in _live(self.records) if r.id != record.id]
+        for other in live:
+            theirs = endpoint_on(other, net.network)
+            for link in theirs.options.links if theirs else ():
+                name, _, alias = link.partition(":")
+                if name in (record.name, record.id, record.id[:12]):
+                    names.append(alias or name)
+        self.control.add_names(net.network, IPv4Address(net.ip), names)
+        for link in net.options.links:
+            name, _, alias = link.partition(":")
+            found = self._linked(name, net.network)
+            if found is not None and alias:
+                self.control.add_names(net.network, IPv4Address(found[1].ip), [alias])
 
     def ended(self, record: ContainerRecord) -> None:
-        net = record.spec.network
-        if net is None or not net.bridged or not net.address:
-            return
+        for net in record.spec.attachments():
+            self.left(record, net)
+
+    def left(self, record: ContainerRecord, net: Attachment) -> None:
+        """``net`` is gone (an exit, a disconnect): ports and names forgotten."""
         try:
             self.control.unpublish(_published(net))
         except Exception as err:  # noqa: BLE001 - an exit must be recorded whatever the firewall says
             log.error("unpublishing the ports of %s failed: %s", record.id, err)
         self.control.remove_names(net.network, IPv4Address(net.ip))
 
-    def _write_etc(self, record: ContainerRecord, net: Attachment) -> None:
-        os.makedirs(net.etc_dir, mode=0o755, exist_ok=True)
+    def write_etc(self, record: ContainerRecord) -> None:
+        """The container's /etc files from its endpoints: ``hosts`` has a
+        line per address; ``resolv.conf`` names the embedded DNS of its first
+        user network, or the host's resolvers on ``bridge`` alone."""
+        first = record.spec.network
+        if first is None or not first.etc_dir:
+            return
+        os.makedirs(first.etc_dir, mode=0o755, exist_ok=True)
         search = etcfiles.host_search()
-        if net.network == BRIDGE:
+        attached = record.spec.attachments()
+        users = [a for a in attached if a.network != BRIDGE]
+        if users:
+            resolv = etcfiles.resolv_conf(IPv4Address(users[0].gateway), search)
+        else:
             # The built-in network has no embedded DNS (as Docker's): the
             # host's resolvers, those a container can reach.
             servers = [h for h, _ in upstreams_from() if not IPv4Address(h).is_loopback]
             resolv = etcfiles.resolv_conf(None, search).replace(
                 "options", "".join(f"nameserver {s}\n" for s in servers) + "options", 1
             )
-        else:
-            resolv = etcfiles.resolv_conf(IPv4Address(net.gateway), search)
-        names = [n for n in _names(record) if n != record.spec.hostname]
-        files = {
-            "resolv.conf": resolv,
-            "hosts": etcfiles.hosts(record.spec.hostname, IPv4Address(net.ip), names),
-            "hostname": etcfiles.hostname(record.spec.hostname),
-        }
+        hostname = record.spec.hostname
+        hosts = etcfiles.hosts(hostname, None, [])
+        for net in attached:
+            names = [n for n in _names(record, net) if n != hostname]
+            hosts += etcfiles.host_line(IPv4Address(net.ip), [hostname, *names])
+        hosts += self._link_lines(attached)
+        files = {"resolv.conf": resolv, "hosts": hosts, "hostname": etcfiles.hostname(hostname)}
         for name in ETC_FILES:
-            with open(os.path.join(net.etc_dir, name), "w") as f:
+            with open(os.path.join(first.etc_dir, name), "w") as f:
                 f.write(files[name])
+
+    def _link_lines(self, attached: tuple[Attachment, ...]) -> str:
+        """``/etc/hosts`` lines of the links on ``bridge`` (Docker's legacy
+        links; on a user network a link is an alias, see ``_add_names``)."""
+        lines = ""
+        for net in attached:
+            if net.network != BRIDGE:
+                continue
+            for link in net.options.links:
+                name, _, alias = link.partition(":")
+                found = self._linked(name, BRIDGE)
+                if found is not None:
+                    other, target = found
+                    words = _carried([alias or name, other.name, other.id[:12]])
+                    lines += etcfiles.host_line(IPv4Address(target.ip), words)
+        return lines
+
+    def _linked(self, ref: str, network: str) -> tuple[ContainerRecord, Attachment] | None:
+        """The container a link names, and its endpoint on ``network``."""
+        try:
+            record = self.records.resolve(ref)
+        except NotFound:
+            return None
+        found = endpoint_on(record, network)
+        return (record, found) if found is not None and record.status != EXITED else None
 
     # -- start-up ---------------------------------------------------------------
     def restore(self) -> None:
@@ -338,7 +461,7 @@ class Networks:
         network is in use; leftover bridges of removed networks go."""
         users = [r for r in self.records.networks() if r.name != BRIDGE]
         live = [r for r in self.records.list(status=RUNNING) + self.records.list(status=CREATED)]
-        bridged = [r for r in live if r.spec.network is not None and r.spec.network.bridged]
+        bridged = [r for r in live if r.spec.attachments()]
         if not users and not bridged and not self.control.active:
             return
         with self.lock:
@@ -346,10 +469,9 @@ class Networks:
             for net in users:
                 self.control.listen(net.name, IPv4Address(net.gateway))
         for record in bridged:
-            attached = record.spec.network
-            assert attached is not None
-            if attached.network != BRIDGE and attached.address:
-                self.control.add_names(attached.network, IPv4Address(attached.ip), _names(record))
+            for attached in record.spec.attachments():
+                if attached.network != BRIDGE:
+                    self._add_names(record, attached)
         known = {r.bridge for r in self.records.networks()}
         for bridge in self._bridges():
             if bridge not in known:
@@ -364,6 +486,18 @@ class Networks:
         live = self.records.list(status=RUNNING) + self.records.list(status=CREATED)
         ports = [p for r in live if r.spec.network for p in _published(r.spec.network)]
         self.control.rebuild(networks, ports)
+
+
+def _live(records: RecordStore) -> list[ContainerRecord]:
+    return records.list(status=RUNNING) + records.list(status=CREATED)
+
+
+def endpoint_on(record: ContainerRecord, network: str) -> Attachment | None:
+    """The container's endpoint on ``network``, if it is connected there."""
+    for attached in record.spec.attachments():
+        if attached.network == network:
+            return attached
+    return None
 
 
 def _our_bridges() -> list[str]:
@@ -426,10 +560,13 @@ def _published(net: Attachment) -> list[PublishedPort]:
     ]
 
 
-def _names(record: ContainerRecord) -> list[str]:
-    """What a container answers to on its network: name, aliases, short id."""
-    net = record.spec.network
-    wanted = [record.name, *(net.aliases if net else ()), record.id[:12]]
+def _names(record: ContainerRecord, net: Attachment) -> list[str]:
+    """What a container answers to on ``net``: name, aliases, short id."""
+    return _carried([record.name, *net.aliases, record.id[:12]])
+
+
+def _carried(wanted: list[str]) -> list[str]:
+    """The names a DNS answer or a hosts(5) line can carry, once each."""
     names = []
     for name in dict.fromkeys(wanted):
         try:

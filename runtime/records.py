@@ -77,7 +77,8 @@ CREATE TABLE IF NOT EXISTS networks (
     bridge TEXT NOT NULL,
     internal INTEGER NOT NULL,
     created_at TEXT NOT NULL,
-    labels TEXT NOT NULL DEFAULT '{}'
+    labels TEXT NOT NULL DEFAULT '{}',
+    ipam TEXT NOT NULL DEFAULT '{}'
 );
 """
 
@@ -154,7 +155,10 @@ class ExecRecord:
 @dataclass(frozen=True)
 class NetworkRecord:
     """A bridge network (the built-in ``bridge`` or a user's): its subnet,
-    the gateway its bridge holds, the bridge's name."""
+    the gateway its bridge holds, the bridge's name; ``ip_range`` (the part
+    of the subnet containers get addresses from, all of it when empty) and
+    ``aux_addresses`` (name -> address, never handed out) are Docker's
+    IPAM ``IPRange`` and ``AuxiliaryAddresses``."""
 
     name: str
     id: str
@@ -164,9 +168,13 @@ class NetworkRecord:
     internal: bool
     created_at: str
     labels: Mapping[str, str] = field(default_factory=dict)
+    ip_range: str = ""
+    aux_addresses: Mapping[str, str] = field(default_factory=dict)
 
 
 _NETWORK_COLUMNS = "name id subnet gateway bridge internal created_at labels".split()
+#: Columns added after the first release: (table, column, declaration) for ALTER TABLE.
+_ADDED_COLUMNS = (("networks", "ipam", "TEXT NOT NULL DEFAULT '{}'"),)
 
 
 _EXEC_COLUMNS = (
@@ -222,9 +230,18 @@ class RecordStore:
             # power loss may drop the last transactions (sqlite.org/wal.html).
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            self._add_columns()
             self._seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM containers").fetchone()[
                 0
             ]
+
+    def _add_columns(self) -> None:
+        """Columns newer than a store's file (CREATE TABLE IF NOT EXISTS
+        leaves an old table as it was)."""
+        for table, column, declaration in _ADDED_COLUMNS:
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
         with self._lock:
@@ -437,27 +454,29 @@ class RecordStore:
     def insert_network(self, record: NetworkRecord) -> None:
         values = [getattr(record, c) for c in _NETWORK_COLUMNS]
         values[-1] = json.dumps(dict(record.labels))
+        ipam = {"ip_range": record.ip_range, "aux_addresses": dict(record.aux_addresses)}
         with self._transaction() as db:
             try:
                 db.execute(
-                    f"INSERT INTO networks ({', '.join(_NETWORK_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' * len(_NETWORK_COLUMNS))})",
-                    values,
+                    f"INSERT INTO networks ({', '.join(_NETWORK_COLUMNS)}, ipam) "
+                    f"VALUES ({', '.join('?' * (len(_NETWORK_COLUMNS) + 1))})",
+                    [*values, json.dumps(ipam)],
                 )
             except sqlite3.IntegrityError as err:
                 raise NameInUse(record.name, "network") from err
 
     def networks(self) -> builtins.list[NetworkRecord]:
         """Oldest first."""
-        sql = f"SELECT {', '.join(_NETWORK_COLUMNS)} FROM networks ORDER BY rowid"
+        sql = f"SELECT {', '.join(_NETWORK_COLUMNS)}, ipam FROM networks ORDER BY rowid"
         with self._lock, _sqlite_errors(self.path):
             rows = self._db.execute(sql).fetchall()
         return [
             NetworkRecord(
                 **{
-                    **dict(zip(_NETWORK_COLUMNS, r, strict=True)),
+                    **dict(zip(_NETWORK_COLUMNS, r[:-1], strict=True)),
                     "internal": bool(r[5]),
                     "labels": json.loads(r[7]),
+                    **json.loads(r[-1]),
                 }
             )
             for r in rows

@@ -77,6 +77,7 @@ from typing import Any
 
 from runtime import diskusage
 from runtime.admission import Admission
+from runtime.connections import Connections
 from runtime.errors import InvalidArgument, InvalidState, NotFound, Unavailable
 from runtime.events import EventLog, EventType, now_event
 from runtime.exits import Exits
@@ -98,6 +99,7 @@ from runtime.launchtrace import LaunchObserver
 from runtime.layout import LOG_STREAMS, Layout
 from runtime.lifecycle import Lifecycle, Top
 from runtime.meters import Meter
+from runtime.network.attachment import EndpointOptions
 from runtime.networks import Networks
 from runtime.output import Output
 from runtime.planning import Planner, pool_template
@@ -184,6 +186,7 @@ class Runtime(FileVerbs):
         self.exits = Exits(records, launcher, reserve, remove=self.remove, events=events)
         self.networks = networks if networks is not None else Networks(layout, records)
         self.exits.on_ended = self.networks.ended
+        self.connections = Connections(layout, records, self.networks, launcher)
         self.reconciler = Reconciler(layout, records, launcher, self.admission.gate, self.exits)
         self.launches = Launches(
             layout,
@@ -404,7 +407,9 @@ class Runtime(FileVerbs):
         lowers = (rootfs.lower, *rootfs.more_lowers) if rootfs and rootfs.lower else ()
         self.volumes.check_driver(spec.mounts, anonymous, spec.options.volume_driver)
         self.volumes.ensure(spec.mounts, anonymous, security.userns_host_id, lowers)
-        network = self.networks.plan(request.network, request.ports, request.network_aliases)
+        network = self.networks.plan(
+            request.network, request.ports, request.network_aliases, request.endpoint
+        )
         spec = replace(spec, network=network)
         return self.launches.create(
             container_id, spec, request.name, request.start, request.tty_size
@@ -682,8 +687,12 @@ class Runtime(FileVerbs):
         gateway: str | None = None,
         internal: bool = False,
         labels: Mapping[str, str] | None = None,
+        ip_range: str | None = None,
+        aux_addresses: Mapping[str, str] | None = None,
     ) -> NetworkRecord:
-        return self.networks.create(name, subnet, gateway, internal, labels)
+        return self.networks.create(
+            name, subnet, gateway, internal, labels, ip_range, aux_addresses
+        )
 
     def list_networks(self) -> builtins.list[NetworkRecord]:
         return self.networks.every()
@@ -698,6 +707,19 @@ class Runtime(FileVerbs):
     def delete_network(self, ref: str) -> None:
         """409 while a container is attached; 403 for a built-in."""
         self.networks.delete(ref)
+
+    def connect_network(
+        self,
+        ref: str,
+        network: str,
+        aliases: tuple[str, ...] = (),
+        options: EndpointOptions | None = None,
+    ) -> ContainerRecord:
+        """One more network for a container (runtime/connections.py)."""
+        return self.connections.connect(ref, network, aliases, options)
+
+    def disconnect_network(self, ref: str, network: str, force: bool = False) -> ContainerRecord:
+        return self.connections.disconnect(ref, network, force)
 
     def prune_networks(self) -> builtins.list[str]:
         return self.networks.prune()

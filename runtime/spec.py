@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from runtime.network.attachment import ETC_FILES, Attachment, PortMapping
+from runtime.network.attachment import ETC_FILES, Attachment, EndpointOptions, PortMapping
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_IMAGE = "host"
@@ -356,6 +356,8 @@ class ContainerSpec:
     rootfs: RootfsPlan | None = None
     #: Its network (runtime/network/attachment.py); ``None``: only ``lo``.
     network: Attachment | None = None
+    #: The networks it was connected to besides the first (``eth1``…).
+    endpoints: tuple[Attachment, ...] = ()
     #: Stop signal and grace, host namespaces, rlimits, sysctls, devices,
     #: cgroup tuning, log driver (runtime/options.py).
     options: options_module.Options = dataclasses.field(
@@ -365,6 +367,11 @@ class ContainerSpec:
     def __post_init__(self) -> None:
         _check_command(self.command)
         _check_env(self.env)
+
+    def attachments(self) -> tuple[Attachment, ...]:
+        """Every bridge endpoint it is connected to, the first network's first."""
+        every = (self.network, *self.endpoints) if self.network else self.endpoints
+        return tuple(a for a in every if a.connected)
 
     def all_mounts(self) -> tuple[Mount, ...]:
         """The user's mounts, then the network's /etc files (read-only binds)."""
@@ -477,6 +484,7 @@ class CreateRequest:
     network: str = "none"
     ports: tuple[PortMapping, ...] = ()
     network_aliases: tuple[str, ...] = ()
+    endpoint: EndpointOptions = dataclasses.field(default_factory=EndpointOptions)
     options: options_module.Options = dataclasses.field(
         default_factory=lambda: options_module.Options()
     )

@@ -62,7 +62,7 @@ async def create_container(
         request = commands.docker_create_request(config, name, image, default)
         for volume, labels in createopts.volume_labels(config).items():
             runtime.volumes.create(volume, labels)  # Docker makes them so, before the container
-        return runtime.create(request).id
+        return networking.create_connected(runtime, config, request)
 
     return {"Id": await run_in_threadpool(create), "Warnings": []}
 

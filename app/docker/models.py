@@ -65,6 +65,8 @@ class DockerHostConfig(BaseModel):
     LogConfig: dict[str, Any] | None = None
     # The network (app/docker/networking.py maps them).
     NetworkMode: str = ""
+    #: ``name:alias`` (app/docker/networking.py: links of the first network).
+    Links: list[str] | None = None
     PortBindings: dict[str, list[dict[str, str]] | None] | None = None
     PublishAllPorts: bool = False
     # Kept and shown back (app/docker/createopts.py): we have one of each.
@@ -99,6 +101,8 @@ class ContainerConfig(BaseModel):
     Healthcheck: dict[str, Any] | None = None
     ExposedPorts: dict[str, Any] | None = None
     NetworkingConfig: dict[str, Any] | None = None
+    #: The first network's MAC (deprecated by API 1.44 for the endpoint's).
+    MacAddress: str = ""
     #: docker-py sends ``runtime=`` here, where Docker's engine ignores it
     #: (its Config has no such field): checked as HostConfig's.
     Runtime: str = ""

@@ -5,37 +5,59 @@
                        ExposedPorts, NetworkingConfig.EndpointsConfig (aliases)
                        -> the native ``network``, ``ports``, ``network_aliases``
     settings, ports    NetworkSettings of inspect, ``Ports`` of ps
+    endpoint           one EndpointsConfig entry (IPAMConfig, MacAddress,
+                       DriverOpts, Links) -> the native ``endpoint``
+    extra_endpoints    the networks beyond the first, connected after create
     router             /networks: list, inspect, create, remove, prune,
                        connect, disconnect
 
-Differences, documented in docs/networking.md: a container is on one network,
-chosen at create (``connect`` of the network it is on is accepted, others
-refused); a port binding without ``HostIp`` is published on 127.0.0.1, not
-on every address, as the native API does.
+Differences, documented in docs/networking.md: a port binding without
+``HostIp`` is published on 127.0.0.1, not on every address, as the native
+API does; IPv4 only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response, status
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from app.deps import RuntimeDep
 from app.docker.errors import DockerError
 from app.docker.params import parse_filters
+from app.schemas.networks import EndpointCreate
 from runtime import ContainerRecord
-from runtime.network.attachment import BRIDGE, BUILTIN_NETWORKS, HOST, NONE
+from runtime.api import RuntimeApi
+from runtime.network.attachment import (
+    BRIDGE,
+    BUILTIN_NETWORKS,
+    HOST,
+    NONE,
+    Attachment,
+    EndpointOptions,
+)
 from runtime.records import NetworkRecord
+from runtime.spec import CreateRequest
 
 router = APIRouter(tags=["docker networks"])
 
 #: What Docker calls the default network: the service's choice (--docker-network).
 DEFAULT_NAMES = ("", "default")
-#: What an endpoint of ``NetworkingConfig`` may carry: aliases, and what the
-#: CLI fills in on its own.
-ENDPOINT_KEYS = ("Aliases", "DNSNames", "NetworkID", "EndpointID")
+#: What an endpoint of ``NetworkingConfig`` (and a connect's
+#: ``EndpointConfig``) may carry; the CLI fills in the ids on its own.
+ENDPOINT_KEYS = (
+    "Aliases",
+    "DNSNames",
+    "NetworkID",
+    "EndpointID",
+    "IPAMConfig",
+    "MacAddress",
+    "DriverOpts",
+    "Links",
+)
+IPAM_KEYS = ("IPv4Address", "IPv6Address", "LinkLocalIPs")
 
 
 def _port_key(key: str) -> tuple[int, str]:
@@ -78,38 +100,82 @@ def _bindings(host: Any, exposed: Iterable[str]) -> list[dict[str, Any]]:
     return ports
 
 
+def _link(value: str) -> str:
+    """``name:alias`` from Docker's spellings (``/name:/me/alias`` as inspect
+    shows a legacy link, ``name`` alone)."""
+    name, _, alias = value.partition(":")
+    name, alias = name.strip("/"), alias.rpartition("/")[2]
+    return f"{name}:{alias}" if alias and alias != name else name
+
+
+def endpoint(settings: Any, where: str, mac: str = "", links: Iterable[str] = ()) -> dict[str, Any]:
+    """One endpoint's settings as the native ``endpoint`` body; ``mac`` and
+    ``links`` come from the container's config for its first network."""
+    settings = settings or {}
+    extra = {k for k, v in settings.items() if k not in ENDPOINT_KEYS and v}
+    if extra:
+        raise DockerError(
+            400, f"unsupported option(s) of network {where}: {', '.join(sorted(extra))}"
+        )
+    ipam = settings.get("IPAMConfig") or {}
+    extra = {k for k, v in ipam.items() if k not in IPAM_KEYS and v}
+    if ipam.get("IPv6Address") or any(":" in a for a in ipam.get("LinkLocalIPs") or []):
+        extra.add("IPv6 addresses (mydocker's networks are IPv4 only)")
+    if extra:
+        raise DockerError(
+            400, f"unsupported IPAMConfig of network {where}: {', '.join(sorted(extra))}"
+        )
+    return {
+        "ipv4_address": ipam.get("IPv4Address") or None,
+        "link_local_ips": ipam.get("LinkLocalIPs") or [],
+        "mac_address": settings.get("MacAddress") or mac or None,
+        "driver_opts": settings.get("DriverOpts") or {},
+        "links": [_link(v) for v in [*links, *(settings.get("Links") or [])]],
+    }
+
+
 def create_fields(config: Any, default: str, image_ports: Iterable[str] = ()) -> dict[str, Any]:
     """The native create body's network fields from Docker's; ``image_ports``
-    are the image's ExposedPorts."""
+    are the image's ExposedPorts.  The first network is ``NetworkMode``'s
+    (or the only endpoint's); ``extra_endpoints`` gives the others."""
     host = config.host()
     mode = host.NetworkMode or ""
     endpoints: dict[str, Any] = (config.NetworkingConfig or {}).get("EndpointsConfig") or {}
-    named = [n for n in endpoints if n not in DEFAULT_NAMES]
     if mode.startswith("container:"):
         raise DockerError(400, "unsupported NetworkMode container:<id>: use a network")
     if mode in DEFAULT_NAMES:
-        if len(named) > 1:
-            raise DockerError(400, "a mydocker container is on one network: name one")
+        named = [n for n in endpoints if n not in DEFAULT_NAMES]
         mode = named[0] if named else default
     elif mode == "private":
         mode = NONE
-    for name, endpoint in endpoints.items():
-        extra = {k for k, v in (endpoint or {}).items() if k not in ENDPOINT_KEYS and v}
-        if extra:
-            raise DockerError(
-                400, f"unsupported option(s) of network {name}: {', '.join(sorted(extra))}"
-            )
-    aliases: list[str] = []
+    first: dict[str, Any] = {}
     for name, settings in endpoints.items():
         if name == mode or (name in DEFAULT_NAMES and mode == default):
-            aliases += (settings or {}).get("Aliases") or []
+            first = settings or {}
+    links = host.Links or []
+    fields = endpoint(first, mode, getattr(config, "MacAddress", "") or "", links)
+    aliases = list(dict.fromkeys(first.get("Aliases") or []))
     if mode in (NONE, HOST, BRIDGE):
         aliases = []  # Docker keeps aliases to user networks; the CLI sends none for these
     return {
         "network": mode,
         "ports": _bindings(host, [*(config.ExposedPorts or {}), *image_ports]),
-        "network_aliases": list(dict.fromkeys(aliases)),
+        "network_aliases": aliases,
+        "endpoint": None if mode in (NONE, HOST) and not any(fields.values()) else fields,
     }
+
+
+def extra_endpoints(config: Any, first: str) -> list[tuple[str, list[str], dict[str, Any]]]:
+    """The networks of ``EndpointsConfig`` beyond the first (API 1.44 takes
+    several at create): each (name, aliases, native ``endpoint``), connected
+    after the create and before the start."""
+    endpoints: dict[str, Any] = (config.NetworkingConfig or {}).get("EndpointsConfig") or {}
+    others = []
+    for name, settings in endpoints.items():
+        if name in (first, *DEFAULT_NAMES):
+            continue
+        others.append((name, list((settings or {}).get("Aliases") or []), endpoint(settings, name)))
+    return others
 
 
 # -- inspect ----------------------------------------------------------------------
@@ -146,14 +212,24 @@ def network_mode(record: ContainerRecord) -> str:
     return net.network if net is not None else NONE
 
 
-def _endpoint(record: ContainerRecord, network_id: str = "") -> dict[str, Any]:
-    net = record.spec.network
-    assert net is not None
+def _endpoint(record: ContainerRecord, net: Attachment, network_id: str = "") -> dict[str, Any]:
+    options = net.options
+    asked = options.ipv4_address or options.link_local_ips
+    user = net.network not in BUILTIN_NETWORKS
+    # API 1.44 listed the short id among a user network's aliases (1.45
+    # moved it to DNSNames only); both are shown, and the DNS answers both.
+    aliases = [*net.aliases, record.id[:12]] if user else list(net.aliases)
     return {
-        "IPAMConfig": None,
-        "Links": None,
-        "Aliases": list(net.aliases) or None,
+        "IPAMConfig": {
+            "IPv4Address": options.ipv4_address,
+            "LinkLocalIPs": list(options.link_local_ips),
+        }
+        if asked
+        else None,
+        "Links": list(options.links) or None,
+        "Aliases": aliases or None,
         "MacAddress": net.mac,
+        "DriverOpts": dict(options.driver_opts) or None,
         "NetworkID": network_id,
         "EndpointID": record.id if net.bridged else "",
         "Gateway": net.gateway,
@@ -162,16 +238,24 @@ def _endpoint(record: ContainerRecord, network_id: str = "") -> dict[str, Any]:
         "IPv6Gateway": "",
         "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0,
-        "DNSNames": None,
+        "DNSNames": [record.name, record.id[:12], *net.aliases] if user else None,
     }
 
 
-def settings(record: ContainerRecord, network_id: str = "") -> dict[str, Any]:
-    """``NetworkSettings`` of inspect (the top-level fields are the bridge's, as Docker's)."""
+def settings(
+    record: ContainerRecord, network_ids: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """``NetworkSettings`` of inspect: every network it is connected to; the
+    top-level fields are the first network's, as Docker's bridge's."""
+    ids = network_ids or {}
     net = record.spec.network
     live = record.status.value != "exited"
-    networks = {net.network: _endpoint(record, network_id)} if net is not None and live else {}
-    bridged = net is not None and net.bridged and live
+    networks: dict[str, Any] = {}
+    if live and net is not None and not net.bridged:
+        networks[net.network] = _endpoint(record, net)
+    for attached in record.spec.attachments() if live else ():
+        networks[attached.network] = _endpoint(record, attached, ids.get(attached.network, ""))
+    bridged = net is not None and net.connected and live
     return {
         "Bridge": net.bridge if bridged and net else "",
         "SandboxID": "",
@@ -186,9 +270,32 @@ def settings(record: ContainerRecord, network_id: str = "") -> dict[str, Any]:
 
 
 # -- /networks ----------------------------------------------------------------------
+def _ipam_config(record: NetworkRecord) -> list[dict[str, Any]]:
+    if not record.subnet:
+        return []
+    config: dict[str, Any] = {"Subnet": record.subnet, "Gateway": record.gateway}
+    if record.ip_range:
+        config["IPRange"] = record.ip_range
+    if record.aux_addresses:
+        config["AuxiliaryAddresses"] = dict(record.aux_addresses)
+    return [config]
+
+
+def _attached(record: NetworkRecord, c: ContainerRecord) -> dict[str, Any]:
+    found = [a for a in c.spec.attachments() if a.network == record.name]
+    net = found[0] if found else None
+    return {
+        "Name": c.name,
+        "EndpointID": c.id,
+        "MacAddress": net.mac if net else "",
+        "IPv4Address": net.address if net else "",
+        "IPv6Address": "",
+    }
+
+
 def view(record: NetworkRecord, containers: list[ContainerRecord] | None = None) -> dict[str, Any]:
     driver = "bridge" if record.bridge else ("host" if record.name == HOST else "null")
-    config = [{"Subnet": record.subnet, "Gateway": record.gateway}] if record.subnet else []
+    config = _ipam_config(record)
     return {
         "Name": record.name,
         "Id": record.id,
@@ -203,16 +310,7 @@ def view(record: NetworkRecord, containers: list[ContainerRecord] | None = None)
         "Ingress": False,
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": False,
-        "Containers": {
-            c.id: {
-                "Name": c.name,
-                "EndpointID": c.id,
-                "MacAddress": c.spec.network.mac if c.spec.network else "",
-                "IPv4Address": c.spec.network.address if c.spec.network else "",
-                "IPv6Address": "",
-            }
-            for c in containers or []
-        },
+        "Containers": {c.id: _attached(record, c) for c in containers or []},
         "Options": {},
         "Labels": dict(record.labels),
     }
@@ -269,35 +367,45 @@ class NetworkConfig(BaseModel):
     Options: dict[str, str] | None = None
 
 
-def _ipam(config: NetworkConfig) -> tuple[str | None, str | None]:
+def _ipam(config: NetworkConfig) -> dict[str, Any]:
+    """``IPAM.Config``'s one IPv4 pool as ``create_network``'s keywords."""
     ipam = config.IPAM or {}
     if (ipam.get("Driver") or "default") != "default":
         raise DockerError(400, f"unsupported IPAM driver {ipam.get('Driver')!r}")
+    if ipam.get("Options"):
+        raise DockerError(400, "unsupported IPAM Options: the default driver takes none")
     entries = ipam.get("Config") or []
+    if any(":" in (e.get("Subnet") or "") for e in entries):
+        raise DockerError(400, "IPv6 subnets are not supported: mydocker's networks are IPv4 only")
     if len(entries) > 1:
         raise DockerError(400, "one IPAM config (one IPv4 subnet) per network")
     entry = entries[0] if entries else {}
-    unsupported = set(entry) - {"Subnet", "Gateway"}
+    unsupported = set(entry) - {"Subnet", "Gateway", "IPRange", "AuxiliaryAddresses"}
     if any(entry.get(k) for k in unsupported):
         raise DockerError(400, f"unsupported IPAM option(s): {', '.join(sorted(unsupported))}")
-    return entry.get("Subnet") or None, entry.get("Gateway") or None
+    if (entry.get("IPRange") or entry.get("AuxiliaryAddresses")) and not entry.get("Subnet"):
+        raise DockerError(400, "IPRange and AuxiliaryAddresses need a Subnet")
+    return {
+        "subnet": entry.get("Subnet") or None,
+        "gateway": entry.get("Gateway") or None,
+        "ip_range": entry.get("IPRange") or None,
+        "aux_addresses": entry.get("AuxiliaryAddresses") or None,
+    }
 
 
 @router.post("/networks/create", status_code=status.HTTP_201_CREATED)
 def create_network(runtime: RuntimeDep, config: Annotated[NetworkConfig, Body()]) -> dict[str, Any]:
     if config.Driver not in ("", "bridge"):
         raise DockerError(400, f"unsupported network driver {config.Driver!r}: only bridge")
-    if (
-        config.EnableIPv6
-        or config.Options
-        or config.model_extra
-        and any(config.model_extra.values())
-    ):
+    if config.EnableIPv6:
+        raise DockerError(400, "EnableIPv6: mydocker's networks are IPv4 only")
+    if config.Options or config.model_extra and any(config.model_extra.values()):
         raise DockerError(
             400, "unsupported network option(s): only Name, Driver, Internal, IPAM, Labels"
         )
-    subnet, gateway = _ipam(config)
-    record = runtime.create_network(config.Name, subnet, gateway, config.Internal, config.Labels)
+    record = runtime.create_network(
+        config.Name, internal=config.Internal, labels=config.Labels, **_ipam(config)
+    )
     return {"Id": record.id, "Warning": ""}
 
 
@@ -324,28 +432,49 @@ class EndpointRequest(BaseModel):
 
 @router.post("/networks/{ref}/connect")
 def connect(ref: str, runtime: RuntimeDep, body: Annotated[EndpointRequest, Body()]) -> Response:
-    """A container is on the one network it was created with: connecting it
-    to that one is a no-op, to another a 400 that says so."""
+    """One more network for a created or running container (runtime/connections.py)."""
     network = runtime.get_network(ref)
-    container = runtime.get(body.Container)
-    if network_mode(container) != network.name:
-        raise DockerError(
-            400,
-            f"container {container.name} is on network {network_mode(container)!r}: a mydocker "
-            "container is on one network, chosen at create (docker run --network)",
-        )
+    settings = body.EndpointConfig or {}
+    fields = endpoint(settings, network.name)
+    aliases = tuple(dict.fromkeys(settings.get("Aliases") or []))
+    runtime.connect_network(body.Container, network.name, aliases, endpoint_options(fields))
     return Response(status_code=status.HTTP_200_OK)
 
 
 @router.post("/networks/{ref}/disconnect")
 def disconnect(ref: str, runtime: RuntimeDep, body: Annotated[EndpointRequest, Body()]) -> Response:
     network = runtime.get_network(ref)
-    container = runtime.get(body.Container)
-    if network_mode(container) == network.name and container.status.value != "exited":
-        raise DockerError(
-            400, f"container {container.name} cannot leave its network while it lives: remove it"
-        )
+    runtime.disconnect_network(body.Container, network.name, body.Force)
     return Response(status_code=status.HTTP_200_OK)
+
+
+def create_connected(runtime: RuntimeApi, config: Any, request: CreateRequest) -> str:
+    """Create, then connect the networks beyond the first (each checked to
+    exist first: an unknown one refuses the create); the container is
+    removed again if one cannot be connected."""
+    extras = extra_endpoints(config, request.network)
+    for name, _, _ in extras:
+        runtime.get_network(name)  # NotFound: 404 before anything is made
+    options = [(n, tuple(a), endpoint_options(f)) for n, a, f in extras]
+    record = runtime.create(request)
+    try:
+        for name, aliases, chosen in options:
+            runtime.connect_network(record.id, name, aliases, chosen)
+    except Exception:
+        runtime.remove(record.id, force=True)
+        raise
+    return record.id
+
+
+def endpoint_options(fields: dict[str, Any]) -> EndpointOptions:
+    """The native ``endpoint`` fields, validated as the native API does (422s
+    naming the field become Docker's 400s)."""
+    try:
+        return EndpointCreate.model_validate(fields).to_runtime()
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise DockerError(400, f"invalid endpoint setting {where}: {first['msg']}") from None
 
 
 def default_network(request: Request) -> str:

@@ -37,7 +37,13 @@ from app.schemas.fields import (
     check_labels,
 )
 from app.schemas.limits import LimitsCreate, LimitsPublic, limits_public
-from app.schemas.networks import Alias, ContainerNetwork, NetworkName, PortCreate
+from app.schemas.networks import (
+    Alias,
+    ContainerNetwork,
+    EndpointCreate,
+    NetworkName,
+    PortCreate,
+)
 from runtime import ContainerRecord
 from runtime.options import Options
 from runtime.restarts import restart_count
@@ -277,6 +283,10 @@ class ContainerCreate(BaseModel):
         list[Alias],
         Field(max_length=64, description="Extra names it answers to on its user network."),
     ] = []
+    endpoint: Annotated[
+        EndpointCreate | None,
+        Field(description="A static address, MAC, links on its network (docs/networking.md)."),
+    ] = None
     volumes_from: Annotated[
         list[Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^:]+(:(ro|rw))?$")]],
         Field(
@@ -413,6 +423,10 @@ class ContainerPublic(BaseModel):
     network: Annotated[
         ContainerNetwork, Field(description="Its network, with the assigned address and ports.")
     ]
+    networks: Annotated[
+        list[ContainerNetwork],
+        Field(description="Every network it is connected to, the first one's first."),
+    ] = []
     mounts: Annotated[list[MountPublic], Field(description="Its mounts, in order.")] = []
     init: Annotated[bool, Field(description="Its command runs under tini.")] = False
     restart_policy: RestartPolicyCreate = RestartPolicyCreate()
@@ -468,6 +482,7 @@ class ContainerPublic(BaseModel):
             finished_at=record.finished_at,  # type: ignore[arg-type]
             limits=limits_public(spec.limits),
             network=ContainerNetwork.from_attachment(spec.network),
+            networks=[ContainerNetwork.from_attachment(a) for a in spec.attachments()],
             mounts=[MountPublic.from_mount(m) for m in spec.mounts],
             init=spec.init,
             restart_policy=RestartPolicyCreate(

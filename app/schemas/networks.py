@@ -10,12 +10,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from runtime.network.attachment import NONE, Attachment, PortMapping
+from runtime.network.attachment import NONE, Attachment, EndpointOptions, PortMapping
 from runtime.records import ContainerRecord, NetworkRecord
 
-#: A network's name (``none``, ``host``, ``bridge`` or a user network's).
-NETWORK_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-NetworkName = Annotated[str, Field(pattern=NETWORK_NAME_PATTERN)]
+#: A network's name (``none``, ``host``, ``bridge`` or a user network's):
+#: Docker's rule, any name that is not blank ("test 01" included), and what a
+#: URL path and a terminal need: no ``/``, no control characters.
+NETWORK_NAME_PATTERN = r"^[^/\x00-\x1f\x7f]*[^/\s][^/\x00-\x1f\x7f]*$"
+NetworkName = Annotated[str, Field(pattern=NETWORK_NAME_PATTERN, max_length=128)]
+MAC_PATTERN = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
+LINK_PATTERN = r"^[^:]+(:[^:]+)?$"
 #: An extra DNS name on a user network (RFC 1123 labels, ``_`` allowed).
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 ALIAS_PATTERN = rf"^{_LABEL}(\.{_LABEL})*$"
@@ -62,6 +66,71 @@ class PortPublic(BaseModel):
     protocol: str
 
 
+class EndpointCreate(BaseModel):
+    """What a container asks of its place on a network besides its aliases."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ipv4_address: Annotated[
+        str | None,
+        Field(description="A static address in the network's subnet (not on `bridge`)."),
+    ] = None
+    mac_address: Annotated[
+        str | None,
+        Field(pattern=MAC_PATTERN, description="Default: 02:42 and the address's 4 bytes."),
+    ] = None
+    driver_opts: Annotated[
+        dict[str, str], Field(description="Kept and shown; the bridge driver reads none.")
+    ] = {}
+    link_local_ips: Annotated[
+        list[str],
+        Field(max_length=16, description="More IPv4 addresses on its interface, each a /16."),
+    ] = []
+    links: Annotated[
+        list[Annotated[str, Field(pattern=LINK_PATTERN, max_length=256)]],
+        Field(
+            max_length=64,
+            description="`container[:alias]`: on a user network an alias resolved by its "
+            "DNS, on `bridge` an /etc/hosts line (Docker's links).",
+        ),
+    ] = []
+
+    @field_validator("ipv4_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        return None if value is None else _ipv4(value)
+
+    @field_validator("link_local_ips")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        return [_ipv4(v) for v in value]
+
+    @field_validator("mac_address")
+    @classmethod
+    def _unicast(cls, value: str | None) -> str | None:
+        if value is not None and int(value[:2], 16) & 1:
+            raise ValueError(f"{value} is a multicast address")
+        return value
+
+    def to_runtime(self) -> EndpointOptions:
+        return EndpointOptions(
+            self.ipv4_address or "",
+            self.mac_address or "",
+            dict(self.driver_opts),
+            tuple(self.links),
+            tuple(self.link_local_ips),
+        )
+
+
+class NetworkConnect(EndpointCreate):
+    """``POST /containers/{id}/networks``: one more network for a container."""
+
+    network: NetworkName
+    aliases: Annotated[
+        list[Alias], Field(max_length=64, description="Extra names on a user network.")
+    ] = []
+
+
 class ContainerNetwork(BaseModel):
     """A container's network as assigned (empty strings with `none` and `host`)."""
 
@@ -73,6 +142,8 @@ class ContainerNetwork(BaseModel):
     mac_address: str
     ports: list[PortPublic]
     aliases: list[str]
+    interface: Annotated[str, Field(description="Its end inside: `eth0`, `eth1`…")] = ""
+    links: list[str] = []
 
     @classmethod
     def from_attachment(cls, net: Attachment | None) -> ContainerNetwork:
@@ -86,6 +157,8 @@ class ContainerNetwork(BaseModel):
             mac_address=net.mac,
             ports=[PortPublic(**p.__dict__) for p in net.ports],
             aliases=list(net.aliases),
+            interface=net.ifname if net.connected else "",
+            links=list(net.options.links),
         )
 
 
@@ -105,6 +178,28 @@ class NetworkCreate(BaseModel):
     internal: Annotated[
         StrictBool, Field(description="No way out: no masquerade, nothing forwarded in or out.")
     ] = False
+    ip_range: Annotated[
+        str | None,
+        Field(description="Addresses are handed out from this part of the subnet only."),
+    ] = None
+    aux_addresses: Annotated[
+        dict[str, str],
+        Field(description="Name -> address of the subnet that is never handed out."),
+    ] = {}
+
+    @field_validator("ip_range")
+    @classmethod
+    def _range(cls, value: str | None) -> str | None:
+        if value is not None:
+            IPv4Network(value)
+        return value
+
+    @field_validator("aux_addresses")
+    @classmethod
+    def _aux(cls, value: dict[str, str]) -> dict[str, str]:
+        for address in value.values():
+            _ipv4(address)
+        return value
 
     @field_validator("subnet")
     @classmethod
@@ -132,6 +227,8 @@ class NetworkPublic(BaseModel):
     driver: Annotated[str, Field(description="`bridge`, `host` or `null` (none).")]
     subnet: str | None
     gateway: str | None
+    ip_range: str | None = None
+    aux_addresses: dict[str, str] = {}
     internal: bool
     builtin: bool
     created_at: datetime
@@ -152,18 +249,17 @@ class NetworkPublic(BaseModel):
             driver=driver,
             subnet=record.subnet or None,
             gateway=record.gateway or None,
+            ip_range=record.ip_range or None,
+            aux_addresses=dict(record.aux_addresses),
             internal=record.internal,
             builtin=builtin,
             created_at=record.created_at,  # type: ignore[arg-type]
             containers=None
             if containers is None
             else [
-                NetworkContainer(
-                    id=c.id,
-                    name=c.name,
-                    ip_address=c.spec.network.ip if c.spec.network else "",
-                    mac_address=c.spec.network.mac if c.spec.network else "",
-                )
+                NetworkContainer(id=c.id, name=c.name, ip_address=e.ip, mac_address=e.mac)
                 for c in containers
+                for e in c.spec.attachments()
+                if e.network == record.name
             ],
         )

@@ -53,6 +53,7 @@ def orphaned_pool(name: str, alive: Callable[[int], bool] | None = None) -> bool
 def _alive(pid: int) -> bool:
     return os.path.exists(f"/proc/{pid}")
 
+
 #: By default kill_all makes up to 200 passes 5 ms apart (1 s) before it
 #: reports the cgroup as still busy; the caller retries removal later.
 KILL_ROUNDS = 200

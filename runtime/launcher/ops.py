@@ -2,7 +2,7 @@
 
     Ops.handler(op) -> the method for a decoded request, from one table:
     hello, list, create, start, exec, kill, kill_many, write, close_stdin,
-    resize, stats, ack, pool
+    resize, stats, ack, pool, connect, disconnect
 
 A method returns the op's reply, or None when the reply comes later (a
 launch is answered once execve has happened, spawn.py's error pipe), and
@@ -24,6 +24,7 @@ from runtime.launcher.ptyio import PtyIo
 from runtime.launcher.spawn import Paths, Spawner
 from runtime.launcher.transport import Client
 from runtime.launcher.watch import Watch
+from runtime.network.attachment import Attachment
 from runtime.spec import ContainerSpec, ExecSpec, from_dict
 
 Handler = Callable[[Client, int, Any], p.Reply | None]
@@ -57,6 +58,8 @@ class Ops:
             p.Stats: self.stats,
             p.Ack: self.ack,
             p.Pool: self.pool,
+            p.Connect: self.connect,
+            p.Disconnect: self.disconnect,
         }
 
     def handler(self, op: p.Request[Any]) -> Handler:
@@ -111,6 +114,23 @@ class Ops:
         self.watch.watch(entry)
         self.spawner.started(entry, client, req)
         # replied once the exec'd process has called execve (or failed)
+
+    def _alive(self, entry_id: str) -> Entry:
+        entry = self._entry(entry_id)
+        if entry.exit is not None or entry.kind != p.EntryKind.CONTAINER:
+            raise p.RequestError(p.ErrorKind.INVALID_STATE, f"container {entry.id} is not running")
+        return entry
+
+    def connect(self, client: Client, req: int, op: p.Connect) -> p.Done:
+        """One more network in a created or running container's namespace."""
+        entry = self._alive(op.id)
+        self.spawner.plumber.hotplug(entry.process.pid, from_dict(Attachment, op.attachment))
+        return p.Done()
+
+    def disconnect(self, client: Client, req: int, op: p.Disconnect) -> p.Done:
+        self._alive(op.id)
+        self.spawner.plumber.unplug(op.veth)
+        return p.Done()
 
     def kill(self, client: Client, req: int, op: p.Kill) -> p.Done:
         entry = self._entry(op.id)

@@ -8,6 +8,10 @@
     │                with its peer born in the child's namespace as eth0,
     │                eth0 addressed, up and routed (one sendmsg on a socket
     │                opened there), hairpin with published ports
+    ├── hotplug      a further network (eth1…), at a launch or connected
+    │                later to a created or running container: the same, but
+    │                no default route (the first network's stays the way out)
+    ├── unplug       a disconnect: the host end deleted, the peer with it
     └── release      at reap: the held ports go (the kernel drops the pair
                      with the namespace, so there is no netlink call)
 
@@ -72,6 +76,19 @@ class Plumber:
         except OSError as err:
             raise RequestError(ErrorKind.FAILED, f"network {net.network}: {err}") from err
 
+    def hotplug(self, pid: int, net: Attachment) -> None:
+        """``plug`` for a network beyond the first, into a child at launch
+        or a created or running container (its ``ifname``: eth1…)."""
+        self.plug(pid, net)
+
+    def unplug(self, veth: str) -> None:
+        """Deleting either end of a veth deletes both (veth(4))."""
+        try:
+            netlink.delete_link(self.nl, veth)
+        except OSError as err:
+            if err.errno != errno.ENODEV:
+                raise RequestError(ErrorKind.FAILED, f"disconnect {veth}: {err}") from err
+
     def _plug(self, pid: int, net: Attachment) -> None:
         index, mtu = self._bridge(net)
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -95,7 +112,7 @@ class Plumber:
         return netlink.create_veth(
             self.nl,
             net.veth,
-            peer_name=CONTAINER_IFNAME,
+            peer_name=net.ifname,
             peer_netns_fd=fd,
             peer_mac=net.mac,
             mtu=mtu,
@@ -107,13 +124,21 @@ class Plumber:
         """eth0's address, up, default route: one sendmsg on a socket opened
         in the child's namespace (a socket acts on the namespace it was made
         in), while the child builds its root.  The echoed host end names the
-        peer's index (IFLA_LINK); a kernel that does not echo costs a lookup."""
+        peer's index (IFLA_LINK); a kernel that does not echo costs a lookup.
+        A further network's end (eth1…) gets its address and up, no route:
+        the first network's gateway stays the way out, as Docker's."""
         with netlink.open_in_namespace(fd) as inside:
             if host_end is not None and host_end.link:
                 peer = host_end.link
             else:
-                peer = netlink.get_link(inside, CONTAINER_IFNAME).index
-            netlink.configure_link(inside, peer, net.interface, net.gateway)
+                peer = netlink.get_link(inside, net.ifname).index
+            for extra in net.link_local:  # Docker's LinkLocalIPs
+                netlink.add_address(inside, peer, extra)
+            if net.ifname == CONTAINER_IFNAME:
+                netlink.configure_link(inside, peer, net.interface, net.gateway)
+            else:
+                netlink.add_address(inside, peer, net.interface)
+                netlink.set_up(inside, peer)
 
     def _bridge(self, net: Attachment) -> tuple[int, int]:
         """The bridge's (index, mtu): made on first use, with the gateway's

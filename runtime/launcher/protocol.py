@@ -388,6 +388,41 @@ class Resize(Request[Done]):
         return cls(message["id"], int(message["rows"]), int(message["cols"]))
 
 
+@dataclass(frozen=True)
+class Connect(Request[Done]):
+    """Plug one more network into a container's namespace (``attachment``:
+    an ``Attachment`` as ``spec.to_dict`` writes it)."""
+
+    OP = "connect"
+    REPLY = Done
+    id: str
+    attachment: Mapping[str, Any]
+
+    def to_wire(self) -> Wire:
+        return {"op": self.OP, "id": self.id, "attachment": dict(self.attachment)}
+
+    @classmethod
+    def decode(cls, message: Mapping[str, Any]) -> Connect:
+        return cls(message["id"], dict(message["attachment"]))
+
+
+@dataclass(frozen=True)
+class Disconnect(Request[Done]):
+    """Unplug a network: the host end ``veth`` deleted (its peer goes with it)."""
+
+    OP = "disconnect"
+    REPLY = Done
+    id: str
+    veth: str
+
+    def to_wire(self) -> Wire:
+        return {"op": self.OP, "id": self.id, "veth": self.veth}
+
+    @classmethod
+    def decode(cls, message: Mapping[str, Any]) -> Disconnect:
+        return cls(message["id"], str(message["veth"]))
+
+
 #: Every op by its wire name.
 OPS: dict[str, type[Request[Any]]] = {}
 for _op in (
@@ -404,6 +439,8 @@ for _op in (
     Stats,
     Ack,
     Pool,
+    Connect,
+    Disconnect,
 ):
     OPS[_op.OP] = _op
 

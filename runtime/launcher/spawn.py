@@ -343,10 +343,14 @@ class Spawner:
             return None
 
     def _plug(self, pid: int, spec: ContainerSpec) -> None:
-        """Before the joined byte: eth0 is ready before the command runs
-        (docs/networking.md); the child itself does nothing for it."""
-        if spec.network is not None and spec.network.bridged:
+        """Before the joined byte: eth0 (and eth1… of further networks) is
+        ready before the command runs (docs/networking.md); the child itself
+        does nothing for it."""
+        if spec.network is not None and spec.network.connected:
             self.plumber.plug(pid, spec.network)
+        for extra in spec.endpoints:  # connected while it was created or stopped
+            if extra.connected:
+                self.plumber.hotplug(pid, extra)
 
     def join(
         self,

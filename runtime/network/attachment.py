@@ -5,9 +5,13 @@
                          user network)
     PortMapping          one published port: container port, protocol, host
                          ip and port (0 in a request: the service picks one)
+    EndpointOptions      what a user may ask of one endpoint beyond its network
+                         and aliases: a static IPv4 address, a MAC, driver
+                         options, links (``name:alias``)
     Attachment           what the runtime chose under the lock that inserts
                          the record: address/prefix, gateway, MAC, the host
-                         end's name, the bridge, its MTU, ports and aliases
+                         end's name, the container's (``eth0``, ``eth1``…),
+                         the bridge, its MTU, ports, aliases, the options
     ETC_FILES            the /etc files a bridge-attached container gets
                          from its dir (etcfiles.py), bind-mounted read-only
 
@@ -18,7 +22,9 @@ like the rest of a ``ContainerSpec``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
 NONE = "none"
@@ -28,8 +34,49 @@ BRIDGE = "bridge"
 BUILTIN_NETWORKS = (NONE, HOST, BRIDGE)
 PROTOCOLS = ("tcp", "udp")
 ETC_FILES = ("resolv.conf", "hosts", "hostname")
-#: The container's end of the pair.
+#: The container's end of the pair: its first network's; the others' are
+#: ``eth1``, ``eth2``… (the lowest free number when connected).
 CONTAINER_IFNAME = "eth0"
+MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+LINK_RE = re.compile(r"[^:]+(:[^:]+)?")
+
+
+def check_mac(value: str) -> str:
+    """A unicast MAC, lower-cased (a multicast one is refused by the
+    kernel for a device: eth_prepare_mac_addr_change, EADDRNOTAVAIL)."""
+    mac = value.lower()
+    if not MAC_RE.fullmatch(mac):
+        raise ValueError(f"{value!r} is not a MAC address (xx:xx:xx:xx:xx:xx)")
+    if int(mac[:2], 16) & 1:
+        raise ValueError(f"{value} is a multicast address")
+    return mac
+
+
+@dataclass(frozen=True)
+class EndpointOptions:
+    """An endpoint's asked-for settings: ``ipv4_address`` a static address
+    in the network's subnet (Docker's ``IPAMConfig.IPv4Address``),
+    ``mac_address`` instead of the one derived from the address,
+    ``driver_opts`` kept and shown (the bridge driver reads none), ``links``
+    ``container[:alias]`` (runtime/networks.py: aliases on a user network,
+    /etc/hosts lines on ``bridge``), ``link_local_ips`` more addresses on
+    the interface (Docker's ``LinkLocalIPs``, each a /16 as RFC 3927's)."""
+
+    ipv4_address: str = ""
+    mac_address: str = ""
+    driver_opts: Mapping[str, str] = field(default_factory=dict)
+    links: tuple[str, ...] = ()
+    link_local_ips: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for address in (self.ipv4_address, *self.link_local_ips):
+            if address:
+                IPv4Address(address)  # ValueError naming the value
+        if self.mac_address:
+            object.__setattr__(self, "mac_address", check_mac(self.mac_address))
+        for link in self.links:
+            if not LINK_RE.fullmatch(link):
+                raise ValueError(f"link {link!r} is not container[:alias]")
 
 
 @dataclass(frozen=True)
@@ -66,7 +113,9 @@ class Attachment:
     (after the container's id: a name the kernel may still be dropping is
     never reused), ``mtu`` the bridge's; ``ports`` are the actual host
     ports; ``etc_dir`` holds the three ``ETC_FILES`` the child binds over
-    /etc."""
+    /etc; ``ifname`` the container's end; ``options`` what the user asked.
+    An ``address`` of ``""`` on a bridge: disconnected (the first network
+    keeps its place, and its /etc files, in the spec)."""
 
     mode: str = NONE
     network: str = NONE
@@ -79,10 +128,17 @@ class Attachment:
     ports: tuple[PortMapping, ...] = ()
     aliases: tuple[str, ...] = ()
     etc_dir: str = ""
+    ifname: str = CONTAINER_IFNAME
+    options: EndpointOptions = field(default_factory=EndpointOptions)
 
     @property
     def bridged(self) -> bool:
         return self.mode == BRIDGE
+
+    @property
+    def connected(self) -> bool:
+        """On a bridge with an address (not disconnected)."""
+        return self.mode == BRIDGE and bool(self.address)
 
     @property
     def interface(self) -> IPv4Interface:
@@ -96,7 +152,15 @@ class Attachment:
     def prefix(self) -> int:
         return self.interface.network.prefixlen if self.address else 0
 
+    @property
+    def link_local(self) -> tuple[IPv4Interface, ...]:
+        return tuple(IPv4Interface(f"{a}/16") for a in self.options.link_local_ips)
 
-def veth_name(container_id: str) -> str:
-    """``veth`` + 11 hex digits of the id: IFNAMSIZ holds 15 characters."""
-    return "veth" + container_id[:11]
+
+def veth_name(container_id: str, suffix: str = "") -> str:
+    """``veth`` + 11 hex digits of the id: IFNAMSIZ holds 15 characters; a
+    further network's (``suffix``: its number) trades digits of the id for
+    ``x`` + the number."""
+    if not suffix:
+        return "veth" + container_id[:11]
+    return "veth" + container_id[: 10 - len(suffix)] + "x" + suffix

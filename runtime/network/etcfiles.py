@@ -51,6 +51,11 @@ def hosts(name: str, address: IPv4Address | None, aliases: Sequence[str] = ()) -
     return "\n".join(lines) + "\n"
 
 
+def host_line(address: IPv4Address, names: Sequence[str]) -> str:
+    """One more hosts(5) line: ``address name…`` (each name checked)."""
+    return f"{address}\t" + " ".join(dict.fromkeys(check_name(n) for n in names)) + "\n"
+
+
 def hostname(name: str) -> str:
     return check_name(name) + "\n"
 

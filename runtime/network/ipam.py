@@ -2,7 +2,10 @@
 
     Subnet           a network's subnet and gateway (by default its first host address)
     AddressPool      the addresses of one subnet in use, rebuilt from the records
-                     (no state file): allocate, reserve (a requested address), release
+                     (no state file): allocate (from the IP range, if any),
+                     reserve (a requested address), release; ``reserved``
+                     addresses (Docker's AuxiliaryAddresses) are never handed out
+    check_ip_range   a network's IPRange and auxiliary addresses against its subnet
     mac_for          the container's MAC: 02:42 and the 4 bytes of its address (Docker's)
     Taken            a subnet something already holds, and what (a network, a host route)
     routes_taken     the host's routes as Taken (read with netlink RTM_GETROUTE)
@@ -101,8 +104,16 @@ class AddressPool:
     the neighbours' ARP entries for it stay right.
     """
 
-    def __init__(self, subnet: Subnet, in_use: Iterable[IPv4Address | str] = ()) -> None:
+    def __init__(
+        self,
+        subnet: Subnet,
+        in_use: Iterable[IPv4Address | str] = (),
+        ip_range: IPv4Network | str | None = None,
+        reserved: Iterable[IPv4Address | str] = (),
+    ) -> None:
         self.subnet = subnet
+        self.ip_range = IPv4Network(ip_range) if ip_range else subnet.network
+        self._reserved = {IPv4Address(a) for a in reserved}
         self._in_use: set[IPv4Address] = set()
         for address in in_use:
             self.reserve(address)
@@ -112,27 +123,33 @@ class AddressPool:
         return frozenset(self._in_use)
 
     def allocate(self) -> IPv4Address:
-        """The lowest host address that is neither the gateway nor in use."""
-        net = self.subnet.network
-        for value in range(int(net.network_address) + 1, int(net.broadcast_address)):
+        """The lowest host address of the IP range that is neither the
+        gateway, nor reserved, nor in use."""
+        net, pool = self.subnet.network, self.ip_range
+        first = max(int(net.network_address) + 1, int(pool.network_address))
+        last = min(int(net.broadcast_address) - 1, int(pool.broadcast_address))
+        taken = self._in_use | self._reserved | {self.subnet.gateway}
+        for value in range(first, last + 1):
             address = IPv4Address(value)
-            if address != self.subnet.gateway and address not in self._in_use:
+            if address not in taken:
                 self._in_use.add(address)
                 return address
-        raise PoolExhausted(f"no free address left in {net}")
+        raise PoolExhausted(f"no free address left in {pool}")
 
-    def reserve(self, address: IPv4Address | str) -> IPv4Address:
-        """Take a given address (a record's, or one the user asked for)."""
+    def reserve(self, address: IPv4Address | str, field: str = "address") -> IPv4Address:
+        """Take a given address (a record's, or one the user asked for, anywhere
+        in the subnet as Docker's: the IP range only bounds ``allocate``);
+        ``field`` names it in errors."""
         try:
             wanted = IPv4Address(address)
         except ValueError as err:
-            raise InvalidArgument("address", str(err)) from None
+            raise InvalidArgument(field, str(err)) from None
         if not _is_host(self.subnet.network, wanted):
-            raise InvalidArgument(
-                "address", f"{wanted} is not a host address of {self.subnet.network}"
-            )
+            raise InvalidArgument(field, f"{wanted} is not a host address of {self.subnet.network}")
         if wanted == self.subnet.gateway:
             raise AddressInUse(wanted, "the gateway")
+        if wanted in self._reserved:
+            raise AddressInUse(wanted, "an auxiliary address of the network")
         if wanted in self._in_use:
             raise AddressInUse(wanted, "another container")
         self._in_use.add(wanted)
@@ -141,6 +158,32 @@ class AddressPool:
     def release(self, address: IPv4Address | str) -> None:
         """Give an address back; releasing a free one is no error (idempotent)."""
         self._in_use.discard(IPv4Address(address))
+
+
+def check_ip_range(
+    subnet: Subnet, ip_range: str | None, aux: Mapping[str, str]
+) -> IPv4Network | None:
+    """The IP range (``IPRange``: a subnet inside ``subnet``) and the
+    auxiliary addresses (host addresses of ``subnet``), checked."""
+    net = subnet.network
+    chosen = None
+    if ip_range:
+        try:
+            chosen = IPv4Network(ip_range)
+        except ValueError as err:
+            raise InvalidArgument("ip_range", str(err)) from None
+        if not chosen.subnet_of(net):
+            raise InvalidArgument("ip_range", f"{chosen} is not inside the subnet {net}")
+    for name, address in aux.items():
+        try:
+            value = IPv4Address(address)
+        except ValueError as err:
+            raise InvalidArgument(f"aux_addresses.{name}", str(err)) from None
+        if not _is_host(net, value):
+            raise InvalidArgument(
+                f"aux_addresses.{name}", f"{value} is not a host address of {net}"
+            )
+    return chosen
 
 
 def mac_for(address: IPv4Address | str) -> str:

@@ -66,6 +66,7 @@ def fake() -> FakeRuntime:
 
 PUBLIC_KEYS = {
     "id",
+    "networks",
     "mounts",
     "init",
     "restart_policy",

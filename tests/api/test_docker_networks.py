@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from runtime import ContainerRecord
 from runtime.images import Image
 from runtime.images.oci import ImageConfig
-from runtime.network.attachment import PortMapping
+from runtime.network.attachment import EndpointOptions, PortMapping
 from runtime.spec import ContainerSpec, Status
 from tests.fakes.network import ATTACHED
 from tests.fakes.runtime import FakeRuntime
@@ -102,15 +102,23 @@ def test_an_endpoint_alone_names_the_network(client: TestClient, fake: FakeRunti
     ("body", "says"),
     [
         ({"HostConfig": {"NetworkMode": "container:x"}}, "container:"),
-        ({"NetworkingConfig": {"EndpointsConfig": {"a": {}, "b": {}}}}, "one network"),
         (
             {
                 "NetworkingConfig": {
-                    "EndpointsConfig": {"a": {"IPAMConfig": {"IPv4Address": "1.2.3.4"}}}
+                    "EndpointsConfig": {"a": {"IPAMConfig": {"IPv6Address": "2001:db8::3"}}}
                 }
             },
             "IPAMConfig",
         ),
+        (
+            {"NetworkingConfig": {"EndpointsConfig": {"a": {"IPAMConfig": {"IPv4Address": "x"}}}}},
+            "ipv4_address",
+        ),
+        (
+            {"NetworkingConfig": {"EndpointsConfig": {"a": {"MacAddress": "01:00:5e:00:00:01"}}}},
+            "multicast",
+        ),
+        ({"NetworkingConfig": {"EndpointsConfig": {"a": {"Foo": 1}}}}, "Foo"),
         ({"HostConfig": {"PortBindings": {"x/tcp": []}}}, "invalid port"),
         ({"HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "http"}]}}}, "host port"),
     ],
@@ -140,8 +148,10 @@ def test_inspect_shows_network_settings_and_ports(client: TestClient) -> None:
     assert (endpoint["IPAddress"], endpoint["IPPrefixLen"], endpoint["Aliases"]) == (
         "10.1.0.2",
         24,
-        ["db"],
+        ["db", ID[:12]],  # API 1.44's short id among a user network's aliases
     )
+    assert endpoint["DNSNames"] == ["web", ID[:12], "db"]
+    assert (endpoint["IPAMConfig"], endpoint["DriverOpts"], endpoint["Links"]) == (None, None, None)
     assert shown["HostConfig"]["NetworkMode"] == "backend"
     listed = client.get("/v1.47/containers/json").json()[0]
     assert listed["Ports"][0] == {
@@ -158,7 +168,17 @@ def test_networks_list_inspect_create_remove(client: TestClient, fake: FakeRunti
         "Driver": "bridge",
         "CheckDuplicate": True,
         "Internal": True,
-        "IPAM": {"Driver": "default", "Config": [{"Subnet": "10.2.0.0/24", "Gateway": "10.2.0.1"}]},
+        "IPAM": {
+            "Driver": "default",
+            "Config": [
+                {
+                    "Subnet": "10.2.0.0/24",
+                    "Gateway": "10.2.0.1",
+                    "IPRange": "10.2.0.128/25",
+                    "AuxiliaryAddresses": {"router": "10.2.0.2"},
+                }
+            ],
+        },
         "Labels": {"team": "a"},
     }
     response = client.post("/v1.47/networks/create", json=body)
@@ -166,9 +186,18 @@ def test_networks_list_inspect_create_remove(client: TestClient, fake: FakeRunti
     assert set(response.json()) == {"Id", "Warning"}
     assert (
         "create_network",
-        ("front", "10.2.0.0/24", "10.2.0.1", True, {"team": "a"}),
-        {},
+        ("front",),
+        {
+            "internal": True,
+            "labels": {"team": "a"},
+            "subnet": "10.2.0.0/24",
+            "gateway": "10.2.0.1",
+            "ip_range": "10.2.0.128/25",
+            "aux_addresses": {"router": "10.2.0.2"},
+        },
     ) in fake.calls
+    front = client.get("/v1.47/networks/front").json()
+    assert front["IPAM"]["Config"] == body["IPAM"]["Config"]  # type: ignore[index]
     names = [n["Name"] for n in client.get("/v1.47/networks").json()]
     assert names == ["backend", "front"]
     labelled = client.get("/v1.47/networks", params={"filters": '{"label": ["team=a"]}'}).json()
@@ -186,7 +215,9 @@ def test_networks_list_inspect_create_remove(client: TestClient, fake: FakeRunti
         {"Name": "x", "Driver": "overlay"},
         {"Name": "x", "EnableIPv6": True},
         {"Name": "x", "IPAM": {"Config": [{"Subnet": "10.0.0.0/24"}, {"Subnet": "10.1.0.0/24"}]}},
-        {"Name": "x", "IPAM": {"Config": [{"IPRange": "10.0.0.0/25"}]}},
+        {"Name": "x", "IPAM": {"Config": [{"IPRange": "10.0.0.0/25"}]}},  # no Subnet
+        {"Name": "x", "IPAM": {"Config": [{"Subnet": "2001:db8::/64"}]}},
+        {"Name": "x", "IPAM": {"Options": {"a": "b"}}},
         {"Name": "x", "Options": {"com.docker.network.bridge.name": "br0"}},
     ],
 )
@@ -197,16 +228,62 @@ def test_network_options_we_lack_are_400s(
     assert fake.commands() == []
 
 
-def test_connect_is_only_to_the_network_a_container_is_on(
+def test_connect_and_disconnect_map_onto_the_runtime(client: TestClient, fake: FakeRuntime) -> None:
+    config = {
+        "Aliases": ["db", "db"],
+        "IPAMConfig": {"IPv4Address": "10.1.0.9", "LinkLocalIPs": ["169.254.8.8"]},
+        "MacAddress": "02:42:0A:01:00:09",
+        "DriverOpts": {"k": "v"},
+        "Links": ["/cache:/web/store", "queue"],
+    }
+    body: dict[str, Any] = {"Container": "web", "EndpointConfig": config}
+    assert client.post("/v1.47/networks/backend/connect", json=body).status_code == 200
+    options = EndpointOptions(
+        "10.1.0.9", "02:42:0a:01:00:09", {"k": "v"}, ("cache:store", "queue"), ("169.254.8.8",)
+    )
+    assert ("connect_network", ("web", "backend", ("db",), options), {}) in fake.calls
+    body = {"Container": "web", "Force": True}
+    assert client.post("/v1.47/networks/backend/disconnect", json=body).status_code == 200
+    assert ("disconnect_network", ("web", "backend", True), {}) in fake.calls
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        ({"IPAMConfig": {"IPv6Address": "2001:db8::3"}}, "IPv6"),
+        ({"IPAMConfig": {"LinkLocalIPs": ["fe80::1"]}}, "IPv6"),
+        ({"IPAMConfig": {"IPv4Address": "10.1.0.300"}}, "ipv4_address"),
+        ({"Links": ["a:b:c"]}, "links"),
+    ],
+)
+def test_a_connect_it_cannot_honour_is_a_400(
+    client: TestClient, fake: FakeRuntime, config: dict[str, Any], says: str
+) -> None:
+    body = {"Container": "web", "EndpointConfig": config}
+    response = client.post("/v1.47/networks/backend/connect", json=body)
+    assert response.status_code == 400 and says in response.json()["message"]
+    assert "connect_network" not in [c[0] for c in fake.calls]
+
+
+def test_create_connects_the_networks_beyond_the_first(
     client: TestClient, fake: FakeRuntime
 ) -> None:
-    same = client.post("/v1.47/networks/backend/connect", json={"Container": "web"})
-    assert same.status_code == 200
     fake.create_network("other")
-    other = client.post("/v1.47/networks/other/connect", json={"Container": "web"})
-    assert other.status_code == 400 and "one network" in other.json()["message"]
-    leave = client.post("/v1.47/networks/backend/disconnect", json={"Container": "web"})
-    assert leave.status_code == 400
+    endpoints = {"backend": {"Aliases": ["a"]}, "other": {"Aliases": ["b"]}}
+    body = {
+        "HostConfig": {"NetworkMode": "backend"},
+        "NetworkingConfig": {"EndpointsConfig": endpoints},
+    }
+    response = client.post(CREATE, json={"Image": "host", "Cmd": ["true"], **body})
+    assert response.status_code == 201, response.text
+    commands = [c for c in fake.calls if c[0] in ("create", "connect_network")]
+    [create, connect] = commands
+    assert (create[1][0].network, create[1][0].network_aliases) == ("backend", ("a",))
+    assert connect == ("connect_network", (ID, "other", ("b",), EndpointOptions()), {})
+    endpoints["missing"] = {}
+    response = client.post(CREATE, json={"Image": "host", "Cmd": ["true"], **body})
+    assert response.status_code == 404
+    assert "missing" in response.json()["message"]
 
 
 def test_the_default_network_is_the_services_setting(fake: FakeRuntime) -> None:

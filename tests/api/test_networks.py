@@ -61,7 +61,10 @@ def test_create_maps_network_ports_and_aliases(client: TestClient, fake: FakeRun
             {"container_port": 80, "host_ip": "127.0.0.1", "host_port": 32768, "protocol": "tcp"}
         ],
         "aliases": ["db"],
+        "interface": "eth0",
+        "links": [],
     }
+    assert response.json()["networks"] == [response.json()["network"]]
 
 
 def test_the_default_is_none(client: TestClient, fake: FakeRuntime) -> None:
@@ -75,8 +78,14 @@ def test_the_default_is_none(client: TestClient, fake: FakeRuntime) -> None:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"network": "no spaces"}, "network"),
+        ({"network": "no/slash"}, "network"),
         ({"network": ""}, "network"),
+        ({"endpoint": {"ipv4_address": "10.1.0.300"}}, "ipv4_address"),
+        ({"endpoint": {"mac_address": "02:42"}}, "mac_address"),
+        ({"endpoint": {"mac_address": "01:00:5e:00:00:01"}}, "mac_address"),
+        ({"endpoint": {"links": ["a:b:c"]}}, "links"),
+        ({"endpoint": {"link_local_ips": ["fe80::1"]}}, "link_local_ips"),
+        ({"endpoint": {"other": 1}}, "other"),
         ({"ports": [{"container_port": 0}]}, "container_port"),
         ({"ports": [{"container_port": 70000}]}, "container_port"),
         ({"ports": [{"container_port": 80, "host_port": -1}]}, "host_port"),
@@ -121,8 +130,11 @@ def test_networks_are_created_listed_shown_and_removed(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"name": "-x"}, "name"),
-        ({"name": "x" * 65}, "name"),
+        ({"name": " "}, "name"),
+        ({"name": "a/b"}, "name"),
+        ({"name": "x" * 129}, "name"),
+        ({"name": "x", "ip_range": "10.0.0.1/24"}, "ip_range"),
+        ({"name": "x", "aux_addresses": {"a": "nope"}}, "aux_addresses"),
         ({"name": "x", "subnet": "10.0.0.1/8"}, "subnet"),
         ({"name": "x", "subnet": "nope"}, "subnet"),
         ({"name": "x", "gateway": "nope"}, "gateway"),

@@ -70,3 +70,36 @@ def test_the_cli_makes_a_network_runs_on_it_and_shows_its_ports(
     assert mydocker(net_service, "network", "rm", name).stdout.strip() == name
     bad = mydocker(net_service, "run", "--network", "none", "-p", "80", "--", "true", check=False)
     assert bad.returncode == 125 and "ports" in bad.stderr
+
+
+def test_the_cli_connects_and_disconnects_a_running_container(net_service: NetService) -> None:
+    first, second = unique("net"), unique("net")
+    mydocker(net_service, "network", "create", "--subnet", "10.56.0.0/24", first)
+    mydocker(
+        net_service,
+        "network",
+        "create",
+        "--subnet",
+        "10.57.0.0/24",
+        "--ip-range",
+        "10.57.0.64/26",
+        "--aux-address",
+        "router=10.57.0.64",
+        second,
+    )
+    shown = json.loads(mydocker(net_service, "network", "inspect", second).stdout)
+    assert (shown["ip_range"], shown["aux_addresses"]) == (
+        "10.57.0.64/26",
+        {"router": "10.57.0.64"},
+    )
+    box = mydocker(net_service, "run", "-d", "--network", first, "--", "sleep", "300").stdout
+    box = box.strip()
+    mydocker(net_service, "network", "connect", "--alias", "two", "--ip", "10.57.0.70", second, box)
+    inside = mydocker(net_service, "exec", box, "--", "ip", "-o", "-4", "addr").stdout
+    assert "10.56.0.2/24" in inside and "10.57.0.70/24" in inside
+    again = mydocker(net_service, "network", "connect", second, box, check=False)
+    assert again.returncode != 0 and "already connected" in again.stderr
+    mydocker(net_service, "network", "disconnect", second, box)
+    inside = mydocker(net_service, "exec", box, "--", "ip", "-o", "-4", "addr").stdout
+    assert "10.57.0.70" not in inside
+    mydocker(net_service, "kill", box)

@@ -135,3 +135,107 @@ def test_docker_py_networks_and_ports(net_service: NetService, netns: Namespace)
             client.networks.get(network.id)
     finally:
         client.close()
+
+
+def test_docker_py_connects_disconnects_and_honours_endpoint_settings(
+    net_service: NetService,
+) -> None:
+    """What docker-py's network tests do: a space in a name, IPAM's range and
+    auxiliary addresses, connect/disconnect of a running container (twice
+    is an error, force or not), a static address, a MAC, driver options,
+    link-local addresses and links resolved by the DNS."""
+    client = docker.DockerClient(base_url=f"unix://{net_service.uds}", version="1.47")
+    api = client.api
+    try:
+        spaced = client.networks.create(unique("test 01"))
+        assert client.networks.get(spaced.name).id == spaced.id
+        spaced.remove()
+        ipam = docker.types.IPAMConfig(
+            pool_configs=[
+                docker.types.IPAMPool(
+                    subnet="10.71.0.0/16",
+                    iprange="10.71.5.0/24",
+                    gateway="10.71.5.254",
+                    aux_addresses={"a": "10.71.1.5"},
+                )
+            ]
+        )
+        net = client.networks.create(unique("pynet"), ipam=ipam)
+        assert net.attrs["IPAM"]["Config"] == [
+            {
+                "Subnet": "10.71.0.0/16",
+                "IPRange": "10.71.5.0/24",
+                "Gateway": "10.71.5.254",
+                "AuxiliaryAddresses": {"a": "10.71.1.5"},
+            }
+        ]
+        box = client.containers.run("host", ["sleep", "300"], detach=True)  # default: bridge
+        net.connect(box, aliases=["foo"], ipv4_address="10.71.5.24")
+        with pytest.raises(docker.errors.APIError):
+            net.connect(box)
+        box.reload()
+        endpoint = box.attrs["NetworkSettings"]["Networks"][net.name]
+        assert endpoint["IPAMConfig"]["IPv4Address"] == "10.71.5.24"
+        assert endpoint["Aliases"] == ["foo", box.id[:12]]
+        assert sorted(box.attrs["NetworkSettings"]["Networks"]) == sorted(["bridge", net.name])
+        assert "10.71.5.24/16" in box.exec_run(["ip", "-o", "-4", "addr"]).output.decode()
+        net.disconnect(box, force=True)
+        with pytest.raises(docker.errors.APIError):
+            net.disconnect(box, force=True)
+        net.reload()
+        assert net.containers == []
+        created = api.create_container("host", ["sleep", "300"])
+        api.connect_container_to_network(created, net.name, mac_address="02:42:ac:11:00:02")
+        shown = api.inspect_container(created)["NetworkSettings"]["Networks"][net.name]
+        assert shown["MacAddress"] == "02:42:ac:11:00:02"
+        api.remove_container(created, force=True)
+        linker = api.create_container(
+            "host",
+            ["sleep", "300"],
+            host_config=api.create_host_config(network_mode=net.name),
+            networking_config=api.create_networking_config(
+                {
+                    net.name: api.create_endpoint_config(
+                        links=[("upstream-" + net.name[-6:], "bar")],
+                        link_local_ips=["169.254.8.8"],
+                        driver_opt={"k": "v"},
+                    )
+                }
+            ),
+        )
+        api.start(linker)
+        shown = api.inspect_container(linker)["NetworkSettings"]["Networks"][net.name]
+        assert shown["Links"] == ["upstream-" + net.name[-6:] + ":bar"]
+        assert shown["IPAMConfig"]["LinkLocalIPs"] == ["169.254.8.8"]
+        assert shown["DriverOpts"] == {"k": "v"}
+        upstream = client.containers.run(
+            "host",
+            ["sleep", "300"],
+            name="upstream-" + net.name[-6:],
+            network=net.name,
+            detach=True,
+        )
+        upstream.reload()
+        address = upstream.attrs["NetworkSettings"]["Networks"][net.name]["IPAddress"]
+        found = api.exec_start(api.exec_create(linker, ["getent", "hosts", "bar"])).decode()
+        assert address in found, found
+        for each in (box.id, linker["Id"], upstream.id):
+            api.remove_container(each, force=True)
+        net.remove()
+    finally:
+        client.close()
+
+
+def test_docker_py_diff_on_the_default_bridge_shows_only_the_users_change(
+    net_service: NetService,
+) -> None:
+    """The /etc files bound over a bridge container's are no change of its
+    own (docker-py's ``test_diff``)."""
+    client = docker.DockerClient(base_url=f"unix://{net_service.uds}", version="1.47")
+    try:
+        container = client.containers.run("busybox", ["touch", "/test"], detach=True)
+        container.wait()
+        assert container.diff() == [{"Path": "/test", "Kind": 1}]
+        container.remove()
+    finally:
+        client.close()

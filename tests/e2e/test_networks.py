@@ -253,7 +253,7 @@ def test_a_port_in_use_is_a_409_and_is_free_again_after_exit(
             {"network": "bridge", "ports": [{"container_port": 1, "host_ip": "192.0.2.1"}]},
             "host_ip",
         ),
-        ({"network": "bad name"}, "network"),
+        ({"network": "bad/name"}, "network"),
     ],
 )
 def test_bad_network_requests_are_422_naming_the_field(
@@ -319,7 +319,8 @@ def test_network_rules(client: httpx.Client, netns: Namespace) -> None:
     finally:
         netns.ip("link", "del", "probe1")
     for body, field in [
-        ({"name": "-bad"}, "name"),
+        ({"name": "bad/name"}, "name"),
+        ({"name": " "}, "name"),
         ({"name": "x", "subnet": "10.1.0.1/16"}, "subnet"),
         ({"name": "x", "subnet": "10.1.0.0/31"}, "subnet"),
         ({"name": "x", "subnet": "10.1.0.0/24", "gateway": "10.2.0.1"}, "gateway"),

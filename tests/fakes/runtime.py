@@ -62,6 +62,7 @@ from runtime.images.registry import Credentials
 from runtime.imaging import RemoteImage, Removal
 from runtime.launcher.messages import PoolReply
 from runtime.lifecycle import Top
+from runtime.network.attachment import EndpointOptions
 from runtime.records import NetworkRecord
 from runtime.signals import parse_signal
 from runtime.spec import (
@@ -627,6 +628,8 @@ class FakeRuntime:
         gateway: str | None = None,
         internal: bool = False,
         labels: Mapping[str, str] | None = None,
+        ip_range: str | None = None,
+        aux_addresses: Mapping[str, str] | None = None,
     ) -> NetworkRecord:
         record = NetworkRecord(
             name,
@@ -637,6 +640,8 @@ class FakeRuntime:
             internal,
             "2026-01-01T00:00:00Z",
             dict(labels or {}),
+            ip_range or "",
+            dict(aux_addresses or {}),
         )
         self.networks.append(record)
         return record
@@ -655,6 +660,23 @@ class FakeRuntime:
     @recorded
     def network_containers(self, name: str) -> builtins.list[ContainerRecord]:
         return [r for r in self._containers() if r.spec.network and r.spec.network.network == name]
+
+    @recorded
+    def connect_network(
+        self,
+        ref: str,
+        network: str,
+        aliases: tuple[str, ...] = (),
+        options: EndpointOptions | None = None,
+    ) -> ContainerRecord:
+        """The call is what the tests look at (``calls``)."""
+        self.get_network(network)
+        return self._container(ref)
+
+    @recorded
+    def disconnect_network(self, ref: str, network: str, force: bool = False) -> ContainerRecord:
+        self.get_network(network)
+        return self._container(ref)
 
     @recorded
     def delete_network(self, ref: str) -> None:

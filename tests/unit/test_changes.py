@@ -50,6 +50,22 @@ def test_changes(layers: tuple[Path, Path]) -> None:
     ]
 
 
+def test_a_directory_copied_up_for_mount_points_alone_is_no_change(tmp_path: Path) -> None:
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    (lower / "etc").mkdir(parents=True)
+    (upper / "etc").mkdir(parents=True)
+    for stub in ("hosts", "hostname", "resolv.conf"):  # bind targets the runtime made
+        (upper / "etc" / stub).write_text("")
+    (upper / "test").write_text("")
+    assert Layer(str(upper), str(lower)).changes() == [Change("/test", Kind.added)]
+    (upper / "etc" / "motd").write_text("mine\n")
+    assert Layer(str(upper), str(lower)).changes() == [
+        Change("/etc", Kind.modified),
+        Change("/etc/motd", Kind.added),
+        Change("/test", Kind.added),
+    ]
+
+
 def test_no_upper_dir_no_changes(layers: tuple[Path, Path]) -> None:
     lower, _ = layers
     assert Layer(None, str(lower)).changes() == []

@@ -31,6 +31,8 @@ REQUESTS: list[p.Request[Any]] = [
     p.Ack("c"),
     p.Pool(),
     p.Pool((p.PoolTemplate(4, {"command": ["true"]}), p.PoolTemplate(0, {}))),
+    p.Connect("c", {"network": "n", "ifname": "eth1", "address": "10.0.0.2/24"}),
+    p.Disconnect("c", "vethabcdefghx1"),
 ]
 
 

@@ -146,3 +146,46 @@ def test_routes_become_taken_subnets_except_the_default_route() -> None:
         ipam.Taken(IPv4Network("192.0.2.0/24"), "the host's route 192.0.2.0/24 dev eth0"),
         ipam.Taken(IPv4Network("10.0.0.0/8"), "the host's route 10.0.0.0/8 via 192.0.2.9 dev #7"),
     ]
+
+
+def test_an_ip_range_bounds_allocation_and_auxiliary_addresses_are_never_handed_out() -> None:
+    subnet = ipam.Subnet.of("10.9.0.0/24")
+    pool = ipam.AddressPool(subnet, ip_range="10.9.0.0/29", reserved=["10.9.0.2"])
+    got = [pool.allocate() for _ in range(5)]  # .1 the gateway, .2 reserved, .0 the network's
+    assert got == [IPv4Address(f"10.9.0.{n}") for n in (3, 4, 5, 6, 7)]
+    with pytest.raises(ipam.PoolExhausted, match="10.9.0.0/29"):
+        pool.allocate()
+    # A requested address may lie outside the range, but not on a reserved one.
+    assert pool.reserve("10.9.0.200") == IPv4Address("10.9.0.200")
+    with pytest.raises(ipam.AddressInUse, match="auxiliary"):
+        pool.reserve("10.9.0.2")
+    with pytest.raises(InvalidArgument) as bad:
+        pool.reserve("10.8.0.9", "ipv4_address")
+    assert bad.value.field == "ipv4_address"
+
+
+def test_a_range_starts_at_its_own_first_address() -> None:
+    pool = ipam.AddressPool(
+        ipam.Subnet.of("172.28.0.0/16", "172.28.5.254"), ip_range="172.28.5.0/24"
+    )
+    assert pool.allocate() == IPv4Address("172.28.5.0")  # a host of the /16, as Docker's
+
+
+@pytest.mark.parametrize(
+    ("ip_range", "aux", "field"),
+    [
+        ("10.9.1.0/24", {}, "ip_range"),
+        ("10.9.0.1/25", {}, "ip_range"),
+        ("nope", {}, "ip_range"),
+        (None, {"a": "10.9.1.1"}, "aux_addresses.a"),
+        (None, {"b": "10.9.0.255"}, "aux_addresses.b"),
+        (None, {"c": "x"}, "aux_addresses.c"),
+    ],
+)
+def test_ranges_and_auxiliary_addresses_are_checked(
+    ip_range: str | None, aux: dict[str, str], field: str
+) -> None:
+    with pytest.raises(InvalidArgument) as bad:
+        ipam.check_ip_range(ipam.Subnet.of("10.9.0.0/24"), ip_range, aux)
+    assert bad.value.field == field
+    assert ipam.check_ip_range(ipam.Subnet.of("10.9.0.0/24"), "10.9.0.128/25", {"a": "10.9.0.5"})

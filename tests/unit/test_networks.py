@@ -124,9 +124,10 @@ def test_create_picks_or_checks_a_subnet(world: World) -> None:
         world.networks.create("a")
     with pytest.raises(Conflict, match="already exists"):
         world.networks.create("bridge")
-    with pytest.raises(InvalidArgument) as bad:
-        world.networks.create("-x")
-    assert bad.value.field == "name"
+    for name in ("", "  ", "a/b", "tab\there", "x" * 129):
+        with pytest.raises(InvalidArgument) as bad:
+            world.networks.create(name)
+        assert bad.value.field == "name"
     with pytest.raises(InvalidArgument) as bad:
         world.networks.create("c", gateway="10.1.1.1")
     assert bad.value.field == "gateway"
@@ -280,3 +281,49 @@ def test_a_container_name_dns_cannot_carry_is_left_out(world: World) -> None:
     world.networks.started(replace(record))
     names = world.networks.control.names
     assert names.lookup("a", "9" * 12) is not None and names.lookup("a", "9" * 64) is None
+
+
+def test_readdress_keeps_a_free_address_takes_another_or_refuses_a_static_one(
+    world: World,
+) -> None:
+    from runtime.network.attachment import EndpointOptions
+    from runtime.network.ipam import AddressInUse
+    from runtime.records import EXITED
+
+    world.networks.create("a", "172.30.0.0/24")
+    owner = world.attach("1" * 64, "a")
+    assert owner.spec.network is not None and owner.spec.network.ip == "172.30.0.2"
+    world.records.update(owner.id, status=EXITED)
+    exited = world.records.resolve(owner.id)
+    assert world.networks.readdress(exited) == exited.spec  # still free: kept
+    world.attach("2" * 64, "a")  # takes .2 meanwhile
+    moved = world.networks.readdress(exited).network
+    assert moved is not None and (moved.ip, moved.mac) == ("172.30.0.3", "02:42:ac:1e:00:03")
+    planned = world.networks.plan("a", (), (), EndpointOptions(ipv4_address="172.30.0.2"))
+    static = ContainerSpec(command=("true",), hostname="s", network=planned)
+    with pytest.raises(AddressInUse, match="172.30.0.2"):
+        world.networks.attach("3" * 64, static)
+    assert planned is not None
+    mine = world.record(
+        "4" * 64, replace(static, network=replace(planned, address="172.30.0.2/24")), status=EXITED
+    )
+    with pytest.raises(AddressInUse, match="172.30.0.2"):
+        world.networks.readdress(mine)
+
+
+def test_a_link_to_a_container_named_by_its_full_id_is_a_hosts_line_of_what_fits(
+    world: World,
+) -> None:
+    """An unnamed container's name is its 64-digit id, more than a DNS
+    label holds: the link's line carries the alias and the short id."""
+    from runtime.network.attachment import EndpointOptions
+
+    target = world.attach("a" * 64, "bridge")
+    world.records.update(target.id, name=target.id)
+    planned = world.networks.plan("bridge", (), (), EndpointOptions(links=(f"{target.id}:db",)))
+    spec = ContainerSpec(command=("true",), hostname="linker", network=planned)
+    linker = world.record("b" * 64, world.networks.attach("b" * 64, spec))
+    world.networks.write_etc(linker)
+    assert linker.spec.network is not None and target.spec.network is not None
+    hosts = (Path(linker.spec.network.etc_dir) / "hosts").read_text()
+    assert f"{target.spec.network.ip}\tdb {'a' * 12}\n" in hosts

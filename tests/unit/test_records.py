@@ -264,3 +264,39 @@ def test_a_stored_spec_is_decoded_once_and_shared(store: RecordStore) -> None:
     first, second = store.get(record.id), store.resolve("shared")
     assert first is not None and first.spec == record.spec
     assert second.spec is first.spec  # frozen: one decoded instance serves every read
+
+
+def test_a_store_from_before_the_ipam_column_gets_it(db_path: str) -> None:
+    import sqlite3
+
+    old = sqlite3.connect(db_path)
+    old.execute(
+        "CREATE TABLE networks (name TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, "
+        "subnet TEXT NOT NULL, gateway TEXT NOT NULL, bridge TEXT NOT NULL, "
+        "internal INTEGER NOT NULL, created_at TEXT NOT NULL, labels TEXT NOT NULL DEFAULT '{}')"
+    )
+    old.execute(
+        "INSERT INTO networks VALUES ('a', 'i1', '10.1.0.0/24', '10.1.0.1', 'mdk-1', 0, 't', '{}')"
+    )
+    old.commit()
+    old.close()
+    store = RecordStore(db_path)
+    try:
+        [kept] = store.networks()
+        assert (kept.name, kept.ip_range, dict(kept.aux_addresses)) == ("a", "", {})
+        made = records_module.NetworkRecord(
+            "b",
+            "i2",
+            "10.2.0.0/24",
+            "10.2.0.1",
+            "mdk-2",
+            False,
+            "t",
+            {},
+            "10.2.0.128/25",
+            {"r": "10.2.0.9"},
+        )
+        store.insert_network(made)
+        assert store.networks()[1] == made
+    finally:
+        store.close()
