@@ -28,11 +28,13 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 
 from runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from runtime.events import Event, EventLog, EventType
 from runtime.layout import Layout
 from runtime.network import etcfiles, netlink
 from runtime.network.attachment import (
@@ -111,6 +113,9 @@ class Networks:
         #: (reentrant: ``get`` takes it too).
         self.lock = threading.RLock()
         self._started_at = now_rfc3339()
+        #: Where ``create``, ``destroy``, ``connect`` and ``disconnect`` are
+        #: told (Docker's network events); the Runtime sets it.
+        self.events: EventLog | None = None
 
     # -- the networks ----------------------------------------------------
     def _virtual(self, name: str) -> NetworkRecord:
@@ -203,6 +208,7 @@ class Networks:
             self.records.insert_network(record)
             self._rebuild()
             self.control.listen(name, chosen.gateway)
+        self._publish("create", record.id, record.name)
         return record
 
     def delete(self, ref: str) -> None:
@@ -219,6 +225,7 @@ class Networks:
             self._remove_bridge(record.bridge)
             if self.control.active:
                 self._rebuild()
+        self._publish("destroy", record.id, record.name)
 
     def prune(self) -> list[str]:
         """Remove every user network without containers; their names."""
@@ -367,6 +374,7 @@ class Networks:
         self.control.publish(_published(net))
         if net.network != BRIDGE:
             self._add_names(record, net)
+        self._publish("connect", self._id_of(net.network), net.network, container=record.id)
 
     def _add_names(self, record: ContainerRecord, net: Attachment) -> None:
         """Its names on a user network, and the links' (Docker makes a link
@@ -398,6 +406,21 @@ class Networks:
         except Exception as err:  # noqa: BLE001 - an exit must be recorded whatever the firewall says
             log.error("unpublishing the ports of %s failed: %s", record.id, err)
         self.control.remove_names(net.network, IPv4Address(net.ip))
+        self._publish("disconnect", self._id_of(net.network), net.network, container=record.id)
+
+    def _publish(self, action: str, network_id: str, name: str, container: str = "") -> None:
+        """Docker's network event: the network is the actor, ``container``
+        the one that joined or left (daemon/network.go LogNetworkEvent*)."""
+        if self.events is not None:
+            attributes = {"type": "bridge", **({"container": container} if container else {})}
+            self.events.publish(
+                Event(time.time_ns(), EventType.NETWORK, action, network_id, name, attributes)
+            )
+
+    def _id_of(self, name: str) -> str:
+        if name in BUILTIN_NETWORKS:
+            return _fixed_id(name)
+        return next((r.id for r in self.records.networks() if r.name == name), "")
 
     def write_etc(self, record: ContainerRecord) -> None:
         """The container's /etc files from its endpoints: ``hosts`` has a

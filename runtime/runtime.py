@@ -185,6 +185,7 @@ class Runtime(FileVerbs):
         )
         self.exits = Exits(records, launcher, reserve, remove=self.remove, events=events)
         self.networks = networks if networks is not None else Networks(layout, records)
+        self.networks.events = events
         self.exits.on_ended = self.networks.ended
         self.connections = Connections(layout, records, self.networks, launcher)
         self.reconciler = Reconciler(layout, records, launcher, self.admission.gate, self.exits)

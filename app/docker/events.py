@@ -31,13 +31,13 @@ from runtime.events import Event, EventFilter, EventType
 
 router = APIRouter(tags=["docker events"])
 
-#: Docker's event types -> ours; the others (volume, daemon, ...) are valid
-#: filters that nothing here publishes yet.
+#: Docker's event types -> ours; the others (daemon, plugin, ...) are valid
+#: filters that nothing here publishes.
 TYPES: dict[str, tuple[EventType, ...]] = {
     "container": (EventType.CONTAINER, EventType.EXEC),
     "image": (EventType.IMAGE,),
     "network": (EventType.NETWORK,),
-    "volume": (),
+    "volume": (EventType.VOLUME,),
     "daemon": (),
     "plugin": (),
     "service": (),
@@ -57,7 +57,9 @@ def _attributes(event: Event) -> dict[str, str]:
             continue  # in the action, as Docker writes it
         if key.startswith("label."):
             attributes[key.removeprefix("label.")] = value
-        elif key != "container":
+        elif key != "container" or event.type is EventType.NETWORK:
+            # An exec's container is its actor; a network event's is the one
+            # that joined or left, an attribute as Docker sends it.
             attributes[ATTRIBUTES.get(key, key)] = value
     if event.name and event.type is not EventType.EXEC:
         attributes["name"] = event.name

@@ -239,3 +239,39 @@ def test_docker_py_diff_on_the_default_bridge_shows_only_the_users_change(
         container.remove()
     finally:
         client.close()
+
+
+def test_network_events_tell_create_connect_disconnect_and_destroy(
+    net_service: NetService,
+) -> None:
+    """Docker's network events: the network is the actor, the container that
+    joined or left an attribute; ``type=network`` selects them, ``type=volume``
+    does not (it selects volume events only)."""
+    client = docker.DockerClient(base_url=f"unix://{net_service.uds}", version="1.47")
+    try:
+        since = time.time()
+        network = client.networks.create(unique("evnet"), driver="bridge")
+        container = client.containers.run("host", ["true"], network=network.name, detach=True)
+        assert container.wait(timeout=30)["StatusCode"] == 0
+        wait_for(lambda: not client.networks.get(network.id).containers)
+        container.remove()
+        network.remove()
+        until = time.time() + 1
+        seen = [
+            (e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"])
+            for e in client.events(
+                since=since, until=until, decode=True, filters={"type": "network"}
+            )
+        ]
+        volumes = list(
+            client.events(since=since, until=until, decode=True, filters={"type": "volume"})
+        )
+    finally:
+        client.close()
+    assert [action for action, _, _ in seen] == ["create", "connect", "disconnect", "destroy"]
+    assert {actor for _, actor, _ in seen} == {network.id}
+    for action, _, attributes in seen:
+        assert attributes["name"] == network.name and attributes["type"] == "bridge"
+        if action in ("connect", "disconnect"):
+            assert attributes["container"] == container.id
+    assert volumes == []
