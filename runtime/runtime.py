@@ -15,6 +15,9 @@ A thin facade: each method hands over to the part that holds its concern.
     interactive.Interactive  attach, input, resize
     lifecycle.Lifecycle      restart, rename, pause/unpause, update, top
     files.FileVerbs          (a base class) docker cp, diff, export, commit
+    execverbs.ExecVerbs      (a base class) exec create, start, wait, logs
+    imageverbs.ImageVerbs    (a base class) images: list, pull, tag, delete, save, load
+    networkverbs.NetworkVerbs (a base class) networks, connect and disconnect
     volumes.VolumeStore      named and anonymous volumes (``runtime.volumes``, used by app/)
     restarts.Restarts        restart policies: on each exit (Exits.on_exit), at start
 
@@ -78,19 +81,16 @@ from typing import Any
 from runtime import diskusage
 from runtime.admission import Admission
 from runtime.connections import Connections
-from runtime.errors import InvalidArgument, InvalidState, NotFound, Unavailable
-from runtime.events import EventLog, EventType, now_event
+from runtime.errors import InvalidArgument, InvalidState, Unavailable
+from runtime.events import EventLog
+from runtime.execverbs import ExecVerbs
 from runtime.exits import Exits
 from runtime.files import FileVerbs
 from runtime.health import Health, HealthMonitor
-from runtime.images import DEFAULT_MAX_BYTES, Image, ImageStore, ImportJob
-from runtime.images.building import BuildRequest
-from runtime.images.builtin import HOST
+from runtime.images import DEFAULT_MAX_BYTES, ImageStore
 from runtime.images.hostview import HostPathError, HostView
-from runtime.images.oci import ImageConfig
-from runtime.images.pull import Progress
-from runtime.images.registry import Credentials
-from runtime.imaging import ImageBuild, Imaging, LoadJob, RegistryOptions, RemoteImage, Removal
+from runtime.imageverbs import ImageVerbs
+from runtime.imaging import Imaging, RegistryOptions
 from runtime.interactive import AttachTarget, Interactive
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
@@ -99,8 +99,8 @@ from runtime.launchtrace import LaunchObserver
 from runtime.layout import LOG_STREAMS, Layout
 from runtime.lifecycle import Lifecycle, Top
 from runtime.meters import Meter
-from runtime.network.attachment import EndpointOptions
 from runtime.networks import Networks
+from runtime.networkverbs import NetworkVerbs
 from runtime.output import Output
 from runtime.planning import Planner, pool_template
 from runtime.reconcile import Reconciler
@@ -109,7 +109,6 @@ from runtime.records import (
     RUNNING,
     ContainerRecord,
     ExecRecord,
-    NetworkRecord,
     RecordStore,
 )
 from runtime.reports import container_event
@@ -122,7 +121,6 @@ from runtime.spec import (
     DEFAULT_IMAGE,
     USERNS_SIZE,
     CreateRequest,
-    ExecRequest,
     Limits,
     RestartPolicy,
     to_dict,
@@ -149,7 +147,7 @@ class Stores:
     events: EventLog
 
 
-class Runtime(FileVerbs):
+class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
     def __init__(
         self,
         stores: Stores,
@@ -579,81 +577,11 @@ class Runtime(FileVerbs):
         target = self.output.target("container", ref)
         return self.output.chunks(target, streams, tail, follow, from_end, heartbeat)
 
-    # -- exec -----------------------------------------------------------
-    def exec(self, ref: str, request: ExecRequest) -> ExecRecord:
-        """Start ``request.spec`` in a running container; answers once it has
-        exec'd (or failed to: then it is ``exited`` with 126/127 and ``error``)."""
-        record = self.create_exec(ref, request)
-        return self.launches.start_exec(record.id, request.tty_size)
-
-    def create_exec(self, ref: str, request: ExecRequest) -> ExecRecord:
-        """Record ``request.spec`` as an exec of a running container, not
-        started (Docker's ``exec create``); the record outlives a restart.
-        ``request.tty_size`` is not kept: ``start_exec`` takes its own."""
-        container = self.launches.running(ref)
-        self.lifecycle.refuse_if_paused(container.id)
-        return self.launches.record_exec(container, request.spec)
-
-    def check_exec_start(self, ref: str) -> ExecRecord:
-        """The created exec, if ``start_exec`` would start it now (``NotFound``,
-        ``InvalidState`` otherwise): for a caller that must answer first."""
-        return self.launches.startable_exec(ref)
-
-    def start_exec(self, ref: str, tty_size: tuple[int, int] | None = None) -> ExecRecord:
-        """Start a created exec, once (``InvalidState`` after); answers as ``exec``."""
-        return self.launches.start_exec(ref, tty_size)
-
-    def get_exec(self, ref: str) -> ExecRecord:
-        return self.records.resolve_exec(ref)
-
-    def list_execs(self, ref: str) -> builtins.list[ExecRecord]:
-        """The execs of a container, oldest first."""
-        return self.records.list_execs(container_id=self.get(ref).id)
-
-    def kill_exec(self, ref: str, signal: int) -> None:
-        """Signal a running exec (a health check past its timeout)."""
-        record = self.get_exec(ref)
-        try:
-            self.launcher.request(protocol.Kill(record.id, signal))
-        except (NotFound, InvalidState):
-            pass  # it ended meanwhile
-
+    # -- health (runtime/health.py) --------------------------------------
     def health_of(self, ref: str) -> Health | None:
         """A container's health (``None`` without a health check or before its
         first look), from runtime/health.py."""
         return self.health.get(self.get(ref).id)
-
-    def exec_exit_future(self, ref: str) -> Future[ExecRecord]:
-        return self.exits.exec_exit_future(ref)
-
-    def wait_exec(self, ref: str, timeout: float | None = None) -> ExecRecord:
-        try:
-            return self.exec_exit_future(ref).result(timeout)
-        except FutureTimeout:
-            return self.get_exec(ref)
-
-    def exec_logs(
-        self,
-        ref: str,
-        stream: str | None = None,
-        tail: int | None = None,
-        follow: bool = False,
-        *,
-        timestamps: bool = False,
-        since: int | None = None,
-        until: int | None = None,
-    ) -> Iterator[bytes]:
-        """An exec's output, as ``logs``."""
-        target = self.output.target("exec", ref)
-        return self.output.read(target, stream, tail, follow, timestamps, since, until)
-
-    def exec_log_chunks(
-        self, ref: str, streams: Sequence[str] = LOG_STREAMS
-    ) -> Iterator[tuple[str, bytes]]:
-        """An exec's output from its first byte, followed until it exits, as
-        ``(stream name, chunk)`` with heartbeats (``log_chunks``)."""
-        target = self.output.target("exec", ref)
-        return self.output.chunks(target, streams, None, True, False, True)
 
     # -- attach ---------------------------------------------------------
     def attach_target(self, kind: str, ref: str) -> AttachTarget:
@@ -667,105 +595,3 @@ class Runtime(FileVerbs):
 
     def resize(self, target: AttachTarget, rows: int, cols: int) -> None:
         self.interactive.resize(target, rows, cols)
-
-    # -- images ---------------------------------------------------------
-    def list_images(self) -> builtins.list[Image]:
-        return [self._described(image) for image in self.images.list()]
-
-    def get_image(self, ref: str) -> Image:
-        return self._described(self.images.get(ref))
-
-    def _described(self, image: Image) -> Image:
-        if image.name != HOST:
-            return image
-        return replace(image, contents=tuple(self.host_view.contents()))
-
-    # -- networks (runtime/networks.py) -----------------------------------------
-    def create_network(
-        self,
-        name: str,
-        subnet: str | None = None,
-        gateway: str | None = None,
-        internal: bool = False,
-        labels: Mapping[str, str] | None = None,
-        ip_range: str | None = None,
-        aux_addresses: Mapping[str, str] | None = None,
-    ) -> NetworkRecord:
-        return self.networks.create(
-            name, subnet, gateway, internal, labels, ip_range, aux_addresses
-        )
-
-    def list_networks(self) -> builtins.list[NetworkRecord]:
-        return self.networks.every()
-
-    def get_network(self, ref: str) -> NetworkRecord:
-        return self.networks.get(ref)
-
-    def network_containers(self, name: str) -> builtins.list[ContainerRecord]:
-        """The live containers attached to network ``name``."""
-        return self.networks.containers(name)
-
-    def delete_network(self, ref: str) -> None:
-        """409 while a container is attached; 403 for a built-in."""
-        self.networks.delete(ref)
-
-    def connect_network(
-        self,
-        ref: str,
-        network: str,
-        aliases: tuple[str, ...] = (),
-        options: EndpointOptions | None = None,
-    ) -> ContainerRecord:
-        """One more network for a container (runtime/connections.py)."""
-        return self.connections.connect(ref, network, aliases, options)
-
-    def disconnect_network(self, ref: str, network: str, force: bool = False) -> ContainerRecord:
-        return self.connections.disconnect(ref, network, force)
-
-    def prune_networks(self) -> builtins.list[str]:
-        return self.networks.prune()
-
-    def image_users(self, name: str) -> builtins.list[ContainerRecord]:
-        """The containers (any status) whose root is built on image ``name``."""
-        return self.imaging.users(self.images.get(name))
-
-    def delete_image(self, ref: str, force: bool = False) -> builtins.list[Removal]:
-        """Delete a tag, or an image no container (even exited) uses (runtime/imaging.py)."""
-        return self.imaging.delete(ref, force)
-
-    def pull_image(
-        self,
-        ref: str,
-        credentials: Credentials | None = None,
-        progress: Progress | None = None,
-    ) -> Image:
-        """Pull ``ref`` from its registry; ``progress`` hears of each layer's steps."""
-        return self.imaging.pull(ref, credentials, progress)
-
-    def tag_image(self, ref: str, tag: str) -> Image:
-        return self.imaging.tag(ref, tag)
-
-    def prune_images(self, dangling_only: bool = True) -> builtins.list[Removal]:
-        return self.imaging.prune(dangling_only)
-
-    def save_images(self, refs: builtins.list[str]) -> Iterator[bytes]:
-        return self.imaging.save(refs)
-
-    def begin_load(self) -> LoadJob:
-        """Start loading a docker save / OCI layout tarball: ``write`` chunks, then ``finish``."""
-        return self.imaging.begin_load()
-
-    def resolve_remote(self, ref: str, credentials: Credentials | None = None) -> RemoteImage:
-        return self.imaging.resolve_remote(ref, credentials)
-
-    def begin_image_import(self, request: BuildRequest) -> ImageBuild:
-        """Docker's import: a tar stream as a new image with a config (``changes``)."""
-        return self.imaging.begin_build(request, ImageConfig(), "", "import")
-
-    def begin_import(self, name: str) -> ImportJob:
-        """Start importing a tar stream as image ``name``: ``write`` chunks, then ``finish``."""
-        job = self.images.begin_import(name)
-        job.on_finish = lambda image: self.events.publish(
-            now_event(EventType.IMAGE, "import", image.name, image.name)
-        )
-        return job

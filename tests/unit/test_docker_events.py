@@ -27,6 +27,7 @@ EXEC_DIE = Event(
     {"container": "c" * 64, "container_name": "web", "exit_code": "0"},
 )
 IMPORT = Event(1_795_928_402_000_000_000, EventType.IMAGE, "import", "tool", "tool")
+VOLUME = Event(1_795_928_403_000_000_000, EventType.VOLUME, "create", "data", "data")
 
 
 def test_a_container_event() -> None:
@@ -65,7 +66,10 @@ def test_filters() -> None:
     base, keep = event_filter("1", "", '{"image": ["tool"], "event": ["import"]}')
     assert keep(IMPORT) and base.matches(IMPORT) and not base.matches(DIE)
     base, keep = event_filter("1", "", '{"type": ["volume"]}')
-    assert not keep(DIE) and not keep(IMPORT)
+    assert base.matches(VOLUME) and keep(VOLUME)
+    assert not base.matches(DIE) and not base.matches(IMPORT)
+    base, keep = event_filter("1", "", '{"type": ["daemon"]}')  # never published
+    assert not keep(DIE) and not keep(IMPORT) and not keep(VOLUME)
     base, _ = event_filter("1", "", '{"label": ["team=b"]}')
     assert not base.matches(DIE)
 
