@@ -450,8 +450,7 @@ class Networks:
         hosts += self._link_lines(attached)
         files = {"resolv.conf": resolv, "hosts": hosts, "hostname": etcfiles.hostname(hostname)}
         for name in ETC_FILES:
-            with open(os.path.join(first.etc_dir, name), "w") as f:
-                f.write(files[name])
+            etcfiles.rewrite(os.path.join(first.etc_dir, name), files[name])
 
     def _link_lines(self, attached: tuple[Attachment, ...]) -> str:
         """``/etc/hosts`` lines of the links on ``bridge`` (Docker's legacy

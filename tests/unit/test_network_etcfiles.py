@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -42,3 +43,17 @@ def test_the_hosts_search_domains_last_line_wins(tmp_path: Path) -> None:
     conf.write_text("domain one\nnameserver 10.0.0.1\nsearch two three\n")
     assert etcfiles.host_search(conf) == ["two", "three"]
     assert etcfiles.host_search(tmp_path / "none") == []
+
+
+def test_rewrite_keeps_the_inode_cuts_to_length_and_skips_unchanged_text(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hosts"
+    etcfiles.rewrite(str(path), "127.0.0.1\tlocalhost\n10.0.0.2\tweb db\n")
+    inode = path.stat().st_ino
+    etcfiles.rewrite(str(path), "127.0.0.1\tlocalhost\n")  # shorter: no tail left over
+    assert path.read_text() == "127.0.0.1\tlocalhost\n"
+    assert path.stat().st_ino == inode  # a bind of this inode sees the change
+    os.utime(path, ns=(10**18, 10**18))  # a write would move it to now
+    etcfiles.rewrite(str(path), "127.0.0.1\tlocalhost\n")
+    assert path.stat().st_mtime_ns == 10**18  # unchanged: not written
