@@ -23,7 +23,10 @@ def test_ab_reports_both_trees_and_the_paired_difference() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("3 launches of /bin/true each (default image), interleaved")
+    assert lines[0].startswith(
+        "3 launches of /bin/true each (default image, pool 0), interleaved; load average "
+    )
     assert lines[1].split()[:2] == ["base", "median"]
     assert lines[2].split()[:2] == ["this", "median"]
     assert lines[3].startswith("  this - base, paired: median ")
+    assert "(95% " in lines[3] and "this / base: medians " in lines[3]
