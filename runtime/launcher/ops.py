@@ -21,7 +21,8 @@ from runtime.launcher import protocol as p
 from runtime.launcher.entry import CREATED, RUNNING, Entry
 from runtime.launcher.pool import Pool, Template
 from runtime.launcher.ptyio import PtyIo
-from runtime.launcher.spawn import Paths, Spawner
+from runtime.launcher.spawn import Spawner
+from runtime.launcher.stdio import Paths
 from runtime.launcher.transport import Client
 from runtime.launcher.watch import Watch
 from runtime.network.attachment import Attachment

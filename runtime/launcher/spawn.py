@@ -27,20 +27,19 @@ import logging
 import os
 import selectors
 import signal
-import socket
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from runtime import cgroups, child, libc, nsexec, pids, pooled, terminal
+from runtime import cgroups, child, libc, nsexec, pids, terminal
 from runtime.images.viewtrees import ViewTrees, shareable
-from runtime.launcher import pool
+from runtime.launcher import claim, pool
 from runtime.launcher.entry import RUNNING, Entry, Process
 from runtime.launcher.plumbing import Plumber
 from runtime.launcher.protocol import EntryKind, ErrorKind, ExecError, Launched, RequestError
 from runtime.launcher.ptyio import PtyIo
 from runtime.launcher.ready import Ready, Source
+from runtime.launcher.stdio import Paths, close_stdio, open_stdio
 from runtime.launcher.transport import Client, Transport
 from runtime.launchtrace import Stamps
 from runtime.namespaces import (
@@ -58,14 +57,6 @@ from runtime.spec import USERNS_SIZE, ContainerSpec, ExecSpec, Limits
 from runtime.timeutil import now_rfc3339
 
 log = logging.getLogger("mydocker.launcher")
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Where a new child's output goes."""
-
-    stdout: str
-    stderr: str
 
 
 class Spawner:
@@ -144,55 +135,20 @@ class Spawner:
         warm: pool.Warm,
         stamps: Stamps,
     ) -> Entry | None:
-        """A pooled child made the container (runtime/launcher/pool.py): its
-        cgroup renamed, limited and reset, the pid file, then the spec and
-        the stdio fds on its channel.  Unless ``go``, the child waits for the
-        joined byte (``release``, at start) after its spec-dependent steps.
-        None when the child cannot be used (its cgroup refused, it died):
-        the cold path."""
+        """A pooled child made the container (runtime/launcher/claim.py);
+        None when it cannot be used: the cold path."""
         assert self.pool is not None
-        try:
-            if warm.cgroup is not None:
-                assert self.cgroups is not None
-                warm.cgroup = self.cgroups.adopt(warm.cgroup, container_id, spec.limits)
-            if warm.devices_cgroup is not None:
-                warm.devices_cgroup = devices.rename(warm.devices_cgroup, container_id)
-            stdio = open_stdio(spec.tty, spec.stdin, paths)
-        except (cgroups.CgroupError, FileExistsError) as err:
-            log.warning("%s: a pooled child's cgroup cannot be used: %s", container_id, err)
-            self.pool.discard(warm)
-            return None
-        except BaseException:
-            self.pool.discard(warm)
-            raise
-        try:
-            if pidfile is not None:
-                # Before the spec goes: if we die from here on, the API finds
-                # the child by this file and kills it (runtime/pids.py).
-                pids.write_pidfile(pidfile, warm.pid, warm.pid_start_time)
-            message = pooled.claim_message(spec, tty_size, started=go)
-            socket.send_fds(warm.channel, [message], list(stdio.child_fds))
-        except BaseException as err:
-            close_stdio(stdio)
-            self.pool.discard(warm)
-            if isinstance(err, (BrokenPipeError, ConnectionError)):
-                log.warning("%s: a pooled child died at its claim; cloning", container_id)
-                return None
-            raise
-        stamps.stamp("go_sent")
-        for fd in stdio.child_fds:
-            os.close(fd)
-        warm.channel.close()
-        process = Process(
-            warm.pid,
-            warm.pidfd,
-            warm.pid_start_time,
-            warm.sync_write,
-            warm.error_read,
-            go_sent=True,
-            devices_cgroup=warm.devices_cgroup,
-            stamps=stamps,
+        handed = claim.hand_over(
+            self.pool,
+            self.cgroups,
+            warm,
+            claim.Claim(container_id, spec, pidfile, tty_size, go),
+            paths,
+            stamps,
         )
+        if handed is None:
+            return None
+        process, stdio = handed
         entry = Entry(container_id, process, spec=spec)
         self._adopt(entry, stdio)
         entry.limiting.limits = spec.limits
@@ -506,56 +462,6 @@ class Spawner:
                 process.pid, process.pid_start_time, entry.started_at, entry.exec_error, timeline
             )
             self.transport.reply(client, req, reply)
-
-
-def open_stdio(tty: bool, stdin: bool, paths: Paths, discard: bool = False) -> terminal.Stdio:
-    """The child's fds 0/1/2 and the launcher's ends (see terminal.Stdio).
-
-    With ``discard`` (the ``none`` log driver) the log files are made, and
-    stay empty: the output goes to /dev/null."""
-    opened: list[int] = []
-
-    def keep(fd: int) -> int:
-        opened.append(fd)
-        return fd
-
-    try:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-        out_fd = keep(os.open(paths.stdout, flags, 0o640))
-        # A tty merges stderr into stdout, as docker's does; the file
-        # still exists so that reading logs needs no special case.
-        err_fd = keep(os.open(paths.stderr, flags, 0o640))
-        if discard:
-            for fd in (out_fd, err_fd):
-                null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
-                os.dup2(null, fd, inheritable=False)
-                os.close(null)
-        if tty:
-            os.close(err_fd)
-            opened.remove(err_fd)
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            console, child_console = keep(ours.detach()), keep(theirs.detach())
-            return terminal.Stdio(-1, -1, -1, child_console, console, -1, out_fd, (child_console,))
-        if stdin:
-            in_fd, stdin_write = os.pipe2(os.O_CLOEXEC)
-            keep(in_fd)
-            keep(stdin_write)
-            os.set_blocking(stdin_write, False)
-        else:
-            in_fd, stdin_write = keep(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)), -1
-        return terminal.Stdio(
-            in_fd, out_fd, err_fd, -1, -1, stdin_write, -1, (in_fd, out_fd, err_fd)
-        )
-    except BaseException:
-        for fd in opened:
-            os.close(fd)
-        raise
-
-
-def close_stdio(stdio: terminal.Stdio) -> None:
-    for fd in {*stdio.child_fds, stdio.console, stdio.stdin_write, stdio.log_fd}:
-        if fd >= 0:
-            os.close(fd)
 
 
 def _has_exited(pidfd: int) -> bool:

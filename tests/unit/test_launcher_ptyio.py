@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from runtime import terminal
-from runtime.launcher import protocol, ptyio, server, spawn
+from runtime.launcher import protocol, ptyio, server
+from runtime.launcher import stdio as launcher_stdio
 from runtime.launcher.entry import Entry, Process
 from runtime.launcher.protocol import RequestError
 from runtime.launcher.ready import Source
@@ -34,7 +35,8 @@ def launcher() -> Iterator[server.Launcher]:
 def adopt(
     launcher: server.Launcher, tmp_path: Path, tty: bool, stdin: bool
 ) -> tuple[Entry, terminal.Stdio]:
-    stdio = spawn.open_stdio(tty, stdin, spawn.Paths(str(tmp_path / "out"), str(tmp_path / "err")))
+    paths = launcher_stdio.Paths(str(tmp_path / "out"), str(tmp_path / "err"))
+    stdio = launcher_stdio.open_stdio(tty, stdin, paths)
     error_read, error_write = os.pipe()
     os.close(error_write)
     process = Process(

@@ -1,0 +1,102 @@
+"""A pooled child taken for a container (runtime/launcher/pool.py, runtime/pooled.py).
+
+    Claim       what the create asked: the container's id and spec, its pid
+                file, terminal size, and whether it starts at once (``go``)
+    hand_over   the child's cgroups renamed to the container's, limited and
+                reset; its stdio opened; the pid file written; then the spec
+                and the stdio fds sent on its channel (SCM_RIGHTS).  The
+                ``Process`` the launcher keeps, or None when the child cannot
+                be used (its cgroup refused, it died): the cold path follows.
+
+The pid file goes before the spec: if the launcher dies from then on, the
+API finds the child by that file and kills it (runtime/pids.py).  Unless
+``go``, the child waits for the joined byte (``Spawner.release``, at start)
+after its spec-dependent steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+from runtime import cgroups, pids, pooled, terminal
+from runtime.launcher.entry import Process
+from runtime.launcher.pool import Pool, Warm
+from runtime.launcher.stdio import Paths, close_stdio, open_stdio
+from runtime.launchtrace import Stamps
+from runtime.security import devices
+from runtime.spec import ContainerSpec
+
+log = logging.getLogger("mydocker.launcher")
+
+
+@dataclass(frozen=True)
+class Claim:
+    container_id: str
+    spec: ContainerSpec
+    pidfile: str | None
+    tty_size: tuple[int, int] | None
+    go: bool
+
+
+def hand_over(
+    pool: Pool,
+    manager: cgroups.Manager | None,
+    warm: Warm,
+    claim: Claim,
+    paths: Paths,
+    stamps: Stamps,
+) -> tuple[Process, terminal.Stdio] | None:
+    stdio = _adopt_cgroups_and_open(pool, manager, warm, claim, paths)
+    if stdio is None:
+        return None
+    try:
+        if claim.pidfile is not None:
+            pids.write_pidfile(claim.pidfile, warm.pid, warm.pid_start_time)
+        message = pooled.claim_message(claim.spec, claim.tty_size, started=claim.go)
+        socket.send_fds(warm.channel, [message], list(stdio.child_fds))
+    except BaseException as err:
+        close_stdio(stdio)
+        pool.discard(warm)
+        if isinstance(err, (BrokenPipeError, ConnectionError)):
+            log.warning("%s: a pooled child died at its claim; cloning", claim.container_id)
+            return None
+        raise
+    stamps.stamp("go_sent")
+    for fd in stdio.child_fds:
+        os.close(fd)
+    warm.channel.close()
+    process = Process(
+        warm.pid,
+        warm.pidfd,
+        warm.pid_start_time,
+        warm.sync_write,
+        warm.error_read,
+        go_sent=True,
+        devices_cgroup=warm.devices_cgroup,
+        stamps=stamps,
+    )
+    return process, stdio
+
+
+def _adopt_cgroups_and_open(
+    pool: Pool, manager: cgroups.Manager | None, warm: Warm, claim: Claim, paths: Paths
+) -> terminal.Stdio | None:
+    """The child's cgroups become the container's; then its stdio.  A cgroup
+    that cannot be taken over discards the child (None)."""
+    try:
+        if warm.cgroup is not None:
+            assert manager is not None
+            warm.cgroup = manager.adopt(warm.cgroup, claim.container_id, claim.spec.limits)
+        if warm.devices_cgroup is not None:
+            warm.devices_cgroup = devices.rename(warm.devices_cgroup, claim.container_id)
+        return open_stdio(claim.spec.tty, claim.spec.stdin, paths)
+    except (cgroups.CgroupError, FileExistsError) as err:
+        log.warning("%s: a pooled child's cgroup cannot be used: %s", claim.container_id, err)
+        pool.discard(warm)
+        return None
+    except BaseException:
+        pool.discard(warm)
+        raise
