@@ -1,8 +1,8 @@
 """``python -m bench.connect``: what connecting a running container to a
 second network costs, against a launch on a bridge network.
 
-As root, in a network namespace of its own (the host's namespace is never
-touched), with two user networks and one
+As root, in a network namespace of its own (``bench.network.netns_service``:
+the host's namespace is never touched), with two user networks and one
 running container on the first.  Rows, interleaved in a shuffled order each
 round, timed on the client:
 
@@ -22,59 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import signal
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 
-from bench.network import _stats
-from bench.service import ROOT, find_launcher
-
-
-@contextmanager
-def netns_service() -> Iterator[httpx.Client]:
-    """A service in a network namespace made for it (as ``bench.network``'s),
-    and a client over its unix socket; all of it stopped at the end."""
-    holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
-    base = Path(tempfile.mkdtemp(prefix="bench-connect-"))
-    state, uds = base / "state", base / "api.sock"
-    service = None
-    try:
-        time.sleep(0.2)  # unshare(1) has exec'd sleep in the new namespace
-        enter = ["nsenter", f"--net=/proc/{holder.pid}/ns/net"]
-        subprocess.run([*enter, "ip", "link", "set", "lo", "up"], check=True)
-        argv_app = [sys.executable, "-m", "app", "--uds", str(uds), "--state-dir", str(state)]
-        with open(base / "service.log", "wb") as log:
-            service = subprocess.Popen([*enter, *argv_app], cwd=ROOT, stdout=log, stderr=log)
-        transport = httpx.HTTPTransport(uds=str(uds))
-        with httpx.Client(transport=transport, base_url="http://bench", timeout=60) as client:
-            deadline = time.monotonic() + 60
-            while not _healthy(client):
-                assert time.monotonic() < deadline, "the service did not come up"
-                time.sleep(0.1)
-            yield client
-    finally:
-        if service is not None:
-            service.send_signal(signal.SIGTERM)
-            service.wait(30)
-        launcher = find_launcher(state)
-        if launcher is not None:
-            subprocess.run(["kill", "-9", str(launcher)], check=False)
-        holder.kill()
-        holder.wait()
-
-
-def _healthy(client: httpx.Client) -> bool:
-    try:
-        return client.get("/health").status_code == 200
-    except httpx.TransportError:
-        return False
+from bench.network import _stats, netns_service
 
 
 def measure(client: httpx.Client, runs: int, warmup: int) -> dict[str, list[float]]:
@@ -125,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
     args = parser.parse_args(argv)
-    with netns_service() as client:
-        samples = measure(client, args.runs, args.warmup)
+    with netns_service("bench-connect-") as served:
+        samples = measure(served.client, args.runs, args.warmup)
     rows = {name: _stats(values) for name, values in samples.items()}
     launch = rows["launch"]["median_ms"]
     ratios = {n: round(r["median_ms"] / launch, 3) for n, r in rows.items() if n != "launch"}

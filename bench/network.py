@@ -33,7 +33,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +106,24 @@ def summary(samples: dict[str, list[float]]) -> dict[str, Any]:
     return {"rows": rows, "added_median_ms": added}
 
 
-def run(runs: int, warmup: int, settle: float = 0.2) -> dict[str, Any]:
-    """The three rows in a service of their own; the report ``main`` prints
-    (also the ``network`` part of ``python -m bench``)."""
+@dataclass(frozen=True)
+class NetnsService:
+    """A service in a network namespace made for it, and a client over its
+    unix socket."""
+
+    client: httpx.Client
+    pid: int
+    state: Path
+
+
+@contextmanager
+def netns_service(prefix: str) -> Iterator[NetnsService]:
+    """Start ``python -m app`` in a new network namespace (``lo`` up; the
+    host's namespace is never touched) with a temporary state dir; stop the
+    service, its launcher and the namespace at the end.  The temporary dir is
+    removed after a clean run and kept after a failure: its service.log."""
     holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
-    base = Path(tempfile.mkdtemp(prefix="bench-net-"))
+    base = Path(tempfile.mkdtemp(prefix=prefix))
     state, uds = base / "state", base / "api.sock"
     service = None
     try:
@@ -121,19 +136,10 @@ def run(runs: int, warmup: int, settle: float = 0.2) -> dict[str, Any]:
         transport = httpx.HTTPTransport(uds=str(uds))
         with httpx.Client(transport=transport, base_url="http://bench", timeout=60) as client:
             deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if client.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
+            while not _healthy(client):
                 assert time.monotonic() < deadline, "the service did not come up"
                 time.sleep(0.1)
-            client.post("/networks", json={"name": "bench"}).raise_for_status()
-            pids = [service.pid, find_launcher(state)]
-            walls, cpus = measure(client, runs, warmup, settle, lambda: service_cpu(pids))
-        with open("/proc/loadavg") as f:
-            load = f.read().split()[0]
+            yield NetnsService(client, service.pid, state)
     finally:
         if service is not None:
             service.send_signal(signal.SIGTERM)
@@ -143,7 +149,26 @@ def run(runs: int, warmup: int, settle: float = 0.2) -> dict[str, Any]:
             subprocess.run(["kill", "-9", str(launcher)], check=False)
         holder.kill()
         holder.wait()
-    shutil.rmtree(base, ignore_errors=True)  # kept after a failure: its service.log
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _healthy(client: httpx.Client) -> bool:
+    try:
+        return client.get("/health").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def run(runs: int, warmup: int, settle: float = 0.2) -> dict[str, Any]:
+    """The three rows in a service of their own; the report ``main`` prints
+    (also the ``network`` part of ``python -m bench``)."""
+    with netns_service("bench-net-") as served:
+        client = served.client
+        client.post("/networks", json={"name": "bench"}).raise_for_status()
+        pids = [served.pid, find_launcher(served.state)]
+        walls, cpus = measure(client, runs, warmup, settle, lambda: service_cpu(pids))
+        with open("/proc/loadavg") as f:
+            load = f.read().split()[0]
     return {"runs": runs, "load_average": load, **summary(walls), "cpu": summary(cpus)}
 
 
