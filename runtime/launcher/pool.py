@@ -241,10 +241,6 @@ class Pool:
         self.selector.register(ours, selectors.EVENT_READ, readied)
 
     def _readied(self, warm: Warm) -> None:
-        if warm.channel.fileno() < 0:
-            # Its exit came in the same wake-up and was dispatched first:
-            # discard() has unregistered and closed the channel already.
-            return
         try:
             data = warm.channel.recv(1)
         except OSError:

@@ -119,12 +119,25 @@ class Launcher:
         ready = sorted(ready, key=lambda item: item[0].data.source is not Source.CLIENT)
         reaps = 0
         for key, mask in ready:
+            if not self._still_registered(key):
+                continue
             source = key.data.source
             if source is Source.PIDFD:
                 if reaps >= REAPS_PER_TURN:
                     continue
                 reaps += 1
             key.data.handle(mask)
+
+    def _still_registered(self, key: selectors.SelectorKey) -> bool:
+        """A handler earlier in this turn may have unregistered (and closed)
+        another ready fd: a pooled child's exit discards its channel, a
+        client's hang-up its streams.  That fd's key is stale; handling it
+        would touch a closed fd (epoll is level-triggered: anything still
+        pending on a re-registered fd is reported again next turn)."""
+        try:
+            return self.selector.get_key(key.fileobj) is key
+        except (KeyError, ValueError):
+            return False
 
     def _select_timeout(self) -> float:
         """Wake up for the nearest deadline, and often while output is capped."""

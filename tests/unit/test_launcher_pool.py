@@ -101,22 +101,6 @@ def test_a_claim_takes_a_ready_child_once_and_counts_hits_and_misses(selector) -
         os.close(warm.pidfd)
 
 
-def test_a_readiness_after_the_exit_in_the_same_wake_up_is_ignored(selector) -> None:
-    """A pooled child that dies while filling makes its pidfd and its channel
-    readable at once; when the exit is dispatched first, discard() closes the
-    channel, and the channel's callback must not unregister it again (a
-    ValueError for fd -1 would take the whole launcher down)."""
-    p = pool.Pool(selector, None)
-    p.configure([pool.Template(TEMPLATE, 1)])
-    warm = fake_warm(p, p.templates[0], ready=False)
-    p.selector.register(warm.channel, selectors.EVENT_READ)
-    p.selector.unregister(warm.channel)  # what discard() does, then its _reap:
-    warm.channel.close()
-    p._readied(warm)
-    assert not warm.ready
-    os.close(warm.pidfd)
-
-
 def test_a_template_is_given_up_after_failures_in_a_row(selector) -> None:
     p = pool.Pool(selector, None)
     p.configure([pool.Template(TEMPLATE, 1)])

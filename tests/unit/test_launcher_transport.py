@@ -8,6 +8,7 @@ launcher's."""
 
 from __future__ import annotations
 
+import os
 import selectors
 import socket
 from collections.abc import Iterator
@@ -151,11 +152,18 @@ def test_a_turn_reads_requests_first_and_caps_the_exits(
     def reap(n: int) -> Ready:
         return Ready(Source.PIDFD, lambda mask: done.append(f"reap {n}"))
 
+    # Registered fds (the loop hands on only keys still registered): pipes
+    # stand in for the pidfds.
+    pipes = [os.pipe() for _ in range(server.REAPS_PER_TURN + 5)]
     exits = [
-        (selectors.SelectorKey(n, n, selectors.EVENT_READ, reap(n)), selectors.EVENT_READ)
-        for n in range(server.REAPS_PER_TURN + 5)
+        (launcher.selector.register(r, selectors.EVENT_READ, reap(n)), selectors.EVENT_READ)
+        for n, (r, _) in enumerate(pipes)
     ]
     request = launcher.selector.get_map()[client.sock]
     launcher.turn([*exits, (request, selectors.EVENT_READ)])
     assert done[0] == "request"
     assert done[1:] == [f"reap {n}" for n in range(server.REAPS_PER_TURN)]  # the rest: next turn
+    for r, w in pipes:
+        launcher.selector.unregister(r)
+        os.close(r)
+        os.close(w)
