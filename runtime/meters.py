@@ -65,6 +65,7 @@ SETUP_STEPS = frozenset(
         "mount /dev/pts",
         "mount /dev/shm",
         "make /dev links",
+        "make /dev nodes",
         "make the root read-only",
         "drop bounding capabilities",
         "setup",

@@ -170,6 +170,49 @@ def test_a_minimal_dev(client: httpx.Client) -> None:
         assert "/dev/pts devpts" in out and "/dev/shm tmpfs" in out
 
 
+DEVICE_CHECKS = """
+    for d in null zero full random urandom tty; do stat -c '%n %t:%T %a' /dev/$d; done
+    [ -c /dev/null ] && [ -c /dev/tty ] && echo character-devices
+    echo x > /dev/null && echo wrote-null
+    head -c 4 /dev/zero | wc -c; head -c 4 /dev/random | wc -c; head -c 4 /dev/urandom | wc -c
+    echo x 2>/dev/null > /dev/full || echo full-refused
+"""
+
+
+def test_the_dev_nodes_work_with_and_without_a_user_namespace(client: httpx.Client) -> None:
+    # Made with mknod(2) outside a user namespace, bound from the host's
+    # inside one (runtime/rootfs.py): the same nodes either way.
+    for image in ("host", "busybox"):
+        for userns in (False, True):
+            code, out = sh(client, DEVICE_CHECKS, image=image, userns=userns)
+            assert code == 0 and out.splitlines() == [
+                "/dev/null 1:3 666",
+                "/dev/zero 1:5 666",
+                "/dev/full 1:7 666",
+                "/dev/random 1:8 666",
+                "/dev/urandom 1:9 666",
+                "/dev/tty 5:0 666",
+                "character-devices",
+                "wrote-null",
+                "4",
+                "4",
+                "4",
+                "full-refused",
+            ], (image, userns, out)
+
+
+def test_dev_tty_is_the_containers_terminal(client: httpx.Client) -> None:
+    script = "echo via-dev-tty > /dev/tty; tty"
+    for userns in (False, True):
+        container = run(client, ["sh", "-c", script], tty=True, userns=userns)
+        assert container["exit_code"] == 0, container
+        out = logs(client, str(container["id"]))
+        assert "via-dev-tty" in out and "/dev/pts/0" in out, (userns, out)
+        # Without a terminal, /dev/tty has no controlling tty to stand for.
+        code, out = sh(client, "echo x > /dev/tty 2>&1 || echo refused", userns=userns)
+        assert "refused" in out and "No such device or address" in out, (userns, out)
+
+
 def test_workdir_is_created_inside_the_root(client: httpx.Client) -> None:
     code, out = sh(client, "pwd", image="busybox", workdir="/new/deep/dir")
     assert (code, out) == (0, "/new/deep/dir\n")

@@ -34,10 +34,8 @@ IMAGE = RootfsPlan(root="/s/c/layer/root", lower="/s/i/b/rootfs", layer="/s/c/la
 
 def test_host_image_steps() -> None:
     steps = names("host", HOST, workdir="/tmp/w")
-    devices = [f"clone /dev/{d}" for d in rootfs.DEVICES]
-    assert steps[: len(devices) + 8] == [
+    assert steps[:8] == [
         "enter the container's layer dir",
-        *devices,
         "clone /srv",
         "clone /usr",
         "clone /etc",
@@ -45,6 +43,12 @@ def test_host_image_steps() -> None:
         "mount /proc",
         "mount /sys",
         "pivot_root",
+    ]
+    assert steps[steps.index("mount /dev") : steps.index("make /dev links")] == [
+        "mount /dev",
+        "make /dev nodes",
+        "mount /dev/pts",
+        "mount /dev/shm",
     ]
     tail = steps[steps.index("make /dev links") + 1 :]
     assert tail == [
@@ -97,3 +101,21 @@ def test_user_namespace_root_comes_after_the_clones_and_before_the_root() -> Non
         become = steps.index("become root of the user namespace")
         assert steps.index("clone /srv") < become < steps.index(f"mount the root ({image})")
         assert steps.index("enter the container's layer dir") < become
+
+
+def test_device_nodes_are_made_outside_a_user_namespace_and_bound_inside() -> None:
+    # mknod(2) of a device is refused in a user namespace: there the host's
+    # nodes are cloned while the child is host root and bound after pivot_root.
+    clones = [f"clone /dev/{d}" for d in rootfs.DEVICES]
+    binds = [f"bind /dev/{d}" for d in rootfs.DEVICES]
+    for image, plan in (("busybox", IMAGE), ("host", HOST)):
+        plain = names(image, plan)
+        assert "make /dev nodes" in plain
+        assert not set(clones + binds) & set(plain)
+        inside = names(image, plan, security=Security(userns_host_id=100000))
+        assert "make /dev nodes" not in inside
+        become = inside.index("become root of the user namespace")
+        assert [s for s in inside if s in clones] == clones
+        assert all(inside.index(c) < become for c in clones)
+        mount_dev = inside.index("mount /dev")
+        assert inside[mount_dev + 1 : mount_dev + 1 + len(binds)] == binds
