@@ -5,7 +5,7 @@ Why: the kernel's cost of installing a filter grows with its length
 every load, in every child).  libseccomp's output for Docker's allow list
 on x86_64 (x86_64, i386 and x32 ABIs, binary tree) is ~1,230 instructions
 and cost ~0.6 ms more to load than the deny list it replaced (188); this
-program says the same in ~450 (docs/performance.md, "The host-image
+program says the same in ~410 (docs/performance.md, "The host-image
 launch").
 
 Map of the module:
@@ -19,10 +19,10 @@ Map of the module:
                  ``None`` when it holds something this compiler does not
                  express (the caller then exports libseccomp's filter)
 
-The shape, per audit arch: load ``nr``; a binary search over chunks of at
-most ``CHUNK`` runs (a run: consecutive numbers with one decision, gaps
-included); in a chunk, one ``jge`` per boundary whose "less" branch jumps to
-the decision's block at the chunk's end, so a chunk's returns are shared.
+The shape, per audit arch: load ``nr``; a balanced binary search over the
+runs (a run: consecutive numbers with one decision, gaps included), one
+``jge`` per boundary, whose leaves jump to the section's one block per
+decision (``ret``, or the argument checks then ``ret``).
 Only instructions the kernel's constant-action cache understands are used
 (``ld [nr]``/``ld [arch]``, ``jeq``/``jge``/``jgt``/``jset`` with constants,
 ``ja``, ``ret``: ``seccomp_is_const_allow`` in kernel/seccomp.c), so every
@@ -64,9 +64,6 @@ RET_ALLOW = 0x7FFF0000
 
 #: struct seccomp_data: nr, arch, instruction_pointer, args[6] (u64 each).
 NR_OFFSET, ARCH_OFFSET, ARGS_OFFSET = 0, 4, 16
-
-#: Runs per chunk: a chunk's linear scan is at most this many jumps.
-CHUNK = 8
 
 #: libseccomp's arch token -> (audit arch of <linux/audit.h>, 64-bit args).
 #: x32 reports AUDIT_ARCH_X86_64 and sets bit 30 in its numbers; libseccomp
@@ -287,34 +284,35 @@ def _pack(code: int, jt: int, jf: int, k: int) -> bytes:
 
 # -- code ---------------------------------------------------------------------------
 def _section(asm: _Assembler, table: list[tuple[int, Decision]]) -> None:
-    """``nr`` is in A; decide among ``table``'s runs."""
-    chunks = [table[i : i + CHUNK] for i in range(0, len(table), CHUNK)]
-    _search(asm, chunks)
-
-
-def _search(asm: _Assembler, chunks: Sequence[list[tuple[int, Decision]]]) -> None:
-    if len(chunks) == 1:
-        _chunk(asm, chunks[0])
-        return
-    middle = len(chunks) // 2
-    right = asm.label()
-    asm.emit(JGE_K, chunks[middle][0][0], true=right)
-    _search(asm, chunks[:middle])
-    asm.place(right)
-    _search(asm, chunks[middle:])
-
-
-def _chunk(asm: _Assembler, chunk: list[tuple[int, Decision]]) -> None:
-    blocks: dict[Decision, str] = {}
-    for (_, decision), (end, _) in zip(chunk, chunk[1:], strict=False):
-        target = blocks.setdefault(decision, asm.label())
-        asm.emit(JGE_K, end, false=target)
-    last = chunk[-1][1]
-    blocks.setdefault(last, asm.label())
-    # The last run falls through into its block, placed first.
-    for decision, label in sorted(blocks.items(), key=lambda item: item[0] != last):
+    """``nr`` is in A; decide among ``table``'s runs: a balanced binary
+    search over the runs' boundaries whose leaves jump to one block per
+    decision, placed once after the search (not once per chunk of runs:
+    those repeated returns were a quarter of the program)."""
+    blocks = {decision: asm.label() for _, decision in table}
+    if len(table) == 1:
+        asm.emit(JA, true=blocks[table[0][1]])
+    else:
+        _search(asm, table, blocks)
+    for decision, label in blocks.items():
         asm.place(label)
         _decide(asm, decision)
+
+
+def _search(
+    asm: _Assembler, table: Sequence[tuple[int, Decision]], blocks: dict[Decision, str]
+) -> None:
+    """One ``jge`` per boundary (``table`` holds at least two runs): the
+    left half falls through, a half of one run jumps straight to its block."""
+    middle = len(table) // 2
+    left, right = table[:middle], table[middle:]
+    right_label = blocks[right[0][1]] if len(right) == 1 else asm.label()
+    left_label = blocks[left[0][1]] if len(left) == 1 else None
+    asm.emit(JGE_K, right[0][0], true=right_label, false=left_label)
+    if len(left) > 1:
+        _search(asm, left, blocks)
+    if len(right) > 1:
+        asm.place(right_label)
+        _search(asm, right, blocks)
 
 
 def _decide(asm: _Assembler, decision: Decision) -> None:

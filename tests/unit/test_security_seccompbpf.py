@@ -33,13 +33,20 @@ def decode(program: bytes) -> list[tuple[int, int, int, int]]:
 
 
 def run(insns, arch: int, nr: int, args=(0,) * 6) -> tuple[int, bool]:
-    """(the program's return value, whether it read an argument).
+    """(the program's return value, whether it read an argument)."""
+    value, read_args, _ = execute(insns, arch, nr, args)
+    return value, read_args
+
+
+def execute(insns, arch: int, nr: int, args=(0,) * 6) -> tuple[int, bool, int]:
+    """(the return value, whether it read an argument, how many conditional
+    jumps it ran through).
 
     Both programs use only these instructions; any other fails the test."""
     data = struct.pack("<II Q 6Q", nr, arch, 0, *args)
     a = 0
     read_args = False
-    pc = 0
+    pc = jumps = 0
     while True:
         code, jt, jf, k = insns[pc]
         pc += 1
@@ -52,9 +59,10 @@ def run(insns, arch: int, nr: int, args=(0,) * 6) -> tuple[int, bool]:
         elif code == seccompbpf.JA:
             pc += k
         elif code in JUMPS:
+            jumps += 1
             pc += jt if JUMPS[code](a, k) else jf
         elif code == seccompbpf.RET_K:
-            return k, read_args
+            return k, read_args, jumps
         else:
             raise AssertionError(f"opcode {code:#x} not interpreted")
 
@@ -114,6 +122,31 @@ def test_a_third_of_the_length() -> None:
     compact = seccomp.compiled(DEFAULT_CAPABILITIES)
     assert compact == seccomp.compact(DEFAULT_CAPABILITIES)  # the cache holds a fresh compile
     assert len(compact) * 2 < len(reference), (len(compact) // 8, len(reference) // 8)
+
+
+def test_one_return_block_per_decision_and_a_logarithmic_search() -> None:
+    # Per ABI section, the search is balanced (a number meets at most
+    # ceil(log2(runs)) boundaries) and ends in the section's one block for
+    # its decision: no return is repeated for another part of the range.
+    insns = decode(seccomp.compiled(DEFAULT_CAPABILITIES))
+    rets = [k for code, _, _, k in insns if code == seccompbpf.RET_K]
+    default = seccompbpf.RET_ERRNO | errno.EPERM
+    entries = seccomp.entries(DEFAULT_CAPABILITIES, "x86_64")
+    sections: dict[int, dict[int, seccompbpf.Decision]] = {}
+    for token in seccomp.ARCHES["x86_64"]:
+        audit, wide = seccompbpf.AUDIT[token]
+        abi = seccompbpf.Abi(token, audit, wide)
+        sections.setdefault(audit, {}).update(seccompbpf.decisions(entries, abi, default))
+    blocks = 1  # the bad arch's kill
+    depth = 0
+    for table in sections.values():
+        decisions = {decision for _, decision in seccompbpf.runs(table, default)}
+        blocks += sum(len(d.rules) + 1 for d in decisions)
+        depth = max(depth, len(seccompbpf.runs(table, default)).bit_length())
+    assert len(rets) == blocks
+    for arch in {audit for audit in sections}:
+        for nr in range(0, 1024, 3):
+            assert execute(insns, arch, nr)[2] <= len(sections) + depth + 8
 
 
 def test_only_instructions_the_kernel_cache_follows() -> None:
