@@ -43,7 +43,20 @@ MARKS = {
     10: "Cgroup.add ends (launcher)",
     11: "Spawner.join ends (launcher)",
     12: "Spawner.release: joined byte sent (launcher)",
+    13: "go byte sent (launcher)",
 }
+#: Per-launch spans between two marks (median of the differences, which
+#: pairs them launch by launch rather than subtracting two medians).
+SPANS = (
+    (0, 1, "clone(2) in the launcher"),
+    (1, 13, "launcher: clone returned -> go byte sent"),
+    (2, 3, "child: Python -> waits for the go byte"),
+    (13, 4, "go byte: sent -> received"),
+    (5, 6, "child: first step -> waits for the cgroup join"),
+    (13, 11, "launcher: go byte sent -> Spawner.join ends"),
+    (11, 12, "launcher: Spawner.join ends -> joined byte sent"),
+    (7, 8, "child: joined byte -> execve"),
+)
 RECORD = 8 * (max(MARKS) + 1)  # slot 0: just before the clone call
 WARMUP = 5
 
@@ -98,6 +111,8 @@ def timed_launcher(argv: list[str]) -> int:
     Cgroup.add = around(9, 10, Cgroup.add)  # type: ignore[method-assign]
     spawn.Spawner.join = around(None, 11, spawn.Spawner.join)  # type: ignore[method-assign]
     spawn.Spawner.release = around(None, 12, spawn.Spawner.release)  # type: ignore[method-assign]
+    # _plug is the launcher's first call after it wrote the go byte.
+    spawn.Spawner._plug = around(13, None, spawn.Spawner._plug)  # type: ignore[method-assign]
     return startup.main(launcher_args)
 
 
@@ -162,11 +177,15 @@ def main(argv: list[str] | None = None) -> int:
         os.unlink(shm_path)
         shutil.rmtree(work, ignore_errors=True)
     marks: dict[int, list[float]] = {index: [] for index in MARKS}
+    spans: dict[int, list[float]] = {index: [] for index in range(len(SPANS))}
     for slot in range(WARMUP, WARMUP + len(walls)):
         stamps = struct.unpack_from(f"{RECORD // 8}d", data, slot * RECORD)
         for index in MARKS:
             if stamps[index]:
                 marks[index].append((stamps[index] - stamps[0]) * 1e3)
+        for index, (first, second, _) in enumerate(SPANS):
+            if stamps[first] and stamps[second]:
+                spans[index].append((stamps[second] - stamps[first]) * 1e3)
     print(
         f"{len(walls)} launches of /bin/true ({args.image or 'default image'}), in-process: "
         f"median {statistics.median(walls):.2f} ms, mean {statistics.mean(walls):.2f}, "
@@ -178,6 +197,13 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  {statistics.median(values):7.3f}  {statistics.mean(values):7.3f}  "
                 f"{_quantile(values, 0.9):7.3f}  {MARKS[index]}"
+            )
+    print("\n spans, per launch:\n   median     mean      p90")
+    for index, values in spans.items():
+        if values:
+            print(
+                f"  {statistics.median(values):7.3f}  {statistics.mean(values):7.3f}  "
+                f"{_quantile(values, 0.9):7.3f}  {SPANS[index][2]}"
             )
     adds = [end - begin for begin, end in zip(marks[9], marks[10], strict=False)]
     if adds:
