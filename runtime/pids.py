@@ -12,7 +12,9 @@ here:
     kill_orphan(pid, start)    SIGKILL through such a pidfd
     write_pidfile / read_pidfile
                                ``containers/<id>/pid``: ``"PID STARTTIME"``,
-                               written by the launcher right after clone(2),
+                               written by the launcher right after the go byte
+                               (before the joined byte, without which the
+                               child runs nothing of the command),
                                so a container can be found even when the
                                launcher died before the API heard of it
 """

@@ -230,9 +230,8 @@ class Spawner:
                 os.close(fd)
             close_stdio(stdio)
             raise
-        process = Process(
-            pid, pidfd, process_start_time(pid), sync_write, error_read, go_sent=go, stamps=stamps
-        )
+        # The start time is read in ``_prepare``, after the go byte.
+        process = Process(pid, pidfd, None, sync_write, error_read, go_sent=go, stamps=stamps)
         try:
             process.devices_cgroup = self._prepare(container_id, spec, process, pidfile, cgroup)
         except BaseException:
@@ -256,16 +255,12 @@ class Spawner:
         pidfile: str | None,
         cgroup: cgroups.Cgroup | None,
     ) -> str | None:
-        """What must happen between clone and release: the pid file, the id
-        maps, the go byte (with ``go_sent``) and the join.  Returns the
+        """What must happen between clone and release: the id maps, the go
+        byte (with ``go_sent``), the pid file and the join.  Returns the
         devices cgroup; raises (the child killed and reaped) when the child
         is still waiting for a byte of ours."""
         go_out = False  # from here on the child may fail a set-up step and exit
         try:
-            if pidfile is not None:
-                # Before the go byte: if we die from here on, the API finds
-                # the child by this file and kills it (runtime/pids.py).
-                pids.write_pidfile(pidfile, process.pid, process.pid_start_time)
             host_id = spec.security.userns_host_id
             if host_id is not None:
                 # Before the go byte: the child's first mounts already act
@@ -275,6 +270,16 @@ class Spawner:
                 go_out = True
                 os.write(process.sync_write, child.GO_BYTE)
                 process.stamps.stamp("go_sent")
+            # After the go byte, so that the child builds its root while we
+            # read /proc and create the file (0.1-0.2 ms, an ext4 create),
+            # and before the joined byte, before which the child runs
+            # nothing of the command: if we die before the file exists, the
+            # child reads EOF where it waits for that byte and exits
+            # (child.wait_for_joined); from the file on, the API finds the
+            # child by it and kills it (runtime/pids.py).
+            process.pid_start_time = process_start_time(process.pid)
+            if pidfile is not None:
+                pids.write_pidfile(pidfile, process.pid, process.pid_start_time)
             # After the go byte: the veth and eth0's set-up overlap the
             # child's mounts; the command needs them only after the joined byte.
             self._plug(process.pid, spec)

@@ -186,6 +186,26 @@ def test_wait_for_go_needs_the_byte_not_just_eof() -> None:
     os.close(read_end)
 
 
+def test_a_child_whose_launcher_died_before_the_joined_byte_exits_without_the_command() -> None:
+    # EOF where the joined byte should come (the launcher died, e.g. after
+    # the go byte and before the pid file): exit 125, run nothing more.
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(write_end)
+        child.wait_for_joined(read_end)
+        os._exit(0)  # the command would run from here
+    os.close(read_end)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == child.EXIT_SETUP_FAILED
+    read_end, write_end = os.pipe()
+    os.write(write_end, child.JOINED_BYTE)
+    child.wait_for_joined(read_end)  # the byte: it returns
+    os.close(read_end)
+    os.close(write_end)
+
+
 def _is_open(fd: int) -> bool:
     try:
         fcntl.fcntl(fd, fcntl.F_GETFD)

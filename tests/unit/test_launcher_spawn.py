@@ -251,11 +251,14 @@ def test_a_failed_join_kills_the_waiting_child_and_fails_the_create(
     assert events.rest() == []  # it never ran the command
 
 
-def test_the_pidfile_and_id_maps_are_written_before_the_go_byte(
+def test_the_id_maps_precede_the_go_byte_and_the_pidfile_the_join(
     launcher: server.Launcher, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, events: Events
 ) -> None:
-    # If the launcher dies after the go byte, the API finds the child by its
-    # pid file (runtime/pids.py); the child's first mounts need its id maps.
+    # The child's first mounts need its id maps.  The pid file is written
+    # while the child builds its root, before the join and the joined byte:
+    # a launcher that dies before it leaves a child that exits at EOF
+    # (test_child: the joined wait), and from it on the API finds the
+    # child by the file (runtime/pids.py).
     order: list[str] = []
     real_write = os.write
 
@@ -286,7 +289,7 @@ def test_the_pidfile_and_id_maps_are_written_before_the_go_byte(
     )
     pidfile = str(tmp_path / "pid")
     _, _, peer = create(launcher, monkeypatch, tmp_path, body, join, pidfile=pidfile, spec=spec)
-    assert order == ["pidfile", "maps", "go", "join"]
+    assert order == ["maps", "go", "pidfile", "join"]
     reply, exit_event = replies(launcher, peer, 2)
     assert reply["ok"] is True and exit_event["exit_code"] == 0
     peer.close()
