@@ -241,7 +241,7 @@ def privilege_steps(
     steps: list[tuple[str, Callable[[], None]]] = [
         (
             "drop bounding capabilities",
-            lambda: capabilities.drop_bounding(keep, capabilities.last_cap()),
+            lambda: capabilities.drop_bounding(keep, _LAST_CAP),
         ),
         ("clear ambient capabilities", capabilities.clear_ambient),
     ]
@@ -265,6 +265,11 @@ def privilege_steps(
         if confined:
             steps.append(("load seccomp filter", lambda: load_filter(True)))
     return steps
+
+
+#: Read once in the launcher, at import: the same for every child, and one
+#: open and read of /proc less in each (proc(5): cap_last_cap).
+_LAST_CAP = capabilities.last_cap()
 
 
 def _who(user: identity.User) -> str:
