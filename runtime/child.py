@@ -40,6 +40,7 @@ reads EOF.
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal's C half: no stub
 import errno
 import fcntl
 import json
@@ -384,16 +385,22 @@ _CATCHABLE = tuple(
 
 
 def reset_signals() -> None:
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    # The C module's functions, not the signal module's wrappers, which make
+    # an enum of every value they take or return (and raise and catch a
+    # ValueError for each handler that is not one): 0.35 ms against 0.1 in
+    # a freshly forked child, most of it first writes to pages it shares
+    # with the launcher copy-on-write.
+    _signal.pthread_sigmask(signal.SIG_SETMASK, ())
     # Only dispositions other than SIG_DFL need a sigaction(2): CPython read
     # every one at start-up and tracks its own changes, so getsignal() knows
     # them without a syscall.  Handlers would not survive execve(2) anyway;
     # SIG_IGN would.
+    default = int(signal.SIG_DFL)
     for signo in _CATCHABLE:
-        if signal.getsignal(signo) is signal.SIG_DFL:
+        if _signal.getsignal(signo) == default:
             continue
         try:
-            signal.signal(signo, signal.SIG_DFL)
+            _signal.signal(signo, default)
         except (OSError, ValueError):
             pass  # signals the kernel reserves (32, 33 for NPTL)
 
