@@ -111,8 +111,8 @@ def timed_launcher(argv: list[str]) -> int:
     Cgroup.add = around(9, 10, Cgroup.add)  # type: ignore[method-assign]
     spawn.Spawner.join = around(None, 11, spawn.Spawner.join)  # type: ignore[method-assign]
     spawn.Spawner.release = around(None, 12, spawn.Spawner.release)  # type: ignore[method-assign]
-    # _plug is the launcher's first call after it wrote the go byte.
-    spawn.Spawner._plug = around(13, None, spawn.Spawner._plug)  # type: ignore[method-assign]
+    # The start time is the launcher's first read after it wrote the go byte.
+    spawn.process_start_time = around(13, None, spawn.process_start_time)  # type: ignore[attr-defined]
     return startup.main(launcher_args)
 
 

@@ -16,9 +16,10 @@ Order matters and each step is named, so a failure reads
    Docker's masked and read-only paths, runtime/security/paths.py); a spec
    without a ``rootfs`` plan keeps the host's root and only gets the fresh
    ``/proc`` and ``/sys`` and the masks;
-4. set the hostname (UTS namespace, unless it is the host's) and bring ``lo``
-   up (network namespace), and on a bridge configure ``eth0`` (address, up,
-   default route);
+4. set the hostname (UTS namespace, unless it is the host's); ``lo`` (and on
+   a bridge ``eth0``: address, up, default route) is the launcher's, up in
+   the child's network namespace before the joined byte
+   (runtime/launcher/spawn.py, ``loopback_up``; plumbing.py);
    wait for the parent's joined byte: while the child built its root, the
    parent moved it into the container's cgroups (``JOINED_BYTE``, below);
    set the rlimits (``nofile``, ``fsize_bytes``, then the options' ulimits);
@@ -53,7 +54,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from runtime import init, libc, rootfs, terminal
-from runtime.network.attachment import HOST, Attachment
 from runtime.options import RLIMITS, Ulimit
 from runtime.security import capabilities, identity, paths, seccomp
 from runtime.spec import ContainerSpec, Limits, Security
@@ -154,7 +154,6 @@ def _steps(
             if spec.options.shares("uts")
             else [("sethostname", lambda: socket.sethostname(spec.hostname))]
         ),
-        *network_steps(spec.network),
         *released_steps(spec, fds, tty_size),
     ]
 
@@ -174,16 +173,6 @@ def released_steps(
         ("reset signals", reset_signals),
         *privilege_steps(spec.security, spec.options.group_add),
     ]
-
-
-def network_steps(net: Attachment | None) -> list[tuple[str, Callable[[], None]]]:
-    """``lo`` up in the container's namespace.  On a bridge, eth0 is the
-    launcher's: made, addressed, up and routed from outside before the
-    joined byte (runtime/launcher/plumbing.py).  ``host`` mode shares the
-    host's namespace: nothing to do there."""
-    if net is not None and net.mode == HOST:
-        return []
-    return [("bring up lo", loopback_up)]
 
 
 def stdio_steps(
@@ -333,6 +322,8 @@ _IFREQ = struct.Struct("16sH22x")
 
 
 def loopback_up() -> None:
+    """For a pooled child (runtime/pooled.py), which makes its namespaces
+    ahead of any launch; a cold child's lo is the launcher's."""
     # netdevice(7): read the flags with SIOCGIFFLAGS, set IFF_UP, write back.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         req = fcntl.ioctl(sock, _SIOCGIFFLAGS, _IFREQ.pack(b"lo", 0))

@@ -105,8 +105,11 @@ def test_only_loopback_is_visible_and_it_is_up(client: httpx.Client) -> None:
     assert flags & 0x1, "lo is not IFF_UP"  # <net/if.h>
 
 
-def test_loopback_works(client: httpx.Client) -> None:
-    # A server and a client on 127.0.0.1 inside the container: lo is really up.
+@pytest.mark.parametrize("userns", [False, True])
+def test_loopback_works(client: httpx.Client, userns: bool) -> None:
+    # A server and a client on 127.0.0.1 inside the container: lo is really
+    # up, brought up by the launcher in the container's namespace, also
+    # when a user namespace owns that namespace.
     script = (
         "import socket\n"
         "s = socket.create_server(('127.0.0.1', 0))\n"
@@ -115,7 +118,7 @@ def test_loopback_works(client: httpx.Client) -> None:
         "c.sendall(b'ping')\n"
         "print(a.recv(4).decode())\n"
     )
-    assert output(client, ["/usr/bin/python3", "-c", script]) == "ping\n"
+    assert output(client, ["/usr/bin/python3", "-c", script], userns=userns) == "ping\n"
 
 
 def test_no_fds_leak_into_the_container(client: httpx.Client) -> None:

@@ -22,8 +22,9 @@ from typing import Any, cast
 import pytest
 
 from runtime import cgroups, child, libc, pids
-from runtime.launcher import server, transport
+from runtime.launcher import server, spawn, transport
 from runtime.launcher.ready import Source
+from runtime.network.attachment import Attachment
 from runtime.security import devices, userns
 from runtime.spec import ContainerSpec, Limits, to_dict
 
@@ -126,7 +127,16 @@ def fake_clone(
 
 
 @pytest.fixture
-def launcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[server.Launcher]:
+def lo_ups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pidfds whose namespace's lo the launcher brought up (the fake
+    child shares the test's namespace: nothing is really set)."""
+    calls: list[int] = []
+    monkeypatch.setattr(spawn, "loopback_up", calls.append)
+    return calls
+
+
+@pytest.fixture
+def launcher(monkeypatch: pytest.MonkeyPatch, lo_ups: list[int]) -> Iterator[server.Launcher]:
     monkeypatch.setattr(devices, "available", lambda: False)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     launcher = server.Launcher(listener)
@@ -273,6 +283,7 @@ def test_the_id_maps_precede_the_go_byte_and_the_pidfile_the_join(
     def write_maps(pid: int, host_id: int, size: int) -> None:
         order.append("maps")
 
+    monkeypatch.setattr(spawn, "loopback_up", lambda pidfd: order.append("lo"))
     monkeypatch.setattr(os, "write", write)
     monkeypatch.setattr(pids, "write_pidfile", write_pidfile)
     monkeypatch.setattr(userns, "write_maps", write_maps)
@@ -289,7 +300,7 @@ def test_the_id_maps_precede_the_go_byte_and_the_pidfile_the_join(
     )
     pidfile = str(tmp_path / "pid")
     _, _, peer = create(launcher, monkeypatch, tmp_path, body, join, pidfile=pidfile, spec=spec)
-    assert order == ["maps", "go", "pidfile", "join"]
+    assert order == ["maps", "go", "pidfile", "lo", "join"]
     reply, exit_event = replies(launcher, peer, 2)
     assert reply["ok"] is True and exit_event["exit_code"] == 0
     peer.close()
@@ -340,4 +351,31 @@ def test_a_created_container_is_joined_at_create_and_gets_both_bytes_at_start(
     started, exit_event = replies(launcher, peer, 2)
     assert started["req"] == 2 and started["ok"] is True
     assert exit_event["exit_code"] == 0
+    peer.close()
+
+
+@pytest.mark.parametrize(
+    ("network", "brought_up"),
+    [(None, True), (Attachment(), True), (Attachment("host", "host"), False)],
+    ids=["default", "none", "host"],
+)
+def test_the_launcher_brings_lo_up_in_the_childs_own_namespace_only(
+    launcher: server.Launcher,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    lo_ups: list[int],
+    network: Attachment | None,
+    brought_up: bool,
+) -> None:
+    # The child no longer does (runtime/child.py): with the host's network
+    # namespace there is nothing of the container's to bring up.
+    def body(fds: child.ChildFds) -> None:
+        child.wait_for_joined(fds.sync_read)
+
+    spec = ContainerSpec(command=("true",), hostname="h", network=network)
+    _, _, peer = create(launcher, monkeypatch, tmp_path, body, lambda pid: None, spec=spec)
+    entry = launcher.entries["c1"]
+    assert lo_ups == ([entry.process.pidfd] if brought_up else [])
+    reply, exit_event = replies(launcher, peer, 2)
+    assert reply["ok"] is True and exit_event["exit_code"] == 0
     peer.close()
