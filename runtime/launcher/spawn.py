@@ -1,8 +1,8 @@
 """How the launcher starts its children: clone a container, fork an exec.
 
     Spawner
-    ├── clone        cgroup, stdio, sync + error pipes, clone(2), pidfile, id
-    │                maps, go byte, cgroup join -> a new Entry, adopted
+    ├── clone        stdio, sync + error pipes, clone(2), id maps, go byte,
+    │                pidfile, lo, cgroup made and joined -> a new Entry, adopted
     ├── _claim       or a warm child of the pool (pool.py): its cgroup adopted,
     │                pidfile, the spec and stdio fds on its channel
     ├── fork_exec    an exec: fork, then runtime/nsexec.py joins the container
@@ -14,8 +14,8 @@
     open_stdio / close_stdio   the child's fds 0/1/2 and the launcher's ends
 
 Limits (docs/limits.md): each container gets a cgroup.  The launcher sends
-the go byte first and joins the child to its cgroups while it builds its
-root; the child waits for a second byte ("joined") before the first step
+the go byte first and makes the cgroups and joins the child to them while
+it builds its root; the child waits for a second byte ("joined") before the first step
 done on the command's behalf, so the command runs limited from its first
 instruction (runtime/child.py, ``JOINED_BYTE``; an exec joins the cgroups
 of the container's init, runtime/nsexec.py).
@@ -107,21 +107,11 @@ class Spawner:
         if spec.network is not None and spec.network.ports:
             self.plumber.hold_ports(container_id, spec.network)  # a clash: nothing made yet
         try:
-            cgroup = self._make_cgroup(container_id, spec.limits, spec.options.tuning)
+            entry = self._clone_into(container_id, spec, paths, pidfile, tty_size, go, stamps)
         except BaseException:
             self.plumber.release(container_id)
-            raise
-        try:
-            entry = self._clone_into(
-                container_id, spec, paths, pidfile, cgroup, tty_size, go, stamps
-            )
-        except BaseException:
-            self.plumber.release(container_id)
-            if cgroup is not None:
-                cgroup.remove()
             raise
         entry.limiting.limits = spec.limits
-        entry.limiting.cgroup = cgroup
         entry.logs.paths = (paths.stdout, paths.stderr)
         return entry
 
@@ -179,12 +169,11 @@ class Spawner:
         spec: ContainerSpec,
         paths: Paths,
         pidfile: str | None,
-        cgroup: cgroups.Cgroup | None,
         tty_size: tuple[int, int] | None = None,
         go: bool = False,
         stamps: Stamps | None = None,
     ) -> Entry:
-        """Clone the child, then join it to its cgroups.
+        """Clone the child, then make its cgroups and join it to them.
 
         With ``go`` (a create that starts at once) the go byte goes out
         before the join, so the child builds its root while the launcher
@@ -234,7 +223,7 @@ class Spawner:
         # The start time is read in ``_prepare``, after the go byte.
         process = Process(pid, pidfd, None, sync_write, error_read, go_sent=go, stamps=stamps)
         try:
-            process.devices_cgroup = self._prepare(container_id, spec, process, pidfile, cgroup)
+            process.devices_cgroup, cgroup = self._prepare(container_id, spec, process, pidfile)
         except BaseException:
             for fd in opened + [pidfd]:
                 os.close(fd)
@@ -245,6 +234,7 @@ class Spawner:
         if log.isEnabledFor(logging.DEBUG):  # describe() is not free: only when it is shown
             log.debug("cloned %s as pid %d with %s", container_id, pid, describe(flags_word))
         entry = Entry(container_id, process, spec=spec)
+        entry.limiting.cgroup = cgroup
         self._adopt(entry, stdio)
         return entry
 
@@ -254,13 +244,14 @@ class Spawner:
         spec: ContainerSpec,
         process: Process,
         pidfile: str | None,
-        cgroup: cgroups.Cgroup | None,
-    ) -> str | None:
+    ) -> tuple[str | None, cgroups.Cgroup | None]:
         """What must happen between clone and release: the id maps, the go
-        byte (with ``go_sent``), the pid file and the join.  Returns the
-        devices cgroup; raises (the child killed and reaped) when the child
-        is still waiting for a byte of ours."""
+        byte (with ``go_sent``), the pid file, the cgroups and the join.
+        Returns the devices cgroup and the container's cgroup; raises (the
+        child killed and reaped, its cgroup removed) when the child is still
+        waiting for a byte of ours."""
         go_out = False  # from here on the child may fail a set-up step and exit
+        cgroup: cgroups.Cgroup | None = None
         try:
             host_id = spec.security.userns_host_id
             if host_id is not None:
@@ -284,25 +275,31 @@ class Spawner:
             # After the go byte: lo, the veth and eth0's set-up overlap the
             # child's mounts; the command needs them only after the joined byte.
             self._plug(process, spec)
+            # After the go byte too: a mkdir in every hierarchy and the
+            # limits written (0.3-0.8 ms) while the child builds its root,
+            # which needs no cgroup; they are in place before the join.
+            cgroup = self._make_cgroup(container_id, spec.limits, spec.options.tuning)
             # The child waits for the joined byte before the first step done
             # on the command's behalf, so it runs none of the command yet,
             # and anything it forks later starts in the cgroups.
             devices_cgroup = self.join(container_id, process.pid, cgroup, _device_rules(spec))
             process.stamps.stamp("cgroup_joined")
-            return devices_cgroup
+            return devices_cgroup, cgroup
         except BaseException as err:
             if not (go_out and isinstance(err, Exception) and _has_exited(process.pidfd)):
                 # The child is still waiting for a byte of ours: kill it,
                 # reap it, forget it; the request fails with ``err``.
                 signal.pidfd_send_signal(process.pidfd, signal.SIGKILL)
                 os.waitid(os.P_PIDFD, process.pidfd, os.WEXITED)
+                if cgroup is not None:
+                    cgroup.remove()
                 raise
             # The child failed a setup step of its own before the join was
             # done (which is why the join failed): it ran none of the
             # command, and its report on the error pipe is the real error,
             # the one the launch answers with once released.
             log.warning("%s: the child exited during its cgroup join (%s)", container_id, err)
-            return None
+            return None, cgroup
 
     def _plug(self, process: Process, spec: ContainerSpec) -> None:
         """Before the joined byte: lo is up and eth0 (and eth1… of further

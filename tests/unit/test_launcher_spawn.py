@@ -84,10 +84,12 @@ class FakeCgroup:
 
 
 class FakeManager:
-    def __init__(self, cgroup: FakeCgroup) -> None:
+    def __init__(self, cgroup: FakeCgroup, made: Callable[[], None] = lambda: None) -> None:
         self.cgroup = cgroup
+        self.made = made
 
     def create(self, name: str, limits: Limits, tuning: object = None) -> FakeCgroup:
+        self.made()  # may raise, as a failed mkdir or limit would
         return self.cgroup
 
     def remove_parent(self) -> None:
@@ -157,12 +159,14 @@ def create(
     start: bool = True,
     pidfile: str | None = None,
     spec: ContainerSpec | None = None,
+    made: Callable[[], None] = lambda: None,
 ) -> tuple[FakeCgroup, transport.Client, socket.socket]:
     clone, run = fake_clone(body)
     monkeypatch.setattr(libc, "clone", clone)
     monkeypatch.setattr(child, "run", run)
     cgroup = FakeCgroup(join)
-    launcher.spawner.cgroups = cast(cgroups.Manager, FakeManager(cgroup))  # what spawn calls
+    manager = FakeManager(cgroup, made)
+    launcher.spawner.cgroups = cast(cgroups.Manager, manager)  # what spawn calls
     launcher.reaper.cgroups = launcher.spawner.cgroups
     ours, theirs = socket.socketpair()
     client = transport.Client(ours)
@@ -261,7 +265,7 @@ def test_a_failed_join_kills_the_waiting_child_and_fails_the_create(
     assert events.rest() == []  # it never ran the command
 
 
-def test_the_id_maps_precede_the_go_byte_and_the_pidfile_the_join(
+def test_the_id_maps_precede_the_go_byte_and_the_pidfile_and_cgroup_the_join(
     launcher: server.Launcher, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, events: Events
 ) -> None:
     # The child's first mounts need its id maps.  The pid file is written
@@ -299,8 +303,12 @@ def test_the_id_maps_precede_the_go_byte_and_the_pidfile_the_join(
         spec, security=dataclasses.replace(spec.security, userns_host_id=100000)
     )
     pidfile = str(tmp_path / "pid")
-    _, _, peer = create(launcher, monkeypatch, tmp_path, body, join, pidfile=pidfile, spec=spec)
-    assert order == ["maps", "go", "pidfile", "lo", "join"]
+    made = lambda: order.append("cgroup")  # noqa: E731
+    _, _, peer = create(
+        launcher, monkeypatch, tmp_path, body, join, pidfile=pidfile, spec=spec, made=made
+    )
+    # The cgroups are made after the go byte too, while the child builds its root.
+    assert order == ["maps", "go", "pidfile", "lo", "cgroup", "join"]
     reply, exit_event = replies(launcher, peer, 2)
     assert reply["ok"] is True and exit_event["exit_code"] == 0
     peer.close()
@@ -379,3 +387,35 @@ def test_the_launcher_brings_lo_up_in_the_childs_own_namespace_only(
     reply, exit_event = replies(launcher, peer, 2)
     assert reply["ok"] is True and exit_event["exit_code"] == 0
     peer.close()
+
+
+def test_a_cgroup_that_cannot_be_made_fails_the_launch_and_kills_the_child(
+    launcher: server.Launcher, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, events: Events
+) -> None:
+    # Made after the clone: the child, building its root, is killed and
+    # reaped before it ran anything of the command; nothing is left open.
+    def body(fds: child.ChildFds) -> None:
+        child.wait_for_joined(fds.sync_read)
+        events.say("command")
+
+    def made() -> None:
+        raise cgroups.CgroupError("memory.limit_in_bytes: Invalid argument")
+
+    joins: list[int] = []
+    spec = ContainerSpec(command=("true",), hostname="h", limits=Limits(memory_bytes=64 << 20))
+    before = open_fds()
+    cgroup, client, peer = create(
+        launcher, monkeypatch, tmp_path, body, joins.append, spec=spec, made=made
+    )
+    reply = json.loads(peer.recv(1 << 16))
+    assert reply == {
+        "req": 1,
+        "ok": False,
+        "kind": "failed",
+        "error": "cgroup: memory.limit_in_bytes: Invalid argument",
+    }
+    assert launcher.entries == {} and joins == [] and not cgroup.removed  # never made
+    peer.close()
+    client.sock.close()
+    assert open_fds() == before
+    assert events.rest() == []
