@@ -202,6 +202,12 @@ def replies(launcher: server.Launcher, peer: socket.socket, count: int) -> list[
     return [json.loads(line) for line in received.splitlines()]
 
 
+def assert_failed(peer: socket.socket, error: str) -> None:
+    """The launch's reply is a failure with ``error``."""
+    reply = json.loads(peer.recv(1 << 16))
+    assert reply == {"req": 1, "ok": False, "kind": "failed", "error": error}
+
+
 def open_fds() -> set[int]:
     return {int(fd) for fd in os.listdir("/proc/self/fd")}
 
@@ -248,13 +254,7 @@ def test_a_failed_join_kills_the_waiting_child_and_fails_the_create(
 
     before = open_fds()
     cgroup, client, peer = create(launcher, monkeypatch, tmp_path, body, join)
-    reply = json.loads(peer.recv(1 << 16))
-    assert reply == {
-        "req": 1,
-        "ok": False,
-        "kind": "failed",
-        "error": "cgroup: /sys/fs/cgroup/pids/x/cgroup.procs: No space left on device",
-    }
+    assert_failed(peer, "cgroup: /sys/fs/cgroup/pids/x/cgroup.procs: No space left on device")
     assert launcher.entries == {}
     assert cgroup.removed
     with pytest.raises(ChildProcessError):  # killed and reaped by the launcher
@@ -407,13 +407,7 @@ def test_a_cgroup_that_cannot_be_made_fails_the_launch_and_kills_the_child(
     cgroup, client, peer = create(
         launcher, monkeypatch, tmp_path, body, joins.append, spec=spec, made=made
     )
-    reply = json.loads(peer.recv(1 << 16))
-    assert reply == {
-        "req": 1,
-        "ok": False,
-        "kind": "failed",
-        "error": "cgroup: memory.limit_in_bytes: Invalid argument",
-    }
+    assert_failed(peer, "cgroup: memory.limit_in_bytes: Invalid argument")
     assert launcher.entries == {} and joins == [] and not cgroup.removed  # never made
     peer.close()
     client.sock.close()
