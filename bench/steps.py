@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import functools
 import inspect
 import json
@@ -157,13 +158,16 @@ def main(argv: list[str] | None = None) -> int:
             names = [name for name, _ in pooled.claim_steps(spec, fds, None, started=True)]
         else:
             names = [name for name, _ in child._steps(spec, fds)]
+        # A child that joined a network namespace made ahead (sparenet.py)
+        # has one step more, first: told apart by its count.
+        spared = [name for name, _ in child._steps(spec, dataclasses.replace(fds, netns=0))]
         time.sleep(0.2)
     finally:
         runtime.close()
         launcher.send_signal(signal.SIGTERM)
         launcher.wait(10)
         shutil.rmtree(work, ignore_errors=True)
-    per_step: dict[str, list[float]] = {name: [] for name in names}
+    per_step: dict[str, list[float]] = {name: [] for name in [*spared[:1], *names]}
     with open(shm_path, "rb") as f:
         data = f.read()
     # Pooled children take their slot at their clone, ahead of their launch:
@@ -174,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         count = int(struct.unpack_from("d", data, base)[0])
         if count == 0:
             continue
+        these = spared if count == len(spared) and not args.pool_size else names
         for name, value in zip(
-            names, struct.unpack_from(f"{count}d", data, base + 8), strict=False
+            these, struct.unpack_from(f"{count}d", data, base + 8), strict=False
         ):
             per_step[name].append(value * 1e3)
     with open(shm_path + ".launcher.json") as f:

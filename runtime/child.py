@@ -54,6 +54,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from runtime import init, libc, rootfs, terminal
+from runtime.namespaces import Namespace
 from runtime.options import RLIMITS, Ulimit
 from runtime.security import capabilities, identity, paths, seccomp
 from runtime.spec import ContainerSpec, Limits, Security
@@ -98,6 +99,9 @@ class ChildFds:
     #: For the ``host`` image: the launcher's copies of the view's trees
     #: (runtime/images/viewtrees.py), attached and closed while the root is built.
     view: Mapping[str, int] | None = None
+    #: A network namespace made ahead (runtime/launcher/sparenet.py), lo up,
+    #: which the child joins first; -1: clone(2) made its own.
+    netns: int = -1
 
 
 class SetupError(Exception):
@@ -138,6 +142,9 @@ def _steps(
     spec: ContainerSpec, fds: ChildFds, tty_size: tuple[int, int] | None = None
 ) -> list[tuple[str, Callable[[], None]]]:
     return [
+        # First: the sysctls of net.* and the /sys mounted below show the
+        # namespace of the process that writes or mounts them.
+        *_netns_steps(fds.netns),
         ("make mounts private", lambda: libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)),
         *[(f"sysctl {name}", _sysctl(name, value)) for name, value in spec.options.sysctls.items()],
         *(
@@ -267,6 +274,16 @@ def _who(user: identity.User) -> str:
     up in that step, so a missing one is named in its error)."""
     added = f" and groups {','.join(user.groups)}" if user.groups else ""
     return f"{user.uid}:{user.gid}{added}"
+
+
+def _netns_steps(fd: int) -> list[tuple[str, Callable[[], None]]]:
+    return [] if fd < 0 else [("join the network namespace", lambda: _join_netns(fd))]
+
+
+def _join_netns(fd: int) -> None:
+    # setns(2): the network namespace only; the fd is of no further use.
+    libc.setns(fd, Namespace.NEWNET)
+    os.close(fd)
 
 
 def _no_new_privs() -> None:

@@ -66,6 +66,7 @@ SETUP_STEPS = frozenset(
         "mount /dev/shm",
         "make /dev links",
         "make /dev nodes",
+        "join the network namespace",
         "make the root read-only",
         "drop bounding capabilities",
         "setup",

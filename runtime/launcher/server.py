@@ -5,6 +5,7 @@
     ├── ops.py          what each request does (one table of ops)
     ├── spawn.py        clone, fork for exec, cgroup join, release, error pipe
     ├── pool.py         children cloned ahead, filled when the loop is idle
+    ├── sparenet.py     a network namespace made ahead, when the loop is idle
     ├── reaper.py       reap, accounting, cgroup removal
     ├── ptyio.py        pty masters and stdin pipes
     └── watch.py        inotify log index, timeout and output limits
@@ -89,16 +90,21 @@ class Launcher:
             self._loop()
         finally:
             self.pool.drain()
+            self.spawner.spare_net.close()
 
     def _loop(self) -> None:
         while True:
             # A pool short of children is filled only when a select finds
             # nothing to do: a fill never delays a request or an exit.
             filling = self.pool.wants_fill()
-            ready = self.selector.select(timeout=0 if filling else self._select_timeout())
+            spare = self.spawner.spare_net.wants()  # sparenet.py: the same rule
+            idle = 0 if filling or spare else self._select_timeout()
+            ready = self.selector.select(timeout=idle)
             self.turn(ready)
             if filling and not ready:
                 self.pool.fill_one()
+            elif spare and not ready:
+                self.spawner.spare_net.make()
             self.watch.record()
             self.transport.flush_all()
             watch.enforce(self.entries.values())

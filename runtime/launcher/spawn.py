@@ -39,6 +39,7 @@ from runtime.launcher.plumbing import Plumber
 from runtime.launcher.protocol import EntryKind, ErrorKind, ExecError, Launched, RequestError
 from runtime.launcher.ptyio import PtyIo
 from runtime.launcher.ready import Ready, Source
+from runtime.launcher.sparenet import SpareNet
 from runtime.launcher.stdio import Paths, close_stdio, open_stdio
 from runtime.launcher.transport import Client, Transport
 from runtime.launchtrace import Stamps
@@ -84,6 +85,8 @@ class Spawner:
         self.devices_parent = devices_parent
         #: The host image's view, prepared once and copied per container.
         self.views = ViewTrees()
+        #: A network namespace made ahead when the loop is idle (sparenet.py).
+        self.spare_net = SpareNet()
         #: Children cloned ahead (pool.py); set by the launcher, None: always cold.
         self.pool: pool.Pool | None = None
 
@@ -189,6 +192,8 @@ class Spawner:
             if spec.rootfs is not None and spec.rootfs.lower is None:
                 view = self.views.copies(spec.rootfs, whole=shareable(spec))
                 opened += view.values() if view is not None else ()
+            netns = self.spare_net.take(spec)  # -1: the clone makes one
+            opened += [netns] if netns >= 0 else []
             sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
             opened += [sync_read, sync_write]
             error_read, error_write = os.pipe2(os.O_CLOEXEC)
@@ -202,16 +207,9 @@ class Spawner:
                 stdio.child_console,
                 sync_write=sync_write,
                 view=view,
+                netns=netns,
             )
-            namespaces = DEFAULT_NAMESPACES
-            if spec.network is not None and spec.network.mode == HOST:
-                namespaces &= ~Namespace.NEWNET  # the host's network namespace
-            for shared in spec.options.host_namespaces:
-                # Docker's --pid/--ipc/--uts host: that namespace is not made.
-                namespaces &= ~HOST_SHAREABLE[shared]
-            if spec.security.userns_host_id is not None:
-                namespaces |= Namespace.NEWUSER
-            flags_word = clone_flags(namespaces)
+            flags_word = _clone_flags(spec, spare_net=netns >= 0)
             seccomp.prepare(spec.security)  # built here once per capability set, inherited
             pid, pidfd = libc.clone(lambda: child.run(spec, fds, tty_size), flags_word)
             stamps.stamp("cloned")
@@ -223,7 +221,9 @@ class Spawner:
         # The start time is read in ``_prepare``, after the go byte.
         process = Process(pid, pidfd, None, sync_write, error_read, go_sent=go, stamps=stamps)
         try:
-            process.devices_cgroup, cgroup = self._prepare(container_id, spec, process, pidfile)
+            process.devices_cgroup, cgroup = self._prepare(
+                container_id, spec, process, pidfile, lo_up=netns >= 0
+            )
         except BaseException:
             for fd in opened + [pidfd]:
                 os.close(fd)
@@ -231,6 +231,8 @@ class Spawner:
             raise
         for fd in (*stdio.child_fds, sync_read, error_write, *(view or {}).values()):
             os.close(fd)
+        if netns >= 0:
+            os.close(netns)
         if log.isEnabledFor(logging.DEBUG):  # describe() is not free: only when it is shown
             log.debug("cloned %s as pid %d with %s", container_id, pid, describe(flags_word))
         entry = Entry(container_id, process, spec=spec)
@@ -244,6 +246,7 @@ class Spawner:
         spec: ContainerSpec,
         process: Process,
         pidfile: str | None,
+        lo_up: bool = False,
     ) -> tuple[str | None, cgroups.Cgroup | None]:
         """What must happen between clone and release: the id maps, the go
         byte (with ``go_sent``), the pid file, the cgroups and the join.
@@ -274,7 +277,7 @@ class Spawner:
                 pids.write_pidfile(pidfile, process.pid, process.pid_start_time)
             # After the go byte: lo, the veth and eth0's set-up overlap the
             # child's mounts; the command needs them only after the joined byte.
-            self._plug(process, spec)
+            self._plug(process, spec, lo_up)
             # After the go byte too: a mkdir in every hierarchy and the
             # limits written (0.3-0.8 ms) while the child builds its root,
             # which needs no cgroup; they are in place before the join.
@@ -301,11 +304,12 @@ class Spawner:
             log.warning("%s: the child exited during its cgroup join (%s)", container_id, err)
             return None, cgroup
 
-    def _plug(self, process: Process, spec: ContainerSpec) -> None:
-        """Before the joined byte: lo is up and eth0 (and eth1… of further
+    def _plug(self, process: Process, spec: ContainerSpec, lo_up: bool = False) -> None:
+        """Before the joined byte: lo is up (``lo_up``: it already is, in a
+        namespace made ahead, sparenet.py) and eth0 (and eth1… of further
         networks) ready before the command runs (docs/networking.md); the
         child itself does nothing for either."""
-        if spec.network is None or spec.network.mode != HOST:
+        if not lo_up and (spec.network is None or spec.network.mode != HOST):
             loopback_up(process.pidfd)
         pid = process.pid
         if spec.network is not None and spec.network.connected:
@@ -468,6 +472,20 @@ class Spawner:
                 process.pid, process.pid_start_time, entry.started_at, entry.exec_error, timeline
             )
             self.transport.reply(client, req, reply)
+
+
+def _clone_flags(spec: ContainerSpec, spare_net: bool) -> int:
+    """The namespaces ``spec``'s child gets from clone(2); ``spare_net``: it
+    joins a network namespace made ahead instead (sparenet.py)."""
+    namespaces = DEFAULT_NAMESPACES
+    if spare_net or (spec.network is not None and spec.network.mode == HOST):
+        namespaces &= ~Namespace.NEWNET  # the spare's, or the host's
+    for shared in spec.options.host_namespaces:
+        # Docker's --pid/--ipc/--uts host: that namespace is not made.
+        namespaces &= ~HOST_SHAREABLE[shared]
+    if spec.security.userns_host_id is not None:
+        namespaces |= Namespace.NEWUSER
+    return clone_flags(namespaces)
 
 
 def loopback_up(pidfd: int) -> None:

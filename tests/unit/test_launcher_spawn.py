@@ -22,8 +22,9 @@ from typing import Any, cast
 import pytest
 
 from runtime import cgroups, child, libc, pids
-from runtime.launcher import server, spawn, transport
+from runtime.launcher import server, sparenet, spawn, transport
 from runtime.launcher.ready import Source
+from runtime.namespaces import Namespace
 from runtime.network.attachment import Attachment
 from runtime.security import devices, userns
 from runtime.spec import ContainerSpec, Limits, to_dict
@@ -103,6 +104,10 @@ def events() -> Iterator[Events]:
     e.close()
 
 
+#: The flags each fake clone was given, in order.
+CLONE_FLAGS: list[int] = []
+
+
 def fake_clone(
     body: Callable[[child.ChildFds], None],
 ) -> tuple[Callable[..., tuple[int, int]], Callable[..., int]]:
@@ -110,6 +115,7 @@ def fake_clone(
     second of the pair, what ``child.run`` is patched with)."""
 
     def clone(fn: Callable[[], int], flags: int) -> tuple[int, int]:
+        CLONE_FLAGS.append(flags)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child
             try:
@@ -206,6 +212,18 @@ def assert_failed(peer: socket.socket, error: str) -> None:
     """The launch's reply is a failure with ``error``."""
     reply = json.loads(peer.recv(1 << 16))
     assert reply == {"req": 1, "ok": False, "kind": "failed", "error": error}
+
+
+def open_fds_now() -> list[int]:
+    """The fds open now that can be stat'ed (the listing's own fd is gone)."""
+    fds = []
+    for fd in open_fds():
+        try:
+            os.fstat(fd)
+        except OSError:
+            continue
+        fds.append(fd)
+    return fds
 
 
 def open_fds() -> set[int]:
@@ -413,3 +431,35 @@ def test_a_cgroup_that_cannot_be_made_fails_the_launch_and_kills_the_child(
     client.sock.close()
     assert open_fds() == before
     assert events.rest() == []
+
+
+def test_a_namespace_made_ahead_replaces_the_clones_and_lo(
+    launcher: server.Launcher,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    lo_ups: list[int],
+    events: Events,
+) -> None:
+    # runtime/launcher/sparenet.py: the child is cloned without CLONE_NEWNET,
+    # gets the namespace's fd to join, lo is not brought up again, and the
+    # launcher's copy of the fd is closed.
+    spare = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    namespace = os.fstat(spare)
+    monkeypatch.setattr(sparenet, "_made", lambda: spare)
+    launcher.spawner.spare_net.make()
+
+    def body(fds: child.ChildFds) -> None:
+        events.say(f"netns-{int(fds.netns == spare)}")
+        child.wait_for_joined(fds.sync_read)
+
+    del CLONE_FLAGS[:]
+    _, _, peer = create(launcher, monkeypatch, tmp_path, body, lambda pid: None)
+    assert events.next() == "netns-1"
+    assert not CLONE_FLAGS[0] & Namespace.NEWNET and CLONE_FLAGS[0] & Namespace.NEWPID
+    assert lo_ups == []
+    # Closed (its number may serve another fd since: not the namespace).
+    open_now = {(st.st_dev, st.st_ino) for st in map(os.fstat, open_fds_now())}
+    assert (namespace.st_dev, namespace.st_ino) not in open_now
+    reply, exit_event = replies(launcher, peer, 2)
+    assert reply["ok"] is True and exit_event["exit_code"] == 0
+    peer.close()
