@@ -26,30 +26,79 @@ def test_available_needs_the_v1_controller(tmp_path: Path) -> None:
     assert devices.available(str(fake_devices_root(tmp_path)))
 
 
-def test_create_denies_all_then_allows_dockers_list(tmp_path: Path) -> None:
-    root = fake_devices_root(tmp_path)
-    writes: list[tuple[str, str]] = []
+def recorded_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """(the cgroup's name, the file, the value) of every write."""
+    writes: list[tuple[str, str, str]] = []
     original = devices._write
 
     def recording(path: str, value: str) -> None:
-        writes.append((Path(path).name, value))
+        writes.append((Path(path).parent.name, Path(path).name, value))
         original(path, value)
 
-    devices._write = recording
-    try:
-        path = devices.create("abc", devices.parent_for("/srv/state"), root=str(root))
-    finally:
-        devices._write = original
-    assert path == str(root / devices.parent_for("/srv/state") / "abc")
+    monkeypatch.setattr(devices, "_write", recording)
+    return writes
+
+
+def test_create_denies_all_then_allows_dockers_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The list is written once, into the parent's standard cgroup, whose
+    # list a new cgroup starts with (v1); its containers are a mkdir each.
+    root = fake_devices_root(tmp_path)
+    writes = recorded_writes(monkeypatch)
+    parent = devices.parent_for("/srv/state")
+    path = devices.create("abc", parent, root=str(root))
+    assert path == str(root / parent / devices.STANDARD / "abc")
     assert devices.parent_for("/srv/state") != devices.parent_for("/srv/other")
-    assert writes[0] == ("devices.deny", "a")
-    allowed = [value for name, value in writes[1:] if name == "devices.allow"]
+    assert writes[0] == (devices.STANDARD, "devices.deny", "a")
+    allowed = [value for _, name, value in writes[1:] if name == "devices.allow"]
     assert allowed == list(devices.ALLOWED)
     assert "c 1:3 rwm" in allowed and not any(
         rule.startswith("b ") and "r" in rule.split()[2] for rule in allowed
     )
+    del writes[:]
+    second = devices.create("def", parent, root=str(root))
+    assert second == str(root / parent / devices.STANDARD / "def") and writes == []
     devices.join(path, 4242)
     assert (Path(path) / "cgroup.procs").read_text() == "4242"
+
+
+def test_a_container_with_rules_of_its_own_gets_them_beside_the_standard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A parent can only narrow its children: the container's own rules
+    # need a cgroup outside the standard one, with the whole list.
+    root = fake_devices_root(tmp_path)
+    writes = recorded_writes(monkeypatch)
+    parent = devices.parent_for("/srv/rules")
+    path = devices.create("dev", parent, root=str(root), extra=("c 10:229 rwm",))
+    assert path == str(root / parent / "dev")
+    assert [(name, value) for cgroup, name, value in writes if cgroup == "dev"] == [
+        ("devices.deny", "a"),
+        *[("devices.allow", rule) for rule in (*devices.ALLOWED, "c 10:229 rwm")],
+    ]
+
+
+def test_a_standard_cgroup_with_another_list_is_never_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Narrowing it would narrow the containers running under it.
+    root = fake_devices_root(tmp_path)
+    parent = devices.parent_for("/srv/found")
+    standard = root / parent / devices.STANDARD
+    standard.mkdir(parents=True)
+    (standard / "devices.list").write_text("a *:* rwm\n")
+    writes = recorded_writes(monkeypatch)
+    path = devices.create("abc", parent, root=str(root))
+    assert path == str(root / parent / "abc")  # beside it, the list written in
+    assert all(cgroup == "abc" for cgroup, _, _ in writes) and len(writes) == 13
+    # One that holds the list is used as it is.
+    found = devices.parent_for("/srv/found-right")
+    (root / found / devices.STANDARD).mkdir(parents=True)
+    (root / found / devices.STANDARD / "devices.list").write_text("\n".join(devices.ALLOWED))
+    del writes[:]
+    assert devices.create("x", found, root=str(root)).endswith(f"{devices.STANDARD}/x")
+    assert writes == []
 
 
 def test_sweep_removes_only_empty_cgroups(tmp_path: Path) -> None:
@@ -57,8 +106,12 @@ def test_sweep_removes_only_empty_cgroups(tmp_path: Path) -> None:
     (parent / "empty").mkdir(parents=True)
     (parent / "busy").mkdir()
     (parent / "busy" / "cgroup.procs").write_text("1")  # rmdir fails, as EBUSY would
-    assert devices.sweep("mydocker/x", root=str(tmp_path)) == 1
-    assert sorted(p.name for p in parent.iterdir()) == ["busy"]
+    (parent / devices.STANDARD / "gone").mkdir(parents=True)  # a dead container's
+    (parent / devices.STANDARD / "live").mkdir()
+    (parent / devices.STANDARD / "live" / "cgroup.procs").write_text("2")
+    assert devices.sweep("mydocker/x", root=str(tmp_path)) == 2
+    assert sorted(p.name for p in parent.iterdir()) == ["busy", devices.STANDARD]
+    assert [p.name for p in (parent / devices.STANDARD).iterdir()] == ["live"]
     assert devices.sweep("mydocker/none", root=str(tmp_path)) == 0
 
 
@@ -76,17 +129,21 @@ def test_empty_parents_of_other_state_dirs_are_removed(tmp_path: Path) -> None:
     for parent in (ours, idle, busy):
         (root / parent).mkdir(parents=True)
     (root / busy / "c1").mkdir()  # a launcher's container: rmdir(2) says EBUSY
+    # An idle parent's empty standard cgroup goes with it; ours stays.
+    for parent in (ours, idle):
+        (root / parent / devices.STANDARD).mkdir()
     assert devices.remove_empty_parents(keep=ours, root=str(root)) == 1
     assert (root / ours).is_dir() and (root / busy).is_dir() and not (root / idle).exists()
+    assert (root / ours / devices.STANDARD).is_dir()
 
 
 def test_a_launcher_removes_its_parent_only_when_empty(tmp_path: Path) -> None:
     root = fake_devices_root(tmp_path)
     parent = devices.parent_for("/srv/state")
-    (root / parent / "abc").mkdir(parents=True)  # a container still there
+    (root / parent / devices.STANDARD / "abc").mkdir(parents=True)  # a container still there
     devices.remove_parent(parent, root=str(root))
-    assert (root / parent).is_dir()
-    devices.remove(str(root / parent / "abc"))
+    assert (root / parent / devices.STANDARD).is_dir()
+    devices.remove(str(root / parent / devices.STANDARD / "abc"))
     devices.remove_parent(parent, root=str(root))
     assert not (root / parent).exists()
 
