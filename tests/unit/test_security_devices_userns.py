@@ -26,7 +26,8 @@ def test_available_needs_the_v1_controller(tmp_path: Path) -> None:
     assert devices.available(str(fake_devices_root(tmp_path)))
 
 
-def recorded_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+@pytest.fixture
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
     """(the cgroup's name, the file, the value) of every write."""
     writes: list[tuple[str, str, str]] = []
     original = devices._write
@@ -40,12 +41,11 @@ def recorded_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str
 
 
 def test_create_denies_all_then_allows_dockers_list(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, writes: list[tuple[str, str, str]]
 ) -> None:
     # The list is written once, into the parent's standard cgroup, whose
     # list a new cgroup starts with (v1); its containers are a mkdir each.
     root = fake_devices_root(tmp_path)
-    writes = recorded_writes(monkeypatch)
     parent = devices.parent_for("/srv/state")
     path = devices.create("abc", parent, root=str(root))
     assert path == str(root / parent / devices.STANDARD / "abc")
@@ -64,12 +64,11 @@ def test_create_denies_all_then_allows_dockers_list(
 
 
 def test_a_container_with_rules_of_its_own_gets_them_beside_the_standard(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, writes: list[tuple[str, str, str]]
 ) -> None:
     # A parent can only narrow its children: the container's own rules
     # need a cgroup outside the standard one, with the whole list.
     root = fake_devices_root(tmp_path)
-    writes = recorded_writes(monkeypatch)
     parent = devices.parent_for("/srv/rules")
     path = devices.create("dev", parent, root=str(root), extra=("c 10:229 rwm",))
     assert path == str(root / parent / "dev")
@@ -80,7 +79,7 @@ def test_a_container_with_rules_of_its_own_gets_them_beside_the_standard(
 
 
 def test_a_standard_cgroup_with_another_list_is_never_rewritten(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, writes: list[tuple[str, str, str]]
 ) -> None:
     # Narrowing it would narrow the containers running under it.
     root = fake_devices_root(tmp_path)
@@ -88,7 +87,6 @@ def test_a_standard_cgroup_with_another_list_is_never_rewritten(
     standard = root / parent / devices.STANDARD
     standard.mkdir(parents=True)
     (standard / "devices.list").write_text("a *:* rwm\n")
-    writes = recorded_writes(monkeypatch)
     path = devices.create("abc", parent, root=str(root))
     assert path == str(root / parent / "abc")  # beside it, the list written in
     assert all(cgroup == "abc" for cgroup, _, _ in writes) and len(writes) == 13
