@@ -211,7 +211,8 @@ class Spawner:
             )
             flags_word = _clone_flags(spec, spare_net=netns >= 0)
             seccomp.prepare(spec.security)  # built here once per capability set, inherited
-            pid, pidfd = libc.clone(lambda: child.run(spec, fds, tty_size), flags_word)
+            prepared = child.prepare(spec, fds, tty_size)  # the child's, ready (child.py)
+            pid, pidfd = libc.clone(lambda: child.run(spec, fds, tty_size, prepared), flags_word)
             stamps.stamp("cloned")
         except BaseException:
             for fd in opened:

@@ -304,3 +304,29 @@ def test_an_empty_command_name_is_not_found() -> None:
     code, report, _ = in_child(lambda: child._exec([""], {"PATH": "/bin"}))
     assert code == 127
     assert report is not None and report["message"] == "exec '': empty command name"
+
+
+def test_the_launcher_prepares_the_steps_the_child_runs() -> None:
+    # child.prepare runs in the launcher before clone(2): the same steps,
+    # argv and environment the child would build, which run() then uses
+    # instead of building its own.
+    spec = ContainerSpec(command=("printf", "%s", "$X"), hostname="h", env={"X": "y"})
+    fds = child.ChildFds(3, 4, -1, -1, -1)
+    prepared = child.prepare(spec, fds)
+    assert [name for name, _ in prepared.steps] == [name for name, _ in child._steps(spec, fds)]
+    assert prepared.argv == ["printf", "%s", "$X"] and prepared.environ == spec.environ()
+
+    sync_read, sync_write = os.pipe()
+    os.write(sync_write, child.GO_BYTE)
+
+    def say() -> None:
+        os.write(1, b"ran ")
+
+    def body() -> None:
+        said = child.Prepared([("say", say)], ["/bin/echo", "it"], {})
+        child.run(spec, child.ChildFds(sync_read, -1, -1, -1, -1), None, said)
+
+    code, report, out = in_child(body)
+    os.close(sync_read)
+    os.close(sync_write)
+    assert (code, report, out) == (0, None, b"ran it\n")

@@ -124,7 +124,7 @@ def fake_clone(
                 os._exit(99)
         return pid, os.pidfd_open(pid)
 
-    def run(spec: ContainerSpec, fds: child.ChildFds, tty_size: Any = None) -> int:
+    def run(spec: ContainerSpec, fds: child.ChildFds, tty_size: Any = None, *_: Any) -> int:
         os.close(fds.sync_write)  # as child.run does: EOF once the launcher is gone
         if not child._wait_for_go(fds.sync_read):
             os._exit(child.EXIT_SETUP_FAILED)
