@@ -297,6 +297,8 @@ def test_the_id_maps_precede_the_go_byte_and_the_pidfile_and_cgroup_the_join(
     def write(fd: int, data: bytes) -> int:
         if data == child.GO_BYTE:
             order.append("go")
+        if data == child.JOINED_BYTE:
+            order.append("joined")
         return real_write(fd, data)
 
     def write_pidfile(path: str, pid: int, start_time: int | None) -> None:
@@ -306,6 +308,13 @@ def test_the_id_maps_precede_the_go_byte_and_the_pidfile_and_cgroup_the_join(
         order.append("maps")
 
     monkeypatch.setattr(spawn, "loopback_up", lambda pidfd: order.append("lo"))
+    real_watch = launcher.watch.watch
+
+    def watch(entry: Any) -> None:
+        order.append("watch")
+        real_watch(entry)
+
+    monkeypatch.setattr(launcher.watch, "watch", watch)
     monkeypatch.setattr(os, "write", write)
     monkeypatch.setattr(pids, "write_pidfile", write_pidfile)
     monkeypatch.setattr(userns, "write_maps", write_maps)
@@ -325,8 +334,9 @@ def test_the_id_maps_precede_the_go_byte_and_the_pidfile_and_cgroup_the_join(
     _, _, peer = create(
         launcher, monkeypatch, tmp_path, body, join, pidfile=pidfile, spec=spec, made=made
     )
-    # The cgroups are made after the go byte too, while the child builds its root.
-    assert order == ["maps", "go", "pidfile", "lo", "cgroup", "join"]
+    # The cgroups are made after the go byte too, while the child builds its
+    # root; the log watch is set up after the joined byte, while it finishes.
+    assert order == ["maps", "go", "pidfile", "lo", "cgroup", "join", "joined", "watch"]
     reply, exit_event = replies(launcher, peer, 2)
     assert reply["ok"] is True and exit_event["exit_code"] == 0
     peer.close()
