@@ -256,6 +256,7 @@ def privilege_steps(
     sec: Security, groups: tuple[str, ...] = ()
 ) -> list[tuple[str, Callable[[], None]]]:
     keep = capabilities.mask(sec.capabilities)
+    held = _HELD if sec.userns_host_id is None else _FULL_SET
     user = identity.User(sec.uid, sec.gid, groups)
     steps: list[tuple[str, Callable[[], None]]] = [
         (
@@ -276,7 +277,7 @@ def privilege_steps(
         steps.append(("load seccomp filter", lambda: load_filter(False)))
     steps += [
         (f"switch to user {_who(user)}", lambda: identity.switch(user)),
-        ("set capabilities", lambda: capabilities.apply(keep, user.uid)),
+        ("set capabilities", lambda: capabilities.apply(keep, user.uid, held)),
     ]
     if sec.no_new_privileges:
         # prctl(2): execve can no longer grant privileges (setuid bits, file caps).
@@ -289,6 +290,13 @@ def privilege_steps(
 #: Read once in the launcher, at import: the same for every child, and one
 #: open and read of /proc less in each (proc(5): cap_last_cap).
 _LAST_CAP = capabilities.last_cap()
+#: What a child holds when it sets its capabilities, known in the launcher:
+#: its own permitted set, which a child cloned or forked from it inherits
+#: (dropping the bounding set leaves permitted alone), or in a user
+#: namespace every capability there (user_namespaces(7): the first process
+#: of a new one, or one that joins it, has them all).
+_HELD = libc.capget()[1]
+_FULL_SET = (1 << (_LAST_CAP + 1)) - 1
 
 
 def _who(user: identity.User) -> str:

@@ -136,17 +136,21 @@ def clear_ambient() -> None:
     libc.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_CLEAR_ALL)
 
 
-def apply(keep: int, uid: int) -> None:
+def apply(keep: int, uid: int, held: int | None = None) -> None:
     """Set permitted, effective and inheritable (capset(2)).
 
     capabilities(7): when a process with uid 0 calls execve, its new
     permitted set is its bounding set, so root keeps ``keep``; for a
     non-root user the kernel already cleared permitted and effective at
     setuid, and we leave them empty (Docker gives a non-root user no
-    effective capabilities either).
+    effective capabilities either).  ``held``: the caller's permitted set
+    when known ahead (runtime/child.py), which spares a capget(2).
     """
-    _, permitted, _ = libc.capget()
-    # capset(2) cannot raise permitted beyond what we hold: the launcher's own
-    # bounding set may already lack some (cap_add ALL on such a host).
-    kept = keep & permitted if uid == 0 else 0
+    kept = 0
+    if uid == 0:
+        if held is None:
+            _, held, _ = libc.capget()
+        # capset(2) cannot raise permitted beyond what we hold: the launcher's
+        # own bounding set may already lack some (cap_add ALL on such a host).
+        kept = keep & held
     libc.capset(effective=kept, permitted=kept, inheritable=0)

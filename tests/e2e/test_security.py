@@ -507,6 +507,29 @@ def test_userns_works_with_cgroup_limits(client: httpx.Client) -> None:
     assert container["memory_peak_bytes"], container
 
 
+def test_an_exec_in_a_userns_container_gets_the_containers_capabilities(
+    client: httpx.Client,
+) -> None:
+    # The exec joins the container's user namespace, where it holds every
+    # capability before it keeps the container's (runtime/child.py, _FULL_SET).
+    container = client.post(
+        "/containers", json={"command": ["sleep", "30"], "userns": True, "cap_add": ["NET_ADMIN"]}
+    ).json()
+    try:
+        response = client.post(
+            f"/containers/{container['id']}/exec",
+            params={"wait": "true"},
+            json={"command": ["sh", "-c", "grep -E '^Cap(Eff|Prm)' /proc/self/status"]},
+        )
+        assert response.status_code == 201, response.text
+        exec_id = response.json()["id"]
+        out = client.get(f"/execs/{exec_id}/logs").text
+        with_net_admin = f"{int(DOCKER_DEFAULT_CAPS, 16) | 1 << 12:016x}"
+        assert status_fields(out)["CapEff"] == status_fields(out)["CapPrm"] == with_net_admin
+    finally:
+        client.delete(f"/containers/{container['id']}", params={"force": "true"})
+
+
 def test_userns_with_an_image_overlay(client: httpx.Client, service: object) -> None:
     # The image's files belong to the container's root (a shifted copy of
     # the image), so it can change them; on the host, what it wrote belongs

@@ -56,6 +56,26 @@ def test_apply_root_keeps_set_user_gets_none(monkeypatch: pytest.MonkeyPatch) ->
     ]
 
 
+def test_apply_with_what_is_held_known_ahead_needs_no_capget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # runtime/child.py passes the launcher's permitted set (or a user
+    # namespace's full set); a non-root user keeps nothing either way.
+    calls: list[dict[str, int]] = []
+
+    def capget() -> tuple[int, int, int]:
+        raise AssertionError("capget(2) called")
+
+    monkeypatch.setattr(libc, "capget", capget)
+    monkeypatch.setattr(libc, "capset", lambda **kw: calls.append(kw))
+    capabilities.apply(0x1_0021, uid=0, held=0xFFFF)
+    capabilities.apply(0x21, uid=1000)
+    assert calls == [
+        {"effective": 0x21, "permitted": 0x21, "inheritable": 0},
+        {"effective": 0, "permitted": 0, "inheritable": 0},
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "uid", "gid"), [("0", 0, 0), ("1000", 1000, 1000), ("1000:50", 1000, 50)]
 )
