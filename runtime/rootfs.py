@@ -162,18 +162,7 @@ class _Assembly:
             ("mount /sys", lambda: self._kernel_fs("sysfs", "sys", _PROC_FLAGS | libc.MS_RDONLY)),
         ]
         result.append(("pivot_root", self.pivot))
-        result += [
-            ("mount /dev", self.mount_dev),
-            *(
-                [(f"bind /dev/{d}", self._bind_device(d)) for d in DEVICES]
-                if userns
-                else [("make /dev nodes", _make_dev_nodes)]
-            ),
-            ("mount /dev/pts", self.mount_devpts),
-            ("mount /dev/shm", self.mount_shm),
-            ("make /dev links", self.dev_links),
-            *[(f"bind {d.target}", self._bind_device(d.target)) for d in spec.options.devices],
-        ]
+        result += self._dev_steps(userns)
         if spec.init:
             result.append((f"bind {init.TARGET}", self._bind_device(init.TARGET[len("/dev/") :])))
         if host:
@@ -188,6 +177,22 @@ class _Assembly:
             result.append((f"mount {mount.target}", self._user_mount(index, mount)))
         result.append(("mask /proc and /sys paths", paths.protect))
         return result
+
+    def _dev_steps(self, userns: bool) -> list[Step]:
+        """/dev: a tmpfs, the six nodes (made, or in a user namespace bound),
+        devpts, /dev/shm, the links, the devices the spec names."""
+        return [
+            ("mount /dev", self.mount_dev),
+            *(
+                [(f"bind /dev/{d}", self._bind_device(d)) for d in DEVICES]
+                if userns
+                else [("make /dev nodes", _make_dev_nodes)]
+            ),
+            ("mount /dev/pts", self.mount_devpts),
+            ("mount /dev/shm", self.mount_shm),
+            ("make /dev links", self.dev_links),
+            *[(f"bind {d.target}", self._bind_device(d.target)) for d in self.spec.options.devices],
+        ]
 
     # -- before pivot_root: the cwd is the new root once it is mounted -------
     def enter_layer(self) -> None:

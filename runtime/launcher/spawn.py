@@ -150,22 +150,6 @@ class Spawner:
         entry.logs.paths = (paths.stdout, paths.stderr)
         return entry
 
-    def _make_cgroup(
-        self, container_id: str, limits: Limits, tuning: Tuning
-    ) -> cgroups.Cgroup | None:
-        needed = limits.needs_cgroup or tuning.needs_cgroup
-        if self.cgroups is None:
-            if needed:
-                raise RequestError(ErrorKind.FAILED, "cgroup: no cgroup controllers are mounted")
-            return None
-        try:
-            return self.cgroups.create(container_id, limits, tuning)
-        except cgroups.CgroupError as err:
-            if needed:
-                raise RequestError(ErrorKind.FAILED, f"cgroup: {err}") from err
-            log.warning("%s runs without a cgroup (no accounting): %s", container_id, err)
-            return None
-
     def _clone_into(
         self,
         container_id: str,
@@ -266,23 +250,14 @@ class Spawner:
                 go_out = True
                 os.write(process.sync_write, child.GO_BYTE)
                 process.stamps.stamp("go_sent")
-            # After the go byte, so that the child builds its root while we
-            # read /proc and create the file (0.1-0.2 ms, an ext4 create),
-            # and before the joined byte, before which the child runs
-            # nothing of the command: if we die before the file exists, the
-            # child reads EOF where it waits for that byte and exits
-            # (child.wait_for_joined); from the file on, the API finds the
-            # child by it and kills it (runtime/pids.py).
-            process.pid_start_time = process_start_time(process.pid)
-            if pidfile is not None:
-                pids.write_pidfile(pidfile, process.pid, process.pid_start_time)
+            _record(process, pidfile)
             # After the go byte: lo, the veth and eth0's set-up overlap the
             # child's mounts; the command needs them only after the joined byte.
             self._plug(process, spec, lo_up)
             # After the go byte too: a mkdir in every hierarchy and the
             # limits written (0.3-0.8 ms) while the child builds its root,
             # which needs no cgroup; they are in place before the join.
-            cgroup = self._make_cgroup(container_id, spec.limits, spec.options.tuning)
+            cgroup = make_cgroup(self.cgroups, container_id, spec.limits, spec.options.tuning)
             # The child waits for the joined byte before the first step done
             # on the command's behalf, so it runs none of the command yet,
             # and anything it forks later starts in the cgroups.
@@ -473,6 +448,38 @@ class Spawner:
                 process.pid, process.pid_start_time, entry.started_at, entry.exec_error, timeline
             )
             self.transport.reply(client, req, reply)
+
+
+def _record(process: Process, pidfile: str | None) -> None:
+    """The start time and the pid file, right after the go byte, so that the
+    child builds its root while we read /proc and create the file (0.1-0.2
+    ms, an ext4 create), and before the joined byte, before which the child
+    runs nothing of the command: if we die before the file exists, the
+    child reads EOF where it waits for that byte and exits
+    (child.wait_for_joined); from the file on, the API finds the child by
+    it and kills it (runtime/pids.py)."""
+    process.pid_start_time = process_start_time(process.pid)
+    if pidfile is not None:
+        pids.write_pidfile(pidfile, process.pid, process.pid_start_time)
+
+
+def make_cgroup(
+    manager: cgroups.Manager | None, container_id: str, limits: Limits, tuning: Tuning
+) -> cgroups.Cgroup | None:
+    """The container's cgroup; None (with a warning) when it has no limit
+    and the kernel refuses one; a RequestError when it needs one."""
+    needed = limits.needs_cgroup or tuning.needs_cgroup
+    if manager is None:
+        if needed:
+            raise RequestError(ErrorKind.FAILED, "cgroup: no cgroup controllers are mounted")
+        return None
+    try:
+        return manager.create(container_id, limits, tuning)
+    except cgroups.CgroupError as err:
+        if needed:
+            raise RequestError(ErrorKind.FAILED, f"cgroup: {err}") from err
+        log.warning("%s runs without a cgroup (no accounting): %s", container_id, err)
+        return None
 
 
 def _clone_flags(spec: ContainerSpec, spare_net: bool) -> int:
