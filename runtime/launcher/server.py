@@ -4,7 +4,7 @@
     ├── transport.py    the listener and the clients' sockets
     ├── ops.py          what each request does (one table of ops)
     ├── spawn.py        clone, fork for exec, cgroup join, release, error pipe
-    ├── pool.py         children cloned ahead, filled when the loop is idle
+    ├── pool.py         children cloned ahead, filled when idle or after a claim
     ├── reaper.py       reap, accounting, cgroup removal
     ├── ptyio.py        pty masters and stdin pipes
     └── watch.py        inotify log index, timeout and output limits
@@ -92,15 +92,16 @@ class Launcher:
 
     def _loop(self) -> None:
         while True:
-            # A pool short of children is filled only when a select finds
-            # nothing to do: a fill never delays a request or an exit.
+            # A pool short of children is filled after the turn's replies
+            # and events went out: when a select found nothing to do, or to
+            # replace a child claimed since (pool.py ``fill_due``).
             filling = self.pool.wants_fill()
             ready = self.selector.select(timeout=0 if filling else self._select_timeout())
             self.turn(ready)
-            if filling and not ready:
-                self.pool.fill_one()
             self.watch.record()
             self.transport.flush_all()
+            if self.pool.fill_due(idle=not ready):
+                self.pool.fill_one()
             watch.enforce(self.entries.values())
             self.reaper.retry_removals()
             self.reaper.remove_parent_if_due()
