@@ -5,7 +5,7 @@
     ├── ops.py          what each request does (one table of ops)
     ├── spawn.py        clone, fork for exec, cgroup join, release, error pipe
     ├── pool.py         children cloned ahead, filled when idle or after a claim
-    ├── reaper.py       reap, accounting, cgroup removal
+    ├── reaper.py       reap, accounting, cgroup removal after the turn's events
     ├── ptyio.py        pty masters and stdin pipes
     └── watch.py        inotify log index, timeout and output limits
 
@@ -103,7 +103,7 @@ class Launcher:
             if self.pool.fill_due(idle=not ready):
                 self.pool.fill_one()
             watch.enforce(self.entries.values())
-            self.reaper.retry_removals()
+            self.reaper.tidy()
             self.reaper.remove_parent_if_due()
             if self._idle_too_long():
                 log.info("no client and no container for %.0fs; exiting", IDLE_EXIT_SECONDS)
@@ -143,12 +143,12 @@ class Launcher:
     def _select_timeout(self) -> float:
         """Wake up for the nearest deadline, and often while output is capped."""
         timeout = self.watch.timeout(self.entries.values(), 1.0)
-        if self.reaper.unremoved:
+        if self.reaper.untidy:
             timeout = min(timeout, 0.1)
         return self.reaper.linger_timeout(timeout)
 
     def _idle_too_long(self) -> bool:
-        if self.transport.clients or self.entries or self.reaper.unremoved:
+        if self.transport.clients or self.entries or self.reaper.untidy:
             self.idle_since = None
             return False
         if self.idle_since is None:
