@@ -1,7 +1,10 @@
 """``Launches``: containers and execs recorded, then handed to the launcher.
 
     create           admit, make the container's dirs, insert its record
-                     (created), then ask the launcher to clone it
+                     (created), then ask the launcher to clone it and wait
+    begin            the same without waiting: a ``Launch`` whose futures
+                     the launcher client's reader thread completes (an event
+                     loop awaits them, app/launching.py)
     start_container  release a created container (the sync pipe's go byte);
                      an exited one is relaunched
     relaunch         an exited container started again, same id and layer
@@ -19,6 +22,7 @@ before any exit event of the same container, so a record never goes from
 
 from __future__ import annotations
 
+import contextvars
 import errno
 import logging
 import os
@@ -26,9 +30,11 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 from runtime.admission import Admission
@@ -37,7 +43,7 @@ from runtime.events import EventLog
 from runtime.exits import Exits
 from runtime.images import ImageStore
 from runtime.launcher import protocol
-from runtime.launcher.client import Disconnected, LauncherClient
+from runtime.launcher.client import REQUEST_TIMEOUT, Disconnected, LauncherClient
 from runtime.launchtrace import LaunchObserver, LaunchTrace
 from runtime.layout import Layout
 from runtime.meters import Meter, setup_step
@@ -61,6 +67,62 @@ def new_container_id() -> str:
     The tutorial seeded rand() with the time, so two containers started in
     the same second got the same id."""
     return secrets.token_hex(32)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A container recorded and asked of the launcher, not yet answered.
+
+    ``answered`` completes with the record once the launcher's reply is in
+    it (on the launcher client's reader thread, after the gate is left and
+    ``on_launch`` called), or fails with the runtime's exception;
+    ``exited``, when watched, completes at the container's exit.  A thread
+    waits with ``Launches.answer``; an event loop awaits both through
+    ``asyncio.wrap_future`` and holds no thread meanwhile (app/launching.py).
+    """
+
+    container_id: str
+    answered: Future[ContainerRecord]
+    exited: Future[ContainerRecord] | None
+    sent: Future[protocol.Launched]
+
+    def abandon(self) -> None:
+        """Stop waiting: an unanswered request is forgotten (its late reply is
+        dropped, and the reconcile after a reconnect finds the container),
+        the exit waiter dropped."""
+        self.sent.cancel()
+        if self.exited is not None:
+            self.exited.cancel()
+
+
+def _complete(
+    answered: Future[ContainerRecord],
+    done: Future[protocol.Launched],
+    launched: ContainerRecord | None,
+    container_id: str,
+) -> None:
+    """The launch's answer from the launcher client's future."""
+    try:
+        if done.cancelled():
+            answered.cancel()
+            return
+        error = done.exception()
+        if isinstance(error, Disconnected):
+            # The launcher (or our connection to it) went away mid-launch:
+            # only the reconcile that follows knows whether it runs.
+            failure = Unavailable(
+                f"the launcher went away while launching container {container_id}; "
+                f"GET /containers/{container_id} tells whether it runs"
+            )
+            failure.__cause__ = error
+            answered.set_exception(failure)
+        elif error is not None:
+            answered.set_exception(error)
+        else:
+            assert launched is not None  # recorded by on_reply before the future completed
+            answered.set_result(launched)
+    except InvalidStateError:
+        pass  # abandoned meanwhile: nobody waits for it
 
 
 class Launches:
@@ -102,9 +164,27 @@ class Launches:
         start: bool,
         tty_size: tuple[int, int] | None,
     ) -> ContainerRecord:
-        """Record and launch a container whose spec is planned."""
+        """Record and launch a container whose spec is planned; answers once
+        the launcher has."""
+        self.answer(self.begin(container_id, spec, name, start, tty_size))
+        return self.settle(container_id)
+
+    def begin(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        name: str | None,
+        start: bool,
+        tty_size: tuple[int, int] | None,
+    ) -> Launch:
+        """Record a container and ask the launcher for it, without waiting:
+        the gate is held shared until the answer is recorded, and the
+        ``Launch``'s futures say the rest."""
         self._admission.check_space()
-        with self._admission.gate.shared():
+        gate = self._admission.gate
+        gate.enter_shared()
+        exited: Future[ContainerRecord] | None = None
+        try:
             with self._admission.lock:
                 self._admission.admit()
                 # Not deleted meanwhile (delete_image holds the lock).
@@ -121,8 +201,14 @@ class Launches:
                 self._make_and_insert(record, spec)
             self._events.publish(container_event("create", record))
             self._connect(record)
-            self._launch(container_id, spec, start, tty_size)
-        return self.settle(container_id)
+            # Watched before it is asked for: no exit can come earlier.
+            exited = self._exits.watch(record)
+            return self._ask(container_id, spec, start, tty_size, exited, gate.leave_shared)
+        except BaseException:
+            if exited is not None:
+                exited.cancel()
+            gate.leave_shared()
+            raise
 
     def _connect(self, record: ContainerRecord) -> None:
         """The network's side of the host (its /etc files, published ports,
@@ -158,14 +244,39 @@ class Launches:
         start: bool,
         tty_size: tuple[int, int] | None = None,
     ) -> None:
+        """Ask the launcher and wait for its answer (the caller holds the gate)."""
+        self.answer(self._ask(container_id, spec, start, tty_size, None, None))
+
+    def answer(self, launch: Launch) -> ContainerRecord:
+        """Wait on this thread for a launch's answer (``REQUEST_TIMEOUT``)."""
+        try:
+            return launch.answered.result(REQUEST_TIMEOUT)
+        except FutureTimeout as err:
+            launch.abandon()
+            raise Unavailable(
+                f"the launcher did not answer the launch of {launch.container_id} in time"
+            ) from err
+
+    def _ask(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        start: bool,
+        tty_size: tuple[int, int] | None,
+        exited: Future[ContainerRecord] | None,
+        leave: Callable[[], None] | None,
+    ) -> Launch:
+        """Send the launcher's ``create``; the reply is recorded on its reader
+        thread, then ``settled`` (below) completes the ``Launch``."""
         replied_ns = 0
+        launched: ContainerRecord | None = None
 
         def record_launch(reply: protocol.Launched) -> None:
-            nonlocal replied_ns
+            nonlocal replied_ns, launched
             exec_error = reply.exec_error
             if not exec_error:
                 replied_ns = time.monotonic_ns()  # the child exec'd: the launch is done
-            record = self.records.update(
+            launched = self.records.update(
                 container_id,
                 status=RUNNING if start else CREATED,
                 pid=reply.pid,
@@ -175,7 +286,7 @@ class Launches:
             )
             # Here, on the launcher reader's thread, which records this
             # container's exit only after: "start" is never logged after "die".
-            self._report_start(record, exec_error)
+            self._report_start(launched, exec_error)
 
         message = protocol.Create(
             id=container_id,
@@ -186,25 +297,53 @@ class Launches:
             tty_size=tty_size or None,
             pidfile=self.layout.pidfile_path(container_id),
         )
+        # The observer runs where the reply lands, in the asker's context
+        # (the service's request span is there: app/tracing.py).
+        context = contextvars.copy_context()
         requested_ns = time.time_ns()
+        answered: Future[ContainerRecord] = Future()
         try:
-            reply = self.launcher.request(message, on_reply=record_launch)
-        except Disconnected as err:
-            self._meter.launch_failed("launcher")
-            # The launcher (or our connection to it) went away mid-launch:
-            # only the reconcile that follows knows whether it runs.
-            raise Unavailable(
-                f"the launcher went away while launching container {container_id}; "
-                f"GET /containers/{container_id} tells whether it runs"
-            ) from err
+            sent = self.launcher.submit(message, on_reply=record_launch)
         except RuntimeFailure as err:
-            # Keep the record, and say why it never ran.
-            self._meter.launch_failed("launcher")
-            self._exits.fail(container_id, f"launch failed: {err}")
+            self._launch_failed(container_id, err)
             raise
-        if replied_ns and start:
-            self._meter.launch_replied(replied_ns)
-        self._observe(container_id, spec.image, "create", start, requested_ns, reply)
+
+        def settled(done: Future[protocol.Launched]) -> None:
+            try:
+                if done.cancelled():
+                    return
+                error = done.exception()
+                if error is not None:
+                    self._launch_failed(container_id, error)
+                    return
+                if replied_ns and start:
+                    self._meter.launch_replied(replied_ns)
+                context.run(
+                    self._observe,
+                    container_id,
+                    spec.image,
+                    "create",
+                    start,
+                    requested_ns,
+                    done.result(),
+                )
+            finally:
+                if leave is not None:
+                    leave()
+                _complete(answered, done, launched, container_id)
+
+        launch = Launch(container_id, answered, exited, sent)
+        sent.add_done_callback(settled)
+        return launch
+
+    def _launch_failed(self, container_id: str, error: BaseException) -> None:
+        """A launch the launcher refused, or could not be asked for."""
+        if isinstance(error, RuntimeFailure):
+            self._meter.launch_failed("launcher")
+        if isinstance(error, RuntimeFailure) and not isinstance(error, Disconnected):
+            # Keep the record, and say why it never ran.  (Disconnected:
+            # only the reconcile that follows knows whether it runs.)
+            self._exits.fail(container_id, f"launch failed: {error}")
 
     def _observe(
         self,
@@ -215,8 +354,8 @@ class Launches:
         requested_ns: int,
         reply: protocol.Launched,
     ) -> None:
-        """Hand a launcher round trip to ``on_launch``, on the launching thread
-        (the service's request context is there); it never fails the launch."""
+        """Hand a launcher round trip to ``on_launch``, in the launching
+        request's context; it never fails the launch."""
         if self._on_launch is None:
             return
         error = reply.exec_error.message if reply.exec_error else None

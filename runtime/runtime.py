@@ -94,7 +94,7 @@ from runtime.imaging import Imaging, RegistryOptions
 from runtime.interactive import AttachTarget, Interactive
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
-from runtime.launches import Launches, new_container_id
+from runtime.launches import Launch, Launches, new_container_id
 from runtime.launchtrace import LaunchObserver
 from runtime.layout import LOG_STREAMS, Layout
 from runtime.lifecycle import Lifecycle, Top
@@ -120,6 +120,7 @@ from runtime.signalling import KillResult, Signaller
 from runtime.spec import (
     DEFAULT_IMAGE,
     USERNS_SIZE,
+    ContainerSpec,
     CreateRequest,
     Limits,
     RestartPolicy,
@@ -392,6 +393,17 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
         once, without it the child waits on its sync pipe until
         ``start_container``.  Limits the request leaves unset take the
         service's defaults, and the record's spec holds the limits that applied."""
+        return self.launches.create(*self._plan(request))
+
+    def begin_create(self, request: CreateRequest) -> Launch:
+        """``create`` up to the launcher's request, without waiting for its
+        answer: the ``Launch``'s futures carry the rest (app/launching.py)."""
+        return self.launches.begin(*self._plan(request))
+
+    def _plan(
+        self, request: CreateRequest
+    ) -> tuple[str, ContainerSpec, str | None, bool, tuple[int, int] | None]:
+        """A new container's id and spec, its volumes made: what ``Launches`` takes."""
         if request.restart_policy.name != "no" and request.auto_remove:
             raise InvalidArgument(
                 "restart_policy", "a restart policy cannot be combined with auto_remove"
@@ -410,9 +422,7 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
             request.network, request.ports, request.network_aliases, request.endpoint
         )
         spec = replace(spec, network=network)
-        return self.launches.create(
-            container_id, spec, request.name, request.start, request.tty_size
-        )
+        return container_id, spec, request.name, request.start, request.tty_size
 
     def start_container(self, ref: str) -> ContainerRecord:
         """Release a created container (the sync pipe's go byte)."""

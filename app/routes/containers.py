@@ -13,14 +13,13 @@ the state dir is full (``app/errors.py``).
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Future
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from app import attach, longpoll
+from app import attach, launching, longpoll
 from app.commands import create_request, exec_request
 from app.deps import RuntimeDep
 from app.logquery import LogQuery
@@ -36,7 +35,7 @@ from app.schemas import (
     ExecCreate,
     ExecPublic,
 )
-from runtime import ContainerRecord, Selector
+from runtime import Selector
 from runtime.exitstatus import signal_name
 from runtime.signals import SIGNAL_NAMES, SIGNAL_NUMBERS
 
@@ -90,14 +89,7 @@ async def create_container(
     `error` says why.
     """
 
-    def launch_and_watch() -> tuple[ContainerRecord, Future[ContainerRecord] | None]:
-        # One worker-thread hop for both: the launch and the exit waiter.
-        record = runtime.create(create_request(spec))
-        return record, runtime.exit_future(record.id) if wait else None
-
-    record, exited = await run_in_threadpool(launch_and_watch)
-    if exited is not None and await longpoll.settle(exited, None, request) == "done":
-        record = exited.result()
+    record = await launching.launch(runtime, create_request(spec), wait, request)
     return ContainerPublic.from_record(record)
 
 

@@ -61,6 +61,7 @@ from runtime.images.pull import Progress, PullProgress
 from runtime.images.registry import Credentials
 from runtime.imaging import RemoteImage, Removal
 from runtime.launcher.messages import PoolReply
+from runtime.launches import Launch
 from runtime.lifecycle import Top
 from runtime.network.attachment import EndpointOptions
 from runtime.records import NetworkRecord
@@ -334,6 +335,26 @@ class FakeRuntime:
     @recorded
     def create(self, request: CreateRequest) -> ContainerRecord:
         return self._answer("create", self.record)
+
+    @recorded
+    def begin_create(self, request: CreateRequest) -> Launch:
+        """``create``'s answer, already there; ``exited`` follows ``exit``
+        (a copy: the handler cancels what it does not wait for)."""
+        answered: Future[ContainerRecord] = Future()
+        answered.set_result(self._answer("create", self.record))
+        exited: Future[ContainerRecord] = Future()
+
+        def follow(done: Future[ContainerRecord]) -> None:
+            if done.cancelled() or not exited.set_running_or_notify_cancel():
+                return
+            error = done.exception()
+            if error is not None:
+                exited.set_exception(error)
+            else:
+                exited.set_result(done.result())
+
+        self.exit.add_done_callback(follow)
+        return Launch(self.record.id, answered, exited, Future())
 
     @recorded
     def start_container(self, ref: str) -> ContainerRecord:
