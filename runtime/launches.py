@@ -166,7 +166,7 @@ class Launches:
     ) -> ContainerRecord:
         """Record and launch a container whose spec is planned; answers once
         the launcher has."""
-        self.answer(self.begin(container_id, spec, name, start, tty_size))
+        self.answer(self.begin(container_id, spec, name, start, tty_size, watch=False))
         return self.settle(container_id)
 
     def begin(
@@ -176,10 +176,12 @@ class Launches:
         name: str | None,
         start: bool,
         tty_size: tuple[int, int] | None,
+        *,
+        watch: bool = True,
     ) -> Launch:
         """Record a container and ask the launcher for it, without waiting:
         the gate is held shared until the answer is recorded, and the
-        ``Launch``'s futures say the rest."""
+        ``Launch``'s futures say the rest (``exited`` with ``watch``)."""
         self._admission.check_space()
         gate = self._admission.gate
         gate.enter_shared()
@@ -202,7 +204,7 @@ class Launches:
             self._events.publish(container_event("create", record))
             self._connect(record)
             # Watched before it is asked for: no exit can come earlier.
-            exited = self._exits.watch(record)
+            exited = self._exits.watch(record) if watch else None
             return self._ask(container_id, spec, start, tty_size, exited, gate.leave_shared)
         except BaseException:
             if exited is not None:

@@ -154,6 +154,39 @@ def test_create_with_wait_answers_once_exited(client: TestClient, fake: FakeRunt
     assert [c[0] for c in fake.calls] == ["begin_create"]
 
 
+@pytest.mark.parametrize("wait", ["true", "false"])
+def test_a_launch_that_fails_after_its_record_answers_its_error(
+    client: TestClient, fake: FakeRuntime, wait: str
+) -> None:
+    """The launcher's refusal arrives on the launch's future (app/launching.py),
+    not from the worker-thread call: the same 503, and the exit is not watched."""
+    fake.launch_error = Unavailable("the launcher went away while launching container x")
+    response = client.post("/containers", params={"wait": wait}, json={"command": ["true"]})
+    assert response.status_code == 503
+    assert "went away while launching" in response.json()["detail"]
+    [launch] = fake.launches
+    assert launch.exited is not None and launch.exited.cancelled()
+
+
+def test_create_without_wait_drops_its_exit_waiter(client: TestClient, fake: FakeRuntime) -> None:
+    assert client.post("/containers", json={"command": ["true"]}).status_code == 201
+    [launch] = fake.launches
+    assert launch.exited is not None and launch.exited.cancelled()
+
+
+def test_an_exec_failure_is_answered_once_exited(client: TestClient, fake: FakeRuntime) -> None:
+    """Without ``wait`` too: a setup or exec failure is final only at its exit
+    (runtime/launches.py ``settle``), which comes just after the reply."""
+    fake.record = make_record("running", error="exec nope: not found in PATH (/bin)")
+    exited = make_record("exited", exit_code=127, error="exec nope: not found in PATH (/bin)")
+    timer = threading.Timer(0.2, fake.exit.set_result, args=(exited,))
+    timer.start()
+    response = client.post("/containers", json={"command": ["nope"]})
+    timer.join()
+    assert response.status_code == 201
+    assert (response.json()["status"], response.json()["exit_code"]) == ("exited", 127)
+
+
 def test_exec_failure_is_still_201(client: TestClient, fake: FakeRuntime) -> None:
     fake.record = make_record("exited", exit_code=127, error="exec nope: not found in PATH (/bin)")
     response = client.post("/containers", json={"command": ["nope"]})

@@ -131,9 +131,12 @@ def _wait_for_created(service: Service, count: int, timeout: float = 60.0) -> No
     raise AssertionError(f"fewer than {count} containers were recorded in {timeout} s")
 
 
+@pytest.mark.parametrize("query", ["", "?wait=true"])
 def test_launcher_killed_mid_launch_leaves_no_half_record_and_no_orphan(
-    own_service: Service,
+    own_service: Service, query: str
 ) -> None:
+    """With ``wait=true`` too: the create awaited on the event loop
+    (app/launching.py) gets the launch's failure, or its exit."""
     own_service.start()
     with _client(own_service) as client:
         client.post("/containers?wait=true", json={"command": ["true"]})
@@ -146,7 +149,8 @@ def test_launcher_killed_mid_launch_leaves_no_half_record_and_no_orphan(
 
     def launch(i: int) -> None:
         with _client(own_service) as c:
-            answers.append(c.post("/containers", json={"command": ["sh", "-c", f"exit {i}"]}))
+            body = {"command": ["sh", "-c", f"exit {i}"]}
+            answers.append(c.post(f"/containers{query}", json=body))
 
     with ThreadPoolExecutor(24) as pool:
         futures = [pool.submit(launch, i) for i in range(1, 9)]
@@ -169,6 +173,13 @@ def test_launcher_killed_mid_launch_leaves_no_half_record_and_no_orphan(
     for r in answers:
         if r.status_code == 503:
             assert "went away while launching container" in r.json()["detail"]
+        elif query:  # waited: exited, with its own code or a loss said as such
+            data = r.json()
+            assert data["status"] == "exited", data
+            if data["exit_code"] is None:
+                assert str(data["error"]).startswith(NOT_MADE_UP), data
+            else:
+                assert data["exit_code"] == int(data["command"][-1].split()[-1]), data
 
     with _client(own_service) as client:
 

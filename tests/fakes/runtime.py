@@ -239,6 +239,10 @@ class FakeRuntime:
         self.archive_chunks: list[bytes] = [b"tar"]
         self.extracted = b""
         self.error: Exception | None = None
+        #: What a launch's answer fails with (``begin_create``), and the
+        #: launches handed out.
+        self.launch_error: Exception | None = None
+        self.launches: list[Launch] = []
         self.errors: dict[str, Exception] = {}
         self.answers: dict[str, Any] = {}
 
@@ -341,7 +345,10 @@ class FakeRuntime:
         """``create``'s answer, already there; ``exited`` follows ``exit``
         (a copy: the handler cancels what it does not wait for)."""
         answered: Future[ContainerRecord] = Future()
-        answered.set_result(self._answer("create", self.record))
+        if self.launch_error is not None:
+            answered.set_exception(self.launch_error)
+        else:
+            answered.set_result(self._answer("create", self.record))
         exited: Future[ContainerRecord] = Future()
 
         def follow(done: Future[ContainerRecord]) -> None:
@@ -354,7 +361,8 @@ class FakeRuntime:
                 exited.set_result(done.result())
 
         self.exit.add_done_callback(follow)
-        return Launch(self.record.id, answered, exited, Future())
+        self.launches.append(Launch(self.record.id, answered, exited, Future()))
+        return self.launches[-1]
 
     @recorded
     def start_container(self, ref: str) -> ContainerRecord:
