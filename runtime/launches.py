@@ -299,8 +299,9 @@ class Launches:
             tty_size=tty_size or None,
             pidfile=self.layout.pidfile_path(container_id),
         )
-        # The observer runs where the reply lands, in the asker's context
-        # (the service's request span is there: app/tracing.py).
+        # The meter and the observer run where the reply lands, in the
+        # asker's context (the request's start and span: app/metrics.py,
+        # app/tracing.py).
         context = contextvars.copy_context()
         requested_ns = time.time_ns()
         answered: Future[ContainerRecord] = Future()
@@ -310,6 +311,11 @@ class Launches:
             self._launch_failed(container_id, err)
             raise
 
+        def replied(reply: protocol.Launched) -> None:
+            if replied_ns and start:
+                self._meter.launch_replied(replied_ns)
+            self._observe(container_id, spec.image, "create", start, requested_ns, reply)
+
         def settled(done: Future[protocol.Launched]) -> None:
             try:
                 if done.cancelled():
@@ -318,17 +324,7 @@ class Launches:
                 if error is not None:
                     self._launch_failed(container_id, error)
                     return
-                if replied_ns and start:
-                    self._meter.launch_replied(replied_ns)
-                context.run(
-                    self._observe,
-                    container_id,
-                    spec.image,
-                    "create",
-                    start,
-                    requested_ns,
-                    done.result(),
-                )
+                context.run(replied, done.result())
             finally:
                 if leave is not None:
                     leave()
