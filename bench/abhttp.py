@@ -12,12 +12,15 @@ median, mean and p95, each service's HTTP overhead (its median minus the
 in-process median: issue 17's "HTTP adds <= 1 ms"), the paired difference
 (this tree minus base) and each API process's CPU per launch (all its
 threads, /proc schedstat; the launcher is a process of its own and not in it).
+``--op get`` pairs ``GET /containers/{id}`` instead (no in-process arm):
+a handler's cost without a launch.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import shutil
@@ -45,8 +48,14 @@ async def _over_http(connection: Connection, image: str | None) -> None:
         raise SystemExit(f"abhttp: launch failed: {status} {data[:300]!r}")
 
 
+async def _get(connection: Connection, path: str) -> None:
+    status, data = await connection.request("GET", path)
+    if status != 200:
+        raise SystemExit(f"abhttp: GET {path}: {status} {data[:300]!r}")
+
+
 async def _rounds(
-    services: dict[str, Service], runs: int, image: str | None, state: Path
+    services: dict[str, Service], runs: int, image: str | None, state: Path, op: str
 ) -> tuple[dict[str, list[float]], dict[str, float]]:
     from runtime import Runtime
     from runtime.spec import CreateRequest
@@ -55,8 +64,13 @@ async def _rounds(
     runtime.start()
     request = CreateRequest(("/bin/true",), image=image)
     connections = {name: Connection("127.0.0.1", s.port) for name, s in services.items()}
-    walls: dict[str, list[float]] = {name: [] for name in [*services, "in-process"]}
+    arms = [*services, "in-process"] if op == "run" else [*services]
+    walls: dict[str, list[float]] = {name: [] for name in arms}
     cpu: dict[str, float] = {}
+    paths = {}
+    for name, connection in connections.items():  # the container a GET reads
+        status, data = await connection.request("POST", "/containers?wait=true", BODY)
+        paths[name] = f"/containers/{json.loads(data)['id']}"
     try:
         for i in range(WARMUP + runs):
             if i == WARMUP:
@@ -65,7 +79,9 @@ async def _rounds(
             random.shuffle(order)
             for name in order:
                 start = time.perf_counter()
-                if name == "in-process":
+                if op == "get":
+                    await _get(connections[name], paths[name])
+                elif name == "in-process":
                     record = await asyncio.to_thread(
                         lambda: runtime.wait(runtime.create(request).id)
                     )
@@ -94,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", required=True, help="the other source tree (its app/ runs)")
     p.add_argument("--runs", type=int, default=200, help="launches per arm")
     p.add_argument("--image", default=None, help="e.g. busybox (default: the service's default)")
+    p.add_argument(
+        "--op",
+        choices=["run", "get"],
+        default="run",
+        help="run: POST /containers?wait=true (and in-process); get: GET /containers/{id}",
+    )
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="mydocker-abhttp-", dir="/var/tmp"))
     services = {
@@ -103,23 +125,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for service in services.values():
             service.start()
-        walls, cpu = asyncio.run(_rounds(services, args.runs, args.image, work / "inproc"))
+        walls, cpu = asyncio.run(_rounds(services, args.runs, args.image, work / "inproc", args.op))
     finally:
         for service in services.values():
             service.close()
         shutil.rmtree(work, ignore_errors=True)
+    what = "launches of /bin/true" if args.op == "run" else "GET /containers/{id}"
     print(
-        f"{args.runs} launches of /bin/true per arm ({args.image or 'default image'}), "
+        f"{args.runs} {what} per arm ({args.image or 'default image'}), "
         f"interleaved; load average {os.getloadavg()[0]:.2f} at the end"
     )
-    floor = statistics.median(walls["in-process"])
+    floor = statistics.median(walls["in-process"]) if "in-process" in walls else 0.0
     for name, values in walls.items():
         median = statistics.median(values)
-        extra = (
-            f"  HTTP adds {median - floor:5.2f} ms  API CPU {cpu[name]:5.2f} ms/launch"
-            if name in cpu
-            else ""
-        )
+        gap = f"  HTTP adds {median - floor:5.2f} ms" if floor else ""
+        extra = f"{gap}  API CPU {cpu[name]:5.3f} ms/request" if name in cpu else ""
         print(
             f"  {name:10s} median {median:6.2f}  mean {statistics.mean(values):6.2f}  "
             f"p95 {_quantile(values, 0.95):6.2f} ms{extra}"
@@ -132,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         f"  this - base, paired: median {statistics.median(diffs):+.2f} ms, mean "
         f"{statistics.mean(diffs):+.2f} ms (95% {statistics.mean(diffs) - half:+.2f} to "
         f"{statistics.mean(diffs) + half:+.2f}); HTTP overhead this / base "
-        f"{this_gap / base_gap if base_gap > 0 else float('nan'):.3f}; API CPU this / base "
-        f"{cpu['this'] / cpu['base']:.3f}"
+        f"{this_gap / base_gap if floor and base_gap > 0 else float('nan'):.3f}; "
+        f"API CPU this / base {cpu['this'] / cpu['base']:.3f}"
     )
     return 0
 
