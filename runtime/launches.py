@@ -200,12 +200,14 @@ class Launches:
                     spec=spec,
                     created_at=now_rfc3339(),
                 )
-                self._make_and_insert(record, spec)
+                # One walk of the spec for the record and the launcher's request.
+                wire = to_dict(spec)
+                self._make_and_insert(record, spec, wire)
             self._events.publish(container_event("create", record))
             self._connect(record)
             # Watched before it is asked for: no exit can come earlier.
             exited = self._exits.watch(record) if watch else None
-            return self._ask(container_id, spec, start, tty_size, exited, gate.leave_shared)
+            return self._ask(container_id, spec, start, tty_size, exited, gate.leave_shared, wire)
         except BaseException:
             if exited is not None:
                 exited.cancel()
@@ -223,7 +225,9 @@ class Launches:
             self._exits.fail(record.id, f"network: {err}")
             raise RuntimeFailure(f"network: {err}") from err
 
-    def _make_and_insert(self, record: ContainerRecord, spec: ContainerSpec) -> None:
+    def _make_and_insert(
+        self, record: ContainerRecord, spec: ContainerSpec, wire: dict[str, Any]
+    ) -> None:
         """The container's dir and root dirs, then its record; nothing left on failure."""
         cdir = self.layout.container_dir(record.id)
         try:
@@ -234,7 +238,7 @@ class Launches:
             raise RuntimeFailure(f"creating the container's directory: {err}") from err
         try:
             make_root_dirs(spec.rootfs, spec.security.userns_host_id)
-            self.records.insert(record)
+            self.records.insert(record, wire)
         except (RuntimeFailure, OSError):
             shutil.rmtree(cdir, ignore_errors=True)
             raise
@@ -267,6 +271,7 @@ class Launches:
         tty_size: tuple[int, int] | None,
         exited: Future[ContainerRecord] | None,
         leave: Callable[[], None] | None,
+        wire: dict[str, Any] | None = None,
     ) -> Launch:
         """Send the launcher's ``create``; the reply is recorded on its reader
         thread, then ``settled`` (below) completes the ``Launch``."""
@@ -292,7 +297,7 @@ class Launches:
 
         message = protocol.Create(
             id=container_id,
-            spec=to_dict(spec),
+            spec=to_dict(spec) if wire is None else wire,
             start=start,
             stdout=self.layout.log_path(container_id, "stdout"),
             stderr=self.layout.log_path(container_id, "stderr"),

@@ -263,25 +263,28 @@ class RecordStore:
         if self.on_write is not None:
             self.on_write(time.perf_counter() - started)
 
-    def insert(self, record: ContainerRecord) -> None:
+    def insert(self, record: ContainerRecord, spec: dict[str, Any] | None = None) -> None:
+        """``spec``: ``to_dict(record.spec)`` when the caller has it already."""
         with self._transaction() as db:
             self._seq += 1
             try:
                 db.execute(
                     f"INSERT INTO containers ({', '.join(_COLUMNS)}, seq) "
                     f"VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})",
-                    [*self._row(record), self._seq],
+                    [*self._row(record, spec=spec or True), self._seq],
                 )
             except sqlite3.IntegrityError as err:
                 self._seq -= 1
                 raise NameInUse(record.name) from err
 
     @staticmethod
-    def _row(record: ContainerRecord, spec: bool = True) -> list[Any]:
-        """The record's column values; ``spec=False`` leaves the spec unencoded."""
+    def _row(record: ContainerRecord, spec: bool | dict[str, Any] = True) -> list[Any]:
+        """The record's column values; ``spec=False`` leaves the spec unencoded,
+        a dict is its ``to_dict`` already made."""
         values = [getattr(record, c) for c in _COLUMNS]
         if spec:
-            values[_COLUMNS.index("spec")] = json.dumps(to_dict(record.spec))
+            plain = to_dict(record.spec) if spec is True else spec
+            values[_COLUMNS.index("spec")] = json.dumps(plain)
         values[_COLUMNS.index("results")] = json.dumps(record.results)
         return values
 
