@@ -12,8 +12,10 @@ median, mean and p95, each service's HTTP overhead (its median minus the
 in-process median: issue 17's "HTTP adds <= 1 ms"), the paired difference
 (this tree minus base) and each API process's CPU per launch (all its
 threads, /proc schedstat; the launcher is a process of its own and not in it).
-``--op get`` pairs ``GET /containers/{id}`` instead (no in-process arm):
-a handler's cost without a launch.
+``--fake-launcher`` puts every arm on bench/fakelauncher.py: the API's
+side alone, without the launch's noise.  ``--op get`` pairs
+``GET /containers/{id}`` instead (no in-process arm): a handler's cost
+without a launch.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -99,6 +102,17 @@ async def _rounds(
     return walls, cpu
 
 
+def _fake_launcher(state: Path) -> subprocess.Popen[bytes]:
+    state.mkdir(parents=True)
+    fake = subprocess.Popen([sys.executable, "-m", "bench.fakelauncher", "--state-dir", str(state)])
+    deadline = time.monotonic() + 20
+    while not (state / "launcher.sock").exists():
+        if time.monotonic() > deadline or fake.poll() is not None:
+            raise SystemExit(f"abhttp: the fake launcher did not come up in {state}")
+        time.sleep(0.02)
+    return fake
+
+
 def _cpu(service: Service) -> float:
     seconds = cpu_seconds(service.pid)
     assert seconds is not None
@@ -116,19 +130,32 @@ def main(argv: list[str] | None = None) -> int:
         default="run",
         help="run: POST /containers?wait=true (and in-process); get: GET /containers/{id}",
     )
+    p.add_argument(
+        "--fake-launcher",
+        action="store_true",
+        help="every arm on bench.fakelauncher (answers at once, launches nothing): "
+        "the API's side alone",
+    )
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="mydocker-abhttp-", dir="/var/tmp"))
+    fakes: list[subprocess.Popen[bytes]] = []
     services = {
         "base": Service(work / "base" / "state", extra_args=QUIET, root=Path(args.base).resolve()),
         "this": Service(work / "this" / "state", extra_args=QUIET),
     }
     try:
+        if args.fake_launcher:
+            states = [s.state_dir for s in services.values()] + [work / "inproc"]
+            fakes = [_fake_launcher(state) for state in states]
         for service in services.values():
             service.start()
         walls, cpu = asyncio.run(_rounds(services, args.runs, args.image, work / "inproc", args.op))
     finally:
         for service in services.values():
             service.close()
+        for fake in fakes:
+            fake.terminate()
+            fake.wait(10)
         shutil.rmtree(work, ignore_errors=True)
     what = "launches of /bin/true" if args.op == "run" else "GET /containers/{id}"
     print(
