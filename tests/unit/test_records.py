@@ -300,3 +300,20 @@ def test_a_store_from_before_the_ipam_column_gets_it(db_path: str) -> None:
         assert store.networks()[1] == made
     finally:
         store.close()
+
+
+def test_a_new_records_reads_are_not_decodes_of_its_spec(
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The insert remembers the spec it encoded: the launch's reads of its own
+    record (running, exited) take it from there, not from ``from_dict``."""
+    record = _record(_id("d"), "fresh")
+    record = replace(record, spec=replace(record.spec, hostname="never-seen-before"))
+    store.insert(record)
+
+    def no_decode(*args: object) -> None:
+        raise AssertionError("decoded a spec the insert had in hand")
+
+    monkeypatch.setattr(records_module, "from_dict", no_decode)
+    got = store.update(record.id, status=RUNNING, pid=7)
+    assert got.spec == record.spec and store.get(record.id) == got
