@@ -23,21 +23,13 @@ import pytest
 from runtime import pids
 from runtime.procfs import process_state
 from tests.e2e.conftest import Service, free_port
-from tests.e2e.helpers import create, wait, wait_for_output
+from tests.e2e.helpers import create, eventually, wait, wait_for_output
 
 NOT_MADE_UP = ("exit status lost", "launch lost", "launch failed")
 
 
 def _client(service: Service) -> httpx.Client:
     return httpx.Client(base_url=service.url, timeout=60)
-
-
-def _eventually(check, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return value
 
 
 def _threads(pid: int) -> int:
@@ -187,7 +179,7 @@ def test_launcher_killed_mid_launch_leaves_no_half_record_and_no_orphan(
             listed = client.get("/containers").json()
             return None if any(c["status"] != "exited" for c in listed) else listed
 
-        listed = _eventually(settled, what="every container to be accounted for")
+        listed = eventually(settled, what="every container to be accounted for")
     assert len(listed) == 1 + 39  # every launch has its record
     for record in listed:
         command = record["command"]

@@ -12,13 +12,12 @@ import json
 import os
 import re
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from tests.e2e.conftest import Service
-from tests.e2e.helpers import wait
+from tests.e2e.helpers import eventually, wait
 
 WAITERS = re.compile(r"^mydocker_exit_waiters (\S+)$", re.M)
 NOT_MADE_UP = ("exit status lost", "launch lost", "launch failed")
@@ -36,14 +35,6 @@ def _waiters(client: httpx.Client) -> int:
 
 def _threads(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/task"))
-
-
-def _eventually(check, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return value
 
 
 def test_many_waiting_creates_hold_no_thread_and_each_gets_its_exit(
@@ -69,7 +60,7 @@ def test_many_waiting_creates_hold_no_thread_and_each_gets_its_exit(
 
         with ThreadPoolExecutor(count) as pool:
             futures = [pool.submit(launch, i) for i in range(count)]
-            _eventually(lambda: _waiters(client) == count, what="every create to be waiting")
+            eventually(lambda: _waiters(client) == count, what="every create to be waiting")
             # All waiting, none holding a worker thread: the service answers
             # others at once, and has not grown a thread per waiter.
             assert client.get("/containers", timeout=10).status_code == 200
@@ -101,10 +92,10 @@ def test_a_client_that_leaves_mid_wait_leaves_no_waiter_and_the_container_runs(
                 + body
             )
             sockets.append(s)
-        _eventually(lambda: _waiters(client) == 10, what="the creates to be waiting")
+        eventually(lambda: _waiters(client) == 10, what="the creates to be waiting")
         for s in sockets:
             s.close()
-        _eventually(lambda: _waiters(client) == 0, what="the departed clients' waiters to go")
+        eventually(lambda: _waiters(client) == 0, what="the departed clients' waiters to go")
         # The containers were launched all the same, and end normally.
         listed = client.get("/containers", params={"status": "running"}).json()
         assert sorted(c["name"] for c in listed) == sorted(f"left-{i}" for i in range(10))
