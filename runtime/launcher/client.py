@@ -229,7 +229,12 @@ class LauncherClient:
             with self._send_lock:
                 sock.sendall(protocol.encode_request(req, op))
         except OSError as err:
-            if pending.future.set_running_or_notify_cancel():
+            # Whoever takes it out of ``_pending`` completes it: the reader
+            # thread may have failed it already (it sweeps them when the
+            # connection drops).
+            with self._pending_lock:
+                ours = self._pending.pop(req, None) is not None
+            if ours and pending.future.set_running_or_notify_cancel():
                 pending.future.set_exception(Disconnected(f"the launcher is gone: {err}"))
         return pending.future  # type: ignore[return-value]
 

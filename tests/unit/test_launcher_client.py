@@ -112,3 +112,20 @@ def test_a_lost_connection_fails_what_is_pending(client: LauncherClient) -> None
     HANG_UP.set()
     RELEASE.set()
     assert isinstance(held.exception(5), Disconnected)
+
+
+def test_a_send_that_fails_gives_a_failed_future_not_an_error(client: LauncherClient) -> None:
+    """The request is on the books before the send fails: the future fails
+    with ``Disconnected`` (the reader thread, sweeping the requests of a
+    dropped connection, may be the one that fails it instead)."""
+    real = client._sock
+    broken, peer = socket.socketpair()
+    peer.close()  # sending to ``broken`` fails with EPIPE
+    client._sock = broken
+    try:
+        future = client.submit(Refuse())
+    finally:
+        client._sock = real
+        broken.close()
+    assert isinstance(future.exception(5), Disconnected)
+    assert client._pending == {}
