@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="mydocker-abhttp-", dir="/var/tmp"))
     fakes: list[subprocess.Popen[bytes]] = []
     services = {
-        "base": Service(work / "base" / "state", extra_args=QUIET, root=Path(args.base).resolve()),
+        "base": Service(work / "base" / "state", extra_args=QUIET, tree=Path(args.base).resolve()),
         "this": Service(work / "this" / "state", extra_args=QUIET),
     }
     try:

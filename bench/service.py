@@ -37,9 +37,9 @@ class Service:
     port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
-    #: The source tree whose ``app`` runs (another commit's, for bench.abhttp).
-    root: Path = ROOT
     process: subprocess.Popen[bytes] | None = None
+    #: The source tree it runs from (bench.abload: another checkout's).
+    tree: Path = ROOT
 
     @property
     def url(self) -> str:
@@ -68,19 +68,14 @@ class Service:
                     str(self.state_dir),
                     *self.extra_args,
                 ],
-                cwd=self.root,
+                cwd=self.tree,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 # The host's namespace: `docker run` without --network gets
                 # `none` here, so that no test or bench makes a bridge or a
                 # firewall table on the host (tests/e2e/netservice.py runs
                 # the network tests in a namespace of their own).
-                env={
-                    **os.environ,
-                    "MYDOCKER_DOCKER_NETWORK": "none",
-                    **({"PYTHONPATH": str(self.root)} if self.root != ROOT else {}),
-                    **self.env,
-                },
+                env={**os.environ, "MYDOCKER_DOCKER_NETWORK": "none", **self.env},
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

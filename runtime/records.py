@@ -194,10 +194,10 @@ _COLUMNS = (
 ).split()
 
 
-#: Specs by their stored text, most recently used last (``_container_spec``).
+#: Decoded specs by their stored text, most recently used last (``_container_spec``).
 _SPECS: OrderedDict[str, ContainerSpec] = OrderedDict()
 _SPECS_LOCK = threading.Lock()
-_SPECS_MAX = 1024
+SPEC_CACHE_SIZE = 1024
 
 
 def _container_spec(text: str) -> ContainerSpec:
@@ -205,7 +205,9 @@ def _container_spec(text: str) -> ContainerSpec:
     times (running, settle, the exit's waiters and record, the follower),
     and ``from_dict`` over the spec's nested dataclasses cost more of the
     API's CPU than all of SQLite.  The spec is frozen and never changes
-    after the insert, so equal text is an equal spec to share."""
+    after the insert, so equal text is an equal spec to share; the insert
+    remembers the spec it encoded (``_encode_spec``), so that even the
+    first read decodes nothing."""
     with _SPECS_LOCK:
         spec = _SPECS.get(text)
         if spec is not None:
@@ -218,14 +220,20 @@ def _container_spec(text: str) -> ContainerSpec:
     return spec
 
 
+def _encode_spec(spec: ContainerSpec, plain: dict[str, Any] | None = None) -> str:
+    """The spec's stored text (``plain``: its ``to_dict``, when the caller
+    has it already); the spec is remembered as its decoding
+    (``from_dict(to_dict(spec)) == spec``, tests/unit/test_records.py)."""
+    text = json.dumps(to_dict(spec) if plain is None else plain)
+    _remember_spec(text, spec)
+    return text
+
+
 def _remember_spec(text: str, spec: ContainerSpec) -> None:
-    """Also called by a write with the spec it encoded, so that even a new
-    container's first read is not a decode (``from_dict`` of ``to_dict`` is
-    the same spec: tests/unit/test_spec.py)."""
     with _SPECS_LOCK:
         _SPECS[text] = spec
         _SPECS.move_to_end(text)
-        while len(_SPECS) > _SPECS_MAX:
+        while len(_SPECS) > SPEC_CACHE_SIZE:
             _SPECS.popitem(last=False)
 
 
@@ -306,9 +314,8 @@ class RecordStore:
         a dict is its ``to_dict`` already made."""
         values = [getattr(record, c) for c in _COLUMNS]
         if spec:
-            plain = to_dict(record.spec) if spec is True else spec
-            values[_COLUMNS.index("spec")] = text = json.dumps(plain)
-            _remember_spec(text, record.spec)
+            plain = None if spec is True else spec
+            values[_COLUMNS.index("spec")] = _encode_spec(record.spec, plain)
         values[_COLUMNS.index("results")] = json.dumps(record.results)
         return values
 

@@ -55,6 +55,24 @@ def test_specs_a_pooled_child_cannot_serve(candidate: ContainerSpec) -> None:
     assert pool.key(candidate) is None
 
 
+def test_a_child_with_the_whole_root_serves_only_specs_that_may_share_it() -> None:
+    """A template like the default one gets one copy of the whole root, as a
+    cold child of it would (runtime/images/viewtrees.py ``shareable``); a spec
+    that would write into the root's tmpfs (a workdir made there, SYS_ADMIN)
+    takes the cold path instead of sharing it."""
+    template = pool.key(TEMPLATE)
+    assert isinstance(template, tuple) and template[5] is True
+    for candidate in (spec(workdir="/data"), spec(workdir="/var/log/app")):
+        wanted = pool.key(candidate)
+        assert isinstance(wanted, tuple) and wanted[5] is False
+        assert not pool._fits(template, wanted)
+    # A child that holds the view tree by tree serves both kinds.
+    per_tree = pool.key(dataclasses.replace(TEMPLATE, workdir="/data"))
+    for candidate in (spec(), spec(workdir="/data")):
+        wanted = pool.key(candidate)
+        assert per_tree is not None and wanted is not None and pool._fits(per_tree, wanted)
+
+
 def test_another_view_or_seccomp_program_does_not_fit() -> None:
     template = pool.key(TEMPLATE)
     other_view = spec(rootfs=RootfsPlan(root="/r", layer="/l", binds=("/usr", "/opt")))
@@ -97,6 +115,38 @@ def test_a_claim_takes_a_ready_child_once_and_counts_hits_and_misses(selector) -
     assert p.children == [filling]
     assert p.wants_fill()  # one short again
     for warm in (ready, filling):
+        warm.channel.close()
+        os.close(warm.pidfd)
+
+
+def test_a_claim_owes_a_fill_on_a_busy_turn_until_the_demand_outruns_the_fills(
+    selector,
+) -> None:
+    p = pool.Pool(selector, None)
+    p.configure([pool.Template(TEMPLATE, 2)])
+    template = p.templates[0]
+    made: list[pool.Warm] = []
+    p._clone = lambda t: made.append(fake_warm(p, t, ready=False))  # type: ignore[method-assign,assignment]
+    first = fake_warm(p, template, ready=True)
+    second = fake_warm(p, template, ready=True)
+    assert not p.fill_due(idle=True)  # full
+    assert p.claim(spec()) is first
+    assert p.fill_due(idle=False)  # a busy turn: its replacement is owed
+    assert p.fill_one()
+    assert not p.fill_due(idle=False)  # paid; the pool is full again
+    assert p.claim(spec()) is second
+    assert p.fill_due(idle=False)
+    # Only children still filling: the launch goes cold, and from now on a
+    # busy turn fills nothing (a pooled launch costs more CPU than a cold
+    # one when the fills cannot keep up) ...
+    assert p.claim(spec()) is None
+    assert not p.fill_due(idle=False)
+    p.children[0].ready = True
+    assert p.claim(spec()) is not None
+    assert not p.fill_due(idle=False)
+    # ... until the loop is idle again.
+    assert p.fill_due(idle=True)
+    for warm in (first, second, *made):
         warm.channel.close()
         os.close(warm.pidfd)
 

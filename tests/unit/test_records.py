@@ -13,7 +13,7 @@ import pytest
 from runtime import records as records_module
 from runtime.errors import AmbiguousReference, NameInUse, NotFound
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
-from runtime.spec import ContainerSpec, ExecSpec, Limits, Status
+from runtime.spec import ContainerSpec, ExecSpec, Limits, Status, from_dict
 
 
 def _record(
@@ -266,6 +266,37 @@ def test_a_stored_spec_is_decoded_once_and_shared(store: RecordStore) -> None:
     assert second.spec is first.spec  # frozen: one decoded instance serves every read
 
 
+def test_the_insert_remembers_its_spec_so_no_read_decodes_it(
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[object] = []
+    real = from_dict
+
+    def counting(cls: type, data: dict[str, object]) -> object:
+        decoded.append(cls)
+        return real(cls, data)
+
+    monkeypatch.setattr(records_module, "from_dict", counting)
+    record = _record(_id("c"), "seeded")
+    store.insert(record)
+    running = store.update(record.id, status=RUNNING)
+    assert running.spec is record.spec and store.get(record.id).spec is record.spec  # type: ignore[union-attr]
+    assert decoded == []
+    # A text the cache no longer holds (another process wrote it, a restart)
+    # is decoded, to an equal spec.
+    records_module._SPECS.clear()
+    again = store.get(record.id)
+    assert again is not None and again.spec == record.spec and again.spec is not record.spec
+    assert len(decoded) == 1
+
+
+def test_the_spec_cache_is_bounded(store: RecordStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(records_module, "SPEC_CACHE_SIZE", 2)
+    for n in range(4):
+        store.insert(_record(_id(str(n)), f"n{n}"))
+    assert len(records_module._SPECS) == 2
+
+
 def test_a_store_from_before_the_ipam_column_gets_it(db_path: str) -> None:
     import sqlite3
 
@@ -300,20 +331,3 @@ def test_a_store_from_before_the_ipam_column_gets_it(db_path: str) -> None:
         assert store.networks()[1] == made
     finally:
         store.close()
-
-
-def test_a_new_records_reads_are_not_decodes_of_its_spec(
-    store: RecordStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The insert remembers the spec it encoded: the launch's reads of its own
-    record (running, exited) take it from there, not from ``from_dict``."""
-    record = _record(_id("d"), "fresh")
-    record = replace(record, spec=replace(record.spec, hostname="never-seen-before"))
-    store.insert(record)
-
-    def no_decode(*args: object) -> None:
-        raise AssertionError("decoded a spec the insert had in hand")
-
-    monkeypatch.setattr(records_module, "from_dict", no_decode)
-    got = store.update(record.id, status=RUNNING, pid=7)
-    assert got.spec == record.spec and store.get(record.id) == got
