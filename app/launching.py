@@ -24,8 +24,9 @@ from fastapi.concurrency import run_in_threadpool
 from app import longpoll
 from runtime import ContainerRecord, Unavailable
 from runtime.api import RuntimeApi
+from runtime.asking import Launch
 from runtime.launcher.client import REQUEST_TIMEOUT
-from runtime.launches import EXEC_FAILURE_WAIT, Launch
+from runtime.launches import EXEC_FAILURE_WAIT
 from runtime.records import EXITED
 from runtime.spec import CreateRequest
 

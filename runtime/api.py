@@ -47,6 +47,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from runtime.archive import PathStat
+    from runtime.asking import Launch
     from runtime.changes import Change
     from runtime.events import EventLog
     from runtime.health import Health
@@ -57,7 +58,6 @@ if TYPE_CHECKING:
     from runtime.imaging import RemoteImage, Removal
     from runtime.interactive import AttachTarget
     from runtime.launcher.messages import PoolReply
-    from runtime.launches import Launch
     from runtime.lifecycle import Top
     from runtime.network.attachment import EndpointOptions
     from runtime.records import ContainerRecord, ExecRecord, NetworkRecord

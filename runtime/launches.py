@@ -11,8 +11,7 @@
     record_exec      an exec record (created), not started (Docker's exec create)
     start_exec       a created exec handed to the launcher (once)
     settle           the answer: an exec failure is only final once exited
-    _observe         a container's launcher round trip -> ``on_launch``
-                     (runtime/launchtrace.py; the service makes spans of it)
+    (runtime/asking.py: the launcher asked, its answer recorded, ``Launch``)
 
 The record is written before the launcher is asked for anything (record,
 then launch), and the launcher's reply is recorded on its reader thread
@@ -22,7 +21,6 @@ before any exit event of the same container, so a record never goes from
 
 from __future__ import annotations
 
-import contextvars
 import errno
 import logging
 import os
@@ -30,21 +28,21 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, InvalidStateError
+from collections.abc import Mapping
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 from runtime.admission import Admission
+from runtime.asking import Asker, Launch
 from runtime.errors import InvalidState, NotModified, RuntimeFailure, StorageFull, Unavailable
 from runtime.events import EventLog
 from runtime.exits import Exits
 from runtime.images import ImageStore
 from runtime.launcher import protocol
-from runtime.launcher.client import REQUEST_TIMEOUT, Disconnected, LauncherClient
-from runtime.launchtrace import LaunchObserver, LaunchTrace
+from runtime.launcher.client import REQUEST_TIMEOUT, LauncherClient
+from runtime.launchtrace import LaunchObserver
 from runtime.layout import Layout
 from runtime.meters import Meter, setup_step
 from runtime.network.nftables import NftError
@@ -61,68 +59,16 @@ log = logging.getLogger("mydocker.runtime")
 EXEC_FAILURE_WAIT = 10.0
 
 
+#: What ``Launches.create`` and ``begin`` take: id, spec, name, start, tty size.
+Planned = tuple[str, ContainerSpec, str | None, bool, tuple[int, int] | None]
+
+
 def new_container_id() -> str:
     """64 hex digits from the OS's cryptographic source (random(7)).
 
     The tutorial seeded rand() with the time, so two containers started in
     the same second got the same id."""
     return secrets.token_hex(32)
-
-
-@dataclass(frozen=True)
-class Launch:
-    """A container recorded and asked of the launcher, not yet answered.
-
-    ``answered`` completes with the record once the launcher's reply is in
-    it (on the launcher client's reader thread, after the gate is left and
-    ``on_launch`` called), or fails with the runtime's exception;
-    ``exited``, when watched, completes at the container's exit.  A thread
-    waits with ``Launches.answer``; an event loop awaits both through
-    ``asyncio.wrap_future`` and holds no thread meanwhile (app/launching.py).
-    """
-
-    container_id: str
-    answered: Future[ContainerRecord]
-    exited: Future[ContainerRecord] | None
-    sent: Future[protocol.Launched]
-
-    def abandon(self) -> None:
-        """Stop waiting: an unanswered request is forgotten (its late reply is
-        dropped, and the reconcile after a reconnect finds the container),
-        the exit waiter dropped."""
-        self.sent.cancel()
-        if self.exited is not None:
-            self.exited.cancel()
-
-
-def _complete(
-    answered: Future[ContainerRecord],
-    done: Future[protocol.Launched],
-    launched: ContainerRecord | None,
-    container_id: str,
-) -> None:
-    """The launch's answer from the launcher client's future."""
-    try:
-        if done.cancelled():
-            answered.cancel()
-            return
-        error = done.exception()
-        if isinstance(error, Disconnected):
-            # The launcher (or our connection to it) went away mid-launch:
-            # only the reconcile that follows knows whether it runs.
-            failure = Unavailable(
-                f"the launcher went away while launching container {container_id}; "
-                f"GET /containers/{container_id} tells whether it runs"
-            )
-            failure.__cause__ = error
-            answered.set_exception(failure)
-        elif error is not None:
-            answered.set_exception(error)
-        else:
-            assert launched is not None  # recorded by on_reply before the future completed
-            answered.set_result(launched)
-    except InvalidStateError:
-        pass  # abandoned meanwhile: nobody waits for it
 
 
 class Launches:
@@ -149,7 +95,7 @@ class Launches:
         self._exits = exits
         self._events = events
         self._meter = meter
-        self._on_launch = on_launch
+        self._asker = Asker(layout, records, launcher, exits, meter, self._report_start, on_launch)
         # The execs being started: "created" until the launcher answers, so
         # the record alone cannot refuse a second start meanwhile.
         self._starting: set[str] = set()
@@ -207,7 +153,9 @@ class Launches:
             self._connect(record)
             # Watched before it is asked for: no exit can come earlier.
             exited = self._exits.watch(record) if watch else None
-            return self._ask(container_id, spec, start, tty_size, exited, gate.leave_shared, wire)
+            return self._asker.ask(
+                container_id, spec, start, tty_size, exited, gate.leave_shared, wire
+            )
         except BaseException:
             if exited is not None:
                 exited.cancel()
@@ -251,7 +199,7 @@ class Launches:
         tty_size: tuple[int, int] | None = None,
     ) -> None:
         """Ask the launcher and wait for its answer (the caller holds the gate)."""
-        self.answer(self._ask(container_id, spec, start, tty_size, None, None))
+        self.answer(self._asker.ask(container_id, spec, start, tty_size, None, None))
 
     def answer(self, launch: Launch) -> ContainerRecord:
         """Wait on this thread for a launch's answer (``REQUEST_TIMEOUT``)."""
@@ -262,113 +210,6 @@ class Launches:
             raise Unavailable(
                 f"the launcher did not answer the launch of {launch.container_id} in time"
             ) from err
-
-    def _ask(
-        self,
-        container_id: str,
-        spec: ContainerSpec,
-        start: bool,
-        tty_size: tuple[int, int] | None,
-        exited: Future[ContainerRecord] | None,
-        leave: Callable[[], None] | None,
-        wire: dict[str, Any] | None = None,
-    ) -> Launch:
-        """Send the launcher's ``create``; the reply is recorded on its reader
-        thread, then ``settled`` (below) completes the ``Launch``."""
-        replied_ns = 0
-        launched: ContainerRecord | None = None
-
-        def record_launch(reply: protocol.Launched) -> None:
-            nonlocal replied_ns, launched
-            exec_error = reply.exec_error
-            if not exec_error:
-                replied_ns = time.monotonic_ns()  # the child exec'd: the launch is done
-            launched = self.records.update(
-                container_id,
-                status=RUNNING if start else CREATED,
-                pid=reply.pid,
-                pid_start_time=reply.pid_start_time,
-                started_at=reply.started_at,
-                error=exec_error.message if exec_error else None,
-            )
-            # Here, on the launcher reader's thread, which records this
-            # container's exit only after: "start" is never logged after "die".
-            self._report_start(launched, exec_error)
-
-        message = protocol.Create(
-            id=container_id,
-            spec=to_dict(spec) if wire is None else wire,
-            start=start,
-            stdout=self.layout.log_path(container_id, "stdout"),
-            stderr=self.layout.log_path(container_id, "stderr"),
-            tty_size=tty_size or None,
-            pidfile=self.layout.pidfile_path(container_id),
-        )
-        # The meter and the observer run where the reply lands, in the
-        # asker's context (the request's start and span: app/metrics.py,
-        # app/tracing.py).
-        context = contextvars.copy_context()
-        requested_ns = time.time_ns()
-        answered: Future[ContainerRecord] = Future()
-        try:
-            sent = self.launcher.submit(message, on_reply=record_launch)
-        except RuntimeFailure as err:
-            self._launch_failed(container_id, err)
-            raise
-
-        def replied(reply: protocol.Launched) -> None:
-            if replied_ns and start:
-                self._meter.launch_replied(replied_ns)
-            self._observe(container_id, spec.image, "create", start, requested_ns, reply)
-
-        def settled(done: Future[protocol.Launched]) -> None:
-            try:
-                if done.cancelled():
-                    return
-                error = done.exception()
-                if error is not None:
-                    self._launch_failed(container_id, error)
-                    return
-                context.run(replied, done.result())
-            finally:
-                if leave is not None:
-                    leave()
-                _complete(answered, done, launched, container_id)
-
-        launch = Launch(container_id, answered, exited, sent)
-        sent.add_done_callback(settled)
-        return launch
-
-    def _launch_failed(self, container_id: str, error: BaseException) -> None:
-        """A launch the launcher refused, or could not be asked for."""
-        if isinstance(error, RuntimeFailure):
-            self._meter.launch_failed("launcher")
-        if isinstance(error, RuntimeFailure) and not isinstance(error, Disconnected):
-            # Keep the record, and say why it never ran.  (Disconnected:
-            # only the reconcile that follows knows whether it runs.)
-            self._exits.fail(container_id, f"launch failed: {error}")
-
-    def _observe(
-        self,
-        container_id: str,
-        image: str,
-        op: str,
-        started: bool,
-        requested_ns: int,
-        reply: protocol.Launched,
-    ) -> None:
-        """Hand a launcher round trip to ``on_launch``, in the launching
-        request's context; it never fails the launch."""
-        if self._on_launch is None:
-            return
-        error = reply.exec_error.message if reply.exec_error else None
-        trace = LaunchTrace(
-            container_id, image, op, started, requested_ns, time.time_ns(), reply.timeline, error
-        )
-        try:
-            self._on_launch(trace)
-        except Exception:
-            log.exception("on_launch failed for %s", container_id)
 
     def _report_start(self, record: ContainerRecord, exec_error: protocol.ExecError | None) -> None:
         """``start`` once the command runs; a failed setup or exec is
@@ -409,7 +250,7 @@ class Launches:
         with self._admission.gate.shared():
             requested_ns = time.time_ns()
             reply = self.launcher.request(protocol.Start(record.id), on_reply=record_start)
-        self._observe(record.id, record.spec.image, "start", True, requested_ns, reply)
+        self._asker.observe(record.id, record.spec.image, "start", True, requested_ns, reply)
         return self.settle(record.id)
 
     def relaunch(self, ref: str, results: Mapping[str, Any] | None = None) -> ContainerRecord:

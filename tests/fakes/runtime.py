@@ -52,6 +52,7 @@ from runtime import (
     Selector,
 )
 from runtime.archive import PathStat
+from runtime.asking import Launch
 from runtime.changes import Change, Kind
 from runtime.events import EventLog
 from runtime.health import Health
@@ -61,7 +62,6 @@ from runtime.images.pull import Progress, PullProgress
 from runtime.images.registry import Credentials
 from runtime.imaging import RemoteImage, Removal
 from runtime.launcher.messages import PoolReply
-from runtime.launches import Launch
 from runtime.lifecycle import Top
 from runtime.network.attachment import EndpointOptions
 from runtime.records import NetworkRecord
