@@ -479,14 +479,12 @@ class Networks:
 
     # -- start-up ---------------------------------------------------------------
     def restore(self) -> None:
-        """Leftover bridges go (of removed networks, or of a state dir that is
-        gone); then firewall, DNS names and bridges as the records say, once
-        any network is in use or a leftover showed the host had some."""
+        """Firewall, DNS names and bridges as the records say, once any
+        network is in use; leftover bridges of removed networks go."""
         users = [r for r in self.records.networks() if r.name != BRIDGE]
         live = [r for r in self.records.list(status=RUNNING) + self.records.list(status=CREATED)]
         bridged = [r for r in live if r.spec.attachments()]
-        leftovers = self._remove_leftover_bridges()
-        if not users and not bridged and not self.control.active and not leftovers:
+        if not users and not bridged and not self.control.active:
             return
         with self.lock:
             self._rebuild()
@@ -496,18 +494,11 @@ class Networks:
             for attached in record.spec.attachments():
                 if attached.network != BRIDGE:
                     self._add_names(record, attached)
-
-    def _remove_leftover_bridges(self) -> list[str]:
-        """Our bridges on the host that no record names.  Without this a
-        service started on a new state dir saw the old ``mydocker0``'s route
-        as taken, picked the next subnet and added it to the same device, one
-        more address per fresh start, until every default subnet was gone."""
         known = {r.bridge for r in self.records.networks()}
-        leftovers = [b for b in self._bridges() if b not in known]
-        for bridge in leftovers:
-            log.info("removing bridge %s of a network that is gone", bridge)
-            self._remove_bridge(bridge)
-        return leftovers
+        for bridge in self._bridges():
+            if bridge not in known:
+                log.info("removing bridge %s of a network that is gone", bridge)
+                self._remove_bridge(bridge)
 
     def _rebuild(self) -> None:
         networks = [
@@ -532,15 +523,10 @@ def endpoint_on(record: ContainerRecord, network: str) -> Attachment | None:
 
 
 def _our_bridges() -> list[str]:
-    """Our bridges in the service's namespace: ``bridge``'s and user networks'
-    (``mdk-*``).  One service per network namespace: they are all its own."""
+    """The bridges of user networks (``mdk-*``) in the service's namespace."""
     with netlink.Netlink() as nl:
         found = netlink.links(nl)
-    return [
-        k.name
-        for k in found
-        if k.kind == "bridge" and (k.name == DEFAULT_BRIDGE or k.name.startswith(BRIDGE_PREFIX))
-    ]
+    return [k.name for k in found if k.kind == "bridge" and k.name.startswith(BRIDGE_PREFIX)]
 
 
 def _delete_bridge(bridge: str) -> None:

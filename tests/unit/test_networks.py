@@ -327,21 +327,3 @@ def test_a_link_to_a_container_named_by_its_full_id_is_a_hosts_line_of_what_fits
     assert linker.spec.network is not None and target.spec.network is not None
     hosts = (Path(linker.spec.network.etc_dir) / "hosts").read_text()
     assert f"{target.spec.network.ip}\tdb {'a' * 12}\n" in hosts
-
-
-def test_a_fresh_state_dir_removes_the_old_default_bridge_before_picking(world: World) -> None:
-    """A leftover ``mydocker0`` (no record names it) goes at start-up, so its
-    route no longer pushes ``bridge`` to the next subnet on the same device."""
-    world.bridges = ["mydocker0", "mdk-0123456789a"]
-    world.networks.restore()
-    assert world.removed == ["mydocker0", "mdk-0123456789a"]
-    [(what, _)] = world.nft.runs  # the stale table is replaced by the records' own
-    assert what == "apply the firewall"
-
-
-def test_the_recorded_default_bridge_is_kept(world: World) -> None:
-    bridge = world.networks.every()[2]
-    world.bridges = [bridge.bridge]
-    world.networks.restore()
-    assert world.removed == []
-    assert world.nft.runs == []  # nothing in use, nothing left over: nothing touched
