@@ -48,7 +48,10 @@ def hand_over(
     claim: Claim,
     paths: Paths,
     stamps: Stamps,
+    extra_fds: tuple[int, ...] = (),
 ) -> tuple[Process, terminal.Stdio] | None:
+    """``extra_fds`` go after the stdio fds (a bridge's /etc trees: the
+    caller closes them)."""
     stdio = _adopt_cgroups_and_open(pool, manager, warm, claim, paths)
     if stdio is None:
         return None
@@ -56,7 +59,7 @@ def hand_over(
         if claim.pidfile is not None:
             pids.write_pidfile(claim.pidfile, warm.pid, warm.pid_start_time)
         message = pooled.claim_message(claim.spec, claim.tty_size, started=claim.go)
-        socket.send_fds(warm.channel, [message], list(stdio.child_fds))
+        socket.send_fds(warm.channel, [message], [*stdio.child_fds, *extra_fds])
     except BaseException as err:
         close_stdio(stdio)
         pool.discard(warm)

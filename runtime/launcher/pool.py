@@ -24,10 +24,20 @@ container because there was none before it.
 
 What fits a template (``key``): the same image and root plan (except the
 per-container layer dir), no user mounts (their sources are cloned with
-open_tree before pivot_root, in the host's tree), no user namespace, no
-network but ``lo`` (a bridge's veth is made between clone and the go byte,
-``host`` shares the host's namespace), and a seccomp program the child
+open_tree before pivot_root, in the host's tree), no user namespace, the
+same kind of network: ``lo`` only, or one bridge network (``host`` shares
+the host's namespace: never pooled), and a seccomp program the child
 already holds (compiled before it was cloned).
+
+Bridge launches: the first one that misses adds a bridge template of the
+same image and size (``BRIDGE_READY``), so a service that never uses a
+bridge keeps no veth.  Its children get a veth pair at the fill (the peer
+eth0 in their namespace, both ends down, runtime/launcher/plumbing.py:
+``park``); the claim plugs it on the container's bridge before the spec
+goes out, and the launcher hands the network's /etc files over as
+detached mounts (runtime/pooled.py).  The pair needs no undoing: the
+kernel drops it with the child's namespace (drain, kill -9 of the
+launcher).
 Everything else (command, env, hostname, workdir, user, capabilities,
 limits, tty, stdin) is applied at the claim.
 
@@ -54,9 +64,10 @@ from dataclasses import dataclass, field
 from runtime import cgroups, child, libc, pooled
 from runtime.images.viewtrees import ViewTrees
 from runtime.launcher.messages import PoolReply
+from runtime.launcher.plumbing import Parked, Plumber
 from runtime.launcher.ready import Ready, Source
 from runtime.namespaces import DEFAULT_NAMESPACES, clone_flags
-from runtime.network.attachment import NONE
+from runtime.network.attachment import BRIDGE, HOST, Attachment
 from runtime.options import Options
 from runtime.procfs import process_start_time
 from runtime.security import devices, seccomp
@@ -70,6 +81,9 @@ NO_OPTIONS = Options()
 #: their claim, the template is given up (logged): no clone loop.
 MAX_FAILURES = 3
 
+#: A bridge template's network: its children get a parked veth at the fill.
+BRIDGE_READY = Attachment(mode=BRIDGE)
+
 Key = Hashable
 
 
@@ -77,7 +91,7 @@ def key(spec: ContainerSpec) -> Key | None:
     """What a pooled child must share with ``spec`` to serve it; None when
     no pooled child can (the cold path)."""
     plan = spec.rootfs
-    if plan is None or spec.all_mounts() or spec.security.userns_host_id is not None:
+    if plan is None or spec.mounts or spec.security.userns_host_id is not None:
         return None
     if spec.init:
         return None  # tini is bound into /dev by the root's steps (runtime/init.py)
@@ -85,10 +99,12 @@ def key(spec: ContainerSpec) -> Key | None:
         # Shared namespaces, devices, cgroup tuning, ulimits, groups
         # (runtime/options.py): not applied to a pooled child yet.
         return None
-    if spec.network is not None and spec.network.mode != NONE:
-        # The host's namespace, or a veth made between clone and the go byte
-        # (runtime/launcher/plumbing.py): not pooled yet; only lo is.
-        return None
+    net = spec.network
+    if spec.endpoints or net is not None and net.mode == HOST:
+        return None  # a second network (eth1); the host's namespace
+    bridged = net is not None and net.bridged
+    if net is not None and bridged and not (net == BRIDGE_READY or net.connected):
+        return None  # a first network disconnected: only lo, but recorded
     if plan.lower is not None:
         return None  # an overlay's upper dir is per container: not pooled yet
     sec = spec.security
@@ -97,7 +113,11 @@ def key(spec: ContainerSpec) -> Key | None:
         if sec.seccomp == "default"
         else None  # no filter: any child will do (matched as a wildcard below)
     )
-    return (spec.image, plan.binds, plan.links, plan.masks, plan.hide, program)
+    return (bridged, spec.image, plan.binds, plan.links, plan.masks, plan.hide, program)
+
+
+def _bridged(k: Key | None) -> bool:
+    return isinstance(k, tuple) and bool(k[0])
 
 
 def _fits(template_key: Key, spec_key: Key) -> bool:
@@ -129,6 +149,8 @@ class Warm:
     cgroup: cgroups.Cgroup | None
     devices_cgroup: str | None = None
     ready: bool = False
+    #: A bridge template's: the veth made at the fill (plumbing.py).
+    parked: Parked | None = None
 
 
 @dataclass
@@ -145,8 +167,11 @@ class Pool:
         cgroup_manager: cgroups.Manager | None,
         devices_parent: str = devices.PARENT,
         views: ViewTrees | None = None,
+        plumber: Plumber | None = None,
     ) -> None:
         self.selector = selector
+        #: Parks a veth in a bridge template's children (the spawner's).
+        self.plumber = plumber if plumber is not None else Plumber()
         self.cgroups = cgroup_manager
         self.devices_parent = devices_parent
         #: The host view's trees, shared with the cold path (spawn.py).
@@ -239,6 +264,12 @@ class Pool:
         self.selector.register(pidfd, selectors.EVENT_READ, exited)
         readied = Ready(Source.POOL, lambda mask: self._readied(warm))
         self.selector.register(ours, selectors.EVENT_READ, readied)
+        if template.spec.network == BRIDGE_READY:
+            try:
+                warm.parked = self.plumber.park(pid)
+            except BaseException:
+                self.discard(warm)
+                raise
 
     def _readied(self, warm: Warm) -> None:
         try:
@@ -277,9 +308,22 @@ class Pool:
                     self.selector.unregister(warm.pidfd)
                     self.counts.hits += 1
                     return warm
-            self._follow(spec)
+            if _bridged(wanted) and not any(_bridged(key(t.spec)) for t in self.templates):
+                self._add_bridged(spec)
+            else:
+                self._follow(spec)
         self.counts.misses += 1
         return None
+
+    def _add_bridged(self, spec: ContainerSpec) -> None:
+        """The first bridge launch: keep children with a parked veth from
+        now on, as many as of the first template of its image."""
+        for template in self.templates:
+            if template.spec.image == spec.image:
+                bridged = dataclasses.replace(template.spec, network=BRIDGE_READY)
+                self.templates.append(Template(bridged, template.size))
+                log.info("bridge launches: the pool keeps %s children with a veth too", spec.image)
+                return
 
     def _follow(self, spec: ContainerSpec) -> None:
         """A spec of a template's image whose view differs from the
@@ -293,7 +337,9 @@ class Pool:
             old = template.spec.rootfs
             have = key(template.spec)
             assert old is not None and isinstance(have, tuple)
-            if template.spec.image != spec.image or have[:-1] == wanted[:-1]:
+            if template.spec.image != spec.image or have[0] != wanted[0]:
+                continue  # another image, or another kind of network
+            if have[:-1] == wanted[:-1]:
                 continue
             plan = dataclasses.replace(spec.rootfs, root=old.root, layer=old.layer)
             templates = list(self.templates)
@@ -335,6 +381,8 @@ class Pool:
             if fd >= 0:
                 os.close(fd)
         warm.channel.close()
+        if warm.parked is not None:
+            warm.parked.close()  # the kernel drops the pair with the namespace
         cgroup = warm.cgroup
         if cgroup is not None and not (cgroup.kill_all(rounds=1) and cgroup.remove()):
             log.warning("pooled cgroup %s is busy; the next start-up removes it", cgroup.name)

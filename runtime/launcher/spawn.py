@@ -31,7 +31,7 @@ import stat
 import time
 from collections.abc import Callable
 
-from runtime import cgroups, child, libc, nsexec, pids, terminal
+from runtime import cgroups, child, libc, nsexec, pids, pooled, terminal
 from runtime.images.viewtrees import ViewTrees, shareable
 from runtime.launcher import claim, pool
 from runtime.launcher.entry import RUNNING, Entry, Process
@@ -98,14 +98,16 @@ class Spawner:
     ) -> Entry:
         stamps = Stamps()
         stamps.stamp("received")
-        warm = self.pool.claim(spec) if self.pool is not None else None
-        if warm is not None:
-            claimed = self._claim(container_id, spec, paths, pidfile, tty_size, go, warm, stamps)
-            if claimed is not None:
-                return claimed
         if spec.network is not None and spec.network.ports:
             self.plumber.hold_ports(container_id, spec.network)  # a clash: nothing made yet
         try:
+            warm = self.pool.claim(spec) if self.pool is not None else None
+            if warm is not None:
+                claimed = self._claim(
+                    container_id, spec, paths, pidfile, tty_size, go, warm, stamps
+                )
+                if claimed is not None:
+                    return claimed
             cgroup = self._make_cgroup(container_id, spec.limits, spec.options.tuning)
         except BaseException:
             self.plumber.release(container_id)
@@ -138,15 +140,25 @@ class Spawner:
         """A pooled child made the container (runtime/launcher/claim.py);
         None when it cannot be used: the cold path."""
         assert self.pool is not None
-        handed = claim.hand_over(
-            self.pool,
-            self.cgroups,
-            warm,
-            claim.Claim(container_id, spec, pidfile, tty_size, go),
-            paths,
-            stamps,
-        )
+        trees = self._plug_parked(warm, spec)
+        try:
+            handed = claim.hand_over(
+                self.pool,
+                self.cgroups,
+                warm,
+                claim.Claim(container_id, spec, pidfile, tty_size, go),
+                paths,
+                stamps,
+                tuple(trees),
+            )
+        finally:
+            for fd in trees:
+                os.close(fd)
         if handed is None:
+            if warm.parked is not None and spec.network is not None:
+                # The cold path makes a pair of the same name: the unused
+                # one goes now, not whenever the kernel drops its namespace.
+                self.plumber.unplug(spec.network.veth)
             return None
         process, stdio = handed
         entry = Entry(container_id, process, spec=spec)
@@ -155,6 +167,21 @@ class Spawner:
         entry.limiting.cgroup = warm.cgroup
         entry.logs.paths = (paths.stdout, paths.stderr)
         return entry
+
+    def _plug_parked(self, warm: pool.Warm, spec: ContainerSpec) -> list[int]:
+        """A bridge template's child: its parked veth plugged on the bridge
+        before the spec goes out (a started one runs on without waiting),
+        and the network's /etc files as detached mounts for it to attach.
+        A failure discards the child and fails the launch, as a cold plug's."""
+        if warm.parked is None or spec.network is None:
+            return []
+        assert self.pool is not None
+        try:
+            self.plumber.plug_parked(warm.parked, spec.network)
+            return pooled.etc_trees(spec)
+        except BaseException:
+            self.pool.discard(warm)
+            raise
 
     def _make_cgroup(
         self, container_id: str, limits: Limits, tuning: Tuning

@@ -16,7 +16,10 @@ iproute2, no third-party package (pyroute2 cost 12-14 ms for a veth here,
 Host side (the launcher, in the host's netns):
     create_bridge, create_veth (its peer born inside the container's netns,
     named, addressed and sized there; the host end enslaved and up in the same
-    request), delete_link, get_link, links, set_up, add_address, routes.
+    request), delete_link, get_link, links, set_up, add_address, routes;
+    adopt_veth: a veth made ahead (down, no master: a pooled child's)
+    sized, up, enslaved and given the container's veth name as an
+    alternative name at its claim, in one sendmsg.
 
 Container side (the child, in its own netns, on a socket it opens itself):
     get_link("eth0"), add_address, set_up("lo"), set_up("eth0"), add_default_route.
@@ -58,6 +61,7 @@ from runtime.network.rtnl import (
     RTM_GETROUTE,
     RTM_NEWADDR,
     RTM_NEWLINK,
+    RTM_NEWLINKPROP,
     RTM_NEWROUTE,
     RTM_SETLINK,
     SOL_NETLINK,
@@ -65,6 +69,8 @@ from runtime.network.rtnl import (
     Message,
     Route,
     address_payload,
+    adopt_payload,
+    altname_payload,
     attr_u32,
     bridge_payload,
     default_route_payload,
@@ -75,6 +81,7 @@ from runtime.network.rtnl import (
     header,
     ifinfomsg,
     link_ref,
+    link_settings_payload,
     no_link_local_payload,
     parse_error,
     parse_link,
@@ -303,6 +310,19 @@ def create_veth(
     return None
 
 
+def adopt_veth(nl: Netlink, index: int, name: str, mtu: int, master: int) -> None:
+    """A down, unenslaved host end (``create_veth`` with ``up=False`` and no
+    master) sized ``mtu``, up on the bridge ``master``, and answering to
+    ``name`` (an alternative name: a rename would wait for an RCU grace
+    period), in one sendmsg."""
+    nl.batch(
+        [
+            (f"adopt veth {index}", RTM_NEWLINK, 0, adopt_payload(index, mtu, master)),
+            (f"name veth {index} {name}", RTM_NEWLINKPROP, _CREATE, altname_payload(index, name)),
+        ]
+    )
+
+
 def delete_link(nl: Netlink, link: int | str) -> None:
     """Delete a link (either end of a veth deletes both)."""
     index, name_attr = link_ref(link)
@@ -369,14 +389,27 @@ def configure_link(
     interface: IPv4Interface | str,
     gateway: IPv4Address | str,
     link_local: bool = False,
+    settings: tuple[str, int] | None = None,
 ) -> None:
     """Address, up, default route via ``gateway``: ``add_address``,
     ``set_up`` and ``add_default_route`` in one sendmsg.  The kernel runs
     them in this order, which the route needs (an address of an up link
     that reaches the gateway).  Without ``link_local``, IPv6 address
-    generation is turned off first (``no_link_local_payload``)."""
+    generation is turned off first (``no_link_local_payload``); with
+    ``settings`` (MAC, MTU), the link gets them first (a veth made ahead
+    of its container, whose MAC and bridge were not known then)."""
     interface, gateway = IPv4Interface(interface), IPv4Address(gateway)
     quiet: list[tuple[str, int, int, bytes]] = []
+    if settings is not None:
+        mac, mtu = settings
+        quiet.append(
+            (
+                f"set link {index} to {mac} mtu {mtu}",
+                RTM_NEWLINK,
+                0,
+                link_settings_payload(index, mac, mtu),
+            )
+        )
     if not link_local:
         quiet.append(
             (f"no link-local address on link {index}", RTM_NEWLINK, 0, no_link_local_payload(index))

@@ -14,11 +14,17 @@ import pytest
 
 from runtime import cgroups
 from runtime.launcher import pool
+from runtime.launcher.plumbing import Parked
 from runtime.network.attachment import BRIDGE, HOST, NONE, Attachment
 from runtime.spec import ContainerSpec, Mount, RootfsPlan, Security
 
 PLAN = RootfsPlan(root="/s/pool/layer/root", layer="/s/pool/layer", binds=("/usr",))
 TEMPLATE = ContainerSpec(command=("true",), hostname="pool", rootfs=PLAN)
+
+
+CONNECTED = Attachment(
+    mode=BRIDGE, network="n", bridge="br0", address="10.1.0.2/24", veth="v0", etc_dir="/s/c/1"
+)
 
 
 def spec(**changes: object) -> ContainerSpec:
@@ -47,9 +53,19 @@ def test_a_host_spec_fits_whatever_its_command_user_and_layer_dir() -> None:
         spec(rootfs=RootfsPlan(root="/r", lower="/images/busybox", layer="/l")),
         spec(network=Attachment(mode=BRIDGE, network=BRIDGE, bridge="br0", veth="v0")),
         spec(network=Attachment(mode=HOST, network=HOST)),
+        spec(network=CONNECTED, endpoints=(CONNECTED,)),
         spec(init=True),
     ],
-    ids=["no root plan", "user mounts", "userns", "overlay", "bridge", "host network", "init"],
+    ids=[
+        "no root plan",
+        "user mounts",
+        "userns",
+        "overlay",
+        "disconnected bridge",
+        "host network",
+        "second network",
+        "init",
+    ],
 )
 def test_specs_a_pooled_child_cannot_serve(candidate: ContainerSpec) -> None:
     assert pool.key(candidate) is None
@@ -141,3 +157,47 @@ def test_a_changed_host_view_makes_the_pool_follow_it(selector) -> None:
     assert p.templates == [template]
     stale_channel.close()
     os.close(stale_pidfd)
+
+
+def test_a_bridge_launch_fits_only_a_bridge_template() -> None:
+    bridged = pool.key(spec(network=CONNECTED))  # its /etc binds are no user mounts
+    plain = pool.key(TEMPLATE)
+    ready = pool.key(dataclasses.replace(TEMPLATE, network=pool.BRIDGE_READY))
+    assert bridged is not None and plain is not None and ready is not None
+    assert pool._fits(ready, bridged) and not pool._fits(plain, bridged)
+    only_lo = pool.key(spec())
+    assert only_lo is not None and not pool._fits(ready, only_lo)
+
+
+def test_the_first_bridge_miss_adds_a_bridge_template_of_the_same_size(selector) -> None:
+    p = pool.Pool(selector, None)
+    p.configure([pool.Template(TEMPLATE, 3)])
+    assert p.claim(spec(network=CONNECTED)) is None
+    plain, bridged = p.templates
+    assert plain.spec == TEMPLATE and bridged.size == 3
+    assert bridged.spec == dataclasses.replace(TEMPLATE, network=pool.BRIDGE_READY)
+    assert p.claim(spec(network=CONNECTED)) is None  # filling: no third template
+    assert len(p.templates) == 2 and p.counts.misses == 2
+    ready = fake_warm(p, bridged, ready=True)
+    assert p.claim(spec()) is None  # a ``none`` launch never takes a child with a veth
+    assert p.claim(spec(network=CONNECTED)) is ready and p.counts.hits == 1
+    ready.channel.close()
+    os.close(ready.pidfd)
+
+
+def test_a_bridge_childs_parked_socket_is_closed_when_it_is_reaped(
+    selector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[bool] = []
+    monkeypatch.setattr(os, "waitid", lambda *args: None)  # no process to reap
+
+    class Inside:
+        def close(self) -> None:
+            closed.append(True)
+
+    p = pool.Pool(selector, None)
+    p.configure([pool.Template(dataclasses.replace(TEMPLATE, network=pool.BRIDGE_READY), 1)])
+    warm = fake_warm(p, p.templates[0], ready=True)
+    warm.parked = Parked(4, 2, Inside())  # type: ignore[arg-type]
+    p.discard(warm, kill=False)
+    assert closed == [True] and warm.parked.inside is None

@@ -79,3 +79,24 @@ def test_a_claim_message_carries_the_spec_and_fds_across_a_seqpacket() -> None:
         ours.close()
         os.close(read_end)
         os.close(write_end)
+
+
+def test_a_bridge_claim_attaches_the_networks_etc_files_before_the_root_goes_read_only() -> None:
+    from runtime.network.attachment import Attachment
+
+    net = Attachment(mode="bridge", network="n", address="10.1.0.2/24", etc_dir="/s/c/1")
+    container = spec(network=net)
+    mounts = pooled.network_mounts(container)
+    assert [(m.target, m.source, m.read_only) for m in mounts] == [
+        ("/etc/resolv.conf", "/s/c/1/resolv.conf", True),
+        ("/etc/hosts", "/s/c/1/hosts", True),
+        ("/etc/hostname", "/s/c/1/hostname", True),
+    ]
+    steps = names(pooled.claim_steps(container, FDS, None, etc=(20, 21, 22)))
+    attached = ["mount /etc/resolv.conf", "mount /etc/hosts", "mount /etc/hostname"]
+    assert steps[1:4] == attached
+    assert steps.index("mount /etc/hostname") < steps.index("make the root read-only")
+    # The cold child mounts the same files (from the paths, before pivot_root).
+    assert set(attached) <= set(names(child._steps(container, FDS)))
+    assert pooled.network_mounts(spec()) == ()
+    assert pooled.MAX_CLAIM_FDS == 3 + len(mounts)
