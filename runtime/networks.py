@@ -50,7 +50,7 @@ from runtime.network.attachment import (
     veth_name,
 )
 from runtime.network.control import ControlPlane
-from runtime.network.dns import check_name, upstreams_from
+from runtime.network.dns import check_name
 from runtime.network.firewall import Network, Protocol, PublishedPort
 from runtime.network.ipam import (
     AddressInUse,
@@ -116,6 +116,8 @@ class Networks:
         #: Where ``create``, ``destroy``, ``connect`` and ``disconnect`` are
         #: told (Docker's network events); the Runtime sets it.
         self.events: EventLog | None = None
+        #: The host's resolv.conf, read again only when it changed.
+        self._host_resolv = etcfiles.HostResolv()
 
     # -- the networks ----------------------------------------------------
     def _virtual(self, name: str) -> NetworkRecord:
@@ -430,7 +432,7 @@ class Networks:
         if first is None or not first.etc_dir:
             return
         os.makedirs(first.etc_dir, mode=0o755, exist_ok=True)
-        search = etcfiles.host_search()
+        search, servers = self._host_resolv.get()
         attached = record.spec.attachments()
         users = [a for a in attached if a.network != BRIDGE]
         if users:
@@ -438,7 +440,6 @@ class Networks:
         else:
             # The built-in network has no embedded DNS (as Docker's): the
             # host's resolvers, those a container can reach.
-            servers = [h for h, _ in upstreams_from() if not IPv4Address(h).is_loopback]
             resolv = etcfiles.resolv_conf(None, search).replace(
                 "options", "".join(f"nameserver {s}\n" for s in servers) + "options", 1
             )
