@@ -41,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from bench.service import ROOT, cpu_seconds, find_launcher
+from bench.service import ROOT, cpu_seconds, find_launcher, kill_leftovers
 
 
 def _stats(samples: list[float]) -> dict[str, float]:
@@ -147,6 +147,7 @@ def netns_service(prefix: str) -> Iterator[NetnsService]:
         launcher = find_launcher(state)
         if launcher is not None:
             subprocess.run(["kill", "-9", str(launcher)], check=False)
+        kill_leftovers(state)
         holder.kill()
         holder.wait()
     shutil.rmtree(base, ignore_errors=True)

@@ -8,9 +8,11 @@
     attach        under the lock that inserts the record: the address, MAC,
                   host ports, veth name, written into the spec the record keeps
     started       after the insert, before the launch: the container's /etc
-                  files, its published ports in the firewall, its DNS names
+                  files (on a tmpfs: network/etcdir.py), its published ports
+                  in the firewall, its DNS names
     ended         at its exit: ports unpublished, names forgotten (the
                   launcher lets the ports go, the kernel drops the veth)
+    removed       at its removal: its /etc files
     restore       at start-up: the firewall, DNS and bridges rebuilt from
                   the records; bridges of networks that are gone removed
 
@@ -51,6 +53,7 @@ from runtime.network.attachment import (
 )
 from runtime.network.control import ControlPlane
 from runtime.network.dns import check_name
+from runtime.network.etcdir import EtcDir
 from runtime.network.firewall import Network, Protocol, PublishedPort
 from runtime.network.ipam import (
     AddressInUse,
@@ -100,9 +103,12 @@ class Networks:
         routes: Callable[[], list[Taken]] = host_routes_taken,
         bridges: Callable[[], list[str]] | None = None,
         remove_bridge: Callable[[str], None] | None = None,
+        etc: EtcDir | None = None,
     ) -> None:
         """``routes``, ``bridges`` (our bridges' names on the host) and
-        ``remove_bridge`` reach the host through netlink; tests pass fakes."""
+        ``remove_bridge`` reach the host through netlink; tests pass fakes.
+        ``etc``: where the /etc files go (the Runtime's mounts a tmpfs; by
+        default a plain directory of the state dir)."""
         self.layout = layout
         self.records = records
         self.control = control if control is not None else ControlPlane()
@@ -118,6 +124,7 @@ class Networks:
         self.events: EventLog | None = None
         #: The host's resolv.conf, read again only when it changed.
         self._host_resolv = etcfiles.HostResolv()
+        self.etc = etc if etc is not None else EtcDir(layout.etc_files, mount=False)
 
     # -- the networks ----------------------------------------------------
     def _virtual(self, name: str) -> NetworkRecord:
@@ -283,7 +290,7 @@ class Networks:
         net = replace(
             net,
             ports=ports,
-            etc_dir=os.path.join(self.layout.container_dir(container_id), "etc"),
+            etc_dir=self.etc.path(container_id),
         )
         return replace(spec, network=net)
 
@@ -401,6 +408,13 @@ class Networks:
         for net in record.spec.attachments():
             self.left(record, net)
 
+    def removed(self, record: ContainerRecord) -> None:
+        """The container is gone for good: its /etc files too (an older
+        record's, in its container dir, went with that dir)."""
+        first = record.spec.network
+        if first is not None and first.etc_dir and self.etc.owns(first.etc_dir):
+            self.etc.remove(record.id)
+
     def left(self, record: ContainerRecord, net: Attachment) -> None:
         """``net`` is gone (an exit, a disconnect): ports and names forgotten."""
         try:
@@ -431,7 +445,7 @@ class Networks:
         first = record.spec.network
         if first is None or not first.etc_dir:
             return
-        os.makedirs(first.etc_dir, mode=0o755, exist_ok=True)
+        self.etc.ensure(first.etc_dir)
         search, servers = self._host_resolv.get()
         attached = record.spec.attachments()
         users = [a for a in attached if a.network != BRIDGE]
@@ -481,7 +495,9 @@ class Networks:
     # -- start-up ---------------------------------------------------------------
     def restore(self) -> None:
         """Firewall, DNS names and bridges as the records say, once any
-        network is in use; leftover bridges of removed networks go."""
+        network is in use; leftover bridges of removed networks go, and the
+        /etc files of containers removed meanwhile."""
+        self.etc.sweep(r.id for r in self.records.list())
         users = [r for r in self.records.networks() if r.name != BRIDGE]
         live = [r for r in self.records.list(status=RUNNING) + self.records.list(status=CREATED)]
         bridged = [r for r in live if r.spec.attachments()]
