@@ -10,8 +10,8 @@
 
 The pid file goes before the spec: if the launcher dies from then on, the
 API finds the child by that file and kills it (runtime/pids.py).  Unless
-``go``, the child waits for the joined byte (``Spawner.release``, at start)
-after its spec-dependent steps.
+``go``, or with a veth to plug (``plug_after``), the child waits for the
+joined byte (``Spawner.release``) after its spec-dependent steps.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ class Claim:
     pidfile: str | None
     tty_size: tuple[int, int] | None
     go: bool
+    #: A veth to plug after the hand-over (a bridge template's child): the
+    #: child waits for the joined byte, as a created one does, meanwhile.
+    plug_after: bool = False
 
 
 def hand_over(
@@ -58,7 +61,8 @@ def hand_over(
     try:
         if claim.pidfile is not None:
             pids.write_pidfile(claim.pidfile, warm.pid, warm.pid_start_time)
-        message = pooled.claim_message(claim.spec, claim.tty_size, started=claim.go)
+        started = claim.go and not claim.plug_after
+        message = pooled.claim_message(claim.spec, claim.tty_size, started=started)
         socket.send_fds(warm.channel, [message], [*stdio.child_fds, *extra_fds])
     except BaseException as err:
         close_stdio(stdio)

@@ -140,13 +140,13 @@ class Spawner:
         """A pooled child made the container (runtime/launcher/claim.py);
         None when it cannot be used: the cold path."""
         assert self.pool is not None
-        trees = self._plug_parked(warm, spec)
+        trees = self._etc_trees(warm, spec)
         try:
             handed = claim.hand_over(
                 self.pool,
                 self.cgroups,
                 warm,
-                claim.Claim(container_id, spec, pidfile, tty_size, go),
+                claim.Claim(container_id, spec, pidfile, tty_size, go, warm.parked is not None),
                 paths,
                 stamps,
                 tuple(trees),
@@ -155,12 +155,9 @@ class Spawner:
             for fd in trees:
                 os.close(fd)
         if handed is None:
-            if warm.parked is not None and spec.network is not None:
-                # The cold path makes a pair of the same name: the unused
-                # one goes now, not whenever the kernel drops its namespace.
-                self.plumber.unplug(spec.network.veth)
             return None
         process, stdio = handed
+        self._plug_parked(warm, spec, stdio)
         entry = Entry(container_id, process, spec=spec)
         self._adopt(entry, stdio)
         entry.limiting.limits = spec.limits
@@ -168,18 +165,30 @@ class Spawner:
         entry.logs.paths = (paths.stdout, paths.stderr)
         return entry
 
-    def _plug_parked(self, warm: pool.Warm, spec: ContainerSpec) -> list[int]:
-        """A bridge template's child: its parked veth plugged on the bridge
-        before the spec goes out (a started one runs on without waiting),
-        and the network's /etc files as detached mounts for it to attach.
-        A failure discards the child and fails the launch, as a cold plug's."""
-        if warm.parked is None or spec.network is None:
+    def _etc_trees(self, warm: pool.Warm, spec: ContainerSpec) -> list[int]:
+        """A bridge template's child: the network's /etc files as detached
+        mounts, sent with the spec for it to attach."""
+        if warm.parked is None:
             return []
         assert self.pool is not None
         try:
-            self.plumber.plug_parked(warm.parked, spec.network)
             return pooled.etc_trees(spec)
         except BaseException:
+            self.pool.discard(warm)
+            raise
+
+    def _plug_parked(self, warm: pool.Warm, spec: ContainerSpec, stdio: terminal.Stdio) -> None:
+        """Its parked veth plugged on the bridge after the hand-over, while
+        the child runs its claim steps up to the wait for the joined byte
+        (as a cold plug overlaps the child's mounts).  A failure kills the
+        child and fails the launch, as a cold plug's."""
+        if warm.parked is None or spec.network is None:
+            return
+        assert self.pool is not None
+        try:
+            self.plumber.plug_parked(warm.parked, spec.network)
+        except BaseException:
+            close_stdio(stdio)
             self.pool.discard(warm)
             raise
 
