@@ -100,10 +100,20 @@ def measure(
 
 
 def summary(samples: dict[str, list[float]]) -> dict[str, Any]:
+    """Per row: median, p90, min; the medians' differences to ``none``; and
+    the median of the paired differences (each round's launch minus the
+    same round's ``none``: the rounds share the machine's load)."""
     rows = {name: _stats(values) for name, values in samples.items()}
     base_median = rows["none"]["median_ms"]
     added = {n: round(r["median_ms"] - base_median, 3) for n, r in rows.items() if n != "none"}
-    return {"rows": rows, "added_median_ms": added}
+    paired = {
+        n: round(
+            statistics.median(a - b for a, b in zip(v, samples["none"], strict=True)) * 1000, 3
+        )
+        for n, v in samples.items()
+        if n != "none"
+    }
+    return {"rows": rows, "added_median_ms": added, "added_paired_median_ms": paired}
 
 
 @dataclass(frozen=True)

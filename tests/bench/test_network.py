@@ -27,6 +27,8 @@ def test_summary_gives_each_rows_figures_and_what_it_adds_to_none() -> None:
     )
     assert out["rows"]["none"] == {"median_ms": 11.0, "p90_ms": 11.0, "min_ms": 10.0}
     assert out["added_median_ms"] == {"bridge": 2.0, "bridge+port": 5.0}
+    # Round by round: 3, 0 and 3 ms for bridge; 10, 3 and 5 for bridge+port.
+    assert out["added_paired_median_ms"] == {"bridge": 3.0, "bridge+port": 5.0}
 
 
 def test_service_cpu_counts_every_thread_and_skips_the_gone() -> None:
