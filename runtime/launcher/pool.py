@@ -264,12 +264,6 @@ class Pool:
         self.selector.register(pidfd, selectors.EVENT_READ, exited)
         readied = Ready(Source.POOL, lambda mask: self._readied(warm))
         self.selector.register(ours, selectors.EVENT_READ, readied)
-        if template.spec.network == BRIDGE_READY:
-            try:
-                warm.parked = self.plumber.park(pid)
-            except BaseException:
-                self.discard(warm)
-                raise
 
     def _readied(self, warm: Warm) -> None:
         try:
@@ -277,10 +271,24 @@ class Pool:
         except OSError:
             data = b""
         self.selector.unregister(warm.channel)
-        if data == pooled.READY_BYTE:
+        if data == pooled.READY_BYTE and self._park(warm):
             warm.ready = True
             self.counts.failures.pop(key(warm.template.spec), None)
         # EOF: the child is exiting; its pidfd says so next.
+
+    def _park(self, warm: Warm) -> bool:
+        """A bridge template's child gets its veth once it is ready: in a
+        turn of the loop of its own, not the clone's, so that neither holds
+        the loop long (a launch's exec waits for it)."""
+        if warm.template.spec.network != BRIDGE_READY:
+            return True
+        try:
+            warm.parked = self.plumber.park(warm.pid)
+        except Exception as err:  # noqa: BLE001 - a fill must never stop the loop
+            self.discard(warm)
+            self._failed(warm.template, f"parking a veth in a pooled child failed: {err}")
+            return False
+        return True
 
     def _exited(self, warm: Warm) -> None:
         """A pooled child died before its claim: a failed fill step, or killed."""

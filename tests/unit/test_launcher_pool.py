@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import selectors
+import signal
 import socket
 from collections.abc import Iterator
 
@@ -201,3 +202,41 @@ def test_a_bridge_childs_parked_socket_is_closed_when_it_is_reaped(
     warm.parked = Parked(4, 2, Inside())  # type: ignore[arg-type]
     p.discard(warm, kill=False)
     assert closed == [True] and warm.parked.inside is None
+
+
+def test_a_bridge_child_is_ready_once_its_veth_is_parked(
+    selector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parked: list[int] = []
+
+    class Plumber:
+        fail = False
+
+        def park(self, pid: int) -> Parked:
+            if self.fail:
+                raise OSError(1, "create veth: Operation not permitted")
+            parked.append(pid)
+            return Parked(4, 2, None)
+
+    plumber = Plumber()
+    p = pool.Pool(selector, None, plumber=plumber)  # type: ignore[arg-type]
+    p.configure([pool.Template(dataclasses.replace(TEMPLATE, network=pool.BRIDGE_READY), 2)])
+    monkeypatch.setattr(os, "waitid", lambda *args: None)  # no process to reap
+    monkeypatch.setattr(signal, "pidfd_send_signal", lambda *args: None)
+    for fail in (False, True):
+        plumber.fail = fail
+        ours, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pidfd_stand_in, _w = os.pipe()
+        os.close(_w)
+        warm = pool.Warm(p.templates[0], 1, pidfd_stand_in, None, ours, -1, -1, None)
+        p.children.append(warm)
+        selector.register(pidfd_stand_in, selectors.EVENT_READ)
+        selector.register(ours, selectors.EVENT_READ)
+        child_end.send(b"R")  # the child's READY_BYTE
+        p._readied(warm)
+        child_end.close()
+        assert warm.ready is not fail and (warm in p.children) is not fail
+    assert parked == [1] and p.counts.failures == {pool.key(p.templates[0].spec): 1}
+    [kept] = p.children
+    kept.channel.close()
+    os.close(kept.pidfd)
