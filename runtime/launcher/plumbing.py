@@ -15,12 +15,12 @@
     ├── release      at reap: the held ports go (the kernel drops the pair
     │                with the namespace, so there is no netlink call)
     ├── park         at a pooled child's fill (runtime/launcher/pool.py): a
-    │                veth made ahead, its peer eth0 in the child's namespace,
-    │                both ends down, the host end on no bridge; and a socket
-    │                opened in that namespace (``Parked``)
+    │                veth made ahead, its peer eth0 up in the child's
+    │                namespace (no carrier), the host end down on no bridge;
+    │                and a socket opened in that namespace (``Parked``)
     └── plug_parked  at its claim: the host end named after the container
-                     (an alternative name), up on the bridge; eth0 given its MAC, MTU, address, up
-                     and routed on the socket opened at the fill
+                     (an alternative name), up on the bridge; eth0 given its
+                     MAC, MTU, address and route on the socket opened at the fill
 
 A parked pair costs the claim two requests instead of the pair's creation
 (the kernel's device registration, ~1 ms of CPU, docs/networking.md).  It
@@ -128,8 +128,9 @@ class Plumber:
     def park(self, pid: int) -> Parked:
         """A veth for the child ``pid`` (not reaped: its pid is safe to name)
         before any container is known: the peer is born in its namespace as
-        eth0, down, the host end down on no bridge, so nothing reaches the
-        child through it until a claim plugs it."""
+        eth0 and brought up there without IPv6 link-local addresses, the host
+        end stays down on no bridge, so eth0 has no carrier and nothing
+        reaches the child through it until a claim plugs it."""
         name = f"{PARKED_PREFIX}{os.getpid():x}x{next(self._parked_names) % (1 << 24):x}"
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -145,6 +146,7 @@ class Plumber:
                 peer = netlink.get_link(inside, CONTAINER_IFNAME).index
             else:
                 peer = host_end.link
+            netlink.prepare_parked(inside, peer)
         except BaseException:
             inside.close()
             raise
@@ -152,9 +154,10 @@ class Plumber:
 
     def plug_parked(self, parked: Parked, net: Attachment) -> None:
         """``plug`` with the pair made at the fill: the host end answers to
-        ``net.veth`` (its alternative name), up on the bridge (once more after a bridge made again,
-        as in ``plug``); eth0 gets its MAC, the bridge's MTU, its address,
-        up and the route, in one batch on the socket opened at the fill."""
+        ``net.veth`` (its alternative name), up on the bridge (once more
+        after a bridge made again, as in ``plug``); eth0 gets its MAC, the
+        bridge's MTU, its address and the route, in one batch on the socket
+        opened at the fill."""
         try:
             index, mtu = self._bridge(net)
             try:
@@ -166,12 +169,8 @@ class Plumber:
             assert parked.inside is not None
             for extra in net.link_local:  # Docker's LinkLocalIPs
                 netlink.add_address(parked.inside, parked.peer_index, extra)
-            netlink.configure_link(
-                parked.inside,
-                parked.peer_index,
-                net.interface,
-                net.gateway,
-                settings=(net.mac, mtu),
+            netlink.configure_parked(
+                parked.inside, parked.peer_index, net.interface, net.gateway, net.mac, mtu
             )
             if net.ports:
                 netlink.set_hairpin(self.nl, parked.host_index)

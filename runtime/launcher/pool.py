@@ -31,11 +31,12 @@ already holds (compiled before it was cloned).
 
 Bridge launches: the first one that misses adds a bridge template of the
 same image and size (``BRIDGE_READY``), so a service that never uses a
-bridge keeps no veth.  Its children get a veth pair at the fill (the peer
-eth0 in their namespace, both ends down, runtime/launcher/plumbing.py:
-``park``); the claim plugs it on the container's bridge before the spec
-goes out, and the launcher hands the network's /etc files over as
-detached mounts (runtime/pooled.py).  The pair needs no undoing: the
+bridge keeps no veth.  Its children get a veth pair once ready (the peer
+eth0 in their namespace without carrier, the host end down on no bridge,
+runtime/launcher/plumbing.py: ``park``); the launcher hands the network's
+/etc files over with the spec as detached mounts (runtime/pooled.py), then
+plugs the veth on the container's bridge while the child runs its claim
+steps (spawn.py).  The pair needs no undoing: the
 kernel drops it with the child's namespace (drain, kill -9 of the
 launcher).
 Everything else (command, env, hostname, workdir, user, capabilities,

@@ -389,27 +389,14 @@ def configure_link(
     interface: IPv4Interface | str,
     gateway: IPv4Address | str,
     link_local: bool = False,
-    settings: tuple[str, int] | None = None,
 ) -> None:
     """Address, up, default route via ``gateway``: ``add_address``,
     ``set_up`` and ``add_default_route`` in one sendmsg.  The kernel runs
     them in this order, which the route needs (an address of an up link
     that reaches the gateway).  Without ``link_local``, IPv6 address
-    generation is turned off first (``no_link_local_payload``); with
-    ``settings`` (MAC, MTU), the link gets them first (a veth made ahead
-    of its container, whose MAC and bridge were not known then)."""
+    generation is turned off first (``no_link_local_payload``)."""
     interface, gateway = IPv4Interface(interface), IPv4Address(gateway)
     quiet: list[tuple[str, int, int, bytes]] = []
-    if settings is not None:
-        mac, mtu = settings
-        quiet.append(
-            (
-                f"set link {index} to {mac} mtu {mtu}",
-                RTM_NEWLINK,
-                0,
-                link_settings_payload(index, mac, mtu),
-            )
-        )
     if not link_local:
         quiet.append(
             (f"no link-local address on link {index}", RTM_NEWLINK, 0, no_link_local_payload(index))
@@ -424,6 +411,59 @@ def configure_link(
                 address_payload(index, interface),
             ),
             (f"set {index} up", RTM_NEWLINK, 0, set_up_payload(index)),
+            (
+                f"add default route via {gateway}",
+                RTM_NEWROUTE,
+                _CREATE,
+                default_route_payload(gateway),
+            ),
+        ]
+    )
+
+
+def prepare_parked(nl: Netlink, index: int) -> None:
+    """A parked veth's peer (``create_veth`` with ``up=False``), from inside
+    its namespace: no IPv6 link-local address, then up, in one sendmsg.
+    Up, it has no carrier until its host end comes up at the claim."""
+    nl.batch(
+        [
+            (
+                f"no link-local address on link {index}",
+                RTM_NEWLINK,
+                0,
+                no_link_local_payload(index),
+            ),
+            (f"set {index} up", RTM_NEWLINK, 0, set_up_payload(index)),
+        ]
+    )
+
+
+def configure_parked(
+    nl: Netlink,
+    index: int,
+    interface: IPv4Interface | str,
+    gateway: IPv4Address | str,
+    mac: str,
+    mtu: int,
+) -> None:
+    """``configure_link`` for a peer made ready by ``prepare_parked``: its
+    MAC (a veth takes a new one while up: IFF_LIVE_ADDR_CHANGE) and MTU,
+    the address and the default route, in one sendmsg."""
+    interface, gateway = IPv4Interface(interface), IPv4Address(gateway)
+    nl.batch(
+        [
+            (
+                f"set link {index} to {mac} mtu {mtu}",
+                RTM_NEWLINK,
+                0,
+                link_settings_payload(index, mac, mtu),
+            ),
+            (
+                f"add address {interface} to link {index}",
+                RTM_NEWADDR,
+                _CREATE,
+                address_payload(index, interface),
+            ),
             (
                 f"add default route via {gateway}",
                 RTM_NEWROUTE,

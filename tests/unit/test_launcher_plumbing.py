@@ -193,9 +193,12 @@ def test_a_parked_veth_is_made_down_on_no_bridge_then_plugged_at_the_claim(
     monkeypatch.setattr(netlink, "open_in_namespace", lambda fd: Inside())
     monkeypatch.setattr(netlink, "adopt_veth", lambda nl, *a: fake.calls.append(("adopt_veth", *a)))
     monkeypatch.setattr(
+        netlink, "prepare_parked", lambda nl, index: fake.calls.append(("prepare", index))
+    )
+    monkeypatch.setattr(
         netlink,
-        "configure_link",
-        lambda nl, *a, **kw: fake.calls.append(("configure_link", *map(str, a), kw)),
+        "configure_parked",
+        lambda nl, *a: fake.calls.append(("configure_parked", *map(str, a))),
     )
     p = plumber()
     parked = p.park(os.getpid())
@@ -204,12 +207,13 @@ def test_a_parked_veth_is_made_down_on_no_bridge_then_plugged_at_the_claim(
     assert (veth["peer_name"], veth["up"]) == ("eth0", False)
     assert "master" not in veth and "peer_mac" not in veth
     assert (parked.host_index, parked.peer_index) == (41, 3)
+    assert fake.calls == [("prepare", 3)]  # eth0 up, quiet, from inside
     assert p.park(os.getpid()) and made[1]["name"] != veth["name"]
 
     p.plug_parked(parked, Attachment(**{**NET.__dict__, "ports": (PortMapping(80, 1),)}))
     assert fake.calls[-3:] == [
         ("adopt_veth", 41, "vethabc", 1500, 10),
-        ("configure_link", "3", "10.1.0.2/24", "10.1.0.1", {"settings": (NET.mac, 1500)}),
+        ("configure_parked", "3", "10.1.0.2/24", "10.1.0.1", NET.mac, "1500"),
         ("set_hairpin", 41),
     ]
     assert Inside.closed and parked.inside is None
