@@ -121,11 +121,22 @@ def parse_limits(text: str) -> Limits:
 
 def parse_args(argv: list[str] | None = None) -> Settings:
     env = os.environ
+    args = _parser(env).parse_args(argv)
+    _check_args(args)
+    return _settings(args, env)
+
+
+def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    """The flags, each defaulting to its ``MYDOCKER_*`` variable.
+
+    A variable's text is the default itself, so argparse converts it with the
+    flag's ``type`` and a bad value is reported under the flag's name.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m app", description="mydocker: launch Linux containers over HTTP."
     )
     parser.add_argument("--host", default=env.get("MYDOCKER_HOST_ADDR", Settings.host))
-    parser.add_argument("--port", type=int, default=int(env.get("MYDOCKER_PORT", Settings.port)))
+    parser.add_argument("--port", type=int, default=env.get("MYDOCKER_PORT", str(Settings.port)))
     parser.add_argument(
         "--state-dir",
         default=env.get("MYDOCKER_STATE_DIR", Settings.state_dir),
@@ -145,13 +156,13 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     parser.add_argument(
         "--max-containers",
         type=int,
-        default=_int_or_none(env.get("MYDOCKER_MAX_CONTAINERS")),
+        default=env.get("MYDOCKER_MAX_CONTAINERS") or None,
         help="containers created or running at once; beyond it POST /containers gets 429",
     )
     parser.add_argument(
         "--pool-size",
         type=int,
-        default=int(env.get("MYDOCKER_POOL_SIZE", Settings.pool_size)),
+        default=env.get("MYDOCKER_POOL_SIZE", str(Settings.pool_size)),
         help="children of the host image kept cloned ahead of demand (0: none)",
     )
     parser.add_argument(
@@ -166,19 +177,19 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     parser.add_argument(
         "--max-body",
         type=int,
-        default=int(env.get("MYDOCKER_MAX_BODY", Settings.max_body_bytes)),
+        default=env.get("MYDOCKER_MAX_BODY", str(Settings.max_body_bytes)),
         help="largest request body in bytes (413 beyond)",
     )
     parser.add_argument(
         "--max-upload",
         type=int,
-        default=int(env.get("MYDOCKER_MAX_UPLOAD", Settings.max_upload_bytes)),
+        default=env.get("MYDOCKER_MAX_UPLOAD", str(Settings.max_upload_bytes)),
         help="largest image upload (POST/PUT under /images) in bytes (413 beyond)",
     )
     parser.add_argument(
         "--body-timeout",
         type=float,
-        default=float(env.get("MYDOCKER_BODY_TIMEOUT", Settings.body_timeout)),
+        default=env.get("MYDOCKER_BODY_TIMEOUT", str(Settings.body_timeout)),
         help="seconds a client may take to send a request body (408 beyond)",
     )
     parser.add_argument(
@@ -197,7 +208,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     parser.add_argument(
         "--shutdown-timeout",
         type=float,
-        default=float(env.get("MYDOCKER_SHUTDOWN_TIMEOUT", Settings.shutdown_timeout)),
+        default=env.get("MYDOCKER_SHUTDOWN_TIMEOUT", str(Settings.shutdown_timeout)),
         help="seconds that open requests (waits, log follows) get to finish on shutdown, "
         "and containers get between SIGTERM and SIGKILL with --stop-containers-on-exit",
     )
@@ -220,7 +231,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     parser.add_argument(
         "--metrics-port",
         type=int,
-        default=_int_or_none(env.get("MYDOCKER_METRICS_PORT")),
+        default=env.get("MYDOCKER_METRICS_PORT") or None,
         metavar="PORT",
         help="also serve GET /metrics, alone and without the token, on 127.0.0.1:PORT, for "
         "a local Prometheus (MYDOCKER_METRICS_PORT); /metrics on the API stays behind the token",
@@ -247,13 +258,16 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help="try this mirror before Docker Hub for docker.io pulls (repeatable; "
         "MYDOCKER_REGISTRY_MIRRORS, comma-separated), e.g. http://127.0.0.1:5001",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """What argparse's types cannot say: ranges, URLs, the view's paths."""
     for mirror in args.registry_mirror:
         if not mirror.startswith(("http://", "https://")):
             raise ConfigError(f"--registry-mirror {mirror!r}: give a URL (http:// or https://)")
-    host_image_paths = tuple(p for p in args.host_image_paths.split(":") if p)
     try:
-        layout(host_image_paths)
+        layout(_host_image_paths(args))
     except HostPathError as err:
         raise ConfigError(f"--host-image-paths: {err}") from err
     try:
@@ -270,6 +284,9 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         raise ConfigError("--metrics-port must be a TCP port (1-65535)")
     if args.max_body < 1 or args.max_upload < 1 or args.body_timeout <= 0:
         raise ConfigError("--max-body, --max-upload and --body-timeout must be positive")
+
+
+def _settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     return Settings(
         host=args.host,
         port=args.port,
@@ -282,11 +299,11 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         max_body_bytes=args.max_body,
         max_upload_bytes=args.max_upload,
         body_timeout=args.body_timeout,
-        userns_range=userns_range,
+        userns_range=parse_range(args.userns_range),
         stop_containers_on_exit=args.stop_containers_on_exit,
         shutdown_timeout=args.shutdown_timeout,
         default_limits=args.default_limits,
-        host_image_paths=host_image_paths,
+        host_image_paths=_host_image_paths(args),
         metrics_port=args.metrics_port,
         docker_network=args.docker_network,
         insecure_registries=tuple(args.insecure_registry),
@@ -296,5 +313,5 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     )
 
 
-def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value else None
+def _host_image_paths(args: argparse.Namespace) -> tuple[str, ...]:
+    return tuple(p for p in args.host_image_paths.split(":") if p)

@@ -92,3 +92,22 @@ def test_cgroup_favordynmods_is_off_unless_asked_for(monkeypatch) -> None:
     assert parse_args(["--cgroup-favordynmods"]).cgroup_favordynmods is True
     monkeypatch.setenv("MYDOCKER_CGROUP_FAVORDYNMODS", "1")
     assert parse_args([]).cgroup_favordynmods is True
+
+
+def test_numeric_variables_become_their_flags_values(monkeypatch) -> None:
+    monkeypatch.setenv("MYDOCKER_PORT", "8123")
+    monkeypatch.setenv("MYDOCKER_BODY_TIMEOUT", "2.5")
+    monkeypatch.setenv("MYDOCKER_METRICS_PORT", "")
+    settings = parse_args([])
+    assert settings.port == 8123 and settings.body_timeout == 2.5
+    assert settings.metrics_port is None  # an empty variable: not set
+    assert parse_args(["--port", "9000"]).port == 9000  # the flag wins
+
+
+def test_a_bad_variable_is_reported_under_its_flag(monkeypatch, capsys) -> None:
+    """Before, ``int()`` of the variable raised a bare traceback at start."""
+    monkeypatch.setenv("MYDOCKER_POOL_SIZE", "four")
+    with pytest.raises(SystemExit) as exit_:
+        parse_args([])
+    assert exit_.value.code == 2
+    assert "--pool-size: invalid int value: 'four'" in capsys.readouterr().err

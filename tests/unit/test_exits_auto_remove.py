@@ -89,15 +89,15 @@ def test_start_answers_with_the_record_of_a_container_removed_meanwhile(
     removed = runtime.removal_future(CID)
     record = runtime.start_container("quick")
     assert (record.id, record.status, record.exit_code) == (CID, "exited", 3)
-    assert removed.result(1).exit_code == 3
+    assert removed.result(10).exit_code == 3
     with pytest.raises(NotFound):
         runtime.get(CID)
 
 
 def test_late_waiters_get_the_last_record(runtime: Runtime) -> None:
     runtime.start_container("quick")
-    assert runtime.exit_future(CID).result(1).exit_code == 3
-    assert runtime.removal_future(CID).result(1).exit_code == 3
+    assert runtime.exit_future(CID).result(10).exit_code == 3
+    assert runtime.removal_future(CID).result(10).exit_code == 3
     with pytest.raises(NotFound):  # by name: the name is free for a new container
         runtime.exit_future("quick")
 
@@ -112,7 +112,7 @@ def test_removal_waiters_wake_before_the_files_go_and_the_files_go(
     removed = runtime.removal_future(CID)
     removed.add_done_callback(lambda _: seen.append(directory.exists()))
     runtime.start_container("quick")
-    assert removed.result(1).exit_code == 3
+    assert removed.result(10).exit_code == 3
     assert seen == [True]
     deadline = time.monotonic() + 10
     while directory.exists():
