@@ -12,11 +12,13 @@ command has exec'd), timed on the client:
     bridge+port   the same with one published port (held, DNAT'ed, hairpin)
 
 The containers are removed between rounds.  Prints JSON: median, p90 and min
-per row, and the medians' differences to ``none``; then the same for the CPU
+per row, the medians' differences to ``none`` and the median of the paired
+differences (each round's against its own ``none``); then the same for the CPU
 each launch cost the API process and the launcher together (schedstat, read
 before and after each request: what a launch costs on a CPU, which is what
 the wall time multiplies on a loaded machine; kernel work done later in
-workqueues, such as a namespace's teardown, is not in it).
+workqueues, such as a namespace's teardown, is not in it); and the warm
+pool's hits and misses over the run (a launch it misses takes the cold path).
 docs/networking.md records the figures against the issue's budget (<= 1.5
 ms added).
 """
@@ -177,10 +179,30 @@ def run(runs: int, warmup: int, settle: float = 0.2) -> dict[str, Any]:
         client = served.client
         client.post("/networks", json={"name": "bench"}).raise_for_status()
         pids = [served.pid, find_launcher(served.state)]
+        before = pool_claims(client)
         walls, cpus = measure(client, runs, warmup, settle, lambda: service_cpu(pids))
+        after = pool_claims(client)
         with open("/proc/loadavg") as f:
             load = f.read().split()[0]
-    return {"runs": runs, "load_average": load, **summary(walls), "cpu": summary(cpus)}
+    claims = {outcome: after[outcome] - before[outcome] for outcome in after}
+    return {
+        "runs": runs,
+        "load_average": load,
+        **summary(walls),
+        "cpu": summary(cpus),
+        "pool_claims": claims,
+    }
+
+
+def pool_claims(client: httpx.Client) -> dict[str, int]:
+    """The warm pool's hits and misses so far (``/metrics``): how many
+    launches of all rows it served, warm-up included."""
+    found = {"hit": 0, "miss": 0}
+    for line in client.get("/metrics").text.splitlines():
+        for outcome in found:
+            if line.startswith(f'mydocker_pool_claims_total{{outcome="{outcome}"}} '):
+                found[outcome] = int(float(line.split()[-1]))
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

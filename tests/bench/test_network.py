@@ -55,3 +55,5 @@ def test_a_short_run_reports_wall_time_and_cpu_per_row() -> None:
         assert set(part["added_median_ms"]) == {"bridge", "bridge+port"}
     assert all(row["min_ms"] > 0 for row in report["cpu"]["rows"].values())
     float(report["load_average"])
+    # Six launches, each a hit or a miss of the warm pool.
+    assert sum(report["pool_claims"].values()) == 6, report["pool_claims"]
