@@ -349,6 +349,8 @@ class Networks:
         """Each port as it will be held: a free one for 0, a clash refused
         here (409) before anything is recorded.  The launcher holds them;
         until it has, the live records say which ports are promised."""
+        if not asked:
+            return ()  # no records to read
         live = self.records.list(status=RUNNING) + self.records.list(status=CREATED)
         taken = [p for r in live if r.spec.network for p in r.spec.network.ports]
         chosen: list[PortMapping] = []
