@@ -7,6 +7,9 @@
                 and the stdio fds sent on its channel (SCM_RIGHTS).  The
                 ``Process`` the launcher keeps, or None when the child cannot
                 be used (its cgroup refused, it died): the cold path follows.
+    etc_trees   a bridge template's child: the network's /etc files as
+                detached mounts, sent with the spec (runtime/pooled.py)
+    plug        then its parked veth plugged while it runs its claim steps
 
 The pid file goes before the spec: if the launcher dies from then on, the
 API finds the child by that file and kills it (runtime/pids.py).  Unless
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 
 from runtime import cgroups, pids, pooled, terminal
 from runtime.launcher.entry import Process
+from runtime.launcher.plumbing import Plumber
 from runtime.launcher.pool import Pool, Warm
 from runtime.launcher.stdio import Paths, close_stdio, open_stdio
 from runtime.launchtrace import Stamps
@@ -105,5 +109,34 @@ def _adopt_cgroups_and_open(
         pool.discard(warm)
         return None
     except BaseException:
+        pool.discard(warm)
+        raise
+
+
+def etc_trees(pool: Pool, warm: Warm, spec: ContainerSpec) -> list[int]:
+    """A bridge template's child: the network's /etc files as detached
+    mounts, sent with the spec for it to attach.  A failure discards it."""
+    if warm.parked is None:
+        return []
+    try:
+        return pooled.etc_trees(spec)
+    except BaseException:
+        pool.discard(warm)
+        raise
+
+
+def plug(
+    pool: Pool, plumber: Plumber, warm: Warm, spec: ContainerSpec, stdio: terminal.Stdio
+) -> None:
+    """Its parked veth plugged on the bridge after the hand-over, while the
+    child runs its claim steps up to the wait for the joined byte (as a cold
+    plug overlaps the child's mounts).  A failure kills the child and fails
+    the launch, as a cold plug's."""
+    if warm.parked is None or spec.network is None:
+        return
+    try:
+        plumber.plug_parked(warm.parked, spec.network)
+    except BaseException:
+        close_stdio(stdio)
         pool.discard(warm)
         raise

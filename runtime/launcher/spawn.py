@@ -31,7 +31,7 @@ import stat
 import time
 from collections.abc import Callable
 
-from runtime import cgroups, child, libc, nsexec, pids, pooled, terminal
+from runtime import cgroups, child, libc, nsexec, pids, terminal
 from runtime.images.viewtrees import ViewTrees, shareable
 from runtime.launcher import claim, pool
 from runtime.launcher.entry import RUNNING, Entry, Process
@@ -140,7 +140,7 @@ class Spawner:
         """A pooled child made the container (runtime/launcher/claim.py);
         None when it cannot be used: the cold path."""
         assert self.pool is not None
-        trees = self._etc_trees(warm, spec)
+        trees = claim.etc_trees(self.pool, warm, spec)
         try:
             handed = claim.hand_over(
                 self.pool,
@@ -157,40 +157,13 @@ class Spawner:
         if handed is None:
             return None
         process, stdio = handed
-        self._plug_parked(warm, spec, stdio)
+        claim.plug(self.pool, self.plumber, warm, spec, stdio)
         entry = Entry(container_id, process, spec=spec)
         self._adopt(entry, stdio)
         entry.limiting.limits = spec.limits
         entry.limiting.cgroup = warm.cgroup
         entry.logs.paths = (paths.stdout, paths.stderr)
         return entry
-
-    def _etc_trees(self, warm: pool.Warm, spec: ContainerSpec) -> list[int]:
-        """A bridge template's child: the network's /etc files as detached
-        mounts, sent with the spec for it to attach."""
-        if warm.parked is None:
-            return []
-        assert self.pool is not None
-        try:
-            return pooled.etc_trees(spec)
-        except BaseException:
-            self.pool.discard(warm)
-            raise
-
-    def _plug_parked(self, warm: pool.Warm, spec: ContainerSpec, stdio: terminal.Stdio) -> None:
-        """Its parked veth plugged on the bridge after the hand-over, while
-        the child runs its claim steps up to the wait for the joined byte
-        (as a cold plug overlaps the child's mounts).  A failure kills the
-        child and fails the launch, as a cold plug's."""
-        if warm.parked is None or spec.network is None:
-            return
-        assert self.pool is not None
-        try:
-            self.plumber.plug_parked(warm.parked, spec.network)
-        except BaseException:
-            close_stdio(stdio)
-            self.pool.discard(warm)
-            raise
 
     def _make_cgroup(
         self, container_id: str, limits: Limits, tuning: Tuning
