@@ -28,7 +28,6 @@ import hashlib
 import logging
 import os
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -38,7 +37,7 @@ from ipaddress import IPv4Address, IPv4Network
 from runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from runtime.events import Event, EventLog, EventType
 from runtime.layout import Layout
-from runtime.network import etcfiles, netlink
+from runtime.network import etcfiles, hostports, netlink
 from runtime.network.attachment import (
     BRIDGE,
     BUILTIN_NETWORKS,
@@ -66,7 +65,6 @@ from runtime.network.ipam import (
     pick_subnet,
 )
 from runtime.network.ipam import host_routes_taken as _host_routes_taken
-from runtime.network.ports import Binding, PortClash
 from runtime.network.rules import (
     check_aliases,
     check_network_name,
@@ -352,21 +350,9 @@ class Networks:
         if not asked:
             return ()  # no records to read
         live = self.records.list(status=RUNNING) + self.records.list(status=CREATED)
-        taken = [p for r in live if r.spec.network for p in r.spec.network.ports]
-        chosen: list[PortMapping] = []
-        for index, port in enumerate(asked):
-            for _ in range(PORT_TRIES):
-                mapped = _probe(port, index)
-                clash = any(_same_port(mapped, other) for other in [*taken, *chosen])
-                if not clash or port.host_port:
-                    break
-            if clash:
-                binding = Binding(
-                    Protocol(port.protocol), IPv4Address(port.host_ip), mapped.host_port
-                )
-                raise PortClash(binding)
-            chosen.append(mapped)
-        return tuple(chosen)
+        return hostports.pick(
+            asked, [p for r in live if r.spec.network for p in r.spec.network.ports]
+        )
 
     def started(self, record: ContainerRecord) -> None:
         """Before a launch (a create, or a start of an exited container):
@@ -555,35 +541,6 @@ def _delete_bridge(bridge: str) -> None:
     except OSError as err:
         if err.errno != errno.ENODEV:
             log.warning("could not remove bridge %s: %s", bridge, err)
-
-
-#: Ephemeral ports tried for a port 0 before giving up (the kernel picks
-#: them at random from ip_local_port_range: a promised one comes back rarely).
-PORT_TRIES = 8
-
-
-def _probe(port: PortMapping, index: int) -> PortMapping:
-    """``port`` with the host port a bind gets now (the kernel's pick for 0)."""
-    kind = socket.SOCK_STREAM if port.protocol == "tcp" else socket.SOCK_DGRAM
-    with socket.socket(socket.AF_INET, kind) as probe:
-        try:
-            probe.bind((port.host_ip, port.host_port))
-        except OSError as err:
-            binding = Binding(Protocol(port.protocol), IPv4Address(port.host_ip), port.host_port)
-            if err.errno == errno.EADDRINUSE:
-                raise PortClash(binding) from None
-            if err.errno == errno.EADDRNOTAVAIL:
-                why = f"{port.host_ip} is not an address of the host"
-                raise InvalidArgument(f"ports.{index}.host_ip", why) from None
-            raise
-        return replace(port, host_port=probe.getsockname()[1])
-
-
-def _same_port(a: PortMapping, b: PortMapping) -> bool:
-    wildcard = "0.0.0.0" in (a.host_ip, b.host_ip)
-    return (a.protocol, a.host_port) == (b.protocol, b.host_port) and (
-        wildcard or a.host_ip == b.host_ip
-    )
 
 
 def _published(net: Attachment) -> list[PublishedPort]:
