@@ -68,17 +68,28 @@ def claim_steps(
     tty_size: tuple[int, int] | None,
     started: bool = False,
     etc: tuple[int, ...] = (),
+    wait_last: bool = False,
 ) -> list[Step]:
     """What a claimed child does with its spec, up to execve.  ``started``
     (a create that runs at once): the launcher has nothing left to do
     before the command runs (the child joined its cgroups at the fill),
     so the child does not wait for the joined byte; a created container
     waits for it, which ``start`` sends.  ``etc``: the detached mounts of
-    ``network_mounts(spec)``, attached over their targets."""
+    ``network_mounts(spec)``, attached over their targets.  ``wait_last``
+    (a started one whose veth the launcher plugs meanwhile): the wait for
+    the joined byte moves to the last step before execve, so that the plug
+    overlaps the rest; "close fds" keeps the sync pipe (close-on-exec) for it."""
     released = child.released_steps(spec, fds, tty_size)
-    if started:
-        assert released[0][0] == "wait for the cgroup join"
+    wait = released[0]
+    assert wait[0] == "wait for the cgroup join"
+    if started or wait_last:
         released = released[1:]
+    if wait_last:
+        keep = (fds.error_write, fds.sync_read)
+        released = [
+            (name, (lambda: _close_inherited(keep)) if name == "close fds" else action)
+            for name, action in released
+        ] + [wait]
     return [
         ("sethostname", lambda: socket.sethostname(spec.hostname)),
         *[(f"mount {m.target}", _attach(fd, m.target)) for m, fd in _paired(spec, etc)],
@@ -123,7 +134,9 @@ def run(template: ContainerSpec, fds: ChildFds, channel: int, procs: tuple[str, 
     else:
         claimed = ChildFds(fds.sync_read, fds.error_write, stdio[0], stdio[1], stdio[2])
     argv, environ = init.argv(spec), spec.environ()
-    steps = claim_steps(spec, claimed, tty_size, started=released.started, etc=etc)
+    steps = claim_steps(
+        spec, claimed, tty_size, started=released.started, etc=etc, wait_last=released.wait_last
+    )
     child.run_steps(steps, argv, environ, fds.error_write)
     return child.EXIT_SETUP_FAILED  # not reached
 
@@ -135,6 +148,8 @@ class Claim:
 
     fds: list[int]
     started: bool
+    #: Wait for the joined byte last, not first (``claim_steps``).
+    wait_last: bool = False
 
 
 def receive(channel: int) -> tuple[ContainerSpec, tuple[int, int] | None, Claim]:
@@ -144,13 +159,18 @@ def receive(channel: int) -> tuple[ContainerSpec, tuple[int, int] | None, Claim]
     sock.detach()
     if not data:
         os._exit(child.EXIT_SETUP_FAILED)
-    spec, tty_size, started = pickle.loads(data)
-    return spec, tty_size, Claim(list(received), started)
+    spec, tty_size, started, wait_last = pickle.loads(data)
+    return spec, tty_size, Claim(list(received), started, wait_last)
 
 
-def claim_message(spec: ContainerSpec, tty_size: tuple[int, int] | None, started: bool) -> bytes:
+def claim_message(
+    spec: ContainerSpec,
+    tty_size: tuple[int, int] | None,
+    started: bool,
+    wait_last: bool = False,
+) -> bytes:
     """The launcher's side of ``receive``."""
-    return pickle.dumps((spec, tty_size, started), protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps((spec, tty_size, started, wait_last), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def network_mounts(spec: ContainerSpec) -> tuple[Mount, ...]:

@@ -13,8 +13,9 @@
 
 The pid file goes before the spec: if the launcher dies from then on, the
 API finds the child by that file and kills it (runtime/pids.py).  Unless
-``go``, or with a veth to plug (``plug_after``), the child waits for the
-joined byte (``Spawner.release``) after its spec-dependent steps.
+``go`` the child waits for the joined byte (``Spawner.release``) after its
+spec-dependent steps; with ``go`` and a veth to plug (``plug_after``), at
+its last step before execve, so that the plug overlaps the others.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ class Claim:
     pidfile: str | None
     tty_size: tuple[int, int] | None
     go: bool
-    #: A veth to plug after the hand-over (a bridge template's child): the
-    #: child waits for the joined byte, as a created one does, meanwhile.
+    #: A veth to plug after the hand-over (a bridge template's child): a
+    #: started child waits for the joined byte at its last step before
+    #: execve, a created one at its first as always.
     plug_after: bool = False
 
 
@@ -65,8 +67,9 @@ def hand_over(
     try:
         if claim.pidfile is not None:
             pids.write_pidfile(claim.pidfile, warm.pid, warm.pid_start_time)
-        started = claim.go and not claim.plug_after
-        message = pooled.claim_message(claim.spec, claim.tty_size, started=started)
+        message = pooled.claim_message(
+            claim.spec, claim.tty_size, started=claim.go, wait_last=claim.go and claim.plug_after
+        )
         socket.send_fds(warm.channel, [message], [*stdio.child_fds, *extra_fds])
     except BaseException as err:
         close_stdio(stdio)

@@ -20,11 +20,16 @@ SPEC = ContainerSpec(command=("true",), hostname="c", rootfs=RootfsPlan(root="/r
 
 
 @pytest.mark.parametrize(
-    ("go", "plug_after", "started"),
-    [(True, False, True), (True, True, False), (False, False, False), (False, True, False)],
+    ("go", "plug_after", "started", "wait_last"),
+    [
+        (True, False, True, False),
+        (True, True, True, True),  # waits for the plug at its last step
+        (False, False, False, False),
+        (False, True, False, False),  # created: waits for ``start`` first
+    ],
 )
 def test_a_child_with_a_veth_to_plug_waits_for_the_joined_byte(
-    tmp_path: Path, go: bool, plug_after: bool, started: bool
+    tmp_path: Path, go: bool, plug_after: bool, started: bool, wait_last: bool
 ) -> None:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pidfd, unused = os.pipe()
@@ -38,7 +43,8 @@ def test_a_child_with_a_veth_to_plug_waits_for_the_joined_byte(
         assert handed is not None
         process, _stdio = handed
         _spec, _tty, received = pooled.receive(theirs.detach())
-        assert received.started is started and process.go_sent
+        assert received.started is started and received.wait_last is wait_last
+        assert process.go_sent
         # The stdio fds first (stdin, stdout, stderr), then the extra ones.
         assert len(received.fds) == 4
         assert os.path.samestat(os.fstat(received.fds[3]), os.fstat(extra_write))

@@ -100,3 +100,33 @@ def test_a_bridge_claim_attaches_the_networks_etc_files_before_the_root_goes_rea
     assert set(attached) <= set(names(child._steps(container, FDS)))
     assert pooled.network_mounts(spec()) == ()
     assert pooled.MAX_CLAIM_FDS == 3 + len(mounts)
+
+
+def test_a_started_claim_with_a_veth_to_plug_waits_last_and_keeps_its_sync_pipe() -> None:
+    first = names(pooled.claim_steps(spec(), FDS, None, started=False))
+    last = pooled.claim_steps(spec(), FDS, None, started=True, wait_last=True)
+    assert names(last) == [n for n in first if n != "wait for the cgroup join"] + [
+        "wait for the cgroup join"
+    ]
+    assert "close fds" in dict(last)
+    read_end, write_end = os.pipe()
+    extra = os.dup(write_end)
+    kept = child.ChildFds(read_end, write_end, 0, 1, 2)
+    steps = dict(pooled.claim_steps(spec(), kept, None, started=True, wait_last=True))
+    pid = os.fork()
+    if pid == 0:  # the close runs in a child of the test, as in a pooled child
+        steps["close fds"]()
+        alive = [fd for fd in (read_end, write_end, extra) if _open(fd)]
+        os._exit(0 if alive == [read_end, write_end] else 1)
+    _, status = os.waitpid(pid, 0)
+    for fd in (read_end, write_end, extra):
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
