@@ -39,6 +39,8 @@ class Service:
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    #: The source tree it runs from (bench.abload: another checkout's).
+    tree: Path = ROOT
 
     @property
     def url(self) -> str:
@@ -67,7 +69,7 @@ class Service:
                     str(self.state_dir),
                     *self.extra_args,
                 ],
-                cwd=ROOT,
+                cwd=self.tree,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 # The host's namespace: `docker run` without --network gets

@@ -117,7 +117,7 @@ class Exits:
                         finished_at=event.exit.finished_at,
                         results={**current.results, **results},
                         # A lost-status error set meanwhile is wrong now.
-                        **self._clear_lost(container_id),
+                        **_clear_lost(current),
                     )
         except RuntimeFailure as err:
             # Not recorded, so not acknowledged: the launcher keeps the status.
@@ -197,16 +197,6 @@ class Exits:
             if record is not None:
                 with self.lock:
                     _wake_locked(registry, record)
-
-    def _clear_lost(self, container_id: str) -> dict[str, Any]:
-        current = self.records.get(container_id)
-        if (
-            current is not None
-            and current.error
-            and current.error.startswith((STATUS_LOST, "launch failed: the launcher"))
-        ):
-            return {"error": None}
-        return {}
 
     # -- records ended without a status ------------------------------------
     def mark_lost(self, container_id: str, error: str = STATUS_LOST) -> None:
@@ -361,3 +351,11 @@ def _wake_locked(registry: dict[str, list[Future[R]]], record: R) -> None:
     for future in registry.pop(record.id, []):
         if not future.done():
             future.set_result(record)
+
+
+def _clear_lost(current: ContainerRecord) -> dict[str, Any]:
+    """The change that drops a lost-status error from ``current``, the
+    record as ``on_event`` read it under ``Exits.lock``."""
+    if current.error and current.error.startswith((STATUS_LOST, "launch failed: the launcher")):
+        return {"error": None}
+    return {}

@@ -15,11 +15,11 @@ whole, so what was recorded before stays as it was.
 from __future__ import annotations
 
 import builtins
-import functools
 import json
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -194,16 +194,46 @@ _COLUMNS = (
 ).split()
 
 
-@functools.lru_cache(maxsize=1024)
+#: Decoded specs by their stored text, most recently used last (``_container_spec``).
+_SPECS: OrderedDict[str, ContainerSpec] = OrderedDict()
+_SPECS_LOCK = threading.Lock()
+SPEC_CACHE_SIZE = 1024
+
+
 def _container_spec(text: str) -> ContainerSpec:
     """A stored spec decoded once: a launch reads its record five or six
     times (running, settle, the exit's waiters and record, the follower),
     and ``from_dict`` over the spec's nested dataclasses cost more of the
     API's CPU than all of SQLite.  The spec is frozen and never changes
-    after the insert, so equal text is an equal spec to share."""
+    after the insert, so equal text is an equal spec to share; the insert
+    remembers the spec it encoded (``_encode_spec``), so that even the
+    first read decodes nothing."""
+    with _SPECS_LOCK:
+        spec = _SPECS.get(text)
+        if spec is not None:
+            _SPECS.move_to_end(text)
+            return spec
     # Rows written before a spec field existed load with its default
     # (``from_dict`` takes the keys it finds).
-    return from_dict(ContainerSpec, json.loads(text))
+    spec = from_dict(ContainerSpec, json.loads(text))
+    _remember_spec(text, spec)
+    return spec
+
+
+def _encode_spec(spec: ContainerSpec) -> str:
+    """The spec's stored text; the spec is remembered as its decoding
+    (``from_dict(to_dict(spec)) == spec``, tests/unit/test_records.py)."""
+    text = json.dumps(to_dict(spec))
+    _remember_spec(text, spec)
+    return text
+
+
+def _remember_spec(text: str, spec: ContainerSpec) -> None:
+    with _SPECS_LOCK:
+        _SPECS[text] = spec
+        _SPECS.move_to_end(text)
+        while len(_SPECS) > SPEC_CACHE_SIZE:
+            _SPECS.popitem(last=False)
 
 
 def _to_record(row: sqlite3.Row) -> ContainerRecord:
@@ -281,7 +311,7 @@ class RecordStore:
         """The record's column values; ``spec=False`` leaves the spec unencoded."""
         values = [getattr(record, c) for c in _COLUMNS]
         if spec:
-            values[_COLUMNS.index("spec")] = json.dumps(to_dict(record.spec))
+            values[_COLUMNS.index("spec")] = _encode_spec(record.spec)
         values[_COLUMNS.index("results")] = json.dumps(record.results)
         return values
 

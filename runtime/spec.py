@@ -25,7 +25,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -548,42 +548,48 @@ def _plain(value: Any) -> Any:
     return {name: _plain(getattr(value, name)) for name in names}
 
 
-_hints_cache: dict[type, dict[str, Any]] = {}
-
-
-def _type_hints(cls: type) -> dict[str, Any]:
-    # get_type_hints evaluates every annotation string each call (about 2%
-    # of the launcher's CPU per launch); a class's hints never change.
-    hints = _hints_cache.get(cls)
-    if hints is None:
-        hints = _hints_cache[cls] = typing.get_type_hints(cls)
-    return hints
+Coerce = Callable[[Any], Any]
+#: Per dataclass: each field's name and its decoder, resolved from the type
+#: hints once (``typing.get_type_hints`` evaluates every annotation string,
+#: and ``get_origin``/``get_args`` per value cost the launcher and the API
+#: a spec's decoding per launch, docs/performance.md).
+_decoders: dict[type, tuple[tuple[str, Coerce], ...]] = {}
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
     """The inverse of ``to_dict`` for nested frozen dataclasses."""
-    hints = _type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if field.name in data:
-            kwargs[field.name] = _coerce(hints[field.name], data[field.name])
-    return cls(**kwargs)
+    decoders = _decoders.get(cls)
+    if decoders is None:
+        hints = typing.get_type_hints(cls)
+        decoders = _decoders[cls] = tuple(
+            (field.name, _coercer(hints[field.name]))
+            for field in dataclasses.fields(cls)  # type: ignore[arg-type]
+        )
+    return cls(**{name: decode(data[name]) for name, decode in decoders if name in data})
 
 
-def _coerce(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _coercer(hint: Any) -> Coerce:
+    """How a value of type ``hint`` is decoded (None stays None): an
+    optional as its first other type, a dataclass from its dict, a tuple
+    item by item, a mapping as a dict, anything else as it is."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        for arg in args:
-            if arg is not type(None):
-                return _coerce(arg, value)
+        others = [arg for arg in args if arg is not type(None)]
+        if others:
+            return _coercer(others[0])
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-        return from_dict(hint, value)
+        cls = hint
+        return lambda value: None if value is None else from_dict(cls, value)
     if origin is tuple:
-        item = args[0] if args else Any
-        return tuple(_coerce(item, v) for v in value)
+        item = _coercer(args[0] if args else Any)
+        if item is _identity:
+            return lambda value: None if value is None else tuple(value)
+        return lambda value: None if value is None else tuple(item(v) for v in value)
     if origin in (Mapping, dict):
-        return dict(value)
-    return value
+        return lambda value: None if value is None else dict(value)
+    return _identity

@@ -54,10 +54,21 @@ TUNING_FILES = (
 
 
 class V1Cgroup(Cgroup):
-    def __init__(self, name: str, dirs: dict[str, str], fs: CgroupFs, kill: Kill) -> None:
+    def __init__(
+        self,
+        name: str,
+        dirs: dict[str, str],
+        fs: CgroupFs,
+        kill: Kill,
+        distinct: tuple[str, ...] | None = None,
+    ) -> None:
+        """``distinct``: the manager's controllers with a hierarchy of their
+        own (``V1Manager.distinct``); None: worked out from ``dirs``."""
         super().__init__(name, fs, kill)
         self.dirs = dirs  # controller -> this cgroup's directory in that hierarchy
         self._paths: list[str] | None = None
+        if distinct is not None:
+            self._paths = [dirs[c] for c in distinct if c in dirs]
 
     @property
     def paths(self) -> list[str]:
@@ -131,6 +142,17 @@ class V1Manager(Manager):
         if self.fs.exists(cpuset):
             base = os.path.join(cpuset, own.get("cpuset", "/").lstrip("/"))
             self.cpuset_parent = os.path.normpath(os.path.join(base, parent))
+        #: The controllers with a hierarchy of their own, in ``_dirs``'s
+        #: order: the first of co-mounted ones (cpu,cpuacct) stands for all.
+        #: A property of the mounts, so worked out here once rather than
+        #: with realpath (an lstat per component) for every container.
+        parents = {**self.parents}
+        if self.cpuset_parent is not None:
+            parents["cpuset"] = self.cpuset_parent
+        seen: dict[str, str] = {}
+        for controller, path in parents.items():
+            seen.setdefault(os.path.realpath(path), controller)
+        self.distinct = tuple(seen.values())
 
     def _dirs(self, name: str, cpuset: bool = False) -> dict[str, str]:
         dirs = {c: os.path.join(p, name) for c, p in self.parents.items()}
@@ -152,7 +174,7 @@ class V1Manager(Manager):
                 raise CgroupError(f"the {controller} controller is not mounted")
         if cpuset and self.cpuset_parent is None:
             raise CgroupError("the cpuset controller is not mounted")
-        cgroup = V1Cgroup(name, self._dirs(name, cpuset), self.fs, self.kill)
+        cgroup = V1Cgroup(name, self._dirs(name, cpuset), self.fs, self.kill, self.distinct)
         try:
             if cpuset:
                 self._cpuset_parent()
@@ -201,14 +223,11 @@ class V1Manager(Manager):
         resets the peak to the current usage.  ``memory.usage_in_bytes`` is
         the warm child's own pages, which its execve gives back."""
         assert isinstance(cgroup, V1Cgroup)
-        adopted = V1Cgroup(name, self._dirs(name), self.fs, self.kill)
+        adopted = V1Cgroup(name, self._dirs(name), self.fs, self.kill, self.distinct)
         try:
-            seen: set[str] = set()
-            for controller, path in cgroup.dirs.items():
-                real = os.path.realpath(path)
-                if real not in seen:  # co-mounted: one directory, one rename
-                    seen.add(real)
-                    self.fs.rename(path, adopted.dirs[controller])
+            for controller in self.distinct:  # co-mounted: one directory, one rename
+                if controller in cgroup.dirs:
+                    self.fs.rename(cgroup.dirs[controller], adopted.dirs[controller])
             self._apply(adopted, limits)
             for controller, counter in RESET_COUNTERS:
                 counter_path = adopted._file(controller, counter)
@@ -242,7 +261,7 @@ class V1Manager(Manager):
             self._inherit(cgroup.dirs["cpuset"])
 
     def open(self, name: str) -> V1Cgroup:
-        return V1Cgroup(name, self._dirs(name), self.fs, self.kill)
+        return V1Cgroup(name, self._dirs(name), self.fs, self.kill, self.distinct)
 
     def leftovers(self) -> list[str]:
         names: set[str] = set()

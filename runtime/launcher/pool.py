@@ -3,8 +3,11 @@
     Pool
     ├── configure(templates)  what to keep warm: a template spec and a count each
     ├── wants_fill()          fewer children than configured, and not given up
+    ├── fill_due(idle)        whether the loop fills now: when a select found
+    │                         nothing to do, or a claim took a child since the
+    │                         last fill (its replacement is owed)
     ├── fill_one()            clone one child for a template (the loop calls it
-    │                         when a select found nothing to do: off the
+    │                         after a turn's replies went out: off the
     │                         critical path of any request)
     ├── claim(spec)           a ready child whose template fits ``spec``, or
     │                         None: the launch takes the cold path (and a
@@ -23,7 +26,8 @@ never returned to the pool: a pooled child sees nothing of another
 container because there was none before it.
 
 What fits a template (``key``): the same image and root plan (except the
-per-container layer dir), no user mounts (their sources are cloned with
+per-container layer dir), a spec that may share the whole root when the
+child holds one copy of it (as a cold child would), no user mounts (their sources are cloned with
 open_tree before pivot_root, in the host's tree), no user namespace, the
 same kind of network: ``lo`` only, or one bridge network (``host`` shares
 the host's namespace: never pooled), and a seccomp program the child
@@ -36,9 +40,8 @@ eth0 in their namespace without carrier, the host end down on no bridge,
 runtime/launcher/plumbing.py: ``park``); the launcher hands the network's
 /etc files over with the spec as detached mounts (runtime/pooled.py), then
 plugs the veth on the container's bridge while the child runs its claim
-steps (spawn.py).  The pair needs no undoing: the
-kernel drops it with the child's namespace (drain, kill -9 of the
-launcher).
+steps (claim.py).  The pair needs no undoing: the kernel drops it with the
+child's namespace (drain, kill -9 of the launcher).
 Everything else (command, env, hostname, workdir, user, capabilities,
 limits, tty, stdin) is applied at the claim.
 
@@ -63,7 +66,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from runtime import cgroups, child, libc, pooled
-from runtime.images.viewtrees import ViewTrees
+from runtime.images.viewtrees import ViewTrees, shareable
 from runtime.launcher.messages import PoolReply
 from runtime.launcher.plumbing import Parked, Plumber
 from runtime.launcher.ready import Ready, Source
@@ -82,7 +85,7 @@ NO_OPTIONS = Options()
 #: their claim, the template is given up (logged): no clone loop.
 MAX_FAILURES = 3
 
-#: A bridge template's network: its children get a parked veth at the fill.
+#: A bridge template's network: its children get a parked veth once ready.
 BRIDGE_READY = Attachment(mode=BRIDGE)
 
 Key = Hashable
@@ -114,18 +117,37 @@ def key(spec: ContainerSpec) -> Key | None:
         if sec.seccomp == "default"
         else None  # no filter: any child will do (matched as a wildcard below)
     )
-    return (bridged, spec.image, plan.binds, plan.links, plan.masks, plan.hide, program)
+    # The view's fields (``VIEW``), whether the child may take one copy of
+    # the whole root (``shareable``: what a cold child of the same spec
+    # gets, runtime/images/viewtrees.py), the seccomp program, and whether
+    # it is on a bridge (a child with a parked veth, or one with only lo).
+    whole = shareable(spec)
+    return (spec.image, plan.binds, plan.links, plan.masks, plan.hide, whole, program, bridged)
+
+
+#: The part of a key that says which host view a child holds (``_follow``).
+VIEW = slice(0, 5)
+#: Where a key says whether its child is on a bridge.
+BRIDGED = 7
 
 
 def _bridged(k: Key | None) -> bool:
-    return isinstance(k, tuple) and bool(k[0])
+    return isinstance(k, tuple) and bool(k[BRIDGED])
 
 
 def _fits(template_key: Key, spec_key: Key) -> bool:
+    """A child of ``template_key`` serves ``spec_key``: the same view; a
+    child with the whole root only a spec that may share it; the same
+    seccomp program, or none asked for."""
     if template_key == spec_key:
         return True
     assert isinstance(template_key, tuple) and isinstance(spec_key, tuple)
-    return spec_key[-1] is None and template_key[:-1] == spec_key[:-1]
+    if template_key[VIEW] != spec_key[VIEW] or template_key[BRIDGED] != spec_key[BRIDGED]:
+        return False
+    whole, wanted_whole = template_key[5], spec_key[5]
+    if whole and not wanted_whole:
+        return False
+    return spec_key[6] is None or template_key[6] == spec_key[6]
 
 
 @dataclass(frozen=True)
@@ -134,6 +156,11 @@ class Template:
 
     spec: ContainerSpec
     size: int
+
+    @functools.cached_property
+    def key(self) -> Key | None:
+        """``key(spec)``, once: the loop asks for it at every turn."""
+        return key(self.spec)
 
 
 @dataclass
@@ -150,7 +177,7 @@ class Warm:
     cgroup: cgroups.Cgroup | None
     devices_cgroup: str | None = None
     ready: bool = False
-    #: A bridge template's: the veth made at the fill (plumbing.py).
+    #: A bridge template's: the veth made once it was ready (plumbing.py).
     parked: Parked | None = None
 
 
@@ -159,6 +186,11 @@ class _Counts:
     hits: int = 0
     misses: int = 0
     failures: dict[Key, int] = field(default_factory=dict)
+    #: Children claimed and not yet replaced (``fill_due``).
+    owed: int = 0
+    #: A launch found only children still filling: claims owe no fill
+    #: until an idle turn (``fill_due``).
+    outrun: bool = False
 
 
 class Pool:
@@ -192,15 +224,32 @@ class Pool:
         if templates == self.templates:
             return
         self.drain()
-        self.templates = [t for t in templates if t.size > 0 and key(t.spec) is not None]
+        self.templates = [t for t in templates if t.size > 0 and t.key is not None]
         self.counts.failures.clear()
 
     def wants_fill(self) -> bool:
         return self._needy() is not None
 
+    def fill_due(self, idle: bool) -> bool:
+        """Fill now?  On an idle turn, as long as the pool is short.  On a
+        busy one only to replace a child a claim took (one fill per claim,
+        so that fills cannot starve the requests): under steady demand the
+        loop is never idle, and a pool filled only when idle empties after
+        its first claims.  Unless the demand outran the fills (a launch
+        missed while children of its template were still filling): then a
+        pooled launch only adds CPU (a fill and a claim cost the launcher and
+        the child more than a cold launch, docs/performance.md), so busy
+        turns stop filling until the loop is idle again."""
+        if idle:
+            self.counts.outrun = False
+        if not self.wants_fill():
+            self.counts.owed = 0
+            return False
+        return idle or self.counts.owed > 0
+
     def _needy(self) -> Template | None:
         for template in self.templates:
-            if self.counts.failures.get(key(template.spec), 0) >= MAX_FAILURES:
+            if self.counts.failures.get(template.key, 0) >= MAX_FAILURES:
                 continue
             if sum(1 for w in self.children if w.template is template) < template.size:
                 return template
@@ -212,6 +261,7 @@ class Pool:
         template = self._needy()
         if template is None:
             return False
+        self.counts.owed = max(0, self.counts.owed - 1)
         try:
             self._clone(template)
         except Exception as err:  # noqa: BLE001 - a fill must never stop the loop
@@ -235,7 +285,7 @@ class Pool:
             channel = theirs.detach()
             opened.append(channel)
             assert template.spec.rootfs is not None  # key(): the host image only
-            view = self.views.copies(template.spec.rootfs)
+            view = self.views.copies(template.spec.rootfs, whole=shareable(template.spec))
             opened += view.values() if view is not None else ()
             sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
             error_read, error_write = os.pipe2(os.O_CLOEXEC)
@@ -274,7 +324,7 @@ class Pool:
         self.selector.unregister(warm.channel)
         if data == pooled.READY_BYTE and self._park(warm):
             warm.ready = True
-            self.counts.failures.pop(key(warm.template.spec), None)
+            self.counts.failures.pop(warm.template.key, None)
         # EOF: the child is exiting; its pidfd says so next.
 
     def _park(self, warm: Warm) -> bool:
@@ -299,7 +349,7 @@ class Pool:
         self._failed(warm.template, f"a pooled child {warm.pid} died unclaimed: {message}")
 
     def _failed(self, template: Template, message: str) -> None:
-        k = key(template.spec)
+        k = template.key
         self.counts.failures[k] = self.counts.failures.get(k, 0) + 1
         log.warning("%s", message)
         if self.counts.failures[k] >= MAX_FAILURES:
@@ -311,13 +361,17 @@ class Pool:
         """A ready child for ``spec``, no longer the pool's; None: go cold."""
         wanted = key(spec)
         if wanted is not None:
-            for warm in self.children:
-                if warm.ready and _fits(key(warm.template.spec), wanted):
+            fitting = [w for w in self.children if _fits(w.template.key, wanted)]
+            for warm in fitting:
+                if warm.ready:
                     self.children.remove(warm)
                     self.selector.unregister(warm.pidfd)
                     self.counts.hits += 1
+                    self.counts.owed += 0 if self.counts.outrun else 1
                     return warm
-            if _bridged(wanted) and not any(_bridged(key(t.spec)) for t in self.templates):
+            if fitting:  # all still filling: the demand outran the fills
+                self.counts.outrun, self.counts.owed = True, 0
+            if _bridged(wanted) and not any(_bridged(t.key) for t in self.templates):
                 self._add_bridged(spec)
             else:
                 self._follow(spec)
@@ -344,11 +398,11 @@ class Pool:
         assert isinstance(wanted, tuple)
         for index, template in enumerate(self.templates):
             old = template.spec.rootfs
-            have = key(template.spec)
+            have = template.key
             assert old is not None and isinstance(have, tuple)
-            if template.spec.image != spec.image or have[0] != wanted[0]:
+            if template.spec.image != spec.image or have[BRIDGED] != wanted[BRIDGED]:
                 continue  # another image, or another kind of network
-            if have[:-1] == wanted[:-1]:
+            if have[VIEW] == wanted[VIEW]:
                 continue
             plan = dataclasses.replace(spec.rootfs, root=old.root, layer=old.layer)
             templates = list(self.templates)

@@ -2,15 +2,22 @@
 
     Reaper
     ├── reap              waitid on the pidfd, close our ends, the exit event
-    ├── results           the cgroup's counters, then its removal (containers)
-    ├── retry_removals    cgroups still busy at exit, retried each turn
+    ├── results           the cgroup's counters (containers); its removal waits
+    │                     for ``tidy``
+    ├── tidy              after the turn's exit events went out: the cgroups
+    │                     and devices cgroups of the turn's exits removed, and
+    │                     any still busy retried (each turn, ``REMOVE_RETRIES``)
     ├── note_if_unused    after a container's cgroup went: start the linger
     └── remove_parent_if_due   the loop's: once no container has had a
                           cgroup for PARENT_LINGER seconds, the parent goes
 
 Exit statuses are kept in the entry until a client acknowledges them
 (``ack``), so an API process that was away when a container exited learns
-its real exit code when it reconnects.  The pidfd becomes readable when
+its real exit code when it reconnects.  The cgroups' rmdir (five
+hierarchies) is not on the way of the exit event: the loop calls ``tidy``
+once the turn's events are sent.  A launcher killed in between leaves
+them to the next launcher's start-up clean-up, as it would leave a busy
+one (startup.py).  The pidfd becomes readable when
 the child dies (pidfd_open(2)); ``waitid(P_PIDFD, …)`` then cannot reach a
 recycled pid.
 """
@@ -57,7 +64,10 @@ class Reaper:
         self.watch = watch
         self.read_error_pipe = read_error_pipe
         self.cgroups = cgroup_manager
-        self.unremoved: dict[str, tuple[cgroups.Cgroup, int]] = {}  # busy at exit: retry
+        #: Container cgroups to remove (``tidy``), with the tries left.
+        self.unremoved: dict[str, tuple[cgroups.Cgroup, int]] = {}
+        #: Devices cgroups of reaped children, to remove (``tidy``).
+        self.unremoved_devices: list[str] = []
         #: Since when no container has had a cgroup (None: one has, or the
         #: parent was removed since).
         self.unused_since: float | None = None
@@ -101,10 +111,7 @@ class Reaper:
             os.close(process.sync_write)
             process.sync_write = -1
         if process.devices_cgroup is not None:
-            try:
-                devices.remove(process.devices_cgroup)
-            except OSError as err:
-                log.warning("could not remove %s: %s", process.devices_cgroup, err)
+            self.unremoved_devices.append(process.devices_cgroup)
             process.devices_cgroup = None
 
     def results(self, entry: Entry) -> Results:
@@ -118,12 +125,8 @@ class Reaper:
                 stats = limiting.cgroup.stats(live=False)
             except OSError as err:
                 log.warning("%s: reading the cgroup's counters failed: %s", entry.id, err)
-            # PID 1 is gone, so the namespace is empty; processes that joined
-            # from outside it (exec) may remain.
-            if not (limiting.cgroup.kill_all(rounds=1) and limiting.cgroup.remove()):
-                self.unremoved[entry.id] = (limiting.cgroup, REMOVE_RETRIES)
+            self.unremoved[entry.id] = (limiting.cgroup, REMOVE_RETRIES)
             limiting.cgroup = None
-            self.note_if_unused()
         if limiting.output_truncated and limiting.limits.output_bytes is not None:
             truncate_logs(entry.logs.paths, limiting.limits.output_bytes)
         return Results(
@@ -165,9 +168,24 @@ class Reaper:
             return default
         return max(0.0, min(default, self.unused_since + PARENT_LINGER - self.clock()))
 
-    def retry_removals(self) -> None:
+    @property
+    def untidy(self) -> bool:
+        """Cgroups of reaped children still to remove."""
+        return bool(self.unremoved or self.unremoved_devices)
+
+    def tidy(self) -> None:
+        """Remove the cgroups of the children reaped so far.  PID 1 is gone,
+        so its pid namespace is empty (pid_namespaces(7)), and rmdir(2)
+        usually succeeds at once; a cgroup still busy (a process that
+        joined from outside, an exec) gets one kill sweep per turn."""
+        for path in self.unremoved_devices:
+            try:
+                devices.remove(path)
+            except OSError as err:
+                log.warning("could not remove %s: %s", path, err)
+        self.unremoved_devices.clear()
         for name, (cgroup, tries) in list(self.unremoved.items()):
-            if cgroup.kill_all(rounds=1) and cgroup.remove():
+            if cgroup.remove() or (cgroup.kill_all(rounds=1) and cgroup.remove()):
                 del self.unremoved[name]
                 self.note_if_unused()
             elif tries <= 1:

@@ -146,6 +146,28 @@ def test_a_spec_the_pool_cannot_serve_takes_the_cold_path(client: httpx.Client) 
     )
 
 
+def test_a_spec_that_would_write_into_the_shared_root_takes_the_cold_path(
+    client: httpx.Client,
+) -> None:
+    """A pooled child holds one copy of the whole root, as a cold child of
+    the default spec does; a workdir that must be made in the root's tmpfs
+    cannot share it, so that launch goes cold, and leaves nothing in the
+    root of the pooled launch after it."""
+    wait_ready(client)
+    before = scrape(client)
+    made = run(client, ["pwd"], workdir="/data")
+    assert made["exit_code"] == 0, made
+    assert logs(client, made["id"]).split() == ["/data"]
+    after = scrape(client)
+    for outcome, more in (("hit", 0), ("miss", 1)):
+        name = f'mydocker_pool_claims_total{{outcome="{outcome}"}}'
+        assert after[name] == before[name] + more
+    wait_ready(client)
+    pooled_one = run(client, ["ls", "-A", "/"])
+    assert hits(client) == after['mydocker_pool_claims_total{outcome="hit"}'] + 1
+    assert "data" not in logs(client, pooled_one["id"]).split()
+
+
 def test_pool_memory_and_fds_per_child_are_reported(client: httpx.Client) -> None:
     wait_ready(client)
     values = scrape(client)

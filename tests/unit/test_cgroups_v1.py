@@ -76,7 +76,7 @@ def test_add_joins_every_hierarchy(fake):
     assert cgroup.procs() == [4242]
 
 
-def test_co_mounted_cpu_cpuacct_share_one_directory(tmp_path):
+def test_co_mounted_cpu_cpuacct_share_one_directory(tmp_path, monkeypatch):
     fake = FakeCgroupFs(str(tmp_path / "cgroup"), "v1")
     fake.make_root(("memory", "pids"))
     os.makedirs(os.path.join(fake.root, "cpu,cpuacct"))
@@ -92,8 +92,19 @@ def test_co_mounted_cpu_cpuacct_share_one_directory(tmp_path):
 
     fake.mkdir = mkdir  # type: ignore[method-assign]
     m = manager(fake)
+    assert m.distinct == ("memory", "pids", "cpu")  # worked out once, from the mounts
+    resolved: list[str] = []
+    real_realpath = os.path.realpath
+
+    def realpath(path: str, **kw: bool) -> str:
+        resolved.append(path)
+        return real_realpath(path, **kw)
+
+    monkeypatch.setattr(os.path, "realpath", realpath)
     cgroup = m.create("c1", Limits(cpus=1.5))
     assert len(cgroup.paths) == 3
+    assert resolved == []  # none per container
+    monkeypatch.undo()
     assert ("cpu/mydocker-0123/c1/cpu.cfs_quota_us", "150000") in fake.writes
     assert cgroup.remove()
     m.remove_parent()

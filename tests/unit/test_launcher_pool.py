@@ -72,6 +72,24 @@ def test_specs_a_pooled_child_cannot_serve(candidate: ContainerSpec) -> None:
     assert pool.key(candidate) is None
 
 
+def test_a_child_with_the_whole_root_serves_only_specs_that_may_share_it() -> None:
+    """A template like the default one gets one copy of the whole root, as a
+    cold child of it would (runtime/images/viewtrees.py ``shareable``); a spec
+    that would write into the root's tmpfs (a workdir made there, SYS_ADMIN)
+    takes the cold path instead of sharing it."""
+    template = pool.key(TEMPLATE)
+    assert isinstance(template, tuple) and template[5] is True
+    for candidate in (spec(workdir="/data"), spec(workdir="/var/log/app")):
+        wanted = pool.key(candidate)
+        assert isinstance(wanted, tuple) and wanted[5] is False
+        assert not pool._fits(template, wanted)
+    # A child that holds the view tree by tree serves both kinds.
+    per_tree = pool.key(dataclasses.replace(TEMPLATE, workdir="/data"))
+    for candidate in (spec(), spec(workdir="/data")):
+        wanted = pool.key(candidate)
+        assert per_tree is not None and wanted is not None and pool._fits(per_tree, wanted)
+
+
 def test_another_view_or_seccomp_program_does_not_fit() -> None:
     template = pool.key(TEMPLATE)
     other_view = spec(rootfs=RootfsPlan(root="/r", layer="/l", binds=("/usr", "/opt")))
@@ -118,6 +136,38 @@ def test_a_claim_takes_a_ready_child_once_and_counts_hits_and_misses(selector) -
         os.close(warm.pidfd)
 
 
+def test_a_claim_owes_a_fill_on_a_busy_turn_until_the_demand_outruns_the_fills(
+    selector,
+) -> None:
+    p = pool.Pool(selector, None)
+    p.configure([pool.Template(TEMPLATE, 2)])
+    template = p.templates[0]
+    made: list[pool.Warm] = []
+    p._clone = lambda t: made.append(fake_warm(p, t, ready=False))  # type: ignore[method-assign,assignment]
+    first = fake_warm(p, template, ready=True)
+    second = fake_warm(p, template, ready=True)
+    assert not p.fill_due(idle=True)  # full
+    assert p.claim(spec()) is first
+    assert p.fill_due(idle=False)  # a busy turn: its replacement is owed
+    assert p.fill_one()
+    assert not p.fill_due(idle=False)  # paid; the pool is full again
+    assert p.claim(spec()) is second
+    assert p.fill_due(idle=False)
+    # Only children still filling: the launch goes cold, and from now on a
+    # busy turn fills nothing (a pooled launch costs more CPU than a cold
+    # one when the fills cannot keep up) ...
+    assert p.claim(spec()) is None
+    assert not p.fill_due(idle=False)
+    p.children[0].ready = True
+    assert p.claim(spec()) is not None
+    assert not p.fill_due(idle=False)
+    # ... until the loop is idle again.
+    assert p.fill_due(idle=True)
+    for warm in (first, second, *made):
+        warm.channel.close()
+        os.close(warm.pidfd)
+
+
 def test_a_template_is_given_up_after_failures_in_a_row(selector) -> None:
     p = pool.Pool(selector, None)
     p.configure([pool.Template(TEMPLATE, 1)])
@@ -160,28 +210,40 @@ def test_a_changed_host_view_makes_the_pool_follow_it(selector) -> None:
     os.close(stale_pidfd)
 
 
+#: The host image binds /etc read-only: the /etc files are bound over files
+#: there, which a child with the whole root may do (viewtrees.shareable).
+ETC_PLAN = dataclasses.replace(PLAN, binds=("/usr", "/etc"))
+ETC_TEMPLATE = dataclasses.replace(TEMPLATE, rootfs=ETC_PLAN)
+
+
+def on_bridge(**changes: object) -> ContainerSpec:
+    plan = RootfsPlan(root="/s/c/1/layer/root", layer="/s/c/1/layer", binds=("/usr", "/etc"))
+    return spec(rootfs=plan, network=CONNECTED, **changes)
+
+
 def test_a_bridge_launch_fits_only_a_bridge_template() -> None:
-    bridged = pool.key(spec(network=CONNECTED))  # its /etc binds are no user mounts
-    plain = pool.key(TEMPLATE)
-    ready = pool.key(dataclasses.replace(TEMPLATE, network=pool.BRIDGE_READY))
+    bridged = pool.key(on_bridge())  # its /etc binds are no user mounts
+    plain = pool.key(ETC_TEMPLATE)
+    ready = pool.key(dataclasses.replace(ETC_TEMPLATE, network=pool.BRIDGE_READY))
     assert bridged is not None and plain is not None and ready is not None
     assert pool._fits(ready, bridged) and not pool._fits(plain, bridged)
-    only_lo = pool.key(spec())
+    only_lo = pool.key(spec(rootfs=ETC_PLAN))
     assert only_lo is not None and not pool._fits(ready, only_lo)
 
 
 def test_the_first_bridge_miss_adds_a_bridge_template_of_the_same_size(selector) -> None:
     p = pool.Pool(selector, None)
-    p.configure([pool.Template(TEMPLATE, 3)])
-    assert p.claim(spec(network=CONNECTED)) is None
+    p.configure([pool.Template(ETC_TEMPLATE, 3)])
+    assert p.claim(on_bridge()) is None
     plain, bridged = p.templates
-    assert plain.spec == TEMPLATE and bridged.size == 3
-    assert bridged.spec == dataclasses.replace(TEMPLATE, network=pool.BRIDGE_READY)
-    assert p.claim(spec(network=CONNECTED)) is None  # filling: no third template
+    assert plain.spec == ETC_TEMPLATE and bridged.size == 3
+    assert bridged.spec == dataclasses.replace(ETC_TEMPLATE, network=pool.BRIDGE_READY)
+    assert p.claim(on_bridge()) is None  # filling: no third template
     assert len(p.templates) == 2 and p.counts.misses == 2
     ready = fake_warm(p, bridged, ready=True)
-    assert p.claim(spec()) is None  # a ``none`` launch never takes a child with a veth
-    assert p.claim(spec(network=CONNECTED)) is ready and p.counts.hits == 1
+    # A ``none`` launch never takes a child with a veth.
+    assert p.claim(spec(rootfs=ETC_PLAN)) is None
+    assert p.claim(on_bridge()) is ready and p.counts.hits == 1
     ready.channel.close()
     os.close(ready.pidfd)
 

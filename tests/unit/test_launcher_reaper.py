@@ -6,6 +6,7 @@ from typing import cast
 
 from runtime import cgroups
 from runtime.launcher import reaper as reaper_module
+from runtime.security import devices
 from tests.unit.test_launcher_watch import _close_launchers, launcher_with, make_entry
 
 __all__ = ["_close_launchers"]  # the fixture that closes what launcher_with made
@@ -63,3 +64,59 @@ def test_a_container_made_during_the_linger_keeps_the_parent():
     reaper.remove_parent_if_due()
     assert manager.parent_removals == 0
     assert reaper.unused_since is None
+
+
+class FakeCgroup:
+    """Records what the exit and ``tidy`` did to a container's cgroup."""
+
+    def __init__(self, busy_rounds: int = 0) -> None:
+        self.busy_rounds = busy_rounds  # removals refused (EBUSY) before one succeeds
+        self.calls: list[str] = []
+
+    def stats(self, live: bool = True) -> cgroups.Stats:
+        self.calls.append("stats")
+        return cgroups.Stats(cpu_seconds=0.5, oom_kills=0)
+
+    def remove(self) -> bool:
+        self.calls.append("remove")
+        if self.busy_rounds:
+            self.busy_rounds -= 1
+            return False
+        return True
+
+    def kill_all(self, rounds: int = 1) -> bool:
+        self.calls.append("kill_all")
+        return True
+
+
+def test_an_exits_cgroups_go_after_its_event_without_a_kill_sweep_when_empty(
+    monkeypatch,
+):
+    removed_devices: list[str] = []
+    monkeypatch.setattr(devices, "remove", removed_devices.append)
+    cgroup = FakeCgroup()
+    launcher = launcher_with(make_entry(cgroup=cgroup))
+    reaper = launcher.reaper
+    entry = launcher.entries["0"]
+    results = reaper.results(entry)
+    # The counters are read for the exit event; nothing is removed before it.
+    assert results.cpu_seconds == 0.5 and results.oom_killed is False
+    assert cgroup.calls == ["stats"] and entry.limiting.cgroup is None
+    reaper.unremoved_devices.append("/sys/fs/cgroup/devices/mydocker/c")
+    assert reaper.untidy
+    reaper.tidy()  # the loop's, once the turn's events are sent
+    assert cgroup.calls == ["stats", "remove"]  # empty: no cgroup.procs read, no kill
+    assert removed_devices == ["/sys/fs/cgroup/devices/mydocker/c"]
+    assert not reaper.untidy
+
+
+def test_a_busy_cgroup_is_swept_and_retried_each_turn():
+    cgroup = FakeCgroup(busy_rounds=3)
+    launcher = launcher_with(make_entry(cgroup=cgroup))
+    reaper = launcher.reaper
+    reaper.results(launcher.entries["0"])
+    reaper.tidy()
+    assert cgroup.calls == ["stats", "remove", "kill_all", "remove"]
+    assert reaper.unremoved["c"][1] == reaper_module.REMOVE_RETRIES - 1
+    reaper.tidy()  # the next turn: busy once more, swept, then gone
+    assert cgroup.calls[4:] == ["remove", "kill_all", "remove"] and not reaper.untidy

@@ -180,6 +180,7 @@ def replies(launcher: server.Launcher, peer: socket.socket, count: int) -> list[
             if key.data.source in (Source.ERROR_PIPE, Source.PIDFD):
                 key.data.handle(mask)
         launcher.transport.flush_all()  # the end of the loop's turn sends the events
+        launcher.reaper.tidy()  # then removes the cgroups of the turn's exits
         peer.setblocking(False)
         try:
             received += peer.recv(1 << 16)

@@ -13,7 +13,7 @@ import pytest
 from runtime import records as records_module
 from runtime.errors import AmbiguousReference, NameInUse, NotFound
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
-from runtime.spec import ContainerSpec, ExecSpec, Limits, Status
+from runtime.spec import ContainerSpec, ExecSpec, Limits, Status, from_dict
 
 
 def _record(
@@ -264,6 +264,37 @@ def test_a_stored_spec_is_decoded_once_and_shared(store: RecordStore) -> None:
     first, second = store.get(record.id), store.resolve("shared")
     assert first is not None and first.spec == record.spec
     assert second.spec is first.spec  # frozen: one decoded instance serves every read
+
+
+def test_the_insert_remembers_its_spec_so_no_read_decodes_it(
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[object] = []
+    real = from_dict
+
+    def counting(cls: type, data: dict[str, object]) -> object:
+        decoded.append(cls)
+        return real(cls, data)
+
+    monkeypatch.setattr(records_module, "from_dict", counting)
+    record = _record(_id("c"), "seeded")
+    store.insert(record)
+    running = store.update(record.id, status=RUNNING)
+    assert running.spec is record.spec and store.get(record.id).spec is record.spec  # type: ignore[union-attr]
+    assert decoded == []
+    # A text the cache no longer holds (another process wrote it, a restart)
+    # is decoded, to an equal spec.
+    records_module._SPECS.clear()
+    again = store.get(record.id)
+    assert again is not None and again.spec == record.spec and again.spec is not record.spec
+    assert len(decoded) == 1
+
+
+def test_the_spec_cache_is_bounded(store: RecordStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(records_module, "SPEC_CACHE_SIZE", 2)
+    for n in range(4):
+        store.insert(_record(_id(str(n)), f"n{n}"))
+    assert len(records_module._SPECS) == 2
 
 
 def test_a_store_from_before_the_ipam_column_gets_it(db_path: str) -> None:
