@@ -84,6 +84,12 @@ class _RuntimeGauges(Collector):
             "(the state dir filled; launches are refused), else 0.",
             value=1 if runtime.reserve_released() else 0,
         )
+        yield GaugeMetricFamily(
+            "mydocker_exit_waiters",
+            "Waiters for a container's exit: waits and creates with wait=true "
+            "in progress (one whose client left is dropped).",
+            value=runtime.waiter_count(),
+        )
         lag = runtime.launcher_lag()
         if lag is not None:
             yield GaugeMetricFamily(

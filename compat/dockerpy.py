@@ -248,7 +248,21 @@ def revision() -> str:
     return answer.stdout.strip()
 
 
+def in_initial_network_namespace() -> bool:
+    """Whether this process shares init's network namespace (the host's)."""
+    return os.readlink("/proc/self/ns/net") == os.readlink("/proc/1/ns/net")
+
+
 def run(args: argparse.Namespace) -> int:
+    if in_initial_network_namespace():
+        # docker-py's tests make bridges, addresses and nft rules: they run in
+        # scripts/docker-py-conformance's own namespace, never on the host's.
+        print(
+            "compat.dockerpy run: refusing to run in the host's network namespace; "
+            "use scripts/docker-py-conformance",
+            file=sys.stderr,
+        )
+        return 2
     with tempfile.TemporaryDirectory(prefix="dockerpy-conformance-") as tmp:
         work = Path(tmp)
         names = suite_images(args.checkout)

@@ -11,8 +11,8 @@ holds both to it:
       life cycle            start, close, running_count, launcher_lag, pool_state,
                             reserve_released, stop_all
       paths                 container_dir, log_path, exec_dir, exec_log_path, pidfile_path
-      containers            create, start_container, get, list, stats, kill, kill_many,
-                            stop, open_pidfd, remove
+      containers            create, begin_create, start_container, get, list, stats, kill,
+                            kill_many, stop, open_pidfd, remove
       lifecycle verbs       restart, rename, pause, unpause, update, top
       files                 archive_stat, archive_read, archive_extract, changes, export,
                             commit, commit_image
@@ -47,6 +47,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from runtime.archive import PathStat
+    from runtime.asking import Launch
     from runtime.changes import Change
     from runtime.events import EventLog
     from runtime.health import Health
@@ -127,6 +128,8 @@ class RuntimeApi(Protocol):
 
     # -- containers -----------------------------------------------------
     def create(self, request: CreateRequest) -> ContainerRecord: ...
+
+    def begin_create(self, request: CreateRequest) -> Launch: ...
 
     def start_container(self, ref: str) -> ContainerRecord: ...
 

@@ -4,7 +4,7 @@
                      then ack it, then wake the waiters; a container with
                      ``auto_remove`` is then removed on a thread of its own
     mark_lost, fail  end a record without a status (a lost launcher, a failed launch)
-    exit_future, exec_exit_future, removal_future
+    exit_future, exec_exit_future, removal_future, watch
                      futures for an exit or a removal, dropped at once if cancelled
     forget           a removed container's last record, kept for late callers (``current``)
     close            fail every pending future: the service is shutting down
@@ -283,6 +283,11 @@ class Exits:
             if removed is not None:  # auto-removed already (by full id only)
                 return _done(removed)
             return self._pending(self.records.resolve(ref), self._exit_waiters)
+
+    def watch(self, record: ContainerRecord) -> Future[ContainerRecord]:
+        """``exit_future`` of a record in hand (one just inserted): no read."""
+        with self.lock:
+            return self._pending(record, self._exit_waiters)
 
     def next_exit_future(self, ref: str) -> Future[ContainerRecord]:
         """A future that completes at the container's next exit, even if it

@@ -23,17 +23,26 @@ class Gate:
 
     @contextmanager
     def shared(self) -> Iterator[None]:
+        self.enter_shared()
+        try:
+            yield
+        finally:
+            self.leave_shared()
+
+    def enter_shared(self) -> None:
+        """``shared`` in two calls, for a holder that leaves on another thread
+        (a launch awaited on the event loop leaves on the launcher's reader
+        thread, once its reply is recorded)."""
         with self._cond:
             while self._exclusive or self._exclusive_waiting:
                 self._cond.wait()
             self._shared += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._shared -= 1
-                if self._shared == 0:
-                    self._cond.notify_all()
+
+    def leave_shared(self) -> None:
+        with self._cond:
+            self._shared -= 1
+            if self._shared == 0:
+                self._cond.notify_all()
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:

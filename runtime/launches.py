@@ -1,15 +1,17 @@
 """``Launches``: containers and execs recorded, then handed to the launcher.
 
     create           admit, make the container's dirs, insert its record
-                     (created), then ask the launcher to clone it
+                     (created), then ask the launcher to clone it and wait
+    begin            the same without waiting: a ``Launch`` whose futures
+                     the launcher client's reader thread completes (an event
+                     loop awaits them, app/launching.py)
     start_container  release a created container (the sync pipe's go byte);
                      an exited one is relaunched
     relaunch         an exited container started again, same id and layer
     record_exec      an exec record (created), not started (Docker's exec create)
     start_exec       a created exec handed to the launcher (once)
     settle           the answer: an exec failure is only final once exited
-    _observe         a container's launcher round trip -> ``on_launch``
-                     (runtime/launchtrace.py; the service makes spans of it)
+    (runtime/asking.py: the launcher asked, its answer recorded, ``Launch``)
 
 The record is written before the launcher is asked for anything (record,
 then launch), and the launcher's reply is recorded on its reader thread
@@ -27,18 +29,20 @@ import shutil
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from runtime.admission import Admission
+from runtime.asking import Asker, Launch
 from runtime.errors import InvalidState, NotModified, RuntimeFailure, StorageFull, Unavailable
 from runtime.events import EventLog
 from runtime.exits import Exits
 from runtime.images import ImageStore
 from runtime.launcher import protocol
-from runtime.launcher.client import Disconnected, LauncherClient
-from runtime.launchtrace import LaunchObserver, LaunchTrace
+from runtime.launcher.client import REQUEST_TIMEOUT, LauncherClient
+from runtime.launchtrace import LaunchObserver
 from runtime.layout import Layout
 from runtime.meters import Meter, setup_step
 from runtime.network.nftables import NftError
@@ -53,6 +57,10 @@ log = logging.getLogger("mydocker.runtime")
 
 #: How long an exec failure may take to show up as an exit.
 EXEC_FAILURE_WAIT = 10.0
+
+
+#: What ``Launches.create`` and ``begin`` take: id, spec, name, start, tty size.
+Planned = tuple[str, ContainerSpec, str | None, bool, tuple[int, int] | None]
 
 
 def new_container_id() -> str:
@@ -87,7 +95,7 @@ class Launches:
         self._exits = exits
         self._events = events
         self._meter = meter
-        self._on_launch = on_launch
+        self._asker = Asker(layout, records, launcher, exits, meter, self._report_start, on_launch)
         # The execs being started: "created" until the launcher answers, so
         # the record alone cannot refuse a second start meanwhile.
         self._starting: set[str] = set()
@@ -102,9 +110,29 @@ class Launches:
         start: bool,
         tty_size: tuple[int, int] | None,
     ) -> ContainerRecord:
-        """Record and launch a container whose spec is planned."""
+        """Record and launch a container whose spec is planned; answers once
+        the launcher has."""
+        self.answer(self.begin(container_id, spec, name, start, tty_size, watch=False))
+        return self.settle(container_id)
+
+    def begin(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        name: str | None,
+        start: bool,
+        tty_size: tuple[int, int] | None,
+        *,
+        watch: bool = True,
+    ) -> Launch:
+        """Record a container and ask the launcher for it, without waiting:
+        the gate is held shared until the answer is recorded, and the
+        ``Launch``'s futures say the rest (``exited`` with ``watch``)."""
         self._admission.check_space()
-        with self._admission.gate.shared():
+        gate = self._admission.gate
+        gate.enter_shared()
+        exited: Future[ContainerRecord] | None = None
+        try:
             with self._admission.lock:
                 self._admission.admit()
                 # Not deleted meanwhile (delete_image holds the lock).
@@ -118,11 +146,21 @@ class Launches:
                     spec=spec,
                     created_at=now_rfc3339(),
                 )
-                self._make_and_insert(record, spec)
+                # One walk of the spec for the record and the launcher's request.
+                wire = to_dict(spec)
+                self._make_and_insert(record, spec, wire)
             self._events.publish(container_event("create", record))
             self._connect(record)
-            self._launch(container_id, spec, start, tty_size)
-        return self.settle(container_id)
+            # Watched before it is asked for: no exit can come earlier.
+            exited = self._exits.watch(record) if watch else None
+            return self._asker.ask(
+                container_id, spec, start, tty_size, exited, gate.leave_shared, wire
+            )
+        except BaseException:
+            if exited is not None:
+                exited.cancel()
+            gate.leave_shared()
+            raise
 
     def _connect(self, record: ContainerRecord) -> None:
         """The network's side of the host (its /etc files, published ports,
@@ -135,7 +173,9 @@ class Launches:
             self._exits.fail(record.id, f"network: {err}")
             raise RuntimeFailure(f"network: {err}") from err
 
-    def _make_and_insert(self, record: ContainerRecord, spec: ContainerSpec) -> None:
+    def _make_and_insert(
+        self, record: ContainerRecord, spec: ContainerSpec, wire: dict[str, Any]
+    ) -> None:
         """The container's dir and root dirs, then its record; nothing left on failure."""
         cdir = self.layout.container_dir(record.id)
         try:
@@ -146,7 +186,7 @@ class Launches:
             raise RuntimeFailure(f"creating the container's directory: {err}") from err
         try:
             make_root_dirs(spec.rootfs, spec.security.userns_host_id)
-            self.records.insert(record)
+            self.records.insert(record, wire)
         except (RuntimeFailure, OSError):
             shutil.rmtree(cdir, ignore_errors=True)
             raise
@@ -158,75 +198,18 @@ class Launches:
         start: bool,
         tty_size: tuple[int, int] | None = None,
     ) -> None:
-        replied_ns = 0
+        """Ask the launcher and wait for its answer (the caller holds the gate)."""
+        self.answer(self._asker.ask(container_id, spec, start, tty_size, None, None))
 
-        def record_launch(reply: protocol.Launched) -> None:
-            nonlocal replied_ns
-            exec_error = reply.exec_error
-            if not exec_error:
-                replied_ns = time.monotonic_ns()  # the child exec'd: the launch is done
-            record = self.records.update(
-                container_id,
-                status=RUNNING if start else CREATED,
-                pid=reply.pid,
-                pid_start_time=reply.pid_start_time,
-                started_at=reply.started_at,
-                error=exec_error.message if exec_error else None,
-            )
-            # Here, on the launcher reader's thread, which records this
-            # container's exit only after: "start" is never logged after "die".
-            self._report_start(record, exec_error)
-
-        message = protocol.Create(
-            id=container_id,
-            spec=to_dict(spec),
-            start=start,
-            stdout=self.layout.log_path(container_id, "stdout"),
-            stderr=self.layout.log_path(container_id, "stderr"),
-            tty_size=tty_size or None,
-            pidfile=self.layout.pidfile_path(container_id),
-        )
-        requested_ns = time.time_ns()
+    def answer(self, launch: Launch) -> ContainerRecord:
+        """Wait on this thread for a launch's answer (``REQUEST_TIMEOUT``)."""
         try:
-            reply = self.launcher.request(message, on_reply=record_launch)
-        except Disconnected as err:
-            self._meter.launch_failed("launcher")
-            # The launcher (or our connection to it) went away mid-launch:
-            # only the reconcile that follows knows whether it runs.
+            return launch.answered.result(REQUEST_TIMEOUT)
+        except FutureTimeout as err:
+            launch.abandon()
             raise Unavailable(
-                f"the launcher went away while launching container {container_id}; "
-                f"GET /containers/{container_id} tells whether it runs"
+                f"the launcher did not answer the launch of {launch.container_id} in time"
             ) from err
-        except RuntimeFailure as err:
-            # Keep the record, and say why it never ran.
-            self._meter.launch_failed("launcher")
-            self._exits.fail(container_id, f"launch failed: {err}")
-            raise
-        if replied_ns and start:
-            self._meter.launch_replied(replied_ns)
-        self._observe(container_id, spec.image, "create", start, requested_ns, reply)
-
-    def _observe(
-        self,
-        container_id: str,
-        image: str,
-        op: str,
-        started: bool,
-        requested_ns: int,
-        reply: protocol.Launched,
-    ) -> None:
-        """Hand a launcher round trip to ``on_launch``, on the launching thread
-        (the service's request context is there); it never fails the launch."""
-        if self._on_launch is None:
-            return
-        error = reply.exec_error.message if reply.exec_error else None
-        trace = LaunchTrace(
-            container_id, image, op, started, requested_ns, time.time_ns(), reply.timeline, error
-        )
-        try:
-            self._on_launch(trace)
-        except Exception:
-            log.exception("on_launch failed for %s", container_id)
 
     def _report_start(self, record: ContainerRecord, exec_error: protocol.ExecError | None) -> None:
         """``start`` once the command runs; a failed setup or exec is
@@ -267,7 +250,7 @@ class Launches:
         with self._admission.gate.shared():
             requested_ns = time.time_ns()
             reply = self.launcher.request(protocol.Start(record.id), on_reply=record_start)
-        self._observe(record.id, record.spec.image, "start", True, requested_ns, reply)
+        self._asker.observe(record.id, record.spec.image, "start", True, requested_ns, reply)
         return self.settle(record.id)
 
     def relaunch(self, ref: str, results: Mapping[str, Any] | None = None) -> ContainerRecord:

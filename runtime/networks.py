@@ -482,14 +482,16 @@ class Networks:
 
     # -- start-up ---------------------------------------------------------------
     def restore(self) -> None:
-        """Firewall, DNS names and bridges as the records say, once any
-        network is in use; leftover bridges of removed networks go, and the
+        """Leftover bridges go (of removed networks, or of a state dir that is
+        gone); then firewall, DNS names and bridges as the records say, once
+        any network is in use or a leftover showed the host had some; and the
         /etc files of containers removed meanwhile."""
         self.etc.sweep(r.id for r in self.records.list())
         users = [r for r in self.records.networks() if r.name != BRIDGE]
         live = [r for r in self.records.list(status=RUNNING) + self.records.list(status=CREATED)]
         bridged = [r for r in live if r.spec.attachments()]
-        if not users and not bridged and not self.control.active:
+        leftovers = self._remove_leftover_bridges()
+        if not users and not bridged and not self.control.active and not leftovers:
             return
         with self.lock:
             self._rebuild()
@@ -499,11 +501,18 @@ class Networks:
             for attached in record.spec.attachments():
                 if attached.network != BRIDGE:
                     self._add_names(record, attached)
+
+    def _remove_leftover_bridges(self) -> list[str]:
+        """Our bridges on the host that no record names.  Without this a
+        service started on a new state dir saw the old ``mydocker0``'s route
+        as taken, picked the next subnet and added it to the same device, one
+        more address per fresh start, until every default subnet was gone."""
         known = {r.bridge for r in self.records.networks()}
-        for bridge in self._bridges():
-            if bridge not in known:
-                log.info("removing bridge %s of a network that is gone", bridge)
-                self._remove_bridge(bridge)
+        leftovers = [b for b in self._bridges() if b not in known]
+        for bridge in leftovers:
+            log.info("removing bridge %s of a network that is gone", bridge)
+            self._remove_bridge(bridge)
+        return leftovers
 
     def _rebuild(self) -> None:
         networks = [
@@ -528,10 +537,15 @@ def endpoint_on(record: ContainerRecord, network: str) -> Attachment | None:
 
 
 def _our_bridges() -> list[str]:
-    """The bridges of user networks (``mdk-*``) in the service's namespace."""
+    """Our bridges in the service's namespace: ``bridge``'s and user networks'
+    (``mdk-*``).  One service per network namespace: they are all its own."""
     with netlink.Netlink() as nl:
         found = netlink.links(nl)
-    return [k.name for k in found if k.kind == "bridge" and k.name.startswith(BRIDGE_PREFIX)]
+    return [
+        k.name
+        for k in found
+        if k.kind == "bridge" and (k.name == DEFAULT_BRIDGE or k.name.startswith(BRIDGE_PREFIX))
+    ]
 
 
 def _delete_bridge(bridge: str) -> None:

@@ -22,7 +22,7 @@ import dataclasses
 import os
 import socket
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -253,12 +253,15 @@ def check_options(request: CreateRequest, limits: Limits) -> None:
     options, tuning = request.options, request.options.tuning
     if request.hostname and options.shares("uts"):
         raise InvalidField("hostname", "cannot be set with the host's UTS namespace")
-    for name, text, available in (
-        ("cpuset_cpus", tuning.cpuset_cpus, os.sched_getaffinity(0)),
-        ("cpuset_mems", tuning.cpuset_mems, _online_nodes()),
-    ):
+    # Asked of the host only when the field is set: most launches set neither,
+    # and reading /sys for each was 1–2% of the API's time per launch.
+    available_of: tuple[tuple[str, str | None, Callable[[], set[int]]], ...] = (
+        ("cpuset_cpus", tuning.cpuset_cpus, lambda: set(os.sched_getaffinity(0))),
+        ("cpuset_mems", tuning.cpuset_mems, _online_nodes),
+    )
+    for name, text, available in available_of:
         if text is not None:
-            missing = parse_cpuset(text, f"options.tuning.{name}") - set(available)
+            missing = parse_cpuset(text, f"options.tuning.{name}") - available()
             if missing:
                 raise InvalidField(
                     f"options.tuning.{name}", f"{sorted(missing)} not available on this machine"

@@ -220,10 +220,11 @@ def _container_spec(text: str) -> ContainerSpec:
     return spec
 
 
-def _encode_spec(spec: ContainerSpec) -> str:
-    """The spec's stored text; the spec is remembered as its decoding
+def _encode_spec(spec: ContainerSpec, plain: dict[str, Any] | None = None) -> str:
+    """The spec's stored text (``plain``: its ``to_dict``, when the caller
+    has it already); the spec is remembered as its decoding
     (``from_dict(to_dict(spec)) == spec``, tests/unit/test_records.py)."""
-    text = json.dumps(to_dict(spec))
+    text = json.dumps(to_dict(spec) if plain is None else plain)
     _remember_spec(text, spec)
     return text
 
@@ -293,25 +294,28 @@ class RecordStore:
         if self.on_write is not None:
             self.on_write(time.perf_counter() - started)
 
-    def insert(self, record: ContainerRecord) -> None:
+    def insert(self, record: ContainerRecord, spec: dict[str, Any] | None = None) -> None:
+        """``spec``: ``to_dict(record.spec)`` when the caller has it already."""
         with self._transaction() as db:
             self._seq += 1
             try:
                 db.execute(
                     f"INSERT INTO containers ({', '.join(_COLUMNS)}, seq) "
                     f"VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})",
-                    [*self._row(record), self._seq],
+                    [*self._row(record, spec=spec or True), self._seq],
                 )
             except sqlite3.IntegrityError as err:
                 self._seq -= 1
                 raise NameInUse(record.name) from err
 
     @staticmethod
-    def _row(record: ContainerRecord, spec: bool = True) -> list[Any]:
-        """The record's column values; ``spec=False`` leaves the spec unencoded."""
+    def _row(record: ContainerRecord, spec: bool | dict[str, Any] = True) -> list[Any]:
+        """The record's column values; ``spec=False`` leaves the spec unencoded,
+        a dict is its ``to_dict`` already made."""
         values = [getattr(record, c) for c in _COLUMNS]
         if spec:
-            values[_COLUMNS.index("spec")] = _encode_spec(record.spec)
+            plain = None if spec is True else spec
+            values[_COLUMNS.index("spec")] = _encode_spec(record.spec, plain)
         values[_COLUMNS.index("results")] = json.dumps(record.results)
         return values
 

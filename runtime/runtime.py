@@ -80,6 +80,7 @@ from typing import Any
 
 from runtime import diskusage
 from runtime.admission import Admission
+from runtime.asking import Launch
 from runtime.connections import Connections
 from runtime.errors import InvalidArgument, InvalidState, Unavailable
 from runtime.events import EventLog
@@ -94,7 +95,7 @@ from runtime.imaging import Imaging, RegistryOptions
 from runtime.interactive import AttachTarget, Interactive
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
-from runtime.launches import Launches, new_container_id
+from runtime.launches import Launches, Planned, new_container_id
 from runtime.launchtrace import LaunchObserver
 from runtime.layout import LOG_STREAMS, Layout
 from runtime.lifecycle import Lifecycle, Top
@@ -395,6 +396,14 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
         once, without it the child waits on its sync pipe until
         ``start_container``.  Limits the request leaves unset take the
         service's defaults, and the record's spec holds the limits that applied."""
+        return self.launches.create(*self._plan(request))
+
+    def begin_create(self, request: CreateRequest) -> Launch:
+        """``create`` without waiting: the ``Launch``'s futures (app/launching.py)."""
+        return self.launches.begin(*self._plan(request))
+
+    def _plan(self, request: CreateRequest) -> Planned:
+        """A new container's id and spec, its volumes made: what ``Launches`` takes."""
         if request.restart_policy.name != "no" and request.auto_remove:
             raise InvalidArgument(
                 "restart_policy", "a restart policy cannot be combined with auto_remove"
@@ -409,13 +418,9 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
         lowers = (rootfs.lower, *rootfs.more_lowers) if rootfs and rootfs.lower else ()
         self.volumes.check_driver(spec.mounts, anonymous, spec.options.volume_driver)
         self.volumes.ensure(spec.mounts, anonymous, security.userns_host_id, lowers)
-        network = self.networks.plan(
-            request.network, request.ports, request.network_aliases, request.endpoint
-        )
-        spec = replace(spec, network=network)
-        return self.launches.create(
-            container_id, spec, request.name, request.start, request.tty_size
-        )
+        asked = (request.network, request.ports, request.network_aliases, request.endpoint)
+        spec = replace(spec, network=self.networks.plan(*asked))
+        return container_id, spec, request.name, request.start, request.tty_size
 
     def start_container(self, ref: str) -> ContainerRecord:
         """Release a created container (the sync pipe's go byte)."""

@@ -1,9 +1,13 @@
 """``/containers``: thin handlers, one runtime call each.
 
-Plain ``def`` handlers run in FastAPI's worker threads, since the runtime
-blocks; the two that may wait for a container's exit are ``async`` and wait
-on a future instead, so a hundred waiting clients hold no thread
-(``app/longpoll.py``, which also ends them when their client goes away).
+The runtime blocks, so each handler calls it in one worker thread
+(``run_in_threadpool``) from an ``async`` handler: a plain ``def`` handler
+with a response model costs a second hop, as FastAPI validates its return
+value in a worker thread too.  Only the two that answer a ``Response`` of
+their own (delete, logs) stay plain ``def``: FastAPI passes those through.
+The two that may wait for a container's exit wait on a future, so a hundred
+waiting clients hold no thread (``app/longpoll.py``, which also ends them
+when their client goes away); create is ``app/launching.py``.
 
 Every operation documents the statuses it can answer with besides 2xx and
 422: 503 when the launcher or the record store cannot be reached, 507 when
@@ -13,14 +17,13 @@ the state dir is full (``app/errors.py``).
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Future
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from app import attach, longpoll
+from app import attach, launching, longpoll
 from app.commands import create_request, exec_request
 from app.deps import RuntimeDep
 from app.logquery import LogQuery
@@ -36,7 +39,7 @@ from app.schemas import (
     ExecCreate,
     ExecPublic,
 )
-from runtime import ContainerRecord, Selector
+from runtime import Selector
 from runtime.exitstatus import signal_name
 from runtime.signals import SIGNAL_NAMES, SIGNAL_NUMBERS
 
@@ -90,25 +93,20 @@ async def create_container(
     `error` says why.
     """
 
-    def launch_and_watch() -> tuple[ContainerRecord, Future[ContainerRecord] | None]:
-        # One worker-thread hop for both: the launch and the exit waiter.
-        record = runtime.create(create_request(spec))
-        return record, runtime.exit_future(record.id) if wait else None
-
-    record, exited = await run_in_threadpool(launch_and_watch)
-    if exited is not None and await longpoll.settle(exited, None, request) == "done":
-        record = exited.result()
+    record = await launching.launch(runtime, create_request(spec), wait, request)
     return ContainerPublic.from_record(record)
 
 
 @router.get("")
-def list_containers(
+async def list_containers(
     runtime: RuntimeDep,
     status: ContainerStatus | None = None,
     name: str | None = None,
 ) -> list[ContainerPublic]:
     """All containers, newest first; filter by `status` or exact `name`."""
-    records = runtime.list(status=status.value if status else None, name=name)
+    records = await run_in_threadpool(
+        runtime.list, status=status.value if status else None, name=name
+    )
     return [ContainerPublic.from_record(r) for r in records]
 
 
@@ -119,14 +117,15 @@ def list_containers(
         409: {"model": ErrorDetail, "description": "An id prefix matches several containers."},
     },
 )
-def kill_containers(selection: ContainersKill, runtime: RuntimeDep) -> ContainersKillResult:
+async def kill_containers(selection: ContainersKill, runtime: RuntimeDep) -> ContainersKillResult:
     """Signal every running container the body selects, in one request.
 
     Each gets what `POST /containers/{ref}/kill` would send its PID 1.
     Selected containers that are not running are listed in `not_running`,
     not an error.  No route takes `POST /containers/{ref}`, so this path
     cannot shadow a container named `kill` (docs/api.md)."""
-    result = runtime.kill_many(
+    result = await run_in_threadpool(
+        runtime.kill_many,
         Selector(
             labels=tuple(selection.labels),
             name_prefix=selection.name_prefix,
@@ -144,15 +143,15 @@ def kill_containers(selection: ContainersKill, runtime: RuntimeDep) -> Container
 
 
 @router.get("/{ref}", responses=NOT_FOUND)
-def get_container(ref: str, runtime: RuntimeDep) -> ContainerPublic:
+async def get_container(ref: str, runtime: RuntimeDep) -> ContainerPublic:
     """One container, by id, unique id prefix, or name."""
-    return ContainerPublic.from_record(runtime.get(ref))
+    return ContainerPublic.from_record(await run_in_threadpool(runtime.get, ref))
 
 
 @router.get("/{ref}/stats", responses={**NOT_FOUND, **CONFLICT})
-def container_stats(ref: str, runtime: RuntimeDep) -> ContainerStats:
+async def container_stats(ref: str, runtime: RuntimeDep) -> ContainerStats:
     """Live memory, CPU and process counts of a running container (`409` otherwise)."""
-    return ContainerStats(**runtime.stats(ref))
+    return ContainerStats(**await run_in_threadpool(runtime.stats, ref))
 
 
 @router.post("/{ref}/wait", responses=NOT_FOUND)
@@ -172,7 +171,7 @@ async def wait_container(
 
 
 @router.post("/{ref}/kill", responses={**NOT_FOUND, **CONFLICT})
-def kill_container(
+async def kill_container(
     ref: str,
     runtime: RuntimeDep,
     signal: Annotated[
@@ -187,16 +186,16 @@ def kill_container(
 
     PID 1 of a namespace only receives signals it has a handler for
     (SIGKILL always works)."""
-    return ContainerPublic.from_record(runtime.kill(ref, signal))
+    return ContainerPublic.from_record(await run_in_threadpool(runtime.kill, ref, signal))
 
 
 @router.post("/{ref}/stop", responses=NOT_FOUND)
-def stop_container(ref: str, runtime: RuntimeDep, timeout: Grace = 10) -> ContainerPublic:
+async def stop_container(ref: str, runtime: RuntimeDep, timeout: Grace = 10) -> ContainerPublic:
     """SIGTERM, then SIGKILL after the grace period; answers once it has exited.
 
     When PID 1 has no SIGTERM handler the kernel would drop the SIGTERM, so
     SIGKILL is sent at once.  Stopping an exited container changes nothing."""
-    return ContainerPublic.from_record(runtime.stop(ref, timeout))
+    return ContainerPublic.from_record(await run_in_threadpool(runtime.stop, ref, timeout))
 
 
 @router.delete(
@@ -273,6 +272,6 @@ async def create_exec(
 
 
 @router.get("/{ref}/execs", responses=NOT_FOUND)
-def list_container_execs(ref: str, runtime: RuntimeDep) -> list[ExecPublic]:
+async def list_container_execs(ref: str, runtime: RuntimeDep) -> list[ExecPublic]:
     """The container's execs, oldest first."""
-    return [ExecPublic.from_record(r) for r in runtime.list_execs(ref)]
+    return [ExecPublic.from_record(r) for r in await run_in_threadpool(runtime.list_execs, ref)]

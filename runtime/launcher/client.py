@@ -8,6 +8,9 @@ hands events to ``on_event`` on that same thread, so the caller sees a
 launch's reply before that container's exit.
 
     LauncherClient.request(op) -> op's reply   typed both ways (protocol.py)
+    LauncherClient.submit(op) -> Future        the same without waiting: the reader
+                                               thread completes it (an event loop
+                                               awaits it through asyncio.wrap_future)
     LauncherClient.notify(op)                  a request nobody waits for (ack)
     ERRORS                                     ErrorKind -> the runtime's exception
     Disconnected, UnknownOp                    the client's own failures
@@ -199,6 +202,19 @@ class LauncherClient:
         handled: the place to record what the reply says before an event
         about the same container can arrive.
         """
+        future = self.submit(op, on_reply)
+        try:
+            return future.result(timeout)
+        except FutureTimeout as err:
+            future.cancel()  # forgets the request: a late reply is dropped
+            raise Unavailable(f"the launcher did not answer {op.OP!r} in time") from err
+
+    def submit(self, op: Request[R], on_reply: Callable[[R], None] | None = None) -> Future[R]:
+        """Send a request without waiting: its future completes on the reader
+        thread with the reply (after ``on_reply``), or fails with the
+        runtime's exception for a refusal, ``Disconnected`` for a lost
+        connection.  Cancelling it forgets the request (a late reply is
+        dropped).  Connecting, if needed, happens here and may raise."""
         if self._sock is None:
             self.connect()
         sock = self._sock
@@ -208,22 +224,24 @@ class LauncherClient:
         pending = _Pending(op, on_reply)
         with self._pending_lock:
             self._pending[req] = pending
+        pending.future.add_done_callback(lambda done: self._forget(req, done))
         try:
             with self._send_lock:
                 sock.sendall(protocol.encode_request(req, op))
         except OSError as err:
+            # Whoever takes it out of ``_pending`` completes it: the reader
+            # thread may have failed it already (it sweeps them when the
+            # connection drops).
+            with self._pending_lock:
+                ours = self._pending.pop(req, None) is not None
+            if ours and pending.future.set_running_or_notify_cancel():
+                pending.future.set_exception(Disconnected(f"the launcher is gone: {err}"))
+        return pending.future  # type: ignore[return-value]
+
+    def _forget(self, req: int, done: Future[Any]) -> None:
+        if done.cancelled():
             with self._pending_lock:
                 self._pending.pop(req, None)
-            raise Disconnected(f"the launcher is gone: {err}") from err
-        try:
-            reply = pending.future.result(timeout)
-        except FutureTimeout as err:
-            with self._pending_lock:
-                self._pending.pop(req, None)
-            raise Unavailable(f"the launcher did not answer {op.OP!r} in time") from err
-        if isinstance(reply, ErrorReply):
-            raise error_for(op, reply)
-        return reply  # type: ignore[return-value]
 
     def notify(self, op: Request[Any]) -> None:
         """Send a request whose reply nobody waits for (safe on the reader thread)."""
@@ -254,7 +272,8 @@ class LauncherClient:
             with self._pending_lock:
                 pending, self._pending = self._pending, {}
             for waiting in pending.values():
-                waiting.future.set_exception(Disconnected("the launcher went away"))
+                if waiting.future.set_running_or_notify_cancel():
+                    waiting.future.set_exception(Disconnected("the launcher went away"))
             if not self._closing and self._on_disconnect is not None:
                 self._on_disconnect()
 
@@ -269,11 +288,14 @@ class LauncherClient:
             return
         with self._pending_lock:
             pending = self._pending.pop(message.get("req", -1), None)
-        if pending is None:
-            return  # the requester gave up waiting
+        # Cancelled: the requester gave up waiting (its future can no
+        # longer change, and running it marks it taken, so no cancel races
+        # the reply's recording).
+        if pending is None or not pending.future.set_running_or_notify_cancel():
+            return
         try:
             if not message.get("ok"):
-                pending.future.set_result(ErrorReply.from_wire(message))
+                pending.future.set_exception(error_for(pending.op, ErrorReply.from_wire(message)))
                 return
             reply = pending.op.reply(message)
             if pending.on_reply is not None:
@@ -291,4 +313,4 @@ class _Pending:
     def __init__(self, op: Request[Any], on_reply: ReplyHandler | None) -> None:
         self.op = op
         self.on_reply = on_reply
-        self.future: Future[Reply | ErrorReply] = Future()
+        self.future: Future[Reply] = Future()

@@ -121,7 +121,7 @@ def test_create_answers_201_with_the_container(client: TestClient, fake: FakeRun
     assert data["finished_at"] is None
     # The core's fields; other features (limits, security) have their own tests.
     (call, (request,), kwargs), *rest = fake.calls
-    assert (call, request.command, kwargs, rest) == ("create", ("sleep", "60"), {}, [])
+    assert (call, request.command, kwargs, rest) == ("begin_create", ("sleep", "60"), {}, [])
     core = (request.name, request.hostname, dict(request.env), request.workdir)
     assert core == ("web", "box.local", {"A": "1"}, "/tmp")
 
@@ -129,7 +129,7 @@ def test_create_answers_201_with_the_container(client: TestClient, fake: FakeRun
 def test_create_defaults(client: TestClient, fake: FakeRuntime) -> None:
     assert client.post("/containers", json={"command": ["true"]}).status_code == 201
     (call, (request,), kwargs), *rest = fake.calls
-    assert (call, request.command, kwargs, rest) == ("create", ("true",), {}, [])
+    assert (call, request.command, kwargs, rest) == ("begin_create", ("true",), {}, [])
     core = (request.name, request.hostname, dict(request.env), request.workdir)
     assert core == (None, None, {}, None)
     assert request.start is True and request.limits == Limits()
@@ -137,7 +137,7 @@ def test_create_defaults(client: TestClient, fake: FakeRuntime) -> None:
 
 def test_create_without_wait_does_not_wait(client: TestClient, fake: FakeRuntime) -> None:
     client.post("/containers", json={"command": ["true"]})
-    assert [c[0] for c in fake.calls] == ["create"]
+    assert [c[0] for c in fake.calls] == ["begin_create"]
 
 
 def test_create_with_wait_answers_once_exited(client: TestClient, fake: FakeRuntime) -> None:
@@ -150,7 +150,41 @@ def test_create_with_wait_answers_once_exited(client: TestClient, fake: FakeRunt
     data = response.json()
     assert (data["status"], data["exit_code"], data["pid"]) == ("exited", 3, None)
     assert data["finished_at"].startswith("2026-11-29T05:00:01.5")
-    assert [c[0] for c in fake.calls] == ["create", "exit_future"]
+    # One runtime call: the exit is watched from the launch on (Launch.exited).
+    assert [c[0] for c in fake.calls] == ["begin_create"]
+
+
+@pytest.mark.parametrize("wait", ["true", "false"])
+def test_a_launch_that_fails_after_its_record_answers_its_error(
+    client: TestClient, fake: FakeRuntime, wait: str
+) -> None:
+    """The launcher's refusal arrives on the launch's future (app/launching.py),
+    not from the worker-thread call: the same 503, and the exit is not watched."""
+    fake.launch_error = Unavailable("the launcher went away while launching container x")
+    response = client.post("/containers", params={"wait": wait}, json={"command": ["true"]})
+    assert response.status_code == 503
+    assert "went away while launching" in response.json()["detail"]
+    [launch] = fake.launches
+    assert launch.exited is not None and launch.exited.cancelled()
+
+
+def test_create_without_wait_drops_its_exit_waiter(client: TestClient, fake: FakeRuntime) -> None:
+    assert client.post("/containers", json={"command": ["true"]}).status_code == 201
+    [launch] = fake.launches
+    assert launch.exited is not None and launch.exited.cancelled()
+
+
+def test_an_exec_failure_is_answered_once_exited(client: TestClient, fake: FakeRuntime) -> None:
+    """Without ``wait`` too: a setup or exec failure is final only at its exit
+    (runtime/launches.py ``settle``), which comes just after the reply."""
+    fake.record = make_record("running", error="exec nope: not found in PATH (/bin)")
+    exited = make_record("exited", exit_code=127, error="exec nope: not found in PATH (/bin)")
+    timer = threading.Timer(0.2, fake.exit.set_result, args=(exited,))
+    timer.start()
+    response = client.post("/containers", json={"command": ["nope"]})
+    timer.join()
+    assert response.status_code == 201
+    assert (response.json()["status"], response.json()["exit_code"]) == ("exited", 127)
 
 
 def test_exec_failure_is_still_201(client: TestClient, fake: FakeRuntime) -> None:

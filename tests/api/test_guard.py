@@ -85,7 +85,7 @@ def test_unknown_paths_are_401_too(client: TestClient) -> None:
 def test_the_right_token_goes_through(client: TestClient, fake: FakeRuntime) -> None:
     assert client.get("/containers", headers=AUTH).status_code == 200
     assert client.post("/containers", json={"command": ["true"]}, headers=AUTH).status_code == 201
-    assert [call[0] for call in fake.calls] == ["list", "create"]
+    assert [call[0] for call in fake.calls] == ["list", "begin_create"]
 
 
 def test_no_token_configured_means_open(fake: FakeRuntime) -> None:

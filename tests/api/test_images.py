@@ -102,7 +102,7 @@ def test_create_passes_image_read_only_and_mounts(client: TestClient, fake: Fake
     }
     assert client.post("/containers", json=body).status_code == 201
     op, (request,), _ = fake.calls[0]
-    assert op == "create"
+    assert op == "begin_create"
     assert (request.image, request.read_only) == ("busybox", True)
     assert request.mounts == (
         Mount("bind", "/data", source="/srv", read_only=True),

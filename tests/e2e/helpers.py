@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,15 @@ def wait_for_output(client: httpx.Client, ref: str, text: str, timeout: float = 
     while text not in logs(client, str(ref)):
         assert time.monotonic() < deadline, f"{text!r} never appeared in the logs of {ref}"
         time.sleep(0.02)
+
+
+def eventually(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """``check()``'s first truthy value, polled every 50 ms for ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return value
 
 
 def run_schemathesis(args: list[str], cwd: Path, hooks: str, **env: str) -> str:

@@ -23,21 +23,13 @@ import pytest
 from runtime import pids
 from runtime.procfs import process_state
 from tests.e2e.conftest import Service, free_port
-from tests.e2e.helpers import create, wait, wait_for_output
+from tests.e2e.helpers import create, eventually, wait, wait_for_output
 
 NOT_MADE_UP = ("exit status lost", "launch lost", "launch failed")
 
 
 def _client(service: Service) -> httpx.Client:
     return httpx.Client(base_url=service.url, timeout=60)
-
-
-def _eventually(check, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return value
 
 
 def _threads(pid: int) -> int:
@@ -131,9 +123,12 @@ def _wait_for_created(service: Service, count: int, timeout: float = 60.0) -> No
     raise AssertionError(f"fewer than {count} containers were recorded in {timeout} s")
 
 
+@pytest.mark.parametrize("query", ["", "?wait=true"])
 def test_launcher_killed_mid_launch_leaves_no_half_record_and_no_orphan(
-    own_service: Service,
+    own_service: Service, query: str
 ) -> None:
+    """With ``wait=true`` too: the create awaited on the event loop
+    (app/launching.py) gets the launch's failure, or its exit."""
     own_service.start()
     with _client(own_service) as client:
         client.post("/containers?wait=true", json={"command": ["true"]})
@@ -146,7 +141,8 @@ def test_launcher_killed_mid_launch_leaves_no_half_record_and_no_orphan(
 
     def launch(i: int) -> None:
         with _client(own_service) as c:
-            answers.append(c.post("/containers", json={"command": ["sh", "-c", f"exit {i}"]}))
+            body = {"command": ["sh", "-c", f"exit {i}"]}
+            answers.append(c.post(f"/containers{query}", json=body))
 
     with ThreadPoolExecutor(24) as pool:
         futures = [pool.submit(launch, i) for i in range(1, 9)]
@@ -169,6 +165,13 @@ def test_launcher_killed_mid_launch_leaves_no_half_record_and_no_orphan(
     for r in answers:
         if r.status_code == 503:
             assert "went away while launching container" in r.json()["detail"]
+        elif query:  # waited: exited, with its own code or a loss said as such
+            data = r.json()
+            assert data["status"] == "exited", data
+            if data["exit_code"] is None:
+                assert str(data["error"]).startswith(NOT_MADE_UP), data
+            else:
+                assert data["exit_code"] == int(data["command"][-1].split()[-1]), data
 
     with _client(own_service) as client:
 
@@ -176,7 +179,7 @@ def test_launcher_killed_mid_launch_leaves_no_half_record_and_no_orphan(
             listed = client.get("/containers").json()
             return None if any(c["status"] != "exited" for c in listed) else listed
 
-        listed = _eventually(settled, what="every container to be accounted for")
+        listed = eventually(settled, what="every container to be accounted for")
     assert len(listed) == 1 + 39  # every launch has its record
     for record in listed:
         command = record["command"]

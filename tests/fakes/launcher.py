@@ -8,6 +8,8 @@ fake is passed in:
 
     answer(op)           a subclass's reply to one request (or it raises, as a refusal would)
     request(op, ...)     ``answer``, checked to be the op's own reply class, then ``on_reply``
+    submit(op, ...)      ``request``'s outcome as a future, already done (as the
+                         reader thread would complete it)
     notify(op)           a request nobody waits for (``ack``): ``notified`` keeps them
     connect, close       nothing to connect to or close
 """
@@ -15,6 +17,7 @@ fake is passed in:
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any, TypeVar, cast
 
 from runtime.launcher.client import REQUEST_TIMEOUT, LauncherClient
@@ -57,6 +60,15 @@ class FakeLauncher(LauncherClient):
         if on_reply is not None:
             on_reply(typed)
         return typed
+
+    def submit(self, op: Request[R], on_reply: Callable[[R], None] | None = None) -> Future[R]:
+        future: Future[R] = Future()
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(self.request(op, on_reply=on_reply))
+        except Exception as err:
+            future.set_exception(err)
+        return future
 
     def notify(self, op: Request[Any]) -> None:
         self.notified.append(op)

@@ -52,6 +52,7 @@ from runtime import (
     Selector,
 )
 from runtime.archive import PathStat
+from runtime.asking import Launch
 from runtime.changes import Change, Kind
 from runtime.events import EventLog
 from runtime.health import Health
@@ -238,6 +239,10 @@ class FakeRuntime:
         self.archive_chunks: list[bytes] = [b"tar"]
         self.extracted = b""
         self.error: Exception | None = None
+        #: What a launch's answer fails with (``begin_create``), and the
+        #: launches handed out.
+        self.launch_error: Exception | None = None
+        self.launches: list[Launch] = []
         self.errors: dict[str, Exception] = {}
         self.answers: dict[str, Any] = {}
 
@@ -334,6 +339,30 @@ class FakeRuntime:
     @recorded
     def create(self, request: CreateRequest) -> ContainerRecord:
         return self._answer("create", self.record)
+
+    @recorded
+    def begin_create(self, request: CreateRequest) -> Launch:
+        """``create``'s answer, already there; ``exited`` follows ``exit``
+        (a copy: the handler cancels what it does not wait for)."""
+        answered: Future[ContainerRecord] = Future()
+        if self.launch_error is not None:
+            answered.set_exception(self.launch_error)
+        else:
+            answered.set_result(self._answer("create", self.record))
+        exited: Future[ContainerRecord] = Future()
+
+        def follow(done: Future[ContainerRecord]) -> None:
+            if done.cancelled() or not exited.set_running_or_notify_cancel():
+                return
+            error = done.exception()
+            if error is not None:
+                exited.set_exception(error)
+            else:
+                exited.set_result(done.result())
+
+        self.exit.add_done_callback(follow)
+        self.launches.append(Launch(self.record.id, answered, exited, Future()))
+        return self.launches[-1]
 
     @recorded
     def start_container(self, ref: str) -> ContainerRecord:

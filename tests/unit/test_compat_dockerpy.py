@@ -4,6 +4,7 @@ checkout, which the repository does not hold)."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import tarfile
 from pathlib import Path
@@ -91,3 +92,10 @@ def test_what_needs_swarm_build_or_plugins_is_deselected(
     function: object, reason: str | None
 ) -> None:
     assert dockerpy_plugin.needs(_item(function)) == reason
+
+
+def test_the_run_refuses_the_hosts_network_namespace(monkeypatch, capsys) -> None:
+    """The suite makes bridges and rules: only in the script's own namespace."""
+    monkeypatch.setattr(dockerpy, "in_initial_network_namespace", lambda: True)
+    assert dockerpy.run(argparse.Namespace()) == 2
+    assert "host's network namespace" in capsys.readouterr().err

@@ -353,3 +353,21 @@ def test_the_etc_files_go_with_the_container_and_with_records_gone_meanwhile(
     world.records.delete(kept.id)
     world.networks.restore()
     assert os.listdir(world.layout.etc_files) == []
+
+
+def test_a_fresh_state_dir_removes_the_old_default_bridge_before_picking(world: World) -> None:
+    """A leftover ``mydocker0`` (no record names it) goes at start-up, so its
+    route no longer pushes ``bridge`` to the next subnet on the same device."""
+    world.bridges = ["mydocker0", "mdk-0123456789a"]
+    world.networks.restore()
+    assert world.removed == ["mydocker0", "mdk-0123456789a"]
+    [(what, _)] = world.nft.runs  # the stale table is replaced by the records' own
+    assert what == "apply the firewall"
+
+
+def test_the_recorded_default_bridge_is_kept(world: World) -> None:
+    bridge = world.networks.every()[2]
+    world.bridges = [bridge.bridge]
+    world.networks.restore()
+    assert world.removed == []
+    assert world.nft.runs == []  # nothing in use, nothing left over: nothing touched

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from runtime import planning
 from runtime.options import Device, Options, Tuning
 from runtime.planning import check_options
 from runtime.spec import CreateRequest, InvalidField, Limits
@@ -26,6 +27,19 @@ def test_sane_options_pass() -> None:
         )
     )
     _check(Options(tuning=Tuning(memory_swap_bytes=64 << 20)), Limits(memory_bytes=32 << 20))
+
+
+def test_the_host_is_asked_only_for_the_cpusets_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most launches set neither: no /sys read, no affinity call for them."""
+
+    def asked() -> set[int]:
+        raise AssertionError("asked the host for a cpuset nobody set")
+
+    monkeypatch.setattr(planning, "_online_nodes", asked)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: asked())
+    _check(Options(tuning=Tuning(memory_swap_bytes=-1)))
+    with pytest.raises(AssertionError, match="nobody set"):
+        _check(Options(tuning=Tuning(cpuset_mems="0")))
 
 
 @pytest.mark.parametrize(
