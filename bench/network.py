@@ -12,11 +12,13 @@ command has exec'd), timed on the client:
     bridge+port   the same with one published port (held, DNAT'ed, hairpin)
 
 The containers are removed between rounds.  Prints JSON: median, p90 and min
-per row, and the medians' differences to ``none``; then the same for the CPU
+per row, the medians' differences to ``none`` and the median of the paired
+differences (each round's against its own ``none``); then the same for the CPU
 each launch cost the API process and the launcher together (schedstat, read
 before and after each request: what a launch costs on a CPU, which is what
 the wall time multiplies on a loaded machine; kernel work done later in
-workqueues, such as a namespace's teardown, is not in it).
+workqueues, such as a namespace's teardown, is not in it); and the warm
+pool's hits and misses over the run (a launch it misses takes the cold path).
 docs/networking.md records the figures against the issue's budget (<= 1.5
 ms added).
 """
@@ -41,7 +43,7 @@ from typing import Any
 
 import httpx
 
-from bench.service import ROOT, cpu_seconds, find_launcher
+from bench.service import ROOT, cpu_seconds, find_launcher, kill_leftovers
 
 
 def _stats(samples: list[float]) -> dict[str, float]:
@@ -100,10 +102,20 @@ def measure(
 
 
 def summary(samples: dict[str, list[float]]) -> dict[str, Any]:
+    """Per row: median, p90, min; the medians' differences to ``none``; and
+    the median of the paired differences (each round's launch minus the
+    same round's ``none``: the rounds share the machine's load)."""
     rows = {name: _stats(values) for name, values in samples.items()}
     base_median = rows["none"]["median_ms"]
     added = {n: round(r["median_ms"] - base_median, 3) for n, r in rows.items() if n != "none"}
-    return {"rows": rows, "added_median_ms": added}
+    paired = {
+        n: round(
+            statistics.median(a - b for a, b in zip(v, samples["none"], strict=True)) * 1000, 3
+        )
+        for n, v in samples.items()
+        if n != "none"
+    }
+    return {"rows": rows, "added_median_ms": added, "added_paired_median_ms": paired}
 
 
 @dataclass(frozen=True)
@@ -147,6 +159,7 @@ def netns_service(prefix: str) -> Iterator[NetnsService]:
         launcher = find_launcher(state)
         if launcher is not None:
             subprocess.run(["kill", "-9", str(launcher)], check=False)
+        kill_leftovers(state)
         holder.kill()
         holder.wait()
     shutil.rmtree(base, ignore_errors=True)
@@ -166,10 +179,30 @@ def run(runs: int, warmup: int, settle: float = 0.2) -> dict[str, Any]:
         client = served.client
         client.post("/networks", json={"name": "bench"}).raise_for_status()
         pids = [served.pid, find_launcher(served.state)]
+        before = pool_claims(client)
         walls, cpus = measure(client, runs, warmup, settle, lambda: service_cpu(pids))
+        after = pool_claims(client)
         with open("/proc/loadavg") as f:
             load = f.read().split()[0]
-    return {"runs": runs, "load_average": load, **summary(walls), "cpu": summary(cpus)}
+    claims = {outcome: after[outcome] - before[outcome] for outcome in after}
+    return {
+        "runs": runs,
+        "load_average": load,
+        **summary(walls),
+        "cpu": summary(cpus),
+        "pool_claims": claims,
+    }
+
+
+def pool_claims(client: httpx.Client) -> dict[str, int]:
+    """The warm pool's hits and misses so far (``/metrics``): how many
+    launches of all rows it served, warm-up included."""
+    found = {"hit": 0, "miss": 0}
+    for line in client.get("/metrics").text.splitlines():
+        for outcome in found:
+            if line.startswith(f'mydocker_pool_claims_total{{outcome="{outcome}"}} '):
+                found[outcome] = int(float(line.split()[-1]))
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

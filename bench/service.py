@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from runtime import cgroups
+from runtime import cgroups, libc
+from runtime.layout import Layout
 from runtime.security import devices
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +126,11 @@ def kill_leftovers(state_dir: Path) -> None:
     """Containers still running outlive their launcher (reparented to
     init); kill them through the state dir's cgroups, as a restarted
     launcher would, so that nothing is left behind (a warm pool's cgroups
-    included)."""
+    included), and unmount the tmpfs of the /etc files, which outlives
+    the service by design (runtime/network/etcdir.py)."""
+    etc_files = Layout.of(str(state_dir)).etc_files
+    if os.path.ismount(etc_files):
+        libc.umount2(etc_files, libc.MNT_DETACH)
     manager = cgroups.manager(str(state_dir))
     if manager is not None:
         manager.cleanup()

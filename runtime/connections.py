@@ -17,7 +17,6 @@ are only recorded; its next start plugs them (launcher/spawn.py ``_plug``).
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 from runtime.errors import Conflict, InvalidArgument, RuntimeFailure
@@ -70,7 +69,7 @@ class Connections:
                 aliases=aliases,
                 options=options,
                 ifname=_free_ifname(before),
-                etc_dir=_etc_dir(before, self.layout.container_dir(record.id)),
+                etc_dir=_etc_dir(before, self.networks.etc.path(record.id)),
             )
             attached = self.networks.address(record.id, asked)
             record = self.records.update(record.id, spec=_with(before, attached))
@@ -134,11 +133,10 @@ def _free_ifname(spec: ContainerSpec) -> str:
     return f"eth{number}"
 
 
-def _etc_dir(spec: ContainerSpec, container_dir: str) -> str:
+def _etc_dir(spec: ContainerSpec, fresh: str) -> str:
+    """The first network's /etc files' dir, or ``fresh`` for a first one."""
     first = spec.network
-    return (
-        first.etc_dir if first is not None and first.etc_dir else os.path.join(container_dir, "etc")
-    )
+    return first.etc_dir if first is not None and first.etc_dir else fresh
 
 
 def _with(spec: ContainerSpec, attached: Attachment) -> ContainerSpec:

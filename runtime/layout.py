@@ -4,6 +4,8 @@
 <state>/images/                              the image store (runtime/images/)
 <state>/reserve                              room held back for exits (runtime/reserve.py)
 <state>/launcher.{sock,lock,log}             the launcher's (runtime/launcher/client.py)
+<state>/etcfiles/<id>/{resolv.conf,hosts,hostname}   a bridge container's /etc
+                                             files, on a tmpfs (runtime/network/etcdir.py)
 <state>/containers/<id>/                     one container (``container_dir``):
     {stdout,stderr}.log, .idx                  its output and time index (``log_path``)
     pid                                        its pid file (``pidfile_path``, runtime/pids.py)
@@ -57,6 +59,10 @@ class Layout:
     @property
     def images(self) -> str:
         return os.path.join(self.state_dir, "images")
+
+    @property
+    def etc_files(self) -> str:
+        return os.path.join(self.state_dir, "etcfiles")
 
     @property
     def volumes(self) -> str:

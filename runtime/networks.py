@@ -8,9 +8,11 @@
     attach        under the lock that inserts the record: the address, MAC,
                   host ports, veth name, written into the spec the record keeps
     started       after the insert, before the launch: the container's /etc
-                  files, its published ports in the firewall, its DNS names
+                  files (on a tmpfs: network/etcdir.py), its published ports
+                  in the firewall, its DNS names
     ended         at its exit: ports unpublished, names forgotten (the
                   launcher lets the ports go, the kernel drops the veth)
+    removed       at its removal: its /etc files
     restore       at start-up: the firewall, DNS and bridges rebuilt from
                   the records; bridges of networks that are gone removed
 
@@ -26,7 +28,6 @@ import hashlib
 import logging
 import os
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -36,7 +37,7 @@ from ipaddress import IPv4Address, IPv4Network
 from runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from runtime.events import Event, EventLog, EventType
 from runtime.layout import Layout
-from runtime.network import etcfiles, netlink
+from runtime.network import etcfiles, hostports, netlink
 from runtime.network.attachment import (
     BRIDGE,
     BUILTIN_NETWORKS,
@@ -50,7 +51,8 @@ from runtime.network.attachment import (
     veth_name,
 )
 from runtime.network.control import ControlPlane
-from runtime.network.dns import check_name, upstreams_from
+from runtime.network.dns import check_name
+from runtime.network.etcdir import EtcDir
 from runtime.network.firewall import Network, Protocol, PublishedPort
 from runtime.network.ipam import (
     AddressInUse,
@@ -63,7 +65,6 @@ from runtime.network.ipam import (
     pick_subnet,
 )
 from runtime.network.ipam import host_routes_taken as _host_routes_taken
-from runtime.network.ports import Binding, PortClash
 from runtime.network.rules import (
     check_aliases,
     check_network_name,
@@ -100,9 +101,12 @@ class Networks:
         routes: Callable[[], list[Taken]] = host_routes_taken,
         bridges: Callable[[], list[str]] | None = None,
         remove_bridge: Callable[[str], None] | None = None,
+        etc: EtcDir | None = None,
     ) -> None:
         """``routes``, ``bridges`` (our bridges' names on the host) and
-        ``remove_bridge`` reach the host through netlink; tests pass fakes."""
+        ``remove_bridge`` reach the host through netlink; tests pass fakes.
+        ``etc``: where the /etc files go (the Runtime's mounts a tmpfs; by
+        default a plain directory of the state dir)."""
         self.layout = layout
         self.records = records
         self.control = control if control is not None else ControlPlane()
@@ -116,6 +120,9 @@ class Networks:
         #: Where ``create``, ``destroy``, ``connect`` and ``disconnect`` are
         #: told (Docker's network events); the Runtime sets it.
         self.events: EventLog | None = None
+        #: The host's resolv.conf, read again only when it changed.
+        self._host_resolv = etcfiles.HostResolv()
+        self.etc = etc if etc is not None else EtcDir(layout.etc_files, mount=False)
 
     # -- the networks ----------------------------------------------------
     def _virtual(self, name: str) -> NetworkRecord:
@@ -281,7 +288,7 @@ class Networks:
         net = replace(
             net,
             ports=ports,
-            etc_dir=os.path.join(self.layout.container_dir(container_id), "etc"),
+            etc_dir=self.etc.path(container_id),
         )
         return replace(spec, network=net)
 
@@ -340,22 +347,12 @@ class Networks:
         """Each port as it will be held: a free one for 0, a clash refused
         here (409) before anything is recorded.  The launcher holds them;
         until it has, the live records say which ports are promised."""
+        if not asked:
+            return ()  # no records to read
         live = self.records.list(status=RUNNING) + self.records.list(status=CREATED)
-        taken = [p for r in live if r.spec.network for p in r.spec.network.ports]
-        chosen: list[PortMapping] = []
-        for index, port in enumerate(asked):
-            for _ in range(PORT_TRIES):
-                mapped = _probe(port, index)
-                clash = any(_same_port(mapped, other) for other in [*taken, *chosen])
-                if not clash or port.host_port:
-                    break
-            if clash:
-                binding = Binding(
-                    Protocol(port.protocol), IPv4Address(port.host_ip), mapped.host_port
-                )
-                raise PortClash(binding)
-            chosen.append(mapped)
-        return tuple(chosen)
+        return hostports.pick(
+            asked, [p for r in live if r.spec.network for p in r.spec.network.ports]
+        )
 
     def started(self, record: ContainerRecord) -> None:
         """Before a launch (a create, or a start of an exited container):
@@ -399,6 +396,13 @@ class Networks:
         for net in record.spec.attachments():
             self.left(record, net)
 
+    def removed(self, record: ContainerRecord) -> None:
+        """The container is gone for good: its /etc files too (an older
+        record's, in its container dir, went with that dir)."""
+        first = record.spec.network
+        if first is not None and first.etc_dir and self.etc.owns(first.etc_dir):
+            self.etc.remove(record.id)
+
     def left(self, record: ContainerRecord, net: Attachment) -> None:
         """``net`` is gone (an exit, a disconnect): ports and names forgotten."""
         try:
@@ -429,8 +433,8 @@ class Networks:
         first = record.spec.network
         if first is None or not first.etc_dir:
             return
-        os.makedirs(first.etc_dir, mode=0o755, exist_ok=True)
-        search = etcfiles.host_search()
+        self.etc.ensure(first.etc_dir)
+        search, servers = self._host_resolv.get()
         attached = record.spec.attachments()
         users = [a for a in attached if a.network != BRIDGE]
         if users:
@@ -438,7 +442,6 @@ class Networks:
         else:
             # The built-in network has no embedded DNS (as Docker's): the
             # host's resolvers, those a container can reach.
-            servers = [h for h, _ in upstreams_from() if not IPv4Address(h).is_loopback]
             resolv = etcfiles.resolv_conf(None, search).replace(
                 "options", "".join(f"nameserver {s}\n" for s in servers) + "options", 1
             )
@@ -480,7 +483,9 @@ class Networks:
     # -- start-up ---------------------------------------------------------------
     def restore(self) -> None:
         """Firewall, DNS names and bridges as the records say, once any
-        network is in use; leftover bridges of removed networks go."""
+        network is in use; leftover bridges of removed networks go; and the
+        /etc files of containers removed meanwhile."""
+        self.etc.sweep(r.id for r in self.records.list())
         users = [r for r in self.records.networks() if r.name != BRIDGE]
         live = [r for r in self.records.list(status=RUNNING) + self.records.list(status=CREATED)]
         bridged = [r for r in live if r.spec.attachments()]
@@ -536,35 +541,6 @@ def _delete_bridge(bridge: str) -> None:
     except OSError as err:
         if err.errno != errno.ENODEV:
             log.warning("could not remove bridge %s: %s", bridge, err)
-
-
-#: Ephemeral ports tried for a port 0 before giving up (the kernel picks
-#: them at random from ip_local_port_range: a promised one comes back rarely).
-PORT_TRIES = 8
-
-
-def _probe(port: PortMapping, index: int) -> PortMapping:
-    """``port`` with the host port a bind gets now (the kernel's pick for 0)."""
-    kind = socket.SOCK_STREAM if port.protocol == "tcp" else socket.SOCK_DGRAM
-    with socket.socket(socket.AF_INET, kind) as probe:
-        try:
-            probe.bind((port.host_ip, port.host_port))
-        except OSError as err:
-            binding = Binding(Protocol(port.protocol), IPv4Address(port.host_ip), port.host_port)
-            if err.errno == errno.EADDRINUSE:
-                raise PortClash(binding) from None
-            if err.errno == errno.EADDRNOTAVAIL:
-                why = f"{port.host_ip} is not an address of the host"
-                raise InvalidArgument(f"ports.{index}.host_ip", why) from None
-            raise
-        return replace(port, host_port=probe.getsockname()[1])
-
-
-def _same_port(a: PortMapping, b: PortMapping) -> bool:
-    wildcard = "0.0.0.0" in (a.host_ip, b.host_ip)
-    return (a.protocol, a.host_port) == (b.protocol, b.host_port) and (
-        wildcard or a.host_ip == b.host_ip
-    )
 
 
 def _published(net: Attachment) -> list[PublishedPort]:

@@ -13,8 +13,11 @@ names them.  Each runs ``run`` on the launcher's stack, in two halves:
 2. *claimed*: one SOCK_SEQPACKET message on the channel carries the
    container's spec and tty size (pickled: the launcher and this child are
    the same program, and nothing else holds the socket) and, as SCM_RIGHTS
-   (unix(7)), the container's stdio fds.  Then only what depends on the
-   spec: the hostname, the workdir, the read-only remount, and the cold
+   (unix(7)), the container's stdio fds, and on a bridge network its /etc
+   files as detached read-only mounts (``etc_trees``: the launcher's
+   open_tree(2) copies, since the paths in the state dir are out of reach
+   after pivot_root).  Then only what depends on the spec: the hostname,
+   those /etc files, the workdir, the read-only remount, and the cold
    child's own ``released_steps`` to execve (the wait for the joined byte
    only for a container created now and started later).
 
@@ -34,15 +37,17 @@ from dataclasses import dataclass
 
 from runtime import child, init, libc, rootfs
 from runtime.child import ChildFds, SetupError
-from runtime.spec import ContainerSpec
+from runtime.network.attachment import ETC_FILES
+from runtime.spec import ContainerSpec, Mount
 
 Step = tuple[str, Callable[[], None]]
 
 READY_BYTE = b"R"
 #: The claim message's payload: the pickled spec and tty size (a few KiB).
 MAX_CLAIM_BYTES = 1 << 20
-#: fds a claim carries: stdin, stdout, stderr, or with a tty the console socket.
-MAX_CLAIM_FDS = 3
+#: fds a claim carries: stdin, stdout, stderr, or with a tty the console
+#: socket; then a bridge network's /etc files.
+MAX_CLAIM_FDS = 3 + len(ETC_FILES)
 
 
 def fill_steps(template: ContainerSpec, view: Mapping[str, int] | None = None) -> list[Step]:
@@ -62,18 +67,32 @@ def claim_steps(
     fds: ChildFds,
     tty_size: tuple[int, int] | None,
     started: bool = False,
+    etc: tuple[int, ...] = (),
+    wait_last: bool = False,
 ) -> list[Step]:
     """What a claimed child does with its spec, up to execve.  ``started``
     (a create that runs at once): the launcher has nothing left to do
     before the command runs (the child joined its cgroups at the fill),
     so the child does not wait for the joined byte; a created container
-    waits for it, which ``start`` sends."""
+    waits for it, which ``start`` sends.  ``etc``: the detached mounts of
+    ``network_mounts(spec)``, attached over their targets.  ``wait_last``
+    (a started one whose veth the launcher plugs meanwhile): the wait for
+    the joined byte moves to the last step before execve, so that the plug
+    overlaps the rest; "close fds" keeps the sync pipe (close-on-exec) for it."""
     released = child.released_steps(spec, fds, tty_size)
-    if started:
-        assert released[0][0] == "wait for the cgroup join"
+    wait = released[0]
+    assert wait[0] == "wait for the cgroup join"
+    if started or wait_last:
         released = released[1:]
+    if wait_last:
+        keep = (fds.error_write, fds.sync_read)
+        released = [
+            (name, (lambda: _close_inherited(keep)) if name == "close fds" else action)
+            for name, action in released
+        ] + [wait]
     return [
         ("sethostname", lambda: socket.sethostname(spec.hostname)),
+        *[(f"mount {m.target}", _attach(fd, m.target)) for m, fd in _paired(spec, etc)],
         *rootfs.finishing_steps(spec),
         *released,
     ]
@@ -108,13 +127,16 @@ def run(template: ContainerSpec, fds: ChildFds, channel: int, procs: tuple[str, 
         os._exit(err.exit_code)
     except BaseException:  # noqa: BLE001 - the child must never unwind into glibc
         os._exit(child.EXIT_SETUP_FAILED)
-    stdio = released.fds
+    count = len(released.fds) - len(network_mounts(spec))
+    stdio, etc = released.fds[:count], tuple(released.fds[count:])
     if len(stdio) == 1:
         claimed = ChildFds(fds.sync_read, fds.error_write, -1, -1, -1, console=stdio[0])
     else:
         claimed = ChildFds(fds.sync_read, fds.error_write, stdio[0], stdio[1], stdio[2])
     argv, environ = init.argv(spec), spec.environ()
-    steps = claim_steps(spec, claimed, tty_size, started=released.started)
+    steps = claim_steps(
+        spec, claimed, tty_size, started=released.started, etc=etc, wait_last=released.wait_last
+    )
     child.run_steps(steps, argv, environ, fds.error_write)
     return child.EXIT_SETUP_FAILED  # not reached
 
@@ -126,6 +148,8 @@ class Claim:
 
     fds: list[int]
     started: bool
+    #: Wait for the joined byte last, not first (``claim_steps``).
+    wait_last: bool = False
 
 
 def receive(channel: int) -> tuple[ContainerSpec, tuple[int, int] | None, Claim]:
@@ -135,13 +159,56 @@ def receive(channel: int) -> tuple[ContainerSpec, tuple[int, int] | None, Claim]
     sock.detach()
     if not data:
         os._exit(child.EXIT_SETUP_FAILED)
-    spec, tty_size, started = pickle.loads(data)
-    return spec, tty_size, Claim(list(received), started)
+    spec, tty_size, started, wait_last = pickle.loads(data)
+    return spec, tty_size, Claim(list(received), started, wait_last)
 
 
-def claim_message(spec: ContainerSpec, tty_size: tuple[int, int] | None, started: bool) -> bytes:
+def claim_message(
+    spec: ContainerSpec,
+    tty_size: tuple[int, int] | None,
+    started: bool,
+    wait_last: bool = False,
+) -> bytes:
     """The launcher's side of ``receive``."""
-    return pickle.dumps((spec, tty_size, started), protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps((spec, tty_size, started, wait_last), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def network_mounts(spec: ContainerSpec) -> tuple[Mount, ...]:
+    """The network's /etc files (read-only binds): a pooled spec has no
+    other mounts (launcher/pool.py: ``key``)."""
+    return spec.all_mounts()[len(spec.mounts) :]
+
+
+def etc_trees(spec: ContainerSpec) -> list[int]:
+    """The launcher's side of the /etc files: a detached, read-only copy of
+    each (open_tree(2), mount_setattr(2)), in ``network_mounts`` order."""
+    trees: list[int] = []
+    try:
+        for mount in network_mounts(spec):
+            assert mount.source is not None
+            trees.append(libc.open_tree(mount.source, recursive=False))
+            libc.mount_setattr("", libc.MOUNT_ATTR_RDONLY, dirfd=trees[-1])
+    except BaseException:
+        for fd in trees:
+            os.close(fd)
+        raise
+    return trees
+
+
+def _paired(spec: ContainerSpec, etc: tuple[int, ...]) -> list[tuple[Mount, int]]:
+    """Each network mount with its tree; ``run`` took as many trees off the
+    claim's fds as there are mounts, so none is left over."""
+    return list(zip(network_mounts(spec), etc, strict=True))
+
+
+def _attach(fd: int, target: str) -> Callable[[], None]:
+    def attach() -> None:
+        try:
+            libc.move_mount(fd, target)
+        finally:
+            os.close(fd)
+
+    return attach
 
 
 def _close_inherited(keep: tuple[int, ...]) -> None:

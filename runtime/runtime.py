@@ -100,6 +100,7 @@ from runtime.launchtrace import LaunchObserver
 from runtime.layout import LOG_STREAMS, Layout
 from runtime.lifecycle import Lifecycle, Top
 from runtime.meters import Meter
+from runtime.network.etcdir import EtcDir
 from runtime.networks import Networks
 from runtime.networkverbs import NetworkVerbs
 from runtime.output import Output
@@ -183,7 +184,9 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
             images, records, self.admission.lock, events, registry or RegistryOptions()
         )
         self.exits = Exits(records, launcher, reserve, remove=self.remove, events=events)
-        self.networks = networks if networks is not None else Networks(layout, records)
+        if networks is None:
+            networks = Networks(layout, records, etc=EtcDir(layout.etc_files))
+        self.networks = networks
         self.networks.events = events
         self.exits.on_ended = self.networks.ended
         self.connections = Connections(layout, records, self.networks, launcher)
@@ -472,6 +475,7 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
         # The logs and the overlay's upper/work dirs; the mounts themselves
         # lived in the container's mount namespace and went with it.
         shutil.rmtree(self.layout.container_dir(record.id), onerror=_log_rmtree_error)
+        self.networks.removed(final)
         if volumes or final.spec.auto_remove:
             self.volumes.remove_anonymous(final.spec.mounts)
 

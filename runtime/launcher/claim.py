@@ -7,11 +7,15 @@
                 and the stdio fds sent on its channel (SCM_RIGHTS).  The
                 ``Process`` the launcher keeps, or None when the child cannot
                 be used (its cgroup refused, it died): the cold path follows.
+    etc_trees   a bridge template's child: the network's /etc files as
+                detached mounts, sent with the spec (runtime/pooled.py)
+    plug        then its parked veth plugged while it runs its claim steps
 
 The pid file goes before the spec: if the launcher dies from then on, the
 API finds the child by that file and kills it (runtime/pids.py).  Unless
-``go``, the child waits for the joined byte (``Spawner.release``, at start)
-after its spec-dependent steps.
+``go`` the child waits for the joined byte (``Spawner.release``) after its
+spec-dependent steps; with ``go`` and a veth to plug (``plug_after``), at
+its last step before execve, so that the plug overlaps the others.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 
 from runtime import cgroups, pids, pooled, terminal
 from runtime.launcher.entry import Process
+from runtime.launcher.plumbing import Plumber
 from runtime.launcher.pool import Pool, Warm
 from runtime.launcher.stdio import Paths, close_stdio, open_stdio
 from runtime.launchtrace import Stamps
@@ -39,6 +44,10 @@ class Claim:
     pidfile: str | None
     tty_size: tuple[int, int] | None
     go: bool
+    #: A veth to plug after the hand-over (a bridge template's child): a
+    #: started child waits for the joined byte at its last step before
+    #: execve, a created one at its first as always.
+    plug_after: bool = False
 
 
 def hand_over(
@@ -48,15 +57,20 @@ def hand_over(
     claim: Claim,
     paths: Paths,
     stamps: Stamps,
+    extra_fds: tuple[int, ...] = (),
 ) -> tuple[Process, terminal.Stdio] | None:
+    """``extra_fds`` go after the stdio fds (a bridge's /etc trees: the
+    caller closes them)."""
     stdio = _adopt_cgroups_and_open(pool, manager, warm, claim, paths)
     if stdio is None:
         return None
     try:
         if claim.pidfile is not None:
             pids.write_pidfile(claim.pidfile, warm.pid, warm.pid_start_time)
-        message = pooled.claim_message(claim.spec, claim.tty_size, started=claim.go)
-        socket.send_fds(warm.channel, [message], list(stdio.child_fds))
+        message = pooled.claim_message(
+            claim.spec, claim.tty_size, started=claim.go, wait_last=claim.go and claim.plug_after
+        )
+        socket.send_fds(warm.channel, [message], [*stdio.child_fds, *extra_fds])
     except BaseException as err:
         close_stdio(stdio)
         pool.discard(warm)
@@ -98,5 +112,34 @@ def _adopt_cgroups_and_open(
         pool.discard(warm)
         return None
     except BaseException:
+        pool.discard(warm)
+        raise
+
+
+def etc_trees(pool: Pool, warm: Warm, spec: ContainerSpec) -> list[int]:
+    """A bridge template's child: the network's /etc files as detached
+    mounts, sent with the spec for it to attach.  A failure discards it."""
+    if warm.parked is None:
+        return []
+    try:
+        return pooled.etc_trees(spec)
+    except BaseException:
+        pool.discard(warm)
+        raise
+
+
+def plug(
+    pool: Pool, plumber: Plumber, warm: Warm, spec: ContainerSpec, stdio: terminal.Stdio
+) -> None:
+    """Its parked veth plugged on the bridge after the hand-over, while the
+    child runs its claim steps up to the wait for the joined byte (as a cold
+    plug overlaps the child's mounts).  A failure kills the child and fails
+    the launch, as a cold plug's."""
+    if warm.parked is None or spec.network is None:
+        return
+    try:
+        plumber.plug_parked(warm.parked, spec.network)
+    except BaseException:
+        close_stdio(stdio)
         pool.discard(warm)
         raise

@@ -28,10 +28,20 @@ container because there was none before it.
 What fits a template (``key``): the same image and root plan (except the
 per-container layer dir), a spec that may share the whole root when the
 child holds one copy of it (as a cold child would), no user mounts (their sources are cloned with
-open_tree before pivot_root, in the host's tree), no user namespace, no
-network but ``lo`` (a bridge's veth is made between clone and the go byte,
-``host`` shares the host's namespace), and a seccomp program the child
+open_tree before pivot_root, in the host's tree), no user namespace, the
+same kind of network: ``lo`` only, or one bridge network (``host`` shares
+the host's namespace: never pooled), and a seccomp program the child
 already holds (compiled before it was cloned).
+
+Bridge launches: the first one that misses adds a bridge template of the
+same image and size (``BRIDGE_READY``), so a service that never uses a
+bridge keeps no veth.  Its children get a veth pair once ready (the peer
+eth0 in their namespace without carrier, the host end down on no bridge,
+runtime/launcher/plumbing.py: ``park``); the launcher hands the network's
+/etc files over with the spec as detached mounts (runtime/pooled.py), then
+plugs the veth on the container's bridge while the child runs its claim
+steps (claim.py).  The pair needs no undoing: the kernel drops it with the
+child's namespace (drain, kill -9 of the launcher).
 Everything else (command, env, hostname, workdir, user, capabilities,
 limits, tty, stdin) is applied at the claim.
 
@@ -58,9 +68,10 @@ from dataclasses import dataclass, field
 from runtime import cgroups, child, libc, pooled
 from runtime.images.viewtrees import ViewTrees, shareable
 from runtime.launcher.messages import PoolReply
+from runtime.launcher.plumbing import Parked, Plumber
 from runtime.launcher.ready import Ready, Source
 from runtime.namespaces import DEFAULT_NAMESPACES, clone_flags
-from runtime.network.attachment import NONE
+from runtime.network.attachment import BRIDGE, HOST, Attachment
 from runtime.options import Options
 from runtime.procfs import process_start_time
 from runtime.security import devices, seccomp
@@ -74,6 +85,9 @@ NO_OPTIONS = Options()
 #: their claim, the template is given up (logged): no clone loop.
 MAX_FAILURES = 3
 
+#: A bridge template's network: its children get a parked veth once ready.
+BRIDGE_READY = Attachment(mode=BRIDGE)
+
 Key = Hashable
 
 
@@ -81,7 +95,7 @@ def key(spec: ContainerSpec) -> Key | None:
     """What a pooled child must share with ``spec`` to serve it; None when
     no pooled child can (the cold path)."""
     plan = spec.rootfs
-    if plan is None or spec.all_mounts() or spec.security.userns_host_id is not None:
+    if plan is None or spec.mounts or spec.security.userns_host_id is not None:
         return None
     if spec.init:
         return None  # tini is bound into /dev by the root's steps (runtime/init.py)
@@ -89,10 +103,12 @@ def key(spec: ContainerSpec) -> Key | None:
         # Shared namespaces, devices, cgroup tuning, ulimits, groups
         # (runtime/options.py): not applied to a pooled child yet.
         return None
-    if spec.network is not None and spec.network.mode != NONE:
-        # The host's namespace, or a veth made between clone and the go byte
-        # (runtime/launcher/plumbing.py): not pooled yet; only lo is.
-        return None
+    net = spec.network
+    if spec.endpoints or net is not None and net.mode == HOST:
+        return None  # a second network (eth1); the host's namespace
+    bridged = net is not None and net.bridged
+    if net is not None and bridged and not (net == BRIDGE_READY or net.connected):
+        return None  # a first network disconnected: only lo, but recorded
     if plan.lower is not None:
         return None  # an overlay's upper dir is per container: not pooled yet
     sec = spec.security
@@ -103,12 +119,20 @@ def key(spec: ContainerSpec) -> Key | None:
     )
     # The view's fields (``VIEW``), whether the child may take one copy of
     # the whole root (``shareable``: what a cold child of the same spec
-    # gets, runtime/images/viewtrees.py), and the seccomp program.
-    return (spec.image, plan.binds, plan.links, plan.masks, plan.hide, shareable(spec), program)
+    # gets, runtime/images/viewtrees.py), the seccomp program, and whether
+    # it is on a bridge (a child with a parked veth, or one with only lo).
+    whole = shareable(spec)
+    return (spec.image, plan.binds, plan.links, plan.masks, plan.hide, whole, program, bridged)
 
 
 #: The part of a key that says which host view a child holds (``_follow``).
 VIEW = slice(0, 5)
+#: Where a key says whether its child is on a bridge.
+BRIDGED = 7
+
+
+def _bridged(k: Key | None) -> bool:
+    return isinstance(k, tuple) and bool(k[BRIDGED])
 
 
 def _fits(template_key: Key, spec_key: Key) -> bool:
@@ -118,7 +142,7 @@ def _fits(template_key: Key, spec_key: Key) -> bool:
     if template_key == spec_key:
         return True
     assert isinstance(template_key, tuple) and isinstance(spec_key, tuple)
-    if template_key[VIEW] != spec_key[VIEW]:
+    if template_key[VIEW] != spec_key[VIEW] or template_key[BRIDGED] != spec_key[BRIDGED]:
         return False
     whole, wanted_whole = template_key[5], spec_key[5]
     if whole and not wanted_whole:
@@ -153,6 +177,8 @@ class Warm:
     cgroup: cgroups.Cgroup | None
     devices_cgroup: str | None = None
     ready: bool = False
+    #: A bridge template's: the veth made once it was ready (plumbing.py).
+    parked: Parked | None = None
 
 
 @dataclass
@@ -174,8 +200,11 @@ class Pool:
         cgroup_manager: cgroups.Manager | None,
         devices_parent: str = devices.PARENT,
         views: ViewTrees | None = None,
+        plumber: Plumber | None = None,
     ) -> None:
         self.selector = selector
+        #: Parks a veth in a bridge template's children (the spawner's).
+        self.plumber = plumber if plumber is not None else Plumber()
         self.cgroups = cgroup_manager
         self.devices_parent = devices_parent
         #: The host view's trees, shared with the cold path (spawn.py).
@@ -293,10 +322,24 @@ class Pool:
         except OSError:
             data = b""
         self.selector.unregister(warm.channel)
-        if data == pooled.READY_BYTE:
+        if data == pooled.READY_BYTE and self._park(warm):
             warm.ready = True
             self.counts.failures.pop(warm.template.key, None)
         # EOF: the child is exiting; its pidfd says so next.
+
+    def _park(self, warm: Warm) -> bool:
+        """A bridge template's child gets its veth once it is ready: in a
+        turn of the loop of its own, not the clone's, so that neither holds
+        the loop long (a launch's exec waits for it)."""
+        if warm.template.spec.network != BRIDGE_READY:
+            return True
+        try:
+            warm.parked = self.plumber.park(warm.pid)
+        except Exception as err:  # noqa: BLE001 - a fill must never stop the loop
+            self.discard(warm)
+            self._failed(warm.template, f"parking a veth in a pooled child failed: {err}")
+            return False
+        return True
 
     def _exited(self, warm: Warm) -> None:
         """A pooled child died before its claim: a failed fill step, or killed."""
@@ -328,9 +371,22 @@ class Pool:
                     return warm
             if fitting:  # all still filling: the demand outran the fills
                 self.counts.outrun, self.counts.owed = True, 0
-            self._follow(spec)
+            if _bridged(wanted) and not any(_bridged(t.key) for t in self.templates):
+                self._add_bridged(spec)
+            else:
+                self._follow(spec)
         self.counts.misses += 1
         return None
+
+    def _add_bridged(self, spec: ContainerSpec) -> None:
+        """The first bridge launch: keep children with a parked veth from
+        now on, as many as of the first template of its image."""
+        for template in self.templates:
+            if template.spec.image == spec.image:
+                bridged = dataclasses.replace(template.spec, network=BRIDGE_READY)
+                self.templates.append(Template(bridged, template.size))
+                log.info("bridge launches: the pool keeps %s children with a veth too", spec.image)
+                return
 
     def _follow(self, spec: ContainerSpec) -> None:
         """A spec of a template's image whose view differs from the
@@ -344,7 +400,9 @@ class Pool:
             old = template.spec.rootfs
             have = template.key
             assert old is not None and isinstance(have, tuple)
-            if template.spec.image != spec.image or have[VIEW] == wanted[VIEW]:
+            if template.spec.image != spec.image or have[BRIDGED] != wanted[BRIDGED]:
+                continue  # another image, or another kind of network
+            if have[VIEW] == wanted[VIEW]:
                 continue
             plan = dataclasses.replace(spec.rootfs, root=old.root, layer=old.layer)
             templates = list(self.templates)
@@ -386,6 +444,8 @@ class Pool:
             if fd >= 0:
                 os.close(fd)
         warm.channel.close()
+        if warm.parked is not None:
+            warm.parked.close()  # the kernel drops the pair with the namespace
         cgroup = warm.cgroup
         if cgroup is not None and not (cgroup.kill_all(rounds=1) and cgroup.remove()):
             log.warning("pooled cgroup %s is busy; the next start-up removes it", cgroup.name)

@@ -80,7 +80,13 @@ class Launcher:
             self.spawner.read_error_pipe,
             cgroup_manager,
         )
-        self.pool = Pool(self.selector, cgroup_manager, devices_parent, self.spawner.views)
+        self.pool = Pool(
+            self.selector,
+            cgroup_manager,
+            devices_parent,
+            self.spawner.views,
+            self.spawner.plumber,
+        )
         self.spawner.pool = self.pool
         self.ops = Ops(self.entries, self.spawner, self.pty, self.watch, self.pool)
 

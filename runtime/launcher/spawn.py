@@ -102,14 +102,16 @@ class Spawner:
     ) -> Entry:
         stamps = Stamps()
         stamps.stamp("received")
-        warm = self.pool.claim(spec) if self.pool is not None else None
-        if warm is not None:
-            claimed = self._claim(container_id, spec, paths, pidfile, tty_size, go, warm, stamps)
-            if claimed is not None:
-                return claimed
         if spec.network is not None and spec.network.ports:
             self.plumber.hold_ports(container_id, spec.network)  # a clash: nothing made yet
         try:
+            warm = self.pool.claim(spec) if self.pool is not None else None
+            if warm is not None:
+                claimed = self._claim(
+                    container_id, spec, paths, pidfile, tty_size, go, warm, stamps
+                )
+                if claimed is not None:
+                    return claimed
             entry = self._clone_into(container_id, spec, paths, pidfile, tty_size, go, stamps)
         except BaseException:
             self.plumber.release(container_id)
@@ -132,17 +134,24 @@ class Spawner:
         """A pooled child made the container (runtime/launcher/claim.py);
         None when it cannot be used: the cold path."""
         assert self.pool is not None
-        handed = claim.hand_over(
-            self.pool,
-            self.cgroups,
-            warm,
-            claim.Claim(container_id, spec, pidfile, tty_size, go),
-            paths,
-            stamps,
-        )
+        trees = claim.etc_trees(self.pool, warm, spec)
+        try:
+            handed = claim.hand_over(
+                self.pool,
+                self.cgroups,
+                warm,
+                claim.Claim(container_id, spec, pidfile, tty_size, go, warm.parked is not None),
+                paths,
+                stamps,
+                tuple(trees),
+            )
+        finally:
+            for fd in trees:
+                os.close(fd)
         if handed is None:
             return None
         process, stdio = handed
+        claim.plug(self.pool, self.plumber, warm, spec, stdio)
         entry = Entry(container_id, process, spec=spec)
         self._adopt(entry, stdio)
         entry.limiting.limits = spec.limits

@@ -4,7 +4,7 @@
     encode_query                a query for one name (tests, the benches)
     check_name                  a name a container may be known by (RFC 1123 host names)
     NameTable                   per network: name → addresses; add/remove from any thread
-    upstreams_from              the host's resolvers, from /etc/resolv.conf
+    upstreams_from / _in        the host's resolvers, from /etc/resolv.conf (or its text)
     DnsServer                   one thread, one selector, one UDP socket per network
 
 How a query is answered, on the socket of the network it came in on:
@@ -272,11 +272,16 @@ class NameTable:
 
 def upstreams_from(path: Path = Path("/etc/resolv.conf")) -> list[tuple[str, int]]:
     """resolv.conf(5)'s ``nameserver`` lines, in order, port 53."""
-    found = []
     try:
         text = path.read_text()
     except OSError:
         return []
+    return upstreams_in(text)
+
+
+def upstreams_in(text: str) -> list[tuple[str, int]]:
+    """``upstreams_from`` of a resolv.conf's text."""
+    found = []
     for line in text.splitlines():
         words = line.split()
         if len(words) >= 2 and words[0] == "nameserver":

@@ -4,6 +4,8 @@
     hosts         localhost, the IPv6 names Docker writes, and the container's own name
     hostname      the name and a newline
     host_search   the host's ``search`` domains, which a container keeps (as Docker's)
+    HostResolv    the host's resolv.conf as a container needs it (search domains,
+                  the resolvers it can reach), read again only once it changed
     rewrite       a file's new text, in place (its inode is bind-mounted), if changed
 
 The integration writes these three files in the container's directory and
@@ -15,11 +17,14 @@ get here: a newline in a name would add a line to /etc/hosts.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, ip_address
 from pathlib import Path
 
-from runtime.network.dns import check_name
+from runtime.network.dns import check_name, upstreams_in
+
+HOST_RESOLV_CONF = Path("/etc/resolv.conf")
 
 
 def resolv_conf(nameserver: IPv4Address | None, search: Sequence[str] = ()) -> str:
@@ -80,13 +85,48 @@ def hostname(name: str) -> str:
     return check_name(name) + "\n"
 
 
-def host_search(path: Path = Path("/etc/resolv.conf")) -> list[str]:
+def host_search(path: Path = HOST_RESOLV_CONF) -> list[str]:
     """The last ``search`` (or ``domain``) line wins, as in resolv.conf(5)."""
-    found: list[str] = []
     try:
         text = path.read_text()
     except OSError:
-        return found
+        return []
+    return search_in(text)
+
+
+class HostResolv:
+    """The host's resolv.conf as containers need it: ``search`` domains and
+    the nameservers they can reach (not the host's loopback ones).  Read
+    once, and again only when its inode, size or mtime changed (it rarely
+    does): every bridge launch writes a container's resolv.conf from it."""
+
+    def __init__(self, path: Path = HOST_RESOLV_CONF) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._seen: tuple[object, tuple[list[str], list[str]]] | None = None
+
+    def get(self) -> tuple[list[str], list[str]]:
+        """(search domains, reachable nameservers), fresh copies."""
+        try:
+            st = os.stat(self.path)
+            stamp: object = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            stamp = None
+        with self._lock:
+            if self._seen is None or self._seen[0] != stamp:
+                try:
+                    text = self.path.read_text() if stamp is not None else ""
+                except OSError:
+                    text = ""
+                servers = [h for h, _ in upstreams_in(text) if not ip_address(h).is_loopback]
+                self._seen = (stamp, (search_in(text), servers))
+            search, servers = self._seen[1]
+        return list(search), list(servers)
+
+
+def search_in(text: str) -> list[str]:
+    """``host_search`` of a resolv.conf's text."""
+    found: list[str] = []
     for line in text.splitlines():
         words = line.split()
         if words and words[0] in ("search", "domain"):

@@ -16,7 +16,10 @@ iproute2, no third-party package (pyroute2 cost 12-14 ms for a veth here,
 Host side (the launcher, in the host's netns):
     create_bridge, create_veth (its peer born inside the container's netns,
     named, addressed and sized there; the host end enslaved and up in the same
-    request), delete_link, get_link, links, set_up, add_address, routes.
+    request), delete_link, get_link, links, set_up, add_address, routes;
+    adopt_veth: a veth made ahead (down, no master: a pooled child's)
+    sized, up, enslaved and given the container's veth name as an
+    alternative name at its claim, in one sendmsg.
 
 Container side (the child, in its own netns, on a socket it opens itself):
     get_link("eth0"), add_address, set_up("lo"), set_up("eth0"), add_default_route.
@@ -58,6 +61,7 @@ from runtime.network.rtnl import (
     RTM_GETROUTE,
     RTM_NEWADDR,
     RTM_NEWLINK,
+    RTM_NEWLINKPROP,
     RTM_NEWROUTE,
     RTM_SETLINK,
     SOL_NETLINK,
@@ -65,6 +69,8 @@ from runtime.network.rtnl import (
     Message,
     Route,
     address_payload,
+    adopt_payload,
+    altname_payload,
     attr_u32,
     bridge_payload,
     default_route_payload,
@@ -75,6 +81,7 @@ from runtime.network.rtnl import (
     header,
     ifinfomsg,
     link_ref,
+    link_settings_payload,
     no_link_local_payload,
     parse_error,
     parse_link,
@@ -303,6 +310,19 @@ def create_veth(
     return None
 
 
+def adopt_veth(nl: Netlink, index: int, name: str, mtu: int, master: int) -> None:
+    """A down, unenslaved host end (``create_veth`` with ``up=False`` and no
+    master) sized ``mtu``, up on the bridge ``master``, and answering to
+    ``name`` (an alternative name: a rename would wait for an RCU grace
+    period), in one sendmsg."""
+    nl.batch(
+        [
+            (f"adopt veth {index}", RTM_NEWLINK, 0, adopt_payload(index, mtu, master)),
+            (f"name veth {index} {name}", RTM_NEWLINKPROP, _CREATE, altname_payload(index, name)),
+        ]
+    )
+
+
 def delete_link(nl: Netlink, link: int | str) -> None:
     """Delete a link (either end of a veth deletes both)."""
     index, name_attr = link_ref(link)
@@ -391,6 +411,59 @@ def configure_link(
                 address_payload(index, interface),
             ),
             (f"set {index} up", RTM_NEWLINK, 0, set_up_payload(index)),
+            (
+                f"add default route via {gateway}",
+                RTM_NEWROUTE,
+                _CREATE,
+                default_route_payload(gateway),
+            ),
+        ]
+    )
+
+
+def prepare_parked(nl: Netlink, index: int) -> None:
+    """A parked veth's peer (``create_veth`` with ``up=False``), from inside
+    its namespace: no IPv6 link-local address, then up, in one sendmsg.
+    Up, it has no carrier until its host end comes up at the claim."""
+    nl.batch(
+        [
+            (
+                f"no link-local address on link {index}",
+                RTM_NEWLINK,
+                0,
+                no_link_local_payload(index),
+            ),
+            (f"set {index} up", RTM_NEWLINK, 0, set_up_payload(index)),
+        ]
+    )
+
+
+def configure_parked(
+    nl: Netlink,
+    index: int,
+    interface: IPv4Interface | str,
+    gateway: IPv4Address | str,
+    mac: str,
+    mtu: int,
+) -> None:
+    """``configure_link`` for a peer made ready by ``prepare_parked``: its
+    MAC (a veth takes a new one while up: IFF_LIVE_ADDR_CHANGE) and MTU,
+    the address and the default route, in one sendmsg."""
+    interface, gateway = IPv4Interface(interface), IPv4Address(gateway)
+    nl.batch(
+        [
+            (
+                f"set link {index} to {mac} mtu {mtu}",
+                RTM_NEWLINK,
+                0,
+                link_settings_payload(index, mac, mtu),
+            ),
+            (
+                f"add address {interface} to link {index}",
+                RTM_NEWADDR,
+                _CREATE,
+                address_payload(index, interface),
+            ),
             (
                 f"add default route via {gateway}",
                 RTM_NEWROUTE,

@@ -52,6 +52,7 @@ RTM_SETLINK = 19
 RTM_NEWADDR = 20
 RTM_NEWROUTE = 24
 RTM_GETROUTE = 26
+RTM_NEWLINKPROP = 108
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3  # what `ip route add` uses when no proto is given
 RT_SCOPE_UNIVERSE = 0
@@ -79,6 +80,8 @@ IFLA_EXT_MASK = 29
 IFLA_AF_SPEC = 26
 IFLA_NUM_TX_QUEUES = 31
 IFLA_NUM_RX_QUEUES = 32
+IFLA_PROP_LIST = 52
+IFLA_ALT_IFNAME = 53
 # <linux/if_link.h>: IFLA_AF_SPEC → AF_INET6 → IFLA_INET6_ADDR_GEN_MODE.
 IFLA_INET6_ADDR_GEN_MODE = 8
 IN6_ADDR_GEN_MODE_NONE = 1
@@ -239,6 +242,32 @@ def veth_payload(
             nested(IFLA_INFO_DATA, attr(VETH_INFO_PEER | NLA_F_NESTED, peer)),
         )
     )
+
+
+def adopt_payload(index: int, mtu: int, master: int) -> bytes:
+    """RTM_NEWLINK of an existing, down link: sized ``mtu``, up, enslaved
+    to ``master``, in one request (do_setlink, net/core/rtnetlink.c,
+    applies the MTU, then the flags, then the master)."""
+    return (
+        ifinfomsg(index, flags=IFF_UP, change=IFF_UP)
+        + attr_u32(IFLA_MTU, mtu)
+        + attr_u32(IFLA_MASTER, master)
+    )
+
+
+def altname_payload(index: int, name: str) -> bytes:
+    """RTM_NEWLINKPROP, as ``ip link property add dev INDEX altname NAME``:
+    the kernel finds a link by any of its alternative names wherever it
+    takes IFLA_IFNAME (they share the name hash, net/core/dev.c), so the
+    link answers to ``name`` without a rename, which waits for an RCU grace
+    period under the rtnl lock (dev_change_name: synchronize_net)."""
+    _check_name(name)
+    return ifinfomsg(index) + nested(IFLA_PROP_LIST, attr_str(IFLA_ALT_IFNAME, name))
+
+
+def link_settings_payload(index: int, mac: str, mtu: int) -> bytes:
+    """RTM_NEWLINK of an existing, down link: its MAC and MTU."""
+    return ifinfomsg(index) + attr(IFLA_ADDRESS, parse_mac(mac)) + attr_u32(IFLA_MTU, mtu)
 
 
 def set_up_payload(link: int | str, up: bool = True) -> bytes:

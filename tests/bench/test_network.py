@@ -27,6 +27,8 @@ def test_summary_gives_each_rows_figures_and_what_it_adds_to_none() -> None:
     )
     assert out["rows"]["none"] == {"median_ms": 11.0, "p90_ms": 11.0, "min_ms": 10.0}
     assert out["added_median_ms"] == {"bridge": 2.0, "bridge+port": 5.0}
+    # Round by round: 3, 0 and 3 ms for bridge; 10, 3 and 5 for bridge+port.
+    assert out["added_paired_median_ms"] == {"bridge": 3.0, "bridge+port": 5.0}
 
 
 def test_service_cpu_counts_every_thread_and_skips_the_gone() -> None:
@@ -53,3 +55,5 @@ def test_a_short_run_reports_wall_time_and_cpu_per_row() -> None:
         assert set(part["added_median_ms"]) == {"bridge", "bridge+port"}
     assert all(row["min_ms"] > 0 for row in report["cpu"]["rows"].values())
     float(report["load_average"])
+    # Six launches, each a hit or a miss of the warm pool.
+    assert sum(report["pool_claims"].values()) == 6, report["pool_claims"]

@@ -83,3 +83,16 @@ def net_service(netns: Namespace, tmp_path_factory: pytest.TempPathFactory) -> I
     service.start()
     yield service
     service.close()
+
+
+@pytest.fixture
+def own_net_service(
+    netns: Namespace, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[NetService]:
+    """A service of the test's own, to restart or crash (in the module's namespace)."""
+    svc = NetService(netns, tmp_path_factory.mktemp("own-net") / "state")
+    svc.start()
+    try:
+        yield svc
+    finally:
+        svc.close()

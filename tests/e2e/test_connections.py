@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,17 +26,6 @@ from tests.e2e.test_networks import ask, host_side, kill, logs, network, run, se
 def client(net_service: NetService) -> Iterator[httpx.Client]:
     with net_service.client() as c:
         yield c
-
-
-@pytest.fixture
-def own_service(netns: Namespace, tmp_path: Path) -> Iterator[NetService]:
-    """A service of the test's own, to restart or crash (in the module's namespace)."""
-    svc = NetService(netns, tmp_path / "state")
-    svc.start()
-    try:
-        yield svc
-    finally:
-        svc.close()
 
 
 def sleeper(client: httpx.Client, **spec: Any) -> dict[str, Any]:
@@ -63,8 +51,15 @@ def connect(client: httpx.Client, cid: str, **body: Any) -> dict[str, Any]:
 
 
 def veths(netns: Namespace) -> set[str]:
+    """The host ends' names, and their alternative names (a pooled child's
+    end answers to the container's veth name as one, plumbing.py)."""
     shown = netns.ip("-o", "link", "show", "type", "veth")
-    return {line.split(": ")[1].split("@")[0] for line in shown.splitlines()}
+    names = set()
+    for line in shown.splitlines():
+        names.add(line.split(": ")[1].split("@")[0])
+        words = line.split()
+        names.update(words[i + 1] for i, word in enumerate(words[:-1]) if word == "altname")
+    return names
 
 
 def wait_gone(netns: Namespace, container_id: str) -> None:
@@ -228,9 +223,9 @@ def test_links_and_link_local_addresses(client: httpx.Client) -> None:
 
 
 def test_a_restart_keeps_the_connections_and_an_exit_frees_them(
-    own_service: NetService, netns: Namespace
+    own_net_service: NetService, netns: Namespace
 ) -> None:
-    svc = own_service
+    svc = own_net_service
     with svc.client() as c:
         first = network(c, subnet="10.88.0.0/24")
         second = network(c, subnet="10.89.0.0/24")
@@ -277,9 +272,9 @@ def test_a_stopped_container_is_started_again_on_every_network(
 
 
 def test_a_crash_of_api_and_launcher_leaves_no_veth_of_a_connected_network(
-    own_service: NetService, netns: Namespace
+    own_net_service: NetService, netns: Namespace
 ) -> None:
-    svc = own_service
+    svc = own_net_service
     with svc.client() as c:
         first = network(c, subnet="10.92.0.0/24")
         second = network(c, subnet="10.93.0.0/24")

@@ -333,11 +333,15 @@ def test_network_rules(client: httpx.Client, netns: Namespace) -> None:
 
 # -- restarts ----------------------------------------------------------------------
 def veths(netns: Namespace) -> list[str]:
-    return [
-        line.split(":")[1].strip().split("@")[0]
-        for line in netns.ip("-o", "link").splitlines()
-        if "veth" in line
-    ]
+    """Host ends by name, or by the alternative name a pooled child's end
+    has (the container's veth name, plumbing.py)."""
+    found = []
+    for line in netns.ip("-o", "link").splitlines():
+        words = line.split()
+        names = [line.split(":")[1].strip().split("@")[0]]
+        names += [words[i + 1] for i, word in enumerate(words[:-1]) if word == "altname"]
+        found += [n for n in names if n.startswith("veth")]
+    return found
 
 
 def wait_until(check: Any, timeout: float = 10) -> None:

@@ -184,4 +184,3 @@ def test_shareable_only_when_nothing_is_written_into_the_root(
     changes: dict[str, Any], shared: bool
 ) -> None:
     assert shareable(host_spec(**changes)) is shared
-

@@ -172,3 +172,67 @@ def test_ports_are_held_all_or_none_and_a_clash_is_invalid_state() -> None:
     with pytest.raises(RequestError) as bad:
         p.hold_ports("c2", nowhere)
     assert bad.value.kind is ErrorKind.FAILED and "host_ip" in str(bad.value)
+
+
+def test_a_parked_veth_is_made_down_on_no_bridge_then_plugged_at_the_claim(
+    fake: FakeNetlink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[dict[str, Any]] = []
+
+    def create_veth(nl: object, name: str, **kw: Any) -> Any:
+        made.append({"name": name, **kw})
+        return SimpleNamespace(index=41, link=3)
+
+    class Inside:
+        closed = False
+
+        def close(self) -> None:
+            Inside.closed = True
+
+    monkeypatch.setattr(netlink, "create_veth", create_veth)
+    monkeypatch.setattr(netlink, "open_in_namespace", lambda fd: Inside())
+    monkeypatch.setattr(netlink, "adopt_veth", lambda nl, *a: fake.calls.append(("adopt_veth", *a)))
+    monkeypatch.setattr(
+        netlink, "prepare_parked", lambda nl, index: fake.calls.append(("prepare", index))
+    )
+    monkeypatch.setattr(
+        netlink,
+        "configure_parked",
+        lambda nl, *a: fake.calls.append(("configure_parked", *map(str, a))),
+    )
+    p = plumber()
+    parked = p.park(os.getpid())
+    [veth] = made
+    assert veth["name"].startswith(plumbing.PARKED_PREFIX) and len(veth["name"]) <= 15
+    assert (veth["peer_name"], veth["up"]) == ("eth0", False)
+    assert "master" not in veth and "peer_mac" not in veth
+    assert (parked.host_index, parked.peer_index) == (41, 3)
+    assert fake.calls == [("prepare", 3)]  # eth0 up, quiet, from inside
+    assert p.park(os.getpid()) and made[1]["name"] != veth["name"]
+
+    p.plug_parked(parked, Attachment(**{**NET.__dict__, "ports": (PortMapping(80, 1),)}))
+    assert fake.calls[-3:] == [
+        ("adopt_veth", 41, "vethabc", 1500, 10),
+        ("configure_parked", "3", "10.1.0.2/24", "10.1.0.1", NET.mac, "1500"),
+        ("set_hairpin", 41),
+    ]
+    assert Inside.closed and parked.inside is None
+
+
+def test_a_parked_veth_that_cannot_be_plugged_fails_the_launch(
+    fake: FakeNetlink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(nl: object, *args: Any) -> None:
+        fake.calls.append(("adopt_veth",))
+        raise OSError(errno.ENODEV, "adopt: No such device")
+
+    monkeypatch.setattr(netlink, "adopt_veth", refuse)
+    closed: list[bool] = []
+    inside = SimpleNamespace(close=lambda: closed.append(True))
+    parked = plumbing.Parked(41, 3, inside)  # type: ignore[arg-type]
+    with pytest.raises(RequestError) as failed:
+        plumber().plug_parked(parked, NET)
+    assert failed.value.kind is ErrorKind.FAILED and "network a" in str(failed.value)
+    # A stale bridge is looked up again once, as for a cold plug.
+    assert [c[0] for c in fake.calls].count("adopt_veth") == 2
+    assert closed == [True]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import selectors
+import signal
 import socket
 from collections.abc import Iterator
 
@@ -14,11 +15,17 @@ import pytest
 
 from runtime import cgroups
 from runtime.launcher import pool
+from runtime.launcher.plumbing import Parked
 from runtime.network.attachment import BRIDGE, HOST, NONE, Attachment
 from runtime.spec import ContainerSpec, Mount, RootfsPlan, Security
 
 PLAN = RootfsPlan(root="/s/pool/layer/root", layer="/s/pool/layer", binds=("/usr",))
 TEMPLATE = ContainerSpec(command=("true",), hostname="pool", rootfs=PLAN)
+
+
+CONNECTED = Attachment(
+    mode=BRIDGE, network="n", bridge="br0", address="10.1.0.2/24", veth="v0", etc_dir="/s/c/1"
+)
 
 
 def spec(**changes: object) -> ContainerSpec:
@@ -47,9 +54,19 @@ def test_a_host_spec_fits_whatever_its_command_user_and_layer_dir() -> None:
         spec(rootfs=RootfsPlan(root="/r", lower="/images/busybox", layer="/l")),
         spec(network=Attachment(mode=BRIDGE, network=BRIDGE, bridge="br0", veth="v0")),
         spec(network=Attachment(mode=HOST, network=HOST)),
+        spec(network=CONNECTED, endpoints=(CONNECTED,)),
         spec(init=True),
     ],
-    ids=["no root plan", "user mounts", "userns", "overlay", "bridge", "host network", "init"],
+    ids=[
+        "no root plan",
+        "user mounts",
+        "userns",
+        "overlay",
+        "disconnected bridge",
+        "host network",
+        "second network",
+        "init",
+    ],
 )
 def test_specs_a_pooled_child_cannot_serve(candidate: ContainerSpec) -> None:
     assert pool.key(candidate) is None
@@ -191,3 +208,97 @@ def test_a_changed_host_view_makes_the_pool_follow_it(selector) -> None:
     assert p.templates == [template]
     stale_channel.close()
     os.close(stale_pidfd)
+
+
+#: The host image binds /etc read-only: the /etc files are bound over files
+#: there, which a child with the whole root may do (viewtrees.shareable).
+ETC_PLAN = dataclasses.replace(PLAN, binds=("/usr", "/etc"))
+ETC_TEMPLATE = dataclasses.replace(TEMPLATE, rootfs=ETC_PLAN)
+
+
+def on_bridge(**changes: object) -> ContainerSpec:
+    plan = RootfsPlan(root="/s/c/1/layer/root", layer="/s/c/1/layer", binds=("/usr", "/etc"))
+    return spec(rootfs=plan, network=CONNECTED, **changes)
+
+
+def test_a_bridge_launch_fits_only_a_bridge_template() -> None:
+    bridged = pool.key(on_bridge())  # its /etc binds are no user mounts
+    plain = pool.key(ETC_TEMPLATE)
+    ready = pool.key(dataclasses.replace(ETC_TEMPLATE, network=pool.BRIDGE_READY))
+    assert bridged is not None and plain is not None and ready is not None
+    assert pool._fits(ready, bridged) and not pool._fits(plain, bridged)
+    only_lo = pool.key(spec(rootfs=ETC_PLAN))
+    assert only_lo is not None and not pool._fits(ready, only_lo)
+
+
+def test_the_first_bridge_miss_adds_a_bridge_template_of_the_same_size(selector) -> None:
+    p = pool.Pool(selector, None)
+    p.configure([pool.Template(ETC_TEMPLATE, 3)])
+    assert p.claim(on_bridge()) is None
+    plain, bridged = p.templates
+    assert plain.spec == ETC_TEMPLATE and bridged.size == 3
+    assert bridged.spec == dataclasses.replace(ETC_TEMPLATE, network=pool.BRIDGE_READY)
+    assert p.claim(on_bridge()) is None  # filling: no third template
+    assert len(p.templates) == 2 and p.counts.misses == 2
+    ready = fake_warm(p, bridged, ready=True)
+    # A ``none`` launch never takes a child with a veth.
+    assert p.claim(spec(rootfs=ETC_PLAN)) is None
+    assert p.claim(on_bridge()) is ready and p.counts.hits == 1
+    ready.channel.close()
+    os.close(ready.pidfd)
+
+
+def test_a_bridge_childs_parked_socket_is_closed_when_it_is_reaped(
+    selector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[bool] = []
+    monkeypatch.setattr(os, "waitid", lambda *args: None)  # no process to reap
+
+    class Inside:
+        def close(self) -> None:
+            closed.append(True)
+
+    p = pool.Pool(selector, None)
+    p.configure([pool.Template(dataclasses.replace(TEMPLATE, network=pool.BRIDGE_READY), 1)])
+    warm = fake_warm(p, p.templates[0], ready=True)
+    warm.parked = Parked(4, 2, Inside())  # type: ignore[arg-type]
+    p.discard(warm, kill=False)
+    assert closed == [True] and warm.parked.inside is None
+
+
+def test_a_bridge_child_is_ready_once_its_veth_is_parked(
+    selector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parked: list[int] = []
+
+    class Plumber:
+        fail = False
+
+        def park(self, pid: int) -> Parked:
+            if self.fail:
+                raise OSError(1, "create veth: Operation not permitted")
+            parked.append(pid)
+            return Parked(4, 2, None)
+
+    plumber = Plumber()
+    p = pool.Pool(selector, None, plumber=plumber)  # type: ignore[arg-type]
+    p.configure([pool.Template(dataclasses.replace(TEMPLATE, network=pool.BRIDGE_READY), 2)])
+    monkeypatch.setattr(os, "waitid", lambda *args: None)  # no process to reap
+    monkeypatch.setattr(signal, "pidfd_send_signal", lambda *args: None)
+    for fail in (False, True):
+        plumber.fail = fail
+        ours, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pidfd_stand_in, _w = os.pipe()
+        os.close(_w)
+        warm = pool.Warm(p.templates[0], 1, pidfd_stand_in, None, ours, -1, -1, None)
+        p.children.append(warm)
+        selector.register(pidfd_stand_in, selectors.EVENT_READ)
+        selector.register(ours, selectors.EVENT_READ)
+        child_end.send(b"R")  # the child's READY_BYTE
+        p._readied(warm)
+        child_end.close()
+        assert warm.ready is not fail and (warm in p.children) is not fail
+    assert parked == [1] and p.counts.failures == {pool.key(p.templates[0].spec): 1}
+    [kept] = p.children
+    kept.channel.close()
+    os.close(kept.pidfd)

@@ -57,3 +57,27 @@ def test_rewrite_keeps_the_inode_cuts_to_length_and_skips_unchanged_text(
     os.utime(path, ns=(10**18, 10**18))  # a write would move it to now
     etcfiles.rewrite(str(path), "127.0.0.1\tlocalhost\n")
     assert path.stat().st_mtime_ns == 10**18  # unchanged: not written
+
+
+def test_the_hosts_resolv_conf_is_read_again_only_once_it_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("nameserver 127.0.0.53\nnameserver 192.0.2.1\nsearch a.example\n")
+    resolv = etcfiles.HostResolv(conf)
+    assert resolv.get() == (["a.example"], ["192.0.2.1"])  # loopback: unreachable inside
+    reads: list[Path] = []
+    real = Path.read_text
+
+    def counted(path: Path, *args: object, **kwargs: object) -> str:
+        reads.append(path)
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", counted)
+    assert resolv.get() == (["a.example"], ["192.0.2.1"])
+    assert reads == []  # unchanged: not read again
+    conf.write_text("nameserver 198.51.100.7\nsearch b.example c.example\n")
+    assert resolv.get() == (["b.example", "c.example"], ["198.51.100.7"])
+    assert reads == [conf]
+    conf.unlink()
+    assert resolv.get() == ([], [])

@@ -163,3 +163,26 @@ def test_create_veth_returns_the_echoed_host_end(
     fake.send(error_message(3, 0))  # a kernel before 6.2 only acks
     kept = nl.create_veth(client, "veth1", peer_name="eth0", peer_netns_fd=9, link_local=True)
     assert kept is None and len(sent_messages(fake)) == 1
+
+
+def test_a_parked_veth_is_made_ready_adopted_and_configured_in_one_datagram_each(
+    kernel: tuple[nl.Netlink, socket.socket],
+) -> None:
+    client, fake = kernel
+    ack, create = rtnl.NLM_F_REQUEST | rtnl.NLM_F_ACK, rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL
+    fake.send(error_message(1, 0) + error_message(2, 0))
+    nl.prepare_parked(client, 3)
+    assert sent_messages(fake) == [(rtnl.RTM_NEWLINK, ack, 1), (rtnl.RTM_NEWLINK, ack, 2)]
+    fake.send(error_message(3, 0) + error_message(4, 0))
+    nl.adopt_veth(client, 41, "vethabc", 1500, 10)
+    assert sent_messages(fake) == [
+        (rtnl.RTM_NEWLINK, ack, 3),  # MTU, up, master
+        (rtnl.RTM_NEWLINKPROP, ack | create, 4),  # the container's name, an altname
+    ]
+    fake.send(error_message(5, 0) + error_message(6, 0) + error_message(7, 0))
+    nl.configure_parked(client, 3, "10.1.0.2/24", "10.1.0.1", "02:42:0a:01:00:02", 1500)
+    assert sent_messages(fake) == [
+        (rtnl.RTM_NEWLINK, ack, 5),  # MAC and MTU
+        (rtnl.RTM_NEWADDR, ack | create, 6),
+        (rtnl.RTM_NEWROUTE, ack | create, 7),  # no "up": it is, since the fill
+    ]

@@ -241,3 +241,22 @@ def test_no_link_local_sets_the_ipv6_address_generation_to_none() -> None:
     mode = rtnl.parse_attrs(inet6)[rtnl.IFLA_INET6_ADDR_GEN_MODE]
     assert mode == bytes([rtnl.IN6_ADDR_GEN_MODE_NONE])
     assert IFINFO.unpack_from(rtnl.no_link_local_payload(7))[2] == 7
+
+
+def test_a_parked_veth_is_adopted_named_and_set_up_by_index() -> None:
+    adopt = rtnl.adopt_payload(5, 1450, 3)
+    _family, _type, index, flags, change = IFINFO.unpack_from(adopt)
+    assert (index, flags & rtnl.IFF_UP, change & rtnl.IFF_UP) == (5, rtnl.IFF_UP, rtnl.IFF_UP)
+    attrs = rtnl.parse_attrs(adopt, IFINFO.size)
+    assert u32(attrs[rtnl.IFLA_MTU]) == 1450 and u32(attrs[rtnl.IFLA_MASTER]) == 3
+    assert rtnl.IFLA_IFNAME not in attrs  # no rename: it waits for a grace period
+    alt = rtnl.altname_payload(5, "vethabcdef12345")
+    assert IFINFO.unpack_from(alt)[2] == 5
+    props = rtnl.parse_attrs(rtnl.parse_attrs(alt, IFINFO.size)[rtnl.IFLA_PROP_LIST])
+    assert cstr(props[rtnl.IFLA_ALT_IFNAME]) == "vethabcdef12345"
+    with pytest.raises(ValueError):
+        rtnl.altname_payload(5, "x" * 16)
+    settings = rtnl.link_settings_payload(7, "02:42:0a:01:00:02", 1450)
+    attrs = rtnl.parse_attrs(settings, IFINFO.size)
+    assert rtnl.format_mac(attrs[rtnl.IFLA_ADDRESS]) == "02:42:0a:01:00:02"
+    assert u32(attrs[rtnl.IFLA_MTU]) == 1450 and IFINFO.unpack_from(settings)[2] == 7

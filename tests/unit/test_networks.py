@@ -4,6 +4,7 @@ clean-up, with the host's side faked (routes, bridges, firewall, DNS)."""
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
@@ -174,7 +175,7 @@ def test_attach_allocates_the_lowest_free_address_of_live_containers(world: Worl
         "veth11111111111",
         world.networks.get("a").bridge,
     )
-    assert net.etc_dir == world.layout.container_dir("1" * 64) + "/etc"
+    assert net.etc_dir == world.layout.etc_files + "/" + "1" * 64
     world.records.update("1" * 64, status=EXITED)
     assert world.attach("3" * 64, "a").spec.network.address == "10.200.0.2/24"  # type: ignore[union-attr]
 
@@ -327,3 +328,29 @@ def test_a_link_to_a_container_named_by_its_full_id_is_a_hosts_line_of_what_fits
     assert linker.spec.network is not None and target.spec.network is not None
     hosts = (Path(linker.spec.network.etc_dir) / "hosts").read_text()
     assert f"{target.spec.network.ip}\tdb {'a' * 12}\n" in hosts
+
+
+def test_the_etc_files_go_with_the_container_and_with_records_gone_meanwhile(
+    world: World,
+) -> None:
+    world.networks.create("a")
+    kept = world.attach("1" * 64, "a")
+    gone = world.attach("2" * 64, "a")
+    for record in (kept, gone):
+        world.networks.started(record)
+    world.networks.removed(gone)
+    assert os.listdir(world.layout.etc_files) == [kept.id]
+    # An older record's files in its container dir are not the service's to remove here.
+    old_dir = world.layout.container_dir("3" * 64) + "/etc"
+    assert kept.spec.network is not None
+    older = replace(kept.spec, network=replace(kept.spec.network, etc_dir=old_dir))
+    old = world.record("3" * 64, older)
+    world.networks.write_etc(old)
+    world.networks.removed(old)
+    assert os.path.exists(old_dir + "/hosts")
+    # Removed while the service was down: swept at start-up.
+    os.mkdir(world.layout.etc_files + "/" + "4" * 64)
+    world.records.delete(kept.id)
+    world.networks.restore()
+    assert os.listdir(world.layout.etc_files) == []
+

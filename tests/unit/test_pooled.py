@@ -83,3 +83,54 @@ def test_a_claim_message_carries_the_spec_and_fds_across_a_seqpacket() -> None:
         ours.close()
         os.close(read_end)
         os.close(write_end)
+
+
+def test_a_bridge_claim_attaches_the_networks_etc_files_before_the_root_goes_read_only() -> None:
+    from runtime.network.attachment import Attachment
+
+    net = Attachment(mode="bridge", network="n", address="10.1.0.2/24", etc_dir="/s/c/1")
+    container = spec(network=net)
+    mounts = pooled.network_mounts(container)
+    assert [(m.target, m.source, m.read_only) for m in mounts] == [
+        ("/etc/resolv.conf", "/s/c/1/resolv.conf", True),
+        ("/etc/hosts", "/s/c/1/hosts", True),
+        ("/etc/hostname", "/s/c/1/hostname", True),
+    ]
+    steps = names(pooled.claim_steps(container, FDS, None, etc=(20, 21, 22)))
+    attached = ["mount /etc/resolv.conf", "mount /etc/hosts", "mount /etc/hostname"]
+    assert steps[1:4] == attached
+    assert steps.index("mount /etc/hostname") < steps.index("make the root read-only")
+    # The cold child mounts the same files (from the paths, before pivot_root).
+    assert set(attached) <= set(names(child._steps(container, FDS)))
+    assert pooled.network_mounts(spec()) == ()
+    assert pooled.MAX_CLAIM_FDS == 3 + len(mounts)
+
+
+def test_a_started_claim_with_a_veth_to_plug_waits_last_and_keeps_its_sync_pipe() -> None:
+    first = names(pooled.claim_steps(spec(), FDS, None, started=False))
+    last = pooled.claim_steps(spec(), FDS, None, started=True, wait_last=True)
+    assert names(last) == [n for n in first if n != "wait for the cgroup join"] + [
+        "wait for the cgroup join"
+    ]
+    assert "close fds" in dict(last)
+    read_end, write_end = os.pipe()
+    extra = os.dup(write_end)
+    kept = child.ChildFds(read_end, write_end, 0, 1, 2)
+    steps = dict(pooled.claim_steps(spec(), kept, None, started=True, wait_last=True))
+    pid = os.fork()
+    if pid == 0:  # the close runs in a child of the test, as in a pooled child
+        steps["close fds"]()
+        alive = [fd for fd in (read_end, write_end, extra) if _open(fd)]
+        os._exit(0 if alive == [read_end, write_end] else 1)
+    _, status = os.waitpid(pid, 0)
+    for fd in (read_end, write_end, extra):
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
