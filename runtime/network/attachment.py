@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Interface
 
 NONE = "none"
@@ -142,7 +143,7 @@ class Attachment:
 
     @property
     def interface(self) -> IPv4Interface:
-        return IPv4Interface(self.address)
+        return _interface(self.address)
 
     @property
     def ip(self) -> str:
@@ -155,6 +156,13 @@ class Attachment:
     @property
     def link_local(self) -> tuple[IPv4Interface, ...]:
         return tuple(IPv4Interface(f"{a}/16") for a in self.options.link_local_ips)
+
+
+@lru_cache(maxsize=4096)
+def _interface(address: str) -> IPv4Interface:
+    # Parsed once per address: a launch counts the addresses of every live
+    # endpoint on its network (ipaddress's parsing was most of that).
+    return IPv4Interface(address)
 
 
 def veth_name(container_id: str, suffix: str = "") -> str:
