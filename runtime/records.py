@@ -251,6 +251,10 @@ class RecordStore:
         #: ``record_written``); must not block.
         self.on_write: Callable[[float], None] | None = None
         self._lock = threading.RLock()
+        #: ``networks()``'s answer until a network is inserted or deleted:
+        #: this store is the only writer (one service per state dir), and a
+        #: bridge launch asked for it five or six times.
+        self._networks: tuple[NetworkRecord, ...] | None = None
         # isolation_level=None: we open transactions ourselves, explicitly.
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         with _sqlite_errors(path):
@@ -498,9 +502,17 @@ class RecordStore:
                 )
             except sqlite3.IntegrityError as err:
                 raise NameInUse(record.name, "network") from err
+            finally:
+                self._networks = None  # in the transaction's lock: no reader between
 
     def networks(self) -> builtins.list[NetworkRecord]:
         """Oldest first."""
+        with self._lock:
+            if self._networks is None:
+                self._networks = tuple(self._read_networks())
+            return list(self._networks)
+
+    def _read_networks(self) -> builtins.list[NetworkRecord]:
         sql = f"SELECT {', '.join(_NETWORK_COLUMNS)}, ipam FROM networks ORDER BY rowid"
         with self._lock, _sqlite_errors(self.path):
             rows = self._db.execute(sql).fetchall()
@@ -519,3 +531,4 @@ class RecordStore:
     def delete_network(self, name: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM networks WHERE name = ?", (name,))
+            self._networks = None

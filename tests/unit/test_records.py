@@ -331,3 +331,29 @@ def test_a_store_from_before_the_ipam_column_gets_it(db_path: str) -> None:
         assert store.networks()[1] == made
     finally:
         store.close()
+
+
+def test_networks_are_read_once_until_one_is_added_or_removed(tmp_path) -> None:
+    from runtime.records import NetworkRecord
+
+    store = RecordStore(str(tmp_path / "db"))
+    reads = 0
+    real = store._read_networks
+
+    def counted() -> list[NetworkRecord]:
+        nonlocal reads
+        reads += 1
+        return real()
+
+    store._read_networks = counted  # type: ignore[method-assign]
+    assert store.networks() == [] and store.networks() == [] and reads == 1
+    net = NetworkRecord("a", "1" * 64, "10.9.0.0/24", "10.9.0.1", "mdk-a", False, "now")
+    store.insert_network(net)
+    assert [n.name for n in store.networks()] == ["a"] and reads == 2
+    store.networks().clear()  # a caller's list is its own
+    assert [n.name for n in store.networks()] == ["a"] and reads == 2
+    with pytest.raises(NameInUse):
+        store.insert_network(net)
+    assert [n.name for n in store.networks()] == ["a"]
+    store.delete_network("a")
+    assert store.networks() == [] and reads == 4
