@@ -6,6 +6,7 @@ Every test in ``tests/e2e`` is marked ``root``: it runs real containers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +23,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.root)
+
+
+def _our_bridges() -> set[str]:
+    """The service's bridges (``mydocker0``, ``mdk-*``) in this process's
+    network namespace: the host's, where no test may make one."""
+    return {n for n in os.listdir("/sys/class/net") if n == "mydocker0" or n.startswith("mdk-")}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _the_hosts_network_is_left_alone(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Network tests run their service in a namespace they make; a module
+    whose service ran a bridge launch in the host's namespace fails here
+    (a `docker run` there once made mydocker0 on the host, one more address
+    for each fresh state dir)."""
+    before = _our_bridges()
+    yield
+    made = _our_bridges() - before
+    assert not made, f"{request.module.__name__} made {sorted(made)} in the host's namespace"
 
 
 def _start_service(tmp_path_factory: pytest.TempPathFactory, **kwargs: object) -> Service:

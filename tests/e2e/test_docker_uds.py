@@ -53,6 +53,10 @@ def uds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                 str(token_file),
             ],
             cwd=ROOT,
+            # In the host's network namespace: `docker run` without --network
+            # gets none here, not Docker's bridge (which made mydocker0 on the
+            # host, a new address for each fresh state dir).
+            env={**os.environ, "MYDOCKER_DOCKER_NETWORK": "none"},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
