@@ -37,7 +37,11 @@ def _traced_app(
     tmp_path: Path, pool_size: int
 ) -> Iterator[tuple[TestClient, InMemorySpanExporter]]:
     exporter = InMemorySpanExporter()
-    settings = Settings(state_dir=str(tmp_path / "state"), pool_size=pool_size)
+    # In the host's network namespace: a Docker create without a network
+    # gets none here, not Docker's bridge (no bridge on the host).
+    settings = Settings(
+        state_dir=str(tmp_path / "state"), pool_size=pool_size, docker_network="none"
+    )
     with TestClient(create_app(settings, tracing=Tracing.to(exporter))) as client:
         yield client, exporter
 
@@ -200,7 +204,7 @@ from app.config import Settings
 from app.main import create_app
 
 os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-app = create_app(Settings(state_dir=sys.argv[1]))
+app = create_app(Settings(state_dir=sys.argv[1], docker_network="none"))
 with TestClient(app) as client:
     response = client.post("/containers", params={"wait": "true"}, json={"command": ["true"]})
     assert response.status_code == 201, response.text
