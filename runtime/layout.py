@@ -6,10 +6,13 @@
 <state>/launcher.{sock,lock,log}             the launcher's (runtime/launcher/client.py)
 <state>/etcfiles/<id>/{resolv.conf,hosts,hostname}   a bridge container's /etc
                                              files, on a tmpfs (runtime/network/etcdir.py)
+<state>/layer/root/                          the host image's mount point, shared by every
+                                             container without a user namespace (``host_layer``)
 <state>/containers/<id>/                     one container (``container_dir``):
     {stdout,stderr}.log, .idx                  its output and time index (``log_path``)
     pid                                        its pid file (``pidfile_path``, runtime/pids.py)
-    rootfs/ or layer/                          its root (runtime/rootfs.py)
+    layer/                                     its root's mount point and an overlay's
+                                               upper/work dirs (runtime/rootfs.py)
     execs/<exec id>/{stdout,stderr}.log        an exec's output (``exec_log_path``)
 """
 
@@ -71,6 +74,10 @@ class Layout:
     @property
     def reserve(self) -> str:
         return os.path.join(self.state_dir, "reserve")
+
+    @property
+    def host_layer(self) -> str:
+        return os.path.join(self.state_dir, "layer")
 
     def container_dir(self, container_id: str) -> str:
         return os.path.join(self.containers, container_id)
