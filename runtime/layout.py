@@ -4,13 +4,15 @@
 <state>/images/                              the image store (runtime/images/)
 <state>/reserve                              room held back for exits (runtime/reserve.py)
 <state>/launcher.{sock,lock,log}             the launcher's (runtime/launcher/client.py)
+<state>/run/<id>.pid                         a container's pid file while it may run
+                                             (``pidfile_path``, runtime/pids.py), on a
+                                             tmpfs the launcher mounts (runtime/rundir.py)
 <state>/etcfiles/<id>/{resolv.conf,hosts,hostname}   a bridge container's /etc
                                              files, on a tmpfs (runtime/network/etcdir.py)
 <state>/layer/root/                          the host image's mount point, shared by every
                                              container without a user namespace (``host_layer``)
 <state>/containers/<id>/                     one container (``container_dir``):
     {stdout,stderr}.log, .idx                  its output and time index (``log_path``)
-    pid                                        its pid file (``pidfile_path``, runtime/pids.py)
     layer/                                     its root's mount point and an overlay's
                                                upper/work dirs (runtime/rootfs.py)
     execs/<exec id>/{stdout,stderr}.log        an exec's output (``exec_log_path``)
@@ -21,7 +23,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from runtime import pids
+from runtime import rundir
 from runtime.errors import RuntimeFailure
 from runtime.records import ExecRecord
 
@@ -91,5 +93,14 @@ class Layout:
     def exec_log_path(self, record: ExecRecord, stream: str) -> str:
         return log_in(self.exec_dir(record.container_id, record.id), stream)
 
+    @property
+    def run_dir(self) -> str:
+        return os.path.join(self.state_dir, rundir.DIRNAME)
+
     def pidfile_path(self, container_id: str) -> str:
-        return os.path.join(self.container_dir(container_id), pids.PIDFILE)
+        return os.path.join(self.run_dir, f"{container_id}.pid")
+
+    def old_pidfile_path(self, container_id: str) -> str:
+        """Where a launcher before ``run_dir`` wrote it (its containers may
+        still run when a newer API buries them)."""
+        return os.path.join(self.container_dir(container_id), "pid")

@@ -90,6 +90,7 @@ def hand_over(
         warm.error_read,
         go_sent=True,
         devices_cgroup=warm.devices_cgroup,
+        pidfile=claim.pidfile,
         stamps=stamps,
     )
     return process, stdio
