@@ -11,6 +11,8 @@
                                              files, on a tmpfs (runtime/network/etcdir.py)
 <state>/layer/root/                          the host image's mount point, shared by every
                                              container without a user namespace (``host_layer``)
+<state>/spares/<token>/{stdout,stderr}.log   container dirs made ahead (``spares``,
+                                             runtime/sparedirs.py)
 <state>/containers/<id>/                     one container (``container_dir``):
     {stdout,stderr}.log, .idx                  its output and time index (``log_path``)
     layer/                                     its root's mount point and an overlay's
@@ -92,6 +94,10 @@ class Layout:
 
     def exec_log_path(self, record: ExecRecord, stream: str) -> str:
         return log_in(self.exec_dir(record.container_id, record.id), stream)
+
+    @property
+    def spares(self) -> str:
+        return os.path.join(self.state_dir, "spares")
 
     @property
     def run_dir(self) -> str:
