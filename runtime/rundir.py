@@ -47,9 +47,10 @@ _FLAGS = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
 
 
 def ensure(path: str, mount: bool = True) -> None:
-    """``path`` exists, with a tmpfs on it where the kernel lets us mount one."""
+    """``path`` exists, with a tmpfs on it where the kernel lets us mount one
+    (not over files an older launcher left there: they stay readable)."""
     os.makedirs(path, mode=0o700, exist_ok=True)
-    if not mount or os.path.ismount(path):
+    if not mount or os.path.ismount(path) or os.listdir(path):
         return
     try:
         libc.mount("tmpfs", path, "tmpfs", _FLAGS, TMPFS_OPTIONS)

@@ -249,6 +249,9 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
         (runtime/cgroups/dynmods.py)."""
         layout = Layout.of(state_dir)
         os.makedirs(layout.containers, mode=0o700, exist_ok=True)
+        # The pid files' (runtime/rundir.py): there for a launcher of an
+        # older version too, which does not make it.
+        os.makedirs(layout.run_dir, mode=0o700, exist_ok=True)
         images = ImageStore(layout.images, max_image_bytes)
         try:
             host_view = HostView(host_image_paths)

@@ -49,3 +49,11 @@ def test_mounted_once_and_unmounted_only_when_empty(tmp_path) -> None:
     finally:
         if os.path.ismount(path):
             libc.umount2(path, libc.MNT_DETACH)
+
+
+def test_an_older_launchers_files_on_disk_are_not_hidden(tmp_path) -> None:
+    path = tmp_path / "run"
+    path.mkdir()
+    (path / "c.pid").write_text("1 2\n")
+    rundir.ensure(str(path))  # would mount over them: not done
+    assert not os.path.ismount(path) and (path / "c.pid").read_text() == "1 2\n"
