@@ -13,6 +13,8 @@
                                              container without a user namespace (``host_layer``)
 <state>/spares/<token>/{stdout,stderr}.log   container dirs made ahead (``spares``,
                                              runtime/sparedirs.py)
+<state>/trash/<token>/                       a removed container's dir, emptied on a
+                                             thread of its own (runtime/trash.py)
 <state>/containers/<id>/                     one container (``container_dir``):
     {stdout,stderr}.log, .idx                  its output and time index (``log_path``)
     layer/                                     its root's mount point and an overlay's
@@ -94,6 +96,10 @@ class Layout:
 
     def exec_log_path(self, record: ExecRecord, stream: str) -> str:
         return log_in(self.exec_dir(record.container_id, record.id), stream)
+
+    @property
+    def trash(self) -> str:
+        return os.path.join(self.state_dir, "trash")
 
     @property
     def spares(self) -> str:

@@ -70,7 +70,6 @@ from __future__ import annotations
 import builtins
 import logging
 import os
-import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -127,13 +126,10 @@ from runtime.spec import (
     RestartPolicy,
     to_dict,
 )
+from runtime.trash import Trash
 from runtime.volumes import VolumeStore, volumes_from
 
 log = logging.getLogger("mydocker.runtime")
-
-
-def _log_rmtree_error(function: Any, path: str, excinfo: Any) -> None:
-    log.warning("could not remove %s: %s", path, excinfo[1])
 
 
 @dataclass(frozen=True)
@@ -184,6 +180,7 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
             images, records, self.admission.lock, events, registry or RegistryOptions()
         )
         self.exits = Exits(records, launcher, reserve, remove=self.remove, events=events)
+        self.trash = Trash(layout.trash)  # removed containers' dirs (runtime/trash.py)
         if networks is None:
             networks = Networks(layout, records, etc=EtcDir(layout.etc_files))
         self.networks = networks
@@ -468,16 +465,17 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
         final, waiters = self.exits.forget(record.id, ref)
         self.events.publish(container_event("destroy", final))
         # Removed as far as any client can see (no record, no name, the
-        # destroy event): wake the removal waiters now.  The files below take
-        # 5-20 ms of unlinks on ext4, which `docker run --rm` (waiting on
-        # `wait?condition=removed`) need not sit through; the caller of
-        # `remove` itself (DELETE) still answers only after them.
+        # destroy event): wake the removal waiters now.  The files below
+        # take a rename here and their unlinks later (runtime/trash.py),
+        # which `docker run --rm` (waiting on `wait?condition=removed`)
+        # need not sit through either.
         for future in waiters:
             if not future.done():
                 future.set_result(final)
-        # The logs and the overlay's upper/work dirs; the mounts themselves
-        # lived in the container's mount namespace and went with it.
-        shutil.rmtree(self.layout.container_dir(record.id), onerror=_log_rmtree_error)
+        # The logs and the overlay's upper/work dirs, moved out of the way
+        # and removed on the trash's thread; the mounts themselves lived in
+        # the container's mount namespace and went with it.
+        self.trash.discard(self.layout.container_dir(record.id))
         self.networks.removed(final)
         if volumes or final.spec.auto_remove:
             self.volumes.remove_anonymous(final.spec.mounts)
