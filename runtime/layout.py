@@ -110,7 +110,7 @@ class Layout:
         return os.path.join(self.state_dir, rundir.DIRNAME)
 
     def pidfile_path(self, container_id: str) -> str:
-        return os.path.join(self.run_dir, f"{container_id}.pid")
+        return os.path.join(self.run_dir, container_id + rundir.PIDFILE_SUFFIX)
 
     def old_pidfile_path(self, container_id: str) -> str:
         """Where a launcher before ``run_dir`` wrote it (its containers may

@@ -3,6 +3,7 @@ keeps its state under /run, a tmpfs on most hosts, for the same reasons).
 
     ensure(path)    at the launcher's start: the directory, a tmpfs mounted
                     on it unless one already is
+    sweep           the API's reconcile: files of containers nobody runs
     release(path)   at its clean exit: unmounted once empty
 
 What is in it: ``<id>.pid`` for each container that may be running
@@ -39,8 +40,9 @@ from runtime import libc
 
 log = logging.getLogger("mydocker.launcher")
 
-#: Under the state dir: Layout's ``run_dir``.
+#: Under the state dir: Layout's ``run_dir``; ``<id>.pid`` in it.
 DIRNAME = "run"
+PIDFILE_SUFFIX = ".pid"
 #: A limit, not a reservation: a pid file takes one page while it exists.
 TMPFS_OPTIONS = "mode=0700,size=16m"
 _FLAGS = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
@@ -58,6 +60,24 @@ def ensure(path: str, mount: bool = True) -> None:
         if err.errno not in (errno.EPERM, errno.EACCES):
             raise
         log.warning("no tmpfs for the pid files (%s): on disk instead", err)
+
+
+def sweep(state_dir: str, live: frozenset[str]) -> None:
+    """A leftovers cleaner (runtime/leftovers.py), run by the reconcile after
+    it buried what it found: the pid files of containers no launcher holds
+    running (a launch that failed after its file was written, a burial
+    whose removal failed)."""
+    path = os.path.join(state_dir, DIRNAME)
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.endswith(PIDFILE_SUFFIX) and name[: -len(PIDFILE_SUFFIX)] not in live:
+            try:
+                os.unlink(os.path.join(path, name))
+            except FileNotFoundError:
+                pass
 
 
 def release(path: str) -> bool:

@@ -279,6 +279,8 @@ class Spawner:
                 # reap it, forget it; the request fails with ``err``.
                 signal.pidfd_send_signal(process.pidfd, signal.SIGKILL)
                 os.waitid(os.P_PIDFD, process.pidfd, os.WEXITED)
+                if process.pidfile is not None:
+                    pids.remove_pidfile(process.pidfile)
                 if cgroup is not None:
                     cgroup.remove()
                 raise

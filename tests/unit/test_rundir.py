@@ -57,3 +57,19 @@ def test_an_older_launchers_files_on_disk_are_not_hidden(tmp_path) -> None:
     (path / "c.pid").write_text("1 2\n")
     rundir.ensure(str(path))  # would mount over them: not done
     assert not os.path.ismount(path) and (path / "c.pid").read_text() == "1 2\n"
+
+
+def test_the_reconciles_sweep_keeps_the_live_and_removes_the_rest(tmp_path) -> None:
+    run = tmp_path / rundir.DIRNAME
+    run.mkdir()
+    for name in ("live.pid", "gone.pid", "other"):
+        (run / name).write_text("1 2\n")
+    rundir.sweep(str(tmp_path), frozenset({"live"}))
+    assert sorted(os.listdir(run)) == ["live.pid", "other"]
+    rundir.sweep(str(tmp_path / "nowhere"), frozenset())  # no run dir: nothing to do
+
+
+def test_the_sweep_is_a_registered_leftovers_cleaner() -> None:
+    from runtime import leftovers
+
+    assert rundir.sweep in leftovers.CLEANERS
