@@ -73,11 +73,14 @@ class Connections:
             )
             attached = self.networks.address(record.id, asked)
             record = self.records.update(record.id, spec=_with(before, attached))
+            if record.status == EXITED:
+                self.networks.release(record.id, attached)  # taken again at its start
         if record.status != EXITED:
             try:
                 self.launcher.request(protocol.Connect(record.id, to_dict(attached)))
             except RuntimeFailure:
                 self.records.update(record.id, spec=before)
+                self.networks.release(record.id, attached)
                 raise
         self.networks.joined(record, attached)
         if self.records.resolve(record.id).status == EXITED and record.status != EXITED:

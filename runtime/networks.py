@@ -52,11 +52,12 @@ from runtime.network.attachment import (
 )
 from runtime.network.control import ControlPlane
 from runtime.network.dns import check_name
+from runtime.network.endpoints import Endpoints
 from runtime.network.etcdir import EtcDir
 from runtime.network.firewall import Network, Protocol, PublishedPort
 from runtime.network.ipam import (
     AddressInUse,
-    AddressPool,
+    PoolExhausted,
     Subnet,
     Taken,
     check_ip_range,
@@ -123,6 +124,17 @@ class Networks:
         #: The host's resolv.conf, read again only when it changed.
         self._host_resolv = etcfiles.HostResolv()
         self.etc = etc if etc is not None else EtcDir(layout.etc_files, mount=False)
+        #: The live endpoints of each network (network/endpoints.py), built
+        #: from the records on first use and again by ``restore``.
+        self._endpoints: Endpoints | None = None
+
+    def _index(self) -> Endpoints:
+        """Under ``lock``."""
+        if self._endpoints is None:
+            endpoints = Endpoints()
+            endpoints.rebuild(self.records.networks(), _live(self.records))
+            self._endpoints = endpoints
+        return self._endpoints
 
     # -- the networks ----------------------------------------------------
     def _virtual(self, name: str) -> NetworkRecord:
@@ -228,6 +240,7 @@ class Networks:
                 names = ", ".join(r.name for r in users[:5])
                 raise Conflict(f"network {record.name!r} has containers attached: {names}")
             self.records.delete_network(record.name)
+            self._index().forget_network(record.name)
             self.control.unlisten(record.name)
             self._remove_bridge(record.bridge)
             if self.control.active:
@@ -295,20 +308,18 @@ class Networks:
     def address(self, container_id: str, asked: Attachment) -> Attachment:
         """``asked`` with an address of its network (the static one asked
         for, or the lowest free one of the range), its MAC, gateway, bridge
-        and host end; under ``lock``.  The container's own addresses are
-        not counted (a relaunch takes its own again)."""
+        and host end; under ``lock``, held for the container from now on
+        (``Endpoints``).  The container's own addresses are not counted (a
+        relaunch takes its own again)."""
         record = self.get(asked.network)
-        subnet = Subnet.of(record.subnet, record.gateway)
-        in_use = [
-            a.ip
-            for r in self.containers(record.name)
-            if r.id != container_id
-            for a in r.spec.attachments()
-            if a.network == record.name
-        ]
-        pool = AddressPool(subnet, in_use, record.ip_range, record.aux_addresses.values())
-        wanted = asked.options.ipv4_address
-        address = pool.reserve(wanted, "ipv4_address") if wanted else pool.allocate()
+        index = self._index()
+        try:
+            subnet, address = index.take(record, container_id, asked)
+        except (AddressInUse, PoolExhausted):
+            # Held for a launch whose record was never written, perhaps:
+            # the records say, once.
+            index.rebuild([record], _live(self.records), only=record.name)
+            subnet, address = index.take(record, container_id, asked)
         suffix = "" if asked.ifname == CONTAINER_IFNAME else asked.ifname[3:]
         return replace(
             asked,
@@ -377,14 +388,9 @@ class Networks:
         """Its names on a user network, and the links' (Docker makes a link
         there an alias of the linked container; ours is seen network-wide):
         those its own links give others, those others' links give it."""
-        names = _names(record, net)
-        live = [r for r in _live(self.records) if r.id != record.id]
-        for other in live:
-            theirs = endpoint_on(other, net.network)
-            for link in theirs.options.links if theirs else ():
-                name, _, alias = link.partition(":")
-                if name in (record.name, record.id, record.id[:12]):
-                    names.append(alias or name)
+        refs = (record.name, record.id, record.id[:12])
+        with self.lock:
+            names = _names(record, net) + self._index().linked_by(net.network, record.id, refs)
         self.control.add_names(net.network, IPv4Address(net.ip), names)
         for link in net.options.links:
             name, _, alias = link.partition(":")
@@ -402,9 +408,36 @@ class Networks:
         first = record.spec.network
         if first is not None and first.etc_dir and self.etc.owns(first.etc_dir):
             self.etc.remove(record.id)
+        self.forget(record.id)
+
+    def forget(self, container_id: str) -> None:
+        """Every address the container holds given back, unless its record
+        is live with it (a launch that failed before or after its record)."""
+        with self.lock:
+            for network, address in self._index().holding(container_id):
+                self._release(container_id, network, address)
+
+    def release(self, container_id: str, net: Attachment) -> None:
+        """``net``'s address given back without the rest of ``left`` (a
+        connect refused by the launcher, or recorded for an exited
+        container: an exited one holds no address, docs/networking.md)."""
+        with self.lock:
+            self._release(container_id, net.network, net.ip)
+
+    def _release(self, container_id: str, network: str, address: str) -> None:
+        """Under ``lock``.  Not while its record is live with that address:
+        an exit's ``left`` may come after a relaunch took it again."""
+        current = self.records.get(container_id)
+        if current is not None and current.status != EXITED:
+            mine = endpoint_on(current, network)
+            if mine is not None and mine.ip == address:
+                return
+        self._index().drop(network, container_id, address)
 
     def left(self, record: ContainerRecord, net: Attachment) -> None:
-        """``net`` is gone (an exit, a disconnect): ports and names forgotten."""
+        """``net`` is gone (an exit, a disconnect): address, ports and names
+        forgotten."""
+        self.release(record.id, net)
         try:
             self.control.unpublish(_published(net))
         except Exception as err:  # noqa: BLE001 - an exit must be recorded whatever the firewall says
@@ -486,6 +519,8 @@ class Networks:
         network is in use; leftover bridges of removed networks go; and the
         /etc files of containers removed meanwhile."""
         self.etc.sweep(r.id for r in self.records.list())
+        with self.lock:
+            self._endpoints = None  # built again from the records on first use
         users = [r for r in self.records.networks() if r.name != BRIDGE]
         live = [r for r in self.records.list(status=RUNNING) + self.records.list(status=CREATED)]
         bridged = [r for r in live if r.spec.attachments()]
