@@ -361,7 +361,6 @@ def test_the_etc_files_go_with_the_container_and_with_records_gone_meanwhile(
     assert os.listdir(world.layout.etc_files) == []
 
 
-
 def test_an_address_taken_for_a_record_never_written_comes_back(world: World) -> None:
     from runtime.network.attachment import EndpointOptions
 
