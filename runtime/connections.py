@@ -31,8 +31,9 @@ from runtime.network.attachment import (
     Attachment,
     EndpointOptions,
 )
+from runtime.network.names import endpoint_on
 from runtime.network.rules import check_aliases, check_static
-from runtime.networks import Networks, endpoint_on
+from runtime.networks import Networks
 from runtime.records import EXITED, ContainerRecord, RecordStore
 from runtime.spec import ContainerSpec, to_dict
 

@@ -8,17 +8,23 @@
     attach        under the lock that inserts the record: the address, MAC,
                   host ports, veth name, written into the spec the record keeps
     started       after the insert, before the launch: the container's /etc
-                  files (on a tmpfs: network/etcdir.py), its published ports
-                  in the firewall, its DNS names
-    ended         at its exit: ports unpublished, names forgotten (the
-                  launcher lets the ports go, the kernel drops the veth)
+                  files and DNS names (network/names.py), its published ports
+                  in the firewall
+    ended         at its exit: address given back, ports unpublished, names
+                  forgotten (the launcher lets the ports go, the kernel drops
+                  the veth)
     removed       at its removal: its /etc files
+    forget / release   an address taken for a launch or a connect that failed
     restore       at start-up: the firewall, DNS and bridges rebuilt from
                   the records; bridges of networks that are gone removed
 
-The records are the truth: the addresses and ports in use are read from the
-live containers' specs each time, so a crash can neither leak nor double
-one (docs/networking.md).
+The records are the truth.  The addresses and links of the live containers
+are kept in memory (network/endpoints.py) so that a launch does not read
+every live record; they are derived from the records, built again from them
+at start-up and for a network whose refusal might be stale, so a crash can
+neither leak nor double an address (docs/networking.md).  The host ports
+promised to live containers are still read from the records, and only by a
+launch that publishes ports.
 """
 
 from __future__ import annotations
@@ -26,23 +32,21 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
-import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 
 from runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from runtime.events import Event, EventLog, EventType
 from runtime.layout import Layout
-from runtime.network import etcfiles, hostports, netlink
+from runtime.network import hostports, netlink
 from runtime.network.attachment import (
     BRIDGE,
     BUILTIN_NETWORKS,
     CONTAINER_IFNAME,
-    ETC_FILES,
     HOST,
     NONE,
     Attachment,
@@ -51,7 +55,6 @@ from runtime.network.attachment import (
     veth_name,
 )
 from runtime.network.control import ControlPlane
-from runtime.network.dns import check_name
 from runtime.network.endpoints import Endpoints
 from runtime.network.etcdir import EtcDir
 from runtime.network.firewall import Network, Protocol, PublishedPort
@@ -66,6 +69,7 @@ from runtime.network.ipam import (
     pick_subnet,
 )
 from runtime.network.ipam import host_routes_taken as _host_routes_taken
+from runtime.network.names import Names, endpoint_on
 from runtime.network.rules import (
     check_aliases,
     check_network_name,
@@ -121,9 +125,9 @@ class Networks:
         #: Where ``create``, ``destroy``, ``connect`` and ``disconnect`` are
         #: told (Docker's network events); the Runtime sets it.
         self.events: EventLog | None = None
-        #: The host's resolv.conf, read again only when it changed.
-        self._host_resolv = etcfiles.HostResolv()
         self.etc = etc if etc is not None else EtcDir(layout.etc_files, mount=False)
+        #: Its /etc files and DNS names (network/names.py).
+        self.names = Names(records, self.control, self.etc, self._linked_by)
         #: The live endpoints of each network (network/endpoints.py), built
         #: from the records on first use and again by ``restore``.
         self._endpoints: Endpoints | None = None
@@ -135,6 +139,10 @@ class Networks:
             endpoints.rebuild(self.records.networks(), _live(self.records))
             self._endpoints = endpoints
         return self._endpoints
+
+    def _linked_by(self, network: str, container_id: str, refs: Iterable[str]) -> list[str]:
+        with self.lock:
+            return self._index().linked_by(network, container_id, refs)
 
     # -- the networks ----------------------------------------------------
     def _virtual(self, name: str) -> NetworkRecord:
@@ -375,28 +383,14 @@ class Networks:
         """``net`` recorded for the container (at launch, or connected): its
         /etc files (rewritten in place: the container has them bound), the
         firewall on first use, its ports, its names on ``net``."""
-        self.write_etc(record)
+        self.names.write_etc(record)
         with self.lock:
             if not self.control.active:
                 self._rebuild()
         self.control.publish(_published(net))
         if net.network != BRIDGE:
-            self._add_names(record, net)
+            self.names.add(record, net)
         self._publish("connect", self._id_of(net.network), net.network, container=record.id)
-
-    def _add_names(self, record: ContainerRecord, net: Attachment) -> None:
-        """Its names on a user network, and the links' (Docker makes a link
-        there an alias of the linked container; ours is seen network-wide):
-        those its own links give others, those others' links give it."""
-        refs = (record.name, record.id, record.id[:12])
-        with self.lock:
-            names = _names(record, net) + self._index().linked_by(net.network, record.id, refs)
-        self.control.add_names(net.network, IPv4Address(net.ip), names)
-        for link in net.options.links:
-            name, _, alias = link.partition(":")
-            found = self._linked(name, net.network)
-            if found is not None and alias:
-                self.control.add_names(net.network, IPv4Address(found[1].ip), [alias])
 
     def ended(self, record: ContainerRecord) -> None:
         for net in record.spec.attachments():
@@ -454,64 +448,14 @@ class Networks:
                 Event(time.time_ns(), EventType.NETWORK, action, network_id, name, attributes)
             )
 
+    def write_etc(self, record: ContainerRecord) -> None:
+        """Its /etc files again (a disconnect: runtime/connections.py)."""
+        self.names.write_etc(record)
+
     def _id_of(self, name: str) -> str:
         if name in BUILTIN_NETWORKS:
             return _fixed_id(name)
         return next((r.id for r in self.records.networks() if r.name == name), "")
-
-    def write_etc(self, record: ContainerRecord) -> None:
-        """The container's /etc files from its endpoints: ``hosts`` has a
-        line per address; ``resolv.conf`` names the embedded DNS of its first
-        user network, or the host's resolvers on ``bridge`` alone."""
-        first = record.spec.network
-        if first is None or not first.etc_dir:
-            return
-        self.etc.ensure(first.etc_dir)
-        search, servers = self._host_resolv.get()
-        attached = record.spec.attachments()
-        users = [a for a in attached if a.network != BRIDGE]
-        if users:
-            resolv = etcfiles.resolv_conf(IPv4Address(users[0].gateway), search)
-        else:
-            # The built-in network has no embedded DNS (as Docker's): the
-            # host's resolvers, those a container can reach.
-            resolv = etcfiles.resolv_conf(None, search).replace(
-                "options", "".join(f"nameserver {s}\n" for s in servers) + "options", 1
-            )
-        hostname = record.spec.hostname
-        hosts = etcfiles.hosts(hostname, None, [])
-        for net in attached:
-            names = [n for n in _names(record, net) if n != hostname]
-            hosts += etcfiles.host_line(IPv4Address(net.ip), [hostname, *names])
-        hosts += self._link_lines(attached)
-        files = {"resolv.conf": resolv, "hosts": hosts, "hostname": etcfiles.hostname(hostname)}
-        for name in ETC_FILES:
-            etcfiles.rewrite(os.path.join(first.etc_dir, name), files[name])
-
-    def _link_lines(self, attached: tuple[Attachment, ...]) -> str:
-        """``/etc/hosts`` lines of the links on ``bridge`` (Docker's legacy
-        links; on a user network a link is an alias, see ``_add_names``)."""
-        lines = ""
-        for net in attached:
-            if net.network != BRIDGE:
-                continue
-            for link in net.options.links:
-                name, _, alias = link.partition(":")
-                found = self._linked(name, BRIDGE)
-                if found is not None:
-                    other, target = found
-                    words = _carried([alias or name, other.name, other.id[:12]])
-                    lines += etcfiles.host_line(IPv4Address(target.ip), words)
-        return lines
-
-    def _linked(self, ref: str, network: str) -> tuple[ContainerRecord, Attachment] | None:
-        """The container a link names, and its endpoint on ``network``."""
-        try:
-            record = self.records.resolve(ref)
-        except NotFound:
-            return None
-        found = endpoint_on(record, network)
-        return (record, found) if found is not None and record.status != EXITED else None
 
     # -- start-up ---------------------------------------------------------------
     def restore(self) -> None:
@@ -533,7 +477,7 @@ class Networks:
         for record in bridged:
             for attached in record.spec.attachments():
                 if attached.network != BRIDGE:
-                    self._add_names(record, attached)
+                    self.names.add(record, attached)
         known = {r.bridge for r in self.records.networks()}
         for bridge in self._bridges():
             if bridge not in known:
@@ -552,14 +496,6 @@ class Networks:
 
 def _live(records: RecordStore) -> list[ContainerRecord]:
     return records.list(status=RUNNING) + records.list(status=CREATED)
-
-
-def endpoint_on(record: ContainerRecord, network: str) -> Attachment | None:
-    """The container's endpoint on ``network``, if it is connected there."""
-    for attached in record.spec.attachments():
-        if attached.network == network:
-            return attached
-    return None
 
 
 def _our_bridges() -> list[str]:
@@ -591,19 +527,3 @@ def _published(net: Attachment) -> list[PublishedPort]:
         )
         for p in net.ports
     ]
-
-
-def _names(record: ContainerRecord, net: Attachment) -> list[str]:
-    """What a container answers to on ``net``: name, aliases, short id."""
-    return _carried([record.name, *net.aliases, record.id[:12]])
-
-
-def _carried(wanted: list[str]) -> list[str]:
-    """The names a DNS answer or a hosts(5) line can carry, once each."""
-    names = []
-    for name in dict.fromkeys(wanted):
-        try:
-            names.append(check_name(name))
-        except (ValueError, InvalidArgument):
-            continue  # a name DNS cannot carry (a 64-digit id): not resolvable by it
-    return names
