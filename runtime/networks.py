@@ -306,6 +306,7 @@ class Networks:
         with self.lock:
             net = self.address(container_id, asked)
             ports = self._host_ports(asked.ports)
+            self._index().hold_ports(net.network, container_id, ports)
         net = replace(
             net,
             ports=ports,
@@ -360,18 +361,18 @@ class Networks:
 
         with self.lock:
             first = again(spec.network) if spec.network is not None else None
+            if first is not None:
+                self._index().hold_ports(first.network, record.id, first.ports)
             return replace(spec, network=first, endpoints=tuple(again(e) for e in spec.endpoints))
 
     def _host_ports(self, asked: tuple[PortMapping, ...]) -> tuple[PortMapping, ...]:
         """Each port as it will be held: a free one for 0, a clash refused
         here (409) before anything is recorded.  The launcher holds them;
-        until it has, the live records say which ports are promised."""
+        until it has, the live containers' endpoints say which ports are
+        promised (under ``lock``)."""
         if not asked:
-            return ()  # no records to read
-        live = self.records.list(status=RUNNING) + self.records.list(status=CREATED)
-        return hostports.pick(
-            asked, [p for r in live if r.spec.network for p in r.spec.network.ports]
-        )
+            return ()
+        return hostports.pick(asked, self._index().promised())
 
     def started(self, record: ContainerRecord) -> None:
         """Before a launch (a create, or a start of an exited container):

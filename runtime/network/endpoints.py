@@ -7,14 +7,16 @@
     drop          its address given back (its exit, a disconnect, a failed
                   launch or connect)
     linked_by     the aliases other containers' links give it on a network
+    hold_ports / promised   the host ports published by the live containers
+                  (the launcher binds them only later)
     holder        who holds an address (an error message, a check)
     forget_network   a network removed
 
 What it replaces: each launch read every live record of the service (two
 ``records.list`` calls, each decoding every spec) to learn the addresses in
-use and the links on its network, so a launch got slower with each container
-that ran.  Here a launch costs a dictionary lookup and the pool's next free
-address, whatever the number of containers.
+use, the links on its network and the host ports promised, so a launch got
+slower with each container that ran.  Here a launch costs a dictionary
+lookup and the pool's next free address, whatever the number of containers.
 
 The records stay the truth.  Everything here is derived from them and held
 under ``Networks.lock``, which also covers the write of the record that
@@ -34,20 +36,22 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from runtime.errors import RuntimeFailure
-from runtime.network.attachment import Attachment
+from runtime.network.attachment import Attachment, PortMapping
 from runtime.network.ipam import AddressPool, Subnet
 from runtime.records import ContainerRecord, NetworkRecord
 
 
 @dataclass
 class _Network:
-    """One network's endpoints: its pool, who holds each address, and the
-    links its endpoints carry (only those that have any)."""
+    """One network's endpoints: its pool, who holds each address, the
+    links its endpoints carry and the host ports they publish (only those
+    that have any)."""
 
     pool: AddressPool
     holders: dict[IPv4Address, str] = field(default_factory=dict)
     addresses: dict[str, IPv4Address] = field(default_factory=dict)
     links: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    ports: dict[str, tuple[PortMapping, ...]] = field(default_factory=dict)
 
     def hold(self, container_id: str, address: IPv4Address, links: tuple[str, ...]) -> None:
         self.holders[address] = container_id
@@ -58,6 +62,7 @@ class _Network:
     def release(self, container_id: str) -> IPv4Address | None:
         address = self.addresses.pop(container_id, None)
         self.links.pop(container_id, None)
+        self.ports.pop(container_id, None)
         if address is not None and self.holders.get(address) == container_id:
             del self.holders[address]
             self.pool.release(address)
@@ -100,6 +105,8 @@ class Endpoints:
                 except RuntimeFailure:
                     continue  # InvalidArgument, AddressInUse: not this pool's to count
                 part.hold(container.id, address, net.options.links)
+                if net is container.spec.network and net.ports:
+                    part.ports[container.id] = net.ports
 
     def known(self, network: str) -> bool:
         return network in self._networks
@@ -114,7 +121,7 @@ class Endpoints:
         part = self._networks.get(network.name)
         if part is None:
             part = self._networks[network.name] = _Network(_pool(network))
-        links = part.links.get(container_id, ())
+        links, ports = part.links.get(container_id, ()), part.ports.get(container_id)
         previous = part.release(container_id)
         wanted = asked.options.ipv4_address
         try:
@@ -123,9 +130,22 @@ class Endpoints:
             if previous is not None:  # it keeps what it had
                 part.pool.reserve(previous)
                 part.hold(container_id, previous, links)
+                if ports:
+                    part.ports[container_id] = ports
             raise
         part.hold(container_id, address, asked.options.links)
         return part.pool.subnet, address
+
+    def hold_ports(self, network: str, container_id: str, ports: tuple[PortMapping, ...]) -> None:
+        """The host ports ``container_id`` publishes through its address on
+        ``network`` (taken first), given back with it."""
+        part = self._networks.get(network)
+        if part is not None and container_id in part.addresses and ports:
+            part.ports[container_id] = ports
+
+    def promised(self) -> list[PortMapping]:
+        """Every host port the live containers publish."""
+        return [p for part in self._networks.values() for held in part.ports.values() for p in held]
 
     def drop(self, network: str, container_id: str, address: str) -> None:
         """``container_id``'s address on ``network`` given back, if it is

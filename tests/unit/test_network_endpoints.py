@@ -3,6 +3,7 @@ memory: addresses taken and given back, links, a rebuild from records."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import IPv4Address
 
 import pytest
@@ -89,3 +90,21 @@ def test_the_pool_starts_after_the_addresses_known_taken() -> None:
         index.take(NET, str(cid), asked())
     index.drop("a", "1", "10.9.0.3")
     assert index.take(NET, "9", asked())[1] == IPv4Address("10.9.0.3")
+
+
+def test_the_ports_promised_are_held_with_the_address_and_rebuilt() -> None:
+    from runtime.network.attachment import PortMapping
+
+    index = Endpoints()
+    index.take(NET, "1", asked())
+    port = (PortMapping(80, 8080),)
+    index.hold_ports("a", "1", port)
+    index.hold_ports("a", "2", (PortMapping(81, 8081),))  # holds no address: not promised
+    assert index.promised() == list(port)
+    index.drop("a", "1", "10.9.0.2")
+    assert index.promised() == []
+    record = live("3", "10.9.0.4")
+    assert record.spec.network is not None
+    spec = replace(record.spec, network=replace(record.spec.network, ports=port))
+    index.rebuild([NET], [replace(record, spec=spec)])
+    assert index.promised() == list(port)

@@ -409,7 +409,26 @@ def test_a_launch_reads_no_live_records_however_many_run(world: World) -> None:
     world.records.list = counting  # type: ignore[method-assign]
     record = world.attach("f" * 64, "a")
     world.networks.started(record)
+    published = world.attach("d" * 64, "a", ports=(PortMapping(80),))
     assert calls == []
     assert record.spec.network is not None and record.spec.network.ip == "172.28.0.202"
     world.exit(record)
+    world.exit(published)
     assert calls == []
+
+
+def test_the_ports_promised_go_with_the_exit_and_come_back_with_a_relaunch(world: World) -> None:
+    world.networks.create("a")
+    first = world.attach("1" * 64, "a", ports=(PortMapping(80),))
+    assert first.spec.network is not None
+    promised = first.spec.network.ports[0]
+    again = (PortMapping(1, promised.host_port),)
+    with pytest.raises(PortClash):
+        world.attach("2" * 64, "a", ports=again)
+    world.networks.forget("2" * 64)
+    exited = world.exit(first)
+    taken = world.attach("3" * 64, "a", ports=again)  # free once the first exited
+    world.exit(taken)
+    world.records.update(first.id, status=CREATED, spec=world.networks.readdress(exited))
+    with pytest.raises(PortClash):
+        world.attach("4" * 64, "a", ports=again)  # promised to the relaunch again
