@@ -203,13 +203,15 @@ def network_mounts(spec: ContainerSpec) -> tuple[Mount, ...]:
 
 def etc_trees(spec: ContainerSpec) -> list[int]:
     """The launcher's side of the /etc files: a detached, read-only copy of
-    each (open_tree(2), mount_setattr(2)), in ``network_mounts`` order."""
+    each (open_tree_attr(2): one call each where the kernel has it, else
+    open_tree(2) and mount_setattr(2)), in ``network_mounts`` order."""
     trees: list[int] = []
     try:
         for mount in network_mounts(spec):
             assert mount.source is not None
-            trees.append(libc.open_tree(mount.source, recursive=False))
-            libc.mount_setattr("", libc.MOUNT_ATTR_RDONLY, dirfd=trees[-1])
+            trees.append(
+                libc.open_tree(mount.source, recursive=False, attr_set=libc.MOUNT_ATTR_RDONLY)
+            )
     except BaseException:
         for fd in trees:
             os.close(fd)
