@@ -1,8 +1,9 @@
 """``Networks``: the networks (records), and each container's place on one.
 
     every / get / create / delete / prune   the built-ins ``none``, ``host``,
-                  ``bridge`` (recorded the first time it is needed, its
-                  subnet picked clear of the host's routes) and user networks
+                  ``bridge`` (network/builtins.py: recorded the first time it
+                  is needed, its subnet picked clear of the host's routes) and
+                  user networks
     plan          the request's network, ports and aliases, checked
                   (``Runtime.create`` calls it; nothing is allocated yet)
     attach        under the lock that inserts the record: the address, MAC,
@@ -30,7 +31,6 @@ launch that publishes ports.
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import secrets
 import threading
@@ -54,6 +54,12 @@ from runtime.network.attachment import (
     PortMapping,
     veth_name,
 )
+from runtime.network.builtins import (
+    BRIDGE_PREFIX,
+    Builtins,
+    fixed_id,
+    host_routes_taken,
+)
 from runtime.network.control import ControlPlane
 from runtime.network.endpoints import Endpoints
 from runtime.network.etcdir import EtcDir
@@ -68,7 +74,6 @@ from runtime.network.ipam import (
     mac_for,
     pick_subnet,
 )
-from runtime.network.ipam import host_routes_taken as _host_routes_taken
 from runtime.network.names import Names, endpoint_on
 from runtime.network.rules import (
     check_aliases,
@@ -81,20 +86,6 @@ from runtime.spec import ContainerSpec
 from runtime.timeutil import now_rfc3339
 
 log = logging.getLogger("mydocker.network")
-
-#: The built-in ``bridge`` network's Linux bridge; user networks' are
-#: ``mdk-`` + 11 hex digits of their id (IFNAMSIZ holds 15 characters).
-DEFAULT_BRIDGE = "mydocker0"
-BRIDGE_PREFIX = "mdk-"
-
-
-def host_routes_taken() -> list[Taken]:
-    with netlink.Netlink() as nl:
-        return _host_routes_taken(nl)
-
-
-def _fixed_id(name: str) -> str:
-    return hashlib.sha256(f"mydocker network {name}".encode()).hexdigest()
 
 
 class Networks:
@@ -121,7 +112,7 @@ class Networks:
         #: Networks made or removed, and containers attached, one at a time
         #: (reentrant: ``get`` takes it too).
         self.lock = threading.RLock()
-        self._started_at = now_rfc3339()
+        self.builtins = Builtins(records, routes, self.lock)
         #: Where ``create``, ``destroy``, ``connect`` and ``disconnect`` are
         #: told (Docker's network events); the Runtime sets it.
         self.events: EventLog | None = None
@@ -145,32 +136,11 @@ class Networks:
             return self._index().linked_by(network, container_id, refs)
 
     # -- the networks ----------------------------------------------------
-    def _virtual(self, name: str) -> NetworkRecord:
-        return NetworkRecord(name, _fixed_id(name), "", "", "", False, self._started_at)
-
-    def _bridge_record(self) -> NetworkRecord:
-        """The built-in ``bridge``: recorded the first time it is needed."""
-        for record in self.records.networks():
-            if record.name == BRIDGE:
-                return record
-        subnet = pick_subnet(self._taken(exclude=BRIDGE))
-        record = NetworkRecord(
-            BRIDGE,
-            _fixed_id(BRIDGE),
-            str(subnet),
-            str(subnet.network_address + 1),
-            DEFAULT_BRIDGE,
-            False,
-            now_rfc3339(),
-        )
-        self.records.insert_network(record)
-        return record
-
     def every(self) -> list[NetworkRecord]:
-        with self.lock:
-            bridge = self._bridge_record()
+        bridge = self.builtins.listed()
         users = [r for r in self.records.networks() if r.name != BRIDGE]
-        return [self._virtual(NONE), self._virtual(HOST), bridge, *users]
+        virtual = self.builtins.virtual
+        return [virtual(NONE), virtual(HOST), bridge, *users]
 
     def get(self, ref: str) -> NetworkRecord:
         """By name, id, or a unique prefix of the id."""
@@ -187,14 +157,6 @@ class Networks:
         """The live (created or running) containers on network ``name``."""
         return [r for r in _live(self.records) if endpoint_on(r, name) is not None]
 
-    def _taken(self, exclude: str = "") -> list[Taken]:
-        networks = [
-            Taken(IPv4Network(r.subnet), f"network {r.name!r}")
-            for r in self.records.networks()
-            if r.name != exclude
-        ]
-        return networks + self._routes()
-
     def create(
         self,
         name: str,
@@ -207,10 +169,10 @@ class Networks:
     ) -> NetworkRecord:
         check_network_name(name)
         with self.lock:
-            self._bridge_record()
+            self.builtins.listed()  # first, so the bridge's subnet is picked first
             if name in BUILTIN_NETWORKS or any(r.name == name for r in self.records.networks()):
                 raise Conflict(f"network {name!r} already exists")
-            taken = self._taken()
+            taken = self.builtins.taken()
             if subnet is None:
                 if gateway is not None:
                     raise InvalidArgument("gateway", "a gateway needs a subnet")
@@ -320,7 +282,8 @@ class Networks:
         and host end; under ``lock``, held for the container from now on
         (``Endpoints``).  The container's own addresses are not counted (a
         relaunch takes its own again)."""
-        record = self.get(asked.network)
+        launched = self.builtins.launched
+        record = launched() if asked.network == BRIDGE else self.get(asked.network)
         index = self._index()
         try:
             subnet, address = index.take(record, container_id, asked)
@@ -455,7 +418,7 @@ class Networks:
 
     def _id_of(self, name: str) -> str:
         if name in BUILTIN_NETWORKS:
-            return _fixed_id(name)
+            return fixed_id(name)
         return next((r.id for r in self.records.networks() if r.name == name), "")
 
     # -- start-up ---------------------------------------------------------------
