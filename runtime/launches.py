@@ -163,6 +163,8 @@ class Launches:
             if exited is not None:
                 exited.cancel()
             gate.leave_shared()
+            if self._networks is not None:  # an address taken for a record never written
+                self._networks.forget(container_id)
             raise
         self._spares.make_one()  # the next create's dir, while the launcher clones
         return launch

@@ -248,24 +248,6 @@ def test_the_first_bridge_miss_adds_a_bridge_template_of_the_same_size(selector)
     os.close(ready.pidfd)
 
 
-def test_a_bridge_childs_parked_socket_is_closed_when_it_is_reaped(
-    selector, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    closed: list[bool] = []
-    monkeypatch.setattr(os, "waitid", lambda *args: None)  # no process to reap
-
-    class Inside:
-        def close(self) -> None:
-            closed.append(True)
-
-    p = pool.Pool(selector, None)
-    p.configure([pool.Template(dataclasses.replace(TEMPLATE, network=pool.BRIDGE_READY), 1)])
-    warm = fake_warm(p, p.templates[0], ready=True)
-    warm.parked = Parked(4, 2, Inside())  # type: ignore[arg-type]
-    p.discard(warm, kill=False)
-    assert closed == [True] and warm.parked.inside is None
-
-
 def test_a_bridge_child_is_ready_once_its_veth_is_parked(
     selector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -278,7 +260,7 @@ def test_a_bridge_child_is_ready_once_its_veth_is_parked(
             if self.fail:
                 raise OSError(1, "create veth: Operation not permitted")
             parked.append(pid)
-            return Parked(4, 2, None)
+            return Parked(4, 2)
 
     plumber = Plumber()
     p = pool.Pool(selector, None, plumber=plumber)  # type: ignore[arg-type]
