@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 from bench.rawhttp import Connection
-from bench.service import QUIET, Service, cpu_seconds
+from bench.service import QUIET, Service, cpu_seconds, kill_leftovers
 
 WARMUP = 10
 BODY = {"command": ["/bin/true"]}
@@ -175,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         for fake in fakes:
             fake.terminate()
             fake.wait(10)
+        # The in-process arm's launcher left its pid files' tmpfs (runtime/rundir.py).
+        kill_leftovers(work / "inproc")
         shutil.rmtree(work, ignore_errors=True)
     what = {
         "run": "launches of /bin/true",

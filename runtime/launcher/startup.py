@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         Launcher(listener, cgroup_manager, devices_parent).serve_forever()
     finally:
+        rundir.release(run_dir)  # first: it never raises
         if favor_fd is not None:
             os.close(favor_fd)
         # Only unlink the socket we created, then let the lock go with us.
@@ -117,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
             cgroup_manager.remove_parent()
         if devices.available():
             devices.remove_parent(devices_parent)
-        rundir.release(run_dir)
     return 0
 
 
