@@ -104,7 +104,7 @@ from runtime.network.etcdir import EtcDir
 from runtime.networks import Networks
 from runtime.networkverbs import NetworkVerbs
 from runtime.output import Output
-from runtime.planning import Planner, pool_template
+from runtime.planning import Planner, pool_templates
 from runtime.reconcile import Reconciler
 from runtime.records import (
     EXITED,
@@ -162,9 +162,11 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
         networks: Networks | None = None,
         registry: RegistryOptions | None = None,
         pool_size: int = 0,
+        pool_images: Sequence[tuple[str, int]] = (),
     ) -> None:
         """Compose the parts over the given stores and launcher (see ``open``)."""
         self.pool_size = pool_size
+        self.pool_images = tuple(pool_images)
         layout, records, images = stores.layout, stores.records, stores.images
         launcher, reserve, events = stores.launcher, stores.reserve, stores.events
         self.meter = meter or Meter()
@@ -227,6 +229,7 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
         on_launch: LaunchObserver | None = None,
         registry: RegistryOptions | None = None,
         pool_size: int = 0,
+        pool_images: Sequence[tuple[str, int]] = (),
         favordynmods: bool = False,
     ) -> Runtime:
         """The runtime of ``state_dir``, with its own stores and launcher client.
@@ -244,7 +247,8 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
         launching thread.  ``registry`` holds the insecure registries and
         mirrors pulls use (runtime/imaging.py).  ``pool_size`` children of
         the ``host`` image are kept warm by the launcher
-        (runtime/launcher/pool.py; 0: none).  ``favordynmods``: a launcher
+        (runtime/launcher/pool.py; 0: no pool at all), and of each
+        ``pool_images`` (name, count) as many.  ``favordynmods``: a launcher
         started by this runtime holds a favordynmods cgroup hierarchy
         (runtime/cgroups/dynmods.py)."""
         layout = Layout.of(state_dir)
@@ -282,6 +286,7 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
             on_launch=on_launch,
             registry=registry,
             pool_size=pool_size,
+            pool_images=pool_images,
         )
         return runtime
 
@@ -309,9 +314,10 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
         self.images.prepare()
         self.volumes.prepare()
         if self.pool_size > 0:
-            template = pool_template(self.planner, DEFAULT_IMAGE)
-            pooled = protocol.PoolTemplate(self.pool_size, to_dict(template))
-            self.launcher.pool = protocol.Pool((pooled,))
+            sizes = ((DEFAULT_IMAGE, self.pool_size), *self.pool_images)
+            templates = pool_templates(self.planner, sizes)
+            pooled = [protocol.PoolTemplate(size, to_dict(spec)) for spec, size in templates]
+            self.launcher.pool = protocol.Pool(tuple(pooled))
         self.launcher.connect()
         self.reconciler.reconcile()
         self.networks.restore()

@@ -12,6 +12,8 @@
     ├── claim(spec)           a ready child whose template fits ``spec``, or
     │                         None: the launch takes the cold path (and a
     │                         template whose host view went stale follows it)
+    ├── move_layer(warm, plan) a claimed overlay child's upper and work dirs
+    │                         renamed into the container's layer dir
     ├── discard(warm)         kill and reap a claimed child that could not be used
     ├── drain()               kill and reap every pooled child (exit, reconfigure)
     └── stats()               ready, filling, hits, misses, memory and fds per child
@@ -25,8 +27,14 @@ limits, resets the counters, and sends the spec and the stdio fds.  It is
 never returned to the pool: a pooled child sees nothing of another
 container because there was none before it.
 
-What fits a template (``key``): the same image and root plan (except the
-per-container layer dir), a spec that may share the whole root when the
+Overlay images (busybox, pulled ones) are pooled too: each child mounts
+its overlay at the fill on a fresh upper and work dir in a dir of the
+pool's, which the claim renames into the container's layer dir
+(runtime/launcher/poollayers.py); a read-only root (its upper dir on a
+tmpfs) is not pooled.
+
+What fits a template (``key``): the same image (by id) and root plan
+(except the per-container layer dir), a spec that may share the whole root when the
 child holds one copy of it (as a cold child would), no user mounts (their sources are cloned with
 open_tree before pivot_root, in the host's tree), no user namespace, the
 same kind of network: ``lo`` only, or one bridge network (``host`` shares
@@ -69,13 +77,14 @@ from runtime import cgroups, child, libc, pooled
 from runtime.images.viewtrees import ViewTrees, shareable
 from runtime.launcher.messages import PoolReply
 from runtime.launcher.plumbing import Parked, Plumber
+from runtime.launcher.poollayers import PoolLayers
 from runtime.launcher.ready import Ready, Source
 from runtime.namespaces import DEFAULT_NAMESPACES, clone_flags
 from runtime.network.attachment import BRIDGE, HOST, Attachment
 from runtime.options import Options
 from runtime.procfs import process_start_time
 from runtime.security import devices, seccomp
-from runtime.spec import ContainerSpec, Limits
+from runtime.spec import ContainerSpec, Limits, RootfsPlan
 
 log = logging.getLogger("mydocker.launcher")
 
@@ -109,26 +118,32 @@ def key(spec: ContainerSpec) -> Key | None:
     bridged = net is not None and net.bridged
     if net is not None and bridged and not (net == BRIDGE_READY or net.connected):
         return None  # a first network disconnected: only lo, but recorded
-    if plan.lower is not None:
-        return None  # an overlay's upper dir is per container: not pooled yet
+    if plan.read_only:
+        return None  # a tmpfs under the overlay's upper dir: templates have none
     sec = spec.security
     program = (
         frozenset(sec.capabilities) & seccomp.RELEVANT_CAPABILITIES
         if sec.seccomp == "default"
         else None  # no filter: any child will do (matched as a wildcard below)
     )
-    # The view's fields (``VIEW``), whether the child may take one copy of
-    # the whole root (``shareable``: what a cold child of the same spec
-    # gets, runtime/images/viewtrees.py), the seccomp program, and whether
-    # it is on a bridge (a child with a parked veth, or one with only lo).
-    whole = shareable(spec)
-    return (spec.image, plan.binds, plan.links, plan.masks, plan.hide, whole, program, bridged)
+    # The root's fields (``VIEW``: the image by id, so that any name of it
+    # fits; the host view's paths, or the overlay's lower dirs), whether the
+    # child may take one copy of the whole root (``shareable``: what a cold
+    # child of the same spec gets, runtime/images/viewtrees.py), the seccomp
+    # program, and whether it is on a bridge (a child with a parked veth, or
+    # one with only lo).
+    view = (plan.binds, plan.links, plan.masks, plan.hide, plan.lower, plan.more_lowers)
+    return (spec.image_id or spec.image, *view, shareable(spec), program, bridged)
 
 
-#: The part of a key that says which host view a child holds (``_follow``).
-VIEW = slice(0, 5)
+#: The part of a key that says which root a child holds (``_follow``).
+VIEW = slice(0, 7)
+#: Where a key says whether its child holds the whole root as one copy.
+WHOLE = 7
+#: Where a key says which seccomp program its child holds.
+PROGRAM = 8
 #: Where a key says whether its child is on a bridge.
-BRIDGED = 7
+BRIDGED = 9
 
 
 def _bridged(k: Key | None) -> bool:
@@ -144,10 +159,9 @@ def _fits(template_key: Key, spec_key: Key) -> bool:
     assert isinstance(template_key, tuple) and isinstance(spec_key, tuple)
     if template_key[VIEW] != spec_key[VIEW] or template_key[BRIDGED] != spec_key[BRIDGED]:
         return False
-    whole, wanted_whole = template_key[5], spec_key[5]
-    if whole and not wanted_whole:
+    if template_key[WHOLE] and not spec_key[WHOLE]:
         return False
-    return spec_key[6] is None or template_key[6] == spec_key[6]
+    return spec_key[PROGRAM] is None or template_key[PROGRAM] == spec_key[PROGRAM]
 
 
 @dataclass(frozen=True)
@@ -179,6 +193,9 @@ class Warm:
     ready: bool = False
     #: A bridge template's: the veth made once it was ready (plumbing.py).
     parked: Parked | None = None
+    #: An overlay template's: the pool's dir of this child, holding its
+    #: ``rw/upper`` and ``rw/work`` until the claim moves them (``move_layer``).
+    layer: str | None = None
 
 
 @dataclass
@@ -201,8 +218,12 @@ class Pool:
         devices_parent: str = devices.PARENT,
         views: ViewTrees | None = None,
         plumber: Plumber | None = None,
+        layers: PoolLayers | None = None,
     ) -> None:
         self.selector = selector
+        #: Where overlay children get a dir each (poollayers.py); None: no
+        #: overlay template is kept.
+        self.layers = layers
         #: Parks a veth in a bridge template's children (the spawner's).
         self.plumber = plumber if plumber is not None else Plumber()
         self.cgroups = cgroup_manager
@@ -224,8 +245,14 @@ class Pool:
         if templates == self.templates:
             return
         self.drain()
-        self.templates = [t for t in templates if t.size > 0 and t.key is not None]
+        self.templates = [t for t in templates if t.size > 0 and self._keeps(t)]
         self.counts.failures.clear()
+
+    def _keeps(self, template: Template) -> bool:
+        plan = template.spec.rootfs
+        if template.key is None or plan is None:
+            return False
+        return plan.lower is None or self.layers is not None
 
     def wants_fill(self) -> bool:
         return self._needy() is not None
@@ -258,6 +285,8 @@ class Pool:
     # -- filling ----------------------------------------------------------
     def fill_one(self) -> bool:
         """Clone one child for the first template short of its size."""
+        if self.layers is not None:
+            self.layers.remove_spent()
         template = self._needy()
         if template is None:
             return False
@@ -276,7 +305,11 @@ class Pool:
         cgroup = None if self.cgroups is None else self.cgroups.create(name, Limits())
         devices_cgroup = None
         opened: list[int] = []
+        spec, layer = template.spec, None
         try:
+            if spec.rootfs is not None and spec.rootfs.lower is not None:
+                assert self.layers is not None  # configure() keeps no overlay template else
+                spec, layer = self.layers.make(spec, name)
             procs = [] if cgroup is None else cgroup.procs_files
             if devices.available():
                 devices_cgroup = devices.create(name, self.devices_parent)
@@ -284,9 +317,11 @@ class Pool:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             channel = theirs.detach()
             opened.append(channel)
-            assert template.spec.rootfs is not None  # key(): the host image only
-            view = self.views.copies(template.spec.rootfs, whole=shareable(template.spec))
-            opened += view.values() if view is not None else ()
+            assert spec.rootfs is not None  # key(): an image's root
+            view = None
+            if spec.rootfs.lower is None:
+                view = self.views.copies(spec.rootfs, whole=shareable(spec))
+                opened += view.values() if view is not None else ()
             sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
             error_read, error_write = os.pipe2(os.O_CLOEXEC)
             opened += [sync_read, error_write]
@@ -294,7 +329,7 @@ class Pool:
                 sync_read, error_write, -1, -1, -1, sync_write=sync_write, view=view
             )
             flags = clone_flags(DEFAULT_NAMESPACES)
-            body = functools.partial(pooled.run, template.spec, fds, channel, tuple(procs))
+            body = functools.partial(pooled.run, spec, fds, channel, tuple(procs))
             pid, pidfd = libc.clone(body, flags)
         except BaseException:
             for fd in opened:
@@ -303,6 +338,8 @@ class Pool:
                 cgroup.remove()
             if devices_cgroup is not None:
                 devices.remove(devices_cgroup)
+            if layer is not None and self.layers is not None:
+                self.layers.remove(layer)
             raise
         for fd in opened:
             os.close(fd)
@@ -310,6 +347,7 @@ class Pool:
         warm = Warm(
             template, pid, pidfd, start_time, ours, sync_write, error_read, cgroup, devices_cgroup
         )
+        warm.layer = layer
         self.children.append(warm)
         exited = Ready(Source.POOL, lambda mask: self._exited(warm))
         self.selector.register(pidfd, selectors.EVENT_READ, exited)
@@ -389,9 +427,10 @@ class Pool:
                 return
 
     def _follow(self, spec: ContainerSpec) -> None:
-        """A spec of a template's image whose view differs from the
+        """A spec of a template's image whose root differs from the
         template's: the host view changed since (a mask of /etc came or
-        went, runtime/images/hostview.py).  Fill for the new view from now
+        went, runtime/images/hostview.py), or an image of that name was
+        pulled again (other lower dirs).  Fill for the new root from now
         on, so that the next launches hit again."""
         assert spec.rootfs is not None
         wanted = key(spec)
@@ -406,10 +445,9 @@ class Pool:
                 continue
             plan = dataclasses.replace(spec.rootfs, root=old.root, layer=old.layer)
             templates = list(self.templates)
-            templates[index] = Template(
-                dataclasses.replace(template.spec, rootfs=plan), template.size
-            )
-            log.info("the %s view changed: the pool fills for the new one", spec.image)
+            followed = dataclasses.replace(template.spec, rootfs=plan, image_id=spec.image_id)
+            templates[index] = Template(followed, template.size)
+            log.info("the %s root changed: the pool fills for the new one", spec.image)
             self.configure(templates)
             return
 
@@ -434,6 +472,15 @@ class Pool:
     def drain(self) -> None:
         for warm in list(self.children):
             self.discard(warm)
+        if self.layers is not None:
+            self.layers.remove_spent()
+
+    def move_layer(self, warm: Warm, plan: RootfsPlan | None) -> None:
+        """A claimed overlay child's upper and work dirs become the
+        container's (poollayers.py); OSError: the claim discards it."""
+        if warm.layer is not None and self.layers is not None:
+            self.layers.move(warm.layer, plan)
+            warm.layer = None
 
     def _reap(self, warm: Warm) -> None:
         try:
@@ -454,6 +501,9 @@ class Pool:
                 devices.remove(warm.devices_cgroup)
             except OSError as err:
                 log.warning("could not remove %s: %s", warm.devices_cgroup, err)
+        if warm.layer is not None and self.layers is not None:
+            self.layers.remove(warm.layer)
+            warm.layer = None
 
     # -- reporting ----------------------------------------------------------
     def stats(self) -> PoolReply:

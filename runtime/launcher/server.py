@@ -36,6 +36,7 @@ from runtime.launcher import protocol, watch
 from runtime.launcher.entry import Entry
 from runtime.launcher.ops import Ops
 from runtime.launcher.pool import Pool
+from runtime.launcher.poollayers import PoolLayers
 from runtime.launcher.ptyio import PtyIo
 from runtime.launcher.ready import Source
 from runtime.launcher.reaper import Reaper
@@ -56,7 +57,10 @@ class Launcher:
         listener: socket.socket,
         cgroup_manager: cgroups.Manager | None = None,
         devices_parent: str = devices.PARENT,
+        pool_layers: PoolLayers | None = None,
     ) -> None:
+        """``pool_layers``: where the pool's overlay children keep their
+        layer dirs (None: only the host image is pooled)."""
         self.selector = selectors.DefaultSelector()
         self.entries: dict[str, Entry] = {}
         self.idle_since: float | None = time.monotonic()
@@ -86,6 +90,7 @@ class Launcher:
             devices_parent,
             self.spawner.views,
             self.spawner.plumber,
+            pool_layers,
         )
         self.spawner.pool = self.pool
         self.ops = Ops(self.entries, self.spawner, self.pty, self.watch, self.pool)

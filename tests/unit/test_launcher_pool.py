@@ -16,6 +16,7 @@ import pytest
 from runtime import cgroups
 from runtime.launcher import pool
 from runtime.launcher.plumbing import Parked
+from runtime.launcher.poollayers import PoolLayers
 from runtime.network.attachment import BRIDGE, HOST, NONE, Attachment
 from runtime.spec import ContainerSpec, Mount, RootfsPlan, Security
 
@@ -51,7 +52,7 @@ def test_a_host_spec_fits_whatever_its_command_user_and_layer_dir() -> None:
         spec(rootfs=None),
         spec(mounts=(Mount("tmpfs", "/scratch"),)),
         spec(security=Security(userns_host_id=100000)),
-        spec(rootfs=RootfsPlan(root="/r", lower="/images/busybox", layer="/l")),
+        spec(rootfs=RootfsPlan(root="/r", lower="/images/busybox", layer="/l", read_only=True)),
         spec(network=Attachment(mode=BRIDGE, network=BRIDGE, bridge="br0", veth="v0")),
         spec(network=Attachment(mode=HOST, network=HOST)),
         spec(network=CONNECTED, endpoints=(CONNECTED,)),
@@ -61,7 +62,7 @@ def test_a_host_spec_fits_whatever_its_command_user_and_layer_dir() -> None:
         "no root plan",
         "user mounts",
         "userns",
-        "overlay",
+        "read-only overlay",
         "disconnected bridge",
         "host network",
         "second network",
@@ -78,10 +79,10 @@ def test_a_child_with_the_whole_root_serves_only_specs_that_may_share_it() -> No
     that would write into the root's tmpfs (a workdir made there, SYS_ADMIN)
     takes the cold path instead of sharing it."""
     template = pool.key(TEMPLATE)
-    assert isinstance(template, tuple) and template[5] is True
+    assert isinstance(template, tuple) and template[pool.WHOLE] is True
     for candidate in (spec(workdir="/data"), spec(workdir="/var/log/app")):
         wanted = pool.key(candidate)
-        assert isinstance(wanted, tuple) and wanted[5] is False
+        assert isinstance(wanted, tuple) and wanted[pool.WHOLE] is False
         assert not pool._fits(template, wanted)
     # A child that holds the view tree by tree serves both kinds.
     per_tree = pool.key(dataclasses.replace(TEMPLATE, workdir="/data"))
@@ -97,6 +98,73 @@ def test_another_view_or_seccomp_program_does_not_fit() -> None:
     for candidate in (other_view, more_caps, spec(image="other")):
         wanted = pool.key(candidate)
         assert wanted is not None and not pool._fits(template, wanted)
+
+
+BUSYBOX_PLAN = RootfsPlan(root="/s/pool/layer/root", lower="/images/busybox", layer="/s/pool/layer")
+BUSYBOX = ContainerSpec(
+    command=("true",), hostname="pool", image="busybox", image_id="b1", rootfs=BUSYBOX_PLAN
+)
+
+
+def busybox(**changes: object) -> ContainerSpec:
+    plan = RootfsPlan(root="/s/c/2/layer/root", lower="/images/busybox", layer="/s/c/2/layer")
+    base: dict[str, object] = {"image": "busybox", "image_id": "b1", "rootfs": plan}
+    return spec(**{**base, **changes})
+
+
+def test_an_overlay_spec_fits_its_images_template_whatever_its_name_and_layer_dir() -> None:
+    template = pool.key(BUSYBOX)
+    assert template is not None
+    for candidate in (
+        busybox(),
+        busybox(image="busybox:latest", env={"A": "1"}, workdir="/data"),
+        busybox(security=Security(uid=1000, gid=1000)),
+    ):
+        wanted = pool.key(candidate)
+        assert wanted is not None and pool._fits(template, wanted)
+
+
+def test_an_overlay_template_serves_no_other_root() -> None:
+    template = pool.key(BUSYBOX)
+    assert template is not None
+    other_lower = RootfsPlan(root="/r", lower="/images/alpine", layer="/l")
+    layered = dataclasses.replace(BUSYBOX_PLAN, more_lowers=("/images/base",))
+    for candidate in (
+        busybox(image_id="b2", rootfs=other_lower),
+        busybox(rootfs=layered),
+        spec(),  # the host image
+    ):
+        wanted = pool.key(candidate)
+        assert wanted is not None and not pool._fits(template, wanted)
+    host = pool.key(TEMPLATE)
+    wanted = pool.key(busybox())
+    assert host is not None and wanted is not None and not pool._fits(host, wanted)
+
+
+def test_overlay_templates_need_a_dir_for_their_childrens_layers(selector, tmp_path) -> None:
+    without = pool.Pool(selector, None)
+    without.configure([pool.Template(TEMPLATE, 1), pool.Template(BUSYBOX, 2)])
+    assert [t.spec for t in without.templates] == [TEMPLATE]
+    with_layers = pool.Pool(selector, None, layers=PoolLayers(str(tmp_path)))
+    with_layers.configure([pool.Template(TEMPLATE, 1), pool.Template(BUSYBOX, 2)])
+    assert [t.spec for t in with_layers.templates] == [TEMPLATE, BUSYBOX]
+
+
+def test_an_image_pulled_again_makes_the_pool_follow_it(selector, tmp_path) -> None:
+    p = pool.Pool(selector, None, layers=PoolLayers(str(tmp_path)))
+    p.configure([pool.Template(TEMPLATE, 1), pool.Template(BUSYBOX, 2)])
+    newer = busybox(image_id="b2", rootfs=RootfsPlan(root="/r", lower="/images/b2", layer="/l"))
+    assert p.claim(newer) is None
+    host, followed = p.templates
+    assert host.spec == TEMPLATE and followed.size == 2
+    assert followed.spec.image_id == "b2" and followed.spec.rootfs is not None
+    assert followed.spec.rootfs.lower == "/images/b2"
+    assert followed.spec.rootfs.layer == BUSYBOX_PLAN.layer
+    wanted = pool.key(newer)
+    assert followed.key is not None and wanted is not None and pool._fits(followed.key, wanted)
+    # Another name of another image is not followed.
+    p.claim(busybox(image="alpine", image_id="a1"))
+    assert p.templates == [host, followed]
 
 
 @pytest.fixture

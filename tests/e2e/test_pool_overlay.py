@@ -1,0 +1,205 @@
+"""The warm pool for an overlay-root image (busybox) over HTTP, with real
+containers (runtime/launcher/pool.py, runtime/launcher/poollayers.py): a
+pooled launch writes into an upper dir of its own, which the claim moved
+into the container's layer dir (what changes, export, commit and
+auto-remove read), the next pooled container sees none of it, the metrics
+count the hits, and a launcher killed with SIGKILL leaves no pooled
+child's dir or cgroup once the next one started."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runtime.launcher.poollayers import POOL_LAYERS
+from tests.e2e.conftest import Service, logs, run
+from tests.e2e.helpers import create, eventually, unique
+from tests.e2e.test_changes import SCRIPT
+from tests.e2e.test_metrics import scrape
+from tests.e2e.test_pool import (
+    hits,
+    launcher_children,
+    pool_cgroups,
+    pool_client,
+    pool_service,
+    wait_ready,
+)
+
+HOST_POOL, BUSYBOX_POOL = 1, 2
+ARGS = ["--pool-size", str(HOST_POOL), "--pool-images", f"busybox={BUSYBOX_POOL}"]
+READY = HOST_POOL + BUSYBOX_POOL
+
+
+def children_dirs(state_dir: Path) -> list[str]:
+    path = state_dir.joinpath(*POOL_LAYERS)
+    return sorted(os.listdir(path)) if path.exists() else []
+
+
+def changes(client: httpx.Client, ref: str) -> dict[str, str]:
+    got = client.get(f"/containers/{ref}/changes")
+    assert got.status_code == 200, got.text
+    return {c["path"]: c["kind"] for c in got.json()}
+
+
+@pytest.fixture(scope="module")
+def pooled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    yield from pool_service(tmp_path_factory, ARGS)
+
+
+@pytest.fixture
+def client(pooled: Service) -> Iterator[httpx.Client]:
+    yield from pool_client(pooled)
+
+
+def pooled_run(client: httpx.Client, command: list[str], **spec: object) -> dict[str, object]:
+    """A busybox launch that a pooled child served (the hit counted)."""
+    wait_ready(client, READY)
+    before = hits(client)
+    done = run(client, command, image="busybox", **spec)
+    assert hits(client) == before + 1, "not served by a pooled child"
+    return done
+
+
+def test_a_pooled_launch_writes_what_the_next_one_does_not_see(
+    client: httpx.Client, pooled: Service
+) -> None:
+    first = pooled_run(
+        client, ["sh", "-c", "echo a > /marker; echo b > /etc/marker; mkdir /made; hostname"]
+    )
+    assert first["exit_code"] == 0, first
+    assert logs(client, str(first["id"])) == f"{str(first['id'])[:12]}\n"
+    second = pooled_run(client, ["ls", "-A", "/", "/etc"])
+    assert second["exit_code"] == 0, second
+    listed = logs(client, str(second["id"])).split()
+    assert "bin" in listed and "passwd" in listed
+    assert "marker" not in listed and "made" not in listed
+    # Each container's writable layer is its own, where the API looks for it.
+    assert changes(client, str(first["id"])) == {
+        "/marker": "added",
+        "/etc": "modified",
+        "/etc/marker": "added",
+        "/made": "added",
+    }
+    assert changes(client, str(second["id"])) == {}
+    upper = pooled.state_dir / "containers" / str(first["id"]) / "layer" / "rw" / "upper"
+    assert (upper / "marker").read_text() == "a\n"
+
+
+def test_changes_and_export_of_a_pooled_container(client: httpx.Client) -> None:
+    done = pooled_run(client, ["sh", "-c", SCRIPT])
+    assert done["exit_code"] == 0, done
+    ref = str(done["id"])
+    found = changes(client, ref)
+    assert found["/tmp/new"] == "added" and found["/etc/group"] == "deleted"
+    assert found["/etc/passwd"] == "modified" and found["/opt/made/deep/f"] == "added"
+    got = client.get(f"/containers/{ref}/export")
+    assert got.status_code == 200, got.text
+    with tarfile.open(fileobj=io.BytesIO(got.content)) as tar:
+        names = set(tar.getnames())
+        passwd = tar.extractfile("etc/passwd")
+        assert passwd is not None and passwd.read().endswith(b"changed\n")
+    assert {"tmp/new", "opt/made/deep/f", "home/only"} <= names
+    assert "etc/group" not in names
+
+
+def test_a_running_pooled_container_writes_into_its_moved_layer(client: httpx.Client) -> None:
+    """Written after the claim moved the upper dir: the mount follows it,
+    so changes and commit see what the running container writes."""
+    wait_ready(client, READY)
+    before = hits(client)
+    container = create(
+        client, ["sh", "-c", "sleep 0.2; echo kept > /kept; exec sleep 300"], image="busybox"
+    )
+    assert hits(client) == before + 1
+    ref = container["id"]
+    eventually(lambda: "/kept" in changes(client, ref), what="the running container's write")
+    name = unique("pooledcommit")
+    got = client.post(f"/containers/{ref}/commit", params={"name": name})
+    assert got.status_code == 201, got.text
+    child = run(client, ["cat", "/kept"], image=name)
+    assert logs(client, child["id"]) == "kept\n"
+    client.delete(f"/containers/{child['id']}")
+    client.delete(f"/containers/{ref}", params={"force": "true"})
+    assert client.delete(f"/images/{name}").status_code == 204
+
+
+def test_auto_remove_of_a_pooled_container_leaves_no_layer(
+    client: httpx.Client, pooled: Service
+) -> None:
+    wait_ready(client, READY)
+    before = hits(client)
+    got = client.post(
+        "/containers",
+        params={"wait": "true"},
+        json={"command": ["sh", "-c", "echo x > /x"], "image": "busybox", "auto_remove": True},
+    )
+    assert got.status_code in (200, 201), got.text
+    ref = got.json()["id"]
+    assert hits(client) == before + 1
+    eventually(lambda: not (pooled.state_dir / "containers" / ref).exists(), what="the removal")
+
+
+def test_specs_the_pool_cannot_serve_take_the_cold_path(client: httpx.Client) -> None:
+    """A read-only root (a tmpfs under its upper dir) and a user mount go
+    cold, and still work."""
+    wait_ready(client, READY)
+    before = scrape(client)
+    read_only = run(client, ["sh", "-c", "touch /x"], image="busybox", read_only=True)
+    assert read_only["exit_code"] != 0
+    mounted = run(
+        client,
+        ["sh", "-c", "echo y > /scratch/y && cat /scratch/y"],
+        image="busybox",
+        mounts=[{"type": "tmpfs", "target": "/scratch"}],
+    )
+    assert logs(client, mounted["id"]) == "y\n"
+    after = scrape(client)
+    for outcome, more in (("hit", 0), ("miss", 2)):
+        metric = f'mydocker_pool_claims_total{{outcome="{outcome}"}}'
+        assert after[metric] == before[metric] + more
+
+
+def test_the_pool_keeps_one_dir_per_unclaimed_child(client: httpx.Client, pooled: Service) -> None:
+    wait_ready(client, READY)
+    launcher = pooled.launcher_pid()
+    # Claimed children's dirs go at the next fill; the ready ones stay.
+    eventually(
+        lambda: len(children_dirs(pooled.state_dir)) == BUSYBOX_POOL,
+        what=f"{BUSYBOX_POOL} children dirs",
+    )
+    assert all(d.startswith(f"pool-{launcher}-") for d in children_dirs(pooled.state_dir))
+
+
+def test_sigkill_of_the_launcher_leaks_no_pooled_layer_or_cgroup(own_service: Service) -> None:
+    own_service.extra_args = list(ARGS)
+    own_service.start()
+    with httpx.Client(base_url=own_service.url, timeout=60) as client:
+        wait_ready(client, READY)
+        launcher = own_service.launcher_pid()
+        assert launcher is not None
+        children = launcher_children(launcher)
+        assert len(children) == READY
+        assert len(children_dirs(own_service.state_dir)) == BUSYBOX_POOL
+        own_service.stop_launcher()
+        deadline = time.monotonic() + 30
+        while any(os.path.exists(f"/proc/{pid}") for pid in children):
+            assert time.monotonic() < deadline, "pooled children outlived their launcher"
+            time.sleep(0.05)
+        assert run(client, ["true"], image="busybox")["exit_code"] == 0  # a new launcher
+        old = f"pool-{launcher}-"
+        eventually(
+            lambda: (
+                not [d for d in children_dirs(own_service.state_dir) if d.startswith(old)]
+                and not pool_cgroups(own_service.state_dir, launcher)
+            ),
+            what="the dead launcher's pool dirs and cgroups removed",
+        )
+        done = pooled_run(client, ["sh", "-c", "ls -A /"])
+        assert done["exit_code"] == 0, done
