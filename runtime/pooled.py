@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 from runtime import child, init, libc, rootfs
 from runtime.child import ChildFds, SetupError
+from runtime.launcher.poollayers import PoolLayers
 from runtime.network.attachment import ETC_FILES
 from runtime.spec import ContainerSpec, Mount
 
@@ -55,7 +56,15 @@ def fill_steps(template: ContainerSpec, view: Mapping[str, int] | None = None) -
     same order, as a cold child of ``template`` up to its user mounts
     (``view``: the launcher's copies of the host view's trees, as for a
     cold child, runtime/images/viewtrees.py)."""
+    plan = template.rootfs
+    assert plan is not None
+    # An overlay child's layer dir is its own, in the pool's dir
+    # (runtime/launcher/poollayers.py): made here, off the launcher's loop.
+    own: list[Step] = []
+    if plan.lower is not None:
+        own.append(("make the pooled layer dir", lambda: PoolLayers.make_dirs(plan)))
     return [
+        *own,
         ("make mounts private", lambda: libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)),
         *rootfs.prepared_steps(template, view),
         ("bring up lo", child.loopback_up),

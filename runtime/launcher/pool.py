@@ -285,8 +285,6 @@ class Pool:
     # -- filling ----------------------------------------------------------
     def fill_one(self) -> bool:
         """Clone one child for the first template short of its size."""
-        if self.layers is not None:
-            self.layers.remove_spent()
         template = self._needy()
         if template is None:
             return False
@@ -472,8 +470,6 @@ class Pool:
     def drain(self) -> None:
         for warm in list(self.children):
             self.discard(warm)
-        if self.layers is not None:
-            self.layers.remove_spent()
 
     def move_layer(self, warm: Warm, plan: RootfsPlan | None) -> None:
         """A claimed overlay child's upper and work dirs become the

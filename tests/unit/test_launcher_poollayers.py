@@ -1,6 +1,7 @@
 """runtime/launcher/poollayers.py on a temporary dir: a child's dir and
-its plan, the claim's move into a container's layer dir (over the empty
-dirs the API made, or none), what is removed when, and the start-up sweep."""
+its plan, the claim's move into a container's layer dir (swapped with the
+empty dirs the API made, or where it made none), a failed move, and the
+start-up sweep."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.launcher.poollayers import PoolLayers
+from runtime.launcher.poollayers import SPENT, PoolLayers
 from runtime.spec import ContainerSpec, RootfsPlan
 
 TEMPLATE = ContainerSpec(
@@ -22,6 +23,8 @@ TEMPLATE = ContainerSpec(
 def filled(layers: PoolLayers, name: str) -> tuple[ContainerSpec, str]:
     """A child's dir as the child leaves it after its fill."""
     spec, layer = layers.make(TEMPLATE, name)
+    assert spec.rootfs is not None
+    PoolLayers.make_dirs(spec.rootfs)  # the child's step
     for sub in ("upper", "work"):
         os.mkdir(os.path.join(layer, "rw", sub))
     return spec, layer
@@ -36,23 +39,23 @@ def container_layer(tmp_path: Path, api_made: bool) -> RootfsPlan:
     return RootfsPlan(root=str(layer / "root"), lower="/images/busybox", layer=str(layer))
 
 
-def test_make_gives_a_child_its_own_dir_and_plan(tmp_path: Path) -> None:
+def test_make_plans_a_dir_of_its_own_which_the_child_makes(tmp_path: Path) -> None:
     layers = PoolLayers(str(tmp_path / "children"))
     spec, layer = layers.make(TEMPLATE, "pool-7-1")
     assert layer == str(tmp_path / "children" / "pool-7-1")
-    assert sorted(os.listdir(layer)) == ["root", "rw"]
+    assert os.listdir(tmp_path / "children") == []  # nothing made in the launcher's loop
     assert spec.rootfs == RootfsPlan(
         root=os.path.join(layer, "root"), lower="/images/busybox", layer=layer
     )
     assert spec.command == TEMPLATE.command
+    PoolLayers.make_dirs(spec.rootfs)
+    assert sorted(os.listdir(layer)) == ["root", "rw"]
     with pytest.raises(FileExistsError):  # a name is used once
-        layers.make(TEMPLATE, "pool-7-1")
+        PoolLayers.make_dirs(spec.rootfs)
 
 
-@pytest.mark.parametrize("api_made", [True, False], ids=["over the API's dirs", "no rw dir"])
-def test_move_renames_upper_and_work_into_the_containers_layer(
-    tmp_path: Path, api_made: bool
-) -> None:
+@pytest.mark.parametrize("api_made", [True, False], ids=["swapped with the API's", "no rw dir"])
+def test_move_gives_the_container_the_childs_rw_dir(tmp_path: Path, api_made: bool) -> None:
     layers = PoolLayers(str(tmp_path / "children"))
     _spec, layer = filled(layers, "pool-7-1")
     (Path(layer) / "rw" / "upper" / "written").write_text("x")
@@ -64,22 +67,30 @@ def test_move_renames_upper_and_work_into_the_containers_layer(
     assert upper.stat().st_ino == inode  # the same dir, which the mount holds
     assert (upper / "written").read_text() == "x"
     assert (Path(plan.layer) / "rw" / "work").is_dir()
-    assert os.listdir(os.path.join(layer, "rw")) == []
-    # The emptied dir goes off the critical path, at the next fill.
-    assert layers.spent == [layer] and os.path.isdir(layer)
-    layers.remove_spent()
-    assert not os.path.exists(layer) and layers.spent == []
+    # The child's dir left the pool, into the container's layer dir, with
+    # the API's empty dirs: removed with the container, none at the claim.
+    assert not os.path.exists(layer) and os.listdir(tmp_path / "children") == []
+    spent = Path(plan.layer) / SPENT
+    if api_made:
+        assert sorted(os.listdir(spent)) == ["root", "rw"]
+        assert sorted(os.listdir(spent / "rw")) == ["upper", "work"]
+        assert os.listdir(spent / "rw" / "upper") == []
+    else:
+        assert os.listdir(spent) == ["root"]
 
 
-def test_a_move_onto_a_used_layer_fails_and_keeps_nothing_spent(tmp_path: Path) -> None:
+def test_a_child_without_its_rw_dir_is_not_moved(tmp_path: Path) -> None:
     layers = PoolLayers(str(tmp_path / "children"))
     _spec, layer = filled(layers, "pool-7-1")
+    os.rename(os.path.join(layer, "rw"), os.path.join(layer, "gone"))
     plan = container_layer(tmp_path, api_made=True)
     assert plan.layer is not None
-    (Path(plan.layer) / "rw" / "work" / "busy").mkdir()
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="renameat2"):
         layers.move(layer, plan)
-    assert layers.spent == []
+    # The container's dirs are as the API made them; the child's stays
+    # in the pool, for its discard to remove.
+    assert sorted(os.listdir(Path(plan.layer) / "rw")) == ["upper", "work"]
+    assert os.path.isdir(layer)
     layers.remove(layer)
     assert not os.path.exists(layer)
 
