@@ -125,9 +125,9 @@ from runtime.spec import (
     CreateRequest,
     Limits,
     RestartPolicy,
-    to_dict,
 )
 from runtime.volumes import VolumeStore, volumes_from
+from runtime.warmpool import WarmPool
 
 log = logging.getLogger("mydocker.runtime")
 
@@ -165,8 +165,8 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
         pool_images: Sequence[tuple[str, int]] = (),
     ) -> None:
         """Compose the parts over the given stores and launcher (see ``open``)."""
-        self.pool_size = pool_size
-        self.pool_images = tuple(pool_images)
+        # The host image first, then the others (0: no pool at all).
+        sizes = ((DEFAULT_IMAGE, pool_size), *pool_images) if pool_size > 0 else ()
         layout, records, images = stores.layout, stores.records, stores.images
         launcher, reserve, events = stores.launcher, stores.reserve, stores.events
         self.meter = meter or Meter()
@@ -185,6 +185,8 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
         self.imaging = Imaging(
             images, records, self.admission.lock, events, registry or RegistryOptions()
         )
+        self.warm_pool = WarmPool(lambda: pool_templates(self.planner, sizes), launcher)
+        self.imaging.on_change = self.warm_pool.images_changed
         self.exits = Exits(records, launcher, reserve, remove=self.remove, events=events)
         if networks is None:
             networks = Networks(layout, records, etc=EtcDir(layout.etc_files))
@@ -313,11 +315,7 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
         self._reserve.ensure()
         self.images.prepare()
         self.volumes.prepare()
-        if self.pool_size > 0:
-            sizes = ((DEFAULT_IMAGE, self.pool_size), *self.pool_images)
-            templates = pool_templates(self.planner, sizes)
-            pooled = [protocol.PoolTemplate(size, to_dict(spec)) for spec, size in templates]
-            self.launcher.pool = protocol.Pool(tuple(pooled))
+        self.warm_pool.start()
         self.launcher.connect()
         self.reconciler.reconcile()
         self.networks.restore()

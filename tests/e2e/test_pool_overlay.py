@@ -21,6 +21,7 @@ import pytest
 from runtime.launcher.poollayers import POOL_LAYERS
 from tests.e2e.conftest import Service, logs, run
 from tests.e2e.helpers import create, eventually, unique
+from tests.e2e.pulled_images import start_app_registry
 from tests.e2e.test_changes import SCRIPT
 from tests.e2e.test_metrics import scrape
 from tests.e2e.test_pool import (
@@ -203,3 +204,37 @@ def test_sigkill_of_the_launcher_leaks_no_pooled_layer_or_cgroup(own_service: Se
         )
         done = pooled_run(client, ["sh", "-c", "ls -A /"])
         assert done["exit_code"] == 0, done
+
+
+def test_a_pulled_image_named_for_the_pool_is_warm_from_its_pull_on(
+    own_service: Service, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Named in --pool-images before it is in the store: its pull adds its
+    template (three layers: the overlay's lower dirs stacked), a launch of
+    it is served pooled with a fresh upper dir, and its delete drops it."""
+    registry = start_app_registry(tmp_path_factory)
+    try:
+        ref = f"{registry.host}/e2e/three:three"
+        own_service.extra_args = ["--pool-size", "1", "--pool-images", f"{ref}=1"]
+        own_service.start()
+        with httpx.Client(base_url=own_service.url, timeout=60) as client:
+            wait_ready(client, 1)
+            pulled = client.post("/images/pull", json={"reference": ref})
+            assert pulled.status_code == 201, pulled.text
+            wait_ready(client, 2)
+            for _ in range(2):
+                before = hits(client)
+                done = run(client, ["sh", "-c", "ls -A /; touch /mine"], image=ref)
+                assert done["exit_code"] == 0, done
+                assert hits(client) == before + 1
+                assert "mine" not in logs(client, done["id"]).split()
+                assert changes(client, done["id"]) == {"/mine": "added"}
+                client.delete(f"/containers/{done['id']}")
+                wait_ready(client, 2)
+            assert client.delete(f"/images/{ref}").status_code == 204
+            eventually(
+                lambda: scrape(client).get('mydocker_pool_children{state="ready"}') == 1,
+                what="the deleted image's children drained",
+            )
+    finally:
+        registry.stop()
