@@ -110,7 +110,9 @@ class Launcher:
             # replace a child claimed since (pool.py ``fill_due``).
             filling = self.pool.wants_fill()
             spare = self.spawner.spare_net.wants()  # sparenet.py: made when idle
-            idle = 0 if filling or spare else self._select_timeout()
+            idle = 0 if spare else self._select_timeout()
+            if filling:  # at once, unless a claim just took a child (pool.py)
+                idle = min(idle, self.pool.fill_timeout())
             ready = self.selector.select(timeout=idle)
             self.turn(ready)
             self.watch.record()

@@ -9,6 +9,7 @@ import os
 import selectors
 import signal
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -205,8 +206,9 @@ def test_a_claim_takes_a_ready_child_once_and_counts_hits_and_misses(selector) -
 
 
 def test_a_claim_owes_a_fill_on_a_busy_turn_until_the_demand_outruns_the_fills(
-    selector,
+    selector, monkeypatch
 ) -> None:
+    monkeypatch.setattr(pool, "FILL_DELAY", 0.0)  # the delay: the next test
     p = pool.Pool(selector, None)
     p.configure([pool.Template(TEMPLATE, 2)])
     template = p.templates[0]
@@ -232,6 +234,33 @@ def test_a_claim_owes_a_fill_on_a_busy_turn_until_the_demand_outruns_the_fills(
     # ... until the loop is idle again.
     assert p.fill_due(idle=True)
     for warm in (first, second, *made):
+        warm.channel.close()
+        os.close(warm.pidfd)
+
+
+def test_a_fill_waits_a_while_after_a_claim_while_a_child_is_ready(
+    selector, monkeypatch
+) -> None:
+    """What the claim started (the container's exit, the reply to its wait)
+    goes before a clone in the loop, unless a template has no ready child."""
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    p = pool.Pool(selector, None)
+    p.configure([pool.Template(TEMPLATE, 2)])
+    template = p.templates[0]
+    first = fake_warm(p, template, ready=True)
+    second = fake_warm(p, template, ready=True)
+    assert p.claim(spec()) is first
+    assert p.fill_timeout() == pytest.approx(pool.FILL_DELAY)
+    assert not p.fill_due(idle=False) and not p.fill_due(idle=True)
+    clock[0] += pool.FILL_DELAY / 2
+    assert p.fill_timeout() == pytest.approx(pool.FILL_DELAY / 2)
+    clock[0] += pool.FILL_DELAY
+    assert p.fill_timeout() == 0 and p.fill_due(idle=False)
+    # No ready child left: fill at once.
+    assert p.claim(spec()) is second
+    assert p.fill_timeout() == 0 and p.fill_due(idle=False)
+    for warm in (first, second):
         warm.channel.close()
         os.close(warm.pidfd)
 
