@@ -422,8 +422,12 @@ class Pool:
 
     # -- claiming -----------------------------------------------------------
     def claim(self, spec: ContainerSpec) -> Warm | None:
-        """A ready child for ``spec``, no longer the pool's; None: go cold."""
+        """A ready child for ``spec``, no longer the pool's; None: go cold.
+        An overlay root that ran before (a restart, a start again) keeps its
+        writable layer: only the cold path mounts the overlay on it."""
         wanted = key(spec)
+        if wanted is not None and not self._fresh(spec.rootfs):
+            wanted = None
         if wanted is not None:
             fitting = [w for w in self.children if _fits(w.template.key, wanted)]
             for warm in fitting:
@@ -442,6 +446,11 @@ class Pool:
                 self._follow(spec)
         self.counts.misses += 1
         return None
+
+    def _fresh(self, plan: RootfsPlan | None) -> bool:
+        if plan is None or plan.lower is None:
+            return True
+        return self.layers is not None and self.layers.fresh(plan)
 
     def _add_bridged(self, spec: ContainerSpec) -> None:
         """The first bridge launch: keep children with a parked veth from

@@ -7,6 +7,8 @@
     ├── move(layer, plan)  at the claim: its ``rw/`` (``upper``, ``work``)
     │                      swapped into the container's layer dir, the
     │                      rest left in that dir as ``pool/``
+    ├── fresh(plan)        whether a container's layer is unused yet (a
+    │                      restart is not served by a pooled child)
     ├── remove(layer)      an unclaimed child's dir, with what it holds
     └── sweep()            at start-up: what a dead launcher left
 
@@ -76,6 +78,20 @@ class PoolLayers:
             os.makedirs(plan.layer, mode=0o700, exist_ok=True)
             os.rename(os.path.join(layer, LAYER_RW), rw)
         os.rename(layer, os.path.join(plan.layer, SPENT))
+
+    @staticmethod
+    def fresh(plan: RootfsPlan) -> bool:
+        """Whether the container of ``plan`` has not run yet: its upper dir
+        empty or not made, and no claim's ``SPENT`` dir.  A restart keeps
+        the layer it wrote, which a claim's swap would set aside."""
+        assert plan.layer is not None
+        if os.path.lexists(os.path.join(plan.layer, SPENT)):
+            return False
+        try:
+            with os.scandir(os.path.join(plan.layer, LAYER_RW, "upper")) as entries:
+                return next(entries, None) is None
+        except FileNotFoundError:
+            return True
 
     def remove(self, layer: str) -> None:
         shutil.rmtree(layer, ignore_errors=True)

@@ -14,13 +14,14 @@ import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from runtime.launcher.poollayers import POOL_LAYERS
 from tests.e2e.conftest import Service, logs, run
-from tests.e2e.helpers import create, eventually, unique
+from tests.e2e.helpers import create, eventually, unique, wait_for_output
 from tests.e2e.pulled_images import start_app_registry
 from tests.e2e.test_changes import SCRIPT
 from tests.e2e.test_metrics import scrape
@@ -59,7 +60,7 @@ def client(pooled: Service) -> Iterator[httpx.Client]:
     yield from pool_client(pooled)
 
 
-def pooled_run(client: httpx.Client, command: list[str], **spec: object) -> dict[str, object]:
+def pooled_run(client: httpx.Client, command: list[str], **spec: object) -> dict[str, Any]:
     """A busybox launch that a pooled child served (the hit counted)."""
     wait_ready(client, READY)
     before = hits(client)
@@ -91,6 +92,21 @@ def test_a_pooled_launch_writes_what_the_next_one_does_not_see(
     assert changes(client, str(second["id"])) == {}
     upper = pooled.state_dir / "containers" / str(first["id"]) / "layer" / "rw" / "upper"
     assert (upper / "marker").read_text() == "a\n"
+
+
+def test_a_pooled_containers_counters_start_at_zero_and_limits_apply(
+    client: httpx.Client,
+) -> None:
+    busy = pooled_run(client, ["sh", "-c", "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"])
+    assert busy["cpu_seconds"] > 0.05, busy
+    idle = pooled_run(client, ["true"])
+    # None of the earlier container's CPU, none of the fill's.
+    assert idle["cpu_seconds"] < 0.05, idle
+    # The pids limit written at the claim: sh and two more, the third fork fails.
+    forked = pooled_run(
+        client, ["sh", "-c", "for i in 1 2 3 4; do sleep 2 & done; wait"], limits={"pids": 3}
+    )
+    assert "can't fork" in logs(client, str(forked["id"])), forked
 
 
 def test_changes_and_export_of_a_pooled_container(client: httpx.Client) -> None:
@@ -129,6 +145,25 @@ def test_a_running_pooled_container_writes_into_its_moved_layer(client: httpx.Cl
     client.delete(f"/containers/{child['id']}")
     client.delete(f"/containers/{ref}", params={"force": "true"})
     assert client.delete(f"/images/{name}").status_code == 204
+
+
+def test_a_restarted_pooled_container_keeps_its_layer(client: httpx.Client) -> None:
+    """A restart is not served by a pooled child: its swap would set the
+    layer the container wrote aside."""
+    wait_ready(client, READY)
+    before = scrape(client)
+    script = "echo run; cat /marker 2>/dev/null; echo kept > /marker; exec sleep 300"
+    container = create(client, ["sh", "-c", script], image="busybox")
+    wait_for_output(client, container["id"], "run")
+    got = client.post(f"/containers/{container['id']}/restart", params={"timeout": 1})
+    assert got.status_code == 200, got.text
+    wait_for_output(client, container["id"], "kept")
+    assert changes(client, container["id"])["/marker"] == "added"
+    after = scrape(client)
+    for outcome in ("hit", "miss"):  # the first run pooled, the restart cold
+        metric = f'mydocker_pool_claims_total{{outcome="{outcome}"}}'
+        assert after[metric] == before[metric] + 1
+    client.delete(f"/containers/{container['id']}", params={"force": "true"})
 
 
 def test_auto_remove_of_a_pooled_container_leaves_no_layer(

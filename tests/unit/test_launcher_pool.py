@@ -151,6 +151,24 @@ def test_overlay_templates_need_a_dir_for_their_childrens_layers(selector, tmp_p
     assert [t.spec for t in with_layers.templates] == [TEMPLATE, BUSYBOX]
 
 
+def test_an_overlay_root_that_ran_before_is_not_served_by_a_pooled_child(
+    selector, tmp_path
+) -> None:
+    p = pool.Pool(selector, None, layers=PoolLayers(str(tmp_path / "children")))
+    p.configure([pool.Template(BUSYBOX, 1)])
+    ready = fake_warm(p, p.templates[0], ready=True)
+    layer = tmp_path / "c2" / "layer"
+    (layer / "rw" / "upper").mkdir(parents=True)
+    (layer / "rw" / "upper" / "marker").write_text("kept")
+    plan = RootfsPlan(root=str(layer / "root"), lower="/images/busybox", layer=str(layer))
+    assert p.claim(busybox(rootfs=plan)) is None  # a restart: the cold path
+    assert p.children == [ready] and (p.counts.hits, p.counts.misses) == (0, 1)
+    (layer / "rw" / "upper" / "marker").unlink()
+    assert p.claim(busybox(rootfs=plan)) is ready  # never run: fresh
+    ready.channel.close()
+    os.close(ready.pidfd)
+
+
 def test_an_image_pulled_again_makes_the_pool_follow_it(selector, tmp_path) -> None:
     p = pool.Pool(selector, None, layers=PoolLayers(str(tmp_path)))
     p.configure([pool.Template(TEMPLATE, 1), pool.Template(BUSYBOX, 2)])

@@ -103,3 +103,17 @@ def test_sweep_removes_every_childs_dir(tmp_path: Path) -> None:
         (Path(layer) / "rw" / "upper" / "f").write_text("x")
     assert layers.sweep() == 2
     assert os.listdir(tmp_path / "children") == []
+
+
+def test_only_a_layer_that_has_not_run_is_fresh(tmp_path: Path) -> None:
+    plan = container_layer(tmp_path, api_made=False)
+    assert plan.layer is not None
+    assert PoolLayers.fresh(plan)  # no upper dir made yet
+    upper = Path(plan.layer) / "rw" / "upper"
+    upper.mkdir(parents=True)
+    assert PoolLayers.fresh(plan)  # made, empty
+    (upper / "marker").write_text("kept")
+    assert not PoolLayers.fresh(plan)  # a restart: what it wrote stays
+    (upper / "marker").unlink()
+    (Path(plan.layer) / SPENT).mkdir()
+    assert not PoolLayers.fresh(plan)  # a pooled child served it before
