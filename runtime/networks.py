@@ -57,6 +57,7 @@ from runtime.network.firewall import Network, Protocol, PublishedPort
 from runtime.network.ipam import (
     AddressInUse,
     AddressPool,
+    PoolExhausted,
     Subnet,
     Taken,
     check_ip_range,
@@ -146,9 +147,30 @@ class Networks:
         self.records.insert_network(record)
         return record
 
-    def every(self) -> list[NetworkRecord]:
+    def _bridge_listed(self) -> NetworkRecord:
+        """The built-in ``bridge`` as listed: recorded if a subnet is free;
+        else shown without one and not recorded (a lookup, a listing or
+        another network's create must not fail for it; a container on it
+        gets the 409 from ``address``)."""
         with self.lock:
-            bridge = self._bridge_record()
+            try:
+                return self._bridge_record()
+            except PoolExhausted:
+                return replace(self._virtual(BRIDGE), bridge=DEFAULT_BRIDGE)
+
+    def _bridge_launched(self) -> NetworkRecord:
+        """The built-in ``bridge`` for a container on it: recorded now if not
+        yet, or a 409 saying what to do instead."""
+        try:
+            return self._bridge_record()
+        except PoolExhausted as err:
+            raise PoolExhausted(
+                f"network {BRIDGE!r} has no subnet: every default subnet overlaps "
+                "a network or a route; use a user network with a subnet of its own"
+            ) from err
+
+    def every(self) -> list[NetworkRecord]:
+        bridge = self._bridge_listed()
         users = [r for r in self.records.networks() if r.name != BRIDGE]
         return [self._virtual(NONE), self._virtual(HOST), bridge, *users]
 
@@ -187,7 +209,7 @@ class Networks:
     ) -> NetworkRecord:
         check_network_name(name)
         with self.lock:
-            self._bridge_record()
+            self._bridge_listed()  # first, so the bridge's subnet is picked first
             if name in BUILTIN_NETWORKS or any(r.name == name for r in self.records.networks()):
                 raise Conflict(f"network {name!r} already exists")
             taken = self._taken()
@@ -297,7 +319,7 @@ class Networks:
         for, or the lowest free one of the range), its MAC, gateway, bridge
         and host end; under ``lock``.  The container's own addresses are
         not counted (a relaunch takes its own again)."""
-        record = self.get(asked.network)
+        record = self._bridge_launched() if asked.network == BRIDGE else self.get(asked.network)
         subnet = Subnet.of(record.subnet, record.gateway)
         in_use = [
             a.ip

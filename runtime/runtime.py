@@ -14,12 +14,15 @@ A thin facade: each method hands over to the part that holds its concern.
     output.Output            logs of a target, container or exec alike
     interactive.Interactive  attach, input, resize
     lifecycle.Lifecycle      restart, rename, pause/unpause, update, top
+    containerverbs.ContainerVerbs (a base class) lifecycle verbs, kill, stop, wait, health
+    outputverbs.OutputVerbs  (a base class) a container's logs and attach
     files.FileVerbs          (a base class) docker cp, diff, export, commit
     execverbs.ExecVerbs      (a base class) exec create, start, wait, logs
     imageverbs.ImageVerbs    (a base class) images: list, pull, tag, delete, save, load
     networkverbs.NetworkVerbs (a base class) networks, connect and disconnect
     volumes.VolumeStore      named and anonymous volumes (``runtime.volumes``, used by app/)
     restarts.Restarts        restart policies: on each exit (Exits.on_exit), at start
+    warmpool.WarmPool        what the launcher's warm pool keeps ready, again after image events
 
 The parts touch the outside world through what ``Runtime`` is given: the
 state dir's ``Layout``, the ``RecordStore``, the ``ImageStore``, the host
@@ -72,9 +75,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -82,28 +83,30 @@ from runtime import diskusage
 from runtime.admission import Admission
 from runtime.asking import Launch
 from runtime.connections import Connections
+from runtime.containerverbs import ContainerVerbs
 from runtime.errors import InvalidArgument, InvalidState, Unavailable
 from runtime.events import EventLog
 from runtime.execverbs import ExecVerbs
 from runtime.exits import Exits
 from runtime.files import FileVerbs
-from runtime.health import Health, HealthMonitor
+from runtime.health import HealthMonitor
 from runtime.images import DEFAULT_MAX_BYTES, ImageStore
 from runtime.images.hostview import HostPathError, HostView
 from runtime.imageverbs import ImageVerbs
 from runtime.imaging import Imaging, RegistryOptions
-from runtime.interactive import AttachTarget, Interactive
+from runtime.interactive import Interactive
 from runtime.launcher import protocol
 from runtime.launcher.client import LauncherClient
 from runtime.launches import Launches, Planned, new_container_id
 from runtime.launchtrace import LaunchObserver
-from runtime.layout import LOG_STREAMS, Layout
-from runtime.lifecycle import Lifecycle, Top
+from runtime.layout import Layout
+from runtime.lifecycle import Lifecycle
 from runtime.meters import Meter
 from runtime.network.etcdir import EtcDir
 from runtime.networks import Networks
 from runtime.networkverbs import NetworkVerbs
 from runtime.output import Output
+from runtime.outputverbs import OutputVerbs
 from runtime.planning import Planner, pool_templates
 from runtime.reconcile import Reconciler
 from runtime.records import (
@@ -117,14 +120,12 @@ from runtime.reports import container_event
 from runtime.reserve import Reserve
 from runtime.restarts import Restarts
 from runtime.security.userns import DEFAULT_HOST_ID
-from runtime.selection import Selector
-from runtime.signalling import KillResult, Signaller
+from runtime.signalling import Signaller
 from runtime.spec import (
     DEFAULT_IMAGE,
     USERNS_SIZE,
     CreateRequest,
     Limits,
-    RestartPolicy,
 )
 from runtime.volumes import VolumeStore, volumes_from
 from runtime.warmpool import WarmPool
@@ -149,7 +150,7 @@ class Stores:
     events: EventLog
 
 
-class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
+class Runtime(ContainerVerbs, OutputVerbs, FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
     def __init__(
         self,
         stores: Stores,
@@ -482,129 +483,3 @@ class Runtime(FileVerbs, ExecVerbs, ImageVerbs, NetworkVerbs):
         self.networks.removed(final)
         if volumes or final.spec.auto_remove:
             self.volumes.remove_anonymous(final.spec.mounts)
-
-    # -- lifecycle verbs (runtime/lifecycle.py) --------------------------
-    def restart(self, ref: str, timeout: float | None = None) -> ContainerRecord:
-        self.restarts.user_stopped(self.get(ref))  # its policy must not race this start
-        return self.lifecycle.restart(ref, timeout)
-
-    def rename(self, ref: str, name: str) -> ContainerRecord:
-        return self.lifecycle.rename(ref, name)
-
-    def pause(self, ref: str) -> ContainerRecord:
-        return self.lifecycle.pause(ref)
-
-    def unpause(self, ref: str) -> ContainerRecord:
-        return self.lifecycle.unpause(ref)
-
-    def update(
-        self,
-        ref: str,
-        limits: Limits,
-        restart_policy: RestartPolicy | None = None,
-        tuning: Mapping[str, int] | None = None,
-    ) -> ContainerRecord:
-        return self.lifecycle.update(ref, limits, restart_policy, tuning)
-
-    def top(self, ref: str, ps_args: str | None = None) -> Top:
-        return self.lifecycle.top(ref, ps_args)
-
-    # -- signals --------------------------------------------------------
-    def kill(self, ref: str, signal: str | int = "SIGKILL") -> ContainerRecord:
-        self.lifecycle.thaw_for_signal(ref)
-        self.restarts.user_stopped(self.get(ref))
-        return self.signaller.kill(ref, signal)
-
-    def kill_many(self, selector: Selector, signal: str | int = "SIGKILL") -> KillResult:
-        result = self.signaller.kill_many(selector, signal)
-        self.restarts.user_stopped_ids(result.killed)
-        return result
-
-    def stop(
-        self, ref: str, timeout: float | None = None, *, only_running: bool = False
-    ) -> ContainerRecord:
-        self.lifecycle.thaw_for_signal(ref)
-        self.restarts.user_stopped(self.get(ref))
-        return self.signaller.stop(ref, timeout, only_running=only_running)
-
-    # -- waiting --------------------------------------------------------
-    def exit_future(self, ref: str) -> Future[ContainerRecord]:
-        return self.exits.exit_future(ref)
-
-    def removal_future(self, ref: str) -> Future[ContainerRecord]:
-        return self.exits.removal_future(ref)
-
-    def next_exit_future(self, ref: str) -> Future[ContainerRecord]:
-        return self.exits.next_exit_future(ref)
-
-    def waiter_count(self) -> int:
-        return self.exits.waiter_count()
-
-    def wait(self, ref: str, timeout: float | None = None) -> ContainerRecord:
-        future = self.exit_future(ref)
-        try:
-            return future.result(timeout)
-        except FutureTimeout:
-            return self.get(ref)
-
-    # -- output ---------------------------------------------------------
-    def logs(
-        self,
-        ref: str,
-        stream: str | None = None,
-        tail: int | None = None,
-        follow: bool = False,
-        *,
-        timestamps: bool = False,
-        since: int | None = None,
-        until: int | None = None,
-    ) -> Iterator[bytes]:
-        """The container's output (``Output.read``)."""
-        target = self.output.target("container", ref)
-        return self.output.read(target, stream, tail, follow, timestamps, since, until)
-
-    def log_lines(
-        self,
-        ref: str,
-        streams: Sequence[str] = LOG_STREAMS,
-        tail: int | None = None,
-        follow: bool = False,
-        since: int | None = None,
-        until: int | None = None,
-        heartbeat: bool = False,
-    ) -> Iterator[tuple[str, int, bytes]]:
-        """The output as ``(stream name, unix ns, line)``; see ``logs.dated``."""
-        target = self.output.target("container", ref)
-        return self.output.lines(target, streams, tail, follow, since, until, heartbeat)
-
-    def log_chunks(
-        self,
-        ref: str,
-        streams: Sequence[str] = LOG_STREAMS,
-        tail: int | None = None,
-        follow: bool = False,
-        from_end: bool = False,
-        heartbeat: bool = False,
-    ) -> Iterator[tuple[str, bytes]]:
-        """The output as ``(stream name, chunk)``; see ``Output.chunks``."""
-        target = self.output.target("container", ref)
-        return self.output.chunks(target, streams, tail, follow, from_end, heartbeat)
-
-    # -- health (runtime/health.py) --------------------------------------
-    def health_of(self, ref: str) -> Health | None:
-        """A container's health (``None`` without a health check or before its
-        first look), from runtime/health.py."""
-        return self.health.get(self.get(ref).id)
-
-    # -- attach ---------------------------------------------------------
-    def attach_target(self, kind: str, ref: str) -> AttachTarget:
-        return self.interactive.attach_target(kind, ref)
-
-    def write_input(self, target: AttachTarget, data: bytes) -> None:
-        self.interactive.write_input(target, data)
-
-    def close_input(self, target: AttachTarget) -> None:
-        self.interactive.close_input(target)
-
-    def resize(self, target: AttachTarget, rows: int, cols: int) -> None:
-        self.interactive.resize(target, rows, cols)

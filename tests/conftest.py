@@ -9,6 +9,9 @@ go green by skipping the tests that matter.
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +40,29 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     ):
         report.outcome = "failed"
         report.longrepr = f"a root test skipped under --require-root: {report.longrepr}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mounts_left_under_the_temp_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """At the end of the session, detach what services left mounted in the
+    tests' state dirs: the tmpfs a service keeps for its containers' /etc
+    files and run state outlives it by design (a restarted service finds
+    them), but not the test that made its state dir; pytest could not
+    remove those dirs later (EBUSY)."""
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+    for point in sorted(_mount_points_under(base), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+
+
+def _mount_points_under(base: str) -> list[str]:
+    """Mount points below ``base`` (proc_pid_mountinfo(5): the fifth field,
+    octal escapes for space, tab, newline and backslash)."""
+    points = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4]
+        for escape, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+            point = point.replace(escape, char)
+        if point.startswith(base + "/"):
+            points.append(point)
+    return points

@@ -4,17 +4,20 @@ fields mapped onto the native ones, inspect's NetworkSettings, /networks."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.config import Settings
+from app.main import create_app
 from runtime import ContainerRecord
 from runtime.images import Image
 from runtime.images.oci import ImageConfig
 from runtime.network.attachment import EndpointOptions, PortMapping
 from runtime.spec import ContainerSpec, Status
-from tests.fakes.network import ATTACHED
+from tests.fakes.network import ATTACHED, OnAnExhaustedHost
 from tests.fakes.runtime import FakeRuntime
 
 ID = "d" * 64
@@ -294,3 +297,21 @@ def test_the_default_network_is_the_services_setting(fake: FakeRuntime) -> None:
     with TestClient(app) as client:
         request = created(client, fake)
     assert request.network == "none"
+
+
+def test_with_no_default_subnet_free_an_unknown_network_is_a_404_and_the_list_answers(
+    tmp_path: Path,
+) -> None:
+    """As the native API's (tests/api/test_networks.py): a real ``Networks``
+    on a host whose routes take every default subnet."""
+    app = create_app(Settings(state_dir="/nonexistent"), runtime=OnAnExhaustedHost(tmp_path))
+    with TestClient(app) as client:
+        missing = client.get("/v1.47/networks/nosuch")
+        assert missing.status_code == 404, missing.text
+        assert "nosuch" in missing.json()["message"]
+        listed = client.get("/v1.47/networks")
+        assert listed.status_code == 200, listed.text
+        assert [n["Name"] for n in listed.json()] == ["none", "host", "bridge"]
+        bridge = client.get("/v1.47/networks/bridge").json()
+        assert bridge == listed.json()[2]
+        assert (bridge["Driver"], bridge["IPAM"]["Config"]) == ("bridge", [])

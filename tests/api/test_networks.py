@@ -3,16 +3,19 @@ against the fake runtime: validation, mapping, shapes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.config import Settings
+from app.main import create_app
 from runtime import ContainerRecord
 from runtime.errors import Conflict, Forbidden
 from runtime.network.attachment import Attachment, PortMapping
 from runtime.spec import ContainerSpec, Status
-from tests.fakes.network import ATTACHED
+from tests.fakes.network import ATTACHED, OnAnExhaustedHost
 from tests.fakes.runtime import FakeRuntime
 
 ID = "c" * 64
@@ -161,3 +164,23 @@ def test_delete_refusals(
     response = client.delete("/networks/bridge")
     assert response.status_code == code
     assert response.json()["detail"] == str(error)
+
+
+def test_with_no_default_subnet_free_an_unknown_network_is_a_404_and_the_list_answers(
+    tmp_path: Path,
+) -> None:
+    """A real ``Networks`` on a host whose routes take every default subnet:
+    the bridge cannot be recorded, which only a container on it needs."""
+    app = create_app(Settings(state_dir="/nonexistent"), runtime=OnAnExhaustedHost(tmp_path))
+    with TestClient(app) as client:
+        missing = client.get("/networks/nosuch")
+        assert missing.status_code == 404, missing.text
+        assert "nosuch" in missing.json()["detail"]
+        listed = client.get("/networks")
+        assert listed.status_code == 200, listed.text
+        assert [n["name"] for n in listed.json()] == ["none", "host", "bridge"]
+        bridge = client.get("/networks/bridge")
+        assert bridge.status_code == 200, bridge.text
+        assert bridge.json() == {**listed.json()[2], "containers": []}
+        assert bridge.json()["driver"] == "bridge" and bridge.json()["builtin"]
+        assert (bridge.json()["subnet"], bridge.json()["gateway"]) == (None, None)

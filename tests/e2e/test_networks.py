@@ -405,3 +405,46 @@ def test_a_crash_of_api_and_launcher_leaves_nothing_behind(
             kill(c, again["id"])
     finally:
         svc.close()
+
+
+def test_with_every_default_subnet_taken_only_a_container_on_bridge_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The host's routes cover 172.16.0.0/12 and 192.168.0.0/16, every
+    default subnet: lookups, the list and user networks with a subnet of
+    their own work; a container on ``bridge`` is a 409 until a subnet is free."""
+    netns = Namespace()
+    svc = NetService(netns, tmp_path / "state")
+    try:
+        netns.ip("link", "add", "taken0", "type", "bridge")
+        netns.ip("link", "set", "taken0", "up")
+        for cidr in ("172.16.0.1/12", "192.168.0.1/16"):
+            netns.ip("addr", "add", cidr, "dev", "taken0")
+        svc.start()
+        with svc.client() as c:
+            for path in ("/networks/nosuch", "/v1.47/networks/nosuch"):
+                missing = c.get(path)
+                assert missing.status_code == 404, missing.text
+            listed = c.get("/networks").json()
+            assert [(n["name"], n["subnet"]) for n in listed] == [
+                ("none", None),
+                ("host", None),
+                ("bridge", None),
+            ]
+            assert c.get("/v1.47/networks/bridge").json()["IPAM"]["Config"] == []
+            refused = c.post("/containers", json={"command": ["true"], "network": "bridge"})
+            assert refused.status_code == 409, refused.text
+            assert "'bridge' has no subnet" in refused.json()["detail"]
+            assert c.get("/containers").json() == []  # nothing recorded
+            net = network(c, subnet="10.77.0.0/24")
+            done = run(c, ["cat", "/etc/hosts"], network=net["name"])
+            assert done["exit_code"] == 0 and done["network"]["ip_address"] == "10.77.0.2"
+            netns.ip("addr", "del", "192.168.0.1/16", "dev", "taken0")
+            bridge = c.get("/networks/bridge").json()
+            assert (bridge["subnet"], bridge["gateway"]) == ("192.168.0.0/20", "192.168.0.1")
+            on_bridge = run(c, ["true"], network="bridge")
+            assert on_bridge["exit_code"] == 0
+            assert on_bridge["network"]["ip_address"] == "192.168.0.2"
+    finally:
+        svc.close()
+        netns.close()

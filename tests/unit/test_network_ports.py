@@ -28,17 +28,38 @@ def test_port_0_is_the_kernels_choice_and_is_held_until_released() -> None:
         other.bind(("127.0.0.1", tcp.host_port))  # free again
 
 
+def udp_squatter_on_a_tcp_free_port() -> tuple[socket.socket, socket.socket]:
+    """A UDP socket on a port whose TCP twin a bound TCP socket holds (to
+    close just before the port is wanted for TCP).  A port free for UDP may
+    be in TCP use on a busy host (a loopback connection's TIME_WAIT, tcp(7)):
+    the kernel's choice for a TCP bind to port 0 is one that is not."""
+    for _ in range(100):
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp.bind(("127.0.0.1", 0))
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            udp.bind(tcp.getsockname())
+        except OSError:  # in UDP use: another
+            udp.close()
+            tcp.close()
+            continue
+        return udp, tcp
+    raise AssertionError("no port free for both TCP and UDP")
+
+
 def test_a_clash_is_a_conflict_naming_the_port() -> None:
     holder = PortHolder()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
-        squatter.bind(("127.0.0.1", 0))
+    squatter, tcp_twin = udp_squatter_on_a_tcp_free_port()
+    with squatter:
         port = squatter.getsockname()[1]
         with pytest.raises(Conflict, match=f"port {port}/udp on 127.0.0.1 is already in use"):
             holder.reserve("c1", [Binding(Protocol.UDP, LO, port)])
         # The wildcard address clashes with the specific one too.
         with pytest.raises(PortClash):
             holder.reserve("c1", [Binding(Protocol.UDP, ANY, port)])
-        # TCP is another space.
+        # TCP is another space.  (A bound, never connected socket leaves no
+        # TIME_WAIT: the port is free once it is closed.)
+        tcp_twin.close()
         holder.reserve("c1", [Binding(Protocol.TCP, LO, port)])
     holder.close()
 

@@ -17,7 +17,7 @@ from runtime.layout import Layout
 from runtime.network.attachment import Attachment, PortMapping
 from runtime.network.control import ControlPlane
 from runtime.network.firewall import Firewall
-from runtime.network.ipam import Taken
+from runtime.network.ipam import DEFAULT_POOLS, PoolExhausted, Taken
 from runtime.network.ports import PortClash
 from runtime.networks import Networks
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, RecordStore
@@ -110,6 +110,37 @@ def test_the_builtins_are_listed_and_bridge_avoids_the_hosts_routes(world: World
     )
     assert world.networks.get(bridge.id[:10]).name == "bridge"
     assert world.nft.runs == []  # nothing made on the host by listing
+
+
+def test_with_every_default_subnet_taken_lookups_and_listing_still_answer(
+    world: World,
+) -> None:
+    """Only a container on ``bridge`` needs its subnet: a lookup of another
+    name is a 404, the listing shows ``bridge`` without a subnet (recorded
+    once one is free), a user network with its own subnet can be made."""
+    world.routes += [Taken(net, f"the host's route {net}") for net in DEFAULT_POOLS]
+    with pytest.raises(NotFound):
+        world.networks.get("nosuch")
+    with pytest.raises(NotFound):
+        world.networks.plan("nosuch", (), ())
+    listed = world.networks.every()
+    assert [n.name for n in listed] == ["none", "host", "bridge"]
+    bridge = world.networks.get("bridge")
+    assert bridge == listed[2] == world.networks.get(bridge.id[:12])
+    assert (bridge.subnet, bridge.gateway, bridge.bridge) == ("", "", "mydocker0")
+    assert world.records.networks() == []  # not recorded without a subnet
+    user = world.networks.create("mine", "192.0.2.0/24")
+    assert world.networks.get("mine") == user and world.networks.get(user.id) == user
+    with pytest.raises(Forbidden):
+        world.networks.delete("bridge")
+    with pytest.raises(PoolExhausted, match="'bridge' has no subnet: every default subnet"):
+        world.attach("c" * 64, "bridge")  # the launch itself: a 409
+    with pytest.raises(PoolExhausted, match="every default subnet"):
+        world.networks.create("another")
+    world.routes.pop()  # the last default subnet is free again
+    assert world.networks.every()[2].subnet == str(DEFAULT_POOLS[-1])
+    assert [r.name for r in world.records.networks()] == ["mine", "bridge"]
+    assert world.networks.get("bridge").id == bridge.id  # the same network as listed before
 
 
 def test_create_picks_or_checks_a_subnet(world: World) -> None:
