@@ -3,13 +3,16 @@ containers (runtime/launcher/pool.py, runtime/launcher/poollayers.py): a
 pooled launch writes into an upper dir of its own, which the claim moved
 into the container's layer dir (what changes, export, commit and
 auto-remove read), the next pooled container sees none of it, the metrics
-count the hits, and a launcher killed with SIGKILL leaves no pooled
-child's dir or cgroup once the next one started."""
+count the hits, a restart keeps the container's layer, an image named for
+the pool is warm from its pull on, a launcher killed with SIGKILL leaves no
+pooled child's dir or cgroup once the next one started, and an API killed
+with SIGKILL leaves the launcher's pool as it was."""
 
 from __future__ import annotations
 
 import io
 import os
+import signal
 import tarfile
 import time
 from collections.abc import Iterator
@@ -273,3 +276,31 @@ def test_a_pulled_image_named_for_the_pool_is_warm_from_its_pull_on(
             )
     finally:
         registry.stop()
+
+
+def test_sigkill_of_the_api_keeps_the_pool_and_leaks_nothing(own_service: Service) -> None:
+    """The launcher outlives the API with its pooled children; the API's
+    next start sends the same templates, which drains nothing: the same
+    children serve the next launches, and no pool dir is left over."""
+    own_service.extra_args = list(ARGS)
+    own_service.start()
+    with httpx.Client(base_url=own_service.url, timeout=60) as client:
+        wait_ready(client, READY)
+    launcher = own_service.launcher_pid()
+    assert launcher is not None
+    children = launcher_children(launcher)
+    dirs = children_dirs(own_service.state_dir)
+    own_service.stop(signal.SIGKILL)
+    own_service.start()
+    with httpx.Client(base_url=own_service.url, timeout=60) as client:
+        wait_ready(client, READY)
+        assert own_service.launcher_pid() == launcher
+        assert launcher_children(launcher) == children  # not drained, not refilled
+        assert children_dirs(own_service.state_dir) == dirs
+        done = pooled_run(client, ["sh", "-c", "echo x > /x"])
+        assert done["exit_code"] == 0, done
+        assert changes(client, str(done["id"])) == {"/x": "added"}
+        eventually(
+            lambda: len(children_dirs(own_service.state_dir)) == BUSYBOX_POOL,
+            what="the claimed child's dir gone from the pool, its refill's there",
+        )
