@@ -213,6 +213,9 @@ def _paired(spec: ContainerSpec, etc: tuple[int, ...]) -> list[tuple[Mount, int]
 def _attach(fd: int, target: str) -> Callable[[], None]:
     def attach() -> None:
         try:
+            # An image without the file (busybox has no /etc/hosts): made
+            # in its root first, as the cold path's user mounts do.
+            rootfs.ensure_target(target, is_dir=False)
             libc.move_mount(fd, target)
         finally:
             os.close(fd)

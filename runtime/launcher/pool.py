@@ -43,8 +43,8 @@ same kind of network: ``lo`` only, or one bridge network (``host`` shares
 the host's namespace: never pooled), and a seccomp program the child
 already holds (compiled before it was cloned).
 
-Bridge launches: the first one that misses adds a bridge template of the
-same image and size (``BRIDGE_READY``), so a service that never uses a
+Bridge launches: the first one of an image that misses adds a bridge
+template of that image and size (``BRIDGE_READY``), so a service that never uses a
 bridge keeps no veth.  Its children get a veth pair once ready (the peer
 eth0 in their namespace without carrier, the host end down on no bridge,
 runtime/launcher/plumbing.py: ``park``); the launcher hands the network's
@@ -159,6 +159,11 @@ BRIDGED = 9
 
 def _bridged(k: Key | None) -> bool:
     return isinstance(k, tuple) and bool(k[BRIDGED])
+
+
+def _image(k: Key | None) -> object:
+    """The image (id, or name) a key is of."""
+    return k[0] if isinstance(k, tuple) else None
 
 
 def _fits(template_key: Key, spec_key: Key) -> bool:
@@ -440,8 +445,10 @@ class Pool:
                     return warm
             if fitting:  # all still filling: the demand outran the fills
                 self.counts.outrun, self.counts.owed = True, 0
-            if _bridged(wanted) and not any(_bridged(t.key) for t in self.templates):
-                self._add_bridged(spec)
+            if _bridged(wanted) and not any(
+                _bridged(t.key) and _image(t.key) == _image(wanted) for t in self.templates
+            ):
+                self._add_bridged(wanted)
             else:
                 self._follow(spec)
         self.counts.misses += 1
@@ -452,14 +459,15 @@ class Pool:
             return True
         return self.layers is not None and self.layers.fresh(plan)
 
-    def _add_bridged(self, spec: ContainerSpec) -> None:
-        """The first bridge launch: keep children with a parked veth from
-        now on, as many as of the first template of its image."""
+    def _add_bridged(self, wanted: Key) -> None:
+        """An image's first bridge launch: keep children of it with a parked
+        veth from now on, as many as of its first template."""
         for template in self.templates:
-            if template.spec.image == spec.image:
+            if _image(template.key) == _image(wanted) and not _bridged(template.key):
                 bridged = dataclasses.replace(template.spec, network=BRIDGE_READY)
                 self.templates.append(Template(bridged, template.size))
-                log.info("bridge launches: the pool keeps %s children with a veth too", spec.image)
+                image = template.spec.image
+                log.info("bridge launches: the pool keeps %s children with a veth too", image)
                 return
 
     def _follow(self, spec: ContainerSpec) -> None:

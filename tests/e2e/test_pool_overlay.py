@@ -25,9 +25,13 @@ import pytest
 from runtime.launcher.poollayers import POOL_LAYERS
 from tests.e2e.conftest import Service, logs, run
 from tests.e2e.helpers import create, eventually, unique, wait_for_output
+from tests.e2e.netservice import Namespace, NetService
 from tests.e2e.pulled_images import start_app_registry
 from tests.e2e.test_changes import SCRIPT
 from tests.e2e.test_metrics import scrape
+from tests.e2e.test_networks import logs as net_logs
+from tests.e2e.test_networks import network
+from tests.e2e.test_networks import run as net_run
 from tests.e2e.test_pool import (
     hits,
     launcher_children,
@@ -304,3 +308,33 @@ def test_sigkill_of_the_api_keeps_the_pool_and_leaks_nothing(own_service: Servic
             lambda: len(children_dirs(own_service.state_dir)) == BUSYBOX_POOL,
             what="the claimed child's dir gone from the pool, its refill's there",
         )
+
+
+def test_busybox_launches_on_a_bridge_are_pooled(netns: Namespace, tmp_path: Path) -> None:
+    """As the docker CLI's (the default network is a bridge): busybox's
+    first bridge launch misses and adds busybox's own bridge template (not
+    only the first image's to go on a bridge); the next ones get a pooled
+    child with a parked veth, their address, /etc files and a fresh layer."""
+    svc = NetService(netns, tmp_path / "state", extra_args=ARGS)
+    svc.start()
+    try:
+        with svc.client() as c:
+            wait_ready(c, READY)
+            net = network(c, subnet="10.78.0.0/24")
+            assert net_run(c, ["true"], network=net["name"])["exit_code"] == 0  # host's
+            first = net_run(c, ["true"], network=net["name"], image="busybox")  # a miss
+            assert first["exit_code"] == 0, first
+            wait_ready(c, READY + HOST_POOL + BUSYBOX_POOL)
+            for _ in range(2):
+                hits_before = hits(c)
+                command = "cat /etc/hosts; ip -o -4 addr show eth0; ls /; touch /mine"
+                done = net_run(c, ["sh", "-c", command], network=net["name"], image="busybox")
+                assert hits(c) == hits_before + 1
+                assert done["exit_code"] == 0, done
+                out = net_logs(c, done["id"])
+                address = done["network"]["ip_address"]
+                assert f"inet {address}/24" in out and f"{address}\t{done['hostname']}" in out
+                assert "mine" not in out.split()
+                wait_ready(c, READY + HOST_POOL + BUSYBOX_POOL)
+    finally:
+        svc.close()

@@ -363,6 +363,23 @@ def test_the_first_bridge_miss_adds_a_bridge_template_of_the_same_size(selector)
     os.close(ready.pidfd)
 
 
+def test_each_images_first_bridge_miss_adds_its_bridge_template(selector, tmp_path) -> None:
+    p = pool.Pool(selector, None, layers=PoolLayers(str(tmp_path)))
+    p.configure([pool.Template(ETC_TEMPLATE, 3), pool.Template(BUSYBOX, 2)])
+    assert p.claim(on_bridge()) is None  # the host image's
+    assert [t.size for t in p.templates] == [3, 2, 3]
+    busybox_bridge = busybox(network=CONNECTED)
+    assert p.claim(busybox_bridge) is None  # busybox's: one more
+    host, box, host_bridged, box_bridged = p.templates
+    assert (host.spec, box.spec) == (ETC_TEMPLATE, BUSYBOX)
+    assert box_bridged.spec == dataclasses.replace(BUSYBOX, network=pool.BRIDGE_READY)
+    assert box_bridged.size == 2
+    assert p.claim(busybox_bridge) is None and len(p.templates) == 4  # no fifth
+    wanted = pool.key(busybox_bridge)
+    assert box_bridged.key is not None and wanted is not None
+    assert pool._fits(box_bridged.key, wanted) and not pool._fits(host_bridged.key, wanted)
+
+
 def test_a_bridge_childs_parked_socket_is_closed_when_it_is_reaped(
     selector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
