@@ -220,16 +220,24 @@ def test_the_pool_keeps_one_dir_per_unclaimed_child(client: httpx.Client, pooled
     assert all(d.startswith(f"pool-{launcher}-") for d in children_dirs(pooled.state_dir))
 
 
-def test_sigkill_of_the_launcher_leaks_no_pooled_layer_or_cgroup(own_service: Service) -> None:
-    own_service.extra_args = list(ARGS)
-    own_service.start()
-    with httpx.Client(base_url=own_service.url, timeout=60) as client:
+def start_ready(service: Service) -> tuple[int, set[int]]:
+    """``service`` started with ``ARGS`` and its pool full: its launcher
+    and the launcher's children, the pooled ones."""
+    service.extra_args = list(ARGS)
+    service.start()
+    with httpx.Client(base_url=service.url, timeout=60) as client:
         wait_ready(client, READY)
-        launcher = own_service.launcher_pid()
-        assert launcher is not None
-        children = launcher_children(launcher)
-        assert len(children) == READY
-        assert len(children_dirs(own_service.state_dir)) == BUSYBOX_POOL
+    launcher = service.launcher_pid()
+    assert launcher is not None
+    children = launcher_children(launcher)
+    assert len(children) == READY
+    assert len(children_dirs(service.state_dir)) == BUSYBOX_POOL
+    return launcher, children
+
+
+def test_sigkill_of_the_launcher_leaks_no_pooled_layer_or_cgroup(own_service: Service) -> None:
+    launcher, children = start_ready(own_service)
+    with httpx.Client(base_url=own_service.url, timeout=60) as client:
         own_service.stop_launcher()
         deadline = time.monotonic() + 30
         while any(os.path.exists(f"/proc/{pid}") for pid in children):
@@ -286,13 +294,7 @@ def test_sigkill_of_the_api_keeps_the_pool_and_leaks_nothing(own_service: Servic
     """The launcher outlives the API with its pooled children; the API's
     next start sends the same templates, which drains nothing: the same
     children serve the next launches, and no pool dir is left over."""
-    own_service.extra_args = list(ARGS)
-    own_service.start()
-    with httpx.Client(base_url=own_service.url, timeout=60) as client:
-        wait_ready(client, READY)
-    launcher = own_service.launcher_pid()
-    assert launcher is not None
-    children = launcher_children(launcher)
+    launcher, children = start_ready(own_service)
     dirs = children_dirs(own_service.state_dir)
     own_service.stop(signal.SIGKILL)
     own_service.start()
