@@ -99,6 +99,10 @@ def test_a_pooled_launch_writes_what_the_next_one_does_not_see(
     assert changes(client, str(second["id"])) == {}
     upper = pooled.state_dir / "containers" / str(first["id"]) / "layer" / "rw" / "upper"
     assert (upper / "marker").read_text() == "a\n"
+    # Its disk usage is read there too (docker system df's SizeRw).
+    usage = client.get("/v1.47/system/df").json()
+    size = {c["Id"]: c["SizeRw"] for c in usage["Containers"]}
+    assert size[first["id"]] >= 4 and size[second["id"]] == 0
 
 
 def test_a_pooled_containers_counters_start_at_zero_and_limits_apply(
