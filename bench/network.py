@@ -11,7 +11,10 @@ command has exec'd), timed on the client:
     bridge        on the user network: address, veth, eth0, route, /etc files
     bridge+port   the same with one published port (held, DNAT'ed, hairpin)
 
-The containers are removed between rounds.  Prints JSON: median, p90 and min
+The containers are removed between rounds.  ``--live N`` first starts N
+containers (``sleep``) on the same network that run throughout: what a
+launch costs should not grow with them (its address and names come from an
+index kept in memory, runtime/network/endpoints.py).  Prints JSON: median, p90 and min
 per row, the medians' differences to ``none`` and the median of the paired
 differences (each round's against its own ``none``); then the same for the CPU
 each launch cost the API process and the launcher together (schedstat, read
@@ -172,12 +175,15 @@ def _healthy(client: httpx.Client) -> bool:
         return False
 
 
-def run(runs: int, warmup: int, settle: float = 0.2) -> dict[str, Any]:
+def run(runs: int, warmup: int, settle: float = 0.2, live: int = 0) -> dict[str, Any]:
     """The three rows in a service of their own; the report ``main`` prints
     (also the ``network`` part of ``python -m bench``)."""
     with netns_service("bench-net-") as served:
         client = served.client
         client.post("/networks", json={"name": "bench"}).raise_for_status()
+        for _ in range(live):
+            body = {"command": ["sleep", "infinity"], "network": "bench"}
+            client.post("/containers", json=body).raise_for_status()
         pids = [served.pid, find_launcher(served.state)]
         before = pool_claims(client)
         walls, cpus = measure(client, runs, warmup, settle, lambda: service_cpu(pids))
@@ -187,6 +193,7 @@ def run(runs: int, warmup: int, settle: float = 0.2) -> dict[str, Any]:
     claims = {outcome: after[outcome] - before[outcome] for outcome in after}
     return {
         "runs": runs,
+        "live": live,
         "load_average": load,
         **summary(walls),
         "cpu": summary(cpus),
@@ -212,8 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--settle", type=float, default=0.2, help="seconds between rounds (namespace teardown)"
     )
+    parser.add_argument(
+        "--live", type=int, default=0, help="containers left running on the network meanwhile"
+    )
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.runs, args.warmup, args.settle), indent=2))
+    print(json.dumps(run(args.runs, args.warmup, args.settle, args.live), indent=2))
     return 0
 
 

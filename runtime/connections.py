@@ -31,8 +31,9 @@ from runtime.network.attachment import (
     Attachment,
     EndpointOptions,
 )
+from runtime.network.names import endpoint_on
 from runtime.network.rules import check_aliases, check_static
-from runtime.networks import Networks, endpoint_on
+from runtime.networks import Networks
 from runtime.records import EXITED, ContainerRecord, RecordStore
 from runtime.spec import ContainerSpec, to_dict
 
@@ -73,11 +74,14 @@ class Connections:
             )
             attached = self.networks.address(record.id, asked)
             record = self.records.update(record.id, spec=_with(before, attached))
+            if record.status == EXITED:
+                self.networks.release(record.id, attached)  # taken again at its start
         if record.status != EXITED:
             try:
                 self.launcher.request(protocol.Connect(record.id, to_dict(attached)))
             except RuntimeFailure:
                 self.records.update(record.id, spec=before)
+                self.networks.release(record.id, attached)
                 raise
         self.networks.joined(record, attached)
         if self.records.resolve(record.id).status == EXITED and record.status != EXITED:

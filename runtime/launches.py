@@ -160,6 +160,8 @@ class Launches:
             if exited is not None:
                 exited.cancel()
             gate.leave_shared()
+            if self._networks is not None:  # an address taken for a record never written
+                self._networks.forget(container_id)
             raise
 
     def _connect(self, record: ContainerRecord) -> None:

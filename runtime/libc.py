@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import mmap
 import os
 from collections.abc import Callable
@@ -73,6 +74,8 @@ _MOUNT_API = {
     # openat2(2) (Linux 5.6): in the same shared table.
     "openat2": 437,
     "mount_setattr": 442,
+    # open_tree_attr(2) (Linux 6.15): open_tree with mount_setattr's attributes.
+    "open_tree_attr": 467,
 }
 _SYSCALLS = {
     "x86_64": {"pivot_root": 155, **_MOUNT_API},
@@ -171,9 +174,14 @@ _raw_syscall = _libc["syscall"]
 _raw_syscall.restype = ctypes.c_long
 
 
+#: This machine's numbers, looked up once: os.uname() is a system call of its
+#: own, and a launch makes a dozen of these calls (a KeyError at the first
+#: one on another architecture, as before).
+_NUMBERS = _SYSCALLS.get(os.uname().machine, {})
+
+
 def _syscall(name: str, *args: object) -> int:
-    number = _SYSCALLS[os.uname().machine][name]
-    return int(_raw_syscall(ctypes.c_long(number), *args))
+    return int(_raw_syscall(ctypes.c_long(_NUMBERS[name]), *args))
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
@@ -252,17 +260,48 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> i
     )
 
 
-def open_tree(path: str, *, recursive: bool = True, dirfd: int = AT_FDCWD) -> int:
+#: Whether the kernel has open_tree_attr(2); False after its first ENOSYS.
+_open_tree_attr = True
+
+
+def open_tree(
+    path: str, *, recursive: bool = True, dirfd: int = AT_FDCWD, attr_set: int = 0
+) -> int:
     """open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at ``path``.
 
     The copy is a bind mount that is not attached anywhere yet; ``move_mount``
     attaches it later, even after pivot_root(2) has made ``path`` unreachable.
     With ``path`` empty, the copy is of ``dirfd`` itself (AT_EMPTY_PATH): a
     detached tree can be copied again by the process that holds it.
+    ``attr_set`` (MOUNT_ATTR_*, e.g. read-only) is set on the copy in the
+    same call where the kernel has open_tree_attr(2) (Linux 6.15), else by
+    ``mount_setattr`` on it.
     """
+    global _open_tree_attr
     flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
     if not path:
         flags |= AT_EMPTY_PATH
+    if attr_set and _open_tree_attr:
+        attr = _MountAttr(attr_set, 0, 0, 0)
+        fd = _syscall(
+            "open_tree_attr",
+            ctypes.c_int(dirfd),
+            ctypes.c_char_p(os.fsencode(path)),
+            ctypes.c_uint(flags),
+            ctypes.byref(attr),
+            ctypes.c_size_t(ctypes.sizeof(attr)),
+        )
+        if fd >= 0 or ctypes.get_errno() != errno.ENOSYS:
+            return _check(fd, f"open_tree {path or dirfd}")
+        _open_tree_attr = False
+    if attr_set:
+        tree = open_tree(path, recursive=recursive, dirfd=dirfd)
+        try:
+            mount_setattr("", attr_set, recursive=recursive, dirfd=tree)
+        except BaseException:
+            os.close(tree)
+            raise
+        return tree
     return _check(
         _syscall(
             "open_tree",

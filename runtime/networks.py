@@ -1,48 +1,52 @@
 """``Networks``: the networks (records), and each container's place on one.
 
     every / get / create / delete / prune   the built-ins ``none``, ``host``,
-                  ``bridge`` (recorded the first time it is needed, its
-                  subnet picked clear of the host's routes) and user networks
+                  ``bridge`` (network/builtins.py: recorded the first time it
+                  is needed, its subnet picked clear of the host's routes) and
+                  user networks
     plan          the request's network, ports and aliases, checked
                   (``Runtime.create`` calls it; nothing is allocated yet)
     attach        under the lock that inserts the record: the address, MAC,
                   host ports, veth name, written into the spec the record keeps
     started       after the insert, before the launch: the container's /etc
-                  files (on a tmpfs: network/etcdir.py), its published ports
-                  in the firewall, its DNS names
-    ended         at its exit: ports unpublished, names forgotten (the
-                  launcher lets the ports go, the kernel drops the veth)
+                  files and DNS names (network/names.py), its published ports
+                  in the firewall
+    ended         at its exit: address given back, ports unpublished, names
+                  forgotten (the launcher lets the ports go, the kernel drops
+                  the veth)
     removed       at its removal: its /etc files
+    forget / release   an address taken for a launch or a connect that failed
     restore       at start-up: the firewall, DNS and bridges rebuilt from
                   the records; bridges of networks that are gone removed
 
-The records are the truth: the addresses and ports in use are read from the
-live containers' specs each time, so a crash can neither leak nor double
-one (docs/networking.md).
+The records are the truth.  The addresses and links of the live containers
+are kept in memory (network/endpoints.py) so that a launch does not read
+every live record; they are derived from the records, built again from them
+at start-up and for a network whose refusal might be stale, so a crash can
+neither leak nor double an address (docs/networking.md).  The host ports
+promised to live containers are still read from the records, and only by a
+launch that publishes ports.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
-import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 
 from runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from runtime.events import Event, EventLog, EventType
 from runtime.layout import Layout
-from runtime.network import etcfiles, hostports, netlink
+from runtime.network import hostports, netlink
 from runtime.network.attachment import (
     BRIDGE,
     BUILTIN_NETWORKS,
     CONTAINER_IFNAME,
-    ETC_FILES,
     HOST,
     NONE,
     Attachment,
@@ -50,13 +54,18 @@ from runtime.network.attachment import (
     PortMapping,
     veth_name,
 )
+from runtime.network.builtins import (
+    BRIDGE_PREFIX,
+    Builtins,
+    fixed_id,
+    host_routes_taken,
+)
 from runtime.network.control import ControlPlane
-from runtime.network.dns import check_name
+from runtime.network.endpoints import Endpoints
 from runtime.network.etcdir import EtcDir
 from runtime.network.firewall import Network, Protocol, PublishedPort
 from runtime.network.ipam import (
     AddressInUse,
-    AddressPool,
     PoolExhausted,
     Subnet,
     Taken,
@@ -65,7 +74,7 @@ from runtime.network.ipam import (
     mac_for,
     pick_subnet,
 )
-from runtime.network.ipam import host_routes_taken as _host_routes_taken
+from runtime.network.names import Names, endpoint_on
 from runtime.network.rules import (
     check_aliases,
     check_network_name,
@@ -77,20 +86,6 @@ from runtime.spec import ContainerSpec
 from runtime.timeutil import now_rfc3339
 
 log = logging.getLogger("mydocker.network")
-
-#: The built-in ``bridge`` network's Linux bridge; user networks' are
-#: ``mdk-`` + 11 hex digits of their id (IFNAMSIZ holds 15 characters).
-DEFAULT_BRIDGE = "mydocker0"
-BRIDGE_PREFIX = "mdk-"
-
-
-def host_routes_taken() -> list[Taken]:
-    with netlink.Netlink() as nl:
-        return _host_routes_taken(nl)
-
-
-def _fixed_id(name: str) -> str:
-    return hashlib.sha256(f"mydocker network {name}".encode()).hexdigest()
 
 
 class Networks:
@@ -117,62 +112,35 @@ class Networks:
         #: Networks made or removed, and containers attached, one at a time
         #: (reentrant: ``get`` takes it too).
         self.lock = threading.RLock()
-        self._started_at = now_rfc3339()
+        self.builtins = Builtins(records, routes, self.lock)
         #: Where ``create``, ``destroy``, ``connect`` and ``disconnect`` are
         #: told (Docker's network events); the Runtime sets it.
         self.events: EventLog | None = None
-        #: The host's resolv.conf, read again only when it changed.
-        self._host_resolv = etcfiles.HostResolv()
         self.etc = etc if etc is not None else EtcDir(layout.etc_files, mount=False)
+        #: Its /etc files and DNS names (network/names.py).
+        self.names = Names(records, self.control, self.etc, self._linked_by)
+        #: The live endpoints of each network (network/endpoints.py), built
+        #: from the records on first use and again by ``restore``.
+        self._endpoints: Endpoints | None = None
+
+    def _index(self) -> Endpoints:
+        """Under ``lock``."""
+        if self._endpoints is None:
+            endpoints = Endpoints()
+            endpoints.rebuild(self.records.networks(), _live(self.records))
+            self._endpoints = endpoints
+        return self._endpoints
+
+    def _linked_by(self, network: str, container_id: str, refs: Iterable[str]) -> list[str]:
+        with self.lock:
+            return self._index().linked_by(network, container_id, refs)
 
     # -- the networks ----------------------------------------------------
-    def _virtual(self, name: str) -> NetworkRecord:
-        return NetworkRecord(name, _fixed_id(name), "", "", "", False, self._started_at)
-
-    def _bridge_record(self) -> NetworkRecord:
-        """The built-in ``bridge``: recorded the first time it is needed."""
-        for record in self.records.networks():
-            if record.name == BRIDGE:
-                return record
-        subnet = pick_subnet(self._taken(exclude=BRIDGE))
-        record = NetworkRecord(
-            BRIDGE,
-            _fixed_id(BRIDGE),
-            str(subnet),
-            str(subnet.network_address + 1),
-            DEFAULT_BRIDGE,
-            False,
-            now_rfc3339(),
-        )
-        self.records.insert_network(record)
-        return record
-
-    def _bridge_listed(self) -> NetworkRecord:
-        """The built-in ``bridge`` as listed: recorded if a subnet is free;
-        else shown without one and not recorded (a lookup, a listing or
-        another network's create must not fail for it; a container on it
-        gets the 409 from ``address``)."""
-        with self.lock:
-            try:
-                return self._bridge_record()
-            except PoolExhausted:
-                return replace(self._virtual(BRIDGE), bridge=DEFAULT_BRIDGE)
-
-    def _bridge_launched(self) -> NetworkRecord:
-        """The built-in ``bridge`` for a container on it: recorded now if not
-        yet, or a 409 saying what to do instead."""
-        try:
-            return self._bridge_record()
-        except PoolExhausted as err:
-            raise PoolExhausted(
-                f"network {BRIDGE!r} has no subnet: every default subnet overlaps "
-                "a network or a route; use a user network with a subnet of its own"
-            ) from err
-
     def every(self) -> list[NetworkRecord]:
-        bridge = self._bridge_listed()
+        bridge = self.builtins.listed()
         users = [r for r in self.records.networks() if r.name != BRIDGE]
-        return [self._virtual(NONE), self._virtual(HOST), bridge, *users]
+        virtual = self.builtins.virtual
+        return [virtual(NONE), virtual(HOST), bridge, *users]
 
     def get(self, ref: str) -> NetworkRecord:
         """By name, id, or a unique prefix of the id."""
@@ -189,14 +157,6 @@ class Networks:
         """The live (created or running) containers on network ``name``."""
         return [r for r in _live(self.records) if endpoint_on(r, name) is not None]
 
-    def _taken(self, exclude: str = "") -> list[Taken]:
-        networks = [
-            Taken(IPv4Network(r.subnet), f"network {r.name!r}")
-            for r in self.records.networks()
-            if r.name != exclude
-        ]
-        return networks + self._routes()
-
     def create(
         self,
         name: str,
@@ -209,10 +169,10 @@ class Networks:
     ) -> NetworkRecord:
         check_network_name(name)
         with self.lock:
-            self._bridge_listed()  # first, so the bridge's subnet is picked first
+            self.builtins.listed()  # first, so the bridge's subnet is picked first
             if name in BUILTIN_NETWORKS or any(r.name == name for r in self.records.networks()):
                 raise Conflict(f"network {name!r} already exists")
-            taken = self._taken()
+            taken = self.builtins.taken()
             if subnet is None:
                 if gateway is not None:
                     raise InvalidArgument("gateway", "a gateway needs a subnet")
@@ -250,6 +210,7 @@ class Networks:
                 names = ", ".join(r.name for r in users[:5])
                 raise Conflict(f"network {record.name!r} has containers attached: {names}")
             self.records.delete_network(record.name)
+            self._index().forget_network(record.name)
             self.control.unlisten(record.name)
             self._remove_bridge(record.bridge)
             if self.control.active:
@@ -307,6 +268,7 @@ class Networks:
         with self.lock:
             net = self.address(container_id, asked)
             ports = self._host_ports(asked.ports)
+            self._index().hold_ports(net.network, container_id, ports)
         net = replace(
             net,
             ports=ports,
@@ -317,20 +279,19 @@ class Networks:
     def address(self, container_id: str, asked: Attachment) -> Attachment:
         """``asked`` with an address of its network (the static one asked
         for, or the lowest free one of the range), its MAC, gateway, bridge
-        and host end; under ``lock``.  The container's own addresses are
-        not counted (a relaunch takes its own again)."""
-        record = self._bridge_launched() if asked.network == BRIDGE else self.get(asked.network)
-        subnet = Subnet.of(record.subnet, record.gateway)
-        in_use = [
-            a.ip
-            for r in self.containers(record.name)
-            if r.id != container_id
-            for a in r.spec.attachments()
-            if a.network == record.name
-        ]
-        pool = AddressPool(subnet, in_use, record.ip_range, record.aux_addresses.values())
-        wanted = asked.options.ipv4_address
-        address = pool.reserve(wanted, "ipv4_address") if wanted else pool.allocate()
+        and host end; under ``lock``, held for the container from now on
+        (``Endpoints``).  The container's own addresses are not counted (a
+        relaunch takes its own again)."""
+        launched = self.builtins.launched
+        record = launched() if asked.network == BRIDGE else self.get(asked.network)
+        index = self._index()
+        try:
+            subnet, address = index.take(record, container_id, asked)
+        except (AddressInUse, PoolExhausted):
+            # Held for a launch whose record was never written, perhaps:
+            # the records say, once.
+            index.rebuild([record], _live(self.records), only=record.name)
+            subnet, address = index.take(record, container_id, asked)
         suffix = "" if asked.ifname == CONTAINER_IFNAME else asked.ifname[3:]
         return replace(
             asked,
@@ -363,18 +324,18 @@ class Networks:
 
         with self.lock:
             first = again(spec.network) if spec.network is not None else None
+            if first is not None:
+                self._index().hold_ports(first.network, record.id, first.ports)
             return replace(spec, network=first, endpoints=tuple(again(e) for e in spec.endpoints))
 
     def _host_ports(self, asked: tuple[PortMapping, ...]) -> tuple[PortMapping, ...]:
         """Each port as it will be held: a free one for 0, a clash refused
         here (409) before anything is recorded.  The launcher holds them;
-        until it has, the live records say which ports are promised."""
+        until it has, the live containers' endpoints say which ports are
+        promised (under ``lock``)."""
         if not asked:
-            return ()  # no records to read
-        live = self.records.list(status=RUNNING) + self.records.list(status=CREATED)
-        return hostports.pick(
-            asked, [p for r in live if r.spec.network for p in r.spec.network.ports]
-        )
+            return ()
+        return hostports.pick(asked, self._index().promised())
 
     def started(self, record: ContainerRecord) -> None:
         """Before a launch (a create, or a start of an exited container):
@@ -386,33 +347,14 @@ class Networks:
         """``net`` recorded for the container (at launch, or connected): its
         /etc files (rewritten in place: the container has them bound), the
         firewall on first use, its ports, its names on ``net``."""
-        self.write_etc(record)
+        self.names.write_etc(record)
         with self.lock:
             if not self.control.active:
                 self._rebuild()
         self.control.publish(_published(net))
         if net.network != BRIDGE:
-            self._add_names(record, net)
+            self.names.add(record, net)
         self._publish("connect", self._id_of(net.network), net.network, container=record.id)
-
-    def _add_names(self, record: ContainerRecord, net: Attachment) -> None:
-        """Its names on a user network, and the links' (Docker makes a link
-        there an alias of the linked container; ours is seen network-wide):
-        those its own links give others, those others' links give it."""
-        names = _names(record, net)
-        live = [r for r in _live(self.records) if r.id != record.id]
-        for other in live:
-            theirs = endpoint_on(other, net.network)
-            for link in theirs.options.links if theirs else ():
-                name, _, alias = link.partition(":")
-                if name in (record.name, record.id, record.id[:12]):
-                    names.append(alias or name)
-        self.control.add_names(net.network, IPv4Address(net.ip), names)
-        for link in net.options.links:
-            name, _, alias = link.partition(":")
-            found = self._linked(name, net.network)
-            if found is not None and alias:
-                self.control.add_names(net.network, IPv4Address(found[1].ip), [alias])
 
     def ended(self, record: ContainerRecord) -> None:
         for net in record.spec.attachments():
@@ -424,9 +366,36 @@ class Networks:
         first = record.spec.network
         if first is not None and first.etc_dir and self.etc.owns(first.etc_dir):
             self.etc.remove(record.id)
+        self.forget(record.id)
+
+    def forget(self, container_id: str) -> None:
+        """Every address the container holds given back, unless its record
+        is live with it (a launch that failed before or after its record)."""
+        with self.lock:
+            for network, address in self._index().holding(container_id):
+                self._release(container_id, network, address)
+
+    def release(self, container_id: str, net: Attachment) -> None:
+        """``net``'s address given back without the rest of ``left`` (a
+        connect refused by the launcher, or recorded for an exited
+        container: an exited one holds no address, docs/networking.md)."""
+        with self.lock:
+            self._release(container_id, net.network, net.ip)
+
+    def _release(self, container_id: str, network: str, address: str) -> None:
+        """Under ``lock``.  Not while its record is live with that address:
+        an exit's ``left`` may come after a relaunch took it again."""
+        current = self.records.get(container_id)
+        if current is not None and current.status != EXITED:
+            mine = endpoint_on(current, network)
+            if mine is not None and mine.ip == address:
+                return
+        self._index().drop(network, container_id, address)
 
     def left(self, record: ContainerRecord, net: Attachment) -> None:
-        """``net`` is gone (an exit, a disconnect): ports and names forgotten."""
+        """``net`` is gone (an exit, a disconnect): address, ports and names
+        forgotten."""
+        self.release(record.id, net)
         try:
             self.control.unpublish(_published(net))
         except Exception as err:  # noqa: BLE001 - an exit must be recorded whatever the firewall says
@@ -443,64 +412,14 @@ class Networks:
                 Event(time.time_ns(), EventType.NETWORK, action, network_id, name, attributes)
             )
 
+    def write_etc(self, record: ContainerRecord) -> None:
+        """Its /etc files again (a disconnect: runtime/connections.py)."""
+        self.names.write_etc(record)
+
     def _id_of(self, name: str) -> str:
         if name in BUILTIN_NETWORKS:
-            return _fixed_id(name)
+            return fixed_id(name)
         return next((r.id for r in self.records.networks() if r.name == name), "")
-
-    def write_etc(self, record: ContainerRecord) -> None:
-        """The container's /etc files from its endpoints: ``hosts`` has a
-        line per address; ``resolv.conf`` names the embedded DNS of its first
-        user network, or the host's resolvers on ``bridge`` alone."""
-        first = record.spec.network
-        if first is None or not first.etc_dir:
-            return
-        self.etc.ensure(first.etc_dir)
-        search, servers = self._host_resolv.get()
-        attached = record.spec.attachments()
-        users = [a for a in attached if a.network != BRIDGE]
-        if users:
-            resolv = etcfiles.resolv_conf(IPv4Address(users[0].gateway), search)
-        else:
-            # The built-in network has no embedded DNS (as Docker's): the
-            # host's resolvers, those a container can reach.
-            resolv = etcfiles.resolv_conf(None, search).replace(
-                "options", "".join(f"nameserver {s}\n" for s in servers) + "options", 1
-            )
-        hostname = record.spec.hostname
-        hosts = etcfiles.hosts(hostname, None, [])
-        for net in attached:
-            names = [n for n in _names(record, net) if n != hostname]
-            hosts += etcfiles.host_line(IPv4Address(net.ip), [hostname, *names])
-        hosts += self._link_lines(attached)
-        files = {"resolv.conf": resolv, "hosts": hosts, "hostname": etcfiles.hostname(hostname)}
-        for name in ETC_FILES:
-            etcfiles.rewrite(os.path.join(first.etc_dir, name), files[name])
-
-    def _link_lines(self, attached: tuple[Attachment, ...]) -> str:
-        """``/etc/hosts`` lines of the links on ``bridge`` (Docker's legacy
-        links; on a user network a link is an alias, see ``_add_names``)."""
-        lines = ""
-        for net in attached:
-            if net.network != BRIDGE:
-                continue
-            for link in net.options.links:
-                name, _, alias = link.partition(":")
-                found = self._linked(name, BRIDGE)
-                if found is not None:
-                    other, target = found
-                    words = _carried([alias or name, other.name, other.id[:12]])
-                    lines += etcfiles.host_line(IPv4Address(target.ip), words)
-        return lines
-
-    def _linked(self, ref: str, network: str) -> tuple[ContainerRecord, Attachment] | None:
-        """The container a link names, and its endpoint on ``network``."""
-        try:
-            record = self.records.resolve(ref)
-        except NotFound:
-            return None
-        found = endpoint_on(record, network)
-        return (record, found) if found is not None and record.status != EXITED else None
 
     # -- start-up ---------------------------------------------------------------
     def restore(self) -> None:
@@ -508,6 +427,8 @@ class Networks:
         network is in use; leftover bridges of removed networks go; and the
         /etc files of containers removed meanwhile."""
         self.etc.sweep(r.id for r in self.records.list())
+        with self.lock:
+            self._endpoints = None  # built again from the records on first use
         users = [r for r in self.records.networks() if r.name != BRIDGE]
         live = [r for r in self.records.list(status=RUNNING) + self.records.list(status=CREATED)]
         bridged = [r for r in live if r.spec.attachments()]
@@ -520,7 +441,7 @@ class Networks:
         for record in bridged:
             for attached in record.spec.attachments():
                 if attached.network != BRIDGE:
-                    self._add_names(record, attached)
+                    self.names.add(record, attached)
         known = {r.bridge for r in self.records.networks()}
         for bridge in self._bridges():
             if bridge not in known:
@@ -539,14 +460,6 @@ class Networks:
 
 def _live(records: RecordStore) -> list[ContainerRecord]:
     return records.list(status=RUNNING) + records.list(status=CREATED)
-
-
-def endpoint_on(record: ContainerRecord, network: str) -> Attachment | None:
-    """The container's endpoint on ``network``, if it is connected there."""
-    for attached in record.spec.attachments():
-        if attached.network == network:
-            return attached
-    return None
 
 
 def _our_bridges() -> list[str]:
@@ -578,19 +491,3 @@ def _published(net: Attachment) -> list[PublishedPort]:
         )
         for p in net.ports
     ]
-
-
-def _names(record: ContainerRecord, net: Attachment) -> list[str]:
-    """What a container answers to on ``net``: name, aliases, short id."""
-    return _carried([record.name, *net.aliases, record.id[:12]])
-
-
-def _carried(wanted: list[str]) -> list[str]:
-    """The names a DNS answer or a hosts(5) line can carry, once each."""
-    names = []
-    for name in dict.fromkeys(wanted):
-        try:
-            names.append(check_name(name))
-        except (ValueError, InvalidArgument):
-            continue  # a name DNS cannot carry (a 64-digit id): not resolvable by it
-    return names

@@ -16,17 +16,19 @@
     │                with the namespace, so there is no netlink call)
     ├── park         at a pooled child's fill (runtime/launcher/pool.py): a
     │                veth made ahead, its peer eth0 up in the child's
-    │                namespace (no carrier), the host end down on no bridge;
-    │                and a socket opened in that namespace (``Parked``)
-    └── plug_parked  at its claim: the host end named after the container
-                     (an alternative name), up on the bridge; eth0 given its
-                     MAC, MTU, address and route on the socket opened at the fill
+    │                namespace (no carrier), the host end down on no bridge
+    │                (``Parked``)
+    ├── plug_parked  at its claim: the host end named after the container
+    │                (an alternative name), up on the bridge
+    └── (eth0's MAC, MTU, address and route: the claimed child's own step,
+                     runtime/pooled.py ``configure_eth0``, while the launcher
+                     plugs the host end)
 
-A parked pair costs the claim two requests instead of the pair's creation
-(the kernel's device registration, ~1 ms of CPU, docs/networking.md).  It
-needs no undoing either: the socket in the child's namespace goes when the
-pool reaps the child (``Parked.close``), or with the launcher's fds when it
-dies, and the kernel drops the pair with the namespace.
+A parked pair costs the claim one request of the launcher's instead of the
+pair's creation (the kernel's device registration, ~1 ms of CPU,
+docs/networking.md), and one of the child's, which runs on another CPU
+meanwhile.  It needs no undoing either: the kernel drops the pair with the
+namespace.
 
 One netlink socket for the launcher's life, opened on first use in the
 launcher's own namespace (the host's), and the bridges it has seen, by name.
@@ -55,20 +57,13 @@ log = logging.getLogger("mydocker.launcher")
 PARKED_PREFIX = "mp"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Parked:
     """A veth made ahead for a pooled child: the host end's index (down, on
-    no bridge), the peer's index in the child's namespace, and a socket
-    opened there (None once used or closed)."""
+    no bridge), the peer's index in the child's namespace."""
 
     host_index: int
     peer_index: int
-    inside: netlink.Netlink | None
-
-    def close(self) -> None:
-        if self.inside is not None:
-            self.inside.close()
-            self.inside = None
 
 
 class Plumber:
@@ -130,7 +125,9 @@ class Plumber:
         before any container is known: the peer is born in its namespace as
         eth0 and brought up there without IPv6 link-local addresses, the host
         end stays down on no bridge, so eth0 has no carrier and nothing
-        reaches the child through it until a claim plugs it."""
+        reaches the child through it until a claim plugs it.  The socket
+        opened in its namespace for that is closed at once: the child
+        configures eth0 itself at its claim (pooled.py)."""
         name = f"{PARKED_PREFIX}{os.getpid():x}x{next(self._parked_names) % (1 << 24):x}"
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -140,24 +137,21 @@ class Plumber:
             inside = netlink.open_in_namespace(fd)
         finally:
             os.close(fd)
-        try:
+        with inside:
             if host_end is None or not host_end.link:  # a kernel older than 6.2
                 host_end = netlink.get_link(self.nl, name)
                 peer = netlink.get_link(inside, CONTAINER_IFNAME).index
             else:
                 peer = host_end.link
             netlink.prepare_parked(inside, peer)
-        except BaseException:
-            inside.close()
-            raise
-        return Parked(host_end.index, peer, inside)
+        return Parked(host_end.index, peer)
 
     def plug_parked(self, parked: Parked, net: Attachment) -> None:
         """``plug`` with the pair made at the fill: the host end answers to
         ``net.veth`` (its alternative name), up on the bridge (once more
-        after a bridge made again, as in ``plug``); eth0 gets its MAC, the
-        bridge's MTU, its address and the route, in one batch on the socket
-        opened at the fill."""
+        after a bridge made again, as in ``plug``), with hairpin for
+        published ports.  eth0 is the child's to configure meanwhile
+        (pooled.py ``configure_eth0``)."""
         try:
             index, mtu = self._bridge(net)
             try:
@@ -166,18 +160,10 @@ class Plumber:
                 self._bridges.pop(net.bridge, None)
                 index, mtu = self._bridge(net)
                 netlink.adopt_veth(self.nl, parked.host_index, net.veth, mtu, index)
-            assert parked.inside is not None
-            for extra in net.link_local:  # Docker's LinkLocalIPs
-                netlink.add_address(parked.inside, parked.peer_index, extra)
-            netlink.configure_parked(
-                parked.inside, parked.peer_index, net.interface, net.gateway, net.mac, mtu
-            )
             if net.ports:
                 netlink.set_hairpin(self.nl, parked.host_index)
         except OSError as err:
             raise RequestError(ErrorKind.FAILED, f"network {net.network}: {err}") from err
-        finally:
-            parked.close()
 
     def _plug(self, pid: int, net: Attachment) -> None:
         index, mtu = self._bridge(net)

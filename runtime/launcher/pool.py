@@ -532,9 +532,7 @@ class Pool:
         for fd in (warm.pidfd, warm.sync_write, warm.error_read):
             if fd >= 0:
                 os.close(fd)
-        warm.channel.close()
-        if warm.parked is not None:
-            warm.parked.close()  # the kernel drops the pair with the namespace
+        warm.channel.close()  # a parked veth goes with the child's namespace
         cgroup = warm.cgroup
         if cgroup is not None and not (cgroup.kill_all(rounds=1) and cgroup.remove()):
             log.warning("pooled cgroup %s is busy; the next start-up removes it", cgroup.name)

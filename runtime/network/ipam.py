@@ -115,6 +115,10 @@ class AddressPool:
         self.ip_range = IPv4Network(ip_range) if ip_range else subnet.network
         self._reserved = {IPv4Address(a) for a in reserved}
         self._in_use: set[IPv4Address] = set()
+        #: No address below this one is free: ``allocate`` starts here, so a
+        #: pool kept across launches (network/endpoints.py) does not walk
+        #: every address in use each time.
+        self._low = 0
         for address in in_use:
             self.reserve(address)
 
@@ -128,11 +132,12 @@ class AddressPool:
         net, pool = self.subnet.network, self.ip_range
         first = max(int(net.network_address) + 1, int(pool.network_address))
         last = min(int(net.broadcast_address) - 1, int(pool.broadcast_address))
-        taken = self._in_use | self._reserved | {self.subnet.gateway}
-        for value in range(first, last + 1):
+        in_use, reserved, gateway = self._in_use, self._reserved, self.subnet.gateway
+        for value in range(max(first, self._low), last + 1):
             address = IPv4Address(value)
-            if address not in taken:
-                self._in_use.add(address)
+            if address not in in_use and address not in reserved and address != gateway:
+                in_use.add(address)
+                self._low = value + 1
                 return address
         raise PoolExhausted(f"no free address left in {pool}")
 
@@ -157,7 +162,9 @@ class AddressPool:
 
     def release(self, address: IPv4Address | str) -> None:
         """Give an address back; releasing a free one is no error (idempotent)."""
-        self._in_use.discard(IPv4Address(address))
+        released = IPv4Address(address)
+        self._in_use.discard(released)
+        self._low = min(self._low, int(released))
 
 
 def check_ip_range(

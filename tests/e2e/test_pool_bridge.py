@@ -68,7 +68,8 @@ def test_a_pooled_bridge_launch_is_like_a_cold_one(service: NetService, netns: N
         name = unique("c")
         command = (
             "ip -o -4 addr show eth0; ip -o link show eth0; ip route; "
-            "cat /etc/resolv.conf /etc/hosts /etc/hostname; ls /sys/class/net"
+            "cat /etc/resolv.conf /etc/hosts /etc/hostname; "
+            "(echo x >> /etc/hosts) 2>&1; ls /sys/class/net"
         )
         hits = scrape(c)[HIT]
         done = run(c, ["sh", "-c", command], network=net["name"], name=name)
@@ -82,6 +83,8 @@ def test_a_pooled_bridge_launch_is_like_a_cold_one(service: NetService, netns: N
         assert "default via 10.79.0.1 dev eth0" in out, out
         assert "nameserver 10.79.0.1" in out, out
         assert f"10.79.0.3\t{done['hostname']} {name}" in out, out
+        assert "Read-only file system" in out, out  # the /etc trees are read-only
+        assert " mtu 1500 " in out, out  # eth0 configured by the child itself
         assert out.split()[-2:] == ["eth0", "lo"], out
         hits = scrape(c)[HIT]
         assert ask(c, net["name"], srv["name"], 8000) == "echo:hi"

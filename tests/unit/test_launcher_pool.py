@@ -380,24 +380,6 @@ def test_each_images_first_bridge_miss_adds_its_bridge_template(selector, tmp_pa
     assert pool._fits(box_bridged.key, wanted) and not pool._fits(host_bridged.key, wanted)
 
 
-def test_a_bridge_childs_parked_socket_is_closed_when_it_is_reaped(
-    selector, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    closed: list[bool] = []
-    monkeypatch.setattr(os, "waitid", lambda *args: None)  # no process to reap
-
-    class Inside:
-        def close(self) -> None:
-            closed.append(True)
-
-    p = pool.Pool(selector, None)
-    p.configure([pool.Template(dataclasses.replace(TEMPLATE, network=pool.BRIDGE_READY), 1)])
-    warm = fake_warm(p, p.templates[0], ready=True)
-    warm.parked = Parked(4, 2, Inside())  # type: ignore[arg-type]
-    p.discard(warm, kill=False)
-    assert closed == [True] and warm.parked.inside is None
-
-
 def test_a_bridge_child_is_ready_once_its_veth_is_parked(
     selector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -410,7 +392,7 @@ def test_a_bridge_child_is_ready_once_its_veth_is_parked(
             if self.fail:
                 raise OSError(1, "create veth: Operation not permitted")
             parked.append(pid)
-            return Parked(4, 2, None)
+            return Parked(4, 2)
 
     plumber = Plumber()
     p = pool.Pool(selector, None, plumber=plumber)  # type: ignore[arg-type]

@@ -80,6 +80,12 @@ class World:
         self.records.insert(record)
         return record
 
+    def exit(self, record: ContainerRecord) -> ContainerRecord:
+        """As runtime/exits.py records an exit: the record, then ``ended``."""
+        ended = self.records.update(record.id, status=EXITED)
+        self.networks.ended(ended)
+        return ended
+
     def attach(
         self,
         cid: str,
@@ -207,7 +213,7 @@ def test_attach_allocates_the_lowest_free_address_of_live_containers(world: Worl
         world.networks.get("a").bridge,
     )
     assert net.etc_dir == world.layout.etc_files + "/" + "1" * 64
-    world.records.update("1" * 64, status=EXITED)
+    world.exit(one)
     assert world.attach("3" * 64, "a").spec.network.address == "10.200.0.2/24"  # type: ignore[union-attr]
 
 
@@ -325,9 +331,9 @@ def test_readdress_keeps_a_free_address_takes_another_or_refuses_a_static_one(
     world.networks.create("a", "172.30.0.0/24")
     owner = world.attach("1" * 64, "a")
     assert owner.spec.network is not None and owner.spec.network.ip == "172.30.0.2"
-    world.records.update(owner.id, status=EXITED)
-    exited = world.records.resolve(owner.id)
+    exited = world.exit(owner)
     assert world.networks.readdress(exited) == exited.spec  # still free: kept
+    world.networks.ended(exited)  # (that run exited again)
     world.attach("2" * 64, "a")  # takes .2 meanwhile
     moved = world.networks.readdress(exited).network
     assert moved is not None and (moved.ip, moved.mac) == ("172.30.0.3", "02:42:ac:1e:00:03")
@@ -385,3 +391,75 @@ def test_the_etc_files_go_with_the_container_and_with_records_gone_meanwhile(
     world.networks.restore()
     assert os.listdir(world.layout.etc_files) == []
 
+
+def test_an_address_taken_for_a_record_never_written_comes_back(world: World) -> None:
+    from runtime.network.attachment import EndpointOptions
+
+    world.networks.create("a", "192.168.70.0/24")
+    planned = world.networks.plan("a", (), ())
+    spec = ContainerSpec(command=("true",), hostname="h", network=planned)
+    lost = world.networks.attach("1" * 64, spec).network
+    assert lost is not None and lost.ip == "192.168.70.2"
+    world.networks.forget("1" * 64)  # its insert failed (Launches.begin)
+    assert world.attach("2" * 64, "a").spec.network.ip == "192.168.70.2"  # type: ignore[union-attr]
+    # Lost without a word: a static address it holds is found free in the records.
+    world.networks.attach("3" * 64, spec)  # .3, never recorded
+    static = world.networks.plan("a", (), (), EndpointOptions(ipv4_address="192.168.70.3"))
+    wanted = ContainerSpec(command=("true",), hostname="s", network=static)
+    assert world.record("4" * 64, world.networks.attach("4" * 64, wanted)).spec.network.ip == (  # type: ignore[union-attr]
+        "192.168.70.3"
+    )
+
+
+def test_an_exit_told_after_a_relaunch_leaves_the_address_held(world: World) -> None:
+    world.networks.create("a", "192.168.70.0/24")
+    first = world.attach("1" * 64, "a")
+    exited = world.exit(first)
+    # Relaunched (readdress and the record under the lock) before the exit's
+    # ``ended`` came: the late ``ended`` must not free what the new run holds.
+    again = world.records.update(first.id, status=CREATED, spec=world.networks.readdress(exited))
+    world.networks.ended(exited)
+    assert again.spec.network is not None and again.spec.network.ip == "192.168.70.2"
+    assert world.attach("2" * 64, "a").spec.network.ip == "192.168.70.3"  # type: ignore[union-attr]
+
+
+def test_a_launch_reads_no_live_records_however_many_run(world: World) -> None:
+    """The addresses and links of the live containers are kept in memory
+    (network/endpoints.py): with 200 containers on the network, a launch's
+    attach and started read no list of records."""
+    world.networks.create("a", "172.28.0.0/16")
+    for n in range(200):
+        world.networks.started(world.attach(f"{n:04x}" + "e" * 60, "a"))
+    calls: list[str] = []
+    listed = world.records.list
+
+    def counting(*args: object, **kwargs: object) -> list[ContainerRecord]:
+        calls.append("list")
+        return listed(*args, **kwargs)  # type: ignore[arg-type]
+
+    world.records.list = counting  # type: ignore[method-assign]
+    record = world.attach("f" * 64, "a")
+    world.networks.started(record)
+    published = world.attach("d" * 64, "a", ports=(PortMapping(80),))
+    assert calls == []
+    assert record.spec.network is not None and record.spec.network.ip == "172.28.0.202"
+    world.exit(record)
+    world.exit(published)
+    assert calls == []
+
+
+def test_the_ports_promised_go_with_the_exit_and_come_back_with_a_relaunch(world: World) -> None:
+    world.networks.create("a")
+    first = world.attach("1" * 64, "a", ports=(PortMapping(80),))
+    assert first.spec.network is not None
+    promised = first.spec.network.ports[0]
+    again = (PortMapping(1, promised.host_port),)
+    with pytest.raises(PortClash):
+        world.attach("2" * 64, "a", ports=again)
+    world.networks.forget("2" * 64)
+    exited = world.exit(first)
+    taken = world.attach("3" * 64, "a", ports=again)  # free once the first exited
+    world.exit(taken)
+    world.records.update(first.id, status=CREATED, spec=world.networks.readdress(exited))
+    with pytest.raises(PortClash):
+        world.attach("4" * 64, "a", ports=again)  # promised to the relaunch again
