@@ -51,8 +51,11 @@ class Settings:
     insecure_registries: tuple[str, ...] = ()
     #: Mirrors (base URLs) tried before Docker Hub for docker.io pulls.
     registry_mirrors: tuple[str, ...] = ()
-    #: ``host`` children the launcher keeps cloned ahead (docs/performance.md).
+    #: ``host`` children the launcher keeps cloned ahead (docs/performance.md);
+    #: 0 turns the warm pool off for every image.
     pool_size: int = 4
+    #: Other images' children kept cloned ahead: (image, count) pairs.
+    pool_images: tuple[tuple[str, int], ...] = (("busybox", 2),)
     #: The launcher holds a favordynmods cgroup hierarchy, so that cgroup
     #: joins skip an RCU grace period (runtime/cgroups/dynmods.py): a
     #: machine-wide kernel mode, hence off unless asked for.
@@ -119,6 +122,28 @@ def parse_limits(text: str) -> Limits:
         raise argparse.ArgumentTypeError(f"unknown limit: {err}") from err
 
 
+def parse_pool_images(text: str) -> tuple[tuple[str, int], ...]:
+    """``--pool-images busybox=2,alpine=1``: each image and how many of its
+    children the pool keeps ready; an empty text: none."""
+    pairs: list[tuple[str, int]] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        image, sep, count = item.rpartition("=")
+        if not sep or not image.strip():
+            raise argparse.ArgumentTypeError(f"{item!r}: give IMAGE=COUNT, e.g. busybox=2")
+        try:
+            size = int(count)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r}: the count must be a number") from None
+        if not 0 <= size <= MAX_POOL_SIZE:
+            raise argparse.ArgumentTypeError(
+                f"{item!r}: the count must be between 0 and {MAX_POOL_SIZE}"
+            )
+        pairs.append((image.strip(), size))
+    return tuple(pairs)
+
+
 def parse_args(argv: list[str] | None = None) -> Settings:
     env = os.environ
     args = _parser(env).parse_args(argv)
@@ -163,7 +188,18 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "--pool-size",
         type=int,
         default=env.get("MYDOCKER_POOL_SIZE", str(Settings.pool_size)),
-        help="children of the host image kept cloned ahead of demand (0: none)",
+        help="children of the host image kept cloned ahead of demand "
+        "(0: no warm pool for any image)",
+    )
+    parser.add_argument(
+        "--pool-images",
+        type=parse_pool_images,
+        default=env.get(
+            "MYDOCKER_POOL_IMAGES", ",".join(f"{i}={n}" for i, n in Settings.pool_images)
+        ),
+        metavar="IMAGE=N,...",
+        help="children of other images kept cloned ahead, e.g. busybox=2,alpine=1 "
+        "(images in the store at start-up; '' for none; or set MYDOCKER_POOL_IMAGES)",
     )
     parser.add_argument(
         "--cgroup-favordynmods",
@@ -309,6 +345,7 @@ def _settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         insecure_registries=tuple(args.insecure_registry),
         registry_mirrors=tuple(args.registry_mirror),
         pool_size=args.pool_size,
+        pool_images=args.pool_images,
         cgroup_favordynmods=args.cgroup_favordynmods,
     )
 

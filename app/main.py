@@ -143,6 +143,7 @@ class _Lifespan:
             on_launch=self.traces.on_launch,
             registry=RegistryOptions(settings.insecure_registries, settings.registry_mirrors),
             pool_size=settings.pool_size,
+            pool_images=settings.pool_images,
             favordynmods=settings.cgroup_favordynmods,
         )
         # Before start: the reconcile reports the exits it finds.

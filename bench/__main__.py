@@ -188,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
             peers.append(HttpPeer(report.HOST_COLD, cold.url, {"command": TRUE}))
         if busybox:
             peers.append(HttpPeer(report.BUSYBOX, base.url, {"command": TRUE, "image": "busybox"}))
+            if cold is not None:
+                on = {"command": TRUE, "image": "busybox"}
+                peers.append(HttpPeer(report.BUSYBOX_COLD, cold.url, on))
             # issue 14: a pulled image's root is an overlay of its layers
             image = layered.load_layered(base, rootfs, 5)
             peers.append(HttpPeer(report.LAYERED, base.url, {"command": TRUE, "image": image}))
@@ -240,7 +243,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             lat["cpu_ms_per_launch"] = parts.cpu_per_launch(cpu_before[0], cpu_after[0], on_base)
             if cold is not None:
-                on_cold = len(lat["samples"].get(report.HOST_COLD, [])) + args.warmup
+                on_cold = sum(
+                    len(lat["samples"][name]) + args.warmup
+                    for name in (report.HOST_COLD, report.BUSYBOX_COLD)
+                    if name in lat["samples"]
+                )
                 lat["cpu_ms_cold"] = parts.cpu_per_launch(cpu_before[1], cpu_after[1], on_cold)
             lat["pool"] = {k: pool_after[k] - pool_before[k] for k in pool_after}
             lat["summary"] = {n: report.summarize(s) for n, s in lat["samples"].items() if s}

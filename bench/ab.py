@@ -41,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=300, help="launches per tree")
     p.add_argument("--image", default=None, help="e.g. busybox (default: the service's default)")
     p.add_argument(
-        "--pool-size", type=int, default=0, help="a warm pool in both launchers (default: cold)"
+        "--pool-size",
+        type=int,
+        default=0,
+        help="a warm pool of the image in both launchers (default: cold)",
     )
     args = p.parse_args(argv)
     from runtime import Runtime
@@ -69,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
                 if time.monotonic() > deadline or launchers[name].poll() is not None:
                     raise SystemExit(f"the {name} launcher did not come up: {work / name}.log")
                 time.sleep(0.05)
-            runtimes[name] = Runtime.open(str(state), pool_size=args.pool_size)
+            # An image other than the default is kept warm as many times.
+            images = ((args.image, args.pool_size),) if args.image else ()
+            runtimes[name] = Runtime.open(str(state), pool_size=args.pool_size, pool_images=images)
             runtimes[name].start()
         for i in range(WARMUP + args.runs):
             order = list(trees)

@@ -10,6 +10,8 @@ HOST = "mydocker host"
 #: The same launch on a service without a warm pool (every launch cold).
 HOST_COLD = "mydocker host cold"
 BUSYBOX = "mydocker busybox"
+#: The same busybox launch on the service without a warm pool.
+BUSYBOX_COLD = "mydocker busybox cold"
 LAYERED = "mydocker pulled (5 layers)"
 BALLAST = "mydocker host +ballast"
 DIRECT = "runtime in-process"

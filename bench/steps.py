@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + 20
     while not (state / "launcher.sock").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    runtime = Runtime.open(str(state), pool_size=args.pool_size)
+    images = ((args.image, args.pool_size),) if args.image else ()  # that image warm too
+    runtime = Runtime.open(str(state), pool_size=args.pool_size, pool_images=images)
     runtime.start()
     request = CreateRequest(("/bin/true",), image=args.image)
     warmup = 5

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from threading import Lock
@@ -96,6 +96,8 @@ class Imaging:
         self.events = events
         self.registry = registry
         self._client: RegistryClient | None = None
+        #: Called after each image event (runtime/warmpool.py).
+        self.on_change: Callable[[], None] | None = None
 
     def client(self) -> RegistryClient:
         if self._client is None:
@@ -253,6 +255,8 @@ class Imaging:
             self.images.layered.collect()
         for gone in (r.what for r in removed if r.action == "Deleted"):
             self.events.publish(now_event(EventType.IMAGE, "delete", gone, gone))
+        if removed and self.on_change is not None:
+            self.on_change()
         return removed
 
     def _check_not_flat(self, ref: Reference) -> None:
@@ -278,6 +282,8 @@ class Imaging:
 
     def event(self, action: str, name: str, image: Image) -> None:
         self.events.publish(now_event(EventType.IMAGE, action, image.id or image.name, name))
+        if self.on_change is not None:
+            self.on_change()
 
 
 class LoadJob:

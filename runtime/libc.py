@@ -512,3 +512,29 @@ def inotify_add_watch(fd: int, path: str, mask: int) -> int:
 
 def inotify_rm_watch(fd: int, wd: int) -> None:
     _check(_libc.inotify_rm_watch(fd, wd), "inotify_rm_watch")
+
+
+# <linux/fs.h>: renameat2(2)'s flag that swaps two existing paths.
+RENAME_EXCHANGE = 1 << 1
+
+_libc.renameat2.argtypes = [
+    ctypes.c_int,
+    ctypes.c_char_p,
+    ctypes.c_int,
+    ctypes.c_char_p,
+    ctypes.c_uint,
+]
+_libc.renameat2.restype = ctypes.c_int
+
+
+def exchange(first: str, second: str) -> None:
+    """renameat2(2) with RENAME_EXCHANGE: ``first`` and ``second`` (both
+    existing, on one file system) swap places atomically; neither is
+    unlinked, so an empty directory is not removed on the way (an rmdir(2)
+    or a rename over one costs a few ms on ext4 here)."""
+    _check(
+        _libc.renameat2(
+            AT_FDCWD, os.fsencode(first), AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE
+        ),
+        f"renameat2 {first} {second}",
+    )

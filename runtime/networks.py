@@ -370,9 +370,14 @@ class Networks:
 
     def forget(self, container_id: str) -> None:
         """Every address the container holds given back, unless its record
-        is live with it (a launch that failed before or after its record)."""
+        is live with it (a launch that failed before or after its record).
+        Nothing to do while the index is unbuilt: its build reads only the
+        live records (and a removal must not read the records again: the
+        auto-remove thread may run as the store closes)."""
         with self.lock:
-            for network, address in self._index().holding(container_id):
+            if self._endpoints is None:
+                return
+            for network, address in self._endpoints.holding(container_id):
                 self._release(container_id, network, address)
 
     def release(self, container_id: str, net: Attachment) -> None:
@@ -380,6 +385,8 @@ class Networks:
         connect refused by the launcher, or recorded for an exited
         container: an exited one holds no address, docs/networking.md)."""
         with self.lock:
+            if self._endpoints is None:
+                return  # built later from the live records alone
             self._release(container_id, net.network, net.ip)
 
     def _release(self, container_id: str, network: str, address: str) -> None:

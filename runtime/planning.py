@@ -11,6 +11,7 @@
                      (runtime/images/hostview.py), or an overlay on an image
     make_root_dirs   the directories that plan needs, made once the container is admitted
     pool_template    the spec the launcher's warm pool fills children for
+    pool_templates   those of every image the pool keeps warm, with their counts
 
 Every bad value raises ``InvalidArgument`` naming its field, before anything
 is recorded or made.
@@ -19,6 +20,7 @@ is recorded or made.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import socket
 import stat
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime import imagedefaults
-from runtime.errors import InvalidArgument
+from runtime.errors import InvalidArgument, NotFound
 from runtime.images import Image, ImageStore
 from runtime.images.hostview import HostView
 from runtime.layout import Layout
@@ -49,6 +51,8 @@ from runtime.spec import (
     SecurityRequest,
     under,
 )
+
+log = logging.getLogger("mydocker.runtime")
 
 #: Mount targets that would undo the masked and read-only paths (runtime.rootfs).
 FORBIDDEN_TARGETS = ("/proc", "/sys")
@@ -304,6 +308,25 @@ def pool_template(planner: Planner, image: str) -> ContainerSpec:
     assert spec.rootfs is not None
     plan = dataclasses.replace(spec.rootfs, root=os.path.join(layer, LAYER_ROOT), layer=layer)
     return dataclasses.replace(spec, rootfs=plan)
+
+
+def pool_templates(
+    planner: Planner, sizes: Sequence[tuple[str, int]]
+) -> list[tuple[ContainerSpec, int]]:
+    """The warm pool's templates and how many children of each: one per
+    image named in ``sizes`` (a later count of an image replaces an earlier
+    one; 0 drops it).  An image the store does not hold is left out, logged:
+    it is not pulled for a pool."""
+    counts = dict(sizes)
+    templates: list[tuple[ContainerSpec, int]] = []
+    for image, size in counts.items():
+        if size <= 0:
+            continue
+        try:
+            templates.append((pool_template(planner, image), size))
+        except NotFound:
+            log.warning("no warm pool for image %s: not in the image store", image)
+    return templates
 
 
 def make_root_dirs(plan: RootfsPlan | None, owner: int | None) -> None:

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 from runtime import child, init, libc, rootfs
 from runtime.child import ChildFds, SetupError
+from runtime.launcher.poollayers import PoolLayers
 from runtime.network import netlink
 from runtime.network.attachment import CONTAINER_IFNAME, ETC_FILES, Attachment
 from runtime.spec import ContainerSpec, Mount
@@ -58,7 +59,15 @@ def fill_steps(template: ContainerSpec, view: Mapping[str, int] | None = None) -
     same order, as a cold child of ``template`` up to its user mounts
     (``view``: the launcher's copies of the host view's trees, as for a
     cold child, runtime/images/viewtrees.py)."""
+    plan = template.rootfs
+    assert plan is not None
+    # An overlay child's layer dir is its own, in the pool's dir
+    # (runtime/launcher/poollayers.py): made here, off the launcher's loop.
+    own: list[Step] = []
+    if plan.lower is not None:
+        own.append(("make the pooled layer dir", lambda: PoolLayers.make_dirs(plan)))
     return [
+        *own,
         ("make mounts private", lambda: libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)),
         *rootfs.prepared_steps(template, view),
         ("bring up lo", child.loopback_up),
@@ -228,6 +237,9 @@ def _paired(spec: ContainerSpec, etc: tuple[int, ...]) -> list[tuple[Mount, int]
 def _attach(fd: int, target: str) -> Callable[[], None]:
     def attach() -> None:
         try:
+            # An image without the file (busybox has no /etc/hosts): made
+            # in its root first, as the cold path's user mounts do.
+            rootfs.ensure_target(target, is_dir=False)
             libc.move_mount(fd, target)
         finally:
             os.close(fd)

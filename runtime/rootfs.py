@@ -384,12 +384,12 @@ class _Assembly:
                 assert mount.source is not None
                 fd = self.trees.pop(f"mount {index}")
                 try:
-                    _ensure_target(target, is_dir=stat.S_ISDIR(os.fstat(fd).st_mode))
+                    ensure_target(target, is_dir=stat.S_ISDIR(os.fstat(fd).st_mode))
                     libc.move_mount(fd, target)
                 finally:
                     os.close(fd)
                 return
-            _ensure_target(target, is_dir=True)
+            ensure_target(target, is_dir=True)
             data = "mode=1777" + (f",size={mount.size_bytes}" if mount.size_bytes else "")
             flags = libc.MS_NOSUID | libc.MS_NODEV | (libc.MS_RDONLY if mount.read_only else 0)
             libc.mount("tmpfs", target, "tmpfs", flags, data)
@@ -436,7 +436,7 @@ def _ensure_dir(path: str, mode: int) -> None:
         os.makedirs(path, mode=mode, exist_ok=True)
 
 
-def _ensure_target(target: str, is_dir: bool) -> None:
+def ensure_target(target: str, is_dir: bool) -> None:
     """Create a missing mount point: a directory, or an empty file for a file bind."""
     if os.path.lexists(target):
         return

@@ -22,6 +22,7 @@ A thin facade: each method hands over to the part that holds its concern.
     networkverbs.NetworkVerbs (a base class) networks, connect and disconnect
     volumes.VolumeStore      named and anonymous volumes (``runtime.volumes``, used by app/)
     restarts.Restarts        restart policies: on each exit (Exits.on_exit), at start
+    warmpool.WarmPool        what the launcher's warm pool keeps ready, again after image events
 
 The parts touch the outside world through what ``Runtime`` is given: the
 state dir's ``Layout``, the ``RecordStore``, the ``ImageStore``, the host
@@ -105,7 +106,7 @@ from runtime.networks import Networks
 from runtime.networkverbs import NetworkVerbs
 from runtime.output import Output
 from runtime.outputverbs import OutputVerbs
-from runtime.planning import Planner, pool_template
+from runtime.planning import Planner, pool_templates
 from runtime.reconcile import Reconciler
 from runtime.records import (
     EXITED,
@@ -124,10 +125,10 @@ from runtime.spec import (
     USERNS_SIZE,
     CreateRequest,
     Limits,
-    to_dict,
 )
 from runtime.trash import Trash
 from runtime.volumes import VolumeStore, volumes_from
+from runtime.warmpool import WarmPool
 
 log = logging.getLogger("mydocker.runtime")
 
@@ -158,9 +159,11 @@ class Runtime(ContainerVerbs, OutputVerbs, FileVerbs, ExecVerbs, ImageVerbs, Net
         networks: Networks | None = None,
         registry: RegistryOptions | None = None,
         pool_size: int = 0,
+        pool_images: Sequence[tuple[str, int]] = (),
     ) -> None:
         """Compose the parts over the given stores and launcher (see ``open``)."""
-        self.pool_size = pool_size
+        # The host image first, then the others (0: no pool at all).
+        sizes = ((DEFAULT_IMAGE, pool_size), *pool_images) if pool_size > 0 else ()
         layout, records, images = stores.layout, stores.records, stores.images
         launcher, reserve, events = stores.launcher, stores.reserve, stores.events
         self.meter = meter or Meter()
@@ -179,6 +182,8 @@ class Runtime(ContainerVerbs, OutputVerbs, FileVerbs, ExecVerbs, ImageVerbs, Net
         self.imaging = Imaging(
             images, records, self.admission.lock, events, registry or RegistryOptions()
         )
+        self.warm_pool = WarmPool(lambda: pool_templates(self.planner, sizes), launcher)
+        self.imaging.on_change = self.warm_pool.images_changed
         self.exits = Exits(records, launcher, reserve, remove=self.remove, events=events)
         self.trash = Trash(layout.trash)  # removed containers' dirs (runtime/trash.py)
         if networks is None:
@@ -224,6 +229,7 @@ class Runtime(ContainerVerbs, OutputVerbs, FileVerbs, ExecVerbs, ImageVerbs, Net
         on_launch: LaunchObserver | None = None,
         registry: RegistryOptions | None = None,
         pool_size: int = 0,
+        pool_images: Sequence[tuple[str, int]] = (),
         favordynmods: bool = False,
     ) -> Runtime:
         """The runtime of ``state_dir``, with its own stores and launcher client.
@@ -241,7 +247,8 @@ class Runtime(ContainerVerbs, OutputVerbs, FileVerbs, ExecVerbs, ImageVerbs, Net
         launching thread.  ``registry`` holds the insecure registries and
         mirrors pulls use (runtime/imaging.py).  ``pool_size`` children of
         the ``host`` image are kept warm by the launcher
-        (runtime/launcher/pool.py; 0: none).  ``favordynmods``: a launcher
+        (runtime/launcher/pool.py; 0: no pool at all), and of each
+        ``pool_images`` (name, count) as many.  ``favordynmods``: a launcher
         started by this runtime holds a favordynmods cgroup hierarchy
         (runtime/cgroups/dynmods.py)."""
         layout = Layout.of(state_dir)
@@ -282,6 +289,7 @@ class Runtime(ContainerVerbs, OutputVerbs, FileVerbs, ExecVerbs, ImageVerbs, Net
             on_launch=on_launch,
             registry=registry,
             pool_size=pool_size,
+            pool_images=pool_images,
         )
         return runtime
 
@@ -308,10 +316,7 @@ class Runtime(ContainerVerbs, OutputVerbs, FileVerbs, ExecVerbs, ImageVerbs, Net
         self._reserve.ensure()
         self.images.prepare()
         self.volumes.prepare()
-        if self.pool_size > 0:
-            template = pool_template(self.planner, DEFAULT_IMAGE)
-            pooled = protocol.PoolTemplate(self.pool_size, to_dict(template))
-            self.launcher.pool = protocol.Pool((pooled,))
+        self.warm_pool.start()
         self.launcher.connect()
         self.reconciler.reconcile()
         self.networks.restore()

@@ -22,4 +22,7 @@ outlive a restart of the API.
     watch.py      inotify log index, timeout and output limits
     entry.py      one child's record, in cohesive sub-records
     ready.py      what the selector holds for each fd
+    pool.py       the warm pool: children cloned ahead of demand
+    claim.py      a pooled child taken for a container
+    poollayers.py the pooled overlay children's layer dirs, moved at the claim
 """

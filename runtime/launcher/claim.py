@@ -3,7 +3,9 @@
     Claim       what the create asked: the container's id and spec, its pid
                 file, terminal size, and whether it starts at once (``go``)
     hand_over   the child's cgroups renamed to the container's, limited and
-                reset; its stdio opened; the pid file written; then the spec
+                reset; its stdio opened; an overlay child's upper and work
+                dirs moved into the container's layer dir (poollayers.py);
+                the pid file written; then the spec
                 and the stdio fds sent on its channel (SCM_RIGHTS).  The
                 ``Process`` the launcher keeps, or None when the child cannot
                 be used (its cgroup refused, it died): the cold path follows.
@@ -63,6 +65,13 @@ def hand_over(
     caller closes them)."""
     stdio = _adopt_cgroups_and_open(pool, manager, warm, claim, paths)
     if stdio is None:
+        return None
+    try:
+        pool.move_layer(warm, claim.spec.rootfs)
+    except OSError as err:
+        close_stdio(stdio)
+        pool.discard(warm)
+        log.warning("%s: a pooled child's layer cannot be moved: %s", claim.container_id, err)
         return None
     try:
         if claim.pidfile is not None:

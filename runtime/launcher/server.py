@@ -36,6 +36,7 @@ from runtime.launcher import protocol, watch
 from runtime.launcher.entry import Entry
 from runtime.launcher.ops import Ops
 from runtime.launcher.pool import Pool
+from runtime.launcher.poollayers import PoolLayers
 from runtime.launcher.ptyio import PtyIo
 from runtime.launcher.ready import Source
 from runtime.launcher.reaper import Reaper
@@ -56,7 +57,10 @@ class Launcher:
         listener: socket.socket,
         cgroup_manager: cgroups.Manager | None = None,
         devices_parent: str = devices.PARENT,
+        pool_layers: PoolLayers | None = None,
     ) -> None:
+        """``pool_layers``: where the pool's overlay children keep their
+        layer dirs (None: only the host image is pooled)."""
         self.selector = selectors.DefaultSelector()
         self.entries: dict[str, Entry] = {}
         self.idle_since: float | None = time.monotonic()
@@ -86,6 +90,7 @@ class Launcher:
             devices_parent,
             self.spawner.views,
             self.spawner.plumber,
+            pool_layers,
         )
         self.spawner.pool = self.pool
         self.ops = Ops(self.entries, self.spawner, self.pty, self.watch, self.pool)
@@ -105,7 +110,9 @@ class Launcher:
             # replace a child claimed since (pool.py ``fill_due``).
             filling = self.pool.wants_fill()
             spare = self.spawner.spare_net.wants()  # sparenet.py: made when idle
-            idle = 0 if filling or spare else self._select_timeout()
+            idle = 0 if spare else self._select_timeout()
+            if filling:  # at once, unless a claim just took a child (pool.py)
+                idle = min(idle, self.pool.fill_timeout())
             ready = self.selector.select(timeout=idle)
             self.turn(ready)
             self.watch.record()

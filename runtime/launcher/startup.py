@@ -3,6 +3,7 @@
 main             the state dir's lock, the socket (root only), the pid
                  files' tmpfs (runtime/rundir.py), the seccomp
                  filter compiled once, leftover cgroups removed, the
+                 pooled children's layer dirs removed, the
                  favordynmods hierarchy held with ``--favordynmods``
                  (runtime/cgroups/dynmods.py), then the loop (server.py)
                  until it goes idle; clean-up after it
@@ -21,6 +22,7 @@ import sys
 
 from runtime import cgroups, rundir
 from runtime.cgroups import dynmods
+from runtime.launcher.poollayers import POOL_LAYERS, PoolLayers
 from runtime.launcher.server import Launcher
 from runtime.security import devices, seccomp
 
@@ -102,12 +104,16 @@ def main(argv: list[str] | None = None) -> int:
         if swept:
             log.info("removed %d empty devices cgroups left by an earlier launcher", swept)
         devices.remove_empty_parents(keep=devices_parent)
+    pool_layers = PoolLayers(os.path.join(state_dir, *POOL_LAYERS))
+    swept = pool_layers.sweep()
+    if swept:
+        log.info("removed %d pooled children's layer dirs left by an earlier launcher", swept)
     # Held for the launcher's life, closed by the kernel when it dies.
     favor_fd = dynmods.hold() if args.favordynmods and cgroup_manager is not None else None
     if favor_fd is not None:
         log.info("cgroup joins favoured: a favordynmods hierarchy is held")
     try:
-        Launcher(listener, cgroup_manager, devices_parent).serve_forever()
+        Launcher(listener, cgroup_manager, devices_parent, pool_layers).serve_forever()
     finally:
         rundir.release(run_dir)  # first: it never raises
         if favor_fd is not None:

@@ -44,7 +44,8 @@ def test_quick_run_reports_every_part(tmp_path: Path) -> None:
     result = json.loads(result_file.read_text())
 
     summary = result["latency"]["summary"]
-    for peer in (report.HOST, report.BALLAST, report.DIRECT, report.UNSHARE):
+    busybox = (report.BUSYBOX, report.BUSYBOX_COLD)  # warm and cold
+    for peer in (report.HOST, report.BALLAST, report.DIRECT, report.UNSHARE, *busybox):
         assert summary[peer]["n"] == 5, peer
         assert 0 < summary[peer]["median_ms"] <= summary[peer]["p95_ms"]
     for tool, peer in (("crun", report.CRUN), ("runc", report.RUNC)):

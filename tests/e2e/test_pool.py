@@ -20,6 +20,8 @@ from tests.e2e.test_limits import assert_in_its_cgroups
 from tests.e2e.test_metrics import scrape
 
 POOL = 2
+#: The host image only (test_pool_overlay.py: busybox).
+ARGS = ["--pool-size", str(POOL), "--pool-images="]
 
 
 def hits(client: httpx.Client) -> float:
@@ -53,19 +55,28 @@ def pool_cgroups(state_dir: Path, launcher: int) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="module")
-def pooled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def pool_service(tmp_path_factory: pytest.TempPathFactory, args: list[str]) -> Iterator[Service]:
+    """A module's service with its own pool settings, and a client of it."""
     state = tmp_path_factory.mktemp("pool") / "state"
-    svc = Service(state_dir=state, port=free_port(), extra_args=["--pool-size", str(POOL)])
+    svc = Service(state_dir=state, port=free_port(), extra_args=args)
     svc.start()
     yield svc
     svc.close()
 
 
+def pool_client(service: Service) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service.url, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def pooled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    yield from pool_service(tmp_path_factory, ARGS)
+
+
 @pytest.fixture
 def client(pooled: Service) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=pooled.url, timeout=60) as c:
-        yield c
+    yield from pool_client(pooled)
 
 
 def test_a_launch_is_served_by_a_pooled_child_in_the_containers_cgroup(
@@ -133,8 +144,8 @@ def test_counters_start_at_zero_and_limits_apply(client: httpx.Client) -> None:
 
 def test_a_spec_the_pool_cannot_serve_takes_the_cold_path(client: httpx.Client) -> None:
     before = scrape(client)
-    # An overlay root: its upper dir is per container, so not pooled (yet).
-    done = run(client, ["true"], image="busybox")
+    # An overlay root on a tmpfs (read-only): not pooled.
+    done = run(client, ["true"], image="busybox", read_only=True)
     assert done["exit_code"] == 0, done
     after = scrape(client)
     assert after['mydocker_pool_claims_total{outcome="miss"}'] == (
@@ -179,7 +190,7 @@ def test_pool_memory_and_fds_per_child_are_reported(client: httpx.Client) -> Non
 def test_sigkill_of_the_launcher_leaks_no_pooled_child_or_cgroup(
     own_service: Service,
 ) -> None:
-    own_service.extra_args = ["--pool-size", str(POOL)]
+    own_service.extra_args = list(ARGS)
     own_service.start()
     with httpx.Client(base_url=own_service.url, timeout=60) as client:
         wait_ready(client)

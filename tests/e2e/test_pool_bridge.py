@@ -31,7 +31,9 @@ MISS = 'mydocker_pool_claims_total{outcome="miss"}'
 
 @pytest.fixture
 def service(netns: Namespace, tmp_path: Path) -> Iterator[NetService]:
-    svc = NetService(netns, tmp_path / "state", extra_args=["--pool-size", str(POOL)])
+    # The host image only: its children are the ones counted here.
+    args = ["--pool-size", str(POOL), "--pool-images="]
+    svc = NetService(netns, tmp_path / "state", extra_args=args)
     svc.start()
     try:
         yield svc

@@ -111,3 +111,32 @@ def test_a_bad_variable_is_reported_under_its_flag(monkeypatch, capsys) -> None:
         parse_args([])
     assert exit_.value.code == 2
     assert "--pool-size: invalid int value: 'four'" in capsys.readouterr().err
+
+
+def test_pool_images_by_flag_and_variable(monkeypatch) -> None:
+    assert parse_args([]).pool_images == (("busybox", 2),)
+    assert parse_args(["--pool-images", "busybox=3, alpine:3.19=1"]).pool_images == (
+        ("busybox", 3),
+        ("alpine:3.19", 1),
+    )
+    assert parse_args(["--pool-images="]).pool_images == ()
+    monkeypatch.setenv("MYDOCKER_POOL_IMAGES", "alpine=1")
+    assert parse_args([]).pool_images == (("alpine", 1),)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("busybox", "give IMAGE=COUNT"),
+        ("=2", "give IMAGE=COUNT"),
+        ("busybox=two", "the count must be a number"),
+        ("busybox=65", "between 0 and 64"),
+        ("busybox=-1", "between 0 and 64"),
+    ],
+)
+def test_bad_pool_images_are_refused_by_name(capsys, text: str, said: str) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--pool-images", text])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--pool-images" in err and said in err

@@ -9,6 +9,7 @@ import os
 import selectors
 import signal
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from runtime import cgroups
 from runtime.launcher import pool
 from runtime.launcher.plumbing import Parked
+from runtime.launcher.poollayers import PoolLayers
 from runtime.network.attachment import BRIDGE, HOST, NONE, Attachment
 from runtime.spec import ContainerSpec, Mount, RootfsPlan, Security
 
@@ -51,7 +53,7 @@ def test_a_host_spec_fits_whatever_its_command_user_and_layer_dir() -> None:
         spec(rootfs=None),
         spec(mounts=(Mount("tmpfs", "/scratch"),)),
         spec(security=Security(userns_host_id=100000)),
-        spec(rootfs=RootfsPlan(root="/r", lower="/images/busybox", layer="/l")),
+        spec(rootfs=RootfsPlan(root="/r", lower="/images/busybox", layer="/l", read_only=True)),
         spec(network=Attachment(mode=BRIDGE, network=BRIDGE, bridge="br0", veth="v0")),
         spec(network=Attachment(mode=HOST, network=HOST)),
         spec(network=CONNECTED, endpoints=(CONNECTED,)),
@@ -61,7 +63,7 @@ def test_a_host_spec_fits_whatever_its_command_user_and_layer_dir() -> None:
         "no root plan",
         "user mounts",
         "userns",
-        "overlay",
+        "read-only overlay",
         "disconnected bridge",
         "host network",
         "second network",
@@ -78,10 +80,10 @@ def test_a_child_with_the_whole_root_serves_only_specs_that_may_share_it() -> No
     that would write into the root's tmpfs (a workdir made there, SYS_ADMIN)
     takes the cold path instead of sharing it."""
     template = pool.key(TEMPLATE)
-    assert isinstance(template, tuple) and template[5] is True
+    assert isinstance(template, tuple) and template[pool.WHOLE] is True
     for candidate in (spec(workdir="/data"), spec(workdir="/var/log/app")):
         wanted = pool.key(candidate)
-        assert isinstance(wanted, tuple) and wanted[5] is False
+        assert isinstance(wanted, tuple) and wanted[pool.WHOLE] is False
         assert not pool._fits(template, wanted)
     # A child that holds the view tree by tree serves both kinds.
     per_tree = pool.key(dataclasses.replace(TEMPLATE, workdir="/data"))
@@ -97,6 +99,91 @@ def test_another_view_or_seccomp_program_does_not_fit() -> None:
     for candidate in (other_view, more_caps, spec(image="other")):
         wanted = pool.key(candidate)
         assert wanted is not None and not pool._fits(template, wanted)
+
+
+BUSYBOX_PLAN = RootfsPlan(root="/s/pool/layer/root", lower="/images/busybox", layer="/s/pool/layer")
+BUSYBOX = ContainerSpec(
+    command=("true",), hostname="pool", image="busybox", image_id="b1", rootfs=BUSYBOX_PLAN
+)
+
+
+def busybox(**changes: object) -> ContainerSpec:
+    plan = RootfsPlan(root="/s/c/2/layer/root", lower="/images/busybox", layer="/s/c/2/layer")
+    base: dict[str, object] = {"image": "busybox", "image_id": "b1", "rootfs": plan}
+    return spec(**{**base, **changes})
+
+
+def test_an_overlay_spec_fits_its_images_template_whatever_its_name_and_layer_dir() -> None:
+    template = pool.key(BUSYBOX)
+    assert template is not None
+    for candidate in (
+        busybox(),
+        busybox(image="busybox:latest", env={"A": "1"}, workdir="/data"),
+        busybox(security=Security(uid=1000, gid=1000)),
+    ):
+        wanted = pool.key(candidate)
+        assert wanted is not None and pool._fits(template, wanted)
+
+
+def test_an_overlay_template_serves_no_other_root() -> None:
+    template = pool.key(BUSYBOX)
+    assert template is not None
+    other_lower = RootfsPlan(root="/r", lower="/images/alpine", layer="/l")
+    layered = dataclasses.replace(BUSYBOX_PLAN, more_lowers=("/images/base",))
+    for candidate in (
+        busybox(image_id="b2", rootfs=other_lower),
+        busybox(rootfs=layered),
+        spec(),  # the host image
+    ):
+        wanted = pool.key(candidate)
+        assert wanted is not None and not pool._fits(template, wanted)
+    host = pool.key(TEMPLATE)
+    wanted = pool.key(busybox())
+    assert host is not None and wanted is not None and not pool._fits(host, wanted)
+
+
+def test_overlay_templates_need_a_dir_for_their_childrens_layers(selector, tmp_path) -> None:
+    without = pool.Pool(selector, None)
+    without.configure([pool.Template(TEMPLATE, 1), pool.Template(BUSYBOX, 2)])
+    assert [t.spec for t in without.templates] == [TEMPLATE]
+    with_layers = pool.Pool(selector, None, layers=PoolLayers(str(tmp_path)))
+    with_layers.configure([pool.Template(TEMPLATE, 1), pool.Template(BUSYBOX, 2)])
+    assert [t.spec for t in with_layers.templates] == [TEMPLATE, BUSYBOX]
+
+
+def test_an_overlay_root_that_ran_before_is_not_served_by_a_pooled_child(
+    selector, tmp_path
+) -> None:
+    p = pool.Pool(selector, None, layers=PoolLayers(str(tmp_path / "children")))
+    p.configure([pool.Template(BUSYBOX, 1)])
+    ready = fake_warm(p, p.templates[0], ready=True)
+    layer = tmp_path / "c2" / "layer"
+    (layer / "rw" / "upper").mkdir(parents=True)
+    (layer / "rw" / "upper" / "marker").write_text("kept")
+    plan = RootfsPlan(root=str(layer / "root"), lower="/images/busybox", layer=str(layer))
+    assert p.claim(busybox(rootfs=plan)) is None  # a restart: the cold path
+    assert p.children == [ready] and (p.counts.hits, p.counts.misses) == (0, 1)
+    (layer / "rw" / "upper" / "marker").unlink()
+    assert p.claim(busybox(rootfs=plan)) is ready  # never run: fresh
+    ready.channel.close()
+    os.close(ready.pidfd)
+
+
+def test_an_image_pulled_again_makes_the_pool_follow_it(selector, tmp_path) -> None:
+    p = pool.Pool(selector, None, layers=PoolLayers(str(tmp_path)))
+    p.configure([pool.Template(TEMPLATE, 1), pool.Template(BUSYBOX, 2)])
+    newer = busybox(image_id="b2", rootfs=RootfsPlan(root="/r", lower="/images/b2", layer="/l"))
+    assert p.claim(newer) is None
+    host, followed = p.templates
+    assert host.spec == TEMPLATE and followed.size == 2
+    assert followed.spec.image_id == "b2" and followed.spec.rootfs is not None
+    assert followed.spec.rootfs.lower == "/images/b2"
+    assert followed.spec.rootfs.layer == BUSYBOX_PLAN.layer
+    wanted = pool.key(newer)
+    assert followed.key is not None and wanted is not None and pool._fits(followed.key, wanted)
+    # Another name of another image is not followed.
+    p.claim(busybox(image="alpine", image_id="a1"))
+    assert p.templates == [host, followed]
 
 
 @pytest.fixture
@@ -137,8 +224,9 @@ def test_a_claim_takes_a_ready_child_once_and_counts_hits_and_misses(selector) -
 
 
 def test_a_claim_owes_a_fill_on_a_busy_turn_until_the_demand_outruns_the_fills(
-    selector,
+    selector, monkeypatch
 ) -> None:
+    monkeypatch.setattr(pool, "FILL_DELAY", 0.0)  # the delay: the next test
     p = pool.Pool(selector, None)
     p.configure([pool.Template(TEMPLATE, 2)])
     template = p.templates[0]
@@ -164,6 +252,33 @@ def test_a_claim_owes_a_fill_on_a_busy_turn_until_the_demand_outruns_the_fills(
     # ... until the loop is idle again.
     assert p.fill_due(idle=True)
     for warm in (first, second, *made):
+        warm.channel.close()
+        os.close(warm.pidfd)
+
+
+def test_a_fill_waits_a_while_after_a_claim_while_a_child_is_ready(
+    selector, monkeypatch
+) -> None:
+    """What the claim started (the container's exit, the reply to its wait)
+    goes before a clone in the loop, unless a template has no ready child."""
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    p = pool.Pool(selector, None)
+    p.configure([pool.Template(TEMPLATE, 2)])
+    template = p.templates[0]
+    first = fake_warm(p, template, ready=True)
+    second = fake_warm(p, template, ready=True)
+    assert p.claim(spec()) is first
+    assert p.fill_timeout() == pytest.approx(pool.FILL_DELAY)
+    assert not p.fill_due(idle=False) and not p.fill_due(idle=True)
+    clock[0] += pool.FILL_DELAY / 2
+    assert p.fill_timeout() == pytest.approx(pool.FILL_DELAY / 2)
+    clock[0] += pool.FILL_DELAY
+    assert p.fill_timeout() == 0 and p.fill_due(idle=False)
+    # No ready child left: fill at once.
+    assert p.claim(spec()) is second
+    assert p.fill_timeout() == 0 and p.fill_due(idle=False)
+    for warm in (first, second):
         warm.channel.close()
         os.close(warm.pidfd)
 
@@ -246,6 +361,23 @@ def test_the_first_bridge_miss_adds_a_bridge_template_of_the_same_size(selector)
     assert p.claim(on_bridge()) is ready and p.counts.hits == 1
     ready.channel.close()
     os.close(ready.pidfd)
+
+
+def test_each_images_first_bridge_miss_adds_its_bridge_template(selector, tmp_path) -> None:
+    p = pool.Pool(selector, None, layers=PoolLayers(str(tmp_path)))
+    p.configure([pool.Template(ETC_TEMPLATE, 3), pool.Template(BUSYBOX, 2)])
+    assert p.claim(on_bridge()) is None  # the host image's
+    assert [t.size for t in p.templates] == [3, 2, 3]
+    busybox_bridge = busybox(network=CONNECTED)
+    assert p.claim(busybox_bridge) is None  # busybox's: one more
+    host, box, host_bridged, box_bridged = p.templates
+    assert (host.spec, box.spec) == (ETC_TEMPLATE, BUSYBOX)
+    assert box_bridged.spec == dataclasses.replace(BUSYBOX, network=pool.BRIDGE_READY)
+    assert box_bridged.size == 2
+    assert p.claim(busybox_bridge) is None and len(p.templates) == 4  # no fifth
+    wanted = pool.key(busybox_bridge)
+    assert box_bridged.key is not None and wanted is not None
+    assert pool._fits(box_bridged.key, wanted) and not pool._fits(host_bridged.key, wanted)
 
 
 def test_a_bridge_child_is_ready_once_its_veth_is_parked(

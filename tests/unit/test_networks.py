@@ -14,7 +14,7 @@ import pytest
 
 from runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from runtime.layout import Layout
-from runtime.network.attachment import Attachment, PortMapping
+from runtime.network.attachment import BRIDGE, Attachment, PortMapping
 from runtime.network.control import ControlPlane
 from runtime.network.firewall import Firewall
 from runtime.network.ipam import DEFAULT_POOLS, PoolExhausted, Taken
@@ -463,3 +463,12 @@ def test_the_ports_promised_go_with_the_exit_and_come_back_with_a_relaunch(world
     world.records.update(first.id, status=CREATED, spec=world.networks.readdress(exited))
     with pytest.raises(PortClash):
         world.attach("4" * 64, "a", ports=again)  # promised to the relaunch again
+
+
+def test_a_removal_before_any_network_use_reads_no_records(world: World) -> None:
+    """The index is built on first use; a removal (the auto-remove thread's,
+    which may run as the service closes its store) does not build it."""
+    record = world.record("a" * 64, ContainerSpec(command=("true",), hostname="a"), EXITED)
+    world.records.close()
+    world.networks.removed(record)
+    world.networks.release(record.id, Attachment(mode=BRIDGE, network=BRIDGE))
