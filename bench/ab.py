@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.service import kill_leftovers
+
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 10
 
@@ -90,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         for launcher in launchers.values():
             launcher.send_signal(signal.SIGTERM)
             launcher.wait(10)
+        for name in trees:  # the pid files' tmpfs (runtime/rundir.py), if left
+            kill_leftovers(work / name)
         shutil.rmtree(work, ignore_errors=True)
     print(
         f"{args.runs} launches of /bin/true each ({args.image or 'default image'}, "

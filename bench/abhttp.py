@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 from bench.rawhttp import Connection
-from bench.service import QUIET, Service, cpu_seconds
+from bench.service import QUIET, Service, cpu_seconds, kill_leftovers
 
 WARMUP = 10
 BODY = {"command": ["/bin/true"]}
@@ -49,6 +49,19 @@ async def _over_http(connection: Connection, image: str | None) -> None:
     status, data = await connection.request("POST", "/containers?wait=true", body)
     if status != 201 or b'"exit_code":0' not in data:
         raise SystemExit(f"abhttp: launch failed: {status} {data[:300]!r}")
+
+
+async def _remove(connection: Connection, image: str | None) -> float:
+    """A container run to its exit (not timed), then ``DELETE`` of it: ms."""
+    body = {**BODY, **({"image": image} if image else {})}
+    status, data = await connection.request("POST", "/containers?wait=true", body)
+    if status != 201:
+        raise SystemExit(f"abhttp: launch failed: {status} {data[:300]!r}")
+    start = time.perf_counter()
+    status, data = await connection.request("DELETE", f"/containers/{json.loads(data)['id']}")
+    if status != 204:
+        raise SystemExit(f"abhttp: DELETE: {status} {data[:300]!r}")
+    return (time.perf_counter() - start) * 1e3
 
 
 async def _get(connection: Connection, path: str) -> None:
@@ -82,6 +95,11 @@ async def _rounds(
             random.shuffle(order)
             for name in order:
                 start = time.perf_counter()
+                if op == "remove":
+                    removed = await _remove(connections[name], image)
+                    if i >= WARMUP:
+                        walls[name].append(removed)
+                    continue
                 if op == "get":
                     await _get(connections[name], paths[name])
                 elif name == "in-process":
@@ -126,9 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image", default=None, help="e.g. busybox (default: the service's default)")
     p.add_argument(
         "--op",
-        choices=["run", "get"],
+        choices=["run", "get", "remove"],
         default="run",
-        help="run: POST /containers?wait=true (and in-process); get: GET /containers/{id}",
+        help="run: POST /containers?wait=true (and in-process); get: GET /containers/{id}; "
+        "remove: DELETE /containers/{id} of a container just run (its run not timed)",
     )
     p.add_argument(
         "--fake-launcher",
@@ -156,8 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         for fake in fakes:
             fake.terminate()
             fake.wait(10)
+        # The in-process arm's launcher left its pid files' tmpfs (runtime/rundir.py).
+        kill_leftovers(work / "inproc")
         shutil.rmtree(work, ignore_errors=True)
-    what = "launches of /bin/true" if args.op == "run" else "GET /containers/{id}"
+    what = {
+        "run": "launches of /bin/true",
+        "get": "GET /containers/{id}",
+        "remove": "DELETE /containers/{id} (API CPU: the run and the DELETE)",
+    }[args.op]
     print(
         f"{args.runs} {what} per arm ({args.image or 'default image'}), "
         f"interleaved; load average {os.getloadavg()[0]:.2f} at the end"

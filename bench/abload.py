@@ -42,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pool-size", type=int, default=4)
     p.add_argument("--base-pool-size", type=int, default=None, help="default: --pool-size")
     p.add_argument("--image", default=None, help="e.g. busybox (default: the service's)")
+    p.add_argument(
+        "--auto-remove",
+        action="store_true",
+        help="each container removed at its exit (docker run --rm): the removal's cost too",
+    )
     args = p.parse_args(argv)
     trees = {"base": Path(args.base).resolve(), "this": ROOT}
     work = Path(tempfile.mkdtemp(prefix="mydocker-abload-", dir="/var/tmp"))
@@ -57,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     body: dict[str, Any] = {"command": ["/bin/true"]}
     if args.image:
         body["image"] = args.image
+    if args.auto_remove:
+        body["auto_remove"] = True
     done = {name: [0, 0.0] for name in trees}
     cpu: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     claims: dict[str, list[float]] = {name: [0.0, 0.0] for name in trees}
@@ -85,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(
         f"{args.clients} clients, {args.slices} slices of {args.seconds:.1f} s per tree "
-        f"({args.image or 'default image'}, pool {sizes['this']}, base's {sizes['base']}), "
+        f"({args.image or 'default image'}, pool {sizes['this']}, base's {sizes['base']}"
+        f"{', auto-removed' if args.auto_remove else ''}), "
         "interleaved; "
         f"load average {os.getloadavg()[0]:.2f} at the end"
     )

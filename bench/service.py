@@ -126,11 +126,13 @@ def kill_leftovers(state_dir: Path) -> None:
     """Containers still running outlive their launcher (reparented to
     init); kill them through the state dir's cgroups, as a restarted
     launcher would, so that nothing is left behind (a warm pool's cgroups
-    included), and unmount the tmpfs of the /etc files, which outlives
-    the service by design (runtime/network/etcdir.py)."""
-    etc_files = Layout.of(str(state_dir)).etc_files
-    if os.path.ismount(etc_files):
-        libc.umount2(etc_files, libc.MNT_DETACH)
+    included), and unmount the tmpfs of the /etc files and of the pid
+    files, which outlive the service by design (runtime/network/etcdir.py,
+    runtime/rundir.py)."""
+    layout = Layout.of(str(state_dir))
+    for tmpfs in (layout.etc_files, layout.run_dir):
+        if os.path.ismount(tmpfs):
+            libc.umount2(tmpfs, libc.MNT_DETACH)
     manager = cgroups.manager(str(state_dir))
     if manager is not None:
         manager.cleanup()

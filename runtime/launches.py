@@ -1,7 +1,8 @@
 """``Launches``: containers and execs recorded, then handed to the launcher.
 
-    create           admit, make the container's dirs, insert its record
-                     (created), then ask the launcher to clone it and wait
+    create           admit, make the container's dirs (a spare made ahead:
+                     sparedirs.py), insert its record (created), then ask
+                     the launcher to clone it and wait
     begin            the same without waiting: a ``Launch`` whose futures
                      the launcher client's reader thread completes (an event
                      loop awaits them, app/launching.py)
@@ -50,6 +51,7 @@ from runtime.networks import Networks
 from runtime.planning import make_root_dirs
 from runtime.records import CREATED, EXITED, RUNNING, ContainerRecord, ExecRecord, RecordStore
 from runtime.reports import container_event, exec_event
+from runtime.sparedirs import SpareDirs
 from runtime.spec import ContainerSpec, ExecSpec, to_dict
 from runtime.timeutil import now_rfc3339
 
@@ -96,6 +98,7 @@ class Launches:
         self._events = events
         self._meter = meter
         self._asker = Asker(layout, records, launcher, exits, meter, self._report_start, on_launch)
+        self._spares = SpareDirs(layout.spares)
         # The execs being started: "created" until the launcher answers, so
         # the record alone cannot refuse a second start meanwhile.
         self._starting: set[str] = set()
@@ -153,7 +156,7 @@ class Launches:
             self._connect(record)
             # Watched before it is asked for: no exit can come earlier.
             exited = self._exits.watch(record) if watch else None
-            return self._asker.ask(
+            launch = self._asker.ask(
                 container_id, spec, start, tty_size, exited, gate.leave_shared, wire
             )
         except BaseException:
@@ -163,6 +166,8 @@ class Launches:
             if self._networks is not None:  # an address taken for a record never written
                 self._networks.forget(container_id)
             raise
+        self._spares.make_one()  # the next create's dir, while the launcher clones
+        return launch
 
     def _connect(self, record: ContainerRecord) -> None:
         """The network's side of the host (its /etc files, published ports,
@@ -178,10 +183,12 @@ class Launches:
     def _make_and_insert(
         self, record: ContainerRecord, spec: ContainerSpec, wire: dict[str, Any]
     ) -> None:
-        """The container's dir and root dirs, then its record; nothing left on failure."""
+        """The container's dir (a spare made ahead, runtime/sparedirs.py, or
+        a new one) and root dirs, then its record; nothing left on failure."""
         cdir = self.layout.container_dir(record.id)
         try:
-            os.makedirs(cdir, mode=0o700)
+            if not self._spares.take(cdir):
+                os.makedirs(cdir, mode=0o700)
         except OSError as err:
             if err.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull(cdir, err.strerror or "no space") from err

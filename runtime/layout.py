@@ -4,12 +4,21 @@
 <state>/images/                              the image store (runtime/images/)
 <state>/reserve                              room held back for exits (runtime/reserve.py)
 <state>/launcher.{sock,lock,log}             the launcher's (runtime/launcher/client.py)
+<state>/run/<id>.pid                         a container's pid file while it may run
+                                             (``pidfile_path``, runtime/pids.py), on a
+                                             tmpfs the launcher mounts (runtime/rundir.py)
 <state>/etcfiles/<id>/{resolv.conf,hosts,hostname}   a bridge container's /etc
                                              files, on a tmpfs (runtime/network/etcdir.py)
+<state>/layer/root/                          the host image's mount point, shared by every
+                                             container without a user namespace (``host_layer``)
+<state>/spares/<token>/{stdout,stderr}.log   container dirs made ahead (``spares``,
+                                             runtime/sparedirs.py)
+<state>/trash/<token>/                       a removed container's dir, emptied on a
+                                             thread of its own (runtime/trash.py)
 <state>/containers/<id>/                     one container (``container_dir``):
     {stdout,stderr}.log, .idx                  its output and time index (``log_path``)
-    pid                                        its pid file (``pidfile_path``, runtime/pids.py)
-    rootfs/ or layer/                          its root (runtime/rootfs.py)
+    layer/                                     its root's mount point and an overlay's
+                                               upper/work dirs (runtime/rootfs.py)
     execs/<exec id>/{stdout,stderr}.log        an exec's output (``exec_log_path``)
 """
 
@@ -18,7 +27,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from runtime import pids
+from runtime import rundir
 from runtime.errors import RuntimeFailure
 from runtime.records import ExecRecord
 
@@ -72,6 +81,10 @@ class Layout:
     def reserve(self) -> str:
         return os.path.join(self.state_dir, "reserve")
 
+    @property
+    def host_layer(self) -> str:
+        return os.path.join(self.state_dir, "layer")
+
     def container_dir(self, container_id: str) -> str:
         return os.path.join(self.containers, container_id)
 
@@ -84,5 +97,22 @@ class Layout:
     def exec_log_path(self, record: ExecRecord, stream: str) -> str:
         return log_in(self.exec_dir(record.container_id, record.id), stream)
 
+    @property
+    def trash(self) -> str:
+        return os.path.join(self.state_dir, "trash")
+
+    @property
+    def spares(self) -> str:
+        return os.path.join(self.state_dir, "spares")
+
+    @property
+    def run_dir(self) -> str:
+        return os.path.join(self.state_dir, rundir.DIRNAME)
+
     def pidfile_path(self, container_id: str) -> str:
-        return os.path.join(self.container_dir(container_id), pids.PIDFILE)
+        return os.path.join(self.run_dir, container_id + rundir.PIDFILE_SUFFIX)
+
+    def old_pidfile_path(self, container_id: str) -> str:
+        """Where a launcher before ``run_dir`` wrote it (its containers may
+        still run when a newer API buries them)."""
+        return os.path.join(self.container_dir(container_id), "pid")

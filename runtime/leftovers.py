@@ -8,11 +8,12 @@ still holds; a cleaner removes what belongs to any other container of that
 state dir and must leave the held ones alone.
 
 Features that leave something behind add their cleaner here: cgroups
-(issue 4).  Roots and mounts (issue 3) need none: every mount lives in the
-container's own mount namespace and goes with its last process, and the
-overlay's upper dir is in the container's dir, which DELETE removes.  A cleaner that
-fails is logged and the others still run: a leftover is worth a log line,
-not a service that does not start.
+(issue 4; the launcher's start-up removes them), the pid files of
+runtime/rundir.py (``rundir.sweep``).  Roots and mounts (issue 3) need
+none: every mount lives in the container's own mount namespace and goes
+with its last process, and the overlay's upper dir is in the container's
+dir, which DELETE removes.  A cleaner that fails is logged and the others
+still run: a leftover is worth a log line, not a service that does not start.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 
+from runtime import rundir
+
 log = logging.getLogger("mydocker.leftovers")
 
 #: ``cleaner(state_dir, live_ids)``; what it returns is ignored.
 Cleaner = Callable[[str, frozenset[str]], object]
 
-CLEANERS: list[Cleaner] = []
+CLEANERS: list[Cleaner] = [rundir.sweep]
 
 
 def clean(

@@ -11,12 +11,13 @@ here:
                                pidfd cannot name a later process
     kill_orphan(pid, start)    SIGKILL through such a pidfd
     write_pidfile / read_pidfile
-                               ``containers/<id>/pid``: ``"PID STARTTIME"``,
-                               written by the launcher right after the go byte
-                               (before the joined byte, without which the
-                               child runs nothing of the command),
-                               so a container can be found even when the
-                               launcher died before the API heard of it
+                               ``run/<id>.pid`` (runtime/rundir.py): ``"PID
+                               STARTTIME"``, written by the launcher right
+                               after the go byte (before the joined byte,
+                               without which the child runs nothing of the
+                               command), so a container can be found even
+                               when the launcher died before the API heard
+                               of it; removed once the child is reaped
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ import os
 import signal
 
 from runtime.procfs import process_start_time
-
-PIDFILE = "pid"
 
 
 def same_process(pid: int | None, start_time: int | None) -> bool:
@@ -73,8 +72,23 @@ def kill_orphan(pid: int | None, start_time: int | None) -> bool:
 
 
 def write_pidfile(path: str, pid: int, start_time: int | None) -> None:
-    with open(path, "w", encoding="ascii") as f:
-        f.write(f"{pid} {start_time if start_time is not None else -1}\n")
+    """One write(2) of a few bytes: a reader sees the file empty or whole
+    (``read_pidfile`` takes an empty one for none); os.open and os.write,
+    no Python file object on the launch's path."""
+    data = f"{pid} {start_time if start_time is not None else -1}\n".encode("ascii")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def remove_pidfile(path: str) -> None:
+    """Once the process is reaped (or buried): the record says the rest."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def read_pidfile(path: str) -> tuple[int, int] | None:

@@ -209,6 +209,13 @@ class Planner:
         if image.is_host:
             view = self.host_view
             state_dir = self.layout.state_dir
+            if userns_host_id is None:
+                # One mount point for all: each child mounts its root there
+                # in its own mount namespace (mount_namespaces(7)), as the
+                # warm pool's children do; two directories fewer to make and
+                # remove per container (docs/performance.md, "A launch's
+                # files").  A user namespace's root gets its own, chowned.
+                layer = self.layout.host_layer
             return RootfsPlan(
                 root=os.path.join(layer, LAYER_ROOT),
                 layer=layer,
@@ -327,9 +334,12 @@ def make_root_dirs(plan: RootfsPlan | None, owner: int | None) -> None:
 
     With a user namespace they belong to its root (host uid ``owner``),
     which mounts the overlay and writes its upper dir."""
-    if plan is None:
+    if plan is None or plan.layer is None:
         return
-    if plan.layer is None:
+    if plan.lower is None and owner is None:
+        # The host view's shared mount point (``Layout.host_layer``): made
+        # by the first container that needs it, then only looked at.
+        os.makedirs(plan.root, 0o700, exist_ok=True)
         return
     dirs = [plan.layer, plan.root]
     if plan.lower is not None:

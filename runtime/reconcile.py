@@ -90,10 +90,15 @@ class Reconciler:
         """End a record whose launcher is gone: kill its orphan, keep no made-up status.
 
         The pid file (written by the launcher before the go byte) knows the
-        process even when the record does not yet."""
-        found = pids.read_pidfile(self.layout.pidfile_path(record.id))
+        process even when the record does not yet; it goes once the process
+        is killed (an older launcher's is in the container's dir)."""
+        path = self.layout.pidfile_path(record.id)
+        found = pids.read_pidfile(path) or pids.read_pidfile(
+            self.layout.old_pidfile_path(record.id)
+        )
         pid, start_time = found if found else (record.pid, record.pid_start_time)
         killed = pids.kill_orphan(pid, start_time)
+        pids.remove_pidfile(path)
         if killed:
             log.warning("killed orphaned container %s (pid %s)", record.id, pid)
         if pid is None:

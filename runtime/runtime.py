@@ -73,7 +73,6 @@ from __future__ import annotations
 import builtins
 import logging
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -127,14 +126,11 @@ from runtime.spec import (
     CreateRequest,
     Limits,
 )
+from runtime.trash import Trash
 from runtime.volumes import VolumeStore, volumes_from
 from runtime.warmpool import WarmPool
 
 log = logging.getLogger("mydocker.runtime")
-
-
-def _log_rmtree_error(function: Any, path: str, excinfo: Any) -> None:
-    log.warning("could not remove %s: %s", path, excinfo[1])
 
 
 @dataclass(frozen=True)
@@ -189,6 +185,7 @@ class Runtime(ContainerVerbs, OutputVerbs, FileVerbs, ExecVerbs, ImageVerbs, Net
         self.warm_pool = WarmPool(lambda: pool_templates(self.planner, sizes), launcher)
         self.imaging.on_change = self.warm_pool.images_changed
         self.exits = Exits(records, launcher, reserve, remove=self.remove, events=events)
+        self.trash = Trash(layout.trash)  # removed containers' dirs (runtime/trash.py)
         if networks is None:
             networks = Networks(layout, records, etc=EtcDir(layout.etc_files))
         self.networks = networks
@@ -256,6 +253,9 @@ class Runtime(ContainerVerbs, OutputVerbs, FileVerbs, ExecVerbs, ImageVerbs, Net
         (runtime/cgroups/dynmods.py)."""
         layout = Layout.of(state_dir)
         os.makedirs(layout.containers, mode=0o700, exist_ok=True)
+        # The pid files' (runtime/rundir.py): there for a launcher of an
+        # older version too, which does not make it.
+        os.makedirs(layout.run_dir, mode=0o700, exist_ok=True)
         images = ImageStore(layout.images, max_image_bytes)
         try:
             host_view = HostView(host_image_paths)
@@ -470,16 +470,17 @@ class Runtime(ContainerVerbs, OutputVerbs, FileVerbs, ExecVerbs, ImageVerbs, Net
         final, waiters = self.exits.forget(record.id, ref)
         self.events.publish(container_event("destroy", final))
         # Removed as far as any client can see (no record, no name, the
-        # destroy event): wake the removal waiters now.  The files below take
-        # 5-20 ms of unlinks on ext4, which `docker run --rm` (waiting on
-        # `wait?condition=removed`) need not sit through; the caller of
-        # `remove` itself (DELETE) still answers only after them.
+        # destroy event): wake the removal waiters now.  The files below
+        # take a rename here and their unlinks later (runtime/trash.py),
+        # which `docker run --rm` (waiting on `wait?condition=removed`)
+        # need not sit through either.
         for future in waiters:
             if not future.done():
                 future.set_result(final)
-        # The logs and the overlay's upper/work dirs; the mounts themselves
-        # lived in the container's mount namespace and went with it.
-        shutil.rmtree(self.layout.container_dir(record.id), onerror=_log_rmtree_error)
+        # The logs and the overlay's upper/work dirs, moved out of the way
+        # and removed on the trash's thread; the mounts themselves lived in
+        # the container's mount namespace and went with it.
+        self.trash.discard(self.layout.container_dir(record.id))
         self.networks.removed(final)
         if volumes or final.spec.auto_remove:
             self.volumes.remove_anonymous(final.spec.mounts)

@@ -85,7 +85,9 @@ def hand_over(
         pool.discard(warm)
         if isinstance(err, (BrokenPipeError, ConnectionError)):
             log.warning("%s: a pooled child died at its claim; cloning", claim.container_id)
-            return None
+            return None  # the cold path writes the same pid file again
+        if claim.pidfile is not None:
+            pids.remove_pidfile(claim.pidfile)
         raise
     stamps.stamp("go_sent")
     for fd in stdio.child_fds:
@@ -99,6 +101,7 @@ def hand_over(
         warm.error_read,
         go_sent=True,
         devices_cgroup=warm.devices_cgroup,
+        pidfile=claim.pidfile,
         stamps=stamps,
     )
     return process, stdio

@@ -40,6 +40,8 @@ class Process:
     #: joined byte.
     go_sent: bool = False
     devices_cgroup: str | None = None
+    #: Its pid file (runtime/pids.py), removed once it is reaped (reaper.py).
+    pidfile: str | None = None
     #: The stamps of the op in progress, for its reply (runtime/launchtrace.py).
     stamps: Stamps = field(default_factory=Stamps)
 

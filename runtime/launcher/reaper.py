@@ -6,7 +6,8 @@
     │                     for ``tidy``
     ├── tidy              after the turn's exit events went out: the cgroups
     │                     and devices cgroups of the turn's exits removed, and
-    │                     any still busy retried (each turn, ``REMOVE_RETRIES``)
+    │                     any still busy retried (each turn, ``REMOVE_RETRIES``);
+    │                     their pid files removed (runtime/rundir.py)
     ├── note_if_unused    after a container's cgroup went: start the linger
     └── remove_parent_if_due   the loop's: once no container has had a
                           cgroup for PARENT_LINGER seconds, the parent goes
@@ -30,7 +31,7 @@ import selectors
 import time
 from collections.abc import Callable
 
-from runtime import cgroups, exitstatus
+from runtime import cgroups, exitstatus, pids
 from runtime.launcher.entry import EXITED, Entry
 from runtime.launcher.messages import EntryKind, ExitEvent, ExitStatus, Results
 from runtime.launcher.ptyio import PtyIo
@@ -68,6 +69,8 @@ class Reaper:
         self.unremoved: dict[str, tuple[cgroups.Cgroup, int]] = {}
         #: Devices cgroups of reaped children, to remove (``tidy``).
         self.unremoved_devices: list[str] = []
+        #: The pid files of children reaped this turn (runtime/rundir.py).
+        self.unremoved_pidfiles: list[str] = []
         #: Since when no container has had a cgroup (None: one has, or the
         #: parent was removed since).
         self.unused_since: float | None = None
@@ -113,6 +116,9 @@ class Reaper:
         if process.devices_cgroup is not None:
             self.unremoved_devices.append(process.devices_cgroup)
             process.devices_cgroup = None
+        if process.pidfile is not None:
+            self.unremoved_pidfiles.append(process.pidfile)
+            process.pidfile = None
 
     def results(self, entry: Entry) -> Results:
         """What the run took and why it ended; the cgroup goes once read."""
@@ -170,20 +176,26 @@ class Reaper:
 
     @property
     def untidy(self) -> bool:
-        """Cgroups of reaped children still to remove."""
-        return bool(self.unremoved or self.unremoved_devices)
+        """Cgroups (and pid files) of reaped children still to remove."""
+        return bool(self.unremoved or self.unremoved_devices or self.unremoved_pidfiles)
 
     def tidy(self) -> None:
         """Remove the cgroups of the children reaped so far.  PID 1 is gone,
         so its pid namespace is empty (pid_namespaces(7)), and rmdir(2)
         usually succeeds at once; a cgroup still busy (a process that
-        joined from outside, an exec) gets one kill sweep per turn."""
-        for path in self.unremoved_devices:
-            try:
-                devices.remove(path)
-            except OSError as err:
-                log.warning("could not remove %s: %s", path, err)
-        self.unremoved_devices.clear()
+        joined from outside, an exec) gets one kill sweep per turn.  The
+        pid files go too: the exit event is on its way, and a relaunch of
+        the same id comes only after its ack, so after this."""
+        for paths, remove in (
+            (self.unremoved_pidfiles, pids.remove_pidfile),
+            (self.unremoved_devices, devices.remove),
+        ):
+            for path in paths:
+                try:
+                    remove(path)
+                except OSError as err:
+                    log.warning("could not remove %s: %s", path, err)
+            paths.clear()
         for name, (cgroup, tries) in list(self.unremoved.items()):
             if cgroup.remove() or (cgroup.kill_all(rounds=1) and cgroup.remove()):
                 del self.unremoved[name]

@@ -279,6 +279,8 @@ class Spawner:
                 # reap it, forget it; the request fails with ``err``.
                 signal.pidfd_send_signal(process.pidfd, signal.SIGKILL)
                 os.waitid(os.P_PIDFD, process.pidfd, os.WEXITED)
+                if process.pidfile is not None:
+                    pids.remove_pidfile(process.pidfile)
                 if cgroup is not None:
                     cgroup.remove()
                 raise
@@ -462,7 +464,7 @@ class Spawner:
 def _record(process: Process, pidfile: str | None) -> None:
     """The start time and the pid file, right after the go byte, so that the
     child builds its root while we read /proc and create the file (0.1-0.2
-    ms, an ext4 create), and before the joined byte, before which the child
+    ms; a tmpfs create since runtime/rundir.py), and before the joined byte, before which the child
     runs nothing of the command: if we die before the file exists, the
     child reads EOF where it waits for that byte and exits
     (child.wait_for_joined); from the file on, the API finds the child by
@@ -470,6 +472,7 @@ def _record(process: Process, pidfile: str | None) -> None:
     process.pid_start_time = process_start_time(process.pid)
     if pidfile is not None:
         pids.write_pidfile(pidfile, process.pid, process.pid_start_time)
+        process.pidfile = pidfile
 
 
 def make_cgroup(

@@ -1,6 +1,7 @@
 """The launcher process's start-up: ``python -m runtime.launcher --state-dir DIR``.
 
-main             the state dir's lock, the socket (root only), the seccomp
+main             the state dir's lock, the socket (root only), the pid
+                 files' tmpfs (runtime/rundir.py), the seccomp
                  filter compiled once, leftover cgroups removed, the
                  pooled children's layer dirs removed, the
                  favordynmods hierarchy held with ``--favordynmods``
@@ -19,7 +20,7 @@ import os
 import socket
 import sys
 
-from runtime import cgroups
+from runtime import cgroups, rundir
 from runtime.cgroups import dynmods
 from runtime.launcher.poollayers import POOL_LAYERS, PoolLayers
 from runtime.launcher.server import Launcher
@@ -93,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         seccomp.warm()  # once here, instead of once in every child
     except Exception as err:  # noqa: BLE001 - each child reports it by step, as before
         log.warning("cannot compile the seccomp filter ahead: %s", err)
+    # Layout's ``run_dir`` (runtime/layout.py would load the records here).
+    run_dir = os.path.join(state_dir, rundir.DIRNAME)
+    rundir.ensure(run_dir)  # the pid files' tmpfs
     cgroup_manager = _cgroup_manager(state_dir)
     devices_parent = devices.parent_for(state_dir)
     if devices.available():
@@ -111,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         Launcher(listener, cgroup_manager, devices_parent, pool_layers).serve_forever()
     finally:
+        rundir.release(run_dir)  # first: it never raises
         if favor_fd is not None:
             os.close(favor_fd)
         # Only unlink the socket we created, then let the lock go with us.

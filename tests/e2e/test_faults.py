@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from runtime import pids
+from runtime.layout import Layout
 from runtime.procfs import process_state
 from tests.e2e.conftest import Service, free_port
 from tests.e2e.helpers import create, eventually, wait, wait_for_output
@@ -181,6 +182,7 @@ def test_launcher_killed_mid_launch_leaves_no_half_record_and_no_orphan(
 
         listed = eventually(settled, what="every container to be accounted for")
     assert len(listed) == 1 + 39  # every launch has its record
+    layout = Layout.of(str(own_service.state_dir))
     for record in listed:
         command = record["command"]
         expected = int(command[-1].split()[-1]) if command[0] == "sh" else 0
@@ -188,10 +190,12 @@ def test_launcher_killed_mid_launch_leaves_no_half_record_and_no_orphan(
             assert str(record["error"]).startswith(NOT_MADE_UP), record
         else:
             assert record["exit_code"] == expected, record  # never a made-up status
-        found = pids.read_pidfile(str(own_service.state_dir / "containers" / record["id"] / "pid"))
+        found = pids.read_pidfile(layout.pidfile_path(str(record["id"])))
         if found is not None:
             pid, start_time = found
             assert not pids.same_process(pid, start_time) or process_state(pid) == "Z"
+    # Every one exited: reaped or buried, so no pid file is left (runtime/rundir.py).
+    assert os.listdir(layout.run_dir) == []
 
 
 # -- clients that go away ------------------------------------------------------

@@ -46,10 +46,15 @@ def _event_actions(client: httpx.Client, container_id: str) -> list[str]:
 def test_restart_runs_the_container_again_with_its_layer_and_logs(client: httpx.Client) -> None:
     container = create(
         client,
-        ["sh", "-c", "echo run; cat /marker 2>/dev/null; echo kept > /marker; exec sleep 300"],
+        [
+            "sh",
+            "-c",
+            "echo run; cat /marker 2>/dev/null; echo kept > /marker; echo marked; exec sleep 300",
+        ],
         image=IMAGE,
     )
-    wait_for_output(client, container["id"], "run")
+    # Not "run": under load the restart's kill could come before the marker was written.
+    wait_for_output(client, container["id"], "marked")
     restarted = client.post(f"/containers/{container['id']}/restart", params={"timeout": 1})
     assert restarted.status_code == 200, restarted.text
     body = restarted.json()

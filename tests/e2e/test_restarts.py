@@ -17,8 +17,9 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from runtime import pids
+from runtime.layout import Layout
 from runtime.procfs import process_state
-from tests.e2e.conftest import Service
+from tests.e2e.conftest import Service, logs, run
 from tests.e2e.helpers import create, wait, wait_for_output
 
 LOST = "exit status lost"
@@ -38,8 +39,12 @@ def _bind(path: Path) -> list[dict[str, str]]:
     return [{"type": "bind", "source": str(path), "target": str(path)}]
 
 
+def _pidfile_path(service: Service, container_id: str) -> str:
+    return Layout.of(str(service.state_dir)).pidfile_path(container_id)
+
+
 def _pidfile(service: Service, container_id: str) -> tuple[int, int]:
-    found = pids.read_pidfile(str(service.state_dir / "containers" / container_id / "pid"))
+    found = pids.read_pidfile(_pidfile_path(service, container_id))
     assert found is not None
     return found
 
@@ -163,11 +168,20 @@ def test_launcher_kill9_buries_its_containers_and_kills_their_orphans(
 
 
 def test_api_and_launcher_kill9_like_a_reboot(own_service: Service, tmp_path: Path) -> None:
+    """The pid files are on the launcher's tmpfs (runtime/rundir.py), which
+    outlives both: the restarted API finds the orphan by its file, kills it
+    and then removes the file; the logs, on the state dir's disk, stay."""
     own_service.start()
     trigger = tmp_path / "go"
     with _client(own_service) as client:
-        running = create(client, ["sleep", "1000"])
+        exited = run(client, ["true"])
+        running = create(client, ["sh", "-c", "echo before the crash; exec sleep 1000"])
         exits_unseen = create(client, _gated(trigger, 9), mounts=_bind(tmp_path))
+        wait_for_output(client, running["id"], "before the crash")
+    run_dir = Layout.of(str(own_service.state_dir)).run_dir
+    assert os.path.ismount(run_dir)
+    # Reaped: its pid file went (the record holds the rest).
+    assert not os.path.exists(_pidfile_path(own_service, str(exited["id"])))
     _crash_api(own_service)
     _kill9(own_service.launcher_pid())
     # With both gone, this exit status is seen by nobody: it must not become a 0.
@@ -181,7 +195,11 @@ def test_api_and_launcher_kill9_like_a_reboot(own_service: Service, tmp_path: Pa
             record = client.get(f"/containers/{container['id']}").json()
             assert record["status"] == "exited"
             assert record["exit_code"] is None and record["error"].startswith(LOST), record
+        assert "before the crash" in logs(client, running["id"])
     _eventually(lambda: _dead(pid, start_time), what="the orphan to be killed at start-up")
+    assert os.path.ismount(run_dir)  # the same tmpfs, found mounted
+    for container in (running, exits_unseen):  # buried: their pid files went
+        assert not os.path.exists(_pidfile_path(own_service, str(container["id"])))
 
 
 def test_sigterm_leaves_containers_running_by_default_within_a_bounded_time(

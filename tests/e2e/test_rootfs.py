@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from runtime.layout import Layout
 from tests.e2e.conftest import ROOT, Service, free_port, logs, run
 from tests.e2e.helpers import create, unique, wait, wait_for_output
 
@@ -251,8 +252,12 @@ def test_userns_overlay_root_writes_as_the_mapped_root(
 
 
 def _host_mount_lines(service: Service) -> list[str]:
+    """Mounts under the state dir in the host's namespace, but the service's
+    own tmpfs (its pid files', runtime/rundir.py; the /etc files')."""
+    layout = Layout.of(str(service.state_dir))
+    own = {layout.run_dir, layout.etc_files}
     with open("/proc/self/mountinfo") as f:
-        return [line for line in f if str(service.state_dir) in line]
+        return [line for line in f if str(service.state_dir) in line and line.split()[4] not in own]
 
 
 def test_deleting_leaves_no_mount_and_no_files(

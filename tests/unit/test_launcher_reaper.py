@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import selectors
 from typing import cast
 
-from runtime import cgroups
+from runtime import cgroups, pids
 from runtime.launcher import reaper as reaper_module
+from runtime.launcher.entry import Process
 from runtime.security import devices
 from tests.unit.test_launcher_watch import _close_launchers, launcher_with, make_entry
 
@@ -120,3 +123,28 @@ def test_a_busy_cgroup_is_swept_and_retried_each_turn():
     assert reaper.unremoved["c"][1] == reaper_module.REMOVE_RETRIES - 1
     reaper.tidy()  # the next turn: busy once more, swept, then gone
     assert cgroup.calls[4:] == ["remove", "kill_all", "remove"] and not reaper.untidy
+
+
+def test_a_reaped_childs_pid_file_goes_at_tidy_after_its_exit_event(tmp_path):
+    """runtime/rundir.py: the file names the process only until it is reaped;
+    removed once the turn's events are out, before any relaunch of the id."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(3)
+    pidfd = os.pidfd_open(pid)
+    pidfile = str(tmp_path / "c.pid")
+    pids.write_pidfile(pidfile, pid, 1)
+    entry = make_entry()
+    entry.process = Process(pid, pidfd, 1, -1, -1, pidfile=pidfile)
+    launcher = launcher_with(entry)
+    launcher.selector.register(pidfd, selectors.EVENT_READ)
+    reaper = launcher.reaper
+    event = reaper.reap(entry)
+    assert event is not None and event.exit.exit_code == 3
+    assert os.path.exists(pidfile)  # still there for the event's way
+    assert reaper.unremoved_pidfiles == [pidfile]
+    reaper.tidy()
+    assert not os.path.exists(pidfile)
+    assert reaper.unremoved_pidfiles == []
+    reaper.unremoved_pidfiles.append(pidfile)  # gone already (a burial): no error
+    reaper.tidy()

@@ -272,10 +272,12 @@ def test_a_failed_join_kills_the_waiting_child_and_fails_the_create(
         raise cgroups.CgroupError("/sys/fs/cgroup/pids/x/cgroup.procs: No space left on device")
 
     before = open_fds()
-    cgroup, client, peer = create(launcher, monkeypatch, tmp_path, body, join)
+    pidfile = tmp_path / "c1.pid"
+    cgroup, client, peer = create(launcher, monkeypatch, tmp_path, body, join, pidfile=str(pidfile))
     assert_failed(peer, "cgroup: /sys/fs/cgroup/pids/x/cgroup.procs: No space left on device")
     assert launcher.entries == {}
     assert cgroup.removed
+    assert not pidfile.exists()  # written before the join, gone with the child (rundir.py)
     with pytest.raises(ChildProcessError):  # killed and reaped by the launcher
         os.waitpid(pids[0], os.WNOHANG)
     peer.close()

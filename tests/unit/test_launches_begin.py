@@ -6,6 +6,7 @@ the ``Launch`` answered."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ import pytest
 from runtime import InvalidState, Runtime, Unavailable
 from runtime.launcher import protocol
 from runtime.launcher.client import Disconnected
+from runtime.sparedirs import SpareDirs
 from runtime.spec import CreateRequest, Status
 from runtime.timeutil import now_rfc3339
 from tests.fakes.launcher import FakeLauncher
@@ -94,6 +96,33 @@ def test_the_record_comes_first_and_the_gate_is_held_until_the_answer(
     assert launch.exited is not None and not launch.exited.done()
     launch.exited.cancel()
     assert runtime.waiter_count() == 0  # a cancelled waiter is dropped
+
+
+def test_a_create_takes_a_dir_made_ahead_and_makes_the_next_after_asking(
+    runtime: Runtime, launcher: Launcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """runtime/sparedirs.py: the first create makes its own dir; each then
+    makes one spare once the launcher is asked, which the next one takes."""
+    spares = runtime.layout.spares
+    making = SpareDirs.make_one
+    asked_first: list[bool] = []
+
+    def make_one(self: SpareDirs) -> None:
+        asked_first.append(bool(launcher.held))
+        making(self)
+
+    monkeypatch.setattr(SpareDirs, "make_one", make_one)
+    first = runtime.begin_create(CreateRequest(("true",)))
+    assert asked_first == [True]  # the launcher was asked before the spare was made
+    made = os.listdir(spares)
+    assert len(made) == 1
+    second = runtime.begin_create(CreateRequest(("true",)))
+    assert made[0] not in os.listdir(spares)  # taken: renamed into place
+    cdir = runtime.layout.container_dir(second.container_id)
+    assert sorted(os.listdir(cdir)) == ["stderr.log", "stdout.log"]
+    assert os.path.isdir(runtime.layout.container_dir(first.container_id))
+    for _ in range(2):
+        launcher.reply()
 
 
 def test_the_exit_is_watched_from_the_launch_on(runtime: Runtime, launcher: Launcher) -> None:

@@ -56,6 +56,17 @@ def test_pidfile_round_trip_and_garbage(tmp_path) -> None:
         assert pids.read_pidfile(path) is None, junk
 
 
+def test_a_pidfile_is_rewritten_whole_root_only_and_removed_once(tmp_path) -> None:
+    path = str(tmp_path / "c.pid")
+    pids.write_pidfile(path, 123456, 99)
+    pids.write_pidfile(path, 7, 8)  # a relaunch: no tail of the longer one left
+    assert pids.read_pidfile(path) == (7, 8)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    pids.remove_pidfile(path)
+    assert not os.path.exists(path)
+    pids.remove_pidfile(path)  # already gone: fine
+
+
 def test_procfs_state_and_parent() -> None:
     assert process_state(os.getpid()) in {"R", "S"}
     assert parent_pid(os.getpid()) == os.getppid()
