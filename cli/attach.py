@@ -20,6 +20,7 @@ import json
 import os
 import select
 import signal
+import socket
 import sys
 import termios
 import threading
@@ -103,6 +104,19 @@ def session(
                 _send_size(ws)
             for signo in (signal.SIGTERM, signal.SIGHUP):
                 previous[signo] = signal.signal(signo, on_term)
+
+            def on_int(signo: int, frame: FrameType | None) -> None:
+                # Ctrl-C detaches.  Not by raising KeyboardInterrupt into the
+                # websocket library's receive (where it may land in its
+                # locking and leave the close waiting): the socket is shut
+                # down, its reader sees EOF and the receive loop ends.
+                outcome.detached = True
+                try:
+                    ws.socket.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, on_int)
             if raw:
                 tty.setraw(0)
             pump = threading.Thread(
