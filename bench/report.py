@@ -89,9 +89,12 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             0.15,
             "x",
         )
+        # What five layers cost over one: both cold (the pulled image is
+        # not in the default warm pool; busybox is) when the cold row ran.
+        plain = BUSYBOX_COLD if _get(lat, BUSYBOX_COLD, "median_ms") is not None else BUSYBOX
         add(
-            "pulled 5-layer image median / busybox median",
-            ratio(_get(lat, LAYERED, "median_ms"), _get(lat, BUSYBOX, "median_ms")),
+            f"pulled 5-layer image median / {plain.removeprefix('mydocker ')} median",
+            ratio(_get(lat, LAYERED, "median_ms"), _get(lat, plain, "median_ms")),
             1.1,
             "x",
         )
