@@ -7,6 +7,7 @@ Every test in ``tests/e2e`` is marked ``root``: it runs real containers.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,16 +32,24 @@ def _our_bridges() -> set[str]:
     return {n for n in os.listdir("/sys/class/net") if n == "mydocker0" or n.startswith("mdk-")}
 
 
+def _our_tables() -> set[str]:
+    """The service's nftables table (``inet mydocker``), if this network
+    namespace has it."""
+    listed = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False)
+    return {line.strip() for line in listed.stdout.splitlines()} & {"table inet mydocker"}
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _the_hosts_network_is_left_alone(request: pytest.FixtureRequest) -> Iterator[None]:
     """Network tests run their service in a namespace they make; a module
     whose service ran a bridge launch in the host's namespace fails here
     (a `docker run` there once made mydocker0 on the host, one more address
-    for each fresh state dir)."""
-    before = _our_bridges()
+    for each fresh state dir), and so does one that left the service's
+    firewall table there."""
+    before, tables = _our_bridges(), _our_tables()
     yield
-    made = _our_bridges() - before
-    assert not made, f"{request.module.__name__} made {sorted(made)} in the host's namespace"
+    made = sorted(_our_bridges() - before) + sorted(_our_tables() - tables)
+    assert not made, f"{request.module.__name__} made {made} in the host's namespace"
 
 
 def _start_service(tmp_path_factory: pytest.TempPathFactory, **kwargs: object) -> Service:
