@@ -167,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         runtime.close()
         launcher.send_signal(signal.SIGTERM)
         launcher.wait(10)
+        from bench.service import kill_leftovers  # the run tmpfs, the cgroups
+
+        kill_leftovers(state)
         shutil.rmtree(work, ignore_errors=True)
     per_step: dict[str, list[float]] = {name: [] for name in [*spared[:1], *names]}
     with open(shm_path, "rb") as f:

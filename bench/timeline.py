@@ -175,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         launcher.send_signal(signal.SIGTERM)
         launcher.wait(10)
         os.unlink(shm_path)
+        from bench.service import kill_leftovers  # the run tmpfs, the cgroups
+
+        kill_leftovers(state)
         shutil.rmtree(work, ignore_errors=True)
     marks: dict[int, list[float]] = {index: [] for index in MARKS}
     spans: dict[int, list[float]] = {index: [] for index in range(len(SPANS))}
