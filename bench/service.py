@@ -41,6 +41,24 @@ class Service:
     process: subprocess.Popen[bytes] | None = None
     #: The source tree it runs from (bench.abload: another checkout's).
     tree: Path = ROOT
+    #: A network namespace to run in (``/proc/PID/ns/net``, entered with
+    #: nsenter(1)): its loopback is then the service's, reachable only from
+    #: inside (``client_argv``).
+    netns: str | None = None
+
+    def client_argv(self, argv: list[str]) -> list[str]:
+        """``argv`` as a client of this service runs it: in its namespace."""
+        return ["nsenter", f"--net={self.netns}", *argv] if self.netns else argv
+
+    def _healthy(self) -> bool:
+        if self.netns is None:
+            try:
+                return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+        probe = f"import urllib.request; urllib.request.urlopen('{self.url}/health', timeout=1)"
+        argv = self.client_argv([sys.executable, "-c", probe])
+        return subprocess.run(argv, capture_output=True, check=False).returncode == 0
 
     @property
     def url(self) -> str:
@@ -57,7 +75,7 @@ class Service:
         # The child keeps its own copy of the log fd; ours is closed at once.
         with open(self.state_dir.parent / f"service-{self.port}.log", "ab") as log:
             self.process = subprocess.Popen(
-                [
+                self.client_argv([
                     sys.executable,
                     "-m",
                     "app",
@@ -68,7 +86,7 @@ class Service:
                     "--state-dir",
                     str(self.state_dir),
                     *self.extra_args,
-                ],
+                ]),
                 cwd=self.tree,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -82,11 +100,8 @@ class Service:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the service exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
+            if self._healthy():
+                return
             time.sleep(0.05)
         raise RuntimeError("the service did not come up")
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +52,17 @@ def eventually(check: Callable[[], Any], timeout: float = 20.0, what: str = "con
     return value
 
 
-def run_schemathesis(args: list[str], cwd: Path, hooks: str, **env: str) -> str:
-    """``st run ARGS`` with our hooks module on the path; the report (stdout
-    and stderr), asserted to be a clean run.  Its cache of past crashes goes
-    to ``cwd``: every run starts afresh."""
+def run_schemathesis(
+    args: list[str], cwd: Path, hooks: str, prefix: Sequence[str] = (), **env: str
+) -> str:
+    """``st run ARGS`` with our hooks module on the path (after ``prefix``:
+    nsenter into the service's namespace); the report (stdout and stderr),
+    asserted to be a clean run.  Its cache of past crashes goes to ``cwd``:
+    every run starts afresh."""
     st = Path(sys.executable).with_name("st")
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
-        [str(st), "run", *args],
+        [*prefix, str(st), "run", *args],
         cwd=cwd,
         env={
             **os.environ,
