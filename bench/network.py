@@ -132,40 +132,55 @@ class NetnsService:
 
 
 @contextmanager
-def netns_service(prefix: str) -> Iterator[NetnsService]:
+def netns_service(
+    prefix: str, api: tuple[str, ...] = ("app",), launcher: tuple[str, ...] = ()
+) -> Iterator[NetnsService]:
     """Start ``python -m app`` in a new network namespace (``lo`` up; the
     host's namespace is never touched) with a temporary state dir; stop the
     service, its launcher and the namespace at the end.  The temporary dir is
-    removed after a clean run and kept after a failure: its service.log."""
+    removed after a clean run and kept after a failure: its service.log.
+    ``api``: the module (and its leading arguments) to run instead of
+    ``app``; ``launcher``: a module to start first as the launcher (with
+    ``--state-dir``), which the service then finds (bench.nettrace)."""
     holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
     base = Path(tempfile.mkdtemp(prefix=prefix))
     state, uds = base / "state", base / "api.sock"
-    service = None
+    started: list[subprocess.Popen[bytes]] = []
     try:
         time.sleep(0.2)  # unshare(1) has exec'd sleep in the new namespace
         enter = ["nsenter", f"--net=/proc/{holder.pid}/ns/net"]
         subprocess.run([*enter, "ip", "link", "set", "lo", "up"], check=True)
-        argv_app = [sys.executable, "-m", "app", "--uds", str(uds), "--state-dir", str(state)]
         with open(base / "service.log", "wb") as log:
-            service = subprocess.Popen([*enter, *argv_app], cwd=ROOT, stdout=log, stderr=log)
+            if launcher:
+                state.mkdir()
+                argv = [sys.executable, "-m", *launcher, "--state-dir", str(state)]
+                started.append(subprocess.Popen([*enter, *argv], cwd=ROOT, stdout=log, stderr=log))
+                _wait_for(lambda: (state / "launcher.sock").exists(), started[-1])
+            argv = [sys.executable, "-m", *api, "--uds", str(uds), "--state-dir", str(state)]
+            started.append(subprocess.Popen([*enter, *argv], cwd=ROOT, stdout=log, stderr=log))
         transport = httpx.HTTPTransport(uds=str(uds))
         with httpx.Client(transport=transport, base_url="http://bench", timeout=60) as client:
-            deadline = time.monotonic() + 60
-            while not _healthy(client):
-                assert time.monotonic() < deadline, "the service did not come up"
-                time.sleep(0.1)
-            yield NetnsService(client, service.pid, state)
+            _wait_for(lambda: _healthy(client), started[-1])
+            yield NetnsService(client, started[-1].pid, state)
     finally:
-        if service is not None:
-            service.send_signal(signal.SIGTERM)
-            service.wait(30)
-        launcher = find_launcher(state)
-        if launcher is not None:
-            subprocess.run(["kill", "-9", str(launcher)], check=False)
+        for process in reversed(started):
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)
+        found = find_launcher(state)
+        if found is not None:
+            subprocess.run(["kill", "-9", str(found)], check=False)
         kill_leftovers(state)
         holder.kill()
         holder.wait()
     shutil.rmtree(base, ignore_errors=True)
+
+
+def _wait_for(done: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while not done():
+        assert process.poll() is None, "the service (or its launcher) exited: see service.log"
+        assert time.monotonic() < deadline, "the service did not come up"
+        time.sleep(0.05)
 
 
 def _healthy(client: httpx.Client) -> bool:

@@ -16,10 +16,9 @@ names them.  Each runs ``run`` on the launcher's stack, in two halves:
    (unix(7)), the container's stdio fds, and on a bridge network its /etc
    files as detached read-only mounts (``etc_trees``: the launcher's
    open_tree(2) copies, since the paths in the state dir are out of reach
-   after pivot_root).  Then only what depends on the spec: on a bridge,
-   eth0's MAC, MTU, address and route (``configure_eth0``, while the
-   launcher plugs the veth's host end), the hostname, those /etc files, the
-   workdir, the read-only remount, and the cold
+   after pivot_root).  Then only what depends on the spec (on a bridge the
+   launcher configures eth0 meanwhile, runtime/launcher/plumbing.py): the
+   hostname, those /etc files, the workdir, the read-only remount, and the cold
    child's own ``released_steps`` to execve (the wait for the joined byte
    only for a container created now and started later).
 
@@ -40,8 +39,7 @@ from dataclasses import dataclass
 from runtime import child, init, libc, rootfs
 from runtime.child import ChildFds, SetupError
 from runtime.launcher.poollayers import PoolLayers
-from runtime.network import netlink
-from runtime.network.attachment import CONTAINER_IFNAME, ETC_FILES, Attachment
+from runtime.network.attachment import ETC_FILES
 from runtime.spec import ContainerSpec, Mount
 
 Step = tuple[str, Callable[[], None]]
@@ -102,31 +100,12 @@ def claim_steps(
             (name, (lambda: _close_inherited(keep)) if name == "close fds" else action)
             for name, action in released
         ] + [wait]
-    net = spec.network
-    bridged = net is not None and net.connected
     return [
-        *([("configure eth0", lambda: configure_eth0(net))] if net and bridged else []),
         ("sethostname", lambda: socket.sethostname(spec.hostname)),
         *[(f"mount {m.target}", _attach(fd, m.target)) for m, fd in _paired(spec, etc)],
         *rootfs.finishing_steps(spec),
         *released,
     ]
-
-
-def configure_eth0(net: Attachment) -> None:
-    """A bridge template's child, claimed: its eth0 (parked at the fill, up
-    without carrier: runtime/launcher/plumbing.py) gets its MAC (a veth
-    takes one while up), MTU, address and default route in one sendmsg on
-    a socket of its own namespace, while the launcher puts the host end on
-    the bridge; a route through a link without carrier is taken, marked
-    linkdown until the carrier comes.  The child's CPU, not the launcher's
-    loop, which reads other launches meanwhile.  ``net.mtu`` is its bridge's
-    (the service makes its bridges with it)."""
-    with netlink.Netlink() as inside:
-        peer = netlink.get_link(inside, CONTAINER_IFNAME).index
-        for extra in net.link_local:  # Docker's LinkLocalIPs
-            netlink.add_address(inside, peer, extra)
-        netlink.configure_parked(inside, peer, net.interface, net.gateway, net.mac, net.mtu)
 
 
 def join(procs: tuple[str, ...]) -> None:

@@ -11,7 +11,8 @@
                 be used (its cgroup refused, it died): the cold path follows.
     etc_trees   a bridge template's child: the network's /etc files as
                 detached mounts, sent with the spec (runtime/pooled.py)
-    plug        then its parked veth plugged while it runs its claim steps
+    plug        then its parked veth plugged and its eth0 configured while
+                it runs its claim steps
 
 The pid file goes before the spec: if the launcher dies from then on, the
 API finds the child by that file and kills it (runtime/pids.py).  Unless
@@ -143,11 +144,14 @@ def etc_trees(pool: Pool, warm: Warm, spec: ContainerSpec) -> list[int]:
 def plug(
     pool: Pool, plumber: Plumber, warm: Warm, spec: ContainerSpec, stdio: terminal.Stdio
 ) -> None:
-    """Its parked veth plugged on the bridge after the hand-over, while the
-    child runs its claim steps up to the wait for the joined byte (as a cold
-    plug overlaps the child's mounts).  A failure kills the child and fails
-    the launch, as a cold plug's."""
-    if warm.parked is None or spec.network is None:
+    """Its parked veth plugged on the bridge and its eth0 configured after
+    the hand-over, while the child runs its claim steps up to the wait for
+    the joined byte (as a cold plug overlaps the child's mounts).  A failure
+    kills the child and fails the launch, as a cold plug's."""
+    if warm.parked is None:
+        return
+    if spec.network is None:  # not a bridge template's spec (pool.py ``key``)
+        warm.parked.close()
         return
     try:
         plumber.plug_parked(warm.parked, spec.network)

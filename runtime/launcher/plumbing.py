@@ -15,20 +15,25 @@
     ├── release      at reap: the held ports go (the kernel drops the pair
     │                with the namespace, so there is no netlink call)
     ├── park         at a pooled child's fill (runtime/launcher/pool.py): a
-    │                veth made ahead, its peer eth0 up in the child's
-    │                namespace (no carrier), the host end down on no bridge
-    │                (``Parked``)
-    ├── plug_parked  at its claim: the host end named after the container
-    │                (an alternative name), up on the bridge
-    └── (eth0's MAC, MTU, address and route: the claimed child's own step,
-                     runtime/pooled.py ``configure_eth0``, while the launcher
-                     plugs the host end)
+    │                veth made ahead, its peer eth0 down in the child's
+    │                namespace, the host end up on the bridge the last claim
+    │                used (or down on none before any), and a netlink socket
+    │                opened in the child's namespace kept (``Parked``)
+    └── plug_parked  at its claim: the host end named after the container
+                     (an alternative name), up on the container's bridge
+                     (nothing to do there when parked on it); eth0's MAC,
+                     MTU, up, address and route in one sendmsg on the kept
+                     socket, which is closed then
 
-A parked pair costs the claim one request of the launcher's instead of the
-pair's creation (the kernel's device registration, ~1 ms of CPU,
-docs/networking.md), and one of the child's, which runs on another CPU
-meanwhile.  It needs no undoing either: the kernel drops the pair with the
-namespace.
+A parked pair costs the claim two requests of the launcher's instead of the
+pair's creation (the kernel's device registration, ~1 ms of CPU) and its
+enslaving (``br_add_if``, 0.2-0.4 ms), both at the fill; they run while the
+child, on another CPU, takes its spec and runs its claim steps, which no
+longer include a netlink socket of their own (~1.9 ms in a just-claimed
+child: docs/networking.md).  Until the claim eth0 is down, so its host end
+has no carrier and its bridge port is disabled: nothing reaches the child.
+The pair needs no undoing: the kernel drops it with the namespace (the kept
+socket is closed when the child goes, ``Parked.close``).
 
 One netlink socket for the launcher's life, opened on first use in the
 launcher's own namespace (the host's), and the bridges it has seen, by name.
@@ -59,11 +64,20 @@ PARKED_PREFIX = "mp"
 
 @dataclass(frozen=True)
 class Parked:
-    """A veth made ahead for a pooled child: the host end's index (down, on
-    no bridge), the peer's index in the child's namespace."""
+    """A veth made ahead for a pooled child: the host end's index, the
+    peer's index in the child's namespace (eth0, down), a netlink socket
+    there for the claim, and the bridge the host end is on (None: down, on
+    none)."""
 
     host_index: int
     peer_index: int
+    inside: netlink.Netlink
+    bridge: str | None = None
+
+    def close(self) -> None:
+        """The socket (it holds the child's namespace, and so the pair):
+        after the claim's use, or when the child goes unclaimed."""
+        self.inside.close()
 
 
 class Plumber:
@@ -73,6 +87,8 @@ class Plumber:
         #: bridge name -> (index, mtu), as last seen
         self._bridges: dict[str, tuple[int, int]] = {}
         self._parked_names = itertools.count(1)
+        #: The bridge of the last claim: the next parked ends go on it.
+        self._last_bridge: str | None = None
 
     @property
     def nl(self) -> netlink.Netlink:
@@ -123,35 +139,64 @@ class Plumber:
     def park(self, pid: int) -> Parked:
         """A veth for the child ``pid`` (not reaped: its pid is safe to name)
         before any container is known: the peer is born in its namespace as
-        eth0 and brought up there without IPv6 link-local addresses, the host
-        end stays down on no bridge, so eth0 has no carrier and nothing
-        reaches the child through it until a claim plugs it.  The socket
-        opened in its namespace for that is closed at once: the child
-        configures eth0 itself at its claim (pooled.py)."""
+        eth0 and stays down there (no IPv6 link-local address once up), the
+        host end goes up on the bridge of the last claim, sized as it
+        (before any claim: down, on none).  Without carrier its bridge port
+        forwards nothing until a claim brings eth0 up."""
         name = f"{PARKED_PREFIX}{os.getpid():x}x{next(self._parked_names) % (1 << 24):x}"
+        bridge = self._last_bridge
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            host_end = netlink.create_veth(
-                self.nl, name, peer_name=CONTAINER_IFNAME, peer_netns_fd=fd, up=False
-            )
+            host_end, bridge = self._parked_pair(name, fd, bridge)
             inside = netlink.open_in_namespace(fd)
         finally:
             os.close(fd)
-        with inside:
+        try:
             if host_end is None or not host_end.link:  # a kernel older than 6.2
                 host_end = netlink.get_link(self.nl, name)
                 peer = netlink.get_link(inside, CONTAINER_IFNAME).index
             else:
                 peer = host_end.link
-            netlink.prepare_parked(inside, peer)
-        return Parked(host_end.index, peer)
+            netlink.quiet_parked(inside, peer)
+        except BaseException:
+            inside.close()
+            raise
+        return Parked(host_end.index, peer, inside, bridge)
+
+    def _parked_pair(
+        self, name: str, fd: int, bridge: str | None
+    ) -> tuple[netlink.Link | None, str | None]:
+        """The pair, its host end up on ``bridge`` (as last seen) if it is
+        known; a bridge gone meanwhile is forgotten and the end parked on
+        none (the claim plugs it)."""
+        known = self._bridges.get(bridge) if bridge is not None else None
+        if known is not None:
+            index, mtu = known
+            try:
+                pair = netlink.create_veth(
+                    self.nl,
+                    name,
+                    peer_name=CONTAINER_IFNAME,
+                    peer_netns_fd=fd,
+                    mtu=mtu,
+                    master=index,
+                )
+                return pair, bridge
+            except OSError as err:
+                log.info("parking on %s failed (%s): parked on no bridge", bridge, err)
+                self._bridges.pop(bridge or "", None)
+                self._last_bridge = None
+        pair = netlink.create_veth(
+            self.nl, name, peer_name=CONTAINER_IFNAME, peer_netns_fd=fd, up=False
+        )
+        return pair, None
 
     def plug_parked(self, parked: Parked, net: Attachment) -> None:
         """``plug`` with the pair made at the fill: the host end answers to
         ``net.veth`` (its alternative name), up on the bridge (once more
         after a bridge made again, as in ``plug``), with hairpin for
-        published ports.  eth0 is the child's to configure meanwhile
-        (pooled.py ``configure_eth0``)."""
+        published ports; then eth0's MAC, MTU, up, address and route on the
+        socket kept in the child's namespace, which is closed."""
         try:
             index, mtu = self._bridge(net)
             try:
@@ -162,8 +207,20 @@ class Plumber:
                 netlink.adopt_veth(self.nl, parked.host_index, net.veth, mtu, index)
             if net.ports:
                 netlink.set_hairpin(self.nl, parked.host_index)
+            netlink.configure_parked(
+                parked.inside,
+                parked.peer_index,
+                net.interface,
+                net.gateway,
+                net.mac,
+                mtu,
+                net.link_local,
+            )
+            self._last_bridge = net.bridge
         except OSError as err:
             raise RequestError(ErrorKind.FAILED, f"network {net.network}: {err}") from err
+        finally:
+            parked.close()
 
     def _plug(self, pid: int, net: Attachment) -> None:
         index, mtu = self._bridge(net)
@@ -180,6 +237,8 @@ class Plumber:
             self._configure(net, fd, host_end)
         finally:
             os.close(fd)
+        if net.ifname == CONTAINER_IFNAME:
+            self._last_bridge = net.bridge  # where the next parked ends wait
         if net.ports:
             veth = host_end or netlink.get_link(self.nl, net.veth)
             netlink.set_hairpin(self.nl, veth.index)

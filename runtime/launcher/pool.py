@@ -46,11 +46,12 @@ already holds (compiled before it was cloned).
 Bridge launches: the first one of an image that misses adds a bridge
 template of that image and size (``BRIDGE_READY``), so a service that never uses a
 bridge keeps no veth.  Its children get a veth pair once ready (the peer
-eth0 in their namespace without carrier, the host end down on no bridge,
-runtime/launcher/plumbing.py: ``park``); the launcher hands the network's
-/etc files over with the spec as detached mounts (runtime/pooled.py), then
-plugs the veth on the container's bridge while the child runs its claim
-steps (claim.py).  The pair needs no undoing: the kernel drops it with the
+eth0 down in their namespace, the host end up on the last claim's bridge
+without carrier, runtime/launcher/plumbing.py: ``park``); the launcher hands
+the network's /etc files over with the spec as detached mounts
+(runtime/pooled.py), then names the host end, and configures eth0 on a
+socket kept in the child's namespace, while the child runs its claim steps
+(claim.py).  The pair needs no undoing: the kernel drops it with the
 child's namespace (drain, kill -9 of the launcher).
 Everything else (command, env, hostname, workdir, user, capabilities,
 limits, tty, stdin) is applied at the claim.
@@ -533,6 +534,8 @@ class Pool:
             if fd >= 0:
                 os.close(fd)
         warm.channel.close()  # a parked veth goes with the child's namespace
+        if warm.parked is not None:
+            warm.parked.close()  # the socket that holds that namespace too
         cgroup = warm.cgroup
         if cgroup is not None and not (cgroup.kill_all(rounds=1) and cgroup.remove()):
             log.warning("pooled cgroup %s is busy; the next start-up removes it", cgroup.name)

@@ -17,12 +17,15 @@ Host side (the launcher, in the host's netns):
     create_bridge, create_veth (its peer born inside the container's netns,
     named, addressed and sized there; the host end enslaved and up in the same
     request), delete_link, get_link, links, set_up, add_address, routes;
-    adopt_veth: a veth made ahead (down, no master: a pooled child's)
-    sized, up, enslaved and given the container's veth name as an
-    alternative name at its claim, in one sendmsg.
+    adopt_veth: a veth made ahead (a pooled child's host end, maybe on a
+    bridge already) sized, up, enslaved and given the container's veth name
+    as an alternative name at its claim, in one sendmsg.
 
-Container side (the child, in its own netns, on a socket it opens itself):
-    get_link("eth0"), add_address, set_up("lo"), set_up("eth0"), add_default_route.
+Container side (the child, in its own netns, on a socket it opens itself;
+or the launcher, on a socket it opened there: ``open_in_namespace``):
+    get_link("eth0"), add_address, set_up("lo"), set_up("eth0"), add_default_route;
+    quiet_parked and configure_parked: a pooled child's eth0 at its park and
+    at its claim.
 
 A socket acts on the network namespace it was created in, whatever namespace
 its user moves to later (net/socket.c: ``__sock_create`` takes
@@ -311,10 +314,11 @@ def create_veth(
 
 
 def adopt_veth(nl: Netlink, index: int, name: str, mtu: int, master: int) -> None:
-    """A down, unenslaved host end (``create_veth`` with ``up=False`` and no
-    master) sized ``mtu``, up on the bridge ``master``, and answering to
-    ``name`` (an alternative name: a rename would wait for an RCU grace
-    period), in one sendmsg."""
+    """A parked host end sized ``mtu``, up on the bridge ``master``, and
+    answering to ``name`` (an alternative name: a rename would wait for an
+    RCU grace period), in one sendmsg.  An end parked on that bridge already
+    (up, sized) costs the kernel no work but the name: do_setlink skips an
+    MTU, a master and flags it already has."""
     nl.batch(
         [
             (f"adopt veth {index}", RTM_NEWLINK, 0, adopt_payload(index, mtu, master)),
@@ -421,20 +425,13 @@ def configure_link(
     )
 
 
-def prepare_parked(nl: Netlink, index: int) -> None:
-    """A parked veth's peer (``create_veth`` with ``up=False``), from inside
-    its namespace: no IPv6 link-local address, then up, in one sendmsg.
-    Up, it has no carrier until its host end comes up at the claim."""
-    nl.batch(
-        [
-            (
-                f"no link-local address on link {index}",
-                RTM_NEWLINK,
-                0,
-                no_link_local_payload(index),
-            ),
-            (f"set {index} up", RTM_NEWLINK, 0, set_up_payload(index)),
-        ]
+def quiet_parked(nl: Netlink, index: int) -> None:
+    """A parked veth's peer (``create_veth``: born down), from inside its
+    namespace: no IPv6 link-local address when it comes up at the claim.
+    It stays down, so its host end has no carrier meanwhile (veth(4)): on a
+    bridge, that port is disabled and forwards nothing."""
+    nl.request(
+        f"no link-local address on link {index}", RTM_NEWLINK, 0, no_link_local_payload(index)
     )
 
 
@@ -445,24 +442,29 @@ def configure_parked(
     gateway: IPv4Address | str,
     mac: str,
     mtu: int,
+    extra: tuple[IPv4Interface, ...] = (),
 ) -> None:
-    """``configure_link`` for a peer made ready by ``prepare_parked``: its
-    MAC (a veth takes a new one while up: IFF_LIVE_ADDR_CHANGE) and MTU,
-    the address and the default route, in one sendmsg."""
+    """``configure_link`` for a peer made quiet by ``quiet_parked``: its MAC,
+    MTU and up in one request (do_setlink applies the address and the MTU
+    before the flags), the ``extra`` addresses and the address, then the
+    default route, in one sendmsg.  Up, it gives its host end carrier."""
     interface, gateway = IPv4Interface(interface), IPv4Address(gateway)
     nl.batch(
         [
             (
-                f"set link {index} to {mac} mtu {mtu}",
+                f"set link {index} to {mac} mtu {mtu} up",
                 RTM_NEWLINK,
                 0,
-                link_settings_payload(index, mac, mtu),
+                link_settings_payload(index, mac, mtu, up=True),
             ),
-            (
-                f"add address {interface} to link {index}",
-                RTM_NEWADDR,
-                _CREATE,
-                address_payload(index, interface),
+            *(
+                (
+                    f"add address {a} to link {index}",
+                    RTM_NEWADDR,
+                    _CREATE,
+                    address_payload(index, a),
+                )
+                for a in (*extra, interface)
             ),
             (
                 f"add default route via {gateway}",

@@ -265,9 +265,10 @@ def altname_payload(index: int, name: str) -> bytes:
     return ifinfomsg(index) + nested(IFLA_PROP_LIST, attr_str(IFLA_ALT_IFNAME, name))
 
 
-def link_settings_payload(index: int, mac: str, mtu: int) -> bytes:
-    """RTM_NEWLINK of an existing, down link: its MAC and MTU."""
-    return ifinfomsg(index) + attr(IFLA_ADDRESS, parse_mac(mac)) + attr_u32(IFLA_MTU, mtu)
+def link_settings_payload(index: int, mac: str, mtu: int, up: bool = False) -> bytes:
+    """RTM_NEWLINK of an existing link: its MAC and MTU, and ``up``."""
+    flags = ifinfomsg(index, flags=IFF_UP, change=IFF_UP) if up else ifinfomsg(index)
+    return flags + attr(IFLA_ADDRESS, parse_mac(mac)) + attr_u32(IFLA_MTU, mtu)
 
 
 def set_up_payload(link: int | str, up: bool = True) -> bytes:

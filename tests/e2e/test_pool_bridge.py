@@ -4,10 +4,12 @@ over HTTP, with real containers, in a service inside a network namespace of
 the test's own (tests/e2e/netservice.py).
 
 The first bridge launch misses and adds a bridge template; its children get
-a veth at the fill.  A launch that claims one gets the same address, MAC,
-route, /etc files, name resolution, reach and published ports as a cold
-one; a ``none`` launch still sees only ``lo``; disconnecting finds the host
-end by the container's veth name; a crash leaves no parked veth behind.
+a veth at the fill, whose host end waits on the last launch's bridge without
+carrier (its bridge port disabled) until a claim.  A launch that claims
+one gets the same address, MAC, route, /etc files, name resolution, reach
+and published ports as a cold one; a ``none`` launch still sees only
+``lo``; disconnecting finds the host end by the container's veth name; a
+crash leaves no parked veth behind.
 """
 
 from __future__ import annotations
@@ -84,13 +86,22 @@ def test_a_pooled_bridge_launch_is_like_a_cold_one(service: NetService, netns: N
         assert "nameserver 10.79.0.1" in out, out
         assert f"10.79.0.3\t{done['hostname']} {name}" in out, out
         assert "Read-only file system" in out, out  # the /etc trees are read-only
-        assert " mtu 1500 " in out, out  # eth0 configured by the child itself
+        assert " mtu 1500 " in out and "LOWER_UP" in out, out  # configured at the claim
         assert out.split()[-2:] == ["eth0", "lo"], out
         hits = scrape(c)[HIT]
         assert ask(c, net["name"], srv["name"], 8000) == "echo:hi"
         assert scrape(c)[HIT] == hits + 1
 
+        # Refilled since: their host ends wait on that bridge already, up, but
+        # without carrier (eth0 stays down until a claim), so the bridge
+        # port is disabled: nothing reaches an unclaimed child.
         wait_ready(c, 2 * POOL)
+        bridge = f"mdk-{net['id'][:11]}"
+        waiting = [netns.ip("-d", "link", "show", n.split("@")[0]) for n in parked(netns)]
+        on_bridge = [shown for shown in waiting if f"master {bridge}" in shown]
+        assert on_bridge, waiting
+        for shown in on_bridge:
+            assert "NO-CARRIER" in shown and "bridge_slave state disabled" in shown, shown
         published = server(c, network=net["name"], ports=[{"container_port": 8000}])
         port = published["network"]["ports"][0]["host_port"]
         assert host_side(netns, "127.0.0.1", port) == "echo:hi"

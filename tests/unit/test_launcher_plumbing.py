@@ -174,52 +174,73 @@ def test_ports_are_held_all_or_none_and_a_clash_is_invalid_state() -> None:
     assert bad.value.kind is ErrorKind.FAILED and "host_ip" in str(bad.value)
 
 
-def test_a_parked_veth_is_made_down_on_no_bridge_then_plugged_at_the_claim(
+class Inside:
+    """A netlink socket in a parked child's namespace."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_parked_veth_goes_on_the_last_claims_bridge_and_eth0_is_configured_at_the_claim(
     fake: FakeNetlink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made: list[dict[str, Any]] = []
+    insides: list[Inside] = []
 
     def create_veth(nl: object, name: str, **kw: Any) -> Any:
         made.append({"name": name, **kw})
+        if kw.get("master") == 66:
+            raise OSError(errno.ENODEV, "create veth: No such device")
         return SimpleNamespace(index=41, link=3)
 
-    class Inside:
-        closed = False
-
-        def close(self) -> None:
-            Inside.closed = True
-
-        def __enter__(self) -> Inside:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            self.close()
+    def open_in_namespace(fd: int) -> Inside:
+        insides.append(Inside())
+        return insides[-1]
 
     monkeypatch.setattr(netlink, "create_veth", create_veth)
-    monkeypatch.setattr(netlink, "open_in_namespace", lambda fd: Inside())
+    monkeypatch.setattr(netlink, "open_in_namespace", open_in_namespace)
     monkeypatch.setattr(netlink, "adopt_veth", lambda nl, *a: fake.calls.append(("adopt_veth", *a)))
     monkeypatch.setattr(
-        netlink, "prepare_parked", lambda nl, index: fake.calls.append(("prepare", index))
+        netlink, "quiet_parked", lambda nl, index: fake.calls.append(("quiet", index))
     )
-    monkeypatch.setattr(
-        netlink,
-        "configure_parked",
-        lambda nl, *a: fake.calls.append(("configure_parked", *map(str, a))),
-    )
+
+    def configure(nl: Inside, *args: Any) -> None:
+        assert not nl.closed
+        fake.calls.append(("configure_parked", *map(str, args[:-1]), args[-1]))
+
+    monkeypatch.setattr(netlink, "configure_parked", configure)
     p = plumber()
-    parked = p.park(os.getpid())
-    [veth] = made
+    # Before any claim: down, on no bridge; eth0 quiet (down) from inside.
+    first = p.park(os.getpid())
+    veth = made[0]
     assert veth["name"].startswith(plumbing.PARKED_PREFIX) and len(veth["name"]) <= 15
     assert (veth["peer_name"], veth["up"]) == ("eth0", False)
     assert "master" not in veth and "peer_mac" not in veth
-    assert (parked.host_index, parked.peer_index) == (41, 3)
-    assert fake.calls == [("prepare", 3)]  # eth0 up, quiet, from inside
-    assert Inside.closed  # at once: the child configures eth0 itself (pooled.py)
-    assert p.park(os.getpid()) and made[1]["name"] != veth["name"]
+    assert (first.host_index, first.peer_index, first.bridge) == (41, 3, None)
+    assert fake.calls == [("quiet", 3)] and [i.closed for i in insides] == [False]  # kept
 
-    p.plug_parked(parked, Attachment(**{**NET.__dict__, "ports": (PortMapping(80, 1),)}))
-    assert fake.calls[-2:] == [("adopt_veth", 41, "vethabc", 1500, 10), ("set_hairpin", 41)]
-    assert not any(c[0] == "configure_parked" for c in fake.calls)
+    p.plug_parked(first, Attachment(**{**NET.__dict__, "ports": (PortMapping(80, 1),)}))
+    assert fake.calls[-3:] == [
+        ("adopt_veth", 41, "vethabc", 1500, 10),
+        ("set_hairpin", 41),
+        ("configure_parked", "3", "10.1.0.2/24", "10.1.0.1", NET.mac, "1500", ()),
+    ]
+    assert insides[0].closed
+
+    # After a claim: up on its bridge, sized as it; a new name each time.
+    second = p.park(os.getpid())
+    assert (made[1]["master"], made[1]["mtu"], made[1].get("up", True)) == (10, 1500, True)
+    assert made[1]["name"] != veth["name"] and second.bridge == NET.bridge
+    # A bridge gone meanwhile: parked on none, and forgotten until a claim.
+    p._bridges[NET.bridge] = (66, 1500)
+    third = p.park(os.getpid())
+    assert [m.get("master") for m in made[2:]] == [66, None] and third.bridge is None
+    assert p.park(os.getpid()).bridge is None and "master" not in made[-1]
+    second.close()
+    assert insides[1].closed
 
 
 def test_a_parked_veth_that_cannot_be_plugged_fails_the_launch(
@@ -230,9 +251,11 @@ def test_a_parked_veth_that_cannot_be_plugged_fails_the_launch(
         raise OSError(errno.ENODEV, "adopt: No such device")
 
     monkeypatch.setattr(netlink, "adopt_veth", refuse)
-    parked = plumbing.Parked(41, 3)
+    inside = Inside()
+    parked = plumbing.Parked(41, 3, inside)  # type: ignore[arg-type]
     with pytest.raises(RequestError) as failed:
         plumber().plug_parked(parked, NET)
+    assert inside.closed
     assert failed.value.kind is ErrorKind.FAILED and "network a" in str(failed.value)
     # A stale bridge is looked up again once, as for a cold plug.
     assert [c[0] for c in fake.calls].count("adopt_veth") == 2

@@ -256,9 +256,7 @@ def test_a_claim_owes_a_fill_on_a_busy_turn_until_the_demand_outruns_the_fills(
         os.close(warm.pidfd)
 
 
-def test_a_fill_waits_a_while_after_a_claim_while_a_child_is_ready(
-    selector, monkeypatch
-) -> None:
+def test_a_fill_waits_a_while_after_a_claim_while_a_child_is_ready(selector, monkeypatch) -> None:
     """What the claim started (the container's exit, the reply to its wait)
     goes before a clone in the loop, unless a template has no ready child."""
     clock = [100.0]
@@ -380,10 +378,18 @@ def test_each_images_first_bridge_miss_adds_its_bridge_template(selector, tmp_pa
     assert pool._fits(box_bridged.key, wanted) and not pool._fits(host_bridged.key, wanted)
 
 
+class Inside:
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
 def test_a_bridge_child_is_ready_once_its_veth_is_parked(
     selector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     parked: list[int] = []
+    insides: list[Inside] = []
 
     class Plumber:
         fail = False
@@ -392,7 +398,8 @@ def test_a_bridge_child_is_ready_once_its_veth_is_parked(
             if self.fail:
                 raise OSError(1, "create veth: Operation not permitted")
             parked.append(pid)
-            return Parked(4, 2)
+            insides.append(Inside())
+            return Parked(4, 2, insides[-1])  # type: ignore[arg-type]
 
     plumber = Plumber()
     p = pool.Pool(selector, None, plumber=plumber)  # type: ignore[arg-type]
@@ -414,5 +421,6 @@ def test_a_bridge_child_is_ready_once_its_veth_is_parked(
         assert warm.ready is not fail and (warm in p.children) is not fail
     assert parked == [1] and p.counts.failures == {pool.key(p.templates[0].spec): 1}
     [kept] = p.children
-    kept.channel.close()
-    os.close(kept.pidfd)
+    assert [i.closed for i in insides] == [False]
+    p.discard(kept)  # unclaimed: the socket that holds its namespace closed too
+    assert [i.closed for i in insides] == [True]

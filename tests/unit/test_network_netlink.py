@@ -8,7 +8,7 @@ import errno
 import socket
 import struct
 from collections.abc import Iterator
-from ipaddress import IPv4Network
+from ipaddress import IPv4Interface, IPv4Network
 
 import pytest
 
@@ -170,19 +170,22 @@ def test_a_parked_veth_is_made_ready_adopted_and_configured_in_one_datagram_each
 ) -> None:
     client, fake = kernel
     ack, create = rtnl.NLM_F_REQUEST | rtnl.NLM_F_ACK, rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL
-    fake.send(error_message(1, 0) + error_message(2, 0))
-    nl.prepare_parked(client, 3)
-    assert sent_messages(fake) == [(rtnl.RTM_NEWLINK, ack, 1), (rtnl.RTM_NEWLINK, ack, 2)]
-    fake.send(error_message(3, 0) + error_message(4, 0))
+    fake.send(error_message(1, 0))
+    nl.quiet_parked(client, 3)
+    assert sent_messages(fake) == [(rtnl.RTM_NEWLINK, ack, 1)]  # no link-local; stays down
+    fake.send(error_message(2, 0) + error_message(3, 0))
     nl.adopt_veth(client, 41, "vethabc", 1500, 10)
     assert sent_messages(fake) == [
-        (rtnl.RTM_NEWLINK, ack, 3),  # MTU, up, master
-        (rtnl.RTM_NEWLINKPROP, ack | create, 4),  # the container's name, an altname
+        (rtnl.RTM_NEWLINK, ack, 2),  # MTU, up, master
+        (rtnl.RTM_NEWLINKPROP, ack | create, 3),  # the container's name, an altname
     ]
-    fake.send(error_message(5, 0) + error_message(6, 0) + error_message(7, 0))
-    nl.configure_parked(client, 3, "10.1.0.2/24", "10.1.0.1", "02:42:0a:01:00:02", 1500)
-    assert sent_messages(fake) == [
-        (rtnl.RTM_NEWLINK, ack, 5),  # MAC and MTU
+    fake.send(b"".join(error_message(seq, 0) for seq in range(4, 8)))
+    extra = (IPv4Interface("169.254.9.9/16"),)
+    nl.configure_parked(client, 3, "10.1.0.2/24", "10.1.0.1", "02:42:0a:01:00:02", 1500, extra)
+    sent = sent_messages(fake)
+    assert sent == [
+        (rtnl.RTM_NEWLINK, ack, 4),  # MAC, MTU and up
+        (rtnl.RTM_NEWADDR, ack | create, 5),  # the link-local one first
         (rtnl.RTM_NEWADDR, ack | create, 6),
-        (rtnl.RTM_NEWROUTE, ack | create, 7),  # no "up": it is, since the fill
+        (rtnl.RTM_NEWROUTE, ack | create, 7),
     ]

@@ -260,3 +260,6 @@ def test_a_parked_veth_is_adopted_named_and_set_up_by_index() -> None:
     attrs = rtnl.parse_attrs(settings, IFINFO.size)
     assert rtnl.format_mac(attrs[rtnl.IFLA_ADDRESS]) == "02:42:0a:01:00:02"
     assert u32(attrs[rtnl.IFLA_MTU]) == 1450 and IFINFO.unpack_from(settings)[2] == 7
+    assert IFINFO.unpack_from(settings)[4] == 0  # flags untouched
+    up = IFINFO.unpack_from(rtnl.link_settings_payload(7, "02:42:0a:01:00:02", 1450, up=True))
+    assert up[3] & rtnl.IFF_UP and up[4] & rtnl.IFF_UP  # flags, change

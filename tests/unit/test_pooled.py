@@ -98,9 +98,10 @@ def test_a_bridge_claim_attaches_the_networks_etc_files_before_the_root_goes_rea
     ]
     steps = names(pooled.claim_steps(container, FDS, None, etc=(20, 21, 22)))
     attached = ["mount /etc/resolv.conf", "mount /etc/hosts", "mount /etc/hostname"]
-    # eth0 first: its netlink work overlaps the launcher's plug of the host end.
-    assert steps[:5] == ["configure eth0", "sethostname", *attached]
-    assert "configure eth0" not in names(pooled.claim_steps(spec(), FDS, None))
+    # No netlink work of its own: the launcher configures eth0 meanwhile
+    # (runtime/launcher/plumbing.py ``plug_parked``).
+    assert steps[:4] == ["sethostname", *attached]
+    assert not any("eth0" in step for step in steps)
     assert steps.index("mount /etc/hostname") < steps.index("make the root read-only")
     # The cold child mounts the same files (from the paths, before pivot_root).
     assert set(attached) <= set(names(child._steps(container, FDS)))
@@ -136,44 +137,3 @@ def _open(fd: int) -> bool:
     except OSError:
         return False
     return True
-
-
-def test_a_claimed_bridge_child_configures_its_own_eth0_in_one_batch(monkeypatch) -> None:
-    from dataclasses import replace
-    from ipaddress import IPv4Interface
-
-    from runtime.network import netlink
-    from runtime.network.attachment import EndpointOptions
-    from tests.fakes.network import ATTACHED
-
-    calls: list[tuple[object, ...]] = []
-
-    class Socket:
-        def __enter__(self) -> Socket:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            calls.append(("closed",))
-
-    monkeypatch.setattr(netlink, "Netlink", Socket)
-
-    def get_link(nl: object, name: str) -> _Link:
-        calls.append(("get", name))
-        return _Link(7)
-
-    monkeypatch.setattr(netlink, "get_link", get_link)
-    monkeypatch.setattr(netlink, "add_address", lambda nl, *a: calls.append(("add", *a)))
-    monkeypatch.setattr(netlink, "configure_parked", lambda nl, *a: calls.append(("set", *a)))
-    net = replace(ATTACHED, mtu=1450, options=EndpointOptions(link_local_ips=("169.254.9.9",)))
-    pooled.configure_eth0(net)
-    assert calls == [
-        ("get", "eth0"),
-        ("add", 7, IPv4Interface("169.254.9.9/16")),
-        ("set", 7, IPv4Interface("10.1.0.2/24"), "10.1.0.1", "02:42:0a:01:00:02", 1450),
-        ("closed",),
-    ]
-
-
-class _Link:
-    def __init__(self, index: int) -> None:
-        self.index = index
