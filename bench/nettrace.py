@@ -124,8 +124,7 @@ def hooked_launcher(shm_path: str, argv: list[str]) -> int:
     Pool._clone = pool_clone  # type: ignore[method-assign]
 
     spawn.Spawner.clone = _after(_before(spawn.Spawner.clone, received), cloned)  # type: ignore[method-assign]
-    claim.etc_trees = _after(claim.etc_trees, lambda r, a: launch_mark(L_TREES))  # type: ignore[assignment]
-    spawn.claim.etc_trees = claim.etc_trees  # type: ignore[attr-defined]
+    pooled.etc_trees = _after(pooled.etc_trees, lambda r, a: launch_mark(L_TREES))  # type: ignore[assignment]
     claim.hand_over = _after(claim.hand_over, lambda r, a: launch_mark(L_HANDED))  # type: ignore[assignment]
     claim.plug = _after(claim.plug, lambda r, a: launch_mark(L_PLUGGED))  # type: ignore[assignment]
     from runtime.network import netlink
@@ -242,7 +241,7 @@ def report(data: bytes, rows: list[str], warmup: int) -> None:
         add("started done -> asked", a[A_STARTED], a[A_ASKED])
         add("API begin -> asked", a[A_BEGIN], a[A_ASKED])
         add("asked -> launcher received", a[A_ASKED], lau[L_RECEIVED])
-        add("received -> /etc trees", lau[L_RECEIVED], lau[L_TREES])
+        add("handed over -> /etc trees made", lau[L_HANDED], lau[L_TREES])
         add("received -> spec handed over", lau[L_RECEIVED], lau[L_HANDED])
         add("handed over -> host end adopted", lau[L_HANDED], lau[L_ADOPTED])
         add("adopted -> eth0 configured (plugged)", lau[L_ADOPTED], lau[L_PLUGGED])

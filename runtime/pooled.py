@@ -13,10 +13,11 @@ names them.  Each runs ``run`` on the launcher's stack, in two halves:
 2. *claimed*: one SOCK_SEQPACKET message on the channel carries the
    container's spec and tty size (pickled: the launcher and this child are
    the same program, and nothing else holds the socket) and, as SCM_RIGHTS
-   (unix(7)), the container's stdio fds, and on a bridge network its /etc
-   files as detached read-only mounts (``etc_trees``: the launcher's
-   open_tree(2) copies, since the paths in the state dir are out of reach
-   after pivot_root).  Then only what depends on the spec (on a bridge the
+   (unix(7)), the container's stdio fds; on a bridge network a second
+   message its /etc files as detached read-only mounts (``etc_trees``: the
+   launcher's open_tree(2) copies, since the paths in the state dir are out
+   of reach after pivot_root; made after the first message went, while this
+   child starts on its spec).  Then only what depends on the spec (on a bridge the
    launcher configures eth0 meanwhile, runtime/launcher/plumbing.py): the
    hostname, those /etc files, the workdir, the read-only remount, and the cold
    child's own ``released_steps`` to execve (the wait for the joined byte
@@ -29,6 +30,7 @@ drained the pool) ends the child quietly: nobody is left to run it for.
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import pickle
@@ -39,17 +41,18 @@ from dataclasses import dataclass
 from runtime import child, init, libc, rootfs
 from runtime.child import ChildFds, SetupError
 from runtime.launcher.poollayers import PoolLayers
-from runtime.network.attachment import ETC_FILES
 from runtime.spec import ContainerSpec, Mount
 
 Step = tuple[str, Callable[[], None]]
 
 READY_BYTE = b"R"
+#: The payload of the claim's second message, which carries the /etc trees.
+TREES_BYTE = b"E"
 #: The claim message's payload: the pickled spec and tty size (a few KiB).
 MAX_CLAIM_BYTES = 1 << 20
 #: fds a claim carries: stdin, stdout, stderr, or with a tty the console
-#: socket; then a bridge network's /etc files.
-MAX_CLAIM_FDS = 3 + len(ETC_FILES)
+#: socket (a bridge network's /etc files come in a second message).
+MAX_CLAIM_FDS = 3
 
 
 def fill_steps(template: ContainerSpec, view: Mapping[str, int] | None = None) -> list[Step]:
@@ -77,15 +80,15 @@ def claim_steps(
     fds: ChildFds,
     tty_size: tuple[int, int] | None,
     started: bool = False,
-    etc: tuple[int, ...] = (),
+    etc: Callable[[], tuple[int, ...]] | None = None,
     wait_last: bool = False,
 ) -> list[Step]:
     """What a claimed child does with its spec, up to execve.  ``started``
     (a create that runs at once): the launcher has nothing left to do
     before the command runs (the child joined its cgroups at the fill),
     so the child does not wait for the joined byte; a created container
-    waits for it, which ``start`` sends.  ``etc``: the detached mounts of
-    ``network_mounts(spec)``, attached over their targets.  ``wait_last``
+    waits for it, which ``start`` sends.  ``etc``: takes the detached mounts
+    of ``network_mounts(spec)`` (``_etc_steps``), attached over their targets.  ``wait_last``
     (a started one whose veth the launcher plugs meanwhile): the wait for
     the joined byte moves to the last step before execve, so that the plug
     overlaps the rest; "close fds" keeps the sync pipe (close-on-exec) for it."""
@@ -102,7 +105,7 @@ def claim_steps(
         ] + [wait]
     return [
         ("sethostname", lambda: socket.sethostname(spec.hostname)),
-        *[(f"mount {m.target}", _attach(fd, m.target)) for m, fd in _paired(spec, etc)],
+        *_etc_steps(spec, etc),
         *rootfs.finishing_steps(spec),
         *released,
     ]
@@ -137,15 +140,19 @@ def run(template: ContainerSpec, fds: ChildFds, channel: int, procs: tuple[str, 
         os._exit(err.exit_code)
     except BaseException:  # noqa: BLE001 - the child must never unwind into glibc
         os._exit(child.EXIT_SETUP_FAILED)
-    count = len(released.fds) - len(network_mounts(spec))
-    stdio, etc = released.fds[:count], tuple(released.fds[count:])
+    stdio = released.fds
     if len(stdio) == 1:
         claimed = ChildFds(fds.sync_read, fds.error_write, -1, -1, -1, console=stdio[0])
     else:
         claimed = ChildFds(fds.sync_read, fds.error_write, stdio[0], stdio[1], stdio[2])
     argv, environ = init.argv(spec), spec.environ()
     steps = claim_steps(
-        spec, claimed, tty_size, started=released.started, etc=etc, wait_last=released.wait_last
+        spec,
+        claimed,
+        tty_size,
+        started=released.started,
+        etc=lambda: receive_trees(channel, len(network_mounts(spec))),
+        wait_last=released.wait_last,
     )
     child.run_steps(steps, argv, environ, fds.error_write)
     return child.EXIT_SETUP_FAILED  # not reached
@@ -207,14 +214,46 @@ def etc_trees(spec: ContainerSpec) -> list[int]:
     return trees
 
 
-def _paired(spec: ContainerSpec, etc: tuple[int, ...]) -> list[tuple[Mount, int]]:
-    """Each network mount with its tree; ``run`` took as many trees off the
-    claim's fds as there are mounts, so none is left over."""
-    return list(zip(network_mounts(spec), etc, strict=True))
+def _etc_steps(spec: ContainerSpec, etc: Callable[[], tuple[int, ...]] | None) -> list[Step]:
+    """The network's /etc files: their trees come in a message of their own
+    after the claim's (the launcher makes them while this child starts on its
+    spec, runtime/launcher/claim.py ``plug``), taken by ``etc``; then each is
+    attached over its target."""
+    mounts = network_mounts(spec)
+    if not mounts:
+        return []
+    trees: list[int] = []
+
+    def take() -> None:
+        assert etc is not None
+        trees.extend(etc())
+        if len(trees) != len(mounts):
+            raise OSError(errno.EPROTO, f"{len(trees)} /etc trees for {len(mounts)} files")
+
+    attach = [(f"mount {m.target}", _attach(trees, i, m.target)) for i, m in enumerate(mounts)]
+    return [("receive the /etc trees", take), *attach]
 
 
-def _attach(fd: int, target: str) -> Callable[[], None]:
+def receive_trees(channel: int, count: int) -> tuple[int, ...]:
+    """The claim's second message: ``count`` trees (``send_trees``)."""
+    sock = socket.socket(fileno=channel)
+    try:
+        data, fds, _flags, _addr = socket.recv_fds(sock, len(TREES_BYTE), count)
+    finally:
+        sock.detach()
+    if not data:
+        raise OSError(errno.EPIPE, "the launcher sent no /etc trees")
+    return tuple(fds)
+
+
+def send_trees(channel: socket.socket, trees: list[int]) -> None:
+    """The launcher's side of ``receive_trees``."""
+    socket.send_fds(channel, [TREES_BYTE], trees)
+
+
+def _attach(trees: list[int], index: int, target: str) -> Callable[[], None]:
     def attach() -> None:
+        fd = trees[index]
         try:
             # An image without the file (busybox has no /etc/hosts): made
             # in its root first, as the cold path's user mounts do.

@@ -9,10 +9,10 @@
                 and the stdio fds sent on its channel (SCM_RIGHTS).  The
                 ``Process`` the launcher keeps, or None when the child cannot
                 be used (its cgroup refused, it died): the cold path follows.
-    etc_trees   a bridge template's child: the network's /etc files as
-                detached mounts, sent with the spec (runtime/pooled.py)
-    plug        then its parked veth plugged and its eth0 configured while
-                it runs its claim steps
+    plug        a bridge template's child, then: the network's /etc files
+                as detached mounts in a second message (runtime/pooled.py),
+                its parked veth plugged and its eth0 configured, while it
+                runs its claim steps
 
 The pid file goes before the spec: if the launcher dies from then on, the
 API finds the child by that file and kills it (runtime/pids.py).  Unless
@@ -60,10 +60,8 @@ def hand_over(
     claim: Claim,
     paths: Paths,
     stamps: Stamps,
-    extra_fds: tuple[int, ...] = (),
 ) -> tuple[Process, terminal.Stdio] | None:
-    """``extra_fds`` go after the stdio fds (a bridge's /etc trees: the
-    caller closes them)."""
+    """A bridge template's child keeps its channel open for ``plug``."""
     stdio = _adopt_cgroups_and_open(pool, manager, warm, claim, paths)
     if stdio is None:
         return None
@@ -80,7 +78,7 @@ def hand_over(
         message = pooled.claim_message(
             claim.spec, claim.tty_size, started=claim.go, wait_last=claim.go and claim.plug_after
         )
-        socket.send_fds(warm.channel, [message], [*stdio.child_fds, *extra_fds])
+        socket.send_fds(warm.channel, [message], stdio.child_fds)
     except BaseException as err:
         close_stdio(stdio)
         pool.discard(warm)
@@ -93,7 +91,8 @@ def hand_over(
     stamps.stamp("go_sent")
     for fd in stdio.child_fds:
         os.close(fd)
-    warm.channel.close()
+    if warm.parked is None:
+        warm.channel.close()
     process = Process(
         warm.pid,
         warm.pidfd,
@@ -129,31 +128,30 @@ def _adopt_cgroups_and_open(
         raise
 
 
-def etc_trees(pool: Pool, warm: Warm, spec: ContainerSpec) -> list[int]:
-    """A bridge template's child: the network's /etc files as detached
-    mounts, sent with the spec for it to attach.  A failure discards it."""
-    if warm.parked is None:
-        return []
-    try:
-        return pooled.etc_trees(spec)
-    except BaseException:
-        pool.discard(warm)
-        raise
-
-
 def plug(
     pool: Pool, plumber: Plumber, warm: Warm, spec: ContainerSpec, stdio: terminal.Stdio
 ) -> None:
-    """Its parked veth plugged on the bridge and its eth0 configured after
-    the hand-over, while the child runs its claim steps up to the wait for
-    the joined byte (as a cold plug overlaps the child's mounts).  A failure
-    kills the child and fails the launch, as a cold plug's."""
+    """After the hand-over, while the child starts on its spec: the
+    network's /etc files as detached mounts on its channel (the child takes
+    them at its mount steps), then its parked veth plugged on the bridge and
+    its eth0 configured, while the child runs its claim steps up to the wait
+    for the joined byte (as a cold plug overlaps the child's mounts).  A
+    failure kills the child and fails the launch, as a cold plug's."""
     if warm.parked is None:
         return
-    if spec.network is None:  # not a bridge template's spec (pool.py ``key``)
-        warm.parked.close()
-        return
     try:
+        try:
+            trees = pooled.etc_trees(spec)
+            try:
+                pooled.send_trees(warm.channel, trees)
+            finally:
+                for fd in trees:
+                    os.close(fd)
+        finally:
+            warm.channel.close()
+        if spec.network is None:  # not a bridge template's spec (pool.py ``key``)
+            warm.parked.close()
+            return
         plumber.plug_parked(warm.parked, spec.network)
     except BaseException:
         close_stdio(stdio)

@@ -134,20 +134,14 @@ class Spawner:
         """A pooled child made the container (runtime/launcher/claim.py);
         None when it cannot be used: the cold path."""
         assert self.pool is not None
-        trees = claim.etc_trees(self.pool, warm, spec)
-        try:
-            handed = claim.hand_over(
-                self.pool,
-                self.cgroups,
-                warm,
-                claim.Claim(container_id, spec, pidfile, tty_size, go, warm.parked is not None),
-                paths,
-                stamps,
-                tuple(trees),
-            )
-        finally:
-            for fd in trees:
-                os.close(fd)
+        handed = claim.hand_over(
+            self.pool,
+            self.cgroups,
+            warm,
+            claim.Claim(container_id, spec, pidfile, tty_size, go, warm.parked is not None),
+            paths,
+            stamps,
+        )
         if handed is None:
             return None
         process, stdio = handed

@@ -7,6 +7,8 @@ import os
 import socket
 from collections.abc import Sequence
 
+import pytest
+
 from runtime import child, pooled
 from runtime.spec import ContainerSpec, Mount, RootfsPlan, Security
 
@@ -96,17 +98,42 @@ def test_a_bridge_claim_attaches_the_networks_etc_files_before_the_root_goes_rea
         ("/etc/hosts", "/s/c/1/hosts", True),
         ("/etc/hostname", "/s/c/1/hostname", True),
     ]
-    steps = names(pooled.claim_steps(container, FDS, None, etc=(20, 21, 22)))
+    steps = names(pooled.claim_steps(container, FDS, None, etc=lambda: (20, 21, 22)))
     attached = ["mount /etc/resolv.conf", "mount /etc/hosts", "mount /etc/hostname"]
     # No netlink work of its own: the launcher configures eth0 meanwhile
     # (runtime/launcher/plumbing.py ``plug_parked``).
-    assert steps[:4] == ["sethostname", *attached]
+    assert steps[:5] == ["sethostname", "receive the /etc trees", *attached]
     assert not any("eth0" in step for step in steps)
     assert steps.index("mount /etc/hostname") < steps.index("make the root read-only")
     # The cold child mounts the same files (from the paths, before pivot_root).
     assert set(attached) <= set(names(child._steps(container, FDS)))
     assert pooled.network_mounts(spec()) == ()
-    assert pooled.MAX_CLAIM_FDS == 3 + len(mounts)
+    assert pooled.MAX_CLAIM_FDS == 3  # the trees come in a message of their own
+
+
+def test_the_etc_trees_come_in_a_second_message_and_must_be_all_there() -> None:
+    from runtime.network.attachment import Attachment
+
+    net = Attachment(mode="bridge", network="n", address="10.1.0.2/24", etc_dir="/s/c/1")
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pipes = [os.pipe() for _ in range(3)]
+    pooled.send_trees(ours, [w for _, w in pipes[:2]])  # one short
+    steps = dict(
+        pooled.claim_steps(
+            spec(network=net), FDS, None, etc=lambda: pooled.receive_trees(theirs.fileno(), 3)
+        )
+    )
+    with pytest.raises(OSError, match="2 /etc trees for 3 files"):
+        steps["receive the /etc trees"]()
+    pooled.send_trees(ours, [w for _, w in pipes])
+    got = pooled.receive_trees(theirs.fileno(), 3)
+    assert [os.fstat(fd).st_ino for fd in got] == [os.fstat(w).st_ino for _, w in pipes]
+    for fd in (*got, *(end for pipe in pipes for end in pipe)):
+        os.close(fd)
+    ours.close()
+    with pytest.raises(OSError, match="no /etc trees"):  # the launcher died meanwhile
+        pooled.receive_trees(theirs.fileno(), 3)
+    theirs.close()
 
 
 def test_a_started_claim_with_a_veth_to_plug_waits_last_and_keeps_its_sync_pipe() -> None:
