@@ -48,7 +48,7 @@ TOTAL = sum(SIZES) * RECORD
 
 A_BEGIN, A_ATTACHED, A_STARTED, A_ASKED, A_ANSWERED = range(1, 6)
 L_RECEIVED, L_TREES, L_HANDED, L_PLUGGED, L_JOINED, L_EXECD, L_EXIT, L_ADOPTED = range(2, 10)
-C_CLAIM, C_ETH0, C_WAIT, C_GOT, C_EXECVE = range(1, 6)
+C_CLAIM, C_ETH0, C_WAIT, C_GOT, C_EXECVE, C_STEPS, C_TREES, C_MOUNTED = range(1, 9)
 FILL, PARK, SPARE = 1.0, 2.0, 3.0
 
 
@@ -178,7 +178,16 @@ def hooked_launcher(shm_path: str, argv: list[str]) -> int:
     )
     real_run_steps = child.run_steps
 
+    after = {"receive the /etc trees": C_TREES, "mount /etc/hostname": C_MOUNTED}
+
+    def marked(name: str, step: Callable[[], None]) -> Callable[[], None]:
+        if name not in after:
+            return step
+        return _after(step, lambda r, a: child_mark(after[name]))
+
     def run_steps(steps: list[tuple[str, Callable[[], None]]], *args: Any, **kw: Any) -> Any:
+        child_mark(C_STEPS)
+        steps = [(name, marked(name, step)) for name, step in steps]
         return real_run_steps([*steps, ("mark execve", lambda: child_mark(C_EXECVE))], *args, **kw)
 
     child.run_steps = run_steps  # type: ignore[assignment]
@@ -249,12 +258,17 @@ def report(data: bytes, rows: list[str], warmup: int) -> None:
         add("handed over -> joined sent", lau[L_HANDED], lau[L_JOINED])
         add("child: handed over -> claim received", lau[L_HANDED], c[C_CLAIM])
         add("child: claim -> eth0 configured", c[C_CLAIM], c[C_ETH0])
+        add("child: claim -> first step", c[C_CLAIM], c[C_STEPS])
+        add("child: first step -> /etc trees received", c[C_STEPS], c[C_TREES])
+        add("child: trees -> mounted", c[C_TREES], c[C_MOUNTED])
         add("child: claim -> waits for joined", c[C_CLAIM], c[C_WAIT])
         add("child: claim -> execve", c[C_CLAIM], c[C_EXECVE])
         add("child: waited for joined", c[C_WAIT], c[C_GOT])
         add("child: joined -> execve", c[C_GOT], c[C_EXECVE])
         add("joined sent -> exec'd (launcher)", lau[L_JOINED], lau[L_EXECD])
         add("child execve -> exec'd (launcher)", c[C_EXECVE], lau[L_EXECD])
+        add("received -> exec'd (launcher)", lau[L_RECEIVED], lau[L_EXECD])
+        add("API begin -> exec'd", a[A_BEGIN], lau[L_EXECD])
         add("exec'd -> answer recorded (API)", lau[L_EXECD], a[A_ANSWERED])
         add("exec'd -> exit reported", lau[L_EXECD], lau[L_EXIT])
         add("API begin -> answer recorded", a[A_BEGIN], a[A_ANSWERED])
