@@ -26,6 +26,7 @@ service itself was given.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 
@@ -215,27 +216,46 @@ class V1Manager(Manager):
             write("cpu", "cpu.cfs_period_us", CFS_PERIOD_US)
             write("cpu", "cpu.cfs_quota_us", max(1000, round(limits.cpus * CFS_PERIOD_US)))
 
-    def adopt(self, cgroup: Cgroup, name: str, limits: Limits) -> V1Cgroup:
-        """Rename the cgroup in each hierarchy, write ``limits``, reset the counters.
+    def adopt(self, cgroup: Cgroup, limits: Limits) -> None:
+        """Write ``limits`` into a warm child's cgroup and reset its counters.
 
         cgroup-v1/cpuacct.rst: writing 0 to ``cpuacct.usage`` resets it;
         cgroup-v1/memory.rst: writing to ``memory.max_usage_in_bytes``
         resets the peak to the current usage.  ``memory.usage_in_bytes`` is
-        the warm child's own pages, which its execve gives back."""
+        the warm child's own pages, which its execve gives back.  A pooled
+        cgroup was made with no limit (``Limits()``), so only what the
+        container asks for is written.  No exists() before a reset: a
+        missing counter is a write's ENOENT (one syscall, not two)."""
         assert isinstance(cgroup, V1Cgroup)
-        adopted = V1Cgroup(name, self._dirs(name), self.fs, self.kill, self.distinct)
         try:
-            for controller in self.distinct:  # co-mounted: one directory, one rename
-                if controller in cgroup.dirs:
-                    self.fs.rename(cgroup.dirs[controller], adopted.dirs[controller])
-            self._apply(adopted, limits)
+            self._apply(cgroup, limits)
             for controller, counter in RESET_COUNTERS:
-                counter_path = adopted._file(controller, counter)
-                if counter_path is not None and self.fs.exists(counter_path):
-                    self.fs.write(counter_path, "0")
+                counter_path = cgroup._file(controller, counter)
+                if counter_path is not None:
+                    with contextlib.suppress(FileNotFoundError):
+                        self.fs.write(counter_path, "0")
         except OSError as err:
             raise CgroupError(f"{err.filename or 'cgroup'}: {err.strerror}") from err
-        return adopted
+
+    def rename(self, cgroup: Cgroup, name: str) -> V1Cgroup:
+        """Rename the cgroup in each hierarchy (co-mounted ones: one
+        directory, one rename); its processes and limits stay (rename(2)
+        of a kernfs directory).  On a failure (a leftover of that name:
+        EEXIST) the ones already renamed go back, and CgroupError."""
+        assert isinstance(cgroup, V1Cgroup)
+        renamed = V1Cgroup(name, self._dirs(name), self.fs, self.kill, self.distinct)
+        done: list[str] = []
+        try:
+            for controller in self.distinct:
+                if controller in cgroup.dirs:
+                    self.fs.rename(cgroup.dirs[controller], renamed.dirs[controller])
+                    done.append(controller)
+        except OSError as err:
+            for controller in done:
+                with contextlib.suppress(OSError):
+                    self.fs.rename(renamed.dirs[controller], cgroup.dirs[controller])
+            raise CgroupError(f"{err.filename or 'cgroup'}: {err.strerror}") from err
+        return renamed
 
     def _cpuset_parent(self) -> None:
         """Our cpuset parent, its cpus and mems filled from its own parent's

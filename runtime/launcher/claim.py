@@ -2,11 +2,12 @@
 
     Claim       what the create asked: the container's id and spec, its pid
                 file, terminal size, and whether it starts at once (``go``)
-    hand_over   the child's cgroups renamed to the container's, limited and
-                reset; its stdio opened; an overlay child's upper and work
+    hand_over   the child's cgroups limited and reset for the container; its
+                stdio opened; an overlay child's upper and work
                 dirs moved into the container's layer dir (poollayers.py);
                 the pid file written; then the spec
-                and the stdio fds sent on its channel (SCM_RIGHTS).  The
+                and the stdio fds sent on its channel (SCM_RIGHTS); then its
+                cgroups renamed to the container's id (off the child's way).  The
                 ``Process`` the launcher keeps, or None when the child cannot
                 be used (its cgroup refused, it died): the cold path follows.
     etc_trees   a bridge template's child: the network's /etc files as
@@ -93,6 +94,7 @@ def hand_over(
     for fd in stdio.child_fds:
         os.close(fd)
     warm.channel.close()
+    _rename_cgroups(manager, warm, claim.container_id)
     process = Process(
         warm.pid,
         warm.pidfd,
@@ -110,22 +112,40 @@ def hand_over(
 def _adopt_cgroups_and_open(
     pool: Pool, manager: cgroups.Manager | None, warm: Warm, claim: Claim, paths: Paths
 ) -> terminal.Stdio | None:
-    """The child's cgroups become the container's; then its stdio.  A cgroup
-    that cannot be taken over discards the child (None)."""
+    """The child's cgroups limited and reset for the container; then its
+    stdio.  A cgroup that cannot be taken over discards the child (None)."""
     try:
         if warm.cgroup is not None:
             assert manager is not None
-            warm.cgroup = manager.adopt(warm.cgroup, claim.container_id, claim.spec.limits)
-        if warm.devices_cgroup is not None:
-            warm.devices_cgroup = devices.rename(warm.devices_cgroup, claim.container_id)
+            manager.adopt(warm.cgroup, claim.spec.limits)
         return open_stdio(claim.spec.tty, claim.spec.stdin, paths)
-    except (cgroups.CgroupError, FileExistsError) as err:
+    except cgroups.CgroupError as err:
         log.warning("%s: a pooled child's cgroup cannot be used: %s", claim.container_id, err)
         pool.discard(warm)
         return None
     except BaseException:
         pool.discard(warm)
         raise
+
+
+def _rename_cgroups(manager: cgroups.Manager | None, warm: Warm, container_id: str) -> None:
+    """The child's cgroups and devices cgroup named for the container, once
+    it has its spec: its claim steps run meanwhile (the renames were on the
+    launch's path, ~0.1 ms).  Its limits are already written and nothing
+    finds a cgroup by its name (the launcher keeps the object, the start-up
+    clean-up takes every one under the parent, pause locates it by pid), so
+    a name taken by a leftover only costs the name: the pool's stays."""
+    try:
+        if warm.cgroup is not None:
+            assert manager is not None
+            warm.cgroup = manager.rename(warm.cgroup, container_id)
+    except cgroups.CgroupError as err:
+        log.warning("%s: its cgroup keeps the pool's name: %s", container_id, err)
+    try:
+        if warm.devices_cgroup is not None:
+            warm.devices_cgroup = devices.rename(warm.devices_cgroup, container_id)
+    except OSError as err:
+        log.warning("%s: its devices cgroup keeps the pool's name: %s", container_id, err)
 
 
 def etc_trees(pool: Pool, warm: Warm, spec: ContainerSpec) -> list[int]:

@@ -312,7 +312,7 @@ def test_kill_all_of_an_empty_cgroup_writes_nothing(fake):
     assert fake.writes == []
 
 
-def test_adopt_renames_limits_and_resets_a_pooled_cgroup(fake):
+def test_adopt_limits_and_resets_a_pooled_cgroup(fake):
     """The warm pool (runtime/launcher/pool.py): a child's cgroup becomes the
     container's, with its limits and fresh counters, its process kept."""
     m = manager(fake)
@@ -322,25 +322,50 @@ def test_adopt_renames_limits_and_resets_a_pooled_cgroup(fake):
         if path.startswith(f"{fake.root}/cpuacct"):
             fake.put(path, "cpuacct.usage", "123456789\n")
     fake.writes.clear()
-    adopted = m.adopt(pooled, "c1", Limits(memory_bytes=8 << 20, pids=4))
-    assert adopted.name == "c1"
-    assert all(p.endswith("/c1") and os.path.isdir(p) for p in adopted.paths)
-    assert not any(os.path.exists(p) for p in pooled.paths)
-    assert adopted.procs() == [4242]
+    m.adopt(pooled, Limits(memory_bytes=8 << 20, pids=4))
+    assert pooled.procs() == [4242]
     written = {(w[0].rsplit("/", 2)[-2], w[0].rsplit("/", 1)[-1]): w[1] for w in fake.writes}
-    assert written[("c1", "memory.limit_in_bytes")] == str(8 << 20)
-    assert written[("c1", "pids.max")] == "4"
-    assert written[("c1", "cpuacct.usage")] == "0"
-    assert written[("c1", "memory.max_usage_in_bytes")] == "0"
-    assert adopted.stats(live=False).cpu_seconds == 0
+    assert written[("pool-1-1", "memory.limit_in_bytes")] == str(8 << 20)
+    assert written[("pool-1-1", "pids.max")] == "4"
+    assert written[("pool-1-1", "cpuacct.usage")] == "0"
+    assert written[("pool-1-1", "memory.max_usage_in_bytes")] == "0"
+    assert pooled.stats(live=False).cpu_seconds == 0
+    assert not any(f.endswith(("cpu.cfs_quota_us", "cpu.shares")) for f, _ in fake.writes)
 
 
-def test_adopt_onto_an_existing_name_is_a_cgroup_error(fake):
+def test_adopt_without_a_counter_file_skips_its_reset(fake):
+    """A kernel without ``memory.max_usage_in_bytes`` (or ``cpuacct``'s
+    counter): the reset's ENOENT is no error."""
     m = manager(fake)
     pooled = m.create("pool-1-1", Limits())
-    m.create("c1", Limits(pids=1)).add(7)
+    os.remove(os.path.join(pooled.dirs["memory"], "memory.max_usage_in_bytes"))
+    fake.writes.clear()
+    m.adopt(pooled, Limits())
+    assert [w[0].rsplit("/", 1)[-1] for w in fake.writes] == ["cpuacct.usage"]
+
+
+def test_rename_moves_every_hierarchy_with_its_process(fake):
+    m = manager(fake)
+    pooled = m.create("pool-1-1", Limits(pids=4))
+    pooled.add(4242)
+    renamed = m.rename(pooled, "c1")
+    assert renamed.name == "c1"
+    assert all(p.endswith("/c1") and os.path.isdir(p) for p in renamed.paths)
+    assert not any(os.path.exists(p) for p in pooled.paths)
+    assert renamed.procs() == [4242]
+    assert fake.get(os.path.join(renamed.dirs["pids"], "pids.max")) == "4"
+
+
+def test_rename_onto_an_existing_name_puts_back_what_it_renamed(fake):
+    m = manager(fake)
+    pooled = m.create("pool-1-1", Limits())
+    pooled.add(4242)
+    os.makedirs(os.path.join(m.parents["cpu"], "c1", "taken"))  # not empty: the rename fails
     with pytest.raises(CgroupError):
-        m.adopt(pooled, "c1", Limits())
+        m.rename(pooled, "c1")
+    assert all(os.path.isdir(p) for p in pooled.paths)
+    assert pooled.procs() == [4242]
+    assert not os.path.exists(os.path.join(m.parents["memory"], "c1"))
 
 
 def test_tuning_writes_its_files(fake):

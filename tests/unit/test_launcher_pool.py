@@ -298,7 +298,9 @@ def test_no_pool_where_counters_cannot_be_reset(selector, tmp_path) -> None:
     p.configure([pool.Template(TEMPLATE, 4)])
     assert p.templates == [] and not p.wants_fill()
     with pytest.raises(cgroups.CgroupError):
-        manager.adopt(manager.open("pool-1-1"), "c1", spec().limits)
+        manager.adopt(manager.open("pool-1-1"), spec().limits)
+    with pytest.raises(cgroups.CgroupError):
+        manager.rename(manager.open("pool-1-1"), "c1")
 
 
 def test_a_changed_host_view_makes_the_pool_follow_it(selector) -> None:
