@@ -17,8 +17,10 @@
 The pid file goes before the spec: if the launcher dies from then on, the
 API finds the child by that file and kills it (runtime/pids.py).  Unless
 ``go`` the child waits for the joined byte (``Spawner.release``) after its
-spec-dependent steps; with ``go`` and a veth to plug (``plug_after``), at
-its last step before execve, so that the plug overlaps the others.
+spec-dependent steps; with ``go`` and a veth to plug (``plug_after``) or
+cgroups to rename, at its last step before execve, so that the plug and
+the renames overlap the others and the command starts in cgroups named
+for its container, as a cold one does.
 """
 
 from __future__ import annotations
@@ -77,8 +79,14 @@ def hand_over(
     try:
         if claim.pidfile is not None:
             pids.write_pidfile(claim.pidfile, warm.pid, warm.pid_start_time)
+        # A started child waits for the joined byte at its last step while
+        # the launcher plugs its veth or renames its cgroups (below).
+        renames = warm.cgroup is not None or warm.devices_cgroup is not None
         message = pooled.claim_message(
-            claim.spec, claim.tty_size, started=claim.go, wait_last=claim.go and claim.plug_after
+            claim.spec,
+            claim.tty_size,
+            started=claim.go,
+            wait_last=claim.go and (claim.plug_after or renames),
         )
         socket.send_fds(warm.channel, [message], [*stdio.child_fds, *extra_fds])
     except BaseException as err:
@@ -130,11 +138,12 @@ def _adopt_cgroups_and_open(
 
 def _rename_cgroups(manager: cgroups.Manager | None, warm: Warm, container_id: str) -> None:
     """The child's cgroups and devices cgroup named for the container, once
-    it has its spec: its claim steps run meanwhile (the renames were on the
-    launch's path, ~0.1 ms).  Its limits are already written and nothing
-    finds a cgroup by its name (the launcher keeps the object, the start-up
-    clean-up takes every one under the parent, pause locates it by pid), so
-    a name taken by a leftover only costs the name: the pool's stays."""
+    it has its spec: its claim steps run meanwhile, up to its wait for the
+    joined byte before execve (the renames were on the launch's path,
+    ~0.1 ms).  Its limits are already written and nothing finds a cgroup
+    by its name (the launcher keeps the object, the start-up clean-up
+    takes every one under the parent, pause locates it by pid), so a name
+    taken by a leftover only costs the name: the pool's stays."""
     try:
         if warm.cgroup is not None:
             assert manager is not None

@@ -115,5 +115,8 @@ def test_limits_go_before_the_spec_and_the_renames_after_it(
         assert warm.cgroup is RENAMED
         assert process.devices_cgroup == str(parent / "c1")
     _spec, _tty, received = pooled.receive(theirs.detach())
+    # Started, it waits at its last step for the joined byte, which the
+    # launcher sends after the renames (Spawner.release).
+    assert received.started and received.wait_last
     for fd in (*received.fds, pidfd, unused):
         os.close(fd)
