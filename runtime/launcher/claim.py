@@ -2,14 +2,15 @@
 
     Claim       what the create asked: the container's id and spec, its pid
                 file, terminal size, and whether it starts at once (``go``)
-    hand_over   the child's cgroups limited and reset for the container; its
-                stdio opened; an overlay child's upper and work
-                dirs moved into the container's layer dir (poollayers.py);
-                the pid file written; then the spec
-                and the stdio fds sent on its channel (SCM_RIGHTS); then its
-                cgroups renamed to the container's id (off the child's way).  The
-                ``Process`` the launcher keeps, or None when the child cannot
-                be used (its cgroup refused, it died): the cold path follows.
+    hand_over   the child's cgroups limited for the container (its counters
+                were reset when it got ready, pool.py); its stdio opened;
+                an overlay child's upper and work dirs moved into the
+                container's layer dir (poollayers.py); the pid file
+                written; then the spec and the stdio fds sent on its
+                channel (SCM_RIGHTS); then its cgroups renamed to the
+                container's id (off the child's way).  The ``Process`` the
+                launcher keeps, or None when the child cannot be used (its
+                cgroup refused, it died): the cold path follows.
     etc_trees   a bridge template's child: the network's /etc files as
                 detached mounts, sent with the spec (runtime/pooled.py)
     plug        then its parked veth plugged while it runs its claim steps
@@ -120,7 +121,7 @@ def hand_over(
 def _adopt_cgroups_and_open(
     pool: Pool, manager: cgroups.Manager | None, warm: Warm, claim: Claim, paths: Paths
 ) -> terminal.Stdio | None:
-    """The child's cgroups limited and reset for the container; then its
+    """The container's limits written into the child's cgroups; then its
     stdio.  A cgroup that cannot be taken over discards the child (None)."""
     try:
         if warm.cgroup is not None:

@@ -142,6 +142,25 @@ def test_counters_start_at_zero_and_limits_apply(client: httpx.Client) -> None:
     assert hog["memory_peak_bytes"] <= 64 << 20
 
 
+def test_a_ready_childs_counters_are_reset_before_its_claim(
+    pooled: Service, client: httpx.Client
+) -> None:
+    """Its fill (several ms of CPU building its root) is not its
+    container's: the counters are reset when it says READY, and parked, it
+    adds nothing until its claim (runtime/launcher/pool.py, ``_reset``)."""
+    wait_ready(client)
+    launcher = pooled.launcher_pid()
+    assert launcher is not None
+    usage = {
+        path: int(Path(path, "cpuacct.usage").read_text())
+        for path in pool_cgroups(pooled.state_dir, launcher)
+        if os.path.exists(os.path.join(path, "cpuacct.usage"))
+    }
+    assert len(usage) >= POOL, usage
+    # A few µs at most: the child's return from its READY send to recv(2).
+    assert all(ns < 500_000 for ns in usage.values()), usage
+
+
 def test_a_spec_the_pool_cannot_serve_takes_the_cold_path(client: httpx.Client) -> None:
     before = scrape(client)
     # An overlay root on a tmpfs (read-only): not pooled.

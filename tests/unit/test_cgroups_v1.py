@@ -312,36 +312,51 @@ def test_kill_all_of_an_empty_cgroup_writes_nothing(fake):
     assert fake.writes == []
 
 
-def test_adopt_limits_and_resets_a_pooled_cgroup(fake):
-    """The warm pool (runtime/launcher/pool.py): a child's cgroup becomes the
-    container's, with its limits and fresh counters, its process kept."""
+def test_reset_zeroes_a_pooled_cgroups_counters(fake):
+    """The warm pool (runtime/launcher/pool.py): a ready child's fill is
+    not its container's; its process stays."""
     m = manager(fake)
     pooled = m.create("pool-1-1", Limits())
     pooled.add(4242)
-    for path in pooled.paths:
-        if path.startswith(f"{fake.root}/cpuacct"):
-            fake.put(path, "cpuacct.usage", "123456789\n")
+    fake.put(pooled.dirs["cpuacct"], "cpuacct.usage", "123456789\n")
+    fake.put(pooled.dirs["memory"], "memory.max_usage_in_bytes", "987654\n")
     fake.writes.clear()
-    m.adopt(pooled, Limits(memory_bytes=8 << 20, pids=4))
+    m.reset(pooled)
     assert pooled.procs() == [4242]
-    written = {(w[0].rsplit("/", 2)[-2], w[0].rsplit("/", 1)[-1]): w[1] for w in fake.writes}
-    assert written[("pool-1-1", "memory.limit_in_bytes")] == str(8 << 20)
-    assert written[("pool-1-1", "pids.max")] == "4"
-    assert written[("pool-1-1", "cpuacct.usage")] == "0"
-    assert written[("pool-1-1", "memory.max_usage_in_bytes")] == "0"
-    assert pooled.stats(live=False).cpu_seconds == 0
-    assert not any(f.endswith(("cpu.cfs_quota_us", "cpu.shares")) for f, _ in fake.writes)
+    assert sorted(w[0].rsplit("/", 1)[-1] for w in fake.writes) == [
+        "cpuacct.usage",
+        "memory.max_usage_in_bytes",
+    ]
+    stats = pooled.stats(live=False)
+    assert stats.cpu_seconds == 0 and stats.memory_peak_bytes == 0
 
 
-def test_adopt_without_a_counter_file_skips_its_reset(fake):
-    """A kernel without ``memory.max_usage_in_bytes`` (or ``cpuacct``'s
-    counter): the reset's ENOENT is no error."""
+def test_reset_without_a_counter_file_skips_it(fake):
+    """A kernel without ``memory.max_usage_in_bytes``: ENOENT is no error."""
     m = manager(fake)
     pooled = m.create("pool-1-1", Limits())
     os.remove(os.path.join(pooled.dirs["memory"], "memory.max_usage_in_bytes"))
     fake.writes.clear()
-    m.adopt(pooled, Limits())
+    m.reset(pooled)
     assert [w[0].rsplit("/", 1)[-1] for w in fake.writes] == ["cpuacct.usage"]
+
+
+def test_adopt_writes_the_containers_limits_only(fake):
+    m = manager(fake)
+    pooled = m.create("pool-1-1", Limits())
+    pooled.add(4242)
+    fake.writes.clear()
+    m.adopt(pooled, Limits(memory_bytes=8 << 20, pids=4))
+    written = {w[0].rsplit("/", 1)[-1]: w[1] for w in fake.writes}
+    assert written == {
+        "memory.limit_in_bytes": str(8 << 20),
+        "memory.memsw.limit_in_bytes": str(8 << 20),
+        "pids.max": "4",
+    }
+    assert pooled.procs() == [4242]
+    fake.writes.clear()
+    m.adopt(m.create("pool-1-2", Limits()), Limits())
+    assert fake.writes == []
 
 
 def test_rename_moves_every_hierarchy_with_its_process(fake):

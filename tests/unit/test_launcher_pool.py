@@ -19,7 +19,8 @@ from runtime.launcher import pool
 from runtime.launcher.plumbing import Parked
 from runtime.launcher.poollayers import PoolLayers
 from runtime.network.attachment import BRIDGE, HOST, NONE, Attachment
-from runtime.spec import ContainerSpec, Mount, RootfsPlan, Security
+from runtime.spec import ContainerSpec, Limits, Mount, RootfsPlan, Security
+from tests.fakes.cgroupfs import FakeCgroupFs
 
 PLAN = RootfsPlan(root="/s/pool/layer/root", layer="/s/pool/layer", binds=("/usr",))
 TEMPLATE = ContainerSpec(command=("true",), hostname="pool", rootfs=PLAN)
@@ -415,6 +416,50 @@ def test_a_bridge_child_is_ready_once_its_veth_is_parked(
         child_end.close()
         assert warm.ready is not fail and (warm in p.children) is not fail
     assert parked == [1] and p.counts.failures == {pool.key(p.templates[0].spec): 1}
+    [kept] = p.children
+    kept.channel.close()
+    os.close(kept.pidfd)
+
+
+def test_a_ready_childs_counters_are_reset_and_a_failed_reset_discards_it(
+    selector, tmp_path, monkeypatch
+) -> None:
+    """Its fill's CPU time and peak are not its container's: reset when it
+    says READY (Manager.reset), off the claim's path."""
+    fs = FakeCgroupFs(str(tmp_path / "cgroup"), "v1")
+    fs.make_root()
+    manager = cgroups.V1Manager(fs.root, "mydocker-0123", {}, fs, kill=fs.kill)
+    p = pool.Pool(selector, manager)
+    p.configure([pool.Template(TEMPLATE, 2)])
+    monkeypatch.setattr(os, "waitid", lambda *args: None)  # no process to reap
+    monkeypatch.setattr(signal, "pidfd_send_signal", lambda *args: None)
+    def refusing(write):
+        def refuse(path: str, text: str) -> None:
+            if path.endswith("cpuacct.usage"):
+                raise PermissionError(1, "Operation not permitted", path)
+            write(path, text)
+
+        return refuse
+
+    for number, refused in ((1, False), (2, True)):
+        cgroup = manager.create(f"pool-1-{number}", Limits())
+        fs.put(cgroup.dirs["cpuacct"], "cpuacct.usage", "5000000\n")
+        if refused:  # a reset that fails: the kernel refuses the write
+            monkeypatch.setattr(fs, "write", refusing(fs.write))
+        ours, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pidfd_stand_in, _w = os.pipe()
+        os.close(_w)
+        warm = pool.Warm(p.templates[0], number, pidfd_stand_in, None, ours, -1, -1, cgroup)
+        p.children.append(warm)
+        selector.register(pidfd_stand_in, selectors.EVENT_READ)
+        selector.register(ours, selectors.EVENT_READ)
+        child_end.send(b"R")  # the child's READY_BYTE
+        p._readied(warm)
+        child_end.close()
+        assert warm.ready is not refused and (warm in p.children) is not refused
+        if not refused:
+            assert cgroup.stats(live=False).cpu_seconds == 0
+    assert p.counts.failures == {pool.key(p.templates[0].spec): 1}
     [kept] = p.children
     kept.channel.close()
     os.close(kept.pidfd)
