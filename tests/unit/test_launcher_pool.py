@@ -206,6 +206,22 @@ def fake_warm(p: pool.Pool, template: pool.Template, ready: bool) -> pool.Warm:
     return warm
 
 
+def says_ready(p: pool.Pool, pid: int, cgroup: cgroups.Cgroup | None) -> pool.Warm:
+    """A filling child of the first template (real fds, no process) that
+    sends its READY_BYTE; the pool has handled it (``_readied``)."""
+    ours, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pidfd_stand_in, _w = os.pipe()
+    os.close(_w)
+    warm = pool.Warm(p.templates[0], pid, pidfd_stand_in, None, ours, -1, -1, cgroup)
+    p.children.append(warm)
+    p.selector.register(pidfd_stand_in, selectors.EVENT_READ)
+    p.selector.register(ours, selectors.EVENT_READ)
+    child_end.send(b"R")
+    p._readied(warm)
+    child_end.close()
+    return warm
+
+
 def test_a_claim_takes_a_ready_child_once_and_counts_hits_and_misses(selector) -> None:
     p = pool.Pool(selector, None)
     p.configure([pool.Template(TEMPLATE, 2)])
@@ -404,16 +420,7 @@ def test_a_bridge_child_is_ready_once_its_veth_is_parked(
     monkeypatch.setattr(signal, "pidfd_send_signal", lambda *args: None)
     for fail in (False, True):
         plumber.fail = fail
-        ours, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pidfd_stand_in, _w = os.pipe()
-        os.close(_w)
-        warm = pool.Warm(p.templates[0], 1, pidfd_stand_in, None, ours, -1, -1, None)
-        p.children.append(warm)
-        selector.register(pidfd_stand_in, selectors.EVENT_READ)
-        selector.register(ours, selectors.EVENT_READ)
-        child_end.send(b"R")  # the child's READY_BYTE
-        p._readied(warm)
-        child_end.close()
+        warm = says_ready(p, 1, None)
         assert warm.ready is not fail and (warm in p.children) is not fail
     assert parked == [1] and p.counts.failures == {pool.key(p.templates[0].spec): 1}
     [kept] = p.children
@@ -446,16 +453,7 @@ def test_a_ready_childs_counters_are_reset_and_a_failed_reset_discards_it(
         fs.put(cgroup.dirs["cpuacct"], "cpuacct.usage", "5000000\n")
         if refused:  # a reset that fails: the kernel refuses the write
             monkeypatch.setattr(fs, "write", refusing(fs.write))
-        ours, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pidfd_stand_in, _w = os.pipe()
-        os.close(_w)
-        warm = pool.Warm(p.templates[0], number, pidfd_stand_in, None, ours, -1, -1, cgroup)
-        p.children.append(warm)
-        selector.register(pidfd_stand_in, selectors.EVENT_READ)
-        selector.register(ours, selectors.EVENT_READ)
-        child_end.send(b"R")  # the child's READY_BYTE
-        p._readied(warm)
-        child_end.close()
+        warm = says_ready(p, number, cgroup)
         assert warm.ready is not refused and (warm in p.children) is not refused
         if not refused:
             assert cgroup.stats(live=False).cpu_seconds == 0
