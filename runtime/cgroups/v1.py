@@ -155,11 +155,14 @@ class V1Manager(Manager):
             seen.setdefault(os.path.realpath(path), controller)
         self.distinct = tuple(seen.values())
 
-    def _dirs(self, name: str, cpuset: bool = False) -> dict[str, str]:
+    def _dirs(self, name: str, cpuset: bool | None = None) -> dict[str, str]:
+        """The cgroup's directories; its cpuset one when ``cpuset`` (a new
+        cgroup that asks for one), never when False (a new one that does
+        not: no stat(2) per create), if it exists when None (``open``)."""
         dirs = {c: os.path.join(p, name) for c, p in self.parents.items()}
         if self.cpuset_parent is not None:
             path = os.path.join(self.cpuset_parent, name)
-            if cpuset or self.fs.exists(path):
+            if cpuset or (cpuset is None and self.fs.exists(path)):
                 dirs["cpuset"] = path
         return dirs
 
@@ -252,7 +255,9 @@ class V1Manager(Manager):
         of a kernfs directory).  On a failure (a leftover of that name:
         EEXIST) the ones already renamed go back, and CgroupError."""
         assert isinstance(cgroup, V1Cgroup)
-        renamed = V1Cgroup(name, self._dirs(name), self.fs, self.kill, self.distinct)
+        # The same hierarchies as before (no stat(2) for a cpuset one).
+        dirs = {c: os.path.join(os.path.dirname(d), name) for c, d in cgroup.dirs.items()}
+        renamed = V1Cgroup(name, dirs, self.fs, self.kill, self.distinct)
         done: list[str] = []
         try:
             for controller in self.distinct:

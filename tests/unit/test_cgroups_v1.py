@@ -428,3 +428,27 @@ def test_a_cpuset_is_made_only_when_asked_and_filled_from_above(fake):
 def test_a_cpuset_without_the_controller_is_an_error(fake):
     with pytest.raises(CgroupError, match="cpuset controller is not mounted"):
         manager(fake).create("c1", Limits(), Tuning(cpuset_mems="0"))
+
+
+def test_create_and_rename_stat_no_cpuset_path(fake, monkeypatch):
+    """Per launch, a create without a cpuset and a pooled child's rename
+    take their directories as they are: no stat(2) of a cpuset cgroup that
+    cannot be there (``open`` still looks for one: a container's own)."""
+    fake.make_root(("memory", "pids", "cpu", "cpuacct", "cpuset"))
+    fake.put(f"{fake.root}/cpuset", "cpuset.cpus", "0-3\n")
+    fake.put(f"{fake.root}/cpuset", "cpuset.mems", "0\n")
+    m = manager(fake)
+    m.create("other", Limits(), Tuning(cpuset_cpus="0"))  # the cpuset parent exists
+    looked: list[str] = []
+    exists = fake.exists
+
+    def looking(path: str) -> bool:
+        looked.append(path)
+        return exists(path)
+
+    monkeypatch.setattr(fake, "exists", looking)
+    pooled = m.create("pool-1-1", Limits())
+    renamed = m.rename(pooled, "c1")
+    assert not any("/cpuset/" in path for path in looked), looked
+    assert "cpuset" not in renamed.dirs
+    assert "cpuset" in m.open("other").dirs
