@@ -11,7 +11,7 @@ from runtime import cgroups
 from runtime.cgroups import CgroupError, V1Manager
 from runtime.options import Tuning
 from runtime.spec import Limits
-from tests.fakes.cgroupfs import FakeCgroupFs
+from tests.fakes.cgroupfs import FakeCgroupFs, record_paths
 
 OWN = {"memory": "/session/abc", "pids": "/", "cpu": "/", "cpuacct": "/"}
 
@@ -132,14 +132,7 @@ def test_stats_at_exit_skip_the_live_counters(fake, monkeypatch):
     memory = cgroup.dirs["memory"]
     fake.put(memory, "memory.max_usage_in_bytes", "67108864\n")
     fake.put(cgroup.dirs["cpuacct"], "cpuacct.usage", "1500000000\n")
-    read: list[str] = []
-    real_read = fake.read
-
-    def recording(path: str) -> str:
-        read.append(path)
-        return real_read(path)
-
-    monkeypatch.setattr(fake, "read", recording)
+    read = record_paths(monkeypatch, fake, "read")
     stats = cgroup.stats(live=False)
     assert (stats.memory_bytes, stats.pids) == (None, None)
     assert stats.memory_peak_bytes == 64 << 20 and stats.cpu_seconds == pytest.approx(1.5)
@@ -439,14 +432,7 @@ def test_create_and_rename_stat_no_cpuset_path(fake, monkeypatch):
     fake.put(f"{fake.root}/cpuset", "cpuset.mems", "0\n")
     m = manager(fake)
     m.create("other", Limits(), Tuning(cpuset_cpus="0"))  # the cpuset parent exists
-    looked: list[str] = []
-    exists = fake.exists
-
-    def looking(path: str) -> bool:
-        looked.append(path)
-        return exists(path)
-
-    monkeypatch.setattr(fake, "exists", looking)
+    looked = record_paths(monkeypatch, fake, "exists")
     pooled = m.create("pool-1-1", Limits())
     renamed = m.rename(pooled, "c1")
     assert not any("/cpuset/" in path for path in looked), looked
