@@ -21,9 +21,7 @@ names them.  Each runs ``run`` on the launcher's stack, in two halves:
    launcher plugs the veth's host end), the hostname, those /etc files, the
    workdir, the read-only remount, and the cold
    child's own ``released_steps`` to execve (the wait for the joined byte
-   first for a container created now and started later; last, before
-   execve, for one started now while the launcher plugs its veth or
-   renames its cgroups).
+   only for a container created now and started later).
 
 A failed step is reported on the error pipe with its name, exactly as in a
 cold child.  EOF on the sync pipe or the channel (the launcher died, or
@@ -90,8 +88,7 @@ def claim_steps(
     so the child does not wait for the joined byte; a created container
     waits for it, which ``start`` sends.  ``etc``: the detached mounts of
     ``network_mounts(spec)``, attached over their targets.  ``wait_last``
-    (a started one whose veth the launcher plugs, or whose cgroups it
-    renames, meanwhile: runtime/launcher/claim.py): the wait for
+    (a started one whose veth the launcher plugs meanwhile): the wait for
     the joined byte moves to the last step before execve, so that the plug
     overlaps the rest; "close fds" keeps the sync pipe (close-on-exec) for it."""
     released = child.released_steps(spec, fds, tty_size)

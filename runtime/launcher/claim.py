@@ -3,14 +3,13 @@
     Claim       what the create asked: the container's id and spec, its pid
                 file, terminal size, and whether it starts at once (``go``)
     hand_over   the child's cgroups limited for the container (its counters
-                were reset when it got ready, pool.py); its stdio opened;
-                an overlay child's upper and work dirs moved into the
-                container's layer dir (poollayers.py); the pid file
-                written; then the spec and the stdio fds sent on its
-                channel (SCM_RIGHTS); then its cgroups renamed to the
-                container's id (off the child's way).  The ``Process`` the
-                launcher keeps, or None when the child cannot be used (its
-                cgroup refused, it died): the cold path follows.
+                were reset when it got ready, pool.py) and renamed to its
+                id; its stdio opened; an overlay child's upper and work
+                dirs moved into the container's layer dir (poollayers.py);
+                the pid file written; then the spec and the stdio fds sent
+                on its channel (SCM_RIGHTS).  The ``Process`` the launcher
+                keeps, or None when the child cannot be used (its cgroup
+                refused, it died): the cold path follows.
     etc_trees   a bridge template's child: the network's /etc files as
                 detached mounts, sent with the spec (runtime/pooled.py)
     plug        then its parked veth plugged while it runs its claim steps
@@ -18,10 +17,12 @@
 The pid file goes before the spec: if the launcher dies from then on, the
 API finds the child by that file and kills it (runtime/pids.py).  Unless
 ``go`` the child waits for the joined byte (``Spawner.release``) after its
-spec-dependent steps; with ``go`` and a veth to plug (``plug_after``) or
-cgroups to rename, at its last step before execve, so that the plug and
-the renames overlap the others and the command starts in cgroups named
-for its container, as a cold one does.
+spec-dependent steps; with ``go`` and a veth to plug (``plug_after``), at
+its last step before execve, so that the plug overlaps the others.  The
+cgroups are renamed before the spec goes, so that a started child, which
+waits for nothing, runs its command in cgroups named for its container
+(renaming them after the send, the child waiting for the joined byte at
+its last step, was measured: docs/performance.md, "The claim's cgroups").
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def hand_over(
     stdio = _adopt_cgroups_and_open(pool, manager, warm, claim, paths)
     if stdio is None:
         return None
+    _rename_cgroups(manager, warm, claim.container_id)
     try:
         pool.move_layer(warm, claim.spec.rootfs)
     except OSError as err:
@@ -80,14 +82,8 @@ def hand_over(
     try:
         if claim.pidfile is not None:
             pids.write_pidfile(claim.pidfile, warm.pid, warm.pid_start_time)
-        # A started child waits for the joined byte at its last step while
-        # the launcher plugs its veth or renames its cgroups (below).
-        renames = warm.cgroup is not None or warm.devices_cgroup is not None
         message = pooled.claim_message(
-            claim.spec,
-            claim.tty_size,
-            started=claim.go,
-            wait_last=claim.go and (claim.plug_after or renames),
+            claim.spec, claim.tty_size, started=claim.go, wait_last=claim.go and claim.plug_after
         )
         socket.send_fds(warm.channel, [message], [*stdio.child_fds, *extra_fds])
     except BaseException as err:
@@ -103,7 +99,6 @@ def hand_over(
     for fd in stdio.child_fds:
         os.close(fd)
     warm.channel.close()
-    _rename_cgroups(manager, warm, claim.container_id)
     process = Process(
         warm.pid,
         warm.pidfd,
@@ -138,13 +133,11 @@ def _adopt_cgroups_and_open(
 
 
 def _rename_cgroups(manager: cgroups.Manager | None, warm: Warm, container_id: str) -> None:
-    """The child's cgroups and devices cgroup named for the container, once
-    it has its spec: its claim steps run meanwhile, up to its wait for the
-    joined byte before execve (the renames were on the launch's path,
-    ~0.1 ms).  Its limits are already written and nothing finds a cgroup
-    by its name (the launcher keeps the object, the start-up clean-up
-    takes every one under the parent, pause locates it by pid), so a name
-    taken by a leftover only costs the name: the pool's stays."""
+    """The child's cgroups and devices cgroup named for the container.  Its
+    limits are already written and nothing finds a cgroup by its name (the
+    launcher keeps the object, the start-up clean-up takes every one under
+    the parent, pause locates it by pid), so a name taken by a leftover
+    only costs the name: the pool's stays, with a warning."""
     try:
         if warm.cgroup is not None:
             assert manager is not None

@@ -78,13 +78,10 @@ class RecordingManager:
 
 
 @pytest.mark.parametrize("fail_rename", [False, True])
-def test_limits_go_before_the_spec_and_the_renames_after_it(
-    tmp_path: Path, fail_rename: bool
-) -> None:
-    """The child may execve as soon as it has its spec (a started one waits
-    for nothing), so its limits and counters are in place first; the names
-    come after, while it runs its claim steps.  A name taken by a leftover
-    keeps the pool's names and the launch."""
+def test_limits_and_names_go_before_the_spec(tmp_path: Path, fail_rename: bool) -> None:
+    """A started child waits for nothing once it has its spec: its limits
+    are written and its cgroups named for its container before.  A name
+    taken by a leftover keeps the pool's names and the launch."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pidfd, unused = os.pipe()
     parent = tmp_path / "devices"
@@ -107,7 +104,7 @@ def test_limits_go_before_the_spec_and_the_renames_after_it(
         handed = claim.hand_over(p, manager, warm, asked, paths, Stamps())  # type: ignore[arg-type]
         assert handed is not None
         process, _stdio = handed
-    assert manager.calls == [("adopt", False), ("rename", True)]
+    assert manager.calls == [("adopt", False), ("rename", False)]
     if fail_rename:
         assert warm.cgroup is POOLED
         assert process.devices_cgroup == str(parent / "pool-1-1")
@@ -115,8 +112,6 @@ def test_limits_go_before_the_spec_and_the_renames_after_it(
         assert warm.cgroup is RENAMED
         assert process.devices_cgroup == str(parent / "c1")
     _spec, _tty, received = pooled.receive(theirs.detach())
-    # Started, it waits at its last step for the joined byte, which the
-    # launcher sends after the renames (Spawner.release).
-    assert received.started and received.wait_last
+    assert received.started and not received.wait_last
     for fd in (*received.fds, pidfd, unused):
         os.close(fd)
