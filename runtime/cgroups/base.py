@@ -208,9 +208,9 @@ class Manager(abc.ABC):
         raise CgroupError(f"the cgroup {self.version} driver cannot reuse a cgroup")
 
     def rename(self, cgroup: Cgroup, name: str) -> Cgroup:
-        """An adopted cgroup renamed to its container's id (after the child
-        has its spec: the name is for people and tools, nothing in the
-        launch needs it).  A driver that cannot adopt cannot rename."""
+        """An adopted cgroup renamed to its container's id (the name is for
+        people and tools: the launcher keeps the object).  A driver that
+        cannot adopt cannot rename."""
         raise CgroupError(f"the cgroup {self.version} driver cannot reuse a cgroup")
 
     @abc.abstractmethod

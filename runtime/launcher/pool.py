@@ -25,7 +25,8 @@ joins a cgroup of its own (``pool-<launcher pid>-<n>``, made by the
 launcher; v1 only, see ``Manager.reset``) and a devices cgroup, builds the
 spec-independent part of its template's root, then says READY and waits;
 its counters are reset then.  ``claim`` hands it out once; claim.py writes
-the limits, sends the spec and the stdio fds, then renames its cgroups.  It is
+the limits, renames its cgroups to the container's id, and sends the spec
+and the stdio fds.  It is
 never returned to the pool: a pooled child sees nothing of another
 container because there was none before it.
 
