@@ -169,9 +169,8 @@ class Plumber:
         """The pair, its host end up on ``bridge`` (as last seen) if it is
         known; a bridge gone meanwhile is forgotten and the end parked on
         none (the claim plugs it)."""
-        known = self._bridges.get(bridge) if bridge is not None else None
-        if known is not None:
-            index, mtu = known
+        if bridge is not None and bridge in self._bridges:
+            index, mtu = self._bridges[bridge]
             try:
                 pair = netlink.create_veth(
                     self.nl,
@@ -184,7 +183,7 @@ class Plumber:
                 return pair, bridge
             except OSError as err:
                 log.info("parking on %s failed (%s): parked on no bridge", bridge, err)
-                self._bridges.pop(bridge or "", None)
+                self._bridges.pop(bridge, None)
                 self._last_bridge = None
         pair = netlink.create_veth(
             self.nl, name, peer_name=CONTAINER_IFNAME, peer_netns_fd=fd, up=False
