@@ -125,6 +125,18 @@ def test_a_pooled_bridge_launch_is_like_a_cold_one(service: NetService, netns: N
             time.sleep(0.05)
         kill(c, srv["id"], published["id"])
 
+        # A claim for another network moves its parked end (waiting on the
+        # first one's bridge) onto that network's bridge.
+        wait_ready(c, 2 * POOL)
+        other = network(c, subnet="10.78.0.0/24")
+        hits = scrape(c)[HIT]
+        moved = server(c, network=other["name"], name=unique("moved"))
+        assert scrape(c)[HIT] == hits + 1
+        shown = netns.ip("link", "show", "veth" + moved["id"][:11])
+        assert f"master mdk-{other['id'][:11]}" in shown and "state UP" in shown, shown
+        assert ask(c, other["name"], moved["name"], 8000) == "echo:hi"
+        kill(c, moved["id"])
+
 
 def test_a_crash_leaves_no_parked_veth(service: NetService, netns: Namespace) -> None:
     with service.client() as c:
