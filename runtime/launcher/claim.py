@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from runtime import cgroups, pids, pooled, terminal
@@ -152,16 +153,23 @@ def _rename_cgroups(manager: cgroups.Manager | None, warm: Warm, container_id: s
 
 
 def plug(
-    pool: Pool, plumber: Plumber, warm: Warm, spec: ContainerSpec, stdio: terminal.Stdio
-) -> None:
+    pool: Pool,
+    plumber: Plumber,
+    warm: Warm,
+    spec: ContainerSpec,
+    stdio: terminal.Stdio,
+    go: bool = False,
+) -> Callable[[], None] | None:
     """After the hand-over, while the child starts on its spec: the
     network's /etc files as detached mounts on its channel (the child takes
     them at its mount steps), then its parked veth plugged on the bridge and
     its eth0 configured, while the child runs its claim steps up to the wait
     for the joined byte (as a cold plug overlaps the child's mounts).  A
-    failure kills the child and fails the launch, as a cold plug's."""
+    failure kills the child and fails the launch, as a cold plug's.  With
+    ``go`` (released in this turn) what can wait until after the joined byte
+    is returned (``Plumber.plug_parked``)."""
     if warm.parked is None:
-        return
+        return None
     try:
         try:
             trees = pooled.etc_trees(spec)
@@ -174,8 +182,8 @@ def plug(
             warm.channel.close()
         if spec.network is None:  # not a bridge template's spec (pool.py ``key``)
             warm.parked.close()
-            return
-        plumber.plug_parked(warm.parked, spec.network)
+            return None
+        return plumber.plug_parked(warm.parked, spec.network, defer=go)
     except BaseException:
         close_stdio(stdio)
         pool.discard(warm)

@@ -13,6 +13,7 @@ its life; ``info()`` is the frozen view the protocol reports.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,9 @@ class Process:
     pidfile: str | None = None
     #: The stamps of the op in progress, for its reply (runtime/launchtrace.py).
     stamps: Stamps = field(default_factory=Stamps)
+    #: Run once the joined byte went (``Spawner.release``): a pooled bridge
+    #: child's host end named (claim.py ``plug``).
+    after_joined: Callable[[], None] | None = None
 
 
 @dataclass

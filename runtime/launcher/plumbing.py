@@ -19,11 +19,11 @@
     │                namespace, the host end up on the bridge the last claim
     │                used (or down on none before any), and a netlink socket
     │                opened in the child's namespace kept (``Parked``)
-    └── plug_parked  at its claim: the host end named after the container
-                     (an alternative name), up on the container's bridge
-                     (nothing to do there when parked on it); eth0's MAC,
-                     MTU, up, address and route in one sendmsg on the kept
-                     socket, which is closed then
+    └── plug_parked  at its claim: eth0's MAC, MTU, up, address and route in
+                     one sendmsg on the kept socket, which is closed then;
+                     the host end named after the container (an alternative
+                     name) and up on the container's bridge: when parked on
+                     it, only the name is left, sent after the joined byte
 
 A parked pair costs the claim two requests of the launcher's instead of the
 pair's creation (the kernel's device registration, ~1 ms of CPU) and its
@@ -45,6 +45,7 @@ import errno
 import itertools
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
 
@@ -190,20 +191,24 @@ class Plumber:
         )
         return pair, None
 
-    def plug_parked(self, parked: Parked, net: Attachment) -> None:
+    def plug_parked(
+        self, parked: Parked, net: Attachment, defer: bool = False
+    ) -> Callable[[], None] | None:
         """``plug`` with the pair made at the fill: the host end answers to
         ``net.veth`` (its alternative name), up on the bridge (once more
         after a bridge made again, as in ``plug``), with hairpin for
         published ports; then eth0's MAC, MTU, up, address and route on the
-        socket kept in the child's namespace, which is closed."""
+        socket kept in the child's namespace, which is closed.
+
+        With ``defer`` (the joined byte follows in this loop turn), an end
+        parked on ``net``'s bridge without ports is only named: what is
+        returned does that (and the rest of ``adopt_veth``, no-ops there)
+        once the child was released, before the reply; the command does
+        not need the name."""
+        deferred = defer and parked.bridge == net.bridge and not net.ports
         try:
-            index, mtu = self._bridge(net)
-            try:
-                netlink.adopt_veth(self.nl, parked.host_index, net.veth, mtu, index)
-            except OSError:
-                self._bridges.pop(net.bridge, None)
-                index, mtu = self._bridge(net)
-                netlink.adopt_veth(self.nl, parked.host_index, net.veth, mtu, index)
+            if not deferred:
+                self._adopt(parked, net)
             if net.ports:
                 netlink.set_hairpin(self.nl, parked.host_index)
             netlink.configure_parked(
@@ -212,7 +217,7 @@ class Plumber:
                 net.interface,
                 net.gateway,
                 net.mac,
-                mtu,
+                self._bridge(net)[1],
                 net.link_local,
             )
             self._last_bridge = net.bridge
@@ -220,6 +225,24 @@ class Plumber:
             raise RequestError(ErrorKind.FAILED, f"network {net.network}: {err}") from err
         finally:
             parked.close()
+        return (lambda: self._name(parked, net)) if deferred else None
+
+    def _adopt(self, parked: Parked, net: Attachment) -> None:
+        index, mtu = self._bridge(net)
+        try:
+            netlink.adopt_veth(self.nl, parked.host_index, net.veth, mtu, index)
+        except OSError:
+            self._bridges.pop(net.bridge, None)
+            index, mtu = self._bridge(net)
+            netlink.adopt_veth(self.nl, parked.host_index, net.veth, mtu, index)
+
+    def _name(self, parked: Parked, net: Attachment) -> None:
+        """The deferred part of ``plug_parked``: the container runs by now,
+        so a failure is logged, not answered."""
+        try:
+            self._adopt(parked, net)
+        except OSError as err:
+            log.error("naming %s's host end %s failed: %s", net.network, net.veth, err)
 
     def _plug(self, pid: int, net: Attachment) -> None:
         index, mtu = self._bridge(net)

@@ -145,7 +145,7 @@ class Spawner:
         if handed is None:
             return None
         process, stdio = handed
-        claim.plug(self.pool, self.plumber, warm, spec, stdio)
+        process.after_joined = claim.plug(self.pool, self.plumber, warm, spec, stdio, go)
         entry = Entry(container_id, process, spec=spec)
         self._adopt(entry, stdio)
         entry.limiting.limits = spec.limits
@@ -416,6 +416,9 @@ class Spawner:
         process.stamps.stamp("joined_sent")
         os.close(process.sync_write)
         process.sync_write = -1
+        after, process.after_joined = process.after_joined, None
+        if after is not None:
+            after()
 
     @staticmethod
     def started(entry: Entry, client: Client, req: int) -> None:

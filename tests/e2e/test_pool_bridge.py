@@ -102,6 +102,15 @@ def test_a_pooled_bridge_launch_is_like_a_cold_one(service: NetService, netns: N
         assert on_bridge, waiting
         for shown in on_bridge:
             assert "NO-CARRIER" in shown and "bridge_slave state disabled" in shown, shown
+        # One claimed from there is named (after its joined byte) before the
+        # create answers.
+        hits = scrape(c)[HIT]
+        named = server(c, network=net["name"], name=unique("named"))
+        assert scrape(c)[HIT] == hits + 1
+        shown = netns.ip("link", "show", "veth" + named["id"][:11])
+        assert f"master {bridge}" in shown and "state UP" in shown, shown
+        kill(c, named["id"])
+        wait_ready(c, 2 * POOL)
         published = server(c, network=net["name"], ports=[{"container_port": 8000}])
         port = published["network"]["ports"][0]["host_port"]
         assert host_side(netns, "127.0.0.1", port) == "echo:hi"

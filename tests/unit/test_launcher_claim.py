@@ -66,8 +66,8 @@ def test_a_bridge_childs_etc_trees_follow_the_spec_then_its_veth_is_plugged(
     plugged: list[object] = []
 
     class Plumber:
-        def plug_parked(self, parked: Parked, attachment: Attachment) -> None:
-            plugged.append(attachment)
+        def plug_parked(self, parked: Parked, attachment: Attachment, defer: bool) -> None:
+            plugged.append((attachment, defer))
 
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pidfd, unused = os.pipe()
@@ -80,7 +80,7 @@ def test_a_bridge_childs_etc_trees_follow_the_spec_then_its_veth_is_plugged(
         handed = claim.hand_over(p, None, warm, asked, paths, Stamps())
         assert handed is not None and warm.channel.fileno() >= 0  # kept for the trees
         claim.plug(p, Plumber(), warm, spec, handed[1])  # type: ignore[arg-type]
-        assert plugged == [net] and warm.channel.fileno() < 0
+        assert plugged == [(net, False)] and warm.channel.fileno() < 0
         child_end = theirs.detach()
         _spec, _tty, received = pooled.receive(child_end)
         got = pooled.receive_trees(child_end, 3)
@@ -131,7 +131,14 @@ def test_limits_and_names_go_before_the_spec(tmp_path: Path, fail_rename: bool) 
     with selectors.DefaultSelector() as selector:
         p = pool.Pool(selector, None)
         warm = pool.Warm(
-            pool.Template(SPEC, 1), 1, pidfd, None, ours, unused, -1, POOLED,
+            pool.Template(SPEC, 1),
+            1,
+            pidfd,
+            None,
+            ours,
+            unused,
+            -1,
+            POOLED,
             str(parent / "pool-1-1"),
         )
         asked = claim.Claim("c1", SPEC, None, None, True)

@@ -239,8 +239,21 @@ def test_a_parked_veth_goes_on_the_last_claims_bridge_and_eth0_is_configured_at_
     third = p.park(os.getpid())
     assert [m.get("master") for m in made[2:]] == [66, None] and third.bridge is None
     assert p.park(os.getpid()).bridge is None and "master" not in made[-1]
-    second.close()
-    assert insides[1].closed
+    # Released in this turn, parked on its bridge, no ports: eth0 first,
+    # the name (with adopt_veth's no-ops) after the joined byte.
+    p._bridges[NET.bridge] = (10, 1500)  # seen again meanwhile
+    calls = len(fake.calls)
+    named = p.plug_parked(second, NET, defer=True)
+    assert [c[0] for c in fake.calls[calls:]] == ["configure_parked"] and insides[1].closed
+    assert named is not None
+    named()
+    assert fake.calls[-1] == ("adopt_veth", 41, "vethabc", 1500, 10)
+    # A created one (started later), or another bridge: named before.
+    elsewhere = plumbing.Parked(41, 3, Inside(), "x")  # type: ignore[arg-type]
+    for parked, defer in ((p.park(os.getpid()), False), (elsewhere, True)):
+        calls = len(fake.calls)
+        assert p.plug_parked(parked, NET, defer=defer) is None
+        assert [c[0] for c in fake.calls[calls:]] == ["adopt_veth", "configure_parked"]
 
 
 def test_a_parked_veth_that_cannot_be_plugged_fails_the_launch(
