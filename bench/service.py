@@ -75,18 +75,20 @@ class Service:
         # The child keeps its own copy of the log fd; ours is closed at once.
         with open(self.state_dir.parent / f"service-{self.port}.log", "ab") as log:
             self.process = subprocess.Popen(
-                self.client_argv([
-                    sys.executable,
-                    "-m",
-                    "app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--state-dir",
-                    str(self.state_dir),
-                    *self.extra_args,
-                ]),
+                self.client_argv(
+                    [
+                        sys.executable,
+                        "-m",
+                        "app",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(self.port),
+                        "--state-dir",
+                        str(self.state_dir),
+                        *self.extra_args,
+                    ]
+                ),
                 cwd=self.tree,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -207,6 +209,19 @@ def children_of(pid: int) -> list[int]:
             return [int(p) for p in f.read().split()]
     except OSError:
         return []
+
+
+def zygote_of(launcher: int | None) -> int | None:
+    """The launcher's zygote (runtime/launcher/zygote.py), which clones the
+    warm pool's children: its CPU is the launcher's work done elsewhere."""
+    for pid in children_of(launcher) if launcher is not None else ():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"runtime.launcher.zygote" in f.read():
+                    return pid
+        except OSError:
+            continue
+    return None
 
 
 def cpu_seconds(pid: int | None) -> dict[str, float] | None:

@@ -82,6 +82,7 @@ from runtime.launcher.messages import PoolReply
 from runtime.launcher.plumbing import Parked, Plumber
 from runtime.launcher.poollayers import PoolLayers
 from runtime.launcher.ready import Ready, Source
+from runtime.launcher.zygote import Lost, Zygote
 from runtime.namespaces import DEFAULT_NAMESPACES, clone_flags
 from runtime.network.attachment import BRIDGE, HOST, Attachment
 from runtime.options import Options
@@ -237,8 +238,11 @@ class Pool:
         views: ViewTrees | None = None,
         plumber: Plumber | None = None,
         layers: PoolLayers | None = None,
+        zygote: Zygote | None = None,
     ) -> None:
         self.selector = selector
+        #: Clones the children when ready (zygote.py); None: this process does.
+        self.zygote = zygote
         #: Where overlay children get a dir each (poollayers.py); None: no
         #: overlay template is kept.
         self.layers = layers
@@ -359,9 +363,7 @@ class Pool:
             fds = child.ChildFds(
                 sync_read, error_write, -1, -1, -1, sync_write=sync_write, view=view
             )
-            flags = clone_flags(DEFAULT_NAMESPACES)
-            body = functools.partial(pooled.run, spec, fds, channel, tuple(procs))
-            pid, pidfd = libc.clone(body, flags)
+            pid, pidfd = self._clone_child(spec, fds, channel, tuple(procs))
         except BaseException:
             for fd in opened:
                 os.close(fd)
@@ -384,6 +386,19 @@ class Pool:
         self.selector.register(pidfd, selectors.EVENT_READ, exited)
         readied = Ready(Source.POOL, lambda mask: self._readied(warm))
         self.selector.register(ours, selectors.EVENT_READ, readied)
+
+    def _clone_child(
+        self, spec: ContainerSpec, fds: child.ChildFds, channel: int, procs: tuple[str, ...]
+    ) -> tuple[int, int]:
+        """Clone ``pooled.run``: by the zygote once it is ready (zygote.py),
+        else (not yet, or dead) here; either way the launcher is the parent."""
+        flags = clone_flags(DEFAULT_NAMESPACES)
+        if self.zygote is not None and self.zygote.ready:
+            try:
+                return self.zygote.clone(spec, fds, channel, procs, flags)
+            except Lost as err:
+                log.warning("%s: the pool clones its children itself", err)
+        return libc.clone(functools.partial(pooled.run, spec, fds, channel, procs), flags)
 
     def _readied(self, warm: Warm) -> None:
         try:
