@@ -241,7 +241,8 @@ class Pool:
         zygote: Zygote | None = None,
     ) -> None:
         self.selector = selector
-        #: Clones the children when ready (zygote.py); None: this process does.
+        #: Clones the children when ready (zygote.py), started by the first
+        #: templates; None: this process does.
         self.zygote = zygote
         #: Where overlay children get a dir each (poollayers.py); None: no
         #: overlay template is kept.
@@ -269,6 +270,11 @@ class Pool:
         self.drain()
         self.templates = [t for t in templates if t.size > 0 and self._keeps(t)]
         self.counts.failures.clear()
+        if self.templates and self.zygote is not None and not self.zygote.started:
+            try:
+                self.zygote.start()  # no pool, no zygote: only once there is one
+            except OSError as err:
+                log.warning("cannot start the zygote (%s): the pool clones by itself", err)
 
     def _keeps(self, template: Template) -> bool:
         plan = template.spec.rootfs

@@ -5,7 +5,7 @@
     ├── ops.py          what each request does (one table of ops)
     ├── spawn.py        clone, fork for exec, cgroup join, release, error pipe
     ├── pool.py         children cloned ahead, filled when idle or after a claim
-    ├── zygote.py       the small process that clones them, started here
+    ├── zygote.py       the small process that clones them, stopped here
     ├── sparenet.py     a network namespace made ahead, when the loop is idle
     ├── reaper.py       reap, accounting, cgroup removal after the turn's events
     ├── ptyio.py        pty masters and stdin pipes
@@ -65,7 +65,7 @@ class Launcher:
         """``pool_layers``: where the pool's overlay children keep their
         layer dirs (None: only the host image is pooled).  ``zygote``: the
         pool's children are cloned by a small process (zygote.py), started
-        with the loop."""
+        with the pool's first templates."""
         self.selector = selectors.DefaultSelector()
         self.entries: dict[str, Entry] = {}
         self.idle_since: float | None = time.monotonic()
@@ -103,15 +103,12 @@ class Launcher:
 
     # -- the loop -------------------------------------------------------
     def serve_forever(self) -> None:
-        zygote = self.pool.zygote
         try:
-            if zygote is not None:
-                zygote.start()  # its READY comes on the loop; until then fills clone here
             self._loop()
         finally:
             self.pool.drain()
-            if zygote is not None:
-                zygote.stop()
+            if self.pool.zygote is not None:
+                self.pool.zygote.stop()
             self.spawner.spare_net.close()
 
     def _loop(self) -> None:

@@ -1,7 +1,8 @@
 """The zygote: a small process that clones the warm pool's children.
 
     Zygote (the launcher's side)
-    ├── start()      spawn ``python -m runtime.launcher.zygote FD PPID``; its
+    ├── start()      spawn ``python -m runtime.launcher.zygote FD PPID``, once
+    │                per launcher (the pool's first templates call it); its
     │                READY message arrives on the loop (until then, and
     │                after its death, the pool clones by itself)
     ├── ready        it said READY and has not died
@@ -104,9 +105,12 @@ class Zygote:
         self.pid = -1
         self.pidfd = -1
         self.ready = False
+        #: Started once: a dead zygote is not started again (logged).
+        self.started = False
 
     def start(self) -> None:
         """Spawn it; READY arrives on the loop (a few hundred ms of imports)."""
+        self.started = True
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             theirs.set_inheritable(True)

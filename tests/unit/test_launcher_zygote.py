@@ -232,3 +232,25 @@ def test_a_real_zygote_says_ready_ends_on_stop_and_its_death_is_noticed() -> Non
     os.kill(z.pid, signal.SIGKILL)
     turn(selector, lambda: not z.ready)  # its pidfd: reaped, the pool clones itself
     assert z.sock is None and z.pidfd == -1 and not selector.get_map()
+
+
+class CountingZygote:
+    ready = False
+    started = False
+
+    def __init__(self) -> None:
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        self.started = True
+
+
+def test_the_pools_first_templates_start_the_zygote_once() -> None:
+    z = CountingZygote()
+    p = pool.Pool(selectors.DefaultSelector(), None, zygote=z)  # type: ignore[arg-type]
+    p.configure([])
+    assert z.starts == 0  # no pool (--pool-size 0): no zygote
+    p.configure([pool.Template(TEMPLATE, 2)])
+    p.configure([pool.Template(TEMPLATE, 3)])
+    assert z.starts == 1
