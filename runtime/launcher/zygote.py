@@ -6,9 +6,13 @@
     │                READY message arrives on the loop (until then, and
     │                after its death, the pool clones by itself)
     ├── ready        it said READY and has not died
-    ├── clone(...)   one fill: a ``Fill`` and the child's fds out, the pid
-    │                and its pidfd back (SCM_RIGHTS, unix(7)); ``Lost`` when
-    │                the zygote is gone
+    ├── send(...)    one fill: a ``Fill`` and the child's fds out; the pid
+    │                and its pidfd come back on the loop (SCM_RIGHTS,
+    │                unix(7)) to the fill's ``done``, or its ``undone``: a
+    │                failed clone, or the zygote lost (EOF, its pidfd, no
+    │                reply in time) with the fill in flight (a child may
+    │                hold its fds already; later fills clone in the launcher)
+    ├── settle()     wait for the replies owed (the pool drains)
     └── stop()       EOF on its socket, then SIGKILL and reap
     main / serve     the zygote's side: PR_SET_PDEATHSIG, the seccomp
                      program compiled, ``gc.freeze()``, READY, then one clone
@@ -41,11 +45,13 @@ import gc
 import logging
 import os
 import pickle
+import select
 import selectors
 import signal
 import socket
 import sys
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from runtime import child, libc, pooled
@@ -62,8 +68,8 @@ READY = b"ready"
 MAX_MESSAGE = 1 << 20
 #: The child's sync and error pipes, its channel, and the host view's trees.
 MAX_FDS = 64
-#: Seconds the launcher waits for a clone's reply before it gives the
-#: zygote up (a clone takes 1-3 ms).
+#: Seconds ``settle`` waits for a clone's reply before it gives the zygote
+#: up (a clone takes 1-3 ms).
 REPLY_TIMEOUT = 5.0
 
 
@@ -95,7 +101,13 @@ class Failed:
 
 
 class Lost(Exception):
-    """The zygote is gone (EOF, no reply in time): the pool clones by itself."""
+    """The zygote is gone (EOF, no reply in time): this fill fails, the next
+    ones are cloned by the pool itself."""
+
+
+#: A fill's callbacks: ``done(pid, pidfd)``, or ``failed(error)``.
+Done = Callable[[int, int], None]
+Undone = Callable[[Exception], None]
 
 
 class Zygote:
@@ -107,6 +119,8 @@ class Zygote:
         self.ready = False
         #: Started once: a dead zygote is not started again (logged).
         self.started = False
+        #: The fills sent and not answered yet, oldest first.
+        self.pending: deque[tuple[Done, Undone]] = deque()
 
     def start(self) -> None:
         """Spawn it; READY arrives on the loop (a few hundred ms of imports)."""
@@ -123,56 +137,91 @@ class Zygote:
             theirs.close()
         self.pidfd = os.pidfd_open(self.pid)
         self.sock = ours
+        ours.settimeout(REPLY_TIMEOUT)  # ``settle`` blocks on replies, at most this long
         self.selector.register(ours, selectors.EVENT_READ, Ready(Source.POOL, self._hello))
         self.selector.register(self.pidfd, selectors.EVENT_READ, Ready(Source.POOL, self._died))
         log.info("zygote %d started", self.pid)
 
     def _hello(self, _mask: int) -> None:
         assert self.sock is not None
-        self.selector.unregister(self.sock)
         try:
             data = self.sock.recv(len(READY))
         except OSError:
             data = b""
-        self.ready = data == READY  # else EOF: its pidfd says so next
+        if data != READY:  # EOF: its pidfd says so next
+            self.selector.unregister(self.sock)
+            return
+        self.ready = True
+        replied = Ready(Source.POOL, lambda mask: self._take())
+        self.selector.modify(self.sock, selectors.EVENT_READ, replied)
 
     def _died(self, _mask: int) -> None:
         log.warning("zygote %d died: the pool clones its children itself", self.pid)
+        while self.pending and self.sock is not None and _readable(self.sock):
+            self._take()  # replies it sent before it died
         self.stop()
 
-    def clone(
+    def send(
         self,
         template: ContainerSpec,
         fds: child.ChildFds,
         channel: int,
         procs: tuple[str, ...],
         flags: int,
-    ) -> tuple[int, int]:
-        """``pooled.run``'s clone with ``flags``, done by the zygote: (pid, pidfd)."""
+        done: Done,
+        undone: Undone,
+    ) -> None:
+        """Ask for ``pooled.run``'s clone with ``flags``; the loop calls
+        ``done(pid, pidfd)`` or ``undone(error)`` when the reply comes.
+        ``Lost``: the request did not go out."""
         assert self.sock is not None and self.ready
         view = fds.view
         sent = [fds.sync_read, fds.error_write, channel, *(view.values() if view else ())]
         request = Fill(template, procs, None if view is None else tuple(view), flags)
         try:
-            self.sock.settimeout(REPLY_TIMEOUT)
             socket.send_fds(self.sock, [pickle.dumps(request, pickle.HIGHEST_PROTOCOL)], sent)
+        except OSError as err:  # EPIPE, ECONNRESET
+            raise self._lost(f"zygote: {err}") from err
+        self.pending.append((done, undone))
+
+    def _take(self) -> None:
+        """One reply, handed to the oldest fill waiting."""
+        assert self.sock is not None
+        try:
             data, got = receive(self.sock, 1)
-        except OSError as err:  # EPIPE, ECONNRESET, the timeout
-            self.stop()
-            raise Lost(f"zygote: {err}") from err
+        except OSError as err:  # the timeout (``settle``), ECONNRESET
+            self._lost(f"zygote: {err}")
+            return
         if not data:
-            self.stop()
-            raise Lost("zygote: EOF")
+            self._lost("zygote: EOF")
+            return
         reply = pickle.loads(data)
-        if isinstance(reply, Failed):
+        if not self.pending or isinstance(reply, Failed) or len(got) != 1:
             for fd in got:
                 os.close(fd)
-            raise OSError(reply.errno, reply.message)
-        assert isinstance(reply, Cloned) and len(got) == 1
-        return reply.pid, got[0]
+        if not self.pending:
+            log.warning("zygote: a reply no fill waits for: %r", reply)
+            return
+        done, undone = self.pending.popleft()
+        if isinstance(reply, Failed):
+            undone(OSError(reply.errno, reply.message))
+        else:
+            assert isinstance(reply, Cloned) and len(got) == 1
+            done(reply.pid, got[0])
+
+    def settle(self) -> None:
+        """Wait for every reply owed (the pool drains: nothing in flight)."""
+        while self.pending and self.sock is not None:
+            self._take()
+
+    def _lost(self, why: str) -> Lost:
+        log.warning("%s: the pool clones its children itself", why)
+        self.stop()
+        return Lost(why)
 
     def stop(self) -> None:
-        """Close its socket (it exits on EOF), kill it to be sure, reap it."""
+        """Close its socket (it exits on EOF), kill it to be sure, reap it;
+        the fills still waiting fail."""
         self.ready = False
         if self.sock is not None:
             if self.selector.get_map().get(self.sock.fileno()) is not None:
@@ -188,6 +237,13 @@ class Zygote:
             os.waitid(os.P_PIDFD, self.pidfd, os.WEXITED)
             os.close(self.pidfd)
             self.pidfd = -1
+        pending, self.pending = self.pending, deque()
+        for _done, undone in pending:
+            undone(Lost("zygote: gone"))
+
+
+def _readable(sock: socket.socket) -> bool:
+    return bool(select.select([sock], [], [], 0)[0])
 
 
 def receive(sock: socket.socket, maxfds: int) -> tuple[bytes, list[int]]:

@@ -100,6 +100,7 @@ def test_serve_refuses_fds_that_do_not_match_the_view() -> None:
 def ready_zygote(sock: socket.socket) -> zygote.Zygote:
     z = zygote.Zygote(selectors.DefaultSelector())
     z.sock, z.ready = sock, True
+    sock.settimeout(zygote.REPLY_TIMEOUT)
     return z
 
 
@@ -131,70 +132,122 @@ def fill_fds() -> tuple[child.ChildFds, int, list[int]]:
     return child.ChildFds(r1, w2, -1, -1, -1), r2, [r1, w1, r2, w2]
 
 
-def test_clone_sends_the_fill_and_returns_the_pid_and_pidfd(
+class Outcome:
+    """A fill's two callbacks, recorded."""
+
+    def __init__(self) -> None:
+        self.done: list[tuple[int, int]] = []
+        self.undone: list[Exception] = []
+
+    def send(self, z: zygote.Zygote, flags: int = 0, procs: tuple[str, ...] = ()) -> list[int]:
+        fds, channel, opened = fill_fds()
+        z.send(
+            TEMPLATE,
+            fds,
+            channel,
+            procs,
+            flags,
+            lambda pid, pidfd: self.done.append((pid, pidfd)),
+            self.undone.append,
+        )
+        return opened
+
+
+def close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
+def test_a_fill_goes_out_and_its_reply_comes_on_the_loop(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:
     ours, theirs = pair
     seen = fake_zygote(theirs, zygote.Cloned(77))
-    fds, channel, opened = fill_fds()
-    pid, pidfd = ready_zygote(ours).clone(TEMPLATE, fds, channel, ("/p",), 0x11)
+    z, outcome = ready_zygote(ours), Outcome()
+    opened = outcome.send(z, 0x11, ("/p",))
     seen[0].join()
-    assert pid == 77 and not os.get_inheritable(pidfd)
     assert seen[1] == (zygote.Fill(TEMPLATE, ("/p",), None, 0x11), 3)
-    for fd in (pidfd, *opened):
-        os.close(fd)
+    assert outcome.done == [] and len(z.pending) == 1  # the loop does not wait
+    z._take()  # the socket is readable: the loop's turn
+    ((pid, pidfd),) = outcome.done
+    assert pid == 77 and not os.get_inheritable(pidfd) and not z.pending
+    close_all([pidfd, *opened])
 
 
-def test_a_failed_clone_raises_oserror(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_a_failed_clone_undoes_the_fill(pair: tuple[socket.socket, socket.socket]) -> None:
     ours, theirs = pair
     seen = fake_zygote(theirs, zygote.Failed(12, "clone: out of memory"))
-    fds, channel, opened = fill_fds()
-    z = ready_zygote(ours)
-    with pytest.raises(OSError, match="out of memory") as caught:
-        z.clone(TEMPLATE, fds, channel, (), 0)
+    z, outcome = ready_zygote(ours), Outcome()
+    opened = outcome.send(z)
     seen[0].join()
-    assert caught.value.errno == 12 and z.ready  # the zygote itself is fine
-    for fd in opened:
-        os.close(fd)
+    z.settle()
+    ((err,),) = [outcome.undone]
+    assert isinstance(err, OSError) and err.errno == 12 and "out of memory" in str(err)
+    assert z.ready and outcome.done == []  # the zygote itself is fine
+    close_all(opened)
 
 
-def test_eof_loses_the_zygote(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_eof_loses_the_zygote_and_undoes_the_fills_in_flight(
+    pair: tuple[socket.socket, socket.socket], caplog: pytest.LogCaptureFixture
+) -> None:
     ours, theirs = pair
     seen = fake_zygote(theirs, None)
-    fds, channel, opened = fill_fds()
-    z = ready_zygote(ours)
-    with pytest.raises(zygote.Lost, match="EOF"):
-        z.clone(TEMPLATE, fds, channel, (), 0)
+    z, outcome = ready_zygote(ours), Outcome()
+    opened = outcome.send(z)
     seen[0].join()
-    assert not z.ready and z.sock is None
-    for fd in opened:
-        os.close(fd)
+    z._take()
+    assert [type(e) for e in outcome.undone] == [zygote.Lost]
+    assert not z.ready and z.sock is None and not z.pending
+    assert "the pool clones its children itself" in caplog.text
+    close_all(opened)
 
 
-def test_a_silent_zygote_is_lost_after_the_timeout(
-    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+def test_a_silent_zygote_is_lost_when_the_pool_settles(
+    pair: tuple[socket.socket, socket.socket],
 ) -> None:
     ours, _theirs = pair
-    monkeypatch.setattr(zygote, "REPLY_TIMEOUT", 0.05)
-    fds, channel, opened = fill_fds()
-    z = ready_zygote(ours)
-    with pytest.raises(zygote.Lost, match="timed out"):
-        z.clone(TEMPLATE, fds, channel, (), 0)
-    assert not z.ready
-    for fd in opened:
-        os.close(fd)
+    z, outcome = ready_zygote(ours), Outcome()
+    ours.settimeout(0.05)
+    opened = outcome.send(z)
+    z.settle()  # the pool drains: it waits for the reply, not for ever
+    assert [type(e) for e in outcome.undone] == [zygote.Lost] and not z.ready
+    close_all(opened)
+
+
+def test_a_fill_that_cannot_go_out_raises_lost(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, theirs = pair
+    theirs.close()
+    z, outcome = ready_zygote(ours), Outcome()
+    with pytest.raises(zygote.Lost):
+        outcome.send(z)
+    assert not z.pending and outcome.undone == [] and not z.ready
 
 
 class LostZygote:
-    ready = True
+    def __init__(self) -> None:
+        self.ready = True
 
-    def clone(self, *args: object) -> tuple[int, int]:
+    def send(self, *args: object) -> None:
+        self.ready = False  # as Zygote.stop leaves it
         raise zygote.Lost("zygote: EOF")
 
 
-def test_the_pool_clones_by_itself_when_the_zygote_is_lost(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+def warm_of(p: pool.Pool) -> pool.Warm:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    theirs.close()
+    read, write = os.pipe()
+    warm = pool.Warm(pool.Template(TEMPLATE, 1), -1, -1, None, ours, write, read, None)
+    p.children.append(warm)
+    return warm
+
+
+def test_a_fill_the_zygote_was_lost_in_fails_and_the_next_clones_here(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Not cloned again with the lost fill's fds (a child of the zygote's
+    may hold them): that fill fails; the next one is the launcher's own."""
     cloned: list[int] = []
 
     def fake_clone(body: Any, flags: int) -> tuple[int, int]:
@@ -203,12 +256,31 @@ def test_the_pool_clones_by_itself_when_the_zygote_is_lost(
 
     monkeypatch.setattr(libc, "clone", fake_clone)
     p = pool.Pool(selectors.DefaultSelector(), None, zygote=LostZygote())  # type: ignore[arg-type]
+    warm = warm_of(p)
     fds, channel, opened = fill_fds()
-    assert p._clone_child(TEMPLATE, fds, channel, ()) == (5, 6)
+    with pytest.raises(zygote.Lost):
+        p._clone_child(warm, TEMPLATE, fds, channel, ())
+    assert cloned == []
+    assert p._clone_child(warm, TEMPLATE, fds, channel, ()) == 6 and warm.pid == 5
     assert len(cloned) == 1 and not cloned[0] & CLONE_PARENT
-    assert "the pool clones its children itself" in caplog.text
-    for fd in opened:
-        os.close(fd)
+    close_all(opened)
+    p._release(warm)
+
+
+def test_a_reply_adopts_the_child_and_a_failure_undoes_the_fill() -> None:
+    p = pool.Pool(selectors.DefaultSelector(), None)
+    warm = warm_of(p)
+    p._adopt(warm, os.getpid(), os.pidfd_open(os.getpid()))  # any live process
+    assert warm.pid_start_time is not None
+    assert {key.fileobj for key in p.selector.get_map().values()} == {warm.pidfd, warm.channel}
+    other = warm_of(p)
+    ends = (other.sync_write, other.error_read)
+    p._unfilled(other, OSError(12, "clone: out of memory"))
+    assert p.children == [warm] and p.counts.failures == {other.template.key: 1}
+    assert not any(is_open(fd) for fd in ends)  # a child the zygote made reads EOF
+    p.selector.unregister(warm.pidfd)
+    p.selector.unregister(warm.channel)
+    p._release(warm)
 
 
 def turn(selector: selectors.BaseSelector, until: Any, timeout: float = 20) -> None:
@@ -244,6 +316,9 @@ class CountingZygote:
     def start(self) -> None:
         self.starts += 1
         self.started = True
+
+    def settle(self) -> None:
+        pass
 
 
 def test_the_pools_first_templates_start_the_zygote_once() -> None:
