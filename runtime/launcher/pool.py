@@ -22,10 +22,11 @@
 
 A pooled child (runtime/pooled.py) is cloned into the container namespaces,
 joins a cgroup of its own (``pool-<launcher pid>-<n>``, made by the
-launcher; v1 only, see ``Manager.adopt``) and a devices cgroup, builds the
-spec-independent part of its template's root, then says READY and waits.  ``claim`` hands
-it out once; spawn.py renames its cgroup to the container's id, writes the
-limits, resets the counters, and sends the spec and the stdio fds.  It is
+launcher; v1 only, see ``Manager.reset``) and a devices cgroup, builds the
+spec-independent part of its template's root, then says READY and waits;
+its counters are reset then.  ``claim`` hands it out once; claim.py writes
+the limits, renames its cgroups to the container's id, and sends the spec
+and the stdio fds.  It is
 never returned to the pool: a pooled child sees nothing of another
 container because there was none before it.
 
@@ -241,8 +242,7 @@ class Pool:
         zygote: Zygote | None = None,
     ) -> None:
         self.selector = selector
-        #: Clones the children when ready (zygote.py), started by the first
-        #: templates; None: this process does.
+        #: Clones the children once ready (zygote.py); None: this process does.
         self.zygote = zygote
         #: Where overlay children get a dir each (poollayers.py); None: no
         #: overlay template is kept.
@@ -270,11 +270,8 @@ class Pool:
         self.drain()
         self.templates = [t for t in templates if t.size > 0 and self._keeps(t)]
         self.counts.failures.clear()
-        if self.templates and self.zygote is not None and not self.zygote.started:
-            try:
-                self.zygote.start()  # no pool, no zygote: only once there is one
-            except OSError as err:
-                log.warning("cannot start the zygote (%s): the pool clones by itself", err)
+        if self.templates and self.zygote is not None:
+            self.zygote.ensure()  # no pool, no zygote
 
     def _keeps(self, template: Template) -> bool:
         plan = template.spec.rootfs
@@ -405,11 +402,8 @@ class Pool:
         channel: int,
         procs: tuple[str, ...],
     ) -> int:
-        """Clone ``pooled.run`` here and return the pidfd (``warm.pid`` set);
-        or, once the zygote is ready (zygote.py), ask it and return -1: its
-        reply comes on the loop (``_adopt``, ``_unfilled``), which never
-        waits for another process's clone.  Either way the launcher is the
-        parent.  ``Lost`` (the request did not go out) fails this fill."""
+        """Clone ``pooled.run`` here: the pidfd (``warm.pid`` set); or ask the
+        zygote (zygote.py): -1, its reply comes on the loop (``_adopt``)."""
         flags = clone_flags(DEFAULT_NAMESPACES)
         if self.zygote is not None and self.zygote.ready:
             done, undone = (functools.partial(f, warm) for f in (self._adopt, self._unfilled))
@@ -440,10 +434,21 @@ class Pool:
         except OSError:
             data = b""
         self.selector.unregister(warm.channel)
-        if data == pooled.READY_BYTE and self._park(warm):
+        if data == pooled.READY_BYTE and self._park(warm) and self._reset(warm):
             warm.ready = True
             self.counts.failures.pop(warm.template.key, None)
         # EOF: the child is exiting; its pidfd says so next.
+
+    def _reset(self, warm: Warm) -> bool:
+        """Its fill's CPU time and peak are not its container's."""
+        try:
+            if warm.cgroup is not None and self.cgroups is not None:
+                self.cgroups.reset(warm.cgroup)
+            return True
+        except cgroups.CgroupError as err:
+            self.discard(warm)
+            self._failed(warm.template, f"resetting a pooled child's counters failed: {err}")
+            return False
 
     def _park(self, warm: Warm) -> bool:
         """A bridge template's child gets its veth once it is ready: in a

@@ -142,6 +142,14 @@ class Zygote:
         self.selector.register(self.pidfd, selectors.EVENT_READ, Ready(Source.POOL, self._died))
         log.info("zygote %d started", self.pid)
 
+    def ensure(self) -> None:
+        """Started unless it was already (the pool's first templates)."""
+        if not self.started:
+            try:
+                self.start()
+            except OSError as err:
+                log.warning("cannot start the zygote (%s): the pool clones by itself", err)
+
     def _hello(self, _mask: int) -> None:
         assert self.sock is not None
         try:

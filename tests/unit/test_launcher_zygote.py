@@ -308,24 +308,36 @@ def test_a_real_zygote_says_ready_ends_on_stop_and_its_death_is_noticed() -> Non
 
 class CountingZygote:
     ready = False
-    started = False
 
     def __init__(self) -> None:
-        self.starts = 0
+        self.ensured = 0
 
-    def start(self) -> None:
-        self.starts += 1
-        self.started = True
+    def ensure(self) -> None:
+        self.ensured += 1
 
     def settle(self) -> None:
         pass
 
 
-def test_the_pools_first_templates_start_the_zygote_once() -> None:
+def test_the_pools_templates_start_the_zygote() -> None:
     z = CountingZygote()
     p = pool.Pool(selectors.DefaultSelector(), None, zygote=z)  # type: ignore[arg-type]
     p.configure([])
-    assert z.starts == 0  # no pool (--pool-size 0): no zygote
+    assert z.ensured == 0  # no pool (--pool-size 0): no zygote
     p.configure([pool.Template(TEMPLATE, 2)])
-    p.configure([pool.Template(TEMPLATE, 3)])
-    assert z.starts == 1
+    assert z.ensured == 1
+
+
+def test_a_zygote_is_started_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    z = zygote.Zygote(selectors.DefaultSelector())
+    starts: list[int] = []
+
+    def start() -> None:
+        starts.append(1)
+        z.started = True
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(z, "start", start)
+    z.ensure()  # logged: the pool clones by itself
+    z.ensure()  # a zygote that died (or never came) is not started again
+    assert starts == [1] and not z.ready
