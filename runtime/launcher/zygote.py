@@ -1,10 +1,10 @@
 """The zygote: a small process that clones the warm pool's children.
 
     Zygote (the launcher's side)
-    ├── start()      spawn ``python -m runtime.launcher.zygote FD PPID``, once
-    │                per launcher (the pool's first templates call it); its
-    │                READY message arrives on the loop (until then, and
-    │                after its death, the pool clones by itself)
+    ├── ensure()     ``start()`` once per launcher (the pool's first templates
+    │                call it): spawn ``python -m runtime.launcher.zygote FD
+    │                PPID``; its READY message arrives on the loop (until
+    │                then, and after its death, the pool clones by itself)
     ├── ready        it said READY and has not died
     ├── send(...)    one fill: a ``Fill`` and the child's fds out; the pid
     │                and its pidfd come back on the loop (SCM_RIGHTS,
@@ -94,18 +94,19 @@ class Cloned:
 
 @dataclass(frozen=True)
 class Failed:
-    """The clone failed in the zygote: raised in the launcher as OSError."""
+    """The clone failed in the zygote: the fill's ``undone`` gets an OSError."""
 
     errno: int | None
     message: str
 
 
 class Lost(Exception):
-    """The zygote is gone (EOF, no reply in time): this fill fails, the next
-    ones are cloned by the pool itself."""
+    """The zygote is gone (EOF, its pidfd, no reply within ``REPLY_TIMEOUT``
+    while the pool settles): the fills in flight fail, the next ones are
+    cloned by the pool itself."""
 
 
-#: A fill's callbacks: ``done(pid, pidfd)``, or ``failed(error)``.
+#: A fill's callbacks: ``done(pid, pidfd)``, or ``undone(error)``.
 Done = Callable[[int, int], None]
 Undone = Callable[[Exception], None]
 
