@@ -41,6 +41,9 @@ class Service:
     process: subprocess.Popen[bytes] | None = None
     #: The source tree it runs from (bench.abload: another checkout's).
     tree: Path = ROOT
+    #: The module ``python -m`` runs (bench.httptimeline: ``bench.marks``, the
+    #: service with hooks).
+    module: str = "app"
     #: A network namespace to run in (``/proc/PID/ns/net``, entered with
     #: nsenter(1)): its loopback is then the service's, reachable only from
     #: inside (``client_argv``).
@@ -78,7 +81,7 @@ class Service:
                 self.client_argv([
                     sys.executable,
                     "-m",
-                    "app",
+                    self.module,
                     "--host",
                     "127.0.0.1",
                     "--port",

@@ -1,0 +1,46 @@
+"""bench.httptimeline runs a hooked service and reports every stage of a pooled launch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import httptimeline, marks
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
+
+
+def test_httptimeline_reports_each_stage_of_a_pooled_launch() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.httptimeline", "--runs", "4", "--gap", "0.2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=80,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("4 launches of /bin/true over HTTP (default image, ")
+    assert ": 4 pooled, 0 cold (left out)" in proc.stdout
+    # Every mark of the critical path, in every process, was seen.
+    for mark in httptimeline.CHAIN[1:]:
+        assert f"  -> {marks.MARKS[mark]}\n" in proc.stdout, marks.MARKS[mark]
+    for _, _, what in httptimeline.PARTS:
+        assert f"  {what}\n" in proc.stdout, what
+    assert "CPU per launch (ms, all launches): api " in proc.stdout
+    # The offsets table is sorted by median: the order a launch guarantees.
+    names = list(marks.MARKS.values())
+    rows = [line.split(maxsplit=3) for line in proc.stdout.split("\n\n")[1].splitlines()]
+    order = [row[3] for row in rows if len(row) == 4 and row[3] in names]
+    for before, after in zip(httptimeline.CHAIN[:-1], httptimeline.CHAIN[1:], strict=True):
+        if marks.MARKS[before] in order and (before, after) not in LOOSE:
+            assert order.index(marks.MARKS[before]) < order.index(marks.MARKS[after])
+
+
+#: Marks of two threads that may come in either order: the reader thread
+#: marks "woken" after it woke the loop, which runs on the other CPU.
+LOOSE = {(32, 33)}
