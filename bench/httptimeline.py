@@ -14,7 +14,8 @@ sent, execve seen, reply sent, reaped, exit event sent) and the child
 window holds it (launches go one at a time, ``--gap`` apart so that the
 pool refills between them).
 
-Prints, over the pooled launches (a pool miss, counted, is left out):
+Prints, over the pooled launches (a pool miss, counted, is left out; with
+``--pool-size 0`` over the cold ones):
 each mark's offset from the client's send (median, p90), the critical
 path's stages and the reply's side branch (median, p90 of each launch's
 difference, and the CPU of the stage where both ends are on one thread),
@@ -42,20 +43,33 @@ from bench.service import QUIET, ROOT, Service, cpu_seconds, kill_leftovers
 
 WARMUP = 10
 #: The critical path of a ``wait=true`` launch, mark to mark.
-CHAIN = (0, 1, 2, 3, 9, 4, 5, 28, 10, 11, 12, 13, 14, 15, 20, 21, 18, 19, 22, 30, 31, 32, 33)
-CHAIN += (34, 35, 36, 40)
+API_IN, EXIT_OUT = (0, 1, 2, 3, 9, 4, 5, 28, 29, 10), (18, 19, 22, 30, 31, 32, 33, 34, 35, 36, 40)
+CHAIN = (*API_IN, 11, 12, 13, 14, 15, 20, 21, *EXIT_OUT)
+#: The same for a cold launch (``--pool-size 0``): the clone, the child's
+#: cgroup join (the launcher's) while it builds its root, the release.
+COLD_CHAIN = (*API_IN, 23, 24, 25, 21, *EXIT_OUT)
 #: Beside it: the worker thread's return, and the launch's reply (recorded
 #: "running" while the command runs and exits).
 BRANCHES = ((5, 6), (21, 16), (16, 17), (17, 7), (7, 8))
 #: The path's parts, for a summary: (first mark, last mark, what).
-PARTS = (
-    (0, 5, "HTTP in, API: parse, validate, plan, record, send"),
+_IN = ((0, 5, "HTTP in, API: parse, validate, plan, record, send"),)
+POOLED_PARTS = (
+    *_IN,
     (5, 15, "launcher: receive, claim a pooled child, send its spec"),
     (15, 21, "child: the spec's steps to execve"),
+)
+COLD_PARTS = (
+    *_IN,
+    (5, 23, "launcher: receive, decode, clone (cold)"),
+    (23, 21, "child: all its steps to execve (cold)"),
+)
+_OUT = (
     (21, 19, "exec /bin/true, its exit, the reap"),
     (19, 33, "exit event to the API, recorded, the handler resumed"),
     (33, 40, "API: the reply built and sent, HTTP out"),
 )
+POOLED_PARTS += _OUT
+COLD_PARTS += _OUT
 
 
 def _quantile(values: list[float], fraction: float) -> float:
@@ -203,39 +217,44 @@ def _row(walls: list[float], cpus: list[float], what: str) -> str:
 
 def report(launches: list[dict[int, m.Mark]], cpu: dict[str, float], image: str | None) -> None:
     pooled = [launch for launch in launches if m.TAKEN in launch]
-    cold = sum(m.COLD_CLONE in launch for launch in launches)
+    colds = [launch for launch in launches if m.COLD_CLONE in launch]
     fills = sum(m.FILL in launch for launch in launches)
+    # Without a pool (--pool-size 0), the cold launches.
+    shown, chain, parts, kind = (pooled, CHAIN, POOLED_PARTS, "pooled")
     if not pooled:
-        raise SystemExit("httptimeline: no launch was served by the pool")
-    walls, _ = _span(pooled, m.CLIENT_SENT, m.CLIENT_RECEIVED)
+        shown, chain, parts, kind = (colds, COLD_CHAIN, COLD_PARTS, "cold")
+    if not shown:
+        raise SystemExit("httptimeline: no launch was marked")
+    left = f"{len(colds)} cold (left out)" if pooled else f"{len(colds)} cold"
+    walls, _ = _span(shown, m.CLIENT_SENT, m.CLIENT_RECEIVED)
     print(
         f"{len(launches)} launches of /bin/true over HTTP ({image or 'default image'}, "
-        f"POST /containers?wait=true): {len(pooled)} pooled, {cold} cold (left out), "
+        f"POST /containers?wait=true): {len(pooled)} pooled, {left}, "
         f"a pool fill inside {fills}; load average {os.getloadavg()[0]:.2f}\n"
-        f"pooled: median {statistics.median(walls):.2f} ms, mean {statistics.mean(walls):.2f}, "
+        f"{kind}: median {statistics.median(walls):.2f} ms, mean {statistics.mean(walls):.2f}, "
         f"p90 {_quantile(walls, 0.9):.2f} (the client's send to its receipt)"
     )
     print("\n ms after the client's send:\n   median      p90      n")
     offsets = []
     for mark in m.MARKS:
-        values, _ = _span(pooled, m.CLIENT_SENT, mark)
+        values, _ = _span(shown, m.CLIENT_SENT, mark)
         if values:
             offsets.append((statistics.median(values), _quantile(values, 0.9), len(values), mark))
     for median, p90, count, mark in sorted(offsets):
         print(f"  {median:7.3f}  {p90:7.3f}  {count:5d}  {m.MARKS[mark]}")
     print("\n the critical path, per launch:\n   median      p90      CPU  (ms; CPU: one thread)")
-    for a, b in zip(CHAIN, CHAIN[1:], strict=False):
-        walls, cpus = _span(pooled, a, b)
+    for a, b in zip(chain, chain[1:], strict=False):
+        walls, cpus = _span(shown, a, b)
         if walls:
             print(_row(walls, cpus, f"-> {m.MARKS[b]}"))
     print("\n beside it:")
     for a, b in BRANCHES:
-        walls, cpus = _span(pooled, a, b)
+        walls, cpus = _span(shown, a, b)
         if walls:
             print(_row(walls, cpus, f"{m.MARKS[a]} -> {m.MARKS[b]}"))
     print("\n parts of the path:")
-    for a, b, what in PARTS:
-        walls, cpus = _span(pooled, a, b)
+    for a, b, what in parts:
+        walls, cpus = _span(shown, a, b)
         if walls:
             print(_row(walls, cpus, what))
     if cpu:

@@ -44,6 +44,7 @@ MARKS = {
     5: "api: sending the create to the launcher",
     6: "api: worker thread returns (begin_create done)",
     28: "launcher: request read (its loop woke)",
+    29: "launcher: create's op begins (read, framed)",
     10: "launcher: create decoded (Spawner.clone)",
     11: "launcher: pooled child taken",
     12: "launcher: cgroups adopted (renamed, reset)",
@@ -266,6 +267,7 @@ def launcher_main(argv: list[str]) -> int:
     from runtime.launcher import claim, messages, startup
     from runtime.launcher.pool import Pool
     from runtime.launcher.reaper import Reaper
+    from runtime.launcher.server import Launcher
     from runtime.launcher.transport import Transport
     from runtime.launchtrace import Stamps
 
@@ -334,6 +336,9 @@ def launcher_main(argv: list[str]) -> int:
         real_flush_all(self)
 
     Transport.read = _both(board, Transport.read, 28, None)  # type: ignore[method-assign]
+    Launcher.handle = _around(  # type: ignore[method-assign]
+        board, Launcher.handle, 29, None, lambda self, client, msg: msg.get("op") == "create"
+    )
     Transport.broadcast = on_broadcast  # type: ignore[method-assign]
     Transport.flush_all = flush_all  # type: ignore[method-assign]
     real_reply = Transport.reply

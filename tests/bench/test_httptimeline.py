@@ -29,7 +29,7 @@ def test_httptimeline_reports_each_stage_of_a_pooled_launch() -> None:
     # Every mark of the critical path, in every process, was seen.
     for mark in httptimeline.CHAIN[1:]:
         assert f"  -> {marks.MARKS[mark]}\n" in proc.stdout, marks.MARKS[mark]
-    for _, _, what in httptimeline.PARTS:
+    for _, _, what in httptimeline.POOLED_PARTS:
         assert f"  {what}\n" in proc.stdout, what
     assert "CPU per launch (ms, all launches): api " in proc.stdout
     # The offsets table is sorted by median: the order a launch guarantees.
@@ -44,3 +44,19 @@ def test_httptimeline_reports_each_stage_of_a_pooled_launch() -> None:
 #: Marks of two threads that may come in either order: the reader thread
 #: marks "woken" after it woke the loop, which runs on the other CPU.
 LOOSE = {(32, 33)}
+
+
+def test_httptimeline_without_a_pool_reports_the_cold_launch() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.httptimeline", "--runs", "3", "--pool-size", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=80,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ": 0 pooled, 3 cold, " in proc.stdout
+    assert "\ncold: median " in proc.stdout
+    for mark in httptimeline.COLD_CHAIN[1:]:
+        assert f"  -> {marks.MARKS[mark]}\n" in proc.stdout, marks.MARKS[mark]
+    assert "  launcher: receive, decode, clone (cold)\n" in proc.stdout
