@@ -15,26 +15,31 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
 
 
-def test_httptimeline_reports_each_stage_of_a_pooled_launch() -> None:
+def _run(*args: str) -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.httptimeline", "--runs", "4", "--gap", "0.2"],
+        [sys.executable, "-m", "bench.httptimeline", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=80,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.startswith("4 launches of /bin/true over HTTP (default image, ")
-    assert ": 4 pooled, 0 cold (left out)" in proc.stdout
+    return proc.stdout
+
+
+def test_httptimeline_reports_each_stage_of_a_pooled_launch() -> None:
+    out = _run("--runs", "4", "--gap", "0.2")
+    assert out.startswith("4 launches of /bin/true over HTTP (default image, ")
+    assert ": 4 pooled, 0 cold (left out)" in out
     # Every mark of the critical path, in every process, was seen.
     for mark in httptimeline.CHAIN[1:]:
-        assert f"  -> {marks.MARKS[mark]}\n" in proc.stdout, marks.MARKS[mark]
+        assert f"  -> {marks.MARKS[mark]}\n" in out, marks.MARKS[mark]
     for _, _, what in httptimeline.POOLED_PARTS:
-        assert f"  {what}\n" in proc.stdout, what
-    assert "CPU per launch (ms, all launches): api " in proc.stdout
+        assert f"  {what}\n" in out, what
+    assert "CPU per launch (ms, all launches): api " in out
     # The offsets table is sorted by median: the order a launch guarantees.
     names = list(marks.MARKS.values())
-    rows = [line.split(maxsplit=3) for line in proc.stdout.split("\n\n")[1].splitlines()]
+    rows = [line.split(maxsplit=3) for line in out.split("\n\n")[1].splitlines()]
     order = [row[3] for row in rows if len(row) == 4 and row[3] in names]
     for before, after in zip(httptimeline.CHAIN[:-1], httptimeline.CHAIN[1:], strict=True):
         if marks.MARKS[before] in order and (before, after) not in LOOSE:
@@ -47,16 +52,9 @@ LOOSE = {(32, 33)}
 
 
 def test_httptimeline_without_a_pool_reports_the_cold_launch() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.httptimeline", "--runs", "3", "--pool-size", "0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=80,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert ": 0 pooled, 3 cold, " in proc.stdout
-    assert "\ncold: median " in proc.stdout
+    out = _run("--runs", "3", "--pool-size", "0")
+    assert ": 0 pooled, 3 cold, " in out
+    assert "\ncold: median " in out
     for mark in httptimeline.COLD_CHAIN[1:]:
-        assert f"  -> {marks.MARKS[mark]}\n" in proc.stdout, marks.MARKS[mark]
-    assert "  launcher: receive, decode, clone (cold)\n" in proc.stdout
+        assert f"  -> {marks.MARKS[mark]}\n" in out, marks.MARKS[mark]
+    assert "  launcher: receive, decode, clone (cold)\n" in out
