@@ -150,6 +150,8 @@ def run(
         launcher = _launcher(state, board, work / "launcher.log")
         service.start()
         time.sleep(1.0)  # the pool's first fills
+        if launcher.poll() is not None:  # the API would have started one without marks
+            raise SystemExit(f"httptimeline: the launcher exited: {work / 'launcher.log'}")
         client = Client(service.port, image)
         for _ in range(WARMUP):
             client.launch()
