@@ -2,7 +2,8 @@
 
 ``Cgroup``   one container: add(pid), stats(), procs(), thaw(), kill_all(), remove()
 ``Manager``  the service instance's parent cgroup: create(), open(),
-             adopt() (a warm child's cgroup renamed and reset), leftovers(),
+             reset() (a warm child's counters), adopt() (its limits), rename(),
+             leftovers(),
              cleanup(), remove_parent(), remove_empty_parents()
 ``Stats``    counters read from a cgroup (``None``: the kernel lacks the file)
 pool_name(), orphaned_pool()   a warm child's cgroup name; one of a dead launcher
@@ -196,11 +197,20 @@ class Manager(abc.ABC):
         """Create the cgroup ``name`` with ``limits`` (memory, pids, cpus) and
         ``tuning`` (shares, quota, cpuset, swap, ...: runtime/options.py)."""
 
-    def adopt(self, cgroup: Cgroup, name: str, limits: Limits) -> Cgroup:
-        """A warm child's cgroup made a container's (runtime/launcher/pool.py):
-        renamed to ``name``, ``limits`` written, its counters reset to what
-        a new cgroup shows.  A driver that cannot reset them refuses
-        (CgroupError), and the pool stays off."""
+    def reset(self, cgroup: Cgroup) -> None:
+        """A warm child's counters set back to what a new cgroup shows, once
+        it is ready and parked (runtime/launcher/pool.py).  A driver that
+        cannot reset them refuses (CgroupError), and the pool stays off."""
+        raise CgroupError(f"the cgroup {self.version} driver cannot reuse a cgroup")
+
+    def adopt(self, cgroup: Cgroup, limits: Limits) -> None:
+        """A warm child's cgroup made a container's: ``limits`` written."""
+        raise CgroupError(f"the cgroup {self.version} driver cannot reuse a cgroup")
+
+    def rename(self, cgroup: Cgroup, name: str) -> Cgroup:
+        """An adopted cgroup renamed to its container's id (the name is for
+        people and tools: the launcher keeps the object).  A driver that
+        cannot adopt cannot rename."""
         raise CgroupError(f"the cgroup {self.version} driver cannot reuse a cgroup")
 
     @abc.abstractmethod

@@ -2,13 +2,14 @@
 
     Claim       what the create asked: the container's id and spec, its pid
                 file, terminal size, and whether it starts at once (``go``)
-    hand_over   the child's cgroups renamed to the container's, limited and
-                reset; its stdio opened; an overlay child's upper and work
+    hand_over   the child's cgroups limited for the container (its counters
+                were reset when it got ready, pool.py) and renamed to its
+                id; its stdio opened; an overlay child's upper and work
                 dirs moved into the container's layer dir (poollayers.py);
-                the pid file written; then the spec
-                and the stdio fds sent on its channel (SCM_RIGHTS).  The
-                ``Process`` the launcher keeps, or None when the child cannot
-                be used (its cgroup refused, it died): the cold path follows.
+                the pid file written; then the spec and the stdio fds sent
+                on its channel (SCM_RIGHTS).  The ``Process`` the launcher
+                keeps, or None when the child cannot be used (its cgroup
+                refused, it died): the cold path follows.
     etc_trees   a bridge template's child: the network's /etc files as
                 detached mounts, sent with the spec (runtime/pooled.py)
     plug        then its parked veth plugged while it runs its claim steps
@@ -17,7 +18,11 @@ The pid file goes before the spec: if the launcher dies from then on, the
 API finds the child by that file and kills it (runtime/pids.py).  Unless
 ``go`` the child waits for the joined byte (``Spawner.release``) after its
 spec-dependent steps; with ``go`` and a veth to plug (``plug_after``), at
-its last step before execve, so that the plug overlaps the others.
+its last step before execve, so that the plug overlaps the others.  The
+cgroups are renamed before the spec goes, so that a started child, which
+waits for nothing, runs its command in cgroups named for its container
+(renaming them after the send, the child waiting for the joined byte at
+its last step, was measured: docs/performance.md, "The claim's cgroups").
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ def hand_over(
     stdio = _adopt_cgroups_and_open(pool, manager, warm, claim, paths)
     if stdio is None:
         return None
+    _rename_cgroups(manager, warm, claim.container_id)
     try:
         pool.move_layer(warm, claim.spec.rootfs)
     except OSError as err:
@@ -110,22 +116,39 @@ def hand_over(
 def _adopt_cgroups_and_open(
     pool: Pool, manager: cgroups.Manager | None, warm: Warm, claim: Claim, paths: Paths
 ) -> terminal.Stdio | None:
-    """The child's cgroups become the container's; then its stdio.  A cgroup
-    that cannot be taken over discards the child (None)."""
+    """The container's limits written into the child's cgroups; then its
+    stdio.  A cgroup that cannot be taken over discards the child (None)."""
     try:
         if warm.cgroup is not None:
             assert manager is not None
-            warm.cgroup = manager.adopt(warm.cgroup, claim.container_id, claim.spec.limits)
-        if warm.devices_cgroup is not None:
-            warm.devices_cgroup = devices.rename(warm.devices_cgroup, claim.container_id)
+            manager.adopt(warm.cgroup, claim.spec.limits)
         return open_stdio(claim.spec.tty, claim.spec.stdin, paths)
-    except (cgroups.CgroupError, FileExistsError) as err:
+    except cgroups.CgroupError as err:
         log.warning("%s: a pooled child's cgroup cannot be used: %s", claim.container_id, err)
         pool.discard(warm)
         return None
     except BaseException:
         pool.discard(warm)
         raise
+
+
+def _rename_cgroups(manager: cgroups.Manager | None, warm: Warm, container_id: str) -> None:
+    """The child's cgroups and devices cgroup named for the container.  Its
+    limits are already written and nothing finds a cgroup by its name (the
+    launcher keeps the object, the start-up clean-up takes every one under
+    the parent, pause locates it by pid), so a name taken by a leftover
+    only costs the name: the pool's stays, with a warning."""
+    try:
+        if warm.cgroup is not None:
+            assert manager is not None
+            warm.cgroup = manager.rename(warm.cgroup, container_id)
+    except cgroups.CgroupError as err:
+        log.warning("%s: its cgroup keeps the pool's name: %s", container_id, err)
+    try:
+        if warm.devices_cgroup is not None:
+            warm.devices_cgroup = devices.rename(warm.devices_cgroup, container_id)
+    except OSError as err:
+        log.warning("%s: its devices cgroup keeps the pool's name: %s", container_id, err)
 
 
 def etc_trees(pool: Pool, warm: Warm, spec: ContainerSpec) -> list[int]:

@@ -22,10 +22,11 @@
 
 A pooled child (runtime/pooled.py) is cloned into the container namespaces,
 joins a cgroup of its own (``pool-<launcher pid>-<n>``, made by the
-launcher; v1 only, see ``Manager.adopt``) and a devices cgroup, builds the
-spec-independent part of its template's root, then says READY and waits.  ``claim`` hands
-it out once; spawn.py renames its cgroup to the container's id, writes the
-limits, resets the counters, and sends the spec and the stdio fds.  It is
+launcher; v1 only, see ``Manager.reset``) and a devices cgroup, builds the
+spec-independent part of its template's root, then says READY and waits;
+its counters are reset then.  ``claim`` hands it out once; claim.py writes
+the limits, renames its cgroups to the container's id, and sends the spec
+and the stdio fds.  It is
 never returned to the pool: a pooled child sees nothing of another
 container because there was none before it.
 
@@ -391,10 +392,21 @@ class Pool:
         except OSError:
             data = b""
         self.selector.unregister(warm.channel)
-        if data == pooled.READY_BYTE and self._park(warm):
+        if data == pooled.READY_BYTE and self._park(warm) and self._reset(warm):
             warm.ready = True
             self.counts.failures.pop(warm.template.key, None)
         # EOF: the child is exiting; its pidfd says so next.
+
+    def _reset(self, warm: Warm) -> bool:
+        """Its fill's CPU time and peak are not its container's."""
+        try:
+            if warm.cgroup is not None and self.cgroups is not None:
+                self.cgroups.reset(warm.cgroup)
+            return True
+        except cgroups.CgroupError as err:
+            self.discard(warm)
+            self._failed(warm.template, f"resetting a pooled child's counters failed: {err}")
+            return False
 
     def _park(self, warm: Warm) -> bool:
         """A bridge template's child gets its veth once it is ready: in a

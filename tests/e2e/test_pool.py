@@ -142,6 +142,56 @@ def test_counters_start_at_zero_and_limits_apply(client: httpx.Client) -> None:
     assert hog["memory_peak_bytes"] <= 64 << 20
 
 
+def test_a_ready_childs_counters_are_reset_before_its_claim(
+    pooled: Service, client: httpx.Client
+) -> None:
+    """Its fill (several ms of CPU building its root) is not its
+    container's: the counters are reset when it says READY, and parked, it
+    adds nothing until its claim (runtime/launcher/pool.py, ``_reset``)."""
+    wait_ready(client)
+    launcher = pooled.launcher_pid()
+    assert launcher is not None
+    usage = {
+        path: int(Path(path, "cpuacct.usage").read_text())
+        for path in pool_cgroups(pooled.state_dir, launcher)
+        if os.path.exists(os.path.join(path, "cpuacct.usage"))
+    }
+    assert len(usage) >= POOL, usage
+    # A few µs at most: the child's return from its READY send to recv(2).
+    assert all(ns < 500_000 for ns in usage.values()), usage
+
+
+def cgroup_limits(state_dir: Path, container_id: str) -> tuple[int, str, str]:
+    """A running container's memory limit, pids.max and CFS quota, read on the host."""
+    manager = cgroups.manager(os.fspath(state_dir))
+    assert isinstance(manager, cgroups.V1Manager)
+    dirs = manager.open(container_id).dirs
+
+    def read(controller: str, name: str) -> str:
+        return Path(dirs[controller], name).read_text().strip()
+
+    memory = int(read("memory", "memory.limit_in_bytes"))
+    return memory, read("pids", "pids.max"), read("cpu", "cpu.cfs_quota_us")
+
+
+def test_a_pooled_containers_limits_are_its_own(pooled: Service, client: httpx.Client) -> None:
+    """A claim writes the limits its container asks for, and only those,
+    into cgroups made fresh at the fill: none carry over to the next."""
+    seen = []
+    for limits in ({"memory_bytes": 64 << 20, "pids": 16, "cpus": 0.5}, {}):
+        wait_ready(client)
+        before = hits(client)
+        created = client.post("/containers", json={"command": ["sleep", "30"], "limits": limits})
+        assert created.status_code == 201, created.text
+        ref = created.json()["id"]
+        assert hits(client) == before + 1
+        seen.append(cgroup_limits(pooled.state_dir, ref))
+        assert client.delete(f"/containers/{ref}", params={"force": "true"}).status_code == 204
+    limited, unlimited = seen
+    assert limited == (64 << 20, "16", "50000")
+    assert unlimited[0] > 1 << 40 and unlimited[1:] == ("max", "-1"), unlimited
+
+
 def test_a_spec_the_pool_cannot_serve_takes_the_cold_path(client: httpx.Client) -> None:
     before = scrape(client)
     # An overlay root on a tmpfs (read-only): not pooled.

@@ -12,6 +12,9 @@ import errno
 import os
 import shutil
 import signal
+from typing import Any
+
+import pytest
 
 from runtime.cgroups.fs import CgroupFs
 
@@ -164,3 +167,16 @@ class FakeCgroupFs(CgroupFs):
         for procs in self._all_procs():
             pids = [p for p in self.get(procs).split() if p != str(pid)]
             self.put(os.path.dirname(procs), "cgroup.procs", "".join(p + "\n" for p in pids))
+
+
+def record_paths(monkeypatch: pytest.MonkeyPatch, fs: CgroupFs, method: str) -> list[str]:
+    """The paths ``fs.<method>`` is called with from now on (the calls go through)."""
+    paths: list[str] = []
+    real = getattr(fs, method)
+
+    def recording(path: str, *args: Any) -> Any:
+        paths.append(path)
+        return real(path, *args)
+
+    monkeypatch.setattr(fs, method, recording)
+    return paths

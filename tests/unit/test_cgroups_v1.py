@@ -11,7 +11,7 @@ from runtime import cgroups
 from runtime.cgroups import CgroupError, V1Manager
 from runtime.options import Tuning
 from runtime.spec import Limits
-from tests.fakes.cgroupfs import FakeCgroupFs
+from tests.fakes.cgroupfs import FakeCgroupFs, record_paths
 
 OWN = {"memory": "/session/abc", "pids": "/", "cpu": "/", "cpuacct": "/"}
 
@@ -132,14 +132,7 @@ def test_stats_at_exit_skip_the_live_counters(fake, monkeypatch):
     memory = cgroup.dirs["memory"]
     fake.put(memory, "memory.max_usage_in_bytes", "67108864\n")
     fake.put(cgroup.dirs["cpuacct"], "cpuacct.usage", "1500000000\n")
-    read: list[str] = []
-    real_read = fake.read
-
-    def recording(path: str) -> str:
-        read.append(path)
-        return real_read(path)
-
-    monkeypatch.setattr(fake, "read", recording)
+    read = record_paths(monkeypatch, fake, "read")
     stats = cgroup.stats(live=False)
     assert (stats.memory_bytes, stats.pids) == (None, None)
     assert stats.memory_peak_bytes == 64 << 20 and stats.cpu_seconds == pytest.approx(1.5)
@@ -312,35 +305,75 @@ def test_kill_all_of_an_empty_cgroup_writes_nothing(fake):
     assert fake.writes == []
 
 
-def test_adopt_renames_limits_and_resets_a_pooled_cgroup(fake):
-    """The warm pool (runtime/launcher/pool.py): a child's cgroup becomes the
-    container's, with its limits and fresh counters, its process kept."""
+def test_reset_zeroes_a_pooled_cgroups_counters(fake):
+    """The warm pool (runtime/launcher/pool.py): a ready child's fill is
+    not its container's; its process stays."""
     m = manager(fake)
     pooled = m.create("pool-1-1", Limits())
     pooled.add(4242)
-    for path in pooled.paths:
-        if path.startswith(f"{fake.root}/cpuacct"):
-            fake.put(path, "cpuacct.usage", "123456789\n")
+    fake.put(pooled.dirs["cpuacct"], "cpuacct.usage", "123456789\n")
+    fake.put(pooled.dirs["memory"], "memory.max_usage_in_bytes", "987654\n")
     fake.writes.clear()
-    adopted = m.adopt(pooled, "c1", Limits(memory_bytes=8 << 20, pids=4))
-    assert adopted.name == "c1"
-    assert all(p.endswith("/c1") and os.path.isdir(p) for p in adopted.paths)
-    assert not any(os.path.exists(p) for p in pooled.paths)
-    assert adopted.procs() == [4242]
-    written = {(w[0].rsplit("/", 2)[-2], w[0].rsplit("/", 1)[-1]): w[1] for w in fake.writes}
-    assert written[("c1", "memory.limit_in_bytes")] == str(8 << 20)
-    assert written[("c1", "pids.max")] == "4"
-    assert written[("c1", "cpuacct.usage")] == "0"
-    assert written[("c1", "memory.max_usage_in_bytes")] == "0"
-    assert adopted.stats(live=False).cpu_seconds == 0
+    m.reset(pooled)
+    assert pooled.procs() == [4242]
+    assert sorted(w[0].rsplit("/", 1)[-1] for w in fake.writes) == [
+        "cpuacct.usage",
+        "memory.max_usage_in_bytes",
+    ]
+    stats = pooled.stats(live=False)
+    assert stats.cpu_seconds == 0 and stats.memory_peak_bytes == 0
 
 
-def test_adopt_onto_an_existing_name_is_a_cgroup_error(fake):
+def test_reset_without_a_counter_file_skips_it(fake):
+    """A kernel without ``memory.max_usage_in_bytes``: ENOENT is no error."""
     m = manager(fake)
     pooled = m.create("pool-1-1", Limits())
-    m.create("c1", Limits(pids=1)).add(7)
+    os.remove(os.path.join(pooled.dirs["memory"], "memory.max_usage_in_bytes"))
+    fake.writes.clear()
+    m.reset(pooled)
+    assert [w[0].rsplit("/", 1)[-1] for w in fake.writes] == ["cpuacct.usage"]
+
+
+def test_adopt_writes_the_containers_limits_only(fake):
+    m = manager(fake)
+    pooled = m.create("pool-1-1", Limits())
+    pooled.add(4242)
+    fake.writes.clear()
+    m.adopt(pooled, Limits(memory_bytes=8 << 20, pids=4))
+    written = {w[0].rsplit("/", 1)[-1]: w[1] for w in fake.writes}
+    assert written == {
+        "memory.limit_in_bytes": str(8 << 20),
+        "memory.memsw.limit_in_bytes": str(8 << 20),
+        "pids.max": "4",
+    }
+    assert pooled.procs() == [4242]
+    fake.writes.clear()
+    m.adopt(m.create("pool-1-2", Limits()), Limits())
+    assert fake.writes == []
+
+
+def test_rename_moves_every_hierarchy_with_its_process(fake):
+    m = manager(fake)
+    pooled = m.create("pool-1-1", Limits(pids=4))
+    pooled.add(4242)
+    renamed = m.rename(pooled, "c1")
+    assert renamed.name == "c1"
+    assert all(p.endswith("/c1") and os.path.isdir(p) for p in renamed.paths)
+    assert not any(os.path.exists(p) for p in pooled.paths)
+    assert renamed.procs() == [4242]
+    assert fake.get(os.path.join(renamed.dirs["pids"], "pids.max")) == "4"
+
+
+def test_rename_onto_an_existing_name_puts_back_what_it_renamed(fake):
+    m = manager(fake)
+    pooled = m.create("pool-1-1", Limits())
+    pooled.add(4242)
+    os.makedirs(os.path.join(m.parents["cpu"], "c1", "taken"))  # not empty: the rename fails
     with pytest.raises(CgroupError):
-        m.adopt(pooled, "c1", Limits())
+        m.rename(pooled, "c1")
+    assert all(os.path.isdir(p) for p in pooled.paths)
+    assert pooled.procs() == [4242]
+    assert not os.path.exists(os.path.join(m.parents["memory"], "c1"))
 
 
 def test_tuning_writes_its_files(fake):
@@ -388,3 +421,20 @@ def test_a_cpuset_is_made_only_when_asked_and_filled_from_above(fake):
 def test_a_cpuset_without_the_controller_is_an_error(fake):
     with pytest.raises(CgroupError, match="cpuset controller is not mounted"):
         manager(fake).create("c1", Limits(), Tuning(cpuset_mems="0"))
+
+
+def test_create_and_rename_stat_no_cpuset_path(fake, monkeypatch):
+    """Per launch, a create without a cpuset and a pooled child's rename
+    take their directories as they are: no stat(2) of a cpuset cgroup that
+    cannot be there (``open`` still looks for one: a container's own)."""
+    fake.make_root(("memory", "pids", "cpu", "cpuacct", "cpuset"))
+    fake.put(f"{fake.root}/cpuset", "cpuset.cpus", "0-3\n")
+    fake.put(f"{fake.root}/cpuset", "cpuset.mems", "0\n")
+    m = manager(fake)
+    m.create("other", Limits(), Tuning(cpuset_cpus="0"))  # the cpuset parent exists
+    looked = record_paths(monkeypatch, fake, "exists")
+    pooled = m.create("pool-1-1", Limits())
+    renamed = m.rename(pooled, "c1")
+    assert not any("/cpuset/" in path for path in looked), looked
+    assert "cpuset" not in renamed.dirs
+    assert "cpuset" in m.open("other").dirs

@@ -10,7 +10,7 @@ import pytest
 from runtime.cgroups import CgroupError, V2Manager
 from runtime.options import Tuning
 from runtime.spec import Limits
-from tests.fakes.cgroupfs import FakeCgroupFs
+from tests.fakes.cgroupfs import FakeCgroupFs, record_paths
 
 
 @pytest.fixture
@@ -126,14 +126,7 @@ def test_stats_at_exit_skip_the_live_counters(fake, monkeypatch):
     cgroup = manager(fake).create("c1", Limits())
     fake.put(cgroup.path, "memory.peak", "1048576\n")
     fake.put(cgroup.path, "cpu.stat", "usage_usec 2500000\n")
-    read: list[str] = []
-    real_read = fake.read
-
-    def recording(path: str) -> str:
-        read.append(path)
-        return real_read(path)
-
-    monkeypatch.setattr(fake, "read", recording)
+    read = record_paths(monkeypatch, fake, "read")
     stats = cgroup.stats(live=False)
     assert (stats.memory_bytes, stats.pids) == (None, None)
     assert stats.memory_peak_bytes == 1 << 20 and stats.cpu_seconds == pytest.approx(2.5)

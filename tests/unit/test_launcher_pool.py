@@ -19,7 +19,8 @@ from runtime.launcher import pool
 from runtime.launcher.plumbing import Parked
 from runtime.launcher.poollayers import PoolLayers
 from runtime.network.attachment import BRIDGE, HOST, NONE, Attachment
-from runtime.spec import ContainerSpec, Mount, RootfsPlan, Security
+from runtime.spec import ContainerSpec, Limits, Mount, RootfsPlan, Security
+from tests.fakes.cgroupfs import FakeCgroupFs
 
 PLAN = RootfsPlan(root="/s/pool/layer/root", layer="/s/pool/layer", binds=("/usr",))
 TEMPLATE = ContainerSpec(command=("true",), hostname="pool", rootfs=PLAN)
@@ -205,6 +206,22 @@ def fake_warm(p: pool.Pool, template: pool.Template, ready: bool) -> pool.Warm:
     return warm
 
 
+def says_ready(p: pool.Pool, pid: int, cgroup: cgroups.Cgroup | None) -> pool.Warm:
+    """A filling child of the first template (real fds, no process) that
+    sends its READY_BYTE; the pool has handled it (``_readied``)."""
+    ours, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pidfd_stand_in, _w = os.pipe()
+    os.close(_w)
+    warm = pool.Warm(p.templates[0], pid, pidfd_stand_in, None, ours, -1, -1, cgroup)
+    p.children.append(warm)
+    p.selector.register(pidfd_stand_in, selectors.EVENT_READ)
+    p.selector.register(ours, selectors.EVENT_READ)
+    child_end.send(b"R")
+    p._readied(warm)
+    child_end.close()
+    return warm
+
+
 def test_a_claim_takes_a_ready_child_once_and_counts_hits_and_misses(selector) -> None:
     p = pool.Pool(selector, None)
     p.configure([pool.Template(TEMPLATE, 2)])
@@ -298,7 +315,9 @@ def test_no_pool_where_counters_cannot_be_reset(selector, tmp_path) -> None:
     p.configure([pool.Template(TEMPLATE, 4)])
     assert p.templates == [] and not p.wants_fill()
     with pytest.raises(cgroups.CgroupError):
-        manager.adopt(manager.open("pool-1-1"), "c1", spec().limits)
+        manager.adopt(manager.open("pool-1-1"), spec().limits)
+    with pytest.raises(cgroups.CgroupError):
+        manager.rename(manager.open("pool-1-1"), "c1")
 
 
 def test_a_changed_host_view_makes_the_pool_follow_it(selector) -> None:
@@ -401,18 +420,44 @@ def test_a_bridge_child_is_ready_once_its_veth_is_parked(
     monkeypatch.setattr(signal, "pidfd_send_signal", lambda *args: None)
     for fail in (False, True):
         plumber.fail = fail
-        ours, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pidfd_stand_in, _w = os.pipe()
-        os.close(_w)
-        warm = pool.Warm(p.templates[0], 1, pidfd_stand_in, None, ours, -1, -1, None)
-        p.children.append(warm)
-        selector.register(pidfd_stand_in, selectors.EVENT_READ)
-        selector.register(ours, selectors.EVENT_READ)
-        child_end.send(b"R")  # the child's READY_BYTE
-        p._readied(warm)
-        child_end.close()
+        warm = says_ready(p, 1, None)
         assert warm.ready is not fail and (warm in p.children) is not fail
     assert parked == [1] and p.counts.failures == {pool.key(p.templates[0].spec): 1}
+    [kept] = p.children
+    kept.channel.close()
+    os.close(kept.pidfd)
+
+
+def test_a_ready_childs_counters_are_reset_and_a_failed_reset_discards_it(
+    selector, tmp_path, monkeypatch
+) -> None:
+    """Its fill's CPU time and peak are not its container's: reset when it
+    says READY (Manager.reset), off the claim's path."""
+    fs = FakeCgroupFs(str(tmp_path / "cgroup"), "v1")
+    fs.make_root()
+    manager = cgroups.V1Manager(fs.root, "mydocker-0123", {}, fs, kill=fs.kill)
+    p = pool.Pool(selector, manager)
+    p.configure([pool.Template(TEMPLATE, 2)])
+    monkeypatch.setattr(os, "waitid", lambda *args: None)  # no process to reap
+    monkeypatch.setattr(signal, "pidfd_send_signal", lambda *args: None)
+    def refusing(write):
+        def refuse(path: str, text: str) -> None:
+            if path.endswith("cpuacct.usage"):
+                raise PermissionError(1, "Operation not permitted", path)
+            write(path, text)
+
+        return refuse
+
+    for number, refused in ((1, False), (2, True)):
+        cgroup = manager.create(f"pool-1-{number}", Limits())
+        fs.put(cgroup.dirs["cpuacct"], "cpuacct.usage", "5000000\n")
+        if refused:  # a reset that fails: the kernel refuses the write
+            monkeypatch.setattr(fs, "write", refusing(fs.write))
+        warm = says_ready(p, number, cgroup)
+        assert warm.ready is not refused and (warm in p.children) is not refused
+        if not refused:
+            assert cgroup.stats(live=False).cpu_seconds == 0
+    assert p.counts.failures == {pool.key(p.templates[0].spec): 1}
     [kept] = p.children
     kept.channel.close()
     os.close(kept.pidfd)
