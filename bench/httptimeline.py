@@ -8,8 +8,8 @@ that the API connects to it), and every process stamps the same monotonic
 clock into one shared file: the API (request parsed, handler entered, the
 worker thread's ``begin_create``, record inserted, request sent, the reader
 thread's reply and exit, the loop resuming, the response's sends), the
-launcher (received, child taken, cgroups adopted, stdio, pid file, spec
-sent, execve seen, reply sent, reaped, exit event sent) and the child
+launcher (received, child taken, cgroups adopted, stdio, cgroups renamed,
+pid file, spec sent, execve seen, reply sent, reaped, exit event sent) and the child
 (claim received, execve).  A mark belongs to the launch whose client
 window holds it (launches go one at a time, ``--gap`` apart so that the
 pool refills between them).
@@ -44,7 +44,7 @@ from bench.service import QUIET, ROOT, Service, cpu_seconds, kill_leftovers
 WARMUP = 10
 #: The critical path of a ``wait=true`` launch, mark to mark.
 API_IN, EXIT_OUT = (0, 1, 2, 3, 9, 4, 5, 28, 29, 10), (18, 19, 22, 30, 31, 32, 33, 34, 35, 36, 40)
-CHAIN = (*API_IN, 11, 12, 13, 14, 15, 20, 21, *EXIT_OUT)
+CHAIN = (*API_IN, 11, 12, 13, 37, 14, 15, 20, 21, *EXIT_OUT)
 #: The same for a cold launch (``--pool-size 0``): the clone, the child's
 #: cgroup join (the launcher's) while it builds its root, the release.
 COLD_CHAIN = (*API_IN, 23, 24, 25, 21, *EXIT_OUT)

@@ -47,8 +47,9 @@ MARKS = {
     29: "launcher: create's op begins (read, framed)",
     10: "launcher: create decoded (Spawner.clone)",
     11: "launcher: pooled child taken",
-    12: "launcher: cgroups adopted (renamed, reset)",
+    12: "launcher: cgroups adopted (limits)",
     13: "launcher: stdio opened",
+    37: "launcher: cgroups renamed",
     14: "launcher: pid file written",
     15: "launcher: sending the spec to the child",
     20: "child: claim received",
@@ -321,6 +322,8 @@ def launcher_main(argv: list[str]) -> int:
     for manager in _subclasses(Manager):
         if "adopt" in vars(manager):
             manager.adopt = _both(board, manager.adopt, None, 12)  # type: ignore[method-assign]
+        if "rename" in vars(manager):
+            manager.rename = _both(board, manager.rename, None, 37)  # type: ignore[method-assign]
     claim.socket = _MarkedSocket(board)  # type: ignore[assignment]
     claim.open_stdio = _both(board, claim.open_stdio, None, 13)  # type: ignore[assignment]
     pids.write_pidfile = _both(board, pids.write_pidfile, None, 14)  # type: ignore[assignment]
