@@ -24,8 +24,9 @@ The logs stay on the state dir's disk, as before.
 Why not during the launch: three inode allocations (0.4-3.4 ms of CPU on
 a disk where other work deletes files: ext4's allocator) made while the
 launcher and the child work take the CPUs they need; made at a pause, a
-launch over HTTP answered 1.6-2.0 ms sooner, paired against the tree
-before (docs/performance.md "The floor, per target").  A burst of creates,
+host-image launch over HTTP answered 1.6-2.6 ms sooner, paired against
+the tree before (busybox: no change; docs/performance.md "The floor, per
+target").  A burst of creates,
 which leaves no pause, makes them as before: at once, once the launcher is
 asked.
 
