@@ -263,24 +263,28 @@ def _both(
 
 # -- the launcher and its children ---------------------------------------------
 def launcher_main(argv: list[str]) -> int:
-    from runtime import child, libc, pids, pooled
-    from runtime.cgroups.base import Manager
-    from runtime.launcher import claim, messages, server, startup
-    from runtime.launcher.pool import Pool
-    from runtime.launcher.reaper import Reaper
-    from runtime.launcher.server import Launcher
-    from runtime.launcher.transport import Transport
-    from runtime.launchtrace import Stamps
+    from runtime.launcher import server, startup
 
     board = Board(os.environ[ENV], LAUNCHER)
     # Started before the API, which may take longer than the launcher's idle
     # exit to come up on a loaded machine; the benchmark ends it (SIGTERM).
     server.IDLE_EXIT_SECONDS = 24 * 3600.0
+    _hook_children(board)
+    _hook_launches(board)
+    _hook_transport(board)
+    return startup.main(argv)
+
+
+def _hook_children(board: Board) -> None:
+    """Each clone numbered (the child inherits its number: its region's);
+    the child marks its claim and its execve."""
+    from runtime import child, libc, pooled
+
     clones = [0]
     real_clone = libc.clone
 
     def clone(*args: Any, **kwargs: Any) -> Any:
-        clones[0] += 1  # the child inherits its number: its region's
+        clones[0] += 1
         board.reset(1 + clones[0])
         return real_clone(*args, **kwargs)
 
@@ -302,13 +306,18 @@ def launcher_main(argv: list[str]) -> int:
         return real_run_steps([*steps, ("mark execve", lambda: board.mark(21))], *args, **kw)
 
     child.run_steps = run_steps  # type: ignore[assignment]
-    stamped = {
-        "received": 10,
-        "cloned": 23,
-        "cgroup_joined": 24,
-        "joined_sent": 25,
-        "execd": 16,
-    }
+
+
+def _hook_launches(board: Board) -> None:
+    """The launcher's stamps (runtime/launchtrace.py), the claim's steps, the reap."""
+    from runtime import pids
+    from runtime.cgroups.base import Manager
+    from runtime.launcher import claim
+    from runtime.launcher.pool import Pool
+    from runtime.launcher.reaper import Reaper
+    from runtime.launchtrace import Stamps
+
+    stamped = {"received": 10, "cloned": 23, "cgroup_joined": 24, "joined_sent": 25, "execd": 16}
     real_stamp = Stamps.stamp
 
     def stamp(self: Stamps, name: str) -> None:
@@ -328,18 +337,33 @@ def launcher_main(argv: list[str]) -> int:
     claim.open_stdio = _both(board, claim.open_stdio, None, 13)  # type: ignore[assignment]
     pids.write_pidfile = _both(board, pids.write_pidfile, None, 14)  # type: ignore[assignment]
     Reaper.reap = _around(board, Reaper.reap, 18, 19)  # type: ignore[method-assign]
+
+
+def _hook_transport(board: Board) -> None:
+    """The request read and handled, the reply and the exit event sent (marked
+    before the send: the API may read it before the send returns)."""
+    from runtime.launcher import messages
+    from runtime.launcher.server import Launcher
+    from runtime.launcher.transport import Transport
+
     broadcast = [False]
     real_broadcast, real_flush_all = Transport.broadcast, Transport.flush_all
+    real_reply = Transport.reply
 
     def on_broadcast(self: Transport, event: Any) -> None:
         real_broadcast(self, event)
         broadcast[0] = True
 
     def flush_all(self: Transport) -> None:
-        if broadcast[0]:  # before: the API may read it before the send returns
+        if broadcast[0]:
             broadcast[0] = False
             board.mark(22)
         real_flush_all(self)
+
+    def reply(self: Transport, client: Any, req: int, message: Any) -> None:
+        if req and isinstance(message, messages.Launched):
+            board.mark(17)
+        real_reply(self, client, req, message)
 
     Transport.read = _both(board, Transport.read, 28, None)  # type: ignore[method-assign]
     Launcher.handle = _around(  # type: ignore[method-assign]
@@ -347,15 +371,7 @@ def launcher_main(argv: list[str]) -> int:
     )
     Transport.broadcast = on_broadcast  # type: ignore[method-assign]
     Transport.flush_all = flush_all  # type: ignore[method-assign]
-    real_reply = Transport.reply
-
-    def reply(self: Transport, client: Any, req: int, message: Any) -> None:
-        if req and isinstance(message, messages.Launched):
-            board.mark(17)  # before: the API may read it before the send returns
-        real_reply(self, client, req, message)
-
     Transport.reply = reply  # type: ignore[method-assign]
-    return startup.main(argv)
 
 
 class _MarkedSocket:

@@ -40,9 +40,13 @@ def test_httptimeline_reports_each_stage_of_a_pooled_launch() -> None:
     # The offsets table is sorted by median: the order a launch guarantees.
     names = list(marks.MARKS.values())
     rows = [line.split(maxsplit=3) for line in out.split("\n\n")[1].splitlines()]
-    order = [row[3] for row in rows if len(row) == 4 and row[3] in names]
+    # Marks seen in every launch: a median over some launches only (the
+    # reader's mark after it woke the loop, which may answer first) is not
+    # comparable with one over all.
+    order = [row[3] for row in rows if len(row) == 4 and row[3] in names and row[2] == "4"]
     for before, after in zip(httptimeline.CHAIN[:-1], httptimeline.CHAIN[1:], strict=True):
-        if marks.MARKS[before] in order and (before, after) not in LOOSE:
+        both = marks.MARKS[before] in order and marks.MARKS[after] in order
+        if both and (before, after) not in LOOSE:
             assert order.index(marks.MARKS[before]) < order.index(marks.MARKS[after])
 
 
