@@ -41,6 +41,9 @@ class Service:
     process: subprocess.Popen[bytes] | None = None
     #: The source tree it runs from (bench.abload: another checkout's).
     tree: Path = ROOT
+    #: The module ``python -m`` runs (bench.httptimeline: ``bench.marks``, the
+    #: service with hooks).
+    module: str = "app"
     #: A network namespace to run in (``/proc/PID/ns/net``, entered with
     #: nsenter(1)): its loopback is then the service's, reachable only from
     #: inside (``client_argv``).
@@ -75,20 +78,18 @@ class Service:
         # The child keeps its own copy of the log fd; ours is closed at once.
         with open(self.state_dir.parent / f"service-{self.port}.log", "ab") as log:
             self.process = subprocess.Popen(
-                self.client_argv(
-                    [
-                        sys.executable,
-                        "-m",
-                        "app",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(self.port),
-                        "--state-dir",
-                        str(self.state_dir),
-                        *self.extra_args,
-                    ]
-                ),
+                self.client_argv([
+                    sys.executable,
+                    "-m",
+                    self.module,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--state-dir",
+                    str(self.state_dir),
+                    *self.extra_args,
+                ]),
                 cwd=self.tree,
                 stdout=log,
                 stderr=subprocess.STDOUT,
