@@ -10,7 +10,8 @@
     │                         template has a ready child (``fill_timeout``)
     ├── fill_one()            clone one child for a template (the loop calls it
     │                         after a turn's replies went out: off the
-    │                         critical path of any request)
+    │                         critical path of any request); the zygote
+    │                         clones it once ready (zygote.py)
     ├── claim(spec)           a ready child whose template fits ``spec``, or
     │                         None: the launch takes the cold path (and a
     │                         template whose host view went stale follows it)
