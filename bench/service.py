@@ -41,6 +41,9 @@ class Service:
     process: subprocess.Popen[bytes] | None = None
     #: The source tree it runs from (bench.abload: another checkout's).
     tree: Path = ROOT
+    #: The module ``python -m`` runs (bench.httptimeline: ``bench.marks``, the
+    #: service with hooks).
+    module: str = "app"
     #: A network namespace to run in (``/proc/PID/ns/net``, entered with
     #: nsenter(1)): its loopback is then the service's, reachable only from
     #: inside (``client_argv``).
@@ -78,7 +81,7 @@ class Service:
                 self.client_argv([
                     sys.executable,
                     "-m",
-                    "app",
+                    self.module,
                     "--host",
                     "127.0.0.1",
                     "--port",
@@ -207,6 +210,19 @@ def children_of(pid: int) -> list[int]:
             return [int(p) for p in f.read().split()]
     except OSError:
         return []
+
+
+def zygote_of(launcher: int | None) -> int | None:
+    """The launcher's zygote (runtime/launcher/zygote.py), which clones the
+    warm pool's children: its CPU is the launcher's work done elsewhere."""
+    for pid in children_of(launcher) if launcher is not None else ():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"runtime.launcher.zygote" in f.read():
+                    return pid
+        except OSError:
+            continue
+    return None
 
 
 def cpu_seconds(pid: int | None) -> dict[str, float] | None:

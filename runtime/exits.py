@@ -105,20 +105,23 @@ class Exits:
         container_id = event.id
         results = event.exit.results.as_dict() if event.exit.results is not None else {}
         record: ContainerRecord | None = None
+
+        def exited(current: ContainerRecord) -> dict[str, Any]:
+            return {
+                "status": EXITED,
+                "exit_code": event.exit.exit_code,
+                "signal": event.exit.signal,
+                "finished_at": event.exit.finished_at,
+                "results": results,  # merged into the record's (RecordStore.amend)
+                # A lost-status error set meanwhile is wrong now.
+                **_clear_lost(current),
+            }
+
         try:
             with self.lock:
-                current = self.records.get(container_id)
-                if current is not None:
-                    record = self.records.update(
-                        container_id,
-                        status=EXITED,
-                        exit_code=event.exit.exit_code,
-                        signal=event.exit.signal,
-                        finished_at=event.exit.finished_at,
-                        results={**current.results, **results},
-                        # A lost-status error set meanwhile is wrong now.
-                        **_clear_lost(current),
-                    )
+                # One read, in the write's transaction: on a wait=true
+                # launch's way to its answer (docs/performance.md).
+                record = self.records.amend(container_id, exited)
         except RuntimeFailure as err:
             # Not recorded, so not acknowledged: the launcher keeps the status.
             if isinstance(err, StorageFull) and self._reserve.release():
@@ -360,7 +363,8 @@ def _wake_locked(registry: dict[str, list[Future[R]]], record: R) -> None:
 
 def _clear_lost(current: ContainerRecord) -> dict[str, Any]:
     """The change that drops a lost-status error from ``current``, the
-    record as ``on_event`` read it under ``Exits.lock``."""
+    record as ``on_event`` reads it (in its write's transaction, under
+    ``Exits.lock``)."""
     if current.error and current.error.startswith((STATUS_LOST, "launch failed: the launcher")):
         return {"error": None}
     return {}

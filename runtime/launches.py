@@ -104,6 +104,10 @@ class Launches:
         self._starting: set[str] = set()
         self._starting_lock = threading.Lock()
 
+    def close(self) -> None:
+        """The spare dirs' filler thread ended (runtime/sparedirs.py)."""
+        self._spares.close()
+
     # -- containers ----------------------------------------------------------
     def create(
         self,
@@ -166,7 +170,7 @@ class Launches:
             if self._networks is not None:  # an address taken for a record never written
                 self._networks.forget(container_id)
             raise
-        self._spares.make_one()  # the next create's dir, while the launcher clones
+        self._spares.after_create()  # the next creates' dirs, once creates pause
         return launch
 
     def _connect(self, record: ContainerRecord) -> None:

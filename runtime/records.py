@@ -325,10 +325,22 @@ class RecordStore:
 
     def update(self, container_id: str, **changes: Any) -> ContainerRecord:
         """Change some fields of a record and return the record as it is now."""
+        updated = self.amend(container_id, lambda current: changes)
+        if updated is None:
+            raise NotFound("container", container_id)
+        return updated
+
+    def amend(
+        self, container_id: str, changes_of: Callable[[ContainerRecord], dict[str, Any]]
+    ) -> ContainerRecord | None:
+        """``update`` with the changes ``changes_of`` makes of the record as
+        it is, read once in the same transaction (an exit: its results
+        merged, a lost-status error cleared); None when there is no record."""
         with self._transaction() as db:
             current = self._get_by_id(db, container_id)
             if current is None:
-                raise NotFound("container", container_id)
+                return None
+            changes = dict(changes_of(current))
             if "results" in changes:
                 changes["results"] = {**current.results, **changes["results"]}
             updated = replace(current, **changes)

@@ -336,6 +336,7 @@ class Runtime(ContainerVerbs, OutputVerbs, FileVerbs, ExecVerbs, ImageVerbs, Net
         if stop_containers:
             self.stop_all(grace)
         self.exits.close()
+        self.launches.close()
         self.networks.control.close()
         self.launcher.close()
         self.records.close()

@@ -137,6 +137,27 @@ def test_update_of_an_unknown_id(store: RecordStore) -> None:
         store.update(_id("ab"), status=EXITED)
 
 
+def test_amend_changes_what_the_record_as_it_is_says(store: RecordStore) -> None:
+    record = _record(_id("ab"))
+    store.insert(record)
+    store.update(record.id, error="lost", results={"a": 1})
+    seen = []
+
+    def change(current: ContainerRecord) -> dict[str, object]:
+        seen.append(current)
+        cleared = {"error": None} if current.error else {}
+        return {"status": EXITED, "results": {"b": 2}, **cleared}
+
+    amended = store.amend(record.id, change)
+    assert amended is not None and [r.error for r in seen] == ["lost"]
+    assert (amended.status, amended.error) == (EXITED, None)
+    assert dict(amended.results) == {"a": 1, "b": 2}
+    assert store.get(record.id) == amended
+    # No record: nothing changed, no exception (an exit of a removed container).
+    assert store.amend(_id("cd"), change) is None
+    assert len(seen) == 1
+
+
 def test_delete(store: RecordStore) -> None:
     store.insert(_record(_id("ab"), "web"))
     store.delete(_id("ab"))
