@@ -15,7 +15,9 @@ clock for every process) into a shared memory file:
     child     (a claimed pooled one, found by its pid) claim received, eth0
               configured, waits for the joined byte, got it, execve
 
-The launcher and the API number their launches in the order they come
+The pool's children are cloned by the launcher, not by its zygote, so
+that they inherit the hooks.  The launcher and the API number their
+launches in the order they come
 (the client sends one at a time), so the nth of each is the same launch.
 Prints, per row, the median of each span (launch by launch), how often the
 child waited for the joined byte, and how many launches a fill or a park
@@ -95,6 +97,15 @@ def hooked_launcher(shm_path: str, argv: list[str]) -> int:
 
     shm = Shm(shm_path)
     now = time.monotonic
+    # The pool's children cloned by the launcher itself, not by the zygote
+    # (runtime/launcher/zygote.py, a process of its own): the hooks below
+    # are in the launcher's memory, which only its own clones inherit.
+    real_init = server.Launcher.__init__
+
+    def without_zygote(self: Any, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **{**kwargs, "zygote": False})
+
+    server.Launcher.__init__ = without_zygote  # type: ignore[method-assign]
     by_pid: dict[int, int] = {}
     current = [-1]
 
