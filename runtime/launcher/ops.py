@@ -19,7 +19,8 @@ from typing import Any
 from runtime import cgroups
 from runtime.launcher import protocol as p
 from runtime.launcher.entry import CREATED, RUNNING, Entry
-from runtime.launcher.pool import Pool, Template
+from runtime.launcher.pool import Pool
+from runtime.launcher.poolkeys import Template
 from runtime.launcher.ptyio import PtyIo
 from runtime.launcher.spawn import Spawner
 from runtime.launcher.stdio import Paths

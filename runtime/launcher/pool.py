@@ -37,7 +37,7 @@ pool's, which the claim renames into the container's layer dir
 (runtime/launcher/poollayers.py); a read-only root (its upper dir on a
 tmpfs) is not pooled.
 
-What fits a template (``key``): the same image (by id) and root plan
+What fits a template (``key``, runtime/launcher/poolkeys.py): the same image (by id) and root plan
 (except the per-container layer dir), a spec that may share the whole root when the
 child holds one copy of it (as a cold child would), no user mounts (their sources are cloned with
 open_tree before pivot_root, in the host's tree), no user namespace, the
@@ -76,35 +76,36 @@ import selectors
 import signal
 import socket
 import time
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from runtime import cgroups, child, libc, pooled
 from runtime.images.viewtrees import ViewTrees, shareable
 from runtime.launcher.messages import PoolReply
 from runtime.launcher.plumbing import Parked, Plumber
+from runtime.launcher.poolkeys import (
+    BRIDGE_READY,
+    BRIDGED,
+    VIEW,
+    Key,
+    Template,
+    bridged,
+    fits,
+    image_of,
+    key,
+)
 from runtime.launcher.poollayers import PoolLayers
 from runtime.launcher.ready import Ready, Source
 from runtime.launcher.zygote import Zygote
 from runtime.namespaces import DEFAULT_NAMESPACES, clone_flags
-from runtime.network.attachment import BRIDGE, HOST, Attachment
-from runtime.options import Options
 from runtime.procfs import process_start_time, rss_bytes
-from runtime.security import devices, seccomp
+from runtime.security import devices
 from runtime.spec import ContainerSpec, Limits, RootfsPlan
 
 log = logging.getLogger("mydocker.launcher")
 
-NO_OPTIONS = Options()
-
 #: After this many pooled children of one template failed in a row before
 #: their claim, the template is given up (logged): no clone loop.
 MAX_FAILURES = 3
-
-#: A bridge template's network: its children get a parked veth once ready.
-BRIDGE_READY = Attachment(mode=BRIDGE)
-
-Key = Hashable
 
 #: Seconds after a claim before a fill, while the pool has ready children:
 #: a clone holds this loop for a few ms (the launcher's page tables are
@@ -113,88 +114,6 @@ Key = Hashable
 #: without it (load 5.5-6): host -2.2 ms mean (95% -3.4 to -1.0), busybox
 #: -3.0 ms (-4.7 to -1.3); bench.abload at 16 clients: 1.02x launches/s.
 FILL_DELAY = 0.010
-
-
-def key(spec: ContainerSpec) -> Key | None:
-    """What a pooled child must share with ``spec`` to serve it; None when
-    no pooled child can (the cold path)."""
-    plan = spec.rootfs
-    if plan is None or spec.mounts or spec.security.userns_host_id is not None:
-        return None
-    if spec.init:
-        return None  # tini is bound into /dev by the root's steps (runtime/init.py)
-    if spec.options != NO_OPTIONS:
-        # Shared namespaces, devices, cgroup tuning, ulimits, groups
-        # (runtime/options.py): not applied to a pooled child yet.
-        return None
-    net = spec.network
-    if spec.endpoints or net is not None and net.mode == HOST:
-        return None  # a second network (eth1); the host's namespace
-    bridged = net is not None and net.bridged
-    if net is not None and bridged and not (net == BRIDGE_READY or net.connected):
-        return None  # a first network disconnected: only lo, but recorded
-    if plan.read_only:
-        return None  # a tmpfs under the overlay's upper dir: templates have none
-    sec = spec.security
-    program = (
-        frozenset(sec.capabilities) & seccomp.RELEVANT_CAPABILITIES
-        if sec.seccomp == "default"
-        else None  # no filter: any child will do (matched as a wildcard below)
-    )
-    # The root's fields (``VIEW``: the image by id, so that any name of it
-    # fits; the host view's paths, or the overlay's lower dirs), whether the
-    # child may take one copy of the whole root (``shareable``: what a cold
-    # child of the same spec gets, runtime/images/viewtrees.py), the seccomp
-    # program, and whether it is on a bridge (a child with a parked veth, or
-    # one with only lo).
-    view = (plan.binds, plan.links, plan.masks, plan.hide, plan.lower, plan.more_lowers)
-    return (spec.image_id or spec.image, *view, shareable(spec), program, bridged)
-
-
-#: The part of a key that says which root a child holds (``_follow``).
-VIEW = slice(0, 7)
-#: Where a key says whether its child holds the whole root as one copy.
-WHOLE = 7
-#: Where a key says which seccomp program its child holds.
-PROGRAM = 8
-#: Where a key says whether its child is on a bridge.
-BRIDGED = 9
-
-
-def _bridged(k: Key | None) -> bool:
-    return isinstance(k, tuple) and bool(k[BRIDGED])
-
-
-def _image(k: Key | None) -> object:
-    """The image (id, or name) a key is of."""
-    return k[0] if isinstance(k, tuple) else None
-
-
-def _fits(template_key: Key, spec_key: Key) -> bool:
-    """A child of ``template_key`` serves ``spec_key``: the same view; a
-    child with the whole root only a spec that may share it; the same
-    seccomp program, or none asked for."""
-    if template_key == spec_key:
-        return True
-    assert isinstance(template_key, tuple) and isinstance(spec_key, tuple)
-    if template_key[VIEW] != spec_key[VIEW] or template_key[BRIDGED] != spec_key[BRIDGED]:
-        return False
-    if template_key[WHOLE] and not spec_key[WHOLE]:
-        return False
-    return spec_key[PROGRAM] is None or template_key[PROGRAM] == spec_key[PROGRAM]
-
-
-@dataclass(frozen=True)
-class Template:
-    """A spec to keep ``size`` children warm for (the API's ``Pool`` op)."""
-
-    spec: ContainerSpec
-    size: int
-
-    @functools.cached_property
-    def key(self) -> Key | None:
-        """``key(spec)``, once: the loop asks for it at every turn."""
-        return key(self.spec)
 
 
 @dataclass
@@ -490,7 +409,7 @@ class Pool:
         if wanted is not None and not self._fresh(spec.rootfs):
             wanted = None
         if wanted is not None:
-            fitting = [w for w in self.children if _fits(w.template.key, wanted)]
+            fitting = [w for w in self.children if fits(w.template.key, wanted)]
             for warm in fitting:
                 if warm.ready:
                     self.children.remove(warm)
@@ -501,8 +420,8 @@ class Pool:
                     return warm
             if fitting:  # all still filling: the demand outran the fills
                 self.counts.outrun, self.counts.owed = True, 0
-            if _bridged(wanted) and not any(
-                _bridged(t.key) and _image(t.key) == _image(wanted) for t in self.templates
+            if bridged(wanted) and not any(
+                bridged(t.key) and image_of(t.key) == image_of(wanted) for t in self.templates
             ):
                 self._add_bridged(wanted)
             else:
@@ -519,9 +438,9 @@ class Pool:
         """An image's first bridge launch: keep children of it with a parked
         veth from now on, as many as of its first template."""
         for template in self.templates:
-            if _image(template.key) == _image(wanted) and not _bridged(template.key):
-                bridged = dataclasses.replace(template.spec, network=BRIDGE_READY)
-                self.templates.append(Template(bridged, template.size))
+            if image_of(template.key) == image_of(wanted) and not bridged(template.key):
+                on_bridge = dataclasses.replace(template.spec, network=BRIDGE_READY)
+                self.templates.append(Template(on_bridge, template.size))
                 image = template.spec.image
                 log.info("bridge launches: the pool keeps %s children with a veth too", image)
                 return

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from runtime import cgroups, pooled
-from runtime.launcher import claim, pool
+from runtime.launcher import claim, pool, poolkeys
 from runtime.launcher.stdio import Paths
 from runtime.launchtrace import Stamps
 from runtime.spec import ContainerSpec, RootfsPlan
@@ -38,7 +38,7 @@ def test_a_child_with_a_veth_to_plug_waits_for_the_joined_byte(
     pidfd, unused = os.pipe()
     with selectors.DefaultSelector() as selector:
         p = pool.Pool(selector, None)
-        warm = pool.Warm(pool.Template(SPEC, 1), 1, pidfd, None, ours, unused, -1, None)
+        warm = pool.Warm(poolkeys.Template(SPEC, 1), 1, pidfd, None, ours, unused, -1, None)
         asked = claim.Claim("c1", SPEC, None, None, go, plug_after)
         paths = Paths(str(tmp_path / "out"), str(tmp_path / "err"))
         handed = claim.hand_over(p, None, warm, asked, paths, Stamps())
@@ -73,7 +73,7 @@ def test_a_bridge_childs_etc_trees_follow_the_spec_then_its_veth_is_plugged(
     pidfd, unused = os.pipe()
     with selectors.DefaultSelector() as selector:
         p = pool.Pool(selector, None)
-        warm = pool.Warm(pool.Template(SPEC, 1), 1, pidfd, None, ours, unused, -1, None)
+        warm = pool.Warm(poolkeys.Template(SPEC, 1), 1, pidfd, None, ours, unused, -1, None)
         warm.parked = Parked(4, 2, None)  # type: ignore[arg-type]
         asked = claim.Claim("c1", spec, None, None, True, True)
         paths = Paths(str(tmp_path / "out"), str(tmp_path / "err"))
@@ -131,7 +131,7 @@ def test_limits_and_names_go_before_the_spec(tmp_path: Path, fail_rename: bool) 
     with selectors.DefaultSelector() as selector:
         p = pool.Pool(selector, None)
         warm = pool.Warm(
-            pool.Template(SPEC, 1),
+            poolkeys.Template(SPEC, 1),
             1,
             pidfd,
             None,

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from runtime import cgroups
-from runtime.launcher import pool
+from runtime.launcher import pool, poolkeys
 from runtime.launcher.plumbing import Parked
 from runtime.launcher.poollayers import PoolLayers
 from runtime.network.attachment import BRIDGE, HOST, NONE, Attachment
@@ -38,14 +38,14 @@ def spec(**changes: object) -> ContainerSpec:
 
 
 def test_a_host_spec_fits_whatever_its_command_user_and_layer_dir() -> None:
-    template = pool.key(TEMPLATE)
+    template = poolkeys.key(TEMPLATE)
     assert template is not None
     other_user = spec(security=Security(uid=1000, gid=1000), env={"A": "1"}, workdir="/tmp")
     only_lo = spec(network=Attachment(mode=NONE))
     unconfined = spec(security=Security(seccomp="unconfined"))
     for candidate in (spec(), other_user, unconfined, only_lo):
-        wanted = pool.key(candidate)
-        assert wanted is not None and pool._fits(template, wanted)
+        wanted = poolkeys.key(candidate)
+        assert wanted is not None and poolkeys.fits(template, wanted)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_a_host_spec_fits_whatever_its_command_user_and_layer_dir() -> None:
     ],
 )
 def test_specs_a_pooled_child_cannot_serve(candidate: ContainerSpec) -> None:
-    assert pool.key(candidate) is None
+    assert poolkeys.key(candidate) is None
 
 
 def test_a_child_with_the_whole_root_serves_only_specs_that_may_share_it() -> None:
@@ -80,26 +80,26 @@ def test_a_child_with_the_whole_root_serves_only_specs_that_may_share_it() -> No
     cold child of it would (runtime/images/viewtrees.py ``shareable``); a spec
     that would write into the root's tmpfs (a workdir made there, SYS_ADMIN)
     takes the cold path instead of sharing it."""
-    template = pool.key(TEMPLATE)
-    assert isinstance(template, tuple) and template[pool.WHOLE] is True
+    template = poolkeys.key(TEMPLATE)
+    assert isinstance(template, tuple) and template[poolkeys.WHOLE] is True
     for candidate in (spec(workdir="/data"), spec(workdir="/var/log/app")):
-        wanted = pool.key(candidate)
-        assert isinstance(wanted, tuple) and wanted[pool.WHOLE] is False
-        assert not pool._fits(template, wanted)
+        wanted = poolkeys.key(candidate)
+        assert isinstance(wanted, tuple) and wanted[poolkeys.WHOLE] is False
+        assert not poolkeys.fits(template, wanted)
     # A child that holds the view tree by tree serves both kinds.
-    per_tree = pool.key(dataclasses.replace(TEMPLATE, workdir="/data"))
+    per_tree = poolkeys.key(dataclasses.replace(TEMPLATE, workdir="/data"))
     for candidate in (spec(), spec(workdir="/data")):
-        wanted = pool.key(candidate)
-        assert per_tree is not None and wanted is not None and pool._fits(per_tree, wanted)
+        wanted = poolkeys.key(candidate)
+        assert per_tree is not None and wanted is not None and poolkeys.fits(per_tree, wanted)
 
 
 def test_another_view_or_seccomp_program_does_not_fit() -> None:
-    template = pool.key(TEMPLATE)
+    template = poolkeys.key(TEMPLATE)
     other_view = spec(rootfs=RootfsPlan(root="/r", layer="/l", binds=("/usr", "/opt")))
     more_caps = spec(security=Security(capabilities=("SYS_ADMIN",)))
     for candidate in (other_view, more_caps, spec(image="other")):
-        wanted = pool.key(candidate)
-        assert wanted is not None and not pool._fits(template, wanted)
+        wanted = poolkeys.key(candidate)
+        assert wanted is not None and not poolkeys.fits(template, wanted)
 
 
 BUSYBOX_PLAN = RootfsPlan(root="/s/pool/layer/root", lower="/images/busybox", layer="/s/pool/layer")
@@ -115,19 +115,19 @@ def busybox(**changes: object) -> ContainerSpec:
 
 
 def test_an_overlay_spec_fits_its_images_template_whatever_its_name_and_layer_dir() -> None:
-    template = pool.key(BUSYBOX)
+    template = poolkeys.key(BUSYBOX)
     assert template is not None
     for candidate in (
         busybox(),
         busybox(image="busybox:latest", env={"A": "1"}, workdir="/data"),
         busybox(security=Security(uid=1000, gid=1000)),
     ):
-        wanted = pool.key(candidate)
-        assert wanted is not None and pool._fits(template, wanted)
+        wanted = poolkeys.key(candidate)
+        assert wanted is not None and poolkeys.fits(template, wanted)
 
 
 def test_an_overlay_template_serves_no_other_root() -> None:
-    template = pool.key(BUSYBOX)
+    template = poolkeys.key(BUSYBOX)
     assert template is not None
     other_lower = RootfsPlan(root="/r", lower="/images/alpine", layer="/l")
     layered = dataclasses.replace(BUSYBOX_PLAN, more_lowers=("/images/base",))
@@ -136,19 +136,19 @@ def test_an_overlay_template_serves_no_other_root() -> None:
         busybox(rootfs=layered),
         spec(),  # the host image
     ):
-        wanted = pool.key(candidate)
-        assert wanted is not None and not pool._fits(template, wanted)
-    host = pool.key(TEMPLATE)
-    wanted = pool.key(busybox())
-    assert host is not None and wanted is not None and not pool._fits(host, wanted)
+        wanted = poolkeys.key(candidate)
+        assert wanted is not None and not poolkeys.fits(template, wanted)
+    host = poolkeys.key(TEMPLATE)
+    wanted = poolkeys.key(busybox())
+    assert host is not None and wanted is not None and not poolkeys.fits(host, wanted)
 
 
 def test_overlay_templates_need_a_dir_for_their_childrens_layers(selector, tmp_path) -> None:
     without = pool.Pool(selector, None)
-    without.configure([pool.Template(TEMPLATE, 1), pool.Template(BUSYBOX, 2)])
+    without.configure([poolkeys.Template(TEMPLATE, 1), poolkeys.Template(BUSYBOX, 2)])
     assert [t.spec for t in without.templates] == [TEMPLATE]
     with_layers = pool.Pool(selector, None, layers=PoolLayers(str(tmp_path)))
-    with_layers.configure([pool.Template(TEMPLATE, 1), pool.Template(BUSYBOX, 2)])
+    with_layers.configure([poolkeys.Template(TEMPLATE, 1), poolkeys.Template(BUSYBOX, 2)])
     assert [t.spec for t in with_layers.templates] == [TEMPLATE, BUSYBOX]
 
 
@@ -156,7 +156,7 @@ def test_an_overlay_root_that_ran_before_is_not_served_by_a_pooled_child(
     selector, tmp_path
 ) -> None:
     p = pool.Pool(selector, None, layers=PoolLayers(str(tmp_path / "children")))
-    p.configure([pool.Template(BUSYBOX, 1)])
+    p.configure([poolkeys.Template(BUSYBOX, 1)])
     ready = fake_warm(p, p.templates[0], ready=True)
     layer = tmp_path / "c2" / "layer"
     (layer / "rw" / "upper").mkdir(parents=True)
@@ -172,7 +172,7 @@ def test_an_overlay_root_that_ran_before_is_not_served_by_a_pooled_child(
 
 def test_an_image_pulled_again_makes_the_pool_follow_it(selector, tmp_path) -> None:
     p = pool.Pool(selector, None, layers=PoolLayers(str(tmp_path)))
-    p.configure([pool.Template(TEMPLATE, 1), pool.Template(BUSYBOX, 2)])
+    p.configure([poolkeys.Template(TEMPLATE, 1), poolkeys.Template(BUSYBOX, 2)])
     newer = busybox(image_id="b2", rootfs=RootfsPlan(root="/r", lower="/images/b2", layer="/l"))
     assert p.claim(newer) is None
     host, followed = p.templates
@@ -180,8 +180,8 @@ def test_an_image_pulled_again_makes_the_pool_follow_it(selector, tmp_path) -> N
     assert followed.spec.image_id == "b2" and followed.spec.rootfs is not None
     assert followed.spec.rootfs.lower == "/images/b2"
     assert followed.spec.rootfs.layer == BUSYBOX_PLAN.layer
-    wanted = pool.key(newer)
-    assert followed.key is not None and wanted is not None and pool._fits(followed.key, wanted)
+    wanted = poolkeys.key(newer)
+    assert followed.key is not None and wanted is not None and poolkeys.fits(followed.key, wanted)
     # Another name of another image is not followed.
     p.claim(busybox(image="alpine", image_id="a1"))
     assert p.templates == [host, followed]
@@ -194,7 +194,7 @@ def selector() -> Iterator[selectors.BaseSelector]:
     sel.close()
 
 
-def fake_warm(p: pool.Pool, template: pool.Template, ready: bool) -> pool.Warm:
+def fake_warm(p: pool.Pool, template: poolkeys.Template, ready: bool) -> pool.Warm:
     """A pooled child's bookkeeping over real fds, but no process."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     theirs.close()
@@ -224,7 +224,7 @@ def says_ready(p: pool.Pool, pid: int, cgroup: cgroups.Cgroup | None) -> pool.Wa
 
 def test_a_claim_takes_a_ready_child_once_and_counts_hits_and_misses(selector) -> None:
     p = pool.Pool(selector, None)
-    p.configure([pool.Template(TEMPLATE, 2)])
+    p.configure([poolkeys.Template(TEMPLATE, 2)])
     template = p.templates[0]
     filling = fake_warm(p, template, ready=False)
     ready = fake_warm(p, template, ready=True)
@@ -245,7 +245,7 @@ def test_a_claim_owes_a_fill_on_a_busy_turn_until_the_demand_outruns_the_fills(
 ) -> None:
     monkeypatch.setattr(pool, "FILL_DELAY", 0.0)  # the delay: the next test
     p = pool.Pool(selector, None)
-    p.configure([pool.Template(TEMPLATE, 2)])
+    p.configure([poolkeys.Template(TEMPLATE, 2)])
     template = p.templates[0]
     made: list[pool.Warm] = []
     p._clone = lambda t: made.append(fake_warm(p, t, ready=False))  # type: ignore[method-assign,assignment]
@@ -279,7 +279,7 @@ def test_a_fill_waits_a_while_after_a_claim_while_a_child_is_ready(selector, mon
     clock = [100.0]
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     p = pool.Pool(selector, None)
-    p.configure([pool.Template(TEMPLATE, 2)])
+    p.configure([poolkeys.Template(TEMPLATE, 2)])
     template = p.templates[0]
     first = fake_warm(p, template, ready=True)
     second = fake_warm(p, template, ready=True)
@@ -300,7 +300,7 @@ def test_a_fill_waits_a_while_after_a_claim_while_a_child_is_ready(selector, mon
 
 def test_a_template_is_given_up_after_failures_in_a_row(selector) -> None:
     p = pool.Pool(selector, None)
-    p.configure([pool.Template(TEMPLATE, 1)])
+    p.configure([poolkeys.Template(TEMPLATE, 1)])
     for _ in range(pool.MAX_FAILURES):
         assert p.wants_fill()
         p._failed(p.templates[0], "a fill step failed")
@@ -310,7 +310,7 @@ def test_a_template_is_given_up_after_failures_in_a_row(selector) -> None:
 def test_no_pool_where_counters_cannot_be_reset(selector, tmp_path) -> None:
     manager = cgroups.V2Manager(str(tmp_path), "mydocker-x", "/")
     p = pool.Pool(selector, manager)
-    p.configure([pool.Template(TEMPLATE, 4)])
+    p.configure([poolkeys.Template(TEMPLATE, 4)])
     assert p.templates == [] and not p.wants_fill()
     with pytest.raises(cgroups.CgroupError):
         manager.adopt(manager.open("pool-1-1"), spec().limits)
@@ -320,7 +320,7 @@ def test_no_pool_where_counters_cannot_be_reset(selector, tmp_path) -> None:
 
 def test_a_changed_host_view_makes_the_pool_follow_it(selector) -> None:
     p = pool.Pool(selector, None)
-    p.configure([pool.Template(TEMPLATE, 2)])
+    p.configure([poolkeys.Template(TEMPLATE, 2)])
     stale = fake_warm(p, p.templates[0], ready=True)
     stale_channel, stale_pidfd = stale.channel, stale.pidfd
     p.discard = lambda warm, kill=True: p.children.remove(warm)  # type: ignore[method-assign]
@@ -331,9 +331,9 @@ def test_a_changed_host_view_makes_the_pool_follow_it(selector) -> None:
     assert template.spec.rootfs.masks == ("/etc/x",)
     assert template.spec.rootfs.layer == PLAN.layer  # still the pool's mount point
     assert p.children == []  # the old view's children went
-    wanted = pool.key(changed)
-    have = pool.key(template.spec)
-    assert wanted is not None and have is not None and pool._fits(have, wanted)
+    wanted = poolkeys.key(changed)
+    have = poolkeys.key(template.spec)
+    assert wanted is not None and have is not None and poolkeys.fits(have, wanted)
     # An unrelated miss (more capabilities) leaves the template alone.
     more_caps = Security(capabilities=("SYS_ADMIN",))
     assert p.claim(dataclasses.replace(changed, security=more_caps)) is None
@@ -354,22 +354,22 @@ def on_bridge(**changes: object) -> ContainerSpec:
 
 
 def test_a_bridge_launch_fits_only_a_bridge_template() -> None:
-    bridged = pool.key(on_bridge())  # its /etc binds are no user mounts
-    plain = pool.key(ETC_TEMPLATE)
-    ready = pool.key(dataclasses.replace(ETC_TEMPLATE, network=pool.BRIDGE_READY))
+    bridged = poolkeys.key(on_bridge())  # its /etc binds are no user mounts
+    plain = poolkeys.key(ETC_TEMPLATE)
+    ready = poolkeys.key(dataclasses.replace(ETC_TEMPLATE, network=poolkeys.BRIDGE_READY))
     assert bridged is not None and plain is not None and ready is not None
-    assert pool._fits(ready, bridged) and not pool._fits(plain, bridged)
-    only_lo = pool.key(spec(rootfs=ETC_PLAN))
-    assert only_lo is not None and not pool._fits(ready, only_lo)
+    assert poolkeys.fits(ready, bridged) and not poolkeys.fits(plain, bridged)
+    only_lo = poolkeys.key(spec(rootfs=ETC_PLAN))
+    assert only_lo is not None and not poolkeys.fits(ready, only_lo)
 
 
 def test_the_first_bridge_miss_adds_a_bridge_template_of_the_same_size(selector) -> None:
     p = pool.Pool(selector, None)
-    p.configure([pool.Template(ETC_TEMPLATE, 3)])
+    p.configure([poolkeys.Template(ETC_TEMPLATE, 3)])
     assert p.claim(on_bridge()) is None
     plain, bridged = p.templates
     assert plain.spec == ETC_TEMPLATE and bridged.size == 3
-    assert bridged.spec == dataclasses.replace(ETC_TEMPLATE, network=pool.BRIDGE_READY)
+    assert bridged.spec == dataclasses.replace(ETC_TEMPLATE, network=poolkeys.BRIDGE_READY)
     assert p.claim(on_bridge()) is None  # filling: no third template
     assert len(p.templates) == 2 and p.counts.misses == 2
     ready = fake_warm(p, bridged, ready=True)
@@ -382,19 +382,19 @@ def test_the_first_bridge_miss_adds_a_bridge_template_of_the_same_size(selector)
 
 def test_each_images_first_bridge_miss_adds_its_bridge_template(selector, tmp_path) -> None:
     p = pool.Pool(selector, None, layers=PoolLayers(str(tmp_path)))
-    p.configure([pool.Template(ETC_TEMPLATE, 3), pool.Template(BUSYBOX, 2)])
+    p.configure([poolkeys.Template(ETC_TEMPLATE, 3), poolkeys.Template(BUSYBOX, 2)])
     assert p.claim(on_bridge()) is None  # the host image's
     assert [t.size for t in p.templates] == [3, 2, 3]
     busybox_bridge = busybox(network=CONNECTED)
     assert p.claim(busybox_bridge) is None  # busybox's: one more
     host, box, host_bridged, box_bridged = p.templates
     assert (host.spec, box.spec) == (ETC_TEMPLATE, BUSYBOX)
-    assert box_bridged.spec == dataclasses.replace(BUSYBOX, network=pool.BRIDGE_READY)
+    assert box_bridged.spec == dataclasses.replace(BUSYBOX, network=poolkeys.BRIDGE_READY)
     assert box_bridged.size == 2
     assert p.claim(busybox_bridge) is None and len(p.templates) == 4  # no fifth
-    wanted = pool.key(busybox_bridge)
+    wanted = poolkeys.key(busybox_bridge)
     assert box_bridged.key is not None and wanted is not None
-    assert pool._fits(box_bridged.key, wanted) and not pool._fits(host_bridged.key, wanted)
+    assert poolkeys.fits(box_bridged.key, wanted) and not poolkeys.fits(host_bridged.key, wanted)
 
 
 class Inside:
@@ -422,14 +422,16 @@ def test_a_bridge_child_is_ready_once_its_veth_is_parked(
 
     plumber = Plumber()
     p = pool.Pool(selector, None, plumber=plumber)  # type: ignore[arg-type]
-    p.configure([pool.Template(dataclasses.replace(TEMPLATE, network=pool.BRIDGE_READY), 2)])
+    p.configure(
+        [poolkeys.Template(dataclasses.replace(TEMPLATE, network=poolkeys.BRIDGE_READY), 2)]
+    )
     monkeypatch.setattr(os, "waitid", lambda *args: None)  # no process to reap
     monkeypatch.setattr(signal, "pidfd_send_signal", lambda *args: None)
     for fail in (False, True):
         plumber.fail = fail
         warm = says_ready(p, 1, None)
         assert warm.ready is not fail and (warm in p.children) is not fail
-    assert parked == [1] and p.counts.failures == {pool.key(p.templates[0].spec): 1}
+    assert parked == [1] and p.counts.failures == {poolkeys.key(p.templates[0].spec): 1}
     [kept] = p.children
     assert [i.closed for i in insides] == [False]
     p.discard(kept)  # unclaimed: the socket that holds its namespace closed too
@@ -445,7 +447,7 @@ def test_a_ready_childs_counters_are_reset_and_a_failed_reset_discards_it(
     fs.make_root()
     manager = cgroups.V1Manager(fs.root, "mydocker-0123", {}, fs, kill=fs.kill)
     p = pool.Pool(selector, manager)
-    p.configure([pool.Template(TEMPLATE, 2)])
+    p.configure([poolkeys.Template(TEMPLATE, 2)])
     monkeypatch.setattr(os, "waitid", lambda *args: None)  # no process to reap
     monkeypatch.setattr(signal, "pidfd_send_signal", lambda *args: None)
 
@@ -466,7 +468,7 @@ def test_a_ready_childs_counters_are_reset_and_a_failed_reset_discards_it(
         assert warm.ready is not refused and (warm in p.children) is not refused
         if not refused:
             assert cgroup.stats(live=False).cpu_seconds == 0
-    assert p.counts.failures == {pool.key(p.templates[0].spec): 1}
+    assert p.counts.failures == {poolkeys.key(p.templates[0].spec): 1}
     [kept] = p.children
     kept.channel.close()
     os.close(kept.pidfd)

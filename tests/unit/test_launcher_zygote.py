@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from runtime import child, libc
-from runtime.launcher import pool, zygote
+from runtime.launcher import pool, poolkeys, zygote
 from runtime.namespaces import CLONE_PARENT
 from runtime.spec import ContainerSpec, RootfsPlan
 
@@ -238,7 +238,7 @@ def warm_of(p: pool.Pool) -> pool.Warm:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     theirs.close()
     read, write = os.pipe()
-    warm = pool.Warm(pool.Template(TEMPLATE, 1), -1, -1, None, ours, write, read, None)
+    warm = pool.Warm(poolkeys.Template(TEMPLATE, 1), -1, -1, None, ours, write, read, None)
     p.children.append(warm)
     return warm
 
@@ -324,7 +324,7 @@ def test_the_pools_templates_start_the_zygote() -> None:
     p = pool.Pool(selectors.DefaultSelector(), None, zygote=z)  # type: ignore[arg-type]
     p.configure([])
     assert z.ensured == 0  # no pool (--pool-size 0): no zygote
-    p.configure([pool.Template(TEMPLATE, 2)])
+    p.configure([poolkeys.Template(TEMPLATE, 2)])
     assert z.ensured == 1
 
 
