@@ -269,10 +269,27 @@ def launcher_main(argv: list[str]) -> int:
     # Started before the API, which may take longer than the launcher's idle
     # exit to come up on a loaded machine; the benchmark ends it (SIGTERM).
     server.IDLE_EXIT_SECONDS = 24 * 3600.0
+    without_zygote()
     _hook_children(board)
     _hook_launches(board)
     _hook_transport(board)
     return startup.main(argv)
+
+
+def without_zygote() -> None:
+    """The pool's children cloned by the launcher itself, not by the zygote
+    (runtime/launcher/zygote.py, a process of its own): hooks live in the
+    launcher's memory, which only its own clones inherit.  So a marked run
+    measures the pool as it was before the zygote (its children share the
+    launcher's pages copy-on-write: docs/performance.md, "The zygote")."""
+    from runtime.launcher import server
+
+    real_init = server.Launcher.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **{**kwargs, "zygote": False})
+
+    server.Launcher.__init__ = init  # type: ignore[method-assign]
 
 
 def _hook_children(board: Board) -> None:

@@ -37,6 +37,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench import marks
+
 SLOTS = 2048
 FIELDS = 16
 RECORD = 8 * FIELDS
@@ -97,15 +99,7 @@ def hooked_launcher(shm_path: str, argv: list[str]) -> int:
 
     shm = Shm(shm_path)
     now = time.monotonic
-    # The pool's children cloned by the launcher itself, not by the zygote
-    # (runtime/launcher/zygote.py, a process of its own): the hooks below
-    # are in the launcher's memory, which only its own clones inherit.
-    real_init = server.Launcher.__init__
-
-    def without_zygote(self: Any, *args: Any, **kwargs: Any) -> None:
-        real_init(self, *args, **{**kwargs, "zygote": False})
-
-    server.Launcher.__init__ = without_zygote  # type: ignore[method-assign]
+    marks.without_zygote()
     by_pid: dict[int, int] = {}
     current = [-1]
 

@@ -78,18 +78,20 @@ class Service:
         # The child keeps its own copy of the log fd; ours is closed at once.
         with open(self.state_dir.parent / f"service-{self.port}.log", "ab") as log:
             self.process = subprocess.Popen(
-                self.client_argv([
-                    sys.executable,
-                    "-m",
-                    self.module,
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--state-dir",
-                    str(self.state_dir),
-                    *self.extra_args,
-                ]),
+                self.client_argv(
+                    [
+                        sys.executable,
+                        "-m",
+                        self.module,
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(self.port),
+                        "--state-dir",
+                        str(self.state_dir),
+                        *self.extra_args,
+                    ]
+                ),
                 cwd=self.tree,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -78,8 +78,8 @@ _MOUNT_API = {
     "open_tree_attr": 467,
 }
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, **_MOUNT_API},
-    "aarch64": {"pivot_root": 41, **_MOUNT_API},
+    "x86_64": {"pivot_root": 155, "rt_sigaction": 13, **_MOUNT_API},
+    "aarch64": {"pivot_root": 41, "rt_sigaction": 134, **_MOUNT_API},
 }
 
 
@@ -182,6 +182,24 @@ _NUMBERS = _SYSCALLS.get(os.uname().machine, {})
 
 def _syscall(name: str, *args: object) -> int:
     return int(_raw_syscall(ctypes.c_long(_NUMBERS[name]), *args))
+
+
+#: glibc's own signals (nptl(7): SIGCANCEL, SIGSETXID), which its
+#: sigaction(2) wrapper refuses to touch.
+NPTL_SIGNALS = (32, 33)
+
+
+def default_disposition(signo: int) -> None:
+    """``signo``'s default action, by rt_sigaction(2) itself: glibc's
+    wrapper refuses its own signals (``NPTL_SIGNALS``), yet posix_spawn(3)'s
+    child sets them to SIG_IGN, and SIG_IGN survives execve(2).  The kernel's
+    ``struct sigaction`` for SIG_DFL is all zeros (handler, flags, restorer,
+    mask: the same layout on x86_64 and aarch64)."""
+    act = (ctypes.c_ulong * 4)()
+    _check(
+        _syscall("rt_sigaction", ctypes.c_int(signo), ctypes.byref(act), None, ctypes.c_size_t(8)),
+        "rt_sigaction",
+    )
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
