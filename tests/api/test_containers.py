@@ -8,6 +8,7 @@ error table in app/errors.py is exercised route by route.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import threading
 from typing import Any
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.deps import get_runtime
 from app.main import create_app
+from app.schemas import ContainerCreate
 from runtime import (
     AmbiguousReference,
     ContainerRecord,
@@ -609,3 +611,19 @@ def test_the_schema_states_what_the_validators_check(client: TestClient) -> None
     assert "NET_ADMIN" in props["cap_add"]["items"]["enum"]
     assert props["command"]["items"]["pattern"] == "^[^\\x00]*$"
     assert props["tty"]["type"] == "boolean"
+
+
+def test_the_schema_states_each_default_the_body_gets(client: TestClient) -> None:
+    # Mutable defaults are made per body (fields.fresh): the schema still says them.
+    props = client.get("/openapi.json").json()["components"]["schemas"]["ContainerCreate"]
+    empty = ContainerCreate.model_validate({})
+    for name, field in ContainerCreate.model_fields.items():
+        if not field.is_required():
+            # JSON Schema defaults leave out nulls inside (options.stop_timeout).
+            given = json.loads(empty.model_dump_json(include={name}, exclude_none=True))
+            assert props["properties"][name].get("default") == given.get(name), name
+    assert props["properties"]["options"]["default"]["stop_signal"] == "SIGTERM"
+    # Each body gets its own containers, never one shared default.
+    other = ContainerCreate.model_validate({})
+    assert empty.labels == {} and empty.labels is not other.labels
+    assert empty.command is not other.command and empty.mounts is not other.mounts
