@@ -20,6 +20,7 @@ from app.config import Settings
 from app.deps import get_runtime
 from app.main import create_app
 from app.schemas import ContainerCreate
+from app.schemas.limits import limits_public
 from runtime import (
     AmbiguousReference,
     ContainerRecord,
@@ -627,3 +628,10 @@ def test_the_schema_states_each_default_the_body_gets(client: TestClient) -> Non
     other = ContainerCreate.model_validate({})
     assert empty.labels == {} and empty.labels is not other.labels
     assert empty.command is not other.command and empty.mounts is not other.mounts
+
+
+def test_the_limits_shown_are_every_applied_one() -> None:
+    applied = Limits(memory_bytes=1 << 26, pids=64, cpus=0.5, timeout_seconds=5, nofile=64)
+    shown = limits_public(applied).model_dump()
+    assert shown == dataclasses.asdict(applied)
+    assert limits_public(Limits()).model_dump() == dataclasses.asdict(Limits())
