@@ -18,7 +18,7 @@ import httpx
 
 from bench import bundle, layered, network, parts, report
 from bench.peers import DirectPeer, HttpPeer, Peer, docker_peer, oci_peer, unshare_peer
-from bench.service import QUIET, ROOT, Service, cpu_seconds
+from bench.service import QUIET, ROOT, Service, cpu_seconds, zygote_of
 
 TRUE = ["/bin/true"]
 
@@ -132,7 +132,12 @@ def has_image(service: Service, name: str) -> bool:
 
 
 def service_cpu(service: Service) -> dict[str, Any]:
-    return {"api": cpu_seconds(service.pid), "launcher": cpu_seconds(service.launcher_pid())}
+    launcher = service.launcher_pid()
+    return {
+        "api": cpu_seconds(service.pid),
+        "launcher": cpu_seconds(launcher),
+        "zygote": cpu_seconds(zygote_of(launcher)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

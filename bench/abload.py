@@ -24,13 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from bench.parts import cpu_per_launch, http_load, pool_claims
-from bench.service import QUIET, ROOT, Service, cpu_seconds
+from bench.service import QUIET, ROOT, Service, cpu_seconds, zygote_of
 
 WARMUP_SECONDS = 1.0
 
 
 def _snapshot(service: Service) -> dict[str, Any]:
-    return {"api": cpu_seconds(service.pid), "launcher": cpu_seconds(service.launcher_pid())}
+    launcher = service.launcher_pid()
+    return {
+        "api": cpu_seconds(service.pid),
+        "launcher": cpu_seconds(launcher),
+        "zygote": cpu_seconds(zygote_of(launcher)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,13 +108,14 @@ def main(argv: list[str] | None = None) -> int:
         rates[name] = count / elapsed if elapsed else 0.0
         parts = {
             k: sum(c[k] for c in cpu[name]) / max(1, count)
-            for k in ("api", "launcher", "containers")
+            for k in ("api", "launcher", "zygote", "containers")
         }
         hits, misses = claims[name]
         print(
             f"  {name:5s} {rates[name]:6.1f} launches/s; CPU per launch (ms): "
             f"API {parts['api']:.2f}, launcher {parts['launcher']:.2f}, "
-            f"containers {parts['containers']:.2f}; pool {hits:.0f} hits, {misses:.0f} misses"
+            f"zygote {parts['zygote']:.2f}, containers {parts['containers']:.2f}, "
+            f"total {sum(parts.values()):.2f}; pool {hits:.0f} hits, {misses:.0f} misses"
         )
     if rates["base"]:
         print(f"  this / base: {rates['this'] / rates['base']:.3f} launches/s")

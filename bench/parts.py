@@ -65,11 +65,17 @@ def cpu_per_launch(
     before: dict[str, Any], after: dict[str, Any], launches: int
 ) -> dict[str, float] | None:
     """CPU milliseconds per launch of the service under test: the API process,
-    the launcher, and the containers (the launcher's reaped children: their
-    set-up before execve, /bin/true, and their exit)."""
-    if not launches or not all(before.values()) or not all(after.values()):
+    the launcher, the containers (the launcher's reaped children: their
+    set-up before execve, /bin/true, and their exit), and the launcher's
+    zygote (the pool's clones) when both snapshots have one."""
+    main = ("api", "launcher")
+    if not launches or not all(before.get(k) for k in main) or not all(after.get(k) for k in main):
         return None
+    zygote = 0.0
+    if before.get("zygote") and after.get("zygote"):
+        zygote = (after["zygote"]["self"] - before["zygote"]["self"]) * 1e3 / launches
     return {
+        "zygote": zygote,
         "api": (after["api"]["self"] - before["api"]["self"]) * 1e3 / launches,
         "launcher": (after["launcher"]["self"] - before["launcher"]["self"]) * 1e3 / launches,
         "containers": (after["launcher"]["children"] - before["launcher"]["children"])

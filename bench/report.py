@@ -192,7 +192,8 @@ def table(result: dict[str, Any]) -> str:
             if cpu:
                 lines.append(
                     f"CPU per launch of {label} (ms): API {cpu['api']:.2f}, launcher "
-                    f"{cpu['launcher']:.2f}, containers {cpu['containers']:.2f} "
+                    f"{cpu['launcher']:.2f}, zygote {cpu.get('zygote', 0.0):.2f}, "
+                    f"containers {cpu['containers']:.2f} "
                     "(children, clock ticks)"
                 )
         pool = result["latency"].get("pool")

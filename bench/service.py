@@ -212,6 +212,19 @@ def children_of(pid: int) -> list[int]:
         return []
 
 
+def zygote_of(launcher: int | None) -> int | None:
+    """The launcher's zygote (runtime/launcher/zygote.py), which clones the
+    warm pool's children: its CPU is the launcher's work done elsewhere."""
+    for pid in children_of(launcher) if launcher is not None else ():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"runtime.launcher.zygote" in f.read():
+                    return pid
+        except OSError:
+            continue
+    return None
+
+
 def cpu_seconds(pid: int | None) -> dict[str, float] | None:
     """CPU used so far: the process's own (all threads, from schedstat, in ns
     precision) and its reaped children's (utime+stime in clock ticks).

@@ -504,6 +504,15 @@ def report(fd: int, err: SetupError) -> None:
         pass
 
 
+def read_report(fd: int) -> dict[str, object] | None:
+    """A dead child's report from its error pipe (every write end is closed)."""
+    os.set_blocking(fd, True)
+    chunks = []
+    while chunk := os.read(fd, 4096):
+        chunks.append(chunk)
+    return parse_report(b"".join(chunks))
+
+
 def parse_report(data: bytes) -> dict[str, object] | None:
     """The parent's side of ``report``: ``None`` when exec succeeded (EOF)."""
     if not data:

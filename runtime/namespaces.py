@@ -43,6 +43,11 @@ _PROC_NAMES = {
 # parent_tid".  We signal and wait through it, so a recycled pid is never hit.
 CLONE_PIDFD = 0x00001000
 
+# clone(2): "CLONE_PARENT ... the parent of the new child will be the same as
+# that of the calling process": the warm pool's zygote clones children whose
+# parent is the launcher (runtime/launcher/zygote.py), as runc's nsexec does.
+CLONE_PARENT = 0x00008000
+
 #: The five namespaces of the mydocker-c tutorial.
 DEFAULT_NAMESPACES = (
     Namespace.NEWNS | Namespace.NEWPID | Namespace.NEWUTS | Namespace.NEWNET | Namespace.NEWIPC
@@ -68,6 +73,8 @@ def describe(flags: int) -> str:
     names = [ns.name or "" for ns in Namespace if flags & ns]
     if flags & CLONE_PIDFD:
         names.append("PIDFD")
+    if flags & CLONE_PARENT:
+        names.append("PARENT")
     exit_signal = flags & 0xFF
     if exit_signal:
         names.append(signal.Signals(exit_signal).name)

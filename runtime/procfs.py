@@ -91,3 +91,13 @@ def parent_pid(pid: int) -> int | None:
     except OSError:
         return None
     return int(data[data.rindex(b")") + 2 :].split()[1])
+
+
+def rss_bytes(pid: int) -> int:
+    """VmRSS of ``pid`` (proc(5)), in bytes: pages shared copy-on-write
+    with another process count in full, so a sum over-counts."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise ValueError("no VmRSS")

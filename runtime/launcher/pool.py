@@ -10,7 +10,8 @@
     │                         template has a ready child (``fill_timeout``)
     ├── fill_one()            clone one child for a template (the loop calls it
     │                         after a turn's replies went out: off the
-    │                         critical path of any request)
+    │                         critical path of any request); the zygote
+    │                         clones it once ready (zygote.py)
     ├── claim(spec)           a ready child whose template fits ``spec``, or
     │                         None: the launch takes the cold path (and a
     │                         template whose host view went stale follows it)
@@ -83,10 +84,11 @@ from runtime.launcher.messages import PoolReply
 from runtime.launcher.plumbing import Parked, Plumber
 from runtime.launcher.poollayers import PoolLayers
 from runtime.launcher.ready import Ready, Source
+from runtime.launcher.zygote import Zygote
 from runtime.namespaces import DEFAULT_NAMESPACES, clone_flags
 from runtime.network.attachment import BRIDGE, HOST, Attachment
 from runtime.options import Options
-from runtime.procfs import process_start_time
+from runtime.procfs import process_start_time, rss_bytes
 from runtime.security import devices, seccomp
 from runtime.spec import ContainerSpec, Limits, RootfsPlan
 
@@ -238,8 +240,11 @@ class Pool:
         views: ViewTrees | None = None,
         plumber: Plumber | None = None,
         layers: PoolLayers | None = None,
+        zygote: Zygote | None = None,
     ) -> None:
         self.selector = selector
+        #: Clones the children once ready (zygote.py); None: this process does.
+        self.zygote = zygote
         #: Where overlay children get a dir each (poollayers.py); None: no
         #: overlay template is kept.
         self.layers = layers
@@ -266,6 +271,8 @@ class Pool:
         self.drain()
         self.templates = [t for t in templates if t.size > 0 and self._keeps(t)]
         self.counts.failures.clear()
+        if self.templates and self.zygote is not None:
+            self.zygote.ensure()  # no pool, no zygote
 
     def _keeps(self, template: Template) -> bool:
         plan = template.spec.rootfs
@@ -337,6 +344,8 @@ class Pool:
         cgroup = None if self.cgroups is None else self.cgroups.create(name, Limits())
         devices_cgroup = None
         opened: list[int] = []
+        ends: list[int] = []  # the launcher's: kept by a Warm
+        ours: socket.socket | None = None
         spec, layer = template.spec, None
         try:
             if spec.rootfs is not None and spec.rootfs.lower is not None:
@@ -357,15 +366,22 @@ class Pool:
             sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
             error_read, error_write = os.pipe2(os.O_CLOEXEC)
             opened += [sync_read, error_write]
+            ends += [sync_write, error_read]
             fds = child.ChildFds(
                 sync_read, error_write, -1, -1, -1, sync_write=sync_write, view=view
             )
-            flags = clone_flags(DEFAULT_NAMESPACES)
-            body = functools.partial(pooled.run, spec, fds, channel, tuple(procs))
-            pid, pidfd = libc.clone(body, flags)
+            warm = Warm(
+                template, -1, -1, None, ours, sync_write, error_read, cgroup, devices_cgroup
+            )
+            warm.layer = layer
+            pidfd = self._clone_child(warm, spec, fds, channel, tuple(procs))
         except BaseException:
-            for fd in opened:
+            # Our ends too: a child the zygote may have cloned before it was
+            # lost reads EOF on them and exits (runtime/pooled.py).
+            for fd in opened + ends:
                 os.close(fd)
+            if ours is not None:
+                ours.close()
             if cgroup is not None:
                 cgroup.remove()
             if devices_cgroup is not None:
@@ -375,16 +391,43 @@ class Pool:
             raise
         for fd in opened:
             os.close(fd)
-        start_time = process_start_time(pid)
-        warm = Warm(
-            template, pid, pidfd, start_time, ours, sync_write, error_read, cgroup, devices_cgroup
-        )
-        warm.layer = layer
         self.children.append(warm)
+        if pidfd >= 0:
+            self._adopt(warm, warm.pid, pidfd)
+
+    def _clone_child(
+        self,
+        warm: Warm,
+        spec: ContainerSpec,
+        fds: child.ChildFds,
+        channel: int,
+        procs: tuple[str, ...],
+    ) -> int:
+        """Clone ``pooled.run`` here: the pidfd (``warm.pid`` set); or ask the
+        zygote (zygote.py): -1, its reply comes on the loop (``_adopt``)."""
+        flags = clone_flags(DEFAULT_NAMESPACES)
+        if self.zygote is not None and self.zygote.ready:
+            done, undone = (functools.partial(f, warm) for f in (self._adopt, self._unfilled))
+            self.zygote.send(spec, fds, channel, procs, flags, done, undone)
+            return -1
+        warm.pid, pidfd = libc.clone(
+            functools.partial(pooled.run, spec, fds, channel, procs), flags
+        )
+        return pidfd
+
+    def _adopt(self, warm: Warm, pid: int, pidfd: int) -> None:
+        """A cloned child: watch its exit and its READY."""
+        warm.pid, warm.pidfd, warm.pid_start_time = pid, pidfd, process_start_time(pid)
         exited = Ready(Source.POOL, lambda mask: self._exited(warm))
         self.selector.register(pidfd, selectors.EVENT_READ, exited)
         readied = Ready(Source.POOL, lambda mask: self._readied(warm))
-        self.selector.register(ours, selectors.EVENT_READ, readied)
+        self.selector.register(warm.channel, selectors.EVENT_READ, readied)
+
+    def _unfilled(self, warm: Warm, err: Exception) -> None:
+        """The zygote's clone failed, or it was lost: undone, a failure."""
+        self.children.remove(warm)
+        self._release(warm)
+        self._failed(warm.template, f"cloning a pooled child failed: {err}")
 
     def _readied(self, warm: Warm) -> None:
         try:
@@ -424,7 +467,7 @@ class Pool:
 
     def _exited(self, warm: Warm) -> None:
         """A pooled child died before its claim: a failed fill step, or killed."""
-        report = _read_report(warm.error_read)
+        report = child.read_report(warm.error_read)
         self.discard(warm, kill=False)
         message = report.get("message") if report else "it exited"
         self._failed(warm.template, f"a pooled child {warm.pid} died unclaimed: {message}")
@@ -526,6 +569,8 @@ class Pool:
         self._reap(warm)
 
     def drain(self) -> None:
+        if self.zygote is not None:
+            self.zygote.settle()  # no clone of its left in flight
         for warm in list(self.children):
             self.discard(warm)
 
@@ -541,6 +586,10 @@ class Pool:
             os.waitid(os.P_PIDFD, warm.pidfd, os.WEXITED)
         except ChildProcessError:
             pass
+        self._release(warm)
+
+    def _release(self, warm: Warm) -> None:
+        """Close a child's fds, remove its cgroups and its layer dir."""
         for fd in (warm.pidfd, warm.sync_write, warm.error_read):
             if fd >= 0:
                 os.close(fd)
@@ -564,34 +613,9 @@ class Pool:
         fds: list[int] = []
         for warm in ready:
             try:
-                rss.append(_rss_bytes(warm.pid))
+                rss.append(rss_bytes(warm.pid))
                 fds.append(len(os.listdir(f"/proc/{warm.pid}/fd")))
             except (OSError, ValueError):
                 continue
-        return PoolReply(
-            len(ready),
-            len(self.children) - len(ready),
-            self.counts.hits,
-            self.counts.misses,
-            tuple(rss),
-            tuple(fds),
-        )
-
-
-def _rss_bytes(pid: int) -> int:
-    """VmRSS of ``pid`` (proc(5)), in bytes: pages shared copy-on-write
-    with the launcher count in full, so the sum over-counts."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise ValueError("no VmRSS")
-
-
-def _read_report(fd: int) -> dict[str, object] | None:
-    """A dead child's report from its error pipe (every write end is closed)."""
-    os.set_blocking(fd, True)
-    chunks = []
-    while chunk := os.read(fd, 4096):
-        chunks.append(chunk)
-    return child.parse_report(b"".join(chunks))
+        filling, counts = len(self.children) - len(ready), self.counts
+        return PoolReply(len(ready), filling, counts.hits, counts.misses, tuple(rss), tuple(fds))

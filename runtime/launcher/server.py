@@ -5,6 +5,7 @@
     ├── ops.py          what each request does (one table of ops)
     ├── spawn.py        clone, fork for exec, cgroup join, release, error pipe
     ├── pool.py         children cloned ahead, filled when idle or after a claim
+    ├── zygote.py       the small process that clones them, stopped here
     ├── sparenet.py     a network namespace made ahead, when the loop is idle
     ├── reaper.py       reap, accounting, cgroup removal after the turn's events
     ├── ptyio.py        pty masters and stdin pipes
@@ -42,6 +43,7 @@ from runtime.launcher.ready import Source
 from runtime.launcher.reaper import Reaper
 from runtime.launcher.spawn import Spawner
 from runtime.launcher.transport import Client, Transport
+from runtime.launcher.zygote import Zygote
 from runtime.security import devices
 
 log = logging.getLogger("mydocker.launcher")
@@ -58,9 +60,12 @@ class Launcher:
         cgroup_manager: cgroups.Manager | None = None,
         devices_parent: str = devices.PARENT,
         pool_layers: PoolLayers | None = None,
+        zygote: bool = True,
     ) -> None:
         """``pool_layers``: where the pool's overlay children keep their
-        layer dirs (None: only the host image is pooled)."""
+        layer dirs (None: only the host image is pooled).  ``zygote``: the
+        pool's children are cloned by a small process (zygote.py), started
+        with the pool's first templates."""
         self.selector = selectors.DefaultSelector()
         self.entries: dict[str, Entry] = {}
         self.idle_since: float | None = time.monotonic()
@@ -91,6 +96,7 @@ class Launcher:
             self.spawner.views,
             self.spawner.plumber,
             pool_layers,
+            Zygote(self.selector) if zygote else None,
         )
         self.spawner.pool = self.pool
         self.ops = Ops(self.entries, self.spawner, self.pty, self.watch, self.pool)
@@ -101,6 +107,8 @@ class Launcher:
             self._loop()
         finally:
             self.pool.drain()
+            if self.pool.zygote is not None:
+                self.pool.zygote.stop()
             self.spawner.spare_net.close()
 
     def _loop(self) -> None:

@@ -43,6 +43,22 @@ def launcher_children(launcher: int) -> set[int]:
     return pids
 
 
+def is_zygote(pid: int) -> bool:
+    """The launcher's cloner (runtime/launcher/zygote.py), not a pooled child."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"runtime.launcher.zygote" in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def pooled_children(launcher: int) -> tuple[set[int], set[int]]:
+    """The launcher's children: (pooled children, its zygote)."""
+    children = launcher_children(launcher)
+    zygote = {pid for pid in children if is_zygote(pid)}
+    return children - zygote, zygote
+
+
 def pool_cgroups(state_dir: Path, launcher: int) -> list[str]:
     manager = cgroups.manager(os.fspath(state_dir))
     assert manager is not None
@@ -237,23 +253,30 @@ def test_pool_memory_and_fds_per_child_are_reported(client: httpx.Client) -> Non
     assert values["mydocker_pool_child_fds"] == 6
 
 
+def full(service: Service, client: httpx.Client) -> tuple[int, set[int], set[int]]:
+    """Once the pool is full: the launcher, its pooled children, its zygote."""
+    wait_ready(client)
+    launcher = service.launcher_pid()
+    assert launcher is not None
+    children, zygote = pooled_children(launcher)
+    assert len(children) == POOL
+    assert len(zygote) == 1, zygote
+    return launcher, children, zygote
+
+
 def test_sigkill_of_the_launcher_leaks_no_pooled_child_or_cgroup(
     own_service: Service,
 ) -> None:
     own_service.extra_args = list(ARGS)
     own_service.start()
     with httpx.Client(base_url=own_service.url, timeout=60) as client:
-        wait_ready(client)
-        launcher = own_service.launcher_pid()
-        assert launcher is not None
-        children = launcher_children(launcher)
-        assert len(children) == POOL
+        launcher, children, zygote = full(own_service, client)
         assert len(pool_cgroups(own_service.state_dir, launcher)) >= POOL
         ref = client.post("/containers", json={"command": ["sleep", "1"]}).json()["id"]
         own_service.stop_launcher()
         deadline = time.monotonic() + 30
-        while any(os.path.exists(f"/proc/{pid}") for pid in children):
-            assert time.monotonic() < deadline, "pooled children outlived their launcher"
+        while any(os.path.exists(f"/proc/{pid}") for pid in children | zygote):
+            assert time.monotonic() < deadline, "pooled children or zygote outlived the launcher"
             time.sleep(0.05)
         # The API starts a new launcher, whose start-up removes the old pool's
         # cgroups; the exit of the container running then is not lost.
@@ -266,3 +289,33 @@ def test_sigkill_of_the_launcher_leaks_no_pooled_child_or_cgroup(
         before = hits(client)
         assert run(client, ["true"])["exit_code"] == 0
         assert hits(client) == before + 1
+
+
+def test_the_zygotes_death_is_noticed_and_the_launcher_fills_by_itself(
+    own_service: Service,
+) -> None:
+    """The zygote (runtime/launcher/zygote.py) clones the pool's children;
+    killed, it is reaped (no zombie), and the launcher clones the next
+    children itself: launches keep being served by pooled children."""
+    own_service.extra_args = list(ARGS)
+    own_service.start()
+    with httpx.Client(base_url=own_service.url, timeout=60) as client:
+        launcher, children, zygotes = full(own_service, client)
+        (zygote,) = zygotes
+        os.kill(zygote, 9)
+        deadline = time.monotonic() + 30
+        while os.path.exists(f"/proc/{zygote}"):  # a zombie until the launcher reaps it
+            assert time.monotonic() < deadline, "the dead zygote was not reaped"
+            time.sleep(0.05)
+        before = hits(client)
+        for _ in range(POOL + 2):  # the zygote's children, then the launcher's
+            wait_ready(client)
+            assert run(client, ["true"])["exit_code"] == 0
+        assert hits(client) == before + POOL + 2
+        now, zygotes = pooled_children(launcher)
+        assert zygotes == set() and not now & children
+        assert own_service.launcher_pid() == launcher
+    assert (
+        "the pool clones its children itself"
+        in (own_service.state_dir / "launcher.log").read_text()
+    )

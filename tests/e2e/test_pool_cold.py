@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
-from tests.e2e.conftest import Service, free_port
+from tests.e2e.conftest import Service, free_port, run
 from tests.e2e.test_isolation import (  # noqa: F401 - collected here
     test_mounts_inside_do_not_reach_the_host,
     test_no_fds_leak_into_the_container,
@@ -29,6 +30,7 @@ from tests.e2e.test_limits import (  # noqa: F401 - collected here
     test_memory_hog_is_oom_killed_and_says_so,
     test_timeout_kills_the_whole_container,
 )
+from tests.e2e.test_pool import pooled_children
 from tests.e2e.test_restarts import (  # noqa: F401 - collected here
     test_api_kill9_then_restart_keeps_containers_and_their_real_exit_codes,
     test_launcher_kill9_buries_its_containers_and_kills_their_orphans,
@@ -52,3 +54,14 @@ def own_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     )
     yield svc
     svc.close()
+
+
+def test_no_pool_starts_no_zygote(service: Service) -> None:
+    """The zygote (runtime/launcher/zygote.py) starts with the pool's first
+    templates: a service without a pool keeps none."""
+    with httpx.Client(base_url=service.url, timeout=60) as client:
+        assert run(client, ["true"])["exit_code"] == 0  # the launcher runs
+    launcher = service.launcher_pid()
+    assert launcher is not None
+    _children, zygotes = pooled_children(launcher)  # containers of other tests may run
+    assert zygotes == set()

@@ -38,6 +38,7 @@ from tests.e2e.test_pool import (
     pool_cgroups,
     pool_client,
     pool_service,
+    pooled_children,
     wait_ready,
 )
 
@@ -226,17 +227,18 @@ def test_the_pool_keeps_one_dir_per_unclaimed_child(client: httpx.Client, pooled
 
 def start_ready(service: Service) -> tuple[int, set[int]]:
     """``service`` started with ``ARGS`` and its pool full: its launcher
-    and the launcher's children, the pooled ones."""
+    and the launcher's children, the pooled ones and its zygote."""
     service.extra_args = list(ARGS)
     service.start()
     with httpx.Client(base_url=service.url, timeout=60) as client:
         wait_ready(client, READY)
     launcher = service.launcher_pid()
     assert launcher is not None
-    children = launcher_children(launcher)
+    children, zygote = pooled_children(launcher)
     assert len(children) == READY
+    assert len(zygote) == 1, zygote
     assert len(children_dirs(service.state_dir)) == BUSYBOX_POOL
-    return launcher, children
+    return launcher, children | zygote
 
 
 def test_sigkill_of_the_launcher_leaks_no_pooled_layer_or_cgroup(own_service: Service) -> None:
@@ -245,7 +247,7 @@ def test_sigkill_of_the_launcher_leaks_no_pooled_layer_or_cgroup(own_service: Se
         own_service.stop_launcher()
         deadline = time.monotonic() + 30
         while any(os.path.exists(f"/proc/{pid}") for pid in children):
-            assert time.monotonic() < deadline, "pooled children outlived their launcher"
+            assert time.monotonic() < deadline, "pooled children or zygote outlived the launcher"
             time.sleep(0.05)
         assert run(client, ["true"], image="busybox")["exit_code"] == 0  # a new launcher
         old = f"pool-{launcher}-"
