@@ -31,7 +31,8 @@ from runtime import (
     RuntimeFailure,
     Unavailable,
 )
-from runtime.spec import ContainerSpec, Limits
+from runtime.options import Options
+from runtime.spec import ContainerSpec, Limits, SecurityRequest
 from tests.fakes.runtime import FakeRuntime
 
 ID = "0123456789abcdef" * 4
@@ -635,3 +636,52 @@ def test_the_limits_shown_are_every_applied_one() -> None:
     shown = limits_public(applied).model_dump()
     assert shown == dataclasses.asdict(applied)
     assert limits_public(Limits()).model_dump() == dataclasses.asdict(Limits())
+
+
+@pytest.mark.parametrize(
+    ("send", "loc", "kind"),
+    [
+        ({"content": b"", "headers": {"content-type": "application/json"}}, ["body"], "missing"),
+        ({}, ["body"], "missing"),
+        (
+            {"content": b'{"command":', "headers": {"content-type": "application/json"}},
+            ["body", 11],
+            "json_invalid",
+        ),
+        (
+            {"content": b'{"command":["a"]}', "headers": {"content-type": "text/plain"}},
+            ["body"],
+            "model_attributes_type",
+        ),
+        ({"json": [1]}, ["body"], "model_attributes_type"),
+        ({"json": {"command": "true"}}, ["body", "command"], "list_type"),
+        ({"json": {"command": ["a"], "env": ["A=1"]}}, ["body", "env"], "dict_type"),
+        ({"json": {"command": ["a"], "mounts": {}}}, ["body", "mounts"], "list_type"),
+        ({"json": {"command": ["a"], "bogus": 1}}, ["body", "bogus"], "extra_forbidden"),
+        (
+            {"json": {"command": ["a"], "options": {"stop_signal": 5}}},
+            ["body", "options", "stop_signal"],
+            "string_type",
+        ),
+    ],
+)
+def test_bad_bodies_name_the_field(
+    client: TestClient, fake: FakeRuntime, send: dict[str, Any], loc: list[Any], kind: str
+) -> None:
+    response = client.post("/containers", **send)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert (error["loc"], error["type"]) == (loc, kind)
+    assert fake.calls == []
+
+
+def test_an_empty_object_takes_every_default(client: TestClient, fake: FakeRuntime) -> None:
+    assert client.post("/containers", json={}).status_code == 201
+    (call, (request,), kwargs), *rest = fake.calls
+    assert (request.command, dict(request.labels), request.mounts, request.ports) == (
+        (),
+        {},
+        (),
+        (),
+    )
+    assert request.security == SecurityRequest() and request.options == Options()
