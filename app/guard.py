@@ -33,7 +33,6 @@ import binascii
 import hmac
 import json
 import re
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -173,7 +172,7 @@ class Guard:
     def _receive(self, receive: Receive, limit: int) -> Receive:
         received = 0
         done = False
-        deadline = time.monotonic() + self.body_timeout
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
 
         async def guarded() -> Message:
             nonlocal received, done
@@ -182,7 +181,10 @@ class Guard:
                 # streaming responses wait for as long as they stream.
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+                # A timer on this task, not wait_for's task around receive():
+                # a third of the cost, on every request with a body.
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 raise BodyTimeout(self.body_timeout) from None
             if message["type"] == "http.request":

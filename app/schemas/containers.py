@@ -35,6 +35,7 @@ from app.schemas.fields import (
     check_command,
     check_env,
     check_labels,
+    fresh,
 )
 from app.schemas.limits import LimitsCreate, LimitsPublic, limits_public
 from app.schemas.networks import (
@@ -158,7 +159,7 @@ class ContainerCreate(BaseModel):
             "inside the container when it has no slash.  Optional when the image has an "
             "Entrypoint or a Cmd: then it replaces the Cmd (Docker's rules, docs/images.md).",
         ),
-    ] = []
+    ] = fresh(list)
     entrypoint: Annotated[
         list[Argument] | None,
         Field(
@@ -181,7 +182,7 @@ class ContainerCreate(BaseModel):
     env: Annotated[
         Environment,
         Field(description="Environment variables; `PATH` defaults to a sane value."),
-    ] = {}
+    ] = fresh(dict)
     workdir: Annotated[
         AbsolutePath | None,
         Field(
@@ -204,11 +205,11 @@ class ContainerCreate(BaseModel):
             description="Capabilities to add to Docker's default 14, by name "
             "(`NET_ADMIN` or `CAP_NET_ADMIN`); `ALL` for every one.",
         ),
-    ] = []
+    ] = fresh(list)
     cap_drop: Annotated[
         list[Capability],
         Field(description="Capabilities to drop, by name; `ALL` to start from none."),
-    ] = []
+    ] = fresh(list)
     seccomp: Annotated[
         Literal["default", "unconfined"],
         Field(description="`default`: the syscall filter of docs/security.md; `unconfined`: none."),
@@ -249,7 +250,7 @@ class ContainerCreate(BaseModel):
     labels: Annotated[
         Labels,
         Field(description="Free metadata (Docker's labels); `docker ps --filter label=` sees it."),
-    ] = {}
+    ] = fresh(dict)
     limits: Annotated[
         LimitsCreate | None,
         Field(description="Resource and time limits; unset ones take the service's defaults."),
@@ -267,7 +268,7 @@ class ContainerCreate(BaseModel):
     ] = False
     mounts: Annotated[
         list[MountSpec], Field(description="Bind, tmpfs and volume mounts, in order.")
-    ] = []
+    ] = fresh(list)
     network: Annotated[
         NetworkName,
         Field(
@@ -278,11 +279,11 @@ class ContainerCreate(BaseModel):
     ports: Annotated[
         list[PortCreate],
         Field(max_length=1024, description="Published ports; need a bridge network."),
-    ] = []
+    ] = fresh(list)
     network_aliases: Annotated[
         list[Alias],
         Field(max_length=64, description="Extra names it answers to on its user network."),
-    ] = []
+    ] = fresh(list)
     endpoint: Annotated[
         EndpointCreate | None,
         Field(description="A static address, MAC, links on its network (docs/networking.md)."),
@@ -293,7 +294,7 @@ class ContainerCreate(BaseModel):
             description="Containers whose volume and bind mounts this one mounts too "
             "(`ref[:ro|rw]`, Docker's `--volumes-from`)."
         ),
-    ] = []
+    ] = fresh(list)
     init: Annotated[
         StrictBool,
         Field(
@@ -312,7 +313,7 @@ class ContainerCreate(BaseModel):
             "devices, cgroup tuning (CPU shares, quota, cpuset, swap, reservation), log "
             "driver: docs/limits.md."
         ),
-    ] = Options()
+    ] = fresh(Options)
 
     @field_validator("command", "entrypoint")
     @classmethod

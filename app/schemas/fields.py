@@ -8,6 +8,7 @@ schema states what the validators check.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import (
@@ -17,6 +18,7 @@ from pydantic import (
     Field,
     StrictInt,
 )
+from pydantic.json_schema import GenerateJsonSchema
 
 from runtime.security import capabilities
 from runtime.signals import SIGNAL_NAMES, SIGNAL_NUMBERS
@@ -41,6 +43,15 @@ def documents(**keywords: Any) -> Any:
     the OpenAPI schema promises exactly what is accepted; the validator keeps
     the check and its message (pydantic's own pattern errors say less)."""
     return Field(json_schema_extra=keywords)
+
+
+def fresh(factory: Callable[[], Any]) -> Any:
+    """A default made anew for each body (``default_factory``) that the schema
+    still states as its ``default``, as a plain ``= []`` would: pydantic
+    deep-copies an unhashable default on every validation, which was most of
+    the cost of validating a small ``ContainerCreate`` (docs/performance.md)."""
+    shown = GenerateJsonSchema().encode_default(factory())
+    return Field(default_factory=factory, json_schema_extra={"default": shown})
 
 
 #: What the validators below accept, as JSON Schema patterns.

@@ -8,6 +8,7 @@ error table in app/errors.py is exercised route by route.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import threading
 from typing import Any
@@ -18,6 +19,8 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.deps import get_runtime
 from app.main import create_app
+from app.schemas import ContainerCreate
+from app.schemas.limits import limits_public
 from runtime import (
     AmbiguousReference,
     ContainerRecord,
@@ -28,7 +31,8 @@ from runtime import (
     RuntimeFailure,
     Unavailable,
 )
-from runtime.spec import ContainerSpec, Limits
+from runtime.options import Options
+from runtime.spec import ContainerSpec, Limits, SecurityRequest
 from tests.fakes.runtime import FakeRuntime
 
 ID = "0123456789abcdef" * 4
@@ -609,3 +613,75 @@ def test_the_schema_states_what_the_validators_check(client: TestClient) -> None
     assert "NET_ADMIN" in props["cap_add"]["items"]["enum"]
     assert props["command"]["items"]["pattern"] == "^[^\\x00]*$"
     assert props["tty"]["type"] == "boolean"
+
+
+def test_the_schema_states_each_default_the_body_gets(client: TestClient) -> None:
+    # Mutable defaults are made per body (fields.fresh): the schema still says them.
+    props = client.get("/openapi.json").json()["components"]["schemas"]["ContainerCreate"]
+    empty = ContainerCreate.model_validate({})
+    for name, field in ContainerCreate.model_fields.items():
+        if not field.is_required():
+            # JSON Schema defaults leave out nulls inside (options.stop_timeout).
+            given = json.loads(empty.model_dump_json(include={name}, exclude_none=True))
+            assert props["properties"][name].get("default") == given.get(name), name
+    assert props["properties"]["options"]["default"]["stop_signal"] == "SIGTERM"
+    # Each body gets its own containers, never one shared default.
+    other = ContainerCreate.model_validate({})
+    assert empty.labels == {} and empty.labels is not other.labels
+    assert empty.command is not other.command and empty.mounts is not other.mounts
+
+
+def test_the_limits_shown_are_every_applied_one() -> None:
+    applied = Limits(memory_bytes=1 << 26, pids=64, cpus=0.5, timeout_seconds=5, nofile=64)
+    shown = limits_public(applied).model_dump()
+    assert shown == dataclasses.asdict(applied)
+    assert limits_public(Limits()).model_dump() == dataclasses.asdict(Limits())
+
+
+@pytest.mark.parametrize(
+    ("send", "loc", "kind"),
+    [
+        ({"content": b"", "headers": {"content-type": "application/json"}}, ["body"], "missing"),
+        ({}, ["body"], "missing"),
+        (
+            {"content": b'{"command":', "headers": {"content-type": "application/json"}},
+            ["body", 11],
+            "json_invalid",
+        ),
+        (
+            {"content": b'{"command":["a"]}', "headers": {"content-type": "text/plain"}},
+            ["body"],
+            "model_attributes_type",
+        ),
+        ({"json": [1]}, ["body"], "model_attributes_type"),
+        ({"json": {"command": "true"}}, ["body", "command"], "list_type"),
+        ({"json": {"command": ["a"], "env": ["A=1"]}}, ["body", "env"], "dict_type"),
+        ({"json": {"command": ["a"], "mounts": {}}}, ["body", "mounts"], "list_type"),
+        ({"json": {"command": ["a"], "bogus": 1}}, ["body", "bogus"], "extra_forbidden"),
+        (
+            {"json": {"command": ["a"], "options": {"stop_signal": 5}}},
+            ["body", "options", "stop_signal"],
+            "string_type",
+        ),
+    ],
+)
+def test_bad_bodies_name_the_field(
+    client: TestClient, fake: FakeRuntime, send: dict[str, Any], loc: list[Any], kind: str
+) -> None:
+    response = client.post("/containers", **send)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert (error["loc"], error["type"]) == (loc, kind)
+    assert fake.calls == []
+
+
+def test_an_empty_object_takes_every_default(client: TestClient, fake: FakeRuntime) -> None:
+    assert client.post("/containers", json={}).status_code == 201
+    (call, (request,), kwargs), *rest = fake.calls
+    assert (request.command, dict(request.labels), request.mounts, request.ports) == (
+        (),
+        {},
+        (),
+        (),
+    )
+    assert request.security == SecurityRequest() and request.options == Options()
