@@ -326,6 +326,8 @@ class Pool:
         """Clone ``pooled.run`` here: the pidfd (``warm.pid`` set); or ask the
         zygote (zygote.py): -1, its reply comes on the loop (``_adopt``)."""
         flags = clone_flags(DEFAULT_NAMESPACES)
+        if self.zygote is not None:
+            self.zygote.ensure()  # again after a death (zygote.py)
         if self.zygote is not None and self.zygote.ready:
             done, undone = (functools.partial(f, warm) for f in (self._adopt, self._unfilled))
             self.zygote.send(spec, fds, channel, procs, flags, done, undone)

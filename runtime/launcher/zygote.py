@@ -1,10 +1,12 @@
 """The zygote: a small process that clones the warm pool's children.
 
     Zygote (the launcher's side)
-    ├── ensure()     ``start()`` once per launcher (the pool's first templates
-    │                call it): spawn ``python -m runtime.launcher.zygote FD
-    │                PPID``; its READY message arrives on the loop (until
-    │                then, and after its death, the pool clones by itself)
+    ├── ensure()     ``start()`` unless it runs (the pool's first templates
+    │                and each fill call it): spawn ``python -m
+    │                runtime.launcher.zygote FD PPID``; its READY message
+    │                arrives on the loop (until then the pool clones by
+    │                itself); after a death, again ``RESTART_DELAY`` later,
+    │                at most ``MAX_STARTS`` times
     ├── ready        it said READY and has not died
     ├── send(...)    one fill: a ``Fill`` and the child's fds out; the pid
     │                and its pidfd come back on the loop (SCM_RIGHTS,
@@ -50,6 +52,7 @@ import selectors
 import signal
 import socket
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -71,6 +74,12 @@ MAX_FDS = 64
 #: Seconds ``settle`` waits for a clone's reply before it gives the zygote
 #: up (a clone takes 1-3 ms).
 REPLY_TIMEOUT = 5.0
+#: A zygote that died is started again by the next fill at least this many
+#: seconds after its death, at most ``MAX_STARTS`` times in the launcher's
+#: life: one that keeps dying (or cannot start) leaves the pool cloning by
+#: itself, as before the zygote.
+RESTART_DELAY = 1.0
+MAX_STARTS = 5
 
 
 @dataclass(frozen=True)
@@ -118,14 +127,16 @@ class Zygote:
         self.pid = -1
         self.pidfd = -1
         self.ready = False
-        #: Started once: a dead zygote is not started again (logged).
-        self.started = False
+        #: Starts so far (``MAX_STARTS`` once a start failed: given up).
+        self.starts = 0
+        #: When it was last stopped or lost (monotonic), for ``RESTART_DELAY``.
+        self.stopped_at = -RESTART_DELAY
         #: The fills sent and not answered yet, oldest first.
         self.pending: deque[tuple[Done, Undone]] = deque()
 
     def start(self) -> None:
         """Spawn it; READY arrives on the loop (a few hundred ms of imports)."""
-        self.started = True
+        self.starts += 1
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             theirs.set_inheritable(True)
@@ -144,12 +155,21 @@ class Zygote:
         log.info("zygote %d started", self.pid)
 
     def ensure(self) -> None:
-        """Started unless it was already (the pool's first templates)."""
-        if not self.started:
-            try:
-                self.start()
-            except OSError as err:
-                log.warning("cannot start the zygote (%s): the pool clones by itself", err)
+        """Started unless it runs (the pool's first templates, then each
+        fill): again after a death, ``RESTART_DELAY`` later, up to
+        ``MAX_STARTS`` starts; a start that fails is not tried again."""
+        if self.pidfd >= 0 or self.starts >= MAX_STARTS:
+            return
+        if time.monotonic() - self.stopped_at < RESTART_DELAY:
+            return
+        try:
+            self.start()
+        except OSError as err:
+            self.starts = MAX_STARTS
+            log.warning("cannot start the zygote (%s): the pool clones by itself", err)
+            return
+        if self.starts > 1:
+            log.info("zygote started again (start %d of %d)", self.starts, MAX_STARTS)
 
     def _hello(self, _mask: int) -> None:
         assert self.sock is not None
@@ -246,6 +266,7 @@ class Zygote:
             os.waitid(os.P_PIDFD, self.pidfd, os.WEXITED)
             os.close(self.pidfd)
             self.pidfd = -1
+            self.stopped_at = time.monotonic()
         pending, self.pending = self.pending, deque()
         for _done, undone in pending:
             undone(Lost("zygote: gone"))

@@ -291,12 +291,13 @@ def test_sigkill_of_the_launcher_leaks_no_pooled_child_or_cgroup(
         assert hits(client) == before + 1
 
 
-def test_the_zygotes_death_is_noticed_and_the_launcher_fills_by_itself(
+def test_the_zygotes_death_is_noticed_the_launcher_fills_by_itself_then_starts_another(
     own_service: Service,
 ) -> None:
     """The zygote (runtime/launcher/zygote.py) clones the pool's children;
-    killed, it is reaped (no zombie), and the launcher clones the next
-    children itself: launches keep being served by pooled children."""
+    killed, it is reaped (no zombie), the launcher clones the next children
+    itself (launches keep being served by pooled children), and a fill at
+    least RESTART_DELAY after the death starts a new zygote."""
     own_service.extra_args = list(ARGS)
     own_service.start()
     with httpx.Client(base_url=own_service.url, timeout=60) as client:
@@ -312,10 +313,19 @@ def test_the_zygotes_death_is_noticed_and_the_launcher_fills_by_itself(
             wait_ready(client)
             assert run(client, ["true"])["exit_code"] == 0
         assert hits(client) == before + POOL + 2
-        now, zygotes = pooled_children(launcher)
-        assert zygotes == set() and not now & children
+        now, _ = pooled_children(launcher)
+        assert not now & children
+        deadline = time.monotonic() + 30
+        while True:  # the next fills, a second after the death, start another
+            wait_ready(client)
+            assert run(client, ["true"])["exit_code"] == 0
+            _, zygotes = pooled_children(launcher)
+            if zygotes:
+                break
+            assert time.monotonic() < deadline, "no zygote was started again"
+            time.sleep(0.2)
+        assert zygotes != {zygote}
         assert own_service.launcher_pid() == launcher
-    assert (
-        "the pool clones its children itself"
-        in (own_service.state_dir / "launcher.log").read_text()
-    )
+    log = (own_service.state_dir / "launcher.log").read_text()
+    assert "the pool clones its children itself" in log
+    assert "zygote started again (start 2 of 5)" in log

@@ -229,6 +229,9 @@ class LostZygote:
     def __init__(self) -> None:
         self.ready = True
 
+    def ensure(self) -> None:
+        pass  # lost just now: not started again within RESTART_DELAY
+
     def send(self, *args: object) -> None:
         self.ready = False  # as Zygote.stop leaves it
         raise zygote.Lost("zygote: EOF")
@@ -328,16 +331,39 @@ def test_the_pools_templates_start_the_zygote() -> None:
     assert z.ensured == 1
 
 
-def test_a_zygote_is_started_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_zygote_that_cannot_start_is_not_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
     z = zygote.Zygote(selectors.DefaultSelector())
     starts: list[int] = []
 
     def start() -> None:
         starts.append(1)
-        z.started = True
+        z.starts += 1
         raise OSError(24, "Too many open files")
 
     monkeypatch.setattr(z, "start", start)
     z.ensure()  # logged: the pool clones by itself
-    z.ensure()  # a zygote that died (or never came) is not started again
+    z.stopped_at = time.monotonic() - zygote.RESTART_DELAY - 1
+    z.ensure()  # given up: not started again, however long ago
     assert starts == [1] and not z.ready
+
+
+def test_a_dead_zygote_is_started_again_after_a_delay_a_few_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    z = zygote.Zygote(selectors.DefaultSelector())
+
+    def start() -> None:
+        z.starts += 1
+        z.pidfd = 1000 + z.starts  # running
+
+    monkeypatch.setattr(z, "start", start)
+    z.ensure()
+    z.ensure()  # running: nothing to do
+    assert z.starts == 1
+    for _ in range(zygote.MAX_STARTS + 2):
+        z.pidfd, z.stopped_at = -1, time.monotonic()  # died just now (``stop``)
+        z.ensure()
+        assert z.pidfd == -1  # not within RESTART_DELAY of its death
+        z.stopped_at -= zygote.RESTART_DELAY
+        z.ensure()
+    assert z.starts == zygote.MAX_STARTS and z.pidfd == -1  # then the pool clones by itself
