@@ -218,13 +218,22 @@ def zygote_of(launcher: int | None) -> int | None:
     """The launcher's zygote (runtime/launcher/zygote.py), which clones the
     warm pool's children: its CPU is the launcher's work done elsewhere."""
     for pid in children_of(launcher) if launcher is not None else ():
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"runtime.launcher.zygote" in f.read():
-                    return pid
-        except OSError:
-            continue
+        if is_zygote(pid):
+            return pid
     return None
+
+
+def is_zygote(pid: int) -> bool:
+    """The zygote's command line, in the launcher's pid namespace: the pooled
+    children it clones (``CLONE_PARENT``: the launcher's children too) share
+    its command line, each in a pid namespace of its own."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"runtime.launcher.zygote" not in f.read():
+                return False
+        return os.readlink(f"/proc/{pid}/ns/pid") == os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return False
 
 
 def cpu_seconds(pid: int | None) -> dict[str, float] | None:

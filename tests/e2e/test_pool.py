@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.service import is_zygote
 from runtime import cgroups
 from tests.e2e.conftest import Service, free_port, logs, run
 from tests.e2e.test_limits import assert_in_its_cgroups
@@ -41,15 +42,6 @@ def launcher_children(launcher: int) -> set[int]:
         with open(f"/proc/{launcher}/task/{task}/children") as f:
             pids.update(int(p) for p in f.read().split())
     return pids
-
-
-def is_zygote(pid: int) -> bool:
-    """The launcher's cloner (runtime/launcher/zygote.py), not a pooled child."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"runtime.launcher.zygote" in f.read()
-    except FileNotFoundError:
-        return False
 
 
 def pooled_children(launcher: int) -> tuple[set[int], set[int]]:
