@@ -440,7 +440,12 @@ def reset_signals() -> None:
         try:
             _signal.signal(signo, default)
         except (OSError, ValueError):
-            pass  # signals the kernel reserves (32, 33 for NPTL)
+            pass  # glibc's own: below
+    # glibc's own signals (32, 33), which the signal module cannot see: a
+    # parent started by posix_spawn(3), as the pool's zygote is, has them
+    # ignored, and SIG_IGN would reach the command (7 us for both).
+    for signo in libc.NPTL_SIGNALS:
+        libc.default_disposition(signo)
 
 
 # Errors that mean "no such file here": the PATH search goes on past them.

@@ -314,11 +314,6 @@ def main(argv: list[str]) -> int:
     libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         return 0
-    # posix_spawn(3) left glibc's own signals ignored here, and every child
-    # would keep them ignored across its execve (the signal module cannot
-    # reset them: the child's reset_signals skips them).
-    for signo in libc.NPTL_SIGNALS:
-        libc.default_disposition(signo)
     sock = socket.socket(fileno=fd)
     try:
         seccomp.warm()

@@ -12,6 +12,7 @@ import fcntl
 import os
 import signal
 import stat
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -261,6 +262,40 @@ def test_reset_signals_leaves_nothing_blocked_or_ignored_for_the_kernel() -> Non
     code, _, out = in_child(body)
     assert code == 0
     assert out == repr((True, {"SigBlk": 0, "SigIgn": 0})).encode()
+
+
+def test_reset_signals_resets_glibcs_own_signals_that_posix_spawn_left_ignored() -> None:
+    # glibc's posix_spawn(3) sets its own signals (32, 33) to SIG_IGN in the
+    # child, which keeps them across execve(2): the pool's zygote, spawned
+    # that way, handed them to every container it cloned.
+    script = (
+        "from runtime import child\n"
+        "def ignored():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('SigIgn:'):\n"
+        "            return int(line.split()[1], 16)\n"
+        "before = ignored()\n"
+        "child.reset_signals()\n"
+        "print(before, ignored())\n"
+    )
+    read, write = os.pipe()
+    try:
+        pid = os.posix_spawn(
+            sys.executable,
+            [sys.executable, "-c", script],
+            os.environ,
+            file_actions=[(os.POSIX_SPAWN_DUP2, write, 1)],
+        )
+        os.close(write)
+        _, status = os.waitpid(pid, 0)
+        out = os.read(read, 1000).decode().split()
+    finally:
+        os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    nptl = (1 << 31) | (1 << 32)
+    before, after = int(out[0]), int(out[1])
+    assert before & nptl == nptl
+    assert after & nptl == 0
 
 
 def test_stdio_wires_the_three_fds(tmp_path: Path) -> None:

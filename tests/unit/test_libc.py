@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import os
-import sys
 
 import pytest
 
@@ -59,38 +57,3 @@ def test_open_tree_sets_attributes_in_one_call_or_falls_back(
     monkeypatch.setattr(libc, "_raw_syscall", refuse)
     with pytest.raises(PermissionError, match="open_tree /x"):
         libc.open_tree("/x", attr_set=libc.MOUNT_ATTR_RDONLY)
-
-
-def test_default_disposition_resets_the_signals_posix_spawn_left_ignored() -> None:
-    # glibc's posix_spawn(3) sets its own signals (32, 33) to SIG_IGN in the
-    # child, which keeps them across execve(2): a zygote spawned that way
-    # handed them to every container.
-    script = (
-        "from runtime import libc\n"
-        "def ignored():\n"
-        "    for line in open('/proc/self/status'):\n"
-        "        if line.startswith('SigIgn:'):\n"
-        "            return int(line.split()[1], 16)\n"
-        "before = ignored()\n"
-        "for signo in libc.NPTL_SIGNALS:\n"
-        "    libc.default_disposition(signo)\n"
-        "print(before, ignored())\n"
-    )
-    read, write = os.pipe()
-    try:
-        pid = os.posix_spawn(
-            sys.executable,
-            [sys.executable, "-c", script],
-            os.environ,
-            file_actions=[(os.POSIX_SPAWN_DUP2, write, 1)],
-        )
-        os.close(write)
-        _, status = os.waitpid(pid, 0)
-        out = os.read(read, 1000).decode().split()
-    finally:
-        os.close(read)
-    assert os.waitstatus_to_exitcode(status) == 0
-    nptl = (1 << 31) | (1 << 32)
-    before, after = int(out[0]), int(out[1])
-    assert before & nptl == nptl
-    assert after & nptl == 0
