@@ -51,8 +51,14 @@ def wait_ready(client: httpx.Client, count: int, timeout: float = 30) -> None:
 
 
 def parked(netns: Namespace) -> list[str]:
-    """Host ends of the netns that are still parked (never claimed)."""
-    names = [line.split(":")[1].strip() for line in netns.ip("-o", "link").splitlines()]
+    """Host ends of the netns that are still parked (never claimed).
+
+    A claimed one keeps its ``mp`` name and gains the container's veth name
+    as an alternative name; after its container exits it lingers until the
+    kernel's namespace clean-up (a workqueue) drops it, so it is told apart
+    by that altname, not by its name."""
+    lines = netns.ip("-o", "link").splitlines()
+    names = [line.split(":")[1].strip() for line in lines if " altname " not in line]
     return [n for n in names if n.startswith("mp")]
 
 
