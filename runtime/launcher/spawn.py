@@ -33,7 +33,7 @@ from collections.abc import Callable
 
 from runtime import cgroups, child, libc, nsexec, pids, terminal
 from runtime.images.viewtrees import ViewTrees, shareable
-from runtime.launcher import claim, pool
+from runtime.launcher import claim, pool, zygote
 from runtime.launcher.entry import RUNNING, Entry, Process
 from runtime.launcher.plumbing import Plumber
 from runtime.launcher.protocol import EntryKind, ErrorKind, ExecError, Launched, RequestError
@@ -59,6 +59,13 @@ from runtime.spec import USERNS_SIZE, ContainerSpec, ExecSpec, Limits
 from runtime.timeutil import now_rfc3339
 
 log = logging.getLogger("mydocker.launcher")
+
+
+class _Unmade:
+    """The container's cgroup is not made yet (``_prepare`` makes it)."""
+
+
+UNMADE = _Unmade()
 
 
 class Spawner:
@@ -112,7 +119,13 @@ class Spawner:
                 )
                 if claimed is not None:
                     return claimed
-            entry = self._clone_into(container_id, spec, paths, pidfile, tty_size, go, stamps)
+            try:
+                entry = self._clone_into(container_id, spec, paths, pidfile, tty_size, go, stamps)
+            except zygote.Lost:
+                # It died with the clone in flight (a child of its may hold
+                # the fds, closed now: it reads EOF and exits): once more,
+                # here, with fresh ones.
+                entry = self._clone_into(container_id, spec, paths, pidfile, tty_size, go, stamps)
         except BaseException:
             self.plumber.release(container_id)
             raise
@@ -175,6 +188,7 @@ class Spawner:
         stdio = open_stdio(spec.tty, spec.stdin, paths, discard=spec.options.log_driver == "none")
         opened: list[int] = []
         view = None
+        made: cgroups.Cgroup | None | _Unmade = UNMADE
         try:
             if spec.rootfs is not None and spec.rootfs.lower is None:
                 view = self.views.copies(spec.rootfs, whole=shareable(spec))
@@ -197,9 +211,7 @@ class Spawner:
                 netns=netns,
             )
             flags_word = _clone_flags(spec, spare_net=netns >= 0)
-            seccomp.prepare(spec.security)  # built here once per capability set, inherited
-            prepared = child.prepare(spec, fds, tty_size)  # the child's, ready (child.py)
-            pid, pidfd = libc.clone(lambda: child.run(spec, fds, tty_size, prepared), flags_word)
+            pid, pidfd, made = self._cloned(container_id, spec, fds, tty_size, flags_word)
             stamps.stamp("cloned")
         except BaseException:
             for fd in opened:
@@ -210,7 +222,7 @@ class Spawner:
         process = Process(pid, pidfd, None, sync_write, error_read, go_sent=go, stamps=stamps)
         try:
             process.devices_cgroup, cgroup = self._prepare(
-                container_id, spec, process, pidfile, lo_up=netns >= 0
+                container_id, spec, process, pidfile, lo_up=netns >= 0, made=made
             )
         except BaseException:
             for fd in opened + [pidfd]:
@@ -228,6 +240,46 @@ class Spawner:
         self._adopt(entry, stdio)
         return entry
 
+    def _cloned(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        fds: child.ChildFds,
+        tty_size: tuple[int, int] | None,
+        flags: int,
+    ) -> tuple[int, int, cgroups.Cgroup | None | _Unmade]:
+        """clone(2) of ``child.run``: the pid, its pidfd, and the container's
+        cgroup if it is made already.  The pool's zygote clones it when it
+        is ready (zygote.py, ``send_cold``): a small idle process's clone
+        copies fewer pages, and the launcher's own pages are then not
+        shared copy-on-write with a child, so its next writes take no
+        faults (docs/performance.md, "The launcher's, the zygote's and the
+        containers' CPU"); the launcher makes the cgroup meanwhile.  Else
+        here, as before the zygote, and ``_prepare`` makes the cgroup."""
+        cloner = self.pool.zygote if self.pool is not None else None
+        if cloner is not None and cloner.ready:
+            try:
+                ticket = cloner.send_cold(spec, fds, tty_size, flags)
+            except zygote.Lost:
+                pass  # nothing went out: cloned here
+            else:
+                try:
+                    made = make_cgroup(self.cgroups, container_id, spec.limits, spec.options.tuning)
+                except BaseException:
+                    cloner.discard(ticket)
+                    raise
+                try:
+                    pid, pidfd = cloner.wait(ticket)
+                except BaseException:
+                    if made is not None:
+                        made.remove()
+                    raise
+                return pid, pidfd, made
+        seccomp.prepare(spec.security)  # built here once per capability set, inherited
+        prepared = child.prepare(spec, fds, tty_size)  # the child's, ready (child.py)
+        pid, pidfd = libc.clone(lambda: child.run(spec, fds, tty_size, prepared), flags)
+        return pid, pidfd, UNMADE
+
     def _prepare(
         self,
         container_id: str,
@@ -235,6 +287,7 @@ class Spawner:
         process: Process,
         pidfile: str | None,
         lo_up: bool = False,
+        made: cgroups.Cgroup | None | _Unmade = UNMADE,
     ) -> tuple[str | None, cgroups.Cgroup | None]:
         """What must happen between clone and release: the id maps, the go
         byte (with ``go_sent``), the pid file, the cgroups and the join.
@@ -242,7 +295,7 @@ class Spawner:
         child killed and reaped, its cgroup removed) when the child is still
         waiting for a byte of ours."""
         go_out = False  # from here on the child may fail a set-up step and exit
-        cgroup: cgroups.Cgroup | None = None
+        cgroup = None if isinstance(made, _Unmade) else made
         try:
             host_id = spec.security.userns_host_id
             if host_id is not None:
@@ -260,7 +313,8 @@ class Spawner:
             # After the go byte too: a mkdir in every hierarchy and the
             # limits written (0.3-0.8 ms) while the child builds its root,
             # which needs no cgroup; they are in place before the join.
-            cgroup = make_cgroup(self.cgroups, container_id, spec.limits, spec.options.tuning)
+            if isinstance(made, _Unmade):
+                cgroup = make_cgroup(self.cgroups, container_id, spec.limits, spec.options.tuning)
             # The child waits for the joined byte before the first step done
             # on the command's behalf, so it runs none of the command yet,
             # and anything it forks later starts in the cgroups.

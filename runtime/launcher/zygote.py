@@ -14,6 +14,10 @@
     │                failed clone, or the zygote lost (EOF, its pidfd, no
     │                reply in time) with the fill in flight (a child may
     │                hold its fds already; later fills clone in the launcher)
+    ├── send_cold(...) a cold container's clone (``child.run``, spawn.py):
+    │                a ``Cold`` and its fds out; ``wait(ticket)`` blocks
+    │                for its reply (the fills' replies before it go to
+    │                theirs), ``discard(ticket)`` kills what it cloned
     ├── settle()     wait for the replies owed (the pool drains)
     └── stop()       EOF on its socket, then SIGKILL and reap
     main / serve     the zygote's side: PR_SET_PDEATHSIG, the seccomp
@@ -27,6 +31,14 @@ in the launcher's profile), and the child copies and tears down (execve's
 ``exit_mmap``) that whole address space.  The zygote imports only what a
 pooled child runs (runtime/pooled.py) and is idle between fills: its pages
 stay shared and few.
+
+Cold containers too, once it is ready (spawn.py, ``Spawner._cloned``):
+under load most launches miss the pool, and a clone from the launcher
+write-protects its ~15 MiB of anonymous pages, so every page its loop writes
+next takes a fault (a copy while the child lives), and the child copies and
+tears down the launcher's page tables.  The launcher sends the spec and the
+fds, makes the container's cgroup while the zygote clones, then waits for
+the pid (a blocking wait: everything after the clone needs it).
 
 The launcher stays the parent: the zygote clones with ``CLONE_PARENT``
 (clone(2); runc's nsexec does the same with ``CLONE_NEWPID``), so the
@@ -95,6 +107,19 @@ class Fill:
 
 
 @dataclass(frozen=True)
+class Cold:
+    """One cold container to clone: ``child.run(spec, ...)`` with the fds
+    that come with the message, one per name of ``fds`` (``ChildFds``'
+    fields), then one per ``view`` key."""
+
+    spec: ContainerSpec
+    tty_size: tuple[int, int] | None
+    fds: tuple[str, ...]
+    view: tuple[str, ...] | None
+    flags: int
+
+
+@dataclass(frozen=True)
 class Cloned:
     """The child's pid; its pidfd comes with the message."""
 
@@ -107,6 +132,19 @@ class Failed:
 
     errno: int | None
     message: str
+
+
+class Ticket:
+    """A cold clone in flight: its outcome once the reply came."""
+
+    def __init__(self) -> None:
+        self.outcome: tuple[int, int] | Exception | None = None
+
+    def done(self, pid: int, pidfd: int) -> None:
+        self.outcome = (pid, pidfd)
+
+    def undone(self, err: Exception) -> None:
+        self.outcome = err
 
 
 class Lost(Exception):
@@ -181,7 +219,7 @@ class Zygote:
             self.selector.unregister(self.sock)
             return
         self.ready = True
-        replied = Ready(Source.POOL, lambda mask: self._take())
+        replied = Ready(Source.POOL, lambda mask: self._replied())
         self.selector.modify(self.sock, selectors.EVENT_READ, replied)
 
     def _died(self, _mask: int) -> None:
@@ -212,6 +250,56 @@ class Zygote:
         except OSError as err:  # EPIPE, ECONNRESET
             raise self._lost(f"zygote: {err}") from err
         self.pending.append((done, undone))
+
+    def send_cold(
+        self, spec: ContainerSpec, fds: child.ChildFds, tty_size: tuple[int, int] | None, flags: int
+    ) -> Ticket:
+        """Ask for a cold container's clone (``child.run``); ``wait`` for it.
+        ``Lost``: the request did not go out."""
+        assert self.sock is not None and self.ready
+        names = tuple(name for name in _COLD_FDS if getattr(fds, name) >= 0)
+        view = fds.view
+        sent = [getattr(fds, name) for name in names] + list(view.values() if view else ())
+        request = Cold(spec, tty_size, names, None if view is None else tuple(view), flags)
+        try:
+            socket.send_fds(self.sock, [pickle.dumps(request, pickle.HIGHEST_PROTOCOL)], sent)
+        except OSError as err:  # EPIPE, ECONNRESET
+            raise self._lost(f"zygote: {err}") from err
+        ticket = Ticket()
+        self.pending.append((ticket.done, ticket.undone))
+        return ticket
+
+    def wait(self, ticket: Ticket) -> tuple[int, int]:
+        """``(pid, pidfd)`` of a ``send_cold``; the replies of the fills sent
+        before it go to theirs first.  OSError: the clone failed; ``Lost``:
+        the zygote is gone (a child may hold the fds: they must not be reused)."""
+        while ticket.outcome is None:
+            if self.sock is None:
+                ticket.undone(Lost("zygote: gone"))
+                break
+            self._take()
+        if isinstance(ticket.outcome, Exception):
+            raise ticket.outcome
+        assert ticket.outcome is not None
+        return ticket.outcome
+
+    def discard(self, ticket: Ticket) -> None:
+        """A cold clone no longer wanted: its child, if any, killed and reaped."""
+        try:
+            _pid, pidfd = self.wait(ticket)
+        except (OSError, Lost):
+            return
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+        finally:
+            os.close(pidfd)
+
+    def _replied(self) -> None:
+        """The loop saw a reply; a cold clone of the same turn may have
+        taken it meanwhile (``clone``): then there is none to wait for."""
+        if self.sock is not None and _readable(self.sock):
+            self._take()
 
     def _take(self) -> None:
         """One reply, handed to the oldest fill waiting."""
@@ -288,17 +376,16 @@ def receive(sock: socket.socket, maxfds: int) -> tuple[bytes, list[int]]:
 
 
 # -- the zygote's side ------------------------------------------------------
-def serve(request: Fill, fds: list[int]) -> tuple[Cloned | Failed, int]:
-    """Clone one pooled child; the reply and the pidfd (-1 on failure).
-    The received fds are closed here: the child has its copies."""
+#: The fds of a cold child that travel, by ``ChildFds`` field.
+_COLD_FDS = ("sync_read", "error_write", "stdin", "stdout", "stderr", "console", "netns")
+
+
+def serve(request: Fill | Cold, fds: list[int]) -> tuple[Cloned | Failed, int]:
+    """Clone one child: a pooled one (``Fill``) or a cold container's
+    (``Cold``); the reply and the pidfd (-1 on failure).  The received fds
+    are closed here: the child has its copies."""
     try:
-        sync_read, error_write, channel, *trees = fds
-        view: Mapping[str, int] | None = None
-        if request.view is not None:
-            view = dict(zip(request.view, trees, strict=True))
-        child_fds = child.ChildFds(sync_read, error_write, -1, -1, -1, view=view)
-        seccomp.prepare(request.template.security)  # once per program: the child inherits it
-        body = functools.partial(pooled.run, request.template, child_fds, channel, request.procs)
+        body = _cold(request, fds) if isinstance(request, Cold) else _pooled(request, fds)
         pid, pidfd = libc.clone(body, request.flags | CLONE_PARENT)
         return Cloned(pid), pidfd
     except (OSError, ValueError) as err:
@@ -306,6 +393,38 @@ def serve(request: Fill, fds: list[int]) -> tuple[Cloned | Failed, int]:
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def _pooled(request: Fill, fds: list[int]) -> Callable[[], int]:
+    sync_read, error_write, channel, *trees = fds
+    view: Mapping[str, int] | None = None
+    if request.view is not None:
+        view = dict(zip(request.view, trees, strict=True))
+    child_fds = child.ChildFds(sync_read, error_write, -1, -1, -1, view=view)
+    seccomp.prepare(request.template.security)  # once per program: the child inherits it
+    return functools.partial(pooled.run, request.template, child_fds, channel, request.procs)
+
+
+def _cold(request: Cold, fds: list[int]) -> Callable[[], int]:
+    """``child.run`` as the launcher would clone it (spawn.py): the seccomp
+    program and the child's steps built here, inherited."""
+    named = dict(zip(request.fds, fds, strict=False))
+    trees = fds[len(request.fds) :]
+    view = None if request.view is None else dict(zip(request.view, trees, strict=True))
+    child_fds = child.ChildFds(
+        named["sync_read"],
+        named["error_write"],
+        named.get("stdin", -1),
+        named.get("stdout", -1),
+        named.get("stderr", -1),
+        named.get("console", -1),
+        view=view,
+        netns=named.get("netns", -1),
+    )
+    spec, tty_size = request.spec, request.tty_size
+    seccomp.prepare(spec.security)
+    prepared = child.prepare(spec, child_fds, tty_size)
+    return functools.partial(child.run, spec, child_fds, tty_size, prepared)
 
 
 def main(argv: list[str]) -> int:

@@ -22,7 +22,7 @@ from typing import Any, cast
 import pytest
 
 from runtime import cgroups, child, libc, pids
-from runtime.launcher import server, sparenet, spawn, transport
+from runtime.launcher import server, sparenet, spawn, transport, zygote
 from runtime.launcher.ready import Source
 from runtime.namespaces import Namespace
 from runtime.network.attachment import Attachment
@@ -476,3 +476,107 @@ def test_a_namespace_made_ahead_replaces_the_clones_and_lo(
     reply, exit_event = replies(launcher, peer, 2)
     assert reply["ok"] is True and exit_event["exit_code"] == 0
     peer.close()
+
+
+class FakeCloner:
+    """The pool's zygote, ready: ``send_cold`` records the request, ``wait``
+    forks the child as the zygote's clone would (without the launcher's end
+    of the sync pipe), or fails as ``outcome`` says."""
+
+    def __init__(self, body: Callable[[child.ChildFds], None], log: list[str]) -> None:
+        self.ready = True
+        self.body, self.log = body, log
+        self.lost_at_send = False
+        self.outcome: Exception | None = None
+        self.discarded: list[object] = []
+
+    def send_cold(self, spec: ContainerSpec, fds: child.ChildFds, tty: Any, flags: int) -> object:
+        if self.lost_at_send:
+            self.ready = False
+            raise zygote.Lost("zygote: EPIPE")
+        self.log.append("sent")
+        return (spec, fds, flags)
+
+    def wait(self, ticket: Any) -> tuple[int, int]:
+        self.log.append("waited")
+        if self.outcome is not None:
+            self.ready = False
+            raise self.outcome
+        _spec, fds, _flags = ticket
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            try:
+                os.close(fds.sync_write)  # the zygote's clone never has it
+                if child._wait_for_go(fds.sync_read):
+                    self.body(fds)
+            finally:
+                os._exit(0)
+        return pid, os.pidfd_open(pid)
+
+    def discard(self, ticket: object) -> None:
+        self.discarded.append(ticket)
+
+
+def launch_through(
+    launcher: server.Launcher,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    cloner: FakeCloner,
+    made: Callable[[], None] = lambda: None,
+) -> socket.socket:
+    launcher.spawner.pool.zygote = cast(zygote.Zygote, cloner)  # type: ignore[union-attr]
+    _, _, peer = create(launcher, monkeypatch, tmp_path, cloner.body, lambda pid: None, made=made)
+    return peer
+
+
+def test_a_ready_zygote_clones_a_cold_container_while_its_cgroup_is_made(
+    launcher: server.Launcher, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, events: Events
+) -> None:
+    def body(fds: child.ChildFds) -> None:
+        child.wait_for_joined(fds.sync_read)
+        events.say("command")
+
+    order: list[str] = []
+    cloner = FakeCloner(body, order)
+    CLONE_FLAGS.clear()
+    peer = launch_through(launcher, monkeypatch, tmp_path, cloner, lambda: order.append("made"))
+    assert order == ["sent", "made", "waited"] and CLONE_FLAGS == []  # not cloned here
+    reply, exit_event = replies(launcher, peer, 2)
+    assert reply["ok"] is True and exit_event["exit_code"] == 0
+    assert events.rest() == ["command"]
+    peer.close()
+
+
+@pytest.mark.parametrize("lost_at_send", [True, False])
+def test_a_zygote_lost_before_or_during_a_cold_clone_leaves_it_to_the_launcher(
+    launcher: server.Launcher, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lost_at_send: bool
+) -> None:
+    order: list[str] = []
+    cloner = FakeCloner(lambda fds: None, order)
+    cloner.lost_at_send = lost_at_send
+    cloner.outcome = None if lost_at_send else zygote.Lost("zygote: EOF")
+    CLONE_FLAGS.clear()
+    peer = launch_through(launcher, monkeypatch, tmp_path, cloner)
+    assert len(CLONE_FLAGS) == 1  # cloned here, once: with fresh fds after a loss
+    assert order == ([] if lost_at_send else ["sent", "waited"])
+    reply, exit_event = replies(launcher, peer, 2)
+    assert reply["ok"] is True and exit_event["exit_code"] == 0
+    peer.close()
+
+
+def test_a_cold_clone_whose_cgroup_cannot_be_made_is_discarded(
+    launcher: server.Launcher, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def made() -> None:
+        raise cgroups.CgroupError("memory.limit_in_bytes: Invalid argument")
+
+    cloner = FakeCloner(lambda fds: None, [])
+    launcher.spawner.pool.zygote = cast(zygote.Zygote, cloner)  # type: ignore[union-attr]
+    spec = ContainerSpec(command=("true",), hostname="h", limits=Limits(memory_bytes=64 << 20))
+    _, client, peer = create(
+        launcher, monkeypatch, tmp_path, cloner.body, lambda pid: None, spec=spec, made=made
+    )
+    assert_failed(peer, "cgroup: memory.limit_in_bytes: Invalid argument")
+    assert len(cloner.discarded) == 1 and launcher.entries == {}
+    peer.close()
+    client.sock.close()

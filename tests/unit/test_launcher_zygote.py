@@ -367,3 +367,124 @@ def test_a_dead_zygote_is_started_again_after_a_delay_a_few_times(
         z.stopped_at -= zygote.RESTART_DELAY
         z.ensure()
     assert z.starts == zygote.MAX_STARTS and z.pidfd == -1  # then the pool clones by itself
+
+
+# -- cold containers (spawn.py ``Spawner._cloned``) ---------------------------
+COLD = ContainerSpec(command=("true",), hostname="cold")
+
+
+def test_serve_cold_runs_the_childs_body_with_the_fds_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[Any, int]] = []
+
+    def fake_clone(body: Any, flags: int) -> tuple[int, int]:
+        calls.append((body, flags))
+        return 4343, os.dup(0)
+
+    monkeypatch.setattr(libc, "clone", fake_clone)
+    fds = [fd for pipe in (os.pipe(), os.pipe(), os.pipe()) for fd in pipe]
+    names = ("sync_read", "error_write", "stdout", "stderr", "netns")
+    request = zygote.Cold(COLD, (24, 80), names, ("/",), flags=0x22)
+    reply, pidfd = zygote.serve(request, fds)
+    assert reply == zygote.Cloned(4343) and pidfd >= 0
+    os.close(pidfd)
+    ((body, flags),) = calls
+    assert body.func is child.run and flags == 0x22 | CLONE_PARENT
+    spec, child_fds, tty_size, prepared = body.args
+    assert spec == COLD and tty_size == (24, 80) and prepared.argv
+    assert (child_fds.sync_read, child_fds.error_write) == (fds[0], fds[1])
+    assert (child_fds.stdin, child_fds.stdout, child_fds.stderr) == (-1, fds[2], fds[3])
+    assert (child_fds.console, child_fds.sync_write, child_fds.netns) == (-1, -1, fds[4])
+    assert child_fds.view == {"/": fds[5]}
+    assert not any(is_open(fd) for fd in fds)  # the child has its copies
+
+
+def test_serve_cold_reports_a_failed_clone(monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(body: Any, flags: int) -> tuple[int, int]:
+        raise OSError(11, "clone: Resource temporarily unavailable")
+
+    monkeypatch.setattr(libc, "clone", failing)
+    fds = [*os.pipe()]
+    reply, pidfd = zygote.serve(
+        zygote.Cold(COLD, None, ("sync_read", "error_write"), None, 0), fds
+    )
+    assert pidfd == -1 and isinstance(reply, zygote.Failed) and reply.errno == 11
+    assert not any(is_open(fd) for fd in fds)
+
+
+def cold_fds() -> tuple[child.ChildFds, list[int]]:
+    (r1, w1), (r2, w2) = os.pipe(), os.pipe()
+    return child.ChildFds(r1, w2, -1, w1, w1, sync_write=w1), [r1, w1, r2, w2]
+
+
+def test_a_cold_clone_waits_for_its_reply_after_the_fills_sent_before(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    """The replies come in order: a fill's goes to the fill, then the cold
+    clone's to its ticket; only the fds a cold child needs travel (not the
+    launcher's end of the sync pipe)."""
+    ours, theirs = pair
+    z, outcome = ready_zygote(ours), Outcome()
+    seen = fake_zygote(theirs, zygote.Cloned(11))
+    opened = outcome.send(z)
+    seen[0].join()
+    fds, cold_opened = cold_fds()
+    later = fake_zygote(theirs, zygote.Cloned(12))
+    ticket = z.send_cold(COLD, fds, None, 0x33)
+    later[0].join()
+    assert later[1] == (
+        zygote.Cold(COLD, None, ("sync_read", "error_write", "stdout", "stderr"), None, 0x33),
+        4,
+    )
+    pid, pidfd = z.wait(ticket)
+    assert pid == 12 and [p for p, _ in outcome.done] == [11] and not z.pending
+    z._replied()  # the loop's stale readiness: no reply left, no wait
+    close_all([pidfd, outcome.done[0][1], *opened, *cold_opened])
+
+
+def test_a_cold_clone_the_zygote_failed_raises_and_one_it_was_lost_in_is_lost(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, theirs = pair
+    z = ready_zygote(ours)
+    fds, opened = cold_fds()
+    seen = fake_zygote(theirs, zygote.Failed(12, "clone: out of memory"))
+    ticket = z.send_cold(COLD, fds, None, 0)
+    seen[0].join()
+    with pytest.raises(OSError, match="out of memory"):
+        z.wait(ticket)
+    seen = fake_zygote(theirs, None)  # EOF with the clone in flight
+    ticket = z.send_cold(COLD, fds, None, 0)
+    seen[0].join()
+    with pytest.raises(zygote.Lost):
+        z.wait(ticket)
+    assert not z.ready and z.sock is None
+    close_all(opened)
+
+
+def test_a_discarded_cold_clone_is_killed_and_reaped(
+    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours, theirs = pair
+    z = ready_zygote(ours)
+    fds, opened = cold_fds()
+    victim = os.fork()
+    if victim == 0:  # pragma: no cover - the child
+        time.sleep(60)
+        os._exit(0)
+    pidfd = os.pidfd_open(victim)
+
+    def answer() -> None:
+        data, got = zygote.receive(theirs, zygote.MAX_FDS)
+        close_all(got)
+        socket.send_fds(theirs, [pickle.dumps(zygote.Cloned(victim))], [pidfd])
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    ticket = z.send_cold(COLD, fds, None, 0)
+    thread.join()
+    z.discard(ticket)
+    assert not os.path.exists(f"/proc/{victim}")  # killed and reaped
+    os.close(pidfd)
+    close_all(opened)
