@@ -63,6 +63,7 @@ import select
 import selectors
 import signal
 import socket
+import struct
 import sys
 import time
 from collections import deque
@@ -78,6 +79,9 @@ from runtime.spec import ContainerSpec
 log = logging.getLogger("mydocker.launcher")
 
 MODULE = "runtime.launcher.zygote"
+#: A ``Cloned`` reply on the wire (``encode_reply``; a pickle is longer),
+#: and its pidfd in the SCM_RIGHTS message.
+_PID = struct.Struct("<i")
 READY = b"ready"
 #: A ``Fill`` is a pickled template spec (a few KiB).
 MAX_MESSAGE = 1 << 20
@@ -312,7 +316,7 @@ class Zygote:
         if not data:
             self._lost("zygote: EOF")
             return
-        reply = pickle.loads(data)
+        reply = decode_reply(data)
         if not self.pending or isinstance(reply, Failed) or len(got) != 1:
             for fd in got:
                 os.close(fd)
@@ -358,6 +362,26 @@ class Zygote:
         pending, self.pending = self.pending, deque()
         for _done, undone in pending:
             undone(Lost("zygote: gone"))
+
+
+def encode_reply(reply: Cloned | Failed) -> bytes:
+    """A clone's reply: the pid in four bytes, not a pickle.  It is the
+    first thing the zygote does after the clone, which write-protected every
+    page it has: each page pickle's machinery touches then takes a fault (a
+    copy while the child has not exec'd), a cost on every launch; a failure
+    is rare and keeps its pickle."""
+    if isinstance(reply, Cloned):
+        return _PID.pack(reply.pid)
+    return pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+
+
+def decode_reply(data: bytes) -> Cloned | Failed:
+    if len(data) == _PID.size:
+        return Cloned(_PID.unpack(data)[0])
+    reply = pickle.loads(data)
+    if not isinstance(reply, Failed):
+        raise ValueError(f"not a zygote's reply: {reply!r}")
+    return reply
 
 
 def _readable(sock: socket.socket) -> bool:
@@ -447,8 +471,10 @@ def main(argv: list[str]) -> int:
         if not data:
             return 0  # the launcher closed its end
         reply, pidfd = serve(pickle.loads(data), fds)
-        message = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
-        socket.send_fds(sock, [message], [pidfd] if pidfd >= 0 else [])
+        # sendmsg(2) itself, not socket.send_fds (an import and an array per
+        # call): SCM_RIGHTS takes the fds as C ints (unix(7)).
+        rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _PID.pack(pidfd))] if pidfd >= 0 else []
+        sock.sendmsg([encode_reply(reply)], rights)
         if pidfd >= 0:
             os.close(pidfd)
 

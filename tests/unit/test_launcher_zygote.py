@@ -117,7 +117,7 @@ def fake_zygote(theirs: socket.socket, reply: zygote.Cloned | zygote.Failed | No
             theirs.close()
             return
         sent = [os.dup(0)] if isinstance(reply, zygote.Cloned) else []
-        socket.send_fds(theirs, [pickle.dumps(reply)], sent)
+        socket.send_fds(theirs, [zygote.encode_reply(reply)], sent)
         for fd in sent:
             os.close(fd)
 
@@ -478,7 +478,7 @@ def test_a_discarded_cold_clone_is_killed_and_reaped(
     def answer() -> None:
         data, got = zygote.receive(theirs, zygote.MAX_FDS)
         close_all(got)
-        socket.send_fds(theirs, [pickle.dumps(zygote.Cloned(victim))], [pidfd])
+        socket.send_fds(theirs, [zygote.encode_reply(zygote.Cloned(victim))], [pidfd])
 
     thread = threading.Thread(target=answer)
     thread.start()
@@ -488,3 +488,16 @@ def test_a_discarded_cold_clone_is_killed_and_reaped(
     assert not os.path.exists(f"/proc/{victim}")  # killed and reaped
     os.close(pidfd)
     close_all(opened)
+
+
+@pytest.mark.parametrize(
+    "reply", [zygote.Cloned(4_000_000), zygote.Failed(None, "bad"), zygote.Failed(11, "again")]
+)
+def test_a_reply_survives_its_encoding(reply: zygote.Cloned | zygote.Failed) -> None:
+    assert zygote.decode_reply(zygote.encode_reply(reply)) == reply
+
+
+def test_a_cloned_reply_is_four_bytes_and_anything_else_is_refused() -> None:
+    assert zygote.encode_reply(zygote.Cloned(7)) == (7).to_bytes(4, "little")
+    with pytest.raises(ValueError, match="not a zygote's reply"):
+        zygote.decode_reply(pickle.dumps(zygote.Cloned(7)))
