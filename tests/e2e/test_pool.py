@@ -2,7 +2,8 @@
 containers: launches are served by pooled children (the metrics say so),
 each sees nothing of an earlier one, its cgroup is the container's and its
 counters start at zero, limits apply, and a launcher killed with SIGKILL
-leaks no pooled child and no pooled cgroup."""
+leaks no pooled child and no pooled cgroup; a launch the pool cannot serve is
+cloned by its zygote, and is what a cold container is."""
 
 from __future__ import annotations
 
@@ -321,3 +322,60 @@ def test_the_zygotes_death_is_noticed_the_launcher_fills_by_itself_then_starts_a
     log = (own_service.state_dir / "launcher.log").read_text()
     assert "the pool clones its children itself" in log
     assert "zygote started again (start 2 of 5)" in log
+
+
+MISS = 'mydocker_pool_claims_total{outcome="miss"}'
+INSIDE = (
+    "echo $$; pwd; grep SigIgn /proc/self/status; echo --; ls /proc/self/fd; echo --; "
+    "ls /proc | grep -c '^[0-9]'; echo --; cat /proc/self/cgroup; echo --; "
+    "readlink /proc/self/ns/pid"
+)
+
+
+def wakeups(pid: int) -> int:
+    """How often ``pid`` went to sleep (proc(5): voluntary_ctxt_switches):
+    the idle zygote sleeps in recvmsg(2) again after each request."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches")
+
+
+def settled(pid: int) -> int:
+    """``wakeups`` once the zygote is idle (the fill's reply just went out)."""
+    count = wakeups(pid)
+    for _ in range(50):
+        time.sleep(0.1)
+        count, last = wakeups(pid), count
+        if count == last:
+            return count
+    raise AssertionError("the zygote never went idle")
+
+
+# -- cold containers cloned by the zygote (zygote.py ``send_cold``; spawn.py
+# ``Spawner._cloned``): a launch the pool cannot serve (a workdir to make in
+# the root) is what a cold container cloned by the launcher is; without a
+# pool there is no zygote and the launcher clones (test_pool_cold.py).
+def test_a_cold_launch_is_cloned_by_the_zygote_and_runs_as_one_cloned_here(
+    pooled: Service, client: httpx.Client
+) -> None:
+    wait_ready(client)  # full: a miss owes no fill
+    launcher = pooled.launcher_pid()
+    assert launcher is not None
+    _children, zygotes = pooled_children(launcher)
+    (zygote,) = zygotes
+    before, misses = settled(zygote), scrape(client)[MISS]
+    done = run(client, ["sh", "-c", INSIDE], workdir="/data")
+    assert done["exit_code"] == 0, done
+    assert scrape(client)[MISS] == misses + 1
+    assert wakeups(zygote) > before  # the zygote served it
+    head, fds, procs, cgroup, ns = logs(client, done["id"]).split("--\n")
+    pid1, cwd, sig_ign = head.splitlines()
+    assert (pid1, cwd, sig_ign.split()) == ("1", "/data", ["SigIgn:", "0000000000000000"])
+    assert fds.split() == ["0", "1", "2", "3"]  # 3: ls's own of /proc/self/fd
+    assert procs.split() == ["3"]  # a fresh /proc: the shell, ls and grep
+    lines = cgroup.splitlines()
+    assert lines and all(done["id"] in line for line in lines if ":memory:" in line)
+    assert any(":memory:" in line for line in lines)  # its own cgroups
+    assert ns.strip() != os.readlink("/proc/self/ns/pid")
