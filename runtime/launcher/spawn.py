@@ -3,6 +3,8 @@
     Spawner
     ├── clone        stdio, sync + error pipes, clone(2), id maps, go byte,
     │                pidfile, lo, cgroup made and joined -> a new Entry, adopted
+    ├── _cloned      the clone(2) itself: by the pool's zygote once it is
+    │                ready (zygote.py, the cgroup made meanwhile), else here
     ├── _claim       or a warm child of the pool (pool.py): its cgroup adopted,
     │                pidfile, the spec and stdio fds on its channel
     ├── fork_exec    an exec: fork, then runtime/nsexec.py joins the container

@@ -301,7 +301,7 @@ class Zygote:
 
     def _replied(self) -> None:
         """The loop saw a reply; a cold clone of the same turn may have
-        taken it meanwhile (``clone``): then there is none to wait for."""
+        taken it meanwhile (``wait``): then there is none to wait for."""
         if self.sock is not None and _readable(self.sock):
             self._take()
 
