@@ -10,7 +10,6 @@ its empty ``stdout.log`` and ``stderr.log``, renamed into place at a create.
     │                on a thread of its own), or at once when it is down to
     │                ``LOW``
     ├── make_one()   one more spare, up to ``STOCK``
-    ├── place_dir(path)  a directory made where ext4 puts a top-level one
     └── close()      the filler thread ended (``Runtime.close``)
 
 Why: the container's directory (made by the API) and its two log files
@@ -31,19 +30,6 @@ target").  A burst of creates,
 which leaves no pause, makes them as before: at once, once the launcher is
 asked.
 
-Where: ext4 without a journal (this machine's) does not reuse an inode
-freed in the last minute or five; each allocation walks its block group's
-free inodes from the first and looks each one up (``recently_deleted``),
-so in a group where other work keeps deleting files three inodes cost
-0.6-2.2 ms of CPU against 0.07 ms in a quiet one (docs/performance.md "The
-API's CPU under load").  A new directory lands near its parent's group,
-and its files in its own: so ``root`` itself is placed once, when made,
-the way ext4 places a top-level directory (``place_dir``: made inside a
-directory marked ``FS_TOPDIR_FL``, chattr(1) 'T', then renamed into
-place), in a group with few directories and many free inodes, and the
-spares made in it stay there.  A file system without the flag makes it
-where it would anyway.
-
 Safe across crashes: a spare holds nothing but empty files, so a spare
 left by an earlier process, or one half made when it died, is as good as
 a new one (the launcher's open creates a missing log file), and the
@@ -53,14 +39,9 @@ records never name one.  A spare taken is gone from the stock at once
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import logging
 import os
 import secrets
-import shutil
-import struct
-import tempfile
 import threading
 import time
 
@@ -75,56 +56,6 @@ LOW = 1
 #: The pause after a create before the stock is refilled: longer than a
 #: pooled launch's answer on this machine (≈10 ms, docs/performance.md).
 QUIET_SECONDS = 0.02
-
-# <linux/fs.h>: the inode flags' ioctls (ioctl_iflags(2)); _IOR/_IOW('f', 1/2,
-# long) on a 64-bit kernel, which reads and writes an int.
-FS_IOC_GETFLAGS = 0x80086601
-FS_IOC_SETFLAGS = 0x40086602
-#: "Top of directory hierarchies" for the Orlov allocator (chattr(1) 'T').
-FS_TOPDIR_FL = 0x00020000
-#: The marked directory a placed one is made in, beside it, for a moment.
-PLACING = ".placing-"
-
-
-def _mark_top(path: str) -> None:
-    """``FS_TOPDIR_FL`` on the directory ``path``, where the file system has it."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        (flags,) = struct.unpack("I", fcntl.ioctl(fd, FS_IOC_GETFLAGS, bytes(4)))
-        fcntl.ioctl(fd, FS_IOC_SETFLAGS, struct.pack("I", flags | FS_TOPDIR_FL))
-    except OSError as err:
-        # ENOTTY, EOPNOTSUPP, EINVAL: no such flags here; the directory is
-        # placed as any other.
-        log.debug("no FS_TOPDIR_FL on %s: %s", path, err)
-    finally:
-        os.close(fd)
-
-
-def place_dir(path: str, mode: int = 0o700) -> None:
-    """Make the directory ``path`` where ext4 puts a top-level directory: in a
-    block group of few directories and many free inodes, away from its
-    parent's (a directory made in a ``FS_TOPDIR_FL`` one is spread so,
-    ext4's ``find_group_orlov``), then renamed into place (rename(2) keeps
-    the inode, so its group).  ``FileExistsError`` when ``path`` exists."""
-    parent = os.path.dirname(path)
-    os.makedirs(parent, mode=0o700, exist_ok=True)
-    for name in os.listdir(parent):
-        if name.startswith(PLACING):  # an earlier process died placing one
-            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
-    top = tempfile.mkdtemp(prefix=PLACING, dir=parent)
-    try:
-        _mark_top(top)
-        made = os.path.join(top, "d")
-        os.mkdir(made, mode)
-        try:
-            os.rename(made, path)
-        except OSError as err:
-            os.rmdir(made)
-            if err.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                raise FileExistsError(err.errno, err.strerror, path) from err
-            raise
-    finally:
-        os.rmdir(top)
 
 
 class SpareDirs:
@@ -147,30 +78,13 @@ class SpareDirs:
         """The ready spares (the lock held): an earlier process's too."""
         if self._ready is None:
             try:
-                names = self._listed_root()
+                os.makedirs(self.root, mode=0o700, exist_ok=True)
+                names = os.listdir(self.root)
             except OSError as err:
                 log.warning("no spare container dirs: %s", err)
                 return []  # none now; looked at again next time
             self._ready = [os.path.join(self.root, name) for name in names]
         return self._ready
-
-    def _listed_root(self) -> list[str]:
-        """The spares in ``root``, which is placed anew (``place_dir``) when
-        it is missing or empty: a restart moves the stock out of a block
-        group that has grown busy."""
-        try:
-            names = os.listdir(self.root)
-        except FileNotFoundError:
-            names = []
-        else:
-            if names:
-                return names
-            os.rmdir(self.root)
-        try:
-            place_dir(self.root)
-        except FileExistsError:  # another process's, meanwhile
-            return os.listdir(self.root)
-        return []
 
     def take(self, cdir: str) -> bool:
         """``cdir`` made from a spare; False when none is ready."""

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
-import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from runtime import sparedirs
 from runtime.sparedirs import SpareDirs
 
 
@@ -125,80 +119,3 @@ def test_close_ends_the_filler_and_later_creates_start_none(tmp_path: Path) -> N
     assert not filler.is_alive()
     spares.after_create()  # after close: no thread again (the stock is made at once if low)
     assert spares._filler is filler and not filler.is_alive()
-
-
-def _flags(path: Path) -> int | None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        return int(struct.unpack("I", fcntl.ioctl(fd, sparedirs.FS_IOC_GETFLAGS, bytes(4)))[0])
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def test_the_root_is_made_through_a_marked_dir_that_goes_after(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``place_dir`` makes the root inside a FS_TOPDIR_FL directory (where the
-    file system has the flag) and renames it out; nothing else is left."""
-    marked: list[int | None] = []
-    mark = sparedirs._mark_top
-
-    def spy(path: str) -> None:
-        mark(path)
-        marked.append(_flags(Path(path)))
-
-    monkeypatch.setattr(sparedirs, "_mark_top", spy)
-    spares = _spares(tmp_path)
-    spares.make_one()
-    assert len(marked) == 1
-    if marked[0] is not None:  # a file system with inode flags: marked
-        assert marked[0] & sparedirs.FS_TOPDIR_FL
-    assert sorted(os.listdir(tmp_path)) == ["containers", "spares"]
-    assert (tmp_path / "spares").stat().st_mode & 0o777 == 0o700
-    assert len(os.listdir(tmp_path / "spares")) == 1
-    root_flags = _flags(tmp_path / "spares")
-    if root_flags is not None:
-        assert not root_flags & sparedirs.FS_TOPDIR_FL  # its own are not spread
-
-
-def test_an_empty_root_is_placed_anew_and_one_with_spares_kept(tmp_path: Path) -> None:
-    spares = _spares(tmp_path)
-    spares.make_one()
-    kept = (tmp_path / "spares").stat().st_ino
-    SpareDirs(str(tmp_path / "spares")).make_one()
-    assert (tmp_path / "spares").stat().st_ino == kept
-    empty = tmp_path / "other"
-    empty.mkdir()
-    before = empty.stat().st_ino
-    again = SpareDirs(str(empty))
-    again.make_one()
-    assert empty.stat().st_ino != before  # placed anew (rename(2) over the empty one's place)
-    assert len(os.listdir(empty)) == 1
-
-
-def test_a_placing_left_by_a_dead_process_is_removed(tmp_path: Path) -> None:
-    (tmp_path / ".placing-dead" / "d").mkdir(parents=True)
-    sparedirs.place_dir(str(tmp_path / "spares"))
-    assert sorted(os.listdir(tmp_path)) == ["spares"]
-
-
-def test_placing_onto_a_dir_with_entries_is_file_exists(tmp_path: Path) -> None:
-    (tmp_path / "spares" / "x").mkdir(parents=True)
-    with pytest.raises(FileExistsError):
-        sparedirs.place_dir(str(tmp_path / "spares"))
-    assert sorted(os.listdir(tmp_path)) == ["spares"]
-    assert os.listdir(tmp_path / "spares") == ["x"]
-
-
-def test_a_file_system_without_inode_flags_still_gets_its_root(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def no_flags(fd: int, request: int, arg: bytes) -> bytes:
-        raise OSError(errno.ENOTTY, "Inappropriate ioctl for device")
-
-    monkeypatch.setattr(fcntl, "ioctl", no_flags)
-    spares = _spares(tmp_path)
-    spares.make_one()
-    assert len(os.listdir(tmp_path / "spares")) == 1
