@@ -22,7 +22,7 @@ import pytest
 
 from tests.e2e.conftest import Service, logs, run
 from tests.e2e.docker_helpers import IMAGE, Docker, docker_runner
-from tests.e2e.helpers import unique
+from tests.e2e.helpers import eventually, unique
 
 
 @pytest.fixture
@@ -220,12 +220,18 @@ def test_devices_and_device_cgroup_rules(docker: Docker) -> None:
 
 def test_stop_signal_and_stop_timeout(docker: Docker) -> None:
     name = unique("stopsig")
-    script = "trap 'exit 7' USR1; trap 'echo term' TERM; while :; do sleep 0.1; done"
+    script = "trap 'exit 7' USR1; trap 'echo term' TERM; echo ready; while :; do sleep 0.1; done"
+
+    def traps_set(container: str) -> None:
+        # A signal that comes before the trap meets sh as pid 1 with no handler,
+        # which ignores it (pid_namespaces(7)): wait for the word, not a time.
+        eventually(lambda: "ready" in docker("logs", container).stdout, what="the traps")
+
     started = docker(
         "run", "-d", "--name", name, "--stop-signal", "SIGUSR1", IMAGE, "sh", "-c", script
     )
     assert started.returncode == 0, started.stderr
-    time.sleep(0.3)  # the traps are set
+    traps_set(name)
     assert docker("stop", name).returncode == 0
     inspected = json.loads(docker("inspect", name).stdout)[0]
     assert inspected["State"]["ExitCode"] == 7
@@ -235,7 +241,7 @@ def test_stop_signal_and_stop_timeout(docker: Docker) -> None:
     slow = unique("stoptime")
     started = docker("run", "-d", "--name", slow, "--stop-timeout", "1", IMAGE, "sh", "-c", script)
     assert started.returncode == 0, started.stderr
-    time.sleep(0.3)
+    traps_set(slow)
     began = time.monotonic()
     assert docker("stop", slow).returncode == 0
     assert time.monotonic() - began < 8

@@ -18,7 +18,7 @@ from docker.errors import APIError, NotFound
 
 from tests.e2e.conftest import Service
 from tests.e2e.docker_helpers import IMAGE, run_docker
-from tests.e2e.helpers import unique
+from tests.e2e.helpers import eventually, unique
 
 Docker = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -42,6 +42,15 @@ def sdk(service: Service) -> Iterator[docker_py.DockerClient]:
 def ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def _child_runs(pid: int, comm: str) -> bool:
+    """Whether a child of ``pid`` (a host pid) has exec'd ``comm``."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return any(Path(f"/proc/{c}/comm").read_text().strip() == comm for c in children)
+    except FileNotFoundError:
+        return False
 
 
 def test_cli_volume_create_ls_inspect_rm(docker: Docker) -> None:
@@ -138,7 +147,11 @@ def test_cli_run_init(docker: Docker) -> None:
     name = unique("init")
     ok(docker("run", "-d", "--init", "--name", name, IMAGE, "sleep", "60"))
     assert json.loads(ok(docker("inspect", name)))[0]["HostConfig"]["Init"] is True
-    time.sleep(0.5)  # tini has started the command and waits for signals
+    # tini blocks the signals it forwards before it forks the command: once
+    # the command runs, a SIGTERM reaches it (earlier, tini as pid 1 with no
+    # handler would ignore it, pid_namespaces(7)).
+    pid = json.loads(ok(docker("inspect", name)))[0]["State"]["Pid"]
+    eventually(lambda: _child_runs(pid, "sleep"), what="tini's command")
     ok(docker("stop", name))
     # sleep died of the SIGTERM tini forwarded (143), not of a SIGKILL (137).
     assert json.loads(ok(docker("inspect", name)))[0]["State"]["ExitCode"] == 143

@@ -452,7 +452,7 @@ def test_cli_commands(client: httpx.Client, cli_env: dict[str, str]) -> None:
         "--",
         "sh",
         "-c",
-        "echo $GREETING; trap 'exit 9' TERM; while :; do sleep 0.1; done",
+        "trap 'exit 9' TERM; echo $GREETING; while :; do sleep 0.1; done",
     )
     assert started.returncode == 0, started.stderr
     container_id = started.stdout.strip()
