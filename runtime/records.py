@@ -307,18 +307,21 @@ class RecordStore:
 
     def insert(self, record: ContainerRecord, spec: dict[str, Any] | None = None) -> None:
         """``spec``: ``to_dict(record.spec)`` when the caller has it already."""
-        with self._transaction() as db:
-            self._seq += 1
-            try:
-                db.execute(
-                    f"INSERT INTO containers ({', '.join(_COLUMNS)}, seq) "
-                    f"VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})",
-                    [*self._row(record, spec=spec or True), self._seq],
-                )
-            except sqlite3.IntegrityError as err:
-                self._seq -= 1
-                raise NameInUse(record.name) from err
-        self._remember(record)
+        # The lock (reentrant) spans the commit and ``_remember``: another
+        # thread's amend in between would start from what was last remembered.
+        with self._lock:
+            with self._transaction() as db:
+                self._seq += 1
+                try:
+                    db.execute(
+                        f"INSERT INTO containers ({', '.join(_COLUMNS)}, seq) "
+                        f"VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})",
+                        [*self._row(record, spec=spec or True), self._seq],
+                    )
+                except sqlite3.IntegrityError as err:
+                    self._seq -= 1
+                    raise NameInUse(record.name) from err
+            self._remember(record)
 
     def _remember(self, record: ContainerRecord) -> None:
         """``record`` as just committed (``_written``)."""
@@ -357,28 +360,30 @@ class RecordStore:
         """``update`` with the changes ``changes_of`` makes of the record as
         it is, read once in the same transaction (an exit: its results
         merged, a lost-status error cleared); None when there is no record."""
-        with self._transaction() as db:
-            current = self._current(db, container_id)
-            if current is None:
-                return None
-            changes = dict(changes_of(current))
-            if "results" in changes:
-                changes["results"] = {**current.results, **changes["results"]}
-            updated = replace(current, **changes)
-            # Only the changed columns: the spec is not encoded again.
-            row = dict(zip(_COLUMNS, self._row(updated, spec="spec" in changes), strict=True))
-            columns = [c for c in _COLUMNS[1:] if c in changes]
-            if columns:
-                assignments = ", ".join(f"{c} = ?" for c in columns)
-                try:
-                    db.execute(
-                        f"UPDATE containers SET {assignments} WHERE id = ?",
-                        [*(row[c] for c in columns), container_id],
-                    )
-                except sqlite3.IntegrityError as err:  # a rename onto a name in use
-                    raise NameInUse(updated.name) from err
-        self._remember(updated)  # committed
-        return updated
+        # The lock spans the commit and ``_remember`` (as in ``insert``).
+        with self._lock:
+            with self._transaction() as db:
+                current = self._current(db, container_id)
+                if current is None:
+                    return None
+                changes = dict(changes_of(current))
+                if "results" in changes:
+                    changes["results"] = {**current.results, **changes["results"]}
+                updated = replace(current, **changes)
+                # Only the changed columns: the spec is not encoded again.
+                row = dict(zip(_COLUMNS, self._row(updated, spec="spec" in changes), strict=True))
+                columns = [c for c in _COLUMNS[1:] if c in changes]
+                if columns:
+                    assignments = ", ".join(f"{c} = ?" for c in columns)
+                    try:
+                        db.execute(
+                            f"UPDATE containers SET {assignments} WHERE id = ?",
+                            [*(row[c] for c in columns), container_id],
+                        )
+                    except sqlite3.IntegrityError as err:  # a rename onto a name in use
+                        raise NameInUse(updated.name) from err
+            self._remember(updated)  # committed
+            return updated
 
     def delete(self, container_id: str) -> None:
         """Forget a container and its execs."""

@@ -342,6 +342,40 @@ def test_an_update_and_a_get_start_from_the_record_as_written_not_a_read(
     assert reads == [record.id]
 
 
+def test_an_update_in_another_thread_starts_from_the_one_just_committed(
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between one update's commit and its record remembered, another's must
+    not start from the record remembered before (it would write its results
+    merged into a stale copy, and lose the first one's)."""
+    record = _record(_id("race"), "race")
+    store.insert(record)
+    remember = store._remember
+    committed, second_done = threading.Event(), threading.Event()
+
+    def slow_remember(written: ContainerRecord) -> None:
+        if "first" in written.results and not committed.is_set():
+            committed.set()
+            second_done.wait(0.5)  # the second update would run here, if it could
+        remember(written)
+
+    monkeypatch.setattr(store, "_remember", slow_remember)
+    first = threading.Thread(
+        target=store.update, args=(record.id,), kwargs={"results": {"first": 1}}
+    )
+    first.start()
+    assert committed.wait(5)
+    store.update(record.id, results={"second": 2})
+    second_done.set()
+    first.join()
+    assert store.get(record.id).results == {"first": 1, "second": 2}  # type: ignore[union-attr]
+    restarted = RecordStore(store.path)
+    try:
+        assert restarted.get(record.id).results == {"first": 1, "second": 2}  # type: ignore[union-attr]
+    finally:
+        restarted.close()
+
+
 def test_a_failed_update_leaves_the_record_as_written(store: RecordStore) -> None:
     first, second = _record(_id("a"), "first"), _record(_id("b"), "second")
     store.insert(first)
