@@ -2,8 +2,9 @@
 
     launch(runtime, create, wait, request) -> the container's record
 
-One worker-thread call plans, records and asks the launcher
-(``Runtime.begin_create``: record, then launch); the loop then awaits,
+One call on the creates thread plans, records and asks the launcher
+(``Runtime.begin_create``: record, then launch; app/creates.py, where a
+create queued behind a slow one goes to a worker thread); the loop then awaits,
 holding no thread: without ``wait`` the launcher's answer, with it one
 future that completes at the exit or at the launch's failure, so the loop
 wakes once.  The launcher client's reader thread records the reply and the
@@ -19,9 +20,9 @@ import asyncio
 from concurrent.futures import Future, InvalidStateError
 
 from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
 
 from app import longpoll
+from app.creates import Creates
 from runtime import ContainerRecord, Unavailable
 from runtime.api import RuntimeApi
 from runtime.asking import Launch
@@ -36,7 +37,8 @@ async def launch(
 ) -> ContainerRecord:
     """The record once launched; with ``wait``, once exited (or as launched
     if the client went away meanwhile: nobody reads the answer then)."""
-    started = await run_in_threadpool(runtime.begin_create, create)
+    creates: Creates = request.app.state.creates
+    started = await creates.begin(runtime, create)
     exited = started.exited
     assert exited is not None  # begin_create watches the exit
     if wait:

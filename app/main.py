@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from app import docs, errors, eventstream, guard, ui
 from app.config import Settings
+from app.creates import Creates
 from app.docker import DockerDispatch, create_docker_app
 from app.metrics import HttpMetrics, Metrics, RouteNote
 from app.metrics import router as metrics_router
@@ -46,6 +47,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.metrics = metrics
+    app.state.creates = Creates()
     app.state.docker_network = settings.docker_network
     _install_routes(app)
     _install_middleware(app, settings, metrics)
@@ -117,6 +119,7 @@ class _Lifespan:
             async with self._opened(app):
                 yield
         finally:
+            app.state.creates.close()
             if server is not None:
                 server.shutdown()
                 server.server_close()

@@ -120,7 +120,8 @@ async def _rounds(
     return walls, cpu
 
 
-def _fake_launcher(state: Path) -> subprocess.Popen[bytes]:
+def fake_launcher(state: Path) -> subprocess.Popen[bytes]:
+    """bench.fakelauncher listening in ``state`` (the service then uses it)."""
     state.mkdir(parents=True)
     fake = subprocess.Popen([sys.executable, "-m", "bench.fakelauncher", "--state-dir", str(state)])
     deadline = time.monotonic() + 20
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.fake_launcher:
             states = [s.state_dir for s in services.values()] + [work / "inproc"]
-            fakes = [_fake_launcher(state) for state in states]
+            fakes = [fake_launcher(state) for state in states]
         for service in services.values():
             service.start()
         walls, cpu = asyncio.run(_rounds(services, args.runs, args.image, work / "inproc", args.op))

@@ -10,6 +10,11 @@ POSTing ``?wait=true`` (``bench.parts.http_load``) on each, in a shuffled
 order, so that the machine's noise hits both alike.  Prints, per tree: the
 launches per second, the CPU per launch of the API, the launcher and the
 containers, and the warm pool's hits and misses over the slices.
+
+``--fake-launcher`` puts both services on bench/fakelauncher.py (answers a
+create at once, its exit right after, launches nothing): the API's side
+alone under load, saturated, so its CPU per launch is the figure, without
+the clones' noise.
 """
 
 from __future__ import annotations
@@ -23,14 +28,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.abhttp import fake_launcher
 from bench.parts import cpu_per_launch, http_load, pool_claims
 from bench.service import QUIET, ROOT, Service, cpu_seconds, zygote_of
 
 WARMUP_SECONDS = 1.0
 
 
-def _snapshot(service: Service) -> dict[str, Any]:
-    launcher = service.launcher_pid()
+def _snapshot(service: Service, fake: int | None = None) -> dict[str, Any]:
+    launcher = fake or service.launcher_pid()
     return {
         "api": cpu_seconds(service.pid),
         "launcher": cpu_seconds(launcher),
@@ -52,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="each container removed at its exit (docker run --rm): the removal's cost too",
     )
+    p.add_argument(
+        "--fake-launcher",
+        action="store_true",
+        help="both services on bench.fakelauncher (launches nothing): the API's side alone",
+    )
     args = p.parse_args(argv)
     trees = {"base": Path(args.base).resolve(), "this": ROOT}
     work = Path(tempfile.mkdtemp(prefix="mydocker-abload-", dir="/var/tmp"))
@@ -72,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     done = {name: [0, 0.0] for name in trees}
     cpu: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     claims: dict[str, list[float]] = {name: [0.0, 0.0] for name in trees}
+    fakes: dict[str, Any] = {}
     try:
+        if args.fake_launcher:
+            fakes = {name: fake_launcher(s.state_dir) for name, s in services.items()}
+        pids = {name: fake.pid for name, fake in fakes.items()}
         for service in services.values():
             service.start()
             http_load(service, body)(args.clients, WARMUP_SECONDS)
@@ -81,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             random.shuffle(order)
             for name in order:
                 service = services[name]
-                before, hits = _snapshot(service), pool_claims(service)
+                before, hits = _snapshot(service, pids.get(name)), pool_claims(service)
                 count, elapsed = http_load(service, body)(args.clients, args.seconds)
-                after, hits_after = _snapshot(service), pool_claims(service)
+                after, hits_after = _snapshot(service, pids.get(name)), pool_claims(service)
                 done[name][0] += count
                 done[name][1] += elapsed
                 per = cpu_per_launch(before, after, count)
@@ -94,11 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for service in services.values():
             service.close()
+        for fake in fakes.values():
+            fake.terminate()
+            fake.wait(10)
         shutil.rmtree(work, ignore_errors=True)
     print(
         f"{args.clients} clients, {args.slices} slices of {args.seconds:.1f} s per tree "
         f"({args.image or 'default image'}, pool {sizes['this']}, base's {sizes['base']}"
-        f"{', auto-removed' if args.auto_remove else ''}), "
+        f"{', auto-removed' if args.auto_remove else ''}"
+        f"{', fake launcher' if args.fake_launcher else ''}), "
         "interleaved; "
         f"load average {os.getloadavg()[0]:.2f} at the end"
     )

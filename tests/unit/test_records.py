@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -306,9 +307,105 @@ def test_the_insert_remembers_its_spec_so_no_read_decodes_it(
     # A text the cache no longer holds (another process wrote it, a restart)
     # is decoded, to an equal spec.
     records_module._SPECS.clear()
-    again = store.get(record.id)
+    restarted = RecordStore(store.path)
+    try:
+        again = restarted.get(record.id)
+    finally:
+        restarted.close()
     assert again is not None and again.spec == record.spec and again.spec is not record.spec
     assert len(decoded) == 1
+
+
+def test_an_update_and_a_get_start_from_the_record_as_written_not_a_read(
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = _record(_id("w"), "written")
+    store.insert(record)
+    reads: list[str] = []
+    real = RecordStore._get_by_id
+
+    def counting(db: sqlite3.Connection, container_id: str) -> ContainerRecord | None:
+        reads.append(container_id)
+        return real(db, container_id)
+
+    monkeypatch.setattr(RecordStore, "_get_by_id", staticmethod(counting))
+    running = store.update(record.id, status=RUNNING, pid=42)
+    assert store.get(record.id) == running
+    exited = store.update(record.id, status=EXITED, exit_code=3)
+    assert reads == []
+    # What they return is what the file holds.
+    restarted = RecordStore(store.path)
+    try:
+        assert restarted.get(record.id) == exited
+    finally:
+        restarted.close()
+    assert reads == [record.id]
+
+
+def test_an_update_in_another_thread_starts_from_the_one_just_committed(
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between one update's commit and its record remembered, another's must
+    not start from the record remembered before (it would write its results
+    merged into a stale copy, and lose the first one's)."""
+    record = _record(_id("race"), "race")
+    store.insert(record)
+    remember = store._remember
+    committed, second_done = threading.Event(), threading.Event()
+
+    def slow_remember(written: ContainerRecord) -> None:
+        if "first" in written.results and not committed.is_set():
+            committed.set()
+            second_done.wait(0.5)  # the second update would run here, if it could
+        remember(written)
+
+    monkeypatch.setattr(store, "_remember", slow_remember)
+    first = threading.Thread(
+        target=store.update, args=(record.id,), kwargs={"results": {"first": 1}}
+    )
+    first.start()
+    assert committed.wait(5)
+    store.update(record.id, results={"second": 2})
+    second_done.set()
+    first.join()
+    assert store.get(record.id).results == {"first": 1, "second": 2}  # type: ignore[union-attr]
+    restarted = RecordStore(store.path)
+    try:
+        assert restarted.get(record.id).results == {"first": 1, "second": 2}  # type: ignore[union-attr]
+    finally:
+        restarted.close()
+
+
+def test_a_failed_update_leaves_the_record_as_written(store: RecordStore) -> None:
+    first, second = _record(_id("a"), "first"), _record(_id("b"), "second")
+    store.insert(first)
+    store.insert(second)
+    with pytest.raises(NameInUse):
+        store.update(second.id, name="first")  # rolled back
+    assert store.get(second.id) == second
+    restarted = RecordStore(store.path)
+    try:
+        assert restarted.get(second.id) == second
+    finally:
+        restarted.close()
+
+
+def test_a_deleted_record_is_gone_from_what_was_written(store: RecordStore) -> None:
+    record = _record(_id("d"), "deleted")
+    store.insert(record)
+    store.update(record.id, status=RUNNING)
+    store.delete(record.id)
+    assert store.get(record.id) is None
+    assert store.amend(record.id, lambda current: {"status": EXITED}) is None
+
+
+def test_what_was_written_is_bounded(store: RecordStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(records_module, "WRITTEN_KEPT", 2)
+    ids = [_id(str(n)) for n in range(4)]
+    for n, container_id in enumerate(ids):
+        store.insert(_record(container_id, f"k{n}"))
+    assert list(store._written) == ids[2:]
+    assert store.get(ids[0]) is not None and store.get(ids[0]).name == "k0"  # type: ignore[union-attr]
 
 
 def test_the_spec_cache_is_bounded(store: RecordStore, monkeypatch: pytest.MonkeyPatch) -> None:
