@@ -15,7 +15,7 @@ sixteen clients kept sixteen threads busy, each waking for its create,
 contending for the GIL and the lock and handing them over at every system
 call.  Queued to one thread they run back to back on a thread that stays
 awake while there is work: the API's CPU per launch fell by 7-22% at 16
-clients (docs/performance.md "The API's CPU under load").
+clients (docs/performance-log.md "The API's CPU under load").
 
 Why the spill: a create can block for long (a volume's first copy, a
 launcher being started, the gate while a reconcile holds it).  A create

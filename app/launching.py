@@ -11,7 +11,8 @@ wakes once.  The launcher client's reader thread records the reply and the
 exit and completes the ``Launch``'s futures; ``asyncio.wrap_future`` hands
 them to the loop (``call_soon_threadsafe``).  Before, a worker thread
 blocked on the reply, the reader woke it, and it woke the loop: a hop more,
-each a wait for a CPU on a busy machine (docs/performance.md).
+each a wait for a CPU on a busy machine (docs/performance-log.md, "The lean
+API path and the Docker path").
 """
 
 from __future__ import annotations

@@ -281,7 +281,7 @@ def without_zygote() -> None:
     (runtime/launcher/zygote.py, a process of its own): hooks live in the
     launcher's memory, which only its own clones inherit.  So a marked run
     measures the pool as it was before the zygote (its children share the
-    launcher's pages copy-on-write: docs/performance.md, "The zygote")."""
+    launcher's pages copy-on-write: docs/performance-log.md, "The zygote")."""
     from runtime.launcher import server
 
     real_init = server.Launcher.__init__

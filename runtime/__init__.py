@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 #: launcher imports a few modules of this package and, through this file,
 #: used to load the facade and all behind it (SQLite, the image puller,
 #: httpx and its command line's rich and pygments): 39 instead of 26 MiB of
-#: RSS whose page tables every clone(2) copies (docs/performance.md).
+#: RSS whose page tables every clone(2) copies (docs/performance-log.md, "The
+#: host-image launch").
 _HOMES = {
     "AttachTarget": "runtime.interactive",
     "LaunchTimeline": "runtime.launchtrace",

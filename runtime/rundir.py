@@ -17,8 +17,8 @@ Why a tmpfs: on this machine's ext4 (mounted ``discard``) a pid file in the
 container's directory meant an inode found among recently deleted ones,
 a data block allocated at writeback, and at the removal that block freed
 with a synchronous discard: 50-250 us at the launch and 0.2-0.4 ms at the
-removal, against 10-40 us on a tmpfs (docs/performance.md, "A launch's
-files").  The files are a few bytes and no use after a reboot, which ends
+removal, against 10-40 us on a tmpfs (docs/performance-log.md, "A
+launch's files").  The files are a few bytes and no use after a reboot, which ends
 their processes too.
 
 Lifetime: a mount belongs to the mount namespace, not to the process that

@@ -41,7 +41,8 @@ DEFAULT_STOP_TIMEOUT = 10.0
 #: launcher ≈ 50 µs (measured: 2,000 in 92-107 ms), so
 #: one request of 2,000 would hold its loop ≈ 0.1 s; a batch holds it
 #: ≈ 25 ms whatever the selection's size, about one turn's worth of exits
-#: (REAPS_PER_TURN), and the loop reaps between batches (docs/performance.md).
+#: (REAPS_PER_TURN), and the loop reaps between batches (docs/performance-log.md,
+#: "Reaping 1,000").
 KILL_BATCH = 500
 
 

@@ -17,7 +17,7 @@ Why: the container's directory (made by the API) and its two log files
 allocations on the launch's critical path, the log files in the launcher's
 single thread, which every launch waits for: 0.1-0.4 ms together on this
 machine, more after a burst of removals (ext4 skips recently deleted
-inodes, docs/performance.md "A launch's files").  With a spare, the
+inodes, docs/performance-log.md "A launch's files").  With a spare, the
 directory is a rename and the launcher's ``O_CREAT`` opens find the files.
 The logs stay on the state dir's disk, as before.
 
@@ -25,8 +25,8 @@ Why not during the launch: three inode allocations (0.4-3.4 ms of CPU on
 a disk where other work deletes files: ext4's allocator) made while the
 launcher and the child work take the CPUs they need; made at a pause, a
 host-image launch over HTTP answered 1.6-2.6 ms sooner, paired against
-the tree before (busybox: no change; docs/performance.md "The floor, per
-target").  A burst of creates,
+the tree before (busybox: no change; docs/performance-log.md "The floor,
+per target").  A burst of creates,
 which leaves no pause, makes them as before: at once, once the launcher is
 asked.
 

@@ -525,7 +525,8 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
     One walk, no copies of the leaves: ``dataclasses.asdict`` deep-copies
     every value and a second pass turned its tuples into lists, which cost
-    a launch more CPU than its SQLite writes (docs/performance.md)."""
+    a launch more CPU than its SQLite writes (docs/performance-log.md, "The lean
+    API path and the Docker path")."""
     return typing.cast(dict[str, Any], _plain(obj))
 
 
@@ -552,7 +553,8 @@ Coerce = Callable[[Any], Any]
 #: Per dataclass: each field's name and its decoder, resolved from the type
 #: hints once (``typing.get_type_hints`` evaluates every annotation string,
 #: and ``get_origin``/``get_args`` per value cost the launcher and the API
-#: a spec's decoding per launch, docs/performance.md).
+#: a spec's decoding per launch, docs/performance-log.md, "CPU per launch and
+#: launches/s").
 _decoders: dict[type, tuple[tuple[str, Coerce], ...]] = {}
 
 

@@ -49,7 +49,8 @@ def fresh(factory: Callable[[], Any]) -> Any:
     """A default made anew for each body (``default_factory``) that the schema
     still states as its ``default``, as a plain ``= []`` would: pydantic
     deep-copies an unhashable default on every validation, which was most of
-    the cost of validating a small ``ContainerCreate`` (docs/performance.md)."""
+    the cost of validating a small ``ContainerCreate`` (docs/performance-log.md,
+    "The lean API path and the Docker path")."""
     shown = GenerateJsonSchema().encode_default(factory())
     return Field(default_factory=factory, json_schema_extra={"default": shown})
 

@@ -91,7 +91,8 @@ _LIMIT_NAMES = tuple(field.name for field in dataclasses.fields(Limits))
 def limits_public(limits: Limits) -> LimitsPublic:
     """The applied limits as the API shows them.  Read field by field, not
     with ``dataclasses.asdict``, which deep-copies each number: that was half
-    the cost of a ``ContainerPublic`` (docs/performance.md)."""
+    the cost of a ``ContainerPublic`` (docs/performance-log.md, "The lean API
+    path and the Docker path")."""
     return LimitsPublic(**{name: getattr(limits, name) for name in _LIMIT_NAMES})
 
 

@@ -23,7 +23,8 @@ its last step before execve, so that the plug overlaps the others.  The
 cgroups are renamed before the spec goes, so that a started child, which
 waits for nothing, runs its command in cgroups named for its container
 (renaming them after the send, the child waiting for the joined byte at
-its last step, was measured: docs/performance.md, "The claim's cgroups").
+its last step, was measured: docs/performance-log.md, "The cold path's
+cgroups", its "The claim's cgroups").
 """
 
 from __future__ import annotations

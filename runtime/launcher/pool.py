@@ -211,7 +211,8 @@ class Pool:
         its first claims.  Unless the demand outran the fills (a launch
         missed while children of its template were still filling): then a
         pooled launch only adds CPU (a fill and a claim cost the launcher and
-        the child more than a cold launch, docs/performance.md), so busy
+        the child more than a cold launch, docs/performance-log.md, "CPU per
+        launch and launches/s"), so busy
         turns stop filling until the loop is idle again."""
         if idle:
             self.counts.outrun = False

@@ -255,8 +255,8 @@ class Spawner:
         is ready (zygote.py, ``send_cold``): a small idle process's clone
         copies fewer pages, and the launcher's own pages are then not
         shared copy-on-write with a child, so its next writes take no
-        faults (docs/performance.md, "The launcher's, the zygote's and the
-        containers' CPU"); the launcher makes the cgroup meanwhile.  Else
+        faults (docs/performance-log.md, "The launcher's, the zygote's and
+        the containers' CPU under load"); the launcher makes the cgroup meanwhile.  Else
         here, as before the zygote, and ``_prepare`` makes the cgroup."""
         cloner = self.pool.zygote if self.pool is not None else None
         if cloner is not None and cloner.ready:

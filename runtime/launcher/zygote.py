@@ -24,7 +24,7 @@
                      program compiled, ``gc.freeze()``, READY, then one clone
                      per request until EOF
 
-Why (docs/performance.md, "The zygote"): a pooled child cloned from the
+Why (docs/performance-log.md, "The zygote"): a pooled child cloned from the
 launcher shares the launcher's ~26 MiB copy-on-write while it waits, so
 every page the launcher's loop writes meanwhile is copied (``do_wp_page``
 in the launcher's profile), and the child copies and tears down (execve's
