@@ -119,9 +119,9 @@ class Exits:
 
         try:
             with self.lock:
-                # One read, in the write's transaction: on a wait=true
-                # launch's way to its answer (docs/performance-log.md, "The
-                # floor, per target").
+                # The record as last written, or one read in the write's
+                # transaction: on a wait=true launch's way to its answer
+                # (docs/performance.md, "Records as written").
                 record = self.records.amend(container_id, exited)
         except RuntimeFailure as err:
             # Not recorded, so not acknowledged: the launcher keeps the status.
