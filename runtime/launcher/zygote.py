@@ -245,33 +245,33 @@ class Zygote:
         """Ask for ``pooled.run``'s clone with ``flags``; the loop calls
         ``done(pid, pidfd)`` or ``undone(error)`` when the reply comes.
         ``Lost``: the request did not go out."""
-        assert self.sock is not None and self.ready
         view = fds.view
         sent = [fds.sync_read, fds.error_write, channel, *(view.values() if view else ())]
         request = Fill(template, procs, None if view is None else tuple(view), flags)
-        try:
-            socket.send_fds(self.sock, [pickle.dumps(request, pickle.HIGHEST_PROTOCOL)], sent)
-        except OSError as err:  # EPIPE, ECONNRESET
-            raise self._lost(f"zygote: {err}") from err
-        self.pending.append((done, undone))
+        self._ask(request, sent, done, undone)
 
     def send_cold(
         self, spec: ContainerSpec, fds: child.ChildFds, tty_size: tuple[int, int] | None, flags: int
     ) -> Ticket:
         """Ask for a cold container's clone (``child.run``); ``wait`` for it.
         ``Lost``: the request did not go out."""
-        assert self.sock is not None and self.ready
         names = tuple(name for name in _COLD_FDS if getattr(fds, name) >= 0)
         view = fds.view
         sent = [getattr(fds, name) for name in names] + list(view.values() if view else ())
         request = Cold(spec, tty_size, names, None if view is None else tuple(view), flags)
+        ticket = Ticket()
+        self._ask(request, sent, ticket.done, ticket.undone)
+        return ticket
+
+    def _ask(self, request: Fill | Cold, fds: list[int], done: Done, undone: Undone) -> None:
+        """``request`` and ``fds`` out; its reply goes to ``done``/``undone``
+        in the order asked.  ``Lost``: it did not go out."""
+        assert self.sock is not None and self.ready
         try:
-            socket.send_fds(self.sock, [pickle.dumps(request, pickle.HIGHEST_PROTOCOL)], sent)
+            socket.send_fds(self.sock, [pickle.dumps(request, pickle.HIGHEST_PROTOCOL)], fds)
         except OSError as err:  # EPIPE, ECONNRESET
             raise self._lost(f"zygote: {err}") from err
-        ticket = Ticket()
-        self.pending.append((ticket.done, ticket.undone))
-        return ticket
+        self.pending.append((done, undone))
 
     def wait(self, ticket: Ticket) -> tuple[int, int]:
         """``(pid, pidfd)`` of a ``send_cold``; the replies of the fills sent
