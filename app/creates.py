@@ -61,15 +61,11 @@ class Creates:
         waiting = asyncio.wrap_future(queued)
         try:
             done, _ = await asyncio.wait({waiting}, timeout=self.spill)
-        except asyncio.CancelledError:
-            _forsake(queued)
-            raise
-        if not done and queued.cancel():  # behind a slow one: not started, never will be
-            return await run_in_threadpool(runtime.begin_create, create)
-        try:
+            if not done and queued.cancel():  # behind a slow one: not started, never will be
+                return await run_in_threadpool(runtime.begin_create, create)
             return await waiting
         except asyncio.CancelledError:
-            _forsake(queued)
+            _forsake(queued)  # a spilled one's is cancelled already: nothing to do
             raise
 
     def close(self) -> None:

@@ -324,12 +324,12 @@ class RecordStore:
             self._remember(record)
 
     def _remember(self, record: ContainerRecord) -> None:
-        """``record`` as just committed (``_written``)."""
-        with self._lock:
-            self._written[record.id] = record
-            self._written.move_to_end(record.id)
-            while len(self._written) > WRITTEN_KEPT:
-                self._written.popitem(last=False)
+        """``record`` as just committed (``_written``; the lock held since
+        before the commit)."""
+        self._written[record.id] = record
+        self._written.move_to_end(record.id)
+        while len(self._written) > WRITTEN_KEPT:
+            self._written.popitem(last=False)
 
     def _current(self, db: sqlite3.Connection, container_id: str) -> ContainerRecord | None:
         """The record as it is (the lock held): as last written, or read."""
